@@ -1,0 +1,84 @@
+#include "actors/clients.hpp"
+
+#include <caf/scoped_actor.hpp>
+#include <caf/typed_actor.hpp>
+
+namespace solver_state {
+
+namespace {
+
+/// One blocking round trip with a timeout; errors come back as values.
+template <class Reply, class... Ts>
+caf::expected<Reply> ask(caf::actor_system& sys, const state_actor& store,
+                         std::chrono::milliseconds timeout, Ts&&... xs) {
+  caf::scoped_actor self{sys};
+  caf::expected<Reply> out{caf::error{}};
+  self->request(store, timeout, std::forward<Ts>(xs)...)
+    .receive([&](Reply& r) { out = std::move(r); },
+             [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+
+} // namespace
+
+order_store::order_store(caf::actor_system& sys, state_actor store,
+                         std::string order_type,
+                         std::chrono::milliseconds timeout)
+  : sys_(sys),
+    store_(std::move(store)),
+    order_type_(std::move(order_type)),
+    timeout_(timeout) {
+}
+
+caf::expected<version_t> order_store::store_order(const std::string& id,
+                                                  std::string data) {
+  return ask<version_t>(sys_, store_, timeout_, put_atom_v,
+                        order{order_type_, id, std::move(data), 0});
+}
+
+caf::expected<order> order_store::get_order(const std::string& id) {
+  return ask<order>(sys_, store_, timeout_, get_atom_v,
+                    order_ref{order_type_, id});
+}
+
+caf::expected<bool> order_store::delete_order(const std::string& id) {
+  return ask<bool>(sys_, store_, timeout_, delete_atom_v,
+                   order_ref{order_type_, id});
+}
+
+caf::expected<std::vector<std::string>> order_store::list_orders() {
+  auto ids = ask<id_list>(sys_, store_, timeout_, list_atom_v,
+                          orders_of{order_type_});
+  if (!ids)
+    return std::move(ids.error());
+  return std::move(ids->ids);
+}
+
+fill_store::fill_store(caf::actor_system& sys, state_actor store,
+                       std::chrono::milliseconds timeout)
+  : sys_(sys), store_(std::move(store)), timeout_(timeout) {
+}
+
+caf::expected<version_t> fill_store::record_fill(const std::string& order_id,
+                                                 const std::string& tx_hash,
+                                                 std::string data) {
+  return ask<version_t>(sys_, store_, timeout_, put_atom_v,
+                        fill{order_id, tx_hash, std::move(data), 0});
+}
+
+caf::expected<fill> fill_store::get_fill(const std::string& order_id,
+                                         const std::string& tx_hash) {
+  return ask<fill>(sys_, store_, timeout_, get_atom_v,
+                   fill_ref{order_id, tx_hash});
+}
+
+caf::expected<std::vector<std::string>>
+fill_store::list_fills(const std::string& order_id) {
+  auto ids = ask<id_list>(sys_, store_, timeout_, list_atom_v,
+                          fills_of{order_id});
+  if (!ids)
+    return std::move(ids.error());
+  return std::move(ids->ids);
+}
+
+} // namespace solver_state

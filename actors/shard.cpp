@@ -1,0 +1,372 @@
+#include "actors/shard.hpp"
+
+#include <chrono>
+#include <functional>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/wall_clock.hpp"
+#include "backends/state_store.hpp"
+#include "messages/keys.hpp"
+
+namespace solver_state {
+
+namespace {
+
+/// Operation counters since the last report, in shard_report's layout.
+struct op_tally {
+  std::vector<uint64_t> results =
+    std::vector<uint64_t>(op_kind_count * result_code_count);
+  std::vector<uint64_t> buckets =
+    std::vector<uint64_t>(op_kind_count * bucket_count);
+  std::vector<double> seconds = std::vector<double>(op_kind_count);
+
+  void add(op_kind op, state_errc code, double elapsed) {
+    auto o = static_cast<size_t>(op);
+    auto c = std::min(static_cast<size_t>(code), result_code_count - 1);
+    ++results[o * result_code_count + c];
+    size_t b = 0;
+    while (b < duration_bounds.size() && elapsed > duration_bounds[b])
+      ++b;
+    ++buckets[o * bucket_count + b];
+    seconds[o] += elapsed;
+  }
+};
+
+struct shard_state {
+  static inline const char* name = "solver-state.shard";
+
+  std::shared_ptr<state_store> store;
+  shard_settings settings;
+  wall_clock clock;
+  op_tally tally;
+  /// Acknowledgements held until the next commit (group commit).
+  std::vector<std::function<void(const caf::error&)>> pending_acks;
+  bool commit_scheduled = false;
+
+  ~shard_state() {
+    if (store)
+      store->close();
+  }
+
+  unix_ms expiry_for(int64_t ttl_ms, unix_ms now) const {
+    if (ttl_ms == default_ttl)
+      ttl_ms = settings.default_ttl_ms;
+    return ttl_ms > 0 ? now + ttl_ms : 0;
+  }
+};
+
+using shard_ptr = shard_actor::stateful_pointer<shard_state>;
+
+using steady = std::chrono::steady_clock;
+
+unix_ms now_of(shard_ptr self) {
+  return self->state.clock.at(self->clock().now());
+}
+
+/// Counts one operation's outcome and latency.
+template <class T>
+void record(shard_ptr self, op_kind op, const caf::expected<T>& outcome,
+            steady::time_point started) {
+  std::chrono::duration<double> elapsed = steady::now() - started;
+  auto code = outcome ? state_errc::none : code_of(outcome.error());
+  self->state.tally.add(op, code, elapsed.count());
+}
+
+/// Replies now, or once the store's pending writes are durable.
+template <class T>
+caf::result<T> acknowledge(shard_ptr self, caf::expected<T> outcome) {
+  auto& st = self->state;
+  if (!outcome || !st.store->has_pending_commit())
+    return outcome;
+  auto rp = self->make_response_promise<T>();
+  st.pending_acks.emplace_back(
+    [rp, value = std::move(*outcome)](const caf::error& err) mutable {
+      if (err)
+        rp.deliver(err);
+      else
+        rp.deliver(std::move(value));
+    });
+  if (!st.commit_scheduled) {
+    st.commit_scheduled = true;
+    self->send(self, commit_atom_v);
+  }
+  return rp;
+}
+
+caf::error invalid(std::string problem) {
+  return make_state_error(state_errc::invalid_key, std::move(problem));
+}
+
+// -- key-value operations -------------------------------------------------------
+
+caf::expected<entry> do_get(shard_ptr self, const std::string& key) {
+  auto started = steady::now();
+  auto problem = key_problem(key);
+  caf::expected<entry> out = problem.empty()
+                               ? self->state.store->get(key,
+                                                        now_of(self))
+                               : caf::expected<entry>{invalid(problem)};
+  record(self, op_kind::get, out, started);
+  return out;
+}
+
+caf::expected<version_t> do_set(shard_ptr self, set_request req) {
+  auto started = steady::now();
+  auto& st = self->state;
+  caf::expected<version_t> out{version_t{0}};
+  if (auto problem = key_problem(req.key); !problem.empty()) {
+    out = invalid(problem);
+  } else if (req.ttl_ms < default_ttl) {
+    out = make_state_error(state_errc::bad_request, "ttl must not be negative");
+  } else {
+    auto now = now_of(self);
+    auto expires = st.expiry_for(req.ttl_ms, now);
+    out = st.store->set(std::move(req), expires, now);
+  }
+  record(self, op_kind::set, out, started);
+  return out;
+}
+
+caf::expected<bool> do_erase(shard_ptr self, const delete_request& req) {
+  auto started = steady::now();
+  auto problem = key_problem(req.key);
+  caf::expected<bool> out =
+    problem.empty() ? self->state.store->erase(req, now_of(self))
+                    : caf::expected<bool>{invalid(problem)};
+  record(self, op_kind::del, out, started);
+  return out;
+}
+
+caf::expected<key_page> do_list(shard_ptr self, const list_request& req) {
+  auto started = steady::now();
+  auto out = self->state.store->list(req, now_of(self));
+  record(self, op_kind::list, out, started);
+  return out;
+}
+
+caf::expected<batch_reply> do_batch_get(shard_ptr self,
+                                        const batch_request& req) {
+  auto started = steady::now();
+  caf::expected<batch_reply> out{batch_reply{}};
+  for (auto& key : req.keys)
+    if (auto problem = key_problem(key); !problem.empty()) {
+      out = invalid(problem);
+      break;
+    }
+  if (out) {
+    auto entries = self->state.store->batch_get(req.keys,
+                                                now_of(self));
+    if (entries)
+      out->entries = std::move(*entries);
+    else
+      out = std::move(entries.error());
+  }
+  record(self, op_kind::batch_get, out, started);
+  return out;
+}
+
+/// The ids under `prefix`: the keys with the prefix cut off.
+caf::expected<id_list> do_list_ids(shard_ptr self, std::string prefix) {
+  auto page = do_list(self, list_request{prefix, {}, 0});
+  if (!page)
+    return std::move(page.error());
+  id_list out;
+  out.ids.reserve(page->keys.size());
+  for (auto& key : page->keys)
+    out.ids.emplace_back(key.substr(prefix.size()));
+  return out;
+}
+
+// -- typed records ----------------------------------------------------------------
+
+/// Reads `key` into a typed record via `fill_in(record, entry)`.
+template <class Record, class Ref, class FillIn>
+caf::expected<Record> get_record(shard_ptr self, const Ref& ref,
+                                 std::string key, FillIn fill_in) {
+  if (auto problem = problem_of(ref); !problem.empty())
+    return invalid(problem);
+  auto e = do_get(self, key);
+  if (!e)
+    return std::move(e.error());
+  Record out;
+  fill_in(out, *e);
+  return out;
+}
+
+caf::result<version_t> put_record(shard_ptr self, std::string problem,
+                                  std::string key, std::string data) {
+  if (!problem.empty())
+    return invalid(problem);
+  return acknowledge(self, do_set(self, set_request{std::move(key),
+                                                    std::move(data),
+                                                    default_ttl,
+                                                    condition::always()}));
+}
+
+// -- internal ---------------------------------------------------------------------
+
+void on_tick(shard_ptr self) {
+  auto& st = self->state;
+  st.store->sweep(now_of(self));
+  if (!st.settings.metrics)
+    return;
+  auto stats = st.store->stats();
+  shard_report report{st.settings.index,
+                      std::string{st.store->backend_name()},
+                      stats.keys,
+                      stats.bytes,
+                      std::move(st.tally.results),
+                      std::move(st.tally.buckets),
+                      std::move(st.tally.seconds)};
+  st.tally = op_tally{};
+  self->send(st.settings.metrics, report_atom_v, std::move(report));
+}
+
+void on_commit(shard_ptr self) {
+  auto& st = self->state;
+  st.commit_scheduled = false;
+  auto err = st.store->commit();
+  auto acks = std::move(st.pending_acks);
+  st.pending_acks.clear();
+  for (auto& ack : acks)
+    ack(err);
+}
+
+shard_actor::behavior_type shard(shard_ptr self,
+                                 std::shared_ptr<state_store> store,
+                                 shard_settings settings) {
+  auto& st = self->state;
+  st.store = std::move(store);
+  st.settings = std::move(settings);
+  st.clock = wall_clock::starting_now(self->clock().now());
+  return {
+    // -- key-value -------------------------------------------------------------
+    [=](get_atom, const std::string& key) -> caf::result<entry> {
+      return do_get(self, key);
+    },
+    [=](put_atom, set_request& req) -> caf::result<version_t> {
+      return acknowledge(self, do_set(self, std::move(req)));
+    },
+    [=](delete_atom, const delete_request& req) -> caf::result<bool> {
+      return acknowledge(self, do_erase(self, req));
+    },
+    [=](list_atom, const list_request& req) -> caf::result<key_page> {
+      return do_list(self, req);
+    },
+    [=](batch_get_atom, const batch_request& req) -> caf::result<batch_reply> {
+      return do_batch_get(self, req);
+    },
+    // -- typed records ------------------------------------------------------------
+    [=](put_atom, order& x) -> caf::result<version_t> {
+      return put_record(self, problem_of(order_ref{x.order_type, x.order_id}),
+                        order_key(x.order_type, x.order_id),
+                        std::move(x.data));
+    },
+    [=](get_atom, const order_ref& ref) -> caf::result<order> {
+      return get_record<order>(self, ref, order_key(ref.order_type, ref.order_id),
+                               [&](order& out, entry& e) {
+                                 out = order{ref.order_type, ref.order_id,
+                                             std::move(e.value), e.version};
+                               });
+    },
+    [=](delete_atom, const order_ref& ref) -> caf::result<bool> {
+      if (auto problem = problem_of(ref); !problem.empty())
+        return invalid(problem);
+      return acknowledge(self,
+                         do_erase(self, delete_request{order_key(ref.order_type,
+                                                                 ref.order_id),
+                                                       condition::always()}));
+    },
+    [=](list_atom, const orders_of& q) -> caf::result<id_list> {
+      if (auto problem = segment_problem("order_type", q.order_type);
+          !problem.empty())
+        return invalid(problem);
+      return do_list_ids(self, orders_prefix(q.order_type));
+    },
+    [=](put_atom, fill& x) -> caf::result<version_t> {
+      return put_record(self, problem_of(fill_ref{x.order_id, x.tx_hash}),
+                        fill_key(x.order_id, x.tx_hash), std::move(x.data));
+    },
+    [=](get_atom, const fill_ref& ref) -> caf::result<fill> {
+      return get_record<fill>(self, ref, fill_key(ref.order_id, ref.tx_hash),
+                              [&](fill& out, entry& e) {
+                                out = fill{ref.order_id, ref.tx_hash,
+                                           std::move(e.value), e.version};
+                              });
+    },
+    [=](list_atom, const fills_of& q) -> caf::result<id_list> {
+      if (auto problem = segment_problem("order_id", q.order_id);
+          !problem.empty())
+        return invalid(problem);
+      return do_list_ids(self, fills_prefix(q.order_id));
+    },
+    [=](put_atom, settlement& x) -> caf::result<version_t> {
+      return put_record(self,
+                        problem_of(settlement_ref{x.order_id, x.claim_hash}),
+                        settlement_key(x.order_id, x.claim_hash),
+                        std::move(x.data));
+    },
+    [=](get_atom, const settlement_ref& ref) -> caf::result<settlement> {
+      return get_record<settlement>(
+        self, ref, settlement_key(ref.order_id, ref.claim_hash),
+        [&](settlement& out, entry& e) {
+          out = settlement{ref.order_id, ref.claim_hash, std::move(e.value),
+                           e.version};
+        });
+    },
+    [=](list_atom, const settlements_of& q) -> caf::result<id_list> {
+      if (auto problem = segment_problem("order_id", q.order_id);
+          !problem.empty())
+        return invalid(problem);
+      return do_list_ids(self, settlements_prefix(q.order_id));
+    },
+    [=](put_atom, component_state& x) -> caf::result<version_t> {
+      return put_record(self, problem_of(component_key{x.component, x.key}),
+                        state_key(x.component, x.key), std::move(x.data));
+    },
+    [=](get_atom, const component_key& ref) -> caf::result<component_state> {
+      return get_record<component_state>(
+        self, ref, state_key(ref.component, ref.key),
+        [&](component_state& out, entry& e) {
+          out = component_state{ref.component, ref.key, std::move(e.value),
+                                e.version};
+        });
+    },
+    // -- operations ---------------------------------------------------------------
+    [=](health_atom) -> caf::result<std::string> {
+      if (auto err = self->state.store->health_check())
+        return make_state_error(state_errc::backend_unavailable,
+                                message_of(err));
+      return std::string{"ok"};
+    },
+    // -- internal -----------------------------------------------------------------
+    [=](tick_atom) { on_tick(self); },
+    [=](commit_atom) { on_commit(self); },
+    [=](checkpoint_atom) {
+      if (auto err = self->state.store->checkpoint())
+        spdlog::error("shard {}: checkpoint failed: {}",
+                      self->state.settings.index, message_of(err));
+    },
+  };
+}
+
+} // namespace
+
+shard_actor spawn_shard(caf::actor_system& sys,
+                        std::unique_ptr<state_store> store, bool blocking,
+                        shard_settings settings) {
+  std::shared_ptr<state_store> shared{std::move(store)};
+  if (blocking)
+    return sys.spawn<caf::detached>(shard, std::move(shared),
+                                    std::move(settings));
+  return sys.spawn(shard, std::move(shared), std::move(settings));
+}
+
+} // namespace solver_state

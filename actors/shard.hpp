@@ -1,0 +1,31 @@
+#pragma once
+
+// The SHARD actor: owns the keys of one shard and the one backend store that
+// holds them. Nothing else touches the store, so it needs no lock.
+
+#include <cstdint>
+#include <memory>
+
+#include <caf/fwd.hpp>
+
+#include "messages/interfaces.hpp"
+
+namespace solver_state {
+
+class state_store;
+
+struct shard_settings {
+  uint32_t index = 0;
+  /// Default TTL for writes that name none; 0 = never expire.
+  int64_t default_ttl_ms = 0;
+  /// Receives this shard's metrics report on every tick; may be invalid.
+  metrics_actor metrics;
+};
+
+/// Spawns a shard over `store`. Blocking stores (disk, network) get a
+/// detached actor with its own thread, so they never stall the scheduler.
+shard_actor spawn_shard(caf::actor_system& sys,
+                        std::unique_ptr<state_store> store, bool blocking,
+                        shard_settings settings);
+
+} // namespace solver_state

@@ -1,0 +1,39 @@
+#include "actors/ticker.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+namespace solver_state {
+
+namespace {
+
+ticker_actor::behavior_type ticker(ticker_actor::pointer self,
+                                   std::vector<shard_actor> shards,
+                                   ticker_settings settings) {
+  // Timers re-arm first, then work, so a slow round never drifts the period.
+  self->delayed_send(self, settings.sweep_interval, tick_atom_v);
+  if (settings.sync_interval.count() > 0)
+    self->delayed_send(self, settings.sync_interval, checkpoint_atom_v);
+  return {
+    [=](tick_atom) {
+      self->delayed_send(self, settings.sweep_interval, tick_atom_v);
+      for (auto& shard : shards)
+        self->send(shard, tick_atom_v);
+    },
+    [=](checkpoint_atom) {
+      self->delayed_send(self, settings.sync_interval, checkpoint_atom_v);
+      for (auto& shard : shards)
+        self->send(shard, checkpoint_atom_v);
+    },
+  };
+}
+
+} // namespace
+
+ticker_actor spawn_ticker(caf::actor_system& sys,
+                          std::vector<shard_actor> shards,
+                          ticker_settings settings) {
+  return sys.spawn(ticker, std::move(shards), settings);
+}
+
+} // namespace solver_state

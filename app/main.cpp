@@ -1,0 +1,128 @@
+// build/solver-state: loads the configuration, starts the store and the HTTP
+// gateway, and runs until SIGTERM or SIGINT.
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/store.hpp"
+#include "backends/plugin.hpp"
+#include "config/cli.hpp"
+#include "config/config.hpp"
+#include "http/server.hpp"
+#include "messages/protocol.hpp"
+
+using namespace solver_state;
+
+namespace {
+
+constexpr int exit_usage = 2;
+constexpr int exit_failure = 1;
+
+/// Blocks SIGTERM and SIGINT in every thread (threads inherit the mask), so
+/// that only wait_for_signal() receives them.
+sigset_t block_shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+int wait_for_signal(const sigset_t& set) {
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+void configure_actor_system(caf::actor_system_config& caf_cfg,
+                            const service_config& cfg) {
+  register_message_types(caf_cfg);
+  auto threads = cfg.scheduler_threads != 0
+                   ? cfg.scheduler_threads
+                   : std::max(2u, std::thread::hardware_concurrency());
+  caf_cfg.set("scheduler.max-threads", threads);
+}
+
+int run(const service_config& cfg) {
+  auto signals = block_shutdown_signals();
+  caf::actor_system_config caf_cfg;
+  configure_actor_system(caf_cfg, cfg);
+  caf::actor_system sys{caf_cfg};
+  auto store = start_store(sys, cfg.state, plugin_registry::builtin());
+  if (!store) {
+    spdlog::critical("cannot start the store: {}", message_of(store.error()));
+    return exit_failure;
+  }
+  spdlog::info("store: backend={} shards={} max_items={} eviction={} "
+               "ttl_seconds={}",
+               store->backend, cfg.state.shards, cfg.state.max_items,
+               to_string(cfg.state.eviction), cfg.state.ttl_seconds);
+  http_server http{sys, cfg.http, store->router, store->metrics};
+  if (auto err = http.start()) {
+    spdlog::critical("cannot start HTTP on {}: {}", cfg.http.listen,
+                     message_of(err));
+    stop_store(*store);
+    return exit_failure;
+  }
+  auto sig = wait_for_signal(signals);
+  spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM"
+                                                            : "SIGINT");
+  http.stop(std::chrono::seconds{10});
+  stop_store(*store);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  auto opts = parse_cli({argv + 1, argv + argc});
+  if (!opts.error.empty()) {
+    std::cerr << "solver-state: " << opts.error << "\n";
+    return exit_usage;
+  }
+  if (opts.help) {
+    std::cout << cli_usage();
+    return 0;
+  }
+  auto loaded = opts.config_path.empty() ? parse_config("")
+                                         : load_config_file(opts.config_path);
+  apply_environment(loaded.config);
+  if (!opts.listen.empty()) {
+    // --listen replaces http.listen, so only its own validity counts.
+    auto& problems = loaded.problems;
+    problems.erase(std::remove_if(problems.begin(), problems.end(),
+                                  [](const std::string& p) {
+                                    return p.rfind("http.listen:", 0) == 0;
+                                  }),
+                   problems.end());
+    loaded.config.http.listen = opts.listen;
+    std::string host;
+    uint16_t port = 0;
+    if (!split_host_port(opts.listen, host, port))
+      problems.push_back("--listen: must be host:port, got '" + opts.listen
+                         + "'");
+  }
+  if (!loaded.ok()) {
+    for (auto& problem : loaded.problems)
+      std::cerr << "solver-state: config: " << problem << "\n";
+    return exit_usage;
+  }
+  if (opts.check_config) {
+    std::cout << "configuration ok\n";
+    return 0;
+  }
+  spdlog::set_level(spdlog::level::from_str(loaded.config.log.level));
+  spdlog::info("solver-state starting: http={} state.type={}",
+               loaded.config.http.listen, loaded.config.state.type);
+  auto rc = run(loaded.config);
+  spdlog::info("solver-state stopped");
+  return rc;
+}

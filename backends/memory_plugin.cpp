@@ -1,0 +1,38 @@
+#include <chrono>
+
+#include "backends/memory_store.hpp"
+#include "backends/plugin.hpp"
+
+namespace solver_state {
+
+namespace {
+
+class memory_plugin final : public state_backend_plugin {
+public:
+  std::string_view name() const override { return "memory"; }
+
+  bool blocking() const override { return false; }
+
+  caf::expected<store_list> create_stores(const state_config& cfg) override {
+    auto budget = std::make_shared<key_budget>(cfg.max_items);
+    // Seed versions from the clock so ETags from before a restart never match
+    // a value written after it.
+    auto seed = static_cast<version_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::system_clock::now().time_since_epoch())
+        .count());
+    store_list stores;
+    for (size_t i = 0; i < cfg.shards; ++i)
+      stores.push_back(
+        std::make_unique<memory_store>(budget, cfg.eviction, seed));
+    return stores;
+  }
+};
+
+} // namespace
+
+std::unique_ptr<state_backend_plugin> make_memory_plugin() {
+  return std::make_unique<memory_plugin>();
+}
+
+} // namespace solver_state

@@ -1,0 +1,166 @@
+#include "backends/memory_store.hpp"
+
+namespace solver_state {
+
+memory_store::memory_store(std::shared_ptr<key_budget> budget,
+                           eviction_policy eviction, version_t first_version)
+  : budget_(std::move(budget)),
+    eviction_(eviction),
+    last_version_(first_version) {
+}
+
+std::string_view memory_store::backend_name() const {
+  return "memory";
+}
+
+memory_store::slot* memory_store::find_live(const std::string& key,
+                                            unix_ms now) {
+  auto it = slots_.find(key);
+  if (it == slots_.end() || expired(it->second.data, now))
+    return nullptr;
+  return &it->second;
+}
+
+void memory_store::touch(slot& s) {
+  if (eviction_ == eviction_policy::lru)
+    lru_.splice(lru_.begin(), lru_, s.lru_pos);
+}
+
+caf::expected<entry> memory_store::get(const std::string& key, unix_ms now) {
+  auto s = find_live(key, now);
+  if (!s)
+    return make_state_error(state_errc::not_found, "no value for key");
+  touch(*s);
+  return s->data;
+}
+
+caf::expected<std::vector<entry>>
+memory_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
+  std::vector<entry> out(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i)
+    if (auto s = find_live(keys[i], now)) {
+      touch(*s);
+      out[i] = s->data;
+    }
+  return out;
+}
+
+caf::error memory_store::admit_new_key() {
+  if (budget_->try_take())
+    return {};
+  if (eviction_ == eviction_policy::lru && !lru_.empty()) {
+    // Reuse the evicted key's budget: remove() gives it back, take it again.
+    remove(slots_.find(std::string{lru_.back()}));
+    budget_->take();
+    return {};
+  }
+  return make_state_error(state_errc::capacity_exceeded,
+                          "store holds max_items="
+                            + std::to_string(budget_->max_items()) + " keys");
+}
+
+caf::expected<version_t> memory_store::set(set_request&& req,
+                                           unix_ms expires_at, unix_ms now) {
+  auto it = slots_.find(req.key);
+  bool live = it != slots_.end() && !expired(it->second.data, now);
+  if (req.cond.kind == condition::if_absent && live)
+    return make_state_error(state_errc::version_mismatch, "key exists");
+  if (req.cond.kind == condition::if_version
+      && (!live || it->second.data.version != req.cond.version))
+    return make_state_error(state_errc::version_mismatch,
+                            live ? "version differs" : "key does not exist");
+  if (it == slots_.end()) {
+    if (auto err = admit_new_key())
+      return err;
+    it = slots_.emplace(std::move(req.key), slot{}).first;
+    std::string_view key = it->first;
+    ordered_.emplace(key, &it->second);
+    if (eviction_ == eviction_policy::lru)
+      it->second.lru_pos = lru_.insert(lru_.begin(), key);
+    bytes_ += key.size();
+  } else {
+    touch(it->second);
+  }
+  auto& data = it->second.data;
+  set_expiry(it->first, data.expires_at_ms, expires_at);
+  bytes_ += req.value.size();
+  bytes_ -= data.value.size();
+  data.value = std::move(req.value);
+  data.version = ++last_version_;
+  data.expires_at_ms = expires_at;
+  return data.version;
+}
+
+void memory_store::set_expiry(std::string_view key, unix_ms old_at,
+                              unix_ms new_at) {
+  if (old_at == new_at)
+    return;
+  if (old_at != 0)
+    expiries_.erase({old_at, key});
+  if (new_at != 0)
+    expiries_.insert({new_at, key});
+}
+
+void memory_store::remove(slot_map::iterator it) {
+  std::string_view key = it->first;
+  auto& data = it->second.data;
+  set_expiry(key, data.expires_at_ms, 0);
+  ordered_.erase(key);
+  if (eviction_ == eviction_policy::lru)
+    lru_.erase(it->second.lru_pos);
+  bytes_ -= key.size() + data.value.size();
+  slots_.erase(it);
+  budget_->give_back();
+}
+
+caf::expected<bool> memory_store::erase(const delete_request& req,
+                                        unix_ms now) {
+  auto it = slots_.find(req.key);
+  bool live = it != slots_.end() && !expired(it->second.data, now);
+  if (req.cond.kind == condition::if_version
+      && (!live || it->second.data.version != req.cond.version))
+    return make_state_error(state_errc::version_mismatch,
+                            live ? "version differs" : "key does not exist");
+  if (req.cond.kind == condition::if_absent && live)
+    return make_state_error(state_errc::version_mismatch, "key exists");
+  if (it == slots_.end())
+    return false;
+  remove(it);
+  return live;
+}
+
+caf::expected<key_page> memory_store::list(const list_request& req,
+                                           unix_ms now) {
+  key_page page;
+  auto it = req.after < req.prefix ? ordered_.lower_bound(req.prefix)
+                                   : ordered_.upper_bound(req.after);
+  for (; it != ordered_.end(); ++it) {
+    auto [key, s] = *it;
+    if (key.substr(0, req.prefix.size()) != req.prefix)
+      break;
+    if (expired(s->data, now))
+      continue;
+    if (req.limit != 0 && page.keys.size() == req.limit) {
+      page.more = true;
+      break;
+    }
+    page.keys.emplace_back(key);
+  }
+  return page;
+}
+
+size_t memory_store::sweep(unix_ms now) {
+  size_t dropped = 0;
+  while (!expiries_.empty() && expiries_.begin()->first <= now) {
+    auto key = expiries_.begin()->second;
+    remove(slots_.find(std::string{key}));
+    ++dropped;
+  }
+  return dropped;
+}
+
+store_stats memory_store::stats() const {
+  return {slots_.size(), bytes_};
+}
+
+} // namespace solver_state

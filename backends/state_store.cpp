@@ -1,0 +1,51 @@
+#include "backends/state_store.hpp"
+
+namespace solver_state {
+
+state_store::~state_store() = default;
+
+caf::expected<std::vector<entry>>
+state_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
+  std::vector<entry> out;
+  out.reserve(keys.size());
+  for (const auto& key : keys) {
+    auto e = get(key, now);
+    if (e)
+      out.push_back(std::move(*e));
+    else if (code_of(e.error()) == state_errc::not_found)
+      out.emplace_back();
+    else
+      return std::move(e.error());
+  }
+  return out;
+}
+
+size_t state_store::sweep(unix_ms) {
+  return 0;
+}
+
+bool state_store::has_pending_commit() const {
+  return false;
+}
+
+caf::error state_store::commit() {
+  return {};
+}
+
+caf::error state_store::checkpoint() {
+  return {};
+}
+
+caf::error state_store::close() {
+  return {};
+}
+
+caf::error state_store::health_check() {
+  return {};
+}
+
+store_stats state_store::stats() const {
+  return {};
+}
+
+} // namespace solver_state

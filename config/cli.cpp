@@ -1,0 +1,58 @@
+#include "config/cli.hpp"
+
+namespace solver_state {
+
+cli_options parse_cli(const std::vector<std::string>& args) {
+  cli_options opts;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& arg = args[i];
+    auto value_of = [&](const std::string& flag) -> std::string {
+      auto eq = flag.size();
+      if (arg.size() > eq && arg[eq] == '=')
+        return arg.substr(eq + 1);
+      if (i + 1 < args.size())
+        return args[++i];
+      opts.error = flag + " needs a value";
+      return {};
+    };
+    if (arg == "--help" || arg == "-h")
+      opts.help = true;
+    else if (arg == "--check-config")
+      opts.check_config = true;
+    else if (arg.rfind("--config", 0) == 0)
+      opts.config_path = value_of("--config");
+    else if (arg.rfind("--listen", 0) == 0)
+      opts.listen = value_of("--listen");
+    else
+      opts.error = "unknown option '" + arg + "' (see --help)";
+    if (!opts.error.empty())
+      break;
+  }
+  return opts;
+}
+
+std::string cli_usage() {
+  return R"(usage: solver-state [--config FILE] [--listen HOST:PORT] [--check-config]
+
+A state service for cross-chain intent solvers: orders, fills, settlements and
+component state over HTTP/JSON and CAF messages.
+
+options:
+  --config FILE       YAML configuration (default: built-in defaults, see
+                      config/solver-state.yaml); relative paths in it are
+                      relative to the working directory
+  --listen HOST:PORT  HTTP listen address, overrides http.listen
+  --check-config      validate the configuration and exit (0 = valid)
+  -h, --help          show this text
+
+environment:
+  SOLVER_STATE_AUTH_TOKEN  bearer token required on every route but /healthz
+                           (overrides http.auth_token)
+
+signals:
+  SIGTERM, SIGINT     stop accepting, finish in-flight requests, flush and sync
+                      the backend, exit 0
+)";
+}
+
+} // namespace solver_state

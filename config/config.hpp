@@ -1,0 +1,114 @@
+#pragma once
+
+// The service configuration as typed, validated structs. Configuration flows
+// one way: YAML (config/load.cpp) -> these structs -> CAF, Beast and backends.
+// Defaults are what an operator gets with no config file at all.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace solver_state {
+
+using std::chrono::milliseconds;
+
+enum class eviction_policy { reject, lru };
+
+/// When a file-backend write reaches the disk (like Redis' appendfsync).
+enum class fsync_policy { always, interval, never };
+
+struct file_config {
+  std::string base_path = "./var/state";
+  milliseconds sync_interval{30'000};
+  fsync_policy fsync = fsync_policy::always;
+  size_t cache_items = 10'000;
+};
+
+struct state_config {
+  /// memory | file | redis://... | postgresql://... | dynamodb://...
+  std::string type = "memory";
+  size_t shards = 8;
+  /// Keys in the whole store; 0 = unlimited.
+  size_t max_items = 10'000;
+  eviction_policy eviction = eviction_policy::reject;
+  /// Default TTL of writes that name none; 0 = never expire.
+  int64_t ttl_seconds = 0;
+  /// How often shards drop expired keys and report metrics.
+  milliseconds sweep_interval{1'000};
+  file_config file;
+};
+
+struct http_config {
+  std::string listen = "127.0.0.1:8080";
+  std::string auth_token;
+  size_t max_body_bytes = 1'048'576;
+  /// Requests being served at once, all connections together; beyond it the
+  /// gateway answers 503 instead of queueing.
+  size_t max_in_flight = 4'096;
+  milliseconds read_timeout{30'000};
+  /// How long one request may wait for the store before 504.
+  milliseconds request_timeout{5'000};
+  size_t threads = 1;
+};
+
+struct tls_config {
+  std::string certificate;
+  std::string key;
+  std::string ca_file;
+  bool enabled() const { return !certificate.empty(); }
+};
+
+struct node_config {
+  std::string listen;
+  std::vector<std::string> peers;
+  milliseconds request_timeout{2'000};
+  milliseconds heartbeat_interval{1'000};
+  tls_config tls;
+};
+
+struct log_config {
+  std::string level = "info";
+};
+
+struct service_config {
+  state_config state;
+  http_config http;
+  node_config node;
+  log_config log;
+  /// CAF scheduler worker threads (default: one per core).
+  size_t scheduler_threads = 0;
+};
+
+/// A loaded configuration, or every problem found, each naming its field path
+/// ("state.shards: must be between 1 and 1024").
+struct config_result {
+  service_config config;
+  std::vector<std::string> problems;
+  bool ok() const { return problems.empty(); }
+};
+
+/// Parses YAML text. Unknown fields are problems too (they are usually typos).
+config_result parse_config(const std::string& yaml_text);
+
+/// Reads and parses a YAML file.
+config_result load_config_file(const std::string& path);
+
+/// Applies environment overrides (SOLVER_STATE_AUTH_TOKEN).
+void apply_environment(service_config& cfg);
+
+/// Checks cross-field rules of an already parsed config; appends problems.
+void validate(const service_config& cfg, std::vector<std::string>& problems);
+
+/// Splits "host:port" ("[::1]:80" too); false if malformed.
+bool split_host_port(const std::string& text, std::string& host,
+                     uint16_t& port);
+
+/// Parses "30s", "500ms", "2m", "1h" or a plain number of seconds.
+bool parse_duration(const std::string& text, milliseconds& out);
+
+const char* to_string(eviction_policy x);
+const char* to_string(fsync_policy x);
+
+} // namespace solver_state

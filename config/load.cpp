@@ -1,0 +1,346 @@
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/config.hpp"
+
+namespace solver_state {
+
+namespace {
+
+/// Walks one YAML mapping, reading known fields and reporting unknown ones.
+/// Every problem is prefixed with the field's full path.
+class section {
+public:
+  section(const YAML::Node& node, std::string path,
+          std::vector<std::string>& problems)
+    : node_(node), path_(std::move(path)), problems_(problems) {
+    if (node_ && !node_.IsNull() && !node_.IsMap())
+      problem(path_, "must be a mapping");
+  }
+
+  bool valid() const { return node_ && node_.IsMap(); }
+
+  std::string path_of(const std::string& field) const {
+    return path_.empty() ? field : path_ + "." + field;
+  }
+
+  void problem(const std::string& path, const std::string& why) {
+    problems_.push_back(path + ": " + why);
+  }
+
+  /// The child node of `field`, marking it as known.
+  YAML::Node child(const std::string& field) {
+    known_.push_back(field);
+    if (!valid())
+      return YAML::Node{};
+    return node_[field];
+  }
+
+  void text(const std::string& field, std::string& out) {
+    auto n = child(field);
+    if (!n || n.IsNull())
+      return;
+    if (!n.IsScalar())
+      return problem(path_of(field), "must be a string");
+    out = n.Scalar();
+  }
+
+  template <class Int>
+  void number(const std::string& field, Int& out, long long lo, long long hi) {
+    auto n = child(field);
+    if (!n || n.IsNull())
+      return;
+    long long v = 0;
+    if (!n.IsScalar() || !parse_int(n.Scalar(), v))
+      return problem(path_of(field), "must be a whole number, got '"
+                                       + scalar_of(n) + "'");
+    if (v < lo || v > hi)
+      return problem(path_of(field), "must be between " + std::to_string(lo)
+                                       + " and " + std::to_string(hi)
+                                       + ", got " + std::to_string(v));
+    out = static_cast<Int>(v);
+  }
+
+  void duration(const std::string& field, milliseconds& out,
+                milliseconds lo) {
+    auto n = child(field);
+    if (!n || n.IsNull())
+      return;
+    milliseconds v{};
+    if (!n.IsScalar() || !parse_duration(n.Scalar(), v))
+      return problem(path_of(field),
+                     "must be a duration such as 500ms, 30s, 5m, got '"
+                       + scalar_of(n) + "'");
+    if (v < lo)
+      return problem(path_of(field), "must be at least "
+                                       + std::to_string(lo.count()) + "ms");
+    out = v;
+  }
+
+  template <class Enum>
+  void choice(const std::string& field, Enum& out,
+              const std::map<std::string, Enum>& options) {
+    auto n = child(field);
+    if (!n || n.IsNull())
+      return;
+    std::string names;
+    for (auto& [name, value] : options)
+      names += (names.empty() ? "" : ", ") + name;
+    if (!n.IsScalar() || options.count(n.Scalar()) == 0)
+      return problem(path_of(field),
+                     "must be one of " + names + ", got '" + scalar_of(n)
+                       + "'");
+    out = options.at(n.Scalar());
+  }
+
+  void list(const std::string& field, std::vector<std::string>& out) {
+    auto n = child(field);
+    if (!n || n.IsNull())
+      return;
+    if (!n.IsSequence())
+      return problem(path_of(field), "must be a list");
+    out.clear();
+    for (size_t i = 0; i < n.size(); ++i) {
+      if (!n[i].IsScalar()) {
+        problem(path_of(field) + "[" + std::to_string(i) + "]",
+                "must be a string");
+        continue;
+      }
+      out.push_back(n[i].Scalar());
+    }
+  }
+
+  /// Reports every field this section did not read.
+  void reject_unknown() {
+    if (!valid())
+      return;
+    for (auto it = node_.begin(); it != node_.end(); ++it) {
+      auto name = it->first.as<std::string>();
+      if (std::find(known_.begin(), known_.end(), name) == known_.end())
+        problem(path_of(name), "unknown field");
+    }
+  }
+
+private:
+  static bool parse_int(const std::string& s, long long& out) {
+    if (s.empty())
+      return false;
+    char* end = nullptr;
+    errno = 0;
+    out = std::strtoll(s.c_str(), &end, 10);
+    return errno == 0 && end == s.c_str() + s.size();
+  }
+
+  static std::string scalar_of(const YAML::Node& n) {
+    return n.IsScalar() ? n.Scalar() : std::string{"<not a scalar>"};
+  }
+
+  YAML::Node node_;
+  std::string path_;
+  std::vector<std::string>& problems_;
+  std::vector<std::string> known_;
+};
+
+void read_file_section(section& parent, file_config& f,
+                       std::vector<std::string>& problems) {
+  section s{parent.child("file"), parent.path_of("file"), problems};
+  s.text("base_path", f.base_path);
+  s.duration("sync_interval", f.sync_interval, milliseconds{10});
+  s.choice<fsync_policy>("fsync", f.fsync,
+                         {{"always", fsync_policy::always},
+                          {"interval", fsync_policy::interval},
+                          {"never", fsync_policy::never}});
+  s.number("cache_items", f.cache_items, 0, 1'000'000'000);
+  s.reject_unknown();
+}
+
+void read_state(section& root, state_config& st,
+                std::vector<std::string>& problems) {
+  section s{root.child("state"), "state", problems};
+  s.text("type", st.type);
+  s.number("shards", st.shards, 1, 1024);
+  s.number("max_items", st.max_items, 0, 4'000'000'000LL);
+  s.choice<eviction_policy>("eviction", st.eviction,
+                            {{"reject", eviction_policy::reject},
+                             {"lru", eviction_policy::lru}});
+  s.number("ttl_seconds", st.ttl_seconds, 0, 10LL * 365 * 24 * 3600);
+  s.duration("sweep_interval", st.sweep_interval, milliseconds{10});
+  read_file_section(s, st.file, problems);
+  s.reject_unknown();
+}
+
+void read_http(section& root, http_config& h,
+               std::vector<std::string>& problems) {
+  section s{root.child("http"), "http", problems};
+  s.text("listen", h.listen);
+  s.text("auth_token", h.auth_token);
+  s.number("max_body_bytes", h.max_body_bytes, 1, 1LL << 30);
+  s.number("max_in_flight", h.max_in_flight, 1, 1'000'000);
+  s.duration("read_timeout", h.read_timeout, milliseconds{100});
+  s.duration("request_timeout", h.request_timeout, milliseconds{10});
+  s.number("threads", h.threads, 1, 64);
+  s.reject_unknown();
+}
+
+void read_node(section& root, node_config& n,
+               std::vector<std::string>& problems) {
+  section s{root.child("node"), "node", problems};
+  s.text("listen", n.listen);
+  s.list("peers", n.peers);
+  s.duration("request_timeout", n.request_timeout, milliseconds{10});
+  s.duration("heartbeat_interval", n.heartbeat_interval, milliseconds{10});
+  section tls{s.child("tls"), "node.tls", problems};
+  tls.text("certificate", n.tls.certificate);
+  tls.text("key", n.tls.key);
+  tls.text("ca_file", n.tls.ca_file);
+  tls.reject_unknown();
+  s.reject_unknown();
+}
+
+void read_log(section& root, log_config& l,
+              std::vector<std::string>& problems) {
+  section s{root.child("log"), "log", problems};
+  s.choice<std::string>("level", l.level,
+                        {{"trace", "trace"},
+                         {"debug", "debug"},
+                         {"info", "info"},
+                         {"warn", "warn"},
+                         {"error", "error"},
+                         {"off", "off"}});
+  s.reject_unknown();
+}
+
+} // namespace
+
+config_result parse_config(const std::string& yaml_text) {
+  config_result result;
+  YAML::Node doc;
+  try {
+    doc = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    result.problems.push_back("yaml: line " + std::to_string(e.mark.line + 1)
+                              + ": " + e.msg);
+    return result;
+  }
+  if (doc.IsNull()) {
+    validate(result.config, result.problems);
+    return result;
+  }
+  if (!doc.IsMap()) {
+    result.problems.push_back("(root): must be a mapping");
+    return result;
+  }
+  section root{doc, "", result.problems};
+  read_state(root, result.config.state, result.problems);
+  read_http(root, result.config.http, result.problems);
+  read_node(root, result.config.node, result.problems);
+  read_log(root, result.config.log, result.problems);
+  root.number("scheduler_threads", result.config.scheduler_threads, 0, 256);
+  root.reject_unknown();
+  validate(result.config, result.problems);
+  return result;
+}
+
+config_result load_config_file(const std::string& path) {
+  std::ifstream in{path};
+  if (!in) {
+    config_result result;
+    result.problems.push_back(path + ": cannot be read");
+    return result;
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return parse_config(buf.str());
+}
+
+void apply_environment(service_config& cfg) {
+  if (auto token = std::getenv("SOLVER_STATE_AUTH_TOKEN"); token && *token)
+    cfg.http.auth_token = token;
+}
+
+void validate(const service_config& cfg, std::vector<std::string>& problems) {
+  std::string host;
+  uint16_t port = 0;
+  if (!split_host_port(cfg.http.listen, host, port))
+    problems.push_back("http.listen: must be host:port, got '"
+                       + cfg.http.listen + "'");
+  if (!cfg.node.listen.empty()
+      && !split_host_port(cfg.node.listen, host, port))
+    problems.push_back("node.listen: must be host:port, got '"
+                       + cfg.node.listen + "'");
+  for (size_t i = 0; i < cfg.node.peers.size(); ++i)
+    if (!split_host_port(cfg.node.peers[i], host, port) || port == 0)
+      problems.push_back("node.peers[" + std::to_string(i)
+                         + "]: must be host:port, got '" + cfg.node.peers[i]
+                         + "'");
+  if (cfg.node.tls.certificate.empty() != cfg.node.tls.key.empty())
+    problems.push_back("node.tls: certificate and key go together");
+  if (cfg.state.type.empty())
+    problems.push_back("state.type: must not be empty");
+  if (cfg.state.type == "file" && cfg.state.file.base_path.empty())
+    problems.push_back("state.file.base_path: must not be empty");
+}
+
+bool split_host_port(const std::string& text, std::string& host,
+                     uint16_t& port) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    return false;
+  host = text.substr(0, colon);
+  if (host.front() == '[') {
+    if (host.back() != ']')
+      return false;
+    host = host.substr(1, host.size() - 2);
+  }
+  auto digits = text.substr(colon + 1);
+  if (digits.size() > 5
+      || digits.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  auto value = std::stoul(digits);
+  if (value > 65535)
+    return false;
+  port = static_cast<uint16_t>(value);
+  return !host.empty();
+}
+
+bool parse_duration(const std::string& text, milliseconds& out) {
+  size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])))
+    ++digits;
+  if (digits == 0 || digits > 12)
+    return false;
+  auto value = std::stoll(text.substr(0, digits));
+  auto unit = text.substr(digits);
+  static const std::map<std::string, long long> ms_per_unit{
+    {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}};
+  auto it = ms_per_unit.find(unit);
+  if (it == ms_per_unit.end())
+    return false;
+  out = milliseconds{value * it->second};
+  return true;
+}
+
+const char* to_string(eviction_policy x) {
+  return x == eviction_policy::lru ? "lru" : "reject";
+}
+
+const char* to_string(fsync_policy x) {
+  switch (x) {
+    case fsync_policy::always:
+      return "always";
+    case fsync_policy::interval:
+      return "interval";
+    default:
+      return "never";
+  }
+}
+
+} // namespace solver_state

@@ -1,0 +1,43 @@
+#pragma once
+
+// The HTTP/JSON gateway: a Boost.Beast async server translating the HTTP API
+// v1 (DESIGN.md) into state actor messages. Its io threads never wait on a CAF
+// reply.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include <caf/error.hpp>
+#include <caf/fwd.hpp>
+
+#include "config/config.hpp"
+#include "messages/interfaces.hpp"
+
+namespace solver_state {
+
+class http_server {
+public:
+  http_server(caf::actor_system& sys, http_config cfg, state_actor store,
+              metrics_actor metrics);
+  ~http_server();
+
+  http_server(const http_server&) = delete;
+  http_server& operator=(const http_server&) = delete;
+
+  /// Binds http.listen and starts the io threads; an error if it cannot bind.
+  caf::error start();
+
+  /// The bound port (useful with port 0).
+  uint16_t port() const;
+
+  /// Stops accepting, lets in-flight requests finish for up to `drain`,
+  /// closes every connection and joins the io threads.
+  void stop(std::chrono::milliseconds drain);
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace solver_state

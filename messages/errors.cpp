@@ -1,0 +1,78 @@
+#include "messages/errors.hpp"
+
+#include <caf/atom.hpp>
+#include <caf/message.hpp>
+#include <caf/sec.hpp>
+
+namespace solver_state {
+
+namespace {
+
+constexpr const char* code_names[] = {
+  "none",        "not_found",         "invalid_key",
+  "version_mismatch", "capacity_exceeded", "backend_unavailable",
+  "backend_error",    "serialization_error", "io_error",
+  "timeout",          "unauthorized",      "bad_request",
+  "payload_too_large", "method_not_allowed",
+};
+
+state_errc code_of_sec(caf::sec s) {
+  switch (s) {
+    case caf::sec::request_timeout:
+      return state_errc::timeout;
+    case caf::sec::request_receiver_down:
+    case caf::sec::cannot_connect_to_node:
+    case caf::sec::no_route_to_receiving_node:
+    case caf::sec::remote_linking_failed:
+    case caf::sec::remote_lookup_failed:
+    case caf::sec::connection_timeout:
+    case caf::sec::socket_disconnected:
+    case caf::sec::disconnect_during_handshake:
+      return state_errc::backend_unavailable;
+    case caf::sec::unexpected_message:
+    case caf::sec::unexpected_response:
+    case caf::sec::unexpected_actor_messaging_interface:
+      return state_errc::serialization_error;
+    default:
+      return state_errc::backend_error;
+  }
+}
+
+} // namespace
+
+const char* to_string(state_errc code) {
+  auto i = static_cast<size_t>(code);
+  return i < std::size(code_names) ? code_names[i] : "backend_error";
+}
+
+caf::atom_value state_error_category() {
+  return caf::atom("state");
+}
+
+caf::error make_state_error(state_errc code, std::string message) {
+  return caf::make_error(code, std::move(message));
+}
+
+state_errc code_of(const caf::error& err) {
+  if (!err)
+    return state_errc::none;
+  if (err.category() == state_error_category())
+    return static_cast<state_errc>(err.code());
+  if (err.category() == caf::atom("system"))
+    return code_of_sec(static_cast<caf::sec>(err.code()));
+  return state_errc::backend_error;
+}
+
+std::string message_of(const caf::error& err) {
+  if (!err)
+    return {};
+  const auto& ctx = err.context();
+  if (err.category() == state_error_category() && ctx.size() == 1
+      && ctx.match_element<std::string>(0))
+    return ctx.get_as<std::string>(0);
+  if (err.category() == caf::atom("system"))
+    return caf::to_string(static_cast<caf::sec>(err.code()));
+  return caf::to_string(err);
+}
+
+} // namespace solver_state

@@ -1,0 +1,90 @@
+#pragma once
+
+// Every actor interface of solver-state, one contract line per handler.
+// Handlers marked INTERNAL: are sent by the service to itself.
+
+#include <cstdint>
+#include <string>
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "messages/type_ids.hpp"
+
+namespace solver_state {
+
+/// The STATE actor interface: what solver components, the HTTP gateway and
+/// remote nodes talk to. Implemented by the router (local shards), by each
+/// shard, and by the cluster router (remote nodes). Failures are caf::error
+/// values of category state_errc.
+using state_actor = caf::typed_actor<
+  // -- key-value ---------------------------------------------------------------
+  /// The live value of a key and its version; not_found if absent or expired.
+  caf::replies_to<get_atom, std::string>::with<entry>,
+  /// Writes a value; the new version, or version_mismatch / capacity_exceeded.
+  caf::replies_to<put_atom, set_request>::with<version_t>,
+  /// Removes a key; true if a live value was removed. Absent keys succeed
+  /// unless the condition requires a version (then version_mismatch).
+  caf::replies_to<delete_atom, delete_request>::with<bool>,
+  /// One sorted page of the keys under a prefix.
+  caf::replies_to<list_atom, list_request>::with<key_page>,
+  /// Values of many keys in request order; absent keys have version 0.
+  caf::replies_to<batch_get_atom, batch_request>::with<batch_reply>,
+  // -- typed domain records ------------------------------------------------------
+  /// Stores an order under order:{type}:{id}; the new version.
+  caf::replies_to<put_atom, order>::with<version_t>,
+  /// An order with its data and version; not_found if absent.
+  caf::replies_to<get_atom, order_ref>::with<order>,
+  /// Removes an order; true if it existed.
+  caf::replies_to<delete_atom, order_ref>::with<bool>,
+  /// The ids of all orders of a type, sorted.
+  caf::replies_to<list_atom, orders_of>::with<id_list>,
+  /// Records a fill under fill:{order_id}:{tx_hash}; the new version.
+  caf::replies_to<put_atom, fill>::with<version_t>,
+  /// A fill; not_found if absent.
+  caf::replies_to<get_atom, fill_ref>::with<fill>,
+  /// The tx hashes of all fills of an order, sorted.
+  caf::replies_to<list_atom, fills_of>::with<id_list>,
+  /// Records a settlement under settlement:{order_id}:{claim_hash}.
+  caf::replies_to<put_atom, settlement>::with<version_t>,
+  /// A settlement; not_found if absent.
+  caf::replies_to<get_atom, settlement_ref>::with<settlement>,
+  /// The claim hashes of all settlements of an order, sorted.
+  caf::replies_to<list_atom, settlements_of>::with<id_list>,
+  /// Stores a component's state value under state:{component}:{key}.
+  caf::replies_to<put_atom, component_state>::with<version_t>,
+  /// A component's state value; not_found if absent.
+  caf::replies_to<get_atom, component_key>::with<component_state>,
+  // -- operations ------------------------------------------------------------------
+  /// "ok" when every backend behind this actor passes its health check;
+  /// backend_unavailable otherwise.
+  caf::replies_to<health_atom>::with<std::string>>;
+
+/// The SHARD actor interface: a state actor owning the keys of one shard and
+/// one backend handle.
+using shard_actor = state_actor::extend<
+  /// INTERNAL: drop expired keys and send a metrics report.
+  caf::reacts_to<tick_atom>,
+  /// INTERNAL: make pending writes durable and acknowledge them (group commit).
+  caf::reacts_to<commit_atom>,
+  /// INTERNAL: fold the backend's log into its main storage (file sync).
+  caf::reacts_to<checkpoint_atom>>;
+
+/// The METRICS actor interface.
+using metrics_actor = caf::typed_actor<
+  /// Adds a shard's counters and records its sizes.
+  caf::reacts_to<report_atom, shard_report>,
+  /// Adds the HTTP gateway's request counts.
+  caf::reacts_to<report_atom, http_report>,
+  /// Renders everything in Prometheus text format 0.0.4.
+  caf::replies_to<render_atom>::with<std::string>>;
+
+/// The TICKER actor interface: sends tick_atom to shards on a fixed interval
+/// (TTL sweep + metrics flush) and checkpoint_atom on sync_interval.
+using ticker_actor = caf::typed_actor<
+  /// INTERNAL: one period elapsed.
+  caf::reacts_to<tick_atom>,
+  /// INTERNAL: sync_interval elapsed.
+  caf::reacts_to<checkpoint_atom>>;
+
+} // namespace solver_state

@@ -1,0 +1,22 @@
+#include "messages/metrics.hpp"
+
+namespace solver_state {
+
+const char* to_string(op_kind op) {
+  switch (op) {
+    case op_kind::get:
+      return "get";
+    case op_kind::set:
+      return "set";
+    case op_kind::del:
+      return "delete";
+    case op_kind::list:
+      return "list";
+    case op_kind::batch_get:
+      return "batch_get";
+    default:
+      return "unknown";
+  }
+}
+
+} // namespace solver_state

@@ -1,0 +1,74 @@
+#pragma once
+
+// What shards and the HTTP gateway report to the metrics actor. Reports are
+// batched deltas sent fire-and-forget on a timer, never on a reply path.
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+namespace solver_state {
+
+/// Operations counted by state_operations_total{op=...}.
+enum class op_kind : uint8_t { get, set, del, list, batch_get, count_ };
+
+constexpr size_t op_kind_count = static_cast<size_t>(op_kind::count_);
+
+const char* to_string(op_kind op);
+
+/// Upper bounds (seconds) of state_operation_duration_seconds buckets; +Inf
+/// is implied.
+constexpr std::array<double, 12> duration_bounds{
+  0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
+  0.0005,   0.001,   0.0025,   0.005,   0.01,   0.1};
+
+constexpr size_t bucket_count = duration_bounds.size() + 1;
+
+/// One shard's counters since its last report, plus its absolute sizes.
+/// `results[op][code]` counts results by state_errc (0 = ok).
+struct shard_report {
+  uint32_t shard = 0;
+  std::string backend;
+  uint64_t keys = 0;
+  uint64_t bytes = 0;
+  std::vector<uint64_t> results;   // op_kind_count * result_code_count
+  std::vector<uint64_t> buckets;   // op_kind_count * bucket_count
+  std::vector<double> seconds_sum; // op_kind_count
+};
+
+/// Number of result codes tracked per op (state_errc values 0..this-1).
+constexpr size_t result_code_count = 14;
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_report& x) {
+  return f(caf::meta::type_name("solver_state::shard_report"), x.shard,
+           x.backend, x.keys, x.bytes, x.results, x.buckets, x.seconds_sum);
+}
+
+/// HTTP request counts since the last report, by route, method and status.
+struct http_count {
+  std::string route;
+  std::string method;
+  uint16_t status = 0;
+  uint64_t count = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, http_count& x) {
+  return f(caf::meta::type_name("solver_state::http_count"), x.route, x.method,
+           x.status, x.count);
+}
+
+struct http_report {
+  std::vector<http_count> counts;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, http_report& x) {
+  return f(caf::meta::type_name("solver_state::http_report"), x.counts);
+}
+
+} // namespace solver_state

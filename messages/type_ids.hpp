@@ -1,0 +1,58 @@
+#pragma once
+
+// The one type-ID block of solver-state: every type that crosses an actor
+// boundary, and the atoms that name operations. Registering the block
+// (register_message_types in protocol.hpp) is required before any remote use.
+
+#include <caf/type_id.hpp>
+
+#include "messages/domain.hpp"
+#include "messages/errors.hpp"
+#include "messages/metrics.hpp"
+#include "messages/values.hpp"
+
+CAF_BEGIN_TYPE_ID_BLOCK(solver_state, caf::first_custom_type_id)
+
+  // -- key-value protocol ----------------------------------------------------
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::entry))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::condition))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::set_request))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::delete_request))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::list_request))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::key_page))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::batch_request))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::batch_reply))
+
+  // -- typed domain records --------------------------------------------------
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::order))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::order_ref))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::orders_of))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::fill))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::fill_ref))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::fills_of))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::settlement))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::settlement_ref))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::settlements_of))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::component_state))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::component_key))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::id_list))
+
+  // -- metrics -----------------------------------------------------------------
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::shard_report))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::http_count))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::http_report))
+
+  // -- atoms (at most 10 characters) -------------------------------------------
+  CAF_ADD_ATOM(solver_state, solver_state, get_atom, "ss_get")
+  CAF_ADD_ATOM(solver_state, solver_state, put_atom, "ss_put")
+  CAF_ADD_ATOM(solver_state, solver_state, delete_atom, "ss_delete")
+  CAF_ADD_ATOM(solver_state, solver_state, list_atom, "ss_list")
+  CAF_ADD_ATOM(solver_state, solver_state, batch_get_atom, "ss_batch")
+  CAF_ADD_ATOM(solver_state, solver_state, health_atom, "ss_health")
+  CAF_ADD_ATOM(solver_state, solver_state, tick_atom, "ss_tick")
+  CAF_ADD_ATOM(solver_state, solver_state, commit_atom, "ss_commit")
+  CAF_ADD_ATOM(solver_state, solver_state, checkpoint_atom, "ss_ckpt")
+  CAF_ADD_ATOM(solver_state, solver_state, report_atom, "ss_report")
+  CAF_ADD_ATOM(solver_state, solver_state, render_atom, "ss_render")
+
+CAF_END_TYPE_ID_BLOCK(solver_state)

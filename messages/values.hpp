@@ -1,0 +1,129 @@
+#pragma once
+
+// The key-value protocol: what a client sends to the store and what it gets
+// back. Every struct has its inspect() right under it so CAF can serialize it
+// (in-process copies, and the wire between nodes).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+namespace solver_state {
+
+/// Opaque version of a stored value; changes on every successful write.
+/// Zero is never a real version: it marks "absent" in batch results.
+using version_t = uint64_t;
+
+/// Wall-clock milliseconds since the Unix epoch.
+using unix_ms = int64_t;
+
+/// A stored value with its version. expires_at_ms == 0 means it never expires.
+struct entry {
+  std::string value;
+  version_t version = 0;
+  unix_ms expires_at_ms = 0;
+
+  bool found() const { return version != 0; }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, entry& x) {
+  return f(caf::meta::type_name("solver_state::entry"), x.value, x.version,
+           x.expires_at_ms);
+}
+
+/// A precondition on a write: none, "the current version is V", or "the key
+/// does not exist" (create-only, HTTP's If-None-Match: *).
+struct condition {
+  enum kind_t : uint8_t { none = 0, if_version = 1, if_absent = 2 };
+  uint8_t kind = none;
+  version_t version = 0;
+
+  static condition always() { return {}; }
+  static condition matches(version_t v) { return {if_version, v}; }
+  static condition absent() { return {if_absent, 0}; }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, condition& x) {
+  return f(caf::meta::type_name("solver_state::condition"), x.kind, x.version);
+}
+
+/// TTL value meaning "use the store's default TTL" (state.ttl_seconds).
+constexpr int64_t default_ttl = -1;
+
+/// set(key, value) with an optional TTL and precondition.
+struct set_request {
+  std::string key;
+  std::string value;
+  int64_t ttl_ms = default_ttl; // 0 = never expire, >0 = expire after, -1 = default
+  condition cond;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, set_request& x) {
+  return f(caf::meta::type_name("solver_state::set_request"), x.key, x.value,
+           x.ttl_ms, x.cond);
+}
+
+/// delete(key) with an optional precondition. Deleting an absent key succeeds
+/// unless a version is required.
+struct delete_request {
+  std::string key;
+  condition cond;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delete_request& x) {
+  return f(caf::meta::type_name("solver_state::delete_request"), x.key, x.cond);
+}
+
+/// list(prefix): keys starting with `prefix`, strictly after `after`, sorted,
+/// at most `limit` of them (0 = no limit).
+struct list_request {
+  std::string prefix;
+  std::string after;
+  uint32_t limit = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, list_request& x) {
+  return f(caf::meta::type_name("solver_state::list_request"), x.prefix,
+           x.after, x.limit);
+}
+
+/// One page of a listing. `more` is true when keys after the last one exist;
+/// the next page starts after keys.back().
+struct key_page {
+  std::vector<std::string> keys;
+  bool more = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_page& x) {
+  return f(caf::meta::type_name("solver_state::key_page"), x.keys, x.more);
+}
+
+/// batch_get(keys): one entry per key, in request order; absent keys have
+/// version 0.
+struct batch_request {
+  std::vector<std::string> keys;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batch_request& x) {
+  return f(caf::meta::type_name("solver_state::batch_request"), x.keys);
+}
+
+struct batch_reply {
+  std::vector<entry> entries;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batch_reply& x) {
+  return f(caf::meta::type_name("solver_state::batch_reply"), x.entries);
+}
+
+} // namespace solver_state
