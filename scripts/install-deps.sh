@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what solver-state needs to build, test and benchmark on Debian 12.
+# Idempotent: skips apt when every package is already there.
+set -euo pipefail
+
+packages=(
+  # build
+  cmake ninja-build g++ ccache pkg-config
+  libcaf-dev libboost1.81-dev libboost-json1.81-dev libspdlog-dev
+  libyaml-cpp-dev libssl-dev
+  # tests
+  catch2 curl prometheus
+  # backends and their servers
+  libhiredis-dev redis-server redis-tools
+  libpq-dev postgresql postgresql-contrib
+  # benchmarks
+  wrk
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
