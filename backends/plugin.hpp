@@ -39,8 +39,8 @@ public:
 /// The plugins compiled into this build, looked up by state.type.
 class plugin_registry {
 public:
-  /// A registry holding every built-in plugin.
-  static plugin_registry builtin();
+  /// The registry of every built-in plugin (built once, lives forever).
+  static const plugin_registry& builtin();
 
   void add(std::unique_ptr<state_backend_plugin> plugin);
 
