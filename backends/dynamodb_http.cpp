@@ -46,6 +46,14 @@ struct http_connection::impl {
   std::string last_failure;
   uint64_t connects = 0;
 
+  /// Runs the pending operation to completion. Beast's tcp_stream enforces
+  /// expires_after only on asynchronous operations, so the synchronous API
+  /// of this class is built from async operations on a private io_context.
+  void run() {
+    ioc.restart();
+    ioc.run();
+  }
+
   caf::error unavailable(std::string what) {
     return make_state_error(state_errc::backend_unavailable,
                             "DynamoDB at " + host + ":" + port + ": " + what);
@@ -91,7 +99,11 @@ struct http_connection::impl {
     auto results = resolver.resolve(host, port, ec);
     if (!ec) {
       stream.expires_after(connect_timeout);
-      stream.connect(results, ec);
+      stream.async_connect(results,
+                           [&](beast::error_code e, const tcp::endpoint&) {
+                             ec = e;
+                           });
+      run();
     }
     if (ec) {
       stream.close();
@@ -116,12 +128,17 @@ struct http_connection::impl {
     req.body() = std::move(body);
     req.prepare_payload();
     beast::error_code ec;
-    stream.expires_after(request_timeout);
-    http::write(stream, req, ec);
     http::response_parser<http::string_body> parser;
     parser.body_limit(max_reply_bytes);
-    if (!ec)
-      http::read(stream, buffer, parser, ec);
+    // One deadline for the whole exchange: write, then read the reply.
+    stream.expires_after(request_timeout);
+    http::async_write(stream, req, [&](beast::error_code e, size_t) {
+      ec = e;
+      if (!ec)
+        http::async_read(stream, buffer, parser,
+                         [&](beast::error_code e2, size_t) { ec = e2; });
+    });
+    run();
     if (ec) {
       drop();
       last_failure = (ec == beast::error::timeout ? "no reply within "

@@ -148,6 +148,16 @@ bool dynalite_server::try_start() {
   return false;
 }
 
+void dynalite_server::pause() {
+  if (pid_ > 0)
+    ::kill(pid_, SIGSTOP);
+}
+
+void dynalite_server::resume() {
+  if (pid_ > 0)
+    ::kill(pid_, SIGCONT);
+}
+
 void dynalite_server::kill() {
   if (pid_ <= 0)
     return;

@@ -29,6 +29,11 @@ public:
   /// SIGKILLs the server and waits for it: connections drop mid-request.
   void kill();
 
+  /// SIGSTOPs the server: it keeps accepting connections (the kernel does)
+  /// but never answers, like a hung host. resume() sends SIGCONT.
+  void pause();
+  void resume();
+
   bool running() const { return pid_ > 0; }
 
   uint16_t port() const { return port_; }

@@ -180,3 +180,32 @@ TEST_CASE("a DynamoDB store that cannot reach its server fails to start "
   CHECK_THAT(message_of(stores.error()),
              Catch::Contains("127.0.0.1:" + std::to_string(port)));
 }
+
+TEST_CASE("a hung DynamoDB server costs a bounded wait, not a hang") {
+  testing::dynalite_server server;
+  state_config cfg;
+  cfg.type = server.url("hung") + "&timeout_ms=300&connect_timeout_ms=300";
+  cfg.shards = 1;
+  cfg.max_items = 0;
+  caf::actor_system_config sys_cfg;
+  register_message_types(sys_cfg);
+  caf::actor_system sys{sys_cfg};
+  auto store = start_store(sys, cfg, plugin_registry::builtin());
+  INFO((store ? std::string{} : message_of(store.error())));
+  REQUIRE(store);
+  caf::scoped_actor self{sys};
+  REQUIRE(put(self, store->router, "state:hung:a", "1").ok);
+
+  server.pause();
+  auto stuck = put(self, store->router, "state:hung:b", "2");
+  CHECK_FALSE(stuck.ok);
+  CHECK(stuck.code == state_errc::backend_unavailable);
+  CHECK_THAT(stuck.message, Catch::Contains("no reply within 300 ms"));
+  auto sick = health(self, store->router);
+  CHECK(sick.code == state_errc::backend_unavailable);
+
+  server.resume();
+  CHECK(eventually([&] { return health(self, store->router).ok; }));
+  CHECK(put(self, store->router, "state:hung:c", "3").ok);
+  stop_store(*store);
+}
