@@ -27,6 +27,10 @@ postgres_server::postgres_server() {
     if (chown(dir_.path().c_str(), pw->pw_uid, pw->pw_gid) != 0)
       throw std::runtime_error("cannot chown " + dir_.path());
   }
+  std::string as_owner = geteuid() == 0 ? "runuser -u postgres -- " : "";
+  cleanup_after_exit(as_owner + bin + "pg_ctl -D " + dir_.path()
+                     + "/data -m immediate -w stop >/dev/null 2>&1;"
+                       " rm -rf " + dir_.path());
   if (as_postgres({bin + "initdb", "-D", dir_.path() + "/data", "-U",
                    "postgres", "-A", "trust", "-E", "UTF8", "--locale=C",
                    "--no-sync", "--no-instructions"})

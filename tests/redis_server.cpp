@@ -7,6 +7,8 @@
 namespace solver_state::testing {
 
 redis_server::redis_server() {
+  cleanup_after_exit("kill -9 $(cat " + dir_.path() + "/redis.pid) 2>/dev/null;"
+                     " rm -rf " + dir_.path());
   // The port was free when picked; another process may take it before the
   // server binds, so try a few.
   for (int attempt = 0; attempt < 5; ++attempt) {
@@ -26,7 +28,8 @@ bool redis_server::start() {
   auto port = std::to_string(port_);
   if (!process_.start({"redis-server", "--port", port, "--bind", "127.0.0.1",
                        "--save", "", "--appendonly", "no", "--dir",
-                       dir_.path(), "--protected-mode", "yes"},
+                       dir_.path(), "--protected-mode", "yes", "--pidfile",
+                       dir_.path() + "/redis.pid"},
                       dir_.path() + "/redis.log"))
     return false;
   if (wait_until([&] { return cli({"PING"}) == 0; },

@@ -136,6 +136,15 @@ void child_process::signal(int sig) {
     ::kill(pid_, sig);
 }
 
+void cleanup_after_exit(const std::string& cleanup) {
+  auto me = std::to_string(getpid());
+  auto pid = spawn({"sh", "-c",
+                    "while kill -0 " + me + " 2>/dev/null; do sleep 1; done; "
+                      + cleanup},
+                   "/dev/null");
+  (void) pid; // never waited for: it outlives us by design
+}
+
 int run_command(const std::vector<std::string>& argv,
                 const std::string& log_path) {
   auto pid = spawn(argv, log_path);

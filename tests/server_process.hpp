@@ -61,6 +61,11 @@ private:
   pid_t pid_ = -1;
 };
 
+/// Starts a detached watchdog that runs the shell command `cleanup` once
+/// this process has gone, however it ended (a crashed or killed test must not
+/// leave its servers running). Harmless after a clean exit.
+void cleanup_after_exit(const std::string& cleanup);
+
 /// Runs `argv` to completion; its exit status (-1 if it could not start).
 int run_command(const std::vector<std::string>& argv,
                 const std::string& log_path = "/dev/null");
