@@ -9,6 +9,8 @@ const plugin_registry& plugin_registry::builtin() {
     plugin_registry r;
     r.add(make_memory_plugin());
     r.add(make_dynamodb_plugin());
+    r.add(make_redis_plugin());
+    r.add(make_postgres_plugin());
     return r;
   }();
   return registry;

@@ -62,5 +62,7 @@ std::string_view scheme_of(std::string_view type);
 
 std::unique_ptr<state_backend_plugin> make_memory_plugin();
 std::unique_ptr<state_backend_plugin> make_dynamodb_plugin();
+std::unique_ptr<state_backend_plugin> make_redis_plugin();
+std::unique_ptr<state_backend_plugin> make_postgres_plugin();
 
 } // namespace solver_state

@@ -334,6 +334,56 @@ void check_concurrent_conditional_writers(const conformance_target& t) {
   stop_store(*store);
 }
 
+/// Keys spread over several shards: a listing through the router merges one
+/// page per shard, so each shard must answer only for its own keys (backends
+/// whose shards share one database must not return the others' keys).
+void check_listing_across_shards(const conformance_target& t) {
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  caf::actor_system sys{cfg};
+  auto config = t.config;
+  config.shards = 8;
+  auto store = start_store(sys, config, plugin_registry::builtin());
+  INFO((store ? std::string{} : message_of(store.error())));
+  REQUIRE(store);
+  caf::scoped_actor self{sys};
+  auto timeout = std::chrono::seconds{10};
+  std::vector<std::string> keys;
+  for (int i = 0; i < 40; ++i)
+    keys.push_back("order:across:" + std::to_string(100 + i));
+  std::vector<std::string> all = keys;
+  all.push_back("state:across:x");
+  for (auto& k : all)
+    self->request(store->router, timeout, put_atom_v, set_request{k, "v", 0, {}})
+      .receive([](version_t) {},
+               [&](caf::error& err) { FAIL(message_of(err)); });
+  auto list = [&](list_request req) {
+    key_page out;
+    self->request(store->router, timeout, list_atom_v, std::move(req))
+      .receive([&](key_page& p) { out = std::move(p); },
+               [&](caf::error& err) { FAIL(message_of(err)); });
+    return out;
+  };
+  CHECK(list(list_request{"order:across:", {}, 0}).keys == keys);
+  CHECK(list(list_request{"", {}, 0}).keys == all);
+  std::vector<std::string> seen;
+  std::string after;
+  for (int pages = 0; pages < 20; ++pages) {
+    auto page = list(list_request{"order:across:", after, 7});
+    seen.insert(seen.end(), page.keys.begin(), page.keys.end());
+    if (!page.more || page.keys.empty())
+      break;
+    after = page.keys.back();
+  }
+  CHECK(seen == keys);
+  id_list ids;
+  self->request(store->router, timeout, list_atom_v, orders_of{"across"})
+    .receive([&](id_list& x) { ids = std::move(x); },
+             [&](caf::error& err) { FAIL(message_of(err)); });
+  CHECK(ids.ids.size() == keys.size());
+  stop_store(*store);
+}
+
 void check_shared_instances_race(const conformance_target& t) {
   // Two store instances (two connections) racing on one key: the backend
   // itself must make the conditional write atomic.
@@ -390,6 +440,9 @@ void run_conformance(const conformance_target& t) {
   }
   SECTION("actor level: concurrent conditional writers lose no update") {
     check_concurrent_conditional_writers(t);
+  }
+  SECTION("actor level: a listing across shards returns each key once") {
+    check_listing_across_shards(t);
   }
   if (t.instances_share_data) {
     SECTION("two instances racing on one key lose no update") {
