@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/store.hpp"
+#include "backends/connection_url.hpp"
 #include "backends/plugin.hpp"
 #include "config/cli.hpp"
 #include "config/config.hpp"
@@ -121,7 +122,8 @@ int main(int argc, char** argv) {
   }
   spdlog::set_level(spdlog::level::from_str(loaded.config.log.level));
   spdlog::info("solver-state starting: http={} state.type={}",
-               loaded.config.http.listen, loaded.config.state.type);
+               loaded.config.http.listen,
+               redact_password(loaded.config.state.type));
   auto rc = run(loaded.config);
   spdlog::info("solver-state stopped");
   return rc;

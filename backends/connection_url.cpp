@@ -208,4 +208,20 @@ reject_unknown_options(const connection_url& url,
   return {};
 }
 
+std::string redact_password(std::string_view text) {
+  auto scheme_end = text.find("://");
+  if (scheme_end == std::string_view::npos)
+    return std::string{text};
+  auto auth_start = scheme_end + 3;
+  auto at = text.find('@', auth_start);
+  auto slash = text.find('/', auth_start);
+  if (at == std::string_view::npos || (slash != std::string_view::npos && slash < at))
+    return std::string{text};
+  auto colon = text.find(':', auth_start);
+  if (colon == std::string_view::npos || colon > at)
+    return std::string{text};
+  return std::string{text.substr(0, colon + 1)} + "***"
+         + std::string{text.substr(at)};
+}
+
 } // namespace solver_state

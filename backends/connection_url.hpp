@@ -32,6 +32,11 @@ struct connection_url {
 /// Parses `text`; bad_request naming the problem when it is malformed.
 caf::expected<connection_url> parse_connection_url(std::string_view text);
 
+/// `text` with any password replaced by "***", safe for logs and errors
+/// ("redis://:secret@h:1/0" -> "redis://:***@h:1/0"). Text that is not a URL
+/// comes back unchanged.
+std::string redact_password(std::string_view text);
+
 /// Decodes %XX escapes; false on a malformed escape.
 bool percent_decode(std::string_view in, std::string& out);
 

@@ -139,3 +139,15 @@ TEST_CASE("the service refuses a bad state.type at start-up, naming it") {
     CHECK(output.find("state.type") != std::string::npos);
   }
 }
+
+TEST_CASE("passwords never reach logs or error messages") {
+  CHECK(redact_password("redis://:secret@127.0.0.1:6379/0")
+        == "redis://:***@127.0.0.1:6379/0");
+  CHECK(redact_password("postgresql://user:pw@h:5432/db")
+        == "postgresql://user:***@h:5432/db");
+  CHECK(redact_password("postgresql://user@h:5432/db")
+        == "postgresql://user@h:5432/db");
+  CHECK(redact_password("dynamodb://h:8000/t?x=a@b")
+        == "dynamodb://h:8000/t?x=a@b");
+  CHECK(redact_password("memory") == "memory");
+}
