@@ -60,7 +60,7 @@ struct http_server::impl {
       bridge(sys, cfg.max_in_flight, cfg.request_timeout),
       handlers(bridge, std::move(store), std::move(metrics), cfg.auth_token),
       ctx{connection_limits{cfg.max_body_bytes, 16 * 1024, cfg.read_timeout},
-          handlers, stats},
+          handlers, stats, {false}, {}},
       ioc(static_cast<int>(cfg.threads)),
       work(net::make_work_guard(ioc)),
       flush_timer(ioc) {
