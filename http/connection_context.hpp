@@ -26,6 +26,8 @@ struct connection_limits {
   /// For a whole request (header and body) and for an idle keep-alive
   /// connection; also bounds each response write (slow readers).
   std::chrono::milliseconds read_timeout{30'000};
+  /// How long a request may wait for the store before 504 timeout.
+  std::chrono::milliseconds request_timeout{5'000};
 };
 
 /// The live connections, so stop() can close the idle ones.

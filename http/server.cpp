@@ -52,18 +52,41 @@ caf::expected<tcp::endpoint> endpoint_of(const std::string& listen) {
 
 } // namespace
 
+/// Everything the io threads and the connections use. Normally destroyed
+/// with the server; leaked on purpose when a store call is still pending at
+/// shutdown, because that call's callback holds a connection, and a
+/// connection must never outlive its io_context.
+struct io_core {
+  io_core(const http_config& cfg, store_bridge& bridge, state_actor store,
+          metrics_actor metrics)
+    : handlers(bridge, std::move(store), std::move(metrics), cfg.auth_token),
+      ctx{connection_limits{cfg.max_body_bytes, 16 * 1024, cfg.read_timeout,
+                            cfg.request_timeout},
+          handlers, stats, {false}, {}},
+      ioc(static_cast<int>(cfg.threads)),
+      work(net::make_work_guard(ioc)),
+      flush_timer(ioc) {
+  }
+
+  // Declaration order is destruction order reversed: the io_context (and the
+  // sessions its handlers hold) goes before the context they point to.
+  request_stats stats;
+  api handlers;
+  connection_context ctx;
+  net::io_context ioc;
+  net::executor_work_guard<net::io_context::executor_type> work;
+  net::steady_timer flush_timer;
+  std::shared_ptr<listener> acceptor;
+};
+
 struct http_server::impl {
   impl(caf::actor_system& sys, http_config config, state_actor store,
        metrics_actor metrics)
     : cfg(std::move(config)),
       metrics(metrics),
-      bridge(sys, cfg.max_in_flight, cfg.request_timeout),
-      handlers(bridge, std::move(store), std::move(metrics), cfg.auth_token),
-      ctx{connection_limits{cfg.max_body_bytes, 16 * 1024, cfg.read_timeout},
-          handlers, stats, {false}, {}},
-      ioc(static_cast<int>(cfg.threads)),
-      work(net::make_work_guard(ioc)),
-      flush_timer(ioc) {
+      bridge(sys, cfg.max_in_flight),
+      core(std::make_unique<io_core>(cfg, bridge, std::move(store),
+                                     std::move(metrics))) {
   }
 
   ~impl() { stop(std::chrono::milliseconds{0}); }
@@ -73,18 +96,10 @@ struct http_server::impl {
   void arm_flush();
   void flush_stats();
 
-  // Declaration order is destruction order reversed: the io_context (and the
-  // sessions its handlers hold) goes before the context they point to.
   http_config cfg;
   metrics_actor metrics;
-  request_stats stats;
   store_bridge bridge;
-  api handlers;
-  connection_context ctx;
-  net::io_context ioc;
-  net::executor_work_guard<net::io_context::executor_type> work;
-  net::steady_timer flush_timer;
-  std::shared_ptr<listener> acceptor;
+  std::unique_ptr<io_core> core;
   std::vector<std::thread> threads;
   uint16_t port = 0;
   bool running = false;
@@ -94,16 +109,17 @@ caf::error http_server::impl::start() {
   auto ep = endpoint_of(cfg.listen);
   if (!ep)
     return std::move(ep.error());
-  acceptor = std::make_shared<listener>(ioc, ctx);
-  if (auto ec = acceptor->open(*ep))
+  auto& c = *core;
+  c.acceptor = std::make_shared<listener>(c.ioc, c.ctx);
+  if (auto ec = c.acceptor->open(*ep))
     return make_state_error(state_errc::io_error,
                             "http.listen: cannot listen on " + cfg.listen
                               + ": " + ec.message());
-  port = acceptor->port();
-  acceptor->run();
+  port = c.acceptor->port();
+  c.acceptor->run();
   arm_flush();
   for (size_t i = 0; i < cfg.threads; ++i)
-    threads.emplace_back([this] { ioc.run(); });
+    threads.emplace_back([&c] { c.ioc.run(); });
   running = true;
   spdlog::info("http: listening on {}:{} threads={} max_in_flight={} "
                "max_body_bytes={} read_timeout_ms={} request_timeout_ms={} "
@@ -116,8 +132,8 @@ caf::error http_server::impl::start() {
 }
 
 void http_server::impl::arm_flush() {
-  flush_timer.expires_after(stats_interval);
-  flush_timer.async_wait([this](boost::system::error_code ec) {
+  core->flush_timer.expires_after(stats_interval);
+  core->flush_timer.async_wait([this](boost::system::error_code ec) {
     if (ec)
       return;
     flush_stats();
@@ -126,7 +142,7 @@ void http_server::impl::arm_flush() {
 }
 
 void http_server::impl::flush_stats() {
-  auto report = stats.take();
+  auto report = core->stats.take();
   if (!report.counts.empty() && metrics)
     caf::anon_send(metrics, report_atom_v, std::move(report));
 }
@@ -135,26 +151,31 @@ void http_server::impl::stop(std::chrono::milliseconds drain) {
   if (!running)
     return;
   running = false;
-  ctx.stopping = true;
-  acceptor->close();
-  for (auto& s : ctx.registry.snapshot())
+  auto& c = *core;
+  c.ctx.stopping = true;
+  c.acceptor->close();
+  for (auto& s : c.ctx.registry.snapshot())
     s->shut_down();
   auto deadline = std::chrono::steady_clock::now() + drain;
-  while (ctx.registry.size() > 0
+  while (c.ctx.registry.size() > 0
          && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds{5});
-  if (auto n = ctx.registry.size(); n > 0)
+  if (auto n = c.ctx.registry.size(); n > 0)
     spdlog::warn("http: closing {} connections still busy after drain", n);
-  net::post(ioc, [this] { flush_timer.cancel(); });
-  work.reset();
-  ioc.stop();
+  net::post(c.ioc, [&c] { c.flush_timer.cancel(); });
+  c.work.reset();
+  c.ioc.stop();
   for (auto& t : threads)
     t.join();
   threads.clear();
-  // Replies still on their way hold connections; wait for them (bounded by
-  // the request timeout) before the io_context goes away.
-  bridge.stop(cfg.request_timeout + std::chrono::seconds{1});
   flush_stats();
+  // Replies still on their way hold connections: wait for them before the
+  // io_context goes away, or leak it if the store never answers.
+  if (!bridge.stop(cfg.request_timeout + std::chrono::seconds{1})) {
+    spdlog::warn("http: leaking the io context: the store still holds "
+                 "requests");
+    (void) core.release();
+  }
   spdlog::info("http: stopped");
 }
 
@@ -175,6 +196,7 @@ caf::error http_server::start() {
 uint16_t http_server::port() const {
   return impl_->port;
 }
+
 
 void http_server::stop(std::chrono::milliseconds drain) {
   impl_->stop(drain);

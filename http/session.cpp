@@ -57,8 +57,31 @@ size_t connection_registry::size() const {
 
 // -- session -------------------------------------------------------------------------
 
+namespace {
+
+/// The sink of one request: remembers which request it answers, so a reply
+/// that comes after the 504 cannot answer the connection's next request.
+class request_sink : public reply_sink {
+public:
+  request_sink(std::shared_ptr<session> s, uint64_t seq)
+    : session_(std::move(s)), seq_(seq) {
+  }
+
+  void reply(response_t res) override {
+    session_->reply(seq_, std::move(res));
+  }
+
+private:
+  std::shared_ptr<session> session_;
+  uint64_t seq_;
+};
+
+} // namespace
+
 session::session(net::ip::tcp::socket&& socket, connection_context& ctx)
-  : ctx_(ctx), stream_(std::move(socket)) {
+  : ctx_(ctx),
+    stream_(std::move(socket)),
+    deadline_(stream_.get_executor()) {
 }
 
 session::~session() {
@@ -164,17 +187,38 @@ void session::serve() {
   stream_.expires_never();
   auto m = ctx_.handlers.resolve(req);
   route_ = m.route;
-  ctx_.handlers.serve(req, std::move(m), shared_from_this());
+  auto seq = ++seq_;
+  awaiting_ = true;
+  ctx_.handlers.serve(req, std::move(m),
+                      std::make_shared<request_sink>(shared_from_this(), seq));
+  if (!awaiting_ || seq != seq_)
+    return; // answered at once
+  deadline_.expires_after(ctx_.limits.request_timeout);
+  deadline_.async_wait(beast::bind_front_handler(&session::on_deadline,
+                                                 shared_from_this(), seq));
 }
 
-void session::reply(response_t res) {
-  net::dispatch(stream_.get_executor(),
-                [self = shared_from_this(), res = std::move(res)]() mutable {
-                  self->send(std::move(res));
-                });
+void session::on_deadline(uint64_t seq, beast::error_code ec) {
+  if (ec || !awaiting_ || seq != seq_)
+    return;
+  send(error_response(state_errc::timeout,
+                      "the store did not answer within http.request_timeout="
+                        + std::to_string(ctx_.limits.request_timeout.count())
+                        + "ms"));
+}
+
+void session::reply(uint64_t seq, response_t res) {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this(), seq,
+                                         res = std::move(res)]() mutable {
+    if (!self->awaiting_ || seq != self->seq_)
+      return; // already answered with 504
+    self->deadline_.cancel();
+    self->send(std::move(res));
+  });
 }
 
 void session::send(response_t res) {
+  awaiting_ = false;
   auto status = res.result_int();
   ctx_.stats.count(route_, method_, status);
   access_log(res);

@@ -12,6 +12,7 @@
 #include <string>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -22,17 +23,18 @@
 
 namespace solver_state::gateway {
 
-class session : public std::enable_shared_from_this<session>,
-                public reply_sink {
+class session : public std::enable_shared_from_this<session> {
 public:
   session(boost::asio::ip::tcp::socket&& socket, connection_context& ctx);
-  ~session() override;
+  ~session();
 
   /// Registers the connection and starts reading.
   void run();
 
-  /// Thread-safe: answers the request being served.
-  void reply(response_t res) override;
+  /// Thread-safe: answers request number `seq` unless it was already
+  /// answered (504 after http.request_timeout): then the late answer is
+  /// dropped.
+  void reply(uint64_t seq, response_t res);
 
   /// Thread-safe: closes the connection now if it waits for a request; a
   /// connection serving one closes after answering it.
@@ -48,6 +50,7 @@ private:
   void on_body(boost::beast::error_code ec, size_t bytes);
   void on_read_error(boost::beast::error_code ec);
   void serve();
+  void on_deadline(uint64_t seq, boost::beast::error_code ec);
   void send(response_t res);
   void on_write(bool close, boost::beast::error_code ec, size_t bytes);
   /// Answers a request that could not be parsed, then closes gracefully.
@@ -66,6 +69,12 @@ private:
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::empty_body> continue_;
   response_t res_;
+  /// Bounds the wait for the store (http.request_timeout): an asio timer on
+  /// the connection's strand rather than a CAF request timeout, which would
+  /// cost a trip through CAF's clock thread on every request.
+  boost::asio::steady_timer deadline_;
+  uint64_t seq_ = 0;
+  bool awaiting_ = false;
   phase phase_ = phase::waiting;
   size_t lingered_ = 0;
 

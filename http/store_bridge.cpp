@@ -36,11 +36,10 @@ caf::behavior lane(caf::event_based_actor* self) {
 
 } // namespace
 
-store_bridge::store_bridge(caf::actor_system& sys, size_t max_in_flight,
-                           std::chrono::milliseconds request_timeout)
-  : max_in_flight_(std::max<size_t>(1, max_in_flight)),
-    timeout_(request_timeout) {
-  auto n = std::clamp<size_t>((max_in_flight_ + per_lane - 1) / per_lane, 1,
+store_bridge::store_bridge(caf::actor_system& sys, size_t max_in_flight)
+  : slots_(std::make_shared<slots>()) {
+  slots_->max = std::max<size_t>(1, max_in_flight);
+  auto n = std::clamp<size_t>((slots_->max + per_lane - 1) / per_lane, 1,
                               max_lanes);
   for (size_t i = 0; i < n; ++i)
     lanes_.push_back(sys.spawn(lane));
@@ -51,15 +50,12 @@ store_bridge::~store_bridge() {
 }
 
 bool store_bridge::try_acquire() {
-  if (in_flight_.fetch_add(1, std::memory_order_acq_rel) >= max_in_flight_) {
-    in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+  auto& n = slots_->in_flight;
+  if (n.fetch_add(1, std::memory_order_acq_rel) >= slots_->max) {
+    n.fetch_sub(1, std::memory_order_acq_rel);
     return false;
   }
   return true;
-}
-
-void store_bridge::release() {
-  in_flight_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 void store_bridge::post(job j) {
@@ -67,17 +63,19 @@ void store_bridge::post(job j) {
   caf::anon_send(lanes_[i], bridge_job{std::move(j)});
 }
 
-void store_bridge::stop(std::chrono::milliseconds limit) {
+bool store_bridge::stop(std::chrono::milliseconds limit) {
   if (lanes_.empty())
-    return;
+    return in_flight() == 0;
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds{2});
-  if (auto n = in_flight(); n > 0)
-    spdlog::warn("http: {} store calls still pending at shutdown", n);
+  auto pending = in_flight();
+  if (pending > 0)
+    spdlog::warn("http: {} store calls still pending at shutdown", pending);
   for (auto& l : lanes_)
     caf::anon_send_exit(l, caf::exit_reason::user_shutdown);
   lanes_.clear();
+  return pending == 0;
 }
 
 } // namespace solver_state::gateway

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include <caf/actor.hpp>
@@ -25,40 +26,45 @@ class store_bridge {
 public:
   using job = std::function<void(caf::event_based_actor*)>;
 
-  store_bridge(caf::actor_system& sys, size_t max_in_flight,
-               std::chrono::milliseconds request_timeout);
+  store_bridge(caf::actor_system& sys, size_t max_in_flight);
   ~store_bridge();
 
   store_bridge(const store_bridge&) = delete;
   store_bridge& operator=(const store_bridge&) = delete;
 
   /// Sends `msg...` to `dest` from a lane actor and calls
-  /// `on_result(caf::expected<Result>)` on a CAF thread with the answer (or
-  /// request_timeout after request_timeout). False, and nothing happens, when
-  /// max_in_flight calls are already running. Defined in store_call.hpp.
+  /// `on_result(caf::expected<Result>)` on a CAF thread with the answer.
+  /// There is no CAF timeout: the connection bounds the wait with its own
+  /// timer (504), while the call keeps its slot until the store answers, so
+  /// a stuck backend fills max_in_flight and the gateway answers 503 instead
+  /// of piling up work. False, and nothing happens, when max_in_flight calls
+  /// are already running. Defined in store_call.hpp.
   template <class Result, class Dest, class OnResult, class... Ts>
   bool ask(Dest dest, OnResult on_result, Ts... msg);
 
   size_t in_flight() const {
-    return in_flight_.load(std::memory_order_relaxed);
+    return slots_->in_flight.load(std::memory_order_relaxed);
   }
 
-  size_t max_in_flight() const { return max_in_flight_; }
+  size_t max_in_flight() const { return slots_->max; }
 
   /// Waits up to `limit` for in-flight calls to finish, then stops the
-  /// lanes. Idempotent.
-  void stop(std::chrono::milliseconds limit);
+  /// lanes. True when every call had finished. Idempotent.
+  bool stop(std::chrono::milliseconds limit);
 
 private:
+  /// Shared with the callbacks, which may outlive the bridge at shutdown.
+  struct slots {
+    std::atomic<size_t> in_flight{0};
+    size_t max = 1;
+  };
+
   bool try_acquire();
-  void release();
   void post(job j);
 
   std::vector<caf::actor> lanes_;
   std::atomic<size_t> next_lane_{0};
-  std::atomic<size_t> in_flight_{0};
-  size_t max_in_flight_;
-  std::chrono::milliseconds timeout_;
+  std::shared_ptr<slots> slots_;
 };
 
 } // namespace solver_state::gateway

@@ -18,23 +18,23 @@ template <class Result, class Dest, class OnResult, class... Ts>
 bool store_bridge::ask(Dest dest, OnResult on_result, Ts... msg) {
   if (!try_acquire())
     return false;
-  auto timeout = timeout_;
-  post([this, dest = std::move(dest), on_result = std::move(on_result),
-        timeout, msg...](caf::event_based_actor* self) mutable {
+  post([slots = slots_, dest = std::move(dest),
+        on_result = std::move(on_result),
+        msg...](caf::event_based_actor* self) mutable {
     auto pending = std::make_shared<std::optional<OnResult>>(
       std::move(on_result));
-    // The callback is moved out and destroyed before release(): once the
-    // in-flight count drops, no CAF thread holds a connection any more, which
-    // is what stop() waits for before it destroys the io_context.
-    auto finish = [this, pending](caf::expected<Result> outcome) {
+    // The callback is moved out and destroyed before the slot is released:
+    // once the in-flight count drops, no CAF thread holds a connection any
+    // more, which is what stop() waits for before it destroys the io_context.
+    auto finish = [slots, pending](caf::expected<Result> outcome) {
       {
         auto callback = std::move(**pending);
         pending->reset();
         callback(std::move(outcome));
       }
-      release();
+      slots->in_flight.fetch_sub(1, std::memory_order_acq_rel);
     };
-    self->request(dest, timeout, std::move(msg)...)
+    self->request(dest, caf::infinite, std::move(msg)...)
       .then([finish](Result& r) { finish(std::move(r)); },
             [finish](caf::error& e) { finish(std::move(e)); });
   });

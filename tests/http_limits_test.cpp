@@ -225,3 +225,23 @@ TEST_CASE("SIGTERM and SIGINT stop the service with exit code 0") {
     CHECK(std::chrono::steady_clock::now() - start < 5s);
   }
 }
+
+TEST_CASE("a store slower than http.request_timeout gets 504, late answers "
+          "are dropped") {
+  service_process svc{"http:\n  request_timeout: 10ms\n"
+                      "  max_body_bytes: 16777216\n"};
+  // A batch-get of 300k keys keeps the shards busy far longer than 10ms.
+  std::string body = "{\"keys\":[";
+  for (int i = 0; i < 300000; ++i)
+    body += (i ? ",\"state:t:" : "\"state:t:") + std::to_string(i) + "\"";
+  body += "]}";
+  http_client c{svc.port()};
+  auto r = c.request("POST", "/v1/state/batch-get", body);
+  CHECK(r.status == 504);
+  CHECK(error_code_of(r.body) == "timeout");
+  // The same connection answers its next request with its own answer.
+  auto next = c.get("/healthz");
+  CHECK(next.status == 200);
+  CHECK(next.body == R"({"status":"ok"})");
+  require_serving(svc);
+}
