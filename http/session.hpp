@@ -45,6 +45,8 @@ private:
 
   void do_read();
   void on_header(boost::beast::error_code ec, size_t bytes);
+  /// Feeds already buffered bytes to the parser; an error if they are bad.
+  boost::beast::error_code parse_buffered();
   void on_continue(boost::beast::error_code ec, size_t bytes);
   void read_body();
   void on_body(boost::beast::error_code ec, size_t bytes);
@@ -52,6 +54,8 @@ private:
   void serve();
   void on_deadline(uint64_t seq, boost::beast::error_code ec);
   void send(response_t res);
+  /// The response's bytes on the wire, into wire_.
+  void serialize(const response_t& res);
   void on_write(bool close, boost::beast::error_code ec, size_t bytes);
   /// Answers a request that could not be parsed, then closes gracefully.
   void refuse(state_errc code, const std::string& message);
@@ -68,7 +72,7 @@ private:
   boost::beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::empty_body> continue_;
-  response_t res_;
+  std::string wire_;
   /// Bounds the wait for the store (http.request_timeout): an asio timer on
   /// the connection's strand rather than a CAF request timeout, which would
   /// cost a trip through CAF's clock thread on every request.
