@@ -1,39 +1,22 @@
 #include "http/percent.hpp"
 
+#include <algorithm>
+
+#include "backends/connection_url.hpp"
+
 namespace solver_state::gateway {
 
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
+/// One decoder for the whole project (backends/connection_url.cpp); the
+/// gateway only adds form encoding's '+' for space in query strings.
 std::optional<std::string> decode(std::string_view text, bool plus_is_space) {
+  std::string in{text};
+  if (plus_is_space)
+    std::replace(in.begin(), in.end(), '+', ' ');
   std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '%') {
-      if (i + 2 >= text.size())
-        return std::nullopt;
-      auto hi = hex_value(text[i + 1]);
-      auto lo = hex_value(text[i + 2]);
-      if (hi < 0 || lo < 0)
-        return std::nullopt;
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      out += ' ';
-    } else {
-      out += c;
-    }
-  }
+  if (!solver_state::percent_decode(in, out))
+    return std::nullopt;
   return out;
 }
 
