@@ -7,6 +7,7 @@ state_backend_plugin::~state_backend_plugin() = default;
 plugin_registry plugin_registry::builtin() {
   plugin_registry registry;
   registry.add(make_memory_plugin());
+  registry.add(make_file_plugin());
   return registry;
 }
 
