@@ -58,7 +58,7 @@ caf::expected<store_list> open_file_stores(const state_config& cfg,
   auto cache_per_shard = (cfg.file.cache_items + cfg.shards - 1) / cfg.shards;
   store_list stores;
   for (size_t i = 0; i < cfg.shards; ++i) {
-    auto name = wal_name(i);
+    auto name = wal_name(i, 0);
     auto log = wal_writer::create(env, (*base)->root.get(), name,
                                   cfg.file.base_path + "/" + name);
     if (!log)

@@ -62,8 +62,9 @@ struct slot {
 
 } // namespace
 
-std::string wal_name(size_t index) {
-  return "~wal-" + std::to_string(index) + ".log";
+std::string wal_name(size_t index, uint64_t generation) {
+  return "~wal-" + std::to_string(index) + "-" + std::to_string(generation)
+         + ".log";
 }
 
 std::string hwm_name(size_t index) {

@@ -56,8 +56,9 @@ struct recovered_state {
 caf::expected<recovered_state> recover(const file_base& base,
                                        size_t shard_count);
 
-/// Name of shard `index`'s log and version high-water-mark files.
-std::string wal_name(size_t index);
+/// Name of shard `index`'s log of `generation` (a new one per fold) and of
+/// its version high-water-mark file.
+std::string wal_name(size_t index, uint64_t generation);
 std::string hwm_name(size_t index);
 
 /// The bytes of a high-water-mark file (checksummed).

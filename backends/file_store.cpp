@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+
 #include "messages/errors.hpp"
 
 namespace solver_state {
@@ -12,6 +14,7 @@ file_store::file_store(std::shared_ptr<file_base> base, wal_writer log,
   : base_(std::move(base)),
     tree_(base_->tree()),
     log_(std::move(log)),
+    log_name_(wal_name(opts.shard, 0)),
     budget_(std::move(budget)),
     opts_(opts),
     last_version_(opts.first_version),
@@ -22,6 +25,8 @@ file_store::file_store(std::shared_ptr<file_base> base, wal_writer log,
 
 file_store::~file_store() {
   close();
+  if (fold_ && fold_->worker.joinable())
+    fold_->worker.join();
 }
 
 std::string_view file_store::backend_name() const {
@@ -57,8 +62,8 @@ caf::expected<entry> file_store::get(const std::string& key, unix_ms now) {
   if (it == index_.end() || expired(it->second, now))
     return make_state_error(state_errc::not_found, "no value for key");
   auto& meta = it->second;
-  if (auto d = dirty_.find(key); d != dirty_.end())
-    return d->second.data;
+  if (auto d = unfolded_slot(key))
+    return d->data;
   if (auto value = cache_.find(key))
     return entry{*value, meta.version, meta.expires_at_ms};
   auto e = tree_.read(key);
@@ -218,33 +223,103 @@ caf::error file_store::commit() {
   }
   undo_.clear();
   last_error_ = caf::error{};
+  if (auto fold_err = reap_fold(false))
+    spdlog::error("file backend shard {}: checkpoint failed: {}", opts_.shard,
+                  message_of(fold_err));
   if (log_.size() > opts_.fold_log_bytes)
-    if (auto fold_err = fold())
+    if (auto fold_err = start_fold())
       spdlog::error("file backend shard {}: checkpoint failed: {}",
                     opts_.shard, message_of(fold_err));
   return {};
 }
 
-caf::error file_store::fold() {
+const file_store::dirty_slot*
+file_store::unfolded_slot(const std::string& key) const {
+  if (auto d = dirty_.find(key); d != dirty_.end())
+    return &d->second;
+  if (fold_)
+    if (auto f = fold_->changes.find(key); f != fold_->changes.end())
+      return &f->second;
+  return nullptr;
+}
+
+size_t file_store::unfolded() const {
+  return dirty_.size() + (fold_ ? fold_->changes.size() : 0);
+}
+
+caf::error file_store::start_fold() {
   if (!pending_.empty())
     return {}; // only committed writes may reach the tree
-  if (dirty_.empty())
+  if (auto err = reap_fold(false))
+    return err;
+  if (fold_ || dirty_.empty())
     return {};
-  std::vector<tree_change> changes;
-  changes.reserve(dirty_.size());
-  for (auto& [key, slot] : dirty_)
-    changes.push_back({&key, slot.removed ? nullptr : &slot.data});
-  if (auto err = tree_.apply(std::move(changes)))
-    return err;
-  // Versions of removed keys leave the log now: keep the high-water mark.
-  if (auto err = tree_.write_root_file(hwm_name(opts_.shard),
-                                       encode_hwm(last_version_)))
-    return err;
-  for (auto& [key, slot] : dirty_)
-    if (!slot.removed)
-      cache_.put(key, std::move(slot.data.value));
+  // Writes from now on go to a fresh log; the old one is deleted once the
+  // tree holds everything it recorded.
+  auto name = wal_name(opts_.shard, ++log_generation_);
+  auto next = wal_writer::create(base_->env, base_->root.get(), name,
+                                 base_->path + "/" + name);
+  if (!next)
+    return std::move(next.error());
+  retired_logs_.push_back(std::exchange(log_name_, name));
+  log_ = std::move(*next);
+  fold_ = std::make_unique<fold_job>();
+  auto job = fold_.get();
+  job->changes = std::move(dirty_);
   dirty_.clear();
-  return log_.reset();
+  job->logs = std::move(retired_logs_);
+  retired_logs_.clear();
+  job->high_water = last_version_;
+  job->worker = std::thread([job, tree = tree_, shard = opts_.shard] {
+    std::vector<tree_change> changes;
+    changes.reserve(job->changes.size());
+    for (auto& [key, slot] : job->changes)
+      changes.push_back({&key, slot.removed ? nullptr : &slot.data});
+    auto err = tree.apply(std::move(changes));
+    // Versions of removed keys leave the log now: keep the high-water mark.
+    if (!err)
+      err = tree.write_root_file(hwm_name(shard), encode_hwm(job->high_water));
+    for (size_t i = 0; !err && i < job->logs.size(); ++i)
+      if (int rc = tree.env().unlink_at(tree.root_fd(), job->logs[i]);
+          rc != 0 && rc != -ENOENT)
+        err = io_failure("cannot remove folded log",
+                         tree.root_path() + "/" + job->logs[i], rc);
+    if (!err)
+      if (int rc = tree.env().sync(tree.root_fd(), false); rc != 0)
+        err = io_failure("cannot sync directory", tree.root_path(), rc);
+    job->result = std::move(err);
+    job->done.store(true, std::memory_order_release);
+  });
+  return {};
+}
+
+caf::error file_store::reap_fold(bool wait) {
+  if (!fold_ || !pending_.empty())
+    return {};
+  if (!wait && !fold_->done.load(std::memory_order_acquire))
+    return {};
+  fold_->worker.join();
+  auto job = std::move(fold_);
+  auto err = std::move(job->result);
+  if (err) {
+    // Newer writes in dirty_ win; the rest is folded again next time.
+    for (auto& [key, slot] : job->changes)
+      dirty_.try_emplace(key, std::move(slot));
+    retired_logs_.insert(retired_logs_.end(), job->logs.begin(),
+                         job->logs.end());
+    fold_error_ = err;
+  } else {
+    for (auto& [key, slot] : job->changes)
+      if (!slot.removed && dirty_.count(key) == 0)
+        cache_.put(key, std::move(slot.data.value));
+  }
+  return err;
+}
+
+caf::error file_store::finish_fold() {
+  auto err = reap_fold(true);
+  fold_error_ = caf::error{};
+  return err;
 }
 
 caf::error file_store::checkpoint() {
@@ -255,11 +330,12 @@ caf::error file_store::checkpoint() {
       deferred_error_ = err;
       return err;
     }
-  auto err = fold();
-  if (err && opts_.fsync != fsync_policy::always)
-    if (auto sync_err = log_.sync())
-      spdlog::error("file backend shard {}: {}", opts_.shard,
-                    message_of(sync_err));
+  if (opts_.fsync != fsync_policy::always)
+    if (auto err = log_.sync()) // interval: on disk within sync_interval
+      return err;
+  auto err = start_fold();
+  if (!err)
+    err = std::exchange(fold_error_, caf::error{});
   return err;
 }
 
@@ -269,7 +345,11 @@ caf::error file_store::close() {
   closed_ = true;
   auto err = commit();
   if (!err)
-    err = fold();
+    err = reap_fold(true);
+  if (!err)
+    err = start_fold();
+  if (!err)
+    err = reap_fold(true);
   if (err)
     spdlog::error("file backend shard {}: close: {}", opts_.shard,
                   message_of(err));

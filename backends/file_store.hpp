@@ -4,7 +4,10 @@
 //  - writes go to the shard's write-ahead log; commit() writes the batch of
 //    records applied since the last commit with one write and (fsync:
 //    always) one fdatasync: group commit, driven by the shard actor;
-//  - checkpoint() folds the log into the file-per-key tree and trims it;
+//  - checkpoint() folds the log into the file-per-key tree on a background
+//    thread (the shard keeps serving): it switches the shard to a fresh log
+//    file, writes the keys changed before the switch into the tree, and
+//    deletes the old log once the tree is durable;
 //  - an in-memory index (version, expiry, size per key) answers list() and
 //    reads of absent keys without touching the disk; values not yet folded
 //    stay in memory, folded ones are read through an LRU cache.
@@ -13,8 +16,10 @@
 
 #include <memory>
 #include <optional>
+#include <atomic>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -42,6 +47,7 @@ struct file_store_options {
 
 class file_store final : public state_store {
 public:
+  /// `log` is the shard's fresh log, generation 0.
   file_store(std::shared_ptr<file_base> base, wal_writer log, key_index keys,
              std::shared_ptr<key_budget> budget, file_store_options opts);
   ~file_store() override;
@@ -61,7 +67,11 @@ public:
   store_stats stats() const override;
 
   /// Keys whose latest value is not yet folded into the tree.
-  size_t unfolded() const { return dirty_.size(); }
+  size_t unfolded() const;
+
+  /// Waits for the fold in progress, if any; its error. For tests and
+  /// benchmarks that need the tree complete.
+  caf::error finish_fold();
 
 private:
   /// A key's latest write since the last fold: its new contents or removal.
@@ -90,12 +100,35 @@ private:
   /// Undoes every write of the failed batch, newest first.
   void roll_back();
 
-  /// Writes every unfolded key into the tree, then trims the log.
-  caf::error fold();
+  /// A fold running on its own thread: the changes it writes (immutable
+  /// while it runs, so the shard may read them) and the logs it retires.
+  struct fold_job {
+    std::unordered_map<std::string, dirty_slot> changes;
+    std::vector<std::string> logs;
+    version_t high_water = 0;
+    std::thread worker;
+    std::atomic<bool> done{false};
+    caf::error result;
+  };
+
+  /// Starts folding every unfolded key (unless a fold still runs).
+  caf::error start_fold();
+
+  /// Finishes a completed fold (or waits for it when `wait`): its values
+  /// move to the cache; after a failure its changes return to dirty_ and
+  /// its logs are kept for the next fold. Only with no uncommitted batch.
+  caf::error reap_fold(bool wait);
+
+  /// The unfolded contents of `key` (newest first), or nullptr.
+  const dirty_slot* unfolded_slot(const std::string& key) const;
 
   std::shared_ptr<file_base> base_;
   file_tree tree_;
   wal_writer log_;
+  std::string log_name_;
+  uint64_t log_generation_ = 0;
+  std::vector<std::string> retired_logs_; // their records are only in dirty_
+  std::unique_ptr<fold_job> fold_;
   std::shared_ptr<key_budget> budget_;
   file_store_options opts_;
   version_t last_version_;
@@ -109,6 +142,7 @@ private:
   std::vector<undo_step> undo_;
   caf::error deferred_error_; // a batch failed outside commit()
   caf::error last_error_;     // for health_check
+  caf::error fold_error_;     // of the last fold, reported by checkpoint()
   bool closed_ = false;
 };
 

@@ -23,7 +23,7 @@ std::vector<std::string> awkward_keys(size_t n) {
   std::vector<std::string> fixed = {
     "..", ".", "a::b", "::", "/", "a/b", "%", "%2E", "order:a", "order:a:b",
     "order:a:b:c", "x.val", "x.val:y", "\xe2\x82\xac\xf0\x9f\x9a\x80",
-    "state:comp:..", "state:comp:../../etc/passwd", "~lock", "~wal-0.log",
+    "state:comp:..", "state:comp:../../etc/passwd", "~lock", "~wal-0-0.log",
     "a~tmp", " ", std::string(1024, '%')};
   std::mt19937 rng{7};
   const std::string alphabet = "ab.:/%~ -_Z9\xc3\xa9";
@@ -165,7 +165,7 @@ TEST_CASE("deletes, TTLs and versions persist across restarts") {
   }
 }
 
-TEST_CASE("a torn log tail is cut off; a bad record before good ones refuses "
+TEST_CASE("a torn log tail is cut off, a bad record before good ones refuses "
           "to start") {
   temp_dir dir;
   temp_dir image;
@@ -176,10 +176,10 @@ TEST_CASE("a torn log tail is cut off; a bad record before good ones refuses "
     REQUIRE(store->put("k" + std::to_string(i), std::string(100, 'a' + i)));
   crash_image(dir.path, image.sub("torn"));
   crash_image(dir.path, image.sub("corrupt"));
-  auto log_size = fs::file_size(image.sub("torn/~wal-0.log"));
+  auto log_size = fs::file_size(image.sub("torn/~wal-0-0.log"));
   SECTION("torn tail") {
     // The last record lost its end; then some garbage a crash may leave.
-    fs::resize_file(image.sub("torn/~wal-0.log"), log_size - 30);
+    fs::resize_file(image.sub("torn/~wal-0-0.log"), log_size - 30);
     auto reopened = open_store(file_config_for(image.sub("torn"), 2));
     REQUIRE(reopened);
     for (int i = 0; i < 9; ++i)
@@ -189,7 +189,7 @@ TEST_CASE("a torn log tail is cut off; a bad record before good ones refuses "
   }
   SECTION("zeroed tail") {
     {
-      std::ofstream out(image.sub("torn/~wal-0.log"), std::ios::app);
+      std::ofstream out(image.sub("torn/~wal-0-0.log"), std::ios::app);
       out << std::string(4096, '\0');
     }
     auto reopened = open_store(file_config_for(image.sub("torn"), 1));
@@ -197,7 +197,7 @@ TEST_CASE("a torn log tail is cut off; a bad record before good ones refuses "
     CHECK(reopened->get("k9"));
   }
   SECTION("corruption in the middle") {
-    auto path = image.sub("corrupt/~wal-0.log");
+    auto path = image.sub("corrupt/~wal-0-0.log");
     std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(static_cast<std::streamoff>(log_size / 2));
     f.put('X');
@@ -205,7 +205,7 @@ TEST_CASE("a torn log tail is cut off; a bad record before good ones refuses "
     auto reopened = open_store(file_config_for(image.sub("corrupt"), 1));
     REQUIRE_FALSE(reopened);
     CHECK_THAT(message_of(reopened.error()),
-               Catch::Contains("corrupt log") && Catch::Contains("~wal-0.log")
+               Catch::Contains("corrupt log") && Catch::Contains("~wal-0-0.log")
                  && Catch::Contains("followed by valid records"));
   }
 }
@@ -351,7 +351,7 @@ TEST_CASE("an injected I/O failure gives io_error, undoes the write and the "
   }
 }
 
-TEST_CASE("list and reads of absent keys never touch the disk; folded values "
+TEST_CASE("list and reads of absent keys never touch the disk, folded values "
           "are read back through the cache") {
   temp_dir dir;
   temp_dir image;
@@ -378,7 +378,7 @@ TEST_CASE("list and reads of absent keys never touch the disk; folded values "
   CHECK(env->opens.load() > opens);
 }
 
-TEST_CASE("max_items holds across restarts; lru is refused") {
+TEST_CASE("max_items holds across restarts and lru is refused") {
   temp_dir dir;
   temp_dir image;
   auto cfg = file_config_for(dir.path, 2);

@@ -16,6 +16,7 @@
 
 #include "backends/file_env.hpp"
 #include "backends/file_plugin.hpp"
+#include "backends/file_store.hpp"
 #include "messages/keys.hpp"
 
 namespace solver_state::testing {
@@ -80,9 +81,14 @@ struct opened_store {
   }
 
   caf::error checkpoint_all() {
-    for (auto& s : stores)
+    for (auto& s : stores) {
       if (auto err = s->checkpoint())
         return err;
+      // Folds run in the background; tests want the tree complete.
+      if (auto fs = dynamic_cast<file_store*>(s.get()))
+        if (auto err = fs->finish_fold())
+          return err;
+    }
     return {};
   }
 };
