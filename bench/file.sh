@@ -31,20 +31,22 @@ redis_rps() { # the SET line of redis-benchmark -q
 }
 
 echo "machine: $(nproc) cores, $(. /etc/os-release; echo "$PRETTY_NAME"), $(df -T "$tmp" | awk 'NR==2 {print $2}') at $tmp"
+rate_of() { echo "$1" | sed -E 's/.*: ([0-9]+) writes\/s.*/\1/'; }
+ratio() { python3 -c "print(f'{float(\"$1\")/float(\"$2\"):.2f}x')"; }
+
 redis_always=$(redis_rps "$requests")
 echo "redis appendfsync always: $redis_always SET/s (redis-benchmark -c 50 -d 256 -t set -n $requests)"
-file_always=$("$bench" write "$tmp/state-always" always "$seconds" 50)
-echo "$file_always"
+for shards in ${FILE_SHARDS:-1 2 8}; do
+  out=$(SHARDS=$shards "$bench" write "$tmp/state-always-$shards" always "$seconds" 50)
+  echo "shards=$shards $out -> $(ratio "$(rate_of "$out")" "$redis_always") of redis"
+done
 
 redis-cli -p "$port" config set appendfsync everysec >/dev/null
 redis_everysec=$(redis_rps $(( requests * 10 )))
 echo "redis appendfsync everysec: $redis_everysec SET/s"
-file_interval=$("$bench" write "$tmp/state-interval" interval "$seconds" 50)
-echo "$file_interval"
-
-ratio() { python3 -c "print(f'{float(\"$1\")/float(\"$2\"):.2f}x')"; }
-rate_of() { echo "$1" | sed -E 's/.*: ([0-9]+) writes\/s.*/\1/'; }
-echo "ratio always:   $(ratio "$(rate_of "$file_always")" "$redis_always") of redis"
-echo "ratio interval: $(ratio "$(rate_of "$file_interval")" "$redis_everysec") of redis"
+for shards in ${FILE_SHARDS:-1 2 8}; do
+  out=$(SHARDS=$shards "$bench" write "$tmp/state-interval-$shards" interval "$seconds" 50)
+  echo "shards=$shards $out -> $(ratio "$(rate_of "$out")" "$redis_everysec") of redis"
+done
 
 "$bench" restart "$tmp/state-restart" "$restart_keys"

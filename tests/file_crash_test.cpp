@@ -112,7 +112,7 @@ TEST_CASE("every acknowledged write survives SIGKILL at random moments") {
     REQUIRE(read_lines(c, now() + std::chrono::seconds{20}, lines));
     REQUIRE(!lines.empty());
     REQUIRE(lines.back() == "READY");
-    read_lines(c, now() + std::chrono::milliseconds{20 + rng() % 200}, lines);
+    read_lines(c, now() + std::chrono::milliseconds{20 + rng() % 150}, lines);
     ::kill(c.pid, SIGKILL);
     while (read_lines(c, now() + std::chrono::seconds{10}, lines)) {
     }
