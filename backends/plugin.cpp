@@ -8,9 +8,10 @@ const plugin_registry& plugin_registry::builtin() {
   static const plugin_registry registry = [] {
     plugin_registry r;
     r.add(make_memory_plugin());
-    r.add(make_dynamodb_plugin());
+    r.add(make_file_plugin());
     r.add(make_redis_plugin());
     r.add(make_postgres_plugin());
+    r.add(make_dynamodb_plugin());
     return r;
   }();
   return registry;

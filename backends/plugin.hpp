@@ -64,5 +64,6 @@ std::unique_ptr<state_backend_plugin> make_memory_plugin();
 std::unique_ptr<state_backend_plugin> make_dynamodb_plugin();
 std::unique_ptr<state_backend_plugin> make_redis_plugin();
 std::unique_ptr<state_backend_plugin> make_postgres_plugin();
+std::unique_ptr<state_backend_plugin> make_file_plugin();
 
 } // namespace solver_state
