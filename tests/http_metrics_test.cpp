@@ -19,7 +19,7 @@ TEST_CASE("promtool check metrics passes on the live /metrics output") {
   std::string out;
   if (run_command("command -v promtool", out) != 0)
     FAIL("promtool is not installed (Debian package prometheus)");
-  service_process svc;
+  service_process svc; // the default backend: file, under the test's temp dir
   http_client c{svc.port()};
   for (int i = 0; i < 20; ++i) {
     REQUIRE(c.put("/v1/state/state:m:" + std::to_string(i), "value").status
@@ -38,21 +38,21 @@ TEST_CASE("promtool check metrics passes on the live /metrics output") {
     if (text.find("http_requests_total{route=\"/v1/state/{key}\",method=\"PUT\","
                   "status=\"204\"} 20")
           != std::string::npos
-        && text.find("state_keys_total{backend=\"memory\"} 20")
+        && text.find("state_keys_total{backend=\"file\"} 20")
              != std::string::npos)
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds{200});
   }
   INFO(text);
-  CHECK(text.find("state_operations_total{op=\"set\",backend=\"memory\","
+  CHECK(text.find("state_operations_total{op=\"set\",backend=\"file\","
                   "result=\"ok\"} 20")
         != std::string::npos);
   CHECK(text.find("result=\"not_found\"") != std::string::npos);
   CHECK(text.find("state_operation_duration_seconds_bucket{op=\"get\"")
         != std::string::npos);
-  CHECK(text.find("state_keys_total{backend=\"memory\"} 20")
+  CHECK(text.find("state_keys_total{backend=\"file\"} 20")
         != std::string::npos);
-  CHECK(text.find("state_size_bytes{backend=\"memory\"}") != std::string::npos);
+  CHECK(text.find("state_size_bytes{backend=\"file\"}") != std::string::npos);
   CHECK(text.find("http_requests_total{route=\"unknown\",method=\"GET\","
                   "status=\"404\"} 1")
         != std::string::npos);
