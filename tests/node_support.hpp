@@ -95,9 +95,19 @@ public:
   node_process(fs::path dir, std::string name, std::string yaml,
                uint16_t node_port)
     : dir_(std::move(dir)), name_(std::move(name)), node_port_(node_port) {
-    config_ = dir_ / (name_ + ".yaml");
+    auto config = dir_ / (name_ + ".yaml");
     log_ = dir_ / (name_ + ".log");
-    std::ofstream{config_} << yaml;
+    std::ofstream{config} << yaml;
+    argv_ = {std::string{SOLVER_STATE_BINARY_DIR} + "/solver-state",
+             "--config", config.string()};
+  }
+
+  /// Any other program of the build tree, e.g. tests/node_echo PORT.
+  node_process(fs::path dir, std::string name, std::vector<std::string> argv,
+               uint16_t node_port)
+    : dir_(std::move(dir)), name_(std::move(name)), argv_(std::move(argv)),
+      node_port_(node_port) {
+    log_ = dir_ / (name_ + ".log");
   }
 
   ~node_process() { kill(SIGKILL); }
@@ -112,9 +122,11 @@ public:
       auto fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       ::dup2(fd, 1);
       ::dup2(fd, 2);
-      auto bin = std::string{SOLVER_STATE_BINARY_DIR} + "/solver-state";
-      ::execl(bin.c_str(), bin.c_str(), "--config", config_.c_str(),
-              static_cast<char*>(nullptr));
+      std::vector<char*> args;
+      for (auto& a : argv_)
+        args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
       ::_exit(127);
     }
     auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -147,7 +159,7 @@ public:
 private:
   fs::path dir_;
   std::string name_;
-  fs::path config_;
+  std::vector<std::string> argv_;
   fs::path log_;
   uint16_t node_port_;
   pid_t pid_ = -1;
