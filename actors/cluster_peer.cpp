@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/cluster_connector.hpp"
+#include "messages/keys.hpp"
 #include "messages/metrics.hpp"
 
 namespace solver_state {
@@ -18,6 +19,12 @@ namespace solver_state {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+
+/// A single-key get waiting to be sent in the next coalesced batch.
+struct pending_get {
+  std::string key;
+  caf::typed_response_promise<entry> rp;
+};
 
 /// A request waiting for a free slot in the window.
 struct queued_request {
@@ -35,6 +42,8 @@ struct peer_state {
   bool failing = false; // a failed-attempt streak is logged once
   size_t in_flight = 0;
   std::deque<queued_request> queue;
+  std::vector<pending_get> gets;
+  bool flush_pending = false;
   peer_stats stats;
 
   caf::error unavailable(const std::string& why) {
@@ -95,47 +104,128 @@ void drain(peer_ptr self) {
   }
 }
 
-/// Forwards one request to the remote router, within the window.
-template <class Reply, class... Ts>
-caf::result<Reply> forward(peer_ptr self, Ts... xs) {
+/// Sends `xs...` to the remote router now; `on_reply` or `on_error` (with
+/// the client-facing error) runs when it answers or times out. The caller
+/// has checked that the window has room and the peer is connected.
+template <class Reply, class OnReply, class OnError, class... Ts>
+void send_remote(peer_ptr self, OnReply on_reply, OnError on_error,
+                 Ts... xs) {
   auto& st = self->state;
-  if (!st.remote)
-    return st.unavailable("not connected");
-  auto rp = self->make_response_promise<Reply>();
-  auto start = [self, rp, xs...]() mutable {
-    auto& st = self->state;
-    if (!st.remote) {
-      rp.deliver(st.unavailable("not connected"));
-      return;
-    }
-    ++st.in_flight;
-    self->request(st.remote, st.settings.request_timeout, xs...)
-      .then(
-        [self, rp](Reply& reply) mutable {
-          auto& st = self->state;
-          --st.in_flight;
-          st.count(state_errc::none);
-          rp.deliver(std::move(reply));
-          drain(self);
-        },
-        [self, rp](caf::error& err) mutable {
-          auto& st = self->state;
-          --st.in_flight;
-          rp.deliver(st.to_client_error(err));
-          drain(self);
-        });
-  };
-  if (st.in_flight < st.settings.window && st.queue.empty()) {
+  ++st.in_flight;
+  self->request(st.remote, st.settings.request_timeout, std::move(xs)...)
+    .then(
+      [self, on_reply](Reply& reply) mutable {
+        --self->state.in_flight;
+        on_reply(reply);
+        drain(self);
+      },
+      [self, on_error](caf::error& err) mutable {
+        auto& st = self->state;
+        --st.in_flight;
+        on_error(st.to_client_error(err));
+        drain(self);
+      });
+}
+
+/// Starts `start` now if the window has room, else queues it (bounded);
+/// `fail` tells the client why it was not sent.
+void submit(peer_ptr self, std::function<void()> start,
+            std::function<void(caf::error)> fail) {
+  auto& st = self->state;
+  if (!st.remote) {
+    fail(st.unavailable("not connected"));
+  } else if (st.in_flight < st.settings.window && st.queue.empty()) {
     start();
   } else if (st.queue.size() < st.settings.max_queued) {
     auto deadline = clock_type::now() + st.settings.request_timeout;
-    st.queue.push_back(
-      {deadline, std::move(start),
-       [rp](caf::error err) mutable { rp.deliver(std::move(err)); }});
+    st.queue.push_back({deadline, std::move(start), std::move(fail)});
   } else {
-    rp.deliver(st.unavailable("overloaded: "
-                              + std::to_string(st.queue.size())
-                              + " requests queued"));
+    fail(st.unavailable("overloaded: " + std::to_string(st.queue.size())
+                        + " requests queued"));
+  }
+}
+
+/// Forwards one request to the remote router, within the window.
+template <class Reply, class... Ts>
+caf::result<Reply> forward(peer_ptr self, Ts... xs) {
+  if (!self->state.remote)
+    return self->state.unavailable("not connected");
+  auto rp = self->make_response_promise<Reply>();
+  auto start = [self, rp, xs...]() mutable {
+    send_remote<Reply>(
+      self,
+      [self, rp](Reply& reply) mutable {
+        self->state.count(state_errc::none);
+        rp.deliver(std::move(reply));
+      },
+      [rp](caf::error err) mutable { rp.deliver(std::move(err)); }, xs...);
+  };
+  submit(self, std::move(start),
+         [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
+// -- coalesced gets ---------------------------------------------------------------
+
+/// Single-key gets that arrive together travel as one batch_get: one wire
+/// message and one remote fan-out instead of one per key. The flush is a
+/// message to self, so it runs right after the gets already in the mailbox
+/// and adds no timer latency.
+void flush_gets(peer_ptr self) {
+  auto& st = self->state;
+  st.flush_pending = false;
+  if (st.gets.empty())
+    return;
+  auto gets = std::make_shared<std::vector<pending_get>>(std::move(st.gets));
+  st.gets.clear();
+  auto fail_all = [gets](caf::error err) {
+    for (auto& g : *gets)
+      g.rp.deliver(err);
+  };
+  auto start = [self, gets, fail_all]() {
+    batch_request req;
+    req.keys.reserve(gets->size());
+    for (auto& g : *gets)
+      req.keys.push_back(g.key);
+    send_remote<batch_reply>(
+      self,
+      [self, gets](batch_reply& reply) {
+        auto& st = self->state;
+        if (reply.entries.size() != gets->size()) {
+          for (auto& g : *gets)
+            g.rp.deliver(st.to_client_error(caf::sec::unexpected_response));
+          return;
+        }
+        for (size_t i = 0; i < gets->size(); ++i) {
+          auto& e = reply.entries[i];
+          if (e.found()) {
+            st.count(state_errc::none);
+            (*gets)[i].rp.deliver(std::move(e));
+          } else {
+            st.count(state_errc::not_found);
+            (*gets)[i].rp.deliver(
+              make_state_error(state_errc::not_found, "no value for key"));
+          }
+        }
+      },
+      fail_all, batch_get_atom_v, std::move(req));
+  };
+  submit(self, std::move(start), fail_all);
+}
+
+caf::result<entry> coalesce_get(peer_ptr self, std::string& key) {
+  auto& st = self->state;
+  // An invalid key would fail the whole batch: it goes alone, and gets the
+  // store's own invalid_key answer.
+  if (!st.remote || !is_valid_key(key))
+    return forward<entry>(self, get_atom_v, std::move(key));
+  auto rp = self->make_response_promise<entry>();
+  st.gets.push_back({std::move(key), rp});
+  if (st.gets.size() >= st.settings.max_coalesced) {
+    flush_gets(self);
+  } else if (!st.flush_pending) {
+    st.flush_pending = true;
+    self->send(self, peer_flush_atom_v);
   }
   return rp;
 }
@@ -210,9 +300,8 @@ peer_actor::behavior_type peer(peer_ptr self, peer_settings settings) {
       return st.stats;
     },
     // -- key-value ------------------------------------------------------------------
-    [self](get_atom, std::string& key) {
-      return forward<entry>(self, get_atom_v, std::move(key));
-    },
+    [self](get_atom, std::string& key) { return coalesce_get(self, key); },
+    [self](peer_flush_atom) { flush_gets(self); },
     [self](put_atom, set_request& req) {
       return forward<version_t>(self, put_atom_v, std::move(req));
     },

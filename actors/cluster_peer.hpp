@@ -2,7 +2,8 @@
 
 // The PEER actor: this node's local stand-in for one remote store node. It
 // speaks the state actor interface, forwards every request to the remote
-// router with node.request_timeout, keeps at most `window` requests in flight
+// router with node.request_timeout (single-key gets that arrive together
+// travel as one batch_get), keeps at most `window` requests in flight
 // (more wait in a bounded queue, beyond it backend_unavailable), and owns the
 // connection: a detached connector dials the peer off the scheduler threads,
 // the proxy is monitored, and a lost connection is redialled with exponential
@@ -27,10 +28,12 @@ using peer_up_atom = caf::atom_constant<caf::atom("peer_up")>;
 using peer_failed_atom = caf::atom_constant<caf::atom("peer_fail")>;
 using peer_retry_atom = caf::atom_constant<caf::atom("peer_retry")>;
 using peer_stats_atom = caf::atom_constant<caf::atom("peer_stats")>;
+using peer_flush_atom = caf::atom_constant<caf::atom("peer_flush")>;
 constexpr peer_up_atom peer_up_atom_v{};
 constexpr peer_failed_atom peer_failed_atom_v{};
 constexpr peer_retry_atom peer_retry_atom_v{};
 constexpr peer_stats_atom peer_stats_atom_v{};
+constexpr peer_flush_atom peer_flush_atom_v{};
 
 /// A peer's connection state and counters, for /metrics.
 struct peer_stats {
@@ -58,6 +61,8 @@ using peer_actor = state_actor::extend<
   caf::reacts_to<peer_failed_atom, std::string>,
   /// INTERNAL: the backoff delay elapsed; dial again.
   caf::reacts_to<peer_retry_atom>,
+  /// INTERNAL: send the gets collected since the last flush as one batch.
+  caf::reacts_to<peer_flush_atom>,
   /// Connection state and counters.
   caf::replies_to<peer_stats_atom>::with<peer_stats>>;
 
@@ -73,6 +78,8 @@ struct peer_settings {
   size_t window = 128;
   /// Requests waiting for a free slot; beyond it backend_unavailable.
   size_t max_queued = 4'096;
+  /// Single-key gets sent together as one batch_get at most.
+  size_t max_coalesced = 512;
   std::chrono::milliseconds min_backoff{100};
   std::chrono::milliseconds max_backoff{5'000};
 };

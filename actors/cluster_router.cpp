@@ -27,6 +27,17 @@ struct cluster_router_state {
   const state_actor& owner_of_group(std::string_view group) const {
     return stores[placement->owner_of_group(group)];
   }
+
+  /// The one store owning every key of `req`, if there is one.
+  const state_actor* single_owner(const batch_request& req) const {
+    if (req.keys.empty())
+      return nullptr;
+    auto first = placement->owner(req.keys.front());
+    for (auto& key : req.keys)
+      if (placement->owner(key) != first)
+        return nullptr;
+    return &stores[first];
+  }
 };
 
 using cluster_router_ptr = state_actor::stateful_pointer<cluster_router_state>;
@@ -62,6 +73,10 @@ state_actor::behavior_type cluster_router(cluster_router_ptr self,
                             list_atom_v, std::move(req));
     },
     [=, &st, &sys](batch_get_atom, batch_request& req) {
+      // A batch owned by one store (always so with one peer, and for the
+      // fills of one order) needs no collector.
+      if (auto owner = st.single_owner(req); owner)
+        return self->delegate(*owner, batch_get_atom_v, std::move(req));
       return self->delegate(spawn_batch_collector(sys, st.stores, st.placement,
                                                   st.timeout),
                             batch_get_atom_v, std::move(req));
