@@ -1,5 +1,7 @@
 #include "actors/node.hpp"
 
+#include <algorithm>
+
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/exit_reason.hpp>
@@ -20,6 +22,14 @@ namespace {
 /// (twice that when a request first waits in the queue).
 std::chrono::milliseconds fan_out_timeout(const node_config& cfg) {
   return cfg.request_timeout * 3 + std::chrono::seconds{1};
+}
+
+/// True when this node's own listen address is one of its peers: it is a
+/// store of the cluster as well as a front.
+bool is_member(const node_config& cfg) {
+  return !cfg.listen.empty()
+         && std::find(cfg.peers.begin(), cfg.peers.end(), cfg.listen)
+              != cfg.peers.end();
 }
 
 void start_cluster(caf::actor_system& sys, const node_config& cfg,
@@ -70,7 +80,14 @@ caf::expected<node_handles> start_node(caf::actor_system& sys,
     std::string host;
     uint16_t port = 0;
     split_host_port(cfg.listen, host, port);
-    auto bound = publish_state(sys, out.front, host, port, out.tls);
+    // Peers must reach a store, never another cluster router: two cluster
+    // routers asking each other would fan list and health out forever. So a
+    // member publishes its local router; only a pure front (not among its
+    // own peers) publishes its cluster router, for remote solver clients.
+    auto published = cfg.peers.empty() || is_member(cfg) ? store.router
+                                                          : out.front;
+    out.published = published;
+    auto bound = publish_state(sys, published, host, port, out.tls);
     if (!bound) {
       stop_node(sys, out);
       return make_state_error(state_errc::io_error,
@@ -79,7 +96,7 @@ caf::expected<node_handles> start_node(caf::actor_system& sys,
     }
     out.port = *bound;
     spdlog::info("node: {} published on {}:{}{}",
-                 cfg.peers.empty() ? "store" : "cluster router", host,
+                 published == store.router ? "store" : "cluster router", host,
                  out.port, out.tls ? " (TLS)" : "");
   }
   return out;
@@ -87,7 +104,7 @@ caf::expected<node_handles> start_node(caf::actor_system& sys,
 
 void stop_node(caf::actor_system& sys, node_handles& node) {
   if (node.port != 0) {
-    unpublish_state(sys, node.front, node.port, node.tls);
+    unpublish_state(sys, node.published, node.port, node.tls);
     node.port = 0;
   }
   for (auto& a : node.owned)

@@ -3,8 +3,10 @@
 // Composition root of distribution: what a node shows its clients and the
 // network. Without node.peers the front is the local router; with peers it is
 // a cluster router over one peer actor per configured peer (or the local
-// router for the entry naming this node itself). With node.listen the front
-// is published over CAF's middleman (TLS when node.tls is set).
+// router for the entry naming this node itself). With node.listen the node
+// publishes, over CAF's middleman (TLS when node.tls is set), its local
+// router when it is a store (no peers, or listed among its own peers), and
+// its cluster router when it is a pure front node.
 
 #include <cstdint>
 #include <vector>
@@ -27,6 +29,8 @@ struct node_handles {
   std::vector<peer_actor> peers;
   /// The cluster router and the cluster metrics actor, if spawned.
   std::vector<caf::actor> owned;
+  /// What node.listen publishes: the local router or the cluster router.
+  state_actor published;
   /// The bound node.listen port (0 when not listening).
   uint16_t port = 0;
   bool tls = false;

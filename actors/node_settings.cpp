@@ -1,5 +1,7 @@
 #include "actors/node_settings.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <memory>
 
 #include <caf/actor_system_config.hpp>
@@ -62,12 +64,16 @@ caf::error check_tls_files(const tls_config& tls) {
 caf::error configure_node(caf::actor_system_config& caf_cfg,
                           const node_config& cfg) {
   caf_cfg.load<caf::io::middleman>();
-  // Dead peers are only noticed through heartbeats (CAF's default is off);
-  // a connection silent for three intervals is closed, which kills the
-  // proxies and lets the cluster's connectors reconnect.
+  // Dead peers are only noticed through heartbeats (CAF's default is off).
+  // A connection silent for three intervals, and never less than 5 s, is
+  // closed, which kills the proxies and lets the connectors redial. The
+  // floor matters: the timeout counts the *other* side's heartbeats, and a
+  // client or node with a longer interval must not be cut off every beat.
+  // Requests to a silent peer fail earlier anyway, by node.request_timeout.
   auto beat = caf::timespan{cfg.heartbeat_interval};
+  auto silence = std::max(beat * 3, caf::timespan{std::chrono::seconds{5}});
   caf_cfg.set("middleman.heartbeat-interval", beat);
-  caf_cfg.set("middleman.connection-timeout", beat * 3);
+  caf_cfg.set("middleman.connection-timeout", silence);
   caf_cfg.set("middleman.app-identifiers",
               std::vector<std::string>{node_app_identifier});
   if (!cfg.tls.enabled())

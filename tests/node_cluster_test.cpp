@@ -353,3 +353,55 @@ TEST_CASE("a dead store node fails only its keys and heals when it returns") {
   stop_node(c.client.sys, *node);
   stop_store(*local);
 }
+
+TEST_CASE("nodes that list themselves share one state without a front node") {
+  temp_dir dir;
+  auto pa = free_port();
+  auto pb = free_port();
+  auto yaml_of = [&](uint16_t self) {
+    return front_yaml(self, {pa, pb});
+  };
+  node_process a{dir.path, "node-a", yaml_of(pa), pa};
+  node_process b{dir.path, "node-b", yaml_of(pb), pb};
+  a.start();
+  b.start();
+  client_system client;
+  // Each publishes its store; a solver process runs the cluster router.
+  node_config cfg;
+  cfg.peers = {endpoint(pa), endpoint(pb)};
+  cfg.request_timeout = std::chrono::seconds{1};
+  state_config local_cfg;
+  auto local = start_store(client.sys, local_cfg, plugin_registry::builtin());
+  REQUIRE(local);
+  auto node = start_node(client.sys, cfg, *local);
+  REQUIRE(node);
+  REQUIRE(eventually([&] {
+    return static_cast<bool>(
+      ask<std::string>(client.sys, node->front, patience, health_atom_v));
+  }));
+  for (int i = 0; i < 40; ++i)
+    REQUIRE(ask<version_t>(client.sys, node->front, patience, put_atom_v,
+                           set_request{"state:sym:k" + std::to_string(i), "v",
+                                       0, {}}));
+  // A listing fans out once to each store and terminates (no router asks
+  // another router).
+  auto page = ask<key_page>(client.sys, node->front, patience, list_atom_v,
+                            list_request{"state:sym:", "", 0});
+  REQUIRE(page);
+  CHECK(page->keys.size() == 40);
+  // Each node holds only its own share.
+  rendezvous_placement placement{{endpoint(pa), endpoint(pb)}};
+  auto store_a = client.connect(pa);
+  REQUIRE(store_a);
+  auto own = ask<key_page>(client.sys, *store_a, patience, list_atom_v,
+                           list_request{"state:sym:", "", 0});
+  REQUIRE(own);
+  size_t expected = 0;
+  for (int i = 0; i < 40; ++i)
+    expected += placement.owner("state:sym:k" + std::to_string(i)) == 0;
+  CHECK(own->keys.size() == expected);
+  CHECK(expected > 0);
+  CHECK(expected < 40);
+  stop_node(client.sys, *node);
+  stop_store(*local);
+}
