@@ -1,6 +1,8 @@
 #include "actors/cluster_peer.hpp"
 
+#include <algorithm>
 #include <deque>
+#include <iterator>
 #include <functional>
 #include <utility>
 
@@ -20,10 +22,21 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-/// A single-key get waiting to be sent in the next coalesced batch.
-struct pending_get {
-  std::string key;
-  caf::typed_response_promise<entry> rp;
+/// A read waiting to be sent in the next coalesced batch_get: a single-key
+/// get (count 1, answered with an entry or not_found) or a client's batch
+/// (answered with its slice of the combined reply).
+struct pending_read {
+  size_t count = 1;
+  bool single = true;
+  caf::typed_response_promise<entry> entry_rp;
+  caf::typed_response_promise<batch_reply> batch_rp;
+
+  void fail(const caf::error& err) {
+    if (single)
+      entry_rp.deliver(err);
+    else
+      batch_rp.deliver(err);
+  }
 };
 
 /// A request waiting for a free slot in the window.
@@ -42,7 +55,8 @@ struct peer_state {
   bool failing = false; // a failed-attempt streak is logged once
   size_t in_flight = 0;
   std::deque<queued_request> queue;
-  std::vector<pending_get> gets;
+  std::vector<std::string> read_keys; // of all pending reads, in order
+  std::vector<pending_read> reads;
   bool flush_pending = false;
   peer_stats stats;
 
@@ -165,52 +179,70 @@ caf::result<Reply> forward(peer_ptr self, Ts... xs) {
   return rp;
 }
 
-// -- coalesced gets ---------------------------------------------------------------
+// -- coalesced reads --------------------------------------------------------------
 
-/// Single-key gets that arrive together travel as one batch_get: one wire
-/// message and one remote fan-out instead of one per key. The flush is a
-/// message to self, so it runs right after the gets already in the mailbox
-/// and adds no timer latency.
-void flush_gets(peer_ptr self) {
+/// Gets and batch_gets that arrive together travel as one batch_get: one
+/// wire message and one remote fan-out instead of one per request. The flush
+/// is a message to self, so it runs right after the reads already in the
+/// mailbox and adds no timer latency.
+void flush_reads(peer_ptr self) {
   auto& st = self->state;
   st.flush_pending = false;
-  if (st.gets.empty())
+  if (st.reads.empty())
     return;
-  auto gets = std::make_shared<std::vector<pending_get>>(std::move(st.gets));
-  st.gets.clear();
-  auto fail_all = [gets](caf::error err) {
-    for (auto& g : *gets)
-      g.rp.deliver(err);
+  auto reads = std::make_shared<std::vector<pending_read>>(std::move(st.reads));
+  auto keys = std::make_shared<std::vector<std::string>>(
+    std::move(st.read_keys));
+  st.reads.clear();
+  st.read_keys.clear();
+  auto fail_all = [reads](caf::error err) {
+    for (auto& r : *reads)
+      r.fail(err);
   };
-  auto start = [self, gets, fail_all]() {
-    batch_request req;
-    req.keys.reserve(gets->size());
-    for (auto& g : *gets)
-      req.keys.push_back(g.key);
+  auto start = [self, reads, keys, fail_all]() {
+    auto total = keys->size();
     send_remote<batch_reply>(
       self,
-      [self, gets](batch_reply& reply) {
+      [self, reads, total](batch_reply& reply) {
         auto& st = self->state;
-        if (reply.entries.size() != gets->size()) {
-          for (auto& g : *gets)
-            g.rp.deliver(st.to_client_error(caf::sec::unexpected_response));
+        if (reply.entries.size() != total) {
+          for (auto& r : *reads)
+            r.fail(st.to_client_error(caf::sec::unexpected_response));
           return;
         }
-        for (size_t i = 0; i < gets->size(); ++i) {
-          auto& e = reply.entries[i];
-          if (e.found()) {
+        size_t offset = 0;
+        for (auto& r : *reads) {
+          auto first = reply.entries.begin() + offset;
+          offset += r.count;
+          if (!r.single) {
             st.count(state_errc::none);
-            (*gets)[i].rp.deliver(std::move(e));
+            r.batch_rp.deliver(batch_reply{{std::make_move_iterator(first),
+                                            std::make_move_iterator(
+                                              first + r.count)}});
+          } else if (first->found()) {
+            st.count(state_errc::none);
+            r.entry_rp.deliver(std::move(*first));
           } else {
             st.count(state_errc::not_found);
-            (*gets)[i].rp.deliver(
+            r.entry_rp.deliver(
               make_state_error(state_errc::not_found, "no value for key"));
           }
         }
       },
-      fail_all, batch_get_atom_v, std::move(req));
+      fail_all, batch_get_atom_v, batch_request{std::move(*keys)});
   };
   submit(self, std::move(start), fail_all);
+}
+
+void add_read(peer_ptr self, pending_read read) {
+  auto& st = self->state;
+  st.reads.push_back(std::move(read));
+  if (st.read_keys.size() >= st.settings.max_coalesced) {
+    flush_reads(self);
+  } else if (!st.flush_pending) {
+    st.flush_pending = true;
+    self->send(self, peer_flush_atom_v);
+  }
 }
 
 caf::result<entry> coalesce_get(peer_ptr self, std::string& key) {
@@ -219,14 +251,28 @@ caf::result<entry> coalesce_get(peer_ptr self, std::string& key) {
   // store's own invalid_key answer.
   if (!st.remote || !is_valid_key(key))
     return forward<entry>(self, get_atom_v, std::move(key));
-  auto rp = self->make_response_promise<entry>();
-  st.gets.push_back({std::move(key), rp});
-  if (st.gets.size() >= st.settings.max_coalesced) {
-    flush_gets(self);
-  } else if (!st.flush_pending) {
-    st.flush_pending = true;
-    self->send(self, peer_flush_atom_v);
-  }
+  pending_read read;
+  read.entry_rp = self->make_response_promise<entry>();
+  auto rp = read.entry_rp;
+  st.read_keys.push_back(std::move(key));
+  add_read(self, std::move(read));
+  return rp;
+}
+
+caf::result<batch_reply> coalesce_batch(peer_ptr self, batch_request& req) {
+  auto& st = self->state;
+  auto valid = std::all_of(req.keys.begin(), req.keys.end(),
+                           [](const std::string& k) { return is_valid_key(k); });
+  if (!st.remote || !valid || req.keys.empty())
+    return forward<batch_reply>(self, batch_get_atom_v, std::move(req));
+  pending_read read;
+  read.single = false;
+  read.count = req.keys.size();
+  read.batch_rp = self->make_response_promise<batch_reply>();
+  auto rp = read.batch_rp;
+  std::move(req.keys.begin(), req.keys.end(),
+            std::back_inserter(st.read_keys));
+  add_read(self, std::move(read));
   return rp;
 }
 
@@ -301,7 +347,7 @@ peer_actor::behavior_type peer(peer_ptr self, peer_settings settings) {
     },
     // -- key-value ------------------------------------------------------------------
     [self](get_atom, std::string& key) { return coalesce_get(self, key); },
-    [self](peer_flush_atom) { flush_gets(self); },
+    [self](peer_flush_atom) { flush_reads(self); },
     [self](put_atom, set_request& req) {
       return forward<version_t>(self, put_atom_v, std::move(req));
     },
@@ -312,7 +358,7 @@ peer_actor::behavior_type peer(peer_ptr self, peer_settings settings) {
       return forward<key_page>(self, list_atom_v, std::move(req));
     },
     [self](batch_get_atom, batch_request& req) {
-      return forward<batch_reply>(self, batch_get_atom_v, std::move(req));
+      return coalesce_batch(self, req);
     },
     // -- typed records -----------------------------------------------------------------
     [self](put_atom, order& x) {

@@ -2,7 +2,7 @@
 
 // The PEER actor: this node's local stand-in for one remote store node. It
 // speaks the state actor interface, forwards every request to the remote
-// router with node.request_timeout (single-key gets that arrive together
+// router with node.request_timeout (gets and batch_gets that arrive together
 // travel as one batch_get), keeps at most `window` requests in flight
 // (more wait in a bounded queue, beyond it backend_unavailable), and owns the
 // connection: a detached connector dials the peer off the scheduler threads,
@@ -61,7 +61,7 @@ using peer_actor = state_actor::extend<
   caf::reacts_to<peer_failed_atom, std::string>,
   /// INTERNAL: the backoff delay elapsed; dial again.
   caf::reacts_to<peer_retry_atom>,
-  /// INTERNAL: send the gets collected since the last flush as one batch.
+  /// INTERNAL: send the reads collected since the last flush as one batch.
   caf::reacts_to<peer_flush_atom>,
   /// Connection state and counters.
   caf::replies_to<peer_stats_atom>::with<peer_stats>>;
@@ -78,8 +78,8 @@ struct peer_settings {
   size_t window = 128;
   /// Requests waiting for a free slot; beyond it backend_unavailable.
   size_t max_queued = 4'096;
-  /// Single-key gets sent together as one batch_get at most.
-  size_t max_coalesced = 512;
+  /// Keys of coalesced reads per batch_get: past it the batch is sent.
+  size_t max_coalesced = 1'024;
   std::chrono::milliseconds min_backoff{100};
   std::chrono::milliseconds max_backoff{5'000};
 };

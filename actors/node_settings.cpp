@@ -74,6 +74,9 @@ caf::error configure_node(caf::actor_system_config& caf_cfg,
   auto silence = std::max(beat * 3, caf::timespan{std::chrono::seconds{5}});
   caf_cfg.set("middleman.heartbeat-interval", beat);
   caf_cfg.set("middleman.connection-timeout", silence);
+  // BASP's deserialization workers add a thread hop per message; on small
+  // machines the multiplexer thread decoding inline is faster (node_bench).
+  caf_cfg.set("middleman.workers", size_t{0});
   caf_cfg.set("middleman.app-identifiers",
               std::vector<std::string>{node_app_identifier});
   if (!cfg.tls.enabled())

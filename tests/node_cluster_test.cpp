@@ -164,6 +164,13 @@ TEST_CASE("writes through the front node land on the owning store node") {
   }
   CHECK(per_store[0] > 50);
   CHECK(per_store[1] > 50);
+  // Reads travel coalesced; a bad key still gets the store's own answer.
+  auto bad = c.get(front, std::string{"state:bad\x01key"});
+  REQUIRE_FALSE(bad);
+  CHECK(code_of(bad.error()) == state_errc::invalid_key);
+  auto absent = c.get(front, "state:test:absent");
+  REQUIRE_FALSE(absent);
+  CHECK(code_of(absent.error()) == state_errc::not_found);
   // Fills of one order stay on one store node.
   auto owner = c.placement.owner("fill:0xorder:0xtx");
   for (int i = 0; i < 10; ++i)
