@@ -110,7 +110,10 @@ public:
     log_ = dir_ / (name_ + ".log");
   }
 
-  ~node_process() { kill(SIGKILL); }
+  ~node_process() {
+    signal(SIGCONT);
+    kill(SIGKILL);
+  }
 
   node_process(const node_process&) = delete;
   node_process& operator=(const node_process&) = delete;
@@ -150,6 +153,13 @@ public:
     int status = 0;
     ::waitpid(pid_, &status, 0);
     pid_ = -1;
+  }
+
+  /// Sends `sig` without waiting (SIGSTOP freezes the node: its sockets stay
+  /// open but nothing answers, like a hung or partitioned machine).
+  void signal(int sig) {
+    if (pid_ > 0)
+      ::kill(pid_, sig);
   }
 
   std::string log() const { return slurp(log_); }
