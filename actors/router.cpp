@@ -143,6 +143,10 @@ batch_fan_out(batch_collector::pointer self, std::vector<shard_actor> shards) {
           targets.push_back(shards[s]);
           target_shard.push_back(s);
         }
+      if (targets.empty()) {
+        self->quit();
+        return batch_reply{};
+      }
       auto rp = self->make_response_promise<batch_reply>();
       auto total = req.keys.size();
       auto shared_parts = std::make_shared<std::vector<batch_request>>(

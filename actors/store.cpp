@@ -8,6 +8,7 @@
 #include "actors/router.hpp"
 #include "actors/shard.hpp"
 #include "actors/ticker.hpp"
+#include "backends/connection_url.hpp"
 #include "backends/plugin.hpp"
 
 namespace solver_state {
@@ -18,12 +19,14 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
   auto plugin = plugins.find(cfg.type);
   if (!plugin)
     return make_state_error(state_errc::backend_error,
-                            "state.type: unknown backend '" + cfg.type
+                            "state.type: unknown backend '"
+                              + redact_password(cfg.type)
                               + "' (known: " + plugins.names() + ")");
   auto stores = plugin->create_stores(cfg);
   if (!stores)
     return make_state_error(state_errc::backend_error,
-                            "state.type: cannot open " + cfg.type + ": "
+                            "state.type: cannot open "
+                              + redact_password(cfg.type) + ": "
                               + message_of(stores.error()));
   store_handles out;
   out.backend = std::string{plugin->name()};

@@ -14,6 +14,7 @@
 #include "actors/node.hpp"
 #include "actors/node_settings.hpp"
 #include "actors/store.hpp"
+#include "backends/connection_url.hpp"
 #include "backends/plugin.hpp"
 #include "config/cli.hpp"
 #include "config/config.hpp"
@@ -139,7 +140,8 @@ int main(int argc, char** argv) {
   }
   spdlog::set_level(spdlog::level::from_str(loaded.config.log.level));
   spdlog::info("solver-state starting: http={} state.type={}",
-               loaded.config.http.listen, loaded.config.state.type);
+               loaded.config.http.listen,
+               redact_password(loaded.config.state.type));
   auto rc = run(loaded.config);
   spdlog::info("solver-state stopped");
   return rc;

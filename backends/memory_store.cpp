@@ -48,9 +48,13 @@ memory_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
 caf::error memory_store::admit_new_key() {
   if (budget_->try_take())
     return {};
-  if (eviction_ == eviction_policy::lru && !lru_.empty()) {
-    // Reuse the evicted key's budget: remove() gives it back, take it again.
-    remove(slots_.find(std::string{lru_.back()}));
+  if (eviction_ == eviction_policy::lru) {
+    // Evict this shard's least recently used key and reuse its budget
+    // (remove() gives it back). A shard with no key of its own admits anyway:
+    // the store then runs over max_items by at most shards-1 keys, which
+    // beats refusing writes under a policy that promises never to refuse.
+    if (!lru_.empty())
+      remove(slots_.find(std::string{lru_.back()}));
     budget_->take();
     return {};
   }

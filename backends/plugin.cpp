@@ -4,9 +4,16 @@ namespace solver_state {
 
 state_backend_plugin::~state_backend_plugin() = default;
 
-plugin_registry plugin_registry::builtin() {
-  plugin_registry registry;
-  registry.add(make_memory_plugin());
+const plugin_registry& plugin_registry::builtin() {
+  static const plugin_registry registry = [] {
+    plugin_registry r;
+    r.add(make_memory_plugin());
+    r.add(make_file_plugin());
+    r.add(make_redis_plugin());
+    r.add(make_postgres_plugin());
+    r.add(make_dynamodb_plugin());
+    return r;
+  }();
   return registry;
 }
 

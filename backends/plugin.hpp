@@ -39,8 +39,8 @@ public:
 /// The plugins compiled into this build, looked up by state.type.
 class plugin_registry {
 public:
-  /// A registry holding every built-in plugin.
-  static plugin_registry builtin();
+  /// The registry of every built-in plugin (built once, lives forever).
+  static const plugin_registry& builtin();
 
   void add(std::unique_ptr<state_backend_plugin> plugin);
 
@@ -61,5 +61,9 @@ std::string_view scheme_of(std::string_view type);
 // -- built-in plugins (one factory per backend, defined next to it) --------------
 
 std::unique_ptr<state_backend_plugin> make_memory_plugin();
+std::unique_ptr<state_backend_plugin> make_dynamodb_plugin();
+std::unique_ptr<state_backend_plugin> make_redis_plugin();
+std::unique_ptr<state_backend_plugin> make_postgres_plugin();
+std::unique_ptr<state_backend_plugin> make_file_plugin();
 
 } // namespace solver_state

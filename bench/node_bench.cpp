@@ -77,7 +77,7 @@ struct store_process {
     char tmpl[] = "/tmp/node-bench-XXXXXX";
     dir = mkdtemp(tmpl);
     auto config = dir + "/store.yaml";
-    std::ofstream{config} << "state:\n  max_items: 0\n"
+    std::ofstream{config} << "state:\n  type: memory\n  max_items: 0\n"
                           << "http:\n  listen: \"127.0.0.1:"
                           << free_port() << "\"\nnode:\n  listen: \"127.0.0.1:"
                           << port << "\"\nlog:\n  level: warn\n";
@@ -220,6 +220,7 @@ int main(int argc, char** argv) {
   }
   caf::actor_system sys{cfg};
   state_config local_cfg;
+  local_cfg.type = "memory";
   local_cfg.max_items = 0;
   auto local = start_store(sys, local_cfg, plugin_registry::builtin());
   auto cluster = start_node(sys, node, *local);

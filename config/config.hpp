@@ -28,7 +28,8 @@ struct file_config {
 
 struct state_config {
   /// memory | file | redis://... | postgresql://... | dynamodb://...
-  std::string type = "memory";
+  /// The default keeps state across restarts (file.base_path).
+  std::string type = "file";
   size_t shards = 8;
   /// Keys in the whole store; 0 = unlimited.
   size_t max_items = 10'000;

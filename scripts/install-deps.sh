@@ -13,6 +13,7 @@ packages=(
   # backends and their servers
   libhiredis-dev redis-server redis-tools
   libpq-dev postgresql postgresql-contrib
+  nodejs  # dynalite (DynamoDB tests; needs node >= 20): scripts/install-dynalite.sh
   # benchmarks
   wrk
 )

@@ -1,1 +1,158 @@
+#include <cstdlib>
+
 #include <catch2/catch.hpp>
+
+#include "config/cli.hpp"
+#include "config/config.hpp"
+
+using namespace solver_state;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool has_problem(const config_result& r, const std::string& text) {
+  for (auto& p : r.problems)
+    if (p == text)
+      return true;
+  return false;
+}
+
+} // namespace
+
+TEST_CASE("an empty config gives the documented defaults") {
+  auto r = parse_config("");
+  REQUIRE(r.ok());
+  CHECK(r.config.state.shards == 8);
+  CHECK(r.config.state.max_items == 10000);
+  CHECK(r.config.state.eviction == eviction_policy::reject);
+  CHECK(r.config.state.ttl_seconds == 0);
+  CHECK(r.config.state.file.base_path == "./var/state");
+  CHECK(r.config.state.file.sync_interval == 30s);
+  CHECK(r.config.state.file.fsync == fsync_policy::always);
+  CHECK(r.config.http.listen == "127.0.0.1:8080");
+  CHECK(r.config.http.max_body_bytes == 1048576);
+  CHECK(r.config.node.peers.empty());
+  CHECK(r.config.log.level == "info");
+}
+
+TEST_CASE("a full config is read field by field") {
+  auto r = parse_config(R"(
+state:
+  type: memory
+  shards: 4
+  max_items: 500
+  eviction: lru
+  ttl_seconds: 3600
+  file:
+    base_path: /tmp/x
+    sync_interval: 500ms
+    fsync: interval
+    cache_items: 7
+http:
+  listen: 127.0.0.1:9000
+  auth_token: secret
+  max_body_bytes: 1024
+node:
+  listen: 127.0.0.1:4000
+  peers: [127.0.0.1:4001, "[::1]:4002"]
+log:
+  level: debug
+)");
+  INFO((r.problems.empty() ? "" : r.problems.front()));
+  REQUIRE(r.ok());
+  CHECK(r.config.state.shards == 4);
+  CHECK(r.config.state.max_items == 500);
+  CHECK(r.config.state.eviction == eviction_policy::lru);
+  CHECK(r.config.state.ttl_seconds == 3600);
+  CHECK(r.config.state.file.base_path == "/tmp/x");
+  CHECK(r.config.state.file.sync_interval == 500ms);
+  CHECK(r.config.state.file.fsync == fsync_policy::interval);
+  CHECK(r.config.state.file.cache_items == 7);
+  CHECK(r.config.http.listen == "127.0.0.1:9000");
+  CHECK(r.config.http.auth_token == "secret");
+  CHECK(r.config.node.peers.size() == 2);
+  CHECK(r.config.log.level == "debug");
+}
+
+TEST_CASE("every bad field is reported with its path") {
+  auto r = parse_config(R"(
+state:
+  shards: 0
+  eviction: fifo
+  ttl_seconds: soon
+  colour: blue
+  file:
+    sync_interval: sometimes
+http:
+  listen: nowhere
+  max_body_bytes: -1
+node:
+  peers: [ "a:b" ]
+extra: 1
+)");
+  CHECK_FALSE(r.ok());
+  CHECK(has_problem(r, "state.shards: must be between 1 and 1024, got 0"));
+  CHECK(has_problem(r, "state.eviction: must be one of lru, reject, got 'fifo'"));
+  CHECK(has_problem(r, "state.ttl_seconds: must be a whole number, got 'soon'"));
+  CHECK(has_problem(r, "state.colour: unknown field"));
+  CHECK(has_problem(r, "state.file.sync_interval: must be a duration such as "
+                       "500ms, 30s, 5m, got 'sometimes'"));
+  CHECK(has_problem(r, "http.listen: must be host:port, got 'nowhere'"));
+  CHECK(has_problem(r, "http.max_body_bytes: must be between 1 and 1073741824, "
+                       "got -1"));
+  CHECK(has_problem(r, "node.peers[0]: must be host:port, got 'a:b'"));
+  CHECK(has_problem(r, "extra: unknown field"));
+  CHECK(r.problems.size() == 9);
+}
+
+TEST_CASE("broken YAML names the line") {
+  auto r = parse_config("state:\n  shards: [1,\n");
+  REQUIRE_FALSE(r.ok());
+  CHECK_THAT(r.problems.front(), Catch::StartsWith("yaml: line "));
+}
+
+TEST_CASE("a missing file is a problem, not a crash") {
+  auto r = load_config_file("/nonexistent/solver-state.yaml");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.problems.front() == "/nonexistent/solver-state.yaml: cannot be read");
+}
+
+TEST_CASE("SOLVER_STATE_AUTH_TOKEN overrides http.auth_token") {
+  auto r = parse_config("http:\n  auth_token: from-file\n");
+  setenv("SOLVER_STATE_AUTH_TOKEN", "from-env", 1);
+  apply_environment(r.config);
+  unsetenv("SOLVER_STATE_AUTH_TOKEN");
+  CHECK(r.config.http.auth_token == "from-env");
+}
+
+TEST_CASE("durations and addresses") {
+  milliseconds d{};
+  CHECK((parse_duration("30s", d) && d == 30s));
+  CHECK((parse_duration("250ms", d) && d == 250ms));
+  CHECK((parse_duration("2m", d) && d == 120s));
+  CHECK((parse_duration("1h", d) && d == 3600s));
+  CHECK((parse_duration("15", d) && d == 15s));
+  CHECK_FALSE(parse_duration("", d));
+  CHECK_FALSE(parse_duration("s", d));
+  CHECK_FALSE(parse_duration("5 parsecs", d));
+  std::string host;
+  uint16_t port = 0;
+  CHECK((split_host_port("127.0.0.1:8080", host, port) && host == "127.0.0.1"
+         && port == 8080));
+  CHECK((split_host_port("[::1]:80", host, port) && host == "::1"));
+  CHECK_FALSE(split_host_port("127.0.0.1", host, port));
+  CHECK_FALSE(split_host_port("h:99999", host, port));
+  CHECK_FALSE(split_host_port(":80", host, port));
+}
+
+TEST_CASE("command line") {
+  auto o = parse_cli({"--config", "x.yaml", "--listen=127.0.0.1:1"});
+  CHECK(o.error.empty());
+  CHECK(o.config_path == "x.yaml");
+  CHECK(o.listen == "127.0.0.1:1");
+  CHECK(parse_cli({"--help"}).help);
+  CHECK(parse_cli({"--check-config"}).check_config);
+  CHECK(parse_cli({"--bogus"}).error == "unknown option '--bogus' (see --help)");
+  CHECK(parse_cli({"--config"}).error == "--config needs a value");
+  CHECK_THAT(cli_usage(), Catch::Contains("--listen HOST:PORT"));
+}

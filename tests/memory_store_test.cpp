@@ -1,1 +1,79 @@
+// Memory backend details the conformance suite does not cover: the key
+// budget, LRU order and size accounting.
+
 #include <catch2/catch.hpp>
+
+#include "backends/memory_store.hpp"
+
+using namespace solver_state;
+
+namespace {
+
+set_request put(std::string key, std::string value) {
+  return set_request{std::move(key), std::move(value), 0, {}};
+}
+
+} // namespace
+
+TEST_CASE("two shards share one key budget") {
+  auto budget = std::make_shared<key_budget>(3);
+  memory_store a{budget, eviction_policy::reject, 0};
+  memory_store b{budget, eviction_policy::reject, 0};
+  REQUIRE(a.set(put("k1", "v"), 0, 0));
+  REQUIRE(b.set(put("k2", "v"), 0, 0));
+  REQUIRE(a.set(put("k3", "v"), 0, 0));
+  auto full = b.set(put("k4", "v"), 0, 0);
+  REQUIRE_FALSE(full);
+  CHECK(code_of(full.error()) == state_errc::capacity_exceeded);
+  CHECK(budget->used() == 3);
+  REQUIRE(a.erase(delete_request{"k1", {}}, 0));
+  CHECK(budget->used() == 2);
+  CHECK(b.set(put("k4", "v"), 0, 0));
+}
+
+TEST_CASE("expired keys give their budget back when swept") {
+  auto budget = std::make_shared<key_budget>(2);
+  memory_store s{budget, eviction_policy::reject, 0};
+  REQUIRE(s.set(put("a", "v"), 100, 0));
+  REQUIRE(s.set(put("b", "v"), 0, 0));
+  CHECK(s.sweep(100) == 1);
+  CHECK(budget->used() == 1);
+  CHECK(s.set(put("c", "v"), 0, 200));
+}
+
+TEST_CASE("lru evicts the least recently read or written key") {
+  auto budget = std::make_shared<key_budget>(3);
+  memory_store s{budget, eviction_policy::lru, 0};
+  REQUIRE(s.set(put("a", "v"), 0, 0));
+  REQUIRE(s.set(put("b", "v"), 0, 0));
+  REQUIRE(s.set(put("c", "v"), 0, 0));
+  REQUIRE(s.get("a", 0));          // a is now the most recent
+  REQUIRE(s.set(put("b", "w"), 0, 0)); // b too; c is the oldest
+  REQUIRE(s.set(put("d", "v"), 0, 0));
+  CHECK(s.get("a", 0));
+  CHECK(s.get("b", 0));
+  CHECK_FALSE(s.get("c", 0));
+  CHECK(s.get("d", 0));
+  CHECK(budget->used() == 3);
+}
+
+TEST_CASE("stats count keys and bytes") {
+  memory_store s{std::make_shared<key_budget>(0), eviction_policy::reject, 0};
+  REQUIRE(s.set(put("ab", "1234"), 0, 0));
+  REQUIRE(s.set(put("c", "1"), 0, 0));
+  CHECK(s.stats().keys == 2);
+  CHECK(s.stats().bytes == 2 + 4 + 1 + 1);
+  REQUIRE(s.set(put("ab", "12"), 0, 0));
+  CHECK(s.stats().bytes == 2 + 2 + 1 + 1);
+  REQUIRE(s.erase(delete_request{"c", {}}, 0));
+  CHECK(s.stats().bytes == 4);
+}
+
+TEST_CASE("versions start after the seed and increase") {
+  memory_store s{std::make_shared<key_budget>(0), eviction_policy::reject,
+                 1000};
+  auto v1 = s.set(put("a", "v"), 0, 0);
+  auto v2 = s.set(put("b", "v"), 0, 0);
+  CHECK(*v1 == 1001);
+  CHECK(*v2 == 1002);
+}

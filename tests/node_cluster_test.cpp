@@ -256,6 +256,7 @@ TEST_CASE("a typed solver actor talks to the cluster as to a local store") {
   c.wait_ready(front);
   // In process, on a local store: the baseline.
   state_config local_cfg;
+  local_cfg.type = "memory";
   auto local = start_store(c.client.sys, local_cfg, plugin_registry::builtin());
   REQUIRE(local);
   CHECK(run_solver(c.client.sys, local->router, "0xlocal") == "ok");
@@ -287,6 +288,7 @@ TEST_CASE("a dead store node fails only its keys and heals when it returns") {
   c.wait_ready(front);
   // This process runs a cluster router too, to read its metrics.
   state_config local_cfg;
+  local_cfg.type = "memory";
   auto local = start_store(c.client.sys, local_cfg, plugin_registry::builtin());
   REQUIRE(local);
   node_config cfg;
@@ -378,6 +380,7 @@ TEST_CASE("nodes that list themselves share one state without a front node") {
   cfg.peers = {endpoint(pa), endpoint(pb)};
   cfg.request_timeout = std::chrono::seconds{1};
   state_config local_cfg;
+  local_cfg.type = "memory";
   auto local = start_store(client.sys, local_cfg, plugin_registry::builtin());
   REQUIRE(local);
   auto node = start_node(client.sys, cfg, *local);
@@ -444,4 +447,49 @@ TEST_CASE("a hung store node fails its keys by timeout, not by hanging") {
   // still in its socket and may have been applied: a timed-out write's
   // outcome is unknown to the client (as with any timeout).
   CHECK((back->value == "on-b" || back->value == "x"));
+}
+
+TEST_CASE("the front node's HTTP gateway serves the cluster") {
+  temp_dir dir;
+  auto pa = free_port(), pb = free_port(), pf = free_port();
+  auto ha = free_port(), hb = free_port(), hf = free_port();
+  node_process a{dir.path, "store-a", store_yaml(pa, "", ha), pa};
+  node_process b{dir.path, "store-b", store_yaml(pb, "", hb), pb};
+  node_process front{dir.path, "front", front_yaml(pf, {pa, pb}, "1s", hf),
+                     pf};
+  a.start();
+  b.start();
+  front.start();
+  REQUIRE(eventually([&] { return curl(hf, "", "/readyz").rfind("200", 0) == 0; }));
+  rendezvous_placement placement{{endpoint(pa), endpoint(pb)}};
+  std::string key_a, key_b;
+  for (int i = 0; key_a.empty() || key_b.empty(); ++i) {
+    auto key = "state:http:k" + std::to_string(i);
+    (placement.owner(key) == 0 ? key_a : key_b) = key;
+  }
+  for (auto& key : {key_a, key_b}) {
+    CHECK(curl(hf, "-X PUT --data-binary v-" + key, "/v1/state/" + key)
+            .rfind("204", 0)
+          == 0);
+    CHECK(curl(hf, "", "/v1/state/" + key) == "200 v-" + key);
+  }
+  // Each key is on its owner's HTTP gateway only.
+  CHECK(curl(ha, "", "/v1/state/" + key_a) == "200 v-" + key_a);
+  CHECK(curl(hb, "", "/v1/state/" + key_a).rfind("404", 0) == 0);
+  CHECK(curl(hb, "", "/v1/state/" + key_b) == "200 v-" + key_b);
+  // Typed routes go through the cluster too.
+  CHECK(curl(hf, "-X PUT --data-binary ob", "/v1/orders/eip7683/0x9")
+          .rfind("204", 0)
+        == 0);
+  CHECK(curl(hf, "", "/v1/orders/eip7683") == "200 {\"ids\":[\"0x9\"]}");
+
+  b.kill(SIGKILL);
+  CHECK(curl(hf, "", "/v1/state/" + key_b).rfind("503", 0) == 0);
+  CHECK(curl(hf, "", "/v1/state/" + key_a) == "200 v-" + key_a);
+  CHECK(curl(hf, "", "/readyz").rfind("503", 0) == 0);
+  auto metrics = curl(hf, "", "/metrics");
+  CHECK_THAT(metrics, Catch::Contains("state_peer_up{peer=\"" + endpoint(pb)
+                                      + "\"} 0"));
+  b.start();
+  CHECK(eventually([&] { return curl(hf, "", "/readyz").rfind("200", 0) == 0; }));
 }

@@ -175,10 +175,13 @@ private:
   pid_t pid_ = -1;
 };
 
-/// YAML of a store node: memory backend, HTTP and node.listen on loopback.
-inline std::string store_yaml(uint16_t node_port, const std::string& extra_node
-                                                  = "") {
-  return "http:\n  listen: \"" + endpoint(free_port()) + "\"\n"
+/// YAML of a store node: memory backend (each test node is its own store), HTTP and node.listen on loopback.
+inline std::string store_yaml(uint16_t node_port,
+                              const std::string& extra_node = "",
+                              uint16_t http_port = 0) {
+  return "state:\n  type: memory\n"
+         "http:\n  listen: \""
+         + endpoint(http_port != 0 ? http_port : free_port()) + "\"\n"
          + "node:\n  listen: \"" + endpoint(node_port) + "\"\n"
          + "  heartbeat_interval: 200ms\n" + extra_node;
 }
@@ -186,14 +189,37 @@ inline std::string store_yaml(uint16_t node_port, const std::string& extra_node
 /// YAML of a front node publishing its cluster router over `peers`.
 inline std::string front_yaml(uint16_t node_port,
                               const std::vector<uint16_t>& peers,
-                              const std::string& timeout = "1s") {
+                              const std::string& timeout = "1s",
+                              uint16_t http_port = 0) {
   std::string list;
   for (auto p : peers)
     list += "\n    - \"" + endpoint(p) + "\"";
-  return "http:\n  listen: \"" + endpoint(free_port()) + "\"\n"
+  return "state:\n  type: memory\n"
+         "http:\n  listen: \""
+         + endpoint(http_port != 0 ? http_port : free_port()) + "\"\n"
          + "node:\n  listen: \"" + endpoint(node_port) + "\"\n"
          + "  request_timeout: " + timeout + "\n"
          + "  heartbeat_interval: 200ms\n  peers:" + list + "\n";
+}
+
+/// Runs curl against loopback `port` and returns "STATUS BODY".
+inline std::string curl(uint16_t port, const std::string& args,
+                        const std::string& path) {
+  auto cmd = "curl -s -m 10 -w ' %{http_code}' " + args + " 'http://"
+             + endpoint(port) + path + "'";
+  std::string out;
+  if (auto pipe = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0)
+      out.append(buf, n);
+    ::pclose(pipe);
+  }
+  // curl prints the body, then " STATUS": move the status to the front.
+  auto cut = out.rfind(' ');
+  if (cut == std::string::npos)
+    return out;
+  return out.substr(cut + 1) + " " + out.substr(0, cut);
 }
 
 /// One request from test code, waiting at most `timeout`.

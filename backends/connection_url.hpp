@@ -1,0 +1,53 @@
+#pragma once
+
+// A small, generic parser for the connection strings state.type accepts:
+//   scheme://[user[:password]@]host[:port][/path][?key=value&...]
+// User, password, path and query values are percent-decoded. It knows no
+// scheme: each plugin reads the parts it understands and rejects the rest.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include <caf/expected.hpp>
+
+namespace solver_state {
+
+struct connection_url {
+  std::string scheme;
+  std::string user;
+  std::string password;
+  bool has_password = false;
+  std::string host;  // without brackets for IPv6 ("::1")
+  uint16_t port = 0; // 0 when absent
+  std::string path;  // without the leading '/', decoded
+  std::map<std::string, std::string> query;
+
+  /// The query value of `key`, or `fallback`.
+  std::string option(const std::string& key,
+                     const std::string& fallback = {}) const;
+};
+
+/// Parses `text`; bad_request naming the problem when it is malformed.
+caf::expected<connection_url> parse_connection_url(std::string_view text);
+
+/// `text` with any password replaced by "***", safe for logs and errors
+/// ("redis://:secret@h:1/0" -> "redis://:***@h:1/0"). Text that is not a URL
+/// comes back unchanged.
+std::string redact_password(std::string_view text);
+
+/// Decodes %XX escapes; false on a malformed escape.
+bool percent_decode(std::string_view in, std::string& out);
+
+/// Reads a non-negative integer option of `url` within [lo, hi] into `out`
+/// (left unchanged when the option is absent); bad_request otherwise.
+caf::error read_integer_option(const connection_url& url,
+                               const std::string& key, int64_t lo, int64_t hi,
+                               int64_t& out);
+
+/// bad_request when `url` has a query key outside `known` (usually a typo).
+caf::error reject_unknown_options(const connection_url& url,
+                                  std::initializer_list<std::string_view> known);
+
+} // namespace solver_state

@@ -1,0 +1,38 @@
+#pragma once
+
+// state.type for the DynamoDB backend, parsed:
+//   dynamodb://HOST[:PORT]/TABLE[?region=R&timeout_ms=N&connect_timeout_ms=N
+//                                &sweep_interval_s=N]
+// dynamodb:// speaks plain HTTP (dynalite, DynamoDB Local, a VPC proxy).
+// dynamodbs:// and tls=1 name HTTPS, which this build refuses clearly.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <caf/expected.hpp>
+
+namespace solver_state::dynamodb {
+
+struct endpoint {
+  std::string host;
+  uint16_t port = 80;
+  std::string table;
+  std::string region; // default: AWS_REGION, AWS_DEFAULT_REGION, us-east-1
+  bool tls = false;
+  std::chrono::milliseconds connect_timeout{1'000};
+  /// Bound on one HTTP exchange (send + reply); past it: backend_unavailable.
+  std::chrono::milliseconds request_timeout{5'000};
+  /// Minimum time between two sweeps of expired items (they are invisible to
+  /// reads anyway; the sweep only reclaims space).
+  std::chrono::seconds sweep_interval{60};
+
+  /// The Host header: "host" or "host:port" when the port is not the default.
+  std::string host_header() const;
+};
+
+/// Parses `url`; bad_request naming the problem when it is malformed.
+caf::expected<endpoint> parse_endpoint(std::string_view url);
+
+} // namespace solver_state::dynamodb

@@ -1,0 +1,54 @@
+#pragma once
+
+// A synchronous HTTP/1.1 client over one kept-alive TCP connection. Each
+// DynamoDB store owns one and calls it from its shard's own thread (blocking
+// plugins run detached), so blocking here blocks nobody else. Every exchange
+// is bounded by a deadline; a refused connection is not retried before a
+// backoff delay (50 ms doubling to 2 s), so a dead server costs callers an
+// immediate backend_unavailable instead of a connect attempt each time.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+namespace solver_state::dynamodb {
+
+struct http_reply {
+  unsigned status = 0;
+  std::string body;
+};
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+class http_connection {
+public:
+  http_connection(std::string host, uint16_t port,
+                  std::chrono::milliseconds connect_timeout,
+                  std::chrono::milliseconds request_timeout);
+  ~http_connection();
+
+  http_connection(const http_connection&) = delete;
+  http_connection& operator=(const http_connection&) = delete;
+
+  /// POSTs `body` to `/` with `headers` (Host among them). Any reply, whatever
+  /// its status; backend_unavailable when no reply came (refused, reset,
+  /// timed out). After such a failure the outcome of the request is unknown.
+  caf::expected<http_reply> post(const header_list& headers, std::string body);
+
+  /// Drops the connection; the next post() reconnects.
+  void close();
+
+  /// Connections opened so far (tests check reuse and reconnection).
+  uint64_t connects() const;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace solver_state::dynamodb

@@ -1,0 +1,94 @@
+#pragma once
+
+// The DynamoDB backend: one store per shard, each with its own kept-alive
+// connection, all sharing one table (see dynamodb_codec.hpp for its layout).
+//
+// Versions: a write picks max(clock in µs, last version + 1, floor + 1) and
+// makes the put conditional on the stored version being lower, so a version
+// never repeats for a key even with many writers on many hosts; when the
+// condition fails the store reads the current version and tries again above
+// it. Expiry is ours, not DynamoDB's TTL (which deletes up to days late):
+// reads hide items whose exp has passed at `now`, and sweep() deletes them
+// with a Query per partition and a DeleteItem conditional on the version.
+// Values above one item's limit are split into chunk items written before
+// the main item points at them, so a reader never sees a half-written value.
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/dynamodb_api.hpp"
+#include "backends/dynamodb_codec.hpp"
+#include "backends/state_store.hpp"
+
+namespace solver_state::dynamodb {
+
+class dynamodb_store final : public state_store {
+public:
+  /// Values up to this size live in the main item; larger ones are chunked.
+  static constexpr size_t inline_limit = 300'000;
+  static constexpr size_t chunk_bytes = 300'000;
+
+  /// The store of shard `shard` among `shard_count`: all shards share the
+  /// table, so list() answers only for the part of the key space the router
+  /// expects this shard to hold (see answers_list).
+  dynamodb_store(endpoint ep, aws::credentials creds, size_t shard,
+                 size_t shard_count);
+
+  std::string_view backend_name() const override;
+  caf::expected<entry> get(const std::string& key, unix_ms now) override;
+  caf::expected<version_t> set(set_request&& req, unix_ms expires_at,
+                               unix_ms now) override;
+  caf::expected<bool> erase(const delete_request& req, unix_ms now) override;
+  caf::expected<key_page> list(const list_request& req, unix_ms now) override;
+  caf::expected<std::vector<entry>>
+  batch_get(const std::vector<std::string>& keys, unix_ms now) override;
+  size_t sweep(unix_ms now) override;
+  caf::error close() override;
+  caf::error health_check() override;
+
+  api_client& api() { return api_; }
+
+private:
+  /// The consistent read of `key`'s main item; nullopt when absent.
+  caf::expected<std::optional<stored_item>> read_item(const std::string& key);
+
+  /// A live entry from a main item, loading its chunks if it has any.
+  caf::expected<entry> to_entry(stored_item&& item);
+
+  version_t next_version(version_t floor);
+
+  caf::expected<version_t> put(stored_item& item, const condition& cond,
+                               unix_ms now);
+
+  /// True when this shard's store must answer list(prefix): every key under
+  /// a grouped prefix (fill:{order_id}:...) belongs to one shard, which
+  /// answers alone; other listings go to every shard, and shard 0 answers
+  /// for all. So the router's merge sees each key once.
+  bool answers_list(const std::string& prefix) const;
+
+  caf::expected<key_page> list_partition(key_class cls,
+                                         const list_request& req, unix_ms now);
+
+  caf::expected<std::vector<std::optional<stored_item>>>
+  batch_read(const std::vector<std::string>& keys);
+
+  // -- chunks of large values --------------------------------------------------
+
+  caf::error write_chunks(const std::string& key, uint64_t blob,
+                          std::string_view value);
+  caf::expected<std::string> read_chunks(const stored_item& item);
+  void delete_chunks(const std::string& key, uint64_t blob, uint32_t chunks);
+  caf::error batch_write(std::vector<boost::json::value> requests);
+
+  api_client api_;
+  size_t shard_;
+  size_t shard_count_;
+  version_t last_version_ = 0;
+  unix_ms last_sweep_ = 0;
+  std::mt19937_64 rng_;
+};
+
+} // namespace solver_state::dynamodb

@@ -1,0 +1,128 @@
+#include "backends/dynamodb_table.hpp"
+
+#include <thread>
+
+#include <boost/json/array.hpp>
+
+#include "messages/errors.hpp"
+
+namespace solver_state::dynamodb {
+
+namespace json = boost::json;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+constexpr std::chrono::milliseconds poll_every{50};
+
+/// The table's status ("ACTIVE", "CREATING", ...), "" when it does not
+/// exist, or the error of the call.
+caf::expected<std::string> status_of(api_client& api,
+                                     json::object* description = nullptr) {
+  json::object body{{"TableName", api.where().table}};
+  auto reply = api.call("DescribeTable", body);
+  if (!reply) {
+    if (api.last_error_type() == "ResourceNotFoundException")
+      return std::string{};
+    return std::move(reply.error());
+  }
+  auto table = reply->if_contains("Table");
+  if (!table || !table->is_object())
+    return make_state_error(state_errc::serialization_error,
+                            "DescribeTable reply without Table");
+  if (description)
+    *description = table->as_object();
+  auto status = table->as_object().if_contains("TableStatus");
+  return status && status->is_string() ? std::string{status->as_string()}
+                                       : std::string{"UNKNOWN"};
+}
+
+bool has_our_schema(const json::object& table) {
+  auto schema = table.if_contains("KeySchema");
+  if (!schema || !schema->is_array() || schema->as_array().size() != 2)
+    return false;
+  auto attr_name = [&](size_t i) {
+    auto& key = schema->as_array()[i];
+    auto name = key.is_object() ? key.as_object().if_contains("AttributeName")
+                                : nullptr;
+    return name && name->is_string() ? std::string{name->as_string()}
+                                     : std::string{};
+  };
+  return attr_name(0) == "pk" && attr_name(1) == "k";
+}
+
+caf::error create(api_client& api) {
+  json::object body{
+    {"TableName", api.where().table},
+    {"AttributeDefinitions",
+     json::array{json::object{{"AttributeName", "pk"}, {"AttributeType", "S"}},
+                 json::object{{"AttributeName", "k"}, {"AttributeType", "B"}}}},
+    {"KeySchema",
+     json::array{json::object{{"AttributeName", "pk"}, {"KeyType", "HASH"}},
+                 json::object{{"AttributeName", "k"}, {"KeyType", "RANGE"}}}},
+    {"BillingMode", "PAY_PER_REQUEST"}};
+  auto reply = api.call("CreateTable", body);
+  // Another process creating it at the same time is fine: wait for it.
+  if (!reply && api.last_error_type() != "ResourceInUseException")
+    return std::move(reply.error());
+  return {};
+}
+
+} // namespace
+
+caf::error ensure_table(api_client& api, std::chrono::milliseconds patience) {
+  auto deadline = clock_type::now() + patience;
+  bool created = false;
+  for (;;) {
+    json::object description;
+    auto status = status_of(api, &description);
+    if (!status)
+      return std::move(status.error());
+    if (*status == "ACTIVE") {
+      if (!has_our_schema(description))
+        return make_state_error(state_errc::backend_error,
+                                "DynamoDB table " + api.where().table
+                                  + " exists with another key schema "
+                                    "(want pk: S hash, k: B range)");
+      return {};
+    }
+    if (status->empty() && !created) {
+      if (auto err = create(api))
+        return err;
+      created = true;
+      continue;
+    }
+    if (clock_type::now() >= deadline)
+      return make_state_error(state_errc::backend_unavailable,
+                              "DynamoDB table " + api.where().table
+                                + " not ACTIVE in time (status "
+                                + (status->empty() ? "absent" : *status)
+                                + ")");
+    std::this_thread::sleep_for(poll_every);
+  }
+}
+
+caf::error drop_table(api_client& api, std::chrono::milliseconds patience) {
+  auto deadline = clock_type::now() + patience;
+  json::object body{{"TableName", api.where().table}};
+  auto reply = api.call("DeleteTable", body);
+  if (!reply && api.last_error_type() != "ResourceNotFoundException"
+      && api.last_error_type() != "ResourceInUseException")
+    return std::move(reply.error());
+  for (;;) {
+    auto status = status_of(api);
+    if (!status)
+      return std::move(status.error());
+    if (status->empty())
+      return {};
+    if (clock_type::now() >= deadline)
+      return make_state_error(state_errc::backend_unavailable,
+                              "DynamoDB table " + api.where().table
+                                + " still there (" + *status + ")");
+    if (*status == "ACTIVE") // was still being created: delete it now
+      api.call("DeleteTable", body);
+    std::this_thread::sleep_for(poll_every);
+  }
+}
+
+} // namespace solver_state::dynamodb

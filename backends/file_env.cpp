@@ -1,0 +1,161 @@
+#include "backends/file_env.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "messages/errors.hpp"
+
+namespace solver_state {
+
+namespace {
+
+int result_of(int rc) {
+  return rc < 0 ? -errno : rc;
+}
+
+} // namespace
+
+file_env::~file_env() = default;
+
+int file_env::open_at(int dir_fd, const std::string& name, int flags,
+                      mode_t mode) {
+  int fd;
+  do
+    fd = ::openat(dir_fd, name.c_str(), flags | O_CLOEXEC, mode);
+  while (fd < 0 && errno == EINTR);
+  return result_of(fd);
+}
+
+int file_env::close(int fd) {
+  return result_of(::close(fd));
+}
+
+int file_env::mkdir_at(int dir_fd, const std::string& name) {
+  return result_of(::mkdirat(dir_fd, name.c_str(), 0755));
+}
+
+int file_env::write_at(int fd, const void* data, size_t n, off_t offset) {
+  auto bytes = static_cast<const char*>(data);
+  while (n > 0) {
+    auto written = ::pwrite(fd, bytes, n, offset);
+    if (written < 0) {
+      if (errno == EINTR)
+        continue;
+      return -errno;
+    }
+    if (written == 0)
+      return -EIO;
+    bytes += written;
+    n -= static_cast<size_t>(written);
+    offset += written;
+  }
+  return 0;
+}
+
+int file_env::read_all(int fd, std::string& out) {
+  out.clear();
+  struct stat st;
+  if (::fstat(fd, &st) != 0)
+    return -errno;
+  out.resize(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  for (;;) {
+    if (done == out.size())
+      out.resize(out.size() + 4096); // the file may have grown
+    auto got = ::pread(fd, out.data() + done, out.size() - done,
+                       static_cast<off_t>(done));
+    if (got < 0) {
+      if (errno == EINTR)
+        continue;
+      return -errno;
+    }
+    if (got == 0)
+      break;
+    done += static_cast<size_t>(got);
+  }
+  out.resize(done);
+  return 0;
+}
+
+int file_env::sync(int fd, bool data_only) {
+  return result_of(data_only ? ::fdatasync(fd) : ::fsync(fd));
+}
+
+int file_env::sync_fs(int fd) {
+  return result_of(::syncfs(fd));
+}
+
+int file_env::truncate(int fd, off_t size) {
+  return result_of(::ftruncate(fd, size));
+}
+
+int file_env::rename_at(int from_dir, const std::string& from, int to_dir,
+                        const std::string& to) {
+  return result_of(::renameat(from_dir, from.c_str(), to_dir, to.c_str()));
+}
+
+int file_env::unlink_at(int dir_fd, const std::string& name, int flags) {
+  return result_of(::unlinkat(dir_fd, name.c_str(), flags));
+}
+
+int file_env::lock(int fd) {
+  return result_of(::flock(fd, LOCK_EX | LOCK_NB));
+}
+
+int file_env::list_dir(int dir_fd, std::vector<dir_entry>& out) {
+  out.clear();
+  // fdopendir takes ownership of its fd: hand it a duplicate.
+  int fd = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  DIR* dir = ::fdopendir(fd);
+  if (!dir) {
+    int err = errno;
+    ::close(fd);
+    return -err;
+  }
+  errno = 0;
+  while (auto ent = ::readdir(dir)) {
+    std::string name = ent->d_name;
+    if (name == "." || name == "..")
+      continue;
+    dir_entry e{std::move(name), dir_entry::other};
+    auto type = ent->d_type;
+    if (type == DT_UNKNOWN) {
+      struct stat st;
+      if (::fstatat(dir_fd, e.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+        type = S_ISDIR(st.st_mode)   ? DT_DIR
+               : S_ISREG(st.st_mode) ? DT_REG
+               : S_ISLNK(st.st_mode) ? DT_LNK
+                                     : DT_UNKNOWN;
+    }
+    e.kind = type == DT_REG   ? dir_entry::file
+             : type == DT_DIR ? dir_entry::directory
+             : type == DT_LNK ? dir_entry::symlink
+                              : dir_entry::other;
+    out.push_back(std::move(e));
+  }
+  int err = errno;
+  ::closedir(dir);
+  return err != 0 ? -err : 0;
+}
+
+std::shared_ptr<file_env> default_file_env() {
+  static auto env = std::make_shared<file_env>();
+  return env;
+}
+
+caf::error io_failure(const std::string& what, const std::string& path,
+                      int neg_errno) {
+  return make_state_error(state_errc::io_error,
+                          what + " " + path + ": "
+                            + std::strerror(-neg_errno));
+}
+
+} // namespace solver_state

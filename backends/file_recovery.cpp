@@ -1,0 +1,211 @@
+#include "backends/file_recovery.hpp"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+#include "backends/file_crc32c.hpp"
+#include "backends/file_value.hpp"
+#include "backends/file_wal.hpp"
+#include "messages/errors.hpp"
+#include "messages/keys.hpp"
+
+namespace solver_state {
+
+namespace {
+
+bool starts_with(const std::string& s, std::string_view p) {
+  return s.compare(0, p.size(), p) == 0;
+}
+
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size()
+         && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+caf::expected<version_t> decode_hwm(const std::string& bytes,
+                                    const std::string& path) {
+  if (bytes.size() != 16 || std::memcmp(bytes.data(), "SSH1", 4) != 0
+      || get_u32(bytes.data() + 4) != crc32c(bytes.data() + 8, 8))
+    return make_state_error(state_errc::backend_error,
+                            "corrupt version file " + path);
+  return get_u64(bytes.data() + 8);
+}
+
+caf::expected<std::string> read_root_file(const file_base& base,
+                                          const std::string& name) {
+  auto path = base.path + "/" + name;
+  int fd = base.env->open_at(base.root.get(), name, O_RDONLY | O_NOFOLLOW);
+  if (fd < 0)
+    return io_failure("cannot open", path, fd);
+  unique_fd guard{base.env.get(), fd};
+  std::string bytes;
+  if (int rc = base.env->read_all(fd, bytes); rc != 0)
+    return io_failure("cannot read", path, rc);
+  return bytes;
+}
+
+/// A key as recovery sees it: from the tree, then overridden by newer log
+/// records.
+struct slot {
+  entry data;          // value only kept for keys whose last word is a log record
+  uint32_t size = 0;
+  bool deleted = false;
+  bool from_log = false;
+};
+
+} // namespace
+
+std::string wal_name(size_t index, uint64_t generation) {
+  return "~wal-" + std::to_string(index) + "-" + std::to_string(generation)
+         + ".log";
+}
+
+std::string hwm_name(size_t index) {
+  return "~hwm-" + std::to_string(index);
+}
+
+std::string encode_hwm(version_t v) {
+  std::string body;
+  put_u64(body, v);
+  std::string out = "SSH1";
+  put_u32(out, crc32c(body));
+  return out + body;
+}
+
+caf::expected<std::shared_ptr<file_base>>
+open_base(std::shared_ptr<file_env> env, const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec)
+    return make_state_error(state_errc::io_error,
+                            "cannot create base_path " + path + ": "
+                              + ec.message());
+  auto base = std::make_shared<file_base>();
+  base->env = env;
+  base->path = path;
+  int root = env->open_at(AT_FDCWD, path, O_RDONLY | O_DIRECTORY);
+  if (root < 0)
+    return io_failure("cannot open base_path", path, root);
+  base->root = unique_fd{env.get(), root};
+  int lock = env->open_at(root, "~lock", O_RDWR | O_CREAT | O_NOFOLLOW, 0644);
+  if (lock < 0)
+    return io_failure("cannot open lock file", path + "/~lock", lock);
+  base->lock = unique_fd{env.get(), lock};
+  if (int rc = env->lock(lock); rc != 0) {
+    if (rc == -EWOULDBLOCK)
+      return make_state_error(state_errc::backend_error,
+                              "base_path " + path
+                                + " is in use by another process (it holds "
+                                  "the lock on "
+                                + path + "/~lock)");
+    return io_failure("cannot lock", path + "/~lock", rc);
+  }
+  return base;
+}
+
+caf::expected<recovered_state> recover(const file_base& base,
+                                       size_t shard_count) {
+  recovered_state out;
+  auto tree = base.tree();
+  std::unordered_map<std::string, slot> keys;
+  // 1. The tree: the state as of the last completed checkpoint.
+  auto err = tree.scan([&](std::string key, entry e) -> caf::error {
+    out.max_version = std::max(out.max_version, e.version);
+    slot s;
+    s.size = static_cast<uint32_t>(e.value.size());
+    s.data.version = e.version;
+    s.data.expires_at_ms = e.expires_at_ms;
+    keys.emplace(std::move(key), std::move(s));
+    return {};
+  });
+  if (err)
+    return err;
+  // 2. Versions issued before the last checkpoint (deleted keys included).
+  std::vector<dir_entry> names;
+  if (int rc = base.env->list_dir(base.root.get(), names); rc != 0)
+    return io_failure("cannot list", base.path, rc);
+  std::vector<std::string> logs;
+  for (auto& e : names) {
+    if (e.kind != dir_entry::file || ends_with(e.name, "~tmp"))
+      continue;
+    if (starts_with(e.name, "~hwm-")) {
+      auto bytes = read_root_file(base, e.name);
+      if (!bytes)
+        return std::move(bytes.error());
+      auto v = decode_hwm(*bytes, base.path + "/" + e.name);
+      if (!v)
+        return std::move(v.error());
+      out.max_version = std::max(out.max_version, *v);
+    } else if (starts_with(e.name, "~wal-") && ends_with(e.name, ".log")) {
+      logs.push_back(e.name);
+    }
+  }
+  // 3. The logs, in any order: the highest version of a key wins.
+  caf::error bad_record;
+  for (auto& name : logs) {
+    auto path = base.path + "/" + name;
+    auto summary = replay_wal(
+      *base.env, base.root.get(), name, path, [&](wal_record&& rec) {
+        if (bad_record)
+          return;
+        if (!is_valid_key(rec.key)) {
+          bad_record = make_state_error(state_errc::backend_error,
+                                        "corrupt log " + path
+                                          + ": record with an invalid key");
+          return;
+        }
+        out.max_version = std::max(out.max_version, rec.version);
+        auto& s = keys[rec.key];
+        if (rec.version <= s.data.version)
+          return;
+        s.deleted = rec.op == wal_op::erase;
+        s.from_log = true;
+        s.size = static_cast<uint32_t>(rec.value.size());
+        s.data = entry{s.deleted ? std::string{} : std::move(rec.value),
+                       rec.version, rec.expires_at_ms};
+      });
+    if (!summary)
+      return std::move(summary.error());
+    if (bad_record)
+      return bad_record;
+    out.log_records += summary->records;
+    out.torn_bytes += summary->torn_bytes;
+    if (summary->torn_bytes > 0)
+      spdlog::warn("file backend: cut a torn tail of {} bytes from {}",
+                   summary->torn_bytes, path);
+  }
+  // 4. Fold the logs into the tree, persist the version mark, drop the logs.
+  std::vector<tree_change> changes;
+  for (auto& [key, s] : keys)
+    if (s.from_log)
+      changes.push_back({&key, s.deleted ? nullptr : &s.data});
+  if (auto err = tree.apply(std::move(changes)))
+    return err;
+  if (auto err = tree.write_root_file(hwm_name(0), encode_hwm(out.max_version)))
+    return err;
+  for (auto& name : logs)
+    if (int rc = base.env->unlink_at(base.root.get(), name); rc != 0)
+      return io_failure("cannot remove folded log", base.path + "/" + name, rc);
+  if (!logs.empty())
+    if (int rc = base.env->sync(base.root.get(), false); rc != 0)
+      return io_failure("cannot sync directory", base.path, rc);
+  // 5. Hand each shard its keys.
+  out.shards.resize(shard_count);
+  for (auto& [key, s] : keys) {
+    if (s.deleted)
+      continue;
+    ++out.keys;
+    out.shards[shard_index(key, shard_count)].emplace(
+      key, key_meta{s.data.version, s.data.expires_at_ms, s.size});
+  }
+  return out;
+}
+
+} // namespace solver_state

@@ -1,0 +1,367 @@
+#include "backends/file_store.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+
+#include "messages/errors.hpp"
+
+namespace solver_state {
+
+file_store::file_store(std::shared_ptr<file_base> base, wal_writer log,
+                       key_index keys, std::shared_ptr<key_budget> budget,
+                       file_store_options opts)
+  : base_(std::move(base)),
+    tree_(base_->tree()),
+    log_(std::move(log)),
+    log_name_(wal_name(opts.shard, 0)),
+    budget_(std::move(budget)),
+    opts_(opts),
+    last_version_(opts.first_version),
+    cache_(opts.cache_items) {
+  for (auto& [key, meta] : keys)
+    put_meta(key, meta);
+}
+
+file_store::~file_store() {
+  close();
+  if (fold_ && fold_->worker.joinable())
+    fold_->worker.join();
+}
+
+std::string_view file_store::backend_name() const {
+  return "file";
+}
+
+void file_store::put_meta(const std::string& key,
+                          std::optional<key_meta> meta) {
+  auto it = index_.find(key);
+  if (it != index_.end()) {
+    if (it->second.expires_at_ms != 0)
+      expiries_.erase({it->second.expires_at_ms, it->first});
+    bytes_ -= it->first.size() + it->second.size;
+    if (!meta) {
+      index_.erase(it);
+      return;
+    }
+    it->second = *meta;
+  } else {
+    if (!meta)
+      return;
+    it = index_.emplace(key, *meta).first;
+  }
+  bytes_ += it->first.size() + meta->size;
+  if (meta->expires_at_ms != 0)
+    expiries_.insert({meta->expires_at_ms, it->first});
+}
+
+// -- reads ------------------------------------------------------------------------
+
+caf::expected<entry> file_store::get(const std::string& key, unix_ms now) {
+  auto it = index_.find(key);
+  if (it == index_.end() || expired(it->second, now))
+    return make_state_error(state_errc::not_found, "no value for key");
+  auto& meta = it->second;
+  if (auto d = unfolded_slot(key))
+    return d->data;
+  if (auto value = cache_.find(key))
+    return entry{*value, meta.version, meta.expires_at_ms};
+  auto e = tree_.read(key);
+  if (!e) {
+    if (code_of(e.error()) == state_errc::not_found)
+      return make_state_error(state_errc::backend_error,
+                              "value file of an indexed key is missing: "
+                                + message_of(e.error()));
+    return e;
+  }
+  if (e->version != meta.version)
+    return make_state_error(state_errc::backend_error,
+                            "value file of " + key + " has version "
+                              + std::to_string(e->version) + ", expected "
+                              + std::to_string(meta.version));
+  cache_.put(key, e->value);
+  return e;
+}
+
+caf::expected<key_page> file_store::list(const list_request& req,
+                                         unix_ms now) {
+  key_page page;
+  auto it = req.after < req.prefix ? index_.lower_bound(req.prefix)
+                                   : index_.upper_bound(req.after);
+  for (; it != index_.end(); ++it) {
+    auto& [key, meta] = *it;
+    if (key.compare(0, req.prefix.size(), req.prefix) != 0)
+      break;
+    if (expired(meta, now))
+      continue;
+    if (req.limit != 0 && page.keys.size() == req.limit) {
+      page.more = true;
+      break;
+    }
+    page.keys.push_back(key);
+  }
+  return page;
+}
+
+// -- writes -------------------------------------------------------------------------
+
+void file_store::remember(const std::string& key) {
+  undo_step step{key, std::nullopt, std::nullopt};
+  if (auto it = index_.find(key); it != index_.end())
+    step.meta = it->second;
+  if (auto d = dirty_.find(key); d != dirty_.end())
+    step.dirty = std::move(d->second);
+  undo_.push_back(std::move(step));
+}
+
+caf::expected<version_t> file_store::set(set_request&& req, unix_ms expires_at,
+                                         unix_ms now) {
+  auto it = index_.find(req.key);
+  bool live = it != index_.end() && !expired(it->second, now);
+  if (req.cond.kind == condition::if_absent && live)
+    return make_state_error(state_errc::version_mismatch, "key exists");
+  if (req.cond.kind == condition::if_version
+      && (!live || it->second.version != req.cond.version))
+    return make_state_error(state_errc::version_mismatch,
+                            live ? "version differs" : "key does not exist");
+  if (it == index_.end() && !budget_->try_take())
+    return make_state_error(state_errc::capacity_exceeded,
+                            "store holds max_items="
+                              + std::to_string(budget_->max_items())
+                              + " keys");
+  auto version = ++last_version_;
+  encode_wal_record(pending_, wal_op::put, req.key, req.value, version,
+                    expires_at);
+  remember(req.key);
+  put_meta(req.key, key_meta{version, expires_at,
+                             static_cast<uint32_t>(req.value.size())});
+  cache_.erase(req.key);
+  auto& slot = dirty_[req.key];
+  slot.removed = false;
+  slot.data = entry{std::move(req.value), version, expires_at};
+  return version;
+}
+
+caf::expected<bool> file_store::erase(const delete_request& req,
+                                      unix_ms now) {
+  auto it = index_.find(req.key);
+  bool live = it != index_.end() && !expired(it->second, now);
+  if (req.cond.kind == condition::if_version
+      && (!live || it->second.version != req.cond.version))
+    return make_state_error(state_errc::version_mismatch,
+                            live ? "version differs" : "key does not exist");
+  if (req.cond.kind == condition::if_absent && live)
+    return make_state_error(state_errc::version_mismatch, "key exists");
+  if (it == index_.end())
+    return false;
+  auto version = ++last_version_;
+  encode_wal_record(pending_, wal_op::erase, req.key, {}, version, 0);
+  remember(req.key);
+  put_meta(req.key, std::nullopt);
+  budget_->give_back();
+  cache_.erase(req.key);
+  dirty_[req.key] = dirty_slot{true, entry{{}, version, 0}};
+  return live;
+}
+
+size_t file_store::sweep(unix_ms now) {
+  // An uncommitted batch may still be undone; sweep after it settles.
+  if (!pending_.empty())
+    return 0;
+  size_t dropped = 0;
+  while (!expiries_.empty() && expiries_.begin()->first <= now) {
+    std::string key{expiries_.begin()->second};
+    auto version = index_.find(key)->second.version;
+    put_meta(key, std::nullopt);
+    budget_->give_back();
+    cache_.erase(key);
+    // No log record needed: a restart finds the value expired anyway.
+    dirty_[key] = dirty_slot{true, entry{{}, version, 0}};
+    ++dropped;
+  }
+  return dropped;
+}
+
+void file_store::roll_back() {
+  for (auto step = undo_.rbegin(); step != undo_.rend(); ++step) {
+    bool exists_now = index_.count(step->key) != 0;
+    if (step->meta && !exists_now)
+      budget_->take();
+    else if (!step->meta && exists_now)
+      budget_->give_back();
+    put_meta(step->key, step->meta);
+    cache_.erase(step->key);
+    if (step->dirty)
+      dirty_[step->key] = std::move(*step->dirty);
+    else
+      dirty_.erase(step->key);
+  }
+  undo_.clear();
+}
+
+// -- durability ------------------------------------------------------------------------
+
+bool file_store::has_pending_commit() const {
+  return !pending_.empty() || deferred_error_;
+}
+
+caf::error file_store::commit() {
+  if (deferred_error_) {
+    pending_.clear();
+    roll_back();
+    return std::exchange(deferred_error_, caf::error{});
+  }
+  if (pending_.empty())
+    return {};
+  auto err = log_.append(pending_, opts_.fsync == fsync_policy::always);
+  pending_.clear();
+  if (err) {
+    roll_back();
+    last_error_ = err;
+    spdlog::error("file backend shard {}: {}", opts_.shard, message_of(err));
+    return err;
+  }
+  undo_.clear();
+  last_error_ = caf::error{};
+  if (auto fold_err = reap_fold(false))
+    spdlog::error("file backend shard {}: checkpoint failed: {}", opts_.shard,
+                  message_of(fold_err));
+  if (log_.size() > opts_.fold_log_bytes)
+    if (auto fold_err = start_fold())
+      spdlog::error("file backend shard {}: checkpoint failed: {}",
+                    opts_.shard, message_of(fold_err));
+  return {};
+}
+
+const file_store::dirty_slot*
+file_store::unfolded_slot(const std::string& key) const {
+  if (auto d = dirty_.find(key); d != dirty_.end())
+    return &d->second;
+  if (fold_)
+    if (auto f = fold_->changes.find(key); f != fold_->changes.end())
+      return &f->second;
+  return nullptr;
+}
+
+size_t file_store::unfolded() const {
+  return dirty_.size() + (fold_ ? fold_->changes.size() : 0);
+}
+
+caf::error file_store::start_fold() {
+  if (!pending_.empty())
+    return {}; // only committed writes may reach the tree
+  if (auto err = reap_fold(false))
+    return err;
+  if (fold_ || dirty_.empty())
+    return {};
+  // Writes from now on go to a fresh log; the old one is deleted once the
+  // tree holds everything it recorded.
+  auto name = wal_name(opts_.shard, ++log_generation_);
+  auto next = wal_writer::create(base_->env, base_->root.get(), name,
+                                 base_->path + "/" + name);
+  if (!next)
+    return std::move(next.error());
+  retired_logs_.push_back(std::exchange(log_name_, name));
+  log_ = std::move(*next);
+  fold_ = std::make_unique<fold_job>();
+  auto job = fold_.get();
+  job->changes = std::move(dirty_);
+  dirty_.clear();
+  job->logs = std::move(retired_logs_);
+  retired_logs_.clear();
+  job->high_water = last_version_;
+  job->worker = std::thread([job, tree = tree_, shard = opts_.shard] {
+    std::vector<tree_change> changes;
+    changes.reserve(job->changes.size());
+    for (auto& [key, slot] : job->changes)
+      changes.push_back({&key, slot.removed ? nullptr : &slot.data});
+    auto err = tree.apply(std::move(changes));
+    // Versions of removed keys leave the log now: keep the high-water mark.
+    if (!err)
+      err = tree.write_root_file(hwm_name(shard), encode_hwm(job->high_water));
+    for (size_t i = 0; !err && i < job->logs.size(); ++i)
+      if (int rc = tree.env().unlink_at(tree.root_fd(), job->logs[i]);
+          rc != 0 && rc != -ENOENT)
+        err = io_failure("cannot remove folded log",
+                         tree.root_path() + "/" + job->logs[i], rc);
+    if (!err)
+      if (int rc = tree.env().sync(tree.root_fd(), false); rc != 0)
+        err = io_failure("cannot sync directory", tree.root_path(), rc);
+    job->result = std::move(err);
+    job->done.store(true, std::memory_order_release);
+  });
+  return {};
+}
+
+caf::error file_store::reap_fold(bool wait) {
+  if (!fold_ || !pending_.empty())
+    return {};
+  if (!wait && !fold_->done.load(std::memory_order_acquire))
+    return {};
+  fold_->worker.join();
+  auto job = std::move(fold_);
+  auto err = std::move(job->result);
+  if (err) {
+    // Newer writes in dirty_ win; the rest is folded again next time.
+    for (auto& [key, slot] : job->changes)
+      dirty_.try_emplace(key, std::move(slot));
+    retired_logs_.insert(retired_logs_.end(), job->logs.begin(),
+                         job->logs.end());
+    fold_error_ = err;
+  } else {
+    for (auto& [key, slot] : job->changes)
+      if (!slot.removed && dirty_.count(key) == 0)
+        cache_.put(key, std::move(slot.data.value));
+  }
+  return err;
+}
+
+caf::error file_store::finish_fold() {
+  auto err = reap_fold(true);
+  fold_error_ = caf::error{};
+  return err;
+}
+
+caf::error file_store::checkpoint() {
+  if (!pending_.empty())
+    if (auto err = commit()) {
+      // The shard still holds these writes' acknowledgements: its next
+      // commit_atom must fail them.
+      deferred_error_ = err;
+      return err;
+    }
+  if (opts_.fsync != fsync_policy::always)
+    if (auto err = log_.sync()) // interval: on disk within sync_interval
+      return err;
+  auto err = start_fold();
+  if (!err)
+    err = std::exchange(fold_error_, caf::error{});
+  return err;
+}
+
+caf::error file_store::close() {
+  if (closed_)
+    return {};
+  closed_ = true;
+  auto err = commit();
+  if (!err)
+    err = reap_fold(true);
+  if (!err)
+    err = start_fold();
+  if (!err)
+    err = reap_fold(true);
+  if (err)
+    spdlog::error("file backend shard {}: close: {}", opts_.shard,
+                  message_of(err));
+  return err;
+}
+
+caf::error file_store::health_check() {
+  return last_error_;
+}
+
+store_stats file_store::stats() const {
+  return {index_.size(), bytes_};
+}
+
+} // namespace solver_state

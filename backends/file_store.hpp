@@ -1,0 +1,149 @@
+#pragma once
+
+// One shard of the file backend (the seed's FileState, made durable):
+//  - writes go to the shard's write-ahead log; commit() writes the batch of
+//    records applied since the last commit with one write and (fsync:
+//    always) one fdatasync: group commit, driven by the shard actor;
+//  - checkpoint() folds the log into the file-per-key tree on a background
+//    thread (the shard keeps serving): it switches the shard to a fresh log
+//    file, writes the keys changed before the switch into the tree, and
+//    deletes the old log once the tree is durable;
+//  - an in-memory index (version, expiry, size per key) answers list() and
+//    reads of absent keys without touching the disk; values not yet folded
+//    stay in memory, folded ones are read through an LRU cache.
+// A failed commit cuts the log back and undoes the batch in memory, so a
+// write that got io_error never reappears, not even after a restart.
+
+#include <memory>
+#include <optional>
+#include <atomic>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "backends/file_cache.hpp"
+#include "backends/file_recovery.hpp"
+#include "backends/file_tree.hpp"
+#include "backends/file_wal.hpp"
+#include "backends/key_budget.hpp"
+#include "backends/state_store.hpp"
+#include "config/config.hpp"
+
+namespace solver_state {
+
+struct file_store_options {
+  uint32_t shard = 0;
+  fsync_policy fsync = fsync_policy::always;
+  size_t cache_items = 0;
+  /// Highest version issued before; new versions are above it.
+  version_t first_version = 0;
+  /// A log larger than this is folded at the next commit, which bounds both
+  /// the log and the unfolded values held in memory.
+  uint64_t fold_log_bytes = 64u << 20;
+};
+
+class file_store final : public state_store {
+public:
+  /// `log` is the shard's fresh log, generation 0.
+  file_store(std::shared_ptr<file_base> base, wal_writer log, key_index keys,
+             std::shared_ptr<key_budget> budget, file_store_options opts);
+  ~file_store() override;
+
+  std::string_view backend_name() const override;
+  caf::expected<entry> get(const std::string& key, unix_ms now) override;
+  caf::expected<version_t> set(set_request&& req, unix_ms expires_at,
+                               unix_ms now) override;
+  caf::expected<bool> erase(const delete_request& req, unix_ms now) override;
+  caf::expected<key_page> list(const list_request& req, unix_ms now) override;
+  size_t sweep(unix_ms now) override;
+  bool has_pending_commit() const override;
+  caf::error commit() override;
+  caf::error checkpoint() override;
+  caf::error close() override;
+  caf::error health_check() override;
+  store_stats stats() const override;
+
+  /// Keys whose latest value is not yet folded into the tree.
+  size_t unfolded() const;
+
+  /// Waits for the fold in progress, if any; its error. For tests and
+  /// benchmarks that need the tree complete.
+  caf::error finish_fold();
+
+private:
+  /// A key's latest write since the last fold: its new contents or removal.
+  struct dirty_slot {
+    bool removed = false;
+    entry data;
+  };
+
+  /// How to undo one write of the uncommitted batch.
+  struct undo_step {
+    std::string key;
+    std::optional<key_meta> meta;
+    std::optional<dirty_slot> dirty;
+  };
+
+  static bool expired(const key_meta& m, unix_ms now) {
+    return m.expires_at_ms != 0 && m.expires_at_ms <= now;
+  }
+
+  /// Sets or removes a key's index entry, keeping expiries_ and bytes_.
+  void put_meta(const std::string& key, std::optional<key_meta> meta);
+
+  /// Records the current state of `key` so the batch can be undone.
+  void remember(const std::string& key);
+
+  /// Undoes every write of the failed batch, newest first.
+  void roll_back();
+
+  /// A fold running on its own thread: the changes it writes (immutable
+  /// while it runs, so the shard may read them) and the logs it retires.
+  struct fold_job {
+    std::unordered_map<std::string, dirty_slot> changes;
+    std::vector<std::string> logs;
+    version_t high_water = 0;
+    std::thread worker;
+    std::atomic<bool> done{false};
+    caf::error result;
+  };
+
+  /// Starts folding every unfolded key (unless a fold still runs).
+  caf::error start_fold();
+
+  /// Finishes a completed fold (or waits for it when `wait`): its values
+  /// move to the cache; after a failure its changes return to dirty_ and
+  /// its logs are kept for the next fold. Only with no uncommitted batch.
+  caf::error reap_fold(bool wait);
+
+  /// The unfolded contents of `key` (newest first), or nullptr.
+  const dirty_slot* unfolded_slot(const std::string& key) const;
+
+  std::shared_ptr<file_base> base_;
+  file_tree tree_;
+  wal_writer log_;
+  std::string log_name_;
+  uint64_t log_generation_ = 0;
+  std::vector<std::string> retired_logs_; // their records are only in dirty_
+  std::unique_ptr<fold_job> fold_;
+  std::shared_ptr<key_budget> budget_;
+  file_store_options opts_;
+  version_t last_version_;
+  key_index index_;
+  // Views into index_'s keys: std::map nodes never move.
+  std::set<std::pair<unix_ms, std::string_view>> expiries_;
+  std::unordered_map<std::string, dirty_slot> dirty_;
+  value_cache cache_;
+  uint64_t bytes_ = 0;
+  std::string pending_; // log records not yet written
+  std::vector<undo_step> undo_;
+  caf::error deferred_error_; // a batch failed outside commit()
+  caf::error last_error_;     // for health_check
+  caf::error fold_error_;     // of the last fold, reported by checkpoint()
+  bool closed_ = false;
+};
+
+} // namespace solver_state

@@ -1,0 +1,354 @@
+#include "backends/file_tree.hpp"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <numeric>
+
+#include <spdlog/spdlog.h>
+
+#include "backends/file_layout.hpp"
+#include "backends/file_value.hpp"
+#include "messages/errors.hpp"
+
+namespace solver_state {
+
+namespace {
+
+constexpr int dir_flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
+constexpr int write_flags = O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW;
+
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size()
+         && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// Keeps the directory chain of the last path open, so sorted changes that
+/// share directories open each one once. With sync_dirs, a directory that
+/// gained or lost an entry is fsynced before it is left.
+class dir_walker {
+public:
+  dir_walker(file_env& env, int root, const std::string& root_path,
+             bool sync_dirs)
+    : env_(env), root_(root), root_path_(root_path), sync_dirs_(sync_dirs) {}
+
+  /// Opens path[0..depth), creating missing directories when `create`.
+  /// Returns the fd of the innermost one, or -1 when one is missing and
+  /// !create.
+  caf::expected<int> enter(const std::vector<std::string>& path, size_t depth,
+                           bool create) {
+    size_t common = 0;
+    while (common < chain_.size() && common < depth
+           && chain_[common].name == path[common])
+      ++common;
+    while (chain_.size() > common)
+      if (auto err = leave())
+        return err;
+    for (size_t i = common; i < depth; ++i) {
+      int parent = current();
+      int fd = env_.open_at(parent, path[i], dir_flags);
+      if (fd == -ENOENT && create) {
+        int rc = env_.mkdir_at(parent, path[i]);
+        if (rc != 0 && rc != -EEXIST)
+          return io_failure("cannot create directory", where(path, i), rc);
+        mark_dirty();
+        fd = env_.open_at(parent, path[i], dir_flags);
+      }
+      if (fd == -ENOENT)
+        return -1;
+      if (fd == -ELOOP || fd == -ENOTDIR)
+        return make_state_error(state_errc::io_error,
+                                "refusing to follow " + where(path, i)
+                                  + ": not a directory (symlinks inside "
+                                    "base_path are never followed)");
+      if (fd < 0)
+        return io_failure("cannot open directory", where(path, i), fd);
+      chain_.push_back(level{path[i], unique_fd{&env_, fd}, false});
+    }
+    return current();
+  }
+
+  /// The current directory gained or lost an entry.
+  void mark_dirty() {
+    if (chain_.empty())
+      root_dirty_ = true;
+    else
+      chain_.back().dirty = true;
+  }
+
+  /// Leaves every directory (syncing the changed ones).
+  caf::error finish() {
+    while (!chain_.empty())
+      if (auto err = leave())
+        return err;
+    if (sync_dirs_ && root_dirty_) {
+      root_dirty_ = false;
+      if (int rc = env_.sync(root_, false); rc != 0)
+        return io_failure("cannot sync directory", root_path_, rc);
+    }
+    return {};
+  }
+
+  std::string where(const std::vector<std::string>& path, size_t depth) const {
+    std::vector<std::string> head(path.begin(), path.begin() + depth + 1);
+    return root_path_ + "/" + join_path(head);
+  }
+
+private:
+  struct level {
+    std::string name;
+    unique_fd fd;
+    bool dirty;
+  };
+
+  int current() const { return chain_.empty() ? root_ : chain_.back().fd.get(); }
+
+  caf::error leave() {
+    auto& top = chain_.back();
+    caf::error err;
+    if (sync_dirs_ && top.dirty)
+      if (int rc = env_.sync(top.fd.get(), false); rc != 0)
+        err = io_failure("cannot sync directory", top.name, rc);
+    chain_.pop_back();
+    return err;
+  }
+
+  file_env& env_;
+  int root_;
+  const std::string& root_path_;
+  bool sync_dirs_;
+  bool root_dirty_ = false;
+  std::vector<level> chain_;
+};
+
+caf::error write_temp(file_env& env, int dir, const std::string& name,
+                      const std::string& bytes, bool sync,
+                      const std::string& where) {
+  int fd = env.open_at(dir, name, write_flags);
+  if (fd < 0)
+    return io_failure("cannot create", where, fd);
+  unique_fd guard{&env, fd};
+  if (int rc = env.write_at(fd, bytes.data(), bytes.size(), 0); rc != 0)
+    return io_failure("cannot write", where, rc);
+  if (sync)
+    if (int rc = env.sync(fd, true); rc != 0)
+      return io_failure("cannot sync", where, rc);
+  return {};
+}
+
+} // namespace
+
+file_tree::file_tree(std::shared_ptr<file_env> env, int root_fd,
+                     std::string root_path)
+  : env_(std::move(env)), root_fd_(root_fd), root_path_(std::move(root_path)) {
+}
+
+caf::expected<entry> file_tree::read(const std::string& key) const {
+  auto path = key_to_path(key);
+  dir_walker walker{*env_, root_fd_, root_path_, false};
+  auto dir = walker.enter(path, path.size() - 1, false);
+  if (!dir)
+    return std::move(dir.error());
+  auto where = walker.where(path, path.size() - 1);
+  if (*dir < 0)
+    return make_state_error(state_errc::not_found, "no value file " + where);
+  int fd = env_->open_at(*dir, path.back(), O_RDONLY | O_NOFOLLOW);
+  if (fd == -ENOENT)
+    return make_state_error(state_errc::not_found, "no value file " + where);
+  if (fd < 0)
+    return io_failure("cannot open", where, fd);
+  unique_fd guard{env_.get(), fd};
+  std::string bytes;
+  if (int rc = env_->read_all(fd, bytes); rc != 0)
+    return io_failure("cannot read", where, rc);
+  return decode_value_file(bytes, where);
+}
+
+caf::error file_tree::apply(std::vector<tree_change> changes) const {
+  if (changes.empty())
+    return {};
+  std::vector<std::vector<std::string>> paths;
+  paths.reserve(changes.size());
+  for (auto& c : changes)
+    paths.push_back(key_to_path(*c.key));
+  // Sorted by path, so the walker opens each directory once.
+  std::vector<size_t> order(changes.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return paths[a] < paths[b]; });
+  std::vector<tree_change> sorted_changes;
+  std::vector<std::vector<std::string>> sorted_paths;
+  for (auto i : order) {
+    sorted_changes.push_back(changes[i]);
+    sorted_paths.push_back(std::move(paths[i]));
+  }
+  if (sorted_changes.size() > batch_threshold)
+    return apply_batched(sorted_changes, sorted_paths);
+  return apply_one_by_one(sorted_changes, sorted_paths);
+}
+
+caf::error file_tree::apply_one_by_one(
+  const std::vector<tree_change>& changes,
+  const std::vector<std::vector<std::string>>& paths) const {
+  dir_walker walker{*env_, root_fd_, root_path_, true};
+  for (size_t i = 0; i < changes.size(); ++i) {
+    auto& path = paths[i];
+    auto& leaf = path.back();
+    bool removing = changes[i].data == nullptr;
+    auto dir = walker.enter(path, path.size() - 1, !removing);
+    if (!dir)
+      return std::move(dir.error());
+    if (*dir < 0)
+      continue; // removing a key whose directory never existed
+    auto where = walker.where(path, path.size() - 1);
+    if (removing) {
+      int rc = env_->unlink_at(*dir, leaf);
+      if (rc != 0 && rc != -ENOENT)
+        return io_failure("cannot remove", where, rc);
+      if (rc == 0)
+        walker.mark_dirty();
+      continue;
+    }
+    auto tmp = temp_name(leaf);
+    if (auto err = write_temp(*env_, *dir, tmp,
+                              encode_value_file(*changes[i].data), true, where))
+      return err;
+    if (int rc = env_->rename_at(*dir, tmp, *dir, leaf); rc != 0)
+      return io_failure("cannot rename into", where, rc);
+    walker.mark_dirty();
+  }
+  return walker.finish();
+}
+
+caf::error file_tree::apply_batched(
+  const std::vector<tree_change>& changes,
+  const std::vector<std::vector<std::string>>& paths) const {
+  // Pass 1: every new file under its temp name; one barrier for all of them.
+  {
+    dir_walker walker{*env_, root_fd_, root_path_, false};
+    for (size_t i = 0; i < changes.size(); ++i) {
+      if (!changes[i].data)
+        continue;
+      auto& path = paths[i];
+      auto dir = walker.enter(path, path.size() - 1, true);
+      if (!dir)
+        return std::move(dir.error());
+      auto where = walker.where(path, path.size() - 1);
+      if (auto err = write_temp(*env_, *dir, temp_name(path.back()),
+                                encode_value_file(*changes[i].data), false,
+                                where))
+        return err;
+    }
+    if (auto err = walker.finish())
+      return err;
+  }
+  if (int rc = env_->sync_fs(root_fd_); rc != 0)
+    return io_failure("cannot sync filesystem of", root_path_, rc);
+  // Pass 2: renames and removals, then a second barrier for the directories.
+  {
+    dir_walker walker{*env_, root_fd_, root_path_, false};
+    for (size_t i = 0; i < changes.size(); ++i) {
+      auto& path = paths[i];
+      auto& leaf = path.back();
+      bool removing = changes[i].data == nullptr;
+      auto dir = walker.enter(path, path.size() - 1, false);
+      if (!dir)
+        return std::move(dir.error());
+      if (*dir < 0)
+        continue;
+      auto where = walker.where(path, path.size() - 1);
+      int rc = removing ? env_->unlink_at(*dir, leaf)
+                        : env_->rename_at(*dir, temp_name(leaf), *dir, leaf);
+      if (rc != 0 && !(removing && rc == -ENOENT))
+        return io_failure(removing ? "cannot remove" : "cannot rename into",
+                          where, rc);
+    }
+    if (auto err = walker.finish())
+      return err;
+  }
+  if (int rc = env_->sync_fs(root_fd_); rc != 0)
+    return io_failure("cannot sync filesystem of", root_path_, rc);
+  return {};
+}
+
+caf::error file_tree::write_root_file(const std::string& name,
+                                      const std::string& bytes) const {
+  auto where = root_path_ + "/" + name;
+  auto tmp = temp_name(name);
+  if (auto err = write_temp(*env_, root_fd_, tmp, bytes, true, where))
+    return err;
+  if (int rc = env_->rename_at(root_fd_, tmp, root_fd_, name); rc != 0)
+    return io_failure("cannot rename into", where, rc);
+  if (int rc = env_->sync(root_fd_, false); rc != 0)
+    return io_failure("cannot sync directory", root_path_, rc);
+  return {};
+}
+
+caf::error file_tree::scan(
+  const std::function<caf::error(std::string key, entry e)>& visit) const {
+  std::vector<std::string> where;
+  return scan_dir(root_fd_, where, visit);
+}
+
+caf::error file_tree::scan_dir(
+  int dir_fd, std::vector<std::string>& where,
+  const std::function<caf::error(std::string, entry)>& visit) const {
+  std::vector<dir_entry> entries;
+  auto here = root_path_ + (where.empty() ? "" : "/" + join_path(where));
+  if (int rc = env_->list_dir(dir_fd, entries); rc != 0)
+    return io_failure("cannot list", here, rc);
+  for (auto& e : entries) {
+    auto path = here + "/" + e.name;
+    if (where.empty() && is_backend_file(e.name))
+      continue;
+    if (e.kind == dir_entry::symlink)
+      return make_state_error(state_errc::backend_error,
+                              "refusing symlink " + path
+                                + " inside base_path (remove it)");
+    if (e.kind == dir_entry::directory) {
+      int fd = env_->open_at(dir_fd, e.name, dir_flags);
+      if (fd < 0)
+        return io_failure("cannot open directory", path, fd);
+      unique_fd guard{env_.get(), fd};
+      where.push_back(e.name);
+      auto err = scan_dir(fd, where, visit);
+      where.pop_back();
+      if (err)
+        return err;
+      continue;
+    }
+    if (e.kind != dir_entry::file) {
+      spdlog::warn("file backend: ignoring {} (not a regular file)", path);
+      continue;
+    }
+    if (ends_with(e.name, "~tmp")) {
+      // A checkpoint stopped before its rename; the log still holds the value.
+      if (int rc = env_->unlink_at(dir_fd, e.name); rc != 0 && rc != -ENOENT)
+        return io_failure("cannot remove", path, rc);
+      continue;
+    }
+    where.push_back(e.name);
+    auto key = path_to_key(where);
+    where.pop_back();
+    if (!key) {
+      spdlog::warn("file backend: ignoring {} (not a key's file)", path);
+      continue;
+    }
+    int fd = env_->open_at(dir_fd, e.name, O_RDONLY | O_NOFOLLOW);
+    if (fd < 0)
+      return io_failure("cannot open", path, fd);
+    unique_fd guard{env_.get(), fd};
+    std::string bytes;
+    if (int rc = env_->read_all(fd, bytes); rc != 0)
+      return io_failure("cannot read", path, rc);
+    auto value = decode_value_file(bytes, path);
+    if (!value)
+      return std::move(value.error());
+    if (auto err = visit(std::move(*key), std::move(*value)))
+      return err;
+  }
+  return {};
+}
+
+} // namespace solver_state

@@ -1,0 +1,70 @@
+#pragma once
+
+// The file-per-key tree under base_path (layout in file_layout.hpp). Every
+// path is opened one component at a time, relative to its parent's fd, with
+// O_NOFOLLOW: a symlink planted anywhere inside base_path is refused, never
+// followed, so no key can reach a file outside it.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "backends/file_env.hpp"
+#include "messages/values.hpp"
+
+namespace solver_state {
+
+/// One key to fold into the tree: its new contents, or nullptr to remove it.
+struct tree_change {
+  const std::string* key;
+  const entry* data;
+};
+
+class file_tree {
+public:
+  /// Above this many changes, apply() orders its writes with two syncfs
+  /// barriers instead of one fsync per file and directory.
+  static constexpr size_t batch_threshold = 32;
+
+  file_tree(std::shared_ptr<file_env> env, int root_fd, std::string root_path);
+
+  /// The value file of `key`: not_found when there is none, io_error when it
+  /// cannot be read, backend_error when it is corrupt.
+  caf::expected<entry> read(const std::string& key) const;
+
+  /// Makes `changes` durable: each file is written to a temp name, synced,
+  /// renamed over the old one, and its directory synced. A failure leaves
+  /// every key either old or new (never torn); the caller retries later.
+  caf::error apply(std::vector<tree_change> changes) const;
+
+  /// Replaces the backend file `name` at the root the same durable way.
+  caf::error write_root_file(const std::string& name,
+                             const std::string& bytes) const;
+
+  /// Visits every value file (verifying its checksum) and removes temp files
+  /// left by an interrupted checkpoint. Fails on a symlink or a corrupt file.
+  caf::error
+  scan(const std::function<caf::error(std::string key, entry e)>& visit) const;
+
+  file_env& env() const { return *env_; }
+  int root_fd() const { return root_fd_; }
+  const std::string& root_path() const { return root_path_; }
+
+private:
+  caf::error apply_one_by_one(const std::vector<tree_change>& changes,
+                              const std::vector<std::vector<std::string>>& paths) const;
+  caf::error apply_batched(const std::vector<tree_change>& changes,
+                           const std::vector<std::vector<std::string>>& paths) const;
+  caf::error scan_dir(int dir_fd, std::vector<std::string>& where,
+                      const std::function<caf::error(std::string, entry)>& visit) const;
+
+  std::shared_ptr<file_env> env_;
+  int root_fd_;
+  std::string root_path_;
+};
+
+} // namespace solver_state

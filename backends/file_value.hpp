@@ -1,0 +1,34 @@
+#pragma once
+
+// The bytes of one value file NAME.val: a 28-byte header, then the value.
+//   "SSV1" | crc32c u32 | version u64 | expires_at_ms i64 | length u32 | value
+// The CRC covers everything after itself, so a torn or bit-flipped file is
+// detected instead of served. Integers are little-endian.
+
+#include <string>
+#include <string_view>
+
+#include <caf/expected.hpp>
+
+#include "messages/values.hpp"
+
+namespace solver_state {
+
+constexpr size_t value_header_bytes = 28;
+
+/// The file contents for `e`.
+std::string encode_value_file(const entry& e);
+
+/// Parses and verifies a value file; `path` names it in the error
+/// (backend_error: corrupt data must not be served).
+caf::expected<entry> decode_value_file(std::string_view bytes,
+                                       const std::string& path);
+
+// -- little-endian helpers shared with the log format ---------------------------
+
+void put_u32(std::string& out, uint32_t x);
+void put_u64(std::string& out, uint64_t x);
+uint32_t get_u32(const char* p);
+uint64_t get_u64(const char* p);
+
+} // namespace solver_state

@@ -1,0 +1,273 @@
+#include "backends/postgres_connection.hpp"
+
+#include <poll.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <libpq-fe.h>
+
+#include "messages/errors.hpp"
+
+namespace solver_state {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+std::string trimmed(const char* msg) {
+  std::string s = msg ? msg : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+    s.pop_back();
+  return s;
+}
+
+/// SQLSTATEs that mean "the server is not there (now)", not "the statement
+/// is wrong": connection exceptions (08), shutdown and start-up (57P0x).
+bool unavailable_state(const char* state) {
+  if (!state)
+    return false;
+  return std::strncmp(state, "08", 2) == 0 || std::strncmp(state, "57P", 3) == 0;
+}
+
+} // namespace
+
+// -- results and parameters --------------------------------------------------------
+
+void pg_result_deleter::operator()(pg_result* r) const {
+  PQclear(r);
+}
+
+int pg_rows::size() const {
+  return PQntuples(res_.get());
+}
+
+bool pg_rows::is_null(int row, int col) const {
+  return PQgetisnull(res_.get(), row, col) != 0;
+}
+
+std::string_view pg_rows::bytes(int row, int col) const {
+  return {PQgetvalue(res_.get(), row, col),
+          static_cast<size_t>(PQgetlength(res_.get(), row, col))};
+}
+
+int64_t pg_rows::int8(int row, int col) const {
+  auto b = bytes(row, col);
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < b.size(); ++i)
+    v = (v << 8) | static_cast<unsigned char>(b[i]);
+  return static_cast<int64_t>(v);
+}
+
+bool pg_rows::boolean(int row, int col) const {
+  auto b = bytes(row, col);
+  return !b.empty() && b[0] != 0;
+}
+
+uint64_t pg_rows::affected() const {
+  auto text = PQcmdTuples(res_.get());
+  return text && *text ? std::strtoull(text, nullptr, 10) : 0;
+}
+
+pg_params& pg_params::bytes(std::string_view b) {
+  // A null pointer would mean SQL NULL; an empty value is not NULL.
+  values_.push_back(b.data() ? b.data() : "");
+  lengths_.push_back(static_cast<int>(b.size()));
+  formats_.push_back(1);
+  return *this;
+}
+
+pg_params& pg_params::int8(int64_t v) {
+  std::string be(8, '\0');
+  auto u = static_cast<uint64_t>(v);
+  for (int i = 7; i >= 0; --i, u >>= 8)
+    be[i] = static_cast<char>(u & 0xff);
+  owned_.push_back(std::move(be));
+  return bytes(owned_.back());
+}
+
+pg_params& pg_params::text(std::string t) {
+  owned_.push_back(std::move(t));
+  values_.push_back(owned_.back().c_str());
+  lengths_.push_back(0);
+  formats_.push_back(0);
+  return *this;
+}
+
+// -- the connection ----------------------------------------------------------------
+
+postgres_connection::postgres_connection(postgres_options opts,
+                                         setup_fn on_connect)
+  : opts_(std::move(opts)), on_connect_(std::move(on_connect)) {
+}
+
+postgres_connection::~postgres_connection() {
+  if (conn_)
+    PQfinish(conn_);
+}
+
+caf::error postgres_connection::unavailable(const std::string& why) const {
+  return make_state_error(state_errc::backend_unavailable,
+                          "postgresql " + opts_.host + ":"
+                            + std::to_string(opts_.port) + ": " + why);
+}
+
+caf::error postgres_connection::drop(const std::string& why) {
+  if (conn_) {
+    PQfinish(conn_);
+    conn_ = nullptr;
+  }
+  last_error_ = why;
+  backoff_.failed();
+  return unavailable(why);
+}
+
+caf::error postgres_connection::connect() {
+  // libpq counts connect_timeout in whole seconds, at least 2.
+  auto connect_s = std::to_string(
+    std::max<int64_t>(2, (opts_.connect_timeout.count() + 999) / 1000));
+  auto port = std::to_string(opts_.port);
+  // tcp_user_timeout: unacknowledged writes to a vanished peer fail in this
+  // time; keepalives detect an idle connection to a dead host.
+  auto user_timeout = std::to_string(opts_.command_timeout.count());
+  const char* keys[] = {"host",           "port",          "user",
+                        "password",       "dbname",        "connect_timeout",
+                        "tcp_user_timeout", "keepalives",  "keepalives_idle",
+                        "keepalives_interval", "keepalives_count",
+                        "application_name", nullptr};
+  const char* values[] = {opts_.host.c_str(),
+                          port.c_str(),
+                          opts_.user.c_str(),
+                          opts_.password.empty() ? nullptr
+                                                 : opts_.password.c_str(),
+                          opts_.dbname.c_str(),
+                          connect_s.c_str(),
+                          user_timeout.c_str(),
+                          "1",
+                          "5",
+                          "2",
+                          "3",
+                          "solver-state",
+                          nullptr};
+  conn_ = PQconnectdbParams(keys, values, 0);
+  if (!conn_)
+    return drop("cannot allocate a connection");
+  if (PQstatus(conn_) != CONNECTION_OK)
+    return drop("cannot connect: " + trimmed(PQerrorMessage(conn_)));
+  // NOTICEs ("relation already exists, skipping") are not worth a line on
+  // stderr per connection.
+  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  if (PQsetnonblocking(conn_, 1) != 0)
+    return drop("cannot switch to non-blocking mode");
+  if (on_connect_)
+    if (auto err = on_connect_(*this)) {
+      if (conn_)
+        drop(message_of(err));
+      return err;
+    }
+  backoff_.succeeded();
+  return {};
+}
+
+caf::error postgres_connection::ensure_connected() {
+  if (conn_)
+    return {};
+  if (!backoff_.due())
+    return unavailable(last_error_ + " (next reconnect in "
+                       + std::to_string(backoff_.remaining().count())
+                       + " ms)");
+  return connect();
+}
+
+caf::error postgres_connection::wait_socket(bool for_write,
+                                            steady::time_point deadline) {
+  pollfd pfd{PQsocket(conn_), static_cast<short>(POLLIN | (for_write ? POLLOUT : 0)), 0};
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  deadline - steady::now())
+                  .count();
+    if (left <= 0)
+      return drop("no answer within "
+                  + std::to_string(opts_.command_timeout.count()) + " ms");
+    auto n = poll(&pfd, 1, static_cast<int>(left));
+    if (n > 0)
+      return {};
+    if (n < 0 && errno != EINTR)
+      return drop(std::string{"poll: "} + std::strerror(errno));
+  }
+}
+
+caf::expected<pg_rows> postgres_connection::finish(const char* what) {
+  auto deadline = steady::now() + opts_.command_timeout;
+  for (;;) { // send everything (large values may not fit the socket buffer)
+    auto f = PQflush(conn_);
+    if (f == 0)
+      break;
+    if (f < 0)
+      return drop(trimmed(PQerrorMessage(conn_)));
+    if (auto err = wait_socket(true, deadline))
+      return err;
+    if (!PQconsumeInput(conn_))
+      return drop(trimmed(PQerrorMessage(conn_)));
+  }
+  std::unique_ptr<pg_result, pg_result_deleter> last;
+  std::unique_ptr<pg_result, pg_result_deleter> failure;
+  for (;;) {
+    while (PQisBusy(conn_)) {
+      if (auto err = wait_socket(false, deadline))
+        return err;
+      if (!PQconsumeInput(conn_))
+        return drop(trimmed(PQerrorMessage(conn_)));
+    }
+    auto* r = PQgetResult(conn_);
+    if (!r)
+      break;
+    auto status = PQresultStatus(r);
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK && !failure)
+      failure.reset(r);
+    else
+      last.reset(r);
+  }
+  if (failure || !last) {
+    auto* r = failure.get();
+    auto message = r ? trimmed(PQresultErrorMessage(r))
+                     : trimmed(PQerrorMessage(conn_));
+    if (PQstatus(conn_) == CONNECTION_BAD
+        || (r && unavailable_state(PQresultErrorField(r, PG_DIAG_SQLSTATE))))
+      return drop(message);
+    return make_state_error(state_errc::backend_error,
+                            std::string{"postgresql "} + what + ": " + message);
+  }
+  return pg_rows{last.release()};
+}
+
+caf::expected<pg_rows> postgres_connection::exec(const std::string& sql) {
+  if (auto err = ensure_connected())
+    return err;
+  if (!PQsendQuery(conn_, sql.c_str()))
+    return drop(trimmed(PQerrorMessage(conn_)));
+  return finish("query");
+}
+
+caf::error postgres_connection::prepare(const std::string& name,
+                                        const std::string& sql) {
+  if (auto err = ensure_connected())
+    return err;
+  if (!PQsendPrepare(conn_, name.c_str(), sql.c_str(), 0, nullptr))
+    return drop(trimmed(PQerrorMessage(conn_)));
+  auto r = finish("prepare");
+  return r ? caf::error{} : std::move(r.error());
+}
+
+caf::expected<pg_rows> postgres_connection::run(const std::string& name,
+                                                const pg_params& params) {
+  if (auto err = ensure_connected())
+    return err;
+  if (!PQsendQueryPrepared(conn_, name.c_str(), params.count(),
+                           params.values(), params.lengths(), params.formats(),
+                           1))
+    return drop(trimmed(PQerrorMessage(conn_)));
+  return finish(name.c_str());
+}
+
+} // namespace solver_state

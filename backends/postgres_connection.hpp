@@ -1,0 +1,110 @@
+#pragma once
+
+// One libpq connection with bounded waits and self-healing, as
+// redis_connection: statements run asynchronously (PQsend*) and the thread
+// polls the socket until a deadline, so a dead or hung server fails the
+// operation with backend_unavailable instead of blocking the shard; the
+// connection is then dropped and re-established (schema check and prepared
+// statements included, via the on_connect hook) by the first operation after
+// a backoff pause. Parameters and results use the binary format.
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "backends/postgres_options.hpp"
+#include "backends/reconnect_backoff.hpp"
+
+struct pg_conn;
+struct pg_result;
+
+namespace solver_state {
+
+struct pg_result_deleter {
+  void operator()(pg_result* r) const;
+};
+
+/// A successful result (tuples or command ok).
+class pg_rows {
+public:
+  explicit pg_rows(pg_result* r) : res_(r) {}
+
+  int size() const;
+  bool is_null(int row, int col) const;
+  std::string_view bytes(int row, int col) const;
+  int64_t int8(int row, int col) const;
+  bool boolean(int row, int col) const;
+  /// Rows affected by INSERT/UPDATE/DELETE.
+  uint64_t affected() const;
+
+private:
+  std::unique_ptr<pg_result, pg_result_deleter> res_;
+};
+
+/// Parameters of one statement; binary unless added as text.
+class pg_params {
+public:
+  pg_params& bytes(std::string_view b);
+  pg_params& int8(int64_t v);
+  pg_params& text(std::string t);
+
+  int count() const { return static_cast<int>(values_.size()); }
+  const char* const* values() const { return values_.data(); }
+  const int* lengths() const { return lengths_.data(); }
+  const int* formats() const { return formats_.data(); }
+
+private:
+  std::deque<std::string> owned_; // deque: push_back keeps addresses stable
+  std::vector<const char*> values_;
+  std::vector<int> lengths_;
+  std::vector<int> formats_;
+};
+
+class postgres_connection {
+public:
+  using setup_fn = std::function<caf::error(postgres_connection&)>;
+
+  /// `on_connect` runs on every new connection (schema, prepared statements).
+  postgres_connection(postgres_options opts, setup_fn on_connect);
+  ~postgres_connection();
+
+  postgres_connection(const postgres_connection&) = delete;
+  postgres_connection& operator=(const postgres_connection&) = delete;
+
+  /// Runs SQL text (one or more statements); the last result.
+  caf::expected<pg_rows> exec(const std::string& sql);
+
+  /// Prepares `sql` under `name` on the current connection.
+  caf::error prepare(const std::string& name, const std::string& sql);
+
+  /// Runs a prepared statement.
+  caf::expected<pg_rows> run(const std::string& name, const pg_params& params);
+
+  /// Connects now if the backoff allows it; empty when connected.
+  caf::error ensure_connected();
+
+  const postgres_options& options() const { return opts_; }
+
+private:
+  caf::error connect();
+  caf::error drop(const std::string& why);
+  caf::error unavailable(const std::string& why) const;
+  caf::expected<pg_rows> finish(const char* what);
+  caf::error wait_socket(bool for_write,
+                         std::chrono::steady_clock::time_point deadline);
+
+  postgres_options opts_;
+  setup_fn on_connect_;
+  pg_conn* conn_ = nullptr;
+  reconnect_backoff backoff_;
+  std::string last_error_;
+};
+
+} // namespace solver_state

@@ -1,0 +1,63 @@
+#include "backends/postgres_options.hpp"
+
+#include <algorithm>
+
+#include "backends/connection_url.hpp"
+#include "messages/errors.hpp"
+
+namespace solver_state {
+
+namespace {
+
+bool valid_identifier(const std::string& s) {
+  if (s.empty() || s.size() > 40 || (s[0] >= '0' && s[0] <= '9'))
+    return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+caf::error bad(std::string what) {
+  return make_state_error(state_errc::bad_request, std::move(what));
+}
+
+} // namespace
+
+caf::expected<postgres_options> parse_postgres_url(std::string_view text) {
+  auto url = parse_connection_url(text);
+  if (!url)
+    return std::move(url.error());
+  if (url->scheme != "postgresql")
+    return bad("expected scheme postgresql://, got " + url->scheme);
+  if (auto err = reject_unknown_options(
+        *url, {"table", "connect_timeout_ms", "timeout_ms"}))
+    return err;
+  postgres_options out;
+  out.host = url->host;
+  if (url->port != 0)
+    out.port = url->port;
+  out.user = url->user;
+  out.password = url->password;
+  out.dbname = url->path;
+  if (out.user.empty())
+    return bad("missing user (postgresql://user@host:port/db)");
+  if (out.dbname.empty())
+    return bad("missing database name (postgresql://user@host:port/db)");
+  out.table = url->option("table", out.table);
+  if (!valid_identifier(out.table))
+    return bad("table must match [a-z_][a-z0-9_]* (at most 40 bytes), got '"
+               + out.table + "'");
+  int64_t connect_ms = out.connect_timeout.count();
+  int64_t command_ms = out.command_timeout.count();
+  if (auto err = read_integer_option(*url, "connect_timeout_ms", 1, 600'000,
+                                     connect_ms))
+    return err;
+  if (auto err = read_integer_option(*url, "timeout_ms", 1, 600'000,
+                                     command_ms))
+    return err;
+  out.connect_timeout = std::chrono::milliseconds{connect_ms};
+  out.command_timeout = std::chrono::milliseconds{command_ms};
+  return out;
+}
+
+} // namespace solver_state

@@ -1,0 +1,38 @@
+#include <spdlog/spdlog.h>
+
+#include "backends/plugin.hpp"
+#include "backends/postgres_store.hpp"
+
+namespace solver_state {
+
+namespace {
+
+class postgres_plugin final : public state_backend_plugin {
+public:
+  std::string_view name() const override { return "postgresql"; }
+
+  bool blocking() const override { return true; }
+
+  caf::expected<store_list> create_stores(const state_config& cfg) override {
+    auto opts = parse_postgres_url(cfg.type);
+    if (!opts)
+      return std::move(opts.error());
+    store_list stores;
+    for (size_t i = 0; i < cfg.shards; ++i)
+      stores.push_back(
+        std::make_unique<postgres_store>(*opts, shard_slice{i, cfg.shards}));
+    // An unreachable server is not a start-up failure: the service starts
+    // not ready (/readyz 503) and the stores reconnect when it comes up.
+    if (auto err = stores.front()->health_check())
+      spdlog::warn("state backend not reachable yet: {}", message_of(err));
+    return stores;
+  }
+};
+
+} // namespace
+
+std::unique_ptr<state_backend_plugin> make_postgres_plugin() {
+  return std::make_unique<postgres_plugin>();
+}
+
+} // namespace solver_state

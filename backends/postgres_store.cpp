@@ -1,0 +1,262 @@
+#include "backends/postgres_store.hpp"
+
+#include <chrono>
+
+#include "messages/errors.hpp"
+
+namespace solver_state {
+
+namespace {
+
+/// Live at $now: the expiry rule of every backend, in SQL.
+std::string live_at(const std::string& now_param) {
+  return "(expires_at = 0 OR expires_at > " + now_param + ")";
+}
+
+struct statement {
+  const char* name;
+  std::string sql;
+};
+
+std::vector<statement> statements_for(const std::string& t) {
+  auto seq = t + "_version";
+  auto upsert = "INSERT INTO " + t
+                + " AS t (key, value, version, expires_at) "
+                  "VALUES ($1, $2, nextval('" + seq + "'), $3) "
+                  "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
+                  "version = EXCLUDED.version, "
+                  "expires_at = EXCLUDED.expires_at";
+  return {
+    {"get", "SELECT value, version, expires_at FROM " + t
+              + " WHERE key = $1 AND " + live_at("$2")},
+    {"set_any", upsert + " RETURNING t.version"},
+    // The conflicting row is replaced only if it has expired.
+    {"set_absent", upsert
+                     + " WHERE t.expires_at <> 0 AND t.expires_at <= $4"
+                       " RETURNING t.version"},
+    {"set_version", "UPDATE " + t + " SET value = $2, version = nextval('"
+                      + seq + "'), expires_at = $3 WHERE key = $1 AND "
+                      "version = $4 AND " + live_at("$5")
+                      + " RETURNING version"},
+    {"del_any", "DELETE FROM " + t + " WHERE key = $1 RETURNING "
+                  + live_at("$2")},
+    {"del_version", "DELETE FROM " + t
+                      + " WHERE key = $1 AND version = $2 AND "
+                      + live_at("$3") + " RETURNING true"},
+    {"del_absent", "WITH gone AS (DELETE FROM " + t
+                     + " WHERE key = $1 AND NOT " + live_at("$2")
+                     + " RETURNING 1) SELECT EXISTS (SELECT 1 FROM " + t
+                     + " WHERE key = $1 AND " + live_at("$2") + ")"},
+    {"list", "SELECT key FROM " + t
+               + " WHERE key >= $1 AND key > $2 AND key < $3 AND "
+               + live_at("$4") + " ORDER BY key LIMIT $5"},
+    {"batch", "SELECT k.i, t.value, t.version, t.expires_at "
+              "FROM unnest($1::text[]) WITH ORDINALITY AS k(h, i) "
+              "JOIN " + t + " t ON t.key = decode(k.h, 'hex') "
+              "WHERE t.expires_at = 0 OR t.expires_at > $2"},
+    {"sweep", "DELETE FROM " + t + " WHERE expires_at <> 0 AND "
+                "expires_at <= $1"},
+    {"size", "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = '"
+               + t + "'::regclass"},
+    {"ping", "SELECT 1"},
+  };
+}
+
+/// The array literal {hex,hex,...} of `keys`: hex digits need no quoting.
+std::string hex_array(const std::vector<std::string>& keys) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out = "{";
+  for (auto& k : keys) {
+    if (out.size() > 1)
+      out += ',';
+    for (unsigned char c : k) {
+      out += digits[c >> 4];
+      out += digits[c & 0xf];
+    }
+  }
+  out += '}';
+  return out;
+}
+
+caf::error mismatch(const char* why) {
+  return make_state_error(state_errc::version_mismatch, why);
+}
+
+entry entry_of(const pg_rows& rows, int row, int first_col) {
+  entry e;
+  e.value.assign(rows.bytes(row, first_col));
+  e.version = static_cast<version_t>(rows.int8(row, first_col + 1));
+  e.expires_at_ms = rows.int8(row, first_col + 2);
+  return e;
+}
+
+} // namespace
+
+caf::error postgres_store::set_up(postgres_connection& conn) {
+  const auto& t = conn.options().table;
+  auto seed = std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  // Shards connect at the same time: the advisory lock keeps their
+  // CREATE .. IF NOT EXISTS from racing on the catalog. The sequence starts
+  // at the clock (in microseconds), like the memory backend's versions, so a
+  // recreated table does not hand out old ETags again.
+  auto schema = "BEGIN; SELECT pg_advisory_xact_lock(7683120);"
+                "CREATE TABLE IF NOT EXISTS " + t
+                + " (key bytea PRIMARY KEY, value bytea NOT NULL, "
+                  "version bigint NOT NULL, "
+                  "expires_at bigint NOT NULL DEFAULT 0);"
+                  "CREATE INDEX IF NOT EXISTS " + t + "_expiry ON " + t
+                + " (expires_at) WHERE expires_at <> 0;"
+                  "CREATE SEQUENCE IF NOT EXISTS " + t + "_version START WITH "
+                + std::to_string(seed) + "; COMMIT;";
+  if (auto r = conn.exec(schema); !r)
+    return std::move(r.error());
+  for (auto& s : statements_for(t))
+    if (auto err = conn.prepare(s.name, s.sql))
+      return err;
+  return {};
+}
+
+postgres_store::postgres_store(postgres_options opts, shard_slice slice)
+  : conn_(std::move(opts), &postgres_store::set_up), slice_(slice) {
+}
+
+std::string_view postgres_store::backend_name() const {
+  return "postgresql";
+}
+
+caf::expected<entry> postgres_store::get(const std::string& key,
+                                         unix_ms now) {
+  auto rows = conn_.run("get", pg_params{}.bytes(key).int8(now));
+  if (!rows)
+    return std::move(rows.error());
+  if (rows->size() == 0)
+    return make_state_error(state_errc::not_found, "no value for key");
+  return entry_of(*rows, 0, 0);
+}
+
+caf::expected<std::vector<entry>>
+postgres_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
+  std::vector<entry> out(keys.size());
+  if (keys.empty())
+    return out;
+  auto rows = conn_.run("batch", pg_params{}.text(hex_array(keys)).int8(now));
+  if (!rows)
+    return std::move(rows.error());
+  for (int r = 0; r < rows->size(); ++r) {
+    auto i = static_cast<size_t>(rows->int8(r, 0) - 1); // ORDINALITY is 1-based
+    if (i < out.size())
+      out[i] = entry_of(*rows, r, 1);
+  }
+  return out;
+}
+
+caf::expected<version_t> postgres_store::set(set_request&& req,
+                                             unix_ms expires_at,
+                                             unix_ms now) {
+  pg_params p;
+  p.bytes(req.key).bytes(req.value).int8(expires_at);
+  const char* name = "set_any";
+  if (req.cond.kind == condition::if_absent) {
+    name = "set_absent";
+    p.int8(now);
+  } else if (req.cond.kind == condition::if_version) {
+    name = "set_version";
+    p.int8(static_cast<int64_t>(req.cond.version)).int8(now);
+  }
+  auto rows = conn_.run(name, p);
+  if (!rows)
+    return std::move(rows.error());
+  if (rows->size() == 0)
+    return mismatch(req.cond.kind == condition::if_absent
+                      ? "key exists"
+                      : "version differs or key does not exist");
+  return static_cast<version_t>(rows->int8(0, 0));
+}
+
+caf::expected<bool> postgres_store::erase(const delete_request& req,
+                                          unix_ms now) {
+  if (req.cond.kind == condition::if_version) {
+    auto rows = conn_.run("del_version",
+                          pg_params{}
+                            .bytes(req.key)
+                            .int8(static_cast<int64_t>(req.cond.version))
+                            .int8(now));
+    if (!rows)
+      return std::move(rows.error());
+    if (rows->size() == 0)
+      return mismatch("version differs or key does not exist");
+    return true;
+  }
+  if (req.cond.kind == condition::if_absent) {
+    auto rows = conn_.run("del_absent", pg_params{}.bytes(req.key).int8(now));
+    if (!rows)
+      return std::move(rows.error());
+    if (rows->size() == 1 && rows->boolean(0, 0))
+      return mismatch("key exists");
+    return false;
+  }
+  auto rows = conn_.run("del_any", pg_params{}.bytes(req.key).int8(now));
+  if (!rows)
+    return std::move(rows.error());
+  return rows->size() == 1 && rows->boolean(0, 0);
+}
+
+caf::expected<key_page> postgres_store::list(const list_request& req,
+                                             unix_ms now) {
+  key_page page;
+  size_t wanted = req.limit == 0 ? SIZE_MAX : size_t{req.limit} + 1;
+  auto upper = prefix_successor(req.prefix).value_or(past_every_key());
+  // Other shards' keys are skipped, so read in chunks until enough are ours.
+  int64_t chunk = std::max<int64_t>(64, req.limit == 0 ? 1024 : wanted * 2);
+  std::string after = req.after;
+  std::vector<std::string> keys;
+  for (;;) {
+    auto rows = conn_.run("list", pg_params{}
+                                    .bytes(req.prefix)
+                                    .bytes(after)
+                                    .bytes(upper)
+                                    .int8(now)
+                                    .int8(chunk));
+    if (!rows)
+      return std::move(rows.error());
+    for (int r = 0; r < rows->size() && keys.size() < wanted; ++r) {
+      auto key = rows->bytes(r, 0);
+      if (slice_.owns(key))
+        keys.emplace_back(key);
+    }
+    if (keys.size() >= wanted || rows->size() < chunk)
+      break;
+    after.assign(rows->bytes(rows->size() - 1, 0));
+  }
+  if (keys.size() == wanted && req.limit != 0) {
+    keys.pop_back();
+    page.more = true;
+  }
+  page.keys = std::move(keys);
+  return page;
+}
+
+size_t postgres_store::sweep(unix_ms now) {
+  // Every shard shares the table: one of them sweeps it.
+  if (!slice_.leads())
+    return 0;
+  auto rows = conn_.run("sweep", pg_params{}.int8(now));
+  if (!rows)
+    return 0;
+  if (auto size = conn_.run("size", pg_params{}); size && size->size() == 1)
+    stats_.keys = static_cast<uint64_t>(size->int8(0, 0));
+  return rows->affected();
+}
+
+caf::error postgres_store::health_check() {
+  auto rows = conn_.run("ping", pg_params{});
+  return rows ? caf::error{} : std::move(rows.error());
+}
+
+store_stats postgres_store::stats() const {
+  return stats_;
+}
+
+} // namespace solver_state

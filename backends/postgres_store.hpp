@@ -1,0 +1,55 @@
+#pragma once
+
+// The PostgreSQL backend (libpq). One table, created if missing:
+//   key bytea PRIMARY KEY, value bytea, version bigint, expires_at bigint
+// plus a sequence for versions and a partial index on expires_at for the
+// sweep. Every operation is one prepared statement with binary parameters;
+// conditional writes are a single INSERT .. ON CONFLICT .. WHERE or
+// UPDATE .. WHERE version = $v, so they are atomic across all clients.
+//
+// Why bytea keys: keys may hold any byte but control bytes, including
+// invalid UTF-8, which a text column refuses; and bytea compares byte-wise
+// (memcmp, unsigned), exactly as std::string orders the memory backend's
+// keys, with no collation involved. The primary-key btree then serves prefix
+// listing as a range scan [prefix, successor(prefix)).
+//
+// Why one connection per store and no pool: each store belongs to one shard,
+// a detached actor that runs one operation at a time, so a connection per
+// store is already the most a pool could hand it; state.shards sizes the
+// "pool" (default 8 connections, well under max_connections=100), and no
+// lock or hand-off between threads is needed.
+
+#include <string>
+
+#include "backends/postgres_connection.hpp"
+#include "backends/shared_listing.hpp"
+#include "backends/state_store.hpp"
+
+namespace solver_state {
+
+class postgres_store final : public state_store {
+public:
+  postgres_store(postgres_options opts, shard_slice slice);
+
+  std::string_view backend_name() const override;
+  caf::expected<entry> get(const std::string& key, unix_ms now) override;
+  caf::expected<version_t> set(set_request&& req, unix_ms expires_at,
+                               unix_ms now) override;
+  caf::expected<bool> erase(const delete_request& req, unix_ms now) override;
+  caf::expected<key_page> list(const list_request& req, unix_ms now) override;
+  caf::expected<std::vector<entry>>
+  batch_get(const std::vector<std::string>& keys, unix_ms now) override;
+  size_t sweep(unix_ms now) override;
+  caf::error health_check() override;
+  store_stats stats() const override;
+
+  /// Creates the schema and prepares the statements on a new connection.
+  static caf::error set_up(postgres_connection& conn);
+
+private:
+  postgres_connection conn_;
+  shard_slice slice_;
+  store_stats stats_;
+};
+
+} // namespace solver_state

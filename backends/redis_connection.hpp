@@ -1,0 +1,66 @@
+#pragma once
+
+// One hiredis connection with bounded waits and self-healing: every command
+// either completes within the command timeout or fails with
+// backend_unavailable and drops the connection; the next command after a
+// backoff pause reconnects (connect timeout bounded too). Blocking: used only
+// from a detached shard actor's thread.
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "backends/reconnect_backoff.hpp"
+#include "backends/redis_options.hpp"
+
+struct redisContext;
+struct redisReply;
+
+namespace solver_state {
+
+struct redis_reply_deleter {
+  void operator()(redisReply* r) const;
+};
+
+using redis_reply = std::unique_ptr<redisReply, redis_reply_deleter>;
+
+/// The arguments of one command; views must outlive the call.
+using redis_args = std::vector<std::string_view>;
+
+class redis_connection {
+public:
+  explicit redis_connection(redis_options opts);
+  ~redis_connection();
+
+  redis_connection(const redis_connection&) = delete;
+  redis_connection& operator=(const redis_connection&) = delete;
+
+  /// Sends one command and reads its reply. An error *reply* (e.g. NOSCRIPT)
+  /// is returned as a reply; only transport failures are errors.
+  caf::expected<redis_reply> command(const redis_args& args);
+
+  /// Sends all commands, then reads all replies (one round trip).
+  caf::expected<std::vector<redis_reply>>
+  pipeline(const std::vector<redis_args>& commands);
+
+  /// Connects now if the backoff allows it; empty when connected.
+  caf::error ensure_connected();
+
+  const redis_options& options() const { return opts_; }
+
+private:
+  caf::error connect();
+  caf::error drop(const std::string& why);
+  caf::error unavailable(const std::string& why) const;
+
+  redis_options opts_;
+  redisContext* ctx_ = nullptr;
+  reconnect_backoff backoff_;
+  std::string last_error_;
+};
+
+} // namespace solver_state

@@ -1,0 +1,49 @@
+#include "backends/redis_options.hpp"
+
+#include "backends/connection_url.hpp"
+#include "messages/errors.hpp"
+
+namespace solver_state {
+
+caf::expected<redis_options> parse_redis_url(std::string_view text) {
+  auto url = parse_connection_url(text);
+  if (!url)
+    return std::move(url.error());
+  if (url->scheme != "redis")
+    return make_state_error(state_errc::bad_request,
+                            "expected scheme redis://, got " + url->scheme);
+  if (auto err = reject_unknown_options(
+        *url, {"prefix", "connect_timeout_ms", "timeout_ms"}))
+    return err;
+  redis_options out;
+  out.host = url->host;
+  if (url->port != 0)
+    out.port = url->port;
+  out.user = url->user;
+  out.password = url->password;
+  if (!url->user.empty() && !url->has_password)
+    return make_state_error(state_errc::bad_request,
+                            "a Redis user needs a password (user:password@)");
+  if (!url->path.empty()) {
+    connection_url db_only;
+    db_only.query["db"] = url->path;
+    if (auto err = read_integer_option(db_only, "db", 0, 1'000'000, out.db))
+      return make_state_error(state_errc::bad_request,
+                              "database must be a number, got '" + url->path
+                                + "'");
+  }
+  out.prefix = url->option("prefix");
+  int64_t connect_ms = out.connect_timeout.count();
+  int64_t command_ms = out.command_timeout.count();
+  if (auto err = read_integer_option(*url, "connect_timeout_ms", 1, 600'000,
+                                     connect_ms))
+    return err;
+  if (auto err = read_integer_option(*url, "timeout_ms", 1, 600'000,
+                                     command_ms))
+    return err;
+  out.connect_timeout = std::chrono::milliseconds{connect_ms};
+  out.command_timeout = std::chrono::milliseconds{command_ms};
+  return out;
+}
+
+} // namespace solver_state

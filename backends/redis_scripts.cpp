@@ -1,0 +1,121 @@
+#include "backends/redis_scripts.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include "messages/errors.hpp"
+
+namespace solver_state {
+
+namespace {
+
+// Shared by the scripts: the live version of a packed value at `now`, or nil.
+#define LIVE_VERSION_LUA                                                       \
+  "local function live_version(cur, now)\n"                                    \
+  "  if not cur then return nil end\n"                                         \
+  "  local a = string.find(cur, ':', 1, true)\n"                               \
+  "  local b = string.find(cur, ':', a + 1, true)\n"                           \
+  "  local exp = tonumber(string.sub(cur, a + 1, b - 1))\n"                    \
+  "  if exp ~= 0 and exp <= now then return nil end\n"                         \
+  "  return string.sub(cur, 1, a - 1)\n"                                       \
+  "end\n"                                                                      \
+  "local function check(kind, expected, ver)\n"                                \
+  "  if kind == '2' and ver then return -1 end\n"                              \
+  "  if kind == '1' then\n"                                                    \
+  "    if not ver then return -2 end\n"                                        \
+  "    if ver ~= expected then return -3 end\n"                                \
+  "  end\n"                                                                    \
+  "  return 0\n"                                                               \
+  "end\n"
+
+} // namespace
+
+const char* const redis_set_script = LIVE_VERSION_LUA
+  "local ver = live_version(redis.call('GET', KEYS[1]), tonumber(ARGV[3]))\n"
+  "local bad = check(ARGV[1], ARGV[2], ver)\n"
+  "if bad ~= 0 then return bad end\n"
+  "redis.call('SETNX', KEYS[3], ARGV[7])\n"
+  "local v = string.format('%d', redis.call('INCR', KEYS[3]))\n"
+  "redis.call('SET', KEYS[1], v .. ':' .. ARGV[4] .. ':' .. ARGV[5])\n"
+  "if ARGV[4] ~= '0' then redis.call('PEXPIREAT', KEYS[1], ARGV[4]) end\n"
+  "redis.call('ZADD', KEYS[2], 0, ARGV[6])\n"
+  "return v\n";
+
+const char* const redis_erase_script = LIVE_VERSION_LUA
+  "local ver = live_version(redis.call('GET', KEYS[1]), tonumber(ARGV[3]))\n"
+  "local bad = check(ARGV[1], ARGV[2], ver)\n"
+  "if bad ~= 0 then return bad end\n"
+  "redis.call('DEL', KEYS[1])\n"
+  "redis.call('ZREM', KEYS[2], ARGV[4])\n"
+  "if ver then return 1 end\n"
+  "return 0\n";
+
+// GETRANGE reads only the header: listing never loads values.
+const char* const redis_list_script = LIVE_VERSION_LUA
+  "local members = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2],\n"
+  "                           'LIMIT', 0, tonumber(ARGV[3]))\n"
+  "local now = tonumber(ARGV[4])\n"
+  "local live = {}\n"
+  "for _, m in ipairs(members) do\n"
+  "  local head = redis.call('GETRANGE', ARGV[5] .. m, 0, 47)\n"
+  "  if head == '' then redis.call('ZREM', KEYS[1], m)\n"
+  "  elseif live_version(head, now) then live[#live + 1] = m end\n"
+  "end\n"
+  "return {#members, members[#members] or '', live}\n";
+
+const char* const redis_prune_script =
+  "local members = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], '+',\n"
+  "                           'LIMIT', 0, tonumber(ARGV[2]))\n"
+  "local removed = 0\n"
+  "for _, m in ipairs(members) do\n"
+  "  if redis.call('EXISTS', ARGV[3] .. m) == 0 then\n"
+  "    redis.call('ZREM', KEYS[1], m)\n"
+  "    removed = removed + 1\n"
+  "  end\n"
+  "end\n"
+  "return {removed, #members, members[#members] or ''}\n";
+
+namespace {
+
+bool is_noscript(const redisReply* r) {
+  return r->type == REDIS_REPLY_ERROR
+         && std::string_view{r->str, r->len}.substr(0, 8) == "NOSCRIPT";
+}
+
+caf::expected<redis_reply> checked(caf::expected<redis_reply> r) {
+  if (r && (*r)->type == REDIS_REPLY_ERROR)
+    return make_state_error(state_errc::backend_error,
+                            "redis script: "
+                              + std::string{(*r)->str, (*r)->len});
+  return r;
+}
+
+redis_args eval_args(std::string_view head, std::string_view body,
+                     const redis_args& keys, const redis_args& args,
+                     std::string& numkeys) {
+  numkeys = std::to_string(keys.size());
+  redis_args out{head, body, numkeys};
+  out.insert(out.end(), keys.begin(), keys.end());
+  out.insert(out.end(), args.begin(), args.end());
+  return out;
+}
+
+} // namespace
+
+caf::expected<redis_reply> run_script(redis_connection& conn,
+                                      redis_script& script,
+                                      const redis_args& keys,
+                                      const redis_args& args) {
+  std::string numkeys;
+  if (script.sha.empty()) {
+    auto loaded = checked(conn.command({"SCRIPT", "LOAD", script.text}));
+    if (!loaded)
+      return loaded;
+    script.sha.assign((*loaded)->str, (*loaded)->len);
+  }
+  auto r = conn.command(eval_args("EVALSHA", script.sha, keys, args, numkeys));
+  if (r && is_noscript(r->get()))
+    r = conn.command(eval_args("EVAL", script.text, keys, args, numkeys));
+  return checked(std::move(r));
+}
+
+} // namespace solver_state

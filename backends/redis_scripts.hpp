@@ -1,0 +1,50 @@
+#pragma once
+
+// The Lua scripts that make the Redis store's writes atomic. Each value is
+// one Redis string "<version>:<expires_at_ms>:<bytes>" (a packed string, so
+// get is GET and batch_get is one MGET), versions come from one INCR counter
+// (never repeated for a key; seeded from the clock so a wiped Redis does not
+// hand out old ETags again), and a sorted set of all keys (score 0) is the
+// listing index, kept in step with the values by the same scripts.
+// Scripts run with EVALSHA; NOSCRIPT (a restarted or flushed server) falls
+// back to EVAL, which also loads them again.
+
+#include <string>
+
+#include <caf/expected.hpp>
+
+#include "backends/redis_connection.hpp"
+
+namespace solver_state {
+
+struct redis_script {
+  const char* text;
+  std::string sha; // learned from SCRIPT LOAD on first use
+};
+
+/// KEYS: value, index, counter. ARGV: condition kind, expected version, now,
+/// expires_at, value, key, seed. Returns the new version (string), or -1
+/// (exists), -2 (absent), -3 (version differs).
+extern const char* const redis_set_script;
+
+/// KEYS: value, index. ARGV: condition kind, expected version, now, key.
+/// Returns 1 (a live value removed), 0 (nothing live), or -1/-2/-3.
+extern const char* const redis_erase_script;
+
+/// KEYS: index. ARGV: min, max (ZRANGEBYLEX bounds), count, now, value-key
+/// prefix. Returns {scanned, last scanned member, live members}; drops index
+/// members whose value is gone (expired by Redis).
+extern const char* const redis_list_script;
+
+/// KEYS: index. ARGV: min, count, value-key prefix. Drops up to `count`
+/// stale index members from `min` on; returns {removed, last member}.
+extern const char* const redis_prune_script;
+
+/// Runs `script` with EVALSHA, falling back to EVAL on NOSCRIPT. A Redis
+/// error reply becomes backend_error.
+caf::expected<redis_reply> run_script(redis_connection& conn,
+                                      redis_script& script,
+                                      const redis_args& keys,
+                                      const redis_args& args);
+
+} // namespace solver_state

@@ -1,0 +1,263 @@
+#include "backends/redis_store.hpp"
+
+#include <chrono>
+#include <cstdlib>
+
+#include <hiredis/hiredis.h>
+
+#include "messages/errors.hpp"
+
+namespace solver_state {
+
+namespace {
+
+caf::error malformed(const std::string& what) {
+  return make_state_error(state_errc::backend_error,
+                          "redis: unexpected reply: " + what);
+}
+
+std::string_view text_of(const redisReply* r) {
+  return {r->str, r->len};
+}
+
+/// Decodes "<version>:<expires_at>:<bytes>" into `out`.
+bool unpack(std::string_view packed, entry& out) {
+  auto a = packed.find(':');
+  auto b = a == std::string_view::npos ? a : packed.find(':', a + 1);
+  if (b == std::string_view::npos)
+    return false;
+  out.version = std::strtoull(std::string{packed.substr(0, a)}.c_str(),
+                              nullptr, 10);
+  out.expires_at_ms = std::strtoll(
+    std::string{packed.substr(a + 1, b - a - 1)}.c_str(), nullptr, 10);
+  out.value.assign(packed.substr(b + 1));
+  return out.version != 0;
+}
+
+bool live(const entry& e, unix_ms now) {
+  return e.expires_at_ms == 0 || e.expires_at_ms > now;
+}
+
+std::string condition_kind(const condition& c) {
+  return std::to_string(static_cast<int>(c.kind));
+}
+
+caf::error mismatch(long long code) {
+  switch (code) {
+    case -1:
+      return make_state_error(state_errc::version_mismatch, "key exists");
+    case -2:
+      return make_state_error(state_errc::version_mismatch,
+                              "key does not exist");
+    default:
+      return make_state_error(state_errc::version_mismatch, "version differs");
+  }
+}
+
+/// Seed of the version counter when it does not exist yet (fresh or wiped
+/// Redis): the clock in microseconds, as the memory backend does, so ETags
+/// from before the wipe do not match new writes.
+std::string version_seed() {
+  return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count());
+}
+
+} // namespace
+
+redis_store::redis_store(redis_options opts, shard_slice slice)
+  : conn_(std::move(opts)),
+    slice_(slice),
+    value_prefix_(conn_.options().prefix + "v:"),
+    index_key_(conn_.options().prefix + "index"),
+    counter_key_(conn_.options().prefix + "version"),
+    set_script_{redis_set_script, {}},
+    erase_script_{redis_erase_script, {}},
+    list_script_{redis_list_script, {}},
+    prune_script_{redis_prune_script, {}} {
+}
+
+std::string_view redis_store::backend_name() const {
+  return "redis";
+}
+
+std::string redis_store::value_key(std::string_view key) const {
+  std::string out;
+  out.reserve(value_prefix_.size() + key.size());
+  out += value_prefix_;
+  out += key;
+  return out;
+}
+
+caf::expected<entry> redis_store::get(const std::string& key, unix_ms now) {
+  auto vk = value_key(key);
+  auto r = conn_.command({"GET", vk});
+  if (!r)
+    return std::move(r.error());
+  auto* reply = r->get();
+  if (reply->type == REDIS_REPLY_NIL)
+    return make_state_error(state_errc::not_found, "no value for key");
+  if (reply->type != REDIS_REPLY_STRING)
+    return malformed("GET");
+  entry out;
+  if (!unpack(text_of(reply), out))
+    return malformed("value of " + key + " is not in this store's format");
+  if (!live(out, now))
+    return make_state_error(state_errc::not_found, "no value for key");
+  return out;
+}
+
+caf::expected<std::vector<entry>>
+redis_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
+  std::vector<entry> out(keys.size());
+  if (keys.empty())
+    return out;
+  std::vector<std::string> value_keys;
+  value_keys.reserve(keys.size());
+  redis_args args{"MGET"};
+  for (auto& k : keys)
+    value_keys.push_back(value_key(k));
+  for (auto& vk : value_keys)
+    args.push_back(vk);
+  auto r = conn_.command(args);
+  if (!r)
+    return std::move(r.error());
+  auto* reply = r->get();
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != keys.size())
+    return malformed("MGET");
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto* item = reply->element[i];
+    if (item->type != REDIS_REPLY_STRING)
+      continue;
+    entry e;
+    if (unpack(text_of(item), e) && live(e, now))
+      out[i] = std::move(e);
+  }
+  return out;
+}
+
+caf::expected<version_t> redis_store::set(set_request&& req,
+                                          unix_ms expires_at, unix_ms now) {
+  auto vk = value_key(req.key);
+  auto kind = condition_kind(req.cond);
+  auto expected_version = std::to_string(req.cond.version);
+  auto now_text = std::to_string(now);
+  auto expires_text = std::to_string(expires_at);
+  auto seed = version_seed();
+  auto r = run_script(conn_, set_script_, {vk, index_key_, counter_key_},
+                      {kind, expected_version, now_text, expires_text,
+                       req.value, req.key, seed});
+  if (!r)
+    return std::move(r.error());
+  auto* reply = r->get();
+  if (reply->type == REDIS_REPLY_INTEGER)
+    return mismatch(reply->integer);
+  if (reply->type != REDIS_REPLY_STRING)
+    return malformed("set script");
+  auto version = std::strtoull(std::string{text_of(reply)}.c_str(), nullptr,
+                               10);
+  if (version == 0)
+    return malformed("set script version");
+  return version;
+}
+
+caf::expected<bool> redis_store::erase(const delete_request& req,
+                                       unix_ms now) {
+  auto vk = value_key(req.key);
+  auto kind = condition_kind(req.cond);
+  auto expected_version = std::to_string(req.cond.version);
+  auto now_text = std::to_string(now);
+  auto r = run_script(conn_, erase_script_, {vk, index_key_},
+                      {kind, expected_version, now_text, req.key});
+  if (!r)
+    return std::move(r.error());
+  auto* reply = r->get();
+  if (reply->type != REDIS_REPLY_INTEGER)
+    return malformed("erase script");
+  if (reply->integer < 0)
+    return mismatch(reply->integer);
+  return reply->integer == 1;
+}
+
+caf::expected<key_page> redis_store::list(const list_request& req,
+                                          unix_ms now) {
+  key_page page;
+  // One key past the limit tells whether more exist.
+  size_t wanted = req.limit == 0 ? SIZE_MAX : size_t{req.limit} + 1;
+  std::string min = req.after < req.prefix ? "[" + req.prefix
+                                           : "(" + req.after;
+  auto succ = prefix_successor(req.prefix);
+  std::string max = succ ? "(" + *succ : std::string{"+"};
+  // Other shards' keys are skipped, so scan in chunks until enough are ours.
+  size_t chunk = std::max<size_t>(64, req.limit == 0 ? 1024 : wanted * 2);
+  auto chunk_text = std::to_string(chunk);
+  auto now_text = std::to_string(now);
+  std::vector<std::string> keys;
+  for (;;) {
+    auto r = run_script(conn_, list_script_, {index_key_},
+                        {min, max, chunk_text, now_text, value_prefix_});
+    if (!r)
+      return std::move(r.error());
+    auto* reply = r->get();
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+        || reply->element[2]->type != REDIS_REPLY_ARRAY)
+      return malformed("list script");
+    auto scanned = static_cast<size_t>(reply->element[0]->integer);
+    auto* live_keys = reply->element[2];
+    for (size_t i = 0; i < live_keys->elements && keys.size() < wanted; ++i) {
+      auto key = text_of(live_keys->element[i]);
+      if (slice_.owns(key))
+        keys.emplace_back(key);
+    }
+    if (keys.size() >= wanted || scanned < chunk)
+      break;
+    min = "(" + std::string{text_of(reply->element[1])};
+  }
+  if (keys.size() == wanted && req.limit != 0) {
+    keys.pop_back();
+    page.more = true;
+  }
+  page.keys = std::move(keys);
+  return page;
+}
+
+size_t redis_store::sweep(unix_ms) {
+  // Redis drops expired values itself (PEXPIREAT); what is left is index
+  // members pointing at them. One shard prunes a bounded batch per tick.
+  if (!slice_.leads())
+    return 0;
+  constexpr size_t batch = 512;
+  auto batch_text = std::to_string(batch);
+  auto r = run_script(conn_, prune_script_, {index_key_},
+                      {prune_cursor_, batch_text, value_prefix_});
+  if (!r)
+    return 0;
+  auto* reply = r->get();
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
+    return 0;
+  auto removed = static_cast<size_t>(reply->element[0]->integer);
+  auto scanned = static_cast<size_t>(reply->element[1]->integer);
+  prune_cursor_ = scanned < batch
+                    ? "-"
+                    : "(" + std::string{text_of(reply->element[2])};
+  if (auto n = conn_.command({"ZCARD", index_key_});
+      n && (*n)->type == REDIS_REPLY_INTEGER)
+    stats_.keys = static_cast<uint64_t>((*n)->integer);
+  return removed;
+}
+
+caf::error redis_store::health_check() {
+  auto r = conn_.command({"PING"});
+  if (!r)
+    return std::move(r.error());
+  if ((*r)->type == REDIS_REPLY_ERROR)
+    return make_state_error(state_errc::backend_unavailable,
+                            "redis PING: " + std::string{text_of(r->get())});
+  return {};
+}
+
+store_stats redis_store::stats() const {
+  return stats_;
+}
+
+} // namespace solver_state

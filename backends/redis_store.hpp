@@ -1,0 +1,60 @@
+#pragma once
+
+// The Redis backend (hiredis). Layout under the configured key prefix P:
+//   P v:<key>    "<version>:<expires_at_ms>:<value bytes>"  (PEXPIREAT set)
+//   P index      sorted set of every key, score 0 (ZRANGEBYLEX listing)
+//   P version    INCR counter: the source of all versions
+// Conditional writes run as Lua scripts (redis_scripts.hpp), so they are
+// atomic across every client of the same Redis, not only within one shard.
+//
+// Why a sorted-set index instead of SCAN: SCAN walks the whole keyspace in
+// hash order for every page, so paging "after K" costs O(all keys) and needs
+// a client-side sort; the index gives each page in O(log N + page) already in
+// byte order (ZRANGEBYLEX compares with memcmp, as std::string does). The
+// price is one ZADD/ZREM per write inside the same script, and index members
+// left behind by Redis' own expiry, which listing skips and removes, and the
+// leader shard's sweep prunes a bounded batch of per tick.
+
+#include <memory>
+#include <string>
+
+#include "backends/redis_connection.hpp"
+#include "backends/redis_scripts.hpp"
+#include "backends/shared_listing.hpp"
+#include "backends/state_store.hpp"
+
+namespace solver_state {
+
+class redis_store final : public state_store {
+public:
+  redis_store(redis_options opts, shard_slice slice);
+
+  std::string_view backend_name() const override;
+  caf::expected<entry> get(const std::string& key, unix_ms now) override;
+  caf::expected<version_t> set(set_request&& req, unix_ms expires_at,
+                               unix_ms now) override;
+  caf::expected<bool> erase(const delete_request& req, unix_ms now) override;
+  caf::expected<key_page> list(const list_request& req, unix_ms now) override;
+  caf::expected<std::vector<entry>>
+  batch_get(const std::vector<std::string>& keys, unix_ms now) override;
+  size_t sweep(unix_ms now) override;
+  caf::error health_check() override;
+  store_stats stats() const override;
+
+private:
+  std::string value_key(std::string_view key) const;
+
+  redis_connection conn_;
+  shard_slice slice_;
+  std::string value_prefix_;
+  std::string index_key_;
+  std::string counter_key_;
+  redis_script set_script_;
+  redis_script erase_script_;
+  redis_script list_script_;
+  redis_script prune_script_;
+  std::string prune_cursor_ = "-";
+  store_stats stats_;
+};
+
+} // namespace solver_state

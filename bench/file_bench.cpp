@@ -1,0 +1,177 @@
+// Benchmark of the file backend (bench/file.sh runs it next to Redis).
+//
+//   file_bench write BASE_PATH always|interval|never [SECONDS] [WRITERS]
+//     WRITERS (50) writer actors, each with one outstanding put of a 256-byte
+//     value at a time, through the real store actors (start_store: router,
+//     detached shards, ticker). Prints acknowledged writes per second.
+//   file_bench restart BASE_PATH KEYS
+//     Writes KEYS keys of 256 bytes, closes the store (folding everything
+//     into the tree), then times opening it again (recovery: scan the tree,
+//     verify every value file). Prints the restart time.
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/store.hpp"
+#include "backends/file_plugin.hpp"
+#include "backends/plugin.hpp"
+#include "messages/keys.hpp"
+#include "messages/protocol.hpp"
+
+using namespace solver_state;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+constexpr size_t value_bytes = 256;
+constexpr int keys_per_writer = 100;
+
+std::atomic<uint64_t> acked{0};
+std::atomic<uint64_t> failed{0};
+std::atomic<bool> stopping{false};
+
+void writer(caf::event_based_actor* self, state_actor store, int id) {
+  auto n = std::make_shared<uint64_t>(0);
+  auto step = std::make_shared<std::function<void()>>();
+  *step = [=] {
+    if (stopping) {
+      self->quit();
+      return;
+    }
+    auto key = "bench:w" + std::to_string(id) + ":"
+               + std::to_string((*n)++ % keys_per_writer);
+    set_request req{std::move(key), std::string(value_bytes, 'v'), 0,
+                    condition::always()};
+    self->request(store, std::chrono::seconds{30}, put_atom_v, std::move(req))
+      .then(
+        [=](version_t) {
+          ++acked;
+          (*step)();
+        },
+        [=](caf::error&) {
+          ++failed;
+          (*step)();
+        });
+  };
+  (*step)();
+}
+
+fsync_policy policy_of(const std::string& text) {
+  return text == "always"     ? fsync_policy::always
+         : text == "interval" ? fsync_policy::interval
+                              : fsync_policy::never;
+}
+
+int run_writes(const std::string& base, const std::string& mode,
+               double seconds, int writers) {
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  caf::actor_system sys{cfg};
+  state_config state;
+  state.type = mode == "memory" ? "memory" : "file";
+  state.max_items = 0;
+  if (auto shards = std::getenv("SHARDS"))
+    state.shards = std::stoul(shards);
+  state.file.base_path = base;
+  state.file.fsync = policy_of(mode);
+  state.file.sync_interval = std::chrono::seconds{1}; // like everysec
+  auto store = start_store(sys, state, plugin_registry::builtin());
+  if (!store) {
+    std::fprintf(stderr, "cannot start: %s\n",
+                 message_of(store.error()).c_str());
+    return 1;
+  }
+  for (int i = 0; i < writers; ++i)
+    sys.spawn(writer, store->router, i);
+  std::this_thread::sleep_for(std::chrono::seconds{1}); // warm-up
+  auto start_count = acked.load();
+  auto started = clock_type::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>{seconds});
+  auto count = acked.load() - start_count;
+  std::chrono::duration<double> took = clock_type::now() - started;
+  stopping = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds{200});
+  stop_store(*store);
+  std::printf("%s fsync=%s writers=%d value=%zuB: %.0f writes/s (%llu in "
+              "%.2f s, %llu failed)\n",
+              state.type.c_str(), mode.c_str(), writers, value_bytes,
+              count / took.count(),
+              static_cast<unsigned long long>(count), took.count(),
+              static_cast<unsigned long long>(failed.load()));
+  return 0;
+}
+
+int run_restart(const std::string& base, size_t keys) {
+  state_config cfg;
+  cfg.type = "file";
+  cfg.max_items = 0;
+  cfg.file.base_path = base;
+  cfg.file.fsync = fsync_policy::never;
+  auto fill_started = clock_type::now();
+  {
+    auto stores = open_file_stores(cfg, default_file_env());
+    if (!stores) {
+      std::fprintf(stderr, "cannot open: %s\n",
+                   message_of(stores.error()).c_str());
+      return 1;
+    }
+    std::string value(value_bytes, 'r');
+    for (size_t i = 0; i < keys; ++i) {
+      auto key = "order:bench:" + std::to_string(i);
+      auto& s = *(*stores)[shard_index(key, stores->size())];
+      if (!s.set(set_request{key, value, 0, condition::always()}, 0, 1))
+        return 1;
+      if (i % 1024 == 0)
+        for (auto& st : *stores)
+          st->commit();
+    }
+    for (auto& st : *stores)
+      if (auto err = st->close()) {
+        std::fprintf(stderr, "close: %s\n", message_of(err).c_str());
+        return 1;
+      }
+  }
+  std::chrono::duration<double> fill = clock_type::now() - fill_started;
+  auto started = clock_type::now();
+  auto stores = open_file_stores(cfg, default_file_env());
+  std::chrono::duration<double> took = clock_type::now() - started;
+  if (!stores)
+    return 1;
+  uint64_t loaded = 0;
+  for (auto& st : *stores)
+    loaded += st->stats().keys;
+  std::printf("file restart: %llu keys of %zu B loaded in %.2f s (%.0f "
+              "keys/s); writing and folding them took %.1f s\n",
+              static_cast<unsigned long long>(loaded), value_bytes,
+              took.count(), loaded / took.count(), fill.count());
+  return loaded == keys ? 0 : 1;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::warn);
+  std::string cmd = argc > 1 ? argv[1] : "";
+  if (cmd == "write" && argc >= 4)
+    return run_writes(argv[2], argv[3], argc > 4 ? std::stod(argv[4]) : 10.0,
+                      argc > 5 ? std::stoi(argv[5]) : 50);
+  if (cmd == "restart" && argc == 4)
+    return run_restart(argv[2], std::stoul(argv[3]));
+  std::fprintf(stderr,
+               "usage: %s write BASE_PATH always|interval|never [SECONDS] "
+               "[WRITERS]\n       %s restart BASE_PATH KEYS\n",
+               argv[0], argv[0]);
+  return 2;
+}

@@ -1,0 +1,219 @@
+// Redis and PostgreSQL backends through the store actors, each against its
+// server's own benchmark tool in the same run, on the same server:
+//   redis:      redis-benchmark -c 50 -d 256 -t get,set -r 100000 (unpipelined)
+//   postgresql: pgbench -c 50 -M prepared, one upsert per transaction, the
+//               same statement shape as the backend's set
+// Ours: 50 client actors, each with one request outstanding (unpipelined,
+// like the tools), 256-byte values, keys from 100000, through start_store's
+// router to the detached shards. The HTTP gateway is not measured here.
+//
+// Usage: redis_postgres_bench [redis|postgresql|all] [seconds] [shards]
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include "actors/store.hpp"
+#include "backends/plugin.hpp"
+#include "messages/protocol.hpp"
+#include "tests/postgres_server.hpp"
+#include "tests/redis_server.hpp"
+
+using namespace solver_state;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int clients = 50;
+constexpr int keyspace = 100000;
+constexpr size_t value_bytes = 256;
+
+struct load_result {
+  double ops_per_s = 0;
+  uint64_t failures = 0;
+};
+
+/// `clients` actors, each keeping one request in flight for `seconds`.
+load_result drive(caf::actor_system& sys, state_actor router, bool writes,
+                  int seconds) {
+  std::atomic<uint64_t> done{0};
+  std::atomic<uint64_t> failures{0};
+  std::atomic<int> active{clients};
+  std::atomic<bool> stop{false};
+  const std::string value(value_bytes, 'x');
+  for (int c = 0; c < clients; ++c)
+    sys.spawn([&, c](caf::event_based_actor* self) {
+      auto rng = std::make_shared<std::minstd_rand>(c + 1);
+      auto next = std::make_shared<std::function<void()>>();
+      *next = [&, self, rng, next] {
+        if (stop) {
+          --active;
+          *next = nullptr; // break the cycle
+          return;
+        }
+        auto key = "state:bench:" + std::to_string((*rng)() % keyspace);
+        auto on_error = [&, next](caf::error& err) {
+          if (code_of(err) != state_errc::not_found)
+            ++failures;
+          ++done;
+          (*next)();
+        };
+        if (writes)
+          self
+            ->request(router, 30s, put_atom_v,
+                      set_request{key, value, 0, condition::always()})
+            .then([&, next](version_t) { ++done; (*next)(); }, on_error);
+        else
+          self->request(router, 30s, get_atom_v, key)
+            .then([&, next](entry&) { ++done; (*next)(); }, on_error);
+      };
+      (*next)();
+    });
+  auto start = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds{seconds});
+  auto count = done.load();
+  std::chrono::duration<double> elapsed = std::chrono::steady_clock::now()
+                                          - start;
+  stop = true;
+  while (active > 0)
+    std::this_thread::sleep_for(10ms);
+  return {count / elapsed.count(), failures.load()};
+}
+
+struct phase_result {
+  load_result set;
+  load_result get;
+};
+
+phase_result measure_store(const std::string& type, size_t shards,
+                           int seconds, bool with_gets) {
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  cfg.set("scheduler.max-threads", size_t{2});
+  caf::actor_system sys{cfg};
+  state_config sc;
+  sc.type = type;
+  sc.shards = shards;
+  sc.max_items = 0;
+  auto store = start_store(sys, sc, plugin_registry::builtin());
+  if (!store) {
+    std::cerr << "cannot start store: " << message_of(store.error()) << "\n";
+    std::exit(1);
+  }
+  phase_result out;
+  out.set = drive(sys, store->router, true, seconds);
+  if (with_gets)
+    out.get = drive(sys, store->router, false, seconds);
+  stop_store(*store);
+  return out;
+}
+
+/// Runs a shell command, returning its standard output.
+std::string capture(const std::string& cmd) {
+  std::string out;
+  if (auto* p = popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+      out.append(buf, n);
+    pclose(p);
+  }
+  return out;
+}
+
+/// The requests/s of `test` in redis-benchmark --csv output.
+double csv_rps(const std::string& csv, const std::string& test) {
+  std::istringstream in{csv};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("\"" + test + "\"", 0) == 0) {
+      auto a = line.find(",\"") + 2;
+      return std::stod(line.substr(a, line.find('"', a) - a));
+    }
+  return 0;
+}
+
+void report(const char* backend, const char* op, double tool, double ours,
+            uint64_t failures, double target) {
+  std::printf("%-10s %-6s tool %10.0f/s  store %10.0f/s  ratio %.2f "
+              "(target >= %.1f)%s\n",
+              backend, op, tool, ours, tool > 0 ? ours / tool : 0, target,
+              failures ? "  FAILURES" : "");
+  if (failures)
+    std::printf("  %llu failed operations\n",
+                static_cast<unsigned long long>(failures));
+}
+
+void bench_redis(int seconds, size_t shards) {
+  testing::redis_server server;
+  auto port = std::to_string(server.port());
+  auto n = std::to_string(std::max(100000, seconds * 40000));
+  auto csv = capture("redis-benchmark -h 127.0.0.1 -p " + port + " -c "
+                     + std::to_string(clients) + " -n " + n
+                     + " -d 256 -r 100000 -t set,get --csv 2>/dev/null");
+  server.flush();
+  auto ours = measure_store(server.url("bench:"), shards, seconds, true);
+  report("redis", "SET", csv_rps(csv, "SET"), ours.set.ops_per_s,
+         ours.set.failures, 0.5);
+  report("redis", "GET", csv_rps(csv, "GET"), ours.get.ops_per_s,
+         ours.get.failures, 0.5);
+}
+
+void bench_postgres(int seconds, size_t shards) {
+  testing::postgres_server server;
+  // The tool's table has the backend's schema; the store makes its own.
+  server.sql("CREATE TABLE pgb (key bytea PRIMARY KEY, value bytea NOT NULL,"
+             " version bigint NOT NULL, expires_at bigint NOT NULL DEFAULT 0);"
+             "CREATE SEQUENCE pgb_version");
+  auto script = server.dir() + "/upsert.sql";
+  // No ':' inside the SQL text: pgbench would read ":bench" as a variable.
+  std::ofstream{script}
+    << "\\set k random(0, " << keyspace - 1 << ")\n"
+    << "INSERT INTO pgb AS t (key, value, version, expires_at) VALUES "
+       "(convert_to('state' || chr(58) || 'bench' || chr(58) || CAST(:k AS text), "
+       "'UTF8'), "
+       "convert_to(repeat('x', 256), 'UTF8'), nextval('pgb_version'), 0) "
+       "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
+       "version = EXCLUDED.version, expires_at = EXCLUDED.expires_at "
+       "RETURNING t.version;\n";
+  auto out = capture("/usr/lib/postgresql/15/bin/pgbench -n -M prepared -c "
+                     + std::to_string(clients) + " -j 2 -T "
+                     + std::to_string(seconds) + " -f " + script
+                     + " -h 127.0.0.1 -p " + std::to_string(server.port())
+                     + " -U postgres postgres 2>&1");
+  double tps = 0;
+  if (auto at = out.find("tps = "); at != std::string::npos)
+    tps = std::stod(out.substr(at + 6));
+  else
+    std::cerr << out;
+  auto ours = measure_store(server.url(), shards, seconds, false);
+  report("postgresql", "UPSERT", tps, ours.set.ops_per_s, ours.set.failures,
+         0.7);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::string which = argc > 1 ? argv[1] : "all";
+  int seconds = argc > 2 ? std::atoi(argv[2]) : 5;
+  size_t shards = argc > 3 ? std::strtoul(argv[3], nullptr, 10) : 8;
+  std::printf("%d clients, 256-byte values, %d keys, %d s per phase, "
+              "%zu shards, %u cores\n",
+              clients, keyspace, seconds, shards,
+              std::thread::hardware_concurrency());
+  if (which == "redis" || which == "all")
+    bench_redis(seconds, shards);
+  if (which == "postgresql" || which == "all")
+    bench_postgres(seconds, shards);
+}

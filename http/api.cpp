@@ -1,0 +1,88 @@
+#include "http/api.hpp"
+
+#include "http/auth.hpp"
+#include "http/responses.hpp"
+
+namespace solver_state::gateway {
+
+api::api(store_bridge& bridge, state_actor store, metrics_actor metrics,
+         std::string auth_token)
+  : env_{bridge, std::move(store), std::move(metrics)},
+    auth_token_(std::move(auth_token)) {
+}
+
+bool api::authorized(const request_t& req) const {
+  if (auth_token_.empty())
+    return true;
+  auto it = req.find(bhttp::field::authorization);
+  return it != req.end() && bearer_matches(it->value(), auth_token_);
+}
+
+route_match api::resolve(const request_t& req) const {
+  return match_route(req.target(), method_of(req.method_string()));
+}
+
+void api::serve(request_t& req, route_match m, const sink_ptr& sink) const {
+  auto method = method_of(req.method_string());
+  // The token is checked before routing: without it, nothing about the
+  // paths (not even which exist) is revealed. /healthz stays open.
+  if (m.route != route_id::healthz && !authorized(req)) {
+    auto res = error_response(state_errc::unauthorized,
+                              "missing or wrong bearer token");
+    res.set(bhttp::field::www_authenticate, "Bearer realm=\"solver-state\"");
+    sink->reply(std::move(res));
+    return;
+  }
+  if (!m.problem.empty()) {
+    sink->reply(error_response(state_errc::bad_request, m.problem));
+    return;
+  }
+  if (m.route == route_id::unknown) {
+    sink->reply(error_response(state_errc::not_found, "no such path"));
+    return;
+  }
+  if (!allows(m.route, method)) {
+    auto res = error_response(state_errc::method_not_allowed,
+                              std::string{req.method_string()}
+                                + " is not allowed here; allowed: "
+                                + allow_header(m.route));
+    res.set(bhttp::field::allow, allow_header(m.route));
+    sink->reply(std::move(res));
+    return;
+  }
+  switch (m.route) {
+    case route_id::healthz:
+      healthz(sink);
+      break;
+    case route_id::readyz:
+      readyz(env_, sink);
+      break;
+    case route_id::metrics:
+      metrics(env_, sink);
+      break;
+    case route_id::state_list:
+      list_keys(env_, req, m, sink);
+      break;
+    case route_id::state_batch_get:
+      batch_get(env_, req, m, sink);
+      break;
+    case route_id::state_key:
+      if (method == method_id::get)
+        get_value(env_, req, m, std::move(m.params[0]), sink);
+      else if (method == method_id::put)
+        put_value(env_, req, m, std::move(m.params[0]), sink);
+      else
+        delete_value(env_, req, m, std::move(m.params[0]), sink);
+      break;
+    case route_id::order:
+    case route_id::fill:
+    case route_id::settlement:
+      typed_item(env_, req, m, method, sink);
+      break;
+    default:
+      typed_list(env_, req, m, sink);
+      break;
+  }
+}
+
+} // namespace solver_state::gateway

@@ -1,0 +1,34 @@
+#pragma once
+
+// The request dispatcher: authentication, routing, method checks, then the
+// route's handler. Shared by every connection; holds no per-request state.
+
+#include <string>
+
+#include "http/handlers.hpp"
+#include "http/message.hpp"
+#include "http/routes.hpp"
+
+namespace solver_state::gateway {
+
+class api {
+public:
+  api(store_bridge& bridge, state_actor store, metrics_actor metrics,
+      std::string auth_token);
+
+  /// Resolves the request's target (pure, cheap): the route is known before
+  /// any answer, for metrics and the access log.
+  route_match resolve(const request_t& req) const;
+
+  /// Serves one request: the answer goes to `sink`, at once or later from a
+  /// CAF thread.
+  void serve(request_t& req, route_match m, const sink_ptr& sink) const;
+
+private:
+  bool authorized(const request_t& req) const;
+
+  handler_env env_;
+  std::string auth_token_;
+};
+
+} // namespace solver_state::gateway

@@ -1,0 +1,54 @@
+#pragma once
+
+// What every connection of one server shares: limits, the dispatcher, the
+// request counters, the stopping flag and the registry stop() uses to close
+// idle connections.
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "http/api.hpp"
+#include "http/request_stats.hpp"
+
+namespace solver_state::gateway {
+
+class session;
+
+struct connection_limits {
+  size_t max_body_bytes = 1 << 20;
+  /// Request line plus header fields; beyond it 400 and close.
+  size_t header_limit = 16 * 1024;
+  /// For a whole request (header and body) and for an idle keep-alive
+  /// connection; also bounds each response write (slow readers).
+  std::chrono::milliseconds read_timeout{30'000};
+  /// How long a request may wait for the store before 504 timeout.
+  std::chrono::milliseconds request_timeout{5'000};
+};
+
+/// The live connections, so stop() can close the idle ones.
+class connection_registry {
+public:
+  void add(const std::shared_ptr<session>& s);
+  void remove(const session* s);
+  std::vector<std::shared_ptr<session>> snapshot() const;
+  size_t size() const;
+
+private:
+  mutable std::mutex mtx_;
+  std::unordered_map<const session*, std::weak_ptr<session>> sessions_;
+};
+
+struct connection_context {
+  connection_limits limits;
+  const api& handlers;
+  request_stats& stats;
+  std::atomic<bool> stopping{false};
+  connection_registry registry;
+};
+
+} // namespace solver_state::gateway

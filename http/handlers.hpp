@@ -1,0 +1,62 @@
+#pragma once
+
+// The route handlers. Each validates what it can synchronously (answering
+// 400 at once), then asks the store through the bridge and answers from the
+// callback. When the bridge is full the answer is 503 backend_unavailable.
+
+#include <string>
+
+#include "http/message.hpp"
+#include "http/routes.hpp"
+#include "messages/interfaces.hpp"
+
+namespace solver_state::gateway {
+
+class store_bridge;
+
+struct handler_env {
+  store_bridge& bridge;
+  state_actor store;
+  metrics_actor metrics;
+};
+
+// -- key-value (handlers_kv.cpp) -------------------------------------------------
+
+void get_value(const handler_env& env, request_t& req, const route_match& m,
+               std::string key, const sink_ptr& sink);
+void put_value(const handler_env& env, request_t& req, const route_match& m,
+               std::string key, const sink_ptr& sink);
+void delete_value(const handler_env& env, request_t& req,
+                  const route_match& m, std::string key, const sink_ptr& sink);
+void list_keys(const handler_env& env, request_t& req, const route_match& m,
+               const sink_ptr& sink);
+void batch_get(const handler_env& env, request_t& req, const route_match& m,
+               const sink_ptr& sink);
+
+// -- typed records (handlers_typed.cpp) ---------------------------------------------
+
+/// GET/PUT/DELETE of /v1/orders|fills|settlements/{a}/{b}: the key of the
+/// naming convention, then the key-value handler.
+void typed_item(const handler_env& env, request_t& req, const route_match& m,
+                method_id method, const sink_ptr& sink);
+
+/// GET /v1/orders/{order_type}, /v1/fills/{order_id},
+/// /v1/settlements/{order_id}.
+void typed_list(const handler_env& env, request_t& req, const route_match& m,
+                const sink_ptr& sink);
+
+// -- operations (handlers_ops.cpp) ---------------------------------------------------
+
+void healthz(const sink_ptr& sink);
+void readyz(const handler_env& env, const sink_ptr& sink);
+void metrics(const handler_env& env, const sink_ptr& sink);
+
+// -- shared helpers (handlers_ops.cpp) ------------------------------------------------
+
+/// 503 backend_unavailable: max_in_flight reached.
+response_t overloaded(const handler_env& env);
+
+/// 400 bad_request unless the route got no query parameters.
+bool reject_query(const route_match& m, const sink_ptr& sink);
+
+} // namespace solver_state::gateway

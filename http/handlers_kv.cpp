@@ -1,0 +1,210 @@
+#include "http/handlers.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "http/base64.hpp"
+#include "http/etag.hpp"
+#include "http/json_codec.hpp"
+#include "http/responses.hpp"
+#include "http/store_call.hpp"
+
+namespace solver_state::gateway {
+
+namespace {
+
+constexpr uint64_t max_ttl_seconds = 10ULL * 365 * 24 * 3600;
+constexpr uint32_t default_page = 1000;
+constexpr uint32_t max_page = 10000;
+
+/// The header's value, or nullptr when absent (an empty value is present).
+const std::string_view* header_of(const request_t& req, bhttp::field f,
+                                  std::string_view& storage) {
+  auto it = req.find(f);
+  if (it == req.end())
+    return nullptr;
+  storage = it->value();
+  return &storage;
+}
+
+/// A decimal number in [lo, hi]; nullopt otherwise.
+std::optional<uint64_t> parse_uint(const std::string& text, uint64_t lo,
+                                   uint64_t hi) {
+  if (text.empty() || text.size() > 19
+      || text.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  auto v = std::strtoull(text.c_str(), nullptr, 10);
+  if (v < lo || v > hi)
+    return std::nullopt;
+  return v;
+}
+
+void bad_request(const sink_ptr& sink, std::string message) {
+  sink->reply(error_response(state_errc::bad_request, message));
+}
+
+void ask_or_503(const handler_env& env, bool started, const sink_ptr& sink) {
+  if (!started)
+    sink->reply(overloaded(env));
+}
+
+} // namespace
+
+void get_value(const handler_env& env, request_t& req, const route_match& m,
+               std::string key, const sink_ptr& sink) {
+  if (reject_query(m, sink))
+    return;
+  std::string_view im_text, inm_text;
+  auto* im = header_of(req, bhttp::field::if_match, im_text);
+  auto* inm = header_of(req, bhttp::field::if_none_match, inm_text);
+  std::optional<version_t> must_match;
+  if (im && !(must_match = parse_etag(*im)))
+    return bad_request(sink, "If-Match must be one entity tag such as \"42\"");
+  // If-None-Match on a read: "*" or one tag; a hit answers 304.
+  bool none_star = inm && *inm == "*";
+  std::optional<version_t> not_modified;
+  if (inm && !none_star && !(not_modified = parse_etag(*inm)))
+    return bad_request(sink,
+                       "If-None-Match must be * or one entity tag such as "
+                       "\"42\"");
+  auto on_result = [sink, must_match, not_modified,
+                    none_star](caf::expected<entry> e) {
+    if (!e)
+      return sink->reply(error_response(e.error()));
+    if (must_match && *must_match != e->version)
+      return sink->reply(error_response(state_errc::version_mismatch,
+                                        "If-Match does not hold"));
+    if (none_star || (not_modified && *not_modified == e->version)) {
+      auto res = empty_response(304);
+      res.set(bhttp::field::etag, format_etag(e->version));
+      return sink->reply(std::move(res));
+    }
+    auto res = make_response(200, std::move(e->value),
+                             "application/octet-stream");
+    res.set(bhttp::field::etag, format_etag(e->version));
+    sink->reply(std::move(res));
+  };
+  ask_or_503(env,
+             env.bridge.ask<entry>(env.store, on_result, get_atom_v,
+                                   std::move(key)),
+             sink);
+}
+
+void put_value(const handler_env& env, request_t& req, const route_match& m,
+               std::string key, const sink_ptr& sink) {
+  int64_t ttl_ms = default_ttl;
+  for (auto& q : m.query) {
+    if (q.name != "ttl_seconds")
+      return bad_request(sink, "unknown query parameter '" + q.name + "'");
+    auto secs = parse_uint(q.value, 0, max_ttl_seconds);
+    if (!secs)
+      return bad_request(sink, "ttl_seconds must be a whole number of "
+                               "seconds between 0 and "
+                                 + std::to_string(max_ttl_seconds) + ", got '"
+                                 + q.value + "'");
+    ttl_ms = static_cast<int64_t>(*secs) * 1000;
+  }
+  std::string_view im_text, inm_text;
+  auto pre = write_precondition(
+    header_of(req, bhttp::field::if_match, im_text),
+    header_of(req, bhttp::field::if_none_match, inm_text));
+  if (!pre.problem.empty())
+    return bad_request(sink, pre.problem);
+  auto on_result = [sink](caf::expected<version_t> v) {
+    if (!v)
+      return sink->reply(error_response(v.error()));
+    auto res = empty_response(204);
+    res.set(bhttp::field::etag, format_etag(*v));
+    sink->reply(std::move(res));
+  };
+  set_request sr{std::move(key), std::move(req.body()), ttl_ms, pre.cond};
+  ask_or_503(env,
+             env.bridge.ask<version_t>(env.store, on_result, put_atom_v,
+                                       std::move(sr)),
+             sink);
+}
+
+void delete_value(const handler_env& env, request_t& req,
+                  const route_match& m, std::string key,
+                  const sink_ptr& sink) {
+  if (reject_query(m, sink))
+    return;
+  std::string_view im_text, inm_text;
+  auto pre = delete_precondition(
+    header_of(req, bhttp::field::if_match, im_text),
+    header_of(req, bhttp::field::if_none_match, inm_text));
+  if (!pre.problem.empty())
+    return bad_request(sink, pre.problem);
+  auto on_result = [sink](caf::expected<bool> removed) {
+    if (!removed)
+      return sink->reply(error_response(removed.error()));
+    sink->reply(empty_response(204));
+  };
+  ask_or_503(env,
+             env.bridge.ask<bool>(env.store, on_result, delete_atom_v,
+                                  delete_request{std::move(key), pre.cond}),
+             sink);
+}
+
+void list_keys(const handler_env& env, request_t&, const route_match& m,
+               const sink_ptr& sink) {
+  list_request lr;
+  lr.limit = default_page;
+  for (auto& q : m.query) {
+    if (q.name == "prefix") {
+      lr.prefix = q.value;
+    } else if (q.name == "limit") {
+      auto n = parse_uint(q.value, 1, max_page);
+      if (!n)
+        return bad_request(sink, "limit must be a whole number between 1 and "
+                                   + std::to_string(max_page) + ", got '"
+                                   + q.value + "'");
+      lr.limit = static_cast<uint32_t>(*n);
+    } else if (q.name == "cursor") {
+      auto after = base64url_decode(q.value);
+      if (!after || after->empty())
+        return bad_request(sink, "cursor is not one this service issued");
+      lr.after = std::move(*after);
+    } else {
+      return bad_request(sink, "unknown query parameter '" + q.name + "'");
+    }
+  }
+  auto on_result = [sink](caf::expected<key_page> page) {
+    if (!page)
+      return sink->reply(error_response(page.error()));
+    std::optional<std::string> next;
+    if (page->more && !page->keys.empty())
+      next = base64url_encode(page->keys.back());
+    sink->reply(json_response(200, key_page_body(*page, next)));
+  };
+  ask_or_503(env,
+             env.bridge.ask<key_page>(env.store, on_result, list_atom_v,
+                                      std::move(lr)),
+             sink);
+}
+
+void batch_get(const handler_env& env, request_t& req, const route_match& m,
+               const sink_ptr& sink) {
+  if (reject_query(m, sink))
+    return;
+  std::string problem;
+  auto keys = parse_batch_keys(req.body(), problem);
+  if (!keys)
+    return bad_request(sink, problem);
+  if (keys->empty())
+    return sink->reply(json_response(200, batch_items_body({}, {})));
+  auto shared_keys = std::make_shared<std::vector<std::string>>(*keys);
+  auto on_result = [sink, shared_keys](caf::expected<batch_reply> r) {
+    if (!r)
+      return sink->reply(error_response(r.error()));
+    sink->reply(json_response(200, batch_items_body(*shared_keys,
+                                                    r->entries)));
+  };
+  ask_or_503(env,
+             env.bridge.ask<batch_reply>(env.store, on_result,
+                                         batch_get_atom_v,
+                                         batch_request{std::move(*keys)}),
+             sink);
+}
+
+} // namespace solver_state::gateway

@@ -1,0 +1,55 @@
+#include "http/handlers.hpp"
+
+#include "http/json_codec.hpp"
+#include "http/responses.hpp"
+#include "http/store_call.hpp"
+
+namespace solver_state::gateway {
+
+response_t overloaded(const handler_env& env) {
+  auto res = error_response(state_errc::backend_unavailable,
+                            "too many requests in flight (http.max_in_flight="
+                              + std::to_string(env.bridge.max_in_flight())
+                              + ")");
+  res.set(bhttp::field::retry_after, "1");
+  return res;
+}
+
+bool reject_query(const route_match& m, const sink_ptr& sink) {
+  if (m.query.empty())
+    return false;
+  sink->reply(error_response(state_errc::bad_request,
+                             "unknown query parameter '" + m.query[0].name
+                               + "'"));
+  return true;
+}
+
+void healthz(const sink_ptr& sink) {
+  sink->reply(json_response(200, status_body("ok")));
+}
+
+void readyz(const handler_env& env, const sink_ptr& sink) {
+  auto on_result = [sink](caf::expected<std::string> r) {
+    if (r)
+      sink->reply(json_response(200, status_body("ready")));
+    else
+      sink->reply(error_response(state_errc::backend_unavailable,
+                                 "not ready: " + message_of(r.error())));
+  };
+  if (!env.bridge.ask<std::string>(env.store, on_result, health_atom_v))
+    sink->reply(overloaded(env));
+}
+
+void metrics(const handler_env& env, const sink_ptr& sink) {
+  auto on_result = [sink](caf::expected<std::string> r) {
+    if (r)
+      sink->reply(make_response(200, std::move(*r),
+                                "text/plain; version=0.0.4; charset=utf-8"));
+    else
+      sink->reply(error_response(r.error()));
+  };
+  if (!env.bridge.ask<std::string>(env.metrics, on_result, render_atom_v))
+    sink->reply(overloaded(env));
+}
+
+} // namespace solver_state::gateway

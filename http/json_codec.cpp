@@ -1,0 +1,105 @@
+#include "http/json_codec.hpp"
+
+#include <boost/json.hpp>
+
+#include "http/base64.hpp"
+#include "http/etag.hpp"
+
+namespace solver_state::gateway {
+
+namespace json = boost::json;
+
+namespace {
+
+json::array string_array(const std::vector<std::string>& xs) {
+  json::array out;
+  out.reserve(xs.size());
+  for (auto& x : xs)
+    out.emplace_back(json::string_view{x.data(), x.size()});
+  return out;
+}
+
+} // namespace
+
+std::string error_body(state_errc code, std::string_view message) {
+  json::object inner;
+  inner["code"] = to_string(code);
+  inner["message"] = json::string_view{message.data(), message.size()};
+  json::object outer;
+  outer["error"] = std::move(inner);
+  return json::serialize(outer);
+}
+
+std::string status_body(std::string_view status) {
+  json::object out;
+  out["status"] = json::string_view{status.data(), status.size()};
+  return json::serialize(out);
+}
+
+std::optional<std::vector<std::string>>
+parse_batch_keys(std::string_view body, std::string& problem) {
+  json::error_code ec;
+  auto doc = json::parse(json::string_view{body.data(), body.size()}, ec);
+  if (ec) {
+    problem = "malformed JSON: " + ec.message();
+    return std::nullopt;
+  }
+  auto* obj = doc.if_object();
+  auto* keys = obj ? obj->if_contains("keys") : nullptr;
+  auto* arr = keys ? keys->if_array() : nullptr;
+  if (!arr) {
+    problem = "body must be {\"keys\":[\"...\", ...]}";
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  out.reserve(arr->size());
+  for (size_t i = 0; i < arr->size(); ++i) {
+    auto* s = (*arr)[i].if_string();
+    if (!s) {
+      problem = "keys[" + std::to_string(i) + "] must be a string";
+      return std::nullopt;
+    }
+    out.emplace_back(s->data(), s->size());
+  }
+  return out;
+}
+
+std::string batch_items_body(const std::vector<std::string>& keys,
+                             const std::vector<entry>& entries) {
+  json::array items;
+  items.reserve(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    json::object item;
+    item["key"] = json::string_view{keys[i].data(), keys[i].size()};
+    if (i < entries.size() && entries[i].found()) {
+      item["value"] = base64_encode(entries[i].value);
+      item["etag"] = format_etag(entries[i].version);
+    } else {
+      item["value"] = nullptr;
+      item["etag"] = nullptr;
+    }
+    items.emplace_back(std::move(item));
+  }
+  json::object out;
+  out["items"] = std::move(items);
+  return json::serialize(out);
+}
+
+std::string key_page_body(const key_page& page,
+                          const std::optional<std::string>& next_cursor) {
+  json::object out;
+  out["keys"] = string_array(page.keys);
+  if (next_cursor)
+    out["next_cursor"] = *next_cursor;
+  else
+    out["next_cursor"] = nullptr;
+  return json::serialize(out);
+}
+
+std::string id_list_body(std::string_view field, const id_list& ids) {
+  json::object out;
+  out[json::string_view{field.data(), field.size()}] = string_array(ids.ids);
+  return json::serialize(out);
+}
+
+} // namespace solver_state::gateway

@@ -1,0 +1,38 @@
+#pragma once
+
+// The JSON bodies of HTTP API v1, read and written with Boost.JSON.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "messages/domain.hpp"
+#include "messages/errors.hpp"
+#include "messages/values.hpp"
+
+namespace solver_state::gateway {
+
+/// {"error":{"code":"<code>","message":"<text>"}}
+std::string error_body(state_errc code, std::string_view message);
+
+/// {"status":"<status>"}
+std::string status_body(std::string_view status);
+
+/// The keys of a batch-get body {"keys":["a","b"]}, or nullopt with
+/// `problem` set when the body is not that shape.
+std::optional<std::vector<std::string>>
+parse_batch_keys(std::string_view body, std::string& problem);
+
+/// {"items":[{"key":k,"value":"<base64>"|null,"etag":"\"v\""|null}, ...]}
+std::string batch_items_body(const std::vector<std::string>& keys,
+                             const std::vector<entry>& entries);
+
+/// {"keys":[...],"next_cursor":"<cursor>"|null}
+std::string key_page_body(const key_page& page,
+                          const std::optional<std::string>& next_cursor);
+
+/// {"<field>":[...ids...]}
+std::string id_list_body(std::string_view field, const id_list& ids);
+
+} // namespace solver_state::gateway

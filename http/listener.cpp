@@ -1,0 +1,82 @@
+#include "http/listener.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <spdlog/spdlog.h>
+
+#include "http/session.hpp"
+
+namespace solver_state::gateway {
+
+namespace beast = boost::beast;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+listener::listener(net::io_context& ioc, connection_context& ctx)
+  : ioc_(ioc),
+    ctx_(ctx),
+    acceptor_(net::make_strand(ioc)),
+    backoff_(acceptor_.get_executor()) {
+}
+
+beast::error_code listener::open(const tcp::endpoint& ep) {
+  beast::error_code ec;
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec)
+    acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec)
+    acceptor_.bind(ep, ec);
+  if (!ec)
+    acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  return ec;
+}
+
+uint16_t listener::port() const {
+  beast::error_code ec;
+  auto ep = acceptor_.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+void listener::run() {
+  net::dispatch(acceptor_.get_executor(),
+                beast::bind_front_handler(&listener::do_accept,
+                                          shared_from_this()));
+}
+
+void listener::close() {
+  net::dispatch(acceptor_.get_executor(), [self = shared_from_this()] {
+    beast::error_code ec;
+    self->backoff_.cancel();
+    self->acceptor_.close(ec);
+  });
+}
+
+void listener::do_accept() {
+  if (!acceptor_.is_open())
+    return;
+  acceptor_.async_accept(net::make_strand(ioc_),
+                         beast::bind_front_handler(&listener::on_accept,
+                                                   shared_from_this()));
+}
+
+void listener::on_accept(beast::error_code ec, tcp::socket socket) {
+  if (ec == net::error::operation_aborted || !acceptor_.is_open())
+    return;
+  if (ec) {
+    spdlog::error("http: accept failed: {}", ec.message());
+    backoff_.expires_after(std::chrono::milliseconds{50});
+    backoff_.async_wait([self = shared_from_this()](beast::error_code e) {
+      if (!e)
+        self->do_accept();
+    });
+    return;
+  }
+  if (!ctx_.stopping.load(std::memory_order_relaxed)) {
+    socket.set_option(tcp::no_delay(true), ec);
+    std::make_shared<session>(std::move(socket), ctx_)->run();
+  }
+  do_accept();
+}
+
+} // namespace solver_state::gateway

@@ -1,0 +1,44 @@
+#pragma once
+
+// Accepts connections and starts a session for each, every socket on a strand
+// of its own.
+
+#include <cstdint>
+#include <memory>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/error.hpp>
+
+#include "http/connection_context.hpp"
+
+namespace solver_state::gateway {
+
+class listener : public std::enable_shared_from_this<listener> {
+public:
+  listener(boost::asio::io_context& ioc, connection_context& ctx);
+
+  /// Binds and listens; the error if that fails.
+  boost::beast::error_code open(const boost::asio::ip::tcp::endpoint& ep);
+
+  uint16_t port() const;
+
+  void run();
+
+  /// Thread-safe: stops accepting.
+  void close();
+
+private:
+  void do_accept();
+  void on_accept(boost::beast::error_code ec,
+                 boost::asio::ip::tcp::socket socket);
+
+  boost::asio::io_context& ioc_;
+  connection_context& ctx_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  /// Pause after an accept error (EMFILE...) instead of spinning.
+  boost::asio::steady_timer backoff_;
+};
+
+} // namespace solver_state::gateway

@@ -1,0 +1,29 @@
+#pragma once
+
+// URL decoding of request targets: path segments and query strings.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace solver_state::gateway {
+
+/// Decodes %XX escapes of a path segment ('+' stays '+'); nullopt when an
+/// escape is malformed ("%4", "%zz").
+std::optional<std::string> percent_decode(std::string_view text);
+
+/// Decodes a query-string name or value: like percent_decode, but '+' is a
+/// space (HTML form encoding, what curl --data-urlencode and browsers send).
+std::optional<std::string> query_decode(std::string_view text);
+
+struct query_param {
+  std::string name;
+  std::string value;
+};
+
+/// Splits and decodes "a=1&b=x%20y"; nullopt on a malformed escape. Empty
+/// pieces ("a=1&&b=2") are skipped; "flag" alone has an empty value.
+std::optional<std::vector<query_param>> parse_query(std::string_view query);
+
+} // namespace solver_state::gateway

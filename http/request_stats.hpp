@@ -1,0 +1,34 @@
+#pragma once
+
+// Per route/method/status request counters. Sessions count with one relaxed
+// atomic increment; the server drains them once a second into an http_report
+// for the metrics actor (batched, fire-and-forget, never per request).
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "http/routes.hpp"
+#include "messages/metrics.hpp"
+
+namespace solver_state::gateway {
+
+class request_stats {
+public:
+  void count(route_id route, method_id method, unsigned status);
+
+  /// The counts since the last take(), resetting them.
+  http_report take();
+
+private:
+  static constexpr std::array<uint16_t, 15> statuses{
+    200, 204, 304, 400, 401, 404, 405, 412, 413, 500, 503, 504, 507, 100, 0};
+
+  static size_t status_index(unsigned status);
+
+  static constexpr size_t slots = route_count * method_count
+                                  * statuses.size();
+  std::array<std::atomic<uint64_t>, slots> counts_{};
+};
+
+} // namespace solver_state::gateway

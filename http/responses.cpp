@@ -1,0 +1,34 @@
+#include "http/responses.hpp"
+
+#include <caf/error.hpp>
+
+#include "http/json_codec.hpp"
+#include "http/status.hpp"
+
+namespace solver_state::gateway {
+
+response_t make_response(unsigned status, std::string body,
+                         const char* content_type) {
+  response_t res{static_cast<bhttp::status>(status), 11};
+  res.set(bhttp::field::content_type, content_type);
+  res.body() = std::move(body);
+  return res;
+}
+
+response_t json_response(unsigned status, std::string body) {
+  return make_response(status, std::move(body), "application/json");
+}
+
+response_t empty_response(unsigned status) {
+  return response_t{static_cast<bhttp::status>(status), 11};
+}
+
+response_t error_response(state_errc code, std::string_view message) {
+  return json_response(http_status_of(code), error_body(code, message));
+}
+
+response_t error_response(const caf::error& err) {
+  return error_response(code_of(err), message_of(err));
+}
+
+} // namespace solver_state::gateway

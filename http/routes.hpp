@@ -1,0 +1,70 @@
+#pragma once
+
+// The route table of HTTP API v1 (DESIGN.md): which path is which route,
+// which methods each accepts, and the route labels used in metrics.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/percent.hpp"
+
+namespace solver_state::gateway {
+
+enum class route_id : uint8_t {
+  healthz,
+  readyz,
+  metrics,
+  state_list,       // GET /v1/state?prefix=&limit=&cursor=
+  state_batch_get,  // POST /v1/state/batch-get
+  state_key,        // GET|PUT|DELETE /v1/state/{key}
+  orders_list,      // GET /v1/orders/{order_type}
+  order,            // GET|PUT|DELETE /v1/orders/{order_type}/{order_id}
+  fills_list,       // GET /v1/fills/{order_id}
+  fill,             // GET|PUT /v1/fills/{order_id}/{tx_hash}
+  settlements_list, // GET /v1/settlements/{order_id}
+  settlement,       // GET|PUT /v1/settlements/{order_id}/{claim_hash}
+  unknown,          // no such path: 404
+  unparsed,         // the request itself was malformed (no route known)
+  count_
+};
+
+constexpr size_t route_count = static_cast<size_t>(route_id::count_);
+
+enum class method_id : uint8_t { get, put, del, post, other, count_ };
+
+constexpr size_t method_count = static_cast<size_t>(method_id::count_);
+
+/// The label of a route in metrics and access logs ("/v1/state/{key}").
+const char* label_of(route_id route);
+
+const char* label_of(method_id method);
+
+method_id method_of(std::string_view verb);
+
+/// True when `route` accepts `method`.
+bool allows(route_id route, method_id method);
+
+/// The Allow header of a route ("GET, PUT, DELETE").
+const char* allow_header(route_id route);
+
+/// A request target resolved to a route. `params` are the decoded path
+/// parameters in the order of the route's pattern ({key}; {order_type},
+/// {order_id}; ...). `problem` is non-empty when the target is malformed (a
+/// bad escape): answer 400.
+struct route_match {
+  route_id route = route_id::unknown;
+  std::vector<std::string> params;
+  std::vector<query_param> query;
+  std::string problem;
+};
+
+/// Resolves "path?query". Segments are split on '/' before decoding, so
+/// "%2F" inside a typed segment stays inside it; for /v1/state/{key} the
+/// whole rest of the path is the key ("/v1/state/a/b" is key "a/b").
+/// "/v1/state/batch-get" names the batch route only for POST; with other
+/// methods it is the key "batch-get".
+route_match match_route(std::string_view target, method_id method);
+
+} // namespace solver_state::gateway

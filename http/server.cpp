@@ -1,0 +1,205 @@
+#include "http/server.hpp"
+
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <caf/send.hpp>
+#include <spdlog/spdlog.h>
+
+#include "http/api.hpp"
+#include "http/connection_context.hpp"
+#include "http/listener.hpp"
+#include "http/request_stats.hpp"
+#include "http/session.hpp"
+#include "http/store_bridge.hpp"
+
+namespace solver_state {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using namespace gateway;
+
+namespace {
+
+constexpr std::chrono::seconds stats_interval{1};
+
+/// The endpoint of "host:port"; hostnames other than IP literals are looked
+/// up once, here at start.
+caf::expected<tcp::endpoint> endpoint_of(const std::string& listen) {
+  std::string host;
+  uint16_t port = 0;
+  if (!split_host_port(listen, host, port))
+    return make_state_error(state_errc::bad_request,
+                            "http.listen: must be host:port, got '" + listen
+                              + "'");
+  boost::system::error_code ec;
+  auto addr = net::ip::make_address(host, ec);
+  if (!ec)
+    return tcp::endpoint{addr, port};
+  net::io_context ioc;
+  tcp::resolver resolver{ioc};
+  auto results = resolver.resolve(host, std::to_string(port), ec);
+  if (ec || results.empty())
+    return make_state_error(state_errc::io_error,
+                            "http.listen: cannot resolve '" + host
+                              + "': " + ec.message());
+  return results.begin()->endpoint();
+}
+
+} // namespace
+
+/// Everything the io threads and the connections use. Normally destroyed
+/// with the server; leaked on purpose when a store call is still pending at
+/// shutdown, because that call's callback holds a connection, and a
+/// connection must never outlive its io_context.
+struct io_core {
+  io_core(const http_config& cfg, store_bridge& bridge, state_actor store,
+          metrics_actor metrics)
+    : handlers(bridge, std::move(store), std::move(metrics), cfg.auth_token),
+      ctx{connection_limits{cfg.max_body_bytes, 16 * 1024, cfg.read_timeout,
+                            cfg.request_timeout},
+          handlers, stats, {false}, {}},
+      ioc(static_cast<int>(cfg.threads)),
+      work(net::make_work_guard(ioc)),
+      flush_timer(ioc) {
+  }
+
+  // Declaration order is destruction order reversed: the io_context (and the
+  // sessions its handlers hold) goes before the context they point to.
+  request_stats stats;
+  api handlers;
+  connection_context ctx;
+  net::io_context ioc;
+  net::executor_work_guard<net::io_context::executor_type> work;
+  net::steady_timer flush_timer;
+  std::shared_ptr<listener> acceptor;
+};
+
+struct http_server::impl {
+  impl(caf::actor_system& sys, http_config config, state_actor store,
+       metrics_actor metrics)
+    : cfg(std::move(config)),
+      metrics(metrics),
+      bridge(sys, cfg.max_in_flight),
+      core(std::make_unique<io_core>(cfg, bridge, std::move(store),
+                                     std::move(metrics))) {
+  }
+
+  ~impl() { stop(std::chrono::milliseconds{0}); }
+
+  caf::error start();
+  void stop(std::chrono::milliseconds drain);
+  void arm_flush();
+  void flush_stats();
+
+  http_config cfg;
+  metrics_actor metrics;
+  store_bridge bridge;
+  std::unique_ptr<io_core> core;
+  std::vector<std::thread> threads;
+  uint16_t port = 0;
+  bool running = false;
+};
+
+caf::error http_server::impl::start() {
+  auto ep = endpoint_of(cfg.listen);
+  if (!ep)
+    return std::move(ep.error());
+  auto& c = *core;
+  c.acceptor = std::make_shared<listener>(c.ioc, c.ctx);
+  if (auto ec = c.acceptor->open(*ep))
+    return make_state_error(state_errc::io_error,
+                            "http.listen: cannot listen on " + cfg.listen
+                              + ": " + ec.message());
+  port = c.acceptor->port();
+  c.acceptor->run();
+  arm_flush();
+  for (size_t i = 0; i < cfg.threads; ++i)
+    threads.emplace_back([&c] { c.ioc.run(); });
+  running = true;
+  spdlog::info("http: listening on {}:{} threads={} max_in_flight={} "
+               "max_body_bytes={} read_timeout_ms={} request_timeout_ms={} "
+               "auth={}",
+               ep->address().to_string(), port, cfg.threads,
+               cfg.max_in_flight, cfg.max_body_bytes,
+               cfg.read_timeout.count(), cfg.request_timeout.count(),
+               cfg.auth_token.empty() ? "off" : "bearer");
+  return {};
+}
+
+void http_server::impl::arm_flush() {
+  core->flush_timer.expires_after(stats_interval);
+  core->flush_timer.async_wait([this](boost::system::error_code ec) {
+    if (ec)
+      return;
+    flush_stats();
+    arm_flush();
+  });
+}
+
+void http_server::impl::flush_stats() {
+  auto report = core->stats.take();
+  if (!report.counts.empty() && metrics)
+    caf::anon_send(metrics, report_atom_v, std::move(report));
+}
+
+void http_server::impl::stop(std::chrono::milliseconds drain) {
+  if (!running)
+    return;
+  running = false;
+  auto& c = *core;
+  c.ctx.stopping = true;
+  c.acceptor->close();
+  for (auto& s : c.ctx.registry.snapshot())
+    s->shut_down();
+  auto deadline = std::chrono::steady_clock::now() + drain;
+  while (c.ctx.registry.size() > 0
+         && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  if (auto n = c.ctx.registry.size(); n > 0)
+    spdlog::warn("http: closing {} connections still busy after drain", n);
+  net::post(c.ioc, [&c] { c.flush_timer.cancel(); });
+  c.work.reset();
+  c.ioc.stop();
+  for (auto& t : threads)
+    t.join();
+  threads.clear();
+  flush_stats();
+  // Replies still on their way hold connections: wait for them before the
+  // io_context goes away, or leak it if the store never answers.
+  if (!bridge.stop(cfg.request_timeout + std::chrono::seconds{1})) {
+    spdlog::warn("http: leaking the io context: the store still holds "
+                 "requests");
+    (void) core.release();
+  }
+  spdlog::info("http: stopped");
+}
+
+// -- http_server ----------------------------------------------------------------
+
+http_server::http_server(caf::actor_system& sys, http_config cfg,
+                         state_actor store, metrics_actor metrics)
+  : impl_(std::make_unique<impl>(sys, std::move(cfg), std::move(store),
+                                 std::move(metrics))) {
+}
+
+http_server::~http_server() = default;
+
+caf::error http_server::start() {
+  return impl_->start();
+}
+
+uint16_t http_server::port() const {
+  return impl_->port;
+}
+
+
+void http_server::stop(std::chrono::milliseconds drain) {
+  impl_->stop(drain);
+}
+
+} // namespace solver_state

@@ -1,0 +1,345 @@
+#include "http/session.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "http/responses.hpp"
+
+namespace solver_state::gateway {
+
+namespace beast = boost::beast;
+namespace net = boost::asio;
+
+namespace {
+
+/// After an error answer, how much of the rest of the request we read and
+/// throw away before closing anyway.
+constexpr size_t linger_bytes = 1 << 20;
+constexpr std::chrono::seconds linger_time{2};
+
+bool is_parse_error(const beast::error_code& ec) {
+  return ec.category()
+         == bhttp::make_error_code(bhttp::error::bad_method).category();
+}
+
+} // namespace
+
+// -- registry ----------------------------------------------------------------------
+
+void connection_registry::add(const std::shared_ptr<session>& s) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  sessions_.emplace(s.get(), s);
+}
+
+void connection_registry::remove(const session* s) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  sessions_.erase(s);
+}
+
+std::vector<std::shared_ptr<session>> connection_registry::snapshot() const {
+  std::vector<std::shared_ptr<session>> out;
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& [ptr, weak] : sessions_)
+    if (auto s = weak.lock())
+      out.push_back(std::move(s));
+  return out;
+}
+
+size_t connection_registry::size() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return sessions_.size();
+}
+
+// -- session -------------------------------------------------------------------------
+
+namespace {
+
+/// The sink of one request: remembers which request it answers, so a reply
+/// that comes after the 504 cannot answer the connection's next request.
+class request_sink : public reply_sink {
+public:
+  request_sink(std::shared_ptr<session> s, uint64_t seq)
+    : session_(std::move(s)), seq_(seq) {
+  }
+
+  void reply(response_t res) override {
+    session_->reply(seq_, std::move(res));
+  }
+
+private:
+  std::shared_ptr<session> session_;
+  uint64_t seq_;
+};
+
+} // namespace
+
+session::session(net::ip::tcp::socket&& socket, connection_context& ctx)
+  : ctx_(ctx),
+    stream_(std::move(socket)),
+    deadline_(stream_.get_executor()) {
+}
+
+session::~session() {
+  ctx_.registry.remove(this);
+}
+
+void session::run() {
+  ctx_.registry.add(shared_from_this());
+  // Start on the connection's strand (the socket was accepted on it).
+  net::dispatch(stream_.get_executor(),
+                beast::bind_front_handler(&session::do_read,
+                                          shared_from_this()));
+}
+
+void session::shut_down() {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    if (self->phase_ == phase::waiting)
+      self->close_now();
+  });
+}
+
+void session::do_read() {
+  if (ctx_.stopping.load(std::memory_order_relaxed))
+    return close_now();
+  phase_ = phase::waiting;
+  route_ = route_id::unparsed;
+  method_ = method_id::other;
+  target_.clear();
+  parser_.emplace();
+  parser_->body_limit(ctx_.limits.max_body_bytes);
+  parser_->header_limit(static_cast<uint32_t>(ctx_.limits.header_limit));
+  stream_.expires_after(ctx_.limits.read_timeout);
+  bhttp::async_read_header(stream_, buffer_, *parser_,
+                           beast::bind_front_handler(&session::on_header,
+                                                     shared_from_this()));
+}
+
+void session::on_header(beast::error_code ec, size_t) {
+  if (ec)
+    return on_read_error(ec);
+  phase_ = phase::serving;
+  // A small body usually came with the header: parse it from the buffer
+  // here instead of paying another asynchronous read for it.
+  if (!parser_->is_done() && buffer_.size() > 0)
+    if (auto perr = parse_buffered(); perr)
+      return on_read_error(perr);
+  if (parser_->is_done())
+    return serve();
+  auto& req = parser_->get();
+  if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
+    continue_ = {bhttp::status::continue_, req.version()};
+    return bhttp::async_write(stream_, continue_,
+                              beast::bind_front_handler(&session::on_continue,
+                                                        shared_from_this()));
+  }
+  read_body();
+}
+
+beast::error_code session::parse_buffered() {
+  beast::error_code ec;
+  while (!parser_->is_done() && buffer_.size() > 0) {
+    auto used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == bhttp::error::need_more)
+      return {};
+    if (ec || used == 0)
+      return ec;
+  }
+  return ec;
+}
+
+void session::on_continue(beast::error_code ec, size_t) {
+  if (ec)
+    return close_now();
+  read_body();
+}
+
+void session::read_body() {
+  bhttp::async_read(stream_, buffer_, *parser_,
+                    beast::bind_front_handler(&session::on_body,
+                                              shared_from_this()));
+}
+
+void session::on_body(beast::error_code ec, size_t) {
+  if (ec)
+    return on_read_error(ec);
+  serve();
+}
+
+void session::on_read_error(beast::error_code ec) {
+  if (ec == net::error::operation_aborted)
+    return;
+  if (ec == bhttp::error::body_limit)
+    return refuse(state_errc::payload_too_large,
+                  "body exceeds http.max_body_bytes="
+                    + std::to_string(ctx_.limits.max_body_bytes));
+  if (ec == bhttp::error::header_limit)
+    return refuse(state_errc::bad_request,
+                  "request header exceeds "
+                    + std::to_string(ctx_.limits.header_limit) + " bytes");
+  if (ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message
+      && is_parse_error(ec))
+    return refuse(state_errc::bad_request,
+                  "malformed HTTP request: " + ec.message());
+  // end of stream, timeout (idle or too slow), reset: nothing to answer.
+  if (ec != bhttp::error::end_of_stream)
+    spdlog::debug("http: connection closed: {}", ec.message());
+  close_now();
+}
+
+void session::serve() {
+  auto& req = parser_->get();
+  method_ = method_of(req.method_string());
+  version_ = req.version();
+  keep_alive_ = req.keep_alive();
+  if (spdlog::should_log(spdlog::level::debug)) {
+    target_ = std::string{req.target()};
+    started_ = std::chrono::steady_clock::now();
+  }
+  // No read timeout while the store works: request_timeout bounds that.
+  stream_.expires_never();
+  auto m = ctx_.handlers.resolve(req);
+  route_ = m.route;
+  auto seq = ++seq_;
+  awaiting_ = true;
+  ctx_.handlers.serve(req, std::move(m),
+                      std::make_shared<request_sink>(shared_from_this(), seq));
+  if (!awaiting_ || seq != seq_)
+    return; // answered at once
+  deadline_.expires_after(ctx_.limits.request_timeout);
+  deadline_.async_wait(beast::bind_front_handler(&session::on_deadline,
+                                                 shared_from_this(), seq));
+}
+
+void session::on_deadline(uint64_t seq, beast::error_code ec) {
+  if (ec || !awaiting_ || seq != seq_)
+    return;
+  send(error_response(state_errc::timeout,
+                      "the store did not answer within http.request_timeout="
+                        + std::to_string(ctx_.limits.request_timeout.count())
+                        + "ms"));
+}
+
+void session::reply(uint64_t seq, response_t res) {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this(), seq,
+                                         res = std::move(res)]() mutable {
+    if (!self->awaiting_ || seq != self->seq_)
+      return; // already answered with 504
+    self->deadline_.cancel();
+    self->send(std::move(res));
+  });
+}
+
+void session::send(response_t res) {
+  awaiting_ = false;
+  auto status = res.result_int();
+  ctx_.stats.count(route_, method_, status);
+  access_log(res);
+  bool close = !keep_alive_ || phase_ == phase::closing
+               || ctx_.stopping.load(std::memory_order_relaxed);
+  res.version(version_);
+  res.keep_alive(!close);
+  res.set(bhttp::field::server, "solver-state");
+  res.prepare_payload();
+  if (status == 204 || status == 304)
+    res.erase(bhttp::field::content_length); // RFC 9110: no length on these
+  serialize(res);
+  stream_.expires_after(ctx_.limits.read_timeout);
+  net::async_write(stream_, net::buffer(wire_),
+                   beast::bind_front_handler(&session::on_write,
+                                             shared_from_this(), close));
+}
+
+void session::serialize(const response_t& res) {
+  // One flat buffer and one plain write: Beast's generic serializer costs
+  // more than the copy of a small response (perf: a few percent per request).
+  wire_.clear();
+  wire_ += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  wire_ += std::to_string(res.result_int());
+  wire_ += ' ';
+  auto reason = res.reason();
+  wire_.append(reason.data(), reason.size());
+  wire_ += "\r\n";
+  for (auto& f : res) {
+    auto name = f.name_string();
+    auto value = f.value();
+    wire_.append(name.data(), name.size());
+    wire_ += ": ";
+    wire_.append(value.data(), value.size());
+    wire_ += "\r\n";
+  }
+  wire_ += "\r\n";
+  wire_ += res.body();
+}
+
+void session::on_write(bool close, beast::error_code ec, size_t) {
+  if (ec)
+    return close_now();
+  if (close)
+    return linger();
+  do_read();
+}
+
+void session::refuse(state_errc code, const std::string& message) {
+  phase_ = phase::closing;
+  keep_alive_ = false;
+  if (parser_ && parser_->is_header_done()) {
+    method_ = method_of(parser_->get().method_string());
+    version_ = parser_->get().version();
+  }
+  spdlog::debug("http: refusing request: {}", message);
+  send(error_response(code, message));
+}
+
+void session::linger() {
+  phase_ = phase::closing;
+  beast::error_code ec;
+  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  if (ec)
+    return close_now();
+  buffer_.consume(buffer_.size());
+  stream_.expires_after(linger_time);
+  stream_.async_read_some(buffer_.prepare(64 * 1024),
+                          beast::bind_front_handler(&session::on_linger,
+                                                    shared_from_this()));
+}
+
+void session::on_linger(beast::error_code ec, size_t bytes) {
+  lingered_ += bytes;
+  if (ec || lingered_ > linger_bytes + ctx_.limits.max_body_bytes)
+    return close_now();
+  stream_.async_read_some(buffer_.prepare(64 * 1024),
+                          beast::bind_front_handler(&session::on_linger,
+                                                    shared_from_this()));
+}
+
+void session::close_now() {
+  phase_ = phase::closing;
+  beast::error_code ec;
+  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ec);
+  stream_.socket().close(ec);
+}
+
+void session::access_log(const response_t& res) const {
+  auto status = res.result_int();
+  if (status >= 500 && status != 503)
+    spdlog::warn("http: {} {} -> {} {}", label_of(method_), label_of(route_),
+                 status, res.body());
+  if (!spdlog::should_log(spdlog::level::debug))
+    return;
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - started_)
+                  .count();
+  spdlog::debug("http: access method={} target=\"{}\" route={} status={} "
+                "bytes={} micros={}",
+                label_of(method_), target_, label_of(route_), status,
+                res.body().size(), micros);
+}
+
+} // namespace solver_state::gateway

@@ -1,0 +1,94 @@
+#pragma once
+
+// One HTTP/1.1 connection, in the shape of Beast's async server examples: a
+// strand of its own, do_x/on_x pairs, a timeout armed on every read and write.
+// Requests on a connection are served one after another: a pipelining client
+// gets its answers in order, and unread pipelined requests stay in the socket
+// (the cap on pipelined requests is one in service per connection).
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include "http/connection_context.hpp"
+#include "http/message.hpp"
+
+namespace solver_state::gateway {
+
+class session : public std::enable_shared_from_this<session> {
+public:
+  session(boost::asio::ip::tcp::socket&& socket, connection_context& ctx);
+  ~session();
+
+  /// Registers the connection and starts reading.
+  void run();
+
+  /// Thread-safe: answers request number `seq` unless it was already
+  /// answered (504 after http.request_timeout): then the late answer is
+  /// dropped.
+  void reply(uint64_t seq, response_t res);
+
+  /// Thread-safe: closes the connection now if it waits for a request; a
+  /// connection serving one closes after answering it.
+  void shut_down();
+
+private:
+  enum class phase { waiting, serving, closing };
+
+  void do_read();
+  void on_header(boost::beast::error_code ec, size_t bytes);
+  /// Feeds already buffered bytes to the parser; an error if they are bad.
+  boost::beast::error_code parse_buffered();
+  void on_continue(boost::beast::error_code ec, size_t bytes);
+  void read_body();
+  void on_body(boost::beast::error_code ec, size_t bytes);
+  void on_read_error(boost::beast::error_code ec);
+  void serve();
+  void on_deadline(uint64_t seq, boost::beast::error_code ec);
+  void send(response_t res);
+  /// The response's bytes on the wire, into wire_.
+  void serialize(const response_t& res);
+  void on_write(bool close, boost::beast::error_code ec, size_t bytes);
+  /// Answers a request that could not be parsed, then closes gracefully.
+  void refuse(state_errc code, const std::string& message);
+  /// Graceful close: stop sending, read and discard what the client still
+  /// sends (bounded), then close, so the client reads our answer instead of a
+  /// connection reset.
+  void linger();
+  void on_linger(boost::beast::error_code ec, size_t bytes);
+  void close_now();
+  void access_log(const response_t& res) const;
+
+  connection_context& ctx_;
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bhttp::response<bhttp::empty_body> continue_;
+  std::string wire_;
+  /// Bounds the wait for the store (http.request_timeout): an asio timer on
+  /// the connection's strand rather than a CAF request timeout, which would
+  /// cost a trip through CAF's clock thread on every request.
+  boost::asio::steady_timer deadline_;
+  uint64_t seq_ = 0;
+  bool awaiting_ = false;
+  phase phase_ = phase::waiting;
+  size_t lingered_ = 0;
+
+  // -- the request being served ------------------------------------------------
+  route_id route_ = route_id::unparsed;
+  method_id method_ = method_id::other;
+  unsigned version_ = 11;
+  bool keep_alive_ = false;
+  std::string target_; // kept only when the access log is on
+  std::chrono::steady_clock::time_point started_;
+};
+
+} // namespace solver_state::gateway

@@ -1,0 +1,12 @@
+#pragma once
+
+// The one mapping from error code to HTTP status (DESIGN.md, "Errors").
+
+#include "messages/errors.hpp"
+
+namespace solver_state::gateway {
+
+/// The HTTP status for an error code; 500 for anything unknown.
+unsigned http_status_of(state_errc code);
+
+} // namespace solver_state::gateway

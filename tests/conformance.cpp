@@ -1,0 +1,454 @@
+#include "tests/conformance.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <catch2/catch.hpp>
+
+#include "actors/store.hpp"
+#include "backends/plugin.hpp"
+#include "messages/keys.hpp"
+#include "messages/protocol.hpp"
+
+namespace solver_state::testing {
+
+namespace {
+
+unix_ms wall_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+std::unique_ptr<state_store> open_one(const conformance_target& t) {
+  auto cfg = t.config;
+  cfg.shards = 1;
+  auto plugin = plugin_registry::builtin().find(cfg.type);
+  REQUIRE(plugin != nullptr);
+  auto stores = plugin->create_stores(cfg);
+  INFO((stores ? std::string{} : message_of(stores.error())));
+  REQUIRE(stores);
+  REQUIRE(stores->size() == 1);
+  return std::move(stores->front());
+}
+
+set_request put(std::string key, std::string value,
+                condition cond = condition::always()) {
+  return set_request{std::move(key), std::move(value), 0, cond};
+}
+
+version_t must_set(state_store& s, std::string key, std::string value,
+                   unix_ms now, unix_ms expires_at = 0) {
+  auto v = s.set(put(std::move(key), std::move(value)), expires_at, now);
+  INFO((v ? std::string{} : message_of(v.error())));
+  REQUIRE(v);
+  return *v;
+}
+
+state_errc failure(const caf::error& err) {
+  return code_of(err);
+}
+
+void check_basic_operations(state_store& s, unix_ms now) {
+  SECTION("get of an absent key is not_found") {
+    auto e = s.get("order:t:absent", now);
+    REQUIRE_FALSE(e);
+    CHECK(failure(e.error()) == state_errc::not_found);
+  }
+  SECTION("set then get returns the bytes and the version") {
+    auto v = must_set(s, "order:t:1", "hello", now);
+    CHECK(v != 0);
+    auto e = s.get("order:t:1", now);
+    REQUIRE(e);
+    CHECK(e->value == "hello");
+    CHECK(e->version == v);
+  }
+  SECTION("every write changes the version, even with the same value") {
+    auto v1 = must_set(s, "state:c:k", "same", now);
+    auto v2 = must_set(s, "state:c:k", "same", now);
+    CHECK(v1 != v2);
+    must_set(s, "state:c:k", "other", now);
+    s.erase(delete_request{"state:c:k", condition::always()}, now);
+    auto v4 = must_set(s, "state:c:k", "same", now);
+    CHECK(v4 != v1);
+    CHECK(v4 != v2);
+  }
+  SECTION("binary values with NUL bytes and empty values round-trip") {
+    std::string bin{"\0\x01\xff\0tail", 8};
+    must_set(s, "fill:o:bin", bin, now);
+    must_set(s, "fill:o:empty", "", now);
+    CHECK(s.get("fill:o:bin", now)->value == bin);
+    auto empty = s.get("fill:o:empty", now);
+    REQUIRE(empty);
+    CHECK(empty->value.empty());
+  }
+  SECTION("a large value round-trips") {
+    std::string big(512 * 1024, 'x');
+    for (size_t i = 0; i < big.size(); i += 7)
+      big[i] = static_cast<char>(i);
+    must_set(s, "state:big:v", big, now);
+    CHECK(s.get("state:big:v", now)->value == big);
+  }
+  SECTION("delete removes; deleting an absent key succeeds with false") {
+    must_set(s, "order:t:d", "x", now);
+    auto removed = s.erase(delete_request{"order:t:d", condition::always()},
+                           now);
+    REQUIRE(removed);
+    CHECK(*removed);
+    CHECK_FALSE(s.get("order:t:d", now));
+    auto again = s.erase(delete_request{"order:t:d", condition::always()},
+                         now);
+    REQUIRE(again);
+    CHECK_FALSE(*again);
+  }
+}
+
+void check_conditions(state_store& s, unix_ms now) {
+  SECTION("if_version writes only over the named version") {
+    auto v1 = must_set(s, "order:t:c", "a", now);
+    auto stale = s.set(put("order:t:c", "b", condition::matches(v1 + 12345)),
+                       0, now);
+    REQUIRE_FALSE(stale);
+    CHECK(failure(stale.error()) == state_errc::version_mismatch);
+    CHECK(s.get("order:t:c", now)->value == "a");
+    auto v2 = s.set(put("order:t:c", "b", condition::matches(v1)), 0, now);
+    REQUIRE(v2);
+    CHECK(s.get("order:t:c", now)->value == "b");
+    auto replay = s.set(put("order:t:c", "c", condition::matches(v1)), 0, now);
+    REQUIRE_FALSE(replay);
+    CHECK(failure(replay.error()) == state_errc::version_mismatch);
+  }
+  SECTION("if_version on an absent key fails") {
+    auto r = s.set(put("order:t:none", "x", condition::matches(1)), 0, now);
+    REQUIRE_FALSE(r);
+    CHECK(failure(r.error()) == state_errc::version_mismatch);
+    CHECK_FALSE(s.get("order:t:none", now));
+  }
+  SECTION("if_absent creates once") {
+    auto first = s.set(put("order:t:once", "1", condition::absent()), 0, now);
+    REQUIRE(first);
+    auto second = s.set(put("order:t:once", "2", condition::absent()), 0,
+                        now);
+    REQUIRE_FALSE(second);
+    CHECK(failure(second.error()) == state_errc::version_mismatch);
+    CHECK(s.get("order:t:once", now)->value == "1");
+  }
+  SECTION("conditional delete") {
+    auto v = must_set(s, "order:t:cd", "x", now);
+    auto wrong = s.erase(delete_request{"order:t:cd", condition::matches(v + 1)},
+                         now);
+    REQUIRE_FALSE(wrong);
+    CHECK(failure(wrong.error()) == state_errc::version_mismatch);
+    CHECK(s.get("order:t:cd", now));
+    auto right = s.erase(delete_request{"order:t:cd", condition::matches(v)},
+                         now);
+    REQUIRE(right);
+    CHECK(*right);
+    auto absent = s.erase(delete_request{"order:t:cd", condition::matches(v)},
+                          now);
+    REQUIRE_FALSE(absent);
+    CHECK(failure(absent.error()) == state_errc::version_mismatch);
+  }
+}
+
+void check_ttl(state_store& s, unix_ms now) {
+  SECTION("an expired key is invisible to get, list and batch_get") {
+    must_set(s, "state:ttl:gone", "x", now, now + 1000);
+    must_set(s, "state:ttl:kept", "y", now, 0);
+    CHECK(s.get("state:ttl:gone", now + 999));
+    CHECK_FALSE(s.get("state:ttl:gone", now + 1000));
+    auto page = s.list(list_request{"state:ttl:", {}, 0}, now + 5000);
+    REQUIRE(page);
+    CHECK(page->keys == std::vector<std::string>{"state:ttl:kept"});
+    auto batch = s.batch_get({"state:ttl:gone", "state:ttl:kept"}, now + 5000);
+    REQUIRE(batch);
+    CHECK_FALSE((*batch)[0].found());
+    CHECK((*batch)[1].found());
+    CHECK(s.get("state:ttl:gone", now + 999)->expires_at_ms == now + 1000);
+  }
+  SECTION("an expired key counts as absent for conditions") {
+    must_set(s, "state:ttl:c", "x", now, now + 10);
+    auto r = s.set(put("state:ttl:c", "y", condition::absent()), 0, now + 20);
+    CHECK(r);
+  }
+  SECTION("rewriting without TTL clears the expiry") {
+    must_set(s, "state:ttl:r", "x", now, now + 10);
+    must_set(s, "state:ttl:r", "y", now, 0);
+    CHECK(s.get("state:ttl:r", now + 100000));
+  }
+  SECTION("sweep drops expired keys and keeps live ones") {
+    must_set(s, "state:ttl:s1", "x", now, now + 10);
+    must_set(s, "state:ttl:s2", "y", now, 0);
+    s.sweep(now + 20);
+    CHECK_FALSE(s.get("state:ttl:s1", now + 20));
+    CHECK(s.get("state:ttl:s2", now + 20));
+  }
+}
+
+void check_listing(state_store& s, unix_ms now) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < 57; ++i) {
+    auto id = std::to_string(1000 + i);
+    keys.push_back("order:eip7683:" + id);
+  }
+  for (auto& k : keys)
+    must_set(s, k, "v", now);
+  must_set(s, "order:eip7683x:1", "not in prefix", now);
+  must_set(s, "order:other:1", "other", now);
+  SECTION("list returns every key under the prefix, sorted") {
+    auto page = s.list(list_request{"order:eip7683:", {}, 0}, now);
+    REQUIRE(page);
+    CHECK(page->keys == keys);
+    CHECK_FALSE(page->more);
+  }
+  SECTION("paging visits every key exactly once") {
+    std::vector<std::string> seen;
+    std::string after;
+    for (int pages = 0; pages < 100; ++pages) {
+      auto page = s.list(list_request{"order:eip7683:", after, 10}, now);
+      REQUIRE(page);
+      if (page->more)
+        CHECK(page->keys.size() == 10);
+      seen.insert(seen.end(), page->keys.begin(), page->keys.end());
+      if (!page->more)
+        break;
+      after = page->keys.back();
+    }
+    CHECK(seen == keys);
+  }
+  SECTION("an exact last page says no more") {
+    auto page = s.list(list_request{"order:eip7683:", keys[46], 10}, now);
+    REQUIRE(page);
+    CHECK(page->keys.size() == 10);
+    CHECK_FALSE(page->more);
+  }
+  SECTION("the empty prefix lists everything") {
+    auto page = s.list(list_request{"", {}, 0}, now);
+    REQUIRE(page);
+    CHECK(page->keys.size() == keys.size() + 2);
+  }
+  SECTION("a prefix with no keys lists nothing") {
+    auto page = s.list(list_request{"settlement:", {}, 0}, now);
+    REQUIRE(page);
+    CHECK(page->keys.empty());
+  }
+}
+
+void check_batch_get(state_store& s, unix_ms now) {
+  auto v1 = must_set(s, "fill:o1:a", "A", now);
+  auto v2 = must_set(s, "fill:o1:b", "B", now);
+  auto batch = s.batch_get({"fill:o1:b", "fill:o1:missing", "fill:o1:a",
+                            "fill:o1:b"},
+                           now);
+  REQUIRE(batch);
+  REQUIRE(batch->size() == 4);
+  CHECK((*batch)[0].value == "B");
+  CHECK((*batch)[0].version == v2);
+  CHECK_FALSE((*batch)[1].found());
+  CHECK((*batch)[2].value == "A");
+  CHECK((*batch)[2].version == v1);
+  CHECK((*batch)[3].value == "B");
+}
+
+void check_awkward_keys(state_store& s, unix_ms now) {
+  std::vector<std::string> keys{
+    "order:a",         "order:a:b",        "order:a:b:c",   "state:..:..",
+    "state:.:x",       "state:a/b:c\\d",   "state:%2F:%",   "state::",
+    "state:::x",       "fill:\xc3\xa9t\xc3\xa9:\xe2\x82\xac",
+    "x",               "state: spaced :k",
+    "settlement:o:" + std::string(1000, 'z'),
+    "state:quote\"'`:$(rm -rf)",
+    "state:star*?:[a]",
+  };
+  unsigned n = 0;
+  for (auto& k : keys)
+    must_set(s, k, "value-" + std::to_string(n++), now);
+  n = 0;
+  for (auto& k : keys) {
+    auto e = s.get(k, now);
+    INFO(k);
+    REQUIRE(e);
+    CHECK(e->value == "value-" + std::to_string(n++));
+  }
+  auto page = s.list(list_request{"order:a", {}, 0}, now);
+  REQUIRE(page);
+  CHECK(page->keys
+        == std::vector<std::string>{"order:a", "order:a:b", "order:a:b:c"});
+}
+
+// -- through the actors -----------------------------------------------------------
+
+/// Many clients increment one counter with read + conditional write + retry:
+/// a lost update shows as a final count below the number of increments.
+void check_concurrent_conditional_writers(const conformance_target& t) {
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  caf::actor_system sys{cfg};
+  auto store = start_store(sys, t.config, plugin_registry::builtin());
+  INFO((store ? std::string{} : message_of(store.error())));
+  REQUIRE(store);
+  constexpr int writers = 8;
+  constexpr int increments = 25;
+  const std::string key = "state:race:counter";
+  std::atomic<int> conflicts{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < writers; ++w)
+    threads.emplace_back([&] {
+      caf::scoped_actor self{sys};
+      for (int i = 0; i < increments;) {
+        int current = 0;
+        condition cond = condition::absent();
+        self->request(store->router, std::chrono::seconds{10}, get_atom_v, key)
+          .receive(
+            [&](entry& e) {
+              current = std::stoi(e.value);
+              cond = condition::matches(e.version);
+            },
+            [&](caf::error&) {});
+        bool written = false;
+        self
+          ->request(store->router, std::chrono::seconds{10}, put_atom_v,
+                    set_request{key, std::to_string(current + 1), 0, cond})
+          .receive([&](version_t) { written = true; },
+                   [&](caf::error& err) {
+                     REQUIRE(code_of(err) == state_errc::version_mismatch);
+                     ++conflicts;
+                   });
+        if (written)
+          ++i;
+      }
+    });
+  for (auto& th : threads)
+    th.join();
+  caf::scoped_actor self{sys};
+  std::string final_value;
+  self->request(store->router, std::chrono::seconds{10}, get_atom_v, key)
+    .receive([&](entry& e) { final_value = e.value; },
+             [&](caf::error& err) { FAIL(message_of(err)); });
+  CHECK(final_value == std::to_string(writers * increments));
+  stop_store(*store);
+}
+
+/// Keys spread over several shards: a listing through the router merges one
+/// page per shard, so each shard must answer only for its own keys (backends
+/// whose shards share one database must not return the others' keys).
+void check_listing_across_shards(const conformance_target& t) {
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  caf::actor_system sys{cfg};
+  auto config = t.config;
+  config.shards = 8;
+  auto store = start_store(sys, config, plugin_registry::builtin());
+  INFO((store ? std::string{} : message_of(store.error())));
+  REQUIRE(store);
+  caf::scoped_actor self{sys};
+  auto timeout = std::chrono::seconds{10};
+  std::vector<std::string> keys;
+  for (int i = 0; i < 40; ++i)
+    keys.push_back("order:across:" + std::to_string(100 + i));
+  std::vector<std::string> all = keys;
+  all.push_back("state:across:x");
+  for (auto& k : all)
+    self->request(store->router, timeout, put_atom_v, set_request{k, "v", 0, {}})
+      .receive([](version_t) {},
+               [&](caf::error& err) { FAIL(message_of(err)); });
+  auto list = [&](list_request req) {
+    key_page out;
+    self->request(store->router, timeout, list_atom_v, std::move(req))
+      .receive([&](key_page& p) { out = std::move(p); },
+               [&](caf::error& err) { FAIL(message_of(err)); });
+    return out;
+  };
+  CHECK(list(list_request{"order:across:", {}, 0}).keys == keys);
+  CHECK(list(list_request{"", {}, 0}).keys == all);
+  std::vector<std::string> seen;
+  std::string after;
+  for (int pages = 0; pages < 20; ++pages) {
+    auto page = list(list_request{"order:across:", after, 7});
+    seen.insert(seen.end(), page.keys.begin(), page.keys.end());
+    if (!page.more || page.keys.empty())
+      break;
+    after = page.keys.back();
+  }
+  CHECK(seen == keys);
+  id_list ids;
+  self->request(store->router, timeout, list_atom_v, orders_of{"across"})
+    .receive([&](id_list& x) { ids = std::move(x); },
+             [&](caf::error& err) { FAIL(message_of(err)); });
+  CHECK(ids.ids.size() == keys.size());
+  stop_store(*store);
+}
+
+void check_shared_instances_race(const conformance_target& t) {
+  // Two store instances (two connections) racing on one key: the backend
+  // itself must make the conditional write atomic.
+  auto a = open_one(t);
+  auto b = open_one(t);
+  auto now = wall_now();
+  const std::string key = "state:race:shared";
+  constexpr int increments = 100;
+  auto worker = [&](state_store& s) {
+    for (int i = 0; i < increments;) {
+      auto e = s.get(key, now);
+      auto cond = e ? condition::matches(e->version) : condition::absent();
+      auto current = e ? std::stoi(e->value) : 0;
+      if (s.set(put(key, std::to_string(current + 1), cond), 0, now))
+        ++i;
+    }
+  };
+  std::thread ta{worker, std::ref(*a)};
+  std::thread tb{worker, std::ref(*b)};
+  ta.join();
+  tb.join();
+  CHECK(a->get(key, now)->value == std::to_string(2 * increments));
+}
+
+} // namespace
+
+void run_conformance(const conformance_target& t) {
+  t.reset();
+  auto now = wall_now();
+  SECTION("store level") {
+    auto store = open_one(t);
+    SECTION("basic operations") {
+      check_basic_operations(*store, now);
+    }
+    SECTION("conditions") {
+      check_conditions(*store, now);
+    }
+    SECTION("ttl") {
+      check_ttl(*store, now);
+    }
+    SECTION("listing") {
+      check_listing(*store, now);
+    }
+    SECTION("batch_get") {
+      check_batch_get(*store, now);
+    }
+    SECTION("awkward keys") {
+      check_awkward_keys(*store, now);
+    }
+    SECTION("health") {
+      CHECK_FALSE(store->health_check());
+    }
+    store->close();
+  }
+  SECTION("actor level: concurrent conditional writers lose no update") {
+    check_concurrent_conditional_writers(t);
+  }
+  SECTION("actor level: a listing across shards returns each key once") {
+    check_listing_across_shards(t);
+  }
+  if (t.instances_share_data) {
+    SECTION("two instances racing on one key lose no update") {
+      check_shared_instances_race(t);
+    }
+  }
+}
+
+} // namespace solver_state::testing

@@ -1,0 +1,29 @@
+#pragma once
+
+// One conformance suite for every backend (memory, file, redis, postgresql,
+// dynamodb): written once, run against each by a *_conformance_test.cpp that
+// describes how to open the backend. Uses Catch2 SECTIONs, so call it from
+// inside a TEST_CASE.
+
+#include <functional>
+#include <string>
+
+#include "config/config.hpp"
+
+namespace solver_state::testing {
+
+struct conformance_target {
+  /// Config that opens the backend (state.type, file.base_path, ...).
+  state_config config;
+  /// Empties the backend; called before every section.
+  std::function<void()> reset;
+  /// True when two stores opened from `config` see each other's writes
+  /// (network backends). Enables the cross-instance race test.
+  bool instances_share_data = false;
+};
+
+/// Runs every check of the protocol against the target's backend: directly
+/// on its stores, and through the real actors (start_store).
+void run_conformance(const conformance_target& target);
+
+} // namespace solver_state::testing

@@ -1,0 +1,170 @@
+#include "tests/dynalite_server.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SOLVER_STATE_SOURCE_DIR
+#  error "SOLVER_STATE_SOURCE_DIR must name the source tree"
+#endif
+
+namespace solver_state::testing {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string cli_path() {
+  return SOLVER_STATE_SOURCE_DIR "/node_modules/dynalite/cli.js";
+}
+
+/// A port the kernel just handed out on 127.0.0.1 (free unless raced).
+uint16_t pick_free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr)
+      || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len))
+    throw std::runtime_error("dynalite_server: cannot pick a free port");
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool accepts_connections(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr)
+            == 0;
+  ::close(fd);
+  return ok;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in{path};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+} // namespace
+
+dynalite_server::dynalite_server() {
+  if (!fs::exists(cli_path()))
+    throw std::runtime_error(
+      "dynalite is not installed (no " + cli_path()
+      + "): run scripts/install-dynalite.sh to install it into node_modules/");
+  char tmpl[] = "/tmp/solver-state-dynalite-XXXXXX";
+  if (!::mkdtemp(tmpl))
+    throw std::runtime_error("dynalite_server: mkdtemp failed");
+  dir_ = tmpl;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    port_ = pick_free_port();
+    if (try_start())
+      return;
+  }
+  auto log = read_file(dir_ + "/dynalite.log");
+  fs::remove_all(dir_);
+  throw std::runtime_error("dynalite did not start; its output:\n" + log);
+}
+
+dynalite_server::~dynalite_server() {
+  kill();
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+std::string dynalite_server::url(std::string_view table) const {
+  return "dynamodb://127.0.0.1:" + std::to_string(port_) + "/"
+         + std::string{table} + "?region=us-east-1";
+}
+
+void dynalite_server::start() {
+  if (running())
+    return;
+  // The port was ours a moment ago; after a kill the kernel frees it at once
+  // (the server's listening socket had SO_REUSEADDR), so retry briefly.
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    if (try_start())
+      return;
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  throw std::runtime_error("dynalite did not restart on port "
+                           + std::to_string(port_) + ":\n"
+                           + read_file(dir_ + "/dynalite.log"));
+}
+
+bool dynalite_server::try_start() {
+  auto port = std::to_string(port_);
+  auto db = dir_ + "/db";
+  auto log = dir_ + "/dynalite.log";
+  auto cli = cli_path();
+  pid_t pid = ::fork();
+  if (pid < 0)
+    throw std::runtime_error("dynalite_server: fork failed");
+  if (pid == 0) {
+    // Die with the test process, whatever way it ends.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (out >= 0) {
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+    }
+    ::execlp("node", "node", cli.c_str(), "--host", "127.0.0.1", "--port",
+             port.c_str(), "--path", db.c_str(), "--createTableMs", "0",
+             "--deleteTableMs", "0", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  pid_ = pid;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    if (accepts_connections(port_))
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds{25});
+  }
+  kill();
+  return false;
+}
+
+void dynalite_server::pause() {
+  if (pid_ > 0)
+    ::kill(pid_, SIGSTOP);
+}
+
+void dynalite_server::resume() {
+  if (pid_ > 0)
+    ::kill(pid_, SIGCONT);
+}
+
+void dynalite_server::kill() {
+  if (pid_ <= 0)
+    return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+} // namespace solver_state::testing

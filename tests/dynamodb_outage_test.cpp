@@ -1,0 +1,211 @@
+// DynamoDB outages through the real actors: dynalite is killed while clients
+// write, the store answers backend_unavailable (not a hang, not a CAF
+// timeout) and fails its health check; dynalite comes back on the same port
+// and the same store recovers without a restart, with the data written
+// before the outage intact.
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <catch2/catch.hpp>
+
+#include "actors/store.hpp"
+#include "backends/plugin.hpp"
+#include "messages/protocol.hpp"
+#include "tests/dynalite_server.hpp"
+
+using namespace solver_state;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Bound on any single request: far above the store's own timeouts, so a
+/// CAF request_timeout here means the store hung.
+constexpr auto request_bound = 15s;
+
+using clock_type = std::chrono::steady_clock;
+
+struct outcome {
+  bool ok = false;
+  state_errc code = state_errc::none;
+  std::string message;
+};
+
+outcome put(caf::scoped_actor& self, const state_actor& router,
+            std::string key, std::string value) {
+  outcome out;
+  self
+    ->request(router, request_bound, put_atom_v,
+              set_request{std::move(key), std::move(value), 0, {}})
+    .receive([&](version_t) { out.ok = true; },
+             [&](caf::error& err) {
+               out.code = code_of(err);
+               out.message = message_of(err);
+             });
+  return out;
+}
+
+outcome health(caf::scoped_actor& self, const state_actor& router) {
+  outcome out;
+  self->request(router, request_bound, health_atom_v)
+    .receive([&](std::string&) { out.ok = true; },
+             [&](caf::error& err) {
+               out.code = code_of(err);
+               out.message = message_of(err);
+             });
+  return out;
+}
+
+/// Polls `pred` until it holds or `limit` passes (a liveness bound, not a
+/// speed check).
+template <class Pred>
+bool eventually(Pred pred, std::chrono::seconds limit = 30s) {
+  auto deadline = clock_type::now() + limit;
+  while (clock_type::now() < deadline) {
+    if (pred())
+      return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return pred();
+}
+
+} // namespace
+
+TEST_CASE("a DynamoDB outage gives backend_unavailable and the store "
+          "recovers when the server returns") {
+  testing::dynalite_server server;
+  state_config cfg;
+  cfg.type = server.url("outage") + "&timeout_ms=2000&connect_timeout_ms=500";
+  cfg.shards = 4;
+  cfg.max_items = 0;
+  caf::actor_system_config sys_cfg;
+  register_message_types(sys_cfg);
+  caf::actor_system sys{sys_cfg};
+  auto store = start_store(sys, cfg, plugin_registry::builtin());
+  INFO((store ? std::string{} : message_of(store.error())));
+  REQUIRE(store);
+  caf::scoped_actor self{sys};
+  REQUIRE(health(self, store->router).ok);
+
+  // Load: writers keep writing distinct keys and record every answer.
+  std::atomic<bool> stop{false};
+  std::atomic<int> written{0};
+  std::mutex mtx;
+  std::map<state_errc, int> failures;
+  std::vector<std::string> unexpected;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 3; ++w)
+    writers.emplace_back([&, w] {
+      caf::scoped_actor me{sys};
+      for (int i = 0; !stop; ++i) {
+        auto r = put(me, store->router,
+                     "order:load:" + std::to_string(w) + "-"
+                       + std::to_string(i),
+                     "v");
+        if (r.ok) {
+          ++written;
+          continue;
+        }
+        std::lock_guard<std::mutex> guard{mtx};
+        ++failures[r.code];
+        if (r.code != state_errc::backend_unavailable)
+          unexpected.push_back(r.message);
+        std::this_thread::sleep_for(5ms);
+      }
+    });
+  auto failed = [&](state_errc code) {
+    std::lock_guard<std::mutex> guard{mtx};
+    return failures[code] > 0;
+  };
+
+  REQUIRE(eventually([&] { return written >= 100; }));
+  REQUIRE(put(self, store->router, "state:outage:before", "kept").ok);
+
+  server.kill();
+  CHECK(eventually([&] { return failed(state_errc::backend_unavailable); }));
+  auto during = put(self, store->router, "state:outage:during", "x");
+  CHECK_FALSE(during.ok);
+  CHECK(during.code == state_errc::backend_unavailable);
+  auto sick = health(self, store->router);
+  CHECK_FALSE(sick.ok);
+  CHECK(sick.code == state_errc::backend_unavailable);
+
+  server.start();
+  auto before_recovery = written.load();
+  CHECK(eventually([&] { return health(self, store->router).ok; }));
+  CHECK(eventually([&] { return written > before_recovery + 50; }));
+  stop = true;
+  for (auto& t : writers)
+    t.join();
+
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    INFO("unexpected failures: " << unexpected.size()
+                                 << (unexpected.empty() ? ""
+                                                        : " first: "
+                                                            + unexpected[0]));
+    CHECK(unexpected.empty());
+  }
+  outcome kept;
+  self->request(store->router, request_bound, get_atom_v,
+                std::string{"state:outage:before"})
+    .receive([&](entry& e) { kept.ok = e.value == "kept"; },
+             [&](caf::error& err) { kept.message = message_of(err); });
+  INFO(kept.message);
+  CHECK(kept.ok);
+  stop_store(*store);
+}
+
+TEST_CASE("a DynamoDB store that cannot reach its server fails to start "
+          "with backend_unavailable, quickly") {
+  uint16_t port = 0;
+  {
+    testing::dynalite_server server;
+    port = server.port();
+  } // stopped: nothing listens on the port now
+  state_config cfg;
+  cfg.type = "dynamodb://127.0.0.1:" + std::to_string(port)
+             + "/absent?connect_timeout_ms=500";
+  auto plugin = plugin_registry::builtin().find(cfg.type);
+  REQUIRE(plugin != nullptr);
+  auto stores = plugin->create_stores(cfg);
+  REQUIRE_FALSE(stores);
+  CHECK(code_of(stores.error()) == state_errc::backend_unavailable);
+  CHECK_THAT(message_of(stores.error()),
+             Catch::Contains("127.0.0.1:" + std::to_string(port)));
+}
+
+TEST_CASE("a hung DynamoDB server costs a bounded wait, not a hang") {
+  testing::dynalite_server server;
+  state_config cfg;
+  cfg.type = server.url("hung") + "&timeout_ms=300&connect_timeout_ms=300";
+  cfg.shards = 1;
+  cfg.max_items = 0;
+  caf::actor_system_config sys_cfg;
+  register_message_types(sys_cfg);
+  caf::actor_system sys{sys_cfg};
+  auto store = start_store(sys, cfg, plugin_registry::builtin());
+  INFO((store ? std::string{} : message_of(store.error())));
+  REQUIRE(store);
+  caf::scoped_actor self{sys};
+  REQUIRE(put(self, store->router, "state:hung:a", "1").ok);
+
+  server.pause();
+  auto stuck = put(self, store->router, "state:hung:b", "2");
+  CHECK_FALSE(stuck.ok);
+  CHECK(stuck.code == state_errc::backend_unavailable);
+  CHECK_THAT(stuck.message, Catch::Contains("no reply within 300 ms"));
+  auto sick = health(self, store->router);
+  CHECK(sick.code == state_errc::backend_unavailable);
+
+  server.resume();
+  CHECK(eventually([&] { return health(self, store->router).ok; }));
+  CHECK(put(self, store->router, "state:hung:c", "3").ok);
+  stop_store(*store);
+}

@@ -1,0 +1,260 @@
+// What the DynamoDB store does beyond the shared conformance suite: listing
+// across shard stores that share one table, a sweep that really deletes,
+// chunk clean-up of large values, error mapping and connection reuse.
+
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include <boost/json/array.hpp>
+#include <catch2/catch.hpp>
+
+#include "backends/dynamodb_store.hpp"
+#include "backends/dynamodb_table.hpp"
+#include "backends/plugin.hpp"
+#include "messages/keys.hpp"
+#include "tests/dynalite_server.hpp"
+
+using namespace solver_state;
+using namespace solver_state::dynamodb;
+
+namespace {
+
+testing::dynalite_server& server() {
+  static testing::dynalite_server instance;
+  return instance;
+}
+
+unix_ms wall_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// Stores of a fresh table, one per shard, as the plugin makes them.
+store_list fresh_stores(const std::string& table, size_t shards,
+                        const std::string& options = "") {
+  auto ep = parse_endpoint(server().url(table) + options);
+  REQUIRE(ep);
+  api_client api{*ep, aws::credentials::from_environment()};
+  REQUIRE_FALSE(drop_table(api, std::chrono::seconds{10}));
+  state_config cfg;
+  cfg.type = server().url(table) + options;
+  cfg.shards = shards;
+  auto stores = plugin_registry::builtin().find(cfg.type)->create_stores(cfg);
+  INFO((stores ? std::string{} : message_of(stores.error())));
+  REQUIRE(stores);
+  return std::move(*stores);
+}
+
+dynamodb_store& as_dynamo(std::unique_ptr<state_store>& s) {
+  return dynamic_cast<dynamodb_store&>(*s);
+}
+
+version_t must_set(state_store& s, std::string key, std::string value,
+                   unix_ms now, unix_ms expires_at = 0) {
+  auto v = s.set(set_request{std::move(key), std::move(value), 0, {}},
+                 expires_at, now);
+  INFO((v ? std::string{} : message_of(v.error())));
+  REQUIRE(v);
+  return *v;
+}
+
+/// Number of items in a partition, straight from DynamoDB.
+size_t items_in(dynamodb_store& s, const std::string& partition) {
+  json::object body{
+    {"TableName", s.api().where().table},
+    {"KeyConditionExpression", "pk = :p"},
+    {"ExpressionAttributeValues",
+     json::object{{":p", attr_s(partition)}}},
+    {"Select", "COUNT"}};
+  auto reply = s.api().call("Query", body);
+  REQUIRE(reply);
+  return static_cast<size_t>(reply->at("Count").to_number<int64_t>());
+}
+
+std::string chunk_partition_of(const std::string& key) {
+  return "blob:" + aws::sha256_hex(key);
+}
+
+} // namespace
+
+TEST_CASE("shard stores sharing a table list every key exactly once") {
+  constexpr size_t shards = 4;
+  auto stores = fresh_stores("listing", shards);
+  auto now = wall_now();
+  std::set<std::string> all;
+  for (int i = 0; i < 12; ++i) {
+    auto order = "o" + std::to_string(i);
+    for (auto key : {order_key("eip7683", order), fill_key(order, "tx1"),
+                     fill_key(order, "tx2"), settlement_key(order, "c")}) {
+      must_set(*stores[shard_index(key, shards)], key, "v", now);
+      all.insert(key);
+    }
+  }
+  must_set(*stores[0], "x", "v", now);
+  all.insert("x");
+  auto union_of = [&](const std::string& prefix) {
+    std::multiset<std::string> seen;
+    for (auto& s : stores) {
+      auto page = s->list(list_request{prefix, {}, 0}, now);
+      REQUIRE(page);
+      seen.insert(page->keys.begin(), page->keys.end());
+    }
+    return seen;
+  };
+  auto everything = union_of("");
+  CHECK(everything.size() == all.size());
+  CHECK(std::set<std::string>(everything.begin(), everything.end()) == all);
+  // A grouped prefix: only its owner answers, with all of the group.
+  auto prefix = fills_prefix("o3");
+  auto owner = shard_index(fill_key("o3", "any"), shards);
+  for (size_t i = 0; i < shards; ++i) {
+    auto page = stores[i]->list(list_request{prefix, {}, 0}, now);
+    REQUIRE(page);
+    CHECK(page->keys.size() == (i == owner ? 2u : 0u));
+  }
+  // A prefix shorter than a class name reaches every class it could become.
+  auto ord = union_of("o");
+  CHECK(ord.size() == 12);
+}
+
+TEST_CASE("sweep deletes expired items; only shard 0 sweeps, not too often") {
+  auto stores = fresh_stores("sweep", 2, "&sweep_interval_s=3600");
+  auto now = wall_now();
+  must_set(*stores[0], "state:s:gone1", "x", now, now + 10);
+  must_set(*stores[0], "order:s:gone2", "x", now, now + 10);
+  must_set(*stores[0], "state:s:kept", "x", now, now + 100'000);
+  must_set(*stores[0], "state:s:forever", "x", now);
+  CHECK(stores[1]->sweep(now + 20) == 0);
+  CHECK(stores[0]->sweep(now + 20) == 2);
+  // Listed at a time before they expired: gone from the table itself.
+  auto page = stores[0]->list(list_request{"", {}, 0}, now);
+  REQUIRE(page);
+  CHECK(page->keys
+        == std::vector<std::string>{"state:s:forever", "state:s:kept"});
+  must_set(*stores[0], "state:s:gone3", "x", now, now + 10);
+  CHECK(stores[0]->sweep(now + 30) == 0); // within sweep_interval_s
+}
+
+TEST_CASE("large values are chunked, and their chunks go with them") {
+  auto stores = fresh_stores("chunks", 1);
+  auto& s = as_dynamo(stores[0]);
+  auto now = wall_now();
+  std::string big(700'000, 'b');
+  for (size_t i = 0; i < big.size(); i += 13)
+    big[i] = static_cast<char>(i * 7);
+  const std::string key = "state:big:k";
+  auto partition = chunk_partition_of(key);
+  auto v1 = must_set(s, key, big, now);
+  CHECK(items_in(s, partition) == 3);
+  auto e = s.get(key, now);
+  REQUIRE(e);
+  CHECK(e->value == big);
+  CHECK(e->version == v1);
+  auto batch = s.batch_get({key, "state:big:none", key}, now);
+  REQUIRE(batch);
+  CHECK((*batch)[0].value == big);
+  CHECK_FALSE((*batch)[1].found());
+  CHECK((*batch)[2].value == big);
+  big[5] = 'Z';
+  must_set(s, key, big, now);
+  CHECK(items_in(s, partition) == 3); // the old set was dropped
+  CHECK(s.get(key, now)->value == big);
+  must_set(s, key, "small", now);
+  CHECK(items_in(s, partition) == 0);
+  must_set(s, key, big, now);
+  auto removed = s.erase(delete_request{key, {}}, now);
+  REQUIRE(removed);
+  CHECK(*removed);
+  CHECK(items_in(s, partition) == 0);
+  // A refused conditional write leaves no chunks behind either.
+  auto refused = s.set(set_request{key, big, 0, condition::matches(12345)}, 0,
+                       now);
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == state_errc::version_mismatch);
+  CHECK(items_in(s, partition) == 0);
+}
+
+TEST_CASE("batch_get beyond 100 keys, with duplicates, keeps request order") {
+  auto stores = fresh_stores("batch", 1);
+  auto now = wall_now();
+  std::vector<std::string> keys;
+  for (int i = 0; i < 250; ++i) {
+    keys.push_back("order:b:" + std::to_string(i));
+    if (i % 3 == 0)
+      must_set(*stores[0], keys.back(), std::to_string(i), now);
+  }
+  keys.push_back("order:b:0");
+  auto batch = stores[0]->batch_get(keys, now);
+  REQUIRE(batch);
+  REQUIRE(batch->size() == keys.size());
+  for (int i = 0; i < 250; ++i) {
+    INFO(i);
+    CHECK((*batch)[i].found() == (i % 3 == 0));
+    if (i % 3 == 0)
+      CHECK((*batch)[i].value == std::to_string(i));
+  }
+  CHECK(batch->back().value == "0");
+}
+
+TEST_CASE("DynamoDB refusals map to backend_error with DynamoDB's message") {
+  auto stores = fresh_stores("errors", 1);
+  auto& s = as_dynamo(stores[0]);
+  json::object bad{{"TableName", s.api().where().table},
+                   {"Key", json::object{{"pk", attr_s("state")}}}};
+  auto r = s.api().call("GetItem", bad);
+  REQUIRE_FALSE(r);
+  CHECK(code_of(r.error()) == state_errc::backend_error);
+  CHECK_THAT(message_of(r.error()), Catch::Contains("ValidationException"));
+  CHECK(s.api().last_error_type() == "ValidationException");
+}
+
+TEST_CASE("a table with another key schema is refused at start") {
+  auto ep = parse_endpoint(server().url("foreign"));
+  REQUIRE(ep);
+  api_client api{*ep, aws::credentials::from_environment()};
+  REQUIRE_FALSE(drop_table(api, std::chrono::seconds{10}));
+  json::object create{
+    {"TableName", "foreign"},
+    {"AttributeDefinitions",
+     json::array{json::object{{"AttributeName", "id"}, {"AttributeType", "S"}}}},
+    {"KeySchema",
+     json::array{json::object{{"AttributeName", "id"}, {"KeyType", "HASH"}}}},
+    {"BillingMode", "PAY_PER_REQUEST"}};
+  REQUIRE(api.call("CreateTable", create));
+  state_config cfg;
+  cfg.type = server().url("foreign");
+  auto stores = plugin_registry::builtin().find(cfg.type)->create_stores(cfg);
+  REQUIRE_FALSE(stores);
+  CHECK(code_of(stores.error()) == state_errc::backend_error);
+  CHECK_THAT(message_of(stores.error()), Catch::Contains("key schema"));
+}
+
+TEST_CASE("TLS endpoints are refused clearly") {
+  state_config cfg;
+  cfg.type = server().url("tls") + "&tls=1";
+  auto stores = plugin_registry::builtin().find(cfg.type)->create_stores(cfg);
+  REQUIRE_FALSE(stores);
+  CHECK_THAT(message_of(stores.error()), Catch::Contains("HTTPS"));
+}
+
+TEST_CASE("one connection serves many requests and is replaced once the "
+          "server has closed it") {
+  auto stores = fresh_stores("keepalive", 1);
+  auto& s = as_dynamo(stores[0]);
+  auto now = wall_now();
+  for (int i = 0; i < 50; ++i)
+    must_set(s, "state:ka:" + std::to_string(i), "v", now);
+  CHECK(s.api().connection().connects() == 1);
+  // A server closes idle keep-alive sockets (Node after 5 s, or on restart
+  // as here). The store must notice before sending: a request written into
+  // the dead socket would fail with an unknown outcome.
+  server().kill();
+  server().start();
+  auto v = s.set(set_request{"state:ka:0", "w", 0, condition::always()}, 0,
+                 now);
+  INFO((v ? std::string{} : message_of(v.error())));
+  CHECK(v);
+  CHECK(s.api().connection().connects() == 2);
+}

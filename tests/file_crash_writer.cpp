@@ -1,0 +1,103 @@
+// The child of the crash test (tests/file_crash_test.cpp): writes through the
+// real store actors (start_store, file backend, fsync: always) until it is
+// killed, and prints every acknowledged write as one line
+//   A <key> <seq> <version>
+// on stdout, after the acknowledgement arrived. Usage:
+//   file_crash_writer BASE_PATH SHARDS CYCLE SEED
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <random>
+#include <thread>
+#include <string>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/store.hpp"
+#include "backends/plugin.hpp"
+#include "file_crash_values.hpp"
+#include "messages/protocol.hpp"
+
+using namespace solver_state;
+
+namespace {
+
+constexpr int writers = 16;
+constexpr int hot_keys = 100;
+
+/// One write() per line: lines from several threads never interleave.
+void print_line(const std::string& line) {
+  auto rc = ::write(STDOUT_FILENO, line.data(), line.size());
+  (void) rc;
+}
+
+void writer(caf::event_based_actor* self, state_actor store, int id,
+            uint64_t cycle, uint64_t seed) {
+  auto rng = std::make_shared<std::mt19937_64>(seed * 1000 + id);
+  auto n = std::make_shared<uint64_t>(0);
+  auto step = std::make_shared<std::function<void()>>();
+  *step = [=] {
+    uint64_t seq = (cycle * 100 + id) * 10'000'000 + (*n)++;
+    std::string key = (*rng)() % 4 != 0
+                        ? "hot:" + std::to_string((*rng)() % hot_keys)
+                        : "crash:c" + std::to_string(cycle) + ":w"
+                            + std::to_string(id) + ":" + std::to_string(seq);
+    set_request req{key, crash::make_value(key, seq), 0, condition::always()};
+    self->request(store, std::chrono::seconds{30}, put_atom_v, std::move(req))
+      .then(
+        [=](version_t v) {
+          print_line("A " + key + " " + std::to_string(seq) + " "
+                     + std::to_string(v) + "\n");
+          (*step)();
+        },
+        [=](caf::error& err) {
+          print_line("E " + key + " " + message_of(err) + "\n");
+          (*step)();
+        });
+  };
+  (*step)();
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 5) {
+    std::fprintf(stderr, "usage: %s BASE_PATH SHARDS CYCLE SEED\n", argv[0]);
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::warn);
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  caf::actor_system sys{cfg};
+  state_config state;
+  state.type = "file";
+  state.max_items = 0;
+  state.shards = std::stoul(argv[2]);
+  state.file.base_path = argv[1];
+  state.file.fsync = fsync_policy::always;
+  // Checkpoints often, so kills also land in the middle of folds.
+  state.file.sync_interval = std::chrono::milliseconds{100};
+  auto store = start_store(sys, state, plugin_registry::builtin());
+  if (!store) {
+    std::fprintf(stderr, "cannot start store: %s\n",
+                 message_of(store.error()).c_str());
+    return 1;
+  }
+  print_line("READY\n");
+  auto cycle = std::stoull(argv[3]);
+  auto seed = std::stoull(argv[4]);
+  for (int i = 0; i < writers; ++i)
+    sys.spawn(writer, store->router, i, cycle, seed);
+  // Runs until SIGKILL.
+  for (;;)
+    std::this_thread::sleep_for(std::chrono::seconds{1});
+}

@@ -1,0 +1,408 @@
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+
+#include "backends/file_store.hpp"
+#include "file_test_support.hpp"
+
+using namespace solver_state;
+using namespace solver_state::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Keys chosen to break naive layouts: dots, slashes, percent, unicode,
+/// empty segments, and keys that are prefixes of others.
+std::vector<std::string> awkward_keys(size_t n) {
+  std::vector<std::string> fixed = {
+    "..", ".", "a::b", "::", "/", "a/b", "%", "%2E", "order:a", "order:a:b",
+    "order:a:b:c", "x.val", "x.val:y", "\xe2\x82\xac\xf0\x9f\x9a\x80",
+    "state:comp:..", "state:comp:../../etc/passwd", "~lock", "~wal-0-0.log",
+    "a~tmp", " ", std::string(1024, '%')};
+  std::mt19937 rng{7};
+  const std::string alphabet = "ab.:/%~ -_Z9\xc3\xa9";
+  std::set<std::string> keys(fixed.begin(), fixed.end());
+  while (keys.size() < n) {
+    std::string key;
+    auto len = 1 + rng() % 24;
+    for (size_t i = 0; i < len; ++i)
+      key += alphabet[rng() % alphabet.size()];
+    if (is_valid_key(key))
+      keys.insert(key);
+  }
+  return {keys.begin(), keys.end()};
+}
+
+std::string value_for(const std::string& key, int round) {
+  return "v" + std::to_string(round) + ":" + key + std::string(key.size() % 7, '\0');
+}
+
+/// Every regular file or directory under `root`, as a canonical path.
+bool everything_inside(const std::string& root) {
+  auto canon = fs::canonical(root).string();
+  for (auto& e : fs::recursive_directory_iterator(root)) {
+    if (e.is_symlink())
+      continue;
+    auto p = fs::canonical(e.path()).string();
+    if (p.compare(0, canon.size(), canon) != 0)
+      return false;
+  }
+  return true;
+}
+
+/// Copies base_path as a crash would leave it: the files as they are now,
+/// while the stores are still open (no close, no final checkpoint).
+void crash_image(const std::string& from, const std::string& to) {
+  fs::copy(from, to, fs::copy_options::recursive);
+}
+
+} // namespace
+
+TEST_CASE("thousands of awkward keys survive a restart, also with another "
+          "shard count") {
+  temp_dir dir;
+  temp_dir image;
+  auto keys = awkward_keys(3000);
+  std::map<std::string, version_t> versions;
+  {
+    auto store = open_store(file_config_for(dir.path, 4));
+    REQUIRE(store);
+    for (auto& key : keys) {
+      auto v = store->put(key, value_for(key, 1));
+      REQUIRE(v);
+      versions[key] = *v;
+    }
+    // Half the keys folded into the tree, the rest only in the logs.
+    REQUIRE_FALSE(store->checkpoint_all());
+    for (size_t i = 0; i < keys.size(); i += 2) {
+      auto v = store->put(keys[i], value_for(keys[i], 2));
+      REQUIRE(v);
+      versions[keys[i]] = *v;
+    }
+    crash_image(dir.path, image.sub("crashed"));
+  }
+  for (auto base : {dir.path, image.sub("crashed")}) {
+    INFO(base);
+    auto store = open_store(file_config_for(base, 3));
+    REQUIRE(store);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      auto e = store->get(keys[i]);
+      REQUIRE(e);
+      CHECK(e->value == value_for(keys[i], i % 2 == 0 ? 2 : 1));
+      CHECK(e->version == versions[keys[i]]);
+    }
+    std::vector<std::string> listed;
+    for (auto& s : store->stores) {
+      auto page = s->list(list_request{"", "", 0}, 1000);
+      REQUIRE(page);
+      listed.insert(listed.end(), page->keys.begin(), page->keys.end());
+    }
+    std::sort(listed.begin(), listed.end());
+    CHECK(listed == keys);
+    // A new write after the restart never reuses a version.
+    auto v = store->put(keys[0], "new");
+    REQUIRE(v);
+    CHECK(*v > versions[keys[0]]);
+  }
+  CHECK(everything_inside(dir.path));
+  CHECK(fs::exists(dir.sub("order/a.val")));
+  CHECK(fs::exists(dir.sub("order/a/b.val")));
+  CHECK(fs::exists(dir.sub("a/%/b.val")));
+  CHECK(fs::exists(dir.sub("%2E%2E.val")));
+}
+
+TEST_CASE("deletes, TTLs and versions persist across restarts") {
+  temp_dir dir;
+  temp_dir image;
+  auto cfg = file_config_for(dir.path, 2);
+  version_t deleted_version = 0;
+  {
+    auto store = open_store(cfg);
+    REQUIRE(store);
+    REQUIRE(store->put("keep", "1", 1000, 0));
+    REQUIRE(store->put("gone", "2"));
+    REQUIRE(store->put("gone-folded", "3"));
+    REQUIRE(store->put("short", "4", 1000, 5000));
+    REQUIRE(store->put("long", "5", 1000, 90000));
+    REQUIRE_FALSE(store->checkpoint_all());
+    REQUIRE(store->remove("gone-folded"));
+    REQUIRE_FALSE(store->checkpoint_all()); // the delete reaches the tree
+    auto r = store->of("gone").erase(delete_request{"gone", {}}, 1000);
+    REQUIRE(r);
+    REQUIRE_FALSE(store->of("gone").commit()); // the delete only in the log
+    auto again = store->put("gone-folded", "x");
+    REQUIRE(again);
+    deleted_version = *again;
+    REQUIRE(store->remove("gone-folded"));
+    REQUIRE_FALSE(store->checkpoint_all());
+    crash_image(dir.path, image.sub("crashed"));
+  }
+  CHECK_FALSE(fs::exists(dir.sub("gone-folded.val")));
+  for (auto base : {dir.path, image.sub("crashed")}) {
+    auto store = open_store(file_config_for(base, 5));
+    REQUIRE(store);
+    CHECK(store->get("keep", 10000)->value == "1");
+    CHECK_FALSE(store->get("gone", 10000));
+    CHECK_FALSE(store->get("gone-folded", 10000));
+    CHECK(store->get("short", 4999));
+    CHECK_FALSE(store->get("short", 5000)); // expired after the restart too
+    CHECK(store->get("long", 10000)->expires_at_ms == 90000);
+    // A deleted key's versions are not reused after the restart either.
+    auto v = store->put("gone-folded", "y");
+    REQUIRE(v);
+    CHECK(*v > deleted_version + 1);
+    // Swept keys stay gone.
+    size_t swept = 0;
+    for (auto& s : store->stores)
+      swept += s->sweep(100000);
+    CHECK(swept == 2);
+  }
+}
+
+TEST_CASE("a torn log tail is cut off, a bad record before good ones refuses "
+          "to start") {
+  temp_dir dir;
+  temp_dir image;
+  auto cfg = file_config_for(dir.path, 1);
+  auto store = open_store(cfg);
+  REQUIRE(store);
+  for (int i = 0; i < 10; ++i)
+    REQUIRE(store->put("k" + std::to_string(i), std::string(100, 'a' + i)));
+  crash_image(dir.path, image.sub("torn"));
+  crash_image(dir.path, image.sub("corrupt"));
+  auto log_size = fs::file_size(image.sub("torn/~wal-0-0.log"));
+  SECTION("torn tail") {
+    // The last record lost its end; then some garbage a crash may leave.
+    fs::resize_file(image.sub("torn/~wal-0-0.log"), log_size - 30);
+    auto reopened = open_store(file_config_for(image.sub("torn"), 2));
+    REQUIRE(reopened);
+    for (int i = 0; i < 9; ++i)
+      CHECK(reopened->get("k" + std::to_string(i))->value
+            == std::string(100, 'a' + i));
+    CHECK_FALSE(reopened->get("k9"));
+  }
+  SECTION("zeroed tail") {
+    {
+      std::ofstream out(image.sub("torn/~wal-0-0.log"), std::ios::app);
+      out << std::string(4096, '\0');
+    }
+    auto reopened = open_store(file_config_for(image.sub("torn"), 1));
+    REQUIRE(reopened);
+    CHECK(reopened->get("k9"));
+  }
+  SECTION("corruption in the middle") {
+    auto path = image.sub("corrupt/~wal-0-0.log");
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(log_size / 2));
+    f.put('X');
+    f.close();
+    auto reopened = open_store(file_config_for(image.sub("corrupt"), 1));
+    REQUIRE_FALSE(reopened);
+    CHECK_THAT(message_of(reopened.error()),
+               Catch::Contains("corrupt log") && Catch::Contains("~wal-0-0.log")
+                 && Catch::Contains("followed by valid records"));
+  }
+}
+
+TEST_CASE("a corrupt value file refuses to start, naming the file") {
+  temp_dir dir;
+  temp_dir image;
+  {
+    auto store = open_store(file_config_for(dir.path, 1));
+    REQUIRE(store);
+    REQUIRE(store->put("order:x:1", "hello"));
+  }
+  auto path = dir.sub("order/x/1.val");
+  REQUIRE(fs::exists(path));
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(10);
+  f.put('\x7f');
+  f.close();
+  auto reopened = open_store(file_config_for(dir.path, 1));
+  REQUIRE_FALSE(reopened);
+  CHECK_THAT(message_of(reopened.error()),
+             Catch::Contains("corrupt value file")
+               && Catch::Contains("order/x/1.val"));
+}
+
+TEST_CASE("no key reaches outside base_path, not even through a planted "
+          "symlink") {
+  temp_dir dir;
+  temp_dir image;
+  auto base = dir.sub("base");
+  auto outside = dir.sub("outside");
+  fs::create_directories(base);
+  fs::create_directories(outside);
+  auto cfg = file_config_for(base, 2);
+  {
+    auto store = open_store(cfg);
+    REQUIRE(store);
+    REQUIRE(store->put("state:leaf", "before"));
+    REQUIRE_FALSE(store->checkpoint_all());
+    // An attacker with write access inside base_path plants links out.
+    fs::create_directory_symlink(outside, base + "/order");
+    fs::remove(base + "/state/leaf.val");
+    std::ofstream(outside + "/victim") << "precious";
+    fs::create_symlink(outside + "/victim", base + "/state/leaf.val");
+    REQUIRE(store->put("order:x:1", "through the link?"));
+    REQUIRE(store->put("state:leaf", "after"));
+    REQUIRE(store->put("../outside/escape", "dots"));
+    auto err = store->checkpoint_all();
+    REQUIRE(err);
+    CHECK(code_of(err) == state_errc::io_error);
+    CHECK_THAT(message_of(err), Catch::Contains("refusing to follow"));
+    // Still served from memory; nothing written outside.
+    CHECK(store->get("order:x:1")->value == "through the link?");
+    std::ifstream victim(outside + "/victim");
+    std::string text;
+    victim >> text;
+    CHECK(text == "precious");
+    CHECK(fs::is_empty(outside) == false);
+    size_t outside_files = 0;
+    for (auto& e : fs::recursive_directory_iterator(outside))
+      outside_files += e.is_regular_file() ? 1 : 0;
+    CHECK(outside_files == 1);
+    CHECK_FALSE(fs::exists(dir.path + "/outside/escape.val"));
+    // The leaf symlink was replaced, never written through.
+    auto leaf_store = open_store(cfg);
+    REQUIRE_FALSE(leaf_store); // locked
+  }
+  auto reopened = open_store(cfg);
+  REQUIRE_FALSE(reopened);
+  CHECK_THAT(message_of(reopened.error()), Catch::Contains("symlink"));
+  size_t outside_files = 0;
+  for (auto& e : fs::recursive_directory_iterator(outside))
+    outside_files += e.is_regular_file() ? 1 : 0;
+  CHECK(outside_files == 1);
+}
+
+TEST_CASE("the lock file refuses a second opener") {
+  temp_dir dir;
+  temp_dir image;
+  auto cfg = file_config_for(dir.path, 2);
+  auto first = open_store(cfg);
+  REQUIRE(first);
+  auto second = open_store(cfg);
+  REQUIRE_FALSE(second);
+  CHECK_THAT(message_of(second.error()),
+             Catch::Contains("in use by another process")
+               && Catch::Contains(dir.path));
+  first->stores.clear();
+  CHECK(open_store(cfg));
+}
+
+TEST_CASE("an injected I/O failure gives io_error, undoes the write and the "
+          "store recovers with the disk") {
+  temp_dir dir;
+  temp_dir image;
+  auto env = std::make_shared<failing_env>();
+  auto cfg = file_config_for(dir.path, 1, fsync_policy::always);
+  {
+    auto store = open_store(cfg, env);
+    REQUIRE(store);
+    auto v1 = store->put("a", "one");
+    REQUIRE(v1);
+    SECTION("full disk") {
+      env->fail_writes = true;
+    }
+    SECTION("fsync fails") {
+      env->fail_syncs = true;
+    }
+    SECTION("read-only filesystem") {
+      env->read_only = true;
+    }
+    auto failed = store->put("a", "two");
+    REQUIRE_FALSE(failed);
+    CHECK(code_of(failed.error()) == state_errc::io_error);
+    auto failed_new = store->put("b", "new");
+    REQUIRE_FALSE(failed_new);
+    // Nothing half-written is served: the old value, the old version.
+    CHECK(store->get("a")->value == "one");
+    CHECK(store->get("a")->version == *v1);
+    CHECK_FALSE(store->get("b"));
+    CHECK(store->of("a").health_check());
+    // A checkpoint on the failing disk fails but loses nothing.
+    REQUIRE_FALSE(static_cast<bool>(store->put("c", "x")));
+    env->fail_writes = env->fail_syncs = env->read_only = false;
+    REQUIRE(store->put("c", "three"));
+    env->fail_writes = true;
+    env->fail_syncs = true;
+    CHECK(store->checkpoint_all());
+    CHECK(store->get("c")->value == "three");
+    env->fail_writes = env->fail_syncs = false;
+    REQUIRE_FALSE(store->checkpoint_all());
+    CHECK_FALSE(store->of("a").health_check());
+    REQUIRE(store->put("d", "four"));
+    crash_image(dir.path, image.sub("crashed"));
+  }
+  for (auto base : {dir.path, image.sub("crashed")}) {
+    auto store = open_store(file_config_for(base, 1));
+    REQUIRE(store);
+    CHECK(store->get("a")->value == "one");
+    CHECK_FALSE(store->get("b"));
+    CHECK(store->get("c")->value == "three");
+    CHECK(store->get("d")->value == "four");
+  }
+}
+
+TEST_CASE("list and reads of absent keys never touch the disk, folded values "
+          "are read back through the cache") {
+  temp_dir dir;
+  temp_dir image;
+  auto env = std::make_shared<failing_env>();
+  auto cfg = file_config_for(dir.path, 1);
+  cfg.file.cache_items = 1;
+  auto store = open_store(cfg, env);
+  REQUIRE(store);
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(store->put("order:t:" + std::to_string(i), std::to_string(i)));
+  REQUIRE_FALSE(store->checkpoint_all());
+  auto opens = env->opens.load();
+  CHECK_FALSE(store->get("order:t:absent"));
+  CHECK_FALSE(store->get("nothing:here:at:all"));
+  auto page = store->of("order:t:0").list(list_request{"order:t:", "", 2}, 1000);
+  REQUIRE(page);
+  CHECK(page->keys == std::vector<std::string>{"order:t:0", "order:t:1"});
+  CHECK(page->more);
+  CHECK(env->opens.load() == opens);
+  // The cache holds one value: the others come from their files.
+  for (int i = 0; i < 5; ++i)
+    CHECK(store->get("order:t:" + std::to_string(i))->value
+          == std::to_string(i));
+  CHECK(env->opens.load() > opens);
+}
+
+TEST_CASE("max_items holds across restarts and lru is refused") {
+  temp_dir dir;
+  temp_dir image;
+  auto cfg = file_config_for(dir.path, 2);
+  cfg.max_items = 3;
+  {
+    auto store = open_store(cfg);
+    REQUIRE(store);
+    for (auto key : {"a", "b", "c"})
+      REQUIRE(store->put(key, "x"));
+    auto full = store->put("d", "x");
+    REQUIRE_FALSE(full);
+    CHECK(code_of(full.error()) == state_errc::capacity_exceeded);
+  }
+  {
+    auto store = open_store(cfg);
+    REQUIRE(store);
+    auto full = store->put("d", "x");
+    REQUIRE_FALSE(full);
+    CHECK(code_of(full.error()) == state_errc::capacity_exceeded);
+    REQUIRE(store->remove("a"));
+    CHECK(store->put("d", "x"));
+  }
+  cfg.eviction = eviction_policy::lru;
+  auto refused = open_store(cfg);
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(message_of(refused.error()), Catch::Contains("lru"));
+}

@@ -1,0 +1,149 @@
+#pragma once
+
+// Shared by the file backend's tests: a temp directory, opening a base_path
+// with a chosen shard count and env, and a file_env that fails on demand
+// (the one fake in these tests: a disk that fails is what no user runs).
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <filesystem>
+#include <string>
+
+#include "backends/file_env.hpp"
+#include "backends/file_plugin.hpp"
+#include "backends/file_store.hpp"
+#include "messages/keys.hpp"
+
+namespace solver_state::testing {
+
+struct temp_dir {
+  std::string path;
+  temp_dir() {
+    char tmpl[] = "/tmp/file-test-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string sub(const std::string& name) const { return path + "/" + name; }
+};
+
+inline state_config file_config_for(const std::string& base, size_t shards,
+                                    fsync_policy fsync = fsync_policy::never) {
+  state_config cfg;
+  cfg.type = "file";
+  cfg.shards = shards;
+  cfg.max_items = 0;
+  cfg.file.base_path = base;
+  cfg.file.fsync = fsync;
+  cfg.file.cache_items = 64;
+  return cfg;
+}
+
+/// The stores of one open base_path, addressed by key like the router does.
+struct opened_store {
+  store_list stores;
+
+  state_store& of(const std::string& key) {
+    return *stores[shard_index(key, stores.size())];
+  }
+
+  caf::expected<version_t> put(const std::string& key, std::string value,
+                               unix_ms now = 1000, unix_ms expires = 0) {
+    auto& s = of(key);
+    auto v = s.set(set_request{key, std::move(value), 0, condition::always()},
+                   expires, now);
+    if (!v)
+      return v;
+    if (auto err = s.commit())
+      return err;
+    return v;
+  }
+
+  caf::expected<bool> remove(const std::string& key, unix_ms now = 1000) {
+    auto& s = of(key);
+    auto r = s.erase(delete_request{key, condition::always()}, now);
+    if (!r)
+      return r;
+    if (auto err = s.commit())
+      return err;
+    return r;
+  }
+
+  caf::expected<entry> get(const std::string& key, unix_ms now = 1000) {
+    return of(key).get(key, now);
+  }
+
+  caf::error checkpoint_all() {
+    for (auto& s : stores) {
+      if (auto err = s->checkpoint())
+        return err;
+      // Folds run in the background; tests want the tree complete.
+      if (auto fs = dynamic_cast<file_store*>(s.get()))
+        if (auto err = fs->finish_fold())
+          return err;
+    }
+    return {};
+  }
+};
+
+inline caf::expected<opened_store>
+open_store(const state_config& cfg,
+           std::shared_ptr<file_env> env = default_file_env()) {
+  auto stores = open_file_stores(cfg, std::move(env));
+  if (!stores)
+    return std::move(stores.error());
+  return opened_store{std::move(*stores)};
+}
+
+/// A disk that fails on demand: writes with ENOSPC, syncs with EIO,
+/// creating files with EROFS. Counts opens so tests can see disk reads.
+class failing_env : public file_env {
+public:
+  std::atomic<bool> fail_writes{false};
+  std::atomic<bool> fail_syncs{false};
+  std::atomic<bool> read_only{false};
+  std::atomic<size_t> opens{0};
+
+  int open_at(int dir, const std::string& name, int flags,
+              mode_t mode) override {
+    ++opens;
+    if (read_only && (flags & O_CREAT))
+      return -EROFS;
+    return file_env::open_at(dir, name, flags, mode);
+  }
+  int mkdir_at(int dir, const std::string& name) override {
+    if (read_only)
+      return -EROFS;
+    return file_env::mkdir_at(dir, name);
+  }
+  int write_at(int fd, const void* data, size_t n, off_t off) override {
+    if (read_only)
+      return -EROFS;
+    if (fail_writes) {
+      // A full disk often takes part of the write before it refuses.
+      if (n > 1)
+        file_env::write_at(fd, data, n / 2, off);
+      return -ENOSPC;
+    }
+    return file_env::write_at(fd, data, n, off);
+  }
+  int sync(int fd, bool data_only) override {
+    if (fail_syncs)
+      return -EIO;
+    return file_env::sync(fd, data_only);
+  }
+  int sync_fs(int fd) override {
+    if (fail_syncs)
+      return -EIO;
+    return file_env::sync_fs(fd);
+  }
+};
+
+} // namespace solver_state::testing

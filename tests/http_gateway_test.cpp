@@ -1,0 +1,368 @@
+// HTTP API v1 end to end: the real build/solver-state on a free loopback
+// port, driven over TCP by a real HTTP client.
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "http/base64.hpp"
+#include "http_test_support.hpp"
+
+using namespace solver_state::testing;
+using solver_state::gateway::base64_decode;
+
+namespace {
+
+/// The strings of a JSON array field, in order (enough for our bodies, whose
+/// strings hold no escaped quotes in these tests).
+std::vector<std::string> json_strings(const std::string& body,
+                                      const std::string& field) {
+  std::vector<std::string> out;
+  auto start = body.find("\"" + field + "\":[");
+  if (start == std::string::npos)
+    return out;
+  auto end = body.find(']', start);
+  std::regex str{R"re("((?:[^"\\]|\\.)*)")re"};
+  auto list = body.substr(start + field.size() + 4, end - start - field.size() - 4);
+  for (std::sregex_iterator it{list.begin(), list.end(), str}, e; it != e; ++it)
+    out.push_back((*it)[1]);
+  return out;
+}
+
+std::string error_code_of(const http_response& r) {
+  std::smatch m;
+  std::regex code{R"re("code":"([a-z_]+)")re"};
+  return std::regex_search(r.body, m, code) ? std::string{m[1]} : "";
+}
+
+} // namespace
+
+TEST_CASE("health, readiness and metrics answer") {
+  service_process svc;
+  http_client c{svc.port()};
+  auto h = c.get("/healthz");
+  CHECK(h.status == 200);
+  CHECK(h.body == R"({"status":"ok"})");
+  CHECK(h.header("content-type") == "application/json");
+  CHECK(c.get("/readyz").status == 200);
+  auto m = c.get("/metrics");
+  CHECK(m.status == 200);
+  CHECK(m.header("content-type").find("version=0.0.4") != std::string::npos);
+  CHECK(m.body.find("# TYPE state_operations_total counter")
+        != std::string::npos);
+}
+
+TEST_CASE("PUT, GET and DELETE of /v1/state/{key} with ETags") {
+  service_process svc;
+  http_client c{svc.port()};
+  std::string value = std::string("bin\0ary\xff", 8);
+  auto put = c.put("/v1/state/state:comp:k1", value);
+  REQUIRE(put.status == 204);
+  auto etag = put.header("etag");
+  CHECK(std::regex_match(etag, std::regex{R"re("\d+")re"}));
+  CHECK(put.header("content-length").empty());
+  auto get = c.get("/v1/state/state:comp:k1");
+  CHECK(get.status == 200);
+  CHECK(get.body == value);
+  CHECK(get.header("etag") == etag);
+  CHECK(get.header("content-type") == "application/octet-stream");
+  // Same value again: still a new version.
+  auto put2 = c.put("/v1/state/state:comp:k1", value);
+  CHECK(put2.header("etag") != etag);
+  CHECK(c.del("/v1/state/state:comp:k1").status == 204);
+  auto gone = c.get("/v1/state/state:comp:k1");
+  CHECK(gone.status == 404);
+  CHECK(error_code_of(gone) == "not_found");
+  CHECK(gone.body.find("\"message\":") != std::string::npos);
+  CHECK(c.del("/v1/state/state:comp:k1").status == 204); // absent: still 204
+}
+
+TEST_CASE("path segments are percent-decoded and keys validated") {
+  service_process svc;
+  http_client c{svc.port()};
+  REQUIRE(c.put("/v1/state/state%3Acomp%3Aa%20b%2Fc", "v").status == 204);
+  auto list = c.get("/v1/state?prefix=state%3Acomp%3A");
+  CHECK(json_strings(list.body, "keys")
+        == std::vector<std::string>{"state:comp:a b/c"});
+  CHECK(c.get("/v1/state/state:comp:a%20b/c").body == "v");
+  auto nul = c.put("/v1/state/bad%00key", "v");
+  CHECK(nul.status == 400);
+  CHECK(error_code_of(nul) == "invalid_key");
+  auto long_key = c.put("/v1/state/" + std::string(1025, 'k'), "v");
+  CHECK(long_key.status == 400);
+  CHECK(error_code_of(long_key) == "invalid_key");
+  auto empty = c.get("/v1/state/");
+  CHECK(empty.status == 400);
+  CHECK(error_code_of(empty) == "invalid_key");
+  auto bad_escape = c.get("/v1/state/a%zz");
+  CHECK(bad_escape.status == 400);
+  CHECK(error_code_of(bad_escape) == "bad_request");
+}
+
+TEST_CASE("If-Match and If-None-Match decide conditional requests") {
+  service_process svc;
+  http_client c{svc.port()};
+  auto key = "/v1/state/state:c:cond";
+  auto absent_match = c.put(key, "x", {{"If-Match", "\"12345\""}});
+  CHECK(absent_match.status == 412);
+  CHECK(error_code_of(absent_match) == "version_mismatch");
+  auto created = c.put(key, "v1", {{"If-None-Match", "*"}});
+  REQUIRE(created.status == 204);
+  auto v1 = created.header("etag");
+  CHECK(c.put(key, "v1b", {{"If-None-Match", "*"}}).status == 412);
+  auto updated = c.put(key, "v2", {{"If-Match", v1}});
+  REQUIRE(updated.status == 204);
+  auto v2 = updated.header("etag");
+  CHECK(c.put(key, "stale", {{"If-Match", v1}}).status == 412);
+  CHECK(c.get(key).body == "v2");
+  auto not_modified = c.get(key, {{"If-None-Match", v2}});
+  CHECK(not_modified.status == 304);
+  CHECK(not_modified.body.empty());
+  CHECK(c.get(key, {{"If-None-Match", v1}}).status == 200);
+  CHECK(c.get(key, {{"If-Match", v1}}).status == 412);
+  CHECK(c.del(key, {{"If-Match", v1}}).status == 412);
+  CHECK(c.get(key).status == 200);
+  auto malformed = c.put(key, "x", {{"If-Match", "v2"}});
+  CHECK(malformed.status == 400);
+  CHECK(error_code_of(malformed) == "bad_request");
+  CHECK(c.del(key, {{"If-Match", v2}}).status == 204);
+  CHECK(c.get(key).status == 404);
+}
+
+TEST_CASE("ttl_seconds expires values; a bad ttl changes nothing") {
+  service_process svc;
+  http_client c{svc.port()};
+  auto bad = c.put("/v1/state/state:c:ttl?ttl_seconds=soon", "x");
+  CHECK(bad.status == 400);
+  CHECK(error_code_of(bad) == "bad_request");
+  CHECK(c.put("/v1/state/state:c:ttl?ttl_seconds=-1", "x").status == 400);
+  CHECK(c.put("/v1/state/state:c:ttl?color=red", "x").status == 400);
+  CHECK(c.get("/v1/state/state:c:ttl").status == 404);
+  REQUIRE(c.put("/v1/state/state:c:ttl?ttl_seconds=1", "x").status == 204);
+  REQUIRE(c.put("/v1/state/state:c:keep?ttl_seconds=0", "y").status == 204);
+  CHECK(c.get("/v1/state/state:c:ttl").status == 200);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+  unsigned status = 200;
+  while (status == 200 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    status = c.get("/v1/state/state:c:ttl").status;
+  }
+  CHECK(status == 404);
+  CHECK(c.get("/v1/state/state:c:keep").status == 200);
+}
+
+TEST_CASE("listing pages through keys with an opaque cursor") {
+  service_process svc;
+  http_client c{svc.port()};
+  std::vector<std::string> expected;
+  for (int i = 0; i < 25; ++i) {
+    auto key = "state:page:" + std::to_string(1000 + i * 7 % 25);
+    REQUIRE(c.put("/v1/state/" + key, "v").status == 204);
+    expected.push_back(key);
+  }
+  REQUIRE(c.put("/v1/state/state:other:x", "v").status == 204);
+  std::sort(expected.begin(), expected.end());
+  std::vector<std::string> seen;
+  std::string cursor;
+  std::vector<size_t> sizes;
+  for (int page = 0; page < 10; ++page) {
+    auto target = "/v1/state?prefix=state:page:&limit=10"
+                  + (cursor.empty() ? "" : "&cursor=" + cursor);
+    auto r = c.get(target);
+    REQUIRE(r.status == 200);
+    auto keys = json_strings(r.body, "keys");
+    sizes.push_back(keys.size());
+    seen.insert(seen.end(), keys.begin(), keys.end());
+    std::smatch m;
+    if (!std::regex_search(r.body, m, std::regex{R"re("next_cursor":"([^"]+)")re"})) {
+      CHECK(r.body.find("\"next_cursor\":null") != std::string::npos);
+      break;
+    }
+    cursor = m[1];
+  }
+  CHECK(sizes == std::vector<size_t>{10, 10, 5});
+  CHECK(seen == expected);
+  auto all = c.get("/v1/state");
+  CHECK(json_strings(all.body, "keys").size() == 26);
+  CHECK(c.get("/v1/state?limit=0").status == 400);
+  CHECK(c.get("/v1/state?limit=ten").status == 400);
+  CHECK(c.get("/v1/state?cursor=%21%21").status == 400);
+  CHECK(c.get("/v1/state?bogus=1").status == 400);
+}
+
+TEST_CASE("batch-get returns values in request order as base64") {
+  service_process svc;
+  http_client c{svc.port()};
+  std::string value = std::string("\x00\x01zz\xfe", 5);
+  auto put = c.put("/v1/state/state:b:one", value);
+  REQUIRE(put.status == 204);
+  REQUIRE(c.put("/v1/state/state:b:two", "2").status == 204);
+  auto r = c.request("POST", "/v1/state/batch-get",
+                     R"({"keys":["state:b:two","state:b:none","state:b:one"]})");
+  REQUIRE(r.status == 200);
+  std::smatch m;
+  std::regex item{R"re(\{"key":"([^"]*)","value":(null|"[^"]*"),"etag":(null|"(?:\\"|[^"])*")\})re"};
+  std::vector<std::smatch> items;
+  std::vector<std::string> keys, values, etags;
+  for (std::sregex_iterator it{r.body.begin(), r.body.end(), item}, e; it != e; ++it) {
+    keys.push_back((*it)[1]);
+    values.push_back((*it)[2]);
+    etags.push_back((*it)[3]);
+  }
+  REQUIRE(keys == std::vector<std::string>{"state:b:two", "state:b:none", "state:b:one"});
+  CHECK(values[1] == "null");
+  CHECK(etags[1] == "null");
+  auto decoded = base64_decode(values[2].substr(1, values[2].size() - 2));
+  REQUIRE(decoded);
+  CHECK(*decoded == value);
+  // The JSON etag is the header's ETag, quotes included.
+  auto header = put.header("etag");
+  CHECK(etags[2] == "\"\\\"" + header.substr(1, header.size() - 2) + "\\\"\"");
+  auto malformed = c.request("POST", "/v1/state/batch-get", "{\"keys\":[");
+  CHECK(malformed.status == 400);
+  CHECK(error_code_of(malformed) == "bad_request");
+  CHECK(c.request("POST", "/v1/state/batch-get", "{\"keys\":[1]}").status == 400);
+  CHECK(c.request("POST", "/v1/state/batch-get", "{\"keys\":[]}").body
+        == R"({"items":[]})");
+}
+
+TEST_CASE("typed routes and /v1/state/{key} are two views of one key") {
+  service_process svc;
+  http_client c{svc.port()};
+  std::string data = std::string("order\0bytes\x80", 12);
+  REQUIRE(c.put("/v1/orders/eip7683/0xabc", data).status == 204);
+  REQUIRE(c.put("/v1/orders/eip7683/0xdef", "d").status == 204);
+  REQUIRE(c.put("/v1/orders/other/0x1", "o").status == 204);
+  CHECK(c.get("/v1/state/order:eip7683:0xabc").body == data);
+  REQUIRE(c.put("/v1/state/order:eip7683:0x777", "via-state").status == 204);
+  CHECK(c.get("/v1/orders/eip7683/0x777").body == "via-state");
+  auto ids = c.get("/v1/orders/eip7683");
+  CHECK(json_strings(ids.body, "ids")
+        == std::vector<std::string>{"0x777", "0xabc", "0xdef"});
+  REQUIRE(c.put("/v1/fills/0xabc/0xt2", "f2").status == 204);
+  REQUIRE(c.put("/v1/fills/0xabc/0xt1", "f1").status == 204);
+  CHECK(c.get("/v1/state/fill:0xabc:0xt1").body == "f1");
+  CHECK(json_strings(c.get("/v1/fills/0xabc").body, "tx_hashes")
+        == std::vector<std::string>{"0xt1", "0xt2"});
+  REQUIRE(c.put("/v1/settlements/0xabc/0xc1", "s1").status == 204);
+  CHECK(c.get("/v1/state/settlement:0xabc:0xc1").body == "s1");
+  CHECK(json_strings(c.get("/v1/settlements/0xabc").body, "claim_hashes")
+        == std::vector<std::string>{"0xc1"});
+  auto etag = c.get("/v1/orders/eip7683/0xabc").header("etag");
+  CHECK(c.get("/v1/state/order:eip7683:0xabc").header("etag") == etag);
+  CHECK(c.put("/v1/orders/eip7683/0xabc", "x", {{"If-Match", "\"1\""}}).status
+        == 412);
+  CHECK(c.del("/v1/orders/eip7683/0xabc", {{"If-Match", etag}}).status == 204);
+  CHECK(c.get("/v1/state/order:eip7683:0xabc").status == 404);
+  auto colon = c.put("/v1/orders/a%3Ab/1", "x");
+  CHECK(colon.status == 400);
+  CHECK(error_code_of(colon) == "invalid_key");
+  auto wrong = c.del("/v1/fills/0xabc/0xt1");
+  CHECK(wrong.status == 405);
+  CHECK(wrong.header("allow") == "GET, PUT");
+  CHECK(json_strings(c.get("/v1/orders/none").body, "ids").empty());
+}
+
+TEST_CASE("unknown paths are 404, wrong methods 405") {
+  service_process svc;
+  http_client c{svc.port()};
+  auto nf = c.get("/v2/nothing");
+  CHECK(nf.status == 404);
+  CHECK(error_code_of(nf) == "not_found");
+  CHECK(c.get("/v1/orders/a/b/c").status == 404);
+  auto wm = c.request("POST", "/v1/state/k");
+  CHECK(wm.status == 405);
+  CHECK(error_code_of(wm) == "method_not_allowed");
+  CHECK(wm.header("allow") == "GET, PUT, DELETE");
+  CHECK(c.request("PUT", "/healthz", "x").status == 405);
+  CHECK(c.request("DELETE", "/v1/state").status == 405);
+  CHECK(c.request("PATCH", "/v1/state/k", "x").status == 405);
+}
+
+TEST_CASE("a full store answers 507 capacity_exceeded") {
+  service_process svc{"state:\n  max_items: 3\n"};
+  http_client c{svc.port()};
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(c.put("/v1/state/k" + std::to_string(i), "v").status == 204);
+  auto full = c.put("/v1/state/k3", "v");
+  CHECK(full.status == 507);
+  CHECK(error_code_of(full) == "capacity_exceeded");
+  CHECK(c.put("/v1/state/k0", "overwrite").status == 204);
+}
+
+TEST_CASE("keep-alive serves many requests on one connection") {
+  service_process svc;
+  http_client c{svc.port()};
+  for (int i = 0; i < 200; ++i)
+    REQUIRE(c.put("/v1/state/ka" + std::to_string(i % 7), "v").status == 204);
+  CHECK(c.connects() == 1);
+  auto close = c.request("GET", "/healthz", "", {{"Connection", "close"}});
+  CHECK(close.status == 200);
+  CHECK_FALSE(close.keep_alive);
+}
+
+TEST_CASE("concurrent If-Match writers lose no update") {
+  service_process svc;
+  constexpr int writers = 6;
+  constexpr int increments = 40;
+  {
+    http_client c{svc.port()};
+    REQUIRE(c.put("/v1/state/state:c:counter", "0").status == 204);
+  }
+  std::atomic<int> conflicts{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < writers; ++w)
+    threads.emplace_back([&] {
+      http_client c{svc.port()};
+      for (int i = 0; i < increments; ++i) {
+        while (true) {
+          auto cur = c.get("/v1/state/state:c:counter");
+          if (cur.status != 200) {
+            ++failures;
+            return;
+          }
+          auto next = std::to_string(std::stoi(cur.body) + 1);
+          auto r = c.put("/v1/state/state:c:counter", next,
+                         {{"If-Match", cur.header("etag")}});
+          if (r.status == 204)
+            break;
+          if (r.status != 412) {
+            ++failures;
+            return;
+          }
+          ++conflicts;
+        }
+      }
+    });
+  for (auto& t : threads)
+    t.join();
+  CHECK(failures == 0);
+  http_client c{svc.port()};
+  CHECK(c.get("/v1/state/state:c:counter").body
+        == std::to_string(writers * increments));
+  INFO("conflicts: " << conflicts.load());
+}
+
+TEST_CASE("pipelined requests are answered in order") {
+  service_process svc;
+  auto out = raw_exchange(svc.port(),
+                          "PUT /v1/state/p HTTP/1.1\r\nHost: x\r\n"
+                          "Content-Length: 3\r\n\r\nabc"
+                          "GET /v1/state/p HTTP/1.1\r\nHost: x\r\n\r\n"
+                          "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                          std::chrono::seconds{5});
+  auto first = out.find("HTTP/1.1 204");
+  auto second = out.find("HTTP/1.1 200");
+  auto third = out.find("HTTP/1.1 404");
+  CHECK(first != std::string::npos);
+  CHECK(second != std::string::npos);
+  CHECK(third != std::string::npos);
+  CHECK(first < second);
+  CHECK(second < third);
+  CHECK(out.find("\r\n\r\nabc") != std::string::npos);
+}

@@ -1,0 +1,247 @@
+// The gateway under hostile or unlucky clients, auth, and shutdown: the real
+// binary over TCP. After every abuse the process must still be serving.
+
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <atomic>
+#include <regex>
+#include <thread>
+
+#include "http_test_support.hpp"
+
+using namespace solver_state::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string error_code_of(const std::string& body) {
+  std::smatch m;
+  std::regex code{R"re("code":"([a-z_]+)")re"};
+  return std::regex_search(body, m, code) ? std::string{m[1]} : "";
+}
+
+void require_serving(service_process& svc) {
+  REQUIRE(svc.running());
+  http_client c{svc.port()};
+  REQUIRE(c.get("/healthz").status == 200);
+  REQUIRE(c.put("/v1/state/alive", "yes").status == 204);
+}
+
+} // namespace
+
+TEST_CASE("bearer token is required everywhere but /healthz") {
+  auto check = [](service_process& svc) {
+    http_client c{svc.port()};
+    CHECK(c.get("/healthz").status == 200);
+    auto none = c.get("/v1/state/k");
+    CHECK(none.status == 401);
+    CHECK(error_code_of(none.body) == "unauthorized");
+    CHECK(none.header("www-authenticate").find("Bearer") == 0);
+    // Checked before routing: unknown paths are 401 too.
+    CHECK(c.get("/no/such/path").status == 401);
+    CHECK(c.get("/metrics").status == 401);
+    CHECK(c.get("/readyz").status == 401);
+    CHECK(c.put("/v1/state/k", "v", {{"Authorization", "Bearer wrong"}}).status
+          == 401);
+    CHECK(c.put("/v1/state/k", "v", {{"Authorization", "Bearer s3cret-t0ken!"}})
+            .status
+          == 204);
+    CHECK(c.get("/v1/state/k", {{"Authorization", "Basic s3cret-t0ken!"}}).status
+          == 401);
+    CHECK(c.get("/v1/state/k", {{"Authorization", "Bearer s3cret-t0ken!x"}})
+            .status
+          == 401);
+    auto ok = c.get("/v1/state/k", {{"Authorization", "Bearer s3cret-t0ken!"}});
+    CHECK(ok.status == 200);
+    CHECK(ok.body == "v");
+    CHECK(c.get("/no/such/path", {{"Authorization", "Bearer s3cret-t0ken!"}})
+            .status
+          == 404);
+  };
+  SECTION("from the config file") {
+    service_process svc{"http:\n  auth_token: \"s3cret-t0ken!\"\n"};
+    check(svc);
+  }
+  SECTION("from SOLVER_STATE_AUTH_TOKEN") {
+    service_process svc{"", {{"SOLVER_STATE_AUTH_TOKEN", "s3cret-t0ken!"}}};
+    check(svc);
+  }
+}
+
+TEST_CASE("bodies over http.max_body_bytes get 413, readable by the client") {
+  service_process svc{"http:\n  max_body_bytes: 1024\n"};
+  http_client c{svc.port()};
+  CHECK(c.put("/v1/state/big", std::string(1024, 'x')).status == 204);
+  auto r = c.put("/v1/state/big", std::string(4096, 'y'));
+  CHECK(r.status == 413);
+  CHECK(error_code_of(r.body) == "payload_too_large");
+  CHECK(c.get("/v1/state/big").body == std::string(1024, 'x'));
+  // A large body sent in full before reading: still a clean 413, no reset.
+  auto raw = raw_exchange(svc.port(),
+                          "PUT /v1/state/big HTTP/1.1\r\nHost: x\r\n"
+                          "Content-Length: 300000\r\n\r\n"
+                            + std::string(300000, 'z'),
+                          3s);
+  CHECK(raw.rfind("HTTP/1.1 413", 0) == 0);
+  // Chunked bodies are limited too.
+  auto chunked = raw_exchange(svc.port(),
+                              "PUT /v1/state/big HTTP/1.1\r\nHost: x\r\n"
+                              "Transfer-Encoding: chunked\r\n\r\n"
+                              "800\r\n" + std::string(0x800, 'c') + "\r\n0\r\n\r\n",
+                              3s);
+  CHECK(chunked.rfind("HTTP/1.1 413", 0) == 0);
+  require_serving(svc);
+}
+
+TEST_CASE("Expect: 100-continue gets an interim answer before the body") {
+  service_process svc;
+  raw_socket s{svc.port()};
+  REQUIRE(s.send("PUT /v1/state/cont HTTP/1.1\r\nHost: x\r\n"
+                 "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+  auto interim = s.receive(2s);
+  CHECK(interim.rfind("HTTP/1.1 100 Continue", 0) == 0);
+  REQUIRE(s.send("hello"));
+  auto final_answer = s.receive(1s);
+  CHECK(final_answer.rfind("HTTP/1.1 204", 0) == 0);
+  http_client c{svc.port()};
+  CHECK(c.get("/v1/state/cont").body == "hello");
+}
+
+TEST_CASE("garbage, truncated and oversized requests leave the service up") {
+  service_process svc;
+  SECTION("garbage bytes") {
+    std::string garbage;
+    for (int i = 0; i < 4096; ++i)
+      garbage += static_cast<char>((i * 7919) % 256);
+    auto out = raw_exchange(svc.port(), garbage, 3s);
+    CHECK((out.empty() || out.rfind("HTTP/1.1 400", 0) == 0));
+    auto out2 = raw_exchange(svc.port(), "HELLO THERE\r\n\r\n", 3s);
+    CHECK(out2.rfind("HTTP/1.1 400", 0) == 0);
+    CHECK(error_code_of(out2) == "bad_request");
+  }
+  SECTION("truncated requests") {
+    raw_exchange(svc.port(), "GET /v1/sta", 200ms, true);
+    raw_exchange(svc.port(),
+                 "PUT /v1/state/t HTTP/1.1\r\nContent-Length: 100\r\n\r\nabc",
+                 200ms, true);
+    http_client c{svc.port()};
+    CHECK(c.get("/v1/state/t").status == 404);
+  }
+  SECTION("oversized headers") {
+    auto out = raw_exchange(svc.port(),
+                            "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: "
+                              + std::string(64 * 1024, 'h') + "\r\n\r\n",
+                            3s);
+    CHECK(out.rfind("HTTP/1.1 400", 0) == 0);
+    auto long_target = raw_exchange(svc.port(),
+                                    "GET /v1/state/" + std::string(40000, 'k')
+                                      + " HTTP/1.1\r\nHost: x\r\n\r\n",
+                                    3s);
+    CHECK(long_target.rfind("HTTP/1.1 400", 0) == 0);
+  }
+  SECTION("bad framing") {
+    auto out = raw_exchange(svc.port(),
+                            "PUT /v1/state/x HTTP/1.1\r\nHost: x\r\n"
+                            "Content-Length: 5\r\nContent-Length: 7\r\n\r\nabcde",
+                            3s);
+    CHECK(out.rfind("HTTP/1.1 400", 0) == 0);
+  }
+  require_serving(svc);
+}
+
+TEST_CASE("slow clients are cut off by the read timeout") {
+  service_process svc{"http:\n  read_timeout: 300ms\n"};
+  SECTION("a header that never ends (slowloris)") {
+    raw_socket s{svc.port()};
+    REQUIRE(s.send("GET /healthz HTTP/1.1\r\n"));
+    bool closed = false;
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 40 && !closed; ++i) {
+      s.send("X-Drip: 1\r\n");
+      closed = s.closed_by_peer(100ms);
+    }
+    CHECK(closed);
+    CHECK(std::chrono::steady_clock::now() - start < 3s);
+  }
+  SECTION("an idle keep-alive connection") {
+    raw_socket s{svc.port()};
+    CHECK(s.closed_by_peer(3s));
+  }
+  SECTION("others are served meanwhile") {
+    raw_socket slow{svc.port()};
+    REQUIRE(slow.send("PUT /v1/state/s HTTP/1.1\r\nContent-Length: 10\r\n\r\nab"));
+    http_client c{svc.port()};
+    CHECK(c.get("/healthz").status == 200);
+  }
+  require_serving(svc);
+}
+
+TEST_CASE("over http.max_in_flight the gateway answers 503, never queues") {
+  service_process svc{"http:\n  max_in_flight: 1\n"};
+  std::atomic<int> ok{0}, busy{0}, other{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      http_client c{svc.port()};
+      for (int i = 0; i < 3000 && !stop; ++i) {
+        auto r = c.put("/v1/state/f" + std::to_string(t), "v");
+        if (r.status == 204) {
+          ++ok;
+        } else if (r.status == 503
+                   && error_code_of(r.body) == "backend_unavailable") {
+          ++busy;
+          if (busy > 50)
+            stop = true;
+        } else {
+          ++other;
+        }
+      }
+    });
+  for (auto& t : threads)
+    t.join();
+  CHECK(busy > 0);
+  CHECK(ok > 0);
+  CHECK(other == 0);
+  require_serving(svc);
+}
+
+TEST_CASE("SIGTERM and SIGINT stop the service with exit code 0") {
+  SECTION("SIGTERM") {
+    service_process svc;
+    http_client c{svc.port()};
+    REQUIRE(c.put("/v1/state/x", "v").status == 204);
+    CHECK(svc.stop(SIGTERM) == 0);
+    CHECK(svc.log().find("http: stopped") != std::string::npos);
+  }
+  SECTION("SIGINT with an idle keep-alive connection open") {
+    service_process svc;
+    http_client c{svc.port()};
+    REQUIRE(c.get("/healthz").status == 200);
+    auto start = std::chrono::steady_clock::now();
+    CHECK(svc.stop(SIGINT) == 0);
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+  }
+}
+
+TEST_CASE("a store slower than http.request_timeout gets 504, late answers "
+          "are dropped") {
+  service_process svc{"http:\n  request_timeout: 10ms\n"
+                      "  max_body_bytes: 16777216\n"};
+  // A batch-get of 300k keys keeps the shards busy far longer than 10ms.
+  std::string body = "{\"keys\":[";
+  for (int i = 0; i < 300000; ++i)
+    body += (i ? ",\"state:t:" : "\"state:t:") + std::to_string(i) + "\"";
+  body += "]}";
+  http_client c{svc.port()};
+  auto r = c.request("POST", "/v1/state/batch-get", body);
+  CHECK(r.status == 504);
+  CHECK(error_code_of(r.body) == "timeout");
+  // The same connection answers its next request with its own answer.
+  auto next = c.get("/healthz");
+  CHECK(next.status == 200);
+  CHECK(next.body == R"({"status":"ok"})");
+  require_serving(svc);
+}

@@ -1,0 +1,170 @@
+// The gateway's pure parts: percent-decoding, base64, entity tags, auth,
+// the error->status mapping, the route table and the JSON codec.
+
+#include <catch2/catch.hpp>
+
+#include "http/auth.hpp"
+#include "http/base64.hpp"
+#include "http/etag.hpp"
+#include "http/json_codec.hpp"
+#include "http/percent.hpp"
+#include "http/routes.hpp"
+#include "http/status.hpp"
+
+using namespace solver_state;
+using namespace solver_state::gateway;
+
+TEST_CASE("percent_decode decodes escapes and refuses malformed ones") {
+  CHECK(percent_decode("a%20b%2Fc%3a") == std::optional<std::string>{"a b/c:"});
+  CHECK(percent_decode("a+b") == std::optional<std::string>{"a+b"});
+  CHECK(percent_decode("%00") == std::optional<std::string>{std::string(1, '\0')});
+  CHECK_FALSE(percent_decode("%4"));
+  CHECK_FALSE(percent_decode("%"));
+  CHECK_FALSE(percent_decode("%zz"));
+  CHECK(query_decode("a+b%2B") == std::optional<std::string>{"a b+"});
+}
+
+TEST_CASE("parse_query splits and decodes") {
+  auto q = parse_query("prefix=order%3A&limit=10&&flag");
+  REQUIRE(q);
+  REQUIRE(q->size() == 3);
+  CHECK((*q)[0].name == "prefix");
+  CHECK((*q)[0].value == "order:");
+  CHECK((*q)[1].value == "10");
+  CHECK((*q)[2].name == "flag");
+  CHECK((*q)[2].value.empty());
+  CHECK_FALSE(parse_query("a=%zz"));
+}
+
+TEST_CASE("base64 round-trips and matches RFC 4648 vectors") {
+  CHECK(base64_encode("") == "");
+  CHECK(base64_encode("f") == "Zg==");
+  CHECK(base64_encode("fo") == "Zm8=");
+  CHECK(base64_encode("foo") == "Zm9v");
+  CHECK(base64_encode("foobar") == "Zm9vYmFy");
+  CHECK(base64_decode("Zm9vYmE=") == std::optional<std::string>{"fooba"});
+  CHECK_FALSE(base64_decode("Zm9vYmE"));  // missing padding
+  CHECK_FALSE(base64_decode("Zm9v!mFy")); // bad symbol
+  std::string bytes;
+  for (int i = 0; i < 256; ++i)
+    bytes += static_cast<char>(i);
+  CHECK(base64_decode(base64_encode(bytes)) == std::optional<std::string>{bytes});
+  auto url = base64url_encode(bytes);
+  CHECK(url.find_first_of("+/=") == std::string::npos);
+  CHECK(base64url_decode(url) == std::optional<std::string>{bytes});
+  CHECK_FALSE(base64url_decode("Zg=="));
+  CHECK_FALSE(base64url_decode("Zh")); // non-canonical trailing bits
+}
+
+TEST_CASE("entity tags are quoted decimal versions") {
+  CHECK(format_etag(42) == "\"42\"");
+  CHECK(parse_etag("\"42\"") == std::optional<version_t>{42});
+  CHECK(parse_etag(" \"18446744073709551615\" ")
+        == std::optional<version_t>{18446744073709551615ULL});
+  CHECK_FALSE(parse_etag("42"));
+  CHECK_FALSE(parse_etag("W/\"42\""));
+  CHECK_FALSE(parse_etag("\"4a\""));
+  CHECK_FALSE(parse_etag("\"18446744073709551616\""));
+  CHECK_FALSE(parse_etag("\"1\", \"2\""));
+}
+
+TEST_CASE("write preconditions follow If-Match and If-None-Match") {
+  std::string_view tag = "\"7\"", star = "*", bad = "7";
+  auto p = write_precondition(&tag, nullptr);
+  CHECK(p.problem.empty());
+  CHECK(p.cond.kind == condition::if_version);
+  CHECK(p.cond.version == 7);
+  CHECK(write_precondition(nullptr, &star).cond.kind == condition::if_absent);
+  CHECK(write_precondition(nullptr, nullptr).cond.kind == condition::none);
+  CHECK_FALSE(write_precondition(&bad, nullptr).problem.empty());
+  CHECK_FALSE(write_precondition(&tag, &star).problem.empty());
+  CHECK_FALSE(write_precondition(nullptr, &tag).problem.empty());
+  CHECK_FALSE(delete_precondition(nullptr, &star).problem.empty());
+  CHECK(delete_precondition(&tag, nullptr).cond.version == 7);
+}
+
+TEST_CASE("bearer tokens compare exactly") {
+  CHECK(constant_time_equal("secret", "secret"));
+  CHECK_FALSE(constant_time_equal("secret", "secreT"));
+  CHECK_FALSE(constant_time_equal("secre", "secret"));
+  CHECK_FALSE(constant_time_equal("secrets", "secret"));
+  CHECK_FALSE(constant_time_equal("", "secret"));
+  CHECK(bearer_matches("Bearer secret", "secret"));
+  CHECK(bearer_matches("bearer  secret ", "secret"));
+  CHECK_FALSE(bearer_matches("Basic secret", "secret"));
+  CHECK_FALSE(bearer_matches("Bearer", "secret"));
+  CHECK_FALSE(bearer_matches("Bearer other", "secret"));
+}
+
+TEST_CASE("every error code maps to the status of DESIGN.md") {
+  CHECK(http_status_of(state_errc::not_found) == 404);
+  CHECK(http_status_of(state_errc::invalid_key) == 400);
+  CHECK(http_status_of(state_errc::bad_request) == 400);
+  CHECK(http_status_of(state_errc::version_mismatch) == 412);
+  CHECK(http_status_of(state_errc::unauthorized) == 401);
+  CHECK(http_status_of(state_errc::method_not_allowed) == 405);
+  CHECK(http_status_of(state_errc::backend_error) == 500);
+  CHECK(http_status_of(state_errc::io_error) == 500);
+  CHECK(http_status_of(state_errc::serialization_error) == 500);
+  CHECK(http_status_of(state_errc::capacity_exceeded) == 507);
+  CHECK(http_status_of(state_errc::payload_too_large) == 413);
+  CHECK(http_status_of(state_errc::backend_unavailable) == 503);
+  CHECK(http_status_of(state_errc::timeout) == 504);
+}
+
+TEST_CASE("the route table resolves every path of API v1") {
+  auto get = method_id::get;
+  CHECK(match_route("/healthz", get).route == route_id::healthz);
+  CHECK(match_route("/readyz", get).route == route_id::readyz);
+  CHECK(match_route("/metrics", get).route == route_id::metrics);
+  CHECK(match_route("/v1/state?prefix=a", get).route == route_id::state_list);
+  CHECK(match_route("/v1/state/batch-get", method_id::post).route
+        == route_id::state_batch_get);
+  auto k = match_route("/v1/state/a%3Ab/c%2Fd%20e?ttl_seconds=5", get);
+  CHECK(k.route == route_id::state_key);
+  REQUIRE(k.params.size() == 1);
+  CHECK(k.params[0] == "a:b/c/d e");
+  REQUIRE(k.query.size() == 1);
+  CHECK(k.query[0].value == "5");
+  auto o = match_route("/v1/orders/eip7683/0x%2Fab", get);
+  CHECK(o.route == route_id::order);
+  REQUIRE(o.params.size() == 2);
+  CHECK(o.params[1] == "0x/ab");
+  CHECK(match_route("/v1/orders/eip7683", get).route == route_id::orders_list);
+  CHECK(match_route("/v1/fills/o1/tx", get).route == route_id::fill);
+  CHECK(match_route("/v1/fills/o1", get).route == route_id::fills_list);
+  CHECK(match_route("/v1/settlements/o1/c", get).route == route_id::settlement);
+  CHECK(match_route("/v1/settlements/o1", get).route
+        == route_id::settlements_list);
+  CHECK(match_route("/v1/orders/a/b/c", get).route == route_id::unknown);
+  CHECK(match_route("/v2/state/x", get).route == route_id::unknown);
+  CHECK(match_route("/", get).route == route_id::unknown);
+  CHECK(match_route("http://x/v1/state", get).route == route_id::unknown);
+  CHECK_FALSE(match_route("/v1/state/%zz", get).problem.empty());
+  CHECK(allows(route_id::state_key, method_id::del));
+  CHECK_FALSE(allows(route_id::fill, method_id::del));
+  CHECK_FALSE(allows(route_id::healthz, method_id::post));
+}
+
+TEST_CASE("the JSON codec reads batch bodies and writes the documented shapes") {
+  std::string problem;
+  auto keys = parse_batch_keys(R"({"keys":["a","b\u0041"]})", problem);
+  REQUIRE(keys);
+  CHECK(*keys == std::vector<std::string>{"a", "bA"});
+  CHECK_FALSE(parse_batch_keys("{\"keys\":[1]}", problem));
+  CHECK_FALSE(parse_batch_keys("{\"keys\":", problem));
+  CHECK_FALSE(parse_batch_keys("[]", problem));
+  CHECK(error_body(state_errc::not_found, "no \"x\"")
+        == R"({"error":{"code":"not_found","message":"no \"x\""}})");
+  std::vector<entry> entries(2);
+  entries[0] = entry{"hi", 5, 0};
+  CHECK(batch_items_body({"a", "b"}, entries)
+        == R"({"items":[{"key":"a","value":"aGk=","etag":"\"5\""},)"
+           R"({"key":"b","value":null,"etag":null}]})");
+  key_page page{{"a", "b"}, true};
+  CHECK(key_page_body(page, std::string{"Yg"})
+        == R"({"keys":["a","b"],"next_cursor":"Yg"})");
+  CHECK(key_page_body(page, std::nullopt)
+        == R"({"keys":["a","b"],"next_cursor":null})");
+  CHECK(id_list_body("ids", id_list{{"1", "2"}}) == R"({"ids":["1","2"]})");
+}

@@ -1,0 +1,18 @@
+// The conformance suite against a real PostgreSQL cluster.
+
+#include <catch2/catch.hpp>
+
+#include "tests/conformance.hpp"
+#include "tests/postgres_server.hpp"
+
+using namespace solver_state;
+
+TEST_CASE("postgresql backend conforms to the StateStore contract") {
+  auto& server = testing::shared_postgres();
+  testing::conformance_target target;
+  target.config.type = server.url();
+  target.config.max_items = 0;
+  target.reset = [&] { server.truncate(); };
+  target.instances_share_data = true;
+  testing::run_conformance(target);
+}

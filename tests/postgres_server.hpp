@@ -1,0 +1,54 @@
+#pragma once
+
+// A real PostgreSQL 15 cluster for tests and benchmarks: initdb in a temp
+// dir, listening on 127.0.0.1 at a free port (socket in the temp dir),
+// fsync off; stopped when destroyed. PostgreSQL refuses to run as root, so
+// when the tests run as root (CI) every server command runs as the
+// `postgres` system user (runuser).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tests/server_process.hpp"
+
+namespace solver_state::testing {
+
+class postgres_server {
+public:
+  /// Creates and starts the cluster; throws if it does not come up.
+  postgres_server();
+  ~postgres_server();
+
+  uint16_t port() const { return port_; }
+
+  /// postgresql://postgres@127.0.0.1:PORT/postgres
+  std::string url() const;
+
+  /// Stops the server at once (pg_ctl -m immediate: no clean shutdown).
+  void kill();
+
+  /// Starts it again on the same port; the data survives.
+  void restart();
+
+  /// Runs SQL with psql; its exit status.
+  int sql(const std::string& statement) const;
+
+  /// Empties the store's table if it exists.
+  void truncate(const std::string& table = "solver_state") const;
+
+  const std::string& dir() const { return dir_.path(); }
+
+private:
+  bool start();
+  int as_postgres(std::vector<std::string> argv) const;
+
+  temp_dir dir_{"postgres"};
+  uint16_t port_ = 0;
+  bool running_ = false;
+};
+
+/// One cluster per test binary, started on first use.
+postgres_server& shared_postgres();
+
+} // namespace solver_state::testing

@@ -1,0 +1,102 @@
+// The Redis backend when its server goes away: operations fail fast with
+// backend_unavailable, the health check fails, the service stays up, and the
+// same store recovers by itself once the server is back.
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <catch2/catch.hpp>
+
+#include "actors/store.hpp"
+#include "backends/plugin.hpp"
+#include "messages/protocol.hpp"
+#include "tests/outage_probe.hpp"
+#include "tests/redis_server.hpp"
+
+using namespace solver_state;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct running_store {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  store_handles handles;
+
+  explicit running_store(const std::string& type) {
+    register_message_types(cfg);
+    sys = std::make_unique<caf::actor_system>(cfg);
+    state_config sc;
+    sc.type = type;
+    sc.shards = 4;
+    sc.max_items = 0;
+    auto started = start_store(*sys, sc, plugin_registry::builtin());
+    INFO((started ? std::string{} : message_of(started.error())));
+    REQUIRE(started);
+    handles = std::move(*started);
+  }
+
+  ~running_store() { stop_store(handles); }
+};
+
+} // namespace
+
+TEST_CASE("redis outage: fail fast, unhealthy, then recover without restart") {
+  testing::redis_server server;
+  running_store store{server.url("outage:")
+                      + "&timeout_ms=500&connect_timeout_ms=500"};
+  testing::outage_probe probe{*store.sys, store.handles.router};
+  REQUIRE(probe.put("state:o:before") == state_errc::none);
+  REQUIRE(probe.health() == state_errc::none);
+
+  probe.start_load(8);
+  REQUIRE(testing::wait_until(
+    [&] { return probe.count(state_errc::none) > 100; }, 10s));
+  server.kill();
+  CHECK(testing::wait_until(
+    [&] { return probe.count(state_errc::backend_unavailable) > 20; }, 10s));
+  CHECK(probe.put("state:o:during") == state_errc::backend_unavailable);
+  CHECK(probe.get("state:o:before") == state_errc::backend_unavailable);
+  CHECK(probe.health() == state_errc::backend_unavailable);
+
+  server.restart();
+  auto ok_before = probe.count(state_errc::none);
+  CHECK(testing::wait_until(
+    [&] { return probe.count(state_errc::none) > ok_before + 100; }, 15s));
+  probe.stop_load();
+  // Each shard reconnects on its first operation after its backoff pause
+  // (at most 2 s), so the last shards may come back a little later.
+  CHECK(testing::wait_until(
+    [&] { return probe.health() == state_errc::none; }, 10s));
+  CHECK(probe.put("state:o:after") == state_errc::none);
+  CHECK(probe.get("state:o:after") == state_errc::none);
+  // Every request was answered, and only with success or unavailability:
+  // nothing hung until the client's deadline (timeout).
+  for (auto [code, n] : probe.outcomes()) {
+    INFO(to_string(code) << " x" << n);
+    CHECK((code == state_errc::none || code == state_errc::backend_unavailable));
+  }
+}
+
+TEST_CASE("redis hung server: a command times out as backend_unavailable") {
+  testing::redis_server server;
+  running_store store{server.url("hung:")
+                      + "&timeout_ms=300&connect_timeout_ms=300"};
+  testing::outage_probe probe{*store.sys, store.handles.router};
+  REQUIRE(probe.put("state:h:1") == state_errc::none);
+  server.pause();
+  CHECK(probe.put("state:h:1") == state_errc::backend_unavailable);
+  CHECK(probe.health() == state_errc::backend_unavailable);
+  server.resume();
+  CHECK(testing::wait_until(
+    [&] { return probe.put("state:h:1") == state_errc::none; }, 10s));
+  CHECK(probe.get("state:h:1") == state_errc::none);
+}
+
+TEST_CASE("redis unreachable at start-up: the store starts unhealthy") {
+  auto port = testing::free_loopback_port();
+  running_store store{"redis://127.0.0.1:" + std::to_string(port)
+                      + "/0?connect_timeout_ms=300"};
+  testing::outage_probe probe{*store.sys, store.handles.router};
+  CHECK(probe.health() == state_errc::backend_unavailable);
+  CHECK(probe.put("state:u:1") == state_errc::backend_unavailable);
+}
