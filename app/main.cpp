@@ -11,6 +11,8 @@
 #include <caf/actor_system_config.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/node.hpp"
+#include "actors/node_settings.hpp"
 #include "actors/store.hpp"
 #include "backends/connection_url.hpp"
 #include "backends/plugin.hpp"
@@ -43,19 +45,26 @@ int wait_for_signal(const sigset_t& set) {
   return sig;
 }
 
-void configure_actor_system(caf::actor_system_config& caf_cfg,
-                            const service_config& cfg) {
+caf::error configure_actor_system(caf::actor_system_config& caf_cfg,
+                                  const service_config& cfg) {
   register_message_types(caf_cfg);
   auto threads = cfg.scheduler_threads != 0
                    ? cfg.scheduler_threads
                    : std::max(2u, std::thread::hardware_concurrency());
   caf_cfg.set("scheduler.max-threads", threads);
+  // -- distribution: the middleman only when node.listen or node.peers is set
+  if (node_enabled(cfg.node))
+    return configure_node(caf_cfg, cfg.node);
+  return {};
 }
 
 int run(const service_config& cfg) {
   auto signals = block_shutdown_signals();
   caf::actor_system_config caf_cfg;
-  configure_actor_system(caf_cfg, cfg);
+  if (auto err = configure_actor_system(caf_cfg, cfg)) {
+    spdlog::critical("cannot configure the node: {}", message_of(err));
+    return exit_failure;
+  }
   caf::actor_system sys{caf_cfg};
   auto store = start_store(sys, cfg.state, plugin_registry::builtin());
   if (!store) {
@@ -66,10 +75,18 @@ int run(const service_config& cfg) {
                "ttl_seconds={}",
                store->backend, cfg.state.shards, cfg.state.max_items,
                to_string(cfg.state.eviction), cfg.state.ttl_seconds);
-  http_server http{sys, cfg.http, store->router, store->metrics};
+  // -- distribution: with node.peers, clients get the cluster router --------
+  auto node = start_node(sys, cfg.node, *store);
+  if (!node) {
+    spdlog::critical("cannot start the node: {}", message_of(node.error()));
+    stop_store(*store);
+    return exit_failure;
+  }
+  http_server http{sys, cfg.http, node->front, node->metrics};
   if (auto err = http.start()) {
     spdlog::critical("cannot start HTTP on {}: {}", cfg.http.listen,
                      message_of(err));
+    stop_node(sys, *node);
     stop_store(*store);
     return exit_failure;
   }
@@ -77,6 +94,7 @@ int run(const service_config& cfg) {
   spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM"
                                                             : "SIGINT");
   http.stop(std::chrono::seconds{10});
+  stop_node(sys, *node);
   stop_store(*store);
   return 0;
 }

@@ -10,6 +10,7 @@ packages=(
   libyaml-cpp-dev libssl-dev
   # tests
   catch2 curl prometheus
+  openssl  # node TLS tests generate certificates with the CLI
   # backends and their servers
   libhiredis-dev redis-server redis-tools
   libpq-dev postgresql postgresql-contrib

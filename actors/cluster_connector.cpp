@@ -1,0 +1,36 @@
+#include "actors/cluster_connector.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/node_transport.hpp"
+#include "messages/errors.hpp"
+
+namespace solver_state {
+
+namespace {
+
+connector_actor::behavior_type connector(connector_actor::pointer self,
+                                         peer_actor peer,
+                                         peer_settings settings) {
+  return {
+    [=](peer_dial_atom) {
+      auto handle = connect_state(self->system(), settings.host, settings.port,
+                                  settings.tls);
+      if (handle)
+        self->send(peer, peer_up_atom_v, std::move(*handle));
+      else
+        self->send(peer, peer_failed_atom_v,
+                   self->system().render(handle.error()));
+    },
+  };
+}
+
+} // namespace
+
+connector_actor spawn_connector(caf::actor_system& sys, peer_actor peer,
+                                const peer_settings& settings) {
+  return sys.spawn<caf::detached>(connector, std::move(peer), settings);
+}
+
+} // namespace solver_state

@@ -1,0 +1,147 @@
+#include "actors/cluster_metrics.hpp"
+
+#include <algorithm>
+#include <memory>
+
+#include <caf/actor_system.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "messages/errors.hpp"
+
+namespace solver_state {
+
+namespace {
+
+std::string label(const std::string& peer) {
+  std::string out;
+  for (char c : peer) {
+    if (c == '\\' || c == '"')
+      out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+void family(std::string& out, const char* name, const char* type,
+            const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+template <class F>
+void per_peer(std::string& out, const std::vector<peer_stats>& peers,
+              const char* name, F value) {
+  for (auto& p : peers)
+    out += std::string{name} + "{peer=\"" + label(p.peer) + "\"} "
+           + std::to_string(value(p)) + "\n";
+}
+
+} // namespace
+
+std::string render_peer_metrics(const std::vector<peer_stats>& peers) {
+  std::string out;
+  family(out, "state_peer_up", "gauge",
+         "1 while this node is connected to the peer store node.");
+  per_peer(out, peers, "state_peer_up",
+           [](const peer_stats& p) { return p.up ? 1 : 0; });
+  family(out, "state_peer_connects_total", "counter",
+         "Connections established to the peer.");
+  per_peer(out, peers, "state_peer_connects_total",
+           [](const peer_stats& p) { return p.connects; });
+  family(out, "state_peer_in_flight", "gauge",
+         "Requests sent to the peer and not yet answered.");
+  per_peer(out, peers, "state_peer_in_flight",
+           [](const peer_stats& p) { return p.in_flight; });
+  family(out, "state_peer_queued", "gauge",
+         "Requests waiting for a free slot in the peer's window.");
+  per_peer(out, peers, "state_peer_queued",
+           [](const peer_stats& p) { return p.queued; });
+  family(out, "state_peer_requests_total", "counter",
+         "Requests forwarded to the peer, by result.");
+  for (auto& p : peers)
+    for (size_t code = 0; code < p.results.size(); ++code) {
+      if (p.results[code] == 0)
+        continue;
+      auto result = code == 0 ? "ok" : to_string(static_cast<state_errc>(code));
+      out += "state_peer_requests_total{peer=\"" + label(p.peer)
+             + "\",result=\"" + result + "\"} "
+             + std::to_string(p.results[code]) + "\n";
+    }
+  return out;
+}
+
+namespace {
+
+metrics_actor::behavior_type cluster_metrics(metrics_actor::pointer self,
+                                             metrics_actor local,
+                                             std::vector<peer_actor> peers,
+                                             std::chrono::milliseconds timeout) {
+  return {
+    [=](report_atom, const shard_report& r) {
+      self->send(local, report_atom_v, r);
+    },
+    [=](report_atom, const http_report& r) {
+      self->send(local, report_atom_v, r);
+    },
+    [=](render_atom) -> caf::result<std::string> {
+      struct progress {
+        std::string text;
+        std::vector<peer_stats> stats;
+        size_t missing;
+      };
+      auto p = std::make_shared<progress>();
+      p->missing = peers.size() + 1;
+      auto rp = self->make_response_promise<std::string>();
+      // A peer that cannot answer in time is left out rather than failing
+      // the whole page; its state_peer_up is then missing, not stale.
+      auto finish = [=]() mutable {
+        if (--p->missing != 0)
+          return;
+        std::sort(p->stats.begin(), p->stats.end(),
+                  [](const peer_stats& a, const peer_stats& b) {
+                    return a.peer < b.peer;
+                  });
+        rp.deliver(p->text + render_peer_metrics(p->stats));
+      };
+      self->request(local, timeout, render_atom_v)
+        .then(
+          [=](std::string& text) mutable {
+            p->text = std::move(text);
+            finish();
+          },
+          [=](caf::error&) mutable { finish(); });
+      for (auto& peer : peers)
+        self->request(peer, timeout, peer_stats_atom_v)
+          .then(
+            [=](peer_stats& s) mutable {
+              p->stats.push_back(std::move(s));
+              finish();
+            },
+            [=](caf::error&) mutable { finish(); });
+      return rp;
+    },
+  };
+}
+
+} // namespace
+
+metrics_actor spawn_cluster_metrics(caf::actor_system& sys,
+                                    metrics_actor local,
+                                    std::vector<peer_actor> peers,
+                                    std::chrono::milliseconds timeout) {
+  return sys.spawn(cluster_metrics, std::move(local), std::move(peers),
+                   timeout);
+}
+
+} // namespace solver_state

@@ -1,0 +1,413 @@
+#include "actors/cluster_peer.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <iterator>
+#include <functional>
+#include <utility>
+
+#include <caf/actor_system.hpp>
+#include <caf/sec.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/cluster_connector.hpp"
+#include "messages/keys.hpp"
+#include "messages/metrics.hpp"
+
+namespace solver_state {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+/// A read waiting to be sent in the next coalesced batch_get: a single-key
+/// get (count 1, answered with an entry or not_found) or a client's batch
+/// (answered with its slice of the combined reply).
+struct pending_read {
+  size_t count = 1;
+  bool single = true;
+  caf::typed_response_promise<entry> entry_rp;
+  caf::typed_response_promise<batch_reply> batch_rp;
+
+  void fail(const caf::error& err) {
+    if (single)
+      entry_rp.deliver(err);
+    else
+      batch_rp.deliver(err);
+  }
+};
+
+/// A request waiting for a free slot in the window.
+struct queued_request {
+  clock_type::time_point deadline;
+  std::function<void()> start;
+  std::function<void(caf::error)> fail;
+};
+
+struct peer_state {
+  static inline const char* name = "solver-state.peer";
+  peer_settings settings;
+  connector_actor connector;
+  state_actor remote;
+  std::chrono::milliseconds backoff{0};
+  bool failing = false; // a failed-attempt streak is logged once
+  size_t in_flight = 0;
+  std::deque<queued_request> queue;
+  std::vector<std::string> read_keys; // of all pending reads, in order
+  std::vector<pending_read> reads;
+  bool flush_pending = false;
+  peer_stats stats;
+
+  caf::error unavailable(const std::string& why) {
+    count(state_errc::backend_unavailable);
+    return make_state_error(state_errc::backend_unavailable,
+                            "peer " + settings.name + ": " + why);
+  }
+
+  void count(state_errc code) {
+    auto i = static_cast<size_t>(code);
+    if (i < stats.results.size())
+      ++stats.results[i];
+  }
+
+  /// What a client sees for a failed remote request: the store's own errors
+  /// pass through; transport failures (including CAF's request_timeout,
+  /// which is how a request to a dead remote actor ends) become
+  /// backend_unavailable naming the peer.
+  caf::error to_client_error(const caf::error& err) {
+    if (err.category() == state_error_category()) {
+      count(code_of(err));
+      return err;
+    }
+    if (err == caf::sec::request_timeout)
+      return unavailable("no answer within "
+                         + std::to_string(settings.request_timeout.count())
+                         + "ms");
+    if (code_of(err) == state_errc::serialization_error) {
+      count(state_errc::serialization_error);
+      return make_state_error(state_errc::serialization_error,
+                              "peer " + settings.name + ": "
+                                + message_of(err));
+    }
+    return unavailable(message_of(err));
+  }
+};
+
+using peer_ptr = peer_actor::stateful_pointer<peer_state>;
+
+/// Starts queued requests while the window has room; drops those that waited
+/// past their deadline (their client has been told already by no one, so
+/// tell it now).
+void drain(peer_ptr self) {
+  auto& st = self->state;
+  auto now = clock_type::now();
+  while (st.in_flight < st.settings.window && !st.queue.empty()) {
+    auto next = std::move(st.queue.front());
+    st.queue.pop_front();
+    if (!st.remote)
+      next.fail(st.unavailable("not connected"));
+    else if (now > next.deadline)
+      next.fail(st.unavailable("overloaded: no free slot within "
+                               + std::to_string(
+                                 st.settings.request_timeout.count())
+                               + "ms"));
+    else
+      next.start();
+  }
+}
+
+/// Sends `xs...` to the remote router now; `on_reply` or `on_error` (with
+/// the client-facing error) runs when it answers or times out. The caller
+/// has checked that the window has room and the peer is connected.
+template <class Reply, class OnReply, class OnError, class... Ts>
+void send_remote(peer_ptr self, OnReply on_reply, OnError on_error,
+                 Ts... xs) {
+  auto& st = self->state;
+  ++st.in_flight;
+  self->request(st.remote, st.settings.request_timeout, std::move(xs)...)
+    .then(
+      [self, on_reply](Reply& reply) mutable {
+        --self->state.in_flight;
+        on_reply(reply);
+        drain(self);
+      },
+      [self, on_error](caf::error& err) mutable {
+        auto& st = self->state;
+        --st.in_flight;
+        on_error(st.to_client_error(err));
+        drain(self);
+      });
+}
+
+/// Starts `start` now if the window has room, else queues it (bounded);
+/// `fail` tells the client why it was not sent.
+void submit(peer_ptr self, std::function<void()> start,
+            std::function<void(caf::error)> fail) {
+  auto& st = self->state;
+  if (!st.remote) {
+    fail(st.unavailable("not connected"));
+  } else if (st.in_flight < st.settings.window && st.queue.empty()) {
+    start();
+  } else if (st.queue.size() < st.settings.max_queued) {
+    auto deadline = clock_type::now() + st.settings.request_timeout;
+    st.queue.push_back({deadline, std::move(start), std::move(fail)});
+  } else {
+    fail(st.unavailable("overloaded: " + std::to_string(st.queue.size())
+                        + " requests queued"));
+  }
+}
+
+/// Forwards one request to the remote router, within the window.
+template <class Reply, class... Ts>
+caf::result<Reply> forward(peer_ptr self, Ts... xs) {
+  if (!self->state.remote)
+    return self->state.unavailable("not connected");
+  auto rp = self->make_response_promise<Reply>();
+  auto start = [self, rp, xs...]() mutable {
+    send_remote<Reply>(
+      self,
+      [self, rp](Reply& reply) mutable {
+        self->state.count(state_errc::none);
+        rp.deliver(std::move(reply));
+      },
+      [rp](caf::error err) mutable { rp.deliver(std::move(err)); }, xs...);
+  };
+  submit(self, std::move(start),
+         [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
+// -- coalesced reads --------------------------------------------------------------
+
+/// Gets and batch_gets that arrive together travel as one batch_get: one
+/// wire message and one remote fan-out instead of one per request. The flush
+/// is a message to self, so it runs right after the reads already in the
+/// mailbox and adds no timer latency.
+void flush_reads(peer_ptr self) {
+  auto& st = self->state;
+  st.flush_pending = false;
+  if (st.reads.empty())
+    return;
+  auto reads = std::make_shared<std::vector<pending_read>>(std::move(st.reads));
+  auto keys = std::make_shared<std::vector<std::string>>(
+    std::move(st.read_keys));
+  st.reads.clear();
+  st.read_keys.clear();
+  auto fail_all = [reads](caf::error err) {
+    for (auto& r : *reads)
+      r.fail(err);
+  };
+  auto start = [self, reads, keys, fail_all]() {
+    auto total = keys->size();
+    send_remote<batch_reply>(
+      self,
+      [self, reads, total](batch_reply& reply) {
+        auto& st = self->state;
+        if (reply.entries.size() != total) {
+          for (auto& r : *reads)
+            r.fail(st.to_client_error(caf::sec::unexpected_response));
+          return;
+        }
+        size_t offset = 0;
+        for (auto& r : *reads) {
+          auto first = reply.entries.begin() + offset;
+          offset += r.count;
+          if (!r.single) {
+            st.count(state_errc::none);
+            r.batch_rp.deliver(batch_reply{{std::make_move_iterator(first),
+                                            std::make_move_iterator(
+                                              first + r.count)}});
+          } else if (first->found()) {
+            st.count(state_errc::none);
+            r.entry_rp.deliver(std::move(*first));
+          } else {
+            st.count(state_errc::not_found);
+            r.entry_rp.deliver(
+              make_state_error(state_errc::not_found, "no value for key"));
+          }
+        }
+      },
+      fail_all, batch_get_atom_v, batch_request{std::move(*keys)});
+  };
+  submit(self, std::move(start), fail_all);
+}
+
+void add_read(peer_ptr self, pending_read read) {
+  auto& st = self->state;
+  st.reads.push_back(std::move(read));
+  if (st.read_keys.size() >= st.settings.max_coalesced) {
+    flush_reads(self);
+  } else if (!st.flush_pending) {
+    st.flush_pending = true;
+    self->send(self, peer_flush_atom_v);
+  }
+}
+
+caf::result<entry> coalesce_get(peer_ptr self, std::string& key) {
+  auto& st = self->state;
+  // An invalid key would fail the whole batch: it goes alone, and gets the
+  // store's own invalid_key answer.
+  if (!st.remote || !is_valid_key(key))
+    return forward<entry>(self, get_atom_v, std::move(key));
+  pending_read read;
+  read.entry_rp = self->make_response_promise<entry>();
+  auto rp = read.entry_rp;
+  st.read_keys.push_back(std::move(key));
+  add_read(self, std::move(read));
+  return rp;
+}
+
+caf::result<batch_reply> coalesce_batch(peer_ptr self, batch_request& req) {
+  auto& st = self->state;
+  auto valid = std::all_of(req.keys.begin(), req.keys.end(),
+                           [](const std::string& k) { return is_valid_key(k); });
+  if (!st.remote || !valid || req.keys.empty())
+    return forward<batch_reply>(self, batch_get_atom_v, std::move(req));
+  pending_read read;
+  read.single = false;
+  read.count = req.keys.size();
+  read.batch_rp = self->make_response_promise<batch_reply>();
+  auto rp = read.batch_rp;
+  std::move(req.keys.begin(), req.keys.end(),
+            std::back_inserter(st.read_keys));
+  add_read(self, std::move(read));
+  return rp;
+}
+
+void dial_later(peer_ptr self) {
+  auto& st = self->state;
+  st.backoff = st.backoff.count() == 0
+                 ? st.settings.min_backoff
+                 : std::min(st.backoff * 2, st.settings.max_backoff);
+  self->delayed_send(self, st.backoff, peer_retry_atom_v);
+}
+
+void on_connected(peer_ptr self, state_actor remote) {
+  auto& st = self->state;
+  if (st.remote) // a stale dial finished after a newer one; keep the first
+    return;
+  spdlog::info("node: connected to peer {}", st.settings.name);
+  st.remote = std::move(remote);
+  st.backoff = std::chrono::milliseconds{0};
+  st.failing = false;
+  ++st.stats.connects;
+  st.stats.up = true;
+  self->monitor(st.remote);
+}
+
+void on_lost(peer_ptr self, const caf::error& reason) {
+  auto& st = self->state;
+  spdlog::warn("node: lost peer {} ({}); reconnecting", st.settings.name,
+               self->system().render(reason));
+  st.remote = nullptr;
+  st.stats.up = false;
+  // Requests in flight end by their own timeout; queued ones fail now.
+  drain(self);
+  self->send(st.connector, peer_dial_atom_v);
+}
+
+peer_actor::behavior_type peer(peer_ptr self, peer_settings settings) {
+  auto& st = self->state;
+  st.settings = std::move(settings);
+  st.stats.peer = st.settings.name;
+  st.stats.results.resize(result_code_count);
+  st.connector = spawn_connector(self->system(),
+                                 caf::actor_cast<peer_actor>(self),
+                                 st.settings);
+  self->link_to(st.connector);
+  self->set_down_handler([self](caf::down_msg& msg) {
+    if (self->state.remote && msg.source == self->state.remote.address())
+      on_lost(self, msg.reason);
+  });
+  self->send(st.connector, peer_dial_atom_v);
+  return {
+    // -- connection ---------------------------------------------------------------
+    [self](peer_up_atom, state_actor& remote) {
+      on_connected(self, std::move(remote));
+    },
+    [self](peer_failed_atom, std::string& why) {
+      auto& st = self->state;
+      if (!st.failing)
+        spdlog::warn("node: cannot reach peer {}: {}; retrying with backoff",
+                     st.settings.name, why);
+      st.failing = true;
+      dial_later(self);
+    },
+    [self](peer_retry_atom) {
+      if (!self->state.remote)
+        self->send(self->state.connector, peer_dial_atom_v);
+    },
+    [self](peer_stats_atom) {
+      auto& st = self->state;
+      st.stats.in_flight = st.in_flight;
+      st.stats.queued = st.queue.size();
+      return st.stats;
+    },
+    // -- key-value ------------------------------------------------------------------
+    [self](get_atom, std::string& key) { return coalesce_get(self, key); },
+    [self](peer_flush_atom) { flush_reads(self); },
+    [self](put_atom, set_request& req) {
+      return forward<version_t>(self, put_atom_v, std::move(req));
+    },
+    [self](delete_atom, delete_request& req) {
+      return forward<bool>(self, delete_atom_v, std::move(req));
+    },
+    [self](list_atom, list_request& req) {
+      return forward<key_page>(self, list_atom_v, std::move(req));
+    },
+    [self](batch_get_atom, batch_request& req) {
+      return coalesce_batch(self, req);
+    },
+    // -- typed records -----------------------------------------------------------------
+    [self](put_atom, order& x) {
+      return forward<version_t>(self, put_atom_v, std::move(x));
+    },
+    [self](get_atom, order_ref& x) {
+      return forward<order>(self, get_atom_v, std::move(x));
+    },
+    [self](delete_atom, order_ref& x) {
+      return forward<bool>(self, delete_atom_v, std::move(x));
+    },
+    [self](list_atom, orders_of& q) {
+      return forward<id_list>(self, list_atom_v, std::move(q));
+    },
+    [self](put_atom, fill& x) {
+      return forward<version_t>(self, put_atom_v, std::move(x));
+    },
+    [self](get_atom, fill_ref& x) {
+      return forward<fill>(self, get_atom_v, std::move(x));
+    },
+    [self](list_atom, fills_of& q) {
+      return forward<id_list>(self, list_atom_v, std::move(q));
+    },
+    [self](put_atom, settlement& x) {
+      return forward<version_t>(self, put_atom_v, std::move(x));
+    },
+    [self](get_atom, settlement_ref& x) {
+      return forward<settlement>(self, get_atom_v, std::move(x));
+    },
+    [self](list_atom, settlements_of& q) {
+      return forward<id_list>(self, list_atom_v, std::move(q));
+    },
+    [self](put_atom, component_state& x) {
+      return forward<version_t>(self, put_atom_v, std::move(x));
+    },
+    [self](get_atom, component_key& x) {
+      return forward<component_state>(self, get_atom_v, std::move(x));
+    },
+    // -- operations --------------------------------------------------------------------
+    [self](health_atom) {
+      return forward<std::string>(self, health_atom_v);
+    },
+  };
+}
+
+} // namespace
+
+peer_actor spawn_peer(caf::actor_system& sys, peer_settings settings) {
+  return sys.spawn(peer, std::move(settings));
+}
+
+} // namespace solver_state

@@ -1,0 +1,35 @@
+#pragma once
+
+// The CLUSTER ROUTER: the state actor of a node with node.peers. It speaks
+// the full state actor interface, so the HTTP gateway and in-process solver
+// actors use it exactly like the local router. Keys are spread over the
+// peers by rendezvous hashing of their shard group: single-key operations go
+// to the owner's peer actor; list and batch_get send one message per peer and
+// merge; health fails while any peer is unreachable.
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <caf/fwd.hpp>
+
+#include "messages/interfaces.hpp"
+
+namespace solver_state {
+
+struct cluster_members {
+  /// Peer names as configured; they decide placement, so every node must
+  /// list the same names in the same spelling.
+  std::vector<std::string> names;
+  /// One state actor per name: a peer actor, or this node's own router when
+  /// it lists itself.
+  std::vector<state_actor> stores;
+};
+
+/// Spawns a cluster router over `members`. `timeout` bounds each fanned-out
+/// request to a member (the peer actors answer within their own timeout).
+state_actor spawn_cluster_router(caf::actor_system& sys,
+                                 cluster_members members,
+                                 std::chrono::milliseconds timeout);
+
+} // namespace solver_state

@@ -1,0 +1,118 @@
+#include "actors/node.hpp"
+
+#include <algorithm>
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/send.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/cluster_metrics.hpp"
+#include "actors/cluster_router.hpp"
+#include "actors/node_self_check.hpp"
+#include "actors/node_settings.hpp"
+#include "actors/node_transport.hpp"
+
+namespace solver_state {
+
+namespace {
+
+/// Collectors wait for peer actors, which answer within request_timeout
+/// (twice that when a request first waits in the queue).
+std::chrono::milliseconds fan_out_timeout(const node_config& cfg) {
+  return cfg.request_timeout * 3 + std::chrono::seconds{1};
+}
+
+/// True when this node's own listen address is one of its peers: it is a
+/// store of the cluster as well as a front.
+bool is_member(const node_config& cfg) {
+  return !cfg.listen.empty()
+         && std::find(cfg.peers.begin(), cfg.peers.end(), cfg.listen)
+              != cfg.peers.end();
+}
+
+void start_cluster(caf::actor_system& sys, const node_config& cfg,
+                   const store_handles& store, node_handles& out) {
+  cluster_members members;
+  for (auto& name : cfg.peers) {
+    members.names.push_back(name);
+    if (!cfg.listen.empty() && name == cfg.listen) {
+      // This node's own share: no need to dial ourselves.
+      members.stores.push_back(store.router);
+      continue;
+    }
+    peer_settings settings;
+    settings.name = name;
+    split_host_port(name, settings.host, settings.port);
+    settings.tls = cfg.tls.enabled();
+    settings.request_timeout = cfg.request_timeout;
+    auto peer = spawn_peer(sys, std::move(settings));
+    out.peers.push_back(peer);
+    members.stores.push_back(peer);
+  }
+  auto timeout = fan_out_timeout(cfg);
+  out.front = spawn_cluster_router(sys, std::move(members), timeout);
+  out.metrics = spawn_cluster_metrics(sys, store.metrics, out.peers, timeout);
+  out.owned.push_back(caf::actor_cast<caf::actor>(out.front));
+  out.owned.push_back(caf::actor_cast<caf::actor>(out.metrics));
+}
+
+} // namespace
+
+caf::expected<node_handles> start_node(caf::actor_system& sys,
+                                       const node_config& cfg,
+                                       const store_handles& store) {
+  node_handles out;
+  out.front = store.router;
+  out.metrics = store.metrics;
+  out.tls = cfg.tls.enabled();
+  if (!node_enabled(cfg))
+    return out;
+  if (auto err = check_message_types(sys))
+    return err;
+  if (!cfg.peers.empty()) {
+    start_cluster(sys, cfg, store, out);
+    spdlog::info("node: cluster of {} store nodes, request_timeout={}ms",
+                 cfg.peers.size(), cfg.request_timeout.count());
+  }
+  if (!cfg.listen.empty()) {
+    std::string host;
+    uint16_t port = 0;
+    split_host_port(cfg.listen, host, port);
+    // Peers must reach a store, never another cluster router: two cluster
+    // routers asking each other would fan list and health out forever. So a
+    // member publishes its local router; only a pure front (not among its
+    // own peers) publishes its cluster router, for remote solver clients.
+    auto published = cfg.peers.empty() || is_member(cfg) ? store.router
+                                                          : out.front;
+    out.published = published;
+    auto bound = publish_state(sys, published, host, port, out.tls);
+    if (!bound) {
+      stop_node(sys, out);
+      return make_state_error(state_errc::io_error,
+                              "node.listen: cannot publish on " + cfg.listen
+                                + ": " + sys.render(bound.error()));
+    }
+    out.port = *bound;
+    spdlog::info("node: {} published on {}:{}{}",
+                 published == store.router ? "store" : "cluster router", host,
+                 out.port, out.tls ? " (TLS)" : "");
+  }
+  return out;
+}
+
+void stop_node(caf::actor_system& sys, node_handles& node) {
+  if (node.port != 0) {
+    unpublish_state(sys, node.published, node.port, node.tls);
+    node.port = 0;
+  }
+  for (auto& a : node.owned)
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  for (auto& p : node.peers)
+    caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+  node.owned.clear();
+  node.peers.clear();
+}
+
+} // namespace solver_state

@@ -1,0 +1,35 @@
+#pragma once
+
+// How a solver-state process joins the cluster: which CAF modules it loads
+// and how the middleman is tuned (heartbeats, application identifier, TLS).
+// Configuration flows one way: node_config -> actor_system_config, before
+// the actor system exists.
+
+#include <caf/error.hpp>
+#include <caf/fwd.hpp>
+
+#include "config/config.hpp"
+
+namespace solver_state {
+
+/// The BASP application identifier of solver-state nodes. Unrelated CAF
+/// programs (default "generic-caf-app") fail the handshake instead of
+/// connecting and then failing at the first message.
+constexpr const char* node_app_identifier = "solver-state/1";
+
+/// True when this process takes part in distribution (node.listen or
+/// node.peers set); only then is the middleman loaded.
+bool node_enabled(const node_config& cfg);
+
+/// Loads the io middleman (and the openssl manager when node.tls is set) and
+/// applies heartbeat, connection timeout and application identifier. Fails
+/// when the TLS files cannot be read or do not belong together, so that a bad
+/// certificate is reported at start-up and not on the first connection.
+caf::error configure_node(caf::actor_system_config& caf_cfg,
+                          const node_config& cfg);
+
+/// Checks that the certificate, key and CA file of `tls` load and that the
+/// key matches the certificate.
+caf::error check_tls_files(const tls_config& tls);
+
+} // namespace solver_state

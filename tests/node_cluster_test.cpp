@@ -1,0 +1,495 @@
+// Three real solver-state processes on loopback (two store nodes, one front
+// node whose cluster router spreads keys over them) plus this test process
+// as a fourth node running a typed solver actor.
+
+#include <catch2/catch.hpp>
+
+#include <caf/event_based_actor.hpp>
+
+#include "actors/cluster_placement.hpp"
+#include "actors/node.hpp"
+#include "actors/store.hpp"
+#include "backends/plugin.hpp"
+#include "messages/keys.hpp"
+#include "node_support.hpp"
+
+using namespace solver_state;
+using namespace node_test;
+
+namespace {
+
+constexpr auto patience = std::chrono::milliseconds{10'000};
+
+struct cluster {
+  temp_dir dir;
+  uint16_t port_a = free_port();
+  uint16_t port_b = free_port();
+  uint16_t port_front = free_port();
+  node_process a{dir.path, "store-a", store_yaml(port_a), port_a};
+  node_process b{dir.path, "store-b", store_yaml(port_b), port_b};
+  node_process front{dir.path, "front",
+                     front_yaml(port_front, {port_a, port_b}), port_front};
+  client_system client;
+  rendezvous_placement placement{{endpoint(port_a), endpoint(port_b)}};
+
+  cluster() {
+    a.start();
+    b.start();
+    front.start();
+  }
+
+  state_actor connect(uint16_t port) {
+    auto handle = client.connect(port);
+    REQUIRE(handle);
+    return *handle;
+  }
+
+  /// Waits until the front reaches both store nodes.
+  void wait_ready(const state_actor& front_store) {
+    REQUIRE(eventually([&] {
+      return static_cast<bool>(
+        ask<std::string>(client.sys, front_store, patience, health_atom_v));
+    }));
+  }
+
+  /// A key of the form state:test:{i} owned by store `owner` (0 = a).
+  std::string key_owned_by(size_t owner, int start = 0) {
+    for (int i = start;; ++i) {
+      auto key = "state:test:k" + std::to_string(i);
+      if (placement.owner(key) == owner)
+        return key;
+    }
+  }
+
+  caf::expected<version_t> put(const state_actor& dest, const std::string& key,
+                               const std::string& value) {
+    return ask<version_t>(client.sys, dest, patience, put_atom_v,
+                          set_request{key, value, 0, {}});
+  }
+
+  caf::expected<entry> get(const state_actor& dest, const std::string& key) {
+    return ask<entry>(client.sys, dest, patience, get_atom_v, key);
+  }
+};
+
+// -- a typed solver actor, as in app/example_solver.cpp --------------------------
+
+/// Stores an order and two fills, lists the fills and reads the order back,
+/// using only the typed messages; reports "ok" or the failed step.
+void solver(caf::event_based_actor* self, state_actor store, std::string id,
+            caf::actor report) {
+  auto fail = [=](std::string step) {
+    return [=](caf::error& err) {
+      self->send(report, step + ": " + message_of(err));
+    };
+  };
+  auto t = std::chrono::seconds{5};
+  self->request(store, t, put_atom_v, order{"eip7683", id, "order-bytes", 0})
+    .then(
+      [=](version_t) {
+        self->request(store, t, put_atom_v, fill{id, "0xtx1", "f1", 0})
+          .then(
+            [=](version_t) {
+              self->request(store, t, put_atom_v, fill{id, "0xtx2", "f2", 0})
+                .then(
+                  [=](version_t) {
+                    self->request(store, t, list_atom_v, fills_of{id})
+                      .then(
+                        [=](id_list& fills) {
+                          if (fills.ids
+                              != std::vector<std::string>{"0xtx1", "0xtx2"}) {
+                            self->send(report, std::string{"fills differ"});
+                            return;
+                          }
+                          self
+                            ->request(store, t, get_atom_v,
+                                      order_ref{"eip7683", id})
+                            .then(
+                              [=](order& o) {
+                                self->send(report, o.data == "order-bytes"
+                                                     ? std::string{"ok"}
+                                                     : std::string{"order "
+                                                                   "differs"});
+                              },
+                              fail("get order"));
+                        },
+                        fail("list fills"));
+                  },
+                  fail("fill 2"));
+            },
+            fail("fill 1"));
+      },
+      fail("put order"));
+}
+
+std::string run_solver(caf::actor_system& sys, const state_actor& store,
+                       const std::string& id) {
+  caf::scoped_actor self{sys};
+  sys.spawn(solver, store, id, caf::actor{self});
+  std::string outcome = "no answer";
+  self->receive([&](std::string& x) { outcome = std::move(x); },
+                caf::after(std::chrono::seconds{30}) >> [] {});
+  return outcome;
+}
+
+} // namespace
+
+TEST_CASE("writes through the front node land on the owning store node") {
+  cluster c;
+  auto front = c.connect(c.port_front);
+  auto stores = std::vector<state_actor>{c.connect(c.port_a),
+                                         c.connect(c.port_b)};
+  c.wait_ready(front);
+  std::vector<size_t> per_store(2);
+  for (int i = 0; i < 200; ++i) {
+    auto key = "state:test:k" + std::to_string(i);
+    auto value = "v" + std::to_string(i);
+    auto version = c.put(front, key, value);
+    REQUIRE(version);
+    auto owner = c.placement.owner(key);
+    ++per_store[owner];
+    // The owner has it, with the version the front reported ...
+    auto at_owner = c.get(stores[owner], key);
+    REQUIRE(at_owner);
+    CHECK(at_owner->value == value);
+    CHECK(at_owner->version == *version);
+    // ... the other store does not ...
+    auto elsewhere = c.get(stores[1 - owner], key);
+    REQUIRE_FALSE(elsewhere);
+    CHECK(code_of(elsewhere.error()) == state_errc::not_found);
+    // ... and the front reads it back.
+    auto through_front = c.get(front, key);
+    REQUIRE(through_front);
+    CHECK(through_front->value == value);
+  }
+  CHECK(per_store[0] > 50);
+  CHECK(per_store[1] > 50);
+  // Reads travel coalesced; a bad key still gets the store's own answer.
+  auto bad = c.get(front, std::string{"state:bad\x01key"});
+  REQUIRE_FALSE(bad);
+  CHECK(code_of(bad.error()) == state_errc::invalid_key);
+  auto absent = c.get(front, "state:test:absent");
+  REQUIRE_FALSE(absent);
+  CHECK(code_of(absent.error()) == state_errc::not_found);
+  // Fills of one order stay on one store node.
+  auto owner = c.placement.owner("fill:0xorder:0xtx");
+  for (int i = 0; i < 10; ++i)
+    REQUIRE(ask<version_t>(c.client.sys, front, patience, put_atom_v,
+                           fill{"0xorder", "0xtx" + std::to_string(i), "d", 0}));
+  auto at_owner = ask<id_list>(c.client.sys, stores[owner], patience,
+                               list_atom_v, fills_of{"0xorder"});
+  REQUIRE(at_owner);
+  CHECK(at_owner->ids.size() == 10);
+  auto through_front = ask<id_list>(c.client.sys, front, patience, list_atom_v,
+                                    fills_of{"0xorder"});
+  REQUIRE(through_front);
+  CHECK(through_front->ids == at_owner->ids);
+}
+
+TEST_CASE("list and batch_get through the front node merge both stores") {
+  cluster c;
+  auto front = c.connect(c.port_front);
+  c.wait_ready(front);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 50; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof(id), "id%03d", i);
+    REQUIRE(ask<version_t>(c.client.sys, front, patience, put_atom_v,
+                           order{"eip7683", id, std::string{"o"} + id, 0}));
+    keys.push_back(order_key("eip7683", id));
+  }
+  SECTION("a full listing is sorted and complete") {
+    auto page = ask<key_page>(c.client.sys, front, patience, list_atom_v,
+                              list_request{"order:eip7683:", "", 0});
+    REQUIRE(page);
+    CHECK(page->keys == keys);
+    CHECK_FALSE(page->more);
+  }
+  SECTION("pages of 20 visit every key once") {
+    std::vector<std::string> seen;
+    std::string after;
+    for (int round = 0; round < 10; ++round) {
+      auto page = ask<key_page>(c.client.sys, front, patience, list_atom_v,
+                                list_request{"order:eip7683:", after, 20});
+      REQUIRE(page);
+      seen.insert(seen.end(), page->keys.begin(), page->keys.end());
+      if (!page->more)
+        break;
+      after = page->keys.back();
+    }
+    CHECK(seen == keys);
+  }
+  SECTION("orders of a type are merged from both stores") {
+    auto ids = ask<id_list>(c.client.sys, front, patience, list_atom_v,
+                            orders_of{"eip7683"});
+    REQUIRE(ids);
+    CHECK(ids->ids.size() == 50);
+    CHECK(std::is_sorted(ids->ids.begin(), ids->ids.end()));
+  }
+  SECTION("batch_get answers in request order, absent keys with version 0") {
+    batch_request req;
+    for (int i = 0; i < 100; ++i) {
+      char id[16];
+      std::snprintf(id, sizeof(id), "id%03d", 99 - i);
+      req.keys.push_back(order_key("eip7683", id));
+    }
+    auto reply = ask<batch_reply>(c.client.sys, front, patience,
+                                  batch_get_atom_v, req);
+    REQUIRE(reply);
+    REQUIRE(reply->entries.size() == 100);
+    for (int i = 0; i < 100; ++i) {
+      auto n = 99 - i;
+      if (n >= 50) {
+        CHECK_FALSE(reply->entries[i].found());
+      } else {
+        char id[16];
+        std::snprintf(id, sizeof(id), "id%03d", n);
+        CHECK(reply->entries[i].found());
+      }
+    }
+  }
+}
+
+TEST_CASE("a typed solver actor talks to the cluster as to a local store") {
+  cluster c;
+  auto front = c.connect(c.port_front);
+  c.wait_ready(front);
+  // In process, on a local store: the baseline.
+  state_config local_cfg;
+  local_cfg.type = "memory";
+  auto local = start_store(c.client.sys, local_cfg, plugin_registry::builtin());
+  REQUIRE(local);
+  CHECK(run_solver(c.client.sys, local->router, "0xlocal") == "ok");
+  // Through the front node's published cluster router.
+  CHECK(run_solver(c.client.sys, front, "0xremote") == "ok");
+  // Through a cluster router in this process (node.peers here).
+  node_config cfg;
+  cfg.peers = {endpoint(c.port_a), endpoint(c.port_b)};
+  cfg.request_timeout = std::chrono::seconds{1};
+  auto node = start_node(c.client.sys, cfg, *local);
+  REQUIRE(node);
+  REQUIRE(eventually([&] {
+    return static_cast<bool>(
+      ask<std::string>(c.client.sys, node->front, patience, health_atom_v));
+  }));
+  CHECK(run_solver(c.client.sys, node->front, "0xin-process") == "ok");
+  // What this process wrote is visible through the other front node.
+  auto o = ask<order>(c.client.sys, front, patience, get_atom_v,
+                      order_ref{"eip7683", "0xin-process"});
+  REQUIRE(o);
+  CHECK(o->data == "order-bytes");
+  stop_node(c.client.sys, *node);
+  stop_store(*local);
+}
+
+TEST_CASE("a dead store node fails only its keys and heals when it returns") {
+  cluster c;
+  auto front = c.connect(c.port_front);
+  c.wait_ready(front);
+  // This process runs a cluster router too, to read its metrics.
+  state_config local_cfg;
+  local_cfg.type = "memory";
+  auto local = start_store(c.client.sys, local_cfg, plugin_registry::builtin());
+  REQUIRE(local);
+  node_config cfg;
+  cfg.peers = {endpoint(c.port_a), endpoint(c.port_b)};
+  cfg.request_timeout = std::chrono::seconds{1};
+  cfg.heartbeat_interval = std::chrono::milliseconds{200};
+  auto node = start_node(c.client.sys, cfg, *local);
+  REQUIRE(node);
+  auto key_a = c.key_owned_by(0);
+  auto key_b = c.key_owned_by(1);
+  REQUIRE(c.put(front, key_a, "on-a"));
+  REQUIRE(c.put(front, key_b, "on-b"));
+
+  c.b.kill(SIGKILL);
+
+  // B's keys fail with backend_unavailable within the request timeout ...
+  for (int i = 0; i < 3; ++i) {
+    auto started = std::chrono::steady_clock::now();
+    auto got = c.get(front, key_b);
+    auto took = std::chrono::steady_clock::now() - started;
+    REQUIRE_FALSE(got);
+    CHECK(code_of(got.error()) == state_errc::backend_unavailable);
+    CHECK(took < cfg.request_timeout + std::chrono::seconds{2});
+    auto wrote = c.put(front, c.key_owned_by(1, 1000 + i), "x");
+    REQUIRE_FALSE(wrote);
+    CHECK(code_of(wrote.error()) == state_errc::backend_unavailable);
+  }
+  // ... while A's keys keep working.
+  auto got_a = c.get(front, key_a);
+  REQUIRE(got_a);
+  CHECK(got_a->value == "on-a");
+  REQUIRE(c.put(front, c.key_owned_by(0, 1000), "still-works"));
+  // A batch touching B fails as a whole; one only on A succeeds.
+  auto mixed = ask<batch_reply>(c.client.sys, front, patience,
+                                batch_get_atom_v,
+                                batch_request{{key_a, key_b}});
+  REQUIRE_FALSE(mixed);
+  CHECK(code_of(mixed.error()) == state_errc::backend_unavailable);
+  auto only_a = ask<batch_reply>(c.client.sys, front, patience,
+                                 batch_get_atom_v, batch_request{{key_a}});
+  REQUIRE(only_a);
+  // Readiness and metrics show the dead peer.
+  auto health = ask<std::string>(c.client.sys, front, patience, health_atom_v);
+  REQUIRE_FALSE(health);
+  CHECK(code_of(health.error()) == state_errc::backend_unavailable);
+  CHECK_THAT(message_of(health.error()),
+             Catch::Contains(endpoint(c.port_b)));
+  auto down_line = "state_peer_up{peer=\"" + endpoint(c.port_b) + "\"} 0";
+  REQUIRE(eventually([&] {
+    auto text = ask<std::string>(c.client.sys, node->metrics, patience,
+                                 render_atom_v);
+    return text && text->find(down_line) != std::string::npos;
+  }));
+
+  // Restarting B heals the cluster without touching A or the front.
+  c.b.start();
+  c.wait_ready(front);
+  REQUIRE(c.put(front, key_b, "on-b-again"));
+  auto got_b = c.get(front, key_b);
+  REQUIRE(got_b);
+  CHECK(got_b->value == "on-b-again");
+  got_a = c.get(front, key_a);
+  REQUIRE(got_a);
+  CHECK(got_a->value == "on-a"); // A kept its data: it was never restarted
+  auto up_line = "state_peer_up{peer=\"" + endpoint(c.port_b) + "\"} 1";
+  CHECK(eventually([&] {
+    auto text = ask<std::string>(c.client.sys, node->metrics, patience,
+                                 render_atom_v);
+    return text && text->find(up_line) != std::string::npos;
+  }));
+  stop_node(c.client.sys, *node);
+  stop_store(*local);
+}
+
+TEST_CASE("nodes that list themselves share one state without a front node") {
+  temp_dir dir;
+  auto pa = free_port();
+  auto pb = free_port();
+  auto yaml_of = [&](uint16_t self) {
+    return front_yaml(self, {pa, pb});
+  };
+  node_process a{dir.path, "node-a", yaml_of(pa), pa};
+  node_process b{dir.path, "node-b", yaml_of(pb), pb};
+  a.start();
+  b.start();
+  client_system client;
+  // Each publishes its store; a solver process runs the cluster router.
+  node_config cfg;
+  cfg.peers = {endpoint(pa), endpoint(pb)};
+  cfg.request_timeout = std::chrono::seconds{1};
+  state_config local_cfg;
+  local_cfg.type = "memory";
+  auto local = start_store(client.sys, local_cfg, plugin_registry::builtin());
+  REQUIRE(local);
+  auto node = start_node(client.sys, cfg, *local);
+  REQUIRE(node);
+  REQUIRE(eventually([&] {
+    return static_cast<bool>(
+      ask<std::string>(client.sys, node->front, patience, health_atom_v));
+  }));
+  for (int i = 0; i < 40; ++i)
+    REQUIRE(ask<version_t>(client.sys, node->front, patience, put_atom_v,
+                           set_request{"state:sym:k" + std::to_string(i), "v",
+                                       0, {}}));
+  // A listing fans out once to each store and terminates (no router asks
+  // another router).
+  auto page = ask<key_page>(client.sys, node->front, patience, list_atom_v,
+                            list_request{"state:sym:", "", 0});
+  REQUIRE(page);
+  CHECK(page->keys.size() == 40);
+  // Each node holds only its own share.
+  rendezvous_placement placement{{endpoint(pa), endpoint(pb)}};
+  auto store_a = client.connect(pa);
+  REQUIRE(store_a);
+  auto own = ask<key_page>(client.sys, *store_a, patience, list_atom_v,
+                           list_request{"state:sym:", "", 0});
+  REQUIRE(own);
+  size_t expected = 0;
+  for (int i = 0; i < 40; ++i)
+    expected += placement.owner("state:sym:k" + std::to_string(i)) == 0;
+  CHECK(own->keys.size() == expected);
+  CHECK(expected > 0);
+  CHECK(expected < 40);
+  stop_node(client.sys, *node);
+  stop_store(*local);
+}
+
+TEST_CASE("a hung store node fails its keys by timeout, not by hanging") {
+  cluster c;
+  auto front = c.connect(c.port_front);
+  c.wait_ready(front);
+  auto key_a = c.key_owned_by(0);
+  auto key_b = c.key_owned_by(1);
+  REQUIRE(c.put(front, key_a, "on-a"));
+  REQUIRE(c.put(front, key_b, "on-b"));
+  c.b.signal(SIGSTOP); // connection open, no answers: CAF pitfall 3
+  auto timeout = std::chrono::seconds{1}; // front_yaml's request_timeout
+  auto started = std::chrono::steady_clock::now();
+  auto got = c.get(front, key_b);
+  auto took = std::chrono::steady_clock::now() - started;
+  REQUIRE_FALSE(got);
+  CHECK(code_of(got.error()) == state_errc::backend_unavailable);
+  CHECK(took >= timeout / 2);
+  CHECK(took < timeout + std::chrono::seconds{2});
+  auto put = c.put(front, key_b, "x");
+  REQUIRE_FALSE(put);
+  CHECK(code_of(put.error()) == state_errc::backend_unavailable);
+  auto got_a = c.get(front, key_a);
+  REQUIRE(got_a);
+  CHECK(got_a->value == "on-a");
+  c.b.signal(SIGCONT);
+  c.wait_ready(front);
+  auto back = c.get(front, key_b);
+  REQUIRE(back);
+  // The node only paused, so nothing was lost; the write that timed out was
+  // still in its socket and may have been applied: a timed-out write's
+  // outcome is unknown to the client (as with any timeout).
+  CHECK((back->value == "on-b" || back->value == "x"));
+}
+
+TEST_CASE("the front node's HTTP gateway serves the cluster") {
+  temp_dir dir;
+  auto pa = free_port(), pb = free_port(), pf = free_port();
+  auto ha = free_port(), hb = free_port(), hf = free_port();
+  node_process a{dir.path, "store-a", store_yaml(pa, "", ha), pa};
+  node_process b{dir.path, "store-b", store_yaml(pb, "", hb), pb};
+  node_process front{dir.path, "front", front_yaml(pf, {pa, pb}, "1s", hf),
+                     pf};
+  a.start();
+  b.start();
+  front.start();
+  REQUIRE(eventually([&] { return curl(hf, "", "/readyz").rfind("200", 0) == 0; }));
+  rendezvous_placement placement{{endpoint(pa), endpoint(pb)}};
+  std::string key_a, key_b;
+  for (int i = 0; key_a.empty() || key_b.empty(); ++i) {
+    auto key = "state:http:k" + std::to_string(i);
+    (placement.owner(key) == 0 ? key_a : key_b) = key;
+  }
+  for (auto& key : {key_a, key_b}) {
+    CHECK(curl(hf, "-X PUT --data-binary v-" + key, "/v1/state/" + key)
+            .rfind("204", 0)
+          == 0);
+    CHECK(curl(hf, "", "/v1/state/" + key) == "200 v-" + key);
+  }
+  // Each key is on its owner's HTTP gateway only.
+  CHECK(curl(ha, "", "/v1/state/" + key_a) == "200 v-" + key_a);
+  CHECK(curl(hb, "", "/v1/state/" + key_a).rfind("404", 0) == 0);
+  CHECK(curl(hb, "", "/v1/state/" + key_b) == "200 v-" + key_b);
+  // Typed routes go through the cluster too.
+  CHECK(curl(hf, "-X PUT --data-binary ob", "/v1/orders/eip7683/0x9")
+          .rfind("204", 0)
+        == 0);
+  CHECK(curl(hf, "", "/v1/orders/eip7683") == "200 {\"ids\":[\"0x9\"]}");
+
+  b.kill(SIGKILL);
+  CHECK(curl(hf, "", "/v1/state/" + key_b).rfind("503", 0) == 0);
+  CHECK(curl(hf, "", "/v1/state/" + key_a) == "200 v-" + key_a);
+  CHECK(curl(hf, "", "/readyz").rfind("503", 0) == 0);
+  auto metrics = curl(hf, "", "/metrics");
+  CHECK_THAT(metrics, Catch::Contains("state_peer_up{peer=\"" + endpoint(pb)
+                                      + "\"} 0"));
+  b.start();
+  CHECK(eventually([&] { return curl(hf, "", "/readyz").rfind("200", 0) == 0; }));
+}

@@ -1,0 +1,279 @@
+#pragma once
+
+// Test support for distribution tests: temp dirs, free loopback ports,
+// solver-state processes started from generated YAML, and a blocking ask()
+// for test code (never used inside actors).
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/expected.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "actors/node_settings.hpp"
+#include "actors/node_transport.hpp"
+#include "messages/errors.hpp"
+#include "messages/interfaces.hpp"
+#include "messages/protocol.hpp"
+
+namespace node_test {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    std::string tmpl = (fs::temp_directory_path() / "solver-node-XXXXXX");
+    if (!mkdtemp(tmpl.data()))
+      throw std::runtime_error("mkdtemp failed");
+    path = tmpl;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+/// A loopback port that was free a moment ago (the OS picks it).
+inline uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+inline bool accepts(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr))
+            == 0;
+  ::close(fd);
+  return ok;
+}
+
+inline std::string endpoint(uint16_t port) {
+  return "127.0.0.1:" + std::to_string(port);
+}
+
+inline std::string slurp(const fs::path& p) {
+  std::ifstream in{p};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// One build/solver-state process with its own config file and log.
+class node_process {
+public:
+  node_process(fs::path dir, std::string name, std::string yaml,
+               uint16_t node_port)
+    : dir_(std::move(dir)), name_(std::move(name)), node_port_(node_port) {
+    auto config = dir_ / (name_ + ".yaml");
+    log_ = dir_ / (name_ + ".log");
+    std::ofstream{config} << yaml;
+    argv_ = {std::string{SOLVER_STATE_BINARY_DIR} + "/solver-state",
+             "--config", config.string()};
+  }
+
+  /// Any other program of the build tree, e.g. tests/node_echo PORT.
+  node_process(fs::path dir, std::string name, std::vector<std::string> argv,
+               uint16_t node_port)
+    : dir_(std::move(dir)), name_(std::move(name)), argv_(std::move(argv)),
+      node_port_(node_port) {
+    log_ = dir_ / (name_ + ".log");
+  }
+
+  ~node_process() {
+    signal(SIGCONT);
+    kill(SIGKILL);
+  }
+
+  node_process(const node_process&) = delete;
+  node_process& operator=(const node_process&) = delete;
+
+  /// Starts the process and waits until node.listen accepts connections.
+  void start() {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      auto fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      std::vector<char*> args;
+      for (auto& a : argv_)
+        args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!accepts(node_port_)) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error(name_ + " exited at start:\n" + log());
+      }
+      if (std::chrono::steady_clock::now() > deadline)
+        throw std::runtime_error(name_ + " did not listen:\n" + log());
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+  /// Sends `sig` and reaps the process.
+  void kill(int sig) {
+    if (pid_ <= 0)
+      return;
+    ::kill(pid_, sig);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  /// Sends `sig` without waiting (SIGSTOP freezes the node: its sockets stay
+  /// open but nothing answers, like a hung or partitioned machine).
+  void signal(int sig) {
+    if (pid_ > 0)
+      ::kill(pid_, sig);
+  }
+
+  std::string log() const { return slurp(log_); }
+  uint16_t node_port() const { return node_port_; }
+  std::string node_endpoint() const { return endpoint(node_port_); }
+
+private:
+  fs::path dir_;
+  std::string name_;
+  std::vector<std::string> argv_;
+  fs::path log_;
+  uint16_t node_port_;
+  pid_t pid_ = -1;
+};
+
+/// YAML of a store node: memory backend (each test node is its own store), HTTP and node.listen on loopback.
+inline std::string store_yaml(uint16_t node_port,
+                              const std::string& extra_node = "",
+                              uint16_t http_port = 0) {
+  return "state:\n  type: memory\n"
+         "http:\n  listen: \""
+         + endpoint(http_port != 0 ? http_port : free_port()) + "\"\n"
+         + "node:\n  listen: \"" + endpoint(node_port) + "\"\n"
+         + "  heartbeat_interval: 200ms\n" + extra_node;
+}
+
+/// YAML of a front node publishing its cluster router over `peers`.
+inline std::string front_yaml(uint16_t node_port,
+                              const std::vector<uint16_t>& peers,
+                              const std::string& timeout = "1s",
+                              uint16_t http_port = 0) {
+  std::string list;
+  for (auto p : peers)
+    list += "\n    - \"" + endpoint(p) + "\"";
+  return "state:\n  type: memory\n"
+         "http:\n  listen: \""
+         + endpoint(http_port != 0 ? http_port : free_port()) + "\"\n"
+         + "node:\n  listen: \"" + endpoint(node_port) + "\"\n"
+         + "  request_timeout: " + timeout + "\n"
+         + "  heartbeat_interval: 200ms\n  peers:" + list + "\n";
+}
+
+/// Runs curl against loopback `port` and returns "STATUS BODY".
+inline std::string curl(uint16_t port, const std::string& args,
+                        const std::string& path) {
+  auto cmd = "curl -s -m 10 -w ' %{http_code}' " + args + " 'http://"
+             + endpoint(port) + path + "'";
+  std::string out;
+  if (auto pipe = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0)
+      out.append(buf, n);
+    ::pclose(pipe);
+  }
+  // curl prints the body, then " STATUS": move the status to the front.
+  auto cut = out.rfind(' ');
+  if (cut == std::string::npos)
+    return out;
+  return out.substr(cut + 1) + " " + out.substr(0, cut);
+}
+
+/// One request from test code, waiting at most `timeout`.
+template <class Reply, class Handle, class... Ts>
+caf::expected<Reply> ask(caf::actor_system& sys, const Handle& dest,
+                         std::chrono::milliseconds timeout, Ts... xs) {
+  caf::scoped_actor self{sys};
+  caf::expected<Reply> result{caf::error{}};
+  self->request(dest, timeout, std::move(xs)...)
+    .receive([&](Reply& r) { result = std::move(r); },
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+/// Polls `f` until it returns true or `limit` passes.
+template <class F>
+bool eventually(F f, std::chrono::milliseconds limit = 15s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (f())
+      return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return f();
+}
+
+} // namespace node_test
+
+namespace node_test {
+
+/// An actor system that can talk to solver-state nodes, as a solver process
+/// would configure it.
+struct client_system {
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+
+  explicit client_system(solver_state::node_config node = {})
+    : sys(prepare(cfg, node)) {
+  }
+
+  static caf::actor_system_config& prepare(caf::actor_system_config& cfg,
+                                           solver_state::node_config& node) {
+    solver_state::register_message_types(cfg);
+    cfg.set("scheduler.max-threads", size_t{2});
+    if (auto err = solver_state::configure_node(cfg, node))
+      throw std::runtime_error(solver_state::message_of(err));
+    return cfg;
+  }
+
+  /// Connects to the state actor a node publishes on loopback `port`.
+  caf::expected<solver_state::state_actor> connect(uint16_t port,
+                                                   bool tls = false) {
+    return solver_state::connect_state(sys, "127.0.0.1", port, tls);
+  }
+};
+
+} // namespace node_test
