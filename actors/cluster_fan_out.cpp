@@ -7,6 +7,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/merge.hpp"
+
 namespace solver_state {
 
 namespace {
@@ -76,16 +78,10 @@ ids_collector::behavior_type ids_fan_out(ids_collector::pointer self,
       gather<id_list>(
         self, peers, timeout,
         [=](const caf::error& err, std::vector<id_list>& lists) mutable {
-          if (err) {
+          if (err)
             rp.deliver(err);
-          } else {
-            id_list out;
-            for (auto& l : lists)
-              std::move(l.ids.begin(), l.ids.end(),
-                        std::back_inserter(out.ids));
-            std::sort(out.ids.begin(), out.ids.end());
-            rp.deliver(std::move(out));
-          }
+          else
+            rp.deliver(merge_ids(lists));
           self->quit();
         },
         list_atom_v, q);
@@ -174,27 +170,6 @@ health_fan_out(health_collector::pointer self, std::vector<state_actor> peers,
 }
 
 } // namespace
-
-key_page merge_pages(std::vector<key_page>& pages, uint32_t limit) {
-  key_page out;
-  bool any_more = false;
-  size_t total = 0;
-  for (auto& p : pages) {
-    total += p.keys.size();
-    any_more |= p.more;
-  }
-  out.keys.reserve(total);
-  for (auto& p : pages)
-    std::move(p.keys.begin(), p.keys.end(), std::back_inserter(out.keys));
-  std::sort(out.keys.begin(), out.keys.end());
-  if (limit != 0 && out.keys.size() > limit) {
-    out.keys.resize(limit);
-    out.more = true;
-  } else {
-    out.more = any_more;
-  }
-  return out;
-}
 
 list_collector spawn_list_collector(caf::actor_system& sys,
                                     std::vector<state_actor> peers,

@@ -28,9 +28,6 @@ using batch_collector = caf::typed_actor<
 using health_collector =
   caf::typed_actor<caf::replies_to<health_atom>::with<std::string>>;
 
-/// Merges sorted pages into one sorted page of at most `limit` keys (0 = all).
-key_page merge_pages(std::vector<key_page>& pages, uint32_t limit);
-
 list_collector spawn_list_collector(caf::actor_system& sys,
                                     std::vector<state_actor> peers,
                                     std::chrono::milliseconds timeout);
