@@ -8,6 +8,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/merge.hpp"
+#include "actors/owner_routing.hpp"
 #include "messages/keys.hpp"
 
 namespace solver_state {
@@ -233,53 +234,20 @@ state_actor::behavior_type router(router_ptr self,
                             std::move(req));
     },
     // -- typed records: the owner of the derived key answers ------------------------
-    [=, &st](put_atom, order& x) {
-      auto& dest = st.owner(order_key(x.order_type, x.order_id));
-      return self->delegate(dest, put_atom_v, std::move(x));
-    },
-    [=, &st](get_atom, order_ref& x) {
-      auto& dest = st.owner(order_key(x.order_type, x.order_id));
-      return self->delegate(dest, get_atom_v, std::move(x));
-    },
-    [=, &st](delete_atom, order_ref& x) {
-      auto& dest = st.owner(order_key(x.order_type, x.order_id));
-      return self->delegate(dest, delete_atom_v, std::move(x));
-    },
+    to_owner<put_atom, order>(self, st),
+    to_owner<get_atom, order_ref>(self, st),
+    to_owner<delete_atom, order_ref>(self, st),
     [=](list_atom, orders_of& q) {
       return self->delegate(fan_out(ids_fan_out), list_atom_v, std::move(q));
     },
-    [=, &st](put_atom, fill& x) {
-      auto& dest = st.owner(fill_key(x.order_id, x.tx_hash));
-      return self->delegate(dest, put_atom_v, std::move(x));
-    },
-    [=, &st](get_atom, fill_ref& x) {
-      auto& dest = st.owner(fill_key(x.order_id, x.tx_hash));
-      return self->delegate(dest, get_atom_v, std::move(x));
-    },
-    [=, &st](list_atom, fills_of& q) {
-      auto& dest = st.owner(fills_prefix(q.order_id));
-      return self->delegate(dest, list_atom_v, std::move(q));
-    },
-    [=, &st](put_atom, settlement& x) {
-      auto& dest = st.owner(settlement_key(x.order_id, x.claim_hash));
-      return self->delegate(dest, put_atom_v, std::move(x));
-    },
-    [=, &st](get_atom, settlement_ref& x) {
-      auto& dest = st.owner(settlement_key(x.order_id, x.claim_hash));
-      return self->delegate(dest, get_atom_v, std::move(x));
-    },
-    [=, &st](list_atom, settlements_of& q) {
-      auto& dest = st.owner(settlements_prefix(q.order_id));
-      return self->delegate(dest, list_atom_v, std::move(q));
-    },
-    [=, &st](put_atom, component_state& x) {
-      auto& dest = st.owner(state_key(x.component, x.key));
-      return self->delegate(dest, put_atom_v, std::move(x));
-    },
-    [=, &st](get_atom, component_key& x) {
-      auto& dest = st.owner(state_key(x.component, x.key));
-      return self->delegate(dest, get_atom_v, std::move(x));
-    },
+    to_owner<put_atom, fill>(self, st),
+    to_owner<get_atom, fill_ref>(self, st),
+    to_owner<list_atom, fills_of>(self, st),
+    to_owner<put_atom, settlement>(self, st),
+    to_owner<get_atom, settlement_ref>(self, st),
+    to_owner<list_atom, settlements_of>(self, st),
+    to_owner<put_atom, component_state>(self, st),
+    to_owner<get_atom, component_key>(self, st),
     // -- operations -------------------------------------------------------------------
     [=](health_atom) {
       return self->delegate(fan_out(health_fan_out), health_atom_v);

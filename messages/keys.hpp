@@ -60,6 +60,20 @@ std::string settlement_key(std::string_view order_id,
 std::string settlements_prefix(std::string_view order_id);
 std::string state_key(std::string_view component, std::string_view key);
 
+/// The key a typed record lives under, or for a list query the prefix whose
+/// shard group picks the owner. Routers send each typed message to the owner
+/// of its routing key.
+std::string routing_key(const order& x);
+std::string routing_key(const order_ref& x);
+std::string routing_key(const fill& x);
+std::string routing_key(const fill_ref& x);
+std::string routing_key(const fills_of& x);
+std::string routing_key(const settlement& x);
+std::string routing_key(const settlement_ref& x);
+std::string routing_key(const settlements_of& x);
+std::string routing_key(const component_state& x);
+std::string routing_key(const component_key& x);
+
 /// Empty when every segment of the typed record is valid, else the problem.
 std::string problem_of(const order_ref& x);
 std::string problem_of(const fill_ref& x);
