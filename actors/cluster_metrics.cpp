@@ -6,6 +6,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/prometheus_text.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {
@@ -13,30 +14,12 @@ namespace solver_state {
 namespace {
 
 std::string label(const std::string& peer) {
-  std::string out;
-  for (char c : peer) {
-    if (c == '\\' || c == '"')
-      out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
+  return escape_label(peer);
 }
 
 void family(std::string& out, const char* name, const char* type,
             const char* help) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
+  append_family_header(out, name, help, type);
 }
 
 template <class F>

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "actors/prometheus_text.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {
@@ -11,17 +12,7 @@ namespace {
 /// Label values are ours (op names, error codes, backend names, routes), but
 /// escape anyway so a future label can never break the format.
 std::string escape(const std::string& value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\' || c == '"')
-      out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
+  return escape_label(value);
 }
 
 std::string number(double x) {
@@ -32,15 +23,7 @@ std::string number(double x) {
 
 void header(std::string& out, const char* name, const char* help,
             const char* type) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
+  append_family_header(out, name, help, type);
 }
 
 } // namespace
