@@ -1,21 +1,21 @@
 #pragma once
 
-// How asio threads enter CAF without blocking: a request becomes a job posted
-// (fire-and-forget) to one of a few long-lived "lane" actors, which asks the
-// store with request().then() and hands the answer to a callback. The
-// callback runs on a CAF thread and posts the response back to the
-// connection's strand.
+// How asio threads enter CAF without blocking and without extra hops. A
+// request is enqueued straight into the store's mailbox from the asio thread,
+// with this bridge's reply actor (a caf::actor_companion, never scheduled) as
+// the sender and a request id that names a slot of a fixed call table. The
+// store's reply is handed to the companion's enqueue hook on the CAF thread
+// that answered; the hook finds the slot by id (O(1), no scan of pending
+// requests as request().then() would do in CAF 0.17) and runs the callback,
+// which posts the response to the connection's strand.
 //
-// Bounded everywhere: at most max_in_flight calls exist at once (beyond that
-// try_acquire fails and the gateway answers 503), and they are spread over
-// lanes so no actor has more than about 64 pending requests (CAF 0.17 scans
-// all pending requests on every reply; see CAF-0.17-NOTES.md).
+// Bounded everywhere: the table has max_in_flight slots; when they are all
+// taken ask() fails and the gateway answers 503.
 
-#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
-#include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
@@ -24,7 +24,8 @@ namespace solver_state::gateway {
 
 class store_bridge {
 public:
-  using job = std::function<void(caf::event_based_actor*)>;
+  /// Runs on the CAF thread that answered, with the reply's content.
+  using reply_handler = std::function<void(caf::type_erased_tuple&)>;
 
   store_bridge(caf::actor_system& sys, size_t max_in_flight);
   ~store_bridge();
@@ -32,7 +33,7 @@ public:
   store_bridge(const store_bridge&) = delete;
   store_bridge& operator=(const store_bridge&) = delete;
 
-  /// Sends `msg...` to `dest` from a lane actor and calls
+  /// Sends `msg...` to `dest` as a request and calls
   /// `on_result(caf::expected<Result>)` on a CAF thread with the answer.
   /// There is no CAF timeout: the connection bounds the wait with its own
   /// timer (504), while the call keeps its slot until the store answers, so
@@ -40,31 +41,32 @@ public:
   /// of piling up work. False, and nothing happens, when max_in_flight calls
   /// are already running. Defined in store_call.hpp.
   template <class Result, class Dest, class OnResult, class... Ts>
-  bool ask(Dest dest, OnResult on_result, Ts... msg);
+  bool ask(const Dest& dest, OnResult on_result, Ts... msg);
 
-  size_t in_flight() const {
-    return slots_->in_flight.load(std::memory_order_relaxed);
-  }
+  size_t in_flight() const;
 
-  size_t max_in_flight() const { return slots_->max; }
+  size_t max_in_flight() const;
 
   /// Waits up to `limit` for in-flight calls to finish, then stops the
-  /// lanes. True when every call had finished. Idempotent.
+  /// reply actor (later replies are dropped). True when every call had
+  /// finished. Idempotent.
   bool stop(std::chrono::milliseconds limit);
 
+  struct call_table; // store_bridge.cpp
+
 private:
-  /// Shared with the callbacks, which may outlive the bridge at shutdown.
-  struct slots {
-    std::atomic<size_t> in_flight{0};
-    size_t max = 1;
-  };
+  /// A request id for `handler`, or 0 when every slot is taken.
+  uint64_t reserve(reply_handler handler);
 
-  bool try_acquire();
-  void post(job j);
+  /// Enqueues `request` (built by ask() with sender_ and request id `id`)
+  /// at `dest`. A missing destination answers the call at once with an
+  /// error.
+  void send(const caf::strong_actor_ptr& dest, uint64_t id,
+            caf::mailbox_element_ptr request);
 
-  std::vector<caf::actor> lanes_;
-  std::atomic<size_t> next_lane_{0};
-  std::shared_ptr<slots> slots_;
+  std::shared_ptr<call_table> calls_;
+  /// The reply actor, the sender of every request.
+  caf::strong_actor_ptr sender_;
 };
 
 } // namespace solver_state::gateway

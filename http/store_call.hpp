@@ -1,43 +1,50 @@
 #pragma once
 
 // store_bridge::ask: include this only in handler sources (it pulls in the
-// CAF actor headers).
+// CAF message headers).
 
-#include <memory>
-#include <optional>
+#include <type_traits>
 #include <utility>
 
-#include <caf/event_based_actor.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/error.hpp>
 #include <caf/expected.hpp>
+#include <caf/mailbox_element.hpp>
+#include <caf/message_id.hpp>
+#include <caf/response_type.hpp>
+#include <caf/sec.hpp>
+#include <caf/type_erased_tuple.hpp>
 
 #include "http/store_bridge.hpp"
 
 namespace solver_state::gateway {
 
+/// A reply's content as the answer to a call expecting `Result`: the value,
+/// the error the store answered with, or unexpected_response.
+template <class Result>
+caf::expected<Result> decode_reply(caf::type_erased_tuple& reply) {
+  if (reply.match_elements<Result>())
+    return reply.move_if_unshared<Result>(0);
+  if (reply.match_elements<caf::error>())
+    return reply.move_if_unshared<caf::error>(0);
+  return caf::make_error(caf::sec::unexpected_response);
+}
+
 template <class Result, class Dest, class OnResult, class... Ts>
-bool store_bridge::ask(Dest dest, OnResult on_result, Ts... msg) {
-  if (!try_acquire())
-    return false;
-  post([slots = slots_, dest = std::move(dest),
-        on_result = std::move(on_result),
-        msg...](caf::event_based_actor* self) mutable {
-    auto pending = std::make_shared<std::optional<OnResult>>(
-      std::move(on_result));
-    // The callback is moved out and destroyed before the slot is released:
-    // once the in-flight count drops, no CAF thread holds a connection any
-    // more, which is what stop() waits for before it destroys the io_context.
-    auto finish = [slots, pending](caf::expected<Result> outcome) {
-      {
-        auto callback = std::move(**pending);
-        pending->reset();
-        callback(std::move(outcome));
-      }
-      slots->in_flight.fetch_sub(1, std::memory_order_acq_rel);
-    };
-    self->request(dest, caf::infinite, std::move(msg)...)
-      .then([finish](Result& r) { finish(std::move(r)); },
-            [finish](caf::error& e) { finish(std::move(e)); });
+bool store_bridge::ask(const Dest& dest, OnResult on_result, Ts... msg) {
+  static_assert(
+    std::is_same_v<caf::response_type_t<typename Dest::signatures, Ts...>,
+                   caf::detail::type_list<Result>>,
+    "the destination does not answer these messages with Result");
+  auto id = reserve([on_result = std::move(on_result)](
+                      caf::type_erased_tuple& reply) mutable {
+    on_result(decode_reply<Result>(reply));
   });
+  if (id == 0)
+    return false;
+  auto mid = caf::make_message_id(caf::normal_message_priority_constant{}, id);
+  send(caf::actor_cast<caf::strong_actor_ptr>(dest), id,
+       caf::make_mailbox_element(sender_, mid, {}, std::move(msg)...));
   return true;
 }
 
