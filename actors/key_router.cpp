@@ -1,0 +1,119 @@
+#include "actors/key_router.hpp"
+
+#include <utility>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/fan_out.hpp"
+#include "actors/owner_routing.hpp"
+#include "messages/keys.hpp"
+
+namespace solver_state {
+
+namespace {
+
+template <class Owner>
+struct key_router_state {
+  static inline const char* name = "solver-state.router";
+  ownership_ptr<Owner> map;
+
+  const Owner& owner(std::string_view key) const {
+    return map->owners[map->owner_of_key(key)];
+  }
+
+  const Owner& owner_of_group(std::string_view group) const {
+    return map->owners[map->owner_of_group(group)];
+  }
+
+  /// The one owner of every key of `req`, if there is one.
+  const Owner* single_owner(const batch_request& req) const {
+    if (req.keys.empty())
+      return nullptr;
+    auto first = map->owner_of_key(req.keys.front());
+    for (auto& key : req.keys)
+      if (map->owner_of_key(key) != first)
+        return nullptr;
+    return &map->owners[first];
+  }
+};
+
+template <class Owner>
+state_actor::behavior_type
+key_router(typename state_actor::stateful_pointer<key_router_state<Owner>> self,
+           ownership_ptr<Owner> map, bool link_owners) {
+  if (link_owners)
+    for (auto& owner : map->owners)
+      self->link_to(owner);
+  auto& st = self->state;
+  st.map = std::move(map);
+  auto& sys = self->system();
+  return {
+    // -- key-value: the owner answers -------------------------------------------
+    [=, &st](get_atom, std::string& key) {
+      return self->delegate(st.owner(key), get_atom_v, std::move(key));
+    },
+    [=, &st](put_atom, set_request& req) {
+      auto& dest = st.owner(req.key);
+      return self->delegate(dest, put_atom_v, std::move(req));
+    },
+    [=, &st](delete_atom, delete_request& req) {
+      auto& dest = st.owner(req.key);
+      return self->delegate(dest, delete_atom_v, std::move(req));
+    },
+    [=, &st, &sys](list_atom, list_request& req) {
+      if (auto group = group_of_prefix(req.prefix); !group.empty())
+        return self->delegate(st.owner_of_group(group), list_atom_v,
+                              std::move(req));
+      return self->delegate(spawn_list_collector(sys, st.map), list_atom_v,
+                            std::move(req));
+    },
+    [=, &st, &sys](batch_get_atom, batch_request& req) {
+      // A batch owned by one owner (the fills of one order, or any batch on
+      // a single-owner store) needs no collector.
+      if (auto owner = st.single_owner(req); owner)
+        return self->delegate(*owner, batch_get_atom_v, std::move(req));
+      return self->delegate(spawn_batch_collector(sys, st.map),
+                            batch_get_atom_v, std::move(req));
+    },
+    // -- typed records: the owner of the derived key answers ------------------------
+    to_owner<put_atom, order>(self, st),
+    to_owner<get_atom, order_ref>(self, st),
+    to_owner<delete_atom, order_ref>(self, st),
+    [=, &st, &sys](list_atom, orders_of& q) {
+      return self->delegate(spawn_ids_collector(sys, st.map), list_atom_v,
+                            std::move(q));
+    },
+    to_owner<put_atom, fill>(self, st),
+    to_owner<get_atom, fill_ref>(self, st),
+    to_owner<list_atom, fills_of>(self, st),
+    to_owner<put_atom, settlement>(self, st),
+    to_owner<get_atom, settlement_ref>(self, st),
+    to_owner<list_atom, settlements_of>(self, st),
+    to_owner<put_atom, component_state>(self, st),
+    to_owner<get_atom, component_key>(self, st),
+    // -- operations -------------------------------------------------------------------
+    [=, &st, &sys](health_atom) {
+      return self->delegate(spawn_health_collector(sys, st.map),
+                            health_atom_v);
+    },
+  };
+}
+
+} // namespace
+
+template <class Owner>
+state_actor spawn_key_router(caf::actor_system& sys, ownership_ptr<Owner> map,
+                             bool link_owners) {
+  return sys.spawn(key_router<Owner>, std::move(map), link_owners);
+}
+
+template state_actor
+spawn_key_router<shard_actor>(caf::actor_system&, ownership_ptr<shard_actor>,
+                              bool);
+template state_actor
+spawn_key_router<state_actor>(caf::actor_system&, ownership_ptr<state_actor>,
+                              bool);
+
+} // namespace solver_state

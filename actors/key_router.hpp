@@ -1,0 +1,54 @@
+#pragma once
+
+// The one routing behaviour behind both routers. A key router spreads keys
+// over owners — the shards of a local store, or the store nodes of a cluster
+// — and speaks the whole state actor interface: single-key operations are
+// delegated to the owner (it answers the caller directly); list, batch_get
+// and health fan out through a short-lived collector (actors/fan_out.hpp),
+// one message per owner, so the router itself never holds a pile of
+// outstanding requests.
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include <caf/duration.hpp>
+#include <caf/fwd.hpp>
+
+#include "messages/interfaces.hpp"
+
+namespace solver_state {
+
+/// Who owns which key, for owners of handle type `Owner` (shard_actor or
+/// state_actor).
+template <class Owner>
+struct ownership {
+  std::vector<Owner> owners;
+  /// Index into `owners` of the owner of a key.
+  std::function<size_t(std::string_view key)> owner_of_key;
+  /// Index into `owners` of the owner of every key of a shard group.
+  std::function<size_t(std::string_view group)> owner_of_group;
+  /// How long a fan-out waits for each owner (caf::infinite for shards,
+  /// which always answer; node.request_timeout across the network).
+  caf::duration timeout;
+};
+
+template <class Owner>
+using ownership_ptr = std::shared_ptr<const ownership<Owner>>;
+
+/// Spawns a key router. With `link_owners`, the router is linked to its
+/// owners: stopping it stops them (a store's router and its shards).
+template <class Owner>
+state_actor spawn_key_router(caf::actor_system& sys, ownership_ptr<Owner> map,
+                             bool link_owners);
+
+extern template state_actor
+spawn_key_router<shard_actor>(caf::actor_system&, ownership_ptr<shard_actor>,
+                              bool);
+extern template state_actor
+spawn_key_router<state_actor>(caf::actor_system&, ownership_ptr<state_actor>,
+                              bool);
+
+} // namespace solver_state
