@@ -58,6 +58,11 @@ public:
   /// has a space, so URLs must percent-encode it. Empty over plain HTTP.
   const std::string& ca_file() const { return ca_file_; }
 
+  /// The server's certificate and key (PEM files), for other TLS servers
+  /// of a test. Empty over plain HTTP.
+  const std::string& certificate() const { return server_cert_; }
+  const std::string& private_key() const { return server_key_; }
+
 private:
   /// Writes a CA and a server certificate for "localhost" into dir_.
   void make_certificates();

@@ -5,7 +5,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <spdlog/sinks/ringbuffer_sink.h>
@@ -80,6 +88,56 @@ struct log_capture {
       return line.find(text) != std::string::npos;
     });
   }
+};
+
+/// An HTTPS server on Node that answers every request with {} and then
+/// closes the connection gracefully (close_notify, then FIN), as a server
+/// or load balancer may do with an idle connection at any time.
+class closing_server {
+public:
+  closing_server(const std::string& cert, const std::string& key) {
+    static constexpr const char* script = R"(
+      const https = require('https'), fs = require('fs');
+      const [cert, key] = process.argv.slice(1);
+      const server = https.createServer(
+        {cert: fs.readFileSync(cert), key: fs.readFileSync(key)},
+        (req, res) => {
+          req.resume();
+          req.on('end', () => res.end('{}', () =>
+            setTimeout(() => req.socket.end(), 50)));
+        });
+      server.listen(0, '127.0.0.1', () =>
+        console.log(server.address().port));
+    )";
+    int out[2];
+    REQUIRE(::pipe(out) == 0);
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      ::dup2(out[1], 1);
+      ::execlp("node", "node", "-e", script, cert.c_str(), key.c_str(),
+               static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    char buf[16] = {};
+    auto n = ::read(out[0], buf, sizeof buf - 1); // blocks until listening
+    ::close(out[0]);
+    REQUIRE(n > 0);
+    port_ = static_cast<uint16_t>(std::stoi(buf));
+  }
+
+  ~closing_server() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+
+  uint16_t port() const { return port_; }
+
+private:
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
 };
 
 } // namespace
@@ -234,4 +292,27 @@ TEST_CASE("a TLS connection the server closed while idle is replaced before "
   INFO((r ? std::string{} : message_of(r.error())));
   CHECK(r);
   CHECK(api.connection().connects() == 2);
+}
+
+TEST_CASE("a TLS connection the server closed gracefully (close_notify) is "
+          "replaced before reuse") {
+  closing_server closing{server().certificate(), server().private_key()};
+  auto ep = parse_endpoint(server().url("any"));
+  REQUIRE(ep);
+  auto tls = make_tls_context(*ep);
+  REQUIRE(tls);
+  http_connection conn{"localhost", closing.port(), 1s, 2s, *tls};
+  header_list headers{{"host", "localhost"}};
+  auto first = conn.post(headers, "{}");
+  INFO((first ? std::string{} : message_of(first.error())));
+  REQUIRE(first);
+  CHECK(first->status == 200);
+  // The close_notify is now waiting in the socket: readable, not EOF yet
+  // to a plain-TCP check, which would send the next request into it.
+  std::this_thread::sleep_for(300ms);
+  auto second = conn.post(headers, "{}");
+  INFO((second ? std::string{} : message_of(second.error())));
+  REQUIRE(second);
+  CHECK(second->status == 200);
+  CHECK(conn.connects() == 2);
 }
