@@ -224,9 +224,9 @@ struct http_connection::impl {
 
   /// Writes `req` and reads the reply into `parser` under one deadline.
   template <class Stream>
-  beast::error_code round_trip(Stream& stream,
-                               http::request<http::string_body>& req,
-                               http::response_parser<http::string_body>& parser) {
+  beast::error_code
+  round_trip(Stream& stream, http::request<http::string_body>& req,
+             http::response_parser<http::string_body>& parser) {
     beast::error_code ec;
     tcp_layer().expires_after(request_timeout);
     http::async_write(stream, req, [&](beast::error_code e, size_t) {

@@ -94,7 +94,7 @@ caf::expected<tls_context> make_tls_context(const endpoint& ep) {
 std::string trust_source(const endpoint& ep) {
   if (!ep.ca_file.empty())
     return "CA file " + ep.ca_file;
-  return "system trust store (" + default_ca_dir() + ")";
+  return "system trust store at " + default_ca_dir();
 }
 
 } // namespace solver_state::dynamodb

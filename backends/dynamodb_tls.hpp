@@ -28,7 +28,7 @@ using tls_context = std::shared_ptr<boost::asio::ssl::context>;
 /// certificate, or when the system trust store is missing.
 caf::expected<tls_context> make_tls_context(const endpoint& ep);
 
-/// What `ep` trusts, for logs: "CA file PATH" or "system trust store (DIR)".
+/// What `ep` trusts, for logs: "CA file PATH" or "system trust store at DIR".
 std::string trust_source(const endpoint& ep);
 
 } // namespace solver_state::dynamodb

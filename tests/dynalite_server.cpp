@@ -104,8 +104,14 @@ dynalite_server::dynalite_server(transport mode) : mode_(mode) {
   if (!::mkdtemp(tmpl))
     throw std::runtime_error("dynalite_server: mkdtemp failed");
   dir_ = tmpl;
-  if (mode_ == transport::https)
-    make_certificates();
+  if (mode_ == transport::https) {
+    try {
+      make_certificates();
+    } catch (...) {
+      fs::remove_all(dir_);
+      throw;
+    }
+  }
   for (int attempt = 0; attempt < 5; ++attempt) {
     port_ = pick_free_port();
     if (try_start())
@@ -142,14 +148,15 @@ void dynalite_server::make_certificates() {
                         "basicConstraints=CA:FALSE\n"
                         "extendedKeyUsage=serverAuth\n";
   auto ec_key = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-  run_openssl(std::string{"req -x509"} + ec_key + " -keyout " + shell_quoted(ca_key)
-              + " -out " + shell_quoted(ca_file_)
+  auto q = shell_quoted;
+  run_openssl(std::string{"req -x509"} + ec_key + " -keyout " + q(ca_key)
+              + " -out " + q(ca_file_)
               + " -days 2 -subj /CN=solver-state-test-ca");
-  run_openssl(std::string{"req"} + ec_key + " -keyout " + shell_quoted(server_key_)
-              + " -out " + shell_quoted(csr) + " -subj /CN=localhost");
-  run_openssl("x509 -req -in " + shell_quoted(csr) + " -CA " + shell_quoted(ca_file_)
-              + " -CAkey " + shell_quoted(ca_key) + " -CAcreateserial -out "
-              + shell_quoted(server_cert_) + " -days 2 -extfile " + shell_quoted(ext));
+  run_openssl(std::string{"req"} + ec_key + " -keyout " + q(server_key_)
+              + " -out " + q(csr) + " -subj /CN=localhost");
+  run_openssl("x509 -req -in " + q(csr) + " -CA " + q(ca_file_) + " -CAkey "
+              + q(ca_key) + " -CAcreateserial -out " + q(server_cert_)
+              + " -days 2 -extfile " + q(ext));
 }
 
 void dynalite_server::start() {

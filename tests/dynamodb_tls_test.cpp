@@ -228,14 +228,15 @@ TEST_CASE("a refused handshake is logged once and retried after a backoff") {
   REQUIRE_FALSE(first);
   CHECK(code_of(first.error()) == state_errc::backend_unavailable);
   CHECK_THAT(message_of(first.error()), Catch::Contains("IP address mismatch"));
-  // Within the backoff: no new handshake, the same reason.
+  // Right after: within the backoff ("reconnecting in N ms") or, on a slow
+  // machine, past it; the reason is given either way.
   auto soon = api.call("ListTables", {});
   REQUIRE_FALSE(soon);
   CHECK_THAT(message_of(soon.error()),
              Catch::StartsWith("DynamoDB at 127.0.0.1:")
-               && Catch::Contains("reconnecting in")
                && Catch::Contains("IP address mismatch"));
-  // Past the first backoff (50 ms): a real handshake again, refused again.
+  // Past the backoff (50 ms, 100 ms after two failures): a real handshake
+  // again, refused again, and not logged again.
   std::this_thread::sleep_for(150ms);
   auto again = api.call("ListTables", {});
   REQUIRE_FALSE(again);
@@ -258,11 +259,11 @@ TEST_CASE("dynamodbs:// against a plain HTTP server says so") {
 TEST_CASE("a server that never completes the handshake costs the connect "
           "timeout, not a hang, and the client recovers") {
   testing::dynalite_server s{transport::https};
-  auto url = s.url("hung") + "&connect_timeout_ms=300";
   {
-    auto setup = client(url);
+    auto setup = client(s.url("hung"));
     REQUIRE_FALSE(ensure_table(setup, 10s));
   }
+  auto url = s.url("hung") + "&connect_timeout_ms=300";
   auto api = client(url);
   s.pause(); // the kernel still accepts the TCP connection
   auto r = api.call("DescribeTable", {{"TableName", "hung"}});
@@ -285,8 +286,8 @@ TEST_CASE("a TLS connection the server closed while idle is replaced before "
   auto api = client(server().url("idle"));
   REQUIRE_FALSE(ensure_table(api, 10s));
   CHECK(api.connection().connects() == 1);
-  // Node closes idle keep-alive sockets after 5 to 6 s. A request written into
-  // the closed connection would fail with an unknown outcome.
+  // Node closes idle keep-alive sockets after 5 to 6 s. A request written
+  // into the closed connection would fail with an unknown outcome.
   std::this_thread::sleep_for(7s);
   auto r = api.call("DescribeTable", {{"TableName", "idle"}});
   INFO((r ? std::string{} : message_of(r.error())));
