@@ -39,13 +39,28 @@ bool is_throttling(std::string_view type) {
          || type == "ThrottlingException" || type == "RequestLimitExceeded";
 }
 
+/// `given`, or for an HTTPS endpoint without one a context of its own;
+/// null with `err` set when it cannot be made.
+tls_context context_for(const endpoint& ep, tls_context given,
+                        caf::error& err) {
+  if (!ep.tls || given)
+    return given;
+  auto made = make_tls_context(ep);
+  if (!made) {
+    err = std::move(made.error());
+    return nullptr;
+  }
+  return std::move(*made);
+}
+
 } // namespace
 
-api_client::api_client(endpoint ep, aws::credentials creds)
+api_client::api_client(endpoint ep, aws::credentials creds, tls_context tls)
   : endpoint_(std::move(ep)),
     creds_(std::move(creds)),
     http_(endpoint_.host, endpoint_.port, endpoint_.connect_timeout,
-          endpoint_.request_timeout) {
+          endpoint_.request_timeout,
+          context_for(endpoint_, std::move(tls), setup_error_)) {
 }
 
 caf::expected<http_reply> api_client::send(std::string_view action,
@@ -71,8 +86,10 @@ caf::expected<http_reply> api_client::send(std::string_view action,
 
 caf::expected<json::object> api_client::call(std::string_view action,
                                              const json::object& body) {
-  auto text = json::serialize(body);
   last_error_type_.clear();
+  if (setup_error_) // never fall back to plain HTTP
+    return setup_error_;
+  auto text = json::serialize(body);
   for (int attempt = 0;; ++attempt) {
     auto reply = send(action, text);
     if (!reply)

@@ -17,7 +17,10 @@ namespace solver_state::dynamodb {
 
 class api_client {
 public:
-  api_client(endpoint ep, aws::credentials creds);
+  /// Over HTTPS when ep.tls, with `tls` (shared by all shards) or else a
+  /// context of its own; when that cannot be made, every call fails with the
+  /// reason.
+  api_client(endpoint ep, aws::credentials creds, tls_context tls = nullptr);
 
   /// Calls DynamoDB_20120810.`action` and returns the reply object. Errors:
   /// version_mismatch for ConditionalCheckFailedException;
@@ -40,6 +43,7 @@ private:
 
   endpoint endpoint_;
   aws::credentials creds_;
+  caf::error setup_error_; // before http_: set while http_ is made
   http_connection http_;
   std::string last_error_type_;
 };

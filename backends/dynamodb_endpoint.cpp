@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "backends/connection_url.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state::dynamodb {
@@ -51,6 +52,10 @@ std::string apply_option(endpoint& ep, std::string_view name,
     if (value != "0" && value != "1")
       return "tls must be 0 or 1";
     ep.tls = value == "1";
+  } else if (name == "ca_file") {
+    if (value.empty() || value.find('\0') != std::string_view::npos)
+      return "ca_file must be a path";
+    ep.ca_file = value;
   } else if (name == "timeout_ms" || name == "connect_timeout_ms") {
     if (!parse_number(value, n) || n <= 0 || n > 600'000)
       return std::string{name} + " must be 1..600000";
@@ -124,11 +129,15 @@ caf::expected<endpoint> parse_endpoint(std::string_view url) {
     auto eq = pair.find('=');
     if (eq == std::string_view::npos)
       return bad(url, "option '" + std::string{pair} + "' has no '='");
-    if (auto problem = apply_option(ep, pair.substr(0, eq),
-                                    pair.substr(eq + 1));
+    std::string value;
+    if (!percent_decode(pair.substr(eq + 1), value))
+      return bad(url, "option '" + std::string{pair} + "' has a bad %-escape");
+    if (auto problem = apply_option(ep, pair.substr(0, eq), value);
         !problem.empty())
       return bad(url, problem);
   }
+  if (!ep.ca_file.empty() && !ep.tls)
+    return bad(url, "ca_file needs HTTPS (dynamodbs:// or tls=1)");
   ep.port = ep.tls ? 443 : 80;
   if (!port_text.empty() && (!parse_number(port_text, ep.port) || ep.port == 0))
     return bad(url, "port must be 1..65535");

@@ -2,9 +2,11 @@
 
 // state.type for the DynamoDB backend, parsed:
 //   dynamodb://HOST[:PORT]/TABLE[?region=R&timeout_ms=N&connect_timeout_ms=N
-//                                &sweep_interval_s=N]
-// dynamodb:// speaks plain HTTP (dynalite, DynamoDB Local, a VPC proxy).
-// dynamodbs:// and tls=1 name HTTPS, which this build refuses clearly.
+//                                &sweep_interval_s=N&tls=0|1&ca_file=PATH]
+// dynamodb:// speaks plain HTTP (dynalite, DynamoDB Local, a VPC proxy);
+// dynamodbs:// or tls=1 speak HTTPS (AWS), verifying the server against the
+// system trust store, or only against the CA bundle ca_file names. Option
+// values are percent-decoded (ca_file=/etc/my%20ca.pem).
 
 #include <chrono>
 #include <cstdint>
@@ -21,6 +23,9 @@ struct endpoint {
   std::string table;
   std::string region; // default: AWS_REGION, AWS_DEFAULT_REGION, us-east-1
   bool tls = false;
+  /// PEM bundle of the CAs trusted for HTTPS; empty: the system trust store.
+  std::string ca_file;
+  /// Bound on the TCP connect, and again on the TLS handshake.
   std::chrono::milliseconds connect_timeout{1'000};
   /// Bound on one HTTP exchange (send + reply); past it: backend_unavailable.
   std::chrono::milliseconds request_timeout{5'000};

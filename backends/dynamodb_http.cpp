@@ -1,27 +1,37 @@
 #include "backends/dynamodb_http.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include <poll.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
 
 #include "messages/errors.hpp"
 
 namespace solver_state::dynamodb {
 
 namespace net = boost::asio;
+namespace ssl = net::ssl;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 using clock_type = std::chrono::steady_clock;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
 namespace {
 
@@ -30,6 +40,38 @@ constexpr std::chrono::milliseconds max_backoff{2'000};
 /// BatchGetItem of 100 large items can reach 16 MB of base64.
 constexpr uint64_t max_reply_bytes = 64ull << 20;
 
+bool is_ip_address(const std::string& host) {
+  boost::system::error_code ec;
+  net::ip::make_address(host, ec);
+  return !ec;
+}
+
+/// Asks OpenSSL to check the peer's certificate against `host` during the
+/// handshake: the same X509_check_host / X509_check_ip_asc checks as
+/// ssl::host_name_verification, but a mismatch then fails with its own
+/// verify result ("hostname mismatch") instead of a bare "certificate verify
+/// failed". SNI carries names only (RFC 6066 forbids IP literals).
+bool expect_peer(SSL* ssl, const std::string& host) {
+  if (is_ip_address(host))
+    return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str())
+           == 1;
+  SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  return SSL_set_tlsext_host_name(ssl, host.c_str()) == 1
+         && SSL_set1_host(ssl, host.c_str()) == 1;
+}
+
+/// Why a handshake failed, in words an operator can act on.
+std::string handshake_failure(SSL* ssl, const beast::error_code& ec) {
+  auto why = ec.message();
+  auto verify = SSL_get_verify_result(ssl);
+  if (verify != X509_V_OK)
+    why += std::string{": "} + X509_verify_cert_error_string(verify);
+  if (why.find("wrong version number") != std::string::npos
+      || why.find("packet length too long") != std::string::npos)
+    why += " (is the server speaking plain HTTP? then use dynamodb://)";
+  return why;
+}
+
 } // namespace
 
 struct http_connection::impl {
@@ -37,14 +79,25 @@ struct http_connection::impl {
   std::string port;
   std::chrono::milliseconds connect_timeout;
   std::chrono::milliseconds request_timeout;
+  tls_context tls;
   net::io_context ioc;
-  beast::tcp_stream stream{ioc};
+  // One of the two, made fresh for each connection: an ssl_stream cannot be
+  // reused once its session ended.
+  std::optional<beast::tcp_stream> plain;
+  std::optional<tls_stream> secure;
   beast::flat_buffer buffer;
   bool connected = false;
   clock_type::time_point retry_at{};
   std::chrono::milliseconds backoff{0};
   std::string last_failure;
+  /// The last handshake failure logged: a bad certificate fails every
+  /// reconnect the same way, and one line says it all.
+  std::string logged_tls_failure;
   uint64_t connects = 0;
+
+  beast::tcp_stream& tcp_layer() {
+    return secure ? beast::get_lowest_layer(*secure) : *plain;
+  }
 
   /// Runs the pending operation to completion. Beast's tcp_stream enforces
   /// expires_after only on asynchronous operations, so the synchronous API
@@ -62,23 +115,71 @@ struct http_connection::impl {
   /// True when the server has closed the idle connection (Node closes
   /// keep-alive sockets after 5 s): readable with nothing to read is EOF.
   /// Checked before reuse so a request is never sent into a dead socket,
-  /// where its outcome would be unknown.
+  /// where its outcome would be unknown. Over TLS any bytes on an idle
+  /// connection mean the same: the only records a server sends unasked
+  /// after the first reply are alerts (close_notify), and TLS 1.3 encrypts
+  /// those so they cannot be told apart by peeking.
   bool peer_closed() {
-    pollfd p{stream.socket().native_handle(), POLLIN, 0};
+    auto& socket = tcp_layer().socket();
+    pollfd p{socket.native_handle(), POLLIN, 0};
     if (::poll(&p, 1, 0) <= 0)
       return false;
-    if (p.revents & (POLLHUP | POLLERR))
+    if ((p.revents & (POLLHUP | POLLERR)) || secure)
       return true;
     beast::error_code ec;
-    return stream.socket().available(ec) == 0 || ec;
+    return socket.available(ec) == 0 || ec;
   }
 
+  /// Closes the socket without a TLS close_notify: the connection is being
+  /// dropped because it failed or went idle, and waiting for the server to
+  /// acknowledge would only add a round trip to an error path.
   void drop() {
-    beast::error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream.close();
+    if (plain || secure) {
+      beast::error_code ec;
+      tcp_layer().socket().shutdown(tcp::socket::shutdown_both, ec);
+      tcp_layer().close();
+    }
+    plain.reset();
+    secure.reset();
     buffer.clear();
     connected = false;
+  }
+
+  caf::error fail_connect(std::string failure) {
+    drop();
+    backoff = std::clamp(backoff * 2, min_backoff, max_backoff);
+    retry_at = clock_type::now() + backoff;
+    last_failure = std::move(failure);
+    return unavailable(last_failure);
+  }
+
+  std::string timed_out(std::chrono::milliseconds limit) {
+    return "no reply within " + std::to_string(limit.count()) + " ms";
+  }
+
+  caf::error handshake() {
+    auto* ssl = secure->native_handle();
+    if (!expect_peer(ssl, host))
+      return fail_connect("TLS: cannot set the expected host name");
+    beast::error_code ec;
+    tcp_layer().expires_after(connect_timeout);
+    secure->async_handshake(ssl::stream_base::client,
+                            [&](beast::error_code e) { ec = e; });
+    run();
+    if (!ec) {
+      logged_tls_failure.clear();
+      return {};
+    }
+    auto why = ec == beast::error::timeout ? timed_out(connect_timeout)
+                                           : handshake_failure(ssl, ec);
+    auto failure = "TLS handshake failed: " + why;
+    if (failure != logged_tls_failure) {
+      spdlog::error("DynamoDB at {}:{}: {} (retrying with backoff; repeats "
+                    "of this error are not logged)",
+                    host, port, failure);
+      logged_tls_failure = failure;
+    }
+    return fail_connect(std::move(failure));
   }
 
   caf::error connect() {
@@ -94,29 +195,48 @@ struct http_connection::impl {
                            retry_at - now)
                            .count())
         + " ms (" + last_failure + ")");
+    if (tls)
+      secure.emplace(ioc, *tls);
+    else
+      plain.emplace(ioc);
     beast::error_code ec;
     tcp::resolver resolver{ioc};
     auto results = resolver.resolve(host, port, ec);
     if (!ec) {
-      stream.expires_after(connect_timeout);
-      stream.async_connect(results,
-                           [&](beast::error_code e, const tcp::endpoint&) {
-                             ec = e;
-                           });
+      tcp_layer().expires_after(connect_timeout);
+      tcp_layer().async_connect(results,
+                                [&](beast::error_code e, const tcp::endpoint&) {
+                                  ec = e;
+                                });
       run();
     }
-    if (ec) {
-      stream.close();
-      backoff = std::clamp(backoff * 2, min_backoff, max_backoff);
-      retry_at = clock_type::now() + backoff;
-      last_failure = "connect: " + ec.message();
-      return unavailable(last_failure);
-    }
-    stream.socket().set_option(tcp::no_delay{true}, ec);
+    if (ec)
+      return fail_connect("connect: " + ec.message());
+    tcp_layer().socket().set_option(tcp::no_delay{true}, ec);
+    if (secure)
+      if (auto err = handshake())
+        return err;
     backoff = std::chrono::milliseconds{0};
     connected = true;
     ++connects;
     return {};
+  }
+
+  /// Writes `req` and reads the reply into `parser` under one deadline.
+  template <class Stream>
+  beast::error_code
+  round_trip(Stream& stream, http::request<http::string_body>& req,
+             http::response_parser<http::string_body>& parser) {
+    beast::error_code ec;
+    tcp_layer().expires_after(request_timeout);
+    http::async_write(stream, req, [&](beast::error_code e, size_t) {
+      ec = e;
+      if (!ec)
+        http::async_read(stream, buffer, parser,
+                         [&](beast::error_code e2, size_t) { ec = e2; });
+    });
+    run();
+    return ec;
   }
 
   caf::expected<http_reply> exchange(const header_list& headers,
@@ -127,25 +247,15 @@ struct http_connection::impl {
     req.keep_alive(true);
     req.body() = std::move(body);
     req.prepare_payload();
-    beast::error_code ec;
     http::response_parser<http::string_body> parser;
     parser.body_limit(max_reply_bytes);
-    // One deadline for the whole exchange: write, then read the reply.
-    stream.expires_after(request_timeout);
-    http::async_write(stream, req, [&](beast::error_code e, size_t) {
-      ec = e;
-      if (!ec)
-        http::async_read(stream, buffer, parser,
-                         [&](beast::error_code e2, size_t) { ec = e2; });
-    });
-    run();
+    auto ec = secure ? round_trip(*secure, req, parser)
+                     : round_trip(*plain, req, parser);
     if (ec) {
       drop();
-      last_failure = (ec == beast::error::timeout ? "no reply within "
-                                                      + std::to_string(
-                                                        request_timeout.count())
-                                                      + " ms"
-                                                  : "exchange: " + ec.message());
+      last_failure = ec == beast::error::timeout
+                       ? timed_out(request_timeout)
+                       : "exchange: " + ec.message();
       return unavailable(last_failure);
     }
     auto res = parser.release();
@@ -157,12 +267,14 @@ struct http_connection::impl {
 
 http_connection::http_connection(std::string host, uint16_t port,
                                  std::chrono::milliseconds connect_timeout,
-                                 std::chrono::milliseconds request_timeout)
+                                 std::chrono::milliseconds request_timeout,
+                                 tls_context tls)
   : impl_(std::make_unique<impl>()) {
   impl_->host = std::move(host);
   impl_->port = std::to_string(port);
   impl_->connect_timeout = connect_timeout;
   impl_->request_timeout = request_timeout;
+  impl_->tls = std::move(tls);
 }
 
 http_connection::~http_connection() {

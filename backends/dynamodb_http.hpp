@@ -1,11 +1,12 @@
 #pragma once
 
-// A synchronous HTTP/1.1 client over one kept-alive TCP connection. Each
-// DynamoDB store owns one and calls it from its shard's own thread (blocking
-// plugins run detached), so blocking here blocks nobody else. Every exchange
-// is bounded by a deadline; a refused connection is not retried before a
-// backoff delay (50 ms doubling to 2 s), so a dead server costs callers an
-// immediate backend_unavailable instead of a connect attempt each time.
+// A synchronous HTTP/1.1 client over one kept-alive TCP connection, plain or
+// TLS. Each DynamoDB store owns one and calls it from its shard's own thread
+// (blocking plugins run detached), so blocking here blocks nobody else. Every
+// exchange is bounded by a deadline; a refused connection or failed TLS
+// handshake is not retried before a backoff delay (50 ms doubling to 2 s), so
+// a dead server costs callers an immediate backend_unavailable instead of a
+// connect attempt each time.
 
 #include <chrono>
 #include <cstdint>
@@ -15,6 +16,8 @@
 #include <vector>
 
 #include <caf/expected.hpp>
+
+#include "backends/dynamodb_tls.hpp"
 
 namespace solver_state::dynamodb {
 
@@ -27,9 +30,12 @@ using header_list = std::vector<std::pair<std::string, std::string>>;
 
 class http_connection {
 public:
+  /// Speaks TLS when `tls` is set: SNI and certificate check against `host`
+  /// (a name or an IP address), the handshake bounded by connect_timeout.
   http_connection(std::string host, uint16_t port,
                   std::chrono::milliseconds connect_timeout,
-                  std::chrono::milliseconds request_timeout);
+                  std::chrono::milliseconds request_timeout,
+                  tls_context tls = nullptr);
   ~http_connection();
 
   http_connection(const http_connection&) = delete;
@@ -37,13 +43,15 @@ public:
 
   /// POSTs `body` to `/` with `headers` (Host among them). Any reply, whatever
   /// its status; backend_unavailable when no reply came (refused, reset,
-  /// timed out). After such a failure the outcome of the request is unknown.
+  /// timed out, TLS handshake refused: the message says why). After a failure
+  /// past the handshake the outcome of the request is unknown.
   caf::expected<http_reply> post(const header_list& headers, std::string body);
 
   /// Drops the connection; the next post() reconnects.
   void close();
 
-  /// Connections opened so far (tests check reuse and reconnection).
+  /// Connections opened so far, TLS handshake included (tests check reuse
+  /// and reconnection).
   uint64_t connects() const;
 
 private:

@@ -1,5 +1,8 @@
+#include <spdlog/spdlog.h>
+
 #include "backends/dynamodb_store.hpp"
 #include "backends/dynamodb_table.hpp"
+#include "backends/dynamodb_tls.hpp"
 #include "backends/plugin.hpp"
 
 namespace solver_state {
@@ -10,9 +13,25 @@ namespace {
 /// seconds, dynalite --createTableMs).
 constexpr std::chrono::seconds table_patience{60};
 
+caf::error start_up_error(const state_config& cfg, const caf::error& err) {
+  return make_state_error(code_of(err), "state.type '" + cfg.type
+                                          + "': " + message_of(err));
+}
+
+/// "https://host:port (CA file /x.pem)" or "http://host:port".
+std::string describe(const dynamodb::endpoint& ep) {
+  auto where = std::string{ep.tls ? "https://" : "http://"}
+               + ep.host_header();
+  return ep.tls ? where + " (" + dynamodb::trust_source(ep) + ")" : where;
+}
+
+/// Registered twice: as "dynamodb" and as "dynamodbs" (HTTPS), the two URL
+/// schemes parse_endpoint accepts.
 class dynamodb_plugin final : public state_backend_plugin {
 public:
-  std::string_view name() const override { return "dynamodb"; }
+  explicit dynamodb_plugin(std::string_view scheme) : scheme_(scheme) {}
+
+  std::string_view name() const override { return scheme_; }
 
   bool blocking() const override { return true; }
 
@@ -20,30 +39,37 @@ public:
     auto ep = dynamodb::parse_endpoint(cfg.type);
     if (!ep)
       return std::move(ep.error());
-    if (ep->tls)
-      return make_state_error(
-        state_errc::bad_request,
-        "state.type '" + cfg.type
-          + "': HTTPS (tls=1) is not supported by this build; use an HTTP "
-            "endpoint (dynalite, DynamoDB Local, or a local TLS proxy)");
+    // One context for every shard; made here so that a bad ca_file stops
+    // start-up instead of failing each request.
+    dynamodb::tls_context tls;
+    if (ep->tls) {
+      auto made = dynamodb::make_tls_context(*ep);
+      if (!made)
+        return start_up_error(cfg, made.error());
+      tls = std::move(*made);
+    }
     auto creds = aws::credentials::from_environment();
-    dynamodb::api_client setup{*ep, creds};
+    dynamodb::api_client setup{*ep, creds, tls};
     if (auto err = dynamodb::ensure_table(setup, table_patience))
-      return make_state_error(code_of(err),
-                              "state.type '" + cfg.type
-                                + "': " + message_of(err));
+      return start_up_error(cfg, err);
+    spdlog::info("dynamodb backend: table {} at {}, region {}, {} shards",
+                 ep->table, describe(*ep), ep->region, cfg.shards);
     store_list stores;
     for (size_t i = 0; i < cfg.shards; ++i)
-      stores.push_back(
-        std::make_unique<dynamodb::dynamodb_store>(*ep, creds, i, cfg.shards));
+      stores.push_back(std::make_unique<dynamodb::dynamodb_store>(
+        *ep, creds, i, cfg.shards, tls));
     return stores;
   }
+
+private:
+  std::string scheme_;
 };
 
 } // namespace
 
-std::unique_ptr<state_backend_plugin> make_dynamodb_plugin() {
-  return std::make_unique<dynamodb_plugin>();
+std::unique_ptr<state_backend_plugin>
+make_dynamodb_plugin(std::string_view scheme) {
+  return std::make_unique<dynamodb_plugin>(scheme);
 }
 
 } // namespace solver_state

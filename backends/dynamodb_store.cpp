@@ -146,8 +146,9 @@ const json::array* array_at(const json::object& obj, std::string_view a,
 } // namespace
 
 dynamodb_store::dynamodb_store(endpoint ep, aws::credentials creds,
-                               size_t shard, size_t shard_count)
-  : api_(std::move(ep), std::move(creds)),
+                               size_t shard, size_t shard_count,
+                               tls_context tls)
+  : api_(std::move(ep), std::move(creds), std::move(tls)),
     shard_(shard),
     shard_count_(shard_count),
     rng_(std::random_device{}()) {

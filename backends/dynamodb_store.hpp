@@ -33,9 +33,10 @@ public:
 
   /// The store of shard `shard` among `shard_count`: all shards share the
   /// table, so list() answers only for the part of the key space the router
-  /// expects this shard to hold (see answers_list).
+  /// expects this shard to hold (see answers_list). `tls`: the shared
+  /// context for an HTTPS endpoint (see api_client).
   dynamodb_store(endpoint ep, aws::credentials creds, size_t shard,
-                 size_t shard_count);
+                 size_t shard_count, tls_context tls = nullptr);
 
   std::string_view backend_name() const override;
   caf::expected<entry> get(const std::string& key, unix_ms now) override;

@@ -12,6 +12,7 @@ const plugin_registry& plugin_registry::builtin() {
     r.add(make_redis_plugin());
     r.add(make_postgres_plugin());
     r.add(make_dynamodb_plugin());
+    r.add(make_dynamodb_plugin("dynamodbs")); // the same backend over HTTPS
     return r;
   }();
   return registry;

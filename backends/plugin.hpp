@@ -61,7 +61,8 @@ std::string_view scheme_of(std::string_view type);
 // -- built-in plugins (one factory per backend, defined next to it) --------------
 
 std::unique_ptr<state_backend_plugin> make_memory_plugin();
-std::unique_ptr<state_backend_plugin> make_dynamodb_plugin();
+std::unique_ptr<state_backend_plugin>
+make_dynamodb_plugin(std::string_view scheme = "dynamodb");
 std::unique_ptr<state_backend_plugin> make_redis_plugin();
 std::unique_ptr<state_backend_plugin> make_postgres_plugin();
 std::unique_ptr<state_backend_plugin> make_file_plugin();

@@ -2,6 +2,8 @@
 // run: one store called from one thread (as a shard calls it). The ratio says
 // what a network backend costs per operation; dynalite (Node.js + LevelDB on
 // loopback) is not AWS, so absolute numbers say little about production.
+// The same operations over HTTPS (dynalite --ssl, one kept-alive connection)
+// against plain HTTP give what TLS costs per request once connected.
 //
 //   build/bench/dynamodb_bench [ops]      (needs scripts/install-dynalite.sh)
 
@@ -91,20 +93,28 @@ figures measure(state_store& s, int n) {
 
 int main(int argc, char** argv) {
   int n = argc > 1 ? std::atoi(argv[1]) : 2000;
+  using transport = solver_state::testing::dynalite_server::transport;
   solver_state::testing::dynalite_server server;
+  solver_state::testing::dynalite_server tls_server{transport::https};
   auto memory = open("memory");
   auto dynamo = open(server.url("bench"));
+  auto dynamo_tls = open(tls_server.url("bench"));
   auto m = measure(*memory, n);
   auto d = measure(*dynamo, n);
-  std::printf("%d ops each, one store, one thread (memory = baseline)\n", n);
-  std::printf("%-28s %14s %14s %10s\n", "operation", "memory/s", "dynamodb/s",
-              "ratio");
-  auto row = [](const char* name, double a, double b) {
-    std::printf("%-28s %14.0f %14.0f %9.4fx\n", name, a, b, b / a);
+  auto t = measure(*dynamo_tls, n);
+  std::printf("%d ops each, one store, one thread (memory = baseline; "
+              "https against http)\n",
+              n);
+  std::printf("%-28s %12s %10s %10s %10s %10s\n", "operation", "memory/s",
+              "http/s", "http/mem", "https/s", "https/http");
+  auto row = [](const char* name, double a, double b, double c) {
+    std::printf("%-28s %12.0f %10.0f %9.4fx %10.0f %9.2fx\n", name, a, b,
+                b / a, c, c / b);
   };
-  row("set", m.set, d.set);
-  row("get", m.get, d.get);
-  row("get + if_version set", m.cond_set, d.cond_set);
-  row("batch_get (keys/s, 100/call)", m.batch_keys, d.batch_keys);
-  row("list (keys/s, 100/page)", m.list_keys, d.list_keys);
+  row("set", m.set, d.set, t.set);
+  row("get", m.get, d.get, t.get);
+  row("get + if_version set", m.cond_set, d.cond_set, t.cond_set);
+  row("batch_get (keys/s, 100/call)", m.batch_keys, d.batch_keys,
+      t.batch_keys);
+  row("list (keys/s, 100/page)", m.list_keys, d.list_keys, t.list_keys);
 }

@@ -1,5 +1,6 @@
 #include "tests/dynalite_server.hpp"
 
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -8,6 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -64,9 +66,36 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+void run_openssl(const std::string& args) {
+  auto cmd = "openssl " + args + " >/dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0)
+    throw std::runtime_error("dynalite_server: failed: " + cmd);
+}
+
+std::string shell_quoted(const std::string& path) {
+  return "'" + path + "'";
+}
+
+/// Percent-encodes everything but unreserved characters and '/'.
+std::string url_encode(std::string_view text) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~'
+        || c == '/') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
 } // namespace
 
-dynalite_server::dynalite_server() {
+dynalite_server::dynalite_server(transport mode) : mode_(mode) {
   if (!fs::exists(cli_path()))
     throw std::runtime_error(
       "dynalite is not installed (no " + cli_path()
@@ -75,6 +104,14 @@ dynalite_server::dynalite_server() {
   if (!::mkdtemp(tmpl))
     throw std::runtime_error("dynalite_server: mkdtemp failed");
   dir_ = tmpl;
+  if (mode_ == transport::https) {
+    try {
+      make_certificates();
+    } catch (...) {
+      fs::remove_all(dir_);
+      throw;
+    }
+  }
   for (int attempt = 0; attempt < 5; ++attempt) {
     port_ = pick_free_port();
     if (try_start())
@@ -92,8 +129,34 @@ dynalite_server::~dynalite_server() {
 }
 
 std::string dynalite_server::url(std::string_view table) const {
-  return "dynamodb://127.0.0.1:" + std::to_string(port_) + "/"
-         + std::string{table} + "?region=us-east-1";
+  auto port = std::to_string(port_) + "/" + std::string{table}
+              + "?region=us-east-1";
+  if (mode_ == transport::http)
+    return "dynamodb://127.0.0.1:" + port;
+  auto url = "dynamodbs://localhost:" + port;
+  return ca_file_.empty() ? url : url + "&ca_file=" + url_encode(ca_file_);
+}
+
+void dynalite_server::make_certificates() {
+  auto ca_key = dir_ + "/ca.key";
+  ca_file_ = dir_ + "/test ca.pem";
+  server_key_ = dir_ + "/server.key";
+  server_cert_ = dir_ + "/server.pem";
+  auto csr = dir_ + "/server.csr";
+  auto ext = dir_ + "/server.ext";
+  std::ofstream{ext} << "subjectAltName=DNS:localhost\n"
+                        "basicConstraints=CA:FALSE\n"
+                        "extendedKeyUsage=serverAuth\n";
+  auto ec_key = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  auto q = shell_quoted;
+  run_openssl(std::string{"req -x509"} + ec_key + " -keyout " + q(ca_key)
+              + " -out " + q(ca_file_)
+              + " -days 2 -subj /CN=solver-state-test-ca");
+  run_openssl(std::string{"req"} + ec_key + " -keyout " + q(server_key_)
+              + " -out " + q(csr) + " -subj /CN=localhost");
+  run_openssl("x509 -req -in " + q(csr) + " -CA " + q(ca_file_) + " -CAkey "
+              + q(ca_key) + " -CAcreateserial -out " + q(server_cert_)
+              + " -days 2 -extfile " + q(ext));
 }
 
 void dynalite_server::start() {
@@ -115,7 +178,22 @@ bool dynalite_server::try_start() {
   auto port = std::to_string(port_);
   auto db = dir_ + "/db";
   auto log = dir_ + "/dynalite.log";
-  auto cli = cli_path();
+  std::vector<std::string> args{"node",     cli_path(),  "--host",
+                                "127.0.0.1", "--port",    port,
+                                "--path",   db,          "--createTableMs",
+                                "0",        "--deleteTableMs", "0"};
+  if (mode_ != transport::http)
+    args.emplace_back("--ssl");
+  // dynalite hands its options to https.createServer, which wants the PEM
+  // text itself, not a path.
+  if (mode_ == transport::https) {
+    args.push_back("--key=" + read_file(server_key_));
+    args.push_back("--cert=" + read_file(server_cert_));
+  }
+  std::vector<char*> argv;
+  for (auto& arg : args)
+    argv.push_back(arg.data());
+  argv.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid < 0)
     throw std::runtime_error("dynalite_server: fork failed");
@@ -127,9 +205,7 @@ bool dynalite_server::try_start() {
       ::dup2(out, 1);
       ::dup2(out, 2);
     }
-    ::execlp("node", "node", cli.c_str(), "--host", "127.0.0.1", "--port",
-             port.c_str(), "--path", db.c_str(), "--createTableMs", "0",
-             "--deleteTableMs", "0", static_cast<char*>(nullptr));
+    ::execvp("node", argv.data());
     ::_exit(127);
   }
   pid_ = pid;

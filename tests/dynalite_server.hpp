@@ -5,6 +5,11 @@
 // the data, as a real outage would. Stop it with kill() to simulate a crash
 // and start() it again on the same port. Needs scripts/install-dynalite.sh;
 // without it the constructor throws a message that says so.
+//
+// Over HTTPS it serves a certificate made for the run with the openssl CLI
+// (dynalite's own, in node_modules/dynalite/ssl, expired in 2018, is
+// self-signed and names no host): signed by a fresh CA, valid for the DNS
+// name "localhost" only, so that 127.0.0.1 is a wrong host.
 
 #include <cstdint>
 #include <string>
@@ -16,8 +21,14 @@ namespace solver_state::testing {
 
 class dynalite_server {
 public:
+  enum class transport {
+    http,
+    https,               ///< the run's CA and certificate (see above)
+    https_stock_certificate, ///< dynalite's bundled certificate (--ssl)
+  };
+
   /// Starts the server; throws std::runtime_error when it cannot.
-  dynalite_server();
+  explicit dynalite_server(transport mode = transport::http);
   ~dynalite_server();
 
   dynalite_server(const dynalite_server&) = delete;
@@ -38,14 +49,31 @@ public:
 
   uint16_t port() const { return port_; }
 
-  /// state.type for a table of this server.
+  /// state.type for a table of this server: dynamodb://127.0.0.1:PORT/...
+  /// or, over HTTPS, dynamodbs://localhost:PORT/... with ca_file naming the
+  /// run's CA (when it has one), percent-encoded.
   std::string url(std::string_view table) const;
 
+  /// The PEM file of the CA that signed the server's certificate; its name
+  /// has a space, so URLs must percent-encode it. Empty over plain HTTP.
+  const std::string& ca_file() const { return ca_file_; }
+
+  /// The server's certificate and key (PEM files), for other TLS servers
+  /// of a test. Empty over plain HTTP.
+  const std::string& certificate() const { return server_cert_; }
+  const std::string& private_key() const { return server_key_; }
+
 private:
+  /// Writes a CA and a server certificate for "localhost" into dir_.
+  void make_certificates();
   /// One attempt to start on port_; false when it exits early.
   bool try_start();
 
   std::string dir_;
+  transport mode_;
+  std::string ca_file_;
+  std::string server_cert_;
+  std::string server_key_;
   uint16_t port_ = 0;
   pid_t pid_ = -1;
 };

@@ -50,13 +50,31 @@ TEST_CASE("tls=1 and dynamodbs:// ask for HTTPS") {
   CHECK(b->tls);
 }
 
+TEST_CASE("ca_file names a CA bundle for HTTPS, percent-decoded") {
+  auto ep = dynamodb::parse_endpoint(
+    "dynamodbs://dynamodb.eu-west-1.amazonaws.com/tbl?ca_file=/etc/my%20ca/"
+    "bundle%2Bold.pem&region=eu%2Dwest-1");
+  REQUIRE(ep);
+  CHECK(ep->ca_file == "/etc/my ca/bundle+old.pem");
+  CHECK(ep->region == "eu-west-1");
+  CHECK(ep->host_header() == "dynamodb.eu-west-1.amazonaws.com");
+  auto plain = dynamodb::parse_endpoint("dynamodb://h:1/tbl");
+  REQUIRE(plain);
+  CHECK(plain->ca_file.empty());
+}
+
 TEST_CASE("malformed URLs are refused with the reason") {
   for (auto url : {"redis://h/tbl", "dynamodb://h:1", "dynamodb://:1/tbl",
                    "dynamodb://h:0/tbl", "dynamodb://h:70000/tbl",
                    "dynamodb://h:x/tbl", "dynamodb://h/ab",
                    "dynamodb://h/bad name", "dynamodb://h/tbl?region=",
                    "dynamodb://h/tbl?timeout_ms=0", "dynamodb://h/tbl?bogus=1",
-                   "dynamodb://h/tbl?tls=yes", "dynamodb://h/tbl?region"}) {
+                   "dynamodb://h/tbl?tls=yes", "dynamodb://h/tbl?region",
+                   "dynamodb://h/tbl?ca_file=/ca.pem",
+                   "dynamodb://h/tbl?ca_file=/ca.pem&tls=0",
+                   "dynamodbs://h/tbl?ca_file=",
+                   "dynamodbs://h/tbl?ca_file=/a%00b",
+                   "dynamodbs://h/tbl?ca_file=/a%2"}) {
     INFO(url);
     auto ep = dynamodb::parse_endpoint(url);
     REQUIRE_FALSE(ep);
