@@ -27,7 +27,7 @@ struct file_config {
 };
 
 struct state_config {
-  /// memory | file | redis://... | postgresql://... | dynamodb://...
+  /// memory | file | redis://... | postgresql://... | dynamodb://... | dynamodbs://... (HTTPS)
   /// The default keeps state across restarts (file.base_path).
   std::string type = "file";
   size_t shards = 8;
