@@ -39,6 +39,19 @@ struct op_tally {
   }
 };
 
+using steady = std::chrono::steady_clock;
+
+/// The other half of a queued pending_op: its start time for the metrics
+/// and the continuation that answers the request with its outcome.
+struct queued_reply {
+  steady::time_point started;
+  std::function<void(pending_op&)> done;
+};
+
+/// Bound on one pipelined batch: the shard flushes at once when this many
+/// operations wait, so neither the queue nor one round trip grows unbounded.
+constexpr size_t max_batch = 256;
+
 struct shard_state {
   static inline const char* name = "solver-state.shard";
 
@@ -48,7 +61,12 @@ struct shard_state {
   op_tally tally;
   /// Acknowledgements held until the next commit (group commit).
   std::vector<std::function<void(const caf::error&)>> pending_acks;
-  bool commit_scheduled = false;
+  /// Single-key operations queued for the store's next pipelined batch, and
+  /// for each: when it arrived and what to do with its outcome.
+  std::vector<pending_op> batch;
+  std::vector<queued_reply> batch_replies;
+  /// A commit_atom is on its way: it flushes the batch, then commits.
+  bool drain_scheduled = false;
 
   ~shard_state() {
     if (store)
@@ -64,8 +82,6 @@ struct shard_state {
 
 using shard_ptr = shard_actor::stateful_pointer<shard_state>;
 
-using steady = std::chrono::steady_clock;
-
 unix_ms now_of(shard_ptr self) {
   return self->state.clock.at(self->clock().now());
 }
@@ -79,13 +95,34 @@ void record(shard_ptr self, op_kind op, const caf::expected<T>& outcome,
   self->state.tally.add(op, code, elapsed.count());
 }
 
-/// Replies now, or once the store's pending writes are durable.
-template <class T>
-caf::result<T> acknowledge(shard_ptr self, caf::expected<T> outcome) {
+/// Makes sure one commit_atom is on its way: it runs after the messages
+/// already in the mailbox, so everything that arrives meanwhile shares one
+/// pipelined batch and one commit.
+void schedule_drain(shard_ptr self) {
   auto& st = self->state;
-  if (!outcome || !st.store->has_pending_commit())
-    return outcome;
-  auto rp = self->make_response_promise<T>();
+  if (!st.drain_scheduled) {
+    st.drain_scheduled = true;
+    self->send(self, commit_atom_v);
+  }
+}
+
+template <class T>
+void deliver(caf::typed_response_promise<T>& rp, caf::expected<T>&& outcome) {
+  if (outcome)
+    rp.deliver(std::move(*outcome));
+  else
+    rp.deliver(std::move(outcome.error()));
+}
+
+/// Answers `rp` now, or once the store's pending writes are durable.
+template <class T>
+void hold_or_deliver(shard_ptr self, caf::typed_response_promise<T> rp,
+                     caf::expected<T> outcome) {
+  auto& st = self->state;
+  if (!outcome || !st.store->has_pending_commit()) {
+    deliver(rp, std::move(outcome));
+    return;
+  }
   st.pending_acks.emplace_back(
     [rp, value = std::move(*outcome)](const caf::error& err) mutable {
       if (err)
@@ -93,11 +130,64 @@ caf::result<T> acknowledge(shard_ptr self, caf::expected<T> outcome) {
       else
         rp.deliver(std::move(value));
     });
-  if (!st.commit_scheduled) {
-    st.commit_scheduled = true;
-    self->send(self, commit_atom_v);
-  }
+  schedule_drain(self);
+}
+
+/// Replies now, or once the store's pending writes are durable.
+template <class T>
+caf::result<T> acknowledge(shard_ptr self, caf::expected<T> outcome) {
+  if (!outcome || !self->state.store->has_pending_commit())
+    return outcome;
+  auto rp = self->make_response_promise<T>();
+  hold_or_deliver(self, rp, std::move(outcome));
   return rp;
+}
+
+// -- pipelining -----------------------------------------------------------------
+
+op_kind metric_of(const pending_op& op) {
+  switch (op.kind) {
+    case pending_op::get: return op_kind::get;
+    case pending_op::set: return op_kind::set;
+    default: return op_kind::del;
+  }
+}
+
+/// Hands every queued operation to the store in one batch and answers them
+/// in order. Called by commit_atom, when the queue is full, and before any
+/// other store call, so the shard's order of operations holds.
+void flush_batch(shard_ptr self) {
+  auto& st = self->state;
+  if (st.batch.empty())
+    return;
+  auto ops = std::move(st.batch);
+  auto replies = std::move(st.batch_replies);
+  st.batch.clear();
+  st.batch_replies.clear();
+  st.store->apply(ops, now_of(self));
+  auto finished = steady::now();
+  for (size_t i = 0; i < ops.size(); ++i) {
+    std::chrono::duration<double> elapsed = finished - replies[i].started;
+    auto err = ops[i].failure();
+    st.tally.add(metric_of(ops[i]), err ? code_of(err) : state_errc::none,
+                 elapsed.count());
+    replies[i].done(ops[i]);
+  }
+}
+
+void enqueue(shard_ptr self, pending_op&& op,
+             std::function<void(pending_op&)> done) {
+  auto& st = self->state;
+  st.batch.push_back(std::move(op));
+  st.batch_replies.push_back(queued_reply{steady::now(), std::move(done)});
+  if (st.batch.size() >= max_batch)
+    flush_batch(self);
+  else
+    schedule_drain(self);
+}
+
+bool pipelined(shard_ptr self) {
+  return self->state.store->pipelines();
 }
 
 caf::error invalid(std::string problem) {
@@ -117,14 +207,22 @@ caf::expected<entry> do_get(shard_ptr self, const std::string& key) {
   return out;
 }
 
+/// Why `req` cannot be written at all; empty when it can be tried.
+caf::error set_problem(const set_request& req) {
+  if (auto problem = key_problem(req.key); !problem.empty())
+    return invalid(problem);
+  if (req.ttl_ms < default_ttl)
+    return make_state_error(state_errc::bad_request,
+                            "ttl must not be negative");
+  return {};
+}
+
 caf::expected<version_t> do_set(shard_ptr self, set_request req) {
   auto started = steady::now();
   auto& st = self->state;
   caf::expected<version_t> out{version_t{0}};
-  if (auto problem = key_problem(req.key); !problem.empty()) {
-    out = invalid(problem);
-  } else if (req.ttl_ms < default_ttl) {
-    out = make_state_error(state_errc::bad_request, "ttl must not be negative");
+  if (auto err = set_problem(req)) {
+    out = std::move(err);
   } else {
     auto now = now_of(self);
     auto expires = st.expiry_for(req.ttl_ms, now);
@@ -144,7 +242,53 @@ caf::expected<bool> do_erase(shard_ptr self, const delete_request& req) {
   return out;
 }
 
+/// Reads `key` and replies with `convert(outcome)`: at once, or from the
+/// next pipelined batch when the store pipelines (invalid keys are answered
+/// at once either way).
+template <class R, class Convert>
+caf::result<R> read_key(shard_ptr self, std::string key, Convert convert) {
+  if (!pipelined(self) || !key_problem(key).empty())
+    return convert(do_get(self, key));
+  auto rp = self->make_response_promise<R>();
+  pending_op op;
+  op.kind = pending_op::get;
+  op.key = std::move(key);
+  enqueue(self, std::move(op),
+          [rp, convert](pending_op& done) mutable {
+            deliver(rp, convert(std::move(done.got)));
+          });
+  return rp;
+}
+
+caf::result<version_t> write_key(shard_ptr self, set_request&& req) {
+  if (!pipelined(self) || set_problem(req))
+    return acknowledge(self, do_set(self, std::move(req)));
+  auto rp = self->make_response_promise<version_t>();
+  pending_op op;
+  op.kind = pending_op::set;
+  op.expires_at = self->state.expiry_for(req.ttl_ms, now_of(self));
+  op.write = std::move(req);
+  enqueue(self, std::move(op), [self, rp](pending_op& done) mutable {
+    hold_or_deliver(self, rp, std::move(done.written));
+  });
+  return rp;
+}
+
+caf::result<bool> erase_key(shard_ptr self, delete_request&& req) {
+  if (!pipelined(self) || !key_problem(req.key).empty())
+    return acknowledge(self, do_erase(self, req));
+  auto rp = self->make_response_promise<bool>();
+  pending_op op;
+  op.kind = pending_op::erase;
+  op.removal = std::move(req);
+  enqueue(self, std::move(op), [self, rp](pending_op& done) mutable {
+    hold_or_deliver(self, rp, std::move(done.erased));
+  });
+  return rp;
+}
+
 caf::expected<key_page> do_list(shard_ptr self, const list_request& req) {
+  flush_batch(self); // earlier writes first
   auto started = steady::now();
   auto out = self->state.store->list(req, now_of(self));
   record(self, op_kind::list, out, started);
@@ -153,6 +297,7 @@ caf::expected<key_page> do_list(shard_ptr self, const list_request& req) {
 
 caf::expected<batch_reply> do_batch_get(shard_ptr self,
                                         const batch_request& req) {
+  flush_batch(self); // earlier writes first
   auto started = steady::now();
   caf::expected<batch_reply> out{batch_reply{}};
   for (auto& key : req.keys)
@@ -188,32 +333,34 @@ caf::expected<id_list> do_list_ids(shard_ptr self, std::string prefix) {
 
 /// Reads `key` into a typed record via `fill_in(record, entry)`.
 template <class Record, class Ref, class FillIn>
-caf::expected<Record> get_record(shard_ptr self, const Ref& ref,
-                                 std::string key, FillIn fill_in) {
+caf::result<Record> get_record(shard_ptr self, const Ref& ref,
+                               std::string key, FillIn fill_in) {
   if (auto problem = problem_of(ref); !problem.empty())
     return invalid(problem);
-  auto e = do_get(self, key);
-  if (!e)
-    return std::move(e.error());
-  Record out;
-  fill_in(out, *e);
-  return out;
+  return read_key<Record>(self, std::move(key),
+                          [fill_in](caf::expected<entry> e) mutable
+                          -> caf::expected<Record> {
+                            if (!e)
+                              return std::move(e.error());
+                            Record out;
+                            fill_in(out, *e);
+                            return out;
+                          });
 }
 
 caf::result<version_t> put_record(shard_ptr self, std::string problem,
                                   std::string key, std::string data) {
   if (!problem.empty())
     return invalid(problem);
-  return acknowledge(self, do_set(self, set_request{std::move(key),
-                                                    std::move(data),
-                                                    default_ttl,
-                                                    condition::always()}));
+  return write_key(self, set_request{std::move(key), std::move(data),
+                                     default_ttl, condition::always()});
 }
 
 // -- internal ---------------------------------------------------------------------
 
 void on_tick(shard_ptr self) {
   auto& st = self->state;
+  flush_batch(self);
   st.store->sweep(now_of(self));
   if (!st.settings.metrics)
     return;
@@ -229,9 +376,12 @@ void on_tick(shard_ptr self) {
   self->send(st.settings.metrics, report_atom_v, std::move(report));
 }
 
+/// The drain message: the pipelined batch first (its writes may need the
+/// commit), then the group commit.
 void on_commit(shard_ptr self) {
   auto& st = self->state;
-  st.commit_scheduled = false;
+  flush_batch(self);
+  st.drain_scheduled = false;
   auto err = st.store->commit();
   auto acks = std::move(st.pending_acks);
   st.pending_acks.clear();
@@ -249,13 +399,14 @@ shard_actor::behavior_type shard(shard_ptr self,
   return {
     // -- key-value -------------------------------------------------------------
     [=](get_atom, const std::string& key) -> caf::result<entry> {
-      return do_get(self, key);
+      return read_key<entry>(self, key,
+                             [](caf::expected<entry> e) { return e; });
     },
     [=](put_atom, set_request& req) -> caf::result<version_t> {
-      return acknowledge(self, do_set(self, std::move(req)));
+      return write_key(self, std::move(req));
     },
-    [=](delete_atom, const delete_request& req) -> caf::result<bool> {
-      return acknowledge(self, do_erase(self, req));
+    [=](delete_atom, delete_request& req) -> caf::result<bool> {
+      return erase_key(self, std::move(req));
     },
     [=](list_atom, const list_request& req) -> caf::result<key_page> {
       return do_list(self, req);
@@ -271,7 +422,7 @@ shard_actor::behavior_type shard(shard_ptr self,
     },
     [=](get_atom, const order_ref& ref) -> caf::result<order> {
       return get_record<order>(self, ref, order_key(ref.order_type, ref.order_id),
-                               [&](order& out, entry& e) {
+                               [ref](order& out, entry& e) {
                                  out = order{ref.order_type, ref.order_id,
                                              std::move(e.value), e.version};
                                });
@@ -279,10 +430,9 @@ shard_actor::behavior_type shard(shard_ptr self,
     [=](delete_atom, const order_ref& ref) -> caf::result<bool> {
       if (auto problem = problem_of(ref); !problem.empty())
         return invalid(problem);
-      return acknowledge(self,
-                         do_erase(self, delete_request{order_key(ref.order_type,
-                                                                 ref.order_id),
-                                                       condition::always()}));
+      return erase_key(self, delete_request{order_key(ref.order_type,
+                                                      ref.order_id),
+                                            condition::always()});
     },
     [=](list_atom, const orders_of& q) -> caf::result<id_list> {
       if (auto problem = segment_problem("order_type", q.order_type);
@@ -296,7 +446,7 @@ shard_actor::behavior_type shard(shard_ptr self,
     },
     [=](get_atom, const fill_ref& ref) -> caf::result<fill> {
       return get_record<fill>(self, ref, fill_key(ref.order_id, ref.tx_hash),
-                              [&](fill& out, entry& e) {
+                              [ref](fill& out, entry& e) {
                                 out = fill{ref.order_id, ref.tx_hash,
                                            std::move(e.value), e.version};
                               });
@@ -316,7 +466,7 @@ shard_actor::behavior_type shard(shard_ptr self,
     [=](get_atom, const settlement_ref& ref) -> caf::result<settlement> {
       return get_record<settlement>(
         self, ref, settlement_key(ref.order_id, ref.claim_hash),
-        [&](settlement& out, entry& e) {
+        [ref](settlement& out, entry& e) {
           out = settlement{ref.order_id, ref.claim_hash, std::move(e.value),
                            e.version};
         });
@@ -334,13 +484,14 @@ shard_actor::behavior_type shard(shard_ptr self,
     [=](get_atom, const component_key& ref) -> caf::result<component_state> {
       return get_record<component_state>(
         self, ref, state_key(ref.component, ref.key),
-        [&](component_state& out, entry& e) {
+        [ref](component_state& out, entry& e) {
           out = component_state{ref.component, ref.key, std::move(e.value),
                                 e.version};
         });
     },
     // -- operations ---------------------------------------------------------------
     [=](health_atom) -> caf::result<std::string> {
+      flush_batch(self);
       if (auto err = self->state.store->health_check())
         return make_state_error(state_errc::backend_unavailable,
                                 message_of(err));
@@ -350,6 +501,7 @@ shard_actor::behavior_type shard(shard_ptr self,
     [=](tick_atom) { on_tick(self); },
     [=](commit_atom) { on_commit(self); },
     [=](checkpoint_atom) {
+      flush_batch(self);
       if (auto err = self->state.store->checkpoint())
         spdlog::error("shard {}: checkpoint failed: {}",
                       self->state.settings.index, message_of(err));

@@ -95,6 +95,7 @@ caf::error redis_connection::connect() {
       return drop(std::string{"SELECT failed: "} + (*r)->str);
   }
   backoff_.succeeded();
+  ++generation_;
   return {};
 }
 

@@ -6,6 +6,7 @@
 // backoff pause reconnects (connect timeout bounded too). Blocking: used only
 // from a detached shard actor's thread.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -52,6 +53,10 @@ public:
 
   const redis_options& options() const { return opts_; }
 
+  /// Counts successful connects: a new value means a new server session
+  /// (e.g. a restarted server whose script cache is empty).
+  uint64_t generation() const { return generation_; }
+
 private:
   caf::error connect();
   caf::error drop(const std::string& why);
@@ -61,6 +66,7 @@ private:
   redisContext* ctx_ = nullptr;
   reconnect_backoff backoff_;
   std::string last_error_;
+  uint64_t generation_ = 0;
 };
 
 } // namespace solver_state

@@ -17,10 +17,20 @@ public:
     auto opts = parse_redis_url(cfg.type);
     if (!opts)
       return std::move(opts.error());
+    // max_items is enforced (the set script counts live keys); choosing a
+    // victim to evict across every client of the prefix is not.
+    if (cfg.max_items != 0 && cfg.eviction == eviction_policy::lru)
+      return make_state_error(
+        state_errc::backend_error,
+        "state.eviction: lru is not supported by the redis backend; use "
+        "eviction: reject (new keys beyond state.max_items then fail with "
+        "capacity_exceeded), state.max_items: 0 with Redis' own "
+        "maxmemory-policy, or raise state.max_items");
     store_list stores;
     for (size_t i = 0; i < cfg.shards; ++i)
       stores.push_back(
-        std::make_unique<redis_store>(*opts, shard_slice{i, cfg.shards}));
+        std::make_unique<redis_store>(*opts, shard_slice{i, cfg.shards},
+                                     cfg.max_items));
     // An unreachable server is not a start-up failure: the service starts
     // not ready (/readyz 503) and the stores reconnect when it comes up.
     if (auto err = stores.front()->health_check())

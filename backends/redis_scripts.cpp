@@ -29,14 +29,32 @@ namespace {
 
 } // namespace
 
+// Capacity: the live keys are the index members minus those whose expiry
+// (the expiry sorted set, scored by expires_at) has passed at ARGV[3]. Only
+// a write that adds to that count (a key with no live version that is not
+// already counted, e.g. a stale index member) is refused when full.
 const char* const redis_set_script = LIVE_VERSION_LUA
   "local ver = live_version(redis.call('GET', KEYS[1]), tonumber(ARGV[3]))\n"
   "local bad = check(ARGV[1], ARGV[2], ver)\n"
   "if bad ~= 0 then return bad end\n"
+  "local max = tonumber(ARGV[8])\n"
+  "if not ver and max > 0 then\n"
+  "  local live = redis.call('ZCARD', KEYS[2])\n"
+  "    - redis.call('ZCOUNT', KEYS[4], '-inf', ARGV[3])\n"
+  "  local exp = redis.call('ZSCORE', KEYS[4], ARGV[6])\n"
+  "  local counted = redis.call('ZSCORE', KEYS[2], ARGV[6])\n"
+  "    and not (exp and tonumber(exp) <= tonumber(ARGV[3]))\n"
+  "  if not counted and live >= max then return -4 end\n"
+  "end\n"
   "redis.call('SETNX', KEYS[3], ARGV[7])\n"
   "local v = string.format('%d', redis.call('INCR', KEYS[3]))\n"
   "redis.call('SET', KEYS[1], v .. ':' .. ARGV[4] .. ':' .. ARGV[5])\n"
-  "if ARGV[4] ~= '0' then redis.call('PEXPIREAT', KEYS[1], ARGV[4]) end\n"
+  "if ARGV[4] ~= '0' then\n"
+  "  redis.call('PEXPIREAT', KEYS[1], ARGV[4])\n"
+  "  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[6])\n"
+  "else\n"
+  "  redis.call('ZREM', KEYS[4], ARGV[6])\n"
+  "end\n"
   "redis.call('ZADD', KEYS[2], 0, ARGV[6])\n"
   "return v\n";
 
@@ -46,6 +64,7 @@ const char* const redis_erase_script = LIVE_VERSION_LUA
   "if bad ~= 0 then return bad end\n"
   "redis.call('DEL', KEYS[1])\n"
   "redis.call('ZREM', KEYS[2], ARGV[4])\n"
+  "redis.call('ZREM', KEYS[3], ARGV[4])\n"
   "if ver then return 1 end\n"
   "return 0\n";
 
@@ -57,7 +76,9 @@ const char* const redis_list_script = LIVE_VERSION_LUA
   "local live = {}\n"
   "for _, m in ipairs(members) do\n"
   "  local head = redis.call('GETRANGE', ARGV[5] .. m, 0, 47)\n"
-  "  if head == '' then redis.call('ZREM', KEYS[1], m)\n"
+  "  if head == '' then\n"
+  "    redis.call('ZREM', KEYS[1], m)\n"
+  "    redis.call('ZREM', KEYS[2], m)\n"
   "  elseif live_version(head, now) then live[#live + 1] = m end\n"
   "end\n"
   "return {#members, members[#members] or '', live}\n";
@@ -69,12 +90,11 @@ const char* const redis_prune_script =
   "for _, m in ipairs(members) do\n"
   "  if redis.call('EXISTS', ARGV[3] .. m) == 0 then\n"
   "    redis.call('ZREM', KEYS[1], m)\n"
+  "    redis.call('ZREM', KEYS[2], m)\n"
   "    removed = removed + 1\n"
   "  end\n"
   "end\n"
   "return {removed, #members, members[#members] or ''}\n";
-
-namespace {
 
 bool is_noscript(const redisReply* r) {
   return r->type == REDIS_REPLY_ERROR
@@ -89,6 +109,8 @@ caf::expected<redis_reply> checked(caf::expected<redis_reply> r) {
   return r;
 }
 
+namespace {
+
 redis_args eval_args(std::string_view head, std::string_view body,
                      const redis_args& keys, const redis_args& args,
                      std::string& numkeys) {
@@ -101,17 +123,27 @@ redis_args eval_args(std::string_view head, std::string_view body,
 
 } // namespace
 
+redis_args evalsha_args(const redis_script& script, const redis_args& keys,
+                        const redis_args& args, std::string& numkeys) {
+  return eval_args("EVALSHA", script.sha, keys, args, numkeys);
+}
+
+caf::error load_script(redis_connection& conn, redis_script& script) {
+  auto loaded = checked(conn.command({"SCRIPT", "LOAD", script.text}));
+  if (!loaded)
+    return std::move(loaded.error());
+  script.sha.assign((*loaded)->str, (*loaded)->len);
+  return {};
+}
+
 caf::expected<redis_reply> run_script(redis_connection& conn,
                                       redis_script& script,
                                       const redis_args& keys,
                                       const redis_args& args) {
   std::string numkeys;
-  if (script.sha.empty()) {
-    auto loaded = checked(conn.command({"SCRIPT", "LOAD", script.text}));
-    if (!loaded)
-      return loaded;
-    script.sha.assign((*loaded)->str, (*loaded)->len);
-  }
+  if (script.sha.empty())
+    if (auto err = load_script(conn, script))
+      return err;
   auto r = conn.command(eval_args("EVALSHA", script.sha, keys, args, numkeys));
   if (r && is_noscript(r->get()))
     r = conn.command(eval_args("EVAL", script.text, keys, args, numkeys));

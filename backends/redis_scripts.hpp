@@ -22,23 +22,39 @@ struct redis_script {
   std::string sha; // learned from SCRIPT LOAD on first use
 };
 
-/// KEYS: value, index, counter. ARGV: condition kind, expected version, now,
-/// expires_at, value, key, seed. Returns the new version (string), or -1
-/// (exists), -2 (absent), -3 (version differs).
+/// KEYS: value, index, counter, expiry (sorted set of keys with a TTL,
+/// scored by expires_at). ARGV: condition kind, expected version, now,
+/// expires_at, value, key, seed, max_items (0 = unlimited). Returns the new
+/// version (string), or -1 (exists), -2 (absent), -3 (version differs),
+/// -4 (a new key, and max_items live keys exist).
 extern const char* const redis_set_script;
 
-/// KEYS: value, index. ARGV: condition kind, expected version, now, key.
+/// KEYS: value, index, expiry. ARGV: condition kind, expected version, now, key.
 /// Returns 1 (a live value removed), 0 (nothing live), or -1/-2/-3.
 extern const char* const redis_erase_script;
 
-/// KEYS: index. ARGV: min, max (ZRANGEBYLEX bounds), count, now, value-key
+/// KEYS: index, expiry. ARGV: min, max (ZRANGEBYLEX bounds), count, now, value-key
 /// prefix. Returns {scanned, last scanned member, live members}; drops index
 /// members whose value is gone (expired by Redis).
 extern const char* const redis_list_script;
 
-/// KEYS: index. ARGV: min, count, value-key prefix. Drops up to `count`
+/// KEYS: index, expiry. ARGV: min, count, value-key prefix. Drops up to `count`
 /// stale index members from `min` on; returns {removed, last member}.
 extern const char* const redis_prune_script;
+
+/// True for a NOSCRIPT error reply (the server's script cache lost it).
+bool is_noscript(const redisReply* r);
+
+/// A script error reply becomes backend_error; other replies pass.
+caf::expected<redis_reply> checked(caf::expected<redis_reply> r);
+
+/// SCRIPT LOAD: (re)loads `script` and learns its sha.
+caf::error load_script(redis_connection& conn, redis_script& script);
+
+/// EVALSHA `script` (sha known) KEYS ARGV, for a pipeline; `numkeys` is
+/// storage for the key count and must outlive the result.
+redis_args evalsha_args(const redis_script& script, const redis_args& keys,
+                        const redis_args& args, std::string& numkeys);
 
 /// Runs `script` with EVALSHA, falling back to EVAL on NOSCRIPT. A Redis
 /// error reply becomes backend_error.

@@ -49,9 +49,63 @@ caf::error mismatch(long long code) {
     case -2:
       return make_state_error(state_errc::version_mismatch,
                               "key does not exist");
+    case -4:
+      return make_state_error(state_errc::capacity_exceeded,
+                              "store holds max_items keys");
     default:
       return make_state_error(state_errc::version_mismatch, "version differs");
   }
+}
+
+caf::error error_reply(const redisReply* r) {
+  return make_state_error(state_errc::backend_error,
+                          "redis: " + std::string{text_of(r)});
+}
+
+caf::error not_found() {
+  return make_state_error(state_errc::not_found, "no value for key");
+}
+
+// -- replies to outcomes (shared by the single and the pipelined path) -----------
+
+caf::expected<entry> entry_of(const redisReply* reply, const std::string& key,
+                              unix_ms now) {
+  if (reply->type == REDIS_REPLY_NIL)
+    return not_found();
+  if (reply->type == REDIS_REPLY_ERROR)
+    return error_reply(reply);
+  if (reply->type != REDIS_REPLY_STRING)
+    return malformed("GET");
+  entry out;
+  if (!unpack(text_of(reply), out))
+    return malformed("value of " + key + " is not in this store's format");
+  if (!live(out, now))
+    return not_found();
+  return out;
+}
+
+caf::expected<version_t> version_of(const redisReply* reply) {
+  if (reply->type == REDIS_REPLY_ERROR)
+    return error_reply(reply);
+  if (reply->type == REDIS_REPLY_INTEGER)
+    return mismatch(reply->integer);
+  if (reply->type != REDIS_REPLY_STRING)
+    return malformed("set script");
+  auto version = std::strtoull(std::string{text_of(reply)}.c_str(), nullptr,
+                               10);
+  if (version == 0)
+    return malformed("set script version");
+  return version;
+}
+
+caf::expected<bool> erased_of(const redisReply* reply) {
+  if (reply->type == REDIS_REPLY_ERROR)
+    return error_reply(reply);
+  if (reply->type != REDIS_REPLY_INTEGER)
+    return malformed("erase script");
+  if (reply->integer < 0)
+    return mismatch(reply->integer);
+  return reply->integer == 1;
 }
 
 /// Seed of the version counter when it does not exist yet (fresh or wiped
@@ -65,12 +119,15 @@ std::string version_seed() {
 
 } // namespace
 
-redis_store::redis_store(redis_options opts, shard_slice slice)
+redis_store::redis_store(redis_options opts, shard_slice slice,
+                         size_t max_items)
   : conn_(std::move(opts)),
     slice_(slice),
     value_prefix_(conn_.options().prefix + "v:"),
     index_key_(conn_.options().prefix + "index"),
     counter_key_(conn_.options().prefix + "version"),
+    expiry_key_(conn_.options().prefix + "expiry"),
+    max_items_(std::to_string(max_items)),
     set_script_{redis_set_script, {}},
     erase_script_{redis_erase_script, {}},
     list_script_{redis_list_script, {}},
@@ -94,17 +151,7 @@ caf::expected<entry> redis_store::get(const std::string& key, unix_ms now) {
   auto r = conn_.command({"GET", vk});
   if (!r)
     return std::move(r.error());
-  auto* reply = r->get();
-  if (reply->type == REDIS_REPLY_NIL)
-    return make_state_error(state_errc::not_found, "no value for key");
-  if (reply->type != REDIS_REPLY_STRING)
-    return malformed("GET");
-  entry out;
-  if (!unpack(text_of(reply), out))
-    return malformed("value of " + key + " is not in this store's format");
-  if (!live(out, now))
-    return make_state_error(state_errc::not_found, "no value for key");
-  return out;
+  return entry_of(r->get(), key, now);
 }
 
 caf::expected<std::vector<entry>>
@@ -136,47 +183,184 @@ redis_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
   return out;
 }
 
+/// The strings of one script call; the views of keys() and args() point
+/// into it, so it must outlive the command.
+struct redis_store::script_call {
+  std::string vk, kind, expected_version, now, expires;
+  redis_args keys, args;
+};
+
+void redis_store::prepare_set(script_call& c, const set_request& req,
+                              unix_ms expires_at, unix_ms now,
+                              const std::string& seed) const {
+  c.vk = value_key(req.key);
+  c.kind = condition_kind(req.cond);
+  c.expected_version = std::to_string(req.cond.version);
+  c.now = std::to_string(now);
+  c.expires = std::to_string(expires_at);
+  c.keys = {c.vk, index_key_, counter_key_, expiry_key_};
+  c.args = {c.kind, c.expected_version, c.now, c.expires,
+            req.value, req.key, seed, max_items_};
+}
+
+void redis_store::prepare_erase(script_call& c, const delete_request& req,
+                                unix_ms now) const {
+  c.vk = value_key(req.key);
+  c.kind = condition_kind(req.cond);
+  c.expected_version = std::to_string(req.cond.version);
+  c.now = std::to_string(now);
+  c.keys = {c.vk, index_key_, expiry_key_};
+  c.args = {c.kind, c.expected_version, c.now, req.key};
+}
+
 caf::expected<version_t> redis_store::set(set_request&& req,
                                           unix_ms expires_at, unix_ms now) {
-  auto vk = value_key(req.key);
-  auto kind = condition_kind(req.cond);
-  auto expected_version = std::to_string(req.cond.version);
-  auto now_text = std::to_string(now);
-  auto expires_text = std::to_string(expires_at);
+  script_call c;
   auto seed = version_seed();
-  auto r = run_script(conn_, set_script_, {vk, index_key_, counter_key_},
-                      {kind, expected_version, now_text, expires_text,
-                       req.value, req.key, seed});
+  prepare_set(c, req, expires_at, now, seed);
+  auto r = run_script(conn_, set_script_, c.keys, c.args);
   if (!r)
     return std::move(r.error());
-  auto* reply = r->get();
-  if (reply->type == REDIS_REPLY_INTEGER)
-    return mismatch(reply->integer);
-  if (reply->type != REDIS_REPLY_STRING)
-    return malformed("set script");
-  auto version = std::strtoull(std::string{text_of(reply)}.c_str(), nullptr,
-                               10);
-  if (version == 0)
-    return malformed("set script version");
-  return version;
+  return version_of(r->get());
 }
 
 caf::expected<bool> redis_store::erase(const delete_request& req,
                                        unix_ms now) {
-  auto vk = value_key(req.key);
-  auto kind = condition_kind(req.cond);
-  auto expected_version = std::to_string(req.cond.version);
-  auto now_text = std::to_string(now);
-  auto r = run_script(conn_, erase_script_, {vk, index_key_},
-                      {kind, expected_version, now_text, req.key});
+  script_call c;
+  prepare_erase(c, req, now);
+  auto r = run_script(conn_, erase_script_, c.keys, c.args);
   if (!r)
     return std::move(r.error());
-  auto* reply = r->get();
-  if (reply->type != REDIS_REPLY_INTEGER)
-    return malformed("erase script");
-  if (reply->integer < 0)
-    return mismatch(reply->integer);
-  return reply->integer == 1;
+  return erased_of(r->get());
+}
+
+// -- pipelining --------------------------------------------------------------------
+
+bool redis_store::pipelines() const {
+  return true;
+}
+
+void redis_store::apply(std::vector<pending_op>& ops, unix_ms now) {
+  // Chunks bound what one round trip buffers (values may be large).
+  constexpr size_t chunk_bytes = size_t{1} << 20;
+  size_t first = 0;
+  while (first < ops.size()) {
+    size_t n = 0;
+    size_t bytes = 0;
+    while (first + n < ops.size() && (n == 0 || bytes < chunk_bytes)) {
+      auto& op = ops[first + n];
+      bytes += op.target().size()
+               + (op.kind == pending_op::set ? op.write.value.size() : 0);
+      ++n;
+    }
+    apply_chunk(ops.data() + first, n, now);
+    first += n;
+  }
+}
+
+caf::error redis_store::scripts_ready() {
+  if (auto err = conn_.ensure_connected())
+    return err;
+  // A new connection may be to a restarted server with an empty script
+  // cache: load before pipelining EVALSHAs (one round trip per reconnect).
+  if (scripts_generation_ == conn_.generation() && !set_script_.sha.empty()
+      && !erase_script_.sha.empty())
+    return {};
+  if (auto err = load_script(conn_, set_script_))
+    return err;
+  if (auto err = load_script(conn_, erase_script_))
+    return err;
+  scripts_generation_ = conn_.generation();
+  return {};
+}
+
+void redis_store::apply_chunk(pending_op* ops, size_t n, unix_ms now) {
+  auto fail_all = [&](const caf::error& err) {
+    for (size_t i = 0; i < n; ++i)
+      ops[i].fail(err);
+  };
+  if (auto err = scripts_ready())
+    return fail_all(err);
+  auto seed = version_seed();
+  std::vector<script_call> calls(n);
+  std::vector<std::string> numkeys(n);
+  std::vector<redis_args> commands;
+  commands.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto& op = ops[i];
+    auto& c = calls[i];
+    switch (op.kind) {
+      case pending_op::get:
+        c.vk = value_key(op.key);
+        commands.push_back({"GET", c.vk});
+        break;
+      case pending_op::set:
+        prepare_set(c, op.write, op.expires_at, now, seed);
+        commands.push_back(evalsha_args(set_script_, c.keys, c.args,
+                                        numkeys[i]));
+        break;
+      case pending_op::erase:
+        prepare_erase(c, op.removal, now);
+        commands.push_back(evalsha_args(erase_script_, c.keys, c.args,
+                                        numkeys[i]));
+        break;
+    }
+  }
+  // A lost connection loses the whole batch: which commands ran is unknown,
+  // as for a single command whose reply never came.
+  auto replies = conn_.pipeline(commands);
+  if (!replies)
+    return fail_all(replies.error());
+  std::vector<bool> noscript(n, false);
+  bool any_noscript = false;
+  for (size_t i = 0; i < n; ++i) {
+    auto* r = (*replies)[i].get();
+    auto& op = ops[i];
+    if (op.kind != pending_op::get && is_noscript(r)) {
+      noscript[i] = any_noscript = true;
+      continue;
+    }
+    switch (op.kind) {
+      case pending_op::get:
+        op.got = entry_of(r, op.key, now);
+        break;
+      case pending_op::set:
+        op.written = version_of(r);
+        break;
+      case pending_op::erase:
+        op.erased = erased_of(r);
+        break;
+    }
+  }
+  if (any_noscript)
+    rerun_after_noscript(ops, n, noscript, now);
+}
+
+void redis_store::rerun_after_noscript(pending_op* ops, size_t n,
+                                       const std::vector<bool>& noscript,
+                                       unix_ms now) {
+  // The server's script cache was flushed (SCRIPT FLUSH, a failover) while
+  // the batch ran, so these ops did not run but later ones did. Running one
+  // again now keeps the order on its key only if no later op of the batch
+  // touched that key; otherwise it fails (it never ran: the client retries).
+  scripts_generation_ = 0; // reload on the next batch
+  for (size_t i = 0; i < n; ++i) {
+    if (!noscript[i])
+      continue;
+    auto& op = ops[i];
+    bool overtaken = false;
+    for (size_t j = i + 1; j < n && !overtaken; ++j)
+      overtaken = !noscript[j] && ops[j].target() == op.target();
+    if (overtaken) {
+      op.fail(make_state_error(state_errc::backend_unavailable,
+                               "redis: script cache flushed during a "
+                               "pipelined batch; not applied, retry"));
+    } else if (op.kind == pending_op::set) {
+      op.written = set(std::move(op.write), op.expires_at, now);
+    } else {
+      op.erased = erase(op.removal, now);
+    }
+  }
 }
 
 caf::expected<key_page> redis_store::list(const list_request& req,
@@ -194,7 +378,7 @@ caf::expected<key_page> redis_store::list(const list_request& req,
   auto now_text = std::to_string(now);
   std::vector<std::string> keys;
   for (;;) {
-    auto r = run_script(conn_, list_script_, {index_key_},
+    auto r = run_script(conn_, list_script_, {index_key_, expiry_key_},
                         {min, max, chunk_text, now_text, value_prefix_});
     if (!r)
       return std::move(r.error());
@@ -228,7 +412,7 @@ size_t redis_store::sweep(unix_ms) {
     return 0;
   constexpr size_t batch = 512;
   auto batch_text = std::to_string(batch);
-  auto r = run_script(conn_, prune_script_, {index_key_},
+  auto r = run_script(conn_, prune_script_, {index_key_, expiry_key_},
                       {prune_cursor_, batch_text, value_prefix_});
   if (!r)
     return 0;

@@ -4,6 +4,9 @@
 //   P v:<key>    "<version>:<expires_at_ms>:<value bytes>"  (PEXPIREAT set)
 //   P index      sorted set of every key, score 0 (ZRANGEBYLEX listing)
 //   P version    INCR counter: the source of all versions
+//   P expiry     sorted set of the keys written with a TTL, score expires_at
+//                (so the set script counts live keys for max_items in
+//                O(log N): index size minus expired members)
 // Conditional writes run as Lua scripts (redis_scripts.hpp), so they are
 // atomic across every client of the same Redis, not only within one shard.
 //
@@ -27,7 +30,9 @@ namespace solver_state {
 
 class redis_store final : public state_store {
 public:
-  redis_store(redis_options opts, shard_slice slice);
+  /// `max_items` live keys across every shard and client of this prefix
+  /// (0 = unlimited); writes of new keys beyond it get capacity_exceeded.
+  redis_store(redis_options opts, shard_slice slice, size_t max_items = 0);
 
   std::string_view backend_name() const override;
   caf::expected<entry> get(const std::string& key, unix_ms now) override;
@@ -37,18 +42,35 @@ public:
   caf::expected<key_page> list(const list_request& req, unix_ms now) override;
   caf::expected<std::vector<entry>>
   batch_get(const std::vector<std::string>& keys, unix_ms now) override;
+  /// Pipelined: a batch is one round trip (GET and EVALSHA per op, replies
+  /// read in order; Redis runs one connection's commands in order).
+  bool pipelines() const override;
+  void apply(std::vector<pending_op>& ops, unix_ms now) override;
   size_t sweep(unix_ms now) override;
   caf::error health_check() override;
   store_stats stats() const override;
 
 private:
+  struct script_call;
+
   std::string value_key(std::string_view key) const;
+  void prepare_set(script_call& c, const set_request& req, unix_ms expires_at,
+                   unix_ms now, const std::string& seed) const;
+  void prepare_erase(script_call& c, const delete_request& req,
+                     unix_ms now) const;
+  caf::error scripts_ready();
+  void apply_chunk(pending_op* ops, size_t n, unix_ms now);
+  void rerun_after_noscript(pending_op* ops, size_t n,
+                            const std::vector<bool>& noscript, unix_ms now);
 
   redis_connection conn_;
   shard_slice slice_;
   std::string value_prefix_;
   std::string index_key_;
   std::string counter_key_;
+  std::string expiry_key_;
+  std::string max_items_;
+  uint64_t scripts_generation_ = 0; // connection generation they were loaded on
   redis_script set_script_;
   redis_script erase_script_;
   redis_script list_script_;

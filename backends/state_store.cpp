@@ -20,6 +20,26 @@ state_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
   return out;
 }
 
+bool state_store::pipelines() const {
+  return false;
+}
+
+void state_store::apply(std::vector<pending_op>& ops, unix_ms now) {
+  for (auto& op : ops) {
+    switch (op.kind) {
+      case pending_op::get:
+        op.got = get(op.key, now);
+        break;
+      case pending_op::set:
+        op.written = set(std::move(op.write), op.expires_at, now);
+        break;
+      case pending_op::erase:
+        op.erased = erase(op.removal, now);
+        break;
+    }
+  }
+}
+
 size_t state_store::sweep(unix_ms) {
   return 0;
 }

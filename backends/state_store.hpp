@@ -26,6 +26,44 @@ struct store_stats {
   uint64_t bytes = 0; // keys + values, where the backend knows them
 };
 
+/// One single-key operation of a pipelined batch (state_store::apply) and,
+/// once applied, its outcome. Only the fields of its `kind` are used.
+struct pending_op {
+  enum kind_t : uint8_t { get, set, erase };
+
+  kind_t kind = get;
+  std::string key;        // get
+  set_request write;      // set (key inside)
+  unix_ms expires_at = 0; // set
+  delete_request removal; // erase (key inside)
+
+  caf::expected<entry> got{entry{}};
+  caf::expected<version_t> written{version_t{0}};
+  caf::expected<bool> erased{false};
+
+  const std::string& target() const {
+    return kind == get ? key : kind == set ? write.key : removal.key;
+  }
+
+  /// The outcome as an error; empty on success.
+  caf::error failure() const {
+    switch (kind) {
+      case get: return got ? caf::error{} : got.error();
+      case set: return written ? caf::error{} : written.error();
+      default: return erased ? caf::error{} : erased.error();
+    }
+  }
+
+  /// Sets this op's outcome to `err`.
+  void fail(const caf::error& err) {
+    switch (kind) {
+      case get: got = err; break;
+      case set: written = err; break;
+      default: erased = err; break;
+    }
+  }
+};
+
 class state_store {
 public:
   virtual ~state_store();
@@ -56,6 +94,16 @@ public:
   /// The default calls get() per key.
   virtual caf::expected<std::vector<entry>>
   batch_get(const std::vector<std::string>& keys, unix_ms now);
+
+  /// True when apply() sends a batch in fewer round trips than one call per
+  /// op (network backends): the shard then queues single-key operations
+  /// and hands over everything that arrived meanwhile in one batch.
+  virtual bool pipelines() const;
+
+  /// Applies `ops` in order, as get/set/erase would one after the other,
+  /// storing each op's outcome in it (ops on one key see each other's
+  /// effects). The default calls get/set/erase per op.
+  virtual void apply(std::vector<pending_op>& ops, unix_ms now);
 
   /// Drops keys expired at `now`; how many. Backends that expire by
   /// themselves (Redis) return 0.
