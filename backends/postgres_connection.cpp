@@ -197,19 +197,36 @@ caf::error postgres_connection::wait_socket(bool for_write,
   }
 }
 
-caf::expected<pg_rows> postgres_connection::finish(const char* what) {
-  auto deadline = steady::now() + opts_.command_timeout;
+caf::error postgres_connection::flush_output(steady::time_point deadline) {
   for (;;) { // send everything (large values may not fit the socket buffer)
     auto f = PQflush(conn_);
     if (f == 0)
-      break;
+      return {};
     if (f < 0)
       return drop(trimmed(PQerrorMessage(conn_)));
     if (auto err = wait_socket(true, deadline))
       return err;
+    // Read what the server sent meanwhile, or it may stop reading our input.
     if (!PQconsumeInput(conn_))
       return drop(trimmed(PQerrorMessage(conn_)));
   }
+}
+
+caf::error postgres_connection::statement_failed(pg_result* r,
+                                                 const char* what) {
+  auto message = r ? trimmed(PQresultErrorMessage(r))
+                   : trimmed(PQerrorMessage(conn_));
+  if (PQstatus(conn_) == CONNECTION_BAD
+      || (r && unavailable_state(PQresultErrorField(r, PG_DIAG_SQLSTATE))))
+    return drop(message);
+  return make_state_error(state_errc::backend_error,
+                          std::string{"postgresql "} + what + ": " + message);
+}
+
+caf::expected<pg_rows> postgres_connection::finish(const char* what) {
+  auto deadline = steady::now() + opts_.command_timeout;
+  if (auto err = flush_output(deadline))
+    return err;
   std::unique_ptr<pg_result, pg_result_deleter> last;
   std::unique_ptr<pg_result, pg_result_deleter> failure;
   for (;;) {
@@ -228,17 +245,78 @@ caf::expected<pg_rows> postgres_connection::finish(const char* what) {
     else
       last.reset(r);
   }
-  if (failure || !last) {
-    auto* r = failure.get();
-    auto message = r ? trimmed(PQresultErrorMessage(r))
-                     : trimmed(PQerrorMessage(conn_));
-    if (PQstatus(conn_) == CONNECTION_BAD
-        || (r && unavailable_state(PQresultErrorField(r, PG_DIAG_SQLSTATE))))
-      return drop(message);
-    return make_state_error(state_errc::backend_error,
-                            std::string{"postgresql "} + what + ": " + message);
-  }
+  if (failure || !last)
+    return statement_failed(failure.get(), what);
   return pg_rows{last.release()};
+}
+
+caf::expected<std::vector<pg_rows>>
+postgres_connection::read_batch(size_t count, steady::time_point deadline) {
+  std::vector<pg_rows> out;
+  out.reserve(count);
+  caf::error failure;
+  // Results arrive per statement, each followed by a null separator, then
+  // the Sync's PGRES_PIPELINE_SYNC; after a failure the rest are
+  // PGRES_PIPELINE_ABORTED. Reading on to the Sync leaves the connection
+  // idle and reusable either way.
+  for (;;) {
+    while (PQisBusy(conn_)) {
+      if (auto err = wait_socket(false, deadline))
+        return err;
+      if (!PQconsumeInput(conn_))
+        return drop(trimmed(PQerrorMessage(conn_)));
+    }
+    std::unique_ptr<pg_result, pg_result_deleter> r{PQgetResult(conn_)};
+    if (!r) {
+      if (PQstatus(conn_) == CONNECTION_BAD)
+        return drop(trimmed(PQerrorMessage(conn_)));
+      continue; // the separator after one statement's results
+    }
+    auto status = PQresultStatus(r.get());
+    if (status == PGRES_PIPELINE_SYNC)
+      break;
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+      out.emplace_back(r.release());
+    } else if (status != PGRES_PIPELINE_ABORTED && !failure) {
+      failure = statement_failed(r.get(), "batch");
+      if (code_of(failure) == state_errc::backend_unavailable)
+        return failure; // dropped: nothing more to read
+    }
+  }
+  if (failure)
+    return failure;
+  if (out.size() != count) // e.g. the commit failed after every statement
+    return make_state_error(state_errc::backend_error,
+                            "postgresql batch: "
+                              + std::to_string(out.size()) + " results for "
+                              + std::to_string(count) + " statements");
+  return out;
+}
+
+caf::expected<std::vector<pg_rows>>
+postgres_connection::run_batch(const std::vector<pg_statement>& statements) {
+  if (auto err = ensure_connected())
+    return err;
+  if (!PQenterPipelineMode(conn_))
+    return drop("cannot enter pipeline mode: "
+                + trimmed(PQerrorMessage(conn_)));
+  for (auto& s : statements)
+    if (!PQsendQueryPrepared(conn_, s.name, s.params.count(),
+                             s.params.values(), s.params.lengths(),
+                             s.params.formats(), 1))
+      return drop(trimmed(PQerrorMessage(conn_)));
+  if (!PQpipelineSync(conn_))
+    return drop(trimmed(PQerrorMessage(conn_)));
+  auto deadline = steady::now() + opts_.command_timeout;
+  if (auto err = flush_output(deadline))
+    return err;
+  auto out = read_batch(statements.size(), deadline);
+  if (!out && code_of(out.error()) == state_errc::backend_unavailable)
+    return out; // already dropped
+  if (!PQexitPipelineMode(conn_))
+    return drop("cannot leave pipeline mode: "
+                + trimmed(PQerrorMessage(conn_)));
+  return out;
 }
 
 caf::expected<pg_rows> postgres_connection::exec(const std::string& sql) {

@@ -67,6 +67,13 @@ private:
   std::vector<int> formats_;
 };
 
+/// One statement of a pipelined batch: a prepared statement's name and its
+/// parameters.
+struct pg_statement {
+  const char* name;
+  pg_params params;
+};
+
 class postgres_connection {
 public:
   using setup_fn = std::function<caf::error(postgres_connection&)>;
@@ -87,6 +94,13 @@ public:
   /// Runs a prepared statement.
   caf::expected<pg_rows> run(const std::string& name, const pg_params& params);
 
+  /// Runs `statements` in pipeline mode as one transaction (one Sync): one
+  /// round trip, one commit. All or nothing: backend_unavailable when the
+  /// connection failed (outcome unknown, as for run()), backend_error when
+  /// a statement or the commit failed (then none of them took effect).
+  caf::expected<std::vector<pg_rows>>
+  run_batch(const std::vector<pg_statement>& statements);
+
   /// Connects now if the backoff allows it; empty when connected.
   caf::error ensure_connected();
 
@@ -97,6 +111,10 @@ private:
   caf::error drop(const std::string& why);
   caf::error unavailable(const std::string& why) const;
   caf::expected<pg_rows> finish(const char* what);
+  caf::error flush_output(std::chrono::steady_clock::time_point deadline);
+  caf::error statement_failed(pg_result* r, const char* what);
+  caf::expected<std::vector<pg_rows>>
+  read_batch(size_t count, std::chrono::steady_clock::time_point deadline);
   caf::error wait_socket(bool for_write,
                          std::chrono::steady_clock::time_point deadline);
 

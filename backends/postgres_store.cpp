@@ -126,14 +126,83 @@ std::string_view postgres_store::backend_name() const {
   return "postgresql";
 }
 
-caf::expected<entry> postgres_store::get(const std::string& key,
-                                         unix_ms now) {
-  auto rows = conn_.run("get", pg_params{}.bytes(key).int8(now));
+namespace {
+
+// -- single-key statements and their outcomes (single and pipelined path) --------
+
+pg_statement get_statement(const std::string& key, unix_ms now) {
+  return {"get", pg_params{}.bytes(key).int8(now)};
+}
+
+caf::expected<entry> get_outcome(const pg_rows& rows) {
+  if (rows.size() == 0)
+    return make_state_error(state_errc::not_found, "no value for key");
+  return entry_of(rows, 0, 0);
+}
+
+pg_statement set_statement(const set_request& req, unix_ms expires_at,
+                           unix_ms now) {
+  pg_statement s{"set_any", {}};
+  s.params.bytes(req.key).bytes(req.value).int8(expires_at);
+  if (req.cond.kind == condition::if_absent) {
+    s.name = "set_absent";
+    s.params.int8(now);
+  } else if (req.cond.kind == condition::if_version) {
+    s.name = "set_version";
+    s.params.int8(static_cast<int64_t>(req.cond.version)).int8(now);
+  }
+  return s;
+}
+
+caf::expected<version_t> set_outcome(const condition& cond,
+                                     const pg_rows& rows) {
+  if (rows.size() == 0)
+    return mismatch(cond.kind == condition::if_absent
+                      ? "key exists"
+                      : "version differs or key does not exist");
+  return static_cast<version_t>(rows.int8(0, 0));
+}
+
+pg_statement erase_statement(const delete_request& req, unix_ms now) {
+  if (req.cond.kind == condition::if_version)
+    return {"del_version", pg_params{}
+                             .bytes(req.key)
+                             .int8(static_cast<int64_t>(req.cond.version))
+                             .int8(now)};
+  if (req.cond.kind == condition::if_absent)
+    return {"del_absent", pg_params{}.bytes(req.key).int8(now)};
+  return {"del_any", pg_params{}.bytes(req.key).int8(now)};
+}
+
+caf::expected<bool> erase_outcome(const condition& cond, const pg_rows& rows) {
+  if (cond.kind == condition::if_version) {
+    if (rows.size() == 0)
+      return mismatch("version differs or key does not exist");
+    return true;
+  }
+  if (cond.kind == condition::if_absent) {
+    if (rows.size() == 1 && rows.boolean(0, 0))
+      return mismatch("key exists");
+    return false;
+  }
+  return rows.size() == 1 && rows.boolean(0, 0);
+}
+
+/// Runs one statement and maps its rows with `outcome`.
+template <class T, class Outcome>
+caf::expected<T> run_one(postgres_connection& conn, const pg_statement& s,
+                         Outcome outcome) {
+  auto rows = conn.run(s.name, s.params);
   if (!rows)
     return std::move(rows.error());
-  if (rows->size() == 0)
-    return make_state_error(state_errc::not_found, "no value for key");
-  return entry_of(*rows, 0, 0);
+  return outcome(*rows);
+}
+
+} // namespace
+
+caf::expected<entry> postgres_store::get(const std::string& key,
+                                         unix_ms now) {
+  return run_one<entry>(conn_, get_statement(key, now), get_outcome);
 }
 
 caf::expected<std::vector<entry>>
@@ -155,52 +224,107 @@ postgres_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
 caf::expected<version_t> postgres_store::set(set_request&& req,
                                              unix_ms expires_at,
                                              unix_ms now) {
-  pg_params p;
-  p.bytes(req.key).bytes(req.value).int8(expires_at);
-  const char* name = "set_any";
-  if (req.cond.kind == condition::if_absent) {
-    name = "set_absent";
-    p.int8(now);
-  } else if (req.cond.kind == condition::if_version) {
-    name = "set_version";
-    p.int8(static_cast<int64_t>(req.cond.version)).int8(now);
-  }
-  auto rows = conn_.run(name, p);
-  if (!rows)
-    return std::move(rows.error());
-  if (rows->size() == 0)
-    return mismatch(req.cond.kind == condition::if_absent
-                      ? "key exists"
-                      : "version differs or key does not exist");
-  return static_cast<version_t>(rows->int8(0, 0));
+  return run_one<version_t>(conn_, set_statement(req, expires_at, now),
+                            [&](const pg_rows& rows) {
+                              return set_outcome(req.cond, rows);
+                            });
 }
 
 caf::expected<bool> postgres_store::erase(const delete_request& req,
                                           unix_ms now) {
-  if (req.cond.kind == condition::if_version) {
-    auto rows = conn_.run("del_version",
-                          pg_params{}
-                            .bytes(req.key)
-                            .int8(static_cast<int64_t>(req.cond.version))
-                            .int8(now));
-    if (!rows)
-      return std::move(rows.error());
-    if (rows->size() == 0)
-      return mismatch("version differs or key does not exist");
-    return true;
+  return run_one<bool>(conn_, erase_statement(req, now),
+                       [&](const pg_rows& rows) {
+                         return erase_outcome(req.cond, rows);
+                       });
+}
+
+// -- pipelining --------------------------------------------------------------------
+
+bool postgres_store::pipelines() const {
+  return true;
+}
+
+void postgres_store::apply(std::vector<pending_op>& ops, unix_ms now) {
+  // Chunks bound what one round trip buffers (values may be large).
+  constexpr size_t chunk_bytes = size_t{1} << 20;
+  size_t first = 0;
+  while (first < ops.size()) {
+    size_t n = 0;
+    size_t bytes = 0;
+    while (first + n < ops.size() && (n == 0 || bytes < chunk_bytes)) {
+      auto& op = ops[first + n];
+      bytes += op.target().size()
+               + (op.kind == pending_op::set ? op.write.value.size() : 0);
+      ++n;
+    }
+    apply_chunk(ops.data() + first, n, now);
+    first += n;
   }
-  if (req.cond.kind == condition::if_absent) {
-    auto rows = conn_.run("del_absent", pg_params{}.bytes(req.key).int8(now));
-    if (!rows)
-      return std::move(rows.error());
-    if (rows->size() == 1 && rows->boolean(0, 0))
-      return mismatch("key exists");
-    return false;
+}
+
+void postgres_store::apply_chunk(pending_op* ops, size_t n, unix_ms now) {
+  if (n == 1) { // nothing to share: no pipeline, no transaction around it
+    return apply_one(ops[0], now);
   }
-  auto rows = conn_.run("del_any", pg_params{}.bytes(req.key).int8(now));
-  if (!rows)
-    return std::move(rows.error());
-  return rows->size() == 1 && rows->boolean(0, 0);
+  std::vector<pg_statement> statements;
+  statements.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto& op = ops[i];
+    switch (op.kind) {
+      case pending_op::get:
+        statements.push_back(get_statement(op.key, now));
+        break;
+      case pending_op::set:
+        statements.push_back(set_statement(op.write, op.expires_at, now));
+        break;
+      case pending_op::erase:
+        statements.push_back(erase_statement(op.removal, now));
+        break;
+    }
+  }
+  auto rows = conn_.run_batch(statements);
+  if (!rows && code_of(rows.error()) == state_errc::backend_unavailable) {
+    for (size_t i = 0; i < n; ++i)
+      ops[i].fail(rows.error());
+    return;
+  }
+  if (!rows) {
+    // One statement (or the commit) failed, so the transaction rolled back
+    // every op of the chunk: run them again one by one, in order, each in
+    // its own transaction, so only the failing one fails.
+    for (size_t i = 0; i < n; ++i)
+      apply_one(ops[i], now);
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    auto& op = ops[i];
+    auto& r = (*rows)[i];
+    switch (op.kind) {
+      case pending_op::get:
+        op.got = get_outcome(r);
+        break;
+      case pending_op::set:
+        op.written = set_outcome(op.write.cond, r);
+        break;
+      case pending_op::erase:
+        op.erased = erase_outcome(op.removal.cond, r);
+        break;
+    }
+  }
+}
+
+void postgres_store::apply_one(pending_op& op, unix_ms now) {
+  switch (op.kind) {
+    case pending_op::get:
+      op.got = get(op.key, now);
+      break;
+    case pending_op::set:
+      op.written = set(std::move(op.write), op.expires_at, now);
+      break;
+    case pending_op::erase:
+      op.erased = erase(op.removal, now);
+      break;
+  }
 }
 
 caf::expected<key_page> postgres_store::list(const list_request& req,

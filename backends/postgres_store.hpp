@@ -13,6 +13,20 @@
 // keys, with no collation involved. The primary-key btree then serves prefix
 // listing as a range scan [prefix, successor(prefix)).
 //
+// Why a pipelined batch is one transaction (one Sync) and not one Sync per
+// op: the ops of a batch arrived while the previous round trip ran, so their
+// clients wait for the same reply anyway; one commit for the group is one
+// WAL flush instead of one per op (group commit, as the file backend does),
+// which is what pgbench's one-statement transactions cannot share. Atomicity
+// of each conditional write is unchanged: every statement still checks its
+// version under the row lock, in READ COMMITTED, exactly as alone, and ops
+// on one key see each other's effects in order. The price is that one
+// failing statement rolls back the whole batch; that is rare (a version
+// mismatch is an empty result, not an error), and the store then runs the
+// batch again one op per transaction, so only the failing op fails. Row
+// locks are held until the batch commits, one round trip; keys are owned by
+// one shard, so shards of one service never wait on each other's rows.
+//
 // Why one connection per store and no pool: each store belongs to one shard,
 // a detached actor that runs one operation at a time, so a connection per
 // store is already the most a pool could hand it; state.shards sizes the
@@ -39,6 +53,9 @@ public:
   caf::expected<key_page> list(const list_request& req, unix_ms now) override;
   caf::expected<std::vector<entry>>
   batch_get(const std::vector<std::string>& keys, unix_ms now) override;
+  /// Pipelined: a batch is one round trip and one transaction (see apply).
+  bool pipelines() const override;
+  void apply(std::vector<pending_op>& ops, unix_ms now) override;
   size_t sweep(unix_ms now) override;
   caf::error health_check() override;
   store_stats stats() const override;
@@ -47,6 +64,9 @@ public:
   static caf::error set_up(postgres_connection& conn);
 
 private:
+  void apply_chunk(pending_op* ops, size_t n, unix_ms now);
+  void apply_one(pending_op& op, unix_ms now);
+
   postgres_connection conn_;
   shard_slice slice_;
   store_stats stats_;
