@@ -39,6 +39,13 @@ public:
     auto ep = dynamodb::parse_endpoint(cfg.type);
     if (!ep)
       return std::move(ep.error());
+    // No atomic count of a table's items without a transaction per write:
+    // refuse a limit rather than ignore it.
+    if (cfg.max_items != 0)
+      return make_state_error(
+        state_errc::backend_error,
+        "state.max_items: the dynamodb backend cannot enforce a key limit; "
+        "set state.max_items: 0 (unlimited) for a dynamodb:// state.type");
     // One context for every shard; made here so that a bad ca_file stops
     // start-up instead of failing each request.
     dynamodb::tls_context tls;

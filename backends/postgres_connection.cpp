@@ -219,6 +219,10 @@ caf::error postgres_connection::statement_failed(pg_result* r,
   if (PQstatus(conn_) == CONNECTION_BAD
       || (r && unavailable_state(PQresultErrorField(r, PG_DIAG_SQLSTATE))))
     return drop(message);
+  if (auto* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+      state && std::strcmp(state, postgres_capacity_state) == 0)
+    return make_state_error(state_errc::capacity_exceeded,
+                            "postgresql: " + message);
   return make_state_error(state_errc::backend_error,
                           std::string{"postgresql "} + what + ": " + message);
 }

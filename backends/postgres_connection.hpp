@@ -67,6 +67,11 @@ private:
   std::vector<int> formats_;
 };
 
+/// The SQLSTATE the store's insert trigger raises when max_items is reached
+/// (class SS: not used by PostgreSQL); statements failing with it give
+/// capacity_exceeded.
+inline constexpr const char* postgres_capacity_state = "SS001";
+
 /// One statement of a pipelined batch: a prepared statement's name and its
 /// parameters.
 struct pg_statement {

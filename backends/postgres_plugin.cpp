@@ -17,6 +17,15 @@ public:
     auto opts = parse_postgres_url(cfg.type);
     if (!opts)
       return std::move(opts.error());
+    // max_items is enforced (a trigger-kept count refuses new rows beyond
+    // it); choosing a victim to evict across every client is not.
+    if (cfg.max_items != 0 && cfg.eviction == eviction_policy::lru)
+      return make_state_error(
+        state_errc::backend_error,
+        "state.eviction: lru is not supported by the postgresql backend; use "
+        "eviction: reject (new keys beyond state.max_items then fail with "
+        "capacity_exceeded), or state.max_items: 0 for no limit");
+    opts->max_items = cfg.max_items;
     store_list stores;
     for (size_t i = 0; i < cfg.shards; ++i)
       stores.push_back(

@@ -90,6 +90,51 @@ entry entry_of(const pg_rows& rows, int row, int first_col) {
   return e;
 }
 
+/// The key count for max_items, installed when a store is configured with
+/// a limit: one row holding the number of rows in the table, kept exact by
+/// triggers. A row-level AFTER INSERT trigger fires only for rows really
+/// inserted (not for ON CONFLICT's update path); it bumps the count and
+/// refuses the insert when this session's limit is exceeded. Updating the
+/// one row locks it until commit, so concurrent inserts of new keys (every
+/// shard, every client) are counted one after the other and never overshoot.
+/// Expired rows count until the sweep deletes them, as in the memory and
+/// file backends. Triggers are created once per table and stay; their cost
+/// (one row update per new key) then applies to every client of the table.
+std::string counting_schema(const std::string& t) {
+  auto items = t + "_items";
+  return "CREATE TABLE IF NOT EXISTS " + items
+         + " (one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+           " n bigint NOT NULL);"
+           "CREATE OR REPLACE FUNCTION " + t + "_admit() RETURNS trigger "
+           "LANGUAGE plpgsql AS $f$ DECLARE total bigint; cap bigint; BEGIN "
+           "UPDATE " + items + " SET n = n + 1 RETURNING n INTO total; "
+           "cap := coalesce(nullif(current_setting('solver_state.max_items',"
+           " true), ''), '0')::bigint; "
+           "IF cap > 0 AND total > cap THEN RAISE EXCEPTION "
+           "'store holds max_items=% keys', cap USING ERRCODE = '"
+         + std::string{postgres_capacity_state} + "'; END IF; "
+           "RETURN NULL; END $f$;"
+           "CREATE OR REPLACE FUNCTION " + t + "_release() RETURNS trigger "
+           "LANGUAGE plpgsql AS $f$ DECLARE k bigint; BEGIN "
+           "SELECT count(*) INTO k FROM gone; "
+           "IF k > 0 THEN UPDATE " + items + " SET n = n - k; END IF; "
+           "RETURN NULL; END $f$;"
+           "CREATE OR REPLACE FUNCTION " + t + "_reset() RETURNS trigger "
+           "LANGUAGE plpgsql AS $f$ BEGIN UPDATE " + items
+         + " SET n = 0; RETURN NULL; END $f$;"
+           "CREATE OR REPLACE TRIGGER " + t + "_admit AFTER INSERT ON " + t
+         + " FOR EACH ROW EXECUTE FUNCTION " + t + "_admit();"
+           "CREATE OR REPLACE TRIGGER " + t + "_release AFTER DELETE ON " + t
+         + " REFERENCING OLD TABLE AS gone FOR EACH STATEMENT "
+           "EXECUTE FUNCTION " + t + "_release();"
+           "CREATE OR REPLACE TRIGGER " + t + "_reset AFTER TRUNCATE ON " + t
+         + " FOR EACH STATEMENT EXECUTE FUNCTION " + t + "_reset();"
+           // After the triggers (CREATE TRIGGER locks out writers until
+           // COMMIT), so no insert falls between the count and the trigger.
+           "INSERT INTO " + items + " SELECT true, count(*) FROM " + t
+         + " ON CONFLICT DO NOTHING;";
+}
+
 } // namespace
 
 caf::error postgres_store::set_up(postgres_connection& conn) {
@@ -109,9 +154,16 @@ caf::error postgres_store::set_up(postgres_connection& conn) {
                   "CREATE INDEX IF NOT EXISTS " + t + "_expiry ON " + t
                 + " (expires_at) WHERE expires_at <> 0;"
                   "CREATE SEQUENCE IF NOT EXISTS " + t + "_version START WITH "
-                + std::to_string(seed) + "; COMMIT;";
+                + std::to_string(seed) + ";"
+                + (conn.options().max_items != 0 ? counting_schema(t) : "")
+                + "COMMIT;";
   if (auto r = conn.exec(schema); !r)
     return std::move(r.error());
+  if (auto cap = conn.options().max_items; cap != 0)
+    if (auto r = conn.exec("SELECT set_config('solver_state.max_items', '"
+                           + std::to_string(cap) + "', false)");
+        !r)
+      return std::move(r.error());
   for (auto& s : statements_for(t))
     if (auto err = conn.prepare(s.name, s.sql))
       return err;

@@ -172,6 +172,7 @@ TEST_CASE("a DynamoDB store that cannot reach its server fails to start "
   state_config cfg;
   cfg.type = "dynamodb://127.0.0.1:" + std::to_string(port)
              + "/absent?connect_timeout_ms=500";
+  cfg.max_items = 0;
   auto plugin = plugin_registry::builtin().find(cfg.type);
   REQUIRE(plugin != nullptr);
   auto stores = plugin->create_stores(cfg);

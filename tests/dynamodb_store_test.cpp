@@ -41,6 +41,7 @@ store_list fresh_stores(const std::string& table, size_t shards,
   state_config cfg;
   cfg.type = server().url(table) + options;
   cfg.shards = shards;
+  cfg.max_items = 0; // the dynamodb backend refuses a key limit
   auto stores = plugin_registry::builtin().find(cfg.type)->create_stores(cfg);
   INFO((stores ? std::string{} : message_of(stores.error())));
   REQUIRE(stores);
@@ -225,6 +226,7 @@ TEST_CASE("a table with another key schema is refused at start") {
   REQUIRE(api.call("CreateTable", create));
   state_config cfg;
   cfg.type = server().url("foreign");
+  cfg.max_items = 0;
   auto stores = plugin_registry::builtin().find(cfg.type)->create_stores(cfg);
   REQUIRE_FALSE(stores);
   CHECK(code_of(stores.error()) == state_errc::backend_error);
@@ -234,6 +236,7 @@ TEST_CASE("a table with another key schema is refused at start") {
 TEST_CASE("tls=1 against this plain HTTP server fails at the handshake") {
   state_config cfg;
   cfg.type = server().url("tls") + "&tls=1";
+  cfg.max_items = 0;
   auto stores = plugin_registry::builtin().find(cfg.type)->create_stores(cfg);
   REQUIRE_FALSE(stores);
   CHECK(code_of(stores.error()) == state_errc::backend_unavailable);

@@ -66,6 +66,7 @@ caf::error start_error(const std::string& type) {
   state_config cfg;
   cfg.type = type;
   cfg.shards = 2;
+  cfg.max_items = 0; // the dynamodb backend refuses a key limit
   auto plugin = plugin_registry::builtin().find(type);
   REQUIRE(plugin);
   auto stores = plugin->create_stores(cfg);
@@ -159,6 +160,7 @@ TEST_CASE("the backend starts over HTTPS and logs where it trusts") {
   state_config cfg;
   cfg.type = server().url("startup");
   cfg.shards = 2;
+  cfg.max_items = 0;
   auto stores = plugin_registry::builtin().find(cfg.type)->create_stores(cfg);
   INFO((stores ? std::string{} : message_of(stores.error())));
   REQUIRE(stores);

@@ -1,0 +1,161 @@
+// The Redis backend's pipelined batches (state_store::apply) against a real
+// redis-server: order on one key, the script cache flushed mid-batch, and
+// the connection lost mid-pipeline; and the shard's queue in front of it.
+
+#include <signal.h>
+
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <catch2/catch.hpp>
+
+#include "actors/store.hpp"
+#include "messages/protocol.hpp"
+#include "tests/pipeline_support.hpp"
+#include "tests/redis_server.hpp"
+
+using namespace solver_state;
+using namespace solver_state::testing;
+using namespace std::chrono_literals;
+
+TEST_CASE("redis: a pipelined batch mixing ops on one key runs in order") {
+  auto& server = shared_redis();
+  server.flush();
+  auto stores = open_stores(server.url("pipe:"));
+  check_mixed_batch(*stores[0]);
+}
+
+TEST_CASE("redis: a batch larger than one round trip keeps its order") {
+  auto& server = shared_redis();
+  server.flush();
+  auto stores = open_stores(server.url("pipe:"));
+  check_large_batch(*stores[0]);
+}
+
+TEST_CASE("redis: scripts flushed mid-batch: no op runs out of order") {
+  auto& server = shared_redis();
+  server.flush();
+  auto stores = open_stores(server.url("noscript:"));
+  auto& s = *stores[0];
+  auto now = wall_ms();
+  std::vector<pending_op> first; // a batch: loads the scripts
+  first.push_back(set_op("state:n:k", "old"));
+  s.apply(first, now);
+  REQUIRE(code(first[0]) == state_errc::none);
+  REQUIRE(server.cli({"SCRIPT", "FLUSH"}) == 0);
+  std::vector<pending_op> ops;
+  ops.push_back(set_op("state:n:k", "new")); // NOSCRIPT, then overtaken
+  ops.push_back(get_op("state:n:k"));        // ran: sees "old"
+  ops.push_back(set_op("state:n:j", "j"));   // NOSCRIPT, nothing after it
+  ops.push_back(erase_op("state:n:gone"));   // NOSCRIPT, nothing after it
+  s.apply(ops, now);
+  // The set of k did not run before the get that came after it, so it
+  // must not run after it either: it fails, retryable.
+  CHECK(code(ops[0]) == state_errc::backend_unavailable);
+  REQUIRE(ops[1].got);
+  CHECK(ops[1].got->value == "old");
+  CHECK(code(ops[2]) == state_errc::none);
+  REQUIRE(ops[3].erased);
+  CHECK_FALSE(*ops[3].erased);
+  CHECK(s.get("state:n:k", now)->value == "old");
+  CHECK(s.get("state:n:j", now)->value == "j");
+  // The next batch loads the scripts again.
+  std::vector<pending_op> again;
+  again.push_back(set_op("state:n:k", "new"));
+  again.push_back(get_op("state:n:k"));
+  s.apply(again, now);
+  CHECK(code(again[0]) == state_errc::none);
+  REQUIRE(again[1].got);
+  CHECK(again[1].got->value == "new");
+}
+
+TEST_CASE("redis: connection lost mid-pipeline: every op of the batch is "
+          "backend_unavailable, then the store recovers") {
+  redis_server server;
+  // A generous command timeout: the failure must come from the lost
+  // connection, not from the timeout.
+  auto stores = open_stores(server.url("lost:") + "&timeout_ms=10000");
+  auto& s = *stores[0];
+  auto now = wall_ms();
+  std::vector<pending_op> first; // connects and loads the scripts
+  first.push_back(set_op("state:l:k", "before"));
+  s.apply(first, now);
+  REQUIRE(code(first[0]) == state_errc::none);
+  server.pause(); // the server stops answering: the batch goes out, no reply
+  std::vector<pending_op> ops;
+  for (int i = 0; i < 50; ++i) {
+    ops.push_back(set_op("state:l:" + std::to_string(i), "v"));
+    ops.push_back(get_op("state:l:k"));
+  }
+  std::thread batch{[&] { s.apply(ops, now); }};
+  std::this_thread::sleep_for(300ms); // the commands are on the wire
+  server.kill();                      // the connection dies mid-pipeline
+  batch.join();
+  for (size_t i = 0; i < ops.size(); ++i) {
+    INFO("op " << i);
+    CHECK(code(ops[i]) == state_errc::backend_unavailable);
+  }
+  server.restart();
+  // Reconnects after its backoff pause; replies must line up with the new
+  // batch's commands (nothing left over from the lost one).
+  bool recovered = wait_until(
+    [&] {
+      std::vector<pending_op> probe;
+      probe.push_back(set_op("state:l:k", "after"));
+      probe.push_back(get_op("state:l:k"));
+      s.apply(probe, wall_ms());
+      return code(probe[0]) == state_errc::none && probe[1].got
+             && probe[1].got->value == "after"
+             && probe[1].got->version == *probe[0].written;
+    },
+    15s);
+  CHECK(recovered);
+}
+
+TEST_CASE("redis: requests in flight to one shard are answered in order") {
+  auto& server = shared_redis();
+  server.flush();
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  caf::actor_system sys{cfg};
+  state_config sc;
+  sc.type = server.url("inflight:");
+  sc.shards = 2;
+  sc.max_items = 0;
+  auto store = start_store(sys, sc, plugin_registry::builtin());
+  REQUIRE(store);
+  {
+    caf::scoped_actor self{sys};
+    const std::string key = "state:f:k";
+    constexpr int rounds = 200;
+    // Every request is sent before any reply is read: they queue up in the
+    // shard and leave in pipelined batches.
+    std::vector<decltype(self->request(store->router, 10s, get_atom_v,
+                                       key))> gets;
+    std::vector<decltype(self->request(store->router, 10s, put_atom_v,
+                                       set_request{}))> writes;
+    for (int i = 0; i < rounds; ++i) {
+      writes.push_back(self->request(store->router, 10s, put_atom_v,
+                                     set_request{key, std::to_string(i), 0,
+                                                 condition::always()}));
+      gets.push_back(self->request(store->router, 10s, get_atom_v, key));
+    }
+    version_t last = 0;
+    for (int i = 0; i < rounds; ++i) {
+      version_t written = 0;
+      writes[i].receive([&](version_t v) { written = v; },
+                        [&](caf::error& err) { FAIL(message_of(err)); });
+      gets[i].receive(
+        [&](entry& e) {
+          CHECK(e.value == std::to_string(i));
+          CHECK(e.version == written);
+        },
+        [&](caf::error& err) { FAIL(message_of(err)); });
+      CHECK(written != last);
+      last = written;
+    }
+  }
+  stop_store(*store);
+}
