@@ -8,15 +8,19 @@ namespace solver_state {
 
 namespace {
 
-// Shared by the scripts: the live version of a packed value at `now`, or nil.
+// Shared by the scripts: the version and expiry in a packed value's header;
+// the live version of a packed value at `now`, or nil.
 #define LIVE_VERSION_LUA                                                       \
-  "local function live_version(cur, now)\n"                                    \
-  "  if not cur then return nil end\n"                                         \
+  "local function header(cur)\n"                                               \
   "  local a = string.find(cur, ':', 1, true)\n"                               \
   "  local b = string.find(cur, ':', a + 1, true)\n"                           \
-  "  local exp = tonumber(string.sub(cur, a + 1, b - 1))\n"                    \
+  "  return string.sub(cur, 1, a - 1), tonumber(string.sub(cur, a + 1, b - 1))\n"\
+  "end\n"                                                                      \
+  "local function live_version(cur, now)\n"                                    \
+  "  if not cur then return nil end\n"                                         \
+  "  local ver, exp = header(cur)\n"                                           \
   "  if exp ~= 0 and exp <= now then return nil end\n"                         \
-  "  return string.sub(cur, 1, a - 1)\n"                                       \
+  "  return ver\n"                                                             \
   "end\n"                                                                      \
   "local function check(kind, expected, ver)\n"                                \
   "  if kind == '2' and ver then return -1 end\n"                              \
@@ -33,8 +37,15 @@ namespace {
 // (the expiry sorted set, scored by expires_at) has passed at ARGV[3]. Only
 // a write that adds to that count (a key with no live version that is not
 // already counted, e.g. a stale index member) is refused when full.
+//
+// Every command saved here is server CPU per write: the counter is seeded
+// only when INCR created it, the index is touched only when the key has no
+// live value (a live value always has its member), and the expiry set only
+// when the old or the new value has an expiry (or the old one is gone, so
+// its expiry member may linger).
 const char* const redis_set_script = LIVE_VERSION_LUA
-  "local ver = live_version(redis.call('GET', KEYS[1]), tonumber(ARGV[3]))\n"
+  "local cur = redis.call('GET', KEYS[1])\n"
+  "local ver = live_version(cur, tonumber(ARGV[3]))\n"
   "local bad = check(ARGV[1], ARGV[2], ver)\n"
   "if bad ~= 0 then return bad end\n"
   "local max = tonumber(ARGV[8])\n"
@@ -46,16 +57,23 @@ const char* const redis_set_script = LIVE_VERSION_LUA
   "    and not (exp and tonumber(exp) <= tonumber(ARGV[3]))\n"
   "  if not counted and live >= max then return -4 end\n"
   "end\n"
-  "redis.call('SETNX', KEYS[3], ARGV[7])\n"
-  "local v = string.format('%d', redis.call('INCR', KEYS[3]))\n"
-  "redis.call('SET', KEYS[1], v .. ':' .. ARGV[4] .. ':' .. ARGV[5])\n"
+  "local n = redis.call('INCR', KEYS[3])\n"
+  "if n == 1 then\n"
+  "  redis.call('SET', KEYS[3], ARGV[7])\n"
+  "  n = tonumber(ARGV[7])\n"
+  "end\n"
+  "local v = string.format('%d', n)\n"
+  "local packed = v .. ':' .. ARGV[4] .. ':' .. ARGV[5]\n"
   "if ARGV[4] ~= '0' then\n"
-  "  redis.call('PEXPIREAT', KEYS[1], ARGV[4])\n"
+  "  redis.call('SET', KEYS[1], packed, 'PXAT', ARGV[4])\n"
   "  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[6])\n"
   "else\n"
-  "  redis.call('ZREM', KEYS[4], ARGV[6])\n"
+  "  redis.call('SET', KEYS[1], packed)\n"
+  "  local _, old_exp = nil, 1\n"
+  "  if cur then _, old_exp = header(cur) end\n"
+  "  if old_exp ~= 0 then redis.call('ZREM', KEYS[4], ARGV[6]) end\n"
   "end\n"
-  "redis.call('ZADD', KEYS[2], 0, ARGV[6])\n"
+  "if not ver then redis.call('ZADD', KEYS[2], 0, ARGV[6]) end\n"
   "return v\n";
 
 const char* const redis_erase_script = LIVE_VERSION_LUA
