@@ -38,11 +38,11 @@ namespace {
 // a write that adds to that count (a key with no live version that is not
 // already counted, e.g. a stale index member) is refused when full.
 //
-// Every command saved here is server CPU per write: the counter is seeded
-// only when INCR created it, the index is touched only when the key has no
-// live value (a live value always has its member), and the expiry set only
-// when the old or the new value has an expiry (or the old one is gone, so
-// its expiry member may linger).
+// Every command saved here is server CPU per write: the version comes from
+// the client's block (redis_version_block_script), the index is touched
+// only when the key has no live value (a live value always has its member),
+// and the expiry set only when the old or the new value has an expiry (or
+// the old one is gone, so its expiry member may linger).
 const char* const redis_set_script = LIVE_VERSION_LUA
   "local cur = redis.call('GET', KEYS[1])\n"
   "local ver = live_version(cur, tonumber(ARGV[3]))\n"
@@ -57,12 +57,7 @@ const char* const redis_set_script = LIVE_VERSION_LUA
   "    and not (exp and tonumber(exp) <= tonumber(ARGV[3]))\n"
   "  if not counted and live >= max then return -4 end\n"
   "end\n"
-  "local n = redis.call('INCR', KEYS[3])\n"
-  "if n == 1 then\n"
-  "  redis.call('SET', KEYS[3], ARGV[7])\n"
-  "  n = tonumber(ARGV[7])\n"
-  "end\n"
-  "local v = string.format('%d', n)\n"
+  "local v = ARGV[7]\n"
   "local packed = v .. ':' .. ARGV[4] .. ':' .. ARGV[5]\n"
   "if ARGV[4] ~= '0' then\n"
   "  redis.call('SET', KEYS[1], packed, 'PXAT', ARGV[4])\n"
@@ -85,6 +80,10 @@ const char* const redis_erase_script = LIVE_VERSION_LUA
   "redis.call('ZREM', KEYS[3], ARGV[4])\n"
   "if ver then return 1 end\n"
   "return 0\n";
+
+const char* const redis_version_block_script =
+  "redis.call('SETNX', KEYS[1], ARGV[1])\n"
+  "return redis.call('INCRBY', KEYS[1], ARGV[2])\n";
 
 // GETRANGE reads only the header: listing never loads values.
 const char* const redis_list_script = LIVE_VERSION_LUA

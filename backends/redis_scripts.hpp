@@ -22,12 +22,16 @@ struct redis_script {
   std::string sha; // learned from SCRIPT LOAD on first use
 };
 
-/// KEYS: value, index, counter, expiry (sorted set of keys with a TTL,
-/// scored by expires_at). ARGV: condition kind, expected version, now,
-/// expires_at, value, key, seed, max_items (0 = unlimited). Returns the new
-/// version (string), or -1 (exists), -2 (absent), -3 (version differs),
-/// -4 (a new key, and max_items live keys exist).
+/// KEYS: value, index, counter (unused), expiry (sorted set of keys with a
+/// TTL, scored by expires_at). ARGV: condition kind, expected version, now,
+/// expires_at, value, key, new version, max_items (0 = unlimited). Returns
+/// the new version (string), or -1 (exists), -2 (absent), -3 (version
+/// differs), -4 (a new key, and max_items live keys exist).
 extern const char* const redis_set_script;
+
+/// KEYS: counter. ARGV: seed (the counter's value if it does not exist),
+/// block size. Reserves a block of versions: returns its last one.
+extern const char* const redis_version_block_script;
 
 /// KEYS: value, index, expiry. ARGV: condition kind, expected version, now, key.
 /// Returns 1 (a live value removed), 0 (nothing live), or -1/-2/-3.

@@ -131,7 +131,8 @@ redis_store::redis_store(redis_options opts, shard_slice slice,
     set_script_{redis_set_script, {}},
     erase_script_{redis_erase_script, {}},
     list_script_{redis_list_script, {}},
-    prune_script_{redis_prune_script, {}} {
+    prune_script_{redis_prune_script, {}},
+    block_script_{redis_version_block_script, {}} {
 }
 
 std::string_view redis_store::backend_name() const {
@@ -183,25 +184,95 @@ redis_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
   return out;
 }
 
-/// The strings of one script call; the views of keys() and args() point
-/// into it, so it must outlive the command.
+/// The strings of one set or erase; the views in keys, args and the
+/// commands point into it, so it must outlive them.
 struct redis_store::script_call {
-  std::string vk, kind, expected_version, now, expires;
+  std::string vk, kind, expected_version, now, expires, version, numkeys;
+  std::string packed;
   redis_args keys, args;
+  const set_request* req = nullptr;
+  bool plain = false; // MULTI/EXEC instead of the script
 };
+
+/// Versions a store hands out without asking Redis each time: blocks of
+/// this many from the shared counter (never twice, across every client).
+constexpr version_t version_block = 4096;
+
+caf::expected<version_t> redis_store::take_version() {
+  if (next_version_ > last_version_) {
+    auto seed = version_seed();
+    auto size = std::to_string(version_block);
+    auto r = run_script(conn_, block_script_, {counter_key_}, {seed, size});
+    if (!r)
+      return std::move(r.error());
+    if ((*r)->type != REDIS_REPLY_INTEGER || (*r)->integer <= 0)
+      return malformed("version block");
+    last_version_ = static_cast<version_t>((*r)->integer);
+    next_version_ = last_version_ - version_block + 1;
+  }
+  return next_version_++;
+}
 
 void redis_store::prepare_set(script_call& c, const set_request& req,
                               unix_ms expires_at, unix_ms now,
-                              const std::string& seed) const {
+                              version_t version) const {
+  c.req = &req;
   c.vk = value_key(req.key);
+  c.version = std::to_string(version);
+  c.expires = std::to_string(expires_at);
+  c.plain = req.cond.kind == condition::none && max_items_ == "0";
+  if (c.plain) {
+    c.packed.reserve(c.version.size() + c.expires.size() + 2
+                     + req.value.size());
+    c.packed.append(c.version).append(1, ':').append(c.expires);
+    c.packed.append(1, ':').append(req.value);
+    return;
+  }
   c.kind = condition_kind(req.cond);
   c.expected_version = std::to_string(req.cond.version);
   c.now = std::to_string(now);
-  c.expires = std::to_string(expires_at);
   c.keys = {c.vk, index_key_, counter_key_, expiry_key_};
   c.args = {c.kind, c.expected_version, c.now, c.expires,
-            req.value, req.key, seed, max_items_};
+            req.value, req.key, c.version, max_items_};
 }
+
+void redis_store::set_commands(script_call& c,
+                               std::vector<redis_args>& out) const {
+  if (!c.plain) {
+    out.push_back(evalsha_args(set_script_, c.keys, c.args, c.numkeys));
+    return;
+  }
+  const auto& key = c.req->key;
+  bool expires = c.expires != "0";
+  out.push_back({"MULTI"});
+  if (expires)
+    out.push_back({"SET", c.vk, c.packed, "PXAT", c.expires});
+  else
+    out.push_back({"SET", c.vk, c.packed});
+  out.push_back({"ZADD", index_key_, "0", key});
+  if (expires)
+    out.push_back({"ZADD", expiry_key_, c.expires, key});
+  else
+    out.push_back({"ZREM", expiry_key_, key});
+  out.push_back({"EXEC"});
+}
+
+namespace {
+
+/// The outcome of a MULTI .. EXEC write from its EXEC reply.
+caf::expected<version_t> plain_outcome(const redisReply* exec,
+                                       version_t version) {
+  if (exec->type == REDIS_REPLY_ERROR)
+    return error_reply(exec);
+  if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 3)
+    return malformed("EXEC");
+  for (size_t i = 0; i < exec->elements; ++i)
+    if (exec->element[i]->type == REDIS_REPLY_ERROR)
+      return error_reply(exec->element[i]);
+  return version;
+}
+
+} // namespace
 
 void redis_store::prepare_erase(script_call& c, const delete_request& req,
                                 unix_ms now) const {
@@ -215,9 +286,19 @@ void redis_store::prepare_erase(script_call& c, const delete_request& req,
 
 caf::expected<version_t> redis_store::set(set_request&& req,
                                           unix_ms expires_at, unix_ms now) {
+  auto version = take_version();
+  if (!version)
+    return std::move(version.error());
   script_call c;
-  auto seed = version_seed();
-  prepare_set(c, req, expires_at, now, seed);
+  prepare_set(c, req, expires_at, now, *version);
+  if (c.plain) {
+    std::vector<redis_args> commands;
+    set_commands(c, commands);
+    auto replies = conn_.pipeline(commands);
+    if (!replies)
+      return std::move(replies.error());
+    return plain_outcome(replies->back().get(), *version);
+  }
   auto r = run_script(conn_, set_script_, c.keys, c.args);
   if (!r)
     return std::move(r.error());
@@ -281,9 +362,8 @@ void redis_store::apply_chunk(pending_op* ops, size_t n, unix_ms now) {
   };
   if (auto err = scripts_ready())
     return fail_all(err);
-  auto seed = version_seed();
   std::vector<script_call> calls(n);
-  std::vector<std::string> numkeys(n);
+  std::vector<size_t> reply_at(n); // the reply that holds op i's outcome
   std::vector<redis_args> commands;
   commands.reserve(n);
   for (size_t i = 0; i < n; ++i) {
@@ -294,17 +374,21 @@ void redis_store::apply_chunk(pending_op* ops, size_t n, unix_ms now) {
         c.vk = value_key(op.key);
         commands.push_back({"GET", c.vk});
         break;
-      case pending_op::set:
-        prepare_set(c, op.write, op.expires_at, now, seed);
-        commands.push_back(evalsha_args(set_script_, c.keys, c.args,
-                                        numkeys[i]));
+      case pending_op::set: {
+        auto version = take_version();
+        if (!version)
+          return fail_all(version.error());
+        prepare_set(c, op.write, op.expires_at, now, *version);
+        set_commands(c, commands);
         break;
+      }
       case pending_op::erase:
         prepare_erase(c, op.removal, now);
         commands.push_back(evalsha_args(erase_script_, c.keys, c.args,
-                                        numkeys[i]));
+                                        c.numkeys));
         break;
     }
+    reply_at[i] = commands.size() - 1;
   }
   // A lost connection loses the whole batch: which commands ran is unknown,
   // as for a single command whose reply never came.
@@ -314,8 +398,12 @@ void redis_store::apply_chunk(pending_op* ops, size_t n, unix_ms now) {
   std::vector<bool> noscript(n, false);
   bool any_noscript = false;
   for (size_t i = 0; i < n; ++i) {
-    auto* r = (*replies)[i].get();
+    auto* r = (*replies)[reply_at[i]].get();
     auto& op = ops[i];
+    if (op.kind == pending_op::set && calls[i].plain) {
+      op.written = plain_outcome(r, std::stoull(calls[i].version));
+      continue;
+    }
     if (op.kind != pending_op::get && is_noscript(r)) {
       noscript[i] = any_noscript = true;
       continue;

@@ -3,12 +3,18 @@
 // The Redis backend (hiredis). Layout under the configured key prefix P:
 //   P v:<key>    "<version>:<expires_at_ms>:<value bytes>"  (PEXPIREAT set)
 //   P index      sorted set of every key, score 0 (ZRANGEBYLEX listing)
-//   P version    INCR counter: the source of all versions
+//   P version    counter: the source of all versions; each store reserves
+//                blocks of 4096 (INCRBY), so a write needs no round trip
+//                and no script just to learn its version
 //   P expiry     sorted set of the keys written with a TTL, score expires_at
 //                (so the set script counts live keys for max_items in
 //                O(log N): index size minus expired members)
-// Conditional writes run as Lua scripts (redis_scripts.hpp), so they are
-// atomic across every client of the same Redis, not only within one shard.
+// Conditional writes (and any write while max_items is set) run as Lua
+// scripts (redis_scripts.hpp), so they are atomic across every client of
+// the same Redis, not only within one shard. An unconditional write with no
+// limit needs no read, so it is a MULTI/EXEC of SET, ZADD and the expiry
+// update: as atomic, and several times cheaper for the server than a script
+// (EVALSHA of an empty script costs Redis 7 about as much as two SETs).
 //
 // Why a sorted-set index instead of SCAN: SCAN walks the whole keyspace in
 // hash order for every page, so paging "after K" costs O(all keys) and needs
@@ -55,7 +61,9 @@ private:
 
   std::string value_key(std::string_view key) const;
   void prepare_set(script_call& c, const set_request& req, unix_ms expires_at,
-                   unix_ms now, const std::string& seed) const;
+                   unix_ms now, version_t version) const;
+  void set_commands(script_call& c, std::vector<redis_args>& out) const;
+  caf::expected<version_t> take_version();
   void prepare_erase(script_call& c, const delete_request& req,
                      unix_ms now) const;
   caf::error scripts_ready();
@@ -75,6 +83,9 @@ private:
   redis_script erase_script_;
   redis_script list_script_;
   redis_script prune_script_;
+  redis_script block_script_;
+  version_t next_version_ = 1; // the reserved block: [next_, last_]
+  version_t last_version_ = 0;
   std::string prune_cursor_ = "-";
   store_stats stats_;
 };

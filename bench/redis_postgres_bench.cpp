@@ -3,11 +3,19 @@
 //   redis:      redis-benchmark -c 50 -d 256 -t get,set -r 100000 (unpipelined)
 //   postgresql: pgbench -c 50 -M prepared, one upsert per transaction, the
 //               same statement shape as the backend's set
-// Ours: 50 client actors, each with one request outstanding (unpipelined,
-// like the tools), 256-byte values, keys from 100000, through start_store's
-// router to the detached shards. The HTTP gateway is not measured here.
+// Ours, twice on the same server:
+//   store:   50 client actors, each with one request outstanding
+//            (unpipelined, like the tools), 256-byte values, keys from
+//            100000, through start_store's router to the detached shards;
+//   gateway: build/solver-state (state.type = the same server, http.threads
+//            1) driven by `wrk -t1 -c50` with a Lua script picking a random
+//            key of 100000 per request (PUT 256 bytes, then GET): the whole
+//            service, HTTP included, as a client sees it.
 //
 // Usage: redis_postgres_bench [redis|postgresql|all] [seconds] [shards]
+// (SOLVER_STATE_BIN names the service binary; default build/solver-state)
+
+#include <signal.h>
 
 #include <atomic>
 #include <chrono>
@@ -29,6 +37,7 @@
 #include "messages/protocol.hpp"
 #include "tests/postgres_server.hpp"
 #include "tests/redis_server.hpp"
+#include "tests/server_process.hpp"
 
 using namespace solver_state;
 using namespace std::chrono_literals;
@@ -119,6 +128,76 @@ phase_result measure_store(const std::string& type, size_t shards,
   return out;
 }
 
+std::string capture(const std::string& cmd);
+
+/// Requests per second of `wrk` (50 connections, random keys) against the
+/// service binary on `state_type`: PUTs, then GETs.
+phase_result measure_gateway(const std::string& state_type, size_t shards,
+                             int seconds, bool with_gets) {
+  phase_result out;
+  const char* bin = std::getenv("SOLVER_STATE_BIN");
+  std::string binary = bin ? bin : "build/solver-state";
+  testing::temp_dir dir{"gateway-bench"};
+  std::ofstream{dir.path() + "/config.yaml"}
+    << "state:\n  type: \"" << state_type << "\"\n  shards: " << shards
+    << "\n  max_items: 0\nhttp:\n  threads: 1\nlog:\n  level: info\n";
+  for (auto [name, writes] : {std::pair{"put", true}, {"get", false}})
+    std::ofstream{dir.path() + "/" + name + ".lua"}
+      << "local value = string.rep('x', " << value_bytes << ")\n"
+      << "math.randomseed(os.time())\n"
+      << "request = function()\n"
+      << "  local path = '/v1/state/bench:' .. math.random(0, "
+      << keyspace - 1 << ")\n"
+      << (writes ? "  return wrk.format('PUT', path, {['Content-Type'] = "
+                   "'application/octet-stream'}, value)\n"
+                 : "  return wrk.format('GET', path)\n")
+      << "end\n";
+  testing::child_process service;
+  auto log = dir.path() + "/service.log";
+  if (!service.start({binary, "--config", dir.path() + "/config.yaml",
+                      "--listen", "127.0.0.1:0"},
+                     log)) {
+    std::cerr << "cannot start " << binary << "\n";
+    return out;
+  }
+  std::string port;
+  testing::wait_until(
+    [&] {
+      auto text = testing::read_text(log);
+      auto at = text.find("listening on 127.0.0.1:");
+      if (at == std::string::npos)
+        return false;
+      at += 23;
+      port = text.substr(at, text.find_first_not_of("0123456789", at) - at);
+      return !port.empty();
+    },
+    std::chrono::seconds{10});
+  if (port.empty()) {
+    std::cerr << testing::read_text(log);
+    return out;
+  }
+  auto run = [&](const char* script) {
+    auto text = capture("wrk -t1 -c" + std::to_string(clients) + " -d"
+                        + std::to_string(seconds) + "s -s " + dir.path() + "/"
+                        + script + " http://127.0.0.1:" + port + "/ 2>&1");
+    load_result r;
+    if (auto at = text.find("Requests/sec:"); at != std::string::npos)
+      r.ops_per_s = std::stod(text.substr(at + 13));
+    else
+      std::cerr << text;
+    // GETs of keys never written are 404s, which is an answer, not a
+    // failure; socket errors and 5xx are counted.
+    if (auto at = text.find("Socket errors"); at != std::string::npos)
+      r.failures = 1;
+    return r;
+  };
+  out.set = run("put.lua");
+  if (with_gets)
+    out.get = run("get.lua");
+  service.stop(SIGTERM);
+  return out;
+}
+
 /// Runs a shell command, returning its standard output.
 std::string capture(const std::string& cmd) {
   std::string out;
@@ -144,12 +223,12 @@ double csv_rps(const std::string& csv, const std::string& test) {
   return 0;
 }
 
-void report(const char* backend, const char* op, double tool, double ours,
-            uint64_t failures, double target) {
-  std::printf("%-10s %-6s tool %10.0f/s  store %10.0f/s  ratio %.2f "
+void report(const char* backend, const char* op, const char* via,
+            double tool, double ours, uint64_t failures, double target) {
+  std::printf("%-10s %-6s tool %10.0f/s  %-7s %10.0f/s  ratio %.2f "
               "(target >= %.1f)%s\n",
-              backend, op, tool, ours, tool > 0 ? ours / tool : 0, target,
-              failures ? "  FAILURES" : "");
+              backend, op, via, tool, ours, tool > 0 ? ours / tool : 0,
+              target, failures ? "  FAILURES" : "");
   if (failures)
     std::printf("  %llu failed operations\n",
                 static_cast<unsigned long long>(failures));
@@ -164,10 +243,18 @@ void bench_redis(int seconds, size_t shards) {
                      + " -d 256 -r 100000 -t set,get --csv 2>/dev/null");
   server.flush();
   auto ours = measure_store(server.url("bench:"), shards, seconds, true);
-  report("redis", "SET", csv_rps(csv, "SET"), ours.set.ops_per_s,
-         ours.set.failures, 0.5);
-  report("redis", "GET", csv_rps(csv, "GET"), ours.get.ops_per_s,
-         ours.get.failures, 0.5);
+  server.flush();
+  auto http = measure_gateway(server.url("gw:"), shards, seconds, true);
+  auto set = csv_rps(csv, "SET");
+  auto get = csv_rps(csv, "GET");
+  report("redis", "SET", "store", set, ours.set.ops_per_s, ours.set.failures,
+         0.5);
+  report("redis", "GET", "store", get, ours.get.ops_per_s, ours.get.failures,
+         0.5);
+  report("redis", "SET", "gateway", set, http.set.ops_per_s,
+         http.set.failures, 0.5);
+  report("redis", "GET", "gateway", get, http.get.ops_per_s,
+         http.get.failures, 0.5);
 }
 
 void bench_postgres(int seconds, size_t shards) {
@@ -198,8 +285,12 @@ void bench_postgres(int seconds, size_t shards) {
   else
     std::cerr << out;
   auto ours = measure_store(server.url(), shards, seconds, false);
-  report("postgresql", "UPSERT", tps, ours.set.ops_per_s, ours.set.failures,
-         0.7);
+  auto http = measure_gateway(server.url() + "?table=gateway", shards,
+                              seconds, false);
+  report("postgresql", "UPSERT", "store", tps, ours.set.ops_per_s,
+         ours.set.failures, 0.7);
+  report("postgresql", "UPSERT", "gateway", tps, http.set.ops_per_s,
+         http.set.failures, 0.7);
 }
 
 } // namespace

@@ -44,12 +44,15 @@ TEST_CASE("redis: scripts flushed mid-batch: no op runs out of order") {
   first.push_back(set_op("state:n:k", "old"));
   s.apply(first, now);
   REQUIRE(code(first[0]) == state_errc::none);
+  auto v_old = *first[0].written;
   REQUIRE(server.cli({"SCRIPT", "FLUSH"}) == 0);
+  // Conditional writes and deletes run as scripts (unconditional writes
+  // do not).
   std::vector<pending_op> ops;
-  ops.push_back(set_op("state:n:k", "new")); // NOSCRIPT, then overtaken
-  ops.push_back(get_op("state:n:k"));        // ran: sees "old"
-  ops.push_back(set_op("state:n:j", "j"));   // NOSCRIPT, nothing after it
-  ops.push_back(erase_op("state:n:gone"));   // NOSCRIPT, nothing after it
+  ops.push_back(set_op("state:n:k", "new", condition::matches(v_old)));
+  ops.push_back(get_op("state:n:k"));                         // ran: "old"
+  ops.push_back(set_op("state:n:j", "j", condition::absent())); // rerun
+  ops.push_back(erase_op("state:n:gone"));                      // rerun
   s.apply(ops, now);
   // The set of k did not run before the get that came after it, so it
   // must not run after it either: it fails, retryable.
@@ -63,7 +66,7 @@ TEST_CASE("redis: scripts flushed mid-batch: no op runs out of order") {
   CHECK(s.get("state:n:j", now)->value == "j");
   // The next batch loads the scripts again.
   std::vector<pending_op> again;
-  again.push_back(set_op("state:n:k", "new"));
+  again.push_back(set_op("state:n:k", "new", condition::matches(v_old)));
   again.push_back(get_op("state:n:k"));
   s.apply(again, now);
   CHECK(code(again[0]) == state_errc::none);
