@@ -396,6 +396,13 @@ shard_actor::behavior_type shard(shard_ptr self,
   st.store = std::move(store);
   st.settings = std::move(settings);
   st.clock = wall_clock::starting_now(self->clock().now());
+  // On shutdown, answer what is queued (pipelined ops, held group-commit
+  // acknowledgements) before quitting: the drain message would come too
+  // late, exit messages overtake it.
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    on_commit(self);
+    self->quit(std::move(msg.reason));
+  });
   return {
     // -- key-value -------------------------------------------------------------
     [=](get_atom, const std::string& key) -> caf::result<entry> {
