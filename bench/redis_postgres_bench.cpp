@@ -27,6 +27,8 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -234,26 +236,47 @@ void report(const char* backend, const char* op, const char* via,
                 static_cast<unsigned long long>(failures));
 }
 
+/// The tool's rate before and after our phases: the machine's load drifts
+/// over a run, so the baseline is their mean and both are printed.
+struct baseline {
+  double before = 0;
+  double after = 0;
+  double mean() const { return (before + after) / 2; }
+};
+
+void print_baseline(const char* what, const baseline& b) {
+  std::printf("%-17s tool before %10.0f/s  after %10.0f/s\n", what, b.before,
+              b.after);
+}
+
 void bench_redis(int seconds, size_t shards) {
   testing::redis_server server;
   auto port = std::to_string(server.port());
   auto n = std::to_string(std::max(100000, seconds * 40000));
-  auto csv = capture("redis-benchmark -h 127.0.0.1 -p " + port + " -c "
-                     + std::to_string(clients) + " -n " + n
-                     + " -d 256 -r 100000 -t set,get --csv 2>/dev/null");
-  server.flush();
+  auto tool = [&] {
+    auto csv = capture("redis-benchmark -h 127.0.0.1 -p " + port + " -c "
+                       + std::to_string(clients) + " -n " + n
+                       + " -d 256 -r 100000 -t set,get --csv 2>/dev/null");
+    server.flush();
+    return std::pair{csv_rps(csv, "SET"), csv_rps(csv, "GET")};
+  };
+  baseline set;
+  baseline get;
+  std::tie(set.before, get.before) = tool();
   auto ours = measure_store(server.url("bench:"), shards, seconds, true);
   server.flush();
   auto http = measure_gateway(server.url("gw:"), shards, seconds, true);
-  auto set = csv_rps(csv, "SET");
-  auto get = csv_rps(csv, "GET");
-  report("redis", "SET", "store", set, ours.set.ops_per_s, ours.set.failures,
-         0.5);
-  report("redis", "GET", "store", get, ours.get.ops_per_s, ours.get.failures,
-         0.5);
-  report("redis", "SET", "gateway", set, http.set.ops_per_s,
+  server.flush();
+  std::tie(set.after, get.after) = tool();
+  print_baseline("redis SET", set);
+  print_baseline("redis GET", get);
+  report("redis", "SET", "store", set.mean(), ours.set.ops_per_s,
+         ours.set.failures, 0.5);
+  report("redis", "GET", "store", get.mean(), ours.get.ops_per_s,
+         ours.get.failures, 0.5);
+  report("redis", "SET", "gateway", set.mean(), http.set.ops_per_s,
          http.set.failures, 0.5);
-  report("redis", "GET", "gateway", get, http.get.ops_per_s,
+  report("redis", "GET", "gateway", get.mean(), http.get.ops_per_s,
          http.get.failures, 0.5);
 }
 
@@ -274,22 +297,27 @@ void bench_postgres(int seconds, size_t shards) {
        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
        "version = EXCLUDED.version, expires_at = EXCLUDED.expires_at "
        "RETURNING t.version;\n";
-  auto out = capture("/usr/lib/postgresql/15/bin/pgbench -n -M prepared -c "
-                     + std::to_string(clients) + " -j 2 -T "
-                     + std::to_string(seconds) + " -f " + script
-                     + " -h 127.0.0.1 -p " + std::to_string(server.port())
-                     + " -U postgres postgres 2>&1");
-  double tps = 0;
-  if (auto at = out.find("tps = "); at != std::string::npos)
-    tps = std::stod(out.substr(at + 6));
-  else
+  auto tool = [&] {
+    auto out = capture("/usr/lib/postgresql/15/bin/pgbench -n -M prepared -c "
+                       + std::to_string(clients) + " -j 2 -T "
+                       + std::to_string(seconds) + " -f " + script
+                       + " -h 127.0.0.1 -p " + std::to_string(server.port())
+                       + " -U postgres postgres 2>&1");
+    if (auto at = out.find("tps = "); at != std::string::npos)
+      return std::stod(out.substr(at + 6));
     std::cerr << out;
+    return 0.0;
+  };
+  baseline tps;
+  tps.before = tool();
   auto ours = measure_store(server.url(), shards, seconds, false);
   auto http = measure_gateway(server.url() + "?table=gateway", shards,
                               seconds, false);
-  report("postgresql", "UPSERT", "store", tps, ours.set.ops_per_s,
+  tps.after = tool();
+  print_baseline("postgresql UPSERT", tps);
+  report("postgresql", "UPSERT", "store", tps.mean(), ours.set.ops_per_s,
          ours.set.failures, 0.7);
-  report("postgresql", "UPSERT", "gateway", tps, http.set.ops_per_s,
+  report("postgresql", "UPSERT", "gateway", tps.mean(), http.set.ops_per_s,
          http.set.failures, 0.7);
 }
 
