@@ -7,6 +7,8 @@
 //   store:   50 client actors, each with one request outstanding
 //            (unpipelined, like the tools), 256-byte values, keys from
 //            100000, through start_store's router to the detached shards;
+//   1/trip:  the same, but the stores hide pipelines(), so each shard
+//            makes one round trip per op (as before pipelining);
 //   gateway: build/solver-state (state.type = the same server, http.threads
 //            1) driven by `wrk -t1 -c50` with a Lua script picking a random
 //            key of 100000 per request (PUT 256 bytes, then GET): the whole
@@ -107,8 +109,58 @@ struct phase_result {
   load_result get;
 };
 
+/// A store as it was before pipelining: the same backend store, but the
+/// shard sees pipelines() == false, so it sends one op per round trip. Run
+/// in the same process on the same server, it isolates what pipelining
+/// gains.
+class one_at_a_time final : public state_store {
+public:
+  explicit one_at_a_time(std::unique_ptr<state_store> inner)
+    : inner_(std::move(inner)) {}
+  std::string_view backend_name() const override {
+    return inner_->backend_name();
+  }
+  caf::expected<entry> get(const std::string& key, unix_ms now) override {
+    return inner_->get(key, now);
+  }
+  caf::expected<version_t> set(set_request&& req, unix_ms expires_at,
+                               unix_ms now) override {
+    return inner_->set(std::move(req), expires_at, now);
+  }
+  caf::expected<bool> erase(const delete_request& req, unix_ms now) override {
+    return inner_->erase(req, now);
+  }
+  caf::expected<key_page> list(const list_request& req, unix_ms now) override {
+    return inner_->list(req, now);
+  }
+  size_t sweep(unix_ms now) override { return inner_->sweep(now); }
+  caf::error close() override { return inner_->close(); }
+  caf::error health_check() override { return inner_->health_check(); }
+
+private:
+  std::unique_ptr<state_store> inner_;
+};
+
+class one_at_a_time_plugin final : public state_backend_plugin {
+public:
+  explicit one_at_a_time_plugin(state_backend_plugin* inner) : inner_(inner) {}
+  std::string_view name() const override { return inner_->name(); }
+  bool blocking() const override { return true; }
+  caf::expected<store_list> create_stores(const state_config& cfg) override {
+    auto stores = inner_->create_stores(cfg);
+    if (stores)
+      for (auto& s : *stores)
+        s = std::make_unique<one_at_a_time>(std::move(s));
+    return stores;
+  }
+
+private:
+  state_backend_plugin* inner_;
+};
+
 phase_result measure_store(const std::string& type, size_t shards,
-                           int seconds, bool with_gets) {
+                           int seconds, bool with_gets,
+                           bool pipelined = true) {
   caf::actor_system_config cfg;
   register_message_types(cfg);
   cfg.set("scheduler.max-threads", size_t{2});
@@ -117,7 +169,12 @@ phase_result measure_store(const std::string& type, size_t shards,
   sc.type = type;
   sc.shards = shards;
   sc.max_items = 0;
-  auto store = start_store(sys, sc, plugin_registry::builtin());
+  plugin_registry unpipelined;
+  unpipelined.add(std::make_unique<one_at_a_time_plugin>(
+    plugin_registry::builtin().find(type)));
+  auto store = start_store(sys, sc,
+                           pipelined ? plugin_registry::builtin()
+                                     : unpipelined);
   if (!store) {
     std::cerr << "cannot start store: " << message_of(store.error()) << "\n";
     std::exit(1);
@@ -265,6 +322,9 @@ void bench_redis(int seconds, size_t shards) {
   std::tie(set.before, get.before) = tool();
   auto ours = measure_store(server.url("bench:"), shards, seconds, true);
   server.flush();
+  auto single = measure_store(server.url("single:"), shards, seconds, true,
+                              false);
+  server.flush();
   auto http = measure_gateway(server.url("gw:"), shards, seconds, true);
   server.flush();
   std::tie(set.after, get.after) = tool();
@@ -274,6 +334,10 @@ void bench_redis(int seconds, size_t shards) {
          ours.set.failures, 0.5);
   report("redis", "GET", "store", get.mean(), ours.get.ops_per_s,
          ours.get.failures, 0.5);
+  report("redis", "SET", "1/trip", set.mean(), single.set.ops_per_s,
+         single.set.failures, 0.5);
+  report("redis", "GET", "1/trip", get.mean(), single.get.ops_per_s,
+         single.get.failures, 0.5);
   report("redis", "SET", "gateway", set.mean(), http.set.ops_per_s,
          http.set.failures, 0.5);
   report("redis", "GET", "gateway", get.mean(), http.get.ops_per_s,
@@ -311,12 +375,16 @@ void bench_postgres(int seconds, size_t shards) {
   baseline tps;
   tps.before = tool();
   auto ours = measure_store(server.url(), shards, seconds, false);
+  auto single = measure_store(server.url() + "?table=single", shards, seconds,
+                              false, false);
   auto http = measure_gateway(server.url() + "?table=gateway", shards,
                               seconds, false);
   tps.after = tool();
   print_baseline("postgresql UPSERT", tps);
   report("postgresql", "UPSERT", "store", tps.mean(), ours.set.ops_per_s,
          ours.set.failures, 0.7);
+  report("postgresql", "UPSERT", "1/trip", tps.mean(), single.set.ops_per_s,
+         single.set.failures, 0.7);
   report("postgresql", "UPSERT", "gateway", tps.mean(), http.set.ops_per_s,
          http.set.failures, 0.7);
 }
