@@ -76,9 +76,9 @@ caf::expected<store_list> open_file_stores(const state_config& cfg,
   std::chrono::duration<double> took = std::chrono::steady_clock::now()
                                        - started;
   spdlog::info("file backend: opened {} with {} keys in {:.3f} s ({} log "
-               "records replayed, {} torn bytes cut)",
+               "records replayed, {} torn log tails ignored)",
                cfg.file.base_path, recovered->keys, took.count(),
-               recovered->log_records, recovered->torn_bytes);
+               recovered->log_records, recovered->torn_logs);
   return stores;
 }
 
