@@ -60,7 +60,8 @@ caf::expected<store_list> open_file_stores(const state_config& cfg,
   for (size_t i = 0; i < cfg.shards; ++i) {
     auto name = wal_name(i, 0);
     auto log = wal_writer::create(env, (*base)->root.get(), name,
-                                  cfg.file.base_path + "/" + name);
+                                  cfg.file.base_path + "/" + name,
+                                  cfg.file.fsync == fsync_policy::always);
     if (!log)
       return std::move(log.error());
     for (size_t k = 0; k < recovered->shards[i].size(); ++k)

@@ -294,15 +294,17 @@ caf::error file_store::start_fold() {
 caf::expected<wal_writer> file_store::next_log(const std::string& name) {
   auto path = base_->path + "/" + name;
   auto& env = base_->env;
+  bool preallocate = opts_.fsync == fsync_policy::always;
   if (std::exchange(spare_ready_, false)) {
     auto log = wal_writer::recycle(env, base_->root.get(),
-                                   wal_spare_name(opts_.shard), name, path);
+                                   wal_spare_name(opts_.shard), name, path,
+                                   preallocate);
     if (log)
       return log;
     spdlog::warn("file backend shard {}: creating a new log: {}", opts_.shard,
                  message_of(log.error()));
   }
-  return wal_writer::create(env, base_->root.get(), name, path);
+  return wal_writer::create(env, base_->root.get(), name, path, preallocate);
 }
 
 caf::error file_store::retire_logs(const file_tree& tree, fold_job& job) {

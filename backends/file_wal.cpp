@@ -183,19 +183,22 @@ replay_wal(file_env& env, int dir_fd, const std::string& name,
 
 caf::expected<wal_writer> wal_writer::create(std::shared_ptr<file_env> env,
                                              int dir_fd, std::string name,
-                                             std::string path) {
+                                             std::string path,
+                                             bool preallocate) {
   int fd = env->open_at(dir_fd, name,
                         O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
   if (fd < 0)
     return io_failure("cannot create log", path, fd);
   wal_writer out{env, unique_fd{env.get(), fd}, std::move(path)};
+  out.preallocate_ = preallocate;
+  out.allocated_ = preallocate ? wal_chunk_bytes
+                               : wal_header_bytes + wal_terminator_bytes;
   int rc = out.write_header();
   if (rc == 0)
     rc = out.write_zeros(wal_header_bytes + wal_terminator_bytes,
-                         wal_chunk_bytes);
+                         out.allocated_);
   if (rc != 0)
     return io_failure("cannot write log", out.path_, rc);
-  out.allocated_ = wal_chunk_bytes;
   if (int rc = env->sync(fd, false); rc != 0)
     return io_failure("cannot sync log", out.path_, rc);
   if (int rc = env->sync(dir_fd, false); rc != 0)
@@ -206,7 +209,7 @@ caf::expected<wal_writer> wal_writer::create(std::shared_ptr<file_env> env,
 caf::expected<wal_writer>
 wal_writer::recycle(std::shared_ptr<file_env> env, int dir_fd,
                     const std::string& from, std::string name,
-                    std::string path) {
+                    std::string path, bool preallocate) {
   if (int rc = env->rename_at(dir_fd, from, dir_fd, name); rc != 0)
     return io_failure("cannot reuse log " + from + " as", path, rc);
   int fd = env->open_at(dir_fd, name, O_RDWR | O_NOFOLLOW);
@@ -227,6 +230,7 @@ wal_writer::recycle(std::shared_ptr<file_env> env, int dir_fd,
     return corrupt(out.path_, "cannot recycle: no valid header");
   out.epoch_ = *epoch;
   out.allocated_ = length;
+  out.preallocate_ = preallocate;
   if (auto err = out.reset())
     return err;
   if (int rc = env->sync(dir_fd, false); rc != 0)
@@ -278,8 +282,8 @@ caf::error wal_writer::append(std::string& bytes, bool sync) {
   bytes.resize(n);
   // Past the zeroed space: zero the next chunk now, so the fdatasyncs
   // after it change no file size.
-  uint64_t grown = allocated_;
-  if (rc == 0 && end > allocated_) {
+  uint64_t grown = std::max(allocated_, end);
+  if (rc == 0 && preallocate_ && end > allocated_) {
     grown = (end / wal_chunk_bytes + 1) * wal_chunk_bytes;
     rc = write_zeros(end, grown);
   }

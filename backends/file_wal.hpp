@@ -4,12 +4,13 @@
 // is acknowledged once its record is in the log (and, with fsync: always, the
 // log is synced); checkpoints fold the log into the key tree and retire it.
 //
-// The file is preallocated: zero-filled in chunks ahead of the write
-// position and overwritten in place, so the fdatasync of a commit flushes
-// data only, never a size change (on ext4 that saves a journal commit per
-// fdatasync, like PostgreSQL's pre-zeroed WAL segments). A retired log is
-// recycled rather than deleted: reset() gives it a new epoch, which makes
-// every record written before unreplayable.
+// With fsync: always the file is preallocated: zero-filled in chunks ahead
+// of the write position and overwritten in place, so the fdatasync of a
+// commit flushes data only, never a size change (on ext4 that saves a
+// journal commit, or an inode write without a journal, per fdatasync, like
+// PostgreSQL's pre-zeroed WAL segments). A retired log is recycled rather
+// than deleted: reset() gives it a new epoch, which makes every record
+// written before unreplayable.
 //
 // File (version 2):
 //   header (24 bytes): "SSWAL2\n\0" | epoch u64 | crc32c u32 of the 16 bytes
@@ -85,11 +86,15 @@ replay_wal(file_env& env, int dir_fd, const std::string& name,
 /// Writes one log. Not thread-safe: one shard owns it.
 class wal_writer {
 public:
-  /// Creates (or empties) the log `name` in `dir_fd`, zero-fills its first
-  /// chunk and makes it durable.
+  /// Creates (or empties) the log `name` in `dir_fd` and makes it durable.
+  /// With `preallocate` (for fsync: always, where every commit syncs), its
+  /// first chunk is zero-filled and appends zero-fill the next one ahead;
+  /// without, the file grows with its appends (one sync a second does not
+  /// need it, and zero-filling costs a write of the chunk).
   static caf::expected<wal_writer> create(std::shared_ptr<file_env> env,
                                           int dir_fd, std::string name,
-                                          std::string path);
+                                          std::string path,
+                                          bool preallocate = true);
 
   /// Renames the retired log `from` to `name` and reuses it with the next
   /// epoch: its space is already allocated and written, so appends
@@ -97,7 +102,8 @@ public:
   /// header is unreadable.
   static caf::expected<wal_writer> recycle(std::shared_ptr<file_env> env,
                                            int dir_fd, const std::string& from,
-                                           std::string name, std::string path);
+                                           std::string name, std::string path,
+                                           bool preallocate = true);
 
   wal_writer(wal_writer&&) = default;
   wal_writer& operator=(wal_writer&&) = default;
@@ -157,6 +163,7 @@ private:
   uint64_t epoch_ = 1;
   uint64_t dirty_end_ = 0; // > size_: bytes of a failed append to zero
   bool needs_reset_ = false;
+  bool preallocate_ = true;
 };
 
 } // namespace solver_state

@@ -98,6 +98,26 @@ TEST_CASE("the log is preallocated with zeros, overwritten in place, and "
   CHECK_FALSE(r->summary.torn);
 }
 
+TEST_CASE("without preallocation (fsync: interval, never) the log grows "
+          "with its appends and replays the same") {
+  opened_dir d;
+  auto made = wal_writer::create(default_file_env(), d.root.get(), "a.log",
+                                 d.path("a.log"), false);
+  REQUIRE(made);
+  auto& log = *made;
+  CHECK(fs::file_size(d.path("a.log"))
+        == wal_header_bytes + wal_terminator_bytes);
+  append_records(log, 0, 5);
+  CHECK(fs::file_size(d.path("a.log")) == log.size() + wal_terminator_bytes);
+  REQUIRE_FALSE(log.reset());
+  append_records(log, 10, 2, 'n');
+  auto r = replay(d, "a.log");
+  REQUIRE(r);
+  REQUIRE(r->records.size() == 2);
+  CHECK(r->records[0].value == std::string(100, 'n'));
+  CHECK_FALSE(r->summary.torn);
+}
+
 TEST_CASE("an append past the zeroed space zero-fills the next chunk") {
   opened_dir d;
   auto log = create_log(d, "a.log");
