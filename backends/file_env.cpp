@@ -83,6 +83,32 @@ int file_env::read_all(int fd, std::string& out) {
   return 0;
 }
 
+long file_env::read_at(int fd, void* data, size_t n, off_t offset) {
+  auto bytes = static_cast<char*>(data);
+  size_t done = 0;
+  while (done < n) {
+    auto got = ::pread(fd, bytes + done, n - done,
+                       offset + static_cast<off_t>(done));
+    if (got < 0) {
+      if (errno == EINTR)
+        continue;
+      return -errno;
+    }
+    if (got == 0)
+      break;
+    done += static_cast<size_t>(got);
+  }
+  return static_cast<long>(done);
+}
+
+int file_env::file_size(int fd, uint64_t& out) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0)
+    return -errno;
+  out = static_cast<uint64_t>(st.st_size);
+  return 0;
+}
+
 int file_env::sync(int fd, bool data_only) {
   return result_of(data_only ? ::fdatasync(fd) : ::fsync(fd));
 }

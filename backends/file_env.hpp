@@ -44,6 +44,13 @@ public:
   /// Reads the whole file into `out`: 0 or -errno.
   virtual int read_all(int fd, std::string& out);
 
+  /// Reads up to `n` bytes at `offset` (fewer only at the end of the file):
+  /// the count read, or -errno.
+  virtual long read_at(int fd, void* data, size_t n, off_t offset);
+
+  /// The file's length: 0 or -errno.
+  virtual int file_size(int fd, uint64_t& out);
+
   /// fdatasync (data_only) or fsync: 0 or -errno.
   virtual int sync(int fd, bool data_only);
 

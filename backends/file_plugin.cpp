@@ -60,7 +60,8 @@ caf::expected<store_list> open_file_stores(const state_config& cfg,
   for (size_t i = 0; i < cfg.shards; ++i) {
     auto name = wal_name(i, 0);
     auto log = wal_writer::create(env, (*base)->root.get(), name,
-                                  cfg.file.base_path + "/" + name);
+                                  cfg.file.base_path + "/" + name,
+                                  cfg.file.fsync == fsync_policy::always);
     if (!log)
       return std::move(log.error());
     for (size_t k = 0; k < recovered->shards[i].size(); ++k)
@@ -76,9 +77,9 @@ caf::expected<store_list> open_file_stores(const state_config& cfg,
   std::chrono::duration<double> took = std::chrono::steady_clock::now()
                                        - started;
   spdlog::info("file backend: opened {} with {} keys in {:.3f} s ({} log "
-               "records replayed, {} torn bytes cut)",
+               "records replayed, {} torn log tails ignored)",
                cfg.file.base_path, recovered->keys, took.count(),
-               recovered->log_records, recovered->torn_bytes);
+               recovered->log_records, recovered->torn_logs);
   return stores;
 }
 

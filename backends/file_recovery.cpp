@@ -67,6 +67,10 @@ std::string wal_name(size_t index, uint64_t generation) {
          + ".log";
 }
 
+std::string wal_spare_name(size_t index) {
+  return "~wal-" + std::to_string(index) + ".spare";
+}
+
 std::string hwm_name(size_t index) {
   return "~hwm-" + std::to_string(index);
 }
@@ -132,6 +136,7 @@ caf::expected<recovered_state> recover(const file_base& base,
   if (int rc = base.env->list_dir(base.root.get(), names); rc != 0)
     return io_failure("cannot list", base.path, rc);
   std::vector<std::string> logs;
+  std::vector<std::string> spares; // of the last run: folded, deleted
   for (auto& e : names) {
     if (e.kind != dir_entry::file || ends_with(e.name, "~tmp"))
       continue;
@@ -145,6 +150,8 @@ caf::expected<recovered_state> recover(const file_base& base,
       out.max_version = std::max(out.max_version, *v);
     } else if (starts_with(e.name, "~wal-") && ends_with(e.name, ".log")) {
       logs.push_back(e.name);
+    } else if (starts_with(e.name, "~wal-") && ends_with(e.name, ".spare")) {
+      spares.push_back(e.name);
     }
   }
   // 3. The logs, in any order: the highest version of a key wins.
@@ -176,10 +183,13 @@ caf::expected<recovered_state> recover(const file_base& base,
     if (bad_record)
       return bad_record;
     out.log_records += summary->records;
-    out.torn_bytes += summary->torn_bytes;
-    if (summary->torn_bytes > 0)
-      spdlog::warn("file backend: cut a torn tail of {} bytes from {}",
-                   summary->torn_bytes, path);
+    if (summary->torn) {
+      ++out.torn_logs;
+      spdlog::warn("file backend: {} ends with an unreadable record at "
+                   "offset {} (a write cut short by a crash); replayed the "
+                   "{} records before it",
+                   path, summary->end, summary->records);
+    }
   }
   // 4. Fold the logs into the tree, persist the version mark, drop the logs.
   std::vector<tree_change> changes;
@@ -190,6 +200,7 @@ caf::expected<recovered_state> recover(const file_base& base,
     return err;
   if (auto err = tree.write_root_file(hwm_name(0), encode_hwm(out.max_version)))
     return err;
+  logs.insert(logs.end(), spares.begin(), spares.end());
   for (auto& name : logs)
     if (int rc = base.env->unlink_at(base.root.get(), name); rc != 0)
       return io_failure("cannot remove folded log", base.path + "/" + name, rc);

@@ -49,7 +49,7 @@ struct recovered_state {
   version_t max_version = 0;     // highest version ever issued
   size_t keys = 0;
   size_t log_records = 0;
-  size_t torn_bytes = 0;
+  size_t torn_logs = 0; // logs that end with a write cut short
 };
 
 /// Loads and folds everything under `base`, for `shard_count` shards.
@@ -60,6 +60,10 @@ caf::expected<recovered_state> recover(const file_base& base,
 /// its version high-water-mark file.
 std::string wal_name(size_t index, uint64_t generation);
 std::string hwm_name(size_t index);
+
+/// Name of shard `index`'s folded log kept for reuse (never replayed: its
+/// records are all in the tree).
+std::string wal_spare_name(size_t index);
 
 /// The bytes of a high-water-mark file (checksummed).
 std::string encode_hwm(version_t v);

@@ -130,8 +130,8 @@ caf::expected<version_t> file_store::set(set_request&& req, unix_ms expires_at,
                               + std::to_string(budget_->max_items())
                               + " keys");
   auto version = ++last_version_;
-  encode_wal_record(pending_, wal_op::put, req.key, req.value, version,
-                    expires_at);
+  log_.encode(pending_, wal_op::put, req.key, req.value, version,
+              expires_at);
   remember(req.key);
   put_meta(req.key, key_meta{version, expires_at,
                              static_cast<uint32_t>(req.value.size())});
@@ -155,7 +155,7 @@ caf::expected<bool> file_store::erase(const delete_request& req,
   if (it == index_.end())
     return false;
   auto version = ++last_version_;
-  encode_wal_record(pending_, wal_op::erase, req.key, {}, version, 0);
+  log_.encode(pending_, wal_op::erase, req.key, {}, version, 0);
   remember(req.key);
   put_meta(req.key, std::nullopt);
   budget_->give_back();
@@ -254,13 +254,12 @@ caf::error file_store::start_fold() {
     return err;
   if (fold_ || dirty_.empty())
     return {};
-  // Writes from now on go to a fresh log; the old one is deleted once the
-  // tree holds everything it recorded.
-  auto name = wal_name(opts_.shard, ++log_generation_);
-  auto next = wal_writer::create(base_->env, base_->root.get(), name,
-                                 base_->path + "/" + name);
+  // Writes from now on go to another log; the old one is recycled (or
+  // deleted) once the tree holds everything it recorded.
+  auto next = next_log(wal_name(opts_.shard, ++log_generation_));
   if (!next)
     return std::move(next.error());
+  auto name = wal_name(opts_.shard, log_generation_);
   retired_logs_.push_back(std::exchange(log_name_, name));
   log_ = std::move(*next);
   fold_ = std::make_unique<fold_job>();
@@ -270,6 +269,8 @@ caf::error file_store::start_fold() {
   job->logs = std::move(retired_logs_);
   retired_logs_.clear();
   job->high_water = last_version_;
+  if (!spare_ready_)
+    job->spare = wal_spare_name(opts_.shard);
   job->worker = std::thread([job, tree = tree_, shard = opts_.shard] {
     std::vector<tree_change> changes;
     changes.reserve(job->changes.size());
@@ -279,17 +280,52 @@ caf::error file_store::start_fold() {
     // Versions of removed keys leave the log now: keep the high-water mark.
     if (!err)
       err = tree.write_root_file(hwm_name(shard), encode_hwm(job->high_water));
-    for (size_t i = 0; !err && i < job->logs.size(); ++i)
-      if (int rc = tree.env().unlink_at(tree.root_fd(), job->logs[i]);
-          rc != 0 && rc != -ENOENT)
-        err = io_failure("cannot remove folded log",
-                         tree.root_path() + "/" + job->logs[i], rc);
+    if (!err)
+      err = retire_logs(tree, *job);
     if (!err)
       if (int rc = tree.env().sync(tree.root_fd(), false); rc != 0)
         err = io_failure("cannot sync directory", tree.root_path(), rc);
     job->result = std::move(err);
     job->done.store(true, std::memory_order_release);
   });
+  return {};
+}
+
+caf::expected<wal_writer> file_store::next_log(const std::string& name) {
+  auto path = base_->path + "/" + name;
+  auto& env = base_->env;
+  bool preallocate = opts_.fsync == fsync_policy::always;
+  if (std::exchange(spare_ready_, false)) {
+    auto log = wal_writer::recycle(env, base_->root.get(),
+                                   wal_spare_name(opts_.shard), name, path,
+                                   preallocate);
+    if (log)
+      return log;
+    spdlog::warn("file backend shard {}: creating a new log: {}", opts_.shard,
+                 message_of(log.error()));
+  }
+  return wal_writer::create(env, base_->root.get(), name, path, preallocate);
+}
+
+caf::error file_store::retire_logs(const file_tree& tree, fold_job& job) {
+  auto& logs = job.logs;
+  // The newest retired log becomes the spare: its space is allocated and
+  // written, so the next log reuses it instead of zero-filling a new file.
+  size_t keep = job.spare.empty() || logs.empty() ? logs.size()
+                                                  : logs.size() - 1;
+  for (size_t i = 0; i < logs.size(); ++i) {
+    int rc = i == keep ? tree.env().rename_at(tree.root_fd(), logs[i],
+                                              tree.root_fd(), job.spare)
+                       : tree.env().unlink_at(tree.root_fd(), logs[i]);
+    // Gone already: an earlier fold that failed later removed it.
+    if (rc == -ENOENT)
+      continue;
+    if (rc != 0)
+      return io_failure(i == keep ? "cannot keep folded log"
+                                  : "cannot remove folded log",
+                        tree.root_path() + "/" + logs[i], rc);
+    job.kept_spare = i == keep;
+  }
   return {};
 }
 
@@ -301,6 +337,7 @@ caf::error file_store::reap_fold(bool wait) {
   fold_->worker.join();
   auto job = std::move(fold_);
   auto err = std::move(job->result);
+  spare_ready_ = spare_ready_ || job->kept_spare;
   if (err) {
     // Newer writes in dirty_ win; the rest is folded again next time.
     for (auto& [key, slot] : job->changes)

@@ -106,10 +106,19 @@ private:
     std::unordered_map<std::string, dirty_slot> changes;
     std::vector<std::string> logs;
     version_t high_water = 0;
+    std::string spare;       // keep the newest log under this name, if set
+    bool kept_spare = false; // it did
     std::thread worker;
     std::atomic<bool> done{false};
     caf::error result;
   };
+
+  /// The log writes go to after a switch: the spare recycled, or a new one.
+  caf::expected<wal_writer> next_log(const std::string& name);
+
+  /// Deletes the logs of a completed fold, keeping one as the spare when
+  /// the job asks for it. On the fold's thread.
+  static caf::error retire_logs(const file_tree& tree, fold_job& job);
 
   /// Starts folding every unfolded key (unless a fold still runs).
   caf::error start_fold();
@@ -128,6 +137,7 @@ private:
   std::string log_name_;
   uint64_t log_generation_ = 0;
   std::vector<std::string> retired_logs_; // their records are only in dirty_
+  bool spare_ready_ = false; // a folded log waits to be recycled
   std::unique_ptr<fold_job> fold_;
   std::shared_ptr<key_budget> budget_;
   file_store_options opts_;

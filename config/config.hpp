@@ -26,10 +26,16 @@ struct file_config {
   size_t cache_items = 10'000;
 };
 
+/// Shards of the file backend when the configuration names none: one log,
+/// so a group commit takes every writer in one fdatasync (bench/README.md,
+/// "File backend": 8 logs made groups of ~3 and 8 fdatasyncs per round).
+constexpr size_t file_default_shards = 1;
+
 struct state_config {
   /// memory | file | redis://... | postgresql://... | dynamodb://... | dynamodbs://... (HTTPS)
   /// The default keeps state across restarts (file.base_path).
   std::string type = "file";
+  /// 8; with type: file and no state.shards in the YAML, file_default_shards.
   size_t shards = 8;
   /// Keys in the whole store; 0 = unlimited.
   size_t max_items = 10'000;

@@ -162,10 +162,19 @@ void read_file_section(section& parent, file_config& f,
   s.reject_unknown();
 }
 
+/// state.shards when the YAML names none: the file backend's own default.
+void apply_default_shards(state_config& st) {
+  if (st.type == "file")
+    st.shards = file_default_shards;
+}
+
 void read_state(section& root, state_config& st,
                 std::vector<std::string>& problems) {
   section s{root.child("state"), "state", problems};
   s.text("type", st.type);
+  auto shards_node = s.child("shards");
+  if (!shards_node || shards_node.IsNull())
+    apply_default_shards(st);
   s.number("shards", st.shards, 1, 1024);
   s.number("max_items", st.max_items, 0, 4'000'000'000LL);
   s.choice<eviction_policy>("eviction", st.eviction,
@@ -231,6 +240,7 @@ config_result parse_config(const std::string& yaml_text) {
     return result;
   }
   if (doc.IsNull()) {
+    apply_default_shards(result.config.state);
     validate(result.config, result.problems);
     return result;
   }

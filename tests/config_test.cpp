@@ -22,7 +22,8 @@ bool has_problem(const config_result& r, const std::string& text) {
 TEST_CASE("an empty config gives the documented defaults") {
   auto r = parse_config("");
   REQUIRE(r.ok());
-  CHECK(r.config.state.shards == 8);
+  CHECK(r.config.state.type == "file");
+  CHECK(r.config.state.shards == file_default_shards); // the file default
   CHECK(r.config.state.max_items == 10000);
   CHECK(r.config.state.eviction == eviction_policy::reject);
   CHECK(r.config.state.ttl_seconds == 0);
@@ -33,6 +34,19 @@ TEST_CASE("an empty config gives the documented defaults") {
   CHECK(r.config.http.max_body_bytes == 1048576);
   CHECK(r.config.node.peers.empty());
   CHECK(r.config.log.level == "info");
+}
+
+TEST_CASE("the file backend defaults to one shard, the others to 8; an "
+          "explicit shards wins") {
+  CHECK(parse_config("state:\n  type: file\n").config.state.shards == 1);
+  CHECK(parse_config("state:\n  type: memory\n").config.state.shards == 8);
+  CHECK(parse_config("state:\n  type: redis://127.0.0.1:6379/0\n")
+          .config.state.shards
+        == 8);
+  CHECK(parse_config("state:\n  type: file\n  shards: 8\n")
+          .config.state.shards
+        == 8);
+  CHECK(parse_config("state:\n  shards: 3\n").config.state.shards == 3);
 }
 
 TEST_CASE("a full config is read field by field") {

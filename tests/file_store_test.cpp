@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 
@@ -60,6 +61,22 @@ bool everything_inside(const std::string& root) {
 /// while the stores are still open (no close, no final checkpoint).
 void crash_image(const std::string& from, const std::string& to) {
   fs::copy(from, to, fs::copy_options::recursive);
+}
+
+/// Where the records of a preallocated log end: after its last non-zero
+/// byte (the terminator and the zero-filled rest follow).
+size_t log_records_end(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes{std::istreambuf_iterator<char>(in), {}};
+  auto last = bytes.find_last_not_of('\0');
+  REQUIRE(last != std::string::npos);
+  return last + 1;
+}
+
+void overwrite(const std::string& path, size_t off, const std::string& bytes) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(off));
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 } // namespace
@@ -165,7 +182,7 @@ TEST_CASE("deletes, TTLs and versions persist across restarts") {
   }
 }
 
-TEST_CASE("a torn log tail is cut off, a bad record before good ones refuses "
+TEST_CASE("a torn log tail is ignored, a bad record before good ones refuses "
           "to start") {
   temp_dir dir;
   temp_dir image;
@@ -176,10 +193,12 @@ TEST_CASE("a torn log tail is cut off, a bad record before good ones refuses "
     REQUIRE(store->put("k" + std::to_string(i), std::string(100, 'a' + i)));
   crash_image(dir.path, image.sub("torn"));
   crash_image(dir.path, image.sub("corrupt"));
-  auto log_size = fs::file_size(image.sub("torn/~wal-0-0.log"));
+  // The log is preallocated: its records end where the zeros start.
+  auto records_end = log_records_end(image.sub("torn/~wal-0-0.log"));
   SECTION("torn tail") {
-    // The last record lost its end; then some garbage a crash may leave.
-    fs::resize_file(image.sub("torn/~wal-0-0.log"), log_size - 30);
+    // The last record lost its end: its last bytes never left the zeros.
+    overwrite(image.sub("torn/~wal-0-0.log"), records_end - 30,
+              std::string(30, '\0'));
     auto reopened = open_store(file_config_for(image.sub("torn"), 2));
     REQUIRE(reopened);
     for (int i = 0; i < 9; ++i)
@@ -198,15 +217,48 @@ TEST_CASE("a torn log tail is cut off, a bad record before good ones refuses "
   }
   SECTION("corruption in the middle") {
     auto path = image.sub("corrupt/~wal-0-0.log");
-    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(log_size / 2));
-    f.put('X');
-    f.close();
+    overwrite(path, records_end / 2, "X");
     auto reopened = open_store(file_config_for(image.sub("corrupt"), 1));
     REQUIRE_FALSE(reopened);
     CHECK_THAT(message_of(reopened.error()),
                Catch::Contains("corrupt log") && Catch::Contains("~wal-0-0.log")
                  && Catch::Contains("followed by valid records"));
+  }
+}
+
+TEST_CASE("a checkpoint recycles the folded log: writes after it survive, "
+          "the old records never come back") {
+  temp_dir dir;
+  temp_dir image;
+  auto cfg = file_config_for(dir.path, 1, fsync_policy::always);
+  auto store = open_store(cfg);
+  REQUIRE(store);
+  // Round r writes k0..k9 = "r<r>"; k9 is deleted in round 1 and stays so.
+  for (int round = 0; round < 4; ++round) {
+    for (int i = 0; i < 10; ++i)
+      REQUIRE(store->put("k" + std::to_string(i),
+                         "r" + std::to_string(round)));
+    if (round >= 1)
+      REQUIRE(store->remove("k9"));
+    REQUIRE_FALSE(store->checkpoint_all());
+  }
+  // Two logs alternate: the current one and the spare.
+  size_t logs = 0;
+  for (auto& e : fs::directory_iterator(dir.path))
+    logs += e.path().filename().string().rfind("~wal-", 0) == 0 ? 1 : 0;
+  CHECK(logs == 2);
+  CHECK(fs::exists(dir.sub("~wal-0.spare")));
+  REQUIRE(store->put("k0", "after"));
+  crash_image(dir.path, image.sub("crashed"));
+  store->stores.clear();
+  for (auto base : {image.sub("crashed"), dir.path}) {
+    auto reopened = open_store(file_config_for(base, 1));
+    REQUIRE(reopened);
+    CHECK(reopened->get("k0")->value == "after");
+    for (int i = 1; i < 9; ++i)
+      CHECK(reopened->get("k" + std::to_string(i))->value == "r3");
+    CHECK_FALSE(reopened->get("k9"));
+    CHECK_FALSE(fs::exists(base + "/~wal-0.spare"));
   }
 }
 
