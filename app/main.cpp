@@ -45,13 +45,22 @@ int wait_for_signal(const sigset_t& set) {
   return sig;
 }
 
+/// CAF workers: as configured, else one per core left after the HTTP io
+/// threads (at least one). The io threads are the gateway's busiest threads;
+/// a worker more than the cores can run only polls for work (CAF's work
+/// stealing sleeps and wakes in a loop), which on 2 cores cost the gateway
+/// about 10% of its throughput (bench/README.md, "HTTP gateway").
+size_t scheduler_threads_for(const service_config& cfg) {
+  if (cfg.scheduler_threads != 0)
+    return cfg.scheduler_threads;
+  size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  return cores > cfg.http.threads ? cores - cfg.http.threads : 1;
+}
+
 caf::error configure_actor_system(caf::actor_system_config& caf_cfg,
                                   const service_config& cfg) {
   register_message_types(caf_cfg);
-  auto threads = cfg.scheduler_threads != 0
-                   ? cfg.scheduler_threads
-                   : std::max(2u, std::thread::hardware_concurrency());
-  caf_cfg.set("scheduler.max-threads", threads);
+  caf_cfg.set("scheduler.max-threads", scheduler_threads_for(cfg));
   // -- distribution: the middleman only when node.listen or node.peers is set
   if (node_enabled(cfg.node))
     return configure_node(caf_cfg, cfg.node);

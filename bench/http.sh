@@ -5,6 +5,8 @@
 # baseline. Both servers run on free loopback ports and are stopped after.
 #
 # usage: bench/http.sh [seconds per wrk run, default 10] [build dir, default build]
+# HTTP_THREADS=N sets http.threads, SCHEDULER_THREADS=N scheduler_threads
+# (default: the service's own defaults).
 set -euo pipefail
 
 duration="${1:-10}"
@@ -40,8 +42,8 @@ cat >"$work/config.yaml" <<YAML
 state:
   type: memory
   max_items: 100000
-http:
-  threads: 1
+${HTTP_THREADS:+http: {threads: $HTTP_THREADS\}}
+${SCHEDULER_THREADS:+scheduler_threads: $SCHEDULER_THREADS}
 log:
   level: info
 YAML

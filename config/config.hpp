@@ -84,7 +84,8 @@ struct service_config {
   http_config http;
   node_config node;
   log_config log;
-  /// CAF scheduler worker threads (default: one per core).
+  /// CAF scheduler worker threads; 0 = one per core left after the HTTP io
+  /// threads, at least one (app/main.cpp).
   size_t scheduler_threads = 0;
 };
 
