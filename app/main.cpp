@@ -46,21 +46,34 @@ int wait_for_signal(const sigset_t& set) {
 }
 
 /// CAF workers: as configured, else one per core left after the HTTP io
-/// threads (at least one). The io threads are the gateway's busiest threads;
-/// a worker more than the cores can run only polls for work (CAF's work
-/// stealing sleeps and wakes in a loop), which on 2 cores cost the gateway
-/// about 10% of its throughput (bench/README.md, "HTTP gateway").
+/// threads, and at least two, so that one long message (a huge batch) cannot
+/// stall every actor.
 size_t scheduler_threads_for(const service_config& cfg) {
   if (cfg.scheduler_threads != 0)
     return cfg.scheduler_threads;
   size_t cores = std::max(1u, std::thread::hardware_concurrency());
-  return cores > cfg.http.threads ? cores - cfg.http.threads : 1;
+  return std::max<size_t>(2, cores > cfg.http.threads ? cores - cfg.http.threads
+                                                      : 1);
+}
+
+/// How idle CAF workers wait. CAF 0.17's work stealing spins, then polls
+/// 500 times with a 50 us sleep (a syscall and a context switch each), then
+/// waits on a condition variable that every job from outside CAF signals.
+/// The polling phase burned about 14% of the service's CPU under HTTP load
+/// and cost the gateway 10-15% of its throughput on 2 cores
+/// (bench/README.md, "HTTP gateway"): skip it, and look for work to steal
+/// every millisecond while waiting instead of every 10 ms.
+void configure_idle_workers(caf::actor_system_config& caf_cfg) {
+  caf_cfg.set("work-stealing.moderate-poll-attempts", size_t{1});
+  caf_cfg.set("work-stealing.relaxed-sleep-duration",
+              caf::timespan{std::chrono::milliseconds{1}});
 }
 
 caf::error configure_actor_system(caf::actor_system_config& caf_cfg,
                                   const service_config& cfg) {
   register_message_types(caf_cfg);
   caf_cfg.set("scheduler.max-threads", scheduler_threads_for(cfg));
+  configure_idle_workers(caf_cfg);
   // -- distribution: the middleman only when node.listen or node.peers is set
   if (node_enabled(cfg.node))
     return configure_node(caf_cfg, cfg.node);

@@ -85,7 +85,7 @@ struct service_config {
   node_config node;
   log_config log;
   /// CAF scheduler worker threads; 0 = one per core left after the HTTP io
-  /// threads, at least one (app/main.cpp).
+  /// threads, at least two (app/main.cpp).
   size_t scheduler_threads = 0;
 };
 
