@@ -157,9 +157,33 @@ public:
 
   /// Sends `sig` without waiting (SIGSTOP freezes the node: its sockets stay
   /// open but nothing answers, like a hung or partitioned machine).
+  /// Sends `sig`. kill() returns before a SIGSTOP has taken effect (a
+  /// thread running on the other core may still answer one more message),
+  /// so after SIGSTOP this waits until every thread of the process is
+  /// stopped.
   void signal(int sig) {
-    if (pid_ > 0)
-      ::kill(pid_, sig);
+    if (pid_ <= 0)
+      return;
+    ::kill(pid_, sig);
+    if (sig != SIGSTOP)
+      return;
+    for (int i = 0; i < 1000 && !all_threads_stopped(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds{2});
+  }
+
+  bool all_threads_stopped() const {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    auto dir = "/proc/" + std::to_string(pid_) + "/task";
+    for (auto& task : fs::directory_iterator{dir, ec}) {
+      std::ifstream stat{task.path() / "stat"};
+      std::string text{std::istreambuf_iterator<char>{stat}, {}};
+      auto close = text.rfind(')'); // the state follows "(comm) "
+      if (close == std::string::npos || close + 2 >= text.size()
+          || (text[close + 2] != 'T' && text[close + 2] != 't'))
+        return false;
+    }
+    return !ec;
   }
 
   std::string log() const { return slurp(log_); }
