@@ -298,20 +298,9 @@ bool postgres_store::pipelines() const {
 
 void postgres_store::apply(std::vector<pending_op>& ops, unix_ms now) {
   // Chunks bound what one round trip buffers (values may be large).
-  constexpr size_t chunk_bytes = size_t{1} << 20;
-  size_t first = 0;
-  while (first < ops.size()) {
-    size_t n = 0;
-    size_t bytes = 0;
-    while (first + n < ops.size() && (n == 0 || bytes < chunk_bytes)) {
-      auto& op = ops[first + n];
-      bytes += op.target().size()
-               + (op.kind == pending_op::set ? op.write.value.size() : 0);
-      ++n;
-    }
-    apply_chunk(ops.data() + first, n, now);
-    first += n;
-  }
+  for_each_chunk(ops, size_t{1} << 20, [&](pending_op* first, size_t n) {
+    apply_chunk(first, n, now);
+  });
 }
 
 void postgres_store::apply_chunk(pending_op* ops, size_t n, unix_ms now) {
@@ -362,20 +351,6 @@ void postgres_store::apply_chunk(pending_op* ops, size_t n, unix_ms now) {
         op.erased = erase_outcome(op.removal.cond, r);
         break;
     }
-  }
-}
-
-void postgres_store::apply_one(pending_op& op, unix_ms now) {
-  switch (op.kind) {
-    case pending_op::get:
-      op.got = get(op.key, now);
-      break;
-    case pending_op::set:
-      op.written = set(std::move(op.write), op.expires_at, now);
-      break;
-    case pending_op::erase:
-      op.erased = erase(op.removal, now);
-      break;
   }
 }
 

@@ -65,7 +65,6 @@ public:
 
 private:
   void apply_chunk(pending_op* ops, size_t n, unix_ms now);
-  void apply_one(pending_op& op, unix_ms now);
 
   postgres_connection conn_;
   shard_slice slice_;

@@ -323,20 +323,9 @@ bool redis_store::pipelines() const {
 
 void redis_store::apply(std::vector<pending_op>& ops, unix_ms now) {
   // Chunks bound what one round trip buffers (values may be large).
-  constexpr size_t chunk_bytes = size_t{1} << 20;
-  size_t first = 0;
-  while (first < ops.size()) {
-    size_t n = 0;
-    size_t bytes = 0;
-    while (first + n < ops.size() && (n == 0 || bytes < chunk_bytes)) {
-      auto& op = ops[first + n];
-      bytes += op.target().size()
-               + (op.kind == pending_op::set ? op.write.value.size() : 0);
-      ++n;
-    }
-    apply_chunk(ops.data() + first, n, now);
-    first += n;
-  }
+  for_each_chunk(ops, size_t{1} << 20, [&](pending_op* first, size_t n) {
+    apply_chunk(first, n, now);
+  });
 }
 
 caf::error redis_store::scripts_ready() {

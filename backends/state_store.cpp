@@ -25,18 +25,38 @@ bool state_store::pipelines() const {
 }
 
 void state_store::apply(std::vector<pending_op>& ops, unix_ms now) {
-  for (auto& op : ops) {
-    switch (op.kind) {
-      case pending_op::get:
-        op.got = get(op.key, now);
-        break;
-      case pending_op::set:
-        op.written = set(std::move(op.write), op.expires_at, now);
-        break;
-      case pending_op::erase:
-        op.erased = erase(op.removal, now);
-        break;
+  for (auto& op : ops)
+    apply_one(op, now);
+}
+
+void state_store::apply_one(pending_op& op, unix_ms now) {
+  switch (op.kind) {
+    case pending_op::get:
+      op.got = get(op.key, now);
+      break;
+    case pending_op::set:
+      op.written = set(std::move(op.write), op.expires_at, now);
+      break;
+    case pending_op::erase:
+      op.erased = erase(op.removal, now);
+      break;
+  }
+}
+
+void for_each_chunk(std::vector<pending_op>& ops, size_t max_bytes,
+                    const std::function<void(pending_op*, size_t)>& run) {
+  size_t first = 0;
+  while (first < ops.size()) {
+    size_t n = 0;
+    size_t bytes = 0;
+    while (first + n < ops.size() && (n == 0 || bytes < max_bytes)) {
+      auto& op = ops[first + n];
+      bytes += op.target().size()
+               + (op.kind == pending_op::set ? op.write.value.size() : 0);
+      ++n;
     }
+    run(ops.data() + first, n);
+    first += n;
   }
 }
 

@@ -8,6 +8,7 @@
 // detached shard actors (see state_backend_plugin::blocking).
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,14 @@ struct store_stats {
 
 /// One single-key operation of a pipelined batch (state_store::apply) and,
 /// once applied, its outcome. Only the fields of its `kind` are used.
+struct pending_op;
+
+/// Calls `run(first_op, count)` for consecutive chunks of `ops` that carry
+/// about `max_bytes` of keys and values each (at least one op per chunk):
+/// a pipelined backend bounds what one round trip buffers.
+void for_each_chunk(std::vector<pending_op>& ops, size_t max_bytes,
+                    const std::function<void(pending_op*, size_t)>& run);
+
 struct pending_op {
   enum kind_t : uint8_t { get, set, erase };
 
@@ -104,6 +113,9 @@ public:
   /// storing each op's outcome in it (ops on one key see each other's
   /// effects). The default calls get/set/erase per op.
   virtual void apply(std::vector<pending_op>& ops, unix_ms now);
+
+  /// Applies one op through get/set/erase (one round trip of its own).
+  void apply_one(pending_op& op, unix_ms now);
 
   /// Drops keys expired at `now`; how many. Backends that expire by
   /// themselves (Redis) return 0.
