@@ -2,6 +2,7 @@
 // from a non-actor thread, answers decoded by call id, the in-flight bound.
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <thread>
@@ -29,6 +30,13 @@ struct system_fixture {
   system_fixture() : sys{(register_message_types(cfg), cfg)} {}
   caf::actor_system_config cfg;
   caf::actor_system sys;
+};
+
+/// Stops actors when a test ends, also by a failed REQUIRE: an actor left
+/// running makes ~actor_system wait forever.
+struct at_scope_end {
+  std::function<void()> run;
+  ~at_scope_end() { run(); }
 };
 
 /// Asks through the bridge and waits (on this test thread) for the answer.
@@ -81,6 +89,7 @@ TEST_CASE("the bridge carries values and errors both ways") {
   cfg.shards = 4;
   auto store = start_store(f.sys, cfg, plugin_registry::builtin());
   REQUIRE(store);
+  at_scope_end stop_at_end{[&] { stop_store(*store); }};
   store_bridge bridge{f.sys, 8};
 
   auto v = ask_and_wait<version_t>(bridge, store->router, put_atom_v,
@@ -110,12 +119,13 @@ TEST_CASE("the bridge carries values and errors both ways") {
                                 std::string{"order:x:1"}));
   CHECK(settled_in_flight(bridge) == 0);
   CHECK(bridge.stop(1s));
-  stop_store(*store);
 }
 
 TEST_CASE("the bridge refuses calls beyond max_in_flight and frees slots") {
   system_fixture f;
   auto stalled = f.sys.spawn(stalling_metrics);
+  at_scope_end stop_at_end{
+    [&] { caf::anon_send_exit(stalled, caf::exit_reason::user_shutdown); }};
   store_bridge bridge{f.sys, 2};
   std::vector<std::future<caf::expected<std::string>>> answers;
   auto ask = [&] {
@@ -145,7 +155,6 @@ TEST_CASE("the bridge refuses calls beyond max_in_flight and frees slots") {
   caf::anon_send(stalled, report_atom_v, http_report{});
   REQUIRE(answers.back().wait_for(10s) == std::future_status::ready);
   CHECK(bridge.stop(1s));
-  caf::anon_send_exit(stalled, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE("a store that is gone answers the call with an error") {
