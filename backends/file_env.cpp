@@ -58,36 +58,14 @@ int file_env::write_at(int fd, const void* data, size_t n, off_t offset) {
   return 0;
 }
 
-int file_env::read_all(int fd, std::string& out) {
-  out.clear();
-  struct stat st;
-  if (::fstat(fd, &st) != 0)
-    return -errno;
-  out.resize(static_cast<size_t>(st.st_size));
-  size_t done = 0;
-  for (;;) {
-    if (done == out.size())
-      out.resize(out.size() + 4096); // the file may have grown
-    auto got = ::pread(fd, out.data() + done, out.size() - done,
-                       static_cast<off_t>(done));
-    if (got < 0) {
-      if (errno == EINTR)
-        continue;
-      return -errno;
-    }
-    if (got == 0)
-      break;
-    done += static_cast<size_t>(got);
-  }
-  out.resize(done);
-  return 0;
-}
+namespace {
 
-long file_env::read_at(int fd, void* data, size_t n, off_t offset) {
-  auto bytes = static_cast<char*>(data);
+/// pread until `n` bytes or end of file, retrying on EINTR: the bytes read,
+/// or -errno.
+long pread_fully(int fd, char* data, size_t n, off_t offset) {
   size_t done = 0;
   while (done < n) {
-    auto got = ::pread(fd, bytes + done, n - done,
+    auto got = ::pread(fd, data + done, n - done,
                        offset + static_cast<off_t>(done));
     if (got < 0) {
       if (errno == EINTR)
@@ -99,6 +77,35 @@ long file_env::read_at(int fd, void* data, size_t n, off_t offset) {
     done += static_cast<size_t>(got);
   }
   return static_cast<long>(done);
+}
+
+} // namespace
+
+int file_env::read_all(int fd, std::string& out) {
+  out.clear();
+  struct stat st;
+  if (::fstat(fd, &st) != 0)
+    return -errno;
+  out.resize(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  for (;;) {
+    if (done == out.size())
+      out.resize(out.size() + 4096); // the file may have grown
+    auto wanted = out.size() - done;
+    auto got = pread_fully(fd, out.data() + done, wanted,
+                           static_cast<off_t>(done));
+    if (got < 0)
+      return static_cast<int>(got);
+    done += static_cast<size_t>(got);
+    if (static_cast<size_t>(got) < wanted)
+      break; // end of file
+  }
+  out.resize(done);
+  return 0;
+}
+
+long file_env::read_at(int fd, void* data, size_t n, off_t offset) {
+  return pread_fully(fd, static_cast<char*>(data), n, offset);
 }
 
 int file_env::file_size(int fd, uint64_t& out) {
