@@ -227,6 +227,16 @@ caf::error postgres_connection::statement_failed(pg_result* r,
                           std::string{"postgresql "} + what + ": " + message);
 }
 
+caf::error postgres_connection::await_result(steady::time_point deadline) {
+  while (PQisBusy(conn_)) {
+    if (auto err = wait_socket(false, deadline))
+      return err;
+    if (!PQconsumeInput(conn_))
+      return drop(trimmed(PQerrorMessage(conn_)));
+  }
+  return {};
+}
+
 caf::expected<pg_rows> postgres_connection::finish(const char* what) {
   auto deadline = steady::now() + opts_.command_timeout;
   if (auto err = flush_output(deadline))
@@ -234,12 +244,8 @@ caf::expected<pg_rows> postgres_connection::finish(const char* what) {
   std::unique_ptr<pg_result, pg_result_deleter> last;
   std::unique_ptr<pg_result, pg_result_deleter> failure;
   for (;;) {
-    while (PQisBusy(conn_)) {
-      if (auto err = wait_socket(false, deadline))
-        return err;
-      if (!PQconsumeInput(conn_))
-        return drop(trimmed(PQerrorMessage(conn_)));
-    }
+    if (auto err = await_result(deadline))
+      return err;
     auto* r = PQgetResult(conn_);
     if (!r)
       break;
@@ -264,12 +270,8 @@ postgres_connection::read_batch(size_t count, steady::time_point deadline) {
   // PGRES_PIPELINE_ABORTED. Reading on to the Sync leaves the connection
   // idle and reusable either way.
   for (;;) {
-    while (PQisBusy(conn_)) {
-      if (auto err = wait_socket(false, deadline))
-        return err;
-      if (!PQconsumeInput(conn_))
-        return drop(trimmed(PQerrorMessage(conn_)));
-    }
+    if (auto err = await_result(deadline))
+      return err;
     std::unique_ptr<pg_result, pg_result_deleter> r{PQgetResult(conn_)};
     if (!r) {
       if (PQstatus(conn_) == CONNECTION_BAD)

@@ -120,6 +120,8 @@ private:
   caf::error statement_failed(pg_result* r, const char* what);
   caf::expected<std::vector<pg_rows>>
   read_batch(size_t count, std::chrono::steady_clock::time_point deadline);
+  /// Reads input until PQgetResult would not block (or the deadline).
+  caf::error await_result(std::chrono::steady_clock::time_point deadline);
   caf::error wait_socket(bool for_write,
                          std::chrono::steady_clock::time_point deadline);
 
