@@ -53,6 +53,7 @@ void start_cluster(caf::actor_system& sys, const node_config& cfg,
   }
   auto timeout = fan_out_timeout(cfg);
   out.front = spawn_cluster_router(sys, std::move(members), timeout);
+  out.front_owners = nullptr;
   out.metrics = spawn_cluster_metrics(sys, store.metrics, out.peers, timeout);
   out.owned.push_back(caf::actor_cast<caf::actor>(out.front));
   out.owned.push_back(caf::actor_cast<caf::actor>(out.metrics));
@@ -65,6 +66,7 @@ caf::expected<node_handles> start_node(caf::actor_system& sys,
                                        const store_handles& store) {
   node_handles out;
   out.front = store.router;
+  out.front_owners = store.owners;
   out.metrics = store.metrics;
   out.tls = cfg.tls.enabled();
   if (!node_enabled(cfg))

@@ -24,6 +24,10 @@ namespace solver_state {
 struct node_handles {
   /// What the HTTP gateway and in-process clients talk to.
   state_actor front;
+  /// When the front is the local router: its map of the shards, so the
+  /// gateway can send a single-key operation straight to the owning shard
+  /// (one actor hop fewer). Null with peers: the cluster router decides.
+  ownership_ptr<state_actor> front_owners;
   /// Metrics including the peers' state when there are peers.
   metrics_actor metrics;
   std::vector<peer_actor> peers;

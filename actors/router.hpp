@@ -10,9 +10,21 @@
 
 #include <caf/fwd.hpp>
 
+#include "actors/key_router.hpp"
 #include "messages/interfaces.hpp"
 
 namespace solver_state {
+
+/// Who owns which key of a local store: shard i owns the keys with
+/// shard_index == i. `Owner` is shard_actor for the router, state_actor for
+/// clients that address a shard's state interface directly (the gateway).
+template <class Owner>
+ownership_ptr<Owner> local_ownership(std::vector<Owner> shards);
+
+extern template ownership_ptr<shard_actor>
+local_ownership<shard_actor>(std::vector<shard_actor>);
+extern template ownership_ptr<state_actor>
+local_ownership<state_actor>(std::vector<state_actor>);
 
 /// Spawns a router over `shards` (index i owns keys with shard_index == i).
 /// The router is linked to its shards: stopping it stops them.

@@ -38,6 +38,8 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
                                      plugin->blocking(), settings));
   }
   out.router = spawn_router(sys, out.shards);
+  out.owners = local_ownership<state_actor>(
+    {out.shards.begin(), out.shards.end()});
   ticker_settings ticks{cfg.sweep_interval,
                         cfg.type == "file" ? cfg.file.sync_interval
                                            : std::chrono::milliseconds{0}};

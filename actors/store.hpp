@@ -9,6 +9,7 @@
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
+#include "actors/key_router.hpp"
 #include "config/config.hpp"
 #include "messages/interfaces.hpp"
 
@@ -21,6 +22,8 @@ struct store_handles {
   metrics_actor metrics;
   ticker_actor ticker;
   std::vector<shard_actor> shards;
+  /// The router's map of the shards, for clients that may skip its hop.
+  ownership_ptr<state_actor> owners;
   std::string backend; // plugin name
 };
 

@@ -104,7 +104,8 @@ int run(const service_config& cfg) {
     stop_store(*store);
     return exit_failure;
   }
-  http_server http{sys, cfg.http, node->front, node->metrics};
+  http_server http{sys, cfg.http, node->front, node->metrics,
+                   node->front_owners};
   if (auto err = http.start()) {
     spdlog::critical("cannot start HTTP on {}: {}", cfg.http.listen,
                      message_of(err));

@@ -5,9 +5,10 @@
 
 namespace solver_state::gateway {
 
-api::api(store_bridge& bridge, state_actor store, metrics_actor metrics,
+api::api(store_bridge& bridge, state_actor store,
+         ownership_ptr<state_actor> owners, metrics_actor metrics,
          std::string auth_token)
-  : env_{bridge, std::move(store), std::move(metrics)},
+  : env_{bridge, std::move(store), std::move(owners), std::move(metrics)},
     auth_token_(std::move(auth_token)) {
 }
 

@@ -13,7 +13,8 @@ namespace solver_state::gateway {
 
 class api {
 public:
-  api(store_bridge& bridge, state_actor store, metrics_actor metrics,
+  api(store_bridge& bridge, state_actor store,
+      ownership_ptr<state_actor> owners, metrics_actor metrics,
       std::string auth_token);
 
   /// Resolves the request's target (pure, cheap): the route is known before

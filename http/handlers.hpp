@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "actors/key_router.hpp"
 #include "http/message.hpp"
 #include "http/routes.hpp"
 #include "messages/interfaces.hpp"
@@ -17,6 +18,10 @@ class store_bridge;
 struct handler_env {
   store_bridge& bridge;
   state_actor store;
+  /// The shards behind `store` when it is a local router: a single-key
+  /// request then goes straight to its shard, one actor hop fewer (the
+  /// router would only forward it). Null in front of a cluster.
+  ownership_ptr<state_actor> owners;
   metrics_actor metrics;
 };
 

@@ -27,6 +27,13 @@ const std::string_view* header_of(const request_t& req, bhttp::field f,
   return &storage;
 }
 
+/// Where a single-key request goes: the owning shard, or the store.
+const state_actor& owner_of(const handler_env& env, std::string_view key) {
+  if (!env.owners)
+    return env.store;
+  return env.owners->owners[env.owners->owner_of_key(key)];
+}
+
 /// A decimal number in [lo, hi]; nullopt otherwise.
 std::optional<uint64_t> parse_uint(const std::string& text, uint64_t lo,
                                    uint64_t hi) {
@@ -84,8 +91,9 @@ void get_value(const handler_env& env, request_t& req, const route_match& m,
     res.set(bhttp::field::etag, format_etag(e->version));
     sink->reply(std::move(res));
   };
+  auto& owner = owner_of(env, key);
   ask_or_503(env,
-             env.bridge.ask<entry>(env.store, on_result, get_atom_v,
+             env.bridge.ask<entry>(owner, on_result, get_atom_v,
                                    std::move(key)),
              sink);
 }
@@ -117,9 +125,10 @@ void put_value(const handler_env& env, request_t& req, const route_match& m,
     res.set(bhttp::field::etag, format_etag(*v));
     sink->reply(std::move(res));
   };
+  auto& owner = owner_of(env, key);
   set_request sr{std::move(key), std::move(req.body()), ttl_ms, pre.cond};
   ask_or_503(env,
-             env.bridge.ask<version_t>(env.store, on_result, put_atom_v,
+             env.bridge.ask<version_t>(owner, on_result, put_atom_v,
                                        std::move(sr)),
              sink);
 }
@@ -140,8 +149,9 @@ void delete_value(const handler_env& env, request_t& req,
       return sink->reply(error_response(removed.error()));
     sink->reply(empty_response(204));
   };
+  auto& owner = owner_of(env, key);
   ask_or_503(env,
-             env.bridge.ask<bool>(env.store, on_result, delete_atom_v,
+             env.bridge.ask<bool>(owner, on_result, delete_atom_v,
                                   delete_request{std::move(key), pre.cond}),
              sink);
 }

@@ -58,8 +58,9 @@ caf::expected<tcp::endpoint> endpoint_of(const std::string& listen) {
 /// connection must never outlive its io_context.
 struct io_core {
   io_core(const http_config& cfg, store_bridge& bridge, state_actor store,
-          metrics_actor metrics)
-    : handlers(bridge, std::move(store), std::move(metrics), cfg.auth_token),
+          metrics_actor metrics, ownership_ptr<state_actor> owners)
+    : handlers(bridge, std::move(store), std::move(owners),
+               std::move(metrics), cfg.auth_token),
       ctx{connection_limits{cfg.max_body_bytes, 16 * 1024, cfg.read_timeout,
                             cfg.request_timeout},
           handlers, stats, {false}, {}},
@@ -81,12 +82,12 @@ struct io_core {
 
 struct http_server::impl {
   impl(caf::actor_system& sys, http_config config, state_actor store,
-       metrics_actor metrics)
+       metrics_actor metrics, ownership_ptr<state_actor> owners)
     : cfg(std::move(config)),
       metrics(metrics),
       bridge(sys, cfg.max_in_flight),
       core(std::make_unique<io_core>(cfg, bridge, std::move(store),
-                                     std::move(metrics))) {
+                                     std::move(metrics), std::move(owners))) {
   }
 
   ~impl() { stop(std::chrono::milliseconds{0}); }
@@ -182,9 +183,10 @@ void http_server::impl::stop(std::chrono::milliseconds drain) {
 // -- http_server ----------------------------------------------------------------
 
 http_server::http_server(caf::actor_system& sys, http_config cfg,
-                         state_actor store, metrics_actor metrics)
+                         state_actor store, metrics_actor metrics,
+                         ownership_ptr<state_actor> owners)
   : impl_(std::make_unique<impl>(sys, std::move(cfg), std::move(store),
-                                 std::move(metrics))) {
+                                 std::move(metrics), std::move(owners))) {
 }
 
 http_server::~http_server() = default;

@@ -11,6 +11,7 @@
 #include <caf/error.hpp>
 #include <caf/fwd.hpp>
 
+#include "actors/key_router.hpp"
 #include "config/config.hpp"
 #include "messages/interfaces.hpp"
 
@@ -18,8 +19,10 @@ namespace solver_state {
 
 class http_server {
 public:
+  /// With `owners` (the store's shards, when `store` is their local router),
+  /// single-key requests go straight to the owning shard.
   http_server(caf::actor_system& sys, http_config cfg, state_actor store,
-              metrics_actor metrics);
+              metrics_actor metrics, ownership_ptr<state_actor> owners = {});
   ~http_server();
 
   http_server(const http_server&) = delete;

@@ -230,6 +230,26 @@ TEST_CASE("batch-get returns values in request order as base64") {
         == R"({"items":[]})");
 }
 
+TEST_CASE("single-key requests reach the shard the router would pick") {
+  // The gateway sends GET/PUT/DELETE straight to the owning shard; batch-get
+  // goes through the router. Both must agree on every key's owner.
+  service_process svc{"state:\n  type: memory\n  shards: 4\n"};
+  http_client c{svc.port()};
+  std::string body = R"({"keys":[)";
+  for (int i = 0; i < 32; ++i) {
+    auto key = "state:k" + std::to_string(i);
+    REQUIRE(c.put("/v1/state/" + key, "v" + std::to_string(i)).status == 204);
+    body += (i ? ",\"" : "\"") + key + "\"";
+  }
+  body += "]}";
+  auto r = c.request("POST", "/v1/state/batch-get", body);
+  REQUIRE(r.status == 200);
+  CHECK(r.body.find("\"value\":null") == std::string::npos);
+  REQUIRE(c.del("/v1/state/state:k7").status == 204);
+  r = c.request("POST", "/v1/state/batch-get", R"({"keys":["state:k7"]})");
+  CHECK(r.body.find("\"value\":null") != std::string::npos);
+}
+
 TEST_CASE("typed routes and /v1/state/{key} are two views of one key") {
   service_process svc;
   http_client c{svc.port()};
