@@ -17,22 +17,6 @@ timeval to_timeval(std::chrono::milliseconds ms) {
   return tv;
 }
 
-struct argv_buffer {
-  std::vector<const char*> ptrs;
-  std::vector<size_t> lens;
-
-  explicit argv_buffer(const redis_args& args) {
-    ptrs.reserve(args.size());
-    lens.reserve(args.size());
-    for (auto a : args) {
-      ptrs.push_back(a.data());
-      lens.push_back(a.size());
-    }
-  }
-
-  int argc() const { return static_cast<int>(ptrs.size()); }
-};
-
 } // namespace
 
 void redis_reply_deleter::operator()(redisReply* r) const {
@@ -110,36 +94,44 @@ caf::error redis_connection::ensure_connected() {
 }
 
 caf::expected<redis_reply> redis_connection::command(const redis_args& args) {
-  if (auto err = ensure_connected())
+  one_.clear();
+  one_.add_args(args);
+  if (auto err = send(one_))
     return err;
-  argv_buffer argv{args};
-  auto raw = redisCommandArgv(ctx_, argv.argc(), argv.ptrs.data(),
-                              argv.lens.data());
-  if (!raw)
-    return drop(ctx_->err ? std::string{ctx_->errstr} : "connection lost");
-  return redis_reply{static_cast<redisReply*>(raw)};
+  return read_reply();
 }
 
 caf::expected<std::vector<redis_reply>>
-redis_connection::pipeline(const std::vector<redis_args>& commands) {
-  if (auto err = ensure_connected())
+redis_connection::pipeline(const redis_batch& batch) {
+  if (auto err = send(batch))
     return err;
-  for (auto& args : commands) {
-    argv_buffer argv{args};
-    if (redisAppendCommandArgv(ctx_, argv.argc(), argv.ptrs.data(),
-                               argv.lens.data())
-        != REDIS_OK)
-      return drop(ctx_->errstr);
-  }
   std::vector<redis_reply> out;
-  out.reserve(commands.size());
-  for (size_t i = 0; i < commands.size(); ++i) {
-    void* raw = nullptr;
-    if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw)
-      return drop(ctx_->err ? std::string{ctx_->errstr} : "connection lost");
-    out.emplace_back(static_cast<redisReply*>(raw));
+  out.reserve(batch.commands());
+  for (size_t i = 0; i < batch.commands(); ++i) {
+    auto reply = read_reply();
+    if (!reply)
+      return std::move(reply.error());
+    out.push_back(std::move(*reply));
   }
   return out;
+}
+
+caf::error redis_connection::send(const redis_batch& batch) {
+  if (auto err = ensure_connected())
+    return err;
+  // hiredis copies the formatted batch into its output buffer once; the
+  // first read writes it out.
+  auto wire = batch.wire();
+  if (redisAppendFormattedCommand(ctx_, wire.data(), wire.size()) != REDIS_OK)
+    return drop(ctx_->errstr);
+  return {};
+}
+
+caf::expected<redis_reply> redis_connection::read_reply() {
+  void* raw = nullptr;
+  if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw)
+    return drop(ctx_->err ? std::string{ctx_->errstr} : "connection lost");
+  return redis_reply{static_cast<redisReply*>(raw)};
 }
 
 } // namespace solver_state

@@ -16,6 +16,7 @@
 #include <caf/expected.hpp>
 
 #include "backends/reconnect_backoff.hpp"
+#include "backends/redis_batch.hpp"
 #include "backends/redis_options.hpp"
 
 struct redisContext;
@@ -44,9 +45,9 @@ public:
   /// is returned as a reply; only transport failures are errors.
   caf::expected<redis_reply> command(const redis_args& args);
 
-  /// Sends all commands, then reads all replies (one round trip).
-  caf::expected<std::vector<redis_reply>>
-  pipeline(const std::vector<redis_args>& commands);
+  /// Sends every command of `batch`, then reads all replies (one round
+  /// trip).
+  caf::expected<std::vector<redis_reply>> pipeline(const redis_batch& batch);
 
   /// Connects now if the backoff allows it; empty when connected.
   caf::error ensure_connected();
@@ -61,12 +62,17 @@ private:
   caf::error connect();
   caf::error drop(const std::string& why);
   caf::error unavailable(const std::string& why) const;
+  /// Hands `batch` to hiredis (connecting first if needed).
+  caf::error send(const redis_batch& batch);
+  /// Reads the next reply (sending what is buffered first).
+  caf::expected<redis_reply> read_reply();
 
   redis_options opts_;
   redisContext* ctx_ = nullptr;
   reconnect_backoff backoff_;
   std::string last_error_;
   uint64_t generation_ = 0;
+  redis_batch one_; // command()'s buffer, reused
 };
 
 } // namespace solver_state

@@ -140,11 +140,6 @@ redis_args eval_args(std::string_view head, std::string_view body,
 
 } // namespace
 
-redis_args evalsha_args(const redis_script& script, const redis_args& keys,
-                        const redis_args& args, std::string& numkeys) {
-  return eval_args("EVALSHA", script.sha, keys, args, numkeys);
-}
-
 caf::error load_script(redis_connection& conn, redis_script& script) {
   auto loaded = checked(conn.command({"SCRIPT", "LOAD", script.text}));
   if (!loaded)

@@ -55,11 +55,6 @@ caf::expected<redis_reply> checked(caf::expected<redis_reply> r);
 /// SCRIPT LOAD: (re)loads `script` and learns its sha.
 caf::error load_script(redis_connection& conn, redis_script& script);
 
-/// EVALSHA `script` (sha known) KEYS ARGV, for a pipeline; `numkeys` is
-/// storage for the key count and must outlive the result.
-redis_args evalsha_args(const redis_script& script, const redis_args& keys,
-                        const redis_args& args, std::string& numkeys);
-
 /// Runs `script` with EVALSHA, falling back to EVAL on NOSCRIPT. A Redis
 /// error reply becomes backend_error.
 caf::expected<redis_reply> run_script(redis_connection& conn,

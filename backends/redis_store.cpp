@@ -1,5 +1,6 @@
 #include "backends/redis_store.hpp"
 
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 
@@ -38,8 +39,11 @@ bool live(const entry& e, unix_ms now) {
   return e.expires_at_ms == 0 || e.expires_at_ms > now;
 }
 
-std::string condition_kind(const condition& c) {
-  return std::to_string(static_cast<int>(c.kind));
+/// `n` in decimal, in `buf`.
+template <class Int>
+std::string_view decimal(char (&buf)[24], Int n) {
+  auto end = std::to_chars(buf, buf + sizeof buf, n).ptr;
+  return {buf, static_cast<size_t>(end - buf)};
 }
 
 caf::error mismatch(long long code) {
@@ -127,7 +131,7 @@ redis_store::redis_store(redis_options opts, shard_slice slice,
     index_key_(conn_.options().prefix + "index"),
     counter_key_(conn_.options().prefix + "version"),
     expiry_key_(conn_.options().prefix + "expiry"),
-    max_items_(std::to_string(max_items)),
+    max_items_(max_items),
     set_script_{redis_set_script, {}},
     erase_script_{redis_erase_script, {}},
     list_script_{redis_list_script, {}},
@@ -184,16 +188,6 @@ redis_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
   return out;
 }
 
-/// The strings of one set or erase; the views in keys, args and the
-/// commands point into it, so it must outlive them.
-struct redis_store::script_call {
-  std::string vk, kind, expected_version, now, expires, version, numkeys;
-  std::string packed;
-  redis_args keys, args;
-  const set_request* req = nullptr;
-  bool plain = false; // MULTI/EXEC instead of the script
-};
-
 /// Versions a store hands out without asking Redis each time: blocks of
 /// this many from the shared counter (never twice, across every client).
 constexpr version_t version_block = 4096;
@@ -213,48 +207,61 @@ caf::expected<version_t> redis_store::take_version() {
   return next_version_++;
 }
 
-void redis_store::prepare_set(script_call& c, const set_request& req,
-                              unix_ms expires_at, unix_ms now,
-                              version_t version) const {
-  c.req = &req;
-  c.vk = value_key(req.key);
-  c.version = std::to_string(version);
-  c.expires = std::to_string(expires_at);
-  c.plain = req.cond.kind == condition::none && max_items_ == "0";
-  if (c.plain) {
-    c.packed.reserve(c.version.size() + c.expires.size() + 2
-                     + req.value.size());
-    c.packed.append(c.version).append(1, ':').append(c.expires);
-    c.packed.append(1, ':').append(req.value);
-    return;
+bool redis_store::add_set(redis_batch& b, const set_request& req,
+                          unix_ms expires_at, unix_ms now,
+                          version_t version) const {
+  char version_buf[24], expires_buf[24];
+  auto ver = decimal(version_buf, version);
+  auto exp = decimal(expires_buf, expires_at);
+  if (req.cond.kind != condition::none || max_items_ != 0) {
+    b.add("EVALSHA", set_script_.sha, 4,
+          redis_joined{{value_prefix_, req.key}}, index_key_, counter_key_,
+          expiry_key_, static_cast<int>(req.cond.kind), req.cond.version, now,
+          exp, req.value, req.key, ver, max_items_);
+    return false;
   }
-  c.kind = condition_kind(req.cond);
-  c.expected_version = std::to_string(req.cond.version);
-  c.now = std::to_string(now);
-  c.keys = {c.vk, index_key_, counter_key_, expiry_key_};
-  c.args = {c.kind, c.expected_version, c.now, c.expires,
-            req.value, req.key, c.version, max_items_};
+  b.add("MULTI");
+  if (expires_at != 0)
+    b.add("SET", redis_joined{{value_prefix_, req.key}},
+          redis_joined{{ver, ":", exp, ":", req.value}}, "PXAT", exp);
+  else
+    b.add("SET", redis_joined{{value_prefix_, req.key}},
+          redis_joined{{ver, ":", exp, ":", req.value}});
+  b.add("ZADD", index_key_, "0", req.key);
+  if (expires_at != 0)
+    b.add("ZADD", expiry_key_, exp, req.key);
+  else
+    b.add("ZREM", expiry_key_, req.key);
+  b.add("EXEC");
+  return true;
 }
 
-void redis_store::set_commands(script_call& c,
-                               std::vector<redis_args>& out) const {
-  if (!c.plain) {
-    out.push_back(evalsha_args(set_script_, c.keys, c.args, c.numkeys));
-    return;
+void redis_store::add_erase(redis_batch& b, const delete_request& req,
+                            unix_ms now) const {
+  b.add("EVALSHA", erase_script_.sha, 3,
+        redis_joined{{value_prefix_, req.key}}, index_key_, expiry_key_,
+        static_cast<int>(req.cond.kind), req.cond.version, now, req.key);
+}
+
+caf::expected<redis_reply>
+redis_store::run_one(const std::function<void(redis_batch&)>& add) {
+  for (int attempt = 0;; ++attempt) {
+    if (auto err = scripts_ready())
+      return err;
+    one_.clear();
+    add(one_);
+    auto replies = conn_.pipeline(one_);
+    if (!replies)
+      return std::move(replies.error());
+    auto last = std::move(replies->back());
+    // The server's script cache was flushed since the scripts were loaded
+    // (SCRIPT FLUSH, a failover): load them again and run once more.
+    if (attempt == 0 && is_noscript(last.get())) {
+      scripts_generation_ = 0;
+      continue;
+    }
+    return last;
   }
-  const auto& key = c.req->key;
-  bool expires = c.expires != "0";
-  out.push_back({"MULTI"});
-  if (expires)
-    out.push_back({"SET", c.vk, c.packed, "PXAT", c.expires});
-  else
-    out.push_back({"SET", c.vk, c.packed});
-  out.push_back({"ZADD", index_key_, "0", key});
-  if (expires)
-    out.push_back({"ZADD", expiry_key_, c.expires, key});
-  else
-    out.push_back({"ZREM", expiry_key_, key});
-  out.push_back({"EXEC"});
 }
 
 namespace {
@@ -274,42 +281,23 @@ caf::expected<version_t> plain_outcome(const redisReply* exec,
 
 } // namespace
 
-void redis_store::prepare_erase(script_call& c, const delete_request& req,
-                                unix_ms now) const {
-  c.vk = value_key(req.key);
-  c.kind = condition_kind(req.cond);
-  c.expected_version = std::to_string(req.cond.version);
-  c.now = std::to_string(now);
-  c.keys = {c.vk, index_key_, expiry_key_};
-  c.args = {c.kind, c.expected_version, c.now, req.key};
-}
-
 caf::expected<version_t> redis_store::set(set_request&& req,
                                           unix_ms expires_at, unix_ms now) {
   auto version = take_version();
   if (!version)
     return std::move(version.error());
-  script_call c;
-  prepare_set(c, req, expires_at, now, *version);
-  if (c.plain) {
-    std::vector<redis_args> commands;
-    set_commands(c, commands);
-    auto replies = conn_.pipeline(commands);
-    if (!replies)
-      return std::move(replies.error());
-    return plain_outcome(replies->back().get(), *version);
-  }
-  auto r = run_script(conn_, set_script_, c.keys, c.args);
+  bool plain = false;
+  auto r = run_one([&](redis_batch& b) {
+    plain = add_set(b, req, expires_at, now, *version);
+  });
   if (!r)
     return std::move(r.error());
-  return version_of(r->get());
+  return plain ? plain_outcome(r->get(), *version) : version_of(r->get());
 }
 
 caf::expected<bool> redis_store::erase(const delete_request& req,
                                        unix_ms now) {
-  script_call c;
-  prepare_erase(c, req, now);
-  auto r = run_script(conn_, erase_script_, c.keys, c.args);
+  auto r = run_one([&](redis_batch& b) { add_erase(b, req, now); });
   if (!r)
     return std::move(r.error());
   return erased_of(r->get());
@@ -351,46 +339,47 @@ void redis_store::apply_chunk(pending_op* ops, size_t n, unix_ms now) {
   };
   if (auto err = scripts_ready())
     return fail_all(err);
-  std::vector<script_call> calls(n);
-  std::vector<size_t> reply_at(n); // the reply that holds op i's outcome
-  std::vector<redis_args> commands;
-  commands.reserve(n);
+  struct slot {
+    size_t reply = 0;    // the reply that holds the op's outcome
+    bool plain = false;  // a MULTI .. EXEC write: EXEC's reply
+    version_t version = 0;
+  };
+  std::vector<slot> slots(n);
+  auto& b = batch_;
+  b.clear();
   for (size_t i = 0; i < n; ++i) {
     auto& op = ops[i];
-    auto& c = calls[i];
+    auto& s = slots[i];
     switch (op.kind) {
       case pending_op::get:
-        c.vk = value_key(op.key);
-        commands.push_back({"GET", c.vk});
+        b.add("GET", redis_joined{{value_prefix_, op.key}});
         break;
       case pending_op::set: {
         auto version = take_version();
         if (!version)
           return fail_all(version.error());
-        prepare_set(c, op.write, op.expires_at, now, *version);
-        set_commands(c, commands);
+        s.version = *version;
+        s.plain = add_set(b, op.write, op.expires_at, now, s.version);
         break;
       }
       case pending_op::erase:
-        prepare_erase(c, op.removal, now);
-        commands.push_back(evalsha_args(erase_script_, c.keys, c.args,
-                                        c.numkeys));
+        add_erase(b, op.removal, now);
         break;
     }
-    reply_at[i] = commands.size() - 1;
+    s.reply = b.commands() - 1;
   }
   // A lost connection loses the whole batch: which commands ran is unknown,
   // as for a single command whose reply never came.
-  auto replies = conn_.pipeline(commands);
+  auto replies = conn_.pipeline(b);
   if (!replies)
     return fail_all(replies.error());
   std::vector<bool> noscript(n, false);
   bool any_noscript = false;
   for (size_t i = 0; i < n; ++i) {
-    auto* r = (*replies)[reply_at[i]].get();
+    auto* r = (*replies)[slots[i].reply].get();
     auto& op = ops[i];
-    if (op.kind == pending_op::set && calls[i].plain) {
-      op.written = plain_outcome(r, std::stoull(calls[i].version));
+    if (slots[i].plain) {
+      op.written = plain_outcome(r, slots[i].version);
       continue;
     }
     if (op.kind != pending_op::get && is_noscript(r)) {

@@ -24,6 +24,7 @@
 // left behind by Redis' own expiry, which listing skips and removes, and the
 // leader shard's sweep prunes a bounded batch of per tick.
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -57,15 +58,18 @@ public:
   store_stats stats() const override;
 
 private:
-  struct script_call;
-
   std::string value_key(std::string_view key) const;
-  void prepare_set(script_call& c, const set_request& req, unix_ms expires_at,
-                   unix_ms now, version_t version) const;
-  void set_commands(script_call& c, std::vector<redis_args>& out) const;
   caf::expected<version_t> take_version();
-  void prepare_erase(script_call& c, const delete_request& req,
-                     unix_ms now) const;
+  /// Appends a set's commands to `b`. True for a plain write (MULTI .. EXEC,
+  /// its outcome in EXEC's reply), false for the set script.
+  bool add_set(redis_batch& b, const set_request& req, unix_ms expires_at,
+               unix_ms now, version_t version) const;
+  void add_erase(redis_batch& b, const delete_request& req,
+                 unix_ms now) const;
+  /// One operation's commands (appended by `add`) as one round trip; its
+  /// last reply.
+  caf::expected<redis_reply>
+  run_one(const std::function<void(redis_batch&)>& add);
   caf::error scripts_ready();
   void apply_chunk(pending_op* ops, size_t n, unix_ms now);
   void rerun_after_noscript(pending_op* ops, size_t n,
@@ -77,7 +81,7 @@ private:
   std::string index_key_;
   std::string counter_key_;
   std::string expiry_key_;
-  std::string max_items_;
+  size_t max_items_;
   uint64_t scripts_generation_ = 0; // connection generation they were loaded on
   redis_script set_script_;
   redis_script erase_script_;
@@ -87,6 +91,8 @@ private:
   version_t next_version_ = 1; // the reserved block: [next_, last_]
   version_t last_version_ = 0;
   std::string prune_cursor_ = "-";
+  redis_batch batch_; // the pipelined batch being formatted, reused
+  redis_batch one_;   // a single operation's commands, reused
   store_stats stats_;
 };
 

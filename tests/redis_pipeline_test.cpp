@@ -74,6 +74,30 @@ TEST_CASE("redis: scripts flushed mid-batch: no op runs out of order") {
   CHECK(again[1].got->value == "new");
 }
 
+TEST_CASE("redis: scripts flushed before a single operation: reloaded, run "
+          "once") {
+  auto& server = shared_redis();
+  server.flush();
+  auto stores = open_stores(server.url("noscript1:"));
+  auto& s = *stores[0];
+  auto now = wall_ms();
+  auto first = s.set(set_request{"state:m:k", "old", 0, condition::absent()},
+                     0, now);
+  REQUIRE(first);
+  REQUIRE(server.cli({"SCRIPT", "FLUSH"}) == 0);
+  auto second = s.set(
+    set_request{"state:m:k", "new", 0, condition::matches(*first)}, 0, now);
+  REQUIRE(second);
+  CHECK(*second > *first);
+  CHECK(s.get("state:m:k", now)->value == "new");
+  REQUIRE(server.cli({"SCRIPT", "FLUSH"}) == 0);
+  auto erased = s.erase(delete_request{"state:m:k", condition::matches(*second)},
+                        now);
+  REQUIRE(erased);
+  CHECK(*erased);
+  CHECK_FALSE(s.get("state:m:k", now));
+}
+
 TEST_CASE("redis: connection lost mid-pipeline: every op of the batch is "
           "backend_unavailable, then the store recovers") {
   redis_server server;
