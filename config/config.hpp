@@ -31,11 +31,20 @@ struct file_config {
 /// "File backend": 8 logs made groups of ~3 and 8 fdatasyncs per round).
 constexpr size_t file_default_shards = 1;
 
+/// Shards of the pipelined network backends (redis://, postgresql://) when
+/// the configuration names none. Each shard is a connection and a thread,
+/// and its batches grow with the requests waiting for it: on the 2-core
+/// bench machine 2 shards served about 1.2x (Redis) and 1.8x (PostgreSQL)
+/// what 8 did through the gateway (bench/README.md), while a second one
+/// still keeps a slow operation from holding up every key.
+constexpr size_t pipelined_default_shards = 2;
+
 struct state_config {
   /// memory | file | redis://... | postgresql://... | dynamodb://... | dynamodbs://... (HTTPS)
   /// The default keeps state across restarts (file.base_path).
   std::string type = "file";
-  /// 8; with type: file and no state.shards in the YAML, file_default_shards.
+  /// 8; with no state.shards in the YAML, file_default_shards for type:
+  /// file and pipelined_default_shards for redis:// and postgresql://.
   size_t shards = 8;
   /// Keys in the whole store; 0 = unlimited.
   size_t max_items = 10'000;

@@ -162,10 +162,16 @@ void read_file_section(section& parent, file_config& f,
   s.reject_unknown();
 }
 
-/// state.shards when the YAML names none: the file backend's own default.
+/// state.shards when the YAML names none: the file backend's and the
+/// pipelined network backends' own defaults.
 void apply_default_shards(state_config& st) {
+  auto scheme_is = [&](std::string_view scheme) {
+    return std::string_view{st.type}.substr(0, scheme.size()) == scheme;
+  };
   if (st.type == "file")
     st.shards = file_default_shards;
+  else if (scheme_is("redis://") || scheme_is("postgresql://"))
+    st.shards = pipelined_default_shards;
 }
 
 void read_state(section& root, state_config& st,

@@ -36,11 +36,21 @@ TEST_CASE("an empty config gives the documented defaults") {
   CHECK(r.config.log.level == "info");
 }
 
-TEST_CASE("the file backend defaults to one shard, the others to 8; an "
-          "explicit shards wins") {
+TEST_CASE("the file backend defaults to one shard, redis and postgresql to "
+          "two, the others to 8; an explicit shards wins") {
   CHECK(parse_config("state:\n  type: file\n").config.state.shards == 1);
   CHECK(parse_config("state:\n  type: memory\n").config.state.shards == 8);
   CHECK(parse_config("state:\n  type: redis://127.0.0.1:6379/0\n")
+          .config.state.shards
+        == pipelined_default_shards);
+  CHECK(parse_config("state:\n  type: postgresql://u@127.0.0.1/db\n")
+          .config.state.shards
+        == pipelined_default_shards);
+  CHECK(parse_config("state:\n  type: dynamodb://127.0.0.1:8000/t\n")
+          .config.state.shards
+        == 8);
+  CHECK(parse_config("state:\n  type: redis://127.0.0.1:6379/0\n  "
+                     "shards: 8\n")
           .config.state.shards
         == 8);
   CHECK(parse_config("state:\n  type: file\n  shards: 8\n")
