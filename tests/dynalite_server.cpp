@@ -138,25 +138,39 @@ std::string dynalite_server::url(std::string_view table) const {
 }
 
 void dynalite_server::make_certificates() {
-  auto ca_key = dir_ + "/ca.key";
   ca_file_ = dir_ + "/test ca.pem";
   server_key_ = dir_ + "/server.key";
   server_cert_ = dir_ + "/server.pem";
-  auto csr = dir_ + "/server.csr";
-  auto ext = dir_ + "/server.ext";
-  std::ofstream{ext} << "subjectAltName=DNS:localhost\n"
-                        "basicConstraints=CA:FALSE\n"
-                        "extendedKeyUsage=serverAuth\n";
-  auto ec_key = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-  auto q = shell_quoted;
-  run_openssl(std::string{"req -x509"} + ec_key + " -keyout " + q(ca_key)
-              + " -out " + q(ca_file_)
+  run_openssl("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+              "-nodes -keyout "
+              + shell_quoted(dir_ + "/ca.key") + " -out " + shell_quoted(ca_file_)
               + " -days 2 -subj /CN=solver-state-test-ca");
-  run_openssl(std::string{"req"} + ec_key + " -keyout " + q(server_key_)
-              + " -out " + q(csr) + " -subj /CN=localhost");
+  issue("localhost", server_key_, server_cert_);
+}
+
+void dynalite_server::issue(const std::string& dns_name,
+                            const std::string& key,
+                            const std::string& cert) const {
+  auto csr = key + ".csr";
+  auto ext = key + ".ext";
+  std::ofstream{ext} << "subjectAltName=DNS:" << dns_name << "\n"
+                     << "basicConstraints=CA:FALSE\n"
+                        "extendedKeyUsage=serverAuth\n";
+  auto q = shell_quoted;
+  run_openssl("req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+              "-keyout "
+              + q(key) + " -out " + q(csr) + " -subj /CN=" + dns_name);
   run_openssl("x509 -req -in " + q(csr) + " -CA " + q(ca_file_) + " -CAkey "
-              + q(ca_key) + " -CAcreateserial -out " + q(server_cert_)
+              + q(dir_ + "/ca.key") + " -CAcreateserial -out " + q(cert)
               + " -days 2 -extfile " + q(ext));
+}
+
+std::pair<std::string, std::string>
+dynalite_server::certificate_for(const std::string& dns_name) const {
+  auto key = dir_ + "/" + dns_name + ".key";
+  auto cert = dir_ + "/" + dns_name + ".pem";
+  issue(dns_name, key, cert);
+  return {cert, key};
 }
 
 void dynalite_server::start() {

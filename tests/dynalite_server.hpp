@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <string_view>
 
 #include <sys/types.h>
@@ -63,9 +64,17 @@ public:
   const std::string& certificate() const { return server_cert_; }
   const std::string& private_key() const { return server_key_; }
 
+  /// A certificate (and its key) for `dns_name`, signed by the run's CA:
+  /// trusted, but for another host. PEM file paths in the server's dir.
+  std::pair<std::string, std::string>
+  certificate_for(const std::string& dns_name) const;
+
 private:
   /// Writes a CA and a server certificate for "localhost" into dir_.
   void make_certificates();
+  /// Writes a key and a certificate for `dns_name` signed by the CA.
+  void issue(const std::string& dns_name, const std::string& key,
+             const std::string& cert) const;
   /// One attempt to start on port_; false when it exits early.
   bool try_start();
 

@@ -202,6 +202,21 @@ TEST_CASE("a certificate for localhost is refused at 127.0.0.1") {
                                 && Catch::Contains("IP address mismatch"));
 }
 
+TEST_CASE("a trusted certificate for another host name is refused") {
+  auto [cert, key] = server().certificate_for("elsewhere.test");
+  closing_server elsewhere{cert, key};
+  auto ep = parse_endpoint(server().url("any"));
+  REQUIRE(ep);
+  auto tls = make_tls_context(*ep);
+  REQUIRE(tls);
+  http_connection conn{"localhost", elsewhere.port(), 1s, 2s, *tls};
+  auto r = conn.post({{"host", "localhost"}}, "{}");
+  REQUIRE_FALSE(r);
+  CHECK(code_of(r.error()) == state_errc::backend_unavailable);
+  CHECK_THAT(message_of(r.error()), Catch::Contains("TLS handshake failed")
+                                      && Catch::Contains("hostname mismatch"));
+}
+
 TEST_CASE("an unusable ca_file stops start-up, naming state.type and the "
           "file") {
   auto base = without_ca_file(server().url("cafile"));
