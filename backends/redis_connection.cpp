@@ -19,10 +19,6 @@ timeval to_timeval(std::chrono::milliseconds ms) {
 
 } // namespace
 
-void redis_reply_deleter::operator()(redisReply* r) const {
-  freeReplyObject(r);
-}
-
 redis_connection::redis_connection(redis_options opts)
   : opts_(std::move(opts)) {
 }
@@ -58,6 +54,7 @@ caf::error redis_connection::connect() {
   if (redisSetTimeout(ctx_, to_timeval(opts_.command_timeout)) != REDIS_OK)
     return drop("cannot set the command timeout");
   redisEnableKeepAlive(ctx_);
+  replies_.attach(ctx_);
   // AUTH and SELECT go through command(): ctx_ is set, so no recursion.
   if (!opts_.password.empty()) {
     redis_args auth{"AUTH"};
@@ -119,6 +116,7 @@ redis_connection::pipeline(const redis_batch& batch) {
 caf::error redis_connection::send(const redis_batch& batch) {
   if (auto err = ensure_connected())
     return err;
+  replies_.rewind(); // the caller is done with the previous replies
   // hiredis copies the formatted batch into its output buffer once; the
   // first read writes it out.
   auto wire = batch.wire();
@@ -131,7 +129,7 @@ caf::expected<redis_reply> redis_connection::read_reply() {
   void* raw = nullptr;
   if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw)
     return drop(ctx_->err ? std::string{ctx_->errstr} : "connection lost");
-  return redis_reply{static_cast<redisReply*>(raw)};
+  return redis_reply{static_cast<const redisReply*>(raw)};
 }
 
 } // namespace solver_state

@@ -17,18 +17,12 @@
 
 #include "backends/reconnect_backoff.hpp"
 #include "backends/redis_batch.hpp"
+#include "backends/redis_replies.hpp"
 #include "backends/redis_options.hpp"
 
 struct redisContext;
-struct redisReply;
 
 namespace solver_state {
-
-struct redis_reply_deleter {
-  void operator()(redisReply* r) const;
-};
-
-using redis_reply = std::unique_ptr<redisReply, redis_reply_deleter>;
 
 /// The arguments of one command; views must outlive the call.
 using redis_args = std::vector<std::string_view>;
@@ -42,7 +36,8 @@ public:
   redis_connection& operator=(const redis_connection&) = delete;
 
   /// Sends one command and reads its reply. An error *reply* (e.g. NOSCRIPT)
-  /// is returned as a reply; only transport failures are errors.
+  /// is returned as a reply; only transport failures are errors. Replies
+  /// are valid until the next command() or pipeline().
   caf::expected<redis_reply> command(const redis_args& args);
 
   /// Sends every command of `batch`, then reads all replies (one round
@@ -73,6 +68,7 @@ private:
   std::string last_error_;
   uint64_t generation_ = 0;
   redis_batch one_; // command()'s buffer, reused
+  redis_reply_arena replies_;
 };
 
 } // namespace solver_state
