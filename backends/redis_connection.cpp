@@ -91,6 +91,10 @@ caf::error redis_connection::ensure_connected() {
 }
 
 caf::expected<redis_reply> redis_connection::command(const redis_args& args) {
+  // Connect first: connecting runs AUTH and SELECT through command(), which
+  // reuses one_.
+  if (auto err = ensure_connected())
+    return err;
   one_.clear();
   one_.add_args(args);
   if (auto err = send(one_))

@@ -10,9 +10,11 @@
 #include "backends/plugin.hpp"
 #include "messages/protocol.hpp"
 #include "tests/outage_probe.hpp"
+#include "tests/pipeline_support.hpp"
 #include "tests/redis_server.hpp"
 
 using namespace solver_state;
+using namespace solver_state::testing;
 using namespace std::chrono_literals;
 
 namespace {
@@ -99,4 +101,36 @@ TEST_CASE("redis unreachable at start-up: the store starts unhealthy") {
   testing::outage_probe probe{*store.sys, store.handles.router};
   CHECK(probe.health() == state_errc::backend_unavailable);
   CHECK(probe.put("state:u:1") == state_errc::backend_unavailable);
+}
+
+TEST_CASE("redis outage: the first operation after a reconnect selects the "
+          "database and runs") {
+  // SELECT (and AUTH) run when the connection is made, which may happen
+  // inside a single operation's command: it must go out after them.
+  redis_server server;
+  auto url = server.url("reselect:");
+  url.replace(url.find("/0?"), 3, "/3?");
+  url += "&connect_timeout_ms=500";
+  auto stores = open_stores(url);
+  auto& s = *stores[0];
+  REQUIRE(s.set(set_request{"state:r:k", "v", 0, condition::always()}, 0,
+                wall_ms()));
+  server.kill();
+  server.restart(); // empty: no persistence
+  REQUIRE(server.cli({"-n", "3", "SET", "reselect:v:state:r:k",
+                      "7:0:after"})
+          == 0);
+  // Until the backoff allows a reconnect, reads fail fast; the read that
+  // reconnects must be answered from database 3.
+  caf::expected<entry> got = caf::error{};
+  REQUIRE(wait_until(
+    [&] {
+      got = s.get("state:r:k", wall_ms());
+      return got || code_of(got.error()) != state_errc::backend_unavailable;
+    },
+    15s));
+  INFO((got ? std::string{} : message_of(got.error())));
+  REQUIRE(got);
+  CHECK(got->value == "after");
+  CHECK(got->version == 7);
 }
