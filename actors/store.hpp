@@ -22,7 +22,8 @@ struct store_handles {
   metrics_actor metrics;
   ticker_actor ticker;
   std::vector<shard_actor> shards;
-  /// The router's map of the shards, for clients that may skip its hop.
+  /// The shards by key, placed as the router places them, for clients that
+  /// may skip its hop (the HTTP gateway).
   ownership_ptr<state_actor> owners;
   std::string backend; // plugin name
 };
