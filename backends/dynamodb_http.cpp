@@ -72,6 +72,11 @@ std::string handshake_failure(SSL* ssl, const beast::error_code& ec) {
   return why;
 }
 
+struct session_free {
+  void operator()(SSL_SESSION* s) const { SSL_SESSION_free(s); }
+};
+using session_ptr = std::unique_ptr<SSL_SESSION, session_free>;
+
 } // namespace
 
 struct http_connection::impl {
@@ -94,6 +99,12 @@ struct http_connection::impl {
   /// reconnect the same way, and one line says it all.
   std::string logged_tls_failure;
   uint64_t connects = 0;
+  /// The session to offer to the next handshake: from the last connection
+  /// that served a reply, so from a verified handshake with host:port.
+  /// Handed over to that handshake (a TLS 1.3 ticket is meant for one use;
+  /// the new connection's own session replaces it after its first reply).
+  session_ptr session;
+  uint64_t resumed = 0;
 
   beast::tcp_stream& tcp_layer() {
     return secure ? beast::get_lowest_layer(*secure) : *plain;
@@ -134,6 +145,14 @@ struct http_connection::impl {
   /// dropped because it failed or went idle, and waiting for the server to
   /// acknowledge would only add a round trip to an error path.
   void drop() {
+    // Marked as shut down so that SSL_free keeps the session resumable:
+    // OpenSSL flags the session of a connection that ended without
+    // close_notify as not resumable, which TLS 1.1 and later no longer ask
+    // for (RFC 5246, 7.2.1) and which would make every idle close cost a
+    // full handshake.
+    if (secure)
+      SSL_set_shutdown(secure->native_handle(),
+                       SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     if (plain || secure) {
       beast::error_code ec;
       tcp_layer().socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -161,6 +180,12 @@ struct http_connection::impl {
     auto* ssl = secure->native_handle();
     if (!expect_peer(ssl, host))
       return fail_connect("TLS: cannot set the expected host name");
+    // SSL_set_session takes its own reference; a server that declines the
+    // session simply runs a full handshake, verified as any other.
+    if (session && SSL_set_session(ssl, session.get()) != 1)
+      spdlog::debug("DynamoDB at {}:{}: cannot offer the TLS session", host,
+                    port);
+    session.reset();
     beast::error_code ec;
     tcp_layer().expires_after(connect_timeout);
     secure->async_handshake(ssl::stream_base::client,
@@ -168,6 +193,10 @@ struct http_connection::impl {
     run();
     if (!ec) {
       logged_tls_failure.clear();
+      if (SSL_session_reused(ssl)) {
+        ++resumed;
+        spdlog::debug("DynamoDB at {}:{}: TLS session resumed", host, port);
+      }
       return {};
     }
     auto why = ec == beast::error::timeout ? timed_out(connect_timeout)
@@ -222,6 +251,15 @@ struct http_connection::impl {
     return {};
   }
 
+  /// Keeps the current session for the next connection once a reply was
+  /// read: the handshake succeeded (verified) and a TLS 1.3 server's
+  /// NewSessionTicket, sent before its first reply, has been processed.
+  void remember_session() {
+    session_ptr current{SSL_get1_session(secure->native_handle())};
+    if (current && SSL_SESSION_is_resumable(current.get()))
+      session = std::move(current);
+  }
+
   /// Writes `req` and reads the reply into `parser` under one deadline.
   template <class Stream>
   beast::error_code
@@ -258,6 +296,8 @@ struct http_connection::impl {
                        : "exchange: " + ec.message();
       return unavailable(last_failure);
     }
+    if (secure)
+      remember_session();
     auto res = parser.release();
     if (!res.keep_alive())
       drop();
@@ -295,6 +335,10 @@ void http_connection::close() {
 
 uint64_t http_connection::connects() const {
   return impl_->connects;
+}
+
+uint64_t http_connection::resumed() const {
+  return impl_->resumed;
 }
 
 } // namespace solver_state::dynamodb

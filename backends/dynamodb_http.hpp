@@ -7,6 +7,13 @@
 // handshake is not retried before a backoff delay (50 ms doubling to 2 s), so
 // a dead server costs callers an immediate backend_unavailable instead of a
 // connect attempt each time.
+//
+// Over TLS a replacement connection offers the session of the one before it
+// (taken once that connection had served a reply, so the handshake was
+// verified and, in TLS 1.3, the server's tickets had arrived): the server can
+// resume it without a certificate exchange. Sessions are kept per
+// http_connection, whose host and port never change, so a session is never
+// offered to another server, and none is kept from a failed handshake.
 
 #include <chrono>
 #include <cstdint>
@@ -53,6 +60,10 @@ public:
   /// Connections opened so far, TLS handshake included (tests check reuse
   /// and reconnection).
   uint64_t connects() const;
+
+  /// Of those, the TLS handshakes that resumed the previous connection's
+  /// session (tests check resumption; 0 over plain HTTP).
+  uint64_t resumed() const;
 
 private:
   struct impl;

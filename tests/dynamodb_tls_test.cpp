@@ -93,15 +93,20 @@ struct log_capture {
 
 /// An HTTPS server on Node that answers every request with {} and then
 /// closes the connection gracefully (close_notify, then FIN), as a server
-/// or load balancer may do with an idle connection at any time.
+/// or load balancer may do with an idle connection at any time. Node issues
+/// TLS session tickets; servers given the same `ticket_keys` (96 hex digits)
+/// accept each other's tickets, as the nodes of one load-balanced endpoint
+/// may.
 class closing_server {
 public:
-  closing_server(const std::string& cert, const std::string& key) {
+  closing_server(const std::string& cert, const std::string& key,
+                 const std::string& ticket_keys = "") {
     static constexpr const char* script = R"(
       const https = require('https'), fs = require('fs');
-      const [cert, key] = process.argv.slice(1);
-      const server = https.createServer(
-        {cert: fs.readFileSync(cert), key: fs.readFileSync(key)},
+      const [cert, key, ticketKeys] = process.argv.slice(1);
+      const options = {cert: fs.readFileSync(cert), key: fs.readFileSync(key)};
+      if (ticketKeys) options.ticketKeys = Buffer.from(ticketKeys, 'hex');
+      const server = https.createServer(options,
         (req, res) => {
           req.resume();
           req.on('end', () => res.end('{}', () =>
@@ -118,7 +123,7 @@ public:
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       ::dup2(out[1], 1);
       ::execlp("node", "node", "-e", script, cert.c_str(), key.c_str(),
-               static_cast<char*>(nullptr));
+               ticket_keys.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
     ::close(out[1]);
@@ -310,6 +315,8 @@ TEST_CASE("a TLS connection the server closed while idle is replaced before "
   INFO((r ? std::string{} : message_of(r.error())));
   CHECK(r);
   CHECK(api.connection().connects() == 2);
+  // dynalite (Node) issues TLS 1.3 tickets: the replacement resumes.
+  CHECK(api.connection().resumed() == 1);
 }
 
 TEST_CASE("a TLS connection the server closed gracefully (close_notify) is "
@@ -333,4 +340,62 @@ TEST_CASE("a TLS connection the server closed gracefully (close_notify) is "
   REQUIRE(second);
   CHECK(second->status == 200);
   CHECK(conn.connects() == 2);
+}
+
+namespace {
+
+/// A TLS context trusting the run's CA, as the backend makes it.
+tls_context trusting_context() {
+  auto ep = parse_endpoint(server().url("any"));
+  REQUIRE(ep);
+  auto tls = make_tls_context(*ep);
+  REQUIRE(tls);
+  return *tls;
+}
+
+/// One request to `conn`'s server, which answers 200.
+void post_ok(http_connection& conn) {
+  auto r = conn.post({{"host", "localhost"}}, "{}");
+  INFO((r ? std::string{} : message_of(r.error())));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+}
+
+} // namespace
+
+TEST_CASE("a TLS connection replaced after the server closed it resumes the "
+          "session of the one before") {
+  closing_server closing{server().certificate(), server().private_key()};
+  http_connection conn{"localhost", closing.port(), 1s, 2s,
+                       trusting_context()};
+  for (int i = 0; i < 3; ++i) {
+    post_ok(conn);
+    // Until the close_notify is in the socket: the next post reconnects.
+    std::this_thread::sleep_for(150ms);
+  }
+  CHECK(conn.connects() == 3);
+  CHECK(conn.resumed() == 2);
+}
+
+TEST_CASE("a TLS session is not offered to another server") {
+  // Both servers accept each other's tickets: only the client keeps a
+  // session from reaching a server it was not made with.
+  std::string keys(96, 'a');
+  closing_server first{server().certificate(), server().private_key(), keys};
+  closing_server second{server().certificate(), server().private_key(), keys};
+  auto tls = trusting_context(); // shared, as by the shards of a store
+  http_connection to_first{"localhost", first.port(), 1s, 2s, tls};
+  http_connection to_second{"localhost", second.port(), 1s, 2s, tls};
+  post_ok(to_first);
+  std::this_thread::sleep_for(150ms);
+  post_ok(to_first);
+  REQUIRE(to_first.resumed() == 1);
+  post_ok(to_second);
+  CHECK(to_second.connects() == 1);
+  CHECK(to_second.resumed() == 0);
+  // The second server does resume its own sessions: not resuming above is
+  // the client's choice, not the server's.
+  std::this_thread::sleep_for(150ms);
+  post_ok(to_second);
+  CHECK(to_second.resumed() == 1);
 }
