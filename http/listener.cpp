@@ -60,7 +60,7 @@ void listener::do_accept() {
                                                    shared_from_this()));
 }
 
-void listener::on_accept(beast::error_code ec, tcp::socket socket) {
+void listener::on_accept(beast::error_code ec, connection_socket socket) {
   if (ec == net::error::operation_aborted || !acceptor_.is_open())
     return;
   if (ec) {

@@ -12,6 +12,7 @@
 #include <boost/beast/core/error.hpp>
 
 #include "http/connection_context.hpp"
+#include "http/session.hpp"
 
 namespace solver_state::gateway {
 
@@ -31,8 +32,7 @@ public:
 
 private:
   void do_accept();
-  void on_accept(boost::beast::error_code ec,
-                 boost::asio::ip::tcp::socket socket);
+  void on_accept(boost::beast::error_code ec, connection_socket socket);
 
   boost::asio::io_context& ioc_;
   connection_context& ctx_;

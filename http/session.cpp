@@ -79,7 +79,7 @@ private:
 
 } // namespace
 
-session::session(net::ip::tcp::socket&& socket, connection_context& ctx)
+session::session(connection_socket&& socket, connection_context& ctx)
   : ctx_(ctx),
     stream_(std::move(socket)),
     deadline_(stream_.get_executor()) {
