@@ -3,47 +3,18 @@
 // and the same store recovers by itself once the server is back (with its
 // data: the cluster restarts from its own files).
 
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
 #include <catch2/catch.hpp>
 
-#include "actors/store.hpp"
-#include "backends/plugin.hpp"
-#include "messages/protocol.hpp"
 #include "tests/outage_probe.hpp"
 #include "tests/postgres_server.hpp"
 
 using namespace solver_state;
 using namespace std::chrono_literals;
 
-namespace {
-
-struct running_store {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  store_handles handles;
-
-  explicit running_store(const std::string& type) {
-    register_message_types(cfg);
-    sys = std::make_unique<caf::actor_system>(cfg);
-    state_config sc;
-    sc.type = type;
-    sc.shards = 4;
-    sc.max_items = 0;
-    auto started = start_store(*sys, sc, plugin_registry::builtin());
-    INFO((started ? std::string{} : message_of(started.error())));
-    REQUIRE(started);
-    handles = std::move(*started);
-  }
-
-  ~running_store() { stop_store(handles); }
-};
-
-} // namespace
-
 TEST_CASE("postgresql outage: fail fast, unhealthy, then recover") {
   auto& server = testing::shared_postgres();
-  running_store store{server.url() + "?timeout_ms=1000&table=outage"};
+  testing::running_store store{server.url()
+                               + "?timeout_ms=1000&table=outage"};
   testing::outage_probe probe{*store.sys, store.handles.router};
   REQUIRE(probe.put("state:o:before") == state_errc::none);
   REQUIRE(probe.health() == state_errc::none);
@@ -77,8 +48,8 @@ TEST_CASE("postgresql outage: fail fast, unhealthy, then recover") {
 
 TEST_CASE("postgresql unreachable at start-up: the store starts unhealthy") {
   auto port = testing::free_loopback_port();
-  running_store store{"postgresql://postgres@127.0.0.1:" + std::to_string(port)
-                      + "/postgres"};
+  testing::running_store store{"postgresql://postgres@127.0.0.1:"
+                               + std::to_string(port) + "/postgres"};
   testing::outage_probe probe{*store.sys, store.handles.router};
   CHECK(probe.health() == state_errc::backend_unavailable);
   CHECK(probe.put("state:u:1") == state_errc::backend_unavailable);

@@ -2,13 +2,8 @@
 // backend_unavailable, the health check fails, the service stays up, and the
 // same store recovers by itself once the server is back.
 
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
 #include <catch2/catch.hpp>
 
-#include "actors/store.hpp"
-#include "backends/plugin.hpp"
-#include "messages/protocol.hpp"
 #include "tests/outage_probe.hpp"
 #include "tests/pipeline_support.hpp"
 #include "tests/redis_server.hpp"
@@ -16,31 +11,6 @@
 using namespace solver_state;
 using namespace solver_state::testing;
 using namespace std::chrono_literals;
-
-namespace {
-
-struct running_store {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  store_handles handles;
-
-  explicit running_store(const std::string& type) {
-    register_message_types(cfg);
-    sys = std::make_unique<caf::actor_system>(cfg);
-    state_config sc;
-    sc.type = type;
-    sc.shards = 4;
-    sc.max_items = 0;
-    auto started = start_store(*sys, sc, plugin_registry::builtin());
-    INFO((started ? std::string{} : message_of(started.error())));
-    REQUIRE(started);
-    handles = std::move(*started);
-  }
-
-  ~running_store() { stop_store(handles); }
-};
-
-} // namespace
 
 TEST_CASE("redis outage: fail fast, unhealthy, then recover without restart") {
   testing::redis_server server;
