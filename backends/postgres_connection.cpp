@@ -98,7 +98,9 @@ pg_params& pg_params::text(std::string t) {
 
 postgres_connection::postgres_connection(postgres_options opts,
                                          setup_fn on_connect)
-  : opts_(std::move(opts)), on_connect_(std::move(on_connect)) {
+  : opts_(std::move(opts)),
+    on_connect_(std::move(on_connect)),
+    health_("postgresql " + opts_.host + ":" + std::to_string(opts_.port)) {
 }
 
 postgres_connection::~postgres_connection() {
@@ -106,20 +108,12 @@ postgres_connection::~postgres_connection() {
     PQfinish(conn_);
 }
 
-caf::error postgres_connection::unavailable(const std::string& why) const {
-  return make_state_error(state_errc::backend_unavailable,
-                          "postgresql " + opts_.host + ":"
-                            + std::to_string(opts_.port) + ": " + why);
-}
-
 caf::error postgres_connection::drop(const std::string& why) {
   if (conn_) {
     PQfinish(conn_);
     conn_ = nullptr;
   }
-  last_error_ = why;
-  backoff_.failed();
-  return unavailable(why);
+  return health_.failed(why);
 }
 
 caf::error postgres_connection::connect() {
@@ -165,17 +159,15 @@ caf::error postgres_connection::connect() {
         drop(message_of(err));
       return err;
     }
-  backoff_.succeeded();
+  health_.connected();
   return {};
 }
 
 caf::error postgres_connection::ensure_connected() {
   if (conn_)
     return {};
-  if (!backoff_.due())
-    return unavailable(last_error_ + " (next reconnect in "
-                       + std::to_string(backoff_.remaining().count())
-                       + " ms)");
+  if (auto err = health_.attempt_allowed())
+    return err;
   return connect();
 }
 

@@ -20,7 +20,7 @@
 #include <caf/expected.hpp>
 
 #include "backends/postgres_options.hpp"
-#include "backends/reconnect_backoff.hpp"
+#include "backends/connection_health.hpp"
 
 struct pg_conn;
 struct pg_result;
@@ -114,7 +114,6 @@ public:
 private:
   caf::error connect();
   caf::error drop(const std::string& why);
-  caf::error unavailable(const std::string& why) const;
   caf::expected<pg_rows> finish(const char* what);
   caf::error flush_output(std::chrono::steady_clock::time_point deadline);
   caf::error statement_failed(pg_result* r, const char* what);
@@ -128,8 +127,7 @@ private:
   postgres_options opts_;
   setup_fn on_connect_;
   pg_conn* conn_ = nullptr;
-  reconnect_backoff backoff_;
-  std::string last_error_;
+  connection_health health_;
 };
 
 } // namespace solver_state

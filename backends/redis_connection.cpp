@@ -20,7 +20,8 @@ timeval to_timeval(std::chrono::milliseconds ms) {
 } // namespace
 
 redis_connection::redis_connection(redis_options opts)
-  : opts_(std::move(opts)) {
+  : opts_(std::move(opts)),
+    health_("redis " + opts_.host + ":" + std::to_string(opts_.port)) {
 }
 
 redis_connection::~redis_connection() {
@@ -28,20 +29,12 @@ redis_connection::~redis_connection() {
     redisFree(ctx_);
 }
 
-caf::error redis_connection::unavailable(const std::string& why) const {
-  return make_state_error(state_errc::backend_unavailable,
-                          "redis " + opts_.host + ":"
-                            + std::to_string(opts_.port) + ": " + why);
-}
-
 caf::error redis_connection::drop(const std::string& why) {
   if (ctx_) {
     redisFree(ctx_);
     ctx_ = nullptr;
   }
-  last_error_ = why;
-  backoff_.failed();
-  return unavailable(why);
+  return health_.failed(why);
 }
 
 caf::error redis_connection::connect() {
@@ -75,7 +68,7 @@ caf::error redis_connection::connect() {
     if ((*r)->type == REDIS_REPLY_ERROR)
       return drop(std::string{"SELECT failed: "} + (*r)->str);
   }
-  backoff_.succeeded();
+  health_.connected();
   ++generation_;
   return {};
 }
@@ -83,10 +76,8 @@ caf::error redis_connection::connect() {
 caf::error redis_connection::ensure_connected() {
   if (ctx_)
     return {};
-  if (!backoff_.due())
-    return unavailable(last_error_ + " (next reconnect in "
-                       + std::to_string(backoff_.remaining().count())
-                       + " ms)");
+  if (auto err = health_.attempt_allowed())
+    return err;
   return connect();
 }
 

@@ -15,7 +15,7 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
-#include "backends/reconnect_backoff.hpp"
+#include "backends/connection_health.hpp"
 #include "backends/redis_batch.hpp"
 #include "backends/redis_replies.hpp"
 #include "backends/redis_options.hpp"
@@ -56,7 +56,6 @@ public:
 private:
   caf::error connect();
   caf::error drop(const std::string& why);
-  caf::error unavailable(const std::string& why) const;
   /// Hands `batch` to hiredis (connecting first if needed).
   caf::error send(const redis_batch& batch);
   /// Reads the next reply (sending what is buffered first).
@@ -64,8 +63,7 @@ private:
 
   redis_options opts_;
   redisContext* ctx_ = nullptr;
-  reconnect_backoff backoff_;
-  std::string last_error_;
+  connection_health health_;
   uint64_t generation_ = 0;
   redis_batch one_; // command()'s buffer, reused
   redis_reply_arena replies_;
