@@ -22,6 +22,7 @@
 #include "messages/errors.hpp"
 #include "messages/interfaces.hpp"
 #include "messages/protocol.hpp"
+#include "tests/server_process.hpp"
 
 namespace solver_state::testing {
 
@@ -125,5 +126,51 @@ private:
   std::mutex mtx_;
   std::map<state_errc, size_t> outcomes_;
 };
+
+/// The outage every network backend must survive, on a store of `type`
+/// served by `server` (kill() and restart()): under load, the server dies;
+/// operations then fail fast with backend_unavailable and the store reports
+/// unhealthy; the server comes back and the same store recovers by itself.
+/// Every request gets an answer, success or unavailability, never a hang.
+/// With `keeps_data`, a value written before the outage is read after it.
+template <class Server>
+void check_outage_and_recovery(Server& server, const std::string& type,
+                               bool keeps_data,
+                               std::chrono::seconds recovery) {
+  using namespace std::chrono_literals;
+  running_store store{type};
+  outage_probe probe{*store.sys, store.handles.router};
+  REQUIRE(probe.put("state:o:before") == state_errc::none);
+  REQUIRE(probe.health() == state_errc::none);
+
+  probe.start_load(8);
+  REQUIRE(wait_until([&] { return probe.count(state_errc::none) > 100; },
+                     10s));
+  server.kill();
+  CHECK(wait_until(
+    [&] { return probe.count(state_errc::backend_unavailable) > 20; }, 10s));
+  CHECK(probe.put("state:o:during") == state_errc::backend_unavailable);
+  CHECK(probe.get("state:o:before") == state_errc::backend_unavailable);
+  CHECK(probe.health() == state_errc::backend_unavailable);
+
+  server.restart();
+  auto ok_before = probe.count(state_errc::none);
+  CHECK(wait_until(
+    [&] { return probe.count(state_errc::none) > ok_before + 100; },
+    recovery));
+  probe.stop_load();
+  // Each shard reconnects on its first operation after its backoff pause
+  // (at most 2 s), so the last shards may come back a little later.
+  CHECK(wait_until([&] { return probe.health() == state_errc::none; }, 10s));
+  if (keeps_data)
+    CHECK(probe.get("state:o:before") == state_errc::none);
+  CHECK(probe.put("state:o:after") == state_errc::none);
+  CHECK(probe.get("state:o:after") == state_errc::none);
+  for (auto [code, n] : probe.outcomes()) {
+    INFO(to_string(code) << " x" << n);
+    CHECK((code == state_errc::none
+           || code == state_errc::backend_unavailable));
+  }
+}
 
 } // namespace solver_state::testing

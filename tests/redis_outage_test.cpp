@@ -13,40 +13,10 @@ using namespace solver_state::testing;
 using namespace std::chrono_literals;
 
 TEST_CASE("redis outage: fail fast, unhealthy, then recover without restart") {
-  testing::redis_server server;
-  running_store store{server.url("outage:")
-                      + "&timeout_ms=500&connect_timeout_ms=500"};
-  testing::outage_probe probe{*store.sys, store.handles.router};
-  REQUIRE(probe.put("state:o:before") == state_errc::none);
-  REQUIRE(probe.health() == state_errc::none);
-
-  probe.start_load(8);
-  REQUIRE(testing::wait_until(
-    [&] { return probe.count(state_errc::none) > 100; }, 10s));
-  server.kill();
-  CHECK(testing::wait_until(
-    [&] { return probe.count(state_errc::backend_unavailable) > 20; }, 10s));
-  CHECK(probe.put("state:o:during") == state_errc::backend_unavailable);
-  CHECK(probe.get("state:o:before") == state_errc::backend_unavailable);
-  CHECK(probe.health() == state_errc::backend_unavailable);
-
-  server.restart();
-  auto ok_before = probe.count(state_errc::none);
-  CHECK(testing::wait_until(
-    [&] { return probe.count(state_errc::none) > ok_before + 100; }, 15s));
-  probe.stop_load();
-  // Each shard reconnects on its first operation after its backoff pause
-  // (at most 2 s), so the last shards may come back a little later.
-  CHECK(testing::wait_until(
-    [&] { return probe.health() == state_errc::none; }, 10s));
-  CHECK(probe.put("state:o:after") == state_errc::none);
-  CHECK(probe.get("state:o:after") == state_errc::none);
-  // Every request was answered, and only with success or unavailability:
-  // nothing hung until the client's deadline (timeout).
-  for (auto [code, n] : probe.outcomes()) {
-    INFO(to_string(code) << " x" << n);
-    CHECK((code == state_errc::none || code == state_errc::backend_unavailable));
-  }
+  redis_server server;
+  check_outage_and_recovery(
+    server, server.url("outage:") + "&timeout_ms=500&connect_timeout_ms=500",
+    false, 15s);
 }
 
 TEST_CASE("redis hung server: a command times out as backend_unavailable") {
