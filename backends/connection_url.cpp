@@ -192,6 +192,22 @@ caf::error read_integer_option(const connection_url& url,
   return {};
 }
 
+caf::error read_timeouts(const connection_url& url,
+                         std::chrono::milliseconds& connect,
+                         std::chrono::milliseconds& command) {
+  int64_t connect_ms = connect.count();
+  int64_t command_ms = command.count();
+  if (auto err = read_integer_option(url, "connect_timeout_ms", 1, 600'000,
+                                     connect_ms))
+    return err;
+  if (auto err = read_integer_option(url, "timeout_ms", 1, 600'000,
+                                     command_ms))
+    return err;
+  connect = std::chrono::milliseconds{connect_ms};
+  command = std::chrono::milliseconds{command_ms};
+  return {};
+}
+
 caf::error
 reject_unknown_options(const connection_url& url,
                        std::initializer_list<std::string_view> known) {

@@ -5,6 +5,7 @@
 // User, password, path and query values are percent-decoded. It knows no
 // scheme: each plugin reads the parts it understands and rejects the rest.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -45,6 +46,13 @@ bool percent_decode(std::string_view in, std::string& out);
 caf::error read_integer_option(const connection_url& url,
                                const std::string& key, int64_t lo, int64_t hi,
                                int64_t& out);
+
+/// The connect_timeout_ms and timeout_ms options (1 ms to 10 minutes) of a
+/// network backend's URL into `connect` and `command`, each left unchanged
+/// when absent; bad_request otherwise.
+caf::error read_timeouts(const connection_url& url,
+                         std::chrono::milliseconds& connect,
+                         std::chrono::milliseconds& command);
 
 /// bad_request when `url` has a query key outside `known` (usually a typo).
 caf::error reject_unknown_options(const connection_url& url,

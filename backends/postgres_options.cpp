@@ -47,16 +47,8 @@ caf::expected<postgres_options> parse_postgres_url(std::string_view text) {
   if (!valid_identifier(out.table))
     return bad("table must match [a-z_][a-z0-9_]* (at most 40 bytes), got '"
                + out.table + "'");
-  int64_t connect_ms = out.connect_timeout.count();
-  int64_t command_ms = out.command_timeout.count();
-  if (auto err = read_integer_option(*url, "connect_timeout_ms", 1, 600'000,
-                                     connect_ms))
+  if (auto err = read_timeouts(*url, out.connect_timeout, out.command_timeout))
     return err;
-  if (auto err = read_integer_option(*url, "timeout_ms", 1, 600'000,
-                                     command_ms))
-    return err;
-  out.connect_timeout = std::chrono::milliseconds{connect_ms};
-  out.command_timeout = std::chrono::milliseconds{command_ms};
   return out;
 }
 
