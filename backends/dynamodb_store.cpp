@@ -143,6 +143,17 @@ const json::array* array_at(const json::object& obj, std::string_view a,
   return v && v->is_array() ? &v->as_array() : nullptr;
 }
 
+/// The keys of `table` a BatchGetItem reply left unprocessed, if any:
+/// {"UnprocessedKeys": {"<table>": {"Keys": [...]}}}.
+const json::array* unprocessed_keys(const json::object& reply,
+                                    const std::string& table) {
+  auto unprocessed = reply.if_contains("UnprocessedKeys");
+  if (!unprocessed || !unprocessed->is_object())
+    return nullptr;
+  auto t = unprocessed->as_object().if_contains(table);
+  return t && t->is_object() ? array_at(t->as_object(), "Keys") : nullptr;
+}
+
 } // namespace
 
 dynamodb_store::dynamodb_store(endpoint ep, aws::credentials creds,
@@ -384,20 +395,14 @@ caf::expected<key_page> dynamodb_store::list_partition(key_class cls,
 
 // -- batch_get ------------------------------------------------------------------------
 
-caf::expected<std::vector<std::optional<stored_item>>>
-dynamodb_store::batch_read(const std::vector<std::string>& keys) {
-  // `keys` is duplicate-free: BatchGetItem refuses duplicates.
-  std::vector<std::optional<stored_item>> out(keys.size());
-  std::map<std::string, size_t, std::less<>> index;
-  for (size_t i = 0; i < keys.size(); ++i)
-    index.emplace(keys[i], i);
+caf::error dynamodb_store::batch_get_items(
+  const json::array& keys, const char* what,
+  const std::function<caf::error(const json::object&)>& on_item) {
   const auto& table = api_.where().table;
   for (size_t first = 0; first < keys.size(); first += batch_get_max) {
-    json::array wanted;
-    for (size_t i = first; i < std::min(keys.size(), first + batch_get_max);
-         ++i)
-      wanted.emplace_back(key_of(keys[i]));
-    json::object request{{"Keys", std::move(wanted)},
+    auto last = std::min(keys.size(), first + batch_get_max);
+    json::object request{{"Keys", json::array(keys.begin() + first,
+                                              keys.begin() + last)},
                          {"ConsistentRead", true}};
     for (int attempt = 0;; ++attempt) {
       json::object body{{"RequestItems", json::object{{table, request}}}};
@@ -405,33 +410,46 @@ dynamodb_store::batch_read(const std::vector<std::string>& keys) {
       if (!reply)
         return std::move(reply.error());
       if (auto items = array_at(*reply, "Responses", table))
-        for (auto& v : *items) {
-          if (!v.is_object())
-            continue;
-          auto item = decode_item(v.as_object());
-          if (!item)
-            return std::move(item.error());
-          if (auto it = index.find(item->key); it != index.end())
-            out[it->second] = std::move(*item);
-        }
-      auto left = array_at(*reply, "UnprocessedKeys", table);
-      if (!left) {
-        auto unprocessed = reply->if_contains("UnprocessedKeys");
-        if (unprocessed && unprocessed->is_object())
-          if (auto t = unprocessed->as_object().if_contains(table);
-              t && t->is_object())
-            left = array_at(t->as_object(), "Keys");
-      }
+        for (auto& v : *items)
+          if (v.is_object())
+            if (auto err = on_item(v.as_object()))
+              return err;
+      auto left = unprocessed_keys(*reply, table);
       if (!left || left->empty())
         break;
       if (attempt + 1 == max_attempts)
         return make_state_error(state_errc::backend_unavailable,
-                                "DynamoDB left keys of BatchGetItem "
-                                "unprocessed (throttled)");
+                                std::string{"DynamoDB left "} + what
+                                  + " unprocessed (throttled)");
       request["Keys"] = *left;
       backoff_sleep(attempt);
     }
   }
+  return {};
+}
+
+caf::expected<std::vector<std::optional<stored_item>>>
+dynamodb_store::batch_read(const std::vector<std::string>& keys) {
+  // `keys` is duplicate-free: BatchGetItem refuses duplicates.
+  std::vector<std::optional<stored_item>> out(keys.size());
+  std::map<std::string, size_t, std::less<>> index;
+  json::array wanted;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    index.emplace(keys[i], i);
+    wanted.emplace_back(key_of(keys[i]));
+  }
+  auto err = batch_get_items(wanted, "keys of BatchGetItem",
+                             [&](const json::object& v) -> caf::error {
+                               auto item = decode_item(v);
+                               if (!item)
+                                 return std::move(item.error());
+                               if (auto it = index.find(item->key);
+                                   it != index.end())
+                                 out[it->second] = std::move(*item);
+                               return {};
+                             });
+  if (err)
+    return err;
   return out;
 }
 
@@ -592,52 +610,29 @@ void dynamodb_store::delete_chunks(const std::string& key, uint64_t blob,
 caf::expected<std::string>
 dynamodb_store::read_chunks(const stored_item& item) {
   auto partition = chunk_partition(item.key);
-  const auto& table = api_.where().table;
   std::vector<std::string> parts(item.chunks);
   std::vector<bool> seen(item.chunks, false);
-  for (uint32_t first = 0; first < item.chunks; first += batch_get_max) {
-    json::array wanted;
-    for (uint32_t i = first;
-         i < std::min<uint32_t>(item.chunks, first + batch_get_max); ++i)
-      wanted.emplace_back(chunk_key(partition, item.blob, i));
-    json::object request{{"Keys", std::move(wanted)},
-                         {"ConsistentRead", true}};
-    for (int attempt = 0;; ++attempt) {
-      json::object body{{"RequestItems", json::object{{table, request}}}};
-      auto reply = api_.call("BatchGetItem", body);
-      if (!reply)
-        return std::move(reply.error());
-      if (auto items = array_at(*reply, "Responses", table))
-        for (auto& v : *items) {
-          if (!v.is_object())
-            continue;
-          auto k = read_b(v.as_object(), "k");
-          auto c = read_b(v.as_object(), "c");
-          if (!k || !c || k->size() != 12)
-            continue;
-          uint32_t index = 0;
-          for (int i = 8; i < 12; ++i)
-            index = (index << 8) | static_cast<unsigned char>((*k)[i]);
-          if (index < item.chunks) {
-            parts[index] = std::move(*c);
-            seen[index] = true;
-          }
-        }
-      auto unprocessed = reply->if_contains("UnprocessedKeys");
-      const json::array* left = nullptr;
-      if (unprocessed && unprocessed->is_object())
-        if (auto t = unprocessed->as_object().if_contains(table);
-            t && t->is_object())
-          left = array_at(t->as_object(), "Keys");
-      if (!left || left->empty())
-        break;
-      if (attempt + 1 == max_attempts)
-        return make_state_error(state_errc::backend_unavailable,
-                                "DynamoDB left chunk reads unprocessed");
-      request["Keys"] = *left;
-      backoff_sleep(attempt);
-    }
-  }
+  json::array wanted;
+  for (uint32_t i = 0; i < item.chunks; ++i)
+    wanted.emplace_back(chunk_key(partition, item.blob, i));
+  auto err = batch_get_items(wanted, "chunk reads",
+                             [&](const json::object& v) -> caf::error {
+                               auto k = read_b(v, "k");
+                               auto c = read_b(v, "c");
+                               if (!k || !c || k->size() != 12)
+                                 return {};
+                               uint32_t index = 0;
+                               for (int i = 8; i < 12; ++i)
+                                 index = (index << 8)
+                                         | static_cast<unsigned char>((*k)[i]);
+                               if (index < item.chunks) {
+                                 parts[index] = std::move(*c);
+                                 seen[index] = true;
+                               }
+                               return {};
+                             });
+  if (err)
+    return err;
   std::string out;
   for (uint32_t i = 0; i < item.chunks; ++i) {
     if (!seen[i])

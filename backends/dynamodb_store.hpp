@@ -14,6 +14,7 @@
 // the main item points at them, so a reader never sees a half-written value.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <random>
 #include <string>
@@ -75,6 +76,14 @@ private:
 
   caf::expected<std::vector<std::optional<stored_item>>>
   batch_read(const std::vector<std::string>& keys);
+
+  /// BatchGetItem of `keys` (100 per call), retrying what DynamoDB leaves
+  /// unprocessed with a backoff; `on_item` sees every item returned and may
+  /// stop the read with an error. `what` names the reads in the error when
+  /// the retries run out.
+  caf::error batch_get_items(
+    const boost::json::array& keys, const char* what,
+    const std::function<caf::error(const boost::json::object&)>& on_item);
 
   // -- chunks of large values --------------------------------------------------
 
