@@ -74,3 +74,37 @@ TEST_CASE("redis outage: the first operation after a reconnect selects the "
   CHECK(got->value == "after");
   CHECK(got->version == 7);
 }
+
+TEST_CASE("redis with a password: AUTH on every connect, also after a "
+          "restart, and a wrong password says so") {
+  redis_server server{"s3cret pass"};
+  auto url = server.url("auth:") + "&connect_timeout_ms=500";
+  // The URL carries the password percent-encoded.
+  url.replace(url.find("s3cret pass"), 11, "s3cret%20pass");
+  auto stores = open_stores(url);
+  auto& s = *stores[0];
+  REQUIRE(s.set(set_request{"state:a:k", "v", 0, condition::always()}, 0,
+                wall_ms()));
+  server.kill();
+  server.restart();
+  caf::expected<version_t> again = caf::error{};
+  REQUIRE(wait_until(
+    [&] {
+      again = s.set(set_request{"state:a:k", "w", 0, condition::always()}, 0,
+                    wall_ms());
+      return again
+             || code_of(again.error()) != state_errc::backend_unavailable;
+    },
+    15s));
+  INFO((again ? std::string{} : message_of(again.error())));
+  CHECK(again);
+  CHECK(s.get("state:a:k", wall_ms())->value == "w");
+
+  auto wrong = server.url("auth:");
+  wrong.replace(wrong.find("s3cret pass"), 11, "wrong");
+  auto bad = open_stores(wrong);
+  auto err = bad[0]->get("state:a:k", wall_ms());
+  REQUIRE_FALSE(err);
+  CHECK(code_of(err.error()) == state_errc::backend_unavailable);
+  CHECK_THAT(message_of(err.error()), Catch::Contains("AUTH failed"));
+}

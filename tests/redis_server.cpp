@@ -6,7 +6,8 @@
 
 namespace solver_state::testing {
 
-redis_server::redis_server() {
+redis_server::redis_server(std::string password)
+  : password_(std::move(password)) {
   cleanup_after_exit("kill -9 $(cat " + dir_.path() + "/redis.pid) 2>/dev/null;"
                      " rm -rf " + dir_.path());
   // The port was free when picked; another process may take it before the
@@ -26,11 +27,16 @@ redis_server::~redis_server() {
 
 bool redis_server::start() {
   auto port = std::to_string(port_);
-  if (!process_.start({"redis-server", "--port", port, "--bind", "127.0.0.1",
-                       "--save", "", "--appendonly", "no", "--dir",
-                       dir_.path(), "--protected-mode", "yes", "--pidfile",
-                       dir_.path() + "/redis.pid"},
-                      dir_.path() + "/redis.log"))
+  std::vector<std::string> argv{
+    "redis-server", "--port",    port,        "--bind",
+    "127.0.0.1",    "--save",    "",          "--appendonly",
+    "no",           "--dir",     dir_.path(), "--protected-mode",
+    "yes",          "--pidfile", dir_.path() + "/redis.pid"};
+  if (!password_.empty()) {
+    argv.push_back("--requirepass");
+    argv.push_back(password_);
+  }
+  if (!process_.start(argv, dir_.path() + "/redis.log"))
     return false;
   if (wait_until([&] { return cli({"PING"}) == 0; },
                  std::chrono::seconds{10}))
@@ -40,7 +46,8 @@ bool redis_server::start() {
 }
 
 std::string redis_server::url(const std::string& prefix) const {
-  auto out = "redis://127.0.0.1:" + std::to_string(port_) + "/0";
+  auto auth = password_.empty() ? std::string{} : ":" + password_ + "@";
+  auto out = "redis://" + auth + "127.0.0.1:" + std::to_string(port_) + "/0";
   if (!prefix.empty())
     out += "?prefix=" + prefix;
   return out;
@@ -64,6 +71,11 @@ void redis_server::flush() {
 int redis_server::cli(const std::vector<std::string>& args) const {
   std::vector<std::string> argv{"redis-cli", "-h", "127.0.0.1", "-p",
                                 std::to_string(port_)};
+  if (!password_.empty()) {
+    argv.push_back("--no-auth-warning");
+    argv.push_back("-a");
+    argv.push_back(password_);
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   return run_command(argv);
 }

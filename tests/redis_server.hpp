@@ -15,13 +15,14 @@ namespace solver_state::testing {
 
 class redis_server {
 public:
-  /// Starts the server; throws if it does not come up.
-  redis_server();
+  /// Starts the server; throws if it does not come up. With a `password`,
+  /// clients must AUTH (requirepass).
+  explicit redis_server(std::string password = {});
   ~redis_server();
 
   uint16_t port() const { return port_; }
 
-  /// redis://127.0.0.1:PORT/0, with ?prefix= when given.
+  /// redis://[:PASSWORD@]127.0.0.1:PORT/0, with ?prefix= when given.
   std::string url(const std::string& prefix = {}) const;
 
   /// Kills the server (SIGKILL: an outage, not a shutdown).
@@ -43,6 +44,7 @@ public:
 private:
   bool start();
 
+  std::string password_;
   temp_dir dir_{"redis"};
   uint16_t port_ = 0;
   child_process process_;
