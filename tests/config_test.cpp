@@ -37,7 +37,7 @@ TEST_CASE("an empty config gives the documented defaults") {
 }
 
 TEST_CASE("the file backend defaults to one shard, redis and postgresql to "
-          "two, the others to 8; an explicit shards wins") {
+          "two, the others to 8, and an explicit shards wins") {
   CHECK(parse_config("state:\n  type: file\n").config.state.shards == 1);
   CHECK(parse_config("state:\n  type: memory\n").config.state.shards == 8);
   CHECK(parse_config("state:\n  type: redis://127.0.0.1:6379/0\n")

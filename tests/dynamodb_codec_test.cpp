@@ -57,7 +57,7 @@ TEST_CASE("an item round-trips through encode and decode") {
   CHECK(back->chunks == 0);
 }
 
-TEST_CASE("empty values leave out v; chunked values carry blob and nc") {
+TEST_CASE("empty values leave out v, chunked values carry blob and nc") {
   stored_item empty;
   empty.key = "x";
   empty.version = 1;

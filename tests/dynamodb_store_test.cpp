@@ -120,7 +120,7 @@ TEST_CASE("shard stores sharing a table list every key exactly once") {
   CHECK(ord.size() == 12);
 }
 
-TEST_CASE("sweep deletes expired items; only shard 0 sweeps, not too often") {
+TEST_CASE("sweep deletes expired items, only shard 0 sweeps, not too often") {
   auto stores = fresh_stores("sweep", 2, "&sweep_interval_s=3600");
   auto now = wall_now();
   must_set(*stores[0], "state:s:gone1", "x", now, now + 10);

@@ -133,7 +133,7 @@ TEST_CASE("If-Match and If-None-Match decide conditional requests") {
   CHECK(c.get(key).status == 404);
 }
 
-TEST_CASE("ttl_seconds expires values; a bad ttl changes nothing") {
+TEST_CASE("ttl_seconds expires values, and a bad ttl changes nothing") {
   service_process svc;
   http_client c{svc.port()};
   auto bad = c.put("/v1/state/state:c:ttl?ttl_seconds=soon", "x");

@@ -41,7 +41,7 @@ TEST_CASE("prefix classes and shard groups") {
   CHECK(group_of_prefix("order:t:") == "");
 }
 
-TEST_CASE("fills of one order share a shard; orders spread") {
+TEST_CASE("fills of one order share a shard, orders spread") {
   for (int i = 0; i < 100; ++i) {
     auto order_id = "0x" + std::to_string(i);
     auto s = shard_index(fill_key(order_id, "a"), 8);
