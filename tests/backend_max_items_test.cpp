@@ -6,13 +6,13 @@
 #include <thread>
 
 #include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
 #include <catch2/catch.hpp>
 
 #include "actors/store.hpp"
 #include "messages/protocol.hpp"
 #include "tests/pipeline_support.hpp"
+#include "tests/running_store.hpp"
 #include "tests/postgres_server.hpp"
 #include "tests/redis_server.hpp"
 
@@ -172,22 +172,15 @@ TEST_CASE("postgresql enforces max_items across shards") {
 TEST_CASE("max_items through the shards' pipelined path") {
   auto& server = shared_redis();
   server.flush();
-  caf::actor_system_config cfg;
-  register_message_types(cfg);
-  caf::actor_system sys{cfg};
-  state_config sc;
-  sc.type = server.url("capactors:");
-  sc.shards = 4;
-  sc.max_items = 5;
-  auto store = start_store(sys, sc, plugin_registry::builtin());
-  REQUIRE(store);
+  running_store store{server.url("capactors:"), 4, 5};
   {
-    caf::scoped_actor self{sys};
-    std::vector<decltype(self->request(store->router, 10s, put_atom_v,
+    caf::scoped_actor self{*store.sys};
+    auto& router = store.handles.router;
+    std::vector<decltype(self->request(router, 10s, put_atom_v,
                                        set_request{}))> writes;
     for (int i = 0; i < 20; ++i)
       writes.push_back(self->request(
-        store->router, 10s, put_atom_v,
+        router, 10s, put_atom_v,
         set_request{"state:a:" + std::to_string(i), "v", 0, {}}));
     int ok = 0;
     int full = 0;
@@ -200,7 +193,6 @@ TEST_CASE("max_items through the shards' pipelined path") {
     CHECK(ok == 5);
     CHECK(full == 15);
   }
-  stop_store(*store);
 }
 
 TEST_CASE("dynamodb refuses max_items at start-up") {

@@ -13,41 +13,15 @@
 #include <thread>
 
 #include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
 #include <catch2/catch.hpp>
 
-#include "actors/store.hpp"
-#include "backends/plugin.hpp"
 #include "messages/errors.hpp"
 #include "messages/interfaces.hpp"
-#include "messages/protocol.hpp"
+#include "tests/running_store.hpp"
 #include "tests/server_process.hpp"
 
 namespace solver_state::testing {
-
-/// A store of `type` with 4 shards and no key limit, started as the service
-/// starts it, in an actor system of its own; stopped when destroyed.
-struct running_store {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  store_handles handles;
-
-  explicit running_store(const std::string& type) {
-    register_message_types(cfg);
-    sys = std::make_unique<caf::actor_system>(cfg);
-    state_config sc;
-    sc.type = type;
-    sc.shards = 4;
-    sc.max_items = 0;
-    auto started = start_store(*sys, sc, plugin_registry::builtin());
-    INFO((started ? std::string{} : message_of(started.error())));
-    REQUIRE(started);
-    handles = std::move(*started);
-  }
-
-  ~running_store() { stop_store(handles); }
-};
 
 class outage_probe {
 public:

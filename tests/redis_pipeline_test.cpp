@@ -7,13 +7,13 @@
 #include <thread>
 
 #include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
 #include <catch2/catch.hpp>
 
 #include "actors/store.hpp"
 #include "messages/protocol.hpp"
 #include "tests/pipeline_support.hpp"
+#include "tests/running_store.hpp"
 #include "tests/redis_server.hpp"
 
 using namespace solver_state;
@@ -144,30 +144,23 @@ TEST_CASE("redis: connection lost mid-pipeline: every op of the batch is "
 TEST_CASE("redis: requests in flight to one shard are answered in order") {
   auto& server = shared_redis();
   server.flush();
-  caf::actor_system_config cfg;
-  register_message_types(cfg);
-  caf::actor_system sys{cfg};
-  state_config sc;
-  sc.type = server.url("inflight:");
-  sc.shards = 2;
-  sc.max_items = 0;
-  auto store = start_store(sys, sc, plugin_registry::builtin());
-  REQUIRE(store);
+  running_store store{server.url("inflight:"), 2};
   {
-    caf::scoped_actor self{sys};
+    caf::scoped_actor self{*store.sys};
+    auto& router = store.handles.router;
     const std::string key = "state:f:k";
     constexpr int rounds = 200;
     // Every request is sent before any reply is read: they queue up in the
     // shard and leave in pipelined batches.
-    std::vector<decltype(self->request(store->router, 10s, get_atom_v,
+    std::vector<decltype(self->request(router, 10s, get_atom_v,
                                        key))> gets;
-    std::vector<decltype(self->request(store->router, 10s, put_atom_v,
+    std::vector<decltype(self->request(router, 10s, put_atom_v,
                                        set_request{}))> writes;
     for (int i = 0; i < rounds; ++i) {
-      writes.push_back(self->request(store->router, 10s, put_atom_v,
+      writes.push_back(self->request(router, 10s, put_atom_v,
                                      set_request{key, std::to_string(i), 0,
                                                  condition::always()}));
-      gets.push_back(self->request(store->router, 10s, get_atom_v, key));
+      gets.push_back(self->request(router, 10s, get_atom_v, key));
     }
     version_t last = 0;
     for (int i = 0; i < rounds; ++i) {
@@ -184,5 +177,4 @@ TEST_CASE("redis: requests in flight to one shard are answered in order") {
       last = written;
     }
   }
-  stop_store(*store);
 }
