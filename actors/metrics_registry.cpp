@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "actors/prometheus_text.hpp"
+#include "util/prometheus_text.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {

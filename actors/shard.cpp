@@ -11,7 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "actors/wall_clock.hpp"
+#include "util/wall_clock.hpp"
 #include "backends/state_store.hpp"
 #include "messages/keys.hpp"
 

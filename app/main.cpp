@@ -11,10 +11,11 @@
 #include <caf/actor_system_config.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/node.hpp"
-#include "actors/node_settings.hpp"
+#include "actors/cluster/node.hpp"
+#include "actors/cluster/settings.hpp"
 #include "actors/store.hpp"
 #include "backends/connection_url.hpp"
+#include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
 #include "config/cli.hpp"
 #include "config/config.hpp"
@@ -88,7 +89,7 @@ int run(const service_config& cfg) {
     return exit_failure;
   }
   caf::actor_system sys{caf_cfg};
-  auto store = start_store(sys, cfg.state, plugin_registry::builtin());
+  auto store = start_store(sys, cfg.state, compiled_plugins());
   if (!store) {
     spdlog::critical("cannot start the store: {}", message_of(store.error()));
     return exit_failure;

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "messages/errors.hpp"
+#include "util/percent.hpp"
 
 namespace solver_state {
 
@@ -11,16 +12,6 @@ namespace {
 
 caf::error bad(std::string what) {
   return make_state_error(state_errc::bad_request, std::move(what));
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
 }
 
 bool valid_scheme(std::string_view s) {
@@ -109,26 +100,6 @@ std::string connection_url::option(const std::string& key,
                                    const std::string& fallback) const {
   auto it = query.find(key);
   return it == query.end() ? fallback : it->second;
-}
-
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size())
-      return false;
-    auto hi = hex_value(in[i + 1]);
-    auto lo = hex_value(in[i + 2]);
-    if (hi < 0 || lo < 0)
-      return false;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return true;
 }
 
 caf::expected<connection_url> parse_connection_url(std::string_view text) {

@@ -38,9 +38,6 @@ caf::expected<connection_url> parse_connection_url(std::string_view text);
 /// comes back unchanged.
 std::string redact_password(std::string_view text);
 
-/// Decodes %XX escapes; false on a malformed escape.
-bool percent_decode(std::string_view in, std::string& out);
-
 /// Reads a non-negative integer option of `url` within [lo, hi] into `out`
 /// (left unchanged when the option is absent); bad_request otherwise.
 caf::error read_integer_option(const connection_url& url,

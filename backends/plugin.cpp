@@ -1,22 +1,10 @@
+// The plugin registry: plugins looked up by state.type or its URL scheme.
+
 #include "backends/plugin.hpp"
 
 namespace solver_state {
 
 state_backend_plugin::~state_backend_plugin() = default;
-
-const plugin_registry& plugin_registry::builtin() {
-  static const plugin_registry registry = [] {
-    plugin_registry r;
-    r.add(make_memory_plugin());
-    r.add(make_file_plugin());
-    r.add(make_redis_plugin());
-    r.add(make_postgres_plugin());
-    r.add(make_dynamodb_plugin());
-    r.add(make_dynamodb_plugin("dynamodbs")); // the same backend over HTTPS
-    return r;
-  }();
-  return registry;
-}
 
 void plugin_registry::add(std::unique_ptr<state_backend_plugin> plugin) {
   plugins_.emplace_back(std::move(plugin));

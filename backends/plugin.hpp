@@ -36,10 +36,13 @@ public:
     = 0;
 };
 
-/// The plugins compiled into this build, looked up by state.type.
+/// Plugins looked up by state.type.
 class plugin_registry {
 public:
-  /// The registry of every built-in plugin (built once, lives forever).
+  /// The embedded backends, memory and file, which need nothing but this
+  /// library (built once, lives forever). Programs that want a network
+  /// backend add its plugin (backends/redis/plugin.hpp, ...) to a registry
+  /// of their own, or use compiled_plugins() (backends/compiled_plugins.hpp).
   static const plugin_registry& builtin();
 
   void add(std::unique_ptr<state_backend_plugin> plugin);
@@ -57,14 +60,5 @@ private:
 /// The scheme of a connection string ("redis" of "redis://h:1/0"), or the
 /// whole text when it has none ("memory").
 std::string_view scheme_of(std::string_view type);
-
-// -- built-in plugins (one factory per backend, defined next to it) --------------
-
-std::unique_ptr<state_backend_plugin> make_memory_plugin();
-std::unique_ptr<state_backend_plugin>
-make_dynamodb_plugin(std::string_view scheme = "dynamodb");
-std::unique_ptr<state_backend_plugin> make_redis_plugin();
-std::unique_ptr<state_backend_plugin> make_postgres_plugin();
-std::unique_ptr<state_backend_plugin> make_file_plugin();
 
 } // namespace solver_state

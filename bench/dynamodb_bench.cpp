@@ -13,8 +13,9 @@
 #include <functional>
 #include <string>
 
+#include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
-#include "tests/dynalite_server.hpp"
+#include "tests/support/dynalite_server.hpp"
 
 using namespace solver_state;
 using clock_type = std::chrono::steady_clock;
@@ -32,7 +33,7 @@ std::unique_ptr<state_store> open(const std::string& type) {
   cfg.type = type;
   cfg.shards = 1;
   cfg.max_items = 0;
-  auto stores = plugin_registry::builtin().find(type)->create_stores(cfg);
+  auto stores = compiled_plugins().find(type)->create_stores(cfg);
   if (!stores) {
     std::fprintf(stderr, "%s: %s\n", type.c_str(),
                  message_of(stores.error()).c_str());

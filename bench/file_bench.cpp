@@ -27,7 +27,8 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/store.hpp"
-#include "backends/file_plugin.hpp"
+#include "backends/file/plugin.hpp"
+#include "backends/memory/plugin.hpp"
 #include "backends/plugin.hpp"
 #include "messages/keys.hpp"
 #include "messages/protocol.hpp"

@@ -32,10 +32,11 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "actors/node.hpp"
-#include "actors/node_settings.hpp"
-#include "actors/node_transport.hpp"
+#include "actors/cluster/node.hpp"
+#include "actors/cluster/settings.hpp"
+#include "actors/cluster/transport.hpp"
 #include "actors/store.hpp"
+#include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
 #include "messages/errors.hpp"
 #include "messages/protocol.hpp"
@@ -222,7 +223,7 @@ int main(int argc, char** argv) {
   state_config local_cfg;
   local_cfg.type = "memory";
   local_cfg.max_items = 0;
-  auto local = start_store(sys, local_cfg, plugin_registry::builtin());
+  auto local = start_store(sys, local_cfg, compiled_plugins());
   auto cluster = start_node(sys, node, *local);
   if (!local || !cluster) {
     std::fprintf(stderr, "cannot start the store or the node\n");

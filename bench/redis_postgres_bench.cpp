@@ -40,11 +40,12 @@
 #include <caf/event_based_actor.hpp>
 
 #include "actors/store.hpp"
+#include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
 #include "messages/protocol.hpp"
-#include "tests/postgres_server.hpp"
-#include "tests/redis_server.hpp"
-#include "tests/server_process.hpp"
+#include "tests/support/postgres_server.hpp"
+#include "tests/support/redis_server.hpp"
+#include "tests/support/server_process.hpp"
 
 using namespace solver_state;
 using namespace std::chrono_literals;
@@ -174,9 +175,9 @@ phase_result measure_store(const std::string& type, size_t shards,
   sc.max_items = 0;
   plugin_registry unpipelined;
   unpipelined.add(std::make_unique<one_at_a_time_plugin>(
-    plugin_registry::builtin().find(type)));
+    compiled_plugins().find(type)));
   auto store = start_store(sys, sc,
-                           pipelined ? plugin_registry::builtin()
+                           pipelined ? compiled_plugins()
                                      : unpipelined);
   if (!store) {
     std::cerr << "cannot start store: " << message_of(store.error()) << "\n";
@@ -300,7 +301,7 @@ void report(const char* backend, const char* op, const std::string& via,
             double tool, double ours, uint64_t failures, double target) {
   std::printf("%-10s %-6s tool %10.0f/s  %-10s %10.0f/s  ratio %.2f "
               "(target >= %.1f)%s\n",
-              backend, op, via.c_str(), tool, ours,
+              backend, op, tool, via.c_str(), ours,
               tool > 0 ? ours / tool : 0, target,
               failures ? "  FAILURES" : "");
   if (failures)

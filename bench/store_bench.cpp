@@ -23,6 +23,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/store.hpp"
+#include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
 #include "messages/protocol.hpp"
 
@@ -234,7 +235,7 @@ int main(int argc, char** argv) {
   state_config state;
   state.type = "memory";
   state.max_items = 0;
-  auto store = start_store(sys, state, plugin_registry::builtin());
+  auto store = start_store(sys, state, compiled_plugins());
   if (!store) {
     std::fprintf(stderr, "%s\n", message_of(store.error()).c_str());
     return 1;

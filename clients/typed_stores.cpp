@@ -1,4 +1,4 @@
-#include "actors/clients.hpp"
+#include "clients/typed_stores.hpp"
 
 #include <caf/scoped_actor.hpp>
 #include <caf/typed_actor.hpp>

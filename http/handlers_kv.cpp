@@ -3,7 +3,7 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "http/base64.hpp"
+#include "util/base64.hpp"
 #include "http/etag.hpp"
 #include "http/json_codec.hpp"
 #include "http/responses.hpp"

@@ -2,7 +2,7 @@
 
 #include <boost/json.hpp>
 
-#include "http/base64.hpp"
+#include "util/base64.hpp"
 #include "http/etag.hpp"
 
 namespace solver_state::gateway {

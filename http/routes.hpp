@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "http/percent.hpp"
+#include "util/percent.hpp"
 
 namespace solver_state::gateway {
 

@@ -1,9 +1,9 @@
-#include "http/base64.hpp"
+#include "util/base64.hpp"
 
 #include <array>
 #include <cstdint>
 
-namespace solver_state::gateway {
+namespace solver_state {
 
 namespace {
 
@@ -106,4 +106,4 @@ std::optional<std::string> base64url_decode(std::string_view text) {
   return decode(text, table, false);
 }
 
-} // namespace solver_state::gateway
+} // namespace solver_state

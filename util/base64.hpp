@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace solver_state::gateway {
+namespace solver_state {
 
 std::string base64_encode(std::string_view bytes);
 
@@ -19,4 +19,4 @@ std::string base64url_encode(std::string_view bytes);
 /// Decodes unpadded URL-safe base64; nullopt when malformed.
 std::optional<std::string> base64url_decode(std::string_view text);
 
-} // namespace solver_state::gateway
+} // namespace solver_state

@@ -1,26 +1,54 @@
-#include "http/percent.hpp"
+// Percent-decoding for request targets, query strings and connection URLs.
+
+#include "util/percent.hpp"
 
 #include <algorithm>
 
-#include "backends/connection_url.hpp"
-
-namespace solver_state::gateway {
+namespace solver_state {
 
 namespace {
 
-/// One decoder for the whole project (backends/connection_url.cpp); the
-/// gateway only adds form encoding's '+' for space in query strings.
+int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
 std::optional<std::string> decode(std::string_view text, bool plus_is_space) {
   std::string in{text};
   if (plus_is_space)
     std::replace(in.begin(), in.end(), '+', ' ');
   std::string out;
-  if (!solver_state::percent_decode(in, out))
+  if (!percent_decode(in, out))
     return std::nullopt;
   return out;
 }
 
 } // namespace
+
+bool percent_decode(std::string_view in, std::string& out) {
+  out.clear();
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size())
+      return false;
+    auto hi = hex_value(in[i + 1]);
+    auto lo = hex_value(in[i + 2]);
+    if (hi < 0 || lo < 0)
+      return false;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return true;
+}
 
 std::optional<std::string> percent_decode(std::string_view text) {
   return decode(text, false);
@@ -51,4 +79,4 @@ std::optional<std::vector<query_param>> parse_query(std::string_view query) {
   return out;
 }
 
-} // namespace solver_state::gateway
+} // namespace solver_state

@@ -1,16 +1,20 @@
 #pragma once
 
-// URL decoding of request targets: path segments and query strings.
+// Percent-encoding (RFC 3986) as URLs carry it: request targets, query
+// strings and connection strings all decode through here.
 
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace solver_state::gateway {
+namespace solver_state {
 
-/// Decodes %XX escapes of a path segment ('+' stays '+'); nullopt when an
-/// escape is malformed ("%4", "%zz").
+/// Decodes %XX escapes into `out` ('+' stays '+'); false when an escape is
+/// malformed ("%4", "%zz").
+bool percent_decode(std::string_view in, std::string& out);
+
+/// Decodes %XX escapes of a path segment; nullopt when an escape is malformed.
 std::optional<std::string> percent_decode(std::string_view text);
 
 /// Decodes a query-string name or value: like percent_decode, but '+' is a
@@ -26,4 +30,4 @@ struct query_param {
 /// pieces ("a=1&&b=2") are skipped; "flag" alone has an empty value.
 std::optional<std::vector<query_param>> parse_query(std::string_view query);
 
-} // namespace solver_state::gateway
+} // namespace solver_state

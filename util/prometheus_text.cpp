@@ -1,4 +1,4 @@
-#include "actors/prometheus_text.hpp"
+#include "util/prometheus_text.hpp"
 
 namespace solver_state {
 

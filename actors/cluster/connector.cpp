@@ -1,9 +1,9 @@
-#include "actors/cluster_connector.hpp"
+#include "actors/cluster/connector.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/node_transport.hpp"
+#include "actors/cluster/transport.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {

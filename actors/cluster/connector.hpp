@@ -9,7 +9,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "actors/cluster_peer.hpp"
+#include "actors/cluster/peer.hpp"
 
 namespace solver_state {
 

@@ -1,4 +1,4 @@
-#include "actors/cluster_metrics.hpp"
+#include "actors/cluster/metrics.hpp"
 
 #include <algorithm>
 #include <memory>
@@ -6,7 +6,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/prometheus_text.hpp"
+#include "util/prometheus_text.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {

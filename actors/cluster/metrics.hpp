@@ -16,7 +16,7 @@
 
 #include <caf/fwd.hpp>
 
-#include "actors/cluster_peer.hpp"
+#include "actors/cluster/peer.hpp"
 #include "messages/interfaces.hpp"
 
 namespace solver_state {

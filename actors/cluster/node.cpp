@@ -1,4 +1,4 @@
-#include "actors/node.hpp"
+#include "actors/cluster/node.hpp"
 
 #include <algorithm>
 
@@ -8,11 +8,11 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/cluster_metrics.hpp"
-#include "actors/cluster_router.hpp"
-#include "actors/node_self_check.hpp"
-#include "actors/node_settings.hpp"
-#include "actors/node_transport.hpp"
+#include "actors/cluster/metrics.hpp"
+#include "actors/cluster/router.hpp"
+#include "actors/cluster/self_check.hpp"
+#include "actors/cluster/settings.hpp"
+#include "actors/cluster/transport.hpp"
 
 namespace solver_state {
 

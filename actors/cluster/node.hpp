@@ -14,7 +14,7 @@
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
-#include "actors/cluster_peer.hpp"
+#include "actors/cluster/peer.hpp"
 #include "actors/store.hpp"
 #include "config/config.hpp"
 #include "messages/interfaces.hpp"

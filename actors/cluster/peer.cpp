@@ -1,4 +1,4 @@
-#include "actors/cluster_peer.hpp"
+#include "actors/cluster/peer.hpp"
 
 #include <algorithm>
 #include <deque>
@@ -12,7 +12,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/cluster_connector.hpp"
+#include "actors/cluster/connector.hpp"
 #include "messages/keys.hpp"
 #include "messages/metrics.hpp"
 

@@ -1,4 +1,4 @@
-#include "actors/cluster_placement.hpp"
+#include "actors/cluster/placement.hpp"
 
 #include "messages/keys.hpp"
 

@@ -1,11 +1,11 @@
-#include "actors/cluster_router.hpp"
+#include "actors/cluster/router.hpp"
 
 #include <memory>
 #include <utility>
 
 #include <caf/duration.hpp>
 
-#include "actors/cluster_placement.hpp"
+#include "actors/cluster/placement.hpp"
 #include "actors/key_router.hpp"
 
 namespace solver_state {

@@ -1,4 +1,4 @@
-#include "actors/node_self_check.hpp"
+#include "actors/cluster/self_check.hpp"
 
 #include <utility>
 

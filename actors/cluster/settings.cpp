@@ -1,4 +1,4 @@
-#include "actors/node_settings.hpp"
+#include "actors/cluster/settings.hpp"
 
 #include <algorithm>
 #include <chrono>

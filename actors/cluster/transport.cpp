@@ -1,4 +1,4 @@
-#include "actors/node_transport.hpp"
+#include "actors/cluster/transport.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>

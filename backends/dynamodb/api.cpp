@@ -1,4 +1,4 @@
-#include "backends/dynamodb_api.hpp"
+#include "backends/dynamodb/api.hpp"
 
 #include <thread>
 

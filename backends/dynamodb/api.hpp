@@ -9,9 +9,9 @@
 #include <boost/json/object.hpp>
 #include <caf/expected.hpp>
 
-#include "backends/dynamodb_endpoint.hpp"
-#include "backends/dynamodb_http.hpp"
-#include "backends/dynamodb_sigv4.hpp"
+#include "backends/dynamodb/endpoint.hpp"
+#include "backends/dynamodb/http.hpp"
+#include "backends/dynamodb/sigv4.hpp"
 
 namespace solver_state::dynamodb {
 

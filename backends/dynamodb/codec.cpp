@@ -1,31 +1,15 @@
-#include "backends/dynamodb_codec.hpp"
+#include "backends/dynamodb/codec.hpp"
 
 #include <charconv>
 
 #include <boost/json/string.hpp>
 
 #include "messages/errors.hpp"
+#include "util/base64.hpp"
 
 namespace solver_state::dynamodb {
 
 namespace {
-
-constexpr char alphabet[]
-  = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int sextet(char c) {
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '+')
-    return 62;
-  if (c == '/')
-    return 63;
-  return -1;
-}
 
 const json::string* attr_text(const json::object& item, std::string_view name,
                               std::string_view type) {
@@ -37,58 +21,6 @@ const json::string* attr_text(const json::object& item, std::string_view name,
 }
 
 } // namespace
-
-std::string base64_encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  size_t i = 0;
-  auto at = [&](size_t j) { return static_cast<unsigned char>(bytes[j]); };
-  for (; i + 3 <= bytes.size(); i += 3) {
-    uint32_t n = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
-    out += alphabet[(n >> 18) & 63];
-    out += alphabet[(n >> 12) & 63];
-    out += alphabet[(n >> 6) & 63];
-    out += alphabet[n & 63];
-  }
-  if (auto rest = bytes.size() - i; rest > 0) {
-    uint32_t n = at(i) << 16;
-    if (rest == 2)
-      n |= at(i + 1) << 8;
-    out += alphabet[(n >> 18) & 63];
-    out += alphabet[(n >> 12) & 63];
-    out += rest == 2 ? alphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
-bool base64_decode(std::string_view text, std::string& out) {
-  out.clear();
-  if (text.size() % 4 != 0)
-    return false;
-  out.reserve(text.size() / 4 * 3);
-  for (size_t i = 0; i < text.size(); i += 4) {
-    int s[4];
-    int pad = 0;
-    for (int j = 0; j < 4; ++j) {
-      char c = text[i + j];
-      if (c == '=' && i + 4 == text.size() && j >= 2) {
-        s[j] = 0;
-        ++pad;
-        continue;
-      }
-      if (pad > 0 || (s[j] = sextet(c)) < 0)
-        return false;
-    }
-    uint32_t n = (s[0] << 18) | (s[1] << 12) | (s[2] << 6) | s[3];
-    out += static_cast<char>((n >> 16) & 0xFF);
-    if (pad < 2)
-      out += static_cast<char>((n >> 8) & 0xFF);
-    if (pad < 1)
-      out += static_cast<char>(n & 0xFF);
-  }
-  return true;
-}
 
 json::object attr_b(std::string_view bytes) {
   return json::object{{"B", base64_encode(bytes)}};
@@ -109,10 +41,9 @@ json::object attr_n(uint64_t number) {
 std::optional<std::string> read_b(const json::object& item,
                                   std::string_view name) {
   auto text = attr_text(item, name, "B");
-  std::string out;
-  if (!text || !base64_decode(*text, out))
+  if (!text)
     return std::nullopt;
-  return out;
+  return base64_decode(std::string_view{text->data(), text->size()});
 }
 
 std::optional<uint64_t> read_u64(const json::object& item,

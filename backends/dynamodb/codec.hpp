@@ -27,11 +27,6 @@ namespace solver_state::dynamodb {
 
 namespace json = boost::json;
 
-std::string base64_encode(std::string_view bytes);
-
-/// False on malformed input (bad characters or length).
-bool base64_decode(std::string_view text, std::string& out);
-
 json::object attr_b(std::string_view bytes);
 json::object attr_s(std::string_view text);
 json::object attr_n(int64_t number);

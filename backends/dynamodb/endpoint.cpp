@@ -1,10 +1,11 @@
-#include "backends/dynamodb_endpoint.hpp"
+#include "backends/dynamodb/endpoint.hpp"
 
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
 
 #include "backends/connection_url.hpp"
+#include "util/percent.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state::dynamodb {

@@ -1,4 +1,4 @@
-#include "backends/dynamodb_http.hpp"
+#include "backends/dynamodb/http.hpp"
 
 #include <algorithm>
 #include <optional>

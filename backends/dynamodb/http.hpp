@@ -24,7 +24,7 @@
 
 #include <caf/expected.hpp>
 
-#include "backends/dynamodb_tls.hpp"
+#include "backends/dynamodb/tls.hpp"
 
 namespace solver_state::dynamodb {
 

@@ -1,9 +1,9 @@
 #include <spdlog/spdlog.h>
 
-#include "backends/dynamodb_store.hpp"
-#include "backends/dynamodb_table.hpp"
-#include "backends/dynamodb_tls.hpp"
-#include "backends/plugin.hpp"
+#include "backends/dynamodb/store.hpp"
+#include "backends/dynamodb/table.hpp"
+#include "backends/dynamodb/tls.hpp"
+#include "backends/dynamodb/plugin.hpp"
 
 namespace solver_state {
 

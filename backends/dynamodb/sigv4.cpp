@@ -1,4 +1,4 @@
-#include "backends/dynamodb_sigv4.hpp"
+#include "backends/dynamodb/sigv4.hpp"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,4 @@
-#include "backends/dynamodb_store.hpp"
+#include "backends/dynamodb/store.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "backends/dynamodb_api.hpp"
-#include "backends/dynamodb_codec.hpp"
+#include "backends/dynamodb/api.hpp"
+#include "backends/dynamodb/codec.hpp"
 #include "backends/state_store.hpp"
 
 namespace solver_state::dynamodb {

@@ -1,4 +1,4 @@
-#include "backends/dynamodb_table.hpp"
+#include "backends/dynamodb/table.hpp"
 
 #include <thread>
 

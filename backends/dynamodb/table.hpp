@@ -7,7 +7,7 @@
 
 #include <caf/error.hpp>
 
-#include "backends/dynamodb_api.hpp"
+#include "backends/dynamodb/api.hpp"
 
 namespace solver_state::dynamodb {
 

@@ -1,4 +1,4 @@
-#include "backends/dynamodb_tls.hpp"
+#include "backends/dynamodb/tls.hpp"
 
 #include <cerrno>
 #include <cstdlib>

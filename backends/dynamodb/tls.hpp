@@ -12,7 +12,7 @@
 
 #include <caf/expected.hpp>
 
-#include "backends/dynamodb_endpoint.hpp"
+#include "backends/dynamodb/endpoint.hpp"
 
 namespace boost::asio::ssl {
 class context;

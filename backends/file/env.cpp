@@ -1,4 +1,4 @@
-#include "backends/file_env.hpp"
+#include "backends/file/env.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>

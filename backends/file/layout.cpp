@@ -1,4 +1,4 @@
-#include "backends/file_layout.hpp"
+#include "backends/file/layout.hpp"
 
 namespace solver_state {
 

@@ -1,11 +1,11 @@
-#include "backends/file_plugin.hpp"
+#include "backends/file/plugin.hpp"
 
 #include <chrono>
 
 #include <spdlog/spdlog.h>
 
-#include "backends/file_recovery.hpp"
-#include "backends/file_store.hpp"
+#include "backends/file/recovery.hpp"
+#include "backends/file/store.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {

@@ -8,10 +8,13 @@
 
 #include <caf/expected.hpp>
 
-#include "backends/file_env.hpp"
+#include "backends/file/env.hpp"
 #include "backends/plugin.hpp"
 
 namespace solver_state {
+
+/// The "file" plugin: open_file_stores over the real filesystem.
+std::unique_ptr<state_backend_plugin> make_file_plugin();
 
 /// Locks base_path, recovers it (tree + every log) and returns cfg.shards
 /// stores. Refuses eviction: lru (it would silently delete durable keys).

@@ -1,4 +1,4 @@
-#include "backends/file_recovery.hpp"
+#include "backends/file/recovery.hpp"
 
 #include <fcntl.h>
 
@@ -10,9 +10,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "backends/file_crc32c.hpp"
-#include "backends/file_value.hpp"
-#include "backends/file_wal.hpp"
+#include "util/crc32c.hpp"
+#include "backends/file/value.hpp"
+#include "backends/file/wal.hpp"
 #include "messages/errors.hpp"
 #include "messages/keys.hpp"
 

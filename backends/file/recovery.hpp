@@ -12,8 +12,8 @@
 
 #include <caf/expected.hpp>
 
-#include "backends/file_env.hpp"
-#include "backends/file_tree.hpp"
+#include "backends/file/env.hpp"
+#include "backends/file/tree.hpp"
 #include "messages/values.hpp"
 
 namespace solver_state {

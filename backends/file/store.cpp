@@ -1,4 +1,4 @@
-#include "backends/file_store.hpp"
+#include "backends/file/store.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -24,10 +24,10 @@
 #include <utility>
 #include <vector>
 
-#include "backends/file_cache.hpp"
-#include "backends/file_recovery.hpp"
-#include "backends/file_tree.hpp"
-#include "backends/file_wal.hpp"
+#include "backends/file/cache.hpp"
+#include "backends/file/recovery.hpp"
+#include "backends/file/tree.hpp"
+#include "backends/file/wal.hpp"
 #include "backends/key_budget.hpp"
 #include "backends/state_store.hpp"
 #include "config/config.hpp"

@@ -1,4 +1,4 @@
-#include "backends/file_tree.hpp"
+#include "backends/file/tree.hpp"
 
 #include <fcntl.h>
 
@@ -8,8 +8,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "backends/file_layout.hpp"
-#include "backends/file_value.hpp"
+#include "backends/file/layout.hpp"
+#include "backends/file/value.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {

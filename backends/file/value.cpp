@@ -1,8 +1,8 @@
-#include "backends/file_value.hpp"
+#include "backends/file/value.hpp"
 
 #include <cstring>
 
-#include "backends/file_crc32c.hpp"
+#include "util/crc32c.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {

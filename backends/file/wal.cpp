@@ -1,4 +1,4 @@
-#include "backends/file_wal.hpp"
+#include "backends/file/wal.hpp"
 
 #include <fcntl.h>
 
@@ -6,8 +6,8 @@
 #include <cstring>
 #include <optional>
 
-#include "backends/file_crc32c.hpp"
-#include "backends/file_value.hpp"
+#include "util/crc32c.hpp"
+#include "backends/file/value.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {

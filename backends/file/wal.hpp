@@ -37,7 +37,7 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
-#include "backends/file_env.hpp"
+#include "backends/file/env.hpp"
 #include "messages/values.hpp"
 
 namespace solver_state {

@@ -1,7 +1,7 @@
 #include <chrono>
 
-#include "backends/memory_store.hpp"
-#include "backends/plugin.hpp"
+#include "backends/memory/store.hpp"
+#include "backends/memory/plugin.hpp"
 
 namespace solver_state {
 

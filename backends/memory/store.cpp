@@ -1,4 +1,4 @@
-#include "backends/memory_store.hpp"
+#include "backends/memory/store.hpp"
 
 namespace solver_state {
 

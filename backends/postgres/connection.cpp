@@ -1,4 +1,4 @@
-#include "backends/postgres_connection.hpp"
+#include "backends/postgres/connection.hpp"
 
 #include <poll.h>
 

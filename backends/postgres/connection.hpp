@@ -19,7 +19,7 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
-#include "backends/postgres_options.hpp"
+#include "backends/postgres/options.hpp"
 #include "backends/connection_health.hpp"
 
 struct pg_conn;

@@ -1,4 +1,4 @@
-#include "backends/postgres_options.hpp"
+#include "backends/postgres/options.hpp"
 
 #include <algorithm>
 

@@ -1,7 +1,7 @@
 #include <spdlog/spdlog.h>
 
-#include "backends/plugin.hpp"
-#include "backends/postgres_store.hpp"
+#include "backends/postgres/plugin.hpp"
+#include "backends/postgres/store.hpp"
 
 namespace solver_state {
 

@@ -1,4 +1,4 @@
-#include "backends/postgres_store.hpp"
+#include "backends/postgres/store.hpp"
 
 #include <chrono>
 

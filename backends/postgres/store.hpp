@@ -35,7 +35,7 @@
 
 #include <string>
 
-#include "backends/postgres_connection.hpp"
+#include "backends/postgres/connection.hpp"
 #include "backends/shared_listing.hpp"
 #include "backends/state_store.hpp"
 

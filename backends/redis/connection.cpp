@@ -1,4 +1,4 @@
-#include "backends/redis_connection.hpp"
+#include "backends/redis/connection.hpp"
 
 #include <sys/time.h>
 

@@ -16,9 +16,9 @@
 #include <caf/expected.hpp>
 
 #include "backends/connection_health.hpp"
-#include "backends/redis_batch.hpp"
-#include "backends/redis_replies.hpp"
-#include "backends/redis_options.hpp"
+#include "backends/redis/batch.hpp"
+#include "backends/redis/replies.hpp"
+#include "backends/redis/options.hpp"
 
 struct redisContext;
 

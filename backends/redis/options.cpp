@@ -1,4 +1,4 @@
-#include "backends/redis_options.hpp"
+#include "backends/redis/options.hpp"
 
 #include "backends/connection_url.hpp"
 #include "messages/errors.hpp"

@@ -1,7 +1,7 @@
 #include <spdlog/spdlog.h>
 
-#include "backends/plugin.hpp"
-#include "backends/redis_store.hpp"
+#include "backends/redis/plugin.hpp"
+#include "backends/redis/store.hpp"
 
 namespace solver_state {
 

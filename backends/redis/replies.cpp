@@ -1,4 +1,4 @@
-#include "backends/redis_replies.hpp"
+#include "backends/redis/replies.hpp"
 
 #include <algorithm>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "backends/redis_scripts.hpp"
+#include "backends/redis/scripts.hpp"
 
 #include <hiredis/hiredis.h>
 

@@ -13,7 +13,7 @@
 
 #include <caf/expected.hpp>
 
-#include "backends/redis_connection.hpp"
+#include "backends/redis/connection.hpp"
 
 namespace solver_state {
 

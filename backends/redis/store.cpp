@@ -1,4 +1,4 @@
-#include "backends/redis_store.hpp"
+#include "backends/redis/store.hpp"
 
 #include <charconv>
 #include <chrono>

@@ -28,8 +28,8 @@
 #include <memory>
 #include <string>
 
-#include "backends/redis_connection.hpp"
-#include "backends/redis_scripts.hpp"
+#include "backends/redis/connection.hpp"
+#include "backends/redis/scripts.hpp"
 #include "backends/shared_listing.hpp"
 #include "backends/state_store.hpp"
 

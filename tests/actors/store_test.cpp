@@ -7,7 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "messages/keys.hpp"
-#include "tests/deterministic_fixture.hpp"
+#include "tests/support/deterministic_fixture.hpp"
 
 using namespace solver_state;
 using namespace std::chrono_literals;

@@ -9,12 +9,13 @@
 #include <caf/scoped_actor.hpp>
 #include <catch2/catch.hpp>
 
+#include "backends/compiled_plugins.hpp"
 #include "actors/store.hpp"
 #include "messages/protocol.hpp"
-#include "tests/pipeline_support.hpp"
-#include "tests/running_store.hpp"
-#include "tests/postgres_server.hpp"
-#include "tests/redis_server.hpp"
+#include "tests/support/pipeline_support.hpp"
+#include "tests/support/running_store.hpp"
+#include "tests/support/postgres_server.hpp"
+#include "tests/support/redis_server.hpp"
 
 using namespace solver_state;
 using namespace solver_state::testing;
@@ -90,7 +91,7 @@ void check_lru_refused(const std::string& type) {
   cfg.type = type;
   cfg.max_items = 10;
   cfg.eviction = eviction_policy::lru;
-  auto stores = plugin_registry::builtin().find(type)->create_stores(cfg);
+  auto stores = compiled_plugins().find(type)->create_stores(cfg);
   REQUIRE_FALSE(stores);
   CHECK_THAT(message_of(stores.error()), Catch::Contains("lru"));
 }
@@ -199,7 +200,7 @@ TEST_CASE("dynamodb refuses max_items at start-up") {
   state_config cfg;
   cfg.type = "dynamodb://127.0.0.1:1/table?region=us-east-1";
   cfg.max_items = 100;
-  auto stores = plugin_registry::builtin().find(cfg.type)->create_stores(cfg);
+  auto stores = compiled_plugins().find(cfg.type)->create_stores(cfg);
   REQUIRE_FALSE(stores);
   CHECK_THAT(message_of(stores.error()), Catch::Contains("max_items: 0"));
 }

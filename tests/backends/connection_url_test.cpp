@@ -6,11 +6,12 @@
 #include <catch2/catch.hpp>
 
 #include "backends/connection_url.hpp"
+#include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
-#include "backends/postgres_options.hpp"
-#include "backends/redis_options.hpp"
+#include "backends/postgres/options.hpp"
+#include "backends/redis/options.hpp"
 #include "messages/errors.hpp"
-#include "tests/server_process.hpp"
+#include "tests/support/server_process.hpp"
 
 using namespace solver_state;
 
@@ -96,7 +97,7 @@ TEST_CASE("postgresql URLs") {
 }
 
 TEST_CASE("state.type picks the plugin by scheme") {
-  auto& registry = plugin_registry::builtin();
+  auto& registry = compiled_plugins();
   REQUIRE(registry.find("redis://127.0.0.1:1/0"));
   CHECK(registry.find("redis://127.0.0.1:1/0")->name() == "redis");
   CHECK(registry.find("redis://127.0.0.1:1/0")->blocking());

@@ -15,6 +15,7 @@
 #include <catch2/catch.hpp>
 
 #include "actors/store.hpp"
+#include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
 #include "http/store_call.hpp"
 #include "messages/errors.hpp"
@@ -87,7 +88,7 @@ TEST_CASE("the bridge carries values and errors both ways") {
   state_config cfg;
   cfg.type = "memory";
   cfg.shards = 4;
-  auto store = start_store(f.sys, cfg, plugin_registry::builtin());
+  auto store = start_store(f.sys, cfg, compiled_plugins());
   REQUIRE(store);
   at_scope_end stop_at_end{[&] { stop_store(*store); }};
   store_bridge bridge{f.sys, 8};

@@ -1,60 +1,16 @@
-// The gateway's pure parts: percent-decoding, base64, entity tags, auth,
-// the error->status mapping, the route table and the JSON codec.
+// The gateway's pure parts: entity tags, auth, the error->status mapping,
+// the route table and the JSON codec.
 
 #include <catch2/catch.hpp>
 
 #include "http/auth.hpp"
-#include "http/base64.hpp"
 #include "http/etag.hpp"
 #include "http/json_codec.hpp"
-#include "http/percent.hpp"
 #include "http/routes.hpp"
 #include "http/status.hpp"
 
 using namespace solver_state;
 using namespace solver_state::gateway;
-
-TEST_CASE("percent_decode decodes escapes and refuses malformed ones") {
-  CHECK(percent_decode("a%20b%2Fc%3a") == std::optional<std::string>{"a b/c:"});
-  CHECK(percent_decode("a+b") == std::optional<std::string>{"a+b"});
-  CHECK(percent_decode("%00") == std::optional<std::string>{std::string(1, '\0')});
-  CHECK_FALSE(percent_decode("%4"));
-  CHECK_FALSE(percent_decode("%"));
-  CHECK_FALSE(percent_decode("%zz"));
-  CHECK(query_decode("a+b%2B") == std::optional<std::string>{"a b+"});
-}
-
-TEST_CASE("parse_query splits and decodes") {
-  auto q = parse_query("prefix=order%3A&limit=10&&flag");
-  REQUIRE(q);
-  REQUIRE(q->size() == 3);
-  CHECK((*q)[0].name == "prefix");
-  CHECK((*q)[0].value == "order:");
-  CHECK((*q)[1].value == "10");
-  CHECK((*q)[2].name == "flag");
-  CHECK((*q)[2].value.empty());
-  CHECK_FALSE(parse_query("a=%zz"));
-}
-
-TEST_CASE("base64 round-trips and matches RFC 4648 vectors") {
-  CHECK(base64_encode("") == "");
-  CHECK(base64_encode("f") == "Zg==");
-  CHECK(base64_encode("fo") == "Zm8=");
-  CHECK(base64_encode("foo") == "Zm9v");
-  CHECK(base64_encode("foobar") == "Zm9vYmFy");
-  CHECK(base64_decode("Zm9vYmE=") == std::optional<std::string>{"fooba"});
-  CHECK_FALSE(base64_decode("Zm9vYmE"));  // missing padding
-  CHECK_FALSE(base64_decode("Zm9v!mFy")); // bad symbol
-  std::string bytes;
-  for (int i = 0; i < 256; ++i)
-    bytes += static_cast<char>(i);
-  CHECK(base64_decode(base64_encode(bytes)) == std::optional<std::string>{bytes});
-  auto url = base64url_encode(bytes);
-  CHECK(url.find_first_of("+/=") == std::string::npos);
-  CHECK(base64url_decode(url) == std::optional<std::string>{bytes});
-  CHECK_FALSE(base64url_decode("Zg=="));
-  CHECK_FALSE(base64url_decode("Zh")); // non-canonical trailing bits
-}
 
 TEST_CASE("entity tags are quoted decimal versions") {
   CHECK(format_etag(42) == "\"42\"");

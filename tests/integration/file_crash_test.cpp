@@ -20,8 +20,8 @@
 #include <random>
 #include <sstream>
 
-#include "file_crash_values.hpp"
-#include "file_test_support.hpp"
+#include "tests/integration/file_crash_values.hpp"
+#include "tests/support/file_test_support.hpp"
 
 using namespace solver_state;
 using namespace solver_state::testing;

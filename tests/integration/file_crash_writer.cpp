@@ -24,7 +24,7 @@
 
 #include "actors/store.hpp"
 #include "backends/plugin.hpp"
-#include "file_crash_values.hpp"
+#include "tests/integration/file_crash_values.hpp"
 #include "messages/protocol.hpp"
 
 using namespace solver_state;

@@ -9,11 +9,11 @@
 #include <set>
 #include <thread>
 
-#include "http/base64.hpp"
-#include "http_test_support.hpp"
+#include "util/base64.hpp"
+#include "tests/support/http_test_support.hpp"
 
 using namespace solver_state::testing;
-using solver_state::gateway::base64_decode;
+using solver_state::base64_decode;
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <regex>
 #include <thread>
 
-#include "http_test_support.hpp"
+#include "tests/support/http_test_support.hpp"
 
 using namespace solver_state::testing;
 using namespace std::chrono_literals;

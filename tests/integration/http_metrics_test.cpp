@@ -11,7 +11,7 @@
 #include <sstream>
 #include <thread>
 
-#include "http_test_support.hpp"
+#include "tests/support/http_test_support.hpp"
 
 using namespace solver_state::testing;
 

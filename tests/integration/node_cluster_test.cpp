@@ -6,12 +6,13 @@
 
 #include <caf/event_based_actor.hpp>
 
-#include "actors/cluster_placement.hpp"
-#include "actors/node.hpp"
+#include "actors/cluster/placement.hpp"
+#include "actors/cluster/node.hpp"
 #include "actors/store.hpp"
+#include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
 #include "messages/keys.hpp"
-#include "node_support.hpp"
+#include "tests/support/node_support.hpp"
 
 using namespace solver_state;
 using namespace node_test;
@@ -257,7 +258,7 @@ TEST_CASE("a typed solver actor talks to the cluster as to a local store") {
   // In process, on a local store: the baseline.
   state_config local_cfg;
   local_cfg.type = "memory";
-  auto local = start_store(c.client.sys, local_cfg, plugin_registry::builtin());
+  auto local = start_store(c.client.sys, local_cfg, compiled_plugins());
   REQUIRE(local);
   CHECK(run_solver(c.client.sys, local->router, "0xlocal") == "ok");
   // Through the front node's published cluster router.
@@ -289,7 +290,7 @@ TEST_CASE("a dead store node fails only its keys and heals when it returns") {
   // This process runs a cluster router too, to read its metrics.
   state_config local_cfg;
   local_cfg.type = "memory";
-  auto local = start_store(c.client.sys, local_cfg, plugin_registry::builtin());
+  auto local = start_store(c.client.sys, local_cfg, compiled_plugins());
   REQUIRE(local);
   node_config cfg;
   cfg.peers = {endpoint(c.port_a), endpoint(c.port_b)};
@@ -381,7 +382,7 @@ TEST_CASE("nodes that list themselves share one state without a front node") {
   cfg.request_timeout = std::chrono::seconds{1};
   state_config local_cfg;
   local_cfg.type = "memory";
-  auto local = start_store(client.sys, local_cfg, plugin_registry::builtin());
+  auto local = start_store(client.sys, local_cfg, compiled_plugins());
   REQUIRE(local);
   auto node = start_node(client.sys, cfg, *local);
   REQUIRE(node);

@@ -13,7 +13,7 @@
 #include <caf/io/middleman.hpp>
 #include <caf/message_view.hpp>
 
-#include "actors/node_settings.hpp"
+#include "actors/cluster/settings.hpp"
 #include "messages/errors.hpp"
 #include "messages/protocol.hpp"
 

@@ -8,7 +8,7 @@
 
 #include <caf/openssl/manager.hpp>
 
-#include "node_support.hpp"
+#include "tests/support/node_support.hpp"
 
 using namespace solver_state;
 using namespace node_test;

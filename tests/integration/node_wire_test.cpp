@@ -11,9 +11,9 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "actors/node_self_check.hpp"
+#include "actors/cluster/self_check.hpp"
 #include "messages/type_ids.hpp"
-#include "node_support.hpp"
+#include "tests/support/node_support.hpp"
 
 using namespace solver_state;
 using namespace node_test;

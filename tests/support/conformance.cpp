@@ -1,4 +1,4 @@
-#include "tests/conformance.hpp"
+#include "tests/support/conformance.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "actors/store.hpp"
+#include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
 #include "messages/keys.hpp"
 #include "messages/protocol.hpp"
@@ -28,7 +29,7 @@ unix_ms wall_now() {
 std::unique_ptr<state_store> open_one(const conformance_target& t) {
   auto cfg = t.config;
   cfg.shards = 1;
-  auto plugin = plugin_registry::builtin().find(cfg.type);
+  auto plugin = compiled_plugins().find(cfg.type);
   REQUIRE(plugin != nullptr);
   auto stores = plugin->create_stores(cfg);
   INFO((stores ? std::string{} : message_of(stores.error())));
@@ -289,7 +290,7 @@ void check_concurrent_conditional_writers(const conformance_target& t) {
   caf::actor_system_config cfg;
   register_message_types(cfg);
   caf::actor_system sys{cfg};
-  auto store = start_store(sys, t.config, plugin_registry::builtin());
+  auto store = start_store(sys, t.config, compiled_plugins());
   INFO((store ? std::string{} : message_of(store.error())));
   REQUIRE(store);
   constexpr int writers = 8;
@@ -343,7 +344,7 @@ void check_listing_across_shards(const conformance_target& t) {
   caf::actor_system sys{cfg};
   auto config = t.config;
   config.shards = 8;
-  auto store = start_store(sys, config, plugin_registry::builtin());
+  auto store = start_store(sys, config, compiled_plugins());
   INFO((store ? std::string{} : message_of(store.error())));
   REQUIRE(store);
   caf::scoped_actor self{sys};

@@ -14,6 +14,7 @@
 #include <catch2/catch.hpp>
 
 #include "actors/store.hpp"
+#include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
 #include "messages/protocol.hpp"
 
@@ -32,7 +33,7 @@ struct deterministic_fixture {
     sys = std::make_unique<caf::actor_system>(cfg);
     sched = &dynamic_cast<caf::scheduler::test_coordinator&>(sys->scheduler());
     self = std::make_unique<caf::scoped_actor>(*sys);
-    auto started = start_store(*sys, state, plugin_registry::builtin());
+    auto started = start_store(*sys, state, compiled_plugins());
     REQUIRE(started);
     store = std::move(*started);
     sched->run();

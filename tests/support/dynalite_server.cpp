@@ -1,4 +1,4 @@
-#include "tests/dynalite_server.hpp"
+#include "tests/support/dynalite_server.hpp"
 
 #include <cctype>
 #include <chrono>
@@ -30,7 +30,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string cli_path() {
-  return SOLVER_STATE_SOURCE_DIR "/node_modules/dynalite/cli.js";
+  return SOLVER_STATE_SOURCE_DIR "/tests/support/dynalite/node_modules/dynalite/cli.js";
 }
 
 /// A port the kernel just handed out on 127.0.0.1 (free unless raced).
@@ -99,7 +99,7 @@ dynalite_server::dynalite_server(transport mode) : mode_(mode) {
   if (!fs::exists(cli_path()))
     throw std::runtime_error(
       "dynalite is not installed (no " + cli_path()
-      + "): run scripts/install-dynalite.sh to install it into node_modules/");
+      + "): run scripts/install-dynalite.sh to install it into tests/support/dynalite/node_modules/");
   char tmpl[] = "/tmp/solver-state-dynalite-XXXXXX";
   if (!::mkdtemp(tmpl))
     throw std::runtime_error("dynalite_server: mkdtemp failed");

@@ -7,7 +7,7 @@
 // without it the constructor throws a message that says so.
 //
 // Over HTTPS it serves a certificate made for the run with the openssl CLI
-// (dynalite's own, in node_modules/dynalite/ssl, expired in 2018, is
+// (dynalite's own, in the npm package's ssl/ folder, expired in 2018, is
 // self-signed and names no host): signed by a fresh CA, valid for the DNS
 // name "localhost" only, so that 127.0.0.1 is a wrong host.
 

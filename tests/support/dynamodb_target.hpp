@@ -9,10 +9,10 @@
 
 #include <catch2/catch.hpp>
 
-#include "backends/dynamodb_api.hpp"
-#include "backends/dynamodb_table.hpp"
+#include "backends/dynamodb/api.hpp"
+#include "backends/dynamodb/table.hpp"
 #include "messages/errors.hpp"
-#include "tests/conformance.hpp"
+#include "tests/support/conformance.hpp"
 
 namespace solver_state::testing {
 

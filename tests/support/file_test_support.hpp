@@ -14,9 +14,9 @@
 #include <filesystem>
 #include <string>
 
-#include "backends/file_env.hpp"
-#include "backends/file_plugin.hpp"
-#include "backends/file_store.hpp"
+#include "backends/file/env.hpp"
+#include "backends/file/plugin.hpp"
+#include "backends/file/store.hpp"
 #include "messages/keys.hpp"
 
 namespace solver_state::testing {

@@ -1,4 +1,4 @@
-#include "http_test_support.hpp"
+#include "tests/support/http_test_support.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -27,8 +27,8 @@
 #include <caf/expected.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "actors/node_settings.hpp"
-#include "actors/node_transport.hpp"
+#include "actors/cluster/settings.hpp"
+#include "actors/cluster/transport.hpp"
 #include "messages/errors.hpp"
 #include "messages/interfaces.hpp"
 #include "messages/protocol.hpp"

@@ -18,8 +18,8 @@
 
 #include "messages/errors.hpp"
 #include "messages/interfaces.hpp"
-#include "tests/running_store.hpp"
-#include "tests/server_process.hpp"
+#include "tests/support/running_store.hpp"
+#include "tests/support/server_process.hpp"
 
 namespace solver_state::testing {
 

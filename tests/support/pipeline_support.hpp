@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
 #include "backends/state_store.hpp"
 
@@ -60,7 +61,7 @@ inline store_list open_stores(const std::string& type, size_t shards = 1,
   cfg.type = type;
   cfg.shards = shards;
   cfg.max_items = max_items;
-  auto plugin = plugin_registry::builtin().find(type);
+  auto plugin = compiled_plugins().find(type);
   REQUIRE(plugin != nullptr);
   auto stores = plugin->create_stores(cfg);
   INFO((stores ? std::string{} : message_of(stores.error())));

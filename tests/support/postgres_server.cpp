@@ -1,4 +1,4 @@
-#include "tests/postgres_server.hpp"
+#include "tests/support/postgres_server.hpp"
 
 #include <pwd.h>
 #include <unistd.h>

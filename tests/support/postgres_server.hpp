@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/server_process.hpp"
+#include "tests/support/server_process.hpp"
 
 namespace solver_state::testing {
 

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "tests/server_process.hpp"
+#include "tests/support/server_process.hpp"
 
 namespace solver_state::testing {
 

@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include "actors/store.hpp"
+#include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
 #include "messages/protocol.hpp"
 
@@ -30,7 +31,7 @@ struct running_store {
     sc.type = type;
     sc.shards = shards;
     sc.max_items = max_items;
-    auto started = start_store(*sys, sc, plugin_registry::builtin());
+    auto started = start_store(*sys, sc, compiled_plugins());
     INFO((started ? std::string{} : message_of(started.error())));
     REQUIRE(started);
     handles = std::move(*started);

@@ -4,7 +4,7 @@
 
 #include <map>
 
-#include "actors/cluster_placement.hpp"
+#include "actors/cluster/placement.hpp"
 #include "messages/keys.hpp"
 
 using namespace solver_state;

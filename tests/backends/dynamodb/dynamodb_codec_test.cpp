@@ -2,42 +2,11 @@
 
 #include <catch2/catch.hpp>
 
-#include "backends/dynamodb_codec.hpp"
+#include "backends/dynamodb/codec.hpp"
 #include "messages/errors.hpp"
 
 using namespace solver_state;
 using namespace solver_state::dynamodb;
-
-TEST_CASE("base64 matches RFC 4648 test vectors") {
-  std::pair<const char*, const char*> vectors[] = {
-    {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-    {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
-    {"foobar", "Zm9vYmFy"},
-  };
-  for (auto [plain, encoded] : vectors) {
-    CHECK(base64_encode(plain) == encoded);
-    std::string back;
-    REQUIRE(base64_decode(encoded, back));
-    CHECK(back == plain);
-  }
-}
-
-TEST_CASE("base64 round-trips every byte value") {
-  std::string bytes;
-  for (int i = 0; i < 256; ++i)
-    bytes += static_cast<char>(i);
-  for (size_t n = 0; n < bytes.size(); n += 37) {
-    std::string back;
-    REQUIRE(base64_decode(base64_encode(bytes.substr(0, n)), back));
-    CHECK(back == bytes.substr(0, n));
-  }
-}
-
-TEST_CASE("malformed base64 is refused") {
-  std::string out;
-  for (auto bad : {"Zg=", "Z===", "Zm9v!A==", "=Zm9", "Zg==Zg==", "Zm=v"})
-    CHECK_FALSE(base64_decode(bad, out));
-}
 
 TEST_CASE("an item round-trips through encode and decode") {
   stored_item item;

@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "backends/dynamodb_endpoint.hpp"
+#include "backends/dynamodb/endpoint.hpp"
 #include "messages/errors.hpp"
 
 using namespace solver_state;

@@ -16,9 +16,10 @@
 #include <catch2/catch.hpp>
 
 #include "actors/store.hpp"
+#include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
 #include "messages/protocol.hpp"
-#include "tests/dynalite_server.hpp"
+#include "tests/support/dynalite_server.hpp"
 
 using namespace solver_state;
 using namespace std::chrono_literals;
@@ -87,7 +88,7 @@ TEST_CASE("a DynamoDB outage gives backend_unavailable and the store "
   caf::actor_system_config sys_cfg;
   register_message_types(sys_cfg);
   caf::actor_system sys{sys_cfg};
-  auto store = start_store(sys, cfg, plugin_registry::builtin());
+  auto store = start_store(sys, cfg, compiled_plugins());
   INFO((store ? std::string{} : message_of(store.error())));
   REQUIRE(store);
   caf::scoped_actor self{sys};
@@ -173,7 +174,7 @@ TEST_CASE("a DynamoDB store that cannot reach its server fails to start "
   cfg.type = "dynamodb://127.0.0.1:" + std::to_string(port)
              + "/absent?connect_timeout_ms=500";
   cfg.max_items = 0;
-  auto plugin = plugin_registry::builtin().find(cfg.type);
+  auto plugin = compiled_plugins().find(cfg.type);
   REQUIRE(plugin != nullptr);
   auto stores = plugin->create_stores(cfg);
   REQUIRE_FALSE(stores);
@@ -191,7 +192,7 @@ TEST_CASE("a hung DynamoDB server costs a bounded wait, not a hang") {
   caf::actor_system_config sys_cfg;
   register_message_types(sys_cfg);
   caf::actor_system sys{sys_cfg};
-  auto store = start_store(sys, cfg, plugin_registry::builtin());
+  auto store = start_store(sys, cfg, compiled_plugins());
   INFO((store ? std::string{} : message_of(store.error())));
   REQUIRE(store);
   caf::scoped_actor self{sys};

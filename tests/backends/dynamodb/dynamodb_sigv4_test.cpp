@@ -4,7 +4,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "backends/dynamodb_sigv4.hpp"
+#include "backends/dynamodb/sigv4.hpp"
 
 using namespace solver_state;
 

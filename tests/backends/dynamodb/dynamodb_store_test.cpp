@@ -9,11 +9,12 @@
 #include <boost/json/array.hpp>
 #include <catch2/catch.hpp>
 
-#include "backends/dynamodb_store.hpp"
-#include "backends/dynamodb_table.hpp"
+#include "backends/dynamodb/store.hpp"
+#include "backends/dynamodb/table.hpp"
+#include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
 #include "messages/keys.hpp"
-#include "tests/dynalite_server.hpp"
+#include "tests/support/dynalite_server.hpp"
 
 using namespace solver_state;
 using namespace solver_state::dynamodb;
@@ -42,7 +43,7 @@ store_list fresh_stores(const std::string& table, size_t shards,
   cfg.type = server().url(table) + options;
   cfg.shards = shards;
   cfg.max_items = 0; // the dynamodb backend refuses a key limit
-  auto stores = plugin_registry::builtin().find(cfg.type)->create_stores(cfg);
+  auto stores = compiled_plugins().find(cfg.type)->create_stores(cfg);
   INFO((stores ? std::string{} : message_of(stores.error())));
   REQUIRE(stores);
   return std::move(*stores);
@@ -227,7 +228,7 @@ TEST_CASE("a table with another key schema is refused at start") {
   state_config cfg;
   cfg.type = server().url("foreign");
   cfg.max_items = 0;
-  auto stores = plugin_registry::builtin().find(cfg.type)->create_stores(cfg);
+  auto stores = compiled_plugins().find(cfg.type)->create_stores(cfg);
   REQUIRE_FALSE(stores);
   CHECK(code_of(stores.error()) == state_errc::backend_error);
   CHECK_THAT(message_of(stores.error()), Catch::Contains("key schema"));
@@ -237,7 +238,7 @@ TEST_CASE("tls=1 against this plain HTTP server fails at the handshake") {
   state_config cfg;
   cfg.type = server().url("tls") + "&tls=1";
   cfg.max_items = 0;
-  auto stores = plugin_registry::builtin().find(cfg.type)->create_stores(cfg);
+  auto stores = compiled_plugins().find(cfg.type)->create_stores(cfg);
   REQUIRE_FALSE(stores);
   CHECK(code_of(stores.error()) == state_errc::backend_unavailable);
   CHECK_THAT(message_of(stores.error()),

@@ -4,8 +4,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "tests/dynalite_server.hpp"
-#include "tests/dynamodb_target.hpp"
+#include "tests/support/dynalite_server.hpp"
+#include "tests/support/dynamodb_target.hpp"
 
 using namespace solver_state;
 

@@ -19,12 +19,13 @@
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "backends/dynamodb_api.hpp"
-#include "backends/dynamodb_table.hpp"
-#include "backends/dynamodb_tls.hpp"
+#include "backends/dynamodb/api.hpp"
+#include "backends/dynamodb/table.hpp"
+#include "backends/dynamodb/tls.hpp"
+#include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
 #include "messages/errors.hpp"
-#include "tests/dynalite_server.hpp"
+#include "tests/support/dynalite_server.hpp"
 
 using namespace solver_state;
 using namespace solver_state::dynamodb;
@@ -67,7 +68,7 @@ caf::error start_error(const std::string& type) {
   cfg.type = type;
   cfg.shards = 2;
   cfg.max_items = 0; // the dynamodb backend refuses a key limit
-  auto plugin = plugin_registry::builtin().find(type);
+  auto plugin = compiled_plugins().find(type);
   REQUIRE(plugin);
   auto stores = plugin->create_stores(cfg);
   REQUIRE_FALSE(stores);
@@ -166,7 +167,7 @@ TEST_CASE("the backend starts over HTTPS and logs where it trusts") {
   cfg.type = server().url("startup");
   cfg.shards = 2;
   cfg.max_items = 0;
-  auto stores = plugin_registry::builtin().find(cfg.type)->create_stores(cfg);
+  auto stores = compiled_plugins().find(cfg.type)->create_stores(cfg);
   INFO((stores ? std::string{} : message_of(stores.error())));
   REQUIRE(stores);
   CHECK(log.count("at https://localhost:" + std::to_string(server().port())

@@ -6,7 +6,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "tests/conformance.hpp"
+#include "tests/support/conformance.hpp"
 
 using namespace solver_state;
 namespace fs = std::filesystem;

@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "backends/file_layout.hpp"
+#include "backends/file/layout.hpp"
 
 using namespace solver_state;
 

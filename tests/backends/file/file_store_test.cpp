@@ -9,8 +9,8 @@
 #include <map>
 #include <random>
 
-#include "backends/file_store.hpp"
-#include "file_test_support.hpp"
+#include "backends/file/store.hpp"
+#include "tests/support/file_test_support.hpp"
 
 using namespace solver_state;
 using namespace solver_state::testing;

@@ -10,8 +10,8 @@
 #include <fstream>
 #include <iterator>
 
-#include "backends/file_wal.hpp"
-#include "file_test_support.hpp"
+#include "backends/file/wal.hpp"
+#include "tests/support/file_test_support.hpp"
 
 using namespace solver_state;
 using namespace solver_state::testing;

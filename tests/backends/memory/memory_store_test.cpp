@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "backends/memory_store.hpp"
+#include "backends/memory/store.hpp"
 
 using namespace solver_state;
 

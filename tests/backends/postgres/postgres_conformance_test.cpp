@@ -2,8 +2,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "tests/conformance.hpp"
-#include "tests/postgres_server.hpp"
+#include "tests/support/conformance.hpp"
+#include "tests/support/postgres_server.hpp"
 
 using namespace solver_state;
 

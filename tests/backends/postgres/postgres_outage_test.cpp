@@ -5,8 +5,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "tests/outage_probe.hpp"
-#include "tests/postgres_server.hpp"
+#include "tests/support/outage_probe.hpp"
+#include "tests/support/postgres_server.hpp"
 
 using namespace solver_state;
 using namespace std::chrono_literals;

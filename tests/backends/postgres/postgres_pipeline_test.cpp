@@ -9,10 +9,10 @@
 
 #include <catch2/catch.hpp>
 
-#include "backends/postgres_connection.hpp"
-#include "backends/postgres_options.hpp"
-#include "tests/pipeline_support.hpp"
-#include "tests/postgres_server.hpp"
+#include "backends/postgres/connection.hpp"
+#include "backends/postgres/options.hpp"
+#include "tests/support/pipeline_support.hpp"
+#include "tests/support/postgres_server.hpp"
 
 using namespace solver_state;
 using namespace solver_state::testing;

@@ -2,8 +2,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "tests/conformance.hpp"
-#include "tests/redis_server.hpp"
+#include "tests/support/conformance.hpp"
+#include "tests/support/redis_server.hpp"
 
 using namespace solver_state;
 

@@ -4,9 +4,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "tests/outage_probe.hpp"
-#include "tests/pipeline_support.hpp"
-#include "tests/redis_server.hpp"
+#include "tests/support/outage_probe.hpp"
+#include "tests/support/pipeline_support.hpp"
+#include "tests/support/redis_server.hpp"
 
 using namespace solver_state;
 using namespace solver_state::testing;

@@ -12,9 +12,9 @@
 
 #include "actors/store.hpp"
 #include "messages/protocol.hpp"
-#include "tests/pipeline_support.hpp"
-#include "tests/running_store.hpp"
-#include "tests/redis_server.hpp"
+#include "tests/support/pipeline_support.hpp"
+#include "tests/support/running_store.hpp"
+#include "tests/support/redis_server.hpp"
 
 using namespace solver_state;
 using namespace solver_state::testing;

@@ -4,7 +4,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 
-#include "actors/clients.hpp"
+#include "clients/typed_stores.hpp"
 #include "actors/store.hpp"
 #include "backends/plugin.hpp"
 #include "messages/protocol.hpp"
