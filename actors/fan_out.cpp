@@ -1,3 +1,6 @@
+// Collector actors for fan-out requests: each sends one list, batch_get or
+// health request per owner (shard or store node), merges, answers and quits.
+
 #include "actors/fan_out.hpp"
 
 #include <memory>

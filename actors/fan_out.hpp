@@ -14,15 +14,6 @@
 
 namespace solver_state {
 
-using list_collector =
-  caf::typed_actor<caf::replies_to<list_atom, list_request>::with<key_page>>;
-using ids_collector =
-  caf::typed_actor<caf::replies_to<list_atom, orders_of>::with<id_list>>;
-using batch_collector = caf::typed_actor<
-  caf::replies_to<batch_get_atom, batch_request>::with<batch_reply>>;
-using health_collector =
-  caf::typed_actor<caf::replies_to<health_atom>::with<std::string>>;
-
 /// Asks every owner and merges the sorted pages.
 template <class Owner>
 list_collector spawn_list_collector(caf::actor_system& sys,

@@ -1,3 +1,6 @@
+// The key-router behaviour behind the local and the cluster router: delegates
+// single-key and typed operations to the key's owner, fans the rest out.
+
 #include "actors/key_router.hpp"
 
 #include <utility>
@@ -8,6 +11,7 @@
 
 #include "actors/fan_out.hpp"
 #include "actors/owner_routing.hpp"
+#include "backends/shard_placement.hpp"
 #include "messages/keys.hpp"
 
 namespace solver_state {

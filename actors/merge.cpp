@@ -1,3 +1,6 @@
+// Merging fan-out replies: per-owner sorted key pages into one page cut at
+// the limit (keeping `more`), and per-owner id lists into one sorted list.
+
 #include "actors/merge.hpp"
 
 #include <algorithm>

@@ -1,3 +1,6 @@
+// The metrics actor: folds shard and HTTP gateway reports into a
+// metrics_registry and renders its Prometheus text for GET /metrics.
+
 #include "actors/metrics.hpp"
 
 #include <caf/actor_system.hpp>

@@ -1,3 +1,6 @@
+// Accumulates shard and HTTP counters and renders them as Prometheus text
+// 0.0.4: operations, operation durations, keys/bytes gauges, HTTP requests.
+
 #include "actors/metrics_registry.hpp"
 
 #include <cstdio>

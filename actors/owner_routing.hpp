@@ -7,6 +7,7 @@
 
 #include <utility>
 
+#include "actors/routing_key.hpp"
 #include "messages/interfaces.hpp"
 #include "messages/keys.hpp"
 

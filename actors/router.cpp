@@ -1,3 +1,6 @@
+// The local store's router: a key router over its shards that places each
+// key with shard_index() and is linked to them (stopping it stops them).
+
 #include "actors/router.hpp"
 
 #include <memory>
@@ -5,6 +8,7 @@
 
 #include <caf/duration.hpp>
 
+#include "backends/shard_placement.hpp"
 #include "messages/keys.hpp"
 
 namespace solver_state {

@@ -1,3 +1,6 @@
+// The shard actor: validates keys and runs every operation on its one backend
+// store, with pipelined batches, group commit, TTL sweep and metrics reports.
+
 #include "actors/shard.hpp"
 
 #include <chrono>

@@ -1,3 +1,6 @@
+// start_store/stop_store: opens the plugin named by state.type and spawns the
+// metrics actor, one shard per backend store, the router and the ticker.
+
 #include "actors/store.hpp"
 
 #include <caf/actor_system.hpp>

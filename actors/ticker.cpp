@@ -1,3 +1,6 @@
+// The ticker actor: sends every shard a tick (TTL sweep, metrics report) each
+// sweep_interval and a checkpoint each sync_interval (file backend only).
+
 #include "actors/ticker.hpp"
 
 #include <caf/actor_system.hpp>

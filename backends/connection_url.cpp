@@ -1,3 +1,6 @@
+// Parsing of the scheme://user:password@host:port/path?query URLs that name
+// network backends in state.type, password redaction and shared URL options.
+
 #include "backends/connection_url.hpp"
 
 #include <algorithm>

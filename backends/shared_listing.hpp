@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "backends/shard_placement.hpp"
 #include "messages/keys.hpp"
 
 namespace solver_state {

@@ -1,3 +1,6 @@
+// Default behaviour of the state_store interface (batch_get through get, one
+// op at a time apply, no-op sweep/commit/checkpoint) and for_each_chunk.
+
 #include "backends/state_store.hpp"
 
 namespace solver_state {

@@ -30,6 +30,7 @@
 #include "backends/file/plugin.hpp"
 #include "backends/memory/plugin.hpp"
 #include "backends/plugin.hpp"
+#include "backends/shard_placement.hpp"
 #include "messages/keys.hpp"
 #include "messages/protocol.hpp"
 

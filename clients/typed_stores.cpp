@@ -1,3 +1,6 @@
+// The blocking order_store and fill_store wrappers for non-actor code: each
+// call is one scoped_actor request to the state actor with a timeout.
+
 #include "clients/typed_stores.hpp"
 
 #include <caf/scoped_actor.hpp>

@@ -2,7 +2,7 @@
 
 // The seed's OrderStore and FillStore for code that is not an actor: thin
 // blocking wrappers over a state actor handle. Each call is one round trip
-// (~10k/s, see CAF-0.17 notes); actors should send the typed messages of
+// (~10k/s on 2 cores: a blocking scoped_actor round trip); actors should send the typed messages of
 // messages/interfaces.hpp instead and never call these from a handler.
 
 #include <chrono>

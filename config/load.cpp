@@ -1,3 +1,6 @@
+// Reads YAML into service_config field by field, reporting every bad or
+// unknown field by its path; env overrides, cross-field checks, durations.
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>

@@ -1,3 +1,6 @@
+// The gateway's request dispatcher: bearer-token check, then 400/404/405
+// for bad targets, unknown paths and methods, then the route's handler.
+
 #include "http/api.hpp"
 
 #include "http/auth.hpp"

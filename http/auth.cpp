@@ -1,3 +1,6 @@
+// Bearer-token authentication for the gateway: case-insensitive "Bearer"
+// scheme and a constant-time comparison of the presented token.
+
 #include "http/auth.hpp"
 
 #include <cctype>

@@ -1,3 +1,6 @@
+// Versions as strong ETags ("42") and the If-Match / If-None-Match rules
+// of PUT and DELETE, with a 400 message for unusable headers.
+
 #include "http/etag.hpp"
 
 namespace solver_state::gateway {

@@ -1,3 +1,6 @@
+// Handlers of /v1/state: GET/PUT/DELETE of one key (ETag, conditional
+// headers, ttl_seconds), paged listing with cursors, and batch-get.
+
 #include "http/handlers.hpp"
 
 #include <cerrno>

@@ -1,3 +1,6 @@
+// Handlers of /healthz, /readyz and /metrics, the shared 503 answer when
+// http.max_in_flight is reached, and the no-query-parameters check.
+
 #include "http/handlers.hpp"
 
 #include "http/json_codec.hpp"

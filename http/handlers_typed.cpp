@@ -1,3 +1,6 @@
+// Handlers of /v1/orders, /v1/fills and /v1/settlements: check segments,
+// build the typed key, reuse the key-value handlers; list ids per parent.
+
 #include "http/handlers.hpp"
 
 #include "http/json_codec.hpp"

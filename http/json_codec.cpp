@@ -1,3 +1,6 @@
+// The JSON bodies of the HTTP API (Boost.JSON): error and status bodies,
+// the batch-get request and reply, key pages and id lists.
+
 #include "http/json_codec.hpp"
 
 #include <boost/json.hpp>

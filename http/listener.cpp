@@ -1,3 +1,6 @@
+// Accepts TCP connections on http.listen and starts a session for each on
+// its own strand, pausing after accept errors instead of spinning.
+
 #include "http/listener.hpp"
 
 #include <boost/asio/dispatch.hpp>

@@ -1,3 +1,6 @@
+// Per route/method/status request counters (relaxed atomics), drained once
+// a second into an http_report for the metrics actor.
+
 #include "http/request_stats.hpp"
 
 namespace solver_state::gateway {

@@ -1,3 +1,6 @@
+// Builds gateway responses: raw, JSON and empty ones, and every error
+// response, with the HTTP status http_status_of() gives its code.
+
 #include "http/responses.hpp"
 
 #include <caf/error.hpp>

@@ -20,7 +20,7 @@ response_t json_response(unsigned status, std::string body);
 /// No body (204, 304).
 response_t empty_response(unsigned status);
 
-/// The JSON error body with the status of DESIGN.md's table.
+/// The JSON error body with the status of docs/api.md's table.
 response_t error_response(state_errc code, std::string_view message);
 
 /// Same, for an error that came back from an actor.

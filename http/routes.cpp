@@ -1,3 +1,6 @@
+// The route table of HTTP API v1: resolves a target to a route with decoded
+// path parameters and query, and gives allowed methods and metric labels.
+
 #include "http/routes.hpp"
 
 #include <array>

@@ -1,6 +1,6 @@
 #pragma once
 
-// The route table of HTTP API v1 (DESIGN.md): which path is which route,
+// The route table of HTTP API v1 (docs/api.md): which path is which route,
 // which methods each accepts, and the route labels used in metrics.
 
 #include <cstdint>

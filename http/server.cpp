@@ -1,3 +1,6 @@
+// http_server: binds http.listen, runs the io threads, sends request counts
+// to the metrics actor every second, and drains connections on stop.
+
 #include "http/server.hpp"
 
 #include <thread>

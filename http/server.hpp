@@ -1,7 +1,7 @@
 #pragma once
 
 // The HTTP/JSON gateway: a Boost.Beast async server translating the HTTP API
-// v1 (DESIGN.md) into state actor messages. Its io threads never wait on a CAF
+// v1 (docs/api.md) into state actor messages. Its io threads never wait on a CAF
 // reply.
 
 #include <chrono>

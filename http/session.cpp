@@ -1,3 +1,6 @@
+// One HTTP/1.1 connection: reads requests within size and time limits,
+// serves them in order, answers 504 after request_timeout, closes cleanly.
+
 #include "http/session.hpp"
 
 #include <boost/asio/dispatch.hpp>

@@ -1,36 +1,47 @@
+// The mapping from each state_errc code to the HTTP status of its error
+// response: one row per code, in the enum's order, checked at compile time.
+
 #include "http/status.hpp"
+
+#include <iterator>
+#include <utility>
 
 namespace solver_state::gateway {
 
+namespace {
+
+constexpr std::pair<state_errc, unsigned> statuses[] = {
+  {state_errc::none, 200},
+  {state_errc::not_found, 404},
+  {state_errc::invalid_key, 400},
+  {state_errc::version_mismatch, 412},
+  {state_errc::capacity_exceeded, 507},
+  {state_errc::backend_unavailable, 503},
+  {state_errc::backend_error, 500},
+  {state_errc::serialization_error, 500},
+  {state_errc::io_error, 500},
+  {state_errc::timeout, 504},
+  {state_errc::unauthorized, 401},
+  {state_errc::bad_request, 400},
+  {state_errc::payload_too_large, 413},
+  {state_errc::method_not_allowed, 405},
+};
+
+constexpr bool one_row_per_code_in_order() {
+  for (size_t i = 0; i < std::size(statuses); ++i)
+    if (static_cast<size_t>(statuses[i].first) != i)
+      return false;
+  return std::size(statuses) == state_errc_count;
+}
+
+static_assert(one_row_per_code_in_order(),
+              "every state_errc needs its HTTP status, in enum order");
+
+} // namespace
+
 unsigned http_status_of(state_errc code) {
-  switch (code) {
-    case state_errc::none:
-      return 200;
-    case state_errc::not_found:
-      return 404;
-    case state_errc::invalid_key:
-    case state_errc::bad_request:
-      return 400;
-    case state_errc::version_mismatch:
-      return 412;
-    case state_errc::unauthorized:
-      return 401;
-    case state_errc::method_not_allowed:
-      return 405;
-    case state_errc::capacity_exceeded:
-      return 507;
-    case state_errc::payload_too_large:
-      return 413;
-    case state_errc::backend_unavailable:
-      return 503;
-    case state_errc::timeout:
-      return 504;
-    case state_errc::backend_error:
-    case state_errc::io_error:
-    case state_errc::serialization_error:
-      return 500;
-  }
-  return 500;
+  auto i = static_cast<size_t>(code);
+  return i < std::size(statuses) ? statuses[i].second : 500;
 }
 
 } // namespace solver_state::gateway

@@ -1,6 +1,6 @@
 #pragma once
 
-// The one mapping from error code to HTTP status (DESIGN.md, "Errors").
+// The one mapping from error code to HTTP status (docs/api.md, "Errors").
 
 #include "messages/errors.hpp"
 

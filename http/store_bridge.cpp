@@ -1,3 +1,6 @@
+// The bridge from asio threads into CAF: a fixed table of in-flight calls,
+// requests enqueued at the store, replies dispatched by request id.
+
 #include "http/store_bridge.hpp"
 
 #include <algorithm>

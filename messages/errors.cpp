@@ -1,4 +1,9 @@
+// The error category of solver-state: code names, construction, and the
+// mapping of CAF's own errors (timeouts, lost peers) onto our codes.
+
 #include "messages/errors.hpp"
+
+#include <iterator>
 
 #include <caf/atom.hpp>
 #include <caf/message.hpp>
@@ -9,12 +14,11 @@ namespace solver_state {
 namespace {
 
 constexpr const char* code_names[] = {
-  "none",        "not_found",         "invalid_key",
-  "version_mismatch", "capacity_exceeded", "backend_unavailable",
-  "backend_error",    "serialization_error", "io_error",
-  "timeout",          "unauthorized",      "bad_request",
-  "payload_too_large", "method_not_allowed",
+#define SOLVER_STATE_ERRC_NAME(name) #name,
+  SOLVER_STATE_ERROR_CODES(SOLVER_STATE_ERRC_NAME)
+#undef SOLVER_STATE_ERRC_NAME
 };
+static_assert(std::size(code_names) == state_errc_count);
 
 state_errc code_of_sec(caf::sec s) {
   switch (s) {

@@ -4,6 +4,7 @@
 // gateway and remote nodes. One enum, one CAF error category: errors travel as
 // values (caf::error, caf::expected<T>), never as exceptions.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -13,22 +14,37 @@
 
 namespace solver_state {
 
+/// Every error code, in order, once. The enum, its wire names and its count
+/// are generated from this list so they cannot drift apart; every other table
+/// indexed by code (HTTP statuses, metrics results) static_asserts its size
+/// against state_errc_count.
+#define SOLVER_STATE_ERROR_CODES(X)                                          \
+  X(none)                                                                    \
+  X(not_found)                                                               \
+  X(invalid_key)                                                             \
+  X(version_mismatch)                                                        \
+  X(capacity_exceeded)                                                       \
+  X(backend_unavailable)                                                     \
+  X(backend_error)                                                           \
+  X(serialization_error)                                                     \
+  X(io_error)                                                                \
+  X(timeout)                                                                 \
+  X(unauthorized)                                                            \
+  X(bad_request)                                                             \
+  X(payload_too_large)                                                       \
+  X(method_not_allowed)
+
 enum class state_errc : uint8_t {
-  none = 0,
-  not_found,
-  invalid_key,
-  version_mismatch,
-  capacity_exceeded,
-  backend_unavailable,
-  backend_error,
-  serialization_error,
-  io_error,
-  timeout,
-  unauthorized,
-  bad_request,
-  payload_too_large,
-  method_not_allowed,
+#define SOLVER_STATE_ERRC_ENUMERATOR(name) name,
+  SOLVER_STATE_ERROR_CODES(SOLVER_STATE_ERRC_ENUMERATOR)
+#undef SOLVER_STATE_ERRC_ENUMERATOR
 };
+
+/// The number of codes, none included.
+constexpr size_t state_errc_count = 0
+#define SOLVER_STATE_ERRC_ONE(name) +1
+  SOLVER_STATE_ERROR_CODES(SOLVER_STATE_ERRC_ONE);
+#undef SOLVER_STATE_ERRC_ONE
 
 /// The wire name of a code, as used in HTTP error bodies ("not_found", ...).
 const char* to_string(state_errc code);

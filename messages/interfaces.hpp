@@ -87,4 +87,49 @@ using ticker_actor = caf::typed_actor<
   /// INTERNAL: sync_interval elapsed.
   caf::reacts_to<checkpoint_atom>>;
 
+// -- fan-out collectors ------------------------------------------------------------
+
+/// The LIST COLLECTOR interface: a short-lived actor that asks every owner for
+/// a page, merges them and quits.
+using list_collector = caf::typed_actor<
+  /// One merged, sorted page of the keys under a prefix.
+  caf::replies_to<list_atom, list_request>::with<key_page>>;
+
+/// The IDS COLLECTOR interface: merges typed id lists from every owner.
+using ids_collector = caf::typed_actor<
+  /// The merged, sorted ids of a typed list.
+  caf::replies_to<list_atom, orders_of>::with<id_list>>;
+
+/// The BATCH COLLECTOR interface: splits a batch by owner and reassembles it.
+using batch_collector = caf::typed_actor<
+  /// Values in request order; an owner that answers short is an error.
+  caf::replies_to<batch_get_atom, batch_request>::with<batch_reply>>;
+
+/// The HEALTH COLLECTOR interface: asks every owner's health check.
+using health_collector = caf::typed_actor<
+  /// "ok" when every owner is healthy, else the first failure.
+  caf::replies_to<health_atom>::with<std::string>>;
+
+// -- cluster -------------------------------------------------------------------------
+
+/// The PEER actor interface: this node's stand-in for one remote store node.
+/// It forwards the state actor interface within a bounded window and owns the
+/// connection.
+using peer_actor = state_actor::extend<
+  /// INTERNAL: the connector reached the peer; here is its router's proxy.
+  caf::reacts_to<peer_up_atom, state_actor>,
+  /// INTERNAL: a connection attempt failed, for this reason.
+  caf::reacts_to<peer_failed_atom, std::string>,
+  /// INTERNAL: the backoff delay elapsed; dial again.
+  caf::reacts_to<peer_retry_atom>,
+  /// INTERNAL: send the reads collected since the last flush as one batch.
+  caf::reacts_to<peer_flush_atom>,
+  /// Connection state and counters.
+  caf::replies_to<peer_stats_atom>::with<peer_stats>>;
+
+/// The CONNECTOR actor interface: dials one peer off the scheduler threads.
+using connector_actor = caf::typed_actor<
+  /// Dials the peer once; answers the peer with peer_up or peer_failed.
+  caf::reacts_to<peer_dial_atom>>;
+
 } // namespace solver_state

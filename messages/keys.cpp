@@ -1,3 +1,5 @@
+// Key validation and the typed keys of the naming convention.
+
 #include "messages/keys.hpp"
 
 namespace solver_state {
@@ -16,9 +18,6 @@ std::string join(std::string_view a, std::string_view b, std::string_view c) {
     out.append(":").append(c);
   return out;
 }
-
-constexpr std::string_view class_names[] = {"order:", "fill:", "settlement:",
-                                            "state:"};
 
 } // namespace
 
@@ -46,51 +45,6 @@ std::string segment_problem(std::string_view what, std::string_view segment) {
     if (is_control(c))
       return std::string{what} + " contains a control byte";
   return {};
-}
-
-key_class class_of(std::string_view key) {
-  for (size_t i = 0; i < 4; ++i)
-    if (key.substr(0, class_names[i].size()) == class_names[i])
-      return static_cast<key_class>(i);
-  return key_class::other;
-}
-
-std::string_view shard_group(std::string_view key) {
-  auto cls = class_of(key);
-  if (cls != key_class::fill && cls != key_class::settlement)
-    return key;
-  auto first = key.find(':');
-  auto second = key.find(':', first + 1);
-  return second == std::string_view::npos ? key : key.substr(0, second);
-}
-
-std::string_view group_of_prefix(std::string_view prefix) {
-  auto cls = class_of(prefix);
-  if (cls != key_class::fill && cls != key_class::settlement)
-    return {};
-  auto first = prefix.find(':');
-  auto second = prefix.find(':', first + 1);
-  if (second == std::string_view::npos)
-    return {};
-  return prefix.substr(0, second);
-}
-
-uint64_t stable_hash(std::string_view bytes) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  // FNV-1a mixes the low bits poorly for short keys; finish with a
-  // murmur-style avalanche so `% shard_count` spreads evenly.
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  return h;
-}
-
-size_t shard_index(std::string_view key, size_t shard_count) {
-  return shard_count <= 1 ? 0 : stable_hash(shard_group(key)) % shard_count;
 }
 
 std::string order_key(std::string_view order_type, std::string_view order_id) {
@@ -129,46 +83,6 @@ std::string first_problem(std::string a, std::string b) {
 }
 
 } // namespace
-
-std::string routing_key(const order& x) {
-  return order_key(x.order_type, x.order_id);
-}
-
-std::string routing_key(const order_ref& x) {
-  return order_key(x.order_type, x.order_id);
-}
-
-std::string routing_key(const fill& x) {
-  return fill_key(x.order_id, x.tx_hash);
-}
-
-std::string routing_key(const fill_ref& x) {
-  return fill_key(x.order_id, x.tx_hash);
-}
-
-std::string routing_key(const fills_of& x) {
-  return fills_prefix(x.order_id);
-}
-
-std::string routing_key(const settlement& x) {
-  return settlement_key(x.order_id, x.claim_hash);
-}
-
-std::string routing_key(const settlement_ref& x) {
-  return settlement_key(x.order_id, x.claim_hash);
-}
-
-std::string routing_key(const settlements_of& x) {
-  return settlements_prefix(x.order_id);
-}
-
-std::string routing_key(const component_state& x) {
-  return state_key(x.component, x.key);
-}
-
-std::string routing_key(const component_key& x) {
-  return state_key(x.component, x.key);
-}
 
 std::string problem_of(const order_ref& x) {
   return first_problem(segment_problem("order_type", x.order_type),

@@ -10,6 +10,8 @@
 
 #include <caf/meta/type_name.hpp>
 
+#include "messages/errors.hpp"
+
 namespace solver_state {
 
 /// Operations counted by state_operations_total{op=...}.
@@ -39,8 +41,8 @@ struct shard_report {
   std::vector<double> seconds_sum; // op_kind_count
 };
 
-/// Number of result codes tracked per op (state_errc values 0..this-1).
-constexpr size_t result_code_count = 14;
+/// Number of result codes tracked per op: one per state_errc.
+constexpr size_t result_code_count = state_errc_count;
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_report& x) {
@@ -69,6 +71,24 @@ struct http_report {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, http_report& x) {
   return f(caf::meta::type_name("solver_state::http_report"), x.counts);
+}
+
+/// A cluster peer's connection state and counters, for /metrics.
+struct peer_stats {
+  std::string peer;
+  bool up = false;
+  uint64_t connects = 0;
+  uint64_t in_flight = 0;
+  uint64_t queued = 0;
+  /// Requests answered, by state_errc (0 = ok); "no answer" and "not
+  /// connected" count as backend_unavailable.
+  std::vector<uint64_t> results;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, peer_stats& x) {
+  return f(caf::meta::type_name("solver_state::peer_stats"), x.peer, x.up,
+           x.connects, x.in_flight, x.queued, x.results);
 }
 
 } // namespace solver_state

@@ -41,6 +41,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(solver_state, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(solver_state, (solver_state::shard_report))
   CAF_ADD_TYPE_ID(solver_state, (solver_state::http_count))
   CAF_ADD_TYPE_ID(solver_state, (solver_state::http_report))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::peer_stats))
 
   // -- atoms (at most 10 characters) -------------------------------------------
   CAF_ADD_ATOM(solver_state, solver_state, get_atom, "ss_get")
@@ -54,5 +55,13 @@ CAF_BEGIN_TYPE_ID_BLOCK(solver_state, caf::first_custom_type_id)
   CAF_ADD_ATOM(solver_state, solver_state, checkpoint_atom, "ss_ckpt")
   CAF_ADD_ATOM(solver_state, solver_state, report_atom, "ss_report")
   CAF_ADD_ATOM(solver_state, solver_state, render_atom, "ss_render")
+
+  // -- cluster: a node's messages to its own peer and connector actors -------
+  CAF_ADD_ATOM(solver_state, solver_state, peer_up_atom, "peer_up")
+  CAF_ADD_ATOM(solver_state, solver_state, peer_failed_atom, "peer_fail")
+  CAF_ADD_ATOM(solver_state, solver_state, peer_retry_atom, "peer_retry")
+  CAF_ADD_ATOM(solver_state, solver_state, peer_stats_atom, "peer_stats")
+  CAF_ADD_ATOM(solver_state, solver_state, peer_flush_atom, "peer_flush")
+  CAF_ADD_ATOM(solver_state, solver_state, peer_dial_atom, "peer_dial")
 
 CAF_END_TYPE_ID_BLOCK(solver_state)

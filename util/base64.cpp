@@ -1,3 +1,6 @@
+// Base64 codecs: padded standard alphabet for batch-get values in JSON,
+// unpadded URL-safe alphabet for the opaque list cursors.
+
 #include "util/base64.hpp"
 
 #include <array>

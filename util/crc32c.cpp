@@ -1,3 +1,6 @@
+// CRC32C (Castagnoli) for WAL records and value files: a lookup table, or
+// the SSE4.2 crc32 instruction when the CPU supports it.
+
 #include "util/crc32c.hpp"
 
 #include <array>

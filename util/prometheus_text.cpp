@@ -1,3 +1,6 @@
+// Prometheus text format helpers shared by the metrics renderers: label
+// value escaping and the # HELP / # TYPE lines of a metric family.
+
 #include "util/prometheus_text.hpp"
 
 namespace solver_state {

@@ -1,5 +1,6 @@
 #include "actors/cluster/placement.hpp"
 
+#include "backends/shard_placement.hpp"
 #include "messages/keys.hpp"
 
 namespace solver_state {

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+
 namespace solver_state {
 
 class rendezvous_placement {

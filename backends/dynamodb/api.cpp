@@ -1,3 +1,6 @@
+// One signed DynamoDB JSON API call (X-Amz-Target, SigV4), retried on
+// throttling, with DynamoDB's error types mapped to state_errc codes.
+
 #include "backends/dynamodb/api.hpp"
 
 #include <thread>

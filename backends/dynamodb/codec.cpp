@@ -1,9 +1,13 @@
+// Conversion between entries and DynamoDB items: B/N/S attribute values and
+// the table's pk/k/v/ver/exp/ttl/blob item layout.
+
 #include "backends/dynamodb/codec.hpp"
 
 #include <charconv>
 
 #include <boost/json/string.hpp>
 
+#include "backends/shard_placement.hpp"
 #include "messages/errors.hpp"
 #include "util/base64.hpp"
 

@@ -20,6 +20,7 @@
 #include <boost/json/value.hpp>
 #include <caf/expected.hpp>
 
+#include "backends/shard_placement.hpp"
 #include "messages/keys.hpp"
 #include "messages/values.hpp"
 

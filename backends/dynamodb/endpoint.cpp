@@ -1,3 +1,6 @@
+// Parses dynamodb:// and dynamodbs:// state.type URLs into an endpoint: host,
+// port, table, region, TLS and CA file, timeouts and sweep interval.
+
 #include "backends/dynamodb/endpoint.hpp"
 
 #include <cctype>

@@ -1,3 +1,6 @@
+// The DynamoDB backend's blocking HTTP/1.1 client: one kept-alive connection
+// (plain or TLS) with deadlines, reconnect backoff and TLS session reuse.
+
 #include "backends/dynamodb/http.hpp"
 
 #include <algorithm>

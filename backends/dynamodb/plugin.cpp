@@ -1,3 +1,6 @@
+// The dynamodb/dynamodbs plugin: refuses max_items, builds the shared TLS
+// context, creates the table if missing and opens one store per shard.
+
 #include <spdlog/spdlog.h>
 
 #include "backends/dynamodb/store.hpp"

@@ -1,3 +1,6 @@
+// AWS Signature Version 4 with OpenSSL: canonical request, string to sign,
+// HMAC-SHA256 key chain, and credentials from the AWS_* environment.
+
 #include "backends/dynamodb/sigv4.hpp"
 
 #include <algorithm>

@@ -1,3 +1,6 @@
+// The DynamoDB store of one shard: conditional versioned puts, Query-based
+// listing per key class, BatchGetItem, chunked large values, expiry sweep.
+
 #include "backends/dynamodb/store.hpp"
 
 #include <algorithm>
@@ -7,6 +10,7 @@
 
 #include <boost/json/array.hpp>
 
+#include "backends/shard_placement.hpp"
 #include "messages/errors.hpp"
 #include "messages/keys.hpp"
 

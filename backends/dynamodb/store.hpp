@@ -1,7 +1,7 @@
 #pragma once
 
 // The DynamoDB backend: one store per shard, each with its own kept-alive
-// connection, all sharing one table (see dynamodb_codec.hpp for its layout).
+// connection, all sharing one table (see codec.hpp for its layout).
 //
 // Versions: a write picks max(clock in µs, last version + 1, floor + 1) and
 // makes the put conditional on the stored version being lower, so a version
@@ -22,6 +22,7 @@
 
 #include "backends/dynamodb/api.hpp"
 #include "backends/dynamodb/codec.hpp"
+#include "backends/shard_placement.hpp"
 #include "backends/state_store.hpp"
 
 namespace solver_state::dynamodb {

@@ -1,3 +1,6 @@
+// The DynamoDB table's lifecycle: DescribeTable/CreateTable until ACTIVE
+// with the expected key schema at start-up, DeleteTable for tests.
+
 #include "backends/dynamodb/table.hpp"
 
 #include <thread>

@@ -1,3 +1,6 @@
+// The DynamoDB backend's OpenSSL client context: always-on verification
+// against ca_file or the system trust store, TLS 1.2 at least.
+
 #include "backends/dynamodb/tls.hpp"
 
 #include <cerrno>

@@ -1,3 +1,6 @@
+// The real-filesystem file_env: the openat-family POSIX calls the file
+// backend makes, retried on EINTR and short I/O, returning -errno.
+
 #include "backends/file/env.hpp"
 
 #include <dirent.h>

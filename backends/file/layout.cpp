@@ -1,3 +1,6 @@
+// The file backend's key <-> path mapping: percent-encoded ':'-segments as
+// directories, a NAME.val leaf, long segments split; one-to-one and safe.
+
 #include "backends/file/layout.hpp"
 
 namespace solver_state {

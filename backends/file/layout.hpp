@@ -1,6 +1,6 @@
 #pragma once
 
-// Where a key lives under base_path (DESIGN.md "Keys"): each ':'-segment is a
+// Where a key lives under base_path (README.md, "Backends"): each ':'-segment is a
 // directory, the last one a file NAME.val. Every byte outside [A-Za-z0-9._-]
 // is percent-encoded, and so is a whole segment that is "." or ".." (an empty
 // segment is written "%"), so no key can name "..", "/" or a path outside

@@ -1,3 +1,6 @@
+// The "file" plugin: refuses eviction: lru, locks and recovers base_path,
+// and opens one file_store per shard above every version issued before.
+
 #include "backends/file/plugin.hpp"
 
 #include <chrono>

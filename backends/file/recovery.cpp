@@ -1,3 +1,6 @@
+// Opening base_path for the file backend: the ~lock file, then recovery:
+// load the key tree, replay every log, fold them in, split keys by shard.
+
 #include "backends/file/recovery.hpp"
 
 #include <fcntl.h>
@@ -10,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backends/shard_placement.hpp"
 #include "util/crc32c.hpp"
 #include "backends/file/value.hpp"
 #include "backends/file/wal.hpp"

@@ -1,3 +1,6 @@
+// One shard of the file backend: writes to its WAL with group commit, an
+// in-memory key index, an LRU value cache and background checkpoints.
+
 #include "backends/file/store.hpp"
 
 #include <spdlog/spdlog.h>

@@ -1,3 +1,6 @@
+// The file-per-key tree under base_path: durable temp-write/fsync/rename of
+// value files, O_NOFOLLOW path walks, and the start-up scan of every value.
+
 #include "backends/file/tree.hpp"
 
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 #pragma once
 
-// The file-per-key tree under base_path (layout in file_layout.hpp). Every
+// The file-per-key tree under base_path (layout in layout.hpp). Every
 // path is opened one component at a time, relative to its parent's fd, with
 // O_NOFOLLOW: a symlink planted anywhere inside base_path is refused, never
 // followed, so no key can reach a file outside it.

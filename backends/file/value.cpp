@@ -1,3 +1,6 @@
+// Encoding and checksum-verified decoding of a value file ("SSV1" header,
+// CRC32C, version, expiry, length), plus little-endian helpers.
+
 #include "backends/file/value.hpp"
 
 #include <cstring>

@@ -1,3 +1,6 @@
+// The file backend's write-ahead log: preallocated, epoch-seeded CRC32C
+// records, appends with a terminator, replay up to a torn tail (v1 too).
+
 #include "backends/file/wal.hpp"
 
 #include <fcntl.h>

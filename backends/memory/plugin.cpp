@@ -1,3 +1,6 @@
+// The "memory" plugin: one memory_store per shard sharing one max_items
+// budget, with versions seeded from the clock so old ETags never match.
+
 #include <chrono>
 
 #include "backends/memory/store.hpp"

@@ -1,3 +1,6 @@
+// The in-memory backend store: hash map for reads, ordered index for
+// listing, expiry index for the TTL sweep, LRU list for eviction: lru.
+
 #include "backends/memory/store.hpp"
 
 namespace solver_state {

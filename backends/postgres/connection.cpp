@@ -1,3 +1,6 @@
+// One libpq connection with bounded waits: async statements polled to a
+// deadline, binary parameters/results, drop and reconnect with backoff.
+
 #include "backends/postgres/connection.hpp"
 
 #include <poll.h>

@@ -1,3 +1,6 @@
+// Parses postgresql:// (or postgres://) state.type URLs into
+// postgres_options: host, port, user, password, db, table, timeouts.
+
 #include "backends/postgres/options.hpp"
 
 #include <algorithm>

@@ -1,3 +1,6 @@
+// The "postgresql" plugin: refuses eviction: lru with max_items and opens
+// one postgres_store (one connection) per shard; starts even if down.
+
 #include <spdlog/spdlog.h>
 
 #include "backends/postgres/plugin.hpp"

@@ -1,3 +1,6 @@
+// The PostgreSQL store of one shard: one bytea-keyed table, prepared
+// statements, conditional upserts, pipelined batches in one transaction.
+
 #include "backends/postgres/store.hpp"
 
 #include <chrono>

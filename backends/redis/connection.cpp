@@ -1,3 +1,6 @@
+// One hiredis connection with command and connect timeouts: single commands
+// and pipelines, dropped on failure and reconnected after a backoff.
+
 #include "backends/redis/connection.hpp"
 
 #include <sys/time.h>

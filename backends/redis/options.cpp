@@ -1,3 +1,6 @@
+// Parses redis:// state.type URLs into redis_options: host, port, user,
+// password, db, key prefix and timeouts; unknown options are refused.
+
 #include "backends/redis/options.hpp"
 
 #include "backends/connection_url.hpp"

@@ -1,3 +1,6 @@
+// The "redis" plugin: refuses eviction: lru with max_items and opens one
+// redis_store (one connection) per shard; starts even if Redis is down.
+
 #include <spdlog/spdlog.h>
 
 #include "backends/redis/plugin.hpp"

@@ -1,3 +1,6 @@
+// A hiredis reply reader that builds replies in a per-connection arena,
+// rewound before each command, instead of one malloc per reply object.
+
 #include "backends/redis/replies.hpp"
 
 #include <algorithm>

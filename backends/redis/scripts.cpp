@@ -1,3 +1,6 @@
+// The Lua scripts of the Redis store: conditional set and erase, version
+// blocks, and listing over the sorted-set index (skipping expired keys).
+
 #include "backends/redis/scripts.hpp"
 
 #include <hiredis/hiredis.h>

@@ -1,3 +1,6 @@
+// The Redis store of one shard: packed values, MULTI/EXEC or Lua writes,
+// MGET batch reads, sorted-set listing, pipelined batches, index pruning.
+
 #include "backends/redis/store.hpp"
 
 #include <charconv>

@@ -10,7 +10,7 @@
 //                (so the set script counts live keys for max_items in
 //                O(log N): index size minus expired members)
 // Conditional writes (and any write while max_items is set) run as Lua
-// scripts (redis_scripts.hpp), so they are atomic across every client of
+// scripts (scripts.hpp), so they are atomic across every client of
 // the same Redis, not only within one shard. An unconditional write with no
 // limit needs no read, so it is a MULTI/EXEC of SET, ZADD and the expiry
 // update: as atomic, and several times cheaper for the server than a script

@@ -1,3 +1,6 @@
+// Tests of metrics_registry: counters add up, gauges are summed over shards,
+// HTTP counts are rendered with their route/method/status labels.
+
 #include <catch2/catch.hpp>
 
 #include "actors/metrics_registry.hpp"

@@ -6,6 +6,7 @@
 #include <caf/typed_actor.hpp>
 #include <catch2/catch.hpp>
 
+#include "backends/shard_placement.hpp"
 #include "messages/keys.hpp"
 #include "tests/support/deterministic_fixture.hpp"
 

@@ -52,7 +52,7 @@ TEST_CASE("bearer tokens compare exactly") {
   CHECK_FALSE(bearer_matches("Bearer other", "secret"));
 }
 
-TEST_CASE("every error code maps to the status of DESIGN.md") {
+TEST_CASE("every error code maps to the status of docs/api.md") {
   CHECK(http_status_of(state_errc::not_found) == 404);
   CHECK(http_status_of(state_errc::invalid_key) == 400);
   CHECK(http_status_of(state_errc::bad_request) == 400);

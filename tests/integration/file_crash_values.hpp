@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "backends/shard_placement.hpp"
 #include "messages/keys.hpp"
 
 namespace solver_state::crash {

@@ -1,6 +1,6 @@
 // GET /metrics on the live service is valid Prometheus text format 0.0.4:
 // promtool accepts it, with the one expected lint line about the seed's
-// gauge name state_keys_total (DESIGN.md, "Metrics").
+// gauge name state_keys_total (the seed's metric names).
 
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,9 @@
+// Tests of the key rules: validation, typed key naming, prefix classes and
+// shard groups, and the stability of stable_hash.
+
 #include <catch2/catch.hpp>
 
+#include "backends/shard_placement.hpp"
 #include "messages/keys.hpp"
 
 using namespace solver_state;

@@ -1,3 +1,6 @@
+// The backend conformance suite: every protocol check, run against a
+// backend's stores directly and through the real store actors.
+
 #include "tests/support/conformance.hpp"
 
 #include <atomic>

@@ -1,3 +1,6 @@
+// Test fixture that runs dynalite (DynamoDB-compatible) on a free loopback
+// port over HTTP or HTTPS with a per-run CA, and kills/pauses it on demand.
+
 #include "tests/support/dynalite_server.hpp"
 
 #include <cctype>

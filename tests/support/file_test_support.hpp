@@ -17,6 +17,7 @@
 #include "backends/file/env.hpp"
 #include "backends/file/plugin.hpp"
 #include "backends/file/store.hpp"
+#include "backends/shard_placement.hpp"
 #include "messages/keys.hpp"
 
 namespace solver_state::testing {

@@ -1,3 +1,6 @@
+// HTTP test support: runs build/solver-state on a free port, a keep-alive
+// Beast client, and raw-socket helpers for malformed-input tests.
+
 #include "tests/support/http_test_support.hpp"
 
 #include <arpa/inet.h>

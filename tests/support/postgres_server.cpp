@@ -1,3 +1,6 @@
+// Test fixture that runs a throwaway PostgreSQL cluster (initdb in a temp
+// dir, free loopback port, as user postgres when root), kill and restart.
+
 #include "tests/support/postgres_server.hpp"
 
 #include <pwd.h>

@@ -1,3 +1,6 @@
+// Test fixture that runs a throwaway redis-server on a free loopback port,
+// with optional password, kill/pause/restart, flush and redis-cli.
+
 #include "tests/support/redis_server.hpp"
 
 #include <signal.h>

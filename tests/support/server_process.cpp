@@ -1,3 +1,6 @@
+// Shared test-fixture plumbing: temp dirs, free loopback ports, waiting,
+// and child processes started with posix_spawn (safe beside CAF threads).
+
 #include "tests/support/server_process.hpp"
 
 #include <arpa/inet.h>

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "actors/cluster/placement.hpp"
+#include "backends/shard_placement.hpp"
 #include "messages/keys.hpp"
 
 using namespace solver_state;

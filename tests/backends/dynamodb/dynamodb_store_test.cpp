@@ -13,6 +13,7 @@
 #include "backends/dynamodb/table.hpp"
 #include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
+#include "backends/shard_placement.hpp"
 #include "messages/keys.hpp"
 #include "tests/support/dynalite_server.hpp"
 

@@ -1,3 +1,6 @@
+// Tests of the file backend's key <-> path mapping: encoding, long segments,
+// safe components for awkward keys, round trips, non-canonical names.
+
 #include <catch2/catch.hpp>
 
 #include <set>

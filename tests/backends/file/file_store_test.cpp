@@ -1,3 +1,6 @@
+// Tests of the file backend's durability: restarts, torn and corrupt logs,
+// checkpoints, path escapes, the lock, injected I/O failures, max_items.
+
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>

@@ -1,0 +1,90 @@
+// Writes a service_config back as YAML (--print-config).
+
+#include "config/print.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+namespace solver_state {
+
+std::string format_duration(milliseconds d) {
+  auto ms = d.count();
+  if (ms != 0 && ms % 3'600'000 == 0)
+    return std::to_string(ms / 3'600'000) + "h";
+  if (ms != 0 && ms % 60'000 == 0)
+    return std::to_string(ms / 60'000) + "m";
+  if (ms % 1'000 == 0)
+    return std::to_string(ms / 1'000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+namespace {
+
+void emit_state(YAML::Emitter& out, const state_config& st) {
+  out << YAML::Key << "state" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "type" << YAML::Value << st.type;
+  out << YAML::Key << "shards" << YAML::Value << st.shards;
+  out << YAML::Key << "max_items" << YAML::Value << st.max_items;
+  out << YAML::Key << "eviction" << YAML::Value << to_string(st.eviction);
+  out << YAML::Key << "ttl_seconds" << YAML::Value << st.ttl_seconds;
+  out << YAML::Key << "sweep_interval" << YAML::Value
+      << format_duration(st.sweep_interval);
+  out << YAML::Key << "file" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "base_path" << YAML::Value << st.file.base_path;
+  out << YAML::Key << "sync_interval" << YAML::Value
+      << format_duration(st.file.sync_interval);
+  out << YAML::Key << "fsync" << YAML::Value << to_string(st.file.fsync);
+  out << YAML::Key << "cache_items" << YAML::Value << st.file.cache_items;
+  out << YAML::EndMap << YAML::EndMap;
+}
+
+void emit_http(YAML::Emitter& out, const http_config& h, bool with_secrets) {
+  out << YAML::Key << "http" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "listen" << YAML::Value << h.listen;
+  out << YAML::Key << "auth_token" << YAML::Value << YAML::DoubleQuoted
+      << (h.auth_token.empty() || with_secrets ? h.auth_token : "<set>");
+  out << YAML::Key << "max_body_bytes" << YAML::Value << h.max_body_bytes;
+  out << YAML::Key << "max_in_flight" << YAML::Value << h.max_in_flight;
+  out << YAML::Key << "read_timeout" << YAML::Value
+      << format_duration(h.read_timeout);
+  out << YAML::Key << "request_timeout" << YAML::Value
+      << format_duration(h.request_timeout);
+  out << YAML::Key << "threads" << YAML::Value << h.threads;
+  out << YAML::EndMap;
+}
+
+void emit_node(YAML::Emitter& out, const node_config& n) {
+  out << YAML::Key << "node" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "listen" << YAML::Value << YAML::DoubleQuoted
+      << n.listen;
+  out << YAML::Key << "peers" << YAML::Value << YAML::Flow << n.peers;
+  out << YAML::Key << "request_timeout" << YAML::Value
+      << format_duration(n.request_timeout);
+  out << YAML::Key << "heartbeat_interval" << YAML::Value
+      << format_duration(n.heartbeat_interval);
+  out << YAML::Key << "tls" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "certificate" << YAML::Value << YAML::DoubleQuoted
+      << n.tls.certificate;
+  out << YAML::Key << "key" << YAML::Value << YAML::DoubleQuoted << n.tls.key;
+  out << YAML::Key << "ca_file" << YAML::Value << YAML::DoubleQuoted
+      << n.tls.ca_file;
+  out << YAML::EndMap << YAML::EndMap;
+}
+
+} // namespace
+
+std::string to_yaml(const service_config& cfg, bool with_secrets) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  emit_state(out, cfg.state);
+  emit_http(out, cfg.http, with_secrets);
+  emit_node(out, cfg.node);
+  out << YAML::Key << "log" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "level" << YAML::Value << cfg.log.level;
+  out << YAML::EndMap;
+  out << YAML::Key << "scheduler_threads" << YAML::Value
+      << cfg.scheduler_threads;
+  out << YAML::EndMap;
+  return std::string{out.c_str()} + "\n";
+}
+
+} // namespace solver_state
