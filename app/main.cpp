@@ -19,6 +19,7 @@
 #include "backends/plugin.hpp"
 #include "config/cli.hpp"
 #include "config/config.hpp"
+#include "config/print.hpp"
 #include "http/server.hpp"
 #include "messages/protocol.hpp"
 
@@ -135,6 +136,10 @@ int main(int argc, char** argv) {
     std::cout << cli_usage();
     return 0;
   }
+  if (opts.version) {
+    std::cout << version_text();
+    return 0;
+  }
   auto loaded = opts.config_path.empty() ? parse_config("")
                                          : load_config_file(opts.config_path);
   apply_environment(loaded.config);
@@ -160,6 +165,10 @@ int main(int argc, char** argv) {
   }
   if (opts.check_config) {
     std::cout << "configuration ok\n";
+    return 0;
+  }
+  if (opts.print_config) {
+    std::cout << to_yaml(loaded.config);
     return 0;
   }
   spdlog::set_level(spdlog::level::from_str(loaded.config.log.level));

@@ -1,3 +1,6 @@
+// The solver-state command line: --config, --listen, --check-config,
+// --print-config, --version and --help parsed into cli_options.
+
 #include "config/cli.hpp"
 
 namespace solver_state {
@@ -19,6 +22,10 @@ cli_options parse_cli(const std::vector<std::string>& args) {
       opts.help = true;
     else if (arg == "--check-config")
       opts.check_config = true;
+    else if (arg == "--print-config")
+      opts.print_config = true;
+    else if (arg == "--version")
+      opts.version = true;
     else if (arg.rfind("--config", 0) == 0)
       opts.config_path = value_of("--config");
     else if (arg.rfind("--listen", 0) == 0)
@@ -33,6 +40,7 @@ cli_options parse_cli(const std::vector<std::string>& args) {
 
 std::string cli_usage() {
   return R"(usage: solver-state [--config FILE] [--listen HOST:PORT] [--check-config]
+                    [--print-config] [--version]
 
 A state service for cross-chain intent solvers: orders, fills, settlements and
 component state over HTTP/JSON and CAF messages.
@@ -43,6 +51,10 @@ options:
                       relative to the working directory
   --listen HOST:PORT  HTTP listen address, overrides http.listen
   --check-config      validate the configuration and exit (0 = valid)
+  --print-config      print the effective configuration (the file, or the
+                      built-in defaults, with every default filled in) as
+                      YAML and exit; the auth token shows as "<set>"
+  --version           print the version and exit
   -h, --help          show this text
 
 environment:
@@ -53,6 +65,10 @@ signals:
   SIGTERM, SIGINT     stop accepting, finish in-flight requests, flush and sync
                       the backend, exit 0
 )";
+}
+
+std::string version_text() {
+  return "solver-state " SOLVER_STATE_VERSION "\n";
 }
 
 } // namespace solver_state

@@ -12,6 +12,8 @@ struct cli_options {
   std::string listen;      // overrides http.listen when set
   bool help = false;
   bool check_config = false;
+  bool print_config = false;
+  bool version = false;
   std::string error;       // set when the command line is malformed
 };
 
@@ -19,5 +21,8 @@ cli_options parse_cli(const std::vector<std::string>& args);
 
 /// The --help text.
 std::string cli_usage();
+
+/// "solver-state 0.2.0" (--version).
+std::string version_text();
 
 } // namespace solver_state

@@ -1,9 +1,13 @@
+// Tests of configuration loading: defaults, per-backend shard defaults,
+// field-path problems, YAML errors, env override, durations, command line.
+
 #include <cstdlib>
 
 #include <catch2/catch.hpp>
 
 #include "config/cli.hpp"
 #include "config/config.hpp"
+#include "config/print.hpp"
 
 using namespace solver_state;
 using namespace std::chrono_literals;
@@ -179,4 +183,32 @@ TEST_CASE("command line") {
   CHECK(parse_cli({"--bogus"}).error == "unknown option '--bogus' (see --help)");
   CHECK(parse_cli({"--config"}).error == "--config needs a value");
   CHECK_THAT(cli_usage(), Catch::Contains("--listen HOST:PORT"));
+}
+
+TEST_CASE("config/solver-state.yaml holds exactly the built-in defaults") {
+  auto file = load_config_file(SOLVER_STATE_SOURCE_DIR
+                               "/config/solver-state.yaml");
+  REQUIRE(file.ok());
+  auto builtin = parse_config("");
+  REQUIRE(builtin.ok());
+  CHECK(to_yaml(file.config) == to_yaml(builtin.config));
+}
+
+TEST_CASE("the printed config reads back to the same values") {
+  auto cfg = parse_config(R"(
+state: {type: "redis://:p%40ss@h:1/2", shards: 3, ttl_seconds: 60,
+        sweep_interval: 250ms, file: {sync_interval: 2m}}
+http: {listen: "[::1]:9", auth_token: "t o:k"}
+node: {peers: ["a:1", "b:2"], request_timeout: 1h}
+log: {level: debug}
+)");
+  REQUIRE(cfg.ok());
+  auto printed = to_yaml(cfg.config, true);
+  auto back = parse_config(printed);
+  INFO(printed);
+  REQUIRE(back.ok());
+  CHECK(to_yaml(back.config, true) == printed);
+  CHECK(back.config.http.auth_token == "t o:k");
+  CHECK(back.config.state.sweep_interval == milliseconds{250});
+  CHECK(to_yaml(cfg.config).find("t o:k") == std::string::npos);
 }

@@ -1,0 +1,66 @@
+// The solver-state binary's informational options, run as a process:
+// --print-config, --version, --help.
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "config/config.hpp"
+#include "config/print.hpp"
+
+using namespace solver_state;
+
+namespace {
+
+struct run_result {
+  int status = -1;
+  std::string out;
+};
+
+/// Runs build/solver-state with `args` (a shell fragment) under the
+/// environment assignments `env`, stdout captured.
+run_result run_binary(const std::string& args, const std::string& env = {}) {
+  std::string cmd = env + " " SOLVER_STATE_BINARY_DIR "/solver-state " + args
+                    + " 2>/dev/null";
+  run_result r;
+  auto* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0)
+    r.out.append(buf.data(), n);
+  r.status = pclose(p);
+  return r;
+}
+
+} // namespace
+
+TEST_CASE("print-config prints the built-in defaults, as the shipped file does") {
+  auto r = run_binary("--print-config");
+  REQUIRE(r.status == 0);
+  CHECK(r.out == to_yaml(parse_config("").config));
+  auto shipped = run_binary("--config " SOLVER_STATE_SOURCE_DIR
+                            "/config/solver-state.yaml --print-config");
+  REQUIRE(shipped.status == 0);
+  CHECK(shipped.out == r.out);
+}
+
+TEST_CASE("print-config shows overrides and hides the token") {
+  auto r = run_binary("--listen 127.0.0.1:1 --print-config",
+                      "SOLVER_STATE_AUTH_TOKEN=s3cret");
+  REQUIRE(r.status == 0);
+  CHECK(r.out.find("  listen: 127.0.0.1:1\n") != std::string::npos);
+  CHECK(r.out.find("  auth_token: \"<set>\"\n") != std::string::npos);
+  CHECK(r.out.find("s3cret") == std::string::npos);
+}
+
+TEST_CASE("version and help answer and exit 0") {
+  auto v = run_binary("--version");
+  CHECK(v.status == 0);
+  CHECK(v.out.rfind("solver-state ", 0) == 0);
+  auto h = run_binary("--help");
+  CHECK(h.status == 0);
+  CHECK(h.out.find("--print-config") != std::string::npos);
+}
