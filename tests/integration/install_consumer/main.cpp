@@ -1,13 +1,16 @@
-// Stores and reads back one order through an installed solver-state.
+// A solver that serves the HTTP API from its own process through the
+// installed http component, and (when asked for) registers the Redis plugin.
+#include <chrono>
 #include <iostream>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 
-#include "clients/typed_stores.hpp"
-#include "actors/store.hpp"
-#include "backends/plugin.hpp"
-#include "messages/protocol.hpp"
+#include <solver_state/http.hpp>
+#include <solver_state/solver_state.hpp>
+#if WITH_REDIS
+#  include <solver_state/redis.hpp>
+#endif
 
 int main() {
   using namespace solver_state;
@@ -19,13 +22,19 @@ int main() {
   auto store = start_store(sys, state, plugin_registry::builtin());
   if (!store)
     return 1;
-  order_store orders{sys, store->router, "eip7683"};
-  auto stored = orders.store_order("0x1", "bytes");
-  auto back = orders.get_order("0x1");
-  auto ids = orders.list_orders();
+  http_config http;
+  http.listen = "127.0.0.1:0";
+  http_server server{sys, http, store->router, store->metrics};
+  auto err = server.start();
+  bool ok = !err && server.port() != 0;
+  server.stop(std::chrono::seconds{1});
   stop_store(*store);
-  bool ok = stored && back && back->data == "bytes" && ids
-            && *ids == std::vector<std::string>{"0x1"};
-  std::cout << (ok ? "consumer ok" : "consumer failed") << "\n";
+#if WITH_REDIS
+  plugin_registry plugins;
+  plugins.add(make_redis_plugin());
+  ok = ok && plugins.find("redis://127.0.0.1:6379/0") != nullptr;
+#endif
+  std::cout << (ok ? "component consumer ok" : "component consumer failed")
+            << "\n";
   return ok ? 0 : 1;
 }
