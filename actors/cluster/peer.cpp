@@ -99,11 +99,13 @@ using peer_ptr = peer_actor::stateful_pointer<peer_state>;
 
 /// Starts queued requests while the window has room; drops those that waited
 /// past their deadline (their client has been told already by no one, so
-/// tell it now).
+/// tell it now). While disconnected it fails every queued request, full
+/// window or not: nothing queued could ever be sent.
 void drain(peer_ptr self) {
   auto& st = self->state;
   auto now = clock_type::now();
-  while (st.in_flight < st.settings.window && !st.queue.empty()) {
+  while (!st.queue.empty()
+         && (!st.remote || st.in_flight < st.settings.window)) {
     auto next = std::move(st.queue.front());
     st.queue.pop_front();
     if (!st.remote)
