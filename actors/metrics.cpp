@@ -19,7 +19,9 @@ struct metrics_state {
 };
 
 metrics_actor::behavior_type
-metrics(metrics_actor::stateful_pointer<metrics_state> self) {
+metrics(metrics_actor::stateful_pointer<metrics_state> self,
+        metrics_registry initial) {
+  self->state.registry = std::move(initial);
   return {
     [=](report_atom, const shard_report& r) { self->state.registry.add(r); },
     [=](report_atom, const http_report& r) { self->state.registry.add(r); },
@@ -30,7 +32,9 @@ metrics(metrics_actor::stateful_pointer<metrics_state> self) {
 } // namespace
 
 metrics_actor spawn_metrics(caf::actor_system& sys) {
-  return sys.spawn(metrics);
+  // Spawned with an argument: CAF 0.17's init_fun_factory dereferences a null
+  // argument tuple for a function that takes only `self`, which UBSan stops.
+  return sys.spawn(metrics, metrics_registry{});
 }
 
 } // namespace solver_state

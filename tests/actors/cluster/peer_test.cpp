@@ -1,0 +1,875 @@
+// The PEER actor (actors/cluster/peer.hpp): this node's stand-in for a remote
+// store node, on CAF's deterministic test coordinator. The remote is a fake
+// router in this process that holds every request until the test answers
+// it, handed to the peer with peer_up as its connector would.
+//
+// The peer's connector is a detached actor: its thread runs outside the test
+// coordinator, and a message it sent to the peer mid-test would race the
+// test thread on the coordinator's job queue. So the fixture keeps it
+// quiet: its dial goes to a local socket that accepts the connection and
+// never answers the handshake, and only after the peer is gone is the socket
+// closed. The connector's real dial loop (refused, retried, connected) is
+// tested on the real scheduler at the end, with bounded waits.
+
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/cluster/peer.hpp"
+#include "actors/cluster/transport.hpp"
+#include "messages/errors.hpp"
+#include "messages/keys.hpp"
+#include "messages/protocol.hpp"
+
+using namespace solver_state;
+using namespace std::chrono_literals;
+
+namespace {
+
+// -- a remote that never finishes the handshake ----------------------------------
+
+/// A loopback listener that accepts connections and never sends a byte.
+struct silent_listener {
+  int fd = -1;
+  uint16_t port = 0;
+  std::vector<int> accepted;
+
+  silent_listener() {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0
+        || ::listen(fd, 16) != 0)
+      return;
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+  }
+
+  /// Accepts one connection if one arrives within `timeout`.
+  bool accept_within(std::chrono::milliseconds timeout) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1)
+      return false;
+    int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0)
+      return false;
+    accepted.push_back(c);
+    return true;
+  }
+
+  void close_all() {
+    for (int c : accepted)
+      ::close(c);
+    accepted.clear();
+    if (fd >= 0)
+      ::close(fd);
+    fd = -1;
+  }
+
+  ~silent_listener() { close_all(); }
+};
+
+// -- the fake remote router ---------------------------------------------------------
+
+using answer_atom = caf::atom_constant<caf::atom("answer")>;
+using fail_atom = caf::atom_constant<caf::atom("fail")>;
+using short_atom = caf::atom_constant<caf::atom("short")>;
+
+/// The value the fake serves for `key`; keys starting with "missing" have
+/// none.
+bool missing(const std::string& key) {
+  return key.rfind("missing", 0) == 0;
+}
+
+entry entry_for(const std::string& key) {
+  return missing(key) ? entry{} : entry{"value of " + key, 7, 0};
+}
+
+/// One request the fake received.
+struct held_request {
+  std::string what; // "get k", "put k", "batch a,b", ...
+  caf::response_promise rp;
+  std::function<void(caf::response_promise&)> answer; // the normal answer
+  size_t batch_size = 0;
+};
+
+struct fake_state {
+  /// Every request received, in order.
+  std::vector<held_request> received;
+  /// Answer at once instead of holding.
+  bool hold = true;
+  static inline const char* name = "fake-remote-router";
+
+  std::vector<std::string> whats() const {
+    std::vector<std::string> out;
+    for (auto& r : received)
+      out.push_back(r.what);
+    return out;
+  }
+};
+
+using fake_ptr = caf::stateful_actor<fake_state>*;
+
+caf::response_promise hold(fake_ptr self, std::string what,
+                           std::function<void(caf::response_promise&)> answer,
+                           size_t batch_size = 0) {
+  auto rp = self->make_response_promise();
+  held_request r{std::move(what), rp, std::move(answer), batch_size};
+  if (!self->state.hold)
+    r.answer(r.rp);
+  self->state.received.push_back(std::move(r));
+  return rp;
+}
+
+std::string joined(const std::vector<std::string>& keys) {
+  std::string out;
+  for (auto& k : keys)
+    out += (out.empty() ? "" : ",") + k;
+  return out;
+}
+
+caf::behavior fake_remote(fake_ptr self, bool hold_requests) {
+  self->state.hold = hold_requests;
+  return {
+    [self](get_atom, std::string& key) {
+      return hold(self, "get " + key, [key](caf::response_promise& rp) {
+        if (!is_valid_key(key))
+          rp.deliver(make_state_error(state_errc::invalid_key, "bad key"));
+        else if (missing(key))
+          rp.deliver(make_state_error(state_errc::not_found, "no value"));
+        else
+          rp.deliver(entry_for(key));
+      });
+    },
+    [self](put_atom, set_request& req) {
+      auto key = req.key;
+      return hold(self, "put " + key, [key](caf::response_promise& rp) {
+        if (key.rfind("conflict", 0) == 0)
+          rp.deliver(make_state_error(state_errc::version_mismatch,
+                                      "stale version of " + key));
+        else
+          rp.deliver(version_t{42});
+      });
+    },
+    [self](delete_atom, delete_request& req) {
+      return hold(self, "delete " + req.key,
+                  [](caf::response_promise& rp) { rp.deliver(true); });
+    },
+    [self](list_atom, list_request& req) {
+      auto prefix = req.prefix;
+      return hold(self, "list " + prefix, [prefix](caf::response_promise& rp) {
+        rp.deliver(key_page{{prefix + "a", prefix + "b"}, true});
+      });
+    },
+    [self](batch_get_atom, batch_request& req) {
+      auto keys = req.keys;
+      return hold(
+        self, "batch " + joined(keys),
+        [keys](caf::response_promise& rp) {
+          batch_reply reply;
+          for (auto& k : keys)
+            reply.entries.push_back(entry_for(k));
+          rp.deliver(std::move(reply));
+        },
+        keys.size());
+    },
+    [self](health_atom) {
+      return hold(self, "health", [](caf::response_promise& rp) {
+        rp.deliver(std::string{"ok"});
+      });
+    },
+    // -- control, from the test ------------------------------------------------------
+    // (An index the fake never received is a test's mistake: ignored, so
+    // the fake lives on and the test's checks report it.)
+    [self](answer_atom, size_t i) {
+      if (i >= self->state.received.size())
+        return;
+      auto& r = self->state.received[i];
+      r.answer(r.rp);
+    },
+    [self](fail_atom, size_t i, caf::error& err) {
+      if (i >= self->state.received.size())
+        return;
+      auto& r = self->state.received[i];
+      r.rp.deliver(std::move(err));
+    },
+    [self](short_atom, size_t i) {
+      // A batch_reply one entry short of the request.
+      if (i >= self->state.received.size())
+        return;
+      auto& r = self->state.received[i];
+      r.rp.deliver(batch_reply{std::vector<entry>(r.batch_size - 1)});
+    },
+  };
+}
+
+// -- clients ------------------------------------------------------------------------
+
+/// What one client request got back.
+template <class Reply>
+struct answer_slot {
+  bool done = false;
+  std::optional<Reply> value;
+  caf::error error;
+
+  state_errc code() const { return value ? state_errc::none : code_of(error); }
+  std::string message() const { return message_of(error); }
+};
+
+peer_settings test_settings() {
+  peer_settings s;
+  s.name = "remote-a:7000";
+  // Long enough that no queued request outlives its (wall clock) deadline
+  // while a test runs; tests that want a timeout advance the actor clock.
+  s.request_timeout = 60s;
+  s.window = 4;
+  s.max_queued = 8;
+  s.max_coalesced = 1024;
+  s.min_backoff = 100ms;
+  s.max_backoff = 500ms;
+  return s;
+}
+
+struct peer_fixture {
+  silent_listener remote_port;
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  caf::scheduler::test_coordinator* sched = nullptr;
+  peer_actor peer;
+  std::vector<caf::actor> fakes;
+  std::vector<std::function<bool()>> clients_done;
+
+  /// Tears the actors down in the one safe order, also when the
+  /// constructor fails half-way (declared last: destroyed first).
+  struct teardown {
+    peer_fixture* f;
+    ~teardown() { f->shutdown(); }
+  } guard{this};
+
+  explicit peer_fixture(peer_settings s = test_settings()) {
+    REQUIRE(remote_port.port != 0);
+    register_message_types(cfg);
+    cfg.load<caf::io::middleman>();
+    cfg.set("scheduler.policy", caf::atom("testing"));
+    cfg.set("middleman.workers", size_t{0});
+    sys = std::make_unique<caf::actor_system>(cfg);
+    sched = &dynamic_cast<caf::scheduler::test_coordinator&>(sys->scheduler());
+    s.host = "127.0.0.1";
+    s.port = remote_port.port;
+    peer = spawn_peer(*sys, std::move(s));
+    sched->run(); // the peer starts, spawns its connector, asks it to dial
+    // The dial reached the listener and now waits for a handshake that
+    // never comes: the connector stays silent until shutdown().
+    REQUIRE(remote_port.accept_within(10s));
+    std::this_thread::sleep_for(20ms);
+    sched->run();
+    REQUIRE_FALSE(sched->has_pending_timeout()); // no failure came back
+  }
+
+  void shutdown() {
+    if (!sys)
+      return;
+    // Every client gets an answer (their requests time out at the latest).
+    for (int i = 0; i < 3 && !all_clients_done(); ++i) {
+      sched->advance_time(2h);
+      sched->run();
+    }
+    for (auto& f : fakes)
+      caf::anon_send_exit(f, caf::exit_reason::kill);
+    if (peer)
+      caf::anon_send_exit(peer, caf::exit_reason::kill);
+    sched->run();
+    fakes.clear();
+    peer = nullptr;
+    // Only now the connector's dial fails: what it sends goes to the dead
+    // peer, and the link's exit message ends it.
+    remote_port.close_all();
+    sys.reset();
+  }
+
+  bool all_clients_done() const {
+    for (auto& done : clients_done)
+      if (!done())
+        return false;
+    return true;
+  }
+
+  /// Sends `xs...` to the peer from a new client actor (on the test
+  /// coordinator); the slot fills in when the answer arrives.
+  template <class Reply, class... Ts>
+  std::shared_ptr<answer_slot<Reply>> ask(Ts... xs) {
+    auto slot = std::make_shared<answer_slot<Reply>>();
+    auto dest = peer;
+    sys->spawn([slot, dest, xs...](caf::event_based_actor* self) mutable {
+      self->request(dest, std::chrono::seconds{3600}, std::move(xs)...)
+        .then(
+          [slot](Reply& r) {
+            slot->value = std::move(r);
+            slot->done = true;
+          },
+          [slot](caf::error& err) {
+            slot->error = std::move(err);
+            slot->done = true;
+          });
+    });
+    clients_done.push_back([slot] { return slot->done; });
+    return slot;
+  }
+
+  auto get(std::string key) { return ask<entry>(get_atom_v, std::move(key)); }
+
+  auto put(std::string key) {
+    return ask<version_t>(put_atom_v,
+                          set_request{std::move(key), "v", 0,
+                                      condition::always()});
+  }
+
+  auto batch(std::vector<std::string> keys) {
+    return ask<batch_reply>(batch_get_atom_v, batch_request{std::move(keys)});
+  }
+
+  peer_stats stats() {
+    auto s = ask<peer_stats>(peer_stats_atom_v);
+    sched->run();
+    REQUIRE(s->done);
+    REQUIRE(s->value);
+    return *s->value;
+  }
+
+  /// A new fake remote router (not yet connected).
+  caf::actor spawn_fake() {
+    auto fake = sys->spawn(fake_remote, true);
+    fakes.push_back(fake);
+    sched->run();
+    return fake;
+  }
+
+  /// What the connector sends once it reached the peer.
+  void connect(const caf::actor& fake) {
+    caf::anon_send(peer, peer_up_atom_v, caf::actor_cast<state_actor>(fake));
+    sched->run();
+  }
+
+  caf::actor connected_fake() {
+    auto fake = spawn_fake();
+    connect(fake);
+    return fake;
+  }
+
+  static fake_state& state_of(const caf::actor& fake) {
+    auto ptr = caf::actor_cast<caf::abstract_actor*>(fake);
+    return dynamic_cast<caf::stateful_actor<fake_state>&>(*ptr).state;
+  }
+
+  /// The fake answers request `i` as a store would.
+  void answer(const caf::actor& fake, size_t i) {
+    caf::anon_send(fake, answer_atom::value, i);
+    sched->run();
+  }
+};
+
+uint64_t result_count(const peer_stats& s, state_errc code) {
+  return s.results.at(static_cast<size_t>(code));
+}
+
+} // namespace
+
+TEST_CASE("before the connection is up every request fails at once with "
+          "backend_unavailable naming the peer") {
+  peer_fixture f;
+  auto g = f.get("order:x:1");
+  auto p = f.put("order:x:1");
+  auto b = f.batch({"a", "b"});
+  auto h = f.ask<std::string>(health_atom_v);
+  f.sched->run();
+  for (auto [done, code, msg] :
+       {std::tuple{g->done, g->code(), g->message()},
+        std::tuple{p->done, p->code(), p->message()},
+        std::tuple{b->done, b->code(), b->message()},
+        std::tuple{h->done, h->code(), h->message()}}) {
+    CHECK(done);
+    CHECK(code == state_errc::backend_unavailable);
+    CHECK_THAT(msg, Catch::Contains("peer remote-a:7000")
+                      && Catch::Contains("not connected"));
+  }
+  auto s = f.stats();
+  CHECK(s.peer == "remote-a:7000");
+  CHECK_FALSE(s.up);
+  CHECK(s.connects == 0);
+  CHECK(s.in_flight == 0);
+  CHECK(s.queued == 0);
+  CHECK(result_count(s, state_errc::backend_unavailable) == 4);
+}
+
+TEST_CASE("a connected peer forwards every request to the remote router and "
+          "relays its answers and errors") {
+  peer_fixture f;
+  auto fake = f.connected_fake();
+  f.state_of(fake).hold = false; // answer at once
+  auto s = f.stats();
+  CHECK(s.up);
+  CHECK(s.connects == 1);
+  auto put = f.put("order:x:1");
+  f.sched->run();
+  auto del = f.ask<bool>(delete_atom_v,
+                         delete_request{"order:x:1", condition::always()});
+  f.sched->run();
+  auto list = f.ask<key_page>(list_atom_v, list_request{"order:", "", 10});
+  f.sched->run();
+  auto health = f.ask<std::string>(health_atom_v);
+  f.sched->run();
+  auto conflict = f.put("conflict:1");
+  f.sched->run();
+  REQUIRE(put->value);
+  CHECK(*put->value == 42);
+  REQUIRE(del->value);
+  CHECK(*del->value);
+  REQUIRE(list->value);
+  CHECK(list->value->keys == std::vector<std::string>{"order:a", "order:b"});
+  CHECK(list->value->more);
+  REQUIRE(health->value);
+  CHECK(*health->value == "ok");
+  // The store's own errors pass through unchanged.
+  CHECK(conflict->code() == state_errc::version_mismatch);
+  CHECK(conflict->message() == "stale version of conflict:1");
+  CHECK(f.state_of(fake).whats()
+        == std::vector<std::string>{"put order:x:1", "delete order:x:1",
+                                    "list order:", "health",
+                                    "put conflict:1"});
+  s = f.stats();
+  CHECK(result_count(s, state_errc::none) == 4);
+  CHECK(result_count(s, state_errc::version_mismatch) == 1);
+  CHECK(s.in_flight == 0);
+}
+
+TEST_CASE("at most `window` requests are in flight, `max_queued` more wait "
+          "in order, beyond that backend_unavailable") {
+  auto settings = test_settings();
+  settings.window = 2;
+  settings.max_queued = 3;
+  peer_fixture f{settings};
+  auto fake = f.connected_fake();
+  std::vector<std::shared_ptr<answer_slot<version_t>>> puts;
+  for (int i = 0; i < 6; ++i)
+    puts.push_back(f.put("p" + std::to_string(i)));
+  f.sched->run();
+  auto& fs = f.state_of(fake);
+  CHECK(fs.whats() == std::vector<std::string>{"put p0", "put p1"});
+  // The sixth found the queue full: refused at once, never sent.
+  REQUIRE(puts[5]->done);
+  CHECK(puts[5]->code() == state_errc::backend_unavailable);
+  CHECK_THAT(puts[5]->message(), Catch::Contains("peer remote-a:7000")
+                                   && Catch::Contains("overloaded")
+                                   && Catch::Contains("3 requests queued"));
+  for (int i = 0; i < 5; ++i)
+    CHECK_FALSE(puts[i]->done);
+  auto s = f.stats();
+  CHECK(s.in_flight == 2);
+  CHECK(s.queued == 3);
+  // Each answer frees a slot for the oldest queued request.
+  f.answer(fake, 0);
+  REQUIRE(puts[0]->value);
+  CHECK(*puts[0]->value == 42);
+  CHECK(fs.whats()
+        == std::vector<std::string>{"put p0", "put p1", "put p2"});
+  s = f.stats();
+  CHECK(s.in_flight == 2);
+  CHECK(s.queued == 2);
+  // With room in the queue again, a new request waits instead of failing.
+  auto late = f.put("p6");
+  f.sched->run();
+  CHECK_FALSE(late->done);
+  CHECK(f.stats().queued == 3);
+  for (size_t i = 1; i < 6; ++i)
+    f.answer(fake, i);
+  CHECK(fs.whats()
+        == std::vector<std::string>{"put p0", "put p1", "put p2", "put p3",
+                                    "put p4", "put p6"});
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(puts[i]->value);
+    CHECK(*puts[i]->value == 42);
+  }
+  REQUIRE(late->value);
+  s = f.stats();
+  CHECK(s.in_flight == 0);
+  CHECK(s.queued == 0);
+  CHECK(result_count(s, state_errc::none) == 6);
+  CHECK(result_count(s, state_errc::backend_unavailable) == 1);
+  // An empty queue and a free window: straight through.
+  auto direct = f.put("p7");
+  f.sched->run();
+  CHECK(fs.received.size() == 7);
+  CHECK(f.stats().in_flight == 1);
+}
+
+TEST_CASE("a request the remote never answers times out as "
+          "backend_unavailable and frees its slot, and a late answer is "
+          "ignored") {
+  auto settings = test_settings();
+  settings.window = 1;
+  peer_fixture f{settings};
+  auto fake = f.connected_fake();
+  auto first = f.put("slow");
+  auto second = f.put("next");
+  f.sched->run();
+  auto& fs = f.state_of(fake);
+  CHECK(fs.whats() == std::vector<std::string>{"put slow"});
+  f.sched->advance_time(59s);
+  f.sched->run();
+  CHECK_FALSE(first->done);
+  f.sched->advance_time(1s);
+  f.sched->run();
+  REQUIRE(first->done);
+  CHECK(first->code() == state_errc::backend_unavailable);
+  CHECK_THAT(first->message(), Catch::Contains("peer remote-a:7000")
+                                 && Catch::Contains("no answer within 60000ms"));
+  // The slot went to the queued request.
+  CHECK(fs.whats() == std::vector<std::string>{"put slow", "put next"});
+  CHECK(f.stats().in_flight == 1);
+  // The remote answers the first one after all: nobody listens any more.
+  f.answer(fake, 0);
+  CHECK(first->code() == state_errc::backend_unavailable);
+  auto s = f.stats();
+  CHECK(s.in_flight == 1);
+  CHECK(result_count(s, state_errc::none) == 0);
+  f.answer(fake, 1);
+  REQUIRE(second->value);
+  CHECK(*second->value == 42);
+  s = f.stats();
+  CHECK(s.in_flight == 0);
+  CHECK(result_count(s, state_errc::none) == 1);
+  CHECK(result_count(s, state_errc::backend_unavailable) == 1);
+}
+
+TEST_CASE("a request that waited in the queue past its deadline is refused "
+          "instead of sent") {
+  auto settings = test_settings();
+  settings.window = 1;
+  settings.request_timeout = 100ms;
+  peer_fixture f{settings};
+  auto fake = f.connected_fake();
+  auto first = f.put("first");
+  auto waiting = f.put("waiting");
+  f.sched->run();
+  // The queue's deadline is wall-clock time (the actor clock only bounds
+  // requests in flight, and it stands still here).
+  std::this_thread::sleep_for(150ms);
+  f.answer(fake, 0);
+  REQUIRE(first->value);
+  REQUIRE(waiting->done);
+  CHECK(waiting->code() == state_errc::backend_unavailable);
+  CHECK_THAT(waiting->message(),
+             Catch::Contains("overloaded: no free slot within 100ms"));
+  CHECK(f.state_of(fake).whats() == std::vector<std::string>{"put first"});
+  CHECK(f.stats().in_flight == 0);
+}
+
+TEST_CASE("reads that arrive together travel as one batch_get, and each "
+          "client gets its own part of the answer") {
+  peer_fixture f;
+  auto fake = f.connected_fake();
+  auto& fs = f.state_of(fake);
+  auto k1 = f.get("k1");
+  auto k2 = f.get("k2");
+  auto both = f.batch({"b1", "missing:b2"});
+  auto absent = f.get("missing:k3");
+  auto invalid = f.get(""); // would fail the whole batch: sent alone
+  auto write = f.put("w");  // writes are never coalesced
+  auto k4 = f.get("k4");
+  f.sched->run();
+  CHECK(fs.whats()
+        == std::vector<std::string>{"get ", "put w",
+                                    "batch k1,k2,b1,missing:b2,missing:k3,k4"});
+  CHECK(f.stats().in_flight == 3);
+  for (size_t i = 0; i < 3; ++i)
+    f.answer(fake, i);
+  REQUIRE(k1->value);
+  CHECK(k1->value->value == "value of k1");
+  CHECK(k1->value->version == 7);
+  REQUIRE(k2->value);
+  CHECK(k2->value->value == "value of k2");
+  REQUIRE(k4->value);
+  CHECK(k4->value->value == "value of k4");
+  REQUIRE(both->value);
+  REQUIRE(both->value->entries.size() == 2);
+  CHECK(both->value->entries[0].value == "value of b1");
+  CHECK_FALSE(both->value->entries[1].found());
+  // A single get of an absent key is not_found, as from the store itself.
+  REQUIRE(absent->done);
+  CHECK(absent->code() == state_errc::not_found);
+  CHECK(invalid->code() == state_errc::invalid_key);
+  REQUIRE(write->value);
+  auto s = f.stats();
+  CHECK(result_count(s, state_errc::none) == 5);
+  CHECK(result_count(s, state_errc::not_found) == 1);
+  CHECK(result_count(s, state_errc::invalid_key) == 1);
+  CHECK(s.in_flight == 0);
+}
+
+TEST_CASE("coalesced reads: max_coalesced, the window, and a batch answer "
+          "of the wrong size") {
+  auto settings = test_settings();
+  SECTION("past max_coalesced keys the batch is sent") {
+    settings.max_coalesced = 2;
+    peer_fixture f{settings};
+    auto fake = f.connected_fake();
+    auto k1 = f.get("k1");
+    auto k2 = f.get("k2");
+    auto k3 = f.get("k3");
+    f.sched->run();
+    CHECK(f.state_of(fake).whats()
+          == std::vector<std::string>{"batch k1,k2", "batch k3"});
+    f.answer(fake, 0);
+    f.answer(fake, 1);
+    REQUIRE(k3->value);
+    CHECK(k3->value->value == "value of k3");
+    REQUIRE(k1->value);
+    CHECK(k1->value->value == "value of k1");
+  }
+  SECTION("a batch takes one slot of the window and waits for it") {
+    settings.window = 1;
+    peer_fixture f{settings};
+    auto fake = f.connected_fake();
+    auto write = f.put("w");
+    f.sched->run();
+    auto k1 = f.get("k1");
+    auto k2 = f.get("k2");
+    f.sched->run();
+    CHECK(f.state_of(fake).whats() == std::vector<std::string>{"put w"});
+    auto s = f.stats();
+    CHECK(s.in_flight == 1);
+    CHECK(s.queued == 1);
+    f.answer(fake, 0);
+    CHECK(f.state_of(fake).whats()
+          == std::vector<std::string>{"put w", "batch k1,k2"});
+    f.answer(fake, 1);
+    REQUIRE(k1->value);
+    REQUIRE(k2->value);
+    CHECK(k2->value->value == "value of k2");
+  }
+  SECTION("an answer of the wrong size fails every read in the batch") {
+    peer_fixture f{settings};
+    auto fake = f.connected_fake();
+    auto k1 = f.get("k1");
+    auto pair = f.batch({"b1", "b2"});
+    f.sched->run();
+    REQUIRE(f.state_of(fake).whats()
+            == std::vector<std::string>{"batch k1,b1,b2"});
+    caf::anon_send(fake, short_atom::value, size_t{0});
+    f.sched->run();
+    for (auto code : {k1->code(), pair->code()})
+      CHECK(code == state_errc::serialization_error);
+    CHECK_THAT(k1->message(), Catch::Contains("peer remote-a:7000"));
+    CHECK(f.stats().in_flight == 0);
+  }
+  SECTION("a transport error fails every read in the batch") {
+    peer_fixture f{settings};
+    auto fake = f.connected_fake();
+    auto k1 = f.get("k1");
+    auto k2 = f.get("k2");
+    f.sched->run();
+    caf::anon_send(fake, fail_atom::value, size_t{0},
+                   caf::make_error(caf::sec::disconnect_during_handshake));
+    f.sched->run();
+    for (auto& k : {k1, k2}) {
+      REQUIRE(k->done);
+      CHECK(k->code() == state_errc::backend_unavailable);
+      CHECK_THAT(k->message(), Catch::Contains("peer remote-a:7000"));
+    }
+  }
+}
+
+TEST_CASE("a lost connection fails the queued requests at once and every "
+          "request until the next peer_up") {
+  auto settings = test_settings();
+  settings.window = 1;
+  peer_fixture f{settings};
+  auto fake = f.connected_fake();
+  auto in_flight = f.put("a");
+  auto queued1 = f.put("b");
+  auto queued2 = f.get("c");
+  f.sched->run();
+  CHECK(f.stats().queued == 2);
+  // (Its state goes with it: read it first.)
+  CHECK(f.state_of(fake).whats() == std::vector<std::string>{"put a"});
+  caf::anon_send_exit(fake, caf::exit_reason::kill);
+  f.sched->run();
+  for (auto [done, code, msg] :
+       {std::tuple{queued1->done, queued1->code(), queued1->message()},
+        std::tuple{queued2->done, queued2->code(), queued2->message()}}) {
+    CHECK(done);
+    CHECK(code == state_errc::backend_unavailable);
+    CHECK_THAT(msg, Catch::Contains("not connected"));
+  }
+  auto s = f.stats();
+  CHECK_FALSE(s.up);
+  CHECK(s.connects == 1);
+  CHECK(s.queued == 0);
+  // New requests fail at once, reads included (nothing waits to coalesce).
+  auto after = f.get("d");
+  auto after_write = f.put("e");
+  f.sched->run();
+  CHECK(after->code() == state_errc::backend_unavailable);
+  CHECK(after_write->code() == state_errc::backend_unavailable);
+  // The request that was in flight ends by its own timeout.
+  CHECK_FALSE(in_flight->done);
+  f.sched->advance_time(60s);
+  f.sched->run();
+  REQUIRE(in_flight->done);
+  CHECK(in_flight->code() == state_errc::backend_unavailable);
+  CHECK(f.stats().in_flight == 0);
+  // The connector reconnects: a new remote takes the requests.
+  auto fresh = f.connected_fake();
+  s = f.stats();
+  CHECK(s.up);
+  CHECK(s.connects == 2);
+  auto again = f.put("f");
+  f.sched->run();
+  f.answer(fresh, 0);
+  REQUIRE(again->value);
+  CHECK(f.state_of(fresh).whats() == std::vector<std::string>{"put f"});
+}
+
+TEST_CASE("a second peer_up while connected (a stale dial) is ignored") {
+  peer_fixture f;
+  auto first = f.connected_fake();
+  auto second = f.connected_fake();
+  CHECK(f.stats().connects == 1);
+  auto p = f.put("x");
+  f.sched->run();
+  CHECK(f.state_of(first).whats() == std::vector<std::string>{"put x"});
+  CHECK(f.state_of(second).received.empty());
+  f.answer(first, 0);
+  REQUIRE(p->value);
+  // The second remote dying means nothing to the peer.
+  caf::anon_send_exit(second, caf::exit_reason::kill);
+  f.sched->run();
+  CHECK(f.stats().up);
+}
+
+TEST_CASE("failed dials are retried with exponential backoff up to "
+          "max_backoff, and a connection resets it") {
+  peer_fixture f; // min_backoff 100ms, max_backoff 500ms
+  auto fail_once = [&] {
+    caf::anon_send(f.peer, peer_failed_atom_v, std::string{"refused"});
+    f.sched->run();
+  };
+  /// The retry fires exactly `delay` after the failure, not before.
+  auto retry_after = [&](std::chrono::milliseconds delay) {
+    INFO("expected retry after " << delay.count() << "ms");
+    CHECK(f.sched->advance_time(delay - 1ms) == 0);
+    CHECK(f.sched->advance_time(1ms) == 1);
+    f.sched->run(); // the retry asks the connector to dial
+  };
+  for (auto delay : {100ms, 200ms, 400ms, 500ms, 500ms}) {
+    fail_once();
+    retry_after(delay);
+  }
+  CHECK_FALSE(f.stats().up);
+  // A connection resets the backoff.
+  f.connected_fake();
+  fail_once();
+  retry_after(100ms);
+  // Still connected: the failure report was a stale dial's.
+  CHECK(f.stats().up);
+}
+
+// -- the connector's dial loop, on the real scheduler ----------------------------
+
+TEST_CASE("on the real scheduler the connector dials until the remote "
+          "listens, then requests reach it") {
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  cfg.load<caf::io::middleman>();
+  caf::actor_system sys{cfg};
+  // A port with nobody listening yet.
+  uint16_t port = 0;
+  {
+    silent_listener probe;
+    port = probe.port;
+  }
+  REQUIRE(port != 0);
+  auto settings = test_settings();
+  settings.host = "127.0.0.1";
+  settings.port = port;
+  settings.min_backoff = 10ms;
+  settings.max_backoff = 50ms;
+  settings.request_timeout = 5s;
+  auto peer = spawn_peer(sys, settings);
+  caf::actor fake;
+  // Whatever a check does, the actors end, so the system can shut down.
+  struct stop_actors {
+    peer_actor& peer;
+    caf::actor& fake;
+    ~stop_actors() {
+      if (fake)
+        caf::anon_send_exit(fake, caf::exit_reason::kill);
+      caf::anon_send_exit(peer, caf::exit_reason::kill);
+    }
+  } stop{peer, fake};
+  caf::scoped_actor self{sys};
+  auto ask_stats = [&] {
+    peer_stats out;
+    self->request(peer, 5s, peer_stats_atom_v)
+      .receive([&](peer_stats& s) { out = std::move(s); },
+               [&](caf::error&) { out.peer = "<no answer>"; });
+    return out;
+  };
+  auto ask_put = [&](const std::string& key) -> caf::expected<version_t> {
+    caf::expected<version_t> out{caf::error{}};
+    self->request(peer, 10s, put_atom_v,
+                  set_request{key, "v", 0, condition::always()})
+      .receive([&](version_t v) { out = v; },
+               [&](caf::error& err) { out = std::move(err); });
+    return out;
+  };
+  // Refused dials: the peer stays up and answers at once.
+  std::this_thread::sleep_for(200ms);
+  auto refused = ask_put("early");
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == state_errc::backend_unavailable);
+  CHECK_THAT(message_of(refused.error()), Catch::Contains("not connected"));
+  auto s = ask_stats();
+  CHECK_FALSE(s.up);
+  CHECK(s.connects == 0);
+  // The remote comes up on that port; the next retry finds it.
+  fake = sys.spawn(fake_remote, false);
+  auto published = publish_state(sys, caf::actor_cast<state_actor>(fake),
+                                 "127.0.0.1", port, false);
+  REQUIRE(published);
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!ask_stats().up && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  s = ask_stats();
+  REQUIRE(s.up);
+  CHECK(s.connects == 1);
+  auto v = ask_put("late");
+  REQUIRE(v);
+  CHECK(*v == 42);
+  unpublish_state(sys, caf::actor_cast<state_actor>(fake), *published, false);
+}

@@ -1,0 +1,278 @@
+// The SHARD actor on its own, over a memory store, on the deterministic test
+// coordinator: key-value operations and their errors, TTLs on the actor
+// clock, the tick (sweep + metrics report), group commit and checkpoints.
+
+#include <memory>
+#include <vector>
+
+#include <caf/actor_cast.hpp>
+#include <caf/event_based_actor.hpp>
+#include <catch2/catch.hpp>
+
+#include "actors/shard.hpp"
+#include "backends/key_budget.hpp"
+#include "backends/memory/store.hpp"
+#include "tests/support/deterministic_fixture.hpp"
+
+using namespace solver_state;
+using namespace std::chrono_literals;
+using testing::deterministic_system;
+
+namespace {
+
+using report_log = std::vector<shard_report>;
+
+/// Stands in for the metrics actor: keeps every report it gets.
+caf::behavior report_probe(caf::event_based_actor*,
+                           std::shared_ptr<report_log> log) {
+  return {[=](report_atom, const shard_report& r) { log->push_back(r); }};
+}
+
+std::unique_ptr<state_store> memory() {
+  return std::make_unique<memory_store>(std::make_shared<key_budget>(0),
+                                        eviction_policy::reject, 0);
+}
+
+/// One shard (index 3) and a probe in place of its metrics actor.
+struct shard_fixture : deterministic_system {
+  std::shared_ptr<report_log> reports = std::make_shared<report_log>();
+  shard_actor shard;
+
+  explicit shard_fixture(int64_t default_ttl_ms = 0,
+                         std::unique_ptr<state_store> store = memory()) {
+    auto probe = stop_at_end(
+      caf::actor_cast<metrics_actor>(sys->spawn(report_probe, reports)));
+    shard = stop_at_end(spawn_shard(*sys, std::move(store), false,
+                                    shard_settings{3, default_ttl_ms, probe}));
+    sched->run();
+  }
+
+  template <class Reply, class... Ts>
+  caf::expected<Reply> ask(Ts&&... xs) {
+    return ask_actor<Reply>(shard, std::forward<Ts>(xs)...);
+  }
+
+  void tick() {
+    (*self)->send(shard, tick_atom_v);
+    sched->run();
+  }
+};
+
+set_request put(std::string key, std::string value, int64_t ttl_ms = 0,
+                condition cond = condition::always()) {
+  return set_request{std::move(key), std::move(value), ttl_ms, cond};
+}
+
+state_errc code(const caf::error& err) {
+  return code_of(err);
+}
+
+/// How many `op` operations of a report ended with `result`.
+uint64_t count(const shard_report& r, op_kind op, state_errc result) {
+  return r.results.at(static_cast<size_t>(op) * result_code_count
+                      + static_cast<size_t>(result));
+}
+
+} // namespace
+
+TEST_CASE("shard: put, get and delete a key") {
+  shard_fixture f;
+  auto v1 = f.ask<version_t>(put_atom_v, put("state:c:k", "one"));
+  REQUIRE(v1);
+  auto e = f.ask<entry>(get_atom_v, std::string{"state:c:k"});
+  REQUIRE(e);
+  CHECK(e->value == "one");
+  CHECK(e->version == *v1);
+  auto v2 = f.ask<version_t>(put_atom_v, put("state:c:k", "two"));
+  REQUIRE(v2);
+  CHECK(*v2 != *v1);
+  CHECK(f.ask<entry>(get_atom_v, std::string{"state:c:k"})->value == "two");
+  CHECK(*f.ask<bool>(delete_atom_v, delete_request{"state:c:k", {}}));
+  auto gone = f.ask<entry>(get_atom_v, std::string{"state:c:k"});
+  REQUIRE_FALSE(gone);
+  CHECK(code(gone.error()) == state_errc::not_found);
+  CHECK_FALSE(*f.ask<bool>(delete_atom_v, delete_request{"state:c:k", {}}));
+}
+
+TEST_CASE("shard: a stale version or create-only on an existing key is "
+          "refused with version_mismatch") {
+  shard_fixture f;
+  auto v1 = *f.ask<version_t>(put_atom_v, put("state:c:k", "one"));
+  auto v2 = f.ask<version_t>(put_atom_v,
+                             put("state:c:k", "two", 0, condition::matches(v1)));
+  REQUIRE(v2);
+  auto stale = f.ask<version_t>(
+    put_atom_v, put("state:c:k", "lost", 0, condition::matches(v1)));
+  REQUIRE_FALSE(stale);
+  CHECK(code(stale.error()) == state_errc::version_mismatch);
+  auto create = f.ask<version_t>(
+    put_atom_v, put("state:c:k", "lost", 0, condition::absent()));
+  REQUIRE_FALSE(create);
+  CHECK(code(create.error()) == state_errc::version_mismatch);
+  auto stale_delete = f.ask<bool>(
+    delete_atom_v, delete_request{"state:c:k", condition::matches(v1)});
+  REQUIRE_FALSE(stale_delete);
+  CHECK(code(stale_delete.error()) == state_errc::version_mismatch);
+  CHECK(f.ask<entry>(get_atom_v, std::string{"state:c:k"})->value == "two");
+  CHECK(*f.ask<bool>(delete_atom_v,
+                     delete_request{"state:c:k", condition::matches(*v2)}));
+}
+
+TEST_CASE("shard: invalid keys and negative TTLs are refused") {
+  shard_fixture f;
+  auto bad_key = f.ask<version_t>(put_atom_v, put("tab\there", "v"));
+  REQUIRE_FALSE(bad_key);
+  CHECK(code(bad_key.error()) == state_errc::invalid_key);
+  auto bad_ttl = f.ask<version_t>(put_atom_v, put("state:c:k", "v", -5));
+  REQUIRE_FALSE(bad_ttl);
+  CHECK(code(bad_ttl.error()) == state_errc::bad_request);
+  auto typed = f.ask<version_t>(put_atom_v, fill{"o:1", "0xa", "f", 0});
+  REQUIRE_FALSE(typed);
+  CHECK(code(typed.error()) == state_errc::invalid_key);
+}
+
+TEST_CASE("shard: typed records live under their keys") {
+  shard_fixture f;
+  REQUIRE(f.ask<version_t>(put_atom_v, fill{"o1", "0xb", "f2", 0}));
+  REQUIRE(f.ask<version_t>(put_atom_v, fill{"o1", "0xa", "f1", 0}));
+  CHECK(f.ask<entry>(get_atom_v, std::string{"fill:o1:0xa"})->value == "f1");
+  CHECK(f.ask<fill>(get_atom_v, fill_ref{"o1", "0xb"})->data == "f2");
+  CHECK(f.ask<id_list>(list_atom_v, fills_of{"o1"})->ids
+        == std::vector<std::string>{"0xa", "0xb"});
+}
+
+TEST_CASE("shard: a TTL runs on the actor clock, the tick sweeps and "
+          "reports") {
+  shard_fixture f;
+  REQUIRE(f.ask<version_t>(put_atom_v, put("state:c:short", "x", 1500)));
+  REQUIRE(f.ask<version_t>(put_atom_v, put("state:c:forever", "y", 0)));
+  f.advance(1499ms);
+  CHECK(f.ask<entry>(get_atom_v, std::string{"state:c:short"}));
+  f.advance(1ms);
+  auto gone = f.ask<entry>(get_atom_v, std::string{"state:c:short"});
+  REQUIRE_FALSE(gone);
+  CHECK(code(gone.error()) == state_errc::not_found);
+  auto page = f.ask<key_page>(list_atom_v, list_request{"state:", {}, 0});
+  REQUIRE(page);
+  CHECK(page->keys == std::vector<std::string>{"state:c:forever"});
+  // Nothing is reported between ticks.
+  CHECK(f.reports->empty());
+  f.tick();
+  REQUIRE(f.reports->size() == 1);
+  auto& r = f.reports->front();
+  CHECK(r.shard == 3);
+  CHECK(r.backend == "memory");
+  CHECK(r.keys == 1); // the expired key was swept
+  CHECK(count(r, op_kind::set, state_errc::none) == 2);
+  CHECK(count(r, op_kind::get, state_errc::none) == 1);
+  CHECK(count(r, op_kind::get, state_errc::not_found) == 1);
+  CHECK(count(r, op_kind::list, state_errc::none) == 1);
+  SECTION("each report holds only what happened since the last one") {
+    REQUIRE(f.ask<entry>(get_atom_v, std::string{"state:c:forever"}));
+    f.tick();
+    REQUIRE(f.reports->size() == 2);
+    auto& next = f.reports->back();
+    CHECK(count(next, op_kind::get, state_errc::none) == 1);
+    CHECK(count(next, op_kind::set, state_errc::none) == 0);
+    CHECK(next.keys == 1);
+  }
+}
+
+TEST_CASE("shard: the default TTL applies to writes that name none") {
+  shard_fixture f{10'000};
+  REQUIRE(f.ask<version_t>(put_atom_v, put("state:c:d", "x", default_ttl)));
+  REQUIRE(f.ask<version_t>(put_atom_v, put("state:c:n", "x", 0)));
+  f.advance(9s);
+  CHECK(f.ask<entry>(get_atom_v, std::string{"state:c:d"}));
+  f.advance(1s);
+  CHECK_FALSE(f.ask<entry>(get_atom_v, std::string{"state:c:d"}));
+  CHECK(f.ask<entry>(get_atom_v, std::string{"state:c:n"}));
+}
+
+namespace {
+
+/// A memory store whose writes become durable only on commit() (like the
+/// file backend's log), with a commit that can be made to fail.
+class committing_store final : public state_store {
+public:
+  struct counters {
+    int commits = 0;
+    int checkpoints = 0;
+    caf::error commit_error;
+  };
+
+  explicit committing_store(std::shared_ptr<counters> c) : c_(std::move(c)) {}
+
+  std::string_view backend_name() const override { return "committing"; }
+  caf::expected<entry> get(const std::string& key, unix_ms now) override {
+    return mem_.get(key, now);
+  }
+  caf::expected<version_t> set(set_request&& req, unix_ms expires_at,
+                               unix_ms now) override {
+    dirty_ = true;
+    return mem_.set(std::move(req), expires_at, now);
+  }
+  caf::expected<bool> erase(const delete_request& req, unix_ms now) override {
+    dirty_ = true;
+    return mem_.erase(req, now);
+  }
+  caf::expected<key_page> list(const list_request& req, unix_ms now) override {
+    return mem_.list(req, now);
+  }
+  bool has_pending_commit() const override { return dirty_; }
+  caf::error commit() override {
+    ++c_->commits;
+    dirty_ = false;
+    return c_->commit_error;
+  }
+  caf::error checkpoint() override {
+    ++c_->checkpoints;
+    return {};
+  }
+
+private:
+  std::shared_ptr<counters> c_;
+  memory_store mem_{std::make_shared<key_budget>(0), eviction_policy::reject,
+                    0};
+  bool dirty_ = false;
+};
+
+} // namespace
+
+TEST_CASE("shard: writes that arrive together share one commit and carry "
+          "its outcome") {
+  auto c = std::make_shared<committing_store::counters>();
+  shard_fixture f{0, std::make_unique<committing_store>(c)};
+  SECTION("the commit succeeds: every writer gets its version") {
+    auto a = f.request<version_t>(f.shard, caf::infinite, put_atom_v,
+                                  put("state:c:a", "1"));
+    auto b = f.request<version_t>(f.shard, caf::infinite, put_atom_v,
+                                  put("state:c:b", "2"));
+    f.sched->run();
+    CHECK(c->commits == 1);
+    REQUIRE(a->has_value());
+    REQUIRE(b->has_value());
+    CHECK(**a);
+    CHECK(**b);
+  }
+  SECTION("the commit fails: every writer gets the error") {
+    c->commit_error = make_state_error(state_errc::io_error, "disk full");
+    auto a = f.request<version_t>(f.shard, caf::infinite, put_atom_v,
+                                  put("state:c:a", "1"));
+    auto b = f.request<bool>(f.shard, caf::infinite, delete_atom_v,
+                             delete_request{"state:c:b", {}});
+    f.sched->run();
+    CHECK(c->commits == 1);
+    REQUIRE(a->has_value());
+    REQUIRE_FALSE(**a);
+    CHECK(code((*a)->error()) == state_errc::io_error);
+    REQUIRE(b->has_value());
+    REQUIRE_FALSE(**b);
+    CHECK(code((*b)->error()) == state_errc::io_error);
+  }
+  SECTION("checkpoint_atom checkpoints the store") {
+    (*f.self)->send(f.shard, checkpoint_atom_v);
+    f.sched->run();
+    CHECK(c->checkpoints == 1);
+  }
+}

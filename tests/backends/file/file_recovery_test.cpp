@@ -1,0 +1,498 @@
+// Opening and recovering a base_path on its own (backends/file/recovery.hpp):
+// the lock, folding a tree and the logs of the previous run (the highest
+// version of a key wins, in any log order), the version marks, torn logs,
+// spare logs and temp files, a fold the disk interrupts, and every kind of
+// damage recovery refuses to start on (folding nothing).
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <set>
+
+#include "backends/file/layout.hpp"
+#include "backends/file/recovery.hpp"
+#include "backends/file/value.hpp"
+#include "backends/file/wal.hpp"
+#include "backends/shard_placement.hpp"
+#include "tests/support/file_test_support.hpp"
+
+using namespace solver_state;
+using namespace solver_state::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A failing_env that also fails the write after the next `n` ones.
+class flaky_env : public failing_env {
+public:
+  std::atomic<int> writes_before_failure{-1}; // -1: never
+  std::atomic<size_t> unlinks{0};
+
+  int write_at(int fd, const void* data, size_t n, off_t off) override {
+    if (writes_before_failure == 0)
+      return -ENOSPC;
+    if (writes_before_failure > 0)
+      --writes_before_failure;
+    return failing_env::write_at(fd, data, n, off);
+  }
+  int unlink_at(int dir, const std::string& name, int flags) override {
+    ++unlinks;
+    return failing_env::unlink_at(dir, name, flags);
+  }
+};
+
+std::shared_ptr<file_base> open_locked(const std::string& path,
+                                       std::shared_ptr<file_env> env
+                                       = default_file_env()) {
+  auto base = open_base(std::move(env), path);
+  REQUIRE(base);
+  return std::move(*base);
+}
+
+wal_record put(std::string key, std::string value, version_t v,
+               unix_ms expires = 0) {
+  return wal_record{wal_op::put, v, expires, std::move(key), std::move(value)};
+}
+
+wal_record erase(std::string key, version_t v) {
+  return wal_record{wal_op::erase, v, 0, std::move(key), {}};
+}
+
+/// Writes the log `name` of the previous run, as its shard left it.
+void write_log(const file_base& base, const std::string& name,
+               const std::vector<wal_record>& records) {
+  auto log = wal_writer::create(base.env, base.root.get(), name,
+                                base.path + "/" + name, false);
+  REQUIRE(log);
+  std::string batch;
+  for (auto& r : records)
+    log->encode(batch, r.op, r.key, r.value, r.version, r.expires_at_ms);
+  REQUIRE_FALSE(log->append(batch, true));
+}
+
+/// Puts `kv` into the tree as the last checkpoint left it.
+void write_tree(const file_base& base, const std::map<std::string, entry>& kv) {
+  std::vector<tree_change> changes;
+  for (auto& [key, e] : kv)
+    changes.push_back({&key, &e});
+  REQUIRE_FALSE(base.tree().apply(std::move(changes)));
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+void spit(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+void overwrite(const std::string& path, size_t off, const std::string& bytes) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(off));
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+/// Names at the top of base_path.
+std::set<std::string> root_names(const std::string& path) {
+  std::set<std::string> out;
+  for (auto& e : fs::directory_iterator(path))
+    out.insert(e.path().filename().string());
+  return out;
+}
+
+/// Every key of `st` with the shard it was handed to.
+std::map<std::string, std::pair<size_t, key_meta>>
+keys_of(const recovered_state& st) {
+  std::map<std::string, std::pair<size_t, key_meta>> out;
+  for (size_t i = 0; i < st.shards.size(); ++i)
+    for (auto& [key, meta] : st.shards[i]) {
+      auto inserted = out.emplace(key, std::make_pair(i, meta)).second;
+      CHECK(inserted); // never in two shards
+    }
+  return out;
+}
+
+std::string read_value(const file_base& base, const std::string& key) {
+  auto got = base.tree().read(key);
+  if (!got)
+    return "<error " + std::string{to_string(code_of(got.error()))} + ">";
+  return got->value;
+}
+
+} // namespace
+
+TEST_CASE("open_base creates base_path, takes its lock and refuses a "
+          "second opener until the first lets go") {
+  temp_dir dir;
+  auto path = dir.sub("deep/er/base");
+  auto first = open_base(default_file_env(), path);
+  REQUIRE(first);
+  CHECK(fs::is_directory(path));
+  CHECK(fs::exists(path + "/~lock"));
+  auto second = open_base(default_file_env(), path);
+  REQUIRE_FALSE(second);
+  CHECK(code_of(second.error()) == state_errc::backend_error);
+  CHECK_THAT(message_of(second.error()),
+             Catch::Contains("in use by another process")
+               && Catch::Contains(path + "/~lock"));
+  first->reset();
+  auto third = open_base(default_file_env(), path);
+  CHECK(third);
+}
+
+TEST_CASE("open_base refuses a base_path it cannot create or open") {
+  temp_dir dir;
+  spit(dir.sub("file"), "a regular file");
+  for (auto path : {dir.sub("file"), dir.sub("file/below")}) {
+    auto base = open_base(default_file_env(), path);
+    REQUIRE_FALSE(base);
+    CHECK(code_of(base.error()) == state_errc::io_error);
+    CHECK_THAT(message_of(base.error()), Catch::Contains(path));
+  }
+  // A read-only disk: the lock file cannot be created.
+  auto env = std::make_shared<failing_env>();
+  env->read_only = true;
+  auto base = open_base(env, dir.sub("ro"));
+  REQUIRE_FALSE(base);
+  CHECK(code_of(base.error()) == state_errc::io_error);
+  CHECK_THAT(message_of(base.error()), Catch::Contains("~lock"));
+}
+
+TEST_CASE("recovery of a new base_path finds nothing and writes the version "
+          "mark") {
+  temp_dir dir;
+  auto base = open_locked(dir.path);
+  auto st = recover(*base, 4);
+  REQUIRE(st);
+  CHECK(st->shards.size() == 4);
+  for (auto& s : st->shards)
+    CHECK(s.empty());
+  CHECK(st->keys == 0);
+  CHECK(st->max_version == 0);
+  CHECK(st->log_records == 0);
+  CHECK(st->torn_logs == 0);
+  CHECK(slurp(dir.sub(hwm_name(0))) == encode_hwm(0));
+  CHECK(root_names(dir.path) == std::set<std::string>{"~lock", hwm_name(0)});
+}
+
+TEST_CASE("recovery folds the logs into the tree: per key the highest "
+          "version wins, in whatever order the logs are read") {
+  temp_dir dir;
+  auto base = open_locked(dir.path);
+  // The last checkpoint.
+  write_tree(*base, {{"k1", {"tree1", 5, 0}},
+                     {"k2", {"tree2", 6, 0}},
+                     {"k3", {"tree3", 7, 0}},
+                     {"k7", {"tree7", 3, 5000}}});
+  // Two logs of a run with another shard count; the older records are in
+  // the log whose name sorts (and is likely listed) last.
+  write_log(*base, wal_name(0, 1),
+            {put("k1", "log-new", 8, 9000), erase("k2", 9),
+             put("k4", "four", 10)});
+  write_log(*base, wal_name(1, 3),
+            {put("k1", "older", 7), put("k3", "stale", 4), put("k5", "five", 11),
+             erase("k5", 12), erase("k6", 13)});
+  auto st = recover(*base, 3);
+  REQUIRE(st);
+  CHECK(st->keys == 4);
+  CHECK(st->max_version == 13); // the delete of a key never seen counts
+  CHECK(st->log_records == 8);
+  CHECK(st->torn_logs == 0);
+  REQUIRE(st->shards.size() == 3);
+  auto keys = keys_of(*st);
+  REQUIRE(keys.size() == 4);
+  struct expect {
+    version_t version;
+    unix_ms expires;
+    uint32_t size;
+  };
+  std::map<std::string, expect> expected = {{"k1", {8, 9000, 7}},
+                                            {"k3", {7, 0, 5}},
+                                            {"k4", {10, 0, 4}},
+                                            {"k7", {3, 5000, 5}}};
+  for (auto& [key, e] : expected) {
+    REQUIRE(keys.count(key) == 1);
+    auto& [shard, meta] = keys.at(key);
+    CHECK(shard == shard_index(key, 3));
+    CHECK(meta.version == e.version);
+    CHECK(meta.expires_at_ms == e.expires);
+    CHECK(meta.size == e.size);
+  }
+  // The tree now holds the folded state...
+  auto k1 = base->tree().read("k1");
+  REQUIRE(k1);
+  CHECK(k1->value == "log-new");
+  CHECK(k1->version == 8);
+  CHECK(k1->expires_at_ms == 9000);
+  CHECK(read_value(*base, "k2") == "<error not_found>");
+  CHECK(read_value(*base, "k3") == "tree3");
+  CHECK(read_value(*base, "k4") == "four");
+  CHECK(read_value(*base, "k5") == "<error not_found>");
+  CHECK(read_value(*base, "k6") == "<error not_found>");
+  CHECK(read_value(*base, "k7") == "tree7");
+  // ... the logs are gone, and the mark keeps the highest version.
+  CHECK(root_names(dir.path)
+        == std::set<std::string>{"~lock", hwm_name(0), "k1.val", "k3.val",
+                                 "k4.val", "k7.val"});
+  CHECK(slurp(dir.sub(hwm_name(0))) == encode_hwm(13));
+  // The next start, with one shard: the same keys from the tree alone, and
+  // the highest version from the mark (no key has 13 any more).
+  base.reset();
+  base = open_locked(dir.path);
+  auto again = recover(*base, 1);
+  REQUIRE(again);
+  CHECK(again->keys == 4);
+  CHECK(again->log_records == 0);
+  CHECK(again->max_version == 13);
+  REQUIRE(again->shards.size() == 1);
+  CHECK(again->shards[0].size() == 4);
+  CHECK(again->shards[0].at("k1").version == 8);
+}
+
+TEST_CASE("recovery hands every key to the shard that owns it, for any "
+          "shard count") {
+  temp_dir dir;
+  std::map<std::string, entry> kv;
+  for (int i = 0; i < 60; ++i)
+    kv.emplace("order:t:" + std::to_string(i),
+               entry{std::string(static_cast<size_t>(i), 'v'),
+                     static_cast<version_t>(i + 1), 0});
+  {
+    auto base = open_locked(dir.path);
+    write_tree(*base, kv);
+  }
+  for (size_t shards : {size_t{1}, size_t{2}, size_t{7}, size_t{16}}) {
+    auto base = open_locked(dir.path);
+    auto st = recover(*base, shards);
+    REQUIRE(st);
+    CHECK(st->keys == kv.size());
+    CHECK(st->max_version == 60);
+    REQUIRE(st->shards.size() == shards);
+    auto keys = keys_of(*st);
+    CHECK(keys.size() == kv.size());
+    for (auto& [key, e] : kv) {
+      REQUIRE(keys.count(key) == 1);
+      CHECK(keys.at(key).first == shard_index(key, shards));
+      CHECK(keys.at(key).second.size == e.value.size());
+    }
+  }
+}
+
+TEST_CASE("versions are never issued twice: the marks of every shard and "
+          "deleted keys count") {
+  temp_dir dir;
+  auto base = open_locked(dir.path);
+  SECTION("a mark of an old shard is higher than anything else") {
+    // A previous run with 3 shards left ~hwm-2.
+    spit(dir.sub(hwm_name(2)), encode_hwm(50));
+    write_log(*base, wal_name(0, 1), {put("a", "1", 20)});
+    auto st = recover(*base, 1);
+    REQUIRE(st);
+    CHECK(st->max_version == 50);
+    CHECK(slurp(dir.sub(hwm_name(0))) == encode_hwm(50));
+  }
+  SECTION("only a delete in the log") {
+    write_log(*base, wal_name(0, 1), {put("a", "1", 19), erase("a", 20)});
+    auto st = recover(*base, 1);
+    REQUIRE(st);
+    CHECK(st->keys == 0);
+    CHECK(st->max_version == 20);
+    CHECK(slurp(dir.sub(hwm_name(0))) == encode_hwm(20));
+  }
+}
+
+TEST_CASE("a torn log is replayed up to the tear, counted, and folded") {
+  temp_dir dir;
+  auto base = open_locked(dir.path);
+  write_log(*base, wal_name(0, 2),
+            {put("a", "one", 1), put("b", "two", 2),
+             put("c", std::string(40, 'c'), 3)});
+  auto path = dir.sub(wal_name(0, 2));
+  // The last record lost its end (and the terminator after it).
+  fs::resize_file(path, fs::file_size(path) - wal_terminator_bytes - 10);
+  auto st = recover(*base, 2);
+  REQUIRE(st);
+  CHECK(st->torn_logs == 1);
+  CHECK(st->log_records == 2);
+  CHECK(st->keys == 2);
+  CHECK(st->max_version == 2);
+  CHECK(read_value(*base, "a") == "one");
+  CHECK(read_value(*base, "b") == "two");
+  CHECK(read_value(*base, "c") == "<error not_found>");
+  CHECK_FALSE(fs::exists(path));
+}
+
+TEST_CASE("a spare log is never replayed and is removed") {
+  temp_dir dir;
+  auto base = open_locked(dir.path);
+  // Folded by the last run and kept for reuse: its records are all in the
+  // tree (here deliberately not, to see that they are not replayed).
+  write_log(*base, wal_spare_name(0), {put("ghost", "from the spare", 99)});
+  write_log(*base, wal_name(0, 5), {put("real", "from the log", 4)});
+  auto st = recover(*base, 1);
+  REQUIRE(st);
+  CHECK(st->log_records == 1);
+  CHECK(st->keys == 1);
+  CHECK(st->max_version == 4);
+  CHECK(read_value(*base, "ghost") == "<error not_found>");
+  CHECK(read_value(*base, "real") == "from the log");
+  CHECK_FALSE(fs::exists(dir.sub(wal_spare_name(0))));
+  CHECK_FALSE(fs::exists(dir.sub(wal_name(0, 5))));
+}
+
+TEST_CASE("temp files are neither logs nor marks nor values") {
+  temp_dir dir;
+  auto base = open_locked(dir.path);
+  write_tree(*base, {{"order:x", {"kept", 2, 0}}});
+  // What interrupted writes leave: garbage under temp names.
+  spit(dir.sub(hwm_name(1) + "~tmp"), "not a mark");
+  spit(dir.sub(wal_name(0, 7) + "~tmp"), "not a log");
+  spit(dir.sub("order/x.val~tmp"), "not a value");
+  spit(dir.sub("order/y.val~tmp"), "not a value either");
+  write_log(*base, wal_name(0, 8), {put("order:z", "z", 3)});
+  auto st = recover(*base, 1);
+  REQUIRE(st);
+  CHECK(st->keys == 2);
+  CHECK(st->log_records == 1);
+  CHECK(read_value(*base, "order:x") == "kept");
+  CHECK(read_value(*base, "order:y") == "<error not_found>");
+  CHECK(read_value(*base, "order:z") == "z");
+  // The tree's temp files are gone, the root's are left alone.
+  CHECK_FALSE(fs::exists(dir.sub("order/x.val~tmp")));
+  CHECK_FALSE(fs::exists(dir.sub("order/y.val~tmp")));
+  CHECK(fs::exists(dir.sub(hwm_name(1) + "~tmp")));
+}
+
+TEST_CASE("recovery refuses damaged state, naming the file, and folds "
+          "nothing") {
+  temp_dir dir;
+  auto base = open_locked(dir.path);
+  write_tree(*base, {{"order:x:1", {"in the tree", 5, 0}}});
+  // A good log whose record must survive the refusal.
+  write_log(*base, wal_name(0, 1), {put("pending", "acknowledged", 100)});
+  std::string file;
+  std::string why;
+  auto code = state_errc::backend_error;
+  SECTION("a mark of the wrong size") {
+    file = dir.sub(hwm_name(1));
+    spit(file, encode_hwm(7).substr(0, 12));
+    why = "corrupt version file";
+  }
+  SECTION("a mark with a bad checksum") {
+    file = dir.sub(hwm_name(1));
+    auto bytes = encode_hwm(7);
+    bytes[9] ^= 0x01;
+    spit(file, bytes);
+    why = "corrupt version file";
+  }
+  SECTION("a corrupt value file") {
+    file = dir.sub("order/x/1.val");
+    overwrite(file, value_header_bytes + 2, "X");
+    why = "corrupt value file";
+  }
+  SECTION("a symlink in the tree") {
+    temp_dir outside;
+    file = dir.sub("order/link");
+    fs::create_directory_symlink(outside.path, file);
+    why = "refusing symlink";
+  }
+  SECTION("a log with a bad header") {
+    file = dir.sub(wal_name(2, 1));
+    write_log(*base, wal_name(2, 1), {put("b", "b", 101)});
+    overwrite(file, 9, "\x7f");
+    why = "bad header";
+  }
+  SECTION("a log with a bad record before good ones") {
+    file = dir.sub(wal_name(2, 1));
+    write_log(*base, wal_name(2, 1),
+              {put("b", std::string(50, 'b'), 101), put("c", "c", 102),
+               put("d", "d", 103)});
+    overwrite(file, wal_header_bytes + 40, "X");
+    why = "followed by valid records";
+  }
+  SECTION("a log record with an invalid key") {
+    file = dir.sub(wal_name(2, 1));
+    write_log(*base, wal_name(2, 1),
+              {put("fine", "f", 101), put("bad\x01key", "x", 102)});
+    why = "invalid key";
+  }
+  auto st = recover(*base, 2);
+  REQUIRE_FALSE(st);
+  CHECK(code_of(st.error()) == code);
+  CHECK_THAT(message_of(st.error()),
+             Catch::Contains(why) && Catch::Contains(file));
+  // Nothing folded, nothing deleted: fixing the damage loses no write.
+  CHECK(fs::exists(dir.sub(wal_name(0, 1))));
+  CHECK_FALSE(fs::exists(dir.sub(hwm_name(0))));
+  CHECK(read_value(*base, "pending") == "<error not_found>");
+  CHECK(read_value(*base, "fine") == "<error not_found>");
+  CHECK((fs::exists(file) || fs::is_symlink(file)));
+}
+
+TEST_CASE("a fold the disk interrupts keeps the logs, and the next recovery "
+          "completes it") {
+  temp_dir dir;
+  auto env = std::make_shared<flaky_env>();
+  auto base = open_locked(dir.path, env);
+  write_tree(*base, {{"k:0", {"old0", 1, 0}}, {"k:1", {"old1", 2, 0}}});
+  write_log(*base, wal_name(0, 1),
+            {put("k:0", "new0", 10), put("k:1", "new1", 11),
+             put("k:2", "new2", 12), erase("k:0", 13), put("k:0", "new0b", 14)});
+  SECTION("an fsync fails") {
+    env->fail_syncs = true;
+  }
+  SECTION("the second value file cannot be written") {
+    // The first key is folded, the rest is not.
+    env->writes_before_failure = 1;
+  }
+  SECTION("the version mark cannot be written") {
+    // Three value files, then the mark.
+    env->writes_before_failure = 3;
+  }
+  auto unlinks = env->unlinks.load();
+  auto st = recover(*base, 1);
+  REQUIRE_FALSE(st);
+  CHECK(code_of(st.error()) == state_errc::io_error);
+  CHECK(fs::exists(dir.sub(wal_name(0, 1))));
+  CHECK(env->unlinks.load() == unlinks); // no log (or anything) deleted
+  // Each key is old or new in the tree, never torn.
+  for (auto key : {"k:0", "k:1"}) {
+    auto v = read_value(*base, key);
+    CHECK((v.rfind("old", 0) == 0 || v.rfind("new", 0) == 0));
+  }
+  env->fail_syncs = false;
+  env->writes_before_failure = -1;
+  base.reset();
+  base = open_locked(dir.path, env);
+  st = recover(*base, 1);
+  REQUIRE(st);
+  CHECK(st->keys == 3);
+  CHECK(st->max_version == 14);
+  CHECK(read_value(*base, "k:0") == "new0b");
+  CHECK(read_value(*base, "k:1") == "new1");
+  CHECK(read_value(*base, "k:2") == "new2");
+  CHECK_FALSE(fs::exists(dir.sub(wal_name(0, 1))));
+  CHECK(slurp(dir.sub(hwm_name(0))) == encode_hwm(14));
+  for (auto& e : fs::recursive_directory_iterator(dir.path))
+    CHECK(e.path().string().find("~tmp") == std::string::npos);
+}
+
+TEST_CASE("the backend's own file names are never a key's file") {
+  for (auto name : {wal_name(0, 0), wal_name(12, 345), wal_spare_name(3),
+                    hwm_name(0), hwm_name(9)}) {
+    CHECK(is_backend_file(name));
+    CHECK_FALSE(path_to_key({name}));
+  }
+  CHECK(wal_name(1, 2) != wal_name(12, 0));
+  // The mark encodes its version, checksummed.
+  CHECK(encode_hwm(1) != encode_hwm(2));
+  CHECK(encode_hwm(0x0102030405060708u).size() == 16);
+}
