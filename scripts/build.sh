@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds solver-state into ./build (Release with debug info).
-# Uses ccache when present; BUILD_DIR and JOBS may be set by the caller.
+# Uses ccache when present; BUILD_DIR, JOBS and TARGETS may be set by the
+# caller, and extra arguments go to cmake.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
@@ -10,4 +11,5 @@ if command -v ccache >/dev/null; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
 cmake -S . -B "$build_dir" -G Ninja "${launcher[@]}" "$@" >/dev/null
-ninja -C "$build_dir" -j "${JOBS:-$(nproc)}"
+# TARGETS (space-separated) builds only those, e.g. TARGETS=unit_tests.
+ninja -C "$build_dir" -j "${JOBS:-$(nproc)}" ${TARGETS:-}
