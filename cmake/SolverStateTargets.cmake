@@ -1,14 +1,15 @@
 # Build settings shared by every target of solver-state, applied per target
 # (never globally) so an installed consumer inherits none of them.
 
-# Warnings and sanitizers, linked PRIVATE into each target.
+# Warnings and sanitizers, linked PRIVATE into each target. Sanitizer reports
+# stay recoverable so that UBSan can honour tests/support/ubsan.supp (a CAF
+# header); the run halts on the first other report (halt_on_error=1).
 add_library(solver_state_build_options INTERFACE)
 target_compile_options(solver_state_build_options INTERFACE
   -Wall -Wextra -Wno-unused-parameter)
 if(SOLVER_STATE_SANITIZE)
   target_compile_options(solver_state_build_options INTERFACE
-    -fsanitize=${SOLVER_STATE_SANITIZE} -fno-omit-frame-pointer
-    -fno-sanitize-recover=all)
+    -fsanitize=${SOLVER_STATE_SANITIZE} -fno-omit-frame-pointer)
   target_link_options(solver_state_build_options INTERFACE
     -fsanitize=${SOLVER_STATE_SANITIZE})
 endif()
