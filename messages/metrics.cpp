@@ -1,3 +1,5 @@
+// Names of the operation kinds counted in state_operations_total.
+
 #include "messages/metrics.hpp"
 
 namespace solver_state {

@@ -1,3 +1,6 @@
+// register_message_types: the type-ID block, the actor handles and the error
+// renderer, for every actor system that speaks the protocol.
+
 #include "messages/protocol.hpp"
 
 #include <caf/actor_system_config.hpp>

@@ -1,3 +1,6 @@
+// The connector: a detached actor that dials one peer (a blocking CAF
+// remote_actor call) and reports the proxy or the failure to the peer actor.
+
 #include "actors/cluster/connector.hpp"
 
 #include <caf/actor_system.hpp>

@@ -1,3 +1,6 @@
+// A node's metrics actor with peers: forwards reports and appends each
+// peer's connection state and request counters to every rendering.
+
 #include "actors/cluster/metrics.hpp"
 
 #include <algorithm>

@@ -1,3 +1,6 @@
+// Starting and stopping a node: the cluster router over peer actors, or the
+// local router, and publishing it on node.listen.
+
 #include "actors/cluster/node.hpp"
 
 #include <algorithm>

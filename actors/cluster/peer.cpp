@@ -1,3 +1,6 @@
+// The peer actor: forwards state requests to one remote node within a
+// bounded window and queue, coalesces reads, and redials with backoff.
+
 #include "actors/cluster/peer.hpp"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// Rendezvous hashing of shard groups over the configured node names.
+
 #include "actors/cluster/placement.hpp"
 
 #include "backends/shard_placement.hpp"

@@ -1,3 +1,5 @@
+// The cluster router: the key router over peer actors, one per store node.
+
 #include "actors/cluster/router.hpp"
 
 #include <memory>

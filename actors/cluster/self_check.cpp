@@ -1,3 +1,6 @@
+// The start-up check that every registered message type serializes and
+// deserializes, before a node publishes or connects.
+
 #include "actors/cluster/self_check.hpp"
 
 #include <utility>

@@ -1,3 +1,6 @@
+// node_config -> CAF settings: middleman modules, heartbeats, the
+// application identifier and TLS files, checked before the system starts.
+
 #include "actors/cluster/settings.hpp"
 
 #include <algorithm>

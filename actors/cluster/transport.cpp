@@ -1,3 +1,6 @@
+// Publishing the local state actor and connecting to a peer's, over TCP or
+// TLS as node.tls says.
+
 #include "actors/cluster/transport.hpp"
 
 #include <caf/actor_system.hpp>
