@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -126,7 +127,13 @@ public:
     if (!valid())
       return;
     for (auto it = node_.begin(); it != node_.end(); ++it) {
-      auto name = it->first.as<std::string>();
+      if (!it->first.IsScalar()) {
+        problem(path_.empty() ? "(root)" : path_,
+                "a key must be a plain name (line "
+                  + std::to_string(it->first.Mark().line + 1) + ")");
+        continue;
+      }
+      auto name = it->first.Scalar();
       if (std::find(known_.begin(), known_.end(), name) == known_.end())
         problem(path_of(name), "unknown field");
     }
@@ -238,6 +245,10 @@ void read_log(section& root, log_config& l,
 
 } // namespace
 
+namespace {
+void read_document(const YAML::Node& doc, config_result& result);
+} // namespace
+
 config_result parse_config(const std::string& yaml_text) {
   config_result result;
   YAML::Node doc;
@@ -257,6 +268,21 @@ config_result parse_config(const std::string& yaml_text) {
     result.problems.push_back("(root): must be a mapping");
     return result;
   }
+  // Every field is read through checked accessors; this catch is the backstop
+  // that turns any YAML shape they did not foresee into a problem, never an
+  // abort.
+  try {
+    read_document(doc, result);
+  } catch (const YAML::Exception& e) {
+    result.problems.push_back("yaml: line " + std::to_string(e.mark.line + 1)
+                              + ": " + e.msg);
+  }
+  return result;
+}
+
+namespace {
+
+void read_document(const YAML::Node& doc, config_result& result) {
   section root{doc, "", result.problems};
   read_state(root, result.config.state, result.problems);
   read_http(root, result.config.http, result.problems);
@@ -265,10 +291,17 @@ config_result parse_config(const std::string& yaml_text) {
   root.number("scheduler_threads", result.config.scheduler_threads, 0, 256);
   root.reject_unknown();
   validate(result.config, result.problems);
-  return result;
 }
 
+} // namespace
+
 config_result load_config_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    config_result result;
+    result.problems.push_back(path + ": is a directory, not a config file");
+    return result;
+  }
   std::ifstream in{path};
   if (!in) {
     config_result result;

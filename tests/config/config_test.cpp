@@ -212,3 +212,23 @@ log: {level: debug}
   CHECK(back.config.state.sweep_interval == milliseconds{250});
   CHECK(to_yaml(cfg.config).find("t o:k") == std::string::npos);
 }
+
+TEST_CASE("YAML of any shape is a problem with a path, never an abort") {
+  // A key that is itself a mapping or a sequence aborted the process (134).
+  for (auto text : {"state:\n  ? {a: 1}\n  : x\n", "? [1, 2]\n: x\n",
+                    "http:\n  ? [listen]\n  : 1\n", "state: [1, 2]\n",
+                    "log: {level: {deep: [1]}}\n", "node: {peers: {a: 1}}\n"}) {
+    INFO(text);
+    auto r = parse_config(text);
+    CHECK_FALSE(r.ok());
+  }
+  auto r = parse_config("state:\n  ? {a: 1}\n  : x\n");
+  REQUIRE(r.problems.size() == 1);
+  CHECK(r.problems[0] == "state: a key must be a plain name (line 2)");
+}
+
+TEST_CASE("a directory given as the config file is a problem") {
+  auto r = load_config_file(SOLVER_STATE_SOURCE_DIR "/config");
+  REQUIRE(r.problems.size() == 1);
+  CHECK(r.problems[0].find("is a directory") != std::string::npos);
+}
