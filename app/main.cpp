@@ -30,13 +30,15 @@ namespace {
 constexpr int exit_usage = 2;
 constexpr int exit_failure = 1;
 
-/// Blocks SIGTERM and SIGINT in every thread (threads inherit the mask), so
-/// that only wait_for_signal() receives them.
-sigset_t block_shutdown_signals() {
+/// Blocks SIGTERM, SIGINT and SIGHUP in every thread (threads inherit the
+/// mask), so that only wait_for_signal() receives them: SIGHUP's default
+/// action would otherwise kill the process without a log line or a flush.
+sigset_t block_service_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
 }
@@ -45,6 +47,26 @@ int wait_for_signal(const sigset_t& set) {
   int sig = 0;
   sigwait(&set, &sig);
   return sig;
+}
+
+/// SIGHUP: re-reads log.level from the config file and applies it. A file
+/// that no longer parses changes nothing; either way the log says so, and the
+/// service goes on.
+void reload_log_level(const std::string& config_path) {
+  if (config_path.empty()) {
+    spdlog::warn("SIGHUP: no --config file to re-read; log level stays {}",
+                 spdlog::level::to_string_view(spdlog::get_level()));
+    return;
+  }
+  auto loaded = load_config_file(config_path);
+  if (!loaded.ok()) {
+    spdlog::warn("SIGHUP: {} not re-read, nothing changed: {}", config_path,
+                 loaded.problems.front());
+    return;
+  }
+  spdlog::set_level(spdlog::level::from_str(loaded.config.log.level));
+  spdlog::info("SIGHUP: re-read {}: log.level is {}", config_path,
+               loaded.config.log.level);
 }
 
 /// CAF workers: as configured, else one per core left after the HTTP io
@@ -82,8 +104,8 @@ caf::error configure_actor_system(caf::actor_system_config& caf_cfg,
   return {};
 }
 
-int run(const service_config& cfg) {
-  auto signals = block_shutdown_signals();
+int run(const service_config& cfg, const std::string& config_path) {
+  auto signals = block_service_signals();
   caf::actor_system_config caf_cfg;
   if (auto err = configure_actor_system(caf_cfg, cfg)) {
     spdlog::critical("cannot configure the node: {}", message_of(err));
@@ -116,6 +138,8 @@ int run(const service_config& cfg) {
     return exit_failure;
   }
   auto sig = wait_for_signal(signals);
+  for (; sig == SIGHUP; sig = wait_for_signal(signals))
+    reload_log_level(config_path);
   spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM"
                                                             : "SIGINT");
   http.stop(std::chrono::seconds{10});
@@ -175,7 +199,7 @@ int main(int argc, char** argv) {
   spdlog::info("solver-state starting: http={} state.type={}",
                loaded.config.http.listen,
                redact_password(loaded.config.state.type));
-  auto rc = run(loaded.config);
+  auto rc = run(loaded.config, opts.config_path);
   spdlog::info("solver-state stopped");
   return rc;
 }

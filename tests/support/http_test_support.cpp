@@ -114,6 +114,11 @@ bool service_process::running() {
   return true;
 }
 
+void service_process::signal(int sig) {
+  if (pid_ > 0)
+    kill(pid_, sig);
+}
+
 int service_process::stop(int sig, std::chrono::milliseconds wait) {
   if (pid_ <= 0)
     return exit_code_;

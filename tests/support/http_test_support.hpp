@@ -36,6 +36,12 @@ public:
   /// when killed by one, -1 if it did not exit within `wait`).
   int stop(int sig, std::chrono::milliseconds wait = std::chrono::seconds{20});
 
+  /// Sends `sig` and returns at once (SIGHUP, SIGSTOP, ...).
+  void signal(int sig);
+
+  /// The config file the process was started with (tests may rewrite it).
+  std::string config_path() const { return dir_ + "/config.yaml"; }
+
   /// Everything the process logged so far.
   std::string log() const;
 
