@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -86,7 +87,12 @@ struct shard_state {
   unix_ms expiry_for(int64_t ttl_ms, unix_ms now) const {
     if (ttl_ms == default_ttl)
       ttl_ms = settings.default_ttl_ms;
-    return ttl_ms > 0 ? now + ttl_ms : 0;
+    if (ttl_ms <= 0)
+      return 0;
+    // Saturate: a CAF sender may ask for any int64 TTL, and now + ttl_ms
+    // would overflow (undefined, and a wrapped expiry is already past).
+    constexpr auto latest = std::numeric_limits<unix_ms>::max();
+    return ttl_ms > latest - now ? latest : now + ttl_ms;
   }
 };
 

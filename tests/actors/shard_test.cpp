@@ -2,6 +2,7 @@
 // coordinator: key-value operations and their errors, TTLs on the actor
 // clock, the tick (sweep + metrics report), group commit and checkpoints.
 
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -129,6 +130,17 @@ TEST_CASE("shard: invalid keys and negative TTLs are refused") {
   auto typed = f.ask<version_t>(put_atom_v, fill{"o:1", "0xa", "f", 0});
   REQUIRE_FALSE(typed);
   CHECK(code(typed.error()) == state_errc::invalid_key);
+}
+
+TEST_CASE("shard: a TTL near INT64_MAX saturates instead of overflowing") {
+  shard_fixture f;
+  auto huge = std::numeric_limits<int64_t>::max() - 1;
+  REQUIRE(f.ask<version_t>(put_atom_v, put("state:c:forever", "v", huge)));
+  f.advance(std::chrono::hours{24});
+  auto e = f.ask<entry>(get_atom_v, std::string{"state:c:forever"});
+  REQUIRE(e);
+  CHECK(e->value == "v");
+  CHECK(e->expires_at_ms == std::numeric_limits<int64_t>::max());
 }
 
 TEST_CASE("shard: typed records live under their keys") {
