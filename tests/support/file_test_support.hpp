@@ -110,6 +110,9 @@ public:
   std::atomic<bool> fail_writes{false};
   std::atomic<bool> fail_syncs{false};
   std::atomic<bool> read_only{false};
+  /// Writes that still succeed before every later one fails with ENOSPC
+  /// (nothing written); -1: never.
+  std::atomic<int> writes_before_failure{-1};
   std::atomic<size_t> opens{0};
 
   int open_at(int dir, const std::string& name, int flags,
@@ -125,6 +128,10 @@ public:
     return file_env::mkdir_at(dir, name);
   }
   int write_at(int fd, const void* data, size_t n, off_t off) override {
+    if (writes_before_failure == 0)
+      return -ENOSPC;
+    if (writes_before_failure > 0)
+      --writes_before_failure;
     if (read_only)
       return -EROFS;
     if (fail_writes) {

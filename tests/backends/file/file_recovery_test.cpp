@@ -28,19 +28,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// A failing_env that also fails the write after the next `n` ones.
+/// A failing_env that also counts unlinks.
 class flaky_env : public failing_env {
 public:
-  std::atomic<int> writes_before_failure{-1}; // -1: never
   std::atomic<size_t> unlinks{0};
 
-  int write_at(int fd, const void* data, size_t n, off_t off) override {
-    if (writes_before_failure == 0)
-      return -ENOSPC;
-    if (writes_before_failure > 0)
-      --writes_before_failure;
-    return failing_env::write_at(fd, data, n, off);
-  }
   int unlink_at(int dir, const std::string& name, int flags) override {
     ++unlinks;
     return failing_env::unlink_at(dir, name, flags);

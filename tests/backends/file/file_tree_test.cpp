@@ -26,22 +26,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// A failing_env that also fails the write after the next `n` ones and
-/// counts syncs: file data (fdatasync), directories (fsync) and syncfs.
+/// A failing_env that also counts syncs: file data (fdatasync), directories
+/// (fsync) and syncfs.
 class counting_env : public failing_env {
 public:
-  std::atomic<int> writes_before_failure{-1}; // -1: never
   std::atomic<size_t> data_syncs{0};
   std::atomic<size_t> dir_syncs{0};
   std::atomic<size_t> fs_syncs{0};
 
-  int write_at(int fd, const void* data, size_t n, off_t off) override {
-    if (writes_before_failure == 0)
-      return -ENOSPC;
-    if (writes_before_failure > 0)
-      --writes_before_failure;
-    return failing_env::write_at(fd, data, n, off);
-  }
   int sync(int fd, bool data_only) override {
     ++(data_only ? data_syncs : dir_syncs);
     return failing_env::sync(fd, data_only);
