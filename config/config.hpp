@@ -53,6 +53,9 @@ struct state_config {
   int64_t ttl_seconds = 0;
   /// How often shards drop expired keys and report metrics.
   milliseconds sweep_interval{1'000};
+  /// Largest value a write may carry, from any sender (HTTP 413
+  /// payload_too_large, the same error to CAF senders).
+  size_t max_value_bytes = 16u << 20;
   file_config file;
 };
 
@@ -66,6 +69,13 @@ struct http_config {
   milliseconds read_timeout{30'000};
   /// How long one request may wait for the store before 504.
   milliseconds request_timeout{5'000};
+  /// Open connections; past it a new connection is closed at once.
+  size_t max_connections = 10'000;
+  /// Keys in one POST /v1/state/batch-get (and operations in one batch).
+  size_t max_batch_keys = 1'000;
+  /// Value bytes in one batch-get reply; keys past it come back in
+  /// unprocessed_keys to ask again.
+  size_t max_reply_bytes = 16u << 20;
   size_t threads = 1;
 };
 
@@ -86,6 +96,8 @@ struct node_config {
 
 struct log_config {
   std::string level = "info";
+  /// Log to this file instead of stderr; SIGHUP reopens it (logrotate).
+  std::string file;
 };
 
 struct service_config {

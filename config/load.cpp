@@ -198,6 +198,7 @@ void read_state(section& root, state_config& st,
                              {"lru", eviction_policy::lru}});
   s.number("ttl_seconds", st.ttl_seconds, 0, 10LL * 365 * 24 * 3600);
   s.duration("sweep_interval", st.sweep_interval, milliseconds{10});
+  s.number("max_value_bytes", st.max_value_bytes, 1, 1LL << 30);
   read_file_section(s, st.file, problems);
   s.reject_unknown();
 }
@@ -211,6 +212,9 @@ void read_http(section& root, http_config& h,
   s.number("max_in_flight", h.max_in_flight, 1, 1'000'000);
   s.duration("read_timeout", h.read_timeout, milliseconds{100});
   s.duration("request_timeout", h.request_timeout, milliseconds{10});
+  s.number("max_connections", h.max_connections, 1, 1'000'000);
+  s.number("max_batch_keys", h.max_batch_keys, 1, 100'000);
+  s.number("max_reply_bytes", h.max_reply_bytes, 1, 1LL << 30);
   s.number("threads", h.threads, 1, 64);
   s.reject_unknown();
 }
@@ -240,6 +244,7 @@ void read_log(section& root, log_config& l,
                          {"warn", "warn"},
                          {"error", "error"},
                          {"off", "off"}});
+  s.text("file", l.file);
   s.reject_unknown();
 }
 

@@ -28,6 +28,7 @@ void emit_state(YAML::Emitter& out, const state_config& st) {
   out << YAML::Key << "ttl_seconds" << YAML::Value << st.ttl_seconds;
   out << YAML::Key << "sweep_interval" << YAML::Value
       << format_duration(st.sweep_interval);
+  out << YAML::Key << "max_value_bytes" << YAML::Value << st.max_value_bytes;
   out << YAML::Key << "file" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "base_path" << YAML::Value << st.file.base_path;
   out << YAML::Key << "sync_interval" << YAML::Value
@@ -48,6 +49,9 @@ void emit_http(YAML::Emitter& out, const http_config& h, bool with_secrets) {
       << format_duration(h.read_timeout);
   out << YAML::Key << "request_timeout" << YAML::Value
       << format_duration(h.request_timeout);
+  out << YAML::Key << "max_connections" << YAML::Value << h.max_connections;
+  out << YAML::Key << "max_batch_keys" << YAML::Value << h.max_batch_keys;
+  out << YAML::Key << "max_reply_bytes" << YAML::Value << h.max_reply_bytes;
   out << YAML::Key << "threads" << YAML::Value << h.threads;
   out << YAML::EndMap;
 }
@@ -80,6 +84,8 @@ std::string to_yaml(const service_config& cfg, bool with_secrets) {
   emit_node(out, cfg.node);
   out << YAML::Key << "log" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "level" << YAML::Value << cfg.log.level;
+  out << YAML::Key << "file" << YAML::Value << YAML::DoubleQuoted
+      << cfg.log.file;
   out << YAML::EndMap;
   out << YAML::Key << "scheduler_threads" << YAML::Value
       << cfg.scheduler_threads;
