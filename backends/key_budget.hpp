@@ -15,12 +15,21 @@ public:
   explicit key_budget(size_t max_items) : max_(max_items) {}
 
   /// Claims room for one new key; false when the store is full.
+  /// Compare-and-swap, not add-then-undo: with add-then-undo, two shards
+  /// racing for the last free key could both see the counter past the
+  /// limit for a moment and both refuse, although one of them fits.
   bool try_take() {
-    auto n = used_.fetch_add(1, std::memory_order_relaxed);
-    if (max_ == 0 || n < max_)
+    if (max_ == 0) {
+      used_.fetch_add(1, std::memory_order_relaxed);
       return true;
-    used_.fetch_sub(1, std::memory_order_relaxed);
-    return false;
+    }
+    auto n = used_.load(std::memory_order_relaxed);
+    do {
+      if (n >= max_)
+        return false;
+    } while (!used_.compare_exchange_weak(n, n + 1,
+                                          std::memory_order_relaxed));
+    return true;
   }
 
   /// Claims room unconditionally (keys loaded at start-up).
