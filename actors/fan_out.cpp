@@ -3,7 +3,9 @@
 
 #include "actors/fan_out.hpp"
 
+#include <cstdint>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -11,6 +13,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/merge.hpp"
+#include "messages/errors.hpp"
 
 namespace solver_state {
 
@@ -93,28 +96,79 @@ health_collector::behavior_type health_fan_out(health_collector::pointer self,
   };
 }
 
+/// A batch split by owner, and how to put the owners' answers back together
+/// in request order within the reply budget.
+struct split_batch {
+  std::vector<std::string> keys;          // the request, in order
+  std::vector<uint32_t> owner_of;         // per key: which owner's part
+  std::vector<uint32_t> position_of;      // per key: its place in that part
+  std::vector<batch_reply> replies;       // per owner
+  size_t missing = 0;
+  bool failed = false;
+
+  /// Why `r` cannot be owner `t`'s answer; empty when it can. An owner that
+  /// answers for fewer keys than it was asked must not turn the rest into
+  /// "absent".
+  std::string short_reply(size_t t, const batch_reply& r,
+                          size_t asked) const {
+    auto answered = r.entries.size() + r.unprocessed.size();
+    if (answered == asked)
+      return {};
+    return "an owner answered " + std::to_string(answered) + " of the "
+           + std::to_string(asked) + " keys asked (owner " + std::to_string(t)
+           + ")";
+  }
+
+  /// The reply in request order: each key's entry while its owner answered
+  /// it and the values fit `budget` (the first key always fits); from the
+  /// first key that does not, every key is unprocessed.
+  batch_reply assemble(size_t budget) {
+    batch_reply out;
+    size_t bytes = 0;
+    size_t i = 0;
+    for (; i < keys.size(); ++i) {
+      auto& part = replies[owner_of[i]];
+      auto pos = position_of[i];
+      if (pos >= part.entries.size())
+        break;
+      auto& e = part.entries[pos];
+      if (i > 0 && bytes + e.value.size() > budget)
+        break;
+      bytes += e.value.size();
+      out.entries.push_back(std::move(e));
+    }
+    for (; i < keys.size(); ++i)
+      out.unprocessed.push_back(std::move(keys[i]));
+    return out;
+  }
+};
+
 template <class Owner>
 batch_collector::behavior_type batch_fan_out(batch_collector::pointer self,
                                              ownership_ptr<Owner> map) {
   return {
     [=](batch_get_atom, batch_request& req) -> caf::result<batch_reply> {
-      // One part per owner; `slots` remembers where each answer goes.
-      struct progress {
-        std::vector<std::vector<size_t>> slots;
-        batch_reply out;
-        size_t missing = 0;
-        bool failed = false;
-      };
-      auto n = map->owners.size();
-      auto p = std::make_shared<progress>();
-      p->slots.resize(n);
-      p->out.entries.resize(req.keys.size());
-      std::vector<batch_request> parts(n);
-      for (size_t i = 0; i < req.keys.size(); ++i) {
-        auto owner = map->owner_of_key(req.keys[i]);
-        parts[owner].keys.emplace_back(std::move(req.keys[i]));
-        p->slots[owner].push_back(i);
+      if (req.keys.size() > map->max_batch_keys) {
+        self->quit();
+        return make_state_error(state_errc::bad_request,
+                                "a batch of " + std::to_string(req.keys.size())
+                                  + " keys; at most "
+                                  + std::to_string(map->max_batch_keys));
       }
+      auto n = map->owners.size();
+      auto p = std::make_shared<split_batch>();
+      p->replies.resize(n);
+      std::vector<batch_request> parts(n);
+      p->owner_of.reserve(req.keys.size());
+      p->position_of.reserve(req.keys.size());
+      for (auto& key : req.keys) {
+        auto owner = map->owner_of_key(key);
+        p->owner_of.push_back(static_cast<uint32_t>(owner));
+        p->position_of.push_back(
+          static_cast<uint32_t>(parts[owner].keys.size()));
+        parts[owner].keys.push_back(key);
+      }
+      p->keys = std::move(req.keys);
       for (auto& part : parts)
         p->missing += part.keys.empty() ? 0 : 1;
       if (p->missing == 0) {
@@ -122,29 +176,32 @@ batch_collector::behavior_type batch_fan_out(batch_collector::pointer self,
         return batch_reply{};
       }
       auto rp = self->make_response_promise<batch_reply>();
+      auto fail = [=](caf::error err) mutable {
+        if (!p->failed) {
+          p->failed = true;
+          rp.deliver(std::move(err));
+          self->quit();
+        }
+      };
       for (size_t t = 0; t < n; ++t) {
         if (parts[t].keys.empty())
           continue;
+        auto asked = parts[t].keys.size();
         self
           ->request(map->owners[t], map->timeout, batch_get_atom_v,
                     std::move(parts[t]))
           .then(
             [=](batch_reply& r) mutable {
-              auto& where = p->slots[t];
-              for (size_t j = 0; j < r.entries.size() && j < where.size(); ++j)
-                p->out.entries[where[j]] = std::move(r.entries[j]);
+              if (auto problem = p->short_reply(t, r, asked); !problem.empty())
+                return fail(make_state_error(state_errc::backend_error,
+                                             std::move(problem)));
+              p->replies[t] = std::move(r);
               if (--p->missing == 0 && !p->failed) {
-                rp.deliver(std::move(p->out));
+                rp.deliver(p->assemble(map->max_reply_bytes));
                 self->quit();
               }
             },
-            [=](caf::error& err) mutable {
-              if (!p->failed) {
-                p->failed = true;
-                rp.deliver(err);
-                self->quit();
-              }
-            });
+            [=](caf::error& err) mutable { fail(std::move(err)); });
       }
       return rp;
     },
@@ -168,8 +225,8 @@ list_collector spawn_list_collector(caf::actor_system& sys,
 template <class Owner>
 ids_collector spawn_ids_collector(caf::actor_system& sys,
                                   ownership_ptr<Owner> map) {
-  auto merge = [](const orders_of&, std::vector<id_list>& lists) {
-    return merge_ids(lists);
+  auto merge = [](const orders_of& req, std::vector<id_list>& lists) {
+    return merge_ids(lists, req.limit);
   };
   return sys.spawn(merging<ids_collector, id_list, list_atom, orders_of, Owner,
                            decltype(merge)>,

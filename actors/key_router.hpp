@@ -30,9 +30,14 @@ struct ownership {
   std::function<size_t(std::string_view key)> owner_of_key;
   /// Index into `owners` of the owner of every key of a shard group.
   std::function<size_t(std::string_view group)> owner_of_group;
-  /// How long a fan-out waits for each owner (caf::infinite for shards,
-  /// which always answer; node.request_timeout across the network).
+  /// How long a fan-out waits for each owner: a shard stuck in its backend
+  /// or a dead peer must not hold a collector, and its caller, forever.
   caf::duration timeout;
+  /// Value bytes one merged batch_get reply carries at most; the keys past
+  /// it go back as unprocessed (every owner bounds its own part the same).
+  size_t max_reply_bytes = 16u << 20;
+  /// Keys one batch_get may name; more is bad_request.
+  size_t max_batch_keys = 1'000;
 };
 
 template <class Owner>

@@ -8,32 +8,46 @@
 
 namespace solver_state {
 
-key_page merge_pages(std::vector<key_page>& pages, uint32_t limit) {
-  key_page out;
+uint32_t page_limit(uint32_t limit) {
+  return limit == 0 || limit > max_list_page ? max_list_page : limit;
+}
+
+namespace {
+
+/// Sorts the concatenation of `parts` (each sorted) into `out`, cut at
+/// page_limit(limit); true when more exist beyond what `out` holds.
+template <class Part, class Field>
+bool merge_sorted(std::vector<Part>& parts, Field field, uint32_t limit,
+                  std::vector<std::string>& out) {
   bool any_more = false;
   size_t total = 0;
-  for (auto& p : pages) {
-    total += p.keys.size();
+  for (auto& p : parts) {
+    total += (p.*field).size();
     any_more |= p.more;
   }
-  out.keys.reserve(total);
-  for (auto& p : pages)
-    std::move(p.keys.begin(), p.keys.end(), std::back_inserter(out.keys));
-  std::sort(out.keys.begin(), out.keys.end());
-  if (limit != 0 && out.keys.size() > limit) {
-    out.keys.resize(limit);
-    out.more = true;
-  } else {
-    out.more = any_more;
+  out.reserve(total);
+  for (auto& p : parts)
+    std::move((p.*field).begin(), (p.*field).end(), std::back_inserter(out));
+  std::sort(out.begin(), out.end());
+  auto cap = page_limit(limit);
+  if (out.size() > cap) {
+    out.resize(cap);
+    return true;
   }
+  return any_more;
+}
+
+} // namespace
+
+key_page merge_pages(std::vector<key_page>& pages, uint32_t limit) {
+  key_page out;
+  out.more = merge_sorted(pages, &key_page::keys, limit, out.keys);
   return out;
 }
 
-id_list merge_ids(std::vector<id_list>& lists) {
+id_list merge_ids(std::vector<id_list>& lists, uint32_t limit) {
   id_list out;
-  for (auto& l : lists)
-    std::move(l.ids.begin(), l.ids.end(), std::back_inserter(out.ids));
-  std::sort(out.ids.begin(), out.ids.end());
+  out.more = merge_sorted(lists, &id_list::ids, limit, out.ids);
   return out;
 }
 

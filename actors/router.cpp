@@ -14,26 +14,29 @@
 namespace solver_state {
 
 template <class Owner>
-ownership_ptr<Owner> local_ownership(std::vector<Owner> shards) {
+ownership_ptr<Owner> local_ownership(std::vector<Owner> shards,
+                                     const fan_out_limits& limits) {
   auto map = std::make_shared<ownership<Owner>>();
   auto n = shards.size();
   map->owners = std::move(shards);
   map->owner_of_key = [n](std::string_view key) { return shard_index(key, n); };
   map->owner_of_group = map->owner_of_key;
-  // Shards always answer (a stuck backend is bounded by the callers).
-  map->timeout = caf::infinite;
+  map->timeout = caf::duration{limits.timeout};
+  map->max_reply_bytes = limits.max_reply_bytes;
+  map->max_batch_keys = limits.max_batch_keys;
   return map;
 }
 
 template ownership_ptr<shard_actor>
-local_ownership<shard_actor>(std::vector<shard_actor>);
+local_ownership<shard_actor>(std::vector<shard_actor>, const fan_out_limits&);
 template ownership_ptr<state_actor>
-local_ownership<state_actor>(std::vector<state_actor>);
+local_ownership<state_actor>(std::vector<state_actor>, const fan_out_limits&);
 
 state_actor spawn_router(caf::actor_system& sys,
-                         std::vector<shard_actor> shards) {
+                         std::vector<shard_actor> shards,
+                         const fan_out_limits& limits) {
   return spawn_key_router<shard_actor>(
-    sys, local_ownership<shard_actor>(std::move(shards)), true);
+    sys, local_ownership<shard_actor>(std::move(shards), limits), true);
 }
 
 } // namespace solver_state

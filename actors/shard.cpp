@@ -3,9 +3,14 @@
 
 #include "actors/shard.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <exception>
 #include <functional>
 #include <limits>
+#include <mutex>
+#include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -15,9 +20,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include "util/wall_clock.hpp"
+#include "actors/merge.hpp"
 #include "backends/state_store.hpp"
 #include "messages/keys.hpp"
+#include "util/wall_clock.hpp"
 
 namespace solver_state {
 
@@ -74,13 +80,18 @@ struct shard_state {
   /// batch was a visible share of a Redis shard's malloc time.
   std::vector<pending_op> applying;
   std::vector<queued_reply> applying_replies;
+  /// Reads that arrived while writes waited for their group commit, run
+  /// once it is done (no dirty reads). Called with the error that failed
+  /// the shard instead, when it fails.
+  std::vector<std::function<void(const caf::error*)>> deferred_reads;
   /// A commit_atom is on its way: it flushes the batch, then commits.
   bool drain_scheduled = false;
   /// Laps the pending drain made through the mailbox (see on_commit).
   int drain_laps = 0;
+  bool closed = false;
 
   ~shard_state() {
-    if (store)
+    if (store && !closed)
       store->close();
   }
 
@@ -130,44 +141,74 @@ void deliver(caf::typed_response_promise<T>& rp, caf::expected<T>&& outcome) {
     rp.deliver(std::move(outcome.error()));
 }
 
-/// Answers `rp` now, or once the store's pending writes are durable.
+/// Counts a write `op` that started at `started` and ended with `code`.
+void record_write(shard_ptr self, op_kind op, state_errc code,
+                  steady::time_point started) {
+  std::chrono::duration<double> elapsed = steady::now() - started;
+  self->state.tally.add(op, code, elapsed.count());
+}
+
+/// Answers a write's `rp` and counts it: now, or once the store's pending
+/// writes are durable. Either way the duration counted is the one its
+/// caller waited, the group commit included.
 template <class T>
 void hold_or_deliver(shard_ptr self, caf::typed_response_promise<T> rp,
+                     op_kind op, steady::time_point started,
                      caf::expected<T> outcome) {
   auto& st = self->state;
   if (!outcome || !st.store->has_pending_commit()) {
+    record(self, op, outcome, started);
     deliver(rp, std::move(outcome));
     return;
   }
-  st.pending_acks.emplace_back(
-    [rp, value = std::move(*outcome)](const caf::error& err) mutable {
-      if (err)
-        rp.deliver(err);
-      else
-        rp.deliver(std::move(value));
-    });
+  st.pending_acks.emplace_back([self, rp, op, started,
+                                value = std::move(*outcome)](
+                                 const caf::error& err) mutable {
+    record_write(self, op, err ? code_of(err) : state_errc::none, started);
+    if (err)
+      rp.deliver(err);
+    else
+      rp.deliver(std::move(value));
+  });
   schedule_drain(self);
 }
 
-/// Replies now, or once the store's pending writes are durable.
+/// Replies to a write now, or once the store's pending writes are durable.
 template <class T>
-caf::result<T> acknowledge(shard_ptr self, caf::expected<T> outcome) {
-  if (!outcome || !self->state.store->has_pending_commit())
+caf::result<T> acknowledge(shard_ptr self, op_kind op,
+                           steady::time_point started,
+                           caf::expected<T> outcome) {
+  if (!outcome || !self->state.store->has_pending_commit()) {
+    record(self, op, outcome, started);
     return outcome;
+  }
   auto rp = self->make_response_promise<T>();
-  hold_or_deliver(self, rp, std::move(outcome));
+  hold_or_deliver(self, rp, op, started, std::move(outcome));
+  return rp;
+}
+
+/// Runs the read `run` (returning caf::expected<R>) now, or, while writes
+/// wait for their group commit, right after that commit: a reader never
+/// sees a write that a failed commit could still take back, and with
+/// fsync: always never one that a crash could.
+template <class R, class Run>
+caf::result<R> committed_read(shard_ptr self, Run run) {
+  auto& st = self->state;
+  if (!st.store->has_pending_commit())
+    return run();
+  auto rp = self->make_response_promise<R>();
+  st.deferred_reads.emplace_back(
+    [rp, run](const caf::error* failure) mutable {
+      if (failure)
+        rp.deliver(*failure);
+      else
+        deliver(rp, run());
+    });
+  schedule_drain(self);
   return rp;
 }
 
 // -- pipelining -----------------------------------------------------------------
-
-op_kind metric_of(const pending_op& op) {
-  switch (op.kind) {
-    case pending_op::get: return op_kind::get;
-    case pending_op::set: return op_kind::set;
-    default: return op_kind::del;
-  }
-}
 
 /// Hands every queued operation to the store in one batch and answers them
 /// in order. Called by commit_atom, when the queue is full, and before any
@@ -185,10 +226,14 @@ void flush_batch(shard_ptr self) {
   st.store->apply(ops, now_of(self));
   auto finished = steady::now();
   for (size_t i = 0; i < ops.size(); ++i) {
-    std::chrono::duration<double> elapsed = finished - replies[i].started;
-    auto err = ops[i].failure();
-    st.tally.add(metric_of(ops[i]), err ? code_of(err) : state_errc::none,
-                 elapsed.count());
+    // Writes count themselves when answered (hold_or_deliver), after any
+    // group commit they wait for.
+    if (ops[i].kind == pending_op::get) {
+      std::chrono::duration<double> elapsed = finished - replies[i].started;
+      auto err = ops[i].failure();
+      st.tally.add(op_kind::get, err ? code_of(err) : state_errc::none,
+                   elapsed.count());
+    }
     replies[i].done(ops[i]);
   }
   ops.clear();
@@ -228,38 +273,36 @@ caf::expected<entry> do_get(shard_ptr self, const std::string& key) {
 }
 
 /// Why `req` cannot be written at all; empty when it can be tried.
-caf::error set_problem(const set_request& req) {
+caf::error set_problem(shard_ptr self, const set_request& req) {
   if (auto problem = key_problem(req.key); !problem.empty())
     return invalid(problem);
   if (req.ttl_ms < default_ttl)
     return make_state_error(state_errc::bad_request,
                             "ttl must not be negative");
+  auto max = self->state.settings.max_value_bytes;
+  if (req.value.size() > max)
+    return make_state_error(state_errc::payload_too_large,
+                            "value of " + std::to_string(req.value.size())
+                              + " bytes; state.max_value_bytes is "
+                              + std::to_string(max));
   return {};
 }
 
+/// The write's outcome, not yet counted (see acknowledge).
 caf::expected<version_t> do_set(shard_ptr self, set_request req) {
-  auto started = steady::now();
   auto& st = self->state;
-  caf::expected<version_t> out{version_t{0}};
-  if (auto err = set_problem(req)) {
-    out = std::move(err);
-  } else {
-    auto now = now_of(self);
-    auto expires = st.expiry_for(req.ttl_ms, now);
-    out = st.store->set(std::move(req), expires, now);
-  }
-  record(self, op_kind::set, out, started);
-  return out;
+  if (auto err = set_problem(self, req))
+    return err;
+  auto now = now_of(self);
+  auto expires = st.expiry_for(req.ttl_ms, now);
+  return st.store->set(std::move(req), expires, now);
 }
 
+/// The delete's outcome, not yet counted (see acknowledge).
 caf::expected<bool> do_erase(shard_ptr self, const delete_request& req) {
-  auto started = steady::now();
-  auto problem = key_problem(req.key);
-  caf::expected<bool> out =
-    problem.empty() ? self->state.store->erase(req, now_of(self))
-                    : caf::expected<bool>{invalid(problem)};
-  record(self, op_kind::del, out, started);
-  return out;
+  if (auto problem = key_problem(req.key); !problem.empty())
+    return invalid(problem);
+  return self->state.store->erase(req, now_of(self));
 }
 
 /// Reads `key` and replies with `convert(outcome)`: at once, or from the
@@ -268,7 +311,9 @@ caf::expected<bool> do_erase(shard_ptr self, const delete_request& req) {
 template <class R, class Convert>
 caf::result<R> read_key(shard_ptr self, std::string key, Convert convert) {
   if (!pipelined(self) || !key_problem(key).empty())
-    return convert(do_get(self, key));
+    return committed_read<R>(self, [self, key, convert]() mutable {
+      return convert(do_get(self, key));
+    });
   auto rp = self->make_response_promise<R>();
   pending_op op;
   op.kind = pending_op::get;
@@ -281,37 +326,98 @@ caf::result<R> read_key(shard_ptr self, std::string key, Convert convert) {
 }
 
 caf::result<version_t> write_key(shard_ptr self, set_request&& req) {
-  if (!pipelined(self) || set_problem(req))
-    return acknowledge(self, do_set(self, std::move(req)));
+  auto started = steady::now();
+  if (!pipelined(self) || set_problem(self, req))
+    return acknowledge(self, op_kind::set, started,
+                       do_set(self, std::move(req)));
   auto rp = self->make_response_promise<version_t>();
   pending_op op;
   op.kind = pending_op::set;
   op.expires_at = self->state.expiry_for(req.ttl_ms, now_of(self));
   op.write = std::move(req);
-  enqueue(self, std::move(op), [self, rp](pending_op& done) mutable {
-    hold_or_deliver(self, rp, std::move(done.written));
+  enqueue(self, std::move(op), [self, rp, started](pending_op& done) mutable {
+    hold_or_deliver(self, rp, op_kind::set, started, std::move(done.written));
   });
   return rp;
 }
 
 caf::result<bool> erase_key(shard_ptr self, delete_request&& req) {
+  auto started = steady::now();
   if (!pipelined(self) || !key_problem(req.key).empty())
-    return acknowledge(self, do_erase(self, req));
+    return acknowledge(self, op_kind::del, started, do_erase(self, req));
   auto rp = self->make_response_promise<bool>();
   pending_op op;
   op.kind = pending_op::erase;
   op.removal = std::move(req);
-  enqueue(self, std::move(op), [self, rp](pending_op& done) mutable {
-    hold_or_deliver(self, rp, std::move(done.erased));
+  enqueue(self, std::move(op), [self, rp, started](pending_op& done) mutable {
+    hold_or_deliver(self, rp, op_kind::del, started, std::move(done.erased));
   });
   return rp;
 }
 
-caf::expected<key_page> do_list(shard_ptr self, const list_request& req) {
+/// One page of keys, never more than max_list_page (limit 0 included).
+caf::expected<key_page> do_list(shard_ptr self, list_request req) {
   flush_batch(self); // earlier writes first
   auto started = steady::now();
+  req.limit = page_limit(req.limit);
   auto out = self->state.store->list(req, now_of(self));
   record(self, op_kind::list, out, started);
+  return out;
+}
+
+/// Why a batch cannot be read at all; empty when it can.
+caf::error batch_problem(shard_ptr self, const batch_request& req) {
+  auto max = self->state.settings.max_batch_keys;
+  if (req.keys.size() > max)
+    return make_state_error(state_errc::bad_request,
+                            "a batch of " + std::to_string(req.keys.size())
+                              + " keys; at most " + std::to_string(max));
+  std::unordered_set<std::string_view> seen;
+  seen.reserve(req.keys.size());
+  for (auto& key : req.keys) {
+    if (auto problem = key_problem(key); !problem.empty())
+      return invalid(problem);
+    if (!seen.insert(key).second)
+      return make_state_error(state_errc::bad_request,
+                              "key '" + key + "' is named twice in one batch");
+  }
+  return {};
+}
+
+/// Reads the keys in request order while their values fit max_reply_bytes
+/// (the first one always does), a few at a time so that a batch of large
+/// values never sits in memory whole; the keys past the budget come back
+/// as unprocessed.
+caf::expected<batch_reply> read_within_budget(shard_ptr self,
+                                              const batch_request& req) {
+  auto& st = self->state;
+  // One round trip per chunk for network backends; one key at a time for
+  // local ones, where a get costs no round trip.
+  const size_t chunk = st.store->pipelines() ? 16 : 1;
+  const size_t budget = st.settings.max_reply_bytes;
+  auto now = now_of(self);
+  batch_reply out;
+  size_t bytes = 0;
+  size_t next = 0; // first key not answered
+  bool full = false;
+  std::vector<std::string> part;
+  while (next < req.keys.size() && !full) {
+    auto end = std::min(req.keys.size(), next + chunk);
+    part.assign(req.keys.begin() + next, req.keys.begin() + end);
+    auto entries = st.store->batch_get(part, now);
+    if (!entries)
+      return std::move(entries.error());
+    for (auto& e : *entries) {
+      if (!out.entries.empty() && bytes + e.value.size() > budget) {
+        full = true;
+        break;
+      }
+      bytes += e.value.size();
+      out.entries.push_back(std::move(e));
+    }
+    next = out.entries.size();
+  }
+  out.unprocessed.assign(req.keys.begin() + next, req.keys.end());
   return out;
 }
 
@@ -320,33 +426,39 @@ caf::expected<batch_reply> do_batch_get(shard_ptr self,
   flush_batch(self); // earlier writes first
   auto started = steady::now();
   caf::expected<batch_reply> out{batch_reply{}};
-  for (auto& key : req.keys)
-    if (auto problem = key_problem(key); !problem.empty()) {
-      out = invalid(problem);
-      break;
-    }
-  if (out) {
-    auto entries = self->state.store->batch_get(req.keys,
-                                                now_of(self));
-    if (entries)
-      out->entries = std::move(*entries);
-    else
-      out = std::move(entries.error());
-  }
+  if (auto err = batch_problem(self, req))
+    out = std::move(err);
+  else
+    out = read_within_budget(self, req);
   record(self, op_kind::batch_get, out, started);
   return out;
 }
 
-/// The ids under `prefix`: the keys with the prefix cut off.
-caf::expected<id_list> do_list_ids(shard_ptr self, std::string prefix) {
-  auto page = do_list(self, list_request{prefix, {}, 0});
+/// One page of the ids under `prefix` after `after`: the keys with the
+/// prefix cut off.
+caf::expected<id_list> do_list_ids(shard_ptr self, const std::string& prefix,
+                                   const std::string& after, uint32_t limit) {
+  auto page = do_list(self, list_request{prefix,
+                                         after.empty() ? std::string{}
+                                                       : prefix + after,
+                                         limit});
   if (!page)
     return std::move(page.error());
   id_list out;
   out.ids.reserve(page->keys.size());
   for (auto& key : page->keys)
     out.ids.emplace_back(key.substr(prefix.size()));
+  out.more = page->more;
   return out;
+}
+
+/// do_list_ids after the group commit any earlier write waits for.
+template <class Query>
+caf::result<id_list> list_ids(shard_ptr self, std::string prefix,
+                              const Query& q) {
+  return committed_read<id_list>(
+    self, [self, prefix = std::move(prefix), after = q.after,
+           limit = q.limit] { return do_list_ids(self, prefix, after, limit); });
 }
 
 // -- typed records ----------------------------------------------------------------
@@ -408,6 +520,92 @@ void drain(shard_ptr self) {
   st.pending_acks.clear();
   for (auto& ack : acks)
     ack(err);
+  // After a failed commit the store has taken the writes back, so these
+  // reads see what is durable either way.
+  auto reads = std::move(st.deferred_reads);
+  st.deferred_reads.clear();
+  for (auto& read : reads)
+    read(nullptr);
+}
+
+/// Closes the backend once (final sync, fold); a failure is logged and
+/// reported, since the writes it held may not be durable.
+void close_store(shard_ptr self) {
+  auto& st = self->state;
+  if (!st.store || st.closed)
+    return;
+  st.closed = true;
+  if (auto err = st.store->close()) {
+    spdlog::error("shard {}: closing the {} backend failed: {}",
+                  st.settings.index, st.store->backend_name(),
+                  message_of(err));
+    if (st.settings.on_close_failure)
+      st.settings.on_close_failure(err);
+  }
+}
+
+/// Answers every request the shard holds with `err`: queued pipelined
+/// operations, acknowledgements waiting for a commit, deferred reads. Used
+/// when the shard fails, so that no caller waits for an answer that cannot
+/// come.
+void fail_everything_held(shard_ptr self, const caf::error& err) {
+  auto& st = self->state;
+  auto fail_queue = [&](std::vector<pending_op>& ops,
+                        std::vector<queued_reply>& replies) {
+    auto taken_ops = std::move(ops);
+    auto taken_replies = std::move(replies);
+    ops.clear();
+    replies.clear();
+    for (size_t i = 0; i < taken_ops.size() && i < taken_replies.size(); ++i) {
+      taken_ops[i].fail(err);
+      taken_replies[i].done(taken_ops[i]);
+    }
+  };
+  fail_queue(st.applying, st.applying_replies);
+  fail_queue(st.batch, st.batch_replies);
+  auto acks = std::move(st.pending_acks);
+  st.pending_acks.clear();
+  for (auto& ack : acks)
+    ack(err);
+  auto reads = std::move(st.deferred_reads);
+  st.deferred_reads.clear();
+  for (auto& read : reads)
+    read(&err);
+}
+
+/// Keeps a failed shard's store open, unclosed, until the process exits. An
+/// exception may have left its memory out of step with its log: closing
+/// would fold that into the durable files, while the log alone, replayed by
+/// recovery when the service restarts, holds exactly what was acknowledged.
+void abandon(std::shared_ptr<state_store> store) {
+  static std::mutex guard;
+  // Never destroyed, not even at exit (a static vector's destructor would
+  // close the stores after all).
+  static auto* abandoned = new std::vector<std::shared_ptr<state_store>>;
+  std::lock_guard<std::mutex> lock{guard};
+  abandoned->push_back(std::move(store));
+}
+
+/// What an exception escaping a handler turns into: every held request is
+/// answered with it, the store is abandoned, and the shard stops with it
+/// (its owner learns why: see start_store).
+caf::error on_exception(shard_ptr self, std::exception_ptr& eptr) {
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(eptr);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  auto& st = self->state;
+  auto err = make_state_error(state_errc::backend_error,
+                              "shard " + std::to_string(st.settings.index)
+                                + " failed: " + what);
+  spdlog::critical("{}", message_of(err));
+  fail_everything_held(self, err);
+  st.closed = true;
+  abandon(std::move(st.store));
+  return err;
 }
 
 /// The drain message.
@@ -438,8 +636,13 @@ shard_actor::behavior_type shard(shard_ptr self,
   // late, exit messages overtake it.
   self->set_exit_handler([=](caf::exit_msg& msg) {
     drain(self);
+    close_store(self);
     self->quit(std::move(msg.reason));
   });
+  self->set_exception_handler(
+    [=](caf::scheduled_actor*, std::exception_ptr& eptr) {
+      return on_exception(self, eptr);
+    });
   return {
     // -- key-value -------------------------------------------------------------
     [=](get_atom, const std::string& key) -> caf::result<entry> {
@@ -452,11 +655,13 @@ shard_actor::behavior_type shard(shard_ptr self,
     [=](delete_atom, delete_request& req) -> caf::result<bool> {
       return erase_key(self, std::move(req));
     },
-    [=](list_atom, const list_request& req) -> caf::result<key_page> {
-      return do_list(self, req);
+    [=](list_atom, list_request& req) -> caf::result<key_page> {
+      return committed_read<key_page>(
+        self, [self, req = std::move(req)] { return do_list(self, req); });
     },
-    [=](batch_get_atom, const batch_request& req) -> caf::result<batch_reply> {
-      return do_batch_get(self, req);
+    [=](batch_get_atom, batch_request& req) -> caf::result<batch_reply> {
+      return committed_read<batch_reply>(
+        self, [self, req = std::move(req)] { return do_batch_get(self, req); });
     },
     // -- typed records ------------------------------------------------------------
     [=](put_atom, order& x) -> caf::result<version_t> {
@@ -482,7 +687,7 @@ shard_actor::behavior_type shard(shard_ptr self,
       if (auto problem = segment_problem("order_type", q.order_type);
           !problem.empty())
         return invalid(problem);
-      return do_list_ids(self, orders_prefix(q.order_type));
+      return list_ids(self, orders_prefix(q.order_type), q);
     },
     [=](put_atom, fill& x) -> caf::result<version_t> {
       return put_record(self, problem_of(fill_ref{x.order_id, x.tx_hash}),
@@ -499,7 +704,7 @@ shard_actor::behavior_type shard(shard_ptr self,
       if (auto problem = segment_problem("order_id", q.order_id);
           !problem.empty())
         return invalid(problem);
-      return do_list_ids(self, fills_prefix(q.order_id));
+      return list_ids(self, fills_prefix(q.order_id), q);
     },
     [=](put_atom, settlement& x) -> caf::result<version_t> {
       return put_record(self,
@@ -519,7 +724,7 @@ shard_actor::behavior_type shard(shard_ptr self,
       if (auto problem = segment_problem("order_id", q.order_id);
           !problem.empty())
         return invalid(problem);
-      return do_list_ids(self, settlements_prefix(q.order_id));
+      return list_ids(self, settlements_prefix(q.order_id), q);
     },
     [=](put_atom, component_state& x) -> caf::result<version_t> {
       return put_record(self, problem_of(component_key{x.component, x.key}),

@@ -3,6 +3,8 @@
 
 #include "actors/store.hpp"
 
+#include <caf/abstract_actor.hpp>
+#include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
@@ -13,12 +15,38 @@
 #include "actors/ticker.hpp"
 #include "backends/connection_url.hpp"
 #include "backends/plugin.hpp"
+#include "messages/errors.hpp"
+
+#include <spdlog/spdlog.h>
 
 namespace solver_state {
 
+namespace {
+
+/// Tells `status` and `on_failure` when `shard` stops for any reason but a
+/// shutdown.
+void watch_shard(const shard_actor& shard, uint32_t index,
+                 std::shared_ptr<store_status> status,
+                 std::function<void(const std::string&)> on_failure) {
+  auto ptr = caf::actor_cast<caf::abstract_actor*>(shard);
+  ptr->attach_functor([=](const caf::error& reason) {
+    if (!reason || reason == caf::exit_reason::user_shutdown
+        || reason == caf::exit_reason::normal)
+      return;
+    auto why = "shard " + std::to_string(index)
+               + " stopped: " + message_of(reason);
+    spdlog::critical("{}", why);
+    if (!status->shard_failed.exchange(true) && on_failure)
+      on_failure(why);
+  });
+}
+
+} // namespace
+
 caf::expected<store_handles> start_store(caf::actor_system& sys,
                                          const state_config& cfg,
-                                         const plugin_registry& plugins) {
+                                         const plugin_registry& plugins,
+                                         store_options options) {
   auto plugin = plugins.find(cfg.type);
   if (!plugin)
     return make_state_error(state_errc::backend_error,
@@ -34,15 +62,28 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
   store_handles out;
   out.backend = std::string{plugin->name()};
   out.metrics = spawn_metrics(sys);
+  out.status = std::make_shared<store_status>();
   for (size_t i = 0; i < stores->size(); ++i) {
-    shard_settings settings{static_cast<uint32_t>(i),
-                            cfg.ttl_seconds * 1000, out.metrics};
+    shard_settings settings;
+    settings.index = static_cast<uint32_t>(i);
+    settings.default_ttl_ms = cfg.ttl_seconds * 1000;
+    settings.metrics = out.metrics;
+    settings.max_value_bytes = cfg.max_value_bytes;
+    settings.max_batch_keys = options.max_batch_keys;
+    settings.max_reply_bytes = options.max_reply_bytes;
+    settings.on_close_failure = [status = out.status](const caf::error&) {
+      status->close_failed = true;
+    };
     out.shards.push_back(spawn_shard(sys, std::move((*stores)[i]),
                                      plugin->blocking(), settings));
+    watch_shard(out.shards.back(), settings.index, out.status,
+                options.on_failure);
   }
-  out.router = spawn_router(sys, out.shards);
+  fan_out_limits limits{options.fan_out_timeout, options.max_reply_bytes,
+                        options.max_batch_keys};
+  out.router = spawn_router(sys, out.shards, limits);
   out.owners = local_ownership<state_actor>(
-    {out.shards.begin(), out.shards.end()});
+    {out.shards.begin(), out.shards.end()}, limits);
   ticker_settings ticks{cfg.sweep_interval,
                         cfg.type == "file" ? cfg.file.sync_interval
                                            : std::chrono::milliseconds{0}};

@@ -3,6 +3,8 @@
 
 #include "clients/typed_stores.hpp"
 
+#include <iterator>
+
 #include <caf/scoped_actor.hpp>
 #include <caf/typed_actor.hpp>
 
@@ -20,6 +22,23 @@ caf::expected<Reply> ask(caf::actor_system& sys, const state_actor& store,
     .receive([&](Reply& r) { out = std::move(r); },
              [&](caf::error& err) { out = std::move(err); });
   return out;
+}
+
+/// Every id of a paged id list: one request per page of max_list_page.
+template <class Query>
+caf::expected<std::vector<std::string>>
+all_ids(caf::actor_system& sys, const state_actor& store,
+        std::chrono::milliseconds timeout, Query query) {
+  std::vector<std::string> out;
+  for (;;) {
+    auto page = ask<id_list>(sys, store, timeout, list_atom_v, query);
+    if (!page)
+      return std::move(page.error());
+    std::move(page->ids.begin(), page->ids.end(), std::back_inserter(out));
+    if (!page->more || out.empty())
+      return out;
+    query.after = out.back();
+  }
 }
 
 } // namespace
@@ -50,11 +69,7 @@ caf::expected<bool> order_store::delete_order(const std::string& id) {
 }
 
 caf::expected<std::vector<std::string>> order_store::list_orders() {
-  auto ids = ask<id_list>(sys_, store_, timeout_, list_atom_v,
-                          orders_of{order_type_});
-  if (!ids)
-    return std::move(ids.error());
-  return std::move(ids->ids);
+  return all_ids(sys_, store_, timeout_, orders_of{order_type_, {}, 0});
 }
 
 fill_store::fill_store(caf::actor_system& sys, state_actor store,
@@ -77,11 +92,7 @@ caf::expected<fill> fill_store::get_fill(const std::string& order_id,
 
 caf::expected<std::vector<std::string>>
 fill_store::list_fills(const std::string& order_id) {
-  auto ids = ask<id_list>(sys_, store_, timeout_, list_atom_v,
-                          fills_of{order_id});
-  if (!ids)
-    return std::move(ids.error());
-  return std::move(ids->ids);
+  return all_ids(sys_, store_, timeout_, fills_of{order_id, {}, 0});
 }
 
 } // namespace solver_state

@@ -4,7 +4,10 @@
 // 400 at once), then asks the store through the bridge and answers from the
 // callback. When the bridge is full the answer is 503 backend_unavailable.
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "actors/key_router.hpp"
 #include "http/message.hpp"
@@ -63,5 +66,23 @@ response_t overloaded(const handler_env& env);
 
 /// 400 bad_request unless the route got no query parameters.
 bool reject_query(const route_match& m, const sink_ptr& sink);
+
+// -- paging (handlers_kv.cpp) ----------------------------------------------------------
+
+/// Where a page starts and how long it is: ?limit=N&cursor=C.
+struct page_params {
+  uint32_t limit = 1'000;
+  std::string after; // decoded cursor; empty: from the start
+};
+
+/// Reads `q` into `page` when it is limit or cursor (true), setting
+/// `problem` when its value is not valid; false for any other name.
+bool read_page_param(const query_param& q, page_params& page,
+                     std::string& problem);
+
+/// The cursor of the page after `items` (base64url of the last one), or
+/// none when it was the last page.
+std::optional<std::string> next_cursor(bool more,
+                                       const std::vector<std::string>& items);
 
 } // namespace solver_state::gateway

@@ -17,8 +17,6 @@ namespace solver_state::gateway {
 namespace {
 
 constexpr uint64_t max_ttl_seconds = 10ULL * 365 * 24 * 3600;
-constexpr uint32_t default_page = 1000;
-constexpr uint32_t max_page = 10000;
 
 /// The header's value, or nullptr when absent (an empty value is present).
 const std::string_view* header_of(const request_t& req, bhttp::field f,
@@ -159,35 +157,54 @@ void delete_value(const handler_env& env, request_t& req,
              sink);
 }
 
+bool read_page_param(const query_param& q, page_params& page,
+                     std::string& problem) {
+  if (q.name == "limit") {
+    auto n = parse_uint(q.value, 1, max_list_page);
+    if (!n)
+      problem = "limit must be a whole number between 1 and "
+                + std::to_string(max_list_page) + ", got '" + q.value + "'";
+    else
+      page.limit = static_cast<uint32_t>(*n);
+    return true;
+  }
+  if (q.name == "cursor") {
+    auto after = base64url_decode(q.value);
+    if (!after || after->empty())
+      problem = "cursor is not one this service issued";
+    else
+      page.after = std::move(*after);
+    return true;
+  }
+  return false;
+}
+
+std::optional<std::string> next_cursor(bool more,
+                                       const std::vector<std::string>& items) {
+  if (!more || items.empty())
+    return std::nullopt;
+  return base64url_encode(items.back());
+}
+
 void list_keys(const handler_env& env, request_t&, const route_match& m,
                const sink_ptr& sink) {
   list_request lr;
-  lr.limit = default_page;
+  page_params page;
   for (auto& q : m.query) {
-    if (q.name == "prefix") {
+    std::string problem;
+    if (q.name == "prefix")
       lr.prefix = q.value;
-    } else if (q.name == "limit") {
-      auto n = parse_uint(q.value, 1, max_page);
-      if (!n)
-        return bad_request(sink, "limit must be a whole number between 1 and "
-                                   + std::to_string(max_page) + ", got '"
-                                   + q.value + "'");
-      lr.limit = static_cast<uint32_t>(*n);
-    } else if (q.name == "cursor") {
-      auto after = base64url_decode(q.value);
-      if (!after || after->empty())
-        return bad_request(sink, "cursor is not one this service issued");
-      lr.after = std::move(*after);
-    } else {
-      return bad_request(sink, "unknown query parameter '" + q.name + "'");
-    }
+    else if (!read_page_param(q, page, problem))
+      problem = "unknown query parameter '" + q.name + "'";
+    if (!problem.empty())
+      return bad_request(sink, problem);
   }
+  lr.after = std::move(page.after);
+  lr.limit = page.limit;
   auto on_result = [sink](caf::expected<key_page> page) {
     if (!page)
       return sink->reply(error_response(page.error()));
-    std::optional<std::string> next;
-    if (page->more && !page->keys.empty())
-      next = base64url_encode(page->keys.back());
+    auto next = next_cursor(page->more, page->keys);
     sink->reply(json_response(200, key_page_body(*page, next)));
   };
   ask_or_503(env,
@@ -206,12 +223,22 @@ void batch_get(const handler_env& env, request_t& req, const route_match& m,
     return bad_request(sink, problem);
   if (keys->empty())
     return sink->reply(json_response(200, batch_items_body({}, {})));
+  // Bounds (key count, duplicates, reply bytes) are the store's, so CAF
+  // senders get the same; its bad_request names the problem.
   auto shared_keys = std::make_shared<std::vector<std::string>>(*keys);
   auto on_result = [sink, shared_keys](caf::expected<batch_reply> r) {
     if (!r)
       return sink->reply(error_response(r.error()));
-    sink->reply(json_response(200, batch_items_body(*shared_keys,
-                                                    r->entries)));
+    // A short answer must not turn the missing keys into "absent".
+    if (r->entries.size() + r->unprocessed.size() != shared_keys->size())
+      return sink->reply(error_response(
+        state_errc::backend_error, "the store answered for "
+                                     + std::to_string(r->entries.size()
+                                                      + r->unprocessed.size())
+                                     + " of "
+                                     + std::to_string(shared_keys->size())
+                                     + " keys"));
+    sink->reply(json_response(200, batch_items_body(*shared_keys, *r)));
   };
   ask_or_503(env,
              env.bridge.ask<batch_reply>(env.store, on_result,

@@ -32,7 +32,8 @@ void ask_ids(const handler_env& env, Query query, const char* field,
   auto on_result = [sink, field](caf::expected<id_list> ids) {
     if (!ids)
       return sink->reply(error_response(ids.error()));
-    sink->reply(json_response(200, id_list_body(field, *ids)));
+    auto next = next_cursor(ids->more, ids->ids);
+    sink->reply(json_response(200, id_list_body(field, *ids, next)));
   };
   if (!env.bridge.ask<id_list>(env.store, on_result, list_atom_v,
                                std::move(query)))
@@ -68,18 +69,28 @@ void typed_item(const handler_env& env, request_t& req, const route_match& m,
 
 void typed_list(const handler_env& env, request_t&, const route_match& m,
                 const sink_ptr& sink) {
-  if (reject_query(m, sink))
-    return;
+  page_params page;
+  for (auto& q : m.query) {
+    std::string problem;
+    if (!read_page_param(q, page, problem))
+      problem = "unknown query parameter '" + q.name + "'";
+    if (!problem.empty())
+      return sink->reply(error_response(state_errc::bad_request, problem));
+  }
   auto name = param_names(m.route).first;
   if (auto problem = segment_problem(name, m.params[0]); !problem.empty())
     return sink->reply(error_response(state_errc::invalid_key, problem));
+  auto& parent = m.params[0];
   switch (m.route) {
     case route_id::orders_list:
-      return ask_ids(env, orders_of{m.params[0]}, "ids", sink);
+      return ask_ids(env, orders_of{parent, page.after, page.limit}, "ids",
+                     sink);
     case route_id::fills_list:
-      return ask_ids(env, fills_of{m.params[0]}, "tx_hashes", sink);
+      return ask_ids(env, fills_of{parent, page.after, page.limit},
+                     "tx_hashes", sink);
     default:
-      return ask_ids(env, settlements_of{m.params[0]}, "claim_hashes", sink);
+      return ask_ids(env, settlements_of{parent, page.after, page.limit},
+                     "claim_hashes", sink);
   }
 }
 

@@ -68,13 +68,14 @@ parse_batch_keys(std::string_view body, std::string& problem) {
 }
 
 std::string batch_items_body(const std::vector<std::string>& keys,
-                             const std::vector<entry>& entries) {
+                             const batch_reply& reply) {
+  auto& entries = reply.entries;
   json::array items;
-  items.reserve(keys.size());
-  for (size_t i = 0; i < keys.size(); ++i) {
+  items.reserve(entries.size());
+  for (size_t i = 0; i < keys.size() && i < entries.size(); ++i) {
     json::object item;
     item["key"] = json::string_view{keys[i].data(), keys[i].size()};
-    if (i < entries.size() && entries[i].found()) {
+    if (entries[i].found()) {
       item["value"] = base64_encode(entries[i].value);
       item["etag"] = format_etag(entries[i].version);
     } else {
@@ -85,6 +86,7 @@ std::string batch_items_body(const std::vector<std::string>& keys,
   }
   json::object out;
   out["items"] = std::move(items);
+  out["unprocessed_keys"] = string_array(reply.unprocessed);
   return json::serialize(out);
 }
 
@@ -99,9 +101,14 @@ std::string key_page_body(const key_page& page,
   return json::serialize(out);
 }
 
-std::string id_list_body(std::string_view field, const id_list& ids) {
+std::string id_list_body(std::string_view field, const id_list& ids,
+                         const std::optional<std::string>& next_cursor) {
   json::object out;
   out[json::string_view{field.data(), field.size()}] = string_array(ids.ids);
+  if (next_cursor)
+    out["next_cursor"] = *next_cursor;
+  else
+    out["next_cursor"] = nullptr;
   return json::serialize(out);
 }
 

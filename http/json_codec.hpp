@@ -24,15 +24,17 @@ std::string status_body(std::string_view status);
 std::optional<std::vector<std::string>>
 parse_batch_keys(std::string_view body, std::string& problem);
 
-/// {"items":[{"key":k,"value":"<base64>"|null,"etag":"\"v\""|null}, ...]}
+/// {"items":[{"key":k,"value":"<base64>"|null,"etag":"\"v\""|null}, ...],
+///  "unprocessed_keys":[...]}: one item per entry, for the first keys.
 std::string batch_items_body(const std::vector<std::string>& keys,
-                             const std::vector<entry>& entries);
+                             const batch_reply& reply);
 
 /// {"keys":[...],"next_cursor":"<cursor>"|null}
 std::string key_page_body(const key_page& page,
                           const std::optional<std::string>& next_cursor);
 
-/// {"<field>":[...ids...]}
-std::string id_list_body(std::string_view field, const id_list& ids);
+/// {"<field>":[...ids...],"next_cursor":"<cursor>"|null}
+std::string id_list_body(std::string_view field, const id_list& ids,
+                         const std::optional<std::string>& next_cursor);
 
 } // namespace solver_state::gateway

@@ -38,14 +38,19 @@ typename Inspector::result_type inspect(Inspector& f, order_ref& x) {
            x.order_id);
 }
 
-/// "All orders of this type" (list query).
+/// "The orders of this type" (list query), one page at a time: ids after
+/// `after` (empty: from the first), at most `limit` of them (0 or more than
+/// max_list_page: max_list_page). id_list.more says whether to ask again.
 struct orders_of {
   std::string order_type;
+  std::string after;
+  uint32_t limit = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, orders_of& x) {
-  return f(caf::meta::type_name("solver_state::orders_of"), x.order_type);
+  return f(caf::meta::type_name("solver_state::orders_of"), x.order_type,
+           x.after, x.limit);
 }
 
 struct fill {
@@ -73,13 +78,17 @@ typename Inspector::result_type inspect(Inspector& f, fill_ref& x) {
 }
 
 /// "All fills of this order" (list query).
+/// The fills of one order, paged like orders_of.
 struct fills_of {
   std::string order_id;
+  std::string after;
+  uint32_t limit = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, fills_of& x) {
-  return f(caf::meta::type_name("solver_state::fills_of"), x.order_id);
+  return f(caf::meta::type_name("solver_state::fills_of"), x.order_id,
+           x.after, x.limit);
 }
 
 struct settlement {
@@ -107,13 +116,17 @@ typename Inspector::result_type inspect(Inspector& f, settlement_ref& x) {
 }
 
 /// "All settlements of this order" (list query).
+/// The settlements of one order, paged like orders_of.
 struct settlements_of {
   std::string order_id;
+  std::string after;
+  uint32_t limit = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, settlements_of& x) {
-  return f(caf::meta::type_name("solver_state::settlements_of"), x.order_id);
+  return f(caf::meta::type_name("solver_state::settlements_of"),
+           x.order_id, x.after, x.limit);
 }
 
 /// A component's own state value, key state:{component}:{key}.
@@ -141,14 +154,16 @@ typename Inspector::result_type inspect(Inspector& f, component_key& x) {
            x.key);
 }
 
-/// A list of ids (order ids, tx hashes, claim hashes), sorted.
+/// One page of ids (order ids, tx hashes, claim hashes), sorted. `more`:
+/// ids after ids.back() exist; ask again with after = ids.back().
 struct id_list {
   std::vector<std::string> ids;
+  bool more = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, id_list& x) {
-  return f(caf::meta::type_name("solver_state::id_list"), x.ids);
+  return f(caf::meta::type_name("solver_state::id_list"), x.ids, x.more);
 }
 
 } // namespace solver_state

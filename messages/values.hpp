@@ -80,8 +80,13 @@ typename Inspector::result_type inspect(Inspector& f, delete_request& x) {
   return f(caf::meta::type_name("solver_state::delete_request"), x.key, x.cond);
 }
 
+/// Most keys (or ids) one list message answers with: a list asking for more,
+/// or for "all" (limit 0), gets this many and `more`, so no single message
+/// makes a shard build an unbounded reply.
+constexpr uint32_t max_list_page = 10'000;
+
 /// list(prefix): keys starting with `prefix`, strictly after `after`, sorted,
-/// at most `limit` of them (0 = no limit).
+/// at most `limit` of them (0 or more than max_list_page: max_list_page).
 struct list_request {
   std::string prefix;
   std::string after;
@@ -107,7 +112,8 @@ typename Inspector::result_type inspect(Inspector& f, key_page& x) {
 }
 
 /// batch_get(keys): one entry per key, in request order; absent keys have
-/// version 0.
+/// version 0. At most the store's max_batch_keys keys (http.max_batch_keys),
+/// each named once, else bad_request.
 struct batch_request {
   std::vector<std::string> keys;
 };
@@ -117,13 +123,19 @@ typename Inspector::result_type inspect(Inspector& f, batch_request& x) {
   return f(caf::meta::type_name("solver_state::batch_request"), x.keys);
 }
 
+/// The entries of the first keys of a batch_request, in request order, and
+/// the keys after them (`unprocessed`, in request order) that did not fit
+/// the store's max_reply_bytes of values: ask again for those, as with
+/// DynamoDB's BatchGetItem. At least one key is always answered.
 struct batch_reply {
   std::vector<entry> entries;
+  std::vector<std::string> unprocessed;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, batch_reply& x) {
-  return f(caf::meta::type_name("solver_state::batch_reply"), x.entries);
+  return f(caf::meta::type_name("solver_state::batch_reply"), x.entries,
+           x.unprocessed);
 }
 
 } // namespace solver_state

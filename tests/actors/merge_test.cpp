@@ -90,7 +90,30 @@ TEST_CASE("merge_pages: paging with the cursor over several owners returns "
 
 TEST_CASE("merge_ids concatenates and sorts") {
   std::vector<id_list> lists{{{"o3", "o9"}}, {}, {{"o1", "o5"}}};
-  CHECK(merge_ids(lists).ids == keys{"o1", "o3", "o5", "o9"});
+  auto merged = merge_ids(lists, 0);
+  CHECK(merged.ids == keys{"o1", "o3", "o5", "o9"});
+  CHECK_FALSE(merged.more);
   std::vector<id_list> none;
-  CHECK(merge_ids(none).ids.empty());
+  CHECK(merge_ids(none, 0).ids.empty());
+}
+
+TEST_CASE("merge_ids cuts at the limit and says more") {
+  std::vector<id_list> lists{{{"o3", "o9"}, false}, {{"o1", "o5"}, true}};
+  auto cut = merge_ids(lists, 3);
+  CHECK(cut.ids == keys{"o1", "o3", "o5"});
+  CHECK(cut.more);
+  std::vector<id_list> again{{{"o3"}, false}, {{"o1"}, true}};
+  CHECK(merge_ids(again, 10).more); // an owner had more
+}
+
+TEST_CASE("a list asking for everything gets max_list_page and more") {
+  std::vector<key_page> pages(1);
+  for (uint32_t i = 0; i < max_list_page + 5; ++i)
+    pages[0].keys.push_back("k" + std::to_string(100000 + i));
+  auto page = merge_pages(pages, 0);
+  CHECK(page.keys.size() == max_list_page);
+  CHECK(page.more);
+  CHECK(page_limit(0) == max_list_page);
+  CHECK(page_limit(max_list_page + 1) == max_list_page);
+  CHECK(page_limit(7) == 7);
 }

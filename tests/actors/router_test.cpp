@@ -145,7 +145,7 @@ TEST_CASE("router: batch_get answers in request order across shards") {
   f.put("state:b:2");
   f.put("state:b:3");
   batch_request req{{"state:b:3", "state:b:missing", "state:b:1",
-                     "state:b:2", "state:b:1"}};
+                     "state:b:2"}};
   auto reply = f.ask<batch_reply>(batch_get_atom_v, req);
   REQUIRE(reply);
   REQUIRE(reply->entries.size() == req.keys.size());
@@ -153,7 +153,6 @@ TEST_CASE("router: batch_get answers in request order across shards") {
   CHECK_FALSE(reply->entries[1].found());
   CHECK(reply->entries[2].value == "v:state:b:1");
   CHECK(reply->entries[3].value == "v:state:b:2");
-  CHECK(reply->entries[4].value == "v:state:b:1");
 }
 
 TEST_CASE("router: stopping the router stops its shards") {

@@ -112,15 +112,20 @@ TEST_CASE("the JSON codec reads batch bodies and writes the documented shapes") 
   CHECK_FALSE(parse_batch_keys("[]", problem));
   CHECK(error_body(state_errc::not_found, "no \"x\"")
         == R"({"error":{"code":"not_found","message":"no \"x\""}})");
-  std::vector<entry> entries(2);
-  entries[0] = entry{"hi", 5, 0};
-  CHECK(batch_items_body({"a", "b"}, entries)
+  batch_reply reply;
+  reply.entries.resize(2);
+  reply.entries[0] = entry{"hi", 5, 0};
+  reply.unprocessed = {"c"};
+  CHECK(batch_items_body({"a", "b", "c"}, reply)
         == R"({"items":[{"key":"a","value":"aGk=","etag":"\"5\""},)"
-           R"({"key":"b","value":null,"etag":null}]})");
+           R"({"key":"b","value":null,"etag":null}],"unprocessed_keys":["c"]})");
   key_page page{{"a", "b"}, true};
   CHECK(key_page_body(page, std::string{"Yg"})
         == R"({"keys":["a","b"],"next_cursor":"Yg"})");
   CHECK(key_page_body(page, std::nullopt)
         == R"({"keys":["a","b"],"next_cursor":null})");
-  CHECK(id_list_body("ids", id_list{{"1", "2"}}) == R"({"ids":["1","2"]})");
+  CHECK(id_list_body("ids", id_list{{"1", "2"}, true}, std::string{"Mg"})
+        == R"({"ids":["1","2"],"next_cursor":"Mg"})");
+  CHECK(id_list_body("ids", id_list{{"1"}, false}, std::nullopt)
+        == R"({"ids":["1"],"next_cursor":null})");
 }

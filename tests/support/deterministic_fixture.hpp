@@ -109,8 +109,10 @@ private:
 struct deterministic_fixture : deterministic_system {
   store_handles store;
 
-  explicit deterministic_fixture(state_config state = default_state()) {
-    auto started = start_store(*sys, state, compiled_plugins());
+  explicit deterministic_fixture(state_config state = default_state(),
+                                 store_options options = {}) {
+    auto started = start_store(*sys, state, compiled_plugins(),
+                               std::move(options));
     REQUIRE(started);
     store = std::move(*started);
     sched->run();

@@ -1,0 +1,293 @@
+// Every request answered when a shard or an owner misbehaves: a backend that
+// throws, a commit that throws or fails, an owner that never answers or
+// answers short. And what a reader may see while a write waits for its
+// group commit.
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/message_view.hpp>
+#include <caf/result.hpp>
+#include <caf/skip.hpp>
+#include <catch2/catch.hpp>
+
+#include "actors/router.hpp"
+#include "actors/shard.hpp"
+#include "backends/key_budget.hpp"
+#include "backends/memory/store.hpp"
+#include "tests/support/deterministic_fixture.hpp"
+#include "tests/support/file_test_support.hpp"
+
+using namespace solver_state;
+using namespace std::chrono_literals;
+using testing::deterministic_fixture;
+using testing::deterministic_system;
+
+namespace {
+
+/// How the faulty backend misbehaves; shared by the test and its stores.
+struct faults {
+  std::string throw_on_get;   // a get of this key throws
+  bool hold_commits = false;  // writes wait for a commit (like fsync: always)
+  bool commit_throws = false;
+  std::chrono::milliseconds commit_takes{0};
+};
+
+/// A memory store that misbehaves as `faults` says. The only fake backend
+/// of these tests: a backend that throws is what no user runs on purpose.
+class faulty_store final : public state_store {
+public:
+  explicit faulty_store(std::shared_ptr<faults> f) : f_(std::move(f)) {}
+
+  std::string_view backend_name() const override { return "faulty"; }
+
+  caf::expected<entry> get(const std::string& key, unix_ms now) override {
+    if (key == f_->throw_on_get)
+      throw std::runtime_error("the disk is on fire");
+    return inner_.get(key, now);
+  }
+
+  caf::expected<version_t> set(set_request&& req, unix_ms expires,
+                               unix_ms now) override {
+    auto v = inner_.set(std::move(req), expires, now);
+    pending_ = v && f_->hold_commits;
+    return v;
+  }
+
+  caf::expected<bool> erase(const delete_request& req, unix_ms now) override {
+    return inner_.erase(req, now);
+  }
+
+  caf::expected<key_page> list(const list_request& req, unix_ms now) override {
+    return inner_.list(req, now);
+  }
+
+  bool has_pending_commit() const override { return pending_; }
+
+  caf::error commit() override {
+    if (f_->commit_throws)
+      throw std::runtime_error("the commit is on fire");
+    std::this_thread::sleep_for(f_->commit_takes);
+    pending_ = false;
+    return {};
+  }
+
+private:
+  std::shared_ptr<faults> f_;
+  memory_store inner_{std::make_shared<key_budget>(0),
+                      eviction_policy::reject, 0};
+  bool pending_ = false;
+};
+
+class faulty_plugin final : public state_backend_plugin {
+public:
+  explicit faulty_plugin(std::shared_ptr<faults> f) : f_(std::move(f)) {}
+  std::string_view name() const override { return "faulty"; }
+  bool blocking() const override { return false; }
+  caf::expected<store_list> create_stores(const state_config& cfg) override {
+    store_list out;
+    for (size_t i = 0; i < cfg.shards; ++i)
+      out.push_back(std::make_unique<faulty_store>(f_));
+    return out;
+  }
+
+private:
+  std::shared_ptr<faults> f_;
+};
+
+/// A whole store over faulty backends, on the deterministic scheduler.
+struct faulty_fixture : deterministic_system {
+  std::shared_ptr<faults> f = std::make_shared<faults>();
+  plugin_registry plugins;
+  store_handles store;
+  std::vector<std::string> failures;
+
+  faulty_fixture() {
+    plugins.add(std::make_unique<faulty_plugin>(f));
+    state_config cfg;
+    cfg.type = "faulty";
+    cfg.shards = 1;
+    store_options options;
+    options.on_failure = [this](const std::string& why) {
+      failures.push_back(why);
+    };
+    auto started = start_store(*sys, cfg, plugins, options);
+    REQUIRE(started);
+    store = std::move(*started);
+    sched->run();
+  }
+
+  ~faulty_fixture() {
+    stop_store(store);
+    sched->run();
+  }
+};
+
+set_request put(std::string key, std::string value) {
+  return set_request{std::move(key), std::move(value), 0, condition::always()};
+}
+
+/// An owner that never answers: every message stays in its mailbox.
+caf::behavior never_answers(caf::event_based_actor* self) {
+  self->set_default_handler(
+    [](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
+      return caf::skip;
+    });
+  return {[](int) {}};
+}
+
+/// An owner that answers every batch_get with nothing at all.
+caf::behavior answers_short(caf::event_based_actor*) {
+  return {[](batch_get_atom, const batch_request&) { return batch_reply{}; }};
+}
+
+} // namespace
+
+TEST_CASE("a backend that throws: the request gets an error, the store "
+          "reports the failure, later requests get errors too") {
+  faulty_fixture fx;
+  fx.f->throw_on_get = "state:boom";
+  auto boom = fx.ask_actor<entry>(fx.store.router, get_atom_v,
+                                  std::string{"state:boom"});
+  REQUIRE_FALSE(boom);
+  CHECK(message_of(boom.error()).find("the disk is on fire")
+        != std::string::npos);
+  REQUIRE(fx.failures.size() == 1);
+  CHECK(fx.failures[0].find("shard 0") != std::string::npos);
+  CHECK(fx.store.status->shard_failed);
+  // Nobody waits forever on the dead shard (ask_actor requires an answer).
+  auto after = fx.ask_actor<entry>(fx.store.router, get_atom_v,
+                                   std::string{"state:other"});
+  CHECK_FALSE(after);
+}
+
+TEST_CASE("a commit that throws: every held acknowledgement and deferred "
+          "read is answered with the error") {
+  faulty_fixture fx;
+  fx.f->hold_commits = true;
+  fx.f->commit_throws = true;
+  auto a = fx.request<version_t>(fx.store.router, caf::infinite, put_atom_v,
+                                 put("state:a", "1"));
+  auto b = fx.request<version_t>(fx.store.router, caf::infinite, put_atom_v,
+                                 put("state:b", "2"));
+  auto r = fx.request<entry>(fx.store.router, caf::infinite, get_atom_v,
+                             std::string{"state:a"});
+  fx.sched->run();
+  for (auto& slot : {a, b}) {
+    REQUIRE(slot->has_value());
+    REQUIRE_FALSE(**slot);
+    CHECK(message_of((**slot).error()).find("the commit is on fire")
+          != std::string::npos);
+  }
+  REQUIRE(r->has_value());
+  CHECK_FALSE(**r);
+  CHECK(fx.failures.size() == 1);
+}
+
+TEST_CASE("a write's duration includes the wait for its group commit") {
+  faulty_fixture fx;
+  fx.f->hold_commits = true;
+  fx.f->commit_takes = 30ms;
+  shard_report got;
+  auto sink = fx.sys->spawn([&got](caf::event_based_actor*) -> caf::behavior {
+    return {[&got](report_atom, shard_report& r) { got = std::move(r); }};
+  });
+  fx.stop_at_end(sink);
+  // A shard of its own, reporting to `sink`.
+  shard_settings settings;
+  settings.metrics = caf::actor_cast<metrics_actor>(sink);
+  auto shard = fx.stop_at_end(
+    spawn_shard(*fx.sys, std::make_unique<faulty_store>(fx.f), false,
+                settings));
+  REQUIRE(fx.ask_actor<version_t>(shard, put_atom_v, put("state:k", "v")));
+  caf::anon_send(shard, tick_atom_v);
+  fx.sched->run();
+  auto set = static_cast<size_t>(op_kind::set);
+  REQUIRE(got.seconds_sum.size() == op_kind_count);
+  CHECK(got.seconds_sum[set] >= 0.030);
+}
+
+TEST_CASE("no dirty reads: a read waits for the group commit of a write to "
+          "its key, and sees the old value when that commit fails") {
+  testing::temp_dir dir;
+  auto env = std::make_shared<testing::failing_env>();
+  auto cfg = testing::file_config_for(dir.path, 1, fsync_policy::always);
+  auto stores = open_file_stores(cfg, env);
+  REQUIRE(stores);
+  deterministic_system ds;
+  auto shard = ds.stop_at_end(
+    spawn_shard(*ds.sys, std::move((*stores)[0]), false, shard_settings{}));
+  REQUIRE(ds.ask_actor<version_t>(shard, put_atom_v, put("state:k", "v1")));
+  env->fail_syncs = true;
+  auto write = ds.request<version_t>(shard, caf::infinite, put_atom_v,
+                                     put("state:k", "v2"));
+  auto read = ds.request<entry>(shard, caf::infinite, get_atom_v,
+                                std::string{"state:k"});
+  auto list = ds.request<batch_reply>(shard, caf::infinite, batch_get_atom_v,
+                                      batch_request{{"state:k"}});
+  ds.sched->run();
+  REQUIRE(write->has_value());
+  CHECK_FALSE(**write); // the commit failed: not acknowledged
+  REQUIRE(read->has_value());
+  REQUIRE(**read);
+  CHECK((**read)->value == "v1"); // never the value the failed commit took back
+  REQUIRE(list->has_value());
+  REQUIRE(**list);
+  CHECK((**list)->entries.at(0).value == "v1");
+  env->fail_syncs = false;
+}
+
+TEST_CASE("a local store's fan-out has a deadline") {
+  deterministic_fixture f;
+  CHECK(f.store.owners->timeout != caf::infinite);
+}
+
+TEST_CASE("a fan-out to an owner that never answers fails with timeout") {
+  deterministic_system ds;
+  auto good = ds.stop_at_end(spawn_shard(
+    *ds.sys,
+    std::make_unique<memory_store>(std::make_shared<key_budget>(0),
+                                   eviction_policy::reject, 0),
+    false, shard_settings{}));
+  auto stuck = ds.stop_at_end(
+    caf::actor_cast<shard_actor>(ds.sys->spawn(never_answers)));
+  fan_out_limits limits;
+  limits.timeout = 2s;
+  auto router = ds.stop_at_end(spawn_key_router<shard_actor>(
+    *ds.sys, local_ownership<shard_actor>({good, stuck}, limits), false));
+  auto page = ds.request<key_page>(router, caf::infinite, list_atom_v,
+                                   list_request{"state:", {}, 0});
+  ds.sched->run();
+  CHECK_FALSE(page->has_value()); // still waiting
+  ds.advance(2s);
+  REQUIRE(page->has_value());
+  REQUIRE_FALSE(**page);
+  CHECK(code_of((**page).error()) == state_errc::timeout);
+}
+
+TEST_CASE("a fan-out owner that answers fewer keys than asked is an error, "
+          "never \"absent\"") {
+  deterministic_system ds;
+  std::vector<shard_actor> owners;
+  for (int i = 0; i < 2; ++i)
+    owners.push_back(ds.stop_at_end(
+      caf::actor_cast<shard_actor>(ds.sys->spawn(answers_short))));
+  auto map = local_ownership<shard_actor>(owners);
+  auto router = ds.stop_at_end(spawn_key_router<shard_actor>(*ds.sys, map,
+                                                             false));
+  // Keys of both owners, so that the collector merges their answers.
+  batch_request req;
+  for (int i = 0; req.keys.size() < 4; ++i) {
+    auto key = "state:k" + std::to_string(i);
+    if (map->owner_of_key(key) == req.keys.size() % 2)
+      req.keys.push_back(key);
+  }
+  auto reply = ds.ask_actor<batch_reply>(router, batch_get_atom_v, req);
+  REQUIRE_FALSE(reply);
+  CHECK(code_of(reply.error()) == state_errc::backend_error);
+  CHECK(message_of(reply.error()).find("answered 0 of the 2 keys")
+        != std::string::npos);
+}
