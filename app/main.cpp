@@ -1,14 +1,20 @@
 // build/solver-state: loads the configuration, starts the store and the HTTP
 // gateway, and runs until SIGTERM or SIGINT.
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/cluster/node.hpp"
@@ -30,17 +36,43 @@ namespace {
 constexpr int exit_usage = 2;
 constexpr int exit_failure = 1;
 
-/// Blocks SIGTERM, SIGINT and SIGHUP in every thread (threads inherit the
-/// mask), so that only wait_for_signal() receives them: SIGHUP's default
-/// action would otherwise kill the process without a log line or a flush.
+/// Sent by the service to itself when a shard failed: it wakes the main
+/// thread out of sigwait to shut down and exit non-zero.
+constexpr int store_failure_signal = SIGUSR1;
+
+/// Set (on a CAF thread) when a shard failed.
+std::atomic<bool> store_failed{false};
+
+/// Blocks SIGTERM, SIGINT, SIGHUP and the store failure signal in every
+/// thread (threads inherit the mask), so that only wait_for_signal()
+/// receives them: SIGHUP's default action would otherwise kill the process
+/// without a log line or a flush.
 sigset_t block_service_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
+  sigaddset(&set, store_failure_signal);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
+}
+
+/// Logs to `path` (appending) from now on; the previous logger, flushed,
+/// goes away. Used at start and on SIGHUP, which reopens the file after
+/// logrotate moved it. Empty when it worked.
+std::string log_to_file(const std::string& path) {
+  try {
+    auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path);
+    auto logger = std::make_shared<spdlog::logger>("solver-state", sink);
+    logger->set_level(spdlog::get_level());
+    logger->flush_on(spdlog::level::info);
+    spdlog::default_logger()->flush();
+    spdlog::set_default_logger(std::move(logger));
+    return {};
+  } catch (const spdlog::spdlog_ex& e) {
+    return e.what();
+  }
 }
 
 int wait_for_signal(const sigset_t& set) {
@@ -49,10 +81,19 @@ int wait_for_signal(const sigset_t& set) {
   return sig;
 }
 
-/// SIGHUP: re-reads log.level from the config file and applies it. A file
-/// that no longer parses changes nothing; either way the log says so, and the
-/// service goes on.
-void reload_log_level(const std::string& config_path) {
+/// SIGHUP: reopens the log file (log.file, as the service started with it:
+/// logrotate moved it) and re-reads log.level from the config file. A file
+/// that no longer parses changes nothing; either way the log says so, and
+/// the service goes on.
+void on_sighup(const std::string& config_path, const std::string& log_file) {
+  if (!log_file.empty()) {
+    if (auto problem = log_to_file(log_file); problem.empty())
+      spdlog::info("SIGHUP: reopened the log file {}", log_file);
+    else
+      spdlog::warn("SIGHUP: cannot reopen the log file {}, still writing "
+                   "to the old one: {}",
+                   log_file, problem);
+  }
   if (config_path.empty()) {
     spdlog::warn("SIGHUP: no --config file to re-read; log level stays {}",
                  spdlog::level::to_string_view(spdlog::get_level()));
@@ -67,6 +108,23 @@ void reload_log_level(const std::string& config_path) {
   spdlog::set_level(spdlog::level::from_str(loaded.config.log.level));
   spdlog::info("SIGHUP: re-read {}: log.level is {}", config_path,
                loaded.config.log.level);
+}
+
+/// The store's bounds from the configuration, and what a failed shard does:
+/// the service shuts down and exits non-zero, so that its supervisor
+/// restarts it and recovery replays the log (a process that stays up while
+/// part of its keys have no owner would answer errors forever).
+store_options store_options_for(const service_config& cfg) {
+  store_options o;
+  o.max_batch_keys = cfg.http.max_batch_keys;
+  o.max_reply_bytes = cfg.http.max_reply_bytes;
+  o.fan_out_timeout = cfg.http.request_timeout;
+  o.on_failure = [](const std::string& why) {
+    spdlog::critical("{}: shutting down to restart with recovery", why);
+    store_failed = true;
+    ::kill(::getpid(), store_failure_signal);
+  };
+  return o;
 }
 
 /// CAF workers: as configured, else one per core left after the HTTP io
@@ -104,19 +162,23 @@ caf::error configure_actor_system(caf::actor_system_config& caf_cfg,
   return {};
 }
 
-int run(const service_config& cfg, const std::string& config_path) {
-  auto signals = block_service_signals();
+/// Runs the service until a stop signal or a store failure: an exit code,
+/// and in `status` what the store learned before its actors were gone.
+int serve(const service_config& cfg, const std::string& config_path,
+          const sigset_t& signals, std::shared_ptr<store_status>& status) {
   caf::actor_system_config caf_cfg;
   if (auto err = configure_actor_system(caf_cfg, cfg)) {
     spdlog::critical("cannot configure the node: {}", message_of(err));
     return exit_failure;
   }
   caf::actor_system sys{caf_cfg};
-  auto store = start_store(sys, cfg.state, compiled_plugins());
+  auto store = start_store(sys, cfg.state, compiled_plugins(),
+                           store_options_for(cfg));
   if (!store) {
     spdlog::critical("cannot start the store: {}", message_of(store.error()));
     return exit_failure;
   }
+  status = store->status;
   spdlog::info("store: backend={} shards={} max_items={} eviction={} "
                "ttl_seconds={}",
                store->backend, cfg.state.shards, cfg.state.max_items,
@@ -138,14 +200,35 @@ int run(const service_config& cfg, const std::string& config_path) {
     return exit_failure;
   }
   auto sig = wait_for_signal(signals);
-  for (; sig == SIGHUP; sig = wait_for_signal(signals))
-    reload_log_level(config_path);
-  spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM"
-                                                            : "SIGINT");
+  for (;; sig = wait_for_signal(signals)) {
+    if (sig == SIGHUP)
+      on_sighup(config_path, cfg.log.file);
+    else if (sig != store_failure_signal || store_failed)
+      break;
+  }
+  if (sig == store_failure_signal)
+    spdlog::critical("a shard failed, shutting down");
+  else
+    spdlog::info("received {}, shutting down",
+                 sig == SIGTERM ? "SIGTERM" : "SIGINT");
   http.stop(std::chrono::seconds{10});
   stop_node(sys, *node);
   stop_store(*store);
-  return 0;
+  return store_failed ? exit_failure : 0;
+}
+
+int run(const service_config& cfg, const std::string& config_path) {
+  auto signals = block_service_signals();
+  std::shared_ptr<store_status> status;
+  // The actor system is gone when serve() returns: every shard has closed
+  // its backend, so `status` is final.
+  auto rc = serve(cfg, config_path, signals, status);
+  if (rc == 0 && status && status->close_failed) {
+    spdlog::error("the store did not close cleanly (see above); exiting "
+                  "non-zero");
+    return exit_failure;
+  }
+  return rc;
 }
 
 } // namespace
@@ -196,6 +279,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   spdlog::set_level(spdlog::level::from_str(loaded.config.log.level));
+  if (!loaded.config.log.file.empty()) {
+    if (auto problem = log_to_file(loaded.config.log.file); !problem.empty()) {
+      std::cerr << "solver-state: config: log.file: cannot open '"
+                << loaded.config.log.file << "': " << problem << "\n";
+      return exit_usage;
+    }
+  }
   spdlog::info("solver-state starting: http={} state.type={}",
                loaded.config.http.listen,
                redact_password(loaded.config.state.type));

@@ -227,7 +227,7 @@ TEST_CASE("batch-get returns values in request order as base64") {
   CHECK(error_code_of(malformed) == "bad_request");
   CHECK(c.request("POST", "/v1/state/batch-get", "{\"keys\":[1]}").status == 400);
   CHECK(c.request("POST", "/v1/state/batch-get", "{\"keys\":[]}").body
-        == R"({"items":[]})");
+        == R"({"items":[],"unprocessed_keys":[]})");
 }
 
 TEST_CASE("single-key requests reach the shard the router would pick") {

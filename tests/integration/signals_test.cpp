@@ -1,7 +1,9 @@
-// Signals to the running service: SIGHUP re-reads log.level and never stops
-// it; SIGTERM stops it cleanly.
+// Signals to the running service: SIGHUP reopens log.file, re-reads
+// log.level and never stops it; SIGTERM stops it cleanly.
 
 #include <chrono>
+#include <cstdio>
+#include <iterator>
 #include <csignal>
 #include <fstream>
 #include <thread>
@@ -49,4 +51,41 @@ TEST_CASE("SIGHUP re-reads log.level, logs it and keeps serving") {
   REQUIRE(svc.running());
   CHECK(client.get("/healthz").status == 200);
   CHECK(svc.stop(SIGTERM) == 0);
+}
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in{path};
+  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+}
+
+/// Waits up to 5 s for `text` to appear in the file at `path`.
+bool file_shows(const std::string& path, const std::string& text) {
+  for (int i = 0; i < 500; ++i) {
+    if (read_file(path).find(text) != std::string::npos)
+      return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+} // namespace
+
+TEST_CASE("with log.file, SIGHUP reopens the file that logrotate moved") {
+  // Relative to the service's working directory, which is where the
+  // fixture reads the service's output: the start-up line lands there.
+  service_process svc{"state:\n  type: memory\nlog:\n  level: info\n"
+                      "  file: service.log\n"};
+  auto config = svc.config_path();
+  auto log = config.substr(0, config.rfind('/')) + "/service.log";
+  REQUIRE(file_shows(log, "solver-state starting"));
+  // What logrotate does: move the file away, then SIGHUP.
+  REQUIRE(std::rename(log.c_str(), (log + ".1").c_str()) == 0);
+  svc.signal(SIGHUP);
+  REQUIRE(file_shows(log, "SIGHUP: reopened the log file"));
+  REQUIRE(svc.running());
+  CHECK(read_file(log + ".1").find("SIGHUP") == std::string::npos);
+  CHECK(svc.stop(SIGTERM) == 0);
+  CHECK(file_shows(log, "solver-state stopped"));
 }

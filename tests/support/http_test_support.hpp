@@ -29,6 +29,8 @@ public:
 
   uint16_t port() const { return port_; }
 
+  int pid() const { return pid_; }
+
   /// True while the process has not exited.
   bool running();
 
