@@ -482,7 +482,7 @@ TEST_CASE("the front node's HTTP gateway serves the cluster") {
   CHECK(curl(hf, "-X PUT --data-binary ob", "/v1/orders/eip7683/0x9")
           .rfind("204", 0)
         == 0);
-  CHECK(curl(hf, "", "/v1/orders/eip7683") == "200 {\"ids\":[\"0x9\"]}");
+  CHECK(curl(hf, "", "/v1/orders/eip7683") == "200 {\"ids\":[\"0x9\"],\"next_cursor\":null}");
 
   b.kill(SIGKILL);
   CHECK(curl(hf, "", "/v1/state/" + key_b).rfind("503", 0) == 0);
