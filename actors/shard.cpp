@@ -508,24 +508,33 @@ void on_tick(shard_ptr self) {
   self->send(st.settings.metrics, report_atom_v, std::move(report));
 }
 
+/// Answers the held acknowledgements with the commit's outcome `err`, then
+/// runs the deferred reads, or answers them with `failure` (the shard
+/// failed). Both lists are taken first: answering may queue more.
+void release_held(shard_ptr self, const caf::error& err,
+                  const caf::error* failure) {
+  auto& st = self->state;
+  auto acks = std::move(st.pending_acks);
+  st.pending_acks.clear();
+  for (auto& ack : acks)
+    ack(err);
+  auto reads = std::move(st.deferred_reads);
+  st.deferred_reads.clear();
+  for (auto& read : reads)
+    read(failure);
+}
+
 /// The pipelined batch first (its writes may need the commit), then the
-/// group commit, then the held acknowledgements.
+/// group commit, then the held acknowledgements and deferred reads: after a
+/// failed commit the store has taken the writes back, so the reads see what
+/// is durable either way.
 void drain(shard_ptr self) {
   auto& st = self->state;
   st.drain_laps = 0;
   flush_batch(self);
   st.drain_scheduled = false;
   auto err = st.store->commit();
-  auto acks = std::move(st.pending_acks);
-  st.pending_acks.clear();
-  for (auto& ack : acks)
-    ack(err);
-  // After a failed commit the store has taken the writes back, so these
-  // reads see what is durable either way.
-  auto reads = std::move(st.deferred_reads);
-  st.deferred_reads.clear();
-  for (auto& read : reads)
-    read(nullptr);
+  release_held(self, err, nullptr);
 }
 
 /// Closes the backend once (final sync, fold); a failure is logged and
@@ -563,14 +572,7 @@ void fail_everything_held(shard_ptr self, const caf::error& err) {
   };
   fail_queue(st.applying, st.applying_replies);
   fail_queue(st.batch, st.batch_replies);
-  auto acks = std::move(st.pending_acks);
-  st.pending_acks.clear();
-  for (auto& ack : acks)
-    ack(err);
-  auto reads = std::move(st.deferred_reads);
-  st.deferred_reads.clear();
-  for (auto& read : reads)
-    read(&err);
+  release_held(self, err, &err);
 }
 
 /// Keeps a failed shard's store open, unclosed, until the process exits. An
