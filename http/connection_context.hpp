@@ -1,8 +1,8 @@
 #pragma once
 
 // What every connection of one server shares: limits, the dispatcher, the
-// request counters, the stopping flag and the registry stop() uses to close
-// idle connections.
+// bridge its calls go through, the request counters, the stopping flag and
+// the registry stop() uses to close idle connections.
 
 #include <atomic>
 #include <chrono>
@@ -18,6 +18,7 @@
 namespace solver_state::gateway {
 
 class session;
+class store_bridge;
 
 struct connection_limits {
   size_t max_body_bytes = 1 << 20;
@@ -47,6 +48,9 @@ struct connection_context {
   connection_limits limits;
   const api& handlers;
   request_stats& stats;
+  /// Where the handlers' store calls go; a connection cancels its calls
+  /// there when it answers 504.
+  store_bridge& bridge;
   std::atomic<bool> stopping{false};
   connection_registry registry;
 };

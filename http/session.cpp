@@ -1,5 +1,6 @@
 // One HTTP/1.1 connection: reads requests within size and time limits,
-// serves them in order, answers 504 after request_timeout, closes cleanly.
+// serves them in order, answers 504 after request_timeout (cancelling the
+// store call), closes cleanly.
 
 #include "http/session.hpp"
 
@@ -13,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "http/responses.hpp"
+#include "http/store_bridge.hpp"
 
 namespace solver_state::gateway {
 
@@ -211,8 +213,15 @@ void session::serve() {
   route_ = m.route;
   auto seq = ++seq_;
   awaiting_ = true;
-  ctx_.handlers.serve(req, std::move(m),
-                      std::make_shared<request_sink>(shared_from_this(), seq));
+  calls_.clear();
+  {
+    // Handlers ask the store synchronously in serve(): the scope records
+    // those calls, so the deadline can cancel them.
+    store_bridge::call_scope scope{ctx_.bridge, calls_};
+    ctx_.handlers.serve(req, std::move(m),
+                        std::make_shared<request_sink>(shared_from_this(),
+                                                       seq));
+  }
   if (!awaiting_ || seq != seq_)
     return; // answered at once
   deadline_.expires_after(ctx_.limits.request_timeout);
@@ -223,10 +232,19 @@ void session::serve() {
 void session::on_deadline(uint64_t seq, beast::error_code ec) {
   if (ec || !awaiting_ || seq != seq_)
     return;
+  // Frees the bridge slots now rather than when (if ever) the store
+  // answers; a reply already on its way is dropped by the seq check.
+  cancel_calls();
   send(error_response(state_errc::timeout,
                       "the store did not answer within http.request_timeout="
                         + std::to_string(ctx_.limits.request_timeout.count())
                         + "ms"));
+}
+
+void session::cancel_calls() {
+  for (auto id : calls_)
+    ctx_.bridge.cancel(id);
+  calls_.clear();
 }
 
 void session::reply(uint64_t seq, response_t res) {
@@ -235,6 +253,9 @@ void session::reply(uint64_t seq, response_t res) {
     if (!self->awaiting_ || seq != self->seq_)
       return; // already answered with 504
     self->deadline_.cancel();
+    // The call that answered is over (cancelling it is a no-op); any other
+    // the handler started is not needed any more.
+    self->cancel_calls();
     self->send(std::move(res));
   });
 }

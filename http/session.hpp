@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/io_context.hpp>
@@ -65,6 +66,9 @@ private:
   void on_read_error(boost::beast::error_code ec);
   void serve();
   void on_deadline(uint64_t seq, boost::beast::error_code ec);
+  /// Ends the store calls of the request being served that are still
+  /// waiting: their bridge slots are free at once, late replies dropped.
+  void cancel_calls();
   void send(response_t res);
   /// The response's bytes on the wire, into wire_.
   void serialize(const response_t& res);
@@ -99,6 +103,8 @@ private:
   size_t lingered_ = 0;
 
   // -- the request being served ------------------------------------------------
+  /// The bridge calls its handler started (store_bridge::call_scope).
+  std::vector<uint64_t> calls_;
   route_id route_ = route_id::unparsed;
   method_id method_ = method_id::other;
   unsigned version_ = 11;

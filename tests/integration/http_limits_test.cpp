@@ -3,11 +3,20 @@
 
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <memory>
 #include <regex>
+#include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "tests/support/http_test_support.hpp"
 
@@ -28,6 +37,74 @@ void require_serving(service_process& svc) {
   REQUIRE(c.get("/healthz").status == 200);
   REQUIRE(c.put("/v1/state/alive", "yes").status == 204);
 }
+
+/// A Redis server that answers PING (the service's start-up check) and
+/// nothing else: every other command waits forever, as on a hung server.
+class silent_redis {
+public:
+  silent_redis() {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0
+        || ::listen(listen_fd_, 16) != 0
+        || ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len)
+             != 0)
+      throw std::runtime_error("silent_redis: cannot listen");
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread{[this] { run(); }};
+  }
+
+  ~silent_redis() {
+    stop_ = true;
+    thread_.join();
+    for (auto fd : clients_)
+      ::close(fd);
+    ::close(listen_fd_);
+  }
+
+  uint16_t port() const { return port_; }
+
+private:
+  void run() {
+    while (!stop_) {
+      std::vector<pollfd> fds{{listen_fd_, POLLIN, 0}};
+      for (auto fd : clients_)
+        fds.push_back({fd, POLLIN, 0});
+      if (::poll(fds.data(), fds.size(), 50) <= 0)
+        continue;
+      if (fds[0].revents & POLLIN)
+        if (auto fd = ::accept(listen_fd_, nullptr, nullptr); fd >= 0)
+          clients_.push_back(fd);
+      for (size_t i = 1; i < fds.size(); ++i)
+        if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
+          serve(fds[i].fd);
+    }
+  }
+
+  void serve(int fd) {
+    char buf[4096];
+    auto n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) {
+      ::close(fd);
+      clients_.erase(std::find(clients_.begin(), clients_.end(), fd));
+      return;
+    }
+    // RESP: a PING arrives as "*1\r\n$4\r\nPING\r\n", whole on loopback.
+    std::string text{buf, static_cast<size_t>(n)};
+    for (auto at = text.find("PING"); at != std::string::npos;
+         at = text.find("PING", at + 4))
+      ::send(fd, "+PONG\r\n", 7, MSG_NOSIGNAL);
+  }
+
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::vector<int> clients_; // only the thread touches it until the join
+  std::thread thread_;
+};
 
 } // namespace
 
@@ -247,4 +324,33 @@ TEST_CASE("a store slower than http.request_timeout gets 504, late answers "
   CHECK(next.status == 200);
   CHECK(next.body == R"({"status":"ok"})");
   require_serving(svc);
+}
+TEST_CASE("a call past http.request_timeout gets 504 and gives its slot "
+          "back") {
+  // A Redis server that takes every write and never answers: the store
+  // call would stay pending for timeout_ms (10 minutes). With max_in_flight
+  // 1, a slot kept by that call would refuse every later call with 503.
+  silent_redis redis;
+  std::unique_ptr<service_process> svc;
+  try {
+    svc = std::make_unique<service_process>(
+      "state:\n  type: \"redis://127.0.0.1:" + std::to_string(redis.port())
+      + "/0?timeout_ms=600000\"\n  shards: 1\n  max_items: 0\n"
+        "http:\n  max_in_flight: 1\n  request_timeout: 2s\n");
+  } catch (const std::runtime_error& e) {
+    if (std::string{e.what()}.find("unknown backend") == std::string::npos)
+      throw;
+    WARN("built without the redis backend: skipped");
+    return;
+  }
+  http_client c{svc->port()};
+  for (int round = 0; round < 2; ++round) {
+    auto stuck = c.put("/v1/state/k" + std::to_string(round), "v");
+    CHECK(stuck.status == 504);
+    CHECK(error_code_of(stuck.body) == "timeout");
+    // The metrics actor is not behind the hung backend: served in its slot.
+    auto metrics = c.get("/metrics");
+    CHECK(metrics.status == 200);
+    CHECK(error_code_of(metrics.body).empty());
+  }
 }
