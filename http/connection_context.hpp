@@ -2,7 +2,8 @@
 
 // What every connection of one server shares: limits, the dispatcher, the
 // bridge its calls go through, the request counters, the stopping flag and
-// the registry stop() uses to close idle connections.
+// the registry of live connections (stop() closes the idle ones, the
+// listener counts them against http.max_connections).
 
 #include <atomic>
 #include <chrono>
@@ -24,6 +25,8 @@ struct connection_limits {
   size_t max_body_bytes = 1 << 20;
   /// Request line plus header fields; beyond it 400 and close.
   size_t header_limit = 16 * 1024;
+  /// Open connections; the listener closes new ones at once beyond it.
+  size_t max_connections = 10'000;
   /// For a whole request (header and body) and for an idle keep-alive
   /// connection; also bounds each response write (slow readers).
   std::chrono::milliseconds read_timeout{30'000};
@@ -31,7 +34,9 @@ struct connection_limits {
   std::chrono::milliseconds request_timeout{5'000};
 };
 
-/// The live connections, so stop() can close the idle ones.
+/// The live connections, so stop() can close the idle ones and the listener
+/// can count them. A connection is in it from its start until its session
+/// object is destroyed, whichever way it ended.
 class connection_registry {
 public:
   void add(const std::shared_ptr<session>& s);

@@ -53,6 +53,16 @@ caf::expected<tcp::endpoint> endpoint_of(const std::string& listen) {
   return results.begin()->endpoint();
 }
 
+/// The configured limits; the rest keep connection_limits' defaults.
+connection_limits limits_of(const http_config& cfg) {
+  connection_limits limits;
+  limits.max_body_bytes = cfg.max_body_bytes;
+  limits.max_connections = cfg.max_connections;
+  limits.read_timeout = cfg.read_timeout;
+  limits.request_timeout = cfg.request_timeout;
+  return limits;
+}
+
 } // namespace
 
 /// Everything the io threads and the connections use, destroyed with the
@@ -64,9 +74,7 @@ struct io_core {
           metrics_actor metrics, ownership_ptr<state_actor> owners)
     : handlers(bridge, std::move(store), std::move(owners),
                std::move(metrics), cfg.auth_token),
-      ctx{connection_limits{cfg.max_body_bytes, 16 * 1024, cfg.read_timeout,
-                            cfg.request_timeout},
-          handlers, stats, bridge, {false}, {}},
+      ctx{limits_of(cfg), handlers, stats, bridge, {false}, {}},
       ioc(static_cast<int>(cfg.threads)),
       work(net::make_work_guard(ioc)),
       flush_timer(ioc) {

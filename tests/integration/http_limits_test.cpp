@@ -325,6 +325,45 @@ TEST_CASE("a store slower than http.request_timeout gets 504, late answers "
   CHECK(next.body == R"({"status":"ok"})");
   require_serving(svc);
 }
+
+TEST_CASE("past http.max_connections a new connection is closed at once") {
+  service_process svc{"http:\n  max_connections: 3\n"};
+  // Three idle keep-alive connections, each served once so it is surely
+  // counted.
+  std::vector<std::unique_ptr<http_client>> open;
+  for (int i = 0; i < 3; ++i) {
+    open.push_back(std::make_unique<http_client>(svc.port()));
+    REQUIRE(open.back()->get("/healthz").status == 200);
+  }
+  {
+    // The fourth is accepted and closed without an answer (EOF or reset),
+    // not queued.
+    raw_socket fourth{svc.port()};
+    fourth.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(fourth.receive(10s).empty());
+    CHECK(fourth.closed_by_peer(1s));
+  }
+  // The three are still served.
+  for (auto& c : open)
+    CHECK(c->get("/healthz").status == 200);
+  CHECK(svc.log().find("http.max_connections=3") != std::string::npos);
+
+  // Once one of them closes, a new connection is served. The server sees
+  // the close a moment later: try again until it has.
+  open.pop_back();
+  std::string answer;
+  for (int i = 0; i < 100 && answer.rfind("HTTP/1.1 200", 0) != 0; ++i) {
+    answer = raw_exchange(svc.port(),
+                          "GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                          "Connection: close\r\n\r\n",
+                          5s);
+    if (answer.empty())
+      std::this_thread::sleep_for(50ms);
+  }
+  CHECK(answer.rfind("HTTP/1.1 200", 0) == 0);
+  for (auto& c : open)
+    CHECK(c->get("/healthz").status == 200);
+}
 TEST_CASE("a call past http.request_timeout gets 504 and gives its slot "
           "back") {
   // A Redis server that takes every write and never answers: the store
