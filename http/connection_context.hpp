@@ -1,15 +1,16 @@
 #pragma once
 
 // What every connection of one server shares: limits, the dispatcher, the
-// bridge its calls go through, the request counters, the stopping flag and
-// the registry of live connections (stop() closes the idle ones, the
-// listener counts them against http.max_connections).
+// bridge its calls go through, the bearer token, the request counters, the
+// stopping flag and the registry of live connections (stop() closes the idle
+// ones, the listener counts them against http.max_connections).
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -56,6 +57,8 @@ struct connection_context {
   /// Where the handlers' store calls go; a connection cancels its calls
   /// there when it answers 504.
   store_bridge& bridge;
+  /// http.auth_token; empty: no authentication.
+  std::string auth_token;
   std::atomic<bool> stopping{false};
   connection_registry registry;
 };

@@ -74,7 +74,7 @@ struct io_core {
           metrics_actor metrics, ownership_ptr<state_actor> owners)
     : handlers(bridge, std::move(store), std::move(owners),
                std::move(metrics), cfg.auth_token),
-      ctx{limits_of(cfg), handlers, stats, bridge, {false}, {}},
+      ctx{limits_of(cfg), handlers, stats, bridge, cfg.auth_token, {false}, {}},
       ioc(static_cast<int>(cfg.threads)),
       work(net::make_work_guard(ioc)),
       flush_timer(ioc) {

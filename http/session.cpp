@@ -1,6 +1,6 @@
 // One HTTP/1.1 connection: reads requests within size and time limits,
-// serves them in order, answers 504 after request_timeout (cancelling the
-// store call), closes cleanly.
+// checks the token before reading a body, serves requests in order, answers
+// 504 after request_timeout (cancelling the store call), closes cleanly.
 
 #include "http/session.hpp"
 
@@ -13,6 +13,7 @@
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include "http/auth.hpp"
 #include "http/responses.hpp"
 #include "http/store_bridge.hpp"
 
@@ -113,6 +114,7 @@ void session::do_read() {
   if (ctx_.stopping.load(std::memory_order_relaxed))
     return close_now();
   phase_ = phase::waiting;
+  linger_budget_ = linger_bytes + ctx_.limits.max_body_bytes;
   route_ = route_id::unparsed;
   method_ = method_id::other;
   target_.clear();
@@ -129,6 +131,8 @@ void session::on_header(beast::error_code ec, size_t) {
   if (ec)
     return on_read_error(ec);
   phase_ = phase::serving;
+  if (refuse_on_header())
+    return;
   // A small body usually came with the header: parse it from the buffer
   // here instead of paying another asynchronous read for it.
   if (!parser_->is_done() && buffer_.size() > 0)
@@ -144,6 +148,27 @@ void session::on_header(beast::error_code ec, size_t) {
                                                         shared_from_this()));
   }
   read_body();
+}
+
+bool session::refuse_on_header() {
+  auto& req = parser_->get();
+  match_ = ctx_.handlers.resolve(req);
+  route_ = match_.route;
+  // Without the token nobody may make us read a body: answer now, close,
+  // and discard at most linger_bytes of what follows. Without a body to
+  // come the request takes the usual path (the api answers 401 and the
+  // connection stays open).
+  if (!parser_->is_done() && !authorized(req)) {
+    refuse(unauthorized_response(), linger_bytes);
+    return true;
+  }
+  return false;
+}
+
+bool session::authorized(const request_t& req) const {
+  if (ctx_.auth_token.empty() || match_.route == route_id::healthz)
+    return true;
+  return bearer_matches(req[bhttp::field::authorization], ctx_.auth_token);
 }
 
 beast::error_code session::parse_buffered() {
@@ -209,8 +234,6 @@ void session::serve() {
   }
   // No read timeout while the store works: request_timeout bounds that.
   stream_.expires_never();
-  auto m = ctx_.handlers.resolve(req);
-  route_ = m.route;
   auto seq = ++seq_;
   awaiting_ = true;
   calls_.clear();
@@ -218,7 +241,7 @@ void session::serve() {
     // Handlers ask the store synchronously in serve(): the scope records
     // those calls, so the deadline can cancel them.
     store_bridge::call_scope scope{ctx_.bridge, calls_};
-    ctx_.handlers.serve(req, std::move(m),
+    ctx_.handlers.serve(req, std::move(match_),
                         std::make_shared<request_sink>(shared_from_this(),
                                                        seq));
   }
@@ -311,14 +334,22 @@ void session::on_write(bool close, beast::error_code ec, size_t) {
 }
 
 void session::refuse(state_errc code, const std::string& message) {
+  spdlog::debug("http: refusing request: {}", message);
+  refuse(error_response(code, message), linger_budget_);
+}
+
+void session::refuse(response_t res, size_t linger_budget) {
   phase_ = phase::closing;
   keep_alive_ = false;
+  linger_budget_ = linger_budget;
   if (parser_ && parser_->is_header_done()) {
     method_ = method_of(parser_->get().method_string());
     version_ = parser_->get().version();
   }
-  spdlog::debug("http: refusing request: {}", message);
-  send(error_response(code, message));
+  // Nothing more is read into it: its header fields need not stay
+  // allocated while the connection lingers.
+  parser_.reset();
+  send(std::move(res));
 }
 
 void session::linger() {
@@ -336,7 +367,7 @@ void session::linger() {
 
 void session::on_linger(beast::error_code ec, size_t bytes) {
   lingered_ += bytes;
-  if (ec || lingered_ > linger_bytes + ctx_.limits.max_body_bytes)
+  if (ec || lingered_ > linger_budget_)
     return close_now();
   stream_.async_read_some(buffer_.prepare(64 * 1024),
                           beast::bind_front_handler(&session::on_linger,
