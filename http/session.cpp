@@ -4,6 +4,8 @@
 
 #include "http/session.hpp"
 
+#include <iterator>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
@@ -28,6 +30,12 @@ namespace {
 /// throw away before closing anyway.
 constexpr size_t linger_bytes = 1 << 20;
 constexpr std::chrono::seconds linger_time{2};
+
+/// What one read may add to the connection's buffer (Beast reads at most
+/// this much at a time). The buffer holds at most a header (header_limit)
+/// plus one read: a request line, header or chunk-size line that does not
+/// end within that is refused instead of growing the buffer without bound.
+constexpr size_t read_chunk = 64 * 1024;
 
 bool is_parse_error(const beast::error_code& ec) {
   return ec.category()
@@ -88,6 +96,7 @@ private:
 session::session(connection_socket&& socket, connection_context& ctx)
   : ctx_(ctx),
     stream_(std::move(socket)),
+    buffer_(ctx.limits.header_limit + read_chunk),
     deadline_(stream_.get_executor()) {
 }
 
@@ -154,6 +163,13 @@ bool session::refuse_on_header() {
   auto& req = parser_->get();
   match_ = ctx_.handlers.resolve(req);
   route_ = match_.route;
+  auto fields = static_cast<size_t>(std::distance(req.begin(), req.end()));
+  if (fields > ctx_.limits.max_header_fields) {
+    refuse(state_errc::bad_request,
+           "more than " + std::to_string(ctx_.limits.max_header_fields)
+             + " header fields");
+    return true;
+  }
   // Without the token nobody may make us read a body: answer now, close,
   // and discard at most linger_bytes of what follows. Without a body to
   // come the request takes the usual path (the api answers 401 and the
@@ -213,6 +229,10 @@ void session::on_read_error(beast::error_code ec) {
     return refuse(state_errc::bad_request,
                   "request header exceeds "
                     + std::to_string(ctx_.limits.header_limit) + " bytes");
+  if (ec == bhttp::error::buffer_overflow)
+    return refuse(state_errc::bad_request,
+                  "a request line, header or chunk-size line exceeds "
+                    + std::to_string(buffer_.max_size()) + " bytes");
   if (ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message
       && is_parse_error(ec))
     return refuse(state_errc::bad_request,

@@ -4,7 +4,8 @@
 // strand of its own, do_x/on_x pairs, a timeout armed on every read and write.
 // Requests on a connection are served one after another: a pipelining client
 // gets its answers in order, and unread pipelined requests stay in the socket
-// (the cap on pipelined requests is one in service per connection).
+// (the cap on pipelined requests is one in service per connection, and the
+// read buffer holds at most a header's worth plus one read).
 
 #include <chrono>
 #include <memory>
@@ -60,8 +61,8 @@ private:
   void do_read();
   void on_header(boost::beast::error_code ec, size_t bytes);
   /// Checks a request on its header alone, before any of its body is read:
-  /// no valid token while a body is still to come (401). True when it
-  /// refused the request.
+  /// too many fields (400), no valid token while a body is still to come
+  /// (401). True when it refused the request.
   bool refuse_on_header();
   /// True when the request may proceed without a token (none configured,
   /// /healthz) or carries the right one.

@@ -106,6 +106,22 @@ private:
   std::thread thread_;
 };
 
+/// Sends `head` on `s`, then `filler` again and again (up to `rounds`
+/// times) while looking for an answer: what the server said, "" if nothing.
+std::string send_until_answered(raw_socket& s, const std::string& head,
+                                const std::string& filler, int rounds) {
+  if (!s.send(head))
+    return s.receive(5s);
+  for (int i = 0; i < rounds; ++i) {
+    auto answer = s.receive(20ms);
+    if (!answer.empty())
+      return answer + s.receive(2s);
+    if (!s.send(filler))
+      break;
+  }
+  return s.receive(5s);
+}
+
 } // namespace
 
 TEST_CASE("bearer token is required everywhere but /healthz") {
@@ -429,6 +445,44 @@ TEST_CASE("a Content-Length over http.max_body_bytes gets 413 on the header "
   CHECK(error_code_of(answer) == "payload_too_large");
   require_serving(svc);
 }
+
+TEST_CASE("more than 100 header fields get 400") {
+  service_process svc;
+  auto request_with = [](int extra_fields) {
+    std::string r = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    for (int i = 0; i < extra_fields; ++i)
+      r += "X-F" + std::to_string(i) + ": 1\r\n";
+    return r + "Connection: close\r\n\r\n";
+  };
+  // Host, Connection and 98 more: 100, the limit.
+  auto at_limit = raw_exchange(svc.port(), request_with(98), 5s);
+  CHECK(at_limit.rfind("HTTP/1.1 200", 0) == 0);
+  auto over = raw_exchange(svc.port(), request_with(99), 5s);
+  CHECK(over.rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(error_code_of(over) == "bad_request");
+  CHECK(over.find("header fields") != std::string::npos);
+  // Tiny fields, many of them, well within the 16 KiB header limit.
+  auto many = raw_exchange(svc.port(), request_with(3000), 5s);
+  CHECK(many.rfind("HTTP/1.1 400", 0) == 0);
+  require_serving(svc);
+}
+
+TEST_CASE("a chunk-size line that never ends gets 400 instead of filling "
+          "memory") {
+  // A chunk extension has no length limit in the HTTP parser; before, the
+  // connection buffered it until the read timeout.
+  service_process svc{"http:\n  read_timeout: 60s\n"};
+  raw_socket s{svc.port()};
+  auto answer = send_until_answered(
+    s,
+    "PUT /v1/state/c HTTP/1.1\r\nHost: x\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n1;ext=",
+    std::string(64 * 1024, 'a'), 64); // up to 4 MiB
+  CHECK(answer.rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(answer.find("chunk-size line") != std::string::npos);
+  require_serving(svc);
+}
+
 TEST_CASE("a call past http.request_timeout gets 504 and gives its slot "
           "back") {
   // A Redis server that takes every write and never answers: the store
