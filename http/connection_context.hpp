@@ -1,14 +1,16 @@
 #pragma once
 
 // What every connection of one server shares: limits, the dispatcher, the
-// request counters, the stopping flag and the registry stop() uses to close
-// idle connections.
+// bridge its calls go through, the bearer token, the request counters, the
+// stopping flag and the registry of live connections (stop() closes the idle
+// ones, the listener counts them against http.max_connections).
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -18,11 +20,18 @@
 namespace solver_state::gateway {
 
 class session;
+class store_bridge;
 
 struct connection_limits {
   size_t max_body_bytes = 1 << 20;
   /// Request line plus header fields; beyond it 400 and close.
   size_t header_limit = 16 * 1024;
+  /// Header fields in one request; beyond it 400 and close. The byte limit
+  /// alone would let 16 KiB of "a:\r\n" become ~4000 allocated fields
+  /// (~300 KiB) per connection. 100 is Apache's LimitRequestFields.
+  size_t max_header_fields = 100;
+  /// Open connections; the listener closes new ones at once beyond it.
+  size_t max_connections = 10'000;
   /// For a whole request (header and body) and for an idle keep-alive
   /// connection; also bounds each response write (slow readers).
   std::chrono::milliseconds read_timeout{30'000};
@@ -30,7 +39,9 @@ struct connection_limits {
   std::chrono::milliseconds request_timeout{5'000};
 };
 
-/// The live connections, so stop() can close the idle ones.
+/// The live connections, so stop() can close the idle ones and the listener
+/// can count them. A connection is in it from its start until its session
+/// object is destroyed, whichever way it ended.
 class connection_registry {
 public:
   void add(const std::shared_ptr<session>& s);
@@ -47,6 +58,11 @@ struct connection_context {
   connection_limits limits;
   const api& handlers;
   request_stats& stats;
+  /// Where the handlers' store calls go; a connection cancels its calls
+  /// there when it answers 504.
+  store_bridge& bridge;
+  /// http.auth_token; empty: no authentication.
+  std::string auth_token;
   std::atomic<bool> stopping{false};
   connection_registry registry;
 };

@@ -1,5 +1,6 @@
 // Accepts TCP connections on http.listen and starts a session for each on
-// its own strand, pausing after accept errors instead of spinning.
+// its own strand, pausing after accept errors instead of spinning, closing
+// connections beyond http.max_connections at once.
 
 #include "http/listener.hpp"
 
@@ -16,11 +17,21 @@ namespace beast = boost::beast;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+namespace {
+
+/// A flood of refused connections makes one warning per interval, not one
+/// line each.
+constexpr std::chrono::seconds refusal_log_interval{10};
+
+} // namespace
+
 listener::listener(net::io_context& ioc, connection_context& ctx)
   : ioc_(ioc),
     ctx_(ctx),
     acceptor_(net::make_strand(ioc)),
-    backoff_(acceptor_.get_executor()) {
+    backoff_(acceptor_.get_executor()),
+    last_refusal_log_(std::chrono::steady_clock::now()
+                      - refusal_log_interval) {
 }
 
 beast::error_code listener::open(const tcp::endpoint& ep) {
@@ -75,11 +86,37 @@ void listener::on_accept(beast::error_code ec, connection_socket socket) {
     });
     return;
   }
-  if (!ctx_.stopping.load(std::memory_order_relaxed)) {
+  if (ctx_.stopping.load(std::memory_order_relaxed)) {
+    // Dropped: closed by the socket's destructor.
+  } else if (ctx_.registry.size() >= ctx_.limits.max_connections) {
+    // Only this strand adds connections, so the count cannot pass the
+    // limit between this check and session::run(). Accepting and closing,
+    // rather than not accepting, keeps the backlog from filling with
+    // clients that would wait there unserved.
+    refuse(socket);
+  } else {
     socket.set_option(tcp::no_delay(true), ec);
     std::make_shared<session>(std::move(socket), ctx_)->run();
   }
   do_accept();
+}
+
+void listener::refuse(connection_socket& socket) {
+  beast::error_code ec;
+  socket.close(ec);
+  ++refused_;
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_refusal_log_ < refusal_log_interval) {
+    spdlog::debug("http: refused a connection: http.max_connections={} "
+                  "reached",
+                  ctx_.limits.max_connections);
+    return;
+  }
+  spdlog::warn("http: refused {} connection(s): http.max_connections={} "
+               "connections are open",
+               refused_, ctx_.limits.max_connections);
+  refused_ = 0;
+  last_refusal_log_ = now;
 }
 
 } // namespace solver_state::gateway

@@ -1,8 +1,9 @@
 #pragma once
 
 // Accepts connections and starts a session for each, every socket on a strand
-// of its own.
+// of its own; beyond http.max_connections it closes new ones at once.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 
@@ -33,12 +34,18 @@ public:
 private:
   void do_accept();
   void on_accept(boost::beast::error_code ec, connection_socket socket);
+  /// Closes a connection over http.max_connections; warns at most once per
+  /// refusal_log_interval with the count since the last warning.
+  void refuse(connection_socket& socket);
 
   boost::asio::io_context& ioc_;
   connection_context& ctx_;
   boost::asio::ip::tcp::acceptor acceptor_;
   /// Pause after an accept error (EMFILE...) instead of spinning.
   boost::asio::steady_timer backoff_;
+  // Touched only on the acceptor's strand.
+  size_t refused_ = 0;
+  std::chrono::steady_clock::time_point last_refusal_log_;
 };
 
 } // namespace solver_state::gateway

@@ -34,4 +34,11 @@ response_t error_response(const caf::error& err) {
   return error_response(code_of(err), message_of(err));
 }
 
+response_t unauthorized_response() {
+  auto res = error_response(state_errc::unauthorized,
+                            "missing or wrong bearer token");
+  res.set(bhttp::field::www_authenticate, "Bearer realm=\"solver-state\"");
+  return res;
+}
+
 } // namespace solver_state::gateway

@@ -26,4 +26,7 @@ response_t error_response(state_errc code, std::string_view message);
 /// Same, for an error that came back from an actor.
 response_t error_response(const caf::error& err);
 
+/// 401 unauthorized with the WWW-Authenticate challenge (RFC 6750).
+response_t unauthorized_response();
+
 } // namespace solver_state::gateway

@@ -53,20 +53,28 @@ caf::expected<tcp::endpoint> endpoint_of(const std::string& listen) {
   return results.begin()->endpoint();
 }
 
+/// The configured limits; the rest keep connection_limits' defaults.
+connection_limits limits_of(const http_config& cfg) {
+  connection_limits limits;
+  limits.max_body_bytes = cfg.max_body_bytes;
+  limits.max_connections = cfg.max_connections;
+  limits.read_timeout = cfg.read_timeout;
+  limits.request_timeout = cfg.request_timeout;
+  return limits;
+}
+
 } // namespace
 
-/// Everything the io threads and the connections use. Normally destroyed
-/// with the server; leaked on purpose when a store call is still pending at
-/// shutdown, because that call's callback holds a connection, and a
-/// connection must never outlive its io_context.
+/// Everything the io threads and the connections use, destroyed with the
+/// server. A store call's callback holds a connection, and a connection must
+/// never outlive its io_context: stop() ends every call (store_bridge::stop)
+/// before this goes.
 struct io_core {
   io_core(const http_config& cfg, store_bridge& bridge, state_actor store,
           metrics_actor metrics, ownership_ptr<state_actor> owners)
     : handlers(bridge, std::move(store), std::move(owners),
                std::move(metrics), cfg.auth_token),
-      ctx{connection_limits{cfg.max_body_bytes, 16 * 1024, cfg.read_timeout,
-                            cfg.request_timeout},
-          handlers, stats, {false}, {}},
+      ctx{limits_of(cfg), handlers, stats, bridge, cfg.auth_token, {false}, {}},
       ioc(static_cast<int>(cfg.threads)),
       work(net::make_work_guard(ioc)),
       flush_timer(ioc) {
@@ -173,13 +181,11 @@ void http_server::impl::stop(std::chrono::milliseconds drain) {
     t.join();
   threads.clear();
   flush_stats();
-  // Replies still on their way hold connections: wait for them before the
-  // io_context goes away, or leak it if the store never answers.
-  if (!bridge.stop(cfg.request_timeout + std::chrono::seconds{1})) {
-    spdlog::warn("http: leaking the io context: the store still holds "
-                 "requests");
-    (void) core.release();
-  }
+  // The drain above waited for the calls too (a connection waiting for the
+  // store stays registered until its answer or its 504). With the io threads
+  // gone a later answer could not reach its client anyway: cancel what is
+  // left, so no CAF thread holds a connection when the io_context goes.
+  bridge.stop(std::chrono::milliseconds{0});
   spdlog::info("http: stopped");
 }
 

@@ -1,7 +1,10 @@
 // One HTTP/1.1 connection: reads requests within size and time limits,
-// serves them in order, answers 504 after request_timeout, closes cleanly.
+// checks the token before reading a body, serves requests in order, answers
+// 504 after request_timeout (cancelling the store call), closes cleanly.
 
 #include "http/session.hpp"
+
+#include <iterator>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/write.hpp>
@@ -12,7 +15,9 @@
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include "http/auth.hpp"
 #include "http/responses.hpp"
+#include "http/store_bridge.hpp"
 
 namespace solver_state::gateway {
 
@@ -25,6 +30,12 @@ namespace {
 /// throw away before closing anyway.
 constexpr size_t linger_bytes = 1 << 20;
 constexpr std::chrono::seconds linger_time{2};
+
+/// What one read may add to the connection's buffer (Beast reads at most
+/// this much at a time). The buffer holds at most a header (header_limit)
+/// plus one read: a request line, header or chunk-size line that does not
+/// end within that is refused instead of growing the buffer without bound.
+constexpr size_t read_chunk = 64 * 1024;
 
 bool is_parse_error(const beast::error_code& ec) {
   return ec.category()
@@ -85,6 +96,7 @@ private:
 session::session(connection_socket&& socket, connection_context& ctx)
   : ctx_(ctx),
     stream_(std::move(socket)),
+    buffer_(ctx.limits.header_limit + read_chunk),
     deadline_(stream_.get_executor()) {
 }
 
@@ -111,6 +123,7 @@ void session::do_read() {
   if (ctx_.stopping.load(std::memory_order_relaxed))
     return close_now();
   phase_ = phase::waiting;
+  linger_budget_ = linger_bytes + ctx_.limits.max_body_bytes;
   route_ = route_id::unparsed;
   method_ = method_id::other;
   target_.clear();
@@ -127,6 +140,8 @@ void session::on_header(beast::error_code ec, size_t) {
   if (ec)
     return on_read_error(ec);
   phase_ = phase::serving;
+  if (refuse_on_header())
+    return;
   // A small body usually came with the header: parse it from the buffer
   // here instead of paying another asynchronous read for it.
   if (!parser_->is_done() && buffer_.size() > 0)
@@ -142,6 +157,34 @@ void session::on_header(beast::error_code ec, size_t) {
                                                         shared_from_this()));
   }
   read_body();
+}
+
+bool session::refuse_on_header() {
+  auto& req = parser_->get();
+  match_ = ctx_.handlers.resolve(req);
+  route_ = match_.route;
+  auto fields = static_cast<size_t>(std::distance(req.begin(), req.end()));
+  if (fields > ctx_.limits.max_header_fields) {
+    refuse(state_errc::bad_request,
+           "more than " + std::to_string(ctx_.limits.max_header_fields)
+             + " header fields");
+    return true;
+  }
+  // Without the token nobody may make us read a body: answer now, close,
+  // and discard at most linger_bytes of what follows. Without a body to
+  // come the request takes the usual path (the api answers 401 and the
+  // connection stays open).
+  if (!parser_->is_done() && !authorized(req)) {
+    refuse(unauthorized_response(), linger_bytes);
+    return true;
+  }
+  return false;
+}
+
+bool session::authorized(const request_t& req) const {
+  if (ctx_.auth_token.empty() || match_.route == route_id::healthz)
+    return true;
+  return bearer_matches(req[bhttp::field::authorization], ctx_.auth_token);
 }
 
 beast::error_code session::parse_buffered() {
@@ -186,6 +229,10 @@ void session::on_read_error(beast::error_code ec) {
     return refuse(state_errc::bad_request,
                   "request header exceeds "
                     + std::to_string(ctx_.limits.header_limit) + " bytes");
+  if (ec == bhttp::error::buffer_overflow)
+    return refuse(state_errc::bad_request,
+                  "a request line, header or chunk-size line exceeds "
+                    + std::to_string(buffer_.max_size()) + " bytes");
   if (ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message
       && is_parse_error(ec))
     return refuse(state_errc::bad_request,
@@ -207,12 +254,17 @@ void session::serve() {
   }
   // No read timeout while the store works: request_timeout bounds that.
   stream_.expires_never();
-  auto m = ctx_.handlers.resolve(req);
-  route_ = m.route;
   auto seq = ++seq_;
   awaiting_ = true;
-  ctx_.handlers.serve(req, std::move(m),
-                      std::make_shared<request_sink>(shared_from_this(), seq));
+  calls_.clear();
+  {
+    // Handlers ask the store synchronously in serve(): the scope records
+    // those calls, so the deadline can cancel them.
+    store_bridge::call_scope scope{ctx_.bridge, calls_};
+    ctx_.handlers.serve(req, std::move(match_),
+                        std::make_shared<request_sink>(shared_from_this(),
+                                                       seq));
+  }
   if (!awaiting_ || seq != seq_)
     return; // answered at once
   deadline_.expires_after(ctx_.limits.request_timeout);
@@ -223,10 +275,19 @@ void session::serve() {
 void session::on_deadline(uint64_t seq, beast::error_code ec) {
   if (ec || !awaiting_ || seq != seq_)
     return;
+  // Frees the bridge slots now rather than when (if ever) the store
+  // answers; a reply already on its way is dropped by the seq check.
+  cancel_calls();
   send(error_response(state_errc::timeout,
                       "the store did not answer within http.request_timeout="
                         + std::to_string(ctx_.limits.request_timeout.count())
                         + "ms"));
+}
+
+void session::cancel_calls() {
+  for (auto id : calls_)
+    ctx_.bridge.cancel(id);
+  calls_.clear();
 }
 
 void session::reply(uint64_t seq, response_t res) {
@@ -235,6 +296,9 @@ void session::reply(uint64_t seq, response_t res) {
     if (!self->awaiting_ || seq != self->seq_)
       return; // already answered with 504
     self->deadline_.cancel();
+    // The call that answered is over (cancelling it is a no-op); any other
+    // the handler started is not needed any more.
+    self->cancel_calls();
     self->send(std::move(res));
   });
 }
@@ -290,14 +354,22 @@ void session::on_write(bool close, beast::error_code ec, size_t) {
 }
 
 void session::refuse(state_errc code, const std::string& message) {
+  spdlog::debug("http: refusing request: {}", message);
+  refuse(error_response(code, message), linger_budget_);
+}
+
+void session::refuse(response_t res, size_t linger_budget) {
   phase_ = phase::closing;
   keep_alive_ = false;
+  linger_budget_ = linger_budget;
   if (parser_ && parser_->is_header_done()) {
     method_ = method_of(parser_->get().method_string());
     version_ = parser_->get().version();
   }
-  spdlog::debug("http: refusing request: {}", message);
-  send(error_response(code, message));
+  // Nothing more is read into it: its header fields need not stay
+  // allocated while the connection lingers.
+  parser_.reset();
+  send(std::move(res));
 }
 
 void session::linger() {
@@ -315,7 +387,7 @@ void session::linger() {
 
 void session::on_linger(beast::error_code ec, size_t bytes) {
   lingered_ += bytes;
-  if (ec || lingered_ > linger_bytes + ctx_.limits.max_body_bytes)
+  if (ec || lingered_ > linger_budget_)
     return close_now();
   stream_.async_read_some(buffer_.prepare(64 * 1024),
                           beast::bind_front_handler(&session::on_linger,

@@ -4,12 +4,14 @@
 // strand of its own, do_x/on_x pairs, a timeout armed on every read and write.
 // Requests on a connection are served one after another: a pipelining client
 // gets its answers in order, and unread pipelined requests stay in the socket
-// (the cap on pipelined requests is one in service per connection).
+// (the cap on pipelined requests is one in service per connection, and the
+// read buffer holds at most a header's worth plus one read).
 
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/io_context.hpp>
@@ -22,6 +24,7 @@
 
 #include "http/connection_context.hpp"
 #include "http/message.hpp"
+#include "http/routes.hpp"
 
 namespace solver_state::gateway {
 
@@ -57,6 +60,13 @@ private:
 
   void do_read();
   void on_header(boost::beast::error_code ec, size_t bytes);
+  /// Checks a request on its header alone, before any of its body is read:
+  /// too many fields (400), no valid token while a body is still to come
+  /// (401). True when it refused the request.
+  bool refuse_on_header();
+  /// True when the request may proceed without a token (none configured,
+  /// /healthz) or carries the right one.
+  bool authorized(const request_t& req) const;
   /// Feeds already buffered bytes to the parser; an error if they are bad.
   boost::beast::error_code parse_buffered();
   void on_continue(boost::beast::error_code ec, size_t bytes);
@@ -65,15 +75,21 @@ private:
   void on_read_error(boost::beast::error_code ec);
   void serve();
   void on_deadline(uint64_t seq, boost::beast::error_code ec);
+  /// Ends the store calls of the request being served that are still
+  /// waiting: their bridge slots are free at once, late replies dropped.
+  void cancel_calls();
   void send(response_t res);
   /// The response's bytes on the wire, into wire_.
   void serialize(const response_t& res);
   void on_write(bool close, boost::beast::error_code ec, size_t bytes);
   /// Answers a request that could not be parsed, then closes gracefully.
   void refuse(state_errc code, const std::string& message);
+  /// Answers `res` without reading the rest of the request, then closes
+  /// gracefully, discarding at most `linger_budget` more bytes.
+  void refuse(response_t res, size_t linger_budget);
   /// Graceful close: stop sending, read and discard what the client still
-  /// sends (bounded), then close, so the client reads our answer instead of a
-  /// connection reset.
+  /// sends (bounded by linger_budget_ and time), then close, so the client
+  /// reads our answer instead of a connection reset.
   void linger();
   void on_linger(boost::beast::error_code ec, size_t bytes);
   void close_now();
@@ -97,8 +113,13 @@ private:
   bool awaiting_ = false;
   phase phase_ = phase::waiting;
   size_t lingered_ = 0;
+  size_t linger_budget_ = 0;
 
   // -- the request being served ------------------------------------------------
+  /// Resolved as soon as the header is in, for the checks before the body.
+  route_match match_;
+  /// The bridge calls its handler started (store_bridge::call_scope).
+  std::vector<uint64_t> calls_;
   route_id route_ = route_id::unparsed;
   method_id method_ = method_id::other;
   unsigned version_ = 11;

@@ -23,11 +23,22 @@ namespace solver_state::gateway {
 /// The calls in flight: one slot per call, found by the request id. An id is
 /// (generation << 32) | (slot + 1): never 0, within CAF's 60 request-id
 /// bits, and a reply for a slot that has since been reused is recognised by
-/// its generation and dropped.
+/// its generation and dropped (unless it comes 2^28 reuses of its slot
+/// late).
+///
+/// Who may touch a slot's handler: `owner` holds the id of the call that
+/// occupies the slot, 0 when none. reserve() fills the handler, then
+/// publishes the id; complete() (a CAF thread) and cancel() (an io thread,
+/// or stop()) each try to swap that exact id for 0, and only the one that
+/// succeeds touches the handler and frees the slot. A late or duplicate
+/// reply, or a cancel after the reply, finds another value and does nothing.
 struct store_bridge::call_table {
   struct slot {
     reply_handler handler;
+    /// Written only by the slot's owner of the moment; the free list's mutex
+    /// orders it between owners.
     uint32_t generation = 0;
+    std::atomic<uint64_t> owner{0};
   };
 
   static constexpr uint64_t generation_mask = (uint64_t{1} << 28) - 1;
@@ -50,33 +61,78 @@ struct store_bridge::call_table {
     in_flight.fetch_add(1, std::memory_order_acq_rel);
     auto& s = slots[index];
     s.handler = std::move(handler);
-    return (uint64_t{s.generation} << 32) | (uint64_t{index} + 1);
+    auto id = (uint64_t{s.generation} << 32) | (uint64_t{index} + 1);
+    s.owner.store(id, std::memory_order_release);
+    return id;
   }
 
-  /// Runs the handler of call `id` with `reply` and frees its slot. The
-  /// handler is destroyed before the slot is released: once in_flight drops
-  /// to zero no CAF thread holds a connection any more, which is what stop()
-  /// waits for before the io_context goes away.
-  void complete(uint64_t id, caf::type_erased_tuple& reply) {
+  /// The slot of call `id` if this caller won it (it alone may now touch
+  /// the handler), else nullptr.
+  slot* claim(uint64_t id) {
     auto index = (id & 0xFFFFFFFFu) - 1;
-    auto generation = (id >> 32) & generation_mask;
-    if (index >= slots.size() || slots[index].generation != generation
-        || !slots[index].handler) {
-      spdlog::warn("http: dropped a store reply for an unknown call {}", id);
-      return;
-    }
+    if (id == 0 || index >= slots.size())
+      return nullptr;
     auto& s = slots[index];
-    {
-      auto handler = std::move(s.handler);
-      s.handler = nullptr;
-      handler(reply);
-    }
+    auto expected = id;
+    if (!s.owner.compare_exchange_strong(expected, 0,
+                                         std::memory_order_acq_rel,
+                                         std::memory_order_relaxed))
+      return nullptr;
+    return &s;
+  }
+
+  /// Frees a claimed slot. Its handler is already gone: once in_flight
+  /// drops to zero no thread holds a connection any more, which is what
+  /// stop() waits for before the io_context goes away.
+  void release(slot& s) {
     s.generation = static_cast<uint32_t>((s.generation + 1) & generation_mask);
+    auto index = static_cast<uint32_t>(&s - slots.data());
     {
       std::lock_guard<std::mutex> guard{free_mutex};
-      free.push_back(static_cast<uint32_t>(index));
+      free.push_back(index);
     }
     in_flight.fetch_sub(1, std::memory_order_acq_rel);
+  }
+
+  /// Runs the handler of call `id` with `reply` and frees its slot; drops
+  /// the reply when the call was cancelled or is unknown.
+  void complete(uint64_t id, caf::type_erased_tuple& reply) {
+    auto* s = claim(id);
+    if (!s) {
+      // Expected after a 504: the store answered after the deadline.
+      spdlog::debug("http: dropped a store reply for a call no longer "
+                    "waiting: {}",
+                    id);
+      return;
+    }
+    {
+      auto handler = std::move(s->handler);
+      s->handler = nullptr;
+      handler(reply);
+    }
+    release(*s);
+  }
+
+  /// Ends call `id` unanswered: destroys its handler and frees its slot.
+  bool cancel(uint64_t id) {
+    auto* s = claim(id);
+    if (!s)
+      return false;
+    {
+      auto handler = std::move(s->handler);
+      s->handler = nullptr;
+    }
+    release(*s);
+    return true;
+  }
+
+  /// Cancels every running call; how many there were.
+  size_t cancel_all() {
+    size_t n = 0;
+    for (auto& s : slots)
+      if (auto id = s.owner.load(std::memory_order_acquire); id != 0)
+        n += cancel(id) ? 1 : 0;
+    return n;
   }
 
   std::vector<slot> slots;
@@ -92,7 +148,20 @@ caf::actor_companion* companion_of(const caf::strong_actor_ptr& ptr) {
     caf::actor_cast<caf::abstract_actor*>(ptr));
 }
 
+/// The innermost call_scope open on this thread.
+thread_local store_bridge::call_scope* current_scope = nullptr;
+
 } // namespace
+
+store_bridge::call_scope::call_scope(const store_bridge& bridge,
+                                     std::vector<uint64_t>& ids)
+  : bridge_(&bridge), ids_(&ids), outer_(current_scope) {
+  current_scope = this;
+}
+
+store_bridge::call_scope::~call_scope() {
+  current_scope = outer_;
+}
 
 store_bridge::store_bridge(caf::actor_system& sys, size_t max_in_flight)
   : calls_(std::make_shared<call_table>(std::max<size_t>(1, max_in_flight))) {
@@ -123,7 +192,17 @@ size_t store_bridge::max_in_flight() const {
 uint64_t store_bridge::reserve(reply_handler handler) {
   if (!sender_)
     return 0;
-  return calls_->reserve(std::move(handler));
+  auto id = calls_->reserve(std::move(handler));
+  for (auto* scope = current_scope; id != 0 && scope; scope = scope->outer_)
+    if (scope->bridge_ == this) {
+      scope->ids_->push_back(id);
+      break;
+    }
+  return id;
+}
+
+bool store_bridge::cancel(uint64_t id) {
+  return calls_->cancel(id);
 }
 
 void store_bridge::send(const caf::strong_actor_ptr& dest, uint64_t id,
@@ -143,18 +222,22 @@ bool store_bridge::stop(std::chrono::milliseconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds{2});
-  auto pending = in_flight();
-  if (pending > 0)
-    spdlog::warn("http: {} store calls still pending at shutdown", pending);
+  bool finished = in_flight() == 0;
   // What actor_companion::disconnect() does (Debian's libcaf_core does not
   // export it): drop the hook, then terminate the actor so the actor system
-  // does not wait for it at shutdown.
+  // does not wait for it at shutdown. The companion runs the hook under its
+  // lock and on_enqueue() takes that lock, so once the hook is gone no
+  // complete() is running and none will: cancelling what is left then
+  // leaves no callback (and no connection) held anywhere.
   auto companion = companion_of(sender_);
   companion->on_enqueue(caf::actor_companion::enqueue_handler{});
+  if (auto pending = calls_->cancel_all(); pending > 0)
+    spdlog::warn("http: {} store calls still pending at shutdown: cancelled",
+                 pending);
   companion->cleanup(caf::make_error(caf::exit_reason::user_shutdown),
                      nullptr);
   sender_.reset();
-  return pending == 0;
+  return finished;
 }
 
 } // namespace solver_state::gateway

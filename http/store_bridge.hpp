@@ -10,12 +10,15 @@
 // which posts the response to the connection's strand.
 //
 // Bounded everywhere: the table has max_in_flight slots; when they are all
-// taken ask() fails and the gateway answers 503.
+// taken ask() fails and the gateway answers 503. A call the store does not
+// answer in time is cancelled by the connection (504): its slot is free at
+// once and the store's late reply, if it ever comes, is dropped.
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
@@ -34,22 +37,49 @@ public:
   store_bridge& operator=(const store_bridge&) = delete;
 
   /// Sends `msg...` to `dest` as a request and calls
-  /// `on_result(caf::expected<Result>)` on a CAF thread with the answer.
-  /// There is no CAF timeout: the connection bounds the wait with its own
-  /// timer (504), while the call keeps its slot until the store answers, so
-  /// a stuck backend fills max_in_flight and the gateway answers 503 instead
-  /// of piling up work. False, and nothing happens, when max_in_flight calls
-  /// are already running. Defined in store_call.hpp.
+  /// `on_result(caf::expected<Result>)` on a CAF thread with the answer,
+  /// unless the call is cancelled first. There is no CAF timeout: the
+  /// connection bounds the wait with its own timer (504) and then cancels
+  /// the call (see call_scope). False, and nothing happens, when
+  /// max_in_flight calls are already running. Defined in store_call.hpp.
   template <class Result, class Dest, class OnResult, class... Ts>
   bool ask(const Dest& dest, OnResult on_result, Ts... msg);
+
+  /// Ends call `id` without an answer: its callback is destroyed unrun, its
+  /// slot is free at once, and the store's reply, if it ever comes, is
+  /// dropped. Thread-safe and races safely with that reply: exactly one of
+  /// them wins. False when the reply won (its callback ran or is running) or
+  /// `id` names no running call.
+  bool cancel(uint64_t id);
+
+  /// Records the ids of the calls ask() starts on this thread while the
+  /// scope lives. Handlers ask synchronously inside api::serve(), so the
+  /// connection opens one around it and knows which calls to cancel at its
+  /// deadline without the handlers passing ids around. Scopes nest; only
+  /// calls through `bridge` are recorded.
+  class call_scope {
+  public:
+    call_scope(const store_bridge& bridge, std::vector<uint64_t>& ids);
+    ~call_scope();
+    call_scope(const call_scope&) = delete;
+    call_scope& operator=(const call_scope&) = delete;
+
+  private:
+    friend class store_bridge;
+    const store_bridge* bridge_;
+    std::vector<uint64_t>* ids_;
+    call_scope* outer_;
+  };
 
   size_t in_flight() const;
 
   size_t max_in_flight() const;
 
   /// Waits up to `limit` for in-flight calls to finish, then stops the
-  /// reply actor (later replies are dropped). True when every call had
-  /// finished. Idempotent.
+  /// reply actor (later replies are dropped) and cancels the calls still
+  /// running, so that on return no callback runs or will run and none is
+  /// held: in_flight() is 0. True when every call had finished by itself.
+  /// Idempotent; not concurrently with ask().
   bool stop(std::chrono::milliseconds limit);
 
   struct call_table; // store_bridge.cpp

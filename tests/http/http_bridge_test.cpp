@@ -1,11 +1,16 @@
 // The gateway's way into CAF (http/store_bridge): requests enqueued straight
-// from a non-actor thread, answers decoded by call id, the in-flight bound.
+// from a non-actor thread, answers decoded by call id, the in-flight bound,
+// cancelled calls and their late replies.
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -170,5 +175,289 @@ TEST_CASE("a store that is gone answers the call with an error") {
   metrics_actor none;
   auto r2 = ask_and_wait<std::string>(bridge, none, render_atom_v);
   CHECK_FALSE(r2);
+  CHECK(bridge.stop(1s));
+}
+
+namespace {
+
+/// What the callback of one call saw.
+struct outcome {
+  std::string value; // written before hits is incremented
+  std::atomic<int> hits{0};
+};
+
+/// Asks `dest` to render through the bridge inside a call_scope; the call's
+/// id, or 0 when the bridge refused. `alive` lives exactly as long as the
+/// callback does (the way a connection lives as long as a callback holds
+/// it).
+uint64_t ask_render(store_bridge& bridge, const metrics_actor& dest,
+                    std::shared_ptr<outcome> out,
+                    std::shared_ptr<int> alive = nullptr) {
+  std::vector<uint64_t> ids;
+  store_bridge::call_scope scope{bridge, ids};
+  bool started = bridge.ask<std::string>(
+    dest,
+    [out, alive](caf::expected<std::string> r) {
+      out->value = r ? *r : "error";
+      out->hits.fetch_add(1);
+    },
+    render_atom_v);
+  if (!started)
+    return 0;
+  REQUIRE(ids.size() == 1);
+  return ids.front();
+}
+
+bool wait_for_hits(const outcome& out, int n) {
+  for (int i = 0; i < 2500 && out.hits.load() < n; ++i)
+    std::this_thread::sleep_for(2ms);
+  return out.hits.load() >= n;
+}
+
+/// Like stalling_metrics, but a report releases the held renders with
+/// "answer 0", "answer 1", ... in the order they came: each caller can tell
+/// whose answer it got.
+metrics_actor::behavior_type
+numbered_stalling_metrics(metrics_actor::stateful_pointer<held_promises> self) {
+  return {
+    [](report_atom, const shard_report&) {},
+    [self](report_atom, const http_report&) {
+      for (size_t i = 0; i < self->state.size(); ++i)
+        self->state[i].deliver("answer " + std::to_string(i));
+      self->state.clear();
+    },
+    [self](render_atom) -> caf::result<std::string> {
+      self->state.push_back(self->make_response_promise<std::string>());
+      return self->state.back();
+    },
+  };
+}
+
+/// A metrics actor that answers every render at once.
+metrics_actor::behavior_type prompt_metrics() {
+  return {
+    [](report_atom, const shard_report&) {},
+    [](report_atom, const http_report&) {},
+    [](render_atom) { return std::string{"now"}; },
+  };
+}
+
+} // namespace
+
+TEST_CASE("a call_scope records the calls started through its bridge only") {
+  system_fixture f;
+  auto prompt = f.sys.spawn(prompt_metrics);
+  at_scope_end stop_at_end{
+    [&] { caf::anon_send_exit(prompt, caf::exit_reason::user_shutdown); }};
+  store_bridge a{f.sys, 4};
+  store_bridge b{f.sys, 4};
+  auto noop = [](caf::expected<std::string>) {};
+  std::vector<uint64_t> outer_ids, inner_ids;
+  {
+    store_bridge::call_scope outer{a, outer_ids};
+    REQUIRE(a.ask<std::string>(prompt, noop, render_atom_v));
+    {
+      store_bridge::call_scope inner{b, inner_ids};
+      REQUIRE(b.ask<std::string>(prompt, noop, render_atom_v));
+      REQUIRE(a.ask<std::string>(prompt, noop, render_atom_v)); // outer's
+    }
+  }
+  REQUIRE(a.ask<std::string>(prompt, noop, render_atom_v)); // no scope
+  CHECK(outer_ids.size() == 2);
+  CHECK(inner_ids.size() == 1);
+  CHECK(settled_in_flight(a) == 0);
+  CHECK(settled_in_flight(b) == 0);
+  CHECK(a.stop(1s));
+  CHECK(b.stop(1s));
+}
+
+TEST_CASE("a cancelled call frees its slot at once and its late reply is "
+          "dropped") {
+  system_fixture f;
+  auto stalled = f.sys.spawn(numbered_stalling_metrics);
+  at_scope_end stop_at_end{
+    [&] { caf::anon_send_exit(stalled, caf::exit_reason::user_shutdown); }};
+  store_bridge bridge{f.sys, 2};
+  auto late_out = std::make_shared<outcome>();
+  auto connection = std::make_shared<int>(0);
+  std::weak_ptr<int> held = connection;
+  auto late = ask_render(bridge, stalled, late_out, std::move(connection));
+  REQUIRE(late != 0);
+  CHECK(bridge.in_flight() == 1);
+
+  CHECK(bridge.cancel(late));
+  CHECK(bridge.in_flight() == 0);
+  CHECK(held.expired()); // the callback, and what it held, is gone
+  CHECK_FALSE(bridge.cancel(late)); // once only
+
+  // Both slots are usable again; the first call takes the cancelled one's.
+  auto first = std::make_shared<outcome>();
+  auto second = std::make_shared<outcome>();
+  auto first_id = ask_render(bridge, stalled, first);
+  CHECK(first_id != 0);
+  CHECK((first_id & 0xFFFFFFFFu) == (late & 0xFFFFFFFFu)); // same slot
+  CHECK(first_id != late);                                 // new generation
+  CHECK(ask_render(bridge, stalled, second) != 0);
+  CHECK(ask_render(bridge, stalled, std::make_shared<outcome>()) == 0); // full
+  CHECK(bridge.in_flight() == 2);
+
+  // The store now answers all three requests, the cancelled one first
+  // ("answer 0"): its reply names the slot the first call holds now, and is
+  // dropped; each call gets its own answer.
+  caf::anon_send(stalled, report_atom_v, http_report{});
+  REQUIRE(wait_for_hits(*first, 1));
+  REQUIRE(wait_for_hits(*second, 1));
+  CHECK(first->value == "answer 1");
+  CHECK(second->value == "answer 2");
+  CHECK(settled_in_flight(bridge) == 0);
+  CHECK(first->hits.load() == 1);
+  CHECK(late_out->hits.load() == 0);
+  CHECK(bridge.stop(1s));
+}
+
+TEST_CASE("cancel after the reply won is a no-op") {
+  system_fixture f;
+  auto prompt = f.sys.spawn(prompt_metrics);
+  at_scope_end stop_at_end{
+    [&] { caf::anon_send_exit(prompt, caf::exit_reason::user_shutdown); }};
+  store_bridge bridge{f.sys, 1};
+  auto out = std::make_shared<outcome>();
+  auto id = ask_render(bridge, prompt, out);
+  REQUIRE(id != 0);
+  REQUIRE(wait_for_hits(*out, 1));
+  CHECK(settled_in_flight(bridge) == 0);
+  CHECK_FALSE(bridge.cancel(id));
+  // The slot is taken by the next call; the old id must not cancel it.
+  auto stalled = f.sys.spawn(stalling_metrics);
+  at_scope_end stop_stalled{
+    [&] { caf::anon_send_exit(stalled, caf::exit_reason::user_shutdown); }};
+  auto next = ask_render(bridge, stalled, out);
+  REQUIRE(next != 0);
+  CHECK(next != id);
+  CHECK_FALSE(bridge.cancel(id));
+  CHECK(bridge.in_flight() == 1);
+  CHECK(bridge.cancel(next));
+  CHECK(bridge.stop(1s));
+}
+
+TEST_CASE("stop() cancels calls the store never answers and holds none") {
+  system_fixture f;
+  auto stalled = f.sys.spawn(stalling_metrics);
+  at_scope_end stop_at_end{
+    [&] { caf::anon_send_exit(stalled, caf::exit_reason::user_shutdown); }};
+  auto hits = std::make_shared<std::atomic<int>>(0);
+  auto connection = std::make_shared<int>(0);
+  std::weak_ptr<int> held = connection;
+  {
+    store_bridge bridge{f.sys, 4};
+    REQUIRE(bridge.ask<std::string>(
+      stalled,
+      [hits, connection = std::move(connection)](caf::expected<std::string>) {
+        hits->fetch_add(1);
+      },
+      render_atom_v));
+    CHECK(bridge.in_flight() == 1);
+    CHECK_FALSE(bridge.stop(50ms)); // the store did not answer in time
+    CHECK(bridge.in_flight() == 0);
+    CHECK(held.expired());
+  }
+  // The store answers after the bridge is gone: dropped, no crash.
+  caf::anon_send(stalled, report_atom_v, http_report{});
+  std::this_thread::sleep_for(50ms);
+  CHECK(hits->load() == 0);
+}
+
+TEST_CASE("replies and cancels race: each call ends exactly once") {
+  system_fixture f;
+  auto prompt = f.sys.spawn(prompt_metrics);
+  at_scope_end stop_at_end{
+    [&] { caf::anon_send_exit(prompt, caf::exit_reason::user_shutdown); }};
+  store_bridge bridge{f.sys, 16};
+
+  struct call {
+    std::atomic<int> hits{0};
+    std::atomic<int> cancels{0};
+  };
+  std::mutex calls_mutex;
+  std::unordered_map<uint64_t, std::shared_ptr<call>> calls;
+  // Recent ids for the snipers: some still running, some answered, some
+  // naming a slot that a later call holds now.
+  constexpr size_t ring_size = 64;
+  std::array<std::atomic<uint64_t>, ring_size> ring{};
+  std::atomic<size_t> ring_next{0};
+  std::atomic<bool> done{false};
+
+  auto cancel_and_count = [&](uint64_t id) {
+    if (!bridge.cancel(id))
+      return;
+    std::lock_guard<std::mutex> guard{calls_mutex};
+    calls.at(id)->cancels.fetch_add(1);
+  };
+
+  constexpr int askers = 4;
+  constexpr int asks_each = 3000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < askers; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < asks_each; ++i) {
+        auto c = std::make_shared<call>();
+        std::vector<uint64_t> ids;
+        bool started = false;
+        {
+          // Registered before the reply can come: the lock is held across
+          // the ask.
+          std::lock_guard<std::mutex> guard{calls_mutex};
+          store_bridge::call_scope scope{bridge, ids};
+          started = bridge.ask<std::string>(
+            prompt, [c](caf::expected<std::string>) { c->hits.fetch_add(1); },
+            render_atom_v);
+          if (started)
+            calls.emplace(ids.front(), c);
+        }
+        if (!started) {
+          std::this_thread::yield();
+          continue;
+        }
+        ring[ring_next.fetch_add(1) % ring_size].store(ids.front());
+        if ((i + t) % 2 == 0)
+          cancel_and_count(ids.front()); // races with the reply
+      }
+    });
+  for (int s = 0; s < 2; ++s)
+    threads.emplace_back([&, s] {
+      size_t k = static_cast<size_t>(s);
+      while (!done.load()) {
+        if (auto id = ring[k++ % ring_size].load(); id != 0)
+          cancel_and_count(id);
+      }
+    });
+  for (int t = 0; t < askers; ++t)
+    threads[static_cast<size_t>(t)].join();
+  done = true;
+  for (size_t t = askers; t < threads.size(); ++t)
+    threads[t].join();
+
+  CHECK(settled_in_flight(bridge) == 0);
+  // The actor answers in order and each reply is dispatched on its thread
+  // before it takes the next message: once this answer is in, every reply
+  // to the calls above has been delivered (or dropped).
+  auto last = ask_and_wait<std::string>(bridge, prompt, render_atom_v);
+  CHECK(last);
+  size_t answered = 0, cancelled = 0, wrong = 0;
+  {
+    std::lock_guard<std::mutex> guard{calls_mutex};
+    for (auto& [id, c] : calls) {
+      auto h = c->hits.load(), k = c->cancels.load();
+      answered += static_cast<size_t>(h);
+      cancelled += static_cast<size_t>(k);
+      if (h + k != 1)
+        ++wrong;
+    }
+  }
+  CHECK(wrong == 0);
+  CHECK(answered + cancelled == calls.size());
+  CHECK(cancelled > 0);
+  CHECK(answered > 0);
+  CHECK(settled_in_flight(bridge) == 0);
   CHECK(bridge.stop(1s));
 }
