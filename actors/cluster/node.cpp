@@ -55,7 +55,13 @@ void start_cluster(caf::actor_system& sys, const node_config& cfg,
     members.stores.push_back(peer);
   }
   auto timeout = fan_out_timeout(cfg);
-  out.front = spawn_cluster_router(sys, std::move(members), timeout);
+  fan_out_limits limits;
+  limits.timeout = timeout;
+  if (store.owners) {
+    limits.max_reply_bytes = store.owners->max_reply_bytes;
+    limits.max_batch_keys = store.owners->max_batch_keys;
+  }
+  out.front = spawn_cluster_router(sys, std::move(members), limits);
   out.front_owners = nullptr;
   out.metrics = spawn_cluster_metrics(sys, store.metrics, out.peers, timeout);
   out.owned.push_back(caf::actor_cast<caf::actor>(out.front));

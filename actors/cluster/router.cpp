@@ -14,7 +14,7 @@ namespace solver_state {
 
 state_actor spawn_cluster_router(caf::actor_system& sys,
                                  cluster_members members,
-                                 std::chrono::milliseconds timeout) {
+                                 const fan_out_limits& limits) {
   auto placement =
     std::make_shared<rendezvous_placement>(std::move(members.names));
   auto map = std::make_shared<ownership<state_actor>>();
@@ -28,7 +28,9 @@ state_actor spawn_cluster_router(caf::actor_system& sys,
   // Delegating to a peer actor is safe: it is local and always answers
   // within node.request_timeout, unlike the remote router behind it. The
   // fan-outs wait for each peer at most `timeout`.
-  map->timeout = caf::duration{timeout};
+  map->timeout = caf::duration{limits.timeout};
+  map->max_reply_bytes = limits.max_reply_bytes;
+  map->max_batch_keys = limits.max_batch_keys;
   return spawn_key_router<state_actor>(sys, std::move(map), false);
 }
 

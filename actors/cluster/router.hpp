@@ -13,6 +13,7 @@
 
 #include <caf/fwd.hpp>
 
+#include "actors/router.hpp"
 #include "messages/interfaces.hpp"
 
 namespace solver_state {
@@ -26,10 +27,12 @@ struct cluster_members {
   std::vector<state_actor> stores;
 };
 
-/// Spawns a cluster router over `members`. `timeout` bounds each fanned-out
-/// request to a member (the peer actors answer within their own timeout).
+/// Spawns a cluster router over `members`. `limits.timeout` bounds each
+/// fanned-out request to a member (the peer actors answer within their own
+/// timeout); its reply and batch bounds are the local store's, so a batch
+/// spread over nodes meets the same ones as a batch on one node.
 state_actor spawn_cluster_router(caf::actor_system& sys,
                                  cluster_members members,
-                                 std::chrono::milliseconds timeout);
+                                 const fan_out_limits& limits);
 
 } // namespace solver_state
