@@ -99,7 +99,12 @@ health_collector::behavior_type health_fan_out(health_collector::pointer self,
 /// A batch split by owner, and how to put the owners' answers back together
 /// in request order within the reply budget.
 struct split_batch {
-  std::vector<std::string> keys;          // the request, in order
+  /// The request's keys, in order, packed into one buffer: the keys
+  /// themselves move into the owners' parts, and a reply cut by the budget
+  /// needs the names of the keys it leaves out (one allocation, not one per
+  /// key).
+  std::string key_bytes;
+  std::vector<uint32_t> key_ends;
   std::vector<uint32_t> owner_of;         // per key: which owner's part
   std::vector<uint32_t> position_of;      // per key: its place in that part
   std::vector<batch_reply> replies;       // per owner
@@ -126,7 +131,8 @@ struct split_batch {
     batch_reply out;
     size_t bytes = 0;
     size_t i = 0;
-    for (; i < keys.size(); ++i) {
+    auto n = key_ends.size();
+    for (; i < n; ++i) {
       auto& part = replies[owner_of[i]];
       auto pos = position_of[i];
       if (pos >= part.entries.size())
@@ -137,8 +143,10 @@ struct split_batch {
       bytes += e.value.size();
       out.entries.push_back(std::move(e));
     }
-    for (; i < keys.size(); ++i)
-      out.unprocessed.push_back(std::move(keys[i]));
+    for (; i < n; ++i) {
+      auto begin = i == 0 ? 0 : key_ends[i - 1];
+      out.unprocessed.emplace_back(key_bytes, begin, key_ends[i] - begin);
+    }
     return out;
   }
 };
@@ -161,14 +169,17 @@ batch_collector::behavior_type batch_fan_out(batch_collector::pointer self,
       std::vector<batch_request> parts(n);
       p->owner_of.reserve(req.keys.size());
       p->position_of.reserve(req.keys.size());
+      p->key_ends.reserve(req.keys.size());
+      p->key_bytes.reserve(req.keys.size() * 32);
       for (auto& key : req.keys) {
         auto owner = map->owner_of_key(key);
         p->owner_of.push_back(static_cast<uint32_t>(owner));
         p->position_of.push_back(
           static_cast<uint32_t>(parts[owner].keys.size()));
-        parts[owner].keys.push_back(key);
+        p->key_bytes += key;
+        p->key_ends.push_back(static_cast<uint32_t>(p->key_bytes.size()));
+        parts[owner].keys.push_back(std::move(key));
       }
-      p->keys = std::move(req.keys);
       for (auto& part : parts)
         p->missing += part.keys.empty() ? 0 : 1;
       if (p->missing == 0) {

@@ -10,7 +10,6 @@
 #include <limits>
 #include <mutex>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -89,6 +88,8 @@ struct shard_state {
   /// Laps the pending drain made through the mailbox (see on_commit).
   int drain_laps = 0;
   bool closed = false;
+  /// Scratch space of batch_problem's duplicate check.
+  std::vector<std::string_view> batch_keys_sorted;
 
   ~shard_state() {
     if (store && !closed)
@@ -372,52 +373,72 @@ caf::error batch_problem(shard_ptr self, const batch_request& req) {
     return make_state_error(state_errc::bad_request,
                             "a batch of " + std::to_string(req.keys.size())
                               + " keys; at most " + std::to_string(max));
-  std::unordered_set<std::string_view> seen;
-  seen.reserve(req.keys.size());
-  for (auto& key : req.keys) {
+  for (auto& key : req.keys)
     if (auto problem = key_problem(key); !problem.empty())
       return invalid(problem);
-    if (!seen.insert(key).second)
-      return make_state_error(state_errc::bad_request,
-                              "key '" + key + "' is named twice in one batch");
-  }
+  // Sorted views in a vector kept between batches: no allocation per batch
+  // (a hash set allocates a node per key).
+  auto& sorted = self->state.batch_keys_sorted;
+  sorted.assign(req.keys.begin(), req.keys.end());
+  std::sort(sorted.begin(), sorted.end());
+  auto twice = std::adjacent_find(sorted.begin(), sorted.end());
+  if (twice != sorted.end())
+    return make_state_error(state_errc::bad_request,
+                            "key '" + std::string{*twice}
+                              + "' is named twice in one batch");
   return {};
 }
 
-/// Reads the keys in request order while their values fit max_reply_bytes
-/// (the first one always does), a few at a time so that a batch of large
-/// values never sits in memory whole; the keys past the budget come back
-/// as unprocessed.
+/// Adds `e` to `out` unless it would take the reply's values past `budget`
+/// (the first entry always fits); false when it did not fit.
+bool take_within(batch_reply& out, entry&& e, size_t& bytes, size_t budget) {
+  if (!out.entries.empty() && bytes + e.value.size() > budget)
+    return false;
+  bytes += e.value.size();
+  out.entries.push_back(std::move(e));
+  return true;
+}
+
+/// Reads the keys in request order while their values fit max_reply_bytes,
+/// a few at a time so that a batch of large values never sits in memory
+/// whole; the keys past the budget come back as unprocessed.
 caf::expected<batch_reply> read_within_budget(shard_ptr self,
                                               const batch_request& req) {
   auto& st = self->state;
-  // One round trip per chunk for network backends; one key at a time for
-  // local ones, where a get costs no round trip.
-  const size_t chunk = st.store->pipelines() ? 16 : 1;
   const size_t budget = st.settings.max_reply_bytes;
   auto now = now_of(self);
   batch_reply out;
+  out.entries.reserve(req.keys.size());
   size_t bytes = 0;
-  size_t next = 0; // first key not answered
   bool full = false;
-  std::vector<std::string> part;
-  while (next < req.keys.size() && !full) {
-    auto end = std::min(req.keys.size(), next + chunk);
-    part.assign(req.keys.begin() + next, req.keys.begin() + end);
-    auto entries = st.store->batch_get(part, now);
-    if (!entries)
-      return std::move(entries.error());
-    for (auto& e : *entries) {
-      if (!out.entries.empty() && bytes + e.value.size() > budget) {
-        full = true;
+  if (!st.store->pipelines()) {
+    // A local get costs no round trip: one key at a time.
+    for (auto& key : req.keys) {
+      auto e = st.store->get(key, now);
+      if (!e && code_of(e.error()) != state_errc::not_found)
+        return std::move(e.error());
+      if (!take_within(out, e ? std::move(*e) : entry{}, bytes, budget))
         break;
-      }
-      bytes += e.value.size();
-      out.entries.push_back(std::move(e));
     }
-    next = out.entries.size();
+  } else {
+    // One round trip per chunk of keys.
+    constexpr size_t chunk = 16;
+    std::vector<std::string> part;
+    while (out.entries.size() < req.keys.size() && !full) {
+      auto next = req.keys.begin() + out.entries.size();
+      part.assign(next, next + std::min<size_t>(chunk, req.keys.end() - next));
+      auto entries = st.store->batch_get(part, now);
+      if (!entries)
+        return std::move(entries.error());
+      for (auto& e : *entries)
+        if (!take_within(out, std::move(e), bytes, budget)) {
+          full = true;
+          break;
+        }
+    }
   }
-  out.unprocessed.assign(req.keys.begin() + next, req.keys.end());
+  out.unprocessed.assign(req.keys.begin() + out.entries.size(),
+                         req.keys.end());
   return out;
 }
 

@@ -131,10 +131,13 @@ void drive(caf::event_based_actor* self, Handle target,
         break;
       }
       case mode::batch: {
+        // 100 distinct keys (a batch may name a key once) from a random
+        // place in the key list.
         batch_request req;
         req.keys.reserve(100);
-        for (int i = 0; i < 100; ++i)
-          req.keys.push_back((*keys)[p->rng() % keys->size()]);
+        auto first = p->rng() % keys->size();
+        for (size_t i = 0; i < 100; ++i)
+          req.keys.push_back((*keys)[(first + i) % keys->size()]);
         self->request(target, caf::infinite, batch_get_atom_v, std::move(req))
           .then([=](batch_reply&) { on_reply(); }, on_error);
         break;
@@ -174,8 +177,9 @@ double raw_map_batches(const std::vector<std::string>& keys, size_t batches) {
   for (size_t b = 0; b < batches; ++b) {
     std::vector<std::string> req;
     req.reserve(100);
-    for (int i = 0; i < 100; ++i)
-      req.push_back(keys[rng() % keys.size()]);
+    auto first = rng() % keys.size();
+    for (size_t i = 0; i < 100; ++i)
+      req.push_back(keys[(first + i) % keys.size()]);
     std::vector<entry> out(req.size());
     for (size_t i = 0; i < req.size(); ++i) {
       auto it = map.find(req[i]);
