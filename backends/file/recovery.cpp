@@ -189,10 +189,11 @@ caf::expected<recovered_state> recover(const file_base& base,
     out.log_records += summary->records;
     if (summary->torn) {
       ++out.torn_logs;
-      spdlog::warn("file backend: {} ends with an unreadable record at "
-                   "offset {} (a write cut short by a crash); replayed the "
-                   "{} records before it",
-                   path, summary->end, summary->records);
+      spdlog::warn("file backend: {} ends with a torn write at offset {} "
+                   "(an append a crash cut short, never synced); replayed "
+                   "the {} records before it, dropped {} valid records "
+                   "after it",
+                   path, summary->end, summary->records, summary->dropped);
     }
   }
   // 4. Fold the logs into the tree, persist the version mark, drop the logs.

@@ -24,9 +24,11 @@ namespace solver_state::testing {
 
 struct temp_dir {
   std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/file-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
+  /// Under `parent` (which must exist): /dev/shm keeps a test that writes
+  /// gigabytes off the disk.
+  explicit temp_dir(const std::string& parent = "/tmp") {
+    auto tmpl = parent + "/file-test-XXXXXX";
+    path = ::mkdtemp(tmpl.data());
   }
   ~temp_dir() {
     std::error_code ec;
