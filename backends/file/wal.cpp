@@ -347,6 +347,7 @@ caf::expected<wal_writer> wal_writer::create(std::shared_ptr<file_env> env,
   out.preallocate_ = preallocate;
   out.allocated_ = preallocate ? wal_chunk_bytes
                                : wal_header_bytes + wal_terminator_bytes;
+  out.new_header(1);
   int rc = out.write_header();
   if (rc == 0)
     rc = out.write_zeros(wal_header_bytes + wal_terminator_bytes,
@@ -392,10 +393,14 @@ wal_writer::recycle(std::shared_ptr<file_env> env, int dir_fd,
   return out;
 }
 
+void wal_writer::new_header(uint64_t epoch) {
+  epoch_ = epoch;
+  nonce_ = random_nonce();
+  seed_ = wal_seed(epoch_, nonce_);
+}
+
 int wal_writer::write_header() {
-  auto nonce = random_nonce();
-  seed_ = wal_seed(epoch_, nonce);
-  auto bytes = encode_wal_header(epoch_, nonce);
+  auto bytes = encode_wal_header(epoch_, nonce_);
   bytes.append(wal_terminator_bytes, '\0');
   return env_->write_at(fd_.get(), bytes.data(), bytes.size(), 0);
 }
@@ -469,11 +474,15 @@ caf::error wal_writer::sync() {
 
 caf::error wal_writer::reset() {
   // Until the new header is durable the log counts as broken: an append
-  // after the old records under a half-written header could be lost.
-  needs_reset_ = true;
-  // Records of the new epoch may not claim the old epoch's syncs.
-  synced_ = wal_header_bytes;
-  ++epoch_;
+  // after the old records under a half-written header could be lost. A
+  // retry writes the same header: records encoded since the first try
+  // carry its seed.
+  if (!needs_reset_) {
+    needs_reset_ = true;
+    // Records of the new epoch may not claim the old epoch's syncs.
+    synced_ = wal_header_bytes;
+    new_header(epoch_ + 1);
+  }
   int rc = write_header();
   if (rc == 0)
     rc = env_->sync(fd_.get(), true);

@@ -191,7 +191,11 @@ private:
   wal_writer(std::shared_ptr<file_env> env, unique_fd fd, std::string path)
     : env_(std::move(env)), fd_(std::move(fd)), path_(std::move(path)) {}
 
-  /// Writes a header of epoch_ with a new nonce and the terminator after it.
+  /// Starts a header of `epoch` with a new random nonce: the seed of the
+  /// records encoded from now on.
+  void new_header(uint64_t epoch);
+
+  /// Writes the header of epoch_ and nonce_ and the terminator after it.
   int write_header();
 
   /// Writes zeros over [from, to).
@@ -208,6 +212,7 @@ private:
   uint64_t synced_ = wal_header_bytes;
   uint64_t allocated_ = 0;
   uint64_t epoch_ = 1;
+  uint64_t nonce_ = 0;
   uint32_t seed_ = 0;
   uint64_t dirty_end_ = 0; // > size_: bytes of a failed append to zero
   bool needs_reset_ = false;

@@ -450,6 +450,27 @@ TEST_CASE("a failed append is zeroed again and never replays") {
   CHECK(r->records[1].key == "later");
 }
 
+TEST_CASE("a failed reset is retried with the same header: records encoded "
+          "in between replay") {
+  opened_dir d;
+  auto env = std::make_shared<failing_env>();
+  auto made = wal_writer::create(env, d.root.get(), "a.log", d.path("a.log"));
+  REQUIRE(made);
+  auto log = std::move(*made);
+  append_records(log, 0, 3);
+  env->fail_syncs = true;
+  REQUIRE(log.reset());
+  // Encoded for the new epoch while its header is not durable yet.
+  std::string batch;
+  log.encode(batch, wal_op::put, "after-reset", "kept", 50, 0);
+  env->fail_syncs = false;
+  REQUIRE_FALSE(log.append(batch, true)); // finishes the reset first
+  auto r = replay(d, "a.log");
+  REQUIRE(r);
+  REQUIRE(r->records.size() == 1);
+  CHECK(r->records[0].key == "after-reset");
+}
+
 TEST_CASE("a version 1 log (before preallocation) is still replayed") {
   temp_dir dir;
   // What the previous binary left: "SSWAL1" and records with plain CRCs up
