@@ -59,7 +59,7 @@ caf::expected<std::string> read_root_file(const file_base& base,
 /// records.
 struct slot {
   entry data;          // value only kept for keys whose last word is a log record
-  uint32_t size = 0;
+  uint64_t size = 0;
   bool deleted = false;
   bool from_log = false;
 };
@@ -127,7 +127,7 @@ caf::expected<recovered_state> recover(const file_base& base,
   auto err = tree.scan([&](std::string key, entry e) -> caf::error {
     out.max_version = std::max(out.max_version, e.version);
     slot s;
-    s.size = static_cast<uint32_t>(e.value.size());
+    s.size = e.value.size();
     s.data.version = e.version;
     s.data.expires_at_ms = e.expires_at_ms;
     keys.emplace(std::move(key), std::move(s));
@@ -178,7 +178,7 @@ caf::expected<recovered_state> recover(const file_base& base,
           return;
         s.deleted = rec.op == wal_op::erase;
         s.from_log = true;
-        s.size = static_cast<uint32_t>(rec.value.size());
+        s.size = rec.value.size();
         s.data = entry{s.deleted ? std::string{} : std::move(rec.value),
                        rec.version, rec.expires_at_ms};
       });
@@ -189,10 +189,11 @@ caf::expected<recovered_state> recover(const file_base& base,
     out.log_records += summary->records;
     if (summary->torn) {
       ++out.torn_logs;
-      spdlog::warn("file backend: {} ends with an unreadable record at "
-                   "offset {} (a write cut short by a crash); replayed the "
-                   "{} records before it",
-                   path, summary->end, summary->records);
+      spdlog::warn("file backend: {} ends with a torn write at offset {} "
+                   "(an append a crash cut short, never synced); replayed "
+                   "the {} records before it, dropped {} valid records "
+                   "after it",
+                   path, summary->end, summary->records, summary->dropped);
     }
   }
   // 4. Fold the logs into the tree, persist the version mark, drop the logs.

@@ -39,7 +39,7 @@ open_base(std::shared_ptr<file_env> env, const std::string& path);
 struct key_meta {
   version_t version = 0;
   unix_ms expires_at_ms = 0;
-  uint32_t size = 0; // value bytes
+  uint64_t size = 0; // value bytes
 };
 
 using key_index = std::map<std::string, key_meta>;

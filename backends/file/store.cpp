@@ -7,6 +7,7 @@
 
 #include <cerrno>
 
+#include "backends/file/value.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {
@@ -119,6 +120,14 @@ void file_store::remember(const std::string& key) {
 
 caf::expected<version_t> file_store::set(set_request&& req, unix_ms expires_at,
                                          unix_ms now) {
+  // The shard enforces state.max_value_bytes (at most 1 GiB) first; this
+  // guards the u32 lengths on disk, so nothing is acknowledged that replay
+  // could not read back.
+  if (req.value.size() > max_file_value_bytes)
+    return make_state_error(state_errc::payload_too_large,
+                            "the file backend stores values of at most "
+                              + std::to_string(max_file_value_bytes)
+                              + " bytes");
   auto it = index_.find(req.key);
   bool live = it != index_.end() && !expired(it->second, now);
   if (req.cond.kind == condition::if_absent && live)
@@ -136,8 +145,7 @@ caf::expected<version_t> file_store::set(set_request&& req, unix_ms expires_at,
   log_.encode(pending_, wal_op::put, req.key, req.value, version,
               expires_at);
   remember(req.key);
-  put_meta(req.key, key_meta{version, expires_at,
-                             static_cast<uint32_t>(req.value.size())});
+  put_meta(req.key, key_meta{version, expires_at, req.value.size()});
   cache_.erase(req.key);
   auto& slot = dirty_[req.key];
   slot.removed = false;
@@ -383,17 +391,27 @@ caf::error file_store::close() {
   if (closed_)
     return {};
   closed_ = true;
-  auto err = commit();
-  if (!err)
-    err = reap_fold(true);
-  if (!err)
-    err = start_fold();
-  if (!err)
-    err = reap_fold(true);
-  if (err)
-    spdlog::error("file backend shard {}: close: {}", opts_.shard,
+  // Every step runs even after one failed, and the first error is what the
+  // caller hears: a close that could not make every acknowledged write
+  // durable must never read as a clean shutdown.
+  caf::error first;
+  auto keep = [&](caf::error err, const char* step) {
+    if (!err)
+      return;
+    spdlog::error("file backend shard {}: close: {}: {}", opts_.shard, step,
                   message_of(err));
-  return err;
+    if (!first)
+      first = std::move(err);
+  };
+  keep(commit(), "commit");
+  // Under interval and never the log holds acknowledged writes no fdatasync
+  // covered yet: sync it first, so they survive even if the fold below
+  // fails (under always there is nothing left to flush, and it is cheap).
+  keep(log_.sync(), "sync");
+  keep(reap_fold(true), "checkpoint");
+  keep(start_fold(), "checkpoint");
+  keep(reap_fold(true), "checkpoint");
+  return first;
 }
 
 caf::error file_store::health_check() {

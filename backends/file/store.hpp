@@ -62,6 +62,8 @@ public:
   bool has_pending_commit() const override;
   caf::error commit() override;
   caf::error checkpoint() override;
+  /// Commits the held batch, syncs the log (under every fsync policy) and
+  /// folds it; runs every step and returns the first error.
   caf::error close() override;
   caf::error health_check() override;
   store_stats stats() const override;

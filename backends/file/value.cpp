@@ -47,6 +47,7 @@ std::string encode_value_file(const entry& e) {
   put_u32(out, 0); // CRC, filled in below
   put_u64(out, e.version);
   put_u64(out, static_cast<uint64_t>(e.expires_at_ms));
+  // At most max_file_value_bytes: file_store::set() refuses more.
   put_u32(out, static_cast<uint32_t>(e.value.size()));
   out += e.value;
   auto crc = crc32c(out.data() + 8, out.size() - 8);

@@ -1,5 +1,6 @@
-// The file backend's write-ahead log: preallocated, epoch-seeded CRC32C
-// records, appends with a terminator, replay up to a torn tail (v1 too).
+// The file backend's write-ahead log: preallocated, seeded CRC32C records
+// stamped with the offset synced so far, appends with a terminator, replay
+// that cuts a torn tail and refuses damage to synced records (v1, v2 too).
 
 #include "backends/file/wal.hpp"
 
@@ -8,94 +9,119 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <random>
+#include <thread>
 
 #include "util/crc32c.hpp"
 #include "backends/file/value.hpp"
 #include "messages/errors.hpp"
+#include "messages/keys.hpp"
 
 namespace solver_state {
 
 namespace {
 
+constexpr size_t magic_bytes = 8;
+constexpr char v1_magic[magic_bytes] = {'S', 'S', 'W', 'A',
+                                        'L', '1', '\n', '\0'};
+constexpr char v2_magic[magic_bytes] = {'S', 'S', 'W', 'A',
+                                        'L', '2', '\n', '\0'};
+constexpr char v3_magic[magic_bytes] = {'S', 'S', 'W', 'A',
+                                        'L', '3', '\n', '\0'};
 constexpr size_t v1_header_bytes = 8;
-constexpr char v1_magic[v1_header_bytes] = {'S', 'S', 'W', 'A',
-                                            'L', '1', '\n', '\0'};
-constexpr char v2_magic[8] = {'S', 'S', 'W', 'A', 'L', '2', '\n', '\0'};
-// op + version + expiry + key length
-constexpr size_t fixed_body_bytes = 1 + 8 + 8 + 4;
-// A record never exceeds a 1 KiB key plus a value the HTTP layer accepts;
-// anything larger is garbage, not a record.
-constexpr uint32_t max_record_bytes = 1u << 30;
+constexpr size_t v2_header_bytes = 24;
 
-/// The CRC every record of `epoch` starts from. Version 1 logs use 0.
-uint32_t epoch_seed(uint64_t epoch) {
-  std::string bytes;
-  put_u64(bytes, epoch);
-  return crc32c(bytes);
-}
+/// What the record layout of a log version is.
+struct record_format {
+  size_t fixed_body; // op, version, expiry, [synced_through,] key length
+  bool has_synced;   // version 3: synced_through after the expiry
+};
 
-/// Parses the record at `off`, checksummed from `seed`; its total size, or
-/// 0 when it is not a valid record. The cheap structural checks come first:
-/// the corruption scan calls this at every offset of the rest of a log.
-size_t parse_record(const std::string& buf, size_t off, uint32_t seed,
-                    wal_record* out) {
-  if (buf.size() - off < 8 + fixed_body_bytes)
-    return 0;
+constexpr record_format old_records{1 + 8 + 8 + 4, false}; // v1, v2
+constexpr record_format v3_records{1 + 8 + 8 + 8 + 4, true};
+
+// The record of the largest value and key file_store::set() lets through
+// must fit the u32 length.
+static_assert(v3_records.fixed_body + max_key_bytes + max_file_value_bytes
+                <= std::numeric_limits<uint32_t>::max(),
+              "a record's length is a u32");
+
+/// A log being replayed: its bytes and how to read its records.
+struct log_view {
+  const std::string& buf;
+  record_format fmt;
+  uint32_t seed;
+  size_t header_bytes;
+  uint64_t max_value; // a longer value is garbage: no append writes one
+};
+
+/// One valid record, parsed in place.
+struct record_view {
+  size_t bytes = 0; // 0: not a valid record
+  uint8_t op = 0;
+  uint64_t version = 0;
+  uint64_t expires_at_ms = 0;
+  uint64_t synced_through = 0;
+  const char* key = nullptr;
+  size_t key_length = 0;
+  const char* value = nullptr;
+  size_t value_length = 0;
+};
+
+/// Parses the record at `off`; bytes == 0 when it is not a valid record.
+/// The cheap structural checks come first: the corruption scan calls this
+/// at every offset of the rest of a log.
+record_view parse_record(const log_view& log, size_t off) {
+  record_view out;
+  auto& buf = log.buf;
+  auto fixed = log.fmt.fixed_body;
+  if (buf.size() - off < 8 + fixed)
+    return out;
   auto p = buf.data() + off;
-  uint32_t len = get_u32(p + 4);
-  if (len < fixed_body_bytes || len > max_record_bytes
-      || len > buf.size() - off - 8)
-    return 0;
+  uint64_t len = get_u32(p + 4);
+  if (len < fixed || len > buf.size() - off - 8)
+    return out;
   auto body = p + 8;
   auto op = static_cast<uint8_t>(body[0]);
-  uint32_t key_len = get_u32(body + 17);
-  if ((op != 1 && op != 2) || key_len > len - fixed_body_bytes)
-    return 0;
-  if (get_u32(p) != crc32c(p + 4, 4 + size_t{len}, seed))
-    return 0;
-  if (out) {
-    out->op = static_cast<wal_op>(op);
-    out->version = get_u64(body + 1);
-    out->expires_at_ms = static_cast<unix_ms>(get_u64(body + 9));
-    out->key.assign(body + fixed_body_bytes, key_len);
-    out->value.assign(body + fixed_body_bytes + key_len,
-                      len - fixed_body_bytes - key_len);
-  }
-  return 8 + size_t{len};
+  uint64_t key_len = get_u32(body + fixed - 4);
+  // The bound is on the value alone, the one set() enforces: any key comes
+  // on top (a bound of 1 GiB on the whole record once cut acknowledged
+  // records of 1 GiB values as torn).
+  if ((op != 1 && op != 2) || key_len > len - fixed
+      || len - fixed - key_len > log.max_value)
+    return out;
+  uint64_t synced = log.fmt.has_synced ? get_u64(body + 17) : 0;
+  // Nothing is synced before the header, and a record cannot have been
+  // written after a sync that reached past its own start.
+  if (log.fmt.has_synced && (synced < log.header_bytes || synced > off))
+    return out;
+  if (get_u32(p) != crc32c(p + 4, 4 + len, log.seed))
+    return out;
+  out.bytes = 8 + len;
+  out.op = op;
+  out.version = get_u64(body + 1);
+  out.expires_at_ms = get_u64(body + 9);
+  out.synced_through = synced;
+  out.key = body + fixed;
+  out.key_length = key_len;
+  out.value = out.key + key_len;
+  out.value_length = len - fixed - key_len;
+  return out;
+}
+
+wal_record to_record(const record_view& v) {
+  wal_record out;
+  out.op = static_cast<wal_op>(v.op);
+  out.version = v.version;
+  out.expires_at_ms = static_cast<unix_ms>(v.expires_at_ms);
+  out.key.assign(v.key, v.key_length);
+  out.value.assign(v.value, v.value_length);
+  out.synced_through = v.synced_through;
+  return out;
 }
 
 bool all_zero(const char* p, size_t n) {
   return std::all_of(p, p + n, [](char c) { return c == 0; });
-}
-
-/// True when a valid record of the epoch `seed` starts anywhere after
-/// `off`. Zero runs (the preallocated tail) are skipped a word at a time: a
-/// record's length field is never zero.
-bool valid_record_after(const std::string& buf, size_t off, uint32_t seed) {
-  size_t p = off + 1;
-  while (p + 8 + fixed_body_bytes <= buf.size()) {
-    if (get_u32(buf.data() + p + 4) == 0 && get_u32(buf.data() + p) == 0) {
-      p += 4;
-      continue;
-    }
-    if (parse_record(buf, p, seed, nullptr) != 0)
-      return true;
-    ++p;
-  }
-  return false;
-}
-
-caf::error corrupt(const std::string& path, const std::string& what) {
-  return make_state_error(state_errc::backend_error,
-                          "corrupt log " + path + ": " + what);
-}
-
-/// The epoch of a version 2 header, or nothing when it is not one.
-std::optional<uint64_t> parse_v2_header(const char* p) {
-  if (std::memcmp(p, v2_magic, sizeof v2_magic) != 0
-      || get_u32(p + 16) != crc32c(p, 16))
-    return std::nullopt;
-  return get_u64(p + 8);
 }
 
 const char* zero_block() {
@@ -103,31 +129,164 @@ const char* zero_block() {
   return zeros.data();
 }
 
+/// The first non-zero byte at or after `p` (or the end): whole pages at a
+/// time, since the rest of a preallocated log is megabytes of zeros.
+size_t first_nonzero(const std::string& buf, size_t p) {
+  constexpr size_t page = 4096;
+  while (p + page <= buf.size()
+         && std::memcmp(buf.data() + p, zero_block(), page) == 0)
+    p += page;
+  while (p < buf.size() && buf[p] == 0)
+    ++p;
+  return p;
+}
+
+/// What lies after the first bad record of a log.
+struct tail_scan {
+  size_t dropped = 0; // valid records of appends never known synced
+  std::optional<record_view> proof; // a record written after the cut was
+  size_t proof_at = 0;              // synced, and where it is
+};
+
+/// True when `rec` shows that the bytes at `cut` had been synced before it
+/// was written. Logs before version 3 do not say, so any valid record does.
+bool proves_synced(const log_view& log, const record_view& rec, size_t cut) {
+  return !log.fmt.has_synced || rec.synced_through > cut;
+}
+
+/// Looks at every offset after `cut` for valid records (of this epoch).
+tail_scan scan_after(const log_view& log, size_t cut) {
+  tail_scan out;
+  auto& buf = log.buf;
+  auto smallest = 8 + log.fmt.fixed_body;
+  size_t p = cut + 1;
+  while (p + smallest <= buf.size()) {
+    // A record's length (bytes 4..7) is never zero: skip zero runs.
+    auto q = first_nonzero(buf, p);
+    if (q > p + 7)
+      p = q - 7;
+    if (p + smallest > buf.size())
+      break;
+    auto rec = parse_record(log, p);
+    if (rec.bytes == 0) {
+      ++p;
+      continue;
+    }
+    if (proves_synced(log, rec, cut)) {
+      out.proof = rec;
+      out.proof_at = p;
+      return out;
+    }
+    ++out.dropped;
+    p += rec.bytes; // records inside its value are its bytes, not records
+  }
+  return out;
+}
+
+caf::error corrupt(const std::string& path, const std::string& what) {
+  return make_state_error(state_errc::backend_error,
+                          "corrupt log " + path + ": " + what);
+}
+
+caf::error corruption_at(const std::string& path, const log_view& log,
+                         size_t cut, const tail_scan& tail) {
+  auto what = "bad record at offset " + std::to_string(cut)
+              + " followed by valid records";
+  if (log.fmt.has_synced)
+    what += " written after it was synced (the record at offset "
+            + std::to_string(tail.proof_at) + " was written when the log "
+            + "was synced through offset "
+            + std::to_string(tail.proof->synced_through) + ")";
+  return corrupt(path, what);
+}
+
+uint32_t epoch_seed(uint64_t epoch) {
+  std::string bytes;
+  put_u64(bytes, epoch);
+  return crc32c(bytes);
+}
+
+/// The epoch and nonce of a version 3 header, or nothing when it is not one.
+std::optional<std::pair<uint64_t, uint64_t>> parse_v3_header(const char* p) {
+  if (std::memcmp(p, v3_magic, magic_bytes) != 0
+      || get_u32(p + 24) != crc32c(p, 24))
+    return std::nullopt;
+  return std::make_pair(get_u64(p + 8), get_u64(p + 16));
+}
+
+/// How to read a log's records, from its header.
+struct header_info {
+  record_format fmt;
+  uint32_t seed;
+  size_t bytes;
+};
+
+/// The header of `buf`: its format, nothing when it never made it to the
+/// disk (nothing was acknowledged), backend_error when it is garbage.
+caf::expected<std::optional<header_info>>
+parse_header(const std::string& buf, const std::string& path) {
+  auto has = [&](const char* magic, size_t bytes) {
+    return buf.size() >= bytes
+           && std::memcmp(buf.data(), magic, magic_bytes) == 0;
+  };
+  if (has(v1_magic, v1_header_bytes))
+    return header_info{old_records, 0, v1_header_bytes};
+  if (has(v2_magic, v2_header_bytes)
+      && get_u32(buf.data() + 16) == crc32c(buf.data(), 16))
+    return header_info{old_records, epoch_seed(get_u64(buf.data() + 8)),
+                       v2_header_bytes};
+  if (has(v3_magic, wal_header_bytes))
+    if (auto h = parse_v3_header(buf.data()))
+      return header_info{v3_records, wal_seed(h->first, h->second),
+                         wal_header_bytes};
+  // Created but its header never made it: nothing was acknowledged.
+  if (buf.size() < wal_header_bytes || all_zero(buf.data(), wal_header_bytes))
+    return std::optional<header_info>{};
+  return corrupt(path, "bad header (not a log of this or an earlier "
+                       "version of solver-state)");
+}
+
+uint64_t random_nonce() {
+  thread_local std::mt19937_64 rng{
+    (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}()
+    ^ std::hash<std::thread::id>{}(std::this_thread::get_id())};
+  return rng();
+}
+
 } // namespace
 
-void encode_wal_record(std::string& buf, uint64_t epoch, wal_op op,
+uint32_t wal_seed(uint64_t epoch, uint64_t nonce) {
+  std::string bytes;
+  put_u64(bytes, epoch);
+  put_u64(bytes, nonce);
+  return crc32c(bytes);
+}
+
+void encode_wal_record(std::string& buf, uint32_t seed,
+                       uint64_t synced_through, wal_op op,
                        std::string_view key, std::string_view value,
                        version_t version, unix_ms expires_at_ms) {
   auto start = buf.size();
-  auto len = static_cast<uint32_t>(fixed_body_bytes + key.size()
+  auto len = static_cast<uint32_t>(v3_records.fixed_body + key.size()
                                    + value.size());
   put_u32(buf, 0);
   put_u32(buf, len);
   buf += static_cast<char>(op);
   put_u64(buf, version);
   put_u64(buf, static_cast<uint64_t>(expires_at_ms));
+  put_u64(buf, synced_through);
   put_u32(buf, static_cast<uint32_t>(key.size()));
   buf.append(key);
   buf.append(value);
-  auto crc = crc32c(buf.data() + start + 4, 4 + size_t{len},
-                    epoch == 0 ? 0 : epoch_seed(epoch));
+  auto crc = crc32c(buf.data() + start + 4, 4 + size_t{len}, seed);
   for (int i = 0; i < 4; ++i)
     buf[start + i] = static_cast<char>((crc >> (8 * i)) & 0xFF);
 }
 
-std::string encode_wal_header(uint64_t epoch) {
-  std::string out(v2_magic, sizeof v2_magic);
+std::string encode_wal_header(uint64_t epoch, uint64_t nonce) {
+  std::string out(v3_magic, sizeof v3_magic);
   put_u64(out, epoch);
+  put_u64(out, nonce);
   put_u32(out, crc32c(out));
   put_u32(out, 0);
   return out;
@@ -136,7 +295,8 @@ std::string encode_wal_header(uint64_t epoch) {
 caf::expected<replay_summary>
 replay_wal(file_env& env, int dir_fd, const std::string& name,
            const std::string& path,
-           const std::function<void(wal_record&&)>& visit) {
+           const std::function<void(wal_record&&)>& visit,
+           uint64_t max_value_bytes) {
   int fd = env.open_at(dir_fd, name, O_RDONLY | O_NOFOLLOW);
   if (fd < 0)
     return io_failure("cannot open log", path, fd);
@@ -145,39 +305,30 @@ replay_wal(file_env& env, int dir_fd, const std::string& name,
   if (int rc = env.read_all(fd, buf); rc != 0)
     return io_failure("cannot read log", path, rc);
   replay_summary summary;
-  size_t off;
-  uint32_t seed;
-  if (buf.size() >= v1_header_bytes
-      && std::memcmp(buf.data(), v1_magic, v1_header_bytes) == 0) {
-    off = v1_header_bytes;
-    seed = 0;
-  } else if (buf.size() < wal_header_bytes
-             || all_zero(buf.data(), wal_header_bytes)) {
-    // Created but its header never made it: nothing was acknowledged.
+  auto header = parse_header(buf, path);
+  if (!header)
+    return std::move(header.error());
+  if (!*header)
     return summary;
-  } else if (auto epoch = parse_v2_header(buf.data())) {
-    off = wal_header_bytes;
-    seed = epoch_seed(*epoch);
-  } else {
-    return corrupt(path, "bad header (not a log of this or an earlier "
-                         "version of solver-state)");
-  }
+  log_view log{buf, (*header)->fmt, (*header)->seed, (*header)->bytes,
+               max_value_bytes};
+  size_t off = log.header_bytes;
   while (off < buf.size()) {
-    wal_record rec;
-    auto n = parse_record(buf, off, seed, &rec);
-    if (n == 0)
+    auto rec = parse_record(log, off);
+    if (rec.bytes == 0)
       break;
-    visit(std::move(rec));
+    visit(to_record(rec));
     ++summary.records;
-    off += n;
+    off += rec.bytes;
   }
   summary.end = off;
   if (off < buf.size()) {
-    if (valid_record_after(buf, off, seed))
-      return corrupt(path, "bad record at offset " + std::to_string(off)
-                             + " followed by valid records");
+    auto tail = scan_after(log, off);
+    if (tail.proof)
+      return corruption_at(path, log, off, tail);
     auto rest = std::min(buf.size() - off, wal_terminator_bytes);
-    summary.torn = !all_zero(buf.data() + off, rest);
+    summary.dropped = tail.dropped;
+    summary.torn = tail.dropped > 0 || !all_zero(buf.data() + off, rest);
   }
   return summary;
 }
@@ -196,6 +347,7 @@ caf::expected<wal_writer> wal_writer::create(std::shared_ptr<file_env> env,
   out.preallocate_ = preallocate;
   out.allocated_ = preallocate ? wal_chunk_bytes
                                : wal_header_bytes + wal_terminator_bytes;
+  out.new_header(1);
   int rc = out.write_header();
   if (rc == 0)
     rc = out.write_zeros(wal_header_bytes + wal_terminator_bytes,
@@ -224,14 +376,14 @@ wal_writer::recycle(std::shared_ptr<file_env> env, int dir_fd,
   if (got < 0)
     return io_failure("cannot read log", out.path_, static_cast<int>(got));
   auto epoch = got == static_cast<long>(sizeof header)
-                 ? parse_v2_header(header)
+                 ? parse_v3_header(header)
                  : std::nullopt;
   uint64_t length = 0;
   if (int rc = env->file_size(fd, length); rc != 0)
     return io_failure("cannot stat log", out.path_, rc);
   if (!epoch || length < wal_header_bytes + wal_terminator_bytes)
     return corrupt(out.path_, "cannot recycle: no valid header");
-  out.epoch_ = *epoch;
+  out.epoch_ = epoch->first;
   out.allocated_ = length;
   out.preallocate_ = preallocate;
   if (auto err = out.reset())
@@ -241,8 +393,14 @@ wal_writer::recycle(std::shared_ptr<file_env> env, int dir_fd,
   return out;
 }
 
+void wal_writer::new_header(uint64_t epoch) {
+  epoch_ = epoch;
+  nonce_ = random_nonce();
+  seed_ = wal_seed(epoch_, nonce_);
+}
+
 int wal_writer::write_header() {
-  auto bytes = encode_wal_header(epoch_);
+  auto bytes = encode_wal_header(epoch_, nonce_);
   bytes.append(wal_terminator_bytes, '\0');
   return env_->write_at(fd_.get(), bytes.data(), bytes.size(), 0);
 }
@@ -302,20 +460,29 @@ caf::error wal_writer::append(std::string& bytes, bool sync) {
   }
   size_ += n;
   allocated_ = grown;
+  if (sync)
+    synced_ = size_;
   return {};
 }
 
 caf::error wal_writer::sync() {
   if (int rc = env_->sync(fd_.get(), true); rc != 0)
     return io_failure("cannot sync log", path_, rc);
+  synced_ = size_;
   return {};
 }
 
 caf::error wal_writer::reset() {
   // Until the new header is durable the log counts as broken: an append
-  // after the old records under a half-written header could be lost.
-  needs_reset_ = true;
-  ++epoch_;
+  // after the old records under a half-written header could be lost. A
+  // retry writes the same header: records encoded since the first try
+  // carry its seed.
+  if (!needs_reset_) {
+    needs_reset_ = true;
+    // Records of the new epoch may not claim the old epoch's syncs.
+    synced_ = wal_header_bytes;
+    new_header(epoch_ + 1);
+  }
   int rc = write_header();
   if (rc == 0)
     rc = env_->sync(fd_.get(), true);

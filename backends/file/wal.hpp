@@ -12,22 +12,48 @@
 // than deleted: reset() gives it a new epoch, which makes every record
 // written before unreplayable.
 //
-// File (version 2):
-//   header (24 bytes): "SSWAL2\n\0" | epoch u64 | crc32c u32 of the 16 bytes
-//                      before it | 4 zero bytes
+// File (version 3):
+//   header (32 bytes): "SSWAL3\n\0" | epoch u64 | nonce u64 | crc32c u32 of
+//                      the 24 bytes before it | 4 zero bytes
 //   records:           crc32c u32 | length u32 | op u8 | version u64 |
-//                      expires_at_ms u64 | key_length u32 | key | value
+//                      expires_at_ms u64 | synced_through u64 |
+//                      key_length u32 | key | value
 //   terminator:        8 zero bytes after the last record
 //   then zeros, or records of older epochs (stale), up to the file's end.
 // `length` counts the bytes after itself. A record's CRC is seeded with the
-// epoch (crc32c of its 8 bytes) and covers everything after itself, length
-// included: a record of another epoch fails it like a garbled one, so a
-// recycled file needs no zeroing. Every append writes the terminator with
-// its records, so replay of a clean log ends at zeros.
+// log's seed (crc32c of epoch and nonce) and covers everything after itself,
+// length included: a record of another epoch fails it like a garbled one, so
+// a recycled file needs no zeroing. The nonce is random per header, so a
+// value that happens to hold the bytes of a log (a backup stored as a value)
+// never passes for records of this one. Every append writes the terminator
+// with its records, so replay of a clean log ends at zeros.
 //
-// Version 1 logs ("SSWAL1\n\0", 8-byte header, records with unseeded CRCs up
-// to the end of the file) are still replayed, so an upgrade finds the writes
-// the old binary acknowledged; they are folded and deleted like any log.
+// `synced_through` is the offset up to which the log was known to be synced
+// (fdatasync returned) when the record was encoded: the end of the previous
+// commit under fsync: always, of the last checkpoint's sync under interval
+// and never. It is what tells a crash from corruption on replay. A crash can
+// only damage what was not synced yet: the last append(s), whose pages the
+// kernel may have written in any order, some not at all (zeros), some half.
+// So when replay meets a bad record at offset X it looks at every valid
+// record after it: one with synced_through > X was written after X was on
+// disk, so X was damaged after it was synced: corruption, refuse to start.
+// If every valid record after X has synced_through <= X, they all belong to
+// appends that were never known durable: a torn tail, cut at X (the records
+// after X were never acknowledged as durable, see the fsync contract in
+// README.md). A bad record in the very last synced append, with nothing
+// written after it, cannot be told from a torn one and is cut too.
+//
+// Version 2 logs ("SSWAL2\n\0", 24-byte header: magic, epoch, crc, 4 zero
+// bytes; records without synced_through, seeded with crc32c of the epoch)
+// and version 1 logs ("SSWAL1\n\0", 8-byte header, records with unseeded
+// CRCs up to the end of the file) are still replayed, so an upgrade finds
+// the writes the old binary acknowledged; they are folded and deleted like
+// any log. Without synced_through they keep the old rule: a bad record
+// followed by any valid one is corruption.
+//
+// Lengths are u32: a record of the largest value the backend stores
+// (max_file_value_bytes, value.hpp) with the largest key still fits, and
+// replay accepts every length an append can write.
 
 #include <functional>
 #include <memory>
@@ -38,6 +64,7 @@
 #include <caf/expected.hpp>
 
 #include "backends/file/env.hpp"
+#include "backends/file/value.hpp"
 #include "messages/values.hpp"
 
 namespace solver_state {
@@ -50,38 +77,52 @@ struct wal_record {
   unix_ms expires_at_ms = 0;
   std::string key;
   std::string value;
+  uint64_t synced_through = 0; // 0 in logs before version 3
 };
 
-constexpr size_t wal_header_bytes = 24;
+constexpr size_t wal_header_bytes = 32;
 constexpr size_t wal_terminator_bytes = 8;
 /// Zero-filled ahead of the write position, one chunk at a time.
 constexpr uint64_t wal_chunk_bytes = 4u << 20;
 
-/// Appends one record's bytes, checksummed for `epoch`, to `buf`.
-void encode_wal_record(std::string& buf, uint64_t epoch, wal_op op,
+/// The seed of every record CRC in a log with this header.
+uint32_t wal_seed(uint64_t epoch, uint64_t nonce);
+
+/// Appends one record's bytes, checksummed from `seed`, to `buf`. `synced_through`
+/// is the offset the log was known synced up to (at most where the record
+/// goes). The value must be at most max_file_value_bytes (value.hpp), the key
+/// at most max_key_bytes: the store checks both before it encodes.
+void encode_wal_record(std::string& buf, uint32_t seed,
+                       uint64_t synced_through, wal_op op,
                        std::string_view key, std::string_view value,
                        version_t version, unix_ms expires_at_ms);
 
-/// The 24 header bytes of a version 2 log of `epoch`.
-std::string encode_wal_header(uint64_t epoch);
+/// The header bytes of a log of `epoch` and `nonce`.
+std::string encode_wal_header(uint64_t epoch, uint64_t nonce);
 
 /// What replay found besides the records.
 struct replay_summary {
   size_t records = 0;
-  uint64_t end = 0;  // offset after the last valid record
-  bool torn = false; // it ends with an unreadable record (a crash mid-write)
+  uint64_t end = 0;   // offset after the last record replayed: the cut
+  bool torn = false;  // cut short: unreadable bytes or dropped records at end
+  size_t dropped = 0; // valid records after the cut (of unsynced appends)
 };
 
-/// Calls `visit` for every record of the log `name` in `dir_fd`, in order.
-/// Replay ends cleanly at zeros (the preallocated tail) and stops at the
-/// first record that is not valid in the log's epoch: a torn write or a
-/// stale record of an earlier epoch. A bad record followed by a valid record
-/// of the current epoch is corruption: backend_error naming the file and
-/// offset. The file is not changed (recovery deletes it once folded).
+/// Calls `visit` for every record of the log `name` in `dir_fd`, in order,
+/// up to the first one that is not valid in the log's epoch. Replay ends
+/// cleanly at zeros (the preallocated tail). A bad record followed by a
+/// valid one that was written after the bad one was synced (version 3; any
+/// valid record in older versions) is corruption: backend_error naming the
+/// file and offset. Otherwise the log is cut there (a torn tail: the
+/// summary says where and what it dropped). The file is not changed
+/// (recovery deletes it once folded). A record with a value longer than
+/// `max_value_bytes` is garbage (tests set a small bound to check the
+/// boundary without writing gigabytes).
 caf::expected<replay_summary>
 replay_wal(file_env& env, int dir_fd, const std::string& name,
            const std::string& path,
-           const std::function<void(wal_record&&)>& visit);
+           const std::function<void(wal_record&&)>& visit,
+           uint64_t max_value_bytes = max_file_value_bytes);
 
 /// Writes one log. Not thread-safe: one shard owns it.
 class wal_writer {
@@ -108,11 +149,13 @@ public:
   wal_writer(wal_writer&&) = default;
   wal_writer& operator=(wal_writer&&) = default;
 
-  /// Appends one record for this log's epoch to `buf` (a batch for append).
+  /// Appends one record for this log's epoch to `buf` (a batch for append),
+  /// stamped with the offset the log is synced through now.
   void encode(std::string& buf, wal_op op, std::string_view key,
               std::string_view value, version_t version,
               unix_ms expires_at_ms) const {
-    encode_wal_record(buf, epoch_, op, key, value, version, expires_at_ms);
+    encode_wal_record(buf, seed_, synced_, op, key, value, version,
+                      expires_at_ms);
   }
 
   /// Writes the records in `bytes` (from encode) and the terminator after
@@ -123,7 +166,7 @@ public:
   /// is left as it was.
   caf::error append(std::string& bytes, bool sync);
 
-  /// fdatasync.
+  /// fdatasync: every record appended so far is durable.
   caf::error sync();
 
   /// Empties the log in place (after a checkpoint made its records
@@ -133,6 +176,9 @@ public:
 
   /// Bytes of the header and the records.
   uint64_t size() const { return size_; }
+
+  /// Offset up to which the log is known synced.
+  uint64_t synced() const { return synced_; }
 
   /// Bytes zero-filled or otherwise written so far (the file's length).
   uint64_t allocated() const { return allocated_; }
@@ -145,7 +191,11 @@ private:
   wal_writer(std::shared_ptr<file_env> env, unique_fd fd, std::string path)
     : env_(std::move(env)), fd_(std::move(fd)), path_(std::move(path)) {}
 
-  /// Writes the header of epoch_ and the terminator after it.
+  /// Starts a header of `epoch` with a new random nonce: the seed of the
+  /// records encoded from now on.
+  void new_header(uint64_t epoch);
+
+  /// Writes the header of epoch_ and nonce_ and the terminator after it.
   int write_header();
 
   /// Writes zeros over [from, to).
@@ -159,8 +209,11 @@ private:
   unique_fd fd_;
   std::string path_;
   uint64_t size_ = wal_header_bytes;
+  uint64_t synced_ = wal_header_bytes;
   uint64_t allocated_ = 0;
   uint64_t epoch_ = 1;
+  uint64_t nonce_ = 0;
+  uint32_t seed_ = 0;
   uint64_t dirty_end_ = 0; // > size_: bytes of a failed append to zero
   bool needs_reset_ = false;
   bool preallocate_ = true;

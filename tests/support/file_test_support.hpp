@@ -12,6 +12,8 @@
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "backends/file/env.hpp"
@@ -24,9 +26,11 @@ namespace solver_state::testing {
 
 struct temp_dir {
   std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/file-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
+  /// Under `parent` (which must exist): /dev/shm keeps a test that writes
+  /// gigabytes off the disk.
+  explicit temp_dir(const std::string& parent = "/tmp") {
+    auto tmpl = parent + "/file-test-XXXXXX";
+    path = ::mkdtemp(tmpl.data());
   }
   ~temp_dir() {
     std::error_code ec;
@@ -104,7 +108,9 @@ open_store(const state_config& cfg,
 }
 
 /// A disk that fails on demand: writes with ENOSPC, syncs with EIO,
-/// creating files with EROFS. Counts opens so tests can see disk reads.
+/// creating files with EROFS. Counts opens so tests can see disk reads, and
+/// the successful syncs of each file name so they can see what was made
+/// durable.
 class failing_env : public file_env {
 public:
   std::atomic<bool> fail_writes{false};
@@ -115,12 +121,31 @@ public:
   std::atomic<int> writes_before_failure{-1};
   std::atomic<size_t> opens{0};
 
+  /// Successful syncs of a file opened under `name` (in any directory).
+  size_t syncs_of(const std::string& name) const {
+    std::lock_guard<std::mutex> guard{names_mutex_};
+    auto it = syncs_.find(name);
+    return it == syncs_.end() ? 0 : it->second;
+  }
+
   int open_at(int dir, const std::string& name, int flags,
               mode_t mode) override {
     ++opens;
     if (read_only && (flags & O_CREAT))
       return -EROFS;
-    return file_env::open_at(dir, name, flags, mode);
+    int fd = file_env::open_at(dir, name, flags, mode);
+    if (fd >= 0) {
+      std::lock_guard<std::mutex> guard{names_mutex_};
+      names_[fd] = name;
+    }
+    return fd;
+  }
+  int close(int fd) override {
+    {
+      std::lock_guard<std::mutex> guard{names_mutex_};
+      names_.erase(fd);
+    }
+    return file_env::close(fd);
   }
   int mkdir_at(int dir, const std::string& name) override {
     if (read_only)
@@ -145,13 +170,24 @@ public:
   int sync(int fd, bool data_only) override {
     if (fail_syncs)
       return -EIO;
-    return file_env::sync(fd, data_only);
+    int rc = file_env::sync(fd, data_only);
+    if (rc == 0) {
+      std::lock_guard<std::mutex> guard{names_mutex_};
+      if (auto it = names_.find(fd); it != names_.end())
+        ++syncs_[it->second];
+    }
+    return rc;
   }
   int sync_fs(int fd) override {
     if (fail_syncs)
       return -EIO;
     return file_env::sync_fs(fd);
   }
+
+private:
+  mutable std::mutex names_mutex_;
+  std::map<int, std::string> names_; // of the open fds
+  std::map<std::string, size_t> syncs_;
 };
 
 } // namespace solver_state::testing

@@ -56,16 +56,19 @@ wal_record erase(std::string key, version_t v) {
   return wal_record{wal_op::erase, v, 0, std::move(key), {}};
 }
 
-/// Writes the log `name` of the previous run, as its shard left it.
+/// Writes the log `name` of the previous run, as its shard left it under
+/// fsync: always with one write per commit: each record synced before the
+/// next (so damage to any but the last is corruption, not a torn append).
 void write_log(const file_base& base, const std::string& name,
                const std::vector<wal_record>& records) {
   auto log = wal_writer::create(base.env, base.root.get(), name,
                                 base.path + "/" + name, false);
   REQUIRE(log);
-  std::string batch;
-  for (auto& r : records)
+  for (auto& r : records) {
+    std::string batch;
     log->encode(batch, r.op, r.key, r.value, r.version, r.expires_at_ms);
-  REQUIRE_FALSE(log->append(batch, true));
+    REQUIRE_FALSE(log->append(batch, true));
+  }
 }
 
 /// Puts `kv` into the tree as the last checkpoint left it.

@@ -189,7 +189,9 @@ TEST_CASE("a torn log tail is ignored, a bad record before good ones refuses "
           "to start") {
   temp_dir dir;
   temp_dir image;
-  auto cfg = file_config_for(dir.path, 1);
+  // fsync: always: every commit is synced before the next is written, so
+  // damage to any but the last is corruption, not a crash's torn append.
+  auto cfg = file_config_for(dir.path, 1, fsync_policy::always);
   auto store = open_store(cfg);
   REQUIRE(store);
   for (int i = 0; i < 10; ++i)
@@ -460,4 +462,86 @@ TEST_CASE("max_items holds across restarts and lru is refused") {
   auto refused = open_store(cfg);
   REQUIRE_FALSE(refused);
   CHECK_THAT(message_of(refused.error()), Catch::Contains("lru"));
+}
+
+TEST_CASE("close() syncs the log under every fsync policy") {
+  temp_dir dir;
+  auto env = std::make_shared<failing_env>();
+  auto policy = fsync_policy::always;
+  SECTION("always") {}
+  SECTION("interval") {
+    policy = fsync_policy::interval;
+  }
+  SECTION("never") {
+    policy = fsync_policy::never;
+  }
+  auto store = open_store(file_config_for(dir.path, 1, policy), env);
+  REQUIRE(store);
+  REQUIRE(store->put("a", "acknowledged"));
+  auto log = wal_name(0, 0);
+  auto before = env->syncs_of(log);
+  // Under interval and never the commit wrote without a sync: the write is
+  // acknowledged but only in the page cache until close() syncs the log.
+  REQUIRE_FALSE(store->stores[0]->close());
+  CHECK(env->syncs_of(log) > before);
+}
+
+TEST_CASE("close() returns the error of a failed final sync or fold, and "
+          "still syncs what it acknowledged") {
+  temp_dir dir;
+  auto env = std::make_shared<failing_env>();
+  auto log = wal_name(0, 0);
+  SECTION("the final fold fails: the log is synced all the same") {
+    auto store = open_store(
+      file_config_for(dir.path, 1, fsync_policy::interval), env);
+    REQUIRE(store);
+    REQUIRE(store->put("a", "acknowledged"));
+    auto before = env->syncs_of(log);
+    // The fold cannot create its next log or write the tree.
+    env->writes_before_failure = 0;
+    auto err = store->stores[0]->close();
+    REQUIRE(err);
+    CHECK(code_of(err) == state_errc::io_error);
+    CHECK(env->syncs_of(log) > before);
+    env->writes_before_failure = -1;
+  }
+  SECTION("the final sync fails, with nothing left to fold") {
+    auto store = open_store(
+      file_config_for(dir.path, 1, fsync_policy::never), env);
+    REQUIRE(store);
+    REQUIRE(store->put("a", "acknowledged"));
+    REQUIRE_FALSE(store->checkpoint_all());
+    env->fail_syncs = true;
+    auto err = store->stores[0]->close();
+    REQUIRE(err);
+    CHECK(code_of(err) == state_errc::io_error);
+    CHECK_THAT(message_of(err), Catch::Contains("cannot sync log"));
+    env->fail_syncs = false;
+  }
+  SECTION("the batch held at close fails to commit: the rest is still "
+          "synced and folded") {
+    auto store = open_store(
+      file_config_for(dir.path, 1, fsync_policy::never), env);
+    REQUIRE(store);
+    REQUIRE(store->put("a", "acknowledged"));
+    auto& shard = store->of("b");
+    REQUIRE(shard.set(set_request{"b", "never acknowledged", 0,
+                                  condition::always()},
+                      0, 1000));
+    env->writes_before_failure = 0;
+    auto before = env->syncs_of(log);
+    // The commit fails; its batch is undone. The sync and the fold then
+    // still run (the fold fails too on this disk: the first error wins).
+    auto err = shard.close();
+    REQUIRE(err);
+    CHECK(code_of(err) == state_errc::io_error);
+    CHECK(env->syncs_of(log) > before);
+    env->writes_before_failure = -1;
+  }
+  // Every store of this open is closed (or failed to): what a restart finds
+  // is what was acknowledged.
+  auto reopened = open_store(file_config_for(dir.path, 1));
+  REQUIRE(reopened);
+  CHECK(reopened->get("a")->value == "acknowledged");
+  CHECK_FALSE(reopened->get("b"));
 }
