@@ -86,6 +86,10 @@ public:
     session_->reply(seq_, std::move(res));
   }
 
+  void resume(std::function<void()> step) override {
+    session_->resume(seq_, std::move(step));
+  }
+
 private:
   std::shared_ptr<session> session_;
   uint64_t seq_;
@@ -300,6 +304,18 @@ void session::reply(uint64_t seq, response_t res) {
     // the handler started is not needed any more.
     self->cancel_calls();
     self->send(std::move(res));
+  });
+}
+
+void session::resume(uint64_t seq, std::function<void()> step) {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this(), seq,
+                                         step = std::move(step)] {
+    if (!self->awaiting_ || seq != self->seq_)
+      return; // already answered with 504
+    // Recorded like the calls serve() started, so the deadline cancels
+    // these too.
+    store_bridge::call_scope scope{self->ctx_.bridge, self->calls_};
+    step();
   });
 }
 

@@ -8,6 +8,7 @@
 // read buffer holds at most a header's worth plus one read).
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +51,10 @@ public:
   /// answered (504 after http.request_timeout): then the late answer is
   /// dropped.
   void reply(uint64_t seq, response_t res);
+
+  /// Thread-safe: runs `step` on the connection's strand as part of request
+  /// number `seq` (reply_sink::resume), unless that was already answered.
+  void resume(uint64_t seq, std::function<void()> step);
 
   /// Thread-safe: closes the connection now if it waits for a request; a
   /// connection serving one closes after answering it.

@@ -39,6 +39,54 @@ TEST_CASE("write preconditions follow If-Match and If-None-Match") {
   CHECK(delete_precondition(&tag, nullptr).cond.version == 7);
 }
 
+TEST_CASE("If-Match and If-None-Match take * or lists of entity tags") {
+  auto star = parse_tag_condition(" * ");
+  REQUIRE(star);
+  CHECK(star->any);
+  CHECK(star->strong_match(5));
+  auto list = parse_tag_condition(R"("1", W/"2" ,, "abc","3")");
+  REQUIRE(list);
+  REQUIRE(list->tags.size() == 4);
+  CHECK(list->tags[1].weak);
+  CHECK_FALSE(list->tags[2].version); // well-formed, never ours
+  CHECK(list->strong_versions() == std::vector<version_t>{1, 3});
+  CHECK(list->strong_match(3));
+  CHECK_FALSE(list->strong_match(2)); // weak never matches strongly
+  CHECK(list->weak_match(2));
+  CHECK_FALSE(list->weak_match(4));
+  // Strong comparison is byte for byte.
+  CHECK_FALSE(parse_tag_condition("\"007\"")->strong_match(7));
+  CHECK_FALSE(parse_tag_condition(""));
+  CHECK_FALSE(parse_tag_condition(" , "));
+  CHECK_FALSE(parse_tag_condition("7"));
+  CHECK_FALSE(parse_tag_condition("\"1\" \"2\"")); // no comma
+  CHECK_FALSE(parse_tag_condition("*, \"1\""));
+  CHECK_FALSE(parse_tag_condition("\"1"));
+  CHECK_FALSE(parse_tag_condition("w/\"1\"")); // W/ is case-sensitive
+  CHECK_FALSE(parse_tag_condition("\"a b\""));
+}
+
+TEST_CASE("If-Match on writes: one candidate tag goes to the store, the "
+          "rest is checked first") {
+  std::string_view one = "\"7\"", star = "*", several = "\"7\", \"8\"",
+                   weak_and_one = "W/\"6\", \"7\"", all_weak = "W/\"7\"";
+  auto p = write_precondition(&one, nullptr);
+  CHECK(p.cond.kind == condition::if_version);
+  CHECK_FALSE(p.check_first);
+  p = write_precondition(&weak_and_one, nullptr);
+  CHECK(p.cond.kind == condition::if_version);
+  CHECK(p.cond.version == 7);
+  for (auto* text : {&star, &several, &all_weak}) {
+    p = write_precondition(text, nullptr);
+    CHECK(p.problem.empty());
+    CHECK(p.check_first);
+    CHECK(p.cond.kind == condition::none);
+  }
+  auto d = delete_precondition(&star, nullptr);
+  REQUIRE(d.check_first);
+  CHECK(d.check_first->any);
+}
+
 TEST_CASE("bearer tokens compare exactly") {
   CHECK(constant_time_equal("secret", "secret"));
   CHECK_FALSE(constant_time_equal("secret", "secreT"));
