@@ -332,6 +332,10 @@ void session::send(response_t res) {
   res.prepare_payload();
   if (status == 204 || status == 304)
     res.erase(bhttp::field::content_length); // RFC 9110: no length on these
+  // HEAD: GET's headers, Content-Length of the body GET would send, and no
+  // body (RFC 9110 9.3.2).
+  if (method_ == method_id::head)
+    res.body().clear();
   serialize(res);
   stream_.expires_after(ctx_.limits.read_timeout);
   net::async_write(stream_, net::buffer(wire_),
@@ -430,7 +434,7 @@ void session::access_log(const response_t& res) const {
   spdlog::debug("http: access method={} target=\"{}\" route={} status={} "
                 "bytes={} micros={}",
                 label_of(method_), target_, label_of(route_), status,
-                res.body().size(), micros);
+                method_ == method_id::head ? 0 : res.body().size(), micros);
 }
 
 } // namespace solver_state::gateway

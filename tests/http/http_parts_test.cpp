@@ -148,6 +148,13 @@ TEST_CASE("the route table resolves every path of API v1") {
   CHECK(allows(route_id::state_key, method_id::del));
   CHECK_FALSE(allows(route_id::fill, method_id::del));
   CHECK_FALSE(allows(route_id::healthz, method_id::post));
+  // HEAD wherever GET, and nowhere else.
+  for (size_t r = 0; r < route_count; ++r) {
+    auto route = static_cast<route_id>(r);
+    CHECK(allows(route, method_id::head) == allows(route, method_id::get));
+  }
+  CHECK(method_of("HEAD") == method_id::head);
+  CHECK(std::string{allow_header(route_id::fill)} == "GET, HEAD, PUT");
 }
 
 TEST_CASE("the JSON codec reads batch bodies and writes the documented shapes") {

@@ -4,8 +4,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <regex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tests/support/http_test_support.hpp"
 
@@ -18,6 +21,58 @@ std::string error_code_of(const std::string& body) {
   std::smatch m;
   std::regex code{R"re("code":"([a-z_]+)")re"};
   return std::regex_search(body, m, code) ? std::string{m[1]} : "";
+}
+
+/// The response at the front of raw bytes: its status and header fields
+/// (lower-case names), and the bytes after its blank line.
+struct raw_head {
+  unsigned status = 0;
+  std::map<std::string, std::string> fields;
+  std::string rest;
+
+  std::string field(const std::string& name) const {
+    auto it = fields.find(name);
+    return it == fields.end() ? std::string{} : it->second;
+  }
+};
+
+raw_head split_head(const std::string& wire) {
+  raw_head out;
+  auto end = wire.find("\r\n\r\n");
+  if (wire.rfind("HTTP/1.", 0) != 0 || end == std::string::npos)
+    return out;
+  out.status = static_cast<unsigned>(std::stoul(wire.substr(9, 3)));
+  auto pos = wire.find("\r\n") + 2;
+  while (pos < end) {
+    auto eol = wire.find("\r\n", pos);
+    auto line = wire.substr(pos, eol - pos);
+    auto colon = line.find(':');
+    auto name = line.substr(0, colon);
+    for (auto& ch : name)
+      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    auto value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(' '));
+    out.fields[name] = value;
+    pos = eol + 2;
+  }
+  out.rest = wire.substr(end + 4);
+  return out;
+}
+
+/// `method target` on a fresh connection, then GET /healthz on the same
+/// one: what follows the first answer's header must be the second answer,
+/// so a body sent after a HEAD answer shows up as bytes in between.
+raw_head exchange_then_healthz(uint16_t port, const std::string& method,
+                               const std::string& target,
+                               const std::string& extra_headers = "") {
+  return split_head(raw_exchange(port,
+                                 method + " " + target
+                                   + " HTTP/1.1\r\nHost: x\r\n"
+                                   + extra_headers
+                                   + "\r\n"
+                                     "GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                                     "Connection: close\r\n\r\n",
+                                 5s));
 }
 
 } // namespace
@@ -96,4 +151,95 @@ TEST_CASE("GET: If-Match lists compare strongly, If-None-Match lists "
   CHECK(c.put(key, "x", {{"If-None-Match", v}}).status == 400);
   // An absent key is 404 whatever the conditions (RFC 9110 13.2.1).
   CHECK(c.get("/v1/state/nope", {{"If-Match", "*"}}).status == 404);
+}
+
+TEST_CASE("HEAD answers as GET would, with no body, on every GET route") {
+  service_process svc{"state:\n  type: memory\n"};
+  http_client c{svc.port()};
+  REQUIRE(c.put("/v1/state/state:h:k", "some value").status == 204);
+  REQUIRE(c.put("/v1/orders/t/1", "order").status == 204);
+  REQUIRE(c.put("/v1/fills/o/tx", "fill").status == 204);
+  REQUIRE(c.put("/v1/settlements/o/cl", "settlement").status == 204);
+  for (std::string target :
+       {"/healthz", "/readyz", "/v1/state?prefix=state:", "/v1/state/state:h:k",
+        "/v1/state/state:h:absent", "/v1/state/batch-get", "/v1/orders/t",
+        "/v1/orders/t/1", "/v1/fills/o", "/v1/fills/o/tx", "/v1/settlements/o",
+        "/v1/settlements/o/cl", "/v1/orders/t/bad%3Aid", "/v1/state?limit=0"}) {
+    INFO("HEAD " << target);
+    auto get = c.get(target);
+    auto head = exchange_then_healthz(svc.port(), "HEAD", target);
+    CHECK(head.status == get.status);
+    CHECK(head.field("content-length") == std::to_string(get.body.size()));
+    CHECK(head.field("content-type") == get.header("content-type"));
+    CHECK(head.field("etag") == get.header("etag"));
+    // No body: the next answer follows the blank line at once.
+    CHECK(head.rest.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  }
+  SECTION("metrics, a conditional HEAD, and the client library") {
+    auto metrics = exchange_then_healthz(svc.port(), "HEAD", "/metrics");
+    CHECK(metrics.status == 200);
+    CHECK(std::stoul(metrics.field("content-length")) > 0);
+    CHECK(metrics.rest.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    auto etag = c.get("/v1/state/state:h:k").header("etag");
+    auto not_modified = exchange_then_healthz(
+      svc.port(), "HEAD", "/v1/state/state:h:k",
+      "If-None-Match: " + etag + "\r\n");
+    CHECK(not_modified.status == 304);
+    CHECK(not_modified.field("etag") == etag);
+    CHECK(not_modified.field("content-length").empty());
+    auto r = c.request("HEAD", "/v1/state/state:h:k");
+    CHECK(r.status == 200);
+    CHECK(r.body.empty());
+    CHECK(r.keep_alive);
+    CHECK(c.get("/healthz").status == 200); // the connection is still in step
+    // Counted under its own method label (flushed once a second).
+    bool counted = false;
+    for (int i = 0; i < 50 && !counted; ++i) {
+      counted = c.get("/metrics").body.find("method=\"HEAD\"")
+                != std::string::npos;
+      if (!counted)
+        std::this_thread::sleep_for(100ms);
+    }
+    CHECK(counted);
+  }
+}
+
+TEST_CASE("every route answers a wrong method with 405 and Allow") {
+  service_process svc{"state:\n  type: memory\n"};
+  http_client c{svc.port()};
+  const std::string get_head = "GET, HEAD";
+  const std::vector<std::pair<std::string, std::string>> routes{
+    {"/healthz", get_head},
+    {"/readyz", get_head},
+    {"/metrics", get_head},
+    {"/v1/state", get_head},
+    {"/v1/state/k", "GET, HEAD, PUT, DELETE"},
+    // Only POST makes this the batch route; other methods name key
+    // "batch-get".
+    {"/v1/state/batch-get", "GET, HEAD, PUT, DELETE"},
+    {"/v1/orders/t", get_head},
+    {"/v1/orders/t/1", "GET, HEAD, PUT, DELETE"},
+    {"/v1/fills/o", get_head},
+    {"/v1/fills/o/tx", "GET, HEAD, PUT"},
+    {"/v1/settlements/o", get_head},
+    {"/v1/settlements/o/cl", "GET, HEAD, PUT"},
+  };
+  for (auto& [target, allow] : routes) {
+    for (std::string method :
+         {"GET", "HEAD", "PUT", "DELETE", "POST", "PATCH", "OPTIONS"}) {
+      INFO(method << " " << target);
+      bool allowed = (", " + allow + ",").find(", " + method + ",")
+                     != std::string::npos;
+      if (target == "/v1/state/batch-get" && method == "POST")
+        allowed = true; // the batch route itself
+      auto r = c.request(method, target, method == "HEAD" ? "" : "x");
+      if (allowed) {
+        CHECK(r.status != 405);
+        continue;
+      }
+      CHECK(r.status == 405);
+      CHECK(r.header("allow") == allow);
+      CHECK(error_code_of(r.body) == "method_not_allowed");
+    }
+  }
 }
