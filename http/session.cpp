@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "http/auth.hpp"
+#include "http/http_date.hpp"
 #include "http/responses.hpp"
 #include "http/store_bridge.hpp"
 
@@ -156,6 +157,7 @@ void session::on_header(beast::error_code ec, size_t) {
   auto& req = parser_->get();
   if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
     continue_ = {bhttp::status::continue_, req.version()};
+    continue_.set(bhttp::field::date, http_date_now());
     return bhttp::async_write(stream_, continue_,
                               beast::bind_front_handler(&session::on_continue,
                                                         shared_from_this()));
@@ -329,6 +331,7 @@ void session::send(response_t res) {
   res.version(version_);
   res.keep_alive(!close);
   res.set(bhttp::field::server, "solver-state");
+  res.set(bhttp::field::date, http_date_now());
   res.prepare_payload();
   if (status == 204 || status == 304)
     res.erase(bhttp::field::content_length); // RFC 9110: no length on these

@@ -5,6 +5,7 @@
 
 #include "http/auth.hpp"
 #include "http/etag.hpp"
+#include "http/http_date.hpp"
 #include "http/json_codec.hpp"
 #include "http/routes.hpp"
 #include "http/status.hpp"
@@ -85,6 +86,20 @@ TEST_CASE("If-Match on writes: one candidate tag goes to the store, the "
   auto d = delete_precondition(&star, nullptr);
   REQUIRE(d.check_first);
   CHECK(d.check_first->any);
+}
+
+TEST_CASE("Date is IMF-fixdate, formatted once per second") {
+  // RFC 9110 5.6.7's example.
+  CHECK(format_http_date(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT");
+  CHECK(format_http_date(0) == "Thu, 01 Jan 1970 00:00:00 GMT");
+  CHECK(format_http_date(4102444799) == "Thu, 31 Dec 2099 23:59:59 GMT");
+  http_date_cache cache;
+  auto first = cache.at(784111777);
+  auto again = cache.at(784111777);
+  CHECK(first.data() == again.data());
+  CHECK(cache.formats() == 1);
+  CHECK(cache.at(784111778) == "Sun, 06 Nov 1994 08:49:38 GMT");
+  CHECK(cache.formats() == 2);
 }
 
 TEST_CASE("bearer tokens compare exactly") {

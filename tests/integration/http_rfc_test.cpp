@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <ctime>
 #include <map>
 #include <regex>
 #include <string>
@@ -241,5 +242,57 @@ TEST_CASE("every route answers a wrong method with 405 and Allow") {
       CHECK(r.header("allow") == allow);
       CHECK(error_code_of(r.body) == "method_not_allowed");
     }
+  }
+}
+
+namespace {
+
+/// True when `value` is an IMF-fixdate within a few seconds of now.
+bool is_current_http_date(const std::string& value) {
+  std::regex imf{R"((Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} )"
+                 R"((Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) )"
+                 R"(\d{4} \d{2}:\d{2}:\d{2} GMT)"};
+  if (!std::regex_match(value, imf))
+    return false;
+  std::tm tm{};
+  if (!strptime(value.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm))
+    return false;
+  auto skew = std::difftime(timegm(&tm), std::time(nullptr));
+  return skew > -5 && skew < 5;
+}
+
+} // namespace
+
+TEST_CASE("every response carries Date in IMF-fixdate") {
+  service_process svc{"state:\n  type: memory\n"
+                      "http:\n  max_body_bytes: 1000\n"};
+  http_client c{svc.port()};
+  auto put = c.put("/v1/state/d", "v");
+  auto etag = put.header("etag");
+  std::vector<http_response> answers{
+    put,
+    c.get("/v1/state/d"),
+    c.get("/v1/state/d", {{"If-None-Match", etag}}),
+    c.get("/v1/state/absent"),
+    c.request("PATCH", "/v1/state/d", "x"),
+    c.get("/v1/state?limit=0"),
+    c.request("HEAD", "/v1/state/d"),
+    c.get("/metrics"),
+  };
+  for (auto& r : answers) {
+    INFO("status " << r.status << ", Date: " << r.header("date"));
+    CHECK(is_current_http_date(r.header("date")));
+  }
+  // Answers the gateway gives before routing, and the interim 100.
+  for (std::string raw :
+       {std::string{"HELLO THERE\r\n\r\n"},
+        std::string{"PUT /v1/state/big HTTP/1.1\r\nHost: x\r\n"
+                    "Content-Length: 5000\r\n\r\n"},
+        std::string{"PUT /v1/state/c HTTP/1.1\r\nHost: x\r\n"
+                    "Content-Length: 1\r\nExpect: 100-continue\r\n\r\n"}}) {
+    auto head = split_head(raw_exchange(svc.port(), raw, 1s));
+    INFO(raw << " -> " << head.status);
+    CHECK(head.status != 0);
+    CHECK(is_current_http_date(head.field("date")));
   }
 }
