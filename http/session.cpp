@@ -171,9 +171,9 @@ bool session::refuse_on_header() {
   route_ = match_.route;
   auto fields = static_cast<size_t>(std::distance(req.begin(), req.end()));
   if (fields > ctx_.limits.max_header_fields) {
-    refuse(state_errc::bad_request,
-           "more than " + std::to_string(ctx_.limits.max_header_fields)
-             + " header fields");
+    refuse_header("more than "
+                  + std::to_string(ctx_.limits.max_header_fields)
+                  + " header fields");
     return true;
   }
   // Without the token nobody may make us read a body: answer now, close,
@@ -232,9 +232,9 @@ void session::on_read_error(beast::error_code ec) {
                   "body exceeds http.max_body_bytes="
                     + std::to_string(ctx_.limits.max_body_bytes));
   if (ec == bhttp::error::header_limit)
-    return refuse(state_errc::bad_request,
-                  "request header exceeds "
-                    + std::to_string(ctx_.limits.header_limit) + " bytes");
+    return refuse_header("request header exceeds "
+                         + std::to_string(ctx_.limits.header_limit)
+                         + " bytes");
   if (ec == bhttp::error::buffer_overflow)
     return refuse(state_errc::bad_request,
                   "a request line, header or chunk-size line exceeds "
@@ -379,6 +379,12 @@ void session::on_write(bool close, beast::error_code ec, size_t) {
 void session::refuse(state_errc code, const std::string& message) {
   spdlog::debug("http: refusing request: {}", message);
   refuse(error_response(code, message), linger_budget_);
+}
+
+void session::refuse_header(const std::string& message) {
+  spdlog::debug("http: refusing request: {}", message);
+  refuse(error_response(431, state_errc::bad_request, message),
+         linger_budget_);
 }
 
 void session::refuse(response_t res, size_t linger_budget) {

@@ -66,7 +66,7 @@ private:
   void do_read();
   void on_header(boost::beast::error_code ec, size_t bytes);
   /// Checks a request on its header alone, before any of its body is read:
-  /// too many fields (400), no valid token while a body is still to come
+  /// too many fields (431), no valid token while a body is still to come
   /// (401). True when it refused the request.
   bool refuse_on_header();
   /// True when the request may proceed without a token (none configured,
@@ -89,6 +89,9 @@ private:
   void on_write(bool close, boost::beast::error_code ec, size_t bytes);
   /// Answers a request that could not be parsed, then closes gracefully.
   void refuse(state_errc code, const std::string& message);
+  /// Same for a header section over the limits: 431 Request Header Fields
+  /// Too Large (RFC 6585), with a bad_request body.
+  void refuse_header(const std::string& message);
   /// Answers `res` without reading the rest of the request, then closes
   /// gracefully, discarding at most `linger_budget` more bytes.
   void refuse(response_t res, size_t linger_budget);

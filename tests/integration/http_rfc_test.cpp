@@ -296,3 +296,49 @@ TEST_CASE("every response carries Date in IMF-fixdate") {
     CHECK(is_current_http_date(head.field("date")));
   }
 }
+
+TEST_CASE("a header section over the limits gets 431 and a closed "
+          "connection") {
+  service_process svc{"state:\n  type: memory\n"};
+  auto fields = [](int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i)
+      out += "X-F" + std::to_string(i) + ": 1\r\n";
+    return out;
+  };
+  const std::vector<std::pair<std::string, std::string>> cases{
+    {"over 16 KiB", "X-Big: " + std::string(20 * 1024, 'h') + "\r\n"},
+    {"over 100 fields", fields(100)}, // with Host: 101
+  };
+  for (auto& [what, extra] : cases) {
+    INFO(what);
+    raw_socket s{svc.port()};
+    REQUIRE(s.send("GET /healthz HTTP/1.1\r\nHost: x\r\n" + extra + "\r\n"));
+    auto answer = s.receive(10s); // returns when the server closes
+    auto head = split_head(answer);
+    CHECK(head.status == 431);
+    CHECK(answer.rfind("HTTP/1.1 431 Request Header Fields Too Large\r\n", 0)
+          == 0);
+    CHECK(head.field("content-type") == "application/json");
+    CHECK(error_code_of(head.rest) == "bad_request");
+    CHECK(head.field("connection") == "close");
+    CHECK(s.closed_by_peer(1s));
+  }
+  // Just under both limits: served.
+  auto ok = raw_exchange(svc.port(),
+                         "GET /healthz HTTP/1.1\r\nHost: x\r\n" + fields(99)
+                           + "\r\n",
+                         1s);
+  CHECK(split_head(ok).status == 200);
+  http_client c{svc.port()};
+  CHECK(c.get("/healthz").status == 200);
+  // Counted under their own status (the metrics flush once a second).
+  bool counted = false;
+  for (int i = 0; i < 50 && !counted; ++i) {
+    counted = c.get("/metrics").body.find("status=\"431\"")
+              != std::string::npos;
+    if (!counted)
+      std::this_thread::sleep_for(100ms);
+  }
+  CHECK(counted);
+}
