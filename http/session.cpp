@@ -17,6 +17,7 @@
 
 #include "http/auth.hpp"
 #include "http/http_date.hpp"
+#include "http/request_id.hpp"
 #include "http/responses.hpp"
 #include "http/store_bridge.hpp"
 
@@ -37,6 +38,9 @@ constexpr std::chrono::seconds linger_time{2};
 /// plus one read: a request line, header or chunk-size line that does not
 /// end within that is refused instead of growing the buffer without bound.
 constexpr size_t read_chunk = 64 * 1024;
+
+/// Not a field Beast knows by enum; looked up by name.
+constexpr std::string_view request_id_field = "X-Request-Id";
 
 bool is_parse_error(const beast::error_code& ec) {
   return ec.category()
@@ -132,6 +136,7 @@ void session::do_read() {
   route_ = route_id::unparsed;
   method_ = method_id::other;
   target_.clear();
+  request_id_.clear();
   parser_.emplace();
   parser_->body_limit(ctx_.limits.max_body_bytes);
   parser_->header_limit(static_cast<uint32_t>(ctx_.limits.header_limit));
@@ -145,6 +150,7 @@ void session::on_header(beast::error_code ec, size_t) {
   if (ec)
     return on_read_error(ec);
   phase_ = phase::serving;
+  request_id_ = client_request_id();
   if (refuse_on_header())
     return;
   // A small body usually came with the header: parse it from the buffer
@@ -158,6 +164,7 @@ void session::on_header(beast::error_code ec, size_t) {
   if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
     continue_ = {bhttp::status::continue_, req.version()};
     continue_.set(bhttp::field::date, http_date_now());
+    continue_.set(request_id_field, request_id_);
     return bhttp::async_write(stream_, continue_,
                               beast::bind_front_handler(&session::on_continue,
                                                         shared_from_this()));
@@ -185,6 +192,22 @@ bool session::refuse_on_header() {
     return true;
   }
   return false;
+}
+
+std::string session::client_request_id() const {
+  auto& req = parser_->get();
+  auto it = req.find(request_id_field);
+  if (it == req.end())
+    return generate_request_id();
+  std::string_view value{it->value().data(), it->value().size()};
+  return request_id_for(&value);
+}
+
+const std::string& session::request_id() {
+  // A request refused before its header was parsed has no client id.
+  if (request_id_.empty())
+    request_id_ = generate_request_id();
+  return request_id_;
 }
 
 bool session::authorized(const request_t& req) const {
@@ -323,6 +346,7 @@ void session::resume(uint64_t seq, std::function<void()> step) {
 
 void session::send(response_t res) {
   awaiting_ = false;
+  res.set(request_id_field, request_id());
   auto status = res.result_int();
   ctx_.stats.count(route_, method_, status);
   access_log(res);
@@ -377,12 +401,14 @@ void session::on_write(bool close, beast::error_code ec, size_t) {
 }
 
 void session::refuse(state_errc code, const std::string& message) {
-  spdlog::debug("http: refusing request: {}", message);
+  spdlog::debug("http: refusing request: {} request_id={}", message,
+                request_id());
   refuse(error_response(code, message), linger_budget_);
 }
 
 void session::refuse_header(const std::string& message) {
-  spdlog::debug("http: refusing request: {}", message);
+  spdlog::debug("http: refusing request: {} request_id={}", message,
+                request_id());
   refuse(error_response(431, state_errc::bad_request, message),
          linger_budget_);
 }
@@ -433,17 +459,18 @@ void session::close_now() {
 void session::access_log(const response_t& res) const {
   auto status = res.result_int();
   if (status >= 500 && status != 503)
-    spdlog::warn("http: {} {} -> {} {}", label_of(method_), label_of(route_),
-                 status, res.body());
+    spdlog::warn("http: {} {} -> {} request_id={} {}", label_of(method_),
+                 label_of(route_), status, request_id_, res.body());
   if (!spdlog::should_log(spdlog::level::debug))
     return;
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
                   std::chrono::steady_clock::now() - started_)
                   .count();
   spdlog::debug("http: access method={} target=\"{}\" route={} status={} "
-                "bytes={} micros={}",
+                "bytes={} micros={} request_id={}",
                 label_of(method_), target_, label_of(route_), status,
-                method_ == method_id::head ? 0 : res.body().size(), micros);
+                method_ == method_id::head ? 0 : res.body().size(), micros,
+                request_id_);
 }
 
 } // namespace solver_state::gateway

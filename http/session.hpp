@@ -69,6 +69,11 @@ private:
   /// too many fields (431), no valid token while a body is still to come
   /// (401). True when it refused the request.
   bool refuse_on_header();
+  /// The request's X-Request-Id when usable, else a generated one.
+  std::string client_request_id() const;
+  /// The id of the request being answered; generates one for a request
+  /// refused before its header was parsed.
+  const std::string& request_id();
   /// True when the request may proceed without a token (none configured,
   /// /healthz) or carries the right one.
   bool authorized(const request_t& req) const;
@@ -133,6 +138,8 @@ private:
   unsigned version_ = 11;
   bool keep_alive_ = false;
   std::string target_; // kept only when the access log is on
+  /// X-Request-Id: echoed on the answer, in every log line about it.
+  std::string request_id_;
   std::chrono::steady_clock::time_point started_;
 };
 

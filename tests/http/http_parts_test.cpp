@@ -3,10 +3,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include "http/auth.hpp"
 #include "http/etag.hpp"
 #include "http/http_date.hpp"
 #include "http/json_codec.hpp"
+#include "http/request_id.hpp"
 #include "http/routes.hpp"
 #include "http/status.hpp"
 
@@ -100,6 +103,29 @@ TEST_CASE("Date is IMF-fixdate, formatted once per second") {
   CHECK(cache.formats() == 1);
   CHECK(cache.at(784111778) == "Sun, 06 Nov 1994 08:49:38 GMT");
   CHECK(cache.formats() == 2);
+}
+
+TEST_CASE("X-Request-Id: usable client ids are kept, others replaced") {
+  CHECK(acceptable_request_id("abc-123_x.Y/z"));
+  CHECK(acceptable_request_id(std::string(128, '~')));
+  CHECK_FALSE(acceptable_request_id(std::string(129, 'a')));
+  CHECK_FALSE(acceptable_request_id(""));
+  CHECK_FALSE(acceptable_request_id("a b"));
+  CHECK_FALSE(acceptable_request_id("a\tb"));
+  CHECK_FALSE(acceptable_request_id("caf\xc3\xa9"));
+  std::string_view mine = "req-1";
+  CHECK(request_id_for(&mine) == "req-1");
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    auto id = generate_request_id();
+    REQUIRE(id.size() == 16);
+    CHECK(id.find_first_not_of("0123456789abcdef") == std::string::npos);
+    seen.insert(id);
+  }
+  CHECK(seen.size() == 1000);
+  std::string_view spaced = "a b";
+  CHECK(request_id_for(&spaced).size() == 16);
+  CHECK(request_id_for(nullptr).size() == 16);
 }
 
 TEST_CASE("bearer tokens compare exactly") {

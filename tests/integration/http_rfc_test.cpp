@@ -342,3 +342,122 @@ TEST_CASE("a header section over the limits gets 431 and a closed "
   }
   CHECK(counted);
 }
+
+namespace {
+
+bool generated_id(const std::string& id) {
+  return std::regex_match(id, std::regex{"[0-9a-f]{16}"});
+}
+
+} // namespace
+
+TEST_CASE("X-Request-Id is echoed when usable, generated otherwise") {
+  service_process svc{"state:\n  type: memory\n"};
+  http_client c{svc.port()};
+  header_list id{{"X-Request-Id", "client-42"}};
+  auto etag = c.put("/v1/state/r", "v", id).header("etag");
+  std::vector<http_response> echoed{
+    c.put("/v1/state/r", "v", id),
+    c.get("/v1/state/r", id),
+    c.request("HEAD", "/v1/state/r", "", id),
+    c.get("/v1/state/r", {{"X-Request-Id", "client-42"},
+                          {"If-None-Match", etag}}),
+    c.get("/v1/state/absent", id),
+    c.request("PATCH", "/v1/state/r", "x", id),
+    c.get("/v1/state?limit=0", id),
+    c.put("/v1/state/r", "v", {{"X-Request-Id", "client-42"},
+                               {"If-Match", "*"}}),
+  };
+  for (auto& r : echoed) {
+    INFO("status " << r.status);
+    CHECK(r.header("x-request-id") == "client-42");
+  }
+  auto longest = std::string(128, 'i');
+  CHECK(c.get("/healthz", {{"X-Request-Id", longest}}).header("x-request-id")
+        == longest);
+  // None, or unusable: a fresh 16-hex-digit id each time.
+  auto a = c.get("/healthz").header("x-request-id");
+  auto b = c.get("/healthz").header("x-request-id");
+  CHECK(generated_id(a));
+  CHECK(generated_id(b));
+  CHECK(a != b);
+  for (std::string bad : {std::string(129, 'i'), std::string{"has space"},
+                          std::string{"caf\xc3\xa9"}}) {
+    auto r = c.get("/healthz", {{"X-Request-Id", bad}});
+    INFO(bad);
+    CHECK(generated_id(r.header("x-request-id")));
+  }
+  // Answers before routing: echoed once the header is parsed, generated
+  // when even that failed.
+  std::string many_fields;
+  for (int i = 0; i < 100; ++i)
+    many_fields += "X-F" + std::to_string(i) + ": 1\r\n";
+  auto too_many = split_head(raw_exchange(
+    svc.port(),
+    "GET /healthz HTTP/1.1\r\nX-Request-Id: fields-1\r\n" + many_fields
+      + "\r\n",
+    5s));
+  CHECK(too_many.status == 431);
+  CHECK(too_many.field("x-request-id") == "fields-1");
+  auto malformed = split_head(raw_exchange(svc.port(), "HELLO\r\n\r\n", 5s));
+  CHECK(malformed.status == 400);
+  CHECK(generated_id(malformed.field("x-request-id")));
+}
+
+TEST_CASE("X-Request-Id is in every log line about its request") {
+  SECTION("the access log and a refusal") {
+    service_process svc{"state:\n  type: memory\nlog:\n  level: debug\n"};
+    http_client c{svc.port()};
+    REQUIRE(c.get("/v1/state/x", {{"X-Request-Id", "trace-me-1"}}).status
+            == 404);
+    auto big = split_head(raw_exchange(
+      svc.port(),
+      "GET /healthz HTTP/1.1\r\nX-Big: " + std::string(20000, 'b')
+        + "\r\n\r\n",
+      5s));
+    REQUIRE(big.status == 431);
+    auto generated = big.field("x-request-id");
+    REQUIRE(generated_id(generated));
+    // The log is written by the service's own thread: wait for it.
+    std::string log;
+    for (int i = 0; i < 50; ++i) {
+      log = svc.log();
+      if (log.find("request_id=" + generated) != std::string::npos)
+        break;
+      std::this_thread::sleep_for(100ms);
+    }
+    CHECK(std::regex_search(
+      log, std::regex{"http: access method=GET target=\"/v1/state/x\" "
+                      "route=/v1/state/\\{key\\} status=404 .*"
+                      "request_id=trace-me-1"}));
+    CHECK(std::regex_search(log, std::regex{"refusing request: request "
+                                            "header exceeds 16384 bytes "
+                                            "request_id="
+                                            + generated}));
+  }
+  SECTION("the warning of a 504") {
+    // As in http_limits_test: 100k keys keep the store busy past 10ms.
+    service_process svc{"state:\n  type: memory\n"
+                        "http:\n  request_timeout: 10ms\n"
+                        "  max_body_bytes: 16777216\n"
+                        "  max_batch_keys: 100000\n"};
+    std::string body = "{\"keys\":[";
+    for (int i = 0; i < 100000; ++i)
+      body += (i ? ",\"state:t:" : "\"state:t:") + std::to_string(i) + "\"";
+    body += "]}";
+    http_client c{svc.port()};
+    auto r = c.request("POST", "/v1/state/batch-get", body,
+                       {{"X-Request-Id", "slow-batch-7"}});
+    REQUIRE(r.status == 504);
+    CHECK(r.header("x-request-id") == "slow-batch-7");
+    std::string log;
+    for (int i = 0; i < 50; ++i) {
+      log = svc.log();
+      if (log.find("slow-batch-7") != std::string::npos)
+        break;
+      std::this_thread::sleep_for(100ms);
+    }
+    CHECK(std::regex_search(log, std::regex{"POST /v1/state/batch-get -> 504 "
+                                            "request_id=slow-batch-7 "}));
+  }
+}
