@@ -78,7 +78,7 @@ raw_head exchange_then_healthz(uint16_t port, const std::string& method,
 
 } // namespace
 
-TEST_CASE("If-Match takes * and lists on writes; weak tags never match") {
+TEST_CASE("If-Match takes * and lists on writes, and weak tags never match") {
   service_process svc{"state:\n  type: memory\n"};
   http_client c{svc.port()};
   auto key = std::string{"/v1/state/state:c:im"};
