@@ -178,9 +178,9 @@ bool session::refuse_on_header() {
   route_ = match_.route;
   auto fields = static_cast<size_t>(std::distance(req.begin(), req.end()));
   if (fields > ctx_.limits.max_header_fields) {
-    refuse_header("more than "
-                  + std::to_string(ctx_.limits.max_header_fields)
-                  + " header fields");
+    refuse_oversized(431, "more than "
+                            + std::to_string(ctx_.limits.max_header_fields)
+                            + " header fields");
     return true;
   }
   // Without the token nobody may make us read a body: answer now, close,
@@ -255,9 +255,7 @@ void session::on_read_error(beast::error_code ec) {
                   "body exceeds http.max_body_bytes="
                     + std::to_string(ctx_.limits.max_body_bytes));
   if (ec == bhttp::error::header_limit)
-    return refuse_header("request header exceeds "
-                         + std::to_string(ctx_.limits.header_limit)
-                         + " bytes");
+    return refuse_header_limit();
   if (ec == bhttp::error::buffer_overflow)
     return refuse(state_errc::bad_request,
                   "a request line, header or chunk-size line exceeds "
@@ -406,10 +404,20 @@ void session::refuse(state_errc code, const std::string& message) {
   refuse(error_response(code, message), linger_budget_);
 }
 
-void session::refuse_header(const std::string& message) {
+void session::refuse_header_limit() {
+  auto limit = std::to_string(ctx_.limits.header_limit);
+  // The parser knows the target once the request line is in. Without one,
+  // the request line alone was over the limit: a URI too long, which RFC
+  // 9112 3 answers with 414, not with 431.
+  if (parser_->get().target().empty())
+    return refuse_oversized(414, "request line exceeds " + limit + " bytes");
+  refuse_oversized(431, "request header exceeds " + limit + " bytes");
+}
+
+void session::refuse_oversized(unsigned status, const std::string& message) {
   spdlog::debug("http: refusing request: {} request_id={}", message,
                 request_id());
-  refuse(error_response(431, state_errc::bad_request, message),
+  refuse(error_response(status, state_errc::bad_request, message),
          linger_budget_);
 }
 

@@ -94,9 +94,12 @@ private:
   void on_write(bool close, boost::beast::error_code ec, size_t bytes);
   /// Answers a request that could not be parsed, then closes gracefully.
   void refuse(state_errc code, const std::string& message);
-  /// Same for a header section over the limits: 431 Request Header Fields
-  /// Too Large (RFC 6585), with a bad_request body.
-  void refuse_header(const std::string& message);
+  /// Past the 16 KiB of request line and header: 414 URI Too Long when the
+  /// request line alone is that long, else 431.
+  void refuse_header_limit();
+  /// Same for a request too large to take: `status` (431 Request Header
+  /// Fields Too Large, RFC 6585; 414 URI Too Long) with a bad_request body.
+  void refuse_oversized(unsigned status, const std::string& message);
   /// Answers `res` without reading the rest of the request, then closes
   /// gracefully, discarding at most `linger_budget` more bytes.
   void refuse(response_t res, size_t linger_budget);

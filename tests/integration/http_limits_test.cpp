@@ -232,7 +232,7 @@ TEST_CASE("garbage, truncated and oversized requests leave the service up") {
                                     "GET /v1/state/" + std::string(40000, 'k')
                                       + " HTTP/1.1\r\nHost: x\r\n\r\n",
                                     3s);
-    CHECK(long_target.rfind("HTTP/1.1 431", 0) == 0);
+    CHECK(long_target.rfind("HTTP/1.1 414", 0) == 0);
   }
   SECTION("bad framing") {
     auto out = raw_exchange(svc.port(),

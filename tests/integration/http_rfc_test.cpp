@@ -461,3 +461,19 @@ TEST_CASE("X-Request-Id is in every log line about its request") {
                                             "request_id=slow-batch-7 "}));
   }
 }
+
+TEST_CASE("a request line over the limit is 414 URI Too Long") {
+  service_process svc{"state:\n  type: memory\n"};
+  raw_socket s{svc.port()};
+  REQUIRE(s.send("GET /v1/state/" + std::string(20 * 1024, 'k')
+                 + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto answer = s.receive(10s);
+  CHECK(answer.rfind("HTTP/1.1 414 URI Too Long\r\n", 0) == 0);
+  auto head = split_head(answer);
+  CHECK(error_code_of(head.rest) == "bad_request");
+  CHECK(head.field("connection") == "close");
+  CHECK(s.closed_by_peer(1s));
+  // A long target within the limit is served (here: a key too long).
+  http_client c{svc.port()};
+  CHECK(c.get("/v1/state/" + std::string(2000, 'k')).status == 400);
+}
