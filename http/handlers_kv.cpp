@@ -193,8 +193,8 @@ void delete_value(const handler_env& env, request_t& req,
   if (!pre.problem.empty())
     return bad_request(sink, pre.problem);
   auto read_key = pre.check_first ? key : std::string{};
-  auto write = [&env, sink,
-                dr = delete_request{std::move(key), {}}](condition cond) mutable {
+  auto write = [&env, sink, dr = delete_request{std::move(key), {}}](
+                 condition cond) mutable {
     dr.cond = cond;
     auto on_result = [sink](caf::expected<bool> removed) {
       if (!removed)

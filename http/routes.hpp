@@ -13,7 +13,7 @@
 namespace solver_state::gateway {
 
 enum class route_id : uint8_t {
-  healthz,          // GET|HEAD (HEAD wherever GET: RFC 9110 9.3.2)
+  healthz,
   readyz,
   metrics,
   state_list,       // GET /v1/state?prefix=&limit=&cursor=
