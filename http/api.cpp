@@ -54,6 +54,11 @@ void api::serve(request_t& req, route_match m, const sink_ptr& sink) const {
     sink->reply(std::move(res));
     return;
   }
+  // HEAD is GET without the body: the connection drops the body when it
+  // writes the answer, so status and headers (ETag, Content-Length) are
+  // exactly GET's.
+  if (method == method_id::head)
+    method = method_id::get;
   switch (m.route) {
     case route_id::healthz:
       healthz(sink);

@@ -24,9 +24,10 @@ class store_bridge;
 
 struct connection_limits {
   size_t max_body_bytes = 1 << 20;
-  /// Request line plus header fields; beyond it 400 and close.
+  /// Request line plus header fields; beyond it 431 (414 when the request
+  /// line alone is that long) and close.
   size_t header_limit = 16 * 1024;
-  /// Header fields in one request; beyond it 400 and close. The byte limit
+  /// Header fields in one request; beyond it 431 and close. The byte limit
   /// alone would let 16 KiB of "a:\r\n" become ~4000 allocated fields
   /// (~300 KiB) per connection. 100 is Apache's LimitRequestFields.
   size_t max_header_fields = 100;

@@ -1,5 +1,6 @@
-// Versions as strong ETags ("42") and the If-Match / If-None-Match rules
-// of PUT and DELETE, with a 400 message for unusable headers.
+// Versions as strong ETags ("42"), If-Match / If-None-Match values ("*" or
+// lists of tags) and the If-Match / If-None-Match rules of PUT and DELETE,
+// with a 400 message for unusable headers.
 
 #include "http/etag.hpp"
 
@@ -7,23 +8,61 @@ namespace solver_state::gateway {
 
 namespace {
 
+bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
+
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+  while (!s.empty() && is_ows(s.front()))
     s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+  while (!s.empty() && is_ows(s.back()))
     s.remove_suffix(1);
   return s;
 }
 
+/// Reads one entity tag at the front of `s` and removes it; nullopt when
+/// it is not [W/]"etagc*" (RFC 9110 8.8.3).
+std::optional<entity_tag> take_tag(std::string_view& s) {
+  entity_tag tag;
+  if (s.substr(0, 2) == "W/") {
+    tag.weak = true;
+    s.remove_prefix(2);
+  }
+  if (s.empty() || s.front() != '"')
+    return std::nullopt;
+  auto close = s.find('"', 1);
+  if (close == std::string_view::npos)
+    return std::nullopt;
+  auto opaque = s.substr(0, close + 1);
+  for (unsigned char c : opaque.substr(1, close - 1))
+    if (c < 0x21 || c == 0x7F)
+      return std::nullopt;
+  // Ours only when it is exactly the form we send: strong comparison is
+  // byte for byte, so "007" is not "7".
+  auto v = parse_etag(opaque);
+  if (v && format_etag(*v) == opaque)
+    tag.version = v;
+  s.remove_prefix(close + 1);
+  return tag;
+}
+
 precondition if_match_of(std::string_view header) {
   precondition out;
-  auto v = parse_etag(header);
-  if (!v) {
-    out.problem = "If-Match must be one entity tag such as \"42\", got '"
+  auto tags = parse_tag_condition(header);
+  if (!tags) {
+    out.problem = "If-Match must be * or a list of entity tags such as "
+                  "\"42\", got '"
                   + std::string{trim(header)} + "'";
     return out;
   }
-  out.cond = condition::matches(*v);
+  // With exactly one tag that can match, the store's own condition says
+  // it, checked atomically with the write; anything else needs a look at
+  // the current version first.
+  auto strong = tags->strong_versions();
+  if (!tags->any && strong.size() == 1)
+    out.cond = condition::matches(strong.front());
+  else
+    out.check_first = std::move(*tags);
   return out;
 }
 
@@ -48,6 +87,57 @@ std::optional<version_t> parse_etag(std::string_view text) {
     v = next;
   }
   return v;
+}
+
+bool tag_condition::strong_match(version_t current) const {
+  if (any)
+    return true;
+  for (auto& t : tags)
+    if (!t.weak && t.version == current)
+      return true;
+  return false;
+}
+
+bool tag_condition::weak_match(version_t current) const {
+  if (any)
+    return true;
+  for (auto& t : tags)
+    if (t.version == current)
+      return true;
+  return false;
+}
+
+std::vector<version_t> tag_condition::strong_versions() const {
+  std::vector<version_t> out;
+  for (auto& t : tags)
+    if (!t.weak && t.version)
+      out.push_back(*t.version);
+  return out;
+}
+
+std::optional<tag_condition> parse_tag_condition(std::string_view text) {
+  text = trim(text);
+  tag_condition out;
+  if (text == "*") {
+    out.any = true;
+    return out;
+  }
+  while (true) {
+    while (!text.empty() && (text.front() == ',' || is_ows(text.front())))
+      text.remove_prefix(1); // separators and empty list elements
+    if (text.empty())
+      break;
+    auto tag = take_tag(text);
+    if (!tag)
+      return std::nullopt;
+    out.tags.push_back(*tag);
+    text = trim(text);
+    if (!text.empty() && text.front() != ',')
+      return std::nullopt;
+  }
+  if (out.tags.empty())
+    return std::nullopt;
+  return out;
 }
 
 precondition write_precondition(const std::string_view* if_match,

@@ -3,6 +3,7 @@
 // The HTTP message types of the gateway, and the sink a handler answers
 // through (the connection it came from).
 
+#include <functional>
 #include <memory>
 
 #include <boost/beast/http/message.hpp>
@@ -21,6 +22,14 @@ class reply_sink {
 public:
   virtual ~reply_sink() = default;
   virtual void reply(response_t res) = 0;
+
+  /// Thread-safe: runs `step` on the connection's io thread as a further
+  /// part of the request, so the store calls it starts are bounded and
+  /// cancelled by the request's deadline (504) like the first ones. For a
+  /// handler that must ask the store twice: the second call starts from
+  /// the first one's callback without the CAF thread waiting for anything.
+  /// Dropped, unrun, when the request was already answered.
+  virtual void resume(std::function<void()> step) = 0;
 };
 
 using sink_ptr = std::shared_ptr<reply_sink>;

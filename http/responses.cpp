@@ -30,6 +30,11 @@ response_t error_response(state_errc code, std::string_view message) {
   return json_response(http_status_of(code), error_body(code, message));
 }
 
+response_t error_response(unsigned status, state_errc code,
+                          std::string_view message) {
+  return json_response(status, error_body(code, message));
+}
+
 response_t error_response(const caf::error& err) {
   return error_response(code_of(err), message_of(err));
 }

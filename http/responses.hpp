@@ -23,6 +23,12 @@ response_t empty_response(unsigned status);
 /// The JSON error body with the status of docs/api.md's table.
 response_t error_response(state_errc code, std::string_view message);
 
+/// The JSON error body of `code` under another status than the code's own:
+/// 431 Request Header Fields Too Large (RFC 6585) and 414 URI Too Long carry
+/// bad_request.
+response_t error_response(unsigned status, state_errc code,
+                          std::string_view message);
+
 /// Same, for an error that came back from an actor.
 response_t error_response(const caf::error& err);
 

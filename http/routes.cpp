@@ -11,11 +11,13 @@ namespace {
 
 using methods = std::array<bool, method_count>;
 
-constexpr methods get_only{true, false, false, false, false};
-constexpr methods post_only{false, false, false, true, false};
-constexpr methods get_put_delete{true, true, true, false, false};
-constexpr methods get_put{true, true, false, false, false};
-constexpr methods none{false, false, false, false, false};
+// Columns: GET, PUT, DELETE, POST, HEAD, other. HEAD goes wherever GET
+// does, and Allow lists it (RFC 9110 9.3.2, 10.2.1).
+constexpr methods get_only{true, false, false, false, true, false};
+constexpr methods post_only{false, false, false, true, false, false};
+constexpr methods get_put_delete{true, true, true, false, true, false};
+constexpr methods get_put{true, true, false, false, true, false};
+constexpr methods none{false, false, false, false, false, false};
 
 struct route_info {
   const char* label;
@@ -24,18 +26,19 @@ struct route_info {
 };
 
 constexpr std::array<route_info, route_count> routes{{
-  {"/healthz", get_only, "GET"},
-  {"/readyz", get_only, "GET"},
-  {"/metrics", get_only, "GET"},
-  {"/v1/state", get_only, "GET"},
+  {"/healthz", get_only, "GET, HEAD"},
+  {"/readyz", get_only, "GET, HEAD"},
+  {"/metrics", get_only, "GET, HEAD"},
+  {"/v1/state", get_only, "GET, HEAD"},
   {"/v1/state/batch-get", post_only, "POST"},
-  {"/v1/state/{key}", get_put_delete, "GET, PUT, DELETE"},
-  {"/v1/orders/{order_type}", get_only, "GET"},
-  {"/v1/orders/{order_type}/{order_id}", get_put_delete, "GET, PUT, DELETE"},
-  {"/v1/fills/{order_id}", get_only, "GET"},
-  {"/v1/fills/{order_id}/{tx_hash}", get_put, "GET, PUT"},
-  {"/v1/settlements/{order_id}", get_only, "GET"},
-  {"/v1/settlements/{order_id}/{claim_hash}", get_put, "GET, PUT"},
+  {"/v1/state/{key}", get_put_delete, "GET, HEAD, PUT, DELETE"},
+  {"/v1/orders/{order_type}", get_only, "GET, HEAD"},
+  {"/v1/orders/{order_type}/{order_id}", get_put_delete,
+   "GET, HEAD, PUT, DELETE"},
+  {"/v1/fills/{order_id}", get_only, "GET, HEAD"},
+  {"/v1/fills/{order_id}/{tx_hash}", get_put, "GET, HEAD, PUT"},
+  {"/v1/settlements/{order_id}", get_only, "GET, HEAD"},
+  {"/v1/settlements/{order_id}/{claim_hash}", get_put, "GET, HEAD, PUT"},
   {"unknown", none, ""},
   {"unparsed", none, ""},
 }};
@@ -85,7 +88,8 @@ const char* label_of(route_id route) {
 }
 
 const char* label_of(method_id method) {
-  constexpr const char* names[] = {"GET", "PUT", "DELETE", "POST", "other"};
+  constexpr const char* names[] = {"GET",  "PUT",  "DELETE",
+                                   "POST", "HEAD", "other"};
   return names[static_cast<size_t>(method)];
 }
 
@@ -98,6 +102,8 @@ method_id method_of(std::string_view verb) {
     return method_id::del;
   if (verb == "POST")
     return method_id::post;
+  if (verb == "HEAD")
+    return method_id::head;
   return method_id::other;
 }
 

@@ -32,7 +32,9 @@ enum class route_id : uint8_t {
 
 constexpr size_t route_count = static_cast<size_t>(route_id::count_);
 
-enum class method_id : uint8_t { get, put, del, post, other, count_ };
+/// HEAD is served as GET (api::serve), its body dropped when the answer is
+/// written (session::send).
+enum class method_id : uint8_t { get, put, del, post, head, other, count_ };
 
 constexpr size_t method_count = static_cast<size_t>(method_id::count_);
 

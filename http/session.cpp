@@ -16,6 +16,8 @@
 #include <spdlog/spdlog.h>
 
 #include "http/auth.hpp"
+#include "http/http_date.hpp"
+#include "http/request_id.hpp"
 #include "http/responses.hpp"
 #include "http/store_bridge.hpp"
 
@@ -36,6 +38,9 @@ constexpr std::chrono::seconds linger_time{2};
 /// plus one read: a request line, header or chunk-size line that does not
 /// end within that is refused instead of growing the buffer without bound.
 constexpr size_t read_chunk = 64 * 1024;
+
+/// Not a field Beast knows by enum; looked up by name.
+constexpr std::string_view request_id_field = "X-Request-Id";
 
 bool is_parse_error(const beast::error_code& ec) {
   return ec.category()
@@ -86,6 +91,10 @@ public:
     session_->reply(seq_, std::move(res));
   }
 
+  void resume(std::function<void()> step) override {
+    session_->resume(seq_, std::move(step));
+  }
+
 private:
   std::shared_ptr<session> session_;
   uint64_t seq_;
@@ -127,6 +136,7 @@ void session::do_read() {
   route_ = route_id::unparsed;
   method_ = method_id::other;
   target_.clear();
+  request_id_.clear();
   parser_.emplace();
   parser_->body_limit(ctx_.limits.max_body_bytes);
   parser_->header_limit(static_cast<uint32_t>(ctx_.limits.header_limit));
@@ -140,6 +150,7 @@ void session::on_header(beast::error_code ec, size_t) {
   if (ec)
     return on_read_error(ec);
   phase_ = phase::serving;
+  request_id_ = client_request_id();
   if (refuse_on_header())
     return;
   // A small body usually came with the header: parse it from the buffer
@@ -152,6 +163,8 @@ void session::on_header(beast::error_code ec, size_t) {
   auto& req = parser_->get();
   if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
     continue_ = {bhttp::status::continue_, req.version()};
+    continue_.set(bhttp::field::date, http_date_now());
+    continue_.set(request_id_field, request_id_);
     return bhttp::async_write(stream_, continue_,
                               beast::bind_front_handler(&session::on_continue,
                                                         shared_from_this()));
@@ -165,9 +178,9 @@ bool session::refuse_on_header() {
   route_ = match_.route;
   auto fields = static_cast<size_t>(std::distance(req.begin(), req.end()));
   if (fields > ctx_.limits.max_header_fields) {
-    refuse(state_errc::bad_request,
-           "more than " + std::to_string(ctx_.limits.max_header_fields)
-             + " header fields");
+    refuse_oversized(431, "more than "
+                            + std::to_string(ctx_.limits.max_header_fields)
+                            + " header fields");
     return true;
   }
   // Without the token nobody may make us read a body: answer now, close,
@@ -179,6 +192,22 @@ bool session::refuse_on_header() {
     return true;
   }
   return false;
+}
+
+std::string session::client_request_id() const {
+  auto& req = parser_->get();
+  auto it = req.find(request_id_field);
+  if (it == req.end())
+    return generate_request_id();
+  std::string_view value{it->value().data(), it->value().size()};
+  return request_id_for(&value);
+}
+
+const std::string& session::request_id() {
+  // A request refused before its header was parsed has no client id.
+  if (request_id_.empty())
+    request_id_ = generate_request_id();
+  return request_id_;
 }
 
 bool session::authorized(const request_t& req) const {
@@ -226,9 +255,7 @@ void session::on_read_error(beast::error_code ec) {
                   "body exceeds http.max_body_bytes="
                     + std::to_string(ctx_.limits.max_body_bytes));
   if (ec == bhttp::error::header_limit)
-    return refuse(state_errc::bad_request,
-                  "request header exceeds "
-                    + std::to_string(ctx_.limits.header_limit) + " bytes");
+    return refuse_header_limit();
   if (ec == bhttp::error::buffer_overflow)
     return refuse(state_errc::bad_request,
                   "a request line, header or chunk-size line exceeds "
@@ -303,8 +330,21 @@ void session::reply(uint64_t seq, response_t res) {
   });
 }
 
+void session::resume(uint64_t seq, std::function<void()> step) {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this(), seq,
+                                         step = std::move(step)] {
+    if (!self->awaiting_ || seq != self->seq_)
+      return; // already answered with 504
+    // Recorded like the calls serve() started, so the deadline cancels
+    // these too.
+    store_bridge::call_scope scope{self->ctx_.bridge, self->calls_};
+    step();
+  });
+}
+
 void session::send(response_t res) {
   awaiting_ = false;
+  res.set(request_id_field, request_id());
   auto status = res.result_int();
   ctx_.stats.count(route_, method_, status);
   access_log(res);
@@ -313,9 +353,14 @@ void session::send(response_t res) {
   res.version(version_);
   res.keep_alive(!close);
   res.set(bhttp::field::server, "solver-state");
+  res.set(bhttp::field::date, http_date_now());
   res.prepare_payload();
   if (status == 204 || status == 304)
     res.erase(bhttp::field::content_length); // RFC 9110: no length on these
+  // HEAD: GET's headers, Content-Length of the body GET would send, and no
+  // body (RFC 9110 9.3.2).
+  if (method_ == method_id::head)
+    res.body().clear();
   serialize(res);
   stream_.expires_after(ctx_.limits.read_timeout);
   net::async_write(stream_, net::buffer(wire_),
@@ -354,8 +399,26 @@ void session::on_write(bool close, beast::error_code ec, size_t) {
 }
 
 void session::refuse(state_errc code, const std::string& message) {
-  spdlog::debug("http: refusing request: {}", message);
+  spdlog::debug("http: refusing request: {} request_id={}", message,
+                request_id());
   refuse(error_response(code, message), linger_budget_);
+}
+
+void session::refuse_header_limit() {
+  auto limit = std::to_string(ctx_.limits.header_limit);
+  // The parser knows the target once the request line is in. Without one,
+  // the request line alone was over the limit: a URI too long, which RFC
+  // 9112 3 answers with 414, not with 431.
+  if (parser_->get().target().empty())
+    return refuse_oversized(414, "request line exceeds " + limit + " bytes");
+  refuse_oversized(431, "request header exceeds " + limit + " bytes");
+}
+
+void session::refuse_oversized(unsigned status, const std::string& message) {
+  spdlog::debug("http: refusing request: {} request_id={}", message,
+                request_id());
+  refuse(error_response(status, state_errc::bad_request, message),
+         linger_budget_);
 }
 
 void session::refuse(response_t res, size_t linger_budget) {
@@ -404,17 +467,18 @@ void session::close_now() {
 void session::access_log(const response_t& res) const {
   auto status = res.result_int();
   if (status >= 500 && status != 503)
-    spdlog::warn("http: {} {} -> {} {}", label_of(method_), label_of(route_),
-                 status, res.body());
+    spdlog::warn("http: {} {} -> {} request_id={} {}", label_of(method_),
+                 label_of(route_), status, request_id_, res.body());
   if (!spdlog::should_log(spdlog::level::debug))
     return;
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
                   std::chrono::steady_clock::now() - started_)
                   .count();
   spdlog::debug("http: access method={} target=\"{}\" route={} status={} "
-                "bytes={} micros={}",
+                "bytes={} micros={} request_id={}",
                 label_of(method_), target_, label_of(route_), status,
-                res.body().size(), micros);
+                method_ == method_id::head ? 0 : res.body().size(), micros,
+                request_id_);
 }
 
 } // namespace solver_state::gateway

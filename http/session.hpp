@@ -8,6 +8,7 @@
 // read buffer holds at most a header's worth plus one read).
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +52,10 @@ public:
   /// dropped.
   void reply(uint64_t seq, response_t res);
 
+  /// Thread-safe: runs `step` on the connection's strand as part of request
+  /// number `seq` (reply_sink::resume), unless that was already answered.
+  void resume(uint64_t seq, std::function<void()> step);
+
   /// Thread-safe: closes the connection now if it waits for a request; a
   /// connection serving one closes after answering it.
   void shut_down();
@@ -61,9 +66,14 @@ private:
   void do_read();
   void on_header(boost::beast::error_code ec, size_t bytes);
   /// Checks a request on its header alone, before any of its body is read:
-  /// too many fields (400), no valid token while a body is still to come
+  /// too many fields (431), no valid token while a body is still to come
   /// (401). True when it refused the request.
   bool refuse_on_header();
+  /// The request's X-Request-Id when usable, else a generated one.
+  std::string client_request_id() const;
+  /// The id of the request being answered; generates one for a request
+  /// refused before its header was parsed.
+  const std::string& request_id();
   /// True when the request may proceed without a token (none configured,
   /// /healthz) or carries the right one.
   bool authorized(const request_t& req) const;
@@ -84,6 +94,12 @@ private:
   void on_write(bool close, boost::beast::error_code ec, size_t bytes);
   /// Answers a request that could not be parsed, then closes gracefully.
   void refuse(state_errc code, const std::string& message);
+  /// Past the 16 KiB of request line and header: 414 URI Too Long when the
+  /// request line alone is that long, else 431.
+  void refuse_header_limit();
+  /// Same for a request too large to take: `status` (431 Request Header
+  /// Fields Too Large, RFC 6585; 414 URI Too Long) with a bad_request body.
+  void refuse_oversized(unsigned status, const std::string& message);
   /// Answers `res` without reading the rest of the request, then closes
   /// gracefully, discarding at most `linger_budget` more bytes.
   void refuse(response_t res, size_t linger_budget);
@@ -125,6 +141,8 @@ private:
   unsigned version_ = 11;
   bool keep_alive_ = false;
   std::string target_; // kept only when the access log is on
+  /// X-Request-Id: echoed on the answer, in every log line about it.
+  std::string request_id_;
   std::chrono::steady_clock::time_point started_;
 };
 

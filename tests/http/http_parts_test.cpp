@@ -3,9 +3,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include "http/auth.hpp"
 #include "http/etag.hpp"
+#include "http/http_date.hpp"
 #include "http/json_codec.hpp"
+#include "http/request_id.hpp"
 #include "http/routes.hpp"
 #include "http/status.hpp"
 
@@ -37,6 +41,91 @@ TEST_CASE("write preconditions follow If-Match and If-None-Match") {
   CHECK_FALSE(write_precondition(nullptr, &tag).problem.empty());
   CHECK_FALSE(delete_precondition(nullptr, &star).problem.empty());
   CHECK(delete_precondition(&tag, nullptr).cond.version == 7);
+}
+
+TEST_CASE("If-Match and If-None-Match take * or lists of entity tags") {
+  auto star = parse_tag_condition(" * ");
+  REQUIRE(star);
+  CHECK(star->any);
+  CHECK(star->strong_match(5));
+  auto list = parse_tag_condition(R"("1", W/"2" ,, "abc","3")");
+  REQUIRE(list);
+  REQUIRE(list->tags.size() == 4);
+  CHECK(list->tags[1].weak);
+  CHECK_FALSE(list->tags[2].version); // well-formed, never ours
+  CHECK(list->strong_versions() == std::vector<version_t>{1, 3});
+  CHECK(list->strong_match(3));
+  CHECK_FALSE(list->strong_match(2)); // weak never matches strongly
+  CHECK(list->weak_match(2));
+  CHECK_FALSE(list->weak_match(4));
+  // Strong comparison is byte for byte.
+  CHECK_FALSE(parse_tag_condition("\"007\"")->strong_match(7));
+  CHECK_FALSE(parse_tag_condition(""));
+  CHECK_FALSE(parse_tag_condition(" , "));
+  CHECK_FALSE(parse_tag_condition("7"));
+  CHECK_FALSE(parse_tag_condition("\"1\" \"2\"")); // no comma
+  CHECK_FALSE(parse_tag_condition("*, \"1\""));
+  CHECK_FALSE(parse_tag_condition("\"1"));
+  CHECK_FALSE(parse_tag_condition("w/\"1\"")); // W/ is case-sensitive
+  CHECK_FALSE(parse_tag_condition("\"a b\""));
+}
+
+TEST_CASE("If-Match on writes: one candidate tag goes to the store, the "
+          "rest is checked first") {
+  std::string_view one = "\"7\"", star = "*", several = "\"7\", \"8\"",
+                   weak_and_one = "W/\"6\", \"7\"", all_weak = "W/\"7\"";
+  auto p = write_precondition(&one, nullptr);
+  CHECK(p.cond.kind == condition::if_version);
+  CHECK_FALSE(p.check_first);
+  p = write_precondition(&weak_and_one, nullptr);
+  CHECK(p.cond.kind == condition::if_version);
+  CHECK(p.cond.version == 7);
+  for (auto* text : {&star, &several, &all_weak}) {
+    p = write_precondition(text, nullptr);
+    CHECK(p.problem.empty());
+    CHECK(p.check_first);
+    CHECK(p.cond.kind == condition::none);
+  }
+  auto d = delete_precondition(&star, nullptr);
+  REQUIRE(d.check_first);
+  CHECK(d.check_first->any);
+}
+
+TEST_CASE("Date is IMF-fixdate, formatted once per second") {
+  // RFC 9110 5.6.7's example.
+  CHECK(format_http_date(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT");
+  CHECK(format_http_date(0) == "Thu, 01 Jan 1970 00:00:00 GMT");
+  CHECK(format_http_date(4102444799) == "Thu, 31 Dec 2099 23:59:59 GMT");
+  http_date_cache cache;
+  auto first = cache.at(784111777);
+  auto again = cache.at(784111777);
+  CHECK(first.data() == again.data());
+  CHECK(cache.formats() == 1);
+  CHECK(cache.at(784111778) == "Sun, 06 Nov 1994 08:49:38 GMT");
+  CHECK(cache.formats() == 2);
+}
+
+TEST_CASE("X-Request-Id: usable client ids are kept, others replaced") {
+  CHECK(acceptable_request_id("abc-123_x.Y/z"));
+  CHECK(acceptable_request_id(std::string(128, '~')));
+  CHECK_FALSE(acceptable_request_id(std::string(129, 'a')));
+  CHECK_FALSE(acceptable_request_id(""));
+  CHECK_FALSE(acceptable_request_id("a b"));
+  CHECK_FALSE(acceptable_request_id("a\tb"));
+  CHECK_FALSE(acceptable_request_id("caf\xc3\xa9"));
+  std::string_view mine = "req-1";
+  CHECK(request_id_for(&mine) == "req-1");
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    auto id = generate_request_id();
+    REQUIRE(id.size() == 16);
+    CHECK(id.find_first_not_of("0123456789abcdef") == std::string::npos);
+    seen.insert(id);
+  }
+  CHECK(seen.size() == 1000);
+  std::string_view spaced = "a b";
+  CHECK(request_id_for(&spaced).size() == 16);
+  CHECK(request_id_for(nullptr).size() == 16);
 }
 
 TEST_CASE("bearer tokens compare exactly") {
@@ -100,6 +189,13 @@ TEST_CASE("the route table resolves every path of API v1") {
   CHECK(allows(route_id::state_key, method_id::del));
   CHECK_FALSE(allows(route_id::fill, method_id::del));
   CHECK_FALSE(allows(route_id::healthz, method_id::post));
+  // HEAD wherever GET, and nowhere else.
+  for (size_t r = 0; r < route_count; ++r) {
+    auto route = static_cast<route_id>(r);
+    CHECK(allows(route, method_id::head) == allows(route, method_id::get));
+  }
+  CHECK(method_of("HEAD") == method_id::head);
+  CHECK(std::string{allow_header(route_id::fill)} == "GET, HEAD, PUT");
 }
 
 TEST_CASE("the JSON codec reads batch bodies and writes the documented shapes") {

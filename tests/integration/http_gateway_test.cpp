@@ -283,7 +283,7 @@ TEST_CASE("typed routes and /v1/state/{key} are two views of one key") {
   CHECK(error_code_of(colon) == "invalid_key");
   auto wrong = c.del("/v1/fills/0xabc/0xt1");
   CHECK(wrong.status == 405);
-  CHECK(wrong.header("allow") == "GET, PUT");
+  CHECK(wrong.header("allow") == "GET, HEAD, PUT");
   CHECK(json_strings(c.get("/v1/orders/none").body, "ids").empty());
 }
 
@@ -297,7 +297,7 @@ TEST_CASE("unknown paths are 404, wrong methods 405") {
   auto wm = c.request("POST", "/v1/state/k");
   CHECK(wm.status == 405);
   CHECK(error_code_of(wm) == "method_not_allowed");
-  CHECK(wm.header("allow") == "GET, PUT, DELETE");
+  CHECK(wm.header("allow") == "GET, HEAD, PUT, DELETE");
   CHECK(c.request("PUT", "/healthz", "x").status == 405);
   CHECK(c.request("DELETE", "/v1/state").status == 405);
   CHECK(c.request("PATCH", "/v1/state/k", "x").status == 405);
