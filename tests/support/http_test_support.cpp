@@ -90,7 +90,11 @@ service_process::service_process(
       throw std::runtime_error("solver-state exited at start:\n" + text);
     std::this_thread::sleep_for(std::chrono::milliseconds{10});
   }
-  throw std::runtime_error("solver-state did not start:\n" + log());
+  // The destructor does not run for an object whose constructor throws:
+  // kill the child here, or it outlives the test.
+  auto text = log();
+  stop(SIGKILL, std::chrono::seconds{5});
+  throw std::runtime_error("solver-state did not start:\n" + text);
 }
 
 service_process::~service_process() {
