@@ -31,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <optional>
 #include <random>
 #include <set>
@@ -208,65 +209,47 @@ public:
   }
 
   int write_at(int fd, const void* data, size_t n, off_t offset) override {
-    std::lock_guard<std::mutex> guard{mutex_};
-    if (crashed_)
-      return -EIO;
-    auto f = file_of(fd);
-    if (!f)
-      return -EBADF;
-    if (!change())
-      return -EIO;
-    write(*f, static_cast<const char*>(data), n,
-          static_cast<uint64_t>(offset));
-    return 0;
+    return on_file(fd, true, [&](node& f) {
+      write(f, static_cast<const char*>(data), n,
+            static_cast<uint64_t>(offset));
+      return 0;
+    });
   }
 
   int read_all(int fd, std::string& out) override {
-    std::lock_guard<std::mutex> guard{mutex_};
-    if (crashed_)
-      return -EIO;
-    auto f = file_of(fd);
-    if (!f)
-      return -EBADF;
-    out = contents(*f);
-    return 0;
+    return on_file(fd, false, [&](node& f) {
+      out = contents(f);
+      return 0;
+    });
   }
 
   long read_at(int fd, void* data, size_t n, off_t offset) override {
-    std::lock_guard<std::mutex> guard{mutex_};
-    if (crashed_)
-      return -EIO;
-    auto f = file_of(fd);
-    if (!f)
-      return -EBADF;
-    auto off = static_cast<uint64_t>(offset);
-    if (off >= f->size)
-      return 0;
-    auto got = std::min<uint64_t>(n, f->size - off);
-    auto out = static_cast<char*>(data);
-    for (uint64_t i = 0; i < got;) {
-      auto p = (off + i) / page_bytes;
-      auto in_page = (off + i) % page_bytes;
-      auto k = std::min<uint64_t>(page_bytes - in_page, got - i);
-      auto it = f->pages.find(p);
-      if (it == f->pages.end())
-        std::memset(out + i, 0, k);
-      else
-        std::memcpy(out + i, it->second.data() + in_page, k);
-      i += k;
-    }
-    return static_cast<long>(got);
+    return on_file(fd, false, [&](node& f) -> long {
+      auto off = static_cast<uint64_t>(offset);
+      if (off >= f.size)
+        return 0;
+      auto got = std::min<uint64_t>(n, f.size - off);
+      auto out = static_cast<char*>(data);
+      for (uint64_t i = 0; i < got;) {
+        auto p = (off + i) / page_bytes;
+        auto in_page = (off + i) % page_bytes;
+        auto k = std::min<uint64_t>(page_bytes - in_page, got - i);
+        auto it = f.pages.find(p);
+        if (it == f.pages.end())
+          std::memset(out + i, 0, k);
+        else
+          std::memcpy(out + i, it->second.data() + in_page, k);
+        i += k;
+      }
+      return static_cast<long>(got);
+    });
   }
 
   int file_size(int fd, uint64_t& out) override {
-    std::lock_guard<std::mutex> guard{mutex_};
-    if (crashed_)
-      return -EIO;
-    auto f = file_of(fd);
-    if (!f)
-      return -EBADF;
-    out = f->size;
-    return 0;
+    return on_file(fd, false, [&](node& f) {
+      out = f.size;
+      return 0;
+    });
   }
 
   int sync(int fd, bool) override {
@@ -296,16 +279,10 @@ public:
   }
 
   int truncate(int fd, off_t size) override {
-    std::lock_guard<std::mutex> guard{mutex_};
-    if (crashed_)
-      return -EIO;
-    auto f = file_of(fd);
-    if (!f)
-      return -EBADF;
-    if (!change())
-      return -EIO;
-    resize(*f, static_cast<uint64_t>(size));
-    return 0;
+    return on_file(fd, true, [&](node& f) {
+      resize(f, static_cast<uint64_t>(size));
+      return 0;
+    });
   }
 
   int rename_at(int from_dir, const std::string& from, int to_dir,
@@ -446,6 +423,25 @@ private:
     auto it = fds_.find(fd);
     return it != fds_.end() && !it->second->is_dir ? it->second.get()
                                                    : nullptr;
+  }
+
+  /// Runs `op` on the file open as `fd`, under the lock, after what every
+  /// file call checks first: -EIO once the power failed, -EBADF for an fd
+  /// that is no open file, and for a call that `changes` the file, -EIO
+  /// when it is the crash point.
+  template <class Op>
+  auto on_file(int fd, bool changes, Op op)
+    -> decltype(op(std::declval<node&>())) {
+    using result = decltype(op(std::declval<node&>()));
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (crashed_)
+      return result{-EIO};
+    auto f = file_of(fd);
+    if (!f)
+      return result{-EBADF};
+    if (changes && !change())
+      return result{-EIO};
+    return op(*f);
   }
 
   /// (memcmp: megabytes of preallocated zeros pass through here, and a
