@@ -4,10 +4,17 @@
 // attempts: whom it talks to, why it last failed and when it may try again.
 // Every failure reads the same to a caller: backend_unavailable naming the
 // server and the reason, also while the next reconnect is not yet due.
+//
+// It also tells the operator, once per change of state: a warning when the
+// server goes down (with the reason), an info line when it is back (with how
+// long it was down). The failures in between, one per request while it is
+// down, are not logged: an outage is one line, not thousands.
 
+#include <chrono>
 #include <string>
 
 #include <caf/error.hpp>
+#include <spdlog/spdlog.h>
 
 #include "backends/reconnect_backoff.hpp"
 #include "messages/errors.hpp"
@@ -30,11 +37,28 @@ public:
   caf::error failed(const std::string& why) {
     last_error_ = why;
     backoff_.failed();
+    if (up_) {
+      up_ = false;
+      down_since_ = std::chrono::steady_clock::now();
+      spdlog::warn("{}: down: {}", server_, why);
+    }
     return unavailable(why);
   }
 
   /// A connection was made: the next failure retries soon again.
-  void connected() { backoff_.succeeded(); }
+  void connected() {
+    backoff_.succeeded();
+    if (!up_) {
+      up_ = true;
+      std::chrono::duration<double> down =
+        std::chrono::steady_clock::now() - down_since_;
+      spdlog::info("{}: up again after {:.1f} s down", server_,
+                   down.count());
+    }
+  }
+
+  /// False from a failure until the next connection is made.
+  bool up() const { return up_; }
 
   /// Empty when a connection attempt may be made now; otherwise the last
   /// failure and how long until the next attempt.
@@ -50,6 +74,10 @@ private:
   std::string server_;
   reconnect_backoff backoff_;
   std::string last_error_;
+  /// Presumed up until a first failure: a backend that never answers is
+  /// reported by its first failure.
+  bool up_ = true;
+  std::chrono::steady_clock::time_point down_since_;
 };
 
 } // namespace solver_state

@@ -4,6 +4,7 @@
 #include "actors/cluster/peer.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <iterator>
 #include <functional>
@@ -56,6 +57,13 @@ struct peer_state {
   state_actor remote;
   std::chrono::milliseconds backoff{0};
   bool failing = false; // a failed-attempt streak is logged once
+  /// When the connection last came up and was last lost, and when a
+  /// flapping connection was last reported (see on_lost).
+  std::chrono::steady_clock::time_point connected_at;
+  std::chrono::steady_clock::time_point lost_at;
+  std::chrono::steady_clock::time_point flap_reported_at;
+  /// Losses within flap_window of connecting since the last report.
+  size_t flaps = 0;
   size_t in_flight = 0;
   std::deque<queued_request> queue;
   std::vector<std::string> read_keys; // of all pending reads, in order
@@ -289,11 +297,50 @@ void dial_later(peer_ptr self) {
   self->delayed_send(self, st.backoff, peer_retry_atom_v);
 }
 
+/// A connection lost this soon after it came up is flapping: its ups and
+/// downs are reported together at most every flap_report_interval, not one
+/// line each (which repeated within a millisecond).
+constexpr auto flap_window = std::chrono::seconds{5};
+constexpr auto flap_report_interval = std::chrono::seconds{10};
+
+void log_connected(peer_state& st, std::chrono::steady_clock::time_point now) {
+  if (st.stats.connects == 0) {
+    spdlog::info("node: connected to peer {}", st.settings.name);
+  } else if (now - st.lost_at >= flap_window) {
+    std::chrono::duration<double> down = now - st.lost_at;
+    spdlog::info("node: connected to peer {} again after {:.1f} s",
+                 st.settings.name, down.count());
+  } else {
+    spdlog::debug("node: reconnected to peer {}", st.settings.name);
+  }
+}
+
+void log_lost(peer_state& st, const std::string& reason,
+              std::chrono::steady_clock::time_point now) {
+  if (now - st.connected_at >= flap_window) {
+    spdlog::warn("node: lost peer {} ({}); reconnecting", st.settings.name,
+                 reason);
+    return;
+  }
+  ++st.flaps;
+  if (now - st.flap_reported_at < flap_report_interval) {
+    spdlog::debug("node: lost peer {} again ({})", st.settings.name, reason);
+    return;
+  }
+  spdlog::warn("node: peer {} is flapping: lost {} time(s) within {} s of "
+               "connecting since the last report (last: {}); reconnecting",
+               st.settings.name, st.flaps, flap_window.count(), reason);
+  st.flaps = 0;
+  st.flap_reported_at = now;
+}
+
 void on_connected(peer_ptr self, state_actor remote) {
   auto& st = self->state;
   if (st.remote) // a stale dial finished after a newer one; keep the first
     return;
-  spdlog::info("node: connected to peer {}", st.settings.name);
+  auto now = std::chrono::steady_clock::now();
+  log_connected(st, now);
+  st.connected_at = now;
   st.remote = std::move(remote);
   st.backoff = std::chrono::milliseconds{0};
   st.failing = false;
@@ -304,8 +351,9 @@ void on_connected(peer_ptr self, state_actor remote) {
 
 void on_lost(peer_ptr self, const caf::error& reason) {
   auto& st = self->state;
-  spdlog::warn("node: lost peer {} ({}); reconnecting", st.settings.name,
-               self->system().render(reason));
+  auto now = std::chrono::steady_clock::now();
+  log_lost(st, self->system().render(reason), now);
+  st.lost_at = now;
   st.remote = nullptr;
   st.stats.up = false;
   // Requests in flight end by their own timeout; queued ones fail now.

@@ -42,6 +42,7 @@
 #include "messages/errors.hpp"
 #include "messages/keys.hpp"
 #include "messages/protocol.hpp"
+#include "tests/support/captured_log.hpp"
 
 using namespace solver_state;
 using namespace std::chrono_literals;
@@ -872,4 +873,19 @@ TEST_CASE("on the real scheduler the connector dials until the remote "
   REQUIRE(v);
   CHECK(*v == 42);
   unpublish_state(sys, caf::actor_cast<state_actor>(fake), *published, false);
+}
+
+TEST_CASE("a flapping peer is reported once, not one line per connect and "
+          "loss") {
+  testing::captured_log log;
+  peer_fixture f;
+  for (int i = 0; i < 20; ++i) {
+    auto fake = f.connected_fake();
+    caf::anon_send_exit(fake, caf::exit_reason::kill);
+    f.sched->run();
+  }
+  CHECK(f.stats().connects == 20);
+  CHECK(log.count("connected to peer") == 1);
+  CHECK(log.count("warning") == 1);
+  CHECK(log.count("is flapping: lost 1 time(s)") == 1);
 }
