@@ -134,6 +134,19 @@ void check_then_write(const handler_env& env, std::string key,
              sink);
 }
 
+/// Runs `write` under the request's precondition `pre`: at once, or once
+/// check_then_write read the version of `read_key` (the written key) that
+/// If-Match's `*` or tag list needs.
+template <class Write>
+void write_when(const handler_env& env, precondition& pre,
+                std::string read_key, const sink_ptr& sink, Write write) {
+  if (pre.check_first)
+    return check_then_write(env, std::move(read_key),
+                            std::move(*pre.check_first), sink,
+                            std::move(write));
+  write(pre.cond);
+}
+
 } // namespace
 
 void put_value(const handler_env& env, request_t& req, const route_match& m,
@@ -174,11 +187,7 @@ void put_value(const handler_env& env, request_t& req, const route_match& m,
                                          std::move(sr)),
                sink);
   };
-  if (pre.check_first)
-    return check_then_write(env, std::move(read_key),
-                            std::move(*pre.check_first), sink,
-                            std::move(write));
-  write(pre.cond);
+  write_when(env, pre, std::move(read_key), sink, std::move(write));
 }
 
 void delete_value(const handler_env& env, request_t& req,
@@ -207,11 +216,7 @@ void delete_value(const handler_env& env, request_t& req,
                                     std::move(dr)),
                sink);
   };
-  if (pre.check_first)
-    return check_then_write(env, std::move(read_key),
-                            std::move(*pre.check_first), sink,
-                            std::move(write));
-  write(pre.cond);
+  write_when(env, pre, std::move(read_key), sink, std::move(write));
 }
 
 bool read_page_param(const query_param& q, page_params& page,
