@@ -25,12 +25,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string error_code_of(const std::string& body) {
-  std::smatch m;
-  std::regex code{R"re("code":"([a-z_]+)")re"};
-  return std::regex_search(body, m, code) ? std::string{m[1]} : "";
-}
-
 void require_serving(service_process& svc) {
   REQUIRE(svc.running());
   http_client c{svc.port()};

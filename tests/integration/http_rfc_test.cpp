@@ -18,12 +18,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string error_code_of(const std::string& body) {
-  std::smatch m;
-  std::regex code{R"re("code":"([a-z_]+)")re"};
-  return std::regex_search(body, m, code) ? std::string{m[1]} : "";
-}
-
 /// The response at the front of raw bytes: its status and header fields
 /// (lower-case names), and the bytes after its blank line.
 struct raw_head {

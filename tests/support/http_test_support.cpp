@@ -338,4 +338,10 @@ int run_command(const std::string& command, std::string& output) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+std::string error_code_of(const std::string& body) {
+  std::smatch m;
+  std::regex code{R"re("code":"([a-z_]+)")re"};
+  return std::regex_search(body, m, code) ? std::string{m[1]} : "";
+}
+
 } // namespace solver_state::testing

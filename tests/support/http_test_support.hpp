@@ -118,6 +118,9 @@ private:
   int fd_ = -1;
 };
 
+/// The "code" of an error body {"error":{"code":...}}, or "".
+std::string error_code_of(const std::string& body);
+
 /// Runs a command through /bin/sh; returns its exit code and puts its
 /// combined output in `output`.
 int run_command(const std::string& command, std::string& output);
