@@ -173,6 +173,15 @@ void metrics_registry::add(const shard_report& r) {
 void metrics_registry::add(const http_report& r) {
   for (auto& c : r.counts)
     http_[{c.route, c.method, c.status}] += c.count;
+  for (auto& d : r.durations) {
+    auto [it, fresh] = http_durations_.try_emplace({d.route, d.method});
+    auto& h = it->second;
+    if (fresh)
+      h.buckets.assign(http_bucket_count, 0);
+    for (size_t b = 0; b < http_bucket_count && b < d.buckets.size(); ++b)
+      h.buckets[b] += d.buckets[b];
+    h.sum += d.seconds_sum;
+  }
 }
 
 std::string metrics_registry::render() const {
@@ -226,6 +235,27 @@ std::string metrics_registry::render() const {
     out += "http_requests_total{route=\"" + escape(route) + "\",method=\""
            + escape(method) + "\",status=\"" + std::to_string(status)
            + "\"} " + std::to_string(count) + "\n";
+  }
+  header(out, "solver_state_http_request_duration_seconds",
+         "Time from an HTTP request's header arriving to its response being "
+         "handed to the connection, by route and method.",
+         "histogram");
+  for (auto& [labels, h] : http_durations_) {
+    auto common = "route=\"" + escape(labels.first) + "\",method=\""
+                  + escape(labels.second) + "\"";
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b < http_bucket_count; ++b) {
+      cumulative += h.buckets[b];
+      auto le = b < http_duration_bounds.size()
+                  ? number(http_duration_bounds[b])
+                  : std::string{"+Inf"};
+      out += "solver_state_http_request_duration_seconds_bucket{" + common
+             + ",le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
+    }
+    out += "solver_state_http_request_duration_seconds_sum{" + common + "} "
+           + number(h.sum) + "\n";
+    out += "solver_state_http_request_duration_seconds_count{" + common
+           + "} " + std::to_string(cumulative) + "\n";
   }
   // One series per backend the shards reported, so the info appears with
   // the first shard report (within state.sweep_interval of the start).

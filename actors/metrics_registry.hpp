@@ -37,6 +37,8 @@ private:
     sizes_;
   // (route, method, status) -> count
   std::map<std::tuple<std::string, std::string, uint16_t>, uint64_t> http_;
+  // (route, method) -> request durations, http_bucket_count buckets
+  std::map<std::pair<std::string, std::string>, histogram> http_durations_;
 };
 
 /// What render_process_metrics() shows, read from /proc/self.

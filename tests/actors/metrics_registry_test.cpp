@@ -102,3 +102,26 @@ TEST_CASE("process metrics are read from /proc/self at render time") {
 TEST_CASE("process metrics are left out when /proc cannot be read") {
   CHECK(render_process_metrics(process_sample{}).empty());
 }
+
+TEST_CASE("http request durations are a cumulative histogram per route") {
+  metrics_registry m;
+  http_duration d{"/v1/state/{key}", "PUT",
+                  std::vector<uint64_t>(http_bucket_count, 0), 0.003};
+  d.buckets[0] = 2;                     // <= 0.5 ms
+  d.buckets[http_bucket_count - 1] = 1; // over 10 s
+  m.add(http_report{{}, {d}});
+  m.add(http_report{{}, {d}});
+  auto text = m.render();
+  CHECK_THAT(text, Catch::Contains("# TYPE solver_state_http_request_duration"
+                                   "_seconds histogram\n"));
+  std::string series = "solver_state_http_request_duration_seconds";
+  std::string labels = "{route=\"/v1/state/{key}\",method=\"PUT\"";
+  CHECK_THAT(text, Catch::Contains(series + "_bucket" + labels
+                                   + ",le=\"0.0005\"} 4\n"));
+  CHECK_THAT(text, Catch::Contains(series + "_bucket" + labels
+                                   + ",le=\"10\"} 4\n"));
+  CHECK_THAT(text, Catch::Contains(series + "_bucket" + labels
+                                   + ",le=\"+Inf\"} 6\n"));
+  CHECK_THAT(text, Catch::Contains(series + "_sum" + labels + "} 0.006\n"));
+  CHECK_THAT(text, Catch::Contains(series + "_count" + labels + "} 6\n"));
+}
