@@ -228,6 +228,9 @@ std::string metrics_registry::render() const {
   for (auto& [backend, sizes] : per_backend)
     out += "state_size_bytes{backend=\"" + escape(backend) + "\"} "
            + std::to_string(sizes.second) + "\n";
+  header(out, "solver_state_max_items",
+         "The store's key cap, state.max_items; 0 means none.", "gauge");
+  out += "solver_state_max_items " + std::to_string(max_items_) + "\n";
   header(out, "http_requests_total",
          "HTTP requests by route, method and status.", "counter");
   for (auto& [labels, count] : http_) {

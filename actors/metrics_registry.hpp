@@ -18,6 +18,10 @@ public:
   void add(const shard_report& report);
   void add(const http_report& report);
 
+  /// The store's key cap (state.max_items; 0 = none) for
+  /// solver_state_max_items.
+  void set_max_items(uint64_t max_items) { max_items_ = max_items; }
+
   /// The exposition text, ending with a newline: the reported metrics,
   /// solver_state_build_info and the process_* metrics of this process.
   std::string render() const;
@@ -39,6 +43,7 @@ private:
   std::map<std::tuple<std::string, std::string, uint16_t>, uint64_t> http_;
   // (route, method) -> request durations, http_bucket_count buckets
   std::map<std::pair<std::string, std::string>, histogram> http_durations_;
+  uint64_t max_items_ = 0;
 };
 
 /// What render_process_metrics() shows, read from /proc/self.

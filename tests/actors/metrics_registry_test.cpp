@@ -79,6 +79,14 @@ TEST_CASE("build info names the version and each reported backend") {
                              + "\",backend=\"memory\"} 1\n"));
 }
 
+TEST_CASE("max_items is a gauge, 0 when the store has no cap") {
+  metrics_registry m;
+  CHECK_THAT(m.render(), Catch::Contains("\nsolver_state_max_items 0\n"));
+  m.set_max_items(10000);
+  CHECK_THAT(m.render(), Catch::Contains("# TYPE solver_state_max_items gauge\n"
+                                         "solver_state_max_items 10000\n"));
+}
+
 TEST_CASE("process metrics are read from /proc/self at render time") {
   auto s = sample_process();
   REQUIRE(s.ok);
