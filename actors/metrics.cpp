@@ -31,10 +31,12 @@ metrics(metrics_actor::stateful_pointer<metrics_state> self,
 
 } // namespace
 
-metrics_actor spawn_metrics(caf::actor_system& sys) {
+metrics_actor spawn_metrics(caf::actor_system& sys, uint64_t max_items) {
   // Spawned with an argument: CAF 0.17's init_fun_factory dereferences a null
   // argument tuple for a function that takes only `self`, which UBSan stops.
-  return sys.spawn(metrics, metrics_registry{});
+  metrics_registry initial;
+  initial.set_max_items(max_items);
+  return sys.spawn(metrics, std::move(initial));
 }
 
 } // namespace solver_state

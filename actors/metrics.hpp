@@ -4,6 +4,7 @@
 // renders it in the Prometheus text format (prometheus-cpp is not packaged on
 // Debian 12; the format is small and promtool checks it in the tests).
 
+#include <cstdint>
 #include <string>
 
 #include <caf/fwd.hpp>
@@ -12,6 +13,8 @@
 
 namespace solver_state {
 
-metrics_actor spawn_metrics(caf::actor_system& sys);
+/// `max_items` is the store's key cap (state.max_items, 0 = none), shown as
+/// the solver_state_max_items gauge.
+metrics_actor spawn_metrics(caf::actor_system& sys, uint64_t max_items = 0);
 
 } // namespace solver_state

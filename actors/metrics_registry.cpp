@@ -1,9 +1,19 @@
 // Accumulates shard and HTTP counters and renders them as Prometheus text
-// 0.0.4: operations, operation durations, keys/bytes gauges, HTTP requests.
+// 0.0.4: operations, operation durations, keys/bytes gauges, HTTP requests,
+// the build info and the process metrics read from /proc/self at render time.
 
 #include "actors/metrics_registry.hpp"
 
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "config/cli.hpp"
 
 #include "util/prometheus_text.hpp"
 #include "messages/errors.hpp"
@@ -29,7 +39,109 @@ void header(std::string& out, const char* name, const char* help,
   append_family_header(out, name, help, type);
 }
 
+/// The whole of a small /proc file, empty when it cannot be read.
+std::string slurp(const char* path) {
+  std::ifstream in{path};
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
 } // namespace
+
+std::string build_version() {
+  // version_text() is "solver-state X.Y.Z\n" (config/cli.cpp gets
+  // PROJECT_VERSION as a compile definition); the label wants X.Y.Z.
+  auto text = version_text();
+  auto space = text.rfind(' ');
+  auto v = space == std::string::npos ? text : text.substr(space + 1);
+  while (!v.empty() && (v.back() == '\n' || v.back() == ' '))
+    v.pop_back();
+  return v;
+}
+
+process_sample sample_process() {
+  process_sample s;
+  auto ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  auto page = static_cast<double>(::sysconf(_SC_PAGESIZE));
+  // /proc/self/stat: "pid (comm) state ppid ..."; comm may hold spaces and
+  // parentheses, so count fields from the last ')'. After it, field 3 is
+  // the state; utime and stime are fields 14 and 15, starttime field 22.
+  auto stat = slurp("/proc/self/stat");
+  auto paren = stat.rfind(')');
+  if (paren == std::string::npos || ticks <= 0 || page <= 0)
+    return s;
+  std::istringstream fields{stat.substr(paren + 1)};
+  std::vector<std::string> f;
+  for (std::string x; fields >> x;)
+    f.push_back(x);
+  // f[0] is field 3.
+  if (f.size() < 20)
+    return s;
+  double utime = 0;
+  double stime = 0;
+  double start_ticks = 0;
+  try {
+    utime = std::stod(f[14 - 3]);
+    stime = std::stod(f[15 - 3]);
+    start_ticks = std::stod(f[22 - 3]);
+  } catch (const std::exception&) {
+    return s;
+  }
+  s.cpu_seconds = (utime + stime) / ticks;
+  // Start time: boot time (btime in /proc/stat) plus starttime in ticks.
+  std::istringstream proc_stat{slurp("/proc/stat")};
+  double btime = 0;
+  for (std::string line; std::getline(proc_stat, line);)
+    if (line.rfind("btime ", 0) == 0)
+      btime = std::strtod(line.c_str() + 6, nullptr);
+  s.start_time_seconds = btime + start_ticks / ticks;
+  // /proc/self/statm: size resident shared ... in pages.
+  std::istringstream statm{slurp("/proc/self/statm")};
+  double size = 0;
+  double resident = 0;
+  if (statm >> size >> resident)
+    s.resident_bytes = resident * page;
+  if (auto* dir = ::opendir("/proc/self/fd")) {
+    size_t n = 0;
+    while (auto* e = ::readdir(dir))
+      if (e->d_name[0] != '.')
+        ++n;
+    ::closedir(dir);
+    s.open_fds = static_cast<double>(n > 0 ? n - 1 : 0); // not the dir's own fd
+  }
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0)
+    s.max_fds = lim.rlim_cur == RLIM_INFINITY
+                  ? 0
+                  : static_cast<double>(lim.rlim_cur);
+  s.ok = true;
+  return s;
+}
+
+std::string render_process_metrics(const process_sample& s) {
+  std::string out;
+  if (!s.ok)
+    return out;
+  auto one = [&](const char* name, const char* help, const char* type,
+                 double value) {
+    header(out, name, help, type);
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.15g", value); // a start time in full
+    out += std::string{name} + " " + buf + "\n";
+  };
+  one("process_cpu_seconds_total", "Total user and system CPU time spent in "
+      "seconds.", "counter", s.cpu_seconds);
+  one("process_resident_memory_bytes", "Resident memory size in bytes.",
+      "gauge", s.resident_bytes);
+  one("process_open_fds", "Number of open file descriptors.", "gauge",
+      s.open_fds);
+  one("process_max_fds", "Maximum number of open file descriptors.", "gauge",
+      s.max_fds);
+  one("process_start_time_seconds", "Start time of the process since unix "
+      "epoch in seconds.", "gauge", s.start_time_seconds);
+  return out;
+}
 
 void metrics_registry::add(const shard_report& r) {
   sizes_[{r.backend, r.shard}] = {r.keys, r.bytes};
@@ -61,6 +173,15 @@ void metrics_registry::add(const shard_report& r) {
 void metrics_registry::add(const http_report& r) {
   for (auto& c : r.counts)
     http_[{c.route, c.method, c.status}] += c.count;
+  for (auto& d : r.durations) {
+    auto [it, fresh] = http_durations_.try_emplace({d.route, d.method});
+    auto& h = it->second;
+    if (fresh)
+      h.buckets.assign(http_bucket_count, 0);
+    for (size_t b = 0; b < http_bucket_count && b < d.buckets.size(); ++b)
+      h.buckets[b] += d.buckets[b];
+    h.sum += d.seconds_sum;
+  }
 }
 
 std::string metrics_registry::render() const {
@@ -107,6 +228,9 @@ std::string metrics_registry::render() const {
   for (auto& [backend, sizes] : per_backend)
     out += "state_size_bytes{backend=\"" + escape(backend) + "\"} "
            + std::to_string(sizes.second) + "\n";
+  header(out, "solver_state_max_items",
+         "The store's key cap, state.max_items; 0 means none.", "gauge");
+  out += "solver_state_max_items " + std::to_string(max_items_) + "\n";
   header(out, "http_requests_total",
          "HTTP requests by route, method and status.", "counter");
   for (auto& [labels, count] : http_) {
@@ -115,6 +239,40 @@ std::string metrics_registry::render() const {
            + escape(method) + "\",status=\"" + std::to_string(status)
            + "\"} " + std::to_string(count) + "\n";
   }
+  header(out, "solver_state_http_request_duration_seconds",
+         "Time from an HTTP request's header arriving to its response being "
+         "handed to the connection, by route and method.",
+         "histogram");
+  for (auto& [labels, h] : http_durations_) {
+    auto common = "route=\"" + escape(labels.first) + "\",method=\""
+                  + escape(labels.second) + "\"";
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b < http_bucket_count; ++b) {
+      cumulative += h.buckets[b];
+      auto le = b < http_duration_bounds.size()
+                  ? number(http_duration_bounds[b])
+                  : std::string{"+Inf"};
+      out += "solver_state_http_request_duration_seconds_bucket{" + common
+             + ",le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
+    }
+    out += "solver_state_http_request_duration_seconds_sum{" + common + "} "
+           + number(h.sum) + "\n";
+    out += "solver_state_http_request_duration_seconds_count{" + common
+           + "} " + std::to_string(cumulative) + "\n";
+  }
+  // One series per backend the shards reported, so the info appears with
+  // the first shard report (within state.sweep_interval of the start).
+  std::set<std::string> backends;
+  for (auto& entry : sizes_)
+    backends.insert(entry.first.first);
+  header(out, "solver_state_build_info",
+         "Always 1; the version of this build and the backend it runs on.",
+         "gauge");
+  auto version = escape(build_version());
+  for (auto& backend : backends)
+    out += "solver_state_build_info{version=\"" + version + "\",backend=\""
+           + escape(backend) + "\"} 1\n";
+  out += render_process_metrics(sample_process());
   return out;
 }
 

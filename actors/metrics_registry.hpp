@@ -18,7 +18,12 @@ public:
   void add(const shard_report& report);
   void add(const http_report& report);
 
-  /// The exposition text, ending with a newline.
+  /// The store's key cap (state.max_items; 0 = none) for
+  /// solver_state_max_items.
+  void set_max_items(uint64_t max_items) { max_items_ = max_items; }
+
+  /// The exposition text, ending with a newline: the reported metrics,
+  /// solver_state_build_info and the process_* metrics of this process.
   std::string render() const;
 
 private:
@@ -36,6 +41,32 @@ private:
     sizes_;
   // (route, method, status) -> count
   std::map<std::tuple<std::string, std::string, uint16_t>, uint64_t> http_;
+  // (route, method) -> request durations, http_bucket_count buckets
+  std::map<std::pair<std::string, std::string>, histogram> http_durations_;
+  uint64_t max_items_ = 0;
 };
+
+/// What render_process_metrics() shows, read from /proc/self.
+struct process_sample {
+  double cpu_seconds = 0;      // user + system
+  double resident_bytes = 0;   // resident set size
+  double open_fds = 0;         // entries of /proc/self/fd
+  double max_fds = 0;          // RLIMIT_NOFILE soft limit
+  double start_time_seconds = 0; // since the Unix epoch
+  bool ok = false;             // false where /proc is unreadable
+};
+
+/// Reads this process' CPU time, resident memory, descriptors and start time
+/// from /proc/self (Linux). Never throws; `ok` is false without /proc.
+process_sample sample_process();
+
+/// The Prometheus client libraries' standard process metrics
+/// (process_cpu_seconds_total, process_resident_memory_bytes,
+/// process_open_fds, process_max_fds, process_start_time_seconds) for
+/// `s`; empty when `s.ok` is false.
+std::string render_process_metrics(const process_sample& s);
+
+/// The version of the build, as `solver-state --version` prints it.
+std::string build_version();
 
 } // namespace solver_state

@@ -61,7 +61,7 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
                               + message_of(stores.error()));
   store_handles out;
   out.backend = std::string{plugin->name()};
-  out.metrics = spawn_metrics(sys);
+  out.metrics = spawn_metrics(sys, cfg.max_items);
   out.status = std::make_shared<store_status>();
   for (size_t i = 0; i < stores->size(); ++i) {
     shard_settings settings;

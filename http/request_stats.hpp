@@ -1,11 +1,13 @@
 #pragma once
 
-// Per route/method/status request counters. Sessions count with one relaxed
-// atomic increment; the server drains them once a second into an http_report
-// for the metrics actor (batched, fire-and-forget, never per request).
+// Per route/method/status request counters and per route/method duration
+// histograms. Sessions count with relaxed atomic increments; the server
+// drains them once a second into an http_report for the metrics actor
+// (batched, fire-and-forget, never per request).
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
 #include "http/routes.hpp"
@@ -16,6 +18,11 @@ namespace solver_state::gateway {
 class request_stats {
 public:
   void count(route_id route, method_id method, unsigned status);
+
+  /// One request of `route` and `method` took `elapsed`, from its header
+  /// arriving to its response being handed to the connection.
+  void observe(route_id route, method_id method,
+               std::chrono::nanoseconds elapsed);
 
   /// The counts since the last take(), resetting them.
   http_report take();
@@ -30,6 +37,12 @@ private:
   static constexpr size_t slots = route_count * method_count
                                   * statuses.size();
   std::array<std::atomic<uint64_t>, slots> counts_{};
+
+  // Per (route, method): http_bucket_count buckets, then the sum in ns.
+  static constexpr size_t duration_stride = http_bucket_count + 1;
+  static constexpr size_t duration_slots = route_count * method_count
+                                           * duration_stride;
+  std::array<std::atomic<uint64_t>, duration_slots> durations_{};
 };
 
 } // namespace solver_state::gateway

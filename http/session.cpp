@@ -147,6 +147,9 @@ void session::do_read() {
 }
 
 void session::on_header(beast::error_code ec, size_t) {
+  // The request has arrived: solver_state_http_request_duration_seconds and
+  // the access log measure from here (a header error too is answered).
+  started_ = std::chrono::steady_clock::now();
   if (ec)
     return on_read_error(ec);
   phase_ = phase::serving;
@@ -275,10 +278,8 @@ void session::serve() {
   method_ = method_of(req.method_string());
   version_ = req.version();
   keep_alive_ = req.keep_alive();
-  if (spdlog::should_log(spdlog::level::debug)) {
+  if (spdlog::should_log(spdlog::level::debug))
     target_ = std::string{req.target()};
-    started_ = std::chrono::steady_clock::now();
-  }
   // No read timeout while the store works: request_timeout bounds that.
   stream_.expires_never();
   auto seq = ++seq_;
@@ -347,6 +348,8 @@ void session::send(response_t res) {
   res.set(request_id_field, request_id());
   auto status = res.result_int();
   ctx_.stats.count(route_, method_, status);
+  ctx_.stats.observe(route_, method_,
+                     std::chrono::steady_clock::now() - started_);
   access_log(res);
   bool close = !keep_alive_ || phase_ == phase::closing
                || ctx_.stopping.load(std::memory_order_relaxed);

@@ -64,13 +64,41 @@ typename Inspector::result_type inspect(Inspector& f, http_count& x) {
            x.status, x.count);
 }
 
+/// Upper bounds (seconds) of solver_state_http_request_duration_seconds
+/// buckets, from a cached read to a request near http.request_timeout; +Inf
+/// is implied.
+constexpr std::array<double, 14> http_duration_bounds{
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+  0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+
+constexpr size_t http_bucket_count = http_duration_bounds.size() + 1;
+
+/// Request durations since the last report for one route and method, from
+/// the request's header arriving to its response being handed to the
+/// connection. `buckets` are per bucket (not cumulative), http_bucket_count
+/// of them.
+struct http_duration {
+  std::string route;
+  std::string method;
+  std::vector<uint64_t> buckets;
+  double seconds_sum = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, http_duration& x) {
+  return f(caf::meta::type_name("solver_state::http_duration"), x.route,
+           x.method, x.buckets, x.seconds_sum);
+}
+
 struct http_report {
   std::vector<http_count> counts;
+  std::vector<http_duration> durations{};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, http_report& x) {
-  return f(caf::meta::type_name("solver_state::http_report"), x.counts);
+  return f(caf::meta::type_name("solver_state::http_report"), x.counts,
+           x.durations);
 }
 
 /// A cluster peer's connection state and counters, for /metrics.

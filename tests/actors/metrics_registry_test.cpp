@@ -1,5 +1,8 @@
 // Tests of metrics_registry: counters add up, gauges are summed over shards,
-// HTTP counts are rendered with their route/method/status labels.
+// HTTP counts are rendered with their route/method/status labels; the build
+// info and the process metrics are part of every rendering.
+
+#include <ctime>
 
 #include <catch2/catch.hpp>
 
@@ -62,4 +65,71 @@ TEST_CASE("http counts are rendered with their labels") {
   CHECK_THAT(m.render(),
              Catch::Contains("http_requests_total{route=\"/v1/state/{key}\","
                              "method=\"GET\",status=\"200\"} 5\n"));
+}
+
+TEST_CASE("build info names the version and each reported backend") {
+  metrics_registry m;
+  CHECK_THAT(m.render(),
+             Catch::Contains("# TYPE solver_state_build_info gauge\n"));
+  m.add(report(0, 1));
+  auto version = build_version();
+  CHECK(version == SOLVER_STATE_TEST_VERSION);
+  CHECK_THAT(m.render(),
+             Catch::Contains("solver_state_build_info{version=\"" + version
+                             + "\",backend=\"memory\"} 1\n"));
+}
+
+TEST_CASE("max_items is a gauge, 0 when the store has no cap") {
+  metrics_registry m;
+  CHECK_THAT(m.render(), Catch::Contains("\nsolver_state_max_items 0\n"));
+  m.set_max_items(10000);
+  CHECK_THAT(m.render(), Catch::Contains("# TYPE solver_state_max_items gauge\n"
+                                         "solver_state_max_items 10000\n"));
+}
+
+TEST_CASE("process metrics are read from /proc/self at render time") {
+  auto s = sample_process();
+  REQUIRE(s.ok);
+  CHECK(s.resident_bytes > 0);
+  CHECK(s.open_fds >= 3); // stdin, stdout, stderr at least
+  CHECK(s.max_fds >= s.open_fds);
+  // Started at most a day ago, and not in the future.
+  auto now = static_cast<double>(std::time(nullptr));
+  CHECK(s.start_time_seconds <= now + 1);
+  CHECK(s.start_time_seconds > now - 86400);
+  auto text = metrics_registry{}.render();
+  for (auto name : {"process_cpu_seconds_total", "process_resident_memory_bytes",
+                    "process_open_fds", "process_max_fds",
+                    "process_start_time_seconds"}) {
+    INFO(name);
+    CHECK_THAT(text, Catch::Contains(std::string{"\n"} + name + " "));
+  }
+  CHECK_THAT(text, Catch::Contains("# TYPE process_cpu_seconds_total counter\n"));
+}
+
+TEST_CASE("process metrics are left out when /proc cannot be read") {
+  CHECK(render_process_metrics(process_sample{}).empty());
+}
+
+TEST_CASE("http request durations are a cumulative histogram per route") {
+  metrics_registry m;
+  http_duration d{"/v1/state/{key}", "PUT",
+                  std::vector<uint64_t>(http_bucket_count, 0), 0.003};
+  d.buckets[0] = 2;                     // <= 0.5 ms
+  d.buckets[http_bucket_count - 1] = 1; // over 10 s
+  m.add(http_report{{}, {d}});
+  m.add(http_report{{}, {d}});
+  auto text = m.render();
+  CHECK_THAT(text, Catch::Contains("# TYPE solver_state_http_request_duration"
+                                   "_seconds histogram\n"));
+  std::string series = "solver_state_http_request_duration_seconds";
+  std::string labels = "{route=\"/v1/state/{key}\",method=\"PUT\"";
+  CHECK_THAT(text, Catch::Contains(series + "_bucket" + labels
+                                   + ",le=\"0.0005\"} 4\n"));
+  CHECK_THAT(text, Catch::Contains(series + "_bucket" + labels
+                                   + ",le=\"10\"} 4\n"));
+  CHECK_THAT(text, Catch::Contains(series + "_bucket" + labels
+                                   + ",le=\"+Inf\"} 6\n"));
+  CHECK_THAT(text, Catch::Contains(series + "_sum" + labels + "} 0.006\n"));
+  CHECK_THAT(text, Catch::Contains(series + "_count" + labels + "} 6\n"));
 }

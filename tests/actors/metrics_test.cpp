@@ -52,12 +52,13 @@ struct metrics_fixture : deterministic_system {
   }
 };
 
-/// Every line is a "# HELP", a "# TYPE" or a sample "name{labels} value".
+/// Every line is a "# HELP", a "# TYPE" or a sample "name{labels} value";
+/// a sample without labels (the process metrics) has no braces.
 void check_format(const std::string& text) {
   static const std::regex help{R"(# HELP [a-z_]+ .+)"};
   static const std::regex type{R"(# TYPE [a-z_]+ (counter|gauge|histogram))"};
   static const std::regex sample{
-    R"([a-z_]+\{([a-z_]+="([^"\\]|\\.)*",?)*\} [0-9.e+-]+)"};
+    R"([a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? [0-9.e+-]+)"};
   REQUIRE_FALSE(text.empty());
   CHECK(text.back() == '\n');
   std::istringstream in{text};
