@@ -184,13 +184,26 @@ void apply_default_shards(state_config& st) {
     st.shards = pipelined_default_shards;
 }
 
+/// state.max_items when the YAML names none: a cap for memory only.
+void apply_default_max_items(state_config& st) {
+  st.max_items = st.type == "memory" ? memory_default_max_items : 0;
+}
+
+/// True when `field` of section `s` is absent or null (YAML `field:`), so
+/// its per-type default applies.
+bool unset(section& s, const std::string& field) {
+  auto n = s.child(field);
+  return !n || n.IsNull();
+}
+
 void read_state(section& root, state_config& st,
                 std::vector<std::string>& problems) {
   section s{root.child("state"), "state", problems};
   s.text("type", st.type);
-  auto shards_node = s.child("shards");
-  if (!shards_node || shards_node.IsNull())
+  if (unset(s, "shards"))
     apply_default_shards(st);
+  if (unset(s, "max_items"))
+    apply_default_max_items(st);
   s.number("shards", st.shards, 1, 1024);
   s.number("max_items", st.max_items, 0, 4'000'000'000LL);
   s.choice<eviction_policy>("eviction", st.eviction,
@@ -266,6 +279,7 @@ config_result parse_config(const std::string& yaml_text) {
   }
   if (doc.IsNull()) {
     apply_default_shards(result.config.state);
+    apply_default_max_items(result.config.state);
     validate(result.config, result.problems);
     return result;
   }

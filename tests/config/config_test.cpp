@@ -28,7 +28,7 @@ TEST_CASE("an empty config gives the documented defaults") {
   REQUIRE(r.ok());
   CHECK(r.config.state.type == "file");
   CHECK(r.config.state.shards == file_default_shards); // the file default
-  CHECK(r.config.state.max_items == 10000);
+  CHECK(r.config.state.max_items == 0); // no cap for the file default
   CHECK(r.config.state.eviction == eviction_policy::reject);
   CHECK(r.config.state.ttl_seconds == 0);
   CHECK(r.config.state.file.base_path == "./var/state");
@@ -61,6 +61,23 @@ TEST_CASE("the file backend defaults to one shard, redis and postgresql to "
           .config.state.shards
         == 8);
   CHECK(parse_config("state:\n  shards: 3\n").config.state.shards == 3);
+}
+
+TEST_CASE("max_items defaults to 10000 for memory only, to 0 (no cap) for "
+          "durable and network engines, and an explicit value wins") {
+  auto max_items = [](const std::string& yaml) {
+    return parse_config(yaml).config.state.max_items;
+  };
+  CHECK(max_items("state:\n  type: memory\n") == 10000);
+  CHECK(max_items("") == 0);
+  CHECK(max_items("http:\n  threads: 1\n") == 0);
+  CHECK(max_items("state:\n  type: file\n") == 0);
+  CHECK(max_items("state:\n  type: redis://127.0.0.1:6379/0\n") == 0);
+  CHECK(max_items("state:\n  type: postgresql://u@127.0.0.1/db\n") == 0);
+  CHECK(max_items("state:\n  type: dynamodb://127.0.0.1:8000/t\n") == 0);
+  CHECK(max_items("state:\n  type: file\n  max_items: 5\n") == 5);
+  CHECK(max_items("state:\n  type: memory\n  max_items: 0\n") == 0);
+  CHECK(max_items("state:\n  type: memory\n  max_items:\n") == 10000);
 }
 
 TEST_CASE("a full config is read field by field") {

@@ -3,7 +3,10 @@
 
 #include <array>
 #include <cstdio>
+#include <fstream>
 #include <string>
+
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
@@ -35,6 +38,16 @@ run_result run_binary(const std::string& args, const std::string& env = {}) {
   return r;
 }
 
+/// Writes `yaml` to a fresh file under the build directory; its path.
+std::string write_config(const std::string& yaml) {
+  static int n = 0;
+  auto path = std::string{SOLVER_STATE_BINARY_DIR} + "/cli_test_"
+              + std::to_string(::getpid()) + "_" + std::to_string(++n)
+              + ".yaml";
+  std::ofstream{path} << yaml;
+  return path;
+}
+
 } // namespace
 
 TEST_CASE("print-config prints the built-in defaults, as the shipped file does") {
@@ -45,6 +58,17 @@ TEST_CASE("print-config prints the built-in defaults, as the shipped file does")
                             "/config/solver-state.yaml --print-config");
   REQUIRE(shipped.status == 0);
   CHECK(shipped.out == r.out);
+}
+
+TEST_CASE("print-config shows max_items 0 for the file default and 10000 "
+          "for memory") {
+  auto dflt = run_binary("--print-config");
+  REQUIRE(dflt.status == 0);
+  CHECK(dflt.out.find("  max_items: 0\n") != std::string::npos);
+  auto memory = run_binary("--config " + write_config("state: {type: memory}\n")
+                           + " --print-config");
+  REQUIRE(memory.status == 0);
+  CHECK(memory.out.find("  max_items: 10000\n") != std::string::npos);
 }
 
 TEST_CASE("print-config shows overrides and hides the token") {
