@@ -57,6 +57,14 @@ private:
   std::vector<std::shared_ptr<state_backend_plugin>> plugins_;
 };
 
+/// What start-up refuses about `cfg` before it connects, one problem a line
+/// ("state.type: ..."): a type no plugin of `plugins` serves, a connection
+/// URL that does not parse, and combinations the backend cannot honour
+/// (eviction: lru beyond memory, max_items with dynamodb). --check-config
+/// and start-up both run it, so they accept and refuse the same configs.
+std::vector<std::string> check_state_config(const plugin_registry& plugins,
+                                            const state_config& cfg);
+
 /// The scheme of a connection string ("redis" of "redis://h:1/0"), or the
 /// whole text when it has none ("memory").
 std::string_view scheme_of(std::string_view type);

@@ -138,6 +138,13 @@ void apply_environment(service_config& cfg);
 /// Checks cross-field rules of an already parsed config; appends problems.
 void validate(const service_config& cfg, std::vector<std::string>& problems);
 
+/// Checks the files a config names against the filesystem; appends
+/// problems: node.tls files that must exist (when node.listen or node.peers
+/// uses them) and the directory of log.file. Apart from validate() because
+/// the answer depends on the machine it runs on, not on the text.
+void check_files(const service_config& cfg,
+                 std::vector<std::string>& problems);
+
 /// Splits "host:port" ("[::1]:80" too); false if malformed.
 bool split_host_port(const std::string& text, std::string& host,
                      uint16_t& port);

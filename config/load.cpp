@@ -360,6 +360,37 @@ void validate(const service_config& cfg, std::vector<std::string>& problems) {
     problems.push_back("state.file.base_path: must not be empty");
 }
 
+namespace {
+
+void require_file(const std::string& field, const std::string& path,
+                  std::vector<std::string>& problems) {
+  std::error_code ec;
+  if (path.empty() || std::filesystem::is_regular_file(path, ec))
+    return;
+  problems.push_back(field + ": no such file '" + path + "'");
+}
+
+} // namespace
+
+void check_files(const service_config& cfg,
+                 std::vector<std::string>& problems) {
+  // The node reads its TLS files only when it listens or dials peers.
+  auto& node = cfg.node;
+  if (node.tls.enabled() && (!node.listen.empty() || !node.peers.empty())) {
+    require_file("node.tls.certificate", node.tls.certificate, problems);
+    require_file("node.tls.key", node.tls.key, problems);
+    require_file("node.tls.ca_file", node.tls.ca_file, problems);
+  }
+  // spdlog creates the file, not its directory: say so before start-up.
+  if (cfg.log.file.empty())
+    return;
+  auto dir = std::filesystem::path{cfg.log.file}.parent_path();
+  std::error_code ec;
+  if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
+    problems.push_back("log.file: directory '" + dir.string()
+                       + "' does not exist");
+}
+
 bool split_host_port(const std::string& text, std::string& host,
                      uint16_t& port) {
   auto colon = text.rfind(':');

@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "backends/compiled_plugins.hpp"
+#include "backends/plugin.hpp"
 #include "config/cli.hpp"
 #include "config/config.hpp"
 #include "config/print.hpp"
@@ -248,4 +250,84 @@ TEST_CASE("a directory given as the config file is a problem") {
   auto r = load_config_file(SOLVER_STATE_SOURCE_DIR "/config");
   REQUIRE(r.problems.size() == 1);
   CHECK(r.problems[0].find("is a directory") != std::string::npos);
+}
+
+namespace {
+
+/// The problems start-up would find in `yaml` before connecting.
+std::vector<std::string> state_problems(const std::string& yaml) {
+  auto r = parse_config(yaml);
+  REQUIRE(r.ok());
+  return check_state_config(compiled_plugins(), r.config.state);
+}
+
+bool mentions(const std::vector<std::string>& problems,
+              const std::string& text) {
+  for (auto& p : problems)
+    if (p.find(text) != std::string::npos)
+      return true;
+  return false;
+}
+
+} // namespace
+
+TEST_CASE("start-up checks refuse an unknown state.type and a malformed URL") {
+  auto unknown = state_problems("state: {type: sqlite}\n");
+  REQUIRE(unknown.size() == 1);
+  CHECK_THAT(unknown[0], Catch::StartsWith("state.type: unknown backend "
+                                           "'sqlite' (this build has: "
+                                           "memory, file"));
+  CHECK(mentions(state_problems("state: {type: \"redis://:pw@h:99999/0\"}\n"),
+                 "state.type: malformed URL 'redis://:***@h:99999/0'"));
+  CHECK(mentions(state_problems("state: {type: \"postgresql://u@/db\"}\n"),
+                 "missing host"));
+  CHECK(mentions(state_problems("state: {type: redis}\n"),
+                 "must be a URL"));
+  for (auto ok : {"state: {type: memory}\n", "state: {type: file}\n",
+                  "state: {type: \"redis://127.0.0.1:6379/0\"}\n",
+                  "state: {type: \"postgresql://u@127.0.0.1/db\"}\n",
+                  "state: {type: \"dynamodb://127.0.0.1:8000/t\"}\n"}) {
+    INFO(ok);
+    CHECK(state_problems(ok).empty());
+  }
+}
+
+TEST_CASE("start-up checks refuse combinations the backend cannot honour") {
+  CHECK(state_problems("state: {type: memory, eviction: lru}\n").empty());
+  for (auto type : {"file", "\"redis://127.0.0.1:6379/0\"",
+                    "\"postgresql://u@127.0.0.1/db\""}) {
+    INFO(type);
+    for (auto max : {"", ", max_items: 0", ", max_items: 10"}) {
+      auto yaml = std::string{"state: {type: "} + type
+                  + ", eviction: lru" + max + "}\n";
+      CHECK(mentions(state_problems(yaml),
+                     "state.eviction: lru works only with type: memory"));
+    }
+  }
+  // The dynamodb plugin refuses a limit it cannot enforce: so does the check.
+  CHECK(mentions(state_problems("state: {type: \"dynamodb://h:1/t\", "
+                                "max_items: 5}\n"),
+                 "state.max_items: the dynamodb backend cannot enforce"));
+  CHECK(state_problems("state: {type: \"dynamodbs://h/t?region=r\"}\n")
+          .empty());
+}
+
+TEST_CASE("check_files wants node.tls files and the log directory to exist") {
+  auto files = [](const std::string& yaml) {
+    auto r = parse_config(yaml);
+    REQUIRE(r.ok());
+    std::vector<std::string> problems;
+    check_files(r.config, problems);
+    return problems;
+  };
+  auto tls = files("node: {listen: 127.0.0.1:4000, tls: {certificate: "
+                   "/nonexistent/c.pem, key: /nonexistent/k.pem}}\n");
+  CHECK(mentions(tls, "node.tls.certificate: no such file "
+                      "'/nonexistent/c.pem'"));
+  CHECK(mentions(tls, "node.tls.key: no such file '/nonexistent/k.pem'"));
+  CHECK(files("log: {file: /nonexistent/dir/x.log}\n")
+        == std::vector<std::string>{
+          "log.file: directory '/nonexistent/dir' does not exist"});
+  CHECK(files("log: {file: x.log}\n").empty());
+  CHECK(files("").empty());
 }

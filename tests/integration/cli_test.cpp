@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -26,7 +27,8 @@ struct run_result {
 /// environment assignments `env`, stdout captured.
 run_result run_binary(const std::string& args, const std::string& env = {}) {
   std::string cmd = env + " " SOLVER_STATE_BINARY_DIR "/solver-state " + args
-                    + " 2>/dev/null";
+                    + (args.find("2>&1") == std::string::npos
+                         ? " 2>/dev/null" : "");
   run_result r;
   auto* p = popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
@@ -36,6 +38,16 @@ run_result run_binary(const std::string& args, const std::string& env = {}) {
     r.out.append(buf.data(), n);
   r.status = pclose(p);
   return r;
+}
+
+/// Runs build/solver-state with `args`, stdout and stderr together.
+run_result run_both(const std::string& args) {
+  return run_binary(args + " 2>&1");
+}
+
+/// The exit code of a run (pclose gives a wait status).
+int exit_code(const run_result& r) {
+  return WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
 }
 
 /// Writes `yaml` to a fresh file under the build directory; its path.
@@ -87,4 +99,49 @@ TEST_CASE("version and help answer and exit 0") {
   auto h = run_binary("--help");
   CHECK(h.status == 0);
   CHECK(h.out.find("--print-config") != std::string::npos);
+}
+
+TEST_CASE("check-config and start-up refuse the same bad configs with exit 2") {
+  struct bad_config {
+    std::string yaml;
+    std::string message;
+  };
+  for (auto& bad : std::vector<bad_config>{
+         {"state: {type: sqlite}\n", "state.type: unknown backend 'sqlite'"},
+         {"state: {type: \"redis://h:0/0\"}\n", "state.type: malformed URL"},
+         {"state: {type: file, eviction: lru}\n",
+          "state.eviction: lru works only with type: memory"},
+         {"state: {type: \"dynamodb://127.0.0.1:1/t\", max_items: 5}\n",
+          "state.max_items: the dynamodb backend cannot enforce"}}) {
+    INFO(bad.yaml);
+    auto path = write_config(bad.yaml);
+    auto check = run_both("--config " + path + " --check-config");
+    CHECK(exit_code(check) == 2);
+    CHECK(check.out.find("solver-state: config: " + bad.message)
+          != std::string::npos);
+    auto start = run_both("--config " + path + " --listen 127.0.0.1:0");
+    CHECK(exit_code(start) == 2);
+    CHECK(start.out.find(bad.message) != std::string::npos);
+  }
+}
+
+TEST_CASE("check-config wants node.tls files and the log directory") {
+  auto tls = run_both("--config "
+                      + write_config("node: {listen: 127.0.0.1:0, tls: "
+                                     "{certificate: /nonexistent/c.pem, key: "
+                                     "/nonexistent/k.pem, ca_file: "
+                                     "/nonexistent/ca.pem}}\n")
+                      + " --check-config");
+  CHECK(exit_code(tls) == 2);
+  CHECK(tls.out.find("node.tls.certificate: no such file") != std::string::npos);
+  auto log = run_both("--config "
+                      + write_config("log: {file: /nonexistent/dir/x.log}\n")
+                      + " --check-config");
+  CHECK(exit_code(log) == 2);
+  CHECK(log.out.find("log.file: directory '/nonexistent/dir' does not exist")
+        != std::string::npos);
+  auto dynamo = run_both("--config "
+                         + write_config("state: {type: \"dynamodb://h:1/t\"}\n")
+                         + " --check-config");
+  CHECK(exit_code(dynamo) == 0);
 }
