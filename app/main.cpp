@@ -293,7 +293,10 @@ int main(int argc, char** argv) {
       std::cerr << "solver-state: config: " << problem << "\n";
     return exit_usage;
   }
+  auto warnings = config_warnings(loaded.config);
   if (opts.check_config) {
+    for (auto& warning : warnings)
+      std::cerr << "solver-state: warning: " << warning << "\n";
     std::cout << "configuration ok\n";
     return 0;
   }
@@ -308,6 +311,8 @@ int main(int argc, char** argv) {
   spdlog::info("solver-state starting: http={} state.type={}",
                loaded.config.http.listen,
                redact_password(loaded.config.state.type));
+  for (auto& warning : warnings)
+    spdlog::warn("config: {}", warning);
   auto rc = run(loaded.config, opts.config_path);
   spdlog::info("solver-state stopped");
   return rc;

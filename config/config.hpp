@@ -145,6 +145,16 @@ void validate(const service_config& cfg, std::vector<std::string>& problems);
 void check_files(const service_config& cfg,
                  std::vector<std::string>& problems);
 
+/// What a config allows that is legal but probably unmeant, one line each:
+/// http.listen beyond loopback without http.auth_token, node.listen beyond
+/// loopback without node.tls. Start-up logs them, --check-config prints
+/// them; neither fails.
+std::vector<std::string> config_warnings(const service_config& cfg);
+
+/// True for 127.0.0.0/8, ::1 and localhost: addresses only this machine
+/// reaches.
+bool is_loopback(const std::string& host);
+
 /// Splits "host:port" ("[::1]:80" too); false if malformed.
 bool split_host_port(const std::string& text, std::string& host,
                      uint16_t& port);

@@ -391,6 +391,37 @@ void check_files(const service_config& cfg,
                        + "' does not exist");
 }
 
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+namespace {
+
+/// True when `listen` (host:port) is reachable from other machines; an
+/// unparsable one is validate()'s problem, not a warning.
+bool beyond_loopback(const std::string& listen) {
+  std::string host;
+  uint16_t port = 0;
+  return split_host_port(listen, host, port) && !is_loopback(host);
+}
+
+} // namespace
+
+std::vector<std::string> config_warnings(const service_config& cfg) {
+  std::vector<std::string> out;
+  if (beyond_loopback(cfg.http.listen) && cfg.http.auth_token.empty())
+    out.push_back("http.listen: " + cfg.http.listen
+                  + " is reachable beyond this machine and http.auth_token is "
+                    "empty: anyone who connects may read and write state; "
+                    "set http.auth_token or SOLVER_STATE_AUTH_TOKEN");
+  if (beyond_loopback(cfg.node.listen) && !cfg.node.tls.enabled())
+    out.push_back("node.listen: " + cfg.node.listen
+                  + " is reachable beyond this machine without node.tls: "
+                    "anyone who connects is a peer, in plain text; set "
+                    "node.tls");
+  return out;
+}
+
 bool split_host_port(const std::string& text, std::string& host,
                      uint16_t& port) {
   auto colon = text.rfind(':');

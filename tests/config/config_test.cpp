@@ -331,3 +331,28 @@ TEST_CASE("check_files wants node.tls files and the log directory to exist") {
   CHECK(files("log: {file: x.log}\n").empty());
   CHECK(files("").empty());
 }
+
+TEST_CASE("warnings: HTTP beyond loopback without a token, a node beyond "
+          "loopback without TLS") {
+  auto warnings = [](const std::string& yaml) {
+    auto r = parse_config(yaml);
+    REQUIRE(r.ok());
+    return config_warnings(r.config);
+  };
+  CHECK(warnings("").empty());
+  CHECK(warnings("http: {listen: \"[::1]:80\"}\nnode: {listen: "
+                 "localhost:4000}\n").empty());
+  CHECK(warnings("http: {listen: 0.0.0.0:80, auth_token: t}\n").empty());
+  auto open_http = warnings("http: {listen: 0.0.0.0:80}\n");
+  REQUIRE(open_http.size() == 1);
+  CHECK_THAT(open_http[0], Catch::StartsWith("http.listen: 0.0.0.0:80 is "
+                                             "reachable beyond this machine "
+                                             "and http.auth_token is empty"));
+  auto open_node = warnings("node: {listen: 10.0.0.1:4000}\n");
+  REQUIRE(open_node.size() == 1);
+  CHECK_THAT(open_node[0], Catch::StartsWith("node.listen: 10.0.0.1:4000 is "
+                                             "reachable beyond this machine "
+                                             "without node.tls"));
+  CHECK(warnings("node: {listen: 10.0.0.1:4000, tls: {certificate: c, key: "
+                 "k, ca_file: a}}\n").empty());
+}

@@ -145,3 +145,21 @@ TEST_CASE("check-config wants node.tls files and the log directory") {
                          + " --check-config");
   CHECK(exit_code(dynamo) == 0);
 }
+
+TEST_CASE("check-config warns about open listeners on stderr and still "
+          "exits 0") {
+  auto r = run_both("--config "
+                    + write_config("node: {listen: 0.0.0.0:0}\n")
+                    + " --listen 0.0.0.0:0 --check-config");
+  CHECK(exit_code(r) == 0);
+  CHECK(r.out.find("solver-state: warning: http.listen: 0.0.0.0:0 is "
+                   "reachable beyond this machine and http.auth_token is "
+                   "empty") != std::string::npos);
+  CHECK(r.out.find("solver-state: warning: node.listen: 0.0.0.0:0 is "
+                   "reachable beyond this machine without node.tls")
+        != std::string::npos);
+  CHECK(r.out.find("configuration ok") != std::string::npos);
+  auto quiet = run_both("--check-config");
+  CHECK(exit_code(quiet) == 0);
+  CHECK(quiet.out.find("warning") == std::string::npos);
+}
