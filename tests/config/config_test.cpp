@@ -2,6 +2,7 @@
 // field-path problems, YAML errors, env override, durations, command line.
 
 #include <cstdlib>
+#include <sstream>
 
 #include <catch2/catch.hpp>
 
@@ -355,4 +356,15 @@ TEST_CASE("warnings: HTTP beyond loopback without a token, a node beyond "
                                              "without node.tls"));
   CHECK(warnings("node: {listen: 10.0.0.1:4000, tls: {certificate: c, key: "
                  "k, ca_file: a}}\n").empty());
+}
+
+TEST_CASE("--help lists every config key with the default --print-config "
+          "prints") {
+  auto usage = cli_usage();
+  std::istringstream defaults{to_yaml(parse_config("").config)};
+  for (std::string line; std::getline(defaults, line);) {
+    INFO(line);
+    CHECK(usage.find("\n  " + line + "\n") != std::string::npos);
+  }
+  CHECK_THAT(usage, Catch::Contains("\n    max_items: 0\n"));
 }

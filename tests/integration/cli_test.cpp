@@ -163,3 +163,12 @@ TEST_CASE("check-config warns about open listeners on stderr and still "
   CHECK(exit_code(quiet) == 0);
   CHECK(quiet.out.find("warning") == std::string::npos);
 }
+
+TEST_CASE("--help lists the config keys with their defaults") {
+  auto h = run_binary("--help");
+  CHECK(exit_code(h) == 0);
+  CHECK(h.out.find("configuration keys and their defaults") != std::string::npos);
+  CHECK(h.out.find("\n  state:\n    type: file\n") != std::string::npos);
+  CHECK(h.out.find("\n    auth_token: \"\"\n") != std::string::npos);
+  CHECK(h.out.find("\n  scheduler_threads: 0\n") != std::string::npos);
+}
