@@ -172,3 +172,14 @@ TEST_CASE("--help lists the config keys with their defaults") {
   CHECK(h.out.find("\n    auth_token: \"\"\n") != std::string::npos);
   CHECK(h.out.find("\n  scheduler_threads: 0\n") != std::string::npos);
 }
+
+TEST_CASE("start-up logs the open-listener warning and still serves") {
+  // SIGTERM after 2 s stops the service cleanly (exit 0).
+  auto r = run_binary("--config " + write_config("state: {type: memory}\n")
+                      + " --listen 0.0.0.0:0 2>&1 & pid=$!; sleep 2;"
+                        " kill $pid; wait $pid");
+  CHECK(exit_code(r) == 0);
+  CHECK(r.out.find("[warning] config: http.listen: 0.0.0.0:0 is reachable "
+                   "beyond this machine and http.auth_token is empty")
+        != std::string::npos);
+}
