@@ -9,6 +9,10 @@ namespace solver_state {
 
 state_backend_plugin::~state_backend_plugin() = default;
 
+caf::error state_backend_plugin::check(const state_config&) const {
+  return {};
+}
+
 void plugin_registry::add(std::unique_ptr<state_backend_plugin> plugin) {
   plugins_.emplace_back(std::move(plugin));
 }
@@ -88,6 +92,12 @@ std::vector<std::string> check_state_config(const plugin_registry& plugins,
   }
   check_url(cfg, plugin->name(), problems);
   check_combinations(cfg, plugin->name(), problems);
+  if (auto err = plugin->check(cfg)) {
+    // Plugin messages name their field ("state.max_items: ...") or not.
+    auto why = message_of(err);
+    problems.push_back(why.rfind("state.", 0) == 0 ? why
+                                                   : "state.type: " + why);
+  }
   return problems;
 }
 

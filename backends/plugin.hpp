@@ -34,6 +34,12 @@ public:
   /// when cfg is unusable (bad URL, unreachable base path, ...).
   virtual caf::expected<store_list> create_stores(const state_config& cfg)
     = 0;
+
+  /// What create_stores() would refuse about `cfg`, found without
+  /// connecting or opening files (its URL's own rules, say), so that
+  /// --check-config refuses it too. The default accepts everything: a
+  /// plugin whose create_stores() refuses more overrides it.
+  virtual caf::error check(const state_config& cfg) const;
 };
 
 /// Plugins looked up by state.type.

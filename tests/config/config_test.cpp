@@ -9,6 +9,7 @@
 #include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
 #include "config/cli.hpp"
+#include "messages/errors.hpp"
 #include "config/config.hpp"
 #include "config/print.hpp"
 
@@ -367,4 +368,34 @@ TEST_CASE("--help lists every config key with the default --print-config "
     CHECK(usage.find("\n  " + line + "\n") != std::string::npos);
   }
   CHECK_THAT(usage, Catch::Contains("\n    max_items: 0\n"));
+}
+
+namespace {
+
+/// A plugin that refuses every config in check(), as a backend with URL
+/// rules of its own would.
+class picky_plugin final : public state_backend_plugin {
+public:
+  std::string_view name() const override { return "picky"; }
+  bool blocking() const override { return false; }
+  caf::expected<store_list> create_stores(const state_config&) override {
+    return store_list{};
+  }
+  caf::error check(const state_config& cfg) const override {
+    return make_state_error(state_errc::bad_request,
+                            "picky refuses '" + cfg.type + "'");
+  }
+};
+
+} // namespace
+
+TEST_CASE("start-up checks ask the plugin what else it refuses") {
+  plugin_registry plugins;
+  plugins.add(std::make_unique<picky_plugin>());
+  state_config cfg;
+  cfg.type = "picky://h:1/x";
+  cfg.max_items = 0;
+  CHECK(check_state_config(plugins, cfg)
+        == std::vector<std::string>{"state.type: picky refuses "
+                                    "'picky://h:1/x'"});
 }
