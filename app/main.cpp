@@ -217,6 +217,23 @@ int serve(const service_config& cfg, const std::string& config_path,
   return store_failed ? exit_failure : 0;
 }
 
+/// Every check start-up makes before it connects, in one place:
+/// --check-config runs exactly these, so the two accept the same configs,
+/// and start-up refuses a config with exit 2 before any actor runs.
+std::vector<std::string> preflight(const service_config& cfg) {
+  auto problems = check_state_config(compiled_plugins(), cfg.state);
+  check_files(cfg, problems);
+  // The node's TLS files must also load (certificate and key matching);
+  // only read when the node is on, as configure_node() reads them.
+  if (problems.empty() && node_enabled(cfg.node) && cfg.node.tls.enabled()) {
+    if (cfg.node.tls.ca_file.empty())
+      problems.push_back("node.tls.ca_file: required with a certificate");
+    else if (auto err = check_tls_files(cfg.node.tls))
+      problems.push_back(message_of(err));
+  }
+  return problems;
+}
+
 int run(const service_config& cfg, const std::string& config_path) {
   auto signals = block_service_signals();
   std::shared_ptr<store_status> status;
@@ -265,17 +282,22 @@ int main(int argc, char** argv) {
       problems.push_back("--listen: must be host:port, got '" + opts.listen
                          + "'");
   }
+  if (loaded.ok() && opts.print_config) {
+    std::cout << to_yaml(loaded.config);
+    return 0;
+  }
+  if (loaded.ok())
+    loaded.problems = preflight(loaded.config);
   if (!loaded.ok()) {
     for (auto& problem : loaded.problems)
       std::cerr << "solver-state: config: " << problem << "\n";
     return exit_usage;
   }
+  auto warnings = config_warnings(loaded.config);
   if (opts.check_config) {
+    for (auto& warning : warnings)
+      std::cerr << "solver-state: warning: " << warning << "\n";
     std::cout << "configuration ok\n";
-    return 0;
-  }
-  if (opts.print_config) {
-    std::cout << to_yaml(loaded.config);
     return 0;
   }
   spdlog::set_level(spdlog::level::from_str(loaded.config.log.level));
@@ -289,6 +311,8 @@ int main(int argc, char** argv) {
   spdlog::info("solver-state starting: http={} state.type={}",
                loaded.config.http.listen,
                redact_password(loaded.config.state.type));
+  for (auto& warning : warnings)
+    spdlog::warn("config: {}", warning);
   auto rc = run(loaded.config, opts.config_path);
   spdlog::info("solver-state stopped");
   return rc;

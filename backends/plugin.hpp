@@ -34,6 +34,12 @@ public:
   /// when cfg is unusable (bad URL, unreachable base path, ...).
   virtual caf::expected<store_list> create_stores(const state_config& cfg)
     = 0;
+
+  /// What create_stores() would refuse about `cfg`, found without
+  /// connecting or opening files (its URL's own rules, say), so that
+  /// --check-config refuses it too. The default accepts everything: a
+  /// plugin whose create_stores() refuses more overrides it.
+  virtual caf::error check(const state_config& cfg) const;
 };
 
 /// Plugins looked up by state.type.
@@ -56,6 +62,14 @@ public:
 private:
   std::vector<std::shared_ptr<state_backend_plugin>> plugins_;
 };
+
+/// What start-up refuses about `cfg` before it connects, one problem a line
+/// ("state.type: ..."): a type no plugin of `plugins` serves, a connection
+/// URL that does not parse, and combinations the backend cannot honour
+/// (eviction: lru beyond memory, max_items with dynamodb). --check-config
+/// and start-up both run it, so they accept and refuse the same configs.
+std::vector<std::string> check_state_config(const plugin_registry& plugins,
+                                            const state_config& cfg);
 
 /// The scheme of a connection string ("redis" of "redis://h:1/0"), or the
 /// whole text when it has none ("memory").

@@ -3,6 +3,11 @@
 
 #include "config/cli.hpp"
 
+#include <sstream>
+
+#include "config/config.hpp"
+#include "config/print.hpp"
+
 namespace solver_state {
 
 cli_options parse_cli(const std::vector<std::string>& args) {
@@ -38,7 +43,9 @@ cli_options parse_cli(const std::vector<std::string>& args) {
   return opts;
 }
 
-std::string cli_usage() {
+namespace {
+
+std::string usage_text() {
   return R"(usage: solver-state [--config FILE] [--listen HOST:PORT] [--check-config]
                     [--print-config] [--version]
 
@@ -50,7 +57,8 @@ options:
                       config/solver-state.yaml); relative paths in it are
                       relative to the working directory
   --listen HOST:PORT  HTTP listen address, overrides http.listen
-  --check-config      validate the configuration and exit (0 = valid)
+  --check-config      run every start-up check but connecting and exit:
+                      0 = valid (warnings on stderr), 2 = not
   --print-config      print the effective configuration (the file, or the
                       built-in defaults, with every default filled in) as
                       YAML and exit; the auth token shows as "<set>"
@@ -61,10 +69,37 @@ environment:
   SOLVER_STATE_AUTH_TOKEN  bearer token required on every route but /healthz
                            (overrides http.auth_token)
 
+exit status: 0 after a clean stop, 2 for a bad command line or configuration,
+  1 when the service fails while running (port in use, backend failure)
+
 signals:
   SIGTERM, SIGINT     stop accepting, finish in-flight requests, flush and sync
                       the backend, exit 0
 )";
+}
+
+/// Every config key with its built-in default, indented: printed from the
+/// same config --print-config prints without --config, so the two cannot
+/// drift apart.
+std::string config_keys() {
+  std::istringstream yaml{to_yaml(parse_config("").config)};
+  std::string out = R"(
+configuration keys and their defaults (--print-config without --config):
+  state.shards and state.max_items depend on state.type when not set: shards
+  1 for file, 2 for redis:// and postgresql://, else 8; max_items 10000 for
+  memory, else 0 (no cap). config/solver-state.yaml explains each key.
+
+)";
+  for (std::string line; std::getline(yaml, line);)
+    if (!line.empty())
+      out += "  " + line + "\n";
+  return out;
+}
+
+} // namespace
+
+std::string cli_usage() {
+  return usage_text() + config_keys();
 }
 
 std::string version_text() {

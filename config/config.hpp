@@ -39,6 +39,13 @@ constexpr size_t file_default_shards = 1;
 /// still keeps a slow operation from holding up every key.
 constexpr size_t pipelined_default_shards = 2;
 
+/// state.max_items of the memory backend when the configuration names none:
+/// RAM is the one store that falls over when it grows without bound. The
+/// durable and network engines (file, redis, postgresql, dynamodb) hold what
+/// their disk or server holds, so for them a missing max_items means 0 (no
+/// cap) instead of a surprise capacity_exceeded at the 10001st key.
+constexpr size_t memory_default_max_items = 10'000;
+
 struct state_config {
   /// memory | file | redis://... | postgresql://... | dynamodb://... | dynamodbs://... (HTTPS)
   /// The default keeps state across restarts (file.base_path).
@@ -46,8 +53,9 @@ struct state_config {
   /// 8; with no state.shards in the YAML, file_default_shards for type:
   /// file and pipelined_default_shards for redis:// and postgresql://.
   size_t shards = 8;
-  /// Keys in the whole store; 0 = unlimited.
-  size_t max_items = 10'000;
+  /// Keys in the whole store; 0 = unlimited. With no state.max_items in the
+  /// YAML: memory_default_max_items for type: memory, 0 for the others.
+  size_t max_items = memory_default_max_items;
   eviction_policy eviction = eviction_policy::reject;
   /// Default TTL of writes that name none; 0 = never expire.
   int64_t ttl_seconds = 0;
@@ -129,6 +137,23 @@ void apply_environment(service_config& cfg);
 
 /// Checks cross-field rules of an already parsed config; appends problems.
 void validate(const service_config& cfg, std::vector<std::string>& problems);
+
+/// Checks the files a config names against the filesystem; appends
+/// problems: node.tls files that must exist (when node.listen or node.peers
+/// uses them) and the directory of log.file. Apart from validate() because
+/// the answer depends on the machine it runs on, not on the text.
+void check_files(const service_config& cfg,
+                 std::vector<std::string>& problems);
+
+/// What a config allows that is legal but probably unmeant, one line each:
+/// http.listen beyond loopback without http.auth_token, node.listen beyond
+/// loopback without node.tls. Start-up logs them, --check-config prints
+/// them; neither fails.
+std::vector<std::string> config_warnings(const service_config& cfg);
+
+/// True for 127.0.0.0/8, ::1 and localhost: addresses only this machine
+/// reaches.
+bool is_loopback(const std::string& host);
 
 /// Splits "host:port" ("[::1]:80" too); false if malformed.
 bool split_host_port(const std::string& text, std::string& host,

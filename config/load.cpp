@@ -184,13 +184,26 @@ void apply_default_shards(state_config& st) {
     st.shards = pipelined_default_shards;
 }
 
+/// state.max_items when the YAML names none: a cap for memory only.
+void apply_default_max_items(state_config& st) {
+  st.max_items = st.type == "memory" ? memory_default_max_items : 0;
+}
+
+/// True when `field` of section `s` is absent or null (YAML `field:`), so
+/// its per-type default applies.
+bool unset(section& s, const std::string& field) {
+  auto n = s.child(field);
+  return !n || n.IsNull();
+}
+
 void read_state(section& root, state_config& st,
                 std::vector<std::string>& problems) {
   section s{root.child("state"), "state", problems};
   s.text("type", st.type);
-  auto shards_node = s.child("shards");
-  if (!shards_node || shards_node.IsNull())
+  if (unset(s, "shards"))
     apply_default_shards(st);
+  if (unset(s, "max_items"))
+    apply_default_max_items(st);
   s.number("shards", st.shards, 1, 1024);
   s.number("max_items", st.max_items, 0, 4'000'000'000LL);
   s.choice<eviction_policy>("eviction", st.eviction,
@@ -266,6 +279,7 @@ config_result parse_config(const std::string& yaml_text) {
   }
   if (doc.IsNull()) {
     apply_default_shards(result.config.state);
+    apply_default_max_items(result.config.state);
     validate(result.config, result.problems);
     return result;
   }
@@ -344,6 +358,68 @@ void validate(const service_config& cfg, std::vector<std::string>& problems) {
     problems.push_back("state.type: must not be empty");
   if (cfg.state.type == "file" && cfg.state.file.base_path.empty())
     problems.push_back("state.file.base_path: must not be empty");
+}
+
+namespace {
+
+void require_file(const std::string& field, const std::string& path,
+                  std::vector<std::string>& problems) {
+  std::error_code ec;
+  if (path.empty() || std::filesystem::is_regular_file(path, ec))
+    return;
+  problems.push_back(field + ": no such file '" + path + "'");
+}
+
+} // namespace
+
+void check_files(const service_config& cfg,
+                 std::vector<std::string>& problems) {
+  // The node reads its TLS files only when it listens or dials peers.
+  auto& node = cfg.node;
+  if (node.tls.enabled() && (!node.listen.empty() || !node.peers.empty())) {
+    require_file("node.tls.certificate", node.tls.certificate, problems);
+    require_file("node.tls.key", node.tls.key, problems);
+    require_file("node.tls.ca_file", node.tls.ca_file, problems);
+  }
+  // spdlog creates the file, not its directory: say so before start-up.
+  if (cfg.log.file.empty())
+    return;
+  auto dir = std::filesystem::path{cfg.log.file}.parent_path();
+  std::error_code ec;
+  if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
+    problems.push_back("log.file: directory '" + dir.string()
+                       + "' does not exist");
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+namespace {
+
+/// True when `listen` (host:port) is reachable from other machines; an
+/// unparsable one is validate()'s problem, not a warning.
+bool beyond_loopback(const std::string& listen) {
+  std::string host;
+  uint16_t port = 0;
+  return split_host_port(listen, host, port) && !is_loopback(host);
+}
+
+} // namespace
+
+std::vector<std::string> config_warnings(const service_config& cfg) {
+  std::vector<std::string> out;
+  if (beyond_loopback(cfg.http.listen) && cfg.http.auth_token.empty())
+    out.push_back("http.listen: " + cfg.http.listen
+                  + " is reachable beyond this machine and http.auth_token is "
+                    "empty: anyone who connects may read and write state; "
+                    "set http.auth_token or SOLVER_STATE_AUTH_TOKEN");
+  if (beyond_loopback(cfg.node.listen) && !cfg.node.tls.enabled())
+    out.push_back("node.listen: " + cfg.node.listen
+                  + " is reachable beyond this machine without node.tls: "
+                    "anyone who connects is a peer, in plain text; set "
+                    "node.tls");
+  return out;
 }
 
 bool split_host_port(const std::string& text, std::string& host,

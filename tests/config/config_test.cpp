@@ -2,10 +2,14 @@
 // field-path problems, YAML errors, env override, durations, command line.
 
 #include <cstdlib>
+#include <sstream>
 
 #include <catch2/catch.hpp>
 
+#include "backends/compiled_plugins.hpp"
+#include "backends/plugin.hpp"
 #include "config/cli.hpp"
+#include "messages/errors.hpp"
 #include "config/config.hpp"
 #include "config/print.hpp"
 
@@ -28,7 +32,7 @@ TEST_CASE("an empty config gives the documented defaults") {
   REQUIRE(r.ok());
   CHECK(r.config.state.type == "file");
   CHECK(r.config.state.shards == file_default_shards); // the file default
-  CHECK(r.config.state.max_items == 10000);
+  CHECK(r.config.state.max_items == 0); // no cap for the file default
   CHECK(r.config.state.eviction == eviction_policy::reject);
   CHECK(r.config.state.ttl_seconds == 0);
   CHECK(r.config.state.file.base_path == "./var/state");
@@ -61,6 +65,23 @@ TEST_CASE("the file backend defaults to one shard, redis and postgresql to "
           .config.state.shards
         == 8);
   CHECK(parse_config("state:\n  shards: 3\n").config.state.shards == 3);
+}
+
+TEST_CASE("max_items defaults to 10000 for memory only, to 0 (no cap) for "
+          "durable and network engines, and an explicit value wins") {
+  auto max_items = [](const std::string& yaml) {
+    return parse_config(yaml).config.state.max_items;
+  };
+  CHECK(max_items("state:\n  type: memory\n") == 10000);
+  CHECK(max_items("") == 0);
+  CHECK(max_items("http:\n  threads: 1\n") == 0);
+  CHECK(max_items("state:\n  type: file\n") == 0);
+  CHECK(max_items("state:\n  type: redis://127.0.0.1:6379/0\n") == 0);
+  CHECK(max_items("state:\n  type: postgresql://u@127.0.0.1/db\n") == 0);
+  CHECK(max_items("state:\n  type: dynamodb://127.0.0.1:8000/t\n") == 0);
+  CHECK(max_items("state:\n  type: file\n  max_items: 5\n") == 5);
+  CHECK(max_items("state:\n  type: memory\n  max_items: 0\n") == 0);
+  CHECK(max_items("state:\n  type: memory\n  max_items:\n") == 10000);
 }
 
 TEST_CASE("a full config is read field by field") {
@@ -231,4 +252,150 @@ TEST_CASE("a directory given as the config file is a problem") {
   auto r = load_config_file(SOLVER_STATE_SOURCE_DIR "/config");
   REQUIRE(r.problems.size() == 1);
   CHECK(r.problems[0].find("is a directory") != std::string::npos);
+}
+
+namespace {
+
+/// The problems start-up would find in `yaml` before connecting.
+std::vector<std::string> state_problems(const std::string& yaml) {
+  auto r = parse_config(yaml);
+  REQUIRE(r.ok());
+  return check_state_config(compiled_plugins(), r.config.state);
+}
+
+bool mentions(const std::vector<std::string>& problems,
+              const std::string& text) {
+  for (auto& p : problems)
+    if (p.find(text) != std::string::npos)
+      return true;
+  return false;
+}
+
+} // namespace
+
+TEST_CASE("start-up checks refuse an unknown state.type and a malformed URL") {
+  auto unknown = state_problems("state: {type: sqlite}\n");
+  REQUIRE(unknown.size() == 1);
+  CHECK_THAT(unknown[0], Catch::StartsWith("state.type: unknown backend "
+                                           "'sqlite' (this build has: "
+                                           "memory, file"));
+  CHECK(mentions(state_problems("state: {type: \"redis://:pw@h:99999/0\"}\n"),
+                 "state.type: malformed URL 'redis://:***@h:99999/0'"));
+  CHECK(mentions(state_problems("state: {type: \"postgresql://u@/db\"}\n"),
+                 "missing host"));
+  CHECK(mentions(state_problems("state: {type: redis}\n"),
+                 "must be a URL"));
+  for (auto ok : {"state: {type: memory}\n", "state: {type: file}\n",
+                  "state: {type: \"redis://127.0.0.1:6379/0\"}\n",
+                  "state: {type: \"postgresql://u@127.0.0.1/db\"}\n",
+                  "state: {type: \"dynamodb://127.0.0.1:8000/t\"}\n"}) {
+    INFO(ok);
+    CHECK(state_problems(ok).empty());
+  }
+}
+
+TEST_CASE("start-up checks refuse combinations the backend cannot honour") {
+  CHECK(state_problems("state: {type: memory, eviction: lru}\n").empty());
+  for (auto type : {"file", "\"redis://127.0.0.1:6379/0\"",
+                    "\"postgresql://u@127.0.0.1/db\""}) {
+    INFO(type);
+    for (auto max : {"", ", max_items: 0", ", max_items: 10"}) {
+      auto yaml = std::string{"state: {type: "} + type
+                  + ", eviction: lru" + max + "}\n";
+      CHECK(mentions(state_problems(yaml),
+                     "state.eviction: lru works only with type: memory"));
+    }
+  }
+  // The dynamodb plugin refuses a limit it cannot enforce: so does the check.
+  CHECK(mentions(state_problems("state: {type: \"dynamodb://h:1/t\", "
+                                "max_items: 5}\n"),
+                 "state.max_items: the dynamodb backend cannot enforce"));
+  CHECK(state_problems("state: {type: \"dynamodbs://h/t?region=r\"}\n")
+          .empty());
+}
+
+TEST_CASE("check_files wants node.tls files and the log directory to exist") {
+  auto files = [](const std::string& yaml) {
+    auto r = parse_config(yaml);
+    REQUIRE(r.ok());
+    std::vector<std::string> problems;
+    check_files(r.config, problems);
+    return problems;
+  };
+  auto tls = files("node: {listen: 127.0.0.1:4000, tls: {certificate: "
+                   "/nonexistent/c.pem, key: /nonexistent/k.pem}}\n");
+  CHECK(mentions(tls, "node.tls.certificate: no such file "
+                      "'/nonexistent/c.pem'"));
+  CHECK(mentions(tls, "node.tls.key: no such file '/nonexistent/k.pem'"));
+  CHECK(files("log: {file: /nonexistent/dir/x.log}\n")
+        == std::vector<std::string>{
+          "log.file: directory '/nonexistent/dir' does not exist"});
+  CHECK(files("log: {file: x.log}\n").empty());
+  CHECK(files("").empty());
+}
+
+TEST_CASE("warnings: HTTP beyond loopback without a token, a node beyond "
+          "loopback without TLS") {
+  auto warnings = [](const std::string& yaml) {
+    auto r = parse_config(yaml);
+    REQUIRE(r.ok());
+    return config_warnings(r.config);
+  };
+  CHECK(warnings("").empty());
+  CHECK(warnings("http: {listen: \"[::1]:80\"}\nnode: {listen: "
+                 "localhost:4000}\n").empty());
+  CHECK(warnings("http: {listen: 0.0.0.0:80, auth_token: t}\n").empty());
+  auto open_http = warnings("http: {listen: 0.0.0.0:80}\n");
+  REQUIRE(open_http.size() == 1);
+  CHECK_THAT(open_http[0], Catch::StartsWith("http.listen: 0.0.0.0:80 is "
+                                             "reachable beyond this machine "
+                                             "and http.auth_token is empty"));
+  auto open_node = warnings("node: {listen: 10.0.0.1:4000}\n");
+  REQUIRE(open_node.size() == 1);
+  CHECK_THAT(open_node[0], Catch::StartsWith("node.listen: 10.0.0.1:4000 is "
+                                             "reachable beyond this machine "
+                                             "without node.tls"));
+  CHECK(warnings("node: {listen: 10.0.0.1:4000, tls: {certificate: c, key: "
+                 "k, ca_file: a}}\n").empty());
+}
+
+TEST_CASE("--help lists every config key with the default --print-config "
+          "prints") {
+  auto usage = cli_usage();
+  std::istringstream defaults{to_yaml(parse_config("").config)};
+  for (std::string line; std::getline(defaults, line);) {
+    INFO(line);
+    CHECK(usage.find("\n  " + line + "\n") != std::string::npos);
+  }
+  CHECK_THAT(usage, Catch::Contains("\n    max_items: 0\n"));
+}
+
+namespace {
+
+/// A plugin that refuses every config in check(), as a backend with URL
+/// rules of its own would.
+class picky_plugin final : public state_backend_plugin {
+public:
+  std::string_view name() const override { return "picky"; }
+  bool blocking() const override { return false; }
+  caf::expected<store_list> create_stores(const state_config&) override {
+    return store_list{};
+  }
+  caf::error check(const state_config& cfg) const override {
+    return make_state_error(state_errc::bad_request,
+                            "picky refuses '" + cfg.type + "'");
+  }
+};
+
+} // namespace
+
+TEST_CASE("start-up checks ask the plugin what else it refuses") {
+  plugin_registry plugins;
+  plugins.add(std::make_unique<picky_plugin>());
+  state_config cfg;
+  cfg.type = "picky://h:1/x";
+  cfg.max_items = 0;
+  CHECK(check_state_config(plugins, cfg)
+        == std::vector<std::string>{"state.type: picky refuses "
+                                    "'picky://h:1/x'"});
 }

@@ -3,7 +3,11 @@
 
 #include <array>
 #include <cstdio>
+#include <fstream>
 #include <string>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
@@ -23,7 +27,8 @@ struct run_result {
 /// environment assignments `env`, stdout captured.
 run_result run_binary(const std::string& args, const std::string& env = {}) {
   std::string cmd = env + " " SOLVER_STATE_BINARY_DIR "/solver-state " + args
-                    + " 2>/dev/null";
+                    + (args.find("2>&1") == std::string::npos
+                         ? " 2>/dev/null" : "");
   run_result r;
   auto* p = popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
@@ -33,6 +38,26 @@ run_result run_binary(const std::string& args, const std::string& env = {}) {
     r.out.append(buf.data(), n);
   r.status = pclose(p);
   return r;
+}
+
+/// Runs build/solver-state with `args`, stdout and stderr together.
+run_result run_both(const std::string& args) {
+  return run_binary(args + " 2>&1");
+}
+
+/// The exit code of a run (pclose gives a wait status).
+int exit_code(const run_result& r) {
+  return WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
+}
+
+/// Writes `yaml` to a fresh file under the build directory; its path.
+std::string write_config(const std::string& yaml) {
+  static int n = 0;
+  auto path = std::string{SOLVER_STATE_BINARY_DIR} + "/cli_test_"
+              + std::to_string(::getpid()) + "_" + std::to_string(++n)
+              + ".yaml";
+  std::ofstream{path} << yaml;
+  return path;
 }
 
 } // namespace
@@ -45,6 +70,17 @@ TEST_CASE("print-config prints the built-in defaults, as the shipped file does")
                             "/config/solver-state.yaml --print-config");
   REQUIRE(shipped.status == 0);
   CHECK(shipped.out == r.out);
+}
+
+TEST_CASE("print-config shows max_items 0 for the file default and 10000 "
+          "for memory") {
+  auto dflt = run_binary("--print-config");
+  REQUIRE(dflt.status == 0);
+  CHECK(dflt.out.find("  max_items: 0\n") != std::string::npos);
+  auto memory = run_binary("--config " + write_config("state: {type: memory}\n")
+                           + " --print-config");
+  REQUIRE(memory.status == 0);
+  CHECK(memory.out.find("  max_items: 10000\n") != std::string::npos);
 }
 
 TEST_CASE("print-config shows overrides and hides the token") {
@@ -63,4 +99,87 @@ TEST_CASE("version and help answer and exit 0") {
   auto h = run_binary("--help");
   CHECK(h.status == 0);
   CHECK(h.out.find("--print-config") != std::string::npos);
+}
+
+TEST_CASE("check-config and start-up refuse the same bad configs with exit 2") {
+  struct bad_config {
+    std::string yaml;
+    std::string message;
+  };
+  for (auto& bad : std::vector<bad_config>{
+         {"state: {type: sqlite}\n", "state.type: unknown backend 'sqlite'"},
+         {"state: {type: \"redis://h:0/0\"}\n", "state.type: malformed URL"},
+         {"state: {type: file, eviction: lru}\n",
+          "state.eviction: lru works only with type: memory"},
+         {"state: {type: \"dynamodb://127.0.0.1:1/t\", max_items: 5}\n",
+          "state.max_items: the dynamodb backend cannot enforce"}}) {
+    INFO(bad.yaml);
+    auto path = write_config(bad.yaml);
+    auto check = run_both("--config " + path + " --check-config");
+    CHECK(exit_code(check) == 2);
+    CHECK(check.out.find("solver-state: config: " + bad.message)
+          != std::string::npos);
+    auto start = run_both("--config " + path + " --listen 127.0.0.1:0");
+    CHECK(exit_code(start) == 2);
+    CHECK(start.out.find(bad.message) != std::string::npos);
+  }
+}
+
+TEST_CASE("check-config wants node.tls files and the log directory") {
+  auto tls = run_both("--config "
+                      + write_config("node: {listen: 127.0.0.1:0, tls: "
+                                     "{certificate: /nonexistent/c.pem, key: "
+                                     "/nonexistent/k.pem, ca_file: "
+                                     "/nonexistent/ca.pem}}\n")
+                      + " --check-config");
+  CHECK(exit_code(tls) == 2);
+  CHECK(tls.out.find("node.tls.certificate: no such file") != std::string::npos);
+  auto log = run_both("--config "
+                      + write_config("log: {file: /nonexistent/dir/x.log}\n")
+                      + " --check-config");
+  CHECK(exit_code(log) == 2);
+  CHECK(log.out.find("log.file: directory '/nonexistent/dir' does not exist")
+        != std::string::npos);
+  auto dynamo = run_both("--config "
+                         + write_config("state: {type: \"dynamodb://h:1/t\"}\n")
+                         + " --check-config");
+  CHECK(exit_code(dynamo) == 0);
+}
+
+TEST_CASE("check-config warns about open listeners on stderr and still "
+          "exits 0") {
+  auto r = run_both("--config "
+                    + write_config("node: {listen: 0.0.0.0:0}\n")
+                    + " --listen 0.0.0.0:0 --check-config");
+  CHECK(exit_code(r) == 0);
+  CHECK(r.out.find("solver-state: warning: http.listen: 0.0.0.0:0 is "
+                   "reachable beyond this machine and http.auth_token is "
+                   "empty") != std::string::npos);
+  CHECK(r.out.find("solver-state: warning: node.listen: 0.0.0.0:0 is "
+                   "reachable beyond this machine without node.tls")
+        != std::string::npos);
+  CHECK(r.out.find("configuration ok") != std::string::npos);
+  auto quiet = run_both("--check-config");
+  CHECK(exit_code(quiet) == 0);
+  CHECK(quiet.out.find("warning") == std::string::npos);
+}
+
+TEST_CASE("--help lists the config keys with their defaults") {
+  auto h = run_binary("--help");
+  CHECK(exit_code(h) == 0);
+  CHECK(h.out.find("configuration keys and their defaults") != std::string::npos);
+  CHECK(h.out.find("\n  state:\n    type: file\n") != std::string::npos);
+  CHECK(h.out.find("\n    auth_token: \"\"\n") != std::string::npos);
+  CHECK(h.out.find("\n  scheduler_threads: 0\n") != std::string::npos);
+}
+
+TEST_CASE("start-up logs the open-listener warning and still serves") {
+  // SIGTERM after 2 s stops the service cleanly (exit 0).
+  auto r = run_binary("--config " + write_config("state: {type: memory}\n")
+                      + " --listen 0.0.0.0:0 2>&1 & pid=$!; sleep 2;"
+                        " kill $pid; wait $pid");
+  CHECK(exit_code(r) == 0);
+  CHECK(r.out.find("[warning] config: http.listen: 0.0.0.0:0 is reachable "
+                   "beyond this machine and http.auth_token is empty")
+        != std::string::npos);
 }
