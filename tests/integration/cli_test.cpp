@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -50,13 +51,24 @@ int exit_code(const run_result& r) {
   return WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
 }
 
+/// The files write_config wrote, removed when the test program ends.
+struct written_files {
+  std::vector<std::string> paths;
+  ~written_files() {
+    for (auto& p : paths)
+      std::remove(p.c_str());
+  }
+};
+
 /// Writes `yaml` to a fresh file under the build directory; its path.
 std::string write_config(const std::string& yaml) {
   static int n = 0;
+  static written_files written;
   auto path = std::string{SOLVER_STATE_BINARY_DIR} + "/cli_test_"
               + std::to_string(::getpid()) + "_" + std::to_string(++n)
               + ".yaml";
   std::ofstream{path} << yaml;
+  written.paths.push_back(path);
   return path;
 }
 
@@ -174,11 +186,17 @@ TEST_CASE("--help lists the config keys with their defaults") {
 }
 
 TEST_CASE("start-up logs the open-listener warning and still serves") {
-  // SIGTERM after 2 s stops the service cleanly (exit 0).
+  // SIGTERM once it listens stops it cleanly (exit 0); the log is printed
+  // after, whatever happened.
+  auto log = write_config("") + ".log";
   auto r = run_binary("--config " + write_config("state: {type: memory}\n")
-                      + " --listen 0.0.0.0:0 2>&1 & pid=$!; sleep 2;"
-                        " kill $pid; wait $pid");
+                      + " --listen 0.0.0.0:0 >" + log + " 2>&1 & pid=$!;"
+                        " for i in $(seq 400); do grep -q 'listening on' "
+                      + log + " && break; sleep 0.05; done;"
+                        " kill $pid; wait $pid; s=$?; cat " + log
+                      + "; rm -f " + log + "; exit $s");
   CHECK(exit_code(r) == 0);
+  CHECK(r.out.find("listening on") != std::string::npos);
   CHECK(r.out.find("[warning] config: http.listen: 0.0.0.0:0 is reachable "
                    "beyond this machine and http.auth_token is empty")
         != std::string::npos);
