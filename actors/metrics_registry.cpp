@@ -195,7 +195,8 @@ std::string metrics_registry::render() const {
            + std::to_string(count) + "\n";
   }
   header(out, "state_operation_duration_seconds",
-         "Time a shard spent on an operation, backend call included.",
+         "Time from a shard taking an operation to answering it: the backend "
+         "call and, for a durable write, its group commit.",
          "histogram");
   for (auto& [labels, h] : durations_) {
     auto common = "op=\"" + escape(labels.first) + "\",backend=\""

@@ -73,8 +73,8 @@ TEST_CASE("promtool check metrics passes on the live /metrics output") {
   CHECK(text.find("solver_state_http_request_duration_seconds_bucket{route="
                   "\"unknown\",method=\"GET\",le=\"+Inf\"} 1\n")
         != std::string::npos);
-  // The service's defaults: state.max_items 10000.
-  CHECK(text.find("\nsolver_state_max_items 10000\n") != std::string::npos);
+  // The service's default backend is the file backend: no key cap.
+  CHECK(text.find("\nsolver_state_max_items 0\n") != std::string::npos);
   // The raw path never becomes a label value.
   CHECK(text.find("state:m:1") == std::string::npos);
   for (auto name : {"process_cpu_seconds_total ",
