@@ -457,7 +457,13 @@ TEST_CASE("replies and cancels race: each call ends exactly once") {
   CHECK(wrong == 0);
   CHECK(answered + cancelled == calls.size());
   CHECK(cancelled > 0);
-  CHECK(answered > 0);
+  // How many replies won the race depends on the machine (none, under a
+  // sanitizer on a busy one): that the reply path works after it is checked
+  // without a race below.
+  INFO(answered << " answered, " << cancelled << " cancelled");
+  CHECK(settled_in_flight(bridge) == 0);
+  for (int i = 0; i < 10; ++i)
+    CHECK(ask_and_wait<std::string>(bridge, prompt, render_atom_v));
   CHECK(settled_in_flight(bridge) == 0);
   CHECK(bridge.stop(1s));
 }
