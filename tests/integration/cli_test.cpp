@@ -117,10 +117,13 @@ TEST_CASE("check-config and start-up refuse the same bad configs with exit 2") {
   struct bad_config {
     std::string yaml;
     std::string message;
+    /// Also right: a build without the Redis backend knows no redis://.
+    std::string or_message = message;
   };
   for (auto& bad : std::vector<bad_config>{
          {"state: {type: sqlite}\n", "state.type: unknown backend 'sqlite'"},
-         {"state: {type: \"redis://h:0/0\"}\n", "state.type: malformed URL"},
+         {"state: {type: \"redis://h:0/0\"}\n", "state.type: malformed URL",
+          "state.type: unknown backend 'redis://h:0/0'"},
          {"state: {type: file, eviction: lru}\n",
           "state.eviction: lru works only with type: memory"},
          {"state: {type: \"dynamodb://127.0.0.1:1/t\", max_items: 5}\n",
@@ -129,11 +132,14 @@ TEST_CASE("check-config and start-up refuse the same bad configs with exit 2") {
     auto path = write_config(bad.yaml);
     auto check = run_both("--config " + path + " --check-config");
     CHECK(exit_code(check) == 2);
-    CHECK(check.out.find("solver-state: config: " + bad.message)
-          != std::string::npos);
+    auto names = [&](const std::string& out, const std::string& prefix) {
+      return out.find(prefix + bad.message) != std::string::npos
+             || out.find(prefix + bad.or_message) != std::string::npos;
+    };
+    CHECK(names(check.out, "solver-state: config: "));
     auto start = run_both("--config " + path + " --listen 127.0.0.1:0");
     CHECK(exit_code(start) == 2);
-    CHECK(start.out.find(bad.message) != std::string::npos);
+    CHECK(names(start.out, ""));
   }
 }
 
