@@ -312,9 +312,10 @@ caf::expected<bool> do_erase(shard_ptr self, const delete_request& req) {
 template <class R, class Convert>
 caf::result<R> read_key(shard_ptr self, std::string key, Convert convert) {
   if (!pipelined(self) || !key_problem(key).empty())
-    return committed_read<R>(self, [self, key, convert]() mutable {
-      return convert(do_get(self, key));
-    });
+    return committed_read<R>(
+      self, [self, key = std::move(key), convert]() mutable {
+        return convert(do_get(self, key));
+      });
   auto rp = self->make_response_promise<R>();
   pending_op op;
   op.kind = pending_op::get;
