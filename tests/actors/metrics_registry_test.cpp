@@ -8,20 +8,14 @@
 
 #include "actors/metrics_registry.hpp"
 #include "messages/errors.hpp"
+#include "tests/support/shard_reports.hpp"
 
 using namespace solver_state;
 
 namespace {
 
 shard_report report(uint32_t shard, uint64_t keys) {
-  shard_report r;
-  r.shard = shard;
-  r.backend = "memory";
-  r.keys = keys;
-  r.bytes = keys * 10;
-  r.results.assign(op_kind_count * result_code_count, 0);
-  r.buckets.assign(op_kind_count * bucket_count, 0);
-  r.seconds_sum.assign(op_kind_count, 0);
+  auto r = testing::empty_report(shard, keys);
   auto get = static_cast<size_t>(op_kind::get);
   r.results[get * result_code_count] = 3;
   r.results[get * result_code_count

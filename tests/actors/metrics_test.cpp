@@ -13,6 +13,7 @@
 #include "backends/key_budget.hpp"
 #include "backends/memory/store.hpp"
 #include "tests/support/deterministic_fixture.hpp"
+#include "tests/support/shard_reports.hpp"
 
 using namespace solver_state;
 using testing::deterministic_system;
@@ -21,14 +22,7 @@ namespace {
 
 /// A report of `gets` successful gets, each in the first duration bucket.
 shard_report report(uint32_t shard, uint64_t keys, uint64_t gets) {
-  shard_report r;
-  r.shard = shard;
-  r.backend = "memory";
-  r.keys = keys;
-  r.bytes = keys * 10;
-  r.results.assign(op_kind_count * result_code_count, 0);
-  r.buckets.assign(op_kind_count * bucket_count, 0);
-  r.seconds_sum.assign(op_kind_count, 0);
+  auto r = testing::empty_report(shard, keys);
   auto get = static_cast<size_t>(op_kind::get);
   r.results[get * result_code_count] = gets;
   r.buckets[get * bucket_count] = gets;
