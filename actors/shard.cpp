@@ -10,6 +10,7 @@
 #include <limits>
 #include <mutex>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -290,7 +291,7 @@ caf::error set_problem(shard_ptr self, const set_request& req) {
 }
 
 /// The write's outcome, not yet counted (see acknowledge).
-caf::expected<version_t> do_set(shard_ptr self, set_request req) {
+caf::expected<write_result> do_set(shard_ptr self, set_request req) {
   auto& st = self->state;
   if (auto err = set_problem(self, req))
     return err;
@@ -327,18 +328,33 @@ caf::result<R> read_key(shard_ptr self, std::string key, Convert convert) {
   return rp;
 }
 
-caf::result<version_t> write_key(shard_ptr self, set_request&& req) {
+/// What a write answers: the whole result to a set_request, the version
+/// alone to a typed record's put.
+template <class R>
+caf::expected<R> reply_of(caf::expected<write_result>&& outcome) {
+  if constexpr (std::is_same_v<R, write_result>) {
+    return std::move(outcome);
+  } else {
+    if (!outcome)
+      return std::move(outcome.error());
+    return outcome->version;
+  }
+}
+
+template <class R>
+caf::result<R> write_key(shard_ptr self, set_request&& req) {
   auto started = steady::now();
   if (!pipelined(self) || set_problem(self, req))
     return acknowledge(self, op_kind::set, started,
-                       do_set(self, std::move(req)));
-  auto rp = self->make_response_promise<version_t>();
+                       reply_of<R>(do_set(self, std::move(req))));
+  auto rp = self->make_response_promise<R>();
   pending_op op;
   op.kind = pending_op::set;
   op.expires_at = self->state.expiry_for(req.ttl_ms, now_of(self));
   op.write = std::move(req);
   enqueue(self, std::move(op), [self, rp, started](pending_op& done) mutable {
-    hold_or_deliver(self, rp, op_kind::set, started, std::move(done.written));
+    hold_or_deliver(self, rp, op_kind::set, started,
+                    reply_of<R>(std::move(done.written)));
   });
   return rp;
 }
@@ -506,8 +522,9 @@ caf::result<version_t> put_record(shard_ptr self, std::string problem,
                                   std::string key, std::string data) {
   if (!problem.empty())
     return invalid(problem);
-  return write_key(self, set_request{std::move(key), std::move(data),
-                                     default_ttl, condition::always()});
+  return write_key<version_t>(self,
+                              set_request{std::move(key), std::move(data),
+                                          default_ttl, condition::always()});
 }
 
 // -- internal ---------------------------------------------------------------------
@@ -673,8 +690,8 @@ shard_actor::behavior_type shard(shard_ptr self,
       return read_key<entry>(self, key,
                              [](caf::expected<entry> e) { return e; });
     },
-    [=](put_atom, set_request& req) -> caf::result<version_t> {
-      return write_key(self, std::move(req));
+    [=](put_atom, set_request& req) -> caf::result<write_result> {
+      return write_key<write_result>(self, std::move(req));
     },
     [=](delete_atom, delete_request& req) -> caf::result<bool> {
       return erase_key(self, std::move(req));

@@ -47,7 +47,7 @@ struct pending_op {
   delete_request removal; // erase (key inside)
 
   caf::expected<entry> got{entry{}};
-  caf::expected<version_t> written{version_t{0}};
+  caf::expected<write_result> written{write_result{}};
   caf::expected<bool> erased{false};
 
   const std::string& target() const {
@@ -85,10 +85,11 @@ public:
 
   /// Writes `req.value` if `req.cond` holds at `now`, with the absolute
   /// expiry `expires_at` (0 = never). Returns the new version, which differs
-  /// from every earlier version of this key. version_mismatch when the
-  /// condition fails; capacity_exceeded when the store is full.
-  virtual caf::expected<version_t> set(set_request&& req, unix_ms expires_at,
-                                       unix_ms now)
+  /// from every earlier version of this key, and whether the key had no live
+  /// value before. version_mismatch when the condition fails;
+  /// capacity_exceeded when the store is full.
+  virtual caf::expected<write_result> set(set_request&& req,
+                                          unix_ms expires_at, unix_ms now)
     = 0;
 
   /// Removes `req.key` if `req.cond` holds; true if a live value was removed.

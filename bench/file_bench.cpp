@@ -88,7 +88,7 @@ void writer(caf::event_based_actor* self, state_actor store, int id) {
                     condition::always()};
     self->request(store, std::chrono::seconds{30}, put_atom_v, std::move(req))
       .then(
-        [=](version_t) {
+        [=](const write_result&) {
           ++acked;
           (*step)();
         },

@@ -182,7 +182,7 @@ void preload(caf::actor_system& sys, const state_actor& target) {
   for (size_t i = 0; i < key_count; ++i)
     self->request(target, 10s, put_atom_v,
                   set_request{key_of(i), std::string(100, 'v'), 0, {}})
-      .receive([](version_t) {},
+      .receive([](const write_result&) {},
                [&](caf::error& err) {
                  std::fprintf(stderr, "fill failed: %s\n",
                               message_of(err).c_str());

@@ -90,7 +90,12 @@ load_result drive(caf::actor_system& sys, state_actor router, bool writes,
           self
             ->request(router, 30s, put_atom_v,
                       set_request{key, value, 0, condition::always()})
-            .then([&, next](version_t) { ++done; (*next)(); }, on_error);
+            .then(
+              [&, next](const write_result&) {
+                ++done;
+                (*next)();
+              },
+              on_error);
         else
           self->request(router, 30s, get_atom_v, key)
             .then([&, next](entry&) { ++done; (*next)(); }, on_error);
@@ -127,8 +132,8 @@ public:
   caf::expected<entry> get(const std::string& key, unix_ms now) override {
     return inner_->get(key, now);
   }
-  caf::expected<version_t> set(set_request&& req, unix_ms expires_at,
-                               unix_ms now) override {
+  caf::expected<write_result> set(set_request&& req, unix_ms expires_at,
+                                  unix_ms now) override {
     return inner_->set(std::move(req), expires_at, now);
   }
   caf::expected<bool> erase(const delete_request& req, unix_ms now) override {

@@ -38,7 +38,7 @@ constexpr size_t value_bytes = 256;
 /// get/put messages the store does.
 using bare_actor = caf::typed_actor<
   caf::replies_to<get_atom, std::string>::with<entry>,
-  caf::replies_to<put_atom, set_request>::with<version_t>,
+  caf::replies_to<put_atom, set_request>::with<write_result>,
   caf::replies_to<batch_get_atom, batch_request>::with<batch_reply>>;
 
 struct bare_state {
@@ -55,11 +55,12 @@ bare_map(bare_actor::stateful_pointer<bare_state> self) {
         return make_state_error(state_errc::not_found, "no value");
       return it->second;
     },
-    [=](put_atom, set_request& req) -> caf::result<version_t> {
-      auto& e = self->state.map[std::move(req.key)];
+    [=](put_atom, set_request& req) -> caf::result<write_result> {
+      auto [it, created] = self->state.map.try_emplace(std::move(req.key));
+      auto& e = it->second;
       e.value = std::move(req.value);
       e.version = ++self->state.last;
-      return e.version;
+      return write_result{e.version, created};
     },
     [=](batch_get_atom, const batch_request& req) -> caf::result<batch_reply> {
       batch_reply out;
@@ -121,7 +122,7 @@ void drive(caf::event_based_actor* self, Handle target,
         auto& key = (*keys)[p->rng() % keys->size()];
         self->request(target, caf::infinite, put_atom_v,
                       set_request{key, *value, 0, {}})
-          .then([=](version_t) { on_reply(); }, on_error);
+          .then([=](const write_result&) { on_reply(); }, on_error);
         break;
       }
       case mode::get: {
@@ -211,7 +212,7 @@ void preload(caf::actor_system& sys, Handle target,
         auto i = (*next)++;
         a->request(target, caf::infinite, put_atom_v,
                    set_request{keys[i], std::string(value_bytes, 'v'), 0, {}})
-          .then([=](version_t) {
+          .then([=](const write_result&) {
             if (--*left == 0)
               a->send(done, size_t{0});
             else

@@ -174,17 +174,19 @@ void put_value(const handler_env& env, request_t& req, const route_match& m,
                 sr = set_request{std::move(key), std::move(req.body()), ttl_ms,
                                  {}}](condition cond) mutable {
     sr.cond = cond;
-    auto on_result = [sink](caf::expected<version_t> v) {
-      if (!v)
-        return sink->reply(error_response(v.error()));
-      auto res = empty_response(204);
-      res.set(bhttp::field::etag, format_etag(*v));
+    // RFC 9110 9.3.4: 201 when the PUT created the key, 204 when it
+    // replaced a value.
+    auto on_result = [sink](caf::expected<write_result> w) {
+      if (!w)
+        return sink->reply(error_response(w.error()));
+      auto res = empty_response(w->created ? 201 : 204);
+      res.set(bhttp::field::etag, format_etag(w->version));
       sink->reply(std::move(res));
     };
     auto& owner = owner_of(env, sr.key);
     ask_or_503(env,
-               env.bridge.ask<version_t>(owner, on_result, put_atom_v,
-                                         std::move(sr)),
+               env.bridge.ask<write_result>(owner, on_result, put_atom_v,
+                                            std::move(sr)),
                sink);
   };
   write_when(env, pre, std::move(read_key), sink, std::move(write));

@@ -21,8 +21,9 @@ using state_actor = caf::typed_actor<
   // -- key-value ---------------------------------------------------------------
   /// The live value of a key and its version; not_found if absent or expired.
   caf::replies_to<get_atom, std::string>::with<entry>,
-  /// Writes a value; the new version, or version_mismatch / capacity_exceeded.
-  caf::replies_to<put_atom, set_request>::with<version_t>,
+  /// Writes a value; the new version and whether it created the key, or
+  /// version_mismatch / capacity_exceeded.
+  caf::replies_to<put_atom, set_request>::with<write_result>,
   /// Removes a key; true if a live value was removed. Absent keys succeed
   /// unless the condition requires a version (then version_mismatch).
   caf::replies_to<delete_atom, delete_request>::with<bool>,

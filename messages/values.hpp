@@ -68,6 +68,19 @@ typename Inspector::result_type inspect(Inspector& f, set_request& x) {
            x.ttl_ms, x.cond);
 }
 
+/// What a set did: the key's new version, and whether the key was absent
+/// (or expired) before it, so HTTP can answer 201 Created rather than 204.
+struct write_result {
+  version_t version = 0;
+  bool created = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, write_result& x) {
+  return f(caf::meta::type_name("solver_state::write_result"), x.version,
+           x.created);
+}
+
 /// delete(key) with an optional precondition. Deleting an absent key succeeds
 /// unless a version is required.
 struct delete_request {

@@ -402,7 +402,7 @@ peer_actor::behavior_type peer(peer_ptr self, peer_settings settings) {
     [self](get_atom, std::string& key) { return coalesce_get(self, key); },
     [self](peer_flush_atom) { flush_reads(self); },
     [self](put_atom, set_request& req) {
-      return forward<version_t>(self, put_atom_v, std::move(req));
+      return forward<write_result>(self, put_atom_v, std::move(req));
     },
     [self](delete_atom, delete_request& req) {
       return forward<bool>(self, delete_atom_v, std::move(req));

@@ -222,8 +222,9 @@ caf::expected<entry> dynamodb_store::get(const std::string& key,
   }
 }
 
-caf::expected<version_t> dynamodb_store::set(set_request&& req,
-                                             unix_ms expires_at, unix_ms now) {
+caf::expected<write_result> dynamodb_store::set(set_request&& req,
+                                                unix_ms expires_at,
+                                                unix_ms now) {
   stored_item item;
   item.key = std::move(req.key);
   item.expires_at = expires_at;
@@ -245,9 +246,9 @@ caf::expected<version_t> dynamodb_store::set(set_request&& req,
   return result;
 }
 
-caf::expected<version_t> dynamodb_store::put(stored_item& item,
-                                             const condition& cond,
-                                             unix_ms now) {
+caf::expected<write_result> dynamodb_store::put(stored_item& item,
+                                                const condition& cond,
+                                                unix_ms now) {
   version_t floor = cond.kind == condition::if_version ? cond.version : 0;
   for (int attempt = 0; attempt < max_attempts; ++attempt) {
     item.version = next_version(floor);
@@ -257,10 +258,14 @@ caf::expected<version_t> dynamodb_store::put(stored_item& item,
     put_condition(cond, item.version, now).add_to(body, "ConditionExpression");
     auto reply = api_.call("PutItem", body);
     if (reply) {
+      bool created = true;
       if (auto old = reply->if_contains("Attributes"); old && old->is_object())
-        if (auto prev = decode_item(old->as_object()); prev && prev->chunks)
-          delete_chunks(prev->key, prev->blob, prev->chunks);
-      return item.version;
+        if (auto prev = decode_item(old->as_object())) {
+          created = !prev->live_at(now);
+          if (prev->chunks)
+            delete_chunks(prev->key, prev->blob, prev->chunks);
+        }
+      return write_result{item.version, created};
     }
     if (code_of(reply.error()) != state_errc::version_mismatch)
       return std::move(reply.error());

@@ -42,8 +42,8 @@ public:
 
   std::string_view backend_name() const override;
   caf::expected<entry> get(const std::string& key, unix_ms now) override;
-  caf::expected<version_t> set(set_request&& req, unix_ms expires_at,
-                               unix_ms now) override;
+  caf::expected<write_result> set(set_request&& req, unix_ms expires_at,
+                                  unix_ms now) override;
   caf::expected<bool> erase(const delete_request& req, unix_ms now) override;
   caf::expected<key_page> list(const list_request& req, unix_ms now) override;
   caf::expected<std::vector<entry>>
@@ -63,8 +63,8 @@ private:
 
   version_t next_version(version_t floor);
 
-  caf::expected<version_t> put(stored_item& item, const condition& cond,
-                               unix_ms now);
+  caf::expected<write_result> put(stored_item& item, const condition& cond,
+                                  unix_ms now);
 
   /// True when this shard's store must answer list(prefix): every key under
   /// a grouped prefix (fill:{order_id}:...) belongs to one shard, which

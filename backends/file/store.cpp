@@ -118,8 +118,8 @@ void file_store::remember(const std::string& key) {
   undo_.push_back(std::move(step));
 }
 
-caf::expected<version_t> file_store::set(set_request&& req, unix_ms expires_at,
-                                         unix_ms now) {
+caf::expected<write_result> file_store::set(set_request&& req,
+                                            unix_ms expires_at, unix_ms now) {
   // The shard enforces state.max_value_bytes (at most 1 GiB) first; this
   // guards the u32 lengths on disk, so nothing is acknowledged that replay
   // could not read back.
@@ -150,7 +150,7 @@ caf::expected<version_t> file_store::set(set_request&& req, unix_ms expires_at,
   auto& slot = dirty_[req.key];
   slot.removed = false;
   slot.data = entry{std::move(req.value), version, expires_at};
-  return version;
+  return write_result{version, !live};
 }
 
 caf::expected<bool> file_store::erase(const delete_request& req,

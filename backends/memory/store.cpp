@@ -66,8 +66,8 @@ caf::error memory_store::admit_new_key() {
                             + std::to_string(budget_->max_items()) + " keys");
 }
 
-caf::expected<version_t> memory_store::set(set_request&& req,
-                                           unix_ms expires_at, unix_ms now) {
+caf::expected<write_result> memory_store::set(set_request&& req,
+                                              unix_ms expires_at, unix_ms now) {
   auto it = slots_.find(req.key);
   bool live = it != slots_.end() && !expired(it->second.data, now);
   if (req.cond.kind == condition::if_absent && live)
@@ -95,7 +95,7 @@ caf::expected<version_t> memory_store::set(set_request&& req,
   data.value = std::move(req.value);
   data.version = ++last_version_;
   data.expires_at_ms = expires_at;
-  return data.version;
+  return write_result{data.version, !live};
 }
 
 void memory_store::set_expiry(std::string_view key, unix_ms old_at,

@@ -32,15 +32,19 @@ std::vector<statement> statements_for(const std::string& t) {
   return {
     {"get", "SELECT value, version, expires_at FROM " + t
               + " WHERE key = $1 AND " + live_at("$2")},
-    {"set_any", upsert + " RETURNING t.version"},
+    // Each set returns the new version and whether it created the key (no
+    // live value before): the old row is read in the statement's snapshot.
+    {"set_any", "WITH old AS (SELECT 1 FROM " + t + " WHERE key = $1 AND "
+                  + live_at("$4") + ") " + upsert
+                  + " RETURNING t.version, NOT EXISTS (SELECT 1 FROM old)"},
     // The conflicting row is replaced only if it has expired.
     {"set_absent", upsert
                      + " WHERE t.expires_at <> 0 AND t.expires_at <= $4"
-                       " RETURNING t.version"},
+                       " RETURNING t.version, true"},
     {"set_version", "UPDATE " + t + " SET value = $2, version = nextval('"
                       + seq + "'), expires_at = $3 WHERE key = $1 AND "
                       "version = $4 AND " + live_at("$5")
-                      + " RETURNING version"},
+                      + " RETURNING version, false"},
     {"del_any", "DELETE FROM " + t + " WHERE key = $1 RETURNING "
                   + live_at("$2")},
     {"del_version", "DELETE FROM " + t
@@ -199,7 +203,9 @@ pg_statement set_statement(const set_request& req, unix_ms expires_at,
                            unix_ms now) {
   pg_statement s{"set_any", {}};
   s.params.bytes(req.key).bytes(req.value).int8(expires_at);
-  if (req.cond.kind == condition::if_absent) {
+  if (req.cond.kind == condition::none) {
+    s.params.int8(now);
+  } else if (req.cond.kind == condition::if_absent) {
     s.name = "set_absent";
     s.params.int8(now);
   } else if (req.cond.kind == condition::if_version) {
@@ -209,13 +215,14 @@ pg_statement set_statement(const set_request& req, unix_ms expires_at,
   return s;
 }
 
-caf::expected<version_t> set_outcome(const condition& cond,
-                                     const pg_rows& rows) {
+caf::expected<write_result> set_outcome(const condition& cond,
+                                        const pg_rows& rows) {
   if (rows.size() == 0)
     return mismatch(cond.kind == condition::if_absent
                       ? "key exists"
                       : "version differs or key does not exist");
-  return static_cast<version_t>(rows.int8(0, 0));
+  return write_result{static_cast<version_t>(rows.int8(0, 0)),
+                      rows.boolean(0, 1)};
 }
 
 pg_statement erase_statement(const delete_request& req, unix_ms now) {
@@ -276,13 +283,13 @@ postgres_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
   return out;
 }
 
-caf::expected<version_t> postgres_store::set(set_request&& req,
-                                             unix_ms expires_at,
-                                             unix_ms now) {
-  return run_one<version_t>(conn_, set_statement(req, expires_at, now),
-                            [&](const pg_rows& rows) {
-                              return set_outcome(req.cond, rows);
-                            });
+caf::expected<write_result> postgres_store::set(set_request&& req,
+                                                unix_ms expires_at,
+                                                unix_ms now) {
+  return run_one<write_result>(conn_, set_statement(req, expires_at, now),
+                               [&](const pg_rows& rows) {
+                                 return set_outcome(req.cond, rows);
+                               });
 }
 
 caf::expected<bool> postgres_store::erase(const delete_request& req,

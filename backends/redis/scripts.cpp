@@ -45,7 +45,8 @@ namespace {
 // the client's block (redis_version_block_script), the index is touched
 // only when the key has no live value (a live value always has its member),
 // and the expiry set only when the old or the new value has an expiry (or
-// the old one is gone, so its expiry member may linger).
+// the old one is gone, so its expiry member may linger). The reply is the
+// new version, prefixed with 'c' when the key had no live value (created).
 const char* const redis_set_script = LIVE_VERSION_LUA
   "local cur = redis.call('GET', KEYS[1])\n"
   "local ver = live_version(cur, tonumber(ARGV[3]))\n"
@@ -71,7 +72,10 @@ const char* const redis_set_script = LIVE_VERSION_LUA
   "  if cur then _, old_exp = header(cur) end\n"
   "  if old_exp ~= 0 then redis.call('ZREM', KEYS[4], ARGV[6]) end\n"
   "end\n"
-  "if not ver then redis.call('ZADD', KEYS[2], 0, ARGV[6]) end\n"
+  "if not ver then\n"
+  "  redis.call('ZADD', KEYS[2], 0, ARGV[6])\n"
+  "  return 'c' .. v\n"
+  "end\n"
   "return v\n";
 
 const char* const redis_erase_script = LIVE_VERSION_LUA

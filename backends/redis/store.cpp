@@ -91,18 +91,22 @@ caf::expected<entry> entry_of(const redisReply* reply, const std::string& key,
   return out;
 }
 
-caf::expected<version_t> version_of(const redisReply* reply) {
+/// The set script's outcome: "<version>", or "c<version>" when it created
+/// the key; a negative integer when the condition failed.
+caf::expected<write_result> written_of(const redisReply* reply) {
   if (reply->type == REDIS_REPLY_ERROR)
     return error_reply(reply);
   if (reply->type == REDIS_REPLY_INTEGER)
     return mismatch(reply->integer);
   if (reply->type != REDIS_REPLY_STRING)
     return malformed("set script");
-  auto version = std::strtoull(std::string{text_of(reply)}.c_str(), nullptr,
+  std::string text{text_of(reply)};
+  bool created = !text.empty() && text.front() == 'c';
+  auto version = std::strtoull(text.c_str() + (created ? 1 : 0), nullptr,
                                10);
   if (version == 0)
     return malformed("set script version");
-  return version;
+  return write_result{version, created};
 }
 
 caf::expected<bool> erased_of(const redisReply* reply) {
@@ -224,6 +228,9 @@ bool redis_store::add_set(redis_batch& b, const set_request& req,
     return false;
   }
   b.add("MULTI");
+  // The old value's header ("<version>:<expires_at>:", at most 41 bytes),
+  // to tell whether a live value was there at `now`: 201 or 204 over HTTP.
+  b.add("GETRANGE", redis_joined{{value_prefix_, req.key}}, "0", "47");
   if (expires_at != 0)
     b.add("SET", redis_joined{{value_prefix_, req.key}},
           redis_joined{{ver, ":", exp, ":", req.value}}, "PXAT", exp);
@@ -269,23 +276,29 @@ redis_store::run_one(const std::function<void(redis_batch&)>& add) {
 
 namespace {
 
-/// The outcome of a MULTI .. EXEC write from its EXEC reply.
-caf::expected<version_t> plain_outcome(const redisReply* exec,
-                                       version_t version) {
+/// The outcome of a MULTI .. EXEC write from its EXEC reply: GETRANGE of
+/// the old header, SET, ZADD to the index, ZADD or ZREM of the expiry.
+caf::expected<write_result> plain_outcome(const redisReply* exec,
+                                          version_t version, unix_ms now) {
   if (exec->type == REDIS_REPLY_ERROR)
     return error_reply(exec);
-  if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 3)
+  if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 4)
     return malformed("EXEC");
   for (size_t i = 0; i < exec->elements; ++i)
     if (exec->element[i]->type == REDIS_REPLY_ERROR)
       return error_reply(exec->element[i]);
-  return version;
+  auto* old = exec->element[0];
+  if (old->type != REDIS_REPLY_STRING)
+    return malformed("GETRANGE");
+  entry header;
+  bool was_live = unpack(text_of(old), header) && live(header, now);
+  return write_result{version, !was_live};
 }
 
 } // namespace
 
-caf::expected<version_t> redis_store::set(set_request&& req,
-                                          unix_ms expires_at, unix_ms now) {
+caf::expected<write_result> redis_store::set(set_request&& req,
+                                             unix_ms expires_at, unix_ms now) {
   auto version = take_version();
   if (!version)
     return std::move(version.error());
@@ -295,7 +308,8 @@ caf::expected<version_t> redis_store::set(set_request&& req,
   });
   if (!r)
     return std::move(r.error());
-  return plain ? plain_outcome(r->get(), *version) : version_of(r->get());
+  return plain ? plain_outcome(r->get(), *version, now)
+               : written_of(r->get());
 }
 
 caf::expected<bool> redis_store::erase(const delete_request& req,
@@ -382,7 +396,7 @@ void redis_store::apply_chunk(pending_op* ops, size_t n, unix_ms now) {
     auto* r = (*replies)[slots[i].reply].get();
     auto& op = ops[i];
     if (slots[i].plain) {
-      op.written = plain_outcome(r, slots[i].version);
+      op.written = plain_outcome(r, slots[i].version, now);
       continue;
     }
     if (op.kind != pending_op::get && is_noscript(r)) {
@@ -394,7 +408,7 @@ void redis_store::apply_chunk(pending_op* ops, size_t n, unix_ms now) {
         op.got = entry_of(r, op.key, now);
         break;
       case pending_op::set:
-        op.written = version_of(r);
+        op.written = written_of(r);
         break;
       case pending_op::erase:
         op.erased = erased_of(r);

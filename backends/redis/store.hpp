@@ -43,8 +43,8 @@ public:
 
   std::string_view backend_name() const override;
   caf::expected<entry> get(const std::string& key, unix_ms now) override;
-  caf::expected<version_t> set(set_request&& req, unix_ms expires_at,
-                               unix_ms now) override;
+  caf::expected<write_result> set(set_request&& req, unix_ms expires_at,
+                                  unix_ms now) override;
   caf::expected<bool> erase(const delete_request& req, unix_ms now) override;
   caf::expected<key_page> list(const list_request& req, unix_ms now) override;
   caf::expected<std::vector<entry>>

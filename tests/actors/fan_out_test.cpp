@@ -78,8 +78,8 @@ struct fan_out_fixture : deterministic_system {
   /// Writes `key` straight to its owner.
   void put(const std::string& key) {
     auto owner = map()->owner_of_key(key);
-    REQUIRE(ask_actor<version_t>(owners[owner], put_atom_v,
-                                 set_request{key, "v" + key, 0, {}}));
+    REQUIRE(ask_actor<write_result>(owners[owner], put_atom_v,
+                                    set_request{key, "v" + key, 0, {}}));
   }
 };
 

@@ -101,8 +101,8 @@ TEST_CASE("metrics: a shard's tick report reaches the rendered text") {
     std::make_unique<memory_store>(std::make_shared<key_budget>(0),
                                    eviction_policy::reject, 0),
     false, shard_settings{0, 0, f.metrics}));
-  REQUIRE(f.ask_actor<version_t>(shard, put_atom_v,
-                                 set_request{"state:c:k", "v", 0, {}}));
+  REQUIRE(f.ask_actor<write_result>(shard, put_atom_v,
+                                    set_request{"state:c:k", "v", 0, {}}));
   REQUIRE(f.ask_actor<entry>(shard, get_atom_v, std::string{"state:c:k"}));
   REQUIRE_FALSE(f.ask_actor<entry>(shard, get_atom_v, std::string{"state:c:x"}));
   // Nothing is counted before the shard's tick.

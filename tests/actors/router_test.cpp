@@ -46,9 +46,9 @@ struct router_fixture : deterministic_system {
   }
 
   version_t put(const std::string& key) {
-    auto v = ask<version_t>(put_atom_v, set_request{key, "v:" + key, 0, {}});
+    auto v = ask<write_result>(put_atom_v, set_request{key, "v:" + key, 0, {}});
     REQUIRE(v);
-    return *v;
+    return v->version;
   }
 };
 

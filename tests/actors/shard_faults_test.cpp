@@ -50,8 +50,8 @@ public:
     return inner_.get(key, now);
   }
 
-  caf::expected<version_t> set(set_request&& req, unix_ms expires,
-                               unix_ms now) override {
+  caf::expected<write_result> set(set_request&& req, unix_ms expires,
+                                  unix_ms now) override {
     auto v = inner_.set(std::move(req), expires, now);
     pending_ = v && f_->hold_commits;
     return v;
@@ -169,10 +169,10 @@ TEST_CASE("a commit that throws: every held acknowledgement and deferred "
   faulty_fixture fx;
   fx.f->hold_commits = true;
   fx.f->commit_throws = true;
-  auto a = fx.request<version_t>(fx.store.router, caf::infinite, put_atom_v,
-                                 put("state:a", "1"));
-  auto b = fx.request<version_t>(fx.store.router, caf::infinite, put_atom_v,
-                                 put("state:b", "2"));
+  auto a = fx.request<write_result>(fx.store.router, caf::infinite, put_atom_v,
+                                    put("state:a", "1"));
+  auto b = fx.request<write_result>(fx.store.router, caf::infinite, put_atom_v,
+                                    put("state:b", "2"));
   auto r = fx.request<entry>(fx.store.router, caf::infinite, get_atom_v,
                              std::string{"state:a"});
   fx.sched->run();
@@ -202,7 +202,7 @@ TEST_CASE("a write's duration includes the wait for its group commit") {
   auto shard = fx.stop_at_end(
     spawn_shard(*fx.sys, std::make_unique<faulty_store>(fx.f), false,
                 settings));
-  REQUIRE(fx.ask_actor<version_t>(shard, put_atom_v, put("state:k", "v")));
+  REQUIRE(fx.ask_actor<write_result>(shard, put_atom_v, put("state:k", "v")));
   caf::anon_send(shard, tick_atom_v);
   fx.sched->run();
   auto set = static_cast<size_t>(op_kind::set);
@@ -220,10 +220,10 @@ TEST_CASE("no dirty reads: a read waits for the group commit of a write to "
   deterministic_system ds;
   auto shard = ds.stop_at_end(
     spawn_shard(*ds.sys, std::move((*stores)[0]), false, shard_settings{}));
-  REQUIRE(ds.ask_actor<version_t>(shard, put_atom_v, put("state:k", "v1")));
+  REQUIRE(ds.ask_actor<write_result>(shard, put_atom_v, put("state:k", "v1")));
   env->fail_syncs = true;
-  auto write = ds.request<version_t>(shard, caf::infinite, put_atom_v,
-                                     put("state:k", "v2"));
+  auto write = ds.request<write_result>(shard, caf::infinite, put_atom_v,
+                                        put("state:k", "v2"));
   auto read = ds.request<entry>(shard, caf::infinite, get_atom_v,
                                 std::string{"state:k"});
   auto list = ds.request<batch_reply>(shard, caf::infinite, batch_get_atom_v,

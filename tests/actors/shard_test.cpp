@@ -78,35 +78,40 @@ uint64_t count(const shard_report& r, op_kind op, state_errc result) {
 
 TEST_CASE("shard: put, get and delete a key") {
   shard_fixture f;
-  auto v1 = f.ask<version_t>(put_atom_v, put("state:c:k", "one"));
+  auto v1 = f.ask<write_result>(put_atom_v, put("state:c:k", "one"));
   REQUIRE(v1);
   auto e = f.ask<entry>(get_atom_v, std::string{"state:c:k"});
   REQUIRE(e);
   CHECK(e->value == "one");
-  CHECK(e->version == *v1);
-  auto v2 = f.ask<version_t>(put_atom_v, put("state:c:k", "two"));
+  CHECK(e->version == v1->version);
+  CHECK(v1->created);
+  auto v2 = f.ask<write_result>(put_atom_v, put("state:c:k", "two"));
   REQUIRE(v2);
-  CHECK(*v2 != *v1);
+  CHECK(v2->version != v1->version);
+  CHECK_FALSE(v2->created);
   CHECK(f.ask<entry>(get_atom_v, std::string{"state:c:k"})->value == "two");
   CHECK(*f.ask<bool>(delete_atom_v, delete_request{"state:c:k", {}}));
   auto gone = f.ask<entry>(get_atom_v, std::string{"state:c:k"});
   REQUIRE_FALSE(gone);
   CHECK(code(gone.error()) == state_errc::not_found);
   CHECK_FALSE(*f.ask<bool>(delete_atom_v, delete_request{"state:c:k", {}}));
+  auto v3 = f.ask<write_result>(put_atom_v, put("state:c:k", "three"));
+  REQUIRE(v3);
+  CHECK(v3->created); // the key was deleted: written anew
 }
 
 TEST_CASE("shard: a stale version or create-only on an existing key is "
           "refused with version_mismatch") {
   shard_fixture f;
-  auto v1 = *f.ask<version_t>(put_atom_v, put("state:c:k", "one"));
-  auto v2 = f.ask<version_t>(put_atom_v,
-                             put("state:c:k", "two", 0, condition::matches(v1)));
+  auto v1 = f.ask<write_result>(put_atom_v, put("state:c:k", "one"))->version;
+  auto v2 = f.ask<write_result>(
+    put_atom_v, put("state:c:k", "two", 0, condition::matches(v1)));
   REQUIRE(v2);
-  auto stale = f.ask<version_t>(
+  auto stale = f.ask<write_result>(
     put_atom_v, put("state:c:k", "lost", 0, condition::matches(v1)));
   REQUIRE_FALSE(stale);
   CHECK(code(stale.error()) == state_errc::version_mismatch);
-  auto create = f.ask<version_t>(
+  auto create = f.ask<write_result>(
     put_atom_v, put("state:c:k", "lost", 0, condition::absent()));
   REQUIRE_FALSE(create);
   CHECK(code(create.error()) == state_errc::version_mismatch);
@@ -115,16 +120,17 @@ TEST_CASE("shard: a stale version or create-only on an existing key is "
   REQUIRE_FALSE(stale_delete);
   CHECK(code(stale_delete.error()) == state_errc::version_mismatch);
   CHECK(f.ask<entry>(get_atom_v, std::string{"state:c:k"})->value == "two");
-  CHECK(*f.ask<bool>(delete_atom_v,
-                     delete_request{"state:c:k", condition::matches(*v2)}));
+  CHECK(*f.ask<bool>(delete_atom_v, delete_request{"state:c:k",
+                                                   condition::matches(
+                                                     v2->version)}));
 }
 
 TEST_CASE("shard: invalid keys and negative TTLs are refused") {
   shard_fixture f;
-  auto bad_key = f.ask<version_t>(put_atom_v, put("tab\there", "v"));
+  auto bad_key = f.ask<write_result>(put_atom_v, put("tab\there", "v"));
   REQUIRE_FALSE(bad_key);
   CHECK(code(bad_key.error()) == state_errc::invalid_key);
-  auto bad_ttl = f.ask<version_t>(put_atom_v, put("state:c:k", "v", -5));
+  auto bad_ttl = f.ask<write_result>(put_atom_v, put("state:c:k", "v", -5));
   REQUIRE_FALSE(bad_ttl);
   CHECK(code(bad_ttl.error()) == state_errc::bad_request);
   auto typed = f.ask<version_t>(put_atom_v, fill{"o:1", "0xa", "f", 0});
@@ -135,7 +141,7 @@ TEST_CASE("shard: invalid keys and negative TTLs are refused") {
 TEST_CASE("shard: a TTL near INT64_MAX saturates instead of overflowing") {
   shard_fixture f;
   auto huge = std::numeric_limits<int64_t>::max() - 1;
-  REQUIRE(f.ask<version_t>(put_atom_v, put("state:c:forever", "v", huge)));
+  REQUIRE(f.ask<write_result>(put_atom_v, put("state:c:forever", "v", huge)));
   f.advance(std::chrono::hours{24});
   auto e = f.ask<entry>(get_atom_v, std::string{"state:c:forever"});
   REQUIRE(e);
@@ -156,8 +162,8 @@ TEST_CASE("shard: typed records live under their keys") {
 TEST_CASE("shard: a TTL runs on the actor clock, the tick sweeps and "
           "reports") {
   shard_fixture f;
-  REQUIRE(f.ask<version_t>(put_atom_v, put("state:c:short", "x", 1500)));
-  REQUIRE(f.ask<version_t>(put_atom_v, put("state:c:forever", "y", 0)));
+  REQUIRE(f.ask<write_result>(put_atom_v, put("state:c:short", "x", 1500)));
+  REQUIRE(f.ask<write_result>(put_atom_v, put("state:c:forever", "y", 0)));
   f.advance(1499ms);
   CHECK(f.ask<entry>(get_atom_v, std::string{"state:c:short"}));
   f.advance(1ms);
@@ -192,8 +198,8 @@ TEST_CASE("shard: a TTL runs on the actor clock, the tick sweeps and "
 
 TEST_CASE("shard: the default TTL applies to writes that name none") {
   shard_fixture f{10'000};
-  REQUIRE(f.ask<version_t>(put_atom_v, put("state:c:d", "x", default_ttl)));
-  REQUIRE(f.ask<version_t>(put_atom_v, put("state:c:n", "x", 0)));
+  REQUIRE(f.ask<write_result>(put_atom_v, put("state:c:d", "x", default_ttl)));
+  REQUIRE(f.ask<write_result>(put_atom_v, put("state:c:n", "x", 0)));
   f.advance(9s);
   CHECK(f.ask<entry>(get_atom_v, std::string{"state:c:d"}));
   f.advance(1s);
@@ -219,8 +225,8 @@ public:
   caf::expected<entry> get(const std::string& key, unix_ms now) override {
     return mem_.get(key, now);
   }
-  caf::expected<version_t> set(set_request&& req, unix_ms expires_at,
-                               unix_ms now) override {
+  caf::expected<write_result> set(set_request&& req, unix_ms expires_at,
+                                  unix_ms now) override {
     dirty_ = true;
     return mem_.set(std::move(req), expires_at, now);
   }
@@ -256,10 +262,10 @@ TEST_CASE("shard: writes that arrive together share one commit and carry "
   auto c = std::make_shared<committing_store::counters>();
   shard_fixture f{0, std::make_unique<committing_store>(c)};
   SECTION("the commit succeeds: every writer gets its version") {
-    auto a = f.request<version_t>(f.shard, caf::infinite, put_atom_v,
-                                  put("state:c:a", "1"));
-    auto b = f.request<version_t>(f.shard, caf::infinite, put_atom_v,
-                                  put("state:c:b", "2"));
+    auto a = f.request<write_result>(f.shard, caf::infinite, put_atom_v,
+                                     put("state:c:a", "1"));
+    auto b = f.request<write_result>(f.shard, caf::infinite, put_atom_v,
+                                     put("state:c:b", "2"));
     f.sched->run();
     CHECK(c->commits == 1);
     REQUIRE(a->has_value());
@@ -269,8 +275,8 @@ TEST_CASE("shard: writes that arrive together share one commit and carry "
   }
   SECTION("the commit fails: every writer gets the error") {
     c->commit_error = make_state_error(state_errc::io_error, "disk full");
-    auto a = f.request<version_t>(f.shard, caf::infinite, put_atom_v,
-                                  put("state:c:a", "1"));
+    auto a = f.request<write_result>(f.shard, caf::infinite, put_atom_v,
+                                     put("state:c:a", "1"));
     auto b = f.request<bool>(f.shard, caf::infinite, delete_atom_v,
                              delete_request{"state:c:b", {}});
     f.sched->run();

@@ -48,7 +48,8 @@ TEST_CASE("batch_get refuses more keys than max_batch_keys") {
 TEST_CASE("batch_get refuses a key named twice") {
   // One 1 MB key named 300 times built a 360 MB reply before.
   deterministic_fixture f;
-  REQUIRE(f.ask<version_t>(put_atom_v, put("state:big", std::string(1000, 'x'))));
+  REQUIRE(f.ask<write_result>(put_atom_v,
+                              put("state:big", std::string(1000, 'x'))));
   std::vector<std::string> keys(300, "state:big");
   auto reply = f.ask<batch_reply>(batch_get_atom_v, batch_request{keys});
   REQUIRE_FALSE(reply);
@@ -62,7 +63,7 @@ TEST_CASE("batch_get answers within max_reply_bytes and returns the rest "
                           small_batches()};
   auto keys = numbered("state:v:", 7);
   for (auto& k : keys)
-    REQUIRE(f.ask<version_t>(put_atom_v, put(k, std::string(1'000, 'a'))));
+    REQUIRE(f.ask<write_result>(put_atom_v, put(k, std::string(1'000, 'a'))));
   // 1000-byte values, a 2500-byte budget: two per reply, whichever shards
   // hold them.
   std::vector<std::string> asked = keys;
@@ -93,8 +94,9 @@ TEST_CASE("batch_get always answers the first key, even one larger than "
           "max_reply_bytes") {
   deterministic_fixture f{deterministic_fixture::default_state(),
                           small_batches()};
-  REQUIRE(f.ask<version_t>(put_atom_v, put("state:huge", std::string(4'000, 'h'))));
-  REQUIRE(f.ask<version_t>(put_atom_v, put("state:small", "s")));
+  REQUIRE(f.ask<write_result>(put_atom_v,
+                              put("state:huge", std::string(4'000, 'h'))));
+  REQUIRE(f.ask<write_result>(put_atom_v, put("state:small", "s")));
   auto reply = f.ask<batch_reply>(batch_get_atom_v,
                                   batch_request{{"state:huge", "state:small"}});
   REQUIRE(reply);
@@ -108,8 +110,9 @@ TEST_CASE("a value over state.max_value_bytes is payload_too_large for a "
   auto state = deterministic_fixture::default_state();
   state.max_value_bytes = 100;
   deterministic_fixture f{state};
-  CHECK(f.ask<version_t>(put_atom_v, put("state:v", std::string(100, 'x'))));
-  auto over = f.ask<version_t>(put_atom_v, put("state:v", std::string(101, 'x')));
+  CHECK(f.ask<write_result>(put_atom_v, put("state:v", std::string(100, 'x'))));
+  auto over = f.ask<write_result>(put_atom_v,
+                                  put("state:v", std::string(101, 'x')));
   REQUIRE_FALSE(over);
   CHECK(code_of(over.error()) == state_errc::payload_too_large);
   auto typed = f.ask<version_t>(put_atom_v,
@@ -125,8 +128,8 @@ TEST_CASE("a value over state.max_value_bytes is payload_too_large for a "
 TEST_CASE("a list asking for everything gets one page of max_list_page") {
   deterministic_fixture f;
   for (uint32_t i = 0; i < max_list_page + 3; ++i)
-    REQUIRE(f.ask<version_t>(put_atom_v,
-                             put("state:l:" + std::to_string(100'000 + i), "v")));
+    REQUIRE(f.ask<write_result>(
+      put_atom_v, put("state:l:" + std::to_string(100'000 + i), "v")));
   auto page = f.ask<key_page>(list_atom_v, list_request{"state:l:", {}, 0});
   REQUIRE(page);
   CHECK(page->keys.size() == max_list_page);

@@ -29,12 +29,13 @@ state_errc code(const caf::error& err) {
 
 TEST_CASE("key-value operations through the router") {
   deterministic_fixture f;
-  auto v = f.ask<version_t>(put_atom_v, put("order:eip7683:1", "abc"));
+  auto v = f.ask<write_result>(put_atom_v, put("order:eip7683:1", "abc"));
   REQUIRE(v);
   auto e = f.ask<entry>(get_atom_v, std::string{"order:eip7683:1"});
   REQUIRE(e);
   CHECK(e->value == "abc");
-  CHECK(e->version == *v);
+  CHECK(e->version == v->version);
+  CHECK(v->created);
 
   SECTION("get of a missing key is not_found") {
     auto missing = f.ask<entry>(get_atom_v, std::string{"order:eip7683:2"});
@@ -53,28 +54,32 @@ TEST_CASE("key-value operations through the router") {
     CHECK_FALSE(*again);
   }
   SECTION("a stale version is refused with version_mismatch") {
-    auto v2 = f.ask<version_t>(put_atom_v, put("order:eip7683:1", "new", 0,
-                                               condition::matches(*v)));
+    auto v2 = f.ask<write_result>(
+      put_atom_v,
+      put("order:eip7683:1", "new", 0, condition::matches(v->version)));
     REQUIRE(v2);
-    auto stale = f.ask<version_t>(put_atom_v, put("order:eip7683:1", "lost", 0,
-                                                  condition::matches(*v)));
+    CHECK_FALSE(v2->created); // replaced a live value
+    auto stale = f.ask<write_result>(
+      put_atom_v,
+      put("order:eip7683:1", "lost", 0, condition::matches(v->version)));
     REQUIRE_FALSE(stale);
     CHECK(code(stale.error()) == state_errc::version_mismatch);
     auto stale_delete = f.ask<bool>(
-      delete_atom_v, delete_request{"order:eip7683:1", condition::matches(*v)});
+      delete_atom_v,
+      delete_request{"order:eip7683:1", condition::matches(v->version)});
     REQUIRE_FALSE(stale_delete);
     CHECK(code(stale_delete.error()) == state_errc::version_mismatch);
     CHECK(f.ask<entry>(get_atom_v, std::string{"order:eip7683:1"})->value
           == "new");
   }
   SECTION("create-only refuses an existing key") {
-    auto r = f.ask<version_t>(put_atom_v, put("order:eip7683:1", "x", 0,
-                                              condition::absent()));
+    auto r = f.ask<write_result>(put_atom_v, put("order:eip7683:1", "x", 0,
+                                                 condition::absent()));
     REQUIRE_FALSE(r);
     CHECK(code(r.error()) == state_errc::version_mismatch);
   }
   SECTION("a negative TTL other than 'default' is a bad request") {
-    auto r = f.ask<version_t>(put_atom_v, put("order:eip7683:9", "x", -5));
+    auto r = f.ask<write_result>(put_atom_v, put("order:eip7683:9", "x", -5));
     REQUIRE_FALSE(r);
     CHECK(code(r.error()) == state_errc::bad_request);
   }
@@ -87,7 +92,7 @@ TEST_CASE("invalid keys are refused with invalid_key") {
                                "new\nline"};
   for (auto& key : bad) {
     INFO("key of " << key.size() << " bytes");
-    auto set = f.ask<version_t>(put_atom_v, put(key, "v"));
+    auto set = f.ask<write_result>(put_atom_v, put(key, "v"));
     REQUIRE_FALSE(set);
     CHECK(code(set.error()) == state_errc::invalid_key);
     auto get = f.ask<entry>(get_atom_v, key);
@@ -102,7 +107,7 @@ TEST_CASE("invalid keys are refused with invalid_key") {
     CHECK(code(batch.error()) == state_errc::invalid_key);
   }
   SECTION("1024 bytes is still a key") {
-    CHECK(f.ask<version_t>(put_atom_v, put(std::string(1024, 'k'), "v")));
+    CHECK(f.ask<write_result>(put_atom_v, put(std::string(1024, 'k'), "v")));
   }
 }
 
@@ -110,8 +115,8 @@ TEST_CASE("TTL: expired keys vanish at once and are swept by the ticker") {
   auto state = deterministic_fixture::default_state();
   state.sweep_interval = 1s;
   deterministic_fixture f{state};
-  REQUIRE(f.ask<version_t>(put_atom_v, put("state:c:short", "x", 1500)));
-  REQUIRE(f.ask<version_t>(put_atom_v, put("state:c:forever", "y", 0)));
+  REQUIRE(f.ask<write_result>(put_atom_v, put("state:c:short", "x", 1500)));
+  REQUIRE(f.ask<write_result>(put_atom_v, put("state:c:forever", "y", 0)));
   f.advance(1s);
   CHECK(f.ask<entry>(get_atom_v, std::string{"state:c:short"}));
   f.advance(600ms);
@@ -137,8 +142,8 @@ TEST_CASE("default TTL applies to writes that name none") {
   auto state = deterministic_fixture::default_state();
   state.ttl_seconds = 10;
   deterministic_fixture f{state};
-  REQUIRE(f.ask<version_t>(put_atom_v, put("state:c:d", "x", default_ttl)));
-  REQUIRE(f.ask<version_t>(put_atom_v, put("state:c:n", "x", 0)));
+  REQUIRE(f.ask<write_result>(put_atom_v, put("state:c:d", "x", default_ttl)));
+  REQUIRE(f.ask<write_result>(put_atom_v, put("state:c:n", "x", 0)));
   f.advance(9s);
   CHECK(f.ask<entry>(get_atom_v, std::string{"state:c:d"}));
   f.advance(2s);
@@ -151,10 +156,10 @@ TEST_CASE("list pages across shards: every key once, sorted") {
   std::set<std::string> written;
   for (int i = 0; i < 200; ++i) {
     auto key = "order:eip7683:" + std::to_string(i * 7919 % 1000);
-    REQUIRE(f.ask<version_t>(put_atom_v, put(key, "v")));
+    REQUIRE(f.ask<write_result>(put_atom_v, put(key, "v")));
     written.insert(key);
   }
-  REQUIRE(f.ask<version_t>(put_atom_v, put("order:other:1", "v")));
+  REQUIRE(f.ask<write_result>(put_atom_v, put("order:other:1", "v")));
   // The keys really are spread over several shards.
   std::set<size_t> shards_used;
   for (auto& k : written)
@@ -185,8 +190,8 @@ TEST_CASE("batch_get answers in request order, across shards") {
   for (int i = 0; i < 40; ++i) {
     keys.push_back("state:batch:" + std::to_string(i));
     if (i % 3 != 0)
-      REQUIRE(f.ask<version_t>(put_atom_v,
-                               put(keys.back(), "value-" + std::to_string(i))));
+      REQUIRE(f.ask<write_result>(
+        put_atom_v, put(keys.back(), "value-" + std::to_string(i))));
   }
   auto reply = f.ask<batch_reply>(batch_get_atom_v, batch_request{keys});
   REQUIRE(reply);
@@ -237,7 +242,7 @@ TEST_CASE("typed order, fill and settlement messages") {
     auto raw = f.ask<entry>(get_atom_v, std::string{"fill:o1:0xa"});
     REQUIRE(raw);
     CHECK(raw->value == "f1");
-    REQUIRE(f.ask<version_t>(put_atom_v, put("order:eip7683:o3", "raw")));
+    REQUIRE(f.ask<write_result>(put_atom_v, put("order:eip7683:o3", "raw")));
     CHECK(f.ask<order>(get_atom_v, order_ref{"eip7683", "o3"})->data == "raw");
   }
   SECTION("delete an order") {
@@ -265,26 +270,26 @@ TEST_CASE("max_items: reject refuses, lru evicts the least recently used") {
   SECTION("reject") {
     deterministic_fixture f{state};
     for (int i = 0; i < 10; ++i)
-      REQUIRE(f.ask<version_t>(put_atom_v,
-                               put("state:cap:" + std::to_string(i), "v")));
-    auto full = f.ask<version_t>(put_atom_v, put("state:cap:new", "v"));
+      REQUIRE(f.ask<write_result>(put_atom_v,
+                                  put("state:cap:" + std::to_string(i), "v")));
+    auto full = f.ask<write_result>(put_atom_v, put("state:cap:new", "v"));
     REQUIRE_FALSE(full);
     CHECK(code(full.error()) == state_errc::capacity_exceeded);
     // Overwriting an existing key needs no room.
-    CHECK(f.ask<version_t>(put_atom_v, put("state:cap:3", "v2")));
+    CHECK(f.ask<write_result>(put_atom_v, put("state:cap:3", "v2")));
     // Deleting makes room.
     REQUIRE(f.ask<bool>(delete_atom_v, delete_request{"state:cap:0", {}}));
-    CHECK(f.ask<version_t>(put_atom_v, put("state:cap:new", "v")));
+    CHECK(f.ask<write_result>(put_atom_v, put("state:cap:new", "v")));
   }
   SECTION("lru (one shard: exact LRU order)") {
     state.shards = 1;
     state.eviction = eviction_policy::lru;
     deterministic_fixture f{state};
     for (int i = 0; i < 10; ++i)
-      REQUIRE(f.ask<version_t>(put_atom_v,
-                               put("state:cap:" + std::to_string(i), "v")));
+      REQUIRE(f.ask<write_result>(put_atom_v,
+                                  put("state:cap:" + std::to_string(i), "v")));
     REQUIRE(f.ask<entry>(get_atom_v, std::string{"state:cap:0"}));
-    REQUIRE(f.ask<version_t>(put_atom_v, put("state:cap:new", "v")));
+    REQUIRE(f.ask<write_result>(put_atom_v, put("state:cap:new", "v")));
     CHECK(f.ask<entry>(get_atom_v, std::string{"state:cap:0"}));
     CHECK_FALSE(f.ask<entry>(get_atom_v, std::string{"state:cap:1"}));
     auto page = f.ask<key_page>(list_atom_v, list_request{"state:cap:", {}, 0});
@@ -294,8 +299,8 @@ TEST_CASE("max_items: reject refuses, lru evicts the least recently used") {
     state.eviction = eviction_policy::lru;
     deterministic_fixture f{state};
     for (int i = 0; i < 100; ++i)
-      REQUIRE(f.ask<version_t>(put_atom_v,
-                               put("state:cap:" + std::to_string(i), "v")));
+      REQUIRE(f.ask<write_result>(put_atom_v,
+                                  put("state:cap:" + std::to_string(i), "v")));
     auto page = f.ask<key_page>(list_atom_v, list_request{"state:cap:", {}, 0});
     REQUIRE(page);
     CHECK(page->keys.size() <= 10 + 3); // at most shards-1 over, see README

@@ -186,7 +186,7 @@ TEST_CASE("max_items through the shards' pipelined path") {
     int ok = 0;
     int full = 0;
     for (auto& w : writes)
-      w.receive([&](version_t) { ++ok; },
+      w.receive([&](const write_result&) { ++ok; },
                 [&](caf::error& err) {
                   CHECK(code_of(err) == state_errc::capacity_exceeded);
                   ++full;

@@ -98,24 +98,24 @@ TEST_CASE("the bridge carries values and errors both ways") {
   at_scope_end stop_at_end{[&] { stop_store(*store); }};
   store_bridge bridge{f.sys, 8};
 
-  auto v = ask_and_wait<version_t>(bridge, store->router, put_atom_v,
-                                   set_request{"order:x:1", std::string("a\0b", 3),
-                                               0, condition::always()});
+  auto v = ask_and_wait<write_result>(
+    bridge, store->router, put_atom_v,
+    set_request{"order:x:1", std::string("a\0b", 3), 0, condition::always()});
   REQUIRE(v);
   auto e = ask_and_wait<entry>(bridge, store->router, get_atom_v,
                                std::string{"order:x:1"});
   REQUIRE(e);
   CHECK(e->value == std::string("a\0b", 3));
-  CHECK(e->version == *v);
+  CHECK(e->version == v->version);
 
   auto missing = ask_and_wait<entry>(bridge, store->router, get_atom_v,
                                      std::string{"order:x:2"});
   REQUIRE_FALSE(missing);
   CHECK(code_of(missing.error()) == state_errc::not_found);
 
-  auto stale = ask_and_wait<version_t>(
+  auto stale = ask_and_wait<write_result>(
     bridge, store->router, put_atom_v,
-    set_request{"order:x:1", "c", 0, condition::matches(*v + 12345)});
+    set_request{"order:x:1", "c", 0, condition::matches(v->version + 12345)});
   REQUIRE_FALSE(stale);
   CHECK(code_of(stale.error()) == state_errc::version_mismatch);
 

@@ -54,9 +54,9 @@ void writer(caf::event_based_actor* self, state_actor store, int id,
     set_request req{key, crash::make_value(key, seq), 0, condition::always()};
     self->request(store, std::chrono::seconds{30}, put_atom_v, std::move(req))
       .then(
-        [=](version_t v) {
+        [=](const write_result& w) {
           print_line("A " + key + " " + std::to_string(seq) + " "
-                     + std::to_string(v) + "\n");
+                     + std::to_string(w.version) + "\n");
           (*step)();
         },
         [=](caf::error& err) {

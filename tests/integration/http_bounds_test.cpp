@@ -58,7 +58,7 @@ TEST_CASE("one 1 MB key named 300 times in a batch-get is refused, and "
   service_process svc{"state:\n  type: memory\n"};
   http_client c{svc.port()};
   REQUIRE(c.put("/v1/state/state:big", std::string(1'000'000, 'x')).status
-          == 204);
+          == 201);
   std::vector<std::string> keys(300, "state:big");
   auto r = c.request("POST", "/v1/state/batch-get", keys_body(keys));
   CHECK(r.status == 400);
@@ -78,7 +78,7 @@ TEST_CASE("a 27 MB batch-get comes back in replies of at most "
     REQUIRE(c.put("/v1/state/" + keys.back(),
                   std::string(900'000, static_cast<char>('a' + i % 26)))
               .status
-            == 204);
+            == 201);
   }
   std::vector<std::string> asked = keys;
   std::vector<std::string> answered;
@@ -123,7 +123,7 @@ TEST_CASE("batch-get: more keys than http.max_batch_keys is 400") {
 TEST_CASE("a value over state.max_value_bytes is 413 payload_too_large") {
   service_process svc{"state:\n  type: memory\n  max_value_bytes: 1000\n"};
   http_client c{svc.port()};
-  CHECK(c.put("/v1/state/state:k", std::string(1000, 'v')).status == 204);
+  CHECK(c.put("/v1/state/state:k", std::string(1000, 'v')).status == 201);
   auto r = c.put("/v1/state/state:k", std::string(1001, 'v'));
   CHECK(r.status == 413);
   CHECK(code_of(r) == "payload_too_large");
@@ -137,8 +137,8 @@ TEST_CASE("typed lists page with limit and cursor") {
   std::vector<std::string> ids;
   for (int i = 0; i < 7; ++i) {
     ids.push_back("0x" + std::to_string(100 + i));
-    REQUIRE(c.put("/v1/orders/eip7683/" + ids.back(), "o").status == 204);
-    REQUIRE(c.put("/v1/fills/0xo/" + ids.back(), "f").status == 204);
+    REQUIRE(c.put("/v1/orders/eip7683/" + ids.back(), "o").status == 201);
+    REQUIRE(c.put("/v1/fills/0xo/" + ids.back(), "f").status == 201);
   }
   auto walk = [&](const std::string& path, const std::string& field) {
     std::vector<std::string> seen;

@@ -61,10 +61,10 @@ TEST_CASE("PUT, GET and DELETE of /v1/state/{key} with ETags") {
   http_client c{svc.port()};
   std::string value = std::string("bin\0ary\xff", 8);
   auto put = c.put("/v1/state/state:comp:k1", value);
-  REQUIRE(put.status == 204);
+  REQUIRE(put.status == 201); // created
   auto etag = put.header("etag");
   CHECK(std::regex_match(etag, std::regex{R"re("\d+")re"}));
-  CHECK(put.header("content-length").empty());
+  CHECK(put.header("content-length") == "0"); // a 201 may have a body
   auto get = c.get("/v1/state/state:comp:k1");
   CHECK(get.status == 200);
   CHECK(get.body == value);
@@ -72,6 +72,8 @@ TEST_CASE("PUT, GET and DELETE of /v1/state/{key} with ETags") {
   CHECK(get.header("content-type") == "application/octet-stream");
   // Same value again: still a new version.
   auto put2 = c.put("/v1/state/state:comp:k1", value);
+  CHECK(put2.status == 204);                    // replaced
+  CHECK(put2.header("content-length").empty()); // RFC 9110 8.6: none on 204
   CHECK(put2.header("etag") != etag);
   CHECK(c.del("/v1/state/state:comp:k1").status == 204);
   auto gone = c.get("/v1/state/state:comp:k1");
@@ -79,12 +81,13 @@ TEST_CASE("PUT, GET and DELETE of /v1/state/{key} with ETags") {
   CHECK(error_code_of(gone) == "not_found");
   CHECK(gone.body.find("\"message\":") != std::string::npos);
   CHECK(c.del("/v1/state/state:comp:k1").status == 204); // absent: still 204
+  CHECK(c.put("/v1/state/state:comp:k1", value).status == 201); // anew
 }
 
 TEST_CASE("path segments are percent-decoded and keys validated") {
   service_process svc;
   http_client c{svc.port()};
-  REQUIRE(c.put("/v1/state/state%3Acomp%3Aa%20b%2Fc", "v").status == 204);
+  REQUIRE(c.put("/v1/state/state%3Acomp%3Aa%20b%2Fc", "v").status == 201);
   auto list = c.get("/v1/state?prefix=state%3Acomp%3A");
   CHECK(json_strings(list.body, "keys")
         == std::vector<std::string>{"state:comp:a b/c"});
@@ -111,7 +114,7 @@ TEST_CASE("If-Match and If-None-Match decide conditional requests") {
   CHECK(absent_match.status == 412);
   CHECK(error_code_of(absent_match) == "version_mismatch");
   auto created = c.put(key, "v1", {{"If-None-Match", "*"}});
-  REQUIRE(created.status == 204);
+  REQUIRE(created.status == 201);
   auto v1 = created.header("etag");
   CHECK(c.put(key, "v1b", {{"If-None-Match", "*"}}).status == 412);
   auto updated = c.put(key, "v2", {{"If-Match", v1}});
@@ -142,8 +145,8 @@ TEST_CASE("ttl_seconds expires values, and a bad ttl changes nothing") {
   CHECK(c.put("/v1/state/state:c:ttl?ttl_seconds=-1", "x").status == 400);
   CHECK(c.put("/v1/state/state:c:ttl?color=red", "x").status == 400);
   CHECK(c.get("/v1/state/state:c:ttl").status == 404);
-  REQUIRE(c.put("/v1/state/state:c:ttl?ttl_seconds=1", "x").status == 204);
-  REQUIRE(c.put("/v1/state/state:c:keep?ttl_seconds=0", "y").status == 204);
+  REQUIRE(c.put("/v1/state/state:c:ttl?ttl_seconds=1", "x").status == 201);
+  REQUIRE(c.put("/v1/state/state:c:keep?ttl_seconds=0", "y").status == 201);
   CHECK(c.get("/v1/state/state:c:ttl").status == 200);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
   unsigned status = 200;
@@ -161,10 +164,10 @@ TEST_CASE("listing pages through keys with an opaque cursor") {
   std::vector<std::string> expected;
   for (int i = 0; i < 25; ++i) {
     auto key = "state:page:" + std::to_string(1000 + i * 7 % 25);
-    REQUIRE(c.put("/v1/state/" + key, "v").status == 204);
+    REQUIRE(c.put("/v1/state/" + key, "v").status == 201);
     expected.push_back(key);
   }
-  REQUIRE(c.put("/v1/state/state:other:x", "v").status == 204);
+  REQUIRE(c.put("/v1/state/state:other:x", "v").status == 201);
   std::sort(expected.begin(), expected.end());
   std::vector<std::string> seen;
   std::string cursor;
@@ -199,8 +202,8 @@ TEST_CASE("batch-get returns values in request order as base64") {
   http_client c{svc.port()};
   std::string value = std::string("\x00\x01zz\xfe", 5);
   auto put = c.put("/v1/state/state:b:one", value);
-  REQUIRE(put.status == 204);
-  REQUIRE(c.put("/v1/state/state:b:two", "2").status == 204);
+  REQUIRE(put.status == 201);
+  REQUIRE(c.put("/v1/state/state:b:two", "2").status == 201);
   auto r = c.request("POST", "/v1/state/batch-get",
                      R"({"keys":["state:b:two","state:b:none","state:b:one"]})");
   REQUIRE(r.status == 200);
@@ -238,7 +241,7 @@ TEST_CASE("single-key requests reach the shard the router would pick") {
   std::string body = R"({"keys":[)";
   for (int i = 0; i < 32; ++i) {
     auto key = "state:k" + std::to_string(i);
-    REQUIRE(c.put("/v1/state/" + key, "v" + std::to_string(i)).status == 204);
+    REQUIRE(c.put("/v1/state/" + key, "v" + std::to_string(i)).status == 201);
     body += (i ? ",\"" : "\"") + key + "\"";
   }
   body += "]}";
@@ -254,21 +257,21 @@ TEST_CASE("typed routes and /v1/state/{key} are two views of one key") {
   service_process svc;
   http_client c{svc.port()};
   std::string data = std::string("order\0bytes\x80", 12);
-  REQUIRE(c.put("/v1/orders/eip7683/0xabc", data).status == 204);
-  REQUIRE(c.put("/v1/orders/eip7683/0xdef", "d").status == 204);
-  REQUIRE(c.put("/v1/orders/other/0x1", "o").status == 204);
+  REQUIRE(c.put("/v1/orders/eip7683/0xabc", data).status == 201);
+  REQUIRE(c.put("/v1/orders/eip7683/0xdef", "d").status == 201);
+  REQUIRE(c.put("/v1/orders/other/0x1", "o").status == 201);
   CHECK(c.get("/v1/state/order:eip7683:0xabc").body == data);
-  REQUIRE(c.put("/v1/state/order:eip7683:0x777", "via-state").status == 204);
+  REQUIRE(c.put("/v1/state/order:eip7683:0x777", "via-state").status == 201);
   CHECK(c.get("/v1/orders/eip7683/0x777").body == "via-state");
   auto ids = c.get("/v1/orders/eip7683");
   CHECK(json_strings(ids.body, "ids")
         == std::vector<std::string>{"0x777", "0xabc", "0xdef"});
-  REQUIRE(c.put("/v1/fills/0xabc/0xt2", "f2").status == 204);
-  REQUIRE(c.put("/v1/fills/0xabc/0xt1", "f1").status == 204);
+  REQUIRE(c.put("/v1/fills/0xabc/0xt2", "f2").status == 201);
+  REQUIRE(c.put("/v1/fills/0xabc/0xt1", "f1").status == 201);
   CHECK(c.get("/v1/state/fill:0xabc:0xt1").body == "f1");
   CHECK(json_strings(c.get("/v1/fills/0xabc").body, "tx_hashes")
         == std::vector<std::string>{"0xt1", "0xt2"});
-  REQUIRE(c.put("/v1/settlements/0xabc/0xc1", "s1").status == 204);
+  REQUIRE(c.put("/v1/settlements/0xabc/0xc1", "s1").status == 201);
   CHECK(c.get("/v1/state/settlement:0xabc:0xc1").body == "s1");
   CHECK(json_strings(c.get("/v1/settlements/0xabc").body, "claim_hashes")
         == std::vector<std::string>{"0xc1"});
@@ -307,18 +310,19 @@ TEST_CASE("a full store answers 507 capacity_exceeded") {
   service_process svc{"state:\n  max_items: 3\n"};
   http_client c{svc.port()};
   for (int i = 0; i < 3; ++i)
-    REQUIRE(c.put("/v1/state/k" + std::to_string(i), "v").status == 204);
+    REQUIRE(c.put("/v1/state/k" + std::to_string(i), "v").status == 201);
   auto full = c.put("/v1/state/k3", "v");
   CHECK(full.status == 507);
   CHECK(error_code_of(full) == "capacity_exceeded");
-  CHECK(c.put("/v1/state/k0", "overwrite").status == 204);
+  CHECK(c.put("/v1/state/k0", "overwrite").status == 204); // replaced
 }
 
 TEST_CASE("keep-alive serves many requests on one connection") {
   service_process svc;
   http_client c{svc.port()};
   for (int i = 0; i < 200; ++i)
-    REQUIRE(c.put("/v1/state/ka" + std::to_string(i % 7), "v").status == 204);
+    REQUIRE(c.put("/v1/state/ka" + std::to_string(i % 7), "v").status ==
+            (i < 7 ? 201 : 204)); // created, then replaced
   CHECK(c.connects() == 1);
   auto close = c.request("GET", "/healthz", "", {{"Connection", "close"}});
   CHECK(close.status == 200);
@@ -331,7 +335,7 @@ TEST_CASE("concurrent If-Match writers lose no update") {
   constexpr int increments = 40;
   {
     http_client c{svc.port()};
-    REQUIRE(c.put("/v1/state/state:c:counter", "0").status == 204);
+    REQUIRE(c.put("/v1/state/state:c:counter", "0").status == 201);
   }
   std::atomic<int> conflicts{0};
   std::atomic<int> failures{0};
@@ -376,7 +380,7 @@ TEST_CASE("pipelined requests are answered in order") {
                           "GET /v1/state/p HTTP/1.1\r\nHost: x\r\n\r\n"
                           "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
                           std::chrono::seconds{5});
-  auto first = out.find("HTTP/1.1 204");
+  auto first = out.find("HTTP/1.1 201");
   auto second = out.find("HTTP/1.1 200");
   auto third = out.find("HTTP/1.1 404");
   CHECK(first != std::string::npos);

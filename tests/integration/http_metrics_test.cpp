@@ -28,7 +28,7 @@ TEST_CASE("promtool check metrics passes on the live /metrics output") {
   http_client c{svc.port()};
   for (int i = 0; i < 20; ++i) {
     REQUIRE(c.put("/v1/state/state:m:" + std::to_string(i), "value").status
-            == 204);
+            == 201);
     c.get("/v1/state/state:m:" + std::to_string(i));
   }
   c.get("/v1/state/state:m:missing");
@@ -149,7 +149,7 @@ TEST_CASE("every metric docs/alerts.yaml alerts on is exported") {
   REQUIRE(names.size() >= 4);
   service_process svc;
   http_client c{svc.port()};
-  REQUIRE(c.put("/v1/state/state:a:1", "value").status == 204);
+  REQUIRE(c.put("/v1/state/state:a:1", "value").status == 201);
   std::string text;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
   while (std::chrono::steady_clock::now() < deadline) {

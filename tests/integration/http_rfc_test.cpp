@@ -72,6 +72,33 @@ raw_head exchange_then_healthz(uint16_t port, const std::string& method,
 
 } // namespace
 
+TEST_CASE("a PUT that creates a key answers 201, one that replaces 204, on "
+          "every write route") {
+  service_process svc;
+  http_client c{svc.port()};
+  for (std::string path : {"/v1/state/state:c:k", "/v1/orders/t/o1",
+                           "/v1/fills/o1/0xt", "/v1/settlements/o1/0xc"}) {
+    INFO(path);
+    auto created = c.put(path, "v1");
+    CHECK(created.status == 201);
+    CHECK_FALSE(created.header("etag").empty());
+    auto replaced = c.put(path, "v2");
+    CHECK(replaced.status == 204);
+    CHECK(replaced.header("etag") != created.header("etag"));
+  }
+  // After a delete, and once a TTL has passed, the key is created anew.
+  REQUIRE(c.del("/v1/state/state:c:k").status == 204);
+  CHECK(c.put("/v1/state/state:c:k", "v3").status == 201);
+  CHECK(c.put("/v1/state/state:c:k", "v4", {{"If-None-Match", "*"}}).status ==
+        412);
+  REQUIRE(c.put("/v1/state/state:c:t?ttl_seconds=1", "x").status == 201);
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (c.get("/v1/state/state:c:t").status == 200 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  CHECK(c.put("/v1/state/state:c:t", "y").status == 201);
+}
+
 TEST_CASE("If-Match takes * and lists on writes, and weak tags never match") {
   service_process svc{"state:\n  type: memory\n"};
   http_client c{svc.port()};
@@ -113,11 +140,11 @@ TEST_CASE("If-Match takes * and lists on writes, and weak tags never match") {
   }
   CHECK(c.del(key, {{"If-Match", "\"1\", " + v4}}).status == 204);
   CHECK(c.get(key).status == 404);
-  REQUIRE(c.put(key, "again").status == 204);
+  REQUIRE(c.put(key, "again").status == 201);
   CHECK(c.del(key, {{"If-Match", "*"}}).status == 204);
   CHECK(c.get(key).status == 404);
   // Typed routes share the rules.
-  REQUIRE(c.put("/v1/orders/t/1", "o").status == 204);
+  REQUIRE(c.put("/v1/orders/t/1", "o").status == 201);
   CHECK(c.put("/v1/orders/t/1", "o2", {{"If-Match", "*"}}).status == 204);
   CHECK(c.put("/v1/fills/o/none", "f", {{"If-Match", "*"}}).status == 412);
 }
@@ -151,10 +178,10 @@ TEST_CASE("GET: If-Match lists compare strongly, If-None-Match lists "
 TEST_CASE("HEAD answers as GET would, with no body, on every GET route") {
   service_process svc{"state:\n  type: memory\n"};
   http_client c{svc.port()};
-  REQUIRE(c.put("/v1/state/state:h:k", "some value").status == 204);
-  REQUIRE(c.put("/v1/orders/t/1", "order").status == 204);
-  REQUIRE(c.put("/v1/fills/o/tx", "fill").status == 204);
-  REQUIRE(c.put("/v1/settlements/o/cl", "settlement").status == 204);
+  REQUIRE(c.put("/v1/state/state:h:k", "some value").status == 201);
+  REQUIRE(c.put("/v1/orders/t/1", "order").status == 201);
+  REQUIRE(c.put("/v1/fills/o/tx", "fill").status == 201);
+  REQUIRE(c.put("/v1/settlements/o/cl", "settlement").status == 201);
   for (std::string target :
        {"/healthz", "/readyz", "/v1/state?prefix=state:", "/v1/state/state:h:k",
         "/v1/state/state:h:absent", "/v1/state/batch-get", "/v1/orders/t",

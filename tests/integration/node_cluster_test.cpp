@@ -62,10 +62,11 @@ struct cluster {
     }
   }
 
-  caf::expected<version_t> put(const state_actor& dest, const std::string& key,
-                               const std::string& value) {
-    return ask<version_t>(client.sys, dest, patience, put_atom_v,
-                          set_request{key, value, 0, {}});
+  caf::expected<write_result> put(const state_actor& dest,
+                                  const std::string& key,
+                                  const std::string& value) {
+    return ask<write_result>(client.sys, dest, patience, put_atom_v,
+                             set_request{key, value, 0, {}});
   }
 
   caf::expected<entry> get(const state_actor& dest, const std::string& key) {
@@ -153,7 +154,8 @@ TEST_CASE("writes through the front node land on the owning store node") {
     auto at_owner = c.get(stores[owner], key);
     REQUIRE(at_owner);
     CHECK(at_owner->value == value);
-    CHECK(at_owner->version == *version);
+    CHECK(at_owner->version == version->version);
+    CHECK(version->created); // the flag crosses the wire
     // ... the other store does not ...
     auto elsewhere = c.get(stores[1 - owner], key);
     REQUIRE_FALSE(elsewhere);
@@ -391,9 +393,9 @@ TEST_CASE("nodes that list themselves share one state without a front node") {
       ask<std::string>(client.sys, node->front, patience, health_atom_v));
   }));
   for (int i = 0; i < 40; ++i)
-    REQUIRE(ask<version_t>(client.sys, node->front, patience, put_atom_v,
-                           set_request{"state:sym:k" + std::to_string(i), "v",
-                                       0, {}}));
+    REQUIRE(ask<write_result>(
+      client.sys, node->front, patience, put_atom_v,
+      set_request{"state:sym:k" + std::to_string(i), "v", 0, {}}));
   // A listing fans out once to each store and terminates (no router asks
   // another router).
   auto page = ask<key_page>(client.sys, node->front, patience, list_atom_v,
@@ -469,6 +471,9 @@ TEST_CASE("the front node's HTTP gateway serves the cluster") {
     (placement.owner(key) == 0 ? key_a : key_b) = key;
   }
   for (auto& key : {key_a, key_b}) {
+    // 201: whether the write created the key crosses the cluster's wire.
+    CHECK(curl(hf, "-X PUT --data-binary v-" + key, "/v1/state/" + key)
+              .rfind("201", 0) == 0);
     CHECK(curl(hf, "-X PUT --data-binary v-" + key, "/v1/state/" + key)
             .rfind("204", 0)
           == 0);
@@ -480,7 +485,7 @@ TEST_CASE("the front node's HTTP gateway serves the cluster") {
   CHECK(curl(hb, "", "/v1/state/" + key_b) == "200 v-" + key_b);
   // Typed routes go through the cluster too.
   CHECK(curl(hf, "-X PUT --data-binary ob", "/v1/orders/eip7683/0x9")
-          .rfind("204", 0)
+          .rfind("201", 0)
         == 0);
   CHECK(curl(hf, "", "/v1/orders/eip7683") == "200 {\"ids\":[\"0x9\"],\"next_cursor\":null}");
 

@@ -68,8 +68,8 @@ TEST_CASE("a peer with a certificate of the cluster's CA connects over TLS") {
   auto handle = client.connect(s.port, true);
   REQUIRE(handle);
   auto t = std::chrono::seconds{5};
-  REQUIRE(ask<version_t>(client.sys, *handle, t, put_atom_v,
-                         set_request{"state:tls:k", "secret", 0, {}}));
+  REQUIRE(ask<write_result>(client.sys, *handle, t, put_atom_v,
+                            set_request{"state:tls:k", "secret", 0, {}}));
   auto got = ask<entry>(client.sys, *handle, t, get_atom_v,
                         std::string{"state:tls:k"});
   REQUIRE(got);
@@ -111,8 +111,8 @@ TEST_CASE("a cluster runs over TLS end to end") {
     return static_cast<bool>(
       ask<std::string>(client.sys, *handle, t, health_atom_v));
   }));
-  REQUIRE(ask<version_t>(client.sys, *handle, t, put_atom_v,
-                         set_request{"state:tls:via-front", "v", 0, {}}));
+  REQUIRE(ask<write_result>(client.sys, *handle, t, put_atom_v,
+                            set_request{"state:tls:via-front", "v", 0, {}}));
   auto direct = client.connect(s.port, true);
   REQUIRE(direct);
   auto got = ask<entry>(client.sys, *direct, t, get_atom_v,

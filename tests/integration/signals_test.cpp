@@ -32,7 +32,7 @@ bool log_shows(service_process& svc, const std::string& text) {
 TEST_CASE("SIGHUP re-reads log.level, logs it and keeps serving") {
   service_process svc{"state:\n  type: memory\nlog:\n  level: info\n"};
   http_client client{svc.port()};
-  REQUIRE(client.put("/v1/state/state:t:k", "v").status == 204);
+  REQUIRE(client.put("/v1/state/state:t:k", "v").status == 201);
   CHECK(svc.log().find("http: access") == std::string::npos);
 
   std::ofstream{svc.config_path()}

@@ -51,7 +51,7 @@ version_t must_set(state_store& s, std::string key, std::string value,
   auto v = s.set(put(std::move(key), std::move(value)), expires_at, now);
   INFO((v ? std::string{} : message_of(v.error())));
   REQUIRE(v);
-  return *v;
+  return v->version;
 }
 
 state_errc failure(const caf::error& err) {
@@ -81,6 +81,27 @@ void check_basic_operations(state_store& s, unix_ms now) {
     auto v4 = must_set(s, "state:c:k", "same", now);
     CHECK(v4 != v1);
     CHECK(v4 != v2);
+  }
+  SECTION("a set says whether it created the key (HTTP's 201 or 204)") {
+    auto created = [&](condition cond, unix_ms at, unix_ms expires = 0) {
+      auto w = s.set(put("state:new:k", "v", cond), expires, at);
+      INFO((w ? std::string{} : message_of(w.error())));
+      REQUIRE(w);
+      return w->created;
+    };
+    CHECK(created(condition::always(), now));
+    CHECK_FALSE(created(condition::always(), now));
+    auto v = s.get("state:new:k", now);
+    REQUIRE(v);
+    CHECK_FALSE(created(condition::matches(v->version), now));
+    s.erase(delete_request{"state:new:k", condition::always()}, now);
+    CHECK(created(condition::absent(), now));
+    s.erase(delete_request{"state:new:k", condition::always()}, now);
+    CHECK(created(condition::always(), now, now + 10));
+    // Expired at now + 20 (not swept yet): a write then creates it anew,
+    // with and without a condition.
+    CHECK(created(condition::always(), now + 20, now + 30));
+    CHECK(created(condition::absent(), now + 40));
   }
   SECTION("binary values with NUL bytes and empty values round-trip") {
     std::string bin{"\0\x01\xff\0tail", 8};
@@ -318,7 +339,7 @@ void check_concurrent_conditional_writers(const conformance_target& t) {
         self
           ->request(store->router, std::chrono::seconds{10}, put_atom_v,
                     set_request{key, std::to_string(current + 1), 0, cond})
-          .receive([&](version_t) { written = true; },
+          .receive([&](const write_result&) { written = true; },
                    [&](caf::error& err) {
                      REQUIRE(code_of(err) == state_errc::version_mismatch);
                      ++conflicts;
@@ -359,7 +380,7 @@ void check_listing_across_shards(const conformance_target& t) {
   all.push_back("state:across:x");
   for (auto& k : all)
     self->request(store->router, timeout, put_atom_v, set_request{k, "v", 0, {}})
-      .receive([](version_t) {},
+      .receive([](const write_result&) {},
                [&](caf::error& err) { FAIL(message_of(err)); });
   auto list = [&](list_request req) {
     key_page out;

@@ -65,10 +65,10 @@ struct opened_store {
     auto v = s.set(set_request{key, std::move(value), 0, condition::always()},
                    expires, now);
     if (!v)
-      return v;
+      return std::move(v.error());
     if (auto err = s.commit())
       return err;
-    return v;
+    return v->version;
   }
 
   caf::expected<bool> remove(const std::string& key, unix_ms now = 1000) {

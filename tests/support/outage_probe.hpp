@@ -37,7 +37,8 @@ public:
     self
       ->request(router_, deadline, put_atom_v,
                 set_request{key, value, 0, condition::always()})
-      .receive([](version_t) {}, [&](caf::error& err) { out = code_of(err); });
+      .receive([](const write_result&) {},
+               [&](caf::error& err) { out = code_of(err); });
     return out;
   }
 

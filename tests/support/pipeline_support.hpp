@@ -78,7 +78,7 @@ inline void check_mixed_batch(state_store& s) {
   const std::string other = "state:pipe:other";
   auto seeded = s.set(set_request{k, "seed", 0, condition::always()}, 0, now);
   REQUIRE(seeded);
-  auto v0 = *seeded;
+  auto v0 = seeded->version;
   std::vector<pending_op> ops;
   ops.push_back(get_op(k));                                   // 0 seed
   ops.push_back(set_op(k, "a", condition::matches(v0)));      // 1 ok
@@ -106,18 +106,22 @@ inline void check_mixed_batch(state_store& s) {
   CHECK(ops[0].got->value == "seed");
   CHECK(ops[0].got->version == v0);
   REQUIRE(ops[1].written);
+  CHECK_FALSE(ops[1].written->created); // replaced the seed
   REQUIRE(ops[3].got);
   CHECK(ops[3].got->value == "a");
-  CHECK(ops[3].got->version == *ops[1].written);
+  CHECK(ops[3].got->version == ops[1].written->version);
+  REQUIRE(ops[4].written);
+  CHECK(ops[4].written->created);
   REQUIRE(ops[7].erased);
   CHECK(*ops[7].erased);
   REQUIRE(ops[9].erased);
   CHECK_FALSE(*ops[9].erased);
   REQUIRE(ops[10].written);
+  CHECK(ops[10].written->created); // the key was deleted by op 7
   REQUIRE(ops[11].got);
   CHECK(ops[11].got->value == "b");
-  CHECK(ops[11].got->version == *ops[10].written);
-  CHECK(*ops[10].written != *ops[1].written);
+  CHECK(ops[11].got->version == ops[10].written->version);
+  CHECK(ops[10].written->version != ops[1].written->version);
   REQUIRE(ops[12].got);
   CHECK(ops[12].got->value == "o");
   auto after = s.get(k, now);
@@ -142,7 +146,7 @@ inline void check_large_batch(state_store& s) {
     INFO("round " << i);
     REQUIRE(written);
     REQUIRE(got);
-    CHECK(got->version == *written);
+    CHECK(got->version == written->version);
     CHECK(got->value == std::string(300 * 1024, static_cast<char>('a' + i)));
   }
 }

@@ -174,7 +174,7 @@ caf::behavior fake_remote(fake_ptr self, bool hold_requests) {
           rp.deliver(make_state_error(state_errc::version_mismatch,
                                       "stale version of " + key));
         else
-          rp.deliver(version_t{42});
+          rp.deliver(write_result{42, true});
       });
     },
     [self](delete_atom, delete_request& req) {
@@ -345,9 +345,9 @@ struct peer_fixture {
   auto get(std::string key) { return ask<entry>(get_atom_v, std::move(key)); }
 
   auto put(std::string key) {
-    return ask<version_t>(put_atom_v,
-                          set_request{std::move(key), "v", 0,
-                                      condition::always()});
+    return ask<write_result>(put_atom_v,
+                             set_request{std::move(key), "v", 0,
+                                         condition::always()});
   }
 
   auto batch(std::vector<std::string> keys) {
@@ -447,7 +447,7 @@ TEST_CASE("a connected peer forwards every request to the remote router and "
   auto conflict = f.put("conflict:1");
   f.sched->run();
   REQUIRE(put->value);
-  CHECK(*put->value == 42);
+  CHECK(put->value->version == 42);
   REQUIRE(del->value);
   CHECK(*del->value);
   REQUIRE(list->value);
@@ -475,7 +475,7 @@ TEST_CASE("at most `window` requests are in flight, `max_queued` more wait "
   settings.max_queued = 3;
   peer_fixture f{settings};
   auto fake = f.connected_fake();
-  std::vector<std::shared_ptr<answer_slot<version_t>>> puts;
+  std::vector<std::shared_ptr<answer_slot<write_result>>> puts;
   for (int i = 0; i < 6; ++i)
     puts.push_back(f.put("p" + std::to_string(i)));
   f.sched->run();
@@ -495,7 +495,7 @@ TEST_CASE("at most `window` requests are in flight, `max_queued` more wait "
   // Each answer frees a slot for the oldest queued request.
   f.answer(fake, 0);
   REQUIRE(puts[0]->value);
-  CHECK(*puts[0]->value == 42);
+  CHECK(puts[0]->value->version == 42);
   CHECK(fs.whats()
         == std::vector<std::string>{"put p0", "put p1", "put p2"});
   s = f.stats();
@@ -513,7 +513,7 @@ TEST_CASE("at most `window` requests are in flight, `max_queued` more wait "
                                     "put p4", "put p6"});
   for (int i = 0; i < 5; ++i) {
     REQUIRE(puts[i]->value);
-    CHECK(*puts[i]->value == 42);
+    CHECK(puts[i]->value->version == 42);
   }
   REQUIRE(late->value);
   s = f.stats();
@@ -560,7 +560,7 @@ TEST_CASE("a request the remote never answers times out as "
   CHECK(result_count(s, state_errc::none) == 0);
   f.answer(fake, 1);
   REQUIRE(second->value);
-  CHECK(*second->value == 42);
+  CHECK(second->value->version == 42);
   s = f.stats();
   CHECK(s.in_flight == 0);
   CHECK(result_count(s, state_errc::none) == 1);
@@ -845,7 +845,7 @@ TEST_CASE("on the real scheduler the connector dials until the remote "
     caf::expected<version_t> out{caf::error{}};
     self->request(peer, 10s, put_atom_v,
                   set_request{key, "v", 0, condition::always()})
-      .receive([&](version_t v) { out = v; },
+      .receive([&](const write_result& w) { out = w.version; },
                [&](caf::error& err) { out = std::move(err); });
     return out;
   };

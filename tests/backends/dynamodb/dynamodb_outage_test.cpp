@@ -44,7 +44,7 @@ outcome put(caf::scoped_actor& self, const state_actor& router,
   self
     ->request(router, request_bound, put_atom_v,
               set_request{std::move(key), std::move(value), 0, {}})
-    .receive([&](version_t) { out.ok = true; },
+    .receive([&](const write_result&) { out.ok = true; },
              [&](caf::error& err) {
                out.code = code_of(err);
                out.message = message_of(err);

@@ -60,7 +60,7 @@ version_t must_set(state_store& s, std::string key, std::string value,
                  expires_at, now);
   INFO((v ? std::string{} : message_of(v.error())));
   REQUIRE(v);
-  return *v;
+  return v->version;
 }
 
 /// Number of items in a partition, straight from DynamoDB.

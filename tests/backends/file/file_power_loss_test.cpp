@@ -271,7 +271,7 @@ private:
         auto v = shard.set(set_request{key, value, 0, condition::always()}, 0,
                            1000);
         REQUIRE(v);
-        h.latest = state{true, std::move(value), *v};
+        h.latest = state{true, std::move(value),v->version};
       }
       h.since.push_back(h.latest);
       batch_[shard_index(key, shards_)].insert(key);

@@ -74,6 +74,6 @@ TEST_CASE("versions start after the seed and increase") {
                  1000};
   auto v1 = s.set(put("a", "v"), 0, 0);
   auto v2 = s.set(put("b", "v"), 0, 0);
-  CHECK(*v1 == 1001);
-  CHECK(*v2 == 1002);
+  CHECK(v1->version == 1001);
+  CHECK(v2->version == 1002);
 }

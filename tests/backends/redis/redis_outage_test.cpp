@@ -87,7 +87,7 @@ TEST_CASE("redis with a password: AUTH on every connect, also after a "
                 wall_ms()));
   server.kill();
   server.restart();
-  caf::expected<version_t> again = caf::error{};
+  caf::expected<write_result> again = caf::error{};
   REQUIRE(wait_until(
     [&] {
       again = s.set(set_request{"state:a:k", "w", 0, condition::always()}, 0,

@@ -44,7 +44,7 @@ TEST_CASE("redis: scripts flushed mid-batch: no op runs out of order") {
   first.push_back(set_op("state:n:k", "old"));
   s.apply(first, now);
   REQUIRE(code(first[0]) == state_errc::none);
-  auto v_old = *first[0].written;
+  auto v_old =first[0].written->version;
   REQUIRE(server.cli({"SCRIPT", "FLUSH"}) == 0);
   // Conditional writes and deletes run as scripts (unconditional writes
   // do not).
@@ -86,13 +86,14 @@ TEST_CASE("redis: scripts flushed before a single operation: reloaded, run "
   REQUIRE(first);
   REQUIRE(server.cli({"SCRIPT", "FLUSH"}) == 0);
   auto second = s.set(
-    set_request{"state:m:k", "new", 0, condition::matches(*first)}, 0, now);
+    set_request{"state:m:k", "new", 0, condition::matches(first->version)}, 0,
+    now);
   REQUIRE(second);
-  CHECK(*second > *first);
+  CHECK(second->version > first->version);
   CHECK(s.get("state:m:k", now)->value == "new");
   REQUIRE(server.cli({"SCRIPT", "FLUSH"}) == 0);
-  auto erased = s.erase(delete_request{"state:m:k", condition::matches(*second)},
-                        now);
+  auto erased = s.erase(
+    delete_request{"state:m:k", condition::matches(second->version)}, now);
   REQUIRE(erased);
   CHECK(*erased);
   CHECK_FALSE(s.get("state:m:k", now));
@@ -135,7 +136,7 @@ TEST_CASE("redis: connection lost mid-pipeline: every op of the batch is "
       s.apply(probe, wall_ms());
       return code(probe[0]) == state_errc::none && probe[1].got
              && probe[1].got->value == "after"
-             && probe[1].got->version == *probe[0].written;
+             && probe[1].got->version == probe[0].written->version;
     },
     15s);
   CHECK(recovered);
@@ -165,7 +166,7 @@ TEST_CASE("redis: requests in flight to one shard are answered in order") {
     version_t last = 0;
     for (int i = 0; i < rounds; ++i) {
       version_t written = 0;
-      writes[i].receive([&](version_t v) { written = v; },
+      writes[i].receive([&](const write_result& w) { written = w.version; },
                         [&](caf::error& err) { FAIL(message_of(err)); });
       gets[i].receive(
         [&](entry& e) {
