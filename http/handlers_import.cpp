@@ -64,40 +64,87 @@ private:
   size_t number_ = 0;
 };
 
-/// Why the body cannot be imported (naming the line), or "" when every line
-/// can; `lines` is the number of lines to write.
-std::string check_lines(std::string_view body, size_t max_value_bytes,
-                        size_t& lines) {
-  line_reader reader{body};
-  std::string_view line;
-  lines = 0;
-  while (reader.next(line)) {
-    if (line.empty()) {
-      if (reader.only_blank_left())
-        break;
-      return "line " + std::to_string(reader.number()) + ": empty line";
-    }
-    std::string problem;
-    if (!parse_backup_line(line, max_value_bytes, problem))
-      return "line " + std::to_string(reader.number()) + ": " + problem;
-    ++lines;
+/// Lines checked per step: a 64 MiB body is checked in slices, so the io
+/// thread serves other connections in between and http.request_timeout
+/// bounds each slice.
+constexpr size_t check_slice = 16'384;
+
+/// Checks the lines of an NDJSON body a slice at a time.
+class line_checker {
+public:
+  line_checker(std::string_view body, size_t max_value_bytes)
+    : reader_(body), max_value_bytes_(max_value_bytes) {
   }
-  return {};
-}
+
+  /// Checks up to check_slice more lines. False when the body is bad
+  /// (problem() names the line) or fully checked (done()).
+  bool check_some() {
+    std::string_view line;
+    for (size_t n = 0; n < check_slice; ++n) {
+      if (!reader_.next(line)) {
+        done_ = true;
+        return false;
+      }
+      if (line.empty()) {
+        if (reader_.only_blank_left()) {
+          done_ = true;
+          return false;
+        }
+        return refuse("empty line");
+      }
+      std::string why;
+      if (!parse_backup_line(line, max_value_bytes_, why))
+        return refuse(why);
+      ++lines_;
+    }
+    return true;
+  }
+
+  bool done() const { return done_; }
+  const std::string& problem() const { return problem_; }
+  size_t lines() const { return lines_; }
+
+private:
+  bool refuse(const std::string& why) {
+    problem_ = "line " + std::to_string(reader_.number()) + ": " + why;
+    return false;
+  }
+
+  line_reader reader_;
+  size_t max_value_bytes_;
+  size_t lines_ = 0;
+  bool done_ = false;
+  std::string problem_;
+};
 
 /// One import in progress. Its state is touched only on the io thread: the
 /// write replies come back through next_step.
 class import_run : public std::enable_shared_from_this<import_run> {
 public:
-  import_run(const handler_env& env, sink_ptr sink, std::string body,
-             size_t lines)
+  import_run(const handler_env& env, sink_ptr sink, std::string body)
     : env_(env),
       sink_(std::move(sink)),
       body_(std::move(body)),
-      reader_(body_),
-      lines_(lines) {
+      checker_(body_, env.limits.max_value_bytes),
+      reader_(body_) {
   }
 
+  /// Checks every line, a slice per step, then writes them (pump) or
+  /// answers 400 naming the first bad one.
+  void check() {
+    if (checker_.check_some()) {
+      auto self = shared_from_this();
+      return sink_->next_step([self] { self->check(); });
+    }
+    if (!checker_.done())
+      return sink_->reply(error_response(state_errc::bad_request,
+                                         "nothing imported: "
+                                           + checker_.problem()));
+    lines_ = checker_.lines();
+    pump();
+  }
+
+private:
   /// Starts writes until the window is full, the next line's key is still
   /// being written (a later line for it must land after the earlier one),
   /// or every line is out; answers once the last write is back.
@@ -114,7 +161,6 @@ public:
     finish_if_done();
   }
 
-private:
   /// Reads the next line into pending_ (unless one is waiting there).
   bool next_line() {
     if (pending_)
@@ -125,7 +171,7 @@ private:
         continue; // only trailing blank lines passed the check
       std::string problem;
       pending_ = parse_backup_line(line, env_.limits.max_value_bytes, problem);
-      if (!pending_) { // check_lines passed it: cannot happen
+      if (!pending_) { // the check passed it: cannot happen
         failure_ = make_state_error(state_errc::backend_error,
                                     "line " + std::to_string(reader_.number())
                                       + ": " + problem);
@@ -206,8 +252,9 @@ private:
   const handler_env& env_;
   sink_ptr sink_;
   std::string body_;
+  line_checker checker_;
   line_reader reader_;
-  size_t lines_;
+  size_t lines_ = 0;
   /// The next line to write, read but not sent yet.
   std::optional<backup_line> pending_;
   /// Keys whose write is out.
@@ -224,13 +271,7 @@ void import_keys(const handler_env& env, request_t& req, const route_match& m,
                  const sink_ptr& sink) {
   if (reject_query(m, sink))
     return;
-  size_t lines = 0;
-  auto problem = check_lines(req.body(), env.limits.max_value_bytes, lines);
-  if (!problem.empty())
-    return sink->reply(error_response(state_errc::bad_request,
-                                      "nothing imported: " + problem));
-  std::make_shared<import_run>(env, sink, std::move(req.body()), lines)
-    ->pump();
+  std::make_shared<import_run>(env, sink, std::move(req.body()))->check();
 }
 
 } // namespace solver_state::gateway

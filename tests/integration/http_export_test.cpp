@@ -210,6 +210,15 @@ TEST_CASE("a bad line anywhere refuses the whole import, naming the line, "
           "unknown member \"expires_at\"");
   refused("{\"value\":\"YQ==\"}\n", "exactly one of");
   refused("\n", "empty line");
+  // Far down, past the first slice of lines the service checks at once.
+  std::string long_body;
+  for (int i = 0; i < 40'000; ++i)
+    long_body += line("state:many:" + std::to_string(i), "YQ==");
+  auto far = c.request("POST", "/v1/import",
+                       long_body + line("state:x", "YQ=", "null") + good);
+  CHECK(far.status == 400);
+  CHECK_THAT(message_of(far), Catch::StartsWith("nothing imported: line "
+                                                "40001: "));
   // Nothing of the good lines before or after was written.
   CHECK(c.get("/v1/state/state:a").status == 404);
   CHECK(c.get("/v1/state?prefix=state").body
