@@ -5,7 +5,9 @@
 // Requests on a connection are served one after another: a pipelining client
 // gets its answers in order, and unread pipelined requests stay in the socket
 // (the cap on pipelined requests is one in service per connection, and the
-// read buffer holds at most a header's worth plus one read).
+// read buffer holds at most a header's worth plus one read). An answer is
+// either one response_t or a stream of chunks (reply_sink::open_stream),
+// each written before the handler is asked for the next.
 
 #include <chrono>
 #include <functional>
