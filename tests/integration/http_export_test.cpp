@@ -298,6 +298,29 @@ TEST_CASE("a key named twice in one import ends with its last line") {
   CHECK(svc.stop(SIGTERM) == 0);
 }
 
+TEST_CASE("export and import count in the metrics under their routes") {
+  service_process svc{"state:\n  type: memory\n"};
+  http_client c{svc.port()};
+  REQUIRE(c.request("POST", "/v1/import", line("state:a", "YQ==")).status
+          == 200);
+  export_of(svc.port());
+  auto counted = [&](const std::string& text) {
+    return text.find("http_requests_total{route=\"/v1/export\",method=\"GET\","
+                     "status=\"200\"} 1")
+             != std::string::npos
+           && text.find("http_requests_total{route=\"/v1/import\","
+                        "method=\"POST\",status=\"200\"} 1")
+                != std::string::npos;
+  };
+  // The gateway reports once a second: poll (bounded, not timed).
+  std::string text;
+  for (int i = 0; i < 50 && !counted(text = c.get("/metrics").body); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{200});
+  INFO(text);
+  CHECK(counted(text));
+  CHECK(svc.stop(SIGTERM) == 0);
+}
+
 TEST_CASE("export and import need the bearer token") {
   service_process svc{"state:\n  type: memory\nhttp:\n  auth_token: s3cret\n"};
   http_client c{svc.port()};
