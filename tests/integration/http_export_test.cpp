@@ -412,3 +412,29 @@ TEST_CASE("a client that leaves mid-export ends it, and the service serves "
   CHECK(c.get("/v1/state/state:k:7").status == 200);
   CHECK(svc.stop(SIGTERM) == 0);
 }
+
+TEST_CASE("a service told to stop breaks off an export in progress and "
+          "exits cleanly") {
+  service_process svc{"state:\n  type: memory\n  max_items: 0\n"};
+  http_client c{svc.port()};
+  std::string body;
+  std::string value(1'368, 'A');
+  for (int i = 0; i < 20'000; ++i) // 27 MB: still streaming at the signal
+    body += line("state:k:" + std::to_string(i), value);
+  REQUIRE(c.request("POST", "/v1/import", body).status == 200);
+  bool signalled = false;
+  size_t bytes = 0;
+  auto e = stream_get(svc.port(), "/v1/export", [&](std::string_view piece) {
+    bytes += piece.size();
+    if (!signalled) {
+      signalled = true;
+      svc.signal(SIGTERM);
+    }
+    return true;
+  });
+  CHECK(e.status == 200);
+  CHECK_FALSE(e.complete);
+  CHECK(bytes < 27'000'000);
+  CHECK(svc.stop(SIGTERM) == 0);
+  CHECK(svc.log().find("the service is stopping") != std::string::npos);
+}
