@@ -213,14 +213,15 @@ bool session::refuse_on_header() {
     return true;
   }
   bool importing = match_.route == route_id::import_keys
-                && method_of(req.method_string()) == method_id::post;
+                   && method_of(req.method_string()) == method_id::post;
   body_limit_ = importing ? ctx_.limits.max_import_bytes
-                       : ctx_.limits.max_body_bytes;
+                          : ctx_.limits.max_body_bytes;
   body_limit_setting_ = importing ? "http.max_import_bytes"
-                               : "http.max_body_bytes";
+                                  : "http.max_body_bytes";
   // A Content-Length over the limit is refused on the header alone; a
   // chunked body counts against what is left of it as it comes.
-  if (auto length = parser_->content_length(); length && *length > body_limit_) {
+  auto length = parser_->content_length();
+  if (length && *length > body_limit_) {
     on_read_error(bhttp::error::body_limit);
     return true;
   }

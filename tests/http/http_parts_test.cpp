@@ -184,7 +184,8 @@ TEST_CASE("the route table resolves every path of API v1") {
         == route_id::settlements_list);
   CHECK(match_route("/v1/export?prefix=a", get).route
         == route_id::export_keys);
-  CHECK(match_route("/v1/import", method_id::post).route == route_id::import_keys);
+  CHECK(match_route("/v1/import", method_id::post).route
+        == route_id::import_keys);
   CHECK(std::string{label_of(route_id::export_keys)} == "/v1/export");
   CHECK(std::string{allow_header(route_id::import_keys)} == "POST");
   CHECK_FALSE(allows(route_id::import_keys, method_id::put));
@@ -238,7 +239,8 @@ TEST_CASE("a backup line holds key, base64 value and absolute expiry") {
   append_backup_line(out, "state:a\"b", entry{std::string("\0x", 2), 7, 0});
   append_backup_line(out, "state:t", entry{"v", 8, 1700000000123});
   CHECK(out
-        == "{\"key\":\"state:a\\\"b\",\"value\":\"AHg=\",\"expires_at_ms\":null}\n"
+        == "{\"key\":\"state:a\\\"b\",\"value\":\"AHg=\","
+           "\"expires_at_ms\":null}\n"
            "{\"key\":\"state:t\",\"value\":\"dg==\",\"expires_at_ms\":"
            "1700000000123}\n");
   std::string problem;

@@ -39,7 +39,8 @@ std::string key_of(size_t i) {
 
 /// Loads keys [0, n) with values of `value_base64`, in imports of `per`
 /// lines each.
-void load(uint16_t port, size_t n, size_t per, const std::string& value_base64) {
+void load(uint16_t port, size_t n, size_t per,
+          const std::string& value_base64) {
   http_client c{port};
   for (size_t first = 0; first < n; first += per) {
     std::string body;

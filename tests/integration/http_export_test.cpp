@@ -390,7 +390,8 @@ TEST_CASE("a client that leaves mid-export ends it, and the service serves "
   http_client c{svc.port()};
   std::string body;
   std::string value(1'368, 'A');
-  for (int i = 0; i < 20'000; ++i) // an export of 27 MB: more than sockets buffer
+  // An export of 27 MB: more than the sockets buffer.
+  for (int i = 0; i < 20'000; ++i)
     body += line("state:k:" + std::to_string(i), value);
   REQUIRE(c.request("POST", "/v1/import", body).status == 200);
   auto e = stream_get(svc.port(), "/v1/export",
