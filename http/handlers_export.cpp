@@ -41,12 +41,15 @@ public:
         return self->sink_->reply(error_response(page.error()));
       self->more_ = page->more;
       self->keys_ = std::move(page->keys);
-      if (!self->keys_.empty())
+      if (!self->keys_.empty()) {
         self->page_.after = self->keys_.back();
-      if (!self->keys_.empty())
         return self->sink_->next_step([self] { self->get_batch(); });
+      }
+      // Asking again after the same key would get the same page forever.
       if (self->more_)
-        return self->sink_->next_step([self] { self->list_page(); });
+        return self->sink_->reply(error_response(
+          state_errc::backend_error,
+          "the store listed an empty page with more keys to come"));
       self->sink_->end_stream();
     };
     if (!env_.bridge.ask<key_page>(env_.store, on_page, list_atom_v, page_))
