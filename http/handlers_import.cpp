@@ -154,7 +154,7 @@ private:
         break;
       if (in_flight_.count(pending_->key))
         break; // resumes when that key's write is back
-      if (!send(std::move(*pending_)))
+      if (!send(*pending_))
         break;
       pending_.reset();
     }
@@ -190,10 +190,10 @@ private:
   }
 
   /// Sends one write; false when the bridge is full (tried again when a
-  /// write of ours is back, or 503 when none is out).
-  bool send(backup_line line) {
-    set_request sr{std::move(line.key), std::move(line.value), 0,
-                   condition::always()};
+  /// write of ours is back, or 503 when none is out). Copies the line: a
+  /// refused ask consumes its message, and the line must stay for the retry.
+  bool send(const backup_line& line) {
+    set_request sr{line.key, line.value, 0, condition::always()};
     sr.expires_at_ms = line.expires_at_ms;
     auto key = sr.key;
     auto self = shared_from_this();

@@ -439,3 +439,20 @@ TEST_CASE("a service told to stop breaks off an export in progress and "
   CHECK(svc.stop(SIGTERM) == 0);
   CHECK(svc.log().find("the service is stopping") != std::string::npos);
 }
+
+TEST_CASE("an import with more writes than http.max_in_flight waits for its "
+          "own and writes every line") {
+  service_process svc{"state:\n  type: memory\n  shards: 2\n"
+                      "http:\n  max_in_flight: 4\n"};
+  http_client c{svc.port()};
+  std::string body;
+  for (int i = 0; i < 2'000; ++i)
+    body += line("state:w:" + std::to_string(i), "dg==");
+  auto r = c.request("POST", "/v1/import", body);
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  CHECK(json_of(r).at("imported").as_int64() == 2'000);
+  CHECK(c.get("/v1/state/state:w:1999").body == "v");
+  CHECK(lines_of(export_of(svc.port())).size() == 2'000);
+  CHECK(svc.stop(SIGTERM) == 0);
+}
