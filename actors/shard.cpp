@@ -97,7 +97,10 @@ struct shard_state {
       store->close();
   }
 
-  unix_ms expiry_for(int64_t ttl_ms, unix_ms now) const {
+  unix_ms expiry_for(const set_request& req, unix_ms now) const {
+    if (req.expires_at_ms > 0)
+      return req.expires_at_ms;
+    auto ttl_ms = req.ttl_ms;
     if (ttl_ms == default_ttl)
       ttl_ms = settings.default_ttl_ms;
     if (ttl_ms <= 0)
@@ -281,6 +284,9 @@ caf::error set_problem(shard_ptr self, const set_request& req) {
   if (req.ttl_ms < default_ttl)
     return make_state_error(state_errc::bad_request,
                             "ttl must not be negative");
+  if (req.expires_at_ms < 0)
+    return make_state_error(state_errc::bad_request,
+                            "expires_at_ms must not be negative");
   auto max = self->state.settings.max_value_bytes;
   if (req.value.size() > max)
     return make_state_error(state_errc::payload_too_large,
@@ -296,7 +302,7 @@ caf::expected<write_result> do_set(shard_ptr self, set_request req) {
   if (auto err = set_problem(self, req))
     return err;
   auto now = now_of(self);
-  auto expires = st.expiry_for(req.ttl_ms, now);
+  auto expires = st.expiry_for(req, now);
   return st.store->set(std::move(req), expires, now);
 }
 
@@ -350,7 +356,7 @@ caf::result<R> write_key(shard_ptr self, set_request&& req) {
   auto rp = self->make_response_promise<R>();
   pending_op op;
   op.kind = pending_op::set;
-  op.expires_at = self->state.expiry_for(req.ttl_ms, now_of(self));
+  op.expires_at = self->state.expiry_for(req, now_of(self));
   op.write = std::move(req);
   enqueue(self, std::move(op), [self, rp, started](pending_op& done) mutable {
     hold_or_deliver(self, rp, op_kind::set, started,

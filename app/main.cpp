@@ -190,7 +190,9 @@ int serve(const service_config& cfg, const std::string& config_path,
     stop_store(*store);
     return exit_failure;
   }
-  http_server http{sys, cfg.http, node->front, node->metrics,
+  auto http_cfg = cfg.http;
+  http_cfg.max_value_bytes = cfg.state.max_value_bytes;
+  http_server http{sys, http_cfg, node->front, node->metrics,
                    node->front_owners};
   if (auto err = http.start()) {
     spdlog::critical("cannot start HTTP on {}: {}", cfg.http.listen,

@@ -71,6 +71,8 @@ struct http_config {
   std::string listen = "127.0.0.1:8080";
   std::string auth_token;
   size_t max_body_bytes = 1'048'576;
+  /// Body of one POST /v1/import (a backup is larger than any other body).
+  size_t max_import_bytes = 64u << 20;
   /// Requests being served at once, all connections together; beyond it the
   /// gateway answers 503 instead of queueing.
   size_t max_in_flight = 4'096;
@@ -85,6 +87,10 @@ struct http_config {
   /// unprocessed_keys to ask again.
   size_t max_reply_bytes = 16u << 20;
   size_t threads = 1;
+  /// Not a key of the http section: the binary copies state.max_value_bytes
+  /// here, so POST /v1/import can refuse an oversized value before it
+  /// writes any line.
+  size_t max_value_bytes = 16u << 20;
 };
 
 struct tls_config {

@@ -222,6 +222,7 @@ void read_http(section& root, http_config& h,
   s.text("listen", h.listen);
   s.text("auth_token", h.auth_token);
   s.number("max_body_bytes", h.max_body_bytes, 1, 1LL << 30);
+  s.number("max_import_bytes", h.max_import_bytes, 1, 1LL << 30);
   s.number("max_in_flight", h.max_in_flight, 1, 1'000'000);
   s.duration("read_timeout", h.read_timeout, milliseconds{100});
   s.duration("request_timeout", h.request_timeout, milliseconds{10});

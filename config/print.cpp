@@ -44,6 +44,8 @@ void emit_http(YAML::Emitter& out, const http_config& h, bool with_secrets) {
   out << YAML::Key << "auth_token" << YAML::Value << YAML::DoubleQuoted
       << (h.auth_token.empty() || with_secrets ? h.auth_token : "<set>");
   out << YAML::Key << "max_body_bytes" << YAML::Value << h.max_body_bytes;
+  out << YAML::Key << "max_import_bytes" << YAML::Value
+      << h.max_import_bytes;
   out << YAML::Key << "max_in_flight" << YAML::Value << h.max_in_flight;
   out << YAML::Key << "read_timeout" << YAML::Value
       << format_duration(h.read_timeout);

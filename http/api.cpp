@@ -10,8 +10,9 @@ namespace solver_state::gateway {
 
 api::api(store_bridge& bridge, state_actor store,
          ownership_ptr<state_actor> owners, metrics_actor metrics,
-         std::string auth_token)
-  : env_{bridge, std::move(store), std::move(owners), std::move(metrics)},
+         std::string auth_token, handler_limits limits)
+  : env_{bridge, std::move(store), std::move(owners), std::move(metrics),
+         limits},
     auth_token_(std::move(auth_token)) {
 }
 
@@ -82,6 +83,12 @@ void api::serve(request_t& req, route_match m, const sink_ptr& sink) const {
         put_value(env_, req, m, std::move(m.params[0]), sink);
       else
         delete_value(env_, req, m, std::move(m.params[0]), sink);
+      break;
+    case route_id::export_keys:
+      export_keys(env_, req, m, sink);
+      break;
+    case route_id::import_keys:
+      import_keys(env_, req, m, sink);
       break;
     case route_id::order:
     case route_id::fill:

@@ -15,7 +15,7 @@ class api {
 public:
   api(store_bridge& bridge, state_actor store,
       ownership_ptr<state_actor> owners, metrics_actor metrics,
-      std::string auth_token);
+      std::string auth_token, handler_limits limits = {});
 
   /// Resolves the request's target (pure, cheap): the route is known before
   /// any answer, for metrics and the access log.

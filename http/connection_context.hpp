@@ -24,6 +24,8 @@ class store_bridge;
 
 struct connection_limits {
   size_t max_body_bytes = 1 << 20;
+  /// The body of POST /v1/import, a backup: larger than any other.
+  size_t max_import_bytes = 64 << 20;
   /// Request line plus header fields; beyond it 431 (414 when the request
   /// line alone is that long) and close.
   size_t header_limit = 16 * 1024;

@@ -18,6 +18,13 @@ namespace solver_state::gateway {
 
 class store_bridge;
 
+/// The store's bounds a handler must know before it asks: how many keys one
+/// batch-get may name, how large a value may be.
+struct handler_limits {
+  size_t max_batch_keys = 1'000;
+  size_t max_value_bytes = 16u << 20;
+};
+
 struct handler_env {
   store_bridge& bridge;
   state_actor store;
@@ -26,6 +33,7 @@ struct handler_env {
   /// router would only forward it). Null in front of a cluster.
   ownership_ptr<state_actor> owners;
   metrics_actor metrics;
+  handler_limits limits;
 };
 
 // -- key-value (handlers_kv.cpp) -------------------------------------------------
@@ -40,6 +48,17 @@ void list_keys(const handler_env& env, request_t& req, const route_match& m,
                const sink_ptr& sink);
 void batch_get(const handler_env& env, request_t& req, const route_match& m,
                const sink_ptr& sink);
+
+// -- backup (handlers_export.cpp, handlers_import.cpp) --------------------------------
+
+/// GET /v1/export?prefix=P: every key under P with its value and expiry, as
+/// NDJSON in key order, streamed page by page.
+void export_keys(const handler_env& env, request_t& req, const route_match& m,
+                 const sink_ptr& sink);
+
+/// POST /v1/import: checks every NDJSON line, then writes them all.
+void import_keys(const handler_env& env, request_t& req, const route_match& m,
+                 const sink_ptr& sink);
 
 // -- typed records (handlers_typed.cpp) ---------------------------------------------
 
@@ -63,6 +82,9 @@ void metrics(const handler_env& env, const sink_ptr& sink);
 
 /// 503 backend_unavailable: max_in_flight reached.
 response_t overloaded(const handler_env& env);
+
+/// Where a single-key request goes: the owning shard, or the store.
+const state_actor& owner_of(const handler_env& env, std::string_view key);
 
 /// 400 bad_request unless the route got no query parameters.
 bool reject_query(const route_match& m, const sink_ptr& sink);

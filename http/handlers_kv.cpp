@@ -28,13 +28,6 @@ const std::string_view* header_of(const request_t& req, bhttp::field f,
   return &storage;
 }
 
-/// Where a single-key request goes: the owning shard, or the store.
-const state_actor& owner_of(const handler_env& env, std::string_view key) {
-  if (!env.owners)
-    return env.store;
-  return env.owners->owners[env.owners->owner_of_key(key)];
-}
-
 /// A decimal number in [lo, hi]; nullopt otherwise.
 std::optional<uint64_t> parse_uint(const std::string& text, uint64_t lo,
                                    uint64_t hi) {

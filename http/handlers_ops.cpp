@@ -1,5 +1,6 @@
 // Handlers of /healthz, /readyz and /metrics, the shared 503 answer when
-// http.max_in_flight is reached, and the no-query-parameters check.
+// http.max_in_flight is reached, where a single-key request goes, and the
+// no-query-parameters check.
 
 #include "http/handlers.hpp"
 
@@ -16,6 +17,12 @@ response_t overloaded(const handler_env& env) {
                               + ")");
   res.set(bhttp::field::retry_after, "1");
   return res;
+}
+
+const state_actor& owner_of(const handler_env& env, std::string_view key) {
+  if (!env.owners)
+    return env.store;
+  return env.owners->owners[env.owners->owner_of_key(key)];
 }
 
 bool reject_query(const route_match& m, const sink_ptr& sink) {

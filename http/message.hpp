@@ -30,6 +30,35 @@ public:
   /// the first one's callback without the CAF thread waiting for anything.
   /// Dropped, unrun, when the request was already answered.
   virtual void resume(std::function<void()> step) = 0;
+
+  /// Thread-safe: like resume(), for a request made of many store steps
+  /// (an export, an import): the request's deadline starts anew, so
+  /// http.request_timeout bounds each step, not the whole. Always runs
+  /// `step` later on the io thread, never inside the caller.
+  virtual void next_step(std::function<void()> step) = 0;
+
+  // -- streamed answers (HTTP/1.1 chunked), for answers of any size ------------
+
+  /// Thread-safe: the answer is a stream with this status and these
+  /// headers; they go out with the first chunk (or end_stream()), so until
+  /// then reply() can still answer with an error instead.
+  virtual void open_stream(response_t head) = 0;
+
+  /// Thread-safe: sends `data` as the stream's next chunk and, once the
+  /// socket has taken it, runs `then` on the io thread as next_step() does.
+  /// Flow control: a slow reader delays `then`, the server buffers one
+  /// chunk. When the client is gone or the request is HEAD (headers only),
+  /// `then` never runs.
+  virtual void stream_chunk(std::string data, std::function<void()> then) = 0;
+
+  /// Thread-safe: the stream is complete (the terminating chunk).
+  virtual void end_stream() = 0;
+
+  /// Thread-safe: the stream cannot be completed (a store error after the
+  /// status went out): the connection closes without the terminating chunk,
+  /// so the client sees a truncated transfer; logged at warn with `why`.
+  /// Before the first chunk, an error answer (reply()) is the better choice.
+  virtual void abort_stream(std::string why) = 0;
 };
 
 using sink_ptr = std::shared_ptr<reply_sink>;

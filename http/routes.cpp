@@ -39,6 +39,8 @@ constexpr std::array<route_info, route_count> routes{{
   {"/v1/fills/{order_id}/{tx_hash}", get_put, "GET, HEAD, PUT"},
   {"/v1/settlements/{order_id}", get_only, "GET, HEAD"},
   {"/v1/settlements/{order_id}/{claim_hash}", get_put, "GET, HEAD, PUT"},
+  {"/v1/export", get_only, "GET, HEAD"},
+  {"/v1/import", post_only, "POST"},
   {"unknown", none, ""},
   {"unparsed", none, ""},
 }};
@@ -138,6 +140,10 @@ route_match match_route(std::string_view target, method_id method) {
     m.route = route_id::metrics;
   else if (path == "/v1/state")
     m.route = route_id::state_list;
+  else if (path == "/v1/export")
+    m.route = route_id::export_keys;
+  else if (path == "/v1/import")
+    m.route = route_id::import_keys;
   else if (path == "/v1/state/batch-get" && method == method_id::post)
     m.route = route_id::state_batch_get;
   else if (path.substr(0, 10) == "/v1/state/") {

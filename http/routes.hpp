@@ -25,6 +25,8 @@ enum class route_id : uint8_t {
   fill,             // GET|PUT /v1/fills/{order_id}/{tx_hash}
   settlements_list, // GET /v1/settlements/{order_id}
   settlement,       // GET|PUT /v1/settlements/{order_id}/{claim_hash}
+  export_keys,      // GET /v1/export?prefix=
+  import_keys,      // POST /v1/import
   unknown,          // no such path: 404
   unparsed,         // the request itself was malformed (no route known)
   count_

@@ -57,6 +57,7 @@ caf::expected<tcp::endpoint> endpoint_of(const std::string& listen) {
 connection_limits limits_of(const http_config& cfg) {
   connection_limits limits;
   limits.max_body_bytes = cfg.max_body_bytes;
+  limits.max_import_bytes = cfg.max_import_bytes;
   limits.max_connections = cfg.max_connections;
   limits.read_timeout = cfg.read_timeout;
   limits.request_timeout = cfg.request_timeout;
@@ -73,7 +74,8 @@ struct io_core {
   io_core(const http_config& cfg, store_bridge& bridge, state_actor store,
           metrics_actor metrics, ownership_ptr<state_actor> owners)
     : handlers(bridge, std::move(store), std::move(owners),
-               std::move(metrics), cfg.auth_token),
+               std::move(metrics), cfg.auth_token,
+               handler_limits{cfg.max_batch_keys, cfg.max_value_bytes}),
       ctx{limits_of(cfg), handlers, stats, bridge, cfg.auth_token, {false}, {}},
       ioc(static_cast<int>(cfg.threads)),
       work(net::make_work_guard(ioc)),

@@ -4,6 +4,9 @@
 
 #include "http/session.hpp"
 
+#include <algorithm>
+#include <array>
+#include <cstdio>
 #include <iterator>
 
 #include <boost/asio/dispatch.hpp>
@@ -95,6 +98,24 @@ public:
     session_->resume(seq_, std::move(step));
   }
 
+  void next_step(std::function<void()> step) override {
+    session_->next_step(seq_, std::move(step));
+  }
+
+  void open_stream(response_t head) override {
+    session_->open_stream(seq_, std::move(head));
+  }
+
+  void stream_chunk(std::string data, std::function<void()> then) override {
+    session_->stream_chunk(seq_, std::move(data), std::move(then));
+  }
+
+  void end_stream() override { session_->end_stream(seq_); }
+
+  void abort_stream(std::string why) override {
+    session_->abort_stream(seq_, std::move(why));
+  }
+
 private:
   std::shared_ptr<session> session_;
   uint64_t seq_;
@@ -137,8 +158,13 @@ void session::do_read() {
   method_ = method_id::other;
   target_.clear();
   request_id_.clear();
+  stream_head_.reset();
+  streaming_ = false;
+  streamed_bytes_ = 0;
   parser_.emplace();
-  parser_->body_limit(ctx_.limits.max_body_bytes);
+  // The limit depends on the route (an import takes more): checked once
+  // the header is in (refuse_on_header), before any of the body is read.
+  parser_->body_limit(boost::none);
   parser_->header_limit(static_cast<uint32_t>(ctx_.limits.header_limit));
   stream_.expires_after(ctx_.limits.read_timeout);
   bhttp::async_read_header(stream_, buffer_, *parser_,
@@ -186,6 +212,20 @@ bool session::refuse_on_header() {
                             + " header fields");
     return true;
   }
+  bool importing = match_.route == route_id::import_keys
+                   && method_of(req.method_string()) == method_id::post;
+  body_limit_ = importing ? ctx_.limits.max_import_bytes
+                          : ctx_.limits.max_body_bytes;
+  body_limit_setting_ = importing ? "http.max_import_bytes"
+                                  : "http.max_body_bytes";
+  // A Content-Length over the limit is refused on the header alone; a
+  // chunked body counts against what is left of it as it comes.
+  auto length = parser_->content_length();
+  if (length && *length > body_limit_) {
+    on_read_error(bhttp::error::body_limit);
+    return true;
+  }
+  parser_->body_limit(body_limit_);
   // Without the token nobody may make us read a body: answer now, close,
   // and discard at most linger_bytes of what follows. Without a body to
   // come the request takes the usual path (the api answers 401 and the
@@ -255,8 +295,8 @@ void session::on_read_error(beast::error_code ec) {
     return;
   if (ec == bhttp::error::body_limit)
     return refuse(state_errc::payload_too_large,
-                  "body exceeds http.max_body_bytes="
-                    + std::to_string(ctx_.limits.max_body_bytes));
+                  std::string{"body exceeds "} + body_limit_setting_ + "="
+                    + std::to_string(body_limit_));
   if (ec == bhttp::error::header_limit)
     return refuse_header_limit();
   if (ec == bhttp::error::buffer_overflow)
@@ -295,6 +335,11 @@ void session::serve() {
   }
   if (!awaiting_ || seq != seq_)
     return; // answered at once
+  arm_deadline(seq);
+}
+
+void session::arm_deadline(uint64_t seq) {
+  // Re-arming cancels the wait of the step before (operation_aborted).
   deadline_.expires_after(ctx_.limits.request_timeout);
   deadline_.async_wait(beast::bind_front_handler(&session::on_deadline,
                                                  shared_from_this(), seq));
@@ -303,13 +348,27 @@ void session::serve() {
 void session::on_deadline(uint64_t seq, beast::error_code ec) {
   if (ec || !awaiting_ || seq != seq_)
     return;
+  auto why = "the store did not answer within http.request_timeout="
+             + std::to_string(ctx_.limits.request_timeout.count()) + "ms";
+  if (streaming_)
+    return break_stream(why);
   // Frees the bridge slots now rather than when (if ever) the store
   // answers; a reply already on its way is dropped by the seq check.
   cancel_calls();
-  send(error_response(state_errc::timeout,
-                      "the store did not answer within http.request_timeout="
-                        + std::to_string(ctx_.limits.request_timeout.count())
-                        + "ms"));
+  send(error_response(state_errc::timeout, why));
+}
+
+void session::run_step(const std::function<void()>& step) {
+  // A request of many steps starts many calls: forget those that are over,
+  // so the list holds about the ones still waiting, not every one made.
+  if (calls_.size() >= 256)
+    calls_.erase(std::remove_if(calls_.begin(), calls_.end(),
+                                [this](uint64_t id) {
+                                  return !ctx_.bridge.pending(id);
+                                }),
+                 calls_.end());
+  store_bridge::call_scope scope{ctx_.bridge, calls_};
+  step();
 }
 
 void session::cancel_calls() {
@@ -323,6 +382,8 @@ void session::reply(uint64_t seq, response_t res) {
                                          res = std::move(res)]() mutable {
     if (!self->awaiting_ || seq != self->seq_)
       return; // already answered with 504
+    if (self->streaming_)
+      return self->break_stream(res.body());
     self->deadline_.cancel();
     // The call that answered is over (cancelling it is a no-op); any other
     // the handler started is not needed any more.
@@ -338,9 +399,155 @@ void session::resume(uint64_t seq, std::function<void()> step) {
       return; // already answered with 504
     // Recorded like the calls serve() started, so the deadline cancels
     // these too.
-    store_bridge::call_scope scope{self->ctx_.bridge, self->calls_};
-    step();
+    self->run_step(step);
   });
+}
+
+void session::next_step(uint64_t seq, std::function<void()> step) {
+  // Posted, not dispatched: a long request yields the io thread to the
+  // other connections between its steps.
+  net::post(stream_.get_executor(), [self = shared_from_this(), seq,
+                                     step = std::move(step)] {
+    if (!self->awaiting_ || seq != self->seq_)
+      return;
+    self->arm_deadline(seq);
+    self->run_step(step);
+  });
+}
+
+// -- streamed answers ------------------------------------------------------------------
+
+void session::open_stream(uint64_t seq, response_t head) {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this(), seq,
+                                         head = std::move(head)]() mutable {
+    if (self->awaiting_ && seq == self->seq_ && !self->streaming_)
+      self->stream_head_ = std::move(head);
+  });
+}
+
+void session::stream_chunk(uint64_t seq, std::string data,
+                           std::function<void()> then) {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this(), seq,
+                                         data = std::move(data),
+                                         then = std::move(then)]() mutable {
+    if (!self->awaiting_ || seq != self->seq_)
+      return;
+    // This step is over; the write has its own timeout (read_timeout).
+    self->deadline_.cancel();
+    self->cancel_calls();
+    self->wire_.clear();
+    if (!self->streaming_)
+      self->start_stream();
+    if (self->method_ == method_id::head)
+      return self->finish_stream(); // the headers only
+    if (self->chunked_ && !data.empty()) {
+      // An empty chunk would be the terminating one: nothing to frame.
+      char size_line[24];
+      auto n = std::snprintf(size_line, sizeof size_line, "%zx\r\n",
+                             data.size());
+      self->wire_.append(size_line, static_cast<size_t>(n));
+    }
+    self->streamed_bytes_ += data.size();
+    self->chunk_ = std::move(data);
+    std::array<net::const_buffer, 3> buffers{
+      net::buffer(self->wire_), net::buffer(self->chunk_),
+      net::buffer(self->chunked_ && !self->chunk_.empty() ? "\r\n" : "",
+                  self->chunked_ && !self->chunk_.empty() ? 2 : 0)};
+    self->stream_.expires_after(self->ctx_.limits.read_timeout);
+    net::async_write(self->stream_, buffers,
+                     beast::bind_front_handler(&session::on_chunk, self, seq,
+                                               std::move(then)));
+  });
+}
+
+void session::on_chunk(uint64_t seq, const std::function<void()>& then,
+                       beast::error_code ec, size_t) {
+  std::string{}.swap(chunk_); // a large chunk's memory goes back at once
+  if (!awaiting_ || seq != seq_)
+    return;
+  if (ec) {
+    // The client left, or read nothing for read_timeout: the loop stops
+    // here, nothing more is asked of the store.
+    spdlog::debug("http: stream ended by the connection after {} bytes: {} "
+                  "request_id={}",
+                  streamed_bytes_, ec.message(), request_id_);
+    awaiting_ = false;
+    return close_now();
+  }
+  if (ctx_.stopping.load(std::memory_order_relaxed))
+    return break_stream("the service is stopping");
+  arm_deadline(seq);
+  run_step(then);
+}
+
+void session::end_stream(uint64_t seq) {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this(), seq] {
+    if (!self->awaiting_ || seq != self->seq_)
+      return;
+    self->deadline_.cancel();
+    self->cancel_calls();
+    self->wire_.clear();
+    if (!self->streaming_)
+      self->start_stream();
+    self->finish_stream();
+  });
+}
+
+void session::finish_stream() {
+  if (method_ != method_id::head && chunked_)
+    wire_ += "0\r\n\r\n";
+  awaiting_ = false;
+  access_log(200, streamed_bytes_, {});
+  stream_.expires_after(ctx_.limits.read_timeout);
+  net::async_write(stream_, net::buffer(wire_),
+                   beast::bind_front_handler(&session::on_write,
+                                             shared_from_this(),
+                                             stream_close_));
+}
+
+void session::abort_stream(uint64_t seq, std::string why) {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this(), seq,
+                                         why = std::move(why)] {
+    if (!self->awaiting_ || seq != self->seq_)
+      return;
+    if (self->streaming_)
+      return self->break_stream(why);
+    self->deadline_.cancel();
+    self->cancel_calls();
+    self->send(error_response(state_errc::backend_error, why));
+  });
+}
+
+void session::start_stream() {
+  auto res = stream_head_ ? std::move(*stream_head_) : response_t{};
+  stream_head_.reset();
+  streaming_ = true;
+  res.set(request_id_field, request_id());
+  ctx_.stats.count(route_, method_, res.result_int());
+  ctx_.stats.observe(route_, method_,
+                     std::chrono::steady_clock::now() - started_);
+  chunked_ = version_ >= 11;
+  stream_close_ = !keep_alive_ || !chunked_ || phase_ == phase::closing
+                  || ctx_.stopping.load(std::memory_order_relaxed);
+  res.version(version_);
+  res.keep_alive(!stream_close_);
+  res.set(bhttp::field::server, "solver-state");
+  res.set(bhttp::field::date, http_date_now());
+  if (chunked_)
+    res.set(bhttp::field::transfer_encoding, "chunked");
+  res.body().clear();
+  serialize(res);
+}
+
+void session::break_stream(const std::string& why) {
+  deadline_.cancel();
+  cancel_calls();
+  awaiting_ = false;
+  spdlog::warn("http: {} {} stream broken off after {} bytes, the client "
+               "sees a truncated answer: {} request_id={}",
+               label_of(method_), label_of(route_), streamed_bytes_, why,
+               request_id_);
+  close_now();
 }
 
 void session::send(response_t res) {
@@ -468,10 +675,15 @@ void session::close_now() {
 }
 
 void session::access_log(const response_t& res) const {
-  auto status = res.result_int();
+  access_log(res.result_int(),
+             method_ == method_id::head ? 0 : res.body().size(), res.body());
+}
+
+void session::access_log(unsigned status, size_t bytes,
+                         std::string_view detail) const {
   if (status >= 500 && status != 503)
     spdlog::warn("http: {} {} -> {} request_id={} {}", label_of(method_),
-                 label_of(route_), status, request_id_, res.body());
+                 label_of(route_), status, request_id_, detail);
   if (!spdlog::should_log(spdlog::level::debug))
     return;
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -479,9 +691,8 @@ void session::access_log(const response_t& res) const {
                   .count();
   spdlog::debug("http: access method={} target=\"{}\" route={} status={} "
                 "bytes={} micros={} request_id={}",
-                label_of(method_), target_, label_of(route_), status,
-                method_ == method_id::head ? 0 : res.body().size(), micros,
-                request_id_);
+                label_of(method_), target_, label_of(route_), status, bytes,
+                micros, request_id_);
 }
 
 } // namespace solver_state::gateway

@@ -5,7 +5,9 @@
 // Requests on a connection are served one after another: a pipelining client
 // gets its answers in order, and unread pipelined requests stay in the socket
 // (the cap on pipelined requests is one in service per connection, and the
-// read buffer holds at most a header's worth plus one read).
+// read buffer holds at most a header's worth plus one read). An answer is
+// either one response_t or a stream of chunks (reply_sink::open_stream),
+// each written before the handler is asked for the next.
 
 #include <chrono>
 #include <functional>
@@ -56,6 +58,14 @@ public:
   /// number `seq` (reply_sink::resume), unless that was already answered.
   void resume(uint64_t seq, std::function<void()> step);
 
+  // -- the rest of reply_sink, for request number `seq` (thread-safe) --------
+  void next_step(uint64_t seq, std::function<void()> step);
+  void open_stream(uint64_t seq, response_t head);
+  void stream_chunk(uint64_t seq, std::string data,
+                    std::function<void()> then);
+  void end_stream(uint64_t seq);
+  void abort_stream(uint64_t seq, std::string why);
+
   /// Thread-safe: closes the connection now if it waits for a request; a
   /// connection serving one closes after answering it.
   void shut_down();
@@ -84,7 +94,12 @@ private:
   void on_body(boost::beast::error_code ec, size_t bytes);
   void on_read_error(boost::beast::error_code ec);
   void serve();
+  /// Bounds the request's current step by http.request_timeout.
+  void arm_deadline(uint64_t seq);
   void on_deadline(uint64_t seq, boost::beast::error_code ec);
+  /// Runs `step` as a part of the request being served: the store calls it
+  /// starts are recorded, so the deadline can cancel them.
+  void run_step(const std::function<void()>& step);
   /// Ends the store calls of the request being served that are still
   /// waiting: their bridge slots are free at once, late replies dropped.
   void cancel_calls();
@@ -92,6 +107,16 @@ private:
   /// The response's bytes on the wire, into wire_.
   void serialize(const response_t& res);
   void on_write(bool close, boost::beast::error_code ec, size_t bytes);
+  /// The stream's status line and headers into wire_, counted like a
+  /// response handed to the connection.
+  void start_stream();
+  void on_chunk(uint64_t seq, const std::function<void()>& then,
+                boost::beast::error_code ec, size_t bytes);
+  /// Writes what wire_ holds and the terminating chunk (none for HEAD):
+  /// the stream is complete.
+  void finish_stream();
+  /// Ends the request's stream without its terminating chunk and closes.
+  void break_stream(const std::string& why);
   /// Answers a request that could not be parsed, then closes gracefully.
   void refuse(state_errc code, const std::string& message);
   /// Past the 16 KiB of request line and header: 414 URI Too Long when the
@@ -110,6 +135,8 @@ private:
   void on_linger(boost::beast::error_code ec, size_t bytes);
   void close_now();
   void access_log(const response_t& res) const;
+  /// The access line (and the warning of a 5xx) of an answer.
+  void access_log(unsigned status, size_t bytes, std::string_view detail) const;
 
   connection_context& ctx_;
   boost::beast::basic_stream<boost::asio::ip::tcp, connection_executor>
@@ -141,9 +168,25 @@ private:
   unsigned version_ = 11;
   bool keep_alive_ = false;
   std::string target_; // kept only when the access log is on
+  /// The limit of this request's body and the setting that sets it.
+  size_t body_limit_ = 0;
+  const char* body_limit_setting_ = "http.max_body_bytes";
   /// X-Request-Id: echoed on the answer, in every log line about it.
   std::string request_id_;
   std::chrono::steady_clock::time_point started_;
+
+  // -- a streamed answer (reply_sink::open_stream) ----------------------------------
+  /// The status and headers, until the first chunk takes them out.
+  std::optional<response_t> stream_head_;
+  /// The status line went out: an error can only break the stream off.
+  bool streaming_ = false;
+  /// HTTP/1.1 frames the body in chunks; an HTTP/1.0 client gets the raw
+  /// bytes and the end of the connection ends the body.
+  bool chunked_ = true;
+  bool stream_close_ = false;
+  /// The chunk being written (the framing is in wire_).
+  std::string chunk_;
+  size_t streamed_bytes_ = 0;
 };
 
 } // namespace solver_state::gateway

@@ -205,6 +205,13 @@ bool store_bridge::cancel(uint64_t id) {
   return calls_->cancel(id);
 }
 
+bool store_bridge::pending(uint64_t id) const {
+  auto index = (id & 0xFFFFFFFFu) - 1;
+  if (id == 0 || index >= calls_->slots.size())
+    return false;
+  return calls_->slots[index].owner.load(std::memory_order_acquire) == id;
+}
+
 void store_bridge::send(const caf::strong_actor_ptr& dest, uint64_t id,
                         caf::mailbox_element_ptr request) {
   if (!dest) {

@@ -52,6 +52,10 @@ public:
   /// `id` names no running call.
   bool cancel(uint64_t id);
 
+  /// True while call `id` waits: neither answered nor cancelled. For a
+  /// request that makes many calls, to forget the ones that are over.
+  bool pending(uint64_t id) const;
+
   /// Records the ids of the calls ask() starts on this thread while the
   /// scope lives. Handlers ask synchronously inside api::serve(), so the
   /// connection opens one around it and knows which calls to cancel at its

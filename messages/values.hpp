@@ -60,12 +60,16 @@ struct set_request {
   std::string value;
   int64_t ttl_ms = default_ttl; // 0 = never expire, >0 = expire after, -1 = default
   condition cond;
+  /// When > 0, the absolute expiry (wall-clock ms) and ttl_ms is ignored: a
+  /// restored backup keeps the expiry it was exported with, not one shifted
+  /// by the time the message took to reach the shard.
+  unix_ms expires_at_ms = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, set_request& x) {
   return f(caf::meta::type_name("solver_state::set_request"), x.key, x.value,
-           x.ttl_ms, x.cond);
+           x.ttl_ms, x.cond, x.expires_at_ms);
 }
 
 /// What a set did: the key's new version, and whether the key was absent

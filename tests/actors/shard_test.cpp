@@ -149,6 +149,30 @@ TEST_CASE("shard: a TTL near INT64_MAX saturates instead of overflowing") {
   CHECK(e->expires_at_ms == std::numeric_limits<int64_t>::max());
 }
 
+TEST_CASE("shard: an absolute expiry is kept as given, ttl_ms ignored") {
+  shard_fixture f;
+  auto probe = put("state:c:probe", "p", 1000);
+  REQUIRE(f.ask<version_t>(put_atom_v, probe));
+  auto now = f.ask<entry>(get_atom_v, std::string{"state:c:probe"})
+               ->expires_at_ms
+             - 1000;
+  auto at = put("state:c:at", "v", 999'999);
+  at.expires_at_ms = now + 2500;
+  REQUIRE(f.ask<version_t>(put_atom_v, at));
+  auto e = f.ask<entry>(get_atom_v, std::string{"state:c:at"});
+  REQUIRE(e);
+  CHECK(e->expires_at_ms == now + 2500);
+  f.advance(2499ms);
+  CHECK(f.ask<entry>(get_atom_v, std::string{"state:c:at"}));
+  f.advance(1ms);
+  CHECK_FALSE(f.ask<entry>(get_atom_v, std::string{"state:c:at"}));
+  auto bad = put("state:c:bad", "v");
+  bad.expires_at_ms = -1;
+  auto refused = f.ask<version_t>(put_atom_v, bad);
+  REQUIRE_FALSE(refused);
+  CHECK(code(refused.error()) == state_errc::bad_request);
+}
+
 TEST_CASE("shard: typed records live under their keys") {
   shard_fixture f;
   REQUIRE(f.ask<version_t>(put_atom_v, fill{"o1", "0xb", "f2", 0}));

@@ -40,6 +40,7 @@ TEST_CASE("an empty config gives the documented defaults") {
   CHECK(r.config.state.file.fsync == fsync_policy::always);
   CHECK(r.config.http.listen == "127.0.0.1:8080");
   CHECK(r.config.http.max_body_bytes == 1048576);
+  CHECK(r.config.http.max_import_bytes == 64u << 20);
   CHECK(r.config.node.peers.empty());
   CHECK(r.config.log.level == "info");
 }
@@ -101,6 +102,7 @@ http:
   listen: 127.0.0.1:9000
   auth_token: secret
   max_body_bytes: 1024
+  max_import_bytes: 2048
 node:
   listen: 127.0.0.1:4000
   peers: [127.0.0.1:4001, "[::1]:4002"]
@@ -119,6 +121,7 @@ log:
   CHECK(r.config.state.file.cache_items == 7);
   CHECK(r.config.http.listen == "127.0.0.1:9000");
   CHECK(r.config.http.auth_token == "secret");
+  CHECK(r.config.http.max_import_bytes == 2048);
   CHECK(r.config.node.peers.size() == 2);
   CHECK(r.config.log.level == "debug");
 }
@@ -135,6 +138,7 @@ state:
 http:
   listen: nowhere
   max_body_bytes: -1
+  max_import_bytes: 0
 node:
   peers: [ "a:b" ]
 extra: 1
@@ -149,9 +153,11 @@ extra: 1
   CHECK(has_problem(r, "http.listen: must be host:port, got 'nowhere'"));
   CHECK(has_problem(r, "http.max_body_bytes: must be between 1 and 1073741824, "
                        "got -1"));
+  CHECK(has_problem(r, "http.max_import_bytes: must be between 1 and "
+                       "1073741824, got 0"));
   CHECK(has_problem(r, "node.peers[0]: must be host:port, got 'a:b'"));
   CHECK(has_problem(r, "extra: unknown field"));
-  CHECK(r.problems.size() == 9);
+  CHECK(r.problems.size() == 10);
 }
 
 TEST_CASE("broken YAML names the line") {

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "http/auth.hpp"
+#include "http/backup_line.hpp"
 #include "http/etag.hpp"
 #include "http/http_date.hpp"
 #include "http/json_codec.hpp"
@@ -181,6 +182,13 @@ TEST_CASE("the route table resolves every path of API v1") {
   CHECK(match_route("/v1/settlements/o1/c", get).route == route_id::settlement);
   CHECK(match_route("/v1/settlements/o1", get).route
         == route_id::settlements_list);
+  CHECK(match_route("/v1/export?prefix=a", get).route
+        == route_id::export_keys);
+  CHECK(match_route("/v1/import", method_id::post).route
+        == route_id::import_keys);
+  CHECK(std::string{label_of(route_id::export_keys)} == "/v1/export");
+  CHECK(std::string{allow_header(route_id::import_keys)} == "POST");
+  CHECK_FALSE(allows(route_id::import_keys, method_id::put));
   CHECK(match_route("/v1/orders/a/b/c", get).route == route_id::unknown);
   CHECK(match_route("/v2/state/x", get).route == route_id::unknown);
   CHECK(match_route("/", get).route == route_id::unknown);
@@ -224,4 +232,49 @@ TEST_CASE("the JSON codec reads batch bodies and writes the documented shapes") 
         == R"({"ids":["1","2"],"next_cursor":"Mg"})");
   CHECK(id_list_body("ids", id_list{{"1"}, false}, std::nullopt)
         == R"({"ids":["1"],"next_cursor":null})");
+}
+
+TEST_CASE("a backup line holds key, base64 value and absolute expiry") {
+  std::string out;
+  append_backup_line(out, "state:a\"b", entry{std::string("\0x", 2), 7, 0});
+  append_backup_line(out, "state:t", entry{"v", 8, 1700000000123});
+  CHECK(out
+        == "{\"key\":\"state:a\\\"b\",\"value\":\"AHg=\","
+           "\"expires_at_ms\":null}\n"
+           "{\"key\":\"state:t\",\"value\":\"dg==\",\"expires_at_ms\":"
+           "1700000000123}\n");
+  std::string problem;
+  auto first = parse_backup_line(out.substr(0, out.find('\n')), 16, problem);
+  REQUIRE(first);
+  CHECK(first->key == "state:a\"b");
+  CHECK(first->value == std::string("\0x", 2));
+  CHECK(first->expires_at_ms == 0);
+  auto second = parse_backup_line(
+    "{\"key\":\"state:t\",\"value\":\"dg==\",\"expires_at_ms\":1700000000123}",
+    16, problem);
+  REQUIRE(second);
+  CHECK(second->expires_at_ms == 1700000000123);
+  SECTION("a key that is not UTF-8 travels as key_base64") {
+    std::string raw;
+    append_backup_line(raw, "state:\xff", entry{"v", 1, 0});
+    CHECK(raw.rfind("{\"key_base64\":\"c3RhdGU6/w==\"", 0) == 0);
+    auto back = parse_backup_line(raw.substr(0, raw.size() - 1), 16, problem);
+    REQUIRE(back);
+    CHECK(back->key == "state:\xff");
+  }
+  SECTION("a value over the limit is refused") {
+    CHECK_FALSE(parse_backup_line("{\"key\":\"k\",\"value\":\"YWJj\"}", 2,
+                                  problem));
+    CHECK(problem == "value of 3 bytes; state.max_value_bytes is 2");
+  }
+}
+
+TEST_CASE("UTF-8 is checked strictly") {
+  CHECK(is_utf8("plain"));
+  CHECK(is_utf8("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"));
+  CHECK_FALSE(is_utf8("\xff"));
+  CHECK_FALSE(is_utf8("\xc0\xaf"));         // overlong '/'
+  CHECK_FALSE(is_utf8("\xed\xa0\x80"));     // a surrogate
+  CHECK_FALSE(is_utf8("\xe2\x82"));         // cut short
+  CHECK_FALSE(is_utf8("\xf4\x90\x80\x80")); // past U+10FFFF
 }

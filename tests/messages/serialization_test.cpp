@@ -68,6 +68,10 @@ TEST_CASE_METHOD(fixture, "key-value protocol types round-trip") {
   CHECK(s.value == binary());
   CHECK(s.ttl_ms == 1500);
   CHECK(s.cond.kind == condition::if_absent);
+  CHECK(s.expires_at_ms == 0);
+  auto at = set_request{"k", "v", 0, {}};
+  at.expires_at_ms = 1700000000123;
+  CHECK(round_trip(at).expires_at_ms == 1700000000123);
   auto d = round_trip(delete_request{"k", condition::matches(3)});
   CHECK(d.key == "k");
   CHECK(d.cond.version == 3);

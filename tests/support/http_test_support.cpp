@@ -290,6 +290,62 @@ std::string read_until(int fd, std::chrono::milliseconds wait, bool& closed) {
 
 } // namespace
 
+streamed_response
+stream_get(uint16_t port, const std::string& target,
+           const std::function<bool(std::string_view)>& on_data,
+           const header_list& headers) {
+  net::io_context ioc;
+  beast::tcp_stream stream{ioc};
+  stream.connect(tcp::endpoint{net::ip::make_address("127.0.0.1"), port});
+  bhttp::request<bhttp::empty_body> req{bhttp::verb::get, target, 11};
+  req.set(bhttp::field::host, "127.0.0.1");
+  for (auto& [k, v] : headers)
+    req.set(k, v);
+  streamed_response out;
+  beast::error_code ec;
+  stream.expires_after(std::chrono::seconds{60});
+  bhttp::write(stream, req, ec);
+  if (ec) {
+    out.error = "write: " + ec.message();
+    return out;
+  }
+  beast::flat_buffer buffer;
+  bhttp::response_parser<bhttp::buffer_body> parser;
+  parser.body_limit(boost::none);
+  bhttp::read_header(stream, buffer, parser, ec);
+  if (ec) {
+    out.error = "header: " + ec.message();
+    return out;
+  }
+  out.status = parser.get().result_int();
+  for (auto& f : parser.get()) {
+    std::string name{f.name_string()};
+    for (auto& c : name)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out.headers[name] = std::string{f.value()};
+  }
+  std::vector<char> piece(256 * 1024);
+  while (!parser.is_done()) {
+    parser.get().body().data = piece.data();
+    parser.get().body().size = piece.size();
+    stream.expires_after(std::chrono::seconds{60});
+    bhttp::read(stream, buffer, parser, ec);
+    if (ec == bhttp::error::need_buffer)
+      ec = {};
+    if (ec) {
+      out.error = "body: " + ec.message();
+      return out;
+    }
+    auto n = piece.size() - parser.get().body().size;
+    if (n > 0 && !on_data(std::string_view{piece.data(), n})) {
+      out.error = "stopped by the reader";
+      return out;
+    }
+  }
+  out.complete = true;
+  return out;
+}
+
 std::string raw_exchange(uint16_t port, const std::string& bytes,
                          std::chrono::milliseconds wait, bool shutdown_send) {
   int fd = connect_loopback(port);

@@ -6,9 +6,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -94,6 +96,26 @@ private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+/// The status and headers of a streamed answer, and how its body ended.
+struct streamed_response {
+  unsigned status = 0;
+  std::map<std::string, std::string> headers; // lower-case names
+  /// The body ended as HTTP says it should (for chunked: the terminating
+  /// chunk came); false when the connection ended it early.
+  bool complete = false;
+  /// Why reading stopped, when it did not complete ("" when it did).
+  std::string error;
+};
+
+/// GETs `target` on a fresh connection and hands the body to `on_data` as
+/// it arrives, piece by piece, without keeping it (for answers larger than
+/// memory should hold). `on_data` returns false to stop reading; it may
+/// also sleep, to play a slow reader.
+streamed_response
+stream_get(uint16_t port, const std::string& target,
+           const std::function<bool(std::string_view)>& on_data,
+           const header_list& headers = {});
 
 /// Sends `bytes` on a fresh connection (optionally closing our sending side
 /// after), then reads until the server closes or `wait` passes. Returns what

@@ -1,0 +1,277 @@
+// POST /v1/import: every line is checked before anything is written (a bad
+// line is 400 naming it, and the store is untouched), then the lines are
+// written in order with a bounded window of writes in flight, each to the
+// key's owner, keeping its absolute expiry.
+
+#include "http/handlers.hpp"
+
+#include <chrono>
+#include <memory>
+#include <unordered_set>
+
+#include <boost/json.hpp>
+
+#include "http/backup_line.hpp"
+#include "http/responses.hpp"
+#include "http/store_call.hpp"
+
+namespace solver_state::gateway {
+
+namespace {
+
+/// Writes in flight per import: enough to keep the shards' pipelined
+/// batches and group commits full, few enough for CAF's reply matching
+/// (CAF-0.17 notes: a window of at most 128).
+constexpr size_t import_window = 64;
+
+unix_ms wall_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// The lines of an NDJSON body, one at a time, numbered from 1. A "\r"
+/// before the "\n" is dropped.
+class line_reader {
+public:
+  explicit line_reader(std::string_view body) : body_(body) {}
+
+  /// The next line; false at the end of the body.
+  bool next(std::string_view& line) {
+    if (pos_ >= body_.size())
+      return false;
+    auto end = body_.find('\n', pos_);
+    if (end == std::string_view::npos)
+      end = body_.size();
+    line = body_.substr(pos_, end - pos_);
+    if (!line.empty() && line.back() == '\r')
+      line.remove_suffix(1);
+    pos_ = end + 1;
+    ++number_;
+    return true;
+  }
+
+  size_t number() const { return number_; }
+
+  /// True when nothing but empty lines is left.
+  bool only_blank_left() const {
+    return body_.find_first_not_of("\r\n", pos_) == std::string_view::npos;
+  }
+
+private:
+  std::string_view body_;
+  size_t pos_ = 0;
+  size_t number_ = 0;
+};
+
+/// Lines checked per step: a 64 MiB body is checked in slices, so the io
+/// thread serves other connections in between and http.request_timeout
+/// bounds each slice.
+constexpr size_t check_slice = 16'384;
+
+/// Checks the lines of an NDJSON body a slice at a time.
+class line_checker {
+public:
+  line_checker(std::string_view body, size_t max_value_bytes)
+    : reader_(body), max_value_bytes_(max_value_bytes) {
+  }
+
+  /// Checks up to check_slice more lines. False when the body is bad
+  /// (problem() names the line) or fully checked (done()).
+  bool check_some() {
+    std::string_view line;
+    for (size_t n = 0; n < check_slice; ++n) {
+      if (!reader_.next(line)) {
+        done_ = true;
+        return false;
+      }
+      if (line.empty()) {
+        if (reader_.only_blank_left()) {
+          done_ = true;
+          return false;
+        }
+        return refuse("empty line");
+      }
+      std::string why;
+      if (!parse_backup_line(line, max_value_bytes_, why))
+        return refuse(why);
+      ++lines_;
+    }
+    return true;
+  }
+
+  bool done() const { return done_; }
+  const std::string& problem() const { return problem_; }
+  size_t lines() const { return lines_; }
+
+private:
+  bool refuse(const std::string& why) {
+    problem_ = "line " + std::to_string(reader_.number()) + ": " + why;
+    return false;
+  }
+
+  line_reader reader_;
+  size_t max_value_bytes_;
+  size_t lines_ = 0;
+  bool done_ = false;
+  std::string problem_;
+};
+
+/// One import in progress. Its state is touched only on the io thread: the
+/// write replies come back through next_step.
+class import_run : public std::enable_shared_from_this<import_run> {
+public:
+  import_run(const handler_env& env, sink_ptr sink, std::string body)
+    : env_(env),
+      sink_(std::move(sink)),
+      body_(std::move(body)),
+      checker_(body_, env.limits.max_value_bytes),
+      reader_(body_) {
+  }
+
+  /// Checks every line, a slice per step, then writes them (pump) or
+  /// answers 400 naming the first bad one.
+  void check() {
+    if (checker_.check_some()) {
+      auto self = shared_from_this();
+      return sink_->next_step([self] { self->check(); });
+    }
+    if (!checker_.done())
+      return sink_->reply(error_response(state_errc::bad_request,
+                                         "nothing imported: "
+                                           + checker_.problem()));
+    lines_ = checker_.lines();
+    pump();
+  }
+
+private:
+  /// Starts writes until the window is full, the next line's key is still
+  /// being written (a later line for it must land after the earlier one),
+  /// or every line is out; answers once the last write is back.
+  void pump() {
+    while (!failure_ && in_flight_.size() < import_window) {
+      if (!next_line())
+        break;
+      if (in_flight_.count(pending_->key))
+        break; // resumes when that key's write is back
+      if (!send(*pending_))
+        break;
+      pending_.reset();
+    }
+    finish_if_done();
+  }
+
+  /// Reads the next line into pending_ (unless one is waiting there).
+  bool next_line() {
+    if (pending_)
+      return true;
+    std::string_view line;
+    while (reader_.next(line)) {
+      if (line.empty())
+        continue; // only trailing blank lines passed the check
+      std::string problem;
+      pending_ = parse_backup_line(line, env_.limits.max_value_bytes, problem);
+      if (!pending_) { // the check passed it: cannot happen
+        failure_ = make_state_error(state_errc::backend_error,
+                                    "line " + std::to_string(reader_.number())
+                                      + ": " + problem);
+        return false;
+      }
+      // Already expired: restoring it would only have the sweep delete it.
+      if (pending_->expires_at_ms > 0
+          && pending_->expires_at_ms <= wall_now_ms()) {
+        ++expired_;
+        pending_.reset();
+        continue;
+      }
+      return true;
+    }
+    return false;
+  }
+
+  /// Sends one write; false when the bridge is full (tried again when a
+  /// write of ours is back, or 503 when none is out). Copies the line: a
+  /// refused ask consumes its message, and the line must stay for the retry.
+  bool send(const backup_line& line) {
+    set_request sr{line.key, line.value, 0, condition::always()};
+    sr.expires_at_ms = line.expires_at_ms;
+    auto key = sr.key;
+    auto self = shared_from_this();
+    auto on_result = [self, key](caf::expected<version_t> v) {
+      caf::error err = v ? caf::error{} : std::move(v.error());
+      self->sink_->next_step([self, key, err = std::move(err)] {
+        self->written(key, err);
+      });
+    };
+    auto& owner = owner_of(env_, sr.key);
+    if (!env_.bridge.ask<version_t>(owner, on_result, put_atom_v,
+                                    std::move(sr))) {
+      if (in_flight_.empty())
+        failure_ = make_state_error(state_errc::backend_unavailable,
+                                    "too many requests in flight "
+                                    "(http.max_in_flight="
+                                      + std::to_string(
+                                        env_.bridge.max_in_flight())
+                                      + ")");
+      return false;
+    }
+    in_flight_.insert(std::move(key));
+    return true;
+  }
+
+  void written(const std::string& key, const caf::error& err) {
+    in_flight_.erase(key);
+    if (!err)
+      ++imported_;
+    else if (!failure_)
+      failure_ = err;
+    pump();
+  }
+
+  void finish_if_done() {
+    if (!in_flight_.empty() || done_)
+      return;
+    if (failure_) {
+      done_ = true;
+      // Every write sent is back, so the count is exact.
+      return sink_->reply(error_response(
+        code_of(failure_),
+        message_of(failure_) + "; " + std::to_string(imported_) + " of "
+          + std::to_string(lines_)
+          + " lines were imported before the failure"));
+    }
+    if (pending_)
+      return; // the bridge was full: a reply of ours will pump again
+    done_ = true;
+    boost::json::object out;
+    out["imported"] = imported_;
+    out["expired"] = expired_;
+    sink_->reply(json_response(200, boost::json::serialize(out)));
+  }
+
+  const handler_env& env_;
+  sink_ptr sink_;
+  std::string body_;
+  line_checker checker_;
+  line_reader reader_;
+  size_t lines_ = 0;
+  /// The next line to write, read but not sent yet.
+  std::optional<backup_line> pending_;
+  /// Keys whose write is out.
+  std::unordered_set<std::string> in_flight_;
+  caf::error failure_;
+  bool done_ = false;
+  uint64_t imported_ = 0;
+  uint64_t expired_ = 0;
+};
+
+} // namespace
+
+void import_keys(const handler_env& env, request_t& req, const route_match& m,
+                 const sink_ptr& sink) {
+  if (reject_query(m, sink))
+    return;
+  std::make_shared<import_run>(env, sink, std::move(req.body()))->check();
+}
+
+} // namespace solver_state::gateway
