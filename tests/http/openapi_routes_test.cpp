@@ -7,6 +7,7 @@
 // operation name is the route table's method_of() of its upper-case form
 // ("delete" -> DELETE; options, patch and trace -> other).
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 #include <set>
@@ -94,11 +95,11 @@ std::string target_of(const std::string& templ) {
 }
 
 /// node[keys[0]][keys[1]]...; an undefined node when one is missing
-/// (yaml-cpp throws when indexing past a missing key).
-YAML::Node find(const YAML::Node& node,
-                std::initializer_list<const char*> keys) {
-  std::vector<YAML::Node> at{node}; // reset() would alias, not rebind
-  for (auto* key : keys) {
+/// (yaml-cpp throws when indexing past a missing key). The steps are kept
+/// in a vector because assigning to a YAML::Node writes into the tree.
+YAML::Node find(const YAML::Node& node, const std::vector<std::string>& keys) {
+  std::vector<YAML::Node> at{node};
+  for (auto& key : keys) {
     const YAML::Node& parent = at.back();
     if (!parent.IsMap() || !parent[key])
       return YAML::Node{YAML::NodeType::Undefined};
@@ -115,20 +116,15 @@ YAML::Node deref(const YAML::Node& root, const YAML::Node& node) {
   auto ref = node["$ref"].as<std::string>();
   INFO("reference " << ref);
   REQUIRE(ref.rfind("#/", 0) == 0);
-  std::vector<YAML::Node> at{root}; // reset() would alias, not rebind
-  size_t pos = 2;
-  while (true) {
-    auto slash = ref.find('/', pos);
-    auto part = ref.substr(pos, slash == std::string::npos ? std::string::npos
-                                                           : slash - pos);
-    const YAML::Node& parent = at.back();
-    at.push_back(parent[part]);
-    REQUIRE(at.back().IsDefined());
-    if (slash == std::string::npos)
-      break;
+  std::vector<std::string> parts;
+  for (size_t pos = 2; pos <= ref.size();) {
+    auto slash = std::min(ref.find('/', pos), ref.size());
+    parts.push_back(ref.substr(pos, slash - pos));
     pos = slash + 1;
   }
-  return deref(root, at.back());
+  auto target = find(root, parts);
+  REQUIRE(target.IsDefined());
+  return deref(root, target);
 }
 
 } // namespace
