@@ -133,7 +133,10 @@ async function startService(name, yaml) {
                       { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name}: no start-up line in 20 s:\n${log}`)), 20000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name}: no start-up line in 20 s:\n${log}`));
+    }, 20000);
     const onData = (chunk) => {
       log += chunk;
       const m = /listening on 127\.0\.0\.1:(\d+)/.exec(log);
@@ -148,18 +151,24 @@ async function startService(name, yaml) {
       clearTimeout(timer);
       reject(e);
     });
-    child.on('exit', (code) => {
+    child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`${name}: solver-state exited with ${code} at start:\n${log}`));
+      reject(new Error(`${name}: solver-state exited (${code ?? signal}) at start:\n${log}`));
     });
   });
   return {
     port,
+    // SIGTERM: the service finishes in-flight requests (up to 10 s) and
+    // exits 0; anything else (a crash during the requests) is a failure.
     async stop() {
       child.removeAllListeners('exit');
-      const exited = new Promise((resolve) => child.on('exit', resolve));
+      const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve([code, signal])));
       child.kill('SIGTERM');
-      await exited;
+      const killer = setTimeout(() => child.kill('SIGKILL'), 20000);
+      const [code, signal] = await exited;
+      clearTimeout(killer);
+      if (code !== 0)
+        fail(`service ${name}`, `solver-state exited with ${code ?? signal} on SIGTERM:\n${log.slice(-2000)}`);
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
