@@ -14,7 +14,8 @@ packages=(
   # backends and their servers
   libhiredis-dev redis-server redis-tools
   libpq-dev postgresql postgresql-contrib
-  nodejs  # dynalite (DynamoDB tests; needs node >= 20): scripts/install-dynalite.sh
+  nodejs  # node >= 20: dynalite (DynamoDB tests, scripts/install-dynalite.sh) and the
+          # OpenAPI response check (scripts/install-openapi-check.sh)
   # benchmarks
   wrk
 )
