@@ -222,8 +222,11 @@ int run_import(context& cx, const parsed_args& args) {
   import_chunker chunks{in, static_cast<size_t>(chunk_bytes)};
   long long total = 0;
   while (auto chunk = chunks.next()) {
-    auto lines = "lines " + std::to_string(chunk->first_line) + "-"
-                 + std::to_string(chunk->first_line + chunk->lines - 1);
+    auto last = chunk->first_line + chunk->lines - 1;
+    auto lines = chunk->lines == 1
+                   ? "line " + std::to_string(last)
+                   : "lines " + std::to_string(chunk->first_line) + "-"
+                       + std::to_string(last);
     auto r = cx.http.send("POST", "/v1/import", std::move(chunk->body),
                           {{"Content-Type", "application/x-ndjson"}});
     failure f;

@@ -1,6 +1,8 @@
-// The client's HTTP/1.1 connection: synchronous Beast calls on one socket,
-// each exchange bounded by the timeout, one retry when a kept-alive
-// connection turns out to have been closed by the service meanwhile.
+// The client's HTTP/1.1 connection on one socket, each exchange bounded by
+// the timeout, one retry when a kept-alive connection turns out to have been
+// closed by the service meanwhile. Beast's timeouts only work on
+// asynchronous operations, so every call is an async one run to completion
+// on the connection's own io_context: synchronous to the caller.
 
 #include "cli/http_connection.hpp"
 
@@ -46,6 +48,17 @@ bool closed_by_peer(const beast::error_code& ec) {
   return ec == bhttp::error::end_of_stream || ec == net::error::eof
          || ec == net::error::connection_reset
          || ec == net::error::broken_pipe;
+}
+
+/// Runs one asynchronous operation to its end; its error. `start` gets the
+/// completion handler.
+template <class Start>
+beast::error_code complete(net::io_context& ioc, Start start) {
+  beast::error_code result;
+  start([&result](beast::error_code ec, auto&&...) { result = ec; });
+  ioc.restart();
+  ioc.run();
+  return result;
 }
 
 } // namespace
@@ -95,14 +108,14 @@ struct http_connection::impl {
     bhttp::request_serializer<bhttp::string_body> sr{req};
     bool expect = req.find(bhttp::field::expect) != req.end();
     if (expect) {
-      bhttp::write_header(stream, sr, ec);
+      ec = complete(ioc, [&](auto h) { bhttp::async_write_header(stream, sr, h); });
       if (ec) {
         stale = closed_by_peer(ec);
         return ec;
       }
       bhttp::response_parser<bhttp::string_body> interim;
       interim.body_limit(max_held_reply_bytes);
-      bhttp::read(stream, buffer, interim, ec);
+      ec = complete(ioc, [&](auto h) { bhttp::async_read(stream, buffer, interim, h); });
       if (ec) {
         stale = closed_by_peer(ec) && !interim.got_some();
         return ec;
@@ -118,7 +131,7 @@ struct http_connection::impl {
         return {};
       }
     }
-    bhttp::write(stream, sr, ec);
+    ec = complete(ioc, [&](auto h) { bhttp::async_write(stream, sr, h); });
     if (ec) {
       stale = !expect && closed_by_peer(ec);
       return ec;
@@ -127,7 +140,7 @@ struct http_connection::impl {
     parser.body_limit(max_held_reply_bytes);
     if (req.method() == bhttp::verb::head)
       parser.skip(true);
-    bhttp::read(stream, buffer, parser, ec);
+    ec = complete(ioc, [&](auto h) { bhttp::async_read(stream, buffer, parser, h); });
     if (ec) {
       stale = !expect && closed_by_peer(ec) && !parser.got_some();
       return ec;
@@ -180,7 +193,7 @@ maybe_failure http_connection::connect() {
   if (ec)
     return unreachable("cannot resolve " + url_.host, ec.message());
   impl_->stream.expires_after(timeout_);
-  impl_->stream.connect(endpoints, ec);
+  ec = complete(impl_->ioc, [&](auto h) { impl_->stream.async_connect(endpoints, h); });
   if (ec)
     return unreachable("cannot connect", describe(ec, timeout_));
   impl_->open = true;
@@ -238,9 +251,9 @@ expected<http_reply> http_connection::stream(const std::string& target,
       if (auto f = connect())
         return *f;
     s.expires_after(timeout_);
-    bhttp::write(s, req, ec);
+    ec = complete(impl_->ioc, [&](auto h) { bhttp::async_write(s, req, h); });
     if (!ec)
-      bhttp::read_header(s, impl_->buffer, parser, ec);
+      ec = complete(impl_->ioc, [&](auto h) { bhttp::async_read_header(s, impl_->buffer, parser, h); });
     if (!ec)
       break;
     bool stale = closed_by_peer(ec) && !parser.got_some();
@@ -257,7 +270,7 @@ expected<http_reply> http_connection::stream(const std::string& target,
     parser.get().body().data = piece.data();
     parser.get().body().size = piece.size();
     s.expires_after(timeout_);
-    bhttp::read(s, impl_->buffer, parser, ec);
+    ec = complete(impl_->ioc, [&](auto h) { bhttp::async_read(s, impl_->buffer, parser, h); });
     if (ec == bhttp::error::need_buffer)
       ec = {};
     if (ec)

@@ -149,7 +149,8 @@ int run(const std::vector<std::string>& all) {
     return exit_ok;
   }
   if (!cmd) {
-    std::fputs(usage_text().c_str(), stderr);
+    std::fputs(("solver-state-cli: no command given\n\n" + usage_text()).c_str(),
+               stderr);
     return exit_usage;
   }
   if (!cmd->available())
