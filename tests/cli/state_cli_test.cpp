@@ -481,6 +481,28 @@ TEST_CASE("a service that is not there, or does not answer, exits 4") {
   CHECK(r.err.find("no answer within 300 ms") != std::string::npos);
 }
 
+TEST_CASE("a service whose backend is down: not ready and 503, exit 4") {
+#ifdef SOLVER_STATE_CLI_TEST_REDIS
+  // A Redis backend on a port where nothing listens: the service starts,
+  // reconnects in the background, and answers 503 meanwhile.
+  service_process s{"state:\n  type: redis://127.0.0.1:1/0\n"};
+  auto health = cli(s, {"health"});
+  CHECK(health.exit_code == 4);
+  CHECK(health.out.find("healthz: ok\nreadyz: not ready") == 0);
+  auto json = cli(s, {"health", "--json"});
+  CHECK(json.exit_code == 4);
+  auto doc = json_of(json.out);
+  CHECK(str(doc.at("readyz")) == "not_ready");
+  CHECK(str(doc.at("message")).find("redis") != std::string::npos);
+  auto get = cli(s, {"get", "k"});
+  CHECK(get.exit_code == 4);
+  CHECK(get.err.find("backend_unavailable") != std::string::npos);
+  CHECK(get.err.find("HTTP 503") != std::string::npos);
+#else
+  WARN("built without the Redis backend: no backend to take down");
+#endif
+}
+
 TEST_CASE("bad usage exits 2 and sends nothing") {
   service_process s;
   std::vector<std::vector<std::string>> bad{
