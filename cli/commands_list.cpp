@@ -12,6 +12,7 @@
 
 #include <boost/json.hpp>
 
+#include "cli/answer_json.hpp"
 #include "cli/commands.hpp"
 #include "cli/import_file.hpp"
 #include "cli/output.hpp"
@@ -85,7 +86,7 @@ expected<page> read_page(const http_reply& r) {
   if (r.status != 200)
     return failure_of(r);
   boost::json::error_code ec;
-  auto doc = boost::json::parse(r.body, ec);
+  auto doc = parse_answer(r.body, ec);
   if (ec || !doc.is_object())
     return odd_answer("a listing that is not a JSON object");
   auto& obj = doc.as_object();
@@ -248,7 +249,7 @@ int run_batch_get(context& cx, const parsed_args& args) {
       if (r->status != 200)
         return out.finish(route_failure_of(*r));
       boost::json::error_code ec;
-      auto doc = boost::json::parse(r->body, ec);
+      auto doc = parse_answer(r->body, ec);
       auto* obj = !ec && doc.is_object() ? &doc.as_object() : nullptr;
       auto* items = obj ? obj->if_contains("items") : nullptr;
       auto* rest = obj ? obj->if_contains("unprocessed_keys") : nullptr;

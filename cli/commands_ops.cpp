@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "cli/answer_json.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "cli/reply_failure.hpp"
@@ -15,7 +16,7 @@ namespace {
 /// The "message" of an error body, or the body itself.
 std::string reason_of(const http_reply& r) {
   boost::json::error_code ec;
-  auto doc = boost::json::parse(r.body, ec);
+  auto doc = parse_answer(r.body, ec);
   if (!ec && doc.is_object())
     if (auto* err = doc.as_object().if_contains("error"))
       if (err->is_object())

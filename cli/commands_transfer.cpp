@@ -15,6 +15,7 @@
 
 #include <boost/json.hpp>
 
+#include "cli/answer_json.hpp"
 #include "cli/commands.hpp"
 #include "cli/import_file.hpp"
 #include "cli/output.hpp"
@@ -125,7 +126,7 @@ expected<std::unique_ptr<temp_file>> buffer_stdin() {
 /// The "imported" count of an import reply.
 std::optional<long long> imported_count(const std::string& body) {
   boost::json::error_code ec;
-  auto doc = boost::json::parse(body, ec);
+  auto doc = parse_answer(body, ec);
   if (ec || !doc.is_object())
     return std::nullopt;
   auto* n = doc.as_object().if_contains("imported");

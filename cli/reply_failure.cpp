@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include "cli/answer_json.hpp"
+
 namespace solver_state::cli {
 
 namespace {
@@ -26,7 +28,7 @@ exit_code exit_for_status(unsigned status) {
 /// proxy's HTML page, say).
 std::pair<std::string, std::string> error_body(const std::string& body) {
   boost::json::error_code ec;
-  auto doc = boost::json::parse(body, ec);
+  auto doc = parse_answer(body, ec);
   if (ec || !doc.is_object())
     return {};
   auto* err = doc.as_object().if_contains("error");
