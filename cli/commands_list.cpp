@@ -18,6 +18,7 @@
 #include "cli/output.hpp"
 #include "cli/reply_failure.hpp"
 #include "cli/request_parts.hpp"
+#include "cli/streamed_json_list.hpp"
 #include "messages/keys.hpp"
 #include "util/base64.hpp"
 
@@ -33,48 +34,6 @@ failure odd_answer(const std::string& what) {
   return {exit_server_error, "bad_answer",
           "the service's answer is not what this client expects: " + what};
 }
-
-/// A JSON list printed element by element: {"<member>":[ e, e, ... ]}.
-/// A failure part-way closes the list and adds "error", so stdout still
-/// holds one whole document.
-class streamed_json_list {
-public:
-  streamed_json_list(bool enabled, const char* member) : enabled_(enabled) {
-    if (enabled_)
-      write_stdout(std::string{"{\""} + member + "\":[");
-  }
-
-  maybe_failure add(const std::string& serialized) {
-    if (!enabled_)
-      return std::nullopt;
-    auto f = write_stdout(first_ ? serialized : "," + serialized);
-    first_ = false;
-    return f;
-  }
-
-  /// Closes the document; returns the exit code.
-  int finish(const maybe_failure& f) {
-    if (enabled_) {
-      std::string tail = "]";
-      if (f) {
-        boost::json::object err;
-        err["code"] = f->error;
-        err["message"] = f->message;
-        tail += ",\"error\":" + boost::json::serialize(err);
-      }
-      write_stdout(tail + "}\n");
-    }
-    if (f)
-      return report(*f, false);
-    if (auto out = flush_stdout())
-      return report(*out, false);
-    return exit_ok;
-  }
-
-private:
-  bool enabled_;
-  bool first_ = true;
-};
 
 /// One listing page: its keys and the cursor of the next one.
 struct page {

@@ -47,10 +47,6 @@ maybe_failure write_json(const boost::json::value& doc) {
   return write_stdout(boost::json::serialize(doc) + "\n");
 }
 
-std::string json_quoted(std::string_view text) {
-  return boost::json::serialize(boost::json::value{text});
-}
-
 maybe_failure flush_stdout() {
   if (std::fflush(stdout) != 0)
     return stdout_failure();

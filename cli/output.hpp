@@ -25,9 +25,6 @@ maybe_failure write_stdout(std::string_view bytes);
 /// One JSON document and a newline on stdout.
 maybe_failure write_json(const boost::json::value& doc);
 
-/// `text` as a JSON string literal, quotes included.
-std::string json_quoted(std::string_view text);
-
 /// Flushes stdout; a failure when what was written could not all go out.
 maybe_failure flush_stdout();
 
