@@ -14,7 +14,7 @@
 
 #include "cli/answer_json.hpp"
 #include "cli/commands.hpp"
-#include "cli/import_file.hpp"
+#include "cli/line_reader.hpp"
 #include "cli/output.hpp"
 #include "cli/reply_failure.hpp"
 #include "cli/request_parts.hpp"

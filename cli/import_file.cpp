@@ -50,25 +50,6 @@ std::string import_line_problem(std::string_view line) {
   return "\"expires_at_ms\" is not a whole number of at least 0, nor null";
 }
 
-line_read read_line(std::istream& in, std::string& line, size_t max_bytes) {
-  line.clear();
-  auto* buf = in.rdbuf();
-  bool any = false;
-  for (;;) {
-    auto c = buf->sbumpc();
-    if (c == std::char_traits<char>::eof()) {
-      in.setstate(std::ios::eofbit);
-      return any ? line_read::line : line_read::end;
-    }
-    any = true;
-    if (c == '\n')
-      return line_read::line;
-    if (line.size() == max_bytes)
-      return line_read::too_long;
-    line += static_cast<char>(c);
-  }
-}
-
 import_check check_import(std::istream& in, size_t chunk_bytes) {
   import_check out;
   std::string line;

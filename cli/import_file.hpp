@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "cli/line_reader.hpp"
+
 namespace solver_state::cli {
 
 /// Why `line` (without its newline) cannot be a line of an import; empty
@@ -19,13 +21,6 @@ namespace solver_state::cli {
 /// "value" (a string of padded standard base64) and "expires_at_ms" (a whole
 /// number of at least 0, or null). Other members are ignored.
 std::string import_line_problem(std::string_view line);
-
-enum class line_read { line, end, too_long };
-
-/// Reads the next line of `in` into `line`, without its newline, holding at
-/// most `max_bytes` of it: too_long when it is longer. A last line without
-/// a newline is a line; end when nothing is left.
-line_read read_line(std::istream& in, std::string& line, size_t max_bytes);
 
 struct import_check {
   /// Lines checked (all of them when the file is good).

@@ -63,23 +63,6 @@ TEST_CASE("import_line_problem names what is wrong with a line") {
              "null");
 }
 
-TEST_CASE("read_line reads lines without newlines and bounds each") {
-  std::istringstream in{"ab\n\ncdef\nlast"};
-  std::string line;
-  REQUIRE(read_line(in, line, 10) == line_read::line);
-  CHECK(line == "ab");
-  REQUIRE(read_line(in, line, 10) == line_read::line);
-  CHECK(line.empty());
-  REQUIRE(read_line(in, line, 3) == line_read::too_long);
-  CHECK(line.size() == 3); // never more than the bound is held
-  std::istringstream rest{"last"};
-  REQUIRE(read_line(rest, line, 10) == line_read::line);
-  CHECK(line == "last");
-  CHECK(read_line(rest, line, 10) == line_read::end);
-  std::istringstream empty{""};
-  CHECK(read_line(empty, line, 10) == line_read::end);
-}
-
 TEST_CASE("check_import checks every line and names the first bad one") {
   auto good = line_of("a", "YQ==") + "\n" + line_of("b", "Yg==") + "\n";
   {
