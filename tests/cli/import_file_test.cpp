@@ -131,6 +131,14 @@ TEST_CASE("import_chunker cuts whole lines into bodies of at most the size") {
   }
   CHECK(bodies == 4);
   CHECK(joined == file); // every line once, in order, whole
+
+  // A body exactly as large as the limit is allowed.
+  std::istringstream exact_in{file};
+  import_chunker exact{exact_in, 5 * line_bytes};
+  auto first = exact.next();
+  REQUIRE(first);
+  CHECK(first->lines == 5);
+  CHECK(first->body.size() == 5 * line_bytes);
 }
 
 TEST_CASE("import_chunker gives a last line without a newline one") {
