@@ -5,8 +5,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
 #include <boost/json.hpp>
 
@@ -24,26 +22,32 @@ failure not_found(const std::string& key) {
   return {exit_not_found, "not_found", key + ": not found"};
 }
 
+/// No service takes a body over 1 GiB (the ceiling of http.max_body_bytes):
+/// a larger value is refused before it is read into memory whole.
+constexpr size_t max_value_bytes = size_t{1} << 30;
+
 /// The value of a put: the file's bytes, or stdin's for "-".
 expected<std::string> read_value(const std::string& source) {
-  std::string out;
-  if (source == "-") {
-    char buf[65536];
-    size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0)
-      out.append(buf, n);
-    if (std::ferror(stdin))
-      return usage_failure(std::string{"cannot read stdin: "}
-                           + std::strerror(errno));
-    return out;
-  }
-  std::ifstream in{source, std::ios::binary};
+  auto* in = source == "-" ? stdin : std::fopen(source.c_str(), "rb");
   if (!in)
     return usage_failure("cannot open " + source + ": "
                          + std::strerror(errno));
-  out.assign(std::istreambuf_iterator<char>{in}, {});
-  if (in.bad())
-    return usage_failure("cannot read " + source);
+  std::string out;
+  char buf[65536];
+  size_t n = 0;
+  while (out.size() <= max_value_bytes
+         && (n = std::fread(buf, 1, sizeof buf, in)) > 0)
+    out.append(buf, n);
+  bool failed = std::ferror(in);
+  auto why = std::string{std::strerror(errno)};
+  if (in != stdin)
+    std::fclose(in);
+  auto name = source == "-" ? std::string{"stdin"} : source;
+  if (failed)
+    return usage_failure("cannot read " + name + ": " + why);
+  if (out.size() > max_value_bytes)
+    return usage_failure(name + " is over 1 GiB, more than any service "
+                         "accepts in one value");
   return out;
 }
 
