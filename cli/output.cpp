@@ -15,7 +15,7 @@ namespace {
 failure stdout_failure() {
   // Not the service's fault, but no other code fits a command that half
   // happened; docs/cli.md lists it under 5.
-  return {exit_server_error, "output",
+  return {exit_server_error, "io_error",
           std::string{"cannot write to stdout: "} + std::strerror(errno)};
 }
 
