@@ -610,8 +610,12 @@ TEST_CASE("health, metrics, --help and --version") {
   auto put_help = run_cli({"put", "--help"});
   CHECK(put_help.exit_code == 0);
   CHECK(put_help.out.find("--if-none-match") != std::string::npos);
+  CHECK(run_cli({"help", "put"}).out == put_help.out);
   CHECK(run_cli({"txn", "--help"}).out.find("not available yet")
         != std::string::npos);
+  // After "--", an argument that starts with '-' is a key, not an option.
+  REQUIRE(cli(s, {"put", "--", "-dash", "-"}, "d").exit_code == 0);
+  CHECK(cli(s, {"get", "--", "-dash"}).out == "d");
   auto version = run_cli({"--version"});
   CHECK(version.exit_code == 0);
   CHECK(version.out == "solver-state-cli " SOLVER_STATE_VERSION "\n");
