@@ -43,7 +43,7 @@ const std::vector<command>& commands();
 /// The command called `name`, or nullptr.
 const command* find_command(const std::string& name);
 
-// -- handlers, one file per group ----------------------------------------------------
+// -- handlers, one file per group ----------------------------------------
 int run_get(context& cx, const parsed_args& args);
 int run_put(context& cx, const parsed_args& args);
 int run_del(context& cx, const parsed_args& args);

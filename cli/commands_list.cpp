@@ -112,7 +112,8 @@ expected<std::vector<std::string>> batch_keys(const parsed_args& args) {
       if (r == line_read::end)
         break;
       if (r == line_read::too_long)
-        return usage_failure("--keys-from: line " + std::to_string(keys.size() + 1)
+        return usage_failure("--keys-from: line "
+                             + std::to_string(keys.size() + 1)
                              + " is longer than a key may be");
       if (!line.empty())
         keys.push_back(line);

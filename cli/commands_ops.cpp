@@ -65,8 +65,8 @@ int run_health(context& cx, const parsed_args& args) {
     written = write_json(doc);
   } else {
     // The service's reason already says "not ready: ..." today.
-    auto not_ready = reason.rfind("not ready", 0) == 0 ? reason
-                                                        : "not ready: " + reason;
+    auto not_ready
+      = reason.rfind("not ready", 0) == 0 ? reason : "not ready: " + reason;
     written = write_stdout(std::string{"healthz: ok\nreadyz: "}
                            + (is_ready ? "ready" : not_ready) + "\n");
   }

@@ -108,14 +108,17 @@ struct http_connection::impl {
     bhttp::request_serializer<bhttp::string_body> sr{req};
     bool expect = req.find(bhttp::field::expect) != req.end();
     if (expect) {
-      ec = complete(ioc, [&](auto h) { bhttp::async_write_header(stream, sr, h); });
+      ec = complete(ioc,
+                    [&](auto h) { bhttp::async_write_header(stream, sr, h); });
       if (ec) {
         stale = closed_by_peer(ec);
         return ec;
       }
       bhttp::response_parser<bhttp::string_body> interim;
       interim.body_limit(max_held_reply_bytes);
-      ec = complete(ioc, [&](auto h) { bhttp::async_read(stream, buffer, interim, h); });
+      ec = complete(ioc, [&](auto h) {
+        bhttp::async_read(stream, buffer, interim, h);
+      });
       if (ec) {
         stale = closed_by_peer(ec) && !interim.got_some();
         return ec;
@@ -131,7 +134,9 @@ struct http_connection::impl {
         return {};
       }
     }
-    ec = complete(ioc, [&](auto h) { bhttp::async_write(stream, sr, h); });
+    ec = complete(ioc, [&](auto h) {
+      bhttp::async_write(stream, sr, h);
+    });
     if (ec) {
       stale = !expect && closed_by_peer(ec);
       return ec;
@@ -140,7 +145,9 @@ struct http_connection::impl {
     parser.body_limit(max_held_reply_bytes);
     if (req.method() == bhttp::verb::head)
       parser.skip(true);
-    ec = complete(ioc, [&](auto h) { bhttp::async_read(stream, buffer, parser, h); });
+    ec = complete(ioc, [&](auto h) {
+      bhttp::async_read(stream, buffer, parser, h);
+    });
     if (ec) {
       stale = !expect && closed_by_peer(ec) && !parser.got_some();
       return ec;
@@ -193,7 +200,9 @@ maybe_failure http_connection::connect() {
   if (ec)
     return unreachable("cannot resolve " + url_.host, ec.message());
   impl_->stream.expires_after(timeout_);
-  ec = complete(impl_->ioc, [&](auto h) { impl_->stream.async_connect(endpoints, h); });
+  ec = complete(impl_->ioc, [&](auto h) {
+    impl_->stream.async_connect(endpoints, h);
+  });
   if (ec)
     return unreachable("cannot connect", describe(ec, timeout_));
   impl_->open = true;
@@ -251,9 +260,13 @@ expected<http_reply> http_connection::stream(const std::string& target,
       if (auto f = connect())
         return *f;
     s.expires_after(timeout_);
-    ec = complete(impl_->ioc, [&](auto h) { bhttp::async_write(s, req, h); });
+    ec = complete(impl_->ioc, [&](auto h) {
+      bhttp::async_write(s, req, h);
+    });
     if (!ec)
-      ec = complete(impl_->ioc, [&](auto h) { bhttp::async_read_header(s, impl_->buffer, parser, h); });
+      ec = complete(impl_->ioc, [&](auto h) {
+        bhttp::async_read_header(s, impl_->buffer, parser, h);
+      });
     if (!ec)
       break;
     bool stale = closed_by_peer(ec) && !parser.got_some();
@@ -270,7 +283,9 @@ expected<http_reply> http_connection::stream(const std::string& target,
     parser.get().body().data = piece.data();
     parser.get().body().size = piece.size();
     s.expires_after(timeout_);
-    ec = complete(impl_->ioc, [&](auto h) { bhttp::async_read(s, impl_->buffer, parser, h); });
+    ec = complete(impl_->ioc, [&](auto h) {
+      bhttp::async_read(s, impl_->buffer, parser, h);
+    });
     if (ec == bhttp::error::need_buffer)
       ec = {};
     if (ec)

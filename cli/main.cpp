@@ -42,21 +42,22 @@ std::string usage_text() {
     name.resize(std::max<size_t>(name.size() + 1, 12), ' ');
     out += "  " + name + c.summary + "\n";
   }
-  out +=
-    "\n"
-    "Options (anywhere on the line):\n"
-    "  --url URL          the service (default http://127.0.0.1:8080, or\n"
-    "                     $SOLVER_STATE_URL)\n"
-    "  --json             machine output: one JSON document on stdout\n"
-    "  --timeout-ms N     bound on each request (default 10000)\n"
-    "  --token-file FILE  the bearer token, read from FILE; otherwise\n"
-    "                     $SOLVER_STATE_AUTH_TOKEN (never on the command line)\n"
-    "  --help, -h         this text; COMMAND --help for a command's\n"
-    "  --version          print the version\n"
-    "\n"
-    "Exit codes: 0 ok, 1 not found, 2 bad usage or import file, 3 conflict\n"
-    "(version mismatch), 4 unavailable (connection refused, timeout, 503,\n"
-    "504), 5 any other error (the service's code and message on stderr).\n";
+  out
+    += "\n"
+       "Options (anywhere on the line):\n"
+       "  --url URL          the service (default http://127.0.0.1:8080, or\n"
+       "                     $SOLVER_STATE_URL)\n"
+       "  --json             machine output: one JSON document on stdout\n"
+       "  --timeout-ms N     bound on each request (default 10000)\n"
+       "  --token-file FILE  the bearer token, read from FILE; otherwise\n"
+       "                     $SOLVER_STATE_AUTH_TOKEN (never on the command "
+       "line)\n"
+       "  --help, -h         this text; COMMAND --help for a command's\n"
+       "  --version          print the version\n"
+       "\n"
+       "Exit codes: 0 ok, 1 not found, 2 bad usage or import file, 3 conflict\n"
+       "(version mismatch), 4 unavailable (connection refused, timeout, 503,\n"
+       "504), 5 any other error (the service's code and message on stderr).\n";
   return out;
 }
 
@@ -149,8 +150,8 @@ int run(const std::vector<std::string>& all) {
     return exit_ok;
   }
   if (!cmd) {
-    std::fputs(("solver-state-cli: no command given\n\n" + usage_text()).c_str(),
-               stderr);
+    auto text = "solver-state-cli: no command given\n\n" + usage_text();
+    std::fputs(text.c_str(), stderr);
     return exit_usage;
   }
   if (!cmd->available())
@@ -159,9 +160,10 @@ int run(const std::vector<std::string>& all) {
                   json);
   auto* url_arg = args->value("--url");
   auto* url_env = std::getenv("SOLVER_STATE_URL");
-  std::string url_text = url_arg                    ? *url_arg
-                         : url_env && *url_env      ? url_env
-                                                    : std::string{default_server_url};
+  std::string url_text = url_arg ? *url_arg
+                         : url_env && *url_env
+                           ? url_env
+                           : std::string{default_server_url};
   auto url = parse_server_url(url_text);
   if (!url)
     return report(url.error(), json);

@@ -147,6 +147,7 @@ TEST_CASE("import_chunker gives a last line without a newline one") {
   auto chunk = chunker.next();
   REQUIRE(chunk);
   CHECK(chunk->lines == 2);
-  CHECK(chunk->body == line_of("a", "YQ==") + "\n" + line_of("b", "Yg==") + "\n");
+  CHECK(chunk->body
+        == line_of("a", "YQ==") + "\n" + line_of("b", "Yg==") + "\n");
   CHECK_FALSE(chunker.next());
 }

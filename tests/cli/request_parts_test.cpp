@@ -11,7 +11,8 @@ TEST_CASE("if_match_header quotes a bare version and keeps tags as given") {
   CHECK(*if_match_header("\"123\"") == "\"123\"");
   CHECK(*if_match_header("W/\"123\"") == "W/\"123\"");
   CHECK(*if_match_header("*") == "*");
-  for (auto bad : {"", "\"\"", "1,2", "\"1\", \"2\"", "12\"3", "W/123", "a b"}) {
+  for (auto bad :
+       {"", "\"\"", "1,2", "\"1\", \"2\"", "12\"3", "W/123", "a b"}) {
     auto r = if_match_header(bad);
     CHECK_FALSE(r);
     if (!r)
@@ -22,7 +23,8 @@ TEST_CASE("if_match_header quotes a bare version and keeps tags as given") {
 TEST_CASE("targets percent-encode keys, prefixes and cursors") {
   CHECK(state_target("order:eip7683:0x1") == "/v1/state/order%3Aeip7683%3A0x1");
   CHECK(state_target("a/b c") == "/v1/state/a%2Fb%20c");
-  CHECK(list_target("p+", 10, std::nullopt) == "/v1/state?prefix=p%2B&limit=10");
+  CHECK(list_target("p+", 10, std::nullopt)
+        == "/v1/state?prefix=p%2B&limit=10");
   CHECK(list_target("", 5, std::string{"a_b-"})
         == "/v1/state?prefix=&limit=5&cursor=a_b-");
 }

@@ -125,7 +125,8 @@ cli_run run_cli(const std::vector<std::string>& args,
   close(err[0]);
   int status = 0;
   waitpid(pid, &status, 0);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.exit_code
+    = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
 }
 
@@ -421,11 +422,13 @@ TEST_CASE("batch-get splits more than 1000 keys over several requests") {
     key_lines += std::string{name} + "\n";
   }
   // One request with all of them is refused; the client must split.
-  std::string all_in_one = R"({"keys":[)";
-  for (int i = 0; i <= 1200; ++i)
-    all_in_one += (i ? ",\"k" : "\"k") + std::to_string(10000 + i).substr(1) + "\"";
-  all_in_one += "]}";
-  REQUIRE(http.request("POST", "/v1/state/batch-get", all_in_one).status == 400);
+  boost::json::array all_keys;
+  for (auto& k : lines_of(key_lines))
+    all_keys.emplace_back(k);
+  auto all_in_one = boost::json::serialize(boost::json::object{
+    {"keys", std::move(all_keys)}});
+  REQUIRE(http.request("POST", "/v1/state/batch-get", all_in_one).status
+          == 400);
 
   auto r = cli(s, {"batch-get", "--keys-from", "-", "--json"}, key_lines);
   INFO(r.err);
@@ -558,13 +561,15 @@ TEST_CASE("bad usage exits 2 and sends nothing") {
   CHECK(cli(s, {"ls"}).out.empty());
 }
 
-TEST_CASE("import checks the whole file first and writes nothing when a line is bad") {
+TEST_CASE("import refuses a file with a bad line before sending any") {
   service_process s;
   temp_dir dir;
-  std::string good_line = R"({"key":"imp:a","value":"YQ==","expires_at_ms":null})";
-  std::string lines = good_line + "\n" + good_line + "\n"
-                      + R"({"key":"imp:b","value":"not base64","expires_at_ms":null})"
-                      + "\n" + good_line + "\n";
+  std::string good_line =
+    R"({"key":"imp:a","value":"YQ==","expires_at_ms":null})";
+  std::string lines
+    = good_line + "\n" + good_line + "\n"
+      + R"({"key":"imp:b","value":"not base64","expires_at_ms":null})" + "\n"
+      + good_line + "\n";
   auto file = dir.write("bad.ndjson", lines);
   // Chunks of one line each: a client that sent as it read would have sent
   // the first two lines before reaching the third.
