@@ -235,6 +235,8 @@ int run_import(context& cx, const parsed_args& args) {
       f = r.error();
     } else if (r->status != 200) {
       f = route_failure_of(*r);
+      if (r->status == 413)
+        f.message += " (a smaller --chunk-bytes fits http.max_import_bytes)";
     } else if (auto n = imported_count(r->body)) {
       total += *n;
       continue;
