@@ -1,4 +1,5 @@
-// Percent-decoding for request targets, query strings and connection URLs.
+// Percent-decoding for request targets, query strings and connection URLs;
+// percent-encoding for the command-line client's request targets.
 
 #include "util/percent.hpp"
 
@@ -56,6 +57,25 @@ std::optional<std::string> percent_decode(std::string_view text) {
 
 std::optional<std::string> query_decode(std::string_view text) {
   return decode(text, true);
+}
+
+std::string percent_encode(std::string_view bytes) {
+  constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(bytes.size());
+  for (unsigned char c : bytes) {
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+                      || (c >= '0' && c <= '9') || c == '-' || c == '.'
+                      || c == '_' || c == '~';
+    if (unreserved) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 0xF];
+    }
+  }
+  return out;
 }
 
 std::optional<std::vector<query_param>> parse_query(std::string_view query) {

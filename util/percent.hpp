@@ -1,7 +1,8 @@
 #pragma once
 
 // Percent-encoding (RFC 3986) as URLs carry it: request targets, query
-// strings and connection strings all decode through here.
+// strings and connection strings all decode through here, and the
+// command-line client encodes keys and prefixes with it.
 
 #include <optional>
 #include <string>
@@ -20,6 +21,10 @@ std::optional<std::string> percent_decode(std::string_view text);
 /// Decodes a query-string name or value: like percent_decode, but '+' is a
 /// space (HTML form encoding, what curl --data-urlencode and browsers send).
 std::optional<std::string> query_decode(std::string_view text);
+
+/// Encodes every byte but the unreserved ones (A-Z a-z 0-9 - . _ ~) as %XX,
+/// '/' included: the result is one path segment or one query value.
+std::string percent_encode(std::string_view bytes);
 
 struct query_param {
   std::string name;

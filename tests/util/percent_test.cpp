@@ -27,3 +27,17 @@ TEST_CASE("parse_query splits and decodes") {
   CHECK((*q)[2].value.empty());
   CHECK_FALSE(parse_query("a=%zz"));
 }
+
+TEST_CASE("percent_encode keeps unreserved bytes and escapes the rest") {
+  CHECK(percent_encode("order:eip7683:0x1") == "order%3Aeip7683%3A0x1");
+  CHECK(percent_encode("a b/c+d") == "a%20b%2Fc%2Bd");
+  CHECK(percent_encode("AZaz09-._~") == "AZaz09-._~");
+  CHECK(percent_encode(std::string{"\xff\x00", 2}) == "%FF%00");
+  std::string every_byte;
+  for (int c = 0; c < 256; ++c)
+    every_byte += static_cast<char>(c);
+  CHECK(percent_decode(percent_encode(every_byte))
+        == std::optional<std::string>{every_byte});
+  CHECK(query_decode(percent_encode("a+b c"))
+        == std::optional<std::string>{"a+b c"});
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the built tree into a temp prefix and builds two consumers against
-# it with find_package(solver_state), then runs them:
+# Installs the built tree into a temp prefix (the service and solver-state-cli
+# in bin/), builds two consumers against it with find_package(solver_state),
+# then runs them:
 #  - core: the program of README.md ("Using it from a CAF program"), extracted
 #    from the README as shown, linking solver_state::solver_state only (its
 #    link would fail if the core needed hiredis or libpq);
@@ -12,6 +13,11 @@ readme="$source_dir/../../../README.md"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
+# The service and its command-line client go to bin/ side by side.
+for program in solver-state solver-state-cli; do
+  [ -x "$work/prefix/bin/$program" ] || { echo "bin/$program was not installed" >&2; exit 1; }
+done
+"$work/prefix/bin/solver-state-cli" --version >/dev/null
 cp -r "$source_dir/." "$work/src"
 # The first ```cpp block after the consumer marker, verbatim.
 awk '/<!-- consumer:/ {armed=1; next}

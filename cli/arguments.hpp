@@ -1,0 +1,58 @@
+#pragma once
+
+// Command-line parsing: options may come before or after the positional
+// arguments, as "--name value" or "--name=value"; "--" ends the options and
+// "-" alone is a positional (stdin).
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cli/failure.hpp"
+
+namespace solver_state::cli {
+
+struct option_spec {
+  /// "--ttl"; an alias such as "-o" is a spec of its own with the same
+  /// `canonical` name.
+  std::string name;
+  bool takes_value = false;
+  /// The name it is stored under; empty means `name`.
+  std::string canonical = {};
+};
+
+class parsed_args {
+public:
+  std::vector<std::string> positionals;
+
+  bool has(std::string_view option) const {
+    return options_.count(std::string{option}) > 0;
+  }
+  /// The option's value, or nullptr when it was not given.
+  const std::string* value(std::string_view option) const;
+  void set(const std::string& option, std::string value) {
+    options_[option] = std::move(value);
+  }
+
+private:
+  std::map<std::string, std::string> options_;
+};
+
+/// Parses `args` against `specs`; an option not in `specs`, or one missing
+/// its value, is a usage failure.
+expected<parsed_args> parse_args(const std::vector<std::string>& args,
+                                 const std::vector<option_spec>& specs);
+
+/// A usage failure quoting `usage` ("get KEY") unless there are `min` to
+/// `max` positionals.
+maybe_failure check_arity(const parsed_args& args, size_t min, size_t max,
+                          const char* usage);
+
+/// Parses a whole number in [min, max] given to `option`; a usage failure
+/// otherwise.
+expected<long long> parse_count(std::string_view option,
+                                const std::string& text, long long min,
+                                long long max);
+
+} // namespace solver_state::cli

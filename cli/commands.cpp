@@ -1,0 +1,121 @@
+// The command table.
+
+#include "cli/commands.hpp"
+
+#include <algorithm>
+
+namespace solver_state::cli {
+
+const std::vector<command>& commands() {
+  static const std::vector<command> table{
+    {"get",
+     "get KEY",
+     "print a key's value",
+     "Writes the value's bytes to stdout exactly (a newline is added only on "
+     "a terminal).\n--json: {\"key\",\"value\" (base64),\"etag\"}.\n"
+     "Exit 1 when the key is absent or expired.\n",
+     {},
+     run_get},
+    {"put",
+     "put KEY [FILE|-] [--ttl SECONDS] [--if-match ETAG | --if-none-match]",
+     "write a key from a file or stdin",
+     "The value is FILE's bytes, or stdin's when FILE is - or missing.\n"
+     "Prints the new ETag.\n"
+     "  --ttl SECONDS     expire SECONDS after this write (0: never)\n"
+     "  --if-match ETAG   write only over this version (\"123\", 123 or *);\n"
+     "                    exit 3 when it differs, 1 when the key is absent\n"
+     "  --if-none-match   create only: exit 3 when the key exists\n",
+     {{"--ttl", true}, {"--if-match", true}, {"--if-none-match", false}},
+     run_put},
+    {"del",
+     "del KEY [--if-match ETAG]",
+     "delete a key",
+     "Succeeds also when the key is absent, unless --if-match is given:\n"
+     "then exit 3 when the version differs, 1 when the key is absent.\n",
+     {{"--if-match", true}},
+     run_del},
+    {"ls",
+     "ls [PREFIX] [--limit N] [--page-size N]",
+     "list keys in byte order",
+     "Follows the listing page by page to its end, one key per line.\n"
+     "  --limit N       at most N keys in all\n"
+     "  --page-size N   keys asked per request (1..10000, default 1000)\n"
+     "--json: {\"keys\":[...]}.\n",
+     {{"--limit", true}, {"--page-size", true}},
+     run_ls},
+    {"batch-get",
+     "batch-get KEY... [--keys-from FILE|-] [--batch-size N]",
+     "read many keys",
+     "One line per key, in the order given: KEY<TAB>VALUE (base64:... when "
+     "the value\nis not one line of text) or KEY<TAB>(not found). Asks again "
+     "for the keys a\nreply leaves unprocessed, and sends at most "
+     "--batch-size keys per request.\n"
+     "  --keys-from FILE   more keys, one per line (- for stdin)\n"
+     "  --batch-size N     keys per request (default 1000, the service's "
+     "limit)\n"
+     "--json: {\"items\":[{\"key\",\"value\" (base64 or "
+     "null),\"etag\"}...]}.\n",
+     {{"--keys-from", true}, {"--batch-size", true}},
+     run_batch_get},
+    {"health",
+     "health",
+     "check liveness and readiness",
+     "Asks /healthz and /readyz. Exit 4 when the service is not ready or "
+     "not there.\n--json: {\"healthz\",\"readyz\",\"message\"?}.\n",
+     {},
+     run_health},
+    {"metrics",
+     "metrics [--grep TEXT]",
+     "print the Prometheus metrics",
+     "  --grep TEXT   only the lines that contain TEXT\n"
+     "--json: {\"metrics\":\"<text>\"}.\n",
+     {{"--grep", true}},
+     run_metrics},
+    {"export",
+     "export [PREFIX] [-o FILE]",
+     "dump keys as NDJSON",
+     "Streams GET /v1/export: one {\"key\",\"value\",\"expires_at_ms\"} per "
+     "line, in key\norder, to stdout or FILE (written under a temporary name "
+     "and renamed when\ncomplete). With -o, prints how many keys it wrote.\n",
+     {{"-o", true, "--output"}, {"--output", true}},
+     run_export},
+    {"import",
+     "import FILE|- [--chunk-bytes N]",
+     "load an NDJSON export",
+     "Checks every line first (a JSON object with a valid \"key\", a base64 "
+     "\"value\",\nand \"expires_at_ms\" a number or null) and sends nothing "
+     "if one is bad (exit 2,\nnaming the line). Then sends the file in "
+     "bodies of whole lines, each at most\n--chunk-bytes (default 4194304). "
+     "Prints how many keys were imported.\n",
+     {{"--chunk-bytes", true}},
+     run_import},
+    {"txn",
+     "txn",
+     "multi-key transaction (not available yet)",
+     "Reserved for the service's transaction route; not available yet.\n",
+     {},
+     nullptr},
+    {"watch",
+     "watch",
+     "follow changes under a prefix (not available yet)",
+     "Reserved for the service's watch route; not available yet.\n",
+     {},
+     nullptr},
+    {"query",
+     "query",
+     "query by secondary index (not available yet)",
+     "Reserved for the service's query route; not available yet.\n",
+     {},
+     nullptr},
+  };
+  return table;
+}
+
+const command* find_command(const std::string& name) {
+  auto& table = commands();
+  auto it = std::find_if(table.begin(), table.end(),
+                         [&](const command& c) { return c.name == name; });
+  return it == table.end() ? nullptr : &*it;
+}
+
+} // namespace solver_state::cli

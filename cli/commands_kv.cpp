@@ -1,0 +1,193 @@
+// get, put, del: one key each.
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <boost/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/output.hpp"
+#include "cli/reply_failure.hpp"
+#include "cli/request_parts.hpp"
+#include "util/base64.hpp"
+
+namespace solver_state::cli {
+
+namespace {
+
+failure not_found(const std::string& key) {
+  return {exit_not_found, "not_found", key + ": not found"};
+}
+
+/// No service takes a body over 1 GiB (the ceiling of http.max_body_bytes):
+/// a larger value is refused before it is read into memory whole.
+constexpr size_t max_value_bytes = size_t{1} << 30;
+
+/// The value of a put: the file's bytes, or stdin's for "-".
+expected<std::string> read_value(const std::string& source) {
+  auto* in = source == "-" ? stdin : std::fopen(source.c_str(), "rb");
+  if (!in)
+    return usage_failure("cannot open " + source + ": "
+                         + std::strerror(errno));
+  std::string out;
+  char buf[65536];
+  size_t n = 0;
+  while (out.size() <= max_value_bytes
+         && (n = std::fread(buf, 1, sizeof buf, in)) > 0)
+    out.append(buf, n);
+  bool failed = std::ferror(in);
+  auto why = std::string{std::strerror(errno)};
+  if (in != stdin)
+    std::fclose(in);
+  auto name = source == "-" ? std::string{"stdin"} : source;
+  if (failed)
+    return usage_failure("cannot read " + name + ": " + why);
+  if (out.size() > max_value_bytes)
+    return usage_failure(name + " is over 1 GiB, more than any service "
+                         "accepts in one value");
+  return out;
+}
+
+/// After a 412 on a write or delete with --if-match: was the key absent
+/// (exit_not_found) or at another version (exit_conflict)? The service
+/// answers 412 for both; a HEAD tells them apart.
+failure if_match_failure(context& cx, const std::string& key,
+                         const http_reply& refusal) {
+  auto probe = cx.http.send("HEAD", state_target(key));
+  if (probe && probe->status == 404)
+    return not_found(key);
+  auto f = failure_of(refusal);
+  f.message = key + ": " + f.message;
+  return f;
+}
+
+} // namespace
+
+int run_get(context& cx, const parsed_args& args) {
+  if (auto f = check_arity(args, 1, 1, "get KEY"))
+    return report(*f, cx.json);
+  const auto& key = args.positionals[0];
+  if (auto f = check_key(key))
+    return report(*f, cx.json);
+  auto r = cx.http.send("GET", state_target(key));
+  if (!r)
+    return report(r.error(), cx.json);
+  if (r->status == 404)
+    return report(not_found(key), cx.json);
+  if (r->status != 200)
+    return report(failure_of(*r), cx.json);
+  maybe_failure written;
+  if (cx.json) {
+    boost::json::object doc;
+    doc["key"] = key;
+    doc["value"] = base64_encode(r->body);
+    doc["etag"] = r->header("etag");
+    written = write_json(doc);
+  } else {
+    written = write_stdout(r->body);
+    // On a terminal only, so the prompt does not stick to the value; a
+    // pipe or a file gets the bytes exactly.
+    if (!written && isatty(STDOUT_FILENO) && !r->body.empty()
+        && r->body.back() != '\n')
+      written = write_stdout("\n");
+  }
+  if (!written)
+    written = flush_stdout();
+  return written ? report(*written, cx.json) : exit_ok;
+}
+
+int run_put(context& cx, const parsed_args& args) {
+  if (auto f = check_arity(args, 1, 2, "put KEY [FILE|-]"))
+    return report(*f, cx.json);
+  const auto& key = args.positionals[0];
+  if (auto f = check_key(key))
+    return report(*f, cx.json);
+  header_list headers;
+  auto* if_match = args.value("--if-match");
+  bool create_only = args.has("--if-none-match");
+  if (if_match && create_only)
+    return report(usage_failure("--if-match and --if-none-match exclude "
+                                "each other"),
+                  cx.json);
+  if (if_match) {
+    auto h = if_match_header(*if_match);
+    if (!h)
+      return report(h.error(), cx.json);
+    headers.emplace_back("If-Match", *h);
+  }
+  if (create_only)
+    headers.emplace_back("If-None-Match", "*");
+  auto target = state_target(key);
+  if (auto* ttl = args.value("--ttl")) {
+    auto seconds = parse_count("--ttl", *ttl, 0, 315'360'000);
+    if (!seconds)
+      return report(seconds.error(), cx.json);
+    target += "?ttl_seconds=" + std::to_string(*seconds);
+  }
+  auto value = read_value(args.positionals.size() > 1 ? args.positionals[1]
+                                                      : "-");
+  if (!value)
+    return report(value.error(), cx.json);
+  auto r = cx.http.send("PUT", target, std::move(*value), headers);
+  if (!r)
+    return report(r.error(), cx.json);
+  if (r->status == 412 && if_match)
+    return report(if_match_failure(cx, key, *r), cx.json);
+  if (r->status == 412 && create_only)
+    return report({exit_conflict, "version_mismatch",
+                   key + ": already exists (--if-none-match)"},
+                  cx.json);
+  if (r->status < 200 || r->status > 299)
+    return report(failure_of(*r), cx.json);
+  auto etag = r->header("etag");
+  maybe_failure written;
+  if (cx.json) {
+    boost::json::object doc;
+    doc["key"] = key;
+    doc["etag"] = etag;
+    written = write_json(doc);
+  } else {
+    written = write_stdout(etag + "\n");
+  }
+  if (!written)
+    written = flush_stdout();
+  return written ? report(*written, cx.json) : exit_ok;
+}
+
+int run_del(context& cx, const parsed_args& args) {
+  if (auto f = check_arity(args, 1, 1, "del KEY [--if-match ETAG]"))
+    return report(*f, cx.json);
+  const auto& key = args.positionals[0];
+  if (auto f = check_key(key))
+    return report(*f, cx.json);
+  header_list headers;
+  auto* if_match = args.value("--if-match");
+  if (if_match) {
+    auto h = if_match_header(*if_match);
+    if (!h)
+      return report(h.error(), cx.json);
+    headers.emplace_back("If-Match", *h);
+  }
+  auto r = cx.http.send("DELETE", state_target(key), {}, headers);
+  if (!r)
+    return report(r.error(), cx.json);
+  if (r->status == 412 && if_match)
+    return report(if_match_failure(cx, key, *r), cx.json);
+  if (r->status < 200 || r->status > 299)
+    return report(failure_of(*r), cx.json);
+  if (cx.json) {
+    boost::json::object doc;
+    doc["key"] = key;
+    doc["deleted"] = true;
+    if (auto f = write_json(doc))
+      return report(*f, cx.json);
+  }
+  if (auto f = flush_stdout())
+    return report(*f, cx.json);
+  return exit_ok;
+}
+
+} // namespace solver_state::cli

@@ -1,0 +1,257 @@
+// export and import: the whole store (or a prefix of it) as NDJSON, one
+// {"key","value","expires_at_ms"} per line. Neither holds the data whole:
+// an export is written as it arrives, an import is checked line by line and
+// then sent a body of at most --chunk-bytes at a time.
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+
+#include <boost/json.hpp>
+
+#include "cli/answer_json.hpp"
+#include "cli/commands.hpp"
+#include "cli/import_file.hpp"
+#include "cli/output.hpp"
+#include "cli/reply_failure.hpp"
+#include "util/percent.hpp"
+
+namespace solver_state::cli {
+
+namespace {
+
+constexpr long long default_chunk_bytes = 4LL << 20;
+constexpr long long max_chunk_bytes = 1LL << 30;
+
+failure local_io_failure(const std::string& what) {
+  return {exit_server_error, "io_error", what + ": " + std::strerror(errno)};
+}
+
+/// A file created beside `path` (or in $TMPDIR), removed on destruction
+/// unless it was renamed into place: an export that fails half-way leaves
+/// no file that looks complete, and a buffered stdin leaves nothing behind.
+class temp_file {
+public:
+  static expected<std::unique_ptr<temp_file>> create(std::string pattern) {
+    pattern += "XXXXXX";
+    int fd = mkstemp(pattern.data());
+    if (fd < 0)
+      return local_io_failure("cannot create " + pattern);
+    auto* f = fdopen(fd, "w+b");
+    if (!f) {
+      ::close(fd);
+      return local_io_failure("cannot open " + pattern);
+    }
+    return std::unique_ptr<temp_file>(new temp_file(pattern, f));
+  }
+
+  ~temp_file() {
+    if (file_)
+      std::fclose(file_);
+    if (!kept_)
+      std::remove(path_.c_str());
+  }
+
+  const std::string& path() const {
+    return path_;
+  }
+  FILE* file() const {
+    return file_;
+  }
+
+  maybe_failure write(std::string_view bytes) {
+    if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size())
+      return local_io_failure("cannot write " + path_);
+    return std::nullopt;
+  }
+
+  /// Flushes, syncs and closes; the file keeps its temporary name.
+  maybe_failure close() {
+    bool ok = std::fflush(file_) == 0 && fsync(fileno(file_)) == 0;
+    ok = std::fclose(file_) == 0 && ok;
+    file_ = nullptr;
+    if (!ok)
+      return local_io_failure("cannot write " + path_);
+    return std::nullopt;
+  }
+
+  /// Closes and moves the file to `target`.
+  maybe_failure rename_to(const std::string& target) {
+    if (auto f = close())
+      return f;
+    if (std::rename(path_.c_str(), target.c_str()) != 0)
+      return local_io_failure("cannot rename " + path_ + " to " + target);
+    kept_ = true;
+    return std::nullopt;
+  }
+
+private:
+  temp_file(std::string path, FILE* f) : path_(std::move(path)), file_(f) {
+  }
+
+  std::string path_;
+  FILE* file_;
+  bool kept_ = false;
+};
+
+std::string temp_dir() {
+  auto* dir = std::getenv("TMPDIR");
+  return dir && *dir ? dir : "/tmp";
+}
+
+/// Copies stdin into a temporary file, so that it can be read twice (once
+/// to check, once to send) without holding it in memory.
+expected<std::unique_ptr<temp_file>> buffer_stdin() {
+  auto tmp = temp_file::create(temp_dir() + "/solver-state-import-");
+  if (!tmp)
+    return tmp.error();
+  char buf[65536];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0)
+    if (auto f = (*tmp)->write({buf, n}))
+      return *f;
+  if (std::ferror(stdin))
+    return local_io_failure("cannot read stdin");
+  if (auto f = (*tmp)->close())
+    return *f;
+  return tmp;
+}
+
+/// The "imported" count of an import reply.
+std::optional<long long> imported_count(const std::string& body) {
+  boost::json::error_code ec;
+  auto doc = parse_answer(body, ec);
+  if (ec || !doc.is_object())
+    return std::nullopt;
+  auto* n = doc.as_object().if_contains("imported");
+  if (!n || !(n->is_int64() || n->is_uint64()))
+    return std::nullopt;
+  return n->is_int64() ? n->as_int64()
+                       : static_cast<long long>(n->as_uint64());
+}
+
+maybe_failure print_count(context& cx, const char* member, long long n,
+                          const std::string& human) {
+  maybe_failure written;
+  if (cx.json) {
+    boost::json::object doc;
+    doc[member] = n;
+    written = write_json(doc);
+  } else {
+    written = write_stdout(human + "\n");
+  }
+  return written ? written : flush_stdout();
+}
+
+} // namespace
+
+int run_export(context& cx, const parsed_args& args) {
+  if (auto f = check_arity(args, 0, 1, "export [PREFIX] [-o FILE]"))
+    return report(*f, cx.json);
+  auto prefix = args.positionals.empty() ? std::string{} : args.positionals[0];
+  auto* output = args.value("--output");
+  std::unique_ptr<temp_file> file;
+  if (output) {
+    auto tmp = temp_file::create(*output + ".partial-");
+    if (!tmp)
+      return report(tmp.error(), cx.json);
+    file = std::move(*tmp);
+  }
+  long long lines = 0;
+  auto sink = [&](std::string_view piece) -> maybe_failure {
+    lines += std::count(piece.begin(), piece.end(), '\n');
+    return file ? file->write(piece) : write_stdout(piece);
+  };
+  auto r = cx.http.stream("/v1/export?prefix=" + percent_encode(prefix), sink);
+  if (!r)
+    return report(r.error(), cx.json);
+  if (r->status != 200)
+    return report(route_failure_of(*r), cx.json);
+  if (!file) {
+    auto f = flush_stdout();
+    return f ? report(*f, false) : exit_ok;
+  }
+  if (auto f = file->rename_to(*output))
+    return report(*f, cx.json);
+  if (auto f = print_count(cx, "exported", lines,
+                           "exported " + std::to_string(lines) + " keys to "
+                             + *output))
+    return report(*f, cx.json);
+  return exit_ok;
+}
+
+int run_import(context& cx, const parsed_args& args) {
+  if (auto f = check_arity(args, 1, 1, "import FILE|- [--chunk-bytes N]"))
+    return report(*f, cx.json);
+  auto chunk_bytes = default_chunk_bytes;
+  if (auto* v = args.value("--chunk-bytes")) {
+    auto n = parse_count("--chunk-bytes", *v, 2, max_chunk_bytes);
+    if (!n)
+      return report(n.error(), cx.json);
+    chunk_bytes = *n;
+  }
+  auto source = args.positionals[0];
+  std::unique_ptr<temp_file> buffered;
+  auto path = source;
+  if (source == "-") {
+    auto tmp = buffer_stdin();
+    if (!tmp)
+      return report(tmp.error(), cx.json);
+    buffered = std::move(*tmp);
+    path = buffered->path();
+  }
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return report(usage_failure("cannot open " + source + ": "
+                                + std::strerror(errno)),
+                  cx.json);
+  auto checked = check_import(in, static_cast<size_t>(chunk_bytes));
+  if (!checked.ok())
+    return report({exit_usage, "bad_import_file",
+                   (source == "-" ? "stdin" : source) + ":"
+                     + std::to_string(checked.bad_line) + ": "
+                     + checked.problem + " (nothing was imported)"},
+                  cx.json);
+  in.clear();
+  in.seekg(0);
+  import_chunker chunks{in, static_cast<size_t>(chunk_bytes)};
+  long long total = 0;
+  while (auto chunk = chunks.next()) {
+    auto last = chunk->first_line + chunk->lines - 1;
+    auto lines = chunk->lines == 1
+                   ? "line " + std::to_string(last)
+                   : "lines " + std::to_string(chunk->first_line) + "-"
+                       + std::to_string(last);
+    auto r = cx.http.send("POST", "/v1/import", std::move(chunk->body),
+                          {{"Content-Type", "application/x-ndjson"}});
+    failure f;
+    if (!r) {
+      f = r.error();
+    } else if (r->status != 200) {
+      f = route_failure_of(*r);
+      if (r->status == 413)
+        f.message += " (a smaller --chunk-bytes fits http.max_import_bytes)";
+    } else if (auto n = imported_count(r->body)) {
+      total += *n;
+      continue;
+    } else {
+      f = {exit_server_error, "bad_answer",
+           "an import reply without \"imported\""};
+    }
+    f.message = lines + ": " + f.message + "; " + std::to_string(total)
+                + " keys were imported before";
+    return report(f, cx.json);
+  }
+  if (auto f = print_count(cx, "imported", total,
+                           "imported " + std::to_string(total) + " keys"))
+    return report(*f, cx.json);
+  return exit_ok;
+}
+
+} // namespace solver_state::cli

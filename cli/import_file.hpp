@@ -1,0 +1,66 @@
+#pragma once
+
+// An import file (NDJSON, as GET /v1/export writes it) checked and cut into
+// request bodies without ever holding more than one line, or one body.
+// The service writes nothing of a body with a bad line, but a file sent in
+// several bodies would be half imported if a later body had one: so the
+// whole file is checked here first, with the service's rules.
+
+#include <cstddef>
+#include <istream>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "cli/line_reader.hpp"
+
+namespace solver_state::cli {
+
+/// Why `line` (without its newline) cannot be a line of an import; empty
+/// when it can: a JSON object with "key" (a string obeying the key rules),
+/// "value" (a string of padded standard base64) and "expires_at_ms" (a whole
+/// number of at least 0, or null). Other members are ignored.
+std::string import_line_problem(std::string_view line);
+
+struct import_check {
+  /// Lines checked (all of them when the file is good).
+  size_t lines = 0;
+  /// The first bad line, from 1; 0 when every line is good.
+  size_t bad_line = 0;
+  std::string problem;
+
+  bool ok() const {
+    return bad_line == 0;
+  }
+};
+
+/// Checks every line of `in`. A line that does not fit in one body of
+/// `chunk_bytes` (with its newline) is bad too: it could never be sent.
+import_check check_import(std::istream& in, size_t chunk_bytes);
+
+struct import_chunk {
+  /// Whole lines, each with its newline; at most chunk_bytes.
+  std::string body;
+  /// The number of its first line in the file, from 1.
+  size_t first_line = 0;
+  size_t lines = 0;
+};
+
+/// Cuts a checked input into bodies: as many whole lines as fit in
+/// `chunk_bytes`, in file order.
+class import_chunker {
+public:
+  import_chunker(std::istream& in, size_t chunk_bytes);
+
+  /// The next body; nullopt when the input is used up.
+  std::optional<import_chunk> next();
+
+private:
+  std::istream& in_;
+  size_t chunk_bytes_;
+  size_t next_line_ = 1;
+  /// A line read that did not fit the previous body.
+  std::optional<std::string> carried_;
+};
+
+} // namespace solver_state::cli

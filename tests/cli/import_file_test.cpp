@@ -1,0 +1,153 @@
+// The client's import file handling without a service: the line rules, the
+// whole-file check that runs before anything is sent, and the cutting into
+// bodies of whole lines.
+
+#include <sstream>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "cli/import_file.hpp"
+
+using namespace solver_state::cli;
+
+namespace {
+
+std::string line_of(const std::string& key, const std::string& value_b64,
+                    const std::string& expires = "null") {
+  return R"({"key":")" + key + R"(","value":")" + value_b64
+         + R"(","expires_at_ms":)" + expires + "}";
+}
+
+} // namespace
+
+TEST_CASE("import_line_problem accepts what an export writes") {
+  CHECK(import_line_problem(line_of("order:eip7683:0x1", "AAF6ev4=")).empty());
+  CHECK(import_line_problem(line_of("k", "", "1718031234567")).empty());
+  CHECK(import_line_problem(line_of("k", "YQ==", "0")).empty());
+  // Members it does not know are ignored, as the service's JSON bodies do.
+  CHECK(import_line_problem(
+          R"({"key":"k","value":"YQ==","expires_at_ms":null,"etag":"\"1\""})")
+          .empty());
+  // A line ending in \r (a file edited on Windows) is still one object.
+  CHECK(import_line_problem(line_of("k", "YQ==") + "\r").empty());
+}
+
+TEST_CASE("import_line_problem names what is wrong with a line") {
+  CHECK(import_line_problem("") == "empty line");
+  CHECK(import_line_problem("{").find("not JSON") == 0);
+  CHECK(import_line_problem("[1,2]") == "not a JSON object");
+  CHECK(import_line_problem(R"({"value":"YQ==","expires_at_ms":null})")
+        == "no \"key\"");
+  CHECK(import_line_problem(R"({"key":1,"value":"YQ==","expires_at_ms":null})")
+        == "\"key\" is not a string");
+  CHECK(import_line_problem(line_of("", "YQ==")) == "key is empty");
+  CHECK(import_line_problem(line_of("a\\u0001b", "YQ=="))
+          .find("control byte")
+        != std::string::npos);
+  CHECK(import_line_problem(line_of(std::string(1025, 'k'), "YQ=="))
+          .find("1025 bytes")
+        != std::string::npos);
+  CHECK(import_line_problem(R"({"key":"k","expires_at_ms":null})")
+        == "no \"value\"");
+  CHECK(import_line_problem(line_of("k", "YQ="))
+        == "\"value\" is not padded standard base64");
+  CHECK(import_line_problem(line_of("k", "YQ-_"))
+        == "\"value\" is not padded standard base64");
+  CHECK(import_line_problem(R"({"key":"k","value":"YQ=="})").find(
+          "no \"expires_at_ms\"")
+        == 0);
+  for (auto bad : {"-1", "1.5", "\"1\"", "true", "[]"})
+    CHECK(import_line_problem(line_of("k", "YQ==", bad))
+          == "\"expires_at_ms\" is not a whole number of at least 0, nor "
+             "null");
+}
+
+TEST_CASE("check_import checks every line and names the first bad one") {
+  auto good = line_of("a", "YQ==") + "\n" + line_of("b", "Yg==") + "\n";
+  {
+    std::istringstream in{good};
+    auto r = check_import(in, 1024);
+    CHECK(r.ok());
+    CHECK(r.lines == 2);
+  }
+  {
+    // The bad line is the last: a check that stopped early, or sent as it
+    // went, would miss it.
+    std::istringstream in{good + line_of("c", "Yg==") + "\n"
+                          + line_of("d", "not base64!") + "\n"};
+    auto r = check_import(in, 1024);
+    CHECK_FALSE(r.ok());
+    CHECK(r.bad_line == 4);
+    CHECK(r.problem == "\"value\" is not padded standard base64");
+  }
+  {
+    // A blank line in the middle is a bad line, not a separator.
+    std::istringstream in{line_of("a", "YQ==") + "\n\n" + line_of("b", "Yg==")};
+    auto r = check_import(in, 1024);
+    CHECK(r.bad_line == 2);
+    CHECK(r.problem == "empty line");
+  }
+  {
+    // A line that cannot fit in one body could never be sent.
+    auto long_line = line_of("big", std::string(400, 'A'));
+    std::istringstream in{line_of("a", "YQ==") + "\n" + long_line + "\n"};
+    auto r = check_import(in, long_line.size()); // no room for its newline
+    CHECK(r.bad_line == 2);
+    CHECK(r.problem.find("--chunk-bytes") != std::string::npos);
+    std::istringstream again{line_of("a", "YQ==") + "\n" + long_line + "\n"};
+    CHECK(check_import(again, long_line.size() + 1).ok());
+  }
+  {
+    std::istringstream in{""};
+    auto r = check_import(in, 1024);
+    CHECK(r.ok());
+    CHECK(r.lines == 0);
+  }
+}
+
+TEST_CASE("import_chunker cuts whole lines into bodies of at most the size") {
+  std::string file;
+  std::vector<std::string> lines;
+  for (int i = 0; i < 10; ++i) {
+    lines.push_back(line_of("key" + std::to_string(i), "YWJj"));
+    file += lines.back() + "\n";
+  }
+  auto line_bytes = lines[0].size() + 1; // all lines are the same size
+  auto chunk_bytes = 3 * line_bytes + line_bytes / 2; // three fit, not four
+  std::istringstream in{file};
+  import_chunker chunker{in, chunk_bytes};
+  std::string joined;
+  size_t expected_first = 1;
+  size_t bodies = 0;
+  while (auto chunk = chunker.next()) {
+    ++bodies;
+    CHECK(chunk->body.size() <= chunk_bytes);
+    CHECK(chunk->first_line == expected_first);
+    CHECK(chunk->body.back() == '\n');
+    CHECK(chunk->lines == (expected_first == 10 ? 1u : 3u));
+    expected_first += chunk->lines;
+    joined += chunk->body;
+  }
+  CHECK(bodies == 4);
+  CHECK(joined == file); // every line once, in order, whole
+
+  // A body exactly as large as the limit is allowed.
+  std::istringstream exact_in{file};
+  import_chunker exact{exact_in, 5 * line_bytes};
+  auto first = exact.next();
+  REQUIRE(first);
+  CHECK(first->lines == 5);
+  CHECK(first->body.size() == 5 * line_bytes);
+}
+
+TEST_CASE("import_chunker gives a last line without a newline one") {
+  std::istringstream in{line_of("a", "YQ==") + "\n" + line_of("b", "Yg==")};
+  import_chunker chunker{in, 4 << 20};
+  auto chunk = chunker.next();
+  REQUIRE(chunk);
+  CHECK(chunk->lines == 2);
+  CHECK(chunk->body
+        == line_of("a", "YQ==") + "\n" + line_of("b", "Yg==") + "\n");
+  CHECK_FALSE(chunker.next());
+}

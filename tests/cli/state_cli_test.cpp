@@ -1,0 +1,627 @@
+// solver-state-cli end to end: the real build/solver-state-cli run as a
+// child process (arguments, stdin, stdout, stderr, exit code) against the
+// real build/solver-state on a loopback port. Every command and every exit
+// code of docs/cli.md.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include "tests/support/http_test_support.hpp"
+#include "util/base64.hpp"
+
+extern char** environ;
+
+using namespace solver_state;
+using namespace solver_state::testing;
+
+namespace {
+
+using env_list = std::vector<std::pair<std::string, std::string>>;
+
+struct cli_run {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+/// Runs the client with `args`, `input` on its stdin, and the test's
+/// environment without any SOLVER_STATE_* variable plus `env`.
+cli_run run_cli(const std::vector<std::string>& args,
+                const std::string& input = "", const env_list& env = {}) {
+  std::vector<std::string> argv_s{SOLVER_STATE_CLI};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e; ++e)
+    if (std::string{*e}.rfind("SOLVER_STATE_", 0) != 0)
+      env_s.emplace_back(*e);
+  for (auto& [k, v] : env)
+    env_s.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& e : env_s)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  int in[2], out[2], err[2];
+  REQUIRE(pipe2(in, O_CLOEXEC) == 0);
+  REQUIRE(pipe2(out, O_CLOEXEC) == 0);
+  REQUIRE(pipe2(err, O_CLOEXEC) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  close(err[1]);
+  fcntl(in[1], F_SETFL, O_NONBLOCK);
+  // Feed stdin and drain both outputs together: a child blocked writing a
+  // full pipe while we block writing its stdin would never finish.
+  cli_run r;
+  size_t fed = 0;
+  int to_child = in[1];
+  if (input.empty()) {
+    close(to_child);
+    to_child = -1;
+  }
+  bool out_open = true, err_open = true;
+  signal(SIGPIPE, SIG_IGN);
+  while (out_open || err_open) {
+    std::vector<pollfd> fds;
+    if (to_child >= 0)
+      fds.push_back({to_child, POLLOUT, 0});
+    if (out_open)
+      fds.push_back({out[0], POLLIN, 0});
+    if (err_open)
+      fds.push_back({err[0], POLLIN, 0});
+    REQUIRE(poll(fds.data(), fds.size(), -1) > 0);
+    for (auto& p : fds) {
+      if (!p.revents)
+        continue;
+      if (p.fd == to_child) {
+        auto n = write(to_child, input.data() + fed, input.size() - fed);
+        if (n > 0)
+          fed += static_cast<size_t>(n);
+        if (n < 0 || fed == input.size()) {
+          close(to_child);
+          to_child = -1;
+        }
+        continue;
+      }
+      char buf[65536];
+      auto n = read(p.fd, buf, sizeof buf);
+      auto& sink = p.fd == out[0] ? r.out : r.err;
+      if (n > 0) {
+        sink.append(buf, static_cast<size_t>(n));
+      } else {
+        (p.fd == out[0] ? out_open : err_open) = false;
+      }
+    }
+  }
+  if (to_child >= 0)
+    close(to_child);
+  close(out[0]);
+  close(err[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.exit_code
+    = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+std::string url_of(const service_process& s) {
+  return "http://127.0.0.1:" + std::to_string(s.port());
+}
+
+/// Runs the client against `s` (its URL by --url).
+cli_run cli(const service_process& s, std::vector<std::string> args,
+            const std::string& input = "", const env_list& env = {}) {
+  args.insert(args.begin(), {"--url", url_of(s)});
+  return run_cli(args, input, env);
+}
+
+/// Parses the client's --json output; keys may be invalid UTF-8, written
+/// into the JSON as they are.
+boost::json::object json_of(const std::string& text) {
+  boost::json::error_code ec;
+  boost::json::parse_options options;
+  options.allow_invalid_utf8 = true;
+  auto doc = boost::json::parse(text, ec, {}, options);
+  INFO(text);
+  REQUIRE_FALSE(ec);
+  REQUIRE(doc.is_object());
+  return doc.as_object();
+}
+
+std::string str(const boost::json::value& v) {
+  return std::string{v.as_string().c_str(), v.as_string().size()};
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  size_t begin = 0;
+  while (begin < text.size()) {
+    auto nl = text.find('\n', begin);
+    out.push_back(text.substr(begin, nl - begin));
+    begin = nl == std::string::npos ? text.size() : nl + 1;
+  }
+  return out;
+}
+
+/// A file in a fresh temp dir, removed with it.
+struct temp_dir {
+  std::string path;
+  temp_dir() {
+    char tmpl[] = "/tmp/solver-state-cli-test-XXXXXX";
+    REQUIRE(mkdtemp(tmpl));
+    path = tmpl;
+  }
+  ~temp_dir() {
+    std::string out;
+    run_command("rm -rf '" + path + "'", out);
+  }
+  std::string write(const std::string& name, const std::string& bytes) const {
+    auto p = path + "/" + name;
+    std::ofstream{p, std::ios::binary} << bytes;
+    return p;
+  }
+};
+
+/// A port nothing listens on: a service's, after it stopped.
+uint16_t dead_port() {
+  service_process s;
+  auto port = s.port();
+  s.stop(SIGTERM);
+  return port;
+}
+
+const std::string binary_value{"\0head\xff\xfe\n\0tail\r\n\0", 17};
+
+} // namespace
+
+TEST_CASE("put from a file and get return the value byte for byte") {
+  service_process s;
+  temp_dir dir;
+  auto file = dir.write("value.bin", binary_value);
+  auto put = cli(s, {"put", "state:cli:bin", file});
+  INFO(put.err);
+  REQUIRE(put.exit_code == 0);
+  auto etag = put.out.substr(0, put.out.size() - 1);
+  CHECK(put.out.back() == '\n');
+  CHECK(etag.front() == '"');
+  auto get = cli(s, {"get", "state:cli:bin"});
+  REQUIRE(get.exit_code == 0);
+  CHECK(get.out == binary_value); // no newline added to a pipe
+  CHECK(get.err.empty());
+  // The same key through the service's own API: the client wrote it as is.
+  http_client http{s.port()};
+  auto direct = http.get("/v1/state/state:cli:bin");
+  CHECK(direct.body == binary_value);
+  CHECK(direct.header("etag") == etag);
+
+  auto as_json = cli(s, {"get", "state:cli:bin", "--json"});
+  REQUIRE(as_json.exit_code == 0);
+  auto doc = json_of(as_json.out);
+  CHECK(str(doc.at("key")) == "state:cli:bin");
+  CHECK(base64_decode(str(doc.at("value"))) == binary_value);
+  CHECK(str(doc.at("etag")) == etag);
+}
+
+TEST_CASE("put reads stdin for - and when no file is named") {
+  service_process s;
+  REQUIRE(cli(s, {"put", "a", "-"}, binary_value).exit_code == 0);
+  CHECK(cli(s, {"get", "a"}).out == binary_value);
+  auto big = std::string(300'000, 'x') + binary_value; // more than a pipe holds
+  REQUIRE(cli(s, {"put", "b"}, big).exit_code == 0);
+  CHECK(cli(s, {"get", "b"}).out == big);
+  // Keys travel percent-encoded: slashes, spaces, ':' and '+' stay themselves.
+  REQUIRE(cli(s, {"put", "state:c:a b/c+d", "-"}, "v").exit_code == 0);
+  http_client http{s.port()};
+  CHECK(http.get("/v1/state/state%3Ac%3Aa%20b%2Fc%2Bd").body == "v");
+  auto json = cli(s, {"--json", "put", "c", "-"}, "v");
+  REQUIRE(json.exit_code == 0);
+  auto doc = json_of(json.out);
+  CHECK(str(doc.at("key")) == "c");
+  CHECK(str(doc.at("etag")) == http.get("/v1/state/c").header("etag"));
+}
+
+TEST_CASE("put --ttl: the key is readable, then gone after it expires") {
+  service_process s;
+  auto put = cli(s, {"put", "short", "--ttl", "1"}, "v");
+  REQUIRE(put.exit_code == 0);
+  CHECK(put.out.front() == '"'); // written: it has a version
+  REQUIRE(cli(s, {"put", "forever", "--ttl=0"}, "v").exit_code == 0);
+  // Expiry is the service's clock; wait for it by asking, never by a blind
+  // sleep, and give up only far beyond the TTL.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+  cli_run r;
+  do {
+    r = cli(s, {"get", "short"});
+    if (r.exit_code == 1)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  } while (std::chrono::steady_clock::now() < deadline);
+  REQUIRE(r.exit_code == 1);
+  CHECK(r.err == "solver-state-cli: short: not found\n");
+  CHECK(cli(s, {"get", "forever"}).exit_code == 0);
+  // The TTL reached the service: it has an expiry the other key lacks.
+  CHECK(cli(s, {"ls"}).out == "forever\n");
+}
+
+TEST_CASE("conditional writes: 3 on a conflict, 1 on a missing key") {
+  service_process s;
+  auto created = cli(s, {"put", "k", "--if-none-match"}, "v1");
+  REQUIRE(created.exit_code == 0);
+  auto etag = created.out.substr(0, created.out.size() - 1);
+
+  SECTION("--if-none-match over an existing key is a conflict") {
+    auto r = cli(s, {"put", "k", "--if-none-match"}, "v2");
+    CHECK(r.exit_code == 3);
+    CHECK(r.err.find("already exists") != std::string::npos);
+    CHECK(cli(s, {"get", "k"}).out == "v1");
+  }
+  SECTION("--if-match with another version is a conflict, nothing written") {
+    auto r = cli(s, {"put", "k", "--if-match", "\"12345\""}, "v2");
+    CHECK(r.exit_code == 3);
+    CHECK(r.err.find("version_mismatch") != std::string::npos);
+    CHECK(cli(s, {"get", "k"}).out == "v1");
+    auto json = cli(s, {"put", "k", "--if-match", "12345", "--json"}, "v2");
+    CHECK(json.exit_code == 3);
+    CHECK(str(json_of(json.out).at("error").at("code")) == "version_mismatch");
+  }
+  SECTION("--if-match with the current version writes, quoted or bare") {
+    auto r = cli(s, {"put", "k", "--if-match", etag}, "v2");
+    REQUIRE(r.exit_code == 0);
+    auto bare = r.out.substr(1, r.out.size() - 3); // without quotes, newline
+    auto again = cli(s, {"put", "k", "--if-match", bare}, "v3");
+    CHECK(again.exit_code == 0);
+    CHECK(cli(s, {"get", "k"}).out == "v3");
+    // The old version no longer matches.
+    CHECK(cli(s, {"put", "k", "--if-match", etag}, "v4").exit_code == 3);
+  }
+  SECTION("--if-match on a missing key is not found") {
+    auto r = cli(s, {"put", "absent", "--if-match", etag}, "v");
+    CHECK(r.exit_code == 1);
+    CHECK(r.err == "solver-state-cli: absent: not found\n");
+    CHECK(cli(s, {"get", "absent"}).exit_code == 1);
+  }
+  SECTION("del: plain, with a wrong version, on a missing key") {
+    CHECK(cli(s, {"del", "k", "--if-match", "1"}).exit_code == 3);
+    CHECK(cli(s, {"get", "k"}).exit_code == 0);
+    CHECK(cli(s, {"del", "absent", "--if-match", "*"}).exit_code == 1);
+    auto del = cli(s, {"del", "k", "--if-match", etag, "--json"});
+    CHECK(del.exit_code == 0);
+    CHECK(json_of(del.out).at("deleted").as_bool());
+    CHECK(cli(s, {"get", "k"}).exit_code == 1);
+    // Deleting what is not there succeeds without a condition.
+    CHECK(cli(s, {"del", "k"}).exit_code == 0);
+  }
+}
+
+TEST_CASE("get of a missing key exits 1, with a JSON error under --json") {
+  service_process s;
+  auto r = cli(s, {"get", "nope"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.empty());
+  CHECK(r.err == "solver-state-cli: nope: not found\n");
+  auto json = cli(s, {"--json", "get", "nope"});
+  CHECK(json.exit_code == 1);
+  CHECK(str(json_of(json.out).at("error").at("code")) == "not_found");
+}
+
+TEST_CASE("ls follows next_cursor over every page") {
+  service_process s;
+  http_client http{s.port()};
+  std::vector<std::string> keys;
+  for (int i = 0; i < 25; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof name, "p:%02d", i);
+    keys.emplace_back(name);
+    REQUIRE(http.put("/v1/state/" + keys.back(), "v").status == 204);
+  }
+  REQUIRE(http.put("/v1/state/q:other", "v").status == 204);
+  // A page of 10: 25 keys need three requests, so they come only if the
+  // client follows the cursor.
+  auto all = cli(s, {"ls", "p:", "--page-size", "10"});
+  REQUIRE(all.exit_code == 0);
+  CHECK(lines_of(all.out) == keys);
+  auto capped = cli(s, {"ls", "p:", "--page-size", "10", "--limit", "15"});
+  REQUIRE(capped.exit_code == 0);
+  CHECK(lines_of(capped.out)
+        == std::vector<std::string>(keys.begin(), keys.begin() + 15));
+  auto json = cli(s, {"ls", "--page-size", "7", "--json"});
+  REQUIRE(json.exit_code == 0);
+  auto listed = json_of(json.out).at("keys").as_array();
+  REQUIRE(listed.size() == 26);
+  CHECK(str(listed[0]) == "p:00");
+  CHECK(str(listed[25]) == "q:other");
+  CHECK(cli(s, {"ls", "none:"}).out.empty());
+
+  // Keys are bytes, not text: one that is not UTF-8 is listed as it is.
+  std::string odd_key{"u:\xff\xfe"};
+  REQUIRE(cli(s, {"put", odd_key, "-"}, "odd").exit_code == 0);
+  CHECK(cli(s, {"ls", "u:"}).out == odd_key + "\n");
+  auto odd_json = cli(s, {"ls", "u:", "--json"});
+  REQUIRE(odd_json.exit_code == 0);
+  CHECK(str(json_of(odd_json.out).at("keys").at(0)) == odd_key);
+  CHECK(cli(s, {"get", odd_key}).out == "odd");
+}
+
+TEST_CASE("batch-get asks again for unprocessed keys until all are answered") {
+  // Replies of at most 1000 value bytes: each 600-byte value needs its own.
+  service_process s{"http:\n  max_reply_bytes: 1000\n"};
+  http_client http{s.port()};
+  std::vector<std::string> values;
+  for (int i = 0; i < 5; ++i) {
+    values.push_back(std::string(599, static_cast<char>('a' + i)) + '\0');
+    REQUIRE(http.put("/v1/state/big" + std::to_string(i), values.back())
+              .status
+            == 204);
+  }
+  // The service really leaves keys unprocessed at this size.
+  auto direct = http.request("POST", "/v1/state/batch-get",
+                             R"({"keys":["big0","big1","big2"]})");
+  REQUIRE(direct.status == 200);
+  REQUIRE(direct.body.find(R"("unprocessed_keys":["big1","big2"])")
+          != std::string::npos);
+
+  auto r = cli(s, {"batch-get", "--json", "big0", "big1", "missing", "big2",
+                   "big3", "big4"});
+  REQUIRE(r.exit_code == 0);
+  auto items = json_of(r.out).at("items").as_array();
+  REQUIRE(items.size() == 6);
+  std::vector<std::string> order{"big0", "big1", "missing", "big2", "big3",
+                                 "big4"};
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto& item = items[i].as_object();
+    CHECK(str(item.at("key")) == order[i]);
+    if (order[i] == "missing") {
+      CHECK(item.at("value").is_null());
+      continue;
+    }
+    auto n = static_cast<size_t>(order[i][3] - '0');
+    CHECK(base64_decode(str(item.at("value"))) == values[n]);
+  }
+  auto human = cli(s, {"batch-get", "missing", "big0"});
+  REQUIRE(human.exit_code == 0);
+  CHECK(human.out
+        == "missing\t(not found)\nbig0\tbase64:" + base64_encode(values[0])
+             + "\n");
+}
+
+TEST_CASE("batch-get splits more than 1000 keys over several requests") {
+  service_process s;
+  http_client http{s.port()};
+  REQUIRE(http.put("/v1/state/k0000", "first").status == 204);
+  REQUIRE(http.put("/v1/state/k1200", "last").status == 204);
+  std::string key_lines;
+  for (int i = 0; i <= 1200; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof name, "k%04d", i);
+    key_lines += std::string{name} + "\n";
+  }
+  // One request with all of them is refused; the client must split.
+  boost::json::array all_keys;
+  for (auto& k : lines_of(key_lines))
+    all_keys.emplace_back(k);
+  auto all_in_one = boost::json::serialize(boost::json::object{
+    {"keys", std::move(all_keys)}});
+  REQUIRE(http.request("POST", "/v1/state/batch-get", all_in_one).status
+          == 400);
+
+  auto r = cli(s, {"batch-get", "--keys-from", "-", "--json"}, key_lines);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto items = json_of(r.out).at("items").as_array();
+  REQUIRE(items.size() == 1201);
+  CHECK(str(items[0].at("key")) == "k0000");
+  CHECK(base64_decode(str(items[0].at("value"))) == std::string{"first"});
+  CHECK(items[600].at("value").is_null());
+  CHECK(str(items[1200].at("key")) == "k1200");
+  CHECK(base64_decode(str(items[1200].at("value"))) == std::string{"last"});
+}
+
+TEST_CASE("a token-protected service: 5 without the token, 0 with it") {
+  service_process s{"http:\n  auth_token: s3cret-token\n"};
+  temp_dir dir;
+  auto without = cli(s, {"put", "k", "-"}, "v");
+  CHECK(without.exit_code == 5);
+  CHECK(without.err.find("unauthorized") != std::string::npos);
+  auto wrong = cli(s, {"get", "k"}, "", {{"SOLVER_STATE_AUTH_TOKEN", "nope"}});
+  CHECK(wrong.exit_code == 5);
+  CHECK(wrong.err.find("unauthorized") != std::string::npos);
+  env_list token{{"SOLVER_STATE_AUTH_TOKEN", "s3cret-token"}};
+  REQUIRE(cli(s, {"put", "k", "-"}, "v", token).exit_code == 0);
+  CHECK(cli(s, {"get", "k"}, "", token).out == "v");
+  CHECK(cli(s, {"health"}, "", token).exit_code == 0);
+  auto file = dir.write("token", "s3cret-token\n");
+  CHECK(cli(s, {"get", "k", "--token-file", file}).out == "v");
+  // The readiness check needs the token too: without it, 5, not 4.
+  CHECK(cli(s, {"health"}).exit_code == 5);
+}
+
+TEST_CASE("other error answers exit 5 with the service's code and message") {
+  service_process s{"http:\n  max_body_bytes: 1000\n"};
+  auto r = cli(s, {"put", "k", "-"}, std::string(5000, 'x'));
+  CHECK(r.exit_code == 5);
+  CHECK(r.err.find("payload_too_large") != std::string::npos);
+  CHECK(r.err.find("HTTP 413") != std::string::npos);
+  auto json = cli(s, {"put", "k", "-", "--json"}, std::string(5000, 'x'));
+  CHECK(str(json_of(json.out).at("error").at("code")) == "payload_too_large");
+}
+
+TEST_CASE("a service that is not there, or does not answer, exits 4") {
+  auto url = "http://127.0.0.1:" + std::to_string(dead_port());
+  for (auto args : std::vector<std::vector<std::string>>{
+         {"get", "k"}, {"ls"}, {"health"}, {"metrics"}, {"del", "k"}}) {
+    args.insert(args.begin(), {"--url", url});
+    auto r = run_cli(args);
+    INFO(args[2]);
+    CHECK(r.exit_code == 4);
+    CHECK(r.err.find("Connection refused") != std::string::npos);
+  }
+  auto by_env = run_cli({"put", "k", "-"}, "v", {{"SOLVER_STATE_URL", url}});
+  CHECK(by_env.exit_code == 4);
+  auto health = run_cli({"health", "--json", "--url", url});
+  CHECK(health.exit_code == 4);
+  CHECK(str(json_of(health.out).at("error").at("code")) == "unreachable");
+
+  // A stopped service accepts the connection (the kernel does) but never
+  // answers: the client gives up after --timeout-ms.
+  service_process s;
+  s.signal(SIGSTOP);
+  auto r = cli(s, {"get", "k", "--timeout-ms", "300"});
+  s.signal(SIGCONT);
+  CHECK(r.exit_code == 4);
+  CHECK(r.err.find("no answer within 300 ms") != std::string::npos);
+}
+
+TEST_CASE("a service whose backend is down: not ready and 503, exit 4") {
+#ifdef SOLVER_STATE_CLI_TEST_REDIS
+  // A Redis backend on a port where nothing listens: the service starts,
+  // reconnects in the background, and answers 503 meanwhile.
+  service_process s{"state:\n  type: redis://127.0.0.1:1/0\n"};
+  auto health = cli(s, {"health"});
+  CHECK(health.exit_code == 4);
+  CHECK(health.out.find("healthz: ok\nreadyz: not ready") == 0);
+  auto json = cli(s, {"health", "--json"});
+  CHECK(json.exit_code == 4);
+  auto doc = json_of(json.out);
+  CHECK(str(doc.at("readyz")) == "not_ready");
+  CHECK(str(doc.at("message")).find("redis") != std::string::npos);
+  auto get = cli(s, {"get", "k"});
+  CHECK(get.exit_code == 4);
+  CHECK(get.err.find("backend_unavailable") != std::string::npos);
+  CHECK(get.err.find("HTTP 503") != std::string::npos);
+#else
+  WARN("built without the Redis backend: no backend to take down");
+#endif
+}
+
+TEST_CASE("bad usage exits 2 and sends nothing") {
+  service_process s;
+  std::vector<std::vector<std::string>> bad{
+    {},
+    {"frobnicate"},
+    {"get"},
+    {"get", "a", "b"},
+    {"get", "k", "--bogus"},
+    {"--bogus", "get", "k"},
+    {"put", "k", "-", "--if-match", "1", "--if-none-match"},
+    {"put", "k", "-", "--ttl", "soon"},
+    {"put", "k", "-", "--ttl", "315360001"},
+    {"put", "k", "-", "--if-match", "1,2"},
+    {"put", "k", "/nonexistent/file"},
+    {"put", std::string{"a\x01"}, "-"},
+    {"put", std::string(1025, 'k'), "-"},
+    {"ls", "--limit", "0"},
+    {"ls", "--page-size", "10001"},
+    {"batch-get"},
+    {"batch-get", "a", "a"},
+    {"get", "k", "--timeout-ms"},
+    {"import"},
+    {"txn"},
+    {"watch", "p:"},
+    {"query"},
+  };
+  for (auto& args : bad) {
+    auto r = cli(s, args, "v");
+    std::string line;
+    for (auto& a : args)
+      line += a + " ";
+    INFO(line);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.rfind("solver-state-cli: ", 0) == 0);
+  }
+  CHECK(cli(s, {"txn"}).err.find("not available yet") != std::string::npos);
+  CHECK(run_cli({"get", "k", "--url", "https://127.0.0.1:1"}).exit_code == 2);
+  CHECK(run_cli({"get", "k", "--url", "127.0.0.1:8080"}).exit_code == 2);
+  // Nothing reached the store.
+  CHECK(cli(s, {"ls"}).out.empty());
+}
+
+TEST_CASE("import refuses a file with a bad line before sending any") {
+  service_process s;
+  temp_dir dir;
+  std::string good_line =
+    R"({"key":"imp:a","value":"YQ==","expires_at_ms":null})";
+  std::string lines
+    = good_line + "\n" + good_line + "\n"
+      + R"({"key":"imp:b","value":"not base64","expires_at_ms":null})" + "\n"
+      + good_line + "\n";
+  auto file = dir.write("bad.ndjson", lines);
+  // Chunks of one line each: a client that sent as it read would have sent
+  // the first two lines before reaching the third.
+  auto r = cli(s, {"import", file, "--chunk-bytes", "100"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find(file + ":3:") != std::string::npos);
+  CHECK(r.err.find("base64") != std::string::npos);
+  auto from_stdin = cli(s, {"import", "-", "--json"}, lines);
+  CHECK(from_stdin.exit_code == 2);
+  auto err = json_of(from_stdin.out).at("error").as_object();
+  CHECK(str(err.at("code")) == "bad_import_file");
+  CHECK(str(err.at("message")).rfind("stdin:3:", 0) == 0);
+  CHECK(cli(s, {"import", dir.path + "/missing.ndjson"}).exit_code == 2);
+  CHECK(cli(s, {"ls"}).out.empty());
+}
+
+TEST_CASE("health, metrics, --help and --version") {
+  service_process s;
+  auto health = cli(s, {"health"});
+  CHECK(health.exit_code == 0);
+  CHECK(health.out == "healthz: ok\nreadyz: ready\n");
+  auto hj = json_of(cli(s, {"health", "--json"}).out);
+  CHECK(str(hj.at("readyz")) == "ready");
+
+  REQUIRE(cli(s, {"put", "k", "-"}, "v").exit_code == 0);
+  auto metrics = cli(s, {"metrics"});
+  CHECK(metrics.exit_code == 0);
+  CHECK(metrics.out.find("# TYPE http_requests_total counter")
+        != std::string::npos);
+  auto only = cli(s, {"metrics", "--grep", "process_start_time_seconds"});
+  REQUIRE(only.exit_code == 0);
+  for (auto& line : lines_of(only.out))
+    CHECK(line.find("process_start_time_seconds") != std::string::npos);
+  CHECK(lines_of(only.out).size() == 3); // HELP, TYPE, the sample
+  auto mj = json_of(cli(s, {"metrics", "--json", "--grep", "process_"}).out);
+  CHECK(str(mj.at("metrics")).find("process_open_fds") != std::string::npos);
+
+  auto help = run_cli({"--help"});
+  CHECK(help.exit_code == 0);
+  for (auto name : {"get", "put", "del", "ls", "batch-get", "health",
+                    "metrics", "export", "import", "txn", "watch", "query"})
+    CHECK(help.out.find(std::string{"  "} + name + " ") != std::string::npos);
+  auto put_help = run_cli({"put", "--help"});
+  CHECK(put_help.exit_code == 0);
+  CHECK(put_help.out.find("--if-none-match") != std::string::npos);
+  CHECK(run_cli({"help", "put"}).out == put_help.out);
+  CHECK(run_cli({"txn", "--help"}).out.find("not available yet")
+        != std::string::npos);
+  // After "--", an argument that starts with '-' is a key, not an option.
+  REQUIRE(cli(s, {"put", "--", "-dash", "-"}, "d").exit_code == 0);
+  CHECK(cli(s, {"get", "--", "-dash"}).out == "d");
+  auto version = run_cli({"--version"});
+  CHECK(version.exit_code == 0);
+  CHECK(version.out == "solver-state-cli " SOLVER_STATE_VERSION "\n");
+}
