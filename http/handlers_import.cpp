@@ -197,15 +197,15 @@ private:
     sr.expires_at_ms = line.expires_at_ms;
     auto key = sr.key;
     auto self = shared_from_this();
-    auto on_result = [self, key](caf::expected<version_t> v) {
-      caf::error err = v ? caf::error{} : std::move(v.error());
+    auto on_result = [self, key](caf::expected<write_result> w) {
+      caf::error err = w ? caf::error{} : std::move(w.error());
       self->sink_->next_step([self, key, err = std::move(err)] {
         self->written(key, err);
       });
     };
     auto& owner = owner_of(env_, sr.key);
-    if (!env_.bridge.ask<version_t>(owner, on_result, put_atom_v,
-                                    std::move(sr))) {
+    if (!env_.bridge.ask<write_result>(owner, on_result, put_atom_v,
+                                       std::move(sr))) {
       if (in_flight_.empty())
         failure_ = make_state_error(state_errc::backend_unavailable,
                                     "too many requests in flight "

@@ -152,13 +152,13 @@ TEST_CASE("shard: a TTL near INT64_MAX saturates instead of overflowing") {
 TEST_CASE("shard: an absolute expiry is kept as given, ttl_ms ignored") {
   shard_fixture f;
   auto probe = put("state:c:probe", "p", 1000);
-  REQUIRE(f.ask<version_t>(put_atom_v, probe));
+  REQUIRE(f.ask<write_result>(put_atom_v, probe));
   auto now = f.ask<entry>(get_atom_v, std::string{"state:c:probe"})
                ->expires_at_ms
              - 1000;
   auto at = put("state:c:at", "v", 999'999);
   at.expires_at_ms = now + 2500;
-  REQUIRE(f.ask<version_t>(put_atom_v, at));
+  REQUIRE(f.ask<write_result>(put_atom_v, at));
   auto e = f.ask<entry>(get_atom_v, std::string{"state:c:at"});
   REQUIRE(e);
   CHECK(e->expires_at_ms == now + 2500);
@@ -168,7 +168,7 @@ TEST_CASE("shard: an absolute expiry is kept as given, ttl_ms ignored") {
   CHECK_FALSE(f.ask<entry>(get_atom_v, std::string{"state:c:at"}));
   auto bad = put("state:c:bad", "v");
   bad.expires_at_ms = -1;
-  auto refused = f.ask<version_t>(put_atom_v, bad);
+  auto refused = f.ask<write_result>(put_atom_v, bad);
   REQUIRE_FALSE(refused);
   CHECK(code(refused.error()) == state_errc::bad_request);
 }
