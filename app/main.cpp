@@ -14,12 +14,12 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
-#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/cluster/node.hpp"
 #include "actors/cluster/settings.hpp"
 #include "actors/store.hpp"
+#include "app/log_output.hpp"
 #include "backends/connection_url.hpp"
 #include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
@@ -56,23 +56,6 @@ sigset_t block_service_signals() {
   sigaddset(&set, store_failure_signal);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
-}
-
-/// Logs to `path` (appending) from now on; the previous logger, flushed,
-/// goes away. Used at start and on SIGHUP, which reopens the file after
-/// logrotate moved it. Empty when it worked.
-std::string log_to_file(const std::string& path) {
-  try {
-    auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path);
-    auto logger = std::make_shared<spdlog::logger>("solver-state", sink);
-    logger->set_level(spdlog::get_level());
-    logger->flush_on(spdlog::level::info);
-    spdlog::default_logger()->flush();
-    spdlog::set_default_logger(std::move(logger));
-    return {};
-  } catch (const spdlog::spdlog_ex& e) {
-    return e.what();
-  }
 }
 
 int wait_for_signal(const sigset_t& set) {
@@ -303,6 +286,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   spdlog::set_level(spdlog::level::from_str(loaded.config.log.level));
+  use_log_format(loaded.config.log.format);
   if (!loaded.config.log.file.empty()) {
     if (auto problem = log_to_file(loaded.config.log.file); !problem.empty()) {
       std::cerr << "solver-state: config: log.file: cannot open '"

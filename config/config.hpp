@@ -87,6 +87,9 @@ struct http_config {
   /// unprocessed_keys to ask again.
   size_t max_reply_bytes = 16u << 20;
   size_t threads = 1;
+  /// One info line per request (client address, method, route, status,
+  /// bytes, duration, request id); off: those lines are debug.
+  bool access_log = false;
   /// Not a key of the http section: the binary copies state.max_value_bytes
   /// here, so POST /v1/import can refuse an oversized value before it
   /// writes any line.
@@ -108,8 +111,13 @@ struct node_config {
   tls_config tls;
 };
 
+/// How log lines are written: text for people, json (one object per line)
+/// for log shippers.
+enum class log_format : uint8_t { text, json };
+
 struct log_config {
   std::string level = "info";
+  log_format format = log_format::text;
   /// Log to this file instead of stderr; SIGHUP reopens it (logrotate).
   std::string file;
 };

@@ -230,6 +230,8 @@ void read_http(section& root, http_config& h,
   s.number("max_batch_keys", h.max_batch_keys, 1, 100'000);
   s.number("max_reply_bytes", h.max_reply_bytes, 1, 1LL << 30);
   s.number("threads", h.threads, 1, 64);
+  s.choice<bool>("access_log", h.access_log,
+                 {{"true", true}, {"false", false}});
   s.reject_unknown();
 }
 
@@ -258,6 +260,9 @@ void read_log(section& root, log_config& l,
                          {"warn", "warn"},
                          {"error", "error"},
                          {"off", "off"}});
+  s.choice<log_format>("format", l.format,
+                       {{"text", log_format::text},
+                        {"json", log_format::json}});
   s.text("file", l.file);
   s.reject_unknown();
 }

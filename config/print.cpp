@@ -55,6 +55,8 @@ void emit_http(YAML::Emitter& out, const http_config& h, bool with_secrets) {
   out << YAML::Key << "max_batch_keys" << YAML::Value << h.max_batch_keys;
   out << YAML::Key << "max_reply_bytes" << YAML::Value << h.max_reply_bytes;
   out << YAML::Key << "threads" << YAML::Value << h.threads;
+  out << YAML::Key << "access_log" << YAML::Value << YAML::TrueFalseBool
+      << h.access_log;
   out << YAML::EndMap;
 }
 
@@ -86,6 +88,8 @@ std::string to_yaml(const service_config& cfg, bool with_secrets) {
   emit_node(out, cfg.node);
   out << YAML::Key << "log" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "level" << YAML::Value << cfg.log.level;
+  out << YAML::Key << "format" << YAML::Value
+      << (cfg.log.format == log_format::json ? "json" : "text");
   out << YAML::Key << "file" << YAML::Value << YAML::DoubleQuoted
       << cfg.log.file;
   out << YAML::EndMap;

@@ -40,6 +40,8 @@ struct connection_limits {
   std::chrono::milliseconds read_timeout{30'000};
   /// How long a request may wait for the store before 504 timeout.
   std::chrono::milliseconds request_timeout{5'000};
+  /// http.access_log: one info line per request (else debug).
+  bool access_log = false;
 };
 
 /// The live connections, so stop() can close the idle ones and the listener

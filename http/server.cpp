@@ -61,6 +61,7 @@ connection_limits limits_of(const http_config& cfg) {
   limits.max_connections = cfg.max_connections;
   limits.read_timeout = cfg.read_timeout;
   limits.request_timeout = cfg.request_timeout;
+  limits.access_log = cfg.access_log;
   return limits;
 }
 

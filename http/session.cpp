@@ -20,6 +20,7 @@
 
 #include "http/auth.hpp"
 #include "http/http_date.hpp"
+#include "http/log_throttle.hpp"
 #include "http/request_id.hpp"
 #include "http/responses.hpp"
 #include "http/store_bridge.hpp"
@@ -41,6 +42,10 @@ constexpr std::chrono::seconds linger_time{2};
 /// plus one read: a request line, header or chunk-size line that does not
 /// end within that is refused instead of growing the buffer without bound.
 constexpr size_t read_chunk = 64 * 1024;
+
+/// Every 5xx answer is logged at warn with its request id, at most this
+/// many a second: a dead backend answers every request 503.
+log_throttle server_error_lines{10};
 
 /// Not a field Beast knows by enum; looked up by name.
 constexpr std::string_view request_id_field = "X-Request-Id";
@@ -128,6 +133,10 @@ session::session(connection_socket&& socket, connection_context& ctx)
     stream_(std::move(socket)),
     buffer_(ctx.limits.header_limit + read_chunk),
     deadline_(stream_.get_executor()) {
+  beast::error_code ec;
+  auto peer = stream_.socket().remote_endpoint(ec);
+  if (!ec)
+    client_ = peer.address().to_string() + ":" + std::to_string(peer.port());
 }
 
 session::~session() {
@@ -318,7 +327,7 @@ void session::serve() {
   method_ = method_of(req.method_string());
   version_ = req.version();
   keep_alive_ = req.keep_alive();
-  if (spdlog::should_log(spdlog::level::debug))
+  if (ctx_.limits.access_log || spdlog::should_log(spdlog::level::debug))
     target_ = std::string{req.target()};
   // No read timeout while the store works: request_timeout bounds that.
   stream_.expires_never();
@@ -681,18 +690,26 @@ void session::access_log(const response_t& res) const {
 
 void session::access_log(unsigned status, size_t bytes,
                          std::string_view detail) const {
-  if (status >= 500 && status != 503)
-    spdlog::warn("http: {} {} -> {} request_id={} {}", label_of(method_),
-                 label_of(route_), status, request_id_, detail);
-  if (!spdlog::should_log(spdlog::level::debug))
+  auto now = std::chrono::steady_clock::now();
+  uint64_t left_out = 0;
+  if (status >= 500 && server_error_lines.admit(now, left_out))
+    spdlog::warn("http: {} {} -> {} request_id={} {}{}", label_of(method_),
+                 label_of(route_), status, request_id_, detail,
+                 left_out == 0 ? std::string{}
+                               : " (" + std::to_string(left_out)
+                                   + " more 5xx answers not logged)");
+  auto level = ctx_.limits.access_log ? spdlog::level::info
+                                      : spdlog::level::debug;
+  if (!spdlog::should_log(level))
     return;
-  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                  std::chrono::steady_clock::now() - started_)
-                  .count();
-  spdlog::debug("http: access method={} target=\"{}\" route={} status={} "
-                "bytes={} micros={} request_id={}",
-                label_of(method_), target_, label_of(route_), status, bytes,
-                micros, request_id_);
+  auto micros
+    = std::chrono::duration_cast<std::chrono::microseconds>(now - started_)
+        .count();
+  spdlog::log(level,
+              "http: access client={} method={} target=\"{}\" route={} "
+              "status={} bytes={} micros={} request_id={}",
+              client_, label_of(method_), target_, label_of(route_), status,
+              bytes, micros, request_id_);
 }
 
 } // namespace solver_state::gateway

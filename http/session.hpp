@@ -168,6 +168,8 @@ private:
   unsigned version_ = 11;
   bool keep_alive_ = false;
   std::string target_; // kept only when the access log is on
+  /// The peer's "address:port", for the access log.
+  std::string client_;
   /// The limit of this request's body and the setting that sets it.
   size_t body_limit_ = 0;
   const char* body_limit_setting_ = "http.max_body_bytes";

@@ -448,7 +448,8 @@ TEST_CASE("X-Request-Id is in every log line about its request") {
       std::this_thread::sleep_for(100ms);
     }
     CHECK(std::regex_search(
-      log, std::regex{"http: access method=GET target=\"/v1/state/x\" "
+      log, std::regex{"http: access client=127\\.0\\.0\\.1:[0-9]+ method=GET "
+                      "target=\"/v1/state/x\" "
                       "route=/v1/state/\\{key\\} status=404 .*"
                       "request_id=trace-me-1"}));
     CHECK(std::regex_search(log, std::regex{"refusing request: request "
