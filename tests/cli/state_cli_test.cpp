@@ -166,9 +166,9 @@ TEST_CASE("ls follows next_cursor over every page") {
     char name[16];
     std::snprintf(name, sizeof name, "p:%02d", i);
     keys.emplace_back(name);
-    REQUIRE(http.put("/v1/state/" + keys.back(), "v").status == 204);
+    REQUIRE(http.put("/v1/state/" + keys.back(), "v").status == 201);
   }
-  REQUIRE(http.put("/v1/state/q:other", "v").status == 204);
+  REQUIRE(http.put("/v1/state/q:other", "v").status == 201);
   // A page of 10: 25 keys need three requests, so they come only if the
   // client follows the cursor.
   auto all = cli(s, {"ls", "p:", "--page-size", "10"});
@@ -205,7 +205,7 @@ TEST_CASE("batch-get asks again for unprocessed keys until all are answered") {
     values.push_back(std::string(599, static_cast<char>('a' + i)) + '\0');
     REQUIRE(http.put("/v1/state/big" + std::to_string(i), values.back())
               .status
-            == 204);
+            == 201);
   }
   // The service really leaves keys unprocessed at this size.
   auto direct = http.request("POST", "/v1/state/batch-get",
@@ -241,8 +241,8 @@ TEST_CASE("batch-get asks again for unprocessed keys until all are answered") {
 TEST_CASE("batch-get splits more than 1000 keys over several requests") {
   service_process s;
   http_client http{s.port()};
-  REQUIRE(http.put("/v1/state/k0000", "first").status == 204);
-  REQUIRE(http.put("/v1/state/k1200", "last").status == 204);
+  REQUIRE(http.put("/v1/state/k0000", "first").status == 201);
+  REQUIRE(http.put("/v1/state/k1200", "last").status == 201);
   std::string key_lines;
   for (int i = 0; i <= 1200; ++i) {
     char name[16];
