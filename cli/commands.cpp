@@ -80,14 +80,17 @@ const std::vector<command>& commands() {
      {{"-o", true, "--output"}, {"--output", true}},
      run_export},
     {"import",
-     "import FILE|- [--chunk-bytes N]",
+     "import FILE|- [--chunk-bytes N] [--max-value-bytes N]",
      "load an NDJSON export",
-     "Checks every line first (a JSON object with a valid \"key\", a base64 "
-     "\"value\",\nand \"expires_at_ms\" a number or null) and sends nothing "
-     "if one is bad (exit 2,\nnaming the line). Then sends the file in "
-     "bodies of whole lines, each at most\n--chunk-bytes (default 4194304). "
-     "Prints how many keys were imported.\n",
-     {{"--chunk-bytes", true}},
+     "Checks every line first, with the service's rules (a JSON object of "
+     "\"key\" or\n\"key_base64\", a base64 \"value\" of at most "
+     "--max-value-bytes (default 16777216,\nthe service's default "
+     "state.max_value_bytes) and \"expires_at_ms\" null or a\npositive "
+     "number; nothing else) and sends nothing if one is bad (exit 2, naming"
+     "\nthe line). Then sends the file in bodies of whole lines, each at "
+     "most\n--chunk-bytes (default 4194304). Prints how many keys were "
+     "imported and how\nmany lines were skipped as already expired.\n",
+     {{"--chunk-bytes", true}, {"--max-value-bytes", true}},
      run_import},
     {"txn",
      "txn",

@@ -123,17 +123,29 @@ expected<std::unique_ptr<temp_file>> buffer_stdin() {
   return tmp;
 }
 
-/// The "imported" count of an import reply.
-std::optional<long long> imported_count(const std::string& body) {
+struct import_counts {
+  long long imported = 0;
+  long long expired = 0;
+};
+
+/// The counts of an import reply: {"imported":N,"expired":M}.
+std::optional<import_counts> counts_of(const std::string& body) {
   boost::json::error_code ec;
   auto doc = parse_answer(body, ec);
   if (ec || !doc.is_object())
     return std::nullopt;
-  auto* n = doc.as_object().if_contains("imported");
-  if (!n || !(n->is_int64() || n->is_uint64()))
+  auto count = [&](const char* name) -> std::optional<long long> {
+    auto* n = doc.as_object().if_contains(name);
+    if (!n || !(n->is_int64() || n->is_uint64()))
+      return std::nullopt;
+    return n->is_int64() ? n->as_int64()
+                          : static_cast<long long>(n->as_uint64());
+  };
+  auto imported = count("imported");
+  auto expired = count("expired");
+  if (!imported || !expired)
     return std::nullopt;
-  return n->is_int64() ? n->as_int64()
-                       : static_cast<long long>(n->as_uint64());
+  return import_counts{*imported, *expired};
 }
 
 maybe_failure print_count(context& cx, const char* member, long long n,
@@ -187,7 +199,9 @@ int run_export(context& cx, const parsed_args& args) {
 }
 
 int run_import(context& cx, const parsed_args& args) {
-  if (auto f = check_arity(args, 1, 1, "import FILE|- [--chunk-bytes N]"))
+  if (auto f = check_arity(args, 1, 1,
+                           "import FILE|- [--chunk-bytes N] "
+                           "[--max-value-bytes N]"))
     return report(*f, cx.json);
   auto chunk_bytes = default_chunk_bytes;
   if (auto* v = args.value("--chunk-bytes")) {
@@ -195,6 +209,14 @@ int run_import(context& cx, const parsed_args& args) {
     if (!n)
       return report(n.error(), cx.json);
     chunk_bytes = *n;
+  }
+  auto max_value_bytes = static_cast<long long>(default_max_value_bytes);
+  if (auto* v = args.value("--max-value-bytes")) {
+    // The service's bounds of state.max_value_bytes (config/load.cpp).
+    auto n = parse_count("--max-value-bytes", *v, 1, 1LL << 30);
+    if (!n)
+      return report(n.error(), cx.json);
+    max_value_bytes = *n;
   }
   auto source = args.positionals[0];
   std::unique_ptr<temp_file> buffered;
@@ -211,7 +233,8 @@ int run_import(context& cx, const parsed_args& args) {
     return report(usage_failure("cannot open " + source + ": "
                                 + std::strerror(errno)),
                   cx.json);
-  auto checked = check_import(in, static_cast<size_t>(chunk_bytes));
+  auto checked = check_import(in, static_cast<size_t>(chunk_bytes),
+                              static_cast<size_t>(max_value_bytes));
   if (!checked.ok())
     return report({exit_usage, "bad_import_file",
                    (source == "-" ? "stdin" : source) + ":"
@@ -221,7 +244,7 @@ int run_import(context& cx, const parsed_args& args) {
   in.clear();
   in.seekg(0);
   import_chunker chunks{in, static_cast<size_t>(chunk_bytes)};
-  long long total = 0;
+  import_counts total;
   while (auto chunk = chunks.next()) {
     auto last = chunk->first_line + chunk->lines - 1;
     auto lines = chunk->lines == 1
@@ -237,20 +260,36 @@ int run_import(context& cx, const parsed_args& args) {
       f = route_failure_of(*r);
       if (r->status == 413)
         f.message += " (a smaller --chunk-bytes fits http.max_import_bytes)";
-    } else if (auto n = imported_count(r->body)) {
-      total += *n;
+    } else if (auto n = counts_of(r->body)) {
+      total.imported += n->imported;
+      total.expired += n->expired;
       continue;
     } else {
       f = {exit_server_error, "bad_answer",
-           "an import reply without \"imported\""};
+           "an import reply without \"imported\" and \"expired\""};
     }
-    f.message = lines + ": " + f.message + "; " + std::to_string(total)
+    f.message = lines + ": " + f.message + "; "
+                + std::to_string(total.imported)
                 + " keys were imported before";
     return report(f, cx.json);
   }
-  if (auto f = print_count(cx, "imported", total,
-                           "imported " + std::to_string(total) + " keys"))
-    return report(*f, cx.json);
+  maybe_failure written;
+  if (cx.json) {
+    boost::json::object doc;
+    doc["imported"] = total.imported;
+    doc["expired"] = total.expired;
+    written = write_json(doc);
+  } else {
+    // An expired line is not written: the sweep would only delete it.
+    written = write_stdout("imported " + std::to_string(total.imported)
+                           + " keys, skipped "
+                           + std::to_string(total.expired)
+                           + " already expired\n");
+  }
+  if (!written)
+    written = flush_stdout();
+  if (written)
+    return report(*written, cx.json);
   return exit_ok;
 }
 

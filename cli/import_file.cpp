@@ -2,58 +2,39 @@
 
 #include "cli/import_file.hpp"
 
-#include <boost/json.hpp>
-
-#include "messages/keys.hpp"
-#include "util/base64.hpp"
+#include "http/backup_line.hpp"
 
 namespace solver_state::cli {
 
 namespace {
 
-std::string string_member_problem(const boost::json::object& obj,
-                                  const char* name) {
-  auto* v = obj.if_contains(name);
-  if (!v)
-    return std::string{"no \""} + name + "\"";
-  if (!v->is_string())
-    return std::string{"\""} + name + "\" is not a string";
-  return {};
+/// A line as the service reads it: a "\r" before the "\n" is dropped.
+std::string_view without_cr(std::string_view line) {
+  if (!line.empty() && line.back() == '\r')
+    line.remove_suffix(1);
+  return line;
 }
 
 } // namespace
 
-std::string import_line_problem(std::string_view line) {
-  boost::json::error_code ec;
-  auto doc = boost::json::parse(line, ec);
-  if (ec)
-    return line.empty() ? "empty line" : "not JSON: " + ec.message();
-  if (!doc.is_object())
-    return "not a JSON object";
-  auto& obj = doc.as_object();
-  if (auto p = string_member_problem(obj, "key"); !p.empty())
-    return p;
-  auto key = obj.at("key").as_string();
-  if (auto p = key_problem({key.data(), key.size()}); !p.empty())
-    return p;
-  if (auto p = string_member_problem(obj, "value"); !p.empty())
-    return p;
-  auto value = obj.at("value").as_string();
-  if (!base64_decode({value.data(), value.size()}))
-    return "\"value\" is not padded standard base64";
-  auto* expires = obj.if_contains("expires_at_ms");
-  if (!expires)
-    return "no \"expires_at_ms\" (a number, or null for never)";
-  if (expires->is_null() || expires->is_uint64()
-      || (expires->is_int64() && expires->as_int64() >= 0))
-    return {};
-  return "\"expires_at_ms\" is not a whole number of at least 0, nor null";
+std::string import_line_problem(std::string_view line,
+                                size_t max_value_bytes) {
+  line = without_cr(line);
+  if (line.empty())
+    return "empty line";
+  std::string problem;
+  if (!gateway::parse_backup_line(line, max_value_bytes, problem))
+    return problem;
+  return {};
 }
 
-import_check check_import(std::istream& in, size_t chunk_bytes) {
+import_check check_import(std::istream& in, size_t chunk_bytes,
+                          size_t max_value_bytes) {
   import_check out;
   std::string line;
   auto max_line = chunk_bytes > 0 ? chunk_bytes - 1 : 0;
+  // The first of a run of empty lines: bad only if a line follows the run.
+  size_t first_blank = 0;
   for (;;) {
     auto r = read_line(in, line, max_line);
     if (r == line_read::end)
@@ -66,7 +47,17 @@ import_check check_import(std::istream& in, size_t chunk_bytes) {
                     + " bytes (raise --chunk-bytes)";
       return out;
     }
-    if (auto p = import_line_problem(line); !p.empty()) {
+    if (without_cr(line).empty()) {
+      if (first_blank == 0)
+        first_blank = out.lines;
+      continue;
+    }
+    if (first_blank != 0) {
+      out.bad_line = first_blank;
+      out.problem = "empty line";
+      return out;
+    }
+    if (auto p = import_line_problem(line, max_value_bytes); !p.empty()) {
       out.bad_line = out.lines;
       out.problem = std::move(p);
       return out;
@@ -93,6 +84,10 @@ std::optional<import_chunk> import_chunker::next() {
   std::string line;
   auto max_line = chunk_bytes_ > 0 ? chunk_bytes_ - 1 : 0;
   while (read_line(in_, line, max_line) == line_read::line) {
+    if (without_cr(line).empty()) {
+      ++next_line_; // only trailing empty lines passed the check
+      continue;
+    }
     if (out.body.size() + line.size() + 1 > chunk_bytes_) {
       carried_ = std::move(line);
       break;

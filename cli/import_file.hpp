@@ -16,11 +16,21 @@
 
 namespace solver_state::cli {
 
-/// Why `line` (without its newline) cannot be a line of an import; empty
-/// when it can: a JSON object with "key" (a string obeying the key rules),
-/// "value" (a string of padded standard base64) and "expires_at_ms" (a whole
-/// number of at least 0, or null). Other members are ignored.
-std::string import_line_problem(std::string_view line);
+/// The service's default state.max_value_bytes (config/config.hpp).
+constexpr size_t default_max_value_bytes = size_t{16} << 20;
+
+/// Why `line` (without its newline; a trailing "\r" is dropped) cannot be
+/// a line of an import; empty when it can. The rules are the service's own
+/// (gateway::parse_backup_line, compiled in): a JSON object of exactly one
+/// of "key" (a string obeying the key rules) and "key_base64" (the key's
+/// bytes in padded standard base64, for keys that are not UTF-8), "value"
+/// (padded standard base64 of at most `max_value_bytes` bytes) and
+/// optionally "expires_at_ms" (null or a positive whole number); any other
+/// member is refused. An empty line is refused here; check_import allows
+/// empty lines at the end of the file, as the service does.
+std::string import_line_problem(std::string_view line,
+                                size_t max_value_bytes
+                                = default_max_value_bytes);
 
 struct import_check {
   /// Lines checked (all of them when the file is good).
@@ -36,7 +46,10 @@ struct import_check {
 
 /// Checks every line of `in`. A line that does not fit in one body of
 /// `chunk_bytes` (with its newline) is bad too: it could never be sent.
-import_check check_import(std::istream& in, size_t chunk_bytes);
+/// Empty lines are fine only when nothing but empty lines follows them
+/// (the first of them is the bad line otherwise), as for the service.
+import_check check_import(std::istream& in, size_t chunk_bytes,
+                          size_t max_value_bytes = default_max_value_bytes);
 
 struct import_chunk {
   /// Whole lines, each with its newline; at most chunk_bytes.
@@ -47,7 +60,8 @@ struct import_chunk {
 };
 
 /// Cuts a checked input into bodies: as many whole lines as fit in
-/// `chunk_bytes`, in file order.
+/// `chunk_bytes`, in file order. Empty lines (only the trailing ones pass
+/// the check) are not sent.
 class import_chunker {
 public:
   import_chunker(std::istream& in, size_t chunk_bytes);

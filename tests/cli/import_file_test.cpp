@@ -21,46 +21,58 @@ std::string line_of(const std::string& key, const std::string& value_b64,
 
 } // namespace
 
-TEST_CASE("import_line_problem accepts what an export writes") {
+TEST_CASE("import_line_problem accepts what the service accepts") {
   CHECK(import_line_problem(line_of("order:eip7683:0x1", "AAF6ev4=")).empty());
   CHECK(import_line_problem(line_of("k", "", "1718031234567")).empty());
-  CHECK(import_line_problem(line_of("k", "YQ==", "0")).empty());
-  // Members it does not know are ignored, as the service's JSON bodies do.
+  // The service's own rules: "expires_at_ms" may be left out (never), and
+  // a key that is not UTF-8 comes as "key_base64" ("/w==" is one 0xFF).
+  CHECK(import_line_problem(R"({"key":"k","value":"YQ=="})").empty());
   CHECK(import_line_problem(
-          R"({"key":"k","value":"YQ==","expires_at_ms":null,"etag":"\"1\""})")
+          R"({"key_base64":"azr/","value":"YQ==","expires_at_ms":null})")
           .empty());
   // A line ending in \r (a file edited on Windows) is still one object.
   CHECK(import_line_problem(line_of("k", "YQ==") + "\r").empty());
+  // A value of exactly the bound is fine ("YWJj": 3 bytes).
+  CHECK(import_line_problem(line_of("k", "YWJj"), 3).empty());
 }
 
-TEST_CASE("import_line_problem names what is wrong with a line") {
+TEST_CASE("import_line_problem refuses what the service refuses") {
   CHECK(import_line_problem("") == "empty line");
-  CHECK(import_line_problem("{").find("not JSON") == 0);
+  CHECK(import_line_problem("\r") == "empty line");
+  CHECK(import_line_problem("{").find("malformed JSON") == 0);
   CHECK(import_line_problem("[1,2]") == "not a JSON object");
   CHECK(import_line_problem(R"({"value":"YQ==","expires_at_ms":null})")
-        == "no \"key\"");
+        == "needs exactly one of \"key\" and \"key_base64\"");
+  CHECK(import_line_problem(
+          R"({"key":"k","key_base64":"aw==","value":"YQ=="})")
+        == "needs exactly one of \"key\" and \"key_base64\"");
   CHECK(import_line_problem(R"({"key":1,"value":"YQ==","expires_at_ms":null})")
-        == "\"key\" is not a string");
-  CHECK(import_line_problem(line_of("", "YQ==")) == "key is empty");
+        == "\"key\" must be a string");
+  CHECK(import_line_problem(R"({"key_base64":"a!","value":"YQ=="})")
+        == "\"key_base64\" is not valid base64");
+  CHECK(import_line_problem(line_of("", "YQ==")).find("invalid key") == 0);
   CHECK(import_line_problem(line_of("a\\u0001b", "YQ=="))
           .find("control byte")
         != std::string::npos);
   CHECK(import_line_problem(line_of(std::string(1025, 'k'), "YQ=="))
           .find("1025 bytes")
         != std::string::npos);
+  // A misspelt member would silently drop a TTL: refused, not ignored.
+  CHECK(import_line_problem(
+          R"({"key":"k","value":"YQ==","expires_at":1718031234567})")
+        == "unknown member \"expires_at\"");
   CHECK(import_line_problem(R"({"key":"k","expires_at_ms":null})")
-        == "no \"value\"");
-  CHECK(import_line_problem(line_of("k", "YQ="))
-        == "\"value\" is not padded standard base64");
-  CHECK(import_line_problem(line_of("k", "YQ-_"))
-        == "\"value\" is not padded standard base64");
-  CHECK(import_line_problem(R"({"key":"k","value":"YQ=="})").find(
-          "no \"expires_at_ms\"")
-        == 0);
-  for (auto bad : {"-1", "1.5", "\"1\"", "true", "[]"})
-    CHECK(import_line_problem(line_of("k", "YQ==", bad))
-          == "\"expires_at_ms\" is not a whole number of at least 0, nor "
-             "null");
+        == "\"value\" must be a base64 string");
+  for (auto bad : {"YQ=", "YQ-_"})
+    CHECK(import_line_problem(line_of("k", bad))
+          == "\"value\" is not valid base64 (standard alphabet, padded)");
+  CHECK(import_line_problem(line_of("k", "YWJj"), 2)
+        == "value of 3 bytes; state.max_value_bytes is 2");
+  for (auto bad : {"0", "-1", "1.5", "\"1\"", "true", "[]",
+                   "9223372036854775808"})
+    CHECK(import_line_problem(line_of("k", "YQ==", bad)).find(
+            "\"expires_at_ms\" must be null or a positive whole number")
+          == 0);
 }
 
 TEST_CASE("check_import checks every line and names the first bad one") {
@@ -79,7 +91,8 @@ TEST_CASE("check_import checks every line and names the first bad one") {
     auto r = check_import(in, 1024);
     CHECK_FALSE(r.ok());
     CHECK(r.bad_line == 4);
-    CHECK(r.problem == "\"value\" is not padded standard base64");
+    CHECK(r.problem
+          == "\"value\" is not valid base64 (standard alphabet, padded)");
   }
   {
     // A blank line in the middle is a bad line, not a separator.
@@ -97,6 +110,24 @@ TEST_CASE("check_import checks every line and names the first bad one") {
     CHECK(r.problem.find("--chunk-bytes") != std::string::npos);
     std::istringstream again{line_of("a", "YQ==") + "\n" + long_line + "\n"};
     CHECK(check_import(again, long_line.size() + 1).ok());
+  }
+  {
+    // Empty lines at the end are fine, as for the service ("\r\n" too).
+    std::istringstream in{good + "\n\r\n\n"};
+    auto r = check_import(in, 1024);
+    CHECK(r.ok());
+    // The first of a run of empty lines is the bad one when a line follows.
+    std::istringstream mid{good + "\n\r\n" + line_of("c", "Yw==") + "\n"};
+    auto m = check_import(mid, 1024);
+    CHECK(m.bad_line == 3);
+    CHECK(m.problem == "empty line");
+  }
+  {
+    // The value bound is the one given (the service's state.max_value_bytes).
+    std::istringstream in{good};
+    auto r = check_import(in, 1024, 0);
+    CHECK(r.bad_line == 1);
+    CHECK(r.problem.find("state.max_value_bytes is 0") != std::string::npos);
   }
   {
     std::istringstream in{""};
@@ -149,5 +180,15 @@ TEST_CASE("import_chunker gives a last line without a newline one") {
   CHECK(chunk->lines == 2);
   CHECK(chunk->body
         == line_of("a", "YQ==") + "\n" + line_of("b", "Yg==") + "\n");
+  CHECK_FALSE(chunker.next());
+}
+
+TEST_CASE("import_chunker does not send the trailing empty lines") {
+  std::istringstream in{line_of("a", "YQ==") + "\n\r\n\n"};
+  import_chunker chunker{in, 4 << 20};
+  auto chunk = chunker.next();
+  REQUIRE(chunk);
+  CHECK(chunk->lines == 1);
+  CHECK(chunk->body == line_of("a", "YQ==") + "\n");
   CHECK_FALSE(chunker.next());
 }

@@ -1,0 +1,247 @@
+// solver-state-cli export and import end to end: the real client as a child
+// process (tests/cli/cli_process.hpp) against real services. What one
+// service exports, another imports byte for byte; the client's own check of
+// an import file refuses exactly what the service refuses.
+
+#include <csignal>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include "tests/cli/cli_process.hpp"
+#include "tests/support/http_test_support.hpp"
+#include "util/base64.hpp"
+
+using namespace solver_state;
+using namespace solver_state::testing;
+using namespace solver_state::testing::cli_process;
+
+namespace {
+
+std::string line_of(const std::string& key, const std::string& value,
+                    const std::string& expires = "null") {
+  return R"({"key":")" + key + R"(","value":")" + base64_encode(value)
+         + R"(","expires_at_ms":)" + expires + "}";
+}
+
+/// `n` good lines, keys PREFIX0000...
+std::string good_lines(const std::string& prefix, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) {
+    auto k = std::to_string(10000 + i).substr(1);
+    out += line_of(prefix + k, k) + "\n";
+  }
+  return out;
+}
+
+/// The line of `lines` that holds `needle`, or "".
+std::string line_with(const std::vector<std::string>& lines,
+                      const std::string& needle) {
+  for (auto& l : lines)
+    if (l.find(needle) != std::string::npos)
+      return l;
+  return {};
+}
+
+} // namespace
+
+TEST_CASE("export and import carry every key byte for byte to another "
+          "service") {
+  service_process from;
+  temp_dir dir;
+  auto bin = dir.write("bin", binary_value);
+  // Keys are bytes: one that is not UTF-8 travels as "key_base64".
+  const std::string odd_key{"bk:\xff\xfe\x80"};
+  REQUIRE(cli(from, {"put", "bk:bin", bin}).exit_code == 0);
+  REQUIRE(cli(from, {"put", odd_key, bin}).exit_code == 0);
+  REQUIRE(cli(from, {"put", "bk:ttl", bin, "--ttl", "3600"}).exit_code == 0);
+  REQUIRE(cli(from, {"put", "other:k", "-"}, "plain").exit_code == 0);
+
+  auto all = cli(from, {"export"});
+  INFO(all.err);
+  REQUIRE(all.exit_code == 0);
+  auto lines = lines_of(all.out);
+  REQUIRE(lines.size() == 4);
+  CHECK(all.out.back() == '\n');
+  CHECK(line_with(lines, "\"key_base64\":\"" + base64_encode(odd_key) + "\"")
+        != "");
+  CHECK(line_with(lines, "\"key\":\"bk:bin\"").find("\"expires_at_ms\":null")
+        != std::string::npos);
+  auto ttl_line = line_with(lines, "\"key\":\"bk:ttl\"");
+  REQUIRE(ttl_line != "");
+  CHECK(ttl_line.find("\"expires_at_ms\":null") == std::string::npos);
+  auto ttl_doc = boost::json::parse(ttl_line).as_object();
+  CHECK(ttl_doc.at("expires_at_ms").as_int64() > 0);
+
+  // A prefix: only its keys, the same lines.
+  auto some = cli(from, {"export", "bk:"});
+  REQUIRE(some.exit_code == 0);
+  auto some_lines = lines_of(some.out);
+  CHECK(some_lines.size() == 3);
+  for (auto& l : some_lines)
+    CHECK(all.out.find(l + "\n") != std::string::npos);
+  CHECK(some.out.find("other:k") == std::string::npos);
+
+  // -o FILE: the same bytes as stdout, and the count.
+  auto file = dir.path + "/all.ndjson";
+  auto to_file = cli(from, {"export", "-o", file});
+  REQUIRE(to_file.exit_code == 0);
+  CHECK(to_file.out == "exported 4 keys to " + file + "\n");
+  CHECK(read_file(file) == all.out);
+  auto some_file = dir.path + "/bk.ndjson";
+  auto json = cli(from, {"export", "bk:", "-o", some_file, "--json"});
+  REQUIRE(json.exit_code == 0);
+  CHECK(json_of(json.out).at("exported").as_int64() == 3);
+  CHECK(read_file(some_file) == some.out);
+
+  // Into an empty service: its export is the same, byte for byte, with the
+  // same absolute expiry.
+  service_process into;
+  auto imported = cli(into, {"import", file});
+  INFO(imported.err);
+  REQUIRE(imported.exit_code == 0);
+  CHECK(imported.out == "imported 4 keys, skipped 0 already expired\n");
+  CHECK(cli(into, {"export"}).out == all.out);
+  CHECK(cli(into, {"get", "bk:bin"}).out == binary_value);
+  CHECK(cli(into, {"get", odd_key}).out == binary_value);
+
+  // From stdin, with --json.
+  service_process third;
+  auto piped = cli(third, {"import", "-", "--json"}, some.out);
+  REQUIRE(piped.exit_code == 0);
+  auto counts = json_of(piped.out);
+  CHECK(counts.at("imported").as_int64() == 3);
+  CHECK(counts.at("expired").as_int64() == 0);
+  CHECK(cli(third, {"export"}).out == some.out);
+}
+
+TEST_CASE("an import larger than one body goes in several, all of it "
+          "arrives") {
+  // The service takes bodies of at most 2 KiB: the file (about 30 KiB)
+  // arrives only if the client cut it into at least 15 requests.
+  service_process s{"http:\n  max_import_bytes: 2048\n"};
+  temp_dir dir;
+  auto lines = good_lines("chunk:", 500);
+  REQUIRE(lines.size() > 14 * 2048);
+  auto file = dir.write("big.ndjson", lines);
+  auto whole = cli(s, {"import", file, "--chunk-bytes", "1000000"});
+  CHECK(whole.exit_code == 5);
+  CHECK(whole.err.find("HTTP 413") != std::string::npos);
+  CHECK(cli(s, {"export"}).out.empty());
+
+  auto r = cli(s, {"import", file, "--chunk-bytes", "2048", "--json"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(json_of(r.out).at("imported").as_int64() == 500);
+  auto exported = cli(s, {"export"});
+  CHECK(exported.out == lines); // every line, once, in key order
+}
+
+TEST_CASE("the client refuses an import file exactly when the service "
+          "does") {
+  // The service's limit on values is given to the client too.
+  service_process s{"state:\n  max_value_bytes: 8\n"};
+  http_client http{s.port()};
+  temp_dir dir;
+  auto head = good_lines("a:", 40);
+  auto tail = good_lines("z:", 40);
+  struct bad_case {
+    std::string line;
+    std::string problem;
+  };
+  std::vector<bad_case> bad{
+    {R"({"key":"m","value":"YQ==","expires_at":1718031234567})",
+     "unknown member \"expires_at\""},
+    {R"({"key":"m","value":"YQ==","expires_at_ms":0})", "expires_at_ms"},
+    {R"({"key":"m","value":"YQ==","expires_at_ms":-5})", "expires_at_ms"},
+    {R"({"key":"m","key_base64":"bQ==","value":"YQ=="})", "exactly one"},
+    {R"({"key":"m","value":"YQ"})", "base64"},
+    {line_of("m", "nine bytes"), "state.max_value_bytes is 8"},
+    {"", "empty line"},
+    {"not json", "malformed JSON"},
+  };
+  for (auto& b : bad) {
+    INFO(b.line);
+    auto body = head + b.line + "\n" + tail;
+    // The service refuses it, naming line 41, and writes nothing...
+    auto direct = http.request("POST", "/v1/import", body);
+    CHECK(direct.status == 400);
+    CHECK(direct.body.find("line 41: ") != std::string::npos);
+    // ...and so does the client, before sending any of it, although its
+    // bodies of 600 bytes would have carried the first lines already.
+    auto file = dir.write("bad.ndjson", body);
+    auto r = cli(s, {"import", file, "--chunk-bytes", "600",
+                     "--max-value-bytes", "8"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(file + ":41: ") != std::string::npos);
+    CHECK(r.err.find(b.problem) != std::string::npos);
+    CHECK(r.err.find("nothing was imported") != std::string::npos);
+    CHECK(cli(s, {"export"}).out.empty());
+  }
+
+  // Lines the service takes are not refused: no "expires_at_ms" at all,
+  // "key_base64", "\r\n" ends, a value of exactly the limit, blank lines at
+  // the end.
+  std::vector<std::string> good{
+    R"({"key":"g:1","value":"YQ=="})",
+    R"({"key_base64":")" + base64_encode("g:\xff") + R"(","value":"YQ=="})",
+    line_of("g:3", "v") + "\r",
+    line_of("g:4", "8 bytes!"),
+  };
+  std::string body;
+  for (auto& l : good)
+    body += l + "\n";
+  body += "\n\r\n";
+  auto direct = http.request("POST", "/v1/import", body);
+  CHECK(direct.status == 200);
+  CHECK(direct.body == R"({"imported":4,"expired":0})");
+  auto direct_export = cli(s, {"export"}).out;
+  REQUIRE(lines_of(direct_export).size() == 4);
+  service_process again{"state:\n  max_value_bytes: 8\n"};
+  auto r = cli(again, {"import", dir.write("good.ndjson", body),
+                       "--chunk-bytes", "100", "--max-value-bytes", "8"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "imported 4 keys, skipped 0 already expired\n");
+  CHECK(cli(again, {"export"}).out == direct_export);
+}
+
+TEST_CASE("an expired line is counted as expired and not written") {
+  service_process s;
+  // 1000 ms after the epoch: long past. 4102444800000: the year 2100.
+  auto body = line_of("exp:old", "gone", "1000") + "\n"
+              + line_of("exp:new", "kept", "4102444800000") + "\n"
+              + line_of("exp:never", "kept") + "\n";
+  auto r = cli(s, {"import", "-", "--json", "--chunk-bytes", "100"}, body);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto counts = json_of(r.out);
+  CHECK(counts.at("imported").as_int64() == 2);
+  CHECK(counts.at("expired").as_int64() == 1);
+  auto human = cli(s, {"import", "-"}, body);
+  CHECK(human.out == "imported 2 keys, skipped 1 already expired\n");
+  auto exported = cli(s, {"export"}).out;
+  CHECK(exported.find("exp:old") == std::string::npos);
+  CHECK(exported.find(R"("expires_at_ms":4102444800000)")
+        != std::string::npos);
+  CHECK(cli(s, {"get", "exp:old"}).exit_code == 1);
+}
+
+TEST_CASE("export and import of a service that is not there exit 4") {
+  auto url = "http://127.0.0.1:" + std::to_string(dead_port());
+  temp_dir dir;
+  auto file = dir.write("one.ndjson", line_of("k", "v") + "\n");
+  for (auto args : std::vector<std::vector<std::string>>{
+         {"export"}, {"export", "p:", "-o", dir.path + "/out.ndjson"},
+         {"import", file}}) {
+    args.insert(args.begin(), {"--url", url});
+    auto r = run_cli(args);
+    INFO(args[2]);
+    CHECK(r.exit_code == 4);
+    CHECK(r.err.find("Connection refused") != std::string::npos);
+  }
+  // A failed export to a file leaves no file that looks complete.
+  CHECK(read_file(dir.path + "/out.ndjson").empty());
+}
