@@ -10,10 +10,11 @@
 # with AUTH_TOKEN as its bearer token when given, replaces 127.0.0.1:8080
 # with that address, and runs the block with `bash -euo pipefail` in another
 # temp dir. Every line that runs curl must end in a comment starting with the
-# HTTP status it answers (`# 201 Created ...`): curl is a function there that
-# fails the block when the status differs, when curl itself fails, or when a
-# `@file` it would send does not exist (curl -s would send an empty body).
-# A command may go on over lines ending in `\`; the comment goes on its last.
+# HTTP status it answers (`# 201 Created ...`), or be followed by a comment
+# line that does: curl is a function there that fails the block when the
+# status differs, when curl itself fails, or when a `@file` it would send
+# does not exist (curl -s would send an empty body). A command goes on over
+# lines ending in `\`, `|`, `&&` or `||`; its comment is on its last line.
 set -euo pipefail
 
 binary=$1
@@ -55,11 +56,11 @@ curl() {
   local arg prev=
   for arg in "$@"; do
     if [[ $arg == @* && ! -r ${arg#@} ]]; then
-      echo "example: curl would send ${arg#@}, which does not exist" >&2
+      printf '\nexample: %s\n' "curl would send ${arg#@}, which does not exist" >&2
       return 1
     fi
     if [[ $prev == -T || $prev == --upload-file ]] && [[ ! -r $arg ]]; then
-      echo "example: curl would upload $arg, which does not exist" >&2
+      printf '\nexample: %s\n' "curl would upload $arg, which does not exist" >&2
       return 1
     fi
     prev=$arg
@@ -71,11 +72,11 @@ curl() {
   head -c "-$(( ${#status} + 1 ))" "$out"
   rm -f "$out"
   if (( rc != 0 )); then
-    echo "example: curl failed, exit $rc" >&2
+    printf '\nexample: %s\n' "curl failed, exit $rc" >&2
     return "$rc"
   fi
   if [[ $status != "$expect" ]]; then
-    echo "example: HTTP $status, the example says $expect" >&2
+    printf '\nexample: %s\n' "HTTP $status, the example says $expect" >&2
     return 1
   fi
 }
@@ -83,20 +84,31 @@ PRELUDE
 
 curl_word='(^|[^[:alnum:]_./-])curl[[:space:]]'
 status_comment='[[:space:]]#[[:space:]]*([1-5][0-9][0-9])([^0-9]|$)'
+comment_line='^[[:space:]]*#'
+continues='(\\|\||&&)[[:space:]]*$'
+mapfile -t lines < "$work/block.sh"
 command_lines=()
 n=0
-while IFS= read -r line || [[ -n $line ]]; do
+for ((i = 0; i < ${#lines[@]}; ++i)); do
+  line=${lines[i]}
   command_lines+=("$line")
-  [[ $line == *\\ ]] && continue # the command goes on
+  [[ $line =~ $continues ]] && continue # the command goes on
   joined=$(printf '%s\n' "${command_lines[@]}")
   if [[ $joined =~ $curl_word ]]; then
     rest=${joined#*curl}
     [[ $rest =~ $curl_word ]] && fail "one curl per command, please: $joined"
     [[ $joined =~ (^|[[:space:]])(-w|--write-out)[[:space:]] ]] \
       && fail "the check needs curl's -w for itself: $joined"
-    [[ ${command_lines[-1]} =~ $status_comment ]] \
-      || fail "a curl command without a '# NNN' status comment: $joined"
-    echo "EXAMPLE_EXPECT=${BASH_REMATCH[1]}" >> "$script"
+    # The status: in the comment ending the command, or in the comment line
+    # right after it.
+    next=${lines[i + 1]:-}
+    if [[ ${command_lines[-1]} =~ $status_comment ]]; then
+      echo "EXAMPLE_EXPECT=${BASH_REMATCH[1]}" >> "$script"
+    elif [[ $next =~ $comment_line && " $next" =~ $status_comment ]]; then
+      echo "EXAMPLE_EXPECT=${BASH_REMATCH[1]}" >> "$script"
+    else
+      fail "a curl command without a '# NNN' status comment: $joined"
+    fi
     n=$((n + 1))
   fi
   for l in "${command_lines[@]}"; do
@@ -106,8 +118,8 @@ while IFS= read -r line || [[ -n $line ]]; do
     printf '%s\n' "${l//127.0.0.1:8080/127.0.0.1:__PORT__}" >> "$script"
   done
   command_lines=()
-done < "$work/block.sh"
-(( ${#command_lines[@]} == 0 )) || fail "the block ends in a line ending in \\"
+done
+(( ${#command_lines[@]} == 0 )) || fail "the block ends in a command that goes on"
 (( n > 0 )) || fail "the block runs no curl"
 
 # -- the service -----------------------------------------------------------
