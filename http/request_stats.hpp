@@ -28,9 +28,9 @@ public:
   http_report take();
 
 private:
-  static constexpr std::array<uint16_t, 17> statuses{
-    200, 204, 304, 400, 401, 404, 405, 412, 413, 414, 431, 500, 503, 504, 507,
-    100, 0};
+  static constexpr std::array<uint16_t, 18> statuses{
+    200, 201, 204, 304, 400, 401, 404, 405, 412, 413, 414, 431, 500, 503, 504,
+    507, 100, 0};
 
   static size_t status_index(unsigned status);
 

@@ -2,7 +2,8 @@
 // promtool accepts it, with the one expected lint line about the seed's
 // gauge name state_keys_total (the seed's metric names). It carries the
 // build info, the HTTP request durations and the process metrics, and every
-// metric that docs/alerts.yaml alerts on.
+// metric that docs/alerts.yaml alerts on or docs/grafana/solver-state.json
+// (the Grafana dashboard) queries.
 
 #include <catch2/catch.hpp>
 
@@ -15,8 +16,12 @@
 #include <sstream>
 #include <thread>
 
+#include <boost/json.hpp>
+#include <yaml-cpp/yaml.h>
+
 #include "actors/cluster/metrics.hpp"
 #include "tests/support/http_test_support.hpp"
+#include "tests/support/promql_names.hpp"
 
 using namespace solver_state::testing;
 
@@ -41,7 +46,7 @@ TEST_CASE("promtool check metrics passes on the live /metrics output") {
   while (std::chrono::steady_clock::now() < deadline) {
     text = c.get("/metrics").body;
     if (text.find("http_requests_total{route=\"/v1/state/{key}\",method=\"PUT\","
-                  "status=\"204\"} 20")
+                  "status=\"201\"} 20")
           != std::string::npos
         && text.find("state_keys_total{backend=\"file\"} 20")
              != std::string::npos
@@ -56,6 +61,12 @@ TEST_CASE("promtool check metrics passes on the live /metrics output") {
                   "result=\"ok\"} 20")
         != std::string::npos);
   CHECK(text.find("result=\"not_found\"") != std::string::npos);
+  // Twenty creates: 201 each (a status the counters did not know once
+  // counted as status="0").
+  CHECK(text.find("http_requests_total{route=\"/v1/state/{key}\",method=\"PUT\","
+                  "status=\"201\"} 20\n")
+        != std::string::npos);
+  CHECK(text.find("status=\"0\"") == std::string::npos);
   CHECK(text.find("state_operation_duration_seconds_bucket{op=\"get\"")
         != std::string::npos);
   CHECK(text.find("state_keys_total{backend=\"file\"} 20")
@@ -109,69 +120,193 @@ TEST_CASE("promtool check metrics passes on the live /metrics output") {
 
 namespace {
 
-/// The metric names in the `expr:` blocks of docs/alerts.yaml.
-std::set<std::string> alert_metric_names() {
-  std::ifstream in{SOLVER_STATE_SOURCE_DIR "/docs/alerts.yaml"};
-  REQUIRE(in);
-  std::set<std::string> names;
-  std::regex name{R"(\b(solver_state|state|process|http)_[a-z_]+\b)"};
-  std::regex expr_start{R"(^\s*expr:)"};
-  std::regex expr_end{R"(^\s*(for|labels|annotations|- alert):)"};
-  bool in_expr = false;
-  for (std::string line; std::getline(in, line);) {
-    if (std::regex_search(line, expr_start))
-      in_expr = true;
-    else if (std::regex_search(line, expr_end))
-      in_expr = false;
-    if (!in_expr)
-      continue;
-    for (std::sregex_iterator it{line.begin(), line.end(), name}, end;
-         it != end; ++it)
-      names.insert(it->str());
-  }
-  return names;
-}
-
-/// A histogram's series name (`x_bucket`) stands for its family `x`.
-std::string family_of(const std::string& name) {
-  for (std::string suffix : {"_bucket", "_sum", "_count"})
-    if (name.size() > suffix.size()
-        && name.compare(name.size() - suffix.size(), suffix.size(), suffix)
-             == 0)
-      return name.substr(0, name.size() - suffix.size());
-  return name;
-}
-
-} // namespace
-
-TEST_CASE("every metric docs/alerts.yaml alerts on is exported") {
-  auto names = alert_metric_names();
-  REQUIRE(names.size() >= 4);
+/// /metrics of a live single-node service after a write and a read, once
+/// the shards and the gateway have reported them.
+std::string live_metrics() {
   service_process svc;
   http_client c{svc.port()};
   REQUIRE(c.put("/v1/state/state:a:1", "value").status == 201);
+  c.get("/v1/state/state:a:1");
   std::string text;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
   while (std::chrono::steady_clock::now() < deadline) {
     text = c.get("/metrics").body;
     if (text.find("state_operations_total{op=\"set\"") != std::string::npos
         && text.find("solver_state_http_request_duration_seconds_bucket{")
-             != std::string::npos)
+             != std::string::npos
+        && text.find("solver_state_build_info{") != std::string::npos)
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds{200});
   }
-  INFO(text);
-  // A single node has no peers: the peer metrics come from the cluster's
-  // metrics actor, rendered here for one peer as a front node renders them.
+  return text;
+}
+
+/// Checks that every name in `names` (from `what`) is a metric family
+/// `text` declares and has a sample of. A single node has no peers: the
+/// peer metrics come from the cluster's metrics actor, rendered here for one
+/// peer as a front node renders them.
+void check_exported(const std::set<std::string>& names,
+                    const std::string& text, const std::string& what) {
   auto peers = solver_state::render_peer_metrics(
     {solver_state::peer_stats{"node-b:4242", false, 1, 0, 0, {1}}});
+  INFO(text);
   for (auto& name : names) {
-    auto family = family_of(name);
-    INFO("alerts.yaml uses " << name);
-    auto& source = family.rfind("state_peer_", 0) == 0 ? peers : text;
-    CHECK(source.find("# TYPE " + family + " ") != std::string::npos);
+    INFO(what << " uses " << name);
+    auto& source = name.rfind("state_peer_", 0) == 0 ? peers : text;
+    // Declared: under its own name, or as a histogram's _bucket/_sum/_count.
+    auto family = metric_family_of(name);
+    CHECK((source.find("# TYPE " + name + " ") != std::string::npos
+           || (family != name
+               && source.find("# TYPE " + family + " histogram\n")
+                    != std::string::npos)));
     // A sample, with labels or without.
     CHECK((source.find("\n" + name + "{") != std::string::npos
            || source.find("\n" + name + " ") != std::string::npos));
   }
+}
+
+/// The metric names of every rule's `expr` in docs/alerts.yaml.
+std::set<std::string> alert_metric_names() {
+  auto doc = YAML::LoadFile(SOLVER_STATE_SOURCE_DIR "/docs/alerts.yaml");
+  std::set<std::string> names;
+  for (const auto& group : doc["groups"])
+    for (const auto& rule : group["rules"])
+      for (auto& n : promql_metric_names(rule["expr"].as<std::string>()))
+        names.insert(n);
+  return names;
+}
+
+namespace json = boost::json;
+
+json::object load_dashboard() {
+  std::ifstream in{SOLVER_STATE_SOURCE_DIR "/docs/grafana/solver-state.json"};
+  REQUIRE(in);
+  std::stringstream text;
+  text << in.rdbuf();
+  json::error_code ec;
+  auto v = json::parse(text.str(), ec);
+  INFO("docs/grafana/solver-state.json: " << ec.message());
+  REQUIRE(!ec);
+  REQUIRE(v.is_object());
+  return v.as_object();
+}
+
+/// The dashboard's panels, those inside collapsed rows included.
+std::vector<json::object> dashboard_panels(const json::object& dash) {
+  std::vector<json::object> out;
+  for (auto& p : dash.at("panels").as_array()) {
+    out.push_back(p.as_object());
+    if (auto* inner = p.as_object().if_contains("panels"))
+      for (auto& q : inner->as_array())
+        out.push_back(q.as_object());
+  }
+  return out;
+}
+
+/// The PromQL of every target and of every query variable (of a variable's
+/// label_values(SELECTOR, LABEL), the selector).
+std::vector<std::string> dashboard_queries(const json::object& dash) {
+  std::vector<std::string> out;
+  std::regex label_values{R"(^\s*label_values\((.*),\s*\w+\s*\)\s*$)"};
+  auto variable = [&](json::string_view q) {
+    std::string query{q};
+    std::smatch m;
+    out.push_back(std::regex_match(query, m, label_values) ? m[1].str()
+                                                           : query);
+  };
+  for (auto& p : dashboard_panels(dash))
+    if (auto* targets = p.if_contains("targets"))
+      for (auto& t : targets->as_array())
+        if (auto* expr = t.as_object().if_contains("expr"))
+          out.emplace_back(expr->as_string());
+  for (auto& var : dash.at("templating").at("list").as_array()) {
+    auto& v = var.as_object();
+    if (v.at("type").as_string() != "query")
+      continue;
+    if (auto* def = v.if_contains("definition"))
+      variable(def->as_string());
+    auto& q = v.at("query");
+    if (q.is_string())
+      variable(q.as_string());
+    else if (auto* inner = q.as_object().if_contains("query"))
+      variable(inner->as_string());
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("promql_metric_names finds metrics, not functions, labels or "
+          "keywords") {
+  CHECK(promql_metric_names(
+          R"(histogram_quantile(0.99, sum by (instance, le) ()"
+          R"(rate(x_seconds_bucket{op="set",le=~"0.1"}[$__rate_interval]))))")
+        == std::set<std::string>{"x_seconds_bucket"});
+  CHECK(promql_metric_names(
+          "sum by (instance) (a_total) / on (instance) group_left(version)"
+          " (b > bool 0) unless c offset 5m")
+        == std::set<std::string>{"a_total", "b", "c"});
+  CHECK(promql_metric_names(
+          R"(label_replace(rate(h{instance=~"$instance"}[5m]), "class",)"
+          R"( "${1}xx", "status", "([0-9]).*"))")
+        == std::set<std::string>{"h"});
+  CHECK(promql_metric_names("time() - up") == std::set<std::string>{"up"});
+  CHECK(metric_family_of("x_seconds_bucket") == "x_seconds");
+  CHECK(metric_family_of("x_total") == "x_total");
+}
+
+TEST_CASE("every metric docs/alerts.yaml alerts on is exported") {
+  auto names = alert_metric_names();
+  REQUIRE(names.size() >= 4);
+  check_exported(names, live_metrics(), "alerts.yaml");
+}
+
+TEST_CASE("docs/grafana/solver-state.json is an importable dashboard") {
+  auto dash = load_dashboard();
+  CHECK(dash.at("schemaVersion").as_int64() >= 36);
+  CHECK(dash.at("uid").as_string() == "solver-state");
+  // The data source is a variable, so the file imports as it is and
+  // provisions from a file alike, on any Prometheus data source.
+  bool ds_variable = false;
+  for (auto& var : dash.at("templating").at("list").as_array()) {
+    auto& v = var.as_object();
+    if (v.at("name").as_string() == "DS_PROMETHEUS"
+        && v.at("type").as_string() == "datasource"
+        && v.at("query").as_string() == "prometheus")
+      ds_variable = true;
+  }
+  CHECK(ds_variable);
+  std::set<int64_t> ids;
+  size_t with_targets = 0;
+  for (auto& p : dashboard_panels(dash)) {
+    auto title = json::value_to<std::string>(p.at("title"));
+    INFO("panel " << title);
+    CHECK(ids.insert(p.at("id").as_int64()).second);
+    CHECK(p.contains("gridPos"));
+    if (p.at("type").as_string() == "row")
+      continue;
+    ++with_targets;
+    REQUIRE(p.contains("datasource"));
+    CHECK(p.at("datasource").at("uid").as_string() == "${DS_PROMETHEUS}");
+    REQUIRE(p.contains("targets"));
+    auto& targets = p.at("targets").as_array();
+    CHECK(!targets.empty());
+    for (auto& t : targets) {
+      auto& target = t.as_object();
+      CHECK(!target.at("expr").as_string().empty());
+      if (auto* ds = target.if_contains("datasource"))
+        CHECK(ds->at("uid").as_string() == "${DS_PROMETHEUS}");
+    }
+  }
+  CHECK(with_targets >= 10);
+}
+
+TEST_CASE("every metric docs/grafana/solver-state.json queries is exported") {
+  auto dash = load_dashboard();
+  std::set<std::string> names;
+  for (auto& q : dashboard_queries(dash))
+    for (auto& n : promql_metric_names(q))
+      names.insert(n);
+  REQUIRE(names.size() >= 10);
+  check_exported(names, live_metrics(), "the dashboard");
 }
