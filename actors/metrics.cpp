@@ -6,6 +6,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <spdlog/spdlog.h>
 
 #include "actors/metrics_registry.hpp"
 
@@ -23,7 +24,17 @@ metrics(metrics_actor::stateful_pointer<metrics_state> self,
         metrics_registry initial) {
   self->state.registry = std::move(initial);
   return {
-    [=](report_atom, const shard_report& r) { self->state.registry.add(r); },
+    [=](report_atom, const shard_report& r) {
+      auto& registry = self->state.registry;
+      registry.add(r);
+      auto note = registry.capacity_change();
+      if (note.text.empty())
+        return;
+      if (note.warn)
+        spdlog::warn("{}", note.text);
+      else
+        spdlog::info("{}", note.text);
+    },
     [=](report_atom, const http_report& r) { self->state.registry.add(r); },
     [=](render_atom) { return self->state.registry.render(); },
   };

@@ -143,6 +143,29 @@ std::string render_process_metrics(const process_sample& s) {
   return out;
 }
 
+metrics_registry::capacity_note metrics_registry::capacity_change() {
+  if (max_items_ == 0)
+    return {};
+  uint64_t keys = 0;
+  for (auto& [where, size] : sizes_)
+    keys += size.first;
+  auto percent = static_cast<double>(keys) * 100.0
+                 / static_cast<double>(max_items_);
+  auto what = std::to_string(keys) + " keys of state.max_items="
+              + std::to_string(max_items_);
+  if (!above_capacity_mark_ && percent >= 90.0) {
+    above_capacity_mark_ = true;
+    return {"store: " + what + " (90% or more); new keys are refused at the "
+                                "cap: raise state.max_items or delete keys",
+            true};
+  }
+  if (above_capacity_mark_ && percent < 85.0) {
+    above_capacity_mark_ = false;
+    return {"store: back under 85% of its cap: " + what, false};
+  }
+  return {};
+}
+
 void metrics_registry::add(const shard_report& r) {
   sizes_[{r.backend, r.shard}] = {r.keys, r.bytes};
   for (size_t o = 0; o < op_kind_count; ++o) {

@@ -22,6 +22,17 @@ public:
   /// solver_state_max_items.
   void set_max_items(uint64_t max_items) { max_items_ = max_items; }
 
+  /// A change of the store's fill against max_items since the last call:
+  /// a warning once the keys reach 90% of the cap, an info line once they
+  /// are back under 85% (the gap keeps a store hovering at 90% from
+  /// repeating itself). `warn` tells which; empty when nothing changed or
+  /// there is no cap.
+  struct capacity_note {
+    std::string text;
+    bool warn = false;
+  };
+  capacity_note capacity_change();
+
   /// The exposition text, ending with a newline: the reported metrics,
   /// solver_state_build_info and the process_* metrics of this process.
   std::string render() const;
@@ -44,6 +55,7 @@ private:
   // (route, method) -> request durations, http_bucket_count buckets
   std::map<std::pair<std::string, std::string>, histogram> http_durations_;
   uint64_t max_items_ = 0;
+  bool above_capacity_mark_ = false;
 };
 
 /// What render_process_metrics() shows, read from /proc/self.

@@ -127,3 +127,28 @@ TEST_CASE("http request durations are a cumulative histogram per route") {
   CHECK_THAT(text, Catch::Contains(series + "_sum" + labels + "} 0.006\n"));
   CHECK_THAT(text, Catch::Contains(series + "_count" + labels + "} 6\n"));
 }
+
+TEST_CASE("passing 90% of max_items is said once, and again only after the "
+          "store fell under 85%") {
+  metrics_registry m;
+  m.add(testing::empty_report(0, 95));
+  CHECK(m.capacity_change().text.empty()); // no cap: nothing to say
+  m.set_max_items(100);
+  m.add(testing::empty_report(0, 50));
+  m.add(testing::empty_report(1, 39));
+  CHECK(m.capacity_change().text.empty()); // 89%
+  m.add(testing::empty_report(1, 40));
+  auto up = m.capacity_change(); // 90%, summed over the shards
+  CHECK(up.warn);
+  CHECK_THAT(up.text, Catch::Contains("90 keys of state.max_items=100"));
+  m.add(testing::empty_report(1, 45));
+  CHECK(m.capacity_change().text.empty()); // still above: said already
+  m.add(testing::empty_report(1, 36));
+  CHECK(m.capacity_change().text.empty()); // 86%: in the gap
+  m.add(testing::empty_report(1, 34));
+  auto down = m.capacity_change(); // 84%
+  CHECK_FALSE(down.warn);
+  CHECK_THAT(down.text, Catch::Contains("back under 85%"));
+  m.add(testing::empty_report(1, 41));
+  CHECK(m.capacity_change().warn); // 91%: said again
+}

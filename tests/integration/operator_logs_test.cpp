@@ -123,3 +123,22 @@ TEST_CASE("every 5xx is logged at warn with its request id at most 10 a "
   // Every 5xx was either logged or counted in the next line.
   CHECK(warned.size() + left_out == 201);
 }
+
+TEST_CASE("a store that reaches 90% of state.max_items says so in the log") {
+  service_process svc{"state:\n  type: memory\n  max_items: 10\n"
+                      "  sweep_interval: 100ms\n"};
+  http_client c{svc.port()};
+  for (int i = 0; i < 9; ++i)
+    REQUIRE(c.put("/v1/state/state:cap:" + std::to_string(i), "v").status
+            == 201);
+  // Shards report their sizes on their tick: wait for the line.
+  std::string log;
+  for (int i = 0; i < 100; ++i) {
+    log = svc.log();
+    if (log.find("90% or more") != std::string::npos)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
+  CHECK_THAT(log, Catch::Contains("[warning] store: 9 keys of "
+                                  "state.max_items=10 (90% or more)"));
+}
