@@ -168,6 +168,7 @@ metrics_registry::capacity_note metrics_registry::capacity_change() {
 
 void metrics_registry::add(const shard_report& r) {
   sizes_[{r.backend, r.shard}] = {r.keys, r.bytes};
+  up_[{r.backend, r.shard}] = r.backend_up;
   for (size_t o = 0; o < op_kind_count; ++o) {
     auto op = to_string(static_cast<op_kind>(o));
     for (size_t c = 0; c < result_code_count; ++c) {
@@ -252,6 +253,14 @@ std::string metrics_registry::render() const {
   for (auto& [backend, sizes] : per_backend)
     out += "state_size_bytes{backend=\"" + escape(backend) + "\"} "
            + std::to_string(sizes.second) + "\n";
+  header(out, "solver_state_backend_up",
+         "1 when the shard's backend passed its last health check (every "
+         "5 s), 0 when it did not: /readyz answers 503 then.",
+         "gauge");
+  for (auto& [labels, up] : up_)
+    out += "solver_state_backend_up{backend=\"" + escape(labels.first)
+           + "\",shard=\"" + std::to_string(labels.second) + "\"} "
+           + (up ? "1" : "0") + "\n";
   header(out, "solver_state_max_items",
          "The store's key cap, state.max_items; 0 means none.", "gauge");
   out += "solver_state_max_items " + std::to_string(max_items_) + "\n";

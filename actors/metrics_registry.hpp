@@ -54,6 +54,8 @@ private:
   std::map<std::tuple<std::string, std::string, uint16_t>, uint64_t> http_;
   // (route, method) -> request durations, http_bucket_count buckets
   std::map<std::pair<std::string, std::string>, histogram> http_durations_;
+  // (backend, shard) -> the shard's last health check passed
+  std::map<std::pair<std::string, uint32_t>, bool> up_;
   uint64_t max_items_ = 0;
   bool above_capacity_mark_ = false;
 };

@@ -62,6 +62,11 @@ struct queued_reply {
 /// operations wait, so neither the queue nor one round trip grows unbounded.
 constexpr size_t max_batch = 256;
 
+/// How often a shard asks its backend's health for solver_state_backend_up:
+/// a round trip (PING, SELECT 1, DescribeTable) every few seconds tells an
+/// idle service's dead backend from a quiet one.
+constexpr std::chrono::seconds health_check_interval{5};
+
 struct shard_state {
   static inline const char* name = "solver-state.shard";
 
@@ -69,6 +74,9 @@ struct shard_state {
   shard_settings settings;
   wall_clock clock;
   op_tally tally;
+  /// The last health check's outcome and when it ran (on_tick).
+  bool backend_up = true;
+  std::chrono::steady_clock::time_point last_health_check{};
   /// Acknowledgements held until the next commit (group commit).
   std::vector<std::function<void(const caf::error&)>> pending_acks;
   /// Single-key operations queued for the store's next pipelined batch, and
@@ -541,6 +549,11 @@ void on_tick(shard_ptr self) {
   st.store->sweep(now_of(self));
   if (!st.settings.metrics)
     return;
+  auto now = steady::now();
+  if (now - st.last_health_check >= health_check_interval) {
+    st.last_health_check = now;
+    st.backend_up = !st.store->health_check();
+  }
   auto stats = st.store->stats();
   shard_report report{st.settings.index,
                       std::string{st.store->backend_name()},
@@ -548,7 +561,8 @@ void on_tick(shard_ptr self) {
                       stats.bytes,
                       std::move(st.tally.results),
                       std::move(st.tally.buckets),
-                      std::move(st.tally.seconds)};
+                      std::move(st.tally.seconds),
+                      st.backend_up};
   st.tally = op_tally{};
   self->send(st.settings.metrics, report_atom_v, std::move(report));
 }

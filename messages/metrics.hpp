@@ -39,6 +39,8 @@ struct shard_report {
   std::vector<uint64_t> results;   // op_kind_count * result_code_count
   std::vector<uint64_t> buckets;   // op_kind_count * bucket_count
   std::vector<double> seconds_sum; // op_kind_count
+  /// The shard's last health check (state_store::health_check) passed.
+  bool backend_up = true;
 };
 
 /// Number of result codes tracked per op: one per state_errc.
@@ -47,7 +49,8 @@ constexpr size_t result_code_count = state_errc_count;
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_report& x) {
   return f(caf::meta::type_name("solver_state::shard_report"), x.shard,
-           x.backend, x.keys, x.bytes, x.results, x.buckets, x.seconds_sum);
+           x.backend, x.keys, x.bytes, x.results, x.buckets, x.seconds_sum,
+           x.backend_up);
 }
 
 /// HTTP request counts since the last report, by route, method and status.

@@ -152,3 +152,21 @@ TEST_CASE("passing 90% of max_items is said once, and again only after the "
   m.add(testing::empty_report(1, 41));
   CHECK(m.capacity_change().warn); // 91%: said again
 }
+
+TEST_CASE("each shard's last health check is solver_state_backend_up") {
+  metrics_registry m;
+  auto down = testing::empty_report(1, 0);
+  down.backend_up = false;
+  m.add(testing::empty_report(0, 0));
+  m.add(down);
+  auto text = m.render();
+  CHECK_THAT(text, Catch::Contains("# TYPE solver_state_backend_up gauge\n"));
+  CHECK_THAT(text, Catch::Contains(
+                     "solver_state_backend_up{backend=\"memory\",shard=\"0\"} "
+                     "1\n"));
+  CHECK_THAT(text, Catch::Contains(
+                     "solver_state_backend_up{backend=\"memory\",shard=\"1\"} "
+                     "0\n"));
+  m.add(testing::empty_report(1, 0)); // back up
+  CHECK_THAT(m.render(), Catch::Contains("shard=\"1\"} 1\n"));
+}
