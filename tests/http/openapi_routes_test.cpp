@@ -26,12 +26,6 @@ using namespace solver_state::gateway;
 
 namespace {
 
-// Paths of the spec that the route table does not have yet because their
-// branch is still being built (export, import). TO BE EMPTIED AT THAT MERGE:
-// a path listed here that the table serves fails the test, so it cannot be
-// forgotten.
-const std::set<std::string> pending_routes{"/v1/export", "/v1/import"};
-
 const char* const operation_names[] = {"get",     "put",  "post",  "delete",
                                        "options", "head", "patch", "trace"};
 
@@ -184,19 +178,6 @@ TEST_CASE("every path and method of docs/openapi.yaml is a route that "
       }
     }
     auto target = target_of(path);
-    if (pending_routes.count(path)) {
-      // Pending: the table must not have it yet (else empty the list).
-      for (auto& op : operations_of(item)) {
-        auto m = match_route(target, method_of(upper(op)));
-        if (m.route != route_id::unknown) {
-          FAIL_CHECK(path << " is in pending_routes but the route table "
-                             "serves it now: remove it from pending_routes");
-          ++problems;
-          break;
-        }
-      }
-      continue;
-    }
     for (auto& op : operations_of(item)) {
       auto method = method_of(upper(op));
       // The router itself must resolve the path to the route of that label,
