@@ -236,6 +236,36 @@ std::vector<std::string> dashboard_queries(const json::object& dash) {
 
 } // namespace
 
+TEST_CASE("solver_state_backend_up is 0 for a backend that fails its health "
+          "check with no traffic at all") {
+  // A Redis backend with nothing listening, and no request made.
+  service_process svc{"state:\n  type: redis://127.0.0.1:1/0\n  shards: 2\n"};
+  http_client c{svc.port()};
+  std::string text;
+  for (int i = 0; i < 100; ++i) {
+    text = c.get("/metrics").body;
+    if (text.find("solver_state_backend_up{backend=\"redis\",shard=\"1\"}")
+        != std::string::npos)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  CHECK_THAT(text, Catch::Contains("solver_state_backend_up{backend=\"redis\","
+                                   "shard=\"0\"} 0\n"));
+  CHECK_THAT(text, Catch::Contains("solver_state_backend_up{backend=\"redis\","
+                                   "shard=\"1\"} 0\n"));
+  // The healthy default backend reports 1.
+  service_process ok{"state:\n  type: memory\n"};
+  http_client d{ok.port()};
+  for (int i = 0; i < 100; ++i) {
+    text = d.get("/metrics").body;
+    if (text.find("solver_state_backend_up{") != std::string::npos)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  CHECK_THAT(text, Catch::Contains("solver_state_backend_up{backend=\"memory\","
+                                   "shard=\"0\"} 1\n"));
+}
+
 TEST_CASE("promql_metric_names finds metrics, not functions, labels or "
           "keywords") {
   CHECK(promql_metric_names(
