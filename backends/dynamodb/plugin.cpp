@@ -38,6 +38,12 @@ public:
 
   bool blocking() const override { return true; }
 
+  /// The URL's own rules (table, region, endpoint), for --check-config.
+  caf::error check(const state_config& cfg) const override {
+    auto ep = dynamodb::parse_endpoint(cfg.type);
+    return ep ? caf::error{} : std::move(ep.error());
+  }
+
   caf::expected<store_list> create_stores(const state_config& cfg) override {
     auto ep = dynamodb::parse_endpoint(cfg.type);
     if (!ep)

@@ -127,7 +127,14 @@ TEST_CASE("check-config and start-up refuse the same bad configs with exit 2") {
          {"state: {type: file, eviction: lru}\n",
           "state.eviction: lru works only with type: memory"},
          {"state: {type: \"dynamodb://127.0.0.1:1/t\", max_items: 5}\n",
-          "state.max_items: the dynamodb backend cannot enforce"}}) {
+          "state.max_items: the dynamodb backend cannot enforce"},
+         {"state: {type: \"dynamodb://127.0.0.1:1/\", max_items: 0}\n",
+          "state.type 'dynamodb://127.0.0.1:1/': table name must be",
+          "state.type: unknown backend 'dynamodb://127.0.0.1:1/'"},
+         {"log: {format: xml}\n",
+          "log.format: must be one of json, text, got 'xml'"},
+         {"http: {access_log: sometimes}\n",
+          "http.access_log: must be one of false, true, got 'sometimes'"}}) {
     INFO(bad.yaml);
     auto path = write_config(bad.yaml);
     auto check = run_both("--config " + path + " --check-config");
