@@ -64,6 +64,19 @@ failure if_match_failure(context& cx, const std::string& key,
   return f;
 }
 
+/// Adds the If-Match header of --if-match (when given) to `headers`; the
+/// failure when the tag is not one.
+maybe_failure add_if_match(const std::string* if_match,
+                           header_list& headers) {
+  if (!if_match)
+    return {};
+  auto h = if_match_header(*if_match);
+  if (!h)
+    return h.error();
+  headers.emplace_back("If-Match", *h);
+  return {};
+}
+
 } // namespace
 
 int run_get(context& cx, const parsed_args& args) {
@@ -112,12 +125,8 @@ int run_put(context& cx, const parsed_args& args) {
     return report(usage_failure("--if-match and --if-none-match exclude "
                                 "each other"),
                   cx.json);
-  if (if_match) {
-    auto h = if_match_header(*if_match);
-    if (!h)
-      return report(h.error(), cx.json);
-    headers.emplace_back("If-Match", *h);
-  }
+  if (auto f = add_if_match(if_match, headers))
+    return report(*f, cx.json);
   if (create_only)
     headers.emplace_back("If-None-Match", "*");
   auto target = state_target(key);
@@ -165,12 +174,8 @@ int run_del(context& cx, const parsed_args& args) {
     return report(*f, cx.json);
   header_list headers;
   auto* if_match = args.value("--if-match");
-  if (if_match) {
-    auto h = if_match_header(*if_match);
-    if (!h)
-      return report(h.error(), cx.json);
-    headers.emplace_back("If-Match", *h);
-  }
+  if (auto f = add_if_match(if_match, headers))
+    return report(*f, cx.json);
   auto r = cx.http.send("DELETE", state_target(key), {}, headers);
   if (!r)
     return report(r.error(), cx.json);
