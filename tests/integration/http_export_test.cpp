@@ -81,17 +81,17 @@ TEST_CASE("an export imported into a second server gives the same keys, "
           "values and expiries") {
   service_process a{file_backend};
   http_client ca{a.port()};
-  REQUIRE(ca.put("/v1/state/order:eip7683:0x1", "first").status == 204);
+  REQUIRE(ca.put("/v1/state/order:eip7683:0x1", "first").status == 201);
   REQUIRE(ca.put("/v1/state/state:quoter:binary",
                  std::string("\x00\xff\x01\"\\\n", 6))
             .status
-          == 204);
-  REQUIRE(ca.put("/v1/state/state:quoter:empty", "").status == 204);
+          == 201);
+  REQUIRE(ca.put("/v1/state/state:quoter:empty", "").status == 201);
   REQUIRE(ca.put("/v1/state/fill:0x1:0xtx?ttl_seconds=3600", "fill").status
-          == 204);
+          == 201);
   // Keys are bytes: one that is not UTF-8 travels as key_base64.
-  REQUIRE(ca.put("/v1/state/state:raw:%FF%FE", "raw").status == 204);
-  REQUIRE(ca.put("/v1/state/state:quote%22d", "q").status == 204);
+  REQUIRE(ca.put("/v1/state/state:raw:%FF%FE", "raw").status == 201);
+  REQUIRE(ca.put("/v1/state/state:quote%22d", "q").status == 201);
   auto exported = export_of(a.port());
   auto lines = lines_of(exported);
   REQUIRE(lines.size() == 6);
@@ -124,7 +124,7 @@ TEST_CASE("export takes a prefix and writes keys in byte order") {
   http_client c{svc.port()};
   for (auto k : {"order:b:2", "state:x", "order:a:1", "order:b:10", "orders",
                  "order:", "fill:1:2"})
-    REQUIRE(c.put(std::string{"/v1/state/"} + k, k).status == 204);
+    REQUIRE(c.put(std::string{"/v1/state/"} + k, k).status == 201);
   auto all = keys_of(lines_of(export_of(svc.port())));
   CHECK(all
         == std::vector<std::string>{"fill:1:2", "order:", "order:a:1",
