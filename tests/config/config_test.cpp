@@ -294,7 +294,7 @@ TEST_CASE("start-up checks refuse an unknown state.type and a malformed URL") {
   for (auto ok : {"state: {type: memory}\n", "state: {type: file}\n",
                   "state: {type: \"redis://127.0.0.1:6379/0\"}\n",
                   "state: {type: \"postgresql://u@127.0.0.1/db\"}\n",
-                  "state: {type: \"dynamodb://127.0.0.1:8000/t\"}\n"}) {
+                  "state: {type: \"dynamodb://127.0.0.1:8000/tbl\"}\n"}) {
     INFO(ok);
     CHECK(state_problems(ok).empty());
   }
@@ -313,10 +313,10 @@ TEST_CASE("start-up checks refuse combinations the backend cannot honour") {
     }
   }
   // The dynamodb plugin refuses a limit it cannot enforce: so does the check.
-  CHECK(mentions(state_problems("state: {type: \"dynamodb://h:1/t\", "
+  CHECK(mentions(state_problems("state: {type: \"dynamodb://h:1/tbl\", "
                                 "max_items: 5}\n"),
                  "state.max_items: the dynamodb backend cannot enforce"));
-  CHECK(state_problems("state: {type: \"dynamodbs://h/t?region=r\"}\n")
+  CHECK(state_problems("state: {type: \"dynamodbs://h/tbl?region=r\"}\n")
           .empty());
 }
 

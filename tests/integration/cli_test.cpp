@@ -126,7 +126,7 @@ TEST_CASE("check-config and start-up refuse the same bad configs with exit 2") {
           "state.type: unknown backend 'redis://h:0/0'"},
          {"state: {type: file, eviction: lru}\n",
           "state.eviction: lru works only with type: memory"},
-         {"state: {type: \"dynamodb://127.0.0.1:1/t\", max_items: 5}\n",
+         {"state: {type: \"dynamodb://127.0.0.1:1/tbl\", max_items: 5}\n",
           "state.max_items: the dynamodb backend cannot enforce"},
          {"state: {type: \"dynamodb://127.0.0.1:1/\", max_items: 0}\n",
           "state.type 'dynamodb://127.0.0.1:1/': table name must be",
@@ -166,7 +166,7 @@ TEST_CASE("check-config wants node.tls files and the log directory") {
   CHECK(log.out.find("log.file: directory '/nonexistent/dir' does not exist")
         != std::string::npos);
   auto dynamo = run_both("--config "
-                         + write_config("state: {type: \"dynamodb://h:1/t\"}\n")
+                         + write_config("state: {type: \"dynamodb://h:1/tbl\"}\n")
                          + " --check-config");
   CHECK(exit_code(dynamo) == 0);
 }
