@@ -33,6 +33,6 @@ exec unshare --mount -- bash -euo pipefail -c '
     -DSOLVER_STATE_WITH_POSTGRES=OFF -DSOLVER_STATE_BENCH=OFF
   '"$build_dir"'/solver-state --version
   '"$build_dir"'/app/example-solver >/dev/null
-  cd '"$build_dir"' && ctest --output-on-failure -j 2 -R "memory_conformance_test|file_conformance_test|cli_test"
+  cd '"$build_dir"' && ctest --output-on-failure -j 2 -R "^(memory_conformance_test|file_conformance_test|cli_test):"
   echo "minimal build (memory, file, dynamodb; no hiredis, no libpq): ok"
 '
