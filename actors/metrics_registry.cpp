@@ -143,6 +143,28 @@ std::string render_process_metrics(const process_sample& s) {
   return out;
 }
 
+namespace {
+
+/// One series of a histogram: its cumulative buckets (the last one +Inf),
+/// its sum and its count, under the labels `common`.
+void render_histogram(std::string& out, const std::string& name,
+                      const std::string& common,
+                      const std::vector<uint64_t>& buckets,
+                      const double* bounds, size_t bound_count, double sum) {
+  uint64_t cumulative = 0;
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    cumulative += buckets[b];
+    auto le = b < bound_count ? number(bounds[b]) : std::string{"+Inf"};
+    out += name + "_bucket{" + common + ",le=\"" + le + "\"} "
+           + std::to_string(cumulative) + "\n";
+  }
+  out += name + "_sum{" + common + "} " + number(sum) + "\n";
+  out += name + "_count{" + common + "} " + std::to_string(cumulative)
+         + "\n";
+}
+
+} // namespace
+
 metrics_registry::capacity_note metrics_registry::capacity_change() {
   if (max_items_ == 0)
     return {};
@@ -225,18 +247,9 @@ std::string metrics_registry::render() const {
   for (auto& [labels, h] : durations_) {
     auto common = "op=\"" + escape(labels.first) + "\",backend=\""
                   + escape(labels.second) + "\"";
-    uint64_t cumulative = 0;
-    for (size_t b = 0; b < bucket_count; ++b) {
-      cumulative += h.buckets[b];
-      auto le = b < duration_bounds.size() ? number(duration_bounds[b])
-                                           : std::string{"+Inf"};
-      out += "state_operation_duration_seconds_bucket{" + common + ",le=\""
-             + le + "\"} " + std::to_string(cumulative) + "\n";
-    }
-    out += "state_operation_duration_seconds_sum{" + common + "} "
-           + number(h.sum) + "\n";
-    out += "state_operation_duration_seconds_count{" + common + "} "
-           + std::to_string(cumulative) + "\n";
+    render_histogram(out, "state_operation_duration_seconds", common,
+                     h.buckets, duration_bounds.data(),
+                     duration_bounds.size(), h.sum);
   }
   // Sizes are summed over shards per backend.
   std::map<std::string, std::pair<uint64_t, uint64_t>> per_backend;
@@ -279,19 +292,9 @@ std::string metrics_registry::render() const {
   for (auto& [labels, h] : http_durations_) {
     auto common = "route=\"" + escape(labels.first) + "\",method=\""
                   + escape(labels.second) + "\"";
-    uint64_t cumulative = 0;
-    for (size_t b = 0; b < http_bucket_count; ++b) {
-      cumulative += h.buckets[b];
-      auto le = b < http_duration_bounds.size()
-                  ? number(http_duration_bounds[b])
-                  : std::string{"+Inf"};
-      out += "solver_state_http_request_duration_seconds_bucket{" + common
-             + ",le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
-    }
-    out += "solver_state_http_request_duration_seconds_sum{" + common + "} "
-           + number(h.sum) + "\n";
-    out += "solver_state_http_request_duration_seconds_count{" + common
-           + "} " + std::to_string(cumulative) + "\n";
+    render_histogram(out, "solver_state_http_request_duration_seconds",
+                     common, h.buckets, http_duration_bounds.data(),
+                     http_duration_bounds.size(), h.sum);
   }
   // One series per backend the shards reported, so the info appears with
   // the first shard report (within state.sweep_interval of the start).
