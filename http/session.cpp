@@ -439,14 +439,9 @@ void session::stream_chunk(uint64_t seq, std::string data,
   net::dispatch(stream_.get_executor(), [self = shared_from_this(), seq,
                                          data = std::move(data),
                                          then = std::move(then)]() mutable {
-    if (!self->awaiting_ || seq != self->seq_)
-      return;
     // This step is over; the write has its own timeout (read_timeout).
-    self->deadline_.cancel();
-    self->cancel_calls();
-    self->wire_.clear();
-    if (!self->streaming_)
-      self->start_stream();
+    if (!self->begin_stream_write(seq))
+      return;
     if (self->method_ == method_id::head)
       return self->finish_stream(); // the headers only
     if (self->chunked_ && !data.empty()) {
@@ -489,16 +484,21 @@ void session::on_chunk(uint64_t seq, const std::function<void()>& then,
   run_step(then);
 }
 
+bool session::begin_stream_write(uint64_t seq) {
+  if (!awaiting_ || seq != seq_)
+    return false;
+  deadline_.cancel();
+  cancel_calls();
+  wire_.clear();
+  if (!streaming_)
+    start_stream();
+  return true;
+}
+
 void session::end_stream(uint64_t seq) {
   net::dispatch(stream_.get_executor(), [self = shared_from_this(), seq] {
-    if (!self->awaiting_ || seq != self->seq_)
-      return;
-    self->deadline_.cancel();
-    self->cancel_calls();
-    self->wire_.clear();
-    if (!self->streaming_)
-      self->start_stream();
-    self->finish_stream();
+    if (self->begin_stream_write(seq))
+      self->finish_stream();
   });
 }
 

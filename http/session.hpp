@@ -110,6 +110,10 @@ private:
   /// The stream's status line and headers into wire_, counted like a
   /// response handed to the connection.
   void start_stream();
+  /// On the strand, for a write of request `seq`'s stream: false when that
+  /// request was already answered; else ends the step's deadline and store
+  /// calls and sends the status and headers first if not yet sent.
+  bool begin_stream_write(uint64_t seq);
   void on_chunk(uint64_t seq, const std::function<void()>& then,
                 boost::beast::error_code ec, size_t bytes);
   /// Writes what wire_ holds and the terminating chunk (none for HEAD):
