@@ -81,21 +81,32 @@ struct store_bridge::call_table {
     return &s;
   }
 
-  /// Frees a claimed slot. Its handler is already gone: once in_flight
-  /// drops to zero no thread holds a connection any more, which is what
-  /// stop() waits for before the io_context goes away.
-  void release(slot& s) {
+  /// Takes the handler out of a claimed slot and puts the slot back on the
+  /// free list; the call still counts in `in_flight` until its handler is
+  /// gone (finish()).
+  reply_handler take_and_free(slot& s) {
+    auto handler = std::move(s.handler);
+    s.handler = nullptr;
     s.generation = static_cast<uint32_t>((s.generation + 1) & generation_mask);
     auto index = static_cast<uint32_t>(&s - slots.data());
-    {
-      std::lock_guard<std::mutex> guard{free_mutex};
-      free.push_back(index);
-    }
+    std::lock_guard<std::mutex> guard{free_mutex};
+    free.push_back(index);
+    return handler;
+  }
+
+  /// Counts a call out once its handler is destroyed: when in_flight drops
+  /// to zero no thread holds a connection any more, which is what stop()
+  /// waits for before the io_context goes away.
+  void finish() {
     in_flight.fetch_sub(1, std::memory_order_acq_rel);
   }
 
-  /// Runs the handler of call `id` with `reply` and frees its slot; drops
-  /// the reply when the call was cancelled or is unknown.
+  /// Runs the handler of call `id` with `reply`; drops the reply when the
+  /// call was cancelled or is unknown. The slot is free before the handler
+  /// runs: the handler sends the answer, and a client that sends its next
+  /// request the moment that answer arrives must find the slot free (with
+  /// max_in_flight 1 it got 503 when this thread was preempted between the
+  /// two).
   void complete(uint64_t id, caf::type_erased_tuple& reply) {
     auto* s = claim(id);
     if (!s) {
@@ -106,11 +117,10 @@ struct store_bridge::call_table {
       return;
     }
     {
-      auto handler = std::move(s->handler);
-      s->handler = nullptr;
+      auto handler = take_and_free(*s);
       handler(reply);
     }
-    release(*s);
+    finish();
   }
 
   /// Ends call `id` unanswered: destroys its handler and frees its slot.
@@ -118,11 +128,8 @@ struct store_bridge::call_table {
     auto* s = claim(id);
     if (!s)
       return false;
-    {
-      auto handler = std::move(s->handler);
-      s->handler = nullptr;
-    }
-    release(*s);
+    take_and_free(*s); // the handler is destroyed here
+    finish();
     return true;
   }
 

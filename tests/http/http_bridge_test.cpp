@@ -163,6 +163,43 @@ TEST_CASE("the bridge refuses calls beyond max_in_flight and frees slots") {
   CHECK(bridge.stop(1s));
 }
 
+TEST_CASE("a call's slot is free by the time its answer is handed on") {
+  // The handler sends the HTTP answer; a client may send its next request
+  // the moment that answer arrives. With max_in_flight 1 that request found
+  // the slot still taken, and got 503, when the answering thread was
+  // preempted between running the handler and freeing the slot.
+  system_fixture f;
+  state_config cfg;
+  cfg.type = "memory";
+  cfg.shards = 1;
+  auto store = start_store(f.sys, cfg, compiled_plugins());
+  REQUIRE(store);
+  at_scope_end stop_at_end{[&] { stop_store(*store); }};
+  store_bridge bridge{f.sys, 1};
+  auto next_call_started = std::make_shared<std::promise<bool>>();
+  auto started = next_call_started->get_future();
+  auto second_answer = std::make_shared<std::promise<bool>>();
+  auto second = second_answer->get_future();
+  REQUIRE(bridge.ask<entry>(
+    store->router,
+    [&bridge, &store, next_call_started,
+     second_answer](caf::expected<entry>) {
+      // Stands for the client's next request, asked before this returns.
+      next_call_started->set_value(bridge.ask<entry>(
+        store->router,
+        [second_answer](caf::expected<entry>) {
+          second_answer->set_value(true);
+        },
+        get_atom_v, std::string{"order:x:2"}));
+    },
+    get_atom_v, std::string{"order:x:1"}));
+  REQUIRE(started.wait_for(10s) == std::future_status::ready);
+  CHECK(started.get());
+  REQUIRE(second.wait_for(10s) == std::future_status::ready);
+  CHECK(settled_in_flight(bridge) == 0);
+  CHECK(bridge.stop(1s));
+}
+
 TEST_CASE("a store that is gone answers the call with an error") {
   system_fixture f;
   auto gone = f.sys.spawn(stalling_metrics);
