@@ -3,6 +3,8 @@
 
 #include "actors/key_router.hpp"
 
+#include <optional>
+#include <string>
 #include <utility>
 
 #include <caf/actor_system.hpp>
@@ -11,7 +13,10 @@
 
 #include "actors/fan_out.hpp"
 #include "actors/owner_routing.hpp"
+#include "actors/transaction_coordinator.hpp"
+#include "actors/transaction_rules.hpp"
 #include "backends/shard_placement.hpp"
+#include "messages/errors.hpp"
 #include "messages/keys.hpp"
 
 namespace solver_state {
@@ -41,7 +46,39 @@ struct key_router_state {
         return nullptr;
     return &map->owners[first];
   }
+
+  /// The index of the one owner of every key of `req`, or none.
+  std::optional<size_t> single_owner(const transaction_request& req) const {
+    if (req.ops.empty())
+      return size_t{0}; // the owner refuses it with a clear error
+    auto first = map->owner_of_key(req.ops.front().key);
+    for (auto& op : req.ops)
+      if (map->owner_of_key(op.key) != first)
+        return std::nullopt;
+    return first;
+  }
 };
+
+/// The error for a transaction over several shards of a durable store
+/// that cannot yet make one durable as a unit.
+caf::error other_shards(const transaction_request& req) {
+  return make_state_error(
+    state_errc::bad_request,
+    "the keys of this transaction (first '" + req.ops.front().key
+      + "') are in more than one shard, and this backend applies a "
+        "transaction within one shard only; keys that change together must "
+        "share a placement group: the order id, or a {tag} in the key");
+}
+
+/// The error for a transaction whose keys live on several nodes.
+caf::error cross_node(const transaction_request& req) {
+  return make_state_error(
+    state_errc::cross_node_transaction,
+    "the keys of this transaction (" + std::to_string(req.ops.size())
+      + " operations, first '" + req.ops.front().key
+      + "') are owned by more than one node; keys that change together "
+        "must share a placement group: the order id, or a {tag} in the key");
+}
 
 template <class Owner>
 state_actor::behavior_type
@@ -80,6 +117,30 @@ key_router(typename state_actor::stateful_pointer<key_router_state<Owner>> self,
         return self->delegate(*owner, batch_get_atom_v, std::move(req));
       return self->delegate(spawn_batch_collector(sys, st.map),
                             batch_get_atom_v, std::move(req));
+    },
+    [=, &st, &sys](transact_atom, transaction_request& req)
+      -> caf::result<transaction_reply> {
+      if (auto owner = st.single_owner(req))
+        return self->delegate(st.map->owners[*owner], transact_atom_v,
+                              std::move(req));
+      // A malformed transaction is told so before where its keys live.
+      transaction_limits limits{st.map->max_batch_keys,
+                                st.map->max_value_bytes,
+                                st.map->max_reply_bytes};
+      if (auto err = transaction_problem(req, limits))
+        return err;
+      switch (st.map->spanning) {
+        case spanning_transactions::first_owner_applies:
+          return self->delegate(st.owner(req.ops.front().key),
+                                transact_atom_v, std::move(req));
+        case spanning_transactions::coordinate:
+          return self->delegate(spawn_transaction_coordinator(sys, st.map),
+                                transact_atom_v, std::move(req));
+        case spanning_transactions::one_shard_only:
+          return other_shards(req);
+        default:
+          return cross_node(req);
+      }
     },
     // -- typed records: the owner of the derived key answers ------------------------
     to_owner<put_atom, order>(self, st),

@@ -9,6 +9,7 @@
 // outstanding requests.
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string_view>
@@ -20,6 +21,23 @@
 #include "messages/interfaces.hpp"
 
 namespace solver_state {
+
+/// What a router does with a transaction whose keys have several owners.
+enum class spanning_transactions : uint8_t {
+  /// The owners are nodes of a cluster: refused with cross_node_transaction
+  /// (keys that must change together belong in one placement group).
+  refuse,
+  /// The owners share one data set (Redis, PostgreSQL, DynamoDB): the owner
+  /// of the first key applies the whole transaction in one backend call.
+  first_owner_applies,
+  /// Each owner holds its own data in memory: a coordinator locks the
+  /// owners in index order, then has each apply its part.
+  coordinate,
+  /// Each owner holds its own durable data (file): refused with bad_request
+  /// until a transaction over several shards can be made durable as one
+  /// unit; keys of one placement group share a shard.
+  one_shard_only,
+};
 
 /// Who owns which key, for owners of handle type `Owner` (shard_actor or
 /// state_actor).
@@ -38,6 +56,10 @@ struct ownership {
   size_t max_reply_bytes = 16u << 20;
   /// Keys one batch_get may name; more is bad_request.
   size_t max_batch_keys = 1'000;
+  /// One value of a transaction (state.max_value_bytes).
+  size_t max_value_bytes = 16u << 20;
+  /// How a transaction over several owners is run.
+  spanning_transactions spanning = spanning_transactions::refuse;
 };
 
 template <class Owner>

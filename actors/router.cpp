@@ -24,6 +24,8 @@ ownership_ptr<Owner> local_ownership(std::vector<Owner> shards,
   map->timeout = caf::duration{limits.timeout};
   map->max_reply_bytes = limits.max_reply_bytes;
   map->max_batch_keys = limits.max_batch_keys;
+  map->max_value_bytes = limits.max_value_bytes;
+  map->spanning = limits.spanning;
   return map;
 }
 

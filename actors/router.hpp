@@ -23,6 +23,10 @@ struct fan_out_limits {
   std::chrono::milliseconds timeout{30'000};
   size_t max_reply_bytes = 16u << 20;
   size_t max_batch_keys = 1'000;
+  /// One value of a transaction (state.max_value_bytes).
+  size_t max_value_bytes = 16u << 20;
+  /// How a transaction over several shards runs (see key_router.hpp).
+  spanning_transactions spanning = spanning_transactions::coordinate;
 };
 
 /// Who owns which key of a local store: shard i owns the keys with

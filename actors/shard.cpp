@@ -21,7 +21,9 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/merge.hpp"
+#include "actors/transaction_rules.hpp"
 #include "backends/state_store.hpp"
+#include "backends/transaction_check.hpp"
 #include "messages/keys.hpp"
 #include "util/wall_clock.hpp"
 
@@ -387,6 +389,151 @@ caf::result<bool> erase_key(shard_ptr self, delete_request&& req) {
   return rp;
 }
 
+// -- transactions -----------------------------------------------------------------
+
+void drain(shard_ptr self);
+
+transaction_limits limits_of(const shard_settings& s) {
+  return {s.max_batch_keys, s.max_value_bytes, s.max_reply_bytes};
+}
+
+/// The store-level operations of `req`, expiries fixed at `now`.
+std::vector<pending_op> pending_ops_of(const shard_state& st,
+                                       transaction_request& req,
+                                       unix_ms now) {
+  std::vector<pending_op> ops(req.ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) {
+    auto& in = req.ops[i];
+    auto& op = ops[i];
+    if (in.kind == txn_op::set) {
+      op.kind = pending_op::set;
+      op.write = set_request{std::move(in.key), std::move(in.value), in.ttl_ms,
+                             in.cond, 0};
+      op.expires_at = st.expiry_for(op.write, now);
+    } else {
+      op.kind = pending_op::erase;
+      op.removal = delete_request{std::move(in.key), in.cond};
+    }
+  }
+  return ops;
+}
+
+transaction_reply reply_of(const std::vector<pending_op>& ops) {
+  transaction_reply out;
+  out.versions.reserve(ops.size());
+  for (auto& op : ops)
+    out.versions.push_back(op.kind == pending_op::set && op.written
+                             ? op.written->version
+                             : 0);
+  return out;
+}
+
+/// Runs a whole transaction on this shard's store: all of it or none, held
+/// for the group commit like any write.
+caf::result<transaction_reply> run_transaction(shard_ptr self,
+                                               transaction_request&& req) {
+  auto started = steady::now();
+  auto& st = self->state;
+  if (auto err = transaction_problem(req, limits_of(st.settings)))
+    return acknowledge(self, op_kind::transaction, started,
+                       caf::expected<transaction_reply>{std::move(err)});
+  flush_batch(self); // operations that arrived earlier run first
+  auto now = now_of(self);
+  auto ops = pending_ops_of(st, req, now);
+  auto err = st.store->transact(ops, now);
+  return acknowledge(self, op_kind::transaction, started,
+                     err ? caf::expected<transaction_reply>{std::move(err)}
+                         : caf::expected<transaction_reply>{reply_of(ops)});
+}
+
+/// How long a shard stays locked waiting for a coordinator's answer. The
+/// coordinator answers at once unless another shard is slow; this bounds
+/// the wait if it is gone.
+constexpr std::chrono::seconds transaction_lock_limit{30};
+
+caf::error given_up() {
+  return make_state_error(state_errc::version_mismatch,
+                          "transaction not applied: another part of it "
+                          "failed");
+}
+
+/// Applies a locked part, reports to the coordinator and stays locked
+/// until it says whether to keep it; answers `rp` with this part's versions
+/// (or why not).
+void apply_locked_part(shard_ptr self, uint32_t part,
+                       std::shared_ptr<std::vector<pending_op>> ops,
+                       std::shared_ptr<std::vector<prior_entry>> prior,
+                       transaction_coordinator coordinator,
+                       caf::typed_response_promise<transaction_reply> rp,
+                       steady::time_point started) {
+  auto& st = self->state;
+  auto err = st.store->transact(*ops, now_of(self));
+  // Durable before anyone is told it is kept (a failed commit takes it back).
+  if (!err && st.store->has_pending_commit())
+    err = st.store->commit();
+  bool applied = !err;
+  auto finish = [self, ops, prior, rp, started, applied,
+                 err](caf::expected<bool> keep) mutable {
+    bool kept = applied && keep && *keep;
+    if (applied && !kept) {
+      put_back(*self->state.store, *prior, now_of(self));
+      self->state.store->commit();
+    }
+    caf::expected<transaction_reply> outcome{transaction_reply{}};
+    if (kept)
+      outcome = reply_of(*ops);
+    else if (!applied)
+      outcome = std::move(err);
+    else if (!keep)
+      outcome = std::move(keep.error());
+    else
+      outcome = given_up();
+    record(self, op_kind::transaction, outcome, started);
+    deliver(rp, std::move(outcome));
+  };
+  self
+    ->request(coordinator, transaction_lock_limit, txn_applied_atom_v, part,
+              applied)
+    .await([finish](bool keep) mutable { finish(keep); },
+           [finish](caf::error& e) mutable { finish(std::move(e)); });
+}
+
+/// Part `part` of a coordinated transaction: checks its conditions, then
+/// waits locked (an awaited request: this shard handles nothing else
+/// meanwhile) for the coordinator to say apply, and again to say keep.
+caf::result<transaction_reply>
+lock_for_transaction(shard_ptr self, uint32_t part, transaction_request&& req,
+                     transaction_coordinator coordinator) {
+  auto started = steady::now();
+  auto& st = self->state;
+  if (auto err = transaction_problem(req, limits_of(st.settings)))
+    return err;
+  // Earlier writes first, and durable: a failed group commit must not take
+  // back what this part is about to check.
+  drain(self);
+  auto now = now_of(self);
+  auto ops = std::make_shared<std::vector<pending_op>>(
+    pending_ops_of(st, req, now));
+  auto checked = check_transaction(*st.store, *ops, now);
+  if (!checked) {
+    record(self, op_kind::transaction, checked, started);
+    return std::move(checked.error());
+  }
+  auto prior = std::make_shared<std::vector<prior_entry>>(std::move(*checked));
+  auto rp = self->make_response_promise<transaction_reply>();
+  self
+    ->request(coordinator, transaction_lock_limit, txn_locked_atom_v, part)
+    .await(
+      [=](bool go) mutable {
+        if (go)
+          apply_locked_part(self, part, ops, prior, coordinator, rp, started);
+        else
+          rp.deliver(given_up());
+      },
+      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
 /// One page of keys, never more than max_list_page (limit 0 included).
 caf::expected<key_page> do_list(shard_ptr self, list_request req) {
   flush_batch(self); // earlier writes first
@@ -715,6 +862,16 @@ shard_actor::behavior_type shard(shard_ptr self,
     },
     [=](delete_atom, delete_request& req) -> caf::result<bool> {
       return erase_key(self, std::move(req));
+    },
+    [=](transact_atom,
+        transaction_request& req) -> caf::result<transaction_reply> {
+      return run_transaction(self, std::move(req));
+    },
+    [=](txn_lock_atom, uint32_t part, transaction_request& req,
+        transaction_coordinator& coordinator)
+      -> caf::result<transaction_reply> {
+      return lock_for_transaction(self, part, std::move(req),
+                                  std::move(coordinator));
     },
     [=](list_atom, list_request& req) -> caf::result<key_page> {
       return committed_read<key_page>(

@@ -15,6 +15,7 @@
 #include "actors/ticker.hpp"
 #include "backends/connection_url.hpp"
 #include "backends/plugin.hpp"
+#include "backends/state_store.hpp"
 #include "messages/errors.hpp"
 
 #include <spdlog/spdlog.h>
@@ -41,6 +42,15 @@ void watch_shard(const shard_actor& shard, uint32_t index,
   });
 }
 
+/// How the router runs a transaction over several shards of `store`'s kind.
+spanning_transactions spanning_of(const state_store& store) {
+  if (store.shares_data())
+    return spanning_transactions::first_owner_applies;
+  if (store.backend_name() == "memory")
+    return spanning_transactions::coordinate;
+  return spanning_transactions::one_shard_only;
+}
+
 } // namespace
 
 caf::expected<store_handles> start_store(caf::actor_system& sys,
@@ -59,6 +69,8 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
                             "state.type: cannot open "
                               + redact_password(cfg.type) + ": "
                               + message_of(stores.error()));
+  auto spanning = stores->empty() ? spanning_transactions::coordinate
+                                  : spanning_of(*stores->front());
   store_handles out;
   out.backend = std::string{plugin->name()};
   out.metrics = spawn_metrics(sys, cfg.max_items);
@@ -81,6 +93,8 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
   }
   fan_out_limits limits{options.fan_out_timeout, options.max_reply_bytes,
                         options.max_batch_keys};
+  limits.max_value_bytes = cfg.max_value_bytes;
+  limits.spanning = spanning;
   out.router = spawn_router(sys, out.shards, limits);
   out.owners = local_ownership<state_actor>(
     {out.shards.begin(), out.shards.end()}, limits);

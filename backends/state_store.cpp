@@ -3,6 +3,8 @@
 
 #include "backends/state_store.hpp"
 
+#include "backends/transaction_check.hpp"
+
 namespace solver_state {
 
 state_store::~state_store() = default;
@@ -30,6 +32,34 @@ bool state_store::pipelines() const {
 void state_store::apply(std::vector<pending_op>& ops, unix_ms now) {
   for (auto& op : ops)
     apply_one(op, now);
+}
+
+caf::error state_store::transact(std::vector<pending_op>& ops, unix_ms now) {
+  auto prior = check_transaction(*this, ops, now);
+  if (!prior)
+    return std::move(prior.error());
+  std::vector<prior_entry> applied;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    auto& op = ops[i];
+    // The conditions held a moment ago in this same thread: apply plainly.
+    if (op.kind == pending_op::set) {
+      op.write.cond = condition::always();
+      op.written = set(set_request{op.write}, op.expires_at, now);
+    } else {
+      op.removal.cond = condition::always();
+      op.erased = erase(op.removal, now);
+    }
+    if (auto err = op.failure()) {
+      put_back(*this, applied, now);
+      return err;
+    }
+    applied.push_back(std::move((*prior)[i]));
+  }
+  return {};
+}
+
+bool state_store::shares_data() const {
+  return false;
 }
 
 void state_store::apply_one(pending_op& op, unix_ms now) {

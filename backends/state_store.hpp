@@ -118,6 +118,27 @@ public:
   /// Applies one op through get/set/erase (one round trip of its own).
   void apply_one(pending_op& op, unix_ms now);
 
+  /// Applies `ops` (sets and erases, each naming a distinct key) all or
+  /// nothing: when the condition of any op does not hold at `now`, nothing
+  /// is applied and the error is version_mismatch naming that op's key
+  /// (see transaction_condition_problem). On success every op holds its
+  /// outcome (`written` or `erased`) and the writes wait for commit() like
+  /// any other (a durable backend makes them durable as one unit, so a
+  /// crash keeps all or none). Backends that share their data between
+  /// shards (shares_data) are asked with keys of other shards too.
+  ///
+  /// The default checks with get() and applies with set()/erase() in this
+  /// shard's one thread, putting back what it applied when a later op fails
+  /// (capacity_exceeded, io_error): all or nothing for readers of this store,
+  /// but not across a crash, and not for readers that reach the same data
+  /// through another store. Durable and shared backends override it.
+  virtual caf::error transact(std::vector<pending_op>& ops, unix_ms now);
+
+  /// True when the stores of every shard reach the same data (one Redis
+  /// database, one PostgreSQL table, one DynamoDB table): a transaction
+  /// over keys of several shards can then be applied by one store alone.
+  virtual bool shares_data() const;
+
   /// Drops keys expired at `now`; how many. Backends that expire by
   /// themselves (Redis) return 0.
   virtual size_t sweep(unix_ms now);

@@ -25,6 +25,7 @@ constexpr std::pair<state_errc, unsigned> statuses[] = {
   {state_errc::bad_request, 400},
   {state_errc::payload_too_large, 413},
   {state_errc::method_not_allowed, 405},
+  {state_errc::cross_node_transaction, 400},
 };
 
 constexpr bool one_row_per_code_in_order() {

@@ -32,7 +32,8 @@ namespace solver_state {
   X(unauthorized)                                                            \
   X(bad_request)                                                             \
   X(payload_too_large)                                                       \
-  X(method_not_allowed)
+  X(method_not_allowed)                                                      \
+  X(cross_node_transaction)
 
 enum class state_errc : uint8_t {
 #define SOLVER_STATE_ERRC_ENUMERATOR(name) name,

@@ -31,6 +31,9 @@ using state_actor = caf::typed_actor<
   caf::replies_to<list_atom, list_request>::with<key_page>,
   /// Values of many keys in request order; absent keys have version 0.
   caf::replies_to<batch_get_atom, batch_request>::with<batch_reply>,
+  /// Applies every write of a transaction or none; each key's new version,
+  /// or version_mismatch naming the first key whose condition fails.
+  caf::replies_to<transact_atom, transaction_request>::with<transaction_reply>,
   // -- typed domain records ------------------------------------------------------
   /// Stores an order under order:{type}:{id}; the new version.
   caf::replies_to<put_atom, order>::with<version_t>,
@@ -61,9 +64,30 @@ using state_actor = caf::typed_actor<
   /// backend_unavailable otherwise.
   caf::replies_to<health_atom>::with<std::string>>;
 
+/// The TRANSACTION COORDINATOR interface: a short-lived actor that runs one
+/// transaction over the shards of a store whose shards hold their own data
+/// (memory, file). It locks the shards one by one in index order, so two
+/// transactions never wait for each other in a cycle, then lets every shard
+/// apply its part, then releases them together: no reader sees part of it.
+using transaction_coordinator = caf::typed_actor<
+  /// The whole transaction, as the router delegates it.
+  caf::replies_to<transact_atom, transaction_request>::with<transaction_reply>,
+  /// INTERNAL: shard part `part` checked its conditions and waits, locked,
+  /// for the answer: apply (true) or give up (false).
+  caf::replies_to<txn_locked_atom, uint32_t>::with<bool>,
+  /// INTERNAL: shard part `part` applied its operations (or failed to) and
+  /// waits, still locked, for the answer: keep them (true) or put back what
+  /// it applied (false), then unlock.
+  caf::replies_to<txn_applied_atom, uint32_t, bool>::with<bool>>;
+
 /// The SHARD actor interface: a state actor owning the keys of one shard and
 /// one backend handle.
 using shard_actor = state_actor::extend<
+  /// INTERNAL: part `part` of a coordinated transaction: check its
+  /// conditions, then stay locked through the coordinator's two answers;
+  /// the versions of this part once the whole transaction is kept.
+  caf::replies_to<txn_lock_atom, uint32_t, transaction_request,
+                  transaction_coordinator>::with<transaction_reply>,
   /// INTERNAL: drop expired keys and send a metrics report.
   caf::reacts_to<tick_atom>,
   /// INTERNAL: make pending writes durable and acknowledge them (group commit).

@@ -16,6 +16,8 @@ const char* to_string(op_kind op) {
       return "list";
     case op_kind::batch_get:
       return "batch_get";
+    case op_kind::transaction:
+      return "transaction";
     default:
       return "unknown";
   }

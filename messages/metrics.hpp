@@ -15,7 +15,15 @@
 namespace solver_state {
 
 /// Operations counted by state_operations_total{op=...}.
-enum class op_kind : uint8_t { get, set, del, list, batch_get, count_ };
+enum class op_kind : uint8_t {
+  get,
+  set,
+  del,
+  list,
+  batch_get,
+  transaction,
+  count_
+};
 
 constexpr size_t op_kind_count = static_cast<size_t>(op_kind::count_);
 

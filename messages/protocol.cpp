@@ -13,6 +13,8 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::solver_state>();
   cfg.add_message_type<state_actor>("solver_state::state_actor");
   cfg.add_message_type<metrics_actor>("solver_state::metrics_actor");
+  cfg.add_message_type<transaction_coordinator>(
+    "solver_state::transaction_coordinator");
   cfg.add_error_category(
     state_error_category(),
     [](uint8_t code, caf::atom_value, const caf::message& ctx) -> std::string {

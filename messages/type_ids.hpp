@@ -9,6 +9,7 @@
 #include "messages/domain.hpp"
 #include "messages/errors.hpp"
 #include "messages/metrics.hpp"
+#include "messages/transaction.hpp"
 #include "messages/values.hpp"
 
 CAF_BEGIN_TYPE_ID_BLOCK(solver_state, caf::first_custom_type_id)
@@ -64,5 +65,14 @@ CAF_BEGIN_TYPE_ID_BLOCK(solver_state, caf::first_custom_type_id)
   CAF_ADD_ATOM(solver_state, solver_state, peer_stats_atom, "peer_stats")
   CAF_ADD_ATOM(solver_state, solver_state, peer_flush_atom, "peer_flush")
   CAF_ADD_ATOM(solver_state, solver_state, peer_dial_atom, "peer_dial")
+
+  // -- transactions ----------------------------------------------------------
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::txn_op))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::transaction_request))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::transaction_reply))
+  CAF_ADD_ATOM(solver_state, solver_state, transact_atom, "ss_txn")
+  CAF_ADD_ATOM(solver_state, solver_state, txn_lock_atom, "ss_txlock")
+  CAF_ADD_ATOM(solver_state, solver_state, txn_locked_atom, "ss_txlckd")
+  CAF_ADD_ATOM(solver_state, solver_state, txn_applied_atom, "ss_txappl")
 
 CAF_END_TYPE_ID_BLOCK(solver_state)

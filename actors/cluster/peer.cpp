@@ -413,6 +413,9 @@ peer_actor::behavior_type peer(peer_ptr self, peer_settings settings) {
     [self](batch_get_atom, batch_request& req) {
       return coalesce_batch(self, req);
     },
+    [self](transact_atom, transaction_request& req) {
+      return forward<transaction_reply>(self, transact_atom_v, std::move(req));
+    },
     // -- typed records -----------------------------------------------------------------
     [self](put_atom, order& x) {
       return forward<version_t>(self, put_atom_v, std::move(x));

@@ -3,6 +3,8 @@
 
 #include "tests/support/conformance.hpp"
 
+#include "tests/support/conformance_transactions.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -469,6 +471,7 @@ void run_conformance(const conformance_target& t) {
   SECTION("actor level: a listing across shards returns each key once") {
     check_listing_across_shards(t);
   }
+  run_transaction_conformance(t);
   if (t.instances_share_data) {
     SECTION("two instances racing on one key lose no update") {
       check_shared_instances_race(t);
