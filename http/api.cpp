@@ -76,6 +76,9 @@ void api::serve(request_t& req, route_match m, const sink_ptr& sink) const {
     case route_id::state_batch_get:
       batch_get(env_, req, m, sink);
       break;
+    case route_id::state_transaction:
+      transaction(env_, req, m, sink);
+      break;
     case route_id::state_key:
       if (method == method_id::get)
         get_value(env_, req, m, std::move(m.params[0]), sink);

@@ -49,6 +49,12 @@ void list_keys(const handler_env& env, request_t& req, const route_match& m,
 void batch_get(const handler_env& env, request_t& req, const route_match& m,
                const sink_ptr& sink);
 
+// -- transactions (handlers_transaction.cpp) ----------------------------------------
+
+/// POST /v1/state/transaction: every operation applied, or none.
+void transaction(const handler_env& env, request_t& req, const route_match& m,
+                 const sink_ptr& sink);
+
 // -- backup (handlers_export.cpp, handlers_import.cpp) --------------------------------
 
 /// GET /v1/export?prefix=P: every key under P with its value and expiry, as

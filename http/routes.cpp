@@ -31,6 +31,7 @@ constexpr std::array<route_info, route_count> routes{{
   {"/metrics", get_only, "GET, HEAD"},
   {"/v1/state", get_only, "GET, HEAD"},
   {"/v1/state/batch-get", post_only, "POST"},
+  {"/v1/state/transaction", post_only, "POST"},
   {"/v1/state/{key}", get_put_delete, "GET, HEAD, PUT, DELETE"},
   {"/v1/orders/{order_type}", get_only, "GET, HEAD"},
   {"/v1/orders/{order_type}/{order_id}", get_put_delete,
@@ -146,6 +147,8 @@ route_match match_route(std::string_view target, method_id method) {
     m.route = route_id::import_keys;
   else if (path == "/v1/state/batch-get" && method == method_id::post)
     m.route = route_id::state_batch_get;
+  else if (path == "/v1/state/transaction" && method == method_id::post)
+    m.route = route_id::state_transaction;
   else if (path.substr(0, 10) == "/v1/state/") {
     m.route = route_id::state_key;
     decode_into(m, {path.substr(10)});

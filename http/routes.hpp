@@ -18,6 +18,7 @@ enum class route_id : uint8_t {
   metrics,
   state_list,       // GET /v1/state?prefix=&limit=&cursor=
   state_batch_get,  // POST /v1/state/batch-get
+  state_transaction, // POST /v1/state/transaction
   state_key,        // GET|PUT|DELETE /v1/state/{key}
   orders_list,      // GET /v1/orders/{order_type}
   order,            // GET|PUT|DELETE /v1/orders/{order_type}/{order_id}

@@ -433,6 +433,24 @@ async function run() {
     await req('POST', '/v1/state/batch-get', 400, batch(['bad\u0001key']));
     await req('GET', '/v1/state/batch-get', 404); // the key "batch-get"
 
+    // transactions
+    const b64t = (v) => Buffer.from(v).toString('base64');
+    const txn = (operations) => ({ body: JSON.stringify({ operations }), headers: { 'Content-Type': 'application/json' } });
+    const done = await req('POST', '/v1/state/transaction', 200,
+      txn([{ op: 'set', key: 'fill:openapi:a', value: b64t('1'), ttl_seconds: 60 },
+           { op: 'set', key: 'fill:openapi:b', value: b64t('2'), if_none_match: '*' },
+           { op: 'delete', key: 'fill:openapi:gone' }]));
+    const tagA = JSON.parse(done.body).etags['fill:openapi:a'];
+    await req('POST', '/v1/state/transaction', 200,
+      txn([{ op: 'delete', key: 'fill:openapi:a', if_match: tagA }]));
+    await req('POST', '/v1/state/transaction', 412,
+      txn([{ op: 'set', key: 'fill:openapi:b', value: b64t('3'), if_none_match: '*' }]));
+    await req('POST', '/v1/state/transaction', 400, { body: '{"operations":' });
+    await req('POST', '/v1/state/transaction', 400, txn([]));
+    await req('POST', '/v1/state/transaction', 400,
+      txn([{ op: 'set', key: 'bad\u0001key', value: b64t('x') }]));
+    await req('GET', '/v1/state/transaction', 404); // the key "transaction"
+
     // typed records
     for (const [item, list] of [['/v1/orders/{order_type}/{order_id}', '/v1/orders/{order_type}'],
                                 ['/v1/fills/{order_id}/{tx_hash}', '/v1/fills/{order_id}'],
