@@ -65,4 +65,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(solver_state, caf::first_custom_type_id)
   CAF_ADD_ATOM(solver_state, solver_state, peer_flush_atom, "peer_flush")
   CAF_ADD_ATOM(solver_state, solver_state, peer_dial_atom, "peer_dial")
 
+  // -- delete by prefix ----------------------------------------------------------
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::delete_prefix_request))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::delete_prefix_result))
+  /// A shard's message to itself: run the next chunk of a prefix deletion.
+  CAF_ADD_ATOM(solver_state, solver_state, delete_step_atom, "ss_delstep")
+
 CAF_END_TYPE_ID_BLOCK(solver_state)
