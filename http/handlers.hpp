@@ -49,6 +49,11 @@ void list_keys(const handler_env& env, request_t& req, const route_match& m,
 void batch_get(const handler_env& env, request_t& req, const route_match& m,
                const sink_ptr& sink);
 
+/// DELETE /v1/state?prefix=P: removes every live key under P, answers
+/// {"deleted":N} (handlers_delete_prefix.cpp).
+void delete_prefix(const handler_env& env, request_t& req,
+                   const route_match& m, const sink_ptr& sink);
+
 // -- backup (handlers_export.cpp, handlers_import.cpp) --------------------------------
 
 /// GET /v1/export?prefix=P: every key under P with its value and expiry, as
