@@ -245,6 +245,25 @@ ids_collector spawn_ids_collector(caf::actor_system& sys,
 }
 
 template <class Owner>
+delete_prefix_collector
+spawn_delete_prefix_collector(caf::actor_system& sys,
+                              ownership_ptr<Owner> map) {
+  auto sum = [](const delete_prefix_request&,
+                std::vector<delete_prefix_result>& parts) {
+    delete_prefix_result total;
+    for (auto& part : parts) {
+      total.deleted += part.deleted;
+      total.more = total.more || part.more;
+    }
+    return total;
+  };
+  return sys.spawn(merging<delete_prefix_collector, delete_prefix_result,
+                           delete_atom, delete_prefix_request, Owner,
+                           decltype(sum)>,
+                   std::move(map), sum);
+}
+
+template <class Owner>
 batch_collector spawn_batch_collector(caf::actor_system& sys,
                                       ownership_ptr<Owner> map) {
   return sys.spawn(batch_fan_out<Owner>, std::move(map));
@@ -264,6 +283,8 @@ health_collector spawn_health_collector(caf::actor_system& sys,
   template batch_collector spawn_batch_collector<Owner>(caf::actor_system&,    \
                                                         ownership_ptr<Owner>); \
   template health_collector spawn_health_collector<Owner>(                     \
+    caf::actor_system&, ownership_ptr<Owner>);                                 \
+  template delete_prefix_collector spawn_delete_prefix_collector<Owner>(       \
     caf::actor_system&, ownership_ptr<Owner>);
 
 SOLVER_STATE_FAN_OUT_FOR(shard_actor)

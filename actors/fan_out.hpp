@@ -30,6 +30,12 @@ template <class Owner>
 batch_collector spawn_batch_collector(caf::actor_system& sys,
                                       ownership_ptr<Owner> map);
 
+/// Asks every owner to delete under a prefix and sums what they removed.
+template <class Owner>
+delete_prefix_collector
+spawn_delete_prefix_collector(caf::actor_system& sys,
+                              ownership_ptr<Owner> map);
+
 /// "ok" when every owner is healthy, else the first failure.
 template <class Owner>
 health_collector spawn_health_collector(caf::actor_system& sys,

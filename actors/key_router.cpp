@@ -1,5 +1,6 @@
 // The key-router behaviour behind the local and the cluster router: delegates
-// single-key and typed operations to the key's owner, fans the rest out.
+// single-key and typed operations to the key's owner, fans the rest out
+// (list, batch_get, delete by prefix, health).
 
 #include "actors/key_router.hpp"
 
@@ -109,6 +110,15 @@ key_router(typename state_actor::stateful_pointer<key_router_state<Owner>> self,
                               std::move(req));
       return self->delegate(spawn_list_collector(sys, st.map), list_atom_v,
                             std::move(req));
+    },
+    [=, &st, &sys](delete_atom, delete_prefix_request& req) {
+      // Like a listing: the keys under a prefix inside one placement group
+      // have one owner; any other prefix may have keys on every owner.
+      if (auto group = group_of_prefix(req.prefix); !group.empty())
+        return self->delegate(st.owner_of_group(group), delete_atom_v,
+                              std::move(req));
+      return self->delegate(spawn_delete_prefix_collector(sys, st.map),
+                            delete_atom_v, std::move(req));
     },
     [=, &st, &sys](batch_get_atom, batch_request& req) {
       // A batch owned by one owner (the fills of one order, or any batch on

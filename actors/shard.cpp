@@ -1,5 +1,6 @@
 // The shard actor: validates keys and runs every operation on its one backend
-// store, with pipelined batches, group commit, TTL sweep and metrics reports.
+// store, with pipelined batches, group commit, TTL sweep, metrics reports and
+// chunked delete by prefix.
 
 #include "actors/shard.hpp"
 
@@ -8,6 +9,7 @@
 #include <exception>
 #include <functional>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <string_view>
 #include <type_traits>
@@ -69,6 +71,30 @@ constexpr size_t max_batch = 256;
 /// idle service's dead backend from a quiet one.
 constexpr std::chrono::seconds health_check_interval{5};
 
+/// Keys one step of a prefix deletion lists and erases before the shard
+/// turns back to its mailbox: small enough that a request queued behind a
+/// step waits well under a millisecond on a local backend (one round trip
+/// for the listing and one pipelined batch on a network backend), large
+/// enough that a million keys take about two thousand steps.
+constexpr uint32_t delete_prefix_chunk = 512;
+
+/// A prefix deletion in progress: one list-and-erase step per delete_step
+/// message, each after the last key the step before handled, until the
+/// listing ends or the request's limit is reached. Memory is bounded by one
+/// chunk whatever the number of keys.
+struct prefix_deletion {
+  delete_prefix_request req;
+  caf::typed_response_promise<delete_prefix_result> rp;
+  /// The cursor: the last key handled.
+  std::string after;
+  /// Keys listed and erased so far (the limit counts these).
+  uint64_t handled = 0;
+  /// Of them, live values removed (the answer).
+  uint64_t deleted = 0;
+  /// Set when a group commit took back erases of an earlier step.
+  caf::error failure;
+};
+
 struct shard_state {
   static inline const char* name = "solver-state.shard";
 
@@ -101,6 +127,11 @@ struct shard_state {
   bool closed = false;
   /// Scratch space of batch_problem's duplicate check.
   std::vector<std::string_view> batch_keys_sorted;
+  /// Prefix deletions in progress, by the id their steps carry.
+  std::map<uint64_t, prefix_deletion> deletions;
+  uint64_t last_deletion_id = 0;
+  /// The erase operations of one deletion step (kept for their capacity).
+  std::vector<pending_op> deletion_ops;
 
   ~shard_state() {
     if (store && !closed)
@@ -660,6 +691,137 @@ caf::result<id_list> list_ids(shard_ptr self, std::string prefix,
            limit = q.limit] { return do_list_ids(self, prefix, after, limit); });
 }
 
+// -- delete by prefix ---------------------------------------------------------------
+
+/// Answers deletion `id` with `outcome` and forgets it.
+void answer_deletion(shard_ptr self, uint64_t id,
+                     caf::expected<delete_prefix_result> outcome) {
+  auto& dels = self->state.deletions;
+  auto it = dels.find(id);
+  if (it == dels.end())
+    return;
+  auto rp = it->second.rp;
+  dels.erase(it);
+  deliver(rp, std::move(outcome));
+}
+
+/// Ends deletion `id`: at once, or once the erases it made are durable (a
+/// failed group commit answers with its error, not with the count).
+void finish_deletion(shard_ptr self, uint64_t id,
+                     caf::expected<delete_prefix_result> outcome) {
+  auto& st = self->state;
+  if (!outcome || !st.store->has_pending_commit())
+    return answer_deletion(self, id, std::move(outcome));
+  st.pending_acks.emplace_back(
+    [self, id, result = *outcome](const caf::error& err) {
+      auto& dels = self->state.deletions;
+      auto it = dels.find(id);
+      if (it == dels.end())
+        return;
+      auto failure = err ? err : it->second.failure;
+      if (failure)
+        answer_deletion(self, id, std::move(failure));
+      else
+        answer_deletion(self, id, result);
+    });
+  schedule_drain(self);
+}
+
+/// Erases `keys` through the store's single-key erase path (apply: one
+/// pipelined batch on a network backend, erase() per key otherwise), so
+/// each key's removal is the same event a DELETE of that key would be. How
+/// many live values went, or the first failure.
+caf::expected<uint64_t> erase_keys(shard_ptr self,
+                                   std::vector<std::string>& keys) {
+  auto& st = self->state;
+  auto& ops = st.deletion_ops;
+  ops.clear();
+  for (auto& key : keys) {
+    pending_op op;
+    op.kind = pending_op::erase;
+    op.removal = delete_request{std::move(key), condition::always()};
+    ops.push_back(std::move(op));
+  }
+  st.store->apply(ops, now_of(self));
+  uint64_t removed = 0;
+  for (auto& op : ops) {
+    if (!op.erased)
+      return std::move(op.erased.error());
+    removed += *op.erased ? 1 : 0;
+  }
+  ops.clear();
+  return removed;
+}
+
+/// One step of deletion `id`: lists the next chunk after its cursor, erases
+/// it, and either ends the deletion or sends the next step to the back of
+/// the mailbox, so the requests that arrived meanwhile run in between.
+void run_deletion_step(shard_ptr self, uint64_t id) {
+  auto& st = self->state;
+  auto it = st.deletions.find(id);
+  if (it == st.deletions.end())
+    return;
+  auto& d = it->second;
+  if (d.failure)
+    return answer_deletion(self, id, d.failure);
+  flush_batch(self); // earlier writes first
+  uint64_t wanted = delete_prefix_chunk;
+  if (d.req.limit != 0)
+    wanted = std::min(wanted, d.req.limit - d.handled);
+  list_request next{d.req.prefix, d.after, static_cast<uint32_t>(wanted)};
+  auto page = st.store->list(next, now_of(self));
+  if (!page)
+    return answer_deletion(self, id, std::move(page.error()));
+  if (!page->keys.empty())
+    d.after = page->keys.back();
+  d.handled += page->keys.size();
+  auto removed = erase_keys(self, page->keys);
+  if (!removed)
+    return finish_deletion(self, id, std::move(removed.error()));
+  d.deleted += *removed;
+  if (st.store->has_pending_commit()) {
+    // A failed group commit takes this step's erases back: the deletion
+    // must not count them.
+    st.pending_acks.emplace_back([self, id](const caf::error& err) {
+      auto& dels = self->state.deletions;
+      if (auto it = dels.find(id); err && it != dels.end())
+        it->second.failure = err;
+    });
+    schedule_drain(self);
+  }
+  bool at_limit = d.req.limit != 0 && d.handled >= d.req.limit;
+  if (!page->more || at_limit)
+    return finish_deletion(self, id,
+                           delete_prefix_result{d.deleted, page->more});
+  self->send(self, delete_step_atom_v, id);
+}
+
+/// Starts deleting the keys under `req.prefix`; the answer comes from the
+/// last step.
+caf::result<delete_prefix_result>
+start_deletion(shard_ptr self, delete_prefix_request&& req) {
+  if (req.prefix.empty())
+    return make_state_error(state_errc::bad_request,
+                            "prefix must not be empty: deleting every key "
+                            "by prefix is refused");
+  auto& st = self->state;
+  auto id = ++st.last_deletion_id;
+  auto rp = self->make_response_promise<delete_prefix_result>();
+  auto& d = st.deletions[id];
+  d.req = std::move(req);
+  d.rp = rp;
+  self->send(self, delete_step_atom_v, id);
+  return rp;
+}
+
+/// Answers every deletion in progress with `err` (the shard fails or stops).
+void fail_deletions(shard_ptr self, const caf::error& err) {
+  auto dels = std::move(self->state.deletions);
+  self->state.deletions.clear();
+  for (auto& entry : dels)
+    entry.second.rp.deliver(err);
+}
+
 // -- typed records ----------------------------------------------------------------
 
 /// Reads `key` into a typed record via `fill_in(record, entry)`.
@@ -779,6 +941,7 @@ void fail_everything_held(shard_ptr self, const caf::error& err) {
   fail_queue(st.applying, st.applying_replies);
   fail_queue(st.batch, st.batch_replies);
   release_held(self, err, &err);
+  fail_deletions(self, err);
 }
 
 /// Keeps a failed shard's store open, unclosed, until the process exits. An
@@ -844,6 +1007,11 @@ shard_actor::behavior_type shard(shard_ptr self,
   // late, exit messages overtake it.
   self->set_exit_handler([=](caf::exit_msg& msg) {
     drain(self);
+    // Deletions still running end here: their callers learn so now rather
+    // than by their timeout.
+    fail_deletions(self, make_state_error(state_errc::backend_unavailable,
+                                          "the shard stopped during a "
+                                          "delete by prefix"));
     close_store(self);
     self->quit(std::move(msg.reason));
   });
@@ -880,6 +1048,10 @@ shard_actor::behavior_type shard(shard_ptr self,
     [=](batch_get_atom, batch_request& req) -> caf::result<batch_reply> {
       return committed_read<batch_reply>(
         self, [self, req = std::move(req)] { return do_batch_get(self, req); });
+    },
+    [=](delete_atom,
+        delete_prefix_request& req) -> caf::result<delete_prefix_result> {
+      return start_deletion(self, std::move(req));
     },
     // -- typed records ------------------------------------------------------------
     [=](put_atom, order& x) -> caf::result<version_t> {
@@ -967,6 +1139,7 @@ shard_actor::behavior_type shard(shard_ptr self,
     // -- internal -----------------------------------------------------------------
     [=](tick_atom) { on_tick(self); },
     [=](commit_atom) { on_commit(self); },
+    [=](delete_step_atom, uint64_t id) { run_deletion_step(self, id); },
     [=](checkpoint_atom) {
       flush_batch(self);
       if (auto err = self->state.store->checkpoint())

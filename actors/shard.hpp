@@ -2,6 +2,17 @@
 
 // The SHARD actor: owns the keys of one shard and the one backend store that
 // holds them. Nothing else touches the store, so it needs no lock.
+//
+// Delete by prefix runs in steps: each lists up to 512 live keys after the
+// last one handled and erases them through the store's single-key erase
+// (apply, as a pipelined DELETE would), then the next step goes to the back
+// of the mailbox, so requests that arrived meanwhile are served in between
+// and memory holds one chunk. The answer, sent once at the end (after the
+// group commit that makes the erases durable), counts the live values
+// removed; keys that expired are not counted. Keys written under the prefix
+// during the deletion are removed when they sort after the cursor at the
+// time of their write, kept otherwise: "may or may not". A request's limit
+// ends the deletion early with `more` set.
 
 #include <cstddef>
 #include <cstdint>

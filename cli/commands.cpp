@@ -28,11 +28,14 @@ const std::vector<command>& commands() {
      {{"--ttl", true}, {"--if-match", true}, {"--if-none-match", false}},
      run_put},
     {"del",
-     "del KEY [--if-match ETAG]",
-     "delete a key",
+     "del KEY [--if-match ETAG] | del --prefix PREFIX",
+     "delete a key, or every key under a prefix",
      "Succeeds also when the key is absent, unless --if-match is given:\n"
-     "then exit 3 when the version differs, 1 when the key is absent.\n",
-     {{"--if-match", true}},
+     "then exit 3 when the version differs, 1 when the key is absent.\n"
+     "  --prefix PREFIX   delete every live key starting with PREFIX (not\n"
+     "                    empty) and print how many were deleted\n"
+     "--json with --prefix: {\"prefix\",\"deleted\"}.\n",
+     {{"--if-match", true}, {"--prefix", true}},
      run_del},
     {"ls",
      "ls [PREFIX] [--limit N] [--page-size N]",

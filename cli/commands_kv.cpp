@@ -1,4 +1,4 @@
-// get, put, del: one key each.
+// get, put, del: one key each (del --prefix: every key under a prefix).
 
 #include <unistd.h>
 
@@ -8,6 +8,7 @@
 
 #include <boost/json.hpp>
 
+#include "cli/answer_json.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "cli/reply_failure.hpp"
@@ -166,7 +167,64 @@ int run_put(context& cx, const parsed_args& args) {
   return written ? report(*written, cx.json) : exit_ok;
 }
 
+namespace {
+
+/// The count of a {"deleted":N} answer, or why the answer is not one.
+expected<uint64_t> deleted_count(const http_reply& r) {
+  boost::json::error_code ec;
+  auto doc = parse_answer(r.body, ec);
+  auto* obj = ec ? nullptr : doc.if_object();
+  auto* n = obj ? obj->if_contains("deleted") : nullptr;
+  if (n && n->is_uint64())
+    return n->as_uint64();
+  if (n && n->is_int64() && n->as_int64() >= 0)
+    return static_cast<uint64_t>(n->as_int64());
+  return failure{exit_server_error, "bad_answer",
+                 "the service's answer is not what this client expects: "
+                 "no \"deleted\" count"};
+}
+
+/// del --prefix PREFIX: one request; the service deletes in steps and
+/// answers once with the total.
+int run_del_prefix(context& cx, const parsed_args& args,
+                   const std::string& prefix) {
+  if (auto f = check_arity(args, 0, 0, "del --prefix PREFIX"))
+    return report(*f, cx.json);
+  if (args.has("--if-match"))
+    return report(usage_failure("--if-match applies to one key, not to "
+                                "--prefix"),
+                  cx.json);
+  if (prefix.empty())
+    return report(usage_failure("--prefix must not be empty: deleting "
+                                "every key is refused"),
+                  cx.json);
+  auto r = cx.http.send("DELETE", prefix_target(prefix));
+  if (!r)
+    return report(r.error(), cx.json);
+  if (r->status != 200)
+    return report(failure_of(*r), cx.json);
+  auto count = deleted_count(*r);
+  if (!count)
+    return report(count.error(), cx.json);
+  maybe_failure written;
+  if (cx.json) {
+    boost::json::object doc;
+    doc["prefix"] = prefix;
+    doc["deleted"] = *count;
+    written = write_json(doc);
+  } else {
+    written = write_stdout(std::to_string(*count) + "\n");
+  }
+  if (!written)
+    written = flush_stdout();
+  return written ? report(*written, cx.json) : exit_ok;
+}
+
+} // namespace
+
 int run_del(context& cx, const parsed_args& args) {
+  if (auto* prefix = args.value("--prefix"))
+    return run_del_prefix(cx, args, *prefix);
   if (auto f = check_arity(args, 1, 1, "del KEY [--if-match ETAG]"))
     return report(*f, cx.json);
   const auto& key = args.positionals[0];

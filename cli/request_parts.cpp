@@ -26,6 +26,10 @@ std::string list_target(std::string_view prefix, long long limit,
   return out;
 }
 
+std::string prefix_target(std::string_view prefix) {
+  return "/v1/state?prefix=" + percent_encode(prefix);
+}
+
 expected<std::string> if_match_header(std::string_view argument) {
   auto bad = [&] {
     return usage_failure("--if-match takes an ETag (\"123\" or 123) or *, "

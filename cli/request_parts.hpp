@@ -22,6 +22,9 @@ std::string state_target(std::string_view key);
 std::string list_target(std::string_view prefix, long long limit,
                         const std::optional<std::string>& cursor);
 
+/// "/v1/state?prefix=<encoded>": the target of a delete by prefix.
+std::string prefix_target(std::string_view prefix);
+
 /// The If-Match header for what --if-match was given: a quoted tag, a weak
 /// one and "*" as they are; a bare version ("123", as scripts keep it) gets
 /// its quotes. A usage failure for text that can be neither (a quote inside

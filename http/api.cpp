@@ -71,7 +71,10 @@ void api::serve(request_t& req, route_match m, const sink_ptr& sink) const {
       metrics(env_, sink);
       break;
     case route_id::state_list:
-      list_keys(env_, req, m, sink);
+      if (method == method_id::del)
+        delete_prefix(env_, req, m, sink);
+      else
+        list_keys(env_, req, m, sink);
       break;
     case route_id::state_batch_get:
       batch_get(env_, req, m, sink);

@@ -54,6 +54,10 @@ void batch_get(const handler_env& env, request_t& req, const route_match& m,
 /// POST /v1/state/transaction: every operation applied, or none.
 void transaction(const handler_env& env, request_t& req, const route_match& m,
                  const sink_ptr& sink);
+/// DELETE /v1/state?prefix=P: removes every live key under P, answers
+/// {"deleted":N} (handlers_delete_prefix.cpp).
+void delete_prefix(const handler_env& env, request_t& req,
+                   const route_match& m, const sink_ptr& sink);
 
 // -- backup (handlers_export.cpp, handlers_import.cpp) --------------------------------
 

@@ -39,6 +39,12 @@ std::string status_body(std::string_view status) {
   return json::serialize(out);
 }
 
+std::string deleted_body(uint64_t deleted) {
+  json::object out;
+  out["deleted"] = deleted;
+  return json::serialize(out);
+}
+
 std::optional<std::vector<std::string>>
 parse_batch_keys(std::string_view body, std::string& problem) {
   json::error_code ec;

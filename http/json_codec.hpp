@@ -33,6 +33,9 @@ std::string batch_items_body(const std::vector<std::string>& keys,
 std::string key_page_body(const key_page& page,
                           const std::optional<std::string>& next_cursor);
 
+/// {"deleted":N}
+std::string deleted_body(uint64_t deleted);
+
 /// {"<field>":[...ids...],"next_cursor":"<cursor>"|null}
 std::string id_list_body(std::string_view field, const id_list& ids,
                          const std::optional<std::string>& next_cursor);

@@ -16,6 +16,7 @@ using methods = std::array<bool, method_count>;
 constexpr methods get_only{true, false, false, false, true, false};
 constexpr methods post_only{false, false, false, true, false, false};
 constexpr methods get_put_delete{true, true, true, false, true, false};
+constexpr methods get_delete{true, false, true, false, true, false};
 constexpr methods get_put{true, true, false, false, true, false};
 constexpr methods none{false, false, false, false, false, false};
 
@@ -29,7 +30,7 @@ constexpr std::array<route_info, route_count> routes{{
   {"/healthz", get_only, "GET, HEAD"},
   {"/readyz", get_only, "GET, HEAD"},
   {"/metrics", get_only, "GET, HEAD"},
-  {"/v1/state", get_only, "GET, HEAD"},
+  {"/v1/state", get_delete, "GET, HEAD, DELETE"},
   {"/v1/state/batch-get", post_only, "POST"},
   {"/v1/state/transaction", post_only, "POST"},
   {"/v1/state/{key}", get_put_delete, "GET, HEAD, PUT, DELETE"},

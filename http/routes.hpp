@@ -16,7 +16,7 @@ enum class route_id : uint8_t {
   healthz,
   readyz,
   metrics,
-  state_list,       // GET /v1/state?prefix=&limit=&cursor=
+  state_list,       // GET /v1/state?prefix=&limit=&cursor=, DELETE ?prefix=
   state_batch_get,  // POST /v1/state/batch-get
   state_transaction, // POST /v1/state/transaction
   state_key,        // GET|PUT|DELETE /v1/state/{key}

@@ -34,6 +34,12 @@ using state_actor = caf::typed_actor<
   /// Applies every write of a transaction or none; each key's new version,
   /// or version_mismatch naming the first key whose condition fails.
   caf::replies_to<transact_atom, transaction_request>::with<transaction_reply>,
+  /// Removes the live keys under a non-empty prefix, each through the
+  /// single-key erase, in bounded chunks; how many, and whether a shard
+  /// stopped at the request's limit with keys left (bad_request for an
+  /// empty prefix).
+  caf::replies_to<delete_atom, delete_prefix_request>::with<
+    delete_prefix_result>,
   // -- typed domain records ------------------------------------------------------
   /// Stores an order under order:{type}:{id}; the new version.
   caf::replies_to<put_atom, order>::with<version_t>,
@@ -93,7 +99,9 @@ using shard_actor = state_actor::extend<
   /// INTERNAL: make pending writes durable and acknowledge them (group commit).
   caf::reacts_to<commit_atom>,
   /// INTERNAL: fold the backend's log into its main storage (file sync).
-  caf::reacts_to<checkpoint_atom>>;
+  caf::reacts_to<checkpoint_atom>,
+  /// INTERNAL: run the next chunk of the prefix deletion with this id.
+  caf::reacts_to<delete_step_atom, uint64_t>>;
 
 /// The METRICS actor interface.
 using metrics_actor = caf::typed_actor<
@@ -129,6 +137,13 @@ using ids_collector = caf::typed_actor<
 using batch_collector = caf::typed_actor<
   /// Values in request order; an owner that answers short is an error.
   caf::replies_to<batch_get_atom, batch_request>::with<batch_reply>>;
+
+/// The DELETE-PREFIX COLLECTOR interface: asks every owner to delete under a
+/// prefix and sums their counts.
+using delete_prefix_collector = caf::typed_actor<
+  /// The total removed by every owner; `more` if any owner has keys left.
+  caf::replies_to<delete_atom, delete_prefix_request>::with<
+    delete_prefix_result>>;
 
 /// The HEALTH COLLECTOR interface: asks every owner's health check.
 using health_collector = caf::typed_actor<

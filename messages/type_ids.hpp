@@ -74,5 +74,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(solver_state, caf::first_custom_type_id)
   CAF_ADD_ATOM(solver_state, solver_state, txn_lock_atom, "ss_txlock")
   CAF_ADD_ATOM(solver_state, solver_state, txn_locked_atom, "ss_txlckd")
   CAF_ADD_ATOM(solver_state, solver_state, txn_applied_atom, "ss_txappl")
+  // -- delete by prefix ----------------------------------------------------------
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::delete_prefix_request))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::delete_prefix_result))
+  /// A shard's message to itself: run the next chunk of a prefix deletion.
+  CAF_ADD_ATOM(solver_state, solver_state, delete_step_atom, "ss_delstep")
 
 CAF_END_TYPE_ID_BLOCK(solver_state)

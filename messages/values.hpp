@@ -155,4 +155,40 @@ typename Inspector::result_type inspect(Inspector& f, batch_reply& x) {
            x.unprocessed);
 }
 
+/// delete_prefix(prefix): removes every live key starting with `prefix`, one
+/// key at a time through the same erase a single delete takes (so each
+/// removal is its own event), in chunks between which the shard serves its
+/// other requests. The prefix must not be empty (bad_request): a store is
+/// not emptied by accident. `limit` bounds one call's work: each shard
+/// removes at most that many keys before it answers (0 = no bound), so a
+/// caller behind a timeout (HTTP, a cluster peer) repeats the call while
+/// the answer says `more`. Keys written under the prefix while a call runs
+/// may or may not be removed by it.
+struct delete_prefix_request {
+  std::string prefix;
+  uint64_t limit = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f,
+                                        delete_prefix_request& x) {
+  return f(caf::meta::type_name("solver_state::delete_prefix_request"),
+           x.prefix, x.limit);
+}
+
+/// What a delete_prefix did: how many live keys it removed (expired ones are
+/// not counted), and whether keys under the prefix may remain because a
+/// shard stopped at the request's limit.
+struct delete_prefix_result {
+  uint64_t deleted = 0;
+  bool more = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f,
+                                        delete_prefix_result& x) {
+  return f(caf::meta::type_name("solver_state::delete_prefix_result"),
+           x.deleted, x.more);
+}
+
 } // namespace solver_state

@@ -416,6 +416,10 @@ peer_actor::behavior_type peer(peer_ptr self, peer_settings settings) {
     [self](transact_atom, transaction_request& req) {
       return forward<transaction_reply>(self, transact_atom_v, std::move(req));
     },
+    [self](delete_atom, delete_prefix_request& req) {
+      return forward<delete_prefix_result>(self, delete_atom_v,
+                                           std::move(req));
+    },
     // -- typed records -----------------------------------------------------------------
     [self](put_atom, order& x) {
       return forward<version_t>(self, put_atom_v, std::move(x));

@@ -147,6 +147,30 @@ TEST_CASE("conditional writes: 3 on a conflict, 1 on a missing key") {
   }
 }
 
+TEST_CASE("del --prefix deletes every key under the prefix and prints "
+          "how many") {
+  service_process s;
+  http_client http{s.port()};
+  for (auto key : {"sess:a:1", "sess:a:2", "sess:a:3", "sess:a", "sess:b:1"})
+    REQUIRE(http.put(std::string{"/v1/state/"} + key, "v").status == 201);
+  auto r = cli(s, {"del", "--prefix", "sess:a:"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "3\n");
+  CHECK(lines_of(cli(s, {"ls", "sess:"}).out)
+        == std::vector<std::string>{"sess:a", "sess:b:1"});
+  auto json = cli(s, {"del", "--prefix", "sess:", "--json"});
+  CHECK(json.exit_code == 0);
+  CHECK(str(json_of(json.out).at("prefix")) == "sess:");
+  CHECK(json_of(json.out).at("deleted").as_int64() == 2);
+  // Refused before anything is sent: an empty prefix, a key beside it.
+  CHECK(http.put("/v1/state/sess:c", "v").status == 201);
+  CHECK(cli(s, {"del", "--prefix", ""}).exit_code == 2);
+  CHECK(cli(s, {"del", "k", "--prefix", "sess:"}).exit_code == 2);
+  CHECK(cli(s, {"del", "--prefix", "sess:", "--if-match", "1"}).exit_code
+        == 2);
+  CHECK(cli(s, {"get", "sess:c"}).exit_code == 0);
+}
+
 TEST_CASE("get of a missing key exits 1, with a JSON error under --json") {
   service_process s;
   auto r = cli(s, {"get", "nope"});

@@ -195,6 +195,8 @@ TEST_CASE("the route table resolves every path of API v1") {
   CHECK(match_route("http://x/v1/state", get).route == route_id::unknown);
   CHECK_FALSE(match_route("/v1/state/%zz", get).problem.empty());
   CHECK(allows(route_id::state_key, method_id::del));
+  CHECK(allows(route_id::state_list, method_id::del));
+  CHECK(std::string{allow_header(route_id::state_list)} == "GET, HEAD, DELETE");
   CHECK_FALSE(allows(route_id::fill, method_id::del));
   CHECK_FALSE(allows(route_id::healthz, method_id::post));
   // HEAD wherever GET, and nowhere else.

@@ -302,8 +302,61 @@ TEST_CASE("unknown paths are 404, wrong methods 405") {
   CHECK(error_code_of(wm) == "method_not_allowed");
   CHECK(wm.header("allow") == "GET, HEAD, PUT, DELETE");
   CHECK(c.request("PUT", "/healthz", "x").status == 405);
-  CHECK(c.request("DELETE", "/v1/state").status == 405);
+  auto put_list = c.request("PUT", "/v1/state", "x");
+  CHECK(put_list.status == 405);
+  CHECK(put_list.header("allow") == "GET, HEAD, DELETE");
   CHECK(c.request("PATCH", "/v1/state/k", "x").status == 405);
+}
+
+TEST_CASE("DELETE /v1/state?prefix= deletes the keys under the prefix and "
+          "says how many") {
+  service_process svc{"state:\n  type: memory\n  shards: 4\n"};
+  http_client c{svc.port()};
+  for (int i = 0; i < 30; ++i)
+    REQUIRE(c.put("/v1/state/sess:a:" + std::to_string(i), "v").status == 201);
+  for (auto key : {"sess:a", "sess:a;", "sess:b:1", "sess:a%3A"})
+    REQUIRE(c.put(std::string{"/v1/state/"} + key, "v").status == 201);
+  // "sess:a%3A" above is the key "sess:a:", under the prefix itself.
+  auto r = c.del("/v1/state?prefix=sess%3Aa%3A");
+  CHECK(r.status == 200);
+  CHECK(r.header("content-type") == "application/json");
+  CHECK(r.body == R"({"deleted":31})");
+  CHECK(json_strings(c.get("/v1/state?prefix=sess:").body, "keys")
+        == std::vector<std::string>{"sess:a", "sess:a;", "sess:b:1"});
+  CHECK(c.get("/v1/state/sess:a:7").status == 404);
+  CHECK(c.del("/v1/state?prefix=sess%3Aa%3A").body == R"({"deleted":0})");
+  // Refused before anything is deleted: no prefix, an empty one, another
+  // parameter.
+  for (auto target : {"/v1/state", "/v1/state?prefix=", "/v1/state?prefix",
+                      "/v1/state?prefix=sess%3A&limit=2"}) {
+    INFO(target);
+    auto bad = c.del(target);
+    CHECK(bad.status == 400);
+    CHECK(error_code_of(bad) == "bad_request");
+  }
+  CHECK(json_strings(c.get("/v1/state?prefix=sess:").body, "keys").size()
+        == 3);
+}
+
+TEST_CASE("DELETE /v1/state?prefix= deletes more keys than one store call "
+          "does, answering once") {
+  // 25000 keys: three calls of at most 10000 per shard on one shard.
+  service_process svc{
+    "state:\n  type: memory\n  shards: 1\n  max_items: 0\n"};
+  http_client c{svc.port()};
+  constexpr int n = 25'000;
+  std::string lines;
+  for (int i = 0; i < n; ++i)
+    lines += R"({"key":"bulk:)" + std::to_string(i) + R"(","value":"dg=="})"
+             + "\n";
+  auto imported = c.request("POST", "/v1/import", lines);
+  REQUIRE(imported.status == 200);
+  REQUIRE(c.put("/v1/state/bulk", "v").status == 201);
+  auto r = c.del("/v1/state?prefix=bulk:");
+  CHECK(r.status == 200);
+  CHECK(r.body == R"({"deleted":25000})");
+  CHECK(json_strings(c.get("/v1/state?prefix=bulk").body, "keys")
+        == std::vector<std::string>{"bulk"});
 }
 
 TEST_CASE("a full store answers 507 capacity_exceeded") {

@@ -234,7 +234,7 @@ TEST_CASE("every route answers a wrong method with 405 and Allow") {
     {"/healthz", get_head},
     {"/readyz", get_head},
     {"/metrics", get_head},
-    {"/v1/state", get_head},
+    {"/v1/state", "GET, HEAD, DELETE"},
     {"/v1/state/k", "GET, HEAD, PUT, DELETE"},
     // Only POST makes this the batch route; other methods name key
     // "batch-get".

@@ -253,6 +253,49 @@ TEST_CASE("list and batch_get through the front node merge both stores") {
   }
 }
 
+TEST_CASE("delete by prefix through the front node removes the keys on "
+          "every store node") {
+  cluster c;
+  auto front = c.connect(c.port_front);
+  c.wait_ready(front);
+  auto store_a = c.connect(c.port_a);
+  auto store_b = c.connect(c.port_b);
+  std::vector<std::string> on_a, on_b;
+  for (int i = 0; i < 40; ++i) {
+    auto key = "state:del:k" + std::to_string(i);
+    REQUIRE(c.put(front, key, "v"));
+    (c.placement.owner(key) == 0 ? on_a : on_b).push_back(key);
+  }
+  REQUIRE(c.put(front, "state:del", "beside"));
+  REQUIRE(c.put(front, "state:del;", "beside"));
+  // Both store nodes hold some of them, or the test proves nothing.
+  REQUIRE_FALSE(on_a.empty());
+  REQUIRE_FALSE(on_b.empty());
+  auto listed = [&](const state_actor& dest) {
+    auto page = ask<key_page>(c.client.sys, dest, patience, list_atom_v,
+                              list_request{"state:del:", "", 0});
+    REQUIRE(page);
+    return page->keys.size();
+  };
+  CHECK(listed(store_a) == on_a.size());
+  CHECK(listed(store_b) == on_b.size());
+  auto r = ask<delete_prefix_result>(c.client.sys, front, patience,
+                                     delete_atom_v,
+                                     delete_prefix_request{"state:del:", 0});
+  REQUIRE(r);
+  CHECK(r->deleted == 40);
+  CHECK_FALSE(r->more);
+  CHECK(listed(store_a) == 0);
+  CHECK(listed(store_b) == 0);
+  CHECK(c.get(front, "state:del"));
+  CHECK(c.get(front, "state:del;"));
+  auto empty = ask<delete_prefix_result>(c.client.sys, front, patience,
+                                         delete_atom_v,
+                                         delete_prefix_request{"", 0});
+  REQUIRE_FALSE(empty);
+  CHECK(code_of(empty.error()) == state_errc::bad_request);
+}
+
 TEST_CASE("a typed solver actor talks to the cluster as to a local store") {
   cluster c;
   auto front = c.connect(c.port_front);
@@ -488,6 +531,19 @@ TEST_CASE("the front node's HTTP gateway serves the cluster") {
           .rfind("201", 0)
         == 0);
   CHECK(curl(hf, "", "/v1/orders/eip7683") == "200 {\"ids\":[\"0x9\"],\"next_cursor\":null}");
+  // Delete by prefix through the front: both store nodes lose their part.
+  for (int i = 0; i < 20; ++i)
+    REQUIRE(curl(hf, "-X PUT --data-binary v",
+                 "/v1/state/state:gone:" + std::to_string(i))
+              .rfind("201", 0)
+            == 0);
+  CHECK(curl(hf, "-X DELETE", "/v1/state?prefix=state:gone:")
+        == "200 {\"deleted\":20}");
+  CHECK(curl(ha, "", "/v1/state?prefix=state:gone:")
+        == "200 {\"keys\":[],\"next_cursor\":null}");
+  CHECK(curl(hb, "", "/v1/state?prefix=state:gone:")
+        == "200 {\"keys\":[],\"next_cursor\":null}");
+  CHECK(curl(hf, "-X DELETE", "/v1/state?prefix=").rfind("400", 0) == 0);
 
   b.kill(SIGKILL);
   CHECK(curl(hf, "", "/v1/state/" + key_b).rfind("503", 0) == 0);

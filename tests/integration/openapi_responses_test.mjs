@@ -424,6 +424,16 @@ async function run() {
     await req('GET', '/v1/state?limit=0', 400);
     await req('GET', '/v1/state?color=red', 400);
 
+    // delete by prefix
+    await req('PUT', '/v1/state/openapi-del:1', 201, { body: 'x' });
+    await req('PUT', '/v1/state/openapi-del:2', 201, { body: 'x' });
+    const deleted = await req('DELETE', '/v1/state?prefix=openapi-del%3A', 200);
+    expect('delete by prefix', JSON.parse(deleted.body).deleted === 2,
+           `two keys were under the prefix: ${deleted.body}`);
+    await req('DELETE', '/v1/state?prefix=', 400);
+    await req('DELETE', '/v1/state', 400);
+    await req('DELETE', '/v1/state?prefix=a&color=red', 400);
+
     // batch-get
     const batch = (keys) => ({ body: JSON.stringify({ keys }), headers: { 'Content-Type': 'application/json' } });
     await req('POST', '/v1/state/batch-get', 200, batch([sample.key, 'absent']));

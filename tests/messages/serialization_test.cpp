@@ -88,6 +88,12 @@ TEST_CASE_METHOD(fixture, "key-value protocol types round-trip") {
   REQUIRE(bp.entries.size() == 2);
   CHECK(bp.entries[0].value == "x");
   CHECK_FALSE(bp.entries[1].found());
+  auto dp = round_trip(delete_prefix_request{"state:q:", 500});
+  CHECK(dp.prefix == "state:q:");
+  CHECK(dp.limit == 500);
+  auto dr = round_trip(delete_prefix_result{42, true});
+  CHECK(dr.deleted == 42);
+  CHECK(dr.more);
 }
 
 TEST_CASE_METHOD(fixture, "typed domain records round-trip") {

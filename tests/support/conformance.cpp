@@ -411,6 +411,106 @@ void check_listing_across_shards(const conformance_target& t) {
   stop_store(*store);
 }
 
+/// Delete by prefix through the real actors, over several shards (a shared
+/// database's shards must each delete only their own keys): exactly the
+/// live keys under the prefix go, and only they are counted; keys beside
+/// it stay (the prefix's neighbours in byte order included); a placement
+/// group's prefix, a limit, a prefix of more keys than one chunk, and an
+/// empty prefix.
+void check_delete_by_prefix(const conformance_target& t) {
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  caf::actor_system sys{cfg};
+  auto config = t.config;
+  config.shards = 2;
+  auto store = start_store(sys, config, compiled_plugins());
+  INFO((store ? std::string{} : message_of(store.error())));
+  REQUIRE(store);
+  caf::scoped_actor self{sys};
+  auto timeout = std::chrono::seconds{60};
+  auto put_key = [&](const std::string& k, int64_t ttl_ms = 0) {
+    self
+      ->request(store->router, timeout, put_atom_v,
+                set_request{k, "v", ttl_ms, {}})
+      .receive([](const write_result&) {},
+               [&](caf::error& err) { FAIL(message_of(err)); });
+  };
+  auto delete_prefix = [&](std::string prefix, uint64_t limit = 0) {
+    caf::expected<delete_prefix_result> out{delete_prefix_result{}};
+    self
+      ->request(store->router, timeout, delete_atom_v,
+                delete_prefix_request{std::move(prefix), limit})
+      .receive([&](delete_prefix_result& r) { out = r; },
+               [&](caf::error& err) { out = std::move(err); });
+    return out;
+  };
+  auto list_all = [&](std::string prefix) {
+    key_page out;
+    self->request(store->router, timeout, list_atom_v,
+                  list_request{std::move(prefix), {}, 0})
+      .receive([&](key_page& p) { out = std::move(p); },
+               [&](caf::error& err) { FAIL(message_of(err)); });
+    return out.keys;
+  };
+  std::vector<std::string> under{"a:", "a:1", "a:2", "a:x:y", "a:\xc3\xa9"};
+  std::vector<std::string> beside{"A:1", "a", "a9", "a;", "b:1"};
+  for (auto& k : under)
+    put_key(k);
+  for (auto& k : beside)
+    put_key(k);
+  put_key("a:expired", 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  auto r = delete_prefix("a:");
+  INFO((r ? std::string{} : message_of(r.error())));
+  REQUIRE(r);
+  CHECK(r->deleted == under.size());
+  CHECK_FALSE(r->more);
+  CHECK(list_all("") == beside);
+  auto again = delete_prefix("a:");
+  REQUIRE(again);
+  CHECK(again->deleted == 0);
+
+  auto empty = delete_prefix("");
+  REQUIRE_FALSE(empty);
+  CHECK(code_of(empty.error()) == state_errc::bad_request);
+  CHECK(list_all("") == beside);
+
+  // One placement group's prefix: its one owner deletes, fill:o10: stays.
+  for (auto k : {"fill:o1:t1", "fill:o1:t2", "fill:o10:t1"})
+    put_key(k);
+  auto group = delete_prefix("fill:o1:");
+  REQUIRE(group);
+  CHECK(group->deleted == 2);
+  CHECK(list_all("fill:") == std::vector<std::string>{"fill:o10:t1"});
+
+  // More keys than one chunk per shard, deleted over calls of a limit.
+  constexpr int many = 1'100;
+  for (int i = 0; i < many; ++i)
+    put_key("bulk:" + std::to_string(1000 + i));
+  uint64_t total = 0;
+  int calls = 0;
+  for (bool more = true; more && calls < 20; ++calls) {
+    auto part = delete_prefix("bulk:", 300);
+    REQUIRE(part);
+    CHECK(part->deleted <= 300 * config.shards);
+    total += part->deleted;
+    more = part->more;
+  }
+  CHECK(calls > 1);
+  CHECK(total == many);
+  CHECK(list_all("bulk:").empty());
+  for (int i = 0; i < many; ++i)
+    put_key("bulk:" + std::to_string(1000 + i));
+  auto whole = delete_prefix("bulk:");
+  REQUIRE(whole);
+  CHECK(whole->deleted == many);
+  CHECK_FALSE(whole->more);
+  CHECK(list_all("bulk:").empty());
+  CHECK(list_all("") == std::vector<std::string>{"A:1", "a", "a9", "a;",
+                                                 "b:1", "fill:o10:t1"});
+  stop_store(*store);
+}
+
 void check_shared_instances_race(const conformance_target& t) {
   // Two store instances (two connections) racing on one key: the backend
   // itself must make the conditional write atomic.
@@ -472,6 +572,10 @@ void run_conformance(const conformance_target& t) {
     check_listing_across_shards(t);
   }
   run_transaction_conformance(t);
+  SECTION("actor level: delete by prefix removes exactly the live keys "
+          "under it") {
+    check_delete_by_prefix(t);
+  }
   if (t.instances_share_data) {
     SECTION("two instances racing on one key lose no update") {
       check_shared_instances_race(t);
