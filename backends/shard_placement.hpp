@@ -51,9 +51,9 @@ std::string_view placement_group(std::string_view key);
 ///   - `fill:{id}:` and `settlement:{id}:` with a non-empty id (the prefix
 ///     holds the second ':', so every key under it has that id): the id;
 ///   - a prefix that holds a complete, non-empty tag (its first '{', then a
-///     '}' after it) and that no rule-1 key can start with: the tag. Such a
-///     key's first '{' and the first '}' after it both lie in the prefix.
-///     Rule-1 keys can start with it only when it starts with `order:`
+///     '}' after it) and that no rule-1 key can start with: the tag. Every
+///     key under such a prefix has its first '{' and the first '}' after it
+///     inside the prefix, so the same tag. Rule-1 keys can start with it only when it starts with `order:`
 ///     (whose id is the key's tail, which no prefix fixes), or with `fill:`
 ///     or `settlement:` without a second ':' (`fill:{x}` matches
 ///     `fill:{x}:tx` of id `{x}` and `fill:{x}y:tx` of id `{x}y`).
