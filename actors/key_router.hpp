@@ -46,7 +46,8 @@ struct ownership {
   std::vector<Owner> owners;
   /// Index into `owners` of the owner of a key.
   std::function<size_t(std::string_view key)> owner_of_key;
-  /// Index into `owners` of the owner of every key of a shard group.
+  /// Index into `owners` of the owner of every key of a placement group
+  /// (backends/shard_placement.hpp).
   std::function<size_t(std::string_view group)> owner_of_group;
   /// How long a fan-out waits for each owner: a shard stuck in its backend
   /// or a dead peer must not hold a collector, and its caller, forever.

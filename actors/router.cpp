@@ -1,5 +1,5 @@
 // The local store's router: a key router over its shards that places each
-// key with shard_index() and is linked to them (stopping it stops them).
+// key by its placement group (shard_index()) and is linked to them (stopping it stops them).
 
 #include "actors/router.hpp"
 
@@ -20,7 +20,11 @@ ownership_ptr<Owner> local_ownership(std::vector<Owner> shards,
   auto n = shards.size();
   map->owners = std::move(shards);
   map->owner_of_key = [n](std::string_view key) { return shard_index(key, n); };
-  map->owner_of_group = map->owner_of_key;
+  // A group is hashed as it is, never as a key: read as a key, the order id
+  // `{a}` (of `order:t:{a}`) would be placed by its tag `a`.
+  map->owner_of_group = [n](std::string_view group) {
+    return shard_of_group(group, n);
+  };
   map->timeout = caf::duration{limits.timeout};
   map->max_reply_bytes = limits.max_reply_bytes;
   map->max_batch_keys = limits.max_batch_keys;

@@ -1,7 +1,7 @@
 #pragma once
 
 // The key a typed record (order, fill, ...) lives under, or for a typed list
-// the prefix whose shard group picks the owner: routers send each typed
+// the prefix whose placement group picks the owner: routers send each typed
 // message to the owner of its routing key.
 
 #include <string>
@@ -11,7 +11,7 @@
 namespace solver_state {
 
 /// The key a typed record lives under, or for a list query the prefix whose
-/// shard group picks the owner. Routers send each typed message to the owner
+/// placement group picks the owner. Routers send each typed message to the owner
 /// of its routing key.
 std::string routing_key(const order& x);
 std::string routing_key(const order_ref& x);

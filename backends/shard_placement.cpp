@@ -1,4 +1,5 @@
-// Shard placement: key classes, shard groups and the stable hash behind them.
+// Shard placement: key classes, placement groups and the stable hash behind
+// them.
 
 #include "backends/shard_placement.hpp"
 
@@ -9,6 +10,38 @@ namespace {
 constexpr std::string_view class_names[] = {"order:", "fill:", "settlement:",
                                             "state:"};
 
+bool is_placed_by_order(key_class cls) {
+  return cls == key_class::order || cls == key_class::fill
+         || cls == key_class::settlement;
+}
+
+/// Rule 1: the order id of an order, fill or settlement key; empty for any
+/// other key and for one whose id is missing or empty.
+std::string_view order_id_of(std::string_view key) {
+  auto cls = class_of(key);
+  if (!is_placed_by_order(cls))
+    return {};
+  auto first = key.find(':');
+  auto second = key.find(':', first + 1);
+  if (second == std::string_view::npos)
+    return {};
+  if (cls == key_class::order)
+    return key.substr(second + 1);
+  return key.substr(first + 1, second - first - 1);
+}
+
+/// Rule 2: the text between the first '{' and the first '}' after it; empty
+/// when there is no such pair or nothing between them.
+std::string_view hash_tag_of(std::string_view key) {
+  auto open = key.find('{');
+  if (open == std::string_view::npos)
+    return {};
+  auto close = key.find('}', open + 1);
+  if (close == std::string_view::npos)
+    return {};
+  return key.substr(open + 1, close - open - 1);
+}
+
 } // namespace
 
 key_class class_of(std::string_view key) {
@@ -18,24 +51,30 @@ key_class class_of(std::string_view key) {
   return key_class::other;
 }
 
-std::string_view shard_group(std::string_view key) {
-  auto cls = class_of(key);
-  if (cls != key_class::fill && cls != key_class::settlement)
-    return key;
-  auto first = key.find(':');
-  auto second = key.find(':', first + 1);
-  return second == std::string_view::npos ? key : key.substr(0, second);
+std::string_view placement_group(std::string_view key) {
+  if (auto id = order_id_of(key); !id.empty())
+    return id;
+  if (auto tag = hash_tag_of(key); !tag.empty())
+    return tag;
+  return key;
 }
 
 std::string_view group_of_prefix(std::string_view prefix) {
   auto cls = class_of(prefix);
-  if (cls != key_class::fill && cls != key_class::settlement)
+  if (cls == key_class::order)
     return {};
-  auto first = prefix.find(':');
-  auto second = prefix.find(':', first + 1);
-  if (second == std::string_view::npos)
-    return {};
-  return prefix.substr(0, second);
+  if (cls == key_class::fill || cls == key_class::settlement) {
+    auto first = prefix.find(':');
+    auto second = prefix.find(':', first + 1);
+    if (second == std::string_view::npos)
+      return {};
+    if (auto id = prefix.substr(first + 1, second - first - 1); !id.empty())
+      return id;
+    // Every key under `fill::` has an empty id: its tag decides, if any.
+  }
+  // A prefix of class state or other: no rule-1 key starts with it, unless
+  // it is shorter than a class name ("fi"), and then it holds no '{'.
+  return hash_tag_of(prefix);
 }
 
 uint64_t stable_hash(std::string_view bytes) {
@@ -52,8 +91,12 @@ uint64_t stable_hash(std::string_view bytes) {
   return h;
 }
 
+size_t shard_of_group(std::string_view group, size_t shard_count) {
+  return shard_count <= 1 ? 0 : stable_hash(group) % shard_count;
+}
+
 size_t shard_index(std::string_view key, size_t shard_count) {
-  return shard_count <= 1 ? 0 : stable_hash(shard_group(key)) % shard_count;
+  return shard_of_group(placement_group(key), shard_count);
 }
 
 } // namespace solver_state

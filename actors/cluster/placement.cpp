@@ -1,4 +1,4 @@
-// Rendezvous hashing of shard groups over the configured node names.
+// Rendezvous hashing of placement groups over the configured node names.
 
 #include "actors/cluster/placement.hpp"
 
@@ -29,7 +29,7 @@ rendezvous_placement::rendezvous_placement(std::vector<std::string> nodes) {
 }
 
 size_t rendezvous_placement::owner(std::string_view key) const {
-  return owner_of_group(shard_group(key));
+  return owner_of_group(placement_group(key));
 }
 
 size_t rendezvous_placement::owner_of_group(std::string_view group) const {

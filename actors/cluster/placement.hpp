@@ -21,11 +21,12 @@ public:
 
   size_t size() const { return node_hashes_.size(); }
 
-  /// Index of the node that owns `key`. Keys of one shard group (the fills
-  /// of one order, the settlements of one order) share an owner.
+  /// Index of the node that owns `key`. Keys of one placement group (an
+  /// order with its fills and settlements, the keys of one `{tag}`) share an
+  /// owner, so a transaction over them runs on one node.
   size_t owner(std::string_view key) const;
 
-  /// Index of the node that owns every key of `group` (see shard_group).
+  /// Index of the node that owns every key of `group` (see placement_group).
   size_t owner_of_group(std::string_view group) const;
 
 private:

@@ -3,9 +3,9 @@
 // The CLUSTER ROUTER: the state actor of a node with node.peers. It speaks
 // the full state actor interface, so the HTTP gateway and in-process solver
 // actors use it exactly like the local router. Keys are spread over the
-// peers by rendezvous hashing of their shard group: single-key operations go
-// to the owner's peer actor; list and batch_get send one message per peer and
-// merge; health fails while any peer is unreachable.
+// peers by rendezvous hashing of their placement group: single-key
+// operations go to the owner's peer actor; list and batch_get send one
+// message per peer and merge; health fails while any peer is unreachable.
 
 #include <chrono>
 #include <string>

@@ -321,7 +321,7 @@ bool dynamodb_store::answers_list(const std::string& prefix) const {
   auto group = group_of_prefix(prefix);
   if (group.empty())
     return shard_ == 0;
-  return shard_index(group, shard_count_) == shard_;
+  return shard_of_group(group, shard_count_) == shard_;
 }
 
 caf::expected<key_page> dynamodb_store::list(const list_request& req,

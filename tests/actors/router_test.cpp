@@ -1,6 +1,7 @@
 // The ROUTER over four memory shards, on the deterministic test coordinator:
 // every key reaches the shard the placement names, listings merge the
-// shards' sorted pages, batches come back in request order.
+// shards' sorted pages (a placement group's from its one shard), batches
+// come back in request order.
 
 #include <algorithm>
 #include <iterator>
@@ -136,6 +137,76 @@ TEST_CASE("router: list merges sorted pages across shards with limit and "
     auto from = expected.upper_bound("order:t:5");
     CHECK(page->keys == std::vector<std::string>(from, std::next(from, 3)));
     CHECK(page->more);
+  }
+}
+
+TEST_CASE("router: an order's fills, settlements and a tag's keys are "
+          "listed by their one owner shard") {
+  router_fixture f;
+  // An order id with braces is one id, placed by its own text: a router that
+  // placed it by its tag (reading the group as a key) asks the wrong shard.
+  std::string tagged_id;
+  for (int i = 0; tagged_id.empty(); ++i)
+    if (shard_of_group("{" + std::to_string(i) + "}", shard_count)
+        != shard_of_group(std::to_string(i), shard_count))
+      tagged_id = "{" + std::to_string(i) + "}";
+  for (auto id : {std::string{"0xabc"}, tagged_id}) {
+    INFO("order " << id);
+    auto owner = shard_index(order_key("eip7683", id), shard_count);
+    REQUIRE(f.ask<version_t>(put_atom_v, order{"eip7683", id, "o", 0}));
+    for (auto tx : {"0xt1", "0xt2", "0xt3"})
+      REQUIRE(f.ask<version_t>(put_atom_v, fill{id, tx, "f", 0}));
+    REQUIRE(f.ask<version_t>(put_atom_v, settlement{id, "0xc", "s", 0}));
+    // All of them on the order's shard.
+    for (size_t i = 0; i < shard_count; ++i) {
+      auto held = f.ask_actor<id_list>(f.shards[i], list_atom_v,
+                                       fills_of{id, {}, 0});
+      REQUIRE(held);
+      CHECK(held->ids.size() == (i == owner ? 3u : 0u));
+    }
+    // A stray fill planted on another shard is invisible to a listing of
+    // the order's fills: proof that the router asked the owner alone (a
+    // fan-out would merge it in, as the listing of every fill shows).
+    auto stray = fill_key(id, "0xstray");
+    REQUIRE(f.ask_actor<write_result>(f.shards[(owner + 1) % shard_count],
+                                      put_atom_v,
+                                      set_request{stray, "s", 0, {}}));
+    auto typed = f.ask<id_list>(list_atom_v, fills_of{id, {}, 0});
+    REQUIRE(typed);
+    CHECK(typed->ids == std::vector<std::string>{"0xt1", "0xt2", "0xt3"});
+    auto raw = f.ask<key_page>(list_atom_v,
+                               list_request{fills_prefix(id), {}, 0});
+    REQUIRE(raw);
+    CHECK(raw->keys
+          == std::vector<std::string>{fill_key(id, "0xt1"),
+                                      fill_key(id, "0xt2"),
+                                      fill_key(id, "0xt3")});
+    auto settled = f.ask<id_list>(list_atom_v, settlements_of{id, {}, 0});
+    REQUIRE(settled);
+    CHECK(settled->ids == std::vector<std::string>{"0xc"});
+    auto every_fill = f.ask<key_page>(list_atom_v, list_request{"fill:", {}, 0});
+    REQUIRE(every_fill);
+    CHECK(std::count(every_fill->keys.begin(), every_fill->keys.end(), stray)
+          == 1);
+  }
+  SECTION("the keys of one {tag}") {
+    std::vector<std::string> keys;
+    for (int i = 0; i < 10; ++i)
+      keys.push_back("state:{quoter}:k" + std::to_string(i));
+    for (auto& key : keys)
+      f.put(key);
+    auto owner = shard_index(keys.front(), shard_count);
+    for (auto& key : keys)
+      CHECK(shard_index(key, shard_count) == owner);
+    REQUIRE(f.ask_actor<write_result>(f.shards[(owner + 1) % shard_count],
+                                      put_atom_v,
+                                      set_request{"state:{quoter}:stray", "s",
+                                                  0, {}}));
+    auto page = f.ask<key_page>(list_atom_v,
+                                list_request{"state:{quoter}:", {}, 0});
+    REQUIRE(page);
+    std::sort(keys.begin(), keys.end());
+    CHECK(page->keys == keys);
   }
 }
 

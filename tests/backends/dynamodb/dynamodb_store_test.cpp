@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <set>
+#include <string>
+#include <utility>
 #include <thread>
 
 #include <boost/json/array.hpp>
@@ -120,6 +122,28 @@ TEST_CASE("shard stores sharing a table list every key exactly once") {
   // A prefix shorter than a class name reaches every class it could become.
   auto ord = union_of("o");
   CHECK(ord.size() == 12);
+  // The same for the fills of an order whose id has braces, and for a tag:
+  // the shard of the group itself answers (the id `{n}` read as a key would
+  // be placed by `n`, and this id is one where that is another shard).
+  std::string braced;
+  for (int i = 0; braced.empty(); ++i)
+    if (shard_of_group("{" + std::to_string(i) + "}", shards)
+        != shard_of_group(std::to_string(i), shards))
+      braced = "{" + std::to_string(i) + "}";
+  for (auto [prefix, group] :
+       {std::pair{fills_prefix(braced), braced},
+        std::pair{std::string{"state:{quoter}:"}, std::string{"quoter"}}}) {
+    INFO(prefix);
+    for (auto tail : {"a", "b"})
+      must_set(*stores[shard_index(prefix + tail, shards)], prefix + tail, "v",
+               now);
+    auto grouped_owner = shard_of_group(group, shards);
+    for (size_t i = 0; i < shards; ++i) {
+      auto page = stores[i]->list(list_request{prefix, {}, 0}, now);
+      REQUIRE(page);
+      CHECK(page->keys.size() == (i == grouped_owner ? 2u : 0u));
+    }
+  }
 }
 
 TEST_CASE("sweep deletes expired items, only shard 0 sweeps, not too often") {
