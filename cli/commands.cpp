@@ -96,11 +96,14 @@ const std::vector<command>& commands() {
      {{"--chunk-bytes", true}, {"--max-value-bytes", true}},
      run_import},
     {"txn",
-     "txn",
-     "multi-key transaction (not available yet)",
-     "Reserved for the service's transaction route; not available yet.\n",
+     "txn [FILE|-]",
+     "apply several writes all or nothing",
+     "Sends FILE's (or stdin's) {\"operations\":[...]} to POST "
+     "/v1/state/transaction\n(docs/api.md): every operation is applied, or "
+     "none. Prints KEY<TAB>ETAG\nfor every key set. Exit 3 when a condition "
+     "did not hold (nothing written).\n--json: {\"etags\":{...}}.\n",
      {},
-     nullptr},
+     run_txn},
     {"watch",
      "watch",
      "follow changes under a prefix (not available yet)",

@@ -53,5 +53,6 @@ int run_health(context& cx, const parsed_args& args);
 int run_metrics(context& cx, const parsed_args& args);
 int run_export(context& cx, const parsed_args& args);
 int run_import(context& cx, const parsed_args& args);
+int run_txn(context& cx, const parsed_args& args);
 
 } // namespace solver_state::cli

@@ -2,15 +2,13 @@
 
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 
 #include <boost/json.hpp>
 
 #include "cli/answer_json.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
+#include "cli/read_input.hpp"
 #include "cli/reply_failure.hpp"
 #include "cli/request_parts.hpp"
 #include "util/base64.hpp"
@@ -21,35 +19,6 @@ namespace {
 
 failure not_found(const std::string& key) {
   return {exit_not_found, "not_found", key + ": not found"};
-}
-
-/// No service takes a body over 1 GiB (the ceiling of http.max_body_bytes):
-/// a larger value is refused before it is read into memory whole.
-constexpr size_t max_value_bytes = size_t{1} << 30;
-
-/// The value of a put: the file's bytes, or stdin's for "-".
-expected<std::string> read_value(const std::string& source) {
-  auto* in = source == "-" ? stdin : std::fopen(source.c_str(), "rb");
-  if (!in)
-    return usage_failure("cannot open " + source + ": "
-                         + std::strerror(errno));
-  std::string out;
-  char buf[65536];
-  size_t n = 0;
-  while (out.size() <= max_value_bytes
-         && (n = std::fread(buf, 1, sizeof buf, in)) > 0)
-    out.append(buf, n);
-  bool failed = std::ferror(in);
-  auto why = std::string{std::strerror(errno)};
-  if (in != stdin)
-    std::fclose(in);
-  auto name = source == "-" ? std::string{"stdin"} : source;
-  if (failed)
-    return usage_failure("cannot read " + name + ": " + why);
-  if (out.size() > max_value_bytes)
-    return usage_failure(name + " is over 1 GiB, more than any service "
-                         "accepts in one value");
-  return out;
 }
 
 /// After a 412 on a write or delete with --if-match: was the key absent
@@ -137,8 +106,8 @@ int run_put(context& cx, const parsed_args& args) {
       return report(seconds.error(), cx.json);
     target += "?ttl_seconds=" + std::to_string(*seconds);
   }
-  auto value = read_value(args.positionals.size() > 1 ? args.positionals[1]
-                                                      : "-");
+  auto value = read_input(
+    args.positionals.size() > 1 ? args.positionals[1] : "-", "value");
   if (!value)
     return report(value.error(), cx.json);
   auto r = cx.http.send("PUT", target, std::move(*value), headers);

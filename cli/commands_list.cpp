@@ -30,11 +30,6 @@ constexpr long long default_page_size = 1000;
 constexpr long long max_page_size = 10000;
 constexpr long long default_batch_size = 1000;
 
-failure odd_answer(const std::string& what) {
-  return {exit_server_error, "bad_answer",
-          "the service's answer is not what this client expects: " + what};
-}
-
 /// One listing page: its keys and the cursor of the next one.
 struct page {
   boost::json::array keys;

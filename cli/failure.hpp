@@ -25,6 +25,12 @@ inline failure usage_failure(std::string message) {
   return {exit_usage, "usage", std::move(message)};
 }
 
+/// The service answered something this client cannot read.
+inline failure odd_answer(const std::string& what) {
+  return {exit_server_error, "bad_answer",
+          "the service's answer is not what this client expects: " + what};
+}
+
 /// A value or the failure that prevented it.
 template <class T>
 class expected {

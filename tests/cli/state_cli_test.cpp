@@ -406,7 +406,9 @@ TEST_CASE("bad usage exits 2 and sends nothing") {
     CHECK(r.exit_code == 2);
     CHECK(r.err.rfind("solver-state-cli: ", 0) == 0);
   }
-  CHECK(cli(s, {"txn"}).err.find("not available yet") != std::string::npos);
+  CHECK(cli(s, {"watch"}).err.find("not available yet") != std::string::npos);
+  CHECK(cli(s, {"txn"}, "{\"ops\":[]}").err.find("operations")
+        != std::string::npos);
   CHECK(run_cli({"get", "k", "--url", "https://127.0.0.1:1"}).exit_code == 2);
   CHECK(run_cli({"get", "k", "--url", "127.0.0.1:8080"}).exit_code == 2);
   // Nothing reached the store.
@@ -468,7 +470,7 @@ TEST_CASE("health, metrics, --help and --version") {
   CHECK(put_help.exit_code == 0);
   CHECK(put_help.out.find("--if-none-match") != std::string::npos);
   CHECK(run_cli({"help", "put"}).out == put_help.out);
-  CHECK(run_cli({"txn", "--help"}).out.find("not available yet")
+  CHECK(run_cli({"watch", "--help"}).out.find("not available yet")
         != std::string::npos);
   // After "--", an argument that starts with '-' is a key, not an option.
   REQUIRE(cli(s, {"put", "--", "-dash", "-"}, "d").exit_code == 0);
@@ -476,4 +478,42 @@ TEST_CASE("health, metrics, --help and --version") {
   auto version = run_cli({"--version"});
   CHECK(version.exit_code == 0);
   CHECK(version.out == "solver-state-cli " SOLVER_STATE_VERSION "\n");
+}
+
+TEST_CASE("txn applies every operation or none and prints the new etags") {
+  service_process s;
+  temp_dir dir;
+  auto b64 = [](const std::string& v) { return solver_state::base64_encode(v); };
+  auto body = R"({"operations":[{"op":"set","key":"fill:cli:a","value":")"
+              + b64("one") + R"("},{"op":"set","key":"fill:cli:b","value":")"
+              + b64("two") + R"(","if_none_match":"*"}]})";
+  auto file = dir.write("txn.json", body);
+  auto done = cli(s, {"txn", file});
+  INFO(done.err);
+  REQUIRE(done.exit_code == 0);
+  auto lines = lines_of(done.out);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].rfind("fill:cli:a\t\"", 0) == 0);
+  CHECK(lines[1].rfind("fill:cli:b\t\"", 0) == 0);
+  CHECK(cli(s, {"get", "fill:cli:a"}).out == "one");
+  CHECK(cli(s, {"get", "fill:cli:b"}).out == "two");
+  // The same body again: fill:cli:b exists, so nothing is written.
+  auto again_body = R"({"operations":[{"op":"set","key":"fill:cli:a","value":")"
+                    + b64("changed") + R"("},{"op":"set","key":"fill:cli:b",)"
+                    + R"("value":")" + b64("x") + R"(","if_none_match":"*"}]})";
+  auto conflict = cli(s, {"txn", "-", "--json"}, again_body);
+  CHECK(conflict.exit_code == 3);
+  CHECK(str(json_of(conflict.out).at("error").as_object().at("code"))
+        == "version_mismatch");
+  CHECK(cli(s, {"get", "fill:cli:a"}).out == "one");
+  // --json prints the service's answer.
+  auto json = cli(s, {"--json", "txn", "-"},
+                  R"({"operations":[{"op":"delete","key":"fill:cli:a"}]})");
+  REQUIRE(json.exit_code == 0);
+  CHECK(json_of(json.out).at("etags").as_object().empty());
+  CHECK(cli(s, {"get", "fill:cli:a"}).exit_code == 1);
+  // A body the service refuses is exit 5 with its code.
+  auto refused = cli(s, {"txn", "-"}, R"({"operations":[]})");
+  CHECK(refused.exit_code == 5);
+  CHECK(refused.err.find("at least one operation") != std::string::npos);
 }

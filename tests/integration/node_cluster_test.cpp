@@ -555,3 +555,46 @@ TEST_CASE("the front node's HTTP gateway serves the cluster") {
   b.start();
   CHECK(eventually([&] { return curl(hf, "", "/readyz").rfind("200", 0) == 0; }));
 }
+
+TEST_CASE("a transaction through the front node runs on its keys' one owner "
+          "node; keys of two nodes are cross_node_transaction") {
+  cluster c;
+  auto front = c.connect(c.port_front);
+  c.wait_ready(front);
+  // An order and its fill share a placement group, so one owner node.
+  const std::string order = "order:swap:0xtxn", fill = "fill:0xtxn:0xtx1";
+  REQUIRE(c.placement.owner(order) == c.placement.owner(fill));
+  auto owner = c.placement.owner(order);
+  auto stores = std::vector<state_actor>{c.connect(c.port_a),
+                                         c.connect(c.port_b)};
+  auto done = ask<transaction_reply>(
+    c.client.sys, front, patience, transact_atom_v,
+    transaction_request{{txn_op::put(order, "filled"),
+                         txn_op::put(fill, "fill-bytes", condition::absent())}});
+  INFO((done ? std::string{} : message_of(done.error())));
+  REQUIRE(done);
+  REQUIRE(done->versions.size() == 2);
+  auto at_owner = c.get(stores[owner], fill);
+  REQUIRE(at_owner);
+  CHECK(at_owner->version == done->versions[1]);
+  CHECK_FALSE(c.get(stores[1 - owner], fill));
+  // Keys owned by different nodes: refused, and nothing written anywhere.
+  auto on_a = c.key_owned_by(0), on_b = c.key_owned_by(1);
+  auto spanning = ask<transaction_reply>(
+    c.client.sys, front, patience, transact_atom_v,
+    transaction_request{{txn_op::put(on_a, "x"), txn_op::put(on_b, "x")}});
+  REQUIRE_FALSE(spanning);
+  CHECK(code_of(spanning.error()) == state_errc::cross_node_transaction);
+  CHECK(message_of(spanning.error()).find("placement group")
+        != std::string::npos);
+  CHECK_FALSE(c.get(front, on_a));
+  CHECK_FALSE(c.get(front, on_b));
+  // A stale condition on the owner node is reported through the front.
+  auto stale = ask<transaction_reply>(
+    c.client.sys, front, patience, transact_atom_v,
+    transaction_request{{txn_op::put(order, "again"),
+                         txn_op::put(fill, "again", condition::absent())}});
+  REQUIRE_FALSE(stale);
+  CHECK(code_of(stale.error()) == state_errc::version_mismatch);
+  CHECK(c.get(front, order)->value == "filled");
+}
