@@ -3,6 +3,8 @@
 
 #include "backends/postgres/store.hpp"
 
+#include "backends/postgres/single_key.hpp"
+
 #include <chrono>
 
 #include "messages/errors.hpp"
@@ -66,6 +68,13 @@ std::vector<statement> statements_for(const std::string& t) {
     {"size", "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = '"
                + t + "'::regclass"},
     {"ping", "SELECT 1"},
+    // A transaction's first step: one advisory lock per key (hex text), in
+    // the array's order, held until COMMIT. Two transactions over common
+    // keys then run one after the other, and since every transaction asks
+    // in key order they never deadlock on these locks. The two-int form
+    // keeps them apart from set_up's single-int schema lock.
+    {"txn_lock", "SELECT count(pg_advisory_xact_lock(7683121, hashtext(k))) "
+                 "FROM unnest($1::text[]) AS k"},
   };
 }
 
@@ -185,9 +194,10 @@ std::string_view postgres_store::backend_name() const {
   return "postgresql";
 }
 
-namespace {
+// -- single-key statements and their outcomes (single and pipelined path, and
+// the steps of a transaction) ---------------------------------------------------
 
-// -- single-key statements and their outcomes (single and pipelined path) --------
+namespace postgres_single_key {
 
 pg_statement get_statement(const std::string& key, unix_ms now) {
   return {"get", pg_params{}.bytes(key).int8(now)};
@@ -260,7 +270,9 @@ caf::expected<T> run_one(postgres_connection& conn, const pg_statement& s,
   return outcome(*rows);
 }
 
-} // namespace
+} // namespace postgres_single_key
+
+using namespace postgres_single_key;
 
 caf::expected<entry> postgres_store::get(const std::string& key,
                                          unix_ms now) {

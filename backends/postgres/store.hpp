@@ -56,6 +56,11 @@ public:
   /// Pipelined: a batch is one round trip and one transaction (see apply).
   bool pipelines() const override;
   void apply(std::vector<pending_op>& ops, unix_ms now) override;
+  /// One SQL transaction (BEGIN .. COMMIT) of the single-key conditional
+  /// statements, after advisory locks on every key (see transaction.cpp).
+  caf::error transact(std::vector<pending_op>& ops, unix_ms now) override;
+  /// Every shard's store reaches the same table.
+  bool shares_data() const override;
   size_t sweep(unix_ms now) override;
   caf::error health_check() override;
   store_stats stats() const override;
@@ -65,6 +70,10 @@ public:
 
 private:
   void apply_chunk(pending_op* ops, size_t n, unix_ms now);
+  /// One attempt at a transaction: BEGIN, locks, each op, COMMIT.
+  caf::error run_transaction(std::vector<pending_op>& ops, unix_ms now);
+  /// The ops' statements inside an open transaction; the first failure.
+  caf::error transaction_steps(std::vector<pending_op>& ops, unix_ms now);
 
   postgres_connection conn_;
   shard_slice slice_;

@@ -29,6 +29,18 @@ struct redis_script {
 /// differs), -4 (a new key, and max_items live keys exist).
 extern const char* const redis_set_script;
 
+/// A whole transaction in one script, so no client of this Redis sees part
+/// of it. KEYS: index, expiry, then the value key of each op. ARGV: now,
+/// max_items (0 = unlimited), then seven per op: kind ('0' set, '1' erase),
+/// condition kind, expected version, expires_at, value, key, new version
+/// (unused by an erase). Every condition is checked before
+/// anything is written. Returns {0, outcome per op} (a set: the version,
+/// prefixed with 'c' when it created the key; an erase: 1 if a live value
+/// was removed, else 0), or {code, op index (1-based), live version or ''}
+/// with code -1/-2/-3 as the set script's, or {-4} when the creations would
+/// take the live keys past max_items.
+extern const char* const redis_transaction_script;
+
 /// KEYS: counter. ARGV: seed (the counter's value if it does not exist),
 /// block size. Reserves a block of versions: returns its last one.
 extern const char* const redis_version_block_script;

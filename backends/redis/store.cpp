@@ -143,7 +143,8 @@ redis_store::redis_store(redis_options opts, shard_slice slice,
     erase_script_{redis_erase_script, {}},
     list_script_{redis_list_script, {}},
     prune_script_{redis_prune_script, {}},
-    block_script_{redis_version_block_script, {}} {
+    block_script_{redis_version_block_script, {}},
+    transaction_script_{redis_transaction_script, {}} {
 }
 
 std::string_view redis_store::backend_name() const {

@@ -53,6 +53,11 @@ public:
   /// read in order; Redis runs one connection's commands in order).
   bool pipelines() const override;
   void apply(std::vector<pending_op>& ops, unix_ms now) override;
+  /// One Lua script (redis_transaction_script): atomic for every client of
+  /// this Redis, and all or nothing if our process dies mid-way.
+  caf::error transact(std::vector<pending_op>& ops, unix_ms now) override;
+  /// Every shard's store reaches the same Redis database and prefix.
+  bool shares_data() const override;
   size_t sweep(unix_ms now) override;
   caf::error health_check() override;
   store_stats stats() const override;
@@ -88,6 +93,7 @@ private:
   redis_script list_script_;
   redis_script prune_script_;
   redis_script block_script_;
+  redis_script transaction_script_;
   version_t next_version_ = 1; // the reserved block: [next_, last_]
   version_t last_version_ = 0;
   std::string prune_cursor_ = "-";
