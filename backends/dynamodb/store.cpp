@@ -659,6 +659,14 @@ caf::error dynamodb_store::close() {
   return {};
 }
 
+caf::error dynamodb_store::transact(std::vector<pending_op>&, unix_ms) {
+  return make_state_error(
+    state_errc::bad_request,
+    "the DynamoDB backend does not run transactions yet (it would need "
+    "TransactWriteItems); use single-key conditional writes, or the Redis "
+    "or PostgreSQL backend");
+}
+
 caf::error dynamodb_store::health_check() {
   json::object body{{"TableName", api_.where().table}};
   auto reply = api_.call("DescribeTable", body);

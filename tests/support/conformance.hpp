@@ -20,6 +20,9 @@ struct conformance_target {
   /// True when two stores opened from `config` see each other's writes
   /// (network backends). Enables the cross-instance race test.
   bool instances_share_data = false;
+  /// False for a backend that refuses transactions (it cannot apply one
+  /// atomically yet): the suite then checks the refusal instead.
+  bool runs_transactions = true;
 };
 
 /// Runs every check of the protocol against the target's backend: directly

@@ -22,6 +22,7 @@ inline conformance_target dynamodb_target(const std::string& type) {
   target.config.max_items = 0;
   target.config.shards = 4;
   target.instances_share_data = true;
+  target.runs_transactions = false; // dynalite has no TransactWriteItems
   target.reset = [type] {
     auto ep = dynamodb::parse_endpoint(type);
     REQUIRE(ep);
