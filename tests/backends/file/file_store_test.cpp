@@ -565,7 +565,7 @@ pending_op txn_erase(const std::string& key) {
 
 } // namespace
 
-TEST_CASE("a transaction applies as set() and erase() would; refused or "
+TEST_CASE("a transaction applies as set() and erase() would, and refused or "
           "failed, it leaves nothing behind") {
   temp_dir dir;
   auto env = std::make_shared<failing_env>();
