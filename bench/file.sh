@@ -49,4 +49,7 @@ for shards in ${FILE_SHARDS:-1 2 8}; do
   echo "shards=$shards $out -> $(ratio "$(rate_of "$out")" "$redis_everysec") of redis"
 done
 
+# Transactions of 2 and 10 keys beside single-key puts, fsync: always, one run.
+"$bench" txn "$tmp/state-txn" "$seconds" 50
+
 "$bench" restart "$tmp/state-restart" "$restart_keys"

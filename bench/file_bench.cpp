@@ -6,6 +6,12 @@
 //     detached shards, ticker). Prints acknowledged writes per second and
 //     the records per log fdatasync (how many writes one group commit
 //     carries; the disk is the real one, the env only counts).
+//   file_bench txn BASE_PATH [SECONDS] [WRITERS]
+//     fsync: always, one store, three phases of SECONDS each in one run:
+//     single-key puts, then transactions of 2 and of 10 keys (one order's
+//     fill keys, one placement group), WRITERS actors with one outstanding
+//     request each. Prints each phase's rate and the cost of a transaction
+//     in single-key writes (single rate / transaction rate).
 //   file_bench restart BASE_PATH KEYS
 //     Writes KEYS keys of 256 bytes, closes the store (folding everything
 //     into the tree), then times opening it again (recovery: scan the tree,
@@ -100,6 +106,41 @@ void writer(caf::event_based_actor* self, state_actor store, int id) {
   (*step)();
 }
 
+/// The phase transaction writers belong to; they stop when it changes.
+std::atomic<int> current_phase{0};
+
+/// Commits transactions of `keys` puts (fill keys of one of 100 orders of
+/// its own) one at a time until the phase changes.
+void transaction_writer(caf::event_based_actor* self, state_actor store,
+                        int id, int keys, int phase) {
+  auto n = std::make_shared<uint64_t>(0);
+  auto step = std::make_shared<std::function<void()>>();
+  *step = [=] {
+    if (current_phase != phase) {
+      self->quit();
+      return;
+    }
+    auto order = "p" + std::to_string(phase) + "w" + std::to_string(id) + "o"
+                 + std::to_string((*n)++ % keys_per_writer);
+    transaction_request req;
+    for (int i = 0; i < keys; ++i)
+      req.ops.push_back(txn_op::put("fill:{" + order + "}:" + std::to_string(i),
+                                    std::string(value_bytes, 't')));
+    self->request(store, std::chrono::seconds{30}, transact_atom_v,
+                  std::move(req))
+      .then(
+        [=](const transaction_reply&) {
+          ++acked;
+          (*step)();
+        },
+        [=](caf::error&) {
+          ++failed;
+          (*step)();
+        });
+  };
+  (*step)();
+}
+
 fsync_policy policy_of(const std::string& text) {
   return text == "always"     ? fsync_policy::always
          : text == "interval" ? fsync_policy::interval
@@ -157,6 +198,67 @@ int run_writes(const std::string& base, const std::string& mode,
   return 0;
 }
 
+/// Acknowledged requests per second of one phase: `spawn_one(i)` starts
+/// writer i; they run for `seconds` after a second of warm-up.
+double measure_phase(int writers, double seconds,
+                     const std::function<void(int)>& spawn_one) {
+  for (int i = 0; i < writers; ++i)
+    spawn_one(i);
+  std::this_thread::sleep_for(std::chrono::seconds{1}); // warm-up
+  auto start_count = acked.load();
+  auto started = clock_type::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>{seconds});
+  auto count = acked.load() - start_count;
+  std::chrono::duration<double> took = clock_type::now() - started;
+  ++current_phase;
+  stopping = true;
+  // Let the last requests finish before the next phase counts.
+  std::this_thread::sleep_for(std::chrono::milliseconds{500});
+  return count / took.count();
+}
+
+int run_transactions(const std::string& base, double seconds, int writers) {
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  caf::actor_system sys{cfg};
+  state_config state;
+  state.type = "file";
+  state.max_items = 0;
+  if (auto shards = std::getenv("SHARDS"))
+    state.shards = std::stoul(shards);
+  state.file.base_path = base;
+  state.file.fsync = fsync_policy::always;
+  auto store = start_store(sys, state, plugin_registry::builtin());
+  if (!store) {
+    std::fprintf(stderr, "cannot start: %s\n",
+                 message_of(store.error()).c_str());
+    return 1;
+  }
+  auto router = store->router;
+  auto single = measure_phase(writers, seconds, [&](int i) {
+    sys.spawn(writer, router, i);
+  });
+  double rates[2] = {0, 0};
+  int sizes[2] = {2, 10};
+  for (int p = 0; p < 2; ++p) {
+    stopping = false;
+    int phase = current_phase;
+    rates[p] = measure_phase(writers, seconds, [&](int i) {
+      sys.spawn(transaction_writer, router, i, sizes[p], phase);
+    });
+  }
+  stop_store(*store);
+  std::printf("file fsync=always writers=%d value=%zuB, %.0f s per phase "
+              "(%llu failed):\n  single-key puts: %.0f/s\n",
+              writers, value_bytes, seconds,
+              static_cast<unsigned long long>(failed.load()), single);
+  for (int p = 0; p < 2; ++p)
+    std::printf("  %d-key transactions: %.0f/s (%.0f keys/s), one costs "
+                "%.2fx a single-key write\n",
+                sizes[p], rates[p], rates[p] * sizes[p], single / rates[p]);
+  return failed.load() == 0 ? 0 : 1;
+}
+
 int run_restart(const std::string& base, size_t keys) {
   state_config cfg;
   cfg.type = "file";
@@ -211,11 +313,15 @@ int main(int argc, char** argv) {
   if (cmd == "write" && argc >= 4)
     return run_writes(argv[2], argv[3], argc > 4 ? std::stod(argv[4]) : 10.0,
                       argc > 5 ? std::stoi(argv[5]) : 50);
+  if (cmd == "txn" && argc >= 3)
+    return run_transactions(argv[2], argc > 3 ? std::stod(argv[3]) : 10.0,
+                            argc > 4 ? std::stoi(argv[4]) : 50);
   if (cmd == "restart" && argc == 4)
     return run_restart(argv[2], std::stoul(argv[3]));
   std::fprintf(stderr,
                "usage: %s write BASE_PATH always|interval|never [SECONDS] "
-               "[WRITERS]\n       %s restart BASE_PATH KEYS\n",
-               argv[0], argv[0]);
+               "[WRITERS]\n       %s txn BASE_PATH [SECONDS] [WRITERS]\n"
+               "       %s restart BASE_PATH KEYS\n",
+               argv[0], argv[0], argv[0]);
   return 2;
 }

@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "backends/file/value.hpp"
+#include "backends/transaction_check.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {
@@ -118,16 +119,51 @@ void file_store::remember(const std::string& key) {
   undo_.push_back(std::move(step));
 }
 
+namespace {
+
+/// payload_too_large for a value too long for the log, else empty. The
+/// shard enforces state.max_value_bytes (at most 1 GiB) first; this guards
+/// the u32 lengths on disk, so nothing is acknowledged that replay could
+/// not read back.
+caf::error value_size_problem(size_t bytes) {
+  if (bytes <= max_file_value_bytes)
+    return {};
+  return make_state_error(state_errc::payload_too_large,
+                          "the file backend stores values of at most "
+                            + std::to_string(max_file_value_bytes)
+                            + " bytes");
+}
+
+caf::error capacity_problem(const key_budget& budget) {
+  return make_state_error(state_errc::capacity_exceeded,
+                          "store holds max_items="
+                            + std::to_string(budget.max_items()) + " keys");
+}
+
+} // namespace
+
+void file_store::apply_put(const std::string& key, std::string&& value,
+                           version_t version, unix_ms expires_at) {
+  remember(key);
+  put_meta(key, key_meta{version, expires_at, value.size()});
+  cache_.erase(key);
+  auto& slot = dirty_[key];
+  slot.removed = false;
+  slot.data = entry{std::move(value), version, expires_at};
+}
+
+void file_store::apply_erase(const std::string& key, version_t version) {
+  remember(key);
+  put_meta(key, std::nullopt);
+  budget_->give_back();
+  cache_.erase(key);
+  dirty_[key] = dirty_slot{true, entry{{}, version, 0}};
+}
+
 caf::expected<write_result> file_store::set(set_request&& req,
                                             unix_ms expires_at, unix_ms now) {
-  // The shard enforces state.max_value_bytes (at most 1 GiB) first; this
-  // guards the u32 lengths on disk, so nothing is acknowledged that replay
-  // could not read back.
-  if (req.value.size() > max_file_value_bytes)
-    return make_state_error(state_errc::payload_too_large,
-                            "the file backend stores values of at most "
-                              + std::to_string(max_file_value_bytes)
-                              + " bytes");
+  if (auto err = value_size_problem(req.value.size()))
+    return err;
   auto it = index_.find(req.key);
   bool live = it != index_.end() && !expired(it->second, now);
   if (req.cond.kind == condition::if_absent && live)
@@ -137,19 +173,11 @@ caf::expected<write_result> file_store::set(set_request&& req,
     return make_state_error(state_errc::version_mismatch,
                             live ? "version differs" : "key does not exist");
   if (it == index_.end() && !budget_->try_take())
-    return make_state_error(state_errc::capacity_exceeded,
-                            "store holds max_items="
-                              + std::to_string(budget_->max_items())
-                              + " keys");
+    return capacity_problem(*budget_);
   auto version = ++last_version_;
   log_.encode(pending_, wal_op::put, req.key, req.value, version,
               expires_at);
-  remember(req.key);
-  put_meta(req.key, key_meta{version, expires_at, req.value.size()});
-  cache_.erase(req.key);
-  auto& slot = dirty_[req.key];
-  slot.removed = false;
-  slot.data = entry{std::move(req.value), version, expires_at};
+  apply_put(req.key, std::move(req.value), version, expires_at);
   return write_result{version, !live};
 }
 
@@ -167,12 +195,71 @@ caf::expected<bool> file_store::erase(const delete_request& req,
     return false;
   auto version = ++last_version_;
   log_.encode(pending_, wal_op::erase, req.key, {}, version, 0);
-  remember(req.key);
-  put_meta(req.key, std::nullopt);
-  budget_->give_back();
-  cache_.erase(req.key);
-  dirty_[req.key] = dirty_slot{true, entry{{}, version, 0}};
+  apply_erase(req.key, version);
   return live;
+}
+
+caf::expected<size_t>
+file_store::take_new_keys(const std::vector<pending_op>& ops) {
+  size_t taken = 0;
+  for (auto& op : ops) {
+    if (op.kind != pending_op::set || index_.count(op.write.key) != 0)
+      continue;
+    if (!budget_->try_take()) {
+      budget_->give_back(taken);
+      return capacity_problem(*budget_);
+    }
+    ++taken;
+  }
+  return taken;
+}
+
+caf::error file_store::transact(std::vector<pending_op>& ops, unix_ms now) {
+  auto prior = check_transaction(*this, ops, now);
+  if (!prior)
+    return std::move(prior.error());
+  for (auto& op : ops)
+    if (op.kind == pending_op::set)
+      if (auto err = value_size_problem(op.write.value.size()))
+        return err;
+  // Everything that can refuse the transaction comes before the first
+  // change in memory: the key budget, then the size of its log record.
+  auto taken = take_new_keys(ops);
+  if (!taken)
+    return std::move(taken.error());
+  // What the log records, as set() and erase() would one by one: an erase
+  // of a key not indexed changes nothing and is not logged.
+  std::vector<wal_txn_op> logged;
+  auto version = last_version_;
+  for (auto& op : ops) {
+    if (op.kind == pending_op::set)
+      logged.push_back({wal_op::put, op.write.key, op.write.value, ++version,
+                        op.expires_at});
+    else if (index_.count(op.removal.key) != 0)
+      logged.push_back({wal_op::erase, op.removal.key, {}, ++version, 0});
+  }
+  if (!logged.empty())
+    if (auto err = log_.encode_txn(pending_, logged)) {
+      budget_->give_back(*taken);
+      return err;
+    }
+  last_version_ = version;
+  auto next = logged.begin();
+  for (size_t i = 0; i < ops.size(); ++i) {
+    auto& op = ops[i];
+    bool live = (*prior)[i].before.found();
+    if (op.kind == pending_op::set) {
+      auto v = (next++)->version;
+      apply_put(op.write.key, std::move(op.write.value), v, op.expires_at);
+      op.written = write_result{v, !live};
+    } else if (next != logged.end() && next->key == op.removal.key) {
+      apply_erase(op.removal.key, (next++)->version);
+      op.erased = live;
+    } else {
+      op.erased = false;
+    }
+  }
+  return {};
 }
 
 size_t file_store::sweep(unix_ms now) {

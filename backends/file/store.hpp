@@ -58,6 +58,10 @@ public:
                                   unix_ms now) override;
   caf::expected<bool> erase(const delete_request& req, unix_ms now) override;
   caf::expected<key_page> list(const list_request& req, unix_ms now) override;
+  /// Checks every condition, then applies every op in memory and logs them
+  /// as ONE record: a crash keeps the whole transaction or none of it, and
+  /// a failed commit() rolls it back with the rest of its batch.
+  caf::error transact(std::vector<pending_op>& ops, unix_ms now) override;
   size_t sweep(unix_ms now) override;
   bool has_pending_commit() const override;
   caf::error commit() override;
@@ -98,6 +102,19 @@ private:
 
   /// Records the current state of `key` so the batch can be undone.
   void remember(const std::string& key);
+
+  /// Makes a logged put of `key` the key's state in memory, undoably (its
+  /// key budget is already taken when the key is new).
+  void apply_put(const std::string& key, std::string&& value,
+                 version_t version, unix_ms expires_at);
+
+  /// Makes a logged erase of the indexed `key` its state in memory,
+  /// undoably, and gives its key back to the budget.
+  void apply_erase(const std::string& key, version_t version);
+
+  /// Takes one key from the budget for each op of `ops` that sets a key not
+  /// indexed yet: all of them, or none and capacity_exceeded.
+  caf::expected<size_t> take_new_keys(const std::vector<pending_op>& ops);
 
   /// Undoes every write of the failed batch, newest first.
   void roll_back();

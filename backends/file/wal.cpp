@@ -68,6 +68,43 @@ struct record_view {
   size_t value_length = 0;
 };
 
+constexpr size_t txn_op_fixed_bytes = 1 + 8 + 8 + 4 + 4;
+
+/// Calls `visit` for every sub-operation of the transaction body [p, p+n),
+/// in order; false (maybe after visiting some) when the body is malformed:
+/// a bad op, a value longer than `max_value` or on an erase, lengths that
+/// do not add up to exactly `n`.
+template <class Visit>
+bool for_each_txn_op(const char* p, size_t n, uint64_t max_value,
+                     Visit&& visit) {
+  if (n < 4)
+    return false;
+  uint64_t count = get_u32(p);
+  size_t off = 4;
+  for (uint64_t i = 0; i < count; ++i) {
+    if (n - off < txn_op_fixed_bytes)
+      return false;
+    auto q = p + off;
+    auto op = static_cast<uint8_t>(q[0]);
+    uint64_t key_len = get_u32(q + 17);
+    uint64_t value_len = get_u32(q + 21);
+    off += txn_op_fixed_bytes;
+    if ((op != 1 && op != 2) || key_len > n - off
+        || value_len > n - off - key_len || value_len > max_value
+        || (op == 2 && value_len != 0))
+      return false;
+    wal_txn_op sub;
+    sub.op = static_cast<wal_op>(op);
+    sub.version = get_u64(q + 1);
+    sub.expires_at_ms = static_cast<unix_ms>(get_u64(q + 9));
+    sub.key = std::string_view{p + off, key_len};
+    sub.value = std::string_view{p + off + key_len, value_len};
+    off += key_len + value_len;
+    visit(sub);
+  }
+  return off == n;
+}
+
 /// Parses the record at `off`; bytes == 0 when it is not a valid record.
 /// The cheap structural checks come first: the corruption scan calls this
 /// at every offset of the rest of a log.
@@ -87,8 +124,11 @@ record_view parse_record(const log_view& log, size_t off) {
   // The bound is on the value alone, the one set() enforces: any key comes
   // on top (a bound of 1 GiB on the whole record once cut acknowledged
   // records of 1 GiB values as torn).
-  if ((op != 1 && op != 2) || key_len > len - fixed
-      || len - fixed - key_len > log.max_value)
+  // Transactions came with version 3 records: op 3 in an older log is junk.
+  bool txn = op == static_cast<uint8_t>(wal_op::txn) && log.fmt.has_synced;
+  if ((op != 1 && op != 2 && !txn) || key_len > len - fixed
+      || (txn && key_len != 0)
+      || len - fixed - key_len > (txn ? max_wal_txn_body_bytes : log.max_value))
     return out;
   uint64_t synced = log.fmt.has_synced ? get_u64(body + 17) : 0;
   // Nothing is synced before the header, and a record cannot have been
@@ -106,6 +146,11 @@ record_view parse_record(const log_view& log, size_t off) {
   out.key_length = key_len;
   out.value = out.key + key_len;
   out.value_length = len - fixed - key_len;
+  // A malformed body under a valid CRC is no record either (no append
+  // writes one); checked last, since only records that pass the CRC get here.
+  if (txn && !for_each_txn_op(out.value, out.value_length, log.max_value,
+                              [](const wal_txn_op&) {}))
+    return record_view{};
   return out;
 }
 
@@ -118,6 +163,24 @@ wal_record to_record(const record_view& v) {
   out.value.assign(v.value, v.value_length);
   out.synced_through = v.synced_through;
   return out;
+}
+
+/// Visits the sub-operations of a valid transaction record as records of
+/// their own, in order.
+void visit_txn(const record_view& v,
+               const std::function<void(wal_record&&)>& visit) {
+  // parse_record checked the body, value bounds included.
+  for_each_txn_op(v.value, v.value_length, max_file_value_bytes,
+                  [&](const wal_txn_op& sub) {
+                    wal_record out;
+                    out.op = sub.op;
+                    out.version = sub.version;
+                    out.expires_at_ms = sub.expires_at_ms;
+                    out.key.assign(sub.key);
+                    out.value.assign(sub.value);
+                    out.synced_through = v.synced_through;
+                    visit(std::move(out));
+                  });
 }
 
 bool all_zero(const char* p, size_t n) {
@@ -283,6 +346,38 @@ void encode_wal_record(std::string& buf, uint32_t seed,
     buf[start + i] = static_cast<char>((crc >> (8 * i)) & 0xFF);
 }
 
+uint64_t wal_txn_body_bytes(const std::vector<wal_txn_op>& ops) {
+  uint64_t bytes = 4;
+  for (auto& op : ops)
+    bytes += txn_op_fixed_bytes + op.key.size() + op.value.size();
+  return bytes;
+}
+
+caf::error encode_wal_txn(std::string& buf, uint32_t seed,
+                          uint64_t synced_through,
+                          const std::vector<wal_txn_op>& ops) {
+  auto body_bytes = wal_txn_body_bytes(ops);
+  if (body_bytes > max_wal_txn_body_bytes)
+    return make_state_error(state_errc::payload_too_large,
+                            "the file backend logs a transaction of at most "
+                              + std::to_string(max_wal_txn_body_bytes)
+                              + " bytes of keys and values");
+  std::string body;
+  body.reserve(body_bytes);
+  put_u32(body, static_cast<uint32_t>(ops.size()));
+  for (auto& op : ops) {
+    body += static_cast<char>(op.op);
+    put_u64(body, op.version);
+    put_u64(body, static_cast<uint64_t>(op.expires_at_ms));
+    put_u32(body, static_cast<uint32_t>(op.key.size()));
+    put_u32(body, static_cast<uint32_t>(op.value.size()));
+    body.append(op.key);
+    body.append(op.value);
+  }
+  encode_wal_record(buf, seed, synced_through, wal_op::txn, {}, body, 0, 0);
+  return {};
+}
+
 std::string encode_wal_header(uint64_t epoch, uint64_t nonce) {
   std::string out(v3_magic, sizeof v3_magic);
   put_u64(out, epoch);
@@ -317,7 +412,10 @@ replay_wal(file_env& env, int dir_fd, const std::string& name,
     auto rec = parse_record(log, off);
     if (rec.bytes == 0)
       break;
-    visit(to_record(rec));
+    if (rec.op == static_cast<uint8_t>(wal_op::txn))
+      visit_txn(rec, visit);
+    else
+      visit(to_record(rec));
     ++summary.records;
     off += rec.bytes;
   }

@@ -19,6 +19,17 @@
 //                      expires_at_ms u64 | synced_through u64 |
 //                      key_length u32 | key | value
 //   terminator:        8 zero bytes after the last record
+//   A transaction is ONE record (op 3, so a crash keeps all of it or none):
+//   version, expires_at_ms and key_length are 0 and the value is
+//                      count u32 | count times: op u8 (1 put, 2 erase) |
+//                      version u64 | expires_at_ms u64 | key_length u32 |
+//                      value_length u32 | key | value
+//   Replay expands it into its sub-operations, in order, as if each were a
+//   record of its own (with the transaction record's synced_through); a
+//   malformed body under a valid CRC is a bad record like any other.
+//   Binaries from before op 3 read such a record as a bad one: refuse a log
+//   that holds one (corruption) or cut it as a torn tail, so do not start
+//   an older binary on a log written since transactions.
 //   then zeros, or records of older epochs (stale), up to the file's end.
 // `length` counts the bytes after itself. A record's CRC is seeded with the
 // log's seed (crc32c of epoch and nonce) and covers everything after itself,
@@ -53,12 +64,16 @@
 //
 // Lengths are u32: a record of the largest value the backend stores
 // (max_file_value_bytes, value.hpp) with the largest key still fits, and
-// replay accepts every length an append can write.
+// replay accepts every length an append can write. A transaction's body
+// (its keys, values and per-op fields) is bounded the same way
+// (max_wal_txn_body_bytes): encode_wal_txn refuses a larger one
+// (payload_too_large), far above the 16 MiB of values a shard lets through.
 
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
@@ -69,7 +84,7 @@
 
 namespace solver_state {
 
-enum class wal_op : uint8_t { put = 1, erase = 2 };
+enum class wal_op : uint8_t { put = 1, erase = 2, txn = 3 };
 
 struct wal_record {
   wal_op op = wal_op::put;
@@ -96,6 +111,29 @@ void encode_wal_record(std::string& buf, uint32_t seed,
                        uint64_t synced_through, wal_op op,
                        std::string_view key, std::string_view value,
                        version_t version, unix_ms expires_at_ms);
+
+/// One sub-operation of a transaction record (put or erase).
+struct wal_txn_op {
+  wal_op op = wal_op::put;
+  std::string_view key;
+  std::string_view value; // put
+  version_t version = 0;
+  unix_ms expires_at_ms = 0; // put
+};
+
+/// The largest body of a transaction record: the same budget as the
+/// largest value of a single record, so its length fits the u32.
+constexpr uint64_t max_wal_txn_body_bytes = max_file_value_bytes;
+
+/// Bytes of the body of a transaction record of `ops`.
+uint64_t wal_txn_body_bytes(const std::vector<wal_txn_op>& ops);
+
+/// Appends ONE record holding every op of `ops` (puts and erases, in order)
+/// to `buf`: replay yields all of them or none. payload_too_large (and
+/// `buf` unchanged) when the body exceeds max_wal_txn_body_bytes.
+caf::error encode_wal_txn(std::string& buf, uint32_t seed,
+                          uint64_t synced_through,
+                          const std::vector<wal_txn_op>& ops);
 
 /// The header bytes of a log of `epoch` and `nonce`.
 std::string encode_wal_header(uint64_t epoch, uint64_t nonce);
@@ -156,6 +194,12 @@ public:
               unix_ms expires_at_ms) const {
     encode_wal_record(buf, seed_, synced_, op, key, value, version,
                       expires_at_ms);
+  }
+
+  /// Appends one transaction record of `ops` (see encode_wal_txn).
+  caf::error encode_txn(std::string& buf,
+                        const std::vector<wal_txn_op>& ops) const {
+    return encode_wal_txn(buf, seed_, synced_, ops);
   }
 
   /// Writes the records in `bytes` (from encode) and the terminator after

@@ -3,7 +3,9 @@
 // acknowledged write; this test kills it with SIGKILL at random moments, and
 // after each kill reopens base_path and checks that every acknowledged write
 // is there with its exact bytes and version, and that no value anywhere is
-// half-written. Cycles: SOLVER_STATE_CRASH_CYCLES (default 30).
+// half-written. Transactions (10 keys of one order each) must be all or
+// nothing: after every kill each order's keys hold one generation, at least
+// the last one acknowledged. Cycles: SOLVER_STATE_CRASH_CYCLES (default 30).
 
 #include <catch2/catch.hpp>
 
@@ -89,6 +91,30 @@ bool read_lines(child& c, std::chrono::steady_clock::time_point deadline,
   }
 }
 
+/// The generation (seq) every key of `order` holds, -1 when none exists;
+/// fails the test when its keys disagree (a transaction kept in part).
+int64_t order_generation(opened_store& store, const std::string& order) {
+  std::set<int64_t> seen;
+  std::string found;
+  for (int i = 0; i < crash::transaction_keys; ++i) {
+    auto key = crash::fill_key(order, i);
+    auto e = store.get(key);
+    int64_t gen = -1;
+    if (e) {
+      auto seq = crash::seq_of(key, e->value);
+      REQUIRE(seq);
+      gen = static_cast<int64_t>(*seq);
+    } else {
+      REQUIRE(code_of(e.error()) == state_errc::not_found);
+    }
+    seen.insert(gen);
+    found += " " + key + "=" + std::to_string(gen);
+  }
+  INFO("order " << order << ":" << found);
+  CHECK(seen.size() == 1);
+  return *seen.rbegin();
+}
+
 } // namespace
 
 TEST_CASE("every acknowledged write survives SIGKILL at random moments") {
@@ -104,6 +130,8 @@ TEST_CASE("every acknowledged write survives SIGKILL at random moments") {
   std::map<std::string, ack> hot_acks;    // overwritten: the newest ack
   size_t acked = 0, checked = 0, errors = 0;
   std::set<std::string> unacked_seen; // complete but never acknowledged
+  std::map<std::string, int64_t> orders; // newest acknowledged generation
+  size_t transactions = 0, transaction_checks = 0;
   for (int cycle = 0; cycle < cycles; ++cycle) {
     INFO("seed " << seed << ", cycle " << cycle);
     auto c = spawn_writer(base, 1 + rng() % 4, cycle, seed + cycle);
@@ -127,6 +155,12 @@ TEST_CASE("every acknowledged write survives SIGKILL at random moments") {
       in >> tag >> key >> a.seq >> a.version;
       if (tag == "E")
         ++errors;
+      if (tag == "T") {
+        ++transactions;
+        auto& gen = orders[key];
+        gen = std::max(gen, static_cast<int64_t>(a.seq));
+        continue;
+      }
       if (tag != "A")
         continue;
       ++acked;
@@ -160,6 +194,18 @@ TEST_CASE("every acknowledged write survives SIGKILL at random moments") {
         CHECK(*seq == a.seq);
       ++checked;
     }
+    // Every transaction all or nothing, and the acknowledged ones there.
+    for (int c = 0; c <= cycle; ++c)
+      for (int w = 0; w < crash::transaction_writers; ++w) {
+        auto order = "c" + std::to_string(c) + "t" + std::to_string(w);
+        auto gen = order_generation(*store, order);
+        auto acked_gen = orders.find(order);
+        if (acked_gen != orders.end()) {
+          INFO("order " << order);
+          CHECK(gen >= acked_gen->second);
+        }
+        ++transaction_checks;
+      }
     // Nothing half-written anywhere, acknowledged or not.
     for (auto& s : store->stores) {
       auto page = s->list(list_request{"", "", 0}, 1000);
@@ -179,7 +225,11 @@ TEST_CASE("every acknowledged write survives SIGKILL at random moments") {
             << " key checks of acknowledged writes (all of them after every kill), "
             << unacked_seen.size()
             << " unacknowledged writes found complete, " << errors
-            << " writes refused\n";
+            << " writes refused, " << transactions
+            << " acknowledged transactions of "
+            << crash::transaction_keys << " keys, " << transaction_checks
+            << " all-or-nothing checks of orders\n";
   CHECK(acked > 0);
+  CHECK(transactions > 0);
   CHECK(errors == 0);
 }

@@ -2,7 +2,11 @@
 // real store actors (start_store, file backend, fsync: always) until it is
 // killed, and prints every acknowledged write as one line
 //   A <key> <seq> <version>
-// on stdout, after the acknowledgement arrived. Usage:
+// on stdout, after the acknowledgement arrived. Transaction writers each
+// own one order and commit transactions that write one generation (their
+// seq) to every fill key of it (one placement group, so one shard):
+//   T <order> <seq>
+// after the transaction was acknowledged. Usage:
 //   file_crash_writer BASE_PATH SHARDS CYCLE SEED
 
 #include <unistd.h>
@@ -14,6 +18,7 @@
 #include <random>
 #include <thread>
 #include <string>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -67,6 +72,40 @@ void writer(caf::event_based_actor* self, state_actor store, int id,
   (*step)();
 }
 
+/// The keys a transaction of `order` writes: fill keys of one placement
+/// group, so one shard holds them under any placement rule.
+std::vector<std::string> transaction_keys(const std::string& order) {
+  std::vector<std::string> out;
+  for (int i = 0; i < crash::transaction_keys; ++i)
+    out.push_back(crash::fill_key(order, i));
+  return out;
+}
+
+void transaction_writer(caf::event_based_actor* self, state_actor store,
+                        int id, uint64_t cycle) {
+  auto order = "c" + std::to_string(cycle) + "t" + std::to_string(id);
+  auto n = std::make_shared<uint64_t>(0);
+  auto step = std::make_shared<std::function<void()>>();
+  *step = [=] {
+    uint64_t seq = (cycle * 100 + id) * 10'000'000 + (*n)++;
+    transaction_request req;
+    for (auto& key : transaction_keys(order))
+      req.ops.push_back(txn_op::put(key, crash::make_value(key, seq)));
+    self->request(store, std::chrono::seconds{30}, transact_atom_v,
+                  std::move(req))
+      .then(
+        [=](const transaction_reply&) {
+          print_line("T " + order + " " + std::to_string(seq) + "\n");
+          (*step)();
+        },
+        [=](caf::error& err) {
+          print_line("E " + order + " " + message_of(err) + "\n");
+          (*step)();
+        });
+  };
+  (*step)();
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -97,6 +136,8 @@ int main(int argc, char** argv) {
   auto seed = std::stoull(argv[4]);
   for (int i = 0; i < writers; ++i)
     sys.spawn(writer, store->router, i, cycle, seed);
+  for (int i = 0; i < crash::transaction_writers; ++i)
+    sys.spawn(transaction_writer, store->router, i, cycle);
   // Runs until SIGKILL.
   for (;;)
     std::this_thread::sleep_for(std::chrono::seconds{1});

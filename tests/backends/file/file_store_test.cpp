@@ -545,3 +545,86 @@ TEST_CASE("close() returns the error of a failed final sync or fold, and "
   CHECK(reopened->get("a")->value == "acknowledged");
   CHECK_FALSE(reopened->get("b"));
 }
+
+namespace {
+
+pending_op txn_put(const std::string& key, const std::string& value,
+                   condition cond = condition::always()) {
+  pending_op op;
+  op.kind = pending_op::set;
+  op.write = set_request{key, value, 0, cond};
+  return op;
+}
+
+pending_op txn_erase(const std::string& key) {
+  pending_op op;
+  op.kind = pending_op::erase;
+  op.removal = delete_request{key, condition::always()};
+  return op;
+}
+
+} // namespace
+
+TEST_CASE("a transaction applies as set() and erase() would, and refused or "
+          "failed, it leaves nothing behind") {
+  temp_dir dir;
+  auto env = std::make_shared<failing_env>();
+  auto cfg = file_config_for(dir.path, 1, fsync_policy::always);
+  cfg.max_items = 4;
+  auto store = open_store(cfg, env);
+  REQUIRE(store);
+  auto& s = store->of("fill:{o}:a");
+  REQUIRE(store->put("fill:{o}:a", "a1"));
+  REQUIRE(store->put("fill:{o}:gone", "g1"));
+  auto before = store->get("fill:{o}:a")->version;
+  SECTION("committed: versions and outcomes as set() and erase() give") {
+    std::vector<pending_op> ops{txn_put("fill:{o}:a", "a2"),
+                                txn_put("fill:{o}:b", "b2"),
+                                txn_erase("fill:{o}:gone"),
+                                txn_erase("fill:{o}:never")};
+    REQUIRE_FALSE(s.transact(ops, 1000));
+    REQUIRE_FALSE(s.commit());
+    CHECK(ops[0].written->version == before + 2);
+    CHECK_FALSE(ops[0].written->created);
+    CHECK(ops[1].written->created);
+    CHECK(*ops[2].erased);
+    CHECK_FALSE(*ops[3].erased);
+    CHECK(store->get("fill:{o}:b")->version == before + 3);
+    CHECK_FALSE(store->get("fill:{o}:gone"));
+    CHECK(s.stats().keys == 2);
+  }
+  SECTION("capacity_exceeded: no key applied, the budget untouched") {
+    std::vector<pending_op> ops{txn_put("fill:{o}:a", "a2"),
+                                txn_put("fill:{o}:b", "b2"),
+                                txn_put("fill:{o}:c", "c2"),
+                                txn_put("fill:{o}:d", "d2")};
+    auto err = s.transact(ops, 1000);
+    REQUIRE(err);
+    CHECK(code_of(err) == state_errc::capacity_exceeded);
+    CHECK_FALSE(s.has_pending_commit());
+    CHECK(store->get("fill:{o}:a")->value == "a1");
+    CHECK_FALSE(store->get("fill:{o}:b"));
+    // Two keys are free still: a put of one more works.
+    CHECK(store->put("fill:{o}:b", "b3"));
+  }
+  SECTION("a failed commit rolls the whole transaction back") {
+    std::vector<pending_op> ops{txn_put("fill:{o}:a", "a2"),
+                                txn_put("fill:{o}:b", "b2"),
+                                txn_erase("fill:{o}:gone")};
+    REQUIRE_FALSE(s.transact(ops, 1000));
+    env->fail_syncs = true;
+    CHECK(s.commit());
+    env->fail_syncs = false;
+    CHECK(store->get("fill:{o}:a")->value == "a1");
+    CHECK(store->get("fill:{o}:a")->version == before);
+    CHECK_FALSE(store->get("fill:{o}:b"));
+    CHECK(store->get("fill:{o}:gone")->value == "g1");
+    CHECK(s.stats().keys == 2);
+    store = caf::error{}; // closed: the reopen reads the disk
+    auto reopened = open_store(cfg);
+    REQUIRE(reopened);
+    CHECK(reopened->get("fill:{o}:a")->value == "a1");
+    CHECK_FALSE(reopened->get("fill:{o}:b"));
+    CHECK(reopened->get("fill:{o}:gone")->value == "g1");
+  }
+}

@@ -541,3 +541,116 @@ TEST_CASE("a version 2 log (before synced_through) is still replayed, with "
                  && Catch::Contains("followed by valid records"));
   }
 }
+
+// -- transaction records -------------------------------------------------------------
+
+namespace {
+
+/// One transaction record of three puts and an erase, values of `fill`.
+std::string txn_batch(const wal_writer& log, char fill, version_t first) {
+  std::string v(200, fill);
+  std::vector<wal_txn_op> ops{
+    {wal_op::put, "fill:{o1}:a", v, first, 0},
+    {wal_op::put, "fill:{o1}:b", v, first + 1, 1234567},
+    {wal_op::erase, "fill:{o1}:c", {}, first + 2, 0},
+    {wal_op::put, "fill:{o1}:d", v, first + 3, 0},
+  };
+  std::string batch;
+  REQUIRE_FALSE(log.encode_txn(batch, ops));
+  return batch;
+}
+
+} // namespace
+
+TEST_CASE("a transaction record replays as its sub-operations, in order, "
+          "between the records around it") {
+  opened_dir d;
+  auto log = create_log(d, "a.log");
+  append_records(log, 0, 2);
+  auto batch = txn_batch(log, 't', 500);
+  REQUIRE_FALSE(log.append(batch, true));
+  append_records(log, 2, 1);
+  auto r = replay(d, "a.log");
+  REQUIRE(r);
+  CHECK(r->summary.records == 4); // log records: the transaction is one
+  CHECK_FALSE(r->summary.torn);
+  REQUIRE(r->records.size() == 2 + 4 + 1);
+  auto& a = r->records[2];
+  CHECK(a.op == wal_op::put);
+  CHECK(a.key == "fill:{o1}:a");
+  CHECK(a.value == std::string(200, 't'));
+  CHECK(a.version == 500);
+  CHECK(r->records[3].key == "fill:{o1}:b");
+  CHECK(r->records[3].expires_at_ms == 1234567);
+  CHECK(r->records[4].op == wal_op::erase);
+  CHECK(r->records[4].key == "fill:{o1}:c");
+  CHECK(r->records[4].value.empty());
+  CHECK(r->records[4].version == 502);
+  CHECK(r->records[5].key == "fill:{o1}:d");
+  CHECK(r->records[6].key == "k2");
+  for (size_t i = 2; i < 6; ++i)
+    CHECK(r->records[i].synced_through == r->records[0].synced_through
+                                            + 2 * record_bytes);
+}
+
+TEST_CASE("a torn transaction record is dropped whole: none of its "
+          "sub-operations replay") {
+  opened_dir d;
+  auto log = create_log(d, "a.log");
+  append_records(log, 0, 3);
+  auto synced_end = log.size();
+  auto batch = txn_batch(log, 't', 500);
+  REQUIRE_FALSE(log.append(batch, false)); // the crash comes before a sync
+  auto path = d.path("a.log");
+  SECTION("its last bytes never reached the disk") {
+    write_at(path, synced_end + batch.size() - 50, std::string(50, '\0'));
+  }
+  SECTION("a page in its middle is garbage") {
+    write_at(path, synced_end + 400, std::string(100, 'X'));
+  }
+  auto r = replay(d, "a.log");
+  REQUIRE(r);
+  CHECK(r->summary.torn);
+  CHECK(r->summary.end == synced_end);
+  REQUIRE(r->records.size() == 3);
+  for (auto& rec : r->records)
+    CHECK(rec.key.rfind("fill:", 0) == std::string::npos);
+}
+
+TEST_CASE("a damaged transaction record in the synced region is corruption "
+          "like any record") {
+  opened_dir d;
+  auto log = create_log(d, "a.log");
+  append_records(log, 0, 2);
+  auto at = log.size();
+  auto batch = txn_batch(log, 't', 500);
+  REQUIRE_FALSE(log.append(batch, true));
+  append_records(log, 2, 2); // written after the transaction was synced
+  auto path = d.path("a.log");
+  write_at(path, at + 300, "X");
+  auto r = replay(d, "a.log");
+  REQUIRE_FALSE(r);
+  CHECK(code_of(r.error()) == state_errc::backend_error);
+  CHECK_THAT(message_of(r.error()),
+             Catch::Contains("corrupt log " + path)
+               && Catch::Contains("bad record at offset "
+                                  + std::to_string(at)));
+}
+
+TEST_CASE("a transaction record larger than the log's u32 lengths allow is "
+          "refused before anything is encoded") {
+  // Sizing needs no gigabytes of values: the lengths alone tell.
+  std::vector<wal_txn_op> small{{wal_op::put, "k", "v", 1, 0}};
+  CHECK(wal_txn_body_bytes(small) == 4 + 25 + 2);
+  CHECK(max_wal_txn_body_bytes + 29 <= std::numeric_limits<uint32_t>::max());
+  std::string big(64u << 20, 'x');
+  std::vector<wal_txn_op> ops;
+  for (version_t v = 1; wal_txn_body_bytes(ops) <= max_wal_txn_body_bytes;
+       ++v)
+    ops.push_back({wal_op::put, "k", big, v, 0});
+  std::string buf = "before";
+  auto err = encode_wal_txn(buf, 7, wal_header_bytes, ops);
+  REQUIRE(err);
+  CHECK(code_of(err) == state_errc::payload_too_large);
+  CHECK(buf == "before");
+}
