@@ -557,7 +557,7 @@ TEST_CASE("the front node's HTTP gateway serves the cluster") {
 }
 
 TEST_CASE("a transaction through the front node runs on its keys' one owner "
-          "node; keys of two nodes are cross_node_transaction") {
+          "node, and keys of two nodes are cross_node_transaction") {
   cluster c;
   auto front = c.connect(c.port_front);
   c.wait_ready(front);

@@ -310,6 +310,14 @@ caf::error transact_error(caf::scoped_actor& self, const state_actor& store,
 }
 
 void check_actor_transactions(const conformance_target& t) {
+  // Spanning shards: stores that share their data, and memory. Asked
+  // before the actors open the backend (the file backend locks base_path).
+  bool spans = false;
+  {
+    auto probe = open_one(t);
+    spans = probe->shares_data() || probe->backend_name() == "memory";
+    probe->close();
+  }
   caf::actor_system_config cfg;
   register_message_types(cfg);
   caf::actor_system sys{cfg};
@@ -319,13 +327,7 @@ void check_actor_transactions(const conformance_target& t) {
   INFO((store ? std::string{} : message_of(store.error())));
   REQUIRE(store);
   caf::scoped_actor self{sys};
-  // Spanning shards: stores that share their data, and memory.
-  bool spans = false;
-  {
-    auto probe = open_one(t);
-    spans = probe->shares_data() || probe->backend_name() == "memory";
-    probe->close();
-  }
+
   SECTION("bad requests are refused before anything is applied") {
     CHECK(code_of(transact_error(self, store->router, {}))
           == state_errc::bad_request);
