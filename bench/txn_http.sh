@@ -107,7 +107,7 @@ fi
 
 echo
 echo "machine: $(nproc) cores, $(. /etc/os-release; echo "$PRETTY_NAME"), $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "backend: $backend (4 shards${backend:+, fsync: always for file}); wrk -t1 -c50 -d${duration}s, 256-byte values"
+echo "backend: $backend (4 shards$([ "$backend" = file ] && echo ", fsync: always")); wrk -t1 -c50 -d${duration}s, 256-byte values"
 echo "cost = PUT rps / this rps (a transaction counts once, whatever its keys)"
 printf '%-6s %10s %9s %8s %6s\n' op rps p99 cpu_us cost
 put_rps="$(echo "${results[0]}" | awk '{print $2}')"
