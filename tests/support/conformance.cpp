@@ -23,8 +23,6 @@
 
 namespace solver_state::testing {
 
-namespace {
-
 unix_ms wall_now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
            std::chrono::system_clock::now().time_since_epoch())
@@ -42,6 +40,8 @@ std::unique_ptr<state_store> open_one(const conformance_target& t) {
   REQUIRE(stores->size() == 1);
   return std::move(stores->front());
 }
+
+namespace {
 
 set_request put(std::string key, std::string value,
                 condition cond = condition::always()) {

@@ -6,8 +6,10 @@
 // inside a TEST_CASE.
 
 #include <functional>
+#include <memory>
 #include <string>
 
+#include "backends/state_store.hpp"
 #include "config/config.hpp"
 
 namespace solver_state::testing {
@@ -24,6 +26,12 @@ struct conformance_target {
   /// atomically yet): the suite then checks the refusal instead.
   bool runs_transactions = true;
 };
+
+/// Wall-clock milliseconds now, as the shards stamp writes.
+unix_ms wall_now();
+
+/// One store of the target's backend (shards: 1), opened directly.
+std::unique_ptr<state_store> open_one(const conformance_target& target);
 
 /// Runs every check of the protocol against the target's backend: directly
 /// on its stores, and through the real actors (start_store).

@@ -30,23 +30,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-unix_ms wall_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
-
-std::unique_ptr<state_store> open_one(const conformance_target& t) {
-  auto cfg = t.config;
-  cfg.shards = 1;
-  auto plugin = compiled_plugins().find(cfg.type);
-  REQUIRE(plugin != nullptr);
-  auto stores = plugin->create_stores(cfg);
-  REQUIRE(stores);
-  REQUIRE(stores->size() == 1);
-  return std::move(stores->front());
-}
-
 pending_op set_op(std::string key, std::string value,
                   condition cond = condition::always(), unix_ms expires = 0) {
   pending_op op;
