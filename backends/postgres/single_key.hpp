@@ -6,6 +6,7 @@
 // inside one BEGIN .. COMMIT).
 
 #include <string>
+#include <vector>
 
 #include <caf/expected.hpp>
 
@@ -15,6 +16,9 @@
 namespace solver_state::postgres_single_key {
 
 pg_statement get_statement(const std::string& key, unix_ms now);
+/// The array literal {hex,hex,...} of `keys`: hex digits need no quoting.
+std::string hex_array(const std::vector<std::string>& keys);
+
 caf::expected<entry> get_outcome(const pg_rows& rows);
 
 pg_statement set_statement(const set_request& req, unix_ms expires_at,

@@ -78,22 +78,6 @@ std::vector<statement> statements_for(const std::string& t) {
   };
 }
 
-/// The array literal {hex,hex,...} of `keys`: hex digits need no quoting.
-std::string hex_array(const std::vector<std::string>& keys) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out = "{";
-  for (auto& k : keys) {
-    if (out.size() > 1)
-      out += ',';
-    for (unsigned char c : k) {
-      out += digits[c >> 4];
-      out += digits[c & 0xf];
-    }
-  }
-  out += '}';
-  return out;
-}
-
 caf::error mismatch(const char* why) {
   return make_state_error(state_errc::version_mismatch, why);
 }
@@ -198,6 +182,22 @@ std::string_view postgres_store::backend_name() const {
 // the steps of a transaction) ---------------------------------------------------
 
 namespace postgres_single_key {
+
+/// The array literal {hex,hex,...} of `keys`: hex digits need no quoting.
+std::string hex_array(const std::vector<std::string>& keys) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out = "{";
+  for (auto& k : keys) {
+    if (out.size() > 1)
+      out += ',';
+    for (unsigned char c : k) {
+      out += digits[c >> 4];
+      out += digits[c & 0xf];
+    }
+  }
+  out += '}';
+  return out;
+}
 
 pg_statement get_statement(const std::string& key, unix_ms now) {
   return {"get", pg_params{}.bytes(key).int8(now)};

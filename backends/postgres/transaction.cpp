@@ -34,18 +34,7 @@ std::string sorted_hex_keys(const std::vector<pending_op>& ops) {
   for (auto& op : ops)
     keys.push_back(op.target());
   std::sort(keys.begin(), keys.end());
-  static const char digits[] = "0123456789abcdef";
-  std::string out = "{";
-  for (auto& k : keys) {
-    if (out.size() > 1)
-      out += ',';
-    for (unsigned char c : k) {
-      out += digits[c >> 4];
-      out += digits[c & 0xf];
-    }
-  }
-  out += '}';
-  return out;
+  return postgres_single_key::hex_array(keys);
 }
 
 const condition& condition_of(const pending_op& op) {
