@@ -36,6 +36,7 @@ metrics(metrics_actor::stateful_pointer<metrics_state> self,
         spdlog::info("{}", note.text);
     },
     [=](report_atom, const http_report& r) { self->state.registry.add(r); },
+    [=](report_atom, const watch_report& r) { self->state.registry.add(r); },
     [=](render_atom) { return self->state.registry.render(); },
   };
 }

@@ -230,6 +230,15 @@ void metrics_registry::add(const http_report& r) {
   }
 }
 
+void metrics_registry::add(const watch_report& r) {
+  watch_.watchers = r.watchers;
+  watch_.history_events = r.history_events;
+  watch_.history_bytes = r.history_bytes;
+  watch_.events += r.events;
+  watch_.deliveries += r.deliveries;
+  watch_.resyncs += r.resyncs;
+}
+
 std::string metrics_registry::render() const {
   std::string out;
   header(out, "state_operations_total",
@@ -296,6 +305,32 @@ std::string metrics_registry::render() const {
                      common, h.buckets, http_duration_bounds.data(),
                      http_duration_bounds.size(), h.sum);
   }
+  header(out, "solver_state_watchers",
+         "Watch subscriptions, in process and over HTTP.", "gauge");
+  out += "solver_state_watchers " + std::to_string(watch_.watchers) + "\n";
+  header(out, "solver_state_watch_history_events",
+         "Changes the watch history holds for resuming and slow watchers.",
+         "gauge");
+  out += "solver_state_watch_history_events "
+         + std::to_string(watch_.history_events) + "\n";
+  header(out, "solver_state_watch_history_bytes",
+         "Bytes of the changes the watch history holds.", "gauge");
+  out += "solver_state_watch_history_bytes "
+         + std::to_string(watch_.history_bytes) + "\n";
+  header(out, "solver_state_watch_events_total",
+         "Committed changes the watch hub numbered.", "counter");
+  out += "solver_state_watch_events_total " + std::to_string(watch_.events)
+         + "\n";
+  header(out, "solver_state_watch_deliveries_total",
+         "Changes handed to watchers (one per watcher that got it).",
+         "counter");
+  out += "solver_state_watch_deliveries_total "
+         + std::to_string(watch_.deliveries) + "\n";
+  header(out, "solver_state_watch_resyncs_total",
+         "Watchers told to resync and dropped: they fell behind the history.",
+         "counter");
+  out += "solver_state_watch_resyncs_total " + std::to_string(watch_.resyncs)
+         + "\n";
   // One series per backend the shards reported, so the info appears with
   // the first shard report (within state.sweep_interval of the start).
   std::set<std::string> backends;

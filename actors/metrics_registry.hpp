@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "messages/metrics.hpp"
+#include "messages/watch.hpp"
 
 namespace solver_state {
 
@@ -17,6 +18,7 @@ class metrics_registry {
 public:
   void add(const shard_report& report);
   void add(const http_report& report);
+  void add(const watch_report& report);
 
   /// The store's key cap (state.max_items; 0 = none) for
   /// solver_state_max_items.
@@ -56,6 +58,8 @@ private:
   std::map<std::pair<std::string, std::string>, histogram> http_durations_;
   // (backend, shard) -> the shard's last health check passed
   std::map<std::pair<std::string, uint32_t>, bool> up_;
+  // The watch hub: its last sizes and its counters.
+  watch_report watch_{};
   uint64_t max_items_ = 0;
   bool above_capacity_mark_ = false;
 };

@@ -24,6 +24,7 @@
 
 #include "actors/merge.hpp"
 #include "actors/transaction_rules.hpp"
+#include "actors/watch/change_recorder.hpp"
 #include "backends/state_store.hpp"
 #include "backends/transaction_check.hpp"
 #include "messages/keys.hpp"
@@ -132,6 +133,12 @@ struct shard_state {
   uint64_t last_deletion_id = 0;
   /// The erase operations of one deletion step (kept for their capacity).
   std::vector<pending_op> deletion_ops;
+  /// Changes applied since the last group commit, for the watch hub.
+  change_recorder changes;
+  /// Copies of the keys and values of the batch being applied.
+  std::vector<change_copy> copies;
+
+  bool watched() const { return static_cast<bool>(settings.hub); }
 
   ~shard_state() {
     if (store && !closed)
@@ -177,6 +184,39 @@ void schedule_drain(shard_ptr self) {
     st.drain_scheduled = true;
     self->send(self, commit_atom_v);
   }
+}
+
+// -- watches ----------------------------------------------------------------------
+
+/// After recording a change: the next drain (group commit) sends it to the
+/// hub, once it is durable.
+void changed(shard_ptr self) {
+  if (!self->state.changes.empty())
+    schedule_drain(self);
+}
+
+/// Sends the recorded changes to the hub: called once the writes that made
+/// them are durable (a failed commit discards them instead).
+void publish_changes(shard_ptr self) {
+  auto& st = self->state;
+  if (st.changes.empty() || !st.watched())
+    return;
+  self->send(st.settings.hub, changes_atom_v, st.changes.take());
+}
+
+/// Copies the keys and values of `ops` before the store takes them.
+void copy_for_watchers(shard_ptr self, const std::vector<pending_op>& ops) {
+  if (self->state.watched())
+    change_recorder::copy(ops, self->state.copies);
+}
+
+/// Records what `ops` changed (copy_for_watchers ran before the store).
+void record_changes(shard_ptr self, const std::vector<pending_op>& ops) {
+  auto& st = self->state;
+  if (!st.watched())
+    return;
+  st.changes.record(ops, st.copies);
+  changed(self);
 }
 
 template <class T>
@@ -269,7 +309,9 @@ void flush_batch(shard_ptr self) {
   auto& replies = st.applying_replies;
   ops.swap(st.batch);
   replies.swap(st.batch_replies);
+  copy_for_watchers(self, ops);
   st.store->apply(ops, now_of(self));
+  record_changes(self, ops);
   auto finished = steady::now();
   for (size_t i = 0; i < ops.size(); ++i) {
     // Writes count themselves when answered (hold_or_deliver), after any
@@ -344,14 +386,29 @@ caf::expected<write_result> do_set(shard_ptr self, set_request req) {
     return err;
   auto now = now_of(self);
   auto expires = st.expiry_for(req, now);
-  return st.store->set(std::move(req), expires, now);
+  if (!st.watched())
+    return st.store->set(std::move(req), expires, now);
+  change_copy copy{req.key, req.value};
+  auto out = st.store->set(std::move(req), expires, now);
+  if (out) {
+    st.changes.put(std::move(copy.key), out->version, std::move(copy.value),
+                   expires);
+    changed(self);
+  }
+  return out;
 }
 
 /// The delete's outcome, not yet counted (see acknowledge).
 caf::expected<bool> do_erase(shard_ptr self, const delete_request& req) {
   if (auto problem = key_problem(req.key); !problem.empty())
     return invalid(problem);
-  return self->state.store->erase(req, now_of(self));
+  auto& st = self->state;
+  auto out = st.store->erase(req, now_of(self));
+  if (out && *out && st.watched()) {
+    st.changes.erase(req.key);
+    changed(self);
+  }
+  return out;
 }
 
 /// Reads `key` and replies with `convert(outcome)`: at once, or from the
@@ -471,7 +528,12 @@ caf::result<transaction_reply> run_transaction(shard_ptr self,
   flush_batch(self); // operations that arrived earlier run first
   auto now = now_of(self);
   auto ops = pending_ops_of(st, req, now);
+  copy_for_watchers(self, ops);
   auto err = st.store->transact(ops, now);
+  if (!err)
+    record_changes(self, ops);
+  else
+    st.copies.clear();
   return acknowledge(self, op_kind::transaction, started,
                      err ? caf::expected<transaction_reply>{std::move(err)}
                          : caf::expected<transaction_reply>{reply_of(ops)});
@@ -498,18 +560,29 @@ void apply_locked_part(shard_ptr self, uint32_t part,
                        caf::typed_response_promise<transaction_reply> rp,
                        steady::time_point started) {
   auto& st = self->state;
+  copy_for_watchers(self, *ops);
   auto err = st.store->transact(*ops, now_of(self));
   // Durable before anyone is told it is kept (a failed commit takes it back).
   if (!err && st.store->has_pending_commit())
     err = st.store->commit();
   bool applied = !err;
-  auto finish = [self, ops, prior, rp, started, applied,
+  // The part's changes go to the hub only if the whole transaction is kept
+  // (this shard was drained before it locked: nothing else is recorded).
+  if (applied && st.watched())
+    st.changes.record(*ops, st.copies);
+  st.copies.clear();
+  auto part_changes = std::make_shared<std::vector<change_event>>(
+    st.changes.take());
+  auto finish = [self, ops, prior, rp, started, applied, part_changes,
                  err](caf::expected<bool> keep) mutable {
     bool kept = applied && keep && *keep;
     if (applied && !kept) {
       put_back(*self->state.store, *prior, now_of(self));
       self->state.store->commit();
     }
+    if (kept && !part_changes->empty())
+      self->send(self->state.settings.hub, changes_atom_v,
+                 std::move(*part_changes));
     caf::expected<transaction_reply> outcome{transaction_reply{}};
     if (kept)
       outcome = reply_of(*ops);
@@ -742,7 +815,9 @@ caf::expected<uint64_t> erase_keys(shard_ptr self,
     op.removal = delete_request{std::move(key), condition::always()};
     ops.push_back(std::move(op));
   }
+  copy_for_watchers(self, ops);
   st.store->apply(ops, now_of(self));
+  record_changes(self, ops);
   uint64_t removed = 0;
   for (auto& op : ops) {
     if (!op.erased)
@@ -852,10 +927,31 @@ caf::result<version_t> put_record(shard_ptr self, std::string problem,
 
 // -- internal ---------------------------------------------------------------------
 
+/// Drops expired keys; each is an expire event for the watchers, named by
+/// the store's sweep or by the shard's own tracking of what it wrote.
+void sweep(shard_ptr self) {
+  auto& st = self->state;
+  auto now = now_of(self);
+  if (!st.watched()) {
+    st.store->sweep(now);
+    return;
+  }
+  if (st.store->reports_expiries()) {
+    std::vector<std::string> expired;
+    st.store->sweep(now, &expired);
+    for (auto& key : expired)
+      st.changes.expired(std::move(key));
+  } else {
+    st.store->sweep(now);
+    st.changes.expire_due(now);
+  }
+  changed(self);
+}
+
 void on_tick(shard_ptr self) {
   auto& st = self->state;
   flush_batch(self);
-  st.store->sweep(now_of(self));
+  sweep(self);
   if (!st.settings.metrics)
     return;
   auto now = steady::now();
@@ -902,6 +998,10 @@ void drain(shard_ptr self) {
   flush_batch(self);
   st.drain_scheduled = false;
   auto err = st.store->commit();
+  if (err)
+    st.changes.discard(); // the store took those writes back
+  else
+    publish_changes(self);
   release_held(self, err, nullptr);
 }
 
@@ -940,6 +1040,7 @@ void fail_everything_held(shard_ptr self, const caf::error& err) {
   };
   fail_queue(st.applying, st.applying_replies);
   fail_queue(st.batch, st.batch_replies);
+  st.changes.discard();
   release_held(self, err, &err);
   fail_deletions(self, err);
 }
@@ -1001,6 +1102,7 @@ shard_actor::behavior_type shard(shard_ptr self,
   auto& st = self->state;
   st.store = std::move(store);
   st.settings = std::move(settings);
+  st.changes = change_recorder{!st.store->reports_expiries()};
   st.clock = wall_clock::starting_now(self->clock().now());
   // On shutdown, answer what is queued (pipelined ops, held group-commit
   // acknowledgements) before quitting: the drain message would come too

@@ -33,6 +33,9 @@ struct shard_settings {
   int64_t default_ttl_ms = 0;
   /// Receives this shard's metrics report on every tick; may be invalid.
   metrics_actor metrics;
+  /// Receives this shard's committed changes (watches); may be invalid:
+  /// then none are recorded.
+  watch_hub_actor hub;
   /// Bounds on what one message may carry or make this shard build, for
   /// every sender (HTTP, CAF, peers): state.max_value_bytes,
   /// http.max_batch_keys and http.max_reply_bytes.

@@ -13,6 +13,7 @@
 #include "actors/router.hpp"
 #include "actors/shard.hpp"
 #include "actors/ticker.hpp"
+#include "actors/watch/hub.hpp"
 #include "backends/connection_url.hpp"
 #include "backends/plugin.hpp"
 #include "backends/state_store.hpp"
@@ -75,11 +76,18 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
   out.backend = std::string{plugin->name()};
   out.metrics = spawn_metrics(sys, cfg.max_items);
   out.status = std::make_shared<store_status>();
+  watch_hub_settings watch;
+  watch.history_events = cfg.watch.history_events;
+  watch.history_bytes = cfg.watch.history_bytes;
+  watch.max_watchers = cfg.watch.max_watchers;
+  watch.metrics = out.metrics;
+  out.hub = spawn_watch_hub(sys, watch);
   for (size_t i = 0; i < stores->size(); ++i) {
     shard_settings settings;
     settings.index = static_cast<uint32_t>(i);
     settings.default_ttl_ms = cfg.ttl_seconds * 1000;
     settings.metrics = out.metrics;
+    settings.hub = out.hub;
     settings.max_value_bytes = cfg.max_value_bytes;
     settings.max_batch_keys = options.max_batch_keys;
     settings.max_reply_bytes = options.max_reply_bytes;
@@ -109,6 +117,7 @@ void stop_store(store_handles& store) {
   caf::anon_send_exit(store.ticker, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(store.router, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(store.metrics, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(store.hub, caf::exit_reason::user_shutdown);
   for (auto& shard : store.shards)
     caf::anon_send_exit(shard, caf::exit_reason::user_shutdown);
 }

@@ -51,6 +51,8 @@ struct store_handles {
   state_actor router;
   metrics_actor metrics;
   ticker_actor ticker;
+  /// Watches: subscribe a watcher_actor here.
+  watch_hub_actor hub;
   std::vector<shard_actor> shards;
   /// The shards by key, placed as the router places them, for clients that
   /// may skip its hop (the HTTP gateway).

@@ -93,7 +93,11 @@ void for_each_chunk(std::vector<pending_op>& ops, size_t max_bytes,
   }
 }
 
-size_t state_store::sweep(unix_ms) {
+bool state_store::reports_expiries() const {
+  return false;
+}
+
+size_t state_store::sweep(unix_ms, std::vector<std::string>*) {
   return 0;
 }
 

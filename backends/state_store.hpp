@@ -139,9 +139,17 @@ public:
   /// over keys of several shards can then be applied by one store alone.
   virtual bool shares_data() const;
 
-  /// Drops keys expired at `now`; how many. Backends that expire by
-  /// themselves (Redis) return 0.
-  virtual size_t sweep(unix_ms now);
+  /// Drops keys expired at `now`; how many. When `expired` is given, a
+  /// backend that reports_expiries() appends the keys it dropped (the watch
+  /// hub's expire events). Backends that expire by themselves (Redis)
+  /// return 0.
+  virtual size_t sweep(unix_ms now, std::vector<std::string>* expired = nullptr);
+
+  /// True when sweep() drops every expired key itself and names them: the
+  /// shard then learns of expiries from it. Otherwise (the backend expires
+  /// keys on its own, or another shard sweeps the shared table) the shard
+  /// tracks the expiries of the keys it wrote.
+  virtual bool reports_expiries() const;
 
   /// True when writes since the last commit() are applied but not yet
   /// durable: the shard holds their acknowledgements until commit() returns

@@ -142,7 +142,9 @@ public:
   caf::expected<key_page> list(const list_request& req, unix_ms now) override {
     return inner_->list(req, now);
   }
-  size_t sweep(unix_ms now) override { return inner_->sweep(now); }
+  size_t sweep(unix_ms now, std::vector<std::string>* expired) override {
+    return inner_->sweep(now, expired);
+  }
   caf::error close() override { return inner_->close(); }
   caf::error health_check() override { return inner_->health_check(); }
 

@@ -46,6 +46,20 @@ constexpr size_t pipelined_default_shards = 2;
 /// cap) instead of a surprise capacity_exceeded at the 10001st key.
 constexpr size_t memory_default_max_items = 10'000;
 
+/// Watches (state.watch): the bounds of the hub's history and of its
+/// subscribers.
+struct watch_config {
+  /// Changes the history holds for resuming and for slow watchers; a
+  /// watcher further behind is told to resync and dropped.
+  size_t history_events = 100'000;
+  size_t history_bytes = 64u << 20;
+  /// Subscriptions at once, in process and over HTTP together.
+  size_t max_watchers = 1'000;
+  /// An idle HTTP watch stream sends a comment this often, so proxies keep
+  /// it open and a client that left is noticed.
+  milliseconds heartbeat{10'000};
+};
+
 struct state_config {
   /// memory | file | redis://... | postgresql://... | dynamodb://... | dynamodbs://... (HTTPS)
   /// The default keeps state across restarts (file.base_path).
@@ -65,6 +79,7 @@ struct state_config {
   /// payload_too_large, the same error to CAF senders).
   size_t max_value_bytes = 16u << 20;
   file_config file;
+  watch_config watch;
 };
 
 struct http_config {

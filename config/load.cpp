@@ -196,6 +196,16 @@ bool unset(section& s, const std::string& field) {
   return !n || n.IsNull();
 }
 
+void read_watch_section(section& parent, watch_config& w,
+                        std::vector<std::string>& problems) {
+  section s{parent.child("watch"), parent.path_of("watch"), problems};
+  s.number("history_events", w.history_events, 1, 100'000'000);
+  s.number("history_bytes", w.history_bytes, 1024, 1LL << 40);
+  s.number("max_watchers", w.max_watchers, 1, 1'000'000);
+  s.duration("heartbeat", w.heartbeat, milliseconds{100});
+  s.reject_unknown();
+}
+
 void read_state(section& root, state_config& st,
                 std::vector<std::string>& problems) {
   section s{root.child("state"), "state", problems};
@@ -213,6 +223,7 @@ void read_state(section& root, state_config& st,
   s.duration("sweep_interval", st.sweep_interval, milliseconds{10});
   s.number("max_value_bytes", st.max_value_bytes, 1, 1LL << 30);
   read_file_section(s, st.file, problems);
+  read_watch_section(s, st.watch, problems);
   s.reject_unknown();
 }
 

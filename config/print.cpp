@@ -35,6 +35,14 @@ void emit_state(YAML::Emitter& out, const state_config& st) {
       << format_duration(st.file.sync_interval);
   out << YAML::Key << "fsync" << YAML::Value << to_string(st.file.fsync);
   out << YAML::Key << "cache_items" << YAML::Value << st.file.cache_items;
+  out << YAML::EndMap;
+  out << YAML::Key << "watch" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "history_events" << YAML::Value
+      << st.watch.history_events;
+  out << YAML::Key << "history_bytes" << YAML::Value << st.watch.history_bytes;
+  out << YAML::Key << "max_watchers" << YAML::Value << st.watch.max_watchers;
+  out << YAML::Key << "heartbeat" << YAML::Value
+      << format_duration(st.watch.heartbeat);
   out << YAML::EndMap << YAML::EndMap;
 }
 

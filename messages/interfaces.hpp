@@ -103,10 +103,44 @@ using shard_actor = state_actor::extend<
   /// INTERNAL: run the next chunk of the prefix deletion with this id.
   caf::reacts_to<delete_step_atom, uint64_t>>;
 
+// -- watches ---------------------------------------------------------------------
+
+/// The WATCHER interface: what a subscriber of a watch implements (a solver
+/// actor, the HTTP gateway's stream of one connection).
+using watcher_actor = caf::typed_actor<
+  /// The next changes under the watched prefix, every change of a key in
+  /// commit order. The hub sends the next batch once this handler returned:
+  /// a slow watcher slows its own delivery, nothing else.
+  caf::reacts_to<change_batch>,
+  /// The watcher cannot get every change: it fell behind the hub's bounded
+  /// history (`dropped`: the subscription is over) or its resume position
+  /// is gone (it goes on with the changes from now on). Either way it must
+  /// read the state again. Carries the reason.
+  caf::reacts_to<resync_atom, std::string, bool>>;
+
+/// The WATCH HUB interface: one per node; numbers the committed changes of
+/// every shard in one sequence, keeps a bounded history of them and hands
+/// each watcher the ones under its prefix.
+using watch_hub_actor = caf::typed_actor<
+  /// Subscribes `watcher` (monitored: its exit ends the subscription);
+  /// capacity_exceeded past watch.max_watchers.
+  caf::replies_to<watch_atom, watch_request, watcher_actor>::with<
+    watch_started>,
+  /// Ends the subscriptions of `watcher`.
+  caf::reacts_to<unwatch_atom, watcher_actor>,
+  /// INTERNAL: a shard's committed changes, in its commit order.
+  caf::reacts_to<changes_atom, std::vector<change_event>>,
+  /// INTERNAL: hand the waiting watchers their next batches.
+  caf::reacts_to<deliver_atom>,
+  /// INTERNAL: send a metrics report.
+  caf::reacts_to<tick_atom>>;
+
 /// The METRICS actor interface.
 using metrics_actor = caf::typed_actor<
   /// Adds a shard's counters and records its sizes.
   caf::reacts_to<report_atom, shard_report>,
+  /// Records the watch hub's sizes and adds its counters.
+  caf::reacts_to<report_atom, watch_report>,
   /// Adds the HTTP gateway's request counts.
   caf::reacts_to<report_atom, http_report>,
   /// Renders everything in Prometheus text format 0.0.4.

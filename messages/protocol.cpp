@@ -13,6 +13,8 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::solver_state>();
   cfg.add_message_type<state_actor>("solver_state::state_actor");
   cfg.add_message_type<metrics_actor>("solver_state::metrics_actor");
+  cfg.add_message_type<watcher_actor>("solver_state::watcher_actor");
+  cfg.add_message_type<watch_hub_actor>("solver_state::watch_hub_actor");
   cfg.add_message_type<transaction_coordinator>(
     "solver_state::transaction_coordinator");
   cfg.add_error_category(

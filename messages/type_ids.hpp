@@ -11,6 +11,7 @@
 #include "messages/metrics.hpp"
 #include "messages/transaction.hpp"
 #include "messages/values.hpp"
+#include "messages/watch.hpp"
 
 CAF_BEGIN_TYPE_ID_BLOCK(solver_state, caf::first_custom_type_id)
 
@@ -79,5 +80,18 @@ CAF_BEGIN_TYPE_ID_BLOCK(solver_state, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(solver_state, (solver_state::delete_prefix_result))
   /// A shard's message to itself: run the next chunk of a prefix deletion.
   CAF_ADD_ATOM(solver_state, solver_state, delete_step_atom, "ss_delstep")
+  // -- watches -----------------------------------------------------------------
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::change_event))
+  CAF_ADD_TYPE_ID(solver_state, (std::vector<solver_state::change_event>))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::change_batch))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::watch_request))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::watch_started))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::watch_report))
+  CAF_ADD_ATOM(solver_state, solver_state, watch_atom, "ss_watch")
+  CAF_ADD_ATOM(solver_state, solver_state, unwatch_atom, "ss_unwatch")
+  CAF_ADD_ATOM(solver_state, solver_state, changes_atom, "ss_changes")
+  CAF_ADD_ATOM(solver_state, solver_state, resync_atom, "ss_resync")
+  /// The hub's message to itself: hand the waiting watchers their batches.
+  CAF_ADD_ATOM(solver_state, solver_state, deliver_atom, "ss_deliver")
 
 CAF_END_TYPE_ID_BLOCK(solver_state)

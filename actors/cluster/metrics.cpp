@@ -77,6 +77,9 @@ metrics_actor::behavior_type cluster_metrics(metrics_actor::pointer self,
     [=](report_atom, const shard_report& r) {
       self->send(local, report_atom_v, r);
     },
+    [=](report_atom, const watch_report& r) {
+      self->send(local, report_atom_v, r);
+    },
     [=](report_atom, const http_report& r) {
       self->send(local, report_atom_v, r);
     },

@@ -495,7 +495,7 @@ dynamodb_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
 
 // -- expiry -----------------------------------------------------------------------------
 
-size_t dynamodb_store::sweep(unix_ms now) {
+size_t dynamodb_store::sweep(unix_ms now, std::vector<std::string>*) {
   // Every shard shares the table, so one sweeps for all, and not on every
   // tick: expired items are already invisible, the sweep only frees space.
   if (shard_ != 0)

@@ -48,7 +48,8 @@ public:
   caf::expected<key_page> list(const list_request& req, unix_ms now) override;
   caf::expected<std::vector<entry>>
   batch_get(const std::vector<std::string>& keys, unix_ms now) override;
-  size_t sweep(unix_ms now) override;
+  size_t sweep(unix_ms now,
+               std::vector<std::string>* expired = nullptr) override;
   caf::error close() override;
   caf::error health_check() override;
   /// Refused with bad_request: DynamoDB applies several items atomically

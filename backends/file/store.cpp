@@ -262,7 +262,7 @@ caf::error file_store::transact(std::vector<pending_op>& ops, unix_ms now) {
   return {};
 }
 
-size_t file_store::sweep(unix_ms now) {
+size_t file_store::sweep(unix_ms now, std::vector<std::string>* expired) {
   // An uncommitted batch may still be undone; sweep after it settles.
   if (!pending_.empty())
     return 0;
@@ -275,6 +275,8 @@ size_t file_store::sweep(unix_ms now) {
     cache_.erase(key);
     // No log record needed: a restart finds the value expired anyway.
     dirty_[key] = dirty_slot{true, entry{{}, version, 0}};
+    if (expired)
+      expired->push_back(std::move(key));
     ++dropped;
   }
   return dropped;

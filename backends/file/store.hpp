@@ -62,7 +62,9 @@ public:
   /// as ONE record: a crash keeps the whole transaction or none of it, and
   /// a failed commit() rolls it back with the rest of its batch.
   caf::error transact(std::vector<pending_op>& ops, unix_ms now) override;
-  size_t sweep(unix_ms now) override;
+  size_t sweep(unix_ms now,
+               std::vector<std::string>* expired = nullptr) override;
+  bool reports_expiries() const override { return true; }
   bool has_pending_commit() const override;
   caf::error commit() override;
   caf::error checkpoint() override;

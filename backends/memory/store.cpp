@@ -156,10 +156,12 @@ caf::expected<key_page> memory_store::list(const list_request& req,
   return page;
 }
 
-size_t memory_store::sweep(unix_ms now) {
+size_t memory_store::sweep(unix_ms now, std::vector<std::string>* expired) {
   size_t dropped = 0;
   while (!expiries_.empty() && expiries_.begin()->first <= now) {
     auto key = expiries_.begin()->second;
+    if (expired)
+      expired->emplace_back(key);
     remove(slots_.find(std::string{key}));
     ++dropped;
   }

@@ -34,7 +34,9 @@ public:
   caf::expected<key_page> list(const list_request& req, unix_ms now) override;
   caf::expected<std::vector<entry>>
   batch_get(const std::vector<std::string>& keys, unix_ms now) override;
-  size_t sweep(unix_ms now) override;
+  size_t sweep(unix_ms now,
+               std::vector<std::string>* expired = nullptr) override;
+  bool reports_expiries() const override { return true; }
   store_stats stats() const override;
 
   /// Number of keys held, expired ones included until swept.

@@ -411,7 +411,7 @@ caf::expected<key_page> postgres_store::list(const list_request& req,
   return page;
 }
 
-size_t postgres_store::sweep(unix_ms now) {
+size_t postgres_store::sweep(unix_ms now, std::vector<std::string>*) {
   // Every shard shares the table: one of them sweeps it.
   if (!slice_.leads())
     return 0;

@@ -489,7 +489,7 @@ caf::expected<key_page> redis_store::list(const list_request& req,
   return page;
 }
 
-size_t redis_store::sweep(unix_ms) {
+size_t redis_store::sweep(unix_ms, std::vector<std::string>*) {
   // Redis drops expired values itself (PEXPIREAT); what is left is index
   // members pointing at them. One shard prunes a bounded batch per tick.
   if (!slice_.leads())

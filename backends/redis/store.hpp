@@ -58,7 +58,8 @@ public:
   caf::error transact(std::vector<pending_op>& ops, unix_ms now) override;
   /// Every shard's store reaches the same Redis database and prefix.
   bool shares_data() const override;
-  size_t sweep(unix_ms now) override;
+  size_t sweep(unix_ms now,
+               std::vector<std::string>* expired = nullptr) override;
   caf::error health_check() override;
   store_stats stats() const override;
 

@@ -1,0 +1,117 @@
+#include "actors/watch/change_recorder.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "backends/state_store.hpp"
+
+namespace solver_state {
+
+void change_recorder::stage(change_cause cause, std::string key,
+                            version_t version, std::string value) {
+  change_event ev;
+  ev.cause = static_cast<uint8_t>(cause);
+  ev.key = std::move(key);
+  ev.version = version;
+  ev.value = std::move(value);
+  staged_.push_back(std::move(ev));
+}
+
+void change_recorder::put(std::string key, version_t version,
+                          std::string value, unix_ms expires_at) {
+  if (track_expiries_) {
+    if (expires_at > 0)
+      track(key, expires_at);
+    else
+      untrack(key);
+  }
+  stage(change_cause::put, std::move(key), version, std::move(value));
+}
+
+void change_recorder::erase(std::string key) {
+  if (track_expiries_)
+    untrack(key);
+  stage(change_cause::del, std::move(key), 0, {});
+}
+
+void change_recorder::expired(std::string key) {
+  stage(change_cause::expire, std::move(key), 0, {});
+}
+
+void change_recorder::track(const std::string& key, unix_ms expires_at) {
+  auto it = due_.find(key);
+  if (it == due_.end()) {
+    if (due_.size() >= max_tracked_expiries) {
+      if (!warned_)
+        spdlog::warn("watch: {} keys with a TTL are tracked on one shard; "
+                     "later ones expire without an expire event",
+                     max_tracked_expiries);
+      warned_ = true;
+      return;
+    }
+    due_.emplace(key, expires_at);
+  } else {
+    unschedule(key, it->second);
+    it->second = expires_at;
+  }
+  by_time_.emplace(expires_at, key);
+}
+
+void change_recorder::unschedule(const std::string& key, unix_ms at) {
+  auto [first, last] = by_time_.equal_range(at);
+  for (auto it = first; it != last; ++it)
+    if (it->second == key) {
+      by_time_.erase(it);
+      return;
+    }
+}
+
+void change_recorder::untrack(const std::string& key) {
+  auto it = due_.find(key);
+  if (it == due_.end())
+    return;
+  unschedule(key, it->second);
+  due_.erase(it);
+}
+
+void change_recorder::expire_due(unix_ms now) {
+  while (!by_time_.empty() && by_time_.begin()->first <= now) {
+    auto node = by_time_.extract(by_time_.begin());
+    due_.erase(node.mapped());
+    expired(std::move(node.mapped()));
+  }
+}
+
+void change_recorder::copy(const std::vector<pending_op>& ops,
+                           std::vector<change_copy>& out) {
+  out.clear();
+  out.reserve(ops.size());
+  for (auto& op : ops) {
+    if (op.kind == pending_op::set)
+      out.push_back({op.write.key, op.write.value});
+    else if (op.kind == pending_op::erase)
+      out.push_back({op.removal.key, {}});
+    else
+      out.emplace_back();
+  }
+}
+
+void change_recorder::record(const std::vector<pending_op>& ops,
+                             std::vector<change_copy>& copies) {
+  for (size_t i = 0; i < ops.size() && i < copies.size(); ++i) {
+    auto& op = ops[i];
+    if (op.kind == pending_op::set && op.written)
+      put(std::move(copies[i].key), op.written->version,
+          std::move(copies[i].value), op.expires_at);
+    else if (op.kind == pending_op::erase && op.erased && *op.erased)
+      erase(std::move(copies[i].key));
+  }
+  copies.clear();
+}
+
+std::vector<change_event> change_recorder::take() {
+  std::vector<change_event> out;
+  out.swap(staged_);
+  return out;
+}
+
+} // namespace solver_state

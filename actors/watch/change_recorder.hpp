@@ -1,0 +1,85 @@
+#pragma once
+
+// What a shard keeps of its changes for the watch hub: the changes applied
+// since its last group commit (sent to the hub once the commit made them
+// durable, dropped if it failed), and, for backends that expire keys by
+// themselves (Redis, PostgreSQL, DynamoDB: the shard never sees the key go),
+// the expiry of every key it wrote with a TTL, so that it can tell the hub
+// when that time has passed.
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "messages/watch.hpp"
+
+namespace solver_state {
+
+struct pending_op;
+
+/// The key and value of a write, copied before the store takes them.
+struct change_copy {
+  std::string key;
+  std::string value;
+};
+
+class change_recorder {
+public:
+  /// Expiries tracked at most: beyond it, keys written with a TTL expire
+  /// without an event (logged once).
+  static constexpr size_t max_tracked_expiries = 250'000;
+
+  /// `track_expiries`: the backend expires keys by itself.
+  explicit change_recorder(bool track_expiries = false)
+    : track_expiries_(track_expiries) {
+  }
+
+  void put(std::string key, version_t version, std::string value,
+           unix_ms expires_at);
+  void erase(std::string key);
+  /// A key the store dropped at its expiry (its sweep).
+  void expired(std::string key);
+
+  /// Stages an expire event for every tracked key whose expiry is at or
+  /// before `now`.
+  void expire_due(unix_ms now);
+
+  /// The copies a batch of `ops` needs, taken before the store applies it
+  /// (it may move keys and values out).
+  static void copy(const std::vector<pending_op>& ops,
+                   std::vector<change_copy>& out);
+
+  /// Records the outcome of every set and erase of `ops` that succeeded,
+  /// with the copies taken before.
+  void record(const std::vector<pending_op>& ops,
+              std::vector<change_copy>& copies);
+
+  bool empty() const { return staged_.empty(); }
+  size_t tracked() const { return due_.size(); }
+
+  /// The staged changes, in the order they were applied; empties the stage.
+  std::vector<change_event> take();
+  /// Forgets the staged changes (their commit failed: the store took them
+  /// back). Tracked expiries stay: a stale one is at worst an event for a
+  /// key that is already gone.
+  void discard() { staged_.clear(); }
+
+private:
+  void stage(change_cause cause, std::string key, version_t version,
+             std::string value);
+  void track(const std::string& key, unix_ms expires_at);
+  void untrack(const std::string& key);
+  /// Removes the by_time_ entry of `key` due at `at`.
+  void unschedule(const std::string& key, unix_ms at);
+
+  bool track_expiries_;
+  bool warned_ = false;
+  std::vector<change_event> staged_;
+  std::unordered_map<std::string, unix_ms> due_;
+  std::multimap<unix_ms, std::string> by_time_;
+};
+
+} // namespace solver_state

@@ -1,0 +1,310 @@
+// Watches in process: the history's bounds, every change of a key in commit
+// order on the memory and file backends (expiries included), resuming from
+// a position, a stalled watcher told to resync and dropped while the hub's
+// memory stays bounded, and subscriptions ending with their watcher.
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <catch2/catch.hpp>
+
+#include "actors/watch/change_recorder.hpp"
+#include "actors/watch/history.hpp"
+#include "backends/state_store.hpp"
+#include "tests/support/file_test_support.hpp"
+#include "tests/support/running_store.hpp"
+#include "tests/support/watch_support.hpp"
+
+using namespace solver_state;
+using namespace solver_state::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+change_event change(const std::string& key, const std::string& value = "v") {
+  change_event ev;
+  ev.key = key;
+  ev.value = value;
+  ev.version = 1;
+  return ev;
+}
+
+state_config memory_config(size_t shards = 4) {
+  state_config sc;
+  sc.type = "memory";
+  sc.shards = shards;
+  sc.max_items = 0;
+  sc.sweep_interval = 50ms;
+  return sc;
+}
+
+/// The value of a metric line `name` in the store's /metrics text.
+double metric(running_store& store, const std::string& name) {
+  caf::scoped_actor self{*store.sys};
+  std::string text;
+  self->request(store.handles.metrics, 10s, render_atom_v)
+    .receive([&](std::string& t) { text = std::move(t); },
+             [&](caf::error&) {});
+  auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos)
+    return -1;
+  return std::stod(text.substr(at + name.size() + 2));
+}
+
+} // namespace
+
+TEST_CASE("the history numbers changes and drops the oldest past its "
+          "bounds") {
+  change_history h{3, 1u << 20};
+  CHECK(h.last() == 0);
+  CHECK(h.first() == 1);
+  for (auto key : {"a:1", "b:1", "a:2", "a:3"})
+    h.append(change(key));
+  CHECK(h.last() == 4);
+  std::vector<uint64_t> dropped;
+  h.trim([&](const change_event& ev) { dropped.push_back(ev.seq); });
+  CHECK(dropped == std::vector<uint64_t>{1});
+  CHECK(h.first() == 2);
+  CHECK(h.size() == 3);
+  std::vector<change_event> out;
+  // From before the oldest held: starts at the oldest.
+  CHECK(h.collect(1, "a:", 10, 1u << 20, out) == 5);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].seq == 3);
+  CHECK(out[1].seq == 4);
+  out.clear();
+  // At most max_events, and the position to go on from.
+  CHECK(h.collect(2, "", 2, 1u << 20, out) == 4);
+  CHECK(out.size() == 2);
+}
+
+TEST_CASE("the history's byte bound drops changes too, and one batch "
+          "carries at least one change whatever its size") {
+  change_history h{1000, 3 * (sizeof(change_event) + 101)};
+  for (int i = 0; i < 10; ++i)
+    h.append(change("k:" + std::to_string(i), std::string(98, 'x')));
+  size_t dropped = 0;
+  h.trim([&](const change_event&) { ++dropped; });
+  CHECK(dropped == 7);
+  CHECK(h.bytes() <= 3 * (sizeof(change_event) + 101));
+  std::vector<change_event> out;
+  CHECK(h.collect(h.first(), "", 10, 1, out) == h.first() + 1);
+  CHECK(out.size() == 1);
+}
+
+TEST_CASE("the recorder tracks the expiry of the last write of each key "
+          "only") {
+  change_recorder r{true};
+  r.put("k:a", 1, "1", 100);
+  r.put("k:a", 2, "2", 200); // rewritten: expires at 200, not 100
+  r.put("k:b", 3, "3", 150);
+  r.erase("k:b");            // deleted: never expires
+  r.put("k:c", 4, "4", 0);   // no TTL
+  CHECK(r.tracked() == 1);
+  r.take();
+  r.expire_due(150);
+  CHECK(r.empty());
+  r.expire_due(200);
+  auto events = r.take();
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].key == "k:a");
+  CHECK(events[0].why() == change_cause::expire);
+  CHECK(r.tracked() == 0);
+}
+
+TEST_CASE("a memory store's watcher gets every change of its prefix in "
+          "order, expiries included") {
+  running_store store{memory_config()};
+  check_watch_changes(store);
+}
+
+TEST_CASE("a file store's watcher gets every change of its prefix in "
+          "order, expiries included") {
+  temp_dir dir;
+  auto cfg = file_config_for(dir.path, 2);
+  cfg.sweep_interval = 50ms;
+  running_store store{cfg};
+  check_watch_changes(store);
+}
+
+TEST_CASE("a coordinated transaction over several shards is seen whole") {
+  running_store store{memory_config(8)};
+  auto log = std::make_shared<watch_log>();
+  auto [w, started] = watch(*store.sys, store.handles.hub, log,
+                            watch_request{"acct:", false, 0, 0});
+  REQUIRE(started);
+  transaction_request txn;
+  for (int i = 0; i < 16; ++i)
+    txn.ops.push_back(txn_op::put("acct:" + std::to_string(i), "100"));
+  REQUIRE(store.ask<transaction_reply>(transact_atom_v, txn));
+  REQUIRE(log->wait_events(16));
+  CHECK(log->snapshot().size() == 16);
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("a watcher resumes after a position the history holds, and is "
+          "told to resync when it does not") {
+  auto cfg = memory_config();
+  cfg.watch.history_events = 20;
+  running_store store{cfg};
+  auto put = [&](const std::string& key) {
+    REQUIRE(store.ask<write_result>(put_atom_v, set_request{key, key, 0, {}}));
+  };
+  auto first = std::make_shared<watch_log>();
+  auto [w1, s1] = watch(*store.sys, store.handles.hub, first,
+                        watch_request{"r:", false, 0, 0});
+  REQUIRE(s1);
+  put("r:1");
+  put("r:2");
+  REQUIRE(first->wait_events(2));
+  auto seen = first->snapshot().back().seq;
+  caf::anon_send_exit(w1, caf::exit_reason::user_shutdown);
+  put("r:3");
+  put("r:4");
+
+  SECTION("from the last position seen: exactly the changes missed") {
+    auto again = std::make_shared<watch_log>();
+    auto [w2, s2] = watch(*store.sys, store.handles.hub, again,
+                          watch_request{"r:", true, s1->stream, seen});
+    REQUIRE(s2);
+    CHECK_FALSE(s2->resync);
+    CHECK(s2->position == seen);
+    REQUIRE(again->wait_events(2));
+    std::this_thread::sleep_for(100ms);
+    auto events = again->snapshot();
+    REQUIRE(events.size() == 2);
+    CHECK(events[0].key == "r:3");
+    CHECK(events[1].key == "r:4");
+    caf::anon_send_exit(w2, caf::exit_reason::user_shutdown);
+  }
+  SECTION("from a position the history no longer holds") {
+    for (int i = 0; i < 40; ++i)
+      put("x:" + std::to_string(i));
+    auto late = std::make_shared<watch_log>();
+    auto [w3, s3] = watch(*store.sys, store.handles.hub, late,
+                          watch_request{"r:", true, s1->stream, seen});
+    REQUIRE(s3);
+    CHECK(s3->resync);
+    put("r:5");
+    REQUIRE(late->wait_events(1));
+    CHECK(late->snapshot().front().key == "r:5");
+    caf::anon_send_exit(w3, caf::exit_reason::user_shutdown);
+  }
+  SECTION("from another stream (a restarted node)") {
+    auto other = std::make_shared<watch_log>();
+    auto [w4, s4] = watch(*store.sys, store.handles.hub, other,
+                          watch_request{"r:", true, s1->stream + 1, seen});
+    REQUIRE(s4);
+    CHECK(s4->resync);
+    caf::anon_send_exit(w4, caf::exit_reason::user_shutdown);
+  }
+}
+
+namespace {
+
+/// A watcher that takes its first batch and never returns from it (it
+/// holds the hub's request unanswered), as a stalled consumer would.
+struct stalled_state {
+  caf::response_promise held;
+};
+
+watcher_actor::behavior_type
+stalled_watcher(watcher_actor::stateful_pointer<stalled_state> self,
+                std::shared_ptr<watch_log> log) {
+  return {
+    [self](const change_batch&) -> caf::result<void> {
+      self->state.held = self->make_response_promise();
+      return caf::delegated<void>{};
+    },
+    [log](resync_atom, const std::string& why, bool dropped) {
+      std::lock_guard<std::mutex> lock{log->mx};
+      log->resyncs.push_back(why);
+      log->dropped = dropped;
+      log->cv.notify_all();
+    },
+  };
+}
+
+} // namespace
+
+TEST_CASE("a stalled watcher is told to resync and dropped; the history "
+          "stays within its bounds and a live watcher gets everything") {
+  auto cfg = memory_config(2);
+  cfg.watch.history_events = 500;
+  cfg.watch.history_bytes = 256u << 10;
+  running_store store{cfg};
+  auto stalled_log = std::make_shared<watch_log>();
+  auto stalled = store.sys->spawn(stalled_watcher, stalled_log);
+  {
+    caf::scoped_actor self{*store.sys};
+    bool ok = false;
+    self->request(store.handles.hub, 10s, watch_atom_v,
+                  watch_request{"s:", false, 0, 0}, stalled)
+      .receive([&](watch_started&) { ok = true; }, [&](caf::error&) {});
+    REQUIRE(ok);
+  }
+  auto live = std::make_shared<watch_log>();
+  auto [w, started] = watch(*store.sys, store.handles.hub, live,
+                            watch_request{"s:", false, 0, 0});
+  REQUIRE(started);
+  // 4 MiB of values through a history of 256 KiB.
+  std::string value(2048, 'v');
+  for (int i = 0; i < 2000; ++i)
+    REQUIRE(store.ask<write_result>(
+      put_atom_v, set_request{"s:" + std::to_string(i % 50), value, 0, {}}));
+  REQUIRE(stalled_log->wait_for([&] { return stalled_log->dropped; }));
+  CHECK(stalled_log->resyncs.size() == 1);
+  CHECK(stalled_log->resyncs.front().find("fell behind") != std::string::npos);
+  REQUIRE(live->wait_events(2000));
+  CHECK(live->resyncs.empty());
+  // The hub reports once a second: sizes within the bounds, one watcher
+  // left, one resync counted.
+  std::this_thread::sleep_for(1500ms);
+  CHECK(metric(store, "solver_state_watch_history_bytes") <= 256 << 10);
+  CHECK(metric(store, "solver_state_watch_history_events") <= 500);
+  CHECK(metric(store, "solver_state_watchers") == 1);
+  CHECK(metric(store, "solver_state_watch_resyncs_total") == 1);
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(stalled, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("watchers are bounded by max_watchers and leave with their "
+          "actor") {
+  auto cfg = memory_config(1);
+  cfg.watch.max_watchers = 2;
+  running_store store{cfg};
+  auto a = watch(*store.sys, store.handles.hub, std::make_shared<watch_log>(),
+                 watch_request{"", false, 0, 0});
+  auto b = watch(*store.sys, store.handles.hub, std::make_shared<watch_log>(),
+                 watch_request{"", false, 0, 0});
+  REQUIRE(a.second);
+  REQUIRE(b.second);
+  auto c = watch(*store.sys, store.handles.hub, std::make_shared<watch_log>(),
+                 watch_request{"", false, 0, 0});
+  REQUIRE_FALSE(c.second);
+  CHECK(code_of(c.second.error()) == state_errc::capacity_exceeded);
+  CHECK(message_of(c.second.error()).find("max_watchers") != std::string::npos);
+  caf::anon_send_exit(a.first, caf::exit_reason::user_shutdown);
+  // The hub learns of the exit by its monitor: the slot frees shortly.
+  bool admitted = false;
+  for (int i = 0; i < 100 && !admitted; ++i) {
+    auto d = watch(*store.sys, store.handles.hub,
+                   std::make_shared<watch_log>(),
+                   watch_request{"", false, 0, 0});
+    admitted = static_cast<bool>(d.second);
+    if (admitted)
+      caf::anon_send_exit(d.first, caf::exit_reason::user_shutdown);
+    else
+      std::this_thread::sleep_for(20ms);
+  }
+  CHECK(admitted);
+  caf::anon_send_exit(b.first, caf::exit_reason::user_shutdown);
+}
