@@ -175,8 +175,12 @@ int serve(const service_config& cfg, const std::string& config_path,
   }
   auto http_cfg = cfg.http;
   http_cfg.max_value_bytes = cfg.state.max_value_bytes;
-  http_server http{sys, http_cfg, node->front, node->metrics,
-                   node->front_owners};
+  http_server http{sys,
+                   http_cfg,
+                   node->front,
+                   node->metrics,
+                   node->front_owners,
+                   watch_source{store->hub, cfg.state.watch.heartbeat}};
   if (auto err = http.start()) {
     spdlog::critical("cannot start HTTP on {}: {}", cfg.http.listen,
                      message_of(err));

@@ -90,6 +90,9 @@ void api::serve(request_t& req, route_match m, const sink_ptr& sink) const {
       else
         delete_value(env_, req, m, std::move(m.params[0]), sink);
       break;
+    case route_id::watch:
+      watch_changes(env_, req, m, sink);
+      break;
     case route_id::export_keys:
       export_keys(env_, req, m, sink);
       break;

@@ -17,6 +17,9 @@ public:
       ownership_ptr<state_actor> owners, metrics_actor metrics,
       std::string auth_token, handler_limits limits = {});
 
+  /// Serves GET /v1/watch (without it: 503).
+  void serve_watches(watch_env watch) { env_.watch = std::move(watch); }
+
   /// Resolves the request's target (pure, cheap): the route is known before
   /// any answer, for metrics and the access log.
   route_match resolve(const request_t& req) const;

@@ -107,16 +107,26 @@ std::optional<unix_ms> expiry_of(const json::object& obj,
 
 } // namespace
 
-void append_backup_line(std::string& out, std::string_view key,
-                        const entry& e) {
+void append_json_key(std::string& out, std::string_view key) {
   if (is_utf8(key)) {
-    out += "{\"key\":\"";
+    out += "\"key\":\"";
     append_escaped(out, key);
   } else {
-    out += "{\"key_base64\":\"";
+    out += "\"key_base64\":\"";
     out += base64_encode(key);
   }
-  out += "\",\"value\":\"";
+  out += '"';
+}
+
+void append_json_text(std::string& out, std::string_view text) {
+  append_escaped(out, text);
+}
+
+void append_backup_line(std::string& out, std::string_view key,
+                        const entry& e) {
+  out += '{';
+  append_json_key(out, key);
+  out += ",\"value\":\"";
   out += base64_encode(e.value);
   out += "\",\"expires_at_ms\":";
   if (e.expires_at_ms > 0)

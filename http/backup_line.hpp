@@ -34,6 +34,13 @@ std::optional<backup_line> parse_backup_line(std::string_view line,
                                              size_t max_value_bytes,
                                              std::string& problem);
 
+/// Appends `"key":"<key>"`, or `"key_base64":"<base64>"` when the key is
+/// not valid UTF-8.
+void append_json_key(std::string& out, std::string_view key);
+
+/// Appends `text` as the inside of a JSON string (escaped).
+void append_json_text(std::string& out, std::string_view text);
+
 /// True when `text` is well-formed UTF-8 (no overlongs, no surrogates).
 bool is_utf8(std::string_view text);
 

@@ -4,6 +4,7 @@
 // 400 at once), then asks the store through the bridge and answers from the
 // callback. When the bridge is full the answer is 503 backend_unavailable.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -17,12 +18,24 @@
 namespace solver_state::gateway {
 
 class store_bridge;
+class watch_links;
 
 /// The store's bounds a handler must know before it asks: how many keys one
 /// batch-get may name, how large a value may be.
 struct handler_limits {
   size_t max_batch_keys = 1'000;
   size_t max_value_bytes = 16u << 20;
+};
+
+/// What GET /v1/watch needs: the actor system its stream actors run in,
+/// the node's hub (invalid: 503), the server's registry of streams, the
+/// heartbeat of an idle stream and how long a write may hang.
+struct watch_env {
+  caf::actor_system* sys = nullptr;
+  watch_hub_actor hub;
+  watch_links* links = nullptr;
+  std::chrono::milliseconds heartbeat{10'000};
+  std::chrono::milliseconds write_limit{60'000};
 };
 
 struct handler_env {
@@ -34,6 +47,7 @@ struct handler_env {
   ownership_ptr<state_actor> owners;
   metrics_actor metrics;
   handler_limits limits;
+  watch_env watch;
 };
 
 // -- key-value (handlers_kv.cpp) -------------------------------------------------
@@ -57,6 +71,13 @@ void transaction(const handler_env& env, request_t& req, const route_match& m,
 /// DELETE /v1/state?prefix=P: removes every live key under P, answers
 /// {"deleted":N} (handlers_delete_prefix.cpp).
 void delete_prefix(const handler_env& env, request_t& req,
+                   const route_match& m, const sink_ptr& sink);
+
+// -- watches (handlers_watch.cpp) -----------------------------------------------------
+
+/// GET /v1/watch?prefix=P: every committed change under P as Server-Sent
+/// Events, resuming after Last-Event-ID while the history holds it.
+void watch_changes(const handler_env& env, request_t& req,
                    const route_match& m, const sink_ptr& sink);
 
 // -- backup (handlers_export.cpp, handlers_import.cpp) --------------------------------

@@ -54,6 +54,16 @@ public:
   /// Thread-safe: the stream is complete (the terminating chunk).
   virtual void end_stream() = 0;
 
+  /// Thread-safe: the stream now waits for something other than the store
+  /// (a watch's next change), for as long as it takes: the request's
+  /// deadline is off until the next chunk, and a server that stops closes
+  /// the connection at once instead of waiting for the stream to end.
+  virtual void idle_stream() = 0;
+
+  /// Thread-safe: false once the connection is closed (the client left, a
+  /// write failed or timed out, the server stopped).
+  virtual bool connection_open() const = 0;
+
   /// Thread-safe: the stream cannot be completed (a store error after the
   /// status went out): the connection closes without the terminating chunk,
   /// so the client sees a truncated transfer; logged at warn with `why`.

@@ -18,6 +18,8 @@ constexpr methods post_only{false, false, false, true, false, false};
 constexpr methods get_put_delete{true, true, true, false, true, false};
 constexpr methods get_delete{true, false, true, false, true, false};
 constexpr methods get_put{true, true, false, false, true, false};
+/// A stream of events has no HEAD: there are no headers to describe it.
+constexpr methods get_no_head{true, false, false, false, false, false};
 constexpr methods none{false, false, false, false, false, false};
 
 struct route_info {
@@ -43,6 +45,7 @@ constexpr std::array<route_info, route_count> routes{{
   {"/v1/settlements/{order_id}/{claim_hash}", get_put, "GET, HEAD, PUT"},
   {"/v1/export", get_only, "GET, HEAD"},
   {"/v1/import", post_only, "POST"},
+  {"/v1/watch", get_no_head, "GET"},
   {"unknown", none, ""},
   {"unparsed", none, ""},
 }};
@@ -144,6 +147,8 @@ route_match match_route(std::string_view target, method_id method) {
     m.route = route_id::state_list;
   else if (path == "/v1/export")
     m.route = route_id::export_keys;
+  else if (path == "/v1/watch")
+    m.route = route_id::watch;
   else if (path == "/v1/import")
     m.route = route_id::import_keys;
   else if (path == "/v1/state/batch-get" && method == method_id::post)

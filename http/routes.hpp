@@ -28,6 +28,7 @@ enum class route_id : uint8_t {
   settlement,       // GET|PUT /v1/settlements/{order_id}/{claim_hash}
   export_keys,      // GET /v1/export?prefix=
   import_keys,      // POST /v1/import
+  watch,            // GET /v1/watch?prefix=
   unknown,          // no such path: 404
   unparsed,         // the request itself was malformed (no route known)
   count_

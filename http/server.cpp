@@ -19,6 +19,7 @@
 #include "http/request_stats.hpp"
 #include "http/session.hpp"
 #include "http/store_bridge.hpp"
+#include "http/watch_stream.hpp"
 
 namespace solver_state {
 
@@ -86,6 +87,8 @@ struct io_core {
   // Declaration order is destruction order reversed: the io_context (and the
   // sessions its handlers hold) goes before the context they point to.
   request_stats stats;
+  /// The watch streams' links: revoked once the io threads are gone.
+  watch_links watches;
   api handlers;
   connection_context ctx;
   net::io_context ioc;
@@ -96,12 +99,22 @@ struct io_core {
 
 struct http_server::impl {
   impl(caf::actor_system& sys, http_config config, state_actor store,
-       metrics_actor metrics, ownership_ptr<state_actor> owners)
+       metrics_actor metrics, ownership_ptr<state_actor> owners,
+       watch_source watches)
     : cfg(std::move(config)),
       metrics(metrics),
       bridge(sys, cfg.max_in_flight),
       core(std::make_unique<io_core>(cfg, bridge, std::move(store),
                                      std::move(metrics), std::move(owners))) {
+    gateway::watch_env watch;
+    watch.sys = &sys;
+    watch.hub = std::move(watches.hub);
+    watch.links = &core->watches;
+    watch.heartbeat = watches.heartbeat;
+    // The connection's own write timeout (read_timeout) closes a stream
+    // whose client took nothing; this is the stream actor's backstop.
+    watch.write_limit = cfg.read_timeout + watches.heartbeat;
+    core->handlers.serve_watches(std::move(watch));
   }
 
   ~impl() { stop(std::chrono::milliseconds{0}); }
@@ -184,6 +197,9 @@ void http_server::impl::stop(std::chrono::milliseconds drain) {
     t.join();
   threads.clear();
   flush_stats();
+  // A watch stream's actor may still hold its connection: let go of them
+  // all while the io_context they belong to still exists.
+  c.watches.revoke_all();
   // The drain above waited for the calls too (a connection waiting for the
   // store stays registered until its answer or its 504). With the io threads
   // gone a later answer could not reach its client anyway: cancel what is
@@ -196,9 +212,11 @@ void http_server::impl::stop(std::chrono::milliseconds drain) {
 
 http_server::http_server(caf::actor_system& sys, http_config cfg,
                          state_actor store, metrics_actor metrics,
-                         ownership_ptr<state_actor> owners)
+                         ownership_ptr<state_actor> owners,
+                         watch_source watches)
   : impl_(std::make_unique<impl>(sys, std::move(cfg), std::move(store),
-                                 std::move(metrics), std::move(owners))) {
+                                 std::move(metrics), std::move(owners),
+                                 std::move(watches))) {
 }
 
 http_server::~http_server() = default;

@@ -17,12 +17,20 @@
 
 namespace solver_state {
 
+/// Where GET /v1/watch subscribes: the node's watch hub (none: 503), and
+/// how often an idle stream sends a heartbeat (state.watch.heartbeat).
+struct watch_source {
+  watch_hub_actor hub;
+  std::chrono::milliseconds heartbeat{10'000};
+};
+
 class http_server {
 public:
   /// With `owners` (the store's shards, when `store` is their local router),
   /// single-key requests go straight to the owning shard.
   http_server(caf::actor_system& sys, http_config cfg, state_actor store,
-              metrics_actor metrics, ownership_ptr<state_actor> owners = {});
+              metrics_actor metrics, ownership_ptr<state_actor> owners = {},
+              watch_source watches = {});
   ~http_server();
 
   http_server(const http_server&) = delete;

@@ -117,6 +117,10 @@ public:
 
   void end_stream() override { session_->end_stream(seq_); }
 
+  void idle_stream() override { session_->idle_stream(seq_); }
+
+  bool connection_open() const override { return session_->open(); }
+
   void abort_stream(std::string why) override {
     session_->abort_stream(seq_, std::move(why));
   }
@@ -153,7 +157,18 @@ void session::run() {
 
 void session::shut_down() {
   net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-    if (self->phase_ == phase::waiting)
+    if (self->phase_ == phase::waiting || self->idle_stream_)
+      self->close_now();
+  });
+}
+
+void session::idle_stream(uint64_t seq) {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this(), seq] {
+    if (!self->awaiting_ || seq != self->seq_)
+      return;
+    self->deadline_.cancel();
+    self->idle_stream_ = true;
+    if (self->ctx_.stopping.load(std::memory_order_relaxed))
       self->close_now();
   });
 }
@@ -169,6 +184,7 @@ void session::do_read() {
   request_id_.clear();
   stream_head_.reset();
   streaming_ = false;
+  idle_stream_ = false;
   streamed_bytes_ = 0;
   parser_.emplace();
   // The limit depends on the route (an import takes more): checked once
@@ -678,6 +694,7 @@ void session::on_linger(beast::error_code ec, size_t bytes) {
 
 void session::close_now() {
   phase_ = phase::closing;
+  open_.store(false, std::memory_order_relaxed);
   beast::error_code ec;
   stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ec);
   stream_.socket().close(ec);

@@ -9,6 +9,7 @@
 // either one response_t or a stream of chunks (reply_sink::open_stream),
 // each written before the handler is asked for the next.
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -66,8 +67,16 @@ public:
   void end_stream(uint64_t seq);
   void abort_stream(uint64_t seq, std::string why);
 
-  /// Thread-safe: closes the connection now if it waits for a request; a
-  /// connection serving one closes after answering it.
+  /// Thread-safe: the stream of request `seq` waits without a deadline
+  /// (reply_sink::idle_stream).
+  void idle_stream(uint64_t seq);
+
+  /// Thread-safe: false once the connection is closed.
+  bool open() const { return open_.load(std::memory_order_relaxed); }
+
+  /// Thread-safe: closes the connection now if it waits for a request or
+  /// streams an idle answer (a watch); a connection serving one closes
+  /// after answering it.
   void shut_down();
 
 private:
@@ -190,6 +199,9 @@ private:
   /// bytes and the end of the connection ends the body.
   bool chunked_ = true;
   bool stream_close_ = false;
+  /// The stream waits for events, not for the store (idle_stream).
+  bool idle_stream_ = false;
+  std::atomic<bool> open_{true};
   /// The chunk being written (the framing is in wire_).
   std::string chunk_;
   size_t streamed_bytes_ = 0;

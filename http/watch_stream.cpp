@@ -1,0 +1,288 @@
+// The SSE stream actor of GET /v1/watch (see watch_stream.hpp).
+
+#include "http/watch_stream.hpp"
+
+#include <algorithm>
+#include <array>
+#include <deque>
+#include <string>
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "http/responses.hpp"
+#include "http/sse_event.hpp"
+
+namespace solver_state::gateway {
+
+// -- links ------------------------------------------------------------------------
+
+bool watch_link::use(const std::function<void(reply_sink&)>& f) {
+  std::lock_guard<std::mutex> lock{mx_};
+  if (!sink_)
+    return false;
+  f(*sink_);
+  return true;
+}
+
+void watch_link::revoke() {
+  sink_ptr gone;
+  std::lock_guard<std::mutex> lock{mx_};
+  gone.swap(sink_);
+}
+
+void watch_links::add(const std::shared_ptr<watch_link>& link) {
+  std::lock_guard<std::mutex> lock{mx_};
+  links_.erase(std::remove_if(links_.begin(), links_.end(),
+                              [](const std::weak_ptr<watch_link>& l) {
+                                return l.expired();
+                              }),
+               links_.end());
+  links_.push_back(link);
+}
+
+void watch_links::revoke_all() {
+  std::vector<std::weak_ptr<watch_link>> all;
+  {
+    std::lock_guard<std::mutex> lock{mx_};
+    all.swap(links_);
+  }
+  for (auto& weak : all)
+    if (auto link = weak.lock())
+      link->revoke();
+}
+
+namespace {
+
+// -- the text of a batch, formatted once for every stream ---------------------------
+
+/// Streams in step get the same batch (the hub shares one message): its
+/// text is formatted by the first and copied by the others. A batch is
+/// named by its stream, its first and last positions and its size: two
+/// batches that share both ends hold changes of one key, so their
+/// prefixes nest, and with as many changes they are the same batch.
+class batch_texts {
+public:
+  std::string text_of(const change_batch& b) {
+    if (b.events.empty())
+      return {};
+    key k{b.stream, b.events.front().seq, b.events.back().seq,
+          b.events.size()};
+    {
+      std::lock_guard<std::mutex> lock{mx_};
+      for (auto& s : slots_)
+        if (s.text && s.k == k)
+          return *s.text;
+    }
+    auto text = std::make_shared<std::string>();
+    for (auto& ev : b.events)
+      append_change_event(*text, b.stream, ev);
+    std::lock_guard<std::mutex> lock{mx_};
+    slots_[next_] = slot{k, text};
+    next_ = (next_ + 1) % slots_.size();
+    return *text;
+  }
+
+private:
+  struct key {
+    uint64_t stream, first, last;
+    size_t size;
+    bool operator==(const key& o) const {
+      return stream == o.stream && first == o.first && last == o.last
+             && size == o.size;
+    }
+  };
+  struct slot {
+    key k{};
+    std::shared_ptr<const std::string> text;
+  };
+  std::mutex mx_;
+  std::array<slot, 8> slots_;
+  size_t next_ = 0;
+};
+
+batch_texts& shared_texts() {
+  static batch_texts texts;
+  return texts;
+}
+
+// -- the stream actor ------------------------------------------------------------------
+
+/// commit_atom: the socket took the last chunk. tick_atom: time to check
+/// for a heartbeat and a stuck write.
+using stream_actor = watcher_actor::extend<caf::reacts_to<commit_atom>,
+                                           caf::reacts_to<tick_atom>>;
+
+using steady = std::chrono::steady_clock;
+
+struct stream_state {
+  static inline const char* name = "solver-state.watch-stream";
+
+  std::shared_ptr<watch_link> link;
+  watch_stream_settings settings;
+  /// What waits to be written: at most a batch, a resync and a heartbeat,
+  /// since the hub sends the next batch only once this one is written.
+  std::deque<std::string> outbox;
+  bool writing = false;
+  steady::time_point write_started{};
+  steady::time_point last_write{};
+  /// The hub's batch, answered once its text is written.
+  caf::response_promise held;
+  /// Dropped by the hub: end the stream once the outbox is written.
+  bool ending = false;
+};
+
+using stream_ptr = stream_actor::stateful_pointer<stream_state>;
+
+/// Ends the stream: completes it when nothing is being written, else
+/// breaks it off (a chunk is on the wire); then stops the actor.
+void finish(stream_ptr self, const std::string& why) {
+  auto& st = self->state;
+  bool writing = st.writing;
+  st.link->use([&](reply_sink& sink) {
+    if (writing)
+      sink.abort_stream(why);
+    else
+      sink.end_stream();
+  });
+  st.link->revoke();
+  self->quit();
+}
+
+/// Writes the next chunk of the outbox unless one is on its way.
+void pump(stream_ptr self) {
+  auto& st = self->state;
+  if (st.writing)
+    return;
+  if (st.outbox.empty()) {
+    // Everything written: the hub may send the next batch.
+    if (st.held.pending())
+      st.held.deliver(caf::unit);
+    if (st.ending)
+      finish(self, "the watcher was dropped");
+    return;
+  }
+  auto text = std::move(st.outbox.front());
+  st.outbox.pop_front();
+  st.writing = true;
+  st.write_started = steady::now();
+  auto me = caf::actor_cast<stream_actor>(self);
+  auto link = st.link;
+  bool open = st.link->use([&](reply_sink& sink) {
+    sink.stream_chunk(std::move(text), [link, me] {
+      // On the connection's strand: between chunks the stream waits for
+      // the hub, not for the store; no request deadline applies.
+      link->use([](reply_sink& s) { s.idle_stream(); });
+      caf::anon_send(me, commit_atom_v);
+    });
+  });
+  if (!open)
+    self->quit();
+}
+
+void on_tick(stream_ptr self) {
+  auto& st = self->state;
+  auto period = std::min<std::chrono::milliseconds>(st.settings.heartbeat,
+                                                    std::chrono::seconds{1});
+  self->delayed_send(self, period, tick_atom_v);
+  bool open = true;
+  st.link->use([&](reply_sink& sink) { open = sink.connection_open(); });
+  if (!open) {
+    st.link->revoke();
+    return self->quit();
+  }
+  auto now = steady::now();
+  if (st.writing) {
+    if (now - st.write_started > st.settings.write_limit)
+      finish(self, "the client took nothing for "
+                     + std::to_string(st.settings.write_limit.count())
+                     + " ms");
+    return;
+  }
+  if (st.outbox.empty() && now - st.last_write >= st.settings.heartbeat) {
+    st.outbox.push_back(": heartbeat\n\n");
+    pump(self);
+  }
+}
+
+stream_actor::behavior_type stream(stream_ptr self,
+                                   std::shared_ptr<watch_link> link,
+                                   watch_hub_actor hub, watch_request req,
+                                   watch_stream_settings settings) {
+  auto& st = self->state;
+  st.link = std::move(link);
+  st.settings = settings;
+  st.last_write = steady::now();
+  // The store stops (its hub goes): the stream ends with it.
+  self->monitor(hub);
+  self->set_down_handler([self](caf::down_msg&) {
+    finish(self, "the store stopped");
+  });
+  auto me = caf::actor_cast<watcher_actor>(self);
+  self->request(hub, std::chrono::seconds{10}, watch_atom_v, std::move(req), me)
+    .then(
+      [self](watch_started& started) {
+        auto& st = self->state;
+        if (started.resync) {
+          std::string text;
+          append_resync_event(text, "the resume position (Last-Event-ID) is "
+                                    "no longer in the history: read the "
+                                    "state again");
+          st.outbox.push_front(std::move(text));
+        } else {
+          // The first chunk sends the status line: the client knows it
+          // is subscribed.
+          st.outbox.push_front(": watching\n\n");
+        }
+        pump(self);
+        self->send(self, tick_atom_v);
+      },
+      [self](caf::error& err) {
+        self->state.link->use(
+          [&](reply_sink& sink) { sink.reply(error_response(err)); });
+        self->state.link->revoke();
+        self->quit();
+      });
+  return {
+    [self](const change_batch& batch) -> caf::result<void> {
+      auto& st = self->state;
+      st.outbox.push_back(shared_texts().text_of(batch));
+      st.held = self->make_response_promise();
+      pump(self);
+      return caf::delegated<void>{};
+    },
+    [self](resync_atom, const std::string& why, bool dropped) {
+      auto& st = self->state;
+      // Dropped while a chunk still waits for the client: it reads nothing,
+      // so it would not read the resync either. Close now.
+      if (dropped && st.writing)
+        return finish(self, why);
+      std::string text;
+      append_resync_event(text, why);
+      st.outbox.push_back(std::move(text));
+      st.ending = st.ending || dropped;
+      pump(self);
+    },
+    [self](commit_atom) {
+      auto& st = self->state;
+      st.writing = false;
+      st.last_write = steady::now();
+      pump(self);
+    },
+    [self](tick_atom) { on_tick(self); },
+  };
+}
+
+} // namespace
+
+void start_watch_stream(caf::actor_system& sys, const watch_hub_actor& hub,
+                        std::shared_ptr<watch_link> link, watch_request req,
+                        watch_stream_settings settings) {
+  sys.spawn(stream, std::move(link), hub, std::move(req), settings);
+}
+
+} // namespace solver_state::gateway

@@ -1,0 +1,239 @@
+// GET /v1/watch against the real service, read by a real SSE client over
+// loopback: every change under the prefix in order (expiries and
+// transactions included), resuming with Last-Event-ID, resync when the
+// position is gone, the errors of a bad request, a client that stops
+// reading dropped while the service's memory stays flat, and a shutdown
+// that does not wait for open streams.
+
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include "tests/support/http_test_support.hpp"
+#include "tests/support/sse_client.hpp"
+#include "util/base64.hpp"
+
+using namespace solver_state;
+using namespace solver_state::testing;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+namespace {
+
+const char* memory_yaml = "state:\n  type: memory\n  shards: 4\n"
+                          "  sweep_interval: 100ms\n";
+
+/// "event:key:value" of each event (value decoded; "" without one).
+std::vector<std::string> summary(const std::vector<sse_event>& events) {
+  std::vector<std::string> out;
+  for (auto& ev : events) {
+    if (ev.event == "resync") {
+      out.push_back("resync");
+      continue;
+    }
+    auto data = json::parse(ev.data).as_object();
+    std::string value;
+    if (auto* v = data.if_contains("value"))
+      value = base64_decode(std::string{v->as_string()}).value_or("?");
+    out.push_back(ev.event + ":" + std::string{data.at("key").as_string()}
+                  + ":" + value);
+  }
+  return out;
+}
+
+size_t rss_bytes(int pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stoull(line.substr(6)) * 1024;
+  return 0;
+}
+
+/// The value of metric `name` (no labels) on /metrics, or -1.
+double metric(http_client& c, const std::string& name) {
+  auto text = c.get("/metrics").body;
+  auto at = text.find("\n" + name + " ");
+  return at == std::string::npos ? -1
+                                 : std::stod(text.substr(at + name.size() + 2));
+}
+
+/// Polls `done` every 50 ms for up to `limit`.
+bool eventually(const std::function<bool()>& done,
+                std::chrono::milliseconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until)
+      return false;
+    std::this_thread::sleep_for(50ms);
+  }
+  return true;
+}
+
+} // namespace
+
+TEST_CASE("a watch streams every change under its prefix as server-sent "
+          "events, in order, expiries and transactions included") {
+  service_process svc{memory_yaml};
+  http_client c{svc.port()};
+  sse_client watch{svc.port(), "/v1/watch?prefix=w%3A"};
+  REQUIRE(watch.status() == 200);
+  CHECK(watch.header("content-type") == "text/event-stream");
+  CHECK(watch.header("cache-control") == "no-cache");
+  REQUIRE(watch.wait_subscribed());
+  REQUIRE(c.put("/v1/state/w:a", "1").status == 201);
+  REQUIRE(c.put("/v1/state/other", "x").status == 201);
+  auto second = c.put("/v1/state/w:a", "2");
+  REQUIRE(second.status == 204);
+  REQUIRE(c.del("/v1/state/w:a").status == 204);
+  auto txn = c.request("POST", "/v1/state/transaction",
+                       R"({"operations":[{"op":"set","key":"w:{t}x","value":")"
+                         + base64_encode("tx") + R"("},)"
+                         + R"({"op":"set","key":"w:{t}y","value":")"
+                         + base64_encode("ty") + R"("}]})");
+  REQUIRE(txn.status == 200);
+  REQUIRE(c.put("/v1/state/w:ttl?ttl_seconds=1", "soon").status == 201);
+  REQUIRE(watch.wait_events(7));
+  auto events = watch.events();
+  CHECK(summary(events)
+        == std::vector<std::string>{"put:w:a:1", "put:w:a:2", "delete:w:a:",
+                                    "put:w:{t}x:tx", "put:w:{t}y:ty",
+                                    "put:w:ttl:soon", "expire:w:ttl:"});
+  // The etag of a put is the one the write answered; ids name positions.
+  auto data = json::parse(events[1].data).as_object();
+  CHECK(std::string{data.at("etag").as_string()} == second.header("etag"));
+  CHECK(json::parse(events[2].data).as_object().at("etag").is_null());
+  for (auto& ev : events)
+    CHECK(ev.id.find('-') != std::string::npos);
+}
+
+TEST_CASE("a watch resumes after Last-Event-ID, and says resync when the "
+          "position is gone") {
+  service_process svc{std::string{memory_yaml}
+                      + "  watch:\n    history_events: 50\n"};
+  http_client c{svc.port()};
+  std::string last_id;
+  {
+    sse_client watch{svc.port(), "/v1/watch?prefix=r:"};
+    REQUIRE(watch.wait_subscribed());
+    REQUIRE(c.put("/v1/state/r:1", "1").status == 201);
+    REQUIRE(watch.wait_events(1));
+    last_id = watch.events().back().id;
+  }
+  REQUIRE(c.put("/v1/state/r:2", "2").status == 201);
+  REQUIRE(c.put("/v1/state/r:3", "3").status == 201);
+
+  SECTION("the changes missed while away come first, then the new ones") {
+    sse_client again{svc.port(), "/v1/watch?prefix=r:",
+                     {{"Last-Event-ID", last_id}}};
+    REQUIRE(again.wait_events(2));
+    REQUIRE(c.put("/v1/state/r:4", "4").status == 201);
+    REQUIRE(again.wait_events(3));
+    CHECK(summary(again.events())
+          == std::vector<std::string>{"put:r:2:2", "put:r:3:3", "put:r:4:4"});
+  }
+  SECTION("past the history's 50 changes: resync, then the new ones") {
+    for (int i = 0; i < 60; ++i)
+      REQUIRE(c.put("/v1/state/x:" + std::to_string(i), "x").status == 201);
+    sse_client late{svc.port(), "/v1/watch?prefix=r:",
+                    {{"Last-Event-ID", last_id}}};
+    REQUIRE(late.wait_events(1));
+    REQUIRE(c.put("/v1/state/r:5", "5").status == 201);
+    REQUIRE(late.wait_events(2));
+    CHECK(summary(late.events())
+          == std::vector<std::string>{"resync", "put:r:5:5"});
+  }
+}
+
+TEST_CASE("a bad watch request is refused with a clear error") {
+  service_process svc{memory_yaml};
+  http_client c{svc.port()};
+  auto unknown = c.get("/v1/watch?prefix=a&since=3");
+  CHECK(unknown.status == 400);
+  CHECK(unknown.body.find("since") != std::string::npos);
+  auto bad_id = c.get("/v1/watch?prefix=a", {{"Last-Event-ID", "yesterday"}});
+  CHECK(bad_id.status == 400);
+  CHECK(bad_id.body.find("Last-Event-ID") != std::string::npos);
+  auto wrong_method = c.request("POST", "/v1/watch", "");
+  CHECK(wrong_method.status == 405);
+}
+
+TEST_CASE("watchers past state.watch.max_watchers are refused, and a closed "
+          "stream frees its slot") {
+  service_process svc{std::string{memory_yaml}
+                      + "  watch:\n    max_watchers: 1\n    heartbeat: 200ms\n"};
+  http_client c{svc.port()};
+  {
+    sse_client first{svc.port(), "/v1/watch"};
+    REQUIRE(first.wait_subscribed());
+    sse_client second{svc.port(), "/v1/watch"};
+    CHECK(second.status() == 507);
+    CHECK(error_code_of(second.body()) == "capacity_exceeded");
+    CHECK(second.body().find("max_watchers") != std::string::npos);
+  }
+  // The first client left: its stream ends at the next heartbeat's write.
+  bool admitted = eventually(
+    [&] {
+      sse_client again{svc.port(), "/v1/watch"};
+      return again.status() == 200;
+    },
+    10s);
+  CHECK(admitted);
+}
+
+TEST_CASE("a client that stops reading is told to resync and dropped; the "
+          "service's memory stays flat") {
+  service_process svc{std::string{memory_yaml}
+                      + "  watch:\n    history_bytes: 16777216\n"};
+  http_client c{svc.port()};
+  // Reads the answer's first bytes, then nothing more.
+  raw_socket stalled{svc.port()};
+  REQUIRE(stalled.send("GET /v1/watch?prefix=big: HTTP/1.1\r\n"
+                       "Host: 127.0.0.1\r\n\r\n"));
+  REQUIRE(stalled.receive(2s).find("200 OK") != std::string::npos);
+  // A live reader of the same prefix, for comparison.
+  sse_client live{svc.port(), "/v1/watch?prefix=big:"};
+  REQUIRE(live.wait_subscribed());
+  auto before = rss_bytes(svc.pid());
+  // 256 MiB of changes through a 16 MiB history.
+  std::string value(64 * 1024, 'v');
+  for (int i = 0; i < 4096; ++i)
+    REQUIRE(c.put("/v1/state/big:" + std::to_string(i % 16), value).status
+            < 300);
+  live.wait_events(4096, 60s);
+  {
+    auto got = live.events();
+    INFO("live got " << got.size() << " events, last "
+                     << (got.empty() ? "" : got.back().event));
+    REQUIRE(got.size() == 4096);
+  }
+  auto after = rss_bytes(svc.pid());
+  INFO("resident before " << before << " bytes, after " << after);
+  CHECK(after < before + (64u << 20));
+  for (auto& ev : live.events())
+    CHECK(ev.event == "put");
+  // The stalled stream was dropped: one resync counted, one watcher left.
+  REQUIRE(eventually([&] { return metric(c, "solver_state_watchers") == 1; },
+                     10s));
+  CHECK(metric(c, "solver_state_watch_resyncs_total") == 1);
+  CHECK(stalled.closed_by_peer(70s));
+}
+
+TEST_CASE("a service with open watches stops without waiting for them") {
+  service_process svc{memory_yaml};
+  sse_client watch{svc.port(), "/v1/watch"};
+  REQUIRE(watch.wait_subscribed());
+  auto started = std::chrono::steady_clock::now();
+  CHECK(svc.stop(SIGTERM) == 0);
+  // The drain waits up to 10 s for busy connections; a watch is not one.
+  CHECK(std::chrono::steady_clock::now() - started < 8s);
+  CHECK(watch.wait_ended());
+}
