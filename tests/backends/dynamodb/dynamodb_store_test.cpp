@@ -18,6 +18,8 @@
 #include "backends/shard_placement.hpp"
 #include "messages/keys.hpp"
 #include "tests/support/dynalite_server.hpp"
+#include "tests/support/running_store.hpp"
+#include "tests/support/watch_support.hpp"
 
 using namespace solver_state;
 using namespace solver_state::dynamodb;
@@ -288,4 +290,12 @@ TEST_CASE("one connection serves many requests and is replaced once the "
   INFO((v ? std::string{} : message_of(v.error())));
   CHECK(v);
   CHECK(s.api().connection().connects() == 2);
+}
+
+TEST_CASE("a dynamodb store's watcher gets every change in order; expired "
+          "items are expire events") {
+  fresh_stores("watch", 1); // an empty table
+  testing::running_store store{server().url("watch"), 2};
+  // DynamoDB runs no transactions here (dynalite lacks TransactWriteItems).
+  testing::check_watch_changes(store, false);
 }

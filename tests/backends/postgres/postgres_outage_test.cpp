@@ -7,6 +7,7 @@
 
 #include "tests/support/outage_probe.hpp"
 #include "tests/support/postgres_server.hpp"
+#include "tests/support/watch_support.hpp"
 
 using namespace solver_state;
 using namespace std::chrono_literals;
@@ -26,4 +27,11 @@ TEST_CASE("postgresql unreachable at start-up: the store starts unhealthy") {
   testing::outage_probe probe{*store.sys, store.handles.router};
   CHECK(probe.health() == state_errc::backend_unavailable);
   CHECK(probe.put("state:u:1") == state_errc::backend_unavailable);
+}
+
+TEST_CASE("a postgresql store's watcher gets every change in order; expired "
+          "rows are expire events") {
+  testing::running_store store{testing::shared_postgres().url()
+                               + "?table=watch"};
+  testing::check_watch_changes(store);
 }

@@ -15,6 +15,7 @@
 #include "tests/support/pipeline_support.hpp"
 #include "tests/support/running_store.hpp"
 #include "tests/support/redis_server.hpp"
+#include "tests/support/watch_support.hpp"
 
 using namespace solver_state;
 using namespace solver_state::testing;
@@ -178,4 +179,12 @@ TEST_CASE("redis: requests in flight to one shard are answered in order") {
       last = written;
     }
   }
+}
+
+TEST_CASE("a redis store's watcher gets every change in order; keys that "
+          "redis expires are expire events") {
+  auto& server = shared_redis();
+  server.flush();
+  running_store store{server.url("watch:"), 2};
+  check_watch_changes(store);
 }
