@@ -191,6 +191,43 @@ function send(port, method, target, { headers = {}, body } = {}) {
   });
 }
 
+/// GETs the watch `target`; once the stream has begun, runs `act()` (the
+/// writes to watch), reads until `events` events came, then closes the
+/// connection. Resolves like send(), with the stream read so far.
+function watchFor(port, target, events, act, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let settled = false;
+    const req = http.request({ host: '127.0.0.1', port, method: 'GET', path: target, headers, agent: false },
+      (res) => {
+        const done = () => {
+          if (settled)
+            return;
+          settled = true;
+          req.destroy();
+          resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) });
+        };
+        let started = false;
+        res.on('data', (c) => {
+          chunks.push(c);
+          if (res.statusCode !== 200)
+            return;
+          if (!started) {
+            started = true;
+            act().catch((e) => { settled = true; req.destroy(); reject(e); });
+          }
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (text.split('\n').filter((l) => l.startsWith('event: ')).length >= events)
+            done();
+        });
+        res.on('end', done);
+      });
+    req.on('error', (e) => { if (!settled) { settled = true; reject(e); } });
+    req.setTimeout(20000, () => req.destroy(new Error(`${target}: fewer than ${events} events in 20 s`)));
+    req.end();
+  });
+}
+
 // -- checks ------------------------------------------------------------------------
 
 const failures = [];
@@ -258,6 +295,30 @@ function checkBody(what, res, method, content) {
       if (!validate(doc))
         fail(what, `line ${i + 1} ${line.slice(0, 200)} does not match the line schema: ${ajvErrors(validate)}`);
     });
+  } else if (entry['x-event-schema']) {
+    // Server-sent events: blocks split by a blank line; each event's data
+    // (but a resync's) must match the event schema.
+    const validate = validatorOf(entry['x-event-schema']);
+    for (const block of body.split('\n\n')) {
+      const lines = block.split('\n');
+      const event = (lines.find((l) => l.startsWith('event: ')) || '').slice(7);
+      const data = (lines.find((l) => l.startsWith('data: ')) || '').slice(6);
+      if (!event || event === 'resync')
+        continue;
+      if (!['put', 'delete', 'expire'].includes(event))
+        fail(what, `event ${JSON.stringify(event)} is not put, delete, expire or resync`);
+      if (!lines.some((l) => /^id: [0-9]+-[0-9]+$/.test(l)))
+        fail(what, `event ${JSON.stringify(block.slice(0, 200))} has no id: <stream>-<seq>`);
+      let doc;
+      try {
+        doc = JSON.parse(data);
+      } catch (e) {
+        fail(what, `event data is not JSON: ${JSON.stringify(data.slice(0, 200))}`);
+        continue;
+      }
+      if (!validate(doc))
+        fail(what, `event data ${data.slice(0, 200)} does not match the event schema: ${ajvErrors(validate)}`);
+    }
   } else if (entry.schema) {
     const validate = validatorOf(entry.schema);
     if (!validate(body))
@@ -484,6 +545,19 @@ async function run() {
     for (const p of Object.keys(spec.paths))
       await req('PATCH', concrete(p), 405);
     await req('GET', '/v1/nothing-here', 404);
+
+    // watch: a put and a delete under the prefix, as server-sent events
+    // (each event's data checked by check()), then the bad requests.
+    const watched = await watchFor(a.port, '/v1/watch?prefix=openapi%3Awatch', 2, async () => {
+      await req('PUT', '/v1/state/openapi:watch', 201, { body: 'w' });
+      await req('DELETE', '/v1/state/openapi:watch', 204);
+    });
+    check('GET', '/v1/watch?prefix=openapi%3Awatch', watched, 200);
+    const watchedText = watched.body.toString('utf8');
+    expect('watch', watchedText.includes('event: put') && watchedText.includes('event: delete'),
+           `the watch did not stream the put and the delete: ${watchedText.slice(0, 300)}`);
+    await req('GET', '/v1/watch?since=1', 400);
+    await req('GET', '/v1/watch', 400, { headers: { 'Last-Event-ID': 'yesterday' } });
 
     // export: a prefix, a TTL, a key that is not UTF-8 (key_base64), a key
     // outside the prefix; each line is checked against the line schema by
