@@ -61,43 +61,51 @@ double metric(running_store& store, const std::string& name) {
 
 } // namespace
 
-TEST_CASE("the history numbers changes and drops the oldest past its "
-          "bounds") {
-  change_history h{3, 1u << 20};
+TEST_CASE("the history seals changes into chunks and drops the oldest "
+          "chunks past its bounds") {
+  change_history h{7, 600, 1u << 30};
   CHECK(h.last() == 0);
   CHECK(h.first() == 1);
-  for (auto key : {"a:1", "b:1", "a:2", "a:3"})
-    h.append(change(key));
-  CHECK(h.last() == 4);
+  for (size_t i = 0; i < max_chunk_events; ++i)
+    h.append(change("a:" + std::to_string(i)));
+  // A full chunk seals itself.
+  CHECK(h.last_sealed() == max_chunk_events);
+  for (int i = 0; i < 100; ++i)
+    h.append(change("b:" + std::to_string(i)));
+  CHECK(h.last() == 612);
+  CHECK(h.chunk_of(513) == nullptr); // still open: not for watchers yet
+  h.seal();
+  auto* second = h.chunk_of(600);
+  REQUIRE(second != nullptr);
+  CHECK(second->first == 513);
+  CHECK(second->last == 612);
+  CHECK(second->batch().stream == 7);
+  CHECK(second->batch().events.size() == 100);
+  CHECK(h.chunk_of(1)->last == 512);
+  for (size_t i = 0; i < max_chunk_events; ++i)
+    h.append(change("c:" + std::to_string(i)));
   std::vector<uint64_t> dropped;
   h.trim([&](const change_event& ev) { dropped.push_back(ev.seq); });
-  CHECK(dropped == std::vector<uint64_t>{1});
-  CHECK(h.first() == 2);
-  CHECK(h.size() == 3);
-  std::vector<change_event> out;
-  // From before the oldest held: starts at the oldest.
-  CHECK(h.collect(1, "a:", 10, 1u << 20, out) == 5);
-  REQUIRE(out.size() == 2);
-  CHECK(out[0].seq == 3);
-  CHECK(out[1].seq == 4);
-  out.clear();
-  // At most max_events, and the position to go on from.
-  CHECK(h.collect(2, "", 2, 1u << 20, out) == 4);
-  CHECK(out.size() == 2);
+  // 1124 changes, at most 600: whole chunks go, oldest first.
+  CHECK(dropped.size() == 612);
+  CHECK(dropped.front() == 1);
+  CHECK(dropped.back() == 612);
+  CHECK(h.first() == 613);
+  CHECK(h.size() == 512);
+  CHECK(h.chunk_of(600) == nullptr);
 }
 
-TEST_CASE("the history's byte bound drops changes too, and one batch "
-          "carries at least one change whatever its size") {
-  change_history h{1000, 3 * (sizeof(change_event) + 101)};
-  for (int i = 0; i < 10; ++i)
+TEST_CASE("the history's byte bound drops chunks too") {
+  change_history h{1, 1000, 3 * (sizeof(change_event) + 101)};
+  for (int i = 0; i < 10; ++i) {
     h.append(change("k:" + std::to_string(i), std::string(98, 'x')));
+    h.seal();
+  }
   size_t dropped = 0;
   h.trim([&](const change_event&) { ++dropped; });
   CHECK(dropped == 7);
   CHECK(h.bytes() <= 3 * (sizeof(change_event) + 101));
-  std::vector<change_event> out;
-  CHECK(h.collect(h.first(), "", 10, 1, out) == h.first() + 1);
-  CHECK(out.size() == 1);
+  CHECK(h.first() == 8);
 }
 
 TEST_CASE("the recorder tracks the expiry of the last write of each key "
