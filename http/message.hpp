@@ -5,6 +5,8 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -50,6 +52,13 @@ public:
   /// chunk. When the client is gone or the request is HEAD (headers only),
   /// `then` never runs.
   virtual void stream_chunk(std::string data, std::function<void()> then) = 0;
+
+  /// Thread-safe: like stream_chunk(), the chunk made of `pieces` in order,
+  /// written from the strings themselves: text shared by many streams (a
+  /// watch's events) is not copied per stream.
+  virtual void
+  stream_pieces(std::vector<std::shared_ptr<const std::string>> pieces,
+                std::function<void()> then) = 0;
 
   /// Thread-safe: the stream is complete (the terminating chunk).
   virtual void end_stream() = 0;

@@ -115,6 +115,11 @@ public:
     session_->stream_chunk(seq_, std::move(data), std::move(then));
   }
 
+  void stream_pieces(std::vector<std::shared_ptr<const std::string>> pieces,
+                     std::function<void()> then) override {
+    session_->stream_pieces(seq_, std::move(pieces), std::move(then));
+  }
+
   void end_stream() override { session_->end_stream(seq_); }
 
   void idle_stream() override { session_->idle_stream(seq_); }
@@ -452,27 +457,41 @@ void session::open_stream(uint64_t seq, response_t head) {
 
 void session::stream_chunk(uint64_t seq, std::string data,
                            std::function<void()> then) {
+  std::vector<std::shared_ptr<const std::string>> pieces;
+  if (!data.empty())
+    pieces.push_back(std::make_shared<const std::string>(std::move(data)));
+  stream_pieces(seq, std::move(pieces), std::move(then));
+}
+
+void session::stream_pieces(
+  uint64_t seq, std::vector<std::shared_ptr<const std::string>> pieces,
+  std::function<void()> then) {
   net::dispatch(stream_.get_executor(), [self = shared_from_this(), seq,
-                                         data = std::move(data),
+                                         pieces = std::move(pieces),
                                          then = std::move(then)]() mutable {
     // This step is over; the write has its own timeout (read_timeout).
     if (!self->begin_stream_write(seq))
       return;
     if (self->method_ == method_id::head)
       return self->finish_stream(); // the headers only
-    if (self->chunked_ && !data.empty()) {
+    size_t size = 0;
+    for (auto& p : pieces)
+      size += p->size();
+    if (self->chunked_ && size > 0) {
       // An empty chunk would be the terminating one: nothing to frame.
       char size_line[24];
-      auto n = std::snprintf(size_line, sizeof size_line, "%zx\r\n",
-                             data.size());
+      auto n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", size);
       self->wire_.append(size_line, static_cast<size_t>(n));
     }
-    self->streamed_bytes_ += data.size();
-    self->chunk_ = std::move(data);
-    std::array<net::const_buffer, 3> buffers{
-      net::buffer(self->wire_), net::buffer(self->chunk_),
-      net::buffer(self->chunked_ && !self->chunk_.empty() ? "\r\n" : "",
-                  self->chunked_ && !self->chunk_.empty() ? 2 : 0)};
+    self->streamed_bytes_ += size;
+    self->chunk_ = std::move(pieces);
+    std::vector<net::const_buffer> buffers;
+    buffers.reserve(self->chunk_.size() + 2);
+    buffers.push_back(net::buffer(self->wire_));
+    for (auto& p : self->chunk_)
+      buffers.push_back(net::buffer(*p));
+    if (self->chunked_ && size > 0)
+      buffers.push_back(net::buffer("\r\n", 2));
     self->stream_.expires_after(self->ctx_.limits.read_timeout);
     net::async_write(self->stream_, buffers,
                      beast::bind_front_handler(&session::on_chunk, self, seq,
@@ -482,7 +501,7 @@ void session::stream_chunk(uint64_t seq, std::string data,
 
 void session::on_chunk(uint64_t seq, const std::function<void()>& then,
                        beast::error_code ec, size_t) {
-  std::string{}.swap(chunk_); // a large chunk's memory goes back at once
+  chunk_.clear(); // a large chunk's memory goes back at once
   if (!awaiting_ || seq != seq_)
     return;
   if (ec) {

@@ -64,6 +64,9 @@ public:
   void open_stream(uint64_t seq, response_t head);
   void stream_chunk(uint64_t seq, std::string data,
                     std::function<void()> then);
+  void stream_pieces(uint64_t seq,
+                     std::vector<std::shared_ptr<const std::string>> pieces,
+                     std::function<void()> then);
   void end_stream(uint64_t seq);
   void abort_stream(uint64_t seq, std::string why);
 
@@ -202,8 +205,8 @@ private:
   /// The stream waits for events, not for the store (idle_stream).
   bool idle_stream_ = false;
   std::atomic<bool> open_{true};
-  /// The chunk being written (the framing is in wire_).
-  std::string chunk_;
+  /// The chunk being written (the framing is in wire_), as shared pieces.
+  std::vector<std::shared_ptr<const std::string>> chunk_;
   size_t streamed_bytes_ = 0;
 };
 

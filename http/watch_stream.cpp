@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <array>
-#include <deque>
 #include <string>
+#include <vector>
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
@@ -67,16 +67,16 @@ namespace {
 /// prefixes nest, and with as many changes they are the same batch.
 class batch_texts {
 public:
-  std::string text_of(const change_batch& b) {
+  std::shared_ptr<const std::string> text_of(const change_batch& b) {
     if (b.events.empty())
-      return {};
+      return std::make_shared<const std::string>();
     key k{b.stream, b.events.front().seq, b.events.back().seq,
           b.events.size()};
     {
       std::lock_guard<std::mutex> lock{mx_};
       for (auto& s : slots_)
         if (s.text && s.k == k)
-          return *s.text;
+          return s.text;
     }
     auto text = std::make_shared<std::string>();
     for (auto& ev : b.events)
@@ -84,7 +84,7 @@ public:
     std::lock_guard<std::mutex> lock{mx_};
     slots_[next_] = slot{k, text};
     next_ = (next_ + 1) % slots_.size();
-    return *text;
+    return text;
   }
 
 private:
@@ -113,30 +113,54 @@ batch_texts& shared_texts() {
 // -- the stream actor ------------------------------------------------------------------
 
 /// commit_atom: the socket took the last chunk. tick_atom: time to check
-/// for a heartbeat and a stuck write.
+/// for a heartbeat and a stuck write. deliver_atom: the write gap passed.
 using stream_actor = watcher_actor::extend<caf::reacts_to<commit_atom>,
-                                           caf::reacts_to<tick_atom>>;
+                                           caf::reacts_to<tick_atom>,
+                                           caf::reacts_to<deliver_atom>>;
 
 using steady = std::chrono::steady_clock;
+
+/// Text a stream gathers while a write is on the wire before it makes the
+/// hub wait: large enough that batches arriving meanwhile share a write.
+constexpr size_t outbox_limit = 128u << 10;
+
+/// The least time between two writes of one stream while changes keep
+/// coming: what a change may wait for its write, and what keeps 100 busy
+/// streams from costing a system call per stream per batch.
+constexpr auto min_write_gap = std::chrono::milliseconds{5};
 
 struct stream_state {
   static inline const char* name = "solver-state.watch-stream";
 
   std::shared_ptr<watch_link> link;
   watch_stream_settings settings;
-  /// What waits to be written: at most a batch, a resync and a heartbeat,
-  /// since the hub sends the next batch only once this one is written.
-  std::deque<std::string> outbox;
+  /// What waits to be written, sent as one chunk when the socket has taken
+  /// the one before: under load, several batches go out in one write.
+  /// Bounded: past outbox_limit the hub's batch is answered only once this
+  /// went out, so the hub holds the rest (in its bounded history).
+  std::vector<std::shared_ptr<const std::string>> outbox;
+  size_t outbox_bytes = 0;
   bool writing = false;
   steady::time_point write_started{};
   steady::time_point last_write{};
-  /// The hub's batch, answered once its text is written.
+  /// The hub's batch, answered once the outbox went out.
   caf::response_promise held;
   /// Dropped by the hub: end the stream once the outbox is written.
   bool ending = false;
+  /// A deliver_atom will write the outbox (see pump).
+  bool flush_scheduled = false;
 };
 
 using stream_ptr = stream_actor::stateful_pointer<stream_state>;
+
+void add(stream_state& st, std::shared_ptr<const std::string> text) {
+  st.outbox_bytes += text->size();
+  st.outbox.push_back(std::move(text));
+}
+
+void add(stream_state& st, std::string text) {
+  add(st, std::make_shared<const std::string>(std::move(text)));
+}
 
 /// Ends the stream: completes it when nothing is being written, else
 /// breaks it off (a chunk is on the wire); then stops the actor.
@@ -153,27 +177,37 @@ void finish(stream_ptr self, const std::string& why) {
   self->quit();
 }
 
-/// Writes the next chunk of the outbox unless one is on its way.
+/// Writes the next chunk of the outbox unless one is on its way. Within
+/// min_write_gap of the last write, waits out the gap first (unless the
+/// outbox is full): under load a stream then writes a few hundred times a
+/// second, many changes per write, instead of once per batch.
 void pump(stream_ptr self) {
   auto& st = self->state;
-  if (st.writing)
+  if (st.writing || st.flush_scheduled)
     return;
   if (st.outbox.empty()) {
-    // Everything written: the hub may send the next batch.
-    if (st.held.pending())
-      st.held.deliver(caf::unit);
     if (st.ending)
       finish(self, "the watcher was dropped");
     return;
   }
-  auto text = std::move(st.outbox.front());
-  st.outbox.pop_front();
+  auto since = steady::now() - st.last_write;
+  if (since < min_write_gap && st.outbox_bytes < outbox_limit && !st.ending) {
+    st.flush_scheduled = true;
+    self->delayed_send(self, min_write_gap - since, deliver_atom_v);
+    return;
+  }
+  std::vector<std::shared_ptr<const std::string>> pieces;
+  pieces.swap(st.outbox);
+  st.outbox_bytes = 0;
+  // The outbox is empty again: the hub may send the next batch.
+  if (st.held.pending())
+    st.held.deliver(caf::unit);
   st.writing = true;
   st.write_started = steady::now();
   auto me = caf::actor_cast<stream_actor>(self);
   auto link = st.link;
   bool open = st.link->use([&](reply_sink& sink) {
-    sink.stream_chunk(std::move(text), [link, me] {
+    sink.stream_pieces(std::move(pieces), [link, me] {
       // On the connection's strand: between chunks the stream waits for
       // the hub, not for the store; no request deadline applies.
       link->use([](reply_sink& s) { s.idle_stream(); });
@@ -204,7 +238,7 @@ void on_tick(stream_ptr self) {
     return;
   }
   if (st.outbox.empty() && now - st.last_write >= st.settings.heartbeat) {
-    st.outbox.push_back(": heartbeat\n\n");
+    add(st, ": heartbeat\n\n");
     pump(self);
   }
 }
@@ -232,11 +266,11 @@ stream_actor::behavior_type stream(stream_ptr self,
           append_resync_event(text, "the resume position (Last-Event-ID) is "
                                     "no longer in the history: read the "
                                     "state again");
-          st.outbox.push_front(std::move(text));
+          add(st, std::move(text));
         } else {
           // The first chunk sends the status line: the client knows it
           // is subscribed.
-          st.outbox.push_front(": watching\n\n");
+          add(st, ": watching\n\n");
         }
         pump(self);
         self->send(self, tick_atom_v);
@@ -250,9 +284,11 @@ stream_actor::behavior_type stream(stream_ptr self,
   return {
     [self](const change_batch& batch) -> caf::result<void> {
       auto& st = self->state;
-      st.outbox.push_back(shared_texts().text_of(batch));
-      st.held = self->make_response_promise();
+      add(st, shared_texts().text_of(batch));
       pump(self);
+      if (st.outbox_bytes < outbox_limit)
+        return caf::unit; // room for the next batch at once
+      st.held = self->make_response_promise();
       return caf::delegated<void>{};
     },
     [self](resync_atom, const std::string& why, bool dropped) {
@@ -263,7 +299,7 @@ stream_actor::behavior_type stream(stream_ptr self,
         return finish(self, why);
       std::string text;
       append_resync_event(text, why);
-      st.outbox.push_back(std::move(text));
+      add(st, std::move(text));
       st.ending = st.ending || dropped;
       pump(self);
     },
@@ -274,6 +310,10 @@ stream_actor::behavior_type stream(stream_ptr self,
       pump(self);
     },
     [self](tick_atom) { on_tick(self); },
+    [self](deliver_atom) {
+      self->state.flush_scheduled = false;
+      pump(self);
+    },
   };
 }
 

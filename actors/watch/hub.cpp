@@ -80,7 +80,7 @@ uint64_t new_stream() {
 /// and the sends per change few: a chunk per shard message was 20 changes
 /// at 200k writes/s, and 100 watchers fell behind. Idle, it is the most a
 /// change waits for its watchers.
-constexpr auto seal_delay = std::chrono::milliseconds{1};
+constexpr auto seal_delay = std::chrono::milliseconds{2};
 
 void schedule_delivery(hub_ptr self) {
   auto& st = self->state;

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Watch fan-out over HTTP: wrk PUTs one key under bench: for N seconds with
+# no watcher, then again with 100 watch streams (bench/sse-watchers, one
+# thread, HTTP/1.0) on the prefix being written, against build/solver-state
+# (memory backend, 4 shards) on a free loopback port. Reports both write
+# rates, their ratio (the issue's target: >= 0.5) and whether every stream
+# received every change of the second run (no resync).
+#
+# usage: bench/watch_http.sh [seconds per wrk run, default 10]
+#        [watchers, default 100] [build dir, default build]
+set -euo pipefail
+
+duration="${1:-10}"
+watchers="${2:-100}"
+build="${3:-build}"
+here="$(cd "$(dirname "$0")/.." && pwd)"
+binary="$here/$build/solver-state"
+consumer="$here/$build/bench/sse-watchers"
+for tool in wrk curl; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (scripts/install-deps.sh)" >&2; exit 1; }
+done
+for program in "$binary" "$consumer"; do
+  [ -x "$program" ] || { echo "build $program first (ninja -C $build solver-state sse_watchers)" >&2; exit 1; }
+done
+
+work="$(mktemp -d /tmp/solver-state-watch-bench-XXXXXX)"
+pid=""
+watch_pid=""
+cleanup() {
+  [ -z "$watch_pid" ] || kill -TERM "$watch_pid" 2>/dev/null || true
+  [ -z "$pid" ] || kill -TERM "$pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cat >"$work/config.yaml" <<YAML
+state:
+  type: memory
+  shards: 4
+  max_items: 0
+http:
+  max_connections: 1000
+YAML
+"$binary" --config "$work/config.yaml" --listen 127.0.0.1:0 >"$work/service.log" 2>&1 &
+pid=$!
+port=""
+for _ in $(seq 200); do
+  port="$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/service.log")"
+  [ -n "$port" ] && break
+  sleep 0.05
+done
+[ -n "$port" ] || { cat "$work/service.log" >&2; exit 1; }
+base="http://127.0.0.1:$port"
+
+cat >"$work/put.lua" <<LUA
+wrk.method = "PUT"
+wrk.body = [==[$(head -c 256 /dev/zero | tr '\0' 'v')]==]
+LUA
+
+metric() { # name
+  curl -s "$base/metrics" | awk -v m="$1" '$1 == m {print $2}'
+}
+
+run_wrk() { # label
+  wrk -t1 -c50 -d"${duration}s" -s "$work/put.lua" "$base/v1/state/bench:key" >"$work/wrk-$1.txt"
+  if grep -qE 'Non-2xx|Socket errors' "$work/wrk-$1.txt"; then
+    grep -E 'Non-2xx|Socket errors' "$work/wrk-$1.txt" >&2
+  fi
+  awk '/^Requests\/sec:/ {print $2}' "$work/wrk-$1.txt"
+}
+
+alone="$(run_wrk alone)"
+"$consumer" "$port" "$watchers" bench: >"$work/watchers.txt" &
+watch_pid=$!
+for _ in $(seq 200); do
+  grep -q ready "$work/watchers.txt" && break
+  sleep 0.05
+done
+grep -q ready "$work/watchers.txt" || { echo "the watch streams did not start" >&2; exit 1; }
+sleep 1.5 # the hub reports once a second
+before="$(metric solver_state_watch_events_total)"
+watched="$(run_wrk watched)"
+sleep 2.5 # the last changes reach the streams; the next report comes
+after="$(metric solver_state_watch_events_total)"
+kill -TERM "$watch_pid"
+wait "$watch_pid" || true
+watch_pid=""
+read -r _ n _ least _ most _ resyncs _ closed < <(grep '^watchers' "$work/watchers.txt")
+changes=$((after - before))
+
+echo "machine: $(nproc) cores, $(. /etc/os-release; echo "$PRETTY_NAME"), $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "memory backend, 4 shards; wrk -t1 -c50 -d${duration}s PUT of 256 bytes to one key; $n watch streams in one client thread"
+printf '%-22s %10s\n' "no watcher" "$alone"
+printf '%-22s %10s   ratio %s (target >= 0.50)\n' "$n watch streams" "$watched" \
+  "$(awk -v a="$alone" -v b="$watched" 'BEGIN {printf "%.2f", b / a}')"
+if [ "$least" = "$changes" ] && [ "$most" = "$changes" ] && [ "$resyncs" = 0 ] && [ "$closed" = 0 ]; then
+  echo "every stream got every change: yes ($changes changes each, 0 resyncs)"
+else
+  echo "every stream got every change: NO (changes $changes; least $least, most $most; $resyncs resyncs, $closed streams closed)"
+  exit 2
+fi
