@@ -105,11 +105,18 @@ const std::vector<command>& commands() {
      {},
      run_txn},
     {"watch",
-     "watch",
-     "follow changes under a prefix (not available yet)",
-     "Reserved for the service's watch route; not available yet.\n",
-     {},
-     nullptr},
+     "watch [PREFIX] [--from ID]",
+     "follow changes under a prefix",
+     "Streams GET /v1/watch: one line per committed change under PREFIX "
+     "(default: every\nkey), EVENT<TAB>KEY<TAB>ETAG, EVENT being put, delete "
+     "or expire, until\ninterrupted. \"resync<TAB>REASON\" means changes were "
+     "missed: read the state again.\n--from ID resumes after an event id "
+     "(--json shows them). Exit 4 when the\nservice ends the stream (it "
+     "dropped a watcher that fell behind, or it\nstopped); the message names "
+     "the id to resume from.\n--json: one {\"event\",\"id\",\"key\","
+     "\"etag\",\"value\" (base64)} per line.\n",
+     {{"--from", true}},
+     run_watch},
     {"query",
      "query",
      "query by secondary index (not available yet)",

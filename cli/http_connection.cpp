@@ -244,8 +244,11 @@ expected<http_reply> http_connection::send(std::string_view method,
 }
 
 expected<http_reply> http_connection::stream(const std::string& target,
-                                             const body_sink& sink) {
-  auto req = impl_->make_request(url_, token_, "GET", target, {}, {});
+                                             const body_sink& sink,
+                                             const stream_options& options) {
+  auto req = impl_->make_request(url_, token_, "GET", target, {},
+                                 options.headers);
+  auto idle = options.idle.count() > 0 ? options.idle : timeout_;
   auto& s = impl_->stream;
   bhttp::response_parser<bhttp::buffer_body> parser;
   parser.body_limit(boost::none);
@@ -282,9 +285,12 @@ expected<http_reply> http_connection::stream(const std::string& target,
   while (!parser.is_done()) {
     parser.get().body().data = piece.data();
     parser.get().body().size = piece.size();
-    s.expires_after(timeout_);
+    s.expires_after(idle);
     ec = complete(impl_->ioc, [&](auto h) {
-      bhttp::async_read(s, impl_->buffer, parser, h);
+      if (options.as_it_arrives)
+        bhttp::async_read_some(s, impl_->buffer, parser, h);
+      else
+        bhttp::async_read(s, impl_->buffer, parser, h);
     });
     if (ec == bhttp::error::need_buffer)
       ec = {};

@@ -35,6 +35,15 @@ using header_list = std::vector<std::pair<std::string, std::string>>;
 /// stops the transfer and is what stream() returns.
 using body_sink = std::function<maybe_failure(std::string_view)>;
 
+/// How stream() reads a body that may pause for long (a watch).
+struct stream_options {
+  /// Bound on each wait for the next piece; zero: the connection's timeout.
+  std::chrono::milliseconds idle{0};
+  /// Hand over what arrived at once, rather than once a piece is full.
+  bool as_it_arrives = false;
+  header_list headers;
+};
+
 class http_connection {
 public:
   /// `token` is sent as "Authorization: Bearer" on every request;
@@ -59,7 +68,8 @@ public:
   /// A GET whose 200 body goes to `sink` piece by piece as it arrives (it is
   /// never held whole); the reply's body stays empty then. Any other status
   /// is read whole into the reply.
-  expected<http_reply> stream(const std::string& target, const body_sink& sink);
+  expected<http_reply> stream(const std::string& target, const body_sink& sink,
+                              const stream_options& options = {});
 
   const server_url& url() const {
     return url_;

@@ -394,7 +394,7 @@ TEST_CASE("bad usage exits 2 and sends nothing") {
     {"get", "k", "--timeout-ms"},
     {"import"},
     {"txn"},
-    {"watch", "p:"},
+    {"watch", "a", "b"},
     {"query"},
   };
   for (auto& args : bad) {
@@ -406,7 +406,7 @@ TEST_CASE("bad usage exits 2 and sends nothing") {
     CHECK(r.exit_code == 2);
     CHECK(r.err.rfind("solver-state-cli: ", 0) == 0);
   }
-  CHECK(cli(s, {"watch"}).err.find("not available yet") != std::string::npos);
+  CHECK(cli(s, {"query"}).err.find("not available yet") != std::string::npos);
   CHECK(cli(s, {"txn"}, "{\"ops\":[]}").err.find("operations")
         != std::string::npos);
   CHECK(run_cli({"get", "k", "--url", "https://127.0.0.1:1"}).exit_code == 2);
@@ -470,8 +470,9 @@ TEST_CASE("health, metrics, --help and --version") {
   CHECK(put_help.exit_code == 0);
   CHECK(put_help.out.find("--if-none-match") != std::string::npos);
   CHECK(run_cli({"help", "put"}).out == put_help.out);
-  CHECK(run_cli({"watch", "--help"}).out.find("not available yet")
+  CHECK(run_cli({"query", "--help"}).out.find("not available yet")
         != std::string::npos);
+  CHECK(run_cli({"watch", "--help"}).out.find("--from") != std::string::npos);
   // After "--", an argument that starts with '-' is a key, not an option.
   REQUIRE(cli(s, {"put", "--", "-dash", "-"}, "d").exit_code == 0);
   CHECK(cli(s, {"get", "--", "-dash"}).out == "d");
@@ -516,4 +517,43 @@ TEST_CASE("txn applies every operation or none and prints the new etags") {
   auto refused = cli(s, {"txn", "-"}, R"({"operations":[]})");
   CHECK(refused.exit_code == 5);
   CHECK(refused.err.find("at least one operation") != std::string::npos);
+}
+
+TEST_CASE("watch prints each change under its prefix until the service ends "
+          "the stream, and names the id to resume from") {
+  service_process s{"state:\n  type: memory\n"};
+  http_client c{s.port()};
+  cli_run human, json;
+  std::thread a([&] { human = cli(s, {"watch", "w:"}); });
+  std::thread b([&] { json = cli(s, {"watch", "w:", "--json"}); });
+  // Both streams are subscribed once the hub reports two watchers.
+  bool subscribed = false;
+  for (int i = 0; i < 200 && !subscribed; ++i) {
+    subscribed = c.get("/metrics").body.find("\nsolver_state_watchers 2\n")
+                 != std::string::npos;
+    if (!subscribed)
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
+  CHECK(subscribed);
+  auto first = c.put("/v1/state/w:a", "1");
+  REQUIRE(first.status == 201);
+  REQUIRE(c.put("/v1/state/other", "x").status == 201);
+  REQUIRE(c.del("/v1/state/w:a").status == 204);
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  CHECK(s.stop(SIGTERM) == 0);
+  a.join();
+  b.join();
+  CHECK(human.exit_code == 4);
+  CHECK(human.out == "put\tw:a\t" + first.header("etag") + "\ndelete\tw:a\t-\n");
+  CHECK(human.err.find("resume with --from ") != std::string::npos);
+  CHECK(json.exit_code == 4);
+  auto lines = lines_of(json.out);
+  REQUIRE(lines.size() == 3); // two events, then the error object
+  auto put = json_of(lines[0]);
+  CHECK(str(put.at("event")) == "put");
+  CHECK(str(put.at("key")) == "w:a");
+  CHECK(base64_decode(str(put.at("value"))) == std::string{"1"});
+  CHECK(str(json_of(lines[1]).at("event")) == "delete");
+  CHECK(str(json_of(lines[2]).at("error").as_object().at("code"))
+        == "watch_ended");
 }
