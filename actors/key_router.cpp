@@ -96,6 +96,15 @@ key_router(typename state_actor::stateful_pointer<key_router_state<Owner>> self,
     [=, &st](get_atom, std::string& key) {
       return self->delegate(st.owner(key), get_atom_v, std::move(key));
     },
+    // -- watches: the node's hub answers ------------------------------------------
+    [=, &st](watch_atom, watch_request& req,
+             watcher_actor& watcher) -> caf::result<watch_started> {
+      if (!st.map->hub)
+        return make_state_error(state_errc::backend_unavailable,
+                                "this node serves no watches");
+      return self->delegate(st.map->hub, watch_atom_v, std::move(req),
+                            std::move(watcher));
+    },
     [=, &st](put_atom, set_request& req) {
       auto& dest = st.owner(req.key);
       return self->delegate(dest, put_atom_v, std::move(req));

@@ -61,6 +61,8 @@ struct ownership {
   size_t max_value_bytes = 16u << 20;
   /// How a transaction over several owners is run.
   spanning_transactions spanning = spanning_transactions::refuse;
+  /// Where watch requests go: the node's watch hub. Invalid: refused.
+  watch_hub_actor hub;
 };
 
 template <class Owner>

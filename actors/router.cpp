@@ -40,9 +40,12 @@ local_ownership<state_actor>(std::vector<state_actor>, const fan_out_limits&);
 
 state_actor spawn_router(caf::actor_system& sys,
                          std::vector<shard_actor> shards,
-                         const fan_out_limits& limits) {
-  return spawn_key_router<shard_actor>(
-    sys, local_ownership<shard_actor>(std::move(shards), limits), true);
+                         const fan_out_limits& limits, watch_hub_actor hub) {
+  auto map = local_ownership<shard_actor>(std::move(shards), limits);
+  // local_ownership hands out a const map: set the hub on a copy.
+  auto with_hub = std::make_shared<ownership<shard_actor>>(*map);
+  with_hub->hub = std::move(hub);
+  return spawn_key_router<shard_actor>(sys, std::move(with_hub), true);
 }
 
 } // namespace solver_state

@@ -43,8 +43,10 @@ local_ownership<state_actor>(std::vector<state_actor>, const fan_out_limits&);
 
 /// Spawns a router over `shards` (index i owns keys with shard_index == i).
 /// The router is linked to its shards: stopping it stops them.
+/// Watch requests go to `hub`.
 state_actor spawn_router(caf::actor_system& sys,
                          std::vector<shard_actor> shards,
-                         const fan_out_limits& limits = {});
+                         const fan_out_limits& limits = {},
+                         watch_hub_actor hub = {});
 
 } // namespace solver_state

@@ -1230,6 +1230,16 @@ shard_actor::behavior_type shard(shard_ptr self,
                                 e.version};
         });
     },
+    // -- watches --------------------------------------------------------------------
+    [=](watch_atom, watch_request& req,
+        watcher_actor& watcher) -> caf::result<watch_started> {
+      auto& hub = self->state.settings.hub;
+      if (!hub)
+        return make_state_error(state_errc::backend_unavailable,
+                                "this store serves no watches");
+      return self->delegate(hub, watch_atom_v, std::move(req),
+                            std::move(watcher));
+    },
     // -- operations ---------------------------------------------------------------
     [=](health_atom) -> caf::result<std::string> {
       flush_batch(self);

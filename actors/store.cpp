@@ -82,6 +82,7 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
   watch.max_watchers = cfg.watch.max_watchers;
   watch.metrics = out.metrics;
   out.hub = spawn_watch_hub(sys, watch);
+  out.watch = cfg.watch;
   for (size_t i = 0; i < stores->size(); ++i) {
     shard_settings settings;
     settings.index = static_cast<uint32_t>(i);
@@ -103,7 +104,7 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
                         options.max_batch_keys};
   limits.max_value_bytes = cfg.max_value_bytes;
   limits.spanning = spanning;
-  out.router = spawn_router(sys, out.shards, limits);
+  out.router = spawn_router(sys, out.shards, limits, out.hub);
   out.owners = local_ownership<state_actor>(
     {out.shards.begin(), out.shards.end()}, limits);
   ticker_settings ticks{cfg.sweep_interval,

@@ -51,8 +51,11 @@ struct store_handles {
   state_actor router;
   metrics_actor metrics;
   ticker_actor ticker;
-  /// Watches: subscribe a watcher_actor here.
+  /// Watches: subscribe a watcher_actor here (this store's changes).
   watch_hub_actor hub;
+  /// The bounds the hub was started with (a cluster front's hub takes the
+  /// same).
+  watch_config watch;
   std::vector<shard_actor> shards;
   /// The shards by key, placed as the router places them, for clients that
   /// may skip its hop (the HTTP gateway).

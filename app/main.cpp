@@ -180,7 +180,7 @@ int serve(const service_config& cfg, const std::string& config_path,
                    node->front,
                    node->metrics,
                    node->front_owners,
-                   watch_source{store->hub, cfg.state.watch.heartbeat}};
+                   watch_source{node->hub, cfg.state.watch.heartbeat}};
   if (auto err = http.start()) {
     spdlog::critical("cannot start HTTP on {}: {}", cfg.http.listen,
                      message_of(err));

@@ -13,6 +13,19 @@
 
 namespace solver_state {
 
+/// The WATCHER interface: what a subscriber of a watch implements (a solver
+/// actor, the HTTP gateway's stream of one connection).
+using watcher_actor = caf::typed_actor<
+  /// The next changes under the watched prefix, every change of a key in
+  /// commit order. The hub sends the next batch once this handler returned:
+  /// a slow watcher slows its own delivery, nothing else.
+  caf::reacts_to<change_batch>,
+  /// The watcher cannot get every change: it fell behind the hub's bounded
+  /// history (`dropped`: the subscription is over) or its resume position
+  /// is gone (it goes on with the changes from now on). Either way it must
+  /// read the state again. Carries the reason.
+  caf::reacts_to<resync_atom, std::string, bool>>;
+
 /// The STATE actor interface: what solver components, the HTTP gateway and
 /// remote nodes talk to. Implemented by the router (local shards), by each
 /// shard, and by the cluster router (remote nodes). Failures are caf::error
@@ -65,6 +78,13 @@ using state_actor = caf::typed_actor<
   caf::replies_to<put_atom, component_state>::with<version_t>,
   /// A component's state value; not_found if absent.
   caf::replies_to<get_atom, component_key>::with<component_state>,
+  // -- watches ---------------------------------------------------------------------
+  /// Subscribes `watcher` to every committed change under the request's
+  /// prefix: the node's watch hub answers (on a store node its own shards'
+  /// changes; on a cluster front every store node's). capacity_exceeded
+  /// past state.watch.max_watchers.
+  caf::replies_to<watch_atom, watch_request, watcher_actor>::with<
+    watch_started>,
   // -- operations ------------------------------------------------------------------
   /// "ok" when every backend behind this actor passes its health check;
   /// backend_unavailable otherwise.
@@ -105,19 +125,6 @@ using shard_actor = state_actor::extend<
 
 // -- watches ---------------------------------------------------------------------
 
-/// The WATCHER interface: what a subscriber of a watch implements (a solver
-/// actor, the HTTP gateway's stream of one connection).
-using watcher_actor = caf::typed_actor<
-  /// The next changes under the watched prefix, every change of a key in
-  /// commit order. The hub sends the next batch once this handler returned:
-  /// a slow watcher slows its own delivery, nothing else.
-  caf::reacts_to<change_batch>,
-  /// The watcher cannot get every change: it fell behind the hub's bounded
-  /// history (`dropped`: the subscription is over) or its resume position
-  /// is gone (it goes on with the changes from now on). Either way it must
-  /// read the state again. Carries the reason.
-  caf::reacts_to<resync_atom, std::string, bool>>;
-
 /// The WATCH HUB interface: one per node; numbers the committed changes of
 /// every shard in one sequence, keeps a bounded history of them and hands
 /// each watcher the ones under its prefix.
@@ -128,8 +135,12 @@ using watch_hub_actor = caf::typed_actor<
     watch_started>,
   /// Ends the subscriptions of `watcher`.
   caf::reacts_to<unwatch_atom, watcher_actor>,
-  /// INTERNAL: a shard's committed changes, in its commit order.
+  /// INTERNAL: a shard's committed changes, in its commit order (or a
+  /// store node's, relayed to a cluster front).
   caf::reacts_to<changes_atom, std::vector<change_event>>,
+  /// INTERNAL: changes were lost upstream (a relayed store node's): tells
+  /// every watcher to resync, with this reason; none is dropped.
+  caf::reacts_to<resync_atom, std::string, bool>,
   /// INTERNAL: hand the waiting watchers their next batches.
   caf::reacts_to<deliver_atom>,
   /// INTERNAL: send a metrics report.

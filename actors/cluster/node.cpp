@@ -16,6 +16,8 @@
 #include "actors/cluster/self_check.hpp"
 #include "actors/cluster/settings.hpp"
 #include "actors/cluster/transport.hpp"
+#include "actors/cluster/watch_relay.hpp"
+#include "actors/watch/hub.hpp"
 
 namespace solver_state {
 
@@ -52,6 +54,7 @@ void start_cluster(caf::actor_system& sys, const node_config& cfg,
     settings.request_timeout = cfg.request_timeout;
     auto peer = spawn_peer(sys, std::move(settings));
     out.peers.push_back(peer);
+    out.peer_names.push_back(name);
     members.stores.push_back(peer);
   }
   auto timeout = fan_out_timeout(cfg);
@@ -61,7 +64,27 @@ void start_cluster(caf::actor_system& sys, const node_config& cfg,
     limits.max_reply_bytes = store.owners->max_reply_bytes;
     limits.max_batch_keys = store.owners->max_batch_keys;
   }
-  out.front = spawn_cluster_router(sys, std::move(members), limits);
+  // The cluster hub: every store node's changes, each brought in by a relay
+  // (watch_relay.hpp); the store's own hub keeps its own changes only.
+  watch_hub_settings watch;
+  watch.history_events = store.watch.history_events;
+  watch.history_bytes = store.watch.history_bytes;
+  watch.max_watchers = store.watch.max_watchers;
+  out.hub = spawn_watch_hub(sys, watch);
+  out.owned.push_back(caf::actor_cast<caf::actor>(out.hub));
+  auto relay = [&](std::string name, state_actor source, peer_actor peer) {
+    watch_relay_settings r;
+    r.name = std::move(name);
+    r.source = std::move(source);
+    r.peer = std::move(peer);
+    r.target = out.hub;
+    out.owned.push_back(spawn_watch_relay(sys, std::move(r)));
+  };
+  relay("local", store.router, {});
+  for (size_t i = 0; i < out.peers.size(); ++i)
+    relay(out.peer_names[i], caf::actor_cast<state_actor>(out.peers[i]),
+          out.peers[i]);
+  out.front = spawn_cluster_router(sys, std::move(members), limits, out.hub);
   out.front_owners = nullptr;
   out.metrics = spawn_cluster_metrics(sys, store.metrics, out.peers, timeout);
   out.owned.push_back(caf::actor_cast<caf::actor>(out.front));
@@ -75,6 +98,7 @@ caf::expected<node_handles> start_node(caf::actor_system& sys,
                                        const store_handles& store) {
   node_handles out;
   out.front = store.router;
+  out.hub = store.hub;
   out.front_owners = store.owners;
   out.metrics = store.metrics;
   out.tls = cfg.tls.enabled();

@@ -24,6 +24,9 @@ namespace solver_state {
 struct node_handles {
   /// What the HTTP gateway and in-process clients talk to.
   state_actor front;
+  /// Where the front's watches subscribe: the store's hub, or with peers
+  /// the cluster hub that relays every store node's changes.
+  watch_hub_actor hub;
   /// When the front is the local router: its map of the shards, so the
   /// gateway can send a single-key operation straight to the owning shard
   /// (one actor hop fewer). Null with peers: the cluster router decides.
@@ -31,6 +34,8 @@ struct node_handles {
   /// Metrics including the peers' state when there are peers.
   metrics_actor metrics;
   std::vector<peer_actor> peers;
+  /// Their host:port, in the same order.
+  std::vector<std::string> peer_names;
   /// The cluster router and the cluster metrics actor, if spawned.
   std::vector<caf::actor> owned;
   /// What node.listen publishes: the local router or the cluster router.

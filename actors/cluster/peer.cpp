@@ -416,6 +416,10 @@ peer_actor::behavior_type peer(peer_ptr self, peer_settings settings) {
     [self](transact_atom, transaction_request& req) {
       return forward<transaction_reply>(self, transact_atom_v, std::move(req));
     },
+    [self](watch_atom, watch_request& req, watcher_actor& watcher) {
+      return forward<watch_started>(self, watch_atom_v, std::move(req),
+                                    std::move(watcher));
+    },
     [self](delete_atom, delete_prefix_request& req) {
       return forward<delete_prefix_result>(self, delete_atom_v,
                                            std::move(req));

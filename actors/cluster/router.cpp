@@ -14,7 +14,8 @@ namespace solver_state {
 
 state_actor spawn_cluster_router(caf::actor_system& sys,
                                  cluster_members members,
-                                 const fan_out_limits& limits) {
+                                 const fan_out_limits& limits,
+                                 watch_hub_actor hub) {
   auto placement =
     std::make_shared<rendezvous_placement>(std::move(members.names));
   auto map = std::make_shared<ownership<state_actor>>();
@@ -31,6 +32,7 @@ state_actor spawn_cluster_router(caf::actor_system& sys,
   map->timeout = caf::duration{limits.timeout};
   map->max_reply_bytes = limits.max_reply_bytes;
   map->max_batch_keys = limits.max_batch_keys;
+  map->hub = std::move(hub);
   return spawn_key_router<state_actor>(sys, std::move(map), false);
 }
 

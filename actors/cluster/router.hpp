@@ -30,9 +30,11 @@ struct cluster_members {
 /// Spawns a cluster router over `members`. `limits.timeout` bounds each
 /// fanned-out request to a member (the peer actors answer within their own
 /// timeout); its reply and batch bounds are the local store's, so a batch
-/// spread over nodes meets the same ones as a batch on one node.
+/// spread over nodes meets the same ones as a batch on one node. Watch
+/// requests go to `hub`, the node's cluster hub (see watch_relay.hpp).
 state_actor spawn_cluster_router(caf::actor_system& sys,
                                  cluster_members members,
-                                 const fan_out_limits& limits);
+                                 const fan_out_limits& limits,
+                                 watch_hub_actor hub);
 
 } // namespace solver_state

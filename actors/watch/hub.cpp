@@ -315,6 +315,12 @@ watch_hub_actor::behavior_type hub(hub_ptr self, watch_hub_settings settings) {
       on_changes(self, events);
     },
     [=](deliver_atom) { deliver(self); },
+    [=](resync_atom, const std::string& why, bool) {
+      // Lost upstream: every watcher must read again; all stay subscribed.
+      for (auto& s : self->state.subs)
+        self->send(s.watcher, resync_atom_v, why, false);
+      self->state.counts.resyncs += self->state.subs.size();
+    },
     [=](tick_atom) { report(self); },
   };
 }

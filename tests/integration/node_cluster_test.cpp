@@ -13,6 +13,7 @@
 #include "backends/plugin.hpp"
 #include "messages/keys.hpp"
 #include "tests/support/node_support.hpp"
+#include "tests/support/watch_support.hpp"
 
 using namespace solver_state;
 using namespace node_test;
@@ -597,4 +598,65 @@ TEST_CASE("a transaction through the front node runs on its keys' one owner "
   REQUIRE_FALSE(stale);
   CHECK(code_of(stale.error()) == state_errc::version_mismatch);
   CHECK(c.get(front, order)->value == "filled");
+}
+
+TEST_CASE("a watch through the front node sees the changes of every store "
+          "node, written through the front or straight to a store") {
+  cluster c;
+  auto front = c.connect(c.port_front);
+  c.wait_ready(front);
+  auto stores = std::vector<state_actor>{c.connect(c.port_a),
+                                         c.connect(c.port_b)};
+  using testing::history_of;
+  using testing::log_watcher;
+  using testing::watch_log;
+  auto log = std::make_shared<watch_log>();
+  auto watcher = c.client.sys.spawn(log_watcher, log);
+  auto started = ask<watch_started>(c.client.sys, front, patience, watch_atom_v,
+                                    watch_request{"state:test:", false, 0, 0},
+                                    watcher);
+  INFO((started ? std::string{} : message_of(started.error())));
+  REQUIRE(started);
+  auto on_a = c.key_owned_by(0), on_b = c.key_owned_by(1);
+  // The relays subscribe to the stores within a second of the front's
+  // start: write until a change of each store has come through.
+  auto put = [&](const state_actor& to, const std::string& key,
+                 const std::string& value) {
+    REQUIRE(ask<write_result>(c.client.sys, to, patience, put_atom_v,
+                              set_request{key, value, 0, {}}));
+  };
+  REQUIRE(eventually([&] {
+    put(front, on_a, "probe");
+    put(front, on_b, "probe");
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    auto events = log->snapshot();
+    bool seen_a = false, seen_b = false;
+    for (auto& ev : events) {
+      seen_a = seen_a || ev.key == on_a;
+      seen_b = seen_b || ev.key == on_b;
+    }
+    return seen_a && seen_b;
+  }));
+  auto before = log->snapshot().size();
+  put(stores[0], on_a, "a1");   // straight to store a
+  put(front, on_b, "b1");       // through the front
+  put(stores[1], on_b, "b2");   // straight to store b
+  REQUIRE(ask<bool>(c.client.sys, front, patience, delete_atom_v,
+                    delete_request{on_a, {}}));
+  put(stores[0], "other:key", "not watched");
+  REQUIRE(log->wait_events(before + 4));
+  std::this_thread::sleep_for(std::chrono::milliseconds{200});
+  auto events = log->snapshot();
+  std::vector<change_event> fresh(events.begin()
+                                    + static_cast<ptrdiff_t>(before),
+                                  events.end());
+  CHECK(history_of(fresh, on_a) == std::vector<std::string>{"put:a1",
+                                                            "delete:"});
+  CHECK(history_of(fresh, on_b) == std::vector<std::string>{"put:b1",
+                                                            "put:b2"});
+  CHECK(fresh.size() == 4);
+  // One stream of positions at the front, whatever node a change came from.
+  for (size_t i = 1; i < events.size(); ++i)
+    CHECK(events[i].seq > events[i - 1].seq);
+  caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
 }

@@ -1,0 +1,135 @@
+// The watch relay actor (see watch_relay.hpp).
+
+#include "actors/cluster/watch_relay.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "messages/errors.hpp"
+
+namespace solver_state {
+
+namespace {
+
+/// tick_atom: time to check the subscription.
+using relay_actor = watcher_actor::extend<caf::reacts_to<tick_atom>>;
+
+struct relay_state {
+  static inline const char* name = "solver-state.watch-relay";
+
+  watch_relay_settings settings;
+  bool subscribed = false;
+  bool subscribing = false;
+  /// Subscribed once already: a new subscription means changes may have
+  /// been missed.
+  bool ever_subscribed = false;
+  /// The peer's connection count when the subscription was made.
+  uint64_t connects = 0;
+};
+
+using relay_ptr = relay_actor::stateful_pointer<relay_state>;
+
+void lost(relay_ptr self, const std::string& why) {
+  auto& st = self->state;
+  st.subscribed = false;
+  spdlog::warn("watch: the relay of {} lost its subscription: {}",
+               st.settings.name, why);
+  self->send(st.settings.target, resync_atom_v,
+             "changes of store node " + st.settings.name
+               + " may have been missed: " + why,
+             false);
+}
+
+void subscribe(relay_ptr self) {
+  auto& st = self->state;
+  if (st.subscribed || st.subscribing)
+    return;
+  st.subscribing = true;
+  auto me = caf::actor_cast<watcher_actor>(self);
+  self
+    ->request(st.settings.source, st.settings.check_interval * 5, watch_atom_v,
+              watch_request{"", false, 0, 0}, me)
+    .then(
+      [self](const watch_started&) {
+        auto& st = self->state;
+        st.subscribing = false;
+        st.subscribed = true;
+        if (st.ever_subscribed)
+          spdlog::info("watch: the relay of {} subscribed again",
+                       st.settings.name);
+        st.ever_subscribed = true;
+        if (st.settings.peer)
+          self->request(st.settings.peer, st.settings.check_interval,
+                        peer_stats_atom_v)
+            .then([self](const peer_stats& s) {
+              self->state.connects = s.connects;
+            });
+      },
+      [self](caf::error&) {
+        // Not reachable yet: the next check tries again.
+        self->state.subscribing = false;
+      });
+}
+
+void check(relay_ptr self) {
+  auto& st = self->state;
+  self->delayed_send(self, st.settings.check_interval, tick_atom_v);
+  if (!st.subscribed) {
+    subscribe(self);
+    return;
+  }
+  if (!st.settings.peer)
+    return;
+  self->request(st.settings.peer, st.settings.check_interval, peer_stats_atom_v)
+    .then(
+      [self](const peer_stats& s) {
+        auto& st = self->state;
+        if (st.subscribed && st.connects != 0 && s.connects != st.connects) {
+          lost(self, "the connection to it was made again");
+          subscribe(self);
+        }
+      },
+      [](caf::error&) {});
+}
+
+relay_actor::behavior_type relay(relay_ptr self,
+                                 watch_relay_settings settings) {
+  self->state.settings = std::move(settings);
+  self->send(self, tick_atom_v);
+  return {
+    [self](const change_batch& batch) -> caf::result<void> {
+      // Answered once the cluster hub took the batch: the store's hub then
+      // sends the next one. No queue grows between them; a relay that
+      // falls behind is dropped by its source, and subscribes again.
+      auto rp = self->make_response_promise();
+      self->request(self->state.settings.target, caf::infinite, changes_atom_v,
+                    batch.events)
+        .then([rp]() mutable { rp.deliver(caf::unit); },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return caf::delegated<void>{};
+    },
+    [self](resync_atom, const std::string& why, bool dropped) {
+      if (dropped) {
+        lost(self, why);
+        subscribe(self);
+      } else {
+        self->send(self->state.settings.target, resync_atom_v,
+                   "store node " + self->state.settings.name + ": " + why,
+                   false);
+      }
+    },
+    [self](tick_atom) { check(self); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_watch_relay(caf::actor_system& sys,
+                             watch_relay_settings settings) {
+  return caf::actor_cast<caf::actor>(sys.spawn(relay, std::move(settings)));
+}
+
+} // namespace solver_state
