@@ -100,7 +100,8 @@ inline std::vector<std::string> history_of(const std::vector<change_event>& even
   return out;
 }
 
-/// Puts, deletes and a transaction under "w:" (and a put outside it) on
+/// Puts, deletes, a delete by prefix and a transaction under "w:" (and a
+/// put outside it) on
 /// `store` (the transaction's keys share the placement group {t}, so every
 /// backend runs it on one shard): the watcher of "w:" gets each change of its keys, in order,
 /// with the versions the writes answered, and none of the other key; a key
@@ -144,7 +145,14 @@ inline void check_watch_changes(running_store& store,
     REQUIRE(store.ask<bool>(delete_atom_v, delete_request{"w:{t}b", {}}));
   }
   put("w:ttl", "short", 300);
-  REQUIRE(log->wait_events(7));
+  // A delete by prefix is one delete event per key it removed.
+  put("w:p:1", "p1");
+  put("w:p:2", "p2");
+  auto removed = store.ask<delete_prefix_result>(
+    delete_atom_v, delete_prefix_request{"w:p:", 0});
+  REQUIRE(removed);
+  CHECK(removed->deleted == 2);
+  REQUIRE(log->wait_events(11));
   // The expiry comes within a few sweep intervals of 300 ms.
   REQUIRE(log->wait_for(
     [&] {
@@ -162,6 +170,10 @@ inline void check_watch_changes(running_store& store,
   CHECK(history_of(events, "w:{t}1") == std::vector<std::string>{"put:t1"});
   CHECK(history_of(events, "w:ttl")
         == std::vector<std::string>{"put:short", "expire:"});
+  CHECK(history_of(events, "w:p:1")
+        == std::vector<std::string>{"put:p1", "delete:"});
+  CHECK(history_of(events, "w:p:2")
+        == std::vector<std::string>{"put:p2", "delete:"});
   CHECK(history_of(events, "other:a").empty());
   CHECK(history_of(events, "w:none").empty());
   // Versions are the ones the writes answered; sequence numbers increase.
