@@ -12,6 +12,7 @@ set -euo pipefail
 duration="${1:-10}"
 build="${2:-build}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
+. "$here/bench/service_port.sh"
 binary="$here/$build/solver-state"
 for tool in wrk redis-server redis-cli redis-benchmark curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool (scripts/install-deps.sh)" >&2; exit 1; }
@@ -49,12 +50,7 @@ log:
 YAML
 "$binary" --config "$work/config.yaml" --listen 127.0.0.1:0 >"$work/service.log" 2>&1 &
 pids+=($!)
-http_port=""
-for _ in $(seq 200); do
-  http_port="$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/service.log")"
-  [ -n "$http_port" ] && break
-  sleep 0.05
-done
+http_port="$(service_port "$work/service.log" "${pids[-1]}")"
 [ -n "$http_port" ] || { cat "$work/service.log" >&2; exit 1; }
 value="$(head -c 256 /dev/zero | tr '\0' 'v')"
 curl -sf -X PUT --data-binary "$value" "http://127.0.0.1:$http_port/v1/state/bench:key" >/dev/null

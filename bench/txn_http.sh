@@ -13,6 +13,7 @@ duration="${1:-10}"
 backend="${2:-memory}"
 build="${3:-build}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
+. "$here/bench/service_port.sh"
 binary="$here/$build/solver-state"
 for tool in wrk curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool (scripts/install-deps.sh)" >&2; exit 1; }
@@ -41,16 +42,7 @@ log:
 YAML
 "$binary" --config "$work/config.yaml" --listen 127.0.0.1:0 >"$work/service.log" 2>&1 &
 pid=$!
-port=""
-for _ in $(seq 200); do
-  port="$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/service.log")"
-  [ -n "$port" ] && break
-  sleep 0.05
-done
-if [ -z "$port" ]; then
-  # log.level warn hides the line: ask the kernel which port the pid listens on.
-  port="$(ss -ltnp 2>/dev/null | awk -v p="pid=$pid," '$0 ~ p {split($4, a, ":"); print a[length(a)]; exit}')"
-fi
+port="$(service_port "$work/service.log" "$pid")"
 [ -n "$port" ] || { cat "$work/service.log" >&2; exit 1; }
 base="http://127.0.0.1:$port"
 

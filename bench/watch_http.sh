@@ -14,6 +14,7 @@ duration="${1:-10}"
 watchers="${2:-100}"
 build="${3:-build}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
+. "$here/bench/service_port.sh"
 binary="$here/$build/solver-state"
 consumer="$here/$build/bench/sse-watchers"
 for tool in wrk curl; do
@@ -44,12 +45,7 @@ http:
 YAML
 "$binary" --config "$work/config.yaml" --listen 127.0.0.1:0 >"$work/service.log" 2>&1 &
 pid=$!
-port=""
-for _ in $(seq 200); do
-  port="$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/service.log")"
-  [ -n "$port" ] && break
-  sleep 0.05
-done
+port="$(service_port "$work/service.log" "$pid")"
 [ -n "$port" ] || { cat "$work/service.log" >&2; exit 1; }
 base="http://127.0.0.1:$port"
 
