@@ -74,6 +74,7 @@ metrics_actor::behavior_type
 stalling_metrics(metrics_actor::stateful_pointer<held_promises> self) {
   return {
     [](report_atom, const shard_report&) {},
+    [](report_atom, const watch_report&) {},
     [self](report_atom, const http_report&) {
       for (auto& rp : self->state)
         rp.deliver(std::string{"released"});
@@ -258,6 +259,7 @@ metrics_actor::behavior_type
 numbered_stalling_metrics(metrics_actor::stateful_pointer<held_promises> self) {
   return {
     [](report_atom, const shard_report&) {},
+    [](report_atom, const watch_report&) {},
     [self](report_atom, const http_report&) {
       for (size_t i = 0; i < self->state.size(); ++i)
         self->state[i].deliver("answer " + std::to_string(i));
@@ -274,6 +276,7 @@ numbered_stalling_metrics(metrics_actor::stateful_pointer<held_promises> self) {
 metrics_actor::behavior_type prompt_metrics() {
   return {
     [](report_atom, const shard_report&) {},
+    [](report_atom, const watch_report&) {},
     [](report_atom, const http_report&) {},
     [](render_atom) { return std::string{"now"}; },
   };
