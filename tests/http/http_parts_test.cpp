@@ -199,11 +199,18 @@ TEST_CASE("the route table resolves every path of API v1") {
   CHECK(std::string{allow_header(route_id::state_list)} == "GET, HEAD, DELETE");
   CHECK_FALSE(allows(route_id::fill, method_id::del));
   CHECK_FALSE(allows(route_id::healthz, method_id::post));
-  // HEAD wherever GET, and nowhere else.
+  // HEAD wherever GET, and nowhere else, but on a stream of events (a
+  // watch has no headers to preview).
   for (size_t r = 0; r < route_count; ++r) {
     auto route = static_cast<route_id>(r);
+    if (route == route_id::watch)
+      continue;
     CHECK(allows(route, method_id::head) == allows(route, method_id::get));
   }
+  CHECK(match_route("/v1/watch?prefix=a", get).route == route_id::watch);
+  CHECK(allows(route_id::watch, method_id::get));
+  CHECK_FALSE(allows(route_id::watch, method_id::head));
+  CHECK(std::string{allow_header(route_id::watch)} == "GET");
   CHECK(method_of("HEAD") == method_id::head);
   CHECK(std::string{allow_header(route_id::fill)} == "GET, HEAD, PUT");
 }

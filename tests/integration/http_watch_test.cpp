@@ -189,7 +189,7 @@ TEST_CASE("watchers past state.watch.max_watchers are refused, and a closed "
   CHECK(admitted);
 }
 
-TEST_CASE("a client that stops reading is told to resync and dropped; the "
+TEST_CASE("a client that stops reading is told to resync and dropped, and the "
           "service's memory stays flat") {
   service_process svc{std::string{memory_yaml}
                       + "  watch:\n    history_bytes: 16777216\n"};

@@ -243,7 +243,7 @@ stalled_watcher(watcher_actor::stateful_pointer<stalled_state> self,
 
 } // namespace
 
-TEST_CASE("a stalled watcher is told to resync and dropped; the history "
+TEST_CASE("a stalled watcher is told to resync and dropped, while the history "
           "stays within its bounds and a live watcher gets everything") {
   auto cfg = memory_config(2);
   cfg.watch.history_events = 500;

@@ -292,7 +292,7 @@ TEST_CASE("one connection serves many requests and is replaced once the "
   CHECK(s.api().connection().connects() == 2);
 }
 
-TEST_CASE("a dynamodb store's watcher gets every change in order; expired "
+TEST_CASE("a dynamodb store's watcher gets every change in order, and expired "
           "items are expire events") {
   fresh_stores("watch", 1); // an empty table
   testing::running_store store{server().url("watch"), 2};

@@ -29,7 +29,7 @@ TEST_CASE("postgresql unreachable at start-up: the store starts unhealthy") {
   CHECK(probe.put("state:u:1") == state_errc::backend_unavailable);
 }
 
-TEST_CASE("a postgresql store's watcher gets every change in order; expired "
+TEST_CASE("a postgresql store's watcher gets every change in order, and expired "
           "rows are expire events") {
   testing::running_store store{testing::shared_postgres().url()
                                + "?table=watch"};

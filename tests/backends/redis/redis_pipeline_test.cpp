@@ -181,7 +181,7 @@ TEST_CASE("redis: requests in flight to one shard are answered in order") {
   }
 }
 
-TEST_CASE("a redis store's watcher gets every change in order; keys that "
+TEST_CASE("a redis store's watcher gets every change in order, and keys that "
           "redis expires are expire events") {
   auto& server = shared_redis();
   server.flush();
