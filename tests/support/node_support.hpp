@@ -18,6 +18,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,18 +53,26 @@ struct temp_dir {
   }
 };
 
-/// A loopback port that was free a moment ago (the OS picks it).
+/// A loopback port that was free a moment ago (the OS picks it), and that
+/// this process has not handed out before: a test picks several ports
+/// before any is bound (a node's node.listen and http.listen), and the OS
+/// may offer the same free port twice (a front once got both on one port).
 inline uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  static std::set<uint16_t> handed_out;
+  while (true) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    socklen_t len = sizeof(addr);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    auto port = ntohs(addr.sin_port);
+    if (handed_out.insert(port).second)
+      return port;
+  }
 }
 
 inline bool accepts(uint16_t port) {
