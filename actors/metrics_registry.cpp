@@ -39,6 +39,16 @@ void header(std::string& out, const char* name, const char* help,
   append_family_header(out, name, help, type);
 }
 
+/// A family of one unlabelled sample.
+void single(std::string& out, const char* name, const char* help,
+            const char* type, uint64_t value) {
+  header(out, name, help, type);
+  out += name;
+  out += ' ';
+  out += std::to_string(value);
+  out += '\n';
+}
+
 /// The whole of a small /proc file, empty when it cannot be read.
 std::string slurp(const char* path) {
   std::ifstream in{path};
@@ -283,9 +293,9 @@ std::string metrics_registry::render() const {
     out += "solver_state_backend_up{backend=\"" + escape(labels.first)
            + "\",shard=\"" + std::to_string(labels.second) + "\"} "
            + (up ? "1" : "0") + "\n";
-  header(out, "solver_state_max_items",
-         "The store's key cap, state.max_items; 0 means none.", "gauge");
-  out += "solver_state_max_items " + std::to_string(max_items_) + "\n";
+  single(out, "solver_state_max_items",
+         "The store's key cap, state.max_items; 0 means none.", "gauge",
+         max_items_);
   header(out, "http_requests_total",
          "HTTP requests by route, method and status.", "counter");
   for (auto& [labels, count] : http_) {
@@ -305,32 +315,24 @@ std::string metrics_registry::render() const {
                      common, h.buckets, http_duration_bounds.data(),
                      http_duration_bounds.size(), h.sum);
   }
-  header(out, "solver_state_watchers",
-         "Watch subscriptions, in process and over HTTP.", "gauge");
-  out += "solver_state_watchers " + std::to_string(watch_.watchers) + "\n";
-  header(out, "solver_state_watch_history_events",
+  single(out, "solver_state_watchers",
+         "Watch subscriptions, in process and over HTTP.", "gauge",
+         watch_.watchers);
+  single(out, "solver_state_watch_history_events",
          "Changes the watch history holds for resuming and slow watchers.",
-         "gauge");
-  out += "solver_state_watch_history_events "
-         + std::to_string(watch_.history_events) + "\n";
-  header(out, "solver_state_watch_history_bytes",
-         "Bytes of the changes the watch history holds.", "gauge");
-  out += "solver_state_watch_history_bytes "
-         + std::to_string(watch_.history_bytes) + "\n";
-  header(out, "solver_state_watch_events_total",
-         "Committed changes the watch hub numbered.", "counter");
-  out += "solver_state_watch_events_total " + std::to_string(watch_.events)
-         + "\n";
-  header(out, "solver_state_watch_deliveries_total",
+         "gauge", watch_.history_events);
+  single(out, "solver_state_watch_history_bytes",
+         "Bytes of the changes the watch history holds.", "gauge",
+         watch_.history_bytes);
+  single(out, "solver_state_watch_events_total",
+         "Committed changes the watch hub numbered.", "counter",
+         watch_.events);
+  single(out, "solver_state_watch_deliveries_total",
          "Changes handed to watchers (one per watcher that got it).",
-         "counter");
-  out += "solver_state_watch_deliveries_total "
-         + std::to_string(watch_.deliveries) + "\n";
-  header(out, "solver_state_watch_resyncs_total",
+         "counter", watch_.deliveries);
+  single(out, "solver_state_watch_resyncs_total",
          "Watchers told to resync and dropped: they fell behind the history.",
-         "counter");
-  out += "solver_state_watch_resyncs_total " + std::to_string(watch_.resyncs)
-         + "\n";
+         "counter", watch_.resyncs);
   // One series per backend the shards reported, so the info appears with
   // the first shard report (within state.sweep_interval of the start).
   std::set<std::string> backends;

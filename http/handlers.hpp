@@ -120,6 +120,12 @@ const state_actor& owner_of(const handler_env& env, std::string_view key);
 /// 400 bad_request unless the route got no query parameters.
 bool reject_query(const route_match& m, const sink_ptr& sink);
 
+/// The value of ?prefix= (empty when absent), for a route that takes no
+/// other parameter; nullopt, having answered 400 bad_request, when the
+/// query names another.
+std::optional<std::string> prefix_param(const route_match& m,
+                                        const sink_ptr& sink);
+
 // -- paging (handlers_kv.cpp) ----------------------------------------------------------
 
 /// Where a page starts and how long it is: ?limit=N&cursor=C.

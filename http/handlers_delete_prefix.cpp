@@ -65,21 +65,16 @@ private:
 
 void delete_prefix(const handler_env& env, request_t&, const route_match& m,
                    const sink_ptr& sink) {
-  std::string prefix;
-  for (auto& q : m.query) {
-    if (q.name != "prefix")
-      return sink->reply(error_response(state_errc::bad_request,
-                                        "unknown query parameter '" + q.name
-                                          + "'"));
-    prefix = q.value;
-  }
+  auto prefix = prefix_param(m, sink);
+  if (!prefix)
+    return;
   // The store refuses it too; refused here, an empty or missing prefix
   // costs no store call.
-  if (prefix.empty())
+  if (prefix->empty())
     return sink->reply(error_response(state_errc::bad_request,
                                       "prefix must not be empty: DELETE "
                                       "/v1/state needs ?prefix=P"));
-  std::make_shared<prefix_deletion_run>(env, sink, std::move(prefix))->step();
+  std::make_shared<prefix_deletion_run>(env, sink, std::move(*prefix))->step();
 }
 
 } // namespace solver_state::gateway

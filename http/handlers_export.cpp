@@ -108,16 +108,11 @@ private:
 
 void export_keys(const handler_env& env, request_t&, const route_match& m,
                  const sink_ptr& sink) {
-  std::string prefix;
-  for (auto& q : m.query) {
-    if (q.name != "prefix")
-      return sink->reply(error_response(state_errc::bad_request,
-                                        "unknown query parameter '" + q.name
-                                          + "'"));
-    prefix = q.value;
-  }
+  auto prefix = prefix_param(m, sink);
+  if (!prefix)
+    return;
   sink->open_stream(make_response(200, {}, "application/x-ndjson"));
-  std::make_shared<export_run>(env, sink, std::move(prefix))->list_page();
+  std::make_shared<export_run>(env, sink, std::move(*prefix))->list_page();
 }
 
 } // namespace solver_state::gateway

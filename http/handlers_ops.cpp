@@ -34,6 +34,20 @@ bool reject_query(const route_match& m, const sink_ptr& sink) {
   return true;
 }
 
+std::optional<std::string> prefix_param(const route_match& m,
+                                        const sink_ptr& sink) {
+  std::string prefix;
+  for (auto& q : m.query) {
+    if (q.name != "prefix") {
+      sink->reply(error_response(state_errc::bad_request,
+                                 "unknown query parameter '" + q.name + "'"));
+      return std::nullopt;
+    }
+    prefix = q.value;
+  }
+  return prefix;
+}
+
 void healthz(const sink_ptr& sink) {
   sink->reply(json_response(200, status_body("ok")));
 }

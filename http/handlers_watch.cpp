@@ -13,14 +13,11 @@ namespace solver_state::gateway {
 
 void watch_changes(const handler_env& env, request_t& req,
                    const route_match& m, const sink_ptr& sink) {
+  auto prefix = prefix_param(m, sink);
+  if (!prefix)
+    return;
   watch_request w;
-  for (auto& q : m.query) {
-    if (q.name != "prefix")
-      return sink->reply(error_response(state_errc::bad_request,
-                                        "unknown query parameter '" + q.name
-                                          + "'"));
-    w.prefix = q.value;
-  }
+  w.prefix = std::move(*prefix);
   if (auto it = req.find("Last-Event-ID"); it != req.end()) {
     auto text = it->value();
     auto pos = parse_event_id({text.data(), text.size()});
