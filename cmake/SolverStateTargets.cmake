@@ -14,6 +14,27 @@ if(SOLVER_STATE_SANITIZE)
     -fsanitize=${SOLVER_STATE_SANITIZE})
 endif()
 
+# Debug info is most of a binary's size: every test executable links the whole
+# store, and its CAF template names alone are ~200 MB of DWARF strings, so a
+# build with tests needed >10 GB. Compressed at link time (gold, part of
+# binutils, is also faster than the default linker here) it is ~6x smaller;
+# gdb and the sanitizers read it as is. Only link options change, so ccache
+# keeps every object.
+option(SOLVER_STATE_COMPRESS_DEBUG_INFO
+  "Link with gold and compress debug sections (zlib)" ON)
+if(SOLVER_STATE_COMPRESS_DEBUG_INFO)
+  include(CheckCXXSourceCompiles)
+  set(CMAKE_REQUIRED_LINK_OPTIONS
+    -fuse-ld=gold -Wl,--compress-debug-sections=zlib)
+  check_cxx_source_compiles("int main() { return 0; }"
+    SOLVER_STATE_HAVE_COMPRESSED_DEBUG_LINK)
+  unset(CMAKE_REQUIRED_LINK_OPTIONS)
+  if(SOLVER_STATE_HAVE_COMPRESSED_DEBUG_LINK)
+    target_link_options(solver_state_build_options INTERFACE
+      -fuse-ld=gold -Wl,--compress-debug-sections=zlib)
+  endif()
+endif()
+
 # solver_state_target(TARGET): our build options on any target (tests,
 # benchmarks, executables).
 function(solver_state_target target)
