@@ -42,8 +42,8 @@ void watch_changes(const handler_env& env, request_t& req,
   auto link = std::make_shared<watch_link>(sink);
   watch.links->add(link);
   start_watch_stream(*watch.sys, watch.hub, std::move(link), std::move(w),
-                     watch_stream_settings{watch.heartbeat,
-                                           watch.write_limit});
+                     watch_stream_settings{watch.heartbeat, watch.write_limit,
+                                           watch.links->open_streams()});
 }
 
 } // namespace solver_state::gateway

@@ -125,9 +125,32 @@ using steady = std::chrono::steady_clock;
 constexpr size_t outbox_limit = 128u << 10;
 
 /// The least time between two writes of one stream while changes keep
-/// coming: what a change may wait for its write, and what keeps 100 busy
-/// streams from costing a system call per stream per batch.
-constexpr auto min_write_gap = std::chrono::milliseconds{5};
+/// coming: what a change may wait for its write. Each write is a hand-off to
+/// the io thread and back and a system call, so the gap grows with the
+/// streams: 5 ms for up to 25, then 0.2 ms per stream up to 20 ms, which
+/// keeps the server near 5 000 writes a second. 100 streams kept 0.44 of
+/// the write rate with 5 ms, 0.7 with 20 ms (bench/README.md).
+std::chrono::steady_clock::duration min_write_gap(size_t streams) {
+  using std::chrono::milliseconds;
+  auto per_stream = std::chrono::microseconds{200} * static_cast<long>(streams);
+  return std::clamp<std::chrono::steady_clock::duration>(
+    per_stream, milliseconds{5}, milliseconds{20});
+}
+
+/// Counts a stream as open for as long as its actor's state lives.
+struct open_stream_count {
+  std::shared_ptr<std::atomic<size_t>> count;
+
+  void start(std::shared_ptr<std::atomic<size_t>> c) {
+    count = std::move(c);
+    if (count)
+      ++*count;
+  }
+  ~open_stream_count() {
+    if (count)
+      --*count;
+  }
+};
 
 struct stream_state {
   static inline const char* name = "solver-state.watch-stream";
@@ -149,6 +172,7 @@ struct stream_state {
   bool ending = false;
   /// A deliver_atom will write the outbox (see pump).
   bool flush_scheduled = false;
+  open_stream_count counted;
 };
 
 using stream_ptr = stream_actor::stateful_pointer<stream_state>;
@@ -191,9 +215,12 @@ void pump(stream_ptr self) {
     return;
   }
   auto since = steady::now() - st.last_write;
-  if (since < min_write_gap && st.outbox_bytes < outbox_limit && !st.ending) {
+  auto streams = st.settings.open_streams ? st.settings.open_streams->load()
+                                           : size_t{1};
+  auto gap = min_write_gap(streams);
+  if (since < gap && st.outbox_bytes < outbox_limit && !st.ending) {
     st.flush_scheduled = true;
-    self->delayed_send(self, min_write_gap - since, deliver_atom_v);
+    self->delayed_send(self, gap - since, deliver_atom_v);
     return;
   }
   std::vector<std::shared_ptr<const std::string>> pieces;
@@ -250,6 +277,7 @@ stream_actor::behavior_type stream(stream_ptr self,
   auto& st = self->state;
   st.link = std::move(link);
   st.settings = settings;
+  st.counted.start(settings.open_streams);
   st.last_write = steady::now();
   // The store stops (its hub goes): the stream ends with it.
   self->monitor(hub);

@@ -8,6 +8,7 @@
 // While nothing changes, a comment line every watch.heartbeat keeps proxies
 // from closing the stream and finds clients that left.
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -46,10 +47,16 @@ public:
   void add(const std::shared_ptr<watch_link>& link);
   /// Revokes every link still alive.
   void revoke_all();
+  /// The number of streams open, kept by the stream actors.
+  const std::shared_ptr<std::atomic<size_t>>& open_streams() const {
+    return open_streams_;
+  }
 
 private:
   std::mutex mx_;
   std::vector<std::weak_ptr<watch_link>> links_;
+  std::shared_ptr<std::atomic<size_t>> open_streams_
+    = std::make_shared<std::atomic<size_t>>(0);
 };
 
 struct watch_stream_settings {
@@ -58,6 +65,9 @@ struct watch_stream_settings {
   /// A chunk the socket has not taken after this long ends the stream
   /// (the connection's own write timeout closes it before).
   std::chrono::milliseconds write_limit{60'000};
+  /// The server's count of open streams (watch_links::open_streams): the
+  /// more there are, the longer each waits between two writes.
+  std::shared_ptr<std::atomic<size_t>> open_streams;
 };
 
 /// Starts the stream of `req` on `link`: subscribes to `hub`, then writes
