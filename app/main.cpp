@@ -19,6 +19,7 @@
 #include "actors/cluster/node.hpp"
 #include "actors/cluster/settings.hpp"
 #include "actors/store.hpp"
+#include "app/descriptors.hpp"
 #include "app/log_output.hpp"
 #include "backends/connection_url.hpp"
 #include "backends/compiled_plugins.hpp"
@@ -145,6 +146,26 @@ caf::error configure_actor_system(caf::actor_system_config& caf_cfg,
   return {};
 }
 
+/// http.max_connections, lowered (with a warning) to what the descriptor
+/// limit leaves room for, after raising that limit as far as it goes.
+size_t connections_allowed(size_t configured) {
+  auto fds = raise_descriptor_limit();
+  if (fds.now > fds.before)
+    spdlog::info("descriptors: raised the soft RLIMIT_NOFILE from {} to {} "
+                 "(the hard limit)",
+                 fds.before, fds.now);
+  if (fds.now == 0)
+    return configured;
+  auto room = connections_within(fds.now);
+  if (configured <= room)
+    return configured;
+  spdlog::warn("http.max_connections={} does not fit RLIMIT_NOFILE={} (the "
+               "store needs descriptors too): serving at most {} connections; "
+               "raise the limit (ulimit -n, LimitNOFILE=) to serve more",
+               configured, fds.now, room);
+  return room;
+}
+
 /// Runs the service until a stop signal or a store failure: an exit code,
 /// and in `status` what the store learned before its actors were gone.
 int serve(const service_config& cfg, const std::string& config_path,
@@ -175,6 +196,7 @@ int serve(const service_config& cfg, const std::string& config_path,
   }
   auto http_cfg = cfg.http;
   http_cfg.max_value_bytes = cfg.state.max_value_bytes;
+  http_cfg.max_connections = connections_allowed(cfg.http.max_connections);
   http_server http{sys,
                    http_cfg,
                    node->front,

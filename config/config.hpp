@@ -94,7 +94,8 @@ struct http_config {
   milliseconds read_timeout{30'000};
   /// How long one request may wait for the store before 504.
   milliseconds request_timeout{5'000};
-  /// Open connections; past it a new connection is closed at once.
+  /// Open connections; past it a new connection is answered 503 and closed
+  /// (app/main.cpp lowers it to what RLIMIT_NOFILE leaves room for).
   size_t max_connections = 10'000;
   /// Keys in one POST /v1/state/batch-get (and operations in one batch).
   size_t max_batch_keys = 1'000;

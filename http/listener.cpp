@@ -1,14 +1,23 @@
 // Accepts TCP connections on http.listen and starts a session for each on
-// its own strand, pausing after accept errors instead of spinning, closing
-// connections beyond http.max_connections at once.
+// its own strand. Connections beyond http.max_connections, and those that
+// wait while the process is out of descriptors, are answered 503 and closed
+// at once; other accept errors pause accepting instead of spinning.
 
 #include "http/listener.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <spdlog/spdlog.h>
 
+#include "http/json_codec.hpp"
 #include "http/session.hpp"
 
 namespace solver_state::gateway {
@@ -23,6 +32,46 @@ namespace {
 /// line each.
 constexpr std::chrono::seconds refusal_log_interval{10};
 
+/// How long accepting pauses after an error it cannot answer.
+constexpr std::chrono::milliseconds accept_pause{50};
+
+/// The whole answer to a refused connection, written before the close.
+const std::string& refusal_response() {
+  static const std::string text = [] {
+    auto body = error_body(state_errc::backend_unavailable,
+                           "the server has no room for another connection "
+                           "(http.max_connections or the descriptor limit); "
+                           "retry later");
+    return "HTTP/1.1 503 Service Unavailable\r\n"
+           "Content-Type: application/json\r\n"
+           "Retry-After: 1\r\n"
+           "Connection: close\r\n"
+           "Content-Length: "
+           + std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  return text;
+}
+
+/// Writes the 503 without waiting (it fits in any socket buffer) and
+/// closes: a client that sent its request meanwhile may see a reset instead,
+/// which it would have seen anyway.
+void answer_refused(int fd) {
+  auto& text = refusal_response();
+  [[maybe_unused]] auto n
+    = ::send(fd, text.data(), text.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::shutdown(fd, SHUT_WR);
+  ::close(fd);
+}
+
+int open_reserve() {
+  return ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+bool out_of_descriptors(const beast::error_code& ec) {
+  return ec == boost::system::errc::too_many_files_open
+         || ec == boost::system::errc::too_many_files_open_in_system;
+}
+
 } // namespace
 
 listener::listener(net::io_context& ioc, connection_context& ctx)
@@ -30,8 +79,14 @@ listener::listener(net::io_context& ioc, connection_context& ctx)
     ctx_(ctx),
     acceptor_(net::make_strand(ioc)),
     backoff_(acceptor_.get_executor()),
+    reserve_fd_(open_reserve()),
     last_refusal_log_(std::chrono::steady_clock::now()
                       - refusal_log_interval) {
+}
+
+listener::~listener() {
+  if (reserve_fd_ >= 0)
+    ::close(reserve_fd_);
 }
 
 beast::error_code listener::open(const tcp::endpoint& ep) {
@@ -77,23 +132,29 @@ void listener::do_accept() {
 void listener::on_accept(beast::error_code ec, connection_socket socket) {
   if (ec == net::error::operation_aborted || !acceptor_.is_open())
     return;
+  if (out_of_descriptors(ec)) {
+    // Asio tries accept before a connection waits, so this also comes
+    // back while nobody waits: then pause rather than spin.
+    if (!shed_waiting_connection())
+      return accept_after(accept_pause);
+    log_refusals();
+    return do_accept();
+  }
   if (ec) {
-    spdlog::error("http: accept failed: {}", ec.message());
-    backoff_.expires_after(std::chrono::milliseconds{50});
-    backoff_.async_wait([self = shared_from_this()](beast::error_code e) {
-      if (!e)
-        self->do_accept();
-    });
-    return;
+    ++accept_errors_;
+    log_refusals();
+    return accept_after(accept_pause);
   }
   if (ctx_.stopping.load(std::memory_order_relaxed)) {
     // Dropped: closed by the socket's destructor.
   } else if (ctx_.registry.size() >= ctx_.limits.max_connections) {
     // Only this strand adds connections, so the count cannot pass the
-    // limit between this check and session::run(). Accepting and closing,
+    // limit between this check and session::run(). Accepting and answering,
     // rather than not accepting, keeps the backlog from filling with
     // clients that would wait there unserved.
-    refuse(socket);
+    answer_refused(socket.release(ec));
+    ++refused_;
+    log_refusals();
   } else {
     socket.set_option(tcp::no_delay(true), ec);
     std::make_shared<session>(std::move(socket), ctx_)->run();
@@ -101,21 +162,47 @@ void listener::on_accept(beast::error_code ec, connection_socket socket) {
   do_accept();
 }
 
-void listener::refuse(connection_socket& socket) {
-  beast::error_code ec;
-  socket.close(ec);
-  ++refused_;
-  auto now = std::chrono::steady_clock::now();
-  if (now - last_refusal_log_ < refusal_log_interval) {
-    spdlog::debug("http: refused a connection: http.max_connections={} "
-                  "reached",
-                  ctx_.limits.max_connections);
-    return;
+bool listener::shed_waiting_connection() {
+  if (reserve_fd_ < 0 && (reserve_fd_ = open_reserve()) < 0)
+    return false;
+  ::close(reserve_fd_);
+  int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr,
+                     SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (fd >= 0) {
+    answer_refused(fd);
+    ++shed_;
   }
-  spdlog::warn("http: refused {} connection(s): http.max_connections={} "
-               "connections are open",
-               refused_, ctx_.limits.max_connections);
-  refused_ = 0;
+  // Another thread may take the freed descriptor first: then the next
+  // shedding tries to reserve one again.
+  reserve_fd_ = open_reserve();
+  return fd >= 0;
+}
+
+void listener::accept_after(std::chrono::milliseconds pause) {
+  backoff_.expires_after(pause);
+  backoff_.async_wait([self = shared_from_this()](beast::error_code e) {
+    if (!e)
+      self->do_accept();
+  });
+}
+
+void listener::log_refusals() {
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_refusal_log_ < refusal_log_interval)
+    return;
+  if (refused_ > 0)
+    spdlog::warn("http: answered {} connection(s) 503: http.max_connections={} "
+                 "connections are open",
+                 refused_, ctx_.limits.max_connections);
+  if (shed_ > 0)
+    spdlog::warn("http: answered {} connection(s) 503: the process is out of "
+                 "file descriptors (RLIMIT_NOFILE); {} connections are open",
+                 shed_, ctx_.registry.size());
+  if (accept_errors_ > 0)
+    spdlog::error("http: accept failed {} time(s) in the last {} s, pausing "
+                  "{} ms after each", accept_errors_,
+                  refusal_log_interval.count(), accept_pause.count());
+  refused_ = shed_ = accept_errors_ = 0;
   last_refusal_log_ = now;
 }
 

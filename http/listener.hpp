@@ -1,7 +1,8 @@
 #pragma once
 
 // Accepts connections and starts a session for each, every socket on a strand
-// of its own; beyond http.max_connections it closes new ones at once.
+// of its own; beyond http.max_connections, or out of descriptors, it answers
+// new ones 503 and closes them at once.
 
 #include <chrono>
 #include <cstdint>
@@ -31,20 +32,33 @@ public:
   /// Thread-safe: stops accepting.
   void close();
 
+  ~listener();
+
 private:
   void do_accept();
   void on_accept(boost::beast::error_code ec, connection_socket socket);
-  /// Closes a connection over http.max_connections; warns at most once per
-  /// refusal_log_interval with the count since the last warning.
-  void refuse(connection_socket& socket);
+  /// Out of descriptors (EMFILE, ENFILE): frees the reserved one to take
+  /// the oldest waiting connection, answers it 503 and closes it (nginx and
+  /// libuv do the same), so that clients are told rather than left in the
+  /// backlog. False when no connection was waiting or it could not be taken.
+  bool shed_waiting_connection();
+  /// Accepts again after `pause`.
+  void accept_after(std::chrono::milliseconds pause);
+  /// Warns at most once per refusal_log_interval, with the counts of
+  /// refused connections and accept errors since the last warning.
+  void log_refusals();
 
   boost::asio::io_context& ioc_;
   connection_context& ctx_;
   boost::asio::ip::tcp::acceptor acceptor_;
   /// Pause after an accept error (EMFILE...) instead of spinning.
   boost::asio::steady_timer backoff_;
+  /// A descriptor kept open to be closed when the process runs out.
+  int reserve_fd_ = -1;
   // Touched only on the acceptor's strand.
   size_t refused_ = 0;
+  size_t shed_ = 0;
+  size_t accept_errors_ = 0;
   std::chrono::steady_clock::time_point last_refusal_log_;
 };
 

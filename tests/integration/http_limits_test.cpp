@@ -337,7 +337,7 @@ TEST_CASE("a store slower than http.request_timeout gets 504, late answers "
   require_serving(svc);
 }
 
-TEST_CASE("past http.max_connections a new connection is closed at once") {
+TEST_CASE("past http.max_connections a new connection is answered 503 and closed at once") {
   service_process svc{"http:\n  max_connections: 3\n"};
   // Three idle keep-alive connections, each served once so it is surely
   // counted.
@@ -347,11 +347,14 @@ TEST_CASE("past http.max_connections a new connection is closed at once") {
     REQUIRE(open.back()->get("/healthz").status == 200);
   }
   {
-    // The fourth is accepted and closed without an answer (EOF or reset),
-    // not queued.
+    // The fourth is accepted, told why and closed, not queued: the answer
+    // comes before it sends anything.
     raw_socket fourth{svc.port()};
-    fourth.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-    CHECK(fourth.receive(10s).empty());
+    auto answer = fourth.receive(10s);
+    CHECK(answer.rfind("HTTP/1.1 503 ", 0) == 0);
+    CHECK(answer.find("\r\nRetry-After: 1\r\n") != std::string::npos);
+    CHECK(error_code_of(answer) == "backend_unavailable");
+    CHECK(answer.find("http.max_connections") != std::string::npos);
     CHECK(fourth.closed_by_peer(1s));
   }
   // The three are still served.
