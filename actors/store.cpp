@@ -65,11 +65,14 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
                               + redact_password(cfg.type)
                               + "' (known: " + plugins.names() + ")");
   auto stores = plugin->create_stores(cfg);
-  if (!stores)
-    return make_state_error(state_errc::backend_error,
-                            "state.type: cannot open "
-                              + redact_password(cfg.type) + ": "
-                              + message_of(stores.error()));
+  if (!stores) {
+    // A backend that names the field at fault ("state.file.base_path: ...")
+    // is quoted as is; else the backend as a whole is.
+    auto why = message_of(stores.error());
+    if (why.rfind("state.", 0) != 0)
+      why = "state.type: cannot open " + redact_password(cfg.type) + ": " + why;
+    return make_state_error(state_errc::backend_error, std::move(why));
+  }
   auto spanning = stores->empty() ? spanning_transactions::coordinate
                                   : spanning_of(*stores->front());
   store_handles out;

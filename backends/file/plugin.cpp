@@ -3,7 +3,11 @@
 
 #include "backends/file/plugin.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <filesystem>
+#include <string>
 
 #include <spdlog/spdlog.h>
 
@@ -22,9 +26,48 @@ version_t clock_micros() {
       .count());
 }
 
+/// An error of the data directory, named by its config field so that an
+/// operator knows where to look.
+caf::error base_path_error(const caf::error& err) {
+  return make_state_error(code_of(err),
+                          "state.file.base_path: " + message_of(err));
+}
+
+/// Why `path` cannot be the data directory, or "": it must be a writable
+/// directory, or be creatable as one under the nearest folder that exists.
+std::string unusable_base_path(const std::filesystem::path& path) {
+  std::error_code ec;
+  auto at = path;
+  while (!std::filesystem::exists(at, ec)) {
+    auto parent = at.parent_path();
+    if (parent.empty()) { // a relative path: under the working directory
+      at = ".";
+      break;
+    }
+    if (parent == at)
+      break;
+    at = parent;
+  }
+  auto shown = at.string();
+  auto cannot = at == path ? shown : "cannot create " + path.string() + ": " + shown;
+  if (!std::filesystem::is_directory(at, ec))
+    return cannot + " is not a directory";
+  if (::access(shown.c_str(), W_OK | X_OK) != 0)
+    return cannot + " is not writable by this user";
+  return {};
+}
+
 class file_plugin final : public state_backend_plugin {
 public:
   std::string_view name() const override { return "file"; }
+
+  caf::error check(const state_config& cfg) const override {
+    auto why = unusable_base_path(cfg.file.base_path);
+    if (why.empty())
+      return {};
+    return make_state_error(state_errc::backend_error,
+                            "state.file.base_path: " + why);
+  }
 
   // Every store fsyncs and reads files: detached shard actors.
   bool blocking() const override { return true; }
@@ -50,10 +93,10 @@ caf::expected<store_list> open_file_stores(const state_config& cfg,
   auto started = std::chrono::steady_clock::now();
   auto base = open_base(env, cfg.file.base_path);
   if (!base)
-    return std::move(base.error());
+    return base_path_error(base.error());
   auto recovered = recover(**base, cfg.shards);
   if (!recovered)
-    return std::move(recovered.error());
+    return base_path_error(recovered.error());
   auto budget = std::make_shared<key_budget>(cfg.max_items);
   // Above every version of the previous runs, and above the clock so even a
   // wiped directory never brings an old ETag back.

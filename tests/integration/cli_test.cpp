@@ -3,10 +3,13 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -148,6 +151,45 @@ TEST_CASE("check-config and start-up refuse the same bad configs with exit 2") {
     CHECK(exit_code(start) == 2);
     CHECK(names(start.out, ""));
   }
+}
+
+TEST_CASE("check-config and start-up want state.file.base_path to be a "
+          "writable directory, and name that field") {
+  auto a_file = write_config("# not a directory\n");
+  auto sub = a_file + "/sub";
+  for (auto& [base, message] : std::vector<std::pair<std::string, std::string>>{
+         {a_file, "state.file.base_path: " + a_file + " is not a directory"},
+         {sub, "state.file.base_path: cannot create " + sub + ": " + a_file
+                 + " is not a directory"}}) {
+    INFO(base);
+    auto path = write_config("state: {type: file, file: {base_path: \"" + base
+                             + "\"}}\n");
+    auto check = run_both("--config " + path + " --check-config");
+    CHECK(exit_code(check) == 2);
+    CHECK(check.out.find("solver-state: config: " + message) != std::string::npos);
+    auto start = run_both("--config " + path + " --listen 127.0.0.1:0");
+    CHECK(exit_code(start) == 2);
+    CHECK(start.out.find(message) != std::string::npos);
+  }
+
+  // A directory the checks accept but the store cannot open (another
+  // process holds its lock): the start-up error names the field too.
+  auto dir = std::string{SOLVER_STATE_BINARY_DIR} + "/cli_test_locked_"
+             + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  int lock = ::open((dir + "/~lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  REQUIRE(lock >= 0);
+  REQUIRE(::flock(lock, LOCK_EX | LOCK_NB) == 0);
+  auto path = write_config("state: {type: file, file: {base_path: \"" + dir
+                           + "\"}}\n");
+  auto start = run_both("--config " + path + " --listen 127.0.0.1:0");
+  ::close(lock);
+  std::filesystem::remove_all(dir);
+  CHECK(exit_code(start) == 1);
+  INFO(start.out);
+  CHECK(start.out.find("cannot start the store: state.file.base_path: ")
+        != std::string::npos);
+  CHECK(start.out.find("in use by another process") != std::string::npos);
 }
 
 TEST_CASE("check-config wants node.tls files and the log directory") {
