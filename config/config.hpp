@@ -94,8 +94,7 @@ struct http_config {
   milliseconds read_timeout{30'000};
   /// How long one request may wait for the store before 504.
   milliseconds request_timeout{5'000};
-  /// Open connections; past it a new connection is answered 503 and closed
-  /// (app/main.cpp lowers it to what RLIMIT_NOFILE leaves room for).
+  /// Open connections; past it a new one gets 503 (see app/descriptors.hpp).
   size_t max_connections = 10'000;
   /// Keys in one POST /v1/state/batch-get (and operations in one batch).
   size_t max_batch_keys = 1'000;
