@@ -117,6 +117,7 @@ caf::expected<store_list> open_file_stores(const state_config& cfg,
     opts.fsync = cfg.file.fsync;
     opts.cache_items = cache_per_shard;
     opts.first_version = first_version;
+    opts.quarantined = std::move(recovered->quarantined[i]);
     stores.push_back(std::make_unique<file_store>(
       *base, std::move(*log), std::move(recovered->shards[i]), budget, opts));
   }

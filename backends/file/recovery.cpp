@@ -124,15 +124,25 @@ caf::expected<recovered_state> recover(const file_base& base,
   auto tree = base.tree();
   std::unordered_map<std::string, slot> keys;
   // 1. The tree: the state as of the last completed checkpoint.
-  auto err = tree.scan([&](std::string key, entry e) -> caf::error {
-    out.max_version = std::max(out.max_version, e.version);
-    slot s;
-    s.size = e.value.size();
-    s.data.version = e.version;
-    s.data.expires_at_ms = e.expires_at_ms;
-    keys.emplace(std::move(key), std::move(s));
-    return {};
-  });
+  std::vector<std::pair<std::string, std::string>> moved;
+  auto err = tree.scan(
+    [&](std::string key, entry e) -> caf::error {
+      out.max_version = std::max(out.max_version, e.version);
+      slot s;
+      s.size = e.value.size();
+      s.data.version = e.version;
+      s.data.expires_at_ms = e.expires_at_ms;
+      keys.emplace(std::move(key), std::move(s));
+      return {};
+    },
+    [&](std::string key, std::string moved_to, std::string why) {
+      spdlog::error("file backend: {}; moved it to {} (kept): key {} answers "
+                    "backend_error until it is written or deleted",
+                    why, moved_to, key);
+      moved.emplace_back(std::move(key), "its value file failed its check ("
+                                           + why + ") and was moved to "
+                                           + moved_to);
+    });
   if (err)
     return err;
   // 2. Versions issued before the last checkpoint (deleted keys included).
@@ -212,8 +222,13 @@ caf::expected<recovered_state> recover(const file_base& base,
   if (!logs.empty())
     if (int rc = base.env->sync(base.root.get(), false); rc != 0)
       return io_failure("cannot sync directory", base.path, rc);
-  // 5. Hand each shard its keys.
+  // 5. Hand each shard its keys, and the quarantined ones that no log
+  //    record wrote or deleted since.
   out.shards.resize(shard_count);
+  out.quarantined.resize(shard_count);
+  for (auto& [key, what] : moved)
+    if (keys.find(key) == keys.end())
+      out.quarantined[shard_index(key, shard_count)].emplace(key, what);
   for (auto& [key, s] : keys) {
     if (s.deleted)
       continue;

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <caf/expected.hpp>
@@ -50,6 +51,10 @@ struct recovered_state {
   size_t keys = 0;
   size_t log_records = 0;
   size_t torn_logs = 0; // logs that end with a write cut short
+  /// Per shard: keys whose value file failed its checks, was moved into
+  /// quarantine and is not settled by a later write or delete in the logs,
+  /// with what happened.
+  std::vector<std::unordered_map<std::string, std::string>> quarantined;
 };
 
 /// Loads and folds everything under `base`, for `shard_count` shards.

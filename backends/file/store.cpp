@@ -26,6 +26,7 @@ file_store::file_store(std::shared_ptr<file_base> base, wal_writer log,
     cache_(opts.cache_items) {
   for (auto& [key, meta] : keys)
     put_meta(key, meta);
+  quarantined_.swap(opts_.quarantined);
 }
 
 file_store::~file_store() {
@@ -54,6 +55,9 @@ void file_store::put_meta(const std::string& key,
     if (!meta)
       return;
     it = index_.emplace(key, *meta).first;
+    // Written again: a quarantined value is replaced.
+    if (!quarantined_.empty())
+      quarantined_.erase(key);
   }
   bytes_ += it->first.size() + meta->size;
   if (meta->expires_at_ms != 0)
@@ -62,8 +66,38 @@ void file_store::put_meta(const std::string& key,
 
 // -- reads ------------------------------------------------------------------------
 
+caf::error file_store::quarantined_error(const std::string& key) const {
+  auto q = quarantined_.find(key);
+  if (q == quarantined_.end())
+    return {};
+  return make_state_error(state_errc::backend_error,
+                          "key " + key + ": " + q->second
+                            + "; write or delete the key to replace it");
+}
+
+caf::error file_store::quarantine_value(const std::string& key,
+                                        const caf::error& corrupt) {
+  auto moved = tree_.quarantine(key);
+  if (!moved)
+    return make_state_error(state_errc::backend_error,
+                            message_of(corrupt) + "; moving it into "
+                              + file_tree::quarantine_dir + " failed too: "
+                              + message_of(moved.error()));
+  spdlog::error("file backend: {}; moved it to {} (kept): key {} answers "
+                "backend_error until it is written or deleted",
+                message_of(corrupt), *moved, key);
+  put_meta(key, std::nullopt);
+  budget_->give_back();
+  quarantined_[key] = "its value file failed its check ("
+                      + message_of(corrupt) + ") and was moved to " + *moved;
+  return quarantined_error(key);
+}
+
 caf::expected<entry> file_store::get(const std::string& key, unix_ms now) {
   auto it = index_.find(key);
+  if (it == index_.end())
+    if (auto err = quarantined_error(key))
+      return err;
   if (it == index_.end() || expired(it->second, now))
     return make_state_error(state_errc::not_found, "no value for key");
   auto& meta = it->second;
@@ -77,6 +111,9 @@ caf::expected<entry> file_store::get(const std::string& key, unix_ms now) {
       return make_state_error(state_errc::backend_error,
                               "value file of an indexed key is missing: "
                                 + message_of(e.error()));
+    // backend_error from read() is a file that fails its checks.
+    if (code_of(e.error()) == state_errc::backend_error)
+      return quarantine_value(key, e.error());
     return e;
   }
   if (e->version != meta.version)
@@ -192,7 +229,7 @@ caf::expected<bool> file_store::erase(const delete_request& req,
   if (req.cond.kind == condition::if_absent && live)
     return make_state_error(state_errc::version_mismatch, "key exists");
   if (it == index_.end())
-    return false;
+    return quarantined_.erase(req.key) > 0; // its file is in quarantine
   auto version = ++last_version_;
   log_.encode(pending_, wal_op::erase, req.key, {}, version, 0);
   apply_erase(req.key, version);

@@ -43,6 +43,10 @@ struct file_store_options {
   /// A log larger than this is folded at the next commit, which bounds both
   /// the log and the unfolded values held in memory.
   uint64_t fold_log_bytes = 64u << 20;
+  /// Keys whose value file failed its checks at start-up and was moved into
+  /// quarantine, with what happened: each answers backend_error until it is
+  /// written or deleted.
+  std::unordered_map<std::string, std::string> quarantined;
 };
 
 class file_store final : public state_store {
@@ -120,6 +124,11 @@ private:
 
   /// Undoes every write of the failed batch, newest first.
   void roll_back();
+  /// Moves the corrupt value file of the indexed `key` into quarantine and
+  /// forgets the key's value; the error its read answers.
+  caf::error quarantine_value(const std::string& key, const caf::error& corrupt);
+  /// The error of a quarantined key, or none.
+  caf::error quarantined_error(const std::string& key) const;
 
   /// A fold running on its own thread: the changes it writes (immutable
   /// while it runs, so the shard may read them) and the logs it retires.
@@ -173,6 +182,8 @@ private:
   std::vector<undo_step> undo_;
   caf::error deferred_error_; // a batch failed outside commit()
   caf::error last_error_;     // for health_check
+  /// Keys whose value file was moved into quarantine (file_store_options).
+  std::unordered_map<std::string, std::string> quarantined_;
   caf::error fold_error_;     // of the last fold, reported by checkpoint()
   bool closed_ = false;
 };

@@ -289,14 +289,57 @@ caf::error file_tree::write_root_file(const std::string& name,
 }
 
 caf::error file_tree::scan(
-  const std::function<caf::error(std::string key, entry e)>& visit) const {
+  const std::function<caf::error(std::string key, entry e)>& visit,
+  const quarantine_visitor& quarantined) const {
   std::vector<std::string> where;
-  return scan_dir(root_fd_, where, visit);
+  return scan_dir(root_fd_, where, visit, quarantined);
+}
+
+caf::expected<std::string> file_tree::quarantine(const std::string& key) const {
+  return quarantine_path(key_to_path(key));
+}
+
+caf::expected<std::string>
+file_tree::quarantine_path(const std::vector<std::string>& path) const {
+  dir_walker from{*env_, root_fd_, root_path_, true};
+  auto source = from.enter(path, path.size() - 1, false);
+  if (!source)
+    return std::move(source.error());
+  if (*source < 0)
+    return make_state_error(state_errc::not_found,
+                            "no value file " + from.where(path, path.size() - 1));
+  std::vector<std::string> target{quarantine_dir};
+  target.insert(target.end(), path.begin(), path.end());
+  dir_walker to{*env_, root_fd_, root_path_, true};
+  auto dest = to.enter(target, target.size() - 1, true);
+  if (!dest)
+    return std::move(dest.error());
+  auto& leaf = target.back();
+  for (int n = 1;; ++n) {
+    int fd = env_->open_at(*dest, leaf, O_RDONLY | O_NOFOLLOW);
+    if (fd == -ENOENT)
+      break;
+    if (fd >= 0)
+      env_->close(fd);
+    leaf = path.back() + "." + std::to_string(n);
+  }
+  auto moved_to = to.where(target, target.size() - 1);
+  if (int rc = env_->rename_at(*source, path.back(), *dest, leaf); rc != 0)
+    return io_failure("cannot move into " + moved_to,
+                      from.where(path, path.size() - 1), rc);
+  from.mark_dirty();
+  to.mark_dirty();
+  if (auto err = to.finish())
+    return err;
+  if (auto err = from.finish())
+    return err;
+  return moved_to;
 }
 
 caf::error file_tree::scan_dir(
   int dir_fd, std::vector<std::string>& where,
-  const std::function<caf::error(std::string, entry)>& visit) const {
+  const std::function<caf::error(std::string, entry)>& visit,
+  const quarantine_visitor& quarantined) const {
   std::vector<dir_entry> entries;
   auto here = root_path_ + (where.empty() ? "" : "/" + join_path(where));
   if (int rc = env_->list_dir(dir_fd, entries); rc != 0)
@@ -315,7 +358,7 @@ caf::error file_tree::scan_dir(
         return io_failure("cannot open directory", path, fd);
       unique_fd guard{env_.get(), fd};
       where.push_back(e.name);
-      auto err = scan_dir(fd, where, visit);
+      auto err = scan_dir(fd, where, visit, quarantined);
       where.pop_back();
       if (err)
         return err;
@@ -346,6 +389,17 @@ caf::error file_tree::scan_dir(
     if (int rc = env_->read_all(fd, bytes); rc != 0)
       return io_failure("cannot read", path, rc);
     auto value = decode_value_file(bytes, path);
+    if (!value && quarantined) {
+      // One bad file costs its key, not the store: moved aside, kept.
+      where.push_back(e.name);
+      auto moved = quarantine_path(where);
+      where.pop_back();
+      if (!moved)
+        return std::move(moved.error());
+      quarantined(std::move(*key), std::move(*moved),
+                  message_of(value.error()));
+      continue;
+    }
     if (!value)
       return std::move(value.error());
     if (auto err = visit(std::move(*key), std::move(*value)))

@@ -45,10 +45,27 @@ public:
   caf::error write_root_file(const std::string& name,
                              const std::string& bytes) const;
 
+  /// Where value files that fail their checks are moved, under the root.
+  /// Its '~' keeps it apart from every key's path.
+  static constexpr const char* quarantine_dir = "~quarantine";
+
+  /// A value file a scan moved into quarantine_dir: its key, where it went
+  /// and why.
+  using quarantine_visitor = std::function<void(
+    std::string key, std::string moved_to, std::string why)>;
+
   /// Visits every value file (verifying its checksum) and removes temp files
-  /// left by an interrupted checkpoint. Fails on a symlink or a corrupt file.
+  /// left by an interrupted checkpoint. Fails on a symlink. A corrupt value
+  /// file is moved into quarantine and told to `quarantined` when it is
+  /// set (the scan goes on), else the scan fails with its error.
   caf::error
-  scan(const std::function<caf::error(std::string key, entry e)>& visit) const;
+  scan(const std::function<caf::error(std::string key, entry e)>& visit,
+       const quarantine_visitor& quarantined = {}) const;
+
+  /// Moves the value file of `key` into quarantine_dir at the same relative
+  /// path (with ".1", ".2"... when an earlier one is there: nothing is
+  /// overwritten, nothing deleted); the path it went to.
+  caf::expected<std::string> quarantine(const std::string& key) const;
 
   file_env& env() const { return *env_; }
   int root_fd() const { return root_fd_; }
@@ -60,7 +77,10 @@ private:
   caf::error apply_batched(const std::vector<tree_change>& changes,
                            const std::vector<std::vector<std::string>>& paths) const;
   caf::error scan_dir(int dir_fd, std::vector<std::string>& where,
-                      const std::function<caf::error(std::string, entry)>& visit) const;
+                      const std::function<caf::error(std::string, entry)>& visit,
+                      const quarantine_visitor& quarantined) const;
+  caf::expected<std::string>
+  quarantine_path(const std::vector<std::string>& path) const;
 
   std::shared_ptr<file_env> env_;
   int root_fd_;

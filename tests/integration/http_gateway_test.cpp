@@ -4,6 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <atomic>
 #include <regex>
 #include <set>
@@ -442,4 +445,47 @@ TEST_CASE("pipelined requests are answered in order") {
   CHECK(first < second);
   CHECK(second < third);
   CHECK(out.find("\r\n\r\nabc") != std::string::npos);
+}
+
+TEST_CASE("a corrupt value file: the service starts, its key answers 500 "
+          "naming the quarantined file, every other key is served") {
+  char tmpl[] = "/tmp/solver-state-quarantine-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  std::string base = tmpl;
+  struct removed_at_end {
+    std::string path;
+    ~removed_at_end() { std::filesystem::remove_all(path); }
+  } cleanup{base};
+  auto yaml = "state:\n  type: file\n  file:\n    base_path: " + base + "\n";
+  {
+    service_process svc{yaml};
+    http_client c{svc.port()};
+    for (auto k : {"order:x:1", "order:x:2", "order:x:3"})
+      REQUIRE(c.put(std::string{"/v1/state/"} + k, k).status == 201);
+    REQUIRE(svc.stop(SIGTERM) == 0);
+  }
+  {
+    // One flipped byte inside the value: its checksum no longer holds.
+    std::fstream f(base + "/order/x/2.val",
+                   std::ios::in | std::ios::out | std::ios::binary);
+    REQUIRE(f);
+    f.seekp(29);
+    f.put('\x7f');
+  }
+  service_process svc{yaml};
+  http_client c{svc.port()};
+  auto bad = c.get("/v1/state/order:x:2");
+  CHECK(bad.status == 500);
+  CHECK(error_code_of(bad.body) == "backend_error");
+  CHECK(bad.body.find(base + "/~quarantine/order/x/2.val")
+        != std::string::npos);
+  CHECK(c.get("/v1/state/order:x:1").body == "order:x:1");
+  CHECK(c.get("/v1/state/order:x:3").body == "order:x:3");
+  CHECK(c.get("/readyz").status == 200);
+  CHECK(svc.log().find("moved it to " + base
+                       + "/~quarantine/order/x/2.val (kept)")
+        != std::string::npos);
+  CHECK(c.put("/v1/state/order:x:2", "again").status == 201);
+  CHECK(c.get("/v1/state/order:x:2").body == "again");
+  CHECK(svc.stop(SIGTERM) == 0);
 }

@@ -478,6 +478,32 @@ TEST_CASE("temp files are neither logs nor marks nor values") {
   CHECK(fs::exists(dir.sub(hwm_name(1) + "~tmp")));
 }
 
+TEST_CASE("recovery quarantines a corrupt value file, unless a log record "
+          "of its key settles it") {
+  temp_dir dir;
+  auto base = open_locked(dir.path);
+  write_tree(*base, {{"order:x:1", {"damaged", 5, 0}},
+                     {"order:x:2", {"damaged, then written again", 6, 0}},
+                     {"order:x:3", {"fine", 7, 0}}});
+  overwrite(dir.sub("order/x/1.val"), value_header_bytes + 2, "X");
+  overwrite(dir.sub("order/x/2.val"), value_header_bytes + 2, "X");
+  write_log(*base, wal_name(0, 1), {put("order:x:2", "from the log", 100)});
+  auto st = recover(*base, 1);
+  REQUIRE(st);
+  CHECK(st->keys == 2);
+  REQUIRE(st->quarantined.size() == 1);
+  auto& q = st->quarantined[0];
+  REQUIRE(q.size() == 1);
+  REQUIRE(q.count("order:x:1") == 1);
+  CHECK_THAT(q.at("order:x:1"),
+             Catch::Contains("checksum")
+               && Catch::Contains(dir.sub("~quarantine/order/x/1.val")));
+  CHECK(fs::exists(dir.sub("~quarantine/order/x/1.val")));
+  CHECK(fs::exists(dir.sub("~quarantine/order/x/2.val")));
+  CHECK(read_value(*base, "order:x:2") == "from the log");
+  CHECK(read_value(*base, "order:x:3") == "fine");
+}
+
 TEST_CASE("recovery refuses damaged state, naming the file, and folds "
           "nothing") {
   temp_dir dir;
@@ -499,11 +525,6 @@ TEST_CASE("recovery refuses damaged state, naming the file, and folds "
     bytes[9] ^= 0x01;
     spit(file, bytes);
     why = "corrupt version file";
-  }
-  SECTION("a corrupt value file") {
-    file = dir.sub("order/x/1.val");
-    overwrite(file, value_header_bytes + 2, "X");
-    why = "corrupt value file";
   }
   SECTION("a symlink in the tree") {
     temp_dir outside;

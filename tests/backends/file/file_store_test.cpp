@@ -13,6 +13,7 @@
 #include <random>
 
 #include "backends/file/store.hpp"
+#include "backends/file/value.hpp"
 #include "tests/support/file_test_support.hpp"
 
 using namespace solver_state;
@@ -267,25 +268,111 @@ TEST_CASE("a checkpoint recycles the folded log: writes after it survive, "
   }
 }
 
-TEST_CASE("a corrupt value file refuses to start, naming the file") {
+/// Flips one byte of the value file at `path` (inside the value: its
+/// checksum no longer holds).
+void damage(const std::string& path) {
+  REQUIRE(fs::exists(path));
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(value_header_bytes + 1);
+  f.put('\x7f');
+}
+
+TEST_CASE("a corrupt value file at start-up costs its key, not the store: "
+          "quarantined, kept, the key answers backend_error until written") {
   temp_dir dir;
-  temp_dir image;
+  {
+    auto store = open_store(file_config_for(dir.path, 2));
+    REQUIRE(store);
+    for (auto k : {"order:x:1", "order:x:2", "order:x:3"})
+      REQUIRE(store->put(k, std::string{"value of "} + k));
+  }
+  damage(dir.sub("order/x/2.val"));
+  auto quarantined = dir.sub("~quarantine/order/x/2.val");
+  auto reopened = open_store(file_config_for(dir.path, 2));
+  REQUIRE(reopened);
+  auto bad = reopened->get("order:x:2");
+  REQUIRE_FALSE(bad);
+  CHECK(code_of(bad.error()) == state_errc::backend_error);
+  CHECK_THAT(message_of(bad.error()),
+             Catch::Contains("key order:x:2") && Catch::Contains("checksum")
+               && Catch::Contains(quarantined));
+  CHECK(fs::exists(quarantined));
+  CHECK_FALSE(fs::exists(dir.sub("order/x/2.val")));
+  // Every other key is served, and listed; the quarantined one is not.
+  CHECK(reopened->get("order:x:1")->value == "value of order:x:1");
+  CHECK(reopened->get("order:x:3")->value == "value of order:x:3");
+  list_request all{"order:", "", 0};
+  size_t listed = 0;
+  for (auto& s : reopened->stores)
+    listed += s->list(all, 1000)->keys.size();
+  CHECK(listed == 2);
+
+  // Written again, the key is whole, and stays whole after a restart; the
+  // quarantined file is kept.
+  REQUIRE(reopened->put("order:x:2", "rewritten"));
+  CHECK(reopened->get("order:x:2")->value == "rewritten");
+  reopened.value().stores.clear();
+  auto again = open_store(file_config_for(dir.path, 2));
+  REQUIRE(again);
+  CHECK(again->get("order:x:2")->value == "rewritten");
+  CHECK(fs::exists(quarantined));
+}
+
+TEST_CASE("a quarantined key is settled by a delete, and a second damaged "
+          "file of it does not overwrite the first in quarantine") {
+  temp_dir dir;
   {
     auto store = open_store(file_config_for(dir.path, 1));
     REQUIRE(store);
-    REQUIRE(store->put("order:x:1", "hello"));
+    REQUIRE(store->put("k", "first"));
   }
-  auto path = dir.sub("order/x/1.val");
-  REQUIRE(fs::exists(path));
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekp(10);
-  f.put('\x7f');
-  f.close();
-  auto reopened = open_store(file_config_for(dir.path, 1));
-  REQUIRE_FALSE(reopened);
-  CHECK_THAT(message_of(reopened.error()),
-             Catch::Contains("corrupt value file")
-               && Catch::Contains("order/x/1.val"));
+  damage(dir.sub("k.val"));
+  {
+    auto store = open_store(file_config_for(dir.path, 1));
+    REQUIRE(store);
+    CHECK_FALSE(store->get("k"));
+    auto removed = store->remove("k");
+    REQUIRE(removed);
+    CHECK(*removed);
+    auto gone = store->get("k");
+    REQUIRE_FALSE(gone);
+    CHECK(code_of(gone.error()) == state_errc::not_found);
+    REQUIRE(store->put("k", "second"));
+    REQUIRE_FALSE(store->checkpoint_all());
+  }
+  damage(dir.sub("k.val"));
+  auto store = open_store(file_config_for(dir.path, 1));
+  REQUIRE(store);
+  CHECK_FALSE(store->get("k"));
+  CHECK(fs::exists(dir.sub("~quarantine/k.val")));
+  CHECK(fs::exists(dir.sub("~quarantine/k.val.1")));
+}
+
+TEST_CASE("a value file damaged while the store runs is quarantined on "
+          "read; the store goes on") {
+  temp_dir dir;
+  auto cfg = file_config_for(dir.path, 1);
+  cfg.file.cache_items = 0; // every read of a folded value reads its file
+  auto store = open_store(cfg);
+  REQUIRE(store);
+  REQUIRE(store->put("order:x:1", "one"));
+  REQUIRE(store->put("order:x:2", "two"));
+  REQUIRE_FALSE(store->checkpoint_all());
+  REQUIRE(store->get("order:x:1")->value == "one");
+  damage(dir.sub("order/x/1.val"));
+  auto bad = store->get("order:x:1");
+  REQUIRE_FALSE(bad);
+  CHECK(code_of(bad.error()) == state_errc::backend_error);
+  CHECK_THAT(message_of(bad.error()),
+             Catch::Contains(dir.sub("~quarantine/order/x/1.val")));
+  CHECK(fs::exists(dir.sub("~quarantine/order/x/1.val")));
+  // Asked again, the same answer (not not_found, not another move).
+  auto again = store->get("order:x:1");
+  REQUIRE_FALSE(again);
+  CHECK(code_of(again.error()) == state_errc::backend_error);
+  CHECK(store->get("order:x:2")->value == "two");
+  REQUIRE(store->put("order:x:3", "three"));
+  CHECK(store->get("order:x:3")->value == "three");
 }
 
 TEST_CASE("no key reaches outside base_path, not even through a planted "
