@@ -124,8 +124,20 @@ caf::expected<recovered_state> recover(const file_base& base,
   auto tree = base.tree();
   std::unordered_map<std::string, slot> keys;
   // 1. The tree: the state as of the last completed checkpoint.
-  std::vector<std::pair<std::string, std::string>> moved;
-  auto err = tree.scan(
+  // 0. Keys quarantined before, not settled since (settled files are
+  //    renamed): they answer an error until written or deleted.
+  std::unordered_map<std::string, quarantine_record> moved;
+  auto err = tree.scan_quarantine(
+    [&](std::string key, std::vector<std::string> file) {
+      auto& q = moved[key];
+      if (q.what.empty())
+        q.what = "its value file failed its check earlier and is kept at "
+                 + tree.shown(file);
+      q.files.push_back(std::move(file));
+    });
+  if (err)
+    return err;
+  err = tree.scan(
     [&](std::string key, entry e) -> caf::error {
       out.max_version = std::max(out.max_version, e.version);
       slot s;
@@ -135,13 +147,15 @@ caf::expected<recovered_state> recover(const file_base& base,
       keys.emplace(std::move(key), std::move(s));
       return {};
     },
-    [&](std::string key, std::string moved_to, std::string why) {
+    [&](std::string key, std::vector<std::string> moved_to, std::string why) {
+      auto shown = tree.shown(moved_to);
       spdlog::error("file backend: {}; moved it to {} (kept): key {} answers "
                     "backend_error until it is written or deleted",
-                    why, moved_to, key);
-      moved.emplace_back(std::move(key), "its value file failed its check ("
-                                           + why + ") and was moved to "
-                                           + moved_to);
+                    why, shown, key);
+      auto& q = moved[key];
+      q.what = "its value file failed its check (" + why
+               + ") and was moved to " + shown;
+      q.files.push_back(std::move(moved_to));
     });
   if (err)
     return err;
@@ -226,9 +240,18 @@ caf::expected<recovered_state> recover(const file_base& base,
   //    record wrote or deleted since.
   out.shards.resize(shard_count);
   out.quarantined.resize(shard_count);
-  for (auto& [key, what] : moved)
-    if (keys.find(key) == keys.end())
-      out.quarantined[shard_index(key, shard_count)].emplace(key, what);
+  for (auto& [key, q] : moved) {
+    auto it = keys.find(key);
+    if (it == keys.end()) {
+      out.quarantined[shard_index(key, shard_count)].emplace(key, std::move(q));
+      continue;
+    }
+    // Written or deleted since (by a log record, or a value in the tree):
+    // settled, so that a later delete does not bring the error back.
+    for (auto& file : q.files)
+      if (auto err = tree.settle(file))
+        return err;
+  }
   for (auto& [key, s] : keys) {
     if (s.deleted)
       continue;

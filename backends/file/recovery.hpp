@@ -54,7 +54,7 @@ struct recovered_state {
   /// Per shard: keys whose value file failed its checks, was moved into
   /// quarantine and is not settled by a later write or delete in the logs,
   /// with what happened.
-  std::vector<std::unordered_map<std::string, std::string>> quarantined;
+  std::vector<std::unordered_map<std::string, quarantine_record>> quarantined;
 };
 
 /// Loads and folds everything under `base`, for `shard_count` shards.

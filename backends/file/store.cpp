@@ -57,7 +57,7 @@ void file_store::put_meta(const std::string& key,
     it = index_.emplace(key, *meta).first;
     // Written again: a quarantined value is replaced.
     if (!quarantined_.empty())
-      quarantined_.erase(key);
+      settle_quarantine(key);
   }
   bytes_ += it->first.size() + meta->size;
   if (meta->expires_at_ms != 0)
@@ -71,8 +71,22 @@ caf::error file_store::quarantined_error(const std::string& key) const {
   if (q == quarantined_.end())
     return {};
   return make_state_error(state_errc::backend_error,
-                          "key " + key + ": " + q->second
+                          "key " + key + ": " + q->second.what
                             + "; write or delete the key to replace it");
+}
+
+void file_store::settle_quarantine(const std::string& key) {
+  auto q = quarantined_.find(key);
+  if (q == quarantined_.end())
+    return;
+  // Should this fail, the next start counts the key as quarantined again
+  // unless its new value is in the tree by then: logged, not fatal.
+  for (auto& file : q->second.files)
+    if (auto err = tree_.settle(file))
+      spdlog::warn("file backend: key {} was written or deleted, but its "
+                   "quarantined file stays unsettled: {}",
+                   key, message_of(err));
+  quarantined_.erase(q);
 }
 
 caf::error file_store::quarantine_value(const std::string& key,
@@ -83,13 +97,16 @@ caf::error file_store::quarantine_value(const std::string& key,
                             message_of(corrupt) + "; moving it into "
                               + file_tree::quarantine_dir + " failed too: "
                               + message_of(moved.error()));
+  auto shown = tree_.shown(*moved);
   spdlog::error("file backend: {}; moved it to {} (kept): key {} answers "
                 "backend_error until it is written or deleted",
-                message_of(corrupt), *moved, key);
+                message_of(corrupt), shown, key);
   put_meta(key, std::nullopt);
   budget_->give_back();
-  quarantined_[key] = "its value file failed its check ("
-                      + message_of(corrupt) + ") and was moved to " + *moved;
+  auto& q = quarantined_[key];
+  q.what = "its value file failed its check (" + message_of(corrupt)
+           + ") and was moved to " + shown;
+  q.files.push_back(std::move(*moved));
   return quarantined_error(key);
 }
 
@@ -228,8 +245,12 @@ caf::expected<bool> file_store::erase(const delete_request& req,
                             live ? "version differs" : "key does not exist");
   if (req.cond.kind == condition::if_absent && live)
     return make_state_error(state_errc::version_mismatch, "key exists");
-  if (it == index_.end())
-    return quarantined_.erase(req.key) > 0; // its file is in quarantine
+  if (it == index_.end()) {
+    // Its file is in quarantine: deleting the key settles it.
+    bool quarantined = quarantined_.count(req.key) != 0;
+    settle_quarantine(req.key);
+    return quarantined;
+  }
   auto version = ++last_version_;
   log_.encode(pending_, wal_op::erase, req.key, {}, version, 0);
   apply_erase(req.key, version);

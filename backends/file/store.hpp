@@ -46,7 +46,7 @@ struct file_store_options {
   /// Keys whose value file failed its checks at start-up and was moved into
   /// quarantine, with what happened: each answers backend_error until it is
   /// written or deleted.
-  std::unordered_map<std::string, std::string> quarantined;
+  std::unordered_map<std::string, quarantine_record> quarantined;
 };
 
 class file_store final : public state_store {
@@ -129,6 +129,8 @@ private:
   caf::error quarantine_value(const std::string& key, const caf::error& corrupt);
   /// The error of a quarantined key, or none.
   caf::error quarantined_error(const std::string& key) const;
+  /// `key` was written or deleted: its quarantined files are settled.
+  void settle_quarantine(const std::string& key);
 
   /// A fold running on its own thread: the changes it writes (immutable
   /// while it runs, so the shard may read them) and the logs it retires.
@@ -183,7 +185,7 @@ private:
   caf::error deferred_error_; // a batch failed outside commit()
   caf::error last_error_;     // for health_check
   /// Keys whose value file was moved into quarantine (file_store_options).
-  std::unordered_map<std::string, std::string> quarantined_;
+  std::unordered_map<std::string, quarantine_record> quarantined_;
   caf::error fold_error_;     // of the last fold, reported by checkpoint()
   bool closed_ = false;
 };

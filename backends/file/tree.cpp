@@ -295,11 +295,85 @@ caf::error file_tree::scan(
   return scan_dir(root_fd_, where, visit, quarantined);
 }
 
-caf::expected<std::string> file_tree::quarantine(const std::string& key) const {
+caf::expected<std::vector<std::string>>
+file_tree::quarantine(const std::string& key) const {
   return quarantine_path(key_to_path(key));
 }
 
-caf::expected<std::string>
+std::string file_tree::shown(const std::vector<std::string>& path) const {
+  return root_path_ + "/" + join_path(path);
+}
+
+caf::error file_tree::settle(const std::vector<std::string>& file) const {
+  dir_walker walker{*env_, root_fd_, root_path_, true};
+  auto dir = walker.enter(file, file.size() - 1, false);
+  if (!dir)
+    return std::move(dir.error());
+  if (*dir < 0)
+    return {};
+  auto& leaf = file.back();
+  int rc = env_->rename_at(*dir, leaf, *dir, leaf + ".settled");
+  if (rc != 0 && rc != -ENOENT)
+    return io_failure("cannot rename", shown(file), rc);
+  walker.mark_dirty();
+  return walker.finish();
+}
+
+caf::error file_tree::scan_quarantine(
+  const std::function<void(std::string, std::vector<std::string>)>& visit)
+  const {
+  int fd = env_->open_at(root_fd_, quarantine_dir, dir_flags);
+  if (fd == -ENOENT)
+    return {};
+  if (fd < 0)
+    return io_failure("cannot open directory", shown({quarantine_dir}), fd);
+  unique_fd guard{env_.get(), fd};
+  std::vector<std::string> where;
+  return scan_quarantine_dir(fd, where, visit);
+}
+
+caf::error file_tree::scan_quarantine_dir(
+  int dir_fd, std::vector<std::string>& where,
+  const std::function<void(std::string, std::vector<std::string>)>& visit)
+  const {
+  std::vector<dir_entry> entries;
+  std::vector<std::string> here{quarantine_dir};
+  here.insert(here.end(), where.begin(), where.end());
+  if (int rc = env_->list_dir(dir_fd, entries); rc != 0)
+    return io_failure("cannot list", shown(here), rc);
+  for (auto& e : entries) {
+    if (e.kind == dir_entry::directory) {
+      int fd = env_->open_at(dir_fd, e.name, dir_flags);
+      if (fd < 0)
+        return io_failure("cannot open directory", shown(here), fd);
+      unique_fd guard{env_.get(), fd};
+      where.push_back(e.name);
+      auto err = scan_quarantine_dir(fd, where, visit);
+      where.pop_back();
+      if (err)
+        return err;
+      continue;
+    }
+    if (e.kind != dir_entry::file || ends_with(e.name, ".settled"))
+      continue;
+    // NAME.val, or NAME.val.N for a later file of the same key.
+    auto leaf = e.name;
+    if (auto dot = leaf.rfind('.'); dot != std::string::npos && dot + 1 < leaf.size()
+        && leaf.find_first_not_of("0123456789", dot + 1) == std::string::npos)
+      leaf.erase(dot);
+    where.push_back(leaf);
+    auto key = path_to_key(where);
+    where.pop_back();
+    if (!key)
+      continue;
+    auto file = here;
+    file.push_back(e.name);
+    visit(std::move(*key), std::move(file));
+  }
+  return {};
+}
+
+caf::expected<std::vector<std::string>>
 file_tree::quarantine_path(const std::vector<std::string>& path) const {
   dir_walker from{*env_, root_fd_, root_path_, true};
   auto source = from.enter(path, path.size() - 1, false);
@@ -323,9 +397,8 @@ file_tree::quarantine_path(const std::vector<std::string>& path) const {
       env_->close(fd);
     leaf = path.back() + "." + std::to_string(n);
   }
-  auto moved_to = to.where(target, target.size() - 1);
   if (int rc = env_->rename_at(*source, path.back(), *dest, leaf); rc != 0)
-    return io_failure("cannot move into " + moved_to,
+    return io_failure("cannot move into " + shown(target),
                       from.where(path, path.size() - 1), rc);
   from.mark_dirty();
   to.mark_dirty();
@@ -333,7 +406,7 @@ file_tree::quarantine_path(const std::vector<std::string>& path) const {
     return err;
   if (auto err = from.finish())
     return err;
-  return moved_to;
+  return target;
 }
 
 caf::error file_tree::scan_dir(

@@ -18,6 +18,15 @@
 
 namespace solver_state {
 
+/// A key whose value file failed its checks: what happened, and its files
+/// in quarantine (paths relative to the root, quarantine_dir first). They
+/// stay there for good; settle() renames one "NAME.settled" once the key is
+/// written or deleted, so that the next start no longer counts it.
+struct quarantine_record {
+  std::string what;
+  std::vector<std::vector<std::string>> files;
+};
+
 /// One key to fold into the tree: its new contents, or nullptr to remove it.
 struct tree_change {
   const std::string* key;
@@ -52,7 +61,7 @@ public:
   /// A value file a scan moved into quarantine_dir: its key, where it went
   /// and why.
   using quarantine_visitor = std::function<void(
-    std::string key, std::string moved_to, std::string why)>;
+    std::string key, std::vector<std::string> moved_to, std::string why)>;
 
   /// Visits every value file (verifying its checksum) and removes temp files
   /// left by an interrupted checkpoint. Fails on a symlink. A corrupt value
@@ -65,7 +74,19 @@ public:
   /// Moves the value file of `key` into quarantine_dir at the same relative
   /// path (with ".1", ".2"... when an earlier one is there: nothing is
   /// overwritten, nothing deleted); the path it went to.
-  caf::expected<std::string> quarantine(const std::string& key) const;
+  caf::expected<std::vector<std::string>>
+  quarantine(const std::string& key) const;
+
+  /// Visits every file in quarantine_dir not yet settled, with its key.
+  caf::error scan_quarantine(
+    const std::function<void(std::string key, std::vector<std::string> file)>&
+      visit) const;
+
+  /// Marks a quarantined file settled (renamed NAME.settled, kept).
+  caf::error settle(const std::vector<std::string>& file) const;
+
+  /// root_path/a/b/c: a path relative to the root, for messages.
+  std::string shown(const std::vector<std::string>& path) const;
 
   file_env& env() const { return *env_; }
   int root_fd() const { return root_fd_; }
@@ -79,8 +100,12 @@ private:
   caf::error scan_dir(int dir_fd, std::vector<std::string>& where,
                       const std::function<caf::error(std::string, entry)>& visit,
                       const quarantine_visitor& quarantined) const;
-  caf::expected<std::string>
+  caf::expected<std::vector<std::string>>
   quarantine_path(const std::vector<std::string>& path) const;
+  caf::error scan_quarantine_dir(
+    int dir_fd, std::vector<std::string>& where,
+    const std::function<void(std::string, std::vector<std::string>)>& visit)
+    const;
 
   std::shared_ptr<file_env> env_;
   int root_fd_;

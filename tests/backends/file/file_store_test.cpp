@@ -307,15 +307,33 @@ TEST_CASE("a corrupt value file at start-up costs its key, not the store: "
     listed += s->list(all, 1000)->keys.size();
   CHECK(listed == 2);
 
+  // Until it is written or deleted, a restart keeps the error.
+  reopened.value().stores.clear();
+  reopened = open_store(file_config_for(dir.path, 2));
+  REQUIRE(reopened);
+  auto still = reopened->get("order:x:2");
+  REQUIRE_FALSE(still);
+  CHECK(code_of(still.error()) == state_errc::backend_error);
+  CHECK_THAT(message_of(still.error()), Catch::Contains(quarantined));
+
   // Written again, the key is whole, and stays whole after a restart; the
-  // quarantined file is kept.
+  // quarantined file is kept, settled.
   REQUIRE(reopened->put("order:x:2", "rewritten"));
   CHECK(reopened->get("order:x:2")->value == "rewritten");
   reopened.value().stores.clear();
   auto again = open_store(file_config_for(dir.path, 2));
   REQUIRE(again);
   CHECK(again->get("order:x:2")->value == "rewritten");
-  CHECK(fs::exists(quarantined));
+  CHECK(fs::exists(quarantined + ".settled"));
+  // Deleted later, it is gone (not_found), not quarantined again.
+  REQUIRE(again->remove("order:x:2"));
+  REQUIRE_FALSE(again->checkpoint_all());
+  again.value().stores.clear();
+  auto last = open_store(file_config_for(dir.path, 2));
+  REQUIRE(last);
+  auto gone = last->get("order:x:2");
+  REQUIRE_FALSE(gone);
+  CHECK(code_of(gone.error()) == state_errc::not_found);
 }
 
 TEST_CASE("a quarantined key is settled by a delete, and a second damaged "
@@ -337,6 +355,14 @@ TEST_CASE("a quarantined key is settled by a delete, and a second damaged "
     auto gone = store->get("k");
     REQUIRE_FALSE(gone);
     CHECK(code_of(gone.error()) == state_errc::not_found);
+  }
+  {
+    // Settled: a restart finds the key absent, not quarantined.
+    auto store = open_store(file_config_for(dir.path, 1));
+    REQUIRE(store);
+    auto gone = store->get("k");
+    REQUIRE_FALSE(gone);
+    CHECK(code_of(gone.error()) == state_errc::not_found);
     REQUIRE(store->put("k", "second"));
     REQUIRE_FALSE(store->checkpoint_all());
   }
@@ -344,8 +370,8 @@ TEST_CASE("a quarantined key is settled by a delete, and a second damaged "
   auto store = open_store(file_config_for(dir.path, 1));
   REQUIRE(store);
   CHECK_FALSE(store->get("k"));
+  CHECK(fs::exists(dir.sub("~quarantine/k.val.settled")));
   CHECK(fs::exists(dir.sub("~quarantine/k.val")));
-  CHECK(fs::exists(dir.sub("~quarantine/k.val.1")));
 }
 
 TEST_CASE("a value file damaged while the store runs is quarantined on "
