@@ -375,7 +375,7 @@ TEST_CASE("a quarantined key is settled by a delete, and a second damaged "
 }
 
 TEST_CASE("a value file damaged while the store runs is quarantined on "
-          "read; the store goes on") {
+          "read, and the store goes on") {
   temp_dir dir;
   auto cfg = file_config_for(dir.path, 1);
   cfg.file.cache_items = 0; // every read of a folded value reads its file
