@@ -4,6 +4,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+
 #include <caf/event_based_actor.hpp>
 
 #include "actors/cluster/placement.hpp"
@@ -12,6 +16,7 @@
 #include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
 #include "messages/keys.hpp"
+#include "util/base64.hpp"
 #include "tests/support/node_support.hpp"
 #include "tests/support/watch_support.hpp"
 
@@ -659,4 +664,83 @@ TEST_CASE("a watch through the front node sees the changes of every store "
   for (size_t i = 1; i < events.size(); ++i)
     CHECK(events[i].seq > events[i - 1].seq);
   caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("export and import through the front node cover every store node") {
+  temp_dir dir;
+  auto pa = free_port(), pb = free_port(), pf = free_port();
+  auto ha = free_port(), hb = free_port(), hf = free_port();
+  node_process a{dir.path, "store-a", store_yaml(pa, "", ha), pa};
+  node_process b{dir.path, "store-b", store_yaml(pb, "", hb), pb};
+  node_process front{dir.path, "front", front_yaml(pf, {pa, pb}, "1s", hf),
+                     pf};
+  a.start();
+  b.start();
+  front.start();
+  REQUIRE(eventually([&] { return curl(hf, "", "/readyz").rfind("200", 0) == 0; }));
+  rendezvous_placement placement{{endpoint(pa), endpoint(pb)}};
+  auto seed = (dir.path / "seed.ndjson").string();
+  auto backup = (dir.path / "export.ndjson").string();
+  // 2500 keys: more than one export page (1000), spread over both owners.
+  constexpr int keys = 2500;
+  std::vector<std::string> written;
+  size_t on_a = 0;
+  for (int i = 0; i < keys; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "state:bak:%05d", i);
+    written.emplace_back(name);
+    on_a += placement.owner(name) == 0 ? 1 : 0;
+  }
+  REQUIRE(on_a > 0);
+  REQUIRE(on_a < written.size());
+  {
+    // Written through the front's import, so the test does not make 2500
+    // requests: values are base64 of "v<i>".
+    std::ofstream body{seed};
+    for (int i = 0; i < keys; ++i)
+      body << "{\"key\":\"" << written[i] << "\",\"value\":\""
+           << solver_state::base64_encode("v" + std::to_string(i))
+           << "\",\"expires_at_ms\":null}\n";
+  }
+  CHECK(curl(hf, "-X POST --data-binary @" + seed,
+             "/v1/import")
+        == "200 {\"imported\":2500,\"expired\":0}");
+  // Each key went to its owner.
+  CHECK(curl(ha, "", "/v1/state/" + written[0]).rfind(
+          placement.owner(written[0]) == 0 ? "200" : "404", 0)
+        == 0);
+
+  // The front's export holds every key of both nodes once, in key order.
+  auto exported = curl(hf, "-o " + backup,
+                       "/v1/export?prefix=state:bak:");
+  REQUIRE(exported.rfind("200", 0) == 0);
+  std::ifstream in{backup};
+  std::string line;
+  std::vector<std::string> lines;
+  while (std::getline(in, line))
+    lines.push_back(line);
+  REQUIRE(lines.size() == written.size());
+  for (size_t i = 0; i < lines.size(); ++i)
+    REQUIRE(lines[i].rfind("{\"key\":\"" + written[i] + "\",", 0) == 0);
+
+  // Deleted everywhere, then restored from the export through the front.
+  CHECK(curl(hf, "-X DELETE", "/v1/state?prefix=state:bak:")
+        == "200 {\"deleted\":2500}");
+  CHECK(curl(hf, "-X POST --data-binary @" + backup,
+             "/v1/import")
+        == "200 {\"imported\":2500,\"expired\":0}");
+  for (int i : {0, 1, 999, 1000, 2499}) {
+    auto& key = written[i];
+    auto owner = placement.owner(key) == 0 ? ha : hb;
+    auto other = placement.owner(key) == 0 ? hb : ha;
+    CHECK(curl(owner, "", "/v1/state/" + key) == "200 v" + std::to_string(i));
+    CHECK(curl(other, "", "/v1/state/" + key).rfind("404", 0) == 0);
+  }
+
+  // A store node down: the export fails rather than silently leaving out
+  // its keys.
+  b.kill(SIGKILL);
+  auto partial = curl(hf, "", "/v1/export?prefix=state:bak:");
+  CHECK(partial.rfind("200", 0) != 0);
+  b.start();
 }
