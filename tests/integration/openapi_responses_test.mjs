@@ -8,7 +8,10 @@
 // and what the export and import say is checked beyond their schemas: the
 // keys under the prefix in byte order, key_base64 for a key that is not
 // UTF-8, the counts of an import, the line a 400 names, the setting a 413
-// names.
+// names. The failure answers come from real failures: a dead backend (503
+// on every store route, readiness, an import cut short, an export), a
+// store slower than request_timeout (504), a value file that fails its
+// checksum (500).
 //
 // Usage: node openapi_responses_test.mjs BUILD/solver-state
 // Exit 0: all answers conform; 1: some did not (each printed); 77: skipped,
@@ -710,6 +713,92 @@ async function run() {
     await req('GET', '/v1/state/openapi:big', 200);
   } finally {
     await d.stop();
+  }
+
+  // E: a backend that is down (Redis on a port nobody listens on): every
+  // store operation answers 503, readiness too, an import says how far it
+  // got, and an export fails before its first line.
+  let e = null;
+  try {
+    e = await startService('e', 'state:\n  type: "redis://127.0.0.1:1/0"\n');
+  } catch (err) {
+    console.log(`NOTICE: no Redis backend in this build, the dead-backend answers went unchecked (${err.message.split('\n')[0]})`);
+  }
+  if (e) {
+    try {
+      const req = async (method, target, expect, opts) => {
+        const res = await send(e.port, method, target, opts);
+        check(method, target, res, expect);
+        return res;
+      };
+      await req('GET', '/healthz', 200);
+      await req('GET', '/readyz', 503);
+      await req('HEAD', '/readyz', 503);
+      await req('GET', '/v1/state/openapi:x', 503);
+      await req('HEAD', '/v1/state/openapi:x', 503);
+      await req('PUT', '/v1/state/openapi:x', 503, { body: 'v' });
+      await req('DELETE', '/v1/state/openapi:x', 503);
+      await req('GET', '/v1/state?prefix=openapi:', 503);
+      await req('DELETE', '/v1/state?prefix=openapi:', 503);
+      await req('POST', '/v1/state/batch-get', 503, { body: JSON.stringify({ keys: ['openapi:x'] }) });
+      await req('POST', '/v1/state/transaction', 503,
+                { body: JSON.stringify({ operations: [{ op: 'set', key: 'openapi:x', value: 'dg==' }] }) });
+      await req('GET', '/v1/export', 503);
+      const mid = await req('POST', '/v1/import', 503, {
+        body: JSON.stringify({ key: 'openapi:a', value: 'YQ==' }) + '\n' + JSON.stringify({ key: 'openapi:b', value: 'Yg==' }) + '\n',
+        headers: { 'Content-Type': 'application/x-ndjson' } });
+      expect('import', /; 0 of 2 lines were imported before the failure$/.test(errorMessage(mid)),
+             `the 503 must say 0 of 2 lines were imported: ${mid.body}`);
+    } finally {
+      await e.stop();
+    }
+  }
+
+  // F: a store slower than http.request_timeout: 504.
+  const f = await startService('f', 'state:\n  type: memory\nhttp:\n  request_timeout: 10ms\n' +
+                                    '  max_body_bytes: 16777216\n  max_batch_keys: 100000\n');
+  try {
+    const keys = Array.from({ length: 100000 }, (_, i) => `openapi:slow:${i}`);
+    const res = await send(f.port, 'POST', '/v1/state/batch-get', { body: JSON.stringify({ keys }) });
+    check('POST', '/v1/state/batch-get', res, 504);
+  } finally {
+    await f.stop();
+  }
+
+  // G: a value file that fails its checksum (file backend): its key
+  // answers 500, the others 200, and the service is ready.
+  const data = fs.mkdtempSync(path.join(os.tmpdir(), 'solver-state-openapi-data-'));
+  try {
+    const yaml = `state:\n  type: file\n  file:\n    base_path: ${data}\n`;
+    const seed = await startService('g1', yaml);
+    try {
+      check('PUT', '/v1/state/openapi:bad', await send(seed.port, 'PUT', '/v1/state/openapi:bad', { body: 'value' }), 201);
+      check('PUT', '/v1/state/openapi:good', await send(seed.port, 'PUT', '/v1/state/openapi:good', { body: 'value' }), 201);
+    } finally {
+      await seed.stop();
+    }
+    const file = path.join(data, 'openapi', 'bad.val');
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length - 1] ^= 0x01;
+    fs.writeFileSync(file, bytes);
+    const g = await startService('g2', yaml);
+    try {
+      const req = async (method, target, expect) => {
+        const res = await send(g.port, method, target);
+        check(method, target, res, expect);
+        return res;
+      };
+      const bad = await req('GET', '/v1/state/openapi:bad', 500);
+      expect('quarantine', errorMessage(bad).includes('~quarantine'),
+             `the 500 must name the quarantined file: ${bad.body}`);
+      await req('HEAD', '/v1/state/openapi:bad', 500);
+      await req('GET', '/v1/state/openapi:good', 200);
+      await req('GET', '/readyz', 200);
+    } finally {
+      await g.stop();
+    }
+  } finally {
+    fs.rmSync(data, { recursive: true, force: true });
   }
 }
 
