@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -125,6 +126,14 @@ int file_env::sync(int fd, bool data_only) {
 
 int file_env::sync_fs(int fd) {
   return result_of(::syncfs(fd));
+}
+
+int file_env::free_bytes(int fd, uint64_t& out) {
+  struct statvfs st {};
+  if (::fstatvfs(fd, &st) != 0)
+    return -errno;
+  out = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  return 0;
 }
 
 int file_env::truncate(int fd, off_t size) {

@@ -72,6 +72,10 @@ public:
   /// The entries of the directory `dir_fd` (not "." and ".."), symlinks
   /// reported as such (never followed): 0 or -errno.
   virtual int list_dir(int dir_fd, std::vector<dir_entry>& out);
+
+  /// Bytes an unprivileged writer may still put on the filesystem holding
+  /// `fd` (fstatvfs: f_bavail * f_frsize): 0 or -errno.
+  virtual int free_bytes(int fd, uint64_t& out);
 };
 
 /// The real filesystem.

@@ -376,6 +376,7 @@ caf::error file_store::commit() {
   if (err) {
     roll_back();
     last_error_ = err;
+    failed_for_space_ = !room_for(write_room());
     spdlog::error("file backend shard {}: {}", opts_.shard, message_of(err));
     return err;
   }
@@ -405,6 +406,36 @@ size_t file_store::unfolded() const {
   return dirty_.size() + (fold_ ? fold_->changes.size() : 0);
 }
 
+bool file_store::room_for(uint64_t bytes) const {
+  uint64_t free = 0;
+  if (base_->env->free_bytes(base_->root.get(), free) != 0)
+    return true; // cannot tell: let the write say
+  return free >= bytes;
+}
+
+namespace {
+
+/// What a write or a fold keeps free beyond what it needs.
+constexpr uint64_t space_slack = 1u << 20;
+
+/// A value file takes a block at least.
+constexpr uint64_t file_block = 4096;
+
+} // namespace
+
+uint64_t file_store::write_room() const {
+  return (opts_.fsync == fsync_policy::always ? wal_chunk_bytes : 0)
+         + space_slack;
+}
+
+uint64_t file_store::fold_room() const {
+  uint64_t bytes = write_room();
+  for (auto& [key, slot] : dirty_)
+    bytes += file_block + key.size()
+             + (slot.removed ? 0 : slot.data.value.size());
+  return bytes;
+}
+
 caf::error file_store::start_fold() {
   if (!pending_.empty())
     return {}; // only committed writes may reach the tree
@@ -412,6 +443,20 @@ caf::error file_store::start_fold() {
     return err;
   if (fold_ || dirty_.empty())
     return {};
+  // A fold that cannot finish would take the space writes need (a new log
+  // and value files) and leave the disk full: it waits for room instead,
+  // and the log keeps serving meanwhile.
+  if (auto needed = fold_room(); !room_for(needed)) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_postponed_log_ >= std::chrono::minutes{1}) {
+      last_postponed_log_ = now;
+      spdlog::warn("file backend shard {}: checkpoint postponed: the fold of "
+                   "{} keys needs about {} bytes free under {}; the log "
+                   "keeps every write meanwhile",
+                   opts_.shard, dirty_.size(), needed, base_->path);
+    }
+    return {};
+  }
   // Writes from now on go to another log; the old one is recycled (or
   // deleted) once the tree holds everything it recorded.
   auto next = next_log(wal_name(opts_.shard, ++log_generation_));
@@ -518,6 +563,10 @@ caf::error file_store::finish_fold() {
 }
 
 caf::error file_store::checkpoint() {
+  // A write failed on a full disk: readiness comes back within one
+  // sync_interval of the space, not only after a client's write succeeds.
+  if (last_error_ && failed_for_space_)
+    health_check();
   if (!pending_.empty())
     if (auto err = commit()) {
       // The shard still holds these writes' acknowledgements: its next
@@ -562,6 +611,14 @@ caf::error file_store::close() {
 }
 
 caf::error file_store::health_check() {
+  // After a failed write the store is not ready; it is again once the
+  // filesystem has room for the next one (that write still says for sure).
+  if (last_error_ && failed_for_space_ && room_for(write_room())) {
+    spdlog::info("file backend shard {}: space is back under {}, accepting "
+                 "writes again (last failure: {})",
+                 opts_.shard, base_->path, message_of(last_error_));
+    last_error_ = caf::error{};
+  }
   return last_error_;
 }
 

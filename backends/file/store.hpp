@@ -14,6 +14,7 @@
 // A failed commit cuts the log back and undoes the batch in memory, so a
 // write that got io_error never reappears, not even after a restart.
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <atomic>
@@ -131,6 +132,14 @@ private:
   caf::error quarantined_error(const std::string& key) const;
   /// `key` was written or deleted: its quarantined files are settled.
   void settle_quarantine(const std::string& key);
+  /// True when the filesystem has `bytes` free (or cannot tell).
+  bool room_for(uint64_t bytes) const;
+  /// The free space a write needs to be worth trying after a failed one:
+  /// the next chunk a preallocated log grows by, and some slack.
+  uint64_t write_room() const;
+  /// The free space a fold needs: every unfolded value in a file of its
+  /// own (a block at least), the next log, and some slack.
+  uint64_t fold_room() const;
 
   /// A fold running on its own thread: the changes it writes (immutable
   /// while it runs, so the shard may read them) and the logs it retires.
@@ -188,6 +197,13 @@ private:
   std::unordered_map<std::string, quarantine_record> quarantined_;
   caf::error fold_error_;     // of the last fold, reported by checkpoint()
   bool closed_ = false;
+  /// When a fold was last postponed for want of space (logged once a
+  /// minute, not at every checkpoint).
+  std::chrono::steady_clock::time_point last_postponed_log_{};
+  /// The last failed write found the filesystem without room for the next
+  /// one: health_check() clears last_error_ once there is room again. Other
+  /// failures (EIO) clear only with a write that succeeds.
+  bool failed_for_space_ = false;
 };
 
 } // namespace solver_state

@@ -450,8 +450,14 @@ caf::expected<wal_writer> wal_writer::create(std::shared_ptr<file_env> env,
   if (rc == 0)
     rc = out.write_zeros(wal_header_bytes + wal_terminator_bytes,
                          out.allocated_);
-  if (rc != 0)
-    return io_failure("cannot write log", out.path_, rc);
+  if (rc != 0) {
+    // A new, empty log: removed, so that a full disk does not collect one
+    // per failed checkpoint (and gets its space back).
+    auto err = io_failure("cannot write log", out.path_, rc);
+    out.fd_.reset();
+    env->unlink_at(dir_fd, name);
+    return err;
+  }
   if (int rc = env->sync(fd, false); rc != 0)
     return io_failure("cannot sync log", out.path_, rc);
   if (int rc = env->sync(dir_fd, false); rc != 0)

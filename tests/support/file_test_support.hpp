@@ -120,6 +120,8 @@ public:
   /// (nothing written); -1: never.
   std::atomic<int> writes_before_failure{-1};
   std::atomic<size_t> opens{0};
+  /// What free_bytes() reports; -1: the real filesystem's figure.
+  std::atomic<int64_t> free_space{-1};
 
   /// Successful syncs of a file opened under `name` (in any directory).
   size_t syncs_of(const std::string& name) const {
@@ -182,6 +184,13 @@ public:
     if (fail_syncs)
       return -EIO;
     return file_env::sync_fs(fd);
+  }
+  int free_bytes(int fd, uint64_t& out) override {
+    if (auto v = free_space.load(); v >= 0) {
+      out = static_cast<uint64_t>(v);
+      return 0;
+    }
+    return file_env::free_bytes(fd, out);
   }
 
 private:

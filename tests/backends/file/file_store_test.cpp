@@ -11,6 +11,7 @@
 #include <iterator>
 #include <map>
 #include <random>
+#include <set>
 
 #include "backends/file/store.hpp"
 #include "backends/file/value.hpp"
@@ -519,6 +520,73 @@ TEST_CASE("an injected I/O failure gives io_error, undoes the write and the "
     CHECK(store->get("c")->value == "three");
     CHECK(store->get("d")->value == "four");
   }
+}
+
+/// The backend's own files at the top of `dir` ("~wal-0-1.log", ...).
+std::set<std::string> root_files(const std::string& dir) {
+  std::set<std::string> out;
+  for (auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file())
+      out.insert(e.path().filename().string());
+  return out;
+}
+
+TEST_CASE("after a full disk the store is ready again once there is room, "
+          "without a write, and a checkpoint waits for room") {
+  temp_dir dir;
+  auto env = std::make_shared<failing_env>();
+  auto store = open_store(file_config_for(dir.path, 1, fsync_policy::always),
+                          env);
+  REQUIRE(store);
+  auto& shard = store->of("a");
+  REQUIRE(store->put("a", "one"));
+  auto before = root_files(dir.path);
+
+  env->fail_writes = true;
+  env->free_space = 0;
+  REQUIRE_FALSE(store->put("a", "two"));
+  CHECK(shard.health_check());
+  // Full: checkpoints create nothing (no new log, no value file) and the
+  // store stays not ready.
+  for (int i = 0; i < 3; ++i)
+    CHECK_FALSE(shard.checkpoint());
+  CHECK(root_files(dir.path) == before);
+  CHECK_FALSE(fs::exists(dir.sub("a.val")));
+  CHECK(shard.health_check());
+  CHECK(store->get("a")->value == "one");
+
+  // Room again: the next checkpoint (each sync_interval) finds it, and
+  // folds.
+  env->fail_writes = false;
+  env->free_space = int64_t{1} << 30;
+  CHECK_FALSE(shard.checkpoint());
+  CHECK_FALSE(shard.health_check());
+  REQUIRE_FALSE(store->checkpoint_all());
+  CHECK(fs::exists(dir.sub("a.val")));
+  REQUIRE(store->put("a", "three"));
+  CHECK(store->get("a")->value == "three");
+}
+
+TEST_CASE("a checkpoint that cannot create its next log leaves no file "
+          "behind") {
+  temp_dir dir;
+  auto env = std::make_shared<failing_env>();
+  auto store = open_store(file_config_for(dir.path, 1, fsync_policy::always),
+                          env);
+  REQUIRE(store);
+  auto& shard = store->of("a");
+  REQUIRE(store->put("a", "one"));
+  auto before = root_files(dir.path);
+  // The space check passes (the filesystem says it has room), the writes
+  // fail anyway (a quota, another writer): each checkpoint fails, cleanly.
+  env->free_space = int64_t{1} << 30;
+  env->fail_writes = true;
+  for (int i = 0; i < 5; ++i)
+    CHECK(shard.checkpoint());
+  CHECK(root_files(dir.path) == before);
+  env->fail_writes = false;
+  REQUIRE_FALSE(store->checkpoint_all());
+  CHECK(store->get("a")->value == "one");
 }
 
 TEST_CASE("list and reads of absent keys never touch the disk, folded values "

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The file backend on a disk that fills up, as an operator meets one: a
+# 24 MiB tmpfs with 6 MiB of ballast, four writers of 64 KiB values until
+# the disk refuses them. Then:
+#  - the service stays up, and every acknowledged write is in an export;
+#  - /readyz is 503 (it cannot take writes);
+#  - the ballast goes: /readyz is 200 again within sync_interval (1 s) + 2 s,
+#    without any client write, and a write succeeds;
+#  - no file the failed writes and checkpoints created is left behind (no
+#    *~tmp, no empty log).
+#
+#   file_disk_full_test.sh BINARY
+#
+# Needs root to mount the tmpfs (CI runs as root); exits 77 (skipped) when it
+# cannot mount one.
+set -euo pipefail
+
+binary=$1
+work=$(mktemp -d "${TMPDIR:-/tmp}/solver-state-disk-full-XXXXXX")
+disk=$work/disk
+pid=
+mounted=
+cleanup() {
+  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  [[ -z $mounted ]] || umount "$disk" || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  echo "--- service log (last 20 lines):" >&2
+  tail -20 "$work/service.log" >&2 || true
+  exit 1
+}
+
+mkdir -p "$disk"
+if [[ $(id -u) != 0 ]] || ! mount -t tmpfs -o size=24m tmpfs "$disk" 2>/dev/null; then
+  echo "cannot mount a tmpfs here (needs root): skipped"
+  exit 77
+fi
+mounted=1
+head -c 6M /dev/zero >"$disk/ballast"
+
+cat >"$work/config.yaml" <<YAML
+state:
+  type: file
+  max_items: 0
+  file:
+    base_path: $disk/data
+    sync_interval: 1s
+YAML
+"$binary" --config "$work/config.yaml" --listen 127.0.0.1:0 >"$work/service.log" 2>&1 &
+pid=$!
+port=
+for _ in $(seq 200); do
+  port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/service.log" | head -1)
+  [[ -n $port ]] && break
+  kill -0 "$pid" 2>/dev/null || fail "the service exited at start"
+  sleep 0.05
+done
+[[ -n $port ]] || fail "the service did not start"
+base=http://127.0.0.1:$port
+
+head -c 65536 /dev/zero | tr '\0' 'v' >"$work/value"
+writer() { # id: writes until the disk refused it 5 times
+  local i=0 refused=0 code
+  while ((refused < 5 && i < 1000)); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT \
+                --data-binary @"$work/value" "$base/v1/state/fill:$1:$i")
+    case $code in
+      201 | 204) echo "fill:$1:$i" >>"$work/acked" ;;
+      500 | 503 | 507) refused=$((refused + 1)) ;;
+      *) echo "unexpected answer $code" >>"$work/unexpected" ;;
+    esac
+    i=$((i + 1))
+  done
+}
+for w in 1 2 3 4; do writer "$w" & done
+wait $(jobs -p | grep -v "^$pid$") 2>/dev/null || true
+[[ ! -s $work/unexpected ]] || fail "$(sort "$work/unexpected" | uniq -c)"
+kill -0 "$pid" 2>/dev/null || fail "the service died on the full disk"
+grep -q "No space left on device" "$work/service.log" \
+  || fail "the writes were not refused for want of space"
+acked=$(wc -l <"$work/acked")
+((acked > 50)) || fail "only $acked writes were acknowledged"
+
+ready=$(curl -s -o /dev/null -w '%{http_code}' "$base/readyz")
+[[ $ready == 503 ]] || fail "/readyz answered $ready on a full disk"
+
+# Every acknowledged write is there (an export reads them all).
+curl -sf "$base/v1/export?prefix=fill:" >"$work/export.ndjson" \
+  || fail "the export failed on a full disk"
+expected=$(base64 -w0 <"$work/value")
+while read -r key; do
+  grep -qF "{\"key\":\"$key\",\"value\":\"$expected\"" "$work/export.ndjson" \
+    || fail "acknowledged $key is missing or wrong"
+done <"$work/acked"
+
+# Space back: ready again within sync_interval + 2 s, without a write.
+rm "$disk/ballast"
+start=$(date +%s%N)
+until [[ $(curl -s -o /dev/null -w '%{http_code}' "$base/readyz") == 200 ]]; do
+  (($(date +%s%N) - start < 3000000000)) \
+    || fail "/readyz was not 200 within 3 s of the space coming back"
+  sleep 0.1
+done
+waited=$((($(date +%s%N) - start) / 1000000))
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary after "$base/v1/state/after:1")
+[[ $code == 201 ]] || fail "a write after the space came back answered $code"
+
+# Nothing the failures created is left: no temp file, no empty log.
+leftovers=$(find "$disk/data" \( -name '*~tmp' -o \( -name '~wal-*' -size 0 \) \) -print)
+[[ -z $leftovers ]] || fail "left behind: $leftovers"
+
+kill -TERM "$pid"
+wait "$pid" || fail "the service did not stop cleanly"
+pid=
+echo "ok: $acked writes acknowledged, all exported; ready again ${waited} ms after the space came back"
