@@ -377,7 +377,7 @@ caf::error file_store::commit() {
     roll_back();
     last_error_ = err;
     failed_for_space_ = !room_for(write_room());
-    spdlog::error("file backend shard {}: {}", opts_.shard, message_of(err));
+    log_commit_failure(err);
     return err;
   }
   undo_.clear();
@@ -390,6 +390,22 @@ caf::error file_store::commit() {
       spdlog::error("file backend shard {}: checkpoint failed: {}",
                     opts_.shard, message_of(fold_err));
   return {};
+}
+
+void file_store::log_commit_failure(const caf::error& err) {
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_failure_log_ < std::chrono::seconds{10}) {
+    ++failures_unlogged_;
+    return;
+  }
+  if (failures_unlogged_ > 0)
+    spdlog::error("file backend shard {}: {} (and {} more failed writes in "
+                  "the last 10 s)",
+                  opts_.shard, message_of(err), failures_unlogged_);
+  else
+    spdlog::error("file backend shard {}: {}", opts_.shard, message_of(err));
+  failures_unlogged_ = 0;
+  last_failure_log_ = now;
 }
 
 const file_store::dirty_slot*

@@ -204,6 +204,12 @@ private:
   /// one: health_check() clears last_error_ once there is room again. Other
   /// failures (EIO) clear only with a write that succeeds.
   bool failed_for_space_ = false;
+  /// Failed commits are logged once per 10 s with a count, not each: a full
+  /// disk under load fails thousands a second.
+  std::chrono::steady_clock::time_point last_failure_log_{};
+  size_t failures_unlogged_ = 0;
+  /// Logs a failed commit, or counts it (see last_failure_log_).
+  void log_commit_failure(const caf::error& err);
 };
 
 } // namespace solver_state
