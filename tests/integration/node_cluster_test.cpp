@@ -501,19 +501,37 @@ TEST_CASE("a hung store node fails its keys by timeout, not by hanging") {
   CHECK((back->value == "on-b" || back->value == "x"));
 }
 
-TEST_CASE("the front node's HTTP gateway serves the cluster") {
+namespace {
+
+/// Two store nodes and a front node, each with an HTTP gateway on its own
+/// port, started and ready.
+struct http_cluster {
   temp_dir dir;
-  auto pa = free_port(), pb = free_port(), pf = free_port();
-  auto ha = free_port(), hb = free_port(), hf = free_port();
+  uint16_t pa = free_port(), pb = free_port(), pf = free_port();
+  uint16_t ha = free_port(), hb = free_port(), hf = free_port();
   node_process a{dir.path, "store-a", store_yaml(pa, "", ha), pa};
   node_process b{dir.path, "store-b", store_yaml(pb, "", hb), pb};
   node_process front{dir.path, "front", front_yaml(pf, {pa, pb}, "1s", hf),
                      pf};
-  a.start();
-  b.start();
-  front.start();
-  REQUIRE(eventually([&] { return curl(hf, "", "/readyz").rfind("200", 0) == 0; }));
   rendezvous_placement placement{{endpoint(pa), endpoint(pb)}};
+
+  http_cluster() {
+    a.start();
+    b.start();
+    front.start();
+    REQUIRE(eventually(
+      [&] { return curl(hf, "", "/readyz").rfind("200", 0) == 0; }));
+  }
+};
+
+} // namespace
+
+TEST_CASE("the front node's HTTP gateway serves the cluster") {
+  http_cluster cluster;
+  auto &a = cluster.a, &b = cluster.b;
+  auto ha = cluster.ha, hb = cluster.hb, hf = cluster.hf;
+  auto& placement = cluster.placement;
+  auto& dir = cluster.dir;
   std::string key_a, key_b;
   for (int i = 0; key_a.empty() || key_b.empty(); ++i) {
     auto key = "state:http:k" + std::to_string(i);
@@ -556,7 +574,7 @@ TEST_CASE("the front node's HTTP gateway serves the cluster") {
   CHECK(curl(hf, "", "/v1/state/" + key_a) == "200 v-" + key_a);
   CHECK(curl(hf, "", "/readyz").rfind("503", 0) == 0);
   auto metrics = curl(hf, "", "/metrics");
-  CHECK_THAT(metrics, Catch::Contains("state_peer_up{peer=\"" + endpoint(pb)
+  CHECK_THAT(metrics, Catch::Contains("state_peer_up{peer=\"" + endpoint(cluster.pb)
                                       + "\"} 0"));
   b.start();
   CHECK(eventually([&] { return curl(hf, "", "/readyz").rfind("200", 0) == 0; }));
@@ -667,18 +685,11 @@ TEST_CASE("a watch through the front node sees the changes of every store "
 }
 
 TEST_CASE("export and import through the front node cover every store node") {
-  temp_dir dir;
-  auto pa = free_port(), pb = free_port(), pf = free_port();
-  auto ha = free_port(), hb = free_port(), hf = free_port();
-  node_process a{dir.path, "store-a", store_yaml(pa, "", ha), pa};
-  node_process b{dir.path, "store-b", store_yaml(pb, "", hb), pb};
-  node_process front{dir.path, "front", front_yaml(pf, {pa, pb}, "1s", hf),
-                     pf};
-  a.start();
-  b.start();
-  front.start();
-  REQUIRE(eventually([&] { return curl(hf, "", "/readyz").rfind("200", 0) == 0; }));
-  rendezvous_placement placement{{endpoint(pa), endpoint(pb)}};
+  http_cluster cluster;
+  auto &a = cluster.a, &b = cluster.b;
+  auto ha = cluster.ha, hb = cluster.hb, hf = cluster.hf;
+  auto& placement = cluster.placement;
+  auto& dir = cluster.dir;
   auto seed = (dir.path / "seed.ndjson").string();
   auto backup = (dir.path / "export.ndjson").string();
   // 2500 keys: more than one export page (1000), spread over both owners.

@@ -531,12 +531,18 @@ std::set<std::string> root_files(const std::string& dir) {
   return out;
 }
 
+/// One shard (fsync: always) whose disk fails on demand.
+struct one_shard_on_failing_disk {
+  temp_dir dir;
+  std::shared_ptr<failing_env> env = std::make_shared<failing_env>();
+  caf::expected<opened_store> store
+    = open_store(file_config_for(dir.path, 1, fsync_policy::always), env);
+};
+
 TEST_CASE("after a full disk the store is ready again once there is room, "
           "without a write, and a checkpoint waits for room") {
-  temp_dir dir;
-  auto env = std::make_shared<failing_env>();
-  auto store = open_store(file_config_for(dir.path, 1, fsync_policy::always),
-                          env);
+  one_shard_on_failing_disk disk;
+  auto& [dir, env, store] = disk;
   REQUIRE(store);
   auto& shard = store->of("a");
   REQUIRE(store->put("a", "one"));
@@ -569,10 +575,8 @@ TEST_CASE("after a full disk the store is ready again once there is room, "
 
 TEST_CASE("a checkpoint that cannot create its next log leaves no file "
           "behind") {
-  temp_dir dir;
-  auto env = std::make_shared<failing_env>();
-  auto store = open_store(file_config_for(dir.path, 1, fsync_policy::always),
-                          env);
+  one_shard_on_failing_disk disk;
+  auto& [dir, env, store] = disk;
   REQUIRE(store);
   auto& shard = store->of("a");
   REQUIRE(store->put("a", "one"));
