@@ -61,7 +61,8 @@ caf::expected<Result> ask_and_wait(store_bridge& bridge, const Dest& dest,
 /// The slot of a call is freed just after its callback ran (on a CAF
 /// thread), so the test thread may see the count drop a moment later.
 size_t settled_in_flight(const store_bridge& bridge) {
-  for (int i = 0; i < 500 && bridge.in_flight() > 0; ++i)
+  // Up to 5 s: under ASan on a loaded machine one second was once too few.
+  for (int i = 0; i < 2500 && bridge.in_flight() > 0; ++i)
     std::this_thread::sleep_for(2ms);
   return bridge.in_flight();
 }
