@@ -72,7 +72,7 @@ struct order_walk {
 
   void list_fills() const {
     auto walk = *this;
-    self->request(store, timeout, list_atom_v, fills_of{id})
+    self->request(store, timeout, list_atom_v, fills_of{id, {}})
       .then(
         [walk](id_list& fills) {
           if (fills.ids != std::vector<std::string>{"0xtx1", "0xtx2"})
@@ -84,7 +84,7 @@ struct order_walk {
 
   void list_settlements() const {
     auto walk = *this;
-    self->request(store, timeout, list_atom_v, settlements_of{id})
+    self->request(store, timeout, list_atom_v, settlements_of{id, {}})
       .then(
         [walk](id_list& claims) {
           if (claims.ids != std::vector<std::string>{"0xclaim"})

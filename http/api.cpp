@@ -12,7 +12,7 @@ api::api(store_bridge& bridge, state_actor store,
          ownership_ptr<state_actor> owners, metrics_actor metrics,
          std::string auth_token, handler_limits limits)
   : env_{bridge, std::move(store), std::move(owners), std::move(metrics),
-         limits},
+         limits, {}},
     auth_token_(std::move(auth_token)) {
 }
 

@@ -231,7 +231,8 @@ void flush_reads(peer_ptr self) {
             st.count(state_errc::none);
             r.batch_rp.deliver(batch_reply{{std::make_move_iterator(first),
                                             std::make_move_iterator(
-                                              first + r.count)}});
+                                              first + r.count)},
+                                           {}});
           } else if (first->found()) {
             st.count(state_errc::none);
             r.entry_rp.deliver(std::move(*first));

@@ -122,7 +122,7 @@ TEST_CASE("fan-out: the ids collector merges the owners' id lists sorted") {
   for (auto key : {"order:t:3", "order:t:1", "order:t:2", "order:u:4"})
     f.put(key);
   auto ids = f.ask_actor<id_list>(spawn_ids_collector(*f.sys, f.map()),
-                                  list_atom_v, orders_of{"t"});
+                                  list_atom_v, orders_of{"t", {}});
   REQUIRE(ids);
   CHECK(ids->ids == std::vector<std::string>{"1", "2", "3"});
 }
@@ -183,7 +183,7 @@ TEST_CASE("fan-out: an owner that never replies makes the collector answer "
   SECTION("ids") {
     answer_after_timeout(
       f.request<id_list>(spawn_ids_collector(*f.sys, map), caf::infinite,
-                         list_atom_v, orders_of{"t"}));
+                         list_atom_v, orders_of{"t", {}}));
   }
   SECTION("batch_get") {
     answer_after_timeout(f.request<batch_reply>(

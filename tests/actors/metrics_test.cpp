@@ -100,7 +100,11 @@ TEST_CASE("metrics: a shard's tick report reaches the rendered text") {
     *f.sys,
     std::make_unique<memory_store>(std::make_shared<key_budget>(0),
                                    eviction_policy::reject, 0),
-    false, shard_settings{0, 0, f.metrics}));
+    false, [&] {
+      shard_settings s;
+      s.metrics = f.metrics;
+      return s;
+    }()));
   REQUIRE(f.ask_actor<write_result>(shard, put_atom_v,
                                     set_request{"state:c:k", "v", 0, {}}));
   REQUIRE(f.ask_actor<entry>(shard, get_atom_v, std::string{"state:c:k"}));

@@ -36,7 +36,11 @@ struct router_fixture : deterministic_system {
       shards.push_back(stop_at_end(spawn_shard(
         *sys,
         std::make_unique<memory_store>(budget, eviction_policy::reject, 0),
-        false, shard_settings{i, 0, {}})));
+        false, [i] {
+          shard_settings s;
+          s.index = i;
+          return s;
+        }())));
     router = stop_at_end(spawn_router(*sys, shards));
     sched->run();
   }

@@ -44,7 +44,13 @@ struct shard_fixture : deterministic_system {
     auto probe = stop_at_end(
       caf::actor_cast<metrics_actor>(sys->spawn(report_probe, reports)));
     shard = stop_at_end(spawn_shard(*sys, std::move(store), false,
-                                    shard_settings{3, default_ttl_ms, probe}));
+                                    [&] {
+                                      shard_settings s;
+                                      s.index = 3;
+                                      s.default_ttl_ms = default_ttl_ms;
+                                      s.metrics = probe;
+                                      return s;
+                                    }()));
     sched->run();
   }
 
@@ -179,7 +185,7 @@ TEST_CASE("shard: typed records live under their keys") {
   REQUIRE(f.ask<version_t>(put_atom_v, fill{"o1", "0xa", "f1", 0}));
   CHECK(f.ask<entry>(get_atom_v, std::string{"fill:o1:0xa"})->value == "f1");
   CHECK(f.ask<fill>(get_atom_v, fill_ref{"o1", "0xb"})->data == "f2");
-  CHECK(f.ask<id_list>(list_atom_v, fills_of{"o1"})->ids
+  CHECK(f.ask<id_list>(list_atom_v, fills_of{"o1", {}})->ids
         == std::vector<std::string>{"0xa", "0xb"});
 }
 

@@ -226,12 +226,12 @@ TEST_CASE("typed order, fill and settlement messages") {
   REQUIRE(o);
   CHECK(o->data == "order");
   CHECK(o->version != 0);
-  CHECK(f.ask<id_list>(list_atom_v, orders_of{"eip7683"})->ids
+  CHECK(f.ask<id_list>(list_atom_v, orders_of{"eip7683", {}})->ids
         == std::vector<std::string>{"o1", "o2"});
-  CHECK(f.ask<id_list>(list_atom_v, fills_of{"o1"})->ids
+  CHECK(f.ask<id_list>(list_atom_v, fills_of{"o1", {}})->ids
         == std::vector<std::string>{"0xa", "0xb"});
   CHECK(f.ask<fill>(get_atom_v, fill_ref{"o1", "0xb"})->data == "f2");
-  CHECK(f.ask<id_list>(list_atom_v, settlements_of{"o1"})->ids
+  CHECK(f.ask<id_list>(list_atom_v, settlements_of{"o1", {}})->ids
         == std::vector<std::string>{"0xclaim"});
   CHECK(f.ask<settlement>(get_atom_v, settlement_ref{"o1", "0xclaim"})->data
         == "s");
@@ -258,7 +258,7 @@ TEST_CASE("typed order, fill and settlement messages") {
     auto empty = f.ask<fill>(get_atom_v, fill_ref{"", "0xa"});
     REQUIRE_FALSE(empty);
     CHECK(code(empty.error()) == state_errc::invalid_key);
-    auto list = f.ask<id_list>(list_atom_v, fills_of{"a:b"});
+    auto list = f.ask<id_list>(list_atom_v, fills_of{"a:b", {}});
     REQUIRE_FALSE(list);
     CHECK(code(list.error()) == state_errc::invalid_key);
   }

@@ -101,7 +101,7 @@ void solver(caf::event_based_actor* self, state_actor store, std::string id,
               self->request(store, t, put_atom_v, fill{id, "0xtx2", "f2", 0})
                 .then(
                   [=](version_t) {
-                    self->request(store, t, list_atom_v, fills_of{id})
+                    self->request(store, t, list_atom_v, fills_of{id, {}})
                       .then(
                         [=](id_list& fills) {
                           if (fills.ids
@@ -186,11 +186,11 @@ TEST_CASE("writes through the front node land on the owning store node") {
     REQUIRE(ask<version_t>(c.client.sys, front, patience, put_atom_v,
                            fill{"0xorder", "0xtx" + std::to_string(i), "d", 0}));
   auto at_owner = ask<id_list>(c.client.sys, stores[owner], patience,
-                               list_atom_v, fills_of{"0xorder"});
+                               list_atom_v, fills_of{"0xorder", {}});
   REQUIRE(at_owner);
   CHECK(at_owner->ids.size() == 10);
   auto through_front = ask<id_list>(c.client.sys, front, patience, list_atom_v,
-                                    fills_of{"0xorder"});
+                                    fills_of{"0xorder", {}});
   REQUIRE(through_front);
   CHECK(through_front->ids == at_owner->ids);
 }
@@ -230,7 +230,7 @@ TEST_CASE("list and batch_get through the front node merge both stores") {
   }
   SECTION("orders of a type are merged from both stores") {
     auto ids = ask<id_list>(c.client.sys, front, patience, list_atom_v,
-                            orders_of{"eip7683"});
+                            orders_of{"eip7683", {}});
     REQUIRE(ids);
     CHECK(ids->ids.size() == 50);
     CHECK(std::is_sorted(ids->ids.begin(), ids->ids.end()));
@@ -528,10 +528,9 @@ struct http_cluster {
 
 TEST_CASE("the front node's HTTP gateway serves the cluster") {
   http_cluster cluster;
-  auto &a = cluster.a, &b = cluster.b;
+  auto& b = cluster.b;
   auto ha = cluster.ha, hb = cluster.hb, hf = cluster.hf;
   auto& placement = cluster.placement;
-  auto& dir = cluster.dir;
   std::string key_a, key_b;
   for (int i = 0; key_a.empty() || key_b.empty(); ++i) {
     auto key = "state:http:k" + std::to_string(i);
@@ -686,7 +685,7 @@ TEST_CASE("a watch through the front node sees the changes of every store "
 
 TEST_CASE("export and import through the front node cover every store node") {
   http_cluster cluster;
-  auto &a = cluster.a, &b = cluster.b;
+  auto& b = cluster.b;
   auto ha = cluster.ha, hb = cluster.hb, hf = cluster.hf;
   auto& placement = cluster.placement;
   auto& dir = cluster.dir;

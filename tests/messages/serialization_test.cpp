@@ -84,7 +84,7 @@ TEST_CASE_METHOD(fixture, "key-value protocol types round-trip") {
   CHECK(p.more);
   auto br = round_trip(batch_request{{"a", "b"}});
   CHECK(br.keys.size() == 2);
-  auto bp = round_trip(batch_reply{{entry{"x", 1, 0}, entry{}}});
+  auto bp = round_trip(batch_reply{{entry{"x", 1, 0}, entry{}}, {}});
   REQUIRE(bp.entries.size() == 2);
   CHECK(bp.entries[0].value == "x");
   CHECK_FALSE(bp.entries[1].found());
@@ -103,16 +103,16 @@ TEST_CASE_METHOD(fixture, "typed domain records round-trip") {
   CHECK(o.data == binary());
   CHECK(o.version == 9);
   CHECK(round_trip(order_ref{"t", "i"}).order_id == "i");
-  CHECK(round_trip(orders_of{"t"}).order_type == "t");
+  CHECK(round_trip(orders_of{"t", {}}).order_type == "t");
   auto f = round_trip(fill{"o", "0xtx", binary(), 2});
   CHECK(f.tx_hash == "0xtx");
   CHECK(f.data == binary());
   CHECK(round_trip(fill_ref{"o", "tx"}).tx_hash == "tx");
-  CHECK(round_trip(fills_of{"o"}).order_id == "o");
+  CHECK(round_trip(fills_of{"o", {}}).order_id == "o");
   auto st = round_trip(settlement{"o", "0xc", "d", 3});
   CHECK(st.claim_hash == "0xc");
   CHECK(round_trip(settlement_ref{"o", "c"}).claim_hash == "c");
-  CHECK(round_trip(settlements_of{"o"}).order_id == "o");
+  CHECK(round_trip(settlements_of{"o", {}}).order_id == "o");
   auto cs = round_trip(component_state{"quoter", "k", "v", 4});
   CHECK(cs.component == "quoter");
   CHECK(cs.data == "v");

@@ -404,7 +404,7 @@ void check_listing_across_shards(const conformance_target& t) {
   }
   CHECK(seen == keys);
   id_list ids;
-  self->request(store->router, timeout, list_atom_v, orders_of{"across"})
+  self->request(store->router, timeout, list_atom_v, orders_of{"across", {}})
     .receive([&](id_list& x) { ids = std::move(x); },
              [&](caf::error& err) { FAIL(message_of(err)); });
   CHECK(ids.ids.size() == keys.size());

@@ -224,7 +224,7 @@ caf::behavior fake_remote(fake_ptr self, bool hold_requests) {
       if (i >= self->state.received.size())
         return;
       auto& r = self->state.received[i];
-      r.rp.deliver(batch_reply{std::vector<entry>(r.batch_size - 1)});
+      r.rp.deliver(batch_reply{std::vector<entry>(r.batch_size - 1), {}});
     },
   };
 }
