@@ -445,6 +445,11 @@ uint64_t file_store::write_room() const {
 }
 
 uint64_t file_store::fold_room() const {
+  // Every unfolded value is an indexed key's, so bytes_ bounds them: only
+  // a filesystem with less free than that bound pays for the exact sum.
+  auto bound = write_room() + bytes_ + dirty_.size() * file_block;
+  if (room_for(bound))
+    return bound;
   uint64_t bytes = write_room();
   for (auto& [key, slot] : dirty_)
     bytes += file_block + key.size()

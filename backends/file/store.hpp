@@ -138,7 +138,8 @@ private:
   /// the next chunk a preallocated log grows by, and some slack.
   uint64_t write_room() const;
   /// The free space a fold needs: every unfolded value in a file of its
-  /// own (a block at least), the next log, and some slack.
+  /// own (a block at least), the next log, and some slack. Sums the
+  /// unfolded values only when a cheap upper bound does not fit.
   uint64_t fold_room() const;
 
   /// A fold running on its own thread: the changes it writes (immutable
