@@ -537,16 +537,22 @@ struct one_shard_on_failing_disk {
   std::shared_ptr<failing_env> env = std::make_shared<failing_env>();
   caf::expected<opened_store> store
     = open_store(file_config_for(dir.path, 1, fsync_policy::always), env);
+
+  /// Key "a" written once, while the disk still works; the root's files
+  /// after that write.
+  std::set<std::string> with_a_written() {
+    REQUIRE(store);
+    REQUIRE(store->put("a", "one"));
+    return root_files(dir.path);
+  }
 };
 
 TEST_CASE("after a full disk the store is ready again once there is room, "
           "without a write, and a checkpoint waits for room") {
   one_shard_on_failing_disk disk;
   auto& [dir, env, store] = disk;
-  REQUIRE(store);
+  auto before = disk.with_a_written();
   auto& shard = store->of("a");
-  REQUIRE(store->put("a", "one"));
-  auto before = root_files(dir.path);
 
   env->fail_writes = true;
   env->free_space = 0;
@@ -577,10 +583,8 @@ TEST_CASE("a checkpoint that cannot create its next log leaves no file "
           "behind") {
   one_shard_on_failing_disk disk;
   auto& [dir, env, store] = disk;
-  REQUIRE(store);
+  auto before = disk.with_a_written();
   auto& shard = store->of("a");
-  REQUIRE(store->put("a", "one"));
-  auto before = root_files(dir.path);
   // The space check passes (the filesystem says it has room), the writes
   // fail anyway (a quota, another writer): each checkpoint fails, cleanly.
   env->free_space = int64_t{1} << 30;
