@@ -312,7 +312,16 @@ caf::error file_tree::settle(const std::vector<std::string>& file) const {
   if (*dir < 0)
     return {};
   auto& leaf = file.back();
-  int rc = env_->rename_at(*dir, leaf, *dir, leaf + ".settled");
+  // Never over an earlier settled file of the same key: kept means kept.
+  auto settled = leaf + ".settled";
+  for (int n = 1;; ++n) {
+    int fd = env_->open_at(*dir, settled, O_RDONLY | O_NOFOLLOW);
+    if (fd < 0)
+      break;
+    env_->close(fd);
+    settled = leaf + ".settled." + std::to_string(n);
+  }
+  int rc = env_->rename_at(*dir, leaf, *dir, settled);
   if (rc != 0 && rc != -ENOENT)
     return io_failure("cannot rename", shown(file), rc);
   walker.mark_dirty();

@@ -373,6 +373,10 @@ TEST_CASE("a quarantined key is settled by a delete, and a second damaged "
   CHECK_FALSE(store->get("k"));
   CHECK(fs::exists(dir.sub("~quarantine/k.val.settled")));
   CHECK(fs::exists(dir.sub("~quarantine/k.val")));
+  // Settled again, the second file does not replace the first.
+  REQUIRE(store->remove("k"));
+  CHECK(fs::exists(dir.sub("~quarantine/k.val.settled")));
+  CHECK(fs::exists(dir.sub("~quarantine/k.val.settled.1")));
 }
 
 TEST_CASE("a value file damaged while the store runs is quarantined on "
