@@ -79,15 +79,20 @@ template <class Owner>
 health_collector::behavior_type health_fan_out(health_collector::pointer self,
                                                ownership_ptr<Owner> map) {
   return {
-    [=](health_atom) -> caf::result<std::string> {
-      auto rp = self->make_response_promise<std::string>();
-      gather<std::string>(
+    [=](health_atom) -> caf::result<health_report> {
+      auto rp = self->make_response_promise<health_report>();
+      gather<health_report>(
         self, *map,
-        [=](const caf::error& err, std::vector<std::string>&) mutable {
-          if (err)
+        [=](const caf::error& err,
+            std::vector<health_report>& reports) mutable {
+          if (err) {
             rp.deliver(err);
-          else
-            rp.deliver(std::string{"ok"});
+          } else {
+            health_report sum;
+            for (auto& r : reports)
+              sum += r;
+            rp.deliver(sum);
+          }
           self->quit();
         },
         health_atom_v);

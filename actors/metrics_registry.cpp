@@ -201,6 +201,7 @@ metrics_registry::capacity_note metrics_registry::capacity_change() {
 void metrics_registry::add(const shard_report& r) {
   sizes_[{r.backend, r.shard}] = {r.keys, r.bytes};
   up_[{r.backend, r.shard}] = r.backend_up;
+  quarantined_[{r.backend, r.shard}] = r.quarantined;
   for (size_t o = 0; o < op_kind_count; ++o) {
     auto op = to_string(static_cast<op_kind>(o));
     for (size_t c = 0; c < result_code_count; ++c) {
@@ -293,6 +294,19 @@ std::string metrics_registry::render() const {
     out += "solver_state_backend_up{backend=\"" + escape(labels.first)
            + "\",shard=\"" + std::to_string(labels.second) + "\"} "
            + (up ? "1" : "0") + "\n";
+  // Summed per backend like the sizes: which shard holds a damaged value
+  // file does not matter to whoever acts on it (the log names the key).
+  std::map<std::string, uint64_t> quarantined;
+  for (auto& [labels, count] : quarantined_)
+    quarantined[labels.first] += count;
+  header(out, "state_quarantined_values",
+         "Values whose file failed its checks and was moved into "
+         "quarantine under base_path; each key answers 500 until written "
+         "or deleted.",
+         "gauge");
+  for (auto& [backend, count] : quarantined)
+    out += "state_quarantined_values{backend=\"" + escape(backend) + "\"} "
+           + std::to_string(count) + "\n";
   single(out, "solver_state_max_items",
          "The store's key cap, state.max_items; 0 means none.", "gauge",
          max_items_);

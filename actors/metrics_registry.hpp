@@ -58,6 +58,8 @@ private:
   std::map<std::pair<std::string, std::string>, histogram> http_durations_;
   // (backend, shard) -> the shard's last health check passed
   std::map<std::pair<std::string, uint32_t>, bool> up_;
+  // (backend, shard) -> values in quarantine
+  std::map<std::pair<std::string, uint32_t>, uint64_t> quarantined_;
   // The watch hub: its last sizes and its counters.
   watch_report watch_{};
   uint64_t max_items_ = 0;

@@ -967,7 +967,8 @@ void on_tick(shard_ptr self) {
                       std::move(st.tally.results),
                       std::move(st.tally.buckets),
                       std::move(st.tally.seconds),
-                      st.backend_up};
+                      st.backend_up,
+                      stats.quarantined};
   st.tally = op_tally{};
   self->send(st.settings.metrics, report_atom_v, std::move(report));
 }
@@ -1241,12 +1242,13 @@ shard_actor::behavior_type shard(shard_ptr self,
                             std::move(watcher));
     },
     // -- operations ---------------------------------------------------------------
-    [=](health_atom) -> caf::result<std::string> {
+    [=](health_atom) -> caf::result<health_report> {
       flush_batch(self);
-      if (auto err = self->state.store->health_check())
+      auto& store = *self->state.store;
+      if (auto err = store.health_check())
         return make_state_error(state_errc::backend_unavailable,
                                 message_of(err));
-      return std::string{"ok"};
+      return health_report{store.stats().quarantined};
     },
     // -- internal -----------------------------------------------------------------
     [=](tick_atom) { on_tick(self); },

@@ -25,6 +25,8 @@ namespace solver_state {
 struct store_stats {
   uint64_t keys = 0;
   uint64_t bytes = 0; // keys + values, where the backend knows them
+  /// Values moved into quarantine (state_quarantined_values).
+  uint64_t quarantined = 0;
 };
 
 /// One single-key operation of a pipelined batch (state_store::apply) and,
@@ -166,7 +168,8 @@ public:
   /// Flushes everything before shutdown.
   virtual caf::error close();
 
-  /// Empty when the backend can serve requests.
+  /// Empty when the backend can serve requests. A backend that serves
+  /// reads but refuses writes for now (a full disk) fails it too, saying so.
   virtual caf::error health_check();
 
   virtual store_stats stats() const;

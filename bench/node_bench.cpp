@@ -195,7 +195,7 @@ bool wait_healthy(caf::actor_system& sys, const state_actor& target) {
     caf::scoped_actor self{sys};
     bool ok = false;
     self->request(target, 1s, health_atom_v)
-      .receive([&](std::string&) { ok = true; }, [](caf::error&) {});
+      .receive([&](health_report&) { ok = true; }, [](caf::error&) {});
     if (ok)
       return true;
     std::this_thread::sleep_for(50ms);

@@ -53,14 +53,14 @@ void healthz(const sink_ptr& sink) {
 }
 
 void readyz(const handler_env& env, const sink_ptr& sink) {
-  auto on_result = [sink](caf::expected<std::string> r) {
+  auto on_result = [sink](caf::expected<health_report> r) {
     if (r)
-      sink->reply(json_response(200, status_body("ready")));
+      sink->reply(json_response(200, readiness_body(*r)));
     else
       sink->reply(error_response(state_errc::backend_unavailable,
                                  "not ready: " + message_of(r.error())));
   };
-  if (!env.bridge.ask<std::string>(env.store, on_result, health_atom_v))
+  if (!env.bridge.ask<health_report>(env.store, on_result, health_atom_v))
     sink->reply(overloaded(env));
 }
 

@@ -39,6 +39,13 @@ std::string status_body(std::string_view status) {
   return json::serialize(out);
 }
 
+std::string readiness_body(const health_report& report) {
+  json::object out;
+  out["status"] = "ready";
+  out["quarantined_values"] = report.quarantined_values;
+  return json::serialize(out);
+}
+
 std::string deleted_body(uint64_t deleted) {
   json::object out;
   out["deleted"] = deleted;

@@ -9,6 +9,7 @@
 
 #include "messages/domain.hpp"
 #include "messages/errors.hpp"
+#include "messages/health.hpp"
 #include "messages/values.hpp"
 
 namespace solver_state::gateway {
@@ -18,6 +19,9 @@ std::string error_body(state_errc code, std::string_view message);
 
 /// {"status":"<status>"}
 std::string status_body(std::string_view status);
+
+/// /readyz's 200 body: {"status":"ready","quarantined_values":N}.
+std::string readiness_body(const health_report& report);
 
 /// The keys of a batch-get body {"keys":["a","b"]}, or nullopt with
 /// `problem` set when the body is not that shape.

@@ -86,9 +86,9 @@ using state_actor = caf::typed_actor<
   caf::replies_to<watch_atom, watch_request, watcher_actor>::with<
     watch_started>,
   // -- operations ------------------------------------------------------------------
-  /// "ok" when every backend behind this actor passes its health check;
-  /// backend_unavailable otherwise.
-  caf::replies_to<health_atom>::with<std::string>>;
+  /// A report (quarantined values...) when every backend behind this actor
+  /// passes its health check; backend_unavailable saying why otherwise.
+  caf::replies_to<health_atom>::with<health_report>>;
 
 /// The TRANSACTION COORDINATOR interface: a short-lived actor that runs one
 /// transaction over the shards of a store whose shards hold their own data
@@ -192,8 +192,9 @@ using delete_prefix_collector = caf::typed_actor<
 
 /// The HEALTH COLLECTOR interface: asks every owner's health check.
 using health_collector = caf::typed_actor<
-  /// "ok" when every owner is healthy, else the first failure.
-  caf::replies_to<health_atom>::with<std::string>>;
+  /// Every owner's report added up when all are healthy, else the first
+  /// failure.
+  caf::replies_to<health_atom>::with<health_report>>;
 
 // -- cluster -------------------------------------------------------------------------
 

@@ -49,6 +49,8 @@ struct shard_report {
   std::vector<double> seconds_sum; // op_kind_count
   /// The shard's last health check (state_store::health_check) passed.
   bool backend_up = true;
+  /// Values of this shard in quarantine (store_stats::quarantined).
+  uint64_t quarantined = 0;
 };
 
 /// Number of result codes tracked per op: one per state_errc.
@@ -58,7 +60,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_report& x) {
   return f(caf::meta::type_name("solver_state::shard_report"), x.shard,
            x.backend, x.keys, x.bytes, x.results, x.buckets, x.seconds_sum,
-           x.backend_up);
+           x.backend_up, x.quarantined);
 }
 
 /// HTTP request counts since the last report, by route, method and status.

@@ -8,6 +8,7 @@
 
 #include "messages/domain.hpp"
 #include "messages/errors.hpp"
+#include "messages/health.hpp"
 #include "messages/metrics.hpp"
 #include "messages/transaction.hpp"
 #include "messages/values.hpp"
@@ -93,5 +94,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(solver_state, caf::first_custom_type_id)
   CAF_ADD_ATOM(solver_state, solver_state, resync_atom, "ss_resync")
   /// The hub's message to itself: hand the waiting watchers their batches.
   CAF_ADD_ATOM(solver_state, solver_state, deliver_atom, "ss_deliver")
+  // -- health ------------------------------------------------------------------
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::health_report))
 
 CAF_END_TYPE_ID_BLOCK(solver_state)

@@ -464,7 +464,7 @@ peer_actor::behavior_type peer(peer_ptr self, peer_settings settings) {
     },
     // -- operations --------------------------------------------------------------------
     [self](health_atom) {
-      return forward<std::string>(self, health_atom_v);
+      return forward<health_report>(self, health_atom_v);
     },
   };
 }

@@ -42,6 +42,13 @@ caf::behavior silent_owner(caf::event_based_actor* self,
   };
 }
 
+/// A healthy owner with `quarantined` values in quarantine.
+caf::behavior reporting_owner(caf::event_based_actor*, uint64_t quarantined) {
+  return {
+    [=](health_atom) { return health_report{quarantined}; },
+  };
+}
+
 /// Owners by the last character of a key: "state:k:3" belongs to owner
 /// 3 % owners.size().
 struct fan_out_fixture : deterministic_system {
@@ -56,6 +63,11 @@ struct fan_out_fixture : deterministic_system {
                                      eviction_policy::reject, 0),
       false, shard_settings{});
     return stop_at_end(s);
+  }
+
+  state_actor reporting(uint64_t quarantined) {
+    return stop_at_end(caf::actor_cast<state_actor>(
+      sys->spawn(reporting_owner, quarantined)));
   }
 
   state_actor silent() {
@@ -145,14 +157,20 @@ TEST_CASE("fan-out: the batch collector puts answers back in request order") {
 }
 
 TEST_CASE("fan-out: the health collector says ok when every owner is "
-          "healthy") {
+          "healthy, with their quarantined values added up") {
   fan_out_fixture f;
   for (int i = 0; i < 3; ++i)
     f.owners.push_back(f.memory_shard());
-  auto h = f.ask_actor<std::string>(spawn_health_collector(*f.sys, f.map()),
-                                    health_atom_v);
+  auto h = f.ask_actor<health_report>(
+    spawn_health_collector(*f.sys, f.map()), health_atom_v);
   REQUIRE(h);
-  CHECK(*h == "ok");
+  CHECK(h->quarantined_values == 0);
+  f.owners.push_back(f.reporting(2));
+  f.owners.push_back(f.reporting(5));
+  h = f.ask_actor<health_report>(spawn_health_collector(*f.sys, f.map()),
+                                 health_atom_v);
+  REQUIRE(h);
+  CHECK(h->quarantined_values == 7);
 }
 
 TEST_CASE("fan-out: an owner that never replies makes the collector answer "
@@ -191,7 +209,7 @@ TEST_CASE("fan-out: an owner that never replies makes the collector answer "
       batch_request{{"state:k:0", "state:k:1"}}));
   }
   SECTION("health") {
-    answer_after_timeout(f.request<std::string>(
+    answer_after_timeout(f.request<health_report>(
       spawn_health_collector(*f.sys, map), caf::infinite, health_atom_v));
   }
 }

@@ -448,7 +448,8 @@ TEST_CASE("pipelined requests are answered in order") {
 }
 
 TEST_CASE("a corrupt value file: the service starts, its key answers 500 "
-          "naming the quarantined file, every other key is served") {
+          "naming the quarantined file, every other key is served, readiness "
+          "and metrics count it") {
   char tmpl[] = "/tmp/solver-state-quarantine-XXXXXX";
   REQUIRE(::mkdtemp(tmpl) != nullptr);
   std::string base = tmpl;
@@ -481,11 +482,24 @@ TEST_CASE("a corrupt value file: the service starts, its key answers 500 "
         != std::string::npos);
   CHECK(c.get("/v1/state/order:x:1").body == "order:x:1");
   CHECK(c.get("/v1/state/order:x:3").body == "order:x:3");
-  CHECK(c.get("/readyz").status == 200);
+  // Ready, and counting it: on /readyz and in the metrics.
+  auto ready = c.get("/readyz");
+  CHECK(ready.status == 200);
+  CHECK(ready.body == R"({"status":"ready","quarantined_values":1})");
+  const std::string counted = "\nstate_quarantined_values{backend=\"file\"} 1\n";
+  bool in_metrics = false; // shards report every sweep_interval (1 s)
+  for (int i = 0; i < 50 && !in_metrics; ++i) {
+    in_metrics = c.get("/metrics").body.find(counted) != std::string::npos;
+    if (!in_metrics)
+      std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  CHECK(in_metrics);
   CHECK(svc.log().find("moved it to " + base
                        + "/~quarantine/order/x/2.val (kept)")
         != std::string::npos);
   CHECK(c.put("/v1/state/order:x:2", "again").status == 201);
   CHECK(c.get("/v1/state/order:x:2").body == "again");
+  CHECK(c.get("/readyz").body
+        == R"({"status":"ready","quarantined_values":0})");
   CHECK(svc.stop(SIGTERM) == 0);
 }

@@ -55,7 +55,7 @@ struct cluster {
   void wait_ready(const state_actor& front_store) {
     REQUIRE(eventually([&] {
       return static_cast<bool>(
-        ask<std::string>(client.sys, front_store, patience, health_atom_v));
+        ask<health_report>(client.sys, front_store, patience, health_atom_v));
     }));
   }
 
@@ -322,7 +322,7 @@ TEST_CASE("a typed solver actor talks to the cluster as to a local store") {
   REQUIRE(node);
   REQUIRE(eventually([&] {
     return static_cast<bool>(
-      ask<std::string>(c.client.sys, node->front, patience, health_atom_v));
+      ask<health_report>(c.client.sys, node->front, patience, health_atom_v));
   }));
   CHECK(run_solver(c.client.sys, node->front, "0xin-process") == "ok");
   // What this process wrote is visible through the other front node.
@@ -383,7 +383,7 @@ TEST_CASE("a dead store node fails only its keys and heals when it returns") {
                                  batch_get_atom_v, batch_request{{key_a}});
   REQUIRE(only_a);
   // Readiness and metrics show the dead peer.
-  auto health = ask<std::string>(c.client.sys, front, patience, health_atom_v);
+  auto health = ask<health_report>(c.client.sys, front, patience, health_atom_v);
   REQUIRE_FALSE(health);
   CHECK(code_of(health.error()) == state_errc::backend_unavailable);
   CHECK_THAT(message_of(health.error()),
@@ -439,7 +439,7 @@ TEST_CASE("nodes that list themselves share one state without a front node") {
   REQUIRE(node);
   REQUIRE(eventually([&] {
     return static_cast<bool>(
-      ask<std::string>(client.sys, node->front, patience, health_atom_v));
+      ask<health_report>(client.sys, node->front, patience, health_atom_v));
   }));
   for (int i = 0; i < 40; ++i)
     REQUIRE(ask<write_result>(

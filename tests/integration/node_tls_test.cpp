@@ -109,7 +109,7 @@ TEST_CASE("a cluster runs over TLS end to end") {
   auto t = std::chrono::seconds{5};
   REQUIRE(eventually([&] {
     return static_cast<bool>(
-      ask<std::string>(client.sys, *handle, t, health_atom_v));
+      ask<health_report>(client.sys, *handle, t, health_atom_v));
   }));
   REQUIRE(ask<write_result>(client.sys, *handle, t, put_atom_v,
                             set_request{"state:tls:via-front", "v", 0, {}}));

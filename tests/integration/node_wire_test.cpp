@@ -142,7 +142,7 @@ TEST_CASE("only solver-state nodes can connect (application identifier)") {
     client_system client;
     auto handle = client.connect(port);
     REQUIRE(handle);
-    CHECK(ask<std::string>(client.sys, *handle, std::chrono::seconds{5},
-                           health_atom_v));
+    CHECK(ask<health_report>(client.sys, *handle, std::chrono::seconds{5},
+                             health_atom_v));
   }
 }

@@ -56,7 +56,7 @@ public:
     caf::scoped_actor self{sys_};
     state_errc out = state_errc::none;
     self->request(router_, deadline, health_atom_v)
-      .receive([](std::string&) {},
+      .receive([](health_report&) {},
                [&](caf::error& err) { out = code_of(err); });
     return out;
   }

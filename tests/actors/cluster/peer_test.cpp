@@ -201,7 +201,7 @@ caf::behavior fake_remote(fake_ptr self, bool hold_requests) {
     },
     [self](health_atom) {
       return hold(self, "health", [](caf::response_promise& rp) {
-        rp.deliver(std::string{"ok"});
+        rp.deliver(health_report{3});
       });
     },
     // -- control, from the test ------------------------------------------------------
@@ -406,7 +406,7 @@ TEST_CASE("before the connection is up every request fails at once with "
   auto g = f.get("order:x:1");
   auto p = f.put("order:x:1");
   auto b = f.batch({"a", "b"});
-  auto h = f.ask<std::string>(health_atom_v);
+  auto h = f.ask<health_report>(health_atom_v);
   f.sched->run();
   for (auto [done, code, msg] :
        {std::tuple{g->done, g->code(), g->message()},
@@ -442,7 +442,7 @@ TEST_CASE("a connected peer forwards every request to the remote router and "
   f.sched->run();
   auto list = f.ask<key_page>(list_atom_v, list_request{"order:", "", 10});
   f.sched->run();
-  auto health = f.ask<std::string>(health_atom_v);
+  auto health = f.ask<health_report>(health_atom_v);
   f.sched->run();
   auto conflict = f.put("conflict:1");
   f.sched->run();
@@ -454,7 +454,7 @@ TEST_CASE("a connected peer forwards every request to the remote router and "
   CHECK(list->value->keys == std::vector<std::string>{"order:a", "order:b"});
   CHECK(list->value->more);
   REQUIRE(health->value);
-  CHECK(*health->value == "ok");
+  CHECK(health->value->quarantined_values == 3);
   // The store's own errors pass through unchanged.
   CHECK(conflict->code() == state_errc::version_mismatch);
   CHECK(conflict->message() == "stale version of conflict:1");

@@ -55,7 +55,7 @@ outcome put(caf::scoped_actor& self, const state_actor& router,
 outcome health(caf::scoped_actor& self, const state_actor& router) {
   outcome out;
   self->request(router, request_bound, health_atom_v)
-    .receive([&](std::string&) { out.ok = true; },
+    .receive([&](health_report&) { out.ok = true; },
              [&](caf::error& err) {
                out.code = code_of(err);
                out.message = message_of(err);
