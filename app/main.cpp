@@ -293,6 +293,7 @@ int main(int argc, char** argv) {
       problems.push_back("--listen: must be host:port, got '" + opts.listen
                          + "'");
   }
+  loaded.config.state.file.recover_truncate_log = opts.recover_truncate_log;
   if (loaded.ok() && opts.print_config) {
     std::cout << to_yaml(loaded.config);
     return 0;

@@ -1,5 +1,6 @@
 // The solver-state command line: --config, --listen, --check-config,
-// --print-config, --version and --help parsed into cli_options.
+// --print-config, --recover-truncate-log, --version and --help parsed into
+// cli_options.
 
 #include "config/cli.hpp"
 
@@ -31,6 +32,8 @@ cli_options parse_cli(const std::vector<std::string>& args) {
       opts.print_config = true;
     else if (arg == "--version")
       opts.version = true;
+    else if (arg == "--recover-truncate-log")
+      opts.recover_truncate_log = true;
     else if (arg.rfind("--config", 0) == 0)
       opts.config_path = value_of("--config");
     else if (arg.rfind("--listen", 0) == 0)
@@ -47,7 +50,7 @@ namespace {
 
 std::string usage_text() {
   return R"(usage: solver-state [--config FILE] [--listen HOST:PORT] [--check-config]
-                    [--print-config] [--version]
+                    [--print-config] [--recover-truncate-log] [--version]
 
 A state service for cross-chain intent solvers: orders, fills, settlements and
 component state over HTTP/JSON and CAF messages.
@@ -62,6 +65,10 @@ options:
   --print-config      print the effective configuration (the file, or the
                       built-in defaults, with every default filled in) as
                       YAML and exit; the auth token shows as "<set>"
+  --recover-truncate-log
+                      file backend: when a write-ahead log is damaged inside
+                      its synced part (the start refuses, naming the offset),
+                      cut it there, log every record the cut drops, and start
   --version           print the version and exit
   -h, --help          show this text
 

@@ -14,6 +14,7 @@ struct cli_options {
   bool check_config = false;
   bool print_config = false;
   bool version = false;
+  bool recover_truncate_log = false;
   std::string error;       // set when the command line is malformed
 };
 

@@ -24,6 +24,9 @@ struct file_config {
   milliseconds sync_interval{30'000};
   fsync_policy fsync = fsync_policy::always;
   size_t cache_items = 10'000;
+  /// --recover-truncate-log (command line only): cut a log damaged inside
+  /// its synced part at the damage, report what it drops, and start.
+  bool recover_truncate_log = false;
 };
 
 /// Shards of the file backend when the configuration names none: one log,

@@ -26,6 +26,7 @@ constexpr std::pair<state_errc, unsigned> statuses[] = {
   {state_errc::payload_too_large, 413},
   {state_errc::method_not_allowed, 405},
   {state_errc::cross_node_transaction, 400},
+  {state_errc::insufficient_storage, 507},
 };
 
 constexpr bool one_row_per_code_in_order() {

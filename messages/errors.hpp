@@ -33,7 +33,8 @@ namespace solver_state {
   X(bad_request)                                                             \
   X(payload_too_large)                                                       \
   X(method_not_allowed)                                                      \
-  X(cross_node_transaction)
+  X(cross_node_transaction)                                                  \
+  X(insufficient_storage)
 
 enum class state_errc : uint8_t {
 #define SOLVER_STATE_ERRC_ENUMERATOR(name) name,

@@ -198,7 +198,11 @@ std::shared_ptr<file_env> default_file_env() {
 
 caf::error io_failure(const std::string& what, const std::string& path,
                       int neg_errno) {
-  return make_state_error(state_errc::io_error,
+  // A full disk (or quota) is a state the store waits out read-only, not a
+  // failure of the operation's own making: callers and metrics tell it apart.
+  bool no_space = neg_errno == -ENOSPC || neg_errno == -EDQUOT;
+  return make_state_error(no_space ? state_errc::insufficient_storage
+                                   : state_errc::io_error,
                           what + " " + path + ": "
                             + std::strerror(-neg_errno));
 }

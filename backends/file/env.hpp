@@ -81,7 +81,8 @@ public:
 /// The real filesystem.
 std::shared_ptr<file_env> default_file_env();
 
-/// io_error naming the operation, the path and the OS reason.
+/// io_error naming the operation, the path and the OS reason;
+/// insufficient_storage for ENOSPC and EDQUOT.
 caf::error io_failure(const std::string& what, const std::string& path,
                       int neg_errno);
 

@@ -94,7 +94,9 @@ caf::expected<store_list> open_file_stores(const state_config& cfg,
   auto base = open_base(env, cfg.file.base_path);
   if (!base)
     return base_path_error(base.error());
-  auto recovered = recover(**base, cfg.shards);
+  recover_options how;
+  how.truncate_damaged_log = cfg.file.recover_truncate_log;
+  auto recovered = recover(**base, cfg.shards, how);
   if (!recovered)
     return base_path_error(recovered.error());
   auto budget = std::make_shared<key_budget>(cfg.max_items);
@@ -103,13 +105,19 @@ caf::expected<store_list> open_file_stores(const state_config& cfg,
   auto first_version = std::max(recovered->max_version, clock_micros());
   auto cache_per_shard = (cfg.file.cache_items + cfg.shards - 1) / cfg.shards;
   store_list stores;
+  size_t read_only = 0;
   for (size_t i = 0; i < cfg.shards; ++i) {
-    auto name = wal_name(i, 0);
-    auto log = wal_writer::create(env, (*base)->root.get(), name,
-                                  cfg.file.base_path + "/" + name,
-                                  cfg.file.fsync == fsync_policy::always);
-    if (!log)
-      return std::move(log.error());
+    auto name = wal_name(i, recovered->first_log_generation);
+    auto created = wal_writer::create(env, (*base)->root.get(), name,
+                                      cfg.file.base_path + "/" + name,
+                                      cfg.file.fsync == fsync_policy::always);
+    std::optional<wal_writer> log;
+    if (created)
+      log = std::move(*created);
+    else if (code_of(created.error()) == state_errc::insufficient_storage)
+      ++read_only; // the store creates it once there is room
+    else
+      return base_path_error(created.error());
     for (size_t k = 0; k < recovered->shards[i].size(); ++k)
       budget->take();
     file_store_options opts;
@@ -117,16 +125,28 @@ caf::expected<store_list> open_file_stores(const state_config& cfg,
     opts.fsync = cfg.file.fsync;
     opts.cache_items = cache_per_shard;
     opts.first_version = first_version;
+    opts.log_generation = recovered->first_log_generation;
     opts.quarantined = std::move(recovered->quarantined[i]);
+    opts.unfolded = std::move(recovered->unfolded[i]);
+    opts.inherited = recovered->inherited;
     stores.push_back(std::make_unique<file_store>(
-      *base, std::move(*log), std::move(recovered->shards[i]), budget, opts));
+      *base, std::move(log), std::move(recovered->shards[i]), budget,
+      std::move(opts)));
   }
+  if (read_only > 0)
+    spdlog::warn("file backend: the disk under {} is full: {} of {} shards "
+                 "start read-only (reads are served, writes answer 507 "
+                 "insufficient_storage) and accept writes by themselves "
+                 "once there is room",
+                 cfg.file.base_path, read_only, cfg.shards);
   std::chrono::duration<double> took = std::chrono::steady_clock::now()
                                        - started;
   spdlog::info("file backend: opened {} with {} keys in {:.3f} s ({} log "
-               "records replayed, {} torn log tails ignored)",
+               "records replayed, {} torn log tails ignored, {} damaged logs "
+               "cut dropping {} records)",
                cfg.file.base_path, recovered->keys, took.count(),
-               recovered->log_records, recovered->torn_logs);
+               recovered->log_records, recovered->torn_logs,
+               recovered->truncated_logs, recovered->truncated_records);
   return stores;
 }
 

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -53,6 +54,58 @@ caf::expected<std::string> read_root_file(const file_base& base,
   if (int rc = base.env->read_all(fd, bytes); rc != 0)
     return io_failure("cannot read", path, rc);
   return bytes;
+}
+
+/// --recover-truncate-log: reports every record the cut drops, then cuts
+/// the log `name` where its damage starts, for good (so the next start
+/// does not refuse again).
+caf::error cut_damaged_log(const file_base& base, const std::string& name,
+                           const replay_summary& summary,
+                           recovered_state& out) {
+  auto path = base.path + "/" + name;
+  constexpr size_t shown = 1000;
+  spdlog::warn("file backend: --recover-truncate-log: {} is damaged at "
+               "offset {} inside its synced part; cutting it there drops "
+               "the {} valid records after it:",
+               path, summary.end, summary.lost.size());
+  for (size_t i = 0; i < summary.lost.size() && i < shown; ++i) {
+    auto& rec = summary.lost[i];
+    spdlog::warn("file backend: dropped: {} key {} version {}",
+                 rec.op == wal_op::erase ? "delete" : "put", rec.key,
+                 rec.version);
+  }
+  if (summary.lost.size() > shown)
+    spdlog::warn("file backend: dropped: ... and {} more records",
+                 summary.lost.size() - shown);
+  int fd = base.env->open_at(base.root.get(), name, O_WRONLY | O_NOFOLLOW);
+  if (fd < 0)
+    return io_failure("cannot open log to cut it", path, fd);
+  unique_fd guard{base.env.get(), fd};
+  if (int rc = base.env->truncate(fd, static_cast<off_t>(summary.end)); rc != 0)
+    return io_failure("cannot cut log", path, rc);
+  if (int rc = base.env->sync(fd, false); rc != 0)
+    return io_failure("cannot sync log", path, rc);
+  ++out.truncated_logs;
+  out.truncated_records += summary.lost.size();
+  return {};
+}
+
+/// A generation above that of every log in `names` ("~wal-S-G.log").
+uint64_t next_log_generation(const std::vector<std::string>& names) {
+  uint64_t next = 0;
+  for (auto& name : names) {
+    auto dash = name.rfind('-');
+    auto dot = name.rfind(".log");
+    if (dash == std::string::npos || dot == std::string::npos || dot <= dash)
+      continue;
+    uint64_t generation = 0;
+    auto first = name.data() + dash + 1;
+    auto last = name.data() + dot;
+    auto [end, ec] = std::from_chars(first, last, generation);
+    if (ec == std::errc{} && end == last) // else not a name we make
+      next = std::max(next, generation + 1);
+  }
+  return next;
 }
 
 /// A key as recovery sees it: from the tree, then overridden by newer log
@@ -119,7 +172,8 @@ open_base(std::shared_ptr<file_env> env, const std::string& path) {
 }
 
 caf::expected<recovered_state> recover(const file_base& base,
-                                       size_t shard_count) {
+                                       size_t shard_count,
+                                       recover_options opts) {
   recovered_state out;
   auto tree = base.tree();
   std::unordered_map<std::string, slot> keys;
@@ -205,11 +259,15 @@ caf::expected<recovered_state> recover(const file_base& base,
         s.size = rec.value.size();
         s.data = entry{s.deleted ? std::string{} : std::move(rec.value),
                        rec.version, rec.expires_at_ms};
-      });
+      },
+      max_file_value_bytes, opts.truncate_damaged_log);
     if (!summary)
       return std::move(summary.error());
     if (bad_record)
       return bad_record;
+    if (summary->damaged)
+      if (auto err = cut_damaged_log(base, name, *summary, out))
+        return err;
     out.log_records += summary->records;
     if (summary->torn) {
       ++out.torn_logs;
@@ -221,25 +279,48 @@ caf::expected<recovered_state> recover(const file_base& base,
     }
   }
   // 4. Fold the logs into the tree, persist the version mark, drop the logs.
+  //    Spares hold nothing the tree lacks: they go first, which on a full
+  //    disk may be the room the fold needs.
+  for (auto& name : spares)
+    if (int rc = base.env->unlink_at(base.root.get(), name);
+        rc != 0 && rc != -ENOENT)
+      return io_failure("cannot remove folded log", base.path + "/" + name,
+                        rc);
   std::vector<tree_change> changes;
   for (auto& [key, s] : keys)
     if (s.from_log)
       changes.push_back({&key, s.deleted ? nullptr : &s.data});
-  if (auto err = tree.apply(std::move(changes)))
-    return err;
-  if (auto err = tree.write_root_file(hwm_name(0), encode_hwm(out.max_version)))
-    return err;
-  logs.insert(logs.end(), spares.begin(), spares.end());
-  for (auto& name : logs)
-    if (int rc = base.env->unlink_at(base.root.get(), name); rc != 0)
-      return io_failure("cannot remove folded log", base.path + "/" + name, rc);
-  if (!logs.empty())
+  auto fold_err = tree.apply(std::move(changes));
+  if (!fold_err)
+    fold_err = tree.write_root_file(hwm_name(0), encode_hwm(out.max_version));
+  if (fold_err && code_of(fold_err) != state_errc::insufficient_storage)
+    return fold_err;
+  if (fold_err) {
+    // No room: the logs stay, their changes wait in the shards' memory and
+    // the store starts read-only rather than not at all.
+    out.fold_postponed = message_of(fold_err);
+    out.inherited = std::make_shared<inherited_logs>();
+    out.inherited->names = logs;
+    out.inherited->shards_left = shard_count;
+    out.first_log_generation = next_log_generation(logs);
+    spdlog::warn("file backend: cannot fold the {} logs of the last run "
+                 "into the tree ({}); they stay, their changes are served "
+                 "from memory, and writes wait for room on the disk",
+                 logs.size(), out.fold_postponed);
+  } else {
+    for (auto& name : logs)
+      if (int rc = base.env->unlink_at(base.root.get(), name); rc != 0)
+        return io_failure("cannot remove folded log", base.path + "/" + name,
+                          rc);
+  }
+  if (!spares.empty() || (!logs.empty() && !fold_err))
     if (int rc = base.env->sync(base.root.get(), false); rc != 0)
       return io_failure("cannot sync directory", base.path, rc);
   // 5. Hand each shard its keys, and the quarantined ones that no log
   //    record wrote or deleted since.
   out.shards.resize(shard_count);
   out.quarantined.resize(shard_count);
+  out.unfolded.resize(shard_count);
   for (auto& [key, q] : moved) {
     auto it = keys.find(key);
     if (it == keys.end()) {
@@ -253,11 +334,15 @@ caf::expected<recovered_state> recover(const file_base& base,
         return err;
   }
   for (auto& [key, s] : keys) {
-    if (s.deleted)
-      continue;
-    ++out.keys;
-    out.shards[shard_index(key, shard_count)].emplace(
-      key, key_meta{s.data.version, s.data.expires_at_ms, s.size});
+    auto shard = shard_index(key, shard_count);
+    if (!s.deleted) {
+      ++out.keys;
+      out.shards[shard].emplace(
+        key, key_meta{s.data.version, s.data.expires_at_ms, s.size});
+    }
+    if (fold_err && s.from_log)
+      out.unfolded[shard].emplace(key,
+                                  log_change{s.deleted, std::move(s.data)});
   }
   return out;
 }

@@ -3,8 +3,12 @@
 // Opening base_path: the lock that keeps a second process out, and the
 // recovery that runs once before the shards start: load the key tree,
 // replay every log left by the previous run (whatever its shard count),
-// fold them into the tree, and split the keys among the new shards.
+// fold them into the tree, and split the keys among the new shards. When
+// the disk has no room for the fold, the logs stay and their changes go to
+// the shards' memory instead (inherited_logs): the store starts read-only
+// rather than not at all, and folds them once there is room.
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -45,6 +49,34 @@ struct key_meta {
 
 using key_index = std::map<std::string, key_meta>;
 
+/// A key's latest change recorded in a log and not yet folded into the
+/// tree: its new contents, or its removal.
+struct log_change {
+  bool removed = false;
+  entry data;
+};
+
+using log_changes = std::unordered_map<std::string, log_change>;
+
+/// Logs of the previous run that start-up could not fold (no room on the
+/// disk). Their changes wait in the shards' memory (recovered_state::
+/// unfolded); each shard folds its part with its first fold. Until every
+/// shard has, the logs must stay, and so must every log a shard retires
+/// after them: replaying an old put after a newer delete was folded and its
+/// log removed would bring a deleted key back.
+struct inherited_logs {
+  std::vector<std::string> names;
+  /// Shards that have not folded their part yet; the one that brings it to
+  /// zero removes the logs.
+  std::atomic<size_t> shards_left{0};
+};
+
+struct recover_options {
+  /// A log damaged inside its synced part is cut at the damage (the records
+  /// after it are logged and dropped) instead of refusing to start.
+  bool truncate_damaged_log = false;
+};
+
 struct recovered_state {
   std::vector<key_index> shards; // keys per shard, by shard_index()
   version_t max_version = 0;     // highest version ever issued
@@ -55,11 +87,25 @@ struct recovered_state {
   /// quarantine and is not settled by a later write or delete in the logs,
   /// with what happened.
   std::vector<std::unordered_map<std::string, quarantine_record>> quarantined;
+  /// Logs cut at damage inside their synced part (truncate_damaged_log),
+  /// and the valid records dropped with them.
+  size_t truncated_logs = 0;
+  size_t truncated_records = 0;
+  /// Why the logs could not be folded, when the disk had no room: then they
+  /// stay (`inherited`), and each shard gets its part of their changes in
+  /// `unfolded`. Empty after a normal start.
+  std::string fold_postponed;
+  std::vector<log_changes> unfolded;
+  std::shared_ptr<inherited_logs> inherited;
+  /// The generation of the shards' first logs: 0, or above every kept log
+  /// (a new log must never overwrite one of them).
+  uint64_t first_log_generation = 0;
 };
 
 /// Loads and folds everything under `base`, for `shard_count` shards.
 caf::expected<recovered_state> recover(const file_base& base,
-                                       size_t shard_count);
+                                       size_t shard_count,
+                                       recover_options opts = {});
 
 /// Name of shard `index`'s log of `generation` (a new one per fold) and of
 /// its version high-water-mark file.

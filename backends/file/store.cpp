@@ -13,20 +13,39 @@
 
 namespace solver_state {
 
-file_store::file_store(std::shared_ptr<file_base> base, wal_writer log,
-                       key_index keys, std::shared_ptr<key_budget> budget,
+file_store::file_store(std::shared_ptr<file_base> base,
+                       std::optional<wal_writer> log, key_index keys,
+                       std::shared_ptr<key_budget> budget,
                        file_store_options opts)
   : base_(std::move(base)),
     tree_(base_->tree()),
     log_(std::move(log)),
-    log_name_(wal_name(opts.shard, 0)),
+    log_name_(wal_name(opts.shard, opts.log_generation)),
+    log_generation_(opts.log_generation),
     budget_(std::move(budget)),
-    opts_(opts),
-    last_version_(opts.first_version),
-    cache_(opts.cache_items) {
+    opts_(std::move(opts)),
+    last_version_(opts_.first_version),
+    cache_(opts_.cache_items) {
   for (auto& [key, meta] : keys)
     put_meta(key, meta);
   quarantined_.swap(opts_.quarantined);
+  dirty_.swap(opts_.unfolded);
+  inherited_ = std::move(opts_.inherited);
+  if (inherited_) {
+    inherited_pending_ = !dirty_.empty();
+    if (!inherited_pending_)
+      if (auto err = release_inherited(tree_, *inherited_))
+        spdlog::error("file backend shard {}: {}", opts_.shard,
+                      message_of(err));
+  }
+  // A start on a full disk is read-only from the first request, not from
+  // the first write that fails.
+  if (!log_ || !room_for(write_room())) {
+    last_error_ = make_state_error(
+      state_errc::insufficient_storage,
+      log_ ? "no room for writes at start" : "no room for the log " + log_name_);
+    failed_for_space_ = true;
+  }
 }
 
 file_store::~file_store() {
@@ -226,11 +245,13 @@ caf::expected<write_result> file_store::set(set_request&& req,
       && (!live || it->second.version != req.cond.version))
     return make_state_error(state_errc::version_mismatch,
                             live ? "version differs" : "key does not exist");
+  if (auto err = refuse_writes())
+    return err;
   if (it == index_.end() && !budget_->try_take())
     return capacity_problem(*budget_);
   auto version = ++last_version_;
-  log_.encode(pending_, wal_op::put, req.key, req.value, version,
-              expires_at);
+  log_->encode(pending_, wal_op::put, req.key, req.value, version,
+               expires_at);
   apply_put(req.key, std::move(req.value), version, expires_at);
   return write_result{version, !live};
 }
@@ -251,8 +272,10 @@ caf::expected<bool> file_store::erase(const delete_request& req,
     settle_quarantine(req.key);
     return quarantined;
   }
+  if (auto err = refuse_writes())
+    return err;
   auto version = ++last_version_;
-  log_.encode(pending_, wal_op::erase, req.key, {}, version, 0);
+  log_->encode(pending_, wal_op::erase, req.key, {}, version, 0);
   apply_erase(req.key, version);
   return live;
 }
@@ -281,7 +304,10 @@ caf::error file_store::transact(std::vector<pending_op>& ops, unix_ms now) {
       if (auto err = value_size_problem(op.write.value.size()))
         return err;
   // Everything that can refuse the transaction comes before the first
-  // change in memory: the key budget, then the size of its log record.
+  // change in memory: a full disk, the key budget, then the size of its
+  // log record.
+  if (auto err = refuse_writes())
+    return err;
   auto taken = take_new_keys(ops);
   if (!taken)
     return std::move(taken.error());
@@ -297,7 +323,7 @@ caf::error file_store::transact(std::vector<pending_op>& ops, unix_ms now) {
       logged.push_back({wal_op::erase, op.removal.key, {}, ++version, 0});
   }
   if (!logged.empty())
-    if (auto err = log_.encode_txn(pending_, logged)) {
+    if (auto err = log_->encode_txn(pending_, logged)) {
       budget_->give_back(*taken);
       return err;
     }
@@ -371,7 +397,7 @@ caf::error file_store::commit() {
   }
   if (pending_.empty())
     return {};
-  auto err = log_.append(pending_, opts_.fsync == fsync_policy::always);
+  auto err = log_->append(pending_, opts_.fsync == fsync_policy::always);
   pending_.clear();
   if (err) {
     roll_back();
@@ -385,7 +411,7 @@ caf::error file_store::commit() {
   if (auto fold_err = reap_fold(false))
     spdlog::error("file backend shard {}: checkpoint failed: {}", opts_.shard,
                   message_of(fold_err));
-  if (log_.size() > opts_.fold_log_bytes)
+  if (log_->size() > opts_.fold_log_bytes)
     if (auto fold_err = start_fold())
       spdlog::error("file backend shard {}: checkpoint failed: {}",
                     opts_.shard, message_of(fold_err));
@@ -439,6 +465,46 @@ constexpr uint64_t file_block = 4096;
 
 } // namespace
 
+bool file_store::out_of_space() const {
+  return !log_ || (last_error_ && failed_for_space_);
+}
+
+void file_store::probe_space() {
+  if (!out_of_space() || !room_for(write_room()))
+    return;
+  if (!log_) {
+    auto log = wal_writer::create(base_->env, base_->root.get(), log_name_,
+                                  base_->path + "/" + log_name_,
+                                  opts_.fsync == fsync_policy::always);
+    if (!log) {
+      last_error_ = std::move(log.error());
+      return;
+    }
+    log_ = std::move(*log);
+  }
+  spdlog::info("file backend shard {}: space is back under {}, accepting "
+               "writes again (last failure: {})",
+               opts_.shard, base_->path, message_of(last_error_));
+  last_error_ = caf::error{};
+  failed_for_space_ = false;
+}
+
+caf::error file_store::refuse_writes() {
+  if (!out_of_space())
+    return {};
+  probe_space();
+  if (!out_of_space())
+    return {};
+  uint64_t free = 0;
+  auto known = base_->env->free_bytes(base_->root.get(), free) == 0;
+  return make_state_error(
+    state_errc::insufficient_storage,
+    "read-only: the disk under " + base_->path + " is full ("
+      + (known ? std::to_string(free) + " bytes free, " : std::string{})
+      + "writes resume by themselves once " + std::to_string(write_room())
+      + " are); reads go on. Last failure: " + message_of(last_error_));
+}
+
 uint64_t file_store::write_room() const {
   return (opts_.fsync == fsync_policy::always ? wal_chunk_bytes : 0)
          + space_slack;
@@ -460,6 +526,8 @@ uint64_t file_store::fold_room() const {
 caf::error file_store::start_fold() {
   if (!pending_.empty())
     return {}; // only committed writes may reach the tree
+  if (!log_)
+    return {}; // started on a full disk: the log comes first
   if (auto err = reap_fold(false))
     return err;
   if (fold_ || dirty_.empty())
@@ -492,6 +560,8 @@ caf::error file_store::start_fold() {
   dirty_.clear();
   job->logs = std::move(retired_logs_);
   retired_logs_.clear();
+  job->inherited = inherited_;
+  job->carries_inherited = inherited_pending_;
   job->high_water = last_version_;
   if (!spare_ready_)
     job->spare = wal_spare_name(opts_.shard);
@@ -504,6 +574,10 @@ caf::error file_store::start_fold() {
     // Versions of removed keys leave the log now: keep the high-water mark.
     if (!err)
       err = tree.write_root_file(hwm_name(shard), encode_hwm(job->high_water));
+    if (!err && job->carries_inherited) {
+      err = release_inherited(tree, *job->inherited);
+      job->released_inherited = !err;
+    }
     if (!err)
       err = retire_logs(tree, *job);
     if (!err)
@@ -531,7 +605,36 @@ caf::expected<wal_writer> file_store::next_log(const std::string& name) {
   return wal_writer::create(env, base_->root.get(), name, path, preallocate);
 }
 
+caf::error file_store::release_inherited(const file_tree& tree,
+                                         inherited_logs& inherited) {
+  auto left = inherited.shards_left.load();
+  while (left > 1)
+    if (inherited.shards_left.compare_exchange_weak(left, left - 1))
+      return {};
+  if (left == 0)
+    return {};
+  // The last part: every shard's part is in the tree, so the logs can go.
+  // The count drops only once they are gone, so that no shard retires a
+  // log of its own while they are still there.
+  for (auto& name : inherited.names)
+    if (int rc = tree.env().unlink_at(tree.root_fd(), name);
+        rc != 0 && rc != -ENOENT)
+      return io_failure("cannot remove folded log",
+                        tree.root_path() + "/" + name, rc);
+  if (int rc = tree.env().sync(tree.root_fd(), false); rc != 0)
+    return io_failure("cannot sync directory", tree.root_path(), rc);
+  inherited.shards_left.store(0);
+  spdlog::info("file backend: the {} logs start-up could not fold are "
+               "folded and removed",
+               inherited.names.size());
+  return {};
+}
+
 caf::error file_store::retire_logs(const file_tree& tree, fold_job& job) {
+  if (job.inherited && job.inherited->shards_left.load() > 0) {
+    job.logs_kept = true;
+    return {};
+  }
   auto& logs = job.logs;
   // The newest retired log becomes the spare: its space is allocated and
   // written, so the next log reuses it instead of zero-filling a new file.
@@ -562,6 +665,8 @@ caf::error file_store::reap_fold(bool wait) {
   auto job = std::move(fold_);
   auto err = std::move(job->result);
   spare_ready_ = spare_ready_ || job->kept_spare;
+  if (job->released_inherited)
+    inherited_pending_ = false;
   if (err) {
     // Newer writes in dirty_ win; the rest is folded again next time.
     for (auto& [key, slot] : job->changes)
@@ -573,6 +678,11 @@ caf::error file_store::reap_fold(bool wait) {
     for (auto& [key, slot] : job->changes)
       if (!slot.removed && dirty_.count(key) == 0)
         cache_.put(key, std::move(slot.data.value));
+    if (job->logs_kept) // retired by a later fold
+      retired_logs_.insert(retired_logs_.begin(), job->logs.begin(),
+                           job->logs.end());
+    if (inherited_ && inherited_->shards_left.load() == 0)
+      inherited_.reset();
   }
   return err;
 }
@@ -586,8 +696,7 @@ caf::error file_store::finish_fold() {
 caf::error file_store::checkpoint() {
   // A write failed on a full disk: readiness comes back within one
   // sync_interval of the space, not only after a client's write succeeds.
-  if (last_error_ && failed_for_space_)
-    health_check();
+  probe_space();
   if (!pending_.empty())
     if (auto err = commit()) {
       // The shard still holds these writes' acknowledgements: its next
@@ -595,8 +704,8 @@ caf::error file_store::checkpoint() {
       deferred_error_ = err;
       return err;
     }
-  if (opts_.fsync != fsync_policy::always)
-    if (auto err = log_.sync()) // interval: on disk within sync_interval
+  if (opts_.fsync != fsync_policy::always && log_)
+    if (auto err = log_->sync()) // interval: on disk within sync_interval
       return err;
   auto err = start_fold();
   if (!err)
@@ -624,7 +733,7 @@ caf::error file_store::close() {
   // Under interval and never the log holds acknowledged writes no fdatasync
   // covered yet: sync it first, so they survive even if the fold below
   // fails (under always there is nothing left to flush, and it is cheap).
-  keep(log_.sync(), "sync");
+  keep(log_ ? log_->sync() : caf::error{}, "sync");
   keep(reap_fold(true), "checkpoint");
   keep(start_fold(), "checkpoint");
   keep(reap_fold(true), "checkpoint");
@@ -632,19 +741,16 @@ caf::error file_store::close() {
 }
 
 caf::error file_store::health_check() {
-  // After a failed write the store is not ready; it is again once the
-  // filesystem has room for the next one (that write still says for sure).
-  if (last_error_ && failed_for_space_ && room_for(write_room())) {
-    spdlog::info("file backend shard {}: space is back under {}, accepting "
-                 "writes again (last failure: {})",
-                 opts_.shard, base_->path, message_of(last_error_));
-    last_error_ = caf::error{};
-  }
+  // After a failed write the store is not ready; on a full disk it is again
+  // once the filesystem has room for the next write (that write still says
+  // for sure), after any other failure once a write succeeds.
+  if (auto err = refuse_writes())
+    return err;
   return last_error_;
 }
 
 store_stats file_store::stats() const {
-  return {index_.size(), bytes_};
+  return {index_.size(), bytes_, quarantined_.size()};
 }
 
 } // namespace solver_state

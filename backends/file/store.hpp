@@ -44,17 +44,26 @@ struct file_store_options {
   /// A log larger than this is folded at the next commit, which bounds both
   /// the log and the unfolded values held in memory.
   uint64_t fold_log_bytes = 64u << 20;
+  /// The generation of `log` (recovered_state::first_log_generation).
+  uint64_t log_generation = 0;
   /// Keys whose value file failed its checks at start-up and was moved into
   /// quarantine, with what happened: each answers backend_error until it is
   /// written or deleted.
   std::unordered_map<std::string, quarantine_record> quarantined;
+  /// Changes of logs start-up could not fold (recovered_state::unfolded),
+  /// this shard's part: unfolded values like any other, in the first fold.
+  log_changes unfolded;
+  std::shared_ptr<inherited_logs> inherited;
 };
 
 class file_store final : public state_store {
 public:
-  /// `log` is the shard's fresh log, generation 0.
-  file_store(std::shared_ptr<file_base> base, wal_writer log, key_index keys,
-             std::shared_ptr<key_budget> budget, file_store_options opts);
+  /// `log` is the shard's fresh log, generation 0; without one (no room on
+  /// the disk for it at start) the store is read-only until a probe finds
+  /// room and creates it.
+  file_store(std::shared_ptr<file_base> base, std::optional<wal_writer> log,
+             key_index keys, std::shared_ptr<key_budget> budget,
+             file_store_options opts);
   ~file_store() override;
 
   std::string_view backend_name() const override;
@@ -88,10 +97,7 @@ public:
 
 private:
   /// A key's latest write since the last fold: its new contents or removal.
-  struct dirty_slot {
-    bool removed = false;
-    entry data;
-  };
+  using dirty_slot = log_change;
 
   /// How to undo one write of the uncommitted batch.
   struct undo_step {
@@ -134,6 +140,15 @@ private:
   void settle_quarantine(const std::string& key);
   /// True when the filesystem has `bytes` free (or cannot tell).
   bool room_for(uint64_t bytes) const;
+  /// insufficient_storage while the store is read-only for want of space
+  /// (probing whether it is back first), else nothing: writes may go on.
+  caf::error refuse_writes();
+  /// Read-only for want of space: no log yet (a start on a full disk), or
+  /// a write failed with room for none after it.
+  bool out_of_space() const;
+  /// Clears the read-only state once the filesystem has room for the next
+  /// write (creating the log first when the store started without one).
+  void probe_space();
   /// The free space a write needs to be worth trying after a failed one:
   /// the next chunk a preallocated log grows by, and some slack.
   uint64_t write_room() const;
@@ -147,6 +162,14 @@ private:
   struct fold_job {
     std::unordered_map<std::string, dirty_slot> changes;
     std::vector<std::string> logs;
+    /// While inherited logs remain: them, and whether this fold carries
+    /// the shard's part of their changes.
+    std::shared_ptr<inherited_logs> inherited;
+    bool carries_inherited = false;
+    bool released_inherited = false; // counted, whatever fails after it
+    /// Inherited logs of some shard are still there: `logs` must stay too
+    /// (inherited_logs says why), for a later fold to retire.
+    bool logs_kept = false;
     version_t high_water = 0;
     std::string spare;       // keep the newest log under this name, if set
     bool kept_spare = false; // it did
@@ -159,8 +182,14 @@ private:
   caf::expected<wal_writer> next_log(const std::string& name);
 
   /// Deletes the logs of a completed fold, keeping one as the spare when
-  /// the job asks for it. On the fold's thread.
+  /// the job asks for it; keeps them all while inherited logs remain. On
+  /// the fold's thread.
   static caf::error retire_logs(const file_tree& tree, fold_job& job);
+
+  /// A shard's part of the inherited logs is in the tree: counts it, and
+  /// removes the logs when it was the last part. On the fold's thread.
+  static caf::error release_inherited(const file_tree& tree,
+                                      inherited_logs& inherited);
 
   /// Starts folding every unfolded key (unless a fold still runs).
   caf::error start_fold();
@@ -175,7 +204,7 @@ private:
 
   std::shared_ptr<file_base> base_;
   file_tree tree_;
-  wal_writer log_;
+  std::optional<wal_writer> log_;
   std::string log_name_;
   uint64_t log_generation_ = 0;
   std::vector<std::string> retired_logs_; // their records are only in dirty_
@@ -205,6 +234,10 @@ private:
   /// one: health_check() clears last_error_ once there is room again. Other
   /// failures (EIO) clear only with a write that succeeds.
   bool failed_for_space_ = false;
+  /// Logs start-up could not fold, while any shard still has its part of
+  /// them to fold (this one: `inherited_pending_`).
+  std::shared_ptr<inherited_logs> inherited_;
+  bool inherited_pending_ = false;
   /// Failed commits are logged once per 10 s with a count, not each: a full
   /// disk under load fails thousands a second.
   std::chrono::steady_clock::time_point last_failure_log_{};

@@ -132,11 +132,18 @@ caf::error write_temp(file_env& env, int dir, const std::string& name,
   if (fd < 0)
     return io_failure("cannot create", where, fd);
   unique_fd guard{&env, fd};
-  if (int rc = env.write_at(fd, bytes.data(), bytes.size(), 0); rc != 0)
-    return io_failure("cannot write", where, rc);
-  if (sync)
-    if (int rc = env.sync(fd, true); rc != 0)
+  int rc = env.write_at(fd, bytes.data(), bytes.size(), 0);
+  if (rc == 0 && sync)
+    if (rc = env.sync(fd, true); rc != 0) {
+      guard.reset();
+      env.unlink_at(dir, name);
       return io_failure("cannot sync", where, rc);
+    }
+  if (rc != 0) {
+    guard.reset();
+    env.unlink_at(dir, name); // its blocks back, on a full disk above all
+    return io_failure("cannot write", where, rc);
+  }
   return {};
 }
 
@@ -217,8 +224,10 @@ caf::error file_tree::apply_one_by_one(
     if (auto err = write_temp(*env_, *dir, tmp,
                               encode_value_file(*changes[i].data), true, where))
       return err;
-    if (int rc = env_->rename_at(*dir, tmp, *dir, leaf); rc != 0)
+    if (int rc = env_->rename_at(*dir, tmp, *dir, leaf); rc != 0) {
+      env_->unlink_at(*dir, tmp);
       return io_failure("cannot rename into", where, rc);
+    }
     walker.mark_dirty();
   }
   return walker.finish();
@@ -240,14 +249,21 @@ caf::error file_tree::apply_batched(
       auto where = walker.where(path, path.size() - 1);
       if (auto err = write_temp(*env_, *dir, temp_name(path.back()),
                                 encode_value_file(*changes[i].data), false,
-                                where))
+                                where)) {
+        walker.finish();
+        remove_temps(changes, paths, 0, i);
         return err;
+      }
     }
-    if (auto err = walker.finish())
+    if (auto err = walker.finish()) {
+      remove_temps(changes, paths, 0, changes.size());
       return err;
+    }
   }
-  if (int rc = env_->sync_fs(root_fd_); rc != 0)
+  if (int rc = env_->sync_fs(root_fd_); rc != 0) {
+    remove_temps(changes, paths, 0, changes.size());
     return io_failure("cannot sync filesystem of", root_path_, rc);
+  }
   // Pass 2: renames and removals, then a second barrier for the directories.
   {
     dir_walker walker{*env_, root_fd_, root_path_, false};
@@ -263,9 +279,12 @@ caf::error file_tree::apply_batched(
       auto where = walker.where(path, path.size() - 1);
       int rc = removing ? env_->unlink_at(*dir, leaf)
                         : env_->rename_at(*dir, temp_name(leaf), *dir, leaf);
-      if (rc != 0 && !(removing && rc == -ENOENT))
+      if (rc != 0 && !(removing && rc == -ENOENT)) {
+        walker.finish();
+        remove_temps(changes, paths, i, changes.size());
         return io_failure(removing ? "cannot remove" : "cannot rename into",
                           where, rc);
+      }
     }
     if (auto err = walker.finish())
       return err;
@@ -273,6 +292,22 @@ caf::error file_tree::apply_batched(
   if (int rc = env_->sync_fs(root_fd_); rc != 0)
     return io_failure("cannot sync filesystem of", root_path_, rc);
   return {};
+}
+
+void file_tree::remove_temps(
+  const std::vector<tree_change>& changes,
+  const std::vector<std::vector<std::string>>& paths, size_t from,
+  size_t to) const {
+  dir_walker walker{*env_, root_fd_, root_path_, false};
+  for (size_t i = from; i < to; ++i) {
+    if (!changes[i].data)
+      continue;
+    auto& path = paths[i];
+    auto dir = walker.enter(path, path.size() - 1, false);
+    if (dir && *dir >= 0)
+      env_->unlink_at(*dir, temp_name(path.back()));
+  }
+  walker.finish();
 }
 
 caf::error file_tree::write_root_file(const std::string& name,

@@ -97,6 +97,12 @@ private:
                               const std::vector<std::vector<std::string>>& paths) const;
   caf::error apply_batched(const std::vector<tree_change>& changes,
                            const std::vector<std::vector<std::string>>& paths) const;
+  /// Removes the temp files of changes [from, to) that write files, after
+  /// a failed apply: a checkpoint that fails on a full disk must give back
+  /// the space it took. Best effort.
+  void remove_temps(const std::vector<tree_change>& changes,
+                    const std::vector<std::vector<std::string>>& paths,
+                    size_t from, size_t to) const;
   caf::error scan_dir(int dir_fd, std::vector<std::string>& where,
                       const std::function<caf::error(std::string, entry)>& visit,
                       const quarantine_visitor& quarantined) const;

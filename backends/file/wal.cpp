@@ -218,7 +218,10 @@ bool proves_synced(const log_view& log, const record_view& rec, size_t cut) {
 }
 
 /// Looks at every offset after `cut` for valid records (of this epoch).
-tail_scan scan_after(const log_view& log, size_t cut) {
+/// With `lost`, goes on past the proof and collects every valid record
+/// (values left out): what cutting the log at `cut` drops.
+tail_scan scan_after(const log_view& log, size_t cut,
+                     std::vector<wal_record>* lost = nullptr) {
   tail_scan out;
   auto& buf = log.buf;
   auto smallest = 8 + log.fmt.fixed_body;
@@ -235,10 +238,21 @@ tail_scan scan_after(const log_view& log, size_t cut) {
       ++p;
       continue;
     }
-    if (proves_synced(log, rec, cut)) {
+    if (lost) {
+      auto keep = [&](wal_record&& r) {
+        r.value.clear();
+        lost->push_back(std::move(r));
+      };
+      if (rec.op == static_cast<uint8_t>(wal_op::txn))
+        visit_txn(rec, keep);
+      else
+        keep(to_record(rec));
+    }
+    if (proves_synced(log, rec, cut) && !out.proof) {
       out.proof = rec;
       out.proof_at = p;
-      return out;
+      if (!lost)
+        return out;
     }
     ++out.dropped;
     p += rec.bytes; // records inside its value are its bytes, not records
@@ -260,7 +274,12 @@ caf::error corruption_at(const std::string& path, const log_view& log,
             + std::to_string(tail.proof_at) + " was written when the log "
             + "was synced through offset "
             + std::to_string(tail.proof->synced_through) + ")";
-  return corrupt(path, what);
+  return corrupt(path, what
+                         + "; the records from that offset on are lost "
+                           "unless the log is restored: start with "
+                           "--recover-truncate-log to cut the log at offset "
+                         + std::to_string(cut)
+                         + ", which logs every record it drops");
 }
 
 uint32_t epoch_seed(uint64_t epoch) {
@@ -391,7 +410,7 @@ caf::expected<replay_summary>
 replay_wal(file_env& env, int dir_fd, const std::string& name,
            const std::string& path,
            const std::function<void(wal_record&&)>& visit,
-           uint64_t max_value_bytes) {
+           uint64_t max_value_bytes, bool cut_damage) {
   int fd = env.open_at(dir_fd, name, O_RDONLY | O_NOFOLLOW);
   if (fd < 0)
     return io_failure("cannot open log", path, fd);
@@ -421,9 +440,12 @@ replay_wal(file_env& env, int dir_fd, const std::string& name,
   }
   summary.end = off;
   if (off < buf.size()) {
-    auto tail = scan_after(log, off);
-    if (tail.proof)
+    auto tail = scan_after(log, off, cut_damage ? &summary.lost : nullptr);
+    if (tail.proof && !cut_damage)
       return corruption_at(path, log, off, tail);
+    summary.damaged = tail.proof.has_value();
+    if (!summary.damaged)
+      summary.lost.clear();
     auto rest = std::min(buf.size() - off, wal_terminator_bytes);
     summary.dropped = tail.dropped;
     summary.torn = tail.dropped > 0 || !all_zero(buf.data() + off, rest);

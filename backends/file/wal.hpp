@@ -144,6 +144,11 @@ struct replay_summary {
   uint64_t end = 0;   // offset after the last record replayed: the cut
   bool torn = false;  // cut short: unreadable bytes or dropped records at end
   size_t dropped = 0; // valid records after the cut (of unsynced appends)
+  /// With cut_damage: the log was damaged inside its synced part and cut
+  /// there anyway; `lost` holds the valid records after the cut (keys,
+  /// versions and ops; values left out), which the cut drops.
+  bool damaged = false;
+  std::vector<wal_record> lost;
 };
 
 /// Calls `visit` for every record of the log `name` in `dir_fd`, in order,
@@ -155,12 +160,14 @@ struct replay_summary {
 /// summary says where and what it dropped). The file is not changed
 /// (recovery deletes it once folded). A record with a value longer than
 /// `max_value_bytes` is garbage (tests set a small bound to check the
-/// boundary without writing gigabytes).
+/// boundary without writing gigabytes). With `cut_damage` corruption is cut
+/// like a torn tail, and the summary lists what the cut drops.
 caf::expected<replay_summary>
 replay_wal(file_env& env, int dir_fd, const std::string& name,
            const std::string& path,
            const std::function<void(wal_record&&)>& visit,
-           uint64_t max_value_bytes = max_file_value_bytes);
+           uint64_t max_value_bytes = max_file_value_bytes,
+           bool cut_damage = false);
 
 /// Writes one log. Not thread-safe: one shard owns it.
 class wal_writer {

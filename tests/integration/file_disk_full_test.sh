@@ -2,13 +2,17 @@
 # The file backend on a disk that fills up, as an operator meets one: a
 # 24 MiB tmpfs with 6 MiB of ballast, four writers of 64 KiB values until
 # the disk refuses them. Then:
-#  - the service stays up, every acknowledged write is in an export, and
-#    the log says so once, not once per refused write;
-#  - /readyz is 503 (it cannot take writes);
+#  - the service stays up, the writes are refused as 507
+#    insufficient_storage, every acknowledged write is in an export, and the
+#    log says so once, not once per refused write;
+#  - /readyz is 503 and says the store is read-only;
 #  - the ballast goes: /readyz is 200 again within sync_interval (1 s) + 2 s,
 #    without any client write, and a write succeeds;
 #  - no file the failed writes and checkpoints created is left behind (no
-#    *~tmp, no empty log).
+#    *~tmp, no empty log);
+#  - the service is killed while the disk is full again, and started on it:
+#    it comes up read-only (reads served, writes 507), and takes writes
+#    again by itself once there is room; nothing acknowledged is lost.
 #
 #   file_disk_full_test.sh BINARY
 #
@@ -73,7 +77,7 @@ writer() { # id: writes until the disk refused it 5 times
                 --data-binary @"$work/value" "$base/v1/state/fill:$1:$i")
     case $code in
       201 | 204) echo "fill:$1:$i" >>"$work/acked" ;;
-      500 | 503 | 507) refused=$((refused + 1)) ;;
+      507) refused=$((refused + 1)) ;;
       *) echo "unexpected answer $code" >>"$work/unexpected" ;;
     esac
     i=$((i + 1))
@@ -91,8 +95,9 @@ acked=$(wc -l <"$work/acked")
 lines=$(grep "cannot write log" "$work/service.log" | grep -vc "http: " || true)
 ((lines <= 2)) || fail "the log has $lines lines about the failed writes"
 
-ready=$(curl -s -o /dev/null -w '%{http_code}' "$base/readyz")
+ready=$(curl -s -o "$work/readyz" -w '%{http_code}' "$base/readyz")
 [[ $ready == 503 ]] || fail "/readyz answered $ready on a full disk"
+grep -q "read-only" "$work/readyz" || fail "/readyz did not say read-only: $(cat "$work/readyz")"
 
 # Every acknowledged write is there (an export reads them all).
 curl -sf "$base/v1/export?prefix=fill:" >"$work/export.ndjson" \
@@ -119,7 +124,67 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary after "$base/
 leftovers=$(find "$disk/data" \( -name '*~tmp' -o \( -name '~wal-*' -size 0 \) \) -print)
 [[ -z $leftovers ]] || fail "left behind: $leftovers"
 
+# Killed on a full disk, started on it: up, read-only, nothing lost.
+for i in $(seq 20); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary "late $i" "$base/v1/state/late:$i")
+  [[ $code == 201 ]] || fail "write late:$i answered $code"
+  echo "late:$i" >>"$work/acked"
+done
+cat /dev/zero >"$disk/ballast" 2>/dev/null || true
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null || true
+pid=
+start_service() {
+  : >"$work/service.log"
+  "$binary" --config "$work/config.yaml" --listen 127.0.0.1:0 >"$work/service.log" 2>&1 &
+  pid=$!
+  port=
+  for _ in $(seq 200); do
+    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/service.log" | head -1)
+    [[ -n $port ]] && break
+    kill -0 "$pid" 2>/dev/null || fail "the service did not start: $(tail -3 "$work/service.log")"
+    sleep 0.05
+  done
+  [[ -n $port ]] || fail "the service did not start"
+  base=http://127.0.0.1:$port
+}
+start_service
+ready=$(curl -s -o "$work/readyz" -w '%{http_code}' "$base/readyz")
+[[ $ready == 503 ]] || fail "/readyz answered $ready after a start on a full disk"
+grep -q "read-only" "$work/readyz" || fail "/readyz did not say read-only: $(cat "$work/readyz")"
+[[ $(curl -s "$base/v1/state/late:20") == "late 20" ]] || fail "late:20 is not served read-only"
+code=$(curl -s -o "$work/refused" -w '%{http_code}' -X PUT --data-binary x "$base/v1/state/after:2")
+[[ $code == 507 ]] || fail "a write on the read-only start answered $code"
+grep -q insufficient_storage "$work/refused" || fail "the refusal does not say why: $(cat "$work/refused")"
+exported() {
+  curl -sf "$base/v1/export" >"$work/export.ndjson" || fail "the export failed"
+  while read -r key; do
+    grep -qF "{\"key\":\"$key\"" "$work/export.ndjson" || fail "acknowledged $key is missing $1"
+  done <"$work/acked"
+}
+exported "after a start on a full disk"
+
+rm "$disk/ballast"
+start=$(date +%s%N)
+until [[ $(curl -s -o /dev/null -w '%{http_code}' "$base/readyz") == 200 ]]; do
+  (($(date +%s%N) - start < 3000000000)) \
+    || fail "/readyz was not 200 within 3 s of the space coming back (read-only start)"
+  sleep 0.1
+done
+waited_start=$((($(date +%s%N) - start) / 1000000))
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary after "$base/v1/state/after:2")
+[[ $code == 201 ]] || fail "a write after the read-only start answered $code"
+echo "after:2" >>"$work/acked"
+sleep 2.5 # a checkpoint folds what the start could not
+leftovers=$(find "$disk/data" \( -name '*~tmp' -o \( -name '~wal-*' -size 0 \) \) -print)
+[[ -z $leftovers ]] || fail "left behind after the read-only start: $leftovers"
 kill -TERM "$pid"
 wait "$pid" || fail "the service did not stop cleanly"
 pid=
-echo "ok: $acked writes acknowledged, all exported; ready again ${waited} ms after the space came back"
+start_service
+exported "after the restart that followed"
+kill -TERM "$pid"
+wait "$pid" || fail "the service did not stop cleanly"
+pid=
+echo "ok: $acked writes acknowledged, all exported; ready again ${waited} ms after the space came back," \
+  "${waited_start} ms after a read-only start on a full disk"

@@ -12,8 +12,11 @@
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "backends/file/env.hpp"
@@ -105,6 +108,39 @@ open_store(const state_config& cfg,
   if (!stores)
     return std::move(stores.error());
   return opened_store{std::move(*stores)};
+}
+
+/// Copies base_path as a crash would leave it: the files as they are now,
+/// while the stores are still open (no close, no final checkpoint).
+inline void crash_image(const std::string& from, const std::string& to) {
+  std::filesystem::copy(from, to, std::filesystem::copy_options::recursive);
+}
+
+/// Where the records of a preallocated log end: after its last non-zero
+/// byte (the terminator and the zero-filled rest follow); 0 for a log of
+/// zeros.
+inline size_t log_records_end(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes{std::istreambuf_iterator<char>(in), {}};
+  auto last = bytes.find_last_not_of('\0');
+  return last == std::string::npos ? 0 : last + 1;
+}
+
+/// Writes `bytes` over the file at `off` (damage, a torn write).
+inline void overwrite(const std::string& path, size_t off,
+                      const std::string& bytes) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(off));
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+/// The backend's own files at the top of `dir` ("~wal-0-1.log", ...).
+inline std::set<std::string> root_files(const std::string& dir) {
+  std::set<std::string> out;
+  for (auto& e : std::filesystem::directory_iterator(dir))
+    if (e.is_regular_file())
+      out.insert(e.path().filename().string());
+  return out;
 }
 
 /// A disk that fails on demand: writes with ENOSPC, syncs with EIO,

@@ -36,9 +36,12 @@ namespace {
 class flaky_env : public failing_env {
 public:
   std::atomic<size_t> unlinks{0};
+  std::atomic<size_t> log_unlinks{0}; // of "~wal-*" files
 
   int unlink_at(int dir, const std::string& name, int flags) override {
     ++unlinks;
+    if (name.rfind("~wal-", 0) == 0)
+      ++log_unlinks;
     return failing_env::unlink_at(dir, name, flags);
   }
 };
@@ -91,12 +94,6 @@ std::string slurp(const std::string& path) {
 void spit(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-void overwrite(const std::string& path, size_t off, const std::string& bytes) {
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekp(static_cast<std::streamoff>(off));
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 /// Names at the top of base_path.
@@ -567,7 +564,7 @@ TEST_CASE("recovery refuses damaged state, naming the file, and folds "
 }
 
 TEST_CASE("a fold the disk interrupts keeps the logs, and the next recovery "
-          "completes it") {
+          "completes it, and a full disk postpones it instead of failing") {
   temp_dir dir;
   auto env = std::make_shared<flaky_env>();
   auto base = open_locked(dir.path, env);
@@ -575,8 +572,10 @@ TEST_CASE("a fold the disk interrupts keeps the logs, and the next recovery "
   write_log(*base, wal_name(0, 1),
             {put("k:0", "new0", 10), put("k:1", "new1", 11),
              put("k:2", "new2", 12), erase("k:0", 13), put("k:0", "new0b", 14)});
+  bool disk_full = true; // the writes fail with ENOSPC
   SECTION("an fsync fails") {
     env->fail_syncs = true;
+    disk_full = false;
   }
   SECTION("the second value file cannot be written") {
     // The first key is folded, the rest is not.
@@ -586,12 +585,30 @@ TEST_CASE("a fold the disk interrupts keeps the logs, and the next recovery "
     // Three value files, then the mark.
     env->writes_before_failure = 3;
   }
-  auto unlinks = env->unlinks.load();
+  auto log_unlinks = env->log_unlinks.load();
   auto st = recover(*base, 1);
-  REQUIRE_FALSE(st);
-  CHECK(code_of(st.error()) == state_errc::io_error);
+  if (disk_full) {
+    // Started anyway: the log stays, its changes go to the shard's memory,
+    // and the shard's first log comes after it.
+    REQUIRE(st);
+    CHECK_THAT(st->fold_postponed, Catch::Contains("No space left"));
+    REQUIRE(st->inherited);
+    CHECK(st->inherited->names == std::vector<std::string>{wal_name(0, 1)});
+    CHECK(st->inherited->shards_left == 1);
+    CHECK(st->first_log_generation == 2);
+    REQUIRE(st->unfolded.size() == 1);
+    CHECK(st->unfolded[0].size() == 3);
+    CHECK(st->unfolded[0].at("k:0").data.value == "new0b");
+    CHECK(st->keys == 3);
+  } else {
+    REQUIRE_FALSE(st);
+    CHECK(code_of(st.error()) == state_errc::io_error);
+  }
   CHECK(fs::exists(dir.sub(wal_name(0, 1))));
-  CHECK(env->unlinks.load() == unlinks); // no log (or anything) deleted
+  CHECK(env->log_unlinks.load() == log_unlinks); // no log deleted
+  // What the failed fold wrote is gone, but for whole value files.
+  for (auto& e : fs::recursive_directory_iterator(dir.path))
+    CHECK(e.path().string().find("~tmp") == std::string::npos);
   // Each key is old or new in the tree, never torn.
   for (auto key : {"k:0", "k:1"}) {
     auto v = read_value(*base, key);

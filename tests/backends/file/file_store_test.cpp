@@ -62,28 +62,6 @@ bool everything_inside(const std::string& root) {
   return true;
 }
 
-/// Copies base_path as a crash would leave it: the files as they are now,
-/// while the stores are still open (no close, no final checkpoint).
-void crash_image(const std::string& from, const std::string& to) {
-  fs::copy(from, to, fs::copy_options::recursive);
-}
-
-/// Where the records of a preallocated log end: after its last non-zero
-/// byte (the terminator and the zero-filled rest follow).
-size_t log_records_end(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes{std::istreambuf_iterator<char>(in), {}};
-  auto last = bytes.find_last_not_of('\0');
-  REQUIRE(last != std::string::npos);
-  return last + 1;
-}
-
-void overwrite(const std::string& path, size_t off, const std::string& bytes) {
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekp(static_cast<std::streamoff>(off));
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
 } // namespace
 
 TEST_CASE("thousands of awkward keys survive a restart, also with another "
@@ -472,8 +450,9 @@ TEST_CASE("the lock file refuses a second opener") {
   CHECK(open_store(cfg));
 }
 
-TEST_CASE("an injected I/O failure gives io_error, undoes the write and the "
-          "store recovers with the disk") {
+TEST_CASE("an injected I/O failure gives io_error (insufficient_storage for "
+          "a full disk), undoes the write and the store recovers with the "
+          "disk") {
   temp_dir dir;
   temp_dir image;
   auto env = std::make_shared<failing_env>();
@@ -483,8 +462,10 @@ TEST_CASE("an injected I/O failure gives io_error, undoes the write and the "
     REQUIRE(store);
     auto v1 = store->put("a", "one");
     REQUIRE(v1);
+    auto expected = state_errc::io_error;
     SECTION("full disk") {
       env->fail_writes = true;
+      expected = state_errc::insufficient_storage;
     }
     SECTION("fsync fails") {
       env->fail_syncs = true;
@@ -494,7 +475,7 @@ TEST_CASE("an injected I/O failure gives io_error, undoes the write and the "
     }
     auto failed = store->put("a", "two");
     REQUIRE_FALSE(failed);
-    CHECK(code_of(failed.error()) == state_errc::io_error);
+    CHECK(code_of(failed.error()) == expected);
     auto failed_new = store->put("b", "new");
     REQUIRE_FALSE(failed_new);
     // Nothing half-written is served: the old value, the old version.
@@ -524,15 +505,6 @@ TEST_CASE("an injected I/O failure gives io_error, undoes the write and the "
     CHECK(store->get("c")->value == "three");
     CHECK(store->get("d")->value == "four");
   }
-}
-
-/// The backend's own files at the top of `dir` ("~wal-0-1.log", ...).
-std::set<std::string> root_files(const std::string& dir) {
-  std::set<std::string> out;
-  for (auto& e : fs::directory_iterator(dir))
-    if (e.is_regular_file())
-      out.insert(e.path().filename().string());
-  return out;
 }
 
 /// One shard (fsync: always) whose disk fails on demand.
@@ -694,7 +666,7 @@ TEST_CASE("close() returns the error of a failed final sync or fold, and "
     env->writes_before_failure = 0;
     auto err = store->stores[0]->close();
     REQUIRE(err);
-    CHECK(code_of(err) == state_errc::io_error);
+    CHECK(code_of(err) == state_errc::insufficient_storage);
     CHECK(env->syncs_of(log) > before);
     env->writes_before_failure = -1;
   }
@@ -727,7 +699,7 @@ TEST_CASE("close() returns the error of a failed final sync or fold, and "
     // still run (the fold fails too on this disk: the first error wins).
     auto err = shard.close();
     REQUIRE(err);
-    CHECK(code_of(err) == state_errc::io_error);
+    CHECK(code_of(err) == state_errc::insufficient_storage);
     CHECK(env->syncs_of(log) > before);
     env->writes_before_failure = -1;
   }
