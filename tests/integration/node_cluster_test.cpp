@@ -508,17 +508,22 @@ namespace {
 struct http_cluster {
   temp_dir dir;
   uint16_t pa = free_port(), pb = free_port(), pf = free_port();
-  uint16_t ha = free_port(), hb = free_port(), hf = free_port();
-  node_process a{dir.path, "store-a", store_yaml(pa, "", ha), pa};
-  node_process b{dir.path, "store-b", store_yaml(pb, "", hb), pb};
-  node_process front{dir.path, "front", front_yaml(pf, {pa, pb}, "1s", hf),
-                     pf};
+  node_process a{dir.path, "store-a", store_yaml(pa), pa};
+  node_process b{dir.path, "store-b", store_yaml(pb), pb};
+  node_process front{dir.path, "front", front_yaml(pf, {pa, pb}), pf};
   rendezvous_placement placement{{endpoint(pa), endpoint(pb)}};
+  uint16_t ha = 0, hb = 0, hf = 0; // HTTP ports, once listening
 
   http_cluster() {
     a.start();
     b.start();
     front.start();
+    ha = a.http_port();
+    hb = b.http_port();
+    hf = front.http_port();
+    REQUIRE(ha != 0);
+    REQUIRE(hb != 0);
+    REQUIRE(hf != 0);
     REQUIRE(eventually(
       [&] { return curl(hf, "", "/readyz").rfind("200", 0) == 0; }));
   }

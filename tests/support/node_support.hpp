@@ -197,6 +197,23 @@ public:
 
   std::string log() const { return slurp(log_); }
   uint16_t node_port() const { return node_port_; }
+
+  /// The HTTP port the node listens on, from its log: the test configs
+  /// listen on port 0, so no port picked ahead can be taken by another
+  /// process meanwhile (as happened on CI). 0 if it never says.
+  uint16_t http_port() {
+    const std::string said = "http: listening on 127.0.0.1:";
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (http_port_ == 0 && std::chrono::steady_clock::now() < deadline) {
+      auto text = log();
+      if (auto at = text.find(said); at != std::string::npos)
+        http_port_ = static_cast<uint16_t>(
+          std::stoul(text.substr(at + said.size(), 5)));
+      else
+        std::this_thread::sleep_for(20ms);
+    }
+    return http_port_;
+  }
   std::string node_endpoint() const { return endpoint(node_port_); }
 
 private:
@@ -205,16 +222,19 @@ private:
   std::vector<std::string> argv_;
   fs::path log_;
   uint16_t node_port_;
+  uint16_t http_port_ = 0;
   pid_t pid_ = -1;
 };
 
-/// YAML of a store node: memory backend (each test node is its own store), HTTP and node.listen on loopback.
+/// YAML of a store node: memory backend (each test node is its own store),
+/// HTTP and node.listen on loopback (HTTP on `http_port`, by default any:
+/// node_process::http_port() tells).
 inline std::string store_yaml(uint16_t node_port,
                               const std::string& extra_node = "",
                               uint16_t http_port = 0) {
   return "state:\n  type: memory\n"
          "http:\n  listen: \""
-         + endpoint(http_port != 0 ? http_port : free_port()) + "\"\n"
+         + endpoint(http_port) + "\"\n"
          + "node:\n  listen: \"" + endpoint(node_port) + "\"\n"
          + "  heartbeat_interval: 200ms\n" + extra_node;
 }
@@ -229,7 +249,7 @@ inline std::string front_yaml(uint16_t node_port,
     list += "\n    - \"" + endpoint(p) + "\"";
   return "state:\n  type: memory\n"
          "http:\n  listen: \""
-         + endpoint(http_port != 0 ? http_port : free_port()) + "\"\n"
+         + endpoint(http_port) + "\"\n"
          + "node:\n  listen: \"" + endpoint(node_port) + "\"\n"
          + "  request_timeout: " + timeout + "\n"
          + "  heartbeat_interval: 200ms\n  peers:" + list + "\n";
