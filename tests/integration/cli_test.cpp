@@ -1,5 +1,5 @@
-// The solver-state binary's informational options, run as a process:
-// --print-config, --version, --help.
+// The solver-state binary's options, run as a process: --print-config,
+// --version, --help, --check-config, --recover-truncate-log.
 
 #include <array>
 #include <cstdio>
@@ -15,8 +15,11 @@
 
 #include <catch2/catch.hpp>
 
+#include "backends/file/recovery.hpp"
+#include "backends/file/wal.hpp"
 #include "config/config.hpp"
 #include "config/print.hpp"
+#include "tests/support/file_test_support.hpp"
 
 using namespace solver_state;
 
@@ -255,4 +258,52 @@ TEST_CASE("start-up logs the open-listener warning and still serves") {
   CHECK(r.out.find("[warning] config: http.listen: 0.0.0.0:0 is reachable "
                    "beyond this machine and http.auth_token is empty")
         != std::string::npos);
+}
+
+TEST_CASE("a log damaged inside its synced part: the start refuses naming "
+          "--recover-truncate-log, which cuts it, lists what it drops, and "
+          "starts") {
+  using namespace solver_state::testing;
+  temp_dir dir;
+  auto base = dir.sub("data");
+  {
+    // Ten synced writes, and a crash (the copy) before any checkpoint.
+    temp_dir live;
+    auto store = open_store(
+      file_config_for(live.path, 1, fsync_policy::always));
+    REQUIRE(store);
+    for (int i = 0; i < 10; ++i)
+      REQUIRE(store->put("order:k" + std::to_string(i), std::string(100, 'v')));
+    crash_image(live.path, base);
+  }
+  auto log = base + "/" + wal_name(0, 0);
+  auto record_bytes = (log_records_end(log) - wal_header_bytes) / 10;
+  auto cut_at = wal_header_bytes + 5 * record_bytes;
+  overwrite(log, cut_at + record_bytes / 2, "X"); // inside record 5
+  auto path = write_config("state: {type: file, file: {base_path: \"" + base
+                           + "\"}}\n");
+  auto refused = run_both("--config " + path + " --listen 127.0.0.1:0");
+  INFO(refused.out);
+  CHECK(exit_code(refused) == 1);
+  CHECK(refused.out.find("state.file.base_path: corrupt log " + log)
+        != std::string::npos);
+  CHECK(refused.out.find("start with --recover-truncate-log to cut the log at "
+                         "offset " + std::to_string(cut_at))
+        != std::string::npos);
+
+  // With the option it starts (and stops cleanly on SIGTERM), naming every
+  // record it dropped: 6..9, after the damaged 5.
+  auto cut = run_both("--config " + path
+                      + " --listen 127.0.0.1:0 --recover-truncate-log & "
+                        "sleep 2; kill -TERM $!; wait $!");
+  INFO(cut.out);
+  CHECK(exit_code(cut) == 0);
+  for (int i = 6; i < 10; ++i)
+    CHECK(cut.out.find("dropped: put key order:k" + std::to_string(i)
+                       + " version")
+          != std::string::npos);
+  CHECK(cut.out.find("dropped: put key order:k5") == std::string::npos);
+  CHECK(cut.out.find("1 damaged logs cut dropping 4 records")
+        != std::string::npos);
+  CHECK(cut.out.find("with 5 keys") != std::string::npos);
 }
