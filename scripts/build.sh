@@ -11,6 +11,9 @@ if command -v ccache >/dev/null; then
   # With -g, ccache hashes the build directory by default, so a checkout in
   # another folder (a fresh CI clone) would miss every object.
   export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
+  # Three builds (plain, sanitized, minimal) of ~1.5 GB of objects each:
+  # ccache's default 5 GB evicts one build while the next compiles.
+  export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-12G}
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
 cmake -S . -B "$build_dir" -G Ninja "${launcher[@]}" "$@" >/dev/null
