@@ -41,6 +41,64 @@ fail() {
   exit 1
 }
 
+start_service() {
+  : >"$work/service.log"
+  "$binary" --config "$work/config.yaml" --listen 127.0.0.1:0 >"$work/service.log" 2>&1 &
+  pid=$!
+  port=
+  for _ in $(seq 200); do
+    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/service.log" | head -1)
+    [[ -n $port ]] && break
+    kill -0 "$pid" 2>/dev/null || fail "the service did not start: $(tail -3 "$work/service.log")"
+    sleep 0.05
+  done
+  [[ -n $port ]] || fail "the service did not start"
+  base=http://127.0.0.1:$port
+}
+stop_service() {
+  kill -TERM "$pid"
+  wait "$pid" || fail "the service did not stop cleanly"
+  pid=
+}
+# The ballast goes; then /readyz must be 200 within sync_interval + 2 s
+# without any client write, and a write (of key $1) succeed. Sets waited
+# (ms).
+space_back() {
+  rm "$disk/ballast"
+  local start code
+  start=$(date +%s%N)
+  until [[ $(curl -s -o /dev/null -w '%{http_code}' "$base/readyz") == 200 ]]; do
+    (($(date +%s%N) - start < 3000000000)) \
+      || fail "/readyz was not 200 within 3 s of the space coming back ($1)"
+    sleep 0.1
+  done
+  waited=$((($(date +%s%N) - start) / 1000000))
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary "$1" "$base/v1/state/$1")
+  [[ $code == 201 ]] || fail "a write after the space came back answered $code ($1)"
+  echo "$1" >>"$work/acked"
+}
+# Nothing the failures created is left: no temp file, no empty log.
+no_leftovers() {
+  local left
+  left=$(find "$disk/data" \( -name '*~tmp' -o \( -name '~wal-*' -size 0 \) \) -print)
+  [[ -z $left ]] || fail "left behind ($1): $left"
+}
+# Every acknowledged key is in an export ($1 says when).
+all_exported() {
+  curl -sf "$base/v1/export" >"$work/export.ndjson" || fail "the export failed ($1)"
+  while read -r key; do
+    grep -qF "{\"key\":\"$key\"" "$work/export.ndjson" \
+      || fail "acknowledged $key is missing ($1)"
+  done <"$work/acked"
+}
+# On a full disk: /readyz is 503 and says read-only ($1 says when).
+read_only() {
+  local ready
+  ready=$(curl -s -o "$work/readyz" -w '%{http_code}' "$base/readyz")
+  [[ $ready == 503 ]] || fail "/readyz answered $ready ($1)"
+  grep -q "read-only" "$work/readyz" || fail "/readyz did not say read-only ($1): $(cat "$work/readyz")"
+}
+
 mkdir -p "$disk"
 if [[ $(id -u) != 0 ]] || ! mount -t tmpfs -o size=24m tmpfs "$disk" 2>/dev/null; then
   echo "cannot mount a tmpfs here (needs root): skipped"
@@ -57,17 +115,7 @@ state:
     base_path: $disk/data
     sync_interval: 1s
 YAML
-"$binary" --config "$work/config.yaml" --listen 127.0.0.1:0 >"$work/service.log" 2>&1 &
-pid=$!
-port=
-for _ in $(seq 200); do
-  port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/service.log" | head -1)
-  [[ -n $port ]] && break
-  kill -0 "$pid" 2>/dev/null || fail "the service exited at start"
-  sleep 0.05
-done
-[[ -n $port ]] || fail "the service did not start"
-base=http://127.0.0.1:$port
+start_service
 
 head -c 65536 /dev/zero | tr '\0' 'v' >"$work/value"
 writer() { # id: writes until the disk refused it 5 times
@@ -95,9 +143,7 @@ acked=$(wc -l <"$work/acked")
 lines=$(grep "cannot write log" "$work/service.log" | grep -vc "http: " || true)
 ((lines <= 2)) || fail "the log has $lines lines about the failed writes"
 
-ready=$(curl -s -o "$work/readyz" -w '%{http_code}' "$base/readyz")
-[[ $ready == 503 ]] || fail "/readyz answered $ready on a full disk"
-grep -q "read-only" "$work/readyz" || fail "/readyz did not say read-only: $(cat "$work/readyz")"
+read_only "on a full disk"
 
 # Every acknowledged write is there (an export reads them all).
 curl -sf "$base/v1/export?prefix=fill:" >"$work/export.ndjson" \
@@ -108,21 +154,9 @@ while read -r key; do
     || fail "acknowledged $key is missing or wrong"
 done <"$work/acked"
 
-# Space back: ready again within sync_interval + 2 s, without a write.
-rm "$disk/ballast"
-start=$(date +%s%N)
-until [[ $(curl -s -o /dev/null -w '%{http_code}' "$base/readyz") == 200 ]]; do
-  (($(date +%s%N) - start < 3000000000)) \
-    || fail "/readyz was not 200 within 3 s of the space coming back"
-  sleep 0.1
-done
-waited=$((($(date +%s%N) - start) / 1000000))
-code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary after "$base/v1/state/after:1")
-[[ $code == 201 ]] || fail "a write after the space came back answered $code"
-
-# Nothing the failures created is left: no temp file, no empty log.
-leftovers=$(find "$disk/data" \( -name '*~tmp' -o \( -name '~wal-*' -size 0 \) \) -print)
-[[ -z $leftovers ]] || fail "left behind: $leftovers"
+space_back after:1
+waited_running=$waited
+no_leftovers "after the space came back"
 
 # Killed on a full disk, started on it: up, read-only, nothing lost.
 for i in $(seq 20); do
@@ -134,57 +168,20 @@ cat /dev/zero >"$disk/ballast" 2>/dev/null || true
 kill -KILL "$pid"
 wait "$pid" 2>/dev/null || true
 pid=
-start_service() {
-  : >"$work/service.log"
-  "$binary" --config "$work/config.yaml" --listen 127.0.0.1:0 >"$work/service.log" 2>&1 &
-  pid=$!
-  port=
-  for _ in $(seq 200); do
-    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/service.log" | head -1)
-    [[ -n $port ]] && break
-    kill -0 "$pid" 2>/dev/null || fail "the service did not start: $(tail -3 "$work/service.log")"
-    sleep 0.05
-  done
-  [[ -n $port ]] || fail "the service did not start"
-  base=http://127.0.0.1:$port
-}
 start_service
-ready=$(curl -s -o "$work/readyz" -w '%{http_code}' "$base/readyz")
-[[ $ready == 503 ]] || fail "/readyz answered $ready after a start on a full disk"
-grep -q "read-only" "$work/readyz" || fail "/readyz did not say read-only: $(cat "$work/readyz")"
+read_only "after a start on a full disk"
 [[ $(curl -s "$base/v1/state/late:20") == "late 20" ]] || fail "late:20 is not served read-only"
 code=$(curl -s -o "$work/refused" -w '%{http_code}' -X PUT --data-binary x "$base/v1/state/after:2")
 [[ $code == 507 ]] || fail "a write on the read-only start answered $code"
 grep -q insufficient_storage "$work/refused" || fail "the refusal does not say why: $(cat "$work/refused")"
-exported() {
-  curl -sf "$base/v1/export" >"$work/export.ndjson" || fail "the export failed"
-  while read -r key; do
-    grep -qF "{\"key\":\"$key\"" "$work/export.ndjson" || fail "acknowledged $key is missing $1"
-  done <"$work/acked"
-}
-exported "after a start on a full disk"
+all_exported "after a start on a full disk"
 
-rm "$disk/ballast"
-start=$(date +%s%N)
-until [[ $(curl -s -o /dev/null -w '%{http_code}' "$base/readyz") == 200 ]]; do
-  (($(date +%s%N) - start < 3000000000)) \
-    || fail "/readyz was not 200 within 3 s of the space coming back (read-only start)"
-  sleep 0.1
-done
-waited_start=$((($(date +%s%N) - start) / 1000000))
-code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary after "$base/v1/state/after:2")
-[[ $code == 201 ]] || fail "a write after the read-only start answered $code"
-echo "after:2" >>"$work/acked"
+space_back after:2
 sleep 2.5 # a checkpoint folds what the start could not
-leftovers=$(find "$disk/data" \( -name '*~tmp' -o \( -name '~wal-*' -size 0 \) \) -print)
-[[ -z $leftovers ]] || fail "left behind after the read-only start: $leftovers"
-kill -TERM "$pid"
-wait "$pid" || fail "the service did not stop cleanly"
-pid=
+no_leftovers "after the read-only start"
+stop_service
 start_service
-exported "after the restart that followed"
-kill -TERM "$pid"
-wait "$pid" || fail "the service did not stop cleanly"
-pid=
-echo "ok: $acked writes acknowledged, all exported; ready again ${waited} ms after the space came back," \
-  "${waited_start} ms after a read-only start on a full disk"
+all_exported "after the restart that followed"
+stop_service
+echo "ok: $acked writes acknowledged, all exported; ready again ${waited_running} ms after the space came back," \
+  "${waited} ms after a read-only start on a full disk"

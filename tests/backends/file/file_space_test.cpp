@@ -1,7 +1,7 @@
-// Tests of the file backend on a full disk and on a damaged log, the way an
-// operator meets them: writes refused as insufficient_storage while reads
-// go on, a start on a full disk that comes up read-only, checkpoints that
-// give back what they took when they fail, and --recover-truncate-log.
+// Tests of the file backend on a full disk, the way an operator meets one:
+// writes refused as insufficient_storage while reads go on, a start on a
+// full disk that comes up read-only, and checkpoints that give back what
+// they took when they fail.
 
 #include <catch2/catch.hpp>
 
@@ -11,7 +11,6 @@
 
 #include "backends/file/recovery.hpp"
 #include "backends/file/store.hpp"
-#include "backends/file/wal.hpp"
 #include "tests/support/file_test_support.hpp"
 
 using namespace solver_state;
@@ -57,6 +56,14 @@ struct unfolded_image {
     REQUIRE(store->put("order:gone", "x"));
     REQUIRE(store->remove("order:gone"));
     crash_image(dir.path, crashed);
+  }
+
+  /// Opens the image on `env`, a disk that is full at first.
+  caf::expected<opened_store> open_on_full_disk(
+    const std::shared_ptr<failing_env>& env) {
+    env->fail_writes = true;
+    env->free_space = 0;
+    return open_store(file_config_for(crashed, 2, fsync_policy::always), env);
   }
 };
 
@@ -138,14 +145,10 @@ TEST_CASE("a fold that fails on a full disk removes the temp files it "
 TEST_CASE("a start on a full disk comes up read-only, serves every key, and "
           "folds the logs of the last run once there is room") {
   unfolded_image crash;
-  auto env = std::make_shared<failing_env>();
-  env->fail_writes = true;
-  env->free_space = 0;
   auto old_logs = logs_in(crash.crashed);
   REQUIRE_FALSE(old_logs.empty());
-  auto store = open_store(file_config_for(crash.crashed, 2,
-                                          fsync_policy::always),
-                          env);
+  auto env = std::make_shared<failing_env>();
+  auto store = crash.open_on_full_disk(env);
   REQUIRE(store);
   for (auto& s : store->stores) {
     auto health = s->health_check();
@@ -171,40 +174,30 @@ TEST_CASE("a start on a full disk comes up read-only, serves every key, and "
     CHECK_FALSE(s->health_check());
   CHECK(logs_in(crash.crashed).size() == old_logs.size() + 2);
   REQUIRE(store->put("order:new", "n"));
-  SECTION("a crash now loses nothing") {
-    temp_dir again;
-    crash_image(crash.crashed, again.sub("c"));
-    auto reopened = open_store(file_config_for(again.sub("c"), 2));
-    REQUIRE(reopened);
-    for (size_t i = 0; i < crash.keys.size(); ++i)
-      CHECK(reopened->get(crash.keys[i])->value == "v" + std::to_string(i));
-    CHECK(reopened->get("order:new")->value == "n");
-    CHECK_FALSE(reopened->get("order:gone"));
+  SECTION("before the fold") {
   }
   SECTION("once every shard has folded, the old logs are gone") {
     REQUIRE_FALSE(store->checkpoint_all());
     REQUIRE_FALSE(store->checkpoint_all());
     for (auto& name : old_logs)
       CHECK_FALSE(fs::exists(crash.crashed + "/" + name));
-    temp_dir again;
-    crash_image(crash.crashed, again.sub("c"));
-    auto reopened = open_store(file_config_for(again.sub("c"), 2));
-    REQUIRE(reopened);
-    for (size_t i = 0; i < crash.keys.size(); ++i)
-      CHECK(reopened->get(crash.keys[i])->value == "v" + std::to_string(i));
-    CHECK_FALSE(reopened->get("order:gone"));
   }
+  // A crash now loses nothing.
+  temp_dir again;
+  crash_image(crash.crashed, again.sub("c"));
+  auto reopened = open_store(file_config_for(again.sub("c"), 2));
+  REQUIRE(reopened);
+  for (size_t i = 0; i < crash.keys.size(); ++i)
+    CHECK(reopened->get(crash.keys[i])->value == "v" + std::to_string(i));
+  CHECK(reopened->get("order:new")->value == "n");
+  CHECK_FALSE(reopened->get("order:gone"));
 }
 
 TEST_CASE("while another shard has not folded its part of the kept logs, a "
           "delete folded by one shard stays deleted across a crash") {
   unfolded_image crash;
   auto env = std::make_shared<failing_env>();
-  env->fail_writes = true;
-  env->free_space = 0;
-  auto store = open_store(file_config_for(crash.crashed, 2,
-                                          fsync_policy::always),
-                          env);
+  auto store = crash.open_on_full_disk(env);
   REQUIRE(store);
   env->fail_writes = false;
   env->free_space = int64_t{1} << 30;
@@ -230,64 +223,4 @@ TEST_CASE("while another shard has not folded its part of the kept logs, a "
   CHECK_FALSE(reopened->get(key));
   for (size_t i = 1; i < crash.keys.size(); ++i)
     CHECK(reopened->get(crash.keys[i])->value == "v" + std::to_string(i));
-}
-
-TEST_CASE("a log damaged inside its synced part refuses to start, naming "
-          "--recover-truncate-log, which cuts it there and reports what it "
-          "dropped") {
-  temp_dir dir;
-  temp_dir image;
-  auto cfg = file_config_for(dir.path, 1, fsync_policy::always);
-  auto store = open_store(cfg);
-  REQUIRE(store);
-  for (int i = 0; i < 10; ++i)
-    REQUIRE(store->put("k" + std::to_string(i), std::string(100, 'a' + i)));
-  crash_image(dir.path, image.sub("c"));
-  auto log = image.sub("c/" + wal_name(0, 0));
-  auto records_end = log_records_end(log);
-  // Record i starts at 32 + i * size; damage the middle of record 5.
-  auto record_bytes = (records_end - wal_header_bytes) / 10;
-  auto damage_at = wal_header_bytes + 5 * record_bytes + record_bytes / 2;
-  overwrite(log, damage_at, "X");
-
-  auto refused = open_store(file_config_for(image.sub("c"), 1));
-  REQUIRE_FALSE(refused);
-  auto cut_at = wal_header_bytes + 5 * record_bytes;
-  CHECK_THAT(message_of(refused.error()),
-             Catch::Contains("state.file.base_path")
-               && Catch::Contains("--recover-truncate-log")
-               && Catch::Contains("offset " + std::to_string(cut_at)));
-
-  // What the cut drops: records 6..9 (record 5 is the damaged one).
-  auto env = default_file_env();
-  auto base = open_base(env, image.sub("c"));
-  REQUIRE(base);
-  auto summary = replay_wal(*env, (*base)->root.get(), wal_name(0, 0), log,
-                            [](wal_record&&) {}, max_file_value_bytes, true);
-  REQUIRE(summary);
-  CHECK(summary->damaged);
-  CHECK(summary->records == 5);
-  CHECK(summary->end == cut_at);
-  std::vector<std::string> lost;
-  for (auto& r : summary->lost)
-    lost.push_back(r.key);
-  CHECK(lost == std::vector<std::string>{"k6", "k7", "k8", "k9"});
-  base->reset();
-
-  auto cut = file_config_for(image.sub("c"), 1);
-  cut.file.recover_truncate_log = true;
-  {
-    auto recovered = open_store(cut);
-    REQUIRE(recovered);
-    for (int i = 0; i < 5; ++i)
-      CHECK(recovered->get("k" + std::to_string(i))->value
-            == std::string(100, 'a' + i));
-    for (int i = 5; i < 10; ++i)
-      CHECK_FALSE(recovered->get("k" + std::to_string(i)));
-  }
-  // The cut is for good: the next start needs no option.
-  auto next = open_store(file_config_for(image.sub("c"), 1));
-  REQUIRE(next);
-  CHECK(next->get("k4"));
-  CHECK_FALSE(next->get("k5"));
 }

@@ -166,7 +166,7 @@ TEST_CASE("deletes, TTLs and versions persist across restarts") {
 }
 
 TEST_CASE("a torn log tail is ignored, a bad record before good ones refuses "
-          "to start") {
+          "to start unless the log may be cut there") {
   temp_dir dir;
   temp_dir image;
   // fsync: always: every commit is synced before the next is written, so
@@ -208,6 +208,46 @@ TEST_CASE("a torn log tail is ignored, a bad record before good ones refuses "
     CHECK_THAT(message_of(reopened.error()),
                Catch::Contains("corrupt log") && Catch::Contains("~wal-0-0.log")
                  && Catch::Contains("followed by valid records"));
+  }
+  SECTION("damage inside the synced part: refused naming the option that "
+          "cuts it, and cut with it") {
+    auto path = image.sub("corrupt/~wal-0-0.log");
+    // Records are the same size; damage the middle of record 5.
+    auto record_bytes = (records_end - wal_header_bytes) / 10;
+    auto cut_at = wal_header_bytes + 5 * record_bytes;
+    overwrite(path, cut_at + record_bytes / 2, "X");
+    auto cfg = file_config_for(image.sub("corrupt"), 1);
+    auto refused = open_store(cfg);
+    REQUIRE_FALSE(refused);
+    CHECK_THAT(message_of(refused.error()),
+               Catch::Contains("state.file.base_path")
+                 && Catch::Contains("--recover-truncate-log")
+                 && Catch::Contains("offset " + std::to_string(cut_at)));
+    {
+      // What the cut drops: records 6..9 (5 is the damaged one).
+      auto env = default_file_env();
+      auto base = open_base(env, image.sub("corrupt"));
+      REQUIRE(base);
+      auto summary = replay_wal(*env, (*base)->root.get(), wal_name(0, 0),
+                                path, [](wal_record&&) {},
+                                max_file_value_bytes, true);
+      REQUIRE(summary);
+      CHECK(summary->damaged);
+      CHECK(summary->records == 5);
+      CHECK(summary->end == cut_at);
+      std::vector<std::string> lost;
+      for (auto& r : summary->lost)
+        lost.push_back(r.key);
+      CHECK(lost == std::vector<std::string>{"k6", "k7", "k8", "k9"});
+    }
+    cfg.file.recover_truncate_log = true;
+    auto cut = open_store(cfg);
+    REQUIRE(cut);
+    for (int i = 0; i < 5; ++i)
+      CHECK(cut->get("k" + std::to_string(i))->value
+            == std::string(100, 'a' + i));
+    for (int i = 5; i < 10; ++i)
+      CHECK_FALSE(cut->get("k" + std::to_string(i)));
   }
 }
 
