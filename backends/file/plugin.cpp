@@ -96,6 +96,9 @@ caf::expected<store_list> open_file_stores(const state_config& cfg,
     return base_path_error(base.error());
   recover_options how;
   how.truncate_damaged_log = cfg.file.recover_truncate_log;
+  // The shards fold the last run's logs in the background, as they fold
+  // their own: a start waits for no fold (a stop does not fold either).
+  how.fold_logs = false;
   auto recovered = recover(**base, cfg.shards, how);
   if (!recovered)
     return base_path_error(recovered.error());

@@ -286,34 +286,41 @@ caf::expected<recovered_state> recover(const file_base& base,
         rc != 0 && rc != -ENOENT)
       return io_failure("cannot remove folded log", base.path + "/" + name,
                         rc);
-  std::vector<tree_change> changes;
-  for (auto& [key, s] : keys)
-    if (s.from_log)
-      changes.push_back({&key, s.deleted ? nullptr : &s.data});
-  auto fold_err = tree.apply(std::move(changes));
-  if (!fold_err)
-    fold_err = tree.write_root_file(hwm_name(0), encode_hwm(out.max_version));
-  if (fold_err && code_of(fold_err) != state_errc::insufficient_storage)
-    return fold_err;
-  if (fold_err) {
-    // No room: the logs stay, their changes wait in the shards' memory and
-    // the store starts read-only rather than not at all.
-    out.fold_postponed = message_of(fold_err);
+  caf::error fold_err;
+  if (opts.fold_logs) {
+    std::vector<tree_change> changes;
+    for (auto& [key, s] : keys)
+      if (s.from_log)
+        changes.push_back({&key, s.deleted ? nullptr : &s.data});
+    fold_err = tree.apply(std::move(changes));
+    if (!fold_err)
+      fold_err = tree.write_root_file(hwm_name(0),
+                                      encode_hwm(out.max_version));
+    if (fold_err && code_of(fold_err) != state_errc::insufficient_storage)
+      return fold_err;
+    if (fold_err) {
+      // No room: the logs stay, their changes wait in the shards' memory
+      // and the store starts read-only rather than not at all.
+      out.fold_postponed = message_of(fold_err);
+      spdlog::warn("file backend: cannot fold the {} logs of the last run "
+                   "into the tree ({}); they stay, their changes are served "
+                   "from memory, and writes wait for room on the disk",
+                   logs.size(), out.fold_postponed);
+    }
+  }
+  bool keep_logs = !opts.fold_logs || fold_err;
+  if (keep_logs && !logs.empty()) {
     out.inherited = std::make_shared<inherited_logs>();
     out.inherited->names = logs;
     out.inherited->shards_left = shard_count;
     out.first_log_generation = next_log_generation(logs);
-    spdlog::warn("file backend: cannot fold the {} logs of the last run "
-                 "into the tree ({}); they stay, their changes are served "
-                 "from memory, and writes wait for room on the disk",
-                 logs.size(), out.fold_postponed);
-  } else {
+  } else if (!keep_logs) {
     for (auto& name : logs)
       if (int rc = base.env->unlink_at(base.root.get(), name); rc != 0)
         return io_failure("cannot remove folded log", base.path + "/" + name,
                           rc);
   }
-  if (!spares.empty() || (!logs.empty() && !fold_err))
+  if (!spares.empty() || (!logs.empty() && !keep_logs))
     if (int rc = base.env->sync(base.root.get(), false); rc != 0)
       return io_failure("cannot sync directory", base.path, rc);
   // 5. Hand each shard its keys, and the quarantined ones that no log
@@ -340,7 +347,7 @@ caf::expected<recovered_state> recover(const file_base& base,
       out.shards[shard].emplace(
         key, key_meta{s.data.version, s.data.expires_at_ms, s.size});
     }
-    if (fold_err && s.from_log)
+    if (keep_logs && s.from_log)
       out.unfolded[shard].emplace(key,
                                   log_change{s.deleted, std::move(s.data)});
   }

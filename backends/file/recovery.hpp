@@ -3,10 +3,12 @@
 // Opening base_path: the lock that keeps a second process out, and the
 // recovery that runs once before the shards start: load the key tree,
 // replay every log left by the previous run (whatever its shard count),
-// fold them into the tree, and split the keys among the new shards. When
-// the disk has no room for the fold, the logs stay and their changes go to
-// the shards' memory instead (inherited_logs): the store starts read-only
-// rather than not at all, and folds them once there is room.
+// and split the keys among the new shards. The logs' changes are then
+// either folded into the tree at once, or (the store's way: a start should
+// not wait for a fold, nor a stop) left in their logs and handed to the
+// shards' memory (inherited_logs), which fold them in the background like
+// any other write. A fold at start that finds no room on the disk takes the
+// second way too, and the store starts read-only rather than not at all.
 
 #include <atomic>
 #include <map>
@@ -75,6 +77,9 @@ struct recover_options {
   /// A log damaged inside its synced part is cut at the damage (the records
   /// after it are logged and dropped) instead of refusing to start.
   bool truncate_damaged_log = false;
+  /// Fold the logs into the tree before returning; else hand their changes
+  /// to the shards (recovered_state::inherited).
+  bool fold_logs = true;
 };
 
 struct recovered_state {
@@ -91,9 +96,9 @@ struct recovered_state {
   /// and the valid records dropped with them.
   size_t truncated_logs = 0;
   size_t truncated_records = 0;
-  /// Why the logs could not be folded, when the disk had no room: then they
-  /// stay (`inherited`), and each shard gets its part of their changes in
-  /// `unfolded`. Empty after a normal start.
+  /// Why the logs could not be folded, when the disk had no room. Then, and
+  /// without fold_logs, they stay (`inherited`), and each shard gets its
+  /// part of their changes in `unfolded`.
   std::string fold_postponed;
   std::vector<log_changes> unfolded;
   std::shared_ptr<inherited_logs> inherited;
@@ -102,7 +107,8 @@ struct recovered_state {
   uint64_t first_log_generation = 0;
 };
 
-/// Loads and folds everything under `base`, for `shard_count` shards.
+/// Loads everything under `base` for `shard_count` shards, and folds the
+/// logs or hands them on (recover_options::fold_logs).
 caf::expected<recovered_state> recover(const file_base& base,
                                        size_t shard_count,
                                        recover_options opts = {});

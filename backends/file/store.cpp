@@ -570,7 +570,7 @@ caf::error file_store::start_fold() {
     changes.reserve(job->changes.size());
     for (auto& [key, slot] : job->changes)
       changes.push_back({&key, slot.removed ? nullptr : &slot.data});
-    auto err = tree.apply(std::move(changes));
+    auto err = tree.apply(std::move(changes), &job->cancel);
     // Versions of removed keys leave the log now: keep the high-water mark.
     if (!err)
       err = tree.write_root_file(hwm_name(shard), encode_hwm(job->high_water));
@@ -713,6 +713,16 @@ caf::error file_store::checkpoint() {
   return err;
 }
 
+namespace {
+
+/// The fold stopped because close() cancelled it (file_tree::apply): the
+/// only backend_unavailable a fold returns.
+bool fold_cancelled(const caf::error& err) {
+  return code_of(err) == state_errc::backend_unavailable;
+}
+
+} // namespace
+
 caf::error file_store::close() {
   if (closed_)
     return {};
@@ -731,12 +741,16 @@ caf::error file_store::close() {
   };
   keep(commit(), "commit");
   // Under interval and never the log holds acknowledged writes no fdatasync
-  // covered yet: sync it first, so they survive even if the fold below
-  // fails (under always there is nothing left to flush, and it is cheap).
+  // covered yet (under always there is nothing left to flush, and it is
+  // cheap). Once synced, the log is all the next start needs.
   keep(log_ ? log_->sync() : caf::error{}, "sync");
-  keep(reap_fold(true), "checkpoint");
-  keep(start_fold(), "checkpoint");
-  keep(reap_fold(true), "checkpoint");
+  if (fold_) {
+    fold_->cancel.store(true, std::memory_order_relaxed);
+    if (auto err = reap_fold(true); err && !fold_cancelled(err))
+      spdlog::warn("file backend shard {}: close: the last checkpoint "
+                   "failed ({}); the next start folds its logs",
+                   opts_.shard, message_of(err));
+  }
   return first;
 }
 

@@ -82,8 +82,10 @@ public:
   bool has_pending_commit() const override;
   caf::error commit() override;
   caf::error checkpoint() override;
-  /// Commits the held batch, syncs the log (under every fsync policy) and
-  /// folds it; runs every step and returns the first error.
+  /// Commits the held batch and syncs the log (under every fsync policy);
+  /// returns the first error. It does not fold: the next start carries on
+  /// from the log, so a stop takes a sync, not a fold of every unfolded
+  /// key (minutes after a heavy load). A fold in progress is cancelled.
   caf::error close() override;
   caf::error health_check() override;
   store_stats stats() const override;
@@ -167,6 +169,7 @@ private:
     std::shared_ptr<inherited_logs> inherited;
     bool carries_inherited = false;
     bool released_inherited = false; // counted, whatever fails after it
+    std::atomic<bool> cancel{false}; // close(): stop before the next file
     /// Inherited logs of some shard are still there: `logs` must stay too
     /// (inherited_logs says why), for a later fold to retire.
     bool logs_kept = false;

@@ -175,7 +175,21 @@ caf::expected<entry> file_tree::read(const std::string& key) const {
   return decode_value_file(bytes, where);
 }
 
-caf::error file_tree::apply(std::vector<tree_change> changes) const {
+namespace {
+
+bool cancelled(const std::atomic<bool>* cancel) {
+  return cancel && cancel->load(std::memory_order_relaxed);
+}
+
+caf::error cancelled_error() {
+  return make_state_error(state_errc::backend_unavailable,
+                          "fold cancelled: the store is closing");
+}
+
+} // namespace
+
+caf::error file_tree::apply(std::vector<tree_change> changes,
+                            const std::atomic<bool>* cancel) const {
   if (changes.empty())
     return {};
   std::vector<std::vector<std::string>> paths;
@@ -194,15 +208,22 @@ caf::error file_tree::apply(std::vector<tree_change> changes) const {
     sorted_paths.push_back(std::move(paths[i]));
   }
   if (sorted_changes.size() > batch_threshold)
-    return apply_batched(sorted_changes, sorted_paths);
-  return apply_one_by_one(sorted_changes, sorted_paths);
+    return apply_batched(sorted_changes, sorted_paths, cancel);
+  return apply_one_by_one(sorted_changes, sorted_paths, cancel);
 }
 
 caf::error file_tree::apply_one_by_one(
   const std::vector<tree_change>& changes,
-  const std::vector<std::vector<std::string>>& paths) const {
+  const std::vector<std::vector<std::string>>& paths,
+  const std::atomic<bool>* cancel) const {
   dir_walker walker{*env_, root_fd_, root_path_, true};
   for (size_t i = 0; i < changes.size(); ++i) {
+    if (cancelled(cancel)) {
+      // What is renamed is whole: only its directories wait for a sync.
+      if (auto err = walker.finish())
+        return err;
+      return cancelled_error();
+    }
     auto& path = paths[i];
     auto& leaf = path.back();
     bool removing = changes[i].data == nullptr;
@@ -235,11 +256,17 @@ caf::error file_tree::apply_one_by_one(
 
 caf::error file_tree::apply_batched(
   const std::vector<tree_change>& changes,
-  const std::vector<std::vector<std::string>>& paths) const {
+  const std::vector<std::vector<std::string>>& paths,
+  const std::atomic<bool>* cancel) const {
   // Pass 1: every new file under its temp name; one barrier for all of them.
   {
     dir_walker walker{*env_, root_fd_, root_path_, false};
     for (size_t i = 0; i < changes.size(); ++i) {
+      if (cancelled(cancel)) {
+        walker.finish();
+        remove_temps(changes, paths, 0, i);
+        return cancelled_error();
+      }
       if (!changes[i].data)
         continue;
       auto& path = paths[i];

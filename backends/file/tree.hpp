@@ -5,6 +5,7 @@
 // O_NOFOLLOW: a symlink planted anywhere inside base_path is refused, never
 // followed, so no key can reach a file outside it.
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -47,8 +48,11 @@ public:
 
   /// Makes `changes` durable: each file is written to a temp name, synced,
   /// renamed over the old one, and its directory synced. A failure leaves
-  /// every key either old or new (never torn); the caller retries later.
-  caf::error apply(std::vector<tree_change> changes) const;
+  /// every key either old or new (never torn) and no temp file; the caller
+  /// retries later. When `cancel` turns true it stops before the next file
+  /// the same way (backend_unavailable).
+  caf::error apply(std::vector<tree_change> changes,
+                   const std::atomic<bool>* cancel = nullptr) const;
 
   /// Replaces the backend file `name` at the root the same durable way.
   caf::error write_root_file(const std::string& name,
@@ -94,9 +98,11 @@ public:
 
 private:
   caf::error apply_one_by_one(const std::vector<tree_change>& changes,
-                              const std::vector<std::vector<std::string>>& paths) const;
+                              const std::vector<std::vector<std::string>>& paths,
+                              const std::atomic<bool>* cancel) const;
   caf::error apply_batched(const std::vector<tree_change>& changes,
-                           const std::vector<std::vector<std::string>>& paths) const;
+                           const std::vector<std::vector<std::string>>& paths,
+                           const std::atomic<bool>* cancel) const;
   /// Removes the temp files of changes [from, to) that write files, after
   /// a failed apply: a checkpoint that fails on a full disk must give back
   /// the space it took. Best effort.

@@ -457,12 +457,17 @@ TEST_CASE("a corrupt value file: the service starts, its key answers 500 "
     std::string path;
     ~removed_at_end() { std::filesystem::remove_all(path); }
   } cleanup{base};
-  auto yaml = "state:\n  type: file\n  file:\n    base_path: " + base + "\n";
+  auto yaml = "state:\n  type: file\n  file:\n    base_path: " + base
+              + "\n    sync_interval: 100ms\n";
   {
     service_process svc{yaml};
     http_client c{svc.port()};
     for (auto k : {"order:x:1", "order:x:2", "order:x:3"})
       REQUIRE(c.put(std::string{"/v1/state/"} + k, k).status == 201);
+    // A checkpoint writes the value files (a stop only syncs the log).
+    for (int i = 0; i < 100 && !std::filesystem::exists(base + "/order/x/2.val");
+         ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
     REQUIRE(svc.stop(SIGTERM) == 0);
   }
   {

@@ -769,15 +769,18 @@ async function run() {
   // answers 500, the others 200, and the service is ready.
   const data = fs.mkdtempSync(path.join(os.tmpdir(), 'solver-state-openapi-data-'));
   try {
-    const yaml = `state:\n  type: file\n  file:\n    base_path: ${data}\n`;
+    const yaml = `state:\n  type: file\n  file:\n    base_path: ${data}\n    sync_interval: 100ms\n`;
     const seed = await startService('g1', yaml);
+    const file = path.join(data, 'openapi', 'bad.val');
     try {
       check('PUT', '/v1/state/openapi:bad', await send(seed.port, 'PUT', '/v1/state/openapi:bad', { body: 'value' }), 201);
       check('PUT', '/v1/state/openapi:good', await send(seed.port, 'PUT', '/v1/state/openapi:good', { body: 'value' }), 201);
+      // A checkpoint writes the value files (a stop only syncs the log).
+      for (let i = 0; i < 100 && !fs.existsSync(file); ++i)
+        await new Promise((resolve) => setTimeout(resolve, 50));
     } finally {
       await seed.stop();
     }
-    const file = path.join(data, 'openapi', 'bad.val');
     const bytes = fs.readFileSync(file);
     bytes[bytes.length - 1] ^= 0x01;
     fs.writeFileSync(file, bytes);

@@ -439,8 +439,8 @@ TEST_CASE("damage to synced log records refuses to start: the negative "
   }
 }
 
-TEST_CASE("a power loss while close() folds loses nothing it acknowledged: "
-          "under fsync: never it syncs the log first") {
+TEST_CASE("a power loss while close() runs loses nothing it acknowledged: "
+          "under fsync: never it syncs the log") {
   captured_log quiet;
   // Every change close() makes after its first (the sync of the log).
   for (uint64_t point = 2; point < 80; ++point) {

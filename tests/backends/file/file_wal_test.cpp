@@ -491,8 +491,12 @@ TEST_CASE("a version 1 log (before preallocation) is still replayed") {
   CHECK_FALSE(store->get("order:old:2"));
   CHECK_FALSE(store->get("order:old:3"));
   REQUIRE(store->put("order:old:1", "new"));
-  // Folded and deleted: the next start does not need it.
+  // Kept until the shards fold it, then deleted: the next start does not
+  // need it.
+  CHECK(fs::exists(dir.sub("~wal-0-4.log")));
+  REQUIRE_FALSE(store->checkpoint_all());
   CHECK_FALSE(fs::exists(dir.sub("~wal-0-4.log")));
+  CHECK(store->get("order:old:1")->value == "new");
 }
 
 TEST_CASE("a version 2 log (before synced_through) is still replayed, with "
@@ -519,6 +523,7 @@ TEST_CASE("a version 2 log (before synced_through) is still replayed, with "
     CHECK(store->get("order:v2:1")->version == 20);
     CHECK(store->get("order:v2:2")->value == "also v2");
     CHECK_FALSE(store->get("order:v2:stale"));
+    REQUIRE_FALSE(store->checkpoint_all());
     CHECK_FALSE(fs::exists(path));
   }
   SECTION("torn at the end") {
