@@ -624,8 +624,8 @@ caf::error file_store::release_inherited(const file_tree& tree,
   if (int rc = tree.env().sync(tree.root_fd(), false); rc != 0)
     return io_failure("cannot sync directory", tree.root_path(), rc);
   inherited.shards_left.store(0);
-  spdlog::info("file backend: the {} logs start-up could not fold are "
-               "folded and removed",
+  spdlog::info("file backend: the {} logs of the last run are folded and "
+               "removed",
                inherited.names.size());
   return {};
 }
