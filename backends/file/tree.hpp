@@ -50,7 +50,9 @@ public:
   /// renamed over the old one, and its directory synced. A failure leaves
   /// every key either old or new (never torn) and no temp file; the caller
   /// retries later. When `cancel` turns true it stops before the next file
-  /// the same way (backend_unavailable).
+  /// or barrier (backend_unavailable), every key old or new too, but its
+  /// temp files left for the next fold to overwrite or the next start's
+  /// scan to remove: a stop must not wait for thousands of unlinks.
   caf::error apply(std::vector<tree_change> changes,
                    const std::atomic<bool>* cancel = nullptr) const;
 

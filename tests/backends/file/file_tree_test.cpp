@@ -591,3 +591,65 @@ TEST_CASE("a failing disk leaves every key old or new, never torn, no temp "
     CHECK(same(*got, e));
   }
 }
+
+namespace {
+
+/// Turns `cancel` on once `after` writes went through (a stop arriving
+/// while a fold runs).
+class cancelling_env : public failing_env {
+public:
+  std::atomic<bool> cancel{false};
+  std::atomic<int> after{0};
+
+  int write_at(int fd, const void* data, size_t n, off_t off) override {
+    if (--after == 0)
+      cancel = true;
+    return failing_env::write_at(fd, data, n, off);
+  }
+};
+
+} // namespace
+
+TEST_CASE("a cancelled apply stops before its next file: every key old or "
+          "new, the rest for the next apply, its temp files for the next "
+          "scan") {
+  auto env = std::make_shared<cancelling_env>();
+  tree_dir d{env};
+  auto tree = d.tree();
+  auto n = GENERATE(as<size_t>{}, size_t{3}, file_tree::batch_threshold + 8);
+  auto round = [n](int r) {
+    std::map<std::string, entry> kv;
+    for (size_t i = 0; i < n; ++i)
+      kv.emplace("k:" + std::to_string(100 + i),
+                 value("round " + std::to_string(r), static_cast<version_t>(r)));
+    return kv;
+  };
+  REQUIRE_FALSE(put_all(tree, round(1)));
+  env->after = 2; // the second file's write turns it on
+  std::vector<tree_change> changes;
+  auto second = round(2);
+  for (auto& [key, e] : second)
+    changes.push_back({&key, &e});
+  auto err = tree.apply(std::move(changes), &env->cancel);
+  REQUIRE(err);
+  CHECK(code_of(err) == state_errc::backend_unavailable);
+  CHECK_THAT(message_of(err), Catch::Contains("cancelled"));
+  size_t renamed = 0;
+  for (auto& [key, e] : round(1)) {
+    auto got = tree.read(key);
+    REQUIRE(got);
+    renamed += got->version == 2 ? 1 : 0;
+  }
+  // One by one, the two files written before it stopped are in place;
+  // batched, nothing is renamed before the barrier it never reached.
+  CHECK(renamed == (n > file_tree::batch_threshold ? 0 : 2));
+  // The next start's scan removes what it left, the next apply completes.
+  auto all = scan_all(tree);
+  REQUIRE(all);
+  for (auto& f : files_under(d.dir.path))
+    CHECK(f.find("~tmp") == std::string::npos);
+  env->after = -1;
+  REQUIRE_FALSE(put_all(tree, round(2)));
+  for (auto& [key, e] : round(2))
+    CHECK(tree.read(key)->value == "round 2");
+}
