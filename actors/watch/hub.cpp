@@ -218,9 +218,13 @@ void deliver(hub_ptr self) {
   st.delivery_scheduled = false;
   st.last_round = steady::now();
   st.history->seal();
-  trim_history(self); // the open chunk counted, but only sealed ones go
+  // Hand out the chunk just sealed before trimming: a burst of more changes
+  // than the history holds, all in that one chunk, would otherwise be
+  // trimmed whole before anyone got it, and every watcher told to resync
+  // though none was behind. A watcher still busy with an older batch is.
   for (auto& s : st.subs)
     deliver_to(self, s);
+  trim_history(self);
 }
 
 /// Drops what the history cannot hold: a watcher that had still to get
@@ -250,10 +254,10 @@ void on_changes(hub_ptr self, std::vector<change_event>& events) {
   auto sealed = st.history->last_sealed();
   for (auto& ev : events)
     st.history->append(std::move(ev));
-  trim_history(self);
-  if (st.history->last_sealed() != sealed)
+  if (st.history->last_sealed() != sealed) // out before trimming (deliver)
     for (auto& s : st.subs)
       deliver_to(self, s);
+  trim_history(self);
   schedule_delivery(self);
 }
 

@@ -319,3 +319,29 @@ TEST_CASE("watchers are bounded by max_watchers and leave with their "
   CHECK(admitted);
   caf::anon_send_exit(b.first, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE("a burst of more changes than the history holds, all between two "
+          "rounds, still reaches a watcher that keeps up") {
+  auto cfg = memory_config();
+  cfg.watch.history_events = 20;
+  running_store store{cfg};
+  auto log = std::make_shared<watch_log>();
+  auto [w, started] = watch(*store.sys, store.handles.hub, log,
+                            watch_request{"b:", false, 0, 0});
+  REQUIRE(started);
+  // One shard's changes of one batch: 30 of them, in one message, so one
+  // chunk the history is too small for.
+  std::vector<change_event> burst;
+  for (int i = 0; i < 30; ++i) {
+    change_event ev;
+    ev.key = "b:" + std::to_string(i);
+    ev.version = static_cast<version_t>(i + 1);
+    ev.value = "v";
+    burst.push_back(std::move(ev));
+  }
+  caf::anon_send(store.handles.hub, changes_atom_v, std::move(burst));
+  REQUIRE(log->wait_events(30));
+  CHECK(log->resyncs.empty());
+  CHECK(log->snapshot().back().key == "b:29");
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
