@@ -179,8 +179,8 @@ metrics_registry::capacity_note metrics_registry::capacity_change() {
   if (max_items_ == 0)
     return {};
   uint64_t keys = 0;
-  for (auto& [where, size] : sizes_)
-    keys += size.first;
+  for (auto& [where, shard] : shards_)
+    keys += shard.keys;
   auto percent = static_cast<double>(keys) * 100.0
                  / static_cast<double>(max_items_);
   auto what = std::to_string(keys) + " keys of state.max_items="
@@ -199,9 +199,8 @@ metrics_registry::capacity_note metrics_registry::capacity_change() {
 }
 
 void metrics_registry::add(const shard_report& r) {
-  sizes_[{r.backend, r.shard}] = {r.keys, r.bytes};
-  up_[{r.backend, r.shard}] = r.backend_up;
-  quarantined_[{r.backend, r.shard}] = r.quarantined;
+  shards_[{r.backend, r.shard}] = {r.keys, r.bytes, r.quarantined,
+                                   r.backend_up};
   for (size_t o = 0; o < op_kind_count; ++o) {
     auto op = to_string(static_cast<op_kind>(o));
     for (size_t c = 0; c < result_code_count; ++c) {
@@ -271,42 +270,41 @@ std::string metrics_registry::render() const {
                      h.buckets, duration_bounds.data(),
                      duration_bounds.size(), h.sum);
   }
-  // Sizes are summed over shards per backend.
-  std::map<std::string, std::pair<uint64_t, uint64_t>> per_backend;
-  for (auto& [labels, sizes] : sizes_) {
-    per_backend[labels.first].first += sizes.first;
-    per_backend[labels.first].second += sizes.second;
+  // Sizes and quarantined values are summed over shards per backend (which
+  // shard holds a damaged value file does not matter to whoever acts on
+  // it: the log names the key).
+  std::map<std::string, shard_gauges> per_backend;
+  for (auto& [labels, shard] : shards_) {
+    auto& sum = per_backend[labels.first];
+    sum.keys += shard.keys;
+    sum.bytes += shard.bytes;
+    sum.quarantined += shard.quarantined;
   }
   header(out, "state_keys_total", "Keys stored.", "gauge");
-  for (auto& [backend, sizes] : per_backend)
+  for (auto& [backend, sum] : per_backend)
     out += "state_keys_total{backend=\"" + escape(backend) + "\"} "
-           + std::to_string(sizes.first) + "\n";
+           + std::to_string(sum.keys) + "\n";
   header(out, "state_size_bytes", "Bytes of keys and values stored.",
          "gauge");
-  for (auto& [backend, sizes] : per_backend)
+  for (auto& [backend, sum] : per_backend)
     out += "state_size_bytes{backend=\"" + escape(backend) + "\"} "
-           + std::to_string(sizes.second) + "\n";
+           + std::to_string(sum.bytes) + "\n";
   header(out, "solver_state_backend_up",
          "1 when the shard's backend passed its last health check (every "
          "5 s), 0 when it did not: /readyz answers 503 then.",
          "gauge");
-  for (auto& [labels, up] : up_)
+  for (auto& [labels, shard] : shards_)
     out += "solver_state_backend_up{backend=\"" + escape(labels.first)
            + "\",shard=\"" + std::to_string(labels.second) + "\"} "
-           + (up ? "1" : "0") + "\n";
-  // Summed per backend like the sizes: which shard holds a damaged value
-  // file does not matter to whoever acts on it (the log names the key).
-  std::map<std::string, uint64_t> quarantined;
-  for (auto& [labels, count] : quarantined_)
-    quarantined[labels.first] += count;
+           + (shard.up ? "1" : "0") + "\n";
   header(out, "state_quarantined_values",
          "Values whose file failed its checks and was moved into "
          "quarantine under base_path; each key answers 500 until written "
          "or deleted.",
          "gauge");
-  for (auto& [backend, count] : quarantined)
+  for (auto& [backend, sum] : per_backend)
     out += "state_quarantined_values{backend=\"" + escape(backend) + "\"} "
-           + std::to_string(count) + "\n";
+           + std::to_string(sum.quarantined) + "\n";
   single(out, "solver_state_max_items",
          "The store's key cap, state.max_items; 0 means none.", "gauge",
          max_items_);
@@ -350,7 +348,7 @@ std::string metrics_registry::render() const {
   // One series per backend the shards reported, so the info appears with
   // the first shard report (within state.sweep_interval of the start).
   std::set<std::string> backends;
-  for (auto& entry : sizes_)
+  for (auto& entry : shards_)
     backends.insert(entry.first.first);
   header(out, "solver_state_build_info",
          "Always 1; the version of this build and the backend it runs on.",

@@ -49,17 +49,19 @@ private:
   std::map<std::tuple<std::string, std::string, std::string>, uint64_t> ops_;
   // (op, backend) -> histogram
   std::map<std::pair<std::string, std::string>, histogram> durations_;
-  // (backend, shard) -> sizes
-  std::map<std::pair<std::string, uint32_t>, std::pair<uint64_t, uint64_t>>
-    sizes_;
+  // What a shard said in its last report.
+  struct shard_gauges {
+    uint64_t keys = 0;
+    uint64_t bytes = 0;
+    uint64_t quarantined = 0;
+    bool up = true; // its last health check passed
+  };
+  // (backend, shard) -> its gauges
+  std::map<std::pair<std::string, uint32_t>, shard_gauges> shards_;
   // (route, method, status) -> count
   std::map<std::tuple<std::string, std::string, uint16_t>, uint64_t> http_;
   // (route, method) -> request durations, http_bucket_count buckets
   std::map<std::pair<std::string, std::string>, histogram> http_durations_;
-  // (backend, shard) -> the shard's last health check passed
-  std::map<std::pair<std::string, uint32_t>, bool> up_;
-  // (backend, shard) -> values in quarantine
-  std::map<std::pair<std::string, uint32_t>, uint64_t> quarantined_;
   // The watch hub: its last sizes and its counters.
   watch_report watch_{};
   uint64_t max_items_ = 0;
