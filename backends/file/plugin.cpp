@@ -138,9 +138,9 @@ caf::expected<store_list> open_file_stores(const state_config& cfg,
   }
   if (read_only > 0)
     spdlog::warn("file backend: the disk under {} is full: {} of {} shards "
-                 "start read-only (reads are served, writes answer 507 "
-                 "insufficient_storage) and accept writes by themselves "
-                 "once there is room",
+                 "have no room for their log and start read-only (reads "
+                 "are served, writes answer 507 insufficient_storage); they "
+                 "accept writes by themselves once there is room",
                  cfg.file.base_path, read_only, cfg.shards);
   std::chrono::duration<double> took = std::chrono::steady_clock::now()
                                        - started;
