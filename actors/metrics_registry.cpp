@@ -199,7 +199,11 @@ metrics_registry::capacity_note metrics_registry::capacity_change() {
 }
 
 void metrics_registry::add(const shard_report& r) {
-  shards_[{r.backend, r.shard}] = {r.keys, r.bytes, r.quarantined,
+  shards_[{r.backend, r.shard}] = {r.keys,
+                                   r.bytes,
+                                   r.quarantined,
+                                   r.reencrypt_pending,
+                                   r.undecryptable,
                                    r.backend_up};
   for (size_t o = 0; o < op_kind_count; ++o) {
     auto op = to_string(static_cast<op_kind>(o));
@@ -279,6 +283,8 @@ std::string metrics_registry::render() const {
     sum.keys += shard.keys;
     sum.bytes += shard.bytes;
     sum.quarantined += shard.quarantined;
+    sum.reencrypt_pending += shard.reencrypt_pending;
+    sum.undecryptable += shard.undecryptable;
   }
   header(out, "state_keys_total", "Keys stored.", "gauge");
   for (auto& [backend, sum] : per_backend)
@@ -305,6 +311,21 @@ std::string metrics_registry::render() const {
   for (auto& [backend, sum] : per_backend)
     out += "state_quarantined_values{backend=\"" + escape(backend) + "\"} "
            + std::to_string(sum.quarantined) + "\n";
+  header(out, "state_reencrypt_pending",
+         "Values not yet encrypted under state.encryption.primary (at "
+         "least 1 until every value was looked at once since start); an "
+         "old key may be removed once this reads 0.",
+         "gauge");
+  for (auto& [backend, sum] : per_backend)
+    out += "state_reencrypt_pending{backend=\"" + escape(backend) + "\"} "
+           + std::to_string(sum.reencrypt_pending) + "\n";
+  header(out, "state_undecryptable_values",
+         "Values encrypted under a key that state.encryption.keys does not "
+         "list; each key answers 500 until written or deleted.",
+         "gauge");
+  for (auto& [backend, sum] : per_backend)
+    out += "state_undecryptable_values{backend=\"" + escape(backend) + "\"} "
+           + std::to_string(sum.undecryptable) + "\n";
   single(out, "solver_state_max_items",
          "The store's key cap, state.max_items; 0 means none.", "gauge",
          max_items_);

@@ -54,6 +54,8 @@ private:
     uint64_t keys = 0;
     uint64_t bytes = 0;
     uint64_t quarantined = 0;
+    uint64_t reencrypt_pending = 0;
+    uint64_t undecryptable = 0;
     bool up = true; // its last health check passed
   };
   // (backend, shard) -> its gauges

@@ -121,6 +121,8 @@ struct shard_state {
   /// once it is done (no dirty reads). Called with the error that failed
   /// the shard instead, when it fails.
   std::vector<std::function<void(const caf::error*)>> deferred_reads;
+  /// A background_step_atom is on its way (state_store::background_step).
+  bool background_running = false;
   /// A commit_atom is on its way: it flushes the batch, then commits.
   bool drain_scheduled = false;
   /// Laps the pending drain made through the mailbox (see on_commit).
@@ -948,10 +950,26 @@ void sweep(shard_ptr self) {
   changed(self);
 }
 
+/// One chunk of the backend's background work (key rotation); while more
+/// is left, the next chunk goes to the back of the mailbox, so requests that
+/// arrived meanwhile are served first. Its writes are made durable by the
+/// next group commit, whoever waits for it.
+void run_background_step(shard_ptr self) {
+  auto& st = self->state;
+  flush_batch(self);
+  st.background_running = st.store->background_step(now_of(self));
+  if (st.store->has_pending_commit())
+    schedule_drain(self);
+  if (st.background_running)
+    self->send(self, background_step_atom_v);
+}
+
 void on_tick(shard_ptr self) {
   auto& st = self->state;
   flush_batch(self);
   sweep(self);
+  if (!st.background_running)
+    run_background_step(self);
   if (!st.settings.metrics)
     return;
   auto now = steady::now();
@@ -968,7 +986,9 @@ void on_tick(shard_ptr self) {
                       std::move(st.tally.buckets),
                       std::move(st.tally.seconds),
                       st.backend_up,
-                      stats.quarantined};
+                      stats.quarantined,
+                      stats.reencrypt_pending,
+                      stats.undecryptable};
   st.tally = op_tally{};
   self->send(st.settings.metrics, report_atom_v, std::move(report));
 }
@@ -1248,12 +1268,14 @@ shard_actor::behavior_type shard(shard_ptr self,
       if (auto err = store.health_check())
         return make_state_error(state_errc::backend_unavailable,
                                 message_of(err));
-      return health_report{store.stats().quarantined};
+      auto stats = store.stats();
+      return health_report{stats.quarantined, stats.undecryptable};
     },
     // -- internal -----------------------------------------------------------------
     [=](tick_atom) { on_tick(self); },
     [=](commit_atom) { on_commit(self); },
     [=](delete_step_atom, uint64_t id) { run_deletion_step(self, id); },
+    [=](background_step_atom) { run_background_step(self); },
     [=](checkpoint_atom) {
       flush_batch(self);
       if (auto err = self->state.store->checkpoint())

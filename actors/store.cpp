@@ -14,6 +14,7 @@
 #include "actors/shard.hpp"
 #include "actors/ticker.hpp"
 #include "actors/watch/hub.hpp"
+#include "backends/codec/coded_store.hpp"
 #include "backends/connection_url.hpp"
 #include "backends/plugin.hpp"
 #include "backends/state_store.hpp"
@@ -65,6 +66,9 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
                               + redact_password(cfg.type)
                               + "' (known: " + plugins.names() + ")");
   auto stores = plugin->create_stores(cfg);
+  if (stores)
+    if (auto err = wrap_in_codecs(*stores, cfg))
+      return make_state_error(state_errc::backend_error, message_of(err));
   if (!stores) {
     // A backend that names the field at fault ("state.file.base_path: ...")
     // is quoted as is; else the backend as a whole is.

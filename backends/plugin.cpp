@@ -2,6 +2,7 @@
 
 #include "backends/plugin.hpp"
 
+#include "backends/codec/coded_store.hpp"
 #include "backends/connection_url.hpp"
 #include "messages/errors.hpp"
 
@@ -91,6 +92,8 @@ std::vector<std::string> check_state_config(const plugin_registry& plugins,
     return problems;
   }
   check_url(cfg, plugin->name(), problems);
+  if (auto err = check_codec_config(cfg))
+    problems.push_back(message_of(err));
   check_combinations(cfg, plugin->name(), problems);
   if (auto err = plugin->check(cfg)) {
     // Plugin messages name their field ("state.max_items: ...") or not.

@@ -25,6 +25,10 @@ state_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
   return out;
 }
 
+bool state_store::background_step(unix_ms) {
+  return false;
+}
+
 bool state_store::pipelines() const {
   return false;
 }

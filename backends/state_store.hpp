@@ -27,6 +27,12 @@ struct store_stats {
   uint64_t bytes = 0; // keys + values, where the backend knows them
   /// Values moved into quarantine (state_quarantined_values).
   uint64_t quarantined = 0;
+  /// Values still encrypted under a key other than the primary one
+  /// (state_reencrypt_pending); the old key may go once this reads 0.
+  uint64_t reencrypt_pending = 0;
+  /// Values under an encryption key that is not configured
+  /// (state_undecryptable_values): each answers backend_error.
+  uint64_t undecryptable = 0;
 };
 
 /// One single-key operation of a pipelined batch (state_store::apply) and,
@@ -164,6 +170,12 @@ public:
   /// Periodic maintenance on sync_interval (file backend: fold the log into
   /// the key tree). Called by the shard when the ticker says so.
   virtual caf::error checkpoint();
+
+  /// Does one bounded chunk of background work (re-encrypting values under
+  /// the primary key) and returns true while more is left: the shard then
+  /// calls it again from the back of its mailbox, so requests are served
+  /// between chunks. Called on every tick; the default has none.
+  virtual bool background_step(unix_ms now);
 
   /// Flushes everything before shutdown.
   virtual caf::error close();

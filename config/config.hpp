@@ -49,6 +49,37 @@ constexpr size_t pipelined_default_shards = 2;
 /// cap) instead of a surprise capacity_exceeded at the 10001st key.
 constexpr size_t memory_default_max_items = 10'000;
 
+/// How values are compressed before they are stored (state.compression).
+enum class compression_type { none, zstd };
+
+struct compression_config {
+  compression_type type = compression_type::none;
+  /// Values shorter than this are stored as they are: zstd's frame costs
+  /// more than it saves on small values.
+  size_t min_bytes = 512;
+  /// zstd's level (1 fastest .. 19 smallest).
+  int level = 3;
+};
+
+/// One encryption key: its id (named in every value it protects) and the
+/// file holding its 32 bytes. The key itself never appears in the YAML.
+struct encryption_key_config {
+  std::string id;
+  std::string file;
+};
+
+/// AES-256-GCM at rest (state.encryption): off when no keys are listed.
+struct encryption_config {
+  /// The key new writes use; must be one of `keys`.
+  std::string primary;
+  /// Every key that may still protect stored values (rotation: list the
+  /// new key as primary and keep the old ones until state_reencrypt_pending
+  /// reads 0).
+  std::vector<encryption_key_config> keys;
+
+  bool enabled() const { return !keys.empty(); }
+};
+
 /// Watches (state.watch): the bounds of the hub's history and of its
 /// subscribers.
 struct watch_config {
@@ -83,6 +114,8 @@ struct state_config {
   size_t max_value_bytes = 16u << 20;
   file_config file;
   watch_config watch;
+  compression_config compression;
+  encryption_config encryption;
 };
 
 struct http_config {

@@ -206,6 +206,73 @@ void read_watch_section(section& parent, watch_config& w,
   s.reject_unknown();
 }
 
+void read_compression_section(section& parent, compression_config& c,
+                              std::vector<std::string>& problems) {
+  section s{parent.child("compression"), parent.path_of("compression"),
+            problems};
+  s.choice<compression_type>("type", c.type,
+                             {{"none", compression_type::none},
+                              {"zstd", compression_type::zstd}});
+  s.number("min_bytes", c.min_bytes, 0, 1LL << 30);
+  s.number("level", c.level, 1, 19);
+  s.reject_unknown();
+}
+
+/// state.encryption: the keys' ids and files (their contents are read and
+/// checked when the store opens, and by --check-config).
+void read_encryption_section(section& parent, encryption_config& e,
+                             std::vector<std::string>& problems) {
+  section s{parent.child("encryption"), parent.path_of("encryption"),
+            problems};
+  s.text("primary", e.primary);
+  auto keys = s.child("keys");
+  auto keys_path = s.path_of("keys");
+  if (keys && !keys.IsNull() && !keys.IsSequence())
+    s.problem(keys_path, "must be a list of {id, file}");
+  else if (keys && keys.IsSequence()) {
+    e.keys.clear();
+    for (size_t i = 0; i < keys.size(); ++i) {
+      auto path = keys_path + "[" + std::to_string(i) + "]";
+      section k{keys[i], path, problems};
+      if (!keys[i].IsMap()) {
+        if (!keys[i] || keys[i].IsNull())
+          k.problem(path, "must be {id, file}");
+        continue; // else the section reported it
+      }
+      encryption_key_config key;
+      k.text("id", key.id);
+      k.text("file", key.file);
+      k.reject_unknown();
+      if (key.id.empty())
+        k.problem(path + ".id", "missing: every key needs an id");
+      if (key.file.empty())
+        k.problem(path + ".file",
+                  "missing: the file that holds the key (never the key "
+                  "itself in the YAML)");
+      for (auto& other : e.keys)
+        if (!key.id.empty() && other.id == key.id)
+          k.problem(path + ".id", "'" + key.id + "' is listed twice");
+      e.keys.push_back(std::move(key));
+    }
+  }
+  if (e.keys.empty() && !e.primary.empty())
+    s.problem(s.path_of("primary"),
+              "names '" + e.primary + "' but state.encryption.keys is empty");
+  if (!e.keys.empty() && e.primary.empty())
+    s.problem(s.path_of("primary"),
+              "missing: name the key new writes use (one of "
+              "state.encryption.keys)");
+  if (!e.keys.empty() && !e.primary.empty()) {
+    bool listed = false;
+    for (auto& k : e.keys)
+      listed = listed || k.id == e.primary;
+    if (!listed)
+      s.problem(s.path_of("primary"),
+                "'" + e.primary + "' is not the id of a listed key");
+  }
+  s.reject_unknown();
+}
+
 void read_state(section& root, state_config& st,
                 std::vector<std::string>& problems) {
   section s{root.child("state"), "state", problems};
@@ -224,6 +291,8 @@ void read_state(section& root, state_config& st,
   s.number("max_value_bytes", st.max_value_bytes, 1, 1LL << 30);
   read_file_section(s, st.file, problems);
   read_watch_section(s, st.watch, problems);
+  read_compression_section(s, st.compression, problems);
+  read_encryption_section(s, st.encryption, problems);
   s.reject_unknown();
 }
 

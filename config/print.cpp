@@ -43,7 +43,24 @@ void emit_state(YAML::Emitter& out, const state_config& st) {
   out << YAML::Key << "max_watchers" << YAML::Value << st.watch.max_watchers;
   out << YAML::Key << "heartbeat" << YAML::Value
       << format_duration(st.watch.heartbeat);
-  out << YAML::EndMap << YAML::EndMap;
+  out << YAML::EndMap;
+  out << YAML::Key << "compression" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "type" << YAML::Value
+      << (st.compression.type == compression_type::zstd ? "zstd" : "none");
+  out << YAML::Key << "min_bytes" << YAML::Value << st.compression.min_bytes;
+  out << YAML::Key << "level" << YAML::Value << st.compression.level;
+  out << YAML::EndMap;
+  // Key ids and files only: the keys themselves are never in the config.
+  out << YAML::Key << "encryption" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "primary" << YAML::Value << YAML::DoubleQuoted
+      << st.encryption.primary;
+  out << YAML::Key << "keys" << YAML::Value << YAML::BeginSeq;
+  for (auto& k : st.encryption.keys)
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "id" << YAML::Value
+        << k.id << YAML::Key << "file" << YAML::Value << k.file
+        << YAML::EndMap;
+  out << YAML::EndSeq << YAML::EndMap;
+  out << YAML::EndMap;
 }
 
 void emit_http(YAML::Emitter& out, const http_config& h, bool with_secrets) {

@@ -43,6 +43,7 @@ std::string readiness_body(const health_report& report) {
   json::object out;
   out["status"] = "ready";
   out["quarantined_values"] = report.quarantined_values;
+  out["undecryptable_values"] = report.undecryptable_values;
   return json::serialize(out);
 }
 

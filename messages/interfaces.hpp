@@ -121,7 +121,9 @@ using shard_actor = state_actor::extend<
   /// INTERNAL: fold the backend's log into its main storage (file sync).
   caf::reacts_to<checkpoint_atom>,
   /// INTERNAL: run the next chunk of the prefix deletion with this id.
-  caf::reacts_to<delete_step_atom, uint64_t>>;
+  caf::reacts_to<delete_step_atom, uint64_t>,
+  /// INTERNAL: run the next chunk of the backend's background work.
+  caf::reacts_to<background_step_atom>>;
 
 // -- watches ---------------------------------------------------------------------
 

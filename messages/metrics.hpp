@@ -51,6 +51,9 @@ struct shard_report {
   bool backend_up = true;
   /// Values of this shard in quarantine (store_stats::quarantined).
   uint64_t quarantined = 0;
+  /// store_stats::reencrypt_pending and store_stats::undecryptable.
+  uint64_t reencrypt_pending = 0;
+  uint64_t undecryptable = 0;
 };
 
 /// Number of result codes tracked per op: one per state_errc.
@@ -60,7 +63,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_report& x) {
   return f(caf::meta::type_name("solver_state::shard_report"), x.shard,
            x.backend, x.keys, x.bytes, x.results, x.buckets, x.seconds_sum,
-           x.backend_up, x.quarantined);
+           x.backend_up, x.quarantined, x.reencrypt_pending, x.undecryptable);
 }
 
 /// HTTP request counts since the last report, by route, method and status.

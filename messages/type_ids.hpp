@@ -96,5 +96,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(solver_state, caf::first_custom_type_id)
   CAF_ADD_ATOM(solver_state, solver_state, deliver_atom, "ss_deliver")
   // -- health ------------------------------------------------------------------
   CAF_ADD_TYPE_ID(solver_state, (solver_state::health_report))
+  // -- background work ---------------------------------------------------------
+  /// A shard's message to itself: run the next chunk of its backend's
+  /// background work (state_store::background_step).
+  CAF_ADD_ATOM(solver_state, solver_state, background_step_atom, "ss_bgstep")
 
 CAF_END_TYPE_ID_BLOCK(solver_state)

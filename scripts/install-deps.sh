@@ -7,7 +7,7 @@ packages=(
   # build
   cmake ninja-build g++ ccache pkg-config
   libcaf-dev libboost1.81-dev libboost-json1.81-dev libspdlog-dev
-  libyaml-cpp-dev libssl-dev
+  libyaml-cpp-dev libssl-dev libzstd-dev
   # tests
   catch2 curl prometheus
   openssl  # node TLS tests generate certificates with the CLI

@@ -45,7 +45,7 @@ caf::behavior silent_owner(caf::event_based_actor* self,
 /// A healthy owner with `quarantined` values in quarantine.
 caf::behavior reporting_owner(caf::event_based_actor*, uint64_t quarantined) {
   return {
-    [=](health_atom) { return health_report{quarantined}; },
+    [=](health_atom) { return health_report{quarantined, 10 * quarantined}; },
   };
 }
 
@@ -165,12 +165,14 @@ TEST_CASE("fan-out: the health collector says ok when every owner is "
     spawn_health_collector(*f.sys, f.map()), health_atom_v);
   REQUIRE(h);
   CHECK(h->quarantined_values == 0);
+  CHECK(h->undecryptable_values == 0);
   f.owners.push_back(f.reporting(2));
   f.owners.push_back(f.reporting(5));
   h = f.ask_actor<health_report>(spawn_health_collector(*f.sys, f.map()),
                                  health_atom_v);
   REQUIRE(h);
   CHECK(h->quarantined_values == 7);
+  CHECK(h->undecryptable_values == 70);
 }
 
 TEST_CASE("fan-out: an owner that never replies makes the collector answer "

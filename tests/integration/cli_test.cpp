@@ -20,6 +20,7 @@
 #include "config/config.hpp"
 #include "config/print.hpp"
 #include "tests/support/file_test_support.hpp"
+#include "tests/support/key_files.hpp"
 
 using namespace solver_state;
 
@@ -153,6 +154,39 @@ TEST_CASE("check-config and start-up refuse the same bad configs with exit 2") {
     auto start = run_both("--config " + path + " --listen 127.0.0.1:0");
     CHECK(exit_code(start) == 2);
     CHECK(names(start.out, ""));
+  }
+}
+
+TEST_CASE("check-config and start-up refuse unusable encryption keys, "
+          "naming the field and never the key") {
+  testing::key_files files;
+  auto good = files.hex_key("k1").file;
+  auto world = files.write("world.key", std::string(64, 'c'), 0644);
+  auto yaml = [](const std::string& keys, const std::string& primary) {
+    return "state: {type: memory, encryption: {primary: " + primary
+           + ", keys: [" + keys + "]}}\n";
+  };
+  for (auto& [config, message] :
+       std::vector<std::pair<std::string, std::string>>{
+         {yaml("{id: k1, file: \"" + world + "\"}", "k1"),
+          "state.encryption.keys[0].file: " + world
+            + " may be accessed by group or others (mode 0644)"},
+         {yaml("{id: k1, file: \"" + good + "\"}", "k9"),
+          "state.encryption.primary: 'k9' is not the id of a listed key"},
+         {yaml("{id: k1, file: \"" + files.dir() + "/none.key\"}", "k1"),
+          "state.encryption.keys[0].file: cannot open " + files.dir()
+            + "/none.key"},
+         {yaml("{id: k1, key: \"" + std::string(64, 'c') + "\"}", "k1"),
+          "state.encryption.keys[0].key: unknown field"}}) {
+    INFO(config);
+    auto path = write_config(config);
+    auto check = run_both("--config " + path + " --check-config");
+    CHECK(exit_code(check) == 2);
+    CHECK(check.out.find(message) != std::string::npos);
+    CHECK(check.out.find(std::string(64, 'c')) == std::string::npos);
+    auto start = run_both("--config " + path + " --listen 127.0.0.1:0");
+    CHECK(exit_code(start) == 2);
+    CHECK(start.out.find(message) != std::string::npos);
   }
 }
 

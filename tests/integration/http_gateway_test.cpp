@@ -490,7 +490,7 @@ TEST_CASE("a corrupt value file: the service starts, its key answers 500 "
   // Ready, and counting it: on /readyz and in the metrics.
   auto ready = c.get("/readyz");
   CHECK(ready.status == 200);
-  CHECK(ready.body == R"({"status":"ready","quarantined_values":1})");
+  CHECK(ready.body == R"({"status":"ready","quarantined_values":1,"undecryptable_values":0})");
   const std::string counted = "\nstate_quarantined_values{backend=\"file\"} 1\n";
   bool in_metrics = false; // shards report every sweep_interval (1 s)
   for (int i = 0; i < 50 && !in_metrics; ++i) {
@@ -505,6 +505,6 @@ TEST_CASE("a corrupt value file: the service starts, its key answers 500 "
   CHECK(c.put("/v1/state/order:x:2", "again").status == 201);
   CHECK(c.get("/v1/state/order:x:2").body == "again");
   CHECK(c.get("/readyz").body
-        == R"({"status":"ready","quarantined_values":0})");
+        == R"({"status":"ready","quarantined_values":0,"undecryptable_values":0})");
   CHECK(svc.stop(SIGTERM) == 0);
 }

@@ -30,7 +30,9 @@ struct conformance_target {
 /// Wall-clock milliseconds now, as the shards stamp writes.
 unix_ms wall_now();
 
-/// One store of the target's backend (shards: 1), opened directly.
+/// One store of the target's backend (shards: 1), opened directly, with
+/// the value codec of its config (compression, encryption) as the service
+/// has it.
 std::unique_ptr<state_store> open_one(const conformance_target& target);
 
 /// Runs every check of the protocol against the target's backend: directly

@@ -201,7 +201,7 @@ caf::behavior fake_remote(fake_ptr self, bool hold_requests) {
     },
     [self](health_atom) {
       return hold(self, "health", [](caf::response_promise& rp) {
-        rp.deliver(health_report{3});
+        rp.deliver(health_report{3, 4});
       });
     },
     // -- control, from the test ------------------------------------------------------
@@ -455,6 +455,7 @@ TEST_CASE("a connected peer forwards every request to the remote router and "
   CHECK(list->value->more);
   REQUIRE(health->value);
   CHECK(health->value->quarantined_values == 3);
+  CHECK(health->value->undecryptable_values == 4);
   // The store's own errors pass through unchanged.
   CHECK(conflict->code() == state_errc::version_mismatch);
   CHECK(conflict->message() == "stale version of conflict:1");

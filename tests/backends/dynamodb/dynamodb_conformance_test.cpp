@@ -5,6 +5,7 @@
 
 #include "tests/support/dynalite_server.hpp"
 #include "tests/support/dynamodb_target.hpp"
+#include "tests/support/key_files.hpp"
 
 using namespace solver_state;
 
@@ -21,4 +22,11 @@ testing::dynalite_server& server() {
 TEST_CASE("dynamodb backend conforms to the StateStore contract") {
   testing::run_conformance(
     testing::dynamodb_target(server().url("conformance")));
+}
+
+TEST_CASE("dynamodb backend conforms with compression and encryption on") {
+  testing::key_files keys;
+  auto target = testing::dynamodb_target(server().url("conformance"));
+  testing::compress_and_encrypt(target.config, keys);
+  testing::run_conformance(target);
 }

@@ -1,0 +1,347 @@
+// coded_store: the codec on every path a value takes, and key rotation in
+// bounded background chunks.
+
+#include "backends/codec/coded_store.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "backends/codec/key_ring.hpp"
+#include "messages/errors.hpp"
+
+namespace solver_state {
+
+/// Where a walk over the store stands, and what the last whole walk found.
+struct coded_store::rotation {
+  bool active = false;
+  /// A whole walk finished since start: the counts below are exact.
+  bool counted = false;
+  std::string cursor;
+  unix_ms next_pass_at = 0;
+  // This walk so far.
+  uint64_t left = 0;
+  uint64_t unknown = 0;
+  uint64_t rewritten = 0;
+  std::set<std::string> unknown_ids;
+  // The last whole walk.
+  uint64_t last_left = 0;
+  uint64_t last_unknown = 0;
+};
+
+namespace {
+
+caf::error open_key_ring(const state_config& cfg,
+                         std::shared_ptr<const key_ring>& out) {
+  if (!cfg.encryption.enabled())
+    return {};
+  auto ring = key_ring::load(cfg.encryption);
+  if (!ring)
+    return std::move(ring.error());
+  out = std::move(*ring);
+  return {};
+}
+
+} // namespace
+
+caf::error wrap_in_codecs(store_list& stores, const state_config& cfg) {
+  std::shared_ptr<const key_ring> ring;
+  if (auto err = open_key_ring(cfg, ring))
+    return err;
+  for (auto& store : stores)
+    store = std::make_unique<coded_store>(
+      std::move(store),
+      value_codec{cfg.compression, ring, cfg.max_value_bytes});
+  return {};
+}
+
+caf::error check_codec_config(const state_config& cfg) {
+  std::shared_ptr<const key_ring> ring;
+  return open_key_ring(cfg, ring);
+}
+
+coded_store::coded_store(std::unique_ptr<state_store> inner, value_codec codec)
+  : inner_(std::move(inner)),
+    codec_(std::move(codec)),
+    rotation_(std::make_unique<rotation>()) {
+  rotation_->active = codec_.encrypts();
+}
+
+coded_store::~coded_store() = default;
+
+caf::error coded_store::encode_value(const std::string& key,
+                                     std::string& value) {
+  auto stored = codec_.encode(key, std::move(value));
+  if (!stored)
+    return std::move(stored.error());
+  value = std::move(*stored);
+  return {};
+}
+
+caf::error coded_store::decode_value(const std::string& key,
+                                     std::string& value) {
+  auto plain = codec_.decode(key, std::move(value));
+  if (!plain)
+    return std::move(plain.error());
+  value = std::move(*plain);
+  return {};
+}
+
+std::string_view coded_store::backend_name() const {
+  return inner_->backend_name();
+}
+
+caf::expected<entry> coded_store::get(const std::string& key, unix_ms now) {
+  auto e = inner_->get(key, now);
+  if (e)
+    if (auto err = decode_value(key, e->value))
+      return err;
+  return e;
+}
+
+caf::expected<write_result> coded_store::set(set_request&& req,
+                                             unix_ms expires_at, unix_ms now) {
+  if (auto err = encode_value(req.key, req.value))
+    return err;
+  return inner_->set(std::move(req), expires_at, now);
+}
+
+caf::expected<bool> coded_store::erase(const delete_request& req,
+                                       unix_ms now) {
+  return inner_->erase(req, now);
+}
+
+caf::expected<key_page> coded_store::list(const list_request& req,
+                                          unix_ms now) {
+  return inner_->list(req, now);
+}
+
+caf::expected<std::vector<entry>>
+coded_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
+  auto got = inner_->batch_get(keys, now);
+  if (!got)
+    return got;
+  for (size_t i = 0; i < got->size(); ++i)
+    if ((*got)[i].found())
+      if (auto err = decode_value(keys[i], (*got)[i].value))
+        return err;
+  return got;
+}
+
+bool coded_store::pipelines() const {
+  return inner_->pipelines();
+}
+
+void coded_store::apply(std::vector<pending_op>& ops, unix_ms now) {
+  size_t failed = 0;
+  for (auto& op : ops)
+    if (op.kind == pending_op::set)
+      if (auto err = encode_value(op.write.key, op.write.value)) {
+        op.fail(err);
+        ++failed;
+      }
+  if (failed == 0) {
+    inner_->apply(ops, now);
+  } else {
+    // An op whose value could not be encoded keeps its error; the backend
+    // is handed the others, in order.
+    std::vector<size_t> sent;
+    std::vector<pending_op> batch;
+    for (size_t i = 0; i < ops.size(); ++i)
+      if (!ops[i].failure()) {
+        sent.push_back(i);
+        batch.push_back(std::move(ops[i]));
+      }
+    inner_->apply(batch, now);
+    for (size_t j = 0; j < batch.size(); ++j)
+      ops[sent[j]] = std::move(batch[j]);
+  }
+  for (auto& op : ops)
+    if (op.kind == pending_op::get && op.got && op.got->found())
+      if (auto err = decode_value(op.key, op.got->value))
+        op.got = err;
+}
+
+caf::error coded_store::transact(std::vector<pending_op>& ops, unix_ms now) {
+  for (auto& op : ops)
+    if (op.kind == pending_op::set)
+      if (auto err = encode_value(op.write.key, op.write.value))
+        return err;
+  return inner_->transact(ops, now);
+}
+
+bool coded_store::shares_data() const {
+  return inner_->shares_data();
+}
+
+size_t coded_store::sweep(unix_ms now, std::vector<std::string>* expired) {
+  return inner_->sweep(now, expired);
+}
+
+bool coded_store::reports_expiries() const {
+  return inner_->reports_expiries();
+}
+
+bool coded_store::has_pending_commit() const {
+  return inner_->has_pending_commit();
+}
+
+caf::error coded_store::commit() {
+  return inner_->commit();
+}
+
+caf::error coded_store::checkpoint() {
+  return inner_->checkpoint();
+}
+
+caf::error coded_store::close() {
+  return inner_->close();
+}
+
+caf::error coded_store::health_check() {
+  return inner_->health_check();
+}
+
+store_stats coded_store::stats() const {
+  auto out = inner_->stats();
+  auto& r = *rotation_;
+  if (!codec_.encrypts())
+    return out;
+  if (r.counted) {
+    out.reencrypt_pending = r.last_left;
+    out.undecryptable = r.last_unknown;
+  } else {
+    // Until one walk has seen every value nothing says none is left: the
+    // gauge must not read 0 before the old key may really go.
+    out.reencrypt_pending = std::max<uint64_t>(1, r.left);
+    out.undecryptable = r.unknown;
+  }
+  return out;
+}
+
+// -- rotation ---------------------------------------------------------------------
+
+bool coded_store::background_step(unix_ms now) {
+  auto& r = *rotation_;
+  if (!r.active || now < r.next_pass_at)
+    return false;
+  auto page = inner_->list(
+    list_request{std::string{}, r.cursor, static_cast<uint32_t>(rotation_chunk)},
+    now);
+  if (!page) {
+    // The backend is down or refuses: try again on a later tick.
+    r.next_pass_at = now + 1'000;
+    return false;
+  }
+  if (!page->keys.empty()) {
+    auto got = read_chunk(page->keys, now);
+    rewrite(page->keys, got, now);
+    r.cursor = page->keys.back();
+  }
+  if (page->more)
+    return true;
+  finish_pass(now);
+  return false;
+}
+
+/// The stored values of `keys` as they are (version 0: gone, or unreadable
+/// now: a later walk sees it again).
+std::vector<entry> coded_store::read_chunk(const std::vector<std::string>& keys,
+                                           unix_ms now) {
+  auto got = inner_->batch_get(keys, now);
+  if (got)
+    return std::move(*got);
+  // One unreadable value (a quarantined file) fails the whole batch: read
+  // the others one by one.
+  std::vector<entry> out(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i)
+    if (auto e = inner_->get(keys[i], now))
+      out[i] = std::move(*e);
+  return out;
+}
+
+void coded_store::rewrite(const std::vector<std::string>& keys,
+                          std::vector<entry>& got, unix_ms now) {
+  auto& r = *rotation_;
+  std::vector<pending_op> ops;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto& e = got[i];
+    if (!e.found() || codec_.current(e.value))
+      continue;
+    auto form = inspect_stored(e.value);
+    if (form.encrypted && !codec_.knows_key(form.key_id)) {
+      ++r.unknown;
+      r.unknown_ids.emplace(form.key_id);
+      continue;
+    }
+    auto plain = codec_.decode(keys[i], std::move(e.value));
+    if (!plain) {
+      ++r.left; // damaged: it answers its error; nothing to rotate
+      continue;
+    }
+    auto stored = codec_.encode(keys[i], std::move(*plain));
+    if (!stored) {
+      ++r.left;
+      continue;
+    }
+    pending_op op;
+    op.kind = pending_op::set;
+    op.write.key = keys[i];
+    op.write.value = std::move(*stored);
+    op.write.cond = condition::matches(e.version);
+    op.expires_at = e.expires_at_ms;
+    ops.push_back(std::move(op));
+  }
+  if (ops.empty())
+    return;
+  inner_->apply(ops, now);
+  for (auto& op : ops) {
+    if (op.written) {
+      ++r.rewritten;
+      continue;
+    }
+    // version_mismatch: a client wrote the key meanwhile, under the primary
+    // key. not_found cannot happen to a conditional set of a live key but an
+    // expiry; both leave nothing to do.
+    auto code = code_of(op.written.error());
+    if (code != state_errc::version_mismatch && code != state_errc::not_found)
+      ++r.left;
+  }
+}
+
+void coded_store::finish_pass(unix_ms now) {
+  auto& r = *rotation_;
+  if (r.rewritten > 0)
+    spdlog::info("{} store: re-encrypted {} values under key '{}'",
+                 inner_->backend_name(), r.rewritten, codec_.primary_id());
+  if (r.unknown > 0) {
+    std::string ids;
+    for (auto& id : r.unknown_ids)
+      ids += (ids.empty() ? "'" : ", '") + id + "'";
+    spdlog::warn("{} store: {} values are encrypted under keys that "
+                 "state.encryption.keys does not list ({}): each answers an "
+                 "error until it is written again or deleted, or the key is "
+                 "listed again",
+                 inner_->backend_name(), r.unknown, ids);
+  }
+  if (r.left > 0)
+    spdlog::warn("{} store: {} values could not be re-encrypted under key "
+                 "'{}'; the next attempt is in {} s",
+                 inner_->backend_name(), r.left, codec_.primary_id(),
+                 rotation_retry_ms / 1000);
+  r.counted = true;
+  r.last_left = r.left;
+  r.last_unknown = r.unknown;
+  r.cursor.clear();
+  r.left = r.unknown = r.rewritten = 0;
+  r.unknown_ids.clear();
+  if (r.last_left == 0 && r.last_unknown == 0)
+    r.active = false; // every value is under the primary key: done
+  else if (r.last_left > 0)
+    r.next_pass_at = now + rotation_retry_ms;
+  else // only values nobody can read: recount now and then, not every minute
+    r.next_pass_at = now + 10 * rotation_retry_ms;
+}
+
+} // namespace solver_state

@@ -1,0 +1,94 @@
+#pragma once
+
+// A store that keeps values through a value_codec: it wraps a backend's
+// store, encodes every value on its way in (set, apply, transact) and decodes
+// it on its way out (get, batch_get, apply), and nothing else changes: keys,
+// versions (so ETags and conditions), expiries and listings are the
+// backend's own.
+//
+// Key rotation runs in background_step: each call reads up to
+// rotation_chunk keys in key order from a cursor, and rewrites each value
+// that is not encrypted under the primary key (an older key, or written
+// before encryption was on) under the primary key, conditional on the
+// version it read, so a client's write in between wins. A rewrite is a new
+// version of the key, like a write of the same bytes; watchers are not told
+// (the value did not change). Every start walks the store once: that is how
+// a restart resumes, and how values under keys no longer configured are
+// counted (state_undecryptable_values, /readyz).
+
+#include <memory>
+
+#include <caf/expected.hpp>
+
+#include "backends/codec/value_codec.hpp"
+#include "backends/plugin.hpp"
+#include "backends/state_store.hpp"
+
+namespace solver_state {
+
+/// Keys one background_step looks at.
+constexpr size_t rotation_chunk = 128;
+
+/// After a walk that left values it could not rewrite, the next walk starts
+/// this much later (ten times later when all it left are values under keys
+/// that are not configured: that walk only recounts them).
+constexpr unix_ms rotation_retry_ms = 60'000;
+
+/// Wraps each of `stores` in a coded_store when `cfg` compresses or
+/// encrypts; leaves them as they are otherwise (values that an earlier
+/// configuration compressed or encrypted still decode: every store is
+/// wrapped when a codec could be needed to read). Fails when a key file
+/// cannot be used (the message names the field).
+caf::error wrap_in_codecs(store_list& stores, const state_config& cfg);
+
+/// What wrap_in_codecs would refuse, without keeping any key: for
+/// --check-config.
+caf::error check_codec_config(const state_config& cfg);
+
+class coded_store final : public state_store {
+public:
+  coded_store(std::unique_ptr<state_store> inner, value_codec codec);
+  ~coded_store() override;
+
+  std::string_view backend_name() const override;
+  caf::expected<entry> get(const std::string& key, unix_ms now) override;
+  caf::expected<write_result> set(set_request&& req, unix_ms expires_at,
+                                  unix_ms now) override;
+  caf::expected<bool> erase(const delete_request& req, unix_ms now) override;
+  caf::expected<key_page> list(const list_request& req, unix_ms now) override;
+  caf::expected<std::vector<entry>>
+  batch_get(const std::vector<std::string>& keys, unix_ms now) override;
+  bool pipelines() const override;
+  void apply(std::vector<pending_op>& ops, unix_ms now) override;
+  caf::error transact(std::vector<pending_op>& ops, unix_ms now) override;
+  bool shares_data() const override;
+  size_t sweep(unix_ms now, std::vector<std::string>* expired) override;
+  bool reports_expiries() const override;
+  bool has_pending_commit() const override;
+  caf::error commit() override;
+  caf::error checkpoint() override;
+  bool background_step(unix_ms now) override;
+  caf::error close() override;
+  caf::error health_check() override;
+  store_stats stats() const override;
+
+  /// The wrapped store.
+  state_store& inner() { return *inner_; }
+
+private:
+  struct rotation;
+
+  caf::error encode_value(const std::string& key, std::string& value);
+  caf::error decode_value(const std::string& key, std::string& value);
+  std::vector<entry> read_chunk(const std::vector<std::string>& keys,
+                                unix_ms now);
+  void rewrite(const std::vector<std::string>& keys, std::vector<entry>& got,
+               unix_ms now);
+  void finish_pass(unix_ms now);
+
+  std::unique_ptr<state_store> inner_;
+  value_codec codec_;
+  std::unique_ptr<rotation> rotation_;
+};
+
+} // namespace solver_state

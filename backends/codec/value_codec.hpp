@@ -1,0 +1,97 @@
+#pragma once
+
+// The value codec between a shard and its backend: what a client writes is
+// compressed (zstd) and encrypted (AES-256-GCM) on its way into the store,
+// and restored on its way out, so every backend keeps only the stored form
+// and every client sees only its own bytes.
+//
+// A stored value is either a client's bytes as they are, or a frame:
+//
+//   ff 53 56 01        magic "\xffSV" and the frame format (1)
+//   flags              1: zstd, 2: AES-256-GCM (other bits: refused)
+//   [AES] n, id[n]     the key id (1..64 bytes)
+//   [AES] nonce[12]    fresh and random for every stored value
+//   body               the value, compressed if flag 1, encrypted if flag 2
+//   [AES] tag[16]      GCM's authentication tag
+//
+// The additional authenticated data is the store key and the frame header
+// (key id included): a ciphertext moved to another key, or a header byte
+// changed, fails to decrypt. Each value says how it was stored, so changing
+// the settings never breaks reading what is already there. A client value
+// that happens to start with the magic is framed with flags 0, so the
+// magic alone tells a frame (0xff is never part of UTF-8 text).
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "config/config.hpp"
+
+namespace solver_state {
+
+class key_ring;
+
+/// What the header of a stored value says about it, read without
+/// decrypting.
+struct stored_form {
+  bool framed = false;
+  bool compressed = false;
+  bool encrypted = false;
+  /// The key that encrypted it (when encrypted); points into the value.
+  std::string_view key_id;
+  /// Empty when the header is well-formed.
+  std::string problem;
+};
+
+/// Reads the header of `stored`.
+stored_form inspect_stored(std::string_view stored);
+
+/// One shard's codec: owns its cipher and compression contexts (not shared
+/// between threads), shares the key ring.
+class value_codec {
+public:
+  /// `keys` may be null (no encryption). `max_value_bytes` bounds what a
+  /// stored value may decompress to.
+  value_codec(compression_config compression,
+              std::shared_ptr<const key_ring> keys, size_t max_value_bytes);
+  value_codec(value_codec&&) noexcept;
+  value_codec& operator=(value_codec&&) noexcept;
+  ~value_codec();
+
+  /// True when values are encrypted.
+  bool encrypts() const;
+
+  /// True when stored values are the client's bytes apart from escaping (no
+  /// compression, no encryption).
+  bool passthrough() const;
+
+  /// The id of the key new writes use (empty without encryption).
+  const std::string& primary_id() const;
+
+  /// True when `stored` is protected the way new writes are: encrypted
+  /// under the primary key (always true without encryption).
+  bool current(std::string_view stored) const;
+
+  /// True when `id` names a configured key.
+  bool knows_key(std::string_view id) const;
+
+  /// The stored form of `value`, the value of `key`. Fails only when the
+  /// system's random source or a library call does (backend_error).
+  caf::expected<std::string> encode(std::string_view key, std::string value);
+
+  /// The client's bytes of a stored value of `key`. backend_error naming the
+  /// key and the reason when it cannot be restored: a key id that is not
+  /// configured, a failed authentication (tampered, or stored under another
+  /// key), a damaged frame, a value that would decompress past
+  /// max_value_bytes.
+  caf::expected<std::string> decode(std::string_view key, std::string stored);
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace solver_state

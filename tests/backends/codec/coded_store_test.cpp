@@ -1,0 +1,185 @@
+// coded_store over the file backend, across restarts with new key
+// configurations: rotation to the primary key in background chunks, its
+// resumption after a restart, the gauges, and values under keys that are
+// gone.
+
+#include <map>
+
+#include <catch2/catch.hpp>
+
+#include "backends/codec/coded_store.hpp"
+#include "backends/plugin.hpp"
+#include "messages/errors.hpp"
+#include "tests/support/file_test_support.hpp"
+#include "tests/support/key_files.hpp"
+
+using namespace solver_state;
+using namespace solver_state::testing;
+
+namespace {
+
+constexpr unix_ms now = 1'000'000;
+constexpr int key_count = 1000;
+
+std::string key_of(int i) {
+  return "order:rot:" + std::to_string(10'000 + i);
+}
+
+std::string value_of(int i) {
+  return R"({"status":"pending","n":)" + std::to_string(i) + "}";
+}
+
+/// One shard over `base` with the codec of `keys` (ids; the first is the
+/// primary; none: no encryption).
+struct coded {
+  std::unique_ptr<state_store> store;
+
+  coded(const std::string& base, const key_files& files,
+        std::vector<std::string> ids) {
+    auto cfg = file_config_for(base, 1);
+    for (auto& id : ids)
+      cfg.encryption.keys.push_back({id, files.dir() + "/" + id + ".key"});
+    if (!ids.empty())
+      cfg.encryption.primary = ids.front();
+    auto stores = open_file_stores(cfg, default_file_env());
+    REQUIRE(stores);
+    auto err = wrap_in_codecs(*stores, cfg);
+    INFO(message_of(err));
+    REQUIRE_FALSE(err);
+    store = std::move(stores->front());
+  }
+
+  ~coded() { store->close(); }
+
+  void put(const std::string& key, std::string value, unix_ms expires = 0) {
+    REQUIRE(store->set(set_request{key, std::move(value), 0,
+                                   condition::always()},
+                       expires, now));
+  }
+
+  /// Runs background steps to the end of a walk; how many it took.
+  int rotate() {
+    int steps = 1;
+    while (store->background_step(now))
+      ++steps;
+    REQUIRE_FALSE(store->commit());
+    return steps;
+  }
+};
+
+/// The key ids of the stored values of `keys` (file backend, no codec).
+std::map<std::string, int> key_ids_at_rest(const std::string& base) {
+  auto cfg = file_config_for(base, 1);
+  auto stores = open_file_stores(cfg, default_file_env());
+  REQUIRE(stores);
+  auto& raw = *stores->front();
+  std::map<std::string, int> out;
+  for (int i = 0; i < key_count; ++i) {
+    auto e = raw.get(key_of(i), now);
+    REQUIRE(e);
+    auto form = inspect_stored(e->value);
+    ++out[form.encrypted ? std::string{form.key_id} : "(plain)"];
+  }
+  raw.close();
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("rotation: values move to the primary key in chunks, and the old "
+          "key can then be removed") {
+  temp_dir dir;
+  key_files files;
+  files.hex_key("k1");
+  files.hex_key("k2");
+  auto base = dir.sub("state");
+  std::map<std::string, version_t> versions;
+  {
+    coded plain{base, files, {}}; // written before encryption was on
+    for (int i = 0; i < 10; ++i)
+      plain.put(key_of(i), value_of(i));
+  }
+  {
+    coded old{base, files, {"k1"}};
+    for (int i = 10; i < key_count; ++i)
+      old.put(key_of(i), value_of(i), i == 10 ? now + 3'600'000 : 0);
+    REQUIRE_FALSE(old.store->commit());
+    CHECK(old.rotate() > 1); // the plain ten
+    CHECK(old.store->stats().reencrypt_pending == 0);
+    for (int i = 0; i < key_count; ++i)
+      versions[key_of(i)] = old.store->get(key_of(i), now)->version;
+  }
+  CHECK(key_ids_at_rest(base) == std::map<std::string, int>{{"k1", key_count}});
+  {
+    coded rotating{base, files, {"k2", "k1"}};
+    // Nothing is known before the walk: the gauge does not say 0.
+    CHECK(rotating.store->stats().reencrypt_pending >= 1);
+    // Three chunks, then a restart: the next start walks again.
+    for (int step = 0; step < 3; ++step)
+      REQUIRE(rotating.store->background_step(now));
+    REQUIRE_FALSE(rotating.store->commit());
+  }
+  auto halfway = key_ids_at_rest(base);
+  CHECK(halfway["k2"] == 3 * static_cast<int>(rotation_chunk));
+  CHECK(halfway["k1"] == key_count - 3 * static_cast<int>(rotation_chunk));
+  {
+    coded rotating{base, files, {"k2", "k1"}};
+    CHECK(rotating.rotate()
+          == (key_count + static_cast<int>(rotation_chunk) - 1)
+               / static_cast<int>(rotation_chunk));
+    auto stats = rotating.store->stats();
+    CHECK(stats.reencrypt_pending == 0);
+    CHECK(stats.undecryptable == 0);
+    // A finished walk does not start again.
+    CHECK_FALSE(rotating.store->background_step(now + 1'000'000));
+    // Rewritten: same value and expiry, a new version.
+    auto e = rotating.store->get(key_of(10), now);
+    REQUIRE(e);
+    CHECK(e->value == value_of(10));
+    CHECK(e->expires_at_ms == now + 3'600'000);
+    CHECK(e->version != versions[key_of(10)]);
+  }
+  CHECK(key_ids_at_rest(base) == std::map<std::string, int>{{"k2", key_count}});
+  coded after{base, files, {"k2"}}; // k1 removed from the config
+  for (int i = 0; i < key_count; ++i) {
+    auto e = after.store->get(key_of(i), now);
+    REQUIRE(e);
+    CHECK(e->value == value_of(i));
+  }
+  CHECK(after.rotate() == (key_count + 127) / 128);
+  CHECK(after.store->stats().reencrypt_pending == 0);
+}
+
+TEST_CASE("values under a key that is no longer configured are counted, answer "
+          "an error, and the others are served") {
+  temp_dir dir;
+  key_files files;
+  files.hex_key("k1");
+  files.hex_key("k3");
+  auto base = dir.sub("state");
+  {
+    coded old{base, files, {"k1"}};
+    for (int i = 0; i < 300; ++i)
+      old.put(key_of(i), value_of(i));
+  }
+  coded now_k3{base, files, {"k3"}};
+  now_k3.put("order:rot:fresh", "new");
+  now_k3.rotate();
+  auto stats = now_k3.store->stats();
+  CHECK(stats.undecryptable == 300);
+  CHECK(stats.reencrypt_pending == 0);
+  auto e = now_k3.store->get(key_of(7), now);
+  REQUIRE_FALSE(e);
+  CHECK(code_of(e.error()) == state_errc::backend_error);
+  CHECK_THAT(message_of(e.error()),
+             Catch::Contains(key_of(7)) && Catch::Contains("'k1'"));
+  REQUIRE(now_k3.store->get("order:rot:fresh", now));
+  // Written again, a key is readable: the next walk counts one less.
+  now_k3.put(key_of(7), "rewritten");
+  CHECK(now_k3.store->get(key_of(7), now)->value == "rewritten");
+  CHECK_FALSE(now_k3.store->background_step(now)); // waits before recounting
+  now_k3.store->background_step(now + 10 * rotation_retry_ms);
+  while (now_k3.store->background_step(now + 10 * rotation_retry_ms)) {
+  }
+  CHECK(now_k3.store->stats().undecryptable == 299);
+}

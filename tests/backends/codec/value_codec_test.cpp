@@ -1,0 +1,244 @@
+// The value codec on its own: round trips in every mode, values written
+// under other settings, and every way a stored value can be wrong.
+
+#include <random>
+
+#include <catch2/catch.hpp>
+
+#include "backends/codec/key_ring.hpp"
+#include "backends/codec/value_codec.hpp"
+#include "messages/errors.hpp"
+#include "tests/support/key_files.hpp"
+
+using namespace solver_state;
+
+namespace {
+
+constexpr size_t max_value = 1 << 20;
+
+compression_config zstd_from(size_t min_bytes) {
+  compression_config c;
+  c.type = compression_type::zstd;
+  c.min_bytes = min_bytes;
+  return c;
+}
+
+std::shared_ptr<const key_ring> ring(const testing::key_files& files,
+                                     std::vector<std::string> ids,
+                                     const std::string& primary) {
+  encryption_config cfg;
+  for (auto& id : ids)
+    cfg.keys.push_back({id, files.dir() + "/" + id + ".key"});
+  cfg.primary = primary;
+  auto r = key_ring::load(cfg);
+  INFO((r ? std::string{} : message_of(r.error())));
+  REQUIRE(r);
+  return *r;
+}
+
+/// A JSON order of about 1.5 KiB, as solvers store them.
+std::string json_order() {
+  std::string out = R"({"orderId":"0x)" + std::string(64, 'a') + R"(","legs":[)";
+  for (int i = 0; i < 8; ++i)
+    out += R"({"chainId":)" + std::to_string(i + 1)
+           + R"(,"token":"0x)" + std::string(40, '1' + i % 9)
+           + R"(","amount":"1000000000000000000","recipient":"0x)"
+           + std::string(40, 'b') + R"("},)";
+  out.back() = ']';
+  return out + "}";
+}
+
+std::string encode_ok(value_codec& c, const std::string& key,
+                      const std::string& value) {
+  auto stored = c.encode(key, value);
+  REQUIRE(stored);
+  return *stored;
+}
+
+std::string decode_ok(value_codec& c, const std::string& key,
+                      const std::string& stored) {
+  auto plain = c.decode(key, stored);
+  INFO((plain ? std::string{} : message_of(plain.error())));
+  REQUIRE(plain);
+  return *plain;
+}
+
+std::string decode_error(value_codec& c, const std::string& key,
+                         const std::string& stored) {
+  auto plain = c.decode(key, stored);
+  REQUIRE_FALSE(plain);
+  CHECK(code_of(plain.error()) == state_errc::backend_error);
+  return message_of(plain.error());
+}
+
+} // namespace
+
+TEST_CASE("without compression or encryption values are stored as they are") {
+  value_codec c{{}, nullptr, max_value};
+  CHECK(c.passthrough());
+  CHECK(encode_ok(c, "k", "hello") == "hello");
+  CHECK(encode_ok(c, "k", "") == "");
+  CHECK(decode_ok(c, "k", "hello") == "hello");
+}
+
+TEST_CASE("a value that starts like a frame is escaped, and comes back") {
+  value_codec c{{}, nullptr, max_value};
+  const std::string tricky = std::string{"\xffSV\x01\x02"} + "rest";
+  auto stored = encode_ok(c, "k", tricky);
+  CHECK(stored != tricky);
+  CHECK(inspect_stored(stored).framed);
+  CHECK(decode_ok(c, "k", stored) == tricky);
+  // Only the first three bytes make a frame.
+  CHECK(encode_ok(c, "k", "\xffS") == "\xffS");
+}
+
+TEST_CASE("zstd compresses values from min_bytes on, and only when smaller") {
+  value_codec c{zstd_from(512), nullptr, max_value};
+  auto order = json_order();
+  REQUIRE(order.size() > 1000);
+  auto stored = encode_ok(c, "order:t:1", order);
+  CHECK(inspect_stored(stored).compressed);
+  CHECK(stored.size() * 2 < order.size());
+  CHECK(decode_ok(c, "order:t:1", stored) == order);
+  std::string small(100, 'a'); // compressible, but under min_bytes
+  CHECK(encode_ok(c, "k", small) == small);
+  std::mt19937_64 rng{1};
+  std::string noise;
+  for (int i = 0; i < 2048; ++i)
+    noise.push_back(static_cast<char>(rng()));
+  auto kept = encode_ok(c, "k", noise);
+  CHECK_FALSE(inspect_stored(kept).compressed);
+  CHECK(decode_ok(c, "k", kept) == noise);
+}
+
+TEST_CASE("AES-256-GCM: round trip, a fresh nonce each time, the key id in "
+          "the frame") {
+  testing::key_files files;
+  files.hex_key("k1");
+  value_codec c{{}, ring(files, {"k1"}, "k1"), max_value};
+  CHECK(c.encrypts());
+  for (std::string value : {std::string{}, std::string{"x"}, json_order(),
+                            std::string(100'000, '\0')}) {
+    auto stored = encode_ok(c, "order:t:1", value);
+    auto form = inspect_stored(stored);
+    CHECK(form.encrypted);
+    CHECK(form.key_id == "k1");
+    CHECK(decode_ok(c, "order:t:1", stored) == value);
+  }
+  auto a = encode_ok(c, "k", "same");
+  auto b = encode_ok(c, "k", "same");
+  CHECK(a != b);
+  CHECK(a.find("same") == std::string::npos);
+}
+
+TEST_CASE("compressed, then encrypted: the JSON order shrinks and hides") {
+  testing::key_files files;
+  files.hex_key("k1");
+  value_codec c{zstd_from(512), ring(files, {"k1"}, "k1"), max_value};
+  auto order = json_order();
+  auto stored = encode_ok(c, "order:t:1", order);
+  auto form = inspect_stored(stored);
+  CHECK(form.compressed);
+  CHECK(form.encrypted);
+  CHECK(stored.size() * 2 < order.size());
+  CHECK(decode_ok(c, "order:t:1", stored) == order);
+}
+
+TEST_CASE("changing the settings never breaks reading older values") {
+  testing::key_files files;
+  files.hex_key("k1");
+  files.hex_key("k2");
+  auto order = json_order();
+  value_codec plain{{}, nullptr, max_value};
+  value_codec zipped{zstd_from(64), nullptr, max_value};
+  value_codec old_key{zstd_from(64), ring(files, {"k1"}, "k1"), max_value};
+  value_codec rotated{{}, ring(files, {"k1", "k2"}, "k2"), max_value};
+  auto raw = encode_ok(plain, "k", order);
+  auto compressed = encode_ok(zipped, "k", order);
+  auto under_k1 = encode_ok(old_key, "k", order);
+  // Every codec reads what any other wrote, given the key.
+  for (auto* reader : {&plain, &zipped, &rotated})
+    for (auto* stored : {&raw, &compressed})
+      CHECK(decode_ok(*reader, "k", *stored) == order);
+  CHECK(decode_ok(rotated, "k", under_k1) == order);
+  CHECK_FALSE(rotated.current(under_k1));
+  CHECK(rotated.current(encode_ok(rotated, "k", order)));
+  CHECK_FALSE(rotated.current(raw));
+}
+
+TEST_CASE("a value under a key that is not configured is an error naming "
+          "the key and the key id") {
+  testing::key_files files;
+  files.hex_key("k1");
+  files.hex_key("k2");
+  value_codec writer{{}, ring(files, {"k1"}, "k1"), max_value};
+  value_codec reader{{}, ring(files, {"k2"}, "k2"), max_value};
+  auto stored = encode_ok(writer, "order:t:9", "secret");
+  auto why = decode_error(reader, "order:t:9", stored);
+  CHECK_THAT(why, Catch::Contains("order:t:9") && Catch::Contains("'k1'")
+                    && Catch::Contains("does not list"));
+  // Without encryption configured at all, the same.
+  value_codec none{{}, nullptr, max_value};
+  CHECK_THAT(decode_error(none, "order:t:9", stored), Catch::Contains("'k1'"));
+}
+
+TEST_CASE("a ciphertext is bound to its store key and its key id") {
+  testing::key_files files;
+  files.hex_key("k1");
+  files.hex_key("k2");
+  value_codec c{{}, ring(files, {"k1", "k2"}, "k1"), max_value};
+  auto stored = encode_ok(c, "order:a:1", "pay alice");
+  CHECK_THAT(decode_error(c, "order:b:1", stored),
+             Catch::Contains("stored for another key"));
+  // The same bytes relabelled as k2's (same id length): refused too.
+  auto relabelled = stored;
+  auto at = relabelled.find("k1");
+  REQUIRE(at != std::string::npos);
+  relabelled[at + 1] = '2';
+  CHECK_THAT(decode_error(c, "order:a:1", relabelled),
+             Catch::Contains("'k2'"));
+  // Key length and key bytes cannot trade places in the authenticated data.
+  auto ab = encode_ok(c, "ab", "v");
+  CHECK_THAT(decode_error(c, "a", ab), Catch::Contains("another key"));
+}
+
+TEST_CASE("every altered byte of an encrypted value is caught") {
+  testing::key_files files;
+  files.hex_key("k1");
+  value_codec c{zstd_from(16), ring(files, {"k1"}, "k1"), max_value};
+  auto stored = encode_ok(c, "order:t:1", json_order());
+  for (size_t i = 0; i < stored.size(); ++i) {
+    auto altered = stored;
+    altered[i] ^= 0x20;
+    auto plain = c.decode("order:t:1", altered);
+    INFO("byte " << i);
+    if (i < 3) { // the magic: it no longer is a frame, so raw bytes
+      REQUIRE(plain);
+      CHECK(*plain == altered);
+      continue;
+    }
+    REQUIRE_FALSE(plain);
+    CHECK(code_of(plain.error()) == state_errc::backend_error);
+  }
+  for (size_t cut = 3; cut < stored.size(); cut += 7)
+    CHECK_FALSE(c.decode("order:t:1", stored.substr(0, cut)));
+}
+
+TEST_CASE("a frame that would decompress past max_value_bytes is refused "
+          "before allocating") {
+  value_codec big{zstd_from(16), nullptr, 64u << 20};
+  auto stored = encode_ok(big, "k", std::string(32u << 20, 'a'));
+  CHECK(stored.size() < 4096);
+  value_codec small{zstd_from(16), nullptr, 1 << 20};
+  CHECK_THAT(decode_error(small, "k", stored),
+             Catch::Contains("more than state.max_value_bytes"));
+}
+
+TEST_CASE("frames of an unknown format or with unknown flags are errors") {
+  value_codec c{{}, nullptr, max_value};
+  CHECK_THAT(decode_error(c, "k", std::string{"\xffSV\x02\x00"} + "x"),
+             Catch::Contains("format 2"));
+  CHECK_THAT(decode_error(c, "k", std::string{"\xffSV\x01\x08"} + "x"),
+             Catch::Contains("flags"));
+  CHECK(decode_error(c, "k", "\xffSV").find("cut short") != std::string::npos);
+}

@@ -1,0 +1,157 @@
+// Encryption at rest end to end: the real service on the file backend,
+// restarted with new key configurations. Clients see the same bytes and
+// ETags; the files hold no plaintext; a rotation finishes by itself (the
+// metric reaches 0) and the old key can then go; values under a key that is
+// gone are counted on /readyz and answer 500, the rest are served.
+
+#include <chrono>
+#include <csignal>
+#include <functional>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "tests/support/http_test_support.hpp"
+#include "tests/support/files_containing.hpp"
+#include "tests/support/key_files.hpp"
+
+using namespace solver_state::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int key_count = 300;
+const std::string marker = "PLAINTEXT-MARKER-7f3a";
+
+std::string key_of(int i) {
+  return "/v1/state/order:enc:" + std::to_string(1000 + i);
+}
+
+std::string value_of(int i) {
+  std::string v = R"({"marker":")" + marker + R"(","n":)" + std::to_string(i)
+                  + R"(,"legs":[)";
+  for (int leg = 0; leg < 10; ++leg)
+    v += R"({"chainId":)" + std::to_string(leg) + R"(,"amount":"1000000"},)";
+  v.back() = ']';
+  return v + "}";
+}
+
+/// A file-backend config over `base` with `keys` (ids, the first one the
+/// primary) from `files`.
+std::string yaml_for(const std::string& base, const key_files& files,
+                     const std::vector<std::string>& keys) {
+  std::string list;
+  for (auto& id : keys)
+    list += (list.empty() ? "" : ", ") + std::string{"{id: "} + id
+            + ", file: \"" + files.dir() + "/" + id + ".key\"}";
+  return "state:\n  type: file\n  sweep_interval: 100ms\n"
+         "  file: {base_path: \""
+         + base
+         + "\"}\n"
+           "  compression: {type: zstd, min_bytes: 128}\n"
+           "  encryption: {primary: "
+         + keys.front() + ", keys: [" + list + "]}\n";
+}
+
+/// The value of `name{backend="file"}` on /metrics, or -1.
+double gauge(http_client& c, const std::string& name) {
+  auto text = c.get("/metrics").body;
+  auto line = "\n" + name + "{backend=\"file\"} ";
+  auto at = text.find(line);
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + line.size()));
+}
+
+bool eventually(const std::function<bool()>& done,
+                std::chrono::milliseconds limit = 20s) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until)
+      return false;
+    std::this_thread::sleep_for(50ms);
+  }
+  return true;
+}
+
+void check_every_value(http_client& c) {
+  for (int i = 0; i < key_count; ++i) {
+    auto got = c.get(key_of(i));
+    INFO(key_of(i) << ": " << got.body);
+    REQUIRE(got.status == 200);
+    CHECK(got.body == value_of(i));
+  }
+}
+
+} // namespace
+
+TEST_CASE("encrypted at rest over HTTP: same bytes and ETags, no plaintext "
+          "on disk, a rotation that finishes, a key that is gone") {
+  key_files files;
+  for (auto id : {"k1", "k2", "k3"})
+    files.hex_key(id);
+  key_files data; // a private directory for base_path
+  auto base = data.dir() + "/state";
+  {
+    service_process svc{yaml_for(base, files, {"k1"})};
+    http_client c{svc.port()};
+    for (int i = 0; i < key_count; ++i)
+      REQUIRE(c.put(key_of(i), value_of(i)).status == 201);
+    auto got = c.get(key_of(0));
+    REQUIRE(got.status == 200);
+    CHECK(got.body == value_of(0));
+    auto etag = got.header("etag");
+    // Conditions see the same versions as without a codec.
+    CHECK(c.put(key_of(0), value_of(0), {{"If-Match", etag}}).status == 204);
+    CHECK(c.put(key_of(0), value_of(0), {{"If-Match", etag}}).status == 412);
+    REQUIRE(svc.stop(SIGTERM) == 0);
+  }
+  CHECK(files_containing(base, marker).empty());
+  CHECK(files_containing(base, "chainId").empty());
+  {
+    // k2 new, k1 still listed: every value moves to k2 by itself.
+    service_process svc{yaml_for(base, files, {"k2", "k1"})};
+    http_client c{svc.port()};
+    REQUIRE(eventually(
+      [&] { return gauge(c, "state_reencrypt_pending") == 0; }));
+    check_every_value(c);
+    CHECK(svc.log().find("re-encrypted " + std::to_string(key_count)
+                         + " values under key 'k2'")
+          != std::string::npos);
+    REQUIRE(svc.stop(SIGTERM) == 0);
+  }
+  {
+    // k1 removed: nothing was left under it.
+    service_process svc{yaml_for(base, files, {"k2"})};
+    http_client c{svc.port()};
+    check_every_value(c);
+    REQUIRE(eventually(
+      [&] { return gauge(c, "state_reencrypt_pending") == 0; }));
+    CHECK(gauge(c, "state_undecryptable_values") == 0);
+    REQUIRE(svc.stop(SIGTERM) == 0);
+  }
+  CHECK(files_containing(base, marker).empty());
+  {
+    // k2 removed too early: the values under it are counted and refused,
+    // new ones are served.
+    service_process svc{yaml_for(base, files, {"k3"})};
+    http_client c{svc.port()};
+    REQUIRE(c.put("/v1/state/order:enc:new", value_of(1)).status == 201);
+    REQUIRE(eventually([&] {
+      return gauge(c, "state_undecryptable_values") == key_count;
+    }));
+    auto ready = c.get("/readyz");
+    CHECK(ready.status == 200);
+    CHECK(ready.body
+          == R"({"status":"ready","quarantined_values":0,"undecryptable_values":)"
+               + std::to_string(key_count) + "}");
+    auto refused = c.get(key_of(5));
+    CHECK(refused.status == 500);
+    CHECK(error_code_of(refused.body) == "backend_error");
+    CHECK(refused.body.find("'k2'") != std::string::npos);
+    CHECK(c.get("/v1/state/order:enc:new").body == value_of(1));
+    CHECK(svc.log().find(std::to_string(key_count)
+                         + " values are encrypted under keys that "
+                           "state.encryption.keys does not list ('k2')")
+          != std::string::npos);
+    REQUIRE(svc.stop(SIGTERM) == 0);
+  }
+}
