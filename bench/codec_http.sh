@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Compression and encryption at rest through the HTTP gateway: wrk PUT and
+# GET of one key (50 connections) against build/solver-state on the memory
+# backend, once per codec mode (none, zstd, aes, zstd+aes) and value (256 B
+# and 4 KiB of random base64 text, a 1.5 KiB JSON order). Ratios are against
+# mode none with the same value, measured in the same run; the modes take
+# turns per value so a drift of the machine hits all of them alike.
+#
+# usage: bench/codec_http.sh [seconds per wrk run, default 5] [build dir, default build]
+set -euo pipefail
+
+duration="${1:-5}"
+build="${2:-build}"
+here="$(cd "$(dirname "$0")/.." && pwd)"
+. "$here/bench/service_port.sh"
+binary="$here/$build/solver-state"
+for tool in wrk curl openssl; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (scripts/install-deps.sh)" >&2; exit 1; }
+done
+[ -x "$binary" ] || { echo "build $binary first (ninja -C $build solver-state)" >&2; exit 1; }
+
+work="$(mktemp -d /tmp/solver-state-codec-XXXXXX)"
+pid=""
+cleanup() {
+  [ -z "$pid" ] || kill -TERM "$pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+openssl rand -hex 32 >"$work/k1.key"
+chmod 600 "$work/k1.key"
+head -c 192 /dev/urandom | base64 -w0 | head -c 256 >"$work/256B"
+head -c 3072 /dev/urandom | base64 -w0 | head -c 4096 >"$work/4KiB"
+hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n' | head -c "$(( $1 * 2 ))"; }
+zeros() { printf '%0*d' "$1" 0; }
+# originData ABI-encoded as settlers read it: 32-byte words, addresses and
+# small numbers zero-padded, hashes random (as bench/codec_bench.cpp's order).
+origin_data() {
+  echo -n "0x$(hex 32)$(zeros 24)$(hex 20)$(zeros 48)0de0b6b3a7640000$(zeros 24)$(hex 20)$(zeros 63)a$(zeros 24)$(hex 20)$(zeros 56)6955b910$(hex 32)"
+}
+cat >"$work/order" <<JSON
+{"orderId":"0x$(hex 32)","user":"0x$(hex 20)","originChainId":1,"openDeadline":1767225600,"fillDeadline":1767229200,"orderDataType":"0x$(hex 32)","status":"pending","maxSpent":[{"token":"0x$(hex 20)","amount":"1000000000000000000","recipient":"0x$(hex 20)","chainId":10}],"minReceived":[{"token":"0x$(hex 20)","amount":"999000000000000000","recipient":"0x$(hex 20)","chainId":1}],"fillInstructions":[{"destinationChainId":10,"destinationSettler":"0x$(hex 20)","originData":"$(origin_data)"}],"signature":"0x$(hex 65)"}
+JSON
+truncate -s -1 "$work/order" # no trailing newline
+
+codec_yaml() { # mode
+  case "$1" in
+    none) ;;
+    zstd) echo "  compression: {type: zstd, min_bytes: 512}" ;;
+    aes) echo "  encryption: {primary: k1, keys: [{id: k1, file: \"$work/k1.key\"}]}" ;;
+    zstd+aes)
+      echo "  compression: {type: zstd, min_bytes: 512}"
+      echo "  encryption: {primary: k1, keys: [{id: k1, file: \"$work/k1.key\"}]}" ;;
+  esac
+}
+
+start_service() { # mode
+  cat >"$work/config.yaml" <<YAML
+state:
+  type: memory
+  max_items: 100000
+$(codec_yaml "$1")
+log:
+  level: info
+YAML
+  "$binary" --config "$work/config.yaml" --listen 127.0.0.1:0 >"$work/service.log" 2>&1 &
+  pid=$!
+  port="$(service_port "$work/service.log" "$pid")"
+  [ -n "$port" ] || { cat "$work/service.log" >&2; exit 1; }
+}
+
+stop_service() {
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  pid=""
+}
+
+run_wrk() { # method, value file -> "rps p99"
+  local script="$work/$1.lua"
+  if [ "$1" = PUT ]; then
+    cat >"$script" <<LUA
+local f = io.open("$2", "rb")
+wrk.method = "PUT"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/octet-stream"
+LUA
+  else
+    echo 'wrk.method = "GET"' >"$script"
+  fi
+  wrk -t1 -c50 -d"${duration}s" --latency -s "$script" \
+    "http://127.0.0.1:$port/v1/state/order:bench:1" >"$work/wrk.txt"
+  if grep -qE 'Non-2xx|Socket errors' "$work/wrk.txt"; then
+    grep -E 'Non-2xx|Socket errors' "$work/wrk.txt" >&2
+  fi
+  echo "$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk.txt") $(awk '$1=="99%" {print $2}' "$work/wrk.txt")"
+}
+
+echo "machine: $(nproc) cores, $(. /etc/os-release; echo "$PRETTY_NAME"), $(date -u +%Y-%m-%d)"
+echo "wrk -t1 -c50 -d${duration}s on one key, memory backend; ratio = rps / rps of mode none"
+printf '%-6s %-9s %10s %9s %6s %10s %9s %6s\n' value mode put_rps p99 ratio get_rps p99 ratio
+for value in 256B 4KiB order; do
+  base_put="" base_get=""
+  for mode in none zstd aes zstd+aes; do
+    start_service "$mode"
+    curl -sf -X PUT --data-binary "@$work/$value" "http://127.0.0.1:$port/v1/state/order:bench:1" >/dev/null
+    read -r put_rps put_p99 <<<"$(run_wrk PUT "$work/$value")"
+    read -r get_rps get_p99 <<<"$(run_wrk GET "$work/$value")"
+    # The bytes come back as they went in.
+    curl -sf "http://127.0.0.1:$port/v1/state/order:bench:1" | cmp -s - "$work/$value" \
+      || { echo "mode $mode: GET returned other bytes than PUT" >&2; exit 1; }
+    stop_service
+    [ -n "$base_put" ] || { base_put="$put_rps"; base_get="$get_rps"; }
+    printf '%-6s %-9s %10s %9s %6s %10s %9s %6s\n' "$value" "$mode" "$put_rps" "$put_p99" \
+      "$(awk -v a="$put_rps" -v b="$base_put" 'BEGIN {printf "%.2f", a / b}')" \
+      "$get_rps" "$get_p99" \
+      "$(awk -v a="$get_rps" -v b="$base_get" 'BEGIN {printf "%.2f", a / b}')"
+  done
+done
