@@ -5,19 +5,11 @@
 
 #include <algorithm>
 
+#include "util/hex.hpp"
+
 namespace solver_state {
 
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
 
 std::optional<std::string> decode(std::string_view text, bool plus_is_space) {
   std::string in{text};
@@ -41,8 +33,8 @@ bool percent_decode(std::string_view in, std::string& out) {
     }
     if (i + 2 >= in.size())
       return false;
-    auto hi = hex_value(in[i + 1]);
-    auto lo = hex_value(in[i + 2]);
+    auto hi = hex_digit_value(in[i + 1]);
+    auto lo = hex_digit_value(in[i + 2]);
     if (hi < 0 || lo < 0)
       return false;
     out += static_cast<char>(hi * 16 + lo);

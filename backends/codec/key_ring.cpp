@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 
 #include "messages/errors.hpp"
+#include "util/hex.hpp"
 
 namespace solver_state {
 
@@ -35,16 +36,6 @@ caf::error key_error(size_t index, const std::string& why) {
   return make_state_error(state_errc::bad_request,
                           "state.encryption.keys[" + std::to_string(index)
                             + "].file: " + why);
-}
-
-int hex_digit(unsigned char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
 }
 
 /// Reads the whole file at `path` into `out`, refusing files that group or
@@ -104,8 +95,8 @@ caf::error parse_key(size_t index, const std::string& path,
   if (size != 2 * encryption_key_bytes)
     return wrong();
   for (size_t i = 0; i < encryption_key_bytes; ++i) {
-    int hi = hex_digit(in.bytes[2 * i]);
-    int lo = hex_digit(in.bytes[2 * i + 1]);
+    int hi = hex_digit_value(static_cast<char>(in.bytes[2 * i]));
+    int lo = hex_digit_value(static_cast<char>(in.bytes[2 * i + 1]));
     if (hi < 0 || lo < 0) {
       OPENSSL_cleanse(out.material.data(), out.material.size());
       return wrong();
