@@ -4,6 +4,7 @@
 // metric reaches 0) and the old key can then go; values under a key that is
 // gone are counted on /readyz and answer 500, the rest are served.
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <functional>
@@ -14,6 +15,7 @@
 #include "tests/support/http_test_support.hpp"
 #include "tests/support/files_containing.hpp"
 #include "tests/support/key_files.hpp"
+#include "util/base64.hpp"
 
 using namespace solver_state::testing;
 using namespace std::chrono_literals;
@@ -102,6 +104,26 @@ TEST_CASE("encrypted at rest over HTTP: same bytes and ETags, no plaintext "
     // Conditions see the same versions as without a codec.
     CHECK(c.put(key_of(0), value_of(0), {{"If-Match", etag}}).status == 204);
     CHECK(c.put(key_of(0), value_of(0), {{"If-Match", etag}}).status == 412);
+    // An export carries the plaintext, one line per key.
+    auto backup = c.get("/v1/export?prefix=order%3Aenc%3A");
+    REQUIRE(backup.status == 200);
+    CHECK(std::count(backup.body.begin(), backup.body.end(), '\n')
+          == key_count);
+    CHECK(backup.body.find(solver_state::base64_encode(value_of(7)))
+          != std::string::npos);
+    // A transaction's writes are encrypted and read back like any other.
+    auto txn = c.request(
+      "POST", "/v1/state/transaction",
+      R"({"operations":[{"op":"set","key":"txn:enc:a","value":")"
+        + solver_state::base64_encode(value_of(1))
+        + R"("},{"op":"set","key":"txn:enc:b","value":")"
+        + solver_state::base64_encode(value_of(2)) + R"("}]})");
+    REQUIRE(txn.status == 200);
+    CHECK(c.get("/v1/state/txn:enc:a").body == value_of(1));
+    CHECK(c.get("/v1/state/txn:enc:b").body == value_of(2));
+    // Out of the way: the walks below count exactly the key_count keys.
+    REQUIRE(c.del("/v1/state/txn:enc:a").status == 204);
+    REQUIRE(c.del("/v1/state/txn:enc:b").status == 204);
     REQUIRE(svc.stop(SIGTERM) == 0);
   }
   CHECK(files_containing(base, marker).empty());
