@@ -204,7 +204,9 @@ void metrics_registry::add(const shard_report& r) {
                                    r.quarantined,
                                    r.reencrypt_pending,
                                    r.undecryptable,
-                                   r.backend_up};
+                                   r.backend_up,
+                                   r.log_sync_buckets,
+                                   r.log_sync_seconds};
   for (size_t o = 0; o < op_kind_count; ++o) {
     auto op = to_string(static_cast<op_kind>(o));
     for (size_t c = 0; c < result_code_count; ++c) {
@@ -253,6 +255,30 @@ void metrics_registry::add(const watch_report& r) {
   watch_.resyncs += r.resyncs;
 }
 
+void metrics_registry::render_log_syncs(std::string& out) const {
+  std::map<std::string, shard_gauges> per_backend;
+  for (auto& [labels, shard] : shards_) {
+    if (shard.log_sync_buckets.size() != bucket_count)
+      continue;
+    auto& sum = per_backend[labels.first];
+    sum.log_sync_buckets.resize(bucket_count);
+    for (size_t b = 0; b < bucket_count; ++b)
+      sum.log_sync_buckets[b] += shard.log_sync_buckets[b];
+    sum.log_sync_seconds += shard.log_sync_seconds;
+  }
+  if (per_backend.empty())
+    return;
+  header(out, "solver_state_wal_sync_seconds",
+         "Time to write and sync one group commit to the write-ahead log "
+         "(fsync: always), or to sync the log (interval), since start.",
+         "histogram");
+  for (auto& [backend, sum] : per_backend)
+    render_histogram(out, "solver_state_wal_sync_seconds",
+                     "backend=\"" + escape(backend) + "\"",
+                     sum.log_sync_buckets, duration_bounds.data(),
+                     duration_bounds.size(), sum.log_sync_seconds);
+}
+
 std::string metrics_registry::render() const {
   std::string out;
   header(out, "state_operations_total",
@@ -286,15 +312,17 @@ std::string metrics_registry::render() const {
     sum.reencrypt_pending += shard.reencrypt_pending;
     sum.undecryptable += shard.undecryptable;
   }
-  header(out, "state_keys_total", "Keys stored.", "gauge");
-  for (auto& [backend, sum] : per_backend)
-    out += "state_keys_total{backend=\"" + escape(backend) + "\"} "
-           + std::to_string(sum.keys) + "\n";
-  header(out, "state_size_bytes", "Bytes of keys and values stored.",
-         "gauge");
-  for (auto& [backend, sum] : per_backend)
-    out += "state_size_bytes{backend=\"" + escape(backend) + "\"} "
-           + std::to_string(sum.bytes) + "\n";
+  // One gauge per backend, summed over its shards.
+  auto per_backend_gauge = [&](const char* name, const char* help,
+                               uint64_t shard_gauges::*field) {
+    header(out, name, help, "gauge");
+    for (auto& [backend, sum] : per_backend)
+      out += std::string{name} + "{backend=\"" + escape(backend) + "\"} "
+             + std::to_string(sum.*field) + "\n";
+  };
+  per_backend_gauge("state_keys_total", "Keys stored.", &shard_gauges::keys);
+  per_backend_gauge("state_size_bytes", "Bytes of keys and values stored.",
+                    &shard_gauges::bytes);
   header(out, "solver_state_backend_up",
          "1 when the shard's backend passed its last health check (every "
          "5 s), 0 when it did not: /readyz answers 503 then.",
@@ -303,29 +331,22 @@ std::string metrics_registry::render() const {
     out += "solver_state_backend_up{backend=\"" + escape(labels.first)
            + "\",shard=\"" + std::to_string(labels.second) + "\"} "
            + (shard.up ? "1" : "0") + "\n";
-  header(out, "state_quarantined_values",
-         "Values whose file failed its checks and was moved into "
-         "quarantine under base_path; each key answers 500 until written "
-         "or deleted.",
-         "gauge");
-  for (auto& [backend, sum] : per_backend)
-    out += "state_quarantined_values{backend=\"" + escape(backend) + "\"} "
-           + std::to_string(sum.quarantined) + "\n";
-  header(out, "state_reencrypt_pending",
-         "Values not yet encrypted under state.encryption.primary (at "
-         "least 1 until every value was looked at once since start); an "
-         "old key may be removed once this reads 0.",
-         "gauge");
-  for (auto& [backend, sum] : per_backend)
-    out += "state_reencrypt_pending{backend=\"" + escape(backend) + "\"} "
-           + std::to_string(sum.reencrypt_pending) + "\n";
-  header(out, "state_undecryptable_values",
-         "Values encrypted under a key that state.encryption.keys does not "
-         "list; each key answers 500 until written or deleted.",
-         "gauge");
-  for (auto& [backend, sum] : per_backend)
-    out += "state_undecryptable_values{backend=\"" + escape(backend) + "\"} "
-           + std::to_string(sum.undecryptable) + "\n";
+  per_backend_gauge("state_quarantined_values",
+                    "Values whose file failed its checks and was moved into "
+                    "quarantine under base_path; each key answers 500 until "
+                    "written or deleted.",
+                    &shard_gauges::quarantined);
+  render_log_syncs(out);
+  per_backend_gauge("state_reencrypt_pending",
+                    "Values not yet encrypted under state.encryption.primary "
+                    "(at least 1 until every value was looked at once since "
+                    "start); an old key may be removed once this reads 0.",
+                    &shard_gauges::reencrypt_pending);
+  per_backend_gauge("state_undecryptable_values",
+                    "Values encrypted under a key that state.encryption.keys "
+                    "does not list; each key answers 500 until written or "
+                    "deleted.",
+                    &shard_gauges::undecryptable);
   single(out, "solver_state_max_items",
          "The store's key cap, state.max_items; 0 means none.", "gauge",
          max_items_);

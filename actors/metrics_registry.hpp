@@ -40,6 +40,10 @@ public:
   std::string render() const;
 
 private:
+  /// solver_state_wal_sync_seconds, summed over the shards of each backend
+  /// that has a log (nothing when none has).
+  void render_log_syncs(std::string& out) const;
+
   struct histogram {
     std::vector<uint64_t> buckets = std::vector<uint64_t>(bucket_count);
     double sum = 0;
@@ -57,6 +61,9 @@ private:
     uint64_t reencrypt_pending = 0;
     uint64_t undecryptable = 0;
     bool up = true; // its last health check passed
+    // Its backend's log syncs, cumulative (file backend; else empty).
+    std::vector<uint64_t> log_sync_buckets{};
+    double log_sync_seconds = 0;
   };
   // (backend, shard) -> its gauges
   std::map<std::pair<std::string, uint32_t>, shard_gauges> shards_;

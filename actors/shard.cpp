@@ -988,7 +988,9 @@ void on_tick(shard_ptr self) {
                       st.backend_up,
                       stats.quarantined,
                       stats.reencrypt_pending,
-                      stats.undecryptable};
+                      stats.undecryptable,
+                      std::move(stats.log_sync_buckets),
+                      stats.log_sync_seconds};
   st.tally = op_tally{};
   self->send(st.settings.metrics, report_atom_v, std::move(report));
 }

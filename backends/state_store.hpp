@@ -33,6 +33,12 @@ struct store_stats {
   /// Values under an encryption key that is not configured
   /// (state_undecryptable_values): each answers backend_error.
   uint64_t undecryptable = 0;
+  /// How long the backend's log syncs took since it opened, cumulative
+  /// (solver_state_wal_sync_seconds; file backend): a count per bucket of
+  /// duration_bounds (messages/metrics.hpp, the last one +Inf) and the sum.
+  /// Empty for backends without a log of their own.
+  std::vector<uint64_t> log_sync_buckets{};
+  double log_sync_seconds = 0;
 };
 
 /// One single-key operation of a pipelined batch (state_store::apply) and,

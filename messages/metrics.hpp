@@ -54,6 +54,10 @@ struct shard_report {
   /// store_stats::reencrypt_pending and store_stats::undecryptable.
   uint64_t reencrypt_pending = 0;
   uint64_t undecryptable = 0;
+  /// store_stats::log_sync_buckets and log_sync_seconds: cumulative since
+  /// the shard's backend opened, not since the last report.
+  std::vector<uint64_t> log_sync_buckets{};
+  double log_sync_seconds = 0;
 };
 
 /// Number of result codes tracked per op: one per state_errc.
@@ -63,7 +67,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_report& x) {
   return f(caf::meta::type_name("solver_state::shard_report"), x.shard,
            x.backend, x.keys, x.bytes, x.results, x.buckets, x.seconds_sum,
-           x.backend_up, x.quarantined, x.reencrypt_pending, x.undecryptable);
+           x.backend_up, x.quarantined, x.reencrypt_pending, x.undecryptable,
+           x.log_sync_buckets, x.log_sync_seconds);
 }
 
 /// HTTP request counts since the last report, by route, method and status.

@@ -5,11 +5,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "backends/file/value.hpp"
 #include "backends/transaction_check.hpp"
 #include "messages/errors.hpp"
+#include "messages/metrics.hpp"
 
 namespace solver_state {
 
@@ -397,7 +399,11 @@ caf::error file_store::commit() {
   }
   if (pending_.empty())
     return {};
-  auto err = log_->append(pending_, opts_.fsync == fsync_policy::always);
+  auto syncs = opts_.fsync == fsync_policy::always;
+  auto started = std::chrono::steady_clock::now();
+  auto err = log_->append(pending_, syncs);
+  if (syncs && !err)
+    count_sync(std::chrono::steady_clock::now() - started);
   pending_.clear();
   if (err) {
     roll_back();
@@ -704,9 +710,12 @@ caf::error file_store::checkpoint() {
       deferred_error_ = err;
       return err;
     }
-  if (opts_.fsync != fsync_policy::always && log_)
+  if (opts_.fsync != fsync_policy::always && log_) {
+    auto started = std::chrono::steady_clock::now();
     if (auto err = log_->sync()) // interval: on disk within sync_interval
       return err;
+    count_sync(std::chrono::steady_clock::now() - started);
+  }
   auto err = start_fold();
   if (!err)
     err = std::exchange(fold_error_, caf::error{});
@@ -763,8 +772,21 @@ caf::error file_store::health_check() {
   return last_error_;
 }
 
+void file_store::count_sync(std::chrono::steady_clock::duration took) {
+  std::chrono::duration<double> seconds = took;
+  sync_buckets_.resize(bucket_count);
+  auto bound = std::lower_bound(duration_bounds.begin(), duration_bounds.end(),
+                                seconds.count());
+  ++sync_buckets_[static_cast<size_t>(bound - duration_bounds.begin())];
+  sync_seconds_ += seconds.count();
+}
+
 store_stats file_store::stats() const {
-  return {index_.size(), bytes_, quarantined_.size()};
+  store_stats out{index_.size(), bytes_, quarantined_.size()};
+  out.log_sync_buckets = sync_buckets_;
+  out.log_sync_buckets.resize(bucket_count);
+  out.log_sync_seconds = sync_seconds_;
+  return out;
 }
 
 } // namespace solver_state

@@ -243,6 +243,12 @@ private:
   bool inherited_pending_ = false;
   /// Failed commits are logged once per 10 s with a count, not each: a full
   /// disk under load fails thousands a second.
+  /// The log syncs' durations since the store opened, per bucket of
+  /// duration_bounds, and their sum (store_stats::log_sync_*).
+  std::vector<uint64_t> sync_buckets_;
+  double sync_seconds_ = 0;
+  /// Counts one log sync that took `took`.
+  void count_sync(std::chrono::steady_clock::duration took);
   std::chrono::steady_clock::time_point last_failure_log_{};
   size_t failures_unlogged_ = 0;
   /// Logs a failed commit, or counts it (see last_failure_log_).

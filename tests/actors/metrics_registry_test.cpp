@@ -170,3 +170,35 @@ TEST_CASE("each shard's last health check is solver_state_backend_up") {
   m.add(testing::empty_report(1, 0)); // back up
   CHECK_THAT(m.render(), Catch::Contains("shard=\"1\"} 1\n"));
 }
+
+TEST_CASE("log syncs are one histogram per backend: each shard's latest "
+          "cumulative report, summed over shards") {
+  metrics_registry m;
+  m.add(report(0, 1)); // memory: no log, no family
+  CHECK_THAT(m.render(), !Catch::Contains("solver_state_wal_sync_seconds"));
+  auto file_report = [](uint32_t shard, uint64_t fast, uint64_t slow) {
+    auto r = testing::empty_report(shard, 1);
+    r.backend = "file";
+    r.log_sync_buckets.assign(bucket_count, 0);
+    r.log_sync_buckets[7] = fast;              // <= 1 ms
+    r.log_sync_buckets[bucket_count - 1] = slow; // > 100 ms
+    r.log_sync_seconds = 0.001 * fast + 0.2 * slow;
+    return r;
+  };
+  m.add(file_report(0, 5, 0));
+  m.add(file_report(1, 10, 1));
+  m.add(file_report(0, 8, 2)); // cumulative: replaces shard 0's 5 and 0
+  auto text = m.render();
+  CHECK_THAT(text, Catch::Contains("# TYPE solver_state_wal_sync_seconds "
+                                   "histogram\n"));
+  CHECK_THAT(text, Catch::Contains("solver_state_wal_sync_seconds_bucket{"
+                                   "backend=\"file\",le=\"0.0005\"} 0\n"));
+  CHECK_THAT(text, Catch::Contains("solver_state_wal_sync_seconds_bucket{"
+                                   "backend=\"file\",le=\"0.001\"} 18\n"));
+  CHECK_THAT(text, Catch::Contains("solver_state_wal_sync_seconds_bucket{"
+                                   "backend=\"file\",le=\"+Inf\"} 21\n"));
+  CHECK_THAT(text, Catch::Contains("solver_state_wal_sync_seconds_count{"
+                                   "backend=\"file\"} 21\n"));
+  CHECK_THAT(text, !Catch::Contains("solver_state_wal_sync_seconds_bucket{"
+                                    "backend=\"memory\""));
+}

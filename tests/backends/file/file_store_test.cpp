@@ -15,6 +15,7 @@
 
 #include "backends/file/store.hpp"
 #include "backends/file/value.hpp"
+#include "messages/metrics.hpp"
 #include "tests/support/file_test_support.hpp"
 
 using namespace solver_state;
@@ -285,6 +286,38 @@ TEST_CASE("a checkpoint recycles the folded log: writes after it survive, "
     CHECK_FALSE(reopened->get("k9"));
     CHECK_FALSE(fs::exists(base + "/~wal-0.spare"));
   }
+}
+
+TEST_CASE("every log sync is timed: one per group commit under always, "
+          "one per checkpoint under interval") {
+  auto syncs = [](const store_stats& s) {
+    uint64_t n = 0;
+    for (auto c : s.log_sync_buckets)
+      n += c;
+    return n;
+  };
+  temp_dir dir;
+  {
+    auto store = open_store(file_config_for(dir.sub("always"), 1,
+                                            fsync_policy::always));
+    REQUIRE(store);
+    auto& shard = *store->stores.front();
+    CHECK(shard.stats().log_sync_buckets.size() == bucket_count);
+    CHECK(syncs(shard.stats()) == 0);
+    for (int i = 0; i < 5; ++i)
+      REQUIRE(store->put("k" + std::to_string(i), "v")); // a commit each
+    CHECK(syncs(shard.stats()) == 5);
+    CHECK(shard.stats().log_sync_seconds > 0);
+  }
+  auto store = open_store(file_config_for(dir.sub("interval"), 1,
+                                          fsync_policy::interval));
+  REQUIRE(store);
+  auto& shard = *store->stores.front();
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(store->put("k" + std::to_string(i), "v"));
+  CHECK(syncs(shard.stats()) == 0);
+  REQUIRE_FALSE(shard.checkpoint());
+  CHECK(syncs(shard.stats()) == 1);
 }
 
 /// Flips one byte of the value file at `path` (inside the value: its
