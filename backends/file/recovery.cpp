@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <unordered_map>
 
 #include <spdlog/spdlog.h>
@@ -90,22 +91,45 @@ caf::error cut_damaged_log(const file_base& base, const std::string& name,
   return {};
 }
 
-/// A generation above that of every log in `names` ("~wal-S-G.log").
+/// The generation of a log named "~wal-S-G.log", or nothing for a name we
+/// do not make.
+std::optional<uint64_t> log_generation(const std::string& name) {
+  auto dash = name.rfind('-');
+  auto dot = name.rfind(".log");
+  if (dash == std::string::npos || dot == std::string::npos || dot <= dash)
+    return std::nullopt;
+  uint64_t generation = 0;
+  auto first = name.data() + dash + 1;
+  auto last = name.data() + dot;
+  auto [end, ec] = std::from_chars(first, last, generation);
+  if (ec != std::errc{} || end != last)
+    return std::nullopt;
+  return generation;
+}
+
+/// A generation above that of every log in `names`.
 uint64_t next_log_generation(const std::vector<std::string>& names) {
   uint64_t next = 0;
-  for (auto& name : names) {
-    auto dash = name.rfind('-');
-    auto dot = name.rfind(".log");
-    if (dash == std::string::npos || dot == std::string::npos || dot <= dash)
-      continue;
-    uint64_t generation = 0;
-    auto first = name.data() + dash + 1;
-    auto last = name.data() + dot;
-    auto [end, ec] = std::from_chars(first, last, generation);
-    if (ec == std::errc{} && end == last) // else not a name we make
-      next = std::max(next, generation + 1);
-  }
+  for (auto& name : names)
+    if (auto generation = log_generation(name))
+      next = std::max(next, *generation + 1);
   return next;
+}
+
+/// Sorts logs oldest first. Logs are removed in this order, and a crash in
+/// the middle keeps a prefix of a directory's changes: the logs left are
+/// then always the newest ones, never an old put without the newer delete
+/// that followed it (which, replayed over a tree the delete was folded
+/// into, would bring the key back). The directory lists "~wal-0-101.log"
+/// before "~wal-0-79.log", hence the numeric sort. Generations only grow,
+/// across runs too (recovered_state::first_log_generation), and a key lives
+/// in one shard per run, so generation order is each key's write order.
+void sort_oldest_first(std::vector<std::string>& logs) {
+  std::stable_sort(logs.begin(), logs.end(),
+                   [](const std::string& a, const std::string& b) {
+                     return log_generation(a).value_or(0)
+                            < log_generation(b).value_or(0);
+                   });
 }
 
 /// A key as recovery sees it: from the tree, then overridden by newer log
@@ -236,6 +260,7 @@ caf::expected<recovered_state> recover(const file_base& base,
       spares.push_back(e.name);
     }
   }
+  sort_oldest_first(logs);
   // 3. The logs, in any order: the highest version of a key wins.
   caf::error bad_record;
   for (auto& name : logs) {

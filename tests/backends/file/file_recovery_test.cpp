@@ -32,16 +32,25 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// A failing_env that also counts unlinks.
+/// A failing_env that also counts unlinks, and can stop removing logs
+/// after a number of them (as a crash in the middle would).
 class flaky_env : public failing_env {
 public:
   std::atomic<size_t> unlinks{0};
   std::atomic<size_t> log_unlinks{0}; // of "~wal-*" files
+  std::atomic<int> log_unlinks_before_failure{-1};
+  std::vector<std::string> logs_removed;
 
   int unlink_at(int dir, const std::string& name, int flags) override {
     ++unlinks;
-    if (name.rfind("~wal-", 0) == 0)
+    if (name.rfind("~wal-", 0) == 0) {
+      if (log_unlinks_before_failure.load() == 0)
+        return -EIO;
+      if (log_unlinks_before_failure.load() > 0)
+        --log_unlinks_before_failure;
       ++log_unlinks;
+      logs_removed.push_back(name);
+    }
     return failing_env::unlink_at(dir, name, flags);
   }
 };
@@ -629,6 +638,50 @@ TEST_CASE("a fold the disk interrupts keeps the logs, and the next recovery "
   CHECK(slurp(dir.sub(hwm_name(0))) == encode_hwm(14));
   for (auto& e : fs::recursive_directory_iterator(dir.path))
     CHECK(e.path().string().find("~tmp") == std::string::npos);
+}
+
+TEST_CASE("logs are removed oldest first, so that a start cut short after "
+          "removing some never brings a deleted key back") {
+  // A put in generation 9, its delete in generation 10: "~wal-0-10.log"
+  // sorts (and is listed) before "~wal-0-9.log". Removing the delete's log
+  // first and stopping there would leave the put to be replayed over a tree
+  // the delete was folded into.
+  temp_dir dir;
+  auto env = std::make_shared<flaky_env>();
+  auto base = open_locked(dir.path, env);
+  write_log(*base, wal_name(0, 9), {put("k:gone", "old", 5)});
+  write_log(*base, wal_name(0, 10), {erase("k:gone", 6)});
+  write_log(*base, wal_name(0, 11), {put("k:kept", "kept", 7)});
+
+  SECTION("inherited logs are handed on oldest first (the store removes "
+          "them in that order)") {
+    auto st = recover(*base, 2, recover_options{false, false});
+    REQUIRE(st);
+    REQUIRE(st->inherited);
+    CHECK(st->inherited->names
+          == std::vector<std::string>{wal_name(0, 9), wal_name(0, 10),
+                                      wal_name(0, 11)});
+    CHECK(st->first_log_generation == 12);
+  }
+  SECTION("a fold at start removes them oldest first") {
+    env->log_unlinks_before_failure = 1; // then the power fails, say
+    auto st = recover(*base, 1);
+    REQUIRE_FALSE(st);
+    CHECK_THAT(message_of(st.error()), Catch::Contains("cannot remove folded "
+                                                       "log"));
+    CHECK(env->logs_removed == std::vector<std::string>{wal_name(0, 9)});
+    env->log_unlinks_before_failure = -1;
+    base.reset();
+    base = open_locked(dir.path, env);
+    st = recover(*base, 1);
+    REQUIRE(st);
+    CHECK(st->keys == 1);
+    CHECK(read_value(*base, "k:gone") == "<error not_found>");
+    CHECK(read_value(*base, "k:kept") == "kept");
+    CHECK(env->logs_removed
+          == std::vector<std::string>{wal_name(0, 9), wal_name(0, 10),
+                                      wal_name(0, 11)});
+  }
 }
 
 TEST_CASE("the backend's own file names are never a key's file") {
