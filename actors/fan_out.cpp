@@ -13,6 +13,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/merge.hpp"
+#include "actors/query/query_merge.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {
@@ -239,6 +240,18 @@ list_collector spawn_list_collector(caf::actor_system& sys,
 }
 
 template <class Owner>
+query_collector spawn_query_collector(caf::actor_system& sys,
+                                      ownership_ptr<Owner> map) {
+  auto merge = [budget = map->max_reply_bytes](
+                 const query_request& req, std::vector<query_page>& pages) {
+    return merge_query_pages(pages, req, budget);
+  };
+  return sys.spawn(merging<query_collector, query_page, query_atom,
+                           query_request, Owner, decltype(merge)>,
+                   std::move(map), merge);
+}
+
+template <class Owner>
 ids_collector spawn_ids_collector(caf::actor_system& sys,
                                   ownership_ptr<Owner> map) {
   auto merge = [](const orders_of& req, std::vector<id_list>& lists) {
@@ -285,6 +298,8 @@ health_collector spawn_health_collector(caf::actor_system& sys,
                                                       ownership_ptr<Owner>);   \
   template ids_collector spawn_ids_collector<Owner>(caf::actor_system&,        \
                                                     ownership_ptr<Owner>);     \
+  template query_collector spawn_query_collector<Owner>(caf::actor_system&,    \
+                                                        ownership_ptr<Owner>); \
   template batch_collector spawn_batch_collector<Owner>(caf::actor_system&,    \
                                                         ownership_ptr<Owner>); \
   template health_collector spawn_health_collector<Owner>(                     \

@@ -19,6 +19,11 @@ template <class Owner>
 list_collector spawn_list_collector(caf::actor_system& sys,
                                     ownership_ptr<Owner> map);
 
+/// Asks every owner for a page of a query and merges them in its order.
+template <class Owner>
+query_collector spawn_query_collector(caf::actor_system& sys,
+                                      ownership_ptr<Owner> map);
+
 /// Asks every owner and merges the id lists.
 template <class Owner>
 ids_collector spawn_ids_collector(caf::actor_system& sys,

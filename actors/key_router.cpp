@@ -4,7 +4,9 @@
 
 #include "actors/key_router.hpp"
 
+#include <map>
 #include <optional>
+#include <type_traits>
 #include <string>
 #include <utility>
 
@@ -81,6 +83,38 @@ caf::error cross_node(const transaction_request& req) {
         "must share a placement group: the order id, or a {tag} in the key");
 }
 
+/// A transaction over several shards of a shared backend: the first key's
+/// shard applies all of it; then every other shard whose keys it wrote
+/// reads them again into its indexes, before the caller hears of it (so a
+/// query it sends next sees the writes).
+template <class Owner, class Self>
+caf::result<transaction_reply>
+apply_by_first_owner(Self* self, key_router_state<Owner>& st,
+                     transaction_request&& req) {
+  auto& map = *st.map;
+  auto first = map.owner_of_key(req.ops.front().key);
+  if constexpr (!std::is_same_v<Owner, shard_actor>) {
+    return self->delegate(map.owners[first], transact_atom_v, std::move(req));
+  } else {
+    std::map<size_t, batch_request> others;
+    for (auto& op : req.ops)
+      if (auto owner = map.owner_of_key(op.key); owner != first)
+        others[owner].keys.push_back(op.key);
+    auto rp = self->template make_response_promise<transaction_reply>();
+    auto owners = map.owners;
+    self->request(map.owners[first], map.timeout, transact_atom_v,
+                  std::move(req))
+      .then(
+        [=](transaction_reply& reply) mutable {
+          for (auto& [owner, keys] : others)
+            self->send(owners[owner], reindex_atom_v, keys);
+          rp.deliver(std::move(reply));
+        },
+        [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+    return rp;
+  }
+}
+
 template <class Owner>
 state_actor::behavior_type
 key_router(typename state_actor::stateful_pointer<key_router_state<Owner>> self,
@@ -120,6 +154,14 @@ key_router(typename state_actor::stateful_pointer<key_router_state<Owner>> self,
       return self->delegate(spawn_list_collector(sys, st.map), list_atom_v,
                             std::move(req));
     },
+    [=, &st, &sys](query_atom, query_request& req) {
+      // As a listing: one placement group, one owner.
+      if (auto group = group_of_prefix(req.prefix); !group.empty())
+        return self->delegate(st.owner_of_group(group), query_atom_v,
+                              std::move(req));
+      return self->delegate(spawn_query_collector(sys, st.map), query_atom_v,
+                            std::move(req));
+    },
     [=, &st, &sys](delete_atom, delete_prefix_request& req) {
       // Like a listing: the keys under a prefix inside one placement group
       // have one owner; any other prefix may have keys on every owner.
@@ -150,8 +192,7 @@ key_router(typename state_actor::stateful_pointer<key_router_state<Owner>> self,
         return err;
       switch (st.map->spanning) {
         case spanning_transactions::first_owner_applies:
-          return self->delegate(st.owner(req.ops.front().key),
-                                transact_atom_v, std::move(req));
+          return apply_by_first_owner(self, st, std::move(req));
         case spanning_transactions::coordinate:
           return self->delegate(spawn_transaction_coordinator(sys, st.map),
                                 transact_atom_v, std::move(req));

@@ -204,6 +204,8 @@ void metrics_registry::add(const shard_report& r) {
                                    r.quarantined,
                                    r.reencrypt_pending,
                                    r.undecryptable,
+                                   r.indexed_keys,
+                                   r.index_building,
                                    r.backend_up,
                                    r.log_sync_buckets,
                                    r.log_sync_seconds};
@@ -311,6 +313,8 @@ std::string metrics_registry::render() const {
     sum.quarantined += shard.quarantined;
     sum.reencrypt_pending += shard.reencrypt_pending;
     sum.undecryptable += shard.undecryptable;
+    sum.indexed_keys += shard.indexed_keys;
+    sum.index_building += shard.index_building;
   }
   // One gauge per backend, summed over its shards.
   auto per_backend_gauge = [&](const char* name, const char* help,
@@ -347,6 +351,14 @@ std::string metrics_registry::render() const {
                     "does not list; each key answers 500 until written or "
                     "deleted.",
                     &shard_gauges::undecryptable);
+  per_backend_gauge("state_indexed_keys",
+                    "Keys with a field in at least one declared index "
+                    "(state.indexes).",
+                    &shard_gauges::indexed_keys);
+  per_backend_gauge("state_index_build_pending",
+                    "Shards still building their indexes from the backend "
+                    "at start; queries answer 503 until this reads 0.",
+                    &shard_gauges::index_building);
   single(out, "solver_state_max_items",
          "The store's key cap, state.max_items; 0 means none.", "gauge",
          max_items_);

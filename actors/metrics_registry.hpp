@@ -60,6 +60,8 @@ private:
     uint64_t quarantined = 0;
     uint64_t reencrypt_pending = 0;
     uint64_t undecryptable = 0;
+    uint64_t indexed_keys = 0;
+    uint64_t index_building = 0;
     bool up = true; // its last health check passed
     // Its backend's log syncs, cumulative (file backend; else empty).
     std::vector<uint64_t> log_sync_buckets{};

@@ -23,8 +23,10 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/merge.hpp"
+#include "actors/query/shard_indexes.hpp"
 #include "actors/transaction_rules.hpp"
 #include "actors/watch/change_recorder.hpp"
+#include "backends/shard_placement.hpp"
 #include "backends/state_store.hpp"
 #include "backends/transaction_check.hpp"
 #include "messages/keys.hpp"
@@ -139,8 +141,14 @@ struct shard_state {
   change_recorder changes;
   /// Copies of the keys and values of the batch being applied.
   std::vector<change_copy> copies;
+  /// The declared indexes (null when none), and how many of the staged
+  /// changes they hold already (those whose writes needed no commit).
+  std::unique_ptr<shard_indexes> indexes;
+  size_t indexed = 0;
 
   bool watched() const { return static_cast<bool>(settings.hub); }
+  /// Changes are recorded for the watch hub, the indexes, or both.
+  bool recording() const { return watched() || indexes; }
 
   ~shard_state() {
     if (store && !closed)
@@ -190,32 +198,60 @@ void schedule_drain(shard_ptr self) {
 
 // -- watches ----------------------------------------------------------------------
 
-/// After recording a change: the next drain (group commit) sends it to the
-/// hub, once it is durable.
-void changed(shard_ptr self) {
-  if (!self->state.changes.empty())
-    schedule_drain(self);
+/// Feeds the indexes the staged changes they do not hold yet.
+void index_staged(shard_ptr self) {
+  auto& st = self->state;
+  if (!st.indexes)
+    return;
+  auto& staged = st.changes.staged();
+  for (; st.indexed < staged.size(); ++st.indexed)
+    st.indexes->apply(staged[st.indexed]);
 }
 
-/// Sends the recorded changes to the hub: called once the writes that made
-/// them are durable (a failed commit discards them instead).
+/// After recording a change: the next drain (group commit) sends it to the
+/// hub, once it is durable. A write that needs no commit is acknowledged at
+/// once, so the indexes take it at once (a query sent after the answer sees
+/// it); the others wait for their commit like the acknowledgements.
+void changed(shard_ptr self) {
+  auto& st = self->state;
+  if (st.changes.empty())
+    return;
+  if (!st.store->has_pending_commit())
+    index_staged(self);
+  schedule_drain(self);
+}
+
+/// Hands the recorded changes to the indexes and the hub: called once the
+/// writes that made them are durable (a failed commit discards them
+/// instead).
 void publish_changes(shard_ptr self) {
   auto& st = self->state;
-  if (st.changes.empty() || !st.watched())
+  index_staged(self);
+  st.indexed = 0;
+  if (st.changes.empty())
     return;
-  self->send(st.settings.hub, changes_atom_v, st.changes.take());
+  if (st.watched())
+    self->send(st.settings.hub, changes_atom_v, st.changes.take());
+  else
+    st.changes.discard();
+}
+
+/// Forgets the recorded changes: the store took their writes back.
+void discard_changes(shard_ptr self) {
+  self->state.changes.discard();
+  self->state.indexed = 0;
 }
 
 /// Copies the keys and values of `ops` before the store takes them.
 void copy_for_watchers(shard_ptr self, const std::vector<pending_op>& ops) {
-  if (self->state.watched())
+  if (self->state.recording())
     change_recorder::copy(ops, self->state.copies);
 }
 
 /// Records what `ops` changed (copy_for_watchers ran before the store).
 void record_changes(shard_ptr self, const std::vector<pending_op>& ops) {
   auto& st = self->state;
-  if (!st.watched())
+  if (!st.recording())
     return;
   st.changes.record(ops, st.copies);
   changed(self);
@@ -388,7 +424,7 @@ caf::expected<write_result> do_set(shard_ptr self, set_request req) {
     return err;
   auto now = now_of(self);
   auto expires = st.expiry_for(req, now);
-  if (!st.watched())
+  if (!st.recording())
     return st.store->set(std::move(req), expires, now);
   change_copy copy{req.key, req.value};
   auto out = st.store->set(std::move(req), expires, now);
@@ -406,7 +442,7 @@ caf::expected<bool> do_erase(shard_ptr self, const delete_request& req) {
     return invalid(problem);
   auto& st = self->state;
   auto out = st.store->erase(req, now_of(self));
-  if (out && *out && st.watched()) {
+  if (out && *out && st.recording()) {
     st.changes.erase(req.key);
     changed(self);
   }
@@ -570,7 +606,7 @@ void apply_locked_part(shard_ptr self, uint32_t part,
   bool applied = !err;
   // The part's changes go to the hub only if the whole transaction is kept
   // (this shard was drained before it locked: nothing else is recorded).
-  if (applied && st.watched())
+  if (applied && st.recording())
     st.changes.record(*ops, st.copies);
   st.copies.clear();
   auto part_changes = std::make_shared<std::vector<change_event>>(
@@ -582,9 +618,12 @@ void apply_locked_part(shard_ptr self, uint32_t part,
       put_back(*self->state.store, *prior, now_of(self));
       self->state.store->commit();
     }
-    if (kept && !part_changes->empty())
-      self->send(self->state.settings.hub, changes_atom_v,
-                 std::move(*part_changes));
+    auto& st = self->state;
+    if (kept && st.indexes)
+      for (auto& ev : *part_changes)
+        st.indexes->apply(ev);
+    if (kept && !part_changes->empty() && st.watched())
+      self->send(st.settings.hub, changes_atom_v, std::move(*part_changes));
     caf::expected<transaction_reply> outcome{transaction_reply{}};
     if (kept)
       outcome = reply_of(*ops);
@@ -638,6 +677,48 @@ lock_for_transaction(shard_ptr self, uint32_t part, transaction_request&& req,
       },
       [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
+}
+
+// -- queries ---------------------------------------------------------------------
+
+/// One page of a query on this shard's indexes.
+caf::expected<query_page> do_query(shard_ptr self, const query_request& req) {
+  auto started = steady::now();
+  auto& st = self->state;
+  caf::expected<query_page> out{caf::error{}};
+  if (!st.indexes)
+    out = make_state_error(state_errc::bad_request,
+                           "no index is declared (state.indexes): a query "
+                           "needs one");
+  else
+    out = st.indexes->query(*st.store, req, now_of(self),
+                            st.settings.max_reply_bytes);
+  record(self, op_kind::query, out, started);
+  return out;
+}
+
+/// How long a failed index build step waits before it tries again (the
+/// backend is down, say): queries answer 503 meanwhile.
+constexpr std::chrono::seconds index_build_retry{1};
+
+/// One chunk of the start-up build of the indexes; the next goes to the
+/// back of the mailbox, so requests are served in between.
+void run_index_build(shard_ptr self) {
+  auto& st = self->state;
+  if (!st.indexes || !st.indexes->building())
+    return;
+  // What the build reads is committed, and the changes before it indexed.
+  drain(self);
+  auto more = st.indexes->build_step(*st.store, now_of(self));
+  if (!more) {
+    spdlog::warn("shard {}: building the indexes: {}; trying again in {} s",
+                 st.settings.index, message_of(more.error()),
+                 index_build_retry.count());
+    self->delayed_send(self, index_build_retry, index_build_atom_v);
+    return;
+  }
+  if (*more)
+    self->send(self, index_build_atom_v);
 }
 
 /// One page of keys, never more than max_list_page (limit 0 included).
@@ -934,7 +1015,9 @@ caf::result<version_t> put_record(shard_ptr self, std::string problem,
 void sweep(shard_ptr self) {
   auto& st = self->state;
   auto now = now_of(self);
-  if (!st.watched()) {
+  if (st.indexes)
+    st.indexes->expire(now); // keys a backend expired by itself
+  if (!st.recording()) {
     st.store->sweep(now);
     return;
   }
@@ -990,7 +1073,9 @@ void on_tick(shard_ptr self) {
                       stats.reencrypt_pending,
                       stats.undecryptable,
                       std::move(stats.log_sync_buckets),
-                      stats.log_sync_seconds};
+                      stats.log_sync_seconds,
+                      st.indexes ? st.indexes->indexed_keys() : 0,
+                      st.indexes && st.indexes->building() ? 1u : 0u};
   st.tally = op_tally{};
   self->send(st.settings.metrics, report_atom_v, std::move(report));
 }
@@ -1022,7 +1107,7 @@ void drain(shard_ptr self) {
   st.drain_scheduled = false;
   auto err = st.store->commit();
   if (err)
-    st.changes.discard(); // the store took those writes back
+    discard_changes(self); // the store took those writes back
   else
     publish_changes(self);
   release_held(self, err, nullptr);
@@ -1063,7 +1148,7 @@ void fail_everything_held(shard_ptr self, const caf::error& err) {
   };
   fail_queue(st.applying, st.applying_replies);
   fail_queue(st.batch, st.batch_replies);
-  st.changes.discard();
+  discard_changes(self);
   release_held(self, err, &err);
   fail_deletions(self, err);
 }
@@ -1126,6 +1211,21 @@ shard_actor::behavior_type shard(shard_ptr self,
   st.store = std::move(store);
   st.settings = std::move(settings);
   st.changes = change_recorder{!st.store->reports_expiries()};
+  if (!st.settings.indexes.empty()) {
+    auto me = st.settings.index;
+    auto count = std::max<uint32_t>(st.settings.shard_count, 1);
+    // A store that shares its data (one database for every shard) may
+    // apply another shard's keys here (a transaction over several shards):
+    // this shard indexes only its own. Other stores hold only their own.
+    std::function<bool(std::string_view)> owns;
+    if (st.store->shares_data())
+      owns = [me, count](std::string_view key) {
+        return shard_index(key, count) == me;
+      };
+    st.indexes = std::make_unique<shard_indexes>(st.settings.indexes, me,
+                                                 std::move(owns));
+    self->send(self, index_build_atom_v);
+  }
   st.clock = wall_clock::starting_now(self->clock().now());
   // On shutdown, answer what is queued (pipelined ops, held group-commit
   // acknowledgements) before quitting: the drain message would come too
@@ -1177,6 +1277,11 @@ shard_actor::behavior_type shard(shard_ptr self,
     [=](delete_atom,
         delete_prefix_request& req) -> caf::result<delete_prefix_result> {
       return start_deletion(self, std::move(req));
+    },
+    [=](query_atom, query_request& req) -> caf::result<query_page> {
+      flush_batch(self); // earlier writes first
+      return committed_read<query_page>(
+        self, [self, req = std::move(req)] { return do_query(self, req); });
     },
     // -- typed records ------------------------------------------------------------
     [=](put_atom, order& x) -> caf::result<version_t> {
@@ -1278,6 +1383,16 @@ shard_actor::behavior_type shard(shard_ptr self,
     [=](commit_atom) { on_commit(self); },
     [=](delete_step_atom, uint64_t id) { run_deletion_step(self, id); },
     [=](background_step_atom) { run_background_step(self); },
+    [=](index_build_atom) { run_index_build(self); },
+    [=](reindex_atom, const batch_request& req) {
+      auto& st = self->state;
+      if (!st.indexes)
+        return;
+      drain(self);
+      if (auto err = st.indexes->reindex(*st.store, req.keys, now_of(self)))
+        spdlog::warn("shard {}: reading {} keys into the indexes again: {}",
+                     st.settings.index, req.keys.size(), message_of(err));
+    },
     [=](checkpoint_atom) {
       flush_batch(self);
       if (auto err = self->state.store->checkpoint())

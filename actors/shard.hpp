@@ -21,6 +21,7 @@
 
 #include <caf/fwd.hpp>
 
+#include "config/config.hpp"
 #include "messages/interfaces.hpp"
 
 namespace solver_state {
@@ -42,6 +43,10 @@ struct shard_settings {
   size_t max_value_bytes = 16u << 20;
   size_t max_batch_keys = 1'000;
   size_t max_reply_bytes = 16u << 20;
+  /// Declared indexes (state.indexes) and this shard's place among the
+  /// store's `shard_count` shards: it indexes the keys it owns.
+  std::vector<index_config> indexes;
+  uint32_t shard_count = 1;
   /// Called on the shard's thread when closing its backend at shutdown
   /// fails (a final sync or fold): the writes it held may not be durable, so
   /// the service must not exit 0. May be empty.

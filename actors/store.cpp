@@ -79,6 +79,10 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
   }
   auto spanning = stores->empty() ? spanning_transactions::coordinate
                                   : spanning_of(*stores->front());
+  if (cfg.encryption.enabled() && !cfg.indexes.empty())
+    spdlog::warn("state.indexes with state.encryption: the indexed fields "
+                 "are kept in memory in plaintext (values stay encrypted at "
+                 "rest); declare no index over a field that must not be");
   store_handles out;
   out.backend = std::string{plugin->name()};
   out.metrics = spawn_metrics(sys, cfg.max_items);
@@ -99,6 +103,8 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
     settings.max_value_bytes = cfg.max_value_bytes;
     settings.max_batch_keys = options.max_batch_keys;
     settings.max_reply_bytes = options.max_reply_bytes;
+    settings.indexes = cfg.indexes;
+    settings.shard_count = static_cast<uint32_t>(stores->size());
     settings.on_close_failure = [status = out.status](const caf::error&) {
       status->close_failed = true;
     };

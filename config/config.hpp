@@ -81,6 +81,19 @@ struct encryption_config {
   bool enabled() const { return !keys.empty(); }
 };
 
+/// One declared index (state.indexes): for every key under `prefix` whose
+/// value is a JSON object, the string or number at the JSON pointer `path`
+/// (RFC 6901, e.g. /status or /deadline/unix). Queries name it by `name`.
+struct index_config {
+  std::string name;
+  std::string prefix;
+  std::string path;
+};
+
+/// The most indexes a store declares: each costs every write under its
+/// prefix a parse and an entry.
+constexpr size_t max_indexes = 16;
+
 /// Watches (state.watch): the bounds of the hub's history and of its
 /// subscribers.
 struct watch_config {
@@ -117,6 +130,8 @@ struct state_config {
   watch_config watch;
   compression_config compression;
   encryption_config encryption;
+  /// Declared indexes, for queries (POST /v1/query, query_atom).
+  std::vector<index_config> indexes;
 };
 
 struct http_config {

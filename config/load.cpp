@@ -14,6 +14,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config/config.hpp"
+#include "util/json_pointer.hpp"
 
 namespace solver_state {
 
@@ -273,6 +274,57 @@ void read_encryption_section(section& parent, encryption_config& e,
   s.reject_unknown();
 }
 
+bool is_index_name(const std::string& name) {
+  if (name.empty() || name.size() > 64)
+    return false;
+  for (unsigned char c : name)
+    if (!std::isalnum(c) && c != '_' && c != '.' && c != '-')
+      return false;
+  return true;
+}
+
+/// state.indexes: [{name, prefix, path}], names unique, paths JSON pointers.
+void read_indexes(section& parent, std::vector<index_config>& out,
+                  std::vector<std::string>& problems) {
+  auto list = parent.child("indexes");
+  auto list_path = parent.path_of("indexes");
+  if (!list || list.IsNull())
+    return;
+  if (!list.IsSequence())
+    return parent.problem(list_path, "must be a list of {name, prefix, path}");
+  if (list.size() > max_indexes)
+    parent.problem(list_path, "declares " + std::to_string(list.size())
+                                + " indexes; at most "
+                                + std::to_string(max_indexes));
+  out.clear();
+  for (size_t i = 0; i < list.size(); ++i) {
+    auto path = list_path + "[" + std::to_string(i) + "]";
+    section s{list[i], path, problems};
+    if (!list[i].IsMap()) {
+      if (!list[i] || list[i].IsNull())
+        s.problem(path, "must be {name, prefix, path}");
+      continue;
+    }
+    index_config index;
+    s.text("name", index.name);
+    s.text("prefix", index.prefix);
+    s.text("path", index.path);
+    s.reject_unknown();
+    if (!is_index_name(index.name))
+      s.problem(path + ".name",
+                index.name.empty()
+                  ? "missing: every index needs a name"
+                  : "'" + index.name
+                      + "' must be 1 to 64 letters, digits, '_', '.' or '-'");
+    if (auto why = json_pointer_problem(index.path); !why.empty())
+      s.problem(path + ".path", "'" + index.path + "' " + why);
+    for (auto& other : out)
+      if (!index.name.empty() && other.name == index.name)
+        s.problem(path + ".name", "'" + index.name + "' is declared twice");
+    out.push_back(std::move(index));
+  }
+}
+
 void read_state(section& root, state_config& st,
                 std::vector<std::string>& problems) {
   section s{root.child("state"), "state", problems};
@@ -293,6 +345,7 @@ void read_state(section& root, state_config& st,
   read_watch_section(s, st.watch, problems);
   read_compression_section(s, st.compression, problems);
   read_encryption_section(s, st.encryption, problems);
+  read_indexes(s, st.indexes, problems);
   s.reject_unknown();
 }
 

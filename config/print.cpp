@@ -60,6 +60,13 @@ void emit_state(YAML::Emitter& out, const state_config& st) {
         << k.id << YAML::Key << "file" << YAML::Value << k.file
         << YAML::EndMap;
   out << YAML::EndSeq << YAML::EndMap;
+  out << YAML::Key << "indexes" << YAML::Value << YAML::BeginSeq;
+  for (auto& index : st.indexes)
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value
+        << index.name << YAML::Key << "prefix" << YAML::Value
+        << YAML::DoubleQuoted << index.prefix << YAML::Key << "path"
+        << YAML::Value << index.path << YAML::EndMap;
+  out << YAML::EndSeq;
   out << YAML::EndMap;
 }
 

@@ -53,6 +53,10 @@ using state_actor = caf::typed_actor<
   /// empty prefix).
   caf::replies_to<delete_atom, delete_prefix_request>::with<
     delete_prefix_result>,
+  /// One page of the keys whose indexed fields meet the query's conditions
+  /// (messages/query.hpp); bad_request for an undeclared index or a bad
+  /// cursor, backend_unavailable while the indexes are being built.
+  caf::replies_to<query_atom, query_request>::with<query_page>,
   // -- typed domain records ------------------------------------------------------
   /// Stores an order under order:{type}:{id}; the new version.
   caf::replies_to<put_atom, order>::with<version_t>,
@@ -123,7 +127,12 @@ using shard_actor = state_actor::extend<
   /// INTERNAL: run the next chunk of the prefix deletion with this id.
   caf::reacts_to<delete_step_atom, uint64_t>,
   /// INTERNAL: run the next chunk of the backend's background work.
-  caf::reacts_to<background_step_atom>>;
+  caf::reacts_to<background_step_atom>,
+  /// INTERNAL: index the next chunk of this shard's keys (start-up build).
+  caf::reacts_to<index_build_atom>,
+  /// INTERNAL: read these keys of this shard into its indexes again (a
+  /// transaction applied by another shard of a shared backend wrote them).
+  caf::reacts_to<reindex_atom, batch_request>>;
 
 // -- watches ---------------------------------------------------------------------
 
@@ -174,6 +183,12 @@ using ticker_actor = caf::typed_actor<
 using list_collector = caf::typed_actor<
   /// One merged, sorted page of the keys under a prefix.
   caf::replies_to<list_atom, list_request>::with<key_page>>;
+
+/// The QUERY COLLECTOR interface: asks every owner for a page of a query
+/// and merges them in the query's order.
+using query_collector = caf::typed_actor<
+  /// One merged page, resuming where the least advanced owner would.
+  caf::replies_to<query_atom, query_request>::with<query_page>>;
 
 /// The IDS COLLECTOR interface: merges typed id lists from every owner.
 using ids_collector = caf::typed_actor<

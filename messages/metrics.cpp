@@ -18,6 +18,8 @@ const char* to_string(op_kind op) {
       return "batch_get";
     case op_kind::transaction:
       return "transaction";
+    case op_kind::query:
+      return "query";
     default:
       return "unknown";
   }

@@ -22,6 +22,7 @@ enum class op_kind : uint8_t {
   list,
   batch_get,
   transaction,
+  query,
   count_
 };
 
@@ -58,6 +59,10 @@ struct shard_report {
   /// the shard's backend opened, not since the last report.
   std::vector<uint64_t> log_sync_buckets{};
   double log_sync_seconds = 0;
+  /// Keys in the shard's declared indexes, and 1 while the shard still
+  /// builds them (queries answer backend_unavailable until then).
+  uint64_t indexed_keys = 0;
+  uint64_t index_building = 0;
 };
 
 /// Number of result codes tracked per op: one per state_errc.
@@ -68,7 +73,8 @@ typename Inspector::result_type inspect(Inspector& f, shard_report& x) {
   return f(caf::meta::type_name("solver_state::shard_report"), x.shard,
            x.backend, x.keys, x.bytes, x.results, x.buckets, x.seconds_sum,
            x.backend_up, x.quarantined, x.reencrypt_pending, x.undecryptable,
-           x.log_sync_buckets, x.log_sync_seconds);
+           x.log_sync_buckets, x.log_sync_seconds, x.indexed_keys,
+           x.index_building);
 }
 
 /// HTTP request counts since the last report, by route, method and status.

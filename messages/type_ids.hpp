@@ -10,6 +10,7 @@
 #include "messages/errors.hpp"
 #include "messages/health.hpp"
 #include "messages/metrics.hpp"
+#include "messages/query.hpp"
 #include "messages/transaction.hpp"
 #include "messages/values.hpp"
 #include "messages/watch.hpp"
@@ -100,5 +101,18 @@ CAF_BEGIN_TYPE_ID_BLOCK(solver_state, caf::first_custom_type_id)
   /// A shard's message to itself: run the next chunk of its backend's
   /// background work (state_store::background_step).
   CAF_ADD_ATOM(solver_state, solver_state, background_step_atom, "ss_bgstep")
+  // -- queries over declared indexes -------------------------------------------
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::index_value))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::query_condition))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::query_request))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::query_item))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::query_page))
+  CAF_ADD_ATOM(solver_state, solver_state, query_atom, "ss_query")
+  /// A shard's message to itself: index the next chunk of its keys (the
+  /// build of its indexes at start).
+  CAF_ADD_ATOM(solver_state, solver_state, index_build_atom, "ss_ixbuild")
+  /// To a shard: read these keys again into its indexes (a transaction
+  /// another shard applied on a shared backend changed them).
+  CAF_ADD_ATOM(solver_state, solver_state, reindex_atom, "ss_reindex")
 
 CAF_END_TYPE_ID_BLOCK(solver_state)

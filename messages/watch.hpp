@@ -30,6 +30,8 @@ struct change_event {
   version_t version = 0;
   /// The new value (put); empty otherwise.
   std::string value;
+  /// When the new value expires (put with a TTL); 0 otherwise.
+  unix_ms expires_at_ms = 0;
 
   change_cause why() const { return static_cast<change_cause>(cause); }
 };
@@ -37,7 +39,7 @@ struct change_event {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, change_event& x) {
   return f(caf::meta::type_name("solver_state::change_event"), x.seq,
-           x.cause, x.key, x.version, x.value);
+           x.cause, x.key, x.version, x.value, x.expires_at_ms);
 }
 
 /// The next changes a watcher gets, in order. `stream` names the hub's

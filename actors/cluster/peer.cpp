@@ -411,6 +411,9 @@ peer_actor::behavior_type peer(peer_ptr self, peer_settings settings) {
     [self](list_atom, list_request& req) {
       return forward<key_page>(self, list_atom_v, std::move(req));
     },
+    [self](query_atom, query_request& req) {
+      return forward<query_page>(self, query_atom_v, std::move(req));
+    },
     [self](batch_get_atom, batch_request& req) {
       return coalesce_batch(self, req);
     },

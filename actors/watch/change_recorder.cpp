@@ -7,12 +7,14 @@
 namespace solver_state {
 
 void change_recorder::stage(change_cause cause, std::string key,
-                            version_t version, std::string value) {
+                            version_t version, std::string value,
+                            unix_ms expires_at) {
   change_event ev;
   ev.cause = static_cast<uint8_t>(cause);
   ev.key = std::move(key);
   ev.version = version;
   ev.value = std::move(value);
+  ev.expires_at_ms = expires_at;
   staged_.push_back(std::move(ev));
 }
 
@@ -24,7 +26,8 @@ void change_recorder::put(std::string key, version_t version,
     else
       untrack(key);
   }
-  stage(change_cause::put, std::move(key), version, std::move(value));
+  stage(change_cause::put, std::move(key), version, std::move(value),
+        expires_at);
 }
 
 void change_recorder::erase(std::string key) {

@@ -58,6 +58,8 @@ public:
               std::vector<change_copy>& copies);
 
   bool empty() const { return staged_.empty(); }
+  /// The staged changes, oldest first (the shard's indexes read them).
+  const std::vector<change_event>& staged() const { return staged_; }
   size_t tracked() const { return due_.size(); }
 
   /// The staged changes, in the order they were applied; empties the stage.
@@ -69,7 +71,7 @@ public:
 
 private:
   void stage(change_cause cause, std::string key, version_t version,
-             std::string value);
+             std::string value, unix_ms expires_at = 0);
   void track(const std::string& key, unix_ms expires_at);
   void untrack(const std::string& key);
   /// Removes the by_time_ entry of `key` due at `at`.

@@ -160,6 +160,58 @@ extra: 1
   CHECK(r.problems.size() == 10);
 }
 
+TEST_CASE("state.indexes are read, and bad ones are reported with their "
+          "paths") {
+  auto ok = parse_config(R"(
+state:
+  indexes:
+    - {name: status, prefix: "order:", path: /status}
+    - {name: deadline.unix, prefix: "", path: /deadline/unix}
+    - {name: a-b, prefix: "fill:", path: "/a~1b/m~0n"}
+)");
+  INFO((ok.problems.empty() ? "" : ok.problems.front()));
+  REQUIRE(ok.ok());
+  auto& idx = ok.config.state.indexes;
+  REQUIRE(idx.size() == 3);
+  CHECK(idx[0].name == "status");
+  CHECK(idx[0].prefix == "order:");
+  CHECK(idx[0].path == "/status");
+  CHECK(idx[1].prefix.empty());
+  CHECK(idx[2].path == "/a~1b/m~0n");
+  CHECK(parse_config("").config.state.indexes.empty());
+  auto r = parse_config(R"(
+state:
+  indexes:
+    - {name: status, prefix: "order:", path: status}
+    - {name: status, prefix: "order:", path: /s}
+    - {name: "bad name", path: /x}
+    - {prefix: "order:", path: /x}
+    - {name: t, path: "/a~2"}
+    - {name: u, path: ""}
+    - {name: v, path: /v, colour: red}
+    - just-a-string
+)");
+  CHECK_FALSE(r.ok());
+  CHECK(has_problem(r, "state.indexes[0].path: 'status' must start with '/' "
+                       "(a JSON pointer, e.g. /status)"));
+  CHECK(has_problem(r, "state.indexes[1].name: 'status' is declared twice"));
+  CHECK(has_problem(r, "state.indexes[2].name: 'bad name' must be 1 to 64 "
+                       "letters, digits, '_', '.' or '-'"));
+  CHECK(has_problem(r, "state.indexes[3].name: missing: every index needs a "
+                       "name"));
+  CHECK(has_problem(r, "state.indexes[4].path: '/a~2' has a '~' not followed "
+                       "by 0 or 1 (write ~0 for '~' and ~1 for '/')"));
+  CHECK(has_problem(r, "state.indexes[5].path: '' is empty: name a field, "
+                       "e.g. /status"));
+  CHECK(has_problem(r, "state.indexes[6].colour: unknown field"));
+  CHECK(has_problem(r, "state.indexes[7]: must be a mapping"));
+  auto many = std::string{"state:\n  indexes:\n"};
+  for (int i = 0; i < 17; ++i)
+    many += "    - {name: i" + std::to_string(i) + ", path: /x}\n";
+  CHECK(has_problem(parse_config(many),
+                    "state.indexes: declares 17 indexes; at most 16"));
+}
+
 TEST_CASE("broken YAML names the line") {
   auto r = parse_config("state:\n  shards: [1,\n");
   REQUIRE_FALSE(r.ok());

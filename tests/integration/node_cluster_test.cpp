@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <set>
 
 #include <caf/event_based_actor.hpp>
 
@@ -758,4 +759,75 @@ TEST_CASE("export and import through the front node cover every store node") {
   auto partial = curl(hf, "", "/v1/export?prefix=state:bak:");
   CHECK(partial.rfind("200", 0) != 0);
   b.start();
+}
+
+TEST_CASE("a query through the front node merges the pages of both store "
+          "nodes, exactly, in the order asked") {
+  // Store nodes with declared indexes (the front holds no data: it only
+  // merges what its peers answer).
+  auto indexed = [](uint16_t port) {
+    auto yaml = store_yaml(port);
+    auto at = yaml.find("http:");
+    return yaml.insert(at, "  indexes:\n"
+                           "    - {name: status, prefix: \"order:\", "
+                           "path: /status}\n"
+                           "    - {name: deadline, prefix: \"order:\", "
+                           "path: /deadline}\n");
+  };
+  temp_dir dir;
+  auto port_a = free_port(), port_b = free_port(), port_front = free_port();
+  node_process a{dir.path, "store-a", indexed(port_a), port_a};
+  node_process b{dir.path, "store-b", indexed(port_b), port_b};
+  node_process front{dir.path, "front", front_yaml(port_front, {port_a, port_b}),
+                     port_front};
+  a.start();
+  b.start();
+  front.start();
+  client_system client;
+  auto handle = client.connect(port_front);
+  REQUIRE(handle);
+  auto store = *handle;
+  REQUIRE(eventually([&] {
+    return static_cast<bool>(
+      ask<health_report>(client.sys, store, patience, health_atom_v));
+  }));
+  rendezvous_placement placement{{endpoint(port_a), endpoint(port_b)}};
+  std::set<size_t> owners;
+  std::vector<std::string> pending_by_deadline(40);
+  for (int i = 0; i < 80; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof(id), "id%03d", i);
+    bool pending = i % 2 == 0;
+    auto value = std::string{R"({"status":")"}
+                 + (pending ? "pending" : "filled") + R"(","deadline":)"
+                 + std::to_string(1000 - i) + "}";
+    REQUIRE(ask<version_t>(client.sys, store, patience, put_atom_v,
+                           order{"swap", id, value, 0}));
+    owners.insert(placement.owner(order_key("swap", id)));
+    if (pending)
+      pending_by_deadline[39 - i / 2] = order_key("swap", id);
+  }
+  REQUIRE(owners.size() == 2); // both nodes hold some
+  auto req = orders_with_status("swap", "status", "pending", "deadline", 7);
+  std::vector<std::string> seen;
+  for (int page = 0; page < 20; ++page) {
+    auto got = ask<query_page>(client.sys, store, patience, query_atom_v, req);
+    INFO((got ? std::string{} : message_of(got.error())));
+    REQUIRE(got);
+    CHECK(got->items.size() <= 7);
+    for (auto& item : got->items) {
+      seen.push_back(item.key);
+      CHECK(item.value.find("pending") != std::string::npos);
+    }
+    if (got->next_cursor.empty())
+      break;
+    req.cursor = got->next_cursor;
+  }
+  CHECK(seen == pending_by_deadline);
+  // A bad query is refused with the store nodes' reason.
+  req = orders_with_status("swap", "colour", "red", "deadline");
+  auto refused = ask<query_page>(client.sys, store, patience, query_atom_v,
+                                 req);
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == state_errc::bad_request);
 }

@@ -18,6 +18,7 @@
 #include "backends/shard_placement.hpp"
 #include "messages/keys.hpp"
 #include "tests/support/dynalite_server.hpp"
+#include "tests/support/query_checks.hpp"
 #include "tests/support/running_store.hpp"
 #include "tests/support/watch_support.hpp"
 
@@ -298,4 +299,11 @@ TEST_CASE("a dynamodb store's watcher gets every change in order, and expired "
   testing::running_store store{server().url("watch"), 2};
   // DynamoDB runs no transactions here (dynalite lacks TransactWriteItems).
   testing::check_watch_changes(store, false);
+}
+
+TEST_CASE("queries on a dynamodb store") {
+  fresh_stores("query", 1); // an empty table
+  testing::running_store store{testing::query_config(server().url("query"), 2)};
+  // DynamoDB runs no transactions here (dynalite lacks TransactWriteItems).
+  testing::check_queries(store, {false, false});
 }

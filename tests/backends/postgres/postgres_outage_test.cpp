@@ -7,6 +7,7 @@
 
 #include "tests/support/outage_probe.hpp"
 #include "tests/support/postgres_server.hpp"
+#include "tests/support/query_checks.hpp"
 #include "tests/support/watch_support.hpp"
 
 using namespace solver_state;
@@ -34,4 +35,11 @@ TEST_CASE("a postgresql store's watcher gets every change in order, and expired 
   testing::running_store store{testing::shared_postgres().url()
                                + "?table=watch"};
   testing::check_watch_changes(store);
+}
+
+TEST_CASE("queries on a postgresql store, transactions over several shards "
+          "included") {
+  testing::running_store store{testing::query_config(
+    testing::shared_postgres().url() + "?table=query", 3)};
+  testing::check_queries(store, {true, true});
 }

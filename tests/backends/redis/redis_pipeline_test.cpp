@@ -13,6 +13,7 @@
 #include "actors/store.hpp"
 #include "messages/protocol.hpp"
 #include "tests/support/pipeline_support.hpp"
+#include "tests/support/query_checks.hpp"
 #include "tests/support/running_store.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/watch_support.hpp"
@@ -187,4 +188,12 @@ TEST_CASE("a redis store's watcher gets every change in order, and keys that "
   server.flush();
   running_store store{server.url("watch:"), 2};
   check_watch_changes(store);
+}
+
+TEST_CASE("queries on a redis store, transactions over several shards "
+          "included") {
+  auto& server = shared_redis();
+  server.flush();
+  running_store store{query_config(server.url(), 3)};
+  check_queries(store, {true, true});
 }

@@ -1,0 +1,177 @@
+#pragma once
+
+// A shard's declared indexes (state.indexes), kept in memory beside its
+// keys: for each index, its entries ordered by (field, key), and for each
+// indexed key its version, expiry and fields. The shard feeds it every
+// committed change (put, delete, expiry) in commit order, so it holds
+// exactly the committed state of the shard's keys; queries run on it and
+// never touch a value they do not return.
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <unordered_map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "config/config.hpp"
+#include "messages/query.hpp"
+#include "messages/watch.hpp"
+
+namespace solver_state {
+
+/// The fields of `value` at each index of `paths` (JSON pointers), when
+/// `value` is a JSON object; a field that is missing, or not a string or a
+/// number, is nothing.
+/// An empty path asks for nothing (that index does not cover the key).
+std::vector<std::optional<index_value>>
+extract_fields(std::string_view value,
+               const std::vector<std::string_view>& paths);
+
+/// The same into `out` (its capacity reused).
+void extract_fields(std::string_view value,
+                    const std::vector<std::string_view>& paths,
+                    std::vector<std::optional<index_value>>& out);
+
+class index_set {
+public:
+  explicit index_set(std::vector<index_config> specs);
+
+  index_set(const index_set&) = delete;
+  index_set& operator=(const index_set&) = delete;
+
+  /// No index declared.
+  bool empty() const { return specs_.empty(); }
+  const std::vector<index_config>& specs() const { return specs_; }
+
+  /// True when some index's prefix covers `key`.
+  bool covers(std::string_view key) const;
+
+  /// The key's committed value, replacing what it had. A value that is not
+  /// a JSON object, or has none of the fields, leaves the key unindexed.
+  /// Ignored when the index already holds a newer version of the key.
+  void put(const std::string& key, version_t version, std::string_view value,
+           unix_ms expires_at);
+  void erase(const std::string& key);
+  void apply(const change_event& ev);
+
+  /// Forgets keys whose expiry is at or before `now` (those the backend
+  /// expires by itself); how many.
+  size_t expire(unix_ms now);
+
+  size_t keys() const { return keys_.size(); }
+  size_t entries(size_t index) const { return sets_[index].size(); }
+
+  /// Why `req` cannot run (bad_request naming the problem), or none.
+  caf::error problem(const query_request& req) const;
+
+  /// The keys after the request's cursor that match, with versions and
+  /// sort values (no values), at most the page limit; next_cursor set
+  /// when more may match.
+  caf::expected<query_page> run(const query_request& req, unix_ms now) const;
+
+private:
+  struct entry;
+  struct entry_less;
+  using entry_set = std::set<entry, entry_less>;
+  struct record;
+  /// Node-based: an entry's pointer to its key's node, and the view of the
+  /// key's bytes, stay valid while the key is indexed.
+  using key_map = std::unordered_map<std::string, record>;
+  using node = key_map::value_type;
+
+  /// One key's field in one index, ordered by (value, key). The value lives
+  /// here, so that ordering touches the entry and the key's bytes only.
+  struct entry {
+    /// The first bytes of the key, kept here: ordering by key then reads
+    /// the entry alone unless two keys share them (a compare that follows
+    /// the pointer to the key's node costs a cache miss, twenty of them
+    /// per insert into a million entries).
+    static constexpr size_t head_size = 24;
+
+    entry(index_value v, const node* n);
+
+    index_value value;
+    std::array<char, head_size> head;
+    uint8_t head_len;
+    std::string_view key; // the key_map node's
+    const node* owner;
+
+    std::string_view head_view() const { return {head.data(), head_len}; }
+  };
+
+  /// A point in one index's order: a value and a key, or the place before
+  /// (-1) or after (+1) every key with that value.
+  struct probe {
+    const index_value* value;
+    std::string_view key;
+    int key_side = 0;
+  };
+
+  struct entry_less {
+    using is_transparent = void;
+    bool operator()(const entry& a, const entry& b) const;
+    bool operator()(const entry& a, const probe& b) const;
+    bool operator()(const probe& a, const entry& b) const;
+  };
+
+  /// An indexed key: its version and expiry, and where its field is in
+  /// each index (that set's end() when it has none).
+  struct record {
+    version_t version = 0;
+    unix_ms expires_at = 0;
+    std::vector<entry_set::const_iterator> fields;
+  };
+
+  struct resolved_condition {
+    size_t index;
+    query_op op;
+    const std::vector<index_value>* values;
+  };
+  struct plan;
+
+  /// The key's field in index `i`, or nullptr.
+  const index_value* field(const node& n, size_t i) const {
+    auto it = n.second.fields[i];
+    return it == sets_[i].end() ? nullptr : &it->value;
+  }
+
+  /// The keys of one value of one index, sorted by another index's field:
+  /// "status eq pending, by deadline" pages in O(page) instead of sorting
+  /// every pending key for every page. Built by the first page that needs
+  /// it, dropped by any change to a key with that value (or to its sort
+  /// field); at most as many keys as a walk of the order index would visit.
+  struct sorted_group {
+    bool valid = false;
+    size_t of_index = 0;
+    index_value value;
+    size_t by_index = 0;
+    std::vector<const node*> nodes; // ascending by (field, key)
+  };
+
+  /// Drops the sorted group if `n` is (or was) one of its keys.
+  void touch_group(const node& n) const;
+
+  std::optional<size_t> position_of(const std::string& name) const;
+  bool matches(const node& n, const query_request& req,
+               const std::vector<resolved_condition>& where,
+               unix_ms now) const;
+  static bool holds(const index_value* field, const resolved_condition& c);
+  void drop(key_map::iterator it);
+
+  std::vector<index_config> specs_;
+  key_map keys_;
+  std::vector<entry_set> sets_;
+  std::set<std::pair<unix_ms, const node*>> by_expiry_;
+  mutable sorted_group group_;
+  std::vector<std::string_view> paths_scratch_;
+  std::vector<std::optional<index_value>> fields_scratch_;
+};
+
+} // namespace solver_state

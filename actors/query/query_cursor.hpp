@@ -1,0 +1,45 @@
+#pragma once
+
+// Where a query page ends, and the next one starts: the sort position of
+// its last item (its field in the order_by index, and its key), written as
+// an opaque cursor. Shards, nodes and mergers compare positions in the
+// request's order to resume exactly after it.
+
+#include <optional>
+#include <string>
+
+#include <caf/expected.hpp>
+
+#include "messages/query.hpp"
+
+namespace solver_state {
+
+/// A sort position: the order_by field (absent in key order) and the key.
+struct query_position {
+  std::optional<index_value> value;
+  std::string key;
+};
+
+/// The order of a query's results.
+struct query_order {
+  bool by_value = false; // an order_by index; else key order
+  bool descending = false;
+
+  explicit query_order(const query_request& req)
+    : by_value(!req.order_by.empty()), descending(req.descending) {
+  }
+
+  /// True when `a` comes before `b`.
+  bool before(const query_position& a, const query_position& b) const;
+};
+
+/// The cursor that resumes `req` after `pos`.
+std::string encode_cursor(const query_request& req, const query_position& pos);
+
+/// The position `req.cursor` resumes after; nothing for an empty cursor;
+/// bad_request for a cursor that is not one of ours or belongs to a query
+/// with another order.
+caf::expected<std::optional<query_position>>
+decode_cursor(const query_request& req);
+
+} // namespace solver_state

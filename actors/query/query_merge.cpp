@@ -1,0 +1,115 @@
+#include "actors/query/query_merge.hpp"
+
+#include <algorithm>
+#include <iterator>
+
+#include "actors/query/query_cursor.hpp"
+
+namespace solver_state {
+
+namespace {
+
+/// Orders items and positions by (sort value, key) in the request's
+/// direction, without copying either: a merge compares every item of
+/// every owner's page, each several times.
+struct item_order {
+  bool by_value;
+  bool descending;
+
+  int three_way(const index_value* va, const std::string& ka,
+                const index_value* vb, const std::string& kb) const {
+    int c = 0;
+    if (by_value && va && vb && *va != *vb)
+      c = *va < *vb ? -1 : 1;
+    if (c == 0)
+      c = ka.compare(kb);
+    return descending ? -c : c;
+  }
+
+  bool operator()(const query_item& a, const query_item& b) const {
+    return three_way(&a.sort_value, a.key, &b.sort_value, b.key) < 0;
+  }
+
+  /// `item` comes after `pos`.
+  bool after(const query_position& pos, const query_item& item) const {
+    auto* v = pos.value ? &*pos.value : nullptr;
+    return three_way(v, pos.key, &item.sort_value, item.key) < 0;
+  }
+
+  bool before(const query_position& a, const query_position& b) const {
+    return three_way(a.value ? &*a.value : nullptr, a.key,
+                     b.value ? &*b.value : nullptr, b.key)
+           < 0;
+  }
+};
+
+query_position position_of(const query_request& req, const query_item& item) {
+  query_position p;
+  if (!req.order_by.empty())
+    p.value = item.sort_value;
+  p.key = item.key;
+  return p;
+}
+
+/// Where an owner's page ends, read back from its cursor.
+std::optional<query_position> end_of(query_request& probe,
+                                     const query_page& page) {
+  if (page.next_cursor.empty())
+    return std::nullopt;
+  probe.cursor = page.next_cursor;
+  auto pos = decode_cursor(probe);
+  if (!pos || !*pos)
+    return std::nullopt; // not ours: cannot happen between our own owners
+  return std::move(**pos);
+}
+
+} // namespace
+
+query_page merge_query_pages(std::vector<query_page>& pages,
+                             const query_request& req,
+                             size_t max_reply_bytes) {
+  item_order order{!req.order_by.empty(), req.descending};
+  // An owner with more has returned everything up to its cursor, and
+  // nothing after: past the earliest such cursor, items may be missing.
+  query_request probe;
+  probe.order_by = req.order_by;
+  probe.descending = req.descending;
+  std::optional<query_position> boundary;
+  for (auto& page : pages)
+    if (auto end = end_of(probe, page))
+      if (!boundary || order.before(*end, *boundary))
+        boundary = std::move(end);
+  query_page out;
+  size_t total = 0;
+  for (auto& page : pages)
+    total += page.items.size();
+  out.items.reserve(total);
+  for (auto& page : pages)
+    for (auto& item : page.items)
+      if (!boundary || !order.after(*boundary, item))
+        out.items.push_back(std::move(item));
+  auto limit = req.limit == 0 || req.limit > max_query_page ? max_query_page
+                                                             : req.limit;
+  // Only the first `limit` need their order.
+  if (out.items.size() > limit) {
+    std::partial_sort(out.items.begin(), out.items.begin() + limit,
+                      out.items.end(), order);
+  } else {
+    std::sort(out.items.begin(), out.items.end(), order);
+  }
+  size_t keep = 0, bytes = 0;
+  for (; keep < out.items.size() && keep < limit; ++keep) {
+    bytes += out.items[keep].value.size();
+    if (keep > 0 && bytes > max_reply_bytes)
+      break;
+  }
+  if (keep < out.items.size()) {
+    out.items.resize(keep);
+    out.next_cursor = encode_cursor(req, position_of(req, out.items.back()));
+  } else if (boundary) {
+    out.next_cursor = encode_cursor(req, *boundary);
+  }
+  return out;
+}
+
+} // namespace solver_state

@@ -1,0 +1,24 @@
+#pragma once
+
+// Merging the query pages of several owners (shards, nodes) into one page
+// of the same query, in its order, resuming exactly where the least
+// advanced owner with more would.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "messages/query.hpp"
+
+namespace solver_state {
+
+/// One page of `req` from the owners' pages: every item up to the first
+/// point where an owner has more to say (its next_cursor), in order, cut
+/// at the limit and where the values reach `max_reply_bytes` (the first
+/// always fits); next_cursor where the merged page ends, empty when no
+/// owner has more.
+query_page merge_query_pages(std::vector<query_page>& pages,
+                             const query_request& req,
+                             size_t max_reply_bytes = SIZE_MAX);
+
+} // namespace solver_state

@@ -1,0 +1,156 @@
+#include "actors/query/shard_indexes.hpp"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/query/query_cursor.hpp"
+#include "backends/state_store.hpp"
+#include "messages/errors.hpp"
+
+namespace solver_state {
+
+namespace {
+
+/// The prefixes a build reads: each index's, without those inside another
+/// (an empty prefix covers every key).
+std::vector<std::string> build_prefixes(const std::vector<index_config>& specs) {
+  std::vector<std::string> all;
+  for (auto& s : specs)
+    all.push_back(s.prefix);
+  std::sort(all.begin(), all.end());
+  std::vector<std::string> out;
+  for (auto& p : all)
+    if (out.empty() || p.compare(0, out.back().size(), out.back()) != 0)
+      out.push_back(p);
+  return out;
+}
+
+} // namespace
+
+shard_indexes::shard_indexes(std::vector<index_config> specs, uint32_t shard,
+                             std::function<bool(std::string_view)> owns)
+  : set_(specs), shard_(shard), owns_(std::move(owns)) {
+  prefixes_ = build_prefixes(specs);
+  building_ = !prefixes_.empty();
+}
+
+void shard_indexes::apply(const change_event& ev) {
+  if (!owns_ || owns_(ev.key))
+    set_.apply(ev);
+}
+
+void shard_indexes::put(const std::string& key, const entry& e) {
+  if (e.version == 0)
+    set_.erase(key);
+  else
+    set_.put(key, e.version, e.value, e.expires_at_ms);
+}
+
+caf::expected<bool> shard_indexes::build_step(state_store& store,
+                                              unix_ms now) {
+  if (!building_)
+    return false;
+  auto& prefix = prefixes_[prefix_at_];
+  auto page = store.list(list_request{prefix, after_, build_chunk}, now);
+  if (!page)
+    return std::move(page.error());
+  std::vector<std::string> keys;
+  for (auto& key : page->keys)
+    if ((!owns_ || owns_(key)) && set_.covers(key))
+      keys.push_back(key);
+  if (!keys.empty()) {
+    auto entries = store.batch_get(keys, now);
+    if (!entries)
+      return std::move(entries.error());
+    for (size_t i = 0; i < keys.size() && i < entries->size(); ++i)
+      put(keys[i], (*entries)[i]);
+    built_ += keys.size();
+  }
+  if (!page->keys.empty())
+    after_ = page->keys.back();
+  if (page->more)
+    return true;
+  after_.clear();
+  if (++prefix_at_ < prefixes_.size())
+    return true;
+  building_ = false;
+  spdlog::info("shard {}: indexes built: {} keys read, {} indexed", shard_,
+               built_, set_.keys());
+  return false;
+}
+
+caf::error shard_indexes::reindex(state_store& store,
+                                  const std::vector<std::string>& keys,
+                                  unix_ms now) {
+  std::vector<std::string> mine;
+  for (auto& key : keys)
+    if ((!owns_ || owns_(key)) && set_.covers(key))
+      mine.push_back(key);
+  if (mine.empty())
+    return {};
+  auto entries = store.batch_get(mine, now);
+  if (!entries)
+    return std::move(entries.error());
+  for (size_t i = 0; i < mine.size() && i < entries->size(); ++i)
+    put(mine[i], (*entries)[i]);
+  return {};
+}
+
+caf::expected<query_page> shard_indexes::query(state_store& store,
+                                               const query_request& req,
+                                               unix_ms now,
+                                               size_t max_reply_bytes) {
+  if (auto err = set_.problem(req))
+    return err; // a bad query is told so, built or not
+  if (building_)
+    return make_state_error(
+      state_errc::backend_unavailable,
+      "the indexes are being built (shard " + std::to_string(shard_) + ": "
+        + std::to_string(built_)
+        + " keys read so far); queries are answered once they are");
+  auto page = set_.run(req, now);
+  if (!page || page->items.empty())
+    return page;
+  std::vector<std::string> keys;
+  keys.reserve(page->items.size());
+  for (auto& item : page->items)
+    keys.push_back(item.key);
+  auto entries = store.batch_get(keys, now);
+  if (!entries)
+    return std::move(entries.error());
+  query_page out;
+  out.next_cursor = std::move(page->next_cursor);
+  size_t bytes = 0;
+  for (size_t i = 0; i < page->items.size() && i < entries->size(); ++i) {
+    auto& item = page->items[i];
+    auto& e = (*entries)[i];
+    if (e.version != item.version) {
+      // The index missed a change (an eviction, a drift): it learns it now,
+      // and the key is left out of this page.
+      spdlog::debug("shard {}: index of {} was at version {}, the backend "
+                    "at {}",
+                    shard_, item.key, item.version, e.version);
+      put(item.key, e);
+      continue;
+    }
+    if (req.with_values) {
+      // The first value always fits; past the budget the page ends early
+      // and the cursor resumes after its last item.
+      if (!out.items.empty() && bytes + e.value.size() > max_reply_bytes) {
+        query_position last;
+        if (!req.order_by.empty())
+          last.value = out.items.back().sort_value;
+        last.key = out.items.back().key;
+        out.next_cursor = encode_cursor(req, last);
+        break;
+      }
+      bytes += e.value.size();
+      item.value = std::move(e.value);
+    }
+    out.items.push_back(std::move(item));
+  }
+  return out;
+}
+
+} // namespace solver_state

@@ -1,0 +1,83 @@
+#pragma once
+
+// What a shard does with its declared indexes, apart from the actor: feed
+// them its committed changes, build them from its backend at start (a
+// chunk at a time, between requests), read keys into them again on
+// request, and answer a query: the index finds the keys, the backend
+// confirms them (and gives their values), so a page never names a key
+// the backend does not hold at that version.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "actors/query/index_set.hpp"
+#include "config/config.hpp"
+#include "messages/query.hpp"
+#include "messages/watch.hpp"
+
+namespace solver_state {
+
+class state_store;
+
+class shard_indexes {
+public:
+  /// Keys one build step reads: one listing and one batch read, short
+  /// enough that requests queued behind it wait well under a millisecond on
+  /// a local backend.
+  static constexpr uint32_t build_chunk = 512;
+
+  /// `owns`: whether a key belongs to this shard (a shared backend's
+  /// transaction applied here may write other shards' keys: their owners
+  /// index them).
+  shard_indexes(std::vector<index_config> specs, uint32_t shard,
+                std::function<bool(std::string_view)> owns);
+
+  /// Feeds one committed change.
+  void apply(const change_event& ev);
+
+  /// Forgets keys whose expiry passed (backends that expire by themselves).
+  void expire(unix_ms now) { set_.expire(now); }
+
+  /// True until the start-up build has read every key under the indexes'
+  /// prefixes.
+  bool building() const { return building_; }
+
+  /// One chunk of the build; true while more is left.
+  caf::expected<bool> build_step(state_store& store, unix_ms now);
+
+  /// Reads `keys` from the backend into the indexes again.
+  caf::error reindex(state_store& store, const std::vector<std::string>& keys,
+                     unix_ms now);
+
+  /// One page of `req`: the keys the index finds, confirmed by the
+  /// backend, with their values when asked for, within `max_reply_bytes`
+  /// of values.
+  caf::expected<query_page> query(state_store& store, const query_request& req,
+                                  unix_ms now, size_t max_reply_bytes);
+
+  size_t indexed_keys() const { return set_.keys(); }
+  size_t built_keys() const { return built_; }
+
+private:
+  void put(const std::string& key, const entry& e);
+
+  index_set set_;
+  uint32_t shard_;
+  std::function<bool(std::string_view)> owns_;
+  bool building_ = false;
+  /// The build: the prefixes to read (none inside another), which one, and
+  /// the last key read of it.
+  std::vector<std::string> prefixes_;
+  size_t prefix_at_ = 0;
+  std::string after_;
+  size_t built_ = 0;
+};
+
+} // namespace solver_state

@@ -1,0 +1,427 @@
+// A shard's indexes on their own (actors/query/): fields taken from JSON
+// values, and queries checked against a brute-force evaluation of the same
+// data: random keys, random queries (every operator, every plan, both
+// directions), paged through their cursors, on one index set and split over
+// several merged as a fan-out merges them.
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "actors/query/index_set.hpp"
+#include "actors/query/query_cursor.hpp"
+#include "actors/query/query_merge.hpp"
+#include "messages/errors.hpp"
+
+using namespace solver_state;
+
+namespace {
+
+std::optional<index_value> field(std::string_view json, std::string path) {
+  return extract_fields(json, {std::move(path)}).at(0);
+}
+
+std::vector<index_config> specs() {
+  return {{"status", "o:", "/status"},
+          {"deadline", "o:", "/deadline"},
+          {"chain", "o:", "/route/chain"}};
+}
+
+/// What the test knows of a key: its fields, as the JSON it wrote.
+struct doc {
+  std::optional<index_value> status, deadline, chain;
+  version_t version = 0;
+};
+
+std::string json_of(const index_value& v) {
+  if (v.is_number)
+    return std::to_string(static_cast<long long>(v.number));
+  return "\"" + v.text + "\"";
+}
+
+std::string render(const doc& d) {
+  std::string out = "{";
+  auto add = [&](const char* name, const std::optional<index_value>& v) {
+    if (!v)
+      return;
+    if (out.size() > 1)
+      out += ",";
+    out += std::string{"\""} + name + "\":" + json_of(*v);
+  };
+  add("status", d.status);
+  add("deadline", d.deadline);
+  if (d.chain)
+    out += std::string{out.size() > 1 ? "," : ""} + "\"route\":{\"chain\":"
+           + json_of(*d.chain) + "}";
+  return out + "}";
+}
+
+const std::optional<index_value>& field_of(const doc& d,
+                                           const std::string& index) {
+  return index == "status" ? d.status : index == "deadline" ? d.deadline
+                                                            : d.chain;
+}
+
+bool holds(const std::optional<index_value>& f, const query_condition& c) {
+  if (!f)
+    return false;
+  auto& v = *f;
+  auto& r = c.values.empty() ? v : c.values[0];
+  bool same = v.is_number == r.is_number;
+  auto in = std::find(c.values.begin(), c.values.end(), v) != c.values.end();
+  switch (c.what()) {
+    case query_op::eq: return v == r;
+    case query_op::ne: return v != r;
+    case query_op::in: return in;
+    case query_op::nin: return !in;
+    case query_op::lt: return same && v < r;
+    case query_op::lte: return same && !(r < v);
+    case query_op::gt: return same && r < v;
+    case query_op::gte: return same && !(v < r);
+    case query_op::exists: return true;
+  }
+  return false;
+}
+
+/// The answer, by brute force: every matching key in the request's order.
+std::vector<std::string> expected(const std::map<std::string, doc>& docs,
+                                  const query_request& req) {
+  std::vector<std::string> out;
+  for (auto& [key, d] : docs) {
+    if (key.rfind(req.prefix, 0) != 0)
+      continue;
+    if (!d.status && !d.deadline && !d.chain)
+      continue;
+    if (!req.order_by.empty() && !field_of(d, req.order_by))
+      continue;
+    bool ok = true;
+    for (auto& c : req.where)
+      ok = ok && holds(field_of(d, c.index), c);
+    if (ok)
+      out.push_back(key);
+  }
+  query_order order{req};
+  auto pos = [&](const std::string& key) {
+    query_position p;
+    if (!req.order_by.empty())
+      p.value = field_of(docs.at(key), req.order_by);
+    p.key = key;
+    return p;
+  };
+  std::sort(out.begin(), out.end(), [&](auto& a, auto& b) {
+    return order.before(pos(a), pos(b));
+  });
+  return out;
+}
+
+index_value random_status(std::mt19937_64& rng) {
+  static const char* names[] = {"pending", "filled", "expired", "settled"};
+  return index_value::of(std::string{names[rng() % 4]});
+}
+
+index_value random_deadline(std::mt19937_64& rng) {
+  if (rng() % 8 == 0)
+    return index_value::of(std::string{rng() % 2 ? "soon" : "later"});
+  return index_value::of(static_cast<long double>(rng() % 40));
+}
+
+doc random_doc(std::mt19937_64& rng) {
+  doc d;
+  if (rng() % 6)
+    d.status = random_status(rng);
+  if (rng() % 5)
+    d.deadline = random_deadline(rng);
+  if (rng() % 3 == 0)
+    d.chain = index_value::of(std::string{rng() % 2 ? "eth" : "base"});
+  return d;
+}
+
+query_condition random_condition(std::mt19937_64& rng) {
+  static const char* indexes[] = {"status", "deadline", "chain"};
+  query_condition c;
+  c.index = indexes[rng() % 3];
+  auto op = static_cast<query_op>(rng() % 9);
+  c.op = static_cast<uint8_t>(op);
+  auto value = [&] {
+    if (c.index == "status")
+      return random_status(rng);
+    if (c.index == "deadline")
+      return random_deadline(rng);
+    return index_value::of(std::string{rng() % 2 ? "eth" : "base"});
+  };
+  if (op == query_op::in || op == query_op::nin) {
+    auto n = 1 + rng() % 3;
+    for (size_t i = 0; i < n; ++i)
+      c.values.push_back(value());
+  } else if (op != query_op::exists) {
+    c.values.push_back(value());
+  }
+  return c;
+}
+
+query_request random_query(std::mt19937_64& rng) {
+  static const char* orders[] = {"", "status", "deadline", "chain"};
+  query_request req;
+  req.prefix = rng() % 4 ? "o:" : "o:1";
+  auto conditions = rng() % 3;
+  for (size_t i = 0; i < conditions; ++i)
+    req.where.push_back(random_condition(rng));
+  req.order_by = orders[rng() % 4];
+  if (req.where.empty() && req.order_by.empty())
+    req.order_by = "deadline";
+  req.descending = rng() % 2;
+  req.limit = 1 + rng() % 15;
+  return req;
+}
+
+/// Pages through `req` on `page_of` (one page per call); the keys.
+template <class PageOf>
+std::vector<std::string> page_through(query_request req, PageOf page_of) {
+  std::vector<std::string> out;
+  for (int i = 0; i < 1000; ++i) {
+    auto page = page_of(req);
+    REQUIRE(page);
+    REQUIRE(page->items.size() <= req.limit);
+    for (auto& item : page->items)
+      out.push_back(item.key);
+    if (page->next_cursor.empty())
+      return out;
+    req.cursor = page->next_cursor;
+  }
+  FAIL("endless paging");
+  return out;
+}
+
+std::string describe(const query_request& req) {
+  std::string out = "prefix=" + req.prefix + " order_by=" + req.order_by
+                    + (req.descending ? " desc" : " asc")
+                    + " limit=" + std::to_string(req.limit);
+  for (auto& c : req.where) {
+    out += " [" + c.index + " " + to_string(c.what());
+    for (auto& v : c.values)
+      out += " " + json_of(v);
+    out += "]";
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("fields are the string or number at a JSON pointer of an object") {
+  CHECK(field(R"({"status":"pending"})", "/status")
+        == index_value::of(std::string{"pending"}));
+  CHECK(field(R"({"a":{"b":7}})", "/a/b") == index_value::of(7.0L));
+  CHECK(field(R"({"list":[5,6]})", "/list/1") == index_value::of(6.0L));
+  CHECK(field(R"({"a/b":1,"m~n":2})", "/a~1b") == index_value::of(1.0L));
+  CHECK(field(R"({"a/b":1,"m~n":2})", "/m~0n") == index_value::of(2.0L));
+  CHECK(field(R"({"d":1.5e3})", "/d") == index_value::of(1500.0L));
+  // Every int64 and uint64 exactly (amounts, timestamps in ns).
+  CHECK(field(R"({"n":18446744073709551615})", "/n")->number
+        == 18446744073709551615.0L);
+  CHECK(field(R"({"n":9007199254740993})", "/n")->number
+        != field(R"({"n":9007199254740992})", "/n")->number);
+  CHECK(field(R"({"n":-5})", "/n") == index_value::of(-5.0L));
+  // Not a string or a number, missing, not an object, not JSON: nothing.
+  for (auto* value : {R"({"status":true})", R"({"status":null})",
+                      R"({"status":{"x":1}})", R"({"status":[1]})",
+                      R"({"other":1})", R"(["status"])", "\"status\"", "42",
+                      "not json", R"({"status":"x")", ""})
+    CHECK_FALSE(field(value, "/status"));
+}
+
+TEST_CASE("index values: numbers before strings, numbers by value, strings "
+          "bytewise") {
+  auto n = [](long double x) { return index_value::of(x); };
+  auto s = [](std::string x) { return index_value::of(std::move(x)); };
+  CHECK(n(-1) < n(0));
+  CHECK(n(10) < n(9e9));
+  CHECK(n(1e30) < s(""));
+  CHECK(s("B") < s("a"));
+  CHECK(s("a") < s("ab"));
+  CHECK(n(1) == n(1.0));
+  CHECK(s("1") != n(1));
+}
+
+TEST_CASE("queries agree with a brute-force evaluation: every operator and "
+          "plan, both directions, page by page, with and without updates") {
+  std::mt19937_64 rng{GENERATE(1u, 2u, 3u, 4u, 5u)};
+  index_set set{specs()};
+  std::map<std::string, doc> docs;
+  version_t version = 0;
+  auto write = [&](const std::string& key, doc d) {
+    d.version = ++version;
+    set.put(key, d.version, render(d), 0);
+    docs[key] = d;
+  };
+  for (int i = 0; i < 400; ++i)
+    write("o:" + std::to_string(rng() % 600), random_doc(rng));
+  write("x:outside", random_doc(rng));
+  for (int q = 0; q < 300; ++q) {
+    auto req = random_query(rng);
+    INFO(describe(req));
+    auto got = page_through(req, [&](const query_request& r) {
+      return set.run(r, 1);
+    });
+    CHECK(got == expected(docs, req));
+    // Deletes and rewrites, then again.
+    for (int i = 0; i < 10; ++i) {
+      auto key = "o:" + std::to_string(rng() % 600);
+      if (rng() % 3 == 0) {
+        set.erase(key);
+        docs.erase(key);
+      } else {
+        write(key, random_doc(rng));
+      }
+    }
+  }
+  // The set holds every key under its prefix with a field, and no other.
+  size_t with_fields = 0;
+  for (auto& [key, d] : docs)
+    with_fields += key.rfind("o:", 0) == 0 && (d.status || d.deadline
+                                               || d.chain);
+  CHECK(set.keys() == with_fields);
+}
+
+TEST_CASE("pages of several owners merge into the pages of one") {
+  std::mt19937_64 rng{GENERATE(11u, 12u, 13u)};
+  std::vector<std::unique_ptr<index_set>> owners;
+  for (int i = 0; i < 3; ++i)
+    owners.push_back(std::make_unique<index_set>(specs()));
+  index_set whole{specs()};
+  std::map<std::string, doc> docs;
+  for (int i = 0; i < 300; ++i) {
+    auto key = "o:" + std::to_string(rng() % 500);
+    auto d = random_doc(rng);
+    d.version = i + 1;
+    auto owner = std::hash<std::string>{}(key) % owners.size();
+    // A key rewritten lands on the same owner.
+    owners[owner]->put(key, d.version, render(d), 0);
+    docs[key] = d;
+  }
+  for (int q = 0; q < 200; ++q) {
+    auto req = random_query(rng);
+    INFO(describe(req));
+    auto got = page_through(req, [&](const query_request& r)
+                              -> caf::expected<query_page> {
+      std::vector<query_page> pages;
+      for (auto& o : owners) {
+        auto page = o->run(r, 1);
+        if (!page)
+          return page;
+        pages.push_back(std::move(*page));
+      }
+      return merge_query_pages(pages, r);
+    });
+    CHECK(got == expected(docs, req));
+  }
+}
+
+TEST_CASE("keys past their expiry are never answered and are forgotten") {
+  index_set set{specs()};
+  set.put("o:1", 1, R"({"status":"pending"})", 1000);
+  set.put("o:2", 2, R"({"status":"pending"})", 0);
+  query_request req;
+  req.prefix = "o:";
+  req.where = {{"status", static_cast<uint8_t>(query_op::eq),
+                {index_value::of(std::string{"pending"})}}};
+  auto before = set.run(req, 999);
+  REQUIRE(before);
+  CHECK(before->items.size() == 2);
+  auto after = set.run(req, 1000);
+  REQUIRE(after);
+  REQUIRE(after->items.size() == 1);
+  CHECK(after->items[0].key == "o:2");
+  CHECK(set.keys() == 2);
+  CHECK(set.expire(1000) == 1);
+  CHECK(set.keys() == 1);
+  // A rewrite without a TTL keeps the key past the old expiry.
+  set.put("o:2", 3, R"({"status":"pending"})", 500);
+  set.put("o:2", 4, R"({"status":"pending"})", 0);
+  CHECK(set.expire(10'000) == 0);
+  CHECK(set.keys() == 1);
+}
+
+TEST_CASE("an older version never replaces a newer one") {
+  index_set set{specs()};
+  set.put("o:1", 5, R"({"status":"new"})", 0);
+  set.put("o:1", 4, R"({"status":"old"})", 0); // a build that read late
+  query_request req;
+  req.prefix = "o:";
+  req.order_by = "status";
+  auto page = set.run(req, 0);
+  REQUIRE(page);
+  REQUIRE(page->items.size() == 1);
+  CHECK(page->items[0].version == 5);
+  CHECK(page->items[0].sort_value == index_value::of(std::string{"new"}));
+}
+
+TEST_CASE("cursors round-trip every sort value exactly, and refuse another "
+          "query's order") {
+  query_request req;
+  req.order_by = "deadline";
+  for (auto v : {index_value::of(0.1L), index_value::of(-3e300L),
+                 index_value::of(18446744073709551615.0L),
+                 index_value::of(std::string{"with:colons:\n"}),
+                 index_value::of(std::string{})}) {
+    req.cursor = encode_cursor(req, {v, "o:{g}:key:with:colons"});
+    auto back = decode_cursor(req);
+    REQUIRE(back);
+    REQUIRE(*back);
+    CHECK((*back)->value == v);
+    CHECK((*back)->key == "o:{g}:key:with:colons");
+  }
+  auto other = req;
+  other.descending = true;
+  CHECK_FALSE(decode_cursor(other));
+  other = req;
+  other.order_by.clear();
+  CHECK_FALSE(decode_cursor(other));
+  req.cursor = "c1:deadline:a:s99:x";
+  CHECK_FALSE(decode_cursor(req));
+}
+
+TEST_CASE("a merged page stops where the values reach the reply budget, and "
+          "resumes there") {
+  query_request req;
+  req.order_by = "deadline";
+  req.limit = 10;
+  auto item = [](std::string key, long double deadline, size_t bytes) {
+    query_item out;
+    out.key = std::move(key);
+    out.version = 1;
+    out.value = std::string(bytes, 'v');
+    out.sort_value = index_value::of(deadline);
+    return out;
+  };
+  std::vector<query_page> pages(2);
+  pages[0].items = {item("o:a", 1, 600), item("o:c", 3, 600)};
+  pages[1].items = {item("o:b", 2, 600), item("o:d", 4, 600)};
+  auto merged = merge_query_pages(pages, req, 1000);
+  REQUIRE(merged.items.size() == 1); // the first always fits
+  CHECK(merged.items[0].key == "o:a");
+  REQUIRE_FALSE(merged.next_cursor.empty());
+  req.cursor = merged.next_cursor;
+  auto at = decode_cursor(req);
+  REQUIRE(at);
+  REQUIRE(*at);
+  CHECK((*at)->key == "o:a");
+  // An owner with more stops the merge at its cursor.
+  std::vector<query_page> more(2);
+  more[0].items = {item("o:a", 1, 1), item("o:c", 3, 1)};
+  more[0].next_cursor = encode_cursor(req, {index_value::of(3.0L), "o:c"});
+  more[1].items = {item("o:b", 2, 1), item("o:d", 4, 1), item("o:e", 5, 1)};
+  req.cursor.clear();
+  merged = merge_query_pages(more, req);
+  REQUIRE(merged.items.size() == 3);
+  CHECK(merged.items[2].key == "o:c");
+  req.cursor = merged.next_cursor;
+  at = decode_cursor(req);
+  REQUIRE(at);
+  REQUIRE(*at);
+  CHECK((*at)->key == "o:c");
+}

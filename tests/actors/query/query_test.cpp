@@ -1,0 +1,160 @@
+// Queries through the running store (shards, router, fan-out) on the
+// memory and file backends; the file store's indexes rebuilt at restart;
+// and a shard's indexes while they are being built.
+
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <string>
+
+#include "actors/query/shard_indexes.hpp"
+#include "backends/memory/store.hpp"
+#include "messages/errors.hpp"
+#include "tests/support/file_test_support.hpp"
+#include "tests/support/query_checks.hpp"
+
+using namespace solver_state;
+using namespace solver_state::testing;
+
+TEST_CASE("queries on a memory store") {
+  running_store store{query_config("memory", 4)};
+  check_queries(store, {true, true});
+}
+
+TEST_CASE("queries on a memory store of one shard") {
+  running_store store{query_config("memory", 1)};
+  check_queries(store, {true, true});
+}
+
+TEST_CASE("queries on a file store") {
+  temp_dir dir;
+  auto cfg = query_config("file", 3);
+  cfg.file = file_config_for(dir.path, 3).file;
+  running_store store{cfg};
+  check_queries(store, {true, false});
+}
+
+TEST_CASE("a file store's indexes are rebuilt at restart, also with another "
+          "shard count") {
+  temp_dir dir;
+  auto cfg = query_config("file", 3);
+  cfg.file = file_config_for(dir.path, 3).file;
+  {
+    running_store store{cfg};
+    for (int i = 0; i < 2000; ++i) {
+      auto status = i % 100 == 0 ? "pending" : "filled";
+      auto value = std::string{R"({"status":")"} + status
+                   + R"(","deadline":)" + std::to_string(5000 - i) + "}";
+      REQUIRE(store.ask<write_result>(
+        put_atom_v, set_request{"q:" + std::to_string(i), value, 0, {}}));
+    }
+    REQUIRE(store.ask<bool>(delete_atom_v, delete_request{"q:100", {}}));
+  }
+  cfg.shards = 2;
+  running_store again{cfg};
+  auto found = query_keys(again,
+                          {where("status", query_op::eq, {str("pending")})},
+                          "deadline", false, 7);
+  std::vector<std::string> expect;
+  for (int i = 1900; i >= 0; i -= 100)
+    if (i != 100)
+      expect.push_back("q:" + std::to_string(i));
+  CHECK(found == expect);
+}
+
+TEST_CASE("a shard's indexes answer backend_unavailable until built, and the "
+          "build reads every key in chunks") {
+  auto budget = std::make_shared<key_budget>(0);
+  memory_store store{budget, eviction_policy::reject, 0};
+  size_t n = shard_indexes::build_chunk * 2 + 10;
+  for (size_t i = 0; i < n; ++i)
+    REQUIRE(store.set(set_request{"q:" + std::to_string(i),
+                                  R"({"status":"pending"})", 0, {}},
+                      0, 1));
+  REQUIRE(store.set(set_request{"other:1", R"({"status":"pending"})", 0, {}},
+                    0, 1));
+  shard_indexes indexes{query_config("memory", 1).indexes, 0, nullptr};
+  query_request req;
+  req.prefix = "q:";
+  req.where = {where("status", query_op::eq, {str("pending")})};
+  req.limit = 1;
+  auto early = indexes.query(store, req, 1, 1 << 20);
+  REQUIRE_FALSE(early);
+  CHECK(code_of(early.error()) == state_errc::backend_unavailable);
+  CHECK_THAT(message_of(early.error()), Catch::Contains("being built"));
+  // A bad query is told so even while building.
+  auto bad = req;
+  bad.where[0].index = "colour";
+  auto refused = indexes.query(store, bad, 1, 1 << 20);
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == state_errc::bad_request);
+  int steps = 0;
+  while (true) {
+    auto more = indexes.build_step(store, 1);
+    REQUIRE(more);
+    ++steps;
+    if (!*more)
+      break;
+  }
+  CHECK(steps == 3);
+  CHECK(indexes.indexed_keys() == n);
+  auto page = indexes.query(store, req, 1, 1 << 20);
+  REQUIRE(page);
+  CHECK(page->items.size() == 1);
+}
+
+TEST_CASE("a query page holds values up to the reply budget, and resumes "
+          "after it") {
+  auto budget = std::make_shared<key_budget>(0);
+  memory_store store{budget, eviction_policy::reject, 0};
+  shard_indexes indexes{query_config("memory", 1).indexes, 0, nullptr};
+  while (true) {
+    auto more = indexes.build_step(store, 1);
+    REQUIRE(more);
+    if (!*more)
+      break;
+  }
+  std::string pad(1000, 'x');
+  for (int i = 0; i < 10; ++i) {
+    auto key = "q:" + std::to_string(i);
+    auto value = R"({"status":"big","pad":")" + pad + R"("})";
+    auto v = store.set(set_request{key, value, 0, {}}, 0, 1);
+    REQUIRE(v);
+    indexes.apply(change_event{0, 0, key, v->version, value, 0});
+  }
+  query_request req;
+  req.prefix = "q:";
+  req.where = {where("status", query_op::eq, {str("big")})};
+  req.with_values = true;
+  req.limit = 10;
+  std::vector<std::string> keys;
+  int pages = 0;
+  while (true) {
+    auto page = indexes.query(store, req, 1, 3500); // three values a page
+    REQUIRE(page);
+    CHECK(page->items.size() <= 3);
+    for (auto& item : page->items) {
+      CHECK(item.value.size() > 1000);
+      keys.push_back(item.key);
+    }
+    ++pages;
+    if (page->next_cursor.empty())
+      break;
+    req.cursor = page->next_cursor;
+  }
+  CHECK(pages == 4);
+  CHECK(keys.size() == 10);
+}
+
+TEST_CASE("the typed helper asks for an order type's orders of one status, "
+          "soonest first") {
+  auto req = orders_with_status("eip7683", "status", "pending", "deadline");
+  CHECK(req.prefix == "order:eip7683:");
+  REQUIRE(req.where.size() == 1);
+  CHECK(req.where[0].index == "status");
+  CHECK(req.where[0].what() == query_op::eq);
+  CHECK(req.where[0].values.at(0) == index_value::of(std::string{"pending"}));
+  CHECK(req.order_by == "deadline");
+  CHECK_FALSE(req.descending);
+  CHECK(req.with_values);
+}
