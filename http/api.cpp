@@ -99,6 +99,9 @@ void api::serve(request_t& req, route_match m, const sink_ptr& sink) const {
     case route_id::import_keys:
       import_keys(env_, req, m, sink);
       break;
+    case route_id::query:
+      query(env_, req, m, sink);
+      break;
     case route_id::order:
     case route_id::fill:
     case route_id::settlement:

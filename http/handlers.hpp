@@ -91,6 +91,13 @@ void export_keys(const handler_env& env, request_t& req, const route_match& m,
 void import_keys(const handler_env& env, request_t& req, const route_match& m,
                  const sink_ptr& sink);
 
+// -- queries (handlers_query.cpp) ----------------------------------------------------
+
+/// POST /v1/query: one page of the keys whose indexed fields meet the
+/// body's conditions.
+void query(const handler_env& env, request_t& req, const route_match& m,
+           const sink_ptr& sink);
+
 // -- typed records (handlers_typed.cpp) ---------------------------------------------
 
 /// GET/PUT/DELETE of /v1/orders|fills|settlements/{a}/{b}: the key of the

@@ -46,6 +46,7 @@ constexpr std::array<route_info, route_count> routes{{
   {"/v1/export", get_only, "GET, HEAD"},
   {"/v1/import", post_only, "POST"},
   {"/v1/watch", get_no_head, "GET"},
+  {"/v1/query", post_only, "POST"},
   {"unknown", none, ""},
   {"unparsed", none, ""},
 }};
@@ -151,6 +152,8 @@ route_match match_route(std::string_view target, method_id method) {
     m.route = route_id::watch;
   else if (path == "/v1/import")
     m.route = route_id::import_keys;
+  else if (path == "/v1/query")
+    m.route = route_id::query;
   else if (path == "/v1/state/batch-get" && method == method_id::post)
     m.route = route_id::state_batch_get;
   else if (path == "/v1/state/transaction" && method == method_id::post)

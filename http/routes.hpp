@@ -29,6 +29,7 @@ enum class route_id : uint8_t {
   export_keys,      // GET /v1/export?prefix=
   import_keys,      // POST /v1/import
   watch,            // GET /v1/watch?prefix=
+  query,            // POST /v1/query
   unknown,          // no such path: 404
   unparsed,         // the request itself was malformed (no route known)
   count_

@@ -436,7 +436,9 @@ const concrete = (p) => p.replace(/\{([^}]+)\}/g, (_, name) => encodeURIComponen
 
 async function run() {
   // A: no token, small bodies.
-  const a = await startService('a', 'state:\n  type: memory\nhttp:\n  max_body_bytes: 1024\n');
+  const a = await startService('a', 'state:\n  type: memory\n  indexes:\n' +
+    '    - {name: status, prefix: "order:", path: /status}\n' +
+    'http:\n  max_body_bytes: 1024\n');
   try {
     const req = async (method, target, expect, opts) => {
       const res = await send(a.port, method, target, opts);
@@ -524,6 +526,23 @@ async function run() {
     await req('POST', '/v1/state/transaction', 400,
       txn([{ op: 'set', key: 'bad\u0001key', value: b64t('x') }]));
     await req('GET', '/v1/state/transaction', 404); // the key "transaction"
+
+    // queries
+    const q = (body) => ({ body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+    await req('PUT', '/v1/orders/openapi/q1', 201, { body: '{"status":"pending"}' });
+    await req('PUT', '/v1/orders/openapi/q2', 201, { body: '{"status":"pending"}' });
+    const first = await req('POST', '/v1/query', 200,
+      q({ prefix: 'order:openapi:', where: [{ index: 'status', op: 'eq', value: 'pending' }],
+          limit: 1, values: true }));
+    const next = JSON.parse(first.body).next_cursor;
+    expect('query paging', typeof next === 'string', `a first page of one has a cursor: ${first.body}`);
+    const last = await req('POST', '/v1/query', 200,
+      q({ prefix: 'order:openapi:', where: [{ index: 'status', op: 'eq', value: 'pending' }],
+          limit: 1, cursor: next }));
+    expect('query paging', JSON.parse(last.body).next_cursor === null, `the last page ends: ${last.body}`);
+    await req('POST', '/v1/query', 200, q({ order_by: { index: 'status', direction: 'desc' } }));
+    await req('POST', '/v1/query', 400, q({ where: [{ index: 'colour', op: 'eq', value: 'red' }] }));
+    await req('POST', '/v1/query', 400, { body: '{"where":' });
 
     // typed records
     for (const [item, list] of [['/v1/orders/{order_type}/{order_id}', '/v1/orders/{order_type}'],
