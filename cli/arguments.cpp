@@ -8,7 +8,12 @@ namespace solver_state::cli {
 
 const std::string* parsed_args::value(std::string_view option) const {
   auto it = options_.find(std::string{option});
-  return it == options_.end() ? nullptr : &it->second;
+  return it == options_.end() ? nullptr : &it->second.back();
+}
+
+std::vector<std::string> parsed_args::values(std::string_view option) const {
+  auto it = options_.find(std::string{option});
+  return it == options_.end() ? std::vector<std::string>{} : it->second;
 }
 
 namespace {

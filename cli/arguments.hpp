@@ -29,14 +29,17 @@ public:
   bool has(std::string_view option) const {
     return options_.count(std::string{option}) > 0;
   }
-  /// The option's value, or nullptr when it was not given.
+  /// The option's value (its last, when given more than once), or nullptr
+  /// when it was not given.
   const std::string* value(std::string_view option) const;
+  /// Every value of an option that may be repeated, in order.
+  std::vector<std::string> values(std::string_view option) const;
   void set(const std::string& option, std::string value) {
-    options_[option] = std::move(value);
+    options_[option].push_back(std::move(value));
   }
 
 private:
-  std::map<std::string, std::string> options_;
+  std::map<std::string, std::vector<std::string>> options_;
 };
 
 /// Parses `args` against `specs`; an option not in `specs`, or one missing

@@ -118,11 +118,31 @@ const std::vector<command>& commands() {
      {{"--from", true}},
      run_watch},
     {"query",
-     "query",
-     "query by secondary index (not available yet)",
-     "Reserved for the service's query route; not available yet.\n",
-     {},
-     nullptr},
+     "query [PREFIX] [--where 'INDEX OP [VALUE]']... [--order-by INDEX] "
+     "[--desc] [--values] [--limit N] [--page-size N] | query --body FILE|-",
+     "find keys by indexed fields",
+     "Asks POST /v1/query (docs/queries.md) page by page to its end, one key "
+     "per line:\nKEY<TAB>ETAG, or KEY<TAB>ETAG<TAB>VALUE with --values "
+     "(base64:... when the\nvalue is not one line of text).\n"
+     "  --where 'INDEX OP [VALUE]'  a condition; all of them must hold. OP is "
+     "one of\n      eq ne in nin lt lte gt gte exists. VALUE is JSON when it "
+     "parses as JSON\n      (1800000000, \"42\", [\"a\",\"b\"]), else the text "
+     "as it is\n"
+     "  --order-by INDEX  in that index's order (else key order)\n"
+     "  --desc            the other way round\n"
+     "  --values          print each value too\n"
+     "  --limit N         at most N keys in all\n"
+     "  --page-size N     keys asked per request (1..1000, default 100)\n"
+     "  --body FILE|-     send this query body instead of building one\n"
+     "--json: {\"items\":[{\"key\",\"etag\",\"value\"?}...]}.\n",
+     {{"--where", true},
+      {"--order-by", true},
+      {"--desc", false},
+      {"--values", false},
+      {"--limit", true},
+      {"--page-size", true},
+      {"--body", true}},
+     run_query},
   };
   return table;
 }

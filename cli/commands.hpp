@@ -55,5 +55,6 @@ int run_export(context& cx, const parsed_args& args);
 int run_import(context& cx, const parsed_args& args);
 int run_txn(context& cx, const parsed_args& args);
 int run_watch(context& cx, const parsed_args& args);
+int run_query(context& cx, const parsed_args& args);
 
 } // namespace solver_state::cli

@@ -56,16 +56,6 @@ expected<page> read_page(const http_reply& r) {
   return out;
 }
 
-/// A value for a human: as it is when it is one line of text, else marked
-/// base64 (binary bytes would garble the terminal and the line structure).
-std::string human_value(std::string_view value) {
-  bool text = std::all_of(value.begin(), value.end(), [](char ch) {
-    auto c = static_cast<unsigned char>(ch);
-    return c >= 0x20 && c != 0x7F;
-  });
-  return text ? std::string{value} : "base64:" + base64_encode(value);
-}
-
 /// One batch-get item: "KEY<TAB>VALUE" or "KEY<TAB>(not found)".
 std::string human_item(const boost::json::object& item) {
   auto& key = item.at("key").as_string();

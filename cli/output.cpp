@@ -2,11 +2,14 @@
 
 #include "cli/output.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
 #include <boost/json.hpp>
+
+#include "util/base64.hpp"
 
 namespace solver_state::cli {
 
@@ -20,6 +23,14 @@ failure stdout_failure() {
 }
 
 } // namespace
+
+std::string human_value(std::string_view value) {
+  bool text = std::all_of(value.begin(), value.end(), [](char ch) {
+    auto c = static_cast<unsigned char>(ch);
+    return c >= 0x20 && c != 0x7F;
+  });
+  return text ? std::string{value} : "base64:" + base64_encode(value);
+}
 
 int report(const failure& f, bool json) {
   std::fprintf(stderr, "solver-state-cli: %s\n", f.message.c_str());

@@ -25,6 +25,10 @@ maybe_failure write_stdout(std::string_view bytes);
 /// One JSON document and a newline on stdout.
 maybe_failure write_json(const boost::json::value& doc);
 
+/// A value for a human: as it is when it is one line of text, else marked
+/// base64 (binary bytes would garble the terminal and the line structure).
+std::string human_value(std::string_view value);
+
 /// Flushes stdout; a failure when what was written could not all go out.
 maybe_failure flush_stdout();
 

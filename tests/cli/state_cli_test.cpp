@@ -406,7 +406,19 @@ TEST_CASE("bad usage exits 2 and sends nothing") {
     CHECK(r.exit_code == 2);
     CHECK(r.err.rfind("solver-state-cli: ", 0) == 0);
   }
-  CHECK(cli(s, {"query"}).err.find("not available yet") != std::string::npos);
+  CHECK(cli(s, {"query"}).err.find("needs --where or --order-by")
+        != std::string::npos);
+  CHECK(cli(s, {"query", "--where", "status"}).err.find("an index and an "
+                                                        "operator")
+        != std::string::npos);
+  CHECK(cli(s, {"query", "--where", "status eq"}).err.find("needs a value")
+        != std::string::npos);
+  CHECK(cli(s, {"query", "--where", "a exists", "--desc"}).err.find(
+          "--desc needs --order-by")
+        != std::string::npos);
+  CHECK(cli(s, {"query", "--where", "a exists", "--page-size", "1001"})
+          .exit_code
+        == 2);
   CHECK(cli(s, {"txn"}, "{\"ops\":[]}").err.find("operations")
         != std::string::npos);
   CHECK(run_cli({"get", "k", "--url", "https://127.0.0.1:1"}).exit_code == 2);
@@ -470,7 +482,7 @@ TEST_CASE("health, metrics, --help and --version") {
   CHECK(put_help.exit_code == 0);
   CHECK(put_help.out.find("--if-none-match") != std::string::npos);
   CHECK(run_cli({"help", "put"}).out == put_help.out);
-  CHECK(run_cli({"query", "--help"}).out.find("not available yet")
+  CHECK(run_cli({"query", "--help"}).out.find("--where")
         != std::string::npos);
   CHECK(run_cli({"watch", "--help"}).out.find("--from") != std::string::npos);
   // After "--", an argument that starts with '-' is a key, not an option.
@@ -517,6 +529,65 @@ TEST_CASE("txn applies every operation or none and prints the new etags") {
   auto refused = cli(s, {"txn", "-"}, R"({"operations":[]})");
   CHECK(refused.exit_code == 5);
   CHECK(refused.err.find("at least one operation") != std::string::npos);
+}
+
+TEST_CASE("query prints every key that matches, page by page, in the order "
+          "asked") {
+  service_process s{"state:\n  type: memory\n  indexes:\n"
+                    "    - {name: status, prefix: \"order:\", path: /status}\n"
+                    "    - {name: deadline, prefix: \"order:\", path: "
+                    "/deadline}\n"};
+  for (int i = 0; i < 12; ++i) {
+    auto status = i % 3 == 0 ? "pending" : "filled";
+    auto value = std::string{R"({"status":")"} + status + R"(","deadline":)"
+                 + std::to_string(100 - i) + "}";
+    REQUIRE(cli(s, {"put", "order:swap:o" + std::to_string(i), "-"}, value)
+              .exit_code
+            == 0);
+  }
+  // Pending, soonest first, 2 a page: every page followed.
+  auto r = cli(s, {"query", "order:swap:", "--where", "status eq pending",
+                   "--order-by", "deadline", "--page-size", "2"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto lines = lines_of(r.out);
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[0].rfind("order:swap:o9\t\"", 0) == 0);
+  CHECK(lines[1].rfind("order:swap:o6\t", 0) == 0);
+  CHECK(lines[2].rfind("order:swap:o3\t", 0) == 0);
+  CHECK(lines[3].rfind("order:swap:o0\t", 0) == 0);
+  // The etag printed is the key's.
+  auto tag = lines[0].substr(lines[0].find('\t') + 1);
+  CHECK(cli(s, {"put", "order:swap:o9", "-", "--if-match", tag},
+            R"({"status":"filled","deadline":91})")
+          .exit_code
+        == 0);
+  // Values, --desc, --limit, a JSON value, --json.
+  r = cli(s, {"query", "--where", "deadline lt 92", "--where",
+              R"(status in ["filled"])", "--order-by", "deadline", "--desc",
+              "--values", "--limit", "2"});
+  REQUIRE(r.exit_code == 0);
+  lines = lines_of(r.out);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0] .find("order:swap:o9\t") == 0);
+  CHECK(lines[0].find(R"({"status":"filled","deadline":91})")
+        != std::string::npos);
+  CHECK(lines[1].find("order:swap:o10\t") == 0);
+  auto json = cli(s, {"--json", "query", "--where", "status eq pending"});
+  REQUIRE(json.exit_code == 0);
+  auto items = json_of(json.out).at("items").as_array();
+  REQUIRE(items.size() == 3);
+  CHECK(str(items[0].as_object().at("key")) == "order:swap:o0");
+  // A raw body, as the API takes it.
+  r = cli(s, {"query", "--body", "-"},
+          R"({"where":[{"index":"status","op":"eq","value":"pending"}],)"
+          R"("limit":1})");
+  REQUIRE(r.exit_code == 0);
+  CHECK(lines_of(r.out).size() == 3);
+  // What the service refuses: exit 5 with its reason.
+  r = cli(s, {"query", "--where", "colour eq red"});
+  CHECK(r.exit_code == 5);
+  CHECK(r.err.find("no index named 'colour'") != std::string::npos);
 }
 
 TEST_CASE("watch prints each change under its prefix until the service ends "
