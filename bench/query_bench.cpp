@@ -1,0 +1,346 @@
+// Issue 16's benchmark, one run, same machine, ratios against baselines
+// measured in the same run:
+//  (a) "which orders are pending, soonest deadline first?" over N orders
+//      under one prefix, 1% pending: the indexed query (100 a page, every
+//      page, with values) against what a client does without indexes: list
+//      the prefix a page at a time, batch-get each page, parse every value
+//      and keep the pending ones, then sort them by deadline;
+//  (b) single-key writes of orders to a store with two declared indexes
+//      (status, deadline) against the same store with none, interleaved
+//      rounds, median rates;
+//  (c) the memory the indexes of (a) take: heap bytes of an index set
+//      holding the N orders (malloc's count, before and after).
+// Both on the memory backend through the router and shards, the path a CAF
+// solver takes; (a) with one request at a time, as a client pages.
+// Usage: query-bench [orders=1000000] [writes=200000] [rounds=3] [window=128]
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <malloc.h>
+
+#include <boost/json.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "actors/query/index_set.hpp"
+#include "actors/store.hpp"
+#include "backends/compiled_plugins.hpp"
+#include "backends/plugin.hpp"
+#include "messages/errors.hpp"
+#include "messages/protocol.hpp"
+
+using namespace solver_state;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+const std::string prefix = "order:bench:";
+
+state_config store_config(bool indexed) {
+  state_config sc;
+  sc.type = "memory";
+  sc.shards = 4;
+  sc.max_items = 0;
+  if (indexed)
+    sc.indexes = {{"status", prefix, "/status"},
+                  {"deadline", prefix, "/deadline"}};
+  return sc;
+}
+
+std::string order_key(size_t i) {
+  return prefix + "0x" + std::to_string(10'000'000 + i);
+}
+
+/// An order as a solver stores it: ~200 bytes of JSON; 1 in 100 pending.
+std::string order_value(size_t i, std::mt19937_64& rng) {
+  auto status = i % 100 == 0 ? "pending" : "filled";
+  return std::string{R"({"status":")"} + status + R"(","deadline":)"
+         + std::to_string(1'800'000'000 + rng() % 10'000'000)
+         + R"(,"amount":")" + std::to_string(rng()) + std::to_string(rng())
+         + R"(","user":"0x)" + std::to_string(rng()) + std::to_string(rng())
+         + R"(","route":{"from":"eth","to":"base"}})";
+}
+
+/// Keeps `window` puts in flight until `total` are answered; then tells
+/// `done` how many failed.
+void drive_puts(caf::event_based_actor* self, state_actor target,
+                std::shared_ptr<std::vector<std::string>> keys,
+                std::shared_ptr<std::vector<std::string>> values, size_t total,
+                size_t offset, size_t window, caf::actor done) {
+  struct progress {
+    size_t sent = 0, answered = 0, failed = 0;
+  };
+  auto p = std::make_shared<progress>();
+  auto next = std::make_shared<std::function<void()>>();
+  *next = [=] {
+    if (p->sent == total)
+      return;
+    auto i = p->sent++;
+    auto finish = [=] {
+      if (++p->answered == total)
+        self->send(done, p->failed);
+      else
+        (*next)();
+    };
+    self
+      ->request(target, caf::infinite, put_atom_v,
+                set_request{(*keys)[i % keys->size()],
+                            (*values)[(i + offset) % values->size()], 0, {}})
+      .then([=](const write_result&) { finish(); },
+            [=](caf::error&) {
+              ++p->failed;
+              finish();
+            });
+  };
+  for (size_t i = 0; i < window && i < total; ++i)
+    (*next)();
+}
+
+/// Puts keys[i % keys] = values[(i + offset) % values] for i < total;
+/// seconds.
+double put_all(caf::actor_system& sys, const state_actor& store,
+               std::shared_ptr<std::vector<std::string>> keys,
+               std::shared_ptr<std::vector<std::string>> values, size_t total,
+               size_t window, size_t offset = 0) {
+  caf::scoped_actor self{sys};
+  auto started = clock_type::now();
+  sys.spawn(drive_puts, store, keys, values, total, offset, window,
+            caf::actor{self});
+  size_t failed = 0;
+  self->receive([&](size_t f) { failed = f; });
+  std::chrono::duration<double> took = clock_type::now() - started;
+  if (failed > 0) {
+    std::fprintf(stderr, "%zu puts failed\n", failed);
+    std::exit(1);
+  }
+  return took.count();
+}
+
+template <class Reply, class... Ts>
+Reply ask(caf::scoped_actor& self, const state_actor& store, Ts&&... xs) {
+  Reply out;
+  bool ok = false;
+  self->request(store, std::chrono::seconds{60}, std::forward<Ts>(xs)...)
+    .receive(
+      [&](Reply& r) {
+        out = std::move(r);
+        ok = true;
+      },
+      [&](caf::error& err) {
+        std::fprintf(stderr, "request failed: %s\n", message_of(err).c_str());
+      });
+  if (!ok)
+    std::exit(1);
+  return out;
+}
+
+/// The indexed way: every page of the pending orders by deadline.
+std::vector<std::string> pending_by_query(caf::actor_system& sys,
+                                          const state_actor& store) {
+  caf::scoped_actor self{sys};
+  auto req = orders_with_status("bench", "status", "pending", "deadline", 100);
+  std::vector<std::string> keys;
+  while (true) {
+    auto page = ask<query_page>(self, store, query_atom_v, req);
+    for (auto& item : page.items)
+      keys.push_back(std::move(item.key));
+    if (page.next_cursor.empty())
+      return keys;
+    req.cursor = std::move(page.next_cursor);
+  }
+}
+
+/// A client's way without indexes: list, batch-get, parse, filter, sort.
+std::vector<std::string> pending_by_scan(caf::actor_system& sys,
+                                         const state_actor& store) {
+  caf::scoped_actor self{sys};
+  struct found {
+    int64_t deadline;
+    std::string key;
+  };
+  std::vector<found> pending;
+  std::string after;
+  while (true) {
+    auto page = ask<key_page>(self, store, list_atom_v,
+                              list_request{prefix, after, 1000});
+    if (page.keys.empty())
+      break;
+    after = page.keys.back();
+    batch_request batch{page.keys};
+    auto values = ask<batch_reply>(self, store, batch_get_atom_v, batch);
+    for (size_t i = 0; i < values.entries.size(); ++i) {
+      boost::json::error_code ec;
+      auto doc = boost::json::parse(values.entries[i].value, ec);
+      if (ec || !doc.is_object())
+        continue;
+      auto& o = doc.get_object();
+      auto* status = o.if_contains("status");
+      if (!status || !status->is_string() || status->get_string() != "pending")
+        continue;
+      auto* deadline = o.if_contains("deadline");
+      pending.push_back(
+        {deadline && deadline->is_int64() ? deadline->get_int64() : 0,
+         page.keys[i]});
+    }
+    if (!page.more)
+      break;
+  }
+  std::sort(pending.begin(), pending.end(), [](auto& a, auto& b) {
+    return a.deadline != b.deadline ? a.deadline < b.deadline : a.key < b.key;
+  });
+  std::vector<std::string> keys;
+  for (auto& f : pending)
+    keys.push_back(std::move(f.key));
+  return keys;
+}
+
+/// Stops a store and waits until its shards are gone, so that freeing its
+/// memory does not slow the next measurement.
+void stop_and_wait(caf::actor_system& sys, store_handles& store) {
+  stop_store(store);
+  caf::scoped_actor self{sys};
+  for (auto& shard : store.shards)
+    self->wait_for(shard);
+  self->wait_for(store.router, store.hub);
+}
+
+double seconds_of(const std::function<void()>& run) {
+  auto started = clock_type::now();
+  run();
+  std::chrono::duration<double> took = clock_type::now() - started;
+  return took.count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  size_t orders = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1'000'000;
+  size_t writes = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 200'000;
+  size_t rounds = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 3;
+  size_t window = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 128;
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  // Idle workers wait as the service's do (app/main.cpp): no 50 us polling
+  // phase, a look for work every millisecond. With CAF's defaults a lone
+  // request waits up to 10 ms for a sleeping worker, and (a) would time
+  // the sleeps rather than the work.
+  cfg.set("work-stealing.moderate-poll-attempts", size_t{1});
+  cfg.set("work-stealing.relaxed-sleep-duration",
+          caf::timespan{std::chrono::milliseconds{1}});
+  caf::actor_system sys{cfg};
+  std::mt19937_64 rng{7};
+
+  auto keys = std::make_shared<std::vector<std::string>>();
+  auto values = std::make_shared<std::vector<std::string>>();
+  keys->reserve(orders);
+  values->reserve(orders);
+  for (size_t i = 0; i < orders; ++i) {
+    keys->push_back(order_key(i));
+    values->push_back(order_value(i, rng));
+  }
+
+  // (c) the indexes' memory.
+  {
+    auto before = mallinfo2().uordblks;
+    auto set = std::make_unique<index_set>(store_config(true).indexes);
+    auto took = seconds_of([&] {
+      for (size_t i = 0; i < orders; ++i)
+        set->put((*keys)[i], i + 1, (*values)[i], 0);
+    });
+    auto after = mallinfo2().uordblks;
+    std::printf("indexes of %zu orders (status, deadline): %.1f MB, %.0f "
+                "bytes a key (keys of %zu bytes); %.2f us a put\n",
+                set->keys(), (after - before) / 1e6,
+                double(after - before) / orders, (*keys)[0].size(),
+                took * 1e6 / orders);
+  }
+
+  // (a) the pending orders, soonest first.
+  {
+    auto started = start_store(sys, store_config(true), compiled_plugins());
+    if (!started) {
+      std::fprintf(stderr, "%s\n", message_of(started.error()).c_str());
+      return 1;
+    }
+    auto load = put_all(sys, started->router, keys, values, orders, window);
+    std::printf("loaded %zu orders (1%% pending) in %.1f s\n", orders, load);
+    std::vector<double> by_query, by_scan;
+    std::vector<std::string> a, b;
+    for (size_t r = 0; r < rounds; ++r) {
+      by_scan.push_back(
+        seconds_of([&] { b = pending_by_scan(sys, started->router); }));
+      by_query.push_back(
+        seconds_of([&] { a = pending_by_query(sys, started->router); }));
+    }
+    if (a != b || a.size() != (orders + 99) / 100) {
+      std::fprintf(stderr, "the two ways disagree: %zu vs %zu keys\n",
+                   a.size(), b.size());
+      return 1;
+    }
+    auto q = median(by_query), s = median(by_scan);
+    std::printf("pending orders by deadline (%zu of %zu, median of %zu):\n"
+                "  indexed query, 100 a page:       %8.3f s\n"
+                "  list + batch-get + parse + sort: %8.3f s\n"
+                "  query is %.1fx faster (target >= 50x)\n",
+                a.size(), orders, rounds, q, s, s / q);
+    stop_and_wait(sys, *started);
+  }
+
+  // (b) writes with two indexes against none. Each round starts a fresh
+  // pair of stores, writes `writes` new orders to each (the inserts), then
+  // the same keys again with other values (another deadline, now and then
+  // another status: every write moves index entries); the store that goes
+  // first alternates between rounds. Medians over the rounds.
+  {
+    std::vector<double> new_with, new_without, upd_with, upd_without;
+    for (size_t r = 0; r < rounds; ++r) {
+      auto with = start_store(sys, store_config(true), compiled_plugins());
+      auto without = start_store(sys, store_config(false), compiled_plugins());
+      if (!with || !without)
+        return 1;
+      auto rate = [&](const state_actor& store, size_t offset) {
+        return writes / put_all(sys, store, keys, values, writes, window,
+                                offset);
+      };
+      for (size_t phase = 0; phase < 2; ++phase) {
+        auto offset = phase * 50'021;
+        auto& w = phase == 0 ? new_with : upd_with;
+        auto& n = phase == 0 ? new_without : upd_without;
+        if (r % 2 == 0) {
+          n.push_back(rate(without->router, offset));
+          w.push_back(rate(with->router, offset));
+        } else {
+          w.push_back(rate(with->router, offset));
+          n.push_back(rate(without->router, offset));
+        }
+      }
+      stop_and_wait(sys, *with);
+      stop_and_wait(sys, *without);
+    }
+    auto nw = median(new_with), nn = median(new_without);
+    auto uw = median(upd_with), un = median(upd_without);
+    std::printf("single-key order writes (%zu a round, window %zu, median of "
+                "%zu rounds; target >= 0.75):\n"
+                "  new orders:     no index %9.0f /s, status + deadline "
+                "%9.0f /s, ratio %.2f\n"
+                "  order updates:  no index %9.0f /s, status + deadline "
+                "%9.0f /s, ratio %.2f\n",
+                writes, window, rounds, nn, nw, nw / nn, un, uw, uw / un);
+  }
+  return 0;
+}
