@@ -94,4 +94,23 @@ expected<long long> parse_count(std::string_view option,
   return n;
 }
 
+expected<paging> paging_of(const parsed_args& args, long long default_page,
+                           long long max_page) {
+  paging out;
+  out.page_size = default_page;
+  if (auto* v = args.value("--limit")) {
+    auto n = parse_count("--limit", *v, 1, 1'000'000'000'000LL);
+    if (!n)
+      return n.error();
+    out.limit = *n;
+  }
+  if (auto* v = args.value("--page-size")) {
+    auto n = parse_count("--page-size", *v, 1, max_page);
+    if (!n)
+      return n.error();
+    out.page_size = *n;
+  }
+  return out;
+}
+
 } // namespace solver_state::cli

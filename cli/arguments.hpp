@@ -5,6 +5,7 @@
 // "-" alone is a positional (stdin).
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +52,17 @@ expected<parsed_args> parse_args(const std::vector<std::string>& args,
 /// `max` positionals.
 maybe_failure check_arity(const parsed_args& args, size_t min, size_t max,
                           const char* usage);
+
+/// How a paged command reads its answer: --limit N keys in all (none: to
+/// the end) and --page-size N per request.
+struct paging {
+  std::optional<long long> limit;
+  long long page_size = 0;
+};
+
+/// --limit (1 or more) and --page-size (1..max_page, else default_page).
+expected<paging> paging_of(const parsed_args& args, long long default_page,
+                           long long max_page);
 
 /// Parses a whole number in [min, max] given to `option`; a usage failure
 /// otherwise.

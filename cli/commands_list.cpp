@@ -123,20 +123,11 @@ int run_ls(context& cx, const parsed_args& args) {
   if (auto f = check_arity(args, 0, 1, "ls [PREFIX]"))
     return report(*f, cx.json);
   auto prefix = args.positionals.empty() ? std::string{} : args.positionals[0];
-  std::optional<long long> limit;
-  if (auto* v = args.value("--limit")) {
-    auto n = parse_count("--limit", *v, 1, 1'000'000'000'000LL);
-    if (!n)
-      return report(n.error(), cx.json);
-    limit = *n;
-  }
-  auto page_size = default_page_size;
-  if (auto* v = args.value("--page-size")) {
-    auto n = parse_count("--page-size", *v, 1, max_page_size);
-    if (!n)
-      return report(n.error(), cx.json);
-    page_size = *n;
-  }
+  auto paged = paging_of(args, default_page_size, max_page_size);
+  if (!paged)
+    return report(paged.error(), cx.json);
+  auto limit = paged->limit;
+  auto page_size = paged->page_size;
   streamed_json_list out{cx.json, "keys"};
   long long listed = 0;
   std::optional<std::string> cursor;

@@ -148,20 +148,11 @@ bool well_formed(const json::value& v) {
 int run_query(context& cx, const parsed_args& args) {
   if (auto f = check_arity(args, 0, 1, "query [PREFIX] [--where ...]"))
     return report(*f, cx.json);
-  std::optional<long long> limit;
-  if (auto* v = args.value("--limit")) {
-    auto n = parse_count("--limit", *v, 1, 1'000'000'000'000LL);
-    if (!n)
-      return report(n.error(), cx.json);
-    limit = *n;
-  }
-  auto page_size = default_page_size;
-  if (auto* v = args.value("--page-size")) {
-    auto n = parse_count("--page-size", *v, 1, max_page_size);
-    if (!n)
-      return report(n.error(), cx.json);
-    page_size = *n;
-  }
+  auto paged = paging_of(args, default_page_size, max_page_size);
+  if (!paged)
+    return report(paged.error(), cx.json);
+  auto limit = paged->limit;
+  auto page_size = paged->page_size;
   auto body = first_body(args, page_size);
   if (!body)
     return report(body.error(), cx.json);
