@@ -39,6 +39,10 @@ void extract_fields(std::string_view value,
                     const std::vector<std::string_view>& paths,
                     std::vector<std::optional<index_value>>& out);
 
+/// <0, 0, >0 as `a` sorts before, with, after `b`: numbers first, then
+/// strings (the order of messages/query.hpp's index_value).
+int compare_values(const index_value& a, const index_value& b);
+
 class index_set {
 public:
   explicit index_set(std::vector<index_config> specs);

@@ -303,7 +303,22 @@ TEST_CASE("a dynamodb store's watcher gets every change in order, and expired "
 
 TEST_CASE("queries on a dynamodb store") {
   fresh_stores("query", 1); // an empty table
-  testing::running_store store{testing::query_config(server().url("query"), 2)};
+  // One shard: the first shard answers every listing of a shared table, so
+  // others could not build their indexes (refused at start, below).
+  testing::running_store store{testing::query_config(server().url("query"), 1)};
   // DynamoDB runs no transactions here (dynalite lacks TransactWriteItems).
   testing::check_queries(store, {false, false});
+}
+
+TEST_CASE("declared indexes with more than one dynamodb shard are refused "
+          "at start, saying why") {
+  auto cfg = testing::query_config(server().url("query"), 2);
+  caf::actor_system_config sys_cfg;
+  register_message_types(sys_cfg);
+  caf::actor_system sys{sys_cfg};
+  auto started = start_store(sys, cfg, compiled_plugins());
+  REQUIRE_FALSE(started);
+  CHECK_THAT(message_of(started.error()),
+             Catch::Contains("state.indexes")
+               && Catch::Contains("state.shards: 1"));
 }
