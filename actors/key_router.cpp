@@ -101,13 +101,12 @@ apply_by_first_owner(Self* self, key_router_state<Owner>& st,
       if (auto owner = map.owner_of_key(op.key); owner != first)
         others[owner].keys.push_back(op.key);
     auto rp = self->template make_response_promise<transaction_reply>();
-    auto owners = map.owners;
     self->request(map.owners[first], map.timeout, transact_atom_v,
                   std::move(req))
       .then(
-        [=](transaction_reply& reply) mutable {
+        [=, map = st.map](transaction_reply& reply) mutable {
           for (auto& [owner, keys] : others)
-            self->send(owners[owner], reindex_atom_v, keys);
+            self->send(map->owners[owner], reindex_atom_v, keys);
           rp.deliver(std::move(reply));
         },
         [=](caf::error& err) mutable { rp.deliver(std::move(err)); });

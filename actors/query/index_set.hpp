@@ -70,7 +70,6 @@ public:
   size_t expire(unix_ms now);
 
   size_t keys() const { return keys_.size(); }
-  size_t entries(size_t index) const { return sets_[index].size(); }
 
   /// Why `req` cannot run (bad_request naming the problem), or none.
   caf::error problem(const query_request& req) const;

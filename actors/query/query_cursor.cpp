@@ -24,13 +24,14 @@ std::string prefix_of(const query_request& req) {
 
 } // namespace
 
-bool query_order::before(const query_position& a,
-                         const query_position& b) const {
-  if (by_value && a.value && b.value && *a.value != *b.value)
-    return descending ? *b.value < *a.value : *a.value < *b.value;
-  if (a.key == b.key)
-    return false;
-  return descending ? b.key < a.key : a.key < b.key;
+int query_order::three_way(const index_value* va, std::string_view ka,
+                           const index_value* vb, std::string_view kb) const {
+  int c = 0;
+  if (by_value && va && vb && *va != *vb)
+    c = *va < *vb ? -1 : 1;
+  if (c == 0)
+    c = ka.compare(kb);
+  return descending ? -c : c;
 }
 
 std::string encode_cursor(const query_request& req,

@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <caf/expected.hpp>
 
@@ -29,8 +30,18 @@ struct query_order {
     : by_value(!req.order_by.empty()), descending(req.descending) {
   }
 
+  /// The order of (field va, key ka) and (vb, kb): <0, 0, >0. The fields
+  /// count only in an index's order, and only when both are there. Views,
+  /// no copies: a page compares thousands of candidates.
+  int three_way(const index_value* va, std::string_view ka,
+                const index_value* vb, std::string_view kb) const;
+
   /// True when `a` comes before `b`.
-  bool before(const query_position& a, const query_position& b) const;
+  bool before(const query_position& a, const query_position& b) const {
+    return three_way(a.value ? &*a.value : nullptr, a.key,
+                     b.value ? &*b.value : nullptr, b.key)
+           < 0;
+  }
 };
 
 /// The cursor that resumes `req` after `pos`.

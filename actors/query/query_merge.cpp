@@ -9,39 +9,18 @@ namespace solver_state {
 
 namespace {
 
-/// Orders items and positions by (sort value, key) in the request's
-/// direction, without copying either: a merge compares every item of
-/// every owner's page, each several times.
-struct item_order {
-  bool by_value;
-  bool descending;
+/// `a` comes before `b` in the request's order.
+bool item_before(const query_order& order, const query_item& a,
+                 const query_item& b) {
+  return order.three_way(&a.sort_value, a.key, &b.sort_value, b.key) < 0;
+}
 
-  int three_way(const index_value* va, const std::string& ka,
-                const index_value* vb, const std::string& kb) const {
-    int c = 0;
-    if (by_value && va && vb && *va != *vb)
-      c = *va < *vb ? -1 : 1;
-    if (c == 0)
-      c = ka.compare(kb);
-    return descending ? -c : c;
-  }
-
-  bool operator()(const query_item& a, const query_item& b) const {
-    return three_way(&a.sort_value, a.key, &b.sort_value, b.key) < 0;
-  }
-
-  /// `item` comes after `pos`.
-  bool after(const query_position& pos, const query_item& item) const {
-    auto* v = pos.value ? &*pos.value : nullptr;
-    return three_way(v, pos.key, &item.sort_value, item.key) < 0;
-  }
-
-  bool before(const query_position& a, const query_position& b) const {
-    return three_way(a.value ? &*a.value : nullptr, a.key,
-                     b.value ? &*b.value : nullptr, b.key)
-           < 0;
-  }
-};
+/// `item` comes after `pos`.
+bool after(const query_order& order, const query_position& pos,
+           const query_item& item) {
+  auto* v = pos.value ? &*pos.value : nullptr;
+  return order.three_way(v, pos.key, &item.sort_value, item.key) < 0;
+}
 
 query_position position_of(const query_request& req, const query_item& item) {
   query_position p;
@@ -68,7 +47,10 @@ std::optional<query_position> end_of(query_request& probe,
 query_page merge_query_pages(std::vector<query_page>& pages,
                              const query_request& req,
                              size_t max_reply_bytes) {
-  item_order order{!req.order_by.empty(), req.descending};
+  query_order order{req};
+  auto less = [&](const query_item& a, const query_item& b) {
+    return item_before(order, a, b);
+  };
   // An owner with more has returned everything up to its cursor, and
   // nothing after: past the earliest such cursor, items may be missing.
   query_request probe;
@@ -86,16 +68,16 @@ query_page merge_query_pages(std::vector<query_page>& pages,
   out.items.reserve(total);
   for (auto& page : pages)
     for (auto& item : page.items)
-      if (!boundary || !order.after(*boundary, item))
+      if (!boundary || !after(order, *boundary, item))
         out.items.push_back(std::move(item));
   auto limit = req.limit == 0 || req.limit > max_query_page ? max_query_page
                                                              : req.limit;
   // Only the first `limit` need their order.
   if (out.items.size() > limit) {
     std::partial_sort(out.items.begin(), out.items.begin() + limit,
-                      out.items.end(), order);
+                      out.items.end(), less);
   } else {
-    std::sort(out.items.begin(), out.items.end(), order);
+    std::sort(out.items.begin(), out.items.end(), less);
   }
   size_t keep = 0, bytes = 0;
   for (; keep < out.items.size() && keep < limit; ++keep) {

@@ -51,17 +51,6 @@ struct index_set::plan {
     return p;
   }
 
-  /// The order of (field va, key ka) and (vb, kb) as <0, 0, >0; the
-  /// fields count only in an index's order. No copies: a page compares
-  /// thousands of candidates.
-  int order_of(const index_value* va, std::string_view ka,
-               const index_value* vb, std::string_view kb) const {
-    int c = order_index && va && vb ? compare_values(*va, *vb) : 0;
-    if (c == 0)
-      c = ka.compare(kb);
-    return order.descending ? -c : c;
-  }
-
   const index_value* sort_field(const node* n) const {
     return order_index ? set.field(*n, *order_index) : nullptr;
   }
@@ -70,7 +59,7 @@ struct index_set::plan {
     if (!cursor)
       return true;
     auto* value = cursor->value ? &*cursor->value : nullptr;
-    return order_of(value, cursor->key, sort_field(n), n->first) < 0;
+    return order.three_way(value, cursor->key, sort_field(n), n->first) < 0;
   }
 
   bool take(const node* n) const {
@@ -82,7 +71,9 @@ struct index_set::plan {
   /// Sorts what was found and keeps the first `wanted`.
   void sort_found() {
     auto less = [&](const node* a, const node* b) {
-      return order_of(sort_field(a), a->first, sort_field(b), b->first) < 0;
+      return order.three_way(sort_field(a), a->first, sort_field(b),
+                             b->first)
+             < 0;
     };
     if (found.size() > wanted) {
       std::partial_sort(found.begin(), found.begin() + wanted, found.end(),

@@ -63,7 +63,6 @@ public:
                                   unix_ms now, size_t max_reply_bytes);
 
   size_t indexed_keys() const { return set_.keys(); }
-  size_t built_keys() const { return built_; }
 
 private:
   void put(const std::string& key, const entry& e);
