@@ -15,19 +15,9 @@ build="${3:-build}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
 . "$here/bench/service_port.sh"
 binary="$here/$build/solver-state"
-for tool in wrk curl; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (scripts/install-deps.sh)" >&2; exit 1; }
-done
-[ -x "$binary" ] || { echo "build $binary first (ninja -C $build solver-state)" >&2; exit 1; }
-
-work="$(mktemp -d /tmp/solver-state-txn-bench-XXXXXX)"
-pid=""
-cleanup() {
-  [ -z "$pid" ] || kill -TERM "$pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+require_tools wrk curl
+require_binary "$binary" "$build"
+make_workdir solver-state-txn-bench
 
 cat >"$work/config.yaml" <<YAML
 state:
