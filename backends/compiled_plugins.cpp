@@ -24,6 +24,7 @@ const plugin_registry& compiled_plugins() {
     r.add(make_file_plugin());
 #if SOLVER_STATE_WITH_REDIS
     r.add(make_redis_plugin());
+    r.add(make_redis_plugin("redis-sentinel")); // the master via Sentinels
 #endif
 #if SOLVER_STATE_WITH_POSTGRES
     r.add(make_postgres_plugin());

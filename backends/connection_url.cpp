@@ -40,7 +40,7 @@ caf::error parse_port(std::string_view text, uint16_t& port) {
 }
 
 /// host, host:port, [v6], [v6]:port
-caf::error parse_host_port(std::string_view text, connection_url& out) {
+caf::error parse_host_port(std::string_view text, url_host& out) {
   if (text.empty())
     return bad("missing host");
   std::string_view port_text;
@@ -142,8 +142,19 @@ caf::expected<connection_url> parse_connection_url(std::string_view text) {
         return bad("malformed %-escape in password");
     }
   }
-  if (auto err = parse_host_port(authority, out))
-    return err;
+  // A comma never appears in a host name, an IPv6 literal or a port.
+  for (;;) {
+    auto comma = authority.find(',');
+    url_host h;
+    if (auto err = parse_host_port(authority.substr(0, comma), h))
+      return err;
+    out.hosts.push_back(std::move(h));
+    if (comma == std::string_view::npos)
+      break;
+    authority = authority.substr(comma + 1);
+  }
+  out.host = out.hosts.front().host;
+  out.port = out.hosts.front().port;
   return out;
 }
 
@@ -182,6 +193,14 @@ caf::error read_timeouts(const connection_url& url,
   return {};
 }
 
+caf::error reject_host_list(const connection_url& url) {
+  if (url.hosts.size() > 1)
+    return bad("expected one host, got " + std::to_string(url.hosts.size())
+               + " (a list of hosts is for redis-sentinel:// and "
+                 "postgresql://)");
+  return {};
+}
+
 caf::error
 reject_unknown_options(const connection_url& url,
                        std::initializer_list<std::string_view> known) {
@@ -198,7 +217,30 @@ reject_unknown_options(const connection_url& url,
   return {};
 }
 
-std::string redact_password(std::string_view text) {
+namespace {
+
+/// `text` with the value of every query option whose name ends in
+/// "password" replaced by "***".
+std::string redact_query_passwords(std::string text) {
+  auto query = text.find('?');
+  if (query == std::string::npos)
+    return text;
+  size_t pos = query + 1;
+  while (pos < text.size()) {
+    auto amp = text.find('&', pos);
+    auto end = amp == std::string::npos ? text.size() : amp;
+    auto eq = text.find('=', pos);
+    if (eq != std::string::npos && eq < end && eq - pos >= 8
+        && text.compare(eq - 8, 8, "password") == 0) {
+      text.replace(eq + 1, end - eq - 1, "***");
+      end = eq + 4;
+    }
+    pos = end + 1;
+  }
+  return text;
+}
+
+std::string redact_userinfo(std::string_view text) {
   auto scheme_end = text.find("://");
   if (scheme_end == std::string_view::npos)
     return std::string{text};
@@ -212,6 +254,14 @@ std::string redact_password(std::string_view text) {
     return std::string{text};
   return std::string{text.substr(0, colon + 1)} + "***"
          + std::string{text.substr(at)};
+}
+
+} // namespace
+
+std::string redact_password(std::string_view text) {
+  if (text.find("://") == std::string_view::npos)
+    return std::string{text};
+  return redact_query_passwords(redact_userinfo(text));
 }
 
 } // namespace solver_state

@@ -1,7 +1,7 @@
 #pragma once
 
 // A small, generic parser for the connection strings state.type accepts:
-//   scheme://[user[:password]@]host[:port][/path][?key=value&...]
+//   scheme://[user[:password]@]host[:port][,host[:port]...][/path][?key=value&...]
 // User, password, path and query values are percent-decoded. It knows no
 // scheme: each plugin reads the parts it understands and rejects the rest.
 
@@ -10,10 +10,17 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <caf/expected.hpp>
 
 namespace solver_state {
+
+/// One host of a connection string's host list.
+struct url_host {
+  std::string host;  // without brackets for IPv6
+  uint16_t port = 0; // 0 when absent
+};
 
 struct connection_url {
   std::string scheme;
@@ -22,6 +29,9 @@ struct connection_url {
   bool has_password = false;
   std::string host;  // without brackets for IPv6 ("::1")
   uint16_t port = 0; // 0 when absent
+  /// Every host of a comma-separated list (Sentinels, PostgreSQL standbys),
+  /// in the order given; the first is also `host` and `port`.
+  std::vector<url_host> hosts;
   std::string path;  // without the leading '/', decoded
   std::map<std::string, std::string> query;
 
@@ -50,6 +60,10 @@ caf::error read_integer_option(const connection_url& url,
 caf::error read_timeouts(const connection_url& url,
                          std::chrono::milliseconds& connect,
                          std::chrono::milliseconds& command);
+
+/// bad_request when `url` lists more than one host: for backends whose
+/// connection reaches one server.
+caf::error reject_host_list(const connection_url& url);
 
 /// bad_request when `url` has a query key outside `known` (usually a typo).
 caf::error reject_unknown_options(const connection_url& url,

@@ -181,7 +181,8 @@ void apply_default_shards(state_config& st) {
   };
   if (st.type == "file")
     st.shards = file_default_shards;
-  else if (scheme_is("redis://") || scheme_is("postgresql://"))
+  else if (scheme_is("redis://") || scheme_is("redis-sentinel://")
+           || scheme_is("postgresql://"))
     st.shards = pipelined_default_shards;
 }
 

@@ -98,6 +98,9 @@ caf::expected<endpoint> parse_endpoint(std::string_view url) {
   if (slash == std::string_view::npos)
     return bad(url, "no table name (dynamodb://host:port/table)");
   auto authority = rest.substr(0, slash);
+  if (authority.find(',') != std::string_view::npos)
+    return bad(url, "one endpoint only (DynamoDB replicates behind it; for "
+                    "other regions see global tables)");
   auto path = rest.substr(slash + 1);
   auto query_pos = path.find('?');
   auto query = query_pos == std::string_view::npos ? std::string_view{}

@@ -26,11 +26,28 @@ std::string trimmed(const char* msg) {
 }
 
 /// SQLSTATEs that mean "the server is not there (now)", not "the statement
-/// is wrong": connection exceptions (08), shutdown and start-up (57P0x).
+/// is wrong": connection exceptions (08), shutdown and start-up (57P0x),
+/// and a write refused as read-only (25006): the server we are connected to
+/// is a standby now, so the connection is dropped and the next one looks
+/// for the read-write host of the list again.
 bool unavailable_state(const char* state) {
   if (!state)
     return false;
-  return std::strncmp(state, "08", 2) == 0 || std::strncmp(state, "57P", 3) == 0;
+  return std::strncmp(state, "08", 2) == 0 || std::strncmp(state, "57P", 3) == 0
+         || std::strcmp(state, "25006") == 0;
+}
+
+/// "a,b" of every host's field `f` for libpq's multi-host parameters.
+template <class Field>
+std::string joined(const std::vector<std::pair<std::string, uint16_t>>& hosts,
+                   Field f) {
+  std::string out;
+  for (auto& h : hosts) {
+    if (!out.empty())
+      out += ',';
+    out += f(h);
+  }
+  return out;
 }
 
 } // namespace
@@ -103,7 +120,7 @@ postgres_connection::postgres_connection(postgres_options opts,
                                          setup_fn on_connect)
   : opts_(std::move(opts)),
     on_connect_(std::move(on_connect)),
-    health_("postgresql " + opts_.host + ":" + std::to_string(opts_.port)) {
+    health_("postgresql " + opts_.server_name()) {
 }
 
 postgres_connection::~postgres_connection() {
@@ -123,7 +140,11 @@ caf::error postgres_connection::connect() {
   // libpq counts connect_timeout in whole seconds, at least 2.
   auto connect_s = std::to_string(
     std::max<int64_t>(2, (opts_.connect_timeout.count() + 999) / 1000));
-  auto port = std::to_string(opts_.port);
+  // libpq tries the hosts in order and keeps the first that offers a
+  // session of target_session_attrs (read-write: the primary).
+  auto hosts = joined(opts_.hosts, [](auto& h) { return h.first; });
+  auto ports = joined(opts_.hosts,
+                      [](auto& h) { return std::to_string(h.second); });
   // tcp_user_timeout: unacknowledged writes to a vanished peer fail in this
   // time; keepalives detect an idle connection to a dead host.
   auto user_timeout = std::to_string(opts_.command_timeout.count());
@@ -131,9 +152,9 @@ caf::error postgres_connection::connect() {
                         "password",       "dbname",        "connect_timeout",
                         "tcp_user_timeout", "keepalives",  "keepalives_idle",
                         "keepalives_interval", "keepalives_count",
-                        "application_name", nullptr};
-  const char* values[] = {opts_.host.c_str(),
-                          port.c_str(),
+                        "application_name", "target_session_attrs", nullptr};
+  const char* values[] = {hosts.c_str(),
+                          ports.c_str(),
                           opts_.user.c_str(),
                           opts_.password.empty() ? nullptr
                                                  : opts_.password.c_str(),
@@ -145,6 +166,7 @@ caf::error postgres_connection::connect() {
                           "2",
                           "3",
                           "solver-state",
+                          opts_.target_session_attrs.c_str(),
                           nullptr};
   conn_ = PQconnectdbParams(keys, values, 0);
   if (!conn_)

@@ -26,6 +26,16 @@ caf::error bad(std::string what) {
 
 } // namespace
 
+std::string postgres_options::server_name() const {
+  std::string out;
+  for (auto& [host, port] : hosts) {
+    if (!out.empty())
+      out += ',';
+    out += host + ":" + std::to_string(port);
+  }
+  return out;
+}
+
 caf::expected<postgres_options> parse_postgres_url(std::string_view text) {
   auto url = parse_connection_url(text);
   if (!url)
@@ -33,12 +43,20 @@ caf::expected<postgres_options> parse_postgres_url(std::string_view text) {
   if (url->scheme != "postgresql")
     return bad("expected scheme postgresql://, got " + url->scheme);
   if (auto err = reject_unknown_options(
-        *url, {"table", "connect_timeout_ms", "timeout_ms"}))
+        *url, {"table", "connect_timeout_ms", "timeout_ms",
+               "target_session_attrs"}))
     return err;
   postgres_options out;
-  out.host = url->host;
-  if (url->port != 0)
-    out.port = url->port;
+  out.hosts.clear();
+  for (auto& h : url->hosts)
+    out.hosts.emplace_back(h.host, h.port != 0 ? h.port : 5432);
+  out.target_session_attrs =
+    url->option("target_session_attrs", out.target_session_attrs);
+  if (out.target_session_attrs != "read-write"
+      && out.target_session_attrs != "primary"
+      && out.target_session_attrs != "any")
+    return bad("target_session_attrs must be read-write, primary or any, "
+               "got '" + out.target_session_attrs + "'");
   out.user = url->user;
   out.password = url->password;
   out.dbname = url->path;

@@ -1,21 +1,30 @@
 #pragma once
 
 // What a postgresql:// connection string says:
-//   postgresql://user[:password]@host[:port]/db
-//     [?table=solver_state&connect_timeout_ms=N&timeout_ms=N]
+//   postgresql://user[:password]@host[:port][,host[:port]...]/db
+//     [?table=solver_state&connect_timeout_ms=N&timeout_ms=N
+//      &target_session_attrs=read-write]
+// Several hosts (a primary and its standbys) are tried in order, as libpq
+// does, for the first that accepts writes: after a failover the next
+// connection finds the promoted standby by itself.
 
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <caf/expected.hpp>
 
 namespace solver_state {
 
 struct postgres_options {
-  std::string host = "127.0.0.1";
-  uint16_t port = 5432;
+  /// host, port of every server in the URL's order (port 5432 if absent).
+  std::vector<std::pair<std::string, uint16_t>> hosts{{"127.0.0.1", 5432}};
+  /// libpq's target_session_attrs: read-write (the default: the store
+  /// writes), primary, or any.
+  std::string target_session_attrs = "read-write";
   std::string user;
   std::string password;
   std::string dbname;
@@ -27,6 +36,9 @@ struct postgres_options {
   std::chrono::milliseconds command_timeout{5'000};
   /// state.max_items (not part of the URL); 0 = unlimited.
   size_t max_items = 0;
+
+  /// "host:port" or "h1:p1,h2:p2": whom errors and logs name.
+  std::string server_name() const;
 };
 
 /// Parses a postgresql:// URL; bad_request naming the problem.

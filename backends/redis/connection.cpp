@@ -1,11 +1,16 @@
 // One hiredis connection with command and connect timeouts: single commands
-// and pipelines, dropped on failure and reconnected after a backoff.
+// and pipelines, dropped on failure and reconnected after a backoff; the
+// master found through Sentinels when configured.
 
 #include "backends/redis/connection.hpp"
 
 #include <sys/time.h>
 
+#include <cstring>
+
 #include <hiredis/hiredis.h>
+
+#include <spdlog/spdlog.h>
 
 #include "messages/errors.hpp"
 
@@ -20,11 +25,45 @@ timeval to_timeval(std::chrono::milliseconds ms) {
   return tv;
 }
 
+std::string address(const std::string& host, uint16_t port) {
+  return host + ":" + std::to_string(port);
+}
+
+/// A connection to a Sentinel, for one question; freed when it goes.
+struct sentinel_link {
+  redisContext* ctx = nullptr;
+  ~sentinel_link() {
+    if (ctx)
+      redisFree(ctx);
+  }
+  /// The reply to `argv`, or null with ctx->errstr set.
+  redisReply* ask(std::vector<const char*> argv) {
+    return static_cast<redisReply*>(
+      redisCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(),
+                       nullptr));
+  }
+};
+
+/// Why one Sentinel gave no master; joined with the others' into the
+/// connection's failure.
+caf::error sentinel_error(std::string why) {
+  return make_state_error(state_errc::backend_unavailable, std::move(why));
+}
+
+struct reply_owner {
+  redisReply* r;
+  ~reply_owner() {
+    if (r)
+      freeReplyObject(r);
+  }
+};
+
 } // namespace
 
 redis_connection::redis_connection(redis_options opts)
   : opts_(std::move(opts)),
-    health_("redis " + opts_.host + ":" + std::to_string(opts_.port)) {
+    health_(opts_.server_name()),
+    server_(address(opts_.host, opts_.port)) {
 }
 
 redis_connection::~redis_connection() {
@@ -40,13 +79,99 @@ caf::error redis_connection::drop(const std::string& why) {
   return health_.failed(why);
 }
 
+void redis_connection::close() {
+  if (ctx_) {
+    redisFree(ctx_);
+    ctx_ = nullptr;
+  }
+}
+
+caf::expected<std::pair<std::string, uint16_t>>
+redis_connection::ask_sentinel(const std::string& host, uint16_t port) {
+  sentinel_link link;
+  link.ctx = redisConnectWithTimeout(host.c_str(), port,
+                                     to_timeval(opts_.connect_timeout));
+  auto where = "sentinel " + address(host, port);
+  if (!link.ctx || link.ctx->err)
+    return sentinel_error(where + ": cannot connect"
+                               + (link.ctx ? std::string{": "}
+                                               + link.ctx->errstr
+                                           : std::string{}));
+  redisSetTimeout(link.ctx, to_timeval(opts_.command_timeout));
+  if (!opts_.sentinel_password.empty()) {
+    reply_owner auth{link.ask({"AUTH", opts_.sentinel_password.c_str()})};
+    if (!auth.r || auth.r->type == REDIS_REPLY_ERROR)
+      return sentinel_error(where + ": AUTH failed");
+  }
+  reply_owner r{link.ask({"SENTINEL", "get-master-addr-by-name",
+                          opts_.master_name.c_str()})};
+  if (!r.r)
+    return sentinel_error(where + ": " + link.ctx->errstr);
+  if (r.r->type == REDIS_REPLY_ERROR)
+    return sentinel_error(where + ": " + std::string{r.r->str, r.r->len});
+  if (r.r->type != REDIS_REPLY_ARRAY || r.r->elements != 2
+      || r.r->element[0]->type != REDIS_REPLY_STRING
+      || r.r->element[1]->type != REDIS_REPLY_STRING)
+    return sentinel_error(where + " does not know master '"
+                               + opts_.master_name + "'");
+  auto port_text = std::string{r.r->element[1]->str, r.r->element[1]->len};
+  auto master_port = std::strtoul(port_text.c_str(), nullptr, 10);
+  if (master_port == 0 || master_port > 65535)
+    return sentinel_error(where + " gave a bad port: " + port_text);
+  return std::make_pair(
+    std::string{r.r->element[0]->str, r.r->element[0]->len},
+    static_cast<uint16_t>(master_port));
+}
+
+caf::expected<std::pair<std::string, uint16_t>>
+redis_connection::locate_server() {
+  if (opts_.sentinels.empty())
+    return std::make_pair(opts_.host, opts_.port);
+  // Any Sentinel that answers knows the current master (they agree on it
+  // after a failover within a second or so); start with the last one that
+  // answered, so a dead Sentinel costs a connect timeout once.
+  std::string why;
+  for (size_t i = 0; i < opts_.sentinels.size(); ++i) {
+    auto n = (next_sentinel_ + i) % opts_.sentinels.size();
+    auto& [host, port] = opts_.sentinels[n];
+    auto master = ask_sentinel(host, port);
+    if (master) {
+      next_sentinel_ = n;
+      return master;
+    }
+    why += (why.empty() ? "" : "; ") + message_of(master.error());
+  }
+  return make_state_error(state_errc::backend_unavailable, why);
+}
+
+caf::error redis_connection::check_master_role() {
+  auto r = command({"ROLE"});
+  if (!r)
+    return std::move(r.error());
+  auto* reply = r->get();
+  if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
+      && reply->element[0]->type == REDIS_REPLY_STRING
+      && std::string_view{reply->element[0]->str, reply->element[0]->len}
+           == "master")
+    return {};
+  // The Sentinels have not yet seen (or finished) a failover.
+  return drop(server_ + " is not a master (yet): a failover in progress");
+}
+
 caf::error redis_connection::connect() {
-  ctx_ = redisConnectWithTimeout(opts_.host.c_str(), opts_.port,
+  auto target = locate_server();
+  if (!target) {
+    // health_ names the master; the Sentinels' answers say why.
+    auto why = message_of(target.error());
+    return drop("no master found: " + why);
+  }
+  server_ = address(target->first, target->second);
+  ctx_ = redisConnectWithTimeout(target->first.c_str(), target->second,
                                  to_timeval(opts_.connect_timeout));
   if (!ctx_)
     return drop("cannot allocate a connection");
   if (ctx_->err)
-    return drop(std::string{"cannot connect: "} + ctx_->errstr);
+    return drop("cannot connect to " + server_ + ": " + ctx_->errstr);
   if (redisSetTimeout(ctx_, to_timeval(opts_.command_timeout)) != REDIS_OK)
     return drop("cannot set the command timeout");
   redisEnableKeepAlive(ctx_);
@@ -71,6 +196,10 @@ caf::error redis_connection::connect() {
     if ((*r)->type == REDIS_REPLY_ERROR)
       return drop(std::string{"SELECT failed: "} + (*r)->str);
   }
+  if (!opts_.sentinels.empty())
+    if (auto err = check_master_role())
+      return err;
+  demoted_ = false;
   health_.connected();
   ++generation_;
   return {};
@@ -112,6 +241,16 @@ redis_connection::pipeline(const redis_batch& batch) {
 }
 
 caf::error redis_connection::send(const redis_batch& batch) {
+  // The server refused a write as a replica: it was demoted by a failover.
+  // Find the master again now rather than fail every write until a
+  // timeout.
+  if (demoted_) {
+    spdlog::warn("{}: {} answered READONLY (demoted by a failover): "
+                 "reconnecting to the master",
+                 opts_.server_name(), server_);
+    demoted_ = false;
+    close();
+  }
   if (auto err = ensure_connected())
     return err;
   replies_.rewind(); // the caller is done with the previous replies
@@ -127,7 +266,11 @@ caf::expected<redis_reply> redis_connection::read_reply() {
   void* raw = nullptr;
   if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw)
     return drop(ctx_->err ? std::string{ctx_->errstr} : "connection lost");
-  return redis_reply{static_cast<const redisReply*>(raw)};
+  auto* reply = static_cast<const redisReply*>(raw);
+  if (reply->type == REDIS_REPLY_ERROR && reply->len >= 8
+      && std::memcmp(reply->str, "READONLY", 8) == 0)
+    demoted_ = true;
+  return redis_reply{reply};
 }
 
 } // namespace solver_state

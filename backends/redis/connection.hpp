@@ -5,6 +5,12 @@
 // backend_unavailable and drops the connection; the next command after a
 // backoff pause reconnects (connect timeout bounded too). Blocking: used only
 // from a detached shard actor's thread.
+//
+// With Sentinels (redis-sentinel://) every connect first asks them which
+// server is the master and checks with ROLE that it still is; a READONLY
+// reply (the master was demoted by a failover while we were connected)
+// makes the next command reconnect, so writes follow a failover by
+// themselves.
 
 #include <cstdint>
 #include <memory>
@@ -53,8 +59,22 @@ public:
   /// (e.g. a restarted server whose script cache is empty).
   uint64_t generation() const { return generation_; }
 
+  /// True after a READONLY reply, until the next command reconnects.
+  bool demoted() const { return demoted_; }
+
+  /// host:port of the server of the current (or last) connection.
+  const std::string& server() const { return server_; }
+
 private:
   caf::error connect();
+  /// The master's address from the Sentinels, or host:port without them.
+  caf::expected<std::pair<std::string, uint16_t>> locate_server();
+  caf::expected<std::pair<std::string, uint16_t>>
+  ask_sentinel(const std::string& host, uint16_t port);
+  /// Fails unless the connected server says it is a master.
+  caf::error check_master_role();
+  /// Closes the connection without counting a failure (reconnects at once).
+  void close();
   caf::error drop(const std::string& why);
   /// Hands `batch` to hiredis (connecting first if needed).
   caf::error send(const redis_batch& batch);
@@ -65,6 +85,9 @@ private:
   redisContext* ctx_ = nullptr;
   connection_health health_;
   uint64_t generation_ = 0;
+  std::string server_;
+  size_t next_sentinel_ = 0; // the Sentinel asked first: the last that knew
+  bool demoted_ = false;     // a READONLY reply: the master is a replica now
   redis_batch one_; // command()'s buffer, reused
   redis_reply_arena replies_;
 };

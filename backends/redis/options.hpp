@@ -1,14 +1,19 @@
 #pragma once
 
-// What a redis:// connection string says:
-//   redis://[[user]:password@]host[:port][/db][?prefix=P&connect_timeout_ms=N&timeout_ms=N]
+// What a redis:// or redis-sentinel:// connection string says:
+//   redis://[[user]:password@]host[:port][/db][?options]
+//   redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db][?options]
+// options: prefix=P, connect_timeout_ms=N, timeout_ms=N, wait_replicas=N,
+// wait_timeout_ms=N, and for Sentinel sentinel_password=S.
 // `prefix` namespaces every Redis key the store writes, so several services
-// (or tests) can share one Redis database.
+// (or tests) can share one Redis database. With Sentinel the hosts are the
+// Sentinels (port 26379 when absent); the user and password are the master's.
 
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <caf/expected.hpp>
 
@@ -25,6 +30,20 @@ struct redis_options {
   /// Bound on one command's round trip: a hung server fails the operation
   /// with backend_unavailable instead of blocking the shard.
   std::chrono::milliseconds command_timeout{2'000};
+  /// Sentinels to ask for the master of `master_name` (empty: connect to
+  /// host:port directly). Asked again after every lost connection, so a
+  /// failover is followed without a restart.
+  std::vector<std::pair<std::string, uint16_t>> sentinels;
+  std::string master_name;
+  std::string sentinel_password; // empty = Sentinels need no AUTH
+  /// Replicas that must hold a write before it is acknowledged (WAIT after
+  /// each round trip that writes); 0 = acknowledge on the master's word.
+  int64_t wait_replicas = 0;
+  std::chrono::milliseconds wait_timeout{1'000};
+
+  /// "redis 10.0.0.5:6379" or "redis master mymaster (via 3 sentinels)":
+  /// whom errors and logs name.
+  std::string server_name() const;
 };
 
 /// Parses a redis:// URL; bad_request with a message naming the problem.

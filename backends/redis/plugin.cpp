@@ -1,6 +1,8 @@
 // The "redis" plugin: refuses eviction: lru with max_items and opens one
 // redis_store (one connection) per shard; starts even if Redis is down.
 
+#include <string>
+
 #include <spdlog/spdlog.h>
 
 #include "backends/redis/plugin.hpp"
@@ -12,7 +14,15 @@ namespace {
 
 class redis_plugin final : public state_backend_plugin {
 public:
-  std::string_view name() const override { return "redis"; }
+  explicit redis_plugin(std::string_view scheme) : scheme_(scheme) {}
+
+  std::string_view name() const override { return scheme_; }
+
+  caf::error check(const state_config& cfg) const override {
+    if (auto opts = parse_redis_url(cfg.type); !opts)
+      return std::move(opts.error());
+    return {};
+  }
 
   bool blocking() const override { return true; }
 
@@ -40,12 +50,16 @@ public:
       spdlog::warn("state backend not reachable yet: {}", message_of(err));
     return stores;
   }
+
+private:
+  std::string scheme_;
 };
 
 } // namespace
 
-std::unique_ptr<state_backend_plugin> make_redis_plugin() {
-  return std::make_unique<redis_plugin>();
+std::unique_ptr<state_backend_plugin>
+make_redis_plugin(std::string_view scheme) {
+  return std::make_unique<redis_plugin>(scheme);
 }
 
 } // namespace solver_state

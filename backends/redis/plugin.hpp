@@ -1,6 +1,7 @@
 #pragma once
 
-// The Redis backend's plugin: state.type redis://... (hiredis).
+// The Redis backend's plugin: state.type redis://... or
+// redis-sentinel://... (hiredis).
 
 #include <memory>
 #include <string_view>
@@ -9,7 +10,9 @@
 
 namespace solver_state {
 
-/// The "redis" plugin (state.type redis://host:port/db?options).
-std::unique_ptr<state_backend_plugin> make_redis_plugin();
+/// The plugin of state.type `scheme`://...: "redis" (redis://host:port/db)
+/// or "redis-sentinel" (redis-sentinel://sentinels/master-name/db).
+std::unique_ptr<state_backend_plugin>
+make_redis_plugin(std::string_view scheme = "redis");
 
 } // namespace solver_state

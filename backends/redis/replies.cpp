@@ -8,6 +8,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "messages/errors.hpp"
+
 namespace solver_state {
 
 namespace {
@@ -107,6 +109,17 @@ void redis_reply_arena::rewind() {
 void redis_reply_arena::attach(redisContext* ctx) {
   ctx->reader->fn = &arena_functions;
   ctx->reader->privdata = this;
+}
+
+caf::error redis_error(std::string_view context, const redisReply* r) {
+  std::string_view text{r->str, r->len};
+  auto code = text.substr(0, text.find(' '));
+  bool transient = code == "READONLY" || code == "LOADING"
+                   || code == "MASTERDOWN" || code == "NOREPLICAS"
+                   || code == "BUSY" || code == "EXECABORT";
+  return make_state_error(transient ? state_errc::backend_unavailable
+                                    : state_errc::backend_error,
+                          std::string{context} + std::string{text});
 }
 
 } // namespace solver_state

@@ -9,7 +9,10 @@
 
 #include <cstddef>
 #include <memory>
+#include <string_view>
 #include <vector>
+
+#include <caf/error.hpp>
 
 struct redisContext;
 struct redisReply;
@@ -57,5 +60,12 @@ public:
 private:
   const redisReply* r_ = nullptr;
 };
+
+/// An error reply of Redis as the caller's error, prefixed by `context`. A
+/// server that cannot take the command now but will soon (READONLY: a
+/// master demoted by a failover; LOADING; MASTERDOWN; NOREPLICAS; BUSY; a
+/// MULTI discarded because a queued write was refused) is
+/// backend_unavailable, which callers retry; anything else backend_error.
+caf::error redis_error(std::string_view context, const redisReply* r);
 
 } // namespace solver_state

@@ -192,9 +192,7 @@ bool is_noscript(const redisReply* r) {
 
 caf::expected<redis_reply> checked(caf::expected<redis_reply> r) {
   if (r && (*r)->type == REDIS_REPLY_ERROR)
-    return make_state_error(state_errc::backend_error,
-                            "redis script: "
-                              + std::string{(*r)->str, (*r)->len});
+    return redis_error("redis script: ", r->get());
   return r;
 }
 

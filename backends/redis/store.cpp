@@ -3,6 +3,7 @@
 
 #include "backends/redis/store.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
@@ -65,8 +66,7 @@ caf::error mismatch(long long code) {
 }
 
 caf::error error_reply(const redisReply* r) {
-  return make_state_error(state_errc::backend_error,
-                          "redis: " + std::string{text_of(r)});
+  return redis_error("redis: ", r);
 }
 
 caf::error not_found() {
@@ -254,24 +254,66 @@ void redis_store::add_erase(redis_batch& b, const delete_request& req,
         static_cast<int>(req.cond.kind), req.cond.version, now, req.key);
 }
 
-caf::expected<redis_reply>
+caf::error redis_store::explain_refusal(caf::error err) const {
+  // EXEC's EXECABORT does not say why; the queued SET's reply did.
+  if (!conn_.demoted())
+    return err;
+  return make_state_error(state_errc::backend_unavailable,
+                          "redis: " + conn_.server()
+                            + " answered READONLY: it is a replica now (a "
+                              "failover); the next request reconnects");
+}
+
+bool redis_store::waits() const {
+  return conn_.options().wait_replicas > 0;
+}
+
+void redis_store::add_wait(redis_batch& b) const {
+  auto& opts = conn_.options();
+  b.add("WAIT", opts.wait_replicas, opts.wait_timeout.count());
+}
+
+caf::error redis_store::replicas_short(const redisReply* r) const {
+  auto& opts = conn_.options();
+  if (r->type == REDIS_REPLY_INTEGER && r->integer >= opts.wait_replicas)
+    return {};
+  if (r->type == REDIS_REPLY_ERROR)
+    return error_reply(r);
+  return make_state_error(
+    state_errc::backend_unavailable,
+    "redis: written on the master " + conn_.server() + " but "
+      + std::to_string(r->type == REDIS_REPLY_INTEGER ? r->integer : 0)
+      + " of " + std::to_string(opts.wait_replicas)
+      + " replicas acknowledged it within "
+      + std::to_string(opts.wait_timeout.count())
+      + " ms: it may be lost if the master fails now");
+}
+
+caf::expected<redis_store::waited_reply>
 redis_store::run_one(const std::function<void(redis_batch&)>& add) {
   for (int attempt = 0;; ++attempt) {
     if (auto err = scripts_ready())
       return err;
     one_.clear();
     add(one_);
+    if (waits())
+      add_wait(one_);
     auto replies = conn_.pipeline(one_);
     if (!replies)
       return std::move(replies.error());
-    auto last = std::move(replies->back());
+    waited_reply out;
+    if (waits()) {
+      out.unreplicated = replicas_short(replies->back().get());
+      replies->pop_back();
+    }
+    out.reply = std::move(replies->back());
     // The server's script cache was flushed since the scripts were loaded
     // (SCRIPT FLUSH, a failover): load them again and run once more.
-    if (attempt == 0 && is_noscript(last.get())) {
+    if (attempt == 0 && is_noscript(out.reply.get())) {
       scripts_generation_ = 0;
       continue;
     }
-    return last;
+    return out;
   }
 }
 
@@ -309,8 +351,13 @@ caf::expected<write_result> redis_store::set(set_request&& req,
   });
   if (!r)
     return std::move(r.error());
-  return plain ? plain_outcome(r->get(), *version, now)
-               : written_of(r->get());
+  auto outcome = plain ? plain_outcome(r->reply.get(), *version, now)
+                       : written_of(r->reply.get());
+  if (!outcome && plain)
+    outcome = explain_refusal(std::move(outcome.error()));
+  if (outcome && r->unreplicated)
+    return std::move(r->unreplicated);
+  return outcome;
 }
 
 caf::expected<bool> redis_store::erase(const delete_request& req,
@@ -318,7 +365,10 @@ caf::expected<bool> redis_store::erase(const delete_request& req,
   auto r = run_one([&](redis_batch& b) { add_erase(b, req, now); });
   if (!r)
     return std::move(r.error());
-  return erased_of(r->get());
+  auto outcome = erased_of(r->reply.get());
+  if (outcome && *outcome && r->unreplicated)
+    return std::move(r->unreplicated);
+  return outcome;
 }
 
 // -- pipelining --------------------------------------------------------------------
@@ -386,6 +436,11 @@ void redis_store::apply_chunk(pending_op* ops, size_t n, unix_ms now) {
     }
     s.reply = b.commands() - 1;
   }
+  bool writes = std::any_of(ops, ops + n, [](const pending_op& op) {
+    return op.kind != pending_op::get;
+  });
+  if (writes && waits())
+    add_wait(b);
   // A lost connection loses the whole batch: which commands ran is unknown,
   // as for a single command whose reply never came.
   auto replies = conn_.pipeline(b);
@@ -398,6 +453,8 @@ void redis_store::apply_chunk(pending_op* ops, size_t n, unix_ms now) {
     auto& op = ops[i];
     if (slots[i].plain) {
       op.written = plain_outcome(r, slots[i].version, now);
+      if (!op.written)
+        op.written = explain_refusal(std::move(op.written.error()));
       continue;
     }
     if (op.kind != pending_op::get && is_noscript(r)) {
@@ -418,6 +475,25 @@ void redis_store::apply_chunk(pending_op* ops, size_t n, unix_ms now) {
   }
   if (any_noscript)
     rerun_after_noscript(ops, n, noscript, now);
+  if (writes && waits())
+    if (auto err = replicas_short(replies->back().get()))
+      fail_unreplicated_writes(ops, n, noscript, err);
+}
+
+void redis_store::fail_unreplicated_writes(pending_op* ops, size_t n,
+                                           const std::vector<bool>& rerun,
+                                           const caf::error& err) {
+  // WAIT counted the writes of this round trip; the ops run again after a
+  // NOSCRIPT waited for their own (run_one).
+  for (size_t i = 0; i < n; ++i) {
+    auto& op = ops[i];
+    if (rerun[i])
+      continue;
+    if (op.kind == pending_op::set && op.written)
+      op.written = err;
+    else if (op.kind == pending_op::erase && op.erased && *op.erased)
+      op.erased = err;
+  }
 }
 
 void redis_store::rerun_after_noscript(pending_op* ops, size_t n,

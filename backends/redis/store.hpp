@@ -16,6 +16,13 @@
 // update: as atomic, and several times cheaper for the server than a script
 // (EVALSHA of an empty script costs Redis 7 about as much as two SETs).
 //
+// With wait_replicas = N, every round trip that writes ends with WAIT N:
+// a write is acknowledged only once N replicas hold it (and every write
+// before it on this connection, the version block's INCRBY included), so
+// it survives the master's death and a Sentinel failover. Fewer replicas
+// within wait_timeout: backend_unavailable, the write possibly applied on
+// the master only (the outcome of a timeout: the client may retry).
+//
 // Why a sorted-set index instead of SCAN: SCAN walks the whole keyspace in
 // hash order for every page, so paging "after K" costs O(all keys) and needs
 // a client-side sort; the index gives each page in O(log N + page) already in
@@ -72,12 +79,31 @@ private:
                unix_ms now, version_t version) const;
   void add_erase(redis_batch& b, const delete_request& req,
                  unix_ms now) const;
-  /// One operation's commands (appended by `add`) as one round trip; its
-  /// last reply.
-  caf::expected<redis_reply>
+  /// An operation's reply, and when WAIT followed and fewer replicas than
+  /// wait_replicas acknowledged, why its write may be lost in a failover.
+  struct waited_reply {
+    redis_reply reply;
+    caf::error unreplicated;
+  };
+  /// One operation's commands (appended by `add`) as one round trip, WAIT
+  /// after them when writes wait for replicas.
+  caf::expected<waited_reply>
   run_one(const std::function<void(redis_batch&)>& add);
+  /// A failed MULTI .. EXEC write's error, saying READONLY when that was
+  /// the reason.
+  caf::error explain_refusal(caf::error err) const;
+  /// True when writes wait for wait_replicas replicas.
+  bool waits() const;
+  void add_wait(redis_batch& b) const;
+  /// Empty when WAIT's reply counts enough replicas.
+  caf::error replicas_short(const redisReply* wait_reply) const;
   caf::error scripts_ready();
   void apply_chunk(pending_op* ops, size_t n, unix_ms now);
+  /// WAIT came up short: the writes of the batch that took effect fail
+  /// with `err` (they may be lost in a failover).
+  void fail_unreplicated_writes(pending_op* ops, size_t n,
+                                const std::vector<bool>& rerun,
+                                const caf::error& err);
   void rerun_after_noscript(pending_op* ops, size_t n,
                             const std::vector<bool>& noscript, unix_ms now);
 

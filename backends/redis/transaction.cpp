@@ -136,7 +136,18 @@ caf::error redis_store::transact(std::vector<pending_op>& ops, unix_ms now) {
   for (size_t i = 0; i < ops.size(); ++i)
     if (auto err = take_outcome(ops[i], reply->element[i + 1]))
       return err;
-  return {};
+  // A second round trip: the script's reply must come first to know it
+  // wrote. Its writes are applied on the master; a shortfall says they may
+  // not survive a failover (the transaction's outcome is then unknown).
+  if (!waits())
+    return {};
+  auto opts = conn_.options();
+  auto replicas = std::to_string(opts.wait_replicas);
+  auto timeout = std::to_string(opts.wait_timeout.count());
+  auto w = conn_.command({"WAIT", replicas, timeout});
+  if (!w)
+    return std::move(w.error());
+  return replicas_short(w->get());
 }
 
 } // namespace solver_state

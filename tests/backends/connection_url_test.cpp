@@ -83,17 +83,86 @@ TEST_CASE("postgresql URLs") {
   REQUIRE(opts);
   CHECK(opts->user == "app");
   CHECK(opts->password == "pw");
-  CHECK(opts->host == "db");
-  CHECK(opts->port == 5433);
+  REQUIRE(opts->hosts.size() == 1);
+  CHECK(opts->hosts[0] == std::make_pair(std::string{"db"}, uint16_t{5433}));
   CHECK(opts->dbname == "state");
   CHECK(opts->table == "kv_1");
   CHECK(opts->connect_timeout == std::chrono::milliseconds{3000});
+  CHECK(opts->target_session_attrs == "read-write");
   for (auto bad : {"postgresql://h/db", "postgresql://u@h",
                    "postgresql://u@h/db?table=Bad", "postgresql://u@h/db?table=x;drop",
-                   "postgresql://u@h/db?tabel=x", "redis://u@h/db"}) {
+                   "postgresql://u@h/db?tabel=x", "redis://u@h/db",
+                   "postgresql://u@h/db?target_session_attrs=standby",
+                   "postgresql://u@a,,b/db"}) {
     INFO(bad);
     CHECK_FALSE(parse_postgres_url(bad));
   }
+}
+
+TEST_CASE("a postgresql URL lists a primary and its standbys") {
+  auto opts = parse_postgres_url("postgresql://app@db-a:5433,db-b,[::1]:6000/"
+                                 "state?target_session_attrs=primary");
+  REQUIRE(opts);
+  using host = std::pair<std::string, uint16_t>;
+  CHECK(opts->hosts
+        == std::vector<host>{{"db-a", 5433}, {"db-b", 5432}, {"::1", 6000}});
+  CHECK(opts->target_session_attrs == "primary");
+  CHECK(opts->server_name() == "db-a:5433,db-b:5432,::1:6000");
+}
+
+TEST_CASE("redis-sentinel URLs name the Sentinels and the master") {
+  auto opts = parse_redis_url(
+    "redis-sentinel://:pw@s1:26380,s2,[::1]:26381/mymaster/2"
+    "?wait_replicas=1&wait_timeout_ms=500&sentinel_password=sp&prefix=p:");
+  REQUIRE(opts);
+  using host = std::pair<std::string, uint16_t>;
+  CHECK(opts->sentinels
+        == std::vector<host>{{"s1", 26380}, {"s2", 26379}, {"::1", 26381}});
+  CHECK(opts->master_name == "mymaster");
+  CHECK(opts->db == 2);
+  CHECK(opts->password == "pw");
+  CHECK(opts->sentinel_password == "sp");
+  CHECK(opts->wait_replicas == 1);
+  CHECK(opts->wait_timeout == std::chrono::milliseconds{500});
+  CHECK(opts->prefix == "p:");
+  CHECK(opts->server_name() == "redis master mymaster (via 3 sentinels)");
+  auto no_db = parse_redis_url("redis-sentinel://s1/m");
+  REQUIRE(no_db);
+  CHECK(no_db->db == 0);
+  CHECK(no_db->wait_replicas == 0);
+  // WAIT on a plain server with replicas works the same.
+  auto plain = parse_redis_url("redis://h/0?wait_replicas=2");
+  REQUIRE(plain);
+  CHECK(plain->wait_replicas == 2);
+  CHECK(plain->sentinels.empty());
+  for (auto bad : {"redis-sentinel://s1", "redis-sentinel://s1/",
+                   "redis-sentinel://s1/m/x", "redis://a,b/0",
+                   "redis://h/0?sentinel_password=x",
+                   "redis-sentinel://s1/m?wait_replicas=65",
+                   "redis-sentinel://s1/m?wait_replicas=1&wait_timeout_ms=0",
+                   // WAIT would outlast the command timeout.
+                   "redis-sentinel://s1/m?wait_replicas=1&wait_timeout_ms=3000"
+                   "&timeout_ms=2000"}) {
+    INFO(bad);
+    auto r = parse_redis_url(bad);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == state_errc::bad_request);
+  }
+}
+
+TEST_CASE("a list of hosts is refused where one server is reached") {
+  auto url = parse_connection_url("redis://a:1,b:2/0");
+  REQUIRE(url);
+  CHECK(url->hosts.size() == 2);
+  CHECK(url->host == "a");
+  CHECK(url->port == 1);
+  CHECK(reject_host_list(*url));
+  CHECK_FALSE(parse_redis_url("redis://a:1,b:2/0"));
+  CHECK_FALSE(parse_connection_url("redis://a:1,/0"));
+  state_config cfg;
+  cfg.type = "dynamodb://a:1,b:2/table";
+  auto problems = check_state_config(compiled_plugins(), cfg);
+  CHECK_FALSE(problems.empty());
 }
 
 TEST_CASE("state.type picks the plugin by scheme") {
@@ -104,6 +173,8 @@ TEST_CASE("state.type picks the plugin by scheme") {
   REQUIRE(registry.find("postgresql://u@127.0.0.1:1/db"));
   CHECK(registry.find("postgresql://u@127.0.0.1:1/db")->blocking());
   CHECK(registry.find("memcached://h") == nullptr);
+  REQUIRE(registry.find("redis-sentinel://s:1/m"));
+  CHECK(registry.find("redis-sentinel://s:1/m")->blocking());
   state_config cfg;
   cfg.type = "redis://127.0.0.1:1/zero";
   auto stores = registry.find(cfg.type)->create_stores(cfg);
@@ -151,4 +222,9 @@ TEST_CASE("passwords never reach logs or error messages") {
   CHECK(redact_password("dynamodb://h:8000/t?x=a@b")
         == "dynamodb://h:8000/t?x=a@b");
   CHECK(redact_password("memory") == "memory");
+  CHECK(redact_password("redis-sentinel://:pw@s1,s2/m?sentinel_password=sp"
+                        "&prefix=a")
+        == "redis-sentinel://:***@s1,s2/m?sentinel_password=***&prefix=a");
+  CHECK(redact_password("redis-sentinel://s1/m?prefix=a&sentinel_password=sp")
+        == "redis-sentinel://s1/m?prefix=a&sentinel_password=***");
 }

@@ -65,7 +65,7 @@ namespace {
 /// The pid of the server process serving the store's connection.
 int store_backend_pid(const postgres_server& server) {
   postgres_options opts;
-  opts.port = server.port();
+  opts.hosts = {{"127.0.0.1", server.port()}};
   opts.user = "postgres";
   opts.dbname = "postgres";
   postgres_connection probe{opts, nullptr};

@@ -1,0 +1,221 @@
+// The Redis backend on a replicated Redis watched by Sentinels: writes
+// through two nodes follow a failover without a restart; with
+// wait_replicas every acknowledged write survives the master's death;
+// a master demoted while connected (READONLY) is left for the new one; and
+// WAIT's shortfall is an error the caller sees, never a silent success.
+
+#include <cstdio>
+
+#include <catch2/catch.hpp>
+
+#include "tests/support/failover_load.hpp"
+#include "tests/support/outage_probe.hpp"
+#include "tests/support/redis_server.hpp"
+#include "tests/support/redis_sentinels.hpp"
+
+using namespace solver_state;
+using namespace solver_state::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Fast failure detection, so the test measures the failover, not our
+/// timeouts.
+const std::string quick = "timeout_ms=1000&connect_timeout_ms=300";
+
+struct failover_figures {
+  size_t acknowledged = 0;
+  size_t missing = 0;
+  size_t failed_writes = 0;
+  std::chrono::milliseconds resumed{0};
+};
+
+/// Writes through two nodes, lets the replicas fall behind for a second
+/// (their link to the master broken), kills the master, waits for the Sentinels'
+/// promotion and for writes to resume, then counts acknowledged writes
+/// that a fresh node cannot read. The lag makes the loss certain for
+/// writes acknowledged on the master's word alone, so a test that finds
+/// nothing missing shows what waiting for replicas is worth.
+failover_figures kill_master_under_load(redis_sentinels& redis,
+                                        const std::string& query) {
+  running_store a{redis.url(query), 2};
+  running_store b{redis.url(query), 2};
+  failover_load load{{&a, &b}, 2};
+  REQUIRE(wait_until([&] { return load.acknowledged_count() >= 400; }, 20s));
+  auto old_master = redis.master_port();
+  REQUIRE(old_master != 0);
+  redis.detach_replicas(old_master);
+  std::this_thread::sleep_for(1s);
+  redis.kill(old_master); // returns once it is gone
+  auto killed_at = failover_load::clock::now();
+  REQUIRE(redis.wait_for_new_master(old_master, 30s));
+  // Writes resumed: the count grows again on both nodes.
+  auto before = load.acknowledged_count();
+  CHECK(wait_until([&] { return load.acknowledged_count() >= before + 400; },
+                   30s));
+  load.stop();
+  failover_figures out;
+  out.resumed = load.resumed_after(killed_at);
+  out.failed_writes = load.failures();
+  INFO("last failure: " << load.last_failure());
+  REQUIRE(out.resumed.count() >= 0);
+  auto acked = load.acknowledged();
+  out.acknowledged = acked.size();
+  running_store reader{redis.url(query), 1};
+  out.missing = missing_keys(reader, acked);
+  return out;
+}
+
+void report(const char* what, const failover_figures& f) {
+  std::printf("redis failover (%s): writes resumed on both nodes %lld ms "
+              "after the master was killed; %zu acknowledged, %zu missing "
+              "afterwards, %zu writes failed meanwhile\n",
+              what, static_cast<long long>(f.resumed.count()), f.acknowledged,
+              f.missing, f.failed_writes);
+}
+
+} // namespace
+
+TEST_CASE("redis sentinel: with wait_replicas every acknowledged write "
+          "survives the master's death") {
+  // Two replicas for WAIT 1: after the failover one is left to acknowledge.
+  redis_sentinels redis{2};
+  auto f = kill_master_under_load(
+    redis, "?prefix=fo:&wait_replicas=1&wait_timeout_ms=500&" + quick);
+  report("wait_replicas=1", f);
+  CHECK(f.acknowledged >= 800);
+  CHECK(f.missing == 0);
+}
+
+TEST_CASE("redis sentinel: without waiting for replicas, writes resume "
+          "after a failover, and those the replica lacked are lost") {
+  redis_sentinels redis{1};
+  auto f = kill_master_under_load(redis, "?prefix=fo:&" + quick);
+  report("no wait", f);
+  CHECK(f.acknowledged >= 800);
+  // Acknowledged while the replica was behind: gone with the master.
+  CHECK(f.missing > 0);
+}
+
+TEST_CASE("redis sentinel: a live master demoted by SENTINEL FAILOVER is "
+          "left for the new one") {
+  // The Sentinels close the demoted master's client connections; the store
+  // reconnects through them and finds the promoted replica.
+  redis_sentinels redis{1};
+  running_store node{redis.url("?prefix=demote:&" + quick), 1};
+  outage_probe probe{*node.sys, node.handles.router};
+  REQUIRE(probe.put("state:d:1") == state_errc::none);
+  auto old_master = redis.master_port();
+  REQUIRE(redis.cli(old_master, {"INFO", "replication"}).find("role:master")
+          != std::string::npos);
+  // A Sentinel refuses a failover until it has seen the replica's offset.
+  REQUIRE(wait_until(
+    [&] {
+      return redis.cli(redis.sentinel_port(0),
+                       {"SENTINEL", "FAILOVER", redis_sentinels::master_name})
+             == "OK\n";
+    },
+    20s));
+  REQUIRE(redis.wait_for_new_master(old_master, 30s));
+  REQUIRE(wait_until(
+    [&] {
+      return redis.cli(old_master, {"INFO", "replication"}).find("role:slave")
+             != std::string::npos;
+    },
+    30s));
+  // The first write may fail (backend_unavailable, retryable); the store
+  // then finds the new master without a restart.
+  CHECK(wait_until([&] { return probe.put("state:d:2") == state_errc::none; },
+                   10s));
+  CHECK(probe.get("state:d:1") == state_errc::none);
+  CHECK(probe.get("state:d:2") == state_errc::none);
+}
+
+TEST_CASE("redis: a server that answers READONLY is retryable and the "
+          "next command reconnects") {
+  // A master demoted behind our back (an operator's REPLICAOF; nothing
+  // closes our connection): writes get READONLY.
+  redis_server server;
+  running_store store{server.url("ro:"), 1};
+  outage_probe probe{*store.sys, store.handles.router};
+  REQUIRE(probe.put("state:r:1") == state_errc::none);
+  auto nowhere = std::to_string(free_loopback_port());
+  REQUIRE(server.cli({"REPLICAOF", "127.0.0.1", nowhere}) == 0);
+  auto connections = [&] {
+    testing::temp_dir dir{"ro"};
+    run_command({"redis-cli", "-p", std::to_string(server.port()), "INFO",
+                 "stats"},
+                dir.path() + "/out");
+    auto text = read_text(dir.path() + "/out");
+    auto at = text.find("total_connections_received:");
+    REQUIRE(at != std::string::npos);
+    return std::stol(text.substr(at + 27));
+  };
+  auto before = connections();
+  auto put = store.ask<write_result>(
+    put_atom_v, set_request{"state:r:2", "v", 0, condition::always()});
+  REQUIRE_FALSE(put);
+  CHECK(code_of(put.error()) == state_errc::backend_unavailable);
+  INFO(message_of(put.error()));
+  CHECK(message_of(put.error()).find("READONLY") != std::string::npos);
+  // Reads still work: a new connection, since READONLY may mean a
+  // failover that the Sentinels would answer differently.
+  CHECK(probe.get("state:r:1") == state_errc::none);
+  CHECK(connections() > before + 1); // our reconnect, and INFO's own
+}
+
+TEST_CASE("redis: wait_replicas without enough replicas fails the write "
+          "and says so") {
+  // A lone server: WAIT 1 can never be satisfied.
+  auto& server = shared_redis();
+  running_store store{server.url("wait:") + "&wait_replicas=1"
+                        "&wait_timeout_ms=100",
+                      1};
+  caf::scoped_actor self{*store.sys};
+  auto put = store.ask<write_result>(
+    put_atom_v, set_request{"state:w:1", "v", 0, condition::always()});
+  REQUIRE_FALSE(put);
+  CHECK(code_of(put.error()) == state_errc::backend_unavailable);
+  CHECK(message_of(put.error()).find("0 of 1 replicas")
+        != std::string::npos);
+  // Applied on the master only: readable, and its outcome was reported as
+  // unknown rather than as a success.
+  CHECK(store.ask<entry>(get_atom_v, std::string{"state:w:1"}));
+  // A condition that fails wrote nothing: its own error, not WAIT's.
+  auto mismatch = store.ask<write_result>(
+    put_atom_v, set_request{"state:w:1", "v2", 0, condition::absent()});
+  REQUIRE_FALSE(mismatch);
+  CHECK(code_of(mismatch.error()) == state_errc::version_mismatch);
+  // A delete and a transaction wait too.
+  auto erased = store.ask<bool>(delete_atom_v,
+                                delete_request{"state:w:1", condition{}});
+  REQUIRE_FALSE(erased);
+  CHECK(code_of(erased.error()) == state_errc::backend_unavailable);
+  transaction_request txn;
+  txn.ops.push_back(txn_op::put("state:w:2", "a"));
+  txn.ops.push_back(txn_op::put("state:w:3", "b"));
+  auto committed = store.ask<transaction_reply>(transact_atom_v, txn);
+  REQUIRE_FALSE(committed);
+  CHECK(message_of(committed.error()).find("replicas") != std::string::npos);
+}
+
+TEST_CASE("redis sentinel: no Sentinel reachable is backend_unavailable "
+          "naming them, and the service stays up") {
+  auto p1 = free_loopback_port();
+  auto p2 = free_loopback_port();
+  running_store store{"redis-sentinel://127.0.0.1:" + std::to_string(p1)
+                        + ",127.0.0.1:" + std::to_string(p2)
+                        + "/solver/0?connect_timeout_ms=200",
+                      1};
+  auto put = store.ask<write_result>(
+    put_atom_v, set_request{"state:n:1", "v", 0, condition::always()});
+  REQUIRE_FALSE(put);
+  CHECK(code_of(put.error()) == state_errc::backend_unavailable);
+  auto why = message_of(put.error());
+  INFO(why);
+  CHECK(why.find("master solver") != std::string::npos);
+  CHECK(why.find("sentinel 127.0.0.1:" + std::to_string(p1))
+        != std::string::npos);
+  CHECK(why.find("sentinel 127.0.0.1:" + std::to_string(p2))
+        != std::string::npos);
+}
