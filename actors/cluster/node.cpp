@@ -11,6 +11,7 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/cluster/member_guard.hpp"
 #include "actors/cluster/metrics.hpp"
 #include "actors/cluster/router.hpp"
 #include "actors/cluster/self_check.hpp"
@@ -117,10 +118,19 @@ caf::expected<node_handles> start_node(caf::actor_system& sys,
     split_host_port(cfg.listen, host, port);
     // Peers must reach a store, never another cluster router: two cluster
     // routers asking each other would fan list and health out forever. So a
-    // member publishes its local router; only a pure front (not among its
+    // member publishes its local router, behind a guard that refuses keys
+    // it does not own (member_guard.hpp); only a pure front (not among its
     // own peers) publishes its cluster router, for remote solver clients.
-    auto published = cfg.peers.empty() || is_member(cfg) ? store.router
-                                                          : out.front;
+    auto published = store.router;
+    const char* what = "store";
+    if (is_member(cfg)) {
+      published = spawn_member_guard(sys, store.router, cfg.peers, cfg.listen);
+      out.owned.push_back(caf::actor_cast<caf::actor>(published));
+      what = "store (its own keys only)";
+    } else if (!cfg.peers.empty()) {
+      published = out.front;
+      what = "cluster router";
+    }
     out.published = published;
     auto bound = publish_state(sys, published, host, port, out.tls);
     if (!bound) {
@@ -130,9 +140,8 @@ caf::expected<node_handles> start_node(caf::actor_system& sys,
                                 + ": " + sys.render(bound.error()));
     }
     out.port = *bound;
-    spdlog::info("node: {} published on {}:{}{}",
-                 published == store.router ? "store" : "cluster router", host,
-                 out.port, out.tls ? " (TLS)" : "");
+    spdlog::info("node: {} published on {}:{}{}", what, host, out.port,
+                 out.tls ? " (TLS)" : "");
   }
   return out;
 }

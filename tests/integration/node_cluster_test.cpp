@@ -469,6 +469,88 @@ TEST_CASE("nodes that list themselves share one state without a front node") {
   stop_store(*local);
 }
 
+TEST_CASE("a member node refuses a key it does not own instead of keeping a "
+          "copy no other node reads") {
+  temp_dir dir;
+  auto pa = free_port();
+  auto pb = free_port();
+  node_process a{dir.path, "node-a", front_yaml(pa, {pa, pb}), pa};
+  node_process b{dir.path, "node-b", front_yaml(pb, {pa, pb}), pb};
+  a.start();
+  b.start();
+  client_system client;
+  rendezvous_placement placement{{endpoint(pa), endpoint(pb)}};
+  auto owned_by = [&](size_t owner, const std::string& stem) {
+    for (int i = 0;; ++i) {
+      auto key = stem + std::to_string(i);
+      if (placement.owner(key) == owner)
+        return key;
+    }
+  };
+  auto a_key = owned_by(0, "state:guard:k");
+  auto b_key = owned_by(1, "state:guard:k");
+  // A client (or a node with another member list) that sends a's key to b
+  // straight away: refused, naming the owner, and nothing is written.
+  auto store_b = client.connect(pb);
+  REQUIRE(store_b);
+  auto put = ask<write_result>(client.sys, *store_b, patience, put_atom_v,
+                               set_request{a_key, "stray", 0, {}});
+  REQUIRE_FALSE(put);
+  CHECK(code_of(put.error()) == state_errc::bad_request);
+  CHECK(message_of(put.error()).find("belongs to node " + endpoint(pa))
+        != std::string::npos);
+  auto got = ask<entry>(client.sys, *store_b, patience, get_atom_v, a_key);
+  REQUIRE_FALSE(got);
+  CHECK(code_of(got.error()) == state_errc::bad_request);
+  auto batch = ask<batch_reply>(client.sys, *store_b, patience,
+                                batch_get_atom_v,
+                                batch_request{{b_key, a_key}});
+  REQUIRE_FALSE(batch);
+  CHECK(code_of(batch.error()) == state_errc::bad_request);
+  transaction_request txn;
+  txn.ops.push_back(txn_op::put(a_key, "t"));
+  CHECK_FALSE(ask<transaction_reply>(client.sys, *store_b, patience,
+                                     transact_atom_v, txn));
+  auto order_id = owned_by(0, "0xguard");
+  auto stray_order = ask<version_t>(client.sys, *store_b, patience,
+                                    put_atom_v,
+                                    order{"eip7683", order_id, "o", 0});
+  REQUIRE_FALSE(stray_order);
+  CHECK(code_of(stray_order.error()) == state_errc::bad_request);
+  // Its own keys it serves; listing and health pass through.
+  CHECK(ask<write_result>(client.sys, *store_b, patience, put_atom_v,
+                          set_request{b_key, "mine", 0, {}}));
+  auto listed = ask<key_page>(client.sys, *store_b, patience, list_atom_v,
+                              list_request{"state:guard:", "", 0});
+  REQUIRE(listed);
+  CHECK(listed->keys == std::vector<std::string>{b_key});
+  CHECK(ask<health_report>(client.sys, *store_b, patience, health_atom_v));
+  // Through a router with the same member list every key reaches its owner.
+  node_config cfg;
+  cfg.peers = {endpoint(pa), endpoint(pb)};
+  cfg.request_timeout = std::chrono::seconds{1};
+  state_config local_cfg;
+  local_cfg.type = "memory";
+  auto local = start_store(client.sys, local_cfg, compiled_plugins());
+  REQUIRE(local);
+  auto node = start_node(client.sys, cfg, *local);
+  REQUIRE(node);
+  REQUIRE(eventually([&] {
+    return static_cast<bool>(
+      ask<health_report>(client.sys, node->front, patience, health_atom_v));
+  }));
+  CHECK(ask<write_result>(client.sys, node->front, patience, put_atom_v,
+                          set_request{a_key, "routed", 0, {}}));
+  auto routed = ask<entry>(client.sys, node->front, patience, get_atom_v,
+                           a_key);
+  REQUIRE(routed);
+  CHECK(routed->value == "routed");
+  CHECK(ask<version_t>(client.sys, node->front, patience, put_atom_v,
+                       order{"eip7683", order_id, "o", 0}));
+  stop_node(client.sys, *node);
+  stop_store(*local);
+}
+
 TEST_CASE("a hung store node fails its keys by timeout, not by hanging") {
   cluster c;
   auto front = c.connect(c.port_front);
