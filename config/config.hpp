@@ -176,6 +176,10 @@ struct node_config {
   milliseconds request_timeout{2'000};
   milliseconds heartbeat_interval{1'000};
   tls_config tls;
+  /// Accepts node.listen beyond loopback without node.tls: any machine that
+  /// connects is a peer, in plain text. Refused unless set; logged as a
+  /// warning at every start when set.
+  bool insecure = false;
 };
 
 /// How log lines are written: text for people, json (one object per line)
@@ -228,8 +232,9 @@ void check_files(const service_config& cfg,
 
 /// What a config allows that is legal but probably unmeant, one line each:
 /// http.listen beyond loopback without http.auth_token, node.listen beyond
-/// loopback without node.tls. Start-up logs them, --check-config prints
-/// them; neither fails.
+/// loopback without node.tls under node.insecure (without it, validate()
+/// refuses). Start-up logs them, --check-config prints them; neither
+/// fails.
 std::vector<std::string> config_warnings(const service_config& cfg);
 
 /// True for 127.0.0.0/8, ::1 and localhost: addresses only this machine

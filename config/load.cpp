@@ -381,6 +381,7 @@ void read_node(section& root, node_config& n,
   tls.text("key", n.tls.key);
   tls.text("ca_file", n.tls.ca_file);
   tls.reject_unknown();
+  s.choice<bool>("insecure", n.insecure, {{"true", true}, {"false", false}});
   s.reject_unknown();
 }
 
@@ -477,6 +478,10 @@ void apply_environment(service_config& cfg) {
     cfg.http.auth_token = token;
 }
 
+namespace {
+bool beyond_loopback(const std::string& listen);
+} // namespace
+
 void validate(const service_config& cfg, std::vector<std::string>& problems) {
   std::string host;
   uint16_t port = 0;
@@ -492,6 +497,13 @@ void validate(const service_config& cfg, std::vector<std::string>& problems) {
       problems.push_back("node.peers[" + std::to_string(i)
                          + "]: must be host:port, got '" + cfg.node.peers[i]
                          + "'");
+  if (beyond_loopback(cfg.node.listen) && !cfg.node.tls.enabled()
+      && !cfg.node.insecure)
+    problems.push_back("node.listen: " + cfg.node.listen
+                       + " is reachable beyond this machine without "
+                         "node.tls: anyone who connects would be a peer, in "
+                         "plain text; set node.tls, or node.insecure: true "
+                         "to accept that");
   if (cfg.node.tls.certificate.empty() != cfg.node.tls.key.empty())
     problems.push_back("node.tls: certificate and key go together");
   if (cfg.state.type.empty())
@@ -556,9 +568,9 @@ std::vector<std::string> config_warnings(const service_config& cfg) {
                     "set http.auth_token or SOLVER_STATE_AUTH_TOKEN");
   if (beyond_loopback(cfg.node.listen) && !cfg.node.tls.enabled())
     out.push_back("node.listen: " + cfg.node.listen
-                  + " is reachable beyond this machine without node.tls: "
-                    "anyone who connects is a peer, in plain text; set "
-                    "node.tls");
+                  + " is reachable beyond this machine without node.tls "
+                    "(node.insecure: true): anyone who connects is a peer, "
+                    "in plain text; set node.tls");
   return out;
 }
 

@@ -107,7 +107,10 @@ void emit_node(YAML::Emitter& out, const node_config& n) {
   out << YAML::Key << "key" << YAML::Value << YAML::DoubleQuoted << n.tls.key;
   out << YAML::Key << "ca_file" << YAML::Value << YAML::DoubleQuoted
       << n.tls.ca_file;
-  out << YAML::EndMap << YAML::EndMap;
+  out << YAML::EndMap;
+  out << YAML::Key << "insecure" << YAML::Value << YAML::TrueFalseBool
+      << n.insecure;
+  out << YAML::EndMap;
 }
 
 } // namespace

@@ -408,13 +408,29 @@ TEST_CASE("warnings: HTTP beyond loopback without a token, a node beyond "
   CHECK_THAT(open_http[0], Catch::StartsWith("http.listen: 0.0.0.0:80 is "
                                              "reachable beyond this machine "
                                              "and http.auth_token is empty"));
-  auto open_node = warnings("node: {listen: 10.0.0.1:4000}\n");
+  auto open_node = warnings("node: {listen: 10.0.0.1:4000, insecure: true}\n");
   REQUIRE(open_node.size() == 1);
   CHECK_THAT(open_node[0], Catch::StartsWith("node.listen: 10.0.0.1:4000 is "
                                              "reachable beyond this machine "
                                              "without node.tls"));
   CHECK(warnings("node: {listen: 10.0.0.1:4000, tls: {certificate: c, key: "
                  "k, ca_file: a}}\n").empty());
+}
+
+TEST_CASE("node.listen beyond loopback needs node.tls or node.insecure") {
+  auto plain = parse_config("node: {listen: 10.0.0.1:4000}\n");
+  REQUIRE(plain.problems.size() == 1);
+  CHECK_THAT(plain.problems[0],
+             Catch::StartsWith("node.listen: 10.0.0.1:4000 is reachable "
+                               "beyond this machine without node.tls"));
+  CHECK(plain.problems[0].find("node.insecure: true") != std::string::npos);
+  CHECK(parse_config("node: {listen: 10.0.0.1:4000, insecure: true}\n").ok());
+  CHECK(parse_config("node: {listen: \"[::]:4000\", tls: {certificate: c, "
+                     "key: k, ca_file: a}}\n")
+          .ok());
+  CHECK(parse_config("node: {listen: 127.0.0.1:4000}\n").ok());
+  auto typo = parse_config("node: {listen: 127.0.0.1:4000, insecure: yes}\n");
+  CHECK_FALSE(typo.ok());
 }
 
 TEST_CASE("--help lists every config key with the default --print-config "

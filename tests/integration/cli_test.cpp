@@ -253,7 +253,7 @@ TEST_CASE("check-config wants node.tls files and the log directory") {
 TEST_CASE("check-config warns about open listeners on stderr and still "
           "exits 0") {
   auto r = run_both("--config "
-                    + write_config("node: {listen: 0.0.0.0:0}\n")
+                    + write_config("node: {listen: 0.0.0.0:0, insecure: true}\n")
                     + " --listen 0.0.0.0:0 --check-config");
   CHECK(exit_code(r) == 0);
   CHECK(r.out.find("solver-state: warning: http.listen: 0.0.0.0:0 is "
