@@ -26,6 +26,11 @@ public:
   /// `server` names the other end in messages, e.g. "redis 10.0.0.5:6379".
   explicit connection_health(std::string server) : server_(std::move(server)) {}
 
+  /// With a longest pause between reconnects other than the default.
+  connection_health(std::string server, reconnect_backoff::duration max_pause)
+    : server_(std::move(server)),
+      backoff_(reconnect_backoff::duration{50}, max_pause) {}
+
   /// backend_unavailable: "<server>: <why>".
   caf::error unavailable(const std::string& why) const {
     return make_state_error(state_errc::backend_unavailable,

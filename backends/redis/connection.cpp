@@ -60,9 +60,21 @@ struct reply_owner {
 
 } // namespace
 
+namespace {
+
+/// Longest pause between reconnects. Behind Sentinels a failed attempt costs
+/// a question to a Sentinel and a refused connect, and the master is back
+/// (promoted) as soon as they agree: retry often, or a failover lasts up to
+/// a pause longer than it has to.
+std::chrono::milliseconds max_reconnect_pause(const redis_options& opts) {
+  return std::chrono::milliseconds{opts.sentinels.empty() ? 2'000 : 250};
+}
+
+} // namespace
+
 redis_connection::redis_connection(redis_options opts)
   : opts_(std::move(opts)),
-    health_(opts_.server_name()),
+    health_(opts_.server_name(), max_reconnect_pause(opts_)),
     server_(address(opts_.host, opts_.port)) {
 }
 
