@@ -416,6 +416,43 @@ TEST_CASE("a dead store node fails only its keys and heals when it returns") {
   stop_store(*local);
 }
 
+namespace {
+
+/// What a solver process runs to use member nodes: its own cluster router
+/// over `peers` (and a memory store it does not use), ready when every peer
+/// answers; stopped when destroyed.
+struct solver_router {
+  caf::actor_system& sys;
+  caf::expected<store_handles> local{caf::error{}};
+  caf::expected<node_handles> node{caf::error{}};
+
+  solver_router(client_system& client, std::vector<std::string> peers)
+    : sys(client.sys) {
+    node_config cfg;
+    cfg.peers = std::move(peers);
+    cfg.request_timeout = std::chrono::seconds{1};
+    state_config local_cfg;
+    local_cfg.type = "memory";
+    local = start_store(sys, local_cfg, compiled_plugins());
+    REQUIRE(local);
+    node = start_node(sys, cfg, *local);
+    REQUIRE(node);
+    REQUIRE(eventually([&] {
+      return static_cast<bool>(
+        ask<health_report>(sys, node->front, patience, health_atom_v));
+    }));
+  }
+  ~solver_router() {
+    if (node)
+      stop_node(sys, *node);
+    if (local)
+      stop_store(*local);
+  }
+  const node_handles* operator->() const { return &*node; }
+};
+
+} // namespace
+
 TEST_CASE("nodes that list themselves share one state without a front node") {
   temp_dir dir;
   auto pa = free_port();
@@ -429,19 +466,7 @@ TEST_CASE("nodes that list themselves share one state without a front node") {
   b.start();
   client_system client;
   // Each publishes its store; a solver process runs the cluster router.
-  node_config cfg;
-  cfg.peers = {endpoint(pa), endpoint(pb)};
-  cfg.request_timeout = std::chrono::seconds{1};
-  state_config local_cfg;
-  local_cfg.type = "memory";
-  auto local = start_store(client.sys, local_cfg, compiled_plugins());
-  REQUIRE(local);
-  auto node = start_node(client.sys, cfg, *local);
-  REQUIRE(node);
-  REQUIRE(eventually([&] {
-    return static_cast<bool>(
-      ask<health_report>(client.sys, node->front, patience, health_atom_v));
-  }));
+  solver_router node{client, {endpoint(pa), endpoint(pb)}};
   for (int i = 0; i < 40; ++i)
     REQUIRE(ask<write_result>(
       client.sys, node->front, patience, put_atom_v,
@@ -465,8 +490,6 @@ TEST_CASE("nodes that list themselves share one state without a front node") {
   CHECK(own->keys.size() == expected);
   CHECK(expected > 0);
   CHECK(expected < 40);
-  stop_node(client.sys, *node);
-  stop_store(*local);
 }
 
 TEST_CASE("a member node refuses a key it does not own instead of keeping a "
@@ -526,19 +549,7 @@ TEST_CASE("a member node refuses a key it does not own instead of keeping a "
   CHECK(listed->keys == std::vector<std::string>{b_key});
   CHECK(ask<health_report>(client.sys, *store_b, patience, health_atom_v));
   // Through a router with the same member list every key reaches its owner.
-  node_config cfg;
-  cfg.peers = {endpoint(pa), endpoint(pb)};
-  cfg.request_timeout = std::chrono::seconds{1};
-  state_config local_cfg;
-  local_cfg.type = "memory";
-  auto local = start_store(client.sys, local_cfg, compiled_plugins());
-  REQUIRE(local);
-  auto node = start_node(client.sys, cfg, *local);
-  REQUIRE(node);
-  REQUIRE(eventually([&] {
-    return static_cast<bool>(
-      ask<health_report>(client.sys, node->front, patience, health_atom_v));
-  }));
+  solver_router node{client, {endpoint(pa), endpoint(pb)}};
   CHECK(ask<write_result>(client.sys, node->front, patience, put_atom_v,
                           set_request{a_key, "routed", 0, {}}));
   auto routed = ask<entry>(client.sys, node->front, patience, get_atom_v,
@@ -547,8 +558,6 @@ TEST_CASE("a member node refuses a key it does not own instead of keeping a "
   CHECK(routed->value == "routed");
   CHECK(ask<version_t>(client.sys, node->front, patience, put_atom_v,
                        order{"eip7683", order_id, "o", 0}));
-  stop_node(client.sys, *node);
-  stop_store(*local);
 }
 
 TEST_CASE("a hung store node fails its keys by timeout, not by hanging") {

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "messages/errors.hpp"
 #include "messages/interfaces.hpp"
 #include "tests/support/running_store.hpp"
+#include "tests/support/server_process.hpp"
 
 namespace solver_state::testing {
 
@@ -158,6 +160,56 @@ inline size_t missing_keys(running_store& store,
     }
   }
   return missing;
+}
+
+/// What one failover cost, as the failover tests report it.
+struct failover_figures {
+  size_t acknowledged = 0;
+  size_t missing = 0;
+  size_t failed_writes = 0;
+  /// From the primary's death until both nodes acknowledged a write again.
+  std::chrono::milliseconds resumed{0};
+};
+
+/// Writes through two nodes on `url` (2 shards, 2 writers each); once 400
+/// writes are acknowledged calls `fail_over`, which kills the primary and
+/// returns when it died (it may go on to wait for or trigger the
+/// promotion); waits until 400 more writes are acknowledged; then counts
+/// the acknowledged writes a fresh node on `url` cannot read.
+inline failover_figures
+measure_failover(const std::string& url,
+                 const std::function<failover_load::clock::time_point()>&
+                   fail_over) {
+  using namespace std::chrono_literals;
+  running_store a{url, 2};
+  running_store b{url, 2};
+  failover_load load{{&a, &b}, 2};
+  REQUIRE(wait_until([&] { return load.acknowledged_count() >= 400; }, 20s));
+  auto died_at = fail_over();
+  auto before = load.acknowledged_count();
+  CHECK(wait_until([&] { return load.acknowledged_count() >= before + 400; },
+                   30s));
+  load.stop();
+  failover_figures out;
+  out.resumed = load.resumed_after(died_at);
+  out.failed_writes = load.failures();
+  INFO("last failure: " << load.last_failure());
+  REQUIRE(out.resumed.count() >= 0);
+  auto acked = load.acknowledged();
+  out.acknowledged = acked.size();
+  running_store reader{url, 1};
+  out.missing = missing_keys(reader, acked);
+  return out;
+}
+
+/// One line with the figures, for the test log and bench/README.md.
+inline void report_failover(const std::string& what,
+                            const failover_figures& f) {
+  std::printf("%s: writes resumed on both nodes %lld ms after the primary "
+              "died; %zu acknowledged, %zu missing afterwards, %zu writes "
+              "failed meanwhile\n",
+              what.c_str(), static_cast<long long>(f.resumed.count()),
+              f.acknowledged, f.missing, f.failed_writes);
 }
 
 } // namespace solver_state::testing

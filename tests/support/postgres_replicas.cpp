@@ -3,11 +3,10 @@
 
 #include "tests/support/postgres_replicas.hpp"
 
-#include <pwd.h>
-#include <unistd.h>
-
 #include <fstream>
 #include <stdexcept>
+
+#include "tests/support/postgres_server.hpp"
 
 namespace solver_state::testing {
 
@@ -15,14 +14,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string bin = "/usr/lib/postgresql/15/bin/";
+const std::string& bin = postgres_bin;
 
 } // namespace
 
 int postgres_replicas::as_postgres(std::vector<std::string> argv) const {
-  if (geteuid() == 0)
-    argv.insert(argv.begin(), {"runuser", "-u", "postgres", "--"});
-  return run_command(argv, dir_.path() + "/commands.log");
+  return run_as_postgres(std::move(argv), dir_.path() + "/commands.log");
 }
 
 std::string postgres_replicas::data(const char* which) const {
@@ -53,14 +50,8 @@ void postgres_replicas::start(const std::string& data, uint16_t port,
 }
 
 postgres_replicas::postgres_replicas(bool synchronous) {
-  if (geteuid() == 0) {
-    auto* pw = getpwnam("postgres");
-    if (!pw)
-      throw std::runtime_error("no postgres system user (install postgresql)");
-    if (chown(dir_.path().c_str(), pw->pw_uid, pw->pw_gid) != 0)
-      throw std::runtime_error("cannot chown " + dir_.path());
-  }
-  std::string as_owner = geteuid() == 0 ? "runuser -u postgres -- " : "";
+  hand_to_postgres(dir_.path());
+  auto as_owner = as_postgres_prefix();
   cleanup_after_exit("for d in " + data("primary") + " " + data("standby")
                      + "; do " + as_owner + bin
                      + "pg_ctl -D $d -m immediate -w stop >/dev/null 2>&1;"

@@ -10,28 +10,41 @@
 
 namespace solver_state::testing {
 
+const std::string postgres_bin = "/usr/lib/postgresql/15/bin/";
+
 namespace {
 
-const std::string bin = "/usr/lib/postgresql/15/bin/";
+const std::string& bin = postgres_bin;
 
 } // namespace
 
-int postgres_server::as_postgres(std::vector<std::string> argv) const {
+int run_as_postgres(std::vector<std::string> argv, const std::string& log) {
   if (geteuid() == 0)
     argv.insert(argv.begin(), {"runuser", "-u", "postgres", "--"});
-  return run_command(argv, dir_.path() + "/commands.log");
+  return run_command(argv, log);
+}
+
+void hand_to_postgres(const std::string& dir) {
+  if (geteuid() != 0)
+    return;
+  auto* pw = getpwnam("postgres");
+  if (!pw)
+    throw std::runtime_error("no postgres system user (install postgresql)");
+  if (chown(dir.c_str(), pw->pw_uid, pw->pw_gid) != 0)
+    throw std::runtime_error("cannot chown " + dir);
+}
+
+std::string as_postgres_prefix() {
+  return geteuid() == 0 ? "runuser -u postgres -- " : "";
+}
+
+int postgres_server::as_postgres(std::vector<std::string> argv) const {
+  return run_as_postgres(std::move(argv), dir_.path() + "/commands.log");
 }
 
 postgres_server::postgres_server() {
-  if (geteuid() == 0) {
-    auto* pw = getpwnam("postgres");
-    if (!pw)
-      throw std::runtime_error("no postgres system user (install postgresql)");
-    if (chown(dir_.path().c_str(), pw->pw_uid, pw->pw_gid) != 0)
-      throw std::runtime_error("cannot chown " + dir_.path());
-  }
-  std::string as_owner = geteuid() == 0 ? "runuser -u postgres -- " : "";
-  cleanup_after_exit(as_owner + bin + "pg_ctl -D " + dir_.path()
+  hand_to_postgres(dir_.path());
+  cleanup_after_exit(as_postgres_prefix() + bin + "pg_ctl -D " + dir_.path()
                      + "/data -m immediate -w stop >/dev/null 2>&1;"
                        " rm -rf " + dir_.path());
   if (as_postgres({bin + "initdb", "-D", dir_.path() + "/data", "-U",

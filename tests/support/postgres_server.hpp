@@ -14,6 +14,19 @@
 
 namespace solver_state::testing {
 
+/// Where Debian's PostgreSQL 15 programs are ("/usr/lib/postgresql/15/bin/").
+extern const std::string postgres_bin;
+
+/// Runs `argv` as the postgres system user when the tests run as root;
+/// its exit status, its output appended to `log`.
+int run_as_postgres(std::vector<std::string> argv, const std::string& log);
+
+/// When root: makes `dir` the postgres user's; throws when impossible.
+void hand_to_postgres(const std::string& dir);
+
+/// The prefix that runs a shell command as the server's owner.
+std::string as_postgres_prefix();
+
 class postgres_server {
 public:
   /// Creates and starts the cluster; throws if it does not come up.

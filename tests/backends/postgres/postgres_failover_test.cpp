@@ -4,7 +4,6 @@
 // with a synchronous standby every acknowledged write survives the
 // primary's crash, and without one those the standby lacked are lost.
 
-#include <cstdio>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -21,50 +20,17 @@ namespace {
 
 const std::string quick = "?timeout_ms=1000&connect_timeout_ms=1000";
 
-struct failover_figures {
-  size_t acknowledged = 0;
-  size_t missing = 0;
-  size_t failed_writes = 0;
-  std::chrono::milliseconds resumed{0};
-};
-
-/// Writes through two nodes, breaks the standby's link for a second (it
-/// falls behind), crashes the primary, promotes the standby, waits for
-/// writes to resume, then counts acknowledged writes a fresh node cannot
-/// read.
+/// Breaks the standby's link for a second (it falls behind), crashes the
+/// primary and promotes the standby.
 failover_figures crash_primary_under_load(postgres_replicas& pg) {
-  running_store a{pg.url(quick), 2};
-  running_store b{pg.url(quick), 2};
-  failover_load load{{&a, &b}, 2};
-  REQUIRE(wait_until([&] { return load.acknowledged_count() >= 400; }, 20s));
-  pg.detach_standby();
-  std::this_thread::sleep_for(1s);
-  pg.kill_primary(); // returns once it is gone
-  auto crashed_at = failover_load::clock::now();
-  pg.promote_standby();
-  auto before = load.acknowledged_count();
-  CHECK(wait_until([&] { return load.acknowledged_count() >= before + 400; },
-                   30s));
-  load.stop();
-  failover_figures out;
-  out.resumed = load.resumed_after(crashed_at);
-  out.failed_writes = load.failures();
-  INFO("last failure: " << load.last_failure());
-  REQUIRE(out.resumed.count() >= 0);
-  auto acked = load.acknowledged();
-  out.acknowledged = acked.size();
-  running_store reader{pg.url(quick), 1};
-  out.missing = missing_keys(reader, acked);
-  return out;
-}
-
-void report(const char* what, const failover_figures& f) {
-  std::printf("postgresql failover (%s): writes resumed on both nodes %lld "
-              "ms after the primary crashed (promotion included); %zu "
-              "acknowledged, %zu missing afterwards, %zu writes failed "
-              "meanwhile\n",
-              what, static_cast<long long>(f.resumed.count()), f.acknowledged,
-              f.missing, f.failed_writes);
+  return measure_failover(pg.url(quick), [&] {
+    pg.detach_standby();
+    std::this_thread::sleep_for(1s);
+    pg.kill_primary(); // returns once it is gone
+    auto crashed_at = failover_load::clock::now();
+    pg.promote_standby();
+    return crashed_at;
+  });
 }
 
 } // namespace
@@ -73,7 +39,7 @@ TEST_CASE("postgresql: with a synchronous standby every acknowledged write "
           "survives the primary's crash") {
   postgres_replicas pg{true};
   auto f = crash_primary_under_load(pg);
-  report("synchronous standby", f);
+  report_failover("postgresql failover (synchronous standby)", f);
   CHECK(f.acknowledged >= 800);
   CHECK(f.missing == 0);
 }
@@ -82,7 +48,7 @@ TEST_CASE("postgresql: with an asynchronous standby writes resume after a "
           "promotion, and those the standby lacked are lost") {
   postgres_replicas pg{false};
   auto f = crash_primary_under_load(pg);
-  report("asynchronous standby", f);
+  report_failover("postgresql failover (asynchronous standby)", f);
   CHECK(f.acknowledged >= 800);
   CHECK(f.missing > 0);
 }

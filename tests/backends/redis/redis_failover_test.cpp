@@ -4,7 +4,7 @@
 // a master demoted while connected (READONLY) is left for the new one; and
 // WAIT's shortfall is an error the caller sees, never a silent success.
 
-#include <cstdio>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
@@ -23,55 +23,23 @@ namespace {
 /// timeouts.
 const std::string quick = "timeout_ms=1000&connect_timeout_ms=300";
 
-struct failover_figures {
-  size_t acknowledged = 0;
-  size_t missing = 0;
-  size_t failed_writes = 0;
-  std::chrono::milliseconds resumed{0};
-};
-
-/// Writes through two nodes, lets the replicas fall behind for a second
-/// (their link to the master broken), kills the master, waits for the Sentinels'
-/// promotion and for writes to resume, then counts acknowledged writes
-/// that a fresh node cannot read. The lag makes the loss certain for
-/// writes acknowledged on the master's word alone, so a test that finds
-/// nothing missing shows what waiting for replicas is worth.
+/// Lets the replicas fall behind for a second (their link to the master
+/// broken), kills the master and waits for the Sentinels' promotion. The
+/// lag makes the loss certain for writes acknowledged on the master's word
+/// alone, so a test that finds nothing missing shows what waiting for
+/// replicas is worth.
 failover_figures kill_master_under_load(redis_sentinels& redis,
                                         const std::string& query) {
-  running_store a{redis.url(query), 2};
-  running_store b{redis.url(query), 2};
-  failover_load load{{&a, &b}, 2};
-  REQUIRE(wait_until([&] { return load.acknowledged_count() >= 400; }, 20s));
-  auto old_master = redis.master_port();
-  REQUIRE(old_master != 0);
-  redis.detach_replicas(old_master);
-  std::this_thread::sleep_for(1s);
-  redis.kill(old_master); // returns once it is gone
-  auto killed_at = failover_load::clock::now();
-  REQUIRE(redis.wait_for_new_master(old_master, 30s));
-  // Writes resumed: the count grows again on both nodes.
-  auto before = load.acknowledged_count();
-  CHECK(wait_until([&] { return load.acknowledged_count() >= before + 400; },
-                   30s));
-  load.stop();
-  failover_figures out;
-  out.resumed = load.resumed_after(killed_at);
-  out.failed_writes = load.failures();
-  INFO("last failure: " << load.last_failure());
-  REQUIRE(out.resumed.count() >= 0);
-  auto acked = load.acknowledged();
-  out.acknowledged = acked.size();
-  running_store reader{redis.url(query), 1};
-  out.missing = missing_keys(reader, acked);
-  return out;
-}
-
-void report(const char* what, const failover_figures& f) {
-  std::printf("redis failover (%s): writes resumed on both nodes %lld ms "
-              "after the master was killed; %zu acknowledged, %zu missing "
-              "afterwards, %zu writes failed meanwhile\n",
-              what, static_cast<long long>(f.resumed.count()), f.acknowledged,
-              f.missing, f.failed_writes);
+  return measure_failover(redis.url(query), [&] {
+    auto old_master = redis.master_port();
+    REQUIRE(old_master != 0);
+    redis.detach_replicas(old_master);
+    std::this_thread::sleep_for(1s);
+    redis.kill(old_master); // returns once it is gone
+    auto killed_at = failover_load::clock::now();
+    REQUIRE(redis.wait_for_new_master(old_master, 30s));
+    return killed_at;
+  });
 }
 
 } // namespace
@@ -82,7 +50,7 @@ TEST_CASE("redis sentinel: with wait_replicas every acknowledged write "
   redis_sentinels redis{2};
   auto f = kill_master_under_load(
     redis, "?prefix=fo:&wait_replicas=1&wait_timeout_ms=500&" + quick);
-  report("wait_replicas=1", f);
+  report_failover("redis failover (wait_replicas=1)", f);
   CHECK(f.acknowledged >= 800);
   CHECK(f.missing == 0);
 }
@@ -91,7 +59,7 @@ TEST_CASE("redis sentinel: without waiting for replicas, writes resume "
           "after a failover, and those the replica lacked are lost") {
   redis_sentinels redis{1};
   auto f = kill_master_under_load(redis, "?prefix=fo:&" + quick);
-  report("no wait", f);
+  report_failover("redis failover (no wait)", f);
   CHECK(f.acknowledged >= 800);
   // Acknowledged while the replica was behind: gone with the master.
   CHECK(f.missing > 0);
