@@ -141,13 +141,12 @@ caf::error redis_store::transact(std::vector<pending_op>& ops, unix_ms now) {
   // not survive a failover (the transaction's outcome is then unknown).
   if (!waits())
     return {};
-  auto opts = conn_.options();
-  auto replicas = std::to_string(opts.wait_replicas);
-  auto timeout = std::to_string(opts.wait_timeout.count());
-  auto w = conn_.command({"WAIT", replicas, timeout});
+  one_.clear();
+  add_wait(one_);
+  auto w = conn_.pipeline(one_);
   if (!w)
     return std::move(w.error());
-  return replicas_short(w->get());
+  return replicas_short(w->back().get());
 }
 
 } // namespace solver_state
