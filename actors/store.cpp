@@ -44,6 +44,16 @@ void watch_shard(const shard_actor& shard, uint32_t index,
   });
 }
 
+/// How often the shards checkpoint (file: fold the log into the tree;
+/// rocksdb: sync the log under fsync: interval); 0 for backends without.
+std::chrono::milliseconds checkpoint_interval(const state_config& cfg) {
+  if (cfg.type == "file")
+    return cfg.file.sync_interval;
+  if (cfg.type == "rocksdb")
+    return cfg.rocksdb.sync_interval;
+  return std::chrono::milliseconds{0};
+}
+
 /// How the router runs a transaction over several shards of `store`'s kind.
 spanning_transactions spanning_of(const state_store& store) {
   if (store.shares_data())
@@ -120,9 +130,7 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
   out.router = spawn_router(sys, out.shards, limits, out.hub);
   out.owners = local_ownership<state_actor>(
     {out.shards.begin(), out.shards.end()}, limits);
-  ticker_settings ticks{cfg.sweep_interval,
-                        cfg.type == "file" ? cfg.file.sync_interval
-                                           : std::chrono::milliseconds{0}};
+  ticker_settings ticks{cfg.sweep_interval, checkpoint_interval(cfg)};
   out.ticker = spawn_ticker(sys, out.shards, ticks);
   return out;
 }

@@ -29,6 +29,19 @@ struct file_config {
   bool recover_truncate_log = false;
 };
 
+/// The "rocksdb" backend (state.type: rocksdb): one RocksDB database under
+/// base_path, a column family per shard, one write-ahead log for all of them.
+struct rocksdb_config {
+  std::string base_path = "./var/rocksdb";
+  /// always: the log is synced before a write is acknowledged, once per
+  /// group of writes; interval: every sync_interval; never: by the OS.
+  fsync_policy fsync = fsync_policy::always;
+  milliseconds sync_interval{1'000};
+  /// Memory for the block cache and the memtables together (the memtables
+  /// are charged to the cache): what RocksDB holds stays within it.
+  size_t cache_bytes = 64u << 20;
+};
+
 /// Shards of the file backend when the configuration names none: one log,
 /// so a group commit takes every writer in one fdatasync (bench/README.md,
 /// "File backend": 8 logs made groups of ~3 and 8 fdatasyncs per round).
@@ -109,7 +122,7 @@ struct watch_config {
 };
 
 struct state_config {
-  /// memory | file | redis://... | postgresql://... | dynamodb://... | dynamodbs://... (HTTPS)
+  /// memory | file | rocksdb | redis://... | postgresql://... | dynamodb://... | dynamodbs://... (HTTPS)
   /// The default keeps state across restarts (file.base_path).
   std::string type = "file";
   /// 8; with no state.shards in the YAML, file_default_shards for type:
@@ -127,6 +140,7 @@ struct state_config {
   /// payload_too_large, the same error to CAF senders).
   size_t max_value_bytes = 16u << 20;
   file_config file;
+  rocksdb_config rocksdb;
   watch_config watch;
   compression_config compression;
   encryption_config encryption;

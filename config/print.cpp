@@ -36,6 +36,13 @@ void emit_state(YAML::Emitter& out, const state_config& st) {
   out << YAML::Key << "fsync" << YAML::Value << to_string(st.file.fsync);
   out << YAML::Key << "cache_items" << YAML::Value << st.file.cache_items;
   out << YAML::EndMap;
+  out << YAML::Key << "rocksdb" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "base_path" << YAML::Value << st.rocksdb.base_path;
+  out << YAML::Key << "fsync" << YAML::Value << to_string(st.rocksdb.fsync);
+  out << YAML::Key << "sync_interval" << YAML::Value
+      << format_duration(st.rocksdb.sync_interval);
+  out << YAML::Key << "cache_bytes" << YAML::Value << st.rocksdb.cache_bytes;
+  out << YAML::EndMap;
   out << YAML::Key << "watch" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "history_events" << YAML::Value
       << st.watch.history_events;
