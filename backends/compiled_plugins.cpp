@@ -1,5 +1,5 @@
 // The registry of every backend compiled into this build; the CMake options
-// SOLVER_STATE_WITH_REDIS/POSTGRES/DYNAMODB define what it holds.
+// SOLVER_STATE_WITH_REDIS/POSTGRES/DYNAMODB/ROCKSDB define what it holds.
 
 #include "backends/compiled_plugins.hpp"
 
@@ -14,6 +14,9 @@
 #if SOLVER_STATE_WITH_DYNAMODB
 #  include "backends/dynamodb/plugin.hpp"
 #endif
+#if SOLVER_STATE_WITH_ROCKSDB
+#  include "backends/rocksdb/plugin.hpp"
+#endif
 
 namespace solver_state {
 
@@ -22,6 +25,9 @@ const plugin_registry& compiled_plugins() {
     plugin_registry r;
     r.add(make_memory_plugin());
     r.add(make_file_plugin());
+#if SOLVER_STATE_WITH_ROCKSDB
+    r.add(make_rocksdb_plugin());
+#endif
 #if SOLVER_STATE_WITH_REDIS
     r.add(make_redis_plugin());
     r.add(make_redis_plugin("redis-sentinel")); // the master via Sentinels

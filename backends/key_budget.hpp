@@ -33,7 +33,7 @@ public:
   }
 
   /// Claims room unconditionally (keys loaded at start-up).
-  void take() { used_.fetch_add(1, std::memory_order_relaxed); }
+  void take(size_t n = 1) { used_.fetch_add(n, std::memory_order_relaxed); }
 
   void give_back(size_t n = 1) {
     used_.fetch_sub(n, std::memory_order_relaxed);

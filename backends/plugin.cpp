@@ -39,7 +39,7 @@ std::string plugin_registry::names() const {
 namespace {
 
 bool is_embedded(std::string_view name) {
-  return name == "memory" || name == "file";
+  return name == "memory" || name == "file" || name == "rocksdb";
 }
 
 /// A network backend's type must be a URL: parse it as the plugin will

@@ -12,6 +12,7 @@ packages=(
   catch2 curl prometheus
   openssl  # node TLS tests generate certificates with the CLI
   # backends and their servers
+  librocksdb-dev  # state.type: rocksdb
   libhiredis-dev redis-server redis-tools
   libpq-dev postgresql postgresql-contrib
   nodejs  # node >= 20: dynalite (DynamoDB tests, scripts/install-dynalite.sh) and the

@@ -1,0 +1,304 @@
+// Opening, re-sharding and closing the shared RocksDB database. Memory is
+// bounded by state.rocksdb.cache_bytes: the block cache and the memtables of
+// every shard are charged to one LRU cache (a WriteBufferManager on it).
+
+#include "backends/rocksdb/database.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <system_error>
+
+#include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
+#include <spdlog/spdlog.h>
+
+#include "backends/shard_placement.hpp"
+#include "messages/errors.hpp"
+
+namespace solver_state::rocks {
+
+namespace {
+
+constexpr const char* shard_prefix = "shard-";
+
+/// Moves per write batch when keys change shards: bounds the batch's memory.
+constexpr size_t moves_per_batch = 1'000;
+
+std::string shard_name(size_t i) {
+  return shard_prefix + std::to_string(i);
+}
+
+/// The index of a column family named "shard-N", or -1 for another name.
+long shard_of_name(const std::string& name) {
+  if (name.rfind(shard_prefix, 0) != 0)
+    return -1;
+  auto digits = name.substr(std::string{shard_prefix}.size());
+  if (digits.empty() || digits.size() > 6
+      || !std::all_of(digits.begin(), digits.end(),
+                      [](char c) { return c >= '0' && c <= '9'; }))
+    return -1;
+  return std::stol(digits);
+}
+
+rocksdb::CompressionType best_compression() {
+  auto have = rocksdb::GetSupportedCompressions();
+  if (std::find(have.begin(), have.end(), rocksdb::kZSTD) != have.end())
+    return rocksdb::kZSTD;
+  return rocksdb::kNoCompression;
+}
+
+struct tuned_options {
+  rocksdb::DBOptions db;
+  rocksdb::ColumnFamilyOptions shard;
+};
+
+tuned_options options_for(const rocksdb_config& cfg) {
+  tuned_options out;
+  auto cache = rocksdb::NewLRUCache(cfg.cache_bytes);
+  out.db.create_if_missing = true;
+  out.db.create_missing_column_families = true;
+  // Memtables are charged to the block cache: both stay within cache_bytes.
+  out.db.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(
+    cfg.cache_bytes / 2, cache);
+  // A stop syncs the log and leaves the memtables to the next open's replay
+  // of it: stopping takes no flush of up to cache_bytes / 2.
+  out.db.avoid_flush_during_shutdown = true;
+  // Old logs are freed once the memtables they cover are flushed.
+  out.db.max_total_wal_size = std::max<uint64_t>(cfg.cache_bytes, 64u << 20);
+  out.db.max_background_jobs = 2;
+  out.db.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  out.db.keep_log_file_num = 2;
+  out.db.max_log_file_size = 8u << 20;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  out.shard.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  out.shard.compression = best_compression();
+  out.shard.write_buffer_size = std::clamp<size_t>(cfg.cache_bytes / 8,
+                                                   1u << 20, 64u << 20);
+  return out;
+}
+
+} // namespace
+
+caf::error status_error(const rocksdb::Status& s, const std::string& what) {
+  auto message = "rocksdb: " + what + ": " + s.ToString();
+  if (s.IsNoSpace())
+    return make_state_error(state_errc::insufficient_storage, message);
+  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain())
+    return make_state_error(state_errc::backend_unavailable, message);
+  return make_state_error(state_errc::backend_error, message);
+}
+
+caf::expected<std::shared_ptr<database>>
+database::open(const rocksdb_config& cfg, size_t shards) {
+  auto started = std::chrono::steady_clock::now();
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.base_path, ec);
+  if (ec)
+    return make_state_error(state_errc::backend_error,
+                            "cannot create " + cfg.base_path + ": "
+                              + ec.message());
+  auto opts = options_for(cfg);
+  std::vector<std::string> names;
+  auto listed = rocksdb::DB::ListColumnFamilies(opts.db, cfg.base_path,
+                                                &names);
+  if (!listed.ok())
+    names = {rocksdb::kDefaultColumnFamilyName}; // a new database
+  // The shards of the last run, then any this run adds.
+  size_t existing = 0;
+  for (auto& name : names) {
+    if (name == rocksdb::kDefaultColumnFamilyName)
+      continue;
+    auto i = shard_of_name(name);
+    if (i < 0)
+      return make_state_error(state_errc::backend_error,
+                              cfg.base_path + " holds a column family '"
+                                + name
+                                + "' that solver-state did not write: is it "
+                                  "another program's RocksDB database?");
+    existing = std::max(existing, static_cast<size_t>(i) + 1);
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> wanted;
+  wanted.emplace_back(rocksdb::kDefaultColumnFamilyName, opts.shard);
+  for (size_t i = 0; i < std::max(existing, shards); ++i)
+    wanted.emplace_back(shard_name(i), opts.shard);
+  std::shared_ptr<database> out{new database};
+  out->path_ = cfg.base_path;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  auto st = rocksdb::DB::Open(opts.db, cfg.base_path, wanted, &handles,
+                              &out->db_);
+  if (!st.ok()) {
+    if (st.IsIOError() && st.ToString().find("lock") != std::string::npos)
+      return make_state_error(state_errc::backend_error,
+                              cfg.base_path
+                                + " is in use by another process (RocksDB's "
+                                  "LOCK file): stop it, or give this one "
+                                  "another state.rocksdb.base_path");
+    return status_error(st, "cannot open " + cfg.base_path);
+  }
+  out->default_ = handles[0];
+  out->shards_.assign(handles.begin() + 1, handles.end());
+  if (auto err = out->read_totals())
+    return err;
+  size_t moved = 0;
+  if (existing != 0 && existing != shards) {
+    if (auto err = out->move_to_owners(shards, &moved))
+      return err;
+    if (auto err = out->drop_shards_above(shards))
+      return err;
+  }
+  uint64_t keys = 0;
+  for (auto& t : out->totals_)
+    keys += t.keys;
+  std::chrono::duration<double> took = std::chrono::steady_clock::now()
+                                       - started;
+  spdlog::info("rocksdb backend: opened {} with {} keys in {} shards in "
+               "{:.3f} s{}",
+               cfg.base_path, keys, shards, took.count(),
+               moved == 0 ? std::string{}
+                          : " (moved " + std::to_string(moved)
+                              + " keys from " + std::to_string(existing)
+                              + " shards)");
+  return out;
+}
+
+caf::error database::read_totals() {
+  totals_.assign(shards_.size(), shard_totals{});
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    std::string bytes;
+    auto st = db_->Get(rocksdb::ReadOptions{}, shards_[i],
+                       meta_key,
+                       &bytes);
+    if (st.IsNotFound())
+      continue;
+    if (!st.ok())
+      return status_error(st, "reading the totals of shard "
+                                + std::to_string(i));
+    auto totals = decode_totals(bytes);
+    if (!totals)
+      return make_state_error(state_errc::backend_error,
+                              path_ + ": the totals of shard "
+                                + std::to_string(i) + " are damaged");
+    totals_[i] = *totals;
+  }
+  return {};
+}
+
+caf::error database::move_to_owners(size_t count, size_t* moved) {
+  rocksdb::WriteBatch batch;
+  size_t in_batch = 0;
+  std::vector<bool> touched(shards_.size(), false);
+  auto flush = [&]() -> caf::error {
+    for (size_t i = 0; i < shards_.size(); ++i)
+      if (touched[i])
+        batch.Put(shards_[i], meta_key,
+                  encode_totals(totals_[i]));
+    auto st = db_->Write(rocksdb::WriteOptions{}, &batch);
+    batch.Clear();
+    in_batch = 0;
+    std::fill(touched.begin(), touched.end(), false);
+    if (!st.ok())
+      return status_error(st, "moving keys between shards");
+    return {};
+  };
+  for (size_t from = 0; from < shards_.size(); ++from) {
+    std::unique_ptr<rocksdb::Iterator> it{
+      db_->NewIterator(rocksdb::ReadOptions{}, shards_[from])};
+    for (it->Seek(first_user_key);
+         it->Valid(); it->Next()) {
+      auto key = it->key().ToStringView();
+      auto to = shard_index(key, count);
+      if (to == from)
+        continue;
+      auto value = it->value();
+      auto expires = record_expiry(value.ToStringView());
+      if (!expires)
+        return make_state_error(state_errc::backend_error,
+                                path_ + ": the value of '" + std::string{key}
+                                  + "' is damaged");
+      batch.Put(shards_[to], it->key(), value);
+      batch.Delete(shards_[from], it->key());
+      if (*expires != 0) {
+        auto index = expiry_key(*expires, key);
+        batch.Delete(shards_[from], index);
+        batch.Put(shards_[to], index, rocksdb::Slice{});
+      }
+      auto bytes = key.size() + value.size();
+      totals_[from].keys -= 1;
+      totals_[from].bytes -= std::min<uint64_t>(totals_[from].bytes, bytes);
+      totals_[to].keys += 1;
+      totals_[to].bytes += bytes;
+      totals_[to].last_version = std::max(totals_[to].last_version,
+                                          totals_[from].last_version);
+      touched[from] = touched[to] = true;
+      ++*moved;
+      if (++in_batch == moves_per_batch)
+        if (auto err = flush())
+          return err;
+    }
+    if (!it->status().ok())
+      return status_error(it->status(), "reading shard " + std::to_string(from));
+  }
+  if (in_batch > 0)
+    if (auto err = flush())
+      return err;
+  return sync_log();
+}
+
+caf::error database::drop_shards_above(size_t count) {
+  // Versions issued by a dropped shard stay below every new one: shard 0
+  // keeps the highest before any shard goes.
+  for (size_t i = count; i < shards_.size(); ++i)
+    totals_[0].last_version = std::max(totals_[0].last_version,
+                                       totals_[i].last_version);
+  auto kept = db_->Put(rocksdb::WriteOptions{}, shards_[0], meta_key,
+                       encode_totals(totals_[0]));
+  if (!kept.ok())
+    return status_error(kept, "recording the last version");
+  if (auto err = sync_log())
+    return err;
+  while (shards_.size() > count) {
+    auto* handle = shards_.back();
+    auto st = db_->DropColumnFamily(handle);
+    if (!st.ok())
+      return status_error(st, "dropping an emptied shard");
+    db_->DestroyColumnFamilyHandle(handle);
+    shards_.pop_back();
+    totals_.pop_back();
+  }
+  return {};
+}
+
+caf::error database::sync_log() {
+  auto st = db_->SyncWAL();
+  if (!st.ok())
+    return status_error(st, "syncing the log");
+  return {};
+}
+
+database::~database() {
+  if (!db_)
+    return;
+  // Stops compactions at their next check instead of waiting them out.
+  rocksdb::CancelAllBackgroundWork(db_, true);
+  for (auto* handle : shards_)
+    db_->DestroyColumnFamilyHandle(handle);
+  if (default_)
+    db_->DestroyColumnFamilyHandle(default_);
+  auto st = db_->Close();
+  if (!st.ok())
+    spdlog::warn("rocksdb backend: closing {}: {}", path_, st.ToString());
+  delete db_;
+}
+
+} // namespace solver_state::rocks

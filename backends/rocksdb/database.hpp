@@ -1,0 +1,70 @@
+#pragma once
+
+// The one RocksDB database of a store, shared by its shards: a column family
+// per shard (so each shard lists and sweeps only its own keys) and one
+// write-ahead log for all of them (so one sync covers every shard's writes).
+// RocksDB is thread-safe; each shard touches only its own column family.
+// The last shard to let go of it closes it.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "backends/rocksdb/record.hpp"
+#include "config/config.hpp"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class Status;
+} // namespace rocksdb
+
+namespace solver_state::rocks {
+
+class database {
+public:
+  /// Opens base_path (creating it), with one column family per shard. When
+  /// the last run had another shard count, first moves every key to the
+  /// shard that owns it now, one atomic batch of moves at a time (a crash
+  /// midway leaves each key in exactly one shard; the next open goes on).
+  static caf::expected<std::shared_ptr<database>>
+  open(const rocksdb_config& cfg, size_t shards);
+
+  ~database();
+
+  database(const database&) = delete;
+  database& operator=(const database&) = delete;
+
+  rocksdb::DB& db() { return *db_; }
+  rocksdb::ColumnFamilyHandle* shard(size_t i) { return shards_[i]; }
+  size_t shard_count() const { return shards_.size(); }
+
+  /// The totals of shard `i` as the open found them.
+  const shard_totals& totals_at_open(size_t i) const { return totals_[i]; }
+
+  /// Syncs the write-ahead log: every write before it is durable.
+  caf::error sync_log();
+
+private:
+  database() = default;
+
+  caf::error read_totals();
+  caf::error move_to_owners(size_t count, size_t* moved);
+  caf::error drop_shards_above(size_t count);
+
+  std::string path_;
+  rocksdb::DB* db_ = nullptr;
+  rocksdb::ColumnFamilyHandle* default_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> shards_;
+  std::vector<shard_totals> totals_;
+};
+
+/// A failed RocksDB status as a state error, `what` saying what failed:
+/// no space -> insufficient_storage, corruption -> backend_error,
+/// busy/timed out -> backend_unavailable, others backend_error.
+caf::error status_error(const rocksdb::Status& s, const std::string& what);
+
+} // namespace solver_state::rocks

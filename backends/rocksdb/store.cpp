@@ -1,0 +1,429 @@
+// A shard of the rocksdb backend: point reads and conditional writes on its
+// column family, one write batch per change (the value, its expiry-index
+// entry and the shard totals together), group commit by syncing the shared
+// log once per group.
+
+#include "backends/rocksdb/store.hpp"
+
+#include <algorithm>
+
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
+
+#include "backends/transaction_check.hpp"
+#include "messages/errors.hpp"
+#include "messages/metrics.hpp"
+
+namespace solver_state {
+
+namespace {
+
+bool expired(unix_ms expires_at, unix_ms now) {
+  return expires_at != 0 && expires_at <= now;
+}
+
+caf::error damaged(const std::string& key) {
+  return make_state_error(state_errc::backend_error,
+                          "rocksdb: the stored value of '" + key
+                            + "' is damaged");
+}
+
+caf::error closed() {
+  return make_state_error(state_errc::backend_unavailable,
+                          "rocksdb: the store is closed");
+}
+
+caf::error not_found() {
+  return make_state_error(state_errc::not_found, "no value for key");
+}
+
+/// version_mismatch when `cond` does not hold for a key whose live version
+/// is `live` (0: none).
+caf::error condition_problem(const condition& cond, version_t live) {
+  if (cond.kind == condition::if_absent && live != 0)
+    return make_state_error(state_errc::version_mismatch, "key exists");
+  if (cond.kind == condition::if_version && live != cond.version)
+    return make_state_error(state_errc::version_mismatch,
+                            live != 0 ? "version differs"
+                                      : "key does not exist");
+  return {};
+}
+
+/// The smallest string above every string starting with `prefix`, or ""
+/// when there is none (a prefix of 0xff bytes).
+std::string prefix_end(std::string prefix) {
+  while (!prefix.empty()) {
+    auto& last = prefix.back();
+    if (static_cast<uint8_t>(last) != 0xff) {
+      ++last;
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  return prefix;
+}
+
+} // namespace
+
+rocksdb_store::rocksdb_store(std::shared_ptr<rocks::database> db,
+                             uint32_t shard,
+                             std::shared_ptr<key_budget> budget,
+                             version_t first_version, fsync_policy fsync)
+  : db_(std::move(db)),
+    shard_(shard),
+    budget_(std::move(budget)),
+    fsync_(fsync),
+    totals_(db_->totals_at_open(shard)) {
+  totals_.last_version = std::max(totals_.last_version, first_version);
+}
+
+std::string_view rocksdb_store::backend_name() const {
+  return "rocksdb";
+}
+
+// -- reads ----------------------------------------------------------------------------
+
+caf::expected<std::optional<rocksdb_store::stored>>
+rocksdb_store::peek(const std::string& key) {
+  if (!db_)
+    return closed();
+  rocksdb::PinnableSlice raw;
+  auto st = db_->db().Get(rocksdb::ReadOptions{}, db_->shard(shard_), key,
+                          &raw);
+  if (st.IsNotFound())
+    return std::optional<stored>{};
+  if (!st.ok())
+    return rocks::status_error(st, "reading '" + key + "'");
+  auto head = rocks::decode_head(raw.ToStringView());
+  if (!head)
+    return damaged(key);
+  return std::optional<stored>{*head};
+}
+
+caf::expected<entry> rocksdb_store::get(const std::string& key, unix_ms now) {
+  if (!db_)
+    return closed();
+  rocksdb::PinnableSlice raw;
+  auto st = db_->db().Get(rocksdb::ReadOptions{}, db_->shard(shard_), key,
+                          &raw);
+  if (st.IsNotFound())
+    return not_found();
+  if (!st.ok())
+    return rocks::status_error(st, "reading '" + key + "'");
+  auto e = rocks::decode_record(raw.ToStringView());
+  if (!e)
+    return damaged(key);
+  if (expired(e->expires_at_ms, now))
+    return not_found();
+  return std::move(*e);
+}
+
+caf::expected<key_page> rocksdb_store::list(const list_request& req,
+                                            unix_ms now) {
+  if (!db_)
+    return closed();
+  std::string start = req.after < req.prefix ? req.prefix : req.after;
+  if (start < rocks::first_user_key)
+    start = std::string{rocks::first_user_key};
+  auto end = prefix_end(req.prefix);
+  rocksdb::Slice upper{end};
+  rocksdb::ReadOptions read;
+  if (!end.empty())
+    read.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it{
+    db_->db().NewIterator(read, db_->shard(shard_))};
+  key_page page;
+  for (it->Seek(start); it->Valid(); it->Next()) {
+    auto key = it->key().ToStringView();
+    if (key == req.after)
+      continue;
+    if (key.substr(0, req.prefix.size()) != req.prefix)
+      break;
+    auto expires = rocks::record_expiry(it->value().ToStringView());
+    if (!expires)
+      return damaged(std::string{key});
+    if (expired(*expires, now))
+      continue;
+    if (req.limit != 0 && page.keys.size() == req.limit) {
+      page.more = true;
+      break;
+    }
+    page.keys.emplace_back(key);
+  }
+  if (!it->status().ok())
+    return rocks::status_error(it->status(), "listing '" + req.prefix + "'");
+  return page;
+}
+
+// -- writes ---------------------------------------------------------------------------
+
+version_t rocksdb_store::stage_put(rocksdb::WriteBatch& batch,
+                                   const std::string& key,
+                                   const std::string& value,
+                                   unix_ms expires_at,
+                                   const std::optional<stored>& before) {
+  auto* cf = db_->shard(shard_);
+  auto version = ++totals_.last_version;
+  batch.Put(cf, key, rocks::encode_record(value, version, expires_at));
+  auto old_expiry = before ? before->expires_at : 0;
+  if (old_expiry != expires_at) {
+    if (old_expiry != 0)
+      batch.Delete(cf, rocks::expiry_key(old_expiry, key));
+    if (expires_at != 0)
+      batch.Put(cf, rocks::expiry_key(expires_at, key), rocksdb::Slice{});
+  }
+  if (before) {
+    totals_.bytes -= std::min<uint64_t>(totals_.bytes,
+                                        key.size() + before->value_size);
+  } else {
+    ++totals_.keys;
+  }
+  totals_.bytes += key.size() + value.size();
+  return version;
+}
+
+void rocksdb_store::stage_erase(rocksdb::WriteBatch& batch,
+                                const std::string& key,
+                                const stored& before) {
+  auto* cf = db_->shard(shard_);
+  batch.Delete(cf, key);
+  if (before.expires_at != 0)
+    batch.Delete(cf, rocks::expiry_key(before.expires_at, key));
+  totals_.keys -= std::min<uint64_t>(totals_.keys, 1);
+  totals_.bytes -= std::min<uint64_t>(totals_.bytes,
+                                      key.size() + before.value_size);
+  ++totals_.last_version; // a deletion is a change with a version too
+}
+
+caf::error rocksdb_store::write(rocksdb::WriteBatch& batch,
+                                const rocks::shard_totals& saved) {
+  batch.Put(db_->shard(shard_), rocks::meta_key, rocks::encode_totals(totals_));
+  auto st = db_->db().Write(rocksdb::WriteOptions{}, &batch);
+  if (!st.ok()) {
+    totals_ = saved;
+    last_error_ = rocks::status_error(st, "writing");
+    return last_error_;
+  }
+  pending_ = true;
+  last_error_ = caf::error{};
+  return {};
+}
+
+caf::expected<write_result> rocksdb_store::set(set_request&& req,
+                                               unix_ms expires_at,
+                                               unix_ms now) {
+  auto before = peek(req.key);
+  if (!before)
+    return std::move(before.error());
+  bool live = *before && !expired((*before)->expires_at, now);
+  if (auto err = condition_problem(req.cond, live ? (*before)->version : 0))
+    return err;
+  bool new_key = !*before;
+  if (new_key && !budget_->try_take())
+    return make_state_error(state_errc::capacity_exceeded,
+                            "store holds max_items="
+                              + std::to_string(budget_->max_items())
+                              + " keys");
+  auto saved = totals_;
+  rocksdb::WriteBatch batch;
+  auto version = stage_put(batch, req.key, req.value, expires_at, *before);
+  if (auto err = write(batch, saved)) {
+    if (new_key)
+      budget_->give_back();
+    return err;
+  }
+  return write_result{version, !live};
+}
+
+caf::expected<bool> rocksdb_store::erase(const delete_request& req,
+                                         unix_ms now) {
+  auto before = peek(req.key);
+  if (!before)
+    return std::move(before.error());
+  bool live = *before && !expired((*before)->expires_at, now);
+  if (auto err = condition_problem(req.cond, live ? (*before)->version : 0))
+    return err;
+  if (!*before)
+    return false;
+  auto saved = totals_;
+  rocksdb::WriteBatch batch;
+  stage_erase(batch, req.key, **before);
+  if (auto err = write(batch, saved))
+    return err;
+  budget_->give_back();
+  return live;
+}
+
+caf::error rocksdb_store::transact(std::vector<pending_op>& ops,
+                                   unix_ms now) {
+  auto prior = check_transaction(*this, ops, now);
+  if (!prior)
+    return std::move(prior.error());
+  // What each key holds, expired or not, and the budget for new keys, before
+  // anything is staged: a refusal changes nothing.
+  std::vector<std::optional<stored>> before;
+  size_t new_keys = 0;
+  for (auto& op : ops) {
+    auto held = peek(op.target());
+    if (!held)
+      return std::move(held.error());
+    if (op.kind == pending_op::set && !*held)
+      ++new_keys;
+    before.push_back(*held);
+  }
+  for (size_t taken = 0; taken < new_keys; ++taken)
+    if (!budget_->try_take()) {
+      budget_->give_back(taken);
+      return make_state_error(state_errc::capacity_exceeded,
+                              "store holds max_items="
+                                + std::to_string(budget_->max_items())
+                                + " keys");
+    }
+  auto saved = totals_;
+  rocksdb::WriteBatch batch;
+  std::vector<version_t> versions(ops.size(), 0);
+  size_t removed = 0;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    auto& op = ops[i];
+    if (op.kind == pending_op::set) {
+      versions[i] = stage_put(batch, op.write.key, op.write.value,
+                              op.expires_at, before[i]);
+    } else if (before[i]) {
+      stage_erase(batch, op.removal.key, *before[i]);
+      ++removed;
+    }
+  }
+  // One batch: the log holds all of the transaction or none of it.
+  if (auto err = write(batch, saved)) {
+    budget_->give_back(new_keys);
+    return err;
+  }
+  budget_->give_back(removed);
+  for (size_t i = 0; i < ops.size(); ++i) {
+    auto& op = ops[i];
+    bool live = (*prior)[i].before.found();
+    if (op.kind == pending_op::set)
+      op.written = write_result{versions[i], !live};
+    else
+      op.erased = live;
+  }
+  return {};
+}
+
+size_t rocksdb_store::sweep(unix_ms now, std::vector<std::string>* expired) {
+  if (!db_)
+    return 0;
+  auto* cf = db_->shard(shard_);
+  auto bound = rocks::expiry_bound(now);
+  rocksdb::Slice upper{bound};
+  rocksdb::ReadOptions read;
+  read.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it{db_->db().NewIterator(read, cf)};
+  auto saved = totals_;
+  rocksdb::WriteBatch batch;
+  std::vector<std::string> dropped;
+  size_t seen = 0;
+  for (it->Seek(std::string(1, rocks::expiry_tag));
+       it->Valid() && seen < max_sweep_keys; it->Next(), ++seen) {
+    auto parsed = rocks::parse_expiry_key(it->key().ToStringView());
+    if (!parsed)
+      continue;
+    auto [at, key_view] = *parsed;
+    std::string key{key_view};
+    auto held = peek(key);
+    if (!held)
+      break; // read again at the next sweep
+    if (*held && (*held)->expires_at == at) {
+      stage_erase(batch, key, **held); // removes the index entry too
+      dropped.push_back(std::move(key));
+    } else {
+      batch.Delete(cf, it->key()); // an entry the key no longer has
+    }
+  }
+  if (batch.Count() == 0)
+    return 0;
+  if (auto err = write(batch, saved)) {
+    spdlog::warn("rocksdb backend shard {}: sweep: {}", shard_,
+                 message_of(err));
+    return 0;
+  }
+  budget_->give_back(dropped.size());
+  auto n = dropped.size();
+  if (expired)
+    for (auto& key : dropped)
+      expired->push_back(std::move(key));
+  return n;
+}
+
+// -- durability -----------------------------------------------------------------------
+
+bool rocksdb_store::has_pending_commit() const {
+  return pending_ && fsync_ == fsync_policy::always;
+}
+
+caf::error rocksdb_store::sync_timed() {
+  auto started = std::chrono::steady_clock::now();
+  auto err = db_->sync_log();
+  std::chrono::duration<double> took = std::chrono::steady_clock::now()
+                                       - started;
+  if (err) {
+    last_error_ = err;
+    return err;
+  }
+  sync_buckets_.resize(bucket_count);
+  auto bucket = std::lower_bound(duration_bounds.begin(),
+                                 duration_bounds.end(), took.count());
+  ++sync_buckets_[static_cast<size_t>(bucket - duration_bounds.begin())];
+  sync_seconds_ += took.count();
+  last_error_ = caf::error{};
+  return {};
+}
+
+caf::error rocksdb_store::commit() {
+  if (!pending_)
+    return {};
+  if (fsync_ != fsync_policy::always)
+    return {};
+  pending_ = false;
+  // The writes are in the log and the memtable already; a failed sync means
+  // they may not survive a power cut, so their writers hear the error.
+  return sync_timed();
+}
+
+caf::error rocksdb_store::checkpoint() {
+  if (fsync_ != fsync_policy::interval || !pending_)
+    return {};
+  pending_ = false;
+  return sync_timed();
+}
+
+caf::error rocksdb_store::close() {
+  if (closed_)
+    return {};
+  closed_ = true;
+  // Under interval and never the log holds acknowledged writes no sync
+  // covered yet: a clean stop makes them durable.
+  auto err = pending_ ? sync_timed() : caf::error{};
+  pending_ = false;
+  if (err)
+    spdlog::error("rocksdb backend shard {}: close: {}", shard_,
+                  message_of(err));
+  db_.reset(); // the last shard to close closes the database
+  return err;
+}
+
+caf::error rocksdb_store::health_check() {
+  return last_error_;
+}
+
+store_stats rocksdb_store::stats() const {
+  store_stats out{totals_.keys, totals_.bytes};
+  out.log_sync_buckets = sync_buckets_;
+  out.log_sync_buckets.resize(bucket_count);
+  out.log_sync_seconds = sync_seconds_;
+  return out;
+}
+
+} // namespace solver_state

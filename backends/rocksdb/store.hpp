@@ -1,0 +1,88 @@
+#pragma once
+
+// One shard of the rocksdb backend: its column family of the shared
+// database. Writes go to the write-ahead log and the memtable at once
+// (visible to readers, and in the OS's hands, so a killed process loses
+// none); under fsync: always the shard holds their acknowledgements until
+// commit() has synced the log, so one sync covers every write of a group.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backends/key_budget.hpp"
+#include "backends/rocksdb/database.hpp"
+#include "backends/state_store.hpp"
+
+namespace rocksdb {
+class WriteBatch;
+} // namespace rocksdb
+
+namespace solver_state {
+
+class rocksdb_store final : public state_store {
+public:
+  /// Shard `shard` of `db`; versions start after `first_version`.
+  rocksdb_store(std::shared_ptr<rocks::database> db, uint32_t shard,
+                std::shared_ptr<key_budget> budget, version_t first_version,
+                fsync_policy fsync);
+
+  std::string_view backend_name() const override;
+  caf::expected<entry> get(const std::string& key, unix_ms now) override;
+  caf::expected<write_result> set(set_request&& req, unix_ms expires_at,
+                                  unix_ms now) override;
+  caf::expected<bool> erase(const delete_request& req, unix_ms now) override;
+  caf::expected<key_page> list(const list_request& req, unix_ms now) override;
+  caf::error transact(std::vector<pending_op>& ops, unix_ms now) override;
+  size_t sweep(unix_ms now,
+               std::vector<std::string>* expired = nullptr) override;
+  bool reports_expiries() const override { return true; }
+  bool has_pending_commit() const override;
+  caf::error commit() override;
+  caf::error checkpoint() override;
+  caf::error close() override;
+  caf::error health_check() override;
+  store_stats stats() const override;
+
+  /// Expired keys one sweep() drops at most: a shard with a million keys
+  /// expiring at once still answers requests between sweeps.
+  static constexpr size_t max_sweep_keys = 10'000;
+
+private:
+  using stored = rocks::record_head;
+
+  /// What `key` holds now, expired or not; nullopt when nothing.
+  caf::expected<std::optional<stored>> peek(const std::string& key);
+
+  /// Adds to `batch` the writes that put `value` under `key` (replacing
+  /// `before`) with a new version, and counts them in the totals.
+  version_t stage_put(rocksdb::WriteBatch& batch, const std::string& key,
+                      const std::string& value, unix_ms expires_at,
+                      const std::optional<stored>& before);
+
+  /// Adds to `batch` the removal of `key`, which holds `before`.
+  void stage_erase(rocksdb::WriteBatch& batch, const std::string& key,
+                   const stored& before);
+
+  /// Writes `batch` with the shard's totals; on failure puts the totals
+  /// back to `saved` and returns why.
+  caf::error write(rocksdb::WriteBatch& batch,
+                   const rocks::shard_totals& saved);
+
+  caf::error sync_timed();
+
+  std::shared_ptr<rocks::database> db_;
+  uint32_t shard_;
+  std::shared_ptr<key_budget> budget_;
+  fsync_policy fsync_;
+  rocks::shard_totals totals_;
+  bool pending_ = false;
+  bool closed_ = false;
+  caf::error last_error_;
+  std::vector<uint64_t> sync_buckets_;
+  double sync_seconds_ = 0;
+};
+
+} // namespace solver_state
