@@ -1,5 +1,5 @@
-// Crash test of the file backend: a child process (file_crash_writer) writes
-// through the real store actors with fsync: always and prints every
+// Crash test of the embedded backends (file, rocksdb): a child process
+// (crash_writer) writes through the real store actors with fsync: always and prints every
 // acknowledged write; this test kills it with SIGKILL at random moments, and
 // after each kill reopens base_path and checks that every acknowledged write
 // is there with its exact bytes and version, and that no value anywhere is
@@ -22,7 +22,8 @@
 #include <random>
 #include <sstream>
 
-#include "tests/integration/file_crash_values.hpp"
+#include "backends/compiled_plugins.hpp"
+#include "tests/integration/crash_values.hpp"
 #include "tests/support/file_test_support.hpp"
 
 using namespace solver_state;
@@ -41,8 +42,8 @@ struct child {
   std::string buffer;
 };
 
-child spawn_writer(const std::string& base, size_t shards, int cycle,
-                   uint64_t seed) {
+child spawn_writer(const std::string& type, const std::string& base,
+                   size_t shards, int cycle, uint64_t seed) {
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
   pid_t pid = ::fork();
@@ -54,7 +55,7 @@ child spawn_writer(const std::string& base, size_t shards, int cycle,
     auto shards_text = std::to_string(shards);
     auto cycle_text = std::to_string(cycle);
     auto seed_text = std::to_string(seed);
-    ::execl(FILE_CRASH_WRITER, FILE_CRASH_WRITER, base.c_str(),
+    ::execl(CRASH_WRITER, CRASH_WRITER, type.c_str(), base.c_str(),
             shards_text.c_str(), cycle_text.c_str(), seed_text.c_str(),
             static_cast<char*>(nullptr));
     ::_exit(127);
@@ -115,9 +116,24 @@ int64_t order_generation(opened_store& store, const std::string& order) {
   return *seen.rbegin();
 }
 
-} // namespace
+/// The stores of `base` as a restarted service opens them.
+caf::expected<opened_store> reopen(const std::string& type,
+                                   const std::string& base, size_t shards) {
+  auto cfg = file_config_for(base, shards, fsync_policy::always);
+  if (type == "file")
+    return open_store(cfg);
+  cfg.type = type;
+  cfg.rocksdb.base_path = base;
+  cfg.rocksdb.cache_bytes = 4u << 20;
+  auto stores = compiled_plugins().find(type)->create_stores(cfg);
+  if (!stores)
+    return std::move(stores.error());
+  return opened_store{std::move(*stores)};
+}
 
-TEST_CASE("every acknowledged write survives SIGKILL at random moments") {
+/// Kills a writer of backend `type` at random moments and checks after each
+/// kill what the reopened store holds.
+void run_crash_cycles(const std::string& type) {
   temp_dir dir;
   auto base = dir.sub("base");
   int cycles = 30;
@@ -134,7 +150,7 @@ TEST_CASE("every acknowledged write survives SIGKILL at random moments") {
   size_t transactions = 0, transaction_checks = 0;
   for (int cycle = 0; cycle < cycles; ++cycle) {
     INFO("seed " << seed << ", cycle " << cycle);
-    auto c = spawn_writer(base, 1 + rng() % 4, cycle, seed + cycle);
+    auto c = spawn_writer(type, base, 1 + rng() % 4, cycle, seed + cycle);
     std::vector<std::string> lines;
     auto now = std::chrono::steady_clock::now;
     REQUIRE(read_lines(c, now() + std::chrono::seconds{20}, lines));
@@ -172,8 +188,8 @@ TEST_CASE("every acknowledged write survives SIGKILL at random moments") {
       }
     }
     // Reopen as a restarted service would (with some shard count).
-    auto store = open_store(
-      file_config_for(base, 1 + rng() % 4, fsync_policy::always));
+    auto store = reopen(type, base, 1 + rng() % 4);
+    INFO((store ? std::string{} : message_of(store.error())));
     REQUIRE(store);
     for (auto& [key, a] : unique_acks) {
       auto e = store->get(key);
@@ -220,7 +236,7 @@ TEST_CASE("every acknowledged write survives SIGKILL at random moments") {
       }
     }
   }
-  std::cout << "file crash test: " << cycles << " SIGKILL cycles, " << acked
+  std::cout << type << " crash test: " << cycles << " SIGKILL cycles, " << acked
             << " acknowledged writes, " << checked
             << " key checks of acknowledged writes (all of them after every kill), "
             << unacked_seen.size()
@@ -233,3 +249,17 @@ TEST_CASE("every acknowledged write survives SIGKILL at random moments") {
   CHECK(transactions > 0);
   CHECK(errors == 0);
 }
+
+} // namespace
+
+TEST_CASE("file: every acknowledged write survives SIGKILL at random "
+          "moments") {
+  run_crash_cycles("file");
+}
+
+#if SOLVER_STATE_WITH_ROCKSDB
+TEST_CASE("rocksdb: every acknowledged write survives SIGKILL at random "
+          "moments") {
+  run_crash_cycles("rocksdb");
+}
+#endif

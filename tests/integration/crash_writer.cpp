@@ -1,13 +1,13 @@
-// The child of the crash test (tests/file_crash_test.cpp): writes through the
-// real store actors (start_store, file backend, fsync: always) until it is
-// killed, and prints every acknowledged write as one line
+// The child of the crash test (tests/integration/crash_test.cpp): writes
+// through the real store actors (start_store, an embedded backend, fsync:
+// always) until it is killed, and prints every acknowledged write as one line
 //   A <key> <seq> <version>
 // on stdout, after the acknowledgement arrived. Transaction writers each
 // own one order and commit transactions that write one generation (their
 // seq) to every fill key of it (one placement group, so one shard):
 //   T <order> <seq>
 // after the transaction was acknowledged. Usage:
-//   file_crash_writer BASE_PATH SHARDS CYCLE SEED
+//   crash_writer TYPE BASE_PATH SHARDS CYCLE SEED   (TYPE: file | rocksdb)
 
 #include <unistd.h>
 
@@ -28,8 +28,8 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/store.hpp"
-#include "backends/plugin.hpp"
-#include "tests/integration/file_crash_values.hpp"
+#include "backends/compiled_plugins.hpp"
+#include "tests/integration/crash_values.hpp"
 #include "messages/protocol.hpp"
 
 using namespace solver_state;
@@ -109,8 +109,9 @@ void transaction_writer(caf::event_based_actor* self, state_actor store,
 } // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: %s BASE_PATH SHARDS CYCLE SEED\n", argv[0]);
+  if (argc != 6) {
+    std::fprintf(stderr, "usage: %s TYPE BASE_PATH SHARDS CYCLE SEED\n",
+                 argv[0]);
     return 2;
   }
   spdlog::set_level(spdlog::level::warn);
@@ -118,22 +119,26 @@ int main(int argc, char** argv) {
   register_message_types(cfg);
   caf::actor_system sys{cfg};
   state_config state;
-  state.type = "file";
+  state.type = argv[1];
   state.max_items = 0;
-  state.shards = std::stoul(argv[2]);
-  state.file.base_path = argv[1];
+  state.shards = std::stoul(argv[3]);
+  state.file.base_path = argv[2];
   state.file.fsync = fsync_policy::always;
   // Checkpoints often, so kills also land in the middle of folds.
   state.file.sync_interval = std::chrono::milliseconds{100};
-  auto store = start_store(sys, state, plugin_registry::builtin());
+  state.rocksdb.base_path = argv[2];
+  state.rocksdb.fsync = fsync_policy::always;
+  // Small memtables, so kills also land in the middle of flushes.
+  state.rocksdb.cache_bytes = 4u << 20;
+  auto store = start_store(sys, state, compiled_plugins());
   if (!store) {
     std::fprintf(stderr, "cannot start store: %s\n",
                  message_of(store.error()).c_str());
     return 1;
   }
   print_line("READY\n");
-  auto cycle = std::stoull(argv[3]);
-  auto seed = std::stoull(argv[4]);
+  auto cycle = std::stoull(argv[4]);
+  auto seed = std::stoull(argv[5]);
   for (int i = 0; i < writers; ++i)
     sys.spawn(writer, store->router, i, cycle, seed);
   for (int i = 0; i < crash::transaction_writers; ++i)

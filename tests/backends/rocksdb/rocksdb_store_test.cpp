@@ -1,0 +1,253 @@
+// The rocksdb backend beyond the conformance suite: what a restart keeps,
+// keys moving when the shard count changes, the expiry index, the totals an
+// open reads instead of counting, and refusals (a base_path in use, a
+// database another program wrote).
+
+#include <catch2/catch.hpp>
+
+#include <set>
+
+#include "backends/compiled_plugins.hpp"
+#include "backends/rocksdb/store.hpp"
+#include "tests/support/file_test_support.hpp"
+
+using namespace solver_state;
+using namespace solver_state::testing;
+
+namespace {
+
+state_config rocksdb_config_for(const std::string& base, size_t shards,
+                                size_t max_items = 0) {
+  state_config cfg;
+  cfg.type = "rocksdb";
+  cfg.shards = shards;
+  cfg.max_items = max_items;
+  cfg.rocksdb.base_path = base;
+  cfg.rocksdb.fsync = fsync_policy::always;
+  cfg.rocksdb.cache_bytes = 8u << 20;
+  return cfg;
+}
+
+caf::expected<opened_store> open_rocksdb(const state_config& cfg) {
+  auto stores = compiled_plugins().find("rocksdb")->create_stores(cfg);
+  if (!stores)
+    return std::move(stores.error());
+  return opened_store{std::move(*stores)};
+}
+
+opened_store must_open(const std::string& base, size_t shards,
+                       size_t max_items = 0) {
+  auto store = open_rocksdb(rocksdb_config_for(base, shards, max_items));
+  INFO((store ? std::string{} : message_of(store.error())));
+  REQUIRE(store);
+  return std::move(*store);
+}
+
+void close_all(opened_store& store) {
+  for (auto& s : store.stores)
+    REQUIRE_FALSE(s->close());
+  store.stores.clear();
+}
+
+uint64_t total_keys(const opened_store& store) {
+  uint64_t n = 0;
+  for (auto& s : store.stores)
+    n += s->stats().keys;
+  return n;
+}
+
+uint64_t total_bytes(const opened_store& store) {
+  uint64_t n = 0;
+  for (auto& s : store.stores)
+    n += s->stats().bytes;
+  return n;
+}
+
+std::string key_of(int i) {
+  return "order:t:" + std::to_string(i);
+}
+
+std::string value_of(int i) {
+  return "value-" + std::to_string(i * 7919);
+}
+
+/// Writes keys 0..n-1 (every third with a TTL ending at 10'000) and returns
+/// their versions.
+std::vector<version_t> write_keys(opened_store& store, int n) {
+  std::vector<version_t> versions;
+  for (int i = 0; i < n; ++i) {
+    auto v = store.put(key_of(i), value_of(i), 1000, i % 3 == 0 ? 10'000 : 0);
+    REQUIRE(v);
+    versions.push_back(*v);
+  }
+  return versions;
+}
+
+/// Every key 0..n-1 is found in the shard that owns it under the current
+/// shard count, with its value and version, and each shard lists exactly
+/// the keys it owns.
+void check_keys(opened_store& store, int n,
+                const std::vector<version_t>& versions) {
+  for (int i = 0; i < n; ++i) {
+    auto e = store.get(key_of(i));
+    INFO(key_of(i));
+    REQUIRE(e);
+    CHECK(e->value == value_of(i));
+    CHECK(e->version == versions[static_cast<size_t>(i)]);
+    CHECK(e->expires_at_ms == (i % 3 == 0 ? 10'000 : 0));
+  }
+  std::set<std::string> listed;
+  for (size_t s = 0; s < store.stores.size(); ++s) {
+    auto page = store.stores[s]->list(list_request{"", "", 0}, 1000);
+    REQUIRE(page);
+    for (auto& key : page->keys) {
+      CHECK(shard_index(key, store.stores.size()) == s);
+      CHECK(listed.insert(key).second);
+    }
+  }
+  CHECK(listed.size() == static_cast<size_t>(n));
+  CHECK(total_keys(store) == static_cast<uint64_t>(n));
+}
+
+} // namespace
+
+TEST_CASE("rocksdb: a restart keeps every key, version, expiry and total") {
+  temp_dir dir;
+  auto base = dir.sub("db");
+  std::vector<version_t> versions;
+  uint64_t bytes = 0;
+  {
+    auto store = must_open(base, 2);
+    versions = write_keys(store, 200);
+    // A deleted key stays deleted; an overwritten one keeps its last value.
+    REQUIRE(store.put("order:t:gone", "x"));
+    REQUIRE(*store.remove("order:t:gone"));
+    bytes = total_bytes(store);
+    close_all(store);
+  }
+  auto store = must_open(base, 2);
+  check_keys(store, 200, versions);
+  CHECK(total_bytes(store) == bytes);
+  CHECK(code_of(store.get("order:t:gone").error()) == state_errc::not_found);
+  // New versions stay above every version issued before the restart.
+  auto v = store.put(key_of(1), "newer");
+  REQUIRE(v);
+  CHECK(*v > *std::max_element(versions.begin(), versions.end()));
+}
+
+TEST_CASE("rocksdb: changing the shard count moves every key to its owner") {
+  temp_dir dir;
+  auto base = dir.sub("db");
+  std::vector<version_t> versions;
+  {
+    auto store = must_open(base, 4);
+    versions = write_keys(store, 300);
+    close_all(store);
+  }
+  for (size_t shards : {2, 3, 1, 5}) {
+    INFO("shards " << shards);
+    auto store = must_open(base, shards);
+    check_keys(store, 300, versions);
+    close_all(store);
+  }
+  // The expiry index moved with the keys: a sweep after the TTL drops
+  // exactly the keys that had one, and names them.
+  auto store = must_open(base, 5);
+  std::set<std::string> expired;
+  size_t dropped = 0;
+  for (auto& s : store.stores) {
+    std::vector<std::string> names;
+    dropped += s->sweep(10'001, &names);
+    expired.insert(names.begin(), names.end());
+  }
+  CHECK(dropped == 100);
+  CHECK(expired.size() == 100);
+  for (int i = 0; i < 300; i += 3)
+    CHECK(expired.count(key_of(i)) == 1);
+  CHECK(total_keys(store) == 200);
+}
+
+TEST_CASE("rocksdb: the sweep follows the expiry a key has now") {
+  temp_dir dir;
+  auto store = must_open(dir.sub("db"), 1);
+  auto& s = *store.stores[0];
+  REQUIRE(store.put("a", "1", 1000, 5'000));
+  REQUIRE(store.put("a", "2", 1000, 0));      // TTL removed
+  REQUIRE(store.put("b", "1", 1000, 5'000));
+  REQUIRE(store.put("b", "2", 1000, 20'000)); // TTL extended
+  REQUIRE(store.put("c", "1", 1000, 5'000));
+  std::vector<std::string> names;
+  CHECK(s.sweep(10'000, &names) == 1);
+  CHECK(names == std::vector<std::string>{"c"});
+  CHECK(store.get("a", 30'000)->value == "2");
+  CHECK(store.get("b", 10'000)->value == "2");
+  // Expired but not yet swept: invisible to get and list.
+  CHECK(code_of(store.get("b", 20'000).error()) == state_errc::not_found);
+  CHECK(s.list(list_request{"", "", 0}, 20'000)->keys
+        == std::vector<std::string>{"a"});
+  CHECK(s.sweep(20'000) == 1);
+  CHECK(s.stats().keys == 1);
+}
+
+TEST_CASE("rocksdb: a sweep drops at most max_sweep_keys at a time") {
+  temp_dir dir;
+  auto store = must_open(dir.sub("db"), 1);
+  auto& s = *store.stores[0];
+  auto n = rocksdb_store::max_sweep_keys + 5;
+  for (size_t i = 0; i < n; ++i)
+    REQUIRE(s.set(set_request{"k:" + std::to_string(i), "v", 0,
+                              condition::always()},
+                  50, 10));
+  REQUIRE_FALSE(s.commit());
+  CHECK(s.sweep(100) == rocksdb_store::max_sweep_keys);
+  CHECK(s.sweep(100) == 5);
+  CHECK(s.sweep(100) == 0);
+  CHECK(s.stats().keys == 0);
+}
+
+TEST_CASE("rocksdb: max_items counts the keys an open finds") {
+  temp_dir dir;
+  auto base = dir.sub("db");
+  {
+    auto store = must_open(base, 2);
+    write_keys(store, 10);
+    close_all(store);
+  }
+  auto store = must_open(base, 2, 12);
+  REQUIRE(store.put("extra:1", "x"));
+  REQUIRE(store.put("extra:2", "x"));
+  auto refused = store.put("extra:3", "x");
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == state_errc::capacity_exceeded);
+  // Overwriting an existing key needs no room; deleting one makes room.
+  CHECK(store.put(key_of(1), "again"));
+  REQUIRE(*store.remove(key_of(2)));
+  CHECK(store.put("extra:3", "x"));
+}
+
+TEST_CASE("rocksdb: a base_path in use or written by another program is "
+          "refused with the reason") {
+  temp_dir dir;
+  auto base = dir.sub("db");
+  auto first = must_open(base, 1);
+  auto second = open_rocksdb(rocksdb_config_for(base, 1));
+  REQUIRE_FALSE(second);
+  INFO(message_of(second.error()));
+  CHECK(message_of(second.error()).find("in use by another process")
+        != std::string::npos);
+  CHECK(message_of(second.error()).find("state.rocksdb.base_path")
+        != std::string::npos);
+  close_all(first);
+  // Closed, it opens again.
+  auto third = open_rocksdb(rocksdb_config_for(base, 1));
+  CHECK(third);
+}
+
+TEST_CASE("rocksdb: eviction lru is refused") {
+  temp_dir dir;
+  auto cfg = rocksdb_config_for(dir.sub("db"), 1);
+  cfg.eviction = eviction_policy::lru;
+  auto store = open_rocksdb(cfg);
+  REQUIRE_FALSE(store);
+  CHECK(message_of(store.error()).find("lru") != std::string::npos);
+}
