@@ -173,10 +173,11 @@ void read_file_section(section& parent, file_config& f,
   s.reject_unknown();
 }
 
-/// Shards of the rocksdb backend when the configuration names none: the
-/// shards share one log, so more of them add threads for RocksDB's reads
-/// and memtable inserts without splitting a group commit (bench/README.md).
-constexpr size_t rocksdb_default_shards = 2;
+/// Shards of the rocksdb backend when the configuration names none: one, as
+/// for file. The shards share one log but each syncs it for its own group,
+/// so under fsync: always 2 shards served 0.8x what 1 did through the
+/// gateway (bench/README.md, "Embedded engines over TCP").
+constexpr size_t rocksdb_default_shards = 1;
 
 void read_rocksdb_section(section& parent, rocksdb_config& r,
                           std::vector<std::string>& problems) {

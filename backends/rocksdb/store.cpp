@@ -6,6 +6,8 @@
 #include "backends/rocksdb/store.hpp"
 
 #include <algorithm>
+#include <string_view>
+#include <unordered_map>
 
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
@@ -254,6 +256,88 @@ caf::expected<bool> rocksdb_store::erase(const delete_request& req,
     return err;
   budget_->give_back();
   return live;
+}
+
+void rocksdb_store::apply(std::vector<pending_op>& ops, unix_ms now) {
+  // What each key written so far in this batch holds now (nullopt: absent),
+  // and the op whose value it holds: later ops on that key see it.
+  struct written {
+    std::optional<stored> head;
+    const pending_op* by = nullptr;
+  };
+  std::unordered_map<std::string_view, written> batch_view;
+  auto before = [&](const std::string& key)
+    -> caf::expected<std::optional<stored>> {
+    if (auto it = batch_view.find(key); it != batch_view.end())
+      return it->second.head;
+    return peek(key);
+  };
+  auto saved = totals_;
+  rocksdb::WriteBatch batch;
+  std::vector<bool> depends(ops.size(), false); // on this batch's write
+  size_t taken = 0, removed = 0;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    auto& op = ops[i];
+    auto& key = op.target();
+    auto seen = batch_view.find(key);
+    depends[i] = seen != batch_view.end();
+    if (op.kind == pending_op::get) {
+      if (!depends[i]) {
+        op.got = get(key, now);
+      } else if (!seen->second.head
+                 || expired(seen->second.head->expires_at, now)) {
+        op.got = not_found();
+      } else {
+        auto& h = *seen->second.head;
+        op.got = entry{seen->second.by->write.value, h.version, h.expires_at};
+      }
+      continue;
+    }
+    auto held = before(key);
+    if (!held) {
+      op.fail(held.error());
+      continue;
+    }
+    bool live = *held && !expired((*held)->expires_at, now);
+    auto& cond = op.kind == pending_op::set ? op.write.cond : op.removal.cond;
+    if (auto err = condition_problem(cond, live ? (*held)->version : 0)) {
+      op.fail(err);
+      continue;
+    }
+    if (op.kind == pending_op::set) {
+      if (!*held && !budget_->try_take()) {
+        op.fail(make_state_error(state_errc::capacity_exceeded,
+                                 "store holds max_items="
+                                   + std::to_string(budget_->max_items())
+                                   + " keys"));
+        continue;
+      }
+      taken += !*held;
+      auto version = stage_put(batch, key, op.write.value, op.expires_at,
+                               *held);
+      op.written = write_result{version, !live};
+      batch_view[key] = written{
+        stored{version, op.expires_at, op.write.value.size()}, &op};
+    } else {
+      op.erased = live;
+      if (*held) {
+        stage_erase(batch, key, **held);
+        ++removed;
+        batch_view[key] = written{};
+      }
+    }
+    depends[i] = true;
+  }
+  if (batch.Count() == 0)
+    return;
+  if (auto err = write(batch, saved)) {
+    budget_->give_back(taken);
+    for (size_t i = 0; i < ops.size(); ++i)
+      if (depends[i])
+        ops[i].fail(err);
+    return;
+  }
+  budget_->give_back(removed);
 }
 
 caf::error rocksdb_store::transact(std::vector<pending_op>& ops,

@@ -1,7 +1,10 @@
 #pragma once
 
 // One shard of the rocksdb backend: its column family of the shared
-// database. Writes go to the write-ahead log and the memtable at once
+// database. The shard hands it every operation that arrived meanwhile at
+// once (pipelines()): their writes go to RocksDB as one write batch, so one
+// trip through RocksDB's write path and one log append serve them all.
+// Writes go to the write-ahead log and the memtable at once
 // (visible to readers, and in the OS's hands, so a killed process loses
 // none); under fsync: always the shard holds their acknowledgements until
 // commit() has synced the log, so one sync covers every write of a group.
@@ -35,6 +38,8 @@ public:
                                   unix_ms now) override;
   caf::expected<bool> erase(const delete_request& req, unix_ms now) override;
   caf::expected<key_page> list(const list_request& req, unix_ms now) override;
+  bool pipelines() const override { return true; }
+  void apply(std::vector<pending_op>& ops, unix_ms now) override;
   caf::error transact(std::vector<pending_op>& ops, unix_ms now) override;
   size_t sweep(unix_ms now,
                std::vector<std::string>* expired = nullptr) override;
