@@ -27,6 +27,7 @@
 #include "config/cli.hpp"
 #include "config/config.hpp"
 #include "config/print.hpp"
+#include "http/recovery_gate.hpp"
 #include "http/server.hpp"
 #include "messages/protocol.hpp"
 
@@ -176,6 +177,14 @@ int serve(const service_config& cfg, const std::string& config_path,
     return exit_failure;
   }
   caf::actor_system sys{caf_cfg};
+  // The port answers from the start: 503 "recovering" while the store opens
+  // (seconds for a large one), then the gateway takes its socket over.
+  recovery_gate gate;
+  if (auto err = gate.start(cfg.http.listen)) {
+    spdlog::critical("cannot start HTTP on {}: {}", cfg.http.listen,
+                     message_of(err));
+    return exit_failure;
+  }
   auto store = start_store(sys, cfg.state, compiled_plugins(),
                            store_options_for(cfg));
   if (!store) {
@@ -203,7 +212,7 @@ int serve(const service_config& cfg, const std::string& config_path,
                    node->metrics,
                    node->front_owners,
                    watch_source{node->hub, cfg.state.watch.heartbeat}};
-  if (auto err = http.start()) {
+  if (auto err = http.start(gate.hand_over())) {
     spdlog::critical("cannot start HTTP on {}: {}", cfg.http.listen,
                      message_of(err));
     stop_node(sys, *node);

@@ -101,6 +101,12 @@ beast::error_code listener::open(const tcp::endpoint& ep) {
   return ec;
 }
 
+beast::error_code listener::adopt(const tcp::endpoint& ep, int fd) {
+  beast::error_code ec;
+  acceptor_.assign(ep.protocol(), fd, ec);
+  return ec;
+}
+
 uint16_t listener::port() const {
   beast::error_code ec;
   auto ep = acceptor_.local_endpoint(ec);

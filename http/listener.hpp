@@ -25,6 +25,11 @@ public:
   /// Binds and listens; the error if that fails.
   boost::beast::error_code open(const boost::asio::ip::tcp::endpoint& ep);
 
+  /// Takes over `fd`, a socket already listening on `ep`'s protocol (the
+  /// recovery gate's): connections waiting on it are served too.
+  boost::beast::error_code adopt(const boost::asio::ip::tcp::endpoint& ep,
+                                 int fd);
+
   uint16_t port() const;
 
   void run();

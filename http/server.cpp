@@ -119,7 +119,7 @@ struct http_server::impl {
 
   ~impl() { stop(std::chrono::milliseconds{0}); }
 
-  caf::error start();
+  caf::error start(int listening_fd);
   void stop(std::chrono::milliseconds drain);
   void arm_flush();
   void flush_stats();
@@ -133,13 +133,14 @@ struct http_server::impl {
   bool running = false;
 };
 
-caf::error http_server::impl::start() {
+caf::error http_server::impl::start(int listening_fd) {
   auto ep = endpoint_of(cfg.listen);
   if (!ep)
     return std::move(ep.error());
   auto& c = *core;
   c.acceptor = std::make_shared<listener>(c.ioc, c.ctx);
-  if (auto ec = c.acceptor->open(*ep))
+  if (auto ec = listening_fd >= 0 ? c.acceptor->adopt(*ep, listening_fd)
+                                  : c.acceptor->open(*ep))
     return make_state_error(state_errc::io_error,
                             "http.listen: cannot listen on " + cfg.listen
                               + ": " + ec.message());
@@ -221,8 +222,8 @@ http_server::http_server(caf::actor_system& sys, http_config cfg,
 
 http_server::~http_server() = default;
 
-caf::error http_server::start() {
-  return impl_->start();
+caf::error http_server::start(int listening_fd) {
+  return impl_->start(listening_fd);
 }
 
 uint16_t http_server::port() const {

@@ -37,7 +37,9 @@ public:
   http_server& operator=(const http_server&) = delete;
 
   /// Binds http.listen and starts the io threads; an error if it cannot bind.
-  caf::error start();
+  /// With `listening_fd` (recovery_gate::hand_over()), serves that socket,
+  /// already bound to http.listen, instead.
+  caf::error start(int listening_fd = -1);
 
   /// The bound port (useful with port 0).
   uint16_t port() const;

@@ -1,0 +1,199 @@
+// The recovery gate: one thread, one io_context, a connection at most
+// `max_connections` at a time, each answered once and closed.
+
+#include "http/recovery_gate.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <thread>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "config/config.hpp"
+#include "http/json_codec.hpp"
+#include "messages/errors.hpp"
+
+namespace solver_state {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+/// Connections answered at once; more wait in the backlog.
+constexpr size_t max_connections = 64;
+
+/// A request head larger than this, or slower than read_timeout, is
+/// answered without being read to its end.
+constexpr size_t max_head_bytes = 8192;
+constexpr auto read_timeout = std::chrono::seconds{2};
+
+std::string answer(const std::string& head, double seconds) {
+  auto line_end = head.find("\r\n");
+  auto request_line = head.substr(0, line_end);
+  auto is = [&](const char* target) {
+    auto want = std::string{"GET "} + target;
+    return request_line.rfind(want + " ", 0) == 0
+           || request_line.rfind(want + "?", 0) == 0;
+  };
+  unsigned status = 503;
+  std::string body;
+  if (is("/healthz")) {
+    status = 200;
+    body = gateway::status_body("ok");
+  } else {
+    char took[32];
+    std::snprintf(took, sizeof took, "%.1f", seconds);
+    body = gateway::error_body(state_errc::backend_unavailable,
+                               std::string{"recovering: the store is "
+                                           "opening ("}
+                                 + took + " s so far); retry shortly");
+  }
+  std::string out = status == 200 ? "HTTP/1.1 200 OK\r\n"
+                                  : "HTTP/1.1 503 Service Unavailable\r\n"
+                                    "Retry-After: 1\r\n";
+  out += "Content-Type: application/json\r\nConnection: close\r\n"
+         "Server: solver-state\r\nContent-Length: "
+         + std::to_string(body.size()) + "\r\n\r\n" + body;
+  return out;
+}
+
+} // namespace
+
+struct recovery_gate::impl {
+  net::io_context ioc;
+  tcp::acceptor acceptor{ioc};
+  std::thread thread;
+  std::chrono::steady_clock::time_point started
+    = std::chrono::steady_clock::now();
+  size_t open = 0; // connections being answered (io thread only)
+  bool accepting = false;
+  bool running = false;
+
+  void accept() {
+    if (open >= max_connections) {
+      accepting = false; // resumed by the next connection that closes
+      return;
+    }
+    accepting = true;
+    acceptor.async_accept([this](boost::system::error_code ec,
+                                 tcp::socket socket) {
+      accepting = false;
+      if (ec == net::error::operation_aborted || !acceptor.is_open())
+        return;
+      if (!ec)
+        serve(std::move(socket));
+      accept();
+    });
+  }
+
+  void serve(tcp::socket socket) {
+    ++open;
+    struct connection {
+      connection(tcp::socket s, net::io_context& ioc)
+        : socket(std::move(s)), timer(ioc) {}
+      tcp::socket socket;
+      net::streambuf buffer{max_head_bytes};
+      net::steady_timer timer;
+      std::string reply;
+    };
+    auto c = std::make_shared<connection>(std::move(socket), ioc);
+    c->timer.expires_after(read_timeout);
+    c->timer.async_wait([c](boost::system::error_code ec) {
+      if (!ec)
+        c->socket.cancel();
+    });
+    net::async_read_until(
+      c->socket, c->buffer, "\r\n\r\n",
+      [this, c](boost::system::error_code, size_t) {
+        c->timer.cancel();
+        std::string head{net::buffers_begin(c->buffer.data()),
+                         net::buffers_end(c->buffer.data())};
+        std::chrono::duration<double> took = std::chrono::steady_clock::now()
+                                             - started;
+        c->reply = answer(head, took.count());
+        net::async_write(c->socket, net::buffer(c->reply),
+                         [this, c](boost::system::error_code, size_t) {
+                           boost::system::error_code ignored;
+                           c->socket.shutdown(tcp::socket::shutdown_both,
+                                              ignored);
+                           c->socket.close(ignored);
+                           --open;
+                           if (!accepting && acceptor.is_open())
+                             accept();
+                         });
+      });
+  }
+};
+
+recovery_gate::recovery_gate() : impl_(std::make_unique<impl>()) {
+}
+
+recovery_gate::~recovery_gate() {
+  auto fd = hand_over();
+  if (fd >= 0)
+    ::close(fd);
+}
+
+caf::error recovery_gate::start(const std::string& listen) {
+  std::string host;
+  uint16_t port = 0;
+  if (!split_host_port(listen, host, port))
+    return make_state_error(state_errc::bad_request,
+                            "http.listen: must be host:port, got '" + listen
+                              + "'");
+  boost::system::error_code ec;
+  tcp::resolver resolver{impl_->ioc};
+  auto found = resolver.resolve(host, std::to_string(port), ec);
+  if (ec || found.empty())
+    return make_state_error(state_errc::io_error,
+                            "http.listen: cannot resolve '" + host
+                              + "': " + ec.message());
+  auto ep = found.begin()->endpoint();
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec)
+    a.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec)
+    a.bind(ep, ec);
+  if (!ec)
+    a.listen(net::socket_base::max_listen_connections, ec);
+  if (ec)
+    return make_state_error(state_errc::io_error,
+                            "http.listen: cannot listen on " + listen + ": "
+                              + ec.message());
+  impl_->accept();
+  impl_->running = true;
+  impl_->thread = std::thread{[this] { impl_->ioc.run(); }};
+  spdlog::info("http: answering 503 recovering on port {} while the store "
+               "opens",
+               a.local_endpoint(ec).port());
+  return {};
+}
+
+int recovery_gate::hand_over() {
+  if (!impl_->running)
+    return -1;
+  impl_->running = false;
+  int fd = -1;
+  // On the io thread: the acceptor is only touched there.
+  net::post(impl_->ioc, [this, &fd] {
+    boost::system::error_code ec;
+    impl_->acceptor.cancel(ec);
+    fd = impl_->acceptor.release(ec);
+    if (ec)
+      fd = -1;
+  });
+  // The connections being answered finish (each within read_timeout and
+  // one write); then run() returns.
+  impl_->thread.join();
+  return fd;
+}
+
+} // namespace solver_state
