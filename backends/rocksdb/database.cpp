@@ -47,10 +47,11 @@ long shard_of_name(const std::string& name) {
   return std::stol(digits);
 }
 
-rocksdb::CompressionType best_compression() {
+/// `wanted` when this librocksdb supports it, else no compression.
+rocksdb::CompressionType if_supported(rocksdb::CompressionType wanted) {
   auto have = rocksdb::GetSupportedCompressions();
-  if (std::find(have.begin(), have.end(), rocksdb::kZSTD) != have.end())
-    return rocksdb::kZSTD;
+  if (std::find(have.begin(), have.end(), wanted) != have.end())
+    return wanted;
   return rocksdb::kNoCompression;
 }
 
@@ -82,8 +83,13 @@ tuned_options options_for(const rocksdb_config& cfg) {
   table.pin_l0_filter_and_index_blocks_in_cache = true;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   out.shard.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  out.shard.compression = best_compression();
-  out.shard.write_buffer_size = std::clamp<size_t>(cfg.cache_bytes / 8,
+  // zstd where data settles (most of it), LZ4 above: the upper levels are
+  // rewritten often, and on 2 cores zstd there slowed writes under
+  // compaction (bench/README.md, "Embedded engines over TCP").
+  out.shard.compression = if_supported(rocksdb::kLZ4Compression);
+  out.shard.bottommost_compression = if_supported(rocksdb::kZSTD);
+  out.shard.level_compaction_dynamic_level_bytes = true;
+  out.shard.write_buffer_size = std::clamp<size_t>(cfg.cache_bytes / 4,
                                                    1u << 20, 64u << 20);
   return out;
 }
