@@ -13,12 +13,15 @@
 #include <string>
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <spdlog/spdlog.h>
 
+#include "config/config.hpp"
 #include "http/json_codec.hpp"
 #include "http/session.hpp"
+#include "messages/errors.hpp"
 
 namespace solver_state::gateway {
 
@@ -210,6 +213,28 @@ void listener::log_refusals() {
                   refusal_log_interval.count(), accept_pause.count());
   refused_ = shed_ = accept_errors_ = 0;
   last_refusal_log_ = now;
+}
+
+/// The endpoint of http.listen ("host:port"; a name is resolved).
+caf::expected<tcp::endpoint> endpoint_of(const std::string& listen) {
+  std::string host;
+  uint16_t port = 0;
+  if (!split_host_port(listen, host, port))
+    return make_state_error(state_errc::bad_request,
+                            "http.listen: must be host:port, got '" + listen
+                              + "'");
+  boost::system::error_code ec;
+  auto addr = net::ip::make_address(host, ec);
+  if (!ec)
+    return tcp::endpoint{addr, port};
+  net::io_context ioc;
+  tcp::resolver resolver{ioc};
+  auto results = resolver.resolve(host, std::to_string(port), ec);
+  if (ec || results.empty())
+    return make_state_error(state_errc::io_error,
+                            "http.listen: cannot resolve '" + host
+                              + "': " + ec.message());
+  return results.begin()->endpoint();
 }
 
 } // namespace solver_state::gateway

@@ -7,16 +7,23 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/error.hpp>
+#include <caf/expected.hpp>
 
 #include "http/connection_context.hpp"
 #include "http/session.hpp"
 
 namespace solver_state::gateway {
+
+/// The endpoint of http.listen ("host:port", port 0 for any; a host name
+/// is resolved), or why it has none.
+caf::expected<boost::asio::ip::tcp::endpoint>
+endpoint_of(const std::string& listen);
 
 class listener : public std::enable_shared_from_this<listener> {
 public:

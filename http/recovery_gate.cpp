@@ -15,8 +15,8 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
-#include "config/config.hpp"
 #include "http/json_codec.hpp"
+#include "http/listener.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {
@@ -142,26 +142,16 @@ recovery_gate::~recovery_gate() {
 }
 
 caf::error recovery_gate::start(const std::string& listen) {
-  std::string host;
-  uint16_t port = 0;
-  if (!split_host_port(listen, host, port))
-    return make_state_error(state_errc::bad_request,
-                            "http.listen: must be host:port, got '" + listen
-                              + "'");
+  auto ep = gateway::endpoint_of(listen);
+  if (!ep)
+    return std::move(ep.error());
   boost::system::error_code ec;
-  tcp::resolver resolver{impl_->ioc};
-  auto found = resolver.resolve(host, std::to_string(port), ec);
-  if (ec || found.empty())
-    return make_state_error(state_errc::io_error,
-                            "http.listen: cannot resolve '" + host
-                              + "': " + ec.message());
-  auto ep = found.begin()->endpoint();
   auto& a = impl_->acceptor;
-  a.open(ep.protocol(), ec);
+  a.open(ep->protocol(), ec);
   if (!ec)
     a.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec)
-    a.bind(ep, ec);
+    a.bind(*ep, ec);
   if (!ec)
     a.listen(net::socket_base::max_listen_connections, ec);
   if (ec)

@@ -33,27 +33,6 @@ constexpr std::chrono::seconds stats_interval{1};
 
 /// The endpoint of "host:port"; hostnames other than IP literals are looked
 /// up once, here at start.
-caf::expected<tcp::endpoint> endpoint_of(const std::string& listen) {
-  std::string host;
-  uint16_t port = 0;
-  if (!split_host_port(listen, host, port))
-    return make_state_error(state_errc::bad_request,
-                            "http.listen: must be host:port, got '" + listen
-                              + "'");
-  boost::system::error_code ec;
-  auto addr = net::ip::make_address(host, ec);
-  if (!ec)
-    return tcp::endpoint{addr, port};
-  net::io_context ioc;
-  tcp::resolver resolver{ioc};
-  auto results = resolver.resolve(host, std::to_string(port), ec);
-  if (ec || results.empty())
-    return make_state_error(state_errc::io_error,
-                            "http.listen: cannot resolve '" + host
-                              + "': " + ec.message());
-  return results.begin()->endpoint();
-}
-
 /// The configured limits; the rest keep connection_limits' defaults.
 connection_limits limits_of(const http_config& cfg) {
   connection_limits limits;

@@ -13,18 +13,12 @@
 
 #include "backends/file/recovery.hpp"
 #include "backends/file/store.hpp"
+#include "backends/clock_versions.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {
 
 namespace {
-
-version_t clock_micros() {
-  return static_cast<version_t>(
-    std::chrono::duration_cast<std::chrono::microseconds>(
-      std::chrono::system_clock::now().time_since_epoch())
-      .count());
-}
 
 /// An error of the data directory, named by its config field so that an
 /// operator knows where to look.

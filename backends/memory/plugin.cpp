@@ -1,8 +1,7 @@
 // The "memory" plugin: one memory_store per shard sharing one max_items
 // budget, with versions seeded from the clock so old ETags never match.
 
-#include <chrono>
-
+#include "backends/clock_versions.hpp"
 #include "backends/memory/store.hpp"
 #include "backends/memory/plugin.hpp"
 
@@ -20,10 +19,7 @@ public:
     auto budget = std::make_shared<key_budget>(cfg.max_items);
     // Seed versions from the clock so ETags from before a restart never match
     // a value written after it.
-    auto seed = static_cast<version_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::system_clock::now().time_since_epoch())
-        .count());
+    auto seed = clock_micros();
     store_list stores;
     for (size_t i = 0; i < cfg.shards; ++i)
       stores.push_back(

@@ -4,22 +4,15 @@
 
 #include "backends/rocksdb/plugin.hpp"
 
-#include <chrono>
 
 #include "backends/rocksdb/database.hpp"
 #include "backends/rocksdb/store.hpp"
+#include "backends/clock_versions.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {
 
 namespace {
-
-version_t clock_micros() {
-  return static_cast<version_t>(
-    std::chrono::duration_cast<std::chrono::microseconds>(
-      std::chrono::system_clock::now().time_since_epoch())
-      .count());
-}
 
 caf::error base_path_error(const caf::error& err) {
   return make_state_error(code_of(err),

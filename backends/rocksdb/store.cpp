@@ -37,6 +37,12 @@ caf::error closed() {
                           "rocksdb: the store is closed");
 }
 
+caf::error capacity_problem(const key_budget& budget) {
+  return make_state_error(state_errc::capacity_exceeded,
+                          "store holds max_items="
+                            + std::to_string(budget.max_items()) + " keys");
+}
+
 caf::error not_found() {
   return make_state_error(state_errc::not_found, "no value for key");
 }
@@ -224,10 +230,7 @@ caf::expected<write_result> rocksdb_store::set(set_request&& req,
     return err;
   bool new_key = !*before;
   if (new_key && !budget_->try_take())
-    return make_state_error(state_errc::capacity_exceeded,
-                            "store holds max_items="
-                              + std::to_string(budget_->max_items())
-                              + " keys");
+    return capacity_problem(*budget_);
   auto saved = totals_;
   rocksdb::WriteBatch batch;
   auto version = stage_put(batch, req.key, req.value, expires_at, *before);
@@ -306,10 +309,7 @@ void rocksdb_store::apply(std::vector<pending_op>& ops, unix_ms now) {
     }
     if (op.kind == pending_op::set) {
       if (!*held && !budget_->try_take()) {
-        op.fail(make_state_error(state_errc::capacity_exceeded,
-                                 "store holds max_items="
-                                   + std::to_string(budget_->max_items())
-                                   + " keys"));
+        op.fail(capacity_problem(*budget_));
         continue;
       }
       taken += !*held;
@@ -360,10 +360,7 @@ caf::error rocksdb_store::transact(std::vector<pending_op>& ops,
   for (size_t taken = 0; taken < new_keys; ++taken)
     if (!budget_->try_take()) {
       budget_->give_back(taken);
-      return make_state_error(state_errc::capacity_exceeded,
-                              "store holds max_items="
-                                + std::to_string(budget_->max_items())
-                                + " keys");
+      return capacity_problem(*budget_);
     }
   auto saved = totals_;
   rocksdb::WriteBatch batch;
