@@ -219,46 +219,27 @@ caf::error rocksdb_store::write(rocksdb::WriteBatch& batch,
   return {};
 }
 
+// set() and erase() are batches of one: the shard sends batches (pipelines()),
+// so every write takes the one path of apply().
+
 caf::expected<write_result> rocksdb_store::set(set_request&& req,
                                                unix_ms expires_at,
                                                unix_ms now) {
-  auto before = peek(req.key);
-  if (!before)
-    return std::move(before.error());
-  bool live = *before && !expired((*before)->expires_at, now);
-  if (auto err = condition_problem(req.cond, live ? (*before)->version : 0))
-    return err;
-  bool new_key = !*before;
-  if (new_key && !budget_->try_take())
-    return capacity_problem(*budget_);
-  auto saved = totals_;
-  rocksdb::WriteBatch batch;
-  auto version = stage_put(batch, req.key, req.value, expires_at, *before);
-  if (auto err = write(batch, saved)) {
-    if (new_key)
-      budget_->give_back();
-    return err;
-  }
-  return write_result{version, !live};
+  std::vector<pending_op> ops(1);
+  ops[0].kind = pending_op::set;
+  ops[0].write = std::move(req);
+  ops[0].expires_at = expires_at;
+  apply(ops, now);
+  return std::move(ops[0].written);
 }
 
 caf::expected<bool> rocksdb_store::erase(const delete_request& req,
                                          unix_ms now) {
-  auto before = peek(req.key);
-  if (!before)
-    return std::move(before.error());
-  bool live = *before && !expired((*before)->expires_at, now);
-  if (auto err = condition_problem(req.cond, live ? (*before)->version : 0))
-    return err;
-  if (!*before)
-    return false;
-  auto saved = totals_;
-  rocksdb::WriteBatch batch;
-  stage_erase(batch, req.key, **before);
-  if (auto err = write(batch, saved))
-    return err;
-  budget_->give_back();
-  return live;
+  std::vector<pending_op> ops(1);
+  ops[0].kind = pending_op::erase;
+  ops[0].removal = req;
+  apply(ops, now);
+  return std::move(ops[0].erased);
 }
 
 void rocksdb_store::apply(std::vector<pending_op>& ops, unix_ms now) {

@@ -251,3 +251,63 @@ TEST_CASE("rocksdb: eviction lru is refused") {
   REQUIRE_FALSE(store);
   CHECK(message_of(store.error()).find("lru") != std::string::npos);
 }
+
+TEST_CASE("rocksdb: ops of one batch see each other's writes, written as "
+          "one batch") {
+  temp_dir dir;
+  auto store = must_open(dir.sub("db"), 1);
+  auto& s = *store.stores[0];
+  auto op = [](pending_op::kind_t kind, const std::string& key) {
+    pending_op out;
+    out.kind = kind;
+    out.key = key;
+    out.write.key = key;
+    out.removal.key = key;
+    return out;
+  };
+  std::vector<pending_op> ops;
+  ops.push_back(op(pending_op::set, "k"));
+  ops.back().write.value = "1";
+  ops.back().write.cond = condition::absent();
+  ops.push_back(op(pending_op::get, "k"));
+  ops.push_back(op(pending_op::set, "k"));
+  ops.back().write.value = "2";
+  ops.push_back(op(pending_op::set, "k")); // absent: fails, "k" exists
+  ops.back().write.value = "3";
+  ops.back().write.cond = condition::absent();
+  ops.push_back(op(pending_op::get, "k"));
+  ops.push_back(op(pending_op::erase, "k"));
+  ops.push_back(op(pending_op::get, "k"));
+  s.apply(ops, 1000);
+  REQUIRE(ops[0].written);
+  REQUIRE(ops[1].got);
+  CHECK(ops[1].got->value == "1");
+  CHECK(ops[1].got->version == ops[0].written->version);
+  REQUIRE(ops[2].written);
+  CHECK_FALSE(ops[2].written->created);
+  REQUIRE_FALSE(ops[3].written);
+  CHECK(code_of(ops[3].written.error()) == state_errc::version_mismatch);
+  CHECK(ops[4].got->value == "2");
+  CHECK(*ops[5].erased);
+  CHECK(code_of(ops[6].got.error()) == state_errc::not_found);
+  CHECK(s.stats().keys == 0);
+  // Conditions see the batch too: after a set in the batch, an erase that
+  // names the version from before it is refused.
+  std::vector<pending_op> more;
+  more.push_back(op(pending_op::set, "j"));
+  more.back().write.value = "x";
+  s.apply(more, 1000);
+  REQUIRE(more[0].written);
+  auto v = more[0].written->version;
+  more.clear();
+  more.push_back(op(pending_op::set, "j"));
+  more.back().write.value = "y";
+  more.back().write.cond = condition::matches(v);
+  more.push_back(op(pending_op::erase, "j"));
+  more.back().removal.cond = condition::matches(v);
+  s.apply(more, 1000);
+  REQUIRE(more[0].written);
+  REQUIRE_FALSE(more[1].erased);
+  CHECK(code_of(more[1].erased.error()) == state_errc::version_mismatch);
+  CHECK(store.get("j", 1000)->value == "y");
+}
