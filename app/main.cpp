@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -167,6 +168,57 @@ size_t connections_allowed(size_t configured) {
   return room;
 }
 
+/// While the store opens (minutes for a large file store), a stop signal
+/// ends the process at once instead of after the open: nothing has been
+/// acknowledged yet, and every engine survives an end at any point of its
+/// open as it survives SIGKILL. SIGHUP is served as always; a store failure
+/// signal is handed back to the main loop.
+class stop_while_opening {
+public:
+  stop_while_opening(const sigset_t& signals, std::string config_path,
+                     std::string log_file)
+    : signals_(signals),
+      config_path_(std::move(config_path)),
+      log_file_(std::move(log_file)),
+      thread_([this] { watch(); }) {}
+
+  ~stop_while_opening() { finish(); }
+
+  /// Stops watching: from now on the main loop takes the signals.
+  void finish() {
+    if (!thread_.joinable())
+      return;
+    done_ = true;
+    thread_.join();
+  }
+
+private:
+  void watch() {
+    timespec tick{0, 50'000'000};
+    while (!done_) {
+      int sig = sigtimedwait(&signals_, nullptr, &tick);
+      if (sig == SIGHUP) {
+        on_sighup(config_path_, log_file_);
+      } else if (sig == SIGTERM || sig == SIGINT) {
+        spdlog::info("received {} while the store opens: exiting now; the "
+                     "next start opens it again",
+                     sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        spdlog::shutdown();
+        std::_Exit(0);
+      } else if (sig == store_failure_signal) {
+        ::kill(::getpid(), sig); // pending again, for wait_for_signal()
+        return;
+      }
+    }
+  }
+
+  sigset_t signals_;
+  std::string config_path_;
+  std::string log_file_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
 /// Runs the service until a stop signal or a store failure: an exit code,
 /// and in `status` what the store learned before its actors were gone.
 int serve(const service_config& cfg, const std::string& config_path,
@@ -185,8 +237,10 @@ int serve(const service_config& cfg, const std::string& config_path,
                      message_of(err));
     return exit_failure;
   }
+  stop_while_opening opening{signals, config_path, cfg.log.file};
   auto store = start_store(sys, cfg.state, compiled_plugins(),
                            store_options_for(cfg));
+  opening.finish();
   if (!store) {
     spdlog::critical("cannot start the store: {}", message_of(store.error()));
     return exit_failure;

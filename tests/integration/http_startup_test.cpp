@@ -85,6 +85,23 @@ struct reaper {
   }
 };
 
+/// A file store of `keys` keys under `dir`, and the config that opens it.
+std::string make_store(const testing::temp_dir& dir) {
+  auto base = dir.sub("state");
+  {
+    auto store = testing::open_store(testing::file_config_for(base, 1));
+    REQUIRE(store);
+    for (int i = 0; i < keys; ++i)
+      REQUIRE(store->put("order:t:" + std::to_string(i), "v"));
+    for (auto& s : store->stores)
+      REQUIRE_FALSE(s->close());
+  }
+  auto config = dir.sub("config.yaml");
+  std::ofstream{config} << "state:\n  type: file\n  file: {base_path: " << base
+                        << "}\nlog: {level: info}\n";
+  return config;
+}
+
 std::string read_text(const std::string& path) {
   std::ifstream in{path};
   return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
@@ -110,19 +127,8 @@ unsigned status_of(const std::string& reply) {
 TEST_CASE("while a large store opens the port answers 503 recovering, then "
           "the gateway takes over without a refused connection") {
   testing::temp_dir dir;
-  auto base = dir.sub("state");
-  {
-    auto store = testing::open_store(testing::file_config_for(base, 1));
-    REQUIRE(store);
-    for (int i = 0; i < keys; ++i)
-      REQUIRE(store->put("order:t:" + std::to_string(i), "v"));
-    for (auto& s : store->stores)
-      REQUIRE_FALSE(s->close());
-  }
+  auto config = make_store(dir);
   auto port = free_port();
-  auto config = dir.sub("config.yaml");
-  std::ofstream{config} << "state:\n  type: file\n  file: {base_path: " << base
-                        << "}\nlog: {level: info}\n";
   auto log = dir.sub("service.log");
   reaper service{start_service(config, port, log)};
   REQUIRE(service.pid > 0);
@@ -180,4 +186,52 @@ TEST_CASE("while a large store opens the port answers 503 recovering, then "
   ::waitpid(std::exchange(service.pid, -1), &status, 0);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("a stop signal while the store opens ends the process at once, "
+          "and the next start finds every key") {
+  testing::temp_dir dir;
+  auto config = make_store(dir);
+  auto port = free_port();
+  auto log = dir.sub("service.log");
+  reaper service{start_service(config, port, log)};
+  REQUIRE(service.pid > 0);
+  // Once the port answers "recovering", the store is opening.
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  unsigned status = 0;
+  while (status != 503 && std::chrono::steady_clock::now() < deadline) {
+    status = status_of(ask(port, request("GET", "/readyz")));
+    if (status == 0)
+      std::this_thread::sleep_for(1ms);
+  }
+  INFO(read_text(log));
+  REQUIRE(status == 503);
+  auto sent = std::chrono::steady_clock::now();
+  ::kill(service.pid, SIGTERM);
+  int exit_status = 0;
+  ::waitpid(std::exchange(service.pid, -1), &exit_status, 0);
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - sent;
+  std::cout << "startup: SIGTERM while opening -> exit in " << took.count()
+            << " s\n";
+  CHECK(WIFEXITED(exit_status));
+  CHECK(WEXITSTATUS(exit_status) == 0);
+  auto text = read_text(log);
+  CHECK(text.find("received SIGTERM while the store opens") != std::string::npos);
+  // It did not wait for the open.
+  CHECK(text.find("file backend: opened") == std::string::npos);
+  // Stopped mid-open, the store is whole at the next start.
+  auto again = dir.sub("again.log");
+  reaper restarted{start_service(config, port, again)};
+  REQUIRE(restarted.pid > 0);
+  deadline = std::chrono::steady_clock::now() + 60s;
+  while (status_of(ask(port, request("GET", "/readyz"))) != 200
+         && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  testing::http_client client{port};
+  CHECK(client.get("/v1/state/order:t:0").status == 200);
+  CHECK(client.get("/v1/state/order:t:" + std::to_string(keys - 1)).status
+        == 200);
+  ::kill(restarted.pid, SIGTERM);
+  ::waitpid(std::exchange(restarted.pid, -1), &exit_status, 0);
+  CHECK(WIFEXITED(exit_status));
 }
