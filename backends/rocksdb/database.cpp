@@ -14,6 +14,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
@@ -74,6 +75,10 @@ tuned_options options_for(const rocksdb_config& cfg) {
   // Old logs are freed once the memtables they cover are flushed.
   out.db.max_total_wal_size = std::max<uint64_t>(cfg.cache_bytes, 64u << 20);
   out.db.max_background_jobs = 2;
+  // Tracks free space: after a write failed for want of it, RocksDB resumes
+  // by itself once there is room again (rocksdb_disk_full_test).
+  out.db.sst_file_manager.reset(
+    rocksdb::NewSstFileManager(rocksdb::Env::Default()));
   out.db.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   out.db.keep_log_file_num = 2;
   out.db.max_log_file_size = 8u << 20;

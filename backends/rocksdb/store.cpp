@@ -205,8 +205,32 @@ void rocksdb_store::stage_erase(rocksdb::WriteBatch& batch,
   ++totals_.last_version; // a deletion is a change with a version too
 }
 
+caf::error rocksdb_store::resume_after_full_disk() {
+  if (!last_error_ || code_of(last_error_) != state_errc::insufficient_storage)
+    return {};
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_resume_ < std::chrono::seconds{1})
+    return last_error_;
+  last_resume_ = now;
+  auto st = db_->db().Resume();
+  if (!st.ok()) {
+    spdlog::debug("rocksdb backend shard {}: not resumed yet: {}", shard_,
+                  st.ToString());
+    return last_error_; // still full: the first error says why
+  }
+  spdlog::info("rocksdb backend shard {}: the disk has room again, writes "
+               "resume",
+               shard_);
+  last_error_ = caf::error{};
+  return {};
+}
+
 caf::error rocksdb_store::write(rocksdb::WriteBatch& batch,
                                 const rocks::shard_totals& saved) {
+  if (auto err = resume_after_full_disk()) {
+    totals_ = saved;
+    return err;
+  }
   batch.Put(db_->shard(shard_), rocks::meta_key, rocks::encode_totals(totals_));
   auto st = db_->db().Write(rocksdb::WriteOptions{}, &batch);
   if (!st.ok()) {
@@ -477,6 +501,9 @@ caf::error rocksdb_store::close() {
 }
 
 caf::error rocksdb_store::health_check() {
+  // Ready again once the disk has room, without waiting for a client write.
+  if (auto err = resume_after_full_disk())
+    return err;
   return last_error_;
 }
 

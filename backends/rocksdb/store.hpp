@@ -78,6 +78,11 @@ private:
 
   caf::error sync_timed();
 
+  /// After a write failed for want of space, RocksDB refuses every write
+  /// until resumed: asks it to resume (at most once a second), and clears
+  /// the error once it did. Empty when writes may go on.
+  caf::error resume_after_full_disk();
+
   std::shared_ptr<rocks::database> db_;
   uint32_t shard_;
   std::shared_ptr<key_budget> budget_;
@@ -86,6 +91,7 @@ private:
   bool pending_ = false;
   bool closed_ = false;
   caf::error last_error_;
+  std::chrono::steady_clock::time_point last_resume_{};
   std::vector<uint64_t> sync_buckets_;
   double sync_seconds_ = 0;
 };
