@@ -21,45 +21,7 @@
 set -euo pipefail
 
 binary=$1
-work=$(mktemp -d "${TMPDIR:-/tmp}/solver-state-disk-full-XXXXXX")
-disk=$work/disk
-pid=
-mounted=
-cleanup() {
-  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  [[ -z $mounted ]] || umount "$disk" || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  echo "--- service log (last 20 lines):" >&2
-  tail -20 "$work/service.log" >&2 || true
-  exit 1
-}
-
-start_service() {
-  : >"$work/service.log"
-  "$binary" --config "$work/config.yaml" --listen 127.0.0.1:0 >"$work/service.log" 2>&1 &
-  pid=$!
-  port=
-  for _ in $(seq 200); do
-    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/service.log" | head -1)
-    [[ -n $port ]] && break
-    kill -0 "$pid" 2>/dev/null || fail "the service did not start: $(tail -3 "$work/service.log")"
-    sleep 0.05
-  done
-  [[ -n $port ]] || fail "the service did not start"
-  base=http://127.0.0.1:$port
-}
-stop_service() {
-  kill -TERM "$pid"
-  wait "$pid" || fail "the service did not stop cleanly"
-  pid=
-}
+. "$(dirname "$0")/disk_full_fixture.sh" disk-full
 # The ballast goes; then /readyz must be 200 within sync_interval + 2 s
 # without any client write, and a write (of key $1) succeed. Sets waited
 # (ms).
@@ -99,13 +61,7 @@ read_only() {
   grep -q "read-only" "$work/readyz" || fail "/readyz did not say read-only ($1): $(cat "$work/readyz")"
 }
 
-mkdir -p "$disk"
-if [[ $(id -u) != 0 ]] || ! mount -t tmpfs -o size=24m tmpfs "$disk" 2>/dev/null; then
-  echo "cannot mount a tmpfs here (needs root): skipped"
-  exit 77
-fi
-mounted=1
-head -c 6M /dev/zero >"$disk/ballast"
+mount_small_disk 24m 6M
 
 cat >"$work/config.yaml" <<YAML
 state:

@@ -17,40 +17,7 @@
 set -euo pipefail
 
 binary=$1
-work=$(mktemp -d "${TMPDIR:-/tmp}/solver-state-rocksdb-full-XXXXXX")
-disk=$work/disk
-pid=
-mounted=
-cleanup() {
-  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  [[ -z $mounted ]] || umount "$disk" || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  echo "--- service log (last 20 lines):" >&2
-  tail -20 "$work/service.log" >&2 || true
-  exit 1
-}
-
-start_service() {
-  : >"$work/service.log"
-  "$binary" --config "$work/config.yaml" --listen 127.0.0.1:0 >"$work/service.log" 2>&1 &
-  pid=$!
-  port=
-  for _ in $(seq 200); do
-    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/service.log" | head -1)
-    [[ -n $port ]] && break
-    kill -0 "$pid" 2>/dev/null || fail "the service did not start: $(tail -3 "$work/service.log")"
-    sleep 0.05
-  done
-  [[ -n $port ]] || fail "the service did not start"
-  base=http://127.0.0.1:$port
-}
+. "$(dirname "$0")/disk_full_fixture.sh" rocksdb-full
 all_readable() { # $1: when
   while read -r key; do
     code=$(curl -s -o /dev/null -w '%{http_code}' "$base/v1/state/$key")
@@ -58,13 +25,7 @@ all_readable() { # $1: when
   done <"$work/acked"
 }
 
-mkdir -p "$disk"
-if [[ $(id -u) != 0 ]] || ! mount -t tmpfs -o size=64m tmpfs "$disk" 2>/dev/null; then
-  echo "cannot mount a tmpfs here (needs root): skipped"
-  exit 77
-fi
-mounted=1
-head -c 32M /dev/zero >"$disk/ballast"
+mount_small_disk 64m 32M
 
 cat >"$work/config.yaml" <<YAML
 state:
@@ -116,8 +77,8 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary x "$base/v1/s
 [[ $code == 201 ]] || fail "a write after the space came back answered $code"
 echo "after:room" >>"$work/acked"
 
-kill -TERM "$pid"; wait "$pid" || fail "the service did not stop cleanly"; pid=
+stop_service
 start_service
 all_readable "after a restart"
-kill -TERM "$pid"; wait "$pid" || fail "the service did not stop cleanly"; pid=
+stop_service
 echo "rocksdb disk full: $acked writes acknowledged before the disk filled, all readable on it and after a restart; ready $waited ms after the space came back"
