@@ -20,6 +20,15 @@ namespace solver_state {
 
 namespace {
 
+/// How the keys were found, for the start's log line.
+std::string opened_how(const recovered_state& r) {
+  if (!r.from_index)
+    return "scanned every value file: " + r.scanned_because;
+  return r.removed_temps ? "from the key index; walked the tree for the temp "
+                           "files of an interrupted fold"
+                         : "from the key index";
+}
+
 /// An error of the data directory, named by its config field so that an
 /// operator knows where to look.
 caf::error base_path_error(const caf::error& err) {
@@ -138,12 +147,13 @@ caf::expected<store_list> open_file_stores(const state_config& cfg,
                  cfg.file.base_path, read_only, cfg.shards);
   std::chrono::duration<double> took = std::chrono::steady_clock::now()
                                        - started;
-  spdlog::info("file backend: opened {} with {} keys in {:.3f} s ({} log "
-               "records replayed, {} torn log tails ignored, {} damaged logs "
-               "cut dropping {} records)",
+  spdlog::info("file backend: opened {} with {} keys in {:.3f} s ({}; {} "
+               "log records replayed, {} torn log tails ignored, {} damaged "
+               "logs cut dropping {} records)",
                cfg.file.base_path, recovered->keys, took.count(),
-               recovered->log_records, recovered->torn_logs,
-               recovered->truncated_logs, recovered->truncated_records);
+               opened_how(*recovered), recovered->log_records,
+               recovered->torn_logs, recovered->truncated_logs,
+               recovered->truncated_records);
   return stores;
 }
 

@@ -17,6 +17,7 @@
 
 #include "backends/shard_placement.hpp"
 #include "util/crc32c.hpp"
+#include "backends/file/index_file.hpp"
 #include "backends/file/value.hpp"
 #include "backends/file/wal.hpp"
 #include "messages/errors.hpp"
@@ -132,14 +133,148 @@ void sort_oldest_first(std::vector<std::string>& logs) {
                    });
 }
 
-/// A key as recovery sees it: from the tree, then overridden by newer log
-/// records.
+/// A key a log record changed: its newest record, once newer than the
+/// tree's version of the key (from_log), else only that version.
 struct slot {
-  entry data;          // value only kept for keys whose last word is a log record
+  entry data; // the record's value, version and expiry
   uint64_t size = 0;
   bool deleted = false;
   bool from_log = false;
 };
+
+using slot_map = std::unordered_map<std::string, slot>;
+
+/// The backend's own files at the root, by kind.
+struct root_files {
+  std::vector<std::string> hwms;
+  std::vector<std::string> logs;
+  std::vector<std::string> spares; // of the last run: folded, deleted
+  std::map<size_t, std::string> indexes;
+  std::vector<std::string> fold_marks;
+};
+
+caf::expected<root_files> list_root_files(const file_base& base) {
+  std::vector<dir_entry> names;
+  if (int rc = base.env->list_dir(base.root.get(), names); rc != 0)
+    return io_failure("cannot list", base.path, rc);
+  root_files out;
+  size_t shard = 0;
+  for (auto& e : names) {
+    if (e.kind != dir_entry::file || ends_with(e.name, "~tmp"))
+      continue;
+    if (starts_with(e.name, "~hwm-"))
+      out.hwms.push_back(e.name);
+    else if (starts_with(e.name, "~wal-") && ends_with(e.name, ".log"))
+      out.logs.push_back(e.name);
+    else if (starts_with(e.name, "~wal-") && ends_with(e.name, ".spare"))
+      out.spares.push_back(e.name);
+    else if (parse_index_file_name(e.name, shard))
+      out.indexes.emplace(shard, e.name);
+    else if (starts_with(e.name, "~folding-"))
+      out.fold_marks.push_back(e.name);
+  }
+  return out;
+}
+
+/// The tree's keys, per shard (shard_index() of the run being opened).
+using tree_keys = std::vector<key_index>;
+
+/// Loads the keys of the tree from the shards' index files into `keys`
+/// (one map per shard, filled in order); empty when it did, else why they
+/// cannot be used (then `keys` is left empty).
+std::string load_indexes(const file_base& base, const root_files& files,
+                         size_t shard_count, tree_keys& keys,
+                         version_t& max_version) {
+  if (files.indexes.empty())
+    return "it has no key index yet";
+  auto tree = base.tree();
+  std::optional<uint64_t> set;
+  auto fail = [&](std::string why) {
+    keys.assign(shard_count, key_index{});
+    return why;
+  };
+  for (auto& [shard, name] : files.indexes)
+    if (shard >= shard_count)
+      return fail("its key index is of more than " + std::to_string(shard_count)
+                  + " shards (" + name + ")");
+  for (size_t shard = 0; shard < shard_count; ++shard) {
+    auto found = files.indexes.find(shard);
+    if (found == files.indexes.end())
+      return fail("its key index lacks " + index_file_name(shard));
+    auto path = base.path + "/" + found->second;
+    auto bytes = read_tree_root_file(tree, found->second);
+    if (!bytes)
+      return fail(message_of(bytes.error()));
+    auto& map = keys[shard];
+    std::string misplaced;
+    auto header = read_index_file(
+      *bytes, path, [&](std::string_view key, const key_meta& meta) {
+        if (shard_index(key, shard_count) != shard && misplaced.empty())
+          misplaced = std::string{key};
+        max_version = std::max(max_version, meta.version);
+        map.emplace_hint(map.end(), std::string{key}, meta);
+      });
+    if (!header)
+      return fail(message_of(header.error()));
+    if (header->shard != shard || header->shard_count != shard_count)
+      return fail(path + " is shard " + std::to_string(header->shard) + " of "
+                  + std::to_string(header->shard_count) + ", not "
+                  + std::to_string(shard) + " of "
+                  + std::to_string(shard_count));
+    if (!misplaced.empty())
+      return fail(path + " holds key " + misplaced + " of another shard");
+    if (set && *set != header->set)
+      return fail(path + " is of another set of indexes than "
+                  + index_file_name(0));
+    set = header->set;
+  }
+  return {};
+}
+
+/// Writes every shard's index file for `keys`, under a new set number.
+caf::error write_indexes(const file_tree& tree, const tree_keys& keys) {
+  index_file_header header;
+  header.shard_count = static_cast<uint32_t>(keys.size());
+  header.set = new_index_set();
+  for (size_t shard = 0; shard < keys.size(); ++shard) {
+    index_file_builder builder;
+    for (auto& [key, meta] : keys[shard])
+      builder.add(key, meta);
+    header.shard = static_cast<uint32_t>(shard);
+    if (auto err = tree.write_root_file(index_file_name(shard),
+                                        builder.finish(header)))
+      return err;
+  }
+  return {};
+}
+
+/// The tree's key, if it has it.
+const key_meta* find_in(const tree_keys& keys, const std::string& key) {
+  auto& map = keys[shard_index(key, keys.size())];
+  auto it = map.find(key);
+  return it == map.end() ? nullptr : &it->second;
+}
+
+/// Removes `names` from the root, durably.
+caf::error remove_root_files(const file_base& base,
+                             const std::vector<std::string>& names) {
+  for (auto& name : names)
+    if (int rc = base.env->unlink_at(base.root.get(), name);
+        rc != 0 && rc != -ENOENT)
+      return io_failure("cannot remove", base.path + "/" + name, rc);
+  if (names.empty())
+    return {};
+  if (int rc = base.env->sync(base.root.get(), false); rc != 0)
+    return io_failure("cannot sync directory", base.path, rc);
+  return {};
+}
+
+std::vector<std::string> index_names(const root_files& files) {
+  std::vector<std::string> out;
+  for (auto& kv : files.indexes)
+    out.push_back(kv.second);
+  return out;
+}
 
 } // namespace
 
@@ -200,8 +335,11 @@ caf::expected<recovered_state> recover(const file_base& base,
                                        recover_options opts) {
   recovered_state out;
   auto tree = base.tree();
-  std::unordered_map<std::string, slot> keys;
-  // 1. The tree: the state as of the last completed checkpoint.
+  tree_keys keys(shard_count); // the tree's, until step 4
+  slot_map changed;            // the keys log records changed
+  auto files = list_root_files(base);
+  if (!files)
+    return std::move(files.error());
   // 0. Keys quarantined before, not settled since (settled files are
   //    renamed): they answer an error until written or deleted.
   std::unordered_map<std::string, quarantine_record> moved;
@@ -215,51 +353,79 @@ caf::expected<recovered_state> recover(const file_base& base,
     });
   if (err)
     return err;
-  err = tree.scan(
-    [&](std::string key, entry e) -> caf::error {
-      out.max_version = std::max(out.max_version, e.version);
-      slot s;
-      s.size = e.value.size();
-      s.data.version = e.version;
-      s.data.expires_at_ms = e.expires_at_ms;
-      keys.emplace(std::move(key), std::move(s));
-      return {};
-    },
-    [&](std::string key, std::vector<std::string> moved_to, std::string why) {
-      auto shown = tree.shown(moved_to);
-      spdlog::error("file backend: {}; moved it to {} (kept): key {} answers "
-                    "backend_error until it is written or deleted",
-                    why, shown, key);
-      auto& q = moved[key];
-      q.what = "its value file failed its check (" + why
-               + ") and was moved to " + shown;
-      q.files.push_back(std::move(moved_to));
-    });
-  if (err)
+  // 1. The tree: the state as of the last completed fold, from the shards'
+  //    index files when they are all there, else from the value files.
+  out.scanned_because = load_indexes(base, *files, shard_count, keys,
+                                     out.max_version);
+  out.from_index = out.scanned_because.empty();
+  if (out.from_index) {
+    if (!files->fold_marks.empty()) {
+      // A fold was interrupted: the temp files it wrote are left.
+      if (auto err = tree.remove_temp_files())
+        return err;
+      out.removed_temps = true;
+    }
+    // A read moved the key's value file into quarantine after the index
+    // was written: the index still names it, the tree no longer has it.
+    for (auto& [key, q] : moved)
+      if (find_in(keys, key))
+        if (auto e = tree.read(key);
+            !e && code_of(e.error()) == state_errc::not_found)
+          keys[shard_index(key, shard_count)].erase(key);
+  } else {
+    // Old indexes go before anything changes the tree: an index must never
+    // survive a change of the tree its shard's fold did not merge into it.
+    if (auto err = remove_root_files(base, index_names(*files)))
+      return err;
+    err = tree.scan(
+      [&](std::string key, entry e) -> caf::error {
+        out.max_version = std::max(out.max_version, e.version);
+        auto shard = shard_index(key, shard_count);
+        keys[shard].emplace(std::move(key),
+                            key_meta{e.version, e.expires_at_ms,
+                                     e.value.size()});
+        return {};
+      },
+      [&](std::string key, std::vector<std::string> moved_to, std::string why) {
+        auto shown = tree.shown(moved_to);
+        spdlog::error("file backend: {}; moved it to {} (kept): key {} "
+                      "answers backend_error until it is written or deleted",
+                      why, shown, key);
+        auto& q = moved[key];
+        q.what = "its value file failed its check (" + why
+                 + ") and was moved to " + shown;
+        q.files.push_back(std::move(moved_to));
+      });
+    if (err)
+      return err;
+    // The tree as scanned, before any log: what the shards' folds merge
+    // their changes into. Without it the next start scans again.
+    if (!opts.fold_logs)
+      if (auto err = write_indexes(tree, keys))
+        spdlog::warn("file backend: cannot write the key index ({}): the "
+                     "next start scans the tree again",
+                     message_of(err));
+  }
+  // The temp files are gone (removed by the walk or the scan): durably,
+  // before the marks go, or a crash could bring back temp files that no
+  // start from the index would look for again.
+  if (!out.from_index || out.removed_temps)
+    if (int rc = base.env->sync_fs(base.root.get()); rc != 0)
+      return io_failure("cannot sync the filesystem of", base.path, rc);
+  if (auto err = remove_root_files(base, files->fold_marks))
     return err;
   // 2. Versions issued before the last checkpoint (deleted keys included).
-  std::vector<dir_entry> names;
-  if (int rc = base.env->list_dir(base.root.get(), names); rc != 0)
-    return io_failure("cannot list", base.path, rc);
-  std::vector<std::string> logs;
-  std::vector<std::string> spares; // of the last run: folded, deleted
-  for (auto& e : names) {
-    if (e.kind != dir_entry::file || ends_with(e.name, "~tmp"))
-      continue;
-    if (starts_with(e.name, "~hwm-")) {
-      auto bytes = read_root_file(base, e.name);
-      if (!bytes)
-        return std::move(bytes.error());
-      auto v = decode_hwm(*bytes, base.path + "/" + e.name);
-      if (!v)
-        return std::move(v.error());
-      out.max_version = std::max(out.max_version, *v);
-    } else if (starts_with(e.name, "~wal-") && ends_with(e.name, ".log")) {
-      logs.push_back(e.name);
-    } else if (starts_with(e.name, "~wal-") && ends_with(e.name, ".spare")) {
-      spares.push_back(e.name);
-    }
+  for (auto& name : files->hwms) {
+    auto bytes = read_root_file(base, name);
+    if (!bytes)
+      return std::move(bytes.error());
+    auto v = decode_hwm(*bytes, base.path + "/" + name);
+    if (!v)
+      return std::move(v.error());
+    out.max_version = std::max(out.max_version, *v);
   }
+  auto logs = files->logs;
+  auto& spares = files->spares;
   sort_oldest_first(logs);
   // 3. The logs, in any order: the highest version of a key wins.
   caf::error bad_record;
@@ -276,7 +442,11 @@ caf::expected<recovered_state> recover(const file_base& base,
           return;
         }
         out.max_version = std::max(out.max_version, rec.version);
-        auto& s = keys[rec.key];
+        auto [it, first] = changed.try_emplace(rec.key);
+        auto& s = it->second;
+        if (first)
+          if (auto meta = find_in(keys, rec.key))
+            s.data.version = meta->version; // older records lose to it
         if (rec.version <= s.data.version)
           return;
         s.deleted = rec.op == wal_op::erase;
@@ -303,7 +473,32 @@ caf::expected<recovered_state> recover(const file_base& base,
                    path, summary->end, summary->records, summary->dropped);
     }
   }
-  // 4. Fold the logs into the tree, persist the version mark, drop the logs.
+  // The quarantined keys a log record wrote or deleted since, or that have
+  // a value in the tree: settled, so a later delete does not bring the
+  // error back. The rest answer an error until written or deleted.
+  out.quarantined.resize(shard_count);
+  for (auto& [key, q] : moved) {
+    auto c = changed.find(key);
+    if ((c == changed.end() || !c->second.from_log) && !find_in(keys, key)) {
+      out.quarantined[shard_index(key, shard_count)].emplace(key, std::move(q));
+      continue;
+    }
+    for (auto& file : q.files)
+      if (auto err = tree.settle(file))
+        return err;
+  }
+  // 4. The keys as the logs left them: the tree's, changed by the logs.
+  for (auto& [key, s] : changed) {
+    if (!s.from_log)
+      continue;
+    auto& map = keys[shard_index(key, shard_count)];
+    if (s.deleted)
+      map.erase(key);
+    else
+      map.insert_or_assign(key, key_meta{s.data.version, s.data.expires_at_ms,
+                                         s.size});
+  }
+  // 5. Fold the logs into the tree, persist the version mark, drop the logs.
   //    Spares hold nothing the tree lacks: they go first, which on a full
   //    disk may be the room the fold needs.
   for (auto& name : spares)
@@ -313,14 +508,24 @@ caf::expected<recovered_state> recover(const file_base& base,
                         rc);
   caf::error fold_err;
   if (opts.fold_logs) {
+    // The indexes describe the tree without the logs: they go before the
+    // fold changes it, and a new set follows it.
+    if (out.from_index)
+      if (auto err = remove_root_files(base, index_names(*files)))
+        return err;
     std::vector<tree_change> changes;
-    for (auto& [key, s] : keys)
+    for (auto& [key, s] : changed)
       if (s.from_log)
         changes.push_back({&key, s.deleted ? nullptr : &s.data});
     fold_err = tree.apply(std::move(changes));
     if (!fold_err)
       fold_err = tree.write_root_file(hwm_name(0),
                                       encode_hwm(out.max_version));
+    if (!fold_err)
+      if (auto err = write_indexes(tree, keys))
+        spdlog::warn("file backend: cannot write the key index ({}): the "
+                     "next start scans the tree again",
+                     message_of(err));
     if (fold_err && code_of(fold_err) != state_errc::insufficient_storage)
       return fold_err;
     if (fold_err) {
@@ -348,34 +553,16 @@ caf::expected<recovered_state> recover(const file_base& base,
   if (!spares.empty() || (!logs.empty() && !keep_logs))
     if (int rc = base.env->sync(base.root.get(), false); rc != 0)
       return io_failure("cannot sync directory", base.path, rc);
-  // 5. Hand each shard its keys, and the quarantined ones that no log
-  //    record wrote or deleted since.
-  out.shards.resize(shard_count);
-  out.quarantined.resize(shard_count);
+  // 6. Hand each shard its keys, and the changes it has to fold.
   out.unfolded.resize(shard_count);
-  for (auto& [key, q] : moved) {
-    auto it = keys.find(key);
-    if (it == keys.end()) {
-      out.quarantined[shard_index(key, shard_count)].emplace(key, std::move(q));
-      continue;
-    }
-    // Written or deleted since (by a log record, or a value in the tree):
-    // settled, so that a later delete does not bring the error back.
-    for (auto& file : q.files)
-      if (auto err = tree.settle(file))
-        return err;
-  }
-  for (auto& [key, s] : keys) {
-    auto shard = shard_index(key, shard_count);
-    if (!s.deleted) {
-      ++out.keys;
-      out.shards[shard].emplace(
-        key, key_meta{s.data.version, s.data.expires_at_ms, s.size});
-    }
-    if (keep_logs && s.from_log)
-      out.unfolded[shard].emplace(key,
-                                  log_change{s.deleted, std::move(s.data)});
-  }
+  if (keep_logs)
+    for (auto& [key, s] : changed)
+      if (s.from_log)
+        out.unfolded[shard_index(key, shard_count)].emplace(
+          key, log_change{s.deleted, std::move(s.data)});
+  for (auto& map : keys)
+    out.keys += map.size();
+  out.shards = std::move(keys);
   return out;
 }
 

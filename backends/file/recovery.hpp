@@ -105,6 +105,13 @@ struct recovered_state {
   /// The generation of the shards' first logs: 0, or above every kept log
   /// (a new log must never overwrite one of them).
   uint64_t first_log_generation = 0;
+  /// The keys came from the shards' index files (index_file.hpp), not from
+  /// a scan of the tree; else why the tree was scanned.
+  bool from_index = false;
+  std::string scanned_because;
+  /// A fold of the last run was interrupted: the tree's directories were
+  /// walked for its temp files.
+  bool removed_temps = false;
 };
 
 /// Loads everything under `base` for `shard_count` shards, and folds the

@@ -8,6 +8,9 @@
 #include <algorithm>
 #include <cerrno>
 
+#include <fcntl.h>
+
+#include "backends/file/index_file.hpp"
 #include "backends/file/value.hpp"
 #include "backends/transaction_check.hpp"
 #include "messages/errors.hpp"
@@ -28,8 +31,12 @@ file_store::file_store(std::shared_ptr<file_base> base,
     opts_(std::move(opts)),
     last_version_(opts_.first_version),
     cache_(opts_.cache_items) {
-  for (auto& [key, meta] : keys)
-    put_meta(key, meta);
+  index_ = std::move(keys);
+  for (auto& [key, meta] : index_) {
+    bytes_ += key.size() + meta.size;
+    if (meta.expires_at_ms != 0)
+      expiries_.insert({meta.expires_at_ms, key});
+  }
   quarantined_.swap(opts_.quarantined);
   dirty_.swap(opts_.unfolded);
   inherited_ = std::move(opts_.inherited);
@@ -196,6 +203,22 @@ void file_store::remember(const std::string& key) {
 
 namespace {
 
+/// Creates the shard's fold mark (index_file.hpp), durably, before the fold
+/// writes its first temp file.
+caf::error mark_fold(const file_tree& tree, uint32_t shard) {
+  auto name = fold_mark_name(shard);
+  auto& env = tree.env();
+  int fd = env.open_at(tree.root_fd(), name,
+                       O_WRONLY | O_CREAT | O_NOFOLLOW, 0644);
+  if (fd < 0)
+    return io_failure("cannot create", tree.root_path() + "/" + name, fd);
+  env.close(fd);
+  if (int rc = env.sync(tree.root_fd(), false); rc != 0)
+    return io_failure("cannot sync directory", tree.root_path(), rc);
+  return {};
+}
+
+
 /// payload_too_large for a value too long for the log, else empty. The
 /// shard enforces state.max_value_bytes (at most 1 GiB) first; this guards
 /// the u32 lengths on disk, so nothing is acknowledged that replay could
@@ -269,8 +292,18 @@ caf::expected<bool> file_store::erase(const delete_request& req,
   if (req.cond.kind == condition::if_absent && live)
     return make_state_error(state_errc::version_mismatch, "key exists");
   if (it == index_.end()) {
-    // Its file is in quarantine: deleting the key settles it.
+    // Its file is in quarantine: deleting the key settles it. The delete is
+    // logged and folded like any other, because the shard's index file may
+    // still name the key (a read quarantined it after the last fold).
     bool quarantined = quarantined_.count(req.key) != 0;
+    if (quarantined) {
+      if (auto err = refuse_writes())
+        return err;
+      auto version = ++last_version_;
+      log_->encode(pending_, wal_op::erase, req.key, {}, version, 0);
+      remember(req.key);
+      dirty_[req.key] = dirty_slot{true, entry{{}, version, 0}};
+    }
     settle_quarantine(req.key);
     return quarantined;
   }
@@ -519,10 +552,12 @@ uint64_t file_store::write_room() const {
 uint64_t file_store::fold_room() const {
   // Every unfolded value is an indexed key's, so bytes_ bounds them: only
   // a filesystem with less free than that bound pays for the exact sum.
-  auto bound = write_room() + bytes_ + dirty_.size() * file_block;
+  // The shard's index file is rewritten too (about 64 bytes a key).
+  auto bound = write_room() + bytes_ + dirty_.size() * file_block
+               + index_.size() * 64;
   if (room_for(bound))
     return bound;
-  uint64_t bytes = write_room();
+  uint64_t bytes = write_room() + index_.size() * 64;
   for (auto& [key, slot] : dirty_)
     bytes += file_block + key.size()
              + (slot.removed ? 0 : slot.data.value.size());
@@ -576,10 +611,16 @@ caf::error file_store::start_fold() {
     changes.reserve(job->changes.size());
     for (auto& [key, slot] : job->changes)
       changes.push_back({&key, slot.removed ? nullptr : &slot.data});
-    auto err = tree.apply(std::move(changes), &job->cancel);
+    // A start that finds the mark knows temp files may be left in the tree.
+    auto err = mark_fold(tree, shard);
+    if (!err)
+      err = tree.apply(std::move(changes), &job->cancel);
     // Versions of removed keys leave the log now: keep the high-water mark.
     if (!err)
       err = tree.write_root_file(hwm_name(shard), encode_hwm(job->high_water));
+    // Before any log goes: the index plus the logs left describe the shard.
+    if (!err)
+      err = fold_into_index(tree, shard, job->changes);
     if (!err && job->carries_inherited) {
       err = release_inherited(tree, *job->inherited);
       job->released_inherited = !err;
@@ -589,6 +630,9 @@ caf::error file_store::start_fold() {
     if (!err)
       if (int rc = tree.env().sync(tree.root_fd(), false); rc != 0)
         err = io_failure("cannot sync directory", tree.root_path(), rc);
+    // Left behind, a mark only costs the next start a walk of the names.
+    if (!err)
+      tree.env().unlink_at(tree.root_fd(), fold_mark_name(shard));
     job->result = std::move(err);
     job->done.store(true, std::memory_order_release);
   });

@@ -361,6 +361,40 @@ caf::error file_tree::scan(
   return scan_dir(root_fd_, where, visit, quarantined);
 }
 
+caf::error file_tree::remove_temp_files() const {
+  return remove_temps_in(root_fd_, root_path_);
+}
+
+caf::error file_tree::remove_temps_in(int dir_fd,
+                                      const std::string& here) const {
+  std::vector<dir_entry> entries;
+  if (int rc = env_->list_dir(dir_fd, entries); rc != 0)
+    return io_failure("cannot list", here, rc);
+  bool at_root = dir_fd == root_fd_;
+  for (auto& e : entries) {
+    auto path = here + "/" + e.name;
+    if (at_root && is_backend_file(e.name))
+      continue;
+    if (e.kind == dir_entry::symlink)
+      return make_state_error(state_errc::backend_error,
+                              "refusing symlink " + path
+                                + " inside base_path (remove it)");
+    if (e.kind == dir_entry::directory) {
+      int fd = env_->open_at(dir_fd, e.name, dir_flags);
+      if (fd < 0)
+        return io_failure("cannot open directory", path, fd);
+      unique_fd guard{env_.get(), fd};
+      if (auto err = remove_temps_in(fd, path))
+        return err;
+      continue;
+    }
+    if (e.kind == dir_entry::file && ends_with(e.name, "~tmp"))
+      if (int rc = env_->unlink_at(dir_fd, e.name); rc != 0 && rc != -ENOENT)
+        return io_failure("cannot remove", path, rc);
+  }
+  return {};
+}
+
 caf::expected<std::vector<std::string>>
 file_tree::quarantine(const std::string& key) const {
   return quarantine_path(key_to_path(key));

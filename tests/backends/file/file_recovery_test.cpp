@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "backends/file/layout.hpp"
+#include "backends/file/index_file.hpp"
 #include "backends/file/recovery.hpp"
 #include "backends/file/value.hpp"
 #include "backends/file/wal.hpp"
@@ -185,7 +186,10 @@ TEST_CASE("recovery of a new base_path finds nothing and writes the version "
   CHECK(st->log_records == 0);
   CHECK(st->torn_logs == 0);
   CHECK(slurp(dir.sub(hwm_name(0))) == encode_hwm(0));
-  CHECK(root_names(dir.path) == std::set<std::string>{"~lock", hwm_name(0)});
+  CHECK(root_names(dir.path)
+        == std::set<std::string>{"~lock", hwm_name(0), index_file_name(0),
+                                 index_file_name(1), index_file_name(2),
+                                 index_file_name(3)});
 }
 
 TEST_CASE("recovery folds the logs into the tree: per key the highest "
@@ -246,7 +250,8 @@ TEST_CASE("recovery folds the logs into the tree: per key the highest "
   // ... the logs are gone, and the mark keeps the highest version.
   CHECK(root_names(dir.path)
         == std::set<std::string>{"~lock", hwm_name(0), "k1.val", "k3.val",
-                                 "k4.val", "k7.val"});
+                                 "k4.val", "k7.val", index_file_name(0),
+                                 index_file_name(1), index_file_name(2)});
   CHECK(slurp(dir.sub(hwm_name(0))) == encode_hwm(13));
   // The next start, with one shard: the same keys from the tree alone, and
   // the highest version from the mark (no key has 13 any more).
@@ -686,7 +691,8 @@ TEST_CASE("logs are removed oldest first, so that a start cut short after "
 
 TEST_CASE("the backend's own file names are never a key's file") {
   for (auto name : {wal_name(0, 0), wal_name(12, 345), wal_spare_name(3),
-                    hwm_name(0), hwm_name(9)}) {
+                    hwm_name(0), hwm_name(9), index_file_name(0),
+                    index_file_name(7), fold_mark_name(2)}) {
     CHECK(is_backend_file(name));
     CHECK_FALSE(path_to_key({name}));
   }
@@ -694,4 +700,181 @@ TEST_CASE("the backend's own file names are never a key's file") {
   // The mark encodes its version, checksummed.
   CHECK(encode_hwm(1) != encode_hwm(2));
   CHECK(encode_hwm(0x0102030405060708u).size() == 16);
+}
+
+namespace {
+
+/// Every key of `st` with its version, across shards.
+std::map<std::string, version_t> versions_of(const recovered_state& st) {
+  std::map<std::string, version_t> out;
+  for (auto& shard : st.shards)
+    for (auto& [key, meta] : shard)
+      out.emplace(key, meta.version);
+  return out;
+}
+
+/// Recovers `path` as the store does (logs handed to the shards).
+caf::expected<recovered_state> start_over(const std::string& path,
+                                          size_t shards) {
+  auto base = open_locked(path);
+  recover_options how;
+  how.fold_logs = false;
+  return recover(*base, shards, how);
+}
+
+} // namespace
+
+TEST_CASE("a start reads the shards' key index instead of every value file, "
+          "and scans when the index is missing, damaged or of other shards") {
+  temp_dir dir;
+  {
+    auto base = open_locked(dir.path);
+    write_tree(*base, {{"order:a", {"1", 5, 0}},
+                       {"order:b", {"22", 6, 7000}},
+                       {"fill:c", {"333", 7, 0}}});
+    write_log(*base, wal_name(0, 4), {put("order:d", "4444", 9)});
+  }
+  auto first = start_over(dir.path, 2);
+  REQUIRE(first);
+  CHECK_FALSE(first->from_index);
+  CHECK(first->scanned_because == "it has no key index yet");
+  auto expected = versions_of(*first);
+  CHECK(expected.size() == 4);
+  // The index describes the tree, not the log: order:d comes from the log.
+  auto second = start_over(dir.path, 2);
+  REQUIRE(second);
+  CHECK(second->from_index);
+  CHECK(versions_of(*second) == expected);
+  CHECK(second->shards[shard_index("order:b", 2)].at("order:b").expires_at_ms
+        == 7000);
+  CHECK(second->shards[shard_index("fill:c", 2)].at("fill:c").size == 3);
+  CHECK(second->max_version == 9);
+  // Proof that the value files were not read: one added behind the
+  // index's back is not seen, until a scan.
+  {
+    auto base = open_locked(dir.path);
+    write_tree(*base, {{"order:e", {"5", 8, 0}}});
+  }
+  auto third = start_over(dir.path, 2);
+  REQUIRE(third);
+  CHECK(third->from_index);
+  CHECK(versions_of(*third).count("order:e") == 0);
+  SECTION("a damaged index") {
+    auto name = dir.sub(index_file_name(1));
+    auto bytes = slurp(name);
+    bytes[bytes.size() / 2] ^= 0x20;
+    spit(name, bytes);
+    auto st = start_over(dir.path, 2);
+    REQUIRE(st);
+    CHECK_FALSE(st->from_index);
+    CHECK(st->scanned_because.find("corrupt index file") != std::string::npos);
+    CHECK(versions_of(*st).count("order:e") == 1);
+    // The scan wrote a new index: the next start reads it.
+    auto next = start_over(dir.path, 2);
+    REQUIRE(next);
+    CHECK(next->from_index);
+    CHECK(versions_of(*next) == versions_of(*st));
+  }
+  SECTION("a missing one") {
+    fs::remove(dir.sub(index_file_name(0)));
+    auto st = start_over(dir.path, 2);
+    REQUIRE(st);
+    CHECK_FALSE(st->from_index);
+    CHECK(st->scanned_because.find(index_file_name(0)) != std::string::npos);
+  }
+  SECTION("another shard count, and back") {
+    auto st = start_over(dir.path, 3);
+    REQUIRE(st);
+    CHECK_FALSE(st->from_index);
+    CHECK(st->scanned_because.find("of 2, not") != std::string::npos);
+    CHECK(versions_of(*st).count("order:e") == 1);
+    CHECK(fs::exists(dir.sub(index_file_name(2))));
+    auto back = start_over(dir.path, 2);
+    REQUIRE(back);
+    CHECK_FALSE(back->from_index);
+    CHECK(back->scanned_because.find("more than 2 shards")
+          != std::string::npos);
+    // The three-shard set is gone, not mixed with the new one.
+    CHECK_FALSE(fs::exists(dir.sub(index_file_name(2))));
+    auto again = start_over(dir.path, 2);
+    REQUIRE(again);
+    CHECK(again->from_index);
+  }
+  SECTION("indexes of two sets") {
+    // Each file is valid alone; together they are not one state.
+    auto kept = slurp(dir.sub(index_file_name(0)));
+    REQUIRE(start_over(dir.path, 3));
+    REQUIRE(start_over(dir.path, 2));
+    spit(dir.sub(index_file_name(0)), kept);
+    auto st = start_over(dir.path, 2);
+    REQUIRE(st);
+    CHECK_FALSE(st->from_index);
+    CHECK(st->scanned_because.find("another set") != std::string::npos);
+  }
+}
+
+TEST_CASE("an index file is refused unless every byte of it checks") {
+  index_file_builder b;
+  b.add("a", key_meta{1, 0, 10});
+  b.add("b:c", key_meta{2, 99, 0});
+  auto bytes = b.finish(index_file_header{1, 2, 42, 0});
+  std::vector<std::pair<std::string, key_meta>> seen;
+  auto visit = [&](std::string_view key, const key_meta& m) {
+    seen.emplace_back(std::string{key}, m);
+  };
+  auto h = read_index_file(bytes, "x", visit);
+  REQUIRE(h);
+  CHECK(h->shard == 1);
+  CHECK(h->shard_count == 2);
+  CHECK(h->set == 42);
+  CHECK(h->keys == 2);
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[1].first == "b:c");
+  CHECK(seen[1].second.expires_at_ms == 99);
+  // Any flipped bit, any cut: refused before a single key is visited.
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    auto bad = bytes;
+    bad[i] ^= 0x01;
+    seen.clear();
+    CHECK_FALSE(read_index_file(bad, "x", visit));
+    CHECK(seen.empty());
+    CHECK_FALSE(read_index_file(bytes.substr(0, i), "x", visit));
+  }
+  // Out of order, even with a good checksum: a merge would go wrong.
+  index_file_builder unsorted;
+  unsorted.add("b", key_meta{1, 0, 1});
+  unsorted.add("a", key_meta{2, 0, 1});
+  auto refused = read_index_file(unsorted.finish({0, 1, 1, 0}), "x", {});
+  REQUIRE_FALSE(refused);
+  CHECK(message_of(refused.error()).find("out of order") != std::string::npos);
+}
+
+TEST_CASE("a start after an interrupted fold walks the tree for its temp "
+          "files and keeps the index") {
+  temp_dir dir;
+  {
+    auto base = open_locked(dir.path);
+    write_tree(*base, {{"order:x:1", {"v", 3, 0}}});
+  }
+  REQUIRE(start_over(dir.path, 1)); // writes the index
+  spit(dir.sub("order/x/2.val~tmp"), "half a fold");
+  spit(dir.sub("order/x/1.val~tmp"), "half a fold");
+  SECTION("with the fold's mark") {
+    spit(dir.sub(fold_mark_name(0)), "");
+    auto st = start_over(dir.path, 1);
+    REQUIRE(st);
+    CHECK(st->from_index);
+    CHECK(st->removed_temps);
+    CHECK_FALSE(fs::exists(dir.sub("order/x/2.val~tmp")));
+    CHECK_FALSE(fs::exists(dir.sub("order/x/1.val~tmp")));
+    CHECK_FALSE(fs::exists(dir.sub(fold_mark_name(0))));
+    CHECK(read_value(*open_locked(dir.path), "order:x:1") == "v");
+  }
+  SECTION("without it, the walk is not paid for") {
+    auto st = start_over(dir.path, 1);
+    REQUIRE(st);
+    CHECK(st->from_index);
+    CHECK_FALSE(st->removed_temps);
+    CHECK(fs::exists(dir.sub("order/x/2.val~tmp")));
+  }
 }
