@@ -208,7 +208,10 @@ void metrics_registry::add(const shard_report& r) {
                                    r.index_building,
                                    r.backend_up,
                                    r.log_sync_buckets,
-                                   r.log_sync_seconds};
+                                   r.log_sync_seconds,
+                                   r.folds,
+                                   r.unfolded_bytes,
+                                   r.backpressure_seconds};
   for (size_t o = 0; o < op_kind_count; ++o) {
     auto op = to_string(static_cast<op_kind>(o));
     for (size_t c = 0; c < result_code_count; ++c) {
@@ -281,6 +284,33 @@ void metrics_registry::render_log_syncs(std::string& out) const {
                      duration_bounds.size(), sum.log_sync_seconds);
 }
 
+void metrics_registry::render_folds(std::string& out) const {
+  std::map<std::string, shard_gauges> per_backend;
+  for (auto& [labels, shard] : shards_) {
+    if (!shard.folds)
+      continue;
+    auto& sum = per_backend[labels.first];
+    sum.unfolded_bytes += shard.unfolded_bytes;
+    sum.backpressure_seconds += shard.backpressure_seconds;
+  }
+  if (per_backend.empty())
+    return;
+  header(out, "solver_state_unfolded_bytes",
+         "Log bytes not yet folded into the key files, summed over shards.",
+         "gauge");
+  for (auto& [backend, sum] : per_backend)
+    out += "solver_state_unfolded_bytes{backend=\"" + escape(backend)
+           + "\"} " + std::to_string(sum.unfolded_bytes) + "\n";
+  header(out, "solver_state_backpressure_seconds_total",
+         "Time acknowledgements waited for a fold that lagged behind the "
+         "writes (state.file.max_unfolded_bytes), summed over shards.",
+         "counter");
+  for (auto& [backend, sum] : per_backend)
+    out += "solver_state_backpressure_seconds_total{backend=\""
+           + escape(backend) + "\"} " + number(sum.backpressure_seconds)
+           + "\n";
+}
+
 std::string metrics_registry::render() const {
   std::string out;
   header(out, "state_operations_total",
@@ -341,6 +371,7 @@ std::string metrics_registry::render() const {
                     "written or deleted.",
                     &shard_gauges::quarantined);
   render_log_syncs(out);
+  render_folds(out);
   per_backend_gauge("state_reencrypt_pending",
                     "Values not yet encrypted under state.encryption.primary "
                     "(at least 1 until every value was looked at once since "

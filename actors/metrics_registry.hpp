@@ -43,6 +43,7 @@ private:
   /// solver_state_wal_sync_seconds, summed over the shards of each backend
   /// that has a log (nothing when none has).
   void render_log_syncs(std::string& out) const;
+  void render_folds(std::string& out) const;
 
   struct histogram {
     std::vector<uint64_t> buckets = std::vector<uint64_t>(bucket_count);
@@ -66,6 +67,10 @@ private:
     // Its backend's log syncs, cumulative (file backend; else empty).
     std::vector<uint64_t> log_sync_buckets{};
     double log_sync_seconds = 0;
+    // Its backend's fold (file backend; else folds is false).
+    bool folds = false;
+    uint64_t unfolded_bytes = 0;
+    double backpressure_seconds = 0;
   };
   // (backend, shard) -> its gauges
   std::map<std::pair<std::string, uint32_t>, shard_gauges> shards_;

@@ -1075,7 +1075,10 @@ void on_tick(shard_ptr self) {
                       std::move(stats.log_sync_buckets),
                       stats.log_sync_seconds,
                       st.indexes ? st.indexes->indexed_keys() : 0,
-                      st.indexes && st.indexes->building() ? 1u : 0u};
+                      st.indexes && st.indexes->building() ? 1u : 0u,
+                      stats.folds,
+                      stats.unfolded_bytes,
+                      stats.backpressure_seconds};
   st.tally = op_tally{};
   self->send(st.settings.metrics, report_atom_v, std::move(report));
 }

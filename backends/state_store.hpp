@@ -39,6 +39,12 @@ struct store_stats {
   /// Empty for backends without a log of their own.
   std::vector<uint64_t> log_sync_buckets{};
   double log_sync_seconds = 0;
+  /// Log bytes not yet folded into the backend's main files, and how long
+  /// writes waited for that to catch up, cumulative (file backend; with
+  /// folds = false the backend has no fold and both stay 0).
+  bool folds = false;
+  uint64_t unfolded_bytes = 0;
+  double backpressure_seconds = 0;
 };
 
 /// One single-key operation of a pipelined batch (state_store::apply) and,

@@ -24,6 +24,11 @@ struct file_config {
   milliseconds sync_interval{30'000};
   fsync_policy fsync = fsync_policy::always;
   size_t cache_items = 10'000;
+  /// Log bytes not yet folded into the tree, per shard, past which
+  /// acknowledgements wait for the fold (backpressure; a little from half of
+  /// it on): the shard holds at most about twice this in memory for values
+  /// not yet folded, whatever the load.
+  size_t max_unfolded_bytes = 256u << 20;
   /// --recover-truncate-log (command line only): cut a log damaged inside
   /// its synced part at the damage, report what it drops, and start.
   bool recover_truncate_log = false;

@@ -170,6 +170,7 @@ void read_file_section(section& parent, file_config& f,
                           {"interval", fsync_policy::interval},
                           {"never", fsync_policy::never}});
   s.number("cache_items", f.cache_items, 0, 1'000'000'000);
+  s.number("max_unfolded_bytes", f.max_unfolded_bytes, 1LL << 20, 1LL << 40);
   s.reject_unknown();
 }
 

@@ -35,6 +35,8 @@ void emit_state(YAML::Emitter& out, const state_config& st) {
       << format_duration(st.file.sync_interval);
   out << YAML::Key << "fsync" << YAML::Value << to_string(st.file.fsync);
   out << YAML::Key << "cache_items" << YAML::Value << st.file.cache_items;
+  out << YAML::Key << "max_unfolded_bytes" << YAML::Value
+      << st.file.max_unfolded_bytes;
   out << YAML::EndMap;
   out << YAML::Key << "rocksdb" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "base_path" << YAML::Value << st.rocksdb.base_path;

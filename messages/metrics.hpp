@@ -63,6 +63,11 @@ struct shard_report {
   /// builds them (queries answer backend_unavailable until then).
   uint64_t indexed_keys = 0;
   uint64_t index_building = 0;
+  /// store_stats::folds, unfolded_bytes (now) and backpressure_seconds
+  /// (cumulative since the backend opened).
+  bool folds = false;
+  uint64_t unfolded_bytes = 0;
+  double backpressure_seconds = 0;
 };
 
 /// Number of result codes tracked per op: one per state_errc.
@@ -74,7 +79,8 @@ typename Inspector::result_type inspect(Inspector& f, shard_report& x) {
            x.backend, x.keys, x.bytes, x.results, x.buckets, x.seconds_sum,
            x.backend_up, x.quarantined, x.reencrypt_pending, x.undecryptable,
            x.log_sync_buckets, x.log_sync_seconds, x.indexed_keys,
-           x.index_building);
+           x.index_building, x.folds, x.unfolded_bytes,
+           x.backpressure_seconds);
 }
 
 /// HTTP request counts since the last report, by route, method and status.

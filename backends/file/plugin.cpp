@@ -130,6 +130,10 @@ caf::expected<store_list> open_file_stores(const state_config& cfg,
     opts.shard = static_cast<uint32_t>(i);
     opts.fsync = cfg.file.fsync;
     opts.cache_items = cache_per_shard;
+    opts.max_unfolded_bytes = cfg.file.max_unfolded_bytes;
+    // A fold starts well before backpressure would (at half the limit).
+    opts.fold_log_bytes = std::min<uint64_t>(opts.fold_log_bytes,
+                                             cfg.file.max_unfolded_bytes / 4);
     opts.first_version = first_version;
     opts.log_generation = recovered->first_log_generation;
     opts.quarantined = std::move(recovered->quarantined[i]);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <thread>
 
 #include <fcntl.h>
 
@@ -454,7 +455,44 @@ caf::error file_store::commit() {
     if (auto fold_err = start_fold())
       spdlog::error("file backend shard {}: checkpoint failed: {}",
                     opts_.shard, message_of(fold_err));
+  wait_while_fold_lags();
   return {};
+}
+
+void file_store::wait_while_fold_lags() {
+  if (!fold_ || !log_ || log_->size() <= opts_.max_unfolded_bytes / 2)
+    return;
+  // Writes outrun the fold (a file per new key costs more than a log
+  // record): without a limit the unfolded values would fill the memory.
+  // The acknowledgements wait instead, so writers slow to the fold's pace:
+  // past half the limit each commit waits a little (reads are served in
+  // between), past the limit until the fold is done.
+  bool at_limit = log_->size() > opts_.max_unfolded_bytes;
+  auto started = std::chrono::steady_clock::now();
+  if (started - last_lag_log_ >= std::chrono::minutes{1}) {
+    last_lag_log_ = started;
+    spdlog::warn("file backend shard {}: the fold lags behind the writes: "
+                 "{} KiB of log unfolded (state.file.max_unfolded_bytes: {} "
+                 "KiB); acknowledgements wait for it",
+                 opts_.shard, (log_->size() + folding_bytes_) >> 10,
+                 opts_.max_unfolded_bytes >> 10);
+  }
+  auto deadline = started + backpressure_wait;
+  while (!fold_->done.load(std::memory_order_acquire)
+         && (at_limit || std::chrono::steady_clock::now() < deadline))
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  backpressure_seconds_ += std::chrono::duration<double>(
+                             std::chrono::steady_clock::now() - started)
+                             .count();
+  if (!fold_->done.load(std::memory_order_acquire))
+    return;
+  if (auto err = reap_fold(false))
+    spdlog::error("file backend shard {}: checkpoint failed: {}", opts_.shard,
+                  message_of(err));
+  if (log_->size() > opts_.fold_log_bytes)
+    if (auto err = start_fold())
+      spdlog::error("file backend shard {}: checkpoint failed: {}",
+                    opts_.shard, message_of(err));
 }
 
 void file_store::log_commit_failure(const caf::error& err) {
@@ -593,6 +631,7 @@ caf::error file_store::start_fold() {
   if (!next)
     return std::move(next.error());
   auto name = wal_name(opts_.shard, log_generation_);
+  folding_bytes_ = log_->size();
   retired_logs_.push_back(std::exchange(log_name_, name));
   log_ = std::move(*next);
   fold_ = std::make_unique<fold_job>();
@@ -619,6 +658,10 @@ caf::error file_store::start_fold() {
     if (!err)
       err = tree.write_root_file(hwm_name(shard), encode_hwm(job->high_water));
     // Before any log goes: the index plus the logs left describe the shard.
+    // A stop skips it (a second or more for a million keys): the logs stay.
+    if (!err && job->cancel.load(std::memory_order_relaxed))
+      err = make_state_error(state_errc::backend_unavailable,
+                             "fold cancelled by a stop");
     if (!err)
       err = fold_into_index(tree, shard, job->changes);
     if (!err && job->carries_inherited) {
@@ -713,6 +756,7 @@ caf::error file_store::reap_fold(bool wait) {
     return {};
   fold_->worker.join();
   auto job = std::move(fold_);
+  folding_bytes_ = 0;
   auto err = std::move(job->result);
   spare_ready_ = spare_ready_ || job->kept_spare;
   if (job->released_inherited)
@@ -830,6 +874,9 @@ store_stats file_store::stats() const {
   out.log_sync_buckets = sync_buckets_;
   out.log_sync_buckets.resize(bucket_count);
   out.log_sync_seconds = sync_seconds_;
+  out.folds = true;
+  out.unfolded_bytes = (log_ ? log_->size() : 0) + folding_bytes_;
+  out.backpressure_seconds = backpressure_seconds_;
   return out;
 }
 

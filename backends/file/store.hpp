@@ -44,6 +44,12 @@ struct file_store_options {
   /// A log larger than this is folded at the next commit, which bounds both
   /// the log and the unfolded values held in memory.
   uint64_t fold_log_bytes = 64u << 20;
+  /// Backpressure, while a fold runs: past half this many bytes of log not
+  /// yet folded, each commit waits up to backpressure_wait for the fold
+  /// before it is acknowledged; past all of it, until the fold is done. The
+  /// log being written and the one being folded then stay within this each
+  /// (plus one batch), and so do the unfolded values in memory.
+  uint64_t max_unfolded_bytes = 256u << 20;
   /// The generation of `log` (recovered_state::first_log_generation).
   uint64_t log_generation = 0;
   /// Keys whose value file failed its checks at start-up and was moved into
@@ -92,6 +98,10 @@ public:
 
   /// Keys whose latest value is not yet folded into the tree.
   size_t unfolded() const;
+
+  /// How long one commit waits, at most, for a lagging fold: writers slow to
+  /// the fold's pace, and reads are served between the waits.
+  static constexpr std::chrono::milliseconds backpressure_wait{100};
 
   /// Waits for the fold in progress, if any; its error. For tests and
   /// benchmarks that need the tree complete.
@@ -197,6 +207,10 @@ private:
   /// Starts folding every unfolded key (unless a fold still runs).
   caf::error start_fold();
 
+  /// Backpressure, after a commit (file_store_options::max_unfolded_bytes):
+  /// waits for a lagging fold, then starts the next.
+  void wait_while_fold_lags();
+
   /// Finishes a completed fold (or waits for it when `wait`): its values
   /// move to the cache; after a failure its changes return to dirty_ and
   /// its logs are kept for the next fold. Only with no uncommitted batch.
@@ -247,6 +261,11 @@ private:
   /// duration_bounds, and their sum (store_stats::log_sync_*).
   std::vector<uint64_t> sync_buckets_;
   double sync_seconds_ = 0;
+  /// Log bytes the running fold carries (0 without one), and the time
+  /// commits waited for lagging folds (store_stats).
+  uint64_t folding_bytes_ = 0;
+  double backpressure_seconds_ = 0;
+  std::chrono::steady_clock::time_point last_lag_log_{};
   /// Counts one log sync that took `took`.
   void count_sync(std::chrono::steady_clock::duration took);
   std::chrono::steady_clock::time_point last_failure_log_{};

@@ -296,9 +296,15 @@ caf::error file_tree::apply_batched(
     return io_failure("cannot sync filesystem of", root_path_, rc);
   }
   // Pass 2: renames and removals, then a second barrier for the directories.
+  // A stop may cut it short too: each key is old or new, and the log that
+  // made the change stays until a fold completes.
   {
     dir_walker walker{*env_, root_fd_, root_path_, false};
     for (size_t i = 0; i < changes.size(); ++i) {
+      if (cancelled(cancel)) {
+        walker.finish();
+        return cancelled_error();
+      }
       auto& path = paths[i];
       auto& leaf = path.back();
       bool removing = changes[i].data == nullptr;
@@ -320,6 +326,8 @@ caf::error file_tree::apply_batched(
     if (auto err = walker.finish())
       return err;
   }
+  if (cancelled(cancel))
+    return cancelled_error();
   if (int rc = env_->sync_fs(root_fd_); rc != 0)
     return io_failure("cannot sync filesystem of", root_path_, rc);
   return {};

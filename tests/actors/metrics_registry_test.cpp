@@ -202,3 +202,30 @@ TEST_CASE("log syncs are one histogram per backend: each shard's latest "
   CHECK_THAT(text, !Catch::Contains("solver_state_wal_sync_seconds_bucket{"
                                     "backend=\"memory\""));
 }
+
+TEST_CASE("the fold's backlog and backpressure are reported per backend, "
+          "only for backends that fold") {
+  metrics_registry m;
+  m.add(report(0, 1)); // memory: no fold, no family
+  CHECK_THAT(m.render(), !Catch::Contains("solver_state_unfolded_bytes"));
+  auto file_report = [](uint32_t shard, uint64_t unfolded, double waited) {
+    auto r = testing::empty_report(shard, 1);
+    r.backend = "file";
+    r.folds = true;
+    r.unfolded_bytes = unfolded;
+    r.backpressure_seconds = waited;
+    return r;
+  };
+  m.add(file_report(0, 1000, 0.5));
+  m.add(file_report(1, 24, 0.25));
+  m.add(file_report(0, 76, 1.5)); // the latest report of shard 0 counts
+  auto text = m.render();
+  CHECK_THAT(text, Catch::Contains("# TYPE solver_state_unfolded_bytes gauge\n"
+                                   "solver_state_unfolded_bytes{backend=\"file\"}"
+                                   " 100\n"));
+  CHECK_THAT(text, Catch::Contains(
+                     "# TYPE solver_state_backpressure_seconds_total counter\n"
+                     "solver_state_backpressure_seconds_total{backend=\"file\"}"
+                     " 1.75\n"));
+  CHECK_THAT(text, !Catch::Contains("unfolded_bytes{backend=\"memory\""));
+}

@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -16,7 +17,9 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <random>
@@ -43,13 +46,19 @@ struct child {
 };
 
 child spawn_writer(const std::string& type, const std::string& base,
-                   size_t shards, int cycle, uint64_t seed) {
+                   size_t shards, int cycle, uint64_t seed,
+                   const std::string& log_file) {
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
     ::dup2(fds[1], STDOUT_FILENO);
+    if (!log_file.empty()) {
+      int log = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (log >= 0)
+        ::dup2(log, STDERR_FILENO);
+    }
     ::close(fds[0]);
     ::close(fds[1]);
     auto shards_text = std::to_string(shards);
@@ -120,7 +129,7 @@ int64_t order_generation(opened_store& store, const std::string& order) {
 caf::expected<opened_store> reopen(const std::string& type,
                                    const std::string& base, size_t shards) {
   auto cfg = file_config_for(base, shards, fsync_policy::always);
-  if (type == "file")
+  if (type == "file" || type == "file-slow-fold")
     return open_store(cfg);
   cfg.type = type;
   cfg.rocksdb.base_path = base;
@@ -131,12 +140,22 @@ caf::expected<opened_store> reopen(const std::string& type,
   return opened_store{std::move(*stores)};
 }
 
-/// Kills a writer of backend `type` at random moments and checks after each
-/// kill what the reopened store holds.
-void run_crash_cycles(const std::string& type) {
+/// True once the writer's log (its stderr) says its acknowledgements wait
+/// for a lagging fold.
+bool under_backpressure(const std::string& log_file) {
+  std::ifstream in{log_file};
+  std::string text{std::istreambuf_iterator<char>(in), {}};
+  return text.find("the fold lags behind the writes") != std::string::npos;
+}
+
+/// Kills a writer of backend `type` at random moments (with
+/// `in_backpressure`, moments after its writes began to wait for the fold)
+/// and checks after each kill what the reopened store holds.
+void run_crash_cycles(const std::string& type, bool in_backpressure = false) {
   temp_dir dir;
   auto base = dir.sub("base");
-  int cycles = 30;
+  auto log_file = in_backpressure ? dir.sub("writer.log") : std::string{};
+  int cycles = in_backpressure ? 10 : 30;
   if (auto text = std::getenv("SOLVER_STATE_CRASH_CYCLES"))
     cycles = std::atoi(text);
   auto seed = static_cast<uint64_t>(
@@ -148,14 +167,23 @@ void run_crash_cycles(const std::string& type) {
   std::set<std::string> unacked_seen; // complete but never acknowledged
   std::map<std::string, int64_t> orders; // newest acknowledged generation
   size_t transactions = 0, transaction_checks = 0;
+  size_t backpressure_kills = 0;
   for (int cycle = 0; cycle < cycles; ++cycle) {
     INFO("seed " << seed << ", cycle " << cycle);
-    auto c = spawn_writer(type, base, 1 + rng() % 4, cycle, seed + cycle);
+    auto c = spawn_writer(type, base, 1 + rng() % 4, cycle, seed + cycle,
+                          log_file);
     std::vector<std::string> lines;
     auto now = std::chrono::steady_clock::now;
     REQUIRE(read_lines(c, now() + std::chrono::seconds{20}, lines));
     REQUIRE(!lines.empty());
     REQUIRE(lines.back() == "READY");
+    if (in_backpressure) {
+      auto deadline = now() + std::chrono::seconds{30};
+      while (!under_backpressure(log_file) && now() < deadline)
+        read_lines(c, now() + std::chrono::milliseconds{20}, lines);
+      REQUIRE(under_backpressure(log_file));
+      ++backpressure_kills;
+    }
     read_lines(c, now() + std::chrono::milliseconds{20 + rng() % 150}, lines);
     ::kill(c.pid, SIGKILL);
     while (read_lines(c, now() + std::chrono::seconds{10}, lines)) {
@@ -244,7 +272,8 @@ void run_crash_cycles(const std::string& type) {
             << " writes refused, " << transactions
             << " acknowledged transactions of "
             << crash::transaction_keys << " keys, " << transaction_checks
-            << " all-or-nothing checks of orders\n";
+            << " all-or-nothing checks of orders, " << backpressure_kills
+            << " kills while writes waited for a lagging fold\n";
   CHECK(acked > 0);
   CHECK(transactions > 0);
   CHECK(errors == 0);
@@ -255,6 +284,11 @@ void run_crash_cycles(const std::string& type) {
 TEST_CASE("file: every acknowledged write survives SIGKILL at random "
           "moments") {
   run_crash_cycles("file");
+}
+
+TEST_CASE("file: every acknowledged write survives SIGKILL while writes "
+          "wait for a fold that lags behind them") {
+  run_crash_cycles("file-slow-fold", true);
 }
 
 #if SOLVER_STATE_WITH_ROCKSDB

@@ -25,9 +25,12 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/store.hpp"
+#include "backends/file/plugin.hpp"
+#include "tests/support/file_test_support.hpp"
 #include "backends/compiled_plugins.hpp"
 #include "tests/integration/crash_values.hpp"
 #include "messages/protocol.hpp"
@@ -106,6 +109,19 @@ void transaction_writer(caf::event_based_actor* self, state_actor store,
   (*step)();
 }
 
+/// TYPE file-slow-fold: the file backend on a disk where each value file
+/// costs 10 ms more, with a small max_unfolded_bytes, so the writers run into
+/// the backpressure within a second (the crash test kills them there).
+class slow_fold_plugin final : public state_backend_plugin {
+public:
+  std::string_view name() const override { return "file-slow-fold"; }
+  bool blocking() const override { return true; }
+  caf::expected<store_list> create_stores(const state_config& cfg) override {
+    return open_file_stores(
+      cfg, std::make_shared<testing::slow_fold_env>(std::chrono::milliseconds{10}));
+  }
+};
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -114,6 +130,9 @@ int main(int argc, char** argv) {
                  argv[0]);
     return 2;
   }
+  // The log goes to stderr: stdout carries the acknowledgements, a line
+  // each, to the crash test.
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("crash-writer"));
   spdlog::set_level(spdlog::level::warn);
   caf::actor_system_config cfg;
   register_message_types(cfg);
@@ -130,7 +149,14 @@ int main(int argc, char** argv) {
   state.rocksdb.fsync = fsync_policy::always;
   // Small memtables, so kills also land in the middle of flushes.
   state.rocksdb.cache_bytes = 4u << 20;
-  auto store = start_store(sys, state, compiled_plugins());
+  const plugin_registry* plugins = &compiled_plugins();
+  plugin_registry slow_disk;
+  if (state.type == "file-slow-fold") {
+    slow_disk.add(std::make_unique<slow_fold_plugin>());
+    plugins = &slow_disk;
+    state.file.max_unfolded_bytes = 1u << 20;
+  }
+  auto store = start_store(sys, state, *plugins);
   if (!store) {
     std::fprintf(stderr, "cannot start store: %s\n",
                  message_of(store.error()).c_str());

@@ -17,7 +17,9 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "backends/file/env.hpp"
 #include "backends/file/plugin.hpp"
@@ -142,6 +144,26 @@ inline std::set<std::string> root_files(const std::string& dir) {
       out.insert(e.path().filename().string());
   return out;
 }
+
+/// The real disk, with each value file a fold writes taking `delay` more
+/// to create: a disk slower than the writes, so folds lag and writers meet
+/// the backpressure (state.file.max_unfolded_bytes).
+class slow_fold_env : public file_env {
+public:
+  explicit slow_fold_env(std::chrono::microseconds delay) : delay_(delay) {}
+
+  int open_at(int dir, const std::string& name, int flags,
+              mode_t mode) override {
+    bool fold_temp = (flags & O_CREAT) && name.size() > 4 && name[0] != '~'
+                     && name.compare(name.size() - 4, 4, "~tmp") == 0;
+    if (fold_temp)
+      std::this_thread::sleep_for(delay_);
+    return file_env::open_at(dir, name, flags, mode);
+  }
+
+private:
+  std::chrono::microseconds delay_;
+};
 
 /// A disk that fails on demand: writes with ENOSPC, syncs with EIO,
 /// creating files with EROFS. Counts opens so tests can see disk reads, and

@@ -866,3 +866,51 @@ TEST_CASE("a transaction applies as set() and erase() would, and refused or "
     CHECK(reopened->get("fill:{o}:gone")->value == "g1");
   }
 }
+
+TEST_CASE("writes that outrun the fold wait for it: the log not yet folded "
+          "stays within twice max_unfolded_bytes, and every write is kept") {
+  temp_dir dir;
+  constexpr uint64_t budget = 1u << 20;
+  constexpr int writes = 6000;
+  std::string value(1000, 'v');
+  struct outcome {
+    uint64_t peak = 0;
+    double waited = 0;
+  };
+  // A disk on which each value file costs 0.5 ms more than the log record:
+  // folds lag behind writes that take microseconds (fsync: never).
+  auto run = [&](const std::string& name, uint64_t max_unfolded) {
+    auto cfg = file_config_for(dir.sub(name), 1, fsync_policy::never);
+    cfg.file.max_unfolded_bytes = max_unfolded;
+    auto env = std::make_shared<slow_fold_env>(std::chrono::microseconds{500});
+    outcome out;
+    {
+      auto store = open_store(cfg, env);
+      REQUIRE(store);
+      auto& shard = *store->stores[0];
+      for (int i = 0; i < writes; ++i) {
+        REQUIRE(store->put("order:bp:" + std::to_string(i), value));
+        out.peak = std::max(out.peak, shard.stats().unfolded_bytes);
+      }
+      out.waited = shard.stats().backpressure_seconds;
+    }
+    auto again = open_store(cfg);
+    REQUIRE(again);
+    for (int i = 0; i < writes; i += 97) {
+      auto e = again->get("order:bp:" + std::to_string(i));
+      REQUIRE(e);
+      CHECK(e->value == value);
+    }
+    CHECK(again->stores[0]->stats().keys == writes);
+    return out;
+  };
+  auto bounded = run("bounded", budget);
+  INFO("peak " << bounded.peak << " bytes, waited " << bounded.waited << " s");
+  CHECK(bounded.peak <= 2 * budget + 4 * value.size());
+  CHECK(bounded.waited > 0);
+  // The control: with a budget this test never reaches, the same writes
+  // leave more than that bound unfolded, and nobody waits.
+  auto unbounded = run("unbounded", 1u << 30);
+  CHECK(unbounded.peak > 2 * budget + 4 * value.size());
+  CHECK(unbounded.waited == 0);
+}
