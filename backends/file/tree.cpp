@@ -181,6 +181,23 @@ bool cancelled(const std::atomic<bool>* cancel) {
   return cancel && cancel->load(std::memory_order_relaxed);
 }
 
+/// A symlink inside base_path is never followed: the walk stops, naming it.
+caf::error symlink_refused(const std::string& path) {
+  return make_state_error(state_errc::backend_error,
+                          "refusing symlink " + path
+                            + " inside base_path (remove it)");
+}
+
+/// Opens the directory `name` in `dir` (not through a symlink).
+caf::expected<unique_fd> open_subdir(file_env& env, int dir,
+                                     const std::string& name,
+                                     const std::string& path) {
+  int fd = env.open_at(dir, name, dir_flags);
+  if (fd < 0)
+    return io_failure("cannot open directory", path, fd);
+  return unique_fd{&env, fd};
+}
+
 caf::error cancelled_error() {
   return make_state_error(state_errc::backend_unavailable,
                           "fold cancelled: the store is closing");
@@ -384,14 +401,12 @@ caf::error file_tree::remove_temps_in(int dir_fd,
     if (at_root && is_backend_file(e.name))
       continue;
     if (e.kind == dir_entry::symlink)
-      return make_state_error(state_errc::backend_error,
-                              "refusing symlink " + path
-                                + " inside base_path (remove it)");
+      return symlink_refused(path);
     if (e.kind == dir_entry::directory) {
-      int fd = env_->open_at(dir_fd, e.name, dir_flags);
-      if (fd < 0)
-        return io_failure("cannot open directory", path, fd);
-      unique_fd guard{env_.get(), fd};
+      auto sub = open_subdir(*env_, dir_fd, e.name, path);
+      if (!sub)
+        return std::move(sub.error());
+      int fd = sub->get();
       if (auto err = remove_temps_in(fd, path))
         return err;
       continue;
@@ -539,14 +554,12 @@ caf::error file_tree::scan_dir(
     if (where.empty() && is_backend_file(e.name))
       continue;
     if (e.kind == dir_entry::symlink)
-      return make_state_error(state_errc::backend_error,
-                              "refusing symlink " + path
-                                + " inside base_path (remove it)");
+      return symlink_refused(path);
     if (e.kind == dir_entry::directory) {
-      int fd = env_->open_at(dir_fd, e.name, dir_flags);
-      if (fd < 0)
-        return io_failure("cannot open directory", path, fd);
-      unique_fd guard{env_.get(), fd};
+      auto sub = open_subdir(*env_, dir_fd, e.name, path);
+      if (!sub)
+        return std::move(sub.error());
+      int fd = sub->get();
       where.push_back(e.name);
       auto err = scan_dir(fd, where, visit, quarantined);
       where.pop_back();
