@@ -20,6 +20,9 @@
 //     cache dropped first (cold). Prints the four times.
 //   file_bench open BASE_PATH
 //     Times one open of an existing base_path (for profiling a start).
+//   file_bench fill-log BASE_PATH KEYS
+//     Writes KEYS keys of 256 bytes and closes without folding: the next
+//     open replays them all from the log, as after a heavy write load.
 
 #include <atomic>
 #include <chrono>
@@ -268,6 +271,33 @@ int run_transactions(const std::string& base, double seconds, int writers) {
   return failed.load() == 0 ? 0 : 1;
 }
 
+/// Writes `keys` keys of 256 B and closes the store without a fold.
+int run_fill_log(const std::string& base, size_t keys) {
+  state_config cfg;
+  cfg.type = "file";
+  cfg.max_items = 0;
+  cfg.file.base_path = base;
+  cfg.file.fsync = fsync_policy::never;
+  cfg.file.max_unfolded_bytes = size_t{1} << 40; // no fold while filling
+  auto stores = open_file_stores(cfg, default_file_env());
+  if (!stores)
+    return 1;
+  std::string value(value_bytes, 'r');
+  for (size_t i = 0; i < keys; ++i) {
+    auto key = "order:bench:" + std::to_string(i);
+    auto& s = *(*stores)[shard_index(key, stores->size())];
+    if (!s.set(set_request{key, value, 0, condition::always()}, 0, 1))
+      return 1;
+    if (i % 1024 == 0)
+      for (auto& st : *stores)
+        st->commit();
+  }
+  for (auto& st : *stores)
+    if (st->close())
+      return 1;
+  return 0;
+}
+
 /// Times one open of an existing base_path (as written by `restart`).
 int run_open(const std::string& base) {
   state_config cfg;
@@ -389,11 +419,14 @@ int main(int argc, char** argv) {
     return run_restart(argv[2], std::stoul(argv[3]));
   if (cmd == "open" && argc == 3)
     return run_open(argv[2]);
+  if (cmd == "fill-log" && argc == 4)
+    return run_fill_log(argv[2], std::stoul(argv[3]));
   std::fprintf(stderr,
                "usage: %s write BASE_PATH always|interval|never [SECONDS] "
                "[WRITERS]\n       %s txn BASE_PATH [SECONDS] [WRITERS]\n"
                "       %s restart BASE_PATH KEYS\n"
-               "       %s open BASE_PATH\n",
-               argv[0], argv[0], argv[0], argv[0]);
+               "       %s open BASE_PATH\n"
+               "       %s fill-log BASE_PATH KEYS\n",
+               argv[0], argv[0], argv[0], argv[0], argv[0]);
   return 2;
 }

@@ -133,16 +133,6 @@ void sort_oldest_first(std::vector<std::string>& logs) {
                    });
 }
 
-/// A key a log record changed: its newest record, once newer than the
-/// tree's version of the key (from_log), else only that version.
-struct slot {
-  entry data; // the record's value, version and expiry
-  uint64_t size = 0;
-  bool deleted = false;
-  bool from_log = false;
-};
-
-using slot_map = std::unordered_map<std::string, slot>;
 
 /// The backend's own files at the root, by kind.
 struct root_files {
@@ -336,7 +326,10 @@ caf::expected<recovered_state> recover(const file_base& base,
   recovered_state out;
   auto tree = base.tree();
   tree_keys keys(shard_count); // the tree's, until step 4
-  slot_map changed;            // the keys log records changed
+  // What the logs changed, per shard: each key's newest record, when it is
+  // newer than the tree's version. Handed to the shards as it is when the
+  // logs stay (their values are what the shards serve until folded).
+  std::vector<log_changes> changed(shard_count);
   auto files = list_root_files(base);
   if (!files)
     return std::move(files.error());
@@ -442,18 +435,23 @@ caf::expected<recovered_state> recover(const file_base& base,
           return;
         }
         out.max_version = std::max(out.max_version, rec.version);
-        auto [it, first] = changed.try_emplace(rec.key);
-        auto& s = it->second;
-        if (first)
-          if (auto meta = find_in(keys, rec.key))
-            s.data.version = meta->version; // older records lose to it
-        if (rec.version <= s.data.version)
+        auto& shard_changes = changed[shard_index(rec.key, shard_count)];
+        auto it = shard_changes.find(rec.key);
+        version_t newest = 0;
+        if (it != shard_changes.end())
+          newest = it->second.data.version;
+        else if (auto meta = find_in(keys, rec.key))
+          newest = meta->version; // older records lose to the tree's
+        if (rec.version <= newest)
           return;
-        s.deleted = rec.op == wal_op::erase;
-        s.from_log = true;
-        s.size = rec.value.size();
-        s.data = entry{s.deleted ? std::string{} : std::move(rec.value),
-                       rec.version, rec.expires_at_ms};
+        bool removed = rec.op == wal_op::erase;
+        log_change change{removed,
+                          entry{removed ? std::string{} : std::move(rec.value),
+                                rec.version, rec.expires_at_ms}};
+        if (it != shard_changes.end())
+          it->second = std::move(change);
+        else
+          shard_changes.emplace(std::move(rec.key), std::move(change));
       },
       max_file_value_bytes, opts.truncate_damaged_log);
     if (!summary)
@@ -478,8 +476,8 @@ caf::expected<recovered_state> recover(const file_base& base,
   // error back. The rest answer an error until written or deleted.
   out.quarantined.resize(shard_count);
   for (auto& [key, q] : moved) {
-    auto c = changed.find(key);
-    if ((c == changed.end() || !c->second.from_log) && !find_in(keys, key)) {
+    auto& shard_changes = changed[shard_index(key, shard_count)];
+    if (shard_changes.count(key) == 0 && !find_in(keys, key)) {
       out.quarantined[shard_index(key, shard_count)].emplace(key, std::move(q));
       continue;
     }
@@ -488,16 +486,15 @@ caf::expected<recovered_state> recover(const file_base& base,
         return err;
   }
   // 4. The keys as the logs left them: the tree's, changed by the logs.
-  for (auto& [key, s] : changed) {
-    if (!s.from_log)
-      continue;
-    auto& map = keys[shard_index(key, shard_count)];
-    if (s.deleted)
-      map.erase(key);
-    else
-      map.insert_or_assign(key, key_meta{s.data.version, s.data.expires_at_ms,
-                                         s.size});
-  }
+  for (size_t shard = 0; shard < shard_count; ++shard)
+    for (auto& [key, c] : changed[shard]) {
+      if (c.removed)
+        keys[shard].erase(key);
+      else
+        keys[shard].insert_or_assign(
+          key, key_meta{c.data.version, c.data.expires_at_ms,
+                        c.data.value.size()});
+    }
   // 5. Fold the logs into the tree, persist the version mark, drop the logs.
   //    Spares hold nothing the tree lacks: they go first, which on a full
   //    disk may be the room the fold needs.
@@ -514,9 +511,9 @@ caf::expected<recovered_state> recover(const file_base& base,
       if (auto err = remove_root_files(base, index_names(*files)))
         return err;
     std::vector<tree_change> changes;
-    for (auto& [key, s] : changed)
-      if (s.from_log)
-        changes.push_back({&key, s.deleted ? nullptr : &s.data});
+    for (auto& shard_changes : changed)
+      for (auto& [key, c] : shard_changes)
+        changes.push_back({&key, c.removed ? nullptr : &c.data});
     fold_err = tree.apply(std::move(changes));
     if (!fold_err)
       fold_err = tree.write_root_file(hwm_name(0),
@@ -554,12 +551,10 @@ caf::expected<recovered_state> recover(const file_base& base,
     if (int rc = base.env->sync(base.root.get(), false); rc != 0)
       return io_failure("cannot sync directory", base.path, rc);
   // 6. Hand each shard its keys, and the changes it has to fold.
-  out.unfolded.resize(shard_count);
   if (keep_logs)
-    for (auto& [key, s] : changed)
-      if (s.from_log)
-        out.unfolded[shard_index(key, shard_count)].emplace(
-          key, log_change{s.deleted, std::move(s.data)});
+    out.unfolded = std::move(changed);
+  else
+    out.unfolded.assign(shard_count, log_changes{});
   for (auto& map : keys)
     out.keys += map.size();
   out.shards = std::move(keys);
