@@ -271,6 +271,22 @@ int run_transactions(const std::string& base, double seconds, int writers) {
   return failed.load() == 0 ? 0 : 1;
 }
 
+/// Writes keys "order:bench:0".. of value_bytes each, committing every
+/// 1024; false when a write fails.
+bool write_keys(store_list& stores, size_t keys) {
+  std::string value(value_bytes, 'r');
+  for (size_t i = 0; i < keys; ++i) {
+    auto key = "order:bench:" + std::to_string(i);
+    auto& s = *stores[shard_index(key, stores.size())];
+    if (!s.set(set_request{key, value, 0, condition::always()}, 0, 1))
+      return false;
+    if (i % 1024 == 0)
+      for (auto& st : stores)
+        st->commit();
+  }
+  return true;
+}
+
 /// Writes `keys` keys of 256 B and closes the store without a fold.
 int run_fill_log(const std::string& base, size_t keys) {
   state_config cfg;
@@ -282,16 +298,8 @@ int run_fill_log(const std::string& base, size_t keys) {
   auto stores = open_file_stores(cfg, default_file_env());
   if (!stores)
     return 1;
-  std::string value(value_bytes, 'r');
-  for (size_t i = 0; i < keys; ++i) {
-    auto key = "order:bench:" + std::to_string(i);
-    auto& s = *(*stores)[shard_index(key, stores->size())];
-    if (!s.set(set_request{key, value, 0, condition::always()}, 0, 1))
-      return 1;
-    if (i % 1024 == 0)
-      for (auto& st : *stores)
-        st->commit();
-  }
+  if (!write_keys(*stores, keys))
+    return 1;
   for (auto& st : *stores)
     if (st->close())
       return 1;
@@ -334,16 +342,8 @@ int run_restart(const std::string& base, size_t keys) {
                    message_of(stores.error()).c_str());
       return 1;
     }
-    std::string value(value_bytes, 'r');
-    for (size_t i = 0; i < keys; ++i) {
-      auto key = "order:bench:" + std::to_string(i);
-      auto& s = *(*stores)[shard_index(key, stores->size())];
-      if (!s.set(set_request{key, value, 0, condition::always()}, 0, 1))
-        return 1;
-      if (i % 1024 == 0)
-        for (auto& st : *stores)
-          st->commit();
-    }
+    if (!write_keys(*stores, keys))
+      return 1;
     // Everything into the key tree: the restart measured is a load of the
     // tree (a stop leaves the log for the next start, which it replays).
     for (auto& st : *stores) {

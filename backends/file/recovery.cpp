@@ -45,19 +45,6 @@ caf::expected<version_t> decode_hwm(const std::string& bytes,
   return get_u64(bytes.data() + 8);
 }
 
-caf::expected<std::string> read_root_file(const file_base& base,
-                                          const std::string& name) {
-  auto path = base.path + "/" + name;
-  int fd = base.env->open_at(base.root.get(), name, O_RDONLY | O_NOFOLLOW);
-  if (fd < 0)
-    return io_failure("cannot open", path, fd);
-  unique_fd guard{base.env.get(), fd};
-  std::string bytes;
-  if (int rc = base.env->read_all(fd, bytes); rc != 0)
-    return io_failure("cannot read", path, rc);
-  return bytes;
-}
-
 /// --recover-truncate-log: reports every record the cut drops, then cuts
 /// the log `name` where its damage starts, for good (so the next start
 /// does not refuse again).
@@ -409,7 +396,7 @@ caf::expected<recovered_state> recover(const file_base& base,
     return err;
   // 2. Versions issued before the last checkpoint (deleted keys included).
   for (auto& name : files->hwms) {
-    auto bytes = read_root_file(base, name);
+    auto bytes = read_tree_root_file(tree, name);
     if (!bytes)
       return std::move(bytes.error());
     auto v = decode_hwm(*bytes, base.path + "/" + name);

@@ -448,15 +448,19 @@ caf::error file_store::commit() {
   }
   undo_.clear();
   last_error_ = caf::error{};
-  if (auto fold_err = reap_fold(false))
-    spdlog::error("file backend shard {}: checkpoint failed: {}", opts_.shard,
-                  message_of(fold_err));
-  if (log_->size() > opts_.fold_log_bytes)
-    if (auto fold_err = start_fold())
-      spdlog::error("file backend shard {}: checkpoint failed: {}",
-                    opts_.shard, message_of(fold_err));
+  continue_folding();
   wait_while_fold_lags();
   return {};
+}
+
+void file_store::continue_folding() {
+  if (auto err = reap_fold(false))
+    spdlog::error("file backend shard {}: checkpoint failed: {}", opts_.shard,
+                  message_of(err));
+  if (log_->size() > opts_.fold_log_bytes)
+    if (auto err = start_fold())
+      spdlog::error("file backend shard {}: checkpoint failed: {}",
+                    opts_.shard, message_of(err));
 }
 
 void file_store::wait_while_fold_lags() {
@@ -484,15 +488,8 @@ void file_store::wait_while_fold_lags() {
   backpressure_seconds_ += std::chrono::duration<double>(
                              std::chrono::steady_clock::now() - started)
                              .count();
-  if (!fold_->done.load(std::memory_order_acquire))
-    return;
-  if (auto err = reap_fold(false))
-    spdlog::error("file backend shard {}: checkpoint failed: {}", opts_.shard,
-                  message_of(err));
-  if (log_->size() > opts_.fold_log_bytes)
-    if (auto err = start_fold())
-      spdlog::error("file backend shard {}: checkpoint failed: {}",
-                    opts_.shard, message_of(err));
+  if (fold_->done.load(std::memory_order_acquire))
+    continue_folding();
 }
 
 void file_store::log_commit_failure(const caf::error& err) {

@@ -207,6 +207,10 @@ private:
   /// Starts folding every unfolded key (unless a fold still runs).
   caf::error start_fold();
 
+  /// After a commit: reaps a finished fold and starts the next once the log
+  /// is large enough; failures are logged (checkpoint() reports them too).
+  void continue_folding();
+
   /// Backpressure, after a commit (file_store_options::max_unfolded_bytes):
   /// waits for a lagging fold, then starts the next.
   void wait_while_fold_lags();
