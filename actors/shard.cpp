@@ -146,7 +146,9 @@ struct shard_state {
   std::unique_ptr<shard_indexes> indexes;
   size_t indexed = 0;
 
-  bool watched() const { return static_cast<bool>(settings.hub); }
+  bool watched() const {
+    return settings.hub && settings.changes_to_hub;
+  }
   /// Changes are recorded for the watch hub, the indexes, or both.
   bool recording() const { return watched() || indexes; }
 

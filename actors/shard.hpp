@@ -35,8 +35,11 @@ struct shard_settings {
   /// Receives this shard's metrics report on every tick; may be invalid.
   metrics_actor metrics;
   /// Receives this shard's committed changes (watches); may be invalid:
-  /// then none are recorded.
+  /// then none are recorded. Subscriptions sent to the shard go there too.
   watch_hub_actor hub;
+  /// False when the hub gets the changes from elsewhere (the engine's
+  /// change feed, actors/watch/engine_feed.hpp): the shard sends none.
+  bool changes_to_hub = true;
   /// Bounds on what one message may carry or make this shard build, for
   /// every sender (HTTP, CAF, peers): state.max_value_bytes,
   /// http.max_batch_keys and http.max_reply_bytes.

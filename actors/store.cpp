@@ -1,5 +1,6 @@
 // start_store/stop_store: opens the plugin named by state.type and spawns the
-// metrics actor, one shard per backend store, the router and the ticker.
+// metrics actor, one shard per backend store, the router, the ticker, the
+// watch hub and, on engines several nodes share, the change feed's reader.
 
 #include "actors/store.hpp"
 
@@ -13,8 +14,11 @@
 #include "actors/router.hpp"
 #include "actors/shard.hpp"
 #include "actors/ticker.hpp"
+#include "actors/watch/engine_feed.hpp"
 #include "actors/watch/hub.hpp"
+#include "backends/change_feed.hpp"
 #include "backends/codec/coded_store.hpp"
+#include "backends/codec/value_codec.hpp"
 #include "backends/connection_url.hpp"
 #include "backends/plugin.hpp"
 #include "backends/state_store.hpp"
@@ -63,6 +67,33 @@ spanning_transactions spanning_of(const state_store& store) {
   return spanning_transactions::one_shard_only;
 }
 
+/// Opens the engine's change feed and starts it now, before any shard
+/// serves a write, so no change made through this node can precede it (a
+/// feed that cannot start yet is retried by its reader, and watchers resync
+/// once it reads).
+caf::error open_engine_feed(const state_backend_plugin& plugin,
+                            const state_config& cfg,
+                            engine_feed_settings& out) {
+  auto feed = plugin.open_change_feed(cfg);
+  if (!feed)
+    return make_state_error(state_errc::backend_error,
+                            "state.type: no change feed for watches: "
+                              + message_of(feed.error()));
+  auto codec = make_value_codec(cfg);
+  if (!codec)
+    return make_state_error(state_errc::backend_error,
+                            message_of(codec.error()));
+  out.feed = std::move(*feed);
+  out.codec = std::move(*codec);
+  if (auto err = out.feed->start())
+    spdlog::warn("watch: the change feed of {} cannot start yet ({}); "
+                 "retrying",
+                 out.feed->describe(), message_of(err));
+  else
+    out.started = true;
+  return {};
+}
+
 } // namespace
 
 caf::expected<store_handles> start_store(caf::actor_system& sys,
@@ -93,6 +124,11 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
     spdlog::warn("state.indexes with state.encryption: the indexed fields "
                  "are kept in memory in plaintext (values stay encrypted at "
                  "rest); declare no index over a field that must not be");
+  auto watches = plugin->watches(cfg);
+  engine_feed_settings feed;
+  if (watches.source == watch_support::engine_feed)
+    if (auto err = open_engine_feed(*plugin, cfg, feed))
+      return err;
   store_handles out;
   out.backend = std::string{plugin->name()};
   out.metrics = spawn_metrics(sys, cfg.max_items);
@@ -102,7 +138,13 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
   watch.history_bytes = cfg.watch.history_bytes;
   watch.max_watchers = cfg.watch.max_watchers;
   watch.metrics = out.metrics;
+  if (watches.source == watch_support::refused)
+    watch.refusal = watches.why;
   out.hub = spawn_watch_hub(sys, watch);
+  if (feed.feed) {
+    feed.hub = out.hub;
+    out.feed = spawn_engine_feed(sys, std::move(feed));
+  }
   out.watch = cfg.watch;
   for (size_t i = 0; i < stores->size(); ++i) {
     shard_settings settings;
@@ -110,6 +152,7 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
     settings.default_ttl_ms = cfg.ttl_seconds * 1000;
     settings.metrics = out.metrics;
     settings.hub = out.hub;
+    settings.changes_to_hub = watches.source == watch_support::shards;
     settings.max_value_bytes = cfg.max_value_bytes;
     settings.max_batch_keys = options.max_batch_keys;
     settings.max_reply_bytes = options.max_reply_bytes;
@@ -140,6 +183,8 @@ void stop_store(store_handles& store) {
   caf::anon_send_exit(store.router, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(store.metrics, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(store.hub, caf::exit_reason::user_shutdown);
+  if (store.feed)
+    caf::anon_send_exit(store.feed, caf::exit_reason::user_shutdown);
   for (auto& shard : store.shards)
     caf::anon_send_exit(shard, caf::exit_reason::user_shutdown);
 }

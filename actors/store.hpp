@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <caf/actor.hpp>
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
@@ -53,6 +54,9 @@ struct store_handles {
   ticker_actor ticker;
   /// Watches: subscribe a watcher_actor here (this store's changes).
   watch_hub_actor hub;
+  /// Reads the engine's change feed into the hub, on engines several nodes
+  /// share (actors/watch/engine_feed.hpp); invalid otherwise.
+  caf::actor feed;
   /// The bounds the hub was started with (a cluster front's hub takes the
   /// same).
   watch_config watch;

@@ -14,6 +14,18 @@ caf::error state_backend_plugin::check(const state_config&) const {
   return {};
 }
 
+watch_support state_backend_plugin::watches(const state_config&) const {
+  return {};
+}
+
+caf::expected<std::unique_ptr<change_feed>>
+state_backend_plugin::open_change_feed(const state_config&) const {
+  return make_state_error(state_errc::backend_error,
+                          "this backend has no change feed");
+}
+
+change_feed::~change_feed() = default;
+
 void plugin_registry::add(std::unique_ptr<state_backend_plugin> plugin) {
   plugins_.emplace_back(std::move(plugin));
 }

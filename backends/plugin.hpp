@@ -12,6 +12,7 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "backends/change_feed.hpp"
 #include "backends/state_store.hpp"
 #include "config/config.hpp"
 
@@ -40,6 +41,17 @@ public:
   /// --check-config refuses it too. The default accepts everything: a
   /// plugin whose create_stores() refuses more overrides it.
   virtual caf::error check(const state_config& cfg) const;
+
+  /// Where watches of a store of `cfg` get their changes. The default,
+  /// `shards`, suits engines that only this node writes; an engine that
+  /// several nodes may share answers `engine_feed` (and opens one with
+  /// open_change_feed) or `refused` with the reason.
+  virtual watch_support watches(const state_config& cfg) const;
+
+  /// The engine's change feed for `cfg`, not yet started; only asked when
+  /// watches() says `engine_feed`.
+  virtual caf::expected<std::unique_ptr<change_feed>>
+  open_change_feed(const state_config& cfg) const;
 };
 
 /// Plugins looked up by state.type.

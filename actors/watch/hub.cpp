@@ -266,6 +266,8 @@ caf::result<watch_started> subscribe(hub_ptr self, watch_request& req,
   auto& st = self->state;
   if (!watcher)
     return make_state_error(state_errc::bad_request, "no watcher to notify");
+  if (!st.settings.refusal.empty())
+    return make_state_error(state_errc::bad_request, st.settings.refusal);
   if (st.subs.size() >= st.settings.max_watchers)
     return make_state_error(state_errc::capacity_exceeded,
                             "state.watch.max_watchers ("

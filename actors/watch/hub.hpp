@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <string>
 
 #include <caf/fwd.hpp>
 
@@ -22,6 +23,9 @@ struct watch_hub_settings {
   size_t history_events = 100'000;
   size_t history_bytes = 64u << 20;
   size_t max_watchers = 1'000;
+  /// Not empty: this store serves no watches, and every subscription is
+  /// refused (bad_request) with this reason.
+  std::string refusal;
   /// Receives the hub's report every report_interval; may be invalid.
   metrics_actor metrics;
   std::chrono::milliseconds report_interval{1'000};

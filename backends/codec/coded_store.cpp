@@ -56,6 +56,15 @@ caf::error wrap_in_codecs(store_list& stores, const state_config& cfg) {
   return {};
 }
 
+caf::expected<std::unique_ptr<value_codec>>
+make_value_codec(const state_config& cfg) {
+  std::shared_ptr<const key_ring> ring;
+  if (auto err = open_key_ring(cfg, ring))
+    return err;
+  return std::make_unique<value_codec>(cfg.compression, std::move(ring),
+                                       cfg.max_value_bytes);
+}
+
 caf::error check_codec_config(const state_config& cfg) {
   std::shared_ptr<const key_ring> ring;
   return open_key_ring(cfg, ring);

@@ -41,6 +41,11 @@ constexpr unix_ms rotation_retry_ms = 60'000;
 /// cannot be used (the message names the field).
 caf::error wrap_in_codecs(store_list& stores, const state_config& cfg);
 
+/// A codec of `cfg` on its own, for a reader of stored values outside the
+/// shards (a change feed); fails as wrap_in_codecs does.
+caf::expected<std::unique_ptr<value_codec>>
+make_value_codec(const state_config& cfg);
+
 /// What wrap_in_codecs would refuse, without keeping any key: for
 /// --check-config.
 caf::error check_codec_config(const state_config& cfg);

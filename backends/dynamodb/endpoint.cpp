@@ -65,6 +65,10 @@ std::string apply_option(endpoint& ep, std::string_view name,
       return std::string{name} + " must be 1..600000";
     (name == "timeout_ms" ? ep.request_timeout : ep.connect_timeout)
       = std::chrono::milliseconds{n};
+  } else if (name == "watches") {
+    if (value != "local")
+      return "watches must be local (this node's writes only)";
+    ep.local_watches = true;
   } else if (name == "sweep_interval_s") {
     if (!parse_number(value, n) || n < 0)
       return "sweep_interval_s must be a number of seconds";

@@ -2,7 +2,8 @@
 
 // state.type for the DynamoDB backend, parsed:
 //   dynamodb://HOST[:PORT]/TABLE[?region=R&timeout_ms=N&connect_timeout_ms=N
-//                                &sweep_interval_s=N&tls=0|1&ca_file=PATH]
+//                                &sweep_interval_s=N&tls=0|1&ca_file=PATH
+//                                &watches=local]
 // dynamodb:// speaks plain HTTP (dynalite, DynamoDB Local, a VPC proxy);
 // dynamodbs:// or tls=1 speak HTTPS (AWS), verifying the server against the
 // system trust store, or only against the CA bundle ca_file names. Option
@@ -32,6 +33,11 @@ struct endpoint {
   /// Minimum time between two sweeps of expired items (they are invisible to
   /// reads anyway; the sweep only reclaims space).
   std::chrono::seconds sweep_interval{60};
+  /// watches=local: watches see this node's own writes only (DynamoDB
+  /// Streams are not read here), for a table that no other node writes.
+  /// Without it watches are refused: another node's writes would be missed
+  /// without a word.
+  bool local_watches = false;
 
   /// The Host header: "host" or "host:port" when the port is not the default.
   std::string host_header() const;

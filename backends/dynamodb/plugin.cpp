@@ -46,6 +46,20 @@ public:
     return indexes_problem(cfg);
   }
 
+  /// No change feed is read here (DynamoDB Streams; dynalite has none):
+  /// watches of a table that other nodes may write would miss their
+  /// changes, so they are refused unless the URL says watches=local.
+  watch_support watches(const state_config& cfg) const override {
+    auto ep = dynamodb::parse_endpoint(cfg.type);
+    if (ep && ep->local_watches)
+      return {};
+    return {watch_support::refused,
+            "watches are not available on the dynamodb backend: it reads no "
+            "change feed (DynamoDB Streams), so changes made through other "
+            "nodes of the same table would be missed; add watches=local to "
+            "state.type's URL when this node is the table's only writer"};
+  }
+
   /// The first shard answers every listing of a shared table (one Query
   /// or Scan, not one per shard), so the other shards could not read their
   /// keys into their indexes at start: indexes need one shard here.

@@ -165,7 +165,7 @@ caf::error postgres_connection::connect() {
                           "5",
                           "2",
                           "3",
-                          "solver-state",
+                          opts_.application_name.c_str(),
                           opts_.target_session_attrs.c_str(),
                           nullptr};
   conn_ = PQconnectdbParams(keys, values, 0);
@@ -212,6 +212,37 @@ caf::error postgres_connection::wait_socket(bool for_write,
     if (n < 0 && errno != EINTR)
       return drop(std::string{"poll: "} + std::strerror(errno));
   }
+}
+
+caf::error postgres_connection::notifications(std::vector<std::string>& out,
+                                              size_t max,
+                                              std::chrono::milliseconds wait) {
+  if (!conn_)
+    return health_.unavailable("not connected");
+  auto take = [&] {
+    size_t taken = 0;
+    while (taken < max) {
+      auto* n = PQnotifies(conn_);
+      if (!n)
+        break;
+      out.emplace_back(n->extra);
+      PQfreemem(n);
+      ++taken;
+    }
+    return taken;
+  };
+  if (take() > 0)
+    return {};
+  pollfd pfd{PQsocket(conn_), POLLIN, 0};
+  auto n = poll(&pfd, 1, static_cast<int>(wait.count()));
+  if (n < 0 && errno != EINTR)
+    return drop(std::string{"poll: "} + std::strerror(errno));
+  if (n <= 0)
+    return {};
+  if (!PQconsumeInput(conn_) || PQstatus(conn_) == CONNECTION_BAD)
+    return drop(trimmed(PQerrorMessage(conn_)));
+  take();
+  return {};
 }
 
 caf::error postgres_connection::flush_output(steady::time_point deadline) {

@@ -109,6 +109,13 @@ public:
   /// Connects now if the backoff allows it; empty when connected.
   caf::error ensure_connected();
 
+  /// For a session that LISTENs: appends the payloads of up to `max`
+  /// notifications, in the order the server sent them (commit order),
+  /// waiting up to `wait` for the first. An error means the connection is
+  /// lost (and dropped): notifications sent meanwhile are gone.
+  caf::error notifications(std::vector<std::string>& payloads, size_t max,
+                           std::chrono::milliseconds wait);
+
   const postgres_options& options() const { return opts_; }
 
 private:

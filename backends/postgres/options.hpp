@@ -34,6 +34,8 @@ struct postgres_options {
   /// Bound on one statement's round trip (a hung server fails the operation
   /// with backend_unavailable instead of blocking the shard).
   std::chrono::milliseconds command_timeout{5'000};
+  /// What pg_stat_activity shows for the connection (not part of the URL).
+  std::string application_name = "solver-state";
   /// state.max_items (not part of the URL); 0 = unlimited.
   size_t max_items = 0;
 

@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backends/postgres/feed.hpp"
 #include "backends/postgres/plugin.hpp"
 #include "backends/postgres/store.hpp"
 
@@ -15,6 +16,20 @@ public:
   std::string_view name() const override { return "postgresql"; }
 
   bool blocking() const override { return true; }
+
+  /// Several nodes may share one table: watches read what its change
+  /// trigger notifies (feed.hpp).
+  watch_support watches(const state_config&) const override {
+    return {watch_support::engine_feed, {}};
+  }
+
+  caf::expected<std::unique_ptr<change_feed>>
+  open_change_feed(const state_config& cfg) const override {
+    auto opts = parse_postgres_url(cfg.type);
+    if (!opts)
+      return std::move(opts.error());
+    return make_postgres_change_feed(std::move(*opts));
+  }
 
   caf::expected<store_list> create_stores(const state_config& cfg) override {
     auto opts = parse_postgres_url(cfg.type);

@@ -135,6 +135,42 @@ std::string counting_schema(const std::string& t) {
          + " ON CONFLICT DO NOTHING;";
 }
 
+/// The change trigger: every row a statement inserts, updates or deletes
+/// sends a NOTIFY on the channel named after the table, from inside the
+/// writing transaction, so PostgreSQL delivers it at COMMIT, in commit
+/// order, to every node that LISTENs (feed.hpp), and never for a write that
+/// rolled back. Payloads (NOTIFY carries at most 8000 bytes of text):
+///   "p<version>:<expires_at>:<hex key>:<base64 value>", or ":?" instead
+///     of the value when it does not fit (the reader fetches it);
+///   "d<old version>:<hex key>" for a delete, "x<old version>:<hex key>"
+///     when the row removed (or replaced) had expired: the sweep's deletes
+///     are the expiry events of every node.
+/// The old version keeps two deletes of one key in one transaction apart:
+/// PostgreSQL delivers identical payloads of a transaction once.
+std::string change_schema(const std::string& t) {
+  return "CREATE OR REPLACE FUNCTION " + t + "_changed() RETURNS trigger "
+         "LANGUAGE plpgsql AS $f$ DECLARE head text; now_ms bigint; BEGIN "
+         "now_ms := (extract(epoch from clock_timestamp()) * 1000)::bigint; "
+         "IF TG_OP <> 'INSERT' AND OLD.expires_at <> 0 "
+         "AND OLD.expires_at <= now_ms THEN "
+         "PERFORM pg_notify('" + t + "', 'x' || OLD.version || ':' "
+         "|| encode(OLD.key, 'hex')); "
+         "ELSIF TG_OP = 'DELETE' THEN "
+         "PERFORM pg_notify('" + t + "', 'd' || OLD.version || ':' "
+         "|| encode(OLD.key, 'hex')); END IF; "
+         "IF TG_OP = 'DELETE' THEN RETURN NULL; END IF; "
+         "head := 'p' || NEW.version || ':' || NEW.expires_at || ':' "
+         "|| encode(NEW.key, 'hex') || ':'; "
+         // base64 text is 4/3 of the bytes plus a newline per 76 chars.
+         "IF octet_length(NEW.value) <= (7800 - length(head)) * 57 / 78 THEN "
+         "PERFORM pg_notify('" + t + "', head || encode(NEW.value, 'base64')); "
+         "ELSE PERFORM pg_notify('" + t + "', head || '?'); END IF; "
+         "RETURN NULL; END $f$;"
+         "CREATE OR REPLACE TRIGGER " + t + "_changed AFTER INSERT OR UPDATE "
+         "OR DELETE ON " + t + " FOR EACH ROW EXECUTE FUNCTION " + t
+         + "_changed();";
+}
+
 } // namespace
 
 caf::error postgres_store::set_up(postgres_connection& conn) {
@@ -155,6 +191,7 @@ caf::error postgres_store::set_up(postgres_connection& conn) {
                 + " (expires_at) WHERE expires_at <> 0;"
                   "CREATE SEQUENCE IF NOT EXISTS " + t + "_version START WITH "
                 + std::to_string(seed) + ";"
+                + change_schema(t)
                 + (conn.options().max_items != 0 ? counting_schema(t) : "")
                 + "COMMIT;";
   if (auto r = conn.exec(schema); !r)

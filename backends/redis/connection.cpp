@@ -4,8 +4,10 @@
 
 #include "backends/redis/connection.hpp"
 
+#include <poll.h>
 #include <sys/time.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include <hiredis/hiredis.h>
@@ -272,6 +274,30 @@ caf::error redis_connection::send(const redis_batch& batch) {
   if (redisAppendFormattedCommand(ctx_, wire.data(), wire.size()) != REDIS_OK)
     return drop(ctx_->errstr);
   return {};
+}
+
+caf::expected<redis_reply>
+redis_connection::next_pushed(std::chrono::milliseconds wait) {
+  if (!ctx_)
+    return health_.unavailable("not connected");
+  // Rewind only between replies: a reply half read is built in the arena.
+  if (ctx_->reader->ridx == -1)
+    replies_.rewind();
+  void* raw = nullptr;
+  if (redisGetReplyFromReader(ctx_, &raw) != REDIS_OK)
+    return drop(ctx_->errstr);
+  if (!raw) {
+    pollfd pfd{ctx_->fd, POLLIN, 0};
+    auto n = ::poll(&pfd, 1, static_cast<int>(wait.count()));
+    if (n < 0 && errno != EINTR)
+      return drop(std::string{"poll: "} + std::strerror(errno));
+    if (n <= 0)
+      return redis_reply{};
+    if (redisBufferRead(ctx_) != REDIS_OK
+        || redisGetReplyFromReader(ctx_, &raw) != REDIS_OK)
+      return drop(ctx_->err ? std::string{ctx_->errstr} : "connection lost");
+  }
+  return redis_reply{static_cast<const redisReply*>(raw)};
 }
 
 caf::expected<redis_reply> redis_connection::read_reply() {

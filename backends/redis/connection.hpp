@@ -12,6 +12,7 @@
 // makes the next command reconnect, so writes follow a failover by
 // themselves.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -52,6 +53,12 @@ public:
 
   /// Connects now if the backoff allows it; empty when connected.
   caf::error ensure_connected();
+
+  /// For a subscriber (after SUBSCRIBE through command()): the next reply
+  /// the server pushes, waiting up to `wait` for it; a null reply when none
+  /// came in time. Valid until the next call. An error means the
+  /// connection is lost (and dropped): a new one must subscribe again.
+  caf::expected<redis_reply> next_pushed(std::chrono::milliseconds wait);
 
   const redis_options& options() const { return opts_; }
 

@@ -63,6 +63,10 @@ std::string redis_options::server_name() const {
          + (sentinels.size() == 1 ? "" : "s") + ")";
 }
 
+std::string redis_options::change_channel() const {
+  return "solver-state:changes:" + std::to_string(db) + ":" + prefix;
+}
+
 caf::expected<redis_options> parse_redis_url(std::string_view text) {
   auto url = parse_connection_url(text);
   if (!url)

@@ -44,6 +44,11 @@ struct redis_options {
   /// "redis 10.0.0.5:6379" or "redis master mymaster (via 3 sentinels)":
   /// whom errors and logs name.
   std::string server_name() const;
+
+  /// The Pub/Sub channel every write of this database and prefix publishes
+  /// its change on (Pub/Sub channels are not per database, so it names
+  /// both): "solver-state:changes:<db>:<prefix>".
+  std::string change_channel() const;
 };
 
 /// Parses a redis:// URL; bad_request with a message naming the problem.

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backends/redis/feed.hpp"
 #include "backends/redis/plugin.hpp"
 #include "backends/redis/store.hpp"
 
@@ -25,6 +26,20 @@ public:
   }
 
   bool blocking() const override { return true; }
+
+  /// Several nodes may share one Redis: watches read what every write
+  /// publishes (feed.hpp).
+  watch_support watches(const state_config&) const override {
+    return {watch_support::engine_feed, {}};
+  }
+
+  caf::expected<std::unique_ptr<change_feed>>
+  open_change_feed(const state_config& cfg) const override {
+    auto opts = parse_redis_url(cfg.type);
+    if (!opts)
+      return std::move(opts.error());
+    return make_redis_change_feed(std::move(*opts));
+  }
 
   caf::expected<store_list> create_stores(const state_config& cfg) override {
     auto opts = parse_redis_url(cfg.type);

@@ -34,6 +34,17 @@ namespace {
   "  return 0\n"                                                               \
   "end\n"
 
+// Publishes a change on the store's channel, inside the write (see
+// scripts.hpp: "Change messages").
+#define CHANGE_LUA                                                             \
+  "local function publish_put(chan, v, exp, key, value)\n"                     \
+  "  redis.call('PUBLISH', chan,\n"                                            \
+  "    'p' .. v .. ':' .. exp .. ':' .. #key .. ':' .. key .. value)\n"        \
+  "end\n"                                                                      \
+  "local function publish_delete(chan, key)\n"                                 \
+  "  redis.call('PUBLISH', chan, 'd' .. key)\n"                                \
+  "end\n"
+
 } // namespace
 
 // Capacity: the live keys are the index members minus those whose expiry
@@ -47,7 +58,7 @@ namespace {
 // and the expiry set only when the old or the new value has an expiry (or
 // the old one is gone, so its expiry member may linger). The reply is the
 // new version, prefixed with 'c' when the key had no live value (created).
-const char* const redis_set_script = LIVE_VERSION_LUA
+const char* const redis_set_script = LIVE_VERSION_LUA CHANGE_LUA
   "local cur = redis.call('GET', KEYS[1])\n"
   "local ver = live_version(cur, tonumber(ARGV[3]))\n"
   "local bad = check(ARGV[1], ARGV[2], ver)\n"
@@ -72,28 +83,33 @@ const char* const redis_set_script = LIVE_VERSION_LUA
   "  if cur then _, old_exp = header(cur) end\n"
   "  if old_exp ~= 0 then redis.call('ZREM', KEYS[4], ARGV[6]) end\n"
   "end\n"
+  "publish_put(ARGV[9], v, ARGV[4], ARGV[6], ARGV[5])\n"
   "if not ver then\n"
   "  redis.call('ZADD', KEYS[2], 0, ARGV[6])\n"
   "  return 'c' .. v\n"
   "end\n"
   "return v\n";
 
-const char* const redis_erase_script = LIVE_VERSION_LUA
+const char* const redis_erase_script = LIVE_VERSION_LUA CHANGE_LUA
   "local ver = live_version(redis.call('GET', KEYS[1]), tonumber(ARGV[3]))\n"
   "local bad = check(ARGV[1], ARGV[2], ver)\n"
   "if bad ~= 0 then return bad end\n"
   "redis.call('DEL', KEYS[1])\n"
   "redis.call('ZREM', KEYS[2], ARGV[4])\n"
   "redis.call('ZREM', KEYS[3], ARGV[4])\n"
-  "if ver then return 1 end\n"
+  "if ver then\n"
+  "  publish_delete(ARGV[5], ARGV[4])\n"
+  "  return 1\n"
+  "end\n"
   "return 0\n";
 
 // The same bookkeeping per op as the set and erase scripts, run only after
 // every op's condition held. Capacity is judged on the outcome: the live
 // count after the erases and creations of the transaction, so a transaction
 // that removes one key and creates another fits a full store.
-const char* const redis_transaction_script = LIVE_VERSION_LUA
+const char* const redis_transaction_script = LIVE_VERSION_LUA CHANGE_LUA
   "local now = tonumber(ARGV[1])\n"
+  "local chan = ARGV[#ARGV]\n"
   "local max = tonumber(ARGV[2])\n"
   "local n = #KEYS - 2\n"
   "local curs, vers = {}, {}\n"
@@ -131,6 +147,7 @@ const char* const redis_transaction_script = LIVE_VERSION_LUA
   "    redis.call('DEL', vk)\n"
   "    redis.call('ZREM', KEYS[1], key)\n"
   "    redis.call('ZREM', KEYS[2], key)\n"
+  "    if vers[i] then publish_delete(chan, key) end\n"
   "    out[#out + 1] = vers[i] and 1 or 0\n"
   "  else\n"
   "    local v, exp = ARGV[a + 7], ARGV[a + 4]\n"
@@ -144,6 +161,7 @@ const char* const redis_transaction_script = LIVE_VERSION_LUA
   "      if curs[i] then _, old_exp = header(curs[i]) end\n"
   "      if old_exp ~= 0 then redis.call('ZREM', KEYS[2], key) end\n"
   "    end\n"
+  "    publish_put(chan, v, exp, key, ARGV[a + 5])\n"
   "    if vers[i] then out[#out + 1] = v\n"
   "    else\n"
   "      redis.call('ZADD', KEYS[1], 0, key)\n"

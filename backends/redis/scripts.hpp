@@ -17,6 +17,14 @@
 
 namespace solver_state {
 
+// Change messages. Every write publishes what it changed on the store's
+// channel (redis_options::change_channel) inside the same script or
+// MULTI .. EXEC, so the change and its message are one atomic unit and every
+// subscriber (every node's change feed) gets them in the server's order:
+//   a put:    "p<version>:<expires_at_ms>:<key bytes>:<key><stored value>"
+//   a delete: "d<key>" (only when a live value was removed)
+// Keys that Redis expires by itself publish nothing: readers time them.
+
 struct redis_script {
   const char* text;
   std::string sha; // learned from SCRIPT LOAD on first use
@@ -24,7 +32,8 @@ struct redis_script {
 
 /// KEYS: value, index, counter (unused), expiry (sorted set of keys with a
 /// TTL, scored by expires_at). ARGV: condition kind, expected version, now,
-/// expires_at, value, key, new version, max_items (0 = unlimited). Returns
+/// expires_at, value, key, new version, max_items (0 = unlimited), change
+/// channel. Returns
 /// the new version (string), or -1 (exists), -2 (absent), -3 (version
 /// differs), -4 (a new key, and max_items live keys exist).
 extern const char* const redis_set_script;
@@ -33,7 +42,8 @@ extern const char* const redis_set_script;
 /// of it. KEYS: index, expiry, then the value key of each op. ARGV: now,
 /// max_items (0 = unlimited), then seven per op: kind ('0' set, '1' erase),
 /// condition kind, expected version, expires_at, value, key, new version
-/// (unused by an erase). Every condition is checked before
+/// (unused by an erase), and last the change channel. Every condition is
+/// checked before
 /// anything is written. Returns {0, outcome per op} (a set: the version,
 /// prefixed with 'c' when it created the key; an erase: 1 if a live value
 /// was removed, else 0), or {code, op index (1-based), live version or ''}
@@ -45,7 +55,8 @@ extern const char* const redis_transaction_script;
 /// block size. Reserves a block of versions: returns its last one.
 extern const char* const redis_version_block_script;
 
-/// KEYS: value, index, expiry. ARGV: condition kind, expected version, now, key.
+/// KEYS: value, index, expiry. ARGV: condition kind, expected version, now,
+/// key, change channel.
 /// Returns 1 (a live value removed), 0 (nothing live), or -1/-2/-3.
 extern const char* const redis_erase_script;
 

@@ -138,6 +138,7 @@ redis_store::redis_store(redis_options opts, shard_slice slice,
     index_key_(conn_.options().prefix + "index"),
     counter_key_(conn_.options().prefix + "version"),
     expiry_key_(conn_.options().prefix + "expiry"),
+    channel_(conn_.options().change_channel()),
     max_items_(max_items),
     set_script_{redis_set_script, {}},
     erase_script_{redis_erase_script, {}},
@@ -225,7 +226,7 @@ bool redis_store::add_set(redis_batch& b, const set_request& req,
     b.add("EVALSHA", set_script_.sha, 4,
           redis_joined{{value_prefix_, req.key}}, index_key_, counter_key_,
           expiry_key_, static_cast<int>(req.cond.kind), req.cond.version, now,
-          exp, req.value, req.key, ver, max_items_);
+          exp, req.value, req.key, ver, max_items_, channel_);
     return false;
   }
   b.add("MULTI");
@@ -243,6 +244,11 @@ bool redis_store::add_set(redis_batch& b, const set_request& req,
     b.add("ZADD", expiry_key_, exp, req.key);
   else
     b.add("ZREM", expiry_key_, req.key);
+  char key_size_buf[24];
+  b.add("PUBLISH", channel_,
+        redis_joined{{"p", ver, ":", exp, ":",
+                      decimal(key_size_buf, req.key.size()), ":", req.key,
+                      req.value}});
   b.add("EXEC");
   return true;
 }
@@ -251,7 +257,8 @@ void redis_store::add_erase(redis_batch& b, const delete_request& req,
                             unix_ms now) const {
   b.add("EVALSHA", erase_script_.sha, 3,
         redis_joined{{value_prefix_, req.key}}, index_key_, expiry_key_,
-        static_cast<int>(req.cond.kind), req.cond.version, now, req.key);
+        static_cast<int>(req.cond.kind), req.cond.version, now, req.key,
+        channel_);
 }
 
 caf::error redis_store::explain_refusal(caf::error err) const {
@@ -320,12 +327,13 @@ redis_store::run_one(const std::function<void(redis_batch&)>& add) {
 namespace {
 
 /// The outcome of a MULTI .. EXEC write from its EXEC reply: GETRANGE of
-/// the old header, SET, ZADD to the index, ZADD or ZREM of the expiry.
+/// the old header, SET, ZADD to the index, ZADD or ZREM of the expiry,
+/// PUBLISH of the change.
 caf::expected<write_result> plain_outcome(const redisReply* exec,
                                           version_t version, unix_ms now) {
   if (exec->type == REDIS_REPLY_ERROR)
     return error_reply(exec);
-  if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 4)
+  if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 5)
     return malformed("EXEC");
   for (size_t i = 0; i < exec->elements; ++i)
     if (exec->element[i]->type == REDIS_REPLY_ERROR)

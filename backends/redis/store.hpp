@@ -9,6 +9,9 @@
 //   P expiry     sorted set of the keys written with a TTL, score expires_at
 //                (so the set script counts live keys for max_items in
 //                O(log N): index size minus expired members)
+// and every write publishes its change on the Pub/Sub channel
+// "solver-state:changes:<db>:P" in the same MULTI or script (scripts.hpp),
+// which every node's change feed reads (feed.hpp).
 // Conditional writes (and any write while max_items is set) run as Lua
 // scripts (scripts.hpp), so they are atomic across every client of
 // the same Redis, not only within one shard. An unconditional write with no
@@ -113,6 +116,7 @@ private:
   std::string index_key_;
   std::string counter_key_;
   std::string expiry_key_;
+  std::string channel_; // where writes publish their changes
   size_t max_items_;
   uint64_t scripts_generation_ = 0; // connection generation they were loaded on
   redis_script set_script_;

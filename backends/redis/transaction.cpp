@@ -120,6 +120,7 @@ caf::error redis_store::transact(std::vector<pending_op>& ops, unix_ms now) {
                  is_set ? std::string_view{op.write.value} : std::string_view{},
                  op.target(), versions[i]});
   }
+  args.push_back(channel_);
   if (auto err = conn_.ensure_connected())
     return err;
   auto r = run_script(conn_, transaction_script_, keys, args);

@@ -31,6 +31,18 @@ TEST_CASE("defaults: port 80, host header without the port") {
   CHECK_FALSE(ep->region.empty());
 }
 
+TEST_CASE("watches=local is the only value of watches") {
+  auto none = dynamodb::parse_endpoint("dynamodb://h:1/tbl");
+  REQUIRE(none);
+  CHECK_FALSE(none->local_watches);
+  auto local = dynamodb::parse_endpoint("dynamodb://h:1/tbl?watches=local");
+  REQUIRE(local);
+  CHECK(local->local_watches);
+  auto bad = dynamodb::parse_endpoint("dynamodb://h:1/tbl?watches=all");
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(message_of(bad.error()), Catch::Contains("watches must be local"));
+}
+
 TEST_CASE("IPv6 hosts are bracketed") {
   auto ep = dynamodb::parse_endpoint("dynamodb://[::1]:4567/tbl");
   REQUIRE(ep);

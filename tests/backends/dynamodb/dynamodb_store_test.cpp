@@ -293,10 +293,23 @@ TEST_CASE("one connection serves many requests and is replaced once the "
   CHECK(s.api().connection().connects() == 2);
 }
 
-TEST_CASE("a dynamodb store's watcher gets every change in order, and expired "
-          "items are expire events") {
+TEST_CASE("a dynamodb store refuses watches, naming why and the way out") {
+  testing::running_store store{server().url("watch_refused"), 1};
+  auto log = std::make_shared<testing::watch_log>();
+  auto [w, started] = testing::watch(*store.sys, store.handles.hub, log,
+                                     watch_request{"w:", false, 0, 0});
+  REQUIRE_FALSE(started);
+  CHECK(code_of(started.error()) == state_errc::bad_request);
+  CHECK_THAT(message_of(started.error()),
+             Catch::Contains("change feed")
+               && Catch::Contains("watches=local"));
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("a dynamodb store's watcher (watches=local) gets every change in "
+          "order, and expired items are expire events") {
   fresh_stores("watch", 1); // an empty table
-  testing::running_store store{server().url("watch"), 2};
+  testing::running_store store{server().url("watch") + "&watches=local", 2};
   // DynamoDB runs no transactions here (dynalite lacks TransactWriteItems).
   testing::check_watch_changes(store, false);
 }

@@ -1,0 +1,188 @@
+// The engine feed reader actor (see engine_feed.hpp).
+
+#include "actors/watch/engine_feed.hpp"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/watch/change_recorder.hpp"
+#include "backends/change_feed.hpp"
+#include "backends/codec/value_codec.hpp"
+#include "messages/errors.hpp"
+
+namespace solver_state {
+
+namespace {
+
+/// Changes one read takes at most: one hub message.
+constexpr size_t changes_per_read = 512;
+
+/// Hub messages on their way at most: past it the reader waits for the hub
+/// (the engine buffers meanwhile, and drops a subscriber that falls too far
+/// behind: then the watchers resync).
+constexpr int max_in_flight = 4;
+
+struct feed_state {
+  static inline const char* name = "solver-state.engine-feed";
+
+  engine_feed_settings settings;
+  std::unique_ptr<change_recorder> changes;
+  std::vector<change_event> read;
+  /// The feed reads now.
+  bool live = false;
+  /// Changes may have been missed since the feed last read: the watchers
+  /// hear so once it reads again.
+  bool missed = false;
+  /// A read is on its way (tick in the mailbox or a retry pending).
+  bool reading = false;
+  int in_flight = 0;
+  /// Values that could not be decoded, since the last warning.
+  uint64_t undecodable = 0;
+  std::string last_undecodable_error;
+};
+
+using feed_ptr = caf::stateful_actor<feed_state>*;
+
+unix_ms wall_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// Stages `ev` (a stored value) in the recorder, decoded.
+void stage(feed_ptr self, change_event& ev) {
+  auto& st = self->state;
+  switch (ev.why()) {
+    case change_cause::put: {
+      auto plain = st.settings.codec->decode(ev.key, std::move(ev.value));
+      if (!plain) {
+        // This node lacks the key that encrypted it (or the value is
+        // damaged): a watcher cannot be handed it. Reads of the key answer
+        // the same error.
+        ++st.undecodable;
+        st.last_undecodable_error = message_of(plain.error());
+        return;
+      }
+      st.changes->put(std::move(ev.key), ev.version, std::move(*plain),
+                      ev.expires_at_ms);
+      return;
+    }
+    case change_cause::del:
+      st.changes->erase(std::move(ev.key));
+      return;
+    case change_cause::expire:
+      st.changes->expired(std::move(ev.key));
+      return;
+  }
+}
+
+void schedule_read(feed_ptr self, std::chrono::milliseconds after) {
+  auto& st = self->state;
+  if (st.reading || st.in_flight >= max_in_flight)
+    return;
+  st.reading = true;
+  if (after.count() == 0)
+    self->send(self, tick_atom_v);
+  else
+    self->delayed_send(self, after, tick_atom_v);
+}
+
+void hand_to_hub(feed_ptr self) {
+  auto& st = self->state;
+  if (st.changes->empty())
+    return;
+  ++st.in_flight;
+  self->request(st.settings.hub, caf::infinite, changes_atom_v,
+                st.changes->take())
+    .then(
+      [self]() {
+        --self->state.in_flight;
+        schedule_read(self, std::chrono::milliseconds{0});
+      },
+      [self](caf::error&) {
+        // The hub is gone: the store stops.
+        self->quit();
+      });
+}
+
+/// Starts a lost (or never started) feed; true when it reads now.
+bool restart(feed_ptr self) {
+  auto& st = self->state;
+  auto& feed = *st.settings.feed;
+  if (auto err = feed.start())
+    return false;
+  st.live = true;
+  spdlog::info("watch: reading the change feed of {}", feed.describe());
+  if (st.missed) {
+    st.missed = false;
+    self->send(st.settings.hub, resync_atom_v,
+               "the change feed of " + feed.describe()
+                 + " was lost for a while: changes made meanwhile may be "
+                   "missing",
+               false);
+  }
+  return true;
+}
+
+void read_once(feed_ptr self) {
+  auto& st = self->state;
+  st.reading = false;
+  if (!st.live && !restart(self)) {
+    schedule_read(self, st.settings.retry_pause);
+    return;
+  }
+  st.read.clear();
+  auto err = st.settings.feed->next(st.read, changes_per_read,
+                                    st.settings.read_wait);
+  for (auto& ev : st.read)
+    stage(self, ev);
+  st.changes->expire_due(wall_now());
+  hand_to_hub(self);
+  if (st.undecodable > 0) {
+    spdlog::warn("watch: {} changes of the feed could not be decoded and "
+                 "were not handed to watchers: {}",
+                 st.undecodable, st.last_undecodable_error);
+    st.undecodable = 0;
+  }
+  if (err) {
+    st.live = false;
+    st.missed = true;
+    spdlog::warn("watch: lost the change feed of {}: {}; watchers will be "
+                 "told to resync once it is back",
+                 st.settings.feed->describe(), message_of(err));
+    schedule_read(self, st.settings.retry_pause);
+    return;
+  }
+  schedule_read(self, std::chrono::milliseconds{0});
+}
+
+caf::behavior engine_feed(feed_ptr self, engine_feed_settings settings) {
+  auto& st = self->state;
+  st.settings = std::move(settings);
+  st.changes = std::make_unique<change_recorder>(
+    !st.settings.feed->reports_expiries());
+  st.live = st.settings.started;
+  // Never started: watchers that subscribe meanwhile miss what is written
+  // until it starts.
+  st.missed = !st.settings.started;
+  schedule_read(self, std::chrono::milliseconds{0});
+  return {
+    [=](tick_atom) { read_once(self); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_engine_feed(caf::actor_system& sys,
+                             engine_feed_settings settings) {
+  return sys.spawn<caf::detached>(engine_feed, std::move(settings));
+}
+
+} // namespace solver_state

@@ -1,0 +1,45 @@
+#pragma once
+
+// The ENGINE FEED READER: on a store whose engine several nodes share
+// (Redis, PostgreSQL), the watch hub gets its changes from the engine's own
+// change feed (backends/change_feed.hpp) instead of from this node's
+// shards, so a watcher sees every change committed through any node, in
+// the engine's commit order. This actor reads the feed on its own thread,
+// decodes values (compression, encryption), times the expiries of keys the
+// engine expires silently, and hands the changes to the hub, at most a few
+// batches ahead of it. When the feed is lost it reconnects, and once it
+// reads again it tells every watcher to resync: changes committed while it
+// was down were not seen.
+
+#include <chrono>
+#include <memory>
+
+#include <caf/fwd.hpp>
+
+#include "messages/interfaces.hpp"
+
+namespace solver_state {
+
+class change_feed;
+class value_codec;
+
+struct engine_feed_settings {
+  watch_hub_actor hub;
+  std::unique_ptr<change_feed> feed;
+  /// Decodes stored values into the clients' bytes.
+  std::unique_ptr<value_codec> codec;
+  /// The feed's start() succeeded already (before the stores served
+  /// anything): no change can have been missed yet.
+  bool started = false;
+  /// How long one read waits for changes: also how long a stop waits for
+  /// the reader.
+  std::chrono::milliseconds read_wait{50};
+  /// Pause between attempts to start a lost feed.
+  std::chrono::milliseconds retry_pause{250};
+};
+
+/// Spawns the reader (detached: it blocks on the feed's connection).
+caf::actor spawn_engine_feed(caf::actor_system& sys,
+                             engine_feed_settings settings);
+
+} // namespace solver_state
