@@ -142,7 +142,7 @@ caf::error configure_actor_system(caf::actor_system_config& caf_cfg,
   register_message_types(caf_cfg);
   caf_cfg.set("scheduler.max-threads", scheduler_threads_for(cfg));
   configure_idle_workers(caf_cfg);
-  // -- distribution: the middleman only when node.listen or node.peers is set
+  // -- distribution: the middleman only when node.listen, peers or members is set
   if (node_enabled(cfg.node))
     return configure_node(caf_cfg, cfg.node);
   return {};
@@ -250,7 +250,7 @@ int serve(const service_config& cfg, const std::string& config_path,
                "ttl_seconds={}",
                store->backend, cfg.state.shards, cfg.state.max_items,
                to_string(cfg.state.eviction), cfg.state.ttl_seconds);
-  // -- distribution: with node.peers, clients get the cluster router --------
+  // -- distribution: with peers or members, clients get the cluster router --
   auto node = start_node(sys, cfg.node, *store);
   if (!node) {
     spdlog::critical("cannot start the node: {}", message_of(node.error()));

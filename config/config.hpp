@@ -191,7 +191,13 @@ struct tls_config {
 
 struct node_config {
   std::string listen;
+  /// Store nodes to spread keys over (host:port each); this node is one of
+  /// them when its listen address is listed.
   std::vector<std::string> peers;
+  /// The symmetric form: every member's host:port, the same list on every
+  /// node, this node's listen among them (checked); any node serves any
+  /// key. Set members or peers, not both.
+  std::vector<std::string> members;
   milliseconds request_timeout{2'000};
   milliseconds heartbeat_interval{1'000};
   tls_config tls;
@@ -199,6 +205,11 @@ struct node_config {
   /// connects is a peer, in plain text. Refused unless set; logged as a
   /// warning at every start when set.
   bool insecure = false;
+
+  /// The nodes keys are spread over: members when set, else peers.
+  const std::vector<std::string>& store_nodes() const {
+    return members.empty() ? peers : members;
+  }
 };
 
 /// How log lines are written: text for people, json (one object per line)

@@ -397,6 +397,7 @@ void read_node(section& root, node_config& n,
   section s{root.child("node"), "node", problems};
   s.text("listen", n.listen);
   s.list("peers", n.peers);
+  s.list("members", n.members);
   s.duration("request_timeout", n.request_timeout, milliseconds{10});
   s.duration("heartbeat_interval", n.heartbeat_interval, milliseconds{10});
   section tls{s.child("tls"), "node.tls", problems};
@@ -503,6 +504,38 @@ void apply_environment(service_config& cfg) {
 
 namespace {
 bool beyond_loopback(const std::string& listen);
+
+/// node.members: host:port each, no repeats, this node's listen among
+/// them, and not beside node.peers.
+void validate_members(const node_config& n,
+                      std::vector<std::string>& problems) {
+  if (n.members.empty())
+    return;
+  std::string host;
+  uint16_t port = 0;
+  for (size_t i = 0; i < n.members.size(); ++i) {
+    auto& m = n.members[i];
+    if (!split_host_port(m, host, port) || port == 0)
+      problems.push_back("node.members[" + std::to_string(i)
+                         + "]: must be host:port, got '" + m + "'");
+    else if (std::find(n.members.begin(), n.members.begin() + i, m)
+             != n.members.begin() + i)
+      problems.push_back("node.members[" + std::to_string(i) + "]: '" + m
+                         + "' is listed twice");
+  }
+  if (!n.peers.empty())
+    problems.push_back("node.members: set node.members (every node, this "
+                       "one included) or node.peers, not both");
+  if (n.listen.empty())
+    problems.push_back("node.members: a member needs node.listen, one of "
+                       "the members");
+  else if (std::find(n.members.begin(), n.members.end(), n.listen)
+           == n.members.end())
+    problems.push_back("node.members: must list this node's node.listen '"
+                       + n.listen
+                       + "' (spelled the same: every node lists every "
+                         "member, itself included)");
+}
 } // namespace
 
 void validate(const service_config& cfg, std::vector<std::string>& problems) {
@@ -520,6 +553,7 @@ void validate(const service_config& cfg, std::vector<std::string>& problems) {
       problems.push_back("node.peers[" + std::to_string(i)
                          + "]: must be host:port, got '" + cfg.node.peers[i]
                          + "'");
+  validate_members(cfg.node, problems);
   if (beyond_loopback(cfg.node.listen) && !cfg.node.tls.enabled()
       && !cfg.node.insecure)
     problems.push_back("node.listen: " + cfg.node.listen
@@ -553,7 +587,8 @@ void check_files(const service_config& cfg,
                  std::vector<std::string>& problems) {
   // The node reads its TLS files only when it listens or dials peers.
   auto& node = cfg.node;
-  if (node.tls.enabled() && (!node.listen.empty() || !node.peers.empty())) {
+  if (node.tls.enabled()
+      && (!node.listen.empty() || !node.store_nodes().empty())) {
     require_file("node.tls.certificate", node.tls.certificate, problems);
     require_file("node.tls.key", node.tls.key, problems);
     require_file("node.tls.ca_file", node.tls.ca_file, problems);

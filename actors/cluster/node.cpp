@@ -33,15 +33,15 @@ std::chrono::milliseconds fan_out_timeout(const node_config& cfg) {
 /// True when this node's own listen address is one of its peers: it is a
 /// store of the cluster as well as a front.
 bool is_member(const node_config& cfg) {
+  auto& nodes = cfg.store_nodes();
   return !cfg.listen.empty()
-         && std::find(cfg.peers.begin(), cfg.peers.end(), cfg.listen)
-              != cfg.peers.end();
+         && std::find(nodes.begin(), nodes.end(), cfg.listen) != nodes.end();
 }
 
 void start_cluster(caf::actor_system& sys, const node_config& cfg,
                    const store_handles& store, node_handles& out) {
   cluster_members members;
-  for (auto& name : cfg.peers) {
+  for (auto& name : cfg.store_nodes()) {
     members.names.push_back(name);
     if (!cfg.listen.empty() && name == cfg.listen) {
       // This node's own share: no need to dial ourselves.
@@ -107,10 +107,10 @@ caf::expected<node_handles> start_node(caf::actor_system& sys,
     return out;
   if (auto err = check_message_types(sys))
     return err;
-  if (!cfg.peers.empty()) {
+  if (!cfg.store_nodes().empty()) {
     start_cluster(sys, cfg, store, out);
     spdlog::info("node: cluster of {} store nodes, request_timeout={}ms",
-                 cfg.peers.size(), cfg.request_timeout.count());
+                 cfg.store_nodes().size(), cfg.request_timeout.count());
   }
   if (!cfg.listen.empty()) {
     std::string host;
@@ -124,10 +124,11 @@ caf::expected<node_handles> start_node(caf::actor_system& sys,
     auto published = store.router;
     const char* what = "store";
     if (is_member(cfg)) {
-      published = spawn_member_guard(sys, store.router, cfg.peers, cfg.listen);
+      published = spawn_member_guard(sys, store.router, cfg.store_nodes(),
+                                     cfg.listen);
       out.owned.push_back(caf::actor_cast<caf::actor>(published));
       what = "store (its own keys only)";
-    } else if (!cfg.peers.empty()) {
+    } else if (!cfg.store_nodes().empty()) {
       published = out.front;
       what = "cluster router";
     }

@@ -40,7 +40,7 @@ caf::error tls_problem(const std::string& field, const std::string& path) {
 } // namespace
 
 bool node_enabled(const node_config& cfg) {
-  return !cfg.listen.empty() || !cfg.peers.empty();
+  return !cfg.listen.empty() || !cfg.store_nodes().empty();
 }
 
 caf::error check_tls_files(const tls_config& tls) {

@@ -126,6 +126,38 @@ log:
   CHECK(r.config.log.level == "debug");
 }
 
+TEST_CASE("node.members: the symmetric list, checked for this node's "
+          "listen, repeats and node.peers beside it") {
+  auto good = parse_config("node:\n  listen: 127.0.0.1:4001\n"
+                           "  members: [127.0.0.1:4001, 127.0.0.1:4002]\n");
+  INFO((good.problems.empty() ? "" : good.problems.front()));
+  REQUIRE(good.ok());
+  CHECK(good.config.node.store_nodes()
+        == std::vector<std::string>{"127.0.0.1:4001", "127.0.0.1:4002"});
+  CHECK(good.config.node.peers.empty());
+
+  auto not_listed = parse_config("node:\n  listen: 127.0.0.1:4009\n"
+                                 "  members: [127.0.0.1:4001]\n");
+  CHECK(has_problem(not_listed, "node.members: must list this node's "
+                                "node.listen '127.0.0.1:4009' (spelled the "
+                                "same: every node lists every member, itself "
+                                "included)"));
+  auto no_listen = parse_config("node:\n  members: [127.0.0.1:4001]\n");
+  CHECK(has_problem(no_listen, "node.members: a member needs node.listen, "
+                               "one of the members"));
+  auto both = parse_config("node:\n  listen: 127.0.0.1:4001\n"
+                           "  members: [127.0.0.1:4001]\n"
+                           "  peers: [127.0.0.1:4001]\n");
+  CHECK(has_problem(both, "node.members: set node.members (every node, this "
+                          "one included) or node.peers, not both"));
+  auto twice = parse_config("node:\n  listen: 127.0.0.1:4001\n"
+                            "  members: [127.0.0.1:4001, x:1, 127.0.0.1:4001,"
+                            " nowhere]\n");
+  CHECK(has_problem(twice, "node.members[2]: '127.0.0.1:4001' is listed twice"));
+  CHECK(has_problem(twice, "node.members[3]: must be host:port, got 'nowhere'"));
+  CHECK(twice.problems.size() == 2);
+}
+
 TEST_CASE("every bad field is reported with its path") {
   auto r = parse_config(R"(
 state:

@@ -492,6 +492,45 @@ TEST_CASE("nodes that list themselves share one state without a front node") {
   CHECK(expected < 40);
 }
 
+TEST_CASE("node.members: three nodes with the same list serve every key "
+          "through every node's HTTP gateway") {
+  temp_dir dir;
+  std::vector<uint16_t> ports{free_port(), free_port(), free_port()};
+  std::string members = "  members:";
+  for (auto p : ports)
+    members += "\n    - \"" + endpoint(p) + "\"";
+  members += "\n";
+  std::vector<std::unique_ptr<node_process>> nodes;
+  for (size_t i = 0; i < ports.size(); ++i)
+    nodes.push_back(std::make_unique<node_process>(
+      dir.path, "member-" + std::to_string(i), store_yaml(ports[i], members),
+      ports[i]));
+  for (auto& n : nodes)
+    n->start();
+  std::vector<uint16_t> http;
+  for (auto& n : nodes) {
+    http.push_back(n->http_port());
+    REQUIRE(http.back() != 0);
+    auto port = http.back();
+    REQUIRE(eventually([&] { return curl(port, "", "/readyz")[0] == '2'; }));
+  }
+  // Key j is written through node j % 3 and read through every node.
+  for (int j = 0; j < 30; ++j) {
+    auto path = "/v1/state/state:members:k" + std::to_string(j);
+    REQUIRE(curl(http[j % 3], "-X PUT --data-binary v" + std::to_string(j),
+                 path)
+              .substr(0, 3)
+            == "201");
+  }
+  size_t unreadable = 0;
+  for (int j = 0; j < 30; ++j)
+    for (auto port : http)
+      unreadable += curl(port, "", "/v1/state/state:members:k"
+                                     + std::to_string(j))
+                    != "200 v" + std::to_string(j);
+  CHECK(unreadable == 0);
+}
+
 TEST_CASE("a member node refuses a key it does not own instead of keeping a "
           "copy no other node reads") {
   temp_dir dir;
