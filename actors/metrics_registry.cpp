@@ -258,6 +258,8 @@ void metrics_registry::add(const watch_report& r) {
   watch_.events += r.events;
   watch_.deliveries += r.deliveries;
   watch_.resyncs += r.resyncs;
+  watch_.feed = r.feed;
+  watch_.feed_losses += r.feed_losses;
 }
 
 void metrics_registry::render_log_syncs(std::string& out) const {
@@ -428,8 +430,23 @@ std::string metrics_registry::render() const {
          "Changes handed to watchers (one per watcher that got it).",
          "counter", watch_.deliveries);
   single(out, "solver_state_watch_resyncs_total",
-         "Watchers told to resync and dropped: they fell behind the history.",
+         "Watchers told to resync: dropped for falling behind the history, "
+         "or told that changes were lost upstream (a store node's relay, the "
+         "engine's change feed).",
          "counter", watch_.resyncs);
+  // Only where a shared engine's change feed feeds the watches.
+  if (watch_.feed != static_cast<uint8_t>(feed_state::none)) {
+    single(out, "solver_state_change_feed_up",
+           "1 while the engine's change feed reads, 0 while it is lost "
+           "(watches then miss changes made through other nodes; their "
+           "watchers resync once it is back).",
+           "gauge",
+           watch_.feed == static_cast<uint8_t>(feed_state::reading) ? 1u
+                                                                     : 0u);
+    single(out, "solver_state_change_feed_losses_total",
+           "Times the engine's change feed was lost.", "counter",
+           watch_.feed_losses);
+  }
   // One series per backend the shards reported, so the info appears with
   // the first shard report (within state.sweep_interval of the start).
   std::set<std::string> backends;

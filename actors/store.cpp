@@ -68,9 +68,10 @@ spanning_transactions spanning_of(const state_store& store) {
 }
 
 /// Opens the engine's change feed and starts it now, before any shard
-/// serves a write, so no change made through this node can precede it (a
-/// feed that cannot start yet is retried by its reader, and watchers resync
-/// once it reads).
+/// serves a write, so no change made through this node can precede it. The
+/// feed's waits are short (2 s), so a hung engine holds up the start that
+/// long at most; a feed that cannot start yet is retried by its reader, and
+/// its watchers resync once it reads.
 caf::error open_engine_feed(const state_backend_plugin& plugin,
                             const state_config& cfg,
                             engine_feed_settings& out) {

@@ -152,6 +152,9 @@ using watch_hub_actor = caf::typed_actor<
   /// INTERNAL: changes were lost upstream (a relayed store node's): tells
   /// every watcher to resync, with this reason; none is dropped.
   caf::reacts_to<resync_atom, std::string, bool>,
+  /// INTERNAL: the engine's change feed reads (true) or was lost (false),
+  /// for the metrics (actors/watch/engine_feed.hpp).
+  caf::reacts_to<feed_atom, bool>,
   /// INTERNAL: hand the waiting watchers their next batches.
   caf::reacts_to<deliver_atom>,
   /// INTERNAL: send a metrics report.

@@ -114,5 +114,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(solver_state, caf::first_custom_type_id)
   /// To a shard: read these keys again into its indexes (a transaction
   /// another shard applied on a shared backend changed them).
   CAF_ADD_ATOM(solver_state, solver_state, reindex_atom, "ss_reindex")
+  // -- watches on a shared engine ----------------------------------------------
+  /// To the watch hub: the engine's change feed reads (true) or was lost.
+  CAF_ADD_ATOM(solver_state, solver_state, feed_atom, "ss_feed")
 
 CAF_END_TYPE_ID_BLOCK(solver_state)

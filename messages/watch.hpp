@@ -90,6 +90,9 @@ typename Inspector::result_type inspect(Inspector& f, watch_started& x) {
            x.position, x.resync);
 }
 
+/// Whether the hub reads a shared engine's change feed, and its state.
+enum class feed_state : uint8_t { none = 0, reading = 1, lost = 2 };
+
 /// The hub's sizes and counters, for the metrics actor.
 struct watch_report {
   uint64_t watchers = 0;
@@ -99,13 +102,17 @@ struct watch_report {
   uint64_t events = 0;
   uint64_t deliveries = 0;
   uint64_t resyncs = 0;
+  /// The engine's change feed (feed_state), and how often it was lost since
+  /// the last report.
+  uint8_t feed = 0;
+  uint64_t feed_losses = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, watch_report& x) {
   return f(caf::meta::type_name("solver_state::watch_report"), x.watchers,
            x.history_events, x.history_bytes, x.events, x.deliveries,
-           x.resyncs);
+           x.resyncs, x.feed, x.feed_losses);
 }
 
 } // namespace solver_state

@@ -37,9 +37,8 @@ struct feed_state {
   std::vector<change_event> read;
   /// The feed reads now.
   bool live = false;
-  /// Changes may have been missed since the feed last read: the watchers
-  /// hear so once it reads again.
-  bool missed = false;
+  /// The feed has read before (a start after that is a restart).
+  bool ever_read = false;
   /// A read is on its way (tick in the mailbox or a retry pending).
   bool reading = false;
   int in_flight = 0;
@@ -119,15 +118,18 @@ bool restart(feed_ptr self) {
   if (auto err = feed.start())
     return false;
   st.live = true;
+  self->send(st.settings.hub, feed_atom_v, true);
   spdlog::info("watch: reading the change feed of {}", feed.describe());
-  if (st.missed) {
-    st.missed = false;
-    self->send(st.settings.hub, resync_atom_v,
-               "the change feed of " + feed.describe()
-                 + " was lost for a while: changes made meanwhile may be "
-                   "missing",
-               false);
-  }
+  // Watchers that subscribed before now may lack changes: the first start
+  // may follow their subscription, a restart follows a gap.
+  self->send(st.settings.hub, resync_atom_v,
+             "the change feed of " + feed.describe()
+               + (st.ever_read ? " was lost for a while: changes made "
+                                 "meanwhile may be missing"
+                               : " started after this watch: changes made "
+                                 "before may be missing"),
+             false);
+  st.ever_read = true;
   return true;
 }
 
@@ -153,7 +155,7 @@ void read_once(feed_ptr self) {
   }
   if (err) {
     st.live = false;
-    st.missed = true;
+    self->send(st.settings.hub, feed_atom_v, false);
     spdlog::warn("watch: lost the change feed of {}: {}; watchers will be "
                  "told to resync once it is back",
                  st.settings.feed->describe(), message_of(err));
@@ -168,10 +170,8 @@ caf::behavior engine_feed(feed_ptr self, engine_feed_settings settings) {
   st.settings = std::move(settings);
   st.changes = std::make_unique<change_recorder>(
     !st.settings.feed->reports_expiries());
-  st.live = st.settings.started;
-  // Never started: watchers that subscribe meanwhile miss what is written
-  // until it starts.
-  st.missed = !st.settings.started;
+  st.live = st.ever_read = st.settings.started;
+  self->send(st.settings.hub, feed_atom_v, st.live);
   schedule_read(self, std::chrono::milliseconds{0});
   return {
     [=](tick_atom) { read_once(self); },

@@ -7,9 +7,10 @@
 // the engine's commit order. This actor reads the feed on its own thread,
 // decodes values (compression, encryption), times the expiries of keys the
 // engine expires silently, and hands the changes to the hub, at most a few
-// batches ahead of it. When the feed is lost it reconnects, and once it
-// reads again it tells every watcher to resync: changes committed while it
-// was down were not seen.
+// batches ahead of it. When the feed is lost (or could not start with the
+// node) it retries, and each time the feed starts reading again every
+// watcher subscribed by then is told to resync: changes committed before
+// that were not seen.
 
 #include <chrono>
 #include <memory>

@@ -60,6 +60,8 @@ struct hub_state {
   bool delivery_scheduled = false;
   std::chrono::steady_clock::time_point last_round{};
   watch_report counts;
+  /// The engine's change feed, when one feeds this hub.
+  feed_state feed = feed_state::none;
 };
 
 using hub_ptr = watch_hub_actor::stateful_pointer<hub_state>;
@@ -302,6 +304,7 @@ void report(hub_ptr self) {
   st.counts.watchers = st.subs.size();
   st.counts.history_events = st.history->size();
   st.counts.history_bytes = st.history->bytes();
+  st.counts.feed = static_cast<uint8_t>(st.feed);
   self->send(st.settings.metrics, report_atom_v, st.counts);
   st.counts = watch_report{};
 }
@@ -343,6 +346,12 @@ watch_hub_actor::behavior_type hub(hub_ptr self, watch_hub_settings settings) {
       for (auto& s : self->state.subs)
         self->send(s.watcher, resync_atom_v, why, false);
       self->state.counts.resyncs += self->state.subs.size();
+    },
+    [=](feed_atom, bool reading) {
+      auto& st = self->state;
+      if (!reading && st.feed == feed_state::reading)
+        ++st.counts.feed_losses;
+      st.feed = reading ? feed_state::reading : feed_state::lost;
     },
     [=](tick_atom) { report(self); },
   };

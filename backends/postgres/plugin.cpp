@@ -1,6 +1,9 @@
 // The "postgresql" plugin: refuses eviction: lru with max_items and opens
 // one postgres_store (one connection) per shard; starts even if down.
 
+#include <algorithm>
+#include <chrono>
+
 #include <spdlog/spdlog.h>
 
 #include "backends/postgres/feed.hpp"
@@ -10,6 +13,10 @@
 namespace solver_state {
 
 namespace {
+
+/// The feed's longest wait for a reply: its reader blocks meanwhile, and a
+/// stop waits for the reader.
+constexpr std::chrono::milliseconds feed_timeout{2'000};
 
 class postgres_plugin final : public state_backend_plugin {
 public:
@@ -28,6 +35,7 @@ public:
     auto opts = parse_postgres_url(cfg.type);
     if (!opts)
       return std::move(opts.error());
+    opts->command_timeout = std::min(opts->command_timeout, feed_timeout);
     return make_postgres_change_feed(std::move(*opts));
   }
 

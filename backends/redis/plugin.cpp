@@ -1,6 +1,8 @@
 // The "redis" plugin: refuses eviction: lru with max_items and opens one
 // redis_store (one connection) per shard; starts even if Redis is down.
 
+#include <algorithm>
+#include <chrono>
 #include <string>
 
 #include <spdlog/spdlog.h>
@@ -12,6 +14,10 @@
 namespace solver_state {
 
 namespace {
+
+/// The feed's longest wait for a reply: its reader blocks meanwhile, and a
+/// stop waits for the reader.
+constexpr std::chrono::milliseconds feed_timeout{2'000};
 
 class redis_plugin final : public state_backend_plugin {
 public:
@@ -38,6 +44,7 @@ public:
     auto opts = parse_redis_url(cfg.type);
     if (!opts)
       return std::move(opts.error());
+    opts->command_timeout = std::min(opts->command_timeout, feed_timeout);
     return make_redis_change_feed(std::move(*opts));
   }
 

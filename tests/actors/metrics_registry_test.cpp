@@ -229,3 +229,28 @@ TEST_CASE("the fold's backlog and backpressure are reported per backend, "
                      " 1.75\n"));
   CHECK_THAT(text, !Catch::Contains("unfolded_bytes{backend=\"memory\""));
 }
+
+TEST_CASE("the change feed's metrics appear only where a feed feeds the "
+          "watches: up while it reads, losses counted") {
+  metrics_registry m;
+  m.add(watch_report{});
+  CHECK_THAT(m.render(), !Catch::Contains("solver_state_change_feed"));
+  watch_report lost;
+  lost.feed = static_cast<uint8_t>(feed_state::lost);
+  lost.feed_losses = 1;
+  m.add(lost);
+  auto text = m.render();
+  CHECK_THAT(text, Catch::Contains("\nsolver_state_change_feed_up 0\n"));
+  CHECK_THAT(text,
+             Catch::Contains("\nsolver_state_change_feed_losses_total 1\n"));
+  watch_report back;
+  back.feed = static_cast<uint8_t>(feed_state::reading);
+  m.add(back);
+  m.add(lost);
+  text = m.render();
+  CHECK_THAT(text, Catch::Contains("\nsolver_state_change_feed_up 0\n"));
+  CHECK_THAT(text,
+             Catch::Contains("\nsolver_state_change_feed_losses_total 2\n"));
+  m.add(back);
+  CHECK_THAT(m.render(), Catch::Contains("\nsolver_state_change_feed_up 1\n"));
+}

@@ -20,6 +20,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "actors/cluster/metrics.hpp"
+#include "actors/metrics_registry.hpp"
 #include "tests/support/http_test_support.hpp"
 #include "tests/support/promql_names.hpp"
 
@@ -141,18 +142,34 @@ std::string live_metrics() {
   return text;
 }
 
+/// What a node whose watches read a shared engine's change feed adds to
+/// its metrics (the default service, on the file backend, reads none).
+std::string change_feed_metrics() {
+  solver_state::metrics_registry m;
+  solver_state::watch_report r;
+  r.feed = static_cast<uint8_t>(solver_state::feed_state::lost);
+  r.feed_losses = 1;
+  m.add(r);
+  return m.render();
+}
+
 /// Checks that every name in `names` (from `what`) is a metric family
 /// `text` declares and has a sample of. A single node has no peers: the
 /// peer metrics come from the cluster's metrics actor, rendered here for one
-/// peer as a front node renders them.
+/// peer as a front node renders them; the change feed's, as a node on a
+/// shared engine renders them.
 void check_exported(const std::set<std::string>& names,
                     const std::string& text, const std::string& what) {
   auto peers = solver_state::render_peer_metrics(
     {solver_state::peer_stats{"node-b:4242", false, 1, 0, 0, {1}}});
+  auto feed = change_feed_metrics();
   INFO(text);
   for (auto& name : names) {
     INFO(what << " uses " << name);
-    auto& source = name.rfind("state_peer_", 0) == 0 ? peers : text;
+    auto& source = name.rfind("state_peer_", 0) == 0 ? peers
+                   : name.rfind("solver_state_change_feed_", 0) == 0
+                     ? feed
+                     : text;
     // Declared: under its own name, or as a histogram's _bucket/_sum/_count.
     auto family = metric_family_of(name);
     CHECK((source.find("# TYPE " + name + " ") != std::string::npos

@@ -211,6 +211,15 @@ void check_watch_across_nodes(const std::string& type,
   REQUIRE(eventually([&] {
     return count_of(decoded(watch.events()), "w:after", "put") == 1;
   }));
+  // The loss is counted, and the feed reads again.
+  http_client metrics{a.port()};
+  CHECK(eventually([&] {
+    auto text = metrics.get("/metrics").body;
+    return text.find("\nsolver_state_change_feed_losses_total 1\n")
+             != std::string::npos
+           && text.find("\nsolver_state_change_feed_up 1\n")
+                != std::string::npos;
+  }));
 }
 
 } // namespace
