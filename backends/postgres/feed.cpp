@@ -3,31 +3,17 @@
 
 #include "backends/postgres/feed.hpp"
 
-#include <charconv>
-
 #include <spdlog/spdlog.h>
 
 #include "backends/postgres/connection.hpp"
 #include "messages/errors.hpp"
+#include "util/decimal_field.hpp"
 #include "util/base64.hpp"
 #include "util/hex.hpp"
 
 namespace solver_state {
 
 namespace {
-
-/// Reads the decimal number up to the next ':' of `text` from `pos`.
-template <class Int>
-bool number_at(std::string_view text, size_t& pos, Int& out) {
-  auto colon = text.find(':', pos);
-  if (colon == std::string_view::npos)
-    return false;
-  auto [end, ec] = std::from_chars(text.data() + pos, text.data() + colon, out);
-  if (ec != std::errc{} || end != text.data() + colon)
-    return false;
-  pos = colon + 1;
-  return true;
-}
 
 bool unhex(std::string_view hex, std::string& out) {
   if (hex.empty() || hex.size() % 2 != 0)
@@ -140,21 +126,23 @@ bool parse_postgres_change(std::string_view payload, postgres_change& out) {
     case 'd':
     case 'x': {
       version_t old_version = 0;
-      if (!number_at(payload, pos, old_version))
+      if (!read_decimal_field(payload, pos, old_version))
         return false;
       ev.cause = static_cast<uint8_t>(payload[0] == 'd' ? change_cause::del
                                                         : change_cause::expire);
       return unhex(payload.substr(pos), ev.key);
     }
     case 'p': {
-      if (!number_at(payload, pos, ev.version)
-          || !number_at(payload, pos, ev.expires_at_ms))
+      uint64_t expires = 0; // never negative
+      if (!read_decimal_field(payload, pos, ev.version)
+          || !read_decimal_field(payload, pos, expires))
         return false;
       auto colon = payload.find(':', pos);
       if (colon == std::string_view::npos
           || !unhex(payload.substr(pos, colon - pos), ev.key))
         return false;
       ev.cause = static_cast<uint8_t>(change_cause::put);
+      ev.expires_at_ms = static_cast<unix_ms>(expires);
       auto value = payload.substr(colon + 1);
       out.value_left_out = value == "?";
       return out.value_left_out || unbase64(value, ev.value);

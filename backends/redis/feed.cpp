@@ -3,31 +3,17 @@
 
 #include "backends/redis/feed.hpp"
 
-#include <charconv>
-
 #include <hiredis/hiredis.h>
 
 #include <spdlog/spdlog.h>
 
 #include "backends/redis/connection.hpp"
 #include "messages/errors.hpp"
+#include "util/decimal_field.hpp"
 
 namespace solver_state {
 
 namespace {
-
-/// Reads the decimal number up to the next ':' of `text` from `pos`.
-template <class Int>
-bool number_at(std::string_view text, size_t& pos, Int& out) {
-  auto colon = text.find(':', pos);
-  if (colon == std::string_view::npos)
-    return false;
-  auto [end, ec] = std::from_chars(text.data() + pos, text.data() + colon, out);
-  if (ec != std::errc{} || end != text.data() + colon)
-    return false;
-  pos = colon + 1;
-  return true;
-}
 
 std::string_view text_of(const redisReply* r) {
   return {r->str, r->len};
@@ -103,12 +89,14 @@ bool parse_redis_change(std::string_view message, change_event& out) {
     return false;
   size_t pos = 1;
   size_t key_size = 0;
-  if (!number_at(message, pos, out.version)
-      || !number_at(message, pos, out.expires_at_ms)
-      || !number_at(message, pos, key_size) || key_size == 0
+  uint64_t expires = 0; // never negative
+  if (!read_decimal_field(message, pos, out.version)
+      || !read_decimal_field(message, pos, expires)
+      || !read_decimal_field(message, pos, key_size) || key_size == 0
       || key_size > message.size() - pos)
     return false;
   out.cause = static_cast<uint8_t>(change_cause::put);
+  out.expires_at_ms = static_cast<unix_ms>(expires);
   out.key.assign(message.substr(pos, key_size));
   out.value.assign(message.substr(pos + key_size));
   return true;
