@@ -9,8 +9,14 @@
 # Rounds alternate the two runs, so that a drift of the machine shows as
 # spread, not as a ratio; the median ratio is the figure.
 #
+# With WATCH_ENGINE=redis, two nodes share one redis-server (started here
+# on a free loopback port): wrk writes through one, the streams watch the
+# other, so every event travels through Redis (PUBLISH in the write, the
+# watching node's change feed).
+#
 # usage: bench/watch_http.sh [seconds per wrk run, default 10]
 #        [watchers, default 100] [build dir, default build] [rounds, default 3]
+#        WATCH_ENGINE=redis bench/watch_http.sh ...
 set -euo pipefail
 
 duration="${1:-10}"
@@ -28,30 +34,62 @@ for program in "$binary" "$consumer"; do
   [ -x "$program" ] || { echo "build $program first (ninja -C $build solver-state sse_watchers)" >&2; exit 1; }
 done
 
+engine="${WATCH_ENGINE:-memory}"
 work="$(mktemp -d /tmp/solver-state-watch-bench-XXXXXX)"
 pid=""
+writer_pid=""
+redis_pid=""
 watch_pid=""
 cleanup() {
-  [ -z "$watch_pid" ] || kill -TERM "$watch_pid" 2>/dev/null || true
-  [ -z "$pid" ] || kill -TERM "$pid" 2>/dev/null || true
+  local p
+  for p in "$watch_pid" "$pid" "$writer_pid" "$redis_pid"; do
+    [ -z "$p" ] || kill -TERM "$p" 2>/dev/null || true
+  done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
+case "$engine" in
+  memory) state_type="memory"; setup="memory backend, 4 shards" ;;
+  redis)
+    command -v redis-server >/dev/null || { echo "missing redis-server (scripts/install-deps.sh)" >&2; exit 1; }
+    redis_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
+    redis_pid=$!
+    for _ in $(seq 100); do
+      redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+      sleep 0.05
+    done
+    state_type="redis://127.0.0.1:$redis_port/0"
+    setup="two nodes on one redis-server, 4 shards each; wrk writes through one, the streams watch the other" ;;
+  *) echo "WATCH_ENGINE: memory or redis, got '$engine'" >&2; exit 1 ;;
+esac
+
 cat >"$work/config.yaml" <<YAML
 state:
-  type: memory
+  type: "$state_type"
   shards: 4
   max_items: 0
 http:
   max_connections: 1000
 YAML
-"$binary" --config "$work/config.yaml" --listen 127.0.0.1:0 >"$work/service.log" 2>&1 &
+start_node() { # log
+  "$binary" --config "$work/config.yaml" --listen 127.0.0.1:0 >"$1" 2>&1 &
+}
+start_node "$work/service.log"
 pid=$!
 port="$(service_port "$work/service.log" "$pid")"
 [ -n "$port" ] || { cat "$work/service.log" >&2; exit 1; }
 base="http://127.0.0.1:$port"
+write_base="$base"
+if [ "$engine" != memory ]; then
+  start_node "$work/writer.log"
+  writer_pid=$!
+  writer_port="$(service_port "$work/writer.log" "$writer_pid")"
+  [ -n "$writer_port" ] || { cat "$work/writer.log" >&2; exit 1; }
+  write_base="http://127.0.0.1:$writer_port"
+fi
 
 cat >"$work/put.lua" <<LUA
 wrk.method = "PUT"
@@ -63,7 +101,7 @@ metric() { # name
 }
 
 run_wrk() { # label
-  wrk -t1 -c50 -d"${duration}s" -s "$work/put.lua" "$base/v1/state/bench:key" >"$work/wrk-$1.txt"
+  wrk -t1 -c50 -d"${duration}s" -s "$work/put.lua" "$write_base/v1/state/bench:key" >"$work/wrk-$1.txt"
   if grep -qE 'Non-2xx|Socket errors' "$work/wrk-$1.txt"; then
     grep -E 'Non-2xx|Socket errors' "$work/wrk-$1.txt" >&2
   fi
@@ -103,7 +141,7 @@ round() { # number
 }
 
 echo "machine: $(nproc) cores, $(. /etc/os-release; echo "$PRETTY_NAME"), $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "memory backend, 4 shards; wrk -t1 -c50 -d${duration}s PUT of 256 bytes to one key; $watchers watch streams in one client thread"
+echo "$setup; wrk -t1 -c50 -d${duration}s PUT of 256 bytes to one key; $watchers watch streams in one client thread"
 printf '%-8s %12s %14s\n' "" "no watcher" "$watchers streams"
 failed=0
 for r in $(seq "$rounds"); do
