@@ -42,9 +42,11 @@ struct feed_state {
   /// A read is on its way (tick in the mailbox or a retry pending).
   bool reading = false;
   int in_flight = 0;
-  /// Values that could not be decoded, since the last warning.
+  /// Values that could not be decoded, since the last warning (at most one
+  /// a minute: a key missing from this node's config fails every value).
   uint64_t undecodable = 0;
   std::string last_undecodable_error;
+  std::chrono::steady_clock::time_point last_warning{};
 };
 
 using feed_ptr = caf::stateful_actor<feed_state>*;
@@ -80,6 +82,18 @@ void stage(feed_ptr self, change_event& ev) {
       st.changes->expired(std::move(ev.key));
       return;
   }
+}
+
+void warn_undecodable(feed_ptr self) {
+  auto& st = self->state;
+  auto now = std::chrono::steady_clock::now();
+  if (st.undecodable == 0 || now - st.last_warning < std::chrono::minutes{1})
+    return;
+  spdlog::warn("watch: {} changes of the feed could not be decoded and were "
+               "not handed to watchers: {}",
+               st.undecodable, st.last_undecodable_error);
+  st.undecodable = 0;
+  st.last_warning = now;
 }
 
 void schedule_read(feed_ptr self, std::chrono::milliseconds after) {
@@ -147,12 +161,7 @@ void read_once(feed_ptr self) {
     stage(self, ev);
   st.changes->expire_due(wall_now());
   hand_to_hub(self);
-  if (st.undecodable > 0) {
-    spdlog::warn("watch: {} changes of the feed could not be decoded and "
-                 "were not handed to watchers: {}",
-                 st.undecodable, st.last_undecodable_error);
-    st.undecodable = 0;
-  }
+  warn_undecodable(self);
   if (err) {
     st.live = false;
     self->send(st.settings.hub, feed_atom_v, false);

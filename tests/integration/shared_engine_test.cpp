@@ -18,6 +18,7 @@
 #include <catch2/catch.hpp>
 
 #include "tests/support/http_test_support.hpp"
+#include "tests/support/key_files.hpp"
 #include "tests/support/postgres_server.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/sse_client.hpp"
@@ -222,7 +223,60 @@ void check_watch_across_nodes(const std::string& type,
   }));
 }
 
+/// A config on `type` with zstd and AES-256-GCM under `key` (an entry of
+/// `keys`).
+std::string encrypted_config(const std::string& type,
+                             const solver_state::encryption_key_config& key) {
+  return config_for(type)
+         + "  compression: {type: zstd, min_bytes: 64}\n"
+           "  encryption: {primary: "
+         + key.id + ", keys: [{id: " + key.id + ", file: \"" + key.file
+         + "\"}]}\n";
+}
+
 } // namespace
+
+TEST_CASE("shared redis with zstd and AES: a watch on one node gets the "
+          "other's values as written; a node without the key gets none and "
+          "says so") {
+  auto& redis = shared_redis();
+  redis.flush();
+  key_files keys;
+  auto k1 = keys.hex_key("k1");
+  auto other = keys.hex_key("k9");
+  auto type = redis.url("enc:");
+  service_process a{encrypted_config(type, k1)};
+  service_process b{encrypted_config(type, k1)};
+  service_process stranger{encrypted_config(type, other)};
+  sse_client watch{a.port(), "/v1/watch?prefix=w:"};
+  sse_client blind{stranger.port(), "/v1/watch?prefix=w:"};
+  REQUIRE(watch.wait_subscribed());
+  REQUIRE(blind.wait_subscribed());
+  std::string value = R"({"marker":"PLAINTEXT-MARKER-5c1e","legs":[)";
+  for (int i = 0; i < 20; ++i)
+    value += R"({"chainId":1,"amount":"1000000"},)";
+  value.back() = ']';
+  value += "}";
+  REQUIRE(http_client{b.port()}.put("/v1/state/w:order", value).status == 201);
+  REQUIRE(watch.wait_events(1));
+  auto seen = decoded(watch.events());
+  CHECK(seen.at(0).key == "w:order");
+  CHECK(seen.at(0).value == value);
+  // Redis holds it compressed and encrypted.
+  std::string out;
+  REQUIRE(run_command("redis-cli -p " + std::to_string(redis.port())
+                        + " --no-raw GET 'enc:v:w:order'",
+                      out)
+          == 0);
+  CHECK(out.size() > 10);
+  CHECK(out.find("PLAINTEXT-MARKER") == std::string::npos);
+  // The node without k1 hands its watchers nothing it cannot read, and
+  // says why.
+  CHECK(eventually([&] {
+    return stranger.log().find("could not be decoded") != std::string::npos;
+  }));
+  CHECK(blind.events().empty());
+}
 
 TEST_CASE("shared redis: a watch on one node sees the other node's writes "
           "in commit order, and resyncs after a lost feed") {
