@@ -237,8 +237,8 @@ std::string encrypted_config(const std::string& type,
 } // namespace
 
 TEST_CASE("shared redis with zstd and AES: a watch on one node gets the "
-          "other's values as written; a node without the key gets none and "
-          "says so") {
+          "other's values as written, and a node without the key gets none "
+          "and says so") {
   auto& redis = shared_redis();
   redis.flush();
   key_files keys;
