@@ -124,6 +124,23 @@ void postgres_replicas::detach_standby() {
     throw std::runtime_error("the standby is still streaming");
 }
 
+void postgres_replicas::wait_standby_caught_up() {
+  auto written = sql(primary_port_, "SELECT pg_current_wal_lsn()");
+  while (!written.empty() && written.back() == '\n')
+    written.pop_back();
+  if (written.empty())
+    throw std::runtime_error("no WAL position from the primary");
+  if (!wait_until(
+        [&] {
+          return sql(standby_port_, "SELECT pg_last_wal_replay_lsn() >= '"
+                                      + written + "'::pg_lsn")
+                 == "t\n";
+        },
+        10s))
+    throw std::runtime_error("the standby did not catch up with "
+                             + written);
+}
+
 void postgres_replicas::kill_primary() {
   as_postgres({bin + "pg_ctl", "-D", data("primary"), "-m", "immediate", "-w",
                "stop"});

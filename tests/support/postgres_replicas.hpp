@@ -34,6 +34,11 @@ public:
   /// once): it keeps its data and falls behind, as behind a broken link.
   void detach_standby();
 
+  /// Waits until the standby has replayed everything the primary has
+  /// written so far (an asynchronous standby may lag behind a commit);
+  /// throws after 10 s.
+  void wait_standby_caught_up();
+
   /// Stops the primary at once (pg_ctl -m immediate: a crash).
   void kill_primary();
 

@@ -65,6 +65,9 @@ TEST_CASE("postgresql: a multi-host URL writes to the read-write host, "
   outage_probe probe{*node.sys, node.handles.router};
   CHECK(probe.put("state:m:1") == state_errc::none);
   CHECK(probe.get("state:m:1") == state_errc::none);
+  // The standby is asynchronous: once it holds m:1, the promotion keeps it
+  // (what an asynchronous standby loses is the test above's point).
+  pg.wait_standby_caught_up();
   // With the primary gone and the standby not promoted, no host accepts
   // writes: backend_unavailable, never a write to the standby.
   pg.kill_primary();
