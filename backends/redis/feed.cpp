@@ -15,10 +15,6 @@ namespace solver_state {
 
 namespace {
 
-std::string_view text_of(const redisReply* r) {
-  return {r->str, r->len};
-}
-
 class redis_change_feed final : public change_feed {
 public:
   explicit redis_change_feed(redis_options opts)

@@ -111,8 +111,12 @@ void redis_reply_arena::attach(redisContext* ctx) {
   ctx->reader->privdata = this;
 }
 
+std::string_view text_of(const redisReply* r) {
+  return {r->str, r->len};
+}
+
 caf::error redis_error(std::string_view context, const redisReply* r) {
-  std::string_view text{r->str, r->len};
+  auto text = text_of(r);
   auto code = text.substr(0, text.find(' '));
   bool transient = code == "READONLY" || code == "LOADING"
                    || code == "MASTERDOWN" || code == "NOREPLICAS"

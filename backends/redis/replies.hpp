@@ -61,6 +61,9 @@ private:
   const redisReply* r_ = nullptr;
 };
 
+/// The bytes of a string, status or error reply.
+std::string_view text_of(const redisReply* r);
+
 /// An error reply of Redis as the caller's error, prefixed by `context`. A
 /// server that cannot take the command now but will soon (READONLY: a
 /// master demoted by a failover; LOADING; MASTERDOWN; NOREPLICAS; BUSY; a

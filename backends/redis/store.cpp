@@ -21,10 +21,6 @@ caf::error malformed(const std::string& what) {
                           "redis: unexpected reply: " + what);
 }
 
-std::string_view text_of(const redisReply* r) {
-  return {r->str, r->len};
-}
-
 /// Decodes "<version>:<expires_at>:<bytes>" into `out`.
 bool unpack(std::string_view packed, entry& out) {
   auto a = packed.find(':');

@@ -22,10 +22,6 @@ caf::error malformed_reply(const std::string& what) {
                           "redis: unexpected transaction reply: " + what);
 }
 
-std::string_view text_of(const redisReply* r) {
-  return {r->str, r->len};
-}
-
 const condition& condition_of(const pending_op& op) {
   return op.kind == pending_op::set ? op.write.cond : op.removal.cond;
 }
