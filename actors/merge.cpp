@@ -29,6 +29,9 @@ bool merge_sorted(std::vector<Part>& parts, Field field, uint32_t limit,
   for (auto& p : parts)
     std::move((p.*field).begin(), (p.*field).end(), std::back_inserter(out));
   std::sort(out.begin(), out.end());
+  // A key handed to a new cluster member is listed by both nodes until its
+  // old copy is dropped (actors/cluster/handoff.hpp): one of each.
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   auto cap = page_limit(limit);
   if (out.size() > cap) {
     out.resize(cap);

@@ -198,6 +198,11 @@ struct node_config {
   /// node, this node's listen among them (checked); any node serves any
   /// key. Set members or peers, not both.
   std::vector<std::string> members;
+  /// Nodes being removed (host:port each, not members): they own no key
+  /// but still hold keys, which the members pull from them. The same list
+  /// on every node, the leaving nodes included; a leaving node runs until
+  /// it holds no key, then leaves this list.
+  std::vector<std::string> leaving;
   milliseconds request_timeout{2'000};
   milliseconds heartbeat_interval{1'000};
   tls_config tls;

@@ -398,6 +398,7 @@ void read_node(section& root, node_config& n,
   s.text("listen", n.listen);
   s.list("peers", n.peers);
   s.list("members", n.members);
+  s.list("leaving", n.leaving);
   s.duration("request_timeout", n.request_timeout, milliseconds{10});
   s.duration("heartbeat_interval", n.heartbeat_interval, milliseconds{10});
   section tls{s.child("tls"), "node.tls", problems};
@@ -530,11 +531,41 @@ void validate_members(const node_config& n,
     problems.push_back("node.members: a member needs node.listen, one of "
                        "the members");
   else if (std::find(n.members.begin(), n.members.end(), n.listen)
-           == n.members.end())
+             == n.members.end()
+           && std::find(n.leaving.begin(), n.leaving.end(), n.listen)
+                == n.leaving.end())
     problems.push_back("node.members: must list this node's node.listen '"
                        + n.listen
                        + "' (spelled the same: every node lists every "
-                         "member, itself included)");
+                         "member, itself included), unless node.leaving "
+                         "lists it");
+}
+
+/// node.leaving: host:port each, no repeats, none a member, only beside
+/// node.members.
+void validate_leaving(const node_config& n,
+                      std::vector<std::string>& problems) {
+  if (n.leaving.empty())
+    return;
+  if (n.members.empty())
+    problems.push_back("node.leaving: needs node.members (the nodes that "
+                       "take the leaving nodes' keys)");
+  std::string host;
+  uint16_t port = 0;
+  for (size_t i = 0; i < n.leaving.size(); ++i) {
+    auto& l = n.leaving[i];
+    auto field = "node.leaving[" + std::to_string(i) + "]";
+    if (!split_host_port(l, host, port) || port == 0)
+      problems.push_back(field + ": must be host:port, got '" + l + "'");
+    else if (std::find(n.leaving.begin(), n.leaving.begin() + i, l)
+             != n.leaving.begin() + i)
+      problems.push_back(field + ": '" + l + "' is listed twice");
+    else if (std::find(n.members.begin(), n.members.end(), l)
+             != n.members.end())
+      problems.push_back(field + ": '" + l
+                         + "' is also a member: a node either stays (in "
+                           "node.members) or leaves");
+  }
 }
 } // namespace
 
@@ -554,6 +585,7 @@ void validate(const service_config& cfg, std::vector<std::string>& problems) {
                          + "]: must be host:port, got '" + cfg.node.peers[i]
                          + "'");
   validate_members(cfg.node, problems);
+  validate_leaving(cfg.node, problems);
   if (beyond_loopback(cfg.node.listen) && !cfg.node.tls.enabled()
       && !cfg.node.insecure)
     problems.push_back("node.listen: " + cfg.node.listen

@@ -218,10 +218,39 @@ using health_collector = caf::typed_actor<
 
 // -- cluster -------------------------------------------------------------------------
 
+/// The HANDOFF interface: what a member node answers the other nodes of a
+/// partitioned cluster while keys move to their new owners after a
+/// membership change (messages/handoff.hpp). Each request carries the
+/// sender's member list hash: a node with another list answers
+/// backend_unavailable.
+using handoff_actor = caf::typed_actor<
+  /// The keys this node holds that the requester owns, one step of its key
+  /// order at a time.
+  caf::replies_to<handoff_scan_atom, handoff_scan_request>::with<
+    handoff_scan_page>,
+  /// The entries of keys this node holds for another owner, in request order
+  /// (version 0: not here).
+  caf::replies_to<handoff_fetch_atom, handoff_keys>::with<batch_reply>,
+  /// Drops the copies of keys their owner now keeps, each only at the
+  /// version it fetched; how many were dropped.
+  caf::replies_to<handoff_drop_atom, handoff_keys>::with<uint64_t>>;
+
+/// The MEMBER interface: what a member node publishes on node.listen (as a
+/// state_actor, so any client connects with the plain interface; its peers
+/// cast the handle to send the handoff messages too).
+using member_actor = state_actor::extend_with<handoff_actor>;
+
+/// The MEMBER GUARD interface: the member interface plus its own messages.
+using member_guard_actor = member_actor::extend<
+  /// INTERNAL: pull the next step of keys from source `source`.
+  caf::reacts_to<handoff_step_atom, uint32_t>,
+  /// Where the handoff stands.
+  caf::replies_to<handoff_stats_atom>::with<handoff_stats>>;
+
 /// The PEER actor interface: this node's stand-in for one remote store node.
-/// It forwards the state actor interface within a bounded window and owns the
+/// It forwards the member interface within a bounded window and owns the
 /// connection.
-using peer_actor = state_actor::extend<
+using peer_actor = member_actor::extend<
   /// INTERNAL: the connector reached the peer; here is its router's proxy.
   caf::reacts_to<peer_up_atom, state_actor>,
   /// INTERNAL: a connection attempt failed, for this reason.

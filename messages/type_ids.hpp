@@ -8,6 +8,7 @@
 
 #include "messages/domain.hpp"
 #include "messages/errors.hpp"
+#include "messages/handoff.hpp"
 #include "messages/health.hpp"
 #include "messages/metrics.hpp"
 #include "messages/query.hpp"
@@ -118,4 +119,15 @@ CAF_BEGIN_TYPE_ID_BLOCK(solver_state, caf::first_custom_type_id)
   /// To the watch hub: the engine's change feed reads (true) or was lost.
   CAF_ADD_ATOM(solver_state, solver_state, feed_atom, "ss_feed")
 
+  // -- cluster: moving keys to their new owner after a membership change -----
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::handoff_scan_request))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::handoff_scan_page))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::handoff_keys))
+  CAF_ADD_TYPE_ID(solver_state, (solver_state::handoff_stats))
+  CAF_ADD_ATOM(solver_state, solver_state, handoff_scan_atom, "ho_scan")
+  CAF_ADD_ATOM(solver_state, solver_state, handoff_fetch_atom, "ho_fetch")
+  CAF_ADD_ATOM(solver_state, solver_state, handoff_drop_atom, "ho_drop")
+  /// A member guard's message to itself: pull the next step from a source.
+  CAF_ADD_ATOM(solver_state, solver_state, handoff_step_atom, "ho_step")
+  CAF_ADD_ATOM(solver_state, solver_state, handoff_stats_atom, "ho_stats")
 CAF_END_TYPE_ID_BLOCK(solver_state)

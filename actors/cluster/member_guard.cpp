@@ -1,181 +1,220 @@
-// The member guard: serves a key only when this node owns it under the
-// configured member list, else answers bad_request naming the owner.
+// The member guard: serves a key only when this node owns it under its
+// member list, and only once it is claimed while a handoff runs.
 
 #include "actors/cluster/member_guard.hpp"
 
-#include <memory>
+#include <utility>
 
 #include <caf/actor_system.hpp>
-#include <caf/typed_event_based_actor.hpp>
 
-#include "actors/cluster/placement.hpp"
+#include "actors/cluster/handoff.hpp"
 #include "messages/errors.hpp"
 #include "messages/keys.hpp"
-#include "messages/protocol.hpp"
 
 namespace solver_state {
 
 namespace {
 
-struct membership {
-  rendezvous_placement placement;
-  std::vector<std::string> names;
-  size_t self = 0;
-
-  /// Empty when this node owns `key`.
-  caf::error misdirected(std::string_view key) const {
-    return verdict(key, placement.owner(key));
-  }
-  caf::error misdirected_group(std::string_view group,
-                               std::string_view what) const {
-    return verdict(what, placement.owner_of_group(group));
-  }
-
-private:
-  caf::error verdict(std::string_view what, size_t owner) const {
-    if (owner == self)
-      return {};
-    return make_state_error(
-      state_errc::bad_request,
-      "'" + std::string{what} + "' belongs to node " + names[owner]
-        + ", not to " + names[self]
-        + ": the sender's member list differs from this node's (every node "
-          "must list the same node.peers in the same spelling)");
-  }
-};
-
-using guard = state_actor::pointer;
-
-/// Delegates to `local` when `err` is empty, else answers `err`.
+/// Delegates `xs...` to the local store once every key of `keys` is this
+/// node's: at once outside a handoff, after their claim during one.
 template <class Result, class... Ts>
-caf::result<Result> checked(guard self, const state_actor& local,
-                            caf::error err, Ts&&... xs) {
-  if (err)
-    return err;
-  return self->delegate(local, std::forward<Ts>(xs)...);
+caf::result<Result> when_claimed(guard_ptr self,
+                                 const std::vector<std::string>& keys,
+                                 Ts... xs) {
+  auto& st = self->state;
+  if (!st.active)
+    return self->delegate(st.settings.local, std::move(xs)...);
+  auto rp = self->make_response_promise<Result>();
+  claim_keys(self, keys, [self, rp, xs...](const caf::error& err) mutable {
+    if (err)
+      rp.deliver(err);
+    else
+      rp.delegate(self->state.settings.local, std::move(xs)...);
+  });
+  return rp;
 }
 
-state_actor::behavior_type
-member_guard(guard self, state_actor local,
-             std::shared_ptr<const membership> m) {
+/// One key: refused unless owned, then served once claimed. `key` must not
+/// live in `xs` (they are moved from before the body runs).
+template <class Result, class... Ts>
+caf::result<Result> serve_key(guard_ptr self, const std::string& key,
+                              Ts... xs) {
+  if (auto err = self->state.members().misdirected(key))
+    return err;
+  return when_claimed<Result>(self, {key}, std::move(xs)...);
+}
+
+/// Many keys of one request: all must be owned.
+template <class Result, class... Ts>
+caf::result<Result> serve_keys(guard_ptr self,
+                               const std::vector<std::string>& keys,
+                               Ts... xs) {
+  for (auto& key : keys)
+    if (auto err = self->state.members().misdirected(key))
+      return err;
+  return when_claimed<Result>(self, keys, std::move(xs)...);
+}
+
+/// The keys of one placement group listed under `prefix`: during a handoff
+/// the group's keys still held elsewhere are claimed first, so the list is
+/// whole.
+template <class Result, class... Ts>
+caf::result<Result> serve_group(guard_ptr self, const std::string& group,
+                                std::string prefix, Ts... xs) {
+  auto& st = self->state;
+  if (auto err = st.members().misdirected_group(group, prefix))
+    return err;
+  if (!st.active)
+    return self->delegate(st.settings.local, std::move(xs)...);
+  auto rp = self->make_response_promise<Result>();
+  claim_prefix(self, std::move(prefix),
+               [self, rp, xs...](const caf::error& err) mutable {
+                 if (err)
+                   rp.deliver(err);
+                 else
+                   rp.delegate(self->state.settings.local, std::move(xs)...);
+               });
+  return rp;
+}
+
+std::vector<std::string> keys_of(const transaction_request& req) {
+  std::vector<std::string> keys;
+  keys.reserve(req.ops.size());
+  for (auto& op : req.ops)
+    keys.push_back(op.key);
+  return keys;
+}
+
+member_guard_actor::behavior_type guard(guard_ptr self,
+                                        member_guard_settings settings) {
+  self->state.settings = std::move(settings);
+  start_handoff(self);
+  auto local = [self] { return self->state.settings.local; };
   return {
+    // -- key-value -----------------------------------------------------------
     [=](get_atom, std::string& key) -> caf::result<entry> {
-      return checked<entry>(self, local, m->misdirected(key), get_atom_v,
-                            std::move(key));
+      auto k = key;
+      return serve_key<entry>(self, k, get_atom_v, std::move(key));
     },
     [=](put_atom, set_request& req) -> caf::result<write_result> {
-      return checked<write_result>(self, local, m->misdirected(req.key),
-                                   put_atom_v, std::move(req));
+      auto key = req.key;
+      return serve_key<write_result>(self, key, put_atom_v, std::move(req));
     },
     [=](delete_atom, delete_request& req) -> caf::result<bool> {
-      return checked<bool>(self, local, m->misdirected(req.key), delete_atom_v,
-                           std::move(req));
-    },
-    [=](list_atom, list_request& req) -> caf::result<key_page> {
-      return self->delegate(local, list_atom_v, std::move(req));
+      auto key = req.key;
+      return serve_key<bool>(self, key, delete_atom_v, std::move(req));
     },
     [=](batch_get_atom, batch_request& req) -> caf::result<batch_reply> {
-      for (auto& key : req.keys)
-        if (auto err = m->misdirected(key))
-          return err;
-      return self->delegate(local, batch_get_atom_v, std::move(req));
+      auto keys = req.keys;
+      return serve_keys<batch_reply>(self, keys, batch_get_atom_v,
+                                     std::move(req));
     },
     [=](transact_atom,
         transaction_request& req) -> caf::result<transaction_reply> {
-      for (auto& op : req.ops)
-        if (auto err = m->misdirected(op.key))
-          return err;
-      return self->delegate(local, transact_atom_v, std::move(req));
+      auto keys = keys_of(req);
+      return serve_keys<transaction_reply>(self, keys, transact_atom_v,
+                                           std::move(req));
+    },
+    // A listing asks every member, and each lists what it holds (copies
+    // not yet handed over included; the merge keeps one of each key).
+    [=](list_atom, list_request& req) -> caf::result<key_page> {
+      return self->delegate(local(), list_atom_v, std::move(req));
+    },
+    [=](query_atom, query_request& req) -> caf::result<query_page> {
+      return self->delegate(local(), query_atom_v, std::move(req));
     },
     [=](delete_atom,
         delete_prefix_request& req) -> caf::result<delete_prefix_result> {
-      return self->delegate(local, delete_atom_v, std::move(req));
+      // Keys under the prefix may still be moving to this node; deleting
+      // here and at their holder could race with the move and bring one
+      // back. Callers retry once the handoff is over (seconds).
+      if (self->state.active)
+        return make_state_error(state_errc::backend_unavailable,
+                                "delete by prefix waits for the handoff of "
+                                "keys to "
+                                  + self->state.members().self_name()
+                                  + " after a membership change; retry");
+      return self->delegate(local(), delete_atom_v, std::move(req));
     },
-    [=](query_atom, query_request& req) -> caf::result<query_page> {
-      return self->delegate(local, query_atom_v, std::move(req));
-    },
+    // -- typed records -------------------------------------------------------
     [=](put_atom, order& x) -> caf::result<version_t> {
       auto key = order_key(x.order_type, x.order_id);
-      return checked<version_t>(self, local, m->misdirected(key), put_atom_v,
-                                std::move(x));
+      return serve_key<version_t>(self, key, put_atom_v, std::move(x));
     },
     [=](get_atom, order_ref& x) -> caf::result<order> {
       auto key = order_key(x.order_type, x.order_id);
-      return checked<order>(self, local, m->misdirected(key), get_atom_v,
-                            std::move(x));
+      return serve_key<order>(self, key, get_atom_v, std::move(x));
     },
     [=](delete_atom, order_ref& x) -> caf::result<bool> {
       auto key = order_key(x.order_type, x.order_id);
-      return checked<bool>(self, local, m->misdirected(key), delete_atom_v,
-                           std::move(x));
+      return serve_key<bool>(self, key, delete_atom_v, std::move(x));
     },
     [=](list_atom, orders_of& x) -> caf::result<id_list> {
-      return self->delegate(local, list_atom_v, std::move(x));
+      return self->delegate(local(), list_atom_v, std::move(x));
     },
     [=](put_atom, fill& x) -> caf::result<version_t> {
       auto key = fill_key(x.order_id, x.tx_hash);
-      return checked<version_t>(self, local, m->misdirected(key), put_atom_v,
-                                std::move(x));
+      return serve_key<version_t>(self, key, put_atom_v, std::move(x));
     },
     [=](get_atom, fill_ref& x) -> caf::result<fill> {
       auto key = fill_key(x.order_id, x.tx_hash);
-      return checked<fill>(self, local, m->misdirected(key), get_atom_v,
-                           std::move(x));
+      return serve_key<fill>(self, key, get_atom_v, std::move(x));
     },
     [=](list_atom, fills_of& x) -> caf::result<id_list> {
-      auto err = m->misdirected_group(x.order_id, fills_prefix(x.order_id));
-      return checked<id_list>(self, local, std::move(err), list_atom_v,
-                              std::move(x));
+      auto group = x.order_id;
+      return serve_group<id_list>(self, group, fills_prefix(group),
+                                  list_atom_v, std::move(x));
     },
     [=](put_atom, settlement& x) -> caf::result<version_t> {
       auto key = settlement_key(x.order_id, x.claim_hash);
-      return checked<version_t>(self, local, m->misdirected(key), put_atom_v,
-                                std::move(x));
+      return serve_key<version_t>(self, key, put_atom_v, std::move(x));
     },
     [=](get_atom, settlement_ref& x) -> caf::result<settlement> {
       auto key = settlement_key(x.order_id, x.claim_hash);
-      return checked<settlement>(self, local, m->misdirected(key), get_atom_v,
-                                 std::move(x));
+      return serve_key<settlement>(self, key, get_atom_v, std::move(x));
     },
     [=](list_atom, settlements_of& x) -> caf::result<id_list> {
-      auto err = m->misdirected_group(x.order_id,
-                                      settlements_prefix(x.order_id));
-      return checked<id_list>(self, local, std::move(err), list_atom_v,
-                              std::move(x));
+      auto group = x.order_id;
+      return serve_group<id_list>(self, group, settlements_prefix(group),
+                                  list_atom_v, std::move(x));
     },
     [=](put_atom, component_state& x) -> caf::result<version_t> {
       auto key = state_key(x.component, x.key);
-      return checked<version_t>(self, local, m->misdirected(key), put_atom_v,
-                                std::move(x));
+      return serve_key<version_t>(self, key, put_atom_v, std::move(x));
     },
     [=](get_atom, component_key& x) -> caf::result<component_state> {
       auto key = state_key(x.component, x.key);
-      return checked<component_state>(self, local, m->misdirected(key),
-                                      get_atom_v, std::move(x));
+      return serve_key<component_state>(self, key, get_atom_v, std::move(x));
     },
+    // -- watches and operations ----------------------------------------------
     [=](watch_atom, watch_request& req,
         watcher_actor& watcher) -> caf::result<watch_started> {
-      return self->delegate(local, watch_atom_v, std::move(req),
+      return self->delegate(local(), watch_atom_v, std::move(req),
                             std::move(watcher));
     },
     [=](health_atom) -> caf::result<health_report> {
-      return self->delegate(local, health_atom_v);
+      return self->delegate(local(), health_atom_v);
     },
+    // -- handoff -------------------------------------------------------------
+    [=](handoff_scan_atom, handoff_scan_request& req) {
+      return answer_scan(self, req);
+    },
+    [=](handoff_fetch_atom, handoff_keys& req) {
+      return answer_fetch(self, req);
+    },
+    [=](handoff_drop_atom, handoff_keys& req) {
+      return answer_drop(self, req);
+    },
+    [=](handoff_step_atom, uint32_t source) { scan_step(self, source); },
+    [=](handoff_stats_atom) { return stats_of(self->state); },
   };
 }
 
 } // namespace
 
-state_actor spawn_member_guard(caf::actor_system& sys, state_actor local,
-                               std::vector<std::string> members,
-                               std::string self) {
-  auto m = std::make_shared<membership>(
-    membership{rendezvous_placement{members}, members, 0});
-  for (size_t i = 0; i < members.size(); ++i)
-    if (members[i] == self)
-      m->self = i;
-  return sys.spawn(member_guard, std::move(local),
-                   std::shared_ptr<const membership>{std::move(m)});
+member_guard_actor spawn_member_guard(caf::actor_system& sys,
+                                      member_guard_settings settings) {
+  return sys.spawn(guard, std::move(settings));
 }
 
 } // namespace solver_state

@@ -4,6 +4,7 @@
 #include "actors/cluster/metrics.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 
 #include <caf/actor_system.hpp>
@@ -23,6 +24,12 @@ std::string label(const std::string& peer) {
 void family(std::string& out, const char* name, const char* type,
             const char* help) {
   append_family_header(out, name, help, type);
+}
+
+std::string seconds_text(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", x);
+  return buf;
 }
 
 template <class F>
@@ -67,11 +74,34 @@ std::string render_peer_metrics(const std::vector<peer_stats>& peers) {
   return out;
 }
 
+std::string render_handoff_metrics(const handoff_stats& s) {
+  std::string out;
+  family(out, "state_handoff_active", "gauge",
+         "1 while this node pulls the keys it owns from other nodes after a "
+         "membership change.");
+  out += "state_handoff_active " + std::to_string(s.active ? 1 : 0) + "\n";
+  family(out, "state_handoff_sources_pending", "gauge",
+         "Nodes this node has not yet pulled every key it owns from.");
+  out += "state_handoff_sources_pending " + std::to_string(s.sources_pending)
+         + "\n";
+  family(out, "state_handoff_seconds", "gauge",
+         "How long the running handoff has taken, or the last one took.");
+  out += "state_handoff_seconds " + seconds_text(s.seconds) + "\n";
+  family(out, "state_handoff_keys_in_total", "counter",
+         "Keys this node took over from other nodes.");
+  out += "state_handoff_keys_in_total " + std::to_string(s.keys_in) + "\n";
+  family(out, "state_handoff_keys_out_total", "counter",
+         "Keys this node handed over to their new owners.");
+  out += "state_handoff_keys_out_total " + std::to_string(s.keys_out) + "\n";
+  return out;
+}
+
 namespace {
 
 metrics_actor::behavior_type cluster_metrics(metrics_actor::pointer self,
                                              metrics_actor local,
                                              std::vector<peer_actor> peers,
+                                             member_guard_actor guard,
                                              std::chrono::milliseconds timeout) {
   return {
     [=](report_atom, const shard_report& r) {
@@ -87,10 +117,11 @@ metrics_actor::behavior_type cluster_metrics(metrics_actor::pointer self,
       struct progress {
         std::string text;
         std::vector<peer_stats> stats;
+        std::string handoff;
         size_t missing;
       };
       auto p = std::make_shared<progress>();
-      p->missing = peers.size() + 1;
+      p->missing = peers.size() + 1 + (guard ? 1 : 0);
       auto rp = self->make_response_promise<std::string>();
       // A peer that cannot answer in time is left out rather than failing
       // the whole page; its state_peer_up is then missing, not stale.
@@ -101,7 +132,7 @@ metrics_actor::behavior_type cluster_metrics(metrics_actor::pointer self,
                   [](const peer_stats& a, const peer_stats& b) {
                     return a.peer < b.peer;
                   });
-        rp.deliver(p->text + render_peer_metrics(p->stats));
+        rp.deliver(p->text + render_peer_metrics(p->stats) + p->handoff);
       };
       self->request(local, timeout, render_atom_v)
         .then(
@@ -118,6 +149,14 @@ metrics_actor::behavior_type cluster_metrics(metrics_actor::pointer self,
               finish();
             },
             [=](caf::error&) mutable { finish(); });
+      if (guard)
+        self->request(guard, timeout, handoff_stats_atom_v)
+          .then(
+            [=](handoff_stats& s) mutable {
+              p->handoff = render_handoff_metrics(s);
+              finish();
+            },
+            [=](caf::error&) mutable { finish(); });
       return rp;
     },
   };
@@ -128,9 +167,10 @@ metrics_actor::behavior_type cluster_metrics(metrics_actor::pointer self,
 metrics_actor spawn_cluster_metrics(caf::actor_system& sys,
                                     metrics_actor local,
                                     std::vector<peer_actor> peers,
+                                    member_guard_actor guard,
                                     std::chrono::milliseconds timeout) {
   return sys.spawn(cluster_metrics, std::move(local), std::move(peers),
-                   timeout);
+                   std::move(guard), timeout);
 }
 
 } // namespace solver_state

@@ -4,6 +4,8 @@
 #include "actors/cluster/node.hpp"
 
 #include <algorithm>
+#include <functional>
+#include <memory>
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
@@ -12,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/cluster/member_guard.hpp"
+#include "actors/cluster/membership.hpp"
 #include "actors/cluster/metrics.hpp"
 #include "actors/cluster/router.hpp"
 #include "actors/cluster/self_check.hpp"
@@ -30,34 +33,81 @@ std::chrono::milliseconds fan_out_timeout(const node_config& cfg) {
   return cfg.request_timeout * 3 + std::chrono::seconds{1};
 }
 
-/// True when this node's own listen address is one of its peers: it is a
-/// store of the cluster as well as a front.
-bool is_member(const node_config& cfg) {
-  auto& nodes = cfg.store_nodes();
-  return !cfg.listen.empty()
-         && std::find(nodes.begin(), nodes.end(), cfg.listen) != nodes.end();
+/// This node's view of the members, the leaving nodes among them.
+std::shared_ptr<const membership> membership_of(const node_config& cfg) {
+  return std::make_shared<const membership>(cfg.store_nodes(), cfg.listen,
+                                            cfg.leaving);
+}
+
+/// True when this node's listen address is a member or a leaving node: it
+/// holds keys, behind a member guard.
+bool holds_keys(const node_config& cfg, const membership& m) {
+  return m.self() != membership::none
+         || (!cfg.listen.empty()
+             && std::find(cfg.leaving.begin(), cfg.leaving.end(), cfg.listen)
+                  != cfg.leaving.end());
+}
+
+peer_actor spawn_peer_for(caf::actor_system& sys, const node_config& cfg,
+                          const std::string& name) {
+  peer_settings settings;
+  settings.name = name;
+  split_host_port(name, settings.host, settings.port);
+  settings.tls = cfg.tls.enabled();
+  settings.request_timeout = cfg.request_timeout;
+  return spawn_peer(sys, std::move(settings));
+}
+
+/// Only the owner of a key changes it; a delete elsewhere is a copy handed
+/// to its new owner and dropped, not a change of the key.
+std::function<bool(const change_event&)>
+owned_changes(std::shared_ptr<const membership> m, size_t source) {
+  return [m, source](const change_event& e) { return m->is_change(e, source); };
 }
 
 void start_cluster(caf::actor_system& sys, const node_config& cfg,
-                   const store_handles& store, node_handles& out) {
-  cluster_members members;
-  for (auto& name : cfg.store_nodes()) {
-    members.names.push_back(name);
-    if (!cfg.listen.empty() && name == cfg.listen) {
-      // This node's own share: no need to dial ourselves.
-      members.stores.push_back(store.router);
-      continue;
-    }
-    peer_settings settings;
-    settings.name = name;
-    split_host_port(name, settings.host, settings.port);
-    settings.tls = cfg.tls.enabled();
-    settings.request_timeout = cfg.request_timeout;
-    auto peer = spawn_peer(sys, std::move(settings));
-    out.peers.push_back(peer);
-    out.peer_names.push_back(name);
-    members.stores.push_back(peer);
+                   const store_handles& store, const std::string& marker,
+                   node_handles& out) {
+  auto m = membership_of(cfg);
+  // One peer actor per other member, then one per leaving node: they hold
+  // keys to pull but own none, so the router never sends them requests.
+  std::vector<size_t> member_of_peer;
+  for (size_t i = 0; i < m->members().size(); ++i) {
+    if (i == m->self())
+      continue; // this node's own share: no need to dial ourselves
+    out.peers.push_back(spawn_peer_for(sys, cfg, m->members()[i]));
+    out.peer_names.push_back(m->members()[i]);
+    member_of_peer.push_back(i);
   }
+  for (auto& name : m->leaving()) {
+    if (name == cfg.listen)
+      continue;
+    out.peers.push_back(spawn_peer_for(sys, cfg, name));
+    out.peer_names.push_back(name);
+  }
+  if (holds_keys(cfg, *m)) {
+    member_guard_settings g;
+    g.local = store.router;
+    g.members = m;
+    for (size_t i = 0; i < out.peers.size(); ++i)
+      g.sources.push_back(handoff_source{
+        out.peer_names[i], caf::actor_cast<member_actor>(out.peers[i])});
+    g.marker_path = marker;
+    g.timeout = fan_out_timeout(cfg);
+    // Half a request's time to wait for a source that cannot be reached,
+    // so the caller still hears why before its own deadline.
+    g.claim_patience = cfg.request_timeout / 2;
+    out.guard = spawn_member_guard(sys, std::move(g));
+    out.owned.push_back(caf::actor_cast<caf::actor>(out.guard));
+  }
+  cluster_members members;
+  members.names = m->members();
+  members.stores.resize(m->members().size());
+  if (m->self() != membership::none)
+    members.stores[m->self()] = caf::actor_cast<state_actor>(out.guard);
+  for (size_t k = 0; k < member_of_peer.size(); ++k)
+    members.stores[member_of_peer[k]] =
+      caf::actor_cast<state_actor>(out.peers[k]);
   auto timeout = fan_out_timeout(cfg);
   fan_out_limits limits;
   limits.timeout = timeout;
@@ -73,21 +123,26 @@ void start_cluster(caf::actor_system& sys, const node_config& cfg,
   watch.max_watchers = store.watch.max_watchers;
   out.hub = spawn_watch_hub(sys, watch);
   out.owned.push_back(caf::actor_cast<caf::actor>(out.hub));
-  auto relay = [&](std::string name, state_actor source, peer_actor peer) {
+  auto relay = [&](std::string name, state_actor source, peer_actor peer,
+                   std::function<bool(const change_event&)> keep) {
     watch_relay_settings r;
     r.name = std::move(name);
     r.source = std::move(source);
     r.peer = std::move(peer);
     r.target = out.hub;
+    r.keep = std::move(keep);
     out.owned.push_back(spawn_watch_relay(sys, std::move(r)));
   };
-  relay("local", store.router, {});
-  for (size_t i = 0; i < out.peers.size(); ++i)
-    relay(out.peer_names[i], caf::actor_cast<state_actor>(out.peers[i]),
-          out.peers[i]);
+  // A leaving node owns nothing: every delete of its store is a drop.
+  relay("local", store.router, {},
+        out.guard ? owned_changes(m, m->self()) : nullptr);
+  for (size_t k = 0; k < member_of_peer.size(); ++k)
+    relay(out.peer_names[k], caf::actor_cast<state_actor>(out.peers[k]),
+          out.peers[k], owned_changes(m, member_of_peer[k]));
   out.front = spawn_cluster_router(sys, std::move(members), limits, out.hub);
   out.front_owners = nullptr;
-  out.metrics = spawn_cluster_metrics(sys, store.metrics, out.peers, timeout);
+  out.metrics = spawn_cluster_metrics(sys, store.metrics, out.peers, out.guard,
+                                      timeout);
   out.owned.push_back(caf::actor_cast<caf::actor>(out.front));
   out.owned.push_back(caf::actor_cast<caf::actor>(out.metrics));
 }
@@ -96,7 +151,8 @@ void start_cluster(caf::actor_system& sys, const node_config& cfg,
 
 caf::expected<node_handles> start_node(caf::actor_system& sys,
                                        const node_config& cfg,
-                                       const store_handles& store) {
+                                       const store_handles& store,
+                                       const std::string& handoff_marker) {
   node_handles out;
   out.front = store.router;
   out.hub = store.hub;
@@ -108,7 +164,7 @@ caf::expected<node_handles> start_node(caf::actor_system& sys,
   if (auto err = check_message_types(sys))
     return err;
   if (!cfg.store_nodes().empty()) {
-    start_cluster(sys, cfg, store, out);
+    start_cluster(sys, cfg, store, handoff_marker, out);
     spdlog::info("node: cluster of {} store nodes, request_timeout={}ms",
                  cfg.store_nodes().size(), cfg.request_timeout.count());
   }
@@ -118,15 +174,13 @@ caf::expected<node_handles> start_node(caf::actor_system& sys,
     split_host_port(cfg.listen, host, port);
     // Peers must reach a store, never another cluster router: two cluster
     // routers asking each other would fan list and health out forever. So a
-    // member publishes its local router, behind a guard that refuses keys
-    // it does not own (member_guard.hpp); only a pure front (not among its
-    // own peers) publishes its cluster router, for remote solver clients.
+    // member (or leaving node) publishes its member guard, which serves its
+    // own keys only (member_guard.hpp); only a pure front (not among the
+    // members) publishes its cluster router, for remote solver clients.
     auto published = store.router;
     const char* what = "store";
-    if (is_member(cfg)) {
-      published = spawn_member_guard(sys, store.router, cfg.store_nodes(),
-                                     cfg.listen);
-      out.owned.push_back(caf::actor_cast<caf::actor>(published));
+    if (out.guard) {
+      published = caf::actor_cast<state_actor>(out.guard);
       what = "store (its own keys only)";
     } else if (!cfg.store_nodes().empty()) {
       published = out.front;

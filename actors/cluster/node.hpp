@@ -1,12 +1,13 @@
 #pragma once
 
 // Composition root of distribution: what a node shows its clients and the
-// network. Without node.peers the front is the local router; with peers it is
-// a cluster router over one peer actor per configured peer (or the local
-// router for the entry naming this node itself). With node.listen the node
-// publishes, over CAF's middleman (TLS when node.tls is set), its local
-// router when it is a store (no peers, or listed among its own peers), and
-// its cluster router when it is a pure front node.
+// network. Without members (or node.peers) the front is the local router;
+// with them it is a cluster router over one peer actor per other member and
+// this node's member guard for its own share. With node.listen the node
+// publishes, over CAF's middleman (TLS when node.tls is set), its member
+// guard when it holds keys (a member, or a node leaving the cluster), its
+// local router when it is a plain store of a front (no members), and its
+// cluster router when it is a pure front node.
 
 #include <cstdint>
 #include <vector>
@@ -34,8 +35,12 @@ struct node_handles {
   /// Metrics including the peers' state when there are peers.
   metrics_actor metrics;
   std::vector<peer_actor> peers;
-  /// Their host:port, in the same order.
+  /// Their host:port, in the same order (the other members, then the
+  /// leaving nodes).
   std::vector<std::string> peer_names;
+  /// On a member or leaving node: the guard in front of its store, which
+  /// also runs its handoff (member_guard.hpp).
+  member_guard_actor guard;
   /// The cluster router and the cluster metrics actor, if spawned.
   std::vector<caf::actor> owned;
   /// What node.listen publishes: the local router or the cluster router.
@@ -47,10 +52,13 @@ struct node_handles {
 
 /// Checks the message registrations, spawns the cluster when node.peers is
 /// set and publishes the front on node.listen. The middleman must have been
-/// loaded (configure_node) when node_enabled(cfg).
+/// loaded (configure_node) when node_enabled(cfg). `handoff_marker` is
+/// where a member records a finished handoff (empty: its store keeps
+/// nothing across restarts, so every start pulls).
 caf::expected<node_handles> start_node(caf::actor_system& sys,
                                        const node_config& cfg,
-                                       const store_handles& store);
+                                       const store_handles& store,
+                                       const std::string& handoff_marker = {});
 
 /// Unpublishes and stops the actors start_node spawned.
 void stop_node(caf::actor_system& sys, node_handles& node);

@@ -10,6 +10,7 @@
 #include <functional>
 #include <utility>
 
+#include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/sec.hpp>
 #include <caf/stateful_actor.hpp>
@@ -139,7 +140,11 @@ void send_remote(peer_ptr self, OnReply on_reply, OnError on_error,
                  Ts... xs) {
   auto& st = self->state;
   ++st.in_flight;
-  self->request(st.remote, st.settings.request_timeout, std::move(xs)...)
+  // The remote end is a member guard (member_guard.hpp), published as a
+  // plain state actor: the handoff messages are sent through the wider
+  // handle.
+  auto remote = caf::actor_cast<member_actor>(st.remote);
+  self->request(remote, st.settings.request_timeout, std::move(xs)...)
     .then(
       [self, on_reply](Reply& reply) mutable {
         --self->state.in_flight;
@@ -468,6 +473,17 @@ peer_actor::behavior_type peer(peer_ptr self, peer_settings settings) {
     // -- operations --------------------------------------------------------------------
     [self](health_atom) {
       return forward<health_report>(self, health_atom_v);
+    },
+    // -- handoff ------------------------------------------------------------------------
+    [self](handoff_scan_atom, handoff_scan_request& req) {
+      return forward<handoff_scan_page>(self, handoff_scan_atom_v,
+                                        std::move(req));
+    },
+    [self](handoff_fetch_atom, handoff_keys& req) {
+      return forward<batch_reply>(self, handoff_fetch_atom_v, std::move(req));
+    },
+    [self](handoff_drop_atom, handoff_keys& req) {
+      return forward<uint64_t>(self, handoff_drop_atom_v, std::move(req));
     },
   };
 }

@@ -76,10 +76,10 @@ std::vector<std::string> wire_type_names() {
 }
 
 caf::error check_message_types(caf::actor_system& sys) {
-  for (auto& signature : sys.message_types<state_actor>())
+  for (auto& signature : sys.message_types<member_actor>())
     if (signature.find("invalid") != std::string::npos)
       return make_state_error(state_errc::serialization_error,
-                              "the state_actor interface names an "
+                              "the member_actor interface names an "
                               "unregistered type: "
                                 + signature);
   return check_block(sys, block_indices{});

@@ -2,6 +2,8 @@
 
 #include "actors/cluster/watch_relay.hpp"
 
+#include <algorithm>
+
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -100,13 +102,24 @@ relay_actor::behavior_type relay(relay_ptr self,
   self->state.settings = std::move(settings);
   self->send(self, tick_atom_v);
   return {
-    [self](const change_batch& batch) -> caf::result<void> {
+    [self](change_batch& batch) -> caf::result<void> {
+      auto& keep = self->state.settings.keep;
+      if (keep) {
+        auto& events = batch.events;
+        events.erase(std::remove_if(events.begin(), events.end(),
+                                    [&](const change_event& e) {
+                                      return !keep(e);
+                                    }),
+                     events.end());
+        if (events.empty())
+          return caf::unit;
+      }
       // Answered once the cluster hub took the batch: the store's hub then
       // sends the next one. No queue grows between them; a relay that
       // falls behind is dropped by its source, and subscribes again.
       auto rp = self->make_response_promise();
       self->request(self->state.settings.target, caf::infinite, changes_atom_v,
-                    batch.events)
+                    std::move(batch.events))
         .then([rp]() mutable { rp.deliver(caf::unit); },
               [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
       return caf::delegated<void>{};

@@ -14,6 +14,7 @@
 // since changes may have been missed in between.
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include <caf/fwd.hpp>
@@ -32,6 +33,10 @@ struct watch_relay_settings {
   peer_actor peer;
   /// The node's cluster hub.
   watch_hub_actor target;
+  /// When set, events it returns false for are not relayed: a member node
+  /// that hands a key to its new owner drops its copy, and that delete is
+  /// no change of the key (membership.hpp, handoff.hpp).
+  std::function<bool(const change_event&)> keep;
   /// How often the relay checks its subscription.
   std::chrono::milliseconds check_interval{1'000};
 };

@@ -79,6 +79,16 @@ query_page merge_query_pages(std::vector<query_page>& pages,
   } else {
     std::sort(out.items.begin(), out.items.end(), less);
   }
+  // A key handed to a new cluster member is found by both nodes until its
+  // old copy is dropped (actors/cluster/handoff.hpp): copies hold the same
+  // value, so they sort next to each other; one of each is kept.
+  auto sorted_end = out.items.begin() + std::min<size_t>(limit,
+                                                         out.items.size());
+  auto same_key = [](const query_item& a, const query_item& b) {
+    return a.key == b.key;
+  };
+  auto unique_end = std::unique(out.items.begin(), sorted_end, same_key);
+  out.items.erase(unique_end, sorted_end);
   size_t keep = 0, bytes = 0;
   for (; keep < out.items.size() && keep < limit; ++keep) {
     bytes += out.items[keep].value.size();

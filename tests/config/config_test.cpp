@@ -141,7 +141,7 @@ TEST_CASE("node.members: the symmetric list, checked for this node's "
   CHECK(has_problem(not_listed, "node.members: must list this node's "
                                 "node.listen '127.0.0.1:4009' (spelled the "
                                 "same: every node lists every member, itself "
-                                "included)"));
+                                "included), unless node.leaving lists it"));
   auto no_listen = parse_config("node:\n  members: [127.0.0.1:4001]\n");
   CHECK(has_problem(no_listen, "node.members: a member needs node.listen, "
                                "one of the members"));
@@ -156,6 +156,34 @@ TEST_CASE("node.members: the symmetric list, checked for this node's "
   CHECK(has_problem(twice, "node.members[2]: '127.0.0.1:4001' is listed twice"));
   CHECK(has_problem(twice, "node.members[3]: must be host:port, got 'nowhere'"));
   CHECK(twice.problems.size() == 2);
+}
+
+TEST_CASE("node.leaving: nodes being removed, each no member, listed once, "
+          "only beside node.members") {
+  auto leaving = parse_config("node:\n  listen: 127.0.0.1:4003\n"
+                              "  members: [127.0.0.1:4001, 127.0.0.1:4002]\n"
+                              "  leaving: [127.0.0.1:4003]\n");
+  INFO((leaving.problems.empty() ? "" : leaving.problems.front()));
+  CHECK(leaving.ok()); // the leaving node itself: not a member, listed there
+  auto member = parse_config("node:\n  listen: 127.0.0.1:4001\n"
+                             "  members: [127.0.0.1:4001, 127.0.0.1:4002]\n"
+                             "  leaving: [127.0.0.1:4003]\n");
+  CHECK(member.ok());
+  CHECK(member.config.node.leaving
+        == std::vector<std::string>{"127.0.0.1:4003"});
+  auto bad = parse_config("node:\n  listen: 127.0.0.1:4001\n"
+                          "  members: [127.0.0.1:4001, 127.0.0.1:4002]\n"
+                          "  leaving: [127.0.0.1:4002, x:1, x:1, nowhere]\n");
+  CHECK(has_problem(bad, "node.leaving[0]: '127.0.0.1:4002' is also a "
+                         "member: a node either stays (in node.members) or "
+                         "leaves"));
+  CHECK(has_problem(bad, "node.leaving[2]: 'x:1' is listed twice"));
+  CHECK(has_problem(bad, "node.leaving[3]: must be host:port, got 'nowhere'"));
+  CHECK(bad.problems.size() == 3);
+  auto alone = parse_config("node:\n  listen: 127.0.0.1:4001\n"
+                            "  leaving: [127.0.0.1:4003]\n");
+  CHECK(has_problem(alone, "node.leaving: needs node.members (the nodes that "
+                           "take the leaving nodes' keys)"));
 }
 
 TEST_CASE("every bad field is reported with its path") {

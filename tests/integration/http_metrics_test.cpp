@@ -156,17 +156,21 @@ std::string change_feed_metrics() {
 /// Checks that every name in `names` (from `what`) is a metric family
 /// `text` declares and has a sample of. A single node has no peers: the
 /// peer metrics come from the cluster's metrics actor, rendered here for one
-/// peer as a front node renders them; the change feed's, as a node on a
-/// shared engine renders them.
+/// peer as a front node renders them; the handoff's, as a member renders
+/// them; the change feed's, as a node on a shared engine renders them.
 void check_exported(const std::set<std::string>& names,
                     const std::string& text, const std::string& what) {
   auto peers = solver_state::render_peer_metrics(
     {solver_state::peer_stats{"node-b:4242", false, 1, 0, 0, {1}}});
   auto feed = change_feed_metrics();
+  solver_state::handoff_stats stats;
+  stats.active = true;
+  auto handoff = solver_state::render_handoff_metrics(stats);
   INFO(text);
   for (auto& name : names) {
     INFO(what << " uses " << name);
     auto& source = name.rfind("state_peer_", 0) == 0 ? peers
+                   : name.rfind("state_handoff_", 0) == 0 ? handoff
                    : name.rfind("solver_state_change_feed_", 0) == 0
                      ? feed
                      : text;

@@ -558,17 +558,17 @@ TEST_CASE("a member node refuses a key it does not own instead of keeping a "
   auto put = ask<write_result>(client.sys, *store_b, patience, put_atom_v,
                                set_request{a_key, "stray", 0, {}});
   REQUIRE_FALSE(put);
-  CHECK(code_of(put.error()) == state_errc::bad_request);
+  CHECK(code_of(put.error()) == state_errc::backend_unavailable);
   CHECK(message_of(put.error()).find("belongs to node " + endpoint(pa))
         != std::string::npos);
   auto got = ask<entry>(client.sys, *store_b, patience, get_atom_v, a_key);
   REQUIRE_FALSE(got);
-  CHECK(code_of(got.error()) == state_errc::bad_request);
+  CHECK(code_of(got.error()) == state_errc::backend_unavailable);
   auto batch = ask<batch_reply>(client.sys, *store_b, patience,
                                 batch_get_atom_v,
                                 batch_request{{b_key, a_key}});
   REQUIRE_FALSE(batch);
-  CHECK(code_of(batch.error()) == state_errc::bad_request);
+  CHECK(code_of(batch.error()) == state_errc::backend_unavailable);
   transaction_request txn;
   txn.ops.push_back(txn_op::put(a_key, "t"));
   CHECK_FALSE(ask<transaction_reply>(client.sys, *store_b, patience,
@@ -578,7 +578,7 @@ TEST_CASE("a member node refuses a key it does not own instead of keeping a "
                                     put_atom_v,
                                     order{"eip7683", order_id, "o", 0});
   REQUIRE_FALSE(stray_order);
-  CHECK(code_of(stray_order.error()) == state_errc::bad_request);
+  CHECK(code_of(stray_order.error()) == state_errc::backend_unavailable);
   // Its own keys it serves; listing and health pass through.
   CHECK(ask<write_result>(client.sys, *store_b, patience, put_atom_v,
                           set_request{b_key, "mine", 0, {}}));

@@ -1,0 +1,259 @@
+// The handoff of a member guard (actors/cluster/handoff.hpp), in process:
+// two memory stores, node x leaving and node y taking over its keys. A
+// stand-in for the network between them holds y's scans of x until the
+// test releases them, so requests made to y meanwhile must claim their
+// keys one by one; then the scan pulls the rest.
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/cluster/member_guard.hpp"
+#include "actors/cluster/membership.hpp"
+#include "actors/store.hpp"
+#include "backends/compiled_plugins.hpp"
+#include "messages/protocol.hpp"
+
+using namespace solver_state;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int key_count = 300;
+
+std::string key(int i) {
+  return "state:ho:k" + std::to_string(i);
+}
+
+/// Between y and x: fetches and drops pass at once; scans wait until the
+/// test sends `tick_atom`, and every request fails once it sends `exit`.
+caf::behavior network(caf::event_based_actor* self, member_actor x) {
+  struct held {
+    caf::response_promise rp;
+    handoff_scan_request req;
+  };
+  auto scans = std::make_shared<std::vector<held>>();
+  auto open = std::make_shared<bool>(false);
+  return {
+    [=](handoff_scan_atom, handoff_scan_request& req) -> caf::result<
+                                                         handoff_scan_page> {
+      if (*open)
+        return self->delegate(x, handoff_scan_atom_v, std::move(req));
+      auto rp = self->make_response_promise();
+      scans->push_back({rp, std::move(req)});
+      return caf::delegated<handoff_scan_page>{};
+    },
+    [=](handoff_fetch_atom, handoff_keys& req) {
+      return self->delegate(x, handoff_fetch_atom_v, std::move(req));
+    },
+    [=](handoff_drop_atom, handoff_keys& req) {
+      return self->delegate(x, handoff_drop_atom_v, std::move(req));
+    },
+    [=](list_atom, list_request& req) {
+      return self->delegate(x, list_atom_v, std::move(req));
+    },
+    [=](tick_atom) {
+      *open = true;
+      for (auto& h : *scans)
+        h.rp.delegate(x, handoff_scan_atom_v, std::move(h.req));
+      scans->clear();
+    },
+  };
+}
+
+struct two_nodes {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  store_handles x_store;
+  store_handles y_store;
+  member_guard_actor x;
+  member_guard_actor y;
+  caf::actor link;
+
+  explicit two_nodes(std::chrono::milliseconds patience = 2s) {
+    register_message_types(cfg);
+    sys = std::make_unique<caf::actor_system>(cfg);
+    state_config sc;
+    sc.type = "memory";
+    sc.shards = 2;
+    auto xs = start_store(*sys, sc, compiled_plugins());
+    auto ys = start_store(*sys, sc, compiled_plugins());
+    REQUIRE(xs);
+    REQUIRE(ys);
+    x_store = std::move(*xs);
+    y_store = std::move(*ys);
+    for (int i = 0; i < key_count; ++i)
+      REQUIRE(ask<write_result>(x_store.router, put_atom_v,
+                                set_request{key(i), "v" + std::to_string(i),
+                                            0, {}}));
+    // x leaves: y is the only member and owns every key.
+    std::vector<std::string> members{"y:1"};
+    std::vector<std::string> leaving{"x:1"};
+    member_guard_settings xg;
+    xg.local = x_store.router;
+    xg.members = std::make_shared<const membership>(members, "x:1", leaving);
+    x = spawn_member_guard(*sys, std::move(xg));
+    link = sys->spawn(network, caf::actor_cast<member_actor>(x));
+    member_guard_settings yg;
+    yg.local = y_store.router;
+    yg.members = std::make_shared<const membership>(members, "y:1", leaving);
+    yg.sources.push_back({"x:1", caf::actor_cast<member_actor>(link)});
+    yg.claim_patience = patience;
+    yg.scan_page = 64;
+    y = spawn_member_guard(*sys, std::move(yg));
+  }
+
+  ~two_nodes() {
+    for (auto a : {caf::actor_cast<caf::actor>(x),
+                   caf::actor_cast<caf::actor>(y), link})
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    stop_store(x_store);
+    stop_store(y_store);
+  }
+
+  template <class Reply, class Handle, class... Ts>
+  caf::expected<Reply> ask(const Handle& to, Ts... xs) {
+    caf::scoped_actor self{*sys};
+    caf::expected<Reply> result{caf::error{}};
+    self->request(to, 10s, std::move(xs)...)
+      .receive([&](Reply& r) { result = std::move(r); },
+               [&](caf::error& err) { result = std::move(err); });
+    return result;
+  }
+
+  std::vector<std::string> keys_of(const store_handles& s) {
+    auto page = ask<key_page>(s.router, list_atom_v,
+                              list_request{"state:ho:", "", 0});
+    REQUIRE(page);
+    return page->keys;
+  }
+
+  bool has(const store_handles& s, const std::string& k) {
+    return static_cast<bool>(ask<entry>(s.router, get_atom_v, k));
+  }
+
+  handoff_stats stats(const member_guard_actor& g) {
+    auto s = ask<handoff_stats>(g, handoff_stats_atom_v);
+    REQUIRE(s);
+    return *s;
+  }
+
+  void release_scans() { caf::anon_send(link, tick_atom_v); }
+
+  void wait_until_done() {
+    for (int i = 0; i < 500 && stats(y).active; ++i)
+      std::this_thread::sleep_for(10ms);
+    REQUIRE_FALSE(stats(y).active);
+  }
+};
+
+} // namespace
+
+TEST_CASE("a key requested during the handoff is claimed from the node that "
+          "holds it, and the pull that follows does not bring back a key "
+          "deleted meanwhile") {
+  two_nodes n;
+  CHECK(n.stats(n.y).active);
+  // A read finds the key on x and moves it: served by y, gone from x.
+  auto got = n.ask<entry>(n.y, get_atom_v, key(5));
+  INFO((got ? "" : message_of(got.error())));
+  REQUIRE(got);
+  CHECK(got->value == "v5");
+  CHECK(n.has(n.y_store, key(5)));
+  CHECK_FALSE(n.has(n.x_store, key(5)));
+  // A delete of a key still on x removes it everywhere.
+  auto deleted = n.ask<bool>(n.y, delete_atom_v, delete_request{key(7), {}});
+  REQUIRE(deleted);
+  CHECK(*deleted);
+  CHECK_FALSE(n.has(n.x_store, key(7)));
+  // A conditional write sees the value x held: create-only fails, and a
+  // write at the version y now reports succeeds.
+  set_request create{key(9), "new", 0, condition::absent()};
+  auto refused = n.ask<write_result>(n.y, put_atom_v, create);
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == state_errc::version_mismatch);
+  auto nine = n.ask<entry>(n.y, get_atom_v, key(9));
+  REQUIRE(nine);
+  CHECK(nine->value == "v9");
+  auto updated = n.ask<write_result>(
+    n.y, put_atom_v,
+    set_request{key(9), "v9-updated", 0, condition::matches(nine->version)});
+  REQUIRE(updated);
+  // A key nobody holds is absent; a new key is created on y.
+  CHECK_FALSE(n.ask<entry>(n.y, get_atom_v, std::string{"state:ho:none"}));
+  CHECK(n.ask<write_result>(n.y, put_atom_v,
+                            set_request{"state:ho:new", "n", 0, {}}));
+  // Deleting by prefix waits for the handoff.
+  auto prefix = n.ask<delete_prefix_result>(n.y, delete_atom_v,
+                                            delete_prefix_request{"state:ho:"});
+  REQUIRE_FALSE(prefix);
+  CHECK(code_of(prefix.error()) == state_errc::backend_unavailable);
+  // Now the scan pulls the rest.
+  n.release_scans();
+  n.wait_until_done();
+  CHECK(n.keys_of(n.x_store).empty());
+  auto on_y = n.keys_of(n.y_store);
+  CHECK(on_y.size() == key_count); // k7 deleted, state:ho:new added
+  CHECK_FALSE(n.has(n.y_store, key(7)));
+  auto nine_after = n.ask<entry>(n.y, get_atom_v, key(9));
+  REQUIRE(nine_after);
+  CHECK(nine_after->value == "v9-updated");
+  for (int i : {0, 1, 150, key_count - 1}) {
+    auto e = n.ask<entry>(n.y, get_atom_v, key(i));
+    REQUIRE(e);
+    CHECK(e->value == "v" + std::to_string(i));
+  }
+  // Every key x held was copied in once (k7 before its delete).
+  CHECK(n.stats(n.y).keys_in == key_count);
+  CHECK(n.stats(n.x).keys_out == key_count);
+  CHECK(n.stats(n.y).sources_pending == 0);
+}
+
+TEST_CASE("a leaving node serves none of its keys and refuses handoff "
+          "requests stamped with another member list") {
+  two_nodes n;
+  auto got = n.ask<entry>(n.x, get_atom_v, key(1));
+  REQUIRE_FALSE(got);
+  CHECK(code_of(got.error()) == state_errc::backend_unavailable);
+  CHECK(message_of(got.error()).find("belongs to node y:1")
+        != std::string::npos);
+  membership other{{"y:1", "z:1"}, "y:1"};
+  auto scan = n.ask<handoff_scan_page>(
+    n.x, handoff_scan_atom_v, handoff_scan_request{other.hash(), 0, ""});
+  REQUIRE_FALSE(scan);
+  CHECK(code_of(scan.error()) == state_errc::backend_unavailable);
+  auto fetch = n.ask<batch_reply>(n.x, handoff_fetch_atom_v,
+                                  handoff_keys{other.hash(), {key(1)}, {}});
+  REQUIRE_FALSE(fetch);
+  CHECK(n.has(n.x_store, key(1)));
+}
+
+TEST_CASE("a claim that cannot reach the holder fails its request within "
+          "the claim's patience, naming the holder, and loses nothing") {
+  two_nodes n{300ms};
+  caf::anon_send_exit(n.link, caf::exit_reason::kill);
+  auto started = std::chrono::steady_clock::now();
+  auto got = n.ask<entry>(n.y, get_atom_v, key(3));
+  auto waited = std::chrono::steady_clock::now() - started;
+  REQUIRE_FALSE(got);
+  INFO(message_of(got.error()) << " after " << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count() << " ms");
+  CHECK(code_of(got.error()) == state_errc::backend_unavailable);
+  CHECK(message_of(got.error()).find("x:1") != std::string::npos);
+  // Tried again while its patience lasted (every 100 ms), then answered.
+  CHECK(waited >= 150ms);
+  CHECK(waited < 1s);
+  CHECK(n.has(n.x_store, key(3)));
+  CHECK_FALSE(n.has(n.y_store, key(3)));
+  CHECK(n.stats(n.y).active);
+}
