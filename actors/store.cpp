@@ -37,6 +37,7 @@ void watch_shard(const shard_actor& shard, uint32_t index,
                  std::function<void(const std::string&)> on_failure) {
   auto ptr = caf::actor_cast<caf::abstract_actor*>(shard);
   ptr->attach_functor([=](const caf::error& reason) {
+    ++status->shards_stopped;
     if (!reason || reason == caf::exit_reason::user_shutdown
         || reason == caf::exit_reason::normal)
       return;

@@ -46,6 +46,8 @@ struct store_status {
   /// A shard's backend failed to close (a final sync or fold): writes it
   /// acknowledged may not be durable.
   std::atomic<bool> close_failed{false};
+  /// Shards that have exited (each closed its backend first).
+  std::atomic<size_t> shards_stopped{0};
 };
 
 struct store_handles {

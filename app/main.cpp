@@ -21,6 +21,7 @@
 #include "actors/cluster/settings.hpp"
 #include "actors/store.hpp"
 #include "app/descriptors.hpp"
+#include "app/exit_deadline.hpp"
 #include "app/log_output.hpp"
 #include "backends/connection_url.hpp"
 #include "backends/compiled_plugins.hpp"
@@ -231,6 +232,23 @@ private:
   std::thread thread_;
 };
 
+/// Waits until every shard has exited, so each closed (synced) its backend;
+/// false if one did not within `limit`.
+bool wait_for_shards(const store_handles& store,
+                     std::chrono::milliseconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (store.status->shards_stopped < store.shards.size()) {
+    if (std::chrono::steady_clock::now() > until) {
+      spdlog::warn("shutdown: {} of {} shards still closing after {} ms",
+                   store.shards.size() - store.status->shards_stopped,
+                   store.shards.size(), limit.count());
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  }
+  return true;
+}
+
 /// Runs the service until a stop signal or a store failure: an exit code,
 /// and in `status` what the store learned before its actors were gone.
 int serve(const service_config& cfg, const std::string& config_path,
@@ -240,6 +258,8 @@ int serve(const service_config& cfg, const std::string& config_path,
     spdlog::critical("cannot configure the node: {}", message_of(err));
     return exit_failure;
   }
+  // Destroyed after `sys`: bounds its destruction once armed (below).
+  exit_deadline deadline;
   caf::actor_system sys{caf_cfg};
   // The port answers from the start: 503 "recovering" while the store opens
   // (seconds for a large one), then the gateway takes its socket over.
@@ -301,7 +321,11 @@ int serve(const service_config& cfg, const std::string& config_path,
   http.stop(std::chrono::seconds{10});
   stop_node(sys, *node);
   stop_store(*store);
-  return store_failed ? exit_failure : 0;
+  auto code = store_failed ? exit_failure : 0;
+  if (wait_for_shards(*store, std::chrono::seconds{30}))
+    deadline.arm(std::chrono::seconds{3},
+                 store->status->close_failed ? exit_failure : code);
+  return code;
 }
 
 /// Every check start-up makes before it connects, in one place:
