@@ -7,9 +7,13 @@
 //                node process); what a solver or the HTTP gateway of a front
 //                node uses
 //   direct     : the store node's published router, via remote_actor
+//   cluster-m, direct-m: the same against a second store node that is a
+//                member (node.members), which publishes its member guard
+//                (the ownership and handoff check) instead of its router:
+//                what that check costs in steady state
 //
 // Usage: build/bench/node_bench [--quick]. Starts build/solver-state as the
-// store node on a free loopback port and stops it at the end.
+// two store nodes on free loopback ports and stops them at the end.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -68,20 +72,27 @@ uint16_t free_port() {
   return ntohs(addr.sin_port);
 }
 
-/// The store node: build/solver-state with node.listen, killed at exit.
+/// The store node: build/solver-state with node.listen, killed at exit. A
+/// member (node.members naming only itself) publishes its member guard, the
+/// ownership and handoff check in front of its store, instead of its
+/// router.
 struct store_process {
   pid_t pid = -1;
   uint16_t port = free_port();
   std::string dir;
 
-  store_process() {
+  explicit store_process(bool member = false) {
     char tmpl[] = "/tmp/node-bench-XXXXXX";
     dir = mkdtemp(tmpl);
     auto config = dir + "/store.yaml";
     std::ofstream{config} << "state:\n  type: memory\n  max_items: 0\n"
                           << "http:\n  listen: \"127.0.0.1:"
                           << free_port() << "\"\nnode:\n  listen: \"127.0.0.1:"
-                          << port << "\"\nlog:\n  level: warn\n";
+                          << port << "\"\n"
+                          << (member ? "  members: [\"127.0.0.1:"
+                                         + std::to_string(port) + "\"]\n"
+                                     : std::string{})
+                          << "log:\n  level: warn\n";
     pid = ::fork();
     if (pid == 0) {
       auto bin = std::string{SOLVER_STATE_BINARY_DIR} + "/solver-state";
@@ -210,6 +221,7 @@ int main(int argc, char** argv) {
   size_t singles = quick ? 50'000 : 300'000;
   size_t batches = quick ? 2'000 : 20'000;
   store_process store;
+  store_process member{true};
   caf::actor_system_config cfg;
   register_message_types(cfg);
   cfg.set("scheduler.max-threads", size_t{2});
@@ -233,14 +245,24 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "the store node did not come up\n");
     return 1;
   }
+  node_config member_node;
+  member_node.peers = {"127.0.0.1:" + std::to_string(member.port)};
+  auto member_cluster = start_node(sys, member_node, *local);
+  if (!member_cluster || !wait_healthy(sys, member_cluster->front)) {
+    std::fprintf(stderr, "the member node did not come up\n");
+    return 1;
+  }
   auto direct = connect_state(sys, "127.0.0.1", store.port, false);
-  if (!direct) {
+  auto direct_member = connect_state(sys, "127.0.0.1", member.port, false);
+  if (!direct || !direct_member) {
     std::fprintf(stderr, "cannot connect: %s\n",
-                 sys.render(direct.error()).c_str());
+                 sys.render(direct ? direct_member.error() : direct.error())
+                   .c_str());
     return 1;
   }
   preload(sys, local->router);
   preload(sys, cluster->front);
+  preload(sys, member_cluster->front);
   std::printf("node_bench: %zu keys of 100 bytes; single-key window %zu, "
               "batches of %zu keys with %zu outstanding; %u cores\n",
               key_count, single_window, batch_size, batch_window,
@@ -251,7 +273,9 @@ int main(int argc, char** argv) {
   };
   std::vector<target> targets{{"in-process", local->router},
                               {"cluster", cluster->front},
-                              {"direct", *direct}};
+                              {"direct", *direct},
+                              {"cluster-m", member_cluster->front},
+                              {"direct-m", *direct_member}};
   std::vector<double> single(targets.size()), batch(targets.size());
   for (size_t t = 0; t < targets.size(); ++t) {
     single[t] = single_gets(sys, targets[t].handle, singles);
@@ -264,6 +288,7 @@ int main(int argc, char** argv) {
                 single[t], single[t] / single[0], batch[t],
                 batch[t] / batch[0]);
   stop_node(sys, *cluster);
+  stop_node(sys, *member_cluster);
   stop_store(*local);
   return 0;
 }
