@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zdict.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -36,10 +37,12 @@
 #include "backends/codec/coded_store.hpp"
 #include "backends/codec/key_ring.hpp"
 #include "backends/codec/value_codec.hpp"
+#include "backends/codec/zstd_dictionaries.hpp"
 #include "backends/compiled_plugins.hpp"
 #include "backends/file/store.hpp"
 #include "backends/plugin.hpp"
 #include "messages/protocol.hpp"
+#include "tests/support/eip7683_order.hpp"
 #include "util/base64.hpp"
 
 using namespace solver_state;
@@ -60,55 +63,47 @@ std::string random_text(size_t n, std::mt19937_64& rng) {
   return base64_encode(raw).substr(0, n);
 }
 
-/// An EIP-7683 cross-chain order as a solver stores it, about 1.5 KiB of
-/// JSON: hex ids and addresses, decimal amounts, and each fill
-/// instruction's originData ABI-encoded the way settlers read it (32-byte
-/// words: addresses and small numbers zero-padded, hashes random).
-std::string json_order(std::mt19937_64& rng) {
-  auto hex = [&](size_t n) {
-    static const char digits[] = "0123456789abcdef";
-    std::string out;
-    for (size_t i = 0; i < n; ++i)
-      out.push_back(digits[rng() % 16]);
-    return out;
-  };
-  auto address_word = [&] { return std::string(24, '0') + hex(40); };
-  auto number_word = [&](uint64_t v) {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-    return std::string(48, '0') + buf;
-  };
-  auto origin_data = [&] {
-    // (bytes32 orderId, address token, uint256 amount, address recipient,
-    //  uint256 chainId, address settler, uint32 deadline, bytes32 salt)
-    return "0x" + hex(64) + address_word() + number_word(1'000'000'000'000'000'000ULL)
-           + address_word() + number_word(10) + address_word()
-           + number_word(1'767'229'200) + hex(64);
-  };
-  std::string o = R"({"orderId":"0x)" + hex(64) + R"(","user":"0x)" + hex(40)
-                  + R"(","originChainId":1,"openDeadline":1767225600,)"
-                  + R"("fillDeadline":1767229200,"orderDataType":"0x)" + hex(64)
-                  + R"(","status":"pending","maxSpent":[)";
-  o += R"({"token":"0x)" + hex(40) + R"(","amount":"1000000000000000000",)"
-       + R"("recipient":"0x)" + hex(40) + R"(","chainId":10}])";
-  o += R"(,"minReceived":[{"token":"0x)" + hex(40)
-       + R"(","amount":"999000000000000000","recipient":"0x)" + hex(40)
-       + R"(","chainId":1}],"fillInstructions":[)";
-  o += R"({"destinationChainId":10,"destinationSettler":"0x)" + hex(40)
-       + R"(","originData":")" + origin_data() + R"("}])";
-  return o + R"(,"signature":"0x)" + hex(130) + R"("})";
-}
-
 struct mode {
   const char* name;
   bool zstd;
   bool aes;
+  /// zstd with a dictionary trained on other orders (dictionary_file).
+  bool dict = false;
 };
 
 const std::vector<mode> modes{{"none", false, false},
                               {"zstd", true, false},
                               {"aes", false, true},
-                              {"zstd+aes", true, true}};
+                              {"zstd+aes", true, true},
+                              {"zdict", true, false, true},
+                              {"zdict+aes", true, true, true}};
+
+/// The dictionary of the zdict modes: trained in main() on 2,000 orders
+/// other than the measured one.
+std::string dictionary_file;
+
+void train_dictionary(const std::string& file) {
+  std::mt19937_64 rng{1};
+  std::string samples;
+  std::vector<size_t> sizes;
+  for (int i = 0; i < 2'000; ++i) {
+    auto order = testing::eip7683_order(rng);
+    samples += order;
+    sizes.push_back(order.size());
+  }
+  std::string dict(16'384, '\0');
+  auto n = ZDICT_trainFromBuffer(dict.data(), dict.size(), samples.data(),
+                                 sizes.data(),
+                                 static_cast<unsigned>(sizes.size()));
+  if (ZDICT_isError(n)) {
+    std::fprintf(stderr, "cannot train: %s\n", ZDICT_getErrorName(n));
+    std::exit(1);
+  }
+  dict.resize(n);
+  auto* f = std::fopen(file.c_str(), "wb");
+  std::fwrite(dict.data(), 1, dict.size(), f);
+  std::fclose(f);
+}
 
 /// The state config of `m` (key file `key_file`).
 state_config config_of(const mode& m, const std::string& key_file) {
@@ -119,6 +114,8 @@ state_config config_of(const mode& m, const std::string& key_file) {
     cfg.compression.type = compression_type::zstd;
     cfg.compression.min_bytes = 512;
   }
+  if (m.dict)
+    cfg.compression.dictionaries = {dictionary_file};
   if (m.aes) {
     cfg.encryption.keys = {{"k1", key_file}};
     cfg.encryption.primary = "k1";
@@ -130,7 +127,8 @@ value_codec codec_of(const state_config& cfg) {
   std::shared_ptr<const key_ring> ring;
   if (cfg.encryption.enabled())
     ring = *key_ring::load(cfg.encryption);
-  return value_codec{cfg.compression, ring, cfg.max_value_bytes};
+  return value_codec{cfg.compression, ring, cfg.max_value_bytes,
+                     *zstd_dictionaries::load(cfg.compression)};
 }
 
 // -- (a) the codec alone ------------------------------------------------------------
@@ -354,7 +352,7 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng{2026};
   std::vector<value_kind> values{{"256B", random_text(256, rng)},
                                  {"4KiB", random_text(4096, rng)},
-                                 {"order", json_order(rng)}};
+                                 {"order", testing::eip7683_order(rng)}};
   auto work = fs::temp_directory_path() / ("codec-bench-" + std::to_string(::getpid()));
   fs::create_directories(work);
   auto key_file = (work / "k1.key").string();
@@ -368,6 +366,8 @@ int main(int argc, char** argv) {
     std::fclose(f);
     ::chmod(key_file.c_str(), 0600);
   }
+  dictionary_file = (work / "orders.zdict").string();
+  train_dictionary(dictionary_file);
   std::printf("codec-bench: %u hardware threads; the order is %zu bytes of "
               "JSON\n",
               std::thread::hardware_concurrency(), values[2].bytes.size());

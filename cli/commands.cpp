@@ -95,6 +95,17 @@ const std::vector<command>& commands() {
      "imported and how\nmany lines were skipped as already expired.\n",
      {{"--chunk-bytes", true}, {"--max-value-bytes", true}},
      run_import},
+    {"train-dictionary",
+     "train-dictionary PREFIX -o FILE [--size BYTES] [--samples N]",
+     "train a zstd dictionary on stored values",
+     "Reads the values under PREFIX through the export (at most --samples, "
+     "default\n10000, or 64 MiB), trains a zstd dictionary of at most --size "
+     "bytes (default\n16384) on them and writes it to FILE. List it first under "
+     "state.compression.\ndictionaries (type: zstd) and restart: new values are "
+     "compressed with it, older\nones stay readable.\n",
+     {{"-o", true, "--output"}, {"--output", true}, {"--size", true},
+      {"--samples", true}},
+     run_train_dictionary},
     {"txn",
      "txn [FILE|-]",
      "apply several writes all or nothing",

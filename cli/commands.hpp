@@ -56,5 +56,6 @@ int run_import(context& cx, const parsed_args& args);
 int run_txn(context& cx, const parsed_args& args);
 int run_watch(context& cx, const parsed_args& args);
 int run_query(context& cx, const parsed_args& args);
+int run_train_dictionary(context& cx, const parsed_args& args);
 
 } // namespace solver_state::cli

@@ -78,6 +78,11 @@ struct compression_config {
   /// zstd's level (1 fastest .. 19 smallest). On values of a few KiB
   /// level 3 stored the same bytes as 1 and took 20% longer (bench/README.md).
   int level = 1;
+  /// zstd dictionary files (solver-state-cli train-dictionary): the first
+  /// compresses new values, every one listed decompresses the values that
+  /// name it. Small JSON values share most of their bytes with each other,
+  /// which a value compressed alone cannot use.
+  std::vector<std::string> dictionaries;
 };
 
 /// One encryption key: its id (named in every value it protects) and the

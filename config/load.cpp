@@ -239,7 +239,11 @@ void read_compression_section(section& parent, compression_config& c,
                               {"zstd", compression_type::zstd}});
   s.number("min_bytes", c.min_bytes, 0, 1LL << 30);
   s.number("level", c.level, 1, 19);
+  s.list("dictionaries", c.dictionaries);
   s.reject_unknown();
+  if (!c.dictionaries.empty() && c.type != compression_type::zstd)
+    problems.push_back(parent.path_of("compression")
+                       + ".dictionaries: needs type: zstd");
 }
 
 /// state.encryption: the keys' ids and files (their contents are read and

@@ -58,6 +58,8 @@ void emit_state(YAML::Emitter& out, const state_config& st) {
       << (st.compression.type == compression_type::zstd ? "zstd" : "none");
   out << YAML::Key << "min_bytes" << YAML::Value << st.compression.min_bytes;
   out << YAML::Key << "level" << YAML::Value << st.compression.level;
+  out << YAML::Key << "dictionaries" << YAML::Value << YAML::Flow
+      << st.compression.dictionaries;
   out << YAML::EndMap;
   // Key ids and files only: the keys themselves are never in the config.
   out << YAML::Key << "encryption" << YAML::Value << YAML::BeginMap;

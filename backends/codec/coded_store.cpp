@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "backends/codec/key_ring.hpp"
+#include "backends/codec/zstd_dictionaries.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {
@@ -45,29 +46,51 @@ caf::error open_key_ring(const state_config& cfg,
 
 } // namespace
 
-caf::error wrap_in_codecs(store_list& stores, const state_config& cfg) {
+namespace {
+
+/// The key ring and the zstd dictionaries of `cfg`, loaded once and shared
+/// by every codec.
+struct codec_parts {
   std::shared_ptr<const key_ring> ring;
-  if (auto err = open_key_ring(cfg, ring))
+  std::shared_ptr<const zstd_dictionaries> dictionaries;
+};
+
+caf::error open_codec_parts(const state_config& cfg, codec_parts& out) {
+  if (auto err = open_key_ring(cfg, out.ring))
+    return err;
+  auto dictionaries = zstd_dictionaries::load(cfg.compression);
+  if (!dictionaries)
+    return std::move(dictionaries.error());
+  out.dictionaries = std::move(*dictionaries);
+  return {};
+}
+
+} // namespace
+
+caf::error wrap_in_codecs(store_list& stores, const state_config& cfg) {
+  codec_parts parts;
+  if (auto err = open_codec_parts(cfg, parts))
     return err;
   for (auto& store : stores)
     store = std::make_unique<coded_store>(
-      std::move(store),
-      value_codec{cfg.compression, ring, cfg.max_value_bytes});
+      std::move(store), value_codec{cfg.compression, parts.ring,
+                                    cfg.max_value_bytes, parts.dictionaries});
   return {};
 }
 
 caf::expected<std::unique_ptr<value_codec>>
 make_value_codec(const state_config& cfg) {
-  std::shared_ptr<const key_ring> ring;
-  if (auto err = open_key_ring(cfg, ring))
+  codec_parts parts;
+  if (auto err = open_codec_parts(cfg, parts))
     return err;
-  return std::make_unique<value_codec>(cfg.compression, std::move(ring),
-                                       cfg.max_value_bytes);
+  return std::make_unique<value_codec>(cfg.compression, std::move(parts.ring),
+                                       cfg.max_value_bytes,
+                                       std::move(parts.dictionaries));
 }
 
 caf::error check_codec_config(const state_config& cfg) {
-  std::shared_ptr<const key_ring> ring;
-  return open_key_ring(cfg, ring);
+  codec_parts parts;
+  return open_codec_parts(cfg, parts);
 }
 
 coded_store::coded_store(std::unique_ptr<state_store> inner, value_codec codec)

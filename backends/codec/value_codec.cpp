@@ -12,6 +12,7 @@
 #include <zstd.h>
 
 #include "backends/codec/key_ring.hpp"
+#include "backends/codec/zstd_dictionaries.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {
@@ -130,6 +131,7 @@ struct value_codec::impl {
   compression_config compression;
   std::shared_ptr<const key_ring> keys;
   size_t max_value_bytes;
+  std::shared_ptr<const zstd_dictionaries> dictionaries;
   ZSTD_CCtx* zip = nullptr;
   ZSTD_DCtx* unzip = nullptr;
   std::vector<cipher> ciphers;
@@ -140,13 +142,21 @@ struct value_codec::impl {
   /// The additional authenticated data of the value at hand (reused).
   std::string aad;
 
-  impl(compression_config c, std::shared_ptr<const key_ring> k, size_t max)
-    : compression(c), keys(std::move(k)), max_value_bytes(max) {
+  impl(compression_config c, std::shared_ptr<const key_ring> k, size_t max,
+       std::shared_ptr<const zstd_dictionaries> d)
+    : compression(std::move(c)),
+      keys(std::move(k)),
+      max_value_bytes(max),
+      dictionaries(std::move(d)) {
     if (compression.type == compression_type::zstd) {
       // Parameters set once: ZSTD_compress2 then skips re-deriving them
       // for every value (about 15% of a 2 KiB value's time here).
       zip = ZSTD_createCCtx();
       ZSTD_CCtx_setParameter(zip, ZSTD_c_compressionLevel, compression.level);
+      // Referenced once, it stays for every ZSTD_compress2 of this
+      // context; the frame then names the dictionary's id.
+      if (dictionaries)
+        ZSTD_CCtx_refCDict(zip, dictionaries->for_writes());
       unzip = ZSTD_createDCtx();
     }
     if (!keys)
@@ -223,9 +233,20 @@ struct value_codec::impl {
                                   + " bytes, more than state.max_value_bytes");
     if (!unzip)
       unzip = ZSTD_createDCtx();
+    const ZSTD_DDict* dict = nullptr;
+    if (auto id = ZSTD_getDictID_fromFrame(body.data(), body.size())) {
+      dict = dictionaries ? dictionaries->find(id) : nullptr;
+      if (!dict)
+        return restore_error(key, "it was compressed with zstd dictionary id "
+                                    + std::to_string(id)
+                                    + ", which state.compression.dictionaries "
+                                      "does not list");
+    }
     std::string out(size, '\0');
-    auto n = ZSTD_decompressDCtx(unzip, out.data(), out.size(), body.data(),
-                                 body.size());
+    auto n = dict ? ZSTD_decompress_usingDDict(unzip, out.data(), out.size(),
+                                               body.data(), body.size(), dict)
+                  : ZSTD_decompressDCtx(unzip, out.data(), out.size(),
+                                        body.data(), body.size());
     if (ZSTD_isError(n) || n != size)
       return restore_error(key, "its zstd frame is damaged");
     return out;
@@ -307,9 +328,10 @@ struct value_codec::impl {
 
 value_codec::value_codec(compression_config compression,
                          std::shared_ptr<const key_ring> keys,
-                         size_t max_value_bytes)
-  : impl_(std::make_unique<impl>(compression, std::move(keys),
-                                 max_value_bytes)) {
+                         size_t max_value_bytes,
+                         std::shared_ptr<const zstd_dictionaries> dictionaries)
+  : impl_(std::make_unique<impl>(std::move(compression), std::move(keys),
+                                 max_value_bytes, std::move(dictionaries))) {
 }
 
 value_codec::value_codec(value_codec&&) noexcept = default;

@@ -33,6 +33,7 @@
 namespace solver_state {
 
 class key_ring;
+class zstd_dictionaries;
 
 /// What the header of a stored value says about it, read without
 /// decrypting.
@@ -54,9 +55,11 @@ stored_form inspect_stored(std::string_view stored);
 class value_codec {
 public:
   /// `keys` may be null (no encryption). `max_value_bytes` bounds what a
-  /// stored value may decompress to.
+  /// stored value may decompress to. `dictionaries` (may be null): the
+  /// first compresses, each decompresses the values naming it.
   value_codec(compression_config compression,
-              std::shared_ptr<const key_ring> keys, size_t max_value_bytes);
+              std::shared_ptr<const key_ring> keys, size_t max_value_bytes,
+              std::shared_ptr<const zstd_dictionaries> dictionaries = {});
   value_codec(value_codec&&) noexcept;
   value_codec& operator=(value_codec&&) noexcept;
   ~value_codec();

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <random>
 #include <string>
 #include <thread>
 #include <utility>
@@ -20,7 +21,10 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include "backends/codec/zstd_dictionaries.hpp"
+#include "messages/errors.hpp"
 #include "tests/cli/cli_process.hpp"
+#include "tests/support/eip7683_order.hpp"
 #include "tests/support/http_test_support.hpp"
 #include "util/base64.hpp"
 
@@ -627,4 +631,56 @@ TEST_CASE("watch prints each change under its prefix until the service ends "
   CHECK(str(json_of(lines[1]).at("event")) == "delete");
   CHECK(str(json_of(lines[2]).at("error").as_object().at("code"))
         == "watch_ended");
+}
+
+TEST_CASE("train-dictionary trains a zstd dictionary on the values under a "
+          "prefix, and the service restarted with it reads old and new "
+          "values") {
+  temp_dir dir;
+  auto state = "state:\n  file:\n    base_path: \"" + dir.path
+               + "/data\"\n  compression:\n    type: zstd\n";
+  auto dict = dir.path + "/orders.zdict";
+  std::mt19937_64 rng{5};
+  std::vector<std::string> orders;
+  {
+    service_process s{state};
+    http_client http{s.port()};
+    for (int i = 0; i < 600; ++i) {
+      orders.push_back(testing::eip7683_order(rng));
+      REQUIRE(http.put("/v1/state/order:eip7683:" + std::to_string(i),
+                       orders.back())
+                .status
+              == 201);
+    }
+    REQUIRE(http.put("/v1/state/other:x", "not an order").status == 201);
+    auto trained = cli(s, {"train-dictionary", "order:eip7683:", "-o", dict,
+                           "--samples", "500"});
+    INFO(trained.err);
+    REQUIRE(trained.exit_code == 0);
+    CHECK(trained.out.find("trained a ") == 0);
+    CHECK(trained.out.find("from 500 values") != std::string::npos);
+    // Nothing to train on: an error, and no file.
+    auto none = cli(s, {"train-dictionary", "nothing:", "-o",
+                        dir.path + "/none.zdict"});
+    CHECK(none.exit_code != 0);
+    CHECK(none.err.find("cannot train a dictionary from the 0 values")
+          != std::string::npos);
+    CHECK(read_file(dir.path + "/none.zdict").empty());
+    CHECK(cli(s, {"train-dictionary", "order:"}).exit_code == 2); // no -o
+    REQUIRE(s.stop(SIGTERM) == 0);
+  }
+  compression_config c;
+  c.type = compression_type::zstd;
+  c.dictionaries = {dict};
+  auto loaded = zstd_dictionaries::load(c);
+  INFO((loaded ? std::string{} : message_of(loaded.error())));
+  REQUIRE(loaded);
+  service_process s{state + "    dictionaries: [\"" + dict + "\"]\n"};
+  http_client http{s.port()};
+  for (int i : {0, 17, 599})
+    CHECK(http.get("/v1/state/order:eip7683:" + std::to_string(i)).body
+          == orders[i]);
+  auto fresh = testing::eip7683_order(rng);
+  REQUIRE(http.put("/v1/state/order:eip7683:new", fresh).status == 201);
+  CHECK(http.get("/v1/state/order:eip7683:new").body == fresh);
 }

@@ -186,6 +186,20 @@ TEST_CASE("node.leaving: nodes being removed, each no member, listed once, "
                            "take the leaving nodes' keys)"));
 }
 
+TEST_CASE("state.compression.dictionaries: a list of files, only with "
+          "type: zstd") {
+  auto good = parse_config("state:\n  compression:\n    type: zstd\n"
+                           "    dictionaries: [/etc/a.zdict, /etc/b.zdict]\n");
+  INFO((good.problems.empty() ? "" : good.problems.front()));
+  REQUIRE(good.ok());
+  CHECK(good.config.state.compression.dictionaries
+        == std::vector<std::string>{"/etc/a.zdict", "/etc/b.zdict"});
+  auto without = parse_config("state:\n  compression:\n"
+                              "    dictionaries: [/etc/a.zdict]\n");
+  CHECK(has_problem(without, "state.compression.dictionaries: needs type: "
+                             "zstd"));
+}
+
 TEST_CASE("every bad field is reported with its path") {
   auto r = parse_config(R"(
 state:
