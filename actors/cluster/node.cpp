@@ -49,12 +49,17 @@ bool holds_keys(const node_config& cfg, const membership& m) {
 }
 
 peer_actor spawn_peer_for(caf::actor_system& sys, const node_config& cfg,
+                          const store_handles& store,
                           const std::string& name) {
   peer_settings settings;
   settings.name = name;
   split_host_port(name, settings.host, settings.port);
   settings.tls = cfg.tls.enabled();
   settings.request_timeout = cfg.request_timeout;
+  // Every node of a cluster runs the same limits: the peer's store takes
+  // batches as large as this node's.
+  if (store.owners)
+    settings.max_coalesced = store.owners->max_batch_keys;
   return spawn_peer(sys, std::move(settings));
 }
 
@@ -75,14 +80,14 @@ void start_cluster(caf::actor_system& sys, const node_config& cfg,
   for (size_t i = 0; i < m->members().size(); ++i) {
     if (i == m->self())
       continue; // this node's own share: no need to dial ourselves
-    out.peers.push_back(spawn_peer_for(sys, cfg, m->members()[i]));
+    out.peers.push_back(spawn_peer_for(sys, cfg, store, m->members()[i]));
     out.peer_names.push_back(m->members()[i]);
     member_of_peer.push_back(i);
   }
   for (auto& name : m->leaving()) {
     if (name == cfg.listen)
       continue;
-    out.peers.push_back(spawn_peer_for(sys, cfg, name));
+    out.peers.push_back(spawn_peer_for(sys, cfg, store, name));
     out.peer_names.push_back(name);
   }
   if (holds_keys(cfg, *m)) {

@@ -253,6 +253,16 @@ void flush_reads(peer_ptr self) {
   submit(self, std::move(start), fail_all);
 }
 
+/// Makes room for `count` more keys: the reads collected so far go first
+/// when they would take the batch past max_coalesced (the remote store
+/// refuses a batch_get of more than its http.max_batch_keys).
+void make_room(peer_ptr self, size_t count) {
+  auto& st = self->state;
+  if (!st.read_keys.empty()
+      && st.read_keys.size() + count > st.settings.max_coalesced)
+    flush_reads(self);
+}
+
 void add_read(peer_ptr self, pending_read read) {
   auto& st = self->state;
   st.reads.push_back(std::move(read));
@@ -270,6 +280,7 @@ caf::result<entry> coalesce_get(peer_ptr self, std::string& key) {
   // store's own invalid_key answer.
   if (!st.remote || !is_valid_key(key))
     return forward<entry>(self, get_atom_v, std::move(key));
+  make_room(self, 1);
   pending_read read;
   read.entry_rp = self->make_response_promise<entry>();
   auto rp = read.entry_rp;
@@ -282,8 +293,12 @@ caf::result<batch_reply> coalesce_batch(peer_ptr self, batch_request& req) {
   auto& st = self->state;
   auto valid = std::all_of(req.keys.begin(), req.keys.end(),
                            [](const std::string& k) { return is_valid_key(k); });
-  if (!st.remote || !valid || req.keys.empty())
+  // A batch bigger than a coalesced one may be goes alone (the store
+  // answers for its size).
+  if (!st.remote || !valid || req.keys.empty()
+      || req.keys.size() > st.settings.max_coalesced)
     return forward<batch_reply>(self, batch_get_atom_v, std::move(req));
+  make_room(self, req.keys.size());
   pending_read read;
   read.single = false;
   read.count = req.keys.size();

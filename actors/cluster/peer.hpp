@@ -32,8 +32,9 @@ struct peer_settings {
   size_t window = 128;
   /// Requests waiting for a free slot; beyond it backend_unavailable.
   size_t max_queued = 4'096;
-  /// Keys of coalesced reads per batch_get: past it the batch is sent.
-  size_t max_coalesced = 1'024;
+  /// Most keys of one coalesced batch_get: the remote store refuses more
+  /// than its http.max_batch_keys (node.cpp passes this node's).
+  size_t max_coalesced = 1'000;
   std::chrono::milliseconds min_backoff{100};
   std::chrono::milliseconds max_backoff{5'000};
 };
