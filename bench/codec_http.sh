@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compression and encryption at rest through the HTTP gateway: wrk PUT and
 # GET of one key (50 connections) against build/solver-state on the memory
-# backend, once per codec mode (none, zstd, aes, zstd+aes) and value (256 B
+# backend, once per codec mode (none, zstd, aes, zstd+aes, and zdict and
+# zdict+aes with a dictionary trained on 400 other orders) and value (256 B
 # and 4 KiB of random base64 text, a 1.5 KiB JSON order). Ratios are against
 # mode none with the same value, measured in the same run; the modes take
 # turns per value so a drift of the machine hits all of them alike.
@@ -29,10 +30,10 @@ zeros() { printf '%0*d' "$1" 0; }
 origin_data() {
   echo -n "0x$(hex 32)$(zeros 24)$(hex 20)$(zeros 48)0de0b6b3a7640000$(zeros 24)$(hex 20)$(zeros 63)a$(zeros 24)$(hex 20)$(zeros 56)6955b910$(hex 32)"
 }
-cat >"$work/order" <<JSON
-{"orderId":"0x$(hex 32)","user":"0x$(hex 20)","originChainId":1,"openDeadline":1767225600,"fillDeadline":1767229200,"orderDataType":"0x$(hex 32)","status":"pending","maxSpent":[{"token":"0x$(hex 20)","amount":"1000000000000000000","recipient":"0x$(hex 20)","chainId":10}],"minReceived":[{"token":"0x$(hex 20)","amount":"999000000000000000","recipient":"0x$(hex 20)","chainId":1}],"fillInstructions":[{"destinationChainId":10,"destinationSettler":"0x$(hex 20)","originData":"$(origin_data)"}],"signature":"0x$(hex 65)"}
-JSON
-truncate -s -1 "$work/order" # no trailing newline
+make_order() { # a fresh order on stdout, no trailing newline
+  echo -n "{\"orderId\":\"0x$(hex 32)\",\"user\":\"0x$(hex 20)\",\"originChainId\":1,\"openDeadline\":1767225600,\"fillDeadline\":1767229200,\"orderDataType\":\"0x$(hex 32)\",\"status\":\"pending\",\"maxSpent\":[{\"token\":\"0x$(hex 20)\",\"amount\":\"1000000000000000000\",\"recipient\":\"0x$(hex 20)\",\"chainId\":10}],\"minReceived\":[{\"token\":\"0x$(hex 20)\",\"amount\":\"999000000000000000\",\"recipient\":\"0x$(hex 20)\",\"chainId\":1}],\"fillInstructions\":[{\"destinationChainId\":10,\"destinationSettler\":\"0x$(hex 20)\",\"originData\":\"$(origin_data)\"}],\"signature\":\"0x$(hex 65)\"}"
+}
+make_order >"$work/order"
 
 codec_yaml() { # mode
   case "$1" in
@@ -41,6 +42,10 @@ codec_yaml() { # mode
     aes) echo "  encryption: {primary: k1, keys: [{id: k1, file: \"$work/k1.key\"}]}" ;;
     zstd+aes)
       echo "  compression: {type: zstd, min_bytes: 512}"
+      echo "  encryption: {primary: k1, keys: [{id: k1, file: \"$work/k1.key\"}]}" ;;
+    zdict) echo "  compression: {type: zstd, min_bytes: 512, dictionaries: [\"$work/orders.zdict\"]}" ;;
+    zdict+aes)
+      echo "  compression: {type: zstd, min_bytes: 512, dictionaries: [\"$work/orders.zdict\"]}"
       echo "  encryption: {primary: k1, keys: [{id: k1, file: \"$work/k1.key\"}]}" ;;
   esac
 }
@@ -86,12 +91,22 @@ LUA
   echo "$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk.txt") $(awk '$1=="99%" {print $2}' "$work/wrk.txt")"
 }
 
+# The zdict modes' dictionary, trained the way an operator would: orders
+# written to a service, then solver-state-cli train-dictionary on them.
+start_service none
+for i in $(seq 1 400); do
+  make_order | curl -sf -X PUT --data-binary @- "http://127.0.0.1:$port/v1/state/order:sample:$i" >/dev/null
+done
+"$here/$build/solver-state-cli" --url "http://127.0.0.1:$port" \
+  train-dictionary order:sample: -o "$work/orders.zdict" >&2
+stop_service
+
 echo "machine: $(nproc) cores, $(. /etc/os-release; echo "$PRETTY_NAME"), $(date -u +%Y-%m-%d)"
 echo "wrk -t1 -c50 -d${duration}s on one key, memory backend; ratio = rps / rps of mode none"
 printf '%-6s %-9s %10s %9s %6s %10s %9s %6s\n' value mode put_rps p99 ratio get_rps p99 ratio
 for value in 256B 4KiB order; do
   base_put="" base_get=""
-  for mode in none zstd aes zstd+aes; do
+  for mode in none zstd aes zstd+aes zdict zdict+aes; do
     start_service "$mode"
     curl -sf -X PUT --data-binary "@$work/$value" "http://127.0.0.1:$port/v1/state/order:bench:1" >/dev/null
     read -r put_rps put_p99 <<<"$(run_wrk PUT "$work/$value")"
