@@ -26,7 +26,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zdict.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -83,23 +82,11 @@ const std::vector<mode> modes{{"none", false, false},
 std::string dictionary_file;
 
 void train_dictionary(const std::string& file) {
-  std::mt19937_64 rng{1};
-  std::string samples;
-  std::vector<size_t> sizes;
-  for (int i = 0; i < 2'000; ++i) {
-    auto order = testing::eip7683_order(rng);
-    samples += order;
-    sizes.push_back(order.size());
-  }
-  std::string dict(16'384, '\0');
-  auto n = ZDICT_trainFromBuffer(dict.data(), dict.size(), samples.data(),
-                                 sizes.data(),
-                                 static_cast<unsigned>(sizes.size()));
-  if (ZDICT_isError(n)) {
-    std::fprintf(stderr, "cannot train: %s\n", ZDICT_getErrorName(n));
+  auto dict = testing::order_dictionary(1);
+  if (dict.empty()) {
+    std::fprintf(stderr, "cannot train a dictionary on the orders\n");
     std::exit(1);
   }
-  dict.resize(n);
   auto* f = std::fopen(file.c_str(), "wb");
   std::fwrite(dict.data(), 1, dict.size(), f);
   std::fclose(f);

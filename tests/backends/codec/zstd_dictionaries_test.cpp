@@ -8,7 +8,6 @@
 #include <random>
 
 #include <catch2/catch.hpp>
-#include <zdict.h>
 
 #include "backends/codec/key_ring.hpp"
 #include "backends/codec/value_codec.hpp"
@@ -33,20 +32,8 @@ struct temp_folder {
 
 /// Trains a dictionary on `count` orders from `seed` and writes it to `file`.
 void train(const std::string& file, unsigned seed, size_t count = 2'000) {
-  std::mt19937_64 rng{seed};
-  std::string samples;
-  std::vector<size_t> sizes;
-  for (size_t i = 0; i < count; ++i) {
-    auto order = testing::eip7683_order(rng);
-    samples += order;
-    sizes.push_back(order.size());
-  }
-  std::string dict(16'384, '\0');
-  auto n = ZDICT_trainFromBuffer(dict.data(), dict.size(), samples.data(),
-                                 sizes.data(),
-                                 static_cast<unsigned>(sizes.size()));
-  REQUIRE_FALSE(ZDICT_isError(n));
-  dict.resize(n);
+  auto dict = testing::order_dictionary(seed, count);
+  REQUIRE_FALSE(dict.empty());
   std::ofstream{file, std::ios::binary} << dict;
 }
 
