@@ -16,14 +16,11 @@ namespace solver_state {
 namespace {
 
 /// Delegates `xs...` to the local store once every key of `keys` is this
-/// node's: at once outside a handoff, after their claim during one.
+/// node's (claiming those that are not). Only reached during a handoff.
 template <class Result, class... Ts>
-caf::result<Result> when_claimed(guard_ptr self,
+caf::result<Result> after_claims(guard_ptr self,
                                  const std::vector<std::string>& keys,
                                  Ts... xs) {
-  auto& st = self->state;
-  if (!st.active)
-    return self->delegate(st.settings.local, std::move(xs)...);
   auto rp = self->make_response_promise<Result>();
   claim_keys(self, keys, [self, rp, xs...](const caf::error& err) mutable {
     if (err)
@@ -34,25 +31,35 @@ caf::result<Result> when_claimed(guard_ptr self,
   return rp;
 }
 
-/// One key: refused unless owned, then served once claimed. `key` must not
-/// live in `xs` (they are moved from before the body runs).
+/// One key: refused unless owned, then served (once claimed, during a
+/// handoff). `xs` are forwarded, so `key` may live in them: nothing is
+/// moved before the checks, and outside a handoff nothing is copied.
 template <class Result, class... Ts>
 caf::result<Result> serve_key(guard_ptr self, const std::string& key,
-                              Ts... xs) {
-  if (auto err = self->state.members().misdirected(key))
+                              Ts&&... xs) {
+  auto& st = self->state;
+  if (auto err = st.members().misdirected(key))
     return err;
-  return when_claimed<Result>(self, {key}, std::move(xs)...);
+  if (!st.active)
+    return self->delegate(st.settings.local, std::forward<Ts>(xs)...);
+  // Copied before the call: its parameters may move `key` out of `xs`.
+  std::vector<std::string> keys{key};
+  return after_claims<Result>(self, keys, std::forward<Ts>(xs)...);
 }
 
 /// Many keys of one request: all must be owned.
 template <class Result, class... Ts>
 caf::result<Result> serve_keys(guard_ptr self,
                                const std::vector<std::string>& keys,
-                               Ts... xs) {
+                               Ts&&... xs) {
+  auto& st = self->state;
   for (auto& key : keys)
-    if (auto err = self->state.members().misdirected(key))
+    if (auto err = st.members().misdirected(key))
       return err;
-  return when_claimed<Result>(self, keys, std::move(xs)...);
+  if (!st.active)
+    return self->delegate(st.settings.local, std::forward<Ts>(xs)...);
+  auto claimed = keys; // as in serve_key: `keys` may live in `xs`
+  return after_claims<Result>(self, claimed, std::forward<Ts>(xs)...);
 }
 
 /// The keys of one placement group listed under `prefix`: during a handoff
@@ -93,20 +100,17 @@ member_guard_actor::behavior_type guard(guard_ptr self,
   return {
     // -- key-value -----------------------------------------------------------
     [=](get_atom, std::string& key) -> caf::result<entry> {
-      auto k = key;
-      return serve_key<entry>(self, k, get_atom_v, std::move(key));
+      return serve_key<entry>(self, key, get_atom_v, std::move(key));
     },
     [=](put_atom, set_request& req) -> caf::result<write_result> {
-      auto key = req.key;
-      return serve_key<write_result>(self, key, put_atom_v, std::move(req));
+      return serve_key<write_result>(self, req.key, put_atom_v,
+                                     std::move(req));
     },
     [=](delete_atom, delete_request& req) -> caf::result<bool> {
-      auto key = req.key;
-      return serve_key<bool>(self, key, delete_atom_v, std::move(req));
+      return serve_key<bool>(self, req.key, delete_atom_v, std::move(req));
     },
     [=](batch_get_atom, batch_request& req) -> caf::result<batch_reply> {
-      auto keys = req.keys;
-      return serve_keys<batch_reply>(self, keys, batch_get_atom_v,
+      return serve_keys<batch_reply>(self, req.keys, batch_get_atom_v,
                                      std::move(req));
     },
     [=](transact_atom,
