@@ -75,8 +75,8 @@ struct compression_config {
   /// Values shorter than this are stored as they are: zstd's frame costs
   /// more than it saves on small values.
   size_t min_bytes = 512;
-  /// zstd's level (1 fastest .. 19 smallest). On values of a few KiB
-  /// level 3 stored the same bytes as 1 and took 20% longer (bench/README.md).
+  /// zstd's level: 1 .. 19 (smallest), or -1 .. -50 (fast; with a dictionary,
+  /// -5 stores 3% more than 1 in half the time: docs/encryption.md).
   int level = 1;
   /// zstd dictionary files (solver-state-cli train-dictionary): the first
   /// compresses new values, every one listed decompresses the values that

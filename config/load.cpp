@@ -238,9 +238,15 @@ void read_compression_section(section& parent, compression_config& c,
                              {{"none", compression_type::none},
                               {"zstd", compression_type::zstd}});
   s.number("min_bytes", c.min_bytes, 0, 1LL << 30);
-  s.number("level", c.level, 1, 19);
+  // Negative levels are zstd's fast ones; 0 would silently mean its
+  // default, 3.
+  s.number("level", c.level, -50, 19);
   s.list("dictionaries", c.dictionaries);
   s.reject_unknown();
+  if (c.level == 0)
+    problems.push_back(parent.path_of("compression")
+                       + ".level: 0 is not a level (zstd would read it as 3; "
+                         "levels are -50..-1 fast, 1..19)");
   if (!c.dictionaries.empty() && c.type != compression_type::zstd)
     problems.push_back(parent.path_of("compression")
                        + ".dictionaries: needs type: zstd");

@@ -186,6 +186,27 @@ TEST_CASE("node.leaving: nodes being removed, each no member, listed once, "
                            "take the leaving nodes' keys)"));
 }
 
+TEST_CASE("state.compression.level: zstd's fast negative levels down to "
+          "-50, up to 19") {
+  auto fast = parse_config("state:\n  compression: {type: zstd, level: -5}\n");
+  INFO((fast.problems.empty() ? "" : fast.problems.front()));
+  REQUIRE(fast.ok());
+  CHECK(fast.config.state.compression.level == -5);
+  for (auto level : {"-51", "20"}) {
+    CAPTURE(level);
+    auto bad = parse_config(std::string{"state:\n  compression: {type: zstd, "
+                                        "level: "}
+                            + level + "}\n");
+    CHECK(has_problem(bad, std::string{"state.compression.level: must be "
+                                       "between -50 and 19, got "}
+                             + level));
+  }
+  auto zero = parse_config("state:\n  compression: {type: zstd, level: 0}\n");
+  CHECK(has_problem(zero, "state.compression.level: 0 is not a level (zstd "
+                          "would read it as 3; levels are -50..-1 fast, "
+                          "1..19)"));
+}
+
 TEST_CASE("state.compression.dictionaries: a list of files, only with "
           "type: zstd") {
   auto good = parse_config("state:\n  compression:\n    type: zstd\n"

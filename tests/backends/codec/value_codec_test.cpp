@@ -111,6 +111,26 @@ TEST_CASE("zstd compresses values from min_bytes on, and only when smaller") {
   CHECK(decode_ok(c, "k", kept) == noise);
 }
 
+
+TEST_CASE("zstd's fast negative levels still entropy-code the literals") {
+  // Random hex has no repeats for the match finder: only Huffman coding of
+  // the literals (4 bits a digit) shrinks it, which zstd's negative levels
+  // skip unless told otherwise.
+  std::mt19937_64 rng{7};
+  std::string hex;
+  for (int i = 0; i < 4096; ++i)
+    hex.push_back("0123456789abcdef"[rng() % 16]);
+  for (int level : {1, -5, -50}) {
+    CAPTURE(level);
+    auto cfg = zstd_from(512);
+    cfg.level = level;
+    value_codec c{cfg, nullptr, max_value};
+    auto stored = encode_ok(c, "k", hex);
+    CHECK(inspect_stored(stored).compressed);
+    CHECK(stored.size() < hex.size() * 6 / 10);
+    CHECK(decode_ok(c, "k", stored) == hex);
+  }
+}
 TEST_CASE("AES-256-GCM: round trip, a fresh nonce each time, the key id in "
           "the frame") {
   testing::key_files files;
