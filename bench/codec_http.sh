@@ -5,14 +5,17 @@
 # zdict+aes with a dictionary trained on 400 other orders, zfast+aes the
 # same at zstd's fast level -5) and value (256 B
 # and 4 KiB of random base64 text, a 1.5 KiB JSON order). Ratios are against
-# mode none with the same value, measured in the same run; the modes take
-# turns per value so a drift of the machine hits all of them alike.
+# mode none with the same value in the same round; the modes take turns
+# within a round, and ROUNDS=N repeats the rounds and reports medians, so a
+# drift of the machine (this VM's rate moves by up to 40% within minutes)
+# hits every mode alike.
 #
-# usage: bench/codec_http.sh [seconds per wrk run, default 5] [build dir, default build]
+# usage: [ROUNDS=3] bench/codec_http.sh [seconds per wrk run, default 5] [build dir, default build]
 set -euo pipefail
 
 duration="${1:-5}"
 build="${2:-build}"
+rounds="${ROUNDS:-1}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
 . "$here/bench/service_port.sh"
 binary="$here/$build/solver-state"
@@ -106,23 +109,39 @@ done
 stop_service
 
 echo "machine: $(nproc) cores, $(. /etc/os-release; echo "$PRETTY_NAME"), $(date -u +%Y-%m-%d)"
-echo "wrk -t1 -c50 -d${duration}s on one key, memory backend; ratio = rps / rps of mode none"
+echo "wrk -t1 -c50 -d${duration}s on one key, memory backend, $rounds round(s) with the modes in turn;"
+echo "ratio = rps / rps of mode none in the same round, median over the rounds (as the rates)"
 printf '%-6s %-9s %10s %9s %6s %10s %9s %6s\n' value mode put_rps p99 ratio get_rps p99 ratio
+modes="none zstd aes zstd+aes zdict zdict+aes zfast+aes"
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+# wrk's latency as milliseconds (it prints us, ms or s).
+to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) sub(/ms/, "", v); else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 }; printf "%.2f", v }'; }
+ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 for value in 256B 4KiB order; do
-  base_put="" base_get=""
-  for mode in none zstd aes zstd+aes zdict zdict+aes zfast+aes; do
-    start_service "$mode"
-    curl -sf -X PUT --data-binary "@$work/$value" "http://127.0.0.1:$port/v1/state/order:bench:1" >/dev/null
-    read -r put_rps put_p99 <<<"$(run_wrk PUT "$work/$value")"
-    read -r get_rps get_p99 <<<"$(run_wrk GET "$work/$value")"
-    # The bytes come back as they went in.
-    curl -sf "http://127.0.0.1:$port/v1/state/order:bench:1" | cmp -s - "$work/$value" \
-      || { echo "mode $mode: GET returned other bytes than PUT" >&2; exit 1; }
-    stop_service
-    [ -n "$base_put" ] || { base_put="$put_rps"; base_get="$get_rps"; }
-    printf '%-6s %-9s %10s %9s %6s %10s %9s %6s\n' "$value" "$mode" "$put_rps" "$put_p99" \
-      "$(awk -v a="$put_rps" -v b="$base_put" 'BEGIN {printf "%.2f", a / b}')" \
-      "$get_rps" "$get_p99" \
-      "$(awk -v a="$get_rps" -v b="$base_get" 'BEGIN {printf "%.2f", a / b}')"
+  declare -A put_rps=() put_p99=() get_rps=() get_p99=() put_ratio=() get_ratio=()
+  for round in $(seq "$rounds"); do
+    for mode in $modes; do
+      start_service "$mode"
+      curl -sf -X PUT --data-binary "@$work/$value" "http://127.0.0.1:$port/v1/state/order:bench:1" >/dev/null
+      read -r p_rps p_p99 <<<"$(run_wrk PUT "$work/$value")"
+      read -r g_rps g_p99 <<<"$(run_wrk GET "$work/$value")"
+      # The bytes come back as they went in.
+      curl -sf "http://127.0.0.1:$port/v1/state/order:bench:1" | cmp -s - "$work/$value" \
+        || { echo "mode $mode: GET returned other bytes than PUT" >&2; exit 1; }
+      stop_service
+      [ "$mode" != none ] || { base_put="$p_rps"; base_get="$g_rps"; }
+      put_rps[$mode]+=" $p_rps"; put_p99[$mode]+=" $(to_ms "$p_p99")"
+      get_rps[$mode]+=" $g_rps"; get_p99[$mode]+=" $(to_ms "$g_p99")"
+      put_ratio[$mode]+=" $(ratio_of "$p_rps" "$base_put")"
+      get_ratio[$mode]+=" $(ratio_of "$g_rps" "$base_get")"
+    done
   done
+  for mode in $modes; do
+    printf '%-6s %-9s %10s %7sms %6s %10s %7sms %6s\n' "$value" "$mode" \
+      "$(median <<<"${put_rps[$mode]}")" "$(median <<<"${put_p99[$mode]}")" \
+      "$(median <<<"${put_ratio[$mode]}")" \
+      "$(median <<<"${get_rps[$mode]}")" "$(median <<<"${get_p99[$mode]}")" \
+      "$(median <<<"${get_ratio[$mode]}")"
+  done
+  unset put_rps put_p99 get_rps get_p99 put_ratio get_ratio
 done
