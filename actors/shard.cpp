@@ -707,7 +707,7 @@ constexpr std::chrono::seconds index_build_retry{1};
 /// back of the mailbox, so requests are served in between.
 void run_index_build(shard_ptr self) {
   auto& st = self->state;
-  if (!st.indexes || !st.indexes->building())
+  if (!st.indexes || !st.indexes->reading())
     return;
   // What the build reads is committed, and the changes before it indexed.
   drain(self);
@@ -1393,6 +1393,13 @@ shard_actor::behavior_type shard(shard_ptr self,
       auto& st = self->state;
       if (!st.indexes)
         return;
+      // No keys: every key, read again in chunks (the engine feed lost
+      // changes for a while).
+      if (req.keys.empty()) {
+        if (st.indexes->refresh())
+          self->send(self, index_build_atom_v);
+        return;
+      }
       drain(self);
       if (auto err = st.indexes->reindex(*st.store, req.keys, now_of(self)))
         spdlog::warn("shard {}: reading {} keys into the indexes again: {}",

@@ -47,9 +47,21 @@ void shard_indexes::put(const std::string& key, const entry& e) {
     set_.put(key, e.version, e.value, e.expires_at_ms);
 }
 
+bool shard_indexes::refresh() {
+  if (prefixes_.empty())
+    return false;
+  bool idle = !reading();
+  // A pass under way may have read keys that changed in the gap: start over.
+  prefix_at_ = 0;
+  after_.clear();
+  if (!building_)
+    refreshing_ = true;
+  return idle;
+}
+
 caf::expected<bool> shard_indexes::build_step(state_store& store,
                                               unix_ms now) {
-  if (!building_)
+  if (!reading())
     return false;
   auto& prefix = prefixes_[prefix_at_];
   auto page = store.list(list_request{prefix, after_, build_chunk}, now);
@@ -74,9 +86,12 @@ caf::expected<bool> shard_indexes::build_step(state_store& store,
   after_.clear();
   if (++prefix_at_ < prefixes_.size())
     return true;
-  building_ = false;
-  spdlog::info("shard {}: indexes built: {} keys read, {} indexed", shard_,
+  spdlog::info("shard {}: indexes {}: {} keys read, {} indexed", shard_,
+               building_ ? "built" : "read again after a gap in the change "
+                                     "feed",
                built_, set_.keys());
+  building_ = refreshing_ = false;
+  built_ = 0;
   return false;
 }
 

@@ -49,7 +49,17 @@ public:
   /// prefixes.
   bool building() const { return building_; }
 
-  /// One chunk of the build; true while more is left.
+  /// Reads every key under the indexes' prefixes again, from the start,
+  /// while queries go on being answered (the indexes it corrects are
+  /// nearly right): after a gap in a shared engine's change feed, writes of
+  /// other nodes may be missing. True when no pass was running (the caller
+  /// starts the steps).
+  bool refresh();
+
+  /// A build or a refresh has keys left to read.
+  bool reading() const { return building_ || refreshing_; }
+
+  /// One chunk of the build (or refresh); true while more is left.
   caf::expected<bool> build_step(state_store& store, unix_ms now);
 
   /// Reads `keys` from the backend into the indexes again.
@@ -71,7 +81,8 @@ private:
   uint32_t shard_;
   std::function<bool(std::string_view)> owns_;
   bool building_ = false;
-  /// The build: the prefixes to read (none inside another), which one, and
+  bool refreshing_ = false;
+  /// The build (or refresh): the prefixes to read (none inside another), which one, and
   /// the last key read of it.
   std::vector<std::string> prefixes_;
   size_t prefix_at_ = 0;

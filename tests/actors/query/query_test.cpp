@@ -103,6 +103,58 @@ TEST_CASE("a shard's indexes answer backend_unavailable until built, and the "
   CHECK(page->items.size() == 1);
 }
 
+TEST_CASE("a refresh reads every key again while queries are answered, and "
+          "picks up writes the indexes never saw") {
+  auto budget = std::make_shared<key_budget>(0);
+  memory_store store{budget, eviction_policy::reject, 0};
+  auto set = [&](const std::string& key, const std::string& value) {
+    REQUIRE(store.set(set_request{key, value, 0, {}}, 0, 1));
+  };
+  for (int i = 0; i < 600; ++i)
+    set("q:" + std::to_string(i), R"({"status":"filled"})");
+  shard_indexes indexes{query_config("memory", 1).indexes, 0, nullptr};
+  auto run_steps = [&] {
+    int steps = 0;
+    while (true) {
+      auto more = indexes.build_step(store, 1);
+      REQUIRE(more);
+      ++steps;
+      if (!*more)
+        return steps;
+    }
+  };
+  CHECK_FALSE(indexes.refresh()); // the start-up build is still to run
+  run_steps();
+  REQUIRE_FALSE(indexes.building());
+  // Written behind the indexes' back, as another node's writes are on a
+  // shared engine while the change feed is lost.
+  set("q:7", R"({"status":"pending"})");
+  set("q:new", R"({"status":"pending"})");
+  query_request req;
+  req.prefix = "q:";
+  req.where = {where("status", query_op::eq, {str("pending")})};
+  auto keys_of = [&](const query_page& page) {
+    std::vector<std::string> out;
+    for (auto& item : page.items)
+      out.push_back(item.key);
+    return out;
+  };
+  auto before = indexes.query(store, req, 1, 1 << 20);
+  REQUIRE(before);
+  CHECK(before->items.empty());
+  CHECK(indexes.refresh());
+  CHECK_FALSE(indexes.refresh()); // one pass at a time; it starts over
+  CHECK(indexes.reading());
+  CHECK_FALSE(indexes.building());
+  // Answered during the refresh (not "being built").
+  CHECK(indexes.query(store, req, 1, 1 << 20));
+  CHECK(run_steps() == 2);
+  CHECK_FALSE(indexes.reading());
+  auto after = indexes.query(store, req, 1, 1 << 20);
+  REQUIRE(after);
+  CHECK(keys_of(*after) == std::vector<std::string>{"q:7", "q:new"});
+}
+
 TEST_CASE("a query page holds values up to the reply budget, and resumes "
           "after it") {
   auto budget = std::make_shared<key_budget>(0);
