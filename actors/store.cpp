@@ -143,10 +143,6 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
   if (watches.source == watch_support::refused)
     watch.refusal = watches.why;
   out.hub = spawn_watch_hub(sys, watch);
-  if (feed.feed) {
-    feed.hub = out.hub;
-    out.feed = spawn_engine_feed(sys, std::move(feed));
-  }
   out.watch = cfg.watch;
   for (size_t i = 0; i < stores->size(); ++i) {
     shard_settings settings;
@@ -167,6 +163,17 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
                                      plugin->blocking(), settings));
     watch_shard(out.shards.back(), settings.index, out.status,
                 options.on_failure);
+  }
+  // The feed started before the shards (no change is missed); its reader
+  // needs them to keep their indexes following the other nodes' writes.
+  if (feed.feed) {
+    feed.hub = out.hub;
+    if (!cfg.indexes.empty()) {
+      feed.index_shards = out.shards;
+      for (auto& index : cfg.indexes)
+        feed.index_prefixes.push_back(index.prefix);
+    }
+    out.feed = spawn_engine_feed(sys, std::move(feed));
   }
   fan_out_limits limits{options.fan_out_timeout, options.max_reply_bytes,
                         options.max_batch_keys};

@@ -130,8 +130,8 @@ using shard_actor = state_actor::extend<
   caf::reacts_to<background_step_atom>,
   /// INTERNAL: index the next chunk of this shard's keys (start-up build).
   caf::reacts_to<index_build_atom>,
-  /// INTERNAL: read these keys of this shard into its indexes again (a
-  /// transaction applied by another shard of a shared backend wrote them).
+  /// INTERNAL: read these keys into the indexes again (another shard or node
+  /// wrote them: a shared engine); no keys: all of them, in the background.
   caf::reacts_to<reindex_atom, batch_request>>;
 
 // -- watches ---------------------------------------------------------------------

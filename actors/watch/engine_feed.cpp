@@ -15,6 +15,7 @@
 #include "actors/watch/change_recorder.hpp"
 #include "backends/change_feed.hpp"
 #include "backends/codec/value_codec.hpp"
+#include "backends/shard_placement.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {
@@ -107,6 +108,51 @@ void schedule_read(feed_ptr self, std::chrono::milliseconds after) {
     self->delayed_send(self, after, tick_atom_v);
 }
 
+bool indexed(const engine_feed_settings& s, std::string_view key) {
+  for (auto& prefix : s.index_prefixes)
+    if (key.substr(0, prefix.size()) == prefix)
+      return true;
+  return false;
+}
+
+/// Sends each shard the keys of this read that its indexes cover (one
+/// message per shard and read: at most changes_per_read keys), counted with
+/// the hub's messages so that a shard that falls behind slows the reads.
+void tell_indexes(feed_ptr self) {
+  auto& st = self->state;
+  auto& shards = st.settings.index_shards;
+  if (shards.empty() || st.read.empty())
+    return;
+  std::vector<batch_request> per_shard(shards.size());
+  for (auto& ev : st.read)
+    if (indexed(st.settings, ev.key))
+      per_shard[shard_index(ev.key, shards.size())].keys.push_back(ev.key);
+  for (size_t i = 0; i < shards.size(); ++i) {
+    if (per_shard[i].keys.empty())
+      continue;
+    ++st.in_flight;
+    self->request(shards[i], caf::infinite, reindex_atom_v,
+                  std::move(per_shard[i]))
+      .then(
+        [self]() {
+          --self->state.in_flight;
+          schedule_read(self, std::chrono::milliseconds{0});
+        },
+        [self](caf::error&) {
+          // The shard is gone: the store stops (its watchdog says so);
+          // watchers keep their changes meanwhile.
+          --self->state.in_flight;
+          schedule_read(self, std::chrono::milliseconds{0});
+        });
+  }
+}
+
+/// After a gap: every shard reads its indexed keys again.
+void refresh_indexes(feed_ptr self) {
+  for (auto& shard : self->state.settings.index_shards)
+    self->send(shard, reindex_atom_v, batch_request{});
+}
+
 void hand_to_hub(feed_ptr self) {
   auto& st = self->state;
   if (st.changes->empty())
@@ -133,6 +179,8 @@ bool restart(feed_ptr self) {
     return false;
   st.live = true;
   self->send(st.settings.hub, feed_atom_v, true);
+  if (st.ever_read)
+    refresh_indexes(self);
   spdlog::info("watch: reading the change feed of {}", feed.describe());
   // Watchers that subscribed before now may lack changes: the first start
   // may follow their subscription, a restart follows a gap.
@@ -157,6 +205,7 @@ void read_once(feed_ptr self) {
   st.read.clear();
   auto err = st.settings.feed->next(st.read, changes_per_read,
                                     st.settings.read_wait);
+  tell_indexes(self); // before stage() moves the keys out
   for (auto& ev : st.read)
     stage(self, ev);
   st.changes->expire_due(wall_now());

@@ -11,9 +11,17 @@
 // node) it retries, and each time the feed starts reading again every
 // watcher subscribed by then is told to resync: changes committed before
 // that were not seen.
+//
+// With declared indexes it also keeps them following the writes of every
+// node: each key the feed reports under an indexed prefix is sent to the
+// shard that owns it, which reads it back from the engine (a read, not the
+// feed's copy, so a late or reordered message cannot undo a newer write);
+// after a gap in the feed every shard reads all its indexed keys again.
 
 #include <chrono>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <caf/fwd.hpp>
 
@@ -37,6 +45,10 @@ struct engine_feed_settings {
   std::chrono::milliseconds read_wait{50};
   /// Pause between attempts to start a lost feed.
   std::chrono::milliseconds retry_pause{250};
+  /// With state.indexes: every shard of the store (a key goes to the one
+  /// shard_index names), and the prefixes the indexes cover. Empty: none.
+  std::vector<shard_actor> index_shards;
+  std::vector<std::string> index_prefixes;
 };
 
 /// Spawns the reader (detached: it blocks on the feed's connection).

@@ -422,4 +422,52 @@ inline void check_queries(running_store& store,
   }
 }
 
+/// Two service instances on one shared engine (Redis, PostgreSQL): the
+/// queries of `reader` see what is written through `writer`, whose writes
+/// reach `reader`'s indexes only through the engine's change feed: new
+/// keys, and keys `reader` indexed whose fields `writer` changed. Waits up
+/// to 10 s for each.
+inline void check_queries_follow_other_instances(running_store& reader,
+                                                 running_store& writer) {
+  using strings = std::vector<std::string>;
+  REQUIRE(writer.ask<delete_prefix_result>(delete_atom_v,
+                                           delete_prefix_request{"q:", 0}));
+  auto put = [](running_store& via, const std::string& key,
+                const std::string& value) {
+    auto r = via.ask<write_result>(put_atom_v, set_request{key, value, 0, {}});
+    INFO(key << ": " << (r ? std::string{} : message_of(r.error())));
+    REQUIRE(r);
+  };
+  auto pending_by_deadline = [&] {
+    return query_keys(reader, {where("status", query_op::eq, {str("pending")})},
+                      "deadline");
+  };
+  auto eventually = [&](const strings& want) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+    auto got = pending_by_deadline();
+    while (got != want && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+      got = pending_by_deadline();
+    }
+    return got;
+  };
+  // Indexed by the reader itself, as filled.
+  put(reader, "q:own", R"({"status":"filled","deadline":5})");
+  REQUIRE(eventually({}).empty());
+  put(writer, "q:a", R"({"status":"pending","deadline":30})");
+  put(writer, "q:b", R"({"status":"filled","deadline":10})");
+  put(writer, "q:c", R"({"status":"pending","deadline":20})");
+  CHECK(eventually({"q:c", "q:a"}) == strings{"q:c", "q:a"});
+  // A key the reader indexed, changed by the other instance.
+  put(writer, "q:own", R"({"status":"pending","deadline":5})");
+  CHECK(eventually({"q:own", "q:c", "q:a"})
+        == strings{"q:own", "q:c", "q:a"});
+  put(writer, "q:c", R"({"status":"filled","deadline":20})");
+  REQUIRE(writer.ask<bool>(delete_atom_v, delete_request{"q:a", {}}));
+  CHECK(eventually({"q:own"}) == strings{"q:own"});
+  // The reader's own writes still count at once.
+  put(reader, "q:d", R"({"status":"pending","deadline":1})");
+  CHECK(pending_by_deadline() == strings{"q:d", "q:own"});
+}
+
 } // namespace solver_state::testing

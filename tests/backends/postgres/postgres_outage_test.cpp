@@ -43,3 +43,11 @@ TEST_CASE("queries on a postgresql store, transactions over several shards "
     testing::shared_postgres().url() + "?table=query", 3)};
   testing::check_queries(store, {true, true});
 }
+
+TEST_CASE("queries through one instance follow the writes of another on the "
+          "same postgresql table (its change feed)") {
+  auto type = testing::shared_postgres().url() + "?table=query_shared";
+  testing::running_store reader{testing::query_config(type, 2)};
+  testing::running_store writer{testing::query_config(type, 2)};
+  testing::check_queries_follow_other_instances(reader, writer);
+}

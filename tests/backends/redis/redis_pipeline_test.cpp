@@ -197,3 +197,12 @@ TEST_CASE("queries on a redis store, transactions over several shards "
   running_store store{query_config(server.url(), 3)};
   check_queries(store, {true, true});
 }
+
+TEST_CASE("queries through one instance follow the writes of another on the "
+          "same redis (its change feed)") {
+  auto& server = shared_redis();
+  server.flush();
+  running_store reader{query_config(server.url(), 2)};
+  running_store writer{query_config(server.url(), 2)};
+  check_queries_follow_other_instances(reader, writer);
+}
