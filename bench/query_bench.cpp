@@ -13,6 +13,8 @@
 // Both on the memory backend through the router and shards, the path a CAF
 // solver takes; (a) with one request at a time, as a client pages.
 // Usage: query-bench [orders=1000000] [writes=200000] [rounds=3] [window=128]
+//                    [redis://host:port/db: (b) alone, on Redis, 2 shards;
+//                     with indexes the change feed's read-back included]
 
 #include <algorithm>
 #include <chrono>
@@ -46,10 +48,19 @@ namespace {
 
 const std::string prefix = "order:bench:";
 
+/// (b) on Redis instead of the memory backend when set (argv[5]): its
+/// URL, without a query string.
+std::string redis_url;
+
 state_config store_config(bool indexed) {
   state_config sc;
   sc.type = "memory";
   sc.shards = 4;
+  if (!redis_url.empty()) {
+    // Two stores of one run side by side: a namespace each.
+    sc.type = redis_url + (indexed ? "?prefix=qb-indexed:" : "?prefix=qb-plain:");
+    sc.shards = 2;
+  }
   sc.max_items = 0;
   if (indexed)
     sc.indexes = {{"status", prefix, "/status"},
@@ -214,6 +225,20 @@ void stop_and_wait(caf::actor_system& sys, store_handles& store) {
   self->wait_for(store.router, store.hub);
 }
 
+/// Deletes what an earlier round left in a shared backend (Redis): each
+/// round's first writes are new keys.
+void clear_orders(caf::actor_system& sys, const state_actor& store) {
+  caf::scoped_actor self{sys};
+  self->request(store, std::chrono::minutes{5}, delete_atom_v,
+                delete_prefix_request{prefix, 0})
+    .receive([](const delete_prefix_result&) {},
+             [](const caf::error& err) {
+               std::fprintf(stderr, "clearing the orders: %s\n",
+                            message_of(err).c_str());
+               std::exit(1);
+             });
+}
+
 double seconds_of(const std::function<void()>& run) {
   auto started = clock_type::now();
   run();
@@ -233,6 +258,8 @@ int main(int argc, char** argv) {
   size_t writes = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 200'000;
   size_t rounds = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 3;
   size_t window = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 128;
+  if (argc > 5)
+    redis_url = argv[5];
   caf::actor_system_config cfg;
   register_message_types(cfg);
   // Idle workers wait as the service's do (app/main.cpp): no 50 us polling
@@ -255,7 +282,7 @@ int main(int argc, char** argv) {
   }
 
   // (c) the indexes' memory.
-  {
+  if (redis_url.empty()) {
     auto before = mallinfo2().uordblks;
     auto set = std::make_unique<index_set>(store_config(true).indexes);
     auto took = seconds_of([&] {
@@ -271,7 +298,7 @@ int main(int argc, char** argv) {
   }
 
   // (a) the pending orders, soonest first.
-  {
+  if (redis_url.empty()) {
     auto started = start_store(sys, store_config(true), compiled_plugins());
     if (!started) {
       std::fprintf(stderr, "%s\n", message_of(started.error()).c_str());
@@ -313,6 +340,8 @@ int main(int argc, char** argv) {
       auto without = start_store(sys, store_config(false), compiled_plugins());
       if (!with || !without)
         return 1;
+      clear_orders(sys, with->router);
+      clear_orders(sys, without->router);
       auto rate = [&](const state_actor& store, size_t offset) {
         return writes / put_all(sys, store, keys, values, writes, window,
                                 offset);
