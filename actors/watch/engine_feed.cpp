@@ -179,8 +179,10 @@ bool restart(feed_ptr self) {
     return false;
   st.live = true;
   self->send(st.settings.hub, feed_atom_v, true);
-  if (st.ever_read)
-    refresh_indexes(self);
+  // A gap: after a loss, or since the node started when the feed could not
+  // start with it (the indexes' start-up build may have passed keys that
+  // other nodes wrote meanwhile).
+  refresh_indexes(self);
   spdlog::info("watch: reading the change feed of {}", feed.describe());
   // Watchers that subscribed before now may lack changes: the first start
   // may follow their subscription, a restart follows a gap.
