@@ -62,6 +62,22 @@ TEST_CASE("a file store's indexes are rebuilt at restart, also with another "
   CHECK(found == expect);
 }
 
+namespace {
+
+/// Runs build steps until the build (or refresh) is done; how many.
+int run_build(shard_indexes& indexes, memory_store& store) {
+  int steps = 0;
+  while (true) {
+    auto more = indexes.build_step(store, 1);
+    REQUIRE(more);
+    ++steps;
+    if (!*more)
+      return steps;
+  }
+}
+
+} // namespace
+
 TEST_CASE("a shard's indexes answer backend_unavailable until built, and the "
           "build reads every key in chunks") {
   auto budget = std::make_shared<key_budget>(0);
@@ -88,15 +104,7 @@ TEST_CASE("a shard's indexes answer backend_unavailable until built, and the "
   auto refused = indexes.query(store, bad, 1, 1 << 20);
   REQUIRE_FALSE(refused);
   CHECK(code_of(refused.error()) == state_errc::bad_request);
-  int steps = 0;
-  while (true) {
-    auto more = indexes.build_step(store, 1);
-    REQUIRE(more);
-    ++steps;
-    if (!*more)
-      break;
-  }
-  CHECK(steps == 3);
+  CHECK(run_build(indexes, store) == 3);
   CHECK(indexes.indexed_keys() == n);
   auto page = indexes.query(store, req, 1, 1 << 20);
   REQUIRE(page);
@@ -113,18 +121,8 @@ TEST_CASE("a refresh reads every key again while queries are answered, and "
   for (int i = 0; i < 600; ++i)
     set("q:" + std::to_string(i), R"({"status":"filled"})");
   shard_indexes indexes{query_config("memory", 1).indexes, 0, nullptr};
-  auto run_steps = [&] {
-    int steps = 0;
-    while (true) {
-      auto more = indexes.build_step(store, 1);
-      REQUIRE(more);
-      ++steps;
-      if (!*more)
-        return steps;
-    }
-  };
   CHECK_FALSE(indexes.refresh()); // the start-up build is still to run
-  run_steps();
+  run_build(indexes, store);
   REQUIRE_FALSE(indexes.building());
   // Written behind the indexes' back, as another node's writes are on a
   // shared engine while the change feed is lost.
@@ -148,7 +146,7 @@ TEST_CASE("a refresh reads every key again while queries are answered, and "
   CHECK_FALSE(indexes.building());
   // Answered during the refresh (not "being built").
   CHECK(indexes.query(store, req, 1, 1 << 20));
-  CHECK(run_steps() == 2);
+  CHECK(run_build(indexes, store) == 2);
   CHECK_FALSE(indexes.reading());
   auto after = indexes.query(store, req, 1, 1 << 20);
   REQUIRE(after);
