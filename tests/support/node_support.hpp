@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <set>
@@ -53,25 +54,35 @@ struct temp_dir {
   }
 };
 
-/// A loopback port that was free a moment ago (the OS picks it), and that
-/// this process has not handed out before: a test picks several ports
-/// before any is bound (a node's node.listen and http.listen), and the OS
-/// may offer the same free port twice (a front once got both on one port).
+/// A loopback port that is free now and that this process has not handed
+/// out before (a test picks several ports before any is bound: a node's
+/// node.listen and http.listen). Picked below the kernel's ephemeral range
+/// (32768-60999 by default): a port from that range, free when picked, can
+/// be taken as the source port of any process's outgoing connection before
+/// the node binds it, or by a peer polling it that connects to itself (TCP
+/// simultaneous open): the likely cause of a front node that once never
+/// saw its store nodes in CI.
 inline uint16_t free_port() {
   static std::set<uint16_t> handed_out;
+  static std::mt19937 rng{std::random_device{}()};
   while (true) {
+    auto port = static_cast<uint16_t>(20'000 + rng() % 12'000);
+    if (handed_out.count(port))
+      continue;
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    socklen_t len = sizeof(addr);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    auto port = ntohs(addr.sin_port);
-    if (handed_out.insert(port).second)
+    addr.sin_port = htons(port);
+    bool free = fd >= 0
+                && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr))
+                     == 0;
+    if (fd >= 0)
+      ::close(fd);
+    if (free) {
+      handed_out.insert(port);
       return port;
+    }
   }
 }
 
