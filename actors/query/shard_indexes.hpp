@@ -82,8 +82,8 @@ private:
   std::function<bool(std::string_view)> owns_;
   bool building_ = false;
   bool refreshing_ = false;
-  /// The build (or refresh): the prefixes to read (none inside another), which one, and
-  /// the last key read of it.
+  /// The build (or refresh): the prefixes to read (none inside another),
+  /// which one, and the last key read of it.
   std::vector<std::string> prefixes_;
   size_t prefix_at_ = 0;
   std::string after_;

@@ -127,23 +127,19 @@ void tell_indexes(feed_ptr self) {
   for (auto& ev : st.read)
     if (indexed(st.settings, ev.key))
       per_shard[shard_index(ev.key, shards.size())].keys.push_back(ev.key);
+  // Answered or not (a shard that is gone stops the store, its watchdog
+  // says so), the request no longer holds the reads back.
+  auto answered = [self] {
+    --self->state.in_flight;
+    schedule_read(self, std::chrono::milliseconds{0});
+  };
   for (size_t i = 0; i < shards.size(); ++i) {
     if (per_shard[i].keys.empty())
       continue;
     ++st.in_flight;
     self->request(shards[i], caf::infinite, reindex_atom_v,
                   std::move(per_shard[i]))
-      .then(
-        [self]() {
-          --self->state.in_flight;
-          schedule_read(self, std::chrono::milliseconds{0});
-        },
-        [self](caf::error&) {
-          // The shard is gone: the store stops (its watchdog says so);
-          // watchers keep their changes meanwhile.
-          --self->state.in_flight;
-          schedule_read(self, std::chrono::milliseconds{0});
-        });
+      .then(answered, [answered](caf::error&) { answered(); });
   }
 }
 
