@@ -628,7 +628,7 @@ caf::error file_store::start_fold() {
   if (!next)
     return std::move(next.error());
   auto name = wal_name(opts_.shard, log_generation_);
-  folding_bytes_ = log_->size();
+  folding_bytes_ = log_->size() - wal_header_bytes;
   retired_logs_.push_back(std::exchange(log_name_, name));
   log_ = std::move(*next);
   fold_ = std::make_unique<fold_job>();
@@ -872,7 +872,10 @@ store_stats file_store::stats() const {
   out.log_sync_buckets.resize(bucket_count);
   out.log_sync_seconds = sync_seconds_;
   out.folds = true;
-  out.unfolded_bytes = (log_ ? log_->size() : 0) + folding_bytes_;
+  // Records only: a log's header is not a write waiting for the fold (an
+  // idle store reads 0).
+  out.unfolded_bytes =
+    (log_ ? log_->size() - wal_header_bytes : 0) + folding_bytes_;
   out.backpressure_seconds = backpressure_seconds_;
   return out;
 }

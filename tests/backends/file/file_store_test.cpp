@@ -252,6 +252,24 @@ TEST_CASE("a torn log tail is ignored, a bad record before good ones refuses "
   }
 }
 
+TEST_CASE("unfolded_bytes counts the log's records, not its header: 0 on "
+          "a fresh store and again once a fold is done") {
+  temp_dir dir;
+  auto store = open_store(file_config_for(dir.path, 1, fsync_policy::never));
+  REQUIRE(store);
+  auto* file = dynamic_cast<file_store*>(store->stores[0].get());
+  REQUIRE(file);
+  CHECK(file->stats().unfolded_bytes == 0);
+  REQUIRE(store->put("order:1", "pending"));
+  auto written = file->stats().unfolded_bytes;
+  CHECK(written > 0);
+  REQUIRE(store->put("order:2", "filled"));
+  CHECK(file->stats().unfolded_bytes > written);
+  REQUIRE_FALSE(store->checkpoint_all());
+  REQUIRE_FALSE(file->finish_fold());
+  CHECK(file->stats().unfolded_bytes == 0);
+}
+
 TEST_CASE("a checkpoint recycles the folded log: writes after it survive, "
           "the old records never come back") {
   temp_dir dir;
