@@ -5,14 +5,17 @@
 //  (b) set and get through the store actors (memory backend, router and
 //      shards, a window of outstanding requests), the path a CAF solver
 //      takes; modes interleaved round by round, median of the rounds, with
-//      the process CPU per request and its ratio to no codec;
+//      the process CPU per request and its ratio to no codec (each round
+//      starts with another mode);
 //  (c) bytes on disk per value with the file backend (apparent file bytes
 //      and allocated blocks, log folded into the tree).
 // Values: 256 B and 4 KiB of random base64 text (little to compress), and a
 // 1.5 KiB EIP-7683-style order as JSON. Modes: none, zstd, aes, zstd+aes,
 // zdict and zdict+aes (zstd with a dictionary trained on other orders),
 // zfast+aes (the same at zstd's fast level -5).
-// Usage: codec-bench [ops=200000] [rounds=3] [window=128]
+// Usage: codec-bench [ops=200000] [rounds=7] [window=128] [values] [modes]
+//   values, modes: comma-separated names to run (all by default), e.g.
+//   `codec-bench 200000 9 128 256B none,aes` for a long A/B of one target.
 
 #include <algorithm>
 #include <chrono>
@@ -74,7 +77,7 @@ struct mode {
   int level = 1;
 };
 
-const std::vector<mode> modes{{"none", false, false},
+std::vector<mode> modes{{"none", false, false},
                               {"zstd", true, false},
                               {"aes", false, true},
                               {"zstd+aes", true, true},
@@ -126,6 +129,22 @@ value_codec codec_of(const state_config& cfg) {
 
 // -- (a) the codec alone ------------------------------------------------------------
 
+/// ns per call of `f`, called for at least a quarter of a second: 20,000
+/// calls (a few ms) read up to 1.7x the steady figure on this VM.
+template <class F>
+double ns_per_call(F&& f) {
+  size_t n = 0;
+  auto start = clock_type::now();
+  std::chrono::duration<double, std::nano> spent{0};
+  while (spent < std::chrono::milliseconds(250)) {
+    for (int i = 0; i < 1'000; ++i)
+      f();
+    n += 1'000;
+    spent = clock_type::now() - start;
+  }
+  return spent.count() / n;
+}
+
 void codec_alone(const std::vector<value_kind>& values,
                  const std::string& key_file) {
   std::printf("\n(a) the codec alone, ns per value (stored bytes)\n");
@@ -134,21 +153,19 @@ void codec_alone(const std::vector<value_kind>& values,
   for (auto& v : values)
     for (auto& m : modes) {
       auto codec = codec_of(config_of(m, key_file));
-      const int n = 20'000;
-      std::string stored;
-      auto start = clock_type::now();
-      for (int i = 0; i < n; ++i)
+      std::string stored = *codec.encode("order:eip7683:0x1234", v.bytes);
+      auto enc = ns_per_call([&] {
         stored = *codec.encode("order:eip7683:0x1234", v.bytes);
-      std::chrono::duration<double, std::nano> enc = clock_type::now() - start;
-      start = clock_type::now();
-      size_t check = 0;
-      for (int i = 0; i < n; ++i)
+      });
+      size_t check = 0, calls = 0;
+      auto dec = ns_per_call([&] {
         check += codec.decode("order:eip7683:0x1234", stored)->size();
-      std::chrono::duration<double, std::nano> dec = clock_type::now() - start;
-      if (check != n * v.bytes.size())
+        ++calls;
+      });
+      if (check != calls * v.bytes.size())
         std::fprintf(stderr, "decode mismatch\n");
       std::printf("%-10s %-9s %10.0f %10.0f %10zu\n", v.name, m.name,
-                  enc.count() / n, dec.count() / n, stored.size());
+                  enc, dec, stored.size());
     }
 }
 
@@ -250,8 +267,12 @@ void through_actors(const std::vector<value_kind>& values,
     }
     std::vector<std::vector<double>> sets(modes.size()), gets(modes.size()),
       set_cpu(modes.size()), get_cpu(modes.size());
+    // Each round starts one mode later: a mode's place in the round (the
+    // first runs after another store's gets, with the caches cold for it)
+    // moved its figures by up to 20%, more than the costs measured here.
     for (size_t r = 0; r < rounds; ++r)
-      for (size_t i = 0; i < modes.size(); ++i) {
+      for (size_t j = 0; j < modes.size(); ++j) {
+        auto i = (j + r) % modes.size();
         auto s = rate(sys, stores[i].router, keys, v.bytes, true, ops, window);
         auto g = rate(sys, stores[i].router, keys, v.bytes, false, ops, window);
         sets[i].push_back(s.per_second);
@@ -261,13 +282,20 @@ void through_actors(const std::vector<value_kind>& values,
       }
     // The ratio is of CPU per request (none / mode): on this CPU-bound
     // machine it is what throughput would be, without the scheduler's
-    // run-to-run noise in the wall-clock rates.
-    auto set0 = median(set_cpu[0]), get0 = median(get_cpu[0]);
+    // run-to-run noise in the wall-clock rates. It is the median of each
+    // round's ratio: a round's runs are seconds apart, the rounds a minute,
+    // and the machine's speed drifts in between.
+    auto ratio = [&](const std::vector<std::vector<double>>& cpu, size_t i) {
+      std::vector<double> per_round;
+      for (size_t r = 0; r < rounds; ++r)
+        per_round.push_back(cpu[0][r] / cpu[i][r]);
+      return median(per_round);
+    };
     for (size_t i = 0; i < modes.size(); ++i)
       std::printf("%-10s %-9s %10.0f %7.2f %7.2f %10.0f %7.2f %7.2f\n",
                   v.name, modes[i].name, median(sets[i]), median(set_cpu[i]),
-                  set0 / median(set_cpu[i]), median(gets[i]),
-                  median(get_cpu[i]), get0 / median(get_cpu[i]));
+                  ratio(set_cpu, i), median(gets[i]), median(get_cpu[i]),
+                  ratio(get_cpu, i));
     for (auto& s : stores)
       stop_store(s);
   }
@@ -336,16 +364,38 @@ void bytes_on_disk(const std::vector<value_kind>& values,
     }
 }
 
+/// Whether `name` is one of the comma-separated `list` (an empty list: all).
+bool selected(const std::string& list, const std::string& name) {
+  if (list.empty())
+    return true;
+  return ("," + list + ",").find("," + name + ",") != std::string::npos;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   size_t ops = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 200'000;
-  size_t rounds = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 3;
+  // Seven rounds: with the start rotating, each mode once in each place.
+  size_t rounds = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 7;
   size_t window = argc > 3 ? std::strtoul(argv[3], nullptr, 10) : 128;
+  std::string value_names = argc > 4 ? argv[4] : "";
+  std::string mode_names = argc > 5 ? argv[5] : "";
   std::mt19937_64 rng{2026};
   std::vector<value_kind> values{{"256B", random_text(256, rng)},
                                  {"4KiB", random_text(4096, rng)},
                                  {"order", testing::eip7683_order(rng)}};
+  // The ratios are against the first mode: keep "none" whatever is chosen.
+  modes.erase(std::remove_if(modes.begin() + 1, modes.end(),
+                             [&](const mode& m) {
+                               return !selected(mode_names, m.name);
+                             }),
+              modes.end());
+  auto order_bytes = values[2].bytes.size();
+  values.erase(std::remove_if(values.begin(), values.end(),
+                              [&](const value_kind& v) {
+                                return !selected(value_names, v.name);
+                              }),
+               values.end());
   auto work = fs::temp_directory_path() / ("codec-bench-" + std::to_string(::getpid()));
   fs::create_directories(work);
   auto key_file = (work / "k1.key").string();
@@ -363,7 +413,7 @@ int main(int argc, char** argv) {
   train_dictionary(dictionary_file);
   std::printf("codec-bench: %u hardware threads; the order is %zu bytes of "
               "JSON\n",
-              std::thread::hardware_concurrency(), values[2].bytes.size());
+              std::thread::hardware_concurrency(), order_bytes);
   codec_alone(values, key_file);
   through_actors(values, key_file, ops, rounds, window);
   bytes_on_disk(values, key_file, work.string());
