@@ -15,6 +15,7 @@
 #include <boost/json.hpp>
 #include <zdict.h>
 
+#include "backends/codec/hex_runs.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "cli/reply_failure.hpp"
@@ -52,8 +53,11 @@ struct samples {
         problem = why;
       return;
     }
-    bytes += parsed->value;
-    sizes.push_back(parsed->value.size());
+    // What the codec hands zstd: the value with its hex runs packed.
+    auto packed = pack_hex_runs(parsed->value);
+    const auto& sample = packed.empty() ? parsed->value : packed;
+    bytes += sample;
+    sizes.push_back(sample.size());
   }
 };
 

@@ -4,6 +4,7 @@
 #include <random>
 
 #include <catch2/catch.hpp>
+#include <zstd.h>
 
 #include "backends/codec/key_ring.hpp"
 #include "backends/codec/value_codec.hpp"
@@ -113,13 +114,14 @@ TEST_CASE("zstd compresses values from min_bytes on, and only when smaller") {
 
 
 TEST_CASE("zstd's fast negative levels still entropy-code the literals") {
-  // Random hex has no repeats for the match finder: only Huffman coding of
-  // the literals (4 bits a digit) shrinks it, which zstd's negative levels
-  // skip unless told otherwise.
+  // Random text of 16 letters has no repeats for the match finder: only
+  // Huffman coding of the literals (4 bits a letter) shrinks it, which
+  // zstd's negative levels skip unless told otherwise. (Not hex digits:
+  // those are packed before zstd sees them.)
   std::mt19937_64 rng{7};
   std::string hex;
   for (int i = 0; i < 4096; ++i)
-    hex.push_back("0123456789abcdef"[rng() % 16]);
+    hex.push_back("ghijklmnopqrstuv"[rng() % 16]);
   for (int level : {1, -5, -50}) {
     CAPTURE(level);
     auto cfg = zstd_from(512);
@@ -131,6 +133,53 @@ TEST_CASE("zstd's fast negative levels still entropy-code the literals") {
     CHECK(decode_ok(c, "k", stored) == hex);
   }
 }
+TEST_CASE("hex runs are packed before zstd, and kept packed when zstd "
+          "cannot shrink them further") {
+  value_codec c{zstd_from(512), nullptr, max_value};
+  auto order = json_order();
+  auto stored = encode_ok(c, "order:t:1", order);
+  // What zstd was given: the order with its 64-digit id packed.
+  std::string body(ZSTD_getFrameContentSize(stored.data() + 5,
+                                            stored.size() - 5),
+                   '\0');
+  REQUIRE(ZSTD_decompress(body.data(), body.size(), stored.data() + 5,
+                          stored.size() - 5)
+          == body.size());
+  CHECK(body.find('\xF5') != std::string::npos);
+  CHECK(body.find(std::string(64, 'a')) == std::string::npos);
+  CHECK(decode_ok(c, "order:t:1", stored) == order);
+  // Random digits: packed they are random bytes, which zstd cannot shrink.
+  std::mt19937_64 rng{3};
+  std::string digits;
+  for (int i = 0; i < 4096; ++i)
+    digits.push_back("0123456789abcdef"[rng() % 16]);
+  auto packed = encode_ok(c, "k", digits);
+  CHECK(inspect_stored(packed).compressed);
+  CHECK(packed.size() == 5 + 3 + 2048);
+  CHECK(decode_ok(c, "k", packed) == digits);
+}
+
+TEST_CASE("a frame whose packed hex runs are damaged is an error, and one "
+          "written before packing existed still reads") {
+  value_codec c{zstd_from(512), nullptr, max_value};
+  const std::string packed_frame{"\xffSV\x01\x04", 5};
+  CHECK_THAT(decode_error(c, "k", packed_frame + "\xF5\x10" "ab"),
+             Catch::Contains("packed hex runs are damaged"));
+  CHECK(decode_ok(c, "k", packed_frame + "0x\xF5\x08" + std::string(8, '\x9f'))
+        == "0x9f9f9f9f9f9f9f9f");
+  value_codec small{zstd_from(512), nullptr, 17};
+  CHECK_THAT(decode_error(small, "k", packed_frame + "\xF5\x09"
+                                        + std::string(9, '\x11')),
+             Catch::Contains("max_value_bytes"));
+  // A zstd frame of the order itself, as the codec wrote it before it
+  // packed hex runs, with the flags of then.
+  auto order = json_order();
+  std::string frame(ZSTD_compressBound(order.size()), '\0');
+  frame.resize(
+    ZSTD_compress(frame.data(), frame.size(), order.data(), order.size(), 1));
+  CHECK(decode_ok(c, "k", std::string{"\xffSV\x01\x01", 5} + frame) == order);
+}
+
 TEST_CASE("AES-256-GCM: round trip, a fresh nonce each time, the key id in "
           "the frame") {
   testing::key_files files;
