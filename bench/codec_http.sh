@@ -10,7 +10,10 @@
 # drift of the machine (this VM's rate moves by up to 40% within minutes)
 # hits every mode alike.
 #
-# usage: [ROUNDS=3] bench/codec_http.sh [seconds per wrk run, default 5] [build dir, default build]
+# usage: [ROUNDS=3] [MODES="none aes"] [VALUES="256B order"] bench/codec_http.sh
+#          [seconds per wrk run, default 5] [build dir, default build]
+# MODES and VALUES choose a subset (none is always run first: the ratios
+# are against it).
 set -euo pipefail
 
 duration="${1:-5}"
@@ -112,12 +115,12 @@ echo "machine: $(nproc) cores, $(. /etc/os-release; echo "$PRETTY_NAME"), $(date
 echo "wrk -t1 -c50 -d${duration}s on one key, memory backend, $rounds round(s) with the modes in turn;"
 echo "ratio = rps / rps of mode none in the same round, median over the rounds (as the rates)"
 printf '%-6s %-9s %10s %9s %6s %10s %9s %6s\n' value mode put_rps p99 ratio get_rps p99 ratio
-modes="none zstd aes zstd+aes zdict zdict+aes zfast+aes"
+modes="none $(tr ' ' '\n' <<<"${MODES:-zstd aes zstd+aes zdict zdict+aes zfast+aes}" | grep -vx none | tr '\n' ' ')"
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 # wrk's latency as milliseconds (it prints us, ms or s).
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) sub(/ms/, "", v); else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 }; printf "%.2f", v }'; }
 ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
-for value in 256B 4KiB order; do
+for value in ${VALUES:-256B 4KiB order}; do
   declare -A put_rps=() put_p99=() get_rps=() get_p99=() put_ratio=() get_ratio=()
   for round in $(seq "$rounds"); do
     for mode in $modes; do
