@@ -201,6 +201,15 @@ caf::error reject_host_list(const connection_url& url) {
   return {};
 }
 
+caf::error read_watches_option(const connection_url& url, bool& local) {
+  auto it = url.query.find("watches");
+  local = it != url.query.end();
+  if (local && it->second != "local")
+    return bad("watches must be local (this instance is the only writer: "
+               "it reads no change feed), got '" + it->second + "'");
+  return {};
+}
+
 caf::error
 reject_unknown_options(const connection_url& url,
                        std::initializer_list<std::string_view> known) {

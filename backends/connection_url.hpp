@@ -65,6 +65,13 @@ caf::error read_timeouts(const connection_url& url,
 /// connection reaches one server.
 caf::error reject_host_list(const connection_url& url);
 
+/// The watches option of a shared engine's URL: `watches=local` says this
+/// instance is the engine's only writer, so its watches and indexes follow
+/// its own writes and it reads no change feed (whose read-back of every
+/// indexed write is then saved). Sets `local`; bad_request for any other
+/// value.
+caf::error read_watches_option(const connection_url& url, bool& local);
+
 /// bad_request when `url` has a query key outside `known` (usually a typo).
 caf::error reject_unknown_options(const connection_url& url,
                                   std::initializer_list<std::string_view> known);

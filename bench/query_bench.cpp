@@ -49,7 +49,7 @@ namespace {
 const std::string prefix = "order:bench:";
 
 /// (b) on Redis instead of the memory backend when set (argv[5]): its
-/// URL, without a query string.
+/// URL, with or without options (watches=local: no change feed read).
 std::string redis_url;
 
 state_config store_config(bool indexed) {
@@ -58,7 +58,9 @@ state_config store_config(bool indexed) {
   sc.shards = 4;
   if (!redis_url.empty()) {
     // Two stores of one run side by side: a namespace each.
-    sc.type = redis_url + (indexed ? "?prefix=qb-indexed:" : "?prefix=qb-plain:");
+    auto options = redis_url.find('?') == std::string::npos ? "?" : "&";
+    sc.type = redis_url + options
+              + (indexed ? "prefix=qb-indexed:" : "prefix=qb-plain:");
     sc.shards = 2;
   }
   sc.max_items = 0;

@@ -44,7 +44,7 @@ caf::expected<postgres_options> parse_postgres_url(std::string_view text) {
     return bad("expected scheme postgresql://, got " + url->scheme);
   if (auto err = reject_unknown_options(
         *url, {"table", "connect_timeout_ms", "timeout_ms",
-               "target_session_attrs"}))
+               "target_session_attrs", "watches"}))
     return err;
   postgres_options out;
   out.hosts.clear();
@@ -69,6 +69,8 @@ caf::expected<postgres_options> parse_postgres_url(std::string_view text) {
     return bad("table must match [a-z_][a-z0-9_]* (at most 40 bytes), got '"
                + out.table + "'");
   if (auto err = read_timeouts(*url, out.connect_timeout, out.command_timeout))
+    return err;
+  if (auto err = read_watches_option(*url, out.local_watches))
     return err;
   return out;
 }

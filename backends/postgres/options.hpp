@@ -3,7 +3,7 @@
 // What a postgresql:// connection string says:
 //   postgresql://user[:password]@host[:port][,host[:port]...]/db
 //     [?table=solver_state&connect_timeout_ms=N&timeout_ms=N
-//      &target_session_attrs=read-write]
+//      &target_session_attrs=read-write&watches=local]
 // Several hosts (a primary and its standbys) are tried in order, as libpq
 // does, for the first that accepts writes: after a failover the next
 // connection finds the promoted standby by itself.
@@ -34,6 +34,9 @@ struct postgres_options {
   /// Bound on one statement's round trip (a hung server fails the operation
   /// with backend_unavailable instead of blocking the shard).
   std::chrono::milliseconds command_timeout{5'000};
+  /// watches=local: this instance is the table's only writer, and reads no
+  /// change feed (read_watches_option).
+  bool local_watches = false;
   /// What pg_stat_activity shows for the connection (not part of the URL).
   std::string application_name = "solver-state";
   /// state.max_items (not part of the URL); 0 = unlimited.

@@ -22,11 +22,22 @@ class postgres_plugin final : public state_backend_plugin {
 public:
   std::string_view name() const override { return "postgresql"; }
 
+  /// The URL's own rules, for --check-config.
+  caf::error check(const state_config& cfg) const override {
+    if (auto opts = parse_postgres_url(cfg.type); !opts)
+      return std::move(opts.error());
+    return {};
+  }
+
   bool blocking() const override { return true; }
 
   /// Several nodes may share one table: watches read what its change
-  /// trigger notifies (feed.hpp).
-  watch_support watches(const state_config&) const override {
+  /// trigger notifies (feed.hpp), unless the URL says this node is the
+  /// only writer (watches=local).
+  watch_support watches(const state_config& cfg) const override {
+    auto opts = parse_postgres_url(cfg.type);
+    if (opts && opts->local_watches)
+      return {};
     return {watch_support::engine_feed, {}};
   }
 

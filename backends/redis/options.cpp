@@ -77,7 +77,7 @@ caf::expected<redis_options> parse_redis_url(std::string_view text) {
                + url->scheme);
   if (auto err = reject_unknown_options(
         *url, {"prefix", "connect_timeout_ms", "timeout_ms", "wait_replicas",
-               "wait_timeout_ms", "sentinel_password"}))
+               "wait_timeout_ms", "sentinel_password", "watches"}))
     return err;
   redis_options out;
   out.user = url->user;
@@ -106,6 +106,8 @@ caf::expected<redis_options> parse_redis_url(std::string_view text) {
   if (auto err = read_timeouts(*url, out.connect_timeout, out.command_timeout))
     return err;
   if (auto err = read_wait_options(*url, out))
+    return err;
+  if (auto err = read_watches_option(*url, out.local_watches))
     return err;
   return out;
 }

@@ -4,7 +4,7 @@
 //   redis://[[user]:password@]host[:port][/db][?options]
 //   redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db][?options]
 // options: prefix=P, connect_timeout_ms=N, timeout_ms=N, wait_replicas=N,
-// wait_timeout_ms=N, and for Sentinel sentinel_password=S.
+// wait_timeout_ms=N, watches=local, and for Sentinel sentinel_password=S.
 // `prefix` namespaces every Redis key the store writes, so several services
 // (or tests) can share one Redis database. With Sentinel the hosts are the
 // Sentinels (port 26379 when absent); the user and password are the master's.
@@ -40,6 +40,9 @@ struct redis_options {
   /// each round trip that writes); 0 = acknowledge on the master's word.
   int64_t wait_replicas = 0;
   std::chrono::milliseconds wait_timeout{1'000};
+  /// watches=local: this instance is the only writer of its prefix, and
+  /// reads no change feed (read_watches_option).
+  bool local_watches = false;
 
   /// "redis 10.0.0.5:6379" or "redis master mymaster (via 3 sentinels)":
   /// whom errors and logs name.

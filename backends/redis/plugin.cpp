@@ -34,8 +34,12 @@ public:
   bool blocking() const override { return true; }
 
   /// Several nodes may share one Redis: watches read what every write
-  /// publishes (feed.hpp).
-  watch_support watches(const state_config&) const override {
+  /// publishes (feed.hpp), unless the URL says this node is the only
+  /// writer (watches=local).
+  watch_support watches(const state_config& cfg) const override {
+    auto opts = parse_redis_url(cfg.type);
+    if (opts && opts->local_watches)
+      return {};
     return {watch_support::engine_feed, {}};
   }
 

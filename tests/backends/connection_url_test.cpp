@@ -182,6 +182,30 @@ TEST_CASE("state.type picks the plugin by scheme") {
   CHECK(message_of(stores.error()).find("database") != std::string::npos);
 }
 
+TEST_CASE("watches=local makes a shared engine's store read no change "
+          "feed, and is its only value") {
+  auto& registry = compiled_plugins();
+  for (std::string url : {"redis://127.0.0.1:1/0", "postgresql://u@h:1/db"}) {
+    INFO(url);
+    state_config cfg;
+    cfg.type = url;
+    CHECK(registry.find(url)->watches(cfg).source == watch_support::engine_feed);
+    cfg.type = url + "?watches=local";
+    CHECK(registry.find(url)->watches(cfg).source == watch_support::shards);
+    CHECK_FALSE(registry.find(url)->check(cfg));
+    cfg.type = url + "?watches=all";
+    auto refused = registry.find(url)->check(cfg);
+    REQUIRE(refused);
+    CHECK_THAT(message_of(refused), Catch::Contains("watches must be local"));
+  }
+  auto redis = parse_redis_url("redis://h?watches=local&prefix=p:");
+  REQUIRE(redis);
+  CHECK(redis->local_watches);
+  auto postgres = parse_postgres_url("postgresql://u@h/db");
+  REQUIRE(postgres);
+  CHECK_FALSE(postgres->local_watches);
+}
+
 namespace {
 
 /// Runs build/solver-state --config with `type` as state.type; its exit

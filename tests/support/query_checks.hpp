@@ -422,6 +422,14 @@ inline void check_queries(running_store& store,
   }
 }
 
+/// Writes `key` through `via`, REQUIREd to succeed.
+inline void put_via(running_store& via, const std::string& key,
+                    const std::string& value) {
+  auto r = via.ask<write_result>(put_atom_v, set_request{key, value, 0, {}});
+  INFO(key << ": " << (r ? std::string{} : message_of(r.error())));
+  REQUIRE(r);
+}
+
 /// Two service instances on one shared engine (Redis, PostgreSQL): the
 /// queries of `reader` see what is written through `writer`, whose writes
 /// reach `reader`'s indexes only through the engine's change feed: new
@@ -432,12 +440,7 @@ inline void check_queries_follow_other_instances(running_store& reader,
   using strings = std::vector<std::string>;
   REQUIRE(writer.ask<delete_prefix_result>(delete_atom_v,
                                            delete_prefix_request{"q:", 0}));
-  auto put = [](running_store& via, const std::string& key,
-                const std::string& value) {
-    auto r = via.ask<write_result>(put_atom_v, set_request{key, value, 0, {}});
-    INFO(key << ": " << (r ? std::string{} : message_of(r.error())));
-    REQUIRE(r);
-  };
+  auto put = put_via;
   auto pending_by_deadline = [&] {
     return query_keys(reader, {where("status", query_op::eq, {str("pending")})},
                       "deadline");
@@ -468,6 +471,25 @@ inline void check_queries_follow_other_instances(running_store& reader,
   // The reader's own writes still count at once.
   put(reader, "q:d", R"({"status":"pending","deadline":1})");
   CHECK(pending_by_deadline() == strings{"q:d", "q:own"});
+}
+
+/// `reader` was started with watches=local on the engine that `writer`
+/// writes too: it reads no change feed, so its queries see its own writes
+/// and not the writer's, which a feed brings within milliseconds (above).
+/// Its reads still go to the engine.
+inline void check_local_instance_reads_no_feed(running_store& reader,
+                                               running_store& writer) {
+  REQUIRE(reader.ask<delete_prefix_result>(delete_atom_v,
+                                           delete_prefix_request{"q:", 0}));
+  put_via(reader, "q:own", R"({"status":"pending","deadline":5})");
+  put_via(writer, "q:other", R"({"status":"pending","deadline":1})");
+  std::this_thread::sleep_for(std::chrono::seconds{1});
+  CHECK(query_keys(reader, {where("status", query_op::eq, {str("pending")})},
+                   "deadline")
+        == std::vector<std::string>{"q:own"});
+  auto other = reader.ask<entry>(get_atom_v, std::string{"q:other"});
+  REQUIRE(other);
+  CHECK(other->value == R"({"status":"pending","deadline":1})");
 }
 
 } // namespace solver_state::testing

@@ -51,3 +51,12 @@ TEST_CASE("queries through one instance follow the writes of another on the "
   testing::running_store writer{testing::query_config(type, 2)};
   testing::check_queries_follow_other_instances(reader, writer);
 }
+
+TEST_CASE("an instance told watches=local reads no change feed: its "
+          "queries follow its own writes only") {
+  auto type = testing::shared_postgres().url() + "?table=query_local";
+  testing::running_store reader{
+    testing::query_config(type + "&watches=local", 2)};
+  testing::running_store writer{testing::query_config(type, 2)};
+  testing::check_local_instance_reads_no_feed(reader, writer);
+}

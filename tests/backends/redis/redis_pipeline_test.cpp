@@ -206,3 +206,12 @@ TEST_CASE("queries through one instance follow the writes of another on the "
   running_store writer{query_config(server.url(), 2)};
   check_queries_follow_other_instances(reader, writer);
 }
+
+TEST_CASE("an instance told watches=local reads no change feed: its "
+          "queries follow its own writes only") {
+  auto& server = shared_redis();
+  server.flush();
+  running_store reader{query_config(server.url() + "?watches=local", 2)};
+  running_store writer{query_config(server.url(), 2)};
+  check_local_instance_reads_no_feed(reader, writer);
+}
