@@ -1,7 +1,8 @@
-// Hex runs packed two digits to a byte (see hex_runs.hpp). Finding the
-// runs, packing and unpacking work 16 bytes at a time where SSE2 is there
-// (every x86-64): byte by byte, packing a 1.5 KiB order took 1.5 us, as
-// long as compressing it. Tails and other CPUs take the scalar path.
+// Hex runs packed two digits to a byte (see hex_runs.hpp). The runs are
+// found in a bitmap of the digits, and the bitmap is built, the digits
+// packed and unpacked 16 bytes at a time where SSE2 is there (every
+// x86-64): byte by byte, packing a 1.5 KiB order took 1.5 us, as long as
+// compressing it. Tails and other CPUs take the scalar loops.
 
 #include "backends/codec/hex_runs.hpp"
 
@@ -11,7 +12,10 @@
 #include <cstring>
 #include <vector>
 
-#if defined(__SSE2__)
+// SOLVER_STATE_SCALAR_HEX: the scalar loops alone, as CPUs without SSE2
+// run them (tests/CMakeLists.txt builds the tests so too).
+#if defined(__SSE2__) && !defined(SOLVER_STATE_SCALAR_HEX)
+#define HEX_RUNS_SSE2 1
 #include <emmintrin.h>
 #endif
 
@@ -48,7 +52,7 @@ bool is_digit(unsigned char c) {
   return digit_values[c] != 0xFF;
 }
 
-#if defined(__SSE2__)
+#if defined(HEX_RUNS_SSE2)
 /// Bit i set: p[i] is a lowercase hex digit (16 bytes from p).
 unsigned digit_mask(const unsigned char* p) {
   auto v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
@@ -67,7 +71,7 @@ void mark_digits(std::string_view in, uint64_t* m) {
   auto* p = reinterpret_cast<const unsigned char*>(in.data());
   auto n = in.size();
   size_t i = 0;
-#if defined(__SSE2__)
+#if defined(HEX_RUNS_SSE2)
   // A word at a time in a register: or-ing each 16-bit mask into memory
   // chained every store to the next load.
   for (; i + 64 <= n; i += 64) {
@@ -77,13 +81,14 @@ void mark_digits(std::string_view in, uint64_t* m) {
     m[i / 64] = word;
   }
 #endif
-  if (i == n)
-    return;
-  uint64_t word = 0;
-  for (auto at = i; at < n; ++at)
-    if (is_digit(p[at]))
-      word |= uint64_t{1} << (at - i);
-  m[i / 64] = word;
+  // The tail, or every word where SSE2 is not there.
+  for (; i < n; i += 64) {
+    uint64_t word = 0;
+    for (auto at = i; at < std::min(n, i + 64); ++at)
+      if (is_digit(p[at]))
+        word |= uint64_t{1} << (at - i);
+    m[i / 64] = word;
+  }
 }
 
 /// Bit j set: bytes 64 * w + j .. + min_packed_digits - 1 are all digits.
@@ -137,7 +142,7 @@ void append_plain(std::string& out, std::string_view text) {
 /// Packs the 2 * n digits of `r` into n bytes at `w`.
 void pack_digits(const unsigned char* r, size_t n, unsigned char* w) {
   size_t i = 0;
-#if defined(__SSE2__)
+#if defined(HEX_RUNS_SSE2)
   for (; i + 16 <= n; i += 16) {
     auto half = [&](size_t at) {
       auto c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + at));
@@ -161,7 +166,7 @@ void pack_digits(const unsigned char* r, size_t n, unsigned char* w) {
 /// Writes the 2 * n digits of the n bytes at `r` to `w`.
 void unpack_digits(const unsigned char* r, size_t n, char* w) {
   size_t i = 0;
-#if defined(__SSE2__)
+#if defined(HEX_RUNS_SSE2)
   for (; i + 16 <= n; i += 16) {
     auto b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + i));
     auto low_nibbles = _mm_set1_epi8(0x0F);
