@@ -203,10 +203,10 @@ caf::error reject_host_list(const connection_url& url) {
 
 caf::error read_watches_option(const connection_url& url, bool& local) {
   auto it = url.query.find("watches");
-  local = it != url.query.end();
-  if (local && it->second != "local")
+  if (it != url.query.end() && it->second != "local")
     return bad("watches must be local (this instance is the only writer: "
                "it reads no change feed), got '" + it->second + "'");
+  local = it != url.query.end();
   return {};
 }
 
