@@ -221,21 +221,25 @@ struct value_codec::impl {
     if (!zip || value.size() < compression.min_bytes)
       return 0;
     auto packed = pack_hex_runs(value);
-    const auto& source = packed.empty() ? value : packed;
+    unsigned char hex = packed.empty() ? 0 : flag_hex;
+    const auto& source = hex ? packed : value;
     std::string out(ZSTD_compressBound(source.size()), '\0');
     // The frame records the content size (srcSize is known): decompress
     // checks it against max_value_bytes before allocating.
     auto n = ZSTD_compress2(zip, out.data(), out.size(), source.data(),
                             source.size());
-    unsigned char hex = packed.empty() ? 0 : flag_hex;
-    if (!ZSTD_isError(n) && n < source.size()) {
+    // Packing grows a value whose 0xF5 bytes outnumber what its runs save:
+    // the smallest of the three forms is kept, never a larger one.
+    auto smallest = std::min(value.size(), source.size());
+    if (!ZSTD_isError(n) && n < smallest) {
       out.resize(n);
       value.swap(out);
       return flag_zstd | hex;
     }
-    if (hex)
-      value.swap(packed);
-    return hex;
+    if (!hex || packed.size() >= value.size())
+      return 0;
+    value.swap(packed);
+    return flag_hex;
   }
 
   caf::expected<std::string> decompress(std::string_view key,

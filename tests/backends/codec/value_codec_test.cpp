@@ -159,6 +159,19 @@ TEST_CASE("hex runs are packed before zstd, and kept packed when zstd "
   CHECK(decode_ok(c, "k", packed) == digits);
 }
 
+TEST_CASE("a value that packing would grow (many 0xF5 bytes) is never "
+          "stored larger than it came") {
+  value_codec c{zstd_from(512), nullptr, max_value};
+  std::mt19937_64 rng{5};
+  // Random bytes, one in eight the marker (escaped as two), and one run.
+  std::string value = std::string(32, 'a');
+  while (value.size() < 4096)
+    value.push_back(rng() % 8 == 0 ? '\xF5' : static_cast<char>(rng()));
+  auto stored = encode_ok(c, "k", value);
+  CHECK(stored.size() <= value.size() + 5);
+  CHECK(decode_ok(c, "k", stored) == value);
+}
+
 TEST_CASE("a frame whose packed hex runs are damaged is an error, and one "
           "written before packing existed still reads") {
   value_codec c{zstd_from(512), nullptr, max_value};
