@@ -10,7 +10,15 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/solver-state-$1-XXXXXX")
 disk=$work/disk
 pid=
 mounted=
+log_shown=
 cleanup() {
+  local status=$?
+  # A test that stops on an error of its own (set -e) shows the log too: a
+  # service that aborted once in CI left nothing else to go on.
+  if ((status != 0 && status != 77)) && [[ -z $log_shown ]]; then
+    echo "--- exit status $status; service log (last 40 lines):" >&2
+    tail -40 "$work/service.log" >&2 || true
+  fi
   if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
@@ -23,6 +31,7 @@ fail() {
   echo "FAIL: $*" >&2
   echo "--- service log (last 20 lines):" >&2
   tail -20 "$work/service.log" >&2 || true
+  log_shown=1
   exit 1
 }
 
