@@ -118,25 +118,30 @@ size_t run_end(const uint64_t* m, size_t i, size_t n) {
   return std::min(n, w * 64 + static_cast<size_t>(__builtin_ctzll(gaps)));
 }
 
-void append_varint(std::string& out, size_t n) {
+char* write_varint(char* w, size_t n) {
   while (n >= 0x80) {
-    out.push_back(static_cast<char>(0x80 | (n & 0x7F)));
+    *w++ = static_cast<char>(0x80 | (n & 0x7F));
     n >>= 7;
   }
-  out.push_back(static_cast<char>(n));
+  *w++ = static_cast<char>(n);
+  return w;
 }
 
-/// Appends `text` (no run worth packing in it), escaping the marker.
-void append_plain(std::string& out, std::string_view text) {
+/// Writes `text` (no run worth packing in it) at `w`, escaping the marker;
+/// returns the end of what it wrote.
+char* write_plain(char* w, std::string_view text) {
   while (!text.empty()) {
     auto at = text.find(static_cast<char>(marker));
-    out.append(text.substr(0, at));
+    auto plain = text.substr(0, at);
+    std::memcpy(w, plain.data(), plain.size());
+    w += plain.size();
     if (at == std::string_view::npos)
-      return;
-    out.push_back(static_cast<char>(marker));
-    out.push_back('\0');
+      return w;
+    *w++ = static_cast<char>(marker);
+    *w++ = '\0';
     text.remove_prefix(at + 1);
   }
+  return w;
 }
 
 /// Packs the 2 * n digits of `r` into n bytes at `w`.
@@ -189,7 +194,7 @@ void unpack_digits(const unsigned char* r, size_t n, char* w) {
 
 } // namespace
 
-std::string pack_hex_runs(std::string_view in) {
+size_t pack_hex_runs(std::string_view in, char* out) {
   auto n = in.size();
   auto words = (n + 63) / 64;
   // A map of which bytes are digits: skipping the short runs in words
@@ -202,44 +207,57 @@ std::string pack_hex_runs(std::string_view in) {
     m = on_heap.data();
   }
   mark_digits(in, m);
-  std::string out;
-  size_t plain_from = 0; // start of the text not yet appended
+  // Written through a pointer: appending to a string cost a tenth of the
+  // packing in capacity checks. A run of 2d digits takes at most 2 + d
+  // bytes (d >= 8), so the output never outgrows packed_bound.
+  char* w = out;
+  bool packed = false;
+  size_t plain_from = 0; // start of the text not yet written
   size_t next = 0;       // where the next run may start
-  for (size_t w = 0; w < words; ++w) {
-    if (next >= (w + 1) * 64)
+  for (size_t word = 0; word < words; ++word) {
+    if (next >= (word + 1) * 64)
       continue;
-    auto starts = long_runs(m, w, words);
-    if (next > w * 64)
-      starts &= ~uint64_t{0} << (next - w * 64);
+    auto starts = long_runs(m, word, words);
+    if (next > word * 64)
+      starts &= ~uint64_t{0} << (next - word * 64);
     while (starts) {
-      auto from = w * 64 + static_cast<size_t>(__builtin_ctzll(starts));
+      auto from = word * 64 + static_cast<size_t>(__builtin_ctzll(starts));
       auto end = run_end(m, from, n);
       auto digits = (end - from) & ~size_t{1};
-      if (out.empty())
-        out.reserve(n);
-      append_plain(out, in.substr(plain_from, from - plain_from));
-      out.push_back(static_cast<char>(marker));
-      append_varint(out, digits / 2);
-      auto at = out.size();
-      out.resize(at + digits / 2);
+      w = write_plain(w, in.substr(plain_from, from - plain_from));
+      *w++ = static_cast<char>(marker);
+      w = write_varint(w, digits / 2);
       pack_digits(reinterpret_cast<const unsigned char*>(in.data()) + from,
-                  digits / 2, reinterpret_cast<unsigned char*>(&out[at]));
+                  digits / 2, reinterpret_cast<unsigned char*>(w));
+      w += digits / 2;
+      packed = true;
       plain_from = from + digits;
       next = end;
-      if (end >= (w + 1) * 64)
+      if (end >= (word + 1) * 64)
         break;
-      starts &= ~uint64_t{0} << (end - w * 64);
+      starts &= ~uint64_t{0} << (end - word * 64);
     }
   }
-  if (out.empty())
-    return {};
-  append_plain(out, in.substr(plain_from));
+  if (!packed)
+    return 0;
+  w = write_plain(w, in.substr(plain_from));
+  return static_cast<size_t>(w - out);
+}
+
+std::string pack_hex_runs(std::string_view in) {
+  std::string out(packed_bound(in.size()), '\0');
+  out.resize(pack_hex_runs(in, out.data()));
   return out;
 }
 
 bool unpack_hex_runs(std::string_view in, size_t max_bytes, std::string& out) {
-  out.clear();
-  out.reserve(std::min(in.size() * 2, max_bytes));
+  // Every form at most doubles its bytes (a run of n bytes takes n + 2 or
+  // more), so this much room is enough: written through a pointer, cut to
+  // size at the end.
+  auto room = std::min(2 * in.size(), max_bytes);
+  out.assign(room, '\0');
+  char* w = out.data();
+  char* w_end = w + room;
   const char* p = in.data();
   const char* end = p + in.size();
   while (p < end) {
@@ -247,11 +265,13 @@ bool unpack_hex_runs(std::string_view in, size_t max_bytes, std::string& out) {
       std::memchr(p, static_cast<char>(marker), static_cast<size_t>(end - p)));
     if (!at)
       at = end;
-    if (out.size() + static_cast<size_t>(at - p) > max_bytes)
+    auto plain = static_cast<size_t>(at - p);
+    if (plain > static_cast<size_t>(w_end - w))
       return false;
-    out.append(p, at);
+    std::memcpy(w, p, plain);
+    w += plain;
     if (at == end)
-      return true;
+      break;
     p = at + 1;
     size_t n = 0;
     for (int shift = 0;; shift += 7) {
@@ -264,18 +284,19 @@ bool unpack_hex_runs(std::string_view in, size_t max_bytes, std::string& out) {
         break;
     }
     if (n == 0) {
-      if (out.size() + 1 > max_bytes)
+      if (w == w_end)
         return false;
-      out.push_back(static_cast<char>(marker));
+      *w++ = static_cast<char>(marker);
       continue;
     }
-    if (n > static_cast<size_t>(end - p) || out.size() + 2 * n > max_bytes)
+    if (n > static_cast<size_t>(end - p)
+        || 2 * n > static_cast<size_t>(w_end - w))
       return false;
-    auto w = out.size();
-    out.resize(w + 2 * n);
-    unpack_digits(reinterpret_cast<const unsigned char*>(p), n, &out[w]);
+    unpack_digits(reinterpret_cast<const unsigned char*>(p), n, w);
+    w += 2 * n;
     p += n;
   }
+  out.resize(static_cast<size_t>(w - out.data()));
   return true;
 }
 

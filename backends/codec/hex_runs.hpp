@@ -24,8 +24,18 @@ namespace solver_state {
 /// Shortest run of hex digits worth packing.
 constexpr size_t min_packed_digits = 16;
 
-/// `in` with its runs of hex digits packed, or an empty string when it has
-/// none worth packing (the caller keeps `in` as it is).
+/// Bytes pack_hex_runs may write for `n` bytes of input: an input of
+/// nothing but 0xF5 bytes doubles.
+constexpr size_t packed_bound(size_t n) {
+  return 2 * n;
+}
+
+/// Writes `in` with its runs of hex digits packed to `out` (room for
+/// packed_bound(in.size()) bytes) and returns how many bytes it wrote, or
+/// 0 when `in` has no run worth packing (the caller keeps `in` as it is).
+size_t pack_hex_runs(std::string_view in, char* out);
+
+/// The same into a string of its own (empty: no run worth packing).
 std::string pack_hex_runs(std::string_view in);
 
 /// Undoes pack_hex_runs into `out`. False when `in` is not something it

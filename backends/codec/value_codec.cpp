@@ -87,6 +87,41 @@ const unsigned char* bytes_of(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
 }
 
+/// A buffer reused from value to value: no allocation and no zeroing per
+/// value for the forms a value passes through (packed, compressed). One
+/// large value does not pin its size: past keep_bytes it is let go.
+class scratch_buffer {
+public:
+  /// Room for `n` bytes, contents unspecified.
+  char* reserve(size_t n) {
+    if (n > capacity_) {
+      data_.reset(new char[n]);
+      capacity_ = n;
+    }
+    return data_.get();
+  }
+
+  void trim() {
+    if (capacity_ > keep_bytes) {
+      data_.reset();
+      capacity_ = 0;
+    }
+  }
+
+private:
+  static constexpr size_t keep_bytes = 64 * 1024;
+  std::unique_ptr<char[]> data_;
+  size_t capacity_ = 0;
+};
+
+/// A value on its way to being stored: the flags of what was done to it
+/// and the bytes that came out (in the value itself or in a scratch
+/// buffer).
+struct compressed_form {
+  unsigned char flags = 0;
+  std::string_view body;
+};
+
 } // namespace
 
 stored_form inspect_stored(std::string_view stored) {
@@ -147,6 +182,9 @@ struct value_codec::impl {
   size_t nonces_used = nonces_per_draw;
   /// The additional authenticated data of the value at hand (reused).
   std::string aad;
+  /// The packed form of the value at hand, and its zstd frame (either way).
+  scratch_buffer packed_bytes;
+  scratch_buffer zstd_bytes;
 
   impl(compression_config c, std::shared_ptr<const key_ring> k, size_t max,
        std::shared_ptr<const zstd_dictionaries> d)
@@ -215,35 +253,32 @@ struct value_codec::impl {
     return nonces.data() + nonce_bytes * nonces_used++;
   }
 
-  /// Compresses `value` in place when that makes it smaller: hex runs
-  /// packed, then zstd. Returns the flags saying which of the two it kept.
-  unsigned char compress(std::string& value) {
+  /// The smallest form of `value`: hex runs packed, then zstd, or either,
+  /// or the value as it is (flags 0).
+  compressed_form compress(std::string_view value) {
     if (!zip || value.size() < compression.min_bytes)
-      return 0;
-    auto packed = pack_hex_runs(value);
-    unsigned char hex = packed.empty() ? 0 : flag_hex;
-    const auto& source = hex ? packed : value;
-    std::string out(ZSTD_compressBound(source.size()), '\0');
+      return {0, value};
+    auto* packed = packed_bytes.reserve(packed_bound(value.size()));
+    auto packed_size = pack_hex_runs(value, packed);
+    unsigned char hex = packed_size ? flag_hex : 0;
+    auto source = hex ? std::string_view{packed, packed_size} : value;
+    auto bound = ZSTD_compressBound(source.size());
+    auto* zipped = zstd_bytes.reserve(bound);
     // The frame records the content size (srcSize is known): decompress
     // checks it against max_value_bytes before allocating.
-    auto n = ZSTD_compress2(zip, out.data(), out.size(), source.data(),
-                            source.size());
+    auto n = ZSTD_compress2(zip, zipped, bound, source.data(), source.size());
     // Packing grows a value whose 0xF5 bytes outnumber what its runs save:
     // the smallest of the three forms is kept, never a larger one.
-    auto smallest = std::min(value.size(), source.size());
-    if (!ZSTD_isError(n) && n < smallest) {
-      out.resize(n);
-      value.swap(out);
-      return flag_zstd | hex;
-    }
-    if (!hex || packed.size() >= value.size())
-      return 0;
-    value.swap(packed);
-    return flag_hex;
+    if (!ZSTD_isError(n) && n < std::min(value.size(), source.size()))
+      return {static_cast<unsigned char>(flag_zstd | hex), {zipped, n}};
+    if (!hex || source.size() >= value.size())
+      return {0, value};
+    return {flag_hex, source};
   }
 
-  caf::expected<std::string> decompress(std::string_view key,
-                                        std::string_view body) {
+  /// The size `body`, a zstd frame, says it decompresses to.
+  caf::expected<size_t> frame_content_size(std::string_view key,
+                                           std::string_view body) {
     auto size = ZSTD_getFrameContentSize(body.data(), body.size());
     if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN)
       return restore_error(key, "its zstd frame is damaged");
@@ -253,6 +288,13 @@ struct value_codec::impl {
       return restore_error(key, "it would decompress to "
                                   + std::to_string(size)
                                   + " bytes, more than state.max_value_bytes");
+    return static_cast<size_t>(size);
+  }
+
+  /// Decompresses `body` into the `size` bytes at `out` (frame_content_size
+  /// said so).
+  caf::error decompress(std::string_view key, std::string_view body,
+                        char* out, size_t size) {
     if (!unzip)
       unzip = ZSTD_createDCtx();
     const ZSTD_DDict* dict = nullptr;
@@ -264,17 +306,27 @@ struct value_codec::impl {
                                     + ", which state.compression.dictionaries "
                                       "does not list");
     }
-    std::string out(size, '\0');
-    auto n = dict ? ZSTD_decompress_usingDDict(unzip, out.data(), out.size(),
-                                               body.data(), body.size(), dict)
-                  : ZSTD_decompressDCtx(unzip, out.data(), out.size(),
-                                        body.data(), body.size());
+    auto n = dict ? ZSTD_decompress_usingDDict(unzip, out, size, body.data(),
+                                               body.size(), dict)
+                  : ZSTD_decompressDCtx(unzip, out, size, body.data(),
+                                        body.size());
     if (ZSTD_isError(n) || n != size)
       return restore_error(key, "its zstd frame is damaged");
-    return out;
+    return caf::none;
   }
 
-  caf::expected<std::string> seal(std::string_view key, std::string value,
+  /// Lets go of scratch grown past its keep size, whichever way the value
+  /// at hand goes.
+  struct trim_on_exit {
+    impl& owner;
+    ~trim_on_exit() {
+      owner.packed_bytes.trim();
+      owner.zstd_bytes.trim();
+    }
+  };
+
+  /// The frame of `value` encrypted under the primary key.
+  caf::expected<std::string> seal(std::string_view key, std::string_view value,
                                    unsigned char flags) {
     auto nonce = next_nonce();
     if (!nonce)
@@ -309,11 +361,14 @@ struct value_codec::impl {
     return out;
   }
 
-  /// Decrypts `stored` in place into the value it holds (no buffer of its
-  /// own: a read of a small value would otherwise spend a tenth of its
-  /// decryption in malloc and free). On failure `stored` is garbage.
-  caf::error open(std::string_view key, std::string& stored,
-                  const stored_form& form, unsigned char flags) {
+  /// Decrypts the body of `stored` in place (no buffer of its own: a read
+  /// of a small value would otherwise spend a tenth of its decryption in
+  /// malloc and free) and returns where it is in `stored`. On failure
+  /// `stored` is garbage.
+  caf::expected<std::string_view> open(std::string_view key,
+                                       std::string& stored,
+                                       const stored_form& form,
+                                       unsigned char flags) {
     auto* c = find(form.key_id);
     if (!c)
       return restore_error(key, "it is encrypted under key id '"
@@ -347,9 +402,7 @@ struct value_codec::impl {
                                   + std::string{form.key_id}
                                   + "': it was altered, or it was stored for "
                                     "another key");
-    stored.erase(0, header);
-    stored.resize(body_size);
-    return caf::none;
+    return std::string_view{stored}.substr(header, body_size);
   }
 };
 
@@ -391,15 +444,16 @@ bool value_codec::knows_key(std::string_view id) const {
 
 caf::expected<std::string> value_codec::encode(std::string_view key,
                                                std::string value) {
-  unsigned char flags = impl_->compress(value);
+  impl::trim_on_exit trim{*impl_};
+  auto form = impl_->compress(value);
   if (encrypts())
-    return impl_->seal(key, std::move(value), flags | flag_aes);
-  if (flags == 0 && !has_magic(value))
+    return impl_->seal(key, form.body, form.flags | flag_aes);
+  if (form.flags == 0 && !has_magic(value))
     return value;
   std::string out;
-  out.reserve(header_bytes(flags, 0) + value.size());
-  append_header(out, flags, {}, nullptr);
-  out += value;
+  out.reserve(header_bytes(form.flags, 0) + form.body.size());
+  append_header(out, form.flags, {}, nullptr);
+  out += form.body;
   return out;
 }
 
@@ -411,24 +465,40 @@ caf::expected<std::string> value_codec::decode(std::string_view key,
   if (!form.problem.empty())
     return restore_error(key, form.problem);
   auto flags = static_cast<unsigned char>(stored[4]);
-  std::string plain;
+  auto body = std::string_view{stored}.substr(header_bytes(flags, 0));
   if (form.encrypted) {
-    if (auto err = impl_->open(key, stored, form, flags))
-      return err;
-    plain = std::move(stored);
-  } else {
-    plain = stored.substr(header_bytes(flags, 0));
+    auto opened = impl_->open(key, stored, form, flags);
+    if (!opened)
+      return std::move(opened.error());
+    body = *opened;
   }
+  if (!(flags & (flag_zstd | flag_hex))) {
+    // The value is the body: moved to the front of the string it is in.
+    auto at = static_cast<size_t>(body.data() - stored.data());
+    auto size = body.size();
+    stored.erase(0, at);
+    stored.resize(size);
+    return stored;
+  }
+  impl::trim_on_exit trim{*impl_};
   if (flags & flag_zstd) {
-    auto inflated = impl_->decompress(key, plain);
-    if (!inflated)
-      return inflated;
-    plain = std::move(*inflated);
+    auto size = impl_->frame_content_size(key, body);
+    if (!size)
+      return std::move(size.error());
+    if (!(flags & flag_hex)) {
+      std::string plain(*size, '\0');
+      if (auto err = impl_->decompress(key, body, plain.data(), *size))
+        return err;
+      return plain;
+    }
+    // Inflated into scratch, then unpacked into the value's own string.
+    auto* inflated = impl_->zstd_bytes.reserve(*size);
+    if (auto err = impl_->decompress(key, body, inflated, *size))
+      return err;
+    body = std::string_view{inflated, *size};
   }
-  if (!(flags & flag_hex))
-    return plain;
   std::string unpacked;
-  if (!unpack_hex_runs(plain, impl_->max_value_bytes, unpacked))
+  if (!unpack_hex_runs(body, impl_->max_value_bytes, unpacked))
     return restore_error(key, "its packed hex runs are damaged or unpack "
                               "past state.max_value_bytes");
   return unpacked;

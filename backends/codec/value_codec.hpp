@@ -8,10 +8,10 @@
 // A stored value is either a client's bytes as they are, or a frame:
 //
 //   ff 53 56 01        magic "\xffSV" and the frame format (1)
-//   flags              1: zstd, 2: AES-256-GCM (other bits: refused)
+//   flags              1: zstd, 2: AES-256-GCM, 4: hex runs packed (others: refused)
 //   [AES] n, id[n]     the key id (1..64 bytes)
 //   [AES] nonce[12]    fresh and random for every stored value
-//   body               the value, compressed if flag 1, encrypted if flag 2
+//   body               the value, packed if 4, compressed if 1, encrypted if 2
 //   [AES] tag[16]      GCM's authentication tag
 //
 // The additional authenticated data is the store key and the frame header

@@ -160,3 +160,33 @@ TEST_CASE("any bytes at all: unpacking either fails or stays within its "
       REQUIRE(out.size() <= limit);
   }
 }
+
+TEST_CASE("packing into a caller's buffer stays within packed_bound, even "
+          "for inputs made of markers") {
+  // The codec packs into a scratch buffer of packed_bound bytes: the bytes
+  // after it are guards that must come through untouched.
+  std::mt19937_64 rng{GENERATE(21, 22)};
+  constexpr size_t guard = 64;
+  for (int i = 0; i < 3'000; ++i) {
+    // Markers (each written as two bytes) around one to a few runs of
+    // exactly 16 digits (the shortest packed, the least saved): near the
+    // bound, and packed, so written at all.
+    std::string in(rng() % 600, '\xF5');
+    auto runs = 1 + rng() % 3;
+    for (size_t r = 0; r < runs; ++r) {
+      std::string run;
+      for (int k = 0; k < 16; ++k)
+        run.push_back("0123456789abcdef"[rng() % 16]);
+      in.insert(rng() % (in.size() + 1), run);
+    }
+    auto bound = packed_bound(in.size());
+    auto buffer = std::make_unique<char[]>(bound + guard);
+    std::memset(buffer.get() + bound, 0x5A, guard);
+    auto n = pack_hex_runs(in, buffer.get());
+    INFO("input of " << in.size() << " bytes, case " << i);
+    REQUIRE(n <= bound);
+    REQUIRE(std::string(buffer.get(), n) == reference_pack(in));
+    for (size_t k = 0; k < guard; ++k)
+      REQUIRE(buffer[bound + k] == 0x5A);
+  }
+}
