@@ -5,6 +5,7 @@
 #include "backends/rocksdb/database.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <system_error>
@@ -13,6 +14,7 @@
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
@@ -47,6 +49,27 @@ long shard_of_name(const std::string& name) {
     return -1;
   return std::stol(digits);
 }
+
+/// The key of the anchor in the default column family (which holds
+/// nothing else).
+constexpr std::string_view anchor_key{"\x00log-switch-anchor", 20};
+
+/// Counts the seals of the default column family's memtable: each leaves
+/// it empty, and the anchor must be written again.
+class default_memtable_seals final : public rocksdb::EventListener {
+public:
+  explicit default_memtable_seals(std::shared_ptr<std::atomic<uint64_t>> n)
+    : count_(std::move(n)) {
+  }
+
+  void OnMemTableSealed(const rocksdb::MemTableInfo& info) override {
+    if (info.cf_name == rocksdb::kDefaultColumnFamilyName)
+      count_->fetch_add(1);
+  }
+
+private:
+  std::shared_ptr<std::atomic<uint64_t>> count_;
+};
 
 /// `wanted` when this librocksdb supports it, else no compression.
 rocksdb::CompressionType if_supported(rocksdb::CompressionType wanted) {
@@ -145,6 +168,8 @@ database::open(const rocksdb_config& cfg, size_t shards) {
     wanted.emplace_back(shard_name(i), opts.shard);
   std::shared_ptr<database> out{new database};
   out->path_ = cfg.base_path;
+  opts.db.listeners.push_back(
+    std::make_shared<default_memtable_seals>(out->default_seals_));
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   auto st = rocksdb::DB::Open(opts.db, cfg.base_path, wanted, &handles,
                               &out->db_);
@@ -287,6 +312,29 @@ caf::error database::drop_shards_above(size_t count) {
     shards_.pop_back();
     totals_.pop_back();
   }
+  return {};
+}
+
+caf::error database::anchor_log_switch() {
+  // Why: after a failed log write RocksDB 7.8's Resume() starts a new log
+  // only by flushing a memtable that holds data. When every memtable was
+  // empty (the write that failed was the first of a new log, as happens
+  // when the disk fills at a memtable switch), the failed log writer stays,
+  // and the next write to it aborts a RocksDB built with assertions
+  // (Debian's) or fails until a restart. An entry kept in the default
+  // column family's memtable, written without the log, means resume always
+  // has one to flush. Rewritten only after that memtable was sealed.
+  auto seals = default_seals_->load();
+  if (anchored_after_seals_.load() == seals)
+    return {};
+  rocksdb::WriteOptions no_log;
+  no_log.disableWAL = true;
+  auto st = db_->Put(no_log, default_,
+                     rocksdb::Slice{anchor_key.data(), anchor_key.size()},
+                     rocksdb::Slice{});
+  if (!st.ok())
+    return status_error(st, "writing");
+  anchored_after_seals_.store(seals);
   return {};
 }
 

@@ -6,6 +6,7 @@
 // RocksDB is thread-safe; each shard touches only its own column family.
 // The last shard to let go of it closes it.
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,11 @@ public:
   /// The totals of shard `i` as the open found them.
   const shard_totals& totals_at_open(size_t i) const { return totals_[i]; }
 
+  /// Called before every write: keeps an entry in a memtable, so that a
+  /// resume after a failed log write always moves to a new log (see the
+  /// .cpp for the RocksDB 7.8 behaviour this works around).
+  caf::error anchor_log_switch();
+
   /// Syncs the write-ahead log: every write before it is durable.
   caf::error sync_log();
 
@@ -60,6 +66,12 @@ private:
   rocksdb::ColumnFamilyHandle* default_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> shards_;
   std::vector<shard_totals> totals_;
+  /// Seals of the default column family's memtable (counted by a
+  /// listener), and how many there had been when the anchor was last
+  /// written (none yet: the first write writes it).
+  std::shared_ptr<std::atomic<uint64_t>> default_seals_ =
+    std::make_shared<std::atomic<uint64_t>>(0);
+  std::atomic<uint64_t> anchored_after_seals_{~uint64_t{0}};
 };
 
 /// A failed RocksDB status as a state error, `what` saying what failed:

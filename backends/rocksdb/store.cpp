@@ -231,6 +231,11 @@ caf::error rocksdb_store::write(rocksdb::WriteBatch& batch,
     totals_ = saved;
     return err;
   }
+  if (auto err = db_->anchor_log_switch()) {
+    totals_ = saved;
+    last_error_ = err;
+    return err;
+  }
   batch.Put(db_->shard(shard_), rocks::meta_key, rocks::encode_totals(totals_));
   auto st = db_->db().Write(rocksdb::WriteOptions{}, &batch);
   if (!st.ok()) {
