@@ -133,6 +133,38 @@ TEST_CASE("zstd's fast negative levels still entropy-code the literals") {
     CHECK(decode_ok(c, "k", stored) == hex);
   }
 }
+TEST_CASE("at a fast level, text with a few hex runs still has its literals "
+          "coded, and a value mostly hex comes back either way") {
+  // The literals are left raw only when packed digits (random bytes) are
+  // half of what zstd sees: a little hex must not cost the text its coding.
+  std::mt19937_64 rng{9};
+  auto letters = [&](size_t n) {
+    std::string out;
+    for (size_t i = 0; i < n; ++i)
+      out.push_back("ghijklmnopqrstuv"[rng() % 16]);
+    return out;
+  };
+  auto digits = [&](size_t n) {
+    std::string out;
+    for (size_t i = 0; i < n; ++i)
+      out.push_back("0123456789abcdef"[rng() % 16]);
+    return out;
+  };
+  auto cfg = zstd_from(512);
+  cfg.level = -5;
+  value_codec c{cfg, nullptr, max_value};
+  auto text = letters(3000) + " 0x" + digits(64) + " " + letters(1000);
+  auto stored = encode_ok(c, "k", text);
+  CHECK(stored.size() < text.size() * 6 / 10);
+  CHECK(decode_ok(c, "k", stored) == text);
+  // Mostly hex, then text again: each value gets the mode it needs.
+  auto hex = digits(4000) + letters(300);
+  CHECK(decode_ok(c, "k", encode_ok(c, "k", hex)) == hex);
+  stored = encode_ok(c, "k", text);
+  CHECK(stored.size() < text.size() * 6 / 10);
+  CHECK(decode_ok(c, "k", stored) == text);
+}
+
 TEST_CASE("hex runs are packed before zstd, and kept packed when zstd "
           "cannot shrink them further") {
   value_codec c{zstd_from(512), nullptr, max_value};
