@@ -52,7 +52,9 @@ long shard_of_name(const std::string& name) {
 
 /// The key of the anchor in the default column family (which holds
 /// nothing else).
-constexpr std::string_view anchor_key{"\x00log-switch-anchor", 20};
+constexpr char anchor_bytes[] = "\0log-switch-anchor";
+constexpr std::string_view anchor_key{anchor_bytes, sizeof anchor_bytes - 1};
+static_assert(anchor_key.size() == 18);
 
 /// Counts the seals of the default column family's memtable: each leaves
 /// it empty, and the anchor must be written again.
