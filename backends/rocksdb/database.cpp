@@ -56,21 +56,29 @@ constexpr char anchor_bytes[] = "\0log-switch-anchor";
 constexpr std::string_view anchor_key{anchor_bytes, sizeof anchor_bytes - 1};
 static_assert(anchor_key.size() == 18);
 
-/// Counts the seals of the default column family's memtable: each leaves
-/// it empty, and the anchor must be written again.
-class default_memtable_seals final : public rocksdb::EventListener {
+/// Counts what the log-switch anchor (database::anchor_log_switch) follows:
+/// seals of the default column family's memtable (each leaves it empty:
+/// the anchor must be written again) and flushes of the shards' memtables
+/// (each lets older logs go, unless the anchor's memtable holds them).
+class anchor_watch final : public rocksdb::EventListener {
 public:
-  explicit default_memtable_seals(std::shared_ptr<std::atomic<uint64_t>> n)
-    : count_(std::move(n)) {
+  explicit anchor_watch(std::shared_ptr<database::memtable_events> events)
+    : events_(std::move(events)) {
   }
 
   void OnMemTableSealed(const rocksdb::MemTableInfo& info) override {
     if (info.cf_name == rocksdb::kDefaultColumnFamilyName)
-      count_->fetch_add(1);
+      events_->default_seals.fetch_add(1);
+  }
+
+  void OnFlushCompleted(rocksdb::DB*,
+                        const rocksdb::FlushJobInfo& info) override {
+    if (info.cf_name != rocksdb::kDefaultColumnFamilyName)
+      events_->shard_flushes.fetch_add(1);
   }
 
 private:
-  std::shared_ptr<std::atomic<uint64_t>> count_;
+  std::shared_ptr<database::memtable_events> events_;
 };
 
 /// `wanted` when this librocksdb supports it, else no compression.
@@ -170,8 +178,7 @@ database::open(const rocksdb_config& cfg, size_t shards) {
     wanted.emplace_back(shard_name(i), opts.shard);
   std::shared_ptr<database> out{new database};
   out->path_ = cfg.base_path;
-  opts.db.listeners.push_back(
-    std::make_shared<default_memtable_seals>(out->default_seals_));
+  opts.db.listeners.push_back(std::make_shared<anchor_watch>(out->events_));
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   auto st = rocksdb::DB::Open(opts.db, cfg.base_path, wanted, &handles,
                               &out->db_);
@@ -326,7 +333,23 @@ caf::error database::anchor_log_switch() {
   // (Debian's) or fails until a restart. An entry kept in the default
   // column family's memtable, written without the log, means resume always
   // has one to flush. Rewritten only after that memtable was sealed.
-  auto seals = default_seals_->load();
+  //
+  // A memtable never flushed keeps every log since it began: the anchor's
+  // kept logs up to max_total_wal_size (64 MiB against 18 MiB without it,
+  // 256 B writes), to be replayed at the next start. So after a shard's
+  // memtable is flushed, the anchor's is too (asynchronously; its seal is
+  // done when Flush returns) and the anchor written again below.
+  auto flushes = events_->shard_flushes.load();
+  if (anchor_follows_flushes_.exchange(flushes) != flushes) {
+    rocksdb::FlushOptions in_background;
+    in_background.wait = false;
+    in_background.allow_write_stall = true;
+    auto flushed = db_->Flush(in_background, default_);
+    if (!flushed.ok())
+      spdlog::debug("rocksdb backend: flushing the log-switch anchor: {}",
+                    flushed.ToString());
+  }
+  auto seals = events_->default_seals.load();
   if (anchored_after_seals_.load() == seals)
     return {};
   rocksdb::WriteOptions no_log;

@@ -46,6 +46,12 @@ public:
   /// The totals of shard `i` as the open found them.
   const shard_totals& totals_at_open(size_t i) const { return totals_[i]; }
 
+  /// Memtable events a listener counts for anchor_log_switch().
+  struct memtable_events {
+    std::atomic<uint64_t> default_seals{0};
+    std::atomic<uint64_t> shard_flushes{0};
+  };
+
   /// Called before every write: keeps an entry in a memtable, so that a
   /// resume after a failed log write always moves to a new log (see the
   /// .cpp for the RocksDB 7.8 behaviour this works around).
@@ -66,12 +72,13 @@ private:
   rocksdb::ColumnFamilyHandle* default_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> shards_;
   std::vector<shard_totals> totals_;
-  /// Seals of the default column family's memtable (counted by a
-  /// listener), and how many there had been when the anchor was last
-  /// written (none yet: the first write writes it).
-  std::shared_ptr<std::atomic<uint64_t>> default_seals_ =
-    std::make_shared<std::atomic<uint64_t>>(0);
+  /// What a listener counts for the anchor; the seals there had been when
+  /// it was last written (none yet: the first write writes it), and the
+  /// shard flushes its memtable last followed.
+  std::shared_ptr<memtable_events> events_ =
+    std::make_shared<memtable_events>();
   std::atomic<uint64_t> anchored_after_seals_{~uint64_t{0}};
+  std::atomic<uint64_t> anchor_follows_flushes_{0};
 };
 
 /// A failed RocksDB status as a state error, `what` saying what failed:

@@ -436,3 +436,36 @@ TEST_CASE("rocksdb: a disk that fills just after the log was switched is "
     REQUIRE(reopened.get(key));
   close_all(reopened);
 }
+
+TEST_CASE("rocksdb: the entry kept for resuming does not keep old logs") {
+  // A memtable never flushed keeps every log since it began: the anchor's
+  // kept up to max_total_wal_size (64 MiB here) of logs for the next start
+  // to read, where the shards' own flushes free all but the last few MiB.
+  temp_dir dir;
+  auto base = dir.sub("data");
+  auto cfg = rocksdb_config_for(base, 1);
+  cfg.rocksdb.cache_bytes = 4u << 20; // memtables of 1 MiB
+  auto opened = open_rocksdb(cfg);
+  REQUIRE(opened);
+  auto store = std::move(*opened);
+  std::mt19937_64 rng{6};
+  std::string value(64u << 10, '\0');
+  auto log_bytes = [&] {
+    uint64_t n = 0;
+    for (auto& f : std::filesystem::directory_iterator(base))
+      if (f.path().extension() == ".log")
+        n += f.file_size();
+    return n;
+  };
+  uint64_t most = 0;
+  for (int i = 0; i < 768; ++i) { // 48 MiB
+    for (auto& c : value)
+      c = static_cast<char>(rng());
+    REQUIRE(store.put("k:" + std::to_string(i), value));
+    if (i % 32 == 31)
+      most = std::max(most, log_bytes());
+  }
+  CAPTURE(most);
+  CHECK(most < (12u << 20));
+  close_all(store);
+}
