@@ -322,6 +322,21 @@ TEST_CASE("rocksdb: ops of one batch see each other's writes, written as "
 
 namespace {
 
+/// One shard with memtables of 1 MiB: logs switch (and memtables flush)
+/// every sixteen writes of 64 KiB.
+state_config small_memtables_config(const std::string& base) {
+  auto cfg = rocksdb_config_for(base, 1);
+  cfg.rocksdb.cache_bytes = 4u << 20;
+  return cfg;
+}
+
+opened_store must_open(const state_config& cfg) {
+  auto store = open_rocksdb(cfg);
+  INFO((store ? std::string{} : message_of(store.error())));
+  REQUIRE(store);
+  return std::move(*store);
+}
+
 /// A tmpfs of `bytes` mounted on a fresh directory, unmounted on the way
 /// out; `mounted` is false where mounting needs a root this test lacks.
 struct small_disk {
@@ -375,11 +390,8 @@ TEST_CASE("rocksdb: a disk that fills just after the log was switched is "
     return;
   }
   auto base = disk.dir.sub("data");
-  auto cfg = rocksdb_config_for(base, 1);
-  cfg.rocksdb.cache_bytes = 4u << 20; // memtables of 1 MiB: logs switch often
-  auto opened = open_rocksdb(cfg);
-  REQUIRE(opened);
-  auto store = std::move(*opened);
+  auto cfg = small_memtables_config(base);
+  auto store = must_open(cfg);
   std::mt19937_64 rng{5};
   std::string value(64u << 10, '\0');
   auto next_value = [&] {
@@ -429,9 +441,7 @@ TEST_CASE("rocksdb: a disk that fills just after the log was switched is "
   for (auto& key : acked)
     REQUIRE(store.get(key));
   close_all(store);
-  auto again = open_rocksdb(cfg);
-  REQUIRE(again);
-  auto reopened = std::move(*again);
+  auto reopened = must_open(cfg);
   for (auto& key : acked)
     REQUIRE(reopened.get(key));
   close_all(reopened);
@@ -443,11 +453,7 @@ TEST_CASE("rocksdb: the entry kept for resuming does not keep old logs") {
   // to read, where the shards' own flushes free all but the last few MiB.
   temp_dir dir;
   auto base = dir.sub("data");
-  auto cfg = rocksdb_config_for(base, 1);
-  cfg.rocksdb.cache_bytes = 4u << 20; // memtables of 1 MiB
-  auto opened = open_rocksdb(cfg);
-  REQUIRE(opened);
-  auto store = std::move(*opened);
+  auto store = must_open(small_memtables_config(base));
   std::mt19937_64 rng{6};
   std::string value(64u << 10, '\0');
   auto log_bytes = [&] {
