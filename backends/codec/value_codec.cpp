@@ -182,8 +182,8 @@ struct value_codec::impl {
   size_t nonces_used = nonces_per_draw;
   /// The additional authenticated data of the value at hand (reused).
   std::string aad;
-  /// How the literals of the value at hand are coded (ZSTD_paramSwitch_e).
-  int literal_mode = ZSTD_ps_enable;
+  /// How the literals of the value at hand are coded.
+  ZSTD_paramSwitch_e literal_mode = ZSTD_ps_enable;
   /// The packed form of the value at hand, and its zstd frame (either way).
   scratch_buffer packed_bytes;
   scratch_buffer zstd_bytes;
@@ -268,12 +268,11 @@ struct value_codec::impl {
   void code_literals_for(size_t size, size_t packed_size) {
     bool mostly_random = packed_size != 0
                          && (size - packed_size) * 2 >= packed_size;
-    int mode = mostly_random ? ZSTD_ps_auto : ZSTD_ps_enable;
+    auto mode = mostly_random ? ZSTD_ps_auto : ZSTD_ps_enable;
     if (mode == literal_mode)
       return;
     literal_mode = mode;
-    ZSTD_CCtx_setParameter(zip, ZSTD_c_literalCompressionMode,
-                           static_cast<ZSTD_paramSwitch_e>(mode));
+    ZSTD_CCtx_setParameter(zip, ZSTD_c_literalCompressionMode, mode);
   }
 
   /// The smallest form of `value`: hex runs packed, then zstd, or either,
