@@ -8,6 +8,7 @@ packages=(
   cmake ninja-build g++ ccache pkg-config
   libcaf-dev libboost1.81-dev libboost-json1.81-dev libspdlog-dev
   libyaml-cpp-dev libssl-dev libzstd-dev
+  libabsl-dev  # B-trees of the declared indexes (state.indexes)
   # tests
   catch2 curl prometheus
   openssl  # node TLS tests generate certificates with the CLI

@@ -96,58 +96,64 @@ int compare_values(const index_value& a, const index_value& b) {
   return a.text.compare(b.text);
 }
 
-namespace {
-
-/// Orders the key of `e` against `key` (<0, 0, >0), reading the key's
-/// bytes past the entry's head only when the heads tie.
-int compare_key(std::string_view head, std::string_view key_of_head,
-                std::string_view key) {
-  auto n = std::min(head.size(), key.size());
-  if (int c = std::memcmp(head.data(), key.data(), n); c != 0)
+int index_set::entry_less::three_way(const entry& a, const entry& b) const {
+  if (a.owner == b.owner)
+    return 0; // a key has one entry in an index
+  if (int c = compare(a.value, b.value); c != 0)
     return c;
-  if (head.size() < key.size() && head.size() < key_of_head.size())
-    return key_of_head.substr(n).compare(key.substr(n));
-  return key_of_head.size() < key.size() ? -1 : key_of_head.size() > key.size();
+  if (!a.value.complete())
+    if (int c = compare_values(*field(*a.owner, index), *field(*b.owner, index));
+        c != 0)
+      return c;
+  if (int c = compare(a.head, b.head); c != 0)
+    return c;
+  return a.owner->first.compare(b.owner->first); // heads tie: the rest decides
 }
 
-} // namespace
-
-index_set::entry::entry(index_value v, const node* n)
-  : value(std::move(v)), key(n->first), owner(n) {
-  head_len = static_cast<uint8_t>(std::min(key.size(), head_size));
-  std::memcpy(head.data(), key.data(), head_len);
-}
-
-bool index_set::entry_less::operator()(const entry& a, const entry& b) const {
-  if (auto c = compare_values(a.value, b.value); c != 0)
-    return c < 0;
-  if (int c = std::memcmp(a.head.data(), b.head.data(),
-                          std::min(a.head_len, b.head_len));
-      c != 0)
-    return c < 0;
-  return a.key < b.key; // heads tie: the rest of the keys decide
-}
-
-bool index_set::entry_less::operator()(const entry& a, const probe& b) const {
-  if (auto c = compare_values(a.value, *b.value); c != 0)
-    return c < 0;
+int index_set::entry_less::three_way(const entry& a, const probe& b) const {
+  if (int c = compare(a.value, b.code); c != 0)
+    return c;
+  if (!a.value.complete())
+    if (int c = compare_values(*field(*a.owner, index), *b.value); c != 0)
+      return c;
   if (b.key_side != 0)
-    return b.key_side > 0;
-  return compare_key(a.head_view(), a.key, b.key) < 0;
+    return -b.key_side;
+  if (b.has_head)
+    if (int c = compare(a.head, b.head); c != 0)
+      return c;
+  return a.owner->first.compare(b.key);
 }
 
-bool index_set::entry_less::operator()(const probe& a, const entry& b) const {
-  if (auto c = compare_values(*a.value, b.value); c != 0)
-    return c < 0;
-  if (a.key_side != 0)
-    return a.key_side < 0;
-  return compare_key(b.head_view(), b.key, a.key) > 0;
+index_set::entry index_set::entry_of(size_t i, const node& n,
+                                     const index_value& value) const {
+  auto past_prefix = std::string_view{n.first}.substr(specs_[i].prefix.size());
+  return {value_code::of(value), key_head::of(past_prefix), &n};
+}
+
+index_set::probe index_set::probe_at(size_t i, const index_value& value,
+                                     std::string_view key,
+                                     int key_side) const {
+  probe p{&value, value_code::of(value), key, {}, false, key_side};
+  if (starts_with(key, specs_[i].prefix)) {
+    p.head = key_head::of(key.substr(specs_[i].prefix.size()));
+    p.has_head = true;
+  }
+  return p;
+}
+
+bool index_set::same_value(const entry& e, size_t i, const probe& p) {
+  if (compare(e.value, p.code) != 0)
+    return false;
+  return e.value.complete() || *field(*e.owner, i) == *p.value;
 }
 
 // -- upkeep ---------------------------------------------------------------------
 
 index_set::index_set(std::vector<index_config> specs)
-  : specs_(std::move(specs)), sets_(specs_.size()) {
+  : specs_(std::move(specs)) {
+  sets_.reserve(specs_.size());
+  for (size_t i = 0; i < specs_.size(); ++i)
+    sets_.emplace_back(entry_less{i, specs_[i].prefix.size()});
 }
 
 bool index_set::covers(std::string_view key) const {
@@ -171,8 +177,8 @@ void index_set::drop(key_map::iterator it) {
   auto* n = &*it;
   touch_group(*n);
   for (size_t i = 0; i < sets_.size(); ++i)
-    if (n->second.fields[i] != sets_[i].end())
-      sets_[i].erase(n->second.fields[i]);
+    if (auto& f = n->second.fields[i])
+      sets_[i].erase(entry_of(i, *n, *f));
   if (n->second.expires_at > 0)
     by_expiry_.erase({n->second.expires_at, n});
   keys_.erase(it);
@@ -206,8 +212,7 @@ void index_set::put(const std::string& key, version_t version,
   }
   if (it == keys_.end()) {
     record r;
-    for (auto& s : sets_)
-      r.fields.push_back(s.end());
+    r.fields.resize(specs_.size());
     it = keys_.emplace(key, std::move(r)).first;
   }
   auto* n = &*it;
@@ -215,25 +220,16 @@ void index_set::put(const std::string& key, version_t version,
   touch_group(*n); // before: it may leave the group
   for (size_t i = 0; i < sets_.size(); ++i) {
     auto& old = rec.fields[i];
-    bool had = old != sets_[i].end();
-    if (had && fields[i] && compare_values(old->value, *fields[i]) == 0)
+    auto& now = fields[i];
+    if (old && now && compare_values(*old, *now) == 0)
       continue;
-    if (had && fields[i]) {
-      // Moved within the index: the same node, reinserted (no free and
-      // malloc per update).
-      auto moved = sets_[i].extract(old);
-      moved.value().value = std::move(*fields[i]);
-      old = sets_[i].insert(std::move(moved)).position;
-      continue;
-    }
-    if (had) {
-      sets_[i].erase(old);
-      old = sets_[i].end();
-    }
-    if (fields[i])
-      old = sets_[i]
-              .insert(entry{std::move(*fields[i]), n})
-              .first;
+    // The entry leaves the order while the record still holds the value
+    // it was placed by (the order reads it when codes tie).
+    if (old)
+      sets_[i].erase(entry_of(i, *n, *old));
+    old = std::move(now);
+    if (old)
+      sets_[i].insert(entry_of(i, *n, *old));
   }
   touch_group(*n); // after: it may join it
   if (rec.expires_at != expires_at) {

@@ -114,18 +114,20 @@ struct index_set::plan {
   void walk_value(size_t i, const index_value& value, bool descending,
                   const std::string* after, Visit visit) const {
     auto& s = set.sets_[i];
+    auto at = [&](std::string_view key, int side) {
+      return set.probe_at(i, value, key, side);
+    };
+    auto same = at({}, 0);
     if (!descending) {
-      auto it = after ? s.upper_bound(probe{&value, *after, 0})
-                      : s.lower_bound(probe{&value, {}, -1});
-      for (; it != s.end() && it->value == value; ++it)
+      auto it = after ? s.upper_bound(at(*after, 0)) : s.lower_bound(at({}, -1));
+      for (; it != s.end() && same_value(*it, i, same); ++it)
         if (!visit(it->owner))
           return;
     } else {
-      auto it = after ? s.lower_bound(probe{&value, *after, 0})
-                      : s.upper_bound(probe{&value, {}, 1});
+      auto it = after ? s.lower_bound(at(*after, 0)) : s.upper_bound(at({}, 1));
       while (it != s.begin()) {
         --it;
-        if (it->value != value || !visit(it->owner))
+        if (!same_value(*it, i, same) || !visit(it->owner))
           return;
       }
     }
@@ -255,13 +257,15 @@ struct index_set::plan {
       return found.size() < wanted;
     };
     if (!order.descending) {
-      auto it = cursor ? s.upper_bound(probe{&*cursor->value, cursor->key, 0})
+      auto it = cursor ? s.upper_bound(
+                           set.probe_at(i, *cursor->value, cursor->key, 0))
                        : s.begin();
       for (; it != s.end(); ++it)
         if (!visit(it->owner))
           return;
     } else {
-      auto it = cursor ? s.lower_bound(probe{&*cursor->value, cursor->key, 0})
+      auto it = cursor ? s.lower_bound(
+                           set.probe_at(i, *cursor->value, cursor->key, 0))
                        : s.end();
       while (it != s.begin())
         if (!visit((--it)->owner))
@@ -280,9 +284,9 @@ struct index_set::plan {
     if (!c.values->empty()) {
       auto* v = &c.values->front();
       if (c.op == query_op::gt || c.op == query_op::gte)
-        it = s.lower_bound(probe{v, {}, -1});
+        it = s.lower_bound(set.probe_at(c.index, *v, {}, -1));
       else if (c.op == query_op::lt || c.op == query_op::lte)
-        end = s.upper_bound(probe{v, {}, 1});
+        end = s.upper_bound(set.probe_at(c.index, *v, {}, 1));
     }
     for (; it != end; ++it)
       if (take(it->owner))

@@ -1,0 +1,57 @@
+#pragma once
+
+// The first bytes of an index entry's field value and key, packed into
+// words that compare as the full values do. An index's ordered entries
+// carry these codes instead of the values: ordering one against another
+// then reads 40 bytes of the entry itself, and goes to the key's record
+// (a cache miss) only when the codes tie and cannot tell.
+
+#include <cstdint>
+#include <string_view>
+
+#include "messages/query.hpp"
+
+namespace solver_state {
+
+/// A field value as two big-endian words in the order of compare_values:
+/// a tag (numbers before strings), then a number's sortable bits or a
+/// string's first 14 bytes and its length (15 for "longer").
+struct value_code {
+  uint64_t high = 0;
+  uint64_t low = 0;
+
+  static value_code of(const index_value& v);
+
+  /// Equal codes mean equal values: every number (where long double is
+  /// the x87 format; elsewhere numbers are coded by their double and ties
+  /// are decided on the values), and strings of at most 14 bytes.
+  bool complete() const;
+};
+
+/// <0, 0, >0 as `a`'s value sorts before, possibly with, after `b`'s.
+inline int compare(value_code a, value_code b) {
+  if (a.high != b.high)
+    return a.high < b.high ? -1 : 1;
+  if (a.low != b.low)
+    return a.low < b.low ? -1 : 1;
+  return 0;
+}
+
+/// The first 16 bytes of a key past its index's prefix (zero-padded), as
+/// two big-endian words: keys whose heads differ are ordered by them.
+struct key_head {
+  uint64_t high = 0;
+  uint64_t low = 0;
+
+  static key_head of(std::string_view key_past_prefix);
+};
+
+inline int compare(key_head a, key_head b) {
+  if (a.high != b.high)
+    return a.high < b.high ? -1 : 1;
+  if (a.low != b.low)
+    return a.low < b.low ? -1 : 1;
+  return 0;
+}
+
+} // namespace solver_state
