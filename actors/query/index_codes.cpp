@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <limits>
 
 namespace solver_state {
 
@@ -15,16 +14,8 @@ uint64_t load_big_endian(const unsigned char* p) {
   return out;
 }
 
-constexpr unsigned char number_tag = 0;
-constexpr unsigned char string_tag = 1;
-constexpr size_t string_bytes = 14;
-constexpr unsigned char longer = string_bytes + 1;
-
-/// x87 extended precision: 64 bits of mantissa (its integer bit explicit)
-/// in the first 8 bytes, sign and exponent in the next 2, little-endian.
-constexpr bool x87_long_double = std::numeric_limits<long double>::digits == 64
-                                 && std::numeric_limits<long double>::is_iec559
-                                 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+constexpr auto x87_long_double = value_code::x87_long_double;
+constexpr auto string_bytes = value_code::string_bytes;
 
 /// Sign and magnitude turned into an unsigned order: positive numbers
 /// above negative ones (sign bit set), negative ones reversed (all bits
@@ -70,22 +61,16 @@ void code_number(long double x, unsigned char* out) {
 value_code value_code::of(const index_value& v) {
   unsigned char bytes[16] = {};
   if (v.is_number) {
-    bytes[0] = number_tag;
+    bytes[0] = value_code::number_tag;
     code_number(v.number, bytes);
   } else {
-    bytes[0] = string_tag;
+    bytes[0] = value_code::string_tag;
     auto n = std::min(v.text.size(), string_bytes);
     std::memcpy(bytes + 1, v.text.data(), n);
     bytes[15] = static_cast<unsigned char>(
-      std::min<size_t>(v.text.size(), longer));
+      std::min<size_t>(v.text.size(), value_code::longer_string));
   }
   return {load_big_endian(bytes), load_big_endian(bytes + 8)};
-}
-
-bool value_code::complete() const {
-  if (high >> 56 == number_tag)
-    return x87_long_double;
-  return (low & 0xff) != longer;
 }
 
 key_head key_head::of(std::string_view key_past_prefix) {

@@ -7,6 +7,7 @@
 // (a cache miss) only when the codes tie and cannot tell.
 
 #include <cstdint>
+#include <limits>
 #include <string_view>
 
 #include "messages/query.hpp"
@@ -25,7 +26,24 @@ struct value_code {
   /// Equal codes mean equal values: every number (where long double is
   /// the x87 format; elsewhere numbers are coded by their double and ties
   /// are decided on the values), and strings of at most 14 bytes.
-  bool complete() const;
+  bool complete() const {
+    if (high >> 56 == number_tag)
+      return x87_long_double;
+    return (low & 0xff) != longer_string;
+  }
+
+  static constexpr uint64_t number_tag = 0;
+  static constexpr uint64_t string_tag = 1;
+  /// A string's bytes in the code, and the length that says "longer".
+  static constexpr size_t string_bytes = 14;
+  static constexpr uint64_t longer_string = string_bytes + 1;
+  /// x87 extended precision: 64 bits of mantissa (its integer bit
+  /// explicit) in the first 8 bytes, sign and exponent in the next 2,
+  /// little-endian.
+  static constexpr bool x87_long_double =
+    std::numeric_limits<long double>::digits == 64
+    && std::numeric_limits<long double>::is_iec559
+    && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
 };
 
 /// <0, 0, >0 as `a`'s value sorts before, possibly with, after `b`'s.

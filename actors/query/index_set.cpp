@@ -96,34 +96,6 @@ int compare_values(const index_value& a, const index_value& b) {
   return a.text.compare(b.text);
 }
 
-int index_set::entry_less::three_way(const entry& a, const entry& b) const {
-  if (a.owner == b.owner)
-    return 0; // a key has one entry in an index
-  if (int c = compare(a.value, b.value); c != 0)
-    return c;
-  if (!a.value.complete())
-    if (int c = compare_values(*field(*a.owner, index), *field(*b.owner, index));
-        c != 0)
-      return c;
-  if (int c = compare(a.head, b.head); c != 0)
-    return c;
-  return a.owner->first.compare(b.owner->first); // heads tie: the rest decides
-}
-
-int index_set::entry_less::three_way(const entry& a, const probe& b) const {
-  if (int c = compare(a.value, b.code); c != 0)
-    return c;
-  if (!a.value.complete())
-    if (int c = compare_values(*field(*a.owner, index), *b.value); c != 0)
-      return c;
-  if (b.key_side != 0)
-    return -b.key_side;
-  if (b.has_head)
-    if (int c = compare(a.head, b.head); c != 0)
-      return c;
-  return a.owner->first.compare(b.key);
-}
-
 index_set::entry index_set::entry_of(size_t i, const node& n,
                                      const index_value& value) const {
   auto past_prefix = std::string_view{n.first}.substr(specs_[i].prefix.size());
@@ -153,7 +125,7 @@ index_set::index_set(std::vector<index_config> specs)
   : specs_(std::move(specs)) {
   sets_.reserve(specs_.size());
   for (size_t i = 0; i < specs_.size(); ++i)
-    sets_.emplace_back(entry_less{i, specs_[i].prefix.size()});
+    sets_.emplace_back(entry_less{i});
 }
 
 bool index_set::covers(std::string_view key) const {

@@ -8,11 +8,11 @@
 // never touch a value they do not return.
 
 #include <cstdint>
-#include <unordered_map>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <absl/container/btree_set.h>
@@ -107,12 +107,11 @@ private:
     int key_side = 0;
   };
 
-  /// The order of index `index`, whose keys all begin with `prefix_size`
-  /// bytes of its prefix.
+  /// The order of index `index` (whose fields the records hold at that
+  /// position).
   struct entry_less {
     using is_transparent = void;
     size_t index;
-    size_t prefix_size;
 
     int three_way(const entry& a, const entry& b) const;
     int three_way(const entry& a, const probe& b) const;
@@ -197,5 +196,38 @@ private:
   std::vector<std::string_view> paths_scratch_;
   std::vector<std::optional<index_value>> fields_scratch_;
 };
+
+// Inline: the B-tree calls these a dozen times per search.
+
+inline int index_set::entry_less::three_way(const entry& a,
+                                            const entry& b) const {
+  if (a.owner == b.owner)
+    return 0; // a key has one entry in an index
+  if (int c = compare(a.value, b.value); c != 0)
+    return c;
+  if (!a.value.complete())
+    if (int c = compare_values(*field(*a.owner, index),
+                               *field(*b.owner, index));
+        c != 0)
+      return c;
+  if (int c = compare(a.head, b.head); c != 0)
+    return c;
+  return a.owner->first.compare(b.owner->first); // heads tie: the rest decides
+}
+
+inline int index_set::entry_less::three_way(const entry& a,
+                                            const probe& b) const {
+  if (int c = compare(a.value, b.code); c != 0)
+    return c;
+  if (!a.value.complete())
+    if (int c = compare_values(*field(*a.owner, index), *b.value); c != 0)
+      return c;
+  if (b.key_side != 0)
+    return -b.key_side;
+  if (b.has_head)
+    if (int c = compare(a.head, b.head); c != 0)
+      return c;
+  return a.owner->first.compare(b.key);
+}
 
 } // namespace solver_state
