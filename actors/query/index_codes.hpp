@@ -46,13 +46,20 @@ struct value_code {
     && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
 };
 
+/// <0, 0, >0 as the big-endian pair (a_high, a_low) sorts before, with,
+/// after (b_high, b_low).
+inline int compare_words(uint64_t a_high, uint64_t a_low, uint64_t b_high,
+                         uint64_t b_low) {
+  if (a_high != b_high)
+    return a_high < b_high ? -1 : 1;
+  if (a_low != b_low)
+    return a_low < b_low ? -1 : 1;
+  return 0;
+}
+
 /// <0, 0, >0 as `a`'s value sorts before, possibly with, after `b`'s.
 inline int compare(value_code a, value_code b) {
-  if (a.high != b.high)
-    return a.high < b.high ? -1 : 1;
-  if (a.low != b.low)
-    return a.low < b.low ? -1 : 1;
-  return 0;
+  return compare_words(a.high, a.low, b.high, b.low);
 }
 
 /// The first 16 bytes of a key past its index's prefix (zero-padded), as
@@ -65,11 +72,7 @@ struct key_head {
 };
 
 inline int compare(key_head a, key_head b) {
-  if (a.high != b.high)
-    return a.high < b.high ? -1 : 1;
-  if (a.low != b.low)
-    return a.low < b.low ? -1 : 1;
-  return 0;
+  return compare_words(a.high, a.low, b.high, b.low);
 }
 
 } // namespace solver_state
