@@ -130,8 +130,8 @@ private:
   /// few cache lines where a red-black tree followed a pointer (a cache
   /// miss) per level; iterators are not kept, as a write moves entries.
   /// Nodes of 1 KiB (25 entries) rather than absl::btree_set's 256 bytes:
-  /// two levels fewer over 250,000 keys, and an update 15-20% faster
-  /// (bench/README.md, "Queries and indexes").
+  /// two levels fewer over 250,000 keys, and an update about 15% faster
+  /// (bench/README.md, "B-trees of compact entries").
   static constexpr int node_bytes = 1024;
   using entry_set = absl::container_internal::btree_set_container<
     absl::container_internal::btree<absl::container_internal::set_params<
