@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -14,6 +15,7 @@
 
 #include "actors/merge.hpp"
 #include "actors/query/query_merge.hpp"
+#include "actors/query/shard_query_collector.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {
@@ -242,13 +244,17 @@ list_collector spawn_list_collector(caf::actor_system& sys,
 template <class Owner>
 query_collector spawn_query_collector(caf::actor_system& sys,
                                       ownership_ptr<Owner> map) {
-  auto merge = [budget = map->max_reply_bytes](
-                 const query_request& req, std::vector<query_page>& pages) {
-    return merge_query_pages(pages, req, budget);
-  };
-  return sys.spawn(merging<query_collector, query_page, query_atom,
-                           query_request, Owner, decltype(merge)>,
-                   std::move(map), merge);
+  if constexpr (std::is_same_v<Owner, shard_actor>) {
+    return spawn_shard_query_collector(sys, std::move(map));
+  } else {
+    auto merge = [budget = map->max_reply_bytes](
+                   const query_request& req, std::vector<query_page>& pages) {
+      return merge_query_pages(pages, req, budget);
+    };
+    return sys.spawn(merging<query_collector, query_page, query_atom,
+                             query_request, Owner, decltype(merge)>,
+                     std::move(map), merge);
+  }
 }
 
 template <class Owner>

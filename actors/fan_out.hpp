@@ -19,7 +19,8 @@ template <class Owner>
 list_collector spawn_list_collector(caf::actor_system& sys,
                                     ownership_ptr<Owner> map);
 
-/// Asks every owner for a page of a query and merges them in its order.
+/// Asks every owner for a page of a query and merges them in its order
+/// (the shards of a node: in two halves, actors/query/shard_query_collector).
 template <class Owner>
 query_collector spawn_query_collector(caf::actor_system& sys,
                                       ownership_ptr<Owner> map);

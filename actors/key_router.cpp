@@ -158,6 +158,9 @@ key_router(typename state_actor::stateful_pointer<key_router_state<Owner>> self,
       if (auto group = group_of_prefix(req.prefix); !group.empty())
         return self->delegate(st.owner_of_group(group), query_atom_v,
                               std::move(req));
+      if (st.map->owners.size() == 1)
+        return self->delegate(st.map->owners.front(), query_atom_v,
+                              std::move(req));
       return self->delegate(spawn_query_collector(sys, st.map), query_atom_v,
                             std::move(req));
     },

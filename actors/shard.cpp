@@ -683,18 +683,51 @@ lock_for_transaction(shard_ptr self, uint32_t part, transaction_request&& req,
 
 // -- queries ---------------------------------------------------------------------
 
+caf::error no_index_declared() {
+  return make_state_error(state_errc::bad_request,
+                          "no index is declared (state.indexes): a query "
+                          "needs one");
+}
+
 /// One page of a query on this shard's indexes.
 caf::expected<query_page> do_query(shard_ptr self, const query_request& req) {
   auto started = steady::now();
   auto& st = self->state;
   caf::expected<query_page> out{caf::error{}};
   if (!st.indexes)
-    out = make_state_error(state_errc::bad_request,
-                           "no index is declared (state.indexes): a query "
-                           "needs one");
+    out = no_index_declared();
   else
     out = st.indexes->query(*st.store, req, now_of(self),
                             st.settings.max_reply_bytes);
+  record(self, op_kind::query, out, started);
+  return out;
+}
+
+/// The first half of a query over several shards (query_find_atom).
+caf::expected<query_page> do_find(shard_ptr self, const query_request& req) {
+  auto started = steady::now();
+  auto& st = self->state;
+  caf::expected<query_page> out{caf::error{}};
+  if (!st.indexes)
+    out = no_index_declared();
+  else
+    out = st.indexes->find(req, now_of(self));
+  record(self, op_kind::query, out, started);
+  return out;
+}
+
+/// The second half (query_confirm_atom): the backend confirms the found
+/// items the collector kept.
+caf::expected<query_page> do_confirm(shard_ptr self, const query_request& req,
+                                     std::vector<query_item> found) {
+  auto started = steady::now();
+  auto& st = self->state;
+  caf::expected<query_page> out{caf::error{}};
+  if (!st.indexes)
+    out = no_index_declared();
+  else
+    out = st.indexes->confirm(*st.store, req, std::move(found), now_of(self),
+                              st.settings.max_reply_bytes);
   record(self, op_kind::query, out, started);
   return out;
 }
@@ -1287,6 +1320,19 @@ shard_actor::behavior_type shard(shard_ptr self,
       flush_batch(self); // earlier writes first
       return committed_read<query_page>(
         self, [self, req = std::move(req)] { return do_query(self, req); });
+    },
+    [=](query_find_atom, query_request& req) -> caf::result<query_page> {
+      flush_batch(self);
+      return committed_read<query_page>(
+        self, [self, req = std::move(req)] { return do_find(self, req); });
+    },
+    [=](query_confirm_atom, query_request& req,
+        query_page& found) -> caf::result<query_page> {
+      flush_batch(self);
+      return committed_read<query_page>(
+        self, [self, req = std::move(req), found = std::move(found)]() mutable {
+          return do_confirm(self, req, std::move(found.items));
+        });
     },
     // -- typed records ------------------------------------------------------------
     [=](put_atom, order& x) -> caf::result<version_t> {

@@ -262,6 +262,11 @@ int main(int argc, char** argv) {
   size_t window = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 128;
   if (argc > 5)
     redis_url = argv[5];
+  if (orders == 0 || writes == 0 || rounds == 0 || window == 0) {
+    std::fprintf(stderr, "usage: query-bench [orders] [writes] [rounds] "
+                         "[window] [redis URL]: counts of at least 1\n");
+    return 2;
+  }
   caf::actor_system_config cfg;
   register_message_types(cfg);
   // Idle workers wait as the service's do (app/main.cpp): no 50 us polling

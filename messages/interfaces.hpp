@@ -118,6 +118,16 @@ using shard_actor = state_actor::extend<
   /// the versions of this part once the whole transaction is kept.
   caf::replies_to<txn_lock_atom, uint32_t, transaction_request,
                   transaction_coordinator>::with<transaction_reply>,
+  /// INTERNAL: the first half of a query over several shards: a page as
+  /// this shard's indexes hold it (keys, versions, sort values), neither
+  /// confirmed by the backend nor with values, so that a collector reads
+  /// from the backend only the items of the merged page.
+  caf::replies_to<query_find_atom, query_request>::with<query_page>,
+  /// INTERNAL: the second half: the items of a query_find page that still
+  /// match, confirmed by the backend at their versions, with values when
+  /// the query asks; a page cut by the reply budget has a next_cursor.
+  caf::replies_to<query_confirm_atom, query_request, query_page>::with<
+    query_page>,
   /// INTERNAL: drop expired keys and send a metrics report.
   caf::reacts_to<tick_atom>,
   /// INTERNAL: make pending writes durable and acknowledge them (group commit).

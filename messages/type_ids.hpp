@@ -109,6 +109,11 @@ CAF_BEGIN_TYPE_ID_BLOCK(solver_state, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(solver_state, (solver_state::query_item))
   CAF_ADD_TYPE_ID(solver_state, (solver_state::query_page))
   CAF_ADD_ATOM(solver_state, solver_state, query_atom, "ss_query")
+  /// To a shard: a page of a query as its indexes hold it, not yet
+  /// confirmed by the backend (a collector confirms only the merged page).
+  CAF_ADD_ATOM(solver_state, solver_state, query_find_atom, "ss_qfind")
+  /// To a shard: confirm the items of a query_find page by the backend.
+  CAF_ADD_ATOM(solver_state, solver_state, query_confirm_atom, "ss_qconf")
   /// A shard's message to itself: index the next chunk of its keys (the
   /// build of its indexes at start).
   CAF_ADD_ATOM(solver_state, solver_state, index_build_atom, "ss_ixbuild")

@@ -141,7 +141,7 @@ void index_set::touch_group(const node& n) const {
   auto* f = field(n, group_.of_index);
   if (f && *f == group_.value) {
     group_.valid = false;
-    group_.nodes.clear();
+    group_.members.clear();
   }
 }
 

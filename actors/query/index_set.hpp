@@ -79,6 +79,14 @@ public:
   /// when more may match.
   caf::expected<query_page> run(const query_request& req, unix_ms now) const;
 
+  /// The version the index holds of an item of an earlier page of `req`
+  /// (run) when the key still matches with the same sort value: a write
+  /// between a collector's find and its confirmation leaves the item where
+  /// the page put it, or takes it out of the page (nullopt).
+  std::optional<version_t> still_matches(const query_request& req,
+                                         const query_item& item,
+                                         unix_ms now) const;
+
 private:
   struct record;
   /// Node-based: an entry's pointer to its key's node stays valid while
@@ -171,11 +179,22 @@ private:
   /// it, dropped by any change to a key with that value (or to its sort
   /// field); at most as many keys as a walk of the order index would visit.
   struct sorted_group {
+    /// One of its keys, with copies of what a page takes from the record
+    /// (they hold while the group does: a write to the key drops the
+    /// group), so that a page reads the group in sequence instead of
+    /// following a pointer, a cache miss or three, per key.
+    struct member {
+      const node* n;
+      std::string key;
+      version_t version;
+      unix_ms expires_at;
+      index_value sort; // the field in index by_index
+    };
     bool valid = false;
     size_t of_index = 0;
     index_value value;
     size_t by_index = 0;
-    std::vector<const node*> nodes; // ascending by (field, key)
+    std::vector<member> members; // ascending by (sort, key)
   };
 
   /// Drops the sorted group if `n` is (or was) one of its keys.

@@ -104,4 +104,36 @@ query_page merge_query_pages(std::vector<query_page>& pages,
   return out;
 }
 
+query_page assemble_confirmed(query_page merged,
+                              const std::vector<uint32_t>& owner_of,
+                              std::vector<query_page>& confirmed,
+                              const query_request& req,
+                              size_t max_reply_bytes) {
+  query_page out;
+  std::vector<size_t> next(confirmed.size(), 0); // per owner: its next item
+  size_t bytes = 0;
+  bool cut = false;
+  for (size_t i = 0; i < merged.items.size(); ++i) {
+    auto& part = confirmed[owner_of[i]];
+    auto& at = next[owner_of[i]];
+    if (at < part.items.size() && part.items[at].key == merged.items[i].key) {
+      auto& item = part.items[at++];
+      if (!out.items.empty() && bytes + item.value.size() > max_reply_bytes) {
+        cut = true;
+        break;
+      }
+      bytes += item.value.size();
+      out.items.push_back(std::move(item));
+    } else if (at == part.items.size() && !part.next_cursor.empty()) {
+      cut = true; // past what this owner's budget let through
+      break;
+    }
+  }
+  if (cut && !out.items.empty())
+    out.next_cursor = encode_cursor(req, position_of(req, out.items.back()));
+  else
+    out.next_cursor = std::move(merged.next_cursor);
+  return out;
+}
+
 } // namespace solver_state

@@ -41,25 +41,45 @@ struct index_set::plan {
   query_order order;
   std::optional<query_position> cursor;
   size_t wanted; // the page limit plus one: one more tells there are more
-  std::vector<const node*> found;
 
-  query_position position(const node* n) const {
-    query_position p;
-    if (order_index)
-      p.value = *set.field(*n, *order_index);
-    p.key = n->first;
-    return p;
-  }
+  /// A key found for the page: what the page takes of it, from its record
+  /// or from the sorted group's copy.
+  struct hit {
+    const std::string* key;
+    version_t version;
+    const index_value* sort; // in key order: nullptr
+  };
+  std::vector<hit> found;
 
   const index_value* sort_field(const node* n) const {
     return order_index ? set.field(*n, *order_index) : nullptr;
   }
 
-  bool after_cursor(const node* n) const {
+  hit hit_of(const node* n) const {
+    return {&n->first, n->second.version, sort_field(n)};
+  }
+
+  hit hit_of(const sorted_group::member& m) const {
+    return {&m.key, m.version, order_index ? &m.sort : nullptr};
+  }
+
+  query_position position(const hit& h) const {
+    query_position p;
+    if (order_index)
+      p.value = *h.sort;
+    p.key = *h.key;
+    return p;
+  }
+
+  bool after_cursor(const index_value* sort, const std::string& key) const {
     if (!cursor)
       return true;
     auto* value = cursor->value ? &*cursor->value : nullptr;
-    return order.three_way(value, cursor->key, sort_field(n), n->first) < 0;
+    return order.three_way(value, cursor->key, sort, key) < 0;
+  }
+
+  bool after_cursor(const node* n) const {
+    return after_cursor(sort_field(n), n->first);
   }
 
   bool take(const node* n) const {
@@ -70,10 +90,8 @@ struct index_set::plan {
 
   /// Sorts what was found and keeps the first `wanted`.
   void sort_found() {
-    auto less = [&](const node* a, const node* b) {
-      return order.three_way(sort_field(a), a->first, sort_field(b),
-                             b->first)
-             < 0;
+    auto less = [&](const hit& a, const hit& b) {
+      return order.three_way(a.sort, *a.key, b.sort, *b.key) < 0;
     };
     if (found.size() > wanted) {
       std::partial_sort(found.begin(), found.begin() + wanted, found.end(),
@@ -155,7 +173,7 @@ struct index_set::plan {
       size_t taken = 0;
       walk_value(c.index, v, order.descending, after, [&](const node* n) {
         if (take(n)) {
-          found.push_back(n);
+          found.push_back(hit_of(n));
           ++taken;
         }
         return taken < wanted;
@@ -190,18 +208,20 @@ struct index_set::plan {
   void build_group(const resolved_condition& c) {
     auto& g = set.group_;
     g.valid = false;
-    g.nodes.clear();
+    g.members.clear();
     auto o = *order_index;
     auto& v = c.values->front();
     walk_value(c.index, v, false, nullptr, [&](const node* n) {
-      if (set.field(*n, o))
-        g.nodes.push_back(n);
+      if (auto* sort = set.field(*n, o))
+        g.members.push_back({n, n->first, n->second.version,
+                             n->second.expires_at, *sort});
       return true;
     });
-    std::sort(g.nodes.begin(), g.nodes.end(),
-              [&](const node* a, const node* b) {
-                int c = compare_values(*set.field(*a, o), *set.field(*b, o));
-                return c != 0 ? c < 0 : a->first < b->first;
+    using member = sorted_group::member;
+    std::sort(g.members.begin(), g.members.end(),
+              [&](const member& a, const member& b) {
+                int c = compare_values(a.sort, b.sort);
+                return c != 0 ? c < 0 : a.key < b.key;
               });
     g.of_index = c.index;
     g.value = v;
@@ -209,29 +229,40 @@ struct index_set::plan {
     g.valid = true;
   }
 
+  /// Whether group member `m` (after the cursor) is taken: with the
+  /// driving condition alone, the copies tell; other conditions read the
+  /// record.
+  bool take_member(const sorted_group::member& m) const {
+    if (where.size() > 1)
+      return set.matches(*m.n, req, where, now);
+    return m.key.compare(0, req.prefix.size(), req.prefix) == 0
+           && (m.expires_at == 0 || m.expires_at > now);
+  }
+
   /// The memoized keys from the cursor on (a binary search), checking the
   /// other conditions, until one past the page.
   void by_group() {
-    auto& nodes = set.group_.nodes;
+    using member = sorted_group::member;
+    auto& members = set.group_.members;
+    auto after = [&](const member& m) { return after_cursor(&m.sort, m.key); };
     if (!order.descending) {
       auto it = cursor ? std::partition_point(
-                           nodes.begin(), nodes.end(),
-                           [&](const node* n) { return !after_cursor(n); })
-                       : nodes.begin();
-      for (; it != nodes.end() && found.size() < wanted; ++it)
-        if (take(*it))
-          found.push_back(*it);
+                           members.begin(), members.end(),
+                           [&](const member& m) { return !after(m); })
+                       : members.begin();
+      for (; it != members.end() && found.size() < wanted; ++it)
+        if (take_member(*it))
+          found.push_back(hit_of(*it));
     } else {
       // Descending, the keys after the cursor are a prefix of the
       // ascending memo.
-      auto end = cursor ? std::partition_point(
-                            nodes.begin(), nodes.end(),
-                            [&](const node* n) { return after_cursor(n); })
-                        : nodes.end();
-      while (end != nodes.begin() && found.size() < wanted) {
+      auto end = cursor ? std::partition_point(members.begin(), members.end(),
+                                               after)
+                        : members.end();
+      while (end != members.begin() && found.size() < wanted) {
         --end;
-        if (take(*end))
-          found.push_back(*end);
+        if (take_member(*end))
+          found.push_back(hit_of(*end));
       }
     }
   }
@@ -241,7 +272,7 @@ struct index_set::plan {
     for (auto& v : values_of(c))
       walk_value(c.index, v, false, nullptr, [&](const node* n) {
         if (take(n))
-          found.push_back(n);
+          found.push_back(hit_of(n));
         return true;
       });
     sort_found();
@@ -253,7 +284,7 @@ struct index_set::plan {
     auto& s = set.sets_[i];
     auto visit = [&](const node* n) {
       if (take(n))
-        found.push_back(n);
+        found.push_back(hit_of(n));
       return found.size() < wanted;
     };
     if (!order.descending) {
@@ -290,7 +321,7 @@ struct index_set::plan {
     }
     for (; it != end; ++it)
       if (take(it->owner))
-        found.push_back(it->owner);
+        found.push_back(hit_of(it->owner));
     sort_found();
   }
 };
@@ -340,17 +371,36 @@ caf::expected<query_page> index_set::run(const query_request& req,
   if (more)
     p.found.resize(query_limit(req.limit));
   page.items.reserve(p.found.size());
-  for (auto* n : p.found) {
+  for (auto& h : p.found) {
     query_item item;
-    item.key = n->first;
-    item.version = n->second.version;
+    item.key = *h.key;
+    item.version = h.version;
     if (p.order_index)
-      item.sort_value = *field(*n, *p.order_index);
+      item.sort_value = *h.sort;
     page.items.push_back(std::move(item));
   }
   if (more)
     page.next_cursor = encode_cursor(req, p.position(p.found.back()));
   return page;
+}
+
+std::optional<version_t> index_set::still_matches(const query_request& req,
+                                                 const query_item& item,
+                                                 unix_ms now) const {
+  auto it = keys_.find(item.key);
+  if (it == keys_.end())
+    return std::nullopt;
+  std::vector<resolved_condition> where;
+  for (auto& c : req.where)
+    where.push_back({*position_of(c.index), c.what(), &c.values});
+  if (!matches(*it, req, where, now))
+    return std::nullopt;
+  if (!req.order_by.empty()) {
+    auto* sort = field(*it, *position_of(req.order_by));
+    if (!sort || *sort != item.sort_value)
+      return std::nullopt;
+  }
+  return it->second.version;
 }
 
 } // namespace solver_state

@@ -116,6 +116,19 @@ caf::expected<query_page> shard_indexes::query(state_store& store,
                                                const query_request& req,
                                                unix_ms now,
                                                size_t max_reply_bytes) {
+  auto found = find(req, now);
+  if (!found || found->items.empty())
+    return found;
+  // Found and confirmed in one step: nothing changed in between.
+  auto page = read_back(store, req, std::move(found->items), now,
+                        max_reply_bytes, false);
+  if (page && page->next_cursor.empty())
+    page->next_cursor = std::move(found->next_cursor);
+  return page;
+}
+
+caf::expected<query_page> shard_indexes::find(const query_request& req,
+                                              unix_ms now) const {
   if (auto err = set_.problem(req))
     return err; // a bad query is told so, built or not
   if (building_)
@@ -124,30 +137,54 @@ caf::expected<query_page> shard_indexes::query(state_store& store,
       "the indexes are being built (shard " + std::to_string(shard_) + ": "
         + std::to_string(built_)
         + " keys read so far); queries are answered once they are");
-  auto page = set_.run(req, now);
-  if (!page || page->items.empty())
-    return page;
+  return set_.run(req, now);
+}
+
+caf::expected<query_page> shard_indexes::confirm(state_store& store,
+                                                 const query_request& req,
+                                                 std::vector<query_item> found,
+                                                 unix_ms now,
+                                                 size_t max_reply_bytes) {
+  if (auto err = set_.problem(req))
+    return err;
+  return read_back(store, req, std::move(found), now, max_reply_bytes, true);
+}
+
+caf::expected<query_page>
+shard_indexes::read_back(state_store& store, const query_request& req,
+                         std::vector<query_item> found, unix_ms now,
+                         size_t max_reply_bytes, bool found_earlier) {
+  query_page out;
+  if (found.empty())
+    return out;
   std::vector<std::string> keys;
-  keys.reserve(page->items.size());
-  for (auto& item : page->items)
+  keys.reserve(found.size());
+  for (auto& item : found)
     keys.push_back(item.key);
   auto entries = store.batch_get(keys, now);
   if (!entries)
     return std::move(entries.error());
-  query_page out;
-  out.next_cursor = std::move(page->next_cursor);
   size_t bytes = 0;
-  for (size_t i = 0; i < page->items.size() && i < entries->size(); ++i) {
-    auto& item = page->items[i];
+  for (size_t i = 0; i < found.size() && i < entries->size(); ++i) {
+    auto& item = found[i];
     auto& e = (*entries)[i];
     if (e.version != item.version) {
-      // The index missed a change (an eviction, a drift): it learns it now,
-      // and the key is left out of this page.
-      spdlog::debug("shard {}: index of {} was at version {}, the backend "
-                    "at {}",
-                    shard_, item.key, item.version, e.version);
-      put(item.key, e);
-      continue;
+      // Written since it was found, the key stays when it still matches in
+      // the same place and the index holds what the backend does.
+      auto now_at = found_earlier ? set_.still_matches(req, item, now)
+                                  : std::nullopt;
+      if (!now_at || *now_at != e.version) {
+        // Else the index missed a change (an eviction, a drift), or the
+        // write took the key out of this page: the index reads it again,
+        // and the key is left out.
+        spdlog::debug("shard {}: index of {} was at version {}, the "
+                      "backend at {}",
+                      shard_, item.key, now_at.value_or(item.version),
+                      e.version);
+        put(item.key, e);
+        continue;
+      }
+      item.version = e.version;
     }
     if (req.with_values) {
       // The first value always fits; past the budget the page ends early

@@ -68,14 +68,36 @@ public:
 
   /// One page of `req`: the keys the index finds, confirmed by the
   /// backend, with their values when asked for, within `max_reply_bytes`
-  /// of values.
+  /// of values. Both halves below, in one step.
   caf::expected<query_page> query(state_store& store, const query_request& req,
                                   unix_ms now, size_t max_reply_bytes);
+
+  /// The first half: one page of `req` as the indexes hold it (keys,
+  /// versions, sort values), not yet confirmed by the backend.
+  caf::expected<query_page> find(const query_request& req, unix_ms now) const;
+
+  /// The second half: the items of `found` (a find's page, perhaps from
+  /// before some writes) that still match, confirmed by the backend, in
+  /// their order, with values when asked for, within `max_reply_bytes`. A
+  /// page that the budget cut has a next_cursor: after its last item.
+  caf::expected<query_page> confirm(state_store& store,
+                                    const query_request& req,
+                                    std::vector<query_item> found, unix_ms now,
+                                    size_t max_reply_bytes);
 
   size_t indexed_keys() const { return set_.keys(); }
 
 private:
   void put(const std::string& key, const entry& e);
+  /// `found` read from the backend: each at its version (a drifted one is
+  /// re-indexed and left out; `found_earlier`: one written since it was
+  /// found stays if it still matches in its place), with values when asked
+  /// for, within `max_reply_bytes`.
+  caf::expected<query_page> read_back(state_store& store,
+                                      const query_request& req,
+                                      std::vector<query_item> found,
+                                      unix_ms now, size_t max_reply_bytes,
+                                      bool found_earlier);
 
   index_set set_;
   uint32_t shard_;

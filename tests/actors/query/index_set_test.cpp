@@ -366,6 +366,50 @@ TEST_CASE("keys past their expiry are never answered and are forgotten") {
   CHECK(set.keys() == 1);
 }
 
+TEST_CASE("one value's keys sorted by another field, kept between pages, "
+          "answer as the records do: expiry, a narrower prefix") {
+  index_set set{specs()};
+  // Few enough pending keys for the sorted list (eq status, by deadline).
+  for (int i = 0; i < 6; ++i) {
+    auto key = std::string{i < 3 ? "o:a:" : "o:b:"} + std::to_string(i);
+    set.put(key, i + 1,
+            R"({"status":"pending","deadline":)" + std::to_string(60 - i)
+              + "}",
+            i == 4 ? 1000 : 0);
+  }
+  query_request req;
+  req.prefix = "o:";
+  req.where = {{"status", static_cast<uint8_t>(query_op::eq),
+                {index_value::of(std::string{"pending"})}}};
+  req.order_by = "deadline";
+  auto keys_at = [&](const query_request& r, unix_ms now) {
+    auto page = set.run(r, now);
+    REQUIRE(page);
+    std::vector<std::string> out;
+    for (auto& item : page->items)
+      out.push_back(item.key);
+    return out;
+  };
+  using keys = std::vector<std::string>;
+  CHECK(keys_at(req, 999)
+        == keys{"o:b:5", "o:b:4", "o:b:3", "o:a:2", "o:a:1", "o:a:0"});
+  // No write since: the same sorted list, read at a later time.
+  CHECK(keys_at(req, 1000) == keys{"o:b:5", "o:b:3", "o:a:2", "o:a:1", "o:a:0"});
+  auto narrow = req;
+  narrow.prefix = "o:a:";
+  CHECK(keys_at(narrow, 1000) == keys{"o:a:2", "o:a:1", "o:a:0"});
+  narrow.descending = true;
+  narrow.limit = 2;
+  auto page = set.run(narrow, 1000);
+  REQUIRE(page);
+  REQUIRE(page->items.size() == 2);
+  CHECK(page->items[0].key == "o:a:0");
+  CHECK(page->items[0].version == 1);
+  CHECK(page->items[0].sort_value == index_value::of(60.0L));
+  narrow.cursor = page->next_cursor;
+  CHECK(keys_at(narrow, 1000) == keys{"o:a:2"});
+}
+
 TEST_CASE("an older version never replaces a newer one") {
   index_set set{specs()};
   set.put("o:1", 5, R"({"status":"new"})", 0);

@@ -4,8 +4,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <map>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "actors/query/shard_indexes.hpp"
 #include "backends/memory/store.hpp"
@@ -207,4 +210,113 @@ TEST_CASE("the typed helper asks for an order type's orders of one status, "
   CHECK(req.order_by == "deadline");
   CHECK_FALSE(req.descending);
   CHECK(req.with_values);
+}
+
+TEST_CASE("a found page confirmed after writes keeps the keys still in their "
+          "places, at their new versions, and leaves out the others") {
+  auto budget = std::make_shared<key_budget>(0);
+  memory_store store{budget, eviction_policy::reject, 0};
+  shard_indexes indexes{query_config("memory", 1).indexes, 0, nullptr};
+  while (true) {
+    auto more = indexes.build_step(store, 1);
+    REQUIRE(more);
+    if (!*more)
+      break;
+  }
+  // Written through the store and fed to the indexes, as a shard does.
+  auto put = [&](const std::string& key, const std::string& value) {
+    auto v = store.set(set_request{key, value, 0, {}}, 0, 1);
+    REQUIRE(v);
+    indexes.apply(change_event{0, 0, key, v->version, value, 0});
+  };
+  auto order = [](const char* status, int deadline, const char* note = "") {
+    return std::string{R"({"status":")"} + status + R"(","deadline":)"
+           + std::to_string(deadline) + R"(,"note":")" + note + "\"}";
+  };
+  for (int i = 1; i <= 6; ++i)
+    put("q:" + std::to_string(i), order("pending", i * 10));
+  query_request req;
+  req.prefix = "q:";
+  req.where = {where("status", query_op::eq, {str("pending")})};
+  req.order_by = "deadline";
+  req.with_values = true;
+  auto found = indexes.find(req, 1);
+  REQUIRE(found);
+  REQUIRE(found->items.size() == 6);
+  CHECK(found->items[0].value.empty()); // a find reads no value
+  // Between the find and the confirmation:
+  put("q:1", order("pending", 10, "touched")); // same place, new version
+  put("q:2", order("pending", 25));            // moved within the order
+  put("q:3", order("filled", 30));             // no longer matches
+  REQUIRE(store.erase(delete_request{"q:4", {}}, 1));
+  indexes.apply(change_event{0, static_cast<uint8_t>(change_cause::del),
+                             "q:4", 0, "", 0});
+  // Behind the indexes' back (a drift): confirmed against the backend.
+  REQUIRE(store.set(set_request{"q:5", order("pending", 50, "drift"), 0, {}},
+                    0, 1));
+  auto page = indexes.confirm(store, req, found->items, 1, 1 << 20);
+  REQUIRE(page);
+  std::vector<std::string> keys;
+  for (auto& item : page->items)
+    keys.push_back(item.key);
+  CHECK(keys == std::vector<std::string>{"q:1", "q:6"});
+  REQUIRE(page->items.size() == 2);
+  CHECK_THAT(page->items[0].value, Catch::Contains("touched"));
+  CHECK(page->items[0].version > found->items[0].version);
+  CHECK(page->next_cursor.empty());
+  // The drifted key was read into the indexes again.
+  auto again = indexes.query(store, req, 1, 1 << 20);
+  REQUIRE(again);
+  std::vector<std::string> now;
+  for (auto& item : again->items)
+    now.push_back(item.key);
+  CHECK(now == std::vector<std::string>{"q:1", "q:2", "q:5", "q:6"});
+}
+
+TEST_CASE("paging over shards stays exact while the keys it pages through "
+          "are rewritten in place") {
+  // Every write here keeps the key's status and deadline: its version
+  // changes between a page's two halves (find, confirm) and the key must
+  // still come, exactly once.
+  running_store store{query_config("memory", 4)};
+  auto order = [](int i, int note) {
+    return R"({"status":"pending","deadline":)" + std::to_string(i)
+           + R"(,"note":)" + std::to_string(note) + "}";
+  };
+  const int n = 400;
+  for (int i = 0; i < n; ++i)
+    REQUIRE(store.ask<write_result>(
+      put_atom_v, set_request{"q:" + std::to_string(i), order(i, 0), 0, {}}));
+  std::atomic<bool> stop{false};
+  std::atomic<int> failed_writes{0}, writes{0};
+  auto rewrite = [&](int stride) {
+    for (int note = 1; !stop; ++note) {
+      auto i = (note * stride) % n;
+      if (!store.ask<write_result>(put_atom_v,
+                                   set_request{"q:" + std::to_string(i),
+                                               order(i, note), 0, {}}))
+        ++failed_writes;
+      ++writes;
+    }
+  };
+  std::thread writer{rewrite, 7919}, other_writer{rewrite, 104729};
+  query_request req;
+  req.prefix = "q:";
+  req.where = {where("status", query_op::eq, {str("pending")})};
+  req.order_by = "deadline";
+  req.limit = 10;
+  req.with_values = true;
+  std::vector<std::vector<std::string>> passes;
+  for (int pass = 0; pass < 12; ++pass)
+    passes.push_back(all_pages(store, req));
+  stop = true;
+  writer.join();
+  other_writer.join();
+  CHECK(failed_writes == 0);
+  CHECK(writes > 100);
+  std::vector<std::string> expect;
+  for (int i = 0; i < n; ++i)
+    expect.push_back("q:" + std::to_string(i));
+  for (auto& keys : passes)
+    CHECK(keys == expect);
 }
