@@ -683,53 +683,46 @@ lock_for_transaction(shard_ptr self, uint32_t part, transaction_request&& req,
 
 // -- queries ---------------------------------------------------------------------
 
-caf::error no_index_declared() {
-  return make_state_error(state_errc::bad_request,
-                          "no index is declared (state.indexes): a query "
-                          "needs one");
+/// Runs `step` (a query or one of its halves) on the shard's indexes, or
+/// refuses it when none is declared; counted as a query either way.
+template <class Step>
+caf::expected<query_page> on_indexes(shard_ptr self, Step step) {
+  auto started = steady::now();
+  auto& st = self->state;
+  caf::expected<query_page> out{caf::error{}};
+  if (!st.indexes)
+    out = make_state_error(state_errc::bad_request,
+                           "no index is declared (state.indexes): a query "
+                           "needs one");
+  else
+    out = step(*st.indexes);
+  record(self, op_kind::query, out, started);
+  return out;
 }
 
 /// One page of a query on this shard's indexes.
 caf::expected<query_page> do_query(shard_ptr self, const query_request& req) {
-  auto started = steady::now();
-  auto& st = self->state;
-  caf::expected<query_page> out{caf::error{}};
-  if (!st.indexes)
-    out = no_index_declared();
-  else
-    out = st.indexes->query(*st.store, req, now_of(self),
-                            st.settings.max_reply_bytes);
-  record(self, op_kind::query, out, started);
-  return out;
+  return on_indexes(self, [&](shard_indexes& indexes) {
+    return indexes.query(*self->state.store, req, now_of(self),
+                         self->state.settings.max_reply_bytes);
+  });
 }
 
 /// The first half of a query over several shards (query_find_atom).
 caf::expected<query_page> do_find(shard_ptr self, const query_request& req) {
-  auto started = steady::now();
-  auto& st = self->state;
-  caf::expected<query_page> out{caf::error{}};
-  if (!st.indexes)
-    out = no_index_declared();
-  else
-    out = st.indexes->find(req, now_of(self));
-  record(self, op_kind::query, out, started);
-  return out;
+  return on_indexes(self, [&](shard_indexes& indexes) {
+    return indexes.find(req, now_of(self));
+  });
 }
 
 /// The second half (query_confirm_atom): the backend confirms the found
 /// items the collector kept.
 caf::expected<query_page> do_confirm(shard_ptr self, const query_request& req,
                                      std::vector<query_item> found) {
-  auto started = steady::now();
-  auto& st = self->state;
-  caf::expected<query_page> out{caf::error{}};
-  if (!st.indexes)
-    out = no_index_declared();
-  else
-    out = st.indexes->confirm(*st.store, req, std::move(found), now_of(self),
-                              st.settings.max_reply_bytes);
-  record(self, op_kind::query, out, started);
-  return out;
+  return on_indexes(self, [&](shard_indexes& indexes) {
+    return indexes.confirm(*self->state.store, req, std::move(found),
+                           now_of(self), self->state.settings.max_reply_bytes);
+  });
 }
 
 /// How long a failed index build step waits before it tries again (the

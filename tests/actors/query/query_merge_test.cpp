@@ -57,6 +57,17 @@ struct merged_page {
                     item("o:d", 4), item("o:e", 5)};
     merged.next_cursor = encode_cursor(req, {index_value::of(5.0L), "o:e"});
   }
+
+  /// Both owners' confirmations of all their items, values of `bytes`.
+  std::vector<query_page> all_confirmed(size_t bytes) const {
+    std::vector<query_page> out(2);
+    for (size_t i = 0; i < merged.items.size(); ++i) {
+      auto copy = merged.items[i];
+      copy.value = std::string(bytes, 'v');
+      out[owner_of[i]].items.push_back(std::move(copy));
+    }
+    return out;
+  }
 };
 
 } // namespace
@@ -64,10 +75,7 @@ struct merged_page {
 TEST_CASE("confirmed items take their places in the merged order, with their "
           "values, and the merged cursor stands") {
   merged_page m;
-  std::vector<query_page> confirmed(2);
-  confirmed[0].items = {item("o:a", 1, 3), item("o:c", 3, 3),
-                        item("o:e", 5, 3)};
-  confirmed[1].items = {item("o:b", 2, 3), item("o:d", 4, 3)};
+  auto confirmed = m.all_confirmed(3);
   auto page = assemble_confirmed(m.merged, m.owner_of, confirmed, m.req);
   CHECK(keys_of(page)
         == std::vector<std::string>{"o:a", "o:b", "o:c", "o:d", "o:e"});
@@ -104,10 +112,7 @@ TEST_CASE("an owner's cut ends the page before its first item past the cut, "
 TEST_CASE("the values of all owners together stop at the reply budget, the "
           "first always fitting") {
   merged_page m;
-  std::vector<query_page> confirmed(2);
-  confirmed[0].items = {item("o:a", 1, 600), item("o:c", 3, 600),
-                        item("o:e", 5, 600)};
-  confirmed[1].items = {item("o:b", 2, 600), item("o:d", 4, 600)};
+  auto confirmed = m.all_confirmed(600);
   auto again = confirmed; // the items move into the page
   auto page = assemble_confirmed(m.merged, m.owner_of, confirmed, m.req, 1500);
   CHECK(keys_of(page) == std::vector<std::string>{"o:a", "o:b"});

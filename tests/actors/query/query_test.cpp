@@ -161,12 +161,7 @@ TEST_CASE("a query page holds values up to the reply budget, and resumes "
   auto budget = std::make_shared<key_budget>(0);
   memory_store store{budget, eviction_policy::reject, 0};
   shard_indexes indexes{query_config("memory", 1).indexes, 0, nullptr};
-  while (true) {
-    auto more = indexes.build_step(store, 1);
-    REQUIRE(more);
-    if (!*more)
-      break;
-  }
+  run_build(indexes, store);
   std::string pad(1000, 'x');
   for (int i = 0; i < 10; ++i) {
     auto key = "q:" + std::to_string(i);
@@ -217,12 +212,7 @@ TEST_CASE("a found page confirmed after writes keeps the keys still in their "
   auto budget = std::make_shared<key_budget>(0);
   memory_store store{budget, eviction_policy::reject, 0};
   shard_indexes indexes{query_config("memory", 1).indexes, 0, nullptr};
-  while (true) {
-    auto more = indexes.build_step(store, 1);
-    REQUIRE(more);
-    if (!*more)
-      break;
-  }
+  run_build(indexes, store);
   // Written through the store and fed to the indexes, as a shard does.
   auto put = [&](const std::string& key, const std::string& value) {
     auto v = store.set(set_request{key, value, 0, {}}, 0, 1);
