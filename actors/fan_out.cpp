@@ -13,6 +13,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/gather.hpp"
 #include "actors/merge.hpp"
 #include "actors/query/query_merge.hpp"
 #include "actors/query/shard_query_collector.hpp"
@@ -21,38 +22,6 @@
 namespace solver_state {
 
 namespace {
-
-/// Sends `msg...` to every owner and calls `done` once: with all replies in
-/// owner order, or with the first error.
-template <class Reply, class Self, class Owner, class Done, class... Ts>
-void gather(Self* self, const ownership<Owner>& map, Done done, Ts... msg) {
-  struct progress {
-    std::vector<Reply> replies;
-    size_t missing;
-    bool failed = false;
-  };
-  auto p = std::make_shared<progress>();
-  p->replies.resize(map.owners.size());
-  p->missing = map.owners.size();
-  if (map.owners.empty()) {
-    done(caf::error{}, p->replies);
-    return;
-  }
-  for (size_t i = 0; i < map.owners.size(); ++i)
-    self->request(map.owners[i], map.timeout, msg...)
-      .then(
-        [=](Reply& r) mutable {
-          p->replies[i] = std::move(r);
-          if (--p->missing == 0 && !p->failed)
-            done(caf::error{}, p->replies);
-        },
-        [=](caf::error& err) mutable {
-          if (!p->failed) {
-            p->failed = true;
-            done(err, p->replies);
-          }
-        });
-}
 
 /// A collector for requests answered by merging one reply per owner.
 template <class Collector, class Reply, class Atom, class Request,

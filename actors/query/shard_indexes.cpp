@@ -119,9 +119,8 @@ caf::expected<query_page> shard_indexes::query(state_store& store,
   auto found = find(req, now);
   if (!found || found->items.empty())
     return found;
-  // Found and confirmed in one step: nothing changed in between.
-  auto page = read_back(store, req, std::move(found->items), now,
-                        max_reply_bytes, false);
+  auto page = confirm(store, req, std::move(found->items), now,
+                      max_reply_bytes);
   if (page && page->next_cursor.empty())
     page->next_cursor = std::move(found->next_cursor);
   return page;
@@ -147,13 +146,6 @@ caf::expected<query_page> shard_indexes::confirm(state_store& store,
                                                  size_t max_reply_bytes) {
   if (auto err = set_.problem(req))
     return err;
-  return read_back(store, req, std::move(found), now, max_reply_bytes, true);
-}
-
-caf::expected<query_page>
-shard_indexes::read_back(state_store& store, const query_request& req,
-                         std::vector<query_item> found, unix_ms now,
-                         size_t max_reply_bytes, bool found_earlier) {
   query_page out;
   if (found.empty())
     return out;
@@ -171,8 +163,7 @@ shard_indexes::read_back(state_store& store, const query_request& req,
     if (e.version != item.version) {
       // Written since it was found, the key stays when it still matches in
       // the same place and the index holds what the backend does.
-      auto now_at = found_earlier ? set_.still_matches(req, item, now)
-                                  : std::nullopt;
+      auto now_at = set_.still_matches(req, item, now);
       if (!now_at || *now_at != e.version) {
         // Else the index missed a change (an eviction, a drift), or the
         // write took the key out of this page: the index reads it again,

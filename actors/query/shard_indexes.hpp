@@ -89,15 +89,6 @@ public:
 
 private:
   void put(const std::string& key, const entry& e);
-  /// `found` read from the backend: each at its version (a drifted one is
-  /// re-indexed and left out; `found_earlier`: one written since it was
-  /// found stays if it still matches in its place), with values when asked
-  /// for, within `max_reply_bytes`.
-  caf::expected<query_page> read_back(state_store& store,
-                                      const query_request& req,
-                                      std::vector<query_item> found,
-                                      unix_ms now, size_t max_reply_bytes,
-                                      bool found_earlier);
 
   index_set set_;
   uint32_t shard_;

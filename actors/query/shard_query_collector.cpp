@@ -10,6 +10,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/gather.hpp"
 #include "actors/query/query_merge.hpp"
 
 namespace solver_state {
@@ -24,7 +25,7 @@ struct query_run {
   ownership_ptr<shard_actor> map;
   caf::typed_response_promise<query_page> rp;
   steady::time_point deadline = steady::time_point::max();
-  std::vector<query_page> pages; // per owner: a find, then a confirmation
+  std::vector<query_page> pages; // per owner: its confirmation
   size_t missing = 0;
   bool failed = false;
   query_page merged;
@@ -38,23 +39,15 @@ struct query_run {
       deadline - steady::now());
     return caf::duration{std::max(left, std::chrono::microseconds{1000})};
   }
-
-  /// Delivers `err` once, for the first failure of either half.
-  void fail(caf::error err) {
-    if (failed)
-      return;
-    failed = true;
-    rp.deliver(std::move(err));
-  }
 };
 
 using run_ptr = std::shared_ptr<query_run>;
 using collector_ptr = query_collector::pointer;
 
 /// The second half: each owner of a kept item confirms its items.
-void confirm(collector_ptr self, run_ptr run) {
+void confirm(collector_ptr self, run_ptr run, std::vector<query_page>& found) {
   auto& map = *run->map;
-  run->merged = merge_query_pages(run->pages, run->req);
+  run->merged = merge_query_pages(found, run->req);
   std::vector<query_page> parts(map.owners.size());
   for (auto& item : run->merged.items) {
     auto owner = static_cast<uint32_t>(map.owner_of_key(item.key));
@@ -87,29 +80,13 @@ void confirm(collector_ptr self, run_ptr run) {
           self->quit();
         },
         [=](caf::error& err) {
-          run->fail(std::move(err));
+          if (!run->failed) {
+            run->failed = true;
+            run->rp.deliver(std::move(err));
+          }
           self->quit();
         });
   }
-}
-
-/// The first half: every owner finds its page.
-void find(collector_ptr self, run_ptr run) {
-  auto& map = *run->map;
-  run->pages.resize(map.owners.size());
-  run->missing = map.owners.size();
-  for (size_t i = 0; i < map.owners.size(); ++i)
-    self->request(map.owners[i], run->remaining(), query_find_atom_v, run->req)
-      .then(
-        [=](query_page& page) {
-          run->pages[i] = std::move(page);
-          if (--run->missing == 0 && !run->failed)
-            confirm(self, run);
-        },
-        [=](caf::error& err) {
-          run->fail(std::move(err));
-          self->quit();
-        });
 }
 
 query_collector::behavior_type
@@ -124,12 +101,18 @@ shard_query_collector(collector_ptr self, ownership_ptr<shard_actor> map) {
         run->deadline = steady::now();
         run->deadline += map->timeout;
       }
-      if (map->owners.empty()) {
-        run->rp.deliver(query_page{});
-        self->quit();
-      } else {
-        find(self, run);
-      }
+      // The first half: every owner finds its page.
+      gather<query_page>(
+        self, *map,
+        [=](const caf::error& err, std::vector<query_page>& found) {
+          if (!err) {
+            confirm(self, run, found);
+            return;
+          }
+          run->rp.deliver(err);
+          self->quit();
+        },
+        query_find_atom_v, run->req);
       return run->rp;
     },
   };

@@ -1,5 +1,6 @@
-// Putting the owners' confirmations of a merged query page back in its
-// order (the second half of a query over several shards).
+// Merging the owners' query pages, and putting their confirmations of a
+// merged page back in its order (the second half of a query over several
+// shards).
 
 #include <catch2/catch.hpp>
 
@@ -71,6 +72,39 @@ struct merged_page {
 };
 
 } // namespace
+
+TEST_CASE("a merged page stops where the values reach the reply budget, and "
+          "resumes there") {
+  query_request req;
+  req.order_by = "deadline";
+  req.limit = 10;
+  std::vector<query_page> pages(2);
+  pages[0].items = {item("o:a", 1, 600), item("o:c", 3, 600)};
+  pages[1].items = {item("o:b", 2, 600), item("o:d", 4, 600)};
+  auto merged = merge_query_pages(pages, req, 1000);
+  REQUIRE(merged.items.size() == 1); // the first always fits
+  CHECK(merged.items[0].key == "o:a");
+  REQUIRE_FALSE(merged.next_cursor.empty());
+  req.cursor = merged.next_cursor;
+  auto at = decode_cursor(req);
+  REQUIRE(at);
+  REQUIRE(*at);
+  CHECK((*at)->key == "o:a");
+  // An owner with more stops the merge at its cursor.
+  std::vector<query_page> more(2);
+  more[0].items = {item("o:a", 1, 1), item("o:c", 3, 1)};
+  more[0].next_cursor = encode_cursor(req, {index_value::of(3.0L), "o:c"});
+  more[1].items = {item("o:b", 2, 1), item("o:d", 4, 1), item("o:e", 5, 1)};
+  req.cursor.clear();
+  merged = merge_query_pages(more, req);
+  REQUIRE(merged.items.size() == 3);
+  CHECK(merged.items[2].key == "o:c");
+  req.cursor = merged.next_cursor;
+  at = decode_cursor(req);
+  REQUIRE(at);
+  REQUIRE(*at);
+  CHECK((*at)->key == "o:c");
+}
 
 TEST_CASE("confirmed items take their places in the merged order, with their "
           "values, and the merged cursor stands") {

@@ -79,6 +79,15 @@ int run_build(shard_indexes& indexes, memory_store& store) {
   }
 }
 
+/// One shard's indexes over a memory store, built while it is empty.
+struct built_indexes {
+  std::shared_ptr<key_budget> budget = std::make_shared<key_budget>(0);
+  memory_store store{budget, eviction_policy::reject, 0};
+  shard_indexes indexes{query_config("memory", 1).indexes, 0, nullptr};
+
+  built_indexes() { run_build(indexes, store); }
+};
+
 } // namespace
 
 TEST_CASE("a shard's indexes answer backend_unavailable until built, and the "
@@ -158,10 +167,9 @@ TEST_CASE("a refresh reads every key again while queries are answered, and "
 
 TEST_CASE("a query page holds values up to the reply budget, and resumes "
           "after it") {
-  auto budget = std::make_shared<key_budget>(0);
-  memory_store store{budget, eviction_policy::reject, 0};
-  shard_indexes indexes{query_config("memory", 1).indexes, 0, nullptr};
-  run_build(indexes, store);
+  built_indexes built;
+  auto& store = built.store;
+  auto& indexes = built.indexes;
   std::string pad(1000, 'x');
   for (int i = 0; i < 10; ++i) {
     auto key = "q:" + std::to_string(i);
@@ -209,10 +217,9 @@ TEST_CASE("the typed helper asks for an order type's orders of one status, "
 
 TEST_CASE("a found page confirmed after writes keeps the keys still in their "
           "places, at their new versions, and leaves out the others") {
-  auto budget = std::make_shared<key_budget>(0);
-  memory_store store{budget, eviction_policy::reject, 0};
-  shard_indexes indexes{query_config("memory", 1).indexes, 0, nullptr};
-  run_build(indexes, store);
+  built_indexes built;
+  auto& store = built.store;
+  auto& indexes = built.indexes;
   // Written through the store and fed to the indexes, as a shard does.
   auto put = [&](const std::string& key, const std::string& value) {
     auto v = store.set(set_request{key, value, 0, {}}, 0, 1);
