@@ -9,7 +9,8 @@
 //      (status, deadline) against the same store with none, interleaved
 //      rounds, median rates;
 //  (c) the memory the indexes of (a) take: heap bytes of an index set
-//      holding the N orders (malloc's count, before and after).
+//      holding the N orders (malloc's count, before and after), and the
+//      index set's own time per put and per update, on one thread.
 // Both on the memory backend through the router and shards, the path a CAF
 // solver takes; (a) with one request at a time, as a client pages.
 // Usage: query-bench [orders=1000000] [writes=200000] [rounds=3] [window=128]
@@ -297,11 +298,20 @@ int main(int argc, char** argv) {
         set->put((*keys)[i], i + 1, (*values)[i], 0);
     });
     auto after = mallinfo2().uordblks;
+    // Then every order again with another order's value (another deadline,
+    // now and then another status): what (b)'s updates add to a write, on
+    // one thread, with every index too large for the caches.
+    auto updated = seconds_of([&] {
+      for (size_t i = 0; i < orders; ++i)
+        set->put((*keys)[i], orders + i + 1, (*values)[(i + 50'021) % orders],
+                 0);
+    });
     std::printf("indexes of %zu orders (status, deadline): %.1f MB, %.0f "
-                "bytes a key (keys of %zu bytes); %.2f us a put\n",
+                "bytes a key (keys of %zu bytes); %.2f us a put, %.2f us "
+                "an update (one thread)\n",
                 set->keys(), (after - before) / 1e6,
                 double(after - before) / orders, (*keys)[0].size(),
-                took * 1e6 / orders);
+                took * 1e6 / orders, updated * 1e6 / orders);
   }
 
   // (a) the pending orders, soonest first.
