@@ -90,11 +90,16 @@ int file_env::read_all(int fd, std::string& out) {
   struct stat st;
   if (::fstat(fd, &st) != 0)
     return -errno;
-  out.resize(static_cast<size_t>(st.st_size));
+  // One byte more than the file holds: a read that stops short of it proves
+  // the end in one pass. Sized exactly, the read filled the string, which
+  // then grew (doubling: an allocation and a copy of the whole file, three
+  // times a log's size in memory at a start) for a second read that found
+  // nothing, a second pread for every value file read.
+  out.resize(static_cast<size_t>(st.st_size) + 1);
   size_t done = 0;
   for (;;) {
     if (done == out.size())
-      out.resize(out.size() + 4096); // the file may have grown
+      out.resize(out.size() + out.size() / 2); // the file has grown
     auto wanted = out.size() - done;
     auto got = pread_fully(fd, out.data() + done, wanted,
                            static_cast<off_t>(done));
