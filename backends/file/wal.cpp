@@ -48,11 +48,18 @@ static_assert(v3_records.fixed_body + max_key_bytes + max_file_value_bytes
 
 /// A log being replayed: its bytes and how to read its records.
 struct log_view {
+  /// Bytes [base, base + buf.size()) of the log: offsets stay those of the
+  /// file while replay moves its window along it.
   const std::string& buf;
   record_format fmt;
   uint32_t seed;
   size_t header_bytes;
   uint64_t max_value; // a longer value is garbage: no append writes one
+  size_t base = 0;
+
+  /// The file offset just past the window.
+  size_t end() const { return base + buf.size(); }
+  const char* at(size_t off) const { return buf.data() + (off - base); }
 };
 
 /// One valid record, parsed in place.
@@ -110,13 +117,13 @@ bool for_each_txn_op(const char* p, size_t n, uint64_t max_value,
 /// at every offset of the rest of a log.
 record_view parse_record(const log_view& log, size_t off) {
   record_view out;
-  auto& buf = log.buf;
   auto fixed = log.fmt.fixed_body;
-  if (buf.size() - off < 8 + fixed)
+  auto available = log.end() - off;
+  if (available < 8 + fixed)
     return out;
-  auto p = buf.data() + off;
+  auto p = log.at(off);
   uint64_t len = get_u32(p + 4);
-  if (len < fixed || len > buf.size() - off - 8)
+  if (len < fixed || len > available - 8)
     return out;
   auto body = p + 8;
   auto op = static_cast<uint8_t>(body[0]);
@@ -194,12 +201,12 @@ const char* zero_block() {
 
 /// The first non-zero byte at or after `p` (or the end): whole pages at a
 /// time, since the rest of a preallocated log is megabytes of zeros.
-size_t first_nonzero(const std::string& buf, size_t p) {
+size_t first_nonzero(const log_view& log, size_t p) {
   constexpr size_t page = 4096;
-  while (p + page <= buf.size()
-         && std::memcmp(buf.data() + p, zero_block(), page) == 0)
+  while (p + page <= log.end()
+         && std::memcmp(log.at(p), zero_block(), page) == 0)
     p += page;
-  while (p < buf.size() && buf[p] == 0)
+  while (p < log.end() && *log.at(p) == 0)
     ++p;
   return p;
 }
@@ -223,15 +230,14 @@ bool proves_synced(const log_view& log, const record_view& rec, size_t cut) {
 tail_scan scan_after(const log_view& log, size_t cut,
                      std::vector<wal_record>* lost = nullptr) {
   tail_scan out;
-  auto& buf = log.buf;
   auto smallest = 8 + log.fmt.fixed_body;
   size_t p = cut + 1;
-  while (p + smallest <= buf.size()) {
+  while (p + smallest <= log.end()) {
     // A record's length (bytes 4..7) is never zero: skip zero runs.
-    auto q = first_nonzero(buf, p);
+    auto q = first_nonzero(log, p);
     if (q > p + 7)
       p = q - 7;
-    if (p + smallest > buf.size())
+    if (p + smallest > log.end())
       break;
     auto rec = parse_record(log, p);
     if (rec.bytes == 0) {
@@ -410,14 +416,34 @@ caf::expected<replay_summary>
 replay_wal(file_env& env, int dir_fd, const std::string& name,
            const std::string& path,
            const std::function<void(wal_record&&)>& visit,
-           uint64_t max_value_bytes, bool cut_damage) {
+           uint64_t max_value_bytes, bool cut_damage, size_t window_bytes) {
   int fd = env.open_at(dir_fd, name, O_RDONLY | O_NOFOLLOW);
   if (fd < 0)
     return io_failure("cannot open log", path, fd);
   unique_fd guard{&env, fd};
-  std::string buf;
-  if (int rc = env.read_all(fd, buf); rc != 0)
+  uint64_t file_bytes = 0;
+  if (int rc = env.file_size(fd, file_bytes); rc != 0)
     return io_failure("cannot read log", path, rc);
+  // The log is read a window at a time (reused, so its pages fault once),
+  // not whole: a start replays logs of hundreds of MiB, and reading each
+  // into one string cost a zero-fill and a page fault per 4 KiB of it, and
+  // as much memory again as the log.
+  window_bytes = std::max<size_t>(window_bytes, wal_header_bytes);
+  std::string buf;
+  size_t base = 0;
+  // Bytes [from, from + n) of the log (fewer at its end) into the window.
+  auto load = [&](size_t from, size_t n) -> caf::error {
+    n = static_cast<size_t>(std::min<uint64_t>(n, file_bytes - from));
+    buf.resize(n);
+    auto got = env.read_at(fd, buf.data(), n, static_cast<off_t>(from));
+    if (got < 0)
+      return io_failure("cannot read log", path, static_cast<int>(got));
+    buf.resize(static_cast<size_t>(got));
+    base = from;
+    return {};
+  };
+  if (auto err = load(0, window_bytes))
+    return err;
   replay_summary summary;
   auto header = parse_header(buf, path);
   if (!header)
@@ -427,10 +453,26 @@ replay_wal(file_env& env, int dir_fd, const std::string& name,
   log_view log{buf, (*header)->fmt, (*header)->seed, (*header)->bytes,
                max_value_bytes};
   size_t off = log.header_bytes;
-  while (off < buf.size()) {
+  while (off < file_bytes) {
+    log.base = base;
     auto rec = parse_record(log, off);
-    if (rec.bytes == 0)
+    if (rec.bytes == 0) {
+      // Maybe the record runs past the window: move the window to it, large
+      // enough for the length its header gives (never past the file's end),
+      // and look again. Past that, the record is bad where it lies.
+      size_t needed = window_bytes;
+      if (log.end() - off >= 8)
+        needed = std::max<size_t>(needed, 8 + uint64_t{get_u32(log.at(off) + 4)});
+      needed = static_cast<size_t>(std::min<uint64_t>(needed, file_bytes - off));
+      if (log.end() - off < needed) {
+        if (auto err = load(off, needed))
+          return err;
+        if (buf.size() < needed) // shorter than its size said: ends here
+          file_bytes = base + buf.size();
+        continue;
+      }
       break;
+    }
     if (rec.op == static_cast<uint8_t>(wal_op::txn))
       visit_txn(rec, visit);
     else
@@ -439,16 +481,21 @@ replay_wal(file_env& env, int dir_fd, const std::string& name,
     off += rec.bytes;
   }
   summary.end = off;
-  if (off < buf.size()) {
+  if (off < file_bytes) {
+    // The tail after the cut, in one piece, as the scan for records written
+    // after it reads it.
+    if (auto err = load(off, file_bytes - off))
+      return err;
+    log.base = base;
     auto tail = scan_after(log, off, cut_damage ? &summary.lost : nullptr);
     if (tail.proof && !cut_damage)
       return corruption_at(path, log, off, tail);
     summary.damaged = tail.proof.has_value();
     if (!summary.damaged)
       summary.lost.clear();
-    auto rest = std::min(buf.size() - off, wal_terminator_bytes);
+    auto rest = std::min(log.end() - off, wal_terminator_bytes);
     summary.dropped = tail.dropped;
-    summary.torn = tail.dropped > 0 || !all_zero(buf.data() + off, rest);
+    summary.torn = tail.dropped > 0 || !all_zero(log.at(off), rest);
   }
   return summary;
 }

@@ -99,6 +99,8 @@ constexpr size_t wal_header_bytes = 32;
 constexpr size_t wal_terminator_bytes = 8;
 /// Zero-filled ahead of the write position, one chunk at a time.
 constexpr uint64_t wal_chunk_bytes = 4u << 20;
+/// How much of a log replay reads at a time (more for a longer record).
+constexpr size_t wal_replay_window_bytes = 1u << 20;
 
 /// The seed of every record CRC in a log with this header.
 uint32_t wal_seed(uint64_t epoch, uint64_t nonce);
@@ -161,13 +163,16 @@ struct replay_summary {
 /// (recovery deletes it once folded). A record with a value longer than
 /// `max_value_bytes` is garbage (tests set a small bound to check the
 /// boundary without writing gigabytes). With `cut_damage` corruption is cut
-/// like a torn tail, and the summary lists what the cut drops.
+/// like a torn tail, and the summary lists what the cut drops. The log is
+/// read `window_bytes` at a time (a longer record: as much as it takes), the
+/// bytes after a cut in one piece.
 caf::expected<replay_summary>
 replay_wal(file_env& env, int dir_fd, const std::string& name,
            const std::string& path,
            const std::function<void(wal_record&&)>& visit,
            uint64_t max_value_bytes = max_file_value_bytes,
-           bool cut_damage = false);
+           bool cut_damage = false,
+           size_t window_bytes = wal_replay_window_bytes);
 
 /// Writes one log. Not thread-safe: one shard owns it.
 class wal_writer {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <tuple>
 
 #include "backends/file/wal.hpp"
 #include "tests/backends/file/old_wal_formats.hpp"
@@ -67,16 +68,50 @@ struct replayed {
   replay_summary summary;
 };
 
-caf::expected<replayed> replay(const opened_dir& d, const std::string& name) {
+caf::expected<replayed> replay_in_windows(const opened_dir& d,
+                                          const std::string& name,
+                                          size_t window_bytes) {
   replayed out;
-  auto summary = replay_wal(*default_file_env(), d.root.get(), name,
-                            d.path(name), [&](wal_record&& rec) {
-                              out.records.push_back(std::move(rec));
-                            });
+  auto summary = replay_wal(
+    *default_file_env(), d.root.get(), name, d.path(name),
+    [&](wal_record&& rec) { out.records.push_back(std::move(rec)); },
+    max_file_value_bytes, false, window_bytes);
   if (!summary)
     return std::move(summary.error());
   out.summary = *summary;
   return out;
+}
+
+bool same_records(const std::vector<wal_record>& a,
+                  const std::vector<wal_record>& b) {
+  auto fields = [](const wal_record& r) {
+    return std::tie(r.op, r.version, r.expires_at_ms, r.key, r.value,
+                    r.synced_through);
+  };
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [&](auto& x, auto& y) { return fields(x) == fields(y); });
+}
+
+/// Replays `name` with the default window, and again a few bytes at a time
+/// (the header alone, 97 bytes: records straddle every window) and a page
+/// at a time: each must find the same records and say the same of the end.
+caf::expected<replayed> replay(const opened_dir& d, const std::string& name) {
+  auto whole = replay_in_windows(d, name, wal_replay_window_bytes);
+  for (size_t window : {size_t{1}, size_t{97}, size_t{4096}}) {
+    CAPTURE(window);
+    auto small = replay_in_windows(d, name, window);
+    REQUIRE(bool{small} == bool{whole});
+    if (!whole) {
+      CHECK(message_of(small.error()) == message_of(whole.error()));
+      continue;
+    }
+    CHECK(same_records(small->records, whole->records));
+    CHECK(small->summary.records == whole->summary.records);
+    CHECK(small->summary.end == whole->summary.end);
+    CHECK(small->summary.torn == whole->summary.torn);
+    CHECK(small->summary.dropped == whole->summary.dropped);
+  }
+  return whole;
 }
 
 std::string read_file(const std::string& path) {
