@@ -460,10 +460,10 @@ replay_wal(file_env& env, int dir_fd, const std::string& name,
       // Maybe the record runs past the window: move the window to it, large
       // enough for the length its header gives (never past the file's end),
       // and look again. Past that, the record is bad where it lies.
-      size_t needed = window_bytes;
+      uint64_t needed = window_bytes;
       if (log.end() - off >= 8)
-        needed = std::max<size_t>(needed, 8 + uint64_t{get_u32(log.at(off) + 4)});
-      needed = static_cast<size_t>(std::min<uint64_t>(needed, file_bytes - off));
+        needed = std::max(needed, 8 + uint64_t{get_u32(log.at(off) + 4)});
+      needed = std::min<uint64_t>(needed, file_bytes - off);
       if (log.end() - off < needed) {
         if (auto err = load(off, needed))
           return err;
