@@ -1,5 +1,5 @@
 // Encoding and checksum-verified decoding of a value file ("SSV1" header,
-// CRC32C, version, expiry, length), plus little-endian helpers.
+// CRC32C, version, expiry, length).
 
 #include "backends/file/value.hpp"
 
@@ -15,30 +15,6 @@ namespace {
 constexpr char magic[4] = {'S', 'S', 'V', '1'};
 
 } // namespace
-
-void put_u32(std::string& out, uint32_t x) {
-  for (int i = 0; i < 4; ++i)
-    out += static_cast<char>((x >> (8 * i)) & 0xFF);
-}
-
-void put_u64(std::string& out, uint64_t x) {
-  for (int i = 0; i < 8; ++i)
-    out += static_cast<char>((x >> (8 * i)) & 0xFF);
-}
-
-uint32_t get_u32(const char* p) {
-  uint32_t x = 0;
-  for (int i = 3; i >= 0; --i)
-    x = (x << 8) | static_cast<unsigned char>(p[i]);
-  return x;
-}
-
-uint64_t get_u64(const char* p) {
-  uint64_t x = 0;
-  for (int i = 7; i >= 0; --i)
-    x = (x << 8) | static_cast<unsigned char>(p[i]);
-  return x;
-}
 
 std::string encode_value_file(const entry& e) {
   std::string out;

@@ -13,6 +13,7 @@
 #include <caf/expected.hpp>
 
 #include "messages/values.hpp"
+#include "util/little_endian.hpp"
 
 namespace solver_state {
 
@@ -34,12 +35,5 @@ std::string encode_value_file(const entry& e);
 /// (backend_error: corrupt data must not be served).
 caf::expected<entry> decode_value_file(std::string_view bytes,
                                        const std::string& path);
-
-// -- little-endian helpers shared with the log format ---------------------------
-
-void put_u32(std::string& out, uint32_t x);
-void put_u64(std::string& out, uint64_t x);
-uint32_t get_u32(const char* p);
-uint64_t get_u64(const char* p);
 
 } // namespace solver_state
