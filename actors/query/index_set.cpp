@@ -175,6 +175,27 @@ void index_set::put(const std::string& key, version_t version,
       paths[i] = specs_[i].path;
   auto& fields = fields_scratch_;
   extract_fields(value, paths, fields);
+  place(it, key, version, fields, expires_at);
+}
+
+void index_set::put_fields(const std::string& key, version_t version,
+                           std::vector<std::optional<index_value>> fields,
+                           unix_ms expires_at) {
+  auto it = keys_.find(key);
+  if (it != keys_.end() && it->second.version > version)
+    return;
+  fields.resize(specs_.size());
+  // A field only where the index covers the key, as put extracts them.
+  for (size_t i = 0; i < specs_.size(); ++i)
+    if (!starts_with(key, specs_[i].prefix))
+      fields[i].reset();
+  place(it, key, version, fields, expires_at);
+}
+
+void index_set::place(key_map::iterator it, const std::string& key,
+                      version_t version,
+                      std::vector<std::optional<index_value>>& fields,
+                      unix_ms expires_at) {
   bool indexed = std::any_of(fields.begin(), fields.end(),
                              [](auto& f) { return f.has_value(); });
   if (!indexed) {
@@ -221,6 +242,11 @@ void index_set::apply(const change_event& ev) {
     put(ev.key, ev.version, ev.value, ev.expires_at_ms);
   else
     erase(ev.key);
+}
+
+void index_set::each(const key_visitor& visit) const {
+  for (auto& [key, rec] : keys_)
+    visit(key, rec.version, rec.expires_at, rec.fields);
 }
 
 size_t index_set::expire(unix_ms now) {

@@ -8,6 +8,7 @@
 // never touch a value they do not return.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -62,6 +63,11 @@ public:
   /// Ignored when the index already holds a newer version of the key.
   void put(const std::string& key, version_t version, std::string_view value,
            unix_ms expires_at);
+  /// The same with the key's fields already extracted, one per index (what
+  /// a snapshot of the indexes holds): no value to parse.
+  void put_fields(const std::string& key, version_t version,
+                  std::vector<std::optional<index_value>> fields,
+                  unix_ms expires_at);
   void erase(const std::string& key);
   void apply(const change_event& ev);
 
@@ -70,6 +76,12 @@ public:
   size_t expire(unix_ms now);
 
   size_t keys() const { return keys_.size(); }
+
+  using key_visitor = std::function<void(
+    const std::string& key, version_t version, unix_ms expires_at,
+    const std::vector<std::optional<index_value>>& fields)>;
+  /// Calls `visit` with every indexed key, in no particular order.
+  void each(const key_visitor& visit) const;
 
   /// Why `req` cannot run (bad_request naming the problem), or none.
   caf::error problem(const query_request& req) const;
@@ -206,6 +218,11 @@ private:
                unix_ms now) const;
   static bool holds(const index_value* field, const resolved_condition& c);
   void drop(key_map::iterator it);
+  /// put and put_fields from here: `fields` (one per index) replace what
+  /// the key had; `it` is the key's node or keys_.end().
+  void place(key_map::iterator it, const std::string& key, version_t version,
+             std::vector<std::optional<index_value>>& fields,
+             unix_ms expires_at);
 
   std::vector<index_config> specs_;
   key_map keys_;
