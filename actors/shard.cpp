@@ -1145,11 +1145,12 @@ void drain(shard_ptr self) {
 }
 
 /// Closes the backend once (final sync, fold); a failure is logged and
-/// reported, since the writes it held may not be durable.
-void close_store(shard_ptr self) {
+/// reported, since the writes it held may not be durable. True when this
+/// call closed it cleanly.
+bool close_store(shard_ptr self) {
   auto& st = self->state;
   if (!st.store || st.closed)
-    return;
+    return false;
   st.closed = true;
   if (auto err = st.store->close()) {
     spdlog::error("shard {}: closing the {} backend failed: {}",
@@ -1157,7 +1158,59 @@ void close_store(shard_ptr self) {
                   message_of(err));
     if (st.settings.on_close_failure)
       st.settings.on_close_failure(err);
+    return false;
   }
+  return true;
+}
+
+/// Leaves the indexes with the backend after a clean close, so that the
+/// next start loads them instead of reading every value again. Indexes
+/// still being built are not whole: the next start builds them.
+void keep_indexes(shard_ptr self) {
+  auto& st = self->state;
+  if (!st.indexes || !st.store->keeps_snapshots())
+    return;
+  auto started = steady::now();
+  auto snapshot = st.indexes->snapshot();
+  if (!snapshot)
+    return;
+  if (auto err = st.store->keep_snapshot(*snapshot)) {
+    spdlog::warn("shard {}: cannot keep the indexes for the next start ({}): "
+                 "it builds them from the values",
+                 st.settings.index, message_of(err));
+    return;
+  }
+  std::chrono::duration<double> took = steady::now() - started;
+  spdlog::info("shard {}: indexes kept for the next start: {} keys, {} "
+               "bytes, in {:.3f} s",
+               st.settings.index, st.indexes->indexed_keys(), snapshot->size(),
+               took.count());
+}
+
+/// Loads the indexes from the snapshot the backend kept at the last clean
+/// stop; true when they came from it (no build then). Any snapshot is
+/// taken, used or not: none outlives this start.
+bool load_kept_indexes(shard_ptr self) {
+  auto& st = self->state;
+  auto started = steady::now();
+  auto kept = st.store->take_snapshot();
+  if (!kept) {
+    spdlog::warn("shard {}: the indexes are built from the values: {}",
+                 st.settings.index, message_of(kept.error()));
+    return false;
+  }
+  if (!*kept)
+    return false;
+  if (auto err = st.indexes->load(**kept)) {
+    spdlog::warn("shard {}: the indexes are built from the values: {}",
+                 st.settings.index, message_of(err));
+    return false;
+  }
+  std::chrono::duration<double> took = steady::now() - started;
+  spdlog::info("shard {}: indexes loaded from the last stop's snapshot: {} "
+               "keys in {:.3f} s",
+               st.settings.index, st.indexes->indexed_keys(), took.count());
+  return true;
 }
 
 /// Answers every request the shard holds with `err`: queued pipelined
@@ -1254,8 +1307,9 @@ shard_actor::behavior_type shard(shard_ptr self,
         return shard_index(key, count) == me;
       };
     st.indexes = std::make_unique<shard_indexes>(st.settings.indexes, me,
-                                                 std::move(owns));
-    self->send(self, index_build_atom_v);
+                                                 count, std::move(owns));
+    if (!load_kept_indexes(self))
+      self->send(self, index_build_atom_v);
   }
   st.clock = wall_clock::starting_now(self->clock().now());
   // On shutdown, answer what is queued (pipelined ops, held group-commit
@@ -1268,7 +1322,8 @@ shard_actor::behavior_type shard(shard_ptr self,
     fail_deletions(self, make_state_error(state_errc::backend_unavailable,
                                           "the shard stopped during a "
                                           "delete by prefix"));
-    close_store(self);
+    if (close_store(self))
+      keep_indexes(self);
     self->quit(std::move(msg.reason));
   });
   self->set_exception_handler(

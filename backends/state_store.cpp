@@ -121,6 +121,18 @@ caf::error state_store::close() {
   return {};
 }
 
+bool state_store::keeps_snapshots() const {
+  return false;
+}
+
+caf::error state_store::keep_snapshot(const std::string&) {
+  return {};
+}
+
+caf::expected<std::optional<std::string>> state_store::take_snapshot() {
+  return std::optional<std::string>{};
+}
+
 caf::error state_store::health_check() {
   return {};
 }

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -191,6 +192,18 @@ public:
 
   /// Flushes everything before shutdown.
   virtual caf::error close();
+
+  /// Bytes the shard keeps beside the data from a clean stop to the next
+  /// start (its query indexes, so that a start need not read every value
+  /// again). keep_snapshot runs after a successful close(); take_snapshot
+  /// once, at start, before any write: it removes the snapshot durably
+  /// before returning it, so that a crash later in the run can never leave
+  /// one that is older than the data. A store whose data others may change
+  /// while it is stopped keeps none: the default (keep_snapshot does
+  /// nothing, take_snapshot finds nothing).
+  virtual bool keeps_snapshots() const;
+  virtual caf::error keep_snapshot(const std::string& bytes);
+  virtual caf::expected<std::optional<std::string>> take_snapshot();
 
   /// Empty when the backend can serve requests. A backend that serves
   /// reads but refuses writes for now (a full disk) fails it too, saying so.

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/query/index_snapshot.hpp"
 #include "actors/query/query_cursor.hpp"
 #include "backends/state_store.hpp"
 #include "messages/errors.hpp"
@@ -29,10 +30,32 @@ std::vector<std::string> build_prefixes(const std::vector<index_config>& specs) 
 } // namespace
 
 shard_indexes::shard_indexes(std::vector<index_config> specs, uint32_t shard,
+                             uint32_t shard_count,
                              std::function<bool(std::string_view)> owns)
-  : set_(specs), shard_(shard), owns_(std::move(owns)) {
+  : set_(specs),
+    shard_(shard),
+    shard_count_(shard_count),
+    owns_(std::move(owns)) {
   prefixes_ = build_prefixes(specs);
   building_ = !prefixes_.empty();
+}
+
+caf::error shard_indexes::load(std::string_view snapshot) {
+  if (!building_ || set_.keys() > 0)
+    return make_state_error(state_errc::backend_error,
+                            "the indexes hold keys already");
+  if (auto err = load_index_snapshot(snapshot, shard_, shard_count_, set_))
+    return err;
+  building_ = false;
+  prefix_at_ = 0;
+  after_.clear();
+  return {};
+}
+
+std::optional<std::string> shard_indexes::snapshot() const {
+  if (reading())
+    return std::nullopt;
+  return encode_index_snapshot(set_, shard_, shard_count_);
 }
 
 void shard_indexes::apply(const change_event& ev) {

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,11 +34,22 @@ public:
   /// a local backend.
   static constexpr uint32_t build_chunk = 512;
 
-  /// `owns`: whether a key belongs to this shard (a shared backend's
-  /// transaction applied here may write other shards' keys: their owners
-  /// index them).
+  /// Shard `shard` of `shard_count`. `owns`: whether a key belongs to this
+  /// shard (a shared backend's transaction applied here may write other
+  /// shards' keys: their owners index them).
   shard_indexes(std::vector<index_config> specs, uint32_t shard,
+                uint32_t shard_count,
                 std::function<bool(std::string_view)> owns);
+
+  /// Takes the indexes from a snapshot the backend kept at the last clean
+  /// stop (index_snapshot.hpp) instead of reading every value: the build
+  /// is then done. Why not when it cannot (written for other indexes or
+  /// another shard layout, damaged): the build runs as before.
+  caf::error load(std::string_view snapshot);
+
+  /// The indexes as a snapshot for the backend to keep; nothing while a
+  /// build or a refresh has keys left to read (they are not whole).
+  std::optional<std::string> snapshot() const;
 
   /// Feeds one committed change.
   void apply(const change_event& ev);
@@ -92,6 +104,7 @@ private:
 
   index_set set_;
   uint32_t shard_;
+  uint32_t shard_count_;
   std::function<bool(std::string_view)> owns_;
   bool building_ = false;
   bool refreshing_ = false;

@@ -231,6 +231,25 @@ caf::error coded_store::close() {
   return inner_->close();
 }
 
+bool coded_store::keeps_snapshots() const {
+  return !codec_.encrypts() && inner_->keeps_snapshots();
+}
+
+caf::error coded_store::keep_snapshot(const std::string& bytes) {
+  if (codec_.encrypts())
+    return {};
+  return inner_->keep_snapshot(bytes);
+}
+
+caf::expected<std::optional<std::string>> coded_store::take_snapshot() {
+  // Taken even when encrypting, so that none kept before encryption was
+  // turned on outlives the run: it is dropped unread.
+  auto kept = inner_->take_snapshot();
+  if (!kept || !codec_.encrypts())
+    return kept;
+  return std::optional<std::string>{};
+}
+
 caf::error coded_store::health_check() {
   return inner_->health_check();
 }

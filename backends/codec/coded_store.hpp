@@ -74,6 +74,12 @@ public:
   caf::error checkpoint() override;
   bool background_step(unix_ms now) override;
   caf::error close() override;
+  /// The inner store's, unless values are encrypted: a snapshot of the
+  /// indexes holds their fields in plaintext, so none is kept then (a start
+  /// reads the values again).
+  bool keeps_snapshots() const override;
+  caf::error keep_snapshot(const std::string& bytes) override;
+  caf::expected<std::optional<std::string>> take_snapshot() override;
   caf::error health_check() override;
   store_stats stats() const override;
 

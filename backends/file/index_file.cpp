@@ -40,14 +40,31 @@ std::string fold_mark_name(size_t shard) {
   return "~folding-" + std::to_string(shard);
 }
 
-bool parse_index_file_name(const std::string& name, size_t& shard) {
-  constexpr std::string_view prefix{"~index-"};
+std::string snapshot_file_name(size_t shard) {
+  return "~query-" + std::to_string(shard);
+}
+
+namespace {
+
+/// True for `prefix` followed by digits only, setting `shard`.
+bool parse_shard_file_name(std::string_view prefix, const std::string& name,
+                           size_t& shard) {
   if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix))
     return false;
   auto first = name.data() + prefix.size();
   auto last = name.data() + name.size();
   auto [end, ec] = std::from_chars(first, last, shard);
   return ec == std::errc{} && end == last;
+}
+
+} // namespace
+
+bool parse_index_file_name(const std::string& name, size_t& shard) {
+  return parse_shard_file_name("~index-", name, shard);
+}
+
+bool parse_snapshot_file_name(const std::string& name, size_t& shard) {
+  return parse_shard_file_name("~query-", name, shard);
 }
 
 index_file_builder::index_file_builder() {

@@ -139,6 +139,7 @@ caf::expected<store_list> open_file_stores(const state_config& cfg,
     opts.quarantined = std::move(recovered->quarantined[i]);
     opts.unfolded = std::move(recovered->unfolded[i]);
     opts.inherited = recovered->inherited;
+    opts.index_set = recovered->index_set;
     stores.push_back(std::make_unique<file_store>(
       *base, std::move(log), std::move(recovered->shards[i]), budget,
       std::move(opts)));

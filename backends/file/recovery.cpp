@@ -127,6 +127,7 @@ struct root_files {
   std::vector<std::string> logs;
   std::vector<std::string> spares; // of the last run: folded, deleted
   std::map<size_t, std::string> indexes;
+  std::map<size_t, std::string> snapshots; // snapshot_file_name
   std::vector<std::string> fold_marks;
 };
 
@@ -147,6 +148,8 @@ caf::expected<root_files> list_root_files(const file_base& base) {
       out.spares.push_back(e.name);
     else if (parse_index_file_name(e.name, shard))
       out.indexes.emplace(shard, e.name);
+    else if (parse_snapshot_file_name(e.name, shard))
+      out.snapshots.emplace(shard, e.name);
     else if (starts_with(e.name, "~folding-"))
       out.fold_marks.push_back(e.name);
   }
@@ -161,7 +164,7 @@ using tree_keys = std::vector<key_index>;
 /// cannot be used (then `keys` is left empty).
 std::string load_indexes(const file_base& base, const root_files& files,
                          size_t shard_count, tree_keys& keys,
-                         version_t& max_version) {
+                         version_t& max_version, uint64_t& set_out) {
   if (files.indexes.empty())
     return "it has no key index yet";
   auto tree = base.tree();
@@ -205,11 +208,15 @@ std::string load_indexes(const file_base& base, const root_files& files,
                   + index_file_name(0));
     set = header->set;
   }
+  set_out = set.value_or(0);
   return {};
 }
 
-/// Writes every shard's index file for `keys`, under a new set number.
-caf::error write_indexes(const file_tree& tree, const tree_keys& keys) {
+/// Writes every shard's index file for `keys`, under a new set number
+/// (`set`: 0 until all are written).
+caf::error write_indexes(const file_tree& tree, const tree_keys& keys,
+                         uint64_t& set) {
+  set = 0;
   index_file_header header;
   header.shard_count = static_cast<uint32_t>(keys.size());
   header.set = new_index_set();
@@ -222,6 +229,7 @@ caf::error write_indexes(const file_tree& tree, const tree_keys& keys) {
                                         builder.finish(header)))
       return err;
   }
+  set = header.set;
   return {};
 }
 
@@ -336,7 +344,7 @@ caf::expected<recovered_state> recover(const file_base& base,
   // 1. The tree: the state as of the last completed fold, from the shards'
   //    index files when they are all there, else from the value files.
   out.scanned_because = load_indexes(base, *files, shard_count, keys,
-                                     out.max_version);
+                                     out.max_version, out.index_set);
   out.from_index = out.scanned_because.empty();
   if (out.from_index) {
     if (!files->fold_marks.empty()) {
@@ -381,7 +389,7 @@ caf::expected<recovered_state> recover(const file_base& base,
     // The tree as scanned, before any log: what the shards' folds merge
     // their changes into. Without it the next start scans again.
     if (!opts.fold_logs)
-      if (auto err = write_indexes(tree, keys))
+      if (auto err = write_indexes(tree, keys, out.index_set))
         spdlog::warn("file backend: cannot write the key index ({}): the "
                      "next start scans the tree again",
                      message_of(err));
@@ -393,6 +401,14 @@ caf::expected<recovered_state> recover(const file_base& base,
     if (int rc = base.env->sync_fs(base.root.get()); rc != 0)
       return io_failure("cannot sync the filesystem of", base.path, rc);
   if (auto err = remove_root_files(base, files->fold_marks))
+    return err;
+  // Snapshots of shards this run does not have, or kept with a key index
+  // that is gone (the tree was scanned): none can apply again.
+  std::vector<std::string> stale_snapshots;
+  for (auto& [shard, name] : files->snapshots)
+    if (!out.from_index || shard >= shard_count)
+      stale_snapshots.push_back(name);
+  if (auto err = remove_root_files(base, stale_snapshots))
     return err;
   // 2. Versions issued before the last checkpoint (deleted keys included).
   for (auto& name : files->hwms) {
@@ -506,7 +522,7 @@ caf::expected<recovered_state> recover(const file_base& base,
       fold_err = tree.write_root_file(hwm_name(0),
                                       encode_hwm(out.max_version));
     if (!fold_err)
-      if (auto err = write_indexes(tree, keys))
+      if (auto err = write_indexes(tree, keys, out.index_set))
         spdlog::warn("file backend: cannot write the key index ({}): the "
                      "next start scans the tree again",
                      message_of(err));

@@ -109,6 +109,12 @@ struct recovered_state {
   /// a scan of the tree; else why the tree was scanned.
   bool from_index = false;
   std::string scanned_because;
+  /// The set number of the key index files on disk after the start
+  /// (index_file.hpp); 0 when there are none. What a snapshot kept beside
+  /// the data is bound to: a start that scanned the tree (a changed shard
+  /// count, an edited tree) draws a new one, and older snapshots no longer
+  /// apply.
+  uint64_t index_set = 0;
   /// A fold of the last run was interrupted: the tree's directories were
   /// walked for its temp files.
   bool removed_temps = false;

@@ -848,6 +848,41 @@ caf::error file_store::close() {
   return first;
 }
 
+caf::error file_store::keep_snapshot(const std::string& bytes) {
+  if (opts_.index_set == 0)
+    return make_state_error(state_errc::backend_error,
+                            "the shard has no key index to bind it to");
+  std::string out;
+  out.reserve(8 + bytes.size());
+  put_u64(out, opts_.index_set);
+  out += bytes;
+  return base_->tree().write_root_file(snapshot_file_name(opts_.shard), out);
+}
+
+caf::expected<std::optional<std::string>> file_store::take_snapshot() {
+  auto name = snapshot_file_name(opts_.shard);
+  auto bytes = read_tree_root_file(base_->tree(), name);
+  if (!bytes && code_of(bytes.error()) == state_errc::not_found)
+    return std::optional<std::string>{};
+  // Gone, durably, before anything is written: a crash later in this run
+  // must not leave it for the next start to trust.
+  if (int rc = base_->env->unlink_at(base_->root.get(), name);
+      rc != 0 && rc != -ENOENT)
+    return io_failure("cannot remove", base_->path + "/" + name, rc);
+  if (int rc = base_->env->sync(base_->root.get(), false); rc != 0)
+    return io_failure("cannot sync directory", base_->path, rc);
+  if (!bytes)
+    return std::move(bytes.error());
+  if (bytes->size() < 8 || opts_.index_set == 0
+      || get_u64(bytes->data()) != opts_.index_set)
+    return make_state_error(state_errc::backend_error,
+                            base_->path + "/" + name
+                              + " was kept with another key index (the tree "
+                                "was scanned since)");
+  bytes->erase(0, 8);
+  return std::optional<std::string>{std::move(*bytes)};
+}
+
 caf::error file_store::health_check() {
   // After a failed write the store is not ready; on a full disk it is again
   // once the filesystem has room for the next write (that write still says

@@ -60,6 +60,9 @@ struct file_store_options {
   /// this shard's part: unfolded values like any other, in the first fold.
   log_changes unfolded;
   std::shared_ptr<inherited_logs> inherited;
+  /// The set number of the key index files (recovered_state::index_set):
+  /// what a kept snapshot is bound to; 0 keeps none.
+  uint64_t index_set = 0;
 };
 
 class file_store final : public state_store {
@@ -93,6 +96,10 @@ public:
   /// from the log, so a stop takes a sync, not a fold of every unfolded
   /// key (minutes after a heavy load). A fold in progress is cancelled.
   caf::error close() override;
+  /// In "~query-S" (index_file.hpp), bound to the key index's set.
+  bool keeps_snapshots() const override { return true; }
+  caf::error keep_snapshot(const std::string& bytes) override;
+  caf::expected<std::optional<std::string>> take_snapshot() override;
   caf::error health_check() override;
   store_stats stats() const override;
 

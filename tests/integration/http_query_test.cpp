@@ -4,8 +4,15 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <signal.h>
+#include <stdlib.h>
 
 #include <boost/json.hpp>
 
@@ -155,4 +162,153 @@ TEST_CASE("POST /v1/query on a store that declares no index says so") {
                      R"({"where":[{"index":"status","op":"exists"}]})");
   CHECK(r.status == 400);
   CHECK_THAT(r.body, Catch::Contains("no index is declared"));
+}
+
+namespace {
+
+/// A data directory that outlives one service process.
+struct data_dir {
+  std::string path;
+  data_dir() {
+    char tmpl[] = "/tmp/solver-state-query-XXXXXX";
+    REQUIRE(mkdtemp(tmpl));
+    path = tmpl;
+  }
+  ~data_dir() { std::filesystem::remove_all(path); }
+  bool has(const std::string& name) const {
+    return std::filesystem::exists(path + "/" + name);
+  }
+};
+
+std::string file_config(const data_dir& dir, bool extra_index = false) {
+  return "state:\n  type: file\n  shards: 2\n  file: {base_path: \""
+         + dir.path + "\", fsync: always}\n  indexes:\n"
+         + "    - {name: status, prefix: \"order:\", path: /status}\n"
+         + "    - {name: deadline, prefix: \"order:\", path: /deadline}\n"
+         + (extra_index ? "    - {name: chain, prefix: \"order:\", path: "
+                          "/chain}\n"
+                        : "");
+}
+
+void wait_ready(http_client& c) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+  while (c.get("/readyz").status != 200) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+}
+
+/// The pending orders, soonest deadline first, every page.
+std::vector<std::string> pending_by_deadline(http_client& c) {
+  std::vector<std::string> keys;
+  json::value cursor = nullptr;
+  while (true) {
+    json::object req{{"where", json::array{json::object{
+                                 {"index", "status"},
+                                 {"op", "eq"},
+                                 {"value", "pending"}}}},
+                     {"order_by", json::object{{"index", "deadline"}}},
+                     {"limit", 3},
+                     {"cursor", cursor}};
+    auto page = post_query(c, json::serialize(req));
+    for (auto& k : keys_of(page))
+      keys.push_back(k);
+    cursor = page.at("next_cursor");
+    if (cursor.is_null())
+      return keys;
+  }
+}
+
+const std::string any_pending =
+  R"({"where":[{"index":"status","op":"eq","value":"pending"}]})";
+
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos;
+       at = text.find(what, at + 1))
+    ++n;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("the file backend keeps the indexes across a clean stop, and a "
+          "crash after a start never leaves the next one a stale snapshot") {
+  data_dir dir;
+  const std::string loaded = "indexes loaded from the last stop's snapshot";
+  std::vector<std::string> pending;
+  {
+    service_process svc{file_config(dir)};
+    http_client c{svc.port()};
+    wait_ready(c);
+    for (int i = 0; i < 30; ++i) {
+      auto status = i % 3 == 0 ? "pending" : "filled";
+      REQUIRE(c.put("/v1/state/order:o" + std::to_string(i),
+                    std::string{R"({"status":")"} + status
+                      + R"(","deadline":)" + std::to_string(500 - i) + "}")
+                .status
+              == 201);
+    }
+    pending = pending_by_deadline(c);
+    REQUIRE(pending.size() == 10);
+    REQUIRE(svc.stop(SIGTERM) == 0);
+    CHECK(count_of(svc.log(), "indexes kept for the next start") == 2);
+  }
+  CHECK(dir.has("~query-0"));
+  CHECK(dir.has("~query-1"));
+  {
+    service_process svc{file_config(dir)};
+    http_client c{svc.port()};
+    wait_ready(c);
+    CHECK(count_of(svc.log(), loaded) == 2);
+    CHECK(count_of(svc.log(), "indexes built") == 0);
+    CHECK(pending_by_deadline(c) == pending);
+    // Taken at the start: what this run changes is not in any snapshot.
+    CHECK_FALSE(dir.has("~query-0"));
+    CHECK_FALSE(dir.has("~query-1"));
+    REQUIRE(c.put("/v1/state/order:late",
+                  R"({"status":"pending","deadline":1})")
+              .status
+            == 201);
+    REQUIRE(c.request("DELETE", "/v1/state/order:o3").status == 204);
+    REQUIRE(c.put("/v1/state/order:o6", R"({"status":"filled","deadline":9})")
+              .status
+            == 204); // replaced
+    REQUIRE(svc.stop(SIGKILL) == 128 + SIGKILL);
+  }
+  pending.erase(std::remove(pending.begin(), pending.end(), "order:o3"),
+                pending.end());
+  pending.erase(std::remove(pending.begin(), pending.end(), "order:o6"),
+                pending.end());
+  pending.insert(pending.begin(), "order:late");
+  {
+    service_process svc{file_config(dir)};
+    http_client c{svc.port()};
+    wait_ready(c);
+    // Built from the values, so the writes before the crash are there.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+    while (true) {
+      auto r = c.request("POST", "/v1/query", any_pending);
+      if (r.status == 200)
+        break;
+      REQUIRE(r.status == 503); // still building
+      REQUIRE(std::chrono::steady_clock::now() < deadline);
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
+    CHECK(count_of(svc.log(), loaded) == 0);
+    CHECK(pending_by_deadline(c) == pending);
+    REQUIRE(svc.stop(SIGTERM) == 0);
+  }
+  // Another declaration of indexes: the snapshot no longer fits.
+  service_process svc{file_config(dir, true)};
+  http_client c{svc.port()};
+  wait_ready(c);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+  while (c.request("POST", "/v1/query", any_pending).status != 200) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  CHECK(count_of(svc.log(), loaded) == 0);
+  CHECK(count_of(svc.log(), "holds 2 indexes, state.indexes declares 3") == 2);
+  CHECK(pending_by_deadline(c) == pending);
 }

@@ -83,7 +83,7 @@ int run_build(shard_indexes& indexes, memory_store& store) {
 struct built_indexes {
   std::shared_ptr<key_budget> budget = std::make_shared<key_budget>(0);
   memory_store store{budget, eviction_policy::reject, 0};
-  shard_indexes indexes{query_config("memory", 1).indexes, 0, nullptr};
+  shard_indexes indexes{query_config("memory", 1).indexes, 0, 1, nullptr};
 
   built_indexes() { run_build(indexes, store); }
 };
@@ -101,7 +101,7 @@ TEST_CASE("a shard's indexes answer backend_unavailable until built, and the "
                       0, 1));
   REQUIRE(store.set(set_request{"other:1", R"({"status":"pending"})", 0, {}},
                     0, 1));
-  shard_indexes indexes{query_config("memory", 1).indexes, 0, nullptr};
+  shard_indexes indexes{query_config("memory", 1).indexes, 0, 1, nullptr};
   query_request req;
   req.prefix = "q:";
   req.where = {where("status", query_op::eq, {str("pending")})};
@@ -132,7 +132,7 @@ TEST_CASE("a refresh reads every key again while queries are answered, and "
   };
   for (int i = 0; i < 600; ++i)
     set("q:" + std::to_string(i), R"({"status":"filled"})");
-  shard_indexes indexes{query_config("memory", 1).indexes, 0, nullptr};
+  shard_indexes indexes{query_config("memory", 1).indexes, 0, 1, nullptr};
   CHECK_FALSE(indexes.refresh()); // the start-up build is still to run
   run_build(indexes, store);
   REQUIRE_FALSE(indexes.building());

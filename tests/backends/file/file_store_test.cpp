@@ -13,6 +13,7 @@
 #include <random>
 #include <set>
 
+#include "backends/file/index_file.hpp"
 #include "backends/file/store.hpp"
 #include "backends/file/value.hpp"
 #include "messages/metrics.hpp"
@@ -931,4 +932,87 @@ TEST_CASE("writes that outrun the fold wait for it: the log not yet folded "
   auto unbounded = run("unbounded", 1u << 30);
   CHECK(unbounded.peak > 2 * budget + 4 * value.size());
   CHECK(unbounded.waited == 0);
+}
+
+namespace {
+
+/// Keeps `bytes` as shard `shard`'s snapshot and closes the stores, as a
+/// clean stop does.
+void keep_and_close(opened_store& s, size_t shard, const std::string& bytes) {
+  for (auto& store : s.stores)
+    REQUIRE_FALSE(store->close());
+  REQUIRE_FALSE(s.stores[shard]->keep_snapshot(bytes));
+}
+
+} // namespace
+
+TEST_CASE("a snapshot kept at a clean stop is taken once, by the next start, "
+          "and removed before it is returned") {
+  temp_dir dir;
+  auto cfg = file_config_for(dir.path, 2);
+  {
+    auto s = open_store(cfg);
+    REQUIRE(s);
+    REQUIRE(s->put("order:1", "v"));
+    REQUIRE(s->stores[1]->keeps_snapshots());
+    keep_and_close(*s, 1, std::string("indexes\0of shard 1", 18));
+  }
+  CHECK(root_files(dir.path).count(snapshot_file_name(1)) == 1);
+  {
+    auto s = open_store(cfg);
+    REQUIRE(s);
+    auto none = s->stores[0]->take_snapshot();
+    REQUIRE(none);
+    CHECK_FALSE(*none);
+    auto kept = s->stores[1]->take_snapshot();
+    REQUIRE(kept);
+    REQUIRE(*kept);
+    CHECK(**kept == std::string("indexes\0of shard 1", 18));
+    // Gone before this run writes anything: a crash now cannot leave it.
+    CHECK(root_files(dir.path).count(snapshot_file_name(1)) == 0);
+    auto again = s->stores[1]->take_snapshot();
+    REQUIRE(again);
+    CHECK_FALSE(*again);
+  }
+  auto s = open_store(cfg);
+  REQUIRE(s);
+  auto after_crash = s->stores[1]->take_snapshot();
+  REQUIRE(after_crash);
+  CHECK_FALSE(*after_crash);
+}
+
+TEST_CASE("a snapshot does not outlive its key index: another shard count, "
+          "a scanned tree or another set drops it") {
+  temp_dir dir;
+  auto cfg = file_config_for(dir.path, 2);
+  {
+    auto s = open_store(cfg);
+    REQUIRE(s);
+    REQUIRE(s->put("order:1", "v"));
+    keep_and_close(*s, 1, "kept");
+  }
+  REQUIRE(root_files(dir.path).count(snapshot_file_name(1)) == 1);
+  SECTION("fewer shards: shard 1 is gone, so is its snapshot") {
+    REQUIRE(open_store(file_config_for(dir.path, 1)));
+    CHECK(root_files(dir.path).count(snapshot_file_name(1)) == 0);
+  }
+  SECTION("more shards: the tree is scanned, a new key index drawn") {
+    REQUIRE(open_store(file_config_for(dir.path, 3)));
+    CHECK(root_files(dir.path).count(snapshot_file_name(1)) == 0);
+  }
+  SECTION("a key index removed by hand (an edited tree)") {
+    fs::remove(dir.sub(index_file_name(0)));
+    REQUIRE(open_store(cfg));
+    CHECK(root_files(dir.path).count(snapshot_file_name(1)) == 0);
+  }
+  SECTION("kept with another set of key indexes") {
+    overwrite(dir.sub(snapshot_file_name(1)), 0, std::string(8, '\x5a'));
+    auto s = open_store(cfg);
+    REQUIRE(s);
+    auto kept = s->stores[1]->take_snapshot();
+    REQUIRE_FALSE(kept);
+    CHECK(message_of(kept.error()).find("another key index")
+          != std::string::npos);
+    CHECK(root_files(dir.path).count(snapshot_file_name(1)) == 0);
+  }
 }
