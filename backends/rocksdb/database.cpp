@@ -22,6 +22,7 @@
 #include <rocksdb/write_buffer_manager.h>
 #include <spdlog/spdlog.h>
 
+#include "backends/rocksdb/snapshot_file.hpp"
 #include "backends/shard_placement.hpp"
 #include "messages/errors.hpp"
 
@@ -196,6 +197,11 @@ database::open(const rocksdb_config& cfg, size_t shards) {
   if (auto err = out->read_totals())
     return err;
   size_t moved = 0;
+  if (existing != shards) {
+    // The shards' snapshots describe the keys of the old layout.
+    if (auto err = remove_snapshot_files(cfg.base_path))
+      return err;
+  }
   if (existing != 0 && existing != shards) {
     if (auto err = out->move_to_owners(shards, &moved))
       return err;

@@ -40,6 +40,8 @@ public:
   database& operator=(const database&) = delete;
 
   rocksdb::DB& db() { return *db_; }
+  /// state.rocksdb.base_path.
+  const std::string& path() const { return path_; }
   rocksdb::ColumnFamilyHandle* shard(size_t i) { return shards_[i]; }
   size_t shard_count() const { return shards_.size(); }
 

@@ -14,6 +14,7 @@
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
 
+#include "backends/rocksdb/snapshot_file.hpp"
 #include "backends/transaction_check.hpp"
 #include "messages/errors.hpp"
 #include "messages/metrics.hpp"
@@ -80,6 +81,7 @@ rocksdb_store::rocksdb_store(std::shared_ptr<rocks::database> db,
                              std::shared_ptr<key_budget> budget,
                              version_t first_version, fsync_policy fsync)
   : db_(std::move(db)),
+    path_(db_->path()),
     shard_(shard),
     budget_(std::move(budget)),
     fsync_(fsync),
@@ -503,6 +505,15 @@ caf::error rocksdb_store::close() {
                   message_of(err));
   db_.reset(); // the last shard to close closes the database
   return err;
+}
+
+caf::error rocksdb_store::keep_snapshot(const std::string& bytes) {
+  return rocks::write_snapshot_file(path_, rocks::snapshot_file_name(shard_),
+                                    bytes);
+}
+
+caf::expected<std::optional<std::string>> rocksdb_store::take_snapshot() {
+  return rocks::take_snapshot_file(path_, rocks::snapshot_file_name(shard_));
 }
 
 caf::error rocksdb_store::health_check() {

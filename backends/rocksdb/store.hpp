@@ -48,6 +48,10 @@ public:
   caf::error commit() override;
   caf::error checkpoint() override;
   caf::error close() override;
+  /// In "query-S.snapshot" beside the database (snapshot_file.hpp).
+  bool keeps_snapshots() const override { return true; }
+  caf::error keep_snapshot(const std::string& bytes) override;
+  caf::expected<std::optional<std::string>> take_snapshot() override;
   caf::error health_check() override;
   store_stats stats() const override;
 
@@ -84,6 +88,9 @@ private:
   caf::error resume_after_full_disk();
 
   std::shared_ptr<rocks::database> db_;
+  /// The database's directory (db_ is let go at close, before a snapshot
+  /// is kept).
+  std::string path_;
   uint32_t shard_;
   std::shared_ptr<key_budget> budget_;
   fsync_policy fsync_;

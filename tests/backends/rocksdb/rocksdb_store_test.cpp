@@ -481,3 +481,55 @@ TEST_CASE("rocksdb: the entry kept for resuming does not keep old logs") {
   CHECK(most < (12u << 20));
   close_all(store);
 }
+
+TEST_CASE("rocksdb: a snapshot kept at a clean stop is taken once by the "
+          "next start, and none survives a change of the shard count") {
+  temp_dir dir;
+  auto base = dir.sub("db");
+  auto keep_all = [&](opened_store& store, const std::string& what) {
+    for (auto& s : store.stores)
+      REQUIRE_FALSE(s->close());
+    for (size_t i = 0; i < store.stores.size(); ++i) {
+      REQUIRE(store.stores[i]->keeps_snapshots());
+      REQUIRE_FALSE(
+        store.stores[i]->keep_snapshot(what + std::to_string(i)));
+    }
+    store.stores.clear();
+  };
+  {
+    auto store = must_open(base, 2);
+    write_keys(store, 10);
+    keep_all(store, "kept by ");
+  }
+  CHECK(std::filesystem::exists(base + "/query-1.snapshot"));
+  {
+    auto store = must_open(base, 2);
+    auto kept = store.stores[1]->take_snapshot();
+    REQUIRE(kept);
+    REQUIRE(*kept);
+    CHECK(**kept == "kept by 1");
+    CHECK_FALSE(std::filesystem::exists(base + "/query-1.snapshot"));
+    auto again = store.stores[1]->take_snapshot();
+    REQUIRE(again);
+    CHECK_FALSE(*again);
+    // Shard 0's stays until shard 0 takes it.
+    CHECK(std::filesystem::exists(base + "/query-0.snapshot"));
+    keep_all(store, "second ");
+  }
+  {
+    // 2 -> 4 shards: keys move, so no snapshot of the old layout is left.
+    auto store = must_open(base, 4);
+    for (auto& s : store.stores) {
+      auto kept = s->take_snapshot();
+      REQUIRE(kept);
+      CHECK_FALSE(*kept);
+    }
+    keep_all(store, "of four ");
+  }
+  // And back to 2: shards 2 and 3's snapshots must not wait for a later
+  // run of 4 shards over other data.
+  auto store = must_open(base, 2);
+  for (int i = 0; i < 4; ++i)
+    CHECK_FALSE(std::filesystem::exists(base + "/query-" + std::to_string(i)
+                                        + ".snapshot"));
+}
