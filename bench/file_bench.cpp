@@ -23,6 +23,13 @@
 //   file_bench fill-log BASE_PATH KEYS
 //     Writes KEYS keys of 256 bytes and closes without folding: the next
 //     open replays them all from the log, as after a heavy write load.
+//   file_bench index-restart BASE_PATH ORDERS [SHARDS=1] [file|rocksdb]
+//     Writes ORDERS orders of ~200 bytes of JSON (1% pending) and folds
+//     them, then starts the store actors with two declared indexes (status,
+//     deadline) and times each start until the first query is answered
+//     (not 503 "being built"): with the indexes built from the values, and
+//     loaded from the snapshot the previous clean stop kept; each warm and,
+//     as root, cold. Also times each stop (which writes the snapshot).
 
 #include <atomic>
 #include <chrono>
@@ -32,18 +39,23 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <random>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include <unistd.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
 
 #include <spdlog/spdlog.h>
 
 #include "actors/store.hpp"
+#include "backends/compiled_plugins.hpp"
 #include "backends/file/plugin.hpp"
 #include "backends/file/store.hpp"
 #include "backends/memory/plugin.hpp"
@@ -404,6 +416,163 @@ int run_restart(const std::string& base, size_t keys) {
   return 0;
 }
 
+/// An order as a solver stores it: ~200 bytes of JSON, 1 in 100 pending.
+std::string order_json(size_t i, std::mt19937_64& rng) {
+  auto status = i % 100 == 0 ? "pending" : "filled";
+  return std::string{R"({"status":")"} + status + R"(","deadline":)"
+         + std::to_string(1'800'000'000 + rng() % 10'000'000)
+         + R"(,"amount":")" + std::to_string(rng()) + std::to_string(rng())
+         + R"(","user":"0x)" + std::to_string(rng()) + std::to_string(rng())
+         + R"(","route":{"from":"eth","to":"base"}})";
+}
+
+/// The pending orders, every page; nullopt while the indexes are built.
+std::optional<size_t> count_pending(caf::scoped_actor& self,
+                                    const state_actor& store) {
+  auto req = orders_with_status("bench", "status", "pending", "deadline", 100);
+  size_t found = 0;
+  while (true) {
+    std::optional<query_page> page;
+    bool building = false;
+    self->request(store, std::chrono::seconds{60}, query_atom_v, req)
+      .receive([&](query_page& p) { page = std::move(p); },
+               [&](caf::error& err) {
+                 building = code_of(err) == state_errc::backend_unavailable;
+                 if (!building) {
+                   std::fprintf(stderr, "query: %s\n",
+                                message_of(err).c_str());
+                   std::exit(1);
+                 }
+               });
+    if (building)
+      return std::nullopt;
+    found += page->items.size();
+    if (page->next_cursor.empty())
+      return found;
+    req.cursor = std::move(page->next_cursor);
+  }
+}
+
+/// Starts the store actors, waits until a query is answered, stops them
+/// (a clean stop: each shard keeps its indexes); the two times.
+std::pair<double, double> start_query_stop(const state_config& cfg,
+                                           size_t pending) {
+  caf::actor_system_config caf_cfg;
+  register_message_types(caf_cfg);
+  caf::actor_system sys{caf_cfg};
+  auto started = clock_type::now();
+  auto store = start_store(sys, cfg, compiled_plugins());
+  if (!store) {
+    std::fprintf(stderr, "cannot start: %s\n",
+                 message_of(store.error()).c_str());
+    std::exit(1);
+  }
+  caf::scoped_actor self{sys};
+  std::optional<size_t> found;
+  while (!(found = count_pending(self, store->router)))
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  std::chrono::duration<double> up = clock_type::now() - started;
+  if (*found != pending) {
+    std::fprintf(stderr, "found %zu pending orders, wrote %zu\n", *found,
+                 pending);
+    std::exit(1);
+  }
+  auto stopping_at = clock_type::now();
+  stop_store(*store);
+  while (store->status->shards_stopped < store->shards.size())
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  std::chrono::duration<double> down = clock_type::now() - stopping_at;
+  return {up.count(), down.count()};
+}
+
+int run_index_restart(const std::string& base, size_t orders, size_t shards,
+                      const std::string& type) {
+  state_config cfg;
+  cfg.type = type;
+  cfg.max_items = 0;
+  cfg.shards = shards;
+  cfg.file.base_path = base;
+  cfg.file.fsync = fsync_policy::never;
+  cfg.rocksdb.base_path = base;
+  cfg.rocksdb.fsync = fsync_policy::never;
+  auto fill_started = clock_type::now();
+  {
+    auto* plugin = compiled_plugins().find(type);
+    if (!plugin) {
+      std::fprintf(stderr, "no backend '%s' in this build\n", type.c_str());
+      return 1;
+    }
+    auto stores = plugin->create_stores(cfg);
+    if (!stores) {
+      std::fprintf(stderr, "cannot open: %s\n",
+                   message_of(stores.error()).c_str());
+      return 1;
+    }
+    std::mt19937_64 rng{42};
+    for (size_t i = 0; i < orders; ++i) {
+      auto key = "order:bench:0x" + std::to_string(10'000'000 + i);
+      auto& s = *(*stores)[shard_index(key, stores->size())];
+      if (!s.set(set_request{key, order_json(i, rng), 0, condition::always()},
+                 0, 1))
+        return 1;
+      if (i % 1024 == 0)
+        for (auto& st : *stores)
+          st->commit();
+    }
+    for (auto& st : *stores) {
+      auto err = st->checkpoint();
+      if (auto* files = dynamic_cast<file_store*>(st.get()); files && !err)
+        err = files->finish_fold();
+      if (!err)
+        err = st->close();
+      if (err) {
+        std::fprintf(stderr, "fill: %s\n", message_of(err).c_str());
+        return 1;
+      }
+    }
+  }
+  std::chrono::duration<double> fill = clock_type::now() - fill_started;
+  std::printf("index restart (%s): %zu orders written and folded in %.1f s, "
+              "%zu shards\n",
+              type.c_str(), orders, fill.count(), shards);
+  cfg.indexes = {{"status", "order:bench:", "/status"},
+                 {"deadline", "order:bench:", "/deadline"}};
+  auto pending = (orders + 99) / 100;
+  bool root = geteuid() == 0;
+  auto drop_snapshots = [&] {
+    for (auto& e : std::filesystem::directory_iterator(base))
+      if (auto name = e.path().filename().string();
+          name.rfind("~query-", 0) == 0 || name.rfind("query-", 0) == 0)
+        std::filesystem::remove(e.path());
+  };
+  struct mode {
+    const char* name;
+    bool snapshot;
+    bool cold;
+  };
+  for (auto m : {mode{"values, warm", false, false},
+                 mode{"snapshot, warm", true, false},
+                 mode{"values, cold", false, true},
+                 mode{"snapshot, cold", true, true}}) {
+    if (m.cold && !root) {
+      std::printf("  %-15s skipped (not root: cannot drop the page cache)\n",
+                  m.name);
+      continue;
+    }
+    if (!m.snapshot)
+      drop_snapshots();
+    if (m.cold) {
+      ::sync();
+      std::ofstream{"/proc/sys/vm/drop_caches"} << "3\n";
+    }
+    auto [up, down] = start_query_stop(cfg, pending);
+    std::printf("  %-15s start to the first answered query %.2f s; stop "
+                "%.2f s\n",
+                m.name, up, down);
+  }
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -421,12 +590,18 @@ int main(int argc, char** argv) {
     return run_open(argv[2]);
   if (cmd == "fill-log" && argc == 4)
     return run_fill_log(argv[2], std::stoul(argv[3]));
+  if (cmd == "index-restart" && argc >= 4 && argc <= 6)
+    return run_index_restart(argv[2], std::stoul(argv[3]),
+                             argc >= 5 ? std::stoul(argv[4]) : 1,
+                             argc == 6 ? argv[5] : "file");
   std::fprintf(stderr,
                "usage: %s write BASE_PATH always|interval|never [SECONDS] "
                "[WRITERS]\n       %s txn BASE_PATH [SECONDS] [WRITERS]\n"
                "       %s restart BASE_PATH KEYS\n"
                "       %s open BASE_PATH\n"
-               "       %s fill-log BASE_PATH KEYS\n",
-               argv[0], argv[0], argv[0], argv[0], argv[0]);
+               "       %s fill-log BASE_PATH KEYS\n"
+               "       %s index-restart BASE_PATH ORDERS [SHARDS] "
+               "[file|rocksdb]\n",
+               argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
   return 2;
 }
