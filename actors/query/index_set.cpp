@@ -178,18 +178,36 @@ void index_set::put(const std::string& key, version_t version,
   place(it, key, version, fields, expires_at);
 }
 
-void index_set::put_fields(const std::string& key, version_t version,
-                           std::vector<std::optional<index_value>> fields,
-                           unix_ms expires_at) {
-  auto it = keys_.find(key);
-  if (it != keys_.end() && it->second.version > version)
-    return;
+void index_set::load_key(std::string key, version_t version,
+                         std::vector<std::optional<index_value>> fields,
+                         unix_ms expires_at) {
   fields.resize(specs_.size());
   // A field only where the index covers the key, as put extracts them.
   for (size_t i = 0; i < specs_.size(); ++i)
     if (!starts_with(key, specs_[i].prefix))
       fields[i].reset();
-  place(it, key, version, fields, expires_at);
+  if (std::none_of(fields.begin(), fields.end(),
+                   [](auto& f) { return f.has_value(); }))
+    return;
+  record r{version, expires_at, std::move(fields)};
+  keys_.insert_or_assign(std::move(key), std::move(r));
+}
+
+void index_set::finish_loading() {
+  std::vector<entry> sorted;
+  sorted.reserve(keys_.size());
+  for (size_t i = 0; i < sets_.size(); ++i) {
+    sorted.clear();
+    for (auto& n : keys_)
+      if (auto* f = field(n, i))
+        sorted.push_back(entry_of(i, n, *f));
+    std::sort(sorted.begin(), sorted.end(), entry_less{i});
+    // In order, each insert lands at the end: no search down the tree.
+    sets_[i].insert(sorted.begin(), sorted.end());
+  }
+  for (auto& n : keys_)
+    if (n.second.expires_at > 0)
+      by_expiry_.insert({n.second.expires_at, &n});
 }
 
 void index_set::place(key_map::iterator it, const std::string& key,

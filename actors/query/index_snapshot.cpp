@@ -129,9 +129,12 @@ caf::error read_keys(reader in, size_t indexes, uint64_t keys,
         return unusable("a field of key " + std::to_string(k)
                         + " is cut short or of no known kind");
     if (into)
-      into->put_fields(std::string{key}, version, fields,
-                       static_cast<unix_ms>(expires_at));
+      into->load_key(std::string{key}, version, std::move(fields),
+                     static_cast<unix_ms>(expires_at));
+    fields.assign(indexes, std::nullopt);
   }
+  if (into)
+    into->finish_loading();
   if (!in.rest.empty())
     return unusable(std::to_string(in.rest.size())
                     + " bytes follow the last key");
@@ -142,7 +145,11 @@ caf::error read_keys(reader in, size_t indexes, uint64_t keys,
 
 std::string encode_index_snapshot(const index_set& set, uint32_t shard,
                                   uint32_t shard_count) {
-  std::string out{magic};
+  std::string out;
+  // Orders of ~20-byte keys take 60-80 bytes each; a little room at the
+  // end for what the backend appends (its binding).
+  out.reserve(64 + set.keys() * 80);
+  out = magic;
   put_u32(out, shard);
   put_u32(out, shard_count);
   put_u32(out, static_cast<uint32_t>(set.specs().size()));
@@ -202,6 +209,7 @@ caf::error load_index_snapshot(std::string_view bytes, uint32_t shard,
     return unusable("its key count is cut short");
   if (auto err = read_keys(in, specs.size(), keys, nullptr))
     return err;
+  set.reserve(keys);
   return read_keys(in, specs.size(), keys, &set);
 }
 
