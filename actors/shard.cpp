@@ -1174,7 +1174,8 @@ void keep_indexes(shard_ptr self) {
   auto snapshot = st.indexes->snapshot();
   if (!snapshot)
     return;
-  if (auto err = st.store->keep_snapshot(*snapshot)) {
+  auto bytes = snapshot->size();
+  if (auto err = st.store->keep_snapshot(std::move(*snapshot))) {
     spdlog::warn("shard {}: cannot keep the indexes for the next start ({}): "
                  "it builds them from the values",
                  st.settings.index, message_of(err));
@@ -1183,7 +1184,7 @@ void keep_indexes(shard_ptr self) {
   std::chrono::duration<double> took = steady::now() - started;
   spdlog::info("shard {}: indexes kept for the next start: {} keys, {} "
                "bytes, in {:.3f} s",
-               st.settings.index, st.indexes->indexed_keys(), snapshot->size(),
+               st.settings.index, st.indexes->indexed_keys(), bytes,
                took.count());
 }
 

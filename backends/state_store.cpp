@@ -125,7 +125,7 @@ bool state_store::keeps_snapshots() const {
   return false;
 }
 
-caf::error state_store::keep_snapshot(const std::string&) {
+caf::error state_store::keep_snapshot(std::string) {
   return {};
 }
 

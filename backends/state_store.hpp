@@ -202,7 +202,7 @@ public:
   /// while it is stopped keeps none: the default (keep_snapshot does
   /// nothing, take_snapshot finds nothing).
   virtual bool keeps_snapshots() const;
-  virtual caf::error keep_snapshot(const std::string& bytes);
+  virtual caf::error keep_snapshot(std::string bytes);
   virtual caf::expected<std::optional<std::string>> take_snapshot();
 
   /// Empty when the backend can serve requests. A backend that serves

@@ -235,10 +235,10 @@ bool coded_store::keeps_snapshots() const {
   return !codec_.encrypts() && inner_->keeps_snapshots();
 }
 
-caf::error coded_store::keep_snapshot(const std::string& bytes) {
+caf::error coded_store::keep_snapshot(std::string bytes) {
   if (codec_.encrypts())
     return {};
-  return inner_->keep_snapshot(bytes);
+  return inner_->keep_snapshot(std::move(bytes));
 }
 
 caf::expected<std::optional<std::string>> coded_store::take_snapshot() {

@@ -78,7 +78,7 @@ public:
   /// indexes holds their fields in plaintext, so none is kept then (a start
   /// reads the values again).
   bool keeps_snapshots() const override;
-  caf::error keep_snapshot(const std::string& bytes) override;
+  caf::error keep_snapshot(std::string bytes) override;
   caf::expected<std::optional<std::string>> take_snapshot() override;
   caf::error health_check() override;
   store_stats stats() const override;

@@ -51,9 +51,9 @@ std::string fold_mark_name(size_t shard);
 bool parse_index_file_name(const std::string& name, size_t& shard);
 
 /// "~query-S": what shard S keeps beside the data from a clean stop to the
-/// next start (state_store::keep_snapshot: its query indexes), after the
-/// set number of the key index it was kept with (u64): a start whose key
-/// index is of another set (the tree was scanned again) cannot use it.
+/// next start (state_store::keep_snapshot: its query indexes), followed by
+/// the set number of the key index it was kept with (u64): a start whose
+/// key index is of another set (the tree was scanned again) cannot use it.
 std::string snapshot_file_name(size_t shard);
 bool parse_snapshot_file_name(const std::string& name, size_t& shard);
 

@@ -848,15 +848,15 @@ caf::error file_store::close() {
   return first;
 }
 
-caf::error file_store::keep_snapshot(const std::string& bytes) {
+caf::error file_store::keep_snapshot(std::string bytes) {
   if (opts_.index_set == 0)
     return make_state_error(state_errc::backend_error,
                             "the shard has no key index to bind it to");
-  std::string out;
-  out.reserve(8 + bytes.size());
-  put_u64(out, opts_.index_set);
-  out += bytes;
-  return base_->tree().write_root_file(snapshot_file_name(opts_.shard), out);
+  // At the end: no copy of the snapshot to put it in front, none to take
+  // it off.
+  put_u64(bytes, opts_.index_set);
+  return base_->tree().write_root_file(snapshot_file_name(opts_.shard),
+                                       bytes);
 }
 
 caf::expected<std::optional<std::string>> file_store::take_snapshot() {
@@ -874,12 +874,12 @@ caf::expected<std::optional<std::string>> file_store::take_snapshot() {
   if (!bytes)
     return std::move(bytes.error());
   if (bytes->size() < 8 || opts_.index_set == 0
-      || get_u64(bytes->data()) != opts_.index_set)
+      || get_u64(bytes->data() + bytes->size() - 8) != opts_.index_set)
     return make_state_error(state_errc::backend_error,
                             base_->path + "/" + name
                               + " was kept with another key index (the tree "
                                 "was scanned since)");
-  bytes->erase(0, 8);
+  bytes->resize(bytes->size() - 8);
   return std::optional<std::string>{std::move(*bytes)};
 }
 

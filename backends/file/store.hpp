@@ -98,7 +98,7 @@ public:
   caf::error close() override;
   /// In "~query-S" (index_file.hpp), bound to the key index's set.
   bool keeps_snapshots() const override { return true; }
-  caf::error keep_snapshot(const std::string& bytes) override;
+  caf::error keep_snapshot(std::string bytes) override;
   caf::expected<std::optional<std::string>> take_snapshot() override;
   caf::error health_check() override;
   store_stats stats() const override;

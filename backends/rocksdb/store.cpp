@@ -507,7 +507,7 @@ caf::error rocksdb_store::close() {
   return err;
 }
 
-caf::error rocksdb_store::keep_snapshot(const std::string& bytes) {
+caf::error rocksdb_store::keep_snapshot(std::string bytes) {
   return rocks::write_snapshot_file(path_, rocks::snapshot_file_name(shard_),
                                     bytes);
 }
