@@ -63,6 +63,7 @@
 #include "backends/file/store.hpp"
 #include "backends/memory/plugin.hpp"
 #include "backends/plugin.hpp"
+#include "bench/order_values.hpp"
 #include "backends/shard_placement.hpp"
 #include "messages/keys.hpp"
 #include "messages/protocol.hpp"
@@ -419,15 +420,6 @@ int run_restart(const std::string& base, size_t keys) {
   return 0;
 }
 
-/// An order as a solver stores it: ~200 bytes of JSON, 1 in 100 pending.
-std::string order_json(size_t i, std::mt19937_64& rng) {
-  auto status = i % 100 == 0 ? "pending" : "filled";
-  return std::string{R"({"status":")"} + status + R"(","deadline":)"
-         + std::to_string(1'800'000'000 + rng() % 10'000'000)
-         + R"(,"amount":")" + std::to_string(rng()) + std::to_string(rng())
-         + R"(","user":"0x)" + std::to_string(rng()) + std::to_string(rng())
-         + R"(","route":{"from":"eth","to":"base"}})";
-}
 
 /// The pending orders, every page; nullopt while the indexes are built.
 std::optional<size_t> count_pending(caf::scoped_actor& self,
@@ -532,8 +524,8 @@ int run_index_restart(const std::string& base, size_t orders, size_t shards,
     for (size_t i = 0; i < orders; ++i) {
       auto key = "order:bench:0x" + std::to_string(10'000'000 + i);
       auto& s = *(*stores)[shard_index(key, stores->size())];
-      if (!s.set(set_request{key, order_json(i, rng), 0, condition::always()},
-                 0, 1))
+      set_request req{key, bench::order_value(i, rng), 0, condition::always()};
+      if (!s.set(std::move(req), 0, 1))
         return 1;
       if (i % 1024 == 0)
         for (auto& st : *stores)

@@ -39,6 +39,7 @@
 #include "actors/store.hpp"
 #include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
+#include "bench/order_values.hpp"
 #include "messages/errors.hpp"
 #include "messages/protocol.hpp"
 
@@ -75,15 +76,6 @@ std::string order_key(size_t i) {
   return prefix + "0x" + std::to_string(10'000'000 + i);
 }
 
-/// An order as a solver stores it: ~200 bytes of JSON; 1 in 100 pending.
-std::string order_value(size_t i, std::mt19937_64& rng) {
-  auto status = i % 100 == 0 ? "pending" : "filled";
-  return std::string{R"({"status":")"} + status + R"(","deadline":)"
-         + std::to_string(1'800'000'000 + rng() % 10'000'000)
-         + R"(,"amount":")" + std::to_string(rng()) + std::to_string(rng())
-         + R"(","user":"0x)" + std::to_string(rng()) + std::to_string(rng())
-         + R"(","route":{"from":"eth","to":"base"}})";
-}
 
 /// Keeps `window` puts in flight until `total` are answered; then tells
 /// `done` how many failed.
@@ -286,7 +278,7 @@ int main(int argc, char** argv) {
   values->reserve(orders);
   for (size_t i = 0; i < orders; ++i) {
     keys->push_back(order_key(i));
-    values->push_back(order_value(i, rng));
+    values->push_back(bench::order_value(i, rng));
   }
 
   // (c) the indexes' memory.
