@@ -1311,6 +1311,12 @@ shard_actor::behavior_type shard(shard_ptr self,
                                                  count, std::move(owns));
     if (!load_kept_indexes(self))
       self->send(self, index_build_atom_v);
+  } else if (auto kept = st.store->take_snapshot(); kept && *kept) {
+    // Indexes of an earlier run that declared some: no use now (the open
+    // already took them off the disk), and no memory held for them.
+    spdlog::info("shard {}: no index declared: the snapshot of the indexes "
+                 "of an earlier run is dropped",
+                 st.settings.index);
   }
   st.clock = wall_clock::starting_now(self->clock().now());
   // On shutdown, answer what is queued (pipelined ops, held group-commit

@@ -195,12 +195,13 @@ public:
 
   /// Bytes the shard keeps beside the data from a clean stop to the next
   /// start (its query indexes, so that a start need not read every value
-  /// again). keep_snapshot runs after a successful close(); take_snapshot
-  /// once, at start, before any write: it removes the snapshot durably
-  /// before returning it, so that a crash later in the run can never leave
-  /// one that is older than the data. A store whose data others may change
-  /// while it is stopped keeps none: the default (keep_snapshot does
-  /// nothing, take_snapshot finds nothing).
+  /// again). keep_snapshot runs after a successful close(). The next open
+  /// of the store, whoever opens it (the service, the CLI), reads the
+  /// snapshot and removes it from the disk, durably, before any write, so
+  /// that no later write or crash can leave one that is older than the
+  /// data; take_snapshot hands it over, once. A store whose data others
+  /// may change while it is stopped keeps none: the default (keep_snapshot
+  /// does nothing, take_snapshot finds nothing).
   virtual bool keeps_snapshots() const;
   virtual caf::error keep_snapshot(std::string bytes);
   virtual caf::expected<std::optional<std::string>> take_snapshot();

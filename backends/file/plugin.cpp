@@ -140,6 +140,8 @@ caf::expected<store_list> open_file_stores(const state_config& cfg,
     opts.unfolded = std::move(recovered->unfolded[i]);
     opts.inherited = recovered->inherited;
     opts.index_set = recovered->index_set;
+    if (i < recovered->snapshots.size())
+      opts.kept_snapshot = std::move(recovered->snapshots[i]);
     stores.push_back(std::make_unique<file_store>(
       *base, std::move(log), std::move(recovered->shards[i]), budget,
       std::move(opts)));

@@ -402,13 +402,27 @@ caf::expected<recovered_state> recover(const file_base& base,
       return io_failure("cannot sync the filesystem of", base.path, rc);
   if (auto err = remove_root_files(base, files->fold_marks))
     return err;
-  // Snapshots of shards this run does not have, or kept with a key index
-  // that is gone (the tree was scanned): none can apply again.
-  std::vector<std::string> stale_snapshots;
-  for (auto& [shard, name] : files->snapshots)
+  // The shards' snapshots are read into memory and removed, durably, by
+  // every open, whoever opens (the service, the CLI, a test): a snapshot
+  // left on disk could outlive writes made by this open and describe a
+  // store that no longer is. Those of shards this run does not have, or
+  // kept with a key index that is gone (the tree was scanned), can apply
+  // to nothing and are not read.
+  out.snapshots.resize(shard_count);
+  std::vector<std::string> taken;
+  for (auto& [shard, name] : files->snapshots) {
+    taken.push_back(name);
     if (!out.from_index || shard >= shard_count)
-      stale_snapshots.push_back(name);
-  if (auto err = remove_root_files(base, stale_snapshots))
+      continue;
+    auto bytes = read_tree_root_file(tree, name);
+    if (bytes)
+      out.snapshots[shard] = std::move(*bytes);
+    else
+      spdlog::warn("file backend: {}; the shard builds its indexes from the "
+                   "values",
+                   message_of(bytes.error()));
+  }
+  if (auto err = remove_root_files(base, taken))
     return err;
   // 2. Versions issued before the last checkpoint (deleted keys included).
   for (auto& name : files->hwms) {

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -115,6 +116,9 @@ struct recovered_state {
   /// count, an edited tree) draws a new one, and older snapshots no longer
   /// apply.
   uint64_t index_set = 0;
+  /// Per shard: the snapshot it kept at the last clean stop
+  /// (snapshot_file_name), read and already removed from the disk.
+  std::vector<std::optional<std::string>> snapshots;
   /// A fold of the last run was interrupted: the tree's directories were
   /// walked for its temp files.
   bool removed_temps = false;

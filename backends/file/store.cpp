@@ -860,27 +860,18 @@ caf::error file_store::keep_snapshot(std::string bytes) {
 }
 
 caf::expected<std::optional<std::string>> file_store::take_snapshot() {
-  auto name = snapshot_file_name(opts_.shard);
-  auto bytes = read_tree_root_file(base_->tree(), name);
-  if (!bytes && code_of(bytes.error()) == state_errc::not_found)
-    return std::optional<std::string>{};
-  // Gone, durably, before anything is written: a crash later in this run
-  // must not leave it for the next start to trust.
-  if (int rc = base_->env->unlink_at(base_->root.get(), name);
-      rc != 0 && rc != -ENOENT)
-    return io_failure("cannot remove", base_->path + "/" + name, rc);
-  if (int rc = base_->env->sync(base_->root.get(), false); rc != 0)
-    return io_failure("cannot sync directory", base_->path, rc);
+  auto bytes = std::exchange(opts_.kept_snapshot, std::nullopt);
   if (!bytes)
-    return std::move(bytes.error());
+    return bytes;
   if (bytes->size() < 8 || opts_.index_set == 0
       || get_u64(bytes->data() + bytes->size() - 8) != opts_.index_set)
     return make_state_error(state_errc::backend_error,
-                            base_->path + "/" + name
+                            base_->path + "/"
+                              + snapshot_file_name(opts_.shard)
                               + " was kept with another key index (the tree "
                                 "was scanned since)");
   bytes->resize(bytes->size() - 8);
-  return std::optional<std::string>{std::move(*bytes)};
+  return bytes;
 }
 
 caf::error file_store::health_check() {

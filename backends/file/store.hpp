@@ -63,6 +63,9 @@ struct file_store_options {
   /// The set number of the key index files (recovered_state::index_set):
   /// what a kept snapshot is bound to; 0 keeps none.
   uint64_t index_set = 0;
+  /// The snapshot this shard kept at the last clean stop, as the open read
+  /// it (recovered_state::snapshots): take_snapshot hands it over once.
+  std::optional<std::string> kept_snapshot;
 };
 
 class file_store final : public state_store {
@@ -96,7 +99,8 @@ public:
   /// from the log, so a stop takes a sync, not a fold of every unfolded
   /// key (minutes after a heavy load). A fold in progress is cancelled.
   caf::error close() override;
-  /// In "~query-S" (index_file.hpp), bound to the key index's set.
+  /// In "~query-S" (index_file.hpp), bound to the key index's set; the
+  /// open reads and removes it, take_snapshot hands it over.
   bool keeps_snapshots() const override { return true; }
   caf::error keep_snapshot(std::string bytes) override;
   caf::expected<std::optional<std::string>> take_snapshot() override;

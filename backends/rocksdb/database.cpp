@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <system_error>
+#include <utility>
 
 #include <rocksdb/cache.h>
 #include <rocksdb/convenience.h>
@@ -197,11 +198,23 @@ database::open(const rocksdb_config& cfg, size_t shards) {
   if (auto err = out->read_totals())
     return err;
   size_t moved = 0;
-  if (existing != shards) {
-    // The shards' snapshots describe the keys of the old layout.
-    if (auto err = remove_snapshot_files(cfg.base_path))
-      return err;
+  // Every open takes the shards' snapshots off the disk, whoever opens: one
+  // left there could outlive this open's writes. After a change of the
+  // shard count they describe the keys of the old layout: none is kept.
+  out->snapshots_.resize(shards);
+  for (size_t i = 0; existing == shards && i < shards; ++i) {
+    auto kept = take_snapshot_file(cfg.base_path, snapshot_file_name(i));
+    if (kept)
+      out->snapshots_[i] = std::move(*kept);
+    else
+      spdlog::warn("rocksdb backend: {}; shard {} builds its indexes from the "
+                   "values",
+                   message_of(kept.error()), i);
   }
+  // What could not be removed above fails here: better no start than one
+  // that may later trust a snapshot older than the data.
+  if (auto err = remove_snapshot_files(cfg.base_path))
+    return err;
   if (existing != 0 && existing != shards) {
     if (auto err = out->move_to_owners(shards, &moved))
       return err;
@@ -304,6 +317,12 @@ caf::error database::move_to_owners(size_t count, size_t* moved) {
     if (auto err = flush())
       return err;
   return sync_log();
+}
+
+std::optional<std::string> database::take_snapshot(size_t i) {
+  if (i >= snapshots_.size())
+    return std::nullopt;
+  return std::exchange(snapshots_[i], std::nullopt);
 }
 
 caf::error database::drop_shards_above(size_t count) {

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,10 @@ public:
   rocksdb::ColumnFamilyHandle* shard(size_t i) { return shards_[i]; }
   size_t shard_count() const { return shards_.size(); }
 
+  /// Shard `i`'s snapshot of the last clean stop (snapshot_file.hpp), which
+  /// the open read and removed from the disk; nothing the second time.
+  std::optional<std::string> take_snapshot(size_t i);
+
   /// The totals of shard `i` as the open found them.
   const shard_totals& totals_at_open(size_t i) const { return totals_[i]; }
 
@@ -74,6 +79,7 @@ private:
   rocksdb::ColumnFamilyHandle* default_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> shards_;
   std::vector<shard_totals> totals_;
+  std::vector<std::optional<std::string>> snapshots_;
   /// What a listener counts for the anchor; the seals there had been when
   /// it was last written (none yet: the first write writes it), and the
   /// shard flushes its memtable last followed.

@@ -3,9 +3,11 @@
 // What a rocksdb shard keeps from a clean stop to the next start
 // (state_store::keep_snapshot: its query indexes), in a file of its own in
 // the database's directory: "query-S.snapshot". RocksDB removes only files
-// whose names it gives, so it leaves these alone; the open removes them
-// all when the shard count changed (a snapshot names its shard, but shard
-// S of a later run with the old count again would not be the same data).
+// whose names it gives, so it leaves these alone. Every open of the
+// database reads them into memory and removes them (database::open), and
+// keeps none when the shard count changed (a snapshot names its shard, but
+// shard S of a later run with the old count again would not be the same
+// data).
 
 #include <optional>
 #include <string>

@@ -513,7 +513,9 @@ caf::error rocksdb_store::keep_snapshot(std::string bytes) {
 }
 
 caf::expected<std::optional<std::string>> rocksdb_store::take_snapshot() {
-  return rocks::take_snapshot_file(path_, rocks::snapshot_file_name(shard_));
+  if (!db_)
+    return std::optional<std::string>{};
+  return db_->take_snapshot(shard_);
 }
 
 caf::error rocksdb_store::health_check() {

@@ -180,9 +180,13 @@ struct data_dir {
   }
 };
 
-std::string file_config(const data_dir& dir, bool extra_index = false) {
-  return "state:\n  type: file\n  shards: 2\n  file: {base_path: \""
-         + dir.path + "\", fsync: always}\n  indexes:\n"
+std::string file_config(const data_dir& dir, bool extra_index = false,
+                        bool indexes = true) {
+  auto head = "state:\n  type: file\n  shards: 2\n  file: {base_path: \""
+              + dir.path + "\", fsync: always}\n";
+  if (!indexes)
+    return head;
+  return head + "  indexes:\n"
          + "    - {name: status, prefix: \"order:\", path: /status}\n"
          + "    - {name: deadline, prefix: \"order:\", path: /deadline}\n"
          + (extra_index ? "    - {name: chain, prefix: \"order:\", path: "
@@ -311,4 +315,42 @@ TEST_CASE("the file backend keeps the indexes across a clean stop, and a "
   CHECK(count_of(svc.log(), loaded) == 0);
   CHECK(count_of(svc.log(), "holds 2 indexes, state.indexes declares 3") == 2);
   CHECK(pending_by_deadline(c) == pending);
+}
+
+TEST_CASE("a run without indexes between two with them leaves the second "
+          "no stale snapshot") {
+  data_dir dir;
+  {
+    service_process svc{file_config(dir)};
+    http_client c{svc.port()};
+    wait_ready(c);
+    REQUIRE(c.put("/v1/state/order:a", R"({"status":"pending","deadline":5})")
+              .status
+            == 201);
+    REQUIRE(svc.stop(SIGTERM) == 0);
+  }
+  REQUIRE(dir.has("~query-0"));
+  REQUIRE(dir.has("~query-1"));
+  {
+    // No index declared: this run's writes are in no snapshot.
+    service_process svc{file_config(dir, false, false)};
+    http_client c{svc.port()};
+    wait_ready(c);
+    REQUIRE(c.put("/v1/state/order:b", R"({"status":"pending","deadline":1})")
+              .status
+            == 201);
+    REQUIRE(c.request("DELETE", "/v1/state/order:a").status == 204);
+    REQUIRE(svc.stop(SIGTERM) == 0);
+  }
+  CHECK_FALSE(dir.has("~query-0"));
+  CHECK_FALSE(dir.has("~query-1"));
+  service_process svc{file_config(dir)};
+  http_client c{svc.port()};
+  wait_ready(c);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+  while (c.request("POST", "/v1/query", any_pending).status != 200) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  CHECK(pending_by_deadline(c) == std::vector<std::string>{"order:b"});
 }

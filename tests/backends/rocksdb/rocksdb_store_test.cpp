@@ -512,8 +512,12 @@ TEST_CASE("rocksdb: a snapshot kept at a clean stop is taken once by the "
     auto again = store.stores[1]->take_snapshot();
     REQUIRE(again);
     CHECK_FALSE(*again);
-    // Shard 0's stays until shard 0 takes it.
-    CHECK(std::filesystem::exists(base + "/query-0.snapshot"));
+    // The open took every shard's off the disk; each is handed over once.
+    CHECK_FALSE(std::filesystem::exists(base + "/query-0.snapshot"));
+    auto zero = store.stores[0]->take_snapshot();
+    REQUIRE(zero);
+    REQUIRE(*zero);
+    CHECK(**zero == "kept by 0");
     keep_all(store, "second ");
   }
   {
@@ -526,10 +530,26 @@ TEST_CASE("rocksdb: a snapshot kept at a clean stop is taken once by the "
     }
     keep_all(store, "of four ");
   }
-  // And back to 2: shards 2 and 3's snapshots must not wait for a later
-  // run of 4 shards over other data.
+  {
+    // And back to 2: shards 2 and 3's snapshots must not wait for a later
+    // run of 4 shards over other data.
+    auto store = must_open(base, 2);
+    for (int i = 0; i < 4; ++i)
+      CHECK_FALSE(std::filesystem::exists(
+        base + "/query-" + std::to_string(i) + ".snapshot"));
+    keep_all(store, "of two ");
+  }
+  {
+    // An open that never asks for them (a tool writing the store) still
+    // takes them off the disk: its writes can never meet them later.
+    auto store = must_open(base, 2);
+    write_keys(store, 20);
+    close_all(store);
+  }
   auto store = must_open(base, 2);
-  for (int i = 0; i < 4; ++i)
-    CHECK_FALSE(std::filesystem::exists(base + "/query-" + std::to_string(i)
-                                        + ".snapshot"));
+  for (auto& s : store.stores) {
+    auto kept = s->take_snapshot();
+    REQUIRE(kept);
+    CHECK_FALSE(*kept);
+  }
 }
