@@ -18,9 +18,8 @@
 // `set` is drawn when a start writes the indexes of every shard; folds carry
 // it on. A start uses the indexes only when one per shard is there, all of
 // the current shard count and of one set; otherwise it scans the tree and
-// writes a new set. A fold marks itself ("~folding-S") before it writes the
-// tree: a start that finds a mark walks the directories (names only) for
-// the temp files an interrupted fold left.
+// writes a new set. A fold marks itself ("~folding-S", fold_mark.hpp) before
+// it writes the tree, naming the keys whose temp files it may leave.
 
 #include <cstdint>
 #include <functional>

@@ -24,9 +24,12 @@ namespace {
 std::string opened_how(const recovered_state& r) {
   if (!r.from_index)
     return "scanned every value file: " + r.scanned_because;
-  return r.removed_temps ? "from the key index; walked the tree for the temp "
-                           "files of an interrupted fold"
-                         : "from the key index";
+  if (r.removed_temps)
+    return "from the key index; walked the tree for the temp files of an "
+           "interrupted fold";
+  return r.temps_left_to_folds ? "from the key index; the temp files of an "
+                                 "interrupted fold are left to the next"
+                               : "from the key index";
 }
 
 /// An error of the data directory, named by its config field so that an

@@ -17,6 +17,7 @@
 
 #include "backends/shard_placement.hpp"
 #include "util/crc32c.hpp"
+#include "backends/file/fold_mark.hpp"
 #include "backends/file/index_file.hpp"
 #include "backends/file/value.hpp"
 #include "backends/file/wal.hpp"
@@ -233,6 +234,23 @@ caf::error write_indexes(const file_tree& tree, const tree_keys& keys,
   return {};
 }
 
+/// True when every fold mark of `names` names its keys (fold_mark.hpp).
+bool marks_name_keys(const file_tree& tree,
+                     const std::vector<std::string>& names) {
+  for (auto& name : names) {
+    auto bytes = read_tree_root_file(tree, name);
+    if (!bytes || !decode_fold_mark(*bytes)) {
+      spdlog::warn("file backend: the fold mark {}/{} names no keys ({}): "
+                   "walking the tree for temp files",
+                   tree.root_path(), name,
+                   bytes ? "not a mark of this version"
+                         : message_of(bytes.error()));
+      return false;
+    }
+  }
+  return true;
+}
+
 /// Applies a shard's logged changes to the tree's keys of that shard,
 /// dropping those no newer than the tree's version of their key. The
 /// changes are taken in key order: each search of the tree then follows
@@ -381,11 +399,19 @@ caf::expected<recovered_state> recover(const file_base& base,
                                      out.max_version, out.index_set);
   out.from_index = out.scanned_because.empty();
   if (out.from_index) {
+    // A fold was interrupted: the temp files it wrote are left. When the
+    // marks name their keys, the shards' next folds see to them (they
+    // overwrite them, or remove them before they write: write_fold_mark);
+    // when a mark does not say (an earlier version's), the start walks the
+    // tree for them.
     if (!files->fold_marks.empty()) {
-      // A fold was interrupted: the temp files it wrote are left.
-      if (auto err = tree.remove_temp_files())
-        return err;
-      out.removed_temps = true;
+      if (marks_name_keys(tree, files->fold_marks)) {
+        out.temps_left_to_folds = true;
+      } else {
+        if (auto err = tree.remove_temp_files())
+          return err;
+        out.removed_temps = true;
+      }
     }
     // A read moved the key's value file into quarantine after the index
     // was written: the index still names it, the tree no longer has it.
@@ -434,8 +460,9 @@ caf::expected<recovered_state> recover(const file_base& base,
   if (!out.from_index || out.removed_temps)
     if (int rc = base.env->sync_fs(base.root.get()); rc != 0)
       return io_failure("cannot sync the filesystem of", base.path, rc);
-  if (auto err = remove_root_files(base, files->fold_marks))
-    return err;
+  if (!out.temps_left_to_folds)
+    if (auto err = remove_root_files(base, files->fold_marks))
+      return err;
   // The shards' snapshots are read into memory and removed, durably, by
   // every open, whoever opens (the service, the CLI, a test): a snapshot
   // left on disk could outlive writes made by this open and describe a

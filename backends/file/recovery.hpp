@@ -119,8 +119,11 @@ struct recovered_state {
   /// Per shard: the snapshot it kept at the last clean stop
   /// (snapshot_file_name), read and already removed from the disk.
   std::vector<std::optional<std::string>> snapshots;
-  /// A fold of the last run was interrupted: the tree's directories were
-  /// walked for its temp files.
+  /// A fold of the last run was interrupted: its temp files are left to
+  /// the shards' next folds, which the marks tell which they are
+  /// (fold_mark.hpp), or were found by a walk of the tree's directories and
+  /// removed (removed_temps) when a mark did not say.
+  bool temps_left_to_folds = false;
   bool removed_temps = false;
 };
 

@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 
+#include "backends/file/fold_mark.hpp"
 #include "backends/file/index_file.hpp"
 #include "backends/file/value.hpp"
 #include "backends/transaction_check.hpp"
@@ -203,22 +204,6 @@ void file_store::remember(const std::string& key) {
 }
 
 namespace {
-
-/// Creates the shard's fold mark (index_file.hpp), durably, before the fold
-/// writes its first temp file.
-caf::error mark_fold(const file_tree& tree, uint32_t shard) {
-  auto name = fold_mark_name(shard);
-  auto& env = tree.env();
-  int fd = env.open_at(tree.root_fd(), name,
-                       O_WRONLY | O_CREAT | O_NOFOLLOW, 0644);
-  if (fd < 0)
-    return io_failure("cannot create", tree.root_path() + "/" + name, fd);
-  env.close(fd);
-  if (int rc = env.sync(tree.root_fd(), false); rc != 0)
-    return io_failure("cannot sync directory", tree.root_path(), rc);
-  return {};
-}
-
 
 /// payload_too_large for a value too long for the log, else empty. The
 /// shard enforces state.max_value_bytes (at most 1 GiB) first; this guards
@@ -647,8 +632,18 @@ caf::error file_store::start_fold() {
     changes.reserve(job->changes.size());
     for (auto& [key, slot] : job->changes)
       changes.push_back({&key, slot.removed ? nullptr : &slot.data});
-    // A start that finds the mark knows temp files may be left in the tree.
-    auto err = mark_fold(tree, shard);
+    // A start that finds the mark knows which temp files may be left: those
+    // of the keys the fold writes (a removal writes none).
+    std::vector<const std::string*> keys;
+    keys.reserve(changes.size());
+    for (auto& change : changes)
+      if (change.data)
+        keys.push_back(change.key);
+    auto leftovers = write_fold_mark(tree, shard, keys);
+    caf::error err = leftovers ? caf::error{} : std::move(leftovers.error());
+    // An interrupted fold's temp files that this one will not overwrite.
+    if (!err)
+      err = tree.remove_temps_of(*leftovers, &job->cancel);
     if (!err)
       err = tree.apply(std::move(changes), &job->cancel);
     // Versions of removed keys leave the log now: keep the high-water mark.

@@ -390,6 +390,42 @@ caf::error file_tree::remove_temp_files() const {
   return remove_temps_in(root_fd_, root_path_);
 }
 
+caf::error
+file_tree::remove_temps_of(const std::vector<std::string>& keys,
+                           const std::atomic<bool>* cancel) const {
+  std::vector<std::vector<std::string>> paths;
+  paths.reserve(keys.size());
+  for (auto& key : keys)
+    paths.push_back(key_to_path(key));
+  std::sort(paths.begin(), paths.end()); // each directory opened once
+  // Each directory a file left is synced as the walker leaves it: the
+  // caller's mark, which names these files, may go once this returns.
+  dir_walker walker{*env_, root_fd_, root_path_, true};
+  for (auto& path : paths) {
+    if (cancelled(cancel)) {
+      walker.finish();
+      return cancelled_error();
+    }
+    auto dir = walker.enter(path, path.size() - 1, false);
+    if (!dir) {
+      walker.finish();
+      return std::move(dir.error());
+    }
+    if (*dir < 0)
+      continue; // its directory was never made: nor was its temp file
+    auto temp = temp_name(path.back());
+    int rc = env_->unlink_at(*dir, temp);
+    if (rc == 0)
+      walker.mark_dirty();
+    else if (rc != -ENOENT) {
+      auto where = temp_name(walker.where(path, path.size() - 1));
+      walker.finish();
+      return io_failure("cannot remove", where, rc);
+    }
+  }
+  return walker.finish();
+}
+
 caf::error file_tree::remove_temps_in(int dir_fd,
                                       const std::string& here) const {
   std::vector<dir_entry> entries;

@@ -82,6 +82,13 @@ public:
   /// scan() opens every file). Fails on a symlink, like scan().
   caf::error remove_temp_files() const;
 
+  /// Removes the temp files of `keys` (an interrupted fold's, its mark
+  /// says), opening only their directories, stopping early (cancelled, the
+  /// rest left) when `cancel` turns true. Fails on a symlink, like
+  /// remove_temp_files.
+  caf::error remove_temps_of(const std::vector<std::string>& keys,
+                             const std::atomic<bool>* cancel = nullptr) const;
+
   /// Moves the value file of `key` into quarantine_dir at the same relative
   /// path (with ".1", ".2"... when an earlier one is there: nothing is
   /// overwritten, nothing deleted); the path it went to.

@@ -33,6 +33,8 @@
 #include <set>
 #include <sstream>
 
+#include "backends/file/fold_mark.hpp"
+#include "backends/file/layout.hpp"
 #include "backends/file/store.hpp"
 #include "backends/file/wal.hpp"
 #include "backends/file/value.hpp"
@@ -170,9 +172,11 @@ public:
       if (opened && !env_->crashed()) {
         env_->disarm();
         // A fold the power cut left its temp files: the start removed them
-        // (a scan, or a walk when it opened from the key index).
+        // (a scan), or left them to the next fold, which its mark tells
+        // which they are. None may be left that no mark names: nothing
+        // would ever remove it.
         CAPTURE(temp_files(), env_->root_names());
-        CHECK(temp_files().empty());
+        CHECK(unnamed_temps().empty());
         store_.emplace(std::move(*opened));
         return;
       }
@@ -314,6 +318,11 @@ private:
       if (fold)
         REQUIRE(env_->crashed());
     }
+    // A fold that completed removed the leftovers of the one before it.
+    if (!env_->crashed()) {
+      CAPTURE(temp_files(), env_->root_names());
+      CHECK(unnamed_temps().empty());
+    }
   }
 
   std::set<std::string> shard_keys(size_t shard) const {
@@ -332,6 +341,33 @@ private:
       h.durable = h.latest;
       h.since.clear();
     }
+  }
+
+  /// The temp files of temp_files() that no fold mark names.
+  std::vector<std::string> unnamed_temps() {
+    std::set<std::string> named;
+    int root = env_->open_at(AT_FDCWD, dir_.path, O_RDONLY | O_DIRECTORY, 0);
+    REQUIRE(root >= 0);
+    for (auto& name : env_->root_names()) {
+      if (name.rfind("~folding-", 0) != 0 || name.find("~tmp") != name.npos)
+        continue;
+      int fd = env_->open_at(root, name, O_RDONLY, 0);
+      REQUIRE(fd >= 0);
+      std::string bytes;
+      REQUIRE(env_->read_all(fd, bytes) == 0);
+      env_->close(fd);
+      // A start walks for a mark that does not decode, and removes it.
+      auto keys = decode_fold_mark(bytes);
+      REQUIRE(keys);
+      for (auto& key : *keys)
+        named.insert(temp_name("/" + join_path(key_to_path(key))));
+    }
+    env_->close(root);
+    std::vector<std::string> out;
+    for (auto& temp : temp_files())
+      if (named.count(temp) == 0)
+        out.push_back(temp);
+    return out;
   }
 
   /// The temp files in the tree, below the root (the backend's own files

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/file/fold_mark.hpp"
 #include "backends/file/layout.hpp"
 #include "backends/file/index_file.hpp"
 #include "backends/file/recovery.hpp"
@@ -859,7 +860,7 @@ TEST_CASE("a start after an interrupted fold walks the tree for its temp "
   REQUIRE(start_over(dir.path, 1)); // writes the index
   spit(dir.sub("order/x/2.val~tmp"), "half a fold");
   spit(dir.sub("order/x/1.val~tmp"), "half a fold");
-  SECTION("with the fold's mark") {
+  SECTION("with the fold's mark of an earlier version (empty)") {
     spit(dir.sub(fold_mark_name(0)), "");
     auto st = start_over(dir.path, 1);
     REQUIRE(st);
@@ -877,4 +878,102 @@ TEST_CASE("a start after an interrupted fold walks the tree for its temp "
     CHECK_FALSE(st->removed_temps);
     CHECK(fs::exists(dir.sub("order/x/2.val~tmp")));
   }
+}
+
+TEST_CASE("a fold's mark names its keys: a start leaves their temp files, "
+          "the next fold overwrites or removes them, and a mark that does "
+          "not decode is walked for") {
+  temp_dir dir;
+  {
+    auto base = open_locked(dir.path);
+    write_tree(*base, {{"order:x:1", {"v1", 3, 0}},
+                       {"order:x:2", {"v2", 4, 0}}});
+  }
+  REQUIRE(start_over(dir.path, 1)); // writes the index
+  std::string k1 = "order:x:1", k2 = "order:x:2", k3 = "order:y:3";
+  spit(dir.sub("order/x/1.val~tmp"), "half a fold");
+  spit(dir.sub("order/x/2.val~tmp"), "half a fold");
+  spit(dir.sub("order/y/3.val~tmp"), "half a fold");
+  // Named by no mark: only a walk removes it.
+  spit(dir.sub("order/x/9.val~tmp"), "a file no mark names");
+  SECTION("marks of this version") {
+    {
+      auto base = open_locked(dir.path);
+      // A fold failed and left its mark; the next one, cut short by a
+      // stop, kept its keys in its own.
+      auto first = write_fold_mark(base->tree(), 0, {&k1, &k3});
+      REQUIRE(first);
+      CHECK(first->empty());
+      auto second = write_fold_mark(base->tree(), 0, {&k2});
+      REQUIRE(second);
+      CHECK(*second == std::vector<std::string>{k1, k3});
+      auto named = decode_fold_mark(slurp(dir.sub(fold_mark_name(0))));
+      REQUIRE(named);
+      CHECK(*named == std::vector<std::string>{k1, k2, k3});
+    }
+    auto st = start_over(dir.path, 1);
+    REQUIRE(st);
+    CHECK(st->from_index);
+    CHECK(st->temps_left_to_folds);
+    CHECK_FALSE(st->removed_temps);
+    // Nothing walked, nothing removed: the mark stays for the next fold.
+    CHECK(fs::exists(dir.sub("order/x/1.val~tmp")));
+    CHECK(fs::exists(dir.sub("order/x/9.val~tmp")));
+    CHECK(fs::exists(dir.sub(fold_mark_name(0))));
+    // The next fold writes order:x:2 and removes the other two it names.
+    auto store = open_store(file_config_for(dir.path, 1));
+    REQUIRE(store);
+    REQUIRE(store->put(k2, "two"));
+    REQUIRE_FALSE(store->checkpoint_all());
+    CHECK_FALSE(fs::exists(dir.sub("order/x/1.val~tmp")));
+    CHECK_FALSE(fs::exists(dir.sub("order/x/2.val~tmp")));
+    CHECK_FALSE(fs::exists(dir.sub("order/y/3.val~tmp")));
+    CHECK(fs::exists(dir.sub("order/x/9.val~tmp"))); // no walk
+    CHECK_FALSE(fs::exists(dir.sub(fold_mark_name(0))));
+    CHECK(store->get(k1)->value == "v1");
+    CHECK(store->get(k2)->value == "two");
+  }
+  SECTION("a damaged mark: a fold keeps it as it is, a start walks") {
+    {
+      auto base = open_locked(dir.path);
+      REQUIRE(write_fold_mark(base->tree(), 0, {&k1}));
+    }
+    auto bytes = slurp(dir.sub(fold_mark_name(0)));
+    bytes[bytes.size() / 2] ^= 1;
+    spit(dir.sub(fold_mark_name(0)), bytes);
+    {
+      auto base = open_locked(dir.path);
+      auto leftovers = write_fold_mark(base->tree(), 0, {&k2});
+      REQUIRE(leftovers);
+      CHECK(leftovers->empty());
+    }
+    CHECK(slurp(dir.sub(fold_mark_name(0))) == bytes);
+    auto st = start_over(dir.path, 1);
+    REQUIRE(st);
+    CHECK(st->removed_temps);
+    CHECK_FALSE(st->temps_left_to_folds);
+    CHECK_FALSE(fs::exists(dir.sub("order/x/1.val~tmp")));
+    CHECK_FALSE(fs::exists(dir.sub("order/x/9.val~tmp")));
+    CHECK_FALSE(fs::exists(dir.sub(fold_mark_name(0))));
+  }
+}
+
+TEST_CASE("a fold mark decodes only whole: every cut, a flipped byte, an "
+          "invalid key and a count past its bytes are refused") {
+  std::string a = "order:1", b = "fill:22", empty;
+  auto bytes = encode_fold_mark({&a, &b});
+  auto keys = decode_fold_mark(bytes);
+  REQUIRE(keys);
+  CHECK(*keys == std::vector<std::string>{a, b});
+  CHECK(decode_fold_mark(encode_fold_mark({})) == std::vector<std::string>{});
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    CAPTURE(i);
+    CHECK_FALSE(decode_fold_mark(bytes.substr(0, i)));
+    auto flipped = bytes;
+    flipped[i] ^= 0x20;
+    CHECK_FALSE(decode_fold_mark(flipped));
+  }
+  CHECK_FALSE(decode_fold_mark(encode_fold_mark({&empty})));
+  std::string bad = "a\x01b"; // a control byte: no key
+  CHECK_FALSE(decode_fold_mark(encode_fold_mark({&bad})));
 }

@@ -520,9 +520,17 @@ TEST_CASE("no key reaches outside base_path, not even through a planted "
     auto leaf_store = open_store(cfg);
     REQUIRE_FALSE(leaf_store); // locked
   }
+  // The failed fold's mark names the keys it wrote: the start opens from
+  // the key index without walking the tree, and the links stay refused by
+  // every fold and read that meets them.
   auto reopened = open_store(cfg);
-  REQUIRE_FALSE(reopened);
-  CHECK_THAT(message_of(reopened.error()), Catch::Contains("symlink"));
+  REQUIRE(reopened);
+  CHECK(reopened->get("order:x:1")->value == "through the link?");
+  CHECK(reopened->get("state:leaf")->value == "after");
+  auto err = reopened->checkpoint_all();
+  REQUIRE(err);
+  CHECK_THAT(message_of(err), Catch::Contains("refusing to follow"));
+  reopened = caf::error{};
   size_t outside_files = 0;
   for (auto& e : fs::recursive_directory_iterator(outside))
     outside_files += e.is_regular_file() ? 1 : 0;
