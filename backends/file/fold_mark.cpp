@@ -19,7 +19,6 @@ namespace {
 constexpr std::string_view magic{"SSFM1\n\0\0", 8};
 
 // set_difference compares elements of both ranges either way round.
-bool less(const std::string& a, const std::string& b) { return a < b; }
 bool less(const std::string& a, const std::string* b) { return a < *b; }
 bool less(const std::string* a, const std::string& b) { return *a < b; }
 
