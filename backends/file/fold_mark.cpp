@@ -3,7 +3,7 @@
 #include "backends/file/fold_mark.hpp"
 
 #include <algorithm>
-#include <iterator>
+#include <unordered_set>
 
 #include "backends/file/index_file.hpp"
 #include "backends/file/tree.hpp"
@@ -18,10 +18,6 @@ namespace {
 
 constexpr std::string_view magic{"SSFM1\n\0\0", 8};
 
-// set_difference compares elements of both ranges either way round.
-bool less(const std::string& a, const std::string* b) { return a < *b; }
-bool less(const std::string* a, const std::string& b) { return *a < b; }
-
 } // namespace
 
 std::string encode_fold_mark(const std::vector<const std::string*>& keys) {
@@ -33,8 +29,7 @@ std::string encode_fold_mark(const std::vector<const std::string*>& keys) {
   out.append(magic);
   put_u64(out, keys.size());
   for (auto* key : keys) {
-    out.push_back(static_cast<char>(key->size() & 0xff));
-    out.push_back(static_cast<char>(key->size() >> 8));
+    put_u16(out, static_cast<uint16_t>(key->size()));
     out.append(*key);
   }
   put_u32(out, crc32c(out));
@@ -59,9 +54,7 @@ decode_fold_mark(std::string_view bytes) {
   for (uint64_t i = 0; i < count; ++i) {
     if (body.size() - at < 2)
       return std::nullopt;
-    auto len = static_cast<size_t>(static_cast<unsigned char>(body[at]))
-               | static_cast<size_t>(static_cast<unsigned char>(body[at + 1]))
-                   << 8;
+    size_t len = get_u16(body.data() + at);
     at += 2;
     if (body.size() - at < len)
       return std::nullopt;
@@ -91,18 +84,17 @@ write_fold_mark(const file_tree& tree, uint32_t shard,
   auto earlier = decode_fold_mark(*old);
   if (!earlier)
     return std::vector<std::string>{}; // the start walks the tree
-  auto mine = keys;
-  auto by_key = [](auto* a, auto* b) { return *a < *b; };
-  std::sort(mine.begin(), mine.end(), by_key);
-  std::sort(earlier->begin(), earlier->end());
+  std::unordered_set<std::string_view> mine;
+  for (auto* key : keys)
+    mine.insert(*key);
   std::vector<std::string> leftovers;
-  std::set_difference(earlier->begin(), earlier->end(), mine.begin(),
-                      mine.end(), std::back_inserter(leftovers),
-                      [](auto& a, auto& b) { return less(a, b); });
-  auto all = mine;
+  for (auto& key : *earlier)
+    if (mine.count(key) == 0)
+      leftovers.push_back(std::move(key));
+  auto all = keys;
   for (auto& key : leftovers)
     all.push_back(&key);
-  std::sort(all.begin(), all.end(), by_key);
+  std::sort(all.begin(), all.end(), [](auto* a, auto* b) { return *a < *b; });
   if (auto err = tree.write_root_file(name, encode_fold_mark(all)))
     return err;
   return leftovers;

@@ -72,8 +72,7 @@ index_file_builder::index_file_builder() {
 }
 
 void index_file_builder::add(std::string_view key, const key_meta& meta) {
-  bytes_.push_back(static_cast<char>(key.size() & 0xff));
-  bytes_.push_back(static_cast<char>(key.size() >> 8));
+  put_u16(bytes_, static_cast<uint16_t>(key.size()));
   bytes_.append(key);
   put_u64(bytes_, meta.version);
   put_u64(bytes_, static_cast<uint64_t>(meta.expires_at_ms));
@@ -115,9 +114,7 @@ caf::expected<index_file_header> read_index_file(std::string_view bytes,
   for (uint64_t i = 0; i < h.keys; ++i) {
     if (body.size() - at < entry_fixed_bytes)
       return corrupt(path, "ends inside key " + std::to_string(i));
-    auto len = static_cast<size_t>(static_cast<unsigned char>(body[at]))
-               | static_cast<size_t>(static_cast<unsigned char>(body[at + 1]))
-                   << 8;
+    size_t len = get_u16(body.data() + at);
     if (body.size() - at < entry_fixed_bytes + len)
       return corrupt(path, "ends inside key " + std::to_string(i));
     auto key = body.substr(at + 2, len);

@@ -393,10 +393,6 @@ caf::expected<recovered_state> recover(const file_base& base,
   recovered_state out;
   auto tree = base.tree();
   tree_keys keys(shard_count); // the tree's, until step 4
-  // What the logs changed, per shard: each key's newest record, when it is
-  // newer than the tree's version. Handed to the shards as it is when the
-  // logs stay (their values are what the shards serve until folded).
-  std::vector<log_changes> changed(shard_count);
   auto files = list_root_files(base);
   if (!files)
     return std::move(files.error());
@@ -555,7 +551,11 @@ caf::expected<recovered_state> recover(const file_base& base,
                    path, summary->end, summary->records, summary->dropped);
     }
   }
-  changed = collector.finish();
+  // What the logs changed, per shard: each key's newest record, when it is
+  // newer than the tree's version (once merged below). Handed to the shards
+  // as it is when the logs stay (their values are what the shards serve
+  // until folded).
+  auto changed = collector.finish();
   // 4. The keys as the logs left them: the tree's, changed by the logs.
   //    A change no newer than the tree's version of its key is history the
   //    last fold already kept: it goes before anything reads `changed`.

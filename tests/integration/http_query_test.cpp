@@ -226,6 +226,16 @@ std::vector<std::string> pending_by_deadline(http_client& c) {
 const std::string any_pending =
   R"({"where":[{"index":"status","op":"eq","value":"pending"}]})";
 
+/// Waits (up to 20 s) until a query answers 200: a start that builds its
+/// indexes answers 503 until they are built.
+void wait_queryable(http_client& c) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+  while (c.request("POST", "/v1/query", any_pending).status != 200) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+}
+
 size_t count_of(const std::string& text, const std::string& what) {
   size_t n = 0;
   for (auto at = text.find(what); at != std::string::npos;
@@ -307,11 +317,7 @@ TEST_CASE("the file backend keeps the indexes across a clean stop, and a "
   service_process svc{file_config(dir, true)};
   http_client c{svc.port()};
   wait_ready(c);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
-  while (c.request("POST", "/v1/query", any_pending).status != 200) {
-    REQUIRE(std::chrono::steady_clock::now() < deadline);
-    std::this_thread::sleep_for(std::chrono::milliseconds{20});
-  }
+  wait_queryable(c);
   CHECK(count_of(svc.log(), loaded) == 0);
   CHECK(count_of(svc.log(), "holds 2 indexes, state.indexes declares 3") == 2);
   CHECK(pending_by_deadline(c) == pending);
@@ -347,10 +353,6 @@ TEST_CASE("a run without indexes between two with them leaves the second "
   service_process svc{file_config(dir)};
   http_client c{svc.port()};
   wait_ready(c);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
-  while (c.request("POST", "/v1/query", any_pending).status != 200) {
-    REQUIRE(std::chrono::steady_clock::now() < deadline);
-    std::this_thread::sleep_for(std::chrono::milliseconds{20});
-  }
+  wait_queryable(c);
   CHECK(pending_by_deadline(c) == std::vector<std::string>{"order:b"});
 }
