@@ -18,6 +18,7 @@
 #include "backends/file/layout.hpp"
 #include "backends/file/tree.hpp"
 #include "backends/file/value.hpp"
+#include "tests/support/crash_env.hpp"
 #include "tests/support/file_test_support.hpp"
 
 using namespace solver_state;
@@ -134,6 +135,20 @@ state_errc read_error(const file_tree& tree, const std::string& key) {
 bool same(const entry& a, const entry& b) {
   return a.value == b.value && a.version == b.version
          && a.expires_at_ms == b.expires_at_ms;
+}
+
+/// Opens the directories of `path` (from key_to_path) below `root` into
+/// `dirs`; the fd of the leaf's directory.
+int open_parents(file_env& env, int root, const std::vector<std::string>& path,
+                 std::vector<unique_fd>& dirs) {
+  int at = root;
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    int fd = env.open_at(at, path[i], O_RDONLY | O_DIRECTORY, 0);
+    REQUIRE(fd >= 0);
+    dirs.emplace_back(&env, fd);
+    at = fd;
+  }
+  return at;
 }
 
 } // namespace
@@ -294,6 +309,72 @@ TEST_CASE("scan removes temp files left by an interrupted checkpoint and "
   // read never saw the temp files either.
   CHECK(read_value(tree, "order:a") == "a");
   CHECK(read_error(tree, "order:b") == state_errc::not_found);
+}
+
+TEST_CASE("remove_temps_of removes the named keys' temp files durably, and "
+          "no others") {
+  // On a disk that keeps only what was synced: a fold removes the temp
+  // files its mark names and then drops the mark, so a removal the power
+  // could undo would leave a temp file no mark names, never removed again.
+  temp_dir dir;
+  auto env = std::make_shared<crash_env>(dir.path);
+  auto open_root = [&] {
+    int fd = env->open_at(AT_FDCWD, dir.path, O_RDONLY | O_DIRECTORY, 0);
+    REQUIRE(fd >= 0);
+    return unique_fd{env.get(), fd};
+  };
+  // Keys in three directories, each with a durable value file and a
+  // durable temp file beside it (what an interrupted fold leaves).
+  const std::vector<std::string> keys{"a:1", "b:1", "c:x:1"};
+  {
+    auto root = open_root();
+    file_tree tree{env, root.get(), dir.path};
+    std::map<std::string, entry> kv;
+    for (auto& key : keys)
+      kv.emplace(key, value("old " + key, 1));
+    REQUIRE_FALSE(put_all(tree, kv));
+    for (auto& key : keys) {
+      auto path = key_to_path(key);
+      std::vector<unique_fd> dirs;
+      int at = open_parents(*env, root.get(), path, dirs);
+      int fd = env->open_at(at, temp_name(path.back()),
+                            O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      REQUIRE(fd >= 0);
+      unique_fd temp{env.get(), fd};
+      REQUIRE(env->write_at(fd, "torn", 4, 0) == 0);
+      REQUIRE(env->sync(fd, true) == 0);
+      REQUIRE(env->sync(at, false) == 0);
+    }
+  }
+  auto temps_left = [&] {
+    auto root = open_root();
+    std::set<std::string> out;
+    for (auto& key : keys) {
+      auto path = key_to_path(key);
+      std::vector<unique_fd> dirs;
+      int at = open_parents(*env, root.get(), path, dirs);
+      std::vector<dir_entry> entries;
+      REQUIRE(env->list_dir(at, entries) == 0);
+      for (auto& e : entries)
+        if (e.name == temp_name(path.back()))
+          out.insert(key);
+    }
+    return out;
+  };
+  REQUIRE(temps_left() == std::set<std::string>(keys.begin(), keys.end()));
+  {
+    auto root = open_root();
+    file_tree tree{env, root.get(), dir.path};
+    // "none:such" has no directory: nothing to remove, not an error.
+    REQUIRE_FALSE(tree.remove_temps_of({"a:1", "c:x:1", "none:such"}));
+  }
+  // The power fails now: only what was synced is left.
+  env->reboot_synced_only();
+  CHECK(temps_left() == std::set<std::string>{"b:1"});
+  auto root = open_root();
+  file_tree tree{env, root.get(), dir.path};
+  for (auto& key : keys)
+    CHECK(read_value(tree, key) == "old " + key);
 }
 
 TEST_CASE("a scan stops at the first error its visitor returns") {
