@@ -10,7 +10,6 @@
 #include <functional>
 #include <limits>
 #include <map>
-#include <mutex>
 #include <string_view>
 #include <type_traits>
 #include <vector>
@@ -30,6 +29,7 @@
 #include "backends/state_store.hpp"
 #include "backends/transaction_check.hpp"
 #include "messages/keys.hpp"
+#include "util/kept_until_exit.hpp"
 #include "util/wall_clock.hpp"
 
 namespace solver_state {
@@ -1188,6 +1188,19 @@ void keep_indexes(shard_ptr self) {
                took.count());
 }
 
+/// Leaves the closed backend and the indexes to the process's exit, when
+/// the settings ask for it (a backend whose destructor does more than free
+/// memory is destroyed as usual).
+void leave_memory_to_exit(shard_ptr self) {
+  auto& st = self->state;
+  if (!st.settings.memory_to_exit)
+    return;
+  if (st.store->only_frees_after_close())
+    keep_until_exit(std::move(st.store));
+  if (st.indexes)
+    keep_until_exit(std::shared_ptr<shard_indexes>{std::move(st.indexes)});
+}
+
 /// Loads the indexes from the snapshot the backend kept at the last clean
 /// stop; true when they came from it (no build then). Any snapshot is
 /// taken, used or not: none outlives this start.
@@ -1243,12 +1256,7 @@ void fail_everything_held(shard_ptr self, const caf::error& err) {
 /// would fold that into the durable files, while the log alone, replayed by
 /// recovery when the service restarts, holds exactly what was acknowledged.
 void abandon(std::shared_ptr<state_store> store) {
-  static std::mutex guard;
-  // Never destroyed, not even at exit (a static vector's destructor would
-  // close the stores after all).
-  static auto* abandoned = new std::vector<std::shared_ptr<state_store>>;
-  std::lock_guard<std::mutex> lock{guard};
-  abandoned->push_back(std::move(store));
+  keep_until_exit(std::move(store));
 }
 
 /// What an exception escaping a handler turns into: every held request is
@@ -1329,8 +1337,10 @@ shard_actor::behavior_type shard(shard_ptr self,
     fail_deletions(self, make_state_error(state_errc::backend_unavailable,
                                           "the shard stopped during a "
                                           "delete by prefix"));
-    if (close_store(self))
+    if (close_store(self)) {
       keep_indexes(self);
+      leave_memory_to_exit(self);
+    }
     self->quit(std::move(msg.reason));
   });
   self->set_exception_handler(

@@ -54,6 +54,12 @@ struct shard_settings {
   /// fails (a final sync or fold): the writes it held may not be durable, so
   /// the service must not exit 0. May be empty.
   std::function<void(const caf::error&)> on_close_failure;
+  /// After a clean close at shutdown, the shard leaves its backend and
+  /// indexes to the process's exit (util/kept_until_exit.hpp) instead of
+  /// freeing them: for a process that exits next (app/main.cpp). Freeing a
+  /// large store is a free per key, value and map node, a second or more
+  /// after a write load; the exit returns it all at once.
+  bool memory_to_exit = false;
 };
 
 /// Spawns a shard over `store`. Blocking stores (disk, network) get a

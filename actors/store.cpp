@@ -159,6 +159,7 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
     settings.on_close_failure = [status = out.status](const caf::error&) {
       status->close_failed = true;
     };
+    settings.memory_to_exit = options.memory_to_exit;
     out.shards.push_back(spawn_shard(sys, std::move((*stores)[i]),
                                      plugin->blocking(), settings));
     watch_shard(out.shards.back(), settings.index, out.status,

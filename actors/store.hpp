@@ -36,6 +36,9 @@ struct store_options {
   /// service should exit non-zero so that its supervisor restarts it and
   /// recovery runs (app/main.cpp). Empty: logged only.
   std::function<void(const std::string& why)> on_failure;
+  /// The shards leave their memory to the process's exit after a clean
+  /// close (shard_settings::memory_to_exit): for a process that exits next.
+  bool memory_to_exit = false;
 };
 
 /// What went wrong in a store's life that whoever started it must hear

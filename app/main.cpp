@@ -106,6 +106,8 @@ store_options store_options_for(const service_config& cfg) {
   o.max_batch_keys = cfg.http.max_batch_keys;
   o.max_reply_bytes = cfg.http.max_reply_bytes;
   o.fan_out_timeout = cfg.http.request_timeout;
+  // The process exits once the store has stopped.
+  o.memory_to_exit = true;
   o.on_failure = [](const std::string& why) {
     spdlog::critical("{}: shutting down to restart with recovery", why);
     store_failed = true;

@@ -121,6 +121,10 @@ caf::error state_store::close() {
   return {};
 }
 
+bool state_store::only_frees_after_close() const {
+  return false;
+}
+
 bool state_store::keeps_snapshots() const {
   return false;
 }

@@ -193,6 +193,12 @@ public:
   /// Flushes everything before shutdown.
   virtual caf::error close();
 
+  /// True when, after close(), the destructor would only free memory: no
+  /// connection to end, no thread to join, no secret to wipe. A process
+  /// that exits next may then leave the store to its exit instead of
+  /// destroying it (shard_settings::memory_to_exit). The default: false.
+  virtual bool only_frees_after_close() const;
+
   /// Bytes the shard keeps beside the data from a clean stop to the next
   /// start (its query indexes, so that a start need not read every value
   /// again). keep_snapshot runs after a successful close(). The next open

@@ -231,6 +231,10 @@ caf::error coded_store::close() {
   return inner_->close();
 }
 
+bool coded_store::only_frees_after_close() const {
+  return !codec_.encrypts() && inner_->only_frees_after_close();
+}
+
 bool coded_store::keeps_snapshots() const {
   return !codec_.encrypts() && inner_->keeps_snapshots();
 }

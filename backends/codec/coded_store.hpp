@@ -74,6 +74,9 @@ public:
   caf::error checkpoint() override;
   bool background_step(unix_ms now) override;
   caf::error close() override;
+  /// The inner store's, unless values are encrypted: the key ring's
+  /// destructor wipes the key material.
+  bool only_frees_after_close() const override;
   /// The inner store's, unless values are encrypted: a snapshot of the
   /// indexes holds their fields in plaintext, so none is kept then (a start
   /// reads the values again).

@@ -101,6 +101,9 @@ public:
   caf::error close() override;
   /// In "~query-S" (index_file.hpp), bound to the key index's set; the
   /// open reads and removes it, take_snapshot hands it over.
+  /// close() joined the fold's thread; the lock on base_path goes with
+  /// the process.
+  bool only_frees_after_close() const override { return true; }
   bool keeps_snapshots() const override { return true; }
   caf::error keep_snapshot(std::string bytes) override;
   caf::expected<std::optional<std::string>> take_snapshot() override;

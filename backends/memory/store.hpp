@@ -37,6 +37,7 @@ public:
   size_t sweep(unix_ms now,
                std::vector<std::string>* expired = nullptr) override;
   bool reports_expiries() const override { return true; }
+  bool only_frees_after_close() const override { return true; }
   store_stats stats() const override;
 
   /// Number of keys held, expired ones included until swept.

@@ -324,3 +324,72 @@ TEST_CASE("shard: writes that arrive together share one commit and carry "
     CHECK(c->checkpoints == 1);
   }
 }
+
+namespace {
+
+/// A memory store that tells whether it was closed and whether it was
+/// destroyed, and says what the test wants of only_frees_after_close.
+class lifetime_store final : public state_store {
+public:
+  struct events {
+    bool only_frees = true;
+    bool closed = false;
+    bool destroyed = false;
+  };
+
+  explicit lifetime_store(std::shared_ptr<events> e) : e_(std::move(e)) {}
+  ~lifetime_store() override { e_->destroyed = true; }
+
+  std::string_view backend_name() const override { return "lifetime"; }
+  caf::expected<entry> get(const std::string& key, unix_ms now) override {
+    return mem_.get(key, now);
+  }
+  caf::expected<write_result> set(set_request&& req, unix_ms expires_at,
+                                  unix_ms now) override {
+    return mem_.set(std::move(req), expires_at, now);
+  }
+  caf::expected<bool> erase(const delete_request& req, unix_ms now) override {
+    return mem_.erase(req, now);
+  }
+  caf::expected<key_page> list(const list_request& req, unix_ms now) override {
+    return mem_.list(req, now);
+  }
+  caf::error close() override {
+    e_->closed = true;
+    return {};
+  }
+  bool only_frees_after_close() const override { return e_->only_frees; }
+
+private:
+  std::shared_ptr<events> e_;
+  memory_store mem_{std::make_shared<key_budget>(0), eviction_policy::reject,
+                    0};
+};
+
+} // namespace
+
+TEST_CASE("shard: with memory_to_exit, a stopped shard leaves a closed store "
+          "that only frees memory to the exit, and destroys any other") {
+  struct run {
+    bool memory_to_exit;
+    bool only_frees;
+    bool destroyed;
+  };
+  for (auto r : {run{false, true, true}, run{true, true, false},
+                 run{true, false, true}}) {
+    CAPTURE(r.memory_to_exit, r.only_frees);
+    auto e = std::make_shared<lifetime_store::events>();
+    e->only_frees = r.only_frees;
+    deterministic_system d;
+    shard_settings s;
+    s.memory_to_exit = r.memory_to_exit;
+    auto shard = spawn_shard(*d.sys, std::make_unique<lifetime_store>(e),
+                             false, s);
+    d.sched->run();
+    REQUIRE(d.ask_actor<write_result>(shard, put_atom_v, put("k", "v")));
+    caf::anon_send_exit(shard, caf::exit_reason::user_shutdown);
+    d.sched->run();
+    CHECK(e->closed);
+    CHECK(e->destroyed == r.destroyed);
+  }
+}
