@@ -235,23 +235,43 @@ bool coded_store::only_frees_after_close() const {
   return !codec_.encrypts() && inner_->only_frees_after_close();
 }
 
+namespace {
+
+/// What a sealed snapshot is bound to, as a value is to its key.
+constexpr std::string_view snapshot_name = "(the snapshot of the indexes)";
+
+} // namespace
+
 bool coded_store::keeps_snapshots() const {
-  return !codec_.encrypts() && inner_->keeps_snapshots();
+  return inner_->keeps_snapshots();
 }
 
 caf::error coded_store::keep_snapshot(std::string bytes) {
-  if (codec_.encrypts())
-    return {};
-  return inner_->keep_snapshot(std::move(bytes));
+  if (!codec_.encrypts())
+    return inner_->keep_snapshot(std::move(bytes));
+  auto sealed = codec_.seal(snapshot_name, bytes);
+  if (!sealed)
+    return std::move(sealed.error());
+  return inner_->keep_snapshot(std::move(*sealed));
 }
 
 caf::expected<std::optional<std::string>> coded_store::take_snapshot() {
-  // Taken even when encrypting, so that none kept before encryption was
-  // turned on outlives the run: it is dropped unread.
   auto kept = inner_->take_snapshot();
-  if (!kept || !codec_.encrypts())
+  if (!kept || !*kept)
     return kept;
-  return std::optional<std::string>{};
+  // One sealed before encryption was turned off: the key that opens it may
+  // be gone, and the start builds from the values either way.
+  if (!codec_.encrypts()) {
+    if (inspect_stored(**kept).encrypted)
+      return make_state_error(state_errc::backend_error,
+                              "the snapshot is encrypted and "
+                              "state.encryption is off");
+    return kept;
+  }
+  auto opened = codec_.unseal(snapshot_name, std::move(**kept));
+  if (!opened)
+    return std::move(opened.error());
+  return std::optional<std::string>{std::move(*opened)};
 }
 
 caf::error coded_store::health_check() {

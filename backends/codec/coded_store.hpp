@@ -77,9 +77,11 @@ public:
   /// The inner store's, unless values are encrypted: the key ring's
   /// destructor wipes the key material.
   bool only_frees_after_close() const override;
-  /// The inner store's, unless values are encrypted: a snapshot of the
-  /// indexes holds their fields in plaintext, so none is kept then (a start
-  /// reads the values again).
+  /// The inner store's. With encryption on, the snapshot of the indexes
+  /// (their fields in plaintext) is sealed under the primary key, and one
+  /// that does not unseal (its key gone, a byte altered, sealed before
+  /// encryption was turned off, or not sealed at all) is refused: the start
+  /// builds the indexes from the values.
   bool keeps_snapshots() const override;
   caf::error keep_snapshot(std::string bytes) override;
   caf::expected<std::optional<std::string>> take_snapshot() override;

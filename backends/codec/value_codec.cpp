@@ -527,4 +527,31 @@ caf::expected<std::string> value_codec::decode(std::string_view key,
   return unpacked;
 }
 
+caf::expected<std::string> value_codec::seal(std::string_view name,
+                                             std::string_view bytes) {
+  if (!encrypts())
+    return make_state_error(state_errc::backend_error,
+                            "cannot seal " + std::string{name}
+                              + ": state.encryption is off");
+  return impl_->seal(name, bytes, flag_aes);
+}
+
+caf::expected<std::string> value_codec::unseal(std::string_view name,
+                                               std::string sealed) {
+  auto form = inspect_stored(sealed);
+  if (!form.problem.empty())
+    return restore_error(name, form.problem);
+  if (!has_magic(sealed) || static_cast<unsigned char>(sealed[4]) != flag_aes)
+    return restore_error(name, "it is not sealed (written while "
+                               "state.encryption was off?)");
+  auto opened = impl_->open(name, sealed, form, flag_aes);
+  if (!opened)
+    return std::move(opened.error());
+  auto at = static_cast<size_t>(opened->data() - sealed.data());
+  auto size = opened->size();
+  sealed.erase(0, at);
+  sealed.resize(size);
+  return sealed;
+}
+
 } // namespace solver_state

@@ -92,6 +92,18 @@ public:
   /// max_value_bytes.
   caf::expected<std::string> decode(std::string_view key, std::string stored);
 
+  /// `bytes` encrypted under the primary key as one frame, bound to `name`
+  /// as a value is to its key, neither compressed nor bounded by
+  /// max_value_bytes: for what a store keeps beside its values (the
+  /// snapshot of the indexes). backend_error without encryption.
+  caf::expected<std::string> seal(std::string_view name,
+                                  std::string_view bytes);
+  /// The bytes seal() protected under `name`: backend_error, as decode()
+  /// fails, for anything else (not sealed, another name, a key that is not
+  /// configured, an altered byte).
+  caf::expected<std::string> unseal(std::string_view name,
+                                    std::string sealed);
+
 private:
   struct impl;
   std::unique_ptr<impl> impl_;

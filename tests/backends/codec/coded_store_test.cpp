@@ -3,11 +3,15 @@
 // resumption after a restart, the gauges, and values under keys that are
 // gone.
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 
 #include <catch2/catch.hpp>
 
 #include "backends/codec/coded_store.hpp"
+#include "backends/file/index_file.hpp"
 #include "backends/plugin.hpp"
 #include "messages/errors.hpp"
 #include "tests/support/file_test_support.hpp"
@@ -182,4 +186,80 @@ TEST_CASE("values under a key that is no longer configured are counted, answer "
   while (now_k3.store->background_step(now + 10 * rotation_retry_ms)) {
   }
   CHECK(now_k3.store->stats().undecryptable == 299);
+}
+
+namespace {
+
+/// Closes `c` and keeps `bytes` as its snapshot, as a clean stop does.
+void keep_snapshot(coded& c, const std::string& bytes) {
+  REQUIRE_FALSE(c.store->close());
+  REQUIRE(c.store->keeps_snapshots());
+  REQUIRE_FALSE(c.store->keep_snapshot(bytes));
+}
+
+/// The snapshot the next open hands over, or why it refused it.
+std::string take_snapshot(coded& c) {
+  auto kept = c.store->take_snapshot();
+  if (!kept)
+    return "refused: " + message_of(kept.error());
+  return *kept ? **kept : "none";
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+} // namespace
+
+TEST_CASE("with encryption on, the snapshot of the indexes is kept sealed "
+          "under the primary key, and one that does not unseal is refused") {
+  temp_dir dir;
+  key_files files;
+  files.hex_key("k1");
+  files.hex_key("k2");
+  auto base = dir.sub("state");
+  const std::string snapshot = "indexes: order:1 status=pending "
+                               "recipient=0xa11ce";
+  auto on_disk = base + "/" + snapshot_file_name(0);
+  {
+    coded c{base, files, {"k1"}};
+    keep_snapshot(c, snapshot);
+  }
+  auto sealed = file_bytes(on_disk);
+  CHECK(sealed.find("pending") == std::string::npos);
+  CHECK(sealed.find("a11ce") == std::string::npos);
+  SECTION("opened under a ring that holds its key, once") {
+    coded c{base, files, {"k2", "k1"}};
+    CHECK(take_snapshot(c) == snapshot);
+    CHECK(take_snapshot(c) == "none");
+  }
+  SECTION("its key no longer configured") {
+    coded c{base, files, {"k2"}};
+    CHECK_THAT(take_snapshot(c), Catch::StartsWith("refused")
+                                   && Catch::Contains("'k1'"));
+  }
+  SECTION("encryption turned off") {
+    coded c{base, files, {}};
+    CHECK_THAT(take_snapshot(c), Catch::Contains("encryption is off"));
+  }
+  SECTION("an altered byte") {
+    sealed[sealed.size() / 2] ^= 0x01;
+    std::ofstream{on_disk, std::ios::binary | std::ios::trunc} << sealed;
+    coded c{base, files, {"k1"}};
+    CHECK_THAT(take_snapshot(c), Catch::StartsWith("refused"));
+  }
+  SECTION("kept before encryption was turned on: plaintext, refused") {
+    {
+      coded c{base, files, {"k1"}};
+      REQUIRE(take_snapshot(c) == snapshot);
+    }
+    {
+      coded plain{base, files, {}};
+      keep_snapshot(plain, snapshot);
+    }
+    REQUIRE(file_bytes(on_disk).find("pending") != std::string::npos);
+    coded c{base, files, {"k1"}};
+    CHECK_THAT(take_snapshot(c), Catch::Contains("not sealed"));
+  }
 }

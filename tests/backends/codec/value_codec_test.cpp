@@ -356,3 +356,45 @@ TEST_CASE("frames of an unknown format or with unknown flags are errors") {
              Catch::Contains("flags"));
   CHECK(decode_error(c, "k", "\xffSV").find("cut short") != std::string::npos);
 }
+
+TEST_CASE("seal: bytes beside the values, larger than any value, encrypted "
+          "whole and bound to their name and key") {
+  testing::key_files files;
+  files.hex_key("k1");
+  files.hex_key("k2");
+  value_codec c{zstd_from(16), ring(files, {"k1", "k2"}, "k1"), max_value};
+  // A snapshot of indexes is larger than max_value_bytes, and full of the
+  // indexed fields in plaintext.
+  std::string bytes;
+  while (bytes.size() <= 3 * max_value)
+    bytes += "order:s:" + std::to_string(bytes.size()) + "\x01pending\x02";
+  auto sealed = c.seal("snapshot", bytes);
+  REQUIRE(sealed);
+  CHECK(sealed->find("pending") == std::string::npos);
+  CHECK(inspect_stored(*sealed).key_id == "k1");
+  auto opened = c.unseal("snapshot", *sealed);
+  REQUIRE(opened);
+  CHECK(*opened == bytes);
+  // Under another name, altered anywhere, cut short: refused.
+  CHECK_FALSE(c.unseal("other", *sealed));
+  for (size_t at : {size_t{4}, size_t{10}, sealed->size() / 2,
+                    sealed->size() - 1}) {
+    auto altered = *sealed;
+    altered[at] ^= 0x01;
+    INFO("byte " << at);
+    CHECK_FALSE(c.unseal("snapshot", altered));
+  }
+  CHECK_FALSE(c.unseal("snapshot", sealed->substr(0, sealed->size() - 1)));
+  // Not sealed: the bytes themselves, or a compressed value's frame (a
+  // value's frame is bound to its key as a sealed one to its name).
+  CHECK_THAT(message_of(c.unseal("snapshot", bytes).error()),
+             Catch::Contains("not sealed"));
+  CHECK_FALSE(c.unseal("snapshot", encode_ok(c, "snapshot", json_order())));
+  // Its key gone from the ring.
+  value_codec k2_only{{}, ring(files, {"k2"}, "k2"), max_value};
+  CHECK_THAT(message_of(k2_only.unseal("snapshot", *sealed).error()),
+             Catch::Contains("'k1'"));
+  // Nothing to seal with.
+  value_codec none{{}, nullptr, max_value};
+  CHECK_FALSE(none.seal("snapshot", bytes));
+}
