@@ -23,13 +23,15 @@
 //   file_bench fill-log BASE_PATH KEYS
 //     Writes KEYS keys of 256 bytes and closes without folding: the next
 //     open replays them all from the log, as after a heavy write load.
-//   file_bench index-restart BASE_PATH ORDERS [SHARDS=1] [file|rocksdb]
+//   file_bench index-restart BASE_PATH ORDERS [SHARDS=1] [file|rocksdb] [aes]
 //     Writes ORDERS orders of ~200 bytes of JSON (1% pending) and folds
 //     them, then starts the store actors with two declared indexes (status,
 //     deadline) and times each start until the first page of a query is
 //     answered (not 503 "being built"): with the indexes built from the values, and
 //     loaded from the snapshot the previous clean stop kept; each warm and,
 //     as root, cold. Also times each stop (which writes the snapshot).
+//     With `aes`, values are encrypted at rest (AES-256-GCM, a key made for
+//     the run), and so is the snapshot.
 //   file_bench index-start BASE_PATH ORDERS SHARDS file|rocksdb ROUNDS
 //     ROUNDS starts (and stops) over what index-restart left: each loads
 //     the snapshot the stop before kept (for A/B runs of the loading).
@@ -58,6 +60,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/store.hpp"
+#include "backends/codec/coded_store.hpp"
 #include "backends/compiled_plugins.hpp"
 #include "backends/file/plugin.hpp"
 #include "backends/file/store.hpp"
@@ -497,9 +500,31 @@ std::pair<double, double> start_query_stop(const state_config& cfg,
   return {up.count(), down.count()};
 }
 
+/// A fresh random key in a private file under `dir`, as the only key of
+/// `cfg`'s encryption.
+void encrypt_with_new_key(state_config& cfg, const std::string& dir) {
+  std::random_device rd;
+  std::string hex;
+  for (int i = 0; i < 64; ++i)
+    hex.push_back("0123456789abcdef"[rd() % 16]);
+  auto file = dir + "/bench.key";
+  {
+    std::ofstream out{file, std::ios::trunc};
+    out << hex << "\n";
+  }
+  std::filesystem::permissions(file, std::filesystem::perms::owner_read
+                                       | std::filesystem::perms::owner_write);
+  cfg.encryption.keys = {{"bench", file}};
+  cfg.encryption.primary = "bench";
+}
+
 int run_index_restart(const std::string& base, size_t orders, size_t shards,
-                      const std::string& type) {
+                      const std::string& type, bool encrypted) {
   state_config cfg;
+  if (encrypted) {
+    std::filesystem::create_directories(base + ".keys");
+    encrypt_with_new_key(cfg, base + ".keys");
+  }
   cfg.type = type;
   cfg.max_items = 0;
   cfg.shards = shards;
@@ -520,6 +545,14 @@ int run_index_restart(const std::string& base, size_t orders, size_t shards,
                    message_of(stores.error()).c_str());
       return 1;
     }
+    std::vector<file_store*> files_of;
+    for (auto& st : *stores)
+      files_of.push_back(dynamic_cast<file_store*>(st.get()));
+    if (encrypted)
+      if (auto err = wrap_in_codecs(*stores, cfg)) {
+        std::fprintf(stderr, "encryption: %s\n", message_of(err).c_str());
+        return 1;
+      }
     std::mt19937_64 rng{42};
     for (size_t i = 0; i < orders; ++i) {
       auto key = "order:bench:0x" + std::to_string(10'000'000 + i);
@@ -531,11 +564,12 @@ int run_index_restart(const std::string& base, size_t orders, size_t shards,
         for (auto& st : *stores)
           st->commit();
     }
-    for (auto& st : *stores) {
+    for (size_t s = 0; s < stores->size(); ++s) {
+      auto& st = (*stores)[s];
       // Every key into the tree (a checkpoint behind a fold still running
       // folds nothing new): the starts measured replay no log.
       auto err = st->checkpoint();
-      auto* files = dynamic_cast<file_store*>(st.get());
+      auto* files = files_of[s];
       for (int i = 0; files && !err && i < 10; ++i) {
         err = files->finish_fold();
         if (err || files->unfolded() == 0)
@@ -551,9 +585,10 @@ int run_index_restart(const std::string& base, size_t orders, size_t shards,
     }
   }
   std::chrono::duration<double> fill = clock_type::now() - fill_started;
-  std::printf("index restart (%s): %zu orders written and folded in %.1f s, "
-              "%zu shards\n",
-              type.c_str(), orders, fill.count(), shards);
+  std::printf("index restart (%s%s): %zu orders written and folded in "
+              "%.1f s, %zu shards\n",
+              type.c_str(), encrypted ? ", AES-256-GCM" : "", orders,
+              fill.count(), shards);
   cfg.indexes = {{"status", "order:bench:", "/status"},
                  {"deadline", "order:bench:", "/deadline"}};
   auto pending = (orders + 99) / 100;
@@ -632,10 +667,12 @@ int main(int argc, char** argv) {
   if (cmd == "index-start" && argc == 7)
     return run_index_start(argv[2], std::stoul(argv[3]), std::stoul(argv[4]),
                            argv[5], std::stoi(argv[6]));
-  if (cmd == "index-restart" && argc >= 4 && argc <= 6)
+  if (cmd == "index-restart" && argc >= 4 && argc <= 7
+      && (argc < 7 || std::string{argv[6]} == "aes"))
     return run_index_restart(argv[2], std::stoul(argv[3]),
                              argc >= 5 ? std::stoul(argv[4]) : 1,
-                             argc == 6 ? argv[5] : "file");
+                             argc >= 6 ? argv[5] : "file",
+                             argc == 7 && std::string{argv[6]} == "aes");
   std::fprintf(stderr,
                "usage: %s write BASE_PATH always|interval|never [SECONDS] "
                "[WRITERS]\n       %s txn BASE_PATH [SECONDS] [WRITERS]\n"
@@ -643,7 +680,7 @@ int main(int argc, char** argv) {
                "       %s open BASE_PATH\n"
                "       %s fill-log BASE_PATH KEYS\n"
                "       %s index-restart BASE_PATH ORDERS [SHARDS] "
-               "[file|rocksdb]\n"
+               "[file|rocksdb] [aes]\n"
                "       %s index-start BASE_PATH ORDERS SHARDS file|rocksdb "
                "ROUNDS\n",
                argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
