@@ -83,6 +83,16 @@ caf::error restore_error(std::string_view key, const std::string& why) {
                             + "': cannot restore its stored value: " + why);
 }
 
+/// `s` cut down to `part`, a view into it, in place (no new string). By
+/// reference: a moved short string would leave `part` behind in the old one.
+std::string keep_only(std::string& s, std::string_view part) {
+  auto at = static_cast<size_t>(part.data() - s.data());
+  auto size = part.size();
+  s.erase(0, at);
+  s.resize(size);
+  return std::move(s);
+}
+
 const unsigned char* bytes_of(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
 }
@@ -495,14 +505,8 @@ caf::expected<std::string> value_codec::decode(std::string_view key,
       return std::move(opened.error());
     body = *opened;
   }
-  if (!(flags & (flag_zstd | flag_hex))) {
-    // The value is the body: moved to the front of the string it is in.
-    auto at = static_cast<size_t>(body.data() - stored.data());
-    auto size = body.size();
-    stored.erase(0, at);
-    stored.resize(size);
-    return stored;
-  }
+  if (!(flags & (flag_zstd | flag_hex)))
+    return keep_only(stored, body); // the value is the body
   impl::trim_on_exit trim{*impl_};
   if (flags & flag_zstd) {
     auto size = impl_->frame_content_size(key, body);
@@ -541,17 +545,13 @@ caf::expected<std::string> value_codec::unseal(std::string_view name,
   auto form = inspect_stored(sealed);
   if (!form.problem.empty())
     return restore_error(name, form.problem);
-  if (!has_magic(sealed) || static_cast<unsigned char>(sealed[4]) != flag_aes)
+  if (!form.framed || static_cast<unsigned char>(sealed[4]) != flag_aes)
     return restore_error(name, "it is not sealed (written while "
                                "state.encryption was off?)");
   auto opened = impl_->open(name, sealed, form, flag_aes);
   if (!opened)
     return std::move(opened.error());
-  auto at = static_cast<size_t>(opened->data() - sealed.data());
-  auto size = opened->size();
-  sealed.erase(0, at);
-  sealed.resize(size);
-  return sealed;
+  return keep_only(sealed, *opened);
 }
 
 } // namespace solver_state

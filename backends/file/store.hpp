@@ -99,11 +99,11 @@ public:
   /// from the log, so a stop takes a sync, not a fold of every unfolded
   /// key (minutes after a heavy load). A fold in progress is cancelled.
   caf::error close() override;
-  /// In "~query-S" (index_file.hpp), bound to the key index's set; the
-  /// open reads and removes it, take_snapshot hands it over.
   /// close() joined the fold's thread; the lock on base_path goes with
   /// the process.
   bool only_frees_after_close() const override { return true; }
+  /// In "~query-S" (index_file.hpp), bound to the key index's set; the
+  /// open reads and removes it, take_snapshot hands it over.
   bool keeps_snapshots() const override { return true; }
   caf::error keep_snapshot(std::string bytes) override;
   caf::expected<std::optional<std::string>> take_snapshot() override;

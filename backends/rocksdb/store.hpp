@@ -48,9 +48,9 @@ public:
   caf::error commit() override;
   caf::error checkpoint() override;
   caf::error close() override;
-  /// In "query-S.snapshot" beside the database (snapshot_file.hpp).
   /// close() closed the database (the last shard to close does).
   bool only_frees_after_close() const override { return true; }
+  /// In "query-S.snapshot" beside the database (snapshot_file.hpp).
   bool keeps_snapshots() const override { return true; }
   caf::error keep_snapshot(std::string bytes) override;
   caf::expected<std::optional<std::string>> take_snapshot() override;
