@@ -144,12 +144,15 @@ size_t scheduler_threads_for(const service_config& cfg) {
 /// waits on a condition variable that every job from outside CAF signals.
 /// The polling phase burned about 14% of the service's CPU under HTTP load
 /// and cost the gateway 10-15% of its throughput on 2 cores
-/// (bench/README.md, "HTTP gateway"): skip it, and look for work to steal
-/// every millisecond while waiting instead of every 10 ms.
+/// (bench/README.md, "HTTP gateway"): skip it. While waiting, a worker
+/// wakes to look for work to steal every 10 ms (CAF's default): every
+/// millisecond cost an idle service 3.9% of a core (1,800 wakeups a second)
+/// against 1.0%, and loads ran no faster for it (bench/README.md, "Idle
+/// workers").
 void configure_idle_workers(caf::actor_system_config& caf_cfg) {
   caf_cfg.set("work-stealing.moderate-poll-attempts", size_t{1});
   caf_cfg.set("work-stealing.relaxed-sleep-duration",
-              caf::timespan{std::chrono::milliseconds{1}});
+              caf::timespan{std::chrono::milliseconds{10}});
 }
 
 caf::error configure_actor_system(caf::actor_system_config& caf_cfg,
