@@ -134,9 +134,9 @@ tuned_options options_for(const rocksdb_config& cfg) {
   // The level above the last may hold this much, old versions included,
   // before it is merged down: what a store carries on disk beyond its live
   // data. RocksDB's 256 MiB default left 1M 256-byte values (272 MiB live)
-  // at 1.9-2.0x Redis's RDB after a load; the size L0 reaches when it is
+  // at 1.9-2.1x Redis's RDB after a load; the size L0 reaches when it is
   // compacted (four memtables, RocksDB's tuning guide) keeps them at
-  // 1.3-1.4x with no loss of write rate, where two memtables' worth cost a
+  // 1.2-1.5x with no loss of write rate, where two memtables' worth cost a
   // fifth of it (bench/README.md, "Disk after a load").
   out.shard.max_bytes_for_level_base =
     static_cast<uint64_t>(out.shard.level0_file_num_compaction_trigger)
