@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <set>
@@ -211,7 +212,13 @@ void metrics_registry::add(const shard_report& r) {
                                    r.log_sync_seconds,
                                    r.folds,
                                    r.unfolded_bytes,
-                                   r.backpressure_seconds};
+                                   r.backpressure_seconds,
+                                   r.compacts,
+                                   r.sst_bytes,
+                                   r.compaction_debt_bytes,
+                                   r.memtable_bytes,
+                                   r.level0_files,
+                                   r.write_stalls};
   for (size_t o = 0; o < op_kind_count; ++o) {
     auto op = to_string(static_cast<op_kind>(o));
     for (size_t c = 0; c < result_code_count; ++c) {
@@ -313,6 +320,50 @@ void metrics_registry::render_folds(std::string& out) const {
            + "\n";
 }
 
+void metrics_registry::render_compactions(std::string& out) const {
+  std::map<std::string, shard_gauges> per_backend;
+  for (auto& [labels, shard] : shards_) {
+    if (!shard.compacts)
+      continue;
+    auto& sum = per_backend[labels.first];
+    sum.sst_bytes += shard.sst_bytes;
+    sum.compaction_debt_bytes += shard.compaction_debt_bytes;
+    sum.memtable_bytes += shard.memtable_bytes;
+    sum.level0_files = std::max(sum.level0_files, shard.level0_files);
+    sum.write_stalls += shard.write_stalls;
+  }
+  if (per_backend.empty())
+    return;
+  auto gauge = [&](const char* name, const char* help, const char* type,
+                   uint64_t shard_gauges::*field) {
+    header(out, name, help, type);
+    for (auto& [backend, sum] : per_backend)
+      out += std::string{name} + "{backend=\"" + escape(backend) + "\"} "
+             + std::to_string(sum.*field) + "\n";
+  };
+  gauge("solver_state_rocksdb_sst_bytes",
+        "Bytes of the engine's sorted files on disk, old versions not yet "
+        "compacted away included, summed over shards.",
+        "gauge", &shard_gauges::sst_bytes);
+  gauge("solver_state_rocksdb_compaction_debt_bytes",
+        "Bytes compaction estimates it must still rewrite to bring the "
+        "levels to their targets, summed over shards; the engine slows "
+        "writes as this grows.",
+        "gauge", &shard_gauges::compaction_debt_bytes);
+  gauge("solver_state_rocksdb_memtable_bytes",
+        "Bytes in memtables not yet flushed to sorted files, summed over "
+        "shards.",
+        "gauge", &shard_gauges::memtable_bytes);
+  gauge("solver_state_rocksdb_level0_files",
+        "Files in level 0 of the shard that has the most; writes slow down "
+        "at 20 and stop at 36.",
+        "gauge", &shard_gauges::level0_files);
+  gauge("solver_state_rocksdb_write_stalls_total",
+        "Times the engine slowed or stopped writes for compaction or "
+        "flushes to catch up, since it opened, summed over shards.",
+        "counter", &shard_gauges::write_stalls);
+}
+
 std::string metrics_registry::render() const {
   std::string out;
   header(out, "state_operations_total",
@@ -374,6 +425,7 @@ std::string metrics_registry::render() const {
                     &shard_gauges::quarantined);
   render_log_syncs(out);
   render_folds(out);
+  render_compactions(out);
   per_backend_gauge("state_reencrypt_pending",
                     "Values not yet encrypted under state.encryption.primary "
                     "(at least 1 until every value was looked at once since "

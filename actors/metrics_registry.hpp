@@ -44,6 +44,9 @@ private:
   /// that has a log (nothing when none has).
   void render_log_syncs(std::string& out) const;
   void render_folds(std::string& out) const;
+  /// solver_state_rocksdb_*: the engine's compactions, per backend that
+  /// has them (level-0 files the most of any shard, the rest summed).
+  void render_compactions(std::string& out) const;
 
   struct histogram {
     std::vector<uint64_t> buckets = std::vector<uint64_t>(bucket_count);
@@ -71,6 +74,13 @@ private:
     bool folds = false;
     uint64_t unfolded_bytes = 0;
     double backpressure_seconds = 0;
+    // Its engine's compactions (rocksdb; else compacts is false).
+    bool compacts = false;
+    uint64_t sst_bytes = 0;
+    uint64_t compaction_debt_bytes = 0;
+    uint64_t memtable_bytes = 0;
+    uint64_t level0_files = 0;
+    uint64_t write_stalls = 0;
   };
   // (backend, shard) -> its gauges
   std::map<std::pair<std::string, uint32_t>, shard_gauges> shards_;

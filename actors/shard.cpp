@@ -1106,7 +1106,13 @@ void on_tick(shard_ptr self) {
                       st.indexes && st.indexes->building() ? 1u : 0u,
                       stats.folds,
                       stats.unfolded_bytes,
-                      stats.backpressure_seconds};
+                      stats.backpressure_seconds,
+                      stats.compacts,
+                      stats.sst_bytes,
+                      stats.compaction_debt_bytes,
+                      stats.memtable_bytes,
+                      stats.level0_files,
+                      stats.write_stalls};
   st.tally = op_tally{};
   self->send(st.settings.metrics, report_atom_v, std::move(report));
 }

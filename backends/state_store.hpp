@@ -46,6 +46,19 @@ struct store_stats {
   bool folds = false;
   uint64_t unfolded_bytes = 0;
   double backpressure_seconds = 0;
+  /// The engine's own compactions (rocksdb; with compacts = false the
+  /// backend has none and the rest stay 0): bytes of its sorted files on
+  /// disk, old versions included; bytes compaction estimates it must still
+  /// rewrite to bring the levels to their targets (the debt that makes the
+  /// engine slow writes down); bytes in memtables; files in level 0 (writes
+  /// slow at 20, stop at 36); and how often the engine slowed or stopped
+  /// writes for compaction to catch up, cumulative since it opened.
+  bool compacts = false;
+  uint64_t sst_bytes = 0;
+  uint64_t compaction_debt_bytes = 0;
+  uint64_t memtable_bytes = 0;
+  uint64_t level0_files = 0;
+  uint64_t write_stalls = 0;
 };
 
 /// One single-key operation of a pipelined batch (state_store::apply) and,

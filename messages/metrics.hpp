@@ -68,6 +68,13 @@ struct shard_report {
   bool folds = false;
   uint64_t unfolded_bytes = 0;
   double backpressure_seconds = 0;
+  /// store_stats::compacts and what follows it (rocksdb's compactions).
+  bool compacts = false;
+  uint64_t sst_bytes = 0;
+  uint64_t compaction_debt_bytes = 0;
+  uint64_t memtable_bytes = 0;
+  uint64_t level0_files = 0;
+  uint64_t write_stalls = 0;
 };
 
 /// Number of result codes tracked per op: one per state_errc.
@@ -80,7 +87,9 @@ typename Inspector::result_type inspect(Inspector& f, shard_report& x) {
            x.backend_up, x.quarantined, x.reencrypt_pending, x.undecryptable,
            x.log_sync_buckets, x.log_sync_seconds, x.indexed_keys,
            x.index_building, x.folds, x.unfolded_bytes,
-           x.backpressure_seconds);
+           x.backpressure_seconds, x.compacts, x.sst_bytes,
+           x.compaction_debt_bytes, x.memtable_bytes, x.level0_files,
+           x.write_stalls);
 }
 
 /// HTTP request counts since the last report, by route, method and status.

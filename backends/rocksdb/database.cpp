@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <system_error>
 #include <utility>
 
@@ -403,6 +405,30 @@ caf::error database::sync_log() {
   if (!st.ok())
     return status_error(st, "syncing the log");
   return {};
+}
+
+database::compaction_state database::compaction_of(size_t i) {
+  using props = rocksdb::DB::Properties;
+  auto* cf = shards_[i];
+  auto number = [&](const std::string& name) {
+    uint64_t v = 0;
+    return db_->GetIntProperty(cf, name, &v) ? v : 0;
+  };
+  compaction_state out;
+  out.sst_bytes = number(props::kTotalSstFilesSize);
+  out.debt_bytes = number(props::kEstimatePendingCompactionBytes);
+  out.memtable_bytes = number(props::kCurSizeAllMemTables);
+  // Level counts and stalls come as text: the first by level, the second
+  // in the column family's statistics map (counted since the open).
+  std::string text;
+  if (db_->GetProperty(cf, props::kNumFilesAtLevelPrefix + "0", &text))
+    out.level0_files = std::strtoull(text.c_str(), nullptr, 10);
+  std::map<std::string, std::string> stats;
+  if (db_->GetMapProperty(cf, props::kCFStats, &stats))
+    for (auto* key : {"io_stalls.total_slowdown", "io_stalls.total_stop"})
+      if (auto it = stats.find(key); it != stats.end())
+        out.write_stalls += std::strtoull(it->second.c_str(), nullptr, 10);
+  return out;
 }
 
 database::~database() {

@@ -67,6 +67,17 @@ public:
   /// Syncs the write-ahead log: every write before it is durable.
   caf::error sync_log();
 
+  /// Shard `i`'s compaction state, read from RocksDB's properties of its
+  /// column family (store_stats says what each figure means).
+  struct compaction_state {
+    uint64_t sst_bytes = 0;
+    uint64_t debt_bytes = 0;
+    uint64_t memtable_bytes = 0;
+    uint64_t level0_files = 0;
+    uint64_t write_stalls = 0;
+  };
+  compaction_state compaction_of(size_t i);
+
 private:
   database() = default;
 

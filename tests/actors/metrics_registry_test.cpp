@@ -254,3 +254,43 @@ TEST_CASE("the change feed's metrics appear only where a feed feeds the "
   m.add(back);
   CHECK_THAT(m.render(), Catch::Contains("\nsolver_state_change_feed_up 1\n"));
 }
+
+TEST_CASE("rocksdb's compaction state is reported per backend: sizes and "
+          "stalls summed over shards, level-0 files of the fullest shard") {
+  metrics_registry m;
+  m.add(report(0, 1)); // memory: no compactions, no family
+  CHECK_THAT(m.render(), !Catch::Contains("solver_state_rocksdb_"));
+  auto rocks_report = [](uint32_t shard, uint64_t sst, uint64_t debt,
+                         uint64_t level0, uint64_t stalls) {
+    auto r = testing::empty_report(shard, 1);
+    r.backend = "rocksdb";
+    r.compacts = true;
+    r.sst_bytes = sst;
+    r.compaction_debt_bytes = debt;
+    r.memtable_bytes = sst / 10;
+    r.level0_files = level0;
+    r.write_stalls = stalls;
+    return r;
+  };
+  m.add(rocks_report(0, 5000, 700, 3, 2));
+  m.add(rocks_report(1, 1000, 0, 9, 1));
+  m.add(rocks_report(0, 4000, 300, 1, 2)); // the latest report of shard 0
+  auto text = m.render();
+  CHECK_THAT(text,
+             Catch::Contains("# TYPE solver_state_rocksdb_sst_bytes gauge\n"
+                             "solver_state_rocksdb_sst_bytes{backend="
+                             "\"rocksdb\"} 5000\n"));
+  CHECK_THAT(text, Catch::Contains("# TYPE solver_state_rocksdb_compaction_"
+                                   "debt_bytes gauge\n"
+                                   "solver_state_rocksdb_compaction_debt_bytes"
+                                   "{backend=\"rocksdb\"} 300\n"));
+  CHECK_THAT(text, Catch::Contains("solver_state_rocksdb_memtable_bytes{"
+                                   "backend=\"rocksdb\"} 500\n"));
+  CHECK_THAT(text, Catch::Contains("solver_state_rocksdb_level0_files{"
+                                   "backend=\"rocksdb\"} 9\n"));
+  CHECK_THAT(text, Catch::Contains(
+                     "# TYPE solver_state_rocksdb_write_stalls_total counter\n"
+                     "solver_state_rocksdb_write_stalls_total{backend="
+                     "\"rocksdb\"} 3\n"));
+  CHECK_THAT(text, !Catch::Contains("rocksdb_sst_bytes{backend=\"memory\""));
+}

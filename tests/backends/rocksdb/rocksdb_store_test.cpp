@@ -553,3 +553,38 @@ TEST_CASE("rocksdb: a snapshot kept at a clean stop is taken once by the "
     CHECK_FALSE(*kept);
   }
 }
+
+TEST_CASE("rocksdb: stats report the engine's compaction state: memtable "
+          "bytes, then sorted files in level 0 once flushed") {
+  temp_dir dir;
+  auto store = must_open(small_memtables_config(dir.sub("db"))); // 1 MiB
+  auto& shard = *store.stores[0];
+  auto opened = shard.stats();
+  CHECK(opened.compacts);
+  CHECK(opened.sst_bytes == 0);
+  CHECK(opened.level0_files == 0);
+  CHECK(opened.write_stalls == 0);
+  std::mt19937_64 rng{17};
+  std::string value(1024, '\0');
+  auto write = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      for (auto& c : value)
+        c = static_cast<char>(rng()); // incompressible: sizes stay sizes
+      REQUIRE(store.put("k:" + std::to_string(i), value));
+    }
+  };
+  write(0, 400); // 400 KiB: under one memtable, nothing flushed
+  auto held = shard.stats();
+  CHECK(held.memtable_bytes >= (400u << 10));
+  CHECK(held.sst_bytes == 0);
+  write(400, 2000); // 2 MiB: a memtable or two flushed, under L0's trigger
+  auto flushed = shard.stats();
+  for (int i = 0; i < 1000 && flushed.sst_bytes == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    flushed = shard.stats();
+  }
+  CHECK(flushed.sst_bytes >= (512u << 10));
+  CHECK(flushed.level0_files >= 1);
+  CHECK(flushed.level0_files < 4); // RocksDB compacts level 0 at 4 files
+  close_all(store);
+}
