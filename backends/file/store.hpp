@@ -45,8 +45,9 @@ struct file_store_options {
   /// the log and the unfolded values held in memory.
   uint64_t fold_log_bytes = 64u << 20;
   /// Backpressure, while a fold runs: past half this many bytes of log not
-  /// yet folded, each commit waits up to backpressure_wait for the fold
-  /// before it is acknowledged; past all of it, until the fold is done. The
+  /// yet folded, each commit waits for the fold before it is acknowledged,
+  /// longer the further past half (backpressure_pause); past all of it,
+  /// until the fold is done. The
   /// log being written and the one being folded then stay within this each
   /// (plus one batch), and so do the unfolded values in memory.
   uint64_t max_unfolded_bytes = 256u << 20;
@@ -116,6 +117,13 @@ public:
   /// How long one commit waits, at most, for a lagging fold: writers slow to
   /// the fold's pace, and reads are served between the waits.
   static constexpr std::chrono::milliseconds backpressure_wait{100};
+
+  /// How long a commit waits for a running fold when `log_bytes` of log
+  /// are not yet folded: nothing up to half of `max_unfolded_bytes`, then
+  /// in proportion to the way from half to all of it, backpressure_wait at
+  /// all of it (past that, a commit waits until the fold is done).
+  static std::chrono::microseconds backpressure_pause(
+    uint64_t log_bytes, uint64_t max_unfolded_bytes);
 
   /// Waits for the fold in progress, if any; its error. For tests and
   /// benchmarks that need the tree complete.

@@ -894,6 +894,28 @@ TEST_CASE("a transaction applies as set() and erase() would, and refused or "
   }
 }
 
+TEST_CASE("a commit's wait for a lagging fold grows with the log from "
+          "nothing at half of max_unfolded_bytes to the most at all of it") {
+  using std::chrono::microseconds;
+  constexpr uint64_t limit = 1000;
+  auto pause = [](uint64_t log) {
+    return file_store::backpressure_pause(log, limit);
+  };
+  auto most = std::chrono::duration_cast<microseconds>(
+    file_store::backpressure_wait);
+  CHECK(pause(0) == microseconds{0});
+  CHECK(pause(500) == microseconds{0});
+  CHECK(pause(501) > microseconds{0});
+  CHECK(pause(501) < microseconds{500});
+  CHECK(pause(750) == most / 2);
+  CHECK(pause(1000) == most);
+  CHECK(pause(5000) == most); // past the limit: the fold's end, not longer
+  for (uint64_t log = 500; log < 1000; log += 10)
+    CHECK(pause(log) < pause(log + 10));
+  // A limit too small to halve still gives a defined wait.
+  CHECK(file_store::backpressure_pause(1, 1) == most);
+}
+
 TEST_CASE("writes that outrun the fold wait for it: the log not yet folded "
           "stays within twice max_unfolded_bytes, and every write is kept") {
   temp_dir dir;
@@ -903,6 +925,7 @@ TEST_CASE("writes that outrun the fold wait for it: the log not yet folded "
   struct outcome {
     uint64_t peak = 0;
     double waited = 0;
+    double longest = 0; // the longest any one write waited
   };
   // A disk on which each value file costs 0.5 ms more than the log record:
   // folds lag behind writes that take microseconds (fsync: never).
@@ -917,9 +940,12 @@ TEST_CASE("writes that outrun the fold wait for it: the log not yet folded "
       auto& shard = *store->stores[0];
       for (int i = 0; i < writes; ++i) {
         REQUIRE(store->put("order:bp:" + std::to_string(i), value));
-        out.peak = std::max(out.peak, shard.stats().unfolded_bytes);
+        auto now = shard.stats();
+        out.peak = std::max(out.peak, now.unfolded_bytes);
+        out.longest = std::max(out.longest,
+                               now.backpressure_seconds - out.waited);
+        out.waited = now.backpressure_seconds;
       }
-      out.waited = shard.stats().backpressure_seconds;
     }
     auto again = open_store(cfg);
     REQUIRE(again);
@@ -932,9 +958,19 @@ TEST_CASE("writes that outrun the fold wait for it: the log not yet folded "
     return out;
   };
   auto bounded = run("bounded", budget);
-  INFO("peak " << bounded.peak << " bytes, waited " << bounded.waited << " s");
+  INFO("peak " << bounded.peak << " bytes, waited " << bounded.waited
+                << " s, at most " << bounded.longest << " s at once");
   CHECK(bounded.peak <= 2 * budget + 4 * value.size());
   CHECK(bounded.waited > 0);
+  // Paced, not stopped: each commit past half the budget waits in
+  // proportion to how far past half the log is, so the waits grow while a
+  // fold runs and the log with them (10-35 ms at the end of a fold here),
+  // where every commit past half used to wait the most one may wait
+  // (backpressure_wait, 100 ms) until the fold was done. Half of it is
+  // reached only by a fold that takes seconds for these few hundred files.
+  CHECK(bounded.longest
+        < std::chrono::duration<double>(file_store::backpressure_wait).count()
+            / 2);
   // The control: with a budget this test never reaches, the same writes
   // leave more than that bound unfolded, and nobody waits.
   auto unbounded = run("unbounded", 1u << 30);
