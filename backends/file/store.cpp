@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <system_error>
 #include <thread>
 
 #include <fcntl.h>
@@ -63,6 +64,8 @@ file_store::~file_store() {
   close();
   if (fold_ && fold_->worker.joinable())
     fold_->worker.join();
+  if (disposal_.joinable())
+    disposal_.join();
 }
 
 std::string_view file_store::backend_name() const {
@@ -654,6 +657,7 @@ caf::error file_store::start_fold() {
   job->inherited = inherited_;
   job->carries_inherited = inherited_pending_;
   job->high_water = last_version_;
+  job->keep_newest = opts_.cache_items;
   if (!spare_ready_)
     job->spare = wal_spare_name(opts_.shard);
   job->worker = std::thread([job, tree = tree_, shard = opts_.shard] {
@@ -697,6 +701,8 @@ caf::error file_store::start_fold() {
     // Left behind, a mark only costs the next start a walk of the names.
     if (!err)
       tree.env().unlink_at(tree.root_fd(), fold_mark_name(shard));
+    if (!err)
+      pick_newest(*job);
     job->result = std::move(err);
     job->done.store(true, std::memory_order_release);
   });
@@ -790,16 +796,55 @@ caf::error file_store::reap_fold(bool wait) {
                          job->logs.end());
     fold_error_ = err;
   } else {
-    for (auto& [key, slot] : job->changes)
-      if (!slot.removed && dirty_.count(key) == 0)
-        cache_.put(key, std::move(slot.data.value));
+    // Oldest first: the newest ends up the most recently used.
+    for (auto& [key, slot] : job->newest)
+      if (dirty_.count(*key) == 0)
+        cache_.put(*key, std::move(slot->data.value));
     if (job->logs_kept) // retired by a later fold
       retired_logs_.insert(retired_logs_.begin(), job->logs.begin(),
                            job->logs.end());
     if (inherited_ && inherited_->shards_left.load() == 0)
       inherited_.reset();
   }
+  dispose(std::move(job));
   return err;
+}
+
+void file_store::dispose(std::unique_ptr<fold_job> job) {
+  if (disposal_.joinable())
+    disposal_.join(); // long done: a fold takes longer than freeing one
+  try {
+    disposal_ = std::thread([job = std::move(job)] {});
+  } catch (const std::system_error&) {
+    // No thread to be had: the job was freed here instead.
+  }
+}
+
+void file_store::pick_newest(fold_job& job) {
+  auto& out = job.newest;
+  if (job.keep_newest == 0)
+    return;
+  out.reserve(std::min(job.keep_newest, job.changes.size()));
+  auto newer = [](const auto& a, const auto& b) {
+    return a.second->data.version > b.second->data.version;
+  };
+  // A heap of the newest so far, the oldest of them on top: one pass, and
+  // memory for keep_newest of them, however many the fold carried.
+  for (auto& [key, slot] : job.changes) {
+    if (slot.removed)
+      continue;
+    if (out.size() < job.keep_newest) {
+      out.emplace_back(&key, &slot);
+      std::push_heap(out.begin(), out.end(), newer);
+    } else if (slot.data.version > out.front().second->data.version) {
+      std::pop_heap(out.begin(), out.end(), newer);
+      out.back() = {&key, &slot};
+      std::push_heap(out.begin(), out.end(), newer);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.second->data.version < b.second->data.version;
+  });
 }
 
 caf::error file_store::finish_fold() {
@@ -875,6 +920,8 @@ caf::error file_store::close() {
                    "failed ({}); the next start folds its logs",
                    opts_.shard, message_of(err));
   }
+  if (disposal_.joinable())
+    disposal_.join();
   return first;
 }
 

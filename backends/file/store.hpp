@@ -211,7 +211,21 @@ private:
     std::thread worker;
     std::atomic<bool> done{false};
     caf::error result;
+    /// After a fold that succeeded: the `keep_newest` newest values it
+    /// wrote (by version, oldest first), for the reap to move into the
+    /// cache. Picked on the fold's thread, so the reap visits these few
+    /// and not every change (a fold may carry hundreds of thousands).
+    size_t keep_newest = 0;
+    std::vector<std::pair<const std::string*, dirty_slot*>> newest;
   };
+
+  /// Frees a reaped fold job on a thread of its own: destroying the
+  /// changes of a large fold (220,000 keys and values: 200 ms and more
+  /// with the cache's churn) held every commit waiting behind it.
+  void dispose(std::unique_ptr<fold_job> job);
+  /// Fills job.newest. On the fold's thread, which only reads the changes,
+  /// as the shard's reads do meanwhile.
+  static void pick_newest(fold_job& job);
 
   /// The log writes go to after a switch: the spare recycled, or a new one.
   caf::expected<wal_writer> next_log(const std::string& name);
@@ -253,6 +267,9 @@ private:
   std::vector<std::string> retired_logs_; // their records are only in dirty_
   bool spare_ready_ = false; // a folded log waits to be recycled
   std::unique_ptr<fold_job> fold_;
+  /// The thread freeing the last reaped fold (dispose); joined before the
+  /// next one starts, at close and at destruction.
+  std::thread disposal_;
   std::shared_ptr<key_budget> budget_;
   file_store_options opts_;
   version_t last_version_;
