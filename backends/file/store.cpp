@@ -479,7 +479,7 @@ void file_store::wait_while_fold_lags() {
   // fold's pace, each waiting about as long as the others: a full
   // backpressure_wait for every commit past half had some writes wait
   // hundreds of milliseconds between bursts that went through at once
-  // (p99 200-300 ms under a sustained load of new keys, bench/README.md).
+  // (p99 200-420 ms under a sustained load of new keys, bench/README.md).
   bool at_limit = log_->size() > opts_.max_unfolded_bytes;
   auto started = std::chrono::steady_clock::now();
   if (started - last_lag_log_ >= std::chrono::minutes{1}) {
@@ -500,7 +500,8 @@ void file_store::wait_while_fold_lags() {
        now = std::chrono::steady_clock::now()) {
     if (!at_limit && now >= deadline)
       break;
-    std::this_thread::sleep_for(at_limit ? step : std::min(step, deadline - now));
+    std::this_thread::sleep_for(at_limit ? step
+                                         : std::min(step, deadline - now));
   }
   backpressure_seconds_ += std::chrono::duration<double>(
                              std::chrono::steady_clock::now() - started)
