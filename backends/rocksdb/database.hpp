@@ -16,6 +16,7 @@
 #include <caf/expected.hpp>
 
 #include "backends/rocksdb/record.hpp"
+#include "backends/state_store.hpp"
 #include "config/config.hpp"
 
 namespace rocksdb {
@@ -67,16 +68,9 @@ public:
   /// Syncs the write-ahead log: every write before it is durable.
   caf::error sync_log();
 
-  /// Shard `i`'s compaction state, read from RocksDB's properties of its
-  /// column family (store_stats says what each figure means).
-  struct compaction_state {
-    uint64_t sst_bytes = 0;
-    uint64_t debt_bytes = 0;
-    uint64_t memtable_bytes = 0;
-    uint64_t level0_files = 0;
-    uint64_t write_stalls = 0;
-  };
-  compaction_state compaction_of(size_t i);
+  /// Fills the compaction fields of `out` (store_stats says what each
+  /// means) for shard `i`, from RocksDB's properties of its column family.
+  void read_compaction(size_t i, store_stats& out);
 
 private:
   database() = default;

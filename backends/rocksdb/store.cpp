@@ -530,15 +530,8 @@ store_stats rocksdb_store::stats() const {
   out.log_sync_buckets = sync_buckets_;
   out.log_sync_buckets.resize(bucket_count);
   out.log_sync_seconds = sync_seconds_;
-  if (db_) {
-    auto c = db_->compaction_of(shard_);
-    out.compacts = true;
-    out.sst_bytes = c.sst_bytes;
-    out.compaction_debt_bytes = c.debt_bytes;
-    out.memtable_bytes = c.memtable_bytes;
-    out.level0_files = c.level0_files;
-    out.write_stalls = c.write_stalls;
-  }
+  if (db_)
+    db_->read_compaction(shard_, out);
   return out;
 }
 
