@@ -16,6 +16,7 @@
 
 #include "config/cli.hpp"
 
+#include "util/allocator.hpp"
 #include "util/prometheus_text.hpp"
 #include "messages/errors.hpp"
 
@@ -128,6 +129,24 @@ process_sample sample_process() {
                   : static_cast<double>(lim.rlim_cur);
   s.ok = true;
   return s;
+}
+
+std::string render_allocator_metrics(
+  const std::optional<allocator_usage>& usage) {
+  std::string out;
+  if (!usage)
+    return out;
+  header(out, "solver_state_allocator_allocated_bytes",
+         "Bytes the service holds in malloc.", "gauge");
+  out += "solver_state_allocator_allocated_bytes "
+         + std::to_string(usage->allocated) + "\n";
+  header(out, "solver_state_allocator_mapped_bytes",
+         "Bytes malloc keeps for the service: allocated plus free space not "
+         "returned to the kernel yet.",
+         "gauge");
+  out += "solver_state_allocator_mapped_bytes " + std::to_string(usage->mapped)
+         + "\n";
+  return out;
 }
 
 std::string render_process_metrics(const process_sample& s) {
@@ -505,12 +524,15 @@ std::string metrics_registry::render() const {
   for (auto& entry : shards_)
     backends.insert(entry.first.first);
   header(out, "solver_state_build_info",
-         "Always 1; the version of this build and the backend it runs on.",
+         "Always 1; the version of this build, the backend it runs on and "
+         "the malloc that serves it.",
          "gauge");
   auto version = escape(build_version());
+  auto allocator = escape(allocator_name());
   for (auto& backend : backends)
     out += "solver_state_build_info{version=\"" + version + "\",backend=\""
-           + escape(backend) + "\"} 1\n";
+           + escape(backend) + "\",allocator=\"" + allocator + "\"} 1\n";
+  out += render_allocator_metrics(allocator_usage_now());
   out += render_process_metrics(sample_process());
   return out;
 }

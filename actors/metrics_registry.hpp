@@ -5,12 +5,14 @@
 // without actors.
 
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "messages/metrics.hpp"
 #include "messages/watch.hpp"
+#include "util/allocator.hpp"
 
 namespace solver_state {
 
@@ -113,6 +115,11 @@ process_sample sample_process();
 /// process_open_fds, process_max_fds, process_start_time_seconds) for
 /// `s`; empty when `s.ok` is false.
 std::string render_process_metrics(const process_sample& s);
+
+/// solver_state_allocator_allocated_bytes and _mapped_bytes for `usage`;
+/// empty when the allocator cannot say.
+std::string render_allocator_metrics(
+  const std::optional<allocator_usage>& usage);
 
 /// The version of the build, as `solver-state --version` prints it.
 std::string build_version();

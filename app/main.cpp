@@ -32,6 +32,7 @@
 #include "http/recovery_gate.hpp"
 #include "http/server.hpp"
 #include "messages/protocol.hpp"
+#include "util/allocator.hpp"
 
 using namespace solver_state;
 
@@ -377,7 +378,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (opts.version) {
-    std::cout << version_text();
+    std::cout << version_text() << "allocator: " << allocator_name() << "\n";
     return 0;
   }
   auto loaded = opts.config_path.empty() ? parse_config("")
@@ -426,9 +427,9 @@ int main(int argc, char** argv) {
       return exit_usage;
     }
   }
-  spdlog::info("solver-state starting: http={} state.type={}",
+  spdlog::info("solver-state starting: http={} state.type={} allocator=\"{}\"",
                loaded.config.http.listen,
-               redact_password(loaded.config.state.type));
+               redact_password(loaded.config.state.type), allocator_name());
   for (auto& warning : warnings)
     spdlog::warn("config: {}", warning);
   auto rc = run(loaded.config, opts.config_path);

@@ -27,8 +27,6 @@
 #include <string>
 #include <vector>
 
-#include <malloc.h>
-
 #include <boost/json.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -42,6 +40,7 @@
 #include "bench/order_values.hpp"
 #include "messages/errors.hpp"
 #include "messages/protocol.hpp"
+#include "util/allocator.hpp"
 
 using namespace solver_state;
 using clock_type = std::chrono::steady_clock;
@@ -283,13 +282,18 @@ int main(int argc, char** argv) {
 
   // (c) the indexes' memory.
   if (redis_url.empty()) {
-    auto before = mallinfo2().uordblks;
+    // Held bytes as the allocator counts them (jemalloc or glibc).
+    auto held = [] {
+      auto usage = allocator_usage_now();
+      return usage ? usage->allocated : size_t{0};
+    };
+    auto before = held();
     auto set = std::make_unique<index_set>(store_config(true).indexes);
     auto took = seconds_of([&] {
       for (size_t i = 0; i < orders; ++i)
         set->put((*keys)[i], i + 1, (*values)[i], 0);
     });
-    auto after = mallinfo2().uordblks;
+    auto after = held();
     // Then every order again with another order's value (another deadline,
     // now and then another status): what (b)'s updates add to a write, on
     // one thread, with every index too large for the caches.

@@ -36,10 +36,15 @@ if(SOLVER_STATE_COMPRESS_DEBUG_INFO)
 endif()
 
 # solver_state_target(TARGET): our build options on any target (tests,
-# benchmarks, executables).
+# benchmarks, executables); executables also get the project's allocator
+# (SolverStateAllocator.cmake).
 function(solver_state_target target)
   target_link_libraries(${target} PRIVATE
     $<BUILD_INTERFACE:solver_state_build_options>)
+  get_target_property(type ${target} TYPE)
+  if(type STREQUAL "EXECUTABLE")
+    target_link_libraries(${target} PRIVATE solver_state_allocator)
+  endif()
 endfunction()
 
 # solver_state_library(TARGET EXPORT_NAME [EXPORT_SET]): a library of the

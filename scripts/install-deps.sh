@@ -9,6 +9,7 @@ packages=(
   libcaf-dev libboost1.81-dev libboost-json1.81-dev libspdlog-dev
   libyaml-cpp-dev libssl-dev libzstd-dev
   libabsl-dev  # B-trees of the declared indexes (state.indexes)
+  libjemalloc-dev  # the executables' malloc (cmake/SolverStateAllocator.cmake)
   # tests
   catch2 curl prometheus
   openssl  # node TLS tests generate certificates with the CLI

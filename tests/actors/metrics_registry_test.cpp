@@ -70,7 +70,21 @@ TEST_CASE("build info names the version and each reported backend") {
   CHECK(version == SOLVER_STATE_TEST_VERSION);
   CHECK_THAT(m.render(),
              Catch::Contains("solver_state_build_info{version=\"" + version
-                             + "\",backend=\"memory\"} 1\n"));
+                             + "\",backend=\"memory\",allocator=\""
+                             + allocator_name() + "\"} 1\n"));
+}
+
+TEST_CASE("the allocator gauges show what the allocator counts") {
+  auto text = render_allocator_metrics(allocator_usage{1234, 5678});
+  CHECK_THAT(text, Catch::Contains(
+                     "# TYPE solver_state_allocator_allocated_bytes gauge\n"
+                     "solver_state_allocator_allocated_bytes 1234\n"));
+  CHECK_THAT(text, Catch::Contains("\nsolver_state_allocator_mapped_bytes 5678\n"));
+  CHECK(render_allocator_metrics(std::nullopt).empty());
+  // The registry shows them whenever the allocator counts (not under ASan).
+  if (allocator_usage_now())
+    CHECK_THAT(metrics_registry{}.render(),
+               Catch::Contains("\nsolver_state_allocator_allocated_bytes "));
 }
 
 TEST_CASE("max_items is a gauge, 0 when the store has no cap") {

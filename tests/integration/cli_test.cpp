@@ -115,6 +115,10 @@ TEST_CASE("version and help answer and exit 0") {
   auto v = run_binary("--version");
   CHECK(v.status == 0);
   CHECK(v.out.rfind("solver-state ", 0) == 0);
+  // The malloc this build links (jemalloc unless built with
+  // SOLVER_STATE_ALLOCATOR=system or a sanitizer), as the process sees it.
+  CHECK(v.out.find("\nallocator: " SOLVER_STATE_EXPECTED_ALLOCATOR)
+        != std::string::npos);
   auto h = run_binary("--help");
   CHECK(h.status == 0);
   CHECK(h.out.find("--print-config") != std::string::npos);

@@ -108,8 +108,13 @@ TEST_CASE("promtool check metrics passes on the live /metrics output") {
   CHECK(text.find("http_requests_total{route=\"unknown\",method=\"GET\","
                   "status=\"404\"} 1")
         != std::string::npos);
+  // The service runs on the malloc this build links (a linker that drops
+  // an unused library would leave it on glibc's).
   CHECK(text.find("solver_state_build_info{version=\"" SOLVER_STATE_VERSION
-                  "\",backend=\"file\"} 1\n")
+                  "\",backend=\"file\",allocator=\""
+                  SOLVER_STATE_EXPECTED_ALLOCATOR)
+        != std::string::npos);
+  CHECK(text.find("\nsolver_state_allocator_allocated_bytes ")
         != std::string::npos);
   CHECK(text.find("solver_state_http_request_duration_seconds_count{route="
                   "\"/v1/state/{key}\",method=\"PUT\"} 20\n")
