@@ -30,6 +30,9 @@ if(SOLVER_STATE_ALLOCATOR STREQUAL "jemalloc")
     # (some distributions' default) would drop it.
     target_link_libraries(solver_state_allocator INTERFACE
       "-Wl,--push-state,--no-as-needed" PkgConfig::JEMALLOC "-Wl,--pop-state")
+    # Its settings, compiled into each executable (util/jemalloc_conf.cpp).
+    target_sources(solver_state_allocator INTERFACE
+      ${PROJECT_SOURCE_DIR}/util/jemalloc_conf.cpp)
     set(SOLVER_STATE_USES_JEMALLOC ON)
     message(STATUS "allocator: jemalloc ${JEMALLOC_VERSION}")
   endif()
