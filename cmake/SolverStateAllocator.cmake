@@ -2,10 +2,10 @@
 #
 # jemalloc by default: CAF hands every message from the thread that allocates
 # it to the thread that frees it, and glibc's malloc serialises such frees on
-# the allocating thread's arena lock. Measured on the store actors (bench/README.md,
-# "The allocator"): about twice the single-key rate in process, and 5-10% less
-# CPU per HTTP request. Libraries never link it: a program that embeds the
-# store picks its own allocator.
+# the allocating thread's arena lock. Measured (bench/README.md, "The
+# allocator"): 1.4-3.8x the single-key rates of the store actors in process;
+# over HTTP, no change beyond the noise. Libraries never link it: a program
+# that embeds the store picks its own allocator.
 #
 #   -DSOLVER_STATE_ALLOCATOR=system   glibc's malloc (no libjemalloc-dev needed)
 #
