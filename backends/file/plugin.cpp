@@ -15,6 +15,7 @@
 #include "backends/file/store.hpp"
 #include "backends/clock_versions.hpp"
 #include "messages/errors.hpp"
+#include "util/filesystem_journal.hpp"
 
 namespace solver_state {
 
@@ -149,6 +150,10 @@ caf::expected<store_list> open_file_stores(const state_config& cfg,
       *base, std::move(log), std::move(recovered->shards[i]), budget,
       std::move(opts)));
   }
+  if (auto warning = journal_warning("file", cfg.file.base_path,
+                                     journal_of(cfg.file.base_path), true);
+      !warning.empty())
+    spdlog::warn("{}", warning);
   if (read_only > 0)
     spdlog::warn("file backend: the disk under {} is full: {} of {} shards "
                  "have no room for their log and start read-only (reads "

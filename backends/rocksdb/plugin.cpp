@@ -4,11 +4,13 @@
 
 #include "backends/rocksdb/plugin.hpp"
 
+#include <spdlog/spdlog.h>
 
 #include "backends/rocksdb/database.hpp"
 #include "backends/rocksdb/store.hpp"
 #include "backends/clock_versions.hpp"
 #include "messages/errors.hpp"
+#include "util/filesystem_journal.hpp"
 
 namespace solver_state {
 
@@ -39,6 +41,11 @@ public:
     auto db = rocks::database::open(cfg.rocksdb, cfg.shards);
     if (!db)
       return base_path_error(db.error());
+    if (auto warning = journal_warning("rocksdb", cfg.rocksdb.base_path,
+                                       journal_of(cfg.rocksdb.base_path),
+                                       false);
+        !warning.empty())
+      spdlog::warn("{}", warning);
     auto budget = std::make_shared<key_budget>(cfg.max_items);
     // Above every version of the previous runs, and above the clock so even
     // a wiped directory never brings an old ETag back.
