@@ -15,7 +15,8 @@
 #
 # usage: bench/embedded.sh [SECONDS=10] [ROUNDS=1] [KEYS=1000000] [build dir]
 #   The sustained run of issue 13: bench/embedded.sh 60 10
-# ENGINES="file rocksdb" picks the engines.
+# ENGINES="file rocksdb" picks the engines. TMPDIR picks the filesystem
+# every engine (Redis included) writes to (default /tmp).
 set -euo pipefail
 
 seconds="${1:-10}"
@@ -29,6 +30,13 @@ require_tools wrk redis-server redis-cli redis-benchmark curl
 require_binary "$binary" "$build"
 make_workdir embedded-bench
 
+# ", no journal" when ext4 under the work dir runs without one (sysfs).
+journal_note() {
+  local dev task
+  dev="$(basename "$(readlink "/sys/dev/block/$(stat -c '%Hd:%Ld' "$work")" 2>/dev/null)" 2>/dev/null)"
+  task="$(cat "/sys/fs/ext4/$dev/journal_task" 2>/dev/null || true)"
+  case "$task" in "<none>") echo ", ext4 without a journal on $dev" ;; "") ;; *) echo ", journaled ext4 on $dev" ;; esac
+}
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) b = 1; printf "%.2f", a / b }'; }
 rss_mib() { awk '/VmRSS/ {printf "%d", $2 / 1024}' "/proc/$1/status"; }
@@ -69,7 +77,7 @@ request = function()
 end
 LUA
 
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), $(df -T /tmp | awk 'NR==2 {print $2}') under /tmp"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), $(df -T "$work" | awk 'NR==2 {print $2}') under $work$(journal_note)"
 echo "load: $rounds x $seconds s of PUTs, 256 B values, $keys distinct keys (wrk -t2 -c50; redis-benchmark -c 50 -d 256 -r $keys)"
 
 # -- Redis, appendfsync always -------------------------------------------------

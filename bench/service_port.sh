@@ -33,7 +33,7 @@ require_binary() { # binary, build dir
 # Makes a temp dir $work named after $1; at exit it is removed and the
 # service whose pid the caller keeps in $pid is stopped.
 make_workdir() { # name
-  work="$(mktemp -d "/tmp/$1-XXXXXX")"
+  work="$(mktemp -d "${TMPDIR:-/tmp}/$1-XXXXXX")"
   pid=""
   trap stop_and_clean EXIT
 }
