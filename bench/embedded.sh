@@ -6,7 +6,9 @@
 #   solver-state: wrk PUTs 256-byte values through the HTTP gateway (50
 #   connections, fsync: always), ROUNDS rounds of SECONDS each; keys run
 #   through KEYS distinct ones (the first rounds write new keys, later ones
-#   overwrite). Per round: PUT/s, p99, RSS. Then: disk bytes, SIGTERM ->
+#   overwrite). Per round: PUT/s, p99, RSS, the seconds commits waited for a
+#   lagging fold (backpressure, file only), and the log's syncs (how many a
+#   second, how long each, how many over 10 ms). Then: disk bytes, SIGTERM ->
 #   exit, and a restart -> /readyz 200 with a warm page cache and (as root)
 #   a cold one.
 #   redis-server: redis-benchmark -c 50 -d 256 -r KEYS -t set for as many
@@ -163,6 +165,18 @@ stop_service() {
   kill -TERM "$pid"; wait "$pid" || { echo "solver-state did not stop cleanly" >&2; exit 1; }
   pid=
 }
+# Seconds the file backend's commits have waited for a lagging fold, summed
+# over shards (0 on other engines),
+# and the log's syncs: their count, seconds and how many took 10 ms or less
+# (file and rocksdb).
+engine_waits() {
+  curl -sf "http://127.0.0.1:$port/metrics" \
+    | awk '/^solver_state_backpressure_seconds_total/ {b += $2}
+           /^solver_state_wal_sync_seconds_count/ {n += $2}
+           /^solver_state_wal_sync_seconds_sum/ {t += $2}
+           /^solver_state_wal_sync_seconds_bucket.*le="0.01"/ {k += $2}
+           END {printf "%.3f %d %.6f %d", b, n, t, k}'
+}
 restart_ms() { # engine
   local start
   start=$(now_ms); start_service "$1"; echo $(( $(now_ms) - start )); stop_service
@@ -171,8 +185,9 @@ restart_ms() { # engine
 for engine in ${ENGINES:-file rocksdb}; do
   start_service "$engine"
   offset=0
-  rps=(); p99=(); rss=()
+  rps=(); p99=(); rss=(); waited=(); syncs=()
   for r in $(seq "$rounds"); do
+    read -r waited0 syncs0 synced0 quick0 <<<"$(engine_waits)"
     KEYS=$keys OFFSET=$offset wrk -t2 -c50 -d"${seconds}s" --latency -s "$work/put.lua" \
       "http://127.0.0.1:$port" >"$work/wrk.txt"
     served="$(awk '/requests in/ {print $1}' "$work/wrk.txt")"
@@ -182,6 +197,11 @@ for engine in ${ENGINES:-file rocksdb}; do
     rps+=("$(awk '/Requests\/sec/ {printf "%d", $2}' "$work/wrk.txt")")
     p99+=("$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/, "", v); v /= 1000} else if (v ~ /ms$/) sub(/ms/, "", v); else if (v ~ /s$/) {sub(/s/, "", v); v *= 1000}; printf "%.2f", v}' "$work/wrk.txt")")
     rss+=("$(rss_mib "$pid")")
+    read -r waited1 syncs1 synced1 quick1 <<<"$(engine_waits)"
+    waited+=("$(awk -v a="$waited0" -v b="$waited1" 'BEGIN { printf "%.1f", b - a }')")
+    syncs+=("$(awk -v n=$((syncs1 - syncs0)) -v slow=$(( (syncs1 - syncs0) - (quick1 - quick0) )) \
+      -v a="$synced0" -v b="$synced1" -v s="$seconds" \
+      'BEGIN { printf "%d/s, %.2f ms each, %d over 10 ms", n / s, n ? (b - a) * 1000 / n : 0, slow }')")
   done
   stored="$(curl -sf "http://127.0.0.1:$port/metrics" | awk '/^state_keys_total/ {s += $2} END {print s}')"
   start=$(now_ms); stop_service; stop_ms=$(( $(now_ms) - start ))
@@ -192,7 +212,7 @@ for engine in ${ENGINES:-file rocksdb}; do
   per_key=$(( disk / (stored > 0 ? stored : 1) ))
   echo "$engine (fsync: always, default shards): $stored keys, disk $((disk / 1048576)) MiB, $per_key B per key ($(ratio "$per_key" "$rdb_per_key")x the RDB's)"
   for r in $(seq "$rounds"); do
-    echo "  round $r: ${rps[r-1]} PUT/s ($(ratio "${rps[r-1]}" "${redis_rps[r-1]}")x redis), p99 ${p99[r-1]} ms ($(ratio "${p99[r-1]}" "${redis_p99[r-1]}")x redis), RSS ${rss[r-1]} MiB"
+    echo "  round $r: ${rps[r-1]} PUT/s ($(ratio "${rps[r-1]}" "${redis_rps[r-1]}")x redis), p99 ${p99[r-1]} ms ($(ratio "${p99[r-1]}" "${redis_p99[r-1]}")x redis), RSS ${rss[r-1]} MiB, commits waited for the fold ${waited[r-1]} s, log syncs ${syncs[r-1]}"
   done
   if [ "$rounds" -ge 2 ]; then
     echo "  last round / first: $(ratio "${rps[-1]}" "${rps[0]}")x PUT/s; RSS last / round 2: $(ratio "${rss[-1]}" "${rss[1]}")x"

@@ -4,7 +4,7 @@
 // reports it in sysfs. The embedded engines warn at start when it does not:
 // without a journal a power loss leaves the filesystem to fsck, and ext4
 // then skips every inode freed in the last minutes when it creates a file,
-// which made folds of overwrites 7x slower in a measured run
+// which made folds of overwrites 4-8x slower in measured runs
 // (docs/file-backend.md, "The filesystem under base_path").
 
 #include <string>
