@@ -32,7 +32,8 @@ require_tools wrk redis-server redis-cli redis-benchmark curl
 require_binary "$binary" "$build"
 make_workdir embedded-bench
 
-# ", no journal" when ext4 under the work dir runs without one (sysfs).
+# Whether ext4 under the work dir keeps a journal, as sysfs says (nothing
+# on other filesystems); util/filesystem_journal.cpp reads the same files.
 journal_note() {
   local dev task
   dev="$(basename "$(readlink "/sys/dev/block/$(stat -c '%Hd:%Ld' "$work")" 2>/dev/null)" 2>/dev/null)"
@@ -165,10 +166,10 @@ stop_service() {
   kill -TERM "$pid"; wait "$pid" || { echo "solver-state did not stop cleanly" >&2; exit 1; }
   pid=
 }
-# Seconds the file backend's commits have waited for a lagging fold, summed
-# over shards (0 on other engines),
-# and the log's syncs: their count, seconds and how many took 10 ms or less
-# (file and rocksdb).
+# "WAITED SYNCS SYNCED QUICK" from /metrics: seconds the file backend's
+# commits have waited for a lagging fold (summed over shards, 0 on other
+# engines), and the log's syncs: how many, their seconds, how many took
+# 10 ms or less (file and rocksdb).
 engine_waits() {
   curl -sf "http://127.0.0.1:$port/metrics" \
     | awk '/^solver_state_backpressure_seconds_total/ {b += $2}
