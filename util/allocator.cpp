@@ -28,20 +28,29 @@ std::optional<T> read_control(mallctl_fn ctl, const char* name) {
   return value;
 }
 
+/// jemalloc's version when it is the program's allocator.
+std::optional<std::string> jemalloc_version() {
+  auto ctl = jemalloc_control();
+  if (!ctl)
+    return std::nullopt;
+  auto version = read_control<const char*>(ctl, "version");
+  if (!version || !*version)
+    return std::nullopt;
+  return std::string{*version};
+}
+
 } // namespace
 
 bool allocator_is_jemalloc() {
-  auto ctl = jemalloc_control();
-  return ctl && read_control<const char*>(ctl, "version");
+  return jemalloc_version().has_value();
 }
 
 std::string allocator_name() {
 #ifdef __SANITIZE_ADDRESS__
   return "AddressSanitizer malloc";
 #endif
-  if (auto ctl = jemalloc_control())
-    if (auto version = read_control<const char*>(ctl, "version"))
-      return std::string{"jemalloc "} + *version;
+  if (auto version = jemalloc_version())
+    return "jemalloc " + *version;
   return "system malloc";
 }
 
