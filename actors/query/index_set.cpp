@@ -164,8 +164,6 @@ void index_set::erase(const std::string& key) {
 void index_set::put(const std::string& key, version_t version,
                     std::string_view value, unix_ms expires_at) {
   auto it = keys_.find(key);
-  if (it != keys_.end() && it->second.version > version)
-    return; // a newer write is already here (an index build read late)
   // Only the paths of the indexes that cover the key (scratch space kept
   // between puts: a write should not cost allocations it can avoid).
   auto& paths = paths_scratch_;
@@ -176,6 +174,12 @@ void index_set::put(const std::string& key, version_t version,
   auto& fields = fields_scratch_;
   extract_fields(value, paths, fields);
   place(it, key, version, fields, expires_at);
+}
+
+std::optional<version_t> index_set::version_of(const std::string& key) const {
+  if (auto it = keys_.find(key); it != keys_.end())
+    return it->second.version;
+  return std::nullopt;
 }
 
 void index_set::load_key(std::string key, version_t version,

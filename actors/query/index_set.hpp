@@ -60,9 +60,15 @@ public:
 
   /// The key's committed value, replacing what it had. A value that is not
   /// a JSON object, or has none of the fields, leaves the key unindexed.
-  /// Ignored when the index already holds a newer version of the key.
+  /// What comes last wins, whatever its version: the shard feeds the set in
+  /// the order things happened (its commits, and reads made after draining
+  /// its writes), while versions need not grow with time (on a shared Redis
+  /// each instance numbers its writes from a block of its own).
   void put(const std::string& key, version_t version, std::string_view value,
            unix_ms expires_at);
+
+  /// The version the set holds of `key`, or nullopt when it is not indexed.
+  std::optional<version_t> version_of(const std::string& key) const;
   /// Loading a whole set at once (a snapshot of the indexes), into an
   /// empty set: load_key for every key, with its fields already extracted
   /// (one per index), then finish_loading, which sorts each index's entries
