@@ -1522,6 +1522,26 @@ shard_actor::behavior_type shard(shard_ptr self,
         spdlog::warn("shard {}: reading {} keys into the indexes again: {}",
                      st.settings.index, req.keys.size(), message_of(err));
     },
+    [=](reindex_atom, const change_batch& changes) {
+      auto& st = self->state;
+      if (!st.indexes)
+        return;
+      // Usually the feed brings this shard's own writes, which it indexed
+      // when they committed: nothing to read, and no drain, so the writes
+      // in flight stay pipelined. A write of this shard still in flight that
+      // the engine ran after these changes is indexed at its commit, as it
+      // should be; one it ran before them came through the feed with them
+      // or earlier (the feed keeps the engine's order), and unless the
+      // indexes hold it, the drain below indexes it before any key is read
+      // back, so that it never lands over a newer value read.
+      if (st.indexes->holds_all(changes.events))
+        return;
+      drain(self);
+      auto read = st.indexes->follow(*st.store, changes.events, now_of(self));
+      if (!read)
+        spdlog::warn("shard {}: reading changed keys into the indexes: {}",
+                     st.settings.index, message_of(read.error()));
+    },
     [=](checkpoint_atom) {
       flush_batch(self);
       if (auto err = self->state.store->checkpoint())

@@ -142,7 +142,10 @@ using shard_actor = state_actor::extend<
   caf::reacts_to<index_build_atom>,
   /// INTERNAL: read these keys into the indexes again (another shard or node
   /// wrote them: a shared engine); no keys: all of them, in the background.
-  caf::reacts_to<reindex_atom, batch_request>>;
+  caf::reacts_to<reindex_atom, batch_request>,
+  /// INTERNAL: a shared engine's changes (keys, causes, versions; no
+  /// values): read into the indexes the keys they do not hold as changed.
+  caf::reacts_to<reindex_atom, change_batch>>;
 
 // -- watches ---------------------------------------------------------------------
 

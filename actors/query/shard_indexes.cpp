@@ -135,6 +135,30 @@ caf::error shard_indexes::reindex(state_store& store,
   return {};
 }
 
+bool shard_indexes::holds(const change_event& ev) const {
+  if ((owns_ && !owns_(ev.key)) || !set_.covers(ev.key))
+    return true;
+  auto held = set_.version_of(ev.key);
+  return ev.why() == change_cause::put ? held == ev.version : !held;
+}
+
+bool shard_indexes::holds_all(const std::vector<change_event>& changes) const {
+  return std::all_of(changes.begin(), changes.end(),
+                     [this](const change_event& ev) { return holds(ev); });
+}
+
+caf::expected<size_t>
+shard_indexes::follow(state_store& store,
+                      const std::vector<change_event>& changes, unix_ms now) {
+  std::vector<std::string> unknown;
+  for (auto& ev : changes)
+    if (!holds(ev))
+      unknown.push_back(ev.key);
+  if (auto err = reindex(store, unknown, now))
+    return err;
+  return unknown.size();
+}
+
 caf::expected<query_page> shard_indexes::query(state_store& store,
                                                const query_request& req,
                                                unix_ms now,

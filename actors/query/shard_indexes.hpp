@@ -78,6 +78,20 @@ public:
   caf::error reindex(state_store& store, const std::vector<std::string>& keys,
                      unix_ms now);
 
+  /// Whether the indexes hold `ev` (a change of a shared engine's feed:
+  /// key, cause, version) as it changed the key, or need not: a put of a
+  /// version they hold is this shard's own write, indexed at its commit; a
+  /// removal of a key they do not hold changes nothing; a key of another
+  /// shard or under no index is not theirs.
+  bool holds(const change_event& ev) const;
+  bool holds_all(const std::vector<change_event>& changes) const;
+
+  /// Follows changes of a shared engine's feed: reads back the keys of
+  /// those the indexes do not hold. How many keys it read.
+  caf::expected<size_t> follow(state_store& store,
+                               const std::vector<change_event>& changes,
+                               unix_ms now);
+
   /// One page of `req`: the keys the index finds, confirmed by the
   /// backend, with their values when asked for, within `max_reply_bytes`
   /// of values. Both halves below, in one step.

@@ -115,18 +115,22 @@ bool indexed(const engine_feed_settings& s, std::string_view key) {
   return false;
 }
 
-/// Sends each shard the keys of this read that its indexes cover (one
-/// message per shard and read: at most changes_per_read keys), counted with
-/// the hub's messages so that a shard that falls behind slows the reads.
+/// Sends each shard the changes of this read that its indexes cover (keys,
+/// causes and versions, not values: one message per shard and read, at
+/// most changes_per_read changes), counted with the hub's messages so that
+/// a shard that falls behind slows the reads. The shard reads back only
+/// the keys its indexes do not hold as changed: not its own writes.
 void tell_indexes(feed_ptr self) {
   auto& st = self->state;
   auto& shards = st.settings.index_shards;
   if (shards.empty() || st.read.empty())
     return;
-  std::vector<batch_request> per_shard(shards.size());
+  std::vector<change_batch> per_shard(shards.size());
   for (auto& ev : st.read)
-    if (indexed(st.settings, ev.key))
-      per_shard[shard_index(ev.key, shards.size())].keys.push_back(ev.key);
+    if (indexed(st.settings, ev.key)) {
+      auto& to = per_shard[shard_index(ev.key, shards.size())].events;
+      to.push_back(change_event{0, ev.cause, ev.key, ev.version, {}, 0});
+    }
   // Answered or not (a shard that is gone stops the store, its watchdog
   // says so), the request no longer holds the reads back.
   auto answered = [self] {
@@ -134,7 +138,7 @@ void tell_indexes(feed_ptr self) {
     schedule_read(self, std::chrono::milliseconds{0});
   };
   for (size_t i = 0; i < shards.size(); ++i) {
-    if (per_shard[i].keys.empty())
+    if (per_shard[i].events.empty())
       continue;
     ++st.in_flight;
     self->request(shards[i], caf::infinite, reindex_atom_v,

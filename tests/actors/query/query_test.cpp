@@ -165,6 +165,57 @@ TEST_CASE("a refresh reads every key again while queries are answered, and "
   CHECK(keys_of(*after) == std::vector<std::string>{"q:7", "q:new"});
 }
 
+TEST_CASE("following a shared engine's changes reads back only the keys "
+          "the indexes do not hold as changed") {
+  auto budget = std::make_shared<key_budget>(0);
+  memory_store store{budget, eviction_policy::reject, 0};
+  shard_indexes indexes{query_config("memory", 1).indexes, 0, 1, nullptr};
+  run_build(indexes, store);
+  auto set = [&](const std::string& key, const std::string& value) {
+    auto r = store.set(set_request{key, value, 0, {}}, 0, 1);
+    REQUIRE(r);
+    return r->version;
+  };
+  // Written through this shard: indexed at its commit.
+  auto own = [&](const std::string& key, const std::string& value) {
+    auto v = set(key, value);
+    indexes.apply(change_event{0, 0, key, v, value, 0});
+    return v;
+  };
+  auto put = [](const std::string& key, version_t v) {
+    return change_event{0, static_cast<uint8_t>(change_cause::put), key, v,
+                        {}, 0};
+  };
+  auto removed = [](const std::string& key) {
+    return change_event{0, static_cast<uint8_t>(change_cause::del), key, 0,
+                        {}, 0};
+  };
+  auto mine = own("q:own", R"({"status":"pending"})");
+  own("q:erased", R"({"status":"pending"})");
+  // Behind the indexes' back, as another instance writes on the engine.
+  auto theirs = set("q:theirs", R"({"status":"pending"})");
+  REQUIRE(store.erase(delete_request{"q:erased", {}}, 0));
+  auto overwritten = own("q:overwritten", R"({"status":"filled"})");
+  set("q:overwritten", R"({"status":"pending"})");
+  auto read = indexes.follow(store,
+                             {put("q:own", mine), put("q:theirs", theirs),
+                              removed("q:never-indexed"), removed("q:erased"),
+                              put("q:overwritten", overwritten + 1),
+                              put("other:1", 1)},
+                             1);
+  REQUIRE(read);
+  CHECK(*read == 3); // q:theirs, q:erased, q:overwritten
+  query_request req;
+  req.prefix = "q:";
+  req.where = {where("status", query_op::eq, {str("pending")})};
+  auto page = indexes.query(store, req, 1, 1 << 20);
+  REQUIRE(page);
+  std::vector<std::string> keys;
+  for (auto& item : page->items)
+    keys.push_back(item.key);
+  CHECK(keys == std::vector<std::string>{"q:overwritten", "q:own", "q:theirs"});
+}
+
 TEST_CASE("a query page holds values up to the reply budget, and resumes "
           "after it") {
   built_indexes built;
