@@ -69,6 +69,7 @@ public:
 
   /// The version the set holds of `key`, or nullopt when it is not indexed.
   std::optional<version_t> version_of(const std::string& key) const;
+
   /// Loading a whole set at once (a snapshot of the indexes), into an
   /// empty set: load_key for every key, with its fields already extracted
   /// (one per index), then finish_loading, which sorts each index's entries
