@@ -939,8 +939,10 @@ caf::expected<uint64_t> erase_keys(shard_ptr self,
   return removed;
 }
 
-/// One step of deletion `id`: lists the next chunk after its cursor, erases
-/// it, and either ends the deletion or sends the next step to the back of
+/// One step of deletion `id`: lists the next chunk of this shard's keys
+/// after its cursor (list_owned: on DynamoDB, list() would hand one shard
+/// every shard's keys, whose removals would not reach their owners'
+/// indexes), erases it, and either ends the deletion or sends the next step to the back of
 /// the mailbox, so the requests that arrived meanwhile run in between.
 void run_deletion_step(shard_ptr self, uint64_t id) {
   auto& st = self->state;
@@ -955,7 +957,7 @@ void run_deletion_step(shard_ptr self, uint64_t id) {
   if (d.req.limit != 0)
     wanted = std::min(wanted, d.req.limit - d.handled);
   list_request next{d.req.prefix, d.after, static_cast<uint32_t>(wanted)};
-  auto page = st.store->list(next, now_of(self));
+  auto page = st.store->list_owned(next, now_of(self));
   if (!page)
     return answer_deletion(self, id, std::move(page.error()));
   if (!page->keys.empty())

@@ -62,6 +62,11 @@ caf::error state_store::transact(std::vector<pending_op>& ops, unix_ms now) {
   return {};
 }
 
+caf::expected<key_page> state_store::list_owned(const list_request& req,
+                                                     unix_ms now) {
+  return list(req, now);
+}
+
 bool state_store::shares_data() const {
   return false;
 }

@@ -134,6 +134,14 @@ public:
   virtual caf::expected<key_page> list(const list_request& req, unix_ms now)
     = 0;
 
+  /// As list(), but the keys this store's shard owns (shard_index), for
+  /// what a shard does to its own keys: building its indexes, deleting by
+  /// prefix. The default is list(), which already lists exactly those on
+  /// every backend but DynamoDB, whose first shard lists the shared table
+  /// for all of them.
+  virtual caf::expected<key_page> list_owned(const list_request& req,
+                                                  unix_ms now);
+
   /// Entries for `keys` in order; absent or expired keys have version 0.
   /// The default calls get() per key.
   virtual caf::expected<std::vector<entry>>

@@ -149,6 +149,11 @@ caf::expected<key_page> coded_store::list(const list_request& req,
   return inner_->list(req, now);
 }
 
+caf::expected<key_page> coded_store::list_owned(const list_request& req,
+                                                     unix_ms now) {
+  return inner_->list_owned(req, now);
+}
+
 caf::expected<std::vector<entry>>
 coded_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
   auto got = inner_->batch_get(keys, now);

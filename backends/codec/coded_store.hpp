@@ -61,6 +61,8 @@ public:
                                   unix_ms now) override;
   caf::expected<bool> erase(const delete_request& req, unix_ms now) override;
   caf::expected<key_page> list(const list_request& req, unix_ms now) override;
+  caf::expected<key_page> list_owned(const list_request& req,
+                                          unix_ms now) override;
   caf::expected<std::vector<entry>>
   batch_get(const std::vector<std::string>& keys, unix_ms now) override;
   bool pipelines() const override;

@@ -43,7 +43,7 @@ public:
     auto ep = dynamodb::parse_endpoint(cfg.type);
     if (!ep)
       return std::move(ep.error());
-    return indexes_problem(cfg);
+    return {};
   }
 
   /// No change feed is read here (DynamoDB Streams; dynalite has none):
@@ -60,20 +60,6 @@ public:
             "state.type's URL when this node is the table's only writer"};
   }
 
-  /// The first shard answers every listing of a shared table (one Query
-  /// or Scan, not one per shard), so the other shards could not read their
-  /// keys into their indexes at start: indexes need one shard here.
-  static caf::error indexes_problem(const state_config& cfg) {
-    if (cfg.indexes.empty() || cfg.shards <= 1)
-      return {};
-    return make_state_error(
-      state_errc::backend_error,
-      "state.indexes: with the dynamodb backend, declared indexes need "
-      "state.shards: 1 (its listings are answered by one shard, so the "
-      "others could not build their indexes); got "
-        + std::to_string(cfg.shards) + " shards");
-  }
-
   caf::expected<store_list> create_stores(const state_config& cfg) override {
     auto ep = dynamodb::parse_endpoint(cfg.type);
     if (!ep)
@@ -85,8 +71,6 @@ public:
         state_errc::backend_error,
         "state.max_items: the dynamodb backend cannot enforce a key limit; "
         "set state.max_items: 0 (unlimited) for a dynamodb:// state.type");
-    if (auto err = indexes_problem(cfg))
-      return err;
     // One context for every shard; made here so that a bad ca_file stops
     // start-up instead of failing each request.
     dynamodb::tls_context tls;

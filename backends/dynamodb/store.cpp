@@ -326,9 +326,43 @@ bool dynamodb_store::answers_list(const std::string& prefix) const {
 
 caf::expected<key_page> dynamodb_store::list(const list_request& req,
                                              unix_ms now) {
-  key_page out;
   if (!answers_list(req.prefix))
-    return out;
+    return key_page{};
+  return list_table(req, now);
+}
+
+caf::expected<key_page> dynamodb_store::list_owned(const list_request& req,
+                                                   unix_ms now) {
+  if (shard_count_ <= 1)
+    return list_table(req, now);
+  // Pages of every shard's keys until `limit` of this shard's are found.
+  size_t wanted = req.limit == 0 ? SIZE_MAX : req.limit;
+  list_request next{req.prefix, req.after,
+                    std::max<uint32_t>(256, req.limit)};
+  key_page out;
+  while (true) {
+    auto page = list_table(next, now);
+    if (!page)
+      return std::move(page.error());
+    if (!page->keys.empty())
+      next.after = page->keys.back();
+    for (auto& key : page->keys) {
+      if (shard_index(key, shard_count_) != shard_)
+        continue;
+      if (out.keys.size() == wanted) {
+        out.more = true;
+        return out;
+      }
+      out.keys.push_back(std::move(key));
+    }
+    if (!page->more || page->keys.empty())
+      return out;
+  }
+}
+
+caf::expected<key_page> dynamodb_store::list_table(const list_request& req,
+                                                   unix_ms now) {
+  key_page out;
   for (auto cls : classes_for(req.prefix)) {
     auto page = list_partition(cls, req, now);
     if (!page)

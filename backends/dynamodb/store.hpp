@@ -46,6 +46,10 @@ public:
                                   unix_ms now) override;
   caf::expected<bool> erase(const delete_request& req, unix_ms now) override;
   caf::expected<key_page> list(const list_request& req, unix_ms now) override;
+  /// The table's keys under the prefix that this shard owns, whichever
+  /// shard list() leaves them to.
+  caf::expected<key_page> list_owned(const list_request& req,
+                                          unix_ms now) override;
   caf::expected<std::vector<entry>>
   batch_get(const std::vector<std::string>& keys, unix_ms now) override;
   size_t sweep(unix_ms now,
@@ -79,6 +83,8 @@ private:
   /// for all. So the router's merge sees each key once.
   bool answers_list(const std::string& prefix) const;
 
+  /// The table's keys under the prefix, every shard's.
+  caf::expected<key_page> list_table(const list_request& req, unix_ms now);
   caf::expected<key_page> list_partition(key_class cls,
                                          const list_request& req, unix_ms now);
 

@@ -2,6 +2,7 @@
 // across shard stores that share one table, a sweep that really deletes,
 // chunk clean-up of large values, error mapping and connection reuse.
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 #include <string>
@@ -17,6 +18,7 @@
 #include "backends/plugin.hpp"
 #include "backends/shard_placement.hpp"
 #include "messages/keys.hpp"
+#include "tests/support/captured_log.hpp"
 #include "tests/support/dynalite_server.hpp"
 #include "tests/support/query_checks.hpp"
 #include "tests/support/running_store.hpp"
@@ -146,6 +148,44 @@ TEST_CASE("shard stores sharing a table list every key exactly once") {
       REQUIRE(page);
       CHECK(page->keys.size() == (i == grouped_owner ? 2u : 0u));
     }
+  }
+}
+
+TEST_CASE("each shard store of a shared table lists its own keys "
+          "(list_owned), a page at a time") {
+  constexpr size_t shards = 3;
+  auto stores = fresh_stores("owned", shards);
+  auto now = wall_now();
+  std::vector<std::set<std::string>> owned(shards);
+  for (int i = 0; i < 40; ++i) {
+    auto key = "q:" + std::to_string(100 + i);
+    must_set(*stores[0], key, "v", now); // any store writes the shared table
+    owned[shard_index(key, shards)].insert(key);
+  }
+  must_set(*stores[0], "r:1", "v", now); // not under the prefix
+  for (size_t shard = 0; shard < shards; ++shard) {
+    INFO("shard " << shard);
+    REQUIRE_FALSE(owned[shard].empty());
+    auto whole = stores[shard]->list_owned(list_request{"q:", {}, 0}, now);
+    REQUIRE(whole);
+    CHECK_FALSE(whole->more);
+    CHECK(std::set<std::string>(whole->keys.begin(), whole->keys.end())
+          == owned[shard]);
+    CHECK(std::is_sorted(whole->keys.begin(), whole->keys.end()));
+    // Pages of 3: each full one says more, the last one does not.
+    std::vector<std::string> paged;
+    list_request req{"q:", {}, 3};
+    for (int pages = 0; pages < 100; ++pages) {
+      auto page = stores[shard]->list_owned(req, now);
+      REQUIRE(page);
+      CHECK(page->keys.size() <= 3);
+      paged.insert(paged.end(), page->keys.begin(), page->keys.end());
+      if (!page->more)
+        break;
+      REQUIRE_FALSE(page->keys.empty());
+      req.after = page->keys.back();
+    }
+    CHECK(paged == whole->keys);
   }
 }
 
@@ -314,24 +354,54 @@ TEST_CASE("a dynamodb store's watcher (watches=local) gets every change in "
   testing::check_watch_changes(store, false);
 }
 
-TEST_CASE("queries on a dynamodb store") {
+TEST_CASE("queries on a dynamodb store of several shards") {
   fresh_stores("query", 1); // an empty table
-  // One shard: the first shard answers every listing of a shared table, so
-  // others could not build their indexes (refused at start, below).
-  testing::running_store store{testing::query_config(server().url("query"), 1)};
+  testing::running_store store{testing::query_config(server().url("query"), 3)};
   // DynamoDB runs no transactions here (dynalite lacks TransactWriteItems).
   testing::check_queries(store, {false, false});
 }
 
-TEST_CASE("declared indexes with more than one dynamodb shard are refused "
-          "at start, saying why") {
-  auto cfg = testing::query_config(server().url("query"), 2);
-  caf::actor_system_config sys_cfg;
-  register_message_types(sys_cfg);
-  caf::actor_system sys{sys_cfg};
-  auto started = start_store(sys, cfg, compiled_plugins());
-  REQUIRE_FALSE(started);
-  CHECK_THAT(message_of(started.error()),
-             Catch::Contains("state.indexes")
-               && Catch::Contains("state.shards: 1"));
+TEST_CASE("each shard of a dynamodb store builds its indexes at start from "
+          "its own keys of the shared table") {
+  using namespace testing;
+  fresh_stores("query_start", 1); // an empty table
+  auto cfg = query_config(server().url("query_start"), 3);
+  std::vector<std::string> by_deadline;
+  auto order = [](int deadline, const std::string& status) {
+    return R"({"status":")" + status + R"(","deadline":)"
+           + std::to_string(deadline) + "}";
+  };
+  {
+    running_store first{cfg};
+    for (int i = 0; i < 24; ++i) {
+      auto key = "q:o" + std::to_string(100 + i);
+      put_via(first, key, order(1000 - i, "open"));
+      by_deadline.insert(by_deadline.begin(), key);
+    }
+  }
+  // One shard alone answers a listing of the table for clients; building
+  // its indexes, each shard must read its own keys, no more (a query's
+  // confirmation would hide a shard that held others' keys).
+  std::vector<size_t> owned(3);
+  for (auto& key : by_deadline)
+    ++owned[shard_index(key, 3)];
+  captured_log log;
+  running_store store{cfg};
+  CHECK(query_keys(store, {where("status", query_op::eq, {str("open")})},
+                   "deadline")
+        == by_deadline);
+  for (size_t shard = 0; shard < 3; ++shard) {
+    REQUIRE(owned[shard] > 0);
+    auto n = std::to_string(owned[shard]);
+    CHECK(log.count("shard " + std::to_string(shard) + ": indexes built: " + n
+                    + " keys read, " + n + " indexed")
+          == 1);
+  }
+  for (int i = 0; i < 24; ++i)
+    put_via(store, "q:o" + std::to_string(100 + i), order(1000 - i, "closed"));
+  CHECK(query_keys(store, {where("status", query_op::eq, {str("open")})})
+          .empty());
+  CHECK(query_keys(store, {where("status", query_op::eq, {str("closed")})},
+                   "deadline")
+        == by_deadline);
 }
