@@ -16,6 +16,11 @@
 // Usage: query-bench [orders=1000000] [writes=200000] [rounds=3] [window=128]
 //                    [redis://host:port/db: (b) alone, on Redis, 2 shards;
 //                     with indexes the change feed's read-back included]
+//                    [instances=1: (b) on Redis through this many service
+//                     instances sharing the namespace, each writing its share
+//                     of the keys and following the others' writes through
+//                     the change feed; each round then waits until every
+//                     instance's query agrees with the data]
 
 #include <algorithm>
 #include <chrono>
@@ -25,6 +30,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -209,6 +215,62 @@ std::vector<std::string> pending_by_scan(caf::actor_system& sys,
   return keys;
 }
 
+/// Puts keys[i] = values[(i + offset) % values] for i < total through
+/// `stores` at once, store j writing the keys i with i % stores == j (each
+/// with its own window); seconds until every put is answered.
+double put_split(caf::actor_system& sys, const std::vector<state_actor>& stores,
+                 const std::vector<std::string>& keys,
+                 const std::vector<std::string>& values, size_t total,
+                 size_t window, size_t offset) {
+  auto n = stores.size();
+  std::vector<std::shared_ptr<std::vector<std::string>>> my_keys, my_values;
+  for (size_t j = 0; j < n; ++j) {
+    my_keys.push_back(std::make_shared<std::vector<std::string>>());
+    my_values.push_back(std::make_shared<std::vector<std::string>>());
+  }
+  for (size_t i = 0; i < total; ++i) {
+    my_keys[i % n]->push_back(keys[i % keys.size()]);
+    my_values[i % n]->push_back(values[(i + offset) % values.size()]);
+  }
+  caf::scoped_actor self{sys};
+  auto started = clock_type::now();
+  for (size_t j = 0; j < n; ++j)
+    sys.spawn(drive_puts, stores[j], my_keys[j], my_values[j],
+              my_keys[j]->size(), 0, window, caf::actor{self});
+  size_t failed = 0;
+  for (size_t j = 0; j < n; ++j)
+    self->receive([&](size_t f) { failed += f; });
+  std::chrono::duration<double> took = clock_type::now() - started;
+  if (failed > 0) {
+    std::fprintf(stderr, "%zu puts failed\n", failed);
+    std::exit(1);
+  }
+  return took.count();
+}
+
+/// Seconds until the pending query of every store in `stores` answers what
+/// the data holds (a scan through the first), following the cursors; exits
+/// when they still disagree after 30 s.
+double seconds_to_agree(caf::actor_system& sys,
+                        const std::vector<state_actor>& stores) {
+  auto truth = pending_by_scan(sys, stores.front());
+  auto started = clock_type::now();
+  while (true) {
+    bool agree = true;
+    for (auto& store : stores)
+      agree = agree && pending_by_query(sys, store) == truth;
+    std::chrono::duration<double> took = clock_type::now() - started;
+    if (agree)
+      return took.count();
+    if (took.count() > 30) {
+      std::fprintf(stderr, "the instances' queries still disagree with the "
+                           "data after 30 s\n");
+      std::exit(1);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+}
+
 /// Stops a store and waits until its shards are gone, so that freeing its
 /// memory does not slow the next measurement.
 void stop_and_wait(caf::actor_system& sys, store_handles& store) {
@@ -254,9 +316,12 @@ int main(int argc, char** argv) {
   size_t window = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 128;
   if (argc > 5)
     redis_url = argv[5];
-  if (orders == 0 || writes == 0 || rounds == 0 || window == 0) {
+  size_t instances = argc > 6 ? std::strtoull(argv[6], nullptr, 10) : 1;
+  if (orders == 0 || writes == 0 || rounds == 0 || window == 0
+      || instances == 0 || (instances > 1 && redis_url.empty())) {
     std::fprintf(stderr, "usage: query-bench [orders] [writes] [rounds] "
-                         "[window] [redis URL]: counts of at least 1\n");
+                         "[window] [redis URL] [instances]: counts of at "
+                         "least 1, several instances only on Redis\n");
     return 2;
   }
   caf::actor_system_config cfg;
@@ -342,47 +407,68 @@ int main(int argc, char** argv) {
   }
 
   // (b) writes with two indexes against none. Each round starts a fresh
-  // pair of stores, writes `writes` new orders to each (the inserts), then
-  // the same keys again with other values (another deadline, now and then
-  // another status: every write moves index entries); the store that goes
-  // first alternates between rounds. Medians over the rounds.
+  // pair of stores (on Redis, `instances` of each on one namespace), writes
+  // `writes` new orders to each (the inserts), then the same keys again
+  // with other values (another deadline, now and then another status:
+  // every write moves index entries); the store that goes first alternates
+  // between rounds. Medians over the rounds.
   {
-    std::vector<double> new_with, new_without, upd_with, upd_without;
+    std::vector<double> new_with, new_without, upd_with, upd_without, agree;
     for (size_t r = 0; r < rounds; ++r) {
-      auto with = start_store(sys, store_config(true), compiled_plugins());
-      auto without = start_store(sys, store_config(false), compiled_plugins());
-      if (!with || !without)
-        return 1;
-      clear_orders(sys, with->router);
-      clear_orders(sys, without->router);
-      auto rate = [&](const state_actor& store, size_t offset) {
-        return writes / put_all(sys, store, keys, values, writes, window,
-                                offset);
+      std::vector<store_handles> with, without;
+      std::vector<state_actor> with_routers, without_routers;
+      for (size_t j = 0; j < instances; ++j) {
+        auto w = start_store(sys, store_config(true), compiled_plugins());
+        auto n = start_store(sys, store_config(false), compiled_plugins());
+        if (!w || !n)
+          return 1;
+        with_routers.push_back(w->router);
+        without_routers.push_back(n->router);
+        with.push_back(std::move(*w));
+        without.push_back(std::move(*n));
+      }
+      clear_orders(sys, with_routers.front());
+      clear_orders(sys, without_routers.front());
+      auto rate = [&](const std::vector<state_actor>& stores, size_t offset) {
+        return writes / put_split(sys, stores, *keys, *values, writes, window,
+                                  offset);
       };
       for (size_t phase = 0; phase < 2; ++phase) {
         auto offset = phase * 50'021;
         auto& w = phase == 0 ? new_with : upd_with;
         auto& n = phase == 0 ? new_without : upd_without;
         if (r % 2 == 0) {
-          n.push_back(rate(without->router, offset));
-          w.push_back(rate(with->router, offset));
+          n.push_back(rate(without_routers, offset));
+          w.push_back(rate(with_routers, offset));
         } else {
-          w.push_back(rate(with->router, offset));
-          n.push_back(rate(without->router, offset));
+          w.push_back(rate(with_routers, offset));
+          n.push_back(rate(without_routers, offset));
         }
+        if (instances > 1)
+          agree.push_back(seconds_to_agree(sys, with_routers));
       }
-      stop_and_wait(sys, *with);
-      stop_and_wait(sys, *without);
+      for (auto& store : with)
+        stop_and_wait(sys, store);
+      for (auto& store : without)
+        stop_and_wait(sys, store);
     }
     auto nw = median(new_with), nn = median(new_without);
     auto uw = median(upd_with), un = median(upd_without);
-    std::printf("single-key order writes (%zu a round, window %zu, median of "
-                "%zu rounds; target >= 0.75):\n"
+    std::printf("single-key order writes (%zu a round through %zu "
+                "instance(s), window %zu each, median of %zu rounds; target "
+                ">= 0.75):\n"
                 "  new orders:     no index %9.0f /s, status + deadline "
                 "%9.0f /s, ratio %.2f\n"
                 "  order updates:  no index %9.0f /s, status + deadline "
                 "%9.0f /s, ratio %.2f\n",
-                writes, window, rounds, nn, nw, nw / nn, un, uw, uw / un);
+                writes, instances, window, rounds, nn, nw, nw / nn, un, uw,
+                uw / un);
+    if (!agree.empty()) {
+      std::sort(agree.begin(), agree.end());
+      std::printf("  every instance's pending query agreed with the data "
+                  "%.3f-%.3f s after the last write was answered\n",
+                  agree.front(), agree.back());
+    }
   }
   return 0;
 }
