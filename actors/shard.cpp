@@ -12,6 +12,8 @@
 #include <map>
 #include <string_view>
 #include <type_traits>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -63,6 +65,9 @@ using steady = std::chrono::steady_clock;
 struct queued_reply {
   steady::time_point started;
   std::function<void(pending_op&)> done;
+  /// A read of a key the engine's feed said changed, for the indexes (no
+  /// caller, not counted as a get).
+  bool index_read = false;
 };
 
 /// Bound on one pipelined batch: the shard flushes at once when this many
@@ -336,6 +341,61 @@ caf::result<R> committed_read(shard_ptr self, Run run) {
 
 // -- pipelining -----------------------------------------------------------------
 
+/// The index reads of a batch (follow_feed) that the indexes take once it
+/// is applied, by position, with their keys (the store may move the keys
+/// out of the ops): each one but those of keys that a write later in the
+/// batch changes again. The engine runs the batch in order, so the last
+/// of a key's ops is what it holds after the batch: a read, or a write the
+/// indexes take as any write of this shard.
+std::vector<std::pair<size_t, std::string>>
+index_reads_to_take(const std::vector<pending_op>& ops,
+                    const std::vector<queued_reply>& replies) {
+  std::vector<std::pair<size_t, std::string>> out;
+  if (std::none_of(replies.begin(), replies.end(),
+                   [](auto& r) { return r.index_read; }))
+    return out;
+  std::unordered_set<std::string_view> written_later;
+  for (size_t i = ops.size(); i-- > 0;) {
+    if (ops[i].kind != pending_op::get)
+      written_later.insert(ops[i].target());
+    else if (replies[i].index_read && !written_later.count(ops[i].key))
+      out.emplace_back(i, ops[i].key);
+  }
+  return out;
+}
+
+/// Feeds the indexes what the batch's index reads found. When the batch's
+/// writes wait for a group commit, the indexes take those writes only at
+/// the commit, which could land them over a newer value read here: the
+/// keys are then read again once the writes are committed (reindex_atom
+/// drains first). A failed read leaves the key as the indexes hold it,
+/// said in the log; a query confirms what it finds with the backend.
+void take_index_reads(shard_ptr self, std::vector<pending_op>& ops,
+                      std::vector<std::pair<size_t, std::string>>& reads) {
+  auto& st = self->state;
+  if (reads.empty() || !st.indexes)
+    return;
+  if (st.store->has_pending_commit()) {
+    batch_request again;
+    for (auto& [at, key] : reads)
+      again.keys.push_back(std::move(key));
+    self->send(self, reindex_atom_v, std::move(again));
+    return;
+  }
+  size_t failed = 0;
+  caf::error first_failure;
+  for (auto& [at, key] : reads) {
+    if (auto& got = ops[at].got) {
+      st.indexes->take_read(key, *got);
+    } else if (failed++ == 0) {
+      first_failure = got.error();
+    }
+  }
+  if (failed > 0)
+    spdlog::warn("shard {}: reading {} changed keys into the indexes: {}",
+                 st.settings.index, failed, message_of(first_failure));
+}
+
 /// Hands every queued operation to the store in one batch and answers them
 /// in order. Called by commit_atom, when the queue is full, and before any
 /// other store call, so the shard's order of operations holds.
@@ -349,14 +409,16 @@ void flush_batch(shard_ptr self) {
   auto& replies = st.applying_replies;
   ops.swap(st.batch);
   replies.swap(st.batch_replies);
+  auto index_reads = index_reads_to_take(ops, replies);
   copy_for_watchers(self, ops);
   st.store->apply(ops, now_of(self));
   record_changes(self, ops);
+  take_index_reads(self, ops, index_reads);
   auto finished = steady::now();
   for (size_t i = 0; i < ops.size(); ++i) {
     // Writes count themselves when answered (hold_or_deliver), after any
     // group commit they wait for.
-    if (ops[i].kind == pending_op::get) {
+    if (ops[i].kind == pending_op::get && !replies[i].index_read) {
       std::chrono::duration<double> elapsed = finished - replies[i].started;
       auto err = ops[i].failure();
       st.tally.add(op_kind::get, err ? code_of(err) : state_errc::none,
@@ -381,6 +443,25 @@ void enqueue(shard_ptr self, pending_op&& op,
 
 bool pipelined(shard_ptr self) {
   return self->state.store->pipelines();
+}
+
+/// Follows the changes of a shared engine's feed: queues reads of the keys
+/// the indexes do not hold as changed behind the writes already queued, so
+/// the pipeline carries them (flush_batch feeds the indexes what they find)
+/// instead of being cut for a read of its own.
+void follow_feed(shard_ptr self, const change_batch& changes) {
+  auto& st = self->state;
+  for (auto& key : st.indexes->unheld(changes.events)) {
+    pending_op op;
+    op.kind = pending_op::get;
+    op.key = std::move(key);
+    st.batch.push_back(std::move(op));
+    st.batch_replies.push_back(
+      queued_reply{steady::now(), [](pending_op&) {}, true});
+    if (st.batch.size() >= max_batch)
+      flush_batch(self);
+  }
+  schedule_drain(self);
 }
 
 caf::error invalid(std::string problem) {
@@ -1529,15 +1610,16 @@ shard_actor::behavior_type shard(shard_ptr self,
       if (!st.indexes)
         return;
       // Usually the feed brings this shard's own writes, which it indexed
-      // when they committed: nothing to read, and no drain, so the writes
-      // in flight stay pipelined. A write of this shard still in flight that
-      // the engine ran after these changes is indexed at its commit, as it
-      // should be; one it ran before them came through the feed with them
-      // or earlier (the feed keeps the engine's order), and unless the
-      // indexes hold it, the drain below indexes it before any key is read
-      // back, so that it never lands over a newer value read.
+      // when they committed: nothing to read. The keys of the others are
+      // read back, on a pipelining store behind the writes already queued
+      // (follow_feed: the engine runs them in order, and the indexes take
+      // a read unless a write of the same batch changes the key after it),
+      // otherwise after a drain, which indexes every write queued before
+      // any key is read, so that none lands over a newer value read.
       if (st.indexes->holds_all(changes.events))
         return;
+      if (pipelined(self))
+        return follow_feed(self, changes);
       drain(self);
       auto read = st.indexes->follow(*st.store, changes.events, now_of(self));
       if (!read)

@@ -63,7 +63,7 @@ void shard_indexes::apply(const change_event& ev) {
     set_.apply(ev);
 }
 
-void shard_indexes::put(const std::string& key, const entry& e) {
+void shard_indexes::take_read(const std::string& key, const entry& e) {
   if (e.version == 0)
     set_.erase(key);
   else
@@ -100,7 +100,7 @@ caf::expected<bool> shard_indexes::build_step(state_store& store,
     if (!entries)
       return std::move(entries.error());
     for (size_t i = 0; i < keys.size() && i < entries->size(); ++i)
-      put(keys[i], (*entries)[i]);
+      take_read(keys[i], (*entries)[i]);
     built_ += keys.size();
   }
   if (!page->keys.empty())
@@ -132,7 +132,7 @@ caf::error shard_indexes::reindex(state_store& store,
   if (!entries)
     return std::move(entries.error());
   for (size_t i = 0; i < mine.size() && i < entries->size(); ++i)
-    put(mine[i], (*entries)[i]);
+    take_read(mine[i], (*entries)[i]);
   return {};
 }
 
@@ -148,13 +148,19 @@ bool shard_indexes::holds_all(const std::vector<change_event>& changes) const {
                      [this](const change_event& ev) { return holds(ev); });
 }
 
+std::vector<std::string>
+shard_indexes::unheld(const std::vector<change_event>& changes) const {
+  std::vector<std::string> keys;
+  for (auto& ev : changes)
+    if (!holds(ev))
+      keys.push_back(ev.key);
+  return keys;
+}
+
 caf::expected<size_t>
 shard_indexes::follow(state_store& store,
                       const std::vector<change_event>& changes, unix_ms now) {
-  std::vector<std::string> unknown;
-  for (auto& ev : changes)
-    if (!holds(ev))
-      unknown.push_back(ev.key);
+  auto unknown = unheld(changes);
   if (auto err = reindex(store, unknown, now))
     return err;
   return unknown.size();
@@ -220,7 +226,7 @@ caf::expected<query_page> shard_indexes::confirm(state_store& store,
                       "backend at {}",
                       shard_, item.key, now_at.value_or(item.version),
                       e.version);
-        put(item.key, e);
+        take_read(item.key, e);
         continue;
       }
       item.version = e.version;

@@ -86,11 +86,21 @@ public:
   bool holds(const change_event& ev) const;
   bool holds_all(const std::vector<change_event>& changes) const;
 
+  /// The keys of the changes the indexes do not hold, in their order:
+  /// what following a shared engine's feed reads back.
+  std::vector<std::string>
+  unheld(const std::vector<change_event>& changes) const;
+
   /// Follows changes of a shared engine's feed: reads back the keys of
-  /// those the indexes do not hold. How many keys it read.
+  /// those the indexes do not hold, now. How many keys it read.
   caf::expected<size_t> follow(state_store& store,
                                const std::vector<change_event>& changes,
                                unix_ms now);
+
+  /// What a read of `key` from the backend found (version 0: nothing),
+  /// replacing what the indexes hold: a read made after every write of
+  /// this shard that it may not see over.
+  void take_read(const std::string& key, const entry& e);
 
   /// One page of `req`: the keys the index finds, confirmed by the
   /// backend, with their values when asked for, within `max_reply_bytes`
@@ -114,8 +124,6 @@ public:
   size_t indexed_keys() const { return set_.keys(); }
 
 private:
-  void put(const std::string& key, const entry& e);
-
   index_set set_;
   uint32_t shard_;
   uint32_t shard_count_;

@@ -500,4 +500,43 @@ inline void check_local_instance_reads_no_feed(running_store& reader,
   CHECK(other->value == R"({"status":"pending","deadline":1})");
 }
 
+/// A change of another instance that the feed brings while a write of the
+/// same key by this shard waits in its queue: the read that follows the
+/// change rides the pipeline ahead of the write, and the indexes must end
+/// with what the write stored, not with what the read found before it.
+/// `reader` reads no feed itself (watches=local, one shard): the check
+/// hands its shard the feed's message, then the write, both behind a batch
+/// read of many keys, so that the two share the shard's next batch.
+inline void check_feed_read_before_own_write(running_store& reader,
+                                             running_store& writer) {
+  put_via(writer, "q:race", R"({"status":"pending"})");
+  auto theirs = writer.ask<entry>(get_atom_v, std::string{"q:race"});
+  REQUIRE(theirs);
+  REQUIRE(reader.handles.shards.size() == 1);
+  auto shard = reader.handles.shards.front();
+  caf::scoped_actor self{*reader.sys};
+  batch_request many;
+  for (int i = 0; i < 2000; ++i)
+    many.keys.push_back("q:absent:" + std::to_string(i));
+  self->send(shard, batch_get_atom_v, many); // its answer is not awaited
+  change_batch feed;
+  feed.events.push_back(change_event{
+    0, static_cast<uint8_t>(change_cause::put), "q:race", theirs->version,
+    {}, 0});
+  self->send(shard, reindex_atom_v, feed);
+  bool written = false;
+  self
+    ->request(shard, std::chrono::seconds{10}, put_atom_v,
+              set_request{"q:race", R"({"status":"filled"})", 0, {}})
+    .receive([&](const write_result&) { written = true; },
+             [](const caf::error& err) { FAIL(message_of(err)); });
+  REQUIRE(written);
+  auto has_race = [&](const std::string& status) {
+    auto keys = query_keys(reader, {where("status", query_op::eq, {str(status)})});
+    return std::count(keys.begin(), keys.end(), "q:race");
+  };
+  CHECK(has_race("filled") == 1);
+  CHECK(has_race("pending") == 0);
+}
+
 } // namespace solver_state::testing

@@ -52,6 +52,16 @@ TEST_CASE("queries through one instance follow the writes of another on the "
   testing::check_queries_follow_other_instances(reader, writer);
 }
 
+TEST_CASE("a changed key read back for the indexes ahead of this shard's own "
+          "write of it leaves the write indexed") {
+  auto type = testing::shared_postgres().url() + "?table=query_race";
+  testing::running_store reader{
+    testing::query_config(type + "&watches=local", 1)};
+  testing::running_store writer{testing::query_config(type, 2)};
+  for (int run = 0; run < 3; ++run)
+    testing::check_feed_read_before_own_write(reader, writer);
+}
+
 TEST_CASE("an instance told watches=local reads no change feed: its "
           "queries follow its own writes only") {
   auto type = testing::shared_postgres().url() + "?table=query_local";

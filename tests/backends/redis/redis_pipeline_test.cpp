@@ -207,6 +207,16 @@ TEST_CASE("queries through one instance follow the writes of another on the "
   check_queries_follow_other_instances(reader, writer);
 }
 
+TEST_CASE("a changed key read back for the indexes ahead of this shard's own "
+          "write of it leaves the write indexed") {
+  auto& server = shared_redis();
+  server.flush();
+  running_store reader{query_config(server.url() + "?watches=local", 1)};
+  running_store writer{query_config(server.url(), 2)};
+  for (int run = 0; run < 3; ++run)
+    check_feed_read_before_own_write(reader, writer);
+}
+
 TEST_CASE("an instance told watches=local reads no change feed: its "
           "queries follow its own writes only") {
   auto& server = shared_redis();
