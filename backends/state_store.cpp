@@ -63,7 +63,7 @@ caf::error state_store::transact(std::vector<pending_op>& ops, unix_ms now) {
 }
 
 caf::expected<key_page> state_store::list_owned(const list_request& req,
-                                                     unix_ms now) {
+                                                unix_ms now) {
   return list(req, now);
 }
 

@@ -140,7 +140,7 @@ public:
   /// every backend but DynamoDB, whose first shard lists the shared table
   /// for all of them.
   virtual caf::expected<key_page> list_owned(const list_request& req,
-                                                  unix_ms now);
+                                             unix_ms now);
 
   /// Entries for `keys` in order; absent or expired keys have version 0.
   /// The default calls get() per key.

@@ -87,8 +87,8 @@ caf::expected<bool> shard_indexes::build_step(state_store& store,
   if (!reading())
     return false;
   auto& prefix = prefixes_[prefix_at_];
-  auto page = store.list_owned(list_request{prefix, after_, build_chunk},
-                                    now);
+  auto page =
+    store.list_owned(list_request{prefix, after_, build_chunk}, now);
   if (!page)
     return std::move(page.error());
   std::vector<std::string> keys;

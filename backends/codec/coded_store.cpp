@@ -150,7 +150,7 @@ caf::expected<key_page> coded_store::list(const list_request& req,
 }
 
 caf::expected<key_page> coded_store::list_owned(const list_request& req,
-                                                     unix_ms now) {
+                                                unix_ms now) {
   return inner_->list_owned(req, now);
 }
 

@@ -62,7 +62,7 @@ public:
   caf::expected<bool> erase(const delete_request& req, unix_ms now) override;
   caf::expected<key_page> list(const list_request& req, unix_ms now) override;
   caf::expected<key_page> list_owned(const list_request& req,
-                                          unix_ms now) override;
+                                     unix_ms now) override;
   caf::expected<std::vector<entry>>
   batch_get(const std::vector<std::string>& keys, unix_ms now) override;
   bool pipelines() const override;

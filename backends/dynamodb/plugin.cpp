@@ -41,9 +41,7 @@ public:
   /// The URL's own rules (table, region, endpoint), for --check-config.
   caf::error check(const state_config& cfg) const override {
     auto ep = dynamodb::parse_endpoint(cfg.type);
-    if (!ep)
-      return std::move(ep.error());
-    return {};
+    return ep ? caf::error{} : std::move(ep.error());
   }
 
   /// No change feed is read here (DynamoDB Streams; dynalite has none):

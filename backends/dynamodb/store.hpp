@@ -49,7 +49,7 @@ public:
   /// The table's keys under the prefix that this shard owns, whichever
   /// shard list() leaves them to.
   caf::expected<key_page> list_owned(const list_request& req,
-                                          unix_ms now) override;
+                                     unix_ms now) override;
   caf::expected<std::vector<entry>>
   batch_get(const std::vector<std::string>& keys, unix_ms now) override;
   size_t sweep(unix_ms now,
