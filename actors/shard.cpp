@@ -445,13 +445,19 @@ bool pipelined(shard_ptr self) {
   return self->state.store->pipelines();
 }
 
-/// Follows the changes of a shared engine's feed: queues reads of the keys
-/// the indexes do not hold as changed behind the writes already queued, so
-/// the pipeline carries them (flush_batch feeds the indexes what they find)
-/// instead of being cut for a read of its own.
+/// Follows the changes of a shared engine's feed. Usually it brings this
+/// shard's own writes, which the indexes took when they committed: nothing
+/// to read. The keys of the others are read back, queued behind the writes
+/// already queued, so that a pipeline carries them in the same round trip
+/// instead of being cut for a read of its own: the engine runs a batch in
+/// order, and flush_batch feeds the indexes what a read found unless a
+/// write of the same batch changes the key after it.
 void follow_feed(shard_ptr self, const change_batch& changes) {
   auto& st = self->state;
-  for (auto& key : st.indexes->unheld(changes.events)) {
+  auto keys = st.indexes->unheld(changes.events);
+  if (keys.empty())
+    return;
+  for (auto& key : keys) {
     pending_op op;
     op.kind = pending_op::get;
     op.key = std::move(key);
@@ -1023,8 +1029,9 @@ caf::expected<uint64_t> erase_keys(shard_ptr self,
 /// One step of deletion `id`: lists the next chunk of this shard's keys
 /// after its cursor (list_owned: on DynamoDB, list() would hand one shard
 /// every shard's keys, whose removals would not reach their owners'
-/// indexes), erases it, and either ends the deletion or sends the next step to the back of
-/// the mailbox, so the requests that arrived meanwhile run in between.
+/// indexes), erases it, and either ends the deletion or sends the next
+/// step to the back of the mailbox, so the requests that arrived meanwhile
+/// run in between.
 void run_deletion_step(shard_ptr self, uint64_t id) {
   auto& st = self->state;
   auto it = st.deletions.find(id);
@@ -1609,22 +1616,7 @@ shard_actor::behavior_type shard(shard_ptr self,
       auto& st = self->state;
       if (!st.indexes)
         return;
-      // Usually the feed brings this shard's own writes, which it indexed
-      // when they committed: nothing to read. The keys of the others are
-      // read back, on a pipelining store behind the writes already queued
-      // (follow_feed: the engine runs them in order, and the indexes take
-      // a read unless a write of the same batch changes the key after it),
-      // otherwise after a drain, which indexes every write queued before
-      // any key is read, so that none lands over a newer value read.
-      if (st.indexes->holds_all(changes.events))
-        return;
-      if (pipelined(self))
-        return follow_feed(self, changes);
-      drain(self);
-      auto read = st.indexes->follow(*st.store, changes.events, now_of(self));
-      if (!read)
-        spdlog::warn("shard {}: reading changed keys into the indexes: {}",
-                     st.settings.index, message_of(read.error()));
+      follow_feed(self, changes);
     },
     [=](checkpoint_atom) {
       flush_batch(self);

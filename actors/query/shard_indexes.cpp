@@ -143,11 +143,6 @@ bool shard_indexes::holds(const change_event& ev) const {
   return ev.why() == change_cause::put ? held == ev.version : !held;
 }
 
-bool shard_indexes::holds_all(const std::vector<change_event>& changes) const {
-  return std::all_of(changes.begin(), changes.end(),
-                     [this](const change_event& ev) { return holds(ev); });
-}
-
 std::vector<std::string>
 shard_indexes::unheld(const std::vector<change_event>& changes) const {
   std::vector<std::string> keys;
@@ -155,15 +150,6 @@ shard_indexes::unheld(const std::vector<change_event>& changes) const {
     if (!holds(ev))
       keys.push_back(ev.key);
   return keys;
-}
-
-caf::expected<size_t>
-shard_indexes::follow(state_store& store,
-                      const std::vector<change_event>& changes, unix_ms now) {
-  auto unknown = unheld(changes);
-  if (auto err = reindex(store, unknown, now))
-    return err;
-  return unknown.size();
 }
 
 caf::expected<query_page> shard_indexes::query(state_store& store,

@@ -84,18 +84,11 @@ public:
   /// removal of a key they do not hold changes nothing; a key of another
   /// shard or under no index is not theirs.
   bool holds(const change_event& ev) const;
-  bool holds_all(const std::vector<change_event>& changes) const;
 
   /// The keys of the changes the indexes do not hold, in their order:
   /// what following a shared engine's feed reads back.
   std::vector<std::string>
   unheld(const std::vector<change_event>& changes) const;
-
-  /// Follows changes of a shared engine's feed: reads back the keys of
-  /// those the indexes do not hold, now. How many keys it read.
-  caf::expected<size_t> follow(state_store& store,
-                               const std::vector<change_event>& changes,
-                               unix_ms now);
 
   /// What a read of `key` from the backend found (version 0: nothing),
   /// replacing what the indexes hold: a read made after every write of
