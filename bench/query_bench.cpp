@@ -82,12 +82,12 @@ std::string order_key(size_t i) {
 }
 
 
-/// Keeps `window` puts in flight until `total` are answered; then tells
-/// `done` how many failed.
+/// Puts keys[i] = values[i] for i < total, `window` puts in flight; then
+/// tells `done` how many failed.
 void drive_puts(caf::event_based_actor* self, state_actor target,
                 std::shared_ptr<std::vector<std::string>> keys,
                 std::shared_ptr<std::vector<std::string>> values, size_t total,
-                size_t offset, size_t window, caf::actor done) {
+                size_t window, caf::actor done) {
   struct progress {
     size_t sent = 0, answered = 0, failed = 0;
   };
@@ -105,8 +105,7 @@ void drive_puts(caf::event_based_actor* self, state_actor target,
     };
     self
       ->request(target, caf::infinite, put_atom_v,
-                set_request{(*keys)[i % keys->size()],
-                            (*values)[(i + offset) % values->size()], 0, {}})
+                set_request{(*keys)[i], (*values)[i], 0, {}})
       .then([=](const write_result&) { finish(); },
             [=](caf::error&) {
               ++p->failed;
@@ -115,26 +114,6 @@ void drive_puts(caf::event_based_actor* self, state_actor target,
   };
   for (size_t i = 0; i < window && i < total; ++i)
     (*next)();
-}
-
-/// Puts keys[i % keys] = values[(i + offset) % values] for i < total;
-/// seconds.
-double put_all(caf::actor_system& sys, const state_actor& store,
-               std::shared_ptr<std::vector<std::string>> keys,
-               std::shared_ptr<std::vector<std::string>> values, size_t total,
-               size_t window, size_t offset = 0) {
-  caf::scoped_actor self{sys};
-  auto started = clock_type::now();
-  sys.spawn(drive_puts, store, keys, values, total, offset, window,
-            caf::actor{self});
-  size_t failed = 0;
-  self->receive([&](size_t f) { failed = f; });
-  std::chrono::duration<double> took = clock_type::now() - started;
-  if (failed > 0) {
-    std::fprintf(stderr, "%zu puts failed\n", failed);
-    std::exit(1);
-  }
-  return took.count();
 }
 
 template <class Reply, class... Ts>
@@ -236,7 +215,7 @@ double put_split(caf::actor_system& sys, const std::vector<state_actor>& stores,
   auto started = clock_type::now();
   for (size_t j = 0; j < n; ++j)
     sys.spawn(drive_puts, stores[j], my_keys[j], my_values[j],
-              my_keys[j]->size(), 0, window, caf::actor{self});
+              my_keys[j]->size(), window, caf::actor{self});
   size_t failed = 0;
   for (size_t j = 0; j < n; ++j)
     self->receive([&](size_t f) { failed += f; });
@@ -382,7 +361,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", message_of(started.error()).c_str());
       return 1;
     }
-    auto load = put_all(sys, started->router, keys, values, orders, window);
+    auto load =
+      put_split(sys, {started->router}, *keys, *values, orders, window, 0);
     std::printf("loaded %zu orders (1%% pending) in %.1f s\n", orders, load);
     std::vector<double> by_query, by_scan;
     std::vector<std::string> a, b;
