@@ -8,6 +8,7 @@ packages=(
   cmake ninja-build g++ ccache pkg-config
   libcaf-dev libboost1.81-dev libboost-json1.81-dev libspdlog-dev
   libyaml-cpp-dev libssl-dev libzstd-dev
+  libsodium-dev  # AES-256-GCM on CPUs with AES-NI (backends/codec/aes_gcm.hpp)
   libabsl-dev  # B-trees of the declared indexes (state.indexes)
   libjemalloc-dev  # the executables' malloc (cmake/SolverStateAllocator.cmake)
   # tests

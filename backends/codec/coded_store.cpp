@@ -71,6 +71,11 @@ caf::error wrap_in_codecs(store_list& stores, const state_config& cfg) {
   codec_parts parts;
   if (auto err = open_codec_parts(cfg, parts))
     return err;
+  if (parts.ring)
+    spdlog::info("encryption: AES-256-GCM through {}, new values under key "
+                 "'{}' ({} keys listed)",
+                 aes_gcm_key::name(aes_gcm_key::fastest()),
+                 parts.ring->primary().id, parts.ring->keys().size());
   for (auto& store : stores)
     store = std::make_unique<coded_store>(
       std::move(store), value_codec{cfg.compression, parts.ring,

@@ -1,5 +1,5 @@
-// Hex runs packed, zstd and AES-256-GCM (OpenSSL EVP) behind value_codec.
-// Each codec keeps one cipher context per key with the key schedule already
+// Hex runs packed, zstd and AES-256-GCM (aes_gcm.hpp) behind value_codec.
+// Each codec keeps one aes_gcm_key per key with the key schedule already
 // set up, so a value costs a nonce, not a key expansion.
 
 #include "backends/codec/value_codec.hpp"
@@ -7,13 +7,13 @@
 #include <array>
 #include <cstring>
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 // For ZSTD_c_literalCompressionMode, an experimental parameter that zstd
 // 1.4-1.5 accept through the stable ZSTD_CCtx_setParameter.
 #define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
+#include "backends/codec/aes_gcm.hpp"
 #include "backends/codec/hex_runs.hpp"
 #include "backends/codec/key_ring.hpp"
 #include "backends/codec/zstd_dictionaries.hpp"
@@ -30,8 +30,8 @@ constexpr unsigned char flag_zstd = 1;
 constexpr unsigned char flag_aes = 2;
 /// Hex runs packed (hex_runs.hpp) before any zstd: undone after it.
 constexpr unsigned char flag_hex = 4;
-constexpr size_t nonce_bytes = 12;
-constexpr size_t tag_bytes = 16;
+constexpr size_t nonce_bytes = aes_gcm_key::nonce_bytes;
+constexpr size_t tag_bytes = aes_gcm_key::tag_bytes;
 
 /// Nonces drawn from the random source at once: one RAND_bytes call per
 /// this many values instead of one per value.
@@ -175,8 +175,7 @@ stored_form inspect_stored(std::string_view stored) {
 struct value_codec::impl {
   struct cipher {
     const key_ring::key* key = nullptr;
-    EVP_CIPHER_CTX* seal = nullptr;
-    EVP_CIPHER_CTX* open = nullptr;
+    std::unique_ptr<aes_gcm_key> gcm;
   };
 
   compression_config compression;
@@ -199,7 +198,8 @@ struct value_codec::impl {
   scratch_buffer zstd_bytes;
 
   impl(compression_config c, std::shared_ptr<const key_ring> k, size_t max,
-       std::shared_ptr<const zstd_dictionaries> d)
+       std::shared_ptr<const zstd_dictionaries> d,
+       aes_gcm_key::implementation aes)
     : compression(std::move(c)),
       keys(std::move(k)),
       max_value_bytes(max),
@@ -224,17 +224,9 @@ struct value_codec::impl {
     if (!keys)
       return;
     ciphers.reserve(keys->keys().size());
-    for (auto& key : keys->keys()) {
-      cipher c;
-      c.key = &key;
-      c.seal = EVP_CIPHER_CTX_new();
-      c.open = EVP_CIPHER_CTX_new();
-      EVP_EncryptInit_ex(c.seal, EVP_aes_256_gcm(), nullptr,
-                         key.material.data(), nullptr);
-      EVP_DecryptInit_ex(c.open, EVP_aes_256_gcm(), nullptr,
-                         key.material.data(), nullptr);
-      ciphers.push_back(c);
-    }
+    for (auto& key : keys->keys())
+      ciphers.push_back(
+        {&key, std::make_unique<aes_gcm_key>(key.material.data(), aes)});
     primary_id = keys->primary().id;
     primary = find(primary_id);
   }
@@ -242,11 +234,6 @@ struct value_codec::impl {
   ~impl() {
     ZSTD_freeCCtx(zip);
     ZSTD_freeDCtx(unzip);
-    // EVP_CIPHER_CTX_free wipes the key schedule.
-    for (auto& c : ciphers) {
-      EVP_CIPHER_CTX_free(c.seal);
-      EVP_CIPHER_CTX_free(c.open);
-    }
   }
 
   cipher* find(std::string_view id) {
@@ -372,23 +359,9 @@ struct value_codec::impl {
     out.reserve(header + value.size() + tag_bytes);
     append_header(out, flags, id, nonce);
     out.resize(header + value.size() + tag_bytes);
-    auto* ctx = primary->seal;
     build_aad(aad, key, std::string_view{out}.substr(0, header));
-    int len = 0;
     auto* body = reinterpret_cast<unsigned char*>(out.data()) + header;
-    bool ok = EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, nonce) == 1
-              && EVP_EncryptUpdate(ctx, nullptr, &len, bytes_of(aad),
-                                   static_cast<int>(aad.size()))
-                   == 1
-              && EVP_EncryptUpdate(ctx, body, &len, bytes_of(value),
-                                   static_cast<int>(value.size()))
-                   == 1
-              && EVP_EncryptFinal_ex(ctx, body + len, &len) == 1
-              && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG,
-                                     static_cast<int>(tag_bytes),
-                                     body + value.size())
-                   == 1;
-    if (!ok)
+    if (!primary->gcm->seal(value, aad, nonce, body, body + value.size()))
       return make_state_error(state_errc::backend_error,
                               "AES-256-GCM encryption failed");
     return out;
@@ -411,26 +384,11 @@ struct value_codec::impl {
     auto header = header_bytes(flags, form.key_id.size());
     auto body_size = stored.size() - header - tag_bytes;
     auto* nonce = bytes_of(stored) + header - nonce_bytes;
-    std::array<unsigned char, tag_bytes> tag;
-    std::memcpy(tag.data(), stored.data() + header + body_size, tag_bytes);
-    auto* ctx = c->open;
     build_aad(aad, key, std::string_view{stored}.substr(0, header));
-    int len = 0;
     // GCM decrypts in place (same in and out); the header, and with it the
-    // nonce and form.key_id, is not touched.
+    // nonce and form.key_id, and the tag after the body are not touched.
     auto* body = reinterpret_cast<unsigned char*>(stored.data()) + header;
-    bool ok = EVP_DecryptInit_ex(ctx, nullptr, nullptr, nullptr, nonce) == 1
-              && EVP_DecryptUpdate(ctx, nullptr, &len, bytes_of(aad),
-                                   static_cast<int>(aad.size()))
-                   == 1
-              && EVP_DecryptUpdate(ctx, body, &len, body,
-                                   static_cast<int>(body_size))
-                   == 1
-              && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG,
-                                     static_cast<int>(tag_bytes), tag.data())
-                   == 1
-              && EVP_DecryptFinal_ex(ctx, body + len, &len) == 1;
-    if (!ok)
+    if (!c->gcm->open(body, body_size, aad, nonce, body + body_size))
       return restore_error(key, "it does not authenticate under key id '"
                                   + std::string{form.key_id}
                                   + "': it was altered, or it was stored for "
@@ -442,9 +400,11 @@ struct value_codec::impl {
 value_codec::value_codec(compression_config compression,
                          std::shared_ptr<const key_ring> keys,
                          size_t max_value_bytes,
-                         std::shared_ptr<const zstd_dictionaries> dictionaries)
+                         std::shared_ptr<const zstd_dictionaries> dictionaries,
+                         aes_gcm_key::implementation aes)
   : impl_(std::make_unique<impl>(std::move(compression), std::move(keys),
-                                 max_value_bytes, std::move(dictionaries))) {
+                                 max_value_bytes, std::move(dictionaries),
+                                 aes)) {
 }
 
 value_codec::value_codec(value_codec&&) noexcept = default;

@@ -28,6 +28,7 @@
 
 #include <caf/expected.hpp>
 
+#include "backends/codec/aes_gcm.hpp"
 #include "config/config.hpp"
 
 namespace solver_state {
@@ -56,10 +57,12 @@ class value_codec {
 public:
   /// `keys` may be null (no encryption). `max_value_bytes` bounds what a
   /// stored value may decompress to. `dictionaries` (may be null): the
-  /// first compresses, each decompresses the values naming it.
+  /// first compresses, each decompresses the values naming it. `aes`: whose
+  /// AES-256-GCM runs (both read and write the same frames).
   value_codec(compression_config compression,
               std::shared_ptr<const key_ring> keys, size_t max_value_bytes,
-              std::shared_ptr<const zstd_dictionaries> dictionaries = {});
+              std::shared_ptr<const zstd_dictionaries> dictionaries = {},
+              aes_gcm_key::implementation aes = aes_gcm_key::fastest());
   value_codec(value_codec&&) noexcept;
   value_codec& operator=(value_codec&&) noexcept;
   ~value_codec();

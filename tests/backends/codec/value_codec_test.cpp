@@ -245,6 +245,32 @@ TEST_CASE("AES-256-GCM: round trip, a fresh nonce each time, the key id in "
   CHECK(a.find("same") == std::string::npos);
 }
 
+TEST_CASE("values stored through OpenSSL's AES-GCM read through libsodium's "
+          "and back, so a build on either CPU reads the other's") {
+  if (!aes_gcm_key::available(aes_gcm_key::implementation::libsodium)) {
+    WARN("this CPU lacks AES-NI: one implementation only, nothing to cross");
+    return;
+  }
+  testing::key_files files;
+  files.hex_key("k1");
+  auto keys = ring(files, {"k1"}, "k1");
+  value_codec evp{zstd_from(512), keys, max_value, {},
+                  aes_gcm_key::implementation::openssl};
+  value_codec sodium{zstd_from(512), keys, max_value, {},
+                     aes_gcm_key::implementation::libsodium};
+  for (std::string value : {std::string{}, std::string{"x"}, json_order(),
+                            std::string(4096, 'q')}) {
+    CHECK(decode_ok(sodium, "order:t:1", encode_ok(evp, "order:t:1", value))
+          == value);
+    CHECK(decode_ok(evp, "order:t:1", encode_ok(sodium, "order:t:1", value))
+          == value);
+  }
+  auto stored = encode_ok(evp, "order:t:1", json_order());
+  stored[stored.size() - 20] ^= 1;
+  CHECK_THAT(decode_error(sodium, "order:t:1", stored),
+             Catch::Contains("does not authenticate"));
+}
+
 TEST_CASE("compressed, then encrypted: the JSON order shrinks and hides") {
   testing::key_files files;
   files.hex_key("k1");
