@@ -73,7 +73,7 @@ caf::error wrap_in_codecs(store_list& stores, const state_config& cfg) {
     return err;
   if (parts.ring)
     spdlog::info("encryption: AES-256-GCM through {}, new values under key "
-                 "'{}' ({} keys listed)",
+                 "'{}' (keys listed: {})",
                  aes_gcm_key::name(aes_gcm_key::fastest()),
                  parts.ring->primary().id, parts.ring->keys().size());
   for (auto& store : stores)
