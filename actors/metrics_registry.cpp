@@ -227,17 +227,9 @@ void metrics_registry::add(const shard_report& r) {
                                    r.indexed_keys,
                                    r.index_building,
                                    r.backend_up,
-                                   r.log_sync_buckets,
-                                   r.log_sync_seconds,
-                                   r.folds,
-                                   r.unfolded_bytes,
-                                   r.backpressure_seconds,
-                                   r.compacts,
-                                   r.sst_bytes,
-                                   r.compaction_debt_bytes,
-                                   r.memtable_bytes,
-                                   r.level0_files,
-                                   r.write_stalls};
+                                   r.log_syncs,
+                                   r.fold,
+                                   r.compaction};
   for (size_t o = 0; o < op_kind_count; ++o) {
     auto op = to_string(static_cast<op_kind>(o));
     for (size_t c = 0; c < result_code_count; ++c) {
@@ -288,17 +280,37 @@ void metrics_registry::add(const watch_report& r) {
   watch_.feed_losses += r.feed_losses;
 }
 
+namespace {
+
+/// `x` added into `sum`, shard by shard: counts and bytes add up; level 0
+/// is the worst shard's (each shard's engine stalls on its own count).
+void add_into(log_sync_stats& sum, const log_sync_stats& x) {
+  sum.buckets.resize(bucket_count);
+  for (size_t b = 0; b < bucket_count; ++b)
+    sum.buckets[b] += x.buckets[b];
+  sum.seconds += x.seconds;
+}
+
+void add_into(fold_stats& sum, const fold_stats& x) {
+  sum.unfolded_bytes += x.unfolded_bytes;
+  sum.backpressure_seconds += x.backpressure_seconds;
+}
+
+void add_into(compaction_stats& sum, const compaction_stats& x) {
+  sum.sst_bytes += x.sst_bytes;
+  sum.debt_bytes += x.debt_bytes;
+  sum.memtable_bytes += x.memtable_bytes;
+  sum.level0_files = std::max(sum.level0_files, x.level0_files);
+  sum.write_stalls += x.write_stalls;
+}
+
+} // namespace
+
 void metrics_registry::render_log_syncs(std::string& out) const {
-  std::map<std::string, shard_gauges> per_backend;
-  for (auto& [labels, shard] : shards_) {
-    if (shard.log_sync_buckets.size() != bucket_count)
-      continue;
-    auto& sum = per_backend[labels.first];
-    sum.log_sync_buckets.resize(bucket_count);
-    for (size_t b = 0; b < bucket_count; ++b)
-      sum.log_sync_buckets[b] += shard.log_sync_buckets[b];
-    sum.log_sync_seconds += shard.log_sync_seconds;
-  }
+  std::map<std::string, log_sync_stats> per_backend;
+  for (auto& [labels, shard] : shards_)
+    if (shard.log_syncs.buckets.size() == bucket_count)
+      add_into(per_backend[labels.first], shard.log_syncs);
   if (per_backend.empty())
     return;
   header(out, "solver_state_wal_sync_seconds",
@@ -307,20 +319,16 @@ void metrics_registry::render_log_syncs(std::string& out) const {
          "histogram");
   for (auto& [backend, sum] : per_backend)
     render_histogram(out, "solver_state_wal_sync_seconds",
-                     "backend=\"" + escape(backend) + "\"",
-                     sum.log_sync_buckets, duration_bounds.data(),
-                     duration_bounds.size(), sum.log_sync_seconds);
+                     "backend=\"" + escape(backend) + "\"", sum.buckets,
+                     duration_bounds.data(), duration_bounds.size(),
+                     sum.seconds);
 }
 
 void metrics_registry::render_folds(std::string& out) const {
-  std::map<std::string, shard_gauges> per_backend;
-  for (auto& [labels, shard] : shards_) {
-    if (!shard.folds)
-      continue;
-    auto& sum = per_backend[labels.first];
-    sum.unfolded_bytes += shard.unfolded_bytes;
-    sum.backpressure_seconds += shard.backpressure_seconds;
-  }
+  std::map<std::string, fold_stats> per_backend;
+  for (auto& [labels, shard] : shards_)
+    if (shard.fold.active)
+      add_into(per_backend[labels.first], shard.fold);
   if (per_backend.empty())
     return;
   header(out, "solver_state_unfolded_bytes",
@@ -340,21 +348,14 @@ void metrics_registry::render_folds(std::string& out) const {
 }
 
 void metrics_registry::render_compactions(std::string& out) const {
-  std::map<std::string, shard_gauges> per_backend;
-  for (auto& [labels, shard] : shards_) {
-    if (!shard.compacts)
-      continue;
-    auto& sum = per_backend[labels.first];
-    sum.sst_bytes += shard.sst_bytes;
-    sum.compaction_debt_bytes += shard.compaction_debt_bytes;
-    sum.memtable_bytes += shard.memtable_bytes;
-    sum.level0_files = std::max(sum.level0_files, shard.level0_files);
-    sum.write_stalls += shard.write_stalls;
-  }
+  std::map<std::string, compaction_stats> per_backend;
+  for (auto& [labels, shard] : shards_)
+    if (shard.compaction.active)
+      add_into(per_backend[labels.first], shard.compaction);
   if (per_backend.empty())
     return;
   auto gauge = [&](const char* name, const char* help, const char* type,
-                   uint64_t shard_gauges::*field) {
+                   uint64_t compaction_stats::*field) {
     header(out, name, help, type);
     for (auto& [backend, sum] : per_backend)
       out += std::string{name} + "{backend=\"" + escape(backend) + "\"} "
@@ -363,24 +364,24 @@ void metrics_registry::render_compactions(std::string& out) const {
   gauge("solver_state_rocksdb_sst_bytes",
         "Bytes of the engine's sorted files on disk, old versions not yet "
         "compacted away included, summed over shards.",
-        "gauge", &shard_gauges::sst_bytes);
+        "gauge", &compaction_stats::sst_bytes);
   gauge("solver_state_rocksdb_compaction_debt_bytes",
         "Bytes compaction estimates it must still rewrite to bring the "
         "levels to their targets, summed over shards; the engine slows "
         "writes as this grows.",
-        "gauge", &shard_gauges::compaction_debt_bytes);
+        "gauge", &compaction_stats::debt_bytes);
   gauge("solver_state_rocksdb_memtable_bytes",
         "Bytes in memtables not yet flushed to sorted files, summed over "
         "shards.",
-        "gauge", &shard_gauges::memtable_bytes);
+        "gauge", &compaction_stats::memtable_bytes);
   gauge("solver_state_rocksdb_level0_files",
         "Files in level 0 of the shard that has the most; writes slow down "
         "at 20 and stop at 36.",
-        "gauge", &shard_gauges::level0_files);
+        "gauge", &compaction_stats::level0_files);
   gauge("solver_state_rocksdb_write_stalls_total",
         "Times the engine slowed or stopped writes for compaction or "
         "flushes to catch up, since it opened, summed over shards.",
-        "counter", &shard_gauges::write_stalls);
+        "counter", &compaction_stats::write_stalls);
 }
 
 std::string metrics_registry::render() const {

@@ -69,20 +69,10 @@ private:
     uint64_t indexed_keys = 0;
     uint64_t index_building = 0;
     bool up = true; // its last health check passed
-    // Its backend's log syncs, cumulative (file backend; else empty).
-    std::vector<uint64_t> log_sync_buckets{};
-    double log_sync_seconds = 0;
-    // Its backend's fold (file backend; else folds is false).
-    bool folds = false;
-    uint64_t unfolded_bytes = 0;
-    double backpressure_seconds = 0;
-    // Its engine's compactions (rocksdb; else compacts is false).
-    bool compacts = false;
-    uint64_t sst_bytes = 0;
-    uint64_t compaction_debt_bytes = 0;
-    uint64_t memtable_bytes = 0;
-    uint64_t level0_files = 0;
-    uint64_t write_stalls = 0;
+    // Its engine's upkeep (messages/engine_stats.hpp).
+    log_sync_stats log_syncs;
+    fold_stats fold;
+    compaction_stats compaction;
   };
   // (backend, shard) -> its gauges
   std::map<std::pair<std::string, uint32_t>, shard_gauges> shards_;

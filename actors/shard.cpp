@@ -1190,19 +1190,11 @@ void on_tick(shard_ptr self) {
                       stats.quarantined,
                       stats.reencrypt_pending,
                       stats.undecryptable,
-                      std::move(stats.log_sync_buckets),
-                      stats.log_sync_seconds,
+                      std::move(stats.log_syncs),
                       st.indexes ? st.indexes->indexed_keys() : 0,
                       st.indexes && st.indexes->building() ? 1u : 0u,
-                      stats.folds,
-                      stats.unfolded_bytes,
-                      stats.backpressure_seconds,
-                      stats.compacts,
-                      stats.sst_bytes,
-                      stats.compaction_debt_bytes,
-                      stats.memtable_bytes,
-                      stats.level0_files,
-                      stats.write_stalls};
+                      stats.fold,
+                      stats.compaction};
   st.tally = op_tally{};
   self->send(st.settings.metrics, report_atom_v, std::move(report));
 }

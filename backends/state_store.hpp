@@ -17,6 +17,7 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "messages/engine_stats.hpp"
 #include "messages/errors.hpp"
 #include "messages/values.hpp"
 
@@ -34,31 +35,11 @@ struct store_stats {
   /// Values under an encryption key that is not configured
   /// (state_undecryptable_values): each answers backend_error.
   uint64_t undecryptable = 0;
-  /// How long the backend's log syncs took since it opened, cumulative
-  /// (solver_state_wal_sync_seconds; file backend): a count per bucket of
-  /// duration_bounds (messages/metrics.hpp, the last one +Inf) and the sum.
-  /// Empty for backends without a log of their own.
-  std::vector<uint64_t> log_sync_buckets{};
-  double log_sync_seconds = 0;
-  /// Log bytes not yet folded into the backend's main files, and how long
-  /// writes waited for that to catch up, cumulative (file backend; with
-  /// folds = false the backend has no fold and both stay 0).
-  bool folds = false;
-  uint64_t unfolded_bytes = 0;
-  double backpressure_seconds = 0;
-  /// The engine's own compactions (rocksdb; with compacts = false the
-  /// backend has none and the rest stay 0): bytes of its sorted files on
-  /// disk, old versions included; bytes compaction estimates it must still
-  /// rewrite to bring the levels to their targets (the debt that makes the
-  /// engine slow writes down); bytes in memtables; files in level 0 (writes
-  /// slow at 20, stop at 36); and how often the engine slowed or stopped
-  /// writes for compaction to catch up, cumulative since it opened.
-  bool compacts = false;
-  uint64_t sst_bytes = 0;
-  uint64_t compaction_debt_bytes = 0;
-  uint64_t memtable_bytes = 0;
-  uint64_t level0_files = 0;
-  uint64_t write_stalls = 0;
+  /// The engine's upkeep (messages/engine_stats.hpp): file and rocksdb
+  /// sync a log, file folds it, rocksdb compacts.
+  log_sync_stats log_syncs;
+  fold_stats fold;
+  compaction_stats compaction;
 };
 
 /// One single-key operation of a pipelined batch (state_store::apply) and,

@@ -10,6 +10,7 @@
 
 #include <caf/meta/type_name.hpp>
 
+#include "messages/engine_stats.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {
@@ -55,26 +56,16 @@ struct shard_report {
   /// store_stats::reencrypt_pending and store_stats::undecryptable.
   uint64_t reencrypt_pending = 0;
   uint64_t undecryptable = 0;
-  /// store_stats::log_sync_buckets and log_sync_seconds: cumulative since
-  /// the shard's backend opened, not since the last report.
-  std::vector<uint64_t> log_sync_buckets{};
-  double log_sync_seconds = 0;
+  /// store_stats::log_syncs: cumulative since the shard's backend opened,
+  /// not since the last report.
+  log_sync_stats log_syncs;
   /// Keys in the shard's declared indexes, and 1 while the shard still
   /// builds them (queries answer backend_unavailable until then).
   uint64_t indexed_keys = 0;
   uint64_t index_building = 0;
-  /// store_stats::folds, unfolded_bytes (now) and backpressure_seconds
-  /// (cumulative since the backend opened).
-  bool folds = false;
-  uint64_t unfolded_bytes = 0;
-  double backpressure_seconds = 0;
-  /// store_stats::compacts and what follows it (rocksdb's compactions).
-  bool compacts = false;
-  uint64_t sst_bytes = 0;
-  uint64_t compaction_debt_bytes = 0;
-  uint64_t memtable_bytes = 0;
-  uint64_t level0_files = 0;
-  uint64_t write_stalls = 0;
+  /// store_stats::fold and compaction, as the backend last said.
+  fold_stats fold;
+  compaction_stats compaction;
 };
 
 /// Number of result codes tracked per op: one per state_errc.
@@ -85,11 +76,8 @@ typename Inspector::result_type inspect(Inspector& f, shard_report& x) {
   return f(caf::meta::type_name("solver_state::shard_report"), x.shard,
            x.backend, x.keys, x.bytes, x.results, x.buckets, x.seconds_sum,
            x.backend_up, x.quarantined, x.reencrypt_pending, x.undecryptable,
-           x.log_sync_buckets, x.log_sync_seconds, x.indexed_keys,
-           x.index_building, x.folds, x.unfolded_bytes,
-           x.backpressure_seconds, x.compacts, x.sst_bytes,
-           x.compaction_debt_bytes, x.memtable_bytes, x.level0_files,
-           x.write_stalls);
+           x.log_syncs, x.indexed_keys, x.index_building, x.fold,
+           x.compaction);
 }
 
 /// HTTP request counts since the last report, by route, method and status.

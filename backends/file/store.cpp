@@ -972,15 +972,15 @@ void file_store::count_sync(std::chrono::steady_clock::duration took) {
 
 store_stats file_store::stats() const {
   store_stats out{index_.size(), bytes_, quarantined_.size()};
-  out.log_sync_buckets = sync_buckets_;
-  out.log_sync_buckets.resize(bucket_count);
-  out.log_sync_seconds = sync_seconds_;
-  out.folds = true;
+  out.log_syncs.buckets = sync_buckets_;
+  out.log_syncs.buckets.resize(bucket_count);
+  out.log_syncs.seconds = sync_seconds_;
+  out.fold.active = true;
   // Records only: a log's header is not a write waiting for the fold (an
   // idle store reads 0).
-  out.unfolded_bytes =
+  out.fold.unfolded_bytes =
     (log_ ? log_->size() - wal_header_bytes : 0) + folding_bytes_;
-  out.backpressure_seconds = backpressure_seconds_;
+  out.fold.backpressure_seconds = backpressure_seconds_;
   return out;
 }
 

@@ -302,7 +302,7 @@ private:
   /// Failed commits are logged once per 10 s with a count, not each: a full
   /// disk under load fails thousands a second.
   /// The log syncs' durations since the store opened, per bucket of
-  /// duration_bounds, and their sum (store_stats::log_sync_*).
+  /// duration_bounds, and their sum (store_stats::log_syncs).
   std::vector<uint64_t> sync_buckets_;
   double sync_seconds_ = 0;
   /// Log bytes the running fold carries (0 without one), and the time

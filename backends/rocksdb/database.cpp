@@ -407,16 +407,17 @@ caf::error database::sync_log() {
   return {};
 }
 
-void database::read_compaction(size_t i, store_stats& out) {
+compaction_stats database::read_compaction(size_t i) {
   using props = rocksdb::DB::Properties;
   auto* cf = shards_[i];
   auto number = [&](const std::string& name) {
     uint64_t v = 0;
     return db_->GetIntProperty(cf, name, &v) ? v : 0;
   };
-  out.compacts = true;
+  compaction_stats out;
+  out.active = true;
   out.sst_bytes = number(props::kTotalSstFilesSize);
-  out.compaction_debt_bytes = number(props::kEstimatePendingCompactionBytes);
+  out.debt_bytes = number(props::kEstimatePendingCompactionBytes);
   out.memtable_bytes = number(props::kCurSizeAllMemTables);
   // Level counts and stalls come as text: the first by level, the second
   // in the column family's statistics map (counted since the open).
@@ -424,11 +425,11 @@ void database::read_compaction(size_t i, store_stats& out) {
   if (db_->GetProperty(cf, props::kNumFilesAtLevelPrefix + "0", &text))
     out.level0_files = std::strtoull(text.c_str(), nullptr, 10);
   std::map<std::string, std::string> stats;
-  out.write_stalls = 0;
   if (db_->GetMapProperty(cf, props::kCFStats, &stats))
     for (auto* key : {"io_stalls.total_slowdown", "io_stalls.total_stop"})
       if (auto it = stats.find(key); it != stats.end())
         out.write_stalls += std::strtoull(it->second.c_str(), nullptr, 10);
+  return out;
 }
 
 database::~database() {

@@ -68,9 +68,9 @@ public:
   /// Syncs the write-ahead log: every write before it is durable.
   caf::error sync_log();
 
-  /// Fills the compaction fields of `out` (store_stats says what each
-  /// means) for shard `i`, from RocksDB's properties of its column family.
-  void read_compaction(size_t i, store_stats& out);
+  /// Shard `i`'s compactions (messages/engine_stats.hpp says what each
+  /// field means), from RocksDB's properties of its column family.
+  compaction_stats read_compaction(size_t i);
 
 private:
   database() = default;

@@ -527,11 +527,11 @@ caf::error rocksdb_store::health_check() {
 
 store_stats rocksdb_store::stats() const {
   store_stats out{totals_.keys, totals_.bytes};
-  out.log_sync_buckets = sync_buckets_;
-  out.log_sync_buckets.resize(bucket_count);
-  out.log_sync_seconds = sync_seconds_;
+  out.log_syncs.buckets = sync_buckets_;
+  out.log_syncs.buckets.resize(bucket_count);
+  out.log_syncs.seconds = sync_seconds_;
   if (db_)
-    db_->read_compaction(shard_, out);
+    out.compaction = db_->read_compaction(shard_);
   return out;
 }
 

@@ -193,10 +193,10 @@ TEST_CASE("log syncs are one histogram per backend: each shard's latest "
   auto file_report = [](uint32_t shard, uint64_t fast, uint64_t slow) {
     auto r = testing::empty_report(shard, 1);
     r.backend = "file";
-    r.log_sync_buckets.assign(bucket_count, 0);
-    r.log_sync_buckets[7] = fast;              // <= 1 ms
-    r.log_sync_buckets[bucket_count - 1] = slow; // > 100 ms
-    r.log_sync_seconds = 0.001 * fast + 0.2 * slow;
+    r.log_syncs.buckets.assign(bucket_count, 0);
+    r.log_syncs.buckets[7] = fast;              // <= 1 ms
+    r.log_syncs.buckets[bucket_count - 1] = slow; // > 100 ms
+    r.log_syncs.seconds = 0.001 * fast + 0.2 * slow;
     return r;
   };
   m.add(file_report(0, 5, 0));
@@ -225,9 +225,9 @@ TEST_CASE("the fold's backlog and backpressure are reported per backend, "
   auto file_report = [](uint32_t shard, uint64_t unfolded, double waited) {
     auto r = testing::empty_report(shard, 1);
     r.backend = "file";
-    r.folds = true;
-    r.unfolded_bytes = unfolded;
-    r.backpressure_seconds = waited;
+    r.fold.active = true;
+    r.fold.unfolded_bytes = unfolded;
+    r.fold.backpressure_seconds = waited;
     return r;
   };
   m.add(file_report(0, 1000, 0.5));
@@ -278,12 +278,12 @@ TEST_CASE("rocksdb's compaction state is reported per backend: sizes and "
                          uint64_t level0, uint64_t stalls) {
     auto r = testing::empty_report(shard, 1);
     r.backend = "rocksdb";
-    r.compacts = true;
-    r.sst_bytes = sst;
-    r.compaction_debt_bytes = debt;
-    r.memtable_bytes = sst / 10;
-    r.level0_files = level0;
-    r.write_stalls = stalls;
+    r.compaction.active = true;
+    r.compaction.sst_bytes = sst;
+    r.compaction.debt_bytes = debt;
+    r.compaction.memtable_bytes = sst / 10;
+    r.compaction.level0_files = level0;
+    r.compaction.write_stalls = stalls;
     return r;
   };
   m.add(rocks_report(0, 5000, 700, 3, 2));

@@ -260,15 +260,15 @@ TEST_CASE("unfolded_bytes counts the log's records, not its header: 0 on "
   REQUIRE(store);
   auto* file = dynamic_cast<file_store*>(store->stores[0].get());
   REQUIRE(file);
-  CHECK(file->stats().unfolded_bytes == 0);
+  CHECK(file->stats().fold.unfolded_bytes == 0);
   REQUIRE(store->put("order:1", "pending"));
-  auto written = file->stats().unfolded_bytes;
+  auto written = file->stats().fold.unfolded_bytes;
   CHECK(written > 0);
   REQUIRE(store->put("order:2", "filled"));
-  CHECK(file->stats().unfolded_bytes > written);
+  CHECK(file->stats().fold.unfolded_bytes > written);
   REQUIRE_FALSE(store->checkpoint_all());
   REQUIRE_FALSE(file->finish_fold());
-  CHECK(file->stats().unfolded_bytes == 0);
+  CHECK(file->stats().fold.unfolded_bytes == 0);
 }
 
 TEST_CASE("a checkpoint recycles the folded log: writes after it survive, "
@@ -311,7 +311,7 @@ TEST_CASE("every log sync is timed: one per group commit under always, "
           "one per checkpoint under interval") {
   auto syncs = [](const store_stats& s) {
     uint64_t n = 0;
-    for (auto c : s.log_sync_buckets)
+    for (auto c : s.log_syncs.buckets)
       n += c;
     return n;
   };
@@ -321,12 +321,12 @@ TEST_CASE("every log sync is timed: one per group commit under always, "
                                             fsync_policy::always));
     REQUIRE(store);
     auto& shard = *store->stores.front();
-    CHECK(shard.stats().log_sync_buckets.size() == bucket_count);
+    CHECK(shard.stats().log_syncs.buckets.size() == bucket_count);
     CHECK(syncs(shard.stats()) == 0);
     for (int i = 0; i < 5; ++i)
       REQUIRE(store->put("k" + std::to_string(i), "v")); // a commit each
     CHECK(syncs(shard.stats()) == 5);
-    CHECK(shard.stats().log_sync_seconds > 0);
+    CHECK(shard.stats().log_syncs.seconds > 0);
   }
   auto store = open_store(file_config_for(dir.sub("interval"), 1,
                                           fsync_policy::interval));
@@ -964,10 +964,10 @@ TEST_CASE("writes that outrun the fold wait for it: the log not yet folded "
       for (int i = 0; i < writes; ++i) {
         REQUIRE(store->put("order:bp:" + std::to_string(i), value));
         auto now = shard.stats();
-        out.peak = std::max(out.peak, now.unfolded_bytes);
+        out.peak = std::max(out.peak, now.fold.unfolded_bytes);
         out.longest = std::max(out.longest,
-                               now.backpressure_seconds - out.waited);
-        out.waited = now.backpressure_seconds;
+                               now.fold.backpressure_seconds - out.waited);
+        out.waited = now.fold.backpressure_seconds;
       }
     }
     auto again = open_store(cfg);

@@ -560,10 +560,10 @@ TEST_CASE("rocksdb: stats report the engine's compaction state: memtable "
   auto store = must_open(small_memtables_config(dir.sub("db"))); // 1 MiB
   auto& shard = *store.stores[0];
   auto opened = shard.stats();
-  CHECK(opened.compacts);
-  CHECK(opened.sst_bytes == 0);
-  CHECK(opened.level0_files == 0);
-  CHECK(opened.write_stalls == 0);
+  CHECK(opened.compaction.active);
+  CHECK(opened.compaction.sst_bytes == 0);
+  CHECK(opened.compaction.level0_files == 0);
+  CHECK(opened.compaction.write_stalls == 0);
   std::mt19937_64 rng{17};
   std::string value(1024, '\0');
   auto write = [&](int from, int to) {
@@ -575,16 +575,16 @@ TEST_CASE("rocksdb: stats report the engine's compaction state: memtable "
   };
   write(0, 400); // 400 KiB: under one memtable, nothing flushed
   auto held = shard.stats();
-  CHECK(held.memtable_bytes >= (400u << 10));
-  CHECK(held.sst_bytes == 0);
+  CHECK(held.compaction.memtable_bytes >= (400u << 10));
+  CHECK(held.compaction.sst_bytes == 0);
   write(400, 2000); // 2 MiB: a memtable or two flushed, under L0's trigger
   auto flushed = shard.stats();
-  for (int i = 0; i < 1000 && flushed.sst_bytes == 0; ++i) {
+  for (int i = 0; i < 1000 && flushed.compaction.sst_bytes == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     flushed = shard.stats();
   }
-  CHECK(flushed.sst_bytes >= (512u << 10));
-  CHECK(flushed.level0_files >= 1);
-  CHECK(flushed.level0_files < 4); // RocksDB compacts level 0 at 4 files
+  CHECK(flushed.compaction.sst_bytes >= (512u << 10));
+  CHECK(flushed.compaction.level0_files >= 1);
+  CHECK(flushed.compaction.level0_files < 4); // RocksDB compacts level 0 at 4 files
   close_all(store);
 }
