@@ -364,7 +364,8 @@ index_reads_to_take(const std::vector<pending_op>& ops,
   return out;
 }
 
-/// Feeds the indexes what the batch's index reads found. When the batch's
+/// Feeds the indexes what the batch's index reads found: a value, or
+/// not_found (the key is gone, so it leaves the indexes). When the batch's
 /// writes wait for a group commit, the indexes take those writes only at
 /// the commit, which could land them over a newer value read here: the
 /// keys are then read again once the writes are committed (reindex_atom
@@ -385,11 +386,13 @@ void take_index_reads(shard_ptr self, std::vector<pending_op>& ops,
   size_t failed = 0;
   caf::error first_failure;
   for (auto& [at, key] : reads) {
-    if (auto& got = ops[at].got) {
+    auto& got = ops[at].got;
+    if (got)
       st.indexes->take_read(key, *got);
-    } else if (failed++ == 0) {
+    else if (code_of(got.error()) == state_errc::not_found)
+      st.indexes->take_read(key, entry{}); // version 0: nothing there
+    else if (failed++ == 0)
       first_failure = got.error();
-    }
   }
   if (failed > 0)
     spdlog::warn("shard {}: reading {} changed keys into the indexes: {}",

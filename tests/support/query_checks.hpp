@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <string>
@@ -550,6 +551,56 @@ inline void check_feed_read_before_own_write(const std::string& url) {
     INFO("run " << run);
     check_feed_read_before_own_write(reader, writer);
   }
+}
+
+/// Whether the shards of `store` report `n` keys in their indexes
+/// (state_indexed_keys) within 5 s: each is asked for a report, again and
+/// again, and the metrics actor's rendering read.
+inline bool reports_indexed_keys(running_store& store, uint64_t n) {
+  caf::scoped_actor self{*store.sys};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+  std::string last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (auto& shard : store.handles.shards)
+      self->send(shard, tick_atom_v);
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    self->request(store.handles.metrics, std::chrono::seconds{5}, render_atom_v)
+      .receive([&](const std::string& text) { last = text; },
+               [](const caf::error& err) { FAIL(message_of(err)); });
+    auto at = last.find("\nstate_indexed_keys{");
+    if (at == std::string::npos)
+      continue;
+    auto value = last.find("} ", at);
+    if (value != std::string::npos
+        && std::strtoull(last.c_str() + value + 2, nullptr, 10) == n)
+      return true;
+  }
+  UNSCOPED_INFO("state_indexed_keys never read " << n << ":\n" << last);
+  return false;
+}
+
+/// A key this instance indexed, then another instance removed: the feed's
+/// removal is read back, the read finds nothing, and the key must leave
+/// the indexes. A query would not tell (it confirms what the indexes find
+/// with the backend, so a stale entry is dropped from its page), so the
+/// shard's count of indexed keys does. The reader reads no feed itself
+/// (watches=local, one shard) and is handed the feed's message by the
+/// check, as above.
+inline void check_feed_read_of_removed_key(const std::string& url) {
+  auto options = url.find('?') == std::string::npos ? "?" : "&";
+  running_store reader{query_config(url + options + "watches=local", 1)};
+  running_store writer{query_config(url, 2)};
+  put_via(reader, "q:gone", R"({"status":"pending"})");
+  REQUIRE(reports_indexed_keys(reader, 1));
+  REQUIRE(writer.ask<bool>(delete_atom_v, delete_request{"q:gone", {}}));
+  change_batch feed;
+  feed.events.push_back(change_event{
+    0, static_cast<uint8_t>(change_cause::del), "q:gone", 0, {}, 0});
+  caf::scoped_actor self{*reader.sys};
+  self->send(reader.handles.shards.front(), reindex_atom_v, feed);
+  CHECK(reports_indexed_keys(reader, 0));
+  CHECK(query_keys(reader, {where("status", query_op::eq, {str("pending")})})
+          .empty());
 }
 
 } // namespace solver_state::testing

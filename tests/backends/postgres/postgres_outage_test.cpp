@@ -58,6 +58,12 @@ TEST_CASE("a changed key read back for the indexes ahead of this shard's own "
                                             + "?table=query_race");
 }
 
+TEST_CASE("a key another instance removed leaves the indexes when the feed "
+          "reports it") {
+  testing::check_feed_read_of_removed_key(testing::shared_postgres().url()
+                                          + "?table=query_removed");
+}
+
 TEST_CASE("an instance told watches=local reads no change feed: its "
           "queries follow its own writes only") {
   auto type = testing::shared_postgres().url() + "?table=query_local";

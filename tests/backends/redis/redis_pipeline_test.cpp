@@ -214,6 +214,13 @@ TEST_CASE("a changed key read back for the indexes ahead of this shard's own "
   check_feed_read_before_own_write(server.url());
 }
 
+TEST_CASE("a key another instance removed leaves the indexes when the feed "
+          "reports it") {
+  auto& server = shared_redis();
+  server.flush();
+  check_feed_read_of_removed_key(server.url());
+}
+
 TEST_CASE("an instance told watches=local reads no change feed: its "
           "queries follow its own writes only") {
   auto& server = shared_redis();
