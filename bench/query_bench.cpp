@@ -14,13 +14,16 @@
 // Both on the memory backend through the router and shards, the path a CAF
 // solver takes; (a) with one request at a time, as a client pages.
 // Usage: query-bench [orders=1000000] [writes=200000] [rounds=3] [window=128]
-//                    [redis://host:port/db: (b) alone, on Redis, 2 shards;
-//                     with indexes the change feed's read-back included]
-//                    [instances=1: (b) on Redis through this many service
-//                     instances sharing the namespace, each writing its share
-//                     of the keys and following the others' writes through
-//                     the change feed; each round then waits until every
-//                     instance's query agrees with the data]
+//                    [engine: redis://host:port/db or postgresql://...: (b)
+//                     alone, on that shared engine, 2 shards; with indexes
+//                     the change feed's read-back included. `postgresql`
+//                     alone: on a throwaway PostgreSQL 15 cluster the
+//                     benchmark starts (fsync off, as the tests run it)]
+//                    [instances=1: (b) on the engine through this many
+//                     service instances sharing its data, each writing its
+//                     share of the keys and following the others' writes
+//                     through the change feed; each round then waits until
+//                     every instance's query agrees with the data]
 
 #include <algorithm>
 #include <chrono>
@@ -48,6 +51,10 @@
 #include "messages/protocol.hpp"
 #include "util/allocator.hpp"
 
+#ifdef QUERY_BENCH_STARTS_POSTGRES
+#include "tests/support/postgres_server.hpp"
+#endif
+
 using namespace solver_state;
 using clock_type = std::chrono::steady_clock;
 
@@ -55,19 +62,25 @@ namespace {
 
 const std::string prefix = "order:bench:";
 
-/// (b) on Redis instead of the memory backend when set (argv[5]): its
-/// URL, with or without options (watches=local: no change feed read).
-std::string redis_url;
+/// (b) on a shared engine instead of the memory backend when set
+/// (argv[5]): its URL, with or without options (watches=local: no change
+/// feed read).
+std::string engine_url;
+
+bool on_postgres() { return engine_url.rfind("postgresql://", 0) == 0; }
 
 state_config store_config(bool indexed) {
   state_config sc;
   sc.type = "memory";
   sc.shards = 4;
-  if (!redis_url.empty()) {
-    // Two stores of one run side by side: a namespace each.
-    auto options = redis_url.find('?') == std::string::npos ? "?" : "&";
-    sc.type = redis_url + options
-              + (indexed ? "prefix=qb-indexed:" : "prefix=qb-plain:");
+  if (!engine_url.empty()) {
+    // Two stores of one run side by side: a namespace (Redis) or a table
+    // (PostgreSQL) each.
+    auto options = engine_url.find('?') == std::string::npos ? "?" : "&";
+    auto space = on_postgres()
+                   ? (indexed ? "table=qb_indexed" : "table=qb_plain")
+                   : (indexed ? "prefix=qb-indexed:" : "prefix=qb-plain:");
+    sc.type = engine_url + options + space;
     sc.shards = 2;
   }
   sc.max_items = 0;
@@ -260,7 +273,7 @@ void stop_and_wait(caf::actor_system& sys, store_handles& store) {
   self->wait_for(store.router, store.hub);
 }
 
-/// Deletes what an earlier round left in a shared backend (Redis): each
+/// Deletes what an earlier round left in a shared engine: each
 /// round's first writes are new keys.
 void clear_orders(caf::actor_system& sys, const state_actor& store) {
   caf::scoped_actor self{sys};
@@ -294,13 +307,29 @@ int main(int argc, char** argv) {
   size_t rounds = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 3;
   size_t window = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 128;
   if (argc > 5)
-    redis_url = argv[5];
+    engine_url = argv[5];
   size_t instances = argc > 6 ? std::strtoull(argv[6], nullptr, 10) : 1;
   if (orders == 0 || writes == 0 || rounds == 0 || window == 0
-      || instances == 0 || (instances > 1 && redis_url.empty())) {
+      || instances == 0 || (instances > 1 && engine_url.empty())) {
     std::fprintf(stderr, "usage: query-bench [orders] [writes] [rounds] "
-                         "[window] [redis URL] [instances]: counts of at "
-                         "least 1, several instances only on Redis\n");
+                         "[window] [redis:// or postgresql:// URL, or "
+                         "postgresql] [instances]: counts of at least 1, "
+                         "several instances only on an engine\n");
+    return 2;
+  }
+#ifdef QUERY_BENCH_STARTS_POSTGRES
+  std::unique_ptr<testing::postgres_server> postgres;
+  if (engine_url == "postgresql") {
+    postgres = std::make_unique<testing::postgres_server>();
+    engine_url = postgres->url();
+  }
+#endif
+  if (!engine_url.empty() && !on_postgres()
+      && engine_url.rfind("redis", 0) != 0) {
+    std::fprintf(stderr, "query-bench: '%s' is neither a redis:// nor a "
+                         "postgresql:// URL (`postgresql` alone needs the "
+                         "tests built)\n",
+                 engine_url.c_str());
     return 2;
   }
   caf::actor_system_config cfg;
@@ -325,7 +354,7 @@ int main(int argc, char** argv) {
   }
 
   // (c) the indexes' memory.
-  if (redis_url.empty()) {
+  if (engine_url.empty()) {
     // Held bytes as the allocator counts them (jemalloc or glibc).
     auto held = [] {
       auto usage = allocator_usage_now();
@@ -355,7 +384,7 @@ int main(int argc, char** argv) {
   }
 
   // (a) the pending orders, soonest first.
-  if (redis_url.empty()) {
+  if (engine_url.empty()) {
     auto started = start_store(sys, store_config(true), compiled_plugins());
     if (!started) {
       std::fprintf(stderr, "%s\n", message_of(started.error()).c_str());
@@ -387,7 +416,7 @@ int main(int argc, char** argv) {
   }
 
   // (b) writes with two indexes against none. Each round starts a fresh
-  // pair of stores (on Redis, `instances` of each on one namespace), writes
+  // pair of stores (on an engine, `instances` of each on the same data), writes
   // `writes` new orders to each (the inserts), then the same keys again
   // with other values (another deadline, now and then another status:
   // every write moves index entries); the store that goes first alternates
