@@ -16,8 +16,15 @@ bool sodium_ready() {
   return ready;
 }
 
+/// libsodium declares its buffers nonnull even when they hold no bytes,
+/// while an empty vector's data() or an empty string_view may be null.
+unsigned char no_bytes[1];
+
+unsigned char* nonnull(unsigned char* p) { return p ? p : no_bytes; }
+
 const unsigned char* bytes_of(std::string_view s) {
-  return reinterpret_cast<const unsigned char*>(s.data());
+  return s.data() ? reinterpret_cast<const unsigned char*>(s.data())
+                  : no_bytes;
 }
 
 } // namespace
@@ -78,7 +85,7 @@ bool aes_gcm_key::seal(std::string_view plain, std::string_view aad,
                        unsigned char* tag) {
   if (state_->kind == implementation::libsodium)
     return crypto_aead_aes256gcm_encrypt_detached_afternm(
-             out, tag, nullptr, bytes_of(plain), plain.size(), bytes_of(aad),
+             nonnull(out), tag, nullptr, bytes_of(plain), plain.size(), bytes_of(aad),
              aad.size(), nullptr, nonce, &state_->sodium)
            == 0;
   if (plain.size() > INT_MAX || aad.size() > INT_MAX)
@@ -102,7 +109,7 @@ bool aes_gcm_key::open(unsigned char* body, size_t size, std::string_view aad,
                        const unsigned char* nonce, const unsigned char* tag) {
   if (state_->kind == implementation::libsodium)
     return crypto_aead_aes256gcm_decrypt_detached_afternm(
-             body, nullptr, body, size, tag, bytes_of(aad), aad.size(), nonce,
+             nonnull(body), nullptr, nonnull(body), size, tag, bytes_of(aad), aad.size(), nonce,
              &state_->sodium)
            == 0;
   if (size > INT_MAX || aad.size() > INT_MAX)
