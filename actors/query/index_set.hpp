@@ -13,10 +13,10 @@
 #include <set>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <absl/container/btree_set.h>
+#include <absl/container/node_hash_map.h>
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
@@ -114,8 +114,11 @@ public:
 private:
   struct record;
   /// Node-based: an entry's pointer to its key's node stays valid while
-  /// the key is indexed.
-  using key_map = std::unordered_map<std::string, record>;
+  /// the key is indexed. absl's node map finds a key in a probe of its
+  /// control bytes, where std::unordered_map chases a bucket's list: the
+  /// index set alone puts 200,000 orders 20-35% faster and updates them
+  /// 12-20% faster (bench/README.md, "The key map of the index set").
+  using key_map = absl::node_hash_map<std::string, record>;
   using node = key_map::value_type;
 
   /// One key's field in one index, ordered by (value, key): 40 bytes that
