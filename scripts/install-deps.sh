@@ -10,6 +10,7 @@ packages=(
   libyaml-cpp-dev libssl-dev libzstd-dev
   libsodium-dev  # AES-256-GCM on CPUs with AES-NI (backends/codec/aes_gcm.hpp)
   libabsl-dev  # B-trees of the declared indexes (state.indexes)
+  libsimdjson-dev  # the indexed fields of each value (actors/query/json_fields.hpp)
   libjemalloc-dev  # the executables' malloc (cmake/SolverStateAllocator.cmake)
   # tests
   catch2 curl prometheus

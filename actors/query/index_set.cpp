@@ -1,4 +1,4 @@
-// A shard's indexes: fields read from JSON values, the order of entries,
+// A shard's indexes: the order of entries,
 // upkeep from committed changes, and what a query may ask. The plans that
 // answer a query are in query_plan.cpp.
 
@@ -7,10 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-
-#include <boost/json/monotonic_resource.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
 
 #include "actors/query/query_cursor.hpp"
 #include "messages/errors.hpp"
@@ -32,58 +28,7 @@ caf::error bad(std::string why) {
   return make_state_error(state_errc::bad_request, std::move(why));
 }
 
-std::optional<index_value> field_of(const boost::json::value& v) {
-  switch (v.kind()) {
-    case boost::json::kind::string: {
-      auto& s = v.get_string();
-      return index_value::of(std::string{s.data(), s.size()});
-    }
-    case boost::json::kind::int64:
-      return index_value::of(static_cast<long double>(v.get_int64()));
-    case boost::json::kind::uint64:
-      return index_value::of(static_cast<long double>(v.get_uint64()));
-    case boost::json::kind::double_:
-      return index_value::of(static_cast<long double>(v.get_double()));
-    default:
-      return std::nullopt;
-  }
-}
-
 } // namespace
-
-void extract_fields(std::string_view value,
-                    const std::vector<std::string_view>& paths,
-                    std::vector<std::optional<index_value>>& out) {
-  out.assign(paths.size(), std::nullopt);
-  // Not an object: not indexed, and no parse.
-  auto first = value.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos || value[first] != '{')
-    return;
-  unsigned char buffer[4096];
-  boost::json::monotonic_resource mr{buffer, sizeof buffer};
-  boost::json::error_code ec;
-  auto doc = boost::json::parse(
-    boost::json::string_view{value.data(), value.size()}, ec, &mr);
-  if (ec || !doc.is_object())
-    return;
-  for (size_t i = 0; i < paths.size(); ++i) {
-    if (paths[i].empty())
-      continue; // this index does not cover the key
-    boost::json::error_code pec;
-    auto found = doc.find_pointer(
-      boost::json::string_view{paths[i].data(), paths[i].size()}, pec);
-    if (found)
-      out[i] = field_of(*found);
-  }
-}
-
-std::vector<std::optional<index_value>>
-extract_fields(std::string_view value,
-               const std::vector<std::string_view>& paths) {
-  std::vector<std::optional<index_value>> out;
-  extract_fields(value, paths, out);
-  return out;
-}
 
 // -- ordering -------------------------------------------------------------------
 

@@ -21,24 +21,12 @@
 #include <caf/expected.hpp>
 
 #include "actors/query/index_codes.hpp"
+#include "actors/query/json_fields.hpp"
 #include "config/config.hpp"
 #include "messages/query.hpp"
 #include "messages/watch.hpp"
 
 namespace solver_state {
-
-/// The fields of `value` at each index of `paths` (JSON pointers), when
-/// `value` is a JSON object; a field that is missing, or not a string or a
-/// number, is nothing.
-/// An empty path asks for nothing (that index does not cover the key).
-std::vector<std::optional<index_value>>
-extract_fields(std::string_view value,
-               const std::vector<std::string_view>& paths);
-
-/// The same into `out` (its capacity reused).
-void extract_fields(std::string_view value,
-                    const std::vector<std::string_view>& paths,
-                    std::vector<std::optional<index_value>>& out);
 
 /// <0, 0, >0 as `a` sorts before, with, after `b`: numbers first, then
 /// strings (the order of messages/query.hpp's index_value).

@@ -1,8 +1,8 @@
-// A shard's indexes on their own (actors/query/): fields taken from JSON
-// values, and queries checked against a brute-force evaluation of the same
-// data: random keys, random queries (every operator, every plan, both
-// directions), paged through their cursors, on one index set and split over
-// several merged as a fan-out merges them.
+// A shard's indexes on their own (actors/query/): queries checked against a
+// brute-force evaluation of the same data: random keys, random queries
+// (every operator, every plan, both directions), paged through their
+// cursors, on one index set and split over several merged as a fan-out
+// merges them.
 
 #include <catch2/catch.hpp>
 
@@ -23,10 +23,6 @@
 using namespace solver_state;
 
 namespace {
-
-std::optional<index_value> field(std::string_view json, std::string path) {
-  return extract_fields(json, {std::move(path)}).at(0);
-}
 
 std::vector<index_config> specs() {
   return {{"status", "o:", "/status"},
@@ -231,28 +227,6 @@ std::string describe(const query_request& req) {
 }
 
 } // namespace
-
-TEST_CASE("fields are the string or number at a JSON pointer of an object") {
-  CHECK(field(R"({"status":"pending"})", "/status")
-        == index_value::of(std::string{"pending"}));
-  CHECK(field(R"({"a":{"b":7}})", "/a/b") == index_value::of(7.0L));
-  CHECK(field(R"({"list":[5,6]})", "/list/1") == index_value::of(6.0L));
-  CHECK(field(R"({"a/b":1,"m~n":2})", "/a~1b") == index_value::of(1.0L));
-  CHECK(field(R"({"a/b":1,"m~n":2})", "/m~0n") == index_value::of(2.0L));
-  CHECK(field(R"({"d":1.5e3})", "/d") == index_value::of(1500.0L));
-  // Every int64 and uint64 exactly (amounts, timestamps in ns).
-  CHECK(field(R"({"n":18446744073709551615})", "/n")->number
-        == 18446744073709551615.0L);
-  CHECK(field(R"({"n":9007199254740993})", "/n")->number
-        != field(R"({"n":9007199254740992})", "/n")->number);
-  CHECK(field(R"({"n":-5})", "/n") == index_value::of(-5.0L));
-  // Not a string or a number, missing, not an object, not JSON: nothing.
-  for (auto* value : {R"({"status":true})", R"({"status":null})",
-                      R"({"status":{"x":1}})", R"({"status":[1]})",
-                      R"({"other":1})", R"(["status"])", "\"status\"", "42",
-                      "not json", R"({"status":"x")", ""})
-    CHECK_FALSE(field(value, "/status"));
-}
 
 TEST_CASE("index values: numbers before strings, numbers by value, strings "
           "bytewise") {

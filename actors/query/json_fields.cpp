@@ -1,0 +1,197 @@
+#include "actors/query/json_fields.hpp"
+
+#include <memory>
+#include <string>
+
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+#include <simdjson.h>
+
+namespace solver_state {
+
+namespace {
+
+/// A parser keeps the capacity of the largest document it read: values up
+/// to this size share one per thread; a larger one gets a parser of its
+/// own, freed after it, so that one large value does not stay allocated.
+constexpr size_t kept_parser_bytes = 64 * 1024;
+
+bool starts_object(std::string_view value) {
+  auto first = value.find_first_not_of(" \t\r\n");
+  return first != std::string_view::npos && value[first] == '{';
+}
+
+// -- simdjson -------------------------------------------------------------------
+
+std::optional<index_value> field_of(simdjson::dom::element e) {
+  using type = simdjson::dom::element_type;
+  switch (e.type()) {
+    case type::STRING: {
+      std::string_view s;
+      if (e.get(s))
+        return std::nullopt;
+      return index_value::of(std::string{s});
+    }
+    case type::INT64:
+      return index_value::of(static_cast<long double>(int64_t(e)));
+    case type::UINT64:
+      return index_value::of(static_cast<long double>(uint64_t(e)));
+    case type::DOUBLE:
+      return index_value::of(static_cast<long double>(double(e)));
+    default:
+      return std::nullopt;
+  }
+}
+
+/// Takes the next reference token of `pointer` (which starts with '/')
+/// into `token`, unescaped (~1 is '/', ~0 is '~'); false when an escape is
+/// broken.
+bool take_token(std::string_view& pointer, std::string& token) {
+  token.clear();
+  size_t i = 1;
+  for (; i < pointer.size() && pointer[i] != '/'; ++i) {
+    if (pointer[i] != '~') {
+      token.push_back(pointer[i]);
+      continue;
+    }
+    if (++i == pointer.size() || (pointer[i] != '0' && pointer[i] != '1'))
+      return false;
+    token.push_back(pointer[i] == '0' ? '~' : '/');
+  }
+  pointer.remove_prefix(i);
+  return true;
+}
+
+/// An array index as RFC 6901 writes it: digits, no leading zero.
+bool array_index(const std::string& token, size_t& out) {
+  if (token.empty() || token.size() > 18 || (token[0] == '0' && token.size() > 1))
+    return false;
+  out = 0;
+  for (char c : token) {
+    if (c < '0' || c > '9')
+      return false;
+    out = out * 10 + static_cast<size_t>(c - '0');
+  }
+  return true;
+}
+
+/// The element at `pointer` in `at`. simdjson keeps every member of an
+/// object, also one named twice, and its own lookup answers the first; a
+/// DOM (Boost.JSON's, which this replaced) keeps the last, so the walk
+/// reads every member and keeps the last match.
+bool find(simdjson::dom::element at, std::string_view pointer,
+          simdjson::dom::element& out) {
+  std::string token;
+  while (!pointer.empty()) {
+    if (pointer[0] != '/' || !take_token(pointer, token))
+      return false;
+    if (simdjson::dom::object object; !at.get(object)) {
+      bool found = false;
+      for (auto member : object)
+        if (member.key == token) {
+          at = member.value;
+          found = true;
+        }
+      if (!found)
+        return false;
+    } else if (simdjson::dom::array array; !at.get(array)) {
+      size_t index = 0;
+      if (!array_index(token, index) || array.at(index).get(at))
+        return false;
+    } else {
+      return false;
+    }
+  }
+  out = at;
+  return true;
+}
+
+/// False when simdjson cannot read `value` (the caller asks Boost.JSON).
+bool extract_with_simdjson(simdjson::dom::parser& parser, std::string_view value,
+                           const std::vector<std::string_view>& paths,
+                           std::vector<std::optional<index_value>>& out) {
+  simdjson::dom::element doc;
+  if (parser.parse(value.data(), value.size()).get(doc))
+    return false;
+  if (doc.type() != simdjson::dom::element_type::OBJECT)
+    return true; // JSON, not an object: nothing
+  for (size_t i = 0; i < paths.size(); ++i) {
+    simdjson::dom::element found;
+    if (!paths[i].empty() && find(doc, paths[i], found))
+      out[i] = field_of(found);
+  }
+  return true;
+}
+
+// -- Boost.JSON: what simdjson refuses --------------------------------------------
+
+std::optional<index_value> field_of(const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::string: {
+      auto& s = v.get_string();
+      return index_value::of(std::string{s.data(), s.size()});
+    }
+    case boost::json::kind::int64:
+      return index_value::of(static_cast<long double>(v.get_int64()));
+    case boost::json::kind::uint64:
+      return index_value::of(static_cast<long double>(v.get_uint64()));
+    case boost::json::kind::double_:
+      return index_value::of(static_cast<long double>(v.get_double()));
+    default:
+      return std::nullopt;
+  }
+}
+
+/// Numbers past 64 bits (read as the nearest double, or infinity), which
+/// simdjson refuses whole documents for; and the documents neither reads.
+void extract_with_boost(std::string_view value,
+                        const std::vector<std::string_view>& paths,
+                        std::vector<std::optional<index_value>>& out) {
+  unsigned char buffer[4096];
+  boost::json::monotonic_resource mr{buffer, sizeof buffer};
+  boost::json::error_code ec;
+  auto doc = boost::json::parse(
+    boost::json::string_view{value.data(), value.size()}, ec, &mr);
+  if (ec || !doc.is_object())
+    return;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    if (paths[i].empty())
+      continue;
+    boost::json::error_code pec;
+    auto found = doc.find_pointer(
+      boost::json::string_view{paths[i].data(), paths[i].size()}, pec);
+    if (found)
+      out[i] = field_of(*found);
+  }
+}
+
+} // namespace
+
+void extract_fields(std::string_view value,
+                    const std::vector<std::string_view>& paths,
+                    std::vector<std::optional<index_value>>& out) {
+  out.assign(paths.size(), std::nullopt);
+  if (!starts_object(value))
+    return; // not an object: not indexed, and no parse
+  bool read = false;
+  if (value.size() <= kept_parser_bytes) {
+    static thread_local simdjson::dom::parser parser;
+    read = extract_with_simdjson(parser, value, paths, out);
+  } else {
+    auto parser = std::make_unique<simdjson::dom::parser>();
+    read = extract_with_simdjson(*parser, value, paths, out);
+  }
+  if (!read)
+    extract_with_boost(value, paths, out);
+}
+
+std::vector<std::optional<index_value>>
+extract_fields(std::string_view value,
+               const std::vector<std::string_view>& paths) {
+  std::vector<std::optional<index_value>> out;
+  extract_fields(value, paths, out);
+  return out;
+}
+
+} // namespace solver_state
