@@ -10,7 +10,11 @@
 //      rounds, median rates;
 //  (c) the memory the indexes of (a) take: heap bytes of an index set
 //      holding the N orders (malloc's count, before and after), and the
-//      index set's own time per put and per update, on one thread.
+//      index set's own time per put and per update, on one thread;
+//  (d) reading the two indexed fields of a value, what every indexed write
+//      and every build from the values does: extract_fields (simdjson)
+//      against a Boost.JSON DOM and its pointer lookup (what it replaced),
+//      on these orders and on 1.5 KiB EIP-7683 orders, best of 5 passes.
 // Both on the memory backend through the router and shards, the path a CAF
 // solver takes; (a) with one request at a time, as a client pages.
 // Usage: query-bench [orders=1000000] [writes=200000] [rounds=3] [window=128]
@@ -31,9 +35,11 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -43,12 +49,14 @@
 #include <caf/scoped_actor.hpp>
 
 #include "actors/query/index_set.hpp"
+#include "actors/query/json_fields.hpp"
 #include "actors/store.hpp"
 #include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
 #include "bench/order_values.hpp"
 #include "messages/errors.hpp"
 #include "messages/protocol.hpp"
+#include "tests/support/eip7683_order.hpp"
 #include "util/allocator.hpp"
 
 #ifdef QUERY_BENCH_STARTS_POSTGRES
@@ -299,6 +307,46 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+/// (d): ns per value to read `paths` from each of `values`, best of 5
+/// passes, by extract_fields and by a Boost.JSON DOM.
+std::pair<double, double> field_reading_ns(const std::vector<std::string>& values,
+                                           const std::vector<std::string_view>& paths) {
+  size_t seen = 0;
+  auto best_of = [&](const std::function<void(const std::string&)>& read) {
+    double best = 1e30;
+    for (int pass = 0; pass < 5; ++pass)
+      best = std::min(best, seconds_of([&] {
+                        for (auto& v : values)
+                          read(v);
+                      }));
+    return best * 1e9 / values.size();
+  };
+  std::vector<std::optional<index_value>> fields;
+  auto ours = best_of([&](const std::string& v) {
+    extract_fields(v, paths, fields);
+    seen += fields[0].has_value() + fields[1].has_value();
+  });
+  // The reading before simdjson, whole: the same fields out.
+  auto dom = best_of([&](const std::string& v) {
+    fields.assign(paths.size(), std::nullopt);
+    unsigned char buffer[4096];
+    boost::json::monotonic_resource mr{buffer, sizeof buffer};
+    boost::json::error_code ec;
+    auto doc = boost::json::parse(v, ec, &mr);
+    for (size_t i = 0; i < paths.size() && !ec; ++i)
+      if (auto* f = doc.find_pointer({paths[i].data(), paths[i].size()}, ec)) {
+        if (f->is_string())
+          fields[i] = index_value::of(std::string{f->get_string()});
+        else if (f->is_int64())
+          fields[i] = index_value::of(static_cast<long double>(f->get_int64()));
+        ++seen;
+      }
+  });
+  if (seen != 2 * 2 * 5 * values.size())
+    std::fprintf(stderr, "(d): fields missing (%zu)\n", seen);
+  return {ours, dom};
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -381,6 +429,23 @@ int main(int argc, char** argv) {
                 set->keys(), (after - before) / 1e6,
                 double(after - before) / orders, (*keys)[0].size(),
                 took * 1e6 / orders, updated * 1e6 / orders);
+  }
+
+  // (d) reading the indexed fields.
+  if (engine_url.empty()) {
+    std::mt19937_64 rng{7};
+    std::vector<std::string> eip(20'000);
+    for (auto& v : eip)
+      v = testing::eip7683_order(rng);
+    std::vector<std::string> small(values->begin(),
+                                   values->begin() + std::min<size_t>(orders, 20'000));
+    auto [small_ours, small_dom] = field_reading_ns(small, {"/status", "/deadline"});
+    auto [eip_ours, eip_dom] = field_reading_ns(eip, {"/status", "/fillDeadline"});
+    std::printf("reading two indexed fields: orders of %zu bytes %.0f ns vs %.0f ns "
+                "(Boost.JSON DOM), %.1fx; EIP-7683 orders of %zu bytes %.0f ns vs "
+                "%.0f ns, %.1fx\n",
+                small[0].size(), small_ours, small_dom, small_dom / small_ours,
+                eip[0].size(), eip_ours, eip_dom, eip_dom / eip_ours);
   }
 
   // (a) the pending orders, soonest first.
