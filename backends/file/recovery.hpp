@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <absl/container/btree_map.h>
 #include <caf/expected.hpp>
 
 #include "backends/file/env.hpp"
@@ -50,7 +51,18 @@ struct key_meta {
   uint64_t size = 0; // value bytes
 };
 
-using key_index = std::map<std::string, key_meta>;
+/// Every key of a shard, in key order (list() walks it). A B-tree of 1 KiB
+/// nodes rather than std::map's node per key: with a million keys a lookup
+/// (every read and write) takes half the time (fewer levels, no pointer to
+/// chase per level), the index 30% less memory (about 90 bytes a key of 22
+/// bytes, against 128), and a start a handful of allocations per node of
+/// keys instead of one per key (bench/README.md, "The file backend's key
+/// index as a B-tree"). Entries move when others are inserted or erased:
+/// nothing keeps a pointer into it.
+using key_index = absl::container_internal::btree_map_container<
+  absl::container_internal::btree<absl::container_internal::map_params<
+    std::string, key_meta, std::less<std::string>,
+    std::allocator<std::pair<const std::string, key_meta>>, 1024, false>>>;
 
 /// A key's latest change recorded in a log and not yet folded into the
 /// tree: its new contents, or its removal.

@@ -38,7 +38,7 @@ file_store::file_store(std::shared_ptr<file_base> base,
   for (auto& [key, meta] : index_) {
     bytes_ += key.size() + meta.size;
     if (meta.expires_at_ms != 0)
-      expiries_.insert({meta.expires_at_ms, key});
+      expiries_.emplace(meta.expires_at_ms, key);
   }
   quarantined_.swap(opts_.quarantined);
   dirty_.swap(opts_.unfolded);
@@ -77,7 +77,10 @@ void file_store::put_meta(const std::string& key,
   auto it = index_.find(key);
   if (it != index_.end()) {
     if (it->second.expires_at_ms != 0)
-      expiries_.erase({it->second.expires_at_ms, it->first});
+      if (auto e = expiries_.find(expiry_order::view{it->second.expires_at_ms,
+                                                     it->first});
+          e != expiries_.end())
+        expiries_.erase(e);
     bytes_ -= it->first.size() + it->second.size;
     if (!meta) {
       index_.erase(it);
@@ -94,7 +97,7 @@ void file_store::put_meta(const std::string& key,
   }
   bytes_ += it->first.size() + meta->size;
   if (meta->expires_at_ms != 0)
-    expiries_.insert({meta->expires_at_ms, it->first});
+    expiries_.emplace(meta->expires_at_ms, it->first);
 }
 
 // -- reads ------------------------------------------------------------------------
@@ -971,7 +974,10 @@ void file_store::count_sync(std::chrono::steady_clock::duration took) {
 }
 
 store_stats file_store::stats() const {
-  store_stats out{index_.size(), bytes_, quarantined_.size()};
+  store_stats out;
+  out.keys = index_.size();
+  out.bytes = bytes_;
+  out.quarantined = quarantined_.size();
   out.log_syncs.buckets = sync_buckets_;
   out.log_syncs.buckets.resize(bucket_count);
   out.log_syncs.seconds = sync_seconds_;

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -275,8 +276,21 @@ private:
   file_store_options opts_;
   version_t last_version_;
   key_index index_;
-  // Views into index_'s keys: std::map nodes never move.
-  std::set<std::pair<unix_ms, std::string_view>> expiries_;
+  /// The keys with an expiry, soonest first (copies: index_'s entries
+  /// move), found by views of keys without a copy.
+  struct expiry_order {
+    using is_transparent = void;
+    using view = std::pair<unix_ms, std::string_view>;
+    static view of(const std::pair<unix_ms, std::string>& e) {
+      return {e.first, e.second};
+    }
+    static view of(const view& v) { return v; }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return of(a) < of(b);
+    }
+  };
+  std::set<std::pair<unix_ms, std::string>, expiry_order> expiries_;
   std::unordered_map<std::string, dirty_slot> dirty_;
   value_cache cache_;
   uint64_t bytes_ = 0;
