@@ -526,7 +526,9 @@ caf::error rocksdb_store::health_check() {
 }
 
 store_stats rocksdb_store::stats() const {
-  store_stats out{totals_.keys, totals_.bytes};
+  store_stats out;
+  out.keys = totals_.keys;
+  out.bytes = totals_.bytes;
   out.log_syncs.buckets = sync_buckets_;
   out.log_syncs.buckets.resize(bucket_count);
   out.log_syncs.seconds = sync_seconds_;
