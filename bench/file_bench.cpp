@@ -32,10 +32,18 @@
 //     as root, cold. Also times each stop (which writes the snapshot).
 //     With `aes`, values are encrypted at rest (AES-256-GCM, a key made for
 //     the run), and so is the snapshot.
+//   file_bench key-index KEYS
+//     The shard's key index (backends/file/recovery.hpp, a B-tree) against
+//     std::map, which it replaced, in memory alone: KEYS keys of 22 bytes
+//     loaded in order (as a start loads them), then KEYS/2 lookups of
+//     random keys (a read or an overwrite) and KEYS/2 new keys inserted at
+//     random places; the allocator's bytes a key; best of 3 rounds each,
+//     alternating.
 //   file_bench index-start BASE_PATH ORDERS SHARDS file|rocksdb ROUNDS
 //     ROUNDS starts (and stops) over what index-restart left: each loads
 //     the snapshot the stop before kept (for A/B runs of the loading).
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -43,6 +51,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -66,10 +75,11 @@
 #include "backends/file/store.hpp"
 #include "backends/memory/plugin.hpp"
 #include "backends/plugin.hpp"
-#include "bench/order_values.hpp"
 #include "backends/shard_placement.hpp"
+#include "bench/order_values.hpp"
 #include "messages/keys.hpp"
 #include "messages/protocol.hpp"
+#include "util/allocator.hpp"
 
 using namespace solver_state;
 using clock_type = std::chrono::steady_clock;
@@ -326,6 +336,80 @@ int run_fill_log(const std::string& base, size_t keys) {
 }
 
 /// Times one open of an existing base_path (as written by `restart`).
+/// One round of `key-index` on a map of type Map.
+struct key_map_round {
+  double load_ms, bytes_a_key, lookup_ns, insert_ns;
+};
+
+template <class Map>
+key_map_round time_key_map(const std::vector<std::string>& keys,
+                           const std::vector<std::string>& probes) {
+  auto held = [] {
+    auto usage = allocator_usage_now();
+    return usage ? usage->allocated : size_t{0};
+  };
+  using ns = std::chrono::duration<double, std::nano>;
+  auto before = held();
+  auto t0 = clock_type::now();
+  Map map;
+  for (auto& k : keys)
+    map.emplace_hint(map.end(), k, key_meta{1, 0, value_bytes});
+  auto t1 = clock_type::now();
+  auto after = held();
+  uint64_t found = 0;
+  for (auto& p : probes)
+    if (auto it = map.find(p); it != map.end()) {
+      found += it->second.size;
+      ++it->second.version;
+    }
+  auto t2 = clock_type::now();
+  for (auto& p : probes)
+    map.emplace(p + "+", key_meta{2, 0, value_bytes});
+  auto t3 = clock_type::now();
+  if (found != probes.size() * value_bytes || map.size() != keys.size() + probes.size())
+    std::fprintf(stderr, "key-index: the map lost keys\n");
+  return {ns(t1 - t0).count() / 1e6, double(after - before) / keys.size(),
+          ns(t2 - t1).count() / probes.size(), ns(t3 - t2).count() / probes.size()};
+}
+
+int run_key_index(size_t count) {
+  std::vector<std::string> keys;
+  keys.reserve(count);
+  char key[32];
+  for (size_t i = 0; i < count; ++i) {
+    std::snprintf(key, sizeof key, "order:bench:%010zu", i);
+    keys.emplace_back(key);
+  }
+  // Half the keys, each once, in random order.
+  std::vector<std::string> probes = keys;
+  std::shuffle(probes.begin(), probes.end(), std::mt19937_64{1});
+  probes.resize(count / 2);
+  auto best = [](key_map_round& b, const key_map_round& r) {
+    b = {std::min(b.load_ms, r.load_ms), r.bytes_a_key,
+         std::min(b.lookup_ns, r.lookup_ns), std::min(b.insert_ns, r.insert_ns)};
+  };
+  key_map_round old_map{1e30, 0, 1e30, 1e30}, index{1e30, 0, 1e30, 1e30};
+  for (int round = 0; round < 3; ++round) {
+    best(old_map, time_key_map<std::map<std::string, key_meta>>(keys, probes));
+    best(index, time_key_map<key_index>(keys, probes));
+  }
+  std::printf("key index of %zu keys of %zu bytes, best of 3 rounds:\n"
+              "  %-10s load %7.1f ms, %5.1f bytes a key, lookup %6.0f ns, "
+              "insert %6.0f ns\n"
+              "  %-10s load %7.1f ms, %5.1f bytes a key, lookup %6.0f ns, "
+              "insert %6.0f ns\n"
+              "  B-tree / std::map: load %.2f, bytes %.2f, lookup %.2f, "
+              "insert %.2f\n",
+              count, keys[0].size(), "std::map", old_map.load_ms,
+              old_map.bytes_a_key, old_map.lookup_ns, old_map.insert_ns,
+              "B-tree", index.load_ms, index.bytes_a_key, index.lookup_ns,
+              index.insert_ns, index.load_ms / old_map.load_ms,
+              index.bytes_a_key / old_map.bytes_a_key,
+              index.lookup_ns / old_map.lookup_ns,
+              index.insert_ns / old_map.insert_ns);
+  return 0;
+}
+
 int run_open(const std::string& base) {
   state_config cfg;
   cfg.type = "file";
@@ -662,6 +746,8 @@ int main(int argc, char** argv) {
     return run_restart(argv[2], std::stoul(argv[3]));
   if (cmd == "open" && argc == 3)
     return run_open(argv[2]);
+  if (cmd == "key-index" && argc == 3)
+    return run_key_index(std::stoul(argv[2]));
   if (cmd == "fill-log" && argc == 4)
     return run_fill_log(argv[2], std::stoul(argv[3]));
   if (cmd == "index-start" && argc == 7)
@@ -679,10 +765,12 @@ int main(int argc, char** argv) {
                "       %s restart BASE_PATH KEYS\n"
                "       %s open BASE_PATH\n"
                "       %s fill-log BASE_PATH KEYS\n"
+               "       %s key-index KEYS\n"
                "       %s index-restart BASE_PATH ORDERS [SHARDS] "
                "[file|rocksdb] [aes]\n"
                "       %s index-start BASE_PATH ORDERS SHARDS file|rocksdb "
                "ROUNDS\n",
-               argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
+               argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0],
+               argv[0]);
   return 2;
 }
