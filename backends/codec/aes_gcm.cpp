@@ -1,6 +1,7 @@
 #include "backends/codec/aes_gcm.hpp"
 
 #include <climits>
+#include <variant>
 
 #include <openssl/evp.h>
 #include <sodium.h>
@@ -27,16 +28,66 @@ const unsigned char* bytes_of(std::string_view s) {
                   : no_bytes;
 }
 
+/// libsodium's key schedule: the expanded key and GHASH's powers of H
+/// (512 bytes, aligned), ours to wipe.
+struct sodium_schedule {
+  crypto_aead_aes256gcm_state schedule;
+
+  sodium_schedule() = default;
+  sodium_schedule(const sodium_schedule&) = delete;
+  sodium_schedule& operator=(const sodium_schedule&) = delete;
+  ~sodium_schedule() { sodium_memzero(&schedule, sizeof schedule); }
+};
+
+/// OpenSSL's: a context per direction, each with the key schedule set
+/// (EVP_CIPHER_CTX_free wipes it).
+struct evp_contexts {
+  EVP_CIPHER_CTX* seal = EVP_CIPHER_CTX_new();
+  EVP_CIPHER_CTX* open = EVP_CIPHER_CTX_new();
+
+  evp_contexts() = default;
+  evp_contexts(const evp_contexts&) = delete;
+  evp_contexts& operator=(const evp_contexts&) = delete;
+  ~evp_contexts() {
+    EVP_CIPHER_CTX_free(seal);
+    EVP_CIPHER_CTX_free(open);
+  }
+};
+
 } // namespace
 
 struct aes_gcm_key::state {
-  implementation kind;
-  /// libsodium: the expanded key and the powers of H (512 bytes, aligned).
-  crypto_aead_aes256gcm_state sodium;
-  /// OpenSSL: a context per direction, each with the key schedule set.
-  EVP_CIPHER_CTX* seal = nullptr;
-  EVP_CIPHER_CTX* open = nullptr;
+  std::variant<sodium_schedule, evp_contexts> schedule;
+
+  explicit state(implementation kind) {
+    if (kind == implementation::openssl)
+      schedule.emplace<evp_contexts>();
+  }
 };
+
+aes_gcm_key::aes_gcm_key(std::unique_ptr<state> s) : state_(std::move(s)) {
+}
+
+std::unique_ptr<aes_gcm_key> aes_gcm_key::make(const unsigned char* material,
+                                               implementation kind) {
+  if (!available(kind))
+    return nullptr;
+  auto s = std::make_unique<state>(kind);
+  if (auto* sodium = std::get_if<sodium_schedule>(&s->schedule)) {
+    crypto_aead_aes256gcm_beforenm(&sodium->schedule, material);
+  } else {
+    auto& evp = std::get<evp_contexts>(s->schedule);
+    if (!evp.seal || !evp.open
+        || EVP_EncryptInit_ex(evp.seal, EVP_aes_256_gcm(), nullptr, material,
+                              nullptr)
+             != 1
+        || EVP_DecryptInit_ex(evp.open, EVP_aes_256_gcm(), nullptr, material,
+                              nullptr)
+             != 1)
+      return nullptr;
+  }
+  return std::unique_ptr<aes_gcm_key>{new aes_gcm_key(std::move(s))};
+}
 
 aes_gcm_key::implementation aes_gcm_key::fastest() {
   return available(implementation::libsodium) ? implementation::libsodium
@@ -54,43 +105,25 @@ const char* aes_gcm_key::name(implementation kind) {
                                            : "OpenSSL EVP";
 }
 
-aes_gcm_key::aes_gcm_key(const unsigned char* material, implementation kind)
-  : state_(std::make_unique<state>()) {
-  state_->kind = kind;
-  if (kind == implementation::libsodium) {
-    crypto_aead_aes256gcm_beforenm(&state_->sodium, material);
-    return;
-  }
-  state_->seal = EVP_CIPHER_CTX_new();
-  state_->open = EVP_CIPHER_CTX_new();
-  EVP_EncryptInit_ex(state_->seal, EVP_aes_256_gcm(), nullptr, material,
-                     nullptr);
-  EVP_DecryptInit_ex(state_->open, EVP_aes_256_gcm(), nullptr, material,
-                     nullptr);
-}
-
-aes_gcm_key::~aes_gcm_key() {
-  // EVP_CIPHER_CTX_free wipes its key schedule; libsodium's is ours to wipe.
-  sodium_memzero(&state_->sodium, sizeof state_->sodium);
-  EVP_CIPHER_CTX_free(state_->seal);
-  EVP_CIPHER_CTX_free(state_->open);
-}
+aes_gcm_key::~aes_gcm_key() = default;
 
 aes_gcm_key::implementation aes_gcm_key::kind() const {
-  return state_->kind;
+  return std::holds_alternative<sodium_schedule>(state_->schedule)
+           ? implementation::libsodium
+           : implementation::openssl;
 }
 
 bool aes_gcm_key::seal(std::string_view plain, std::string_view aad,
                        const unsigned char* nonce, unsigned char* out,
                        unsigned char* tag) {
-  if (state_->kind == implementation::libsodium)
+  if (auto* sodium = std::get_if<sodium_schedule>(&state_->schedule))
     return crypto_aead_aes256gcm_encrypt_detached_afternm(
-             nonnull(out), tag, nullptr, bytes_of(plain), plain.size(), bytes_of(aad),
-             aad.size(), nullptr, nonce, &state_->sodium)
+             nonnull(out), tag, nullptr, bytes_of(plain), plain.size(),
+             bytes_of(aad), aad.size(), nullptr, nonce, &sodium->schedule)
            == 0;
   if (plain.size() > INT_MAX || aad.size() > INT_MAX)
     return false;
-  auto* ctx = state_->seal;
+  auto* ctx = std::get<evp_contexts>(state_->schedule).seal;
   int len = 0;
   return EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, nonce) == 1
          && EVP_EncryptUpdate(ctx, nullptr, &len, bytes_of(aad),
@@ -107,14 +140,14 @@ bool aes_gcm_key::seal(std::string_view plain, std::string_view aad,
 
 bool aes_gcm_key::open(unsigned char* body, size_t size, std::string_view aad,
                        const unsigned char* nonce, const unsigned char* tag) {
-  if (state_->kind == implementation::libsodium)
+  if (auto* sodium = std::get_if<sodium_schedule>(&state_->schedule))
     return crypto_aead_aes256gcm_decrypt_detached_afternm(
-             nonnull(body), nullptr, nonnull(body), size, tag, bytes_of(aad), aad.size(), nonce,
-             &state_->sodium)
+             nonnull(body), nullptr, nonnull(body), size, tag, bytes_of(aad),
+             aad.size(), nonce, &sodium->schedule)
            == 0;
   if (size > INT_MAX || aad.size() > INT_MAX)
     return false;
-  auto* ctx = state_->open;
+  auto* ctx = std::get<evp_contexts>(state_->schedule).open;
   int len = 0;
   // EVP_CTRL_GCM_SET_TAG takes a non-const pointer; it only reads.
   auto* expected = const_cast<unsigned char*>(tag);

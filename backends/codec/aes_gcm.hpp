@@ -39,8 +39,11 @@ public:
   static const char* name(implementation kind);
 
   /// A key of `key_bytes` bytes at `material` (copied), used through
-  /// `kind`, which must be available.
-  aes_gcm_key(const unsigned char* material, implementation kind);
+  /// `kind`; nullptr when this CPU cannot run `kind` (libsodium's code
+  /// would stop the process on an instruction it lacks) or the cipher
+  /// would not take the key.
+  static std::unique_ptr<aes_gcm_key> make(const unsigned char* material,
+                                           implementation kind);
   aes_gcm_key(const aes_gcm_key&) = delete;
   aes_gcm_key& operator=(const aes_gcm_key&) = delete;
   /// Wipes the key schedule.
@@ -63,7 +66,10 @@ public:
             const unsigned char* nonce, const unsigned char* tag);
 
 private:
+  /// One implementation's key schedule (aes_gcm.cpp): libsodium's, or
+  /// OpenSSL's contexts, never both.
   struct state;
+  explicit aes_gcm_key(std::unique_ptr<state> s);
   std::unique_ptr<state> state_;
 };
 

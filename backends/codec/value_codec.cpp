@@ -224,9 +224,16 @@ struct value_codec::impl {
     if (!keys)
       return;
     ciphers.reserve(keys->keys().size());
-    for (auto& key : keys->keys())
-      ciphers.push_back(
-        {&key, std::make_unique<aes_gcm_key>(key.material.data(), aes)});
+    for (auto& key : keys->keys()) {
+      // The implementation asked for, or OpenSSL's where this CPU cannot
+      // run it. None (OpenSSL would not take the key): that key's values
+      // answer an error naming it.
+      auto gcm = aes_gcm_key::make(key.material.data(), aes);
+      if (!gcm)
+        gcm = aes_gcm_key::make(key.material.data(),
+                                aes_gcm_key::implementation::openssl);
+      ciphers.push_back({&key, std::move(gcm)});
+    }
     primary_id = keys->primary().id;
     primary = find(primary_id);
   }
@@ -361,9 +368,11 @@ struct value_codec::impl {
     out.resize(header + value.size() + tag_bytes);
     build_aad(aad, key, std::string_view{out}.substr(0, header));
     auto* body = reinterpret_cast<unsigned char*>(out.data()) + header;
-    if (!primary->gcm->seal(value, aad, nonce, body, body + value.size()))
+    if (!primary->gcm || !primary->gcm->seal(value, aad, nonce, body,
+                                             body + value.size()))
       return make_state_error(state_errc::backend_error,
-                              "AES-256-GCM encryption failed");
+                              "AES-256-GCM encryption under key id '" + id
+                                + "' failed");
     return out;
   }
 
@@ -388,6 +397,9 @@ struct value_codec::impl {
     // GCM decrypts in place (same in and out); the header, and with it the
     // nonce and form.key_id, and the tag after the body are not touched.
     auto* body = reinterpret_cast<unsigned char*>(stored.data()) + header;
+    if (!c->gcm)
+      return restore_error(key, "the cipher would not take key id '"
+                                  + std::string{form.key_id} + "'");
     if (!c->gcm->open(body, body_size, aad, nonce, body + body_size))
       return restore_error(key, "it does not authenticate under key id '"
                                   + std::string{form.key_id}

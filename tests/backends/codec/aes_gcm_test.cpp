@@ -82,7 +82,9 @@ TEST_CASE("both implementations give the GCM specification's answer") {
   auto tag = from_hex("76fc6ece0f4e1768cddf8853bb2d551b");
   for (auto k : runnable()) {
     INFO(aes_gcm_key::name(k));
-    aes_gcm_key key{material.data(), k};
+    auto made = aes_gcm_key::make(material.data(), k);
+    REQUIRE(made);
+    auto& key = *made;
     CHECK(key.kind() == k);
     auto s = seal(key, view(plain), view(aad), nonce.data());
     CHECK(s.body == cipher);
@@ -102,8 +104,12 @@ TEST_CASE("each implementation opens what the other sealed, at every length "
   std::vector<unsigned char> material(32), nonce(12);
   for (auto& b : material)
     b = static_cast<unsigned char>(rng());
-  aes_gcm_key sodium{material.data(), kind::libsodium};
-  aes_gcm_key evp{material.data(), kind::openssl};
+  auto made_sodium = aes_gcm_key::make(material.data(), kind::libsodium);
+  REQUIRE(made_sodium);
+  auto& sodium = *made_sodium;
+  auto made_evp = aes_gcm_key::make(material.data(), kind::openssl);
+  REQUIRE(made_evp);
+  auto& evp = *made_evp;
   std::vector<size_t> sizes;
   for (size_t n = 0; n <= 300; ++n)
     sizes.push_back(n);
@@ -135,7 +141,9 @@ TEST_CASE("an altered byte, tag, nonce or aad does not open, on either "
   std::string aad = "order:t:1";
   for (auto k : runnable()) {
     INFO(aes_gcm_key::name(k));
-    aes_gcm_key key{material.data(), k};
+    auto made = aes_gcm_key::make(material.data(), k);
+    REQUIRE(made);
+    auto& key = *made;
     auto s = seal(key, plain, aad, nonce.data());
     REQUIRE(open(key, s, aad, nonce.data()) == plain);
     for (size_t i = 0; i < s.body.size(); ++i) {
@@ -153,7 +161,24 @@ TEST_CASE("an altered byte, tag, nonce or aad does not open, on either "
     CHECK_FALSE(open(key, s, aad, moved.data()));
     CHECK_FALSE(open(key, s, "order:t:2", nonce.data()));
     CHECK_FALSE(open(key, s, "", nonce.data()));
-    aes_gcm_key wrong{other.data(), k};
+    auto made_wrong = aes_gcm_key::make(other.data(), k);
+    REQUIRE(made_wrong);
+    auto& wrong = *made_wrong;
     CHECK_FALSE(open(wrong, s, aad, nonce.data()));
   }
+}
+
+TEST_CASE("a key is made only for an implementation this CPU runs") {
+  std::vector<unsigned char> material(32, 0x42);
+  auto evp = aes_gcm_key::make(material.data(), kind::openssl);
+  REQUIRE(evp);
+  CHECK(evp->kind() == kind::openssl);
+  // Where the CPU lacks AES-NI, libsodium's code would stop the process on
+  // its first instruction: no key instead.
+  auto sodium = aes_gcm_key::make(material.data(), kind::libsodium);
+  CHECK(static_cast<bool>(sodium)
+        == aes_gcm_key::available(kind::libsodium));
+  if (sodium)
+    CHECK(sodium->kind() == kind::libsodium);
+  CHECK(aes_gcm_key::available(aes_gcm_key::fastest()));
 }
