@@ -169,7 +169,10 @@ size_t memory_store::sweep(unix_ms now, std::vector<std::string>* expired) {
 }
 
 store_stats memory_store::stats() const {
-  return {slots_.size(), bytes_};
+  store_stats out;
+  out.keys = slots_.size();
+  out.bytes = bytes_;
+  return out;
 }
 
 } // namespace solver_state
