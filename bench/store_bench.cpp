@@ -5,7 +5,11 @@
 //  (b) batch_get of 100 keys per message (a window of batches in flight)
 //      against a single-threaded std::unordered_map lookup loop that copies
 //      the same entries out.
+//  (c) the memory backend's store alone on one thread (no actors): N new
+//      keys, then random gets and random overwrites, ns per operation,
+//      against a std::unordered_map<std::string, std::string> doing the same.
 // Usage: store-bench [ops=400000] [keys=100000] [window=128]
+//                    [keys for (c)=1000000]
 
 #include <chrono>
 #include <cstdio>
@@ -24,6 +28,7 @@
 
 #include "actors/store.hpp"
 #include "backends/compiled_plugins.hpp"
+#include "backends/memory/store.hpp"
 #include "backends/plugin.hpp"
 #include "messages/protocol.hpp"
 
@@ -225,6 +230,84 @@ void preload(caf::actor_system& sys, Handle target,
   self->receive([](size_t) {});
 }
 
+/// (c): ns per new key, get and overwrite of `keys`, through `set` and
+/// `get` (callables over a key and a value).
+struct alone_times {
+  double put_ns, get_ns, update_ns;
+};
+
+template <class Set, class Get>
+alone_times time_alone(const std::vector<std::string>& keys, size_t ops,
+                       Set set, Get get) {
+  using ns = std::chrono::duration<double, std::nano>;
+  std::string value(value_bytes, 'v');
+  std::mt19937_64 rng{3};
+  std::vector<size_t> picks(ops);
+  for (auto& p : picks)
+    p = rng() % keys.size();
+  auto t0 = clock_type::now();
+  for (auto& k : keys)
+    set(k, value);
+  auto t1 = clock_type::now();
+  size_t seen = 0;
+  for (auto p : picks)
+    seen += get(keys[p]);
+  auto t2 = clock_type::now();
+  for (auto p : picks)
+    set(keys[p], value);
+  auto t3 = clock_type::now();
+  if (seen != ops * value_bytes)
+    std::fprintf(stderr, "(c): a get missed\n");
+  return {ns(t1 - t0).count() / keys.size(), ns(t2 - t1).count() / ops,
+          ns(t3 - t2).count() / ops};
+}
+
+void run_alone(size_t nkeys, size_t ops) {
+  auto keys = make_keys(nkeys);
+  alone_times ours{1e30, 1e30, 1e30}, raw{1e30, 1e30, 1e30};
+  auto best = [](alone_times& b, const alone_times& t) {
+    b = {std::min(b.put_ns, t.put_ns), std::min(b.get_ns, t.get_ns),
+         std::min(b.update_ns, t.update_ns)};
+  };
+  for (int round = 0; round < 3; ++round) {
+    {
+      memory_store store{std::make_shared<key_budget>(0),
+                         eviction_policy::reject, 0};
+      best(ours, time_alone(
+                   keys, ops,
+                   [&](const std::string& k, const std::string& v) {
+                     set_request req;
+                     req.key = k;
+                     req.value = v;
+                     store.set(std::move(req), 0, 1);
+                   },
+                   [&](const std::string& k) {
+                     auto e = store.get(k, 1);
+                     return e ? e->value.size() : 0;
+                   }));
+    }
+    {
+      std::unordered_map<std::string, std::string> map;
+      best(raw, time_alone(
+                  keys, ops,
+                  [&](const std::string& k, const std::string& v) {
+                    map[k] = v;
+                  },
+                  [&](const std::string& k) {
+                    auto it = map.find(k);
+                    return it == map.end() ? 0 : it->second.size();
+                  }));
+    }
+  }
+  std::printf("(c) the memory backend's store alone, one thread, %zu keys, "
+              "best of 3: new %.0f / get %.0f / overwrite %.0f ns, against "
+              "a std::unordered_map %.0f / %.0f / %.0f ns (ratio of rates "
+              "%.2f / %.2f / %.2f)\n",
+              nkeys, ours.put_ns, ours.get_ns, ours.update_ns, raw.put_ns,
+              raw.get_ns, raw.update_ns, raw.put_ns / ours.put_ns,
+              raw.get_ns / ours.get_ns, raw.update_ns / ours.update_ns);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -276,5 +359,6 @@ int main(int argc, char** argv) {
   }
   stop_store(*store);
   caf::anon_send_exit(bare, caf::exit_reason::user_shutdown);
+  run_alone(argc > 4 ? std::strtoul(argv[4], nullptr, 10) : 1'000'000, ops);
   return 0;
 }
