@@ -22,7 +22,11 @@
 //                     alone, on that shared engine, 2 shards; with indexes
 //                     the change feed's read-back included. `postgresql`
 //                     alone: on a throwaway PostgreSQL 15 cluster the
-//                     benchmark starts (fsync off, as the tests run it)]
+//                     benchmark starts (fsync off, as the tests run it).
+//                     `file` or `rocksdb`: (b) alone on that embedded
+//                     engine as the service runs it by default (1 shard,
+//                     fsync: always), under a directory of the system's
+//                     temp directory, removed at the end]
 //                    [instances=1: (b) on the engine through this many
 //                     service instances sharing its data, each writing its
 //                     share of the keys and following the others' writes
@@ -33,6 +37,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -41,6 +46,8 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <caf/actor_system.hpp>
@@ -77,11 +84,22 @@ std::string engine_url;
 
 bool on_postgres() { return engine_url.rfind("postgresql://", 0) == 0; }
 
+/// `file` or `rocksdb`: an embedded engine, its stores under embedded_base.
+bool on_embedded() { return engine_url == "file" || engine_url == "rocksdb"; }
+std::filesystem::path embedded_base;
+
 state_config store_config(bool indexed) {
   state_config sc;
   sc.type = "memory";
   sc.shards = 4;
-  if (!engine_url.empty()) {
+  if (on_embedded()) {
+    // The service's defaults but the directory: one shard, fsync: always.
+    sc.type = engine_url;
+    sc.shards = file_default_shards;
+    auto base = (embedded_base / (indexed ? "indexed" : "plain")).string();
+    sc.file.base_path = base;
+    sc.rocksdb.base_path = base;
+  } else if (!engine_url.empty()) {
     // Two stores of one run side by side: a namespace (Redis) or a table
     // (PostgreSQL) each.
     auto options = engine_url.find('?') == std::string::npos ? "?" : "&";
@@ -372,14 +390,30 @@ int main(int argc, char** argv) {
     engine_url = postgres->url();
   }
 #endif
-  if (!engine_url.empty() && !on_postgres()
+  if (!engine_url.empty() && !on_postgres() && !on_embedded()
       && engine_url.rfind("redis", 0) != 0) {
     std::fprintf(stderr, "query-bench: '%s' is neither a redis:// nor a "
-                         "postgresql:// URL (`postgresql` alone needs the "
-                         "tests built)\n",
+                         "postgresql:// URL, nor file or rocksdb "
+                         "(`postgresql` alone needs the tests built)\n",
                  engine_url.c_str());
     return 2;
   }
+  if (on_embedded() && instances > 1) {
+    std::fprintf(stderr, "query-bench: one instance only on an embedded "
+                         "engine (it locks its directory)\n");
+    return 2;
+  }
+  struct remove_at_exit {
+    ~remove_at_exit() {
+      if (!embedded_base.empty()) {
+        std::error_code ec;
+        std::filesystem::remove_all(embedded_base, ec);
+      }
+    }
+  } removes_embedded_base;
+  if (on_embedded())
+    embedded_base = std::filesystem::temp_directory_path()
+                    / ("query-bench-" + std::to_string(::getpid()));
   caf::actor_system_config cfg;
   register_message_types(cfg);
   // Idle workers wait as the service's do (app/main.cpp): no 50 us polling
