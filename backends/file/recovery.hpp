@@ -56,7 +56,7 @@ struct key_meta {
 /// (every read and write) takes half the time (fewer levels, no pointer to
 /// chase per level), the index 30% less memory (about 90 bytes a key of 22
 /// bytes, against 128), and a start a handful of allocations per node of
-/// keys instead of one per key (bench/README.md, "The file backend's key
+/// keys instead of one per key (bench/README.md, "The key
 /// index as a B-tree"). Entries move when others are inserted or erased:
 /// nothing keeps a pointer into it.
 using key_index = absl::container_internal::btree_map_container<
