@@ -57,10 +57,13 @@ struct evp_contexts {
 } // namespace
 
 struct aes_gcm_key::state {
-  std::variant<sodium_schedule, evp_contexts> schedule;
+  /// Empty only until the constructor picks one.
+  std::variant<std::monostate, sodium_schedule, evp_contexts> schedule;
 
   explicit state(implementation kind) {
-    if (kind == implementation::openssl)
+    if (kind == implementation::libsodium)
+      schedule.emplace<sodium_schedule>();
+    else
       schedule.emplace<evp_contexts>();
   }
 };
