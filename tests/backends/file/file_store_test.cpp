@@ -949,7 +949,12 @@ TEST_CASE("writes that outrun the fold wait for it: the log not yet folded "
     uint64_t peak = 0;
     double waited = 0;
     double longest = 0; // the longest any one write waited
+    int waits = 0;      // writes that waited at all
+    int full_waits = 0; // writes that waited 90% of backpressure_wait or more
   };
+  const double full_wait
+    = 0.9
+      * std::chrono::duration<double>(file_store::backpressure_wait).count();
   // A disk on which each value file costs 0.5 ms more than the log record:
   // folds lag behind writes that take microseconds (fsync: never).
   auto run = [&](const std::string& name, uint64_t max_unfolded) {
@@ -965,8 +970,10 @@ TEST_CASE("writes that outrun the fold wait for it: the log not yet folded "
         REQUIRE(store->put("order:bp:" + std::to_string(i), value));
         auto now = shard.stats();
         out.peak = std::max(out.peak, now.fold.unfolded_bytes);
-        out.longest = std::max(out.longest,
-                               now.fold.backpressure_seconds - out.waited);
+        double wait = now.fold.backpressure_seconds - out.waited;
+        out.longest = std::max(out.longest, wait);
+        out.waits += wait > 0;
+        out.full_waits += wait >= full_wait;
         out.waited = now.fold.backpressure_seconds;
       }
     }
@@ -982,18 +989,19 @@ TEST_CASE("writes that outrun the fold wait for it: the log not yet folded "
   };
   auto bounded = run("bounded", budget);
   INFO("peak " << bounded.peak << " bytes, waited " << bounded.waited
-                << " s, at most " << bounded.longest << " s at once");
+                << " s in " << bounded.waits << " writes, at most "
+                << bounded.longest << " s at once, " << bounded.full_waits
+                << " waits of 90% of backpressure_wait or more");
   CHECK(bounded.peak <= 2 * budget + 4 * value.size());
   CHECK(bounded.waited > 0);
   // Paced, not stopped: each commit past half the budget waits in
   // proportion to how far past half the log is, so the waits grow while a
   // fold runs and the log with them (10-35 ms at the end of a fold here),
   // where every commit past half used to wait the most one may wait
-  // (backpressure_wait, 100 ms) until the fold was done. Half of it is
-  // reached only by a fold that takes seconds for these few hundred files.
-  CHECK(bounded.longest
-        < std::chrono::duration<double>(file_store::backpressure_wait).count()
-            / 2);
+  // (backpressure_wait, 100 ms) until the fold was done. A wait that long
+  // now takes a fold that runs for seconds: a starved one under a loaded
+  // machine may (one of 95 ms was seen in CI), most do not.
+  CHECK(bounded.full_waits * 10 <= bounded.waits);
   // The control: with a budget this test never reaches, the same writes
   // leave more than that bound unfolded, and nobody waits.
   auto unbounded = run("unbounded", 1u << 30);
