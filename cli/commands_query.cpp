@@ -14,6 +14,7 @@
 #include "cli/reply_failure.hpp"
 #include "cli/streamed_json_list.hpp"
 #include "util/base64.hpp"
+#include "util/exact_json.hpp"
 
 namespace solver_state::cli {
 
@@ -60,7 +61,7 @@ expected<json::object> parse_where(const std::string& text) {
   if (rest.empty())
     return bad(op + " needs a value");
   json::error_code ec;
-  auto parsed = json::parse(rest, ec);
+  auto parsed = parse_json_exact(rest, ec); // sent as the service reads it
   if (!ec && (parsed.is_string() || parsed.is_number() || parsed.is_array()))
     out["value"] = std::move(parsed);
   else
@@ -81,7 +82,7 @@ expected<json::object> first_body(const parsed_args& args,
     if (!text)
       return text.error();
     json::error_code ec;
-    auto doc = json::parse(*text, ec);
+    auto doc = parse_json_exact(*text, ec);
     if (ec || !doc.is_object())
       return usage_failure("--body: not a JSON object"
                            + (ec ? ": " + ec.message() : std::string{}));

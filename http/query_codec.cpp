@@ -4,6 +4,7 @@
 
 #include "http/etag.hpp"
 #include "util/base64.hpp"
+#include "util/exact_json.hpp"
 
 namespace solver_state::gateway {
 
@@ -134,7 +135,9 @@ bool read_order(const json::value& in, query_request& out,
 std::optional<query_request> parse_query(std::string_view body,
                                          std::string& problem) {
   json::error_code ec;
-  auto doc = json::parse(json::string_view{body.data(), body.size()}, ec);
+  // Numbers as the indexes read them from values (exact_json.hpp): an
+  // "eq" names the field's double, not a neighbour.
+  auto doc = parse_json_exact(body, ec);
   if (ec) {
     problem = "body is not JSON: " + ec.message();
     return std::nullopt;

@@ -4,9 +4,10 @@
 #include <string>
 
 #include <boost/json/monotonic_resource.hpp>
-#include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <simdjson.h>
+
+#include "util/exact_json.hpp"
 
 namespace solver_state {
 
@@ -145,14 +146,18 @@ std::optional<index_value> field_of(const boost::json::value& v) {
 
 /// Numbers past 64 bits (read as the nearest double, or infinity), which
 /// simdjson refuses whole documents for; and the documents neither reads.
+/// Numbers are rounded as simdjson rounds them (parse_json_exact), and
+/// nesting is allowed as deep as simdjson allows it: a field reads the same
+/// whichever of the two reads its document.
 void extract_with_boost(std::string_view value,
                         const std::vector<std::string_view>& paths,
                         std::vector<std::optional<index_value>>& out) {
   unsigned char buffer[4096];
   boost::json::monotonic_resource mr{buffer, sizeof buffer};
   boost::json::error_code ec;
-  auto doc = boost::json::parse(
-    boost::json::string_view{value.data(), value.size()}, ec, &mr);
+  boost::json::parse_options options;
+  options.max_depth = simdjson::DEFAULT_MAX_DEPTH;
+  auto doc = parse_json_exact(value, ec, &mr, options);
   if (ec || !doc.is_object())
     return;
   for (size_t i = 0; i < paths.size(); ++i) {

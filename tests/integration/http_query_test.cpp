@@ -116,6 +116,35 @@ TEST_CASE("POST /v1/query answers pages of the keys whose indexed fields "
   CHECK(keys_of(page) == std::vector<std::string>{"order:swap:o20"});
 }
 
+TEST_CASE("POST /v1/query finds a decimal by the text it was written with") {
+  // Decimals that Boost.JSON's own parse rounds to a neighbour of the
+  // nearest double (the indexes read values with simdjson, which does not).
+  service_process svc{config};
+  http_client c{svc.port()};
+  std::vector<std::string> texts{"123.45678901234567", "1664336.7447514997",
+                                 "247361.78675413286", "1569632.6026741401",
+                                 "6.02214076e23"};
+  for (size_t i = 0; i < texts.size(); ++i)
+    REQUIRE(c.put("/v1/state/order:dec:" + std::to_string(i),
+                  R"({"status":"open","deadline":)" + texts[i] + "}")
+              .status
+            == 201);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    INFO(texts[i]);
+    auto key = "order:dec:" + std::to_string(i);
+    auto where = [&](const char* op) {
+      return keys_of(post_query(
+        c, R"({"prefix":"order:dec:","where":[{"index":"deadline","op":")"
+             + std::string{op} + R"(","value":)" + texts[i] + "}]}"));
+    };
+    CHECK(where("eq") == std::vector<std::string>{key});
+    auto gte = where("gte");
+    auto gt = where("gt");
+    CHECK(std::count(gte.begin(), gte.end(), key) == 1);
+    CHECK(std::count(gt.begin(), gt.end(), key) == 0);
+  }
+}
+
 TEST_CASE("POST /v1/query refuses bad bodies with 400 and a reason") {
   service_process svc{config};
   http_client c{svc.port()};
