@@ -222,7 +222,10 @@ private:
         spdlog::info("received {} while the store opens: exiting now; the "
                      "next start opens it again",
                      sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        spdlog::shutdown();
+        // Flushed, not shut down: shutdown() drops the default logger, and
+        // a line logged meanwhile by another thread (the store opening,
+        // RocksDB's background threads) would find none.
+        spdlog::default_logger()->flush();
         std::_Exit(0);
       } else if (sig == store_failure_signal) {
         ::kill(::getpid(), sig); // pending again, for wait_for_signal()

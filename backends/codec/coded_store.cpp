@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backends/codec/aes_gcm.hpp"
 #include "backends/codec/key_ring.hpp"
 #include "backends/codec/zstd_dictionaries.hpp"
 #include "messages/errors.hpp"
@@ -40,6 +41,16 @@ caf::error open_key_ring(const state_config& cfg,
   auto ring = key_ring::load(cfg.encryption);
   if (!ring)
     return std::move(ring.error());
+  // OpenSSL's AES-256-GCM is every codec's fallback: a key it will not
+  // take (a FIPS provider without the cipher, a broken library) would start
+  // a service that refuses every write, or every read of that key's values.
+  for (auto& key : (*ring)->keys())
+    if (!aes_gcm_key::make(key.material.data(),
+                           aes_gcm_key::implementation::openssl))
+      return make_state_error(state_errc::bad_request,
+                              "state.encryption.keys: OpenSSL's AES-256-GCM "
+                              "will not take key '"
+                                + key.id + "': this system cannot encrypt");
   out = std::move(*ring);
   return {};
 }
