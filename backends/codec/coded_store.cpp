@@ -322,7 +322,9 @@ bool coded_store::background_step(unix_ms now) {
   auto& r = *rotation_;
   if (!r.active || now < r.next_pass_at)
     return false;
-  auto page = inner_->list(
+  // The keys this shard owns: on DynamoDB list() hands the first shard the
+  // whole table, and it would rewrite every shard's keys.
+  auto page = inner_->list_owned(
     list_request{std::string{}, r.cursor, static_cast<uint32_t>(rotation_chunk)},
     now);
   if (!page) {
@@ -342,7 +344,10 @@ bool coded_store::background_step(unix_ms now) {
 }
 
 /// The stored values of `keys` as they are (version 0: gone, or unreadable
-/// now: a later walk sees it again).
+/// now). An unreadable one counts as left: the walk must not end with the
+/// gauge at 0, telling the operator the old key may go, while values it
+/// could not read (a disk error, a backend that dropped the connection)
+/// may still be under it. The next walk reads them again.
 std::vector<entry> coded_store::read_chunk(const std::vector<std::string>& keys,
                                            unix_ms now) {
   auto got = inner_->batch_get(keys, now);
@@ -351,9 +356,13 @@ std::vector<entry> coded_store::read_chunk(const std::vector<std::string>& keys,
   // One unreadable value (a quarantined file) fails the whole batch: read
   // the others one by one.
   std::vector<entry> out(keys.size());
-  for (size_t i = 0; i < keys.size(); ++i)
-    if (auto e = inner_->get(keys[i], now))
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto e = inner_->get(keys[i], now);
+    if (e)
       out[i] = std::move(*e);
+    else if (code_of(e.error()) != state_errc::not_found)
+      ++rotation_->left;
+  }
   return out;
 }
 

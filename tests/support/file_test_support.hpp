@@ -165,8 +165,8 @@ private:
   std::chrono::microseconds delay_;
 };
 
-/// A disk that fails on demand: writes with ENOSPC, syncs with EIO,
-/// creating files with EROFS. Counts opens so tests can see disk reads, and
+/// A disk that fails on demand: writes with ENOSPC, syncs and reads with
+/// EIO, creating files with EROFS. Counts opens so tests can see disk reads, and
 /// the successful syncs of each file name so they can see what was made
 /// durable.
 class failing_env : public file_env {
@@ -174,6 +174,8 @@ public:
   std::atomic<bool> fail_writes{false};
   std::atomic<bool> fail_syncs{false};
   std::atomic<bool> read_only{false};
+  /// Reads of whole files (value files) fail with EIO.
+  std::atomic<bool> fail_reads{false};
   /// Writes that still succeed before every later one fails with ENOSPC
   /// (nothing written); -1: never.
   std::atomic<int> writes_before_failure{-1};
@@ -242,6 +244,11 @@ public:
     if (fail_syncs)
       return -EIO;
     return file_env::sync_fs(fd);
+  }
+  int read_all(int fd, std::string& out) override {
+    if (fail_reads)
+      return -EIO;
+    return file_env::read_all(fd, out);
   }
   int free_bytes(int fd, uint64_t& out) override {
     if (auto v = free_space.load(); v >= 0) {

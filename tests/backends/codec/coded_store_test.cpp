@@ -39,13 +39,14 @@ struct coded {
   std::unique_ptr<state_store> store;
 
   coded(const std::string& base, const key_files& files,
-        std::vector<std::string> ids) {
+        std::vector<std::string> ids,
+        std::shared_ptr<file_env> env = default_file_env()) {
     auto cfg = file_config_for(base, 1);
     for (auto& id : ids)
       cfg.encryption.keys.push_back({id, files.dir() + "/" + id + ".key"});
     if (!ids.empty())
       cfg.encryption.primary = ids.front();
-    auto stores = open_file_stores(cfg, default_file_env());
+    auto stores = open_file_stores(cfg, std::move(env));
     REQUIRE(stores);
     auto err = wrap_in_codecs(*stores, cfg);
     INFO(message_of(err));
@@ -152,6 +153,45 @@ TEST_CASE("rotation: values move to the primary key in chunks, and the old "
   }
   CHECK(after.rotate() == (key_count + 127) / 128);
   CHECK(after.store->stats().reencrypt_pending == 0);
+}
+
+TEST_CASE("rotation: values a walk could not read keep the gauge above 0 "
+          "until a later walk rewrites them") {
+  temp_dir dir;
+  key_files files;
+  files.hex_key("k1");
+  files.hex_key("k2");
+  auto base = dir.sub("state");
+  {
+    coded old{base, files, {"k1"}};
+    for (int i = 0; i < key_count; ++i)
+      old.put(key_of(i), value_of(i));
+  }
+  {
+    // Folded into the tree: the walk reads each value from its file.
+    auto raw = open_store(file_config_for(base, 1));
+    REQUIRE(raw);
+    REQUIRE_FALSE(raw->checkpoint_all());
+    for (auto& s : raw->stores)
+      REQUIRE_FALSE(s->close());
+  }
+  {
+    auto disk = std::make_shared<failing_env>();
+    coded rotating{base, files, {"k2", "k1"}, disk};
+    disk->fail_reads = true; // a disk error, a backend that dropped us
+    rotating.rotate();
+    // Nothing was rewritten, and the gauge must not tell the operator that
+    // k1 may go.
+    CHECK(rotating.store->stats().reencrypt_pending >= 1);
+    disk->fail_reads = false;
+    // The next walk, after the retry interval, reads and rewrites them.
+    auto later = now + rotation_retry_ms;
+    while (rotating.store->background_step(later)) {
+    }
+    REQUIRE_FALSE(rotating.store->commit());
+    CHECK(rotating.store->stats().reencrypt_pending == 0);
+  }
+  CHECK(key_ids_at_rest(base) == std::map<std::string, int>{{"k2", key_count}});
 }
 
 TEST_CASE("values under a key that is no longer configured are counted, answer "
