@@ -88,9 +88,13 @@ query_page merge_query_pages(std::vector<query_page>& pages,
     return a.key == b.key;
   };
   auto unique_end = std::unique(out.items.begin(), sorted_end, same_key);
+  // Only the sorted part may go on the page: the erase pulls unsorted items
+  // into the first `limit` places, and a page of one of them would set its
+  // cursor past smaller keys that were never returned.
+  auto sorted = static_cast<size_t>(unique_end - out.items.begin());
   out.items.erase(unique_end, sorted_end);
   size_t keep = 0, bytes = 0;
-  for (; keep < out.items.size() && keep < limit; ++keep) {
+  for (; keep < sorted && keep < limit; ++keep) {
     bytes += out.items[keep].value.size();
     if (keep > 0 && bytes > max_reply_bytes)
       break;
