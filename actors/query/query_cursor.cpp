@@ -5,6 +5,7 @@
 
 #include "actors/query/query_cursor.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -80,7 +81,10 @@ decode_cursor(const query_request& req) {
     auto text = c.substr(at, end - at);
     char* parsed = nullptr;
     auto n = std::strtold(text.c_str(), &parsed);
-    if (text.empty() || parsed != text.c_str() + text.size())
+    // No field is NaN (a query refuses one), and one in a cursor would
+    // compare unordered with every value: pages that repeat or end early.
+    // Infinity stays: a stored 1e400 is indexed as one.
+    if (text.empty() || parsed != text.c_str() + text.size() || std::isnan(n))
       return bad_cursor("damaged number");
     pos.value = index_value::of(n);
     at = end;
