@@ -1162,6 +1162,14 @@ void run_background_step(shard_ptr self) {
   auto& st = self->state;
   flush_batch(self);
   st.background_running = st.store->background_step(now_of(self));
+  // Re-encrypted keys have new versions: read into the indexes again, or a
+  // query would take them for changed since it found them and leave them
+  // out of its page.
+  if (auto moved = st.store->take_rewritten(); !moved.empty() && st.indexes)
+    if (auto err = st.indexes->reindex(*st.store, moved, now_of(self)))
+      spdlog::warn("shard {}: reading {} re-encrypted keys into the indexes: "
+                   "{}",
+                   st.settings.index, moved.size(), message_of(err));
   if (st.store->has_pending_commit())
     schedule_drain(self);
   if (st.background_running)

@@ -29,6 +29,10 @@ bool state_store::background_step(unix_ms) {
   return false;
 }
 
+std::vector<std::string> state_store::take_rewritten() {
+  return {};
+}
+
 bool state_store::pipelines() const {
   return false;
 }

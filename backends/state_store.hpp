@@ -192,6 +192,13 @@ public:
   /// between chunks. Called on every tick; the default has none.
   virtual bool background_step(unix_ms now);
 
+  /// The keys the background steps since the last call rewrote without a
+  /// client's write (re-encrypted under the primary key): the same value
+  /// under a new version, which the shard's indexes must read again or
+  /// their queries would take the keys for changed and leave them out.
+  /// The default rewrites nothing.
+  virtual std::vector<std::string> take_rewritten();
+
   /// Flushes everything before shutdown.
   virtual caf::error close();
 

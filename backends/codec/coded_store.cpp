@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -27,6 +28,8 @@ struct coded_store::rotation {
   uint64_t unknown = 0;
   uint64_t rewritten = 0;
   std::set<std::string> unknown_ids;
+  /// Keys rewritten since take_rewritten() last took them.
+  std::vector<std::string> moved;
   // The last whole walk.
   uint64_t last_left = 0;
   uint64_t last_unknown = 0;
@@ -370,6 +373,7 @@ void coded_store::rewrite(const std::vector<std::string>& keys,
                           std::vector<entry>& got, unix_ms now) {
   auto& r = *rotation_;
   std::vector<pending_op> ops;
+  std::vector<size_t> key_of_op; // apply may move the ops' keys out
   for (size_t i = 0; i < keys.size(); ++i) {
     auto& e = got[i];
     if (!e.found() || codec_.current(e.value))
@@ -397,13 +401,16 @@ void coded_store::rewrite(const std::vector<std::string>& keys,
     op.write.cond = condition::matches(e.version);
     op.expires_at = e.expires_at_ms;
     ops.push_back(std::move(op));
+    key_of_op.push_back(i);
   }
   if (ops.empty())
     return;
   inner_->apply(ops, now);
-  for (auto& op : ops) {
+  for (size_t i = 0; i < ops.size(); ++i) {
+    auto& op = ops[i];
     if (op.written) {
       ++r.rewritten;
+      r.moved.push_back(keys[key_of_op[i]]);
       continue;
     }
     // version_mismatch: a client wrote the key meanwhile, under the primary
@@ -413,6 +420,10 @@ void coded_store::rewrite(const std::vector<std::string>& keys,
     if (code != state_errc::version_mismatch && code != state_errc::not_found)
       ++r.left;
   }
+}
+
+std::vector<std::string> coded_store::take_rewritten() {
+  return std::exchange(rotation_->moved, {});
 }
 
 void coded_store::finish_pass(unix_ms now) {

@@ -75,6 +75,7 @@ public:
   caf::error commit() override;
   caf::error checkpoint() override;
   bool background_step(unix_ms now) override;
+  std::vector<std::string> take_rewritten() override;
   caf::error close() override;
   /// The inner store's, unless values are encrypted: the key ring's
   /// destructor wipes the key material.
