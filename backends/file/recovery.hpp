@@ -56,9 +56,9 @@ struct key_meta {
 /// (every read and write) takes half the time (fewer levels, no pointer to
 /// chase per level), the index 30% less memory (about 90 bytes a key of 22
 /// bytes, against 128), and a start a handful of allocations per node of
-/// keys instead of one per key (bench/README.md, "The key
-/// index as a B-tree"). Entries move when others are inserted or erased:
-/// nothing keeps a pointer into it.
+/// keys instead of one per key (bench/README.md, "The key index as a
+/// B-tree"). Entries move when others are inserted or erased: nothing keeps
+/// a pointer into it.
 using key_index = absl::container_internal::btree_map_container<
   absl::container_internal::btree<absl::container_internal::map_params<
     std::string, key_meta, std::less<std::string>,

@@ -116,8 +116,9 @@ public:
             va_list ap) override {
     if (level < GetInfoLogLevel())
       return;
-    char line[1024];
-    std::vsnprintf(line, sizeof line, format, ap);
+    char line[1024]; // longer lines are cut
+    if (std::vsnprintf(line, sizeof line, format, ap) < 0)
+      return; // a format it cannot print: the buffer holds nothing defined
     spdlog::log(level_of(level), "rocksdb: {}", line);
   }
 
