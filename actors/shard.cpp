@@ -1176,12 +1176,27 @@ void run_background_step(shard_ptr self) {
     self->send(self, background_step_atom_v);
 }
 
+/// Reads again, now and then, the keys whose values the indexes could not
+/// read (shard_indexes::retry_unreadable).
+void retry_unreadable_index_reads(shard_ptr self) {
+  auto& st = self->state;
+  if (!st.indexes)
+    return;
+  auto refresh = st.indexes->retry_unreadable(*st.store, now_of(self));
+  if (!refresh)
+    spdlog::warn("shard {}: reading unreadable values into the indexes: {}",
+                 st.settings.index, message_of(refresh.error()));
+  else if (*refresh)
+    self->send(self, index_build_atom_v);
+}
+
 void on_tick(shard_ptr self) {
   auto& st = self->state;
   flush_batch(self);
   sweep(self);
   if (!st.background_running)
     run_background_step(self);
+  retry_unreadable_index_reads(self);
   if (!st.settings.metrics)
     return;
   auto now = steady::now();
@@ -1271,8 +1286,13 @@ void keep_indexes(shard_ptr self) {
     return;
   auto started = steady::now();
   auto snapshot = st.indexes->snapshot();
-  if (!snapshot)
+  if (!snapshot) {
+    if (!st.indexes->reading())
+      spdlog::info("shard {}: indexes not kept: {} values could not be read "
+                   "into them; the next start builds them from the values",
+                   st.settings.index, st.indexes->unreadable_keys());
     return;
+  }
   auto bytes = snapshot->size();
   if (auto err = st.store->keep_snapshot(std::move(*snapshot))) {
     spdlog::warn("shard {}: cannot keep the indexes for the next start ({}): "

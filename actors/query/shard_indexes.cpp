@@ -6,6 +6,7 @@
 
 #include "actors/query/index_snapshot.hpp"
 #include "actors/query/query_cursor.hpp"
+#include "backends/readable_batch.hpp"
 #include "backends/state_store.hpp"
 #include "messages/errors.hpp"
 
@@ -53,17 +54,23 @@ caf::error shard_indexes::load(std::string_view snapshot) {
 }
 
 std::optional<std::string> shard_indexes::snapshot() const {
-  if (reading())
+  // Keys not yet read are not in it: the next start reads every key.
+  if (reading() || !unreadable_.empty() || unreadable_dropped_)
     return std::nullopt;
   return encode_index_snapshot(set_, shard_, shard_count_);
 }
 
 void shard_indexes::apply(const change_event& ev) {
-  if (!owns_ || owns_(ev.key))
-    set_.apply(ev);
+  if (owns_ && !owns_(ev.key))
+    return;
+  set_.apply(ev);
+  if (!unreadable_.empty())
+    unreadable_.erase(ev.key); // the write says what it holds now
 }
 
 void shard_indexes::take_read(const std::string& key, const entry& e) {
+  if (!unreadable_.empty())
+    unreadable_.erase(key);
   if (e.version == 0)
     set_.erase(key);
   else
@@ -96,11 +103,10 @@ caf::expected<bool> shard_indexes::build_step(state_store& store,
     if ((!owns_ || owns_(key)) && set_.covers(key))
       keys.push_back(key);
   if (!keys.empty()) {
-    auto entries = store.batch_get(keys, now);
-    if (!entries)
-      return std::move(entries.error());
-    for (size_t i = 0; i < keys.size() && i < entries->size(); ++i)
-      take_read(keys[i], (*entries)[i]);
+    auto read = read_readable(store, keys, now);
+    if (!read)
+      return std::move(read.error());
+    take_reads(keys, *read);
     built_ += keys.size();
   }
   if (!page->keys.empty())
@@ -114,6 +120,12 @@ caf::expected<bool> shard_indexes::build_step(state_store& store,
                building_ ? "built" : "read again after a gap in the change "
                                      "feed",
                built_, set_.keys());
+  if (!unreadable_.empty() || unreadable_dropped_)
+    spdlog::warn("shard {}: {}{} values could not be read and are not "
+                 "indexed (the first: {}); they are read again every {} s",
+                 shard_, unreadable_dropped_ ? "more than " : "",
+                 unreadable_.size(), unreadable_why_,
+                 unreadable_retry_ms / 1000);
   building_ = refreshing_ = false;
   built_ = 0;
   return false;
@@ -128,12 +140,59 @@ caf::error shard_indexes::reindex(state_store& store,
       mine.push_back(key);
   if (mine.empty())
     return {};
-  auto entries = store.batch_get(mine, now);
-  if (!entries)
-    return std::move(entries.error());
-  for (size_t i = 0; i < mine.size() && i < entries->size(); ++i)
-    take_read(mine[i], (*entries)[i]);
+  auto read = read_readable(store, mine, now);
+  if (!read)
+    return std::move(read.error());
+  take_reads(mine, *read);
   return {};
+}
+
+void shard_indexes::take_reads(const std::vector<std::string>& keys,
+                               readable_batch& read) {
+  auto unreadable = read.unreadable.begin();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (unreadable != read.unreadable.end() && *unreadable == i) {
+      ++unreadable;
+      keep_unreadable(keys[i]);
+      continue;
+    }
+    take_read(keys[i], read.entries[i]);
+  }
+  if (!read.unreadable.empty() && unreadable_why_.empty())
+    unreadable_why_ = message_of(read.first_problem);
+}
+
+void shard_indexes::keep_unreadable(const std::string& key) {
+  if (unreadable_dropped_)
+    return;
+  if (unreadable_.size() < max_unreadable_kept) {
+    unreadable_.insert(key);
+    return;
+  }
+  unreadable_.clear(); // a refresh reads them all
+  unreadable_dropped_ = true;
+}
+
+caf::expected<bool> shard_indexes::retry_unreadable(state_store& store,
+                                                    unix_ms now) {
+  if ((unreadable_.empty() && !unreadable_dropped_) || reading()
+      || now < next_unreadable_retry_)
+    return false;
+  next_unreadable_retry_ = now + unreadable_retry_ms;
+  unreadable_why_.clear();
+  if (unreadable_dropped_) {
+    unreadable_dropped_ = false;
+    return refresh();
+  }
+  std::vector<std::string> keys;
+  for (auto it = unreadable_.begin();
+       it != unreadable_.end() && keys.size() < build_chunk; ++it)
+    keys.push_back(*it);
+  auto read = read_readable(store, keys, now);
+  if (!read)
+    return std::move(read.error());
+  take_reads(keys, *read);
+  return false;
 }
 
 bool shard_indexes::holds(const change_event& ev) const {
@@ -193,13 +252,23 @@ caf::expected<query_page> shard_indexes::confirm(state_store& store,
   keys.reserve(found.size());
   for (auto& item : found)
     keys.push_back(item.key);
-  auto entries = store.batch_get(keys, now);
-  if (!entries)
-    return std::move(entries.error());
+  auto read = read_readable(store, keys, now);
+  if (!read)
+    return std::move(read.error());
+  auto& entries = read->entries;
+  auto unreadable = read->unreadable.begin();
   size_t bytes = 0;
-  for (size_t i = 0; i < found.size() && i < entries->size(); ++i) {
+  for (size_t i = 0; i < found.size() && i < entries.size(); ++i) {
     auto& item = found[i];
-    auto& e = (*entries)[i];
+    auto& e = entries[i];
+    if (unreadable != read->unreadable.end() && *unreadable == i) {
+      // Its value cannot be read now (a get of it answers why): left out of
+      // the page, kept in the indexes as they hold it.
+      ++unreadable;
+      spdlog::debug("shard {}: query left out {}: {}", shard_, item.key,
+                    message_of(read->first_problem));
+      continue;
+    }
     if (e.version != item.version) {
       // Written since it was found, the key stays when it still matches in
       // the same place and the index holds what the backend does.

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,7 @@
 namespace solver_state {
 
 class state_store;
+struct readable_batch;
 
 class shard_indexes {
 public:
@@ -33,6 +35,14 @@ public:
   /// enough that requests queued behind it wait well under a millisecond on
   /// a local backend.
   static constexpr uint32_t build_chunk = 512;
+
+  /// Keys whose value could not be read (damaged, sealed under a key that
+  /// is not configured) that are kept to be read again; past this many the
+  /// indexes forget them and read every key again instead.
+  static constexpr size_t max_unreadable_kept = 100'000;
+
+  /// How often those keys are read again.
+  static constexpr unix_ms unreadable_retry_ms = 60'000;
 
   /// Shard `shard` of `shard_count`. `owns`: whether a key belongs to this
   /// shard (a shared backend's transaction applied here may write other
@@ -78,6 +88,16 @@ public:
   caf::error reindex(state_store& store, const std::vector<std::string>& keys,
                      unix_ms now);
 
+  /// Keys whose value a build, a refresh or a reindex could not read: the
+  /// indexes keep what they held of them (nothing, after a build) and read
+  /// them again later; a write of such a key indexes it at once.
+  size_t unreadable_keys() const { return unreadable_.size(); }
+
+  /// Once every unreadable_retry_ms: reads up to build_chunk of those keys
+  /// again, or, when more were met than max_unreadable_kept, starts a
+  /// refresh. True when a refresh was started (the caller runs its steps).
+  caf::expected<bool> retry_unreadable(state_store& store, unix_ms now);
+
   /// Whether the indexes hold `ev` (a change of a shared engine's feed:
   /// key, cause, version) as it changed the key, or need not: a put of a
   /// version they hold is this shard's own write, indexed at its commit; a
@@ -117,6 +137,12 @@ public:
   size_t indexed_keys() const { return set_.keys(); }
 
 private:
+  /// Takes what a read of `keys` found; the values it could not read are
+  /// kept to be read again.
+  void take_reads(const std::vector<std::string>& keys,
+                  readable_batch& read);
+  void keep_unreadable(const std::string& key);
+
   index_set set_;
   uint32_t shard_;
   uint32_t shard_count_;
@@ -129,6 +155,12 @@ private:
   size_t prefix_at_ = 0;
   std::string after_;
   size_t built_ = 0;
+  /// Keys to read again (bounded; unreadable_dropped_ when more were met),
+  /// why the first one could not be read, and when to try next.
+  std::set<std::string> unreadable_;
+  bool unreadable_dropped_ = false;
+  std::string unreadable_why_;
+  unix_ms next_unreadable_retry_ = 0;
 };
 
 } // namespace solver_state

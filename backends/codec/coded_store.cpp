@@ -12,6 +12,7 @@
 #include "backends/codec/aes_gcm.hpp"
 #include "backends/codec/key_ring.hpp"
 #include "backends/codec/zstd_dictionaries.hpp"
+#include "backends/readable_batch.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {
@@ -353,20 +354,13 @@ bool coded_store::background_step(unix_ms now) {
 /// may still be under it. The next walk reads them again.
 std::vector<entry> coded_store::read_chunk(const std::vector<std::string>& keys,
                                            unix_ms now) {
-  auto got = inner_->batch_get(keys, now);
-  if (got)
-    return std::move(*got);
-  // One unreadable value (a quarantined file) fails the whole batch: read
-  // the others one by one.
-  std::vector<entry> out(keys.size());
-  for (size_t i = 0; i < keys.size(); ++i) {
-    auto e = inner_->get(keys[i], now);
-    if (e)
-      out[i] = std::move(*e);
-    else if (code_of(e.error()) != state_errc::not_found)
-      ++rotation_->left;
+  auto read = read_readable(*inner_, keys, now);
+  if (!read) {
+    rotation_->left += keys.size();
+    return std::vector<entry>(keys.size());
   }
-  return out;
+  rotation_->left += read->unreadable.size();
+  return std::move(read->entries);
 }
 
 void coded_store::rewrite(const std::vector<std::string>& keys,

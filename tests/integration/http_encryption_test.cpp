@@ -270,3 +270,60 @@ TEST_CASE("after a rotation a query pages through every indexed key: the "
           != std::string::npos);
   CHECK(all_by_n(c) == want);
 }
+
+TEST_CASE("values under a key that is gone do not stop the indexes: they are "
+          "built from the rest, and take those values once the key is back") {
+  key_files files;
+  files.hex_key("k1");
+  files.hex_key("k2");
+  key_files data;
+  auto base = data.dir() + "/state";
+  auto indexes = std::string{"  indexes:\n"
+                             "    - {name: n, prefix: \"order:enc:\", path: /n}\n"};
+  // The keys a query of every n finds, or its status.
+  auto found = [](http_client& c) {
+    auto r = c.request("POST", "/v1/query",
+                       R"({"prefix":"order:enc:","where":[{"index":"n",)"
+                       R"("op":"gte","value":0}],"order_by":{"index":"n"},)"
+                       R"("limit":1000})");
+    std::vector<std::string> keys;
+    if (r.status != 200)
+      return std::vector<std::string>{"status " + std::to_string(r.status)
+                                      + ": " + r.body};
+    auto page = boost::json::parse(r.body).as_object();
+    for (auto& item : page.at("items").as_array())
+      keys.emplace_back(item.as_object().at("key").as_string().c_str());
+    return keys;
+  };
+  auto keys_of = [](int from, int to) {
+    std::vector<std::string> out;
+    for (int i = from; i < to; ++i)
+      out.push_back(key_of(i).substr(10));
+    return out;
+  };
+  {
+    service_process svc{yaml_for(base, files, {"k1"})};
+    http_client c{svc.port()};
+    for (int i = 0; i < 100; ++i)
+      REQUIRE(c.put(key_of(i), value_of(i)).status == 201);
+    REQUIRE(svc.stop(SIGTERM) == 0);
+  }
+  {
+    // k1 removed before a rotation moved its values: they cannot be read.
+    service_process svc{yaml_for(base, files, {"k2"}) + indexes};
+    http_client c{svc.port()};
+    for (int i = 100; i < 150; ++i)
+      REQUIRE(c.put(key_of(i), value_of(i)).status == 201);
+    std::vector<std::string> last;
+    CHECK(eventually([&] { return (last = found(c)) == keys_of(100, 150); }));
+    INFO(last.front());
+    CHECK_THAT(svc.log(),
+               Catch::Contains("values could not be read and are not indexed"));
+    CHECK(c.get(key_of(0)).status == 500); // and a get says why
+    REQUIRE(svc.stop(SIGTERM) == 0);
+    CHECK_THAT(svc.log(), Catch::Contains("indexes not kept"));
+  }
+  service_process svc{yaml_for(base, files, {"k2", "k1"}) + indexes};
+  http_client c{svc.port()};
+  CHECK(eventually([&] { return found(c) == keys_of(0, 150); }));
+}

@@ -4,14 +4,17 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
 #include "actors/query/shard_indexes.hpp"
 #include "backends/memory/store.hpp"
+#include "backends/readable_batch.hpp"
 #include "messages/errors.hpp"
 #include "tests/support/file_test_support.hpp"
 #include "tests/support/query_checks.hpp"
@@ -68,7 +71,7 @@ TEST_CASE("a file store's indexes are rebuilt at restart, also with another "
 namespace {
 
 /// Runs build steps until the build (or refresh) is done; how many.
-int run_build(shard_indexes& indexes, memory_store& store) {
+int run_build(shard_indexes& indexes, state_store& store) {
   int steps = 0;
   while (true) {
     auto more = indexes.build_step(store, 1);
@@ -365,4 +368,174 @@ TEST_CASE("paging over shards stays exact while the keys it pages through "
     expect.push_back("q:" + std::to_string(i));
   for (auto& keys : passes)
     CHECK(keys == expect);
+}
+
+namespace {
+
+/// A memory store whose values of `damaged` keys cannot be read, as a
+/// damaged file or a value sealed under a key that is not configured: a get
+/// of one answers backend_error, and so does a batch_get naming one (as
+/// every backend's does). `down`: every read answers backend_unavailable.
+class damaged_store : public state_store {
+public:
+  std::set<std::string> damaged;
+  bool down = false;
+  size_t batch_reads = 0;
+
+  explicit damaged_store(size_t pending) {
+    for (size_t i = 0; i < pending; ++i)
+      REQUIRE(inner_.set(set_request{"q:" + std::to_string(1000 + i),
+                                     R"({"status":"pending"})", 0, {}},
+                         0, 1));
+  }
+
+  std::string_view backend_name() const override { return "memory"; }
+  caf::expected<entry> get(const std::string& key, unix_ms now) override {
+    if (auto err = problem(key))
+      return err;
+    return inner_.get(key, now);
+  }
+  caf::expected<write_result> set(set_request&& req, unix_ms expires_at,
+                                  unix_ms now) override {
+    return inner_.set(std::move(req), expires_at, now);
+  }
+  caf::expected<bool> erase(const delete_request& req, unix_ms now) override {
+    return inner_.erase(req, now);
+  }
+  caf::expected<key_page> list(const list_request& req, unix_ms now) override {
+    return inner_.list(req, now);
+  }
+  caf::expected<std::vector<entry>>
+  batch_get(const std::vector<std::string>& keys, unix_ms now) override {
+    ++batch_reads;
+    for (auto& key : keys)
+      if (auto err = problem(key))
+        return err;
+    return inner_.batch_get(keys, now);
+  }
+
+private:
+  caf::error problem(const std::string& key) const {
+    if (down)
+      return make_state_error(state_errc::backend_unavailable, "down");
+    if (damaged.count(key))
+      return make_state_error(state_errc::backend_error,
+                              "key " + key + ": damaged");
+    return {};
+  }
+
+  std::shared_ptr<key_budget> budget_ = std::make_shared<key_budget>(0);
+  memory_store inner_{budget_, eviction_policy::reject, 0};
+};
+
+std::vector<std::string> pending_keys(shard_indexes& indexes,
+                                      state_store& store) {
+  query_request req;
+  req.prefix = "q:";
+  req.where = {where("status", query_op::eq, {str("pending")})};
+  req.limit = 10'000;
+  auto page = indexes.query(store, req, 1, 1 << 20);
+  REQUIRE(page);
+  std::vector<std::string> out;
+  for (auto& item : page->items)
+    out.push_back(item.key);
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("a build goes past values it cannot read: queries are answered, "
+          "and those keys are indexed once they can be read") {
+  size_t n = shard_indexes::build_chunk + 10;
+  damaged_store store{n};
+  store.damaged = {"q:1003", "q:1515"}; // one in each chunk
+  shard_indexes indexes{query_config("memory", 1).indexes, 0, 1, nullptr};
+  CHECK(run_build(indexes, store) == 2);
+  CHECK_FALSE(indexes.building());
+  CHECK(indexes.indexed_keys() == n - 2);
+  CHECK(indexes.unreadable_keys() == 2);
+  // Not whole: the next start reads every key instead of loading it.
+  CHECK_FALSE(indexes.snapshot());
+  auto found = pending_keys(indexes, store);
+  CHECK(found.size() == n - 2);
+  CHECK(std::find(found.begin(), found.end(), "q:1003") == found.end());
+  // Read again at most once a retry interval, while still damaged...
+  CHECK(indexes.retry_unreadable(store, 1) == false);
+  CHECK(indexes.unreadable_keys() == 2);
+  store.damaged.erase("q:1003");
+  auto reads = store.batch_reads;
+  CHECK(indexes.retry_unreadable(store, 2) == false);
+  CHECK(store.batch_reads == reads); // too soon: nothing read
+  CHECK(indexes.unreadable_keys() == 2);
+  // ...and once it can be read, it is indexed.
+  CHECK(indexes.retry_unreadable(store, 1 + shard_indexes::unreadable_retry_ms)
+        == false);
+  CHECK(indexes.unreadable_keys() == 1);
+  CHECK(indexes.indexed_keys() == n - 1);
+  // A write of the other tells the indexes what it holds.
+  change_event ev;
+  ev.key = "q:1515";
+  ev.version = 99;
+  ev.value = R"({"status":"pending"})";
+  indexes.apply(ev);
+  CHECK(indexes.unreadable_keys() == 0);
+  CHECK(indexes.indexed_keys() == n);
+  CHECK(indexes.snapshot());
+}
+
+TEST_CASE("a build step fails, and keeps nothing as unreadable, while the "
+          "backend is down") {
+  damaged_store store{20};
+  store.down = true;
+  shard_indexes indexes{query_config("memory", 1).indexes, 0, 1, nullptr};
+  auto step = indexes.build_step(store, 1);
+  REQUIRE_FALSE(step);
+  CHECK(code_of(step.error()) == state_errc::backend_unavailable);
+  CHECK(indexes.building());
+  CHECK(indexes.unreadable_keys() == 0);
+  store.down = false;
+  CHECK(run_build(indexes, store) == 1);
+  CHECK(indexes.indexed_keys() == 20);
+}
+
+TEST_CASE("a query page leaves out a key whose value cannot be read now, "
+          "and the indexes keep it") {
+  damaged_store store{30};
+  shard_indexes indexes{query_config("memory", 1).indexes, 0, 1, nullptr};
+  run_build(indexes, store);
+  REQUIRE(pending_keys(indexes, store).size() == 30);
+  store.damaged = {"q:1007"};
+  auto found = pending_keys(indexes, store);
+  CHECK(found.size() == 29);
+  CHECK(std::find(found.begin(), found.end(), "q:1007") == found.end());
+  CHECK(indexes.indexed_keys() == 30);
+  store.damaged.clear();
+  CHECK(pending_keys(indexes, store).size() == 30);
+  // An unavailable backend fails the query: it is not an empty page.
+  store.down = true;
+  query_request req;
+  req.prefix = "q:";
+  req.where = {where("status", query_op::eq, {str("pending")})};
+  auto page = indexes.query(store, req, 1, 1 << 20);
+  REQUIRE_FALSE(page);
+  CHECK(code_of(page.error()) == state_errc::backend_unavailable);
+}
+
+TEST_CASE("read_readable reads a failed batch key by key") {
+  damaged_store store{5};
+  std::vector<std::string> keys{"q:1000", "q:1001", "gone", "q:1004"};
+  store.damaged = {"q:1001"};
+  auto read = read_readable(store, keys, 1);
+  REQUIRE(read);
+  REQUIRE(read->entries.size() == 4);
+  CHECK(read->unreadable == std::vector<size_t>{1});
+  CHECK_THAT(message_of(read->first_problem), Catch::Contains("q:1001"));
+  CHECK(read->entries[0].version != 0);
+  CHECK(read->entries[1].version == 0);
+  CHECK(read->entries[2].version == 0);
+  CHECK(read->entries[3].version != 0);
+  store.down = true;
+  auto failed = read_readable(store, keys, 1);
+  REQUIRE_FALSE(failed);
+  CHECK(code_of(failed.error()) == state_errc::backend_unavailable);
 }
