@@ -27,13 +27,25 @@ struct coded_store::rotation {
   // This walk so far.
   uint64_t left = 0;
   uint64_t unknown = 0;
+  /// Under an older key (or none) and failing to decode: altered or
+  /// damaged. No key reads them, so none is waiting for one.
+  uint64_t damaged = 0;
+  std::string first_damage;
   uint64_t rewritten = 0;
-  std::set<std::string> unknown_ids;
+  std::set<std::string> unknown_ids; // at most max_ids_logged
   /// Keys rewritten since take_rewritten() last took them.
   std::vector<std::string> moved;
   // The last whole walk.
   uint64_t last_left = 0;
   uint64_t last_unknown = 0;
+  uint64_t last_damaged = 0;
+
+  static constexpr size_t max_ids_logged = 16;
+
+  void found_damaged(const std::string& why) {
+    if (damaged++ == 0)
+      first_damage = why;
+  }
 };
 
 namespace {
@@ -310,12 +322,12 @@ store_stats coded_store::stats() const {
     return out;
   if (r.counted) {
     out.reencrypt_pending = r.last_left;
-    out.undecryptable = r.last_unknown;
+    out.undecryptable = r.last_unknown + r.last_damaged;
   } else {
     // Until one walk has seen every value nothing says none is left: the
     // gauge must not read 0 before the old key may really go.
     out.reencrypt_pending = std::max<uint64_t>(1, r.left);
-    out.undecryptable = r.unknown;
+    out.undecryptable = r.unknown + r.damaged;
   }
   return out;
 }
@@ -373,14 +385,23 @@ void coded_store::rewrite(const std::vector<std::string>& keys,
     if (!e.found() || codec_.current(e.value))
       continue;
     auto form = inspect_stored(e.value);
-    if (form.encrypted && !codec_.knows_key(form.key_id)) {
+    if (form.encrypted && form.problem.empty()
+        && !codec_.knows_key(form.key_id)) {
+      // The id is logged: only when it is one a config could hold.
+      if (!key_id_problem(form.key_id).empty()) {
+        r.found_damaged("key " + keys[i] + ": the frame names no valid key id");
+        continue;
+      }
       ++r.unknown;
-      r.unknown_ids.emplace(form.key_id);
+      if (r.unknown_ids.size() < rotation::max_ids_logged)
+        r.unknown_ids.emplace(form.key_id);
       continue;
     }
     auto plain = codec_.decode(keys[i], std::move(e.value));
     if (!plain) {
-      ++r.left; // damaged: it answers its error; nothing to rotate
+      // It answers its error; no key will read it, so it does not hold the
+      // old key back (the gauge would never reach 0).
+      r.found_damaged(message_of(plain.error()));
       continue;
     }
     auto stored = codec_.encode(keys[i], std::move(*plain));
@@ -435,6 +456,11 @@ void coded_store::finish_pass(unix_ms now) {
                  "listed again",
                  inner_->backend_name(), r.unknown, ids);
   }
+  if (r.damaged > 0)
+    spdlog::warn("{} store: {} values under older keys fail to decode "
+                 "(altered or damaged; the first: {}): each answers an error "
+                 "until it is written again or deleted",
+                 inner_->backend_name(), r.damaged, r.first_damage);
   if (r.left > 0)
     spdlog::warn("{} store: {} values could not be re-encrypted under key "
                  "'{}'; the next attempt is in {} s",
@@ -443,10 +469,12 @@ void coded_store::finish_pass(unix_ms now) {
   r.counted = true;
   r.last_left = r.left;
   r.last_unknown = r.unknown;
+  r.last_damaged = r.damaged;
   r.cursor.clear();
-  r.left = r.unknown = r.rewritten = 0;
+  r.left = r.unknown = r.damaged = r.rewritten = 0;
   r.unknown_ids.clear();
-  if (r.last_left == 0 && r.last_unknown == 0)
+  r.first_damage.clear();
+  if (r.last_left == 0 && r.last_unknown == 0 && r.last_damaged == 0)
     r.active = false; // every value is under the primary key: done
   else if (r.last_left > 0)
     r.next_pass_at = now + rotation_retry_ms;
