@@ -77,6 +77,16 @@ void build_aad(std::string& out, std::string_view key,
   out.append(header);
 }
 
+/// What a sealed blob named `name` is bound to: never a key (keys hold no
+/// control byte), so a value whose plaintext a client chose, its stored
+/// bytes copied over the blob, does not open as it.
+std::string sealed_aad_name(std::string_view name) {
+  std::string out(1, '\0');
+  out += "sealed ";
+  out += name;
+  return out;
+}
+
 caf::error restore_error(std::string_view key, const std::string& why) {
   return make_state_error(state_errc::backend_error,
                           "key '" + std::string{key}
@@ -380,10 +390,13 @@ struct value_codec::impl {
   /// of a small value would otherwise spend a tenth of its decryption in
   /// malloc and free) and returns where it is in `stored`. On failure
   /// `stored` is garbage.
+  /// `key` names it in errors; `bound` (default: `key`) is what it is
+  /// bound to.
   caf::expected<std::string_view> open(std::string_view key,
                                        std::string& stored,
                                        const stored_form& form,
-                                       unsigned char flags) {
+                                       unsigned char flags,
+                                       std::string_view bound = {}) {
     auto* c = find(form.key_id);
     if (!c)
       return restore_error(key, "it is encrypted under key id '"
@@ -393,7 +406,8 @@ struct value_codec::impl {
     auto header = header_bytes(flags, form.key_id.size());
     auto body_size = stored.size() - header - tag_bytes;
     auto* nonce = bytes_of(stored) + header - nonce_bytes;
-    build_aad(aad, key, std::string_view{stored}.substr(0, header));
+    build_aad(aad, bound.empty() ? key : bound,
+              std::string_view{stored}.substr(0, header));
     // GCM decrypts in place (same in and out); the header, and with it the
     // nonce and form.key_id, and the tag after the body are not touched.
     auto* body = reinterpret_cast<unsigned char*>(stored.data()) + header;
@@ -509,7 +523,7 @@ caf::expected<std::string> value_codec::seal(std::string_view name,
     return make_state_error(state_errc::backend_error,
                             "cannot seal " + std::string{name}
                               + ": state.encryption is off");
-  return impl_->seal(name, bytes, flag_aes);
+  return impl_->seal(sealed_aad_name(name), bytes, flag_aes);
 }
 
 caf::expected<std::string> value_codec::unseal(std::string_view name,
@@ -520,7 +534,8 @@ caf::expected<std::string> value_codec::unseal(std::string_view name,
   if (!form.framed || static_cast<unsigned char>(sealed[4]) != flag_aes)
     return restore_error(name, "it is not sealed (written while "
                                "state.encryption was off?)");
-  auto opened = impl_->open(name, sealed, form, flag_aes);
+  auto opened = impl_->open(name, sealed, form, flag_aes,
+                            sealed_aad_name(name));
   if (!opened)
     return std::move(opened.error());
   return keep_only(sealed, *opened);

@@ -96,7 +96,9 @@ public:
   caf::expected<std::string> decode(std::string_view key, std::string stored);
 
   /// `bytes` encrypted under the primary key as one frame, bound to `name`
-  /// as a value is to its key, neither compressed nor bounded by
+  /// as a value is to its key but apart from every key (a value's stored
+  /// bytes never open as a sealed blob, whatever its key), neither
+  /// compressed nor bounded by
   /// max_value_bytes: for what a store keeps beside its values (the
   /// snapshot of the indexes). backend_error without encryption.
   caf::expected<std::string> seal(std::string_view name,

@@ -344,6 +344,32 @@ TEST_CASE("with encryption on, the snapshot of the indexes is kept sealed "
     coded c{base, files, {"k1"}};
     CHECK_THAT(take_snapshot(c), Catch::StartsWith("refused"));
   }
+  SECTION("a client's value written under the name it was once bound to, "
+          "copied in: refused") {
+    // A client chooses the plaintext of its values: sealed snapshots are
+    // bound to a name no key can be, or a value's file copied over the
+    // snapshot would open as one.
+    const std::string name = "(the snapshot of the indexes)";
+    const std::string forged = "indexes: order:9 status=pending";
+    {
+      coded c{base, files, {"k1"}};
+      REQUIRE(take_snapshot(c) == snapshot);
+      c.put(name, forged);
+    }
+    {
+      auto raw = open_store(file_config_for(base, 1));
+      REQUIRE(raw);
+      auto& store = *raw->stores.front();
+      auto stored = store.get(name, now);
+      REQUIRE(stored);
+      REQUIRE(stored->value.find("status") == std::string::npos);
+      REQUIRE_FALSE(store.close());
+      REQUIRE_FALSE(store.keep_snapshot(stored->value));
+    }
+    coded c{base, files, {"k1"}};
+    CHECK_THAT(take_snapshot(c), Catch::StartsWith("refused")
+                                   && Catch::Contains("does not authenticate"));
+  }
   SECTION("kept before encryption was turned on: plaintext, refused") {
     {
       coded c{base, files, {"k1"}};
