@@ -1,5 +1,8 @@
 #include "backends/readable_batch.hpp"
 
+#include <algorithm>
+#include <cstddef>
+
 #include "messages/errors.hpp"
 
 namespace solver_state {
@@ -35,6 +38,36 @@ read_readable(state_store& store, const std::vector<std::string>& keys,
     } else {
       return std::move(e.error());
     }
+  }
+  return out;
+}
+
+caf::expected<readable_batch>
+read_readable_within(state_store& store, const std::vector<std::string>& keys,
+                     unix_ms now, size_t byte_budget) {
+  readable_batch out;
+  size_t bytes = 0;
+  size_t next = 1; // nothing is known of the sizes yet
+  while (out.entries.size() < keys.size()) {
+    auto from = keys.begin() + static_cast<ptrdiff_t>(out.entries.size());
+    auto count = std::min<size_t>(next, keys.size() - out.entries.size());
+    std::vector<std::string> part(from, from + static_cast<ptrdiff_t>(count));
+    auto read = read_readable(store, part, now);
+    if (!read)
+      return std::move(read.error());
+    for (auto at : read->unreadable)
+      out.unreadable.push_back(out.entries.size() + at);
+    if (!out.first_problem && read->first_problem)
+      out.first_problem = std::move(read->first_problem);
+    for (auto& e : read->entries) {
+      bytes += e.value.size();
+      out.entries.push_back(std::move(e));
+    }
+    if (bytes >= byte_budget)
+      break;
+    // As many more as fit at the mean size so far (a key at least).
+    auto mean = std::max<size_t>(1, bytes / out.entries.size());
+    next = std::max<size_t>(1, (byte_budget - bytes) / mean);
   }
   return out;
 }

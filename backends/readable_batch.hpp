@@ -40,4 +40,14 @@ caf::expected<readable_batch>
 read_readable(state_store& store, const std::vector<std::string>& keys,
               unix_ms now);
 
+/// The first keys of `keys`, read as read_readable() reads, in batches
+/// sized by the values seen so far (the first batch is one key), until
+/// `byte_budget` of values are read: a walk over values of any size (a
+/// build of the indexes, a rotation) holds at most that much, plus one
+/// value, at a time, and stalls the shard no longer. At least one key is
+/// read; the keys read are the first entries.size().
+caf::expected<readable_batch>
+read_readable_within(state_store& store, const std::vector<std::string>& keys,
+                     unix_ms now, size_t byte_budget);
+
 } // namespace solver_state

@@ -103,11 +103,17 @@ caf::expected<bool> shard_indexes::build_step(state_store& store,
     if ((!owns_ || owns_(key)) && set_.covers(key))
       keys.push_back(key);
   if (!keys.empty()) {
-    auto read = read_readable(store, keys, now);
+    auto read = read_readable_within(store, keys, now, build_step_bytes);
     if (!read)
       return std::move(read.error());
     take_reads(keys, *read);
-    built_ += keys.size();
+    built_ += read->entries.size();
+    if (read->entries.size() < keys.size()) {
+      // The step's bytes are read: the next one goes on after the last key
+      // read.
+      after_ = keys[read->entries.size() - 1];
+      return true;
+    }
   }
   if (!page->keys.empty())
     after_ = page->keys.back();
@@ -150,7 +156,7 @@ caf::error shard_indexes::reindex(state_store& store,
 void shard_indexes::take_reads(const std::vector<std::string>& keys,
                                readable_batch& read) {
   auto unreadable = read.unreadable.begin();
-  for (size_t i = 0; i < keys.size(); ++i) {
+  for (size_t i = 0; i < read.entries.size(); ++i) {
     if (unreadable != read.unreadable.end() && *unreadable == i) {
       ++unreadable;
       keep_unreadable(keys[i]);

@@ -36,6 +36,10 @@ public:
   /// a local backend.
   static constexpr uint32_t build_chunk = 512;
 
+  /// Value bytes one build step reads at most (plus one value): large
+  /// values are read a few at a time, never 512 at once.
+  static constexpr size_t build_step_bytes = 1u << 20;
+
   /// Keys whose value could not be read (damaged, sealed under a key that
   /// is not configured) that are kept to be read again; past this many the
   /// indexes forget them and read every key again instead.
@@ -81,7 +85,8 @@ public:
   /// A build or a refresh has keys left to read.
   bool reading() const { return building_ || refreshing_; }
 
-  /// One chunk of the build (or refresh); true while more is left.
+  /// One chunk of the build (or refresh): up to build_chunk keys, or
+  /// build_step_bytes of values; true while more is left.
   caf::expected<bool> build_step(state_store& store, unix_ms now);
 
   /// Reads `keys` from the backend into the indexes again.

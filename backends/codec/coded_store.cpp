@@ -349,9 +349,14 @@ bool coded_store::background_step(unix_ms now) {
     return false;
   }
   if (!page->keys.empty()) {
-    auto got = read_chunk(page->keys, now);
-    rewrite(page->keys, got, now);
-    r.cursor = page->keys.back();
+    auto& keys = page->keys;
+    auto got = read_chunk(keys, now);
+    bool cut = got.size() < keys.size(); // the step's bytes are read
+    keys.resize(got.size());
+    rewrite(keys, got, now);
+    r.cursor = keys.back();
+    if (cut)
+      return true;
   }
   if (page->more)
     return true;
@@ -359,14 +364,14 @@ bool coded_store::background_step(unix_ms now) {
   return false;
 }
 
-/// The stored values of `keys` as they are (version 0: gone, or unreadable
-/// now). An unreadable one counts as left: the walk must not end with the
+/// The stored values of the first of `keys`, up to rotation_step_bytes, as
+/// they are (version 0: gone, or unreadable now). An unreadable one counts as left: the walk must not end with the
 /// gauge at 0, telling the operator the old key may go, while values it
 /// could not read (a disk error, a backend that dropped the connection)
 /// may still be under it. The next walk reads them again.
 std::vector<entry> coded_store::read_chunk(const std::vector<std::string>& keys,
                                            unix_ms now) {
-  auto read = read_readable(*inner_, keys, now);
+  auto read = read_readable_within(*inner_, keys, now, rotation_step_bytes);
   if (!read) {
     rotation_->left += keys.size();
     return std::vector<entry>(keys.size());

@@ -7,7 +7,8 @@
 // backend's own.
 //
 // Key rotation runs in background_step: each call reads up to
-// rotation_chunk keys in key order from a cursor, and rewrites each value
+// rotation_chunk keys (or rotation_step_bytes of values) in key order from
+// a cursor, and rewrites each value
 // that is not encrypted under the primary key (an older key, or written
 // before encryption was on) under the primary key, conditional on the
 // version it read, so a client's write in between wins. A rewrite is a new
@@ -26,8 +27,11 @@
 
 namespace solver_state {
 
-/// Keys one background_step looks at.
+/// Keys one background_step looks at at most...
 constexpr size_t rotation_chunk = 128;
+/// ...and value bytes it reads at most (plus one value): large values are
+/// rewritten a few at a time.
+constexpr size_t rotation_step_bytes = 1u << 20;
 
 /// After a walk that left values it could not rewrite, the next walk starts
 /// this much later (ten times later when all it left are values under keys

@@ -14,8 +14,8 @@
 
 #include "actors/query/shard_indexes.hpp"
 #include "backends/memory/store.hpp"
-#include "backends/readable_batch.hpp"
 #include "messages/errors.hpp"
+#include "tests/support/damaged_store.hpp"
 #include "tests/support/file_test_support.hpp"
 #include "tests/support/query_checks.hpp"
 
@@ -372,62 +372,6 @@ TEST_CASE("paging over shards stays exact while the keys it pages through "
 
 namespace {
 
-/// A memory store whose values of `damaged` keys cannot be read, as a
-/// damaged file or a value sealed under a key that is not configured: a get
-/// of one answers backend_error, and so does a batch_get naming one (as
-/// every backend's does). `down`: every read answers backend_unavailable.
-class damaged_store : public state_store {
-public:
-  std::set<std::string> damaged;
-  bool down = false;
-  size_t batch_reads = 0;
-
-  explicit damaged_store(size_t pending) {
-    for (size_t i = 0; i < pending; ++i)
-      REQUIRE(inner_.set(set_request{"q:" + std::to_string(1000 + i),
-                                     R"({"status":"pending"})", 0, {}},
-                         0, 1));
-  }
-
-  std::string_view backend_name() const override { return "memory"; }
-  caf::expected<entry> get(const std::string& key, unix_ms now) override {
-    if (auto err = problem(key))
-      return err;
-    return inner_.get(key, now);
-  }
-  caf::expected<write_result> set(set_request&& req, unix_ms expires_at,
-                                  unix_ms now) override {
-    return inner_.set(std::move(req), expires_at, now);
-  }
-  caf::expected<bool> erase(const delete_request& req, unix_ms now) override {
-    return inner_.erase(req, now);
-  }
-  caf::expected<key_page> list(const list_request& req, unix_ms now) override {
-    return inner_.list(req, now);
-  }
-  caf::expected<std::vector<entry>>
-  batch_get(const std::vector<std::string>& keys, unix_ms now) override {
-    ++batch_reads;
-    for (auto& key : keys)
-      if (auto err = problem(key))
-        return err;
-    return inner_.batch_get(keys, now);
-  }
-
-private:
-  caf::error problem(const std::string& key) const {
-    if (down)
-      return make_state_error(state_errc::backend_unavailable, "down");
-    if (damaged.count(key))
-      return make_state_error(state_errc::backend_error,
-                              "key " + key + ": damaged");
-    return {};
-  }
-
-  std::shared_ptr<key_budget> budget_ = std::make_shared<key_budget>(0);
-  memory_store inner_{budget_, eviction_policy::reject, 0};
-};
-
 std::vector<std::string> pending_keys(shard_indexes& indexes,
                                       state_store& store) {
   query_request req;
@@ -521,21 +465,18 @@ TEST_CASE("a query page leaves out a key whose value cannot be read now, "
   CHECK(code_of(page.error()) == state_errc::backend_unavailable);
 }
 
-TEST_CASE("read_readable reads a failed batch key by key") {
-  damaged_store store{5};
-  std::vector<std::string> keys{"q:1000", "q:1001", "gone", "q:1004"};
-  store.damaged = {"q:1001"};
-  auto read = read_readable(store, keys, 1);
-  REQUIRE(read);
-  REQUIRE(read->entries.size() == 4);
-  CHECK(read->unreadable == std::vector<size_t>{1});
-  CHECK_THAT(message_of(read->first_problem), Catch::Contains("q:1001"));
-  CHECK(read->entries[0].version != 0);
-  CHECK(read->entries[1].version == 0);
-  CHECK(read->entries[2].version == 0);
-  CHECK(read->entries[3].version != 0);
-  store.down = true;
-  auto failed = read_readable(store, keys, 1);
-  REQUIRE_FALSE(failed);
-  CHECK(code_of(failed.error()) == state_errc::backend_unavailable);
+TEST_CASE("a build step reads at most its byte budget of values, plus one: "
+          "large values are read a few at a time") {
+  damaged_store store;
+  constexpr int count = 20;
+  std::string padding(512 << 10, 'p');
+  for (int i = 0; i < count; ++i)
+    store.put("q:" + std::to_string(1000 + i),
+              R"({"status":"pending","pad":")" + padding + R"("})");
+  shard_indexes indexes{query_config("memory", 1).indexes, 0, 1, nullptr};
+  // 512 KiB values, 1 MiB a step: two or three values a step, never all.
+  auto steps = run_build(indexes, store);
+  CHECK(steps >= count / 3);
+  CHECK(indexes.indexed_keys() == count);
+  CHECK(pending_keys(indexes, store).size() == count);
 }

@@ -384,3 +384,29 @@ TEST_CASE("with encryption on, the snapshot of the indexes is kept sealed "
     CHECK_THAT(take_snapshot(c), Catch::Contains("not sealed"));
   }
 }
+
+TEST_CASE("rotation: a step reads at most its byte budget of values, plus "
+          "one: large values are rewritten a few at a time") {
+  temp_dir dir;
+  key_files files;
+  files.hex_key("k1");
+  files.hex_key("k2");
+  auto base = dir.sub("state");
+  constexpr int count = 40;
+  std::string big(256 << 10, 'v');
+  {
+    coded old{base, files, {"k1"}};
+    for (int i = 0; i < count; ++i)
+      old.put(key_of(i), big + std::to_string(i));
+  }
+  coded rotating{base, files, {"k2", "k1"}};
+  // 40 keys fit one chunk of keys; at 256 KiB each, 1 MiB a step takes
+  // four or five.
+  CHECK(rotating.rotate() >= count / 5);
+  CHECK(rotating.store->stats().reencrypt_pending == 0);
+  for (int i = 0; i < count; ++i) {
+    auto e = rotating.store->get(key_of(i), now);
+    REQUIRE(e);
+    CHECK(e->value == big + std::to_string(i));
+  }
+}

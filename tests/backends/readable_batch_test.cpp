@@ -1,0 +1,71 @@
+// read_readable and read_readable_within: batch reads that one unreadable
+// value does not fail, and that hold a bounded number of value bytes.
+
+#include <catch2/catch.hpp>
+
+#include "backends/readable_batch.hpp"
+#include "tests/support/damaged_store.hpp"
+
+using namespace solver_state;
+using namespace solver_state::testing;
+
+TEST_CASE("read_readable reads a failed batch key by key") {
+  damaged_store store{5};
+  std::vector<std::string> keys{"q:1000", "q:1001", "gone", "q:1004"};
+  store.damaged = {"q:1001"};
+  auto read = read_readable(store, keys, 1);
+  REQUIRE(read);
+  REQUIRE(read->entries.size() == 4);
+  CHECK(read->unreadable == std::vector<size_t>{1});
+  CHECK_THAT(message_of(read->first_problem), Catch::Contains("q:1001"));
+  CHECK(read->entries[0].version != 0);
+  CHECK(read->entries[1].version == 0);
+  CHECK(read->entries[2].version == 0);
+  CHECK(read->entries[3].version != 0);
+  store.down = true;
+  auto failed = read_readable(store, keys, 1);
+  REQUIRE_FALSE(failed);
+  CHECK(code_of(failed.error()) == state_errc::backend_unavailable);
+}
+
+TEST_CASE("read_readable_within reads batches sized by the values seen, up to "
+          "its byte budget plus one value") {
+  damaged_store store;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 10; ++i) {
+    keys.push_back("big:" + std::to_string(i));
+    store.put(keys.back(), std::string(300 << 10, 'x'));
+  }
+  constexpr size_t budget = 1 << 20;
+  auto read = read_readable_within(store, keys, 1, budget);
+  REQUIRE(read);
+  // One key (300 KiB), then two (900 KiB), then one more: past the budget.
+  CHECK(read->entries.size() == 4);
+  CHECK(store.batch_reads == 3);
+  size_t bytes = 0;
+  for (auto& e : read->entries) {
+    CHECK(e.version != 0);
+    bytes += e.value.size();
+  }
+  CHECK(bytes < budget + (300 << 10));
+  // Small values: one key, then every other in one batch.
+  damaged_store small{200};
+  std::vector<std::string> all;
+  for (int i = 0; i < 200; ++i)
+    all.push_back("q:" + std::to_string(1000 + i));
+  auto whole = read_readable_within(small, all, 1, budget);
+  REQUIRE(whole);
+  CHECK(whole->entries.size() == 200);
+  CHECK(small.batch_reads == 2);
+  // A value over the budget is read, alone.
+  store.put("huge", std::string(2 << 20, 'y'));
+  auto one = read_readable_within(store, {"huge", keys[0]}, 1, budget);
+  REQUIRE(one);
+  CHECK(one->entries.size() == 1);
+  // Unreadable values keep their positions across batches.
+  small.damaged = {"q:1000", "q:1150"};
+  auto past = read_readable_within(small, all, 1, budget);
+  REQUIRE(past);
+  CHECK(past->entries.size() == 200);
+  CHECK(past->unreadable == std::vector<size_t>{0, 150});
+}
