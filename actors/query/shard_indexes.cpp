@@ -244,6 +244,20 @@ caf::expected<query_page> shard_indexes::find(const query_request& req,
   return set_.run(req, now);
 }
 
+namespace {
+
+/// A cursor that resumes after the last item of `page`.
+std::string cursor_after_last(const query_request& req,
+                              const query_page& page) {
+  query_position last;
+  if (!req.order_by.empty())
+    last.value = page.items.back().sort_value;
+  last.key = page.items.back().key;
+  return encode_cursor(req, last);
+}
+
+} // namespace
+
 caf::expected<query_page> shard_indexes::confirm(state_store& store,
                                                  const query_request& req,
                                                  std::vector<query_item> found,
@@ -252,27 +266,46 @@ caf::expected<query_page> shard_indexes::confirm(state_store& store,
   if (auto err = set_.problem(req))
     return err;
   query_page out;
-  if (found.empty())
-    return out;
-  std::vector<std::string> keys;
-  keys.reserve(found.size());
-  for (auto& item : found)
-    keys.push_back(item.key);
-  auto read = read_readable(store, keys, now);
-  if (!read)
-    return std::move(read.error());
-  auto& entries = read->entries;
-  auto unreadable = read->unreadable.begin();
-  size_t bytes = 0;
-  for (size_t i = 0; i < found.size() && i < entries.size(); ++i) {
-    auto& item = found[i];
-    auto& e = entries[i];
-    if (unreadable != read->unreadable.end() && *unreadable == i) {
+  size_t bytes = 0; // of values on the page
+  size_t done = 0;  // found items read and decided
+  // Values are read up to the reply budget at a time (with values or
+  // without: a page of large values is never all in memory at once); a
+  // page that ends early resumes after its last item.
+  while (done < found.size()) {
+    std::vector<std::string> keys;
+    keys.reserve(found.size() - done);
+    for (size_t i = done; i < found.size(); ++i)
+      keys.push_back(found[i].key);
+    auto read = read_readable_within(store, keys, now, max_reply_bytes);
+    if (!read)
+      return std::move(read.error());
+    if (!take_confirmed(req, found, done, *read, now, max_reply_bytes, bytes,
+                        out))
+      break; // the values on the page reached the budget
+    done += read->entries.size();
+    if (done < found.size() && !out.items.empty()) {
+      out.next_cursor = cursor_after_last(req, out);
+      break;
+    }
+  }
+  return out;
+}
+
+bool shard_indexes::take_confirmed(const query_request& req,
+                                   std::vector<query_item>& found,
+                                   size_t from, readable_batch& read,
+                                   unix_ms now, size_t max_reply_bytes,
+                                   size_t& bytes, query_page& out) {
+  auto unreadable = read.unreadable.begin();
+  for (size_t j = 0; j < read.entries.size(); ++j) {
+    auto& item = found[from + j];
+    auto& e = read.entries[j];
+    if (unreadable != read.unreadable.end() && *unreadable == j) {
       // Its value cannot be read now (a get of it answers why): left out of
       // the page, kept in the indexes as they hold it.
       ++unreadable;
       spdlog::debug("shard {}: query left out {}: {}", shard_, item.key,
-                    message_of(read->first_problem));
+                    message_of(read.first_problem));
       continue;
     }
     if (e.version != item.version) {
@@ -296,19 +329,15 @@ caf::expected<query_page> shard_indexes::confirm(state_store& store,
       // The first value always fits; past the budget the page ends early
       // and the cursor resumes after its last item.
       if (!out.items.empty() && bytes + e.value.size() > max_reply_bytes) {
-        query_position last;
-        if (!req.order_by.empty())
-          last.value = out.items.back().sort_value;
-        last.key = out.items.back().key;
-        out.next_cursor = encode_cursor(req, last);
-        break;
+        out.next_cursor = cursor_after_last(req, out);
+        return false;
       }
       bytes += e.value.size();
       item.value = std::move(e.value);
     }
     out.items.push_back(std::move(item));
   }
-  return out;
+  return true;
 }
 
 } // namespace solver_state

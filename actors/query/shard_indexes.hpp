@@ -147,6 +147,12 @@ private:
   void take_reads(const std::vector<std::string>& keys,
                   readable_batch& read);
   void keep_unreadable(const std::string& key);
+  /// Confirms found[from, from + read.entries.size()) against what `read`
+  /// found, onto `out` (`bytes`: of values on it so far); false when the
+  /// page's values reached `max_reply_bytes` (its cursor is set).
+  bool take_confirmed(const query_request& req, std::vector<query_item>& found,
+                      size_t from, readable_batch& read, unix_ms now,
+                      size_t max_reply_bytes, size_t& bytes, query_page& out);
 
   index_set set_;
   uint32_t shard_;
