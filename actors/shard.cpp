@@ -1180,9 +1180,11 @@ void run_background_step(shard_ptr self) {
 /// read (shard_indexes::retry_unreadable).
 void retry_unreadable_index_reads(shard_ptr self) {
   auto& st = self->state;
-  if (!st.indexes)
+  auto now = now_of(self);
+  if (!st.indexes || !st.indexes->unreadable_retry_due(now))
     return;
-  auto refresh = st.indexes->retry_unreadable(*st.store, now_of(self));
+  drain(self); // what it reads is committed, as for a build
+  auto refresh = st.indexes->retry_unreadable(*st.store, now);
   if (!refresh)
     spdlog::warn("shard {}: reading unreadable values into the indexes: {}",
                  st.settings.index, message_of(refresh.error()));
@@ -1288,8 +1290,9 @@ void keep_indexes(shard_ptr self) {
   auto snapshot = st.indexes->snapshot();
   if (!snapshot) {
     if (!st.indexes->reading())
-      spdlog::info("shard {}: indexes not kept: {} values could not be read "
-                   "into them; the next start builds them from the values",
+      spdlog::info("shard {}: indexes not kept: some values could not be "
+                   "read into them ({} kept to read again); the next start "
+                   "builds them from the values",
                    st.settings.index, st.indexes->unreadable_keys());
     return;
   }

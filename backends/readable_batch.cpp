@@ -7,11 +7,6 @@
 
 namespace solver_state {
 
-bool is_value_problem(const caf::error& err) {
-  auto code = code_of(err);
-  return code == state_errc::backend_error || code == state_errc::io_error;
-}
-
 caf::expected<readable_batch>
 read_readable(state_store& store, const std::vector<std::string>& keys,
               unix_ms now) {
@@ -22,7 +17,7 @@ read_readable(state_store& store, const std::vector<std::string>& keys,
     out.entries.resize(keys.size());
     return out;
   }
-  if (!is_value_problem(got.error()))
+  if (!is_value_error(got.error()))
     return std::move(got.error());
   out.entries.resize(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -31,7 +26,7 @@ read_readable(state_store& store, const std::vector<std::string>& keys,
       out.entries[i] = std::move(*e);
     } else if (code_of(e.error()) == state_errc::not_found) {
       continue;
-    } else if (is_value_problem(e.error())) {
+    } else if (is_value_error(e.error())) {
       out.unreadable.push_back(i);
       if (!out.first_problem)
         out.first_problem = std::move(e.error());
@@ -47,6 +42,7 @@ read_readable_within(state_store& store, const std::vector<std::string>& keys,
                      unix_ms now, size_t byte_budget) {
   readable_batch out;
   size_t bytes = 0;
+  size_t largest = 0;
   size_t next = 1; // nothing is known of the sizes yet
   while (out.entries.size() < keys.size()) {
     auto from = keys.begin() + static_cast<ptrdiff_t>(out.entries.size());
@@ -61,13 +57,16 @@ read_readable_within(state_store& store, const std::vector<std::string>& keys,
       out.first_problem = std::move(read->first_problem);
     for (auto& e : read->entries) {
       bytes += e.value.size();
+      largest = std::max(largest, e.value.size());
       out.entries.push_back(std::move(e));
     }
     if (bytes >= byte_budget)
       break;
-    // As many more as fit at the mean size so far (a key at least).
-    auto mean = std::max<size_t>(1, bytes / out.entries.size());
-    next = std::max<size_t>(1, (byte_budget - bytes) / mean);
+    // As many as fit at the largest size seen (a key at least), but never
+    // more than four times this batch: a run of small or absent values
+    // says little of the next.
+    auto fit = (byte_budget - bytes) / std::max<size_t>(1, largest);
+    next = std::clamp<size_t>(fit, 1, 4 * count);
   }
   return out;
 }

@@ -27,25 +27,22 @@ struct readable_batch {
   caf::error first_problem;
 };
 
-/// True for an error that one value can cause while the backend works
-/// (backend_error, io_error); false for one that says the backend cannot
-/// answer at all (backend_unavailable, a timeout), where reading the next
-/// key would fail the same way.
-bool is_value_problem(const caf::error& err);
-
-/// The entries for `keys`: one batch_get, and when that fails for a value
-/// problem, one get per key. Fails only as the backend does (unavailable,
-/// out of time): then nothing is known and the caller tries again later.
+/// The entries for `keys`: one batch_get, and when that fails for one value
+/// (is_value_error: altered, damaged, sealed under a key not configured),
+/// one get per key. Fails as the backend does (unavailable, out of time, a
+/// refused request): then nothing is known and the caller tries again
+/// later.
 caf::expected<readable_batch>
 read_readable(state_store& store, const std::vector<std::string>& keys,
               unix_ms now);
 
-/// The first keys of `keys`, read as read_readable() reads, in batches
-/// sized by the values seen so far (the first batch is one key), until
-/// `byte_budget` of values are read: a walk over values of any size (a
-/// build of the indexes, a rotation) holds at most that much, plus one
-/// value, at a time, and stalls the shard no longer. At least one key is
-/// read; the keys read are the first entries.size().
+/// The first keys of `keys`, read as read_readable() reads, until
+/// `byte_budget` of values are read, in batches that start at one key, grow
+/// at most fourfold, and are sized by the largest value seen so far: a walk
+/// over values of any size (a build of the indexes, a rotation, a query
+/// page) holds about that much at a time, more only when a batch meets
+/// values far larger than every one before it. At least one key is read;
+/// the keys read are the first entries.size().
 caf::expected<readable_batch>
 read_readable_within(state_store& store, const std::vector<std::string>& keys,
                      unix_ms now, size_t byte_budget);

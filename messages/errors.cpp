@@ -57,6 +57,29 @@ caf::error make_state_error(state_errc code, std::string message) {
   return caf::make_error(code, std::move(message));
 }
 
+namespace {
+
+/// What marks a value error: a second element of the error's context.
+caf::atom_value value_mark() {
+  return caf::atom("value");
+}
+
+} // namespace
+
+caf::error make_value_error(std::string message) {
+  return caf::make_error(state_errc::backend_error, std::move(message),
+                         value_mark());
+}
+
+bool is_value_error(const caf::error& err) {
+  if (!err || err.category() != state_error_category()
+      || static_cast<state_errc>(err.code()) != state_errc::backend_error)
+    return false;
+  const auto& ctx = err.context();
+  return ctx.size() == 2 && ctx.match_element<caf::atom_value>(1)
+         && ctx.get_as<caf::atom_value>(1) == value_mark();
+}
+
 state_errc code_of(const caf::error& err) {
   if (!err)
     return state_errc::none;
@@ -71,7 +94,7 @@ std::string message_of(const caf::error& err) {
   if (!err)
     return {};
   const auto& ctx = err.context();
-  if (err.category() == state_error_category() && ctx.size() == 1
+  if (err.category() == state_error_category() && ctx.size() >= 1
       && ctx.match_element<std::string>(0))
     return ctx.get_as<std::string>(0);
   if (err.category() == caf::atom("system"))

@@ -54,6 +54,16 @@ const char* to_string(state_errc code);
 /// Builds an error of our category with a human-readable message.
 caf::error make_state_error(state_errc code, std::string message);
 
+/// backend_error for one stored value that cannot be read (altered, cut
+/// short, sealed under a key that is not configured), where the backend
+/// itself works: a walk over many keys (building the indexes, a query
+/// page, a rotation) goes past it, while a backend_error of the backend
+/// (a refused statement, a denied request) stops the walk.
+caf::error make_value_error(std::string message);
+
+/// True for an error made by make_value_error.
+bool is_value_error(const caf::error& err);
+
 /// Maps any error (ours, or CAF's own such as request_timeout) to our code.
 state_errc code_of(const caf::error& err);
 

@@ -55,7 +55,7 @@ caf::error shard_indexes::load(std::string_view snapshot) {
 
 std::optional<std::string> shard_indexes::snapshot() const {
   // Keys not yet read are not in it: the next start reads every key.
-  if (reading() || !unreadable_.empty() || unreadable_dropped_)
+  if (reading() || has_unreadable())
     return std::nullopt;
   return encode_index_snapshot(set_, shard_, shard_count_);
 }
@@ -126,12 +126,15 @@ caf::expected<bool> shard_indexes::build_step(state_store& store,
                building_ ? "built" : "read again after a gap in the change "
                                      "feed",
                built_, set_.keys());
-  if (!unreadable_.empty() || unreadable_dropped_)
+  if (has_unreadable()) {
+    next_unreadable_retry_ = now + unreadable_retry_wait_;
     spdlog::warn("shard {}: {}{} values could not be read and are not "
-                 "indexed (the first: {}); they are read again every {} s",
+                 "indexed (the first: {}); they are read again in {} s",
                  shard_, unreadable_dropped_ ? "more than " : "",
-                 unreadable_.size(), unreadable_why_,
-                 unreadable_retry_ms / 1000);
+                 unreadable_dropped_ ? max_unreadable_kept
+                                     : unreadable_.size(),
+                 unreadable_why_, unreadable_retry_wait_ / 1000);
+  }
   building_ = refreshing_ = false;
   built_ = 0;
   return false;
@@ -181,22 +184,33 @@ void shard_indexes::keep_unreadable(const std::string& key) {
 
 caf::expected<bool> shard_indexes::retry_unreadable(state_store& store,
                                                     unix_ms now) {
-  if ((unreadable_.empty() && !unreadable_dropped_) || reading()
-      || now < next_unreadable_retry_)
+  if (!unreadable_retry_due(now))
     return false;
-  next_unreadable_retry_ = now + unreadable_retry_ms;
-  unreadable_why_.clear();
   if (unreadable_dropped_) {
+    // Too many to keep: a refresh reads every key. Should it meet as many
+    // again (values under a key that is gone for good), the next waits
+    // twice as long.
     unreadable_dropped_ = false;
+    unreadable_why_.clear();
+    next_unreadable_retry_ = now + unreadable_retry_wait_;
+    unreadable_retry_wait_ =
+      std::min(2 * unreadable_retry_wait_, max_unreadable_retry_ms);
     return refresh();
   }
+  unreadable_retry_wait_ = unreadable_retry_ms;
+  next_unreadable_retry_ = now + unreadable_retry_ms;
+  // A chunk from where the last retry stopped, wrapping around: keys that
+  // stay unreadable for good do not keep the others from being retried.
   std::vector<std::string> keys;
-  for (auto it = unreadable_.begin();
-       it != unreadable_.end() && keys.size() < build_chunk; ++it)
+  auto it = unreadable_.upper_bound(retried_up_to_);
+  if (it == unreadable_.end())
+    it = unreadable_.begin();
+  for (; it != unreadable_.end() && keys.size() < build_chunk; ++it)
     keys.push_back(*it);
-  auto read = read_readable(store, keys, now);
+  auto read = read_readable_within(store, keys, now, build_step_bytes);
   if (!read)
     return std::move(read.error());
+  retried_up_to_ = keys[read->entries.size() - 1];
   take_reads(keys, *read);
   return false;
 }

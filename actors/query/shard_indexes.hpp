@@ -45,8 +45,12 @@ public:
   /// indexes forget them and read every key again instead.
   static constexpr size_t max_unreadable_kept = 100'000;
 
-  /// How often those keys are read again.
+  /// How often those keys are read again (a chunk at a time, from where
+  /// the last retry stopped); when more were met than are kept, a refresh
+  /// reads every key, and while refreshes keep meeting that many the wait
+  /// doubles, up to an hour.
   static constexpr unix_ms unreadable_retry_ms = 60'000;
+  static constexpr unix_ms max_unreadable_retry_ms = 3'600'000;
 
   /// Shard `shard` of `shard_count`. `owns`: whether a key belongs to this
   /// shard (a shared backend's transaction applied here may write other
@@ -97,6 +101,17 @@ public:
   /// indexes keep what they held of them (nothing, after a build) and read
   /// them again later; a write of such a key indexes it at once.
   size_t unreadable_keys() const { return unreadable_.size(); }
+
+  /// Whether any such key is left to read again (kept, or too many to
+  /// keep).
+  bool has_unreadable() const {
+    return !unreadable_.empty() || unreadable_dropped_;
+  }
+
+  /// Whether retry_unreadable would read now.
+  bool unreadable_retry_due(unix_ms now) const {
+    return has_unreadable() && !reading() && now >= next_unreadable_retry_;
+  }
 
   /// Once every unreadable_retry_ms: reads up to build_chunk of those keys
   /// again, or, when more were met than max_unreadable_kept, starts a
@@ -172,6 +187,9 @@ private:
   bool unreadable_dropped_ = false;
   std::string unreadable_why_;
   unix_ms next_unreadable_retry_ = 0;
+  unix_ms unreadable_retry_wait_ = unreadable_retry_ms;
+  /// The last key a retry read: the next goes on after it.
+  std::string retried_up_to_;
 };
 
 } // namespace solver_state

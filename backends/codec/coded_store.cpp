@@ -402,11 +402,16 @@ void coded_store::rewrite(const std::vector<std::string>& keys,
         r.unknown_ids.emplace(form.key_id);
       continue;
     }
-    auto plain = codec_.decode(keys[i], std::move(e.value));
+    auto plain = codec_.decode(keys[i], e.value);
     if (!plain) {
-      // It answers its error; no key will read it, so it does not hold the
-      // old key back (the gauge would never reach 0).
-      r.found_damaged(message_of(plain.error()));
+      // Altered or cut short, it answers its error and no key will read
+      // it: it does not hold the old key back (the gauge would never reach
+      // 0). Sound but unreadable under this configuration (a dictionary no
+      // longer listed), it is left: the old key still protects it.
+      if (auto why = codec_.damage(keys[i], std::move(e.value)); !why.empty())
+        r.found_damaged(message_of(plain.error()));
+      else
+        ++r.left;
       continue;
     }
     auto stored = codec_.encode(keys[i], std::move(*plain));

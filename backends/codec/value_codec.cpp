@@ -88,8 +88,7 @@ std::string sealed_aad_name(std::string_view name) {
 }
 
 caf::error restore_error(std::string_view key, const std::string& why) {
-  return make_state_error(state_errc::backend_error,
-                          "key '" + std::string{key}
+  return make_value_error("key '" + std::string{key}
                             + "': cannot restore its stored value: " + why);
 }
 
@@ -474,6 +473,19 @@ caf::expected<std::string> value_codec::encode(std::string_view key,
   append_header(out, form.flags, {}, nullptr);
   out += form.body;
   return out;
+}
+
+std::string value_codec::damage(std::string_view key, std::string stored) {
+  if (!has_magic(stored))
+    return {};
+  auto form = inspect_stored(stored);
+  if (!form.problem.empty())
+    return form.problem;
+  if (!form.encrypted || !impl_->find(form.key_id))
+    return {}; // nothing to check it by
+  auto flags = static_cast<unsigned char>(stored[4]);
+  auto opened = impl_->open(key, stored, form, flags);
+  return opened ? std::string{} : message_of(opened.error());
 }
 
 caf::expected<std::string> value_codec::decode(std::string_view key,

@@ -95,6 +95,14 @@ public:
   /// max_value_bytes.
   caf::expected<std::string> decode(std::string_view key, std::string stored);
 
+  /// Why no key could ever decode `stored` (a frame cut short or of an
+  /// unknown form, or an encrypted one that does not authenticate under the
+  /// key it names, which this codec holds); empty when the frame itself is
+  /// sound, so a failed decode comes from this configuration (a zstd
+  /// dictionary no longer listed, a lower max_value_bytes) and another
+  /// could read it.
+  std::string damage(std::string_view key, std::string stored);
+
   /// `bytes` encrypted under the primary key as one frame, bound to `name`
   /// as a value is to its key but apart from every key (a value's stored
   /// bytes never open as a sealed blob, whatever its key), neither

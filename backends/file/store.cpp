@@ -106,9 +106,8 @@ caf::error file_store::quarantined_error(const std::string& key) const {
   auto q = quarantined_.find(key);
   if (q == quarantined_.end())
     return {};
-  return make_state_error(state_errc::backend_error,
-                          "key " + key + ": " + q->second.what
-                            + "; write or delete the key to replace it");
+  return make_value_error("key " + key + ": " + q->second.what
+                          + "; write or delete the key to replace it");
 }
 
 void file_store::settle_quarantine(const std::string& key) {
@@ -129,10 +128,9 @@ caf::error file_store::quarantine_value(const std::string& key,
                                         const caf::error& corrupt) {
   auto moved = tree_.quarantine(key);
   if (!moved)
-    return make_state_error(state_errc::backend_error,
-                            message_of(corrupt) + "; moving it into "
-                              + file_tree::quarantine_dir + " failed too: "
-                              + message_of(moved.error()));
+    return make_value_error(message_of(corrupt) + "; moving it into "
+                            + file_tree::quarantine_dir + " failed too: "
+                            + message_of(moved.error()));
   auto shown = tree_.shown(*moved);
   spdlog::error("file backend: {}; moved it to {} (kept): key {} answers "
                 "backend_error until it is written or deleted",
@@ -161,19 +159,17 @@ caf::expected<entry> file_store::get(const std::string& key, unix_ms now) {
   auto e = tree_.read(key);
   if (!e) {
     if (code_of(e.error()) == state_errc::not_found)
-      return make_state_error(state_errc::backend_error,
-                              "value file of an indexed key is missing: "
-                                + message_of(e.error()));
+      return make_value_error("value file of an indexed key is missing: "
+                              + message_of(e.error()));
     // backend_error from read() is a file that fails its checks.
     if (code_of(e.error()) == state_errc::backend_error)
       return quarantine_value(key, e.error());
     return e;
   }
   if (e->version != meta.version)
-    return make_state_error(state_errc::backend_error,
-                            "value file of " + key + " has version "
-                              + std::to_string(e->version) + ", expected "
-                              + std::to_string(meta.version));
+    return make_value_error("value file of " + key + " has version "
+                            + std::to_string(e->version) + ", expected "
+                            + std::to_string(meta.version));
   cache_.put(key, e->value);
   return e;
 }

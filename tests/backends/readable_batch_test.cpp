@@ -26,6 +26,14 @@ TEST_CASE("read_readable reads a failed batch key by key") {
   auto failed = read_readable(store, keys, 1);
   REQUIRE_FALSE(failed);
   CHECK(code_of(failed.error()) == state_errc::backend_unavailable);
+  // A backend_error of the backend itself is no value's: the read fails
+  // (it does not come back as every key unreadable).
+  store.down = false;
+  store.refusing = true;
+  auto refused = read_readable(store, keys, 1);
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == state_errc::backend_error);
+  CHECK_THAT(message_of(refused.error()), Catch::Contains("permission"));
 }
 
 TEST_CASE("read_readable_within reads batches sized by the values seen, up to "
@@ -48,7 +56,7 @@ TEST_CASE("read_readable_within reads batches sized by the values seen, up to "
     bytes += e.value.size();
   }
   CHECK(bytes < budget + (300 << 10));
-  // Small values: one key, then every other in one batch.
+  // Small values: batches of 1, 4, 16, 64, then the rest.
   damaged_store small{200};
   std::vector<std::string> all;
   for (int i = 0; i < 200; ++i)
@@ -56,7 +64,18 @@ TEST_CASE("read_readable_within reads batches sized by the values seen, up to "
   auto whole = read_readable_within(small, all, 1, budget);
   REQUIRE(whole);
   CHECK(whole->entries.size() == 200);
-  CHECK(small.batch_reads == 2);
+  CHECK(small.batch_reads == 5);
+  // Small values, then large ones: the batch after the small ones holds
+  // four keys, not all that fit at the small size.
+  damaged_store mixed{1};
+  std::vector<std::string> then_large{"q:1000"};
+  for (int i = 0; i < 50; ++i) {
+    then_large.push_back("r:" + std::to_string(100 + i));
+    mixed.put(then_large.back(), std::string(1 << 20, 'z'));
+  }
+  auto bounded = read_readable_within(mixed, then_large, 1, budget);
+  REQUIRE(bounded);
+  CHECK(bounded->entries.size() == 5);
   // A value over the budget is read, alone.
   store.put("huge", std::string(2 << 20, 'y'));
   auto one = read_readable_within(store, {"huge", keys[0]}, 1, budget);

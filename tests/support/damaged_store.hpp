@@ -20,12 +20,15 @@ namespace solver_state::testing {
 
 /// A memory store whose values of `damaged` keys cannot be read, as a
 /// damaged file or a value sealed under a key that is not configured: a get
-/// of one answers backend_error, and so does a batch_get naming one (as
-/// every backend's does). `down`: every read answers backend_unavailable.
+/// of one answers a value error (make_value_error), and so does a batch_get
+/// naming one (as every backend's does). `down`: every read answers backend_unavailable.
 class damaged_store : public state_store {
 public:
   std::set<std::string> damaged;
   bool down = false;
+  /// Every read answers a backend_error of the backend (a refused
+  /// statement), not of a value.
+  bool refusing = false;
   size_t batch_reads = 0;
 
   /// `pending` keys q:1000, q:1001, ... holding {"status":"pending"}.
@@ -67,9 +70,11 @@ private:
   caf::error problem(const std::string& key) const {
     if (down)
       return make_state_error(state_errc::backend_unavailable, "down");
-    if (damaged.count(key))
+    if (refusing)
       return make_state_error(state_errc::backend_error,
-                              "key " + key + ": damaged");
+                              "permission denied for table state");
+    if (damaged.count(key))
+      return make_value_error("key " + key + ": damaged");
     return {};
   }
 

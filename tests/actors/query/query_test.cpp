@@ -463,6 +463,14 @@ TEST_CASE("a query page leaves out a key whose value cannot be read now, "
   auto page = indexes.query(store, req, 1, 1 << 20);
   REQUIRE_FALSE(page);
   CHECK(code_of(page.error()) == state_errc::backend_unavailable);
+  // So does a backend that refuses the reads (a backend_error that is no
+  // value's): an error, not a page with every key left out.
+  store.down = false;
+  store.refusing = true;
+  auto refused = indexes.query(store, req, 1, 1 << 20);
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == state_errc::backend_error);
+  CHECK(indexes.indexed_keys() == 30);
 }
 
 TEST_CASE("a build step reads at most its byte budget of values, plus one: "
@@ -548,4 +556,32 @@ TEST_CASE("a query page reads values up to the reply budget at a time, with "
   int pages = 0;
   CHECK(page_pending(indexes, store, false, 1 << 20, pages)
         == std::vector<std::string>(all.begin() + 3, all.end()));
+}
+
+TEST_CASE("unreadable keys are retried a chunk at a time from where the last "
+          "retry stopped, so keys unreadable for good keep none from a retry") {
+  size_t n = shard_indexes::build_chunk + 88;
+  damaged_store store{n};
+  for (size_t i = 0; i < n; ++i)
+    store.damaged.insert("q:" + std::to_string(1000 + i));
+  shard_indexes indexes{query_config("memory", 1).indexes, 0, 1, nullptr};
+  run_build(indexes, store);
+  REQUIRE(indexes.unreadable_keys() == n);
+  REQUIRE(indexes.indexed_keys() == 0);
+  // The last key comes back: the first retry reads the first chunk only,
+  // the next one goes on past it.
+  auto last = "q:" + std::to_string(1000 + n - 1);
+  store.damaged.erase(last);
+  unix_ms at = 1 + shard_indexes::unreadable_retry_ms;
+  REQUIRE(indexes.retry_unreadable(store, at) == false);
+  CHECK(indexes.indexed_keys() == 0);
+  at += shard_indexes::unreadable_retry_ms;
+  REQUIRE(indexes.retry_unreadable(store, at) == false);
+  CHECK(indexes.indexed_keys() == 1);
+  CHECK(indexes.unreadable_keys() == n - 1);
+  // And round again from the start.
+  store.damaged.erase("q:1000");
+  at += shard_indexes::unreadable_retry_ms;
+  REQUIRE(indexes.retry_unreadable(store, at) == false);
+  CHECK(indexes.indexed_keys() == 2);
 }

@@ -4,6 +4,7 @@
 // gone.
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -40,8 +41,11 @@ struct coded {
 
   coded(const std::string& base, const key_files& files,
         std::vector<std::string> ids,
-        std::shared_ptr<file_env> env = default_file_env()) {
+        std::shared_ptr<file_env> env = default_file_env(),
+        const std::function<void(state_config&)>& tweak = {}) {
     auto cfg = file_config_for(base, 1);
+    if (tweak)
+      tweak(cfg);
     for (auto& id : ids)
       cfg.encryption.keys.push_back({id, files.dir() + "/" + id + ".key"});
     if (!ids.empty())
@@ -409,4 +413,34 @@ TEST_CASE("rotation: a step reads at most its byte budget of values, plus "
     REQUIRE(e);
     CHECK(e->value == big + std::to_string(i));
   }
+}
+
+TEST_CASE("rotation: a sound value this configuration cannot restore (a "
+          "lower max_value_bytes) keeps the old key held back") {
+  temp_dir dir;
+  key_files files;
+  files.hex_key("k1");
+  files.hex_key("k2");
+  auto base = dir.sub("state");
+  const std::string large(10'000, 'a'); // a few dozen bytes compressed
+  {
+    coded old{base, files, {"k1"}, default_file_env(), [](state_config& cfg) {
+                cfg.compression.type = compression_type::zstd;
+              }};
+    old.put(key_of(0), large);
+  }
+  {
+    coded lowered{base, files, {"k2", "k1"}, default_file_env(),
+                  [](state_config& cfg) { cfg.max_value_bytes = 4096; }};
+    lowered.rotate();
+    auto stats = lowered.store->stats();
+    // k1 still protects it and another configuration reads it: k1 must not
+    // be reported free to go.
+    CHECK(stats.reencrypt_pending == 1);
+    CHECK(stats.undecryptable == 0);
+  }
+  coded restored{base, files, {"k2", "k1"}};
+  restored.rotate();
+  CHECK(restored.store->stats().reencrypt_pending == 0);
+  CHECK(restored.store->get(key_of(0), now)->value == large);
 }
