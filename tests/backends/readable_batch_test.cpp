@@ -36,8 +36,8 @@ TEST_CASE("read_readable reads a failed batch key by key") {
   CHECK_THAT(message_of(refused.error()), Catch::Contains("permission"));
 }
 
-TEST_CASE("read_readable_within reads batches sized by the values seen, up to "
-          "its byte budget plus one value") {
+TEST_CASE("read_readable_within reads batches that grow at most fourfold, "
+          "sized by the largest value seen, up to its byte budget") {
   damaged_store store;
   std::vector<std::string> keys;
   for (int i = 0; i < 10; ++i) {

@@ -25,6 +25,9 @@ namespace {
 
 constexpr int key_count = 300;
 const std::string marker = "PLAINTEXT-MARKER-7f3a";
+/// The config lines of one index, `n`, over every key of the tests.
+const std::string n_index = "  indexes:\n"
+                            "    - {name: n, prefix: \"order:enc:\", path: /n}\n";
 
 std::string key_of(int i) {
   return "/v1/state/order:enc:" + std::to_string(1000 + i);
@@ -227,8 +230,6 @@ TEST_CASE("after a rotation a query pages through every indexed key: the "
   files.hex_key("k2");
   key_files data;
   auto base = data.dir() + "/state";
-  auto indexes = std::string{"  indexes:\n"
-                             "    - {name: n, prefix: \"order:enc:\", path: /n}\n"};
   // Every key by n, 100 a page, every page: the keys in the order seen.
   auto all_by_n = [](http_client& c) {
     std::vector<std::string> keys;
@@ -254,14 +255,14 @@ TEST_CASE("after a rotation a query pages through every indexed key: the "
   for (int i = 0; i < key_count; ++i)
     want.push_back(key_of(i).substr(10)); // n order is key order here
   {
-    service_process svc{yaml_for(base, files, {"k1"}) + indexes};
+    service_process svc{yaml_for(base, files, {"k1"}) + n_index};
     http_client c{svc.port()};
     for (int i = 0; i < key_count; ++i)
       REQUIRE(c.put(key_of(i), value_of(i)).status == 201);
     CHECK(all_by_n(c) == want);
     REQUIRE(svc.stop(SIGTERM) == 0); // the indexes kept, at the k1 versions
   }
-  service_process svc{yaml_for(base, files, {"k2", "k1"}) + indexes};
+  service_process svc{yaml_for(base, files, {"k2", "k1"}) + n_index};
   http_client c{svc.port()};
   REQUIRE(eventually(
     [&] { return gauge(c, "state_reencrypt_pending") == 0; }));
@@ -278,8 +279,6 @@ TEST_CASE("values under a key that is gone do not stop the indexes: they are "
   files.hex_key("k2");
   key_files data;
   auto base = data.dir() + "/state";
-  auto indexes = std::string{"  indexes:\n"
-                             "    - {name: n, prefix: \"order:enc:\", path: /n}\n"};
   // The keys a query of every n finds, or its status.
   auto found = [](http_client& c) {
     auto r = c.request("POST", "/v1/query",
@@ -310,7 +309,7 @@ TEST_CASE("values under a key that is gone do not stop the indexes: they are "
   }
   {
     // k1 removed before a rotation moved its values: they cannot be read.
-    service_process svc{yaml_for(base, files, {"k2"}) + indexes};
+    service_process svc{yaml_for(base, files, {"k2"}) + n_index};
     http_client c{svc.port()};
     for (int i = 100; i < 150; ++i)
       REQUIRE(c.put(key_of(i), value_of(i)).status == 201);
@@ -323,7 +322,7 @@ TEST_CASE("values under a key that is gone do not stop the indexes: they are "
     REQUIRE(svc.stop(SIGTERM) == 0);
     CHECK_THAT(svc.log(), Catch::Contains("indexes not kept"));
   }
-  service_process svc{yaml_for(base, files, {"k2", "k1"}) + indexes};
+  service_process svc{yaml_for(base, files, {"k2", "k1"}) + n_index};
   http_client c{svc.port()};
   CHECK(eventually([&] { return found(c) == keys_of(0, 150); }));
 }

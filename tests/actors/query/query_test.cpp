@@ -473,8 +473,8 @@ TEST_CASE("a query page leaves out a key whose value cannot be read now, "
   CHECK(indexes.indexed_keys() == 30);
 }
 
-TEST_CASE("a build step reads at most its byte budget of values, plus one: "
-          "large values are read a few at a time") {
+TEST_CASE("a build step reads about its byte budget of values, not a chunk of "
+          "keys: large values are read a few at a time") {
   damaged_store store;
   constexpr int count = 20;
   std::string padding(512 << 10, 'p');

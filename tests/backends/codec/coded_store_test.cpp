@@ -389,8 +389,8 @@ TEST_CASE("with encryption on, the snapshot of the indexes is kept sealed "
   }
 }
 
-TEST_CASE("rotation: a step reads at most its byte budget of values, plus "
-          "one: large values are rewritten a few at a time") {
+TEST_CASE("rotation: a step reads about its byte budget of values, not a "
+          "chunk of keys: large values are rewritten a few at a time") {
   temp_dir dir;
   key_files files;
   files.hex_key("k1");
