@@ -39,15 +39,15 @@ read_readable(state_store& store, const std::vector<std::string>& keys,
 
 caf::expected<readable_batch>
 read_readable_within(state_store& store, const std::vector<std::string>& keys,
-                     unix_ms now, size_t byte_budget) {
+                     unix_ms now, size_t byte_budget, size_t from) {
   readable_batch out;
   size_t bytes = 0;
   size_t largest = 0;
   size_t next = 1; // nothing is known of the sizes yet
-  while (out.entries.size() < keys.size()) {
-    auto from = keys.begin() + static_cast<ptrdiff_t>(out.entries.size());
-    auto count = std::min<size_t>(next, keys.size() - out.entries.size());
-    std::vector<std::string> part(from, from + static_cast<ptrdiff_t>(count));
+  while (from + out.entries.size() < keys.size()) {
+    auto first = keys.begin() + static_cast<ptrdiff_t>(from + out.entries.size());
+    auto count = std::min<size_t>(next, keys.end() - first);
+    std::vector<std::string> part(first, first + static_cast<ptrdiff_t>(count));
     auto read = read_readable(store, part, now);
     if (!read)
       return std::move(read.error());

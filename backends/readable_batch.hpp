@@ -42,9 +42,10 @@ read_readable(state_store& store, const std::vector<std::string>& keys,
 /// over values of any size (a build of the indexes, a rotation, a query
 /// page) holds about that much at a time, more only when a batch meets
 /// values far larger than every one before it. At least one key is read;
-/// the keys read are the first entries.size().
+/// the keys read are the first entries.size() from `from` on (entries and
+/// unreadable count from `from`).
 caf::expected<readable_batch>
 read_readable_within(state_store& store, const std::vector<std::string>& keys,
-                     unix_ms now, size_t byte_budget);
+                     unix_ms now, size_t byte_budget, size_t from = 0);
 
 } // namespace solver_state

@@ -282,15 +282,16 @@ caf::expected<query_page> shard_indexes::confirm(state_store& store,
   query_page out;
   size_t bytes = 0; // of values on the page
   size_t done = 0;  // found items read and decided
+  std::vector<std::string> keys;
+  keys.reserve(found.size());
+  for (auto& item : found)
+    keys.push_back(item.key);
   // Values are read up to the reply budget at a time (with values or
   // without: a page of large values is never all in memory at once); a
   // page that ends early resumes after its last item.
   while (done < found.size()) {
-    std::vector<std::string> keys;
-    keys.reserve(found.size() - done);
-    for (size_t i = done; i < found.size(); ++i)
-      keys.push_back(found[i].key);
-    auto read = read_readable_within(store, keys, now, max_reply_bytes);
+    auto read =
+      read_readable_within(store, keys, now, max_reply_bytes, done);
     if (!read)
       return std::move(read.error());
     if (!take_confirmed(req, found, done, *read, now, max_reply_bytes, bytes,
