@@ -39,11 +39,15 @@ read_readable(state_store& store, const std::vector<std::string>& keys,
 
 caf::expected<readable_batch>
 read_readable_within(state_store& store, const std::vector<std::string>& keys,
-                     unix_ms now, size_t byte_budget, size_t from) {
+                     unix_ms now, size_t byte_budget, size_t from,
+                     size_t* largest_seen) {
   readable_batch out;
   size_t bytes = 0;
   size_t largest = 0;
-  size_t next = 1; // nothing is known of the sizes yet
+  // One key when nothing is known of the sizes yet.
+  size_t next = 1;
+  if (largest_seen && *largest_seen > 0)
+    next = std::max<size_t>(1, byte_budget / *largest_seen);
   while (from + out.entries.size() < keys.size()) {
     auto first = keys.begin() + static_cast<ptrdiff_t>(from + out.entries.size());
     auto count = std::min<size_t>(next, keys.end() - first);
@@ -68,6 +72,11 @@ read_readable_within(state_store& store, const std::vector<std::string>& keys,
     auto fit = (byte_budget - bytes) / std::max<size_t>(1, largest);
     next = std::clamp<size_t>(fit, 1, 4 * count);
   }
+  // Only present values tell sizes (1 for empty ones: every key fits).
+  bool any_present = std::any_of(out.entries.begin(), out.entries.end(),
+                                 [](const entry& e) { return e.version != 0; });
+  if (largest_seen && any_present)
+    *largest_seen = std::max<size_t>(largest, 1);
   return out;
 }
 

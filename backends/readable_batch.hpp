@@ -37,15 +37,23 @@ read_readable(state_store& store, const std::vector<std::string>& keys,
               unix_ms now);
 
 /// The first keys of `keys`, read as read_readable() reads, until
-/// `byte_budget` of values are read, in batches that start at one key, grow
-/// at most fourfold, and are sized by the largest value seen so far: a walk
-/// over values of any size (a build of the indexes, a rotation, a query
-/// page) holds about that much at a time, more only when a batch meets
-/// values far larger than every one before it. At least one key is read;
-/// the keys read are the first entries.size() from `from` on (entries and
-/// unreadable count from `from`).
+/// `byte_budget` of values are read, in batches that grow at most fourfold
+/// and are sized by the largest value seen so far: a walk over values of
+/// any size (a build of the indexes, a rotation, a query page) holds about
+/// that much at a time, more only when a batch meets values far larger
+/// than every one before it. At least one key is read; the keys read are
+/// the first entries.size() from `from` on (entries and unreadable count
+/// from `from`).
+///
+/// The first batch is one key, unless `largest_seen` says what the walk's
+/// previous call met (its largest value; 0: nothing yet): then as many keys
+/// as fit at that size. A walk that keeps it between its calls reads a
+/// step of small values in one batch (one round trip on a network backend)
+/// instead of five or six growing ones. On return it holds this call's
+/// largest value.
 caf::expected<readable_batch>
 read_readable_within(state_store& store, const std::vector<std::string>& keys,
-                     unix_ms now, size_t byte_budget, size_t from = 0);
+                     unix_ms now, size_t byte_budget, size_t from = 0,
+                     size_t* largest_seen = nullptr);
 
 } // namespace solver_state

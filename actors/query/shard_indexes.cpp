@@ -103,7 +103,8 @@ caf::expected<bool> shard_indexes::build_step(state_store& store,
     if ((!owns_ || owns_(key)) && set_.covers(key))
       keys.push_back(key);
   if (!keys.empty()) {
-    auto read = read_readable_within(store, keys, now, build_step_bytes);
+    auto read = read_readable_within(store, keys, now, build_step_bytes, 0,
+                                     &build_value_bytes_);
     if (!read)
       return std::move(read.error());
     take_reads(keys, *read);
@@ -207,7 +208,8 @@ caf::expected<bool> shard_indexes::retry_unreadable(state_store& store,
     it = unreadable_.begin();
   for (; it != unreadable_.end() && keys.size() < build_chunk; ++it)
     keys.push_back(*it);
-  auto read = read_readable_within(store, keys, now, build_step_bytes);
+  auto read = read_readable_within(store, keys, now, build_step_bytes, 0,
+                                     &build_value_bytes_);
   if (!read)
     return std::move(read.error());
   retried_up_to_ = keys[read->entries.size() - 1];
@@ -291,7 +293,8 @@ caf::expected<query_page> shard_indexes::confirm(state_store& store,
   // page that ends early resumes after its last item.
   while (done < found.size()) {
     auto read =
-      read_readable_within(store, keys, now, max_reply_bytes, done);
+      read_readable_within(store, keys, now, max_reply_bytes, done,
+                           &page_value_bytes_);
     if (!read)
       return std::move(read.error());
     if (!take_confirmed(req, found, done, *read, now, max_reply_bytes, bytes,

@@ -181,6 +181,11 @@ private:
   size_t prefix_at_ = 0;
   std::string after_;
   size_t built_ = 0;
+  /// The largest value the last bounded read met, sizing the next one's
+  /// first batch (read_readable_within): one for the build and the
+  /// retries, one for query pages, whose values may differ in size.
+  size_t build_value_bytes_ = 0;
+  size_t page_value_bytes_ = 0;
   /// Keys to read again (bounded; unreadable_dropped_ when more were met),
   /// why the first one could not be read, and when to try next.
   std::set<std::string> unreadable_;

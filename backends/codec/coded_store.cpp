@@ -35,6 +35,9 @@ struct coded_store::rotation {
   std::set<std::string> unknown_ids; // at most max_ids_logged
   /// Keys rewritten since take_rewritten() last took them.
   std::vector<std::string> moved;
+  /// The largest stored value the last step read: the next step's first
+  /// batch is sized by it (read_readable_within).
+  size_t value_bytes = 0;
   // The last whole walk.
   uint64_t last_left = 0;
   uint64_t last_unknown = 0;
@@ -371,7 +374,8 @@ bool coded_store::background_step(unix_ms now) {
 /// may still be under it. The next walk reads them again.
 std::vector<entry> coded_store::read_chunk(const std::vector<std::string>& keys,
                                            unix_ms now) {
-  auto read = read_readable_within(*inner_, keys, now, rotation_step_bytes);
+  auto read = read_readable_within(*inner_, keys, now, rotation_step_bytes, 0,
+                                   &rotation_->value_bytes);
   if (!read) {
     rotation_->left += keys.size();
     return std::vector<entry>(keys.size());

@@ -88,3 +88,45 @@ TEST_CASE("read_readable_within reads batches that grow at most fourfold, "
   CHECK(past->entries.size() == 200);
   CHECK(past->unreadable == std::vector<size_t>{0, 150});
 }
+
+TEST_CASE("read_readable_within sizes its first batch by what the walk's "
+          "previous call met") {
+  constexpr size_t budget = 1 << 20;
+  damaged_store small{600};
+  std::vector<std::string> all;
+  for (int i = 0; i < 600; ++i)
+    all.push_back("q:" + std::to_string(1000 + i));
+  std::vector<std::string> first(all.begin(), all.begin() + 300);
+  std::vector<std::string> second(all.begin() + 300, all.end());
+  size_t largest = 0;
+  auto a = read_readable_within(small, first, 1, budget, 0, &largest);
+  REQUIRE(a);
+  CHECK(a->entries.size() == 300);
+  CHECK(small.batch_reads == 5); // 1, 4, 16, 64, 215: nothing known yet
+  REQUIRE(largest > 0);
+  CHECK(largest < 100);
+  small.batch_reads = 0;
+  auto b = read_readable_within(small, second, 1, budget, 0, &largest);
+  REQUIRE(b);
+  CHECK(b->entries.size() == 300);
+  CHECK(small.batch_reads == 1); // every key fits at the size met before
+  // Values larger than the last call's: the first batch is as large as the
+  // hint says, and the ones after it are sized by what it met.
+  damaged_store grown;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 40; ++i) {
+    keys.push_back("big:" + std::to_string(100 + i));
+    grown.put(keys.back(), std::string(100 << 10, 'x'));
+  }
+  size_t hint = 50 << 10; // 20 keys fit at 50 KiB
+  auto c = read_readable_within(grown, keys, 1, budget, 0, &hint);
+  REQUIRE(c);
+  CHECK(grown.batch_reads == 1);
+  CHECK(c->entries.size() == 20); // 2 MiB: the budget is passed by one batch
+  CHECK(hint == (100 << 10));
+  // A call that meets only absent keys leaves the hint as it was.
+  auto d = read_readable_within(grown, {"none:1", "none:2"}, 1, budget, 0,
+                                &hint);
+  REQUIRE(d);
+  CHECK(hint == (100 << 10));
+}
