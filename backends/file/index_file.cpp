@@ -160,11 +160,13 @@ caf::error fold_into_index(const file_tree& tree, uint32_t shard,
   auto name = index_file_name(shard);
   auto old = read_tree_root_file(tree, name);
   if (!old) {
-    if (code_of(old.error()) != state_errc::not_found)
-      spdlog::warn("file backend shard {}: the fold leaves the key index "
-                   "alone ({}): the next start scans the tree",
-                   shard, message_of(old.error()));
-    return {};
+    // No index: the next start scans the tree. One it cannot read now (out
+    // of descriptors, a disk error) is still there, checksummed, and would
+    // be trusted by the next start without this fold's changes: the fold
+    // fails, and keeps the logs that hold them.
+    if (code_of(old.error()) == state_errc::not_found)
+      return {};
+    return std::move(old.error());
   }
   std::vector<log_changes::const_pointer> sorted;
   sorted.reserve(changes.size());

@@ -190,11 +190,23 @@ public:
     return it == syncs_.end() ? 0 : it->second;
   }
 
+  /// Opens of files named `name` (in any directory) fail with EMFILE, as
+  /// when the process is out of descriptors; empty: none.
+  void refuse_opens_of(std::string name) {
+    std::lock_guard<std::mutex> guard{names_mutex_};
+    refused_ = std::move(name);
+  }
+
   int open_at(int dir, const std::string& name, int flags,
               mode_t mode) override {
     ++opens;
     if (read_only && (flags & O_CREAT))
       return -EROFS;
+    {
+      std::lock_guard<std::mutex> guard{names_mutex_};
+      if (!refused_.empty() && name == refused_)
+        return -EMFILE;
+    }
     int fd = file_env::open_at(dir, name, flags, mode);
     if (fd >= 0) {
       std::lock_guard<std::mutex> guard{names_mutex_};
@@ -261,6 +273,7 @@ public:
 private:
   mutable std::mutex names_mutex_;
   std::map<int, std::string> names_; // of the open fds
+  std::string refused_; // refuse_opens_of
   std::map<std::string, size_t> syncs_;
 };
 

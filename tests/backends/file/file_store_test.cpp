@@ -675,6 +675,44 @@ TEST_CASE("a checkpoint that cannot create its next log leaves no file "
   CHECK(store->get("a")->value == "one");
 }
 
+TEST_CASE("a fold that cannot read the key index fails and keeps its logs: "
+          "a start after it loses no write and brings no delete back") {
+  temp_dir dir;
+  auto env = std::make_shared<failing_env>();
+  auto cfg = file_config_for(dir.sub("base"), 1, fsync_policy::always);
+  auto store = open_store(cfg, env);
+  REQUIRE(store);
+  REQUIRE(store->put("u", "u1"));
+  REQUIRE(store->put("d", "d1"));
+  REQUIRE_FALSE(store->checkpoint_all()); // the key index lists u and d
+  REQUIRE(store->put("n", "n1"));
+  auto u2 = store->put("u", "u2");
+  REQUIRE(u2);
+  REQUIRE(store->remove("d"));
+  // Out of descriptors when the fold opens the index: the index it would
+  // have merged into stays as it was, so the logs must too.
+  env->refuse_opens_of(index_file_name(0));
+  CHECK(store->checkpoint_all());
+  env->refuse_opens_of("");
+  // A crash now: the next start has the index and whatever logs are left.
+  crash_image(dir.sub("base"), dir.sub("after"));
+  auto after = open_store(file_config_for(dir.sub("after"), 1), env);
+  REQUIRE(after);
+  auto n = after->get("n");
+  REQUIRE(n);
+  CHECK(n->value == "n1");
+  auto u = after->get("u");
+  REQUIRE(u);
+  CHECK(u->value == "u2");
+  CHECK(u->version == *u2);
+  auto d = after->get("d");
+  REQUIRE_FALSE(d);
+  CHECK(code_of(d.error()) == state_errc::not_found);
+  // And the store that failed folds once it can.
+  REQUIRE_FALSE(store->checkpoint_all());
+  CHECK(store->get("n")->value == "n1");
+}
+
 TEST_CASE("list and reads of absent keys never touch the disk, folded values "
           "are read back through the cache") {
   temp_dir dir;
