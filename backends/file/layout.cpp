@@ -39,16 +39,30 @@ std::string encode_segment(std::string_view seg, bool leaf) {
   return out;
 }
 
+/// `end`, or the start of the %XX escape it would cut.
+size_t split_before(const std::string& enc, size_t end) {
+  if (enc[end - 1] == '%')
+    return end - 1;
+  if (enc[end - 2] == '%')
+    return end - 2;
+  return end;
+}
+
+bool is_dot_name(std::string_view piece) {
+  return piece == "." || piece == "..";
+}
+
 /// Splits an encoded segment into pieces of at most piece_bytes, never
 /// inside a %XX escape; all but the last get the continuation mark '+'.
+/// The last piece is never "." or "..": as a directory it would name the
+/// piece before it, or the directory above (another key's path), where a
+/// whole segment of dots is escaped by encode_segment.
 void append_pieces(std::vector<std::string>& out, const std::string& enc) {
   size_t pos = 0;
   while (enc.size() - pos > piece_bytes) {
-    size_t end = pos + piece_bytes;
-    if (enc[end - 1] == '%')
-      end -= 1;
-    else if (enc[end - 2] == '%')
-      end -= 2;
+    size_t end = split_before(enc, pos + piece_bytes);
+    while (is_dot_name(std::string_view{enc}.substr(end)))
+      end = split_before(enc, end - 1);
     out.push_back(enc.substr(pos, end - pos) + '+');
     pos = end;
   }

@@ -49,6 +49,12 @@ public:
       if (auto err = leave())
         return err;
     for (size_t i = common; i < depth; ++i) {
+      // key_to_path never makes these; a path that has one names another
+      // key's directory (or leaves base_path).
+      if (path[i].empty() || path[i] == "." || path[i] == "..")
+        return make_state_error(state_errc::io_error,
+                                "refusing the path component '" + path[i]
+                                  + "' in " + where(path, i));
       int parent = current();
       int fd = env_.open_at(parent, path[i], dir_flags);
       if (fd == -ENOENT && create) {

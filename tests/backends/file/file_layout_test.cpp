@@ -77,3 +77,28 @@ TEST_CASE("non-canonical names are not keys") {
   CHECK_FALSE(path_to_key({"order", "a+.val"}));        // dangling piece
   CHECK(path_to_key({"order", "a.val"}) == std::string{"order:a"});
 }
+
+TEST_CASE("a long segment's last piece is never a dot or two, which would "
+          "name another key's directory") {
+  // "a"*200 + "..:b" once mapped to {"aaa...+", "..", "b.val"}: key b's
+  // file, one level up; "a"*200 + ".:b" to the directory of "a"*200 + "b".
+  std::vector<std::string> keys = {"b"};
+  for (size_t n = 190; n <= 210; ++n)
+    for (std::string tail : {".", "..", "...", "~..", "a."}) {
+      auto head = std::string(n, 'a') + tail;
+      keys.push_back(head);
+      keys.push_back(head + ":b");
+      keys.push_back(std::string(n, 'a') + "b");
+      keys.push_back(std::string(n, 'a') + "b:b");
+    }
+  std::set<std::string> distinct(keys.begin(), keys.end());
+  std::set<std::vector<std::string>> paths;
+  for (auto& key : distinct) {
+    INFO(key);
+    auto path = key_to_path(key);
+    for (auto& c : path)
+      CHECK(safe_component(c));
+    CHECK(path_to_key(path) == key);
+    CHECK(paths.insert(path).second);
+  }
+}
