@@ -42,6 +42,11 @@ struct coordinator_state {
   size_t applied_reports = 0;
   bool all_applied_ok = true;
   size_t answered = 0;
+  /// Keep every part (true) or put every part back (false): decided once,
+  /// by the first failure or by the last part's report, and told to every
+  /// part, also to one that reports after it. A part's answer that comes
+  /// late (its request timed out) must not split the transaction.
+  std::optional<bool> decision;
 };
 
 using coordinator_ptr =
@@ -73,11 +78,24 @@ void answer_waiting(coordinator_ptr self, bool go) {
     }
 }
 
-/// Ends the transaction once every lock request has its answer.
+/// Keeps or puts back every part, once.
+void decide(coordinator_ptr self, bool keep) {
+  auto& st = self->state;
+  if (st.decision)
+    return;
+  st.decision = keep;
+  answer_waiting(self, keep);
+}
+
+/// Ends the transaction once every lock request has its answer. A part
+/// still waiting (its request timed out, its shard has not seen the
+/// answer) is told the decision first: CAF 0.17 answers nothing for an
+/// actor that quits, and the shard would stay locked until its own limit.
 void finish_if_done(coordinator_ptr self) {
   auto& st = self->state;
   if (st.answered < st.parts.size())
     return;
+  answer_waiting(self, st.decision.value_or(false));
   if (st.failure)
     st.client.deliver(st.failure);
   else
@@ -108,9 +126,18 @@ void on_part_answer(coordinator_ptr self, size_t index,
          ++i)
       st.reply.versions[p.positions[i]] = outcome->versions[i];
   } else if (!st.failure) {
-    // The first failure is the reason; the shards still locked give up.
+    // The first failure is the reason. Before the decision the shards
+    // still locked give up; after a decision to keep, every part has
+    // applied and was told to keep, and only this part's answer is
+    // missing: the client hears that, not that nothing was applied.
     st.failure = std::move(outcome.error());
-    answer_waiting(self, false);
+    if (st.decision == true)
+      st.failure = make_state_error(
+        code_of(st.failure),
+        "the transaction was applied (every part was told to keep it), but "
+        "one part's answer did not come in time: "
+          + message_of(st.failure));
+    decide(self, false);
     skip_unasked(self);
   }
   finish_if_done(self);
@@ -156,7 +183,7 @@ coordinator(coordinator_ptr self, ownership_ptr<shard_actor> map) {
       auto& st = self->state;
       if (index >= st.parts.size())
         return false;
-      if (st.failure) // a later lock came after a failure: give up at once
+      if (st.failure || st.decision) // a lock after a failure: give up
         return false;
       auto rp = self->make_response_promise<bool>();
       st.parts[index].waiting = rp;
@@ -170,11 +197,13 @@ coordinator(coordinator_ptr self, ownership_ptr<shard_actor> map) {
       auto& st = self->state;
       if (index >= st.parts.size())
         return false;
+      if (st.decision) // decided without this part: it follows
+        return *st.decision;
       auto rp = self->make_response_promise<bool>();
       st.parts[index].waiting = rp;
       st.all_applied_ok = st.all_applied_ok && ok;
       if (++st.applied_reports == st.parts.size())
-        answer_waiting(self, st.all_applied_ok); // keep all, or put all back
+        decide(self, st.all_applied_ok); // keep all, or put all back
       return rp;
     },
   };

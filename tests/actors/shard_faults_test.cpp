@@ -4,6 +4,7 @@
 // group commit.
 
 #include <chrono>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "actors/shard.hpp"
 #include "backends/key_budget.hpp"
 #include "backends/memory/store.hpp"
+#include "backends/shard_placement.hpp"
 #include "tests/support/deterministic_fixture.hpp"
 #include "tests/support/file_test_support.hpp"
 
@@ -34,6 +36,12 @@ struct faults {
   bool hold_commits = false;  // writes wait for a commit (like fsync: always)
   bool commit_throws = false;
   std::chrono::milliseconds commit_takes{0};
+  // Called with the key of every get and set, before it runs (a test moves
+  // the clock of the deterministic scheduler there: a slow disk).
+  std::function<void(const std::string&)> on_get, on_set;
+  // "memory": the router coordinates transactions over several shards, as
+  // it does for the memory backend (which this store is underneath).
+  std::string backend = "faulty";
 };
 
 /// A memory store that misbehaves as `faults` says. The only fake backend
@@ -42,9 +50,11 @@ class faulty_store final : public state_store {
 public:
   explicit faulty_store(std::shared_ptr<faults> f) : f_(std::move(f)) {}
 
-  std::string_view backend_name() const override { return "faulty"; }
+  std::string_view backend_name() const override { return f_->backend; }
 
   caf::expected<entry> get(const std::string& key, unix_ms now) override {
+    if (f_->on_get)
+      f_->on_get(key);
     if (key == f_->throw_on_get)
       throw std::runtime_error("the disk is on fire");
     return inner_.get(key, now);
@@ -52,6 +62,8 @@ public:
 
   caf::expected<write_result> set(set_request&& req, unix_ms expires,
                                   unix_ms now) override {
+    if (f_->on_set)
+      f_->on_set(req.key);
     auto v = inner_.set(std::move(req), expires, now);
     pending_ = v && f_->hold_commits;
     return v;
@@ -105,12 +117,14 @@ struct faulty_fixture : deterministic_system {
   store_handles store;
   std::vector<std::string> failures;
 
-  faulty_fixture() {
+  explicit faulty_fixture(size_t shards = 1, store_options options = {},
+                          std::shared_ptr<faults> given = nullptr) {
+    if (given)
+      f = std::move(given);
     plugins.add(std::make_unique<faulty_plugin>(f));
     state_config cfg;
     cfg.type = "faulty";
-    cfg.shards = 1;
-    store_options options;
+    cfg.shards = shards;
     options.on_failure = [this](const std::string& why) {
       failures.push_back(why);
     };
@@ -290,4 +304,50 @@ TEST_CASE("a fan-out owner that answers fewer keys than asked is an error, "
   CHECK(code_of(reply.error()) == state_errc::backend_error);
   CHECK(message_of(reply.error()).find("answered 0 of the 2 keys")
         != std::string::npos);
+}
+
+TEST_CASE("a transaction over two shards is kept or put back whole, also "
+          "when one part's answer is late") {
+  store_options options;
+  options.fan_out_timeout = std::chrono::milliseconds{1000};
+  auto f = std::make_shared<faults>();
+  f->backend = "memory";
+  faulty_fixture fx{2, options, f};
+  std::string k0, k1; // one key of each shard
+  for (int i = 0; k0.empty() || k1.empty(); ++i) {
+    auto key = "txn:" + std::to_string(i);
+    (shard_index(key, 2) == 0 ? k0 : k1) = key;
+  }
+  // Shard 0 is slow to lock its part (600 ms of the 1 s each part's answer
+  // may take), shard 1 slow to apply its own (600 ms more): part 0's time
+  // runs out after it applied, while part 1 still applies.
+  bool locked_slowly = false;
+  fx.f->on_get = [&](const std::string& key) {
+    if (key == k0 && !locked_slowly) {
+      locked_slowly = true;
+      fx.sched->advance_time(std::chrono::milliseconds{600});
+    }
+  };
+  fx.f->on_set = [&](const std::string& key) {
+    if (key == k1)
+      fx.sched->advance_time(std::chrono::milliseconds{600});
+  };
+  transaction_request req;
+  req.ops = {txn_op::put(k0, "zero"), txn_op::put(k1, "one")};
+  auto reply = fx.request<transaction_reply>(fx.store.router, caf::infinite,
+                                             transact_atom_v, req);
+  fx.sched->run();
+  fx.f->on_get = nullptr;
+  fx.f->on_set = nullptr;
+  fx.advance(std::chrono::seconds{31}); // past every lock's own limit
+  REQUIRE(reply->has_value());
+  auto a = fx.ask_actor<entry>(fx.store.router, get_atom_v, k0);
+  auto b = fx.ask_actor<entry>(fx.store.router, get_atom_v, k1);
+  INFO("k0 " << (a ? a->value : message_of(a.error())) << ", k1 "
+             << (b ? b->value : message_of(b.error())));
+  CHECK(bool{a} == bool{b}); // both parts or neither
+  if (**reply)
+    CHECK((a && b)); // told applied: both are
+  else
+    CHECK_FALSE(a); // told not: neither is
 }
