@@ -538,11 +538,14 @@ caf::expected<wal_writer>
 wal_writer::recycle(std::shared_ptr<file_env> env, int dir_fd,
                     const std::string& from, std::string name,
                     std::string path, bool preallocate) {
-  if (int rc = env->rename_at(dir_fd, from, dir_fd, name); rc != 0)
-    return io_failure("cannot reuse log " + from + " as", path, rc);
-  int fd = env->open_at(dir_fd, name, O_RDWR | O_NOFOLLOW);
+  // Emptied (a new epoch's header, synced) under its spare name, which no
+  // start replays, and only then named a log: a failure in between never
+  // leaves a log of records an earlier fold already took, which a start
+  // would replay over newer deletes.
+  int fd = env->open_at(dir_fd, from, O_RDWR | O_NOFOLLOW);
   if (fd < 0)
-    return io_failure("cannot open log", path, fd);
+    return io_failure("cannot open log " + from + " to reuse it as", path,
+                      fd);
   wal_writer out{env, unique_fd{env.get(), fd}, std::move(path)};
   char header[wal_header_bytes];
   auto got = env->read_at(fd, header, sizeof header, 0);
@@ -561,6 +564,8 @@ wal_writer::recycle(std::shared_ptr<file_env> env, int dir_fd,
   out.preallocate_ = preallocate;
   if (auto err = out.reset())
     return err;
+  if (int rc = env->rename_at(dir_fd, from, dir_fd, name); rc != 0)
+    return io_failure("cannot reuse log " + from + " as", out.path_, rc);
   if (int rc = env->sync(dir_fd, false); rc != 0)
     return io_failure("cannot sync the directory of", out.path_, rc);
   return out;

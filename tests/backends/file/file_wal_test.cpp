@@ -242,6 +242,36 @@ TEST_CASE("records from before a reset never replay, even where the "
   }
 }
 
+TEST_CASE("a spare log is emptied before it is named a log: a failure "
+          "while reusing it never leaves its old records under a log's name") {
+  opened_dir d;
+  auto spare = create_log(d, "s.spare");
+  append_records(spare, 0, 3, 'o'); // folded long ago, in a real store
+  spare = create_log(d, "other.log"); // closes s.spare
+  auto env = std::make_shared<failing_env>();
+  SECTION("the log's name cannot be opened") {
+    env->refuse_opens_of("c.log");
+  }
+  SECTION("the spare cannot be opened") {
+    env->refuse_opens_of("s.spare");
+  }
+  SECTION("the spare cannot be emptied") {
+    env->fail_writes = true;
+  }
+  auto reused =
+    wal_writer::recycle(env, d.root.get(), "s.spare", "c.log", d.path("c.log"));
+  if (fs::exists(d.path("c.log"))) {
+    // Reused: a log with nothing in it.
+    CHECK(reused);
+    auto r = replay(d, "c.log");
+    REQUIRE(r);
+    CHECK(r->records.empty());
+  } else {
+    CHECK_FALSE(reused);
+    CHECK(fs::exists(d.path("s.spare")));
+  }
+}
+
 TEST_CASE("a torn last write stops replay, a bad record before valid ones "
           "is corruption") {
   opened_dir d;
