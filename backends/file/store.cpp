@@ -91,9 +91,9 @@ void file_store::put_meta(const std::string& key,
     if (!meta)
       return;
     it = index_.emplace(key, *meta).first;
-    // Written again: a quarantined value is replaced.
-    if (!quarantined_.empty())
-      settle_quarantine(key);
+    // Written again: a quarantined value is replaced, once that is durable.
+    if (quarantined_.count(key) != 0)
+      settling_.push_back(key);
   }
   bytes_ += it->first.size() + meta->size;
   if (meta->expires_at_ms != 0)
@@ -291,8 +291,8 @@ caf::expected<bool> file_store::erase(const delete_request& req,
       log_->encode(pending_, wal_op::erase, req.key, {}, version, 0);
       remember(req.key);
       dirty_[req.key] = dirty_slot{true, entry{{}, version, 0}};
+      settling_.push_back(req.key); // once the delete is durable
     }
-    settle_quarantine(req.key);
     return quarantined;
   }
   if (auto err = refuse_writes())
@@ -404,6 +404,13 @@ void file_store::roll_back() {
       dirty_.erase(step->key);
   }
   undo_.clear();
+  // Neither written nor deleted: what quarantined them still answers.
+  settling_.clear();
+}
+
+void file_store::settle_committed() {
+  for (auto& key : std::exchange(settling_, {}))
+    settle_quarantine(key);
 }
 
 // -- durability ------------------------------------------------------------------------
@@ -418,8 +425,10 @@ caf::error file_store::commit() {
     roll_back();
     return std::exchange(deferred_error_, caf::error{});
   }
-  if (pending_.empty())
+  if (pending_.empty()) {
+    settle_committed();
     return {};
+  }
   auto syncs = opts_.fsync == fsync_policy::always;
   auto started = std::chrono::steady_clock::now();
   auto err = log_->append(pending_, syncs);
@@ -434,6 +443,7 @@ caf::error file_store::commit() {
     return err;
   }
   undo_.clear();
+  settle_committed();
   last_error_ = caf::error{};
   continue_folding();
   wait_while_fold_lags();

@@ -171,6 +171,7 @@ private:
   caf::error quarantine_value(const std::string& key, const caf::error& corrupt);
   /// The error of a quarantined key, or none.
   caf::error quarantined_error(const std::string& key) const;
+  void settle_committed();
   /// `key` was written or deleted: its quarantined files are settled.
   void settle_quarantine(const std::string& key);
   /// True when the filesystem has `bytes` free (or cannot tell).
@@ -300,6 +301,10 @@ private:
   caf::error last_error_;     // for health_check
   /// Keys whose value file was moved into quarantine (file_store_options).
   std::unordered_map<std::string, quarantine_record> quarantined_;
+  /// Quarantined keys written or deleted since the last commit: settled by
+  /// it (settle_committed), kept by a roll-back (a failed write replaced
+  /// nothing, and the key still answers why it cannot be read).
+  std::vector<std::string> settling_;
   caf::error fold_error_;     // of the last fold, reported by checkpoint()
   bool closed_ = false;
   /// When a fold was last postponed for want of space (logged once a

@@ -451,6 +451,43 @@ TEST_CASE("a quarantined key is settled by a delete, and a second damaged "
   CHECK(fs::exists(dir.sub("~quarantine/k.val.settled.1")));
 }
 
+TEST_CASE("a write or delete of a quarantined key that fails to commit "
+          "leaves it quarantined") {
+  temp_dir dir;
+  auto cfg = file_config_for(dir.path, 1, fsync_policy::always);
+  {
+    auto store = open_store(cfg);
+    REQUIRE(store);
+    REQUIRE(store->put("k", "first"));
+    REQUIRE_FALSE(store->checkpoint_all());
+  }
+  damage(dir.sub("k.val"));
+  auto env = std::make_shared<failing_env>();
+  auto store = open_store(cfg, env);
+  REQUIRE(store);
+  auto quarantined = [&] {
+    auto got = store->get("k");
+    return !got && code_of(got.error()) == state_errc::backend_error;
+  };
+  REQUIRE(quarantined());
+  env->free_space = int64_t{1} << 30; // room, yet the writes fail
+  env->fail_writes = true;
+  SECTION("a delete") {
+    CHECK_FALSE(store->remove("k"));
+  }
+  SECTION("a write") {
+    CHECK_FALSE(store->put("k", "second"));
+  }
+  // Nothing replaced the damaged value: the key still says why (before:
+  // not_found, as if it had been deleted).
+  CHECK(quarantined());
+  env->fail_writes = false;
+  REQUIRE(store->remove("k"));
+  auto gone = store->get("k");
+  REQUIRE_FALSE(gone);
+  CHECK(code_of(gone.error()) == state_errc::not_found);
+}
+
 TEST_CASE("a value file damaged while the store runs is quarantined on "
           "read, and the store goes on") {
   temp_dir dir;
