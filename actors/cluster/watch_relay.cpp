@@ -66,9 +66,11 @@ void subscribe(relay_ptr self) {
         if (st.settings.peer)
           self->request(st.settings.peer, st.settings.check_interval,
                         peer_stats_atom_v)
-            .then([self](const peer_stats& s) {
-              self->state.connects = s.connects;
-            });
+            .then([self](const peer_stats& s) { self->state.connects = s.connects; },
+                  // A slow or gone peer: the next check asks again (with no
+                  // handler, CAF 0.17 would end the relay, and its watchers
+                  // would miss that node's changes without a resync).
+                  [](caf::error&) {});
       },
       [self](caf::error&) {
         // Not reachable yet: the next check tries again.
