@@ -172,42 +172,65 @@ std::optional<backup_line> parse_backup_line(std::string_view line,
   return backup_line{std::move(*key), std::move(*value), *expiry};
 }
 
+size_t utf8_sequence_at(std::string_view text, size_t i) {
+  auto c = static_cast<unsigned char>(text[i]);
+  if (c < 0x80)
+    return 1;
+  size_t len;
+  uint32_t cp;
+  if ((c & 0xE0) == 0xC0) {
+    len = 2;
+    cp = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3;
+    cp = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + len > text.size())
+    return 0;
+  for (size_t k = 1; k < len; ++k) {
+    auto cc = static_cast<unsigned char>(text[i + k]);
+    if ((cc & 0xC0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (cc & 0x3F);
+  }
+  constexpr uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < least[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return len;
+}
+
 bool is_utf8(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > text.size())
-      return false;
-    for (size_t k = 1; k < len; ++k) {
-      auto cc = static_cast<unsigned char>(text[i + k]);
-      if ((cc & 0xC0) != 0x80)
-        return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    constexpr uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < least[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+  for (size_t i = 0; i < text.size();) {
+    auto len = utf8_sequence_at(text, i);
+    if (len == 0)
       return false;
     i += len;
   }
   return true;
+}
+
+std::string as_utf8_text(std::string_view text) {
+  if (is_utf8(text))
+    return std::string{text};
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    if (auto len = utf8_sequence_at(text, i); len > 0) {
+      out.append(text.substr(i, len));
+      i += len;
+      continue;
+    }
+    auto c = static_cast<unsigned char>(text[i++]);
+    out += "\\x";
+    out += hex[c >> 4];
+    out += hex[c & 0xF];
+  }
+  return out;
 }
 
 } // namespace solver_state::gateway

@@ -44,4 +44,9 @@ void append_json_text(std::string& out, std::string_view text);
 /// True when `text` is well-formed UTF-8 (no overlongs, no surrogates).
 bool is_utf8(std::string_view text);
 
+/// `text` with every byte that is not part of well-formed UTF-8 written as
+/// \xNN: text for a JSON string (an error message quoting a key) that a
+/// strict parser accepts and a reader can still tell apart.
+std::string as_utf8_text(std::string_view text);
+
 } // namespace solver_state::gateway

@@ -275,7 +275,7 @@ void batch_get(const handler_env& env, request_t& req, const route_match& m,
   if (reject_query(m, sink))
     return;
   std::string problem;
-  auto keys = parse_batch_keys(req.body(), problem);
+  auto keys = parse_batch_keys(req.body(), problem, env.limits.max_batch_keys);
   if (!keys)
     return bad_request(sink, problem);
   if (keys->empty())

@@ -17,7 +17,8 @@ void transaction(const handler_env& env, request_t& req, const route_match& m,
   if (reject_query(m, sink))
     return;
   std::string problem;
-  auto parsed = parse_transaction(req.body(), problem);
+  auto parsed =
+    parse_transaction(req.body(), problem, env.limits.max_batch_keys);
   if (!parsed)
     return sink->reply(error_response(state_errc::bad_request, problem));
   // The bounds (operation count, duplicate keys, value sizes) are the

@@ -5,8 +5,10 @@
 
 #include <boost/json.hpp>
 
-#include "util/base64.hpp"
+#include "http/backup_line.hpp"
 #include "http/etag.hpp"
+#include "http/json_keys.hpp"
+#include "util/base64.hpp"
 
 namespace solver_state::gateway {
 
@@ -14,11 +16,14 @@ namespace json = boost::json;
 
 namespace {
 
-json::array string_array(const std::vector<std::string>& xs) {
+/// Keys (or ids, parts of keys) as array elements: {"key_base64":...}
+/// where one is not UTF-8 (json_keys.hpp).
+json::array key_array(const std::vector<std::string>& xs,
+                      const char* base64_field = "key_base64") {
   json::array out;
   out.reserve(xs.size());
   for (auto& x : xs)
-    out.emplace_back(json::string_view{x.data(), x.size()});
+    out.push_back(json_key_element(x, base64_field));
   return out;
 }
 
@@ -27,7 +32,8 @@ json::array string_array(const std::vector<std::string>& xs) {
 std::string error_body(state_errc code, std::string_view message) {
   json::object inner;
   inner["code"] = to_string(code);
-  inner["message"] = json::string_view{message.data(), message.size()};
+  // Messages quote keys and query strings, which may be any bytes.
+  inner["message"] = as_utf8_text(message);
   json::object outer;
   outer["error"] = std::move(inner);
   return json::serialize(outer);
@@ -54,7 +60,8 @@ std::string deleted_body(uint64_t deleted) {
 }
 
 std::optional<std::vector<std::string>>
-parse_batch_keys(std::string_view body, std::string& problem) {
+parse_batch_keys(std::string_view body, std::string& problem,
+                 size_t max_keys) {
   json::error_code ec;
   auto doc = json::parse(json::string_view{body.data(), body.size()}, ec);
   if (ec) {
@@ -66,6 +73,11 @@ parse_batch_keys(std::string_view body, std::string& problem) {
   auto* arr = keys ? keys->if_array() : nullptr;
   if (!arr) {
     problem = "body must be {\"keys\":[\"...\", ...]}";
+    return std::nullopt;
+  }
+  if (arr->size() > max_keys) {
+    problem = "a batch of " + std::to_string(arr->size()) + " keys; at most "
+              + std::to_string(max_keys);
     return std::nullopt;
   }
   std::vector<std::string> out;
@@ -88,7 +100,7 @@ std::string batch_items_body(const std::vector<std::string>& keys,
   items.reserve(entries.size());
   for (size_t i = 0; i < keys.size() && i < entries.size(); ++i) {
     json::object item;
-    item["key"] = json::string_view{keys[i].data(), keys[i].size()};
+    set_json_key(item, keys[i]);
     if (entries[i].found()) {
       item["value"] = base64_encode(entries[i].value);
       item["etag"] = format_etag(entries[i].version);
@@ -100,14 +112,14 @@ std::string batch_items_body(const std::vector<std::string>& keys,
   }
   json::object out;
   out["items"] = std::move(items);
-  out["unprocessed_keys"] = string_array(reply.unprocessed);
+  out["unprocessed_keys"] = key_array(reply.unprocessed);
   return json::serialize(out);
 }
 
 std::string key_page_body(const key_page& page,
                           const std::optional<std::string>& next_cursor) {
   json::object out;
-  out["keys"] = string_array(page.keys);
+  out["keys"] = key_array(page.keys);
   if (next_cursor)
     out["next_cursor"] = *next_cursor;
   else
@@ -118,7 +130,8 @@ std::string key_page_body(const key_page& page,
 std::string id_list_body(std::string_view field, const id_list& ids,
                          const std::optional<std::string>& next_cursor) {
   json::object out;
-  out[json::string_view{field.data(), field.size()}] = string_array(ids.ids);
+  out[json::string_view{field.data(), field.size()}] =
+    key_array(ids.ids, "id_base64");
   if (next_cursor)
     out["next_cursor"] = *next_cursor;
   else

@@ -24,9 +24,12 @@ std::string status_body(std::string_view status);
 std::string readiness_body(const health_report& report);
 
 /// The keys of a batch-get body {"keys":["a","b"]}, or nullopt with
-/// `problem` set when the body is not that shape.
+/// `problem` set when the body is not that shape or names more than
+/// `max_keys` (the store's bound, told in its words before anything is
+/// copied: a body of half a million keys costs no more than its parse).
 std::optional<std::vector<std::string>>
-parse_batch_keys(std::string_view body, std::string& problem);
+parse_batch_keys(std::string_view body, std::string& problem,
+                 size_t max_keys);
 
 /// {"items":[{"key":k,"value":"<base64>"|null,"etag":"\"v\""|null}, ...],
 ///  "unprocessed_keys":[...]}: one item per entry, for the first keys.

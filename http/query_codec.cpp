@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 
 #include "http/etag.hpp"
+#include "http/json_keys.hpp"
+#include "messages/query_bounds.hpp"
 #include "util/base64.hpp"
 #include "util/exact_json.hpp"
 
@@ -83,6 +85,9 @@ bool read_condition(size_t i, const json::value& in, query_condition& c,
     if (!list)
       return fail(std::string{"\"value\" of "} + to_string(op)
                   + " must be an array of strings or numbers");
+    if (list->empty() || list->size() > max_query_page)
+      return fail(std::string{to_string(op)} + " takes 1 to "
+                  + std::to_string(max_query_page) + " values");
     for (auto& item : *list) {
       index_value iv;
       if (!value_of(item, iv))
@@ -164,6 +169,11 @@ std::optional<query_request> parse_query(std::string_view body,
         problem = "where must be an array of conditions";
         return std::nullopt;
       }
+      if (list->size() > max_query_conditions) {
+        problem = "at most " + std::to_string(max_query_conditions)
+                  + " conditions, got " + std::to_string(list->size());
+        return std::nullopt;
+      }
       for (size_t i = 0; i < list->size(); ++i) {
         query_condition c;
         if (!read_condition(i, (*list)[i], c, problem))
@@ -212,7 +222,7 @@ std::string query_page_body(const query_page& page, bool with_values) {
   items.reserve(page.items.size());
   for (auto& item : page.items) {
     json::object o;
-    o["key"] = json::string_view{item.key.data(), item.key.size()};
+    set_json_key(o, item.key);
     o["etag"] = format_etag(item.version);
     if (with_values)
       o["value"] = base64_encode(item.value);

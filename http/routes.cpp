@@ -128,13 +128,15 @@ route_match match_route(std::string_view target, method_id method) {
   route_match m;
   auto qmark = target.find('?');
   auto path = target.substr(0, qmark);
+  // The path names the route, whatever the query holds: a malformed query
+  // is that route's bad request (GET /healthz?%zz is not refused for want
+  // of a token).
   if (qmark != std::string_view::npos) {
     auto query = parse_query(target.substr(qmark + 1));
-    if (!query) {
+    if (query)
+      m.query = std::move(*query);
+    else
       m.problem = "malformed percent-encoding in query";
-      return m;
-    }
-    m.query = std::move(*query);
   }
   if (path.empty() || path.front() != '/')
     return m; // absolute-form or '*': no such path here

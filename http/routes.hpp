@@ -53,6 +53,14 @@ method_id method_of(std::string_view verb);
 /// True when `route` accepts `method`.
 bool allows(route_id route, method_id method);
 
+/// What a probe may ask without the token (http.auth_token): GET and HEAD
+/// /healthz, nothing else (a POST /healthz is not a way to make the server
+/// read a body unauthenticated).
+inline bool open_without_token(route_id route, method_id method) {
+  return route == route_id::healthz
+         && (method == method_id::get || method == method_id::head);
+}
+
 /// The Allow header of a route ("GET, PUT, DELETE").
 const char* allow_header(route_id route);
 

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "http/etag.hpp"
+#include "http/backup_line.hpp"
 #include "util/base64.hpp"
 
 namespace solver_state::gateway {
@@ -106,7 +107,8 @@ bool read_op(size_t i, const json::object& in, txn_op& op,
 } // namespace
 
 std::optional<transaction_request>
-parse_transaction(std::string_view body, std::string& problem) {
+parse_transaction(std::string_view body, std::string& problem,
+                  size_t max_ops) {
   json::error_code ec;
   auto doc = json::parse(json::string_view{body.data(), body.size()}, ec);
   if (ec) {
@@ -119,6 +121,11 @@ parse_transaction(std::string_view body, std::string& problem) {
   if (!arr || obj->size() != 1) {
     problem = "body must be {\"operations\":[{\"op\":\"set\" or \"delete\", "
               "\"key\":...}, ...]}";
+    return std::nullopt;
+  }
+  if (arr->size() > max_ops) {
+    problem = "a transaction of " + std::to_string(arr->size())
+              + " operations; at most " + std::to_string(max_ops);
     return std::nullopt;
   }
   transaction_request out;
@@ -137,13 +144,23 @@ parse_transaction(std::string_view body, std::string& problem) {
 
 std::string transaction_reply_body(const transaction_request& req,
                                    const transaction_reply& reply) {
-  json::object etags;
-  for (size_t i = 0; i < req.ops.size() && i < reply.versions.size(); ++i)
-    if (req.ops[i].kind == txn_op::set)
-      etags[json::string_view{req.ops[i].key.data(), req.ops[i].key.size()}] =
+  // Member names are text too: a key that is not UTF-8 is named by its
+  // base64 in "etags_base64" (present only when there is one).
+  json::object etags, etags_base64;
+  for (size_t i = 0; i < req.ops.size() && i < reply.versions.size(); ++i) {
+    if (req.ops[i].kind != txn_op::set)
+      continue;
+    auto& key = req.ops[i].key;
+    if (is_utf8(key))
+      etags[json::string_view{key.data(), key.size()}] =
         format_etag(reply.versions[i]);
+    else
+      etags_base64[base64_encode(key)] = format_etag(reply.versions[i]);
+  }
   json::object out;
   out["etags"] = std::move(etags);
+  if (!etags_base64.empty())
+    out["etags_base64"] = std::move(etags_base64);
   return json::serialize(out);
 }
 

@@ -19,8 +19,11 @@ constexpr uint64_t max_txn_ttl_seconds = 10ULL * 365 * 24 * 3600;
 /// {"op":"delete","key":k,"if_match":...}]}, or nullopt with `problem`
 /// naming the operation and field at fault. Unknown fields are refused (a
 /// misspelt "if_match" must not turn a conditional write into a blind one).
+/// More than `max_ops` operations are refused (in the store's words) before
+/// any is read.
 std::optional<transaction_request>
-parse_transaction(std::string_view body, std::string& problem);
+parse_transaction(std::string_view body, std::string& problem,
+                  size_t max_ops);
 
 /// {"etags":{"key":"\"version\"",...}} for the sets of `req`, in request
 /// order; deletes have no entity tag and are left out.

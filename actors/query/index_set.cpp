@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "actors/query/query_cursor.hpp"
+#include "messages/query_bounds.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {
@@ -258,8 +259,9 @@ caf::error index_set::problem(const query_request& req) const {
   if (req.where.empty() && req.order_by.empty())
     return bad("a query needs a condition or an order_by (to list keys, use "
                "list or GET /v1/state?prefix=)");
-  if (req.where.size() > 16)
-    return bad("at most 16 conditions, got " + std::to_string(req.where.size()));
+  if (req.where.size() > max_query_conditions)
+    return bad("at most " + std::to_string(max_query_conditions)
+               + " conditions, got " + std::to_string(req.where.size()));
   for (size_t c = 0; c < req.where.size(); ++c) {
     auto& cond = req.where[c];
     auto where = "where[" + std::to_string(c) + "]";

@@ -10,9 +10,13 @@
 #include "http/etag.hpp"
 #include "http/http_date.hpp"
 #include "http/json_codec.hpp"
+#include "messages/query_bounds.hpp"
+#include "http/query_codec.hpp"
 #include "http/request_id.hpp"
 #include "http/routes.hpp"
 #include "http/status.hpp"
+#include "http/transaction_codec.hpp"
+#include "util/base64.hpp"
 
 using namespace solver_state;
 using namespace solver_state::gateway;
@@ -217,12 +221,16 @@ TEST_CASE("the route table resolves every path of API v1") {
 
 TEST_CASE("the JSON codec reads batch bodies and writes the documented shapes") {
   std::string problem;
-  auto keys = parse_batch_keys(R"({"keys":["a","b\u0041"]})", problem);
+  auto keys = parse_batch_keys(R"({"keys":["a","b\u0041"]})", problem, 10);
   REQUIRE(keys);
   CHECK(*keys == std::vector<std::string>{"a", "bA"});
-  CHECK_FALSE(parse_batch_keys("{\"keys\":[1]}", problem));
-  CHECK_FALSE(parse_batch_keys("{\"keys\":", problem));
-  CHECK_FALSE(parse_batch_keys("[]", problem));
+  CHECK_FALSE(parse_batch_keys("{\"keys\":[1]}", problem, 10));
+  CHECK_FALSE(parse_batch_keys("{\"keys\":", problem, 10));
+  CHECK_FALSE(parse_batch_keys("[]", problem, 10));
+  // More keys than the store takes: refused before any is copied, in the
+  // store's words.
+  CHECK_FALSE(parse_batch_keys(R"({"keys":["a","b","c"]})", problem, 2));
+  CHECK(problem == "a batch of 3 keys; at most 2");
   CHECK(error_body(state_errc::not_found, "no \"x\"")
         == R"({"error":{"code":"not_found","message":"no \"x\""}})");
   batch_reply reply;
@@ -286,4 +294,52 @@ TEST_CASE("UTF-8 is checked strictly") {
   CHECK_FALSE(is_utf8("\xed\xa0\x80"));     // a surrogate
   CHECK_FALSE(is_utf8("\xe2\x82"));         // cut short
   CHECK_FALSE(is_utf8("\xf4\x90\x80\x80")); // past U+10FFFF
+}
+
+TEST_CASE("transaction and query bodies past the store's bounds are refused "
+          "before their elements are read") {
+  std::string problem;
+  // Not objects: a parse that read them first would name operations[0].
+  CHECK_FALSE(parse_transaction(R"({"operations":[0,0,0]})", problem, 2));
+  CHECK(problem == "a transaction of 3 operations; at most 2");
+  auto ok = parse_transaction(
+    R"({"operations":[{"op":"delete","key":"a"}]})", problem, 2);
+  REQUIRE(ok);
+  CHECK(ok->ops.size() == 1);
+  std::string in_list;
+  for (uint32_t i = 0; i <= max_query_page; ++i)
+    in_list += (i ? ",[]" : "[]"); // not values: only the count is looked at
+  auto too_long = R"({"where":[{"index":"s","op":"in","value":[)" + in_list
+                  + "]}]}";
+  CHECK_FALSE(parse_query(too_long, problem));
+  CHECK(problem == "where[0]: in takes 1 to 1000 values");
+  std::string conditions;
+  for (size_t i = 0; i <= max_query_conditions; ++i)
+    conditions += (i ? ",0" : "0");
+  CHECK_FALSE(parse_query(R"({"where":[)" + conditions + "]}", problem));
+  CHECK(problem == "at most 16 conditions, got 17");
+}
+
+TEST_CASE("bodies name a key that is not UTF-8 by its base64") {
+  std::string odd{"order:t:\xff\x01"};
+  query_page page;
+  page.items.push_back(query_item{});
+  page.items.back().key = odd;
+  page.items.back().version = 7;
+  page.items.push_back(query_item{});
+  page.items.back().key = "order:t:a";
+  page.items.back().version = 8;
+  auto body = query_page_body(page, false);
+  CHECK(body.find(R"({"key_base64":")" + base64_encode(odd) + "\"")
+        != std::string::npos);
+  CHECK(body.find(R"({"key":"order:t:a")") != std::string::npos);
+  transaction_request req;
+  req.ops = {txn_op::put(odd, "x"), txn_op::put("k", "y")};
+  transaction_reply reply;
+  reply.versions = {3, 4};
+  CHECK(transaction_reply_body(req, reply)
+        == R"({"etags":{"k":"\"4\""},"etags_base64":{")" + base64_encode(odd)
+             + R"(":"\"3\""}})");
+  CHECK(error_body(state_errc::not_found, "no key " + odd)
+        == R"({"error":{"code":"not_found","message":"no key order:t:\\xFF\u0001"}})");
 }

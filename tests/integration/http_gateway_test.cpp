@@ -508,3 +508,32 @@ TEST_CASE("a corrupt value file: the service starts, its key answers 500 "
         == R"({"status":"ready","quarantined_values":0,"undecryptable_values":0})");
   CHECK(svc.stop(SIGTERM) == 0);
 }
+
+TEST_CASE("a key that is not UTF-8 is listed as key_base64, and no body "
+          "carries a byte JSON text cannot") {
+  service_process svc;
+  http_client c{svc.port()};
+  auto ascii = [](const std::string& body) {
+    return std::all_of(body.begin(), body.end(), [](char ch) {
+      return static_cast<unsigned char>(ch) < 0x80;
+    });
+  };
+  REQUIRE(c.put("/v1/state/state:u:%FFabc", "v").status == 201);
+  REQUIRE(c.put("/v1/state/state:u:plain", "v").status == 201);
+  auto page = c.get("/v1/state?prefix=state:u:");
+  REQUIRE(page.status == 200);
+  CHECK(ascii(page.body));
+  CHECK(page.body.find(R"({"key_base64":")"
+                       + solver_state::base64_encode("state:u:\xff" "abc")
+                       + "\"}")
+        != std::string::npos);
+  CHECK(page.body.find(R"("state:u:plain")") != std::string::npos);
+  // Error messages quote what was asked, bytes and all: as \xNN text.
+  auto bad = c.get("/v1/state?x%FF=1");
+  CHECK(bad.status == 400);
+  CHECK(ascii(bad.body));
+  auto missing = c.get("/v1/state/state:u:%FEnone",
+                       {{"If-Match", "\"1\""}});
+  CHECK(ascii(missing.body));
+  CHECK(c.get("/v1/state/state:u:%FFabc").body == "v");
+}

@@ -142,6 +142,12 @@ TEST_CASE("bearer token is required everywhere but /healthz") {
   auto check = [](service_process& svc) {
     http_client c{svc.port()};
     CHECK(c.get("/healthz").status == 200);
+    CHECK(c.request("HEAD", "/healthz").status == 200);
+    // Only GET and HEAD are open: another method is refused like any path.
+    CHECK(c.request("POST", "/healthz", "x").status == 401);
+    // The path names the route, whatever the query: a malformed one is a
+    // bad request of /healthz, not a request for the token.
+    CHECK(c.get("/healthz?a=%zz").status == 400);
     auto none = c.get("/v1/state/k");
     CHECK(none.status == 401);
     CHECK(error_code_of(none.body) == "unauthorized");
@@ -434,6 +440,14 @@ TEST_CASE("without the right token a request's body is never read") {
                    "Transfer-Encoding: chunked\r\n\r\n10\r\n"));
     auto answer = s.receive(20s);
     CHECK(answer.rfind("HTTP/1.1 401", 0) == 0);
+  }
+  SECTION("POST /healthz without a token: its body is not read either") {
+    raw_socket s{svc.port()};
+    REQUIRE(s.send("POST /healthz HTTP/1.1\r\nHost: x\r\n" + announce_100mb
+                   + "\r\nabc"));
+    auto answer = s.receive(20s);
+    CHECK(answer.rfind("HTTP/1.1 401", 0) == 0);
+    CHECK(s.closed_by_peer(1s));
   }
   SECTION("the right token: the body is read and stored") {
     http_client c{svc.port()};
