@@ -37,13 +37,16 @@ constexpr auto read_timeout = std::chrono::seconds{2};
 std::string answer(const std::string& head, double seconds) {
   auto line_end = head.find("\r\n");
   auto request_line = head.substr(0, line_end);
+  bool by_head = request_line.rfind("HEAD ", 0) == 0;
   auto is = [&](const char* target) {
-    auto want = std::string{"GET "} + target;
+    auto want = std::string{by_head ? "HEAD " : "GET "} + target;
     return request_line.rfind(want + " ", 0) == 0
            || request_line.rfind(want + "?", 0) == 0;
   };
   unsigned status = 503;
   std::string body;
+  // A probe by HEAD is a probe too (a liveness check must not fail for
+  // as long as a large store opens).
   if (is("/healthz")) {
     status = 200;
     body = gateway::status_body("ok");
@@ -60,7 +63,9 @@ std::string answer(const std::string& head, double seconds) {
                                     "Retry-After: 1\r\n";
   out += "Content-Type: application/json\r\nConnection: close\r\n"
          "Server: solver-state\r\nContent-Length: "
-         + std::to_string(body.size()) + "\r\n\r\n" + body;
+         + std::to_string(body.size()) + "\r\n\r\n";
+  if (!by_head) // HEAD: the headers GET would have, no body
+    out += body;
   return out;
 }
 
@@ -69,6 +74,8 @@ std::string answer(const std::string& head, double seconds) {
 struct recovery_gate::impl {
   net::io_context ioc;
   tcp::acceptor acceptor{ioc};
+  /// After a failed accept (out of descriptors): a pause, not a busy loop.
+  net::steady_timer accept_pause{ioc};
   std::thread thread;
   std::chrono::steady_clock::time_point started
     = std::chrono::steady_clock::now();
@@ -87,8 +94,19 @@ struct recovery_gate::impl {
       accepting = false;
       if (ec == net::error::operation_aborted || !acceptor.is_open())
         return;
-      if (!ec)
-        serve(std::move(socket));
+      if (ec) {
+        // EMFILE and the like fail again at once: try again in a moment,
+        // as the gateway's listener does.
+        accepting = true;
+        accept_pause.expires_after(std::chrono::milliseconds{50});
+        accept_pause.async_wait([this](boost::system::error_code wait_ec) {
+          accepting = false;
+          if (!wait_ec && acceptor.is_open())
+            accept();
+        });
+        return;
+      }
+      serve(std::move(socket));
       accept();
     });
   }
@@ -175,6 +193,7 @@ int recovery_gate::hand_over() {
   // On the io thread: the acceptor is only touched there.
   net::post(impl_->ioc, [this, &fd] {
     boost::system::error_code ec;
+    impl_->accept_pause.cancel();
     impl_->acceptor.cancel(ec);
     fd = impl_->acceptor.release(ec);
     if (ec)
