@@ -289,13 +289,9 @@ stream_actor::behavior_type stream(stream_ptr self,
     .then(
       [self](watch_started& started) {
         auto& st = self->state;
-        if (started.resync) {
-          std::string text;
-          append_resync_event(text, "the resume position (Last-Event-ID) is "
-                                    "no longer in the history: read the "
-                                    "state again");
-          add(st, std::move(text));
-        } else {
+        // A resume position no longer held: the hub's resync came before
+        // this reply and is the stream's first event.
+        if (!started.resync) {
           // The first chunk sends the status line: the client knows it
           // is subscribed.
           add(st, ": watching\n\n");

@@ -292,6 +292,14 @@ caf::result<watch_started> subscribe(hub_ptr self, watch_request& req,
   s.next = out.position + 1;
   st.subs.push_back(std::move(s));
   self->monitor(watcher);
+  // The watcher hears it, not only whoever asked (often not the watcher,
+  // and free to drop the reply): before its first batch, and before the
+  // reply, as messages from one actor arrive in order.
+  if (out.resync)
+    self->send(watcher, resync_atom_v,
+               std::string{"the resume position is no longer in the "
+                           "history: read the state again"},
+               false);
   schedule_delivery(self);
   return out;
 }

@@ -204,9 +204,14 @@ TEST_CASE("a watcher resumes after a position the history holds, and is "
                           watch_request{"r:", true, s1->stream, seen});
     REQUIRE(s3);
     CHECK(s3->resync);
+    // The watcher itself is told, not only the one that asked.
+    REQUIRE(late->wait_for([&] { return !late->resyncs.empty(); }));
     put("r:5");
     REQUIRE(late->wait_events(1));
     CHECK(late->snapshot().front().key == "r:5");
+    std::lock_guard<std::mutex> lock{late->mx};
+    CHECK(late->resyncs.size() == 1);
+    CHECK_FALSE(late->dropped);
     caf::anon_send_exit(w3, caf::exit_reason::user_shutdown);
   }
   SECTION("from another stream (a restarted node)") {
@@ -215,6 +220,7 @@ TEST_CASE("a watcher resumes after a position the history holds, and is "
                           watch_request{"r:", true, s1->stream + 1, seen});
     REQUIRE(s4);
     CHECK(s4->resync);
+    REQUIRE(other->wait_for([&] { return !other->resyncs.empty(); }));
     caf::anon_send_exit(w4, caf::exit_reason::user_shutdown);
   }
 }
