@@ -198,6 +198,11 @@ void finish(stream_ptr self, const std::string& why) {
       sink.end_stream();
   });
   st.link->revoke();
+  // The hub's batch held for room in the outbox: answered, or its request
+  // would wait in the hub for good (CAF 0.17 answers nothing for a promise
+  // an actor drops when it quits).
+  if (st.held.pending())
+    st.held.deliver(caf::unit);
   self->quit();
 }
 
