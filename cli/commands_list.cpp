@@ -58,8 +58,7 @@ expected<page> read_page(const http_reply& r) {
 
 /// One batch-get item: "KEY<TAB>VALUE" or "KEY<TAB>(not found)".
 std::string human_item(const boost::json::object& item) {
-  auto& key = item.at("key").as_string();
-  std::string line{key.data(), key.size()};
+  std::string line = item_key(item).value_or("");
   line += '\t';
   auto& value = item.at("value");
   if (value.is_null())
@@ -72,10 +71,8 @@ bool well_formed_item(const boost::json::value& v) {
   if (!v.is_object())
     return false;
   auto& o = v.as_object();
-  auto* key = o.if_contains("key");
   auto* value = o.if_contains("value");
-  return key && key->is_string() && value
-         && (value->is_null() || value->is_string());
+  return item_key(o) && value && (value->is_null() || value->is_string());
 }
 
 /// The keys of a batch-get: the arguments, then --keys-from's lines; each
@@ -140,11 +137,12 @@ int run_ls(context& cx, const parsed_args& args) {
     if (!p)
       return out.finish(p.error());
     for (auto& k : p->keys) {
-      if (!k.is_string())
-        return out.finish(odd_answer("a key that is not a string"));
-      auto& s = k.as_string();
+      auto key = listed_key(k);
+      if (!key)
+        return out.finish(odd_answer("a key that is neither a string nor "
+                                     "{\"key_base64\":...}"));
       auto f = cx.json ? out.add(boost::json::serialize(k))
-                       : write_stdout(std::string{s.data(), s.size()} + "\n");
+                       : write_stdout(*key + "\n");
       if (f)
         return out.finish(f);
     }

@@ -122,9 +122,8 @@ expected<json::object> first_body(const parsed_args& args,
 
 /// One item as a line: KEY<TAB>ETAG[<TAB>VALUE].
 std::string human_item(const json::object& item) {
-  auto& key = item.at("key").as_string();
   auto& etag = item.at("etag").as_string();
-  std::string line{key.data(), key.size()};
+  std::string line = item_key(item).value_or("");
   line += '\t';
   line.append(etag.data(), etag.size());
   if (auto* value = item.if_contains("value"); value && value->is_string()) {
@@ -139,9 +138,8 @@ bool well_formed(const json::value& v) {
   auto* o = v.if_object();
   if (!o)
     return false;
-  auto* key = o->if_contains("key");
   auto* etag = o->if_contains("etag");
-  return key && key->is_string() && etag && etag->is_string();
+  return item_key(*o) && etag && etag->is_string();
 }
 
 } // namespace

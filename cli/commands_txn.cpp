@@ -56,13 +56,23 @@ int run_txn(context& cx, const parsed_args& args) {
   if (cx.json) {
     written = write_json(*obj);
   } else {
-    for (auto& [key, tag] : etags->as_object()) {
-      auto* text = tag.if_string();
-      written = write_stdout(std::string{key} + "\t"
-                             + (text ? std::string{*text} : "") + "\n");
-      if (written)
-        break;
-    }
+    auto write_etags = [&](const boost::json::value* tags, bool encoded) {
+      if (!tags || !tags->is_object())
+        return;
+      for (auto& [key, tag] : tags->as_object()) {
+        if (written)
+          return;
+        auto* text = tag.if_string();
+        // "etags_base64" names keys that are not UTF-8 by their base64.
+        std::string name{key};
+        if (encoded)
+          name = base64_decode(name).value_or(name);
+        written = write_stdout(name + "\t"
+                               + (text ? std::string{*text} : "") + "\n");
+      }
+    };
+    write_etags(etags, false);
+    write_etags(obj->if_contains("etags_base64"), true);
   }
   if (!written)
     written = flush_stdout();
