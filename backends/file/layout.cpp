@@ -54,14 +54,17 @@ bool is_dot_name(std::string_view piece) {
 
 /// Splits an encoded segment into pieces of at most piece_bytes, never
 /// inside a %XX escape; all but the last get the continuation mark '+'.
-/// The last piece is never "." or "..": as a directory it would name the
-/// piece before it, or the directory above (another key's path), where a
-/// whole segment of dots is escaped by encode_segment.
-void append_pieces(std::vector<std::string>& out, const std::string& enc) {
+/// The last piece of a directory segment is never "." or "..": it would
+/// name the piece before it, or the directory above (another key's path),
+/// where a whole segment of dots is escaped by encode_segment. A leaf's
+/// last piece gets ".val" after it ("..val" is a plain name): split where
+/// it always was, so that its file keeps its path.
+void append_pieces(std::vector<std::string>& out, const std::string& enc,
+                   bool leaf) {
   size_t pos = 0;
   while (enc.size() - pos > piece_bytes) {
     size_t end = split_before(enc, pos + piece_bytes);
-    while (is_dot_name(std::string_view{enc}.substr(end)))
+    while (!leaf && is_dot_name(std::string_view{enc}.substr(end)))
       end = split_before(enc, end - 1);
     out.push_back(enc.substr(pos, end - pos) + '+');
     pos = end;
@@ -107,7 +110,7 @@ std::vector<std::string> key_to_path(std::string_view key) {
     auto colon = key.find(':', start);
     bool leaf = colon == std::string_view::npos;
     auto seg = key.substr(start, leaf ? std::string_view::npos : colon - start);
-    append_pieces(out, encode_segment(seg, leaf));
+    append_pieces(out, encode_segment(seg, leaf), leaf);
     if (leaf) {
       out.back() += leaf_suffix;
       return out;

@@ -101,4 +101,14 @@ TEST_CASE("a long segment's last piece is never a dot or two, which would "
     CHECK(path_to_key(path) == key);
     CHECK(paths.insert(path).second);
   }
+  // A leaf's pieces are split as they always were: its value file keeps its
+  // path across the upgrade ("..val" was never a dot name).
+  CHECK(key_to_path(std::string(200, 'a') + "..")
+        == std::vector<std::string>{std::string(200, 'a') + "+", "...val"});
+  CHECK(key_to_path(std::string(199, 'a') + "..")
+        == std::vector<std::string>{std::string(199, 'a') + ".+", "..val"});
+  // A directory's last piece moves back off the dots.
+  CHECK(key_to_path(std::string(200, 'a') + "..:b")
+        == std::vector<std::string>{std::string(199, 'a') + "+", "a..",
+                                    "b.val"});
 }
