@@ -7,6 +7,15 @@
 
 namespace solver_state {
 
+namespace {
+
+/// The most keys a first batch sized by an earlier read holds: values as
+/// large as the hint said small cost at most this many of them (the growth
+/// of later batches is bounded the same way, fourfold).
+constexpr size_t max_hinted_batch = 64;
+
+} // namespace
+
 caf::expected<readable_batch>
 read_readable(state_store& store, const std::vector<std::string>& keys,
               unix_ms now) {
@@ -44,10 +53,13 @@ read_readable_within(state_store& store, const std::vector<std::string>& keys,
   readable_batch out;
   size_t bytes = 0;
   size_t largest = 0;
-  // One key when nothing is known of the sizes yet.
+  // One key when nothing is known of the sizes yet; else as many as fit at
+  // the size the last read met, but at most max_hinted_batch: the keys of
+  // this read may hold far larger values (another prefix, another query).
   size_t next = 1;
   if (largest_seen && *largest_seen > 0)
-    next = std::max<size_t>(1, byte_budget / *largest_seen);
+    next = std::clamp<size_t>(byte_budget / *largest_seen, 1,
+                              max_hinted_batch);
   while (from + out.entries.size() < keys.size()) {
     auto first = keys.begin() + static_cast<ptrdiff_t>(from + out.entries.size());
     auto count = std::min<size_t>(next, keys.end() - first);

@@ -47,10 +47,10 @@ read_readable(state_store& store, const std::vector<std::string>& keys,
 ///
 /// The first batch is one key, unless `largest_seen` says what the walk's
 /// previous call met (its largest value; 0: nothing yet): then as many keys
-/// as fit at that size. A walk that keeps it between its calls reads a
-/// step of small values in one batch (one round trip on a network backend)
-/// instead of five or six growing ones. On return it holds this call's
-/// largest value.
+/// as fit at that size, at most 64. A walk that keeps it between its calls
+/// reads a step of 512 small values in three batches (round trips on a
+/// network backend) instead of six, a page of 100 in two instead of five.
+/// On return it holds this call's largest value.
 caf::expected<readable_batch>
 read_readable_within(state_store& store, const std::vector<std::string>& keys,
                      unix_ms now, size_t byte_budget, size_t from = 0,
