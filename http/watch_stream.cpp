@@ -168,6 +168,7 @@ struct stream_state {
   steady::time_point last_write{};
   /// The hub's batch, answered once the outbox went out.
   caf::response_promise held;
+  bool stopped = false; // stop() ran: the actor is quitting
   /// Dropped by the hub: end the stream once the outbox is written.
   bool ending = false;
   /// A deliver_atom will write the outbox (see pump).
@@ -186,6 +187,17 @@ void add(stream_state& st, std::string text) {
   add(st, std::make_shared<const std::string>(std::move(text)));
 }
 
+/// Stops the actor. The hub's batch held for room in the outbox is
+/// answered first, or its request would wait in the hub for good (CAF 0.17
+/// answers nothing for a promise an actor drops when it quits).
+void stop(stream_ptr self) {
+  auto& st = self->state;
+  st.stopped = true;
+  if (st.held.pending())
+    st.held.deliver(caf::unit);
+  self->quit();
+}
+
 /// Ends the stream: completes it when nothing is being written, else
 /// breaks it off (a chunk is on the wire); then stops the actor.
 void finish(stream_ptr self, const std::string& why) {
@@ -198,12 +210,7 @@ void finish(stream_ptr self, const std::string& why) {
       sink.end_stream();
   });
   st.link->revoke();
-  // The hub's batch held for room in the outbox: answered, or its request
-  // would wait in the hub for good (CAF 0.17 answers nothing for a promise
-  // an actor drops when it quits).
-  if (st.held.pending())
-    st.held.deliver(caf::unit);
-  self->quit();
+  stop(self);
 }
 
 /// Writes the next chunk of the outbox unless one is on its way. Within
@@ -247,7 +254,7 @@ void pump(stream_ptr self) {
     });
   });
   if (!open)
-    self->quit();
+    stop(self);
 }
 
 void on_tick(stream_ptr self) {
@@ -259,7 +266,7 @@ void on_tick(stream_ptr self) {
   st.link->use([&](reply_sink& sink) { open = sink.connection_open(); });
   if (!open) {
     st.link->revoke();
-    return self->quit();
+    return stop(self);
   }
   auto now = steady::now();
   if (st.writing) {
@@ -315,8 +322,8 @@ stream_actor::behavior_type stream(stream_ptr self,
       auto& st = self->state;
       add(st, shared_texts().text_of(batch));
       pump(self);
-      if (st.outbox_bytes < outbox_limit)
-        return caf::unit; // room for the next batch at once
+      if (st.stopped || st.outbox_bytes < outbox_limit)
+        return caf::unit; // room for the next batch at once (or gone)
       st.held = self->make_response_promise();
       return caf::delegated<void>{};
     },

@@ -67,9 +67,10 @@ void subscribe(relay_ptr self) {
           self->request(st.settings.peer, st.settings.check_interval,
                         peer_stats_atom_v)
             .then([self](const peer_stats& s) { self->state.connects = s.connects; },
-                  // A slow or gone peer: the next check asks again (with no
-                  // handler, CAF 0.17 would end the relay, and its watchers
-                  // would miss that node's changes without a resync).
+                  // A slow or gone peer: the next check's count becomes the
+                  // baseline (with no handler, CAF 0.17 would end the relay,
+                  // and its watchers would miss that node's changes without
+                  // a resync).
                   [](caf::error&) {});
       },
       [self](caf::error&) {
@@ -91,7 +92,11 @@ void check(relay_ptr self) {
     .then(
       [self](const peer_stats& s) {
         auto& st = self->state;
-        if (st.subscribed && st.connects != 0 && s.connects != st.connects) {
+        if (st.subscribed && st.connects == 0) {
+          // The count asked for after subscribing did not come: this one
+          // is the baseline (a reconnect in between goes unseen).
+          st.connects = s.connects;
+        } else if (st.subscribed && s.connects != st.connects) {
           lost(self, "the connection to it was made again");
           subscribe(self);
         }
