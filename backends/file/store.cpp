@@ -283,7 +283,11 @@ caf::expected<bool> file_store::erase(const delete_request& req,
     // Its file is in quarantine: deleting the key settles it. The delete is
     // logged and folded like any other, because the shard's index file may
     // still name the key (a read quarantined it after the last fold).
-    bool quarantined = quarantined_.count(req.key) != 0;
+    // Deleted already in this group commit: gone, as for a reader after it.
+    bool quarantined =
+      quarantined_.count(req.key) != 0
+      && std::find(settling_.begin(), settling_.end(), req.key)
+           == settling_.end();
     if (quarantined) {
       if (auto err = refuse_writes())
         return err;
