@@ -47,7 +47,14 @@ struct cluster {
   }
 
   state_actor connect(uint16_t port) {
+    // A node just started may still be opening its port, the more so on a
+    // loaded machine (a CI run failed here once): try for a while.
     auto handle = client.connect(port);
+    for (int tries = 0; !handle && tries < 50; ++tries) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{100});
+      handle = client.connect(port);
+    }
+    INFO((handle ? std::string{} : solver_state::message_of(handle.error())));
     REQUIRE(handle);
     return *handle;
   }
