@@ -128,9 +128,9 @@ route_match match_route(std::string_view target, method_id method) {
   route_match m;
   auto qmark = target.find('?');
   auto path = target.substr(0, qmark);
-  // The path names the route, whatever the query holds: a malformed query
-  // is that route's bad request, and nothing to the probes, which ignore
-  // their query (GET /healthz?%zz is not refused for want of a token).
+  // The path names the route, whatever the query holds: a malformed
+  // percent-escape is that route's 400 (GET /healthz?%zz is not refused
+  // for want of a token first).
   if (qmark != std::string_view::npos) {
     auto query = parse_query(target.substr(qmark + 1));
     if (query)
@@ -174,9 +174,6 @@ route_match match_route(std::string_view target, method_id method) {
         match_typed(m, seg, route_id::settlements_list, route_id::settlement);
     }
   }
-  if (m.route == route_id::healthz || m.route == route_id::readyz
-      || m.route == route_id::metrics)
-    m.problem.clear();
   return m;
 }
 
