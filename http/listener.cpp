@@ -46,6 +46,7 @@ const std::string& refusal_response() {
                            "(http.max_connections or the descriptor limit); "
                            "retry later");
     return "HTTP/1.1 503 Service Unavailable\r\n"
+           "Server: solver-state\r\n"
            "Content-Type: application/json\r\n"
            "Retry-After: 1\r\n"
            "Connection: close\r\n"

@@ -222,6 +222,7 @@ void session::on_header(beast::error_code ec, size_t) {
   auto& req = parser_->get();
   if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
     continue_ = {bhttp::status::continue_, req.version()};
+    continue_.set(bhttp::field::server, "solver-state");
     continue_.set(bhttp::field::date, http_date_now());
     continue_.set(request_id_field, request_id_);
     return bhttp::async_write(stream_, continue_,

@@ -215,6 +215,9 @@ TEST_CASE("Expect: 100-continue gets an interim answer before the body") {
                  "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
   auto interim = s.receive(2s);
   CHECK(interim.rfind("HTTP/1.1 100 Continue", 0) == 0);
+  // Headers as on every answer (docs/api.md, "Routes").
+  CHECK(interim.find("Server: solver-state\r\n") != std::string::npos);
+  CHECK(interim.find("X-Request-Id: ") != std::string::npos);
   REQUIRE(s.send("hello"));
   auto final_answer = s.receive(1s);
   CHECK(final_answer.rfind("HTTP/1.1 201", 0) == 0);
@@ -382,6 +385,7 @@ TEST_CASE("past http.max_connections a new connection is answered 503 and closed
     auto answer = fourth.receive(10s);
     CHECK(answer.rfind("HTTP/1.1 503 ", 0) == 0);
     CHECK(answer.find("\r\nRetry-After: 1\r\n") != std::string::npos);
+    CHECK(answer.find("\r\nServer: solver-state\r\n") != std::string::npos);
     CHECK(error_code_of(answer) == "backend_unavailable");
     CHECK(answer.find("http.max_connections") != std::string::npos);
     CHECK(fourth.closed_by_peer(1s));
