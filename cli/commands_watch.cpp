@@ -3,10 +3,10 @@
 
 #include <boost/json.hpp>
 
+#include "cli/answer_json.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "cli/reply_failure.hpp"
-#include "util/base64.hpp"
 #include "util/percent.hpp"
 
 namespace solver_state::cli {
@@ -91,9 +91,7 @@ expected<std::string> line_of(const sse_block& block, bool json) {
   }
   if (block.event == "resync")
     return "resync\t" + text_of(obj->if_contains("reason")) + "\n";
-  auto key = text_of(obj->if_contains("key"));
-  if (auto* raw = obj->if_contains("key_base64"))
-    key = base64_decode(text_of(raw)).value_or(text_of(raw));
+  auto key = item_key(*obj).value_or("");
   auto etag = text_of(obj->if_contains("etag"));
   return block.event + "\t" + key + "\t" + (etag.empty() ? "-" : etag) + "\n";
 }

@@ -30,7 +30,8 @@ route_match api::resolve(const request_t& req) const {
 void api::serve(request_t& req, route_match m, const sink_ptr& sink) const {
   auto method = method_of(req.method_string());
   // The token is checked before routing: without it, nothing about the
-  // paths (not even which exist) is revealed. /healthz stays open.
+  // paths (not even which exist) is revealed. GET and HEAD /healthz stay
+  // open.
   if (!open_without_token(m.route, method) && !authorized(req)) {
     auto res = error_response(state_errc::unauthorized,
                               "missing or wrong bearer token");

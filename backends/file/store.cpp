@@ -92,7 +92,7 @@ void file_store::put_meta(const std::string& key,
       return;
     it = index_.emplace(key, *meta).first;
     // Written again: a quarantined value is replaced, once that is durable.
-    if (quarantined_.count(key) != 0)
+    if (!quarantined_.empty() && quarantined_.count(key) != 0)
       settling_.push_back(key);
   }
   bytes_ += it->first.size() + meta->size;
