@@ -112,19 +112,18 @@ bool for_each_txn_op(const char* p, size_t n, uint64_t max_value,
   return off == n;
 }
 
-/// Parses the record at `off`; bytes == 0 when it is not a valid record.
-/// The cheap structural checks come first: the corruption scan calls this
-/// at every offset of the rest of a log.
-record_view parse_record(const log_view& log, size_t off) {
-  record_view out;
+/// 8 + the length the record at `off` claims, when the fixed part of its
+/// header (in the window) passes the structural checks; 0 otherwise. Whether
+/// the whole record is in the window is not looked at: the corruption scan
+/// asks before it reads a long record's bytes.
+uint64_t claimed_bytes(const log_view& log, size_t off) {
   auto fixed = log.fmt.fixed_body;
-  auto available = log.end() - off;
-  if (available < 8 + fixed)
-    return out;
+  if (off < log.base || off > log.end() || log.end() - off < 8 + fixed)
+    return 0;
   auto p = log.at(off);
   uint64_t len = get_u32(p + 4);
-  if (len < fixed || len > available - 8)
-    return out;
+  if (len < fixed)
+    return 0;
   auto body = p + 8;
   auto op = static_cast<uint8_t>(body[0]);
   uint64_t key_len = get_u32(body + fixed - 4);
@@ -136,12 +135,31 @@ record_view parse_record(const log_view& log, size_t off) {
   if ((op != 1 && op != 2 && !txn) || key_len > len - fixed
       || (txn && key_len != 0)
       || len - fixed - key_len > (txn ? max_wal_txn_body_bytes : log.max_value))
-    return out;
+    return 0;
   uint64_t synced = log.fmt.has_synced ? get_u64(body + 17) : 0;
   // Nothing is synced before the header, and a record cannot have been
   // written after a sync that reached past its own start.
   if (log.fmt.has_synced && (synced < log.header_bytes || synced > off))
+    return 0;
+  return 8 + len;
+}
+
+/// Parses the record at `off`; bytes == 0 when it is not a valid record.
+/// The cheap structural checks come first: the corruption scan calls this
+/// at every offset of the rest of a log.
+record_view parse_record(const log_view& log, size_t off) {
+  record_view out;
+  auto bytes = claimed_bytes(log, off);
+  if (bytes == 0 || bytes > log.end() - off)
     return out;
+  auto fixed = log.fmt.fixed_body;
+  auto p = log.at(off);
+  uint64_t len = bytes - 8;
+  auto body = p + 8;
+  auto op = static_cast<uint8_t>(body[0]);
+  uint64_t key_len = get_u32(body + fixed - 4);
+  bool txn = op == static_cast<uint8_t>(wal_op::txn) && log.fmt.has_synced;
+  uint64_t synced = log.fmt.has_synced ? get_u64(body + 17) : 0;
   if (get_u32(p) != crc32c(p + 4, 4 + len, log.seed))
     return out;
   out.bytes = 8 + len;
@@ -226,19 +244,34 @@ bool proves_synced(const log_view& log, const record_view& rec, size_t cut) {
 
 /// Looks at every offset after `cut` for valid records (of this epoch).
 /// With `lost`, goes on past the proof and collects every valid record
-/// (values left out): what cutting the log at `cut` drops.
-tail_scan scan_after(const log_view& log, size_t cut,
-                     std::vector<wal_record>* lost = nullptr) {
+/// (values left out): what cutting the log at `cut` drops. The rest of the
+/// log is read through the window: `window_at(from, n)` makes bytes
+/// [from, from + n) of it present (fewer at its end, which `file_end`
+/// then says). A recycled log holds hundreds of MiB of an earlier epoch's
+/// records after its cut; they pass through the window, never all at once.
+template <class WindowAt>
+caf::expected<tail_scan> scan_after(const log_view& log, size_t cut,
+                                    const uint64_t& file_end,
+                                    WindowAt&& window_at,
+                                    std::vector<wal_record>* lost = nullptr) {
   tail_scan out;
   auto smallest = 8 + log.fmt.fixed_body;
   size_t p = cut + 1;
-  while (p + smallest <= log.end()) {
+  while (p + smallest <= file_end) {
+    if (auto err = window_at(p, smallest))
+      return err;
+    if (p + smallest > log.end())
+      break; // the file is shorter than it said
     // A record's length (bytes 4..7) is never zero: skip zero runs.
     auto q = first_nonzero(log, p);
-    if (q > p + 7)
+    if (q > p + 7) {
       p = q - 7;
-    if (p + smallest > log.end())
-      break;
+      continue;
+    }
+    auto claimed = claimed_bytes(log, p);
+    if (claimed > log.end() - p)
+      if (auto err = window_at(p, claimed))
+        return err;
     auto rec = parse_record(log, p);
     if (rec.bytes == 0) {
       ++p;
@@ -255,7 +288,8 @@ tail_scan scan_after(const log_view& log, size_t cut,
         keep(to_record(rec));
     }
     if (proves_synced(log, rec, cut) && !out.proof) {
-      out.proof = rec;
+      out.proof = rec; // its bytes are not kept: the window moves on
+      out.proof->key = out.proof->value = nullptr;
       out.proof_at = p;
       if (!lost)
         return out;
@@ -482,20 +516,34 @@ replay_wal(file_env& env, int dir_fd, const std::string& name,
   }
   summary.end = off;
   if (off < file_bytes) {
-    // The tail after the cut, in one piece, as the scan for records written
-    // after it reads it.
-    if (auto err = load(off, file_bytes - off))
+    // Bytes [from, from + n) of the rest of the log in the window (a
+    // window's worth from `from`, or more for a longer record).
+    auto window_at = [&](size_t from, uint64_t n) -> caf::error {
+      n = std::min<uint64_t>(n, file_bytes - from);
+      if (from >= log.base && from + n <= log.end())
+        return {};
+      if (auto err = load(from, std::max<uint64_t>(n, window_bytes)))
+        return err;
+      log.base = base;
+      if (log.end() < from + n) // shorter than its size said: ends here
+        file_bytes = log.end();
+      return {};
+    };
+    if (auto err = window_at(off, wal_terminator_bytes))
       return err;
-    log.base = base;
-    auto tail = scan_after(log, off, cut_damage ? &summary.lost : nullptr);
-    if (tail.proof && !cut_damage)
-      return corruption_at(path, log, off, tail);
-    summary.damaged = tail.proof.has_value();
+    auto rest = std::min(log.end() - off, wal_terminator_bytes);
+    bool zeros_at_cut = all_zero(log.at(off), rest);
+    auto tail = scan_after(log, off, file_bytes, window_at,
+                           cut_damage ? &summary.lost : nullptr);
+    if (!tail)
+      return std::move(tail.error());
+    if (tail->proof && !cut_damage)
+      return corruption_at(path, log, off, *tail);
+    summary.damaged = tail->proof.has_value();
     if (!summary.damaged)
       summary.lost.clear();
-    auto rest = std::min(log.end() - off, wal_terminator_bytes);
-    summary.dropped = tail.dropped;
-    summary.torn = tail.dropped > 0 || !all_zero(log.at(off), rest);
+    summary.dropped = tail->dropped;
+    summary.torn = tail->dropped > 0 || !zeros_at_cut;
   }
   return summary;
 }
