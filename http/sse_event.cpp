@@ -57,7 +57,8 @@ void append_change_event(std::string& out, uint64_t stream,
 
 void append_resync_event(std::string& out, std::string_view reason) {
   out += "event: resync\ndata: {\"reason\":\"";
-  append_json_text(out, reason);
+  // A reason may quote a key that is not UTF-8 (an undecodable change).
+  append_json_text(out, as_utf8_text(reason));
   out += "\"}\n\n";
 }
 

@@ -208,10 +208,20 @@ void read_once(feed_ptr self) {
   auto err = st.settings.feed->next(st.read, changes_per_read,
                                     st.settings.read_wait);
   tell_indexes(self); // before stage() moves the keys out
+  auto undecodable = st.undecodable;
   for (auto& ev : st.read)
     stage(self, ev);
   st.changes->expire_due(wall_now());
   hand_to_hub(self);
+  if (st.undecodable > undecodable)
+    // A watcher cannot be handed such a change, and must not miss it
+    // silently: it reads the state again (where the key answers the
+    // same error).
+    self->send(st.settings.hub, resync_atom_v,
+               std::to_string(st.undecodable - undecodable)
+                 + " changes of the feed could not be decoded: "
+                 + st.last_undecodable_error,
+               false);
   warn_undecodable(self);
   if (err) {
     st.live = false;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <deque>
 #include <iterator>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -62,6 +63,10 @@ struct hub_state {
   watch_report counts;
   /// The engine's change feed, when one feeds this hub.
   feed_state feed = feed_state::none;
+  /// The newest position before changes were lost upstream (the feed was
+  /// lost, or handed changes it could not decode): a watcher resuming at
+  /// or before it would replay across the gap, so it is told to resync.
+  std::optional<uint64_t> gap_after;
 };
 
 using hub_ptr = watch_hub_actor::stateful_pointer<hub_state>;
@@ -279,7 +284,8 @@ caf::result<watch_started> subscribe(hub_ptr self, watch_request& req,
   watch_started out{h.stream(), h.last(), false};
   if (req.resume) {
     bool held = req.stream == h.stream() && req.after + 1 >= h.first()
-                && req.after <= h.last();
+                && req.after <= h.last()
+                && !(st.gap_after && req.after <= *st.gap_after);
     if (held)
       out.position = req.after;
     else
@@ -298,7 +304,8 @@ caf::result<watch_started> subscribe(hub_ptr self, watch_request& req,
   if (out.resync)
     self->send(watcher, resync_atom_v,
                std::string{"the resume position is no longer in the "
-                           "history: read the state again"},
+                           "history, or changes after it were lost: read "
+                           "the state again"},
                false);
   schedule_delivery(self);
   return out;
@@ -351,6 +358,8 @@ watch_hub_actor::behavior_type hub(hub_ptr self, watch_hub_settings settings) {
     [=](deliver_atom) { deliver(self); },
     [=](resync_atom, const std::string& why, bool) {
       // Lost upstream: every watcher must read again; all stay subscribed.
+      // So must one that resumes later from before this point.
+      self->state.gap_after = self->state.history->last();
       for (auto& s : self->state.subs)
         self->send(s.watcher, resync_atom_v, why, false);
       self->state.counts.resyncs += self->state.subs.size();

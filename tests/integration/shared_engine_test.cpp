@@ -271,11 +271,21 @@ TEST_CASE("shared redis with zstd and AES: a watch on one node gets the "
   CHECK(out.size() > 10);
   CHECK(out.find("PLAINTEXT-MARKER") == std::string::npos);
   // The node without k1 hands its watchers nothing it cannot read, and
-  // says why.
+  // says why: in its log, and to them, as a resync (they must not miss the
+  // change silently).
   CHECK(eventually([&] {
     return stranger.log().find("could not be decoded") != std::string::npos;
   }));
-  CHECK(blind.events().empty());
+  auto told_why = [&] {
+    for (auto& ev : blind.events())
+      if (ev.event == "resync"
+          && ev.data.find("could not be decoded") != std::string::npos)
+        return true;
+    return false;
+  };
+  CHECK(eventually(told_why));
+  for (auto& ev : blind.events())
+    CHECK(ev.event == "resync");
 }
 
 TEST_CASE("shared redis: a watch on one node sees the other node's writes "

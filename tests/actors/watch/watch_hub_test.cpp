@@ -225,6 +225,51 @@ TEST_CASE("a watcher resumes after a position the history holds, and is "
   }
 }
 
+TEST_CASE("a watcher that resumes from before changes were lost upstream is "
+          "told to resync; one that resumes after the gap is not") {
+  running_store store{memory_config()};
+  auto put = [&](const std::string& key) {
+    REQUIRE(store.ask<write_result>(put_atom_v, set_request{key, key, 0, {}}));
+  };
+  auto live = std::make_shared<watch_log>();
+  auto [w0, s0] = watch(*store.sys, store.handles.hub, live,
+                        watch_request{"r:", false, 0, 0});
+  REQUIRE(s0);
+  put("r:1");
+  put("r:2");
+  REQUIRE(live->wait_events(2));
+  auto before_gap = live->snapshot().back().seq;
+  // What the engine's feed sends when it comes back after a loss.
+  caf::anon_send(store.handles.hub, resync_atom_v,
+                 std::string{"the change feed was lost for a while"}, false);
+  REQUIRE(live->wait_for([&] { return !live->resyncs.empty(); }));
+  put("r:3");
+  REQUIRE(live->wait_events(3));
+  auto after_gap = live->snapshot().back().seq;
+
+  auto early = std::make_shared<watch_log>();
+  auto [w1, s1] = watch(*store.sys, store.handles.hub, early,
+                        watch_request{"r:", true, s0->stream, before_gap});
+  REQUIRE(s1);
+  CHECK(s1->resync);
+  CHECK(early->wait_for([&] { return !early->resyncs.empty(); }));
+
+  auto late = std::make_shared<watch_log>();
+  auto [w2, s2] = watch(*store.sys, store.handles.hub, late,
+                        watch_request{"r:", true, s0->stream, after_gap});
+  REQUIRE(s2);
+  CHECK_FALSE(s2->resync);
+  put("r:4");
+  REQUIRE(late->wait_events(1));
+  {
+    std::lock_guard<std::mutex> lock{late->mx};
+    CHECK(late->resyncs.empty());
+    CHECK(late->events.front().key == "r:4");
+  }
+  for (auto& w : {w0, w1, w2})
+    caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
+
 namespace {
 
 /// A watcher that takes its first batch and never returns from it (it
