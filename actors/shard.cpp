@@ -264,6 +264,60 @@ void record_changes(shard_ptr self, const std::vector<pending_op>& ops) {
   changed(self);
 }
 
+/// After a transaction was put back (each key restored at a new version)
+/// or could not be put back whole: reads each key of `prior` back and
+/// records what it holds now, so that the indexes and the watchers follow
+/// the store rather than what the transaction meant to do. A key that
+/// holds its prior version again, or stays absent, is left out; a key that
+/// cannot be read is said in the log.
+void record_current_state(shard_ptr self,
+                          const std::vector<prior_entry>& prior) {
+  auto& st = self->state;
+  if (!st.recording())
+    return;
+  auto now = now_of(self);
+  size_t failed = 0;
+  caf::error first_failure;
+  for (auto& p : prior) {
+    auto got = st.store->get(p.key, now);
+    if (got) {
+      if (!p.before.found() || got->version != p.before.version)
+        st.changes.put(p.key, got->version, std::move(got->value),
+                       got->expires_at_ms);
+    } else if (code_of(got.error()) == state_errc::not_found) {
+      if (p.before.found())
+        st.changes.erase(p.key);
+    } else if (failed++ == 0) {
+      first_failure = std::move(got.error());
+    }
+  }
+  if (failed > 0)
+    spdlog::warn("shard {}: reading {} keys of a transaction put back: {}",
+                 st.settings.index, failed, message_of(first_failure));
+}
+
+/// After a store's own transaction failed: the ops it had applied were
+/// put back, each such key at a new version (or, partly applied, still
+/// holding what the transaction wrote); records what each holds now, for
+/// the indexes and the watchers. Only what an op implies of its key's prior entry
+/// is known: a set that applied may have created it, an erase that applied
+/// found it (its prior version is unknown: any new version differs).
+void record_put_back(shard_ptr self, const std::vector<pending_op>& ops) {
+  auto& st = self->state;
+  std::vector<prior_entry> touched;
+  for (size_t i = 0; i < ops.size() && i < st.copies.size(); ++i) {
+    auto& op = ops[i];
+    if (op.kind == pending_op::set && op.written && op.written->version != 0)
+      touched.push_back(prior_entry{std::move(st.copies[i].key), entry{}});
+    else if (op.kind == pending_op::erase && op.erased && *op.erased)
+      touched.push_back(prior_entry{
+        std::move(st.copies[i].key),
+        entry{{}, std::numeric_limits<version_t>::max(), 0}});
+  }
+  st.copies.clear();
+  record_current_state(self, touched);
+}
+
 template <class T>
 void deliver(caf::typed_response_promise<T>& rp, caf::expected<T>&& outcome) {
   if (outcome)
@@ -660,10 +714,12 @@ caf::result<transaction_reply> run_transaction(shard_ptr self,
   auto ops = pending_ops_of(st, req, now);
   copy_for_watchers(self, ops);
   auto err = st.store->transact(ops, now);
-  if (!err)
+  if (!err) {
     record_changes(self, ops);
-  else
-    st.copies.clear();
+  } else {
+    record_put_back(self, ops);
+    changed(self);
+  }
   return acknowledge(self, op_kind::transaction, started,
                      err ? caf::expected<transaction_reply>{std::move(err)}
                          : caf::expected<transaction_reply>{reply_of(ops)});
@@ -692,9 +748,16 @@ void apply_locked_part(shard_ptr self, uint32_t part,
   auto& st = self->state;
   copy_for_watchers(self, *ops);
   auto err = st.store->transact(*ops, now_of(self));
-  // Durable before anyone is told it is kept (a failed commit takes it back).
-  if (!err && st.store->has_pending_commit())
+  if (err) {
+    // The store put back what it had applied of this part: that much is
+    // the outcome already, whatever the other parts do.
+    record_put_back(self, *ops);
+    publish_changes(self);
+  } else if (st.store->has_pending_commit()) {
+    // Durable before anyone is told it is kept (a failed commit takes it
+    // back).
     err = st.store->commit();
+  }
   bool applied = !err;
   // The part's changes go to the hub only if the whole transaction is kept
   // (this shard was drained before it locked: nothing else is recorded).
@@ -706,11 +769,16 @@ void apply_locked_part(shard_ptr self, uint32_t part,
   auto finish = [self, ops, prior, rp, started, applied, part_changes,
                  err](caf::expected<bool> keep) mutable {
     bool kept = applied && keep && *keep;
-    if (applied && !kept) {
-      put_back(*self->state.store, *prior, now_of(self));
-      self->state.store->commit();
-    }
     auto& st = self->state;
+    caf::error stuck;
+    if (applied && !kept) {
+      stuck = put_back(*st.store, *prior, now_of(self));
+      if (st.store->has_pending_commit())
+        if (auto err = st.store->commit(); err && !stuck)
+          stuck = partly_applied(err); // the commit took the restores back
+      record_current_state(self, *prior);
+      publish_changes(self);
+    }
     if (kept && st.indexes)
       for (auto& ev : *part_changes)
         st.indexes->apply(ev);
@@ -719,6 +787,8 @@ void apply_locked_part(shard_ptr self, uint32_t part,
     caf::expected<transaction_reply> outcome{transaction_reply{}};
     if (kept)
       outcome = reply_of(*ops);
+    else if (stuck)
+      outcome = std::move(stuck);
     else if (!applied)
       outcome = std::move(err);
     else if (!keep)

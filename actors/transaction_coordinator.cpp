@@ -15,6 +15,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/transaction_rules.hpp"
+#include "backends/transaction_check.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {
@@ -139,6 +140,11 @@ void on_part_answer(coordinator_ptr self, size_t index,
           + message_of(st.failure));
     decide(self, false);
     skip_unasked(self);
+  } else if (is_partly_applied(outcome.error())
+             && !is_partly_applied(st.failure)) {
+    // A part that could not be put back outweighs the reason it was put
+    // back: the client must learn that some keys hold the transaction.
+    st.failure = std::move(outcome.error());
   }
   finish_if_done(self);
 }

@@ -58,7 +58,8 @@ caf::error state_store::transact(std::vector<pending_op>& ops, unix_ms now) {
       op.erased = erase(op.removal, now);
     }
     if (auto err = op.failure()) {
-      put_back(*this, applied, now);
+      if (auto stuck = put_back(*this, applied, now))
+        return stuck;
       return err;
     }
     applied.push_back(std::move((*prior)[i]));

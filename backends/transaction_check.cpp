@@ -2,6 +2,8 @@
 
 #include "backends/transaction_check.hpp"
 
+#include <string_view>
+
 #include "messages/errors.hpp"
 
 namespace solver_state {
@@ -49,16 +51,47 @@ check_transaction(state_store& store, const std::vector<pending_op>& ops,
   return prior;
 }
 
-void put_back(state_store& store, std::vector<prior_entry>& prior,
-              unix_ms now) {
-  for (auto it = prior.rbegin(); it != prior.rend(); ++it) {
-    if (it->before.found())
-      store.set(set_request{it->key, std::move(it->before.value), 0,
-                            condition::always(), 0},
-                it->before.expires_at_ms, now);
-    else
-      store.erase(delete_request{it->key, condition::always()}, now);
-  }
+caf::error put_back(state_store& store, std::vector<prior_entry>& prior,
+                    unix_ms now) {
+  caf::error first;
+  auto note = [&](const std::string& key, const caf::error& err) {
+    if (!first)
+      first = partly_applied(make_state_error(
+        code_of(err), "key '" + key + "' could not be put back: "
+                        + message_of(err)));
+  };
+  for (auto& p : prior)
+    if (!p.before.found())
+      if (auto gone = store.erase(delete_request{p.key, condition::always()},
+                                  now);
+          !gone)
+        note(p.key, gone.error());
+  for (auto& p : prior)
+    if (p.before.found())
+      if (auto back = store.set(set_request{p.key, std::move(p.before.value),
+                                            0, condition::always(), 0},
+                                p.before.expires_at_ms, now);
+          !back)
+        note(p.key, back.error());
+  return first;
+}
+
+namespace {
+
+constexpr std::string_view partly_applied_words = "transaction partly applied";
+
+} // namespace
+
+caf::error partly_applied(const caf::error& cause) {
+  return make_state_error(state_errc::backend_error,
+                          std::string{partly_applied_words}
+                            + " and not put back whole: "
+                            + message_of(cause));
+}
+
+bool is_partly_applied(const caf::error& err) {
+  return code_of(err) == state_errc::backend_error
+         && message_of(err).rfind(partly_applied_words, 0) == 0;
 }
 
 } // namespace solver_state

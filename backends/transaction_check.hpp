@@ -37,9 +37,22 @@ caf::expected<std::vector<prior_entry>>
 check_transaction(state_store& store, const std::vector<pending_op>& ops,
                   unix_ms now);
 
-/// Puts back the entries of `prior` (the last one first), unconditionally.
-/// A restored key gets a new version; no reader saw the one in between.
-void put_back(state_store& store, std::vector<prior_entry>& prior,
-              unix_ms now);
+/// Puts back the entries of `prior`, unconditionally: first the removals
+/// of keys the transaction created (they give back room a restore may
+/// need), then the restores. A restored key gets a new version; no reader
+/// saw the one in between. Every key is tried; the first failure is
+/// returned as partly_applied(): the keys it names still hold what the
+/// transaction wrote.
+caf::error put_back(state_store& store, std::vector<prior_entry>& prior,
+                    unix_ms now);
+
+/// backend_error for a transaction applied in part that could not be put
+/// back whole (`cause`: why not). The client must hear it over any other
+/// failure of the same transaction: some of its keys hold the values it
+/// wrote.
+caf::error partly_applied(const caf::error& cause);
+
+/// True for an error made by partly_applied.
+bool is_partly_applied(const caf::error& err);
 
 } // namespace solver_state

@@ -19,9 +19,12 @@
 #include "actors/shard.hpp"
 #include "backends/key_budget.hpp"
 #include "backends/memory/store.hpp"
+#include "backends/transaction_check.hpp"
 #include "backends/shard_placement.hpp"
+#include "messages/errors.hpp"
 #include "tests/support/deterministic_fixture.hpp"
 #include "tests/support/file_test_support.hpp"
+#include "tests/support/watch_support.hpp"
 
 using namespace solver_state;
 using namespace std::chrono_literals;
@@ -39,6 +42,8 @@ struct faults {
   // Called with the key of every get and set, before it runs (a test moves
   // the clock of the deterministic scheduler there: a slow disk).
   std::function<void(const std::string&)> on_get, on_set;
+  // A set for which it answers true fails (a backend that refuses it).
+  std::function<bool(const std::string&)> refuse_set;
   // "memory": the router coordinates transactions over several shards, as
   // it does for the memory backend (which this store is underneath).
   std::string backend = "faulty";
@@ -64,6 +69,9 @@ public:
                                   unix_ms now) override {
     if (f_->on_set)
       f_->on_set(req.key);
+    if (f_->refuse_set && f_->refuse_set(req.key))
+      return make_state_error(state_errc::backend_error,
+                              "the backend refuses this write");
     auto v = inner_.set(std::move(req), expires, now);
     pending_ = v && f_->hold_commits;
     return v;
@@ -118,13 +126,15 @@ struct faulty_fixture : deterministic_system {
   std::vector<std::string> failures;
 
   explicit faulty_fixture(size_t shards = 1, store_options options = {},
-                          std::shared_ptr<faults> given = nullptr) {
+                          std::shared_ptr<faults> given = nullptr,
+                          std::vector<index_config> indexes = {}) {
     if (given)
       f = std::move(given);
     plugins.add(std::make_unique<faulty_plugin>(f));
     state_config cfg;
     cfg.type = "faulty";
     cfg.shards = shards;
+    cfg.indexes = std::move(indexes);
     options.on_failure = [this](const std::string& why) {
       failures.push_back(why);
     };
@@ -350,4 +360,108 @@ TEST_CASE("a transaction over two shards is kept or put back whole, also "
     CHECK((a && b)); // told applied: both are
   else
     CHECK_FALSE(a); // told not: neither is
+}
+
+namespace {
+
+/// The keys whose `status` is `status`, as the index answers.
+std::vector<std::string> with_status(faulty_fixture& fx, std::string status) {
+  query_request q;
+  q.prefix = "txn:";
+  q.where.push_back(query_condition{
+    "status", static_cast<uint8_t>(query_op::eq),
+    {index_value::of(std::move(status))}});
+  auto page = fx.ask_actor<query_page>(fx.store.router, query_atom_v, q);
+  REQUIRE(page);
+  std::vector<std::string> keys;
+  for (auto& item : page->items)
+    keys.push_back(item.key);
+  return keys;
+}
+
+std::string status_value(const std::string& status) {
+  return R"({"status":")" + status + R"("})";
+}
+
+/// A key of shard `shard` of 2.
+std::string key_of_shard(size_t shard) {
+  for (int i = 0;; ++i)
+    if (auto key = "txn:" + std::to_string(i); shard_index(key, 2) == shard)
+      return key;
+}
+
+} // namespace
+
+TEST_CASE("a transaction that cannot be put back whole says so, and the "
+          "indexes follow what the store holds") {
+  auto f = std::make_shared<faults>();
+  f->backend = "memory";
+  bool two_shards = GENERATE(false, true);
+  INFO((two_shards ? "over two shards" : "on one shard"));
+  faulty_fixture fx{two_shards ? size_t{2} : size_t{1}, store_options{}, f,
+                    {{"status", "txn:", "/status"}}};
+  auto k0 = key_of_shard(0);
+  auto k1 = two_shards ? key_of_shard(1) : k0 + "b";
+  REQUIRE(fx.ask_actor<write_result>(fx.store.router, put_atom_v,
+                                     put(k0, status_value("old"))));
+  // k1's write fails, so k0's is put back; and the restore of k0 fails.
+  int sets_of_k0 = 0;
+  fx.f->refuse_set = [&](const std::string& key) {
+    return key == k1 || (key == k0 && ++sets_of_k0 == 2);
+  };
+  transaction_request req;
+  req.ops = {txn_op::put(k0, status_value("new")),
+             txn_op::put(k1, status_value("new"))};
+  auto reply = fx.ask_actor<transaction_reply>(fx.store.router,
+                                               transact_atom_v, req);
+  fx.f->refuse_set = nullptr;
+  REQUIRE_FALSE(reply);
+  CHECK(is_partly_applied(reply.error()));
+  CHECK(message_of(reply.error()).find("'" + k0 + "' could not be put back")
+        != std::string::npos);
+  auto now = fx.ask_actor<entry>(fx.store.router, get_atom_v, k0);
+  REQUIRE(now);
+  CHECK(now->value == status_value("new")); // what the reply says
+  CHECK(with_status(fx, "new") == std::vector<std::string>{k0});
+  CHECK(with_status(fx, "old").empty());
+}
+
+TEST_CASE("a transaction put back: a restored key's new version reaches the "
+          "indexes, a created key is gone") {
+  auto f = std::make_shared<faults>();
+  f->backend = "memory";
+  faulty_fixture fx{2, store_options{}, f, {{"status", "txn:", "/status"}}};
+  auto k0 = key_of_shard(0), k1 = key_of_shard(1);
+  auto before = fx.ask_actor<write_result>(fx.store.router, put_atom_v,
+                                           put(k0, status_value("old")));
+  REQUIRE(before);
+  auto log = std::make_shared<testing::watch_log>();
+  auto watcher = fx.stop_at_end(fx.sys->spawn(testing::log_watcher, log));
+  REQUIRE(fx.ask_actor<watch_started>(fx.store.hub, watch_atom_v,
+                                      watch_request{"txn:", false, 0, 0},
+                                      watcher));
+  fx.f->refuse_set = [&](const std::string& key) { return key == k1; };
+  transaction_request req;
+  req.ops = {txn_op::put(k0, status_value("new")),
+             txn_op::put(k0 + "x", status_value("new")),
+             txn_op::put(k1, status_value("new"))};
+  auto reply = fx.ask_actor<transaction_reply>(fx.store.router,
+                                               transact_atom_v, req);
+  fx.f->refuse_set = nullptr;
+  REQUIRE_FALSE(reply);
+  CHECK_FALSE(is_partly_applied(reply.error()));
+  auto now = fx.ask_actor<entry>(fx.store.router, get_atom_v, k0);
+  REQUIRE(now);
+  CHECK(now->value == status_value("old"));
+  CHECK(now->version != before->version); // put back: a new version
+  CHECK(with_status(fx, "old") == std::vector<std::string>{k0});
+  CHECK(with_status(fx, "new").empty());
+  // The watcher hears of the new version; of the key created and removed
+  // again it hears nothing.
+  fx.advance(std::chrono::milliseconds{50});
+  auto events = log->snapshot();
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].key == k0);
+  CHECK(events[0].version == now->version);
+  CHECK(events[0].value == status_value("old"));
 }
