@@ -27,10 +27,11 @@ bool expired(unix_ms expires_at, unix_ms now) {
   return expires_at != 0 && expires_at <= now;
 }
 
+/// One value that cannot be read, where the engine works: a walk over many
+/// keys (an index build, a query page, a rotation) goes past it.
 caf::error damaged(const std::string& key) {
-  return make_state_error(state_errc::backend_error,
-                          "rocksdb: the stored value of '" + key
-                            + "' is damaged");
+  return make_value_error("rocksdb: the stored value of '" + key
+                          + "' is damaged");
 }
 
 caf::error closed() {
@@ -107,8 +108,16 @@ rocksdb_store::peek(const std::string& key) {
   if (!st.ok())
     return rocks::status_error(st, "reading '" + key + "'");
   auto head = rocks::decode_head(raw.ToStringView());
-  if (!head)
-    return damaged(key);
+  if (!head) {
+    // A record this version did not write: the key is there, with no
+    // version a condition can name and no expiry the sweep could act on.
+    // A write or a delete replaces it (reads answer damaged()); refusing
+    // those would leave the key unrepairable, and the sweep stuck on it.
+    spdlog::warn("rocksdb backend shard {}: the stored value of '{}' is "
+                 "damaged; a write or a delete of the key replaces it",
+                 shard_, key);
+    return std::optional<stored>{stored{0, 0, raw.size()}};
+  }
   return std::optional<stored>{*head};
 }
 
@@ -151,10 +160,10 @@ caf::expected<key_page> rocksdb_store::list(const list_request& req,
       continue;
     if (key.substr(0, req.prefix.size()) != req.prefix)
       break;
+    // A damaged record is listed (its key is there; a read says why it
+    // cannot be read) rather than failing every page of its prefix.
     auto expires = rocks::record_expiry(it->value().ToStringView());
-    if (!expires)
-      return damaged(std::string{key});
-    if (expired(*expires, now))
+    if (expires && expired(*expires, now))
       continue;
     if (req.limit != 0 && page.keys.size() == req.limit) {
       page.more = true;

@@ -16,8 +16,12 @@
 
 #include <sys/mount.h>
 
+#include <rocksdb/db.h>
+
 #include "backends/compiled_plugins.hpp"
+#include "backends/rocksdb/record.hpp"
 #include "backends/rocksdb/store.hpp"
+#include "messages/errors.hpp"
 #include "tests/support/file_test_support.hpp"
 
 using namespace solver_state;
@@ -587,4 +591,67 @@ TEST_CASE("rocksdb: stats report the engine's compaction state: memtable "
   CHECK(flushed.compaction.level0_files >= 1);
   CHECK(flushed.compaction.level0_files < 4); // RocksDB compacts level 0 at 4 files
   close_all(store);
+}
+
+namespace {
+
+/// Writes `records` (key -> raw bytes) straight into shard 0's column
+/// family of the closed database at `path`, as damage or another program
+/// would.
+void write_raw(const std::string& path,
+               const std::vector<std::pair<std::string, std::string>>& records) {
+  rocksdb::Options opts;
+  std::vector<std::string> names;
+  REQUIRE(rocksdb::DB::ListColumnFamilies(opts, path, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> wanted;
+  for (auto& name : names)
+    wanted.emplace_back(name, rocksdb::ColumnFamilyOptions{});
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  REQUIRE(rocksdb::DB::Open(opts, path, wanted, &handles, &db).ok());
+  auto shard0 = std::find(names.begin(), names.end(), "shard-0");
+  REQUIRE(shard0 != names.end());
+  auto* cf = handles[static_cast<size_t>(shard0 - names.begin())];
+  for (auto& [key, bytes] : records)
+    CHECK(db->Put(rocksdb::WriteOptions{}, cf, key, bytes).ok());
+  for (auto* h : handles)
+    CHECK(db->DestroyColumnFamilyHandle(h).ok());
+  delete db;
+}
+
+} // namespace
+
+TEST_CASE("rocksdb: a damaged record is listed, read as a value error, "
+          "replaced by a write, and the sweep goes past it") {
+  temp_dir dir;
+  auto path = dir.sub("db");
+  {
+    auto store = must_open(path, 1);
+    REQUIRE(store.put("a", "1"));
+    REQUIRE(store.put("b", "1"));
+    REQUIRE(store.put("d", "1", 1000, 5'000)); // expires at 5 s
+    close_all(store);
+  }
+  // b's record is garbage, and the expiry index names it first.
+  write_raw(path, {{"b", "\x7fnot a record"}, {rocks::expiry_key(2, "b"), ""}});
+  auto store = must_open(path, 1);
+  auto& s = *store.stores[0];
+  auto b = store.get("b");
+  REQUIRE_FALSE(b);
+  CHECK(is_value_error(b.error()));
+  CHECK(message_of(b.error()).find("'b' is damaged") != std::string::npos);
+  // Listed, not a failed page: its key is there.
+  auto page = s.list(list_request{"", "", 0}, 1000);
+  REQUIRE(page);
+  CHECK(page->keys == std::vector<std::string>{"a", "b", "d"});
+  // The sweep goes past it to the key that did expire.
+  std::vector<std::string> names;
+  CHECK(s.sweep(10'000, &names) == 1);
+  CHECK(names == std::vector<std::string>{"d"});
+  // A write replaces it; a conditional one cannot name its version.
+  CHECK_FALSE(s.set(set_request{"b", "x", 0, condition::matches(1)}, 0,
+                    1000));
+  REQUIRE(store.put("b", "2"));
+  CHECK(store.get("b")->value == "2");
+  CHECK(s.stats().keys == 2);
 }
