@@ -269,6 +269,10 @@ caf::expected<tail_scan> scan_after(const log_view& log, size_t cut,
       continue;
     }
     auto claimed = claimed_bytes(log, p);
+    if (claimed > file_end - p) { // runs past the file: no record
+      ++p;
+      continue;
+    }
     if (claimed > log.end() - p)
       if (auto err = window_at(p, claimed))
         return err;
