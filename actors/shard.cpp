@@ -296,10 +296,14 @@ void record_current_state(shard_ptr self,
                  st.settings.index, failed, message_of(first_failure));
 }
 
-/// After a store's own transaction failed: the ops it had applied were
-/// put back, each such key at a new version (or, partly applied, still
-/// holding what the transaction wrote); records what each holds now, for
-/// the indexes and the watchers. Only what an op implies of its key's prior entry
+/// After a store's own transaction failed: records what each key of an op
+/// the store reports applied holds now, for the indexes and the watchers.
+/// A store that rolls back whole reports none applied (PostgreSQL resets
+/// the outcomes; file, rocksdb and DynamoDB set them only on success); the
+/// default transact (memory) reports the ops it applied and then put back,
+/// each such key at a new version, or still holding what the transaction
+/// wrote when it was partly applied; Redis reports its script's outcomes
+/// when it applied and then failed (replicas short of acknowledging). Only what an op implies of its key's prior entry
 /// is known: a set that applied may have created it, an erase that applied
 /// found it (its prior version is unknown: any new version differs).
 void record_put_back(shard_ptr self, const std::vector<pending_op>& ops) {
@@ -750,7 +754,10 @@ void apply_locked_part(shard_ptr self, uint32_t part,
   auto err = st.store->transact(*ops, now_of(self));
   if (err) {
     // The store put back what it had applied of this part: that much is
-    // the outcome already, whatever the other parts do.
+    // the outcome already, whatever the other parts do. Published now, as
+    // the part's own changes taken below go out only if it is kept. (No
+    // commit is waited for: the stores whose writes wait for one, file and
+    // rocksdb, change nothing when their transact fails.)
     record_put_back(self, *ops);
     publish_changes(self);
   } else if (st.store->has_pending_commit()) {

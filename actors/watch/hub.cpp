@@ -359,9 +359,15 @@ watch_hub_actor::behavior_type hub(hub_ptr self, watch_hub_settings settings) {
     [=](resync_atom, const std::string& why, bool) {
       // Lost upstream: every watcher must read again; all stay subscribed.
       // So must one that resumes later from before this point.
-      self->state.gap_after = self->state.history->last();
-      for (auto& s : self->state.subs)
+      auto last = self->state.history->last();
+      self->state.gap_after = last;
+      for (auto& s : self->state.subs) {
+        // The changes from before the gap that it has not got yet would
+        // come after the resync, over the state it reads again: it skips
+        // them (a batch already sent arrives before the resync).
+        s.next = std::max(s.next, last + 1);
         self->send(s.watcher, resync_atom_v, why, false);
+      }
       self->state.counts.resyncs += self->state.subs.size();
     },
     [=](feed_atom, bool reading) {

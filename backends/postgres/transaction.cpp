@@ -62,7 +62,16 @@ caf::error postgres_store::transact(std::vector<pending_op>& ops,
                                     unix_ms now) {
   for (int attempt = 1;; ++attempt) {
     auto err = run_transaction(ops, now);
-    if (!err || attempt == transaction_attempts || !is_deadlock(err))
+    if (!err)
+      return err;
+    // Rolled back (or, after a failed COMMIT, not known to be applied):
+    // no op's outcome stands, and the shard must not take the steps that
+    // ran before the failure for writes that were put back.
+    for (auto& op : ops) {
+      op.written = write_result{};
+      op.erased = false;
+    }
+    if (attempt == transaction_attempts || !is_deadlock(err))
       return err;
   }
 }

@@ -31,6 +31,8 @@ struct watch_log {
   std::condition_variable cv;
   std::vector<change_event> events;
   std::vector<std::string> resyncs;
+  /// For each resync, how many changes had come before it.
+  std::vector<size_t> events_before_resync;
   bool dropped = false;
   uint64_t stream = 0;
   size_t batches = 0;
@@ -67,6 +69,7 @@ log_watcher(watcher_actor::pointer, std::shared_ptr<watch_log> log) {
     [log](resync_atom, const std::string& why, bool dropped) {
       std::lock_guard<std::mutex> lock{log->mx};
       log->resyncs.push_back(why);
+      log->events_before_resync.push_back(log->events.size());
       log->dropped = log->dropped || dropped;
       log->cv.notify_all();
     },

@@ -270,6 +270,36 @@ TEST_CASE("a watcher that resumes from before changes were lost upstream is "
     caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
 }
 
+TEST_CASE("a resync from upstream is not followed by the changes from "
+          "before it") {
+  running_store store{memory_config()};
+  auto live = std::make_shared<watch_log>();
+  auto [w, started] = watch(*store.sys, store.handles.hub, live,
+                            watch_request{"r:", false, 0, 0});
+  REQUIRE(started);
+  // One read of the engine's feed: a change handed on, then the resync
+  // for one it could not decode, before the hub's next delivery round.
+  caf::anon_send(store.handles.hub, changes_atom_v,
+                 std::vector<change_event>{change("r:old", "v1")});
+  caf::anon_send(store.handles.hub, resync_atom_v,
+                 std::string{"1 changes of the feed could not be decoded"},
+                 false);
+  REQUIRE(live->wait_for([&] { return !live->resyncs.empty(); }));
+  caf::anon_send(store.handles.hub, changes_atom_v,
+                 std::vector<change_event>{change("r:new", "v2")});
+  REQUIRE(live->wait_for([&] {
+    return !live->events.empty() && live->events.back().key == "r:new";
+  }));
+  // A client reads the state again on resync: r:old arriving after it
+  // would overwrite what it read with an older value. Before it (a
+  // delivery round between the two) is fine.
+  std::lock_guard<std::mutex> lock{live->mx};
+  for (size_t i = live->events_before_resync.at(0); i < live->events.size();
+       ++i)
+    CHECK(live->events[i].key != "r:old");
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
+
 namespace {
 
 /// A watcher that takes its first batch and never returns from it (it
