@@ -139,9 +139,15 @@ inline void check_watch_changes(running_store& store,
     auto committed = store.ask<transaction_reply>(transact_atom_v, txn);
     REQUIRE(committed);
     vt = committed->versions.at(0);
-    // A transaction that fails its condition changes nothing.
+    // A transaction that fails its condition changes nothing, also when
+    // an op before the one that fails could be applied (an engine that
+    // runs them in order and rolls back must not report that one).
     transaction_request refused;
-    refused.ops.push_back(txn_op::put("w:{t}1", "never", condition::absent()));
+    refused.ops.push_back(txn_op::put("w:{t}1", "never"));
+    refused.ops.push_back(
+      txn_op::put("w:{t}2", "never", condition::matches(1)));
+    REQUIRE_FALSE(store.ask<transaction_reply>(transact_atom_v, refused));
+    refused.ops = {txn_op::put("w:{t}1", "never", condition::absent())};
     REQUIRE_FALSE(store.ask<transaction_reply>(transact_atom_v, refused));
   } else {
     vt = put("w:{t}1", "t1");
@@ -179,6 +185,7 @@ inline void check_watch_changes(running_store& store,
         == std::vector<std::string>{"put:p2", "delete:"});
   CHECK(history_of(events, "other:a").empty());
   CHECK(history_of(events, "w:none").empty());
+  CHECK(history_of(events, "w:{t}2").empty());
   // Versions are the ones the writes answered; sequence numbers increase.
   std::map<std::string, std::vector<version_t>> versions;
   for (size_t i = 0; i < events.size(); ++i) {

@@ -226,7 +226,7 @@ TEST_CASE("a watcher resumes after a position the history holds, and is "
 }
 
 TEST_CASE("a watcher that resumes from before changes were lost upstream is "
-          "told to resync; one that resumes after the gap is not") {
+          "told to resync, and one that resumes after the gap is not") {
   running_store store{memory_config()};
   auto put = [&](const std::string& key) {
     REQUIRE(store.ask<write_result>(put_atom_v, set_request{key, key, 0, {}}));

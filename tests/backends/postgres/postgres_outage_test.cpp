@@ -37,6 +37,14 @@ TEST_CASE("a postgresql store's watcher gets every change in order, and expired 
   testing::check_watch_changes(store);
 }
 
+TEST_CASE("a postgresql store's watcher of this node's own writes "
+          "(watches=local) gets every change in order, and nothing of a "
+          "transaction rolled back") {
+  testing::running_store store{testing::shared_postgres().url()
+                               + "?table=watch_local&watches=local"};
+  testing::check_watch_changes(store);
+}
+
 TEST_CASE("queries on a postgresql store, transactions over several shards "
           "included") {
   testing::running_store store{testing::query_config(
