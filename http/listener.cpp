@@ -19,7 +19,9 @@
 #include <spdlog/spdlog.h>
 
 #include "config/config.hpp"
+#include "http/http_date.hpp"
 #include "http/json_codec.hpp"
+#include "http/request_id.hpp"
 #include "http/session.hpp"
 #include "messages/errors.hpp"
 
@@ -39,28 +41,24 @@ constexpr std::chrono::seconds refusal_log_interval{10};
 constexpr std::chrono::milliseconds accept_pause{50};
 
 /// The whole answer to a refused connection, written before the close.
-const std::string& refusal_response() {
-  static const std::string text = [] {
-    auto body = error_body(state_errc::backend_unavailable,
-                           "the server has no room for another connection "
-                           "(http.max_connections or the descriptor limit); "
-                           "retry later");
-    return "HTTP/1.1 503 Service Unavailable\r\n"
-           "Server: solver-state\r\n"
-           "Content-Type: application/json\r\n"
+std::string refusal_response() {
+  static const std::string body = error_body(
+    state_errc::backend_unavailable,
+    "the server has no room for another connection (http.max_connections "
+    "or the descriptor limit); retry later");
+  return "HTTP/1.1 503 Service Unavailable\r\n" + common_header_lines()
+         + "Content-Type: application/json\r\n"
            "Retry-After: 1\r\n"
            "Connection: close\r\n"
            "Content-Length: "
-           + std::to_string(body.size()) + "\r\n\r\n" + body;
-  }();
-  return text;
+         + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
 /// Writes the 503 without waiting (it fits in any socket buffer) and
 /// closes: a client that sent its request meanwhile may see a reset instead,
 /// which it would have seen anyway.
 void answer_refused(int fd) {
-  auto& text = refusal_response();
+  auto text = refusal_response();
   [[maybe_unused]] auto n
     = ::send(fd, text.data(), text.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   ::shutdown(fd, SHUT_WR);
@@ -70,6 +68,17 @@ void answer_refused(int fd) {
 int open_reserve() {
   return ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
+
+} // namespace
+
+std::string common_header_lines() {
+  std::string out = "Server: solver-state\r\nDate: ";
+  out += http_date_now();
+  out += "\r\nX-Request-Id: " + generate_request_id() + "\r\n";
+  return out;
+}
+
+namespace {
 
 bool out_of_descriptors(const beast::error_code& ec) {
   return ec == boost::system::errc::too_many_files_open

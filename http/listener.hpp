@@ -25,6 +25,12 @@ namespace solver_state::gateway {
 caf::expected<boost::asio::ip::tcp::endpoint>
 endpoint_of(const std::string& listen);
 
+/// The header lines every answer carries (Server, Date, a generated
+/// X-Request-Id), each ending in CRLF: for the answers written by hand
+/// before any request is read (a connection past http.max_connections, the
+/// port's answers while the store opens).
+std::string common_header_lines();
+
 class listener : public std::enable_shared_from_this<listener> {
 public:
   listener(boost::asio::io_context& ioc, connection_context& ctx);

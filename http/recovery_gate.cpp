@@ -61,8 +61,9 @@ std::string answer(const std::string& head, double seconds) {
   std::string out = status == 200 ? "HTTP/1.1 200 OK\r\n"
                                   : "HTTP/1.1 503 Service Unavailable\r\n"
                                     "Retry-After: 1\r\n";
+  out += gateway::common_header_lines();
   out += "Content-Type: application/json\r\nConnection: close\r\n"
-         "Server: solver-state\r\nContent-Length: "
+         "Content-Length: "
          + std::to_string(body.size()) + "\r\n\r\n";
   if (!by_head) // HEAD: the headers GET would have, no body
     out += body;

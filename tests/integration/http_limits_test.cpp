@@ -386,6 +386,8 @@ TEST_CASE("past http.max_connections a new connection is answered 503 and closed
     CHECK(answer.rfind("HTTP/1.1 503 ", 0) == 0);
     CHECK(answer.find("\r\nRetry-After: 1\r\n") != std::string::npos);
     CHECK(answer.find("\r\nServer: solver-state\r\n") != std::string::npos);
+    CHECK(answer.find("\r\nDate: ") != std::string::npos);
+    CHECK(answer.find("\r\nX-Request-Id: ") != std::string::npos);
     CHECK(error_code_of(answer) == "backend_unavailable");
     CHECK(answer.find("http.max_connections") != std::string::npos);
     CHECK(fourth.closed_by_peer(1s));

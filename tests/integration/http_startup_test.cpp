@@ -153,6 +153,10 @@ TEST_CASE("while a large store opens the port answers 503 recovering, then "
     CHECK(reply.find("backend_unavailable") != std::string::npos);
     CHECK(reply.find("recovering") != std::string::npos);
     CHECK(reply.find("Retry-After: 1") != std::string::npos);
+    // The headers every answer carries, these included.
+    CHECK(reply.find("\r\nServer: solver-state\r\n") != std::string::npos);
+    CHECK(reply.find("\r\nDate: ") != std::string::npos);
+    CHECK(reply.find("\r\nX-Request-Id: ") != std::string::npos);
     ++recovering;
     if (!put_refused) {
       auto put = ask(port, request("PUT", "/v1/state/order:t:during"));
