@@ -27,8 +27,8 @@ struct coded_store::rotation {
   // This walk so far.
   uint64_t left = 0;
   uint64_t unknown = 0;
-  /// Under an older key (or none) and failing to decode: altered or
-  /// damaged. No key reads them, so none is waiting for one.
+  /// Failing to decode: altered or damaged, under any key (or none). No
+  /// key reads them, so none is waiting for one.
   uint64_t damaged = 0;
   std::string first_damage;
   uint64_t rewritten = 0;
@@ -391,8 +391,16 @@ void coded_store::rewrite(const std::vector<std::string>& keys,
   std::vector<size_t> key_of_op; // apply may move the ops' keys out
   for (size_t i = 0; i < keys.size(); ++i) {
     auto& e = got[i];
-    if (!e.found() || codec_.current(e.value))
+    if (!e.found())
       continue;
+    if (codec_.current(e.value)) {
+      // Nothing to move; but one altered at rest answers an error like
+      // any other, and is counted as one (the walk reads it anyway; the
+      // check costs a decryption).
+      if (auto why = codec_.damage(keys[i], std::move(e.value)); !why.empty())
+        r.found_damaged("key " + keys[i] + ": " + why);
+      continue;
+    }
     auto form = inspect_stored(e.value);
     if (form.encrypted && form.problem.empty()
         && !codec_.knows_key(form.key_id)) {
@@ -471,9 +479,9 @@ void coded_store::finish_pass(unix_ms now) {
                  inner_->backend_name(), r.unknown, ids);
   }
   if (r.damaged > 0)
-    spdlog::warn("{} store: {} values under older keys fail to decode "
-                 "(altered or damaged; the first: {}): each answers an error "
-                 "until it is written again or deleted",
+    spdlog::warn("{} store: {} values fail to decode (altered or damaged; "
+                 "the first: {}): each answers an error until it is written "
+                 "again or deleted",
                  inner_->backend_name(), r.damaged, r.first_damage);
   if (r.left > 0)
     spdlog::warn("{} store: {} values could not be re-encrypted under key "

@@ -287,6 +287,40 @@ TEST_CASE("rotation: values under the old key that fail to decode (altered) "
   }
 }
 
+TEST_CASE("a value under the primary key altered at rest is counted as "
+          "undecryptable by the start's walk") {
+  temp_dir dir;
+  key_files files;
+  files.hex_key("k1");
+  auto base = dir.sub("state");
+  constexpr int written = 50;
+  {
+    coded first{base, files, {"k1"}};
+    for (int i = 0; i < written; ++i)
+      first.put(key_of(i), value_of(i));
+  }
+  {
+    auto raw = open_store(file_config_for(base, 1));
+    REQUIRE(raw);
+    auto& store = *raw->stores.front();
+    auto e = store.get(key_of(7), now);
+    REQUIRE(e);
+    e->value.back() ^= 0x01; // a byte of the tag
+    REQUIRE(store.set(set_request{key_of(7), e->value, 0, condition::always()},
+                      0, now));
+    for (auto& s : raw->stores)
+      REQUIRE_FALSE(s->close());
+  }
+  coded again{base, files, {"k1"}};
+  again.rotate();
+  auto stats = again.store->stats();
+  CHECK(stats.reencrypt_pending == 0);
+  CHECK(stats.undecryptable == 1);
+  auto e = again.store->get(key_of(7), now);
+  REQUIRE_FALSE(e);
+  CHECK(code_of(e.error()) == state_errc::backend_error);
+}
+
 namespace {
 
 /// Closes `c` and keeps `bytes` as its snapshot, as a clean stop does.
