@@ -232,6 +232,26 @@ TEST_CASE("values under a key that is no longer configured are counted, answer "
   CHECK(now_k3.store->stats().undecryptable == 299);
 }
 
+namespace {
+
+/// Changes the stored bytes of `key` at rest (the file store under the
+/// codec, opened without it), as damage or tampering would.
+void alter_at_rest(const std::string& base, const std::string& key,
+                   const std::function<void(std::string&)>& change) {
+  auto raw = open_store(file_config_for(base, 1));
+  REQUIRE(raw);
+  auto& store = *raw->stores.front();
+  auto e = store.get(key, now);
+  REQUIRE(e);
+  change(e->value);
+  REQUIRE(store.set(set_request{key, e->value, 0, condition::always()}, 0,
+                    now));
+  for (auto& s : raw->stores)
+    REQUIRE_FALSE(s->close());
+}
+
+} // namespace
+
 TEST_CASE("rotation: values under the old key that fail to decode (altered) "
           "are counted as undecryptable, not as waiting for it") {
   temp_dir dir;
@@ -245,29 +265,15 @@ TEST_CASE("rotation: values under the old key that fail to decode (altered) "
     for (int i = 0; i < written; ++i)
       old.put(key_of(i), value_of(i));
   }
-  {
-    // Two values altered at rest: a byte of the ciphertext, and the key
-    // id in the frame turned into one no config can name.
-    auto raw = open_store(file_config_for(base, 1));
-    REQUIRE(raw);
-    auto& store = *raw->stores.front();
-    auto alter = [&](const std::string& key, auto&& change) {
-      auto e = store.get(key, now);
-      REQUIRE(e);
-      change(e->value);
-      REQUIRE(store.set(set_request{key, e->value, 0, condition::always()}, 0,
-                        now));
-    };
-    alter(key_of(5), [](std::string& v) { v.back() ^= 0x01; });
-    alter(key_of(6), [](std::string& v) {
-      auto at = v.find("k1");
-      REQUIRE(at != std::string::npos);
-      REQUIRE(at < 8);
-      v[at + 1] = '\x01';
-    });
-    for (auto& s : raw->stores)
-      REQUIRE_FALSE(s->close());
-  }
+  // Two values altered at rest: a byte of the ciphertext, and the key id
+  // in the frame turned into one no config can name.
+  alter_at_rest(base, key_of(5), [](std::string& v) { v.back() ^= 0x01; });
+  alter_at_rest(base, key_of(6), [](std::string& v) {
+    auto at = v.find("k1");
+    REQUIRE(at != std::string::npos);
+    REQUIRE(at < 8);
+    v[at + 1] = '\x01';
+  });
   coded rotating{base, files, {"k2", "k1"}};
   rotating.rotate();
   auto stats = rotating.store->stats();
@@ -299,18 +305,8 @@ TEST_CASE("a value under the primary key altered at rest is counted as "
     for (int i = 0; i < written; ++i)
       first.put(key_of(i), value_of(i));
   }
-  {
-    auto raw = open_store(file_config_for(base, 1));
-    REQUIRE(raw);
-    auto& store = *raw->stores.front();
-    auto e = store.get(key_of(7), now);
-    REQUIRE(e);
-    e->value.back() ^= 0x01; // a byte of the tag
-    REQUIRE(store.set(set_request{key_of(7), e->value, 0, condition::always()},
-                      0, now));
-    for (auto& s : raw->stores)
-      REQUIRE_FALSE(s->close());
-  }
+  alter_at_rest(base, key_of(7),
+                [](std::string& v) { v.back() ^= 0x01; }); // a byte of the tag
   coded again{base, files, {"k1"}};
   again.rotate();
   auto stats = again.store->stats();
