@@ -303,20 +303,20 @@ void record_current_state(shard_ptr self,
 /// default transact (memory) reports the ops it applied and then put back,
 /// each such key at a new version, or still holding what the transaction
 /// wrote when it was partly applied; Redis reports its script's outcomes
-/// when it applied and then failed (replicas short of acknowledging). Only what an op implies of its key's prior entry
-/// is known: a set that applied may have created it, an erase that applied
-/// found it (its prior version is unknown: any new version differs).
+/// when it applied and then failed (replicas short of acknowledging).
+/// Of a key's prior entry only what its op implies is known: a set that
+/// applied may have created the key, an erase that applied found it.
 void record_put_back(shard_ptr self, const std::vector<pending_op>& ops) {
   auto& st = self->state;
+  // Found, at a version unknown here: any version read back differs.
+  const entry found_before{{}, std::numeric_limits<version_t>::max(), 0};
   std::vector<prior_entry> touched;
   for (size_t i = 0; i < ops.size() && i < st.copies.size(); ++i) {
     auto& op = ops[i];
     if (op.kind == pending_op::set && op.written && op.written->version != 0)
       touched.push_back(prior_entry{std::move(st.copies[i].key), entry{}});
     else if (op.kind == pending_op::erase && op.erased && *op.erased)
-      touched.push_back(prior_entry{
-        std::move(st.copies[i].key),
-        entry{{}, std::numeric_limits<version_t>::max(), 0}});
+      touched.push_back(prior_entry{std::move(st.copies[i].key), found_before});
   }
   st.copies.clear();
   record_current_state(self, touched);
@@ -782,7 +782,7 @@ void apply_locked_part(shard_ptr self, uint32_t part,
       stuck = put_back(*st.store, *prior, now_of(self));
       if (st.store->has_pending_commit())
         if (auto err = st.store->commit(); err && !stuck)
-          stuck = partly_applied(err); // the commit took the restores back
+          stuck = partly_applied(message_of(err)); // restores taken back
       record_current_state(self, *prior);
       publish_changes(self);
     }

@@ -56,9 +56,8 @@ caf::error put_back(state_store& store, std::vector<prior_entry>& prior,
   caf::error first;
   auto note = [&](const std::string& key, const caf::error& err) {
     if (!first)
-      first = partly_applied(make_state_error(
-        code_of(err), "key '" + key + "' could not be put back: "
-                        + message_of(err)));
+      first = partly_applied("key '" + key + "' could not be put back: "
+                             + message_of(err));
   };
   for (auto& p : prior)
     if (!p.before.found())
@@ -82,11 +81,10 @@ constexpr std::string_view partly_applied_words = "transaction partly applied";
 
 } // namespace
 
-caf::error partly_applied(const caf::error& cause) {
+caf::error partly_applied(const std::string& why) {
   return make_state_error(state_errc::backend_error,
                           std::string{partly_applied_words}
-                            + " and not put back whole: "
-                            + message_of(cause));
+                            + " and not put back whole: " + why);
 }
 
 bool is_partly_applied(const caf::error& err) {

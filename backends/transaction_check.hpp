@@ -47,10 +47,10 @@ caf::error put_back(state_store& store, std::vector<prior_entry>& prior,
                     unix_ms now);
 
 /// backend_error for a transaction applied in part that could not be put
-/// back whole (`cause`: why not). The client must hear it over any other
+/// back whole (`why`: what failed). The client must hear it over any other
 /// failure of the same transaction: some of its keys hold the values it
 /// wrote.
-caf::error partly_applied(const caf::error& cause);
+caf::error partly_applied(const std::string& why);
 
 /// True for an error made by partly_applied.
 bool is_partly_applied(const caf::error& err);

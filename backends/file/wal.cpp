@@ -268,8 +268,10 @@ caf::expected<tail_scan> scan_after(const log_view& log, size_t cut,
       p = q - 7;
       continue;
     }
+    // Most offsets fail the header's structural checks: no record there,
+    // and no need to parse one.
     auto claimed = claimed_bytes(log, p);
-    if (claimed > file_end - p) { // runs past the file: no record
+    if (claimed == 0 || claimed > file_end - p) { // or runs past the file
       ++p;
       continue;
     }
