@@ -296,6 +296,11 @@ void record_current_state(shard_ptr self,
                  st.settings.index, failed, message_of(first_failure));
 }
 
+/// A prior entry found at a version unknown here: any version read back
+/// differs from it.
+const entry found_at_unknown_version{
+  {}, std::numeric_limits<version_t>::max(), 0};
+
 /// After a store's own transaction failed: records what each key of an op
 /// the store reports applied holds now, for the indexes and the watchers.
 /// A store that rolls back whole reports none applied (PostgreSQL resets
@@ -308,18 +313,35 @@ void record_current_state(shard_ptr self,
 /// applied may have created the key, an erase that applied found it.
 void record_put_back(shard_ptr self, const std::vector<pending_op>& ops) {
   auto& st = self->state;
-  // Found, at a version unknown here: any version read back differs.
-  const entry found_before{{}, std::numeric_limits<version_t>::max(), 0};
   std::vector<prior_entry> touched;
   for (size_t i = 0; i < ops.size() && i < st.copies.size(); ++i) {
     auto& op = ops[i];
     if (op.kind == pending_op::set && op.written && op.written->version != 0)
       touched.push_back(prior_entry{std::move(st.copies[i].key), entry{}});
     else if (op.kind == pending_op::erase && op.erased && *op.erased)
-      touched.push_back(prior_entry{std::move(st.copies[i].key), found_before});
+      touched.push_back(
+        prior_entry{std::move(st.copies[i].key), found_at_unknown_version});
   }
   st.copies.clear();
   record_current_state(self, touched);
+}
+
+/// Re-encrypted keys hold the same values at new versions: recorded as
+/// puts like any write's, once durable. Otherwise a query would take a key
+/// for changed since it found it and leave it out of its page, and a
+/// watcher's client would keep a version its next If-Match fails on. (An
+/// engine feed reports them to the watchers by itself; the indexes still
+/// learn them here.)
+void record_rewritten(shard_ptr self, std::vector<std::string> moved) {
+  auto& st = self->state;
+  if (moved.empty() || !st.recording())
+    return;
+  std::vector<prior_entry> rewritten;
+  rewritten.reserve(moved.size());
+  for (auto& key : moved)
+    rewritten.push_back(prior_entry{std::move(key), found_at_unknown_version});
+  record_current_state(self, rewritten);
+  changed(self);
 }
 
 template <class T>
@@ -1239,14 +1261,7 @@ void run_background_step(shard_ptr self) {
   auto& st = self->state;
   flush_batch(self);
   st.background_running = st.store->background_step(now_of(self));
-  // Re-encrypted keys have new versions: read into the indexes again, or a
-  // query would take them for changed since it found them and leave them
-  // out of its page.
-  if (auto moved = st.store->take_rewritten(); !moved.empty() && st.indexes)
-    if (auto err = st.indexes->reindex(*st.store, moved, now_of(self)))
-      spdlog::warn("shard {}: reading {} re-encrypted keys into the indexes: "
-                   "{}",
-                   st.settings.index, moved.size(), message_of(err));
+  record_rewritten(self, st.store->take_rewritten());
   if (st.store->has_pending_commit())
     schedule_drain(self);
   if (st.background_running)

@@ -4,6 +4,7 @@
 // memory stays bounded, and subscriptions ending with their watcher.
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -21,6 +22,7 @@
 #include "actors/watch/history.hpp"
 #include "backends/state_store.hpp"
 #include "tests/support/file_test_support.hpp"
+#include "tests/support/key_files.hpp"
 #include "tests/support/running_store.hpp"
 #include "tests/support/watch_support.hpp"
 
@@ -142,6 +144,59 @@ TEST_CASE("a file store's watcher gets every change of its prefix in "
   cfg.sweep_interval = 50ms;
   running_store store{cfg};
   check_watch_changes(store);
+}
+
+TEST_CASE("a rotation's re-encryption reaches a file store's watcher: every "
+          "key moved, at the version a get answers, with the same value") {
+  temp_dir dir;
+  key_files keys;
+  auto k1 = keys.hex_key("k1");
+  auto k2 = keys.hex_key("k2");
+  auto cfg = file_config_for(dir.path, 2);
+  cfg.encryption.keys = {k1};
+  cfg.encryption.primary = "k1";
+  constexpr int n = 300; // more than one chunk of the walk
+  auto key_of = [](int i) { return "w:r:" + std::to_string(i); };
+  std::map<std::string, version_t> before;
+  {
+    running_store store{cfg};
+    for (int i = 0; i < n; ++i) {
+      auto r = store.ask<write_result>(
+        put_atom_v, set_request{key_of(i), "value " + std::to_string(i), 0, {}});
+      REQUIRE(r);
+      before[key_of(i)] = r->version;
+    }
+  }
+  // k2 the primary, k1 still listed: the walk moves every value to k2. It
+  // starts at the first tick, after the watch below is on.
+  cfg.encryption.keys = {k1, k2};
+  cfg.encryption.primary = "k2";
+  cfg.sweep_interval = 1s;
+  running_store store{cfg};
+  auto log = std::make_shared<watch_log>();
+  auto [w, started] = watch(*store.sys, store.handles.hub, log,
+                            watch_request{"w:r:", false, 0, 0});
+  REQUIRE(started);
+  REQUIRE(log->wait_events(n));
+  std::this_thread::sleep_for(200ms); // and no more than one each
+  auto events = log->snapshot();
+  CHECK(events.size() == n);
+  std::map<std::string, const change_event*> last;
+  for (auto& ev : events) {
+    CHECK(ev.why() == change_cause::put);
+    last[ev.key] = &ev;
+  }
+  REQUIRE(last.size() == n);
+  for (int i = 0; i < n; ++i) {
+    auto& ev = *last.at(key_of(i));
+    INFO(key_of(i));
+    CHECK(ev.value == "value " + std::to_string(i));
+    CHECK(ev.version != before.at(key_of(i)));
+    auto now = store.ask<entry>(get_atom_v, key_of(i));
+    REQUIRE(now);
+    CHECK(now->version == ev.version);
+  }
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE("a coordinated transaction over several shards is seen whole") {
