@@ -22,11 +22,19 @@ uint64_t hash_of(std::vector<std::string> names) {
   return stable_hash(joined);
 }
 
+/// The members in one order on every node, whatever order node.members
+/// lists them in: a member's index goes between nodes (the handoff's
+/// requester), so it must name the same member everywhere.
+std::vector<std::string> sorted(std::vector<std::string> names) {
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 } // namespace
 
 membership::membership(std::vector<std::string> members, std::string self,
                        std::vector<std::string> leaving)
-  : members_(std::move(members)),
+  : members_(sorted(std::move(members))),
     leaving_(std::move(leaving)),
     self_name_(std::move(self)),
     placement_(members_),

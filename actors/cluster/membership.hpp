@@ -23,7 +23,8 @@ class membership {
 public:
   static constexpr size_t none = std::numeric_limits<size_t>::max();
 
-  /// `members` as configured (their order does not matter to placement);
+  /// `members` as configured, kept sorted: their order matters to nothing,
+  /// and an index into members() names the same node on every node;
   /// `self` this node's node.listen (a member, a leaving node, or neither
   /// for a pure front); `leaving` the nodes being drained.
   membership(std::vector<std::string> members, std::string self,

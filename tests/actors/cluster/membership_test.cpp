@@ -18,8 +18,22 @@ TEST_CASE("every node with the same members has the same list hash and "
     auto key = "state:m:" + std::to_string(i);
     CHECK(a.members()[a.owner(key)] == b.members()[b.owner(key)]);
   }
-  CHECK(a.self() == 0);
-  CHECK(b.self() == 2);
+  CHECK(a.members()[a.self()] == "a:1");
+  CHECK(b.members()[b.self()] == "b:1");
+}
+
+TEST_CASE("a member's index names the same member on every node, whatever "
+          "order each lists them in: the handoff sends it between nodes") {
+  membership a{{"a:1", "b:1", "c:1", "d:1"}, "a:1"};
+  membership d{{"d:1", "c:1", "a:1", "b:1"}, "d:1"};
+  CHECK(a.members() == d.members());
+  // d asks a for d's keys by d's index: a must read it as d.
+  CHECK(a.members()[d.self()] == "d:1");
+  CHECK(d.members()[a.self()] == "a:1");
+  for (int i = 0; i < 200; ++i) {
+    auto key = "state:m:" + std::to_string(i);
+    CHECK(a.owner(key) == d.owner(key));
+  }
 }
 
 TEST_CASE("a key of another member is refused as unavailable, naming its "
