@@ -106,11 +106,22 @@ private:
 
 } // namespace
 
-void export_keys(const handler_env& env, request_t&, const route_match& m,
+void export_keys(const handler_env& env, request_t& req, const route_match& m,
                  const sink_ptr& sink) {
   auto prefix = prefix_param(m, sink);
   if (!prefix)
     return;
+  // Over HTTP/1.0 the body ends when the connection closes, and an export
+  // cut short (a lost backend, a stopping service) closes it between two
+  // whole lines: the client, or a proxy that relays it as a whole chunked
+  // reply, would keep a part of the store as a complete backup. HTTP/1.1's
+  // chunked transfer ends with a last chunk only when the export did.
+  if (req.version() < 11)
+    return sink->reply(error_response(
+      state_errc::bad_request,
+      "an export needs HTTP/1.1: over HTTP/1.0 an export cut short cannot "
+      "be told from a whole one (behind a proxy, have it speak HTTP/1.1 to "
+      "the service, e.g. nginx's proxy_http_version 1.1)"));
   sink->open_stream(make_response(200, {}, "application/x-ndjson"));
   std::make_shared<export_run>(env, sink, std::move(*prefix))->list_page();
 }

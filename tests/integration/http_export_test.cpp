@@ -137,6 +137,16 @@ TEST_CASE("export takes a prefix and writes keys in byte order") {
   auto bad = c.get("/v1/export?limit=5");
   CHECK(bad.status == 400);
   CHECK(error_code_of(bad.body) == "bad_request");
+  SECTION("over HTTP/1.0 an export is refused: a transfer cut short could "
+          "not be told from a whole one") {
+    auto out = raw_exchange(svc.port(),
+                            "GET /v1/export HTTP/1.0\r\nHost: x\r\n\r\n",
+                            std::chrono::seconds{5});
+    CHECK(out.rfind("HTTP/1.0 400", 0) == 0);
+    CHECK_THAT(out, Catch::Contains("\"code\":\"bad_request\"")
+                      && Catch::Contains("an export needs HTTP/1.1"));
+    CHECK(out.find("state:x") == std::string::npos); // no line of the store
+  }
   SECTION("HEAD answers GET's status and headers without a body") {
     auto head = c.request("HEAD", "/v1/export");
     CHECK(head.status == 200);
