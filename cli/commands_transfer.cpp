@@ -241,6 +241,14 @@ int run_import(context& cx, const parsed_args& args) {
                      + std::to_string(checked.bad_line) + ": "
                      + checked.problem + " (nothing was imported)"},
                   cx.json);
+  // Nothing on stdin is what a failed export piped in leaves (its own
+  // status is lost in a pipeline without pipefail): say so rather than
+  // report an import of nothing as done.
+  if (source == "-" && checked.keys == 0)
+    return report({exit_usage, "bad_import_file",
+                   "stdin is empty: nothing was imported (piped from an "
+                   "export, that export failed or found no key)"},
+                  cx.json);
   in.clear();
   in.seekg(0);
   import_chunker chunks{in, static_cast<size_t>(chunk_bytes)};
@@ -273,6 +281,18 @@ int run_import(context& cx, const parsed_args& args) {
                 + " keys were imported before";
     return report(f, cx.json);
   }
+  // The second read must see what the check saw: a file rewritten in
+  // between, or a read error, would otherwise end the import early and
+  // look like its end.
+  if (in.bad() || chunks.lines_read() != checked.lines)
+    return report({exit_usage, "bad_import_file",
+                   (source == "-" ? "stdin" : source)
+                     + " changed or could not be read after it was checked: "
+                     + std::to_string(chunks.lines_read()) + " of "
+                     + std::to_string(checked.lines) + " lines were read, "
+                     + std::to_string(total.imported)
+                     + " keys imported from them; import it again"},
+                  cx.json);
   maybe_failure written;
   if (cx.json) {
     boost::json::object doc;

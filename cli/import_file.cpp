@@ -62,6 +62,7 @@ import_check check_import(std::istream& in, size_t chunk_bytes,
       out.problem = std::move(p);
       return out;
     }
+    ++out.keys;
   }
 }
 

@@ -35,6 +35,8 @@ std::string import_line_problem(std::string_view line,
 struct import_check {
   /// Lines checked (all of them when the file is good).
   size_t lines = 0;
+  /// Of those, the lines of a key (not empty).
+  size_t keys = 0;
   /// The first bad line, from 1; 0 when every line is good.
   size_t bad_line = 0;
   std::string problem;
@@ -66,8 +68,13 @@ class import_chunker {
 public:
   import_chunker(std::istream& in, size_t chunk_bytes);
 
-  /// The next body; nullopt when the input is used up.
+  /// The next body; nullopt when the input is used up, or stops giving
+  /// whole lines (a read error, a line longer than a body).
   std::optional<import_chunk> next();
+
+  /// Lines read so far, empty ones included: at the end, the count the
+  /// check found, unless the input changed or failed in between.
+  size_t lines_read() const { return next_line_ - 1; }
 
 private:
   std::istream& in_;

@@ -192,3 +192,32 @@ TEST_CASE("import_chunker does not send the trailing empty lines") {
   CHECK(chunk->body == line_of("a", "YQ==") + "\n");
   CHECK_FALSE(chunker.next());
 }
+
+TEST_CASE("the chunker counts the lines it read, so an input that changed "
+          "after its check (shorter, or with a longer line) is told from "
+          "one sent whole") {
+  auto a = line_of("a", "YQ=="), b = line_of("b", "Yg==");
+  auto file = a + "\n" + b + "\n\n";
+  std::istringstream checked_in{file};
+  auto checked = check_import(checked_in, 4 << 20);
+  REQUIRE(checked.ok());
+  CHECK(checked.lines == 3);
+  CHECK(checked.keys == 2);
+
+  auto read_all = [](import_chunker& chunker) {
+    while (chunker.next()) {
+    }
+    return chunker.lines_read();
+  };
+  std::istringstream same{file};
+  import_chunker whole{same, 4 << 20};
+  CHECK(read_all(whole) == checked.lines);
+  // Cut short after the check: one line fewer.
+  std::istringstream shorter{a + "\n"};
+  import_chunker cut{shorter, 4 << 20};
+  CHECK(read_all(cut) == 1);
+  // A line rewritten longer than a body: the chunker stops before it.
+  std::istringstream longer{a + "\n" + std::string(200, 'x') + "\n\n"};
+  import_chunker stopped{longer, 100};
+  CHECK(read_all(stopped) == 1);
+}

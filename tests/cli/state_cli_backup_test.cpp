@@ -245,3 +245,20 @@ TEST_CASE("export and import of a service that is not there exit 4") {
   // A failed export to a file leaves no file that looks complete.
   CHECK(read_file(dir.path + "/out.ndjson").empty());
 }
+
+TEST_CASE("an import of an empty stdin is refused: it is what a failed "
+          "export piped in leaves, and the pipeline's status is import's") {
+  service_process s;
+  for (auto& input : {std::string{}, std::string{"\n\n"}}) {
+    auto r = cli(s, {"import", "-"}, input);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err.find("stdin is empty: nothing was imported") != std::string::npos);
+  }
+  // An empty file is an export of no key: imported, as nothing.
+  temp_dir dir;
+  auto file = dir.write("empty.ndjson", "");
+  auto r = cli(s, {"import", file});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "imported 0 keys, skipped 0 already expired\n");
+}
