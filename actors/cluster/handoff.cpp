@@ -389,14 +389,63 @@ void claim_keys(guard_ptr self, const std::vector<std::string>& keys,
   }
 }
 
+namespace {
+
+/// The most keys one claim of a prefix gathers (a placement group's keys
+/// still held elsewhere): past it, the reader is asked to retry once the
+/// handoff has moved them.
+constexpr size_t max_claimed_prefix_keys = 100'000;
+
+/// The keys a prefix claim gathers from its sources, and what is left.
+struct prefix_gather {
+  std::vector<std::string> keys;
+  size_t waiting = 0;
+  caf::error failure;
+};
+
+using gather_ptr = std::shared_ptr<prefix_gather>;
+
+/// Lists every key under `prefix` that `source` holds, a page at a time
+/// (a group may hold more than one page), into `g`; then `arrived`.
+void gather_from(guard_ptr self, const handoff_source& source,
+                 std::string prefix, std::string after, gather_ptr g,
+                 std::function<void()> arrived) {
+  auto& st = self->state;
+  self->request(source.handle, st.settings.timeout, list_atom_v,
+                list_request{prefix, after, 0})
+    .then(
+      [self, source, prefix, g, arrived](key_page& page) {
+        auto last = page.keys.empty() ? std::string{} : page.keys.back();
+        std::move(page.keys.begin(), page.keys.end(),
+                  std::back_inserter(g->keys));
+        if (!page.more || last.empty())
+          return arrived();
+        if (g->keys.size() >= max_claimed_prefix_keys) {
+          if (!g->failure)
+            g->failure = make_state_error(
+              state_errc::backend_unavailable,
+              "handoff: more than " + std::to_string(max_claimed_prefix_keys)
+                + " keys of the group are still on " + source.name
+                + "; retry once the handoff is over");
+          return arrived();
+        }
+        gather_from(self, source, prefix, std::move(last), g, arrived);
+      },
+      [g, arrived, name = source.name](caf::error& err) {
+        if (!g->failure)
+          g->failure = make_state_error(state_errc::backend_unavailable,
+                                        "handoff: keys of the group may "
+                                        "still be on "
+                                          + name + ": " + message_of(err));
+        arrived();
+      });
+}
+
+} // namespace
+
 void claim_prefix(guard_ptr self, std::string prefix, claim_done done) {
   auto& st = self->state;
-  struct gather {
-    std::vector<std::string> keys;
-    size_t waiting = 0;
-    caf::error failure;
-  };
-  auto g = std::make_shared<gather>();
+  auto g = std::make_shared<prefix_gather>();
   g->waiting = 1;
   auto arrived = [self, g, done] {
     if (--g->waiting != 0)
@@ -409,22 +458,7 @@ void claim_prefix(guard_ptr self, std::string prefix, claim_done done) {
     if (p.done)
       continue;
     ++g->waiting;
-    self->request(p.source.handle, st.settings.timeout, list_atom_v,
-                  list_request{prefix, "", 0})
-      .then(
-        [g, arrived](key_page& page) {
-          std::move(page.keys.begin(), page.keys.end(),
-                    std::back_inserter(g->keys));
-          arrived();
-        },
-        [g, arrived, name = p.source.name](caf::error& err) {
-          if (!g->failure)
-            g->failure = make_state_error(state_errc::backend_unavailable,
-                                          "handoff: keys of the group may "
-                                          "still be on "
-                                            + name + ": " + message_of(err));
-          arrived();
-        });
+    gather_from(self, p.source, prefix, {}, g, arrived);
   }
   arrived();
 }

@@ -8,6 +8,7 @@
 #include <caf/actor_system.hpp>
 
 #include "actors/cluster/handoff.hpp"
+#include "backends/shard_placement.hpp"
 #include "messages/errors.hpp"
 #include "messages/keys.hpp"
 
@@ -84,6 +85,15 @@ caf::result<Result> serve_group(guard_ptr self, const std::string& group,
   return rp;
 }
 
+/// The placement group `prefix` names, when this node owns it; else empty.
+std::string owned_group_of(guard_ptr self, std::string_view prefix) {
+  auto group = group_of_prefix(prefix);
+  auto& m = self->state.members();
+  if (group.empty() || m.owner_of_group(group) != m.self())
+    return {};
+  return std::string{group};
+}
+
 std::vector<std::string> keys_of(const transaction_request& req) {
   std::vector<std::string> keys;
   keys.reserve(req.ops.size());
@@ -120,11 +130,27 @@ member_guard_actor::behavior_type guard(guard_ptr self,
                                            std::move(req));
     },
     // A listing asks every member, and each lists what it holds (copies
-    // not yet handed over included; the merge keeps one of each key).
+    // not yet handed over included; the merge keeps one of each key). A
+    // placement group's prefix goes to its owner alone (key_router): there
+    // the group's keys still held elsewhere are claimed first, as for
+    // fills_of, or the page would leave them out. Elsewhere (a holder
+    // asked by that claim) it lists what this node holds.
     [=](list_atom, list_request& req) -> caf::result<key_page> {
+      if (auto group = owned_group_of(self, req.prefix); !group.empty()) {
+        auto prefix = req.prefix;
+        return serve_group<key_page>(self, std::move(group),
+                                     std::move(prefix), list_atom_v,
+                                     std::move(req));
+      }
       return self->delegate(local(), list_atom_v, std::move(req));
     },
     [=](query_atom, query_request& req) -> caf::result<query_page> {
+      if (auto group = owned_group_of(self, req.prefix); !group.empty()) {
+        auto prefix = req.prefix;
+        return serve_group<query_page>(self, std::move(group),
+                                       std::move(prefix), query_atom_v,
+                                       std::move(req));
+      }
       return self->delegate(local(), query_atom_v, std::move(req));
     },
     [=](delete_atom,

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
@@ -87,6 +88,7 @@ struct two_nodes {
     state_config sc;
     sc.type = "memory";
     sc.shards = 2;
+    sc.max_items = 0; // a group of more than one list page fits
     auto xs = start_store(*sys, sc, compiled_plugins());
     auto ys = start_store(*sys, sc, compiled_plugins());
     REQUIRE(xs);
@@ -256,4 +258,39 @@ TEST_CASE("a claim that cannot reach the holder fails its request within "
   CHECK(n.has(n.x_store, key(3)));
   CHECK_FALSE(n.has(n.y_store, key(3)));
   CHECK(n.stats(n.y).active);
+}
+
+TEST_CASE("during the handoff a list of one placement group claims the "
+          "group's keys still on the leaving node, every page of them") {
+  two_nodes n;
+  // More keys than one list page (max_list_page): a claim that took only
+  // the first page would leave the last ones out.
+  const int group_keys = static_cast<int>(max_list_page) + 5;
+  std::vector<std::string> written;
+  for (int i = 0; i < group_keys; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "state:{t}:%06d", i);
+    written.emplace_back(name);
+    REQUIRE(n.ask<write_result>(n.x_store.router, put_atom_v,
+                                set_request{name, "g", 0, {}}));
+  }
+  REQUIRE(n.stats(n.y).active); // the scans are held: nothing pulled yet
+  std::vector<std::string> listed;
+  std::string after;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto page = n.ask<key_page>(n.y, list_atom_v,
+                                list_request{"state:{t}:", after, 0});
+    INFO((page ? "" : message_of(page.error())));
+    REQUIRE(page);
+    listed.insert(listed.end(), page->keys.begin(), page->keys.end());
+    if (!page->more)
+      break;
+    after = page->keys.back();
+  }
+  CHECK(listed == written);
+  // Claimed, not copied: the leaving node holds none of them any more.
+  auto left = n.ask<key_page>(n.x_store.router, list_atom_v,
+                              list_request{"state:{t}:", "", 0});
+  REQUIRE(left);
+  CHECK(left->keys.empty());
 }
