@@ -10,6 +10,7 @@
 #include <iterator>
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/string.hpp>
@@ -472,7 +473,7 @@ void session::stream_pieces(
   net::dispatch(stream_.get_executor(), [self = shared_from_this(), seq,
                                          pieces = std::move(pieces),
                                          then = std::move(then)]() mutable {
-    // This step is over; the write has its own timeout (read_timeout).
+    // This step is over; the write has its own timeouts (write_chunk_part).
     if (!self->begin_stream_write(seq))
       return;
     if (self->method_ == method_id::head)
@@ -488,18 +489,51 @@ void session::stream_pieces(
     }
     self->streamed_bytes_ += size;
     self->chunk_ = std::move(pieces);
-    std::vector<net::const_buffer> buffers;
-    buffers.reserve(self->chunk_.size() + 2);
+    auto& buffers = self->chunk_buffers_;
+    buffers.clear();
     buffers.push_back(net::buffer(self->wire_));
     for (auto& p : self->chunk_)
       buffers.push_back(net::buffer(*p));
     if (self->chunked_ && size > 0)
       buffers.push_back(net::buffer("\r\n", 2));
-    self->stream_.expires_after(self->ctx_.limits.read_timeout);
-    net::async_write(self->stream_, buffers,
-                     beast::bind_front_handler(&session::on_chunk, self, seq,
-                                               std::move(then)));
+    self->chunk_next_ = 0;
+    self->write_chunk_part(seq, std::move(then));
   });
+}
+
+// A deadline over the whole chunk (up to http.max_reply_bytes of values)
+// cut off a reader on a slow link while it was reading: each part the
+// socket takes has read_timeout of its own, so only a reader that stops
+// reading for that long loses the stream.
+void session::write_chunk_part(uint64_t seq, std::function<void()> then) {
+  if (!consume_chunk(0)) // nothing to write (an empty chunk over HTTP/1.0)
+    return net::post(stream_.get_executor(),
+                     [self = shared_from_this(), seq, then = std::move(then)] {
+                       self->on_chunk(seq, then, {}, 0);
+                     });
+  std::vector<net::const_buffer> left(chunk_buffers_.begin() + chunk_next_,
+                                      chunk_buffers_.end());
+  stream_.expires_after(ctx_.limits.read_timeout);
+  stream_.async_write_some(
+    left, [self = shared_from_this(), seq,
+           then = std::move(then)](beast::error_code ec, size_t n) mutable {
+      if (!ec && self->consume_chunk(n))
+        return self->write_chunk_part(seq, std::move(then));
+      self->on_chunk(seq, then, ec, n);
+    });
+}
+
+bool session::consume_chunk(size_t bytes) {
+  while (chunk_next_ < chunk_buffers_.size()) {
+    auto& b = chunk_buffers_[chunk_next_];
+    if (bytes < b.size()) {
+      b += bytes;
+      return true;
+    }
+    bytes -= b.size();
+    ++chunk_next_;
+  }
+  return false;
 }
 
 void session::on_chunk(uint64_t seq, const std::function<void()>& then,

@@ -393,6 +393,41 @@ TEST_CASE("http.request_timeout bounds each step of an export or an import, "
   CHECK(svc.stop(SIGTERM) == 0);
 }
 
+TEST_CASE("a reader that keeps reading, however slowly, gets a chunk that "
+          "takes longer than http.read_timeout to write: the timeout bounds "
+          "a pause, not a chunk") {
+  service_process svc{"state:\n  type: memory\n"
+                      "http:\n  read_timeout: 500ms\n"};
+  http_client c{svc.port()};
+  // 12 MB of values: one page, one chunk of 16 MB of lines, far more
+  // than the sockets buffer between the service and this reader.
+  constexpr int n = 12;
+  for (int i = 0; i < n; ++i)
+    REQUIRE(c.put("/v1/state/state:slow:" + std::to_string(i),
+                  std::string(1'000'000, static_cast<char>('a' + i)))
+              .status
+            == 201);
+  size_t lines = 0;
+  auto started = std::chrono::steady_clock::now();
+  auto e = stream_get(svc.port(), "/v1/export?prefix=state%3Aslow%3A",
+                      [&](std::string_view piece) {
+                        lines += static_cast<size_t>(
+                          std::count(piece.begin(), piece.end(), '\n'));
+                        // At most 256 KiB per 40 ms: ~6 MB/s.
+                        std::this_thread::sleep_for(
+                          std::chrono::milliseconds{40});
+                        return true;
+                      });
+  auto took = std::chrono::steady_clock::now() - started;
+  INFO(e.error);
+  CHECK(e.status == 200);
+  CHECK(e.complete);
+  CHECK(lines == n);
+  // The reading took longer than the timeout: a bound over the whole chunk
+  // would have cut it.
+  CHECK(took > std::chrono::milliseconds{1'000});
+}
+
 TEST_CASE("a client that leaves mid-export ends it, and the service serves "
           "on") {
   service_process svc{"state:\n  type: memory\n  max_items: 0\n"
