@@ -552,6 +552,57 @@ caf::result<batch_reply> answer_fetch(guard_ptr self, handoff_keys& req) {
                         batch_request{std::move(req.keys)});
 }
 
+namespace {
+
+/// Drops this node's copy of `key`, fetched at `version`; then `then`
+/// with whether it removed one, or the error. Absent (expired, or a drop
+/// repeated after a lost reply), it is gone already. At another version it
+/// was re-encrypted here since the fetch (a rotation's walk is the only
+/// change a node makes to a key it does not own: the same value, a new
+/// version): it is dropped at that version once (`retry`), or it would
+/// stay behind for good, and win against the owner's writes at a later
+/// membership change.
+void drop_copy(guard_ptr self, std::string key, version_t version,
+               bool retry,
+               std::function<void(bool, const caf::error&)> then) {
+  auto& st = self->state;
+  delete_request del;
+  del.key = key;
+  del.cond = condition::matches(version);
+  self->request(st.settings.local, st.settings.timeout, delete_atom_v,
+                std::move(del))
+    .then([then](bool removed) { then(removed, {}); },
+          [self, key, retry, then](caf::error& err) {
+            auto code = code_of(err);
+            if (code == state_errc::not_found)
+              return then(false, {});
+            if (code != state_errc::version_mismatch)
+              return then(false, err);
+            if (!retry)
+              return then(false, make_state_error(
+                                   state_errc::backend_unavailable,
+                                   "handoff: the copy of '" + key
+                                     + "' changed while it was dropped; "
+                                       "retried"));
+            self
+              ->request(self->state.settings.local,
+                        self->state.settings.timeout, get_atom_v, key)
+              .then(
+                [self, key, then](entry& now) {
+                  if (!now.found())
+                    return then(false, {});
+                  drop_copy(self, key, now.version, false, then);
+                },
+                [then](caf::error& gone) {
+                  if (code_of(gone) == state_errc::not_found)
+                    return then(false, {});
+                  then(false, gone);
+                });
+          });
+}
+
+} // namespace
+
 caf::result<uint64_t> answer_drop(guard_ptr self, handoff_keys& req) {
   auto& st = self->state;
   if (auto err = st.members().other_list(req.members))
@@ -583,25 +634,14 @@ caf::result<uint64_t> answer_drop(guard_ptr self, handoff_keys& req) {
     else
       rp.deliver(t->dropped);
   };
-  for (size_t i = 0; i < req.keys.size(); ++i) {
-    delete_request del;
-    del.key = std::move(req.keys[i]);
-    del.cond = condition::matches(req.versions[i]);
-    self->request(st.settings.local, st.settings.timeout, delete_atom_v,
-                  std::move(del))
-      .then(
-        [t, done](bool removed) mutable {
-          t->dropped += removed ? 1 : 0;
-          done();
-        },
-        [t, done](caf::error& err) mutable {
-          // Gone already (expired, or a drop repeated after a lost reply).
-          if (code_of(err) != state_errc::version_mismatch
-              && code_of(err) != state_errc::not_found && !t->failure)
-            t->failure = err;
-          done();
-        });
-  }
+  for (size_t i = 0; i < req.keys.size(); ++i)
+    drop_copy(self, std::move(req.keys[i]), req.versions[i], true,
+              [t, done](bool removed, const caf::error& err) mutable {
+                t->dropped += removed ? 1 : 0;
+                if (err && !t->failure)
+                  t->failure = err;
+                done();
+              });
   return rp;
 }
 

@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -37,15 +38,27 @@ std::string key(int i) {
   return "state:ho:k" + std::to_string(i);
 }
 
+using hold_drops_atom = caf::atom_constant<caf::atom("holddrops")>;
+using free_drops_atom = caf::atom_constant<caf::atom("freedrops")>;
+
 /// Between y and x: fetches and drops pass at once; scans wait until the
 /// test sends `tick_atom`, and every request fails once it sends `exit`.
-caf::behavior network(caf::event_based_actor* self, member_actor x) {
+/// After `hold_drops_atom`, drops wait too (counted in `drops_held`) until
+/// `free_drops_atom`.
+caf::behavior network(caf::event_based_actor* self, member_actor x,
+                      std::shared_ptr<std::atomic<int>> drops_held) {
   struct held {
     caf::response_promise rp;
     handoff_scan_request req;
   };
+  struct held_drop {
+    caf::response_promise rp;
+    handoff_keys req;
+  };
   auto scans = std::make_shared<std::vector<held>>();
+  auto drops = std::make_shared<std::vector<held_drop>>();
   auto open = std::make_shared<bool>(false);
+  auto hold = std::make_shared<bool>(false);
   return {
     [=](handoff_scan_atom, handoff_scan_request& req) -> caf::result<
                                                          handoff_scan_page> {
@@ -58,8 +71,20 @@ caf::behavior network(caf::event_based_actor* self, member_actor x) {
     [=](handoff_fetch_atom, handoff_keys& req) {
       return self->delegate(x, handoff_fetch_atom_v, std::move(req));
     },
-    [=](handoff_drop_atom, handoff_keys& req) {
-      return self->delegate(x, handoff_drop_atom_v, std::move(req));
+    [=](handoff_drop_atom, handoff_keys& req) -> caf::result<uint64_t> {
+      if (!*hold)
+        return self->delegate(x, handoff_drop_atom_v, std::move(req));
+      auto rp = self->make_response_promise();
+      drops->push_back({rp, std::move(req)});
+      ++*drops_held;
+      return caf::delegated<uint64_t>{};
+    },
+    [=](hold_drops_atom) { *hold = true; },
+    [=](free_drops_atom) {
+      *hold = false;
+      for (auto& d : *drops)
+        d.rp.delegate(x, handoff_drop_atom_v, std::move(d.req));
+      drops->clear();
     },
     [=](list_atom, list_request& req) {
       return self->delegate(x, list_atom_v, std::move(req));
@@ -81,6 +106,8 @@ struct two_nodes {
   member_guard_actor x;
   member_guard_actor y;
   caf::actor link;
+  std::shared_ptr<std::atomic<int>> drops_held =
+    std::make_shared<std::atomic<int>>(0);
 
   explicit two_nodes(std::chrono::milliseconds patience = 2s) {
     register_message_types(cfg);
@@ -106,7 +133,7 @@ struct two_nodes {
     xg.local = x_store.router;
     xg.members = std::make_shared<const membership>(members, "x:1", leaving);
     x = spawn_member_guard(*sys, std::move(xg));
-    link = sys->spawn(network, caf::actor_cast<member_actor>(x));
+    link = sys->spawn(network, caf::actor_cast<member_actor>(x), drops_held);
     member_guard_settings yg;
     yg.local = y_store.router;
     yg.members = std::make_shared<const membership>(members, "y:1", leaving);
@@ -293,4 +320,40 @@ TEST_CASE("during the handoff a list of one placement group claims the "
                               list_request{"state:{t}:", "", 0});
   REQUIRE(left);
   CHECK(left->keys.empty());
+}
+
+TEST_CASE("a copy re-encrypted on the leaving node after its fetch is still "
+          "dropped there, and no copy stays behind at its new version") {
+  two_nodes n;
+  caf::anon_send(n.link, hold_drops_atom::value);
+  // y claims key(5) for a read: the fetch passes, the drop waits.
+  caf::expected<entry> got{caf::error{}};
+  std::thread reader{[&] { got = n.ask<entry>(n.y, get_atom_v, key(5)); }};
+  // Whatever fails below, the drops go on and the reader is joined.
+  struct finish_reader {
+    two_nodes& n;
+    std::thread& reader;
+    ~finish_reader() {
+      caf::anon_send(n.link, free_drops_atom::value);
+      if (reader.joinable())
+        reader.join();
+    }
+  } finish{n, reader};
+  for (int i = 0; i < 500 && *n.drops_held == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  REQUIRE(*n.drops_held == 1);
+  // Meanwhile x's rotation walk rewrites its copy: the same value, a new
+  // version (as coded_store's rewrite does).
+  auto before = n.ask<entry>(n.x_store.router, get_atom_v, key(5));
+  REQUIRE(before);
+  REQUIRE(n.ask<write_result>(
+    n.x_store.router, put_atom_v,
+    set_request{key(5), before->value, 0, condition::matches(before->version)}));
+  caf::anon_send(n.link, free_drops_atom::value);
+  reader.join();
+  INFO((got ? "" : message_of(got.error())));
+  REQUIRE(got);
+  CHECK(got->value == "v5");
+  CHECK(n.has(n.y_store, key(5)));
+  CHECK_FALSE(n.has(n.x_store, key(5)));
 }
