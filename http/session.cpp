@@ -258,11 +258,12 @@ bool session::refuse_on_header() {
     return true;
   }
   parser_->body_limit(body_limit_);
-  // Without the token nobody may make us read a body: answer now, close,
-  // and discard at most linger_bytes of what follows. Without a body to
-  // come the request takes the usual path (the api answers 401 and the
-  // connection stays open).
-  if (!parser_->is_done() && !authorized(req)) {
+  // Without the token nobody may make us read a body, on the routes open
+  // without one too (a probe sends none): answer now, close, and discard
+  // at most linger_bytes of what follows. Without a body to come the
+  // request takes the usual path (the api answers 401 and the connection
+  // stays open).
+  if (!parser_->is_done() && !has_token(req)) {
     refuse(unauthorized_response(), linger_bytes);
     return true;
   }
@@ -285,12 +286,9 @@ const std::string& session::request_id() {
   return request_id_;
 }
 
-bool session::authorized(const request_t& req) const {
-  if (ctx_.auth_token.empty())
-    return true;
-  if (open_without_token(match_.route, method_of(req.method_string())))
-    return true;
-  return bearer_matches(req[bhttp::field::authorization], ctx_.auth_token);
+bool session::has_token(const request_t& req) const {
+  return ctx_.auth_token.empty()
+         || bearer_matches(req[bhttp::field::authorization], ctx_.auth_token);
 }
 
 beast::error_code session::parse_buffered() {

@@ -96,9 +96,10 @@ private:
   /// The id of the request being answered; generates one for a request
   /// refused before its header was parsed.
   const std::string& request_id();
-  /// True when the request may proceed without a token (none configured,
-  /// /healthz) or carries the right one.
-  bool authorized(const request_t& req) const;
+  /// True when no token is configured or the request carries the right
+  /// one (the routes open without a token do not count: this guards the
+  /// reading of a body).
+  bool has_token(const request_t& req) const;
   /// Feeds already buffered bytes to the parser; an error if they are bad.
   boost::beast::error_code parse_buffered();
   void on_continue(boost::beast::error_code ec, size_t bytes);
