@@ -477,11 +477,16 @@ void redis_store::apply_chunk(pending_op* ops, size_t n, unix_ms now) {
         break;
     }
   }
+  // WAIT's reply is read before a rerun: the rerun's commands reuse the
+  // reply arena this batch's replies live in (a reply read after them was
+  // freed memory, or another command's).
+  caf::error unreplicated;
+  if (writes && waits())
+    unreplicated = replicas_short(replies->back().get());
   if (any_noscript)
     rerun_after_noscript(ops, n, noscript, now);
-  if (writes && waits())
-    if (auto err = replicas_short(replies->back().get()))
-      fail_unreplicated_writes(ops, n, noscript, err);
+  if (unreplicated)
+    fail_unreplicated_writes(ops, n, noscript, unreplicated);
 }
 
 void redis_store::fail_unreplicated_writes(pending_op* ops, size_t n,
