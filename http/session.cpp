@@ -238,6 +238,7 @@ bool session::refuse_on_header() {
   match_ = ctx_.handlers.resolve(req);
   route_ = match_.route;
   auto fields = static_cast<size_t>(std::distance(req.begin(), req.end()));
+  header_fields_ = fields;
   if (fields > ctx_.limits.max_header_fields) {
     refuse_oversized(431, "more than "
                             + std::to_string(ctx_.limits.max_header_fields)
@@ -347,6 +348,13 @@ void session::on_read_error(beast::error_code ec) {
 
 void session::serve() {
   auto& req = parser_->get();
+  // The parser adds a chunked body's trailer fields to the header, past the
+  // field limit checked on the header, where a handler would take them for
+  // header fields (an If-Match sent last): refused.
+  if (static_cast<size_t>(std::distance(req.begin(), req.end()))
+      != header_fields_)
+    return refuse(state_errc::bad_request,
+                  "trailer fields after a chunked body are not accepted");
   method_ = method_of(req.method_string());
   version_ = req.version();
   keep_alive_ = req.keep_alive();

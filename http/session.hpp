@@ -219,6 +219,9 @@ private:
   std::vector<boost::asio::const_buffer> chunk_buffers_;
   size_t chunk_next_ = 0;
   size_t streamed_bytes_ = 0;
+  /// The request's header fields when its header was read (trailer fields
+  /// come after the body).
+  size_t header_fields_ = 0;
 };
 
 } // namespace solver_state::gateway

@@ -568,3 +568,34 @@ TEST_CASE("a call past http.request_timeout gets 504 and gives its slot "
     CHECK(error_code_of(metrics.body).empty());
   }
 }
+
+TEST_CASE("trailer fields after a chunked body are refused, never taken for "
+          "header fields") {
+  service_process svc;
+  // One trailer (an If-Match a handler would have honoured), and many (past
+  // http.max_header_fields, which the header alone was checked against).
+  std::string many;
+  for (int i = 0; i < 150; ++i)
+    many += "T" + std::to_string(i) + ": v\r\n";
+  for (auto& trailers : {std::string{"If-Match: \"1\"\r\n"}, many}) {
+    auto out = raw_exchange(svc.port(),
+                            "PUT /v1/state/state:trailer HTTP/1.1\r\n"
+                            "Host: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            "1\r\nx\r\n0\r\n"
+                              + trailers + "\r\n",
+                            std::chrono::seconds{5});
+    CHECK(out.rfind("HTTP/1.1 400", 0) == 0);
+    CHECK(out.find("trailer fields after a chunked body are not accepted")
+          != std::string::npos);
+  }
+  http_client c{svc.port()};
+  CHECK(c.get("/v1/state/state:trailer").status == 404); // nothing written
+  // The same body without trailers is written.
+  auto ok = raw_exchange(svc.port(),
+                         "PUT /v1/state/state:trailer HTTP/1.1\r\n"
+                         "Host: x\r\nTransfer-Encoding: chunked\r\n"
+                         "Connection: close\r\n\r\n1\r\nx\r\n0\r\n\r\n",
+                         std::chrono::seconds{5});
+  CHECK(ok.rfind("HTTP/1.1 201", 0) == 0);
+  CHECK(c.get("/v1/state/state:trailer").body == "x");
+}
