@@ -300,6 +300,21 @@ redis_connection::next_pushed(std::chrono::milliseconds wait) {
   return redis_reply{static_cast<const redisReply*>(raw)};
 }
 
+caf::error redis_connection::push_ping() {
+  if (!ctx_)
+    return health_.unavailable("not connected");
+  static constexpr char ping[] = "*1\r\n$4\r\nPING\r\n";
+  if (redisAppendFormattedCommand(ctx_, ping, sizeof ping - 1) != REDIS_OK)
+    return drop(ctx_->errstr);
+  // A few bytes: the socket takes them at once unless the connection is
+  // gone (its send timeout bounds the wait).
+  int done = 0;
+  while (!done)
+    if (redisBufferWrite(ctx_, &done) != REDIS_OK)
+      return drop(ctx_->errstr);
+  return {};
+}
+
 caf::expected<redis_reply> redis_connection::read_reply() {
   void* raw = nullptr;
   if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw)

@@ -60,6 +60,14 @@ public:
   /// connection is lost (and dropped): a new one must subscribe again.
   caf::expected<redis_reply> next_pushed(std::chrono::milliseconds wait);
 
+  /// For a subscriber: sends PING, written out at once; the server's
+  /// "pong" comes through next_pushed.
+  caf::error push_ping();
+
+  /// Drops the connection as failed (the next use connects again): for a
+  /// subscriber whose server answers nothing.
+  caf::error abandon(const std::string& why) { return drop(why); }
+
   const redis_options& options() const { return opts_; }
 
   /// Counts successful connects: a new value means a new server session

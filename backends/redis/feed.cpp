@@ -3,6 +3,9 @@
 
 #include "backends/redis/feed.hpp"
 
+#include <chrono>
+#include <optional>
+
 #include <hiredis/hiredis.h>
 
 #include <spdlog/spdlog.h>
@@ -26,6 +29,7 @@ public:
   }
 
   caf::error start() override {
+    heard();
     auto r = conn_.command({"SUBSCRIBE", channel_});
     if (!r)
       return std::move(r.error());
@@ -45,7 +49,8 @@ public:
         return std::move(r.error());
       auto* reply = r->get();
       if (reply == nullptr)
-        return {};
+        return n == 0 ? check_alive() : caf::error{};
+      heard();
       if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
           || text_of(reply->element[0]) != "message"
           || reply->element[2]->type != REDIS_REPLY_STRING)
@@ -66,9 +71,44 @@ public:
   bool reports_expiries() const override { return false; }
 
 private:
+  using steady = std::chrono::steady_clock;
+
+  /// How long the feed stays silent before it asks the server for a pong.
+  static constexpr std::chrono::seconds ping_after{1};
+
+  void heard() {
+    last_heard_ = steady::now();
+    ping_sent_.reset();
+  }
+
+  /// A quiet channel pushes nothing, and neither does a server that froze
+  /// (a stopped process, a paused VM: the kernel still answers TCP), while
+  /// the stores follow a failover elsewhere. After ping_after of silence
+  /// the feed sends PING; no answer within the command timeout and the
+  /// connection is dropped: the feed restarts, its watchers resync.
+  caf::error check_alive() {
+    auto now = steady::now();
+    if (ping_sent_) {
+      auto limit = conn_.options().command_timeout;
+      if (now - *ping_sent_ < limit)
+        return {};
+      ping_sent_.reset();
+      return conn_.abandon(describe() + ": no answer to PING within "
+                           + std::to_string(limit.count()) + " ms");
+    }
+    if (now - last_heard_ < ping_after)
+      return {};
+    if (auto err = conn_.push_ping())
+      return err;
+    ping_sent_ = now;
+    return {};
+  }
+
   std::string channel_;
   redis_connection conn_;
   bool warned_ = false;
+  steady::time_point last_heard_ = steady::now();
+  std::optional<steady::time_point> ping_sent_;
 };
 
 } // namespace

@@ -2,11 +2,15 @@
 // backend_unavailable, the health check fails, the service stays up, and the
 // same store recovers by itself once the server is back.
 
+#include <memory>
+#include <thread>
+
 #include <catch2/catch.hpp>
 
 #include "tests/support/outage_probe.hpp"
 #include "tests/support/pipeline_support.hpp"
 #include "tests/support/redis_server.hpp"
+#include "tests/support/watch_support.hpp"
 
 using namespace solver_state;
 using namespace solver_state::testing;
@@ -107,4 +111,29 @@ TEST_CASE("redis with a password: AUTH on every connect, also after a "
   REQUIRE_FALSE(err);
   CHECK(code_of(err.error()) == state_errc::backend_unavailable);
   CHECK_THAT(message_of(err.error()), Catch::Contains("AUTH failed"));
+}
+
+TEST_CASE("redis frozen: the change feed notices a server that answers "
+          "nothing, and its watchers resync once it is back") {
+  redis_server server;
+  running_store store{server.url("frozen:")
+                      + "&timeout_ms=300&connect_timeout_ms=300"};
+  auto log = std::make_shared<watch_log>();
+  auto [w, started] = watch(*store.sys, store.handles.hub, log,
+                            watch_request{"state:f:", false, 0, 0});
+  REQUIRE(started);
+  std::this_thread::sleep_for(500ms);
+  size_t before = 0;
+  log->wait_for([&] {
+    before = log->resyncs.size();
+    return true;
+  });
+  // Frozen (SIGSTOP): its socket stays open, it pushes nothing, it answers
+  // nothing. Longer than a second of silence and a PING's timeout.
+  server.pause();
+  std::this_thread::sleep_for(3s);
+  server.resume();
+  REQUIRE(log->wait_for([&] { return log->resyncs.size() > before; }, 15s));
+  CHECK_THAT(log->resyncs.back(), Catch::Contains("was lost for a while"));
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
 }
