@@ -502,7 +502,6 @@ void session::stream_pieces(
       buffers.push_back(net::buffer(*p));
     if (self->chunked_ && size > 0)
       buffers.push_back(net::buffer("\r\n", 2));
-    self->chunk_next_ = 0;
     self->write_chunk_part(seq, std::move(then));
   });
 }
@@ -517,12 +516,11 @@ void session::write_chunk_part(uint64_t seq, std::function<void()> then) {
                      [self = shared_from_this(), seq, then = std::move(then)] {
                        self->on_chunk(seq, then, {}, 0);
                      });
-  std::vector<net::const_buffer> left(chunk_buffers_.begin() + chunk_next_,
-                                      chunk_buffers_.end());
   stream_.expires_after(ctx_.limits.read_timeout);
   stream_.async_write_some(
-    left, [self = shared_from_this(), seq,
-           then = std::move(then)](beast::error_code ec, size_t n) mutable {
+    chunk_buffers_,
+    [self = shared_from_this(), seq,
+     then = std::move(then)](beast::error_code ec, size_t n) mutable {
       if (!ec && self->consume_chunk(n))
         return self->write_chunk_part(seq, std::move(then));
       self->on_chunk(seq, then, ec, n);
@@ -530,16 +528,18 @@ void session::write_chunk_part(uint64_t seq, std::function<void()> then) {
 }
 
 bool session::consume_chunk(size_t bytes) {
-  while (chunk_next_ < chunk_buffers_.size()) {
-    auto& b = chunk_buffers_[chunk_next_];
-    if (bytes < b.size()) {
-      b += bytes;
-      return true;
-    }
-    bytes -= b.size();
-    ++chunk_next_;
+  // A few buffers (the framing, the pieces, the chunk's end): erasing the
+  // written ones from the front costs less than keeping a second list.
+  auto first = chunk_buffers_.begin();
+  while (first != chunk_buffers_.end() && bytes >= first->size()) {
+    bytes -= first->size();
+    ++first;
   }
-  return false;
+  chunk_buffers_.erase(chunk_buffers_.begin(), first);
+  if (chunk_buffers_.empty())
+    return false;
+  chunk_buffers_.front() += bytes;
+  return true;
 }
 
 void session::on_chunk(uint64_t seq, const std::function<void()>& then,

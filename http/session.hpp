@@ -127,7 +127,7 @@ private:
   /// request was already answered; else ends the step's deadline and store
   /// calls and sends the status and headers first if not yet sent.
   bool begin_stream_write(uint64_t seq);
-  /// Writes what is left of the chunk (chunk_buffers_ from chunk_next_),
+  /// Writes what is left of the chunk (chunk_buffers_),
   /// a socket's worth at a time, each part with its own read_timeout; then
   /// on_chunk.
   void write_chunk_part(uint64_t seq, std::function<void()> then);
@@ -214,10 +214,8 @@ private:
   std::atomic<bool> open_{true};
   /// The chunk being written (the framing is in wire_), as shared pieces.
   std::vector<std::shared_ptr<const std::string>> chunk_;
-  /// The framing and the pieces as buffers, and the first one not (wholly)
-  /// written yet.
+  /// The framing and the pieces as buffers, less what is written.
   std::vector<boost::asio::const_buffer> chunk_buffers_;
-  size_t chunk_next_ = 0;
   size_t streamed_bytes_ = 0;
   /// The request's header fields when its header was read (trailer fields
   /// come after the body).

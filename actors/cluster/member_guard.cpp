@@ -94,6 +94,19 @@ std::string owned_group_of(guard_ptr self, std::string_view prefix) {
   return std::string{group};
 }
 
+/// A listing or a query: of a placement group's prefix on its owner, the
+/// group's keys still held elsewhere are claimed first (serve_group); else
+/// what this node holds.
+template <class Result, class Atom, class Request>
+caf::result<Result> serve_listing(guard_ptr self, Atom atom, Request& req) {
+  if (auto group = owned_group_of(self, req.prefix); !group.empty()) {
+    auto prefix = req.prefix;
+    return serve_group<Result>(self, group, std::move(prefix), atom,
+                               std::move(req));
+  }
+  return self->delegate(self->state.settings.local, atom, std::move(req));
+}
+
 std::vector<std::string> keys_of(const transaction_request& req) {
   std::vector<std::string> keys;
   keys.reserve(req.ops.size());
@@ -136,22 +149,10 @@ member_guard_actor::behavior_type guard(guard_ptr self,
     // fills_of, or the page would leave them out. Elsewhere (a holder
     // asked by that claim) it lists what this node holds.
     [=](list_atom, list_request& req) -> caf::result<key_page> {
-      if (auto group = owned_group_of(self, req.prefix); !group.empty()) {
-        auto prefix = req.prefix;
-        return serve_group<key_page>(self, std::move(group),
-                                     std::move(prefix), list_atom_v,
-                                     std::move(req));
-      }
-      return self->delegate(local(), list_atom_v, std::move(req));
+      return serve_listing<key_page>(self, list_atom_v, req);
     },
     [=](query_atom, query_request& req) -> caf::result<query_page> {
-      if (auto group = owned_group_of(self, req.prefix); !group.empty()) {
-        auto prefix = req.prefix;
-        return serve_group<query_page>(self, std::move(group),
-                                       std::move(prefix), query_atom_v,
-                                       std::move(req));
-      }
-      return self->delegate(local(), query_atom_v, std::move(req));
+      return serve_listing<query_page>(self, query_atom_v, req);
     },
     [=](delete_atom,
         delete_prefix_request& req) -> caf::result<delete_prefix_result> {
