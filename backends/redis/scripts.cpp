@@ -171,8 +171,22 @@ const char* const redis_transaction_script = LIVE_VERSION_LUA CHANGE_LUA
   "end\n"
   "return out\n";
 
+// The floor: the server's clock in microseconds, and the highest version
+// this client drew before. A counter that went back (a replica promoted
+// before the INCRBY of a block reached it, an older snapshot restored) would
+// hand out blocks again that clients still draw from; raising it to the
+// clock puts it past every block drawn more than a block's worth of
+// microseconds before (a failover takes seconds). Lua numbers are doubles:
+// exact to 2^53, some 285 years of microseconds; '%.0f' writes every digit.
 const char* const redis_version_block_script =
-  "redis.call('SETNX', KEYS[1], ARGV[1])\n"
+  "local t = redis.call('TIME')\n"
+  "local floor = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+  "local drawn = tonumber(ARGV[1])\n"
+  "if drawn > floor then floor = drawn end\n"
+  "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0\n"
+  "if cur < floor then\n"
+  "  redis.call('SET', KEYS[1], string.format('%.0f', floor))\n"
+  "end\n"
   "return redis.call('INCRBY', KEYS[1], ARGV[2])\n";
 
 // GETRANGE reads only the header: listing never loads values.

@@ -51,8 +51,9 @@ extern const char* const redis_set_script;
 /// take the live keys past max_items.
 extern const char* const redis_transaction_script;
 
-/// KEYS: counter. ARGV: seed (the counter's value if it does not exist),
-/// block size. Reserves a block of versions: returns its last one.
+/// KEYS: counter. ARGV: the last version this client drew (0: none), block
+/// size. Reserves a block of versions above both that and the server's
+/// clock in microseconds: returns its last one.
 extern const char* const redis_version_block_script;
 
 /// KEYS: value, index, expiry. ARGV: condition kind, expected version, now,

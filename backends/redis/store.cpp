@@ -115,15 +115,6 @@ caf::expected<bool> erased_of(const redisReply* reply) {
   return reply->integer == 1;
 }
 
-/// Seed of the version counter when it does not exist yet (fresh or wiped
-/// Redis): the clock in microseconds, as the memory backend does, so ETags
-/// from before the wipe do not match new writes.
-std::string version_seed() {
-  return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count());
-}
-
 } // namespace
 
 redis_store::redis_store(redis_options opts, shard_slice slice,
@@ -199,9 +190,9 @@ constexpr version_t version_block = 4096;
 
 caf::expected<version_t> redis_store::take_version() {
   if (next_version_ > last_version_) {
-    auto seed = version_seed();
+    auto drawn = std::to_string(last_version_);
     auto size = std::to_string(version_block);
-    auto r = run_script(conn_, block_script_, {counter_key_}, {seed, size});
+    auto r = run_script(conn_, block_script_, {counter_key_}, {drawn, size});
     if (!r)
       return std::move(r.error());
     if ((*r)->type != REDIS_REPLY_INTEGER || (*r)->integer <= 0)

@@ -5,7 +5,10 @@
 //   P index      sorted set of every key, score 0 (ZRANGEBYLEX listing)
 //   P version    counter: the source of all versions; each store reserves
 //                blocks of 4096 (INCRBY), so a write needs no round trip
-//                and no script just to learn its version
+//                and no script just to learn its version; each draw first
+//                raises it to the server's clock in microseconds, so a
+//                counter that went back in a failover or a restore does
+//                not hand out the blocks of before again
 //   P expiry     sorted set of the keys written with a TTL, score expires_at
 //                (so the set script counts live keys for max_items in
 //                O(log N): index size minus expired members)
