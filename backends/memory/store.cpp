@@ -3,6 +3,8 @@
 
 #include "backends/memory/store.hpp"
 
+#include <algorithm>
+
 namespace solver_state {
 
 memory_store::memory_store(std::shared_ptr<key_budget> budget,
@@ -54,16 +56,44 @@ caf::error memory_store::admit_new_key() {
   if (eviction_ == eviction_policy::lru) {
     // Evict this shard's least recently used key and reuse its budget
     // (remove() gives it back). A shard with no key of its own admits anyway:
-    // the store then runs over max_items by at most shards-1 keys, which
-    // beats refusing writes under a policy that promises never to refuse.
-    if (!lru_.empty())
-      remove(slots_.find(std::string{lru_.back()}));
+    // the store then runs over max_items by at most shards-1 keys (and a
+    // transaction's new keys), which beats refusing writes under a policy
+    // that promises never to refuse.
+    if (auto victim = eviction_victim(); victim != slots_.end())
+      remove(victim);
     budget_->take();
     return {};
   }
   return make_state_error(state_errc::capacity_exceeded,
                           "store holds max_items="
                             + std::to_string(budget_->max_items()) + " keys");
+}
+
+memory_store::slot_map::iterator memory_store::eviction_victim() {
+  auto in_transaction = [this](std::string_view key) {
+    return transaction_
+           && std::any_of(transaction_->begin(), transaction_->end(),
+                          [key](const pending_op& op) {
+                            return op.target() == key;
+                          });
+  };
+  // A transaction's keys are the most recently used (each write moved its
+  // key to the front), so this skips at most as many keys as it has ops.
+  for (auto it = lru_.rbegin(); it != lru_.rend(); ++it)
+    if (!in_transaction(*it))
+      return slots_.find(std::string{*it});
+  return slots_.end();
+}
+
+caf::error memory_store::transact(std::vector<pending_op>& ops,
+                                  unix_ms now) {
+  // Under lru a key the transaction creates could evict one it wrote a
+  // moment before, on a shard holding few keys of its own: the transaction
+  // answered as applied with a key already gone.
+  transaction_ = &ops;
+  auto err = state_store::transact(ops, now);
+  transaction_ = nullptr;
+  return err;
 }
 
 caf::expected<write_result> memory_store::set(set_request&& req,

@@ -31,6 +31,7 @@ public:
   caf::expected<write_result> set(set_request&& req, unix_ms expires_at,
                                   unix_ms now) override;
   caf::expected<bool> erase(const delete_request& req, unix_ms now) override;
+  caf::error transact(std::vector<pending_op>& ops, unix_ms now) override;
   caf::expected<key_page> list(const list_request& req, unix_ms now) override;
   caf::expected<std::vector<entry>>
   batch_get(const std::vector<std::string>& keys, unix_ms now) override;
@@ -60,6 +61,9 @@ private:
 
   /// Makes room for one new key: takes budget or evicts the LRU key.
   caf::error admit_new_key();
+  /// The least recently used key an admission may evict: not one of the
+  /// transaction being applied (end() when there is none).
+  slot_map::iterator eviction_victim();
 
   void touch(slot& s);
   void remove(slot_map::iterator it);
@@ -73,6 +77,9 @@ private:
   std::map<std::string_view, const slot*> ordered_;
   std::set<std::pair<unix_ms, std::string_view>> expiries_;
   std::list<std::string_view> lru_; // front = most recently used
+  /// The ops of the transaction being applied, whose keys are never
+  /// evicted for one another.
+  const std::vector<pending_op>* transaction_ = nullptr;
   uint64_t bytes_ = 0;
 };
 

@@ -57,6 +57,34 @@ TEST_CASE("lru evicts the least recently read or written key") {
   CHECK(budget->used() == 3);
 }
 
+TEST_CASE("under lru a transaction's new keys never evict one another") {
+  // A full store whose keys are mostly on another shard: this shard has one
+  // key of its own to evict, and the transaction creates three.
+  auto budget = std::make_shared<key_budget>(4);
+  memory_store other{budget, eviction_policy::lru, 0};
+  memory_store s{budget, eviction_policy::lru, 0};
+  for (auto key : {"o1", "o2", "o3"})
+    REQUIRE(other.set(put(key, "v"), 0, 0));
+  REQUIRE(s.set(put("old", "v"), 0, 0));
+  std::vector<pending_op> ops(3);
+  for (size_t i = 0; i < ops.size(); ++i) {
+    ops[i].kind = pending_op::set;
+    ops[i].write = put("t" + std::to_string(i), "v");
+  }
+  REQUIRE_FALSE(s.transact(ops, 0));
+  for (auto& op : ops) {
+    REQUIRE(op.written);
+    CHECK(s.get(op.write.key, 0));
+  }
+  CHECK_FALSE(s.get("old", 0));
+  // Past max_items by the transaction's keys this shard could not evict;
+  // the next new key of this shard evicts again.
+  CHECK(budget->used() == 6);
+  REQUIRE(s.set(put("later", "v"), 0, 0));
+  CHECK(budget->used() == 6);
+  CHECK_FALSE(s.get("t0", 0));
+}
+
 TEST_CASE("stats count keys and bytes") {
   memory_store s{std::make_shared<key_budget>(0), eviction_policy::reject, 0};
   REQUIRE(s.set(put("ab", "1234"), 0, 0));
