@@ -130,6 +130,9 @@ struct shard_state {
   std::vector<std::function<void(const caf::error*)>> deferred_reads;
   /// A background_step_atom is on its way (state_store::background_step).
   bool background_running = false;
+  /// The last sweep stopped at its bound with more keys due: the background
+  /// steps go on with it.
+  bool sweep_unfinished = false;
   /// A commit_atom is on its way: it flushes the batch, then commits.
   bool drain_scheduled = false;
   /// Laps the pending drain made through the mailbox (see on_commit).
@@ -1234,23 +1237,33 @@ caf::result<version_t> put_record(shard_ptr self, std::string problem,
 /// the store's sweep or by the shard's own tracking of what it wrote.
 void sweep(shard_ptr self) {
   auto& st = self->state;
+  // A store holding writes for its group commit may not sweep (the file
+  // store: they may still be undone); under a steady write load a tick
+  // almost always finds some, so commit them first.
+  if (st.store->has_pending_commit())
+    drain(self);
   auto now = now_of(self);
   if (st.indexes)
     st.indexes->expire(now); // keys a backend expired by itself
+  size_t dropped = 0;
   if (!st.recording()) {
-    st.store->sweep(now);
-    return;
-  }
-  if (st.store->reports_expiries()) {
+    dropped = st.store->sweep(now);
+  } else if (st.store->reports_expiries()) {
     std::vector<std::string> expired;
-    st.store->sweep(now, &expired);
+    dropped = st.store->sweep(now, &expired);
     for (auto& key : expired)
       st.changes.expired(std::move(key));
   } else {
-    st.store->sweep(now);
+    dropped = st.store->sweep(now);
     st.changes.expire_due(now);
   }
-  changed(self);
+  st.sweep_unfinished = dropped >= state_store::max_sweep_keys;
+  if (!st.recording())
+    return;
+  if (st.sweep_unfinished)
+    drain(self); // each chunk its own message to the hub
+  else
+    changed(self);
 }
 
 /// One chunk of the backend's background work (key rotation); while more
@@ -1260,10 +1273,13 @@ void sweep(shard_ptr self) {
 void run_background_step(shard_ptr self) {
   auto& st = self->state;
   flush_batch(self);
-  st.background_running = st.store->background_step(now_of(self));
+  if (st.sweep_unfinished)
+    sweep(self); // its next chunk, between requests
+  bool more = st.store->background_step(now_of(self));
   record_rewritten(self, st.store->take_rewritten());
   if (st.store->has_pending_commit())
     schedule_drain(self);
+  st.background_running = more || st.sweep_unfinished;
   if (st.background_running)
     self->send(self, background_step_atom_v);
 }

@@ -162,11 +162,16 @@ public:
   /// over keys of several shards can then be applied by one store alone.
   virtual bool shares_data() const;
 
-  /// Drops keys expired at `now`; how many. When `expired` is given, a
-  /// backend that reports_expiries() appends the keys it dropped (the watch
-  /// hub's expire events). Backends that expire by themselves (Redis)
-  /// return 0.
+  /// Drops keys expired at `now`, at most max_sweep_keys (the shard sweeps
+  /// again soon when a sweep dropped that many); how many. When `expired`
+  /// is given, a backend that reports_expiries() appends the keys it
+  /// dropped (the watch hub's expire events). Backends that expire by
+  /// themselves (Redis) return 0.
   virtual size_t sweep(unix_ms now, std::vector<std::string>* expired = nullptr);
+  /// A sweep's bound: a million keys due at once (a batch written with one
+  /// TTL) would otherwise stall the shard and reach the watch hub as one
+  /// message larger than its history, which every watcher would miss.
+  static constexpr size_t max_sweep_keys = 10'000;
 
   /// True when sweep() drops every expired key itself and names them: the
   /// shard then learns of expiries from it. Otherwise (the backend expires

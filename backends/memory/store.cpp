@@ -188,7 +188,8 @@ caf::expected<key_page> memory_store::list(const list_request& req,
 
 size_t memory_store::sweep(unix_ms now, std::vector<std::string>* expired) {
   size_t dropped = 0;
-  while (!expiries_.empty() && expiries_.begin()->first <= now) {
+  while (!expiries_.empty() && expiries_.begin()->first <= now
+         && dropped < max_sweep_keys) {
     auto key = expiries_.begin()->second;
     if (expired)
       expired->emplace_back(key);

@@ -57,10 +57,6 @@ public:
   caf::error health_check() override;
   store_stats stats() const override;
 
-  /// Expired keys one sweep() drops at most: a shard with a million keys
-  /// expiring at once still answers requests between sweeps.
-  static constexpr size_t max_sweep_keys = 10'000;
-
 private:
   using stored = rocks::record_head;
 

@@ -14,6 +14,7 @@
 #include "backends/key_budget.hpp"
 #include "backends/memory/store.hpp"
 #include "tests/support/deterministic_fixture.hpp"
+#include "tests/support/file_test_support.hpp"
 
 using namespace solver_state;
 using namespace std::chrono_literals;
@@ -392,4 +393,70 @@ TEST_CASE("shard: with memory_to_exit, a stopped shard leaves a closed store "
     CHECK(e->closed);
     CHECK(e->destroyed == r.destroyed);
   }
+}
+
+TEST_CASE("shard: a tick sweeps a file store that holds writes for its "
+          "group commit") {
+  // Under a steady write load a tick almost always finds writes waiting
+  // for their commit, and a file store sweeps only once they settled.
+  testing::temp_dir dir;
+  auto opened = testing::open_store(
+    testing::file_config_for(dir.path, 1, fsync_policy::always));
+  REQUIRE(opened);
+  shard_fixture f{0, std::move(opened->stores[0])};
+  REQUIRE(f.ask<write_result>(put_atom_v, put("state:c:short", "x", 1000)));
+  f.advance(1000ms);
+  (*f.self)->send(f.shard, put_atom_v, put("state:c:other", "y"));
+  (*f.self)->send(f.shard, tick_atom_v);
+  f.sched->run();
+  REQUIRE(f.reports->size() == 1);
+  CHECK(f.reports->back().keys == 1);
+}
+
+namespace {
+
+/// Stands in for the watch hub: keeps the size of every changes message.
+caf::behavior changes_probe(caf::event_based_actor*,
+                            std::shared_ptr<std::vector<size_t>> sizes) {
+  return {
+    [=](changes_atom, const std::vector<change_event>& batch) {
+      sizes->push_back(batch.size());
+    },
+  };
+}
+
+} // namespace
+
+TEST_CASE("shard: a sweep of more keys than its bound goes on in steps, "
+          "each its own message to the watch hub") {
+  auto sizes = std::make_shared<std::vector<size_t>>();
+  testing::deterministic_system sys;
+  auto hub = sys.stop_at_end(
+    caf::actor_cast<watch_hub_actor>(sys.sys->spawn(changes_probe, sizes)));
+  auto shard = sys.stop_at_end(spawn_shard(*sys.sys, memory(), false, [&] {
+    shard_settings s;
+    s.hub = hub;
+    return s;
+  }()));
+  sys.sched->run();
+  size_t count = state_store::max_sweep_keys * 2 + 500;
+  for (size_t i = 0; i < count; ++i)
+    (*sys.self)->send(shard, put_atom_v,
+                      put("state:c:" + std::to_string(i), "v", 1000));
+  sys.sched->run();
+  sizes->clear(); // the puts
+  sys.advance(1000ms);
+  (*sys.self)->send(shard, tick_atom_v);
+  sys.sched->run();
+  size_t expired = 0;
+  for (auto n : *sizes) {
+    CHECK(n <= state_store::max_sweep_keys);
+    expired += n;
+  }
+  CHECK(sizes->size() >= 3);
+  CHECK(expired == count);
+  auto page = sys.ask_actor<key_page>(shard, list_atom_v,
+                                      list_request{"state:", {}, 0});
+  REQUIRE(page);
+  CHECK(page->keys.empty());
 }
