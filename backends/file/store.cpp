@@ -378,7 +378,8 @@ size_t file_store::sweep(unix_ms now, std::vector<std::string>* expired) {
   if (!pending_.empty())
     return 0;
   size_t dropped = 0;
-  while (!expiries_.empty() && expiries_.begin()->first <= now) {
+  while (!expiries_.empty() && expiries_.begin()->first <= now
+         && dropped < max_sweep_keys) {
     std::string key{expiries_.begin()->second};
     auto version = index_.find(key)->second.version;
     put_meta(key, std::nullopt);
@@ -653,15 +654,14 @@ caf::error file_store::start_fold() {
     }
     return {};
   }
-  // Writes from now on go to another log; the old one is recycled (or
-  // deleted) once the tree holds everything it recorded.
-  auto next = next_log(wal_name(opts_.shard, ++log_generation_));
-  if (!next)
-    return std::move(next.error());
-  auto name = wal_name(opts_.shard, log_generation_);
-  folding_bytes_ = log_->size() - wal_header_bytes;
-  retired_logs_.push_back(std::exchange(log_name_, name));
-  log_ = std::move(*next);
+  if (log_->size() > wal_header_bytes)
+    if (auto err = switch_log())
+      return err;
+  // Else the log in use holds no record (a fold of swept keys alone, or an
+  // idle store retrying a fold that failed): it stays in use. A new log
+  // each time would add its megabytes to the disk at every checkpoint for
+  // as long as a fold keeps failing, and nothing to fold.
+  folding_bytes_ += std::exchange(retired_bytes_, 0);
   fold_ = std::make_unique<fold_job>();
   auto job = fold_.get();
   job->changes = std::move(dirty_);
@@ -790,6 +790,29 @@ caf::error file_store::retire_logs(const file_tree& tree, fold_job& job) {
   return {};
 }
 
+caf::error file_store::switch_log() {
+  // Writes from now on go to another log; the old one is recycled (or
+  // deleted) once the tree holds everything it recorded. Under interval or
+  // never its tail is not on disk yet, and checkpoints sync only the log in
+  // use: sync it now, or a power cut could lose its writes while keeping
+  // later ones of the new log (a loss that is not a prefix), or after a
+  // clean stop that cancelled the fold.
+  if (opts_.fsync != fsync_policy::always && log_->synced() < log_->size()) {
+    auto started = std::chrono::steady_clock::now();
+    if (auto err = log_->sync())
+      return err;
+    count_sync(std::chrono::steady_clock::now() - started);
+  }
+  auto next = next_log(wal_name(opts_.shard, ++log_generation_));
+  if (!next)
+    return std::move(next.error());
+  auto name = wal_name(opts_.shard, log_generation_);
+  folding_bytes_ = log_->size() - wal_header_bytes;
+  retired_logs_.push_back(std::exchange(log_name_, name));
+  log_ = std::move(*next);
+  return {};
+}
+
 caf::error file_store::reap_fold(bool wait) {
   if (!fold_ || !pending_.empty())
     return {};
@@ -797,7 +820,7 @@ caf::error file_store::reap_fold(bool wait) {
     return {};
   fold_->worker.join();
   auto job = std::move(fold_);
-  folding_bytes_ = 0;
+  auto job_bytes = std::exchange(folding_bytes_, 0);
   auto err = std::move(job->result);
   spare_ready_ = spare_ready_ || job->kept_spare;
   if (job->released_inherited)
@@ -808,6 +831,7 @@ caf::error file_store::reap_fold(bool wait) {
       dirty_.try_emplace(key, std::move(slot));
     retired_logs_.insert(retired_logs_.end(), job->logs.begin(),
                          job->logs.end());
+    retired_bytes_ += job_bytes; // still to fold: counted as unfolded
     fold_error_ = err;
   } else {
     // Oldest first: the newest ends up the most recently used.
@@ -994,8 +1018,8 @@ store_stats file_store::stats() const {
   out.fold.active = true;
   // Records only: a log's header is not a write waiting for the fold (an
   // idle store reads 0).
-  out.fold.unfolded_bytes =
-    (log_ ? log_->size() - wal_header_bytes : 0) + folding_bytes_;
+  out.fold.unfolded_bytes = (log_ ? log_->size() - wal_header_bytes : 0)
+                            + folding_bytes_ + retired_bytes_;
   out.fold.backpressure_seconds = backpressure_seconds_;
   return out;
 }

@@ -245,6 +245,8 @@ private:
 
   /// Starts folding every unfolded key (unless a fold still runs).
   caf::error start_fold();
+  /// Moves writes to a new log, retiring the one in use (synced first).
+  caf::error switch_log();
 
   /// After a commit: reaps a finished fold and starts the next once the log
   /// is large enough; failures are logged (checkpoint() reports them too).
@@ -306,6 +308,8 @@ private:
   /// nothing, and the key still answers why it cannot be read).
   std::vector<std::string> settling_;
   caf::error fold_error_;     // of the last fold, reported by checkpoint()
+  /// Records of the retired logs a failed fold left to the next one.
+  uint64_t retired_bytes_ = 0;
   bool closed_ = false;
   /// When a fold was last postponed for want of space (logged once a
   /// minute, not at every checkpoint).

@@ -543,6 +543,41 @@ TEST_CASE("a power loss while close() runs loses nothing it acknowledged: "
   }
 }
 
+TEST_CASE("under fsync: interval a log a commit switches out is synced "
+          "first: a stop that cancels its fold loses none of it") {
+  captured_log quiet;
+  temp_dir dir;
+  auto env = std::make_shared<crash_env>(dir.path);
+  auto cfg = file_config_for(dir.path, 1, fsync_policy::interval);
+  cfg.file.max_unfolded_bytes = 1u << 20; // a fold at 256 KiB of log
+  const int keys = 3000;
+  const std::string value(1024, 'v');
+  {
+    auto store = open_store(cfg, env);
+    REQUIRE(store);
+    auto& s = *store->stores[0];
+    for (int i = 0; i < keys; ++i)
+      REQUIRE(s.set(set_request{"order:" + std::to_string(i), value, 0,
+                                condition::always()},
+                    0, 1000));
+    // Past the fold's threshold: the commit switches to a new log and folds
+    // the old one in the background.
+    REQUIRE_FALSE(s.commit());
+    // A clean stop at once (SIGTERM): close() syncs the log in use and
+    // cancels the fold, so only a synced old log keeps these writes.
+    CHECK_FALSE(s.close());
+    env->crash_now();
+  }
+  env->reboot_synced_only();
+  auto reopened = open_store(cfg, env);
+  REQUIRE(reopened);
+  int found = 0;
+  for (int i = 0; i < keys; ++i)
+    if (auto got = reopened->get("order:" + std::to_string(i)))
+      found += got->value == value;
+  CHECK(found == keys);
+}
+
 namespace {
 
 /// The keys of one placement group a transaction writes together.

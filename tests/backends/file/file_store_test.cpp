@@ -515,6 +515,42 @@ TEST_CASE("a value file damaged while the store runs is quarantined on "
   CHECK(store->get("order:x:3")->value == "three");
 }
 
+TEST_CASE("a fold that keeps failing adds no log at each checkpoint of an "
+          "idle store, and its logs stay counted as unfolded") {
+  temp_dir dir;
+  auto cfg = file_config_for(dir.path, 1);
+  auto store = open_store(cfg);
+  REQUIRE(store);
+  auto* file = dynamic_cast<file_store*>(store->stores[0].get());
+  REQUIRE(file);
+  REQUIRE(store->put("state:before", "folded"));
+  REQUIRE_FALSE(store->checkpoint_all());
+  // A directory the fold cannot use (a link planted out of base_path).
+  temp_dir outside;
+  fs::create_directory_symlink(outside.path, dir.sub("order"));
+  REQUIRE(store->put("order:x:1", std::string(1000, 'v')));
+  auto logs = [&] {
+    size_t n = 0;
+    for (auto& e : fs::directory_iterator(dir.path))
+      n += e.path().filename().string().rfind("~wal-", 0) == 0;
+    return n;
+  };
+  REQUIRE(store->checkpoint_all()); // the first failure
+  auto after_first = logs();
+  auto unfolded = file->stats().fold.unfolded_bytes;
+  CHECK(unfolded >= 1000);
+  for (int i = 0; i < 5; ++i)
+    CHECK(store->checkpoint_all()); // fails again, idle
+  CHECK(logs() == after_first);
+  CHECK(file->stats().fold.unfolded_bytes == unfolded);
+  // Once the directory is fixed, the next fold takes everything.
+  fs::remove(dir.sub("order"));
+  REQUIRE_FALSE(store->checkpoint_all());
+  CHECK(file->stats().fold.unfolded_bytes == 0);
+  CHECK(store->get("order:x:1")->value == std::string(1000, 'v'));
+  CHECK(fs::exists(dir.sub("order/x/1.val")));
+}
+
 TEST_CASE("no key reaches outside base_path, not even through a planted "
           "symlink") {
   temp_dir dir;
