@@ -165,8 +165,15 @@ void send_batch(hub_ptr self, subscription& s, const prefix_batch& b) {
           deliver_to(self, *s);
         }
       },
-      [self, id](caf::error&) {
-        // The watcher is gone (or refused the batch): it is over.
+      [self, id](caf::error& err) {
+        // The watcher is gone, or refused the batch: it is over. One still
+        // there hears it, or it would wait for changes that never come.
+        auto s = find(self, id);
+        if (s && err != caf::sec::request_receiver_down)
+          self->send(s->watcher, resync_atom_v,
+                     "the watcher refused a batch of changes ("
+                       + message_of(err) + "): read the state again",
+                     true);
         forget(self, id);
       });
 }
@@ -275,6 +282,17 @@ caf::result<watch_started> subscribe(hub_ptr self, watch_request& req,
     return make_state_error(state_errc::bad_request, "no watcher to notify");
   if (!st.settings.refusal.empty())
     return make_state_error(state_errc::bad_request, st.settings.refusal);
+  // The same watcher asking again for the same prefix (a cluster front's
+  // relay whose request timed out while the first one went through)
+  // replaces its subscription: two would hand it every change twice.
+  auto again = std::find_if(st.subs.begin(), st.subs.end(),
+                            [&](const subscription& s) {
+                              return s.watcher == watcher
+                                     && s.prefix == req.prefix;
+                            });
+  bool monitored = again != st.subs.end();
+  if (monitored)
+    st.subs.erase(again);
   if (st.subs.size() >= st.settings.max_watchers)
     return make_state_error(state_errc::capacity_exceeded,
                             "state.watch.max_watchers ("
@@ -297,7 +315,8 @@ caf::result<watch_started> subscribe(hub_ptr self, watch_request& req,
   s.prefix = std::move(req.prefix);
   s.next = out.position + 1;
   st.subs.push_back(std::move(s));
-  self->monitor(watcher);
+  if (!monitored)
+    self->monitor(watcher);
   // The watcher hears it, not only whoever asked (often not the watcher,
   // and free to drop the reply): before its first batch, and before the
   // reply, as messages from one actor arrive in order.

@@ -481,3 +481,68 @@ TEST_CASE("a burst of more changes than the history holds, all between two "
   CHECK(log->snapshot().back().key == "b:29");
   caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE("a watcher that subscribes again to the same prefix gets each "
+          "change once") {
+  // A cluster front's relay subscribes again when its request timed out,
+  // while the first subscription may have gone through.
+  running_store store{memory_config(1)};
+  auto log = std::make_shared<watch_log>();
+  auto w = store.sys->spawn(log_watcher, log);
+  for (int i = 0; i < 2; ++i) {
+    caf::scoped_actor self{*store.sys};
+    bool started = false;
+    self
+      ->request(store.handles.hub, 10s, watch_atom_v,
+                watch_request{"d:", false, 0, 0}, w)
+      .receive([&](watch_started&) { started = true; },
+               [](caf::error&) {});
+    REQUIRE(started);
+  }
+  REQUIRE(store.ask<write_result>(put_atom_v,
+                                  set_request{"d:1", "v", 0, {}}));
+  REQUIRE(store.ask<write_result>(put_atom_v,
+                                  set_request{"d:2", "v", 0, {}}));
+  REQUIRE(log->wait_events(2));
+  std::this_thread::sleep_for(200ms); // a second copy would be on its way
+  CHECK(log->snapshot().size() == 2);
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
+
+namespace {
+
+/// A watcher that refuses every batch (a bug in a solver's watcher, or a
+/// relay whose cluster hub answered an error), and logs what it is told.
+watcher_actor::behavior_type
+refusing_watcher(watcher_actor::pointer, std::shared_ptr<watch_log> log) {
+  return {
+    [](const change_batch&) -> caf::result<void> {
+      return make_state_error(state_errc::backend_error, "refused");
+    },
+    [log](resync_atom, const std::string& why, bool dropped) {
+      std::lock_guard<std::mutex> lock{log->mx};
+      log->resyncs.push_back(why);
+      log->dropped = log->dropped || dropped;
+      log->cv.notify_all();
+    },
+  };
+}
+
+} // namespace
+
+TEST_CASE("a watcher that refuses a batch is told it was dropped") {
+  running_store store{memory_config(1)};
+  auto log = std::make_shared<watch_log>();
+  auto w = store.sys->spawn(refusing_watcher, log);
+  caf::scoped_actor self{*store.sys};
+  bool started = false;
+  self
+    ->request(store.handles.hub, 10s, watch_atom_v,
+              watch_request{"r:", false, 0, 0}, w)
+    .receive([&](watch_started&) { started = true; }, [](caf::error&) {});
+  REQUIRE(started);
+  REQUIRE(store.ask<write_result>(put_atom_v,
+                                  set_request{"r:1", "v", 0, {}}));
+  CHECK(log->wait_for([&] { return log->dropped; }, 5s));
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
