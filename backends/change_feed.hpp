@@ -18,9 +18,11 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <caf/error.hpp>
+#include <caf/expected.hpp>
 
 #include "messages/watch.hpp"
 
@@ -47,6 +49,14 @@ public:
   /// True when the engine reports expiries itself (cause expire); otherwise
   /// the reader tells its watchers when a key written with a TTL is due.
   virtual bool reports_expiries() const = 0;
+
+  /// For a feed that does not report expiries: the keys that hold a TTL in
+  /// the engine now, with their expiries (ms), soonest first, at most `max`.
+  /// Read after start(), since what the reader tracked from before may be
+  /// stale (a key written again without a TTL while the feed was lost must
+  /// get no expire event). Bounded by the connection's timeouts.
+  virtual caf::expected<std::vector<std::pair<std::string, unix_ms>>>
+  expiries(size_t max);
 };
 
 /// Where a store's watch events come from.

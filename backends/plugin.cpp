@@ -26,6 +26,11 @@ state_backend_plugin::open_change_feed(const state_config&) const {
 
 change_feed::~change_feed() = default;
 
+caf::expected<std::vector<std::pair<std::string, unix_ms>>>
+change_feed::expiries(size_t) {
+  return std::vector<std::pair<std::string, unix_ms>>{};
+}
+
 void plugin_registry::add(std::unique_ptr<state_backend_plugin> plugin) {
   plugins_.emplace_back(std::move(plugin));
 }

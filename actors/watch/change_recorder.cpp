@@ -76,6 +76,14 @@ void change_recorder::untrack(const std::string& key) {
   due_.erase(it);
 }
 
+void change_recorder::track_only(
+  std::vector<std::pair<std::string, unix_ms>> expiries) {
+  due_.clear();
+  by_time_.clear();
+  for (auto& [key, at] : expiries)
+    track(key, at);
+}
+
 void change_recorder::expire_due(unix_ms now) {
   while (!by_time_.empty() && by_time_.begin()->first <= now) {
     auto node = by_time_.extract(by_time_.begin());

@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "messages/watch.hpp"
@@ -46,6 +47,10 @@ public:
   /// Stages an expire event for every tracked key whose expiry is at or
   /// before `now`.
   void expire_due(unix_ms now);
+
+  /// Tracks exactly these expiries (key, expires_at), forgetting the others:
+  /// what the engine holds after a gap in what this recorder was told.
+  void track_only(std::vector<std::pair<std::string, unix_ms>> expiries);
 
   /// The copies a batch of `ops` needs, taken before the store applies it
   /// (it may move keys and values out).

@@ -171,6 +171,28 @@ void hand_to_hub(feed_ptr self) {
       });
 }
 
+/// The TTLs the engine holds now replace those the recorder tracked, which
+/// may be stale after a gap: a key written again without a TTL, or deleted,
+/// while the feed was lost must not get an expire event for a live key (a
+/// watcher would drop it); and a key another node wrote before this feed
+/// started gets one. Unreadable: none tracked (a missing expire event is
+/// the lesser harm; the watchers resync anyway).
+void load_expiries(feed_ptr self) {
+  auto& st = self->state;
+  auto& feed = *st.settings.feed;
+  if (feed.reports_expiries())
+    return;
+  auto held = feed.expiries(change_recorder::max_tracked_expiries);
+  if (!held) {
+    spdlog::warn("watch: could not read the TTLs held in {}: {}; keys "
+                 "written with a TTL before now expire without an event",
+                 feed.describe(), message_of(held.error()));
+    st.changes->track_only({});
+    return;
+  }
+  st.changes->track_only(std::move(*held));
+}
+
 /// Starts a lost (or never started) feed; true when it reads now.
 bool restart(feed_ptr self) {
   auto& st = self->state;
@@ -178,6 +200,7 @@ bool restart(feed_ptr self) {
   if (auto err = feed.start())
     return false;
   st.live = true;
+  load_expiries(self);
   self->send(st.settings.hub, feed_atom_v, true);
   // A gap: after a loss, or since the node started when the feed could not
   // start with it (the indexes' start-up build may have passed keys that
@@ -241,6 +264,8 @@ caf::behavior engine_feed(feed_ptr self, engine_feed_settings settings) {
   st.changes = std::make_unique<change_recorder>(
     !st.settings.feed->reports_expiries());
   st.live = st.ever_read = st.settings.started;
+  if (st.live)
+    load_expiries(self);
   self->send(st.settings.hub, feed_atom_v, st.live);
   schedule_read(self, std::chrono::milliseconds{0});
   return {

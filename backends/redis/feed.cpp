@@ -4,6 +4,7 @@
 #include "backends/redis/feed.hpp"
 
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 
 #include <hiredis/hiredis.h>
@@ -70,7 +71,41 @@ public:
 
   bool reports_expiries() const override { return false; }
 
+  /// The store's expiry sorted set (scored by expires_at), from a short
+  /// connection of its own: this one only listens now.
+  caf::expected<std::vector<std::pair<std::string, unix_ms>>>
+  expiries(size_t max) override {
+    redis_connection side{conn_.options()};
+    auto key = conn_.options().prefix + "expiry";
+    auto after = "(" + std::to_string(wall_now());
+    auto limit = std::to_string(max);
+    auto r = side.command(
+      {"ZRANGEBYSCORE", key, after, "+inf", "WITHSCORES", "LIMIT", "0", limit});
+    if (!r)
+      return std::move(r.error());
+    auto* reply = r->get();
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2 != 0)
+      return make_state_error(state_errc::backend_error,
+                              describe() + ": ZRANGEBYSCORE of " + key
+                                + " did not answer pairs");
+    std::vector<std::pair<std::string, unix_ms>> out;
+    out.reserve(reply->elements / 2);
+    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+      auto score = std::string{text_of(reply->element[i + 1])};
+      out.emplace_back(std::string{text_of(reply->element[i])},
+                       static_cast<unix_ms>(std::strtoll(score.c_str(),
+                                                         nullptr, 10)));
+    }
+    return out;
+  }
+
 private:
+  static unix_ms wall_now() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+  }
+
   using steady = std::chrono::steady_clock;
 
   /// How long the feed stays silent before it asks the server for a pong.

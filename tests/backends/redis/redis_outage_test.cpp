@@ -137,3 +137,44 @@ TEST_CASE("redis frozen: the change feed notices a server that answers "
   CHECK_THAT(log->resyncs.back(), Catch::Contains("was lost for a while"));
   caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE("redis feed lost: a key written again without a TTL meanwhile "
+          "gets no expire event at its old TTL, and one written with a "
+          "TTL meanwhile gets its event") {
+  redis_server server;
+  auto url = server.url("ttl:");
+  running_store a{url, 1};
+  running_store b{url, 1};
+  auto log = std::make_shared<watch_log>();
+  auto [w, started] = watch(*a.sys, a.handles.hub, log,
+                            watch_request{"state:t:", false, 0, 0});
+  REQUIRE(started);
+  REQUIRE(a.ask<write_result>(put_atom_v,
+                              set_request{"state:t:kept", "1", 1500, {}}));
+  REQUIRE(log->wait_events(1));
+  // Both nodes' feeds lose their connection; while a's is down (it
+  // subscribes again after a pause), b writes the key again, for good, and
+  // another with a TTL.
+  REQUIRE(server.cli({"CLIENT", "KILL", "TYPE", "pubsub"}) == 0);
+  REQUIRE(b.ask<write_result>(put_atom_v,
+                              set_request{"state:t:kept", "2", 0, {}}));
+  REQUIRE(b.ask<write_result>(put_atom_v,
+                              set_request{"state:t:brief", "3", 1500, {}}));
+  REQUIRE(log->wait_for([&] { return !log->resyncs.empty(); }, 10s));
+  // Past both TTLs and a few sweeps.
+  CHECK(log->wait_for(
+    [&] {
+      for (auto& ev : log->events)
+        if (ev.key == "state:t:brief" && cause_of(ev) == "expire")
+          return true;
+      return false;
+    },
+    10s));
+  std::this_thread::sleep_for(500ms);
+  for (auto& ev : log->snapshot())
+    CHECK_FALSE((ev.key == "state:t:kept" && cause_of(ev) == "expire"));
+  auto kept = a.ask<entry>(get_atom_v, std::string{"state:t:kept"});
+  REQUIRE(kept);
+  CHECK(kept->value == "2");
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
