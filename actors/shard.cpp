@@ -1258,12 +1258,11 @@ void sweep(shard_ptr self) {
     st.changes.expire_due(now);
   }
   st.sweep_unfinished = dropped >= state_store::max_sweep_keys;
-  if (!st.recording())
-    return;
-  if (st.sweep_unfinished)
-    drain(self); // each chunk its own message to the hub
-  else
-    changed(self);
+  // Published now, each chunk its own message to the hub: staged until the
+  // next group commit, a write's failed commit would discard them too,
+  // though no store takes a sweep back.
+  if (st.recording())
+    drain(self);
 }
 
 /// One chunk of the backend's background work (key rotation); while more
@@ -1361,7 +1360,7 @@ void drain(shard_ptr self) {
   flush_batch(self);
   st.drain_scheduled = false;
   auto err = st.store->commit();
-  if (err)
+  if (err && !st.store->failed_commit_keeps_writes())
     discard_changes(self); // the store took those writes back
   else
     publish_changes(self);

@@ -119,6 +119,10 @@ bool state_store::has_pending_commit() const {
   return false;
 }
 
+bool state_store::failed_commit_keeps_writes() const {
+  return false;
+}
+
 caf::error state_store::commit() {
   return {};
 }

@@ -184,6 +184,13 @@ public:
   /// (group commit: every write that arrives during one sync shares the next).
   virtual bool has_pending_commit() const;
 
+  /// True when a failed commit() leaves its writes applied (readable, and
+  /// perhaps durable later: rocksdb, whose failed sync cannot take back
+  /// what its log and memtable hold): their changes still reach the
+  /// indexes and watchers, while the writers hear the error. False (the
+  /// default) when the store took them back (the file backend).
+  virtual bool failed_commit_keeps_writes() const;
+
   /// Makes pending writes durable.
   virtual caf::error commit();
 

@@ -259,6 +259,10 @@ bool coded_store::has_pending_commit() const {
   return inner_->has_pending_commit();
 }
 
+bool coded_store::failed_commit_keeps_writes() const {
+  return inner_->failed_commit_keeps_writes();
+}
+
 caf::error coded_store::commit() {
   return inner_->commit();
 }

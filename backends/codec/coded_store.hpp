@@ -76,6 +76,7 @@ public:
   size_t sweep(unix_ms now, std::vector<std::string>* expired) override;
   bool reports_expiries() const override;
   bool has_pending_commit() const override;
+  bool failed_commit_keeps_writes() const override;
   caf::error commit() override;
   caf::error checkpoint() override;
   bool background_step(unix_ms now) override;

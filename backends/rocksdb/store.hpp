@@ -44,6 +44,7 @@ public:
   size_t sweep(unix_ms now,
                std::vector<std::string>* expired = nullptr) override;
   bool reports_expiries() const override { return true; }
+  bool failed_commit_keeps_writes() const override { return true; }
   bool has_pending_commit() const override;
   caf::error commit() override;
   caf::error checkpoint() override;

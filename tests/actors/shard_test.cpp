@@ -2,8 +2,10 @@
 // coordinator: key-value operations and their errors, TTLs on the actor
 // clock, the tick (sweep + metrics report), group commit and checkpoints.
 
+#include <algorithm>
 #include <limits>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include <caf/actor_cast.hpp>
@@ -248,6 +250,7 @@ public:
     int commits = 0;
     int checkpoints = 0;
     caf::error commit_error;
+    bool keeps_writes = false; // a failed commit leaves them applied
   };
 
   explicit committing_store(std::shared_ptr<counters> c) : c_(std::move(c)) {}
@@ -269,10 +272,13 @@ public:
     return mem_.list(req, now);
   }
   bool has_pending_commit() const override { return dirty_; }
+  bool failed_commit_keeps_writes() const override {
+    return c_->keeps_writes;
+  }
   caf::error commit() override {
     ++c_->commits;
-    dirty_ = false;
-    return c_->commit_error;
+    // Nothing to make durable: nothing can fail.
+    return std::exchange(dirty_, false) ? c_->commit_error : caf::error{};
   }
   caf::error checkpoint() override {
     ++c_->checkpoints;
@@ -425,7 +431,73 @@ caf::behavior changes_probe(caf::event_based_actor*,
   };
 }
 
+/// Stands in for the watch hub: keeps every change it is handed.
+caf::behavior event_probe(caf::event_based_actor*,
+                          std::shared_ptr<std::vector<change_event>> events) {
+  return {
+    [=](changes_atom, const std::vector<change_event>& batch) {
+      events->insert(events->end(), batch.begin(), batch.end());
+    },
+  };
+}
+
+/// A shard over `store` whose changes go to an event_probe.
+struct watched_shard : testing::deterministic_system {
+  std::shared_ptr<std::vector<change_event>> events
+    = std::make_shared<std::vector<change_event>>();
+  shard_actor shard;
+
+  explicit watched_shard(std::unique_ptr<state_store> store) {
+    auto hub = stop_at_end(
+      caf::actor_cast<watch_hub_actor>(sys->spawn(event_probe, events)));
+    shard = stop_at_end(spawn_shard(*sys, std::move(store), false, [&] {
+      shard_settings s;
+      s.hub = hub;
+      return s;
+    }()));
+    sched->run();
+  }
+
+  size_t count(const std::string& key, change_cause cause) const {
+    return std::count_if(events->begin(), events->end(),
+                         [&](const change_event& e) {
+                           return e.key == key && e.why() == cause;
+                         });
+  }
+};
+
 } // namespace
+
+TEST_CASE("shard: a failed commit's changes reach the watchers only when "
+          "the store keeps its writes") {
+  auto c = std::make_shared<committing_store::counters>();
+  c->commit_error = make_state_error(state_errc::io_error, "sync failed");
+  bool keeps = GENERATE(true, false);
+  c->keeps_writes = keeps;
+  watched_shard w{std::make_unique<committing_store>(c)};
+  auto put_reply = w.request<write_result>(w.shard, caf::infinite, put_atom_v,
+                                           put("state:c:a", "1"));
+  w.sched->run();
+  REQUIRE(put_reply->has_value());
+  CHECK_FALSE(**put_reply); // the writer hears the error either way
+  // Kept: readable now, so watchers (and indexes) must know of it.
+  CHECK(w.count("state:c:a", change_cause::put) == (keeps ? 1u : 0u));
+}
+
+TEST_CASE("shard: a sweep's expire events survive the failed commit of a "
+          "write that came right after it") {
+  auto c = std::make_shared<committing_store::counters>();
+  watched_shard w{std::make_unique<committing_store>(c)};
+  REQUIRE(w.ask_actor<write_result>(w.shard, put_atom_v,
+                                    put("state:c:ttl", "x", 1000)));
+  w.advance(1000ms);
+  c->commit_error = make_state_error(state_errc::io_error, "sync failed");
+  (*w.self)->send(w.shard, tick_atom_v);
+  (*w.self)->send(w.shard, put_atom_v, put("state:c:later", "y"));
+  w.sched->run();
+  CHECK(w.count("state:c:ttl", change_cause::expire) == 1);
+  CHECK(w.count("state:c:later", change_cause::put) == 0);
+}
 
 TEST_CASE("shard: a sweep of more keys than its bound goes on in steps, "
           "each its own message to the watch hub") {
