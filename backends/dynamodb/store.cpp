@@ -3,6 +3,7 @@
 
 #include "backends/dynamodb/store.hpp"
 
+#include <iterator>
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -532,17 +533,27 @@ dynamodb_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
 size_t dynamodb_store::sweep(unix_ms now, std::vector<std::string>*) {
   // Every shard shares the table, so one sweeps for all, and not on every
   // tick: expired items are already invisible, the sweep only frees space.
+  // A pass reads every item (a filter does not spare DynamoDB the reads),
+  // so it goes in steps of at most max_sweep_keys deletes and
+  // sweep_pages_per_step pages, resumed at the next call: a large table
+  // never holds shard 0 (and the listings it answers) for long.
   if (shard_ != 0)
     return 0;
-  auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    api_.where().sweep_interval)
-                    .count();
-  if (last_sweep_ != 0 && now - last_sweep_ < interval)
-    return 0;
-  last_sweep_ = now;
+  if (!sweep_.running) {
+    auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      api_.where().sweep_interval)
+                      .count();
+    if (last_sweep_ != 0 && now - last_sweep_ < interval)
+      return 0;
+    last_sweep_ = now;
+    sweep_ = sweep_position{true, 0, {}};
+  }
   size_t dropped = 0;
+  size_t pages = 0;
   const auto& table = api_.where().table;
-  for (auto cls : all_classes) {
+  while (sweep_.running) {
+    if (dropped >= max_sweep_keys || pages >= sweep_pages_per_step)
+      return dropped; // the rest at the next call
     expression e;
     e.text = "#p = :p";
     e.name("#p", "pk")
@@ -551,7 +562,7 @@ size_t dynamodb_store::sweep(unix_ms now, std::vector<std::string>*) {
       .name("#e", "exp")
       .name("#b", "blob")
       .name("#n", "nc")
-      .value(":p", attr_s(partition_of(cls)))
+      .value(":p", attr_s(partition_of(all_classes[sweep_.cls])))
       .value(":z", attr_n(int64_t{0}))
       .value(":now", attr_n(now));
     json::object body{{"TableName", table},
@@ -559,38 +570,43 @@ size_t dynamodb_store::sweep(unix_ms now, std::vector<std::string>*) {
                       {"FilterExpression", "#e <> :z AND #e <= :now"},
                       {"Limit", query_page}};
     e.add_to(body, "KeyConditionExpression");
-    for (;;) {
-      auto reply = api_.call("Query", body);
-      if (!reply)
-        return dropped;
-      if (auto items = array_at(*reply, "Items"))
-        for (auto& v : *items) {
-          if (!v.is_object())
-            continue;
-          auto item = decode_item(v.as_object());
-          if (!item)
-            continue;
-          // Conditional on the version: a rewrite since the query survives.
-          json::object del{
-            {"TableName", table},
-            {"Key", key_of(item->key)},
-            {"ConditionExpression", "#v = :v"},
-            {"ExpressionAttributeNames", json::object{{"#v", "ver"}}},
-            {"ExpressionAttributeValues",
-             json::object{{":v", attr_n(item->version)}}}};
-          auto r = api_.call("DeleteItem", del);
-          if (r) {
-            ++dropped;
-            if (item->chunks)
-              delete_chunks(item->key, item->blob, item->chunks);
-          } else if (code_of(r.error()) != state_errc::version_mismatch) {
-            return dropped;
-          }
+    if (!sweep_.from.is_null())
+      body["ExclusiveStartKey"] = sweep_.from;
+    ++pages;
+    auto reply = api_.call("Query", body);
+    if (!reply)
+      return dropped; // the same page again next time
+    if (auto items = array_at(*reply, "Items"))
+      for (auto& v : *items) {
+        if (!v.is_object())
+          continue;
+        auto item = decode_item(v.as_object());
+        if (!item)
+          continue;
+        // Conditional on the version: a rewrite since the query survives.
+        json::object del{
+          {"TableName", table},
+          {"Key", key_of(item->key)},
+          {"ConditionExpression", "#v = :v"},
+          {"ExpressionAttributeNames", json::object{{"#v", "ver"}}},
+          {"ExpressionAttributeValues",
+           json::object{{":v", attr_n(item->version)}}}};
+        auto r = api_.call("DeleteItem", del);
+        if (r) {
+          ++dropped;
+          if (item->chunks)
+            delete_chunks(item->key, item->blob, item->chunks);
+        } else if (code_of(r.error()) != state_errc::version_mismatch) {
+          return dropped; // this page again next time: deletes are idempotent
         }
-      auto last = reply->if_contains("LastEvaluatedKey");
-      if (!last || !last->is_object())
-        break;
-      body["ExclusiveStartKey"] = *last;
+      }
+    auto last = reply->if_contains("LastEvaluatedKey");
+    if (last && last->is_object()) {
+      sweep_.from = *last;
+    } else if (++sweep_.cls < std::size(all_classes)) {
+      sweep_.from = nullptr;
+    } else {
+      sweep_ = sweep_position{};
     }
   }
   return dropped;

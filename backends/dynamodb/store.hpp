@@ -112,6 +112,15 @@ private:
   size_t shard_count_;
   version_t last_version_ = 0;
   unix_ms last_sweep_ = 0;
+  /// Where the sweep's pass stands between calls.
+  struct sweep_position {
+    bool running = false;
+    size_t cls = 0;             // index into all_classes
+    boost::json::value from;    // its ExclusiveStartKey; null: the start
+  };
+  sweep_position sweep_;
+  /// Query pages (of up to 1,000 items) one sweep call reads at most.
+  static constexpr size_t sweep_pages_per_step = 8;
   std::mt19937_64 rng_;
 };
 
