@@ -1,5 +1,6 @@
 #include "actors/query/json_fields.hpp"
 
+#include <cmath>
 #include <memory>
 #include <string>
 
@@ -138,6 +139,12 @@ std::optional<index_value> field_of(const boost::json::value& v) {
     case boost::json::kind::uint64:
       return index_value::of(static_cast<long double>(v.get_uint64()));
     case boost::json::kind::double_:
+      // Past the double range (1e400): infinity, which no query may name
+      // and which CAF 0.17 cannot carry between nodes (its long double
+      // goes as text and "inf" reads back as 0), so a cluster's merge
+      // would misplace it. Not indexed, like a field of no indexed type.
+      if (!std::isfinite(v.get_double()))
+        return std::nullopt;
       return index_value::of(static_cast<long double>(v.get_double()));
     default:
       return std::nullopt;

@@ -44,7 +44,7 @@ std::optional<index_value> dom_field(std::string_view json,
     return index_value::of(static_cast<long double>(found->get_int64()));
   if (found->is_uint64())
     return index_value::of(static_cast<long double>(found->get_uint64()));
-  if (found->is_double())
+  if (found->is_double() && std::isfinite(found->get_double()))
     return index_value::of(static_cast<long double>(found->get_double()));
   return std::nullopt;
 }
@@ -181,6 +181,14 @@ TEST_CASE("numbers past 64 bits read as the nearest double, and do not hide "
         == index_value::of(std::string{"x"}));
   CHECK(field(R"({"s":"x","inf":1e400})", "/s")
         == index_value::of(std::string{"x"}));
+}
+
+TEST_CASE("a number past the double range is not indexed (no query can name "
+          "it, and a cluster could not carry it)") {
+  CHECK_FALSE(field(R"({"n":1e400})", "/n"));
+  CHECK_FALSE(field(R"({"n":-1e400})", "/n"));
+  CHECK(field(R"({"n":1e308})", "/n")
+        == index_value::of(static_cast<long double>(1e308)));
 }
 
 TEST_CASE("a decimal reads as the nearest double to its text, whichever "
