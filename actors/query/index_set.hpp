@@ -90,6 +90,9 @@ public:
   /// sort values (no values), at most the page limit; next_cursor set
   /// when more may match.
   caf::expected<query_page> run(const query_request& req, unix_ms now) const;
+  /// Entries the eq/in walks of the last run() visited: its work, for
+  /// tests.
+  size_t value_walk_visits() const { return value_walk_visits_; }
 
   /// The version the index holds of an item of an earlier page of `req`
   /// (run) when the key still matches with the same sort value: a write
@@ -229,6 +232,7 @@ private:
 
   std::vector<index_config> specs_;
   key_map keys_;
+  mutable size_t value_walk_visits_ = 0;
   std::vector<entry_set> sets_;
   std::set<std::pair<unix_ms, const node*>> by_expiry_;
   mutable sorted_group group_;

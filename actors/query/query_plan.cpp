@@ -15,6 +15,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <string>
+#include <string_view>
 
 #include "actors/query/index_set.hpp"
 #include "actors/query/query_cursor.hpp"
@@ -127,28 +130,55 @@ struct index_set::plan {
   }
 
   /// Walks the entries of `value` in index `i` in key order (descending
-  /// too), from `after` on, calling `visit` until it returns false.
+  /// too), from `after` on, calling `visit` until it returns false. Only
+  /// the keys under `prefix`: a value's entries are in key order, so the
+  /// walk starts at the prefix and ends where it does (an index on
+  /// "order:" holds the pending orders of every type; a query of one
+  /// type's must not visit the others').
   template <class Visit>
   void walk_value(size_t i, const index_value& value, bool descending,
-                  const std::string* after, Visit visit) const {
+                  const std::string* after, std::string_view prefix,
+                  Visit visit) const {
     auto& s = set.sets_[i];
     auto at = [&](std::string_view key, int side) {
       return set.probe_at(i, value, key, side);
     };
     auto same = at({}, 0);
+    auto in_prefix = [&](const node* n) {
+      ++set.value_walk_visits_;
+      return std::string_view{n->first}.substr(0, prefix.size()) == prefix;
+    };
     if (!descending) {
-      auto it = after ? s.upper_bound(at(*after, 0)) : s.lower_bound(at({}, -1));
+      auto it = after && *after >= prefix ? s.upper_bound(at(*after, 0))
+                : prefix.empty()        ? s.lower_bound(at({}, -1))
+                                        : s.lower_bound(at(prefix, 0));
       for (; it != s.end() && same_value(*it, i, same); ++it)
-        if (!visit(it->owner))
-          return;
+        if (!in_prefix(it->owner) || !visit(it->owner))
+          return; // past the prefix: every key after it is too
     } else {
-      auto it = after ? s.lower_bound(at(*after, 0)) : s.upper_bound(at({}, 1));
+      auto end = prefix_end(prefix);
+      auto it = after && (!end || *after < *end) ? s.lower_bound(at(*after, 0))
+                : end ? s.lower_bound(at(*end, 0))
+                      : s.upper_bound(at({}, 1));
       while (it != s.begin()) {
         --it;
-        if (!same_value(*it, i, same) || !visit(it->owner))
-          return;
+        if (!same_value(*it, i, same) || !in_prefix(it->owner)
+            || !visit(it->owner))
+          return; // below the prefix: every key before it is too
       }
     }
+  }
+
+  /// The least key above every key under `prefix`; none when every key
+  /// from the prefix on is under it (empty, or all 0xff bytes).
+  static std::optional<std::string> prefix_end(std::string_view prefix) {
+    std::string end{prefix};
+    while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff)
+      end.pop_back();
+    if (end.empty())
+      return std::nullopt;
+    end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+    return end;
   }
 
   /// Each driving value's matches, each walk stopping at `wanted`; the
@@ -171,7 +201,8 @@ struct index_set::plan {
         }
       }
       size_t taken = 0;
-      walk_value(c.index, v, order.descending, after, [&](const node* n) {
+      walk_value(c.index, v, order.descending, after, req.prefix,
+                 [&](const node* n) {
         if (take(n)) {
           found.push_back(hit_of(n));
           ++taken;
@@ -186,7 +217,7 @@ struct index_set::plan {
   size_t count_values(const resolved_condition& c, size_t cap) const {
     size_t n = 0;
     for (auto& v : *c.values) {
-      walk_value(c.index, v, false, nullptr, [&](const node*) {
+      walk_value(c.index, v, false, nullptr, {}, [&](const node*) {
         return ++n < cap;
       });
       if (n >= cap)
@@ -211,7 +242,8 @@ struct index_set::plan {
     g.members.clear();
     auto o = *order_index;
     auto& v = c.values->front();
-    walk_value(c.index, v, false, nullptr, [&](const node* n) {
+    // The whole value: the memo serves the next queries, of any prefix.
+    walk_value(c.index, v, false, nullptr, {}, [&](const node* n) {
       if (auto* sort = set.field(*n, o))
         g.members.push_back({n, n->first, n->second.version,
                              n->second.expires_at, *sort});
@@ -270,7 +302,7 @@ struct index_set::plan {
   /// Every match of an eq/in condition after the cursor, sorted, cut.
   void collect_values(const resolved_condition& c) {
     for (auto& v : values_of(c))
-      walk_value(c.index, v, false, nullptr, [&](const node* n) {
+      walk_value(c.index, v, false, nullptr, req.prefix, [&](const node* n) {
         if (take(n))
           found.push_back(hit_of(n));
         return true;
@@ -328,6 +360,7 @@ struct index_set::plan {
 
 caf::expected<query_page> index_set::run(const query_request& req,
                                          unix_ms now) const {
+  value_walk_visits_ = 0;
   if (auto err = problem(req))
     return err;
   auto cursor = decode_cursor(req);

@@ -439,3 +439,39 @@ TEST_CASE("cursors round-trip every sort value exactly, and refuse another "
   REQUIRE(*back);
   CHECK((*back)->value == inf);
 }
+
+TEST_CASE("a walk of an eq value visits only the keys under the query's "
+          "prefix, in both directions") {
+  // The index is on "o:"; a query of "o:b:" must not visit the pending
+  // keys of "o:a:" and "o:c:".
+  index_set set{specs()};
+  version_t version = 0;
+  for (auto group : {"o:a:", "o:c:"})
+    for (int i = 0; i < 5000; ++i)
+      set.put(group + std::to_string(i), ++version,
+              R"({"status":"pending"})", 0);
+  for (int i = 0; i < 10; ++i)
+    set.put("o:b:" + std::to_string(i), ++version, R"({"status":"pending"})",
+            0);
+  for (bool descending : {false, true}) {
+    query_request req;
+    req.prefix = "o:b:";
+    req.where.push_back(query_condition{
+      "status", static_cast<uint8_t>(query_op::eq),
+      {index_value::of(std::string{"pending"})}});
+    req.descending = descending;
+    req.limit = 4;
+    std::vector<std::string> keys;
+    for (int page = 0; page < 10; ++page) {
+      auto got = set.run(req, 1);
+      REQUIRE(got);
+      CHECK(set.value_walk_visits() <= 6);
+      for (auto& item : got->items)
+        keys.push_back(item.key);
+      if (got->next_cursor.empty())
+        break;
+      req.cursor = got->next_cursor;
+    }
+    CHECK(keys.size() == 10);
+  }
+}
