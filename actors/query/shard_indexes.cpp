@@ -331,15 +331,19 @@ bool shard_indexes::take_confirmed(const query_request& req,
       // the same place and the index holds what the backend does.
       auto now_at = set_.still_matches(req, item, now);
       if (!now_at || *now_at != e.version) {
-        // Else the index missed a change (an eviction, a drift), or the
-        // write took the key out of this page: the index reads it again,
-        // and the key is left out.
+        // Else the index missed a change (an eviction, a drift), or had not
+        // heard of it yet (another instance's write, its feed message still
+        // on the way), or the write took the key out of this page: the
+        // index reads it again, and the key stays when, read, it still
+        // matches in the same place.
         spdlog::debug("shard {}: index of {} was at version {}, the "
                       "backend at {}",
                       shard_, item.key, now_at.value_or(item.version),
                       e.version);
         take_read(item.key, e);
-        continue;
+        now_at = set_.still_matches(req, item, now);
+        if (!now_at || *now_at != e.version)
+          continue;
       }
       item.version = e.version;
     }
