@@ -109,7 +109,16 @@ apply_by_first_owner(Self* self, key_router_state<Owner>& st,
             self->send(map->owners[owner], reindex_atom_v, keys);
           rp.deliver(std::move(reply));
         },
-        [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        [=, map = st.map](caf::error& err) mutable {
+          // Failed, it may still have been applied (out of time, or Redis's
+          // WAIT short of replicas after the script ran): the other shards
+          // read their keys again all the same, which is harmless when it
+          // was not. A condition that failed applied nothing.
+          if (code_of(err) != state_errc::version_mismatch)
+            for (auto& [owner, keys] : others)
+              self->send(map->owners[owner], reindex_atom_v, keys);
+          rp.deliver(std::move(err));
+        });
     return rp;
   }
 }

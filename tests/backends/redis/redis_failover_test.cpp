@@ -8,8 +8,11 @@
 
 #include <catch2/catch.hpp>
 
+#include "backends/shard_placement.hpp"
+
 #include "tests/support/failover_load.hpp"
 #include "tests/support/outage_probe.hpp"
+#include "tests/support/query_checks.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/redis_sentinels.hpp"
 
@@ -165,6 +168,46 @@ TEST_CASE("redis: wait_replicas without enough replicas fails the write "
   auto committed = store.ask<transaction_reply>(transact_atom_v, txn);
   REQUIRE_FALSE(committed);
   CHECK(message_of(committed.error()).find("replicas") != std::string::npos);
+}
+
+TEST_CASE("redis: a transaction over two shards that WAIT failed was still "
+          "applied, and both shards' indexes find its keys") {
+  auto& server = shared_redis();
+  // Two keys of different shards (no placement group in common).
+  std::string a = "q:a", b;
+  for (int i = 0; b.empty(); ++i) {
+    auto k = "q:b" + std::to_string(i);
+    if (shard_index(k, 2) != shard_index(a, 2))
+      b = k;
+  }
+  {
+    running_store writer{query_config(server.url("wq:"), 2)};
+    for (auto& key : {a, b})
+      REQUIRE(writer.ask<write_result>(
+        put_atom_v, set_request{key, R"({"status":"filled"})", 0, {}}));
+  }
+  // No change feed: this instance's indexes learn only of its own writes.
+  running_store store{query_config(server.url("wq:")
+                                     + "&wait_replicas=1&wait_timeout_ms=100"
+                                       "&watches=local",
+                                   2)};
+  transaction_request txn;
+  txn.ops.push_back(txn_op::put(a, R"({"status":"pending"})"));
+  txn.ops.push_back(txn_op::put(b, R"({"status":"pending"})"));
+  auto committed = store.ask<transaction_reply>(transact_atom_v, txn);
+  REQUIRE_FALSE(committed); // WAIT 1 on a lone server
+  CHECK(code_of(committed.error()) == state_errc::backend_unavailable);
+  query_request req;
+  req.prefix = "q:";
+  req.where = {where("status", query_op::eq, {str("pending")})};
+  std::vector<std::string> found;
+  CHECK(wait_until(
+    [&] {
+      found = all_pages(store, req);
+      return found.size() == 2;
+    },
+    3s));
+  CAPTURE(found);
 }
 
 TEST_CASE("redis sentinel: no Sentinel reachable is backend_unavailable "
