@@ -216,10 +216,20 @@ caf::expected<entry> dynamodb_store::get(const std::string& key,
       return std::move(item.error());
     if (!*item || !(*item)->live_at(now))
       return make_state_error(state_errc::not_found, "no value for key");
+    auto version = (*item)->version;
     auto e = to_entry(std::move(**item));
-    if (e || code_of(e.error()) != state_errc::not_found
-        || attempt + 1 == max_attempts)
+    if (e || code_of(e.error()) != state_errc::not_found)
       return e;
+    if (attempt + 1 == max_attempts)
+      // The item is there and its chunks are not, read after read: not a
+      // racing rewrite but chunks lost (deleted by hand, or by a write
+      // whose outcome was unknown). Saying not_found would contradict the
+      // item, which still refuses a create-only write.
+      return make_state_error(
+        state_errc::backend_error,
+        "the value of '" + key + "' (version " + std::to_string(version)
+          + ") cannot be read: its chunks are missing from the table ("
+          + std::to_string(max_attempts) + " reads)");
   }
 }
 
@@ -239,10 +249,11 @@ caf::expected<write_result> dynamodb_store::set(set_request&& req,
     item.value = std::move(req.value);
   }
   auto result = put(item, req.cond, now);
-  // Drop our chunks only when the put surely failed: after a lost reply the
-  // item may point at them.
+  // Drop our chunks only when the put surely failed: after a lost reply,
+  // or one that could not be read, the item may point at them.
   if (!result && item.chunks != 0
-      && code_of(result.error()) != state_errc::backend_unavailable)
+      && code_of(result.error()) != state_errc::backend_unavailable
+      && code_of(result.error()) != state_errc::serialization_error)
     delete_chunks(item.key, item.blob, item.chunks);
   return result;
 }
