@@ -14,6 +14,7 @@
 #include "http/backup_line.hpp"
 #include "http/responses.hpp"
 #include "http/store_call.hpp"
+#include "util/wall_clock.hpp"
 
 namespace solver_state::gateway {
 
@@ -23,12 +24,6 @@ namespace {
 /// batches and group commits full, few enough for CAF's reply matching
 /// (CAF-0.17 notes: a window of at most 128).
 constexpr size_t import_window = 64;
-
-unix_ms wall_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
 
 /// The lines of an NDJSON body, one at a time, numbered from 1. A "\r"
 /// before the "\n" is dropped.
@@ -179,7 +174,7 @@ private:
       }
       // Already expired: restoring it would only have the sweep delete it.
       if (pending_->expires_at_ms > 0
-          && pending_->expires_at_ms <= wall_now_ms()) {
+          && pending_->expires_at_ms <= unix_now_ms()) {
         ++expired_;
         pending_.reset();
         continue;

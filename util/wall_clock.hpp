@@ -11,6 +11,14 @@
 
 namespace solver_state {
 
+/// The wall clock now, in Unix milliseconds: for code outside an actor's
+/// clock (threads of detached actors, engine feeds, the gateway).
+inline unix_ms unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
 class wall_clock {
 public:
   using steady_point = std::chrono::steady_clock::time_point;
@@ -19,9 +27,7 @@ public:
 
   static wall_clock starting_now(steady_point actor_now) {
     wall_clock c;
-    c.origin_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::system_clock::now().time_since_epoch())
-                     .count();
+    c.origin_ms_ = unix_now_ms();
     c.origin_ = actor_now;
     return c;
   }

@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "messages/errors.hpp"
+#include "util/wall_clock.hpp"
 
 namespace solver_state {
 
@@ -74,12 +75,6 @@ void write_marker(const std::string& path, uint64_t members_hash) {
                  path, std::strerror(errno));
 }
 
-unix_ms now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
-
 // -- claiming ----------------------------------------------------------------
 
 /// One claim of a batch of keys, through its three steps: read every copy,
@@ -114,7 +109,7 @@ void drop_copies(guard_ptr self, run_ptr run);
 /// source's copy here (create-only: never over a value of this node).
 void take_copies(guard_ptr self, run_ptr run) {
   auto& st = self->state;
-  auto now = now_ms();
+  auto now = unix_now_ms();
   run->errors.resize(run->keys.size());
   std::vector<std::pair<size_t, entry*>> inserts;
   for (size_t i = 0; i < run->keys.size(); ++i) {

@@ -145,16 +145,18 @@ struct index_set::plan {
     };
     auto same = at({}, 0);
     auto in_prefix = [&](const node* n) {
-      ++set.value_walk_visits_;
       return std::string_view{n->first}.substr(0, prefix.size()) == prefix;
     };
+    auto& visits = set.value_walk_visits_;
     if (!descending) {
       auto it = after && *after >= prefix ? s.upper_bound(at(*after, 0))
                 : prefix.empty()        ? s.lower_bound(at({}, -1))
                                         : s.lower_bound(at(prefix, 0));
-      for (; it != s.end() && same_value(*it, i, same); ++it)
+      for (; it != s.end() && same_value(*it, i, same); ++it) {
+        ++visits;
         if (!in_prefix(it->owner) || !visit(it->owner))
           return; // past the prefix: every key after it is too
+      }
     } else {
       auto end = prefix_end(prefix);
       auto it = after && (!end || *after < *end) ? s.lower_bound(at(*after, 0))
@@ -162,6 +164,7 @@ struct index_set::plan {
                       : s.upper_bound(at({}, 1));
       while (it != s.begin()) {
         --it;
+        ++visits;
         if (!same_value(*it, i, same) || !in_prefix(it->owner)
             || !visit(it->owner))
           return; // below the prefix: every key before it is too

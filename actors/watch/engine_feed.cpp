@@ -17,6 +17,7 @@
 #include "backends/codec/value_codec.hpp"
 #include "backends/shard_placement.hpp"
 #include "messages/errors.hpp"
+#include "util/wall_clock.hpp"
 
 namespace solver_state {
 
@@ -51,12 +52,6 @@ struct feed_state {
 };
 
 using feed_ptr = caf::stateful_actor<feed_state>*;
-
-unix_ms wall_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
 
 /// Stages `ev` (a stored value) in the recorder, decoded.
 void stage(feed_ptr self, change_event& ev) {
@@ -234,7 +229,7 @@ void read_once(feed_ptr self) {
   auto undecodable = st.undecodable;
   for (auto& ev : st.read)
     stage(self, ev);
-  st.changes->expire_due(wall_now());
+  st.changes->expire_due(unix_now_ms());
   hand_to_hub(self);
   if (st.undecodable > undecodable)
     // A watcher cannot be handed such a change, and must not miss it

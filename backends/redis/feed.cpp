@@ -14,6 +14,7 @@
 #include "backends/redis/connection.hpp"
 #include "messages/errors.hpp"
 #include "util/decimal_field.hpp"
+#include "util/wall_clock.hpp"
 
 namespace solver_state {
 
@@ -77,7 +78,7 @@ public:
   expiries(size_t max) override {
     redis_connection side{conn_.options()};
     auto key = conn_.options().prefix + "expiry";
-    auto after = "(" + std::to_string(wall_now());
+    auto after = "(" + std::to_string(unix_now_ms());
     auto limit = std::to_string(max);
     auto r = side.command(
       {"ZRANGEBYSCORE", key, after, "+inf", "WITHSCORES", "LIMIT", "0", limit});
@@ -100,12 +101,6 @@ public:
   }
 
 private:
-  static unix_ms wall_now() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-  }
-
   using steady = std::chrono::steady_clock;
 
   /// How long the feed stays silent before it asks the server for a pong.
