@@ -252,6 +252,23 @@ void discard_changes(shard_ptr self) {
   self->state.indexed = 0;
 }
 
+/// Stages the expire events a write owes before its own: of every key the
+/// store's writes found held past its expiry (the sweep had not reached
+/// it), and, where the backend expires keys by itself, of every tracked
+/// expiry that has passed (a put would stop tracking it unheard). Called
+/// right after every store call that writes, so that each comes before the
+/// change of the write that met it, never after a later one.
+void owe_expiries(shard_ptr self) {
+  auto& st = self->state;
+  auto keys = st.store->take_expired_by_writes();
+  if (!st.recording())
+    return;
+  for (auto& key : keys)
+    st.changes.expired(std::move(key));
+  if (!st.store->reports_expiries())
+    st.changes.expire_due(now_of(self));
+}
+
 /// Copies the keys and values of `ops` before the store takes them.
 void copy_for_watchers(shard_ptr self, const std::vector<pending_op>& ops) {
   if (self->state.recording())
@@ -261,6 +278,7 @@ void copy_for_watchers(shard_ptr self, const std::vector<pending_op>& ops) {
 /// Records what `ops` changed (copy_for_watchers ran before the store).
 void record_changes(shard_ptr self, const std::vector<pending_op>& ops) {
   auto& st = self->state;
+  owe_expiries(self);
   if (!st.recording())
     return;
   st.changes.record(ops, st.copies);
@@ -288,8 +306,17 @@ void record_current_state(shard_ptr self,
         st.changes.put(p.key, got->version, std::move(got->value),
                        got->expires_at_ms);
     } else if (code_of(got.error()) == state_errc::not_found) {
-      if (p.before.found())
+      // A prior entry whose expiry has passed since was put back expired:
+      // it expired, it was not deleted. A store whose sweep reports
+      // expiries says so when it drops it; for the others (the backend
+      // expires keys itself) it is said now, as the recorder no longer
+      // tracks the old expiry (the transaction's write replaced it).
+      bool expired_since = p.before.expires_at_ms != 0
+                           && p.before.expires_at_ms <= now;
+      if (p.before.found() && !expired_since)
         st.changes.erase(p.key);
+      else if (p.before.found() && !st.store->reports_expiries())
+        st.changes.expired(p.key);
     } else if (failed++ == 0) {
       first_failure = std::move(got.error());
     }
@@ -603,11 +630,11 @@ caf::expected<write_result> do_set(shard_ptr self, set_request req) {
     return st.store->set(std::move(req), expires, now);
   change_copy copy{req.key, req.value};
   auto out = st.store->set(std::move(req), expires, now);
-  if (out) {
+  owe_expiries(self);
+  if (out)
     st.changes.put(std::move(copy.key), out->version, std::move(copy.value),
                    expires);
-    changed(self);
-  }
+  changed(self);
   return out;
 }
 
@@ -617,10 +644,10 @@ caf::expected<bool> do_erase(shard_ptr self, const delete_request& req) {
     return invalid(problem);
   auto& st = self->state;
   auto out = st.store->erase(req, now_of(self));
-  if (out && *out && st.recording()) {
+  owe_expiries(self);
+  if (out && *out && st.recording())
     st.changes.erase(req.key);
-    changed(self);
-  }
+  changed(self);
   return out;
 }
 
@@ -746,6 +773,7 @@ caf::result<transaction_reply> run_transaction(shard_ptr self,
   if (!err) {
     record_changes(self, ops);
   } else {
+    owe_expiries(self);
     record_put_back(self, ops);
     changed(self);
   }
@@ -777,6 +805,9 @@ void apply_locked_part(shard_ptr self, uint32_t part,
   auto& st = self->state;
   copy_for_watchers(self, *ops);
   auto err = st.store->transact(*ops, now_of(self));
+  // Expiries the part met happened before it, whether it is kept or not.
+  owe_expiries(self);
+  publish_changes(self);
   if (err) {
     // The store put back what it had applied of this part: that much is
     // the outcome already, whatever the other parts do. Published now, as
@@ -808,6 +839,7 @@ void apply_locked_part(shard_ptr self, uint32_t part,
       if (st.store->has_pending_commit())
         if (auto err = st.store->commit(); err && !stuck)
           stuck = partly_applied(message_of(err)); // restores taken back
+      owe_expiries(self); // a key the part wrote whose TTL passed meanwhile
       record_current_state(self, *prior);
       publish_changes(self);
     }
@@ -1275,6 +1307,7 @@ void run_background_step(shard_ptr self) {
   if (st.sweep_unfinished)
     sweep(self); // its next chunk, between requests
   bool more = st.store->background_step(now_of(self));
+  owe_expiries(self);
   record_rewritten(self, st.store->take_rewritten());
   if (st.store->has_pending_commit())
     schedule_drain(self);

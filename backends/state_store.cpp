@@ -29,6 +29,12 @@ bool state_store::background_step(unix_ms) {
   return false;
 }
 
+std::vector<std::string> state_store::take_expired_by_writes() {
+  std::vector<std::string> out;
+  out.swap(expired_by_writes_);
+  return out;
+}
+
 std::vector<std::string> state_store::take_rewritten() {
   return {};
 }

@@ -173,6 +173,16 @@ public:
   /// message larger than its history, which every watcher would miss.
   static constexpr size_t max_sweep_keys = 10'000;
 
+  /// Keys that a write or a delete since the last call found held past
+  /// their expiry (the sweep had not dropped them yet), in the order met.
+  /// Each is owed an expire event before that write's own: the sweep will
+  /// never name it now, and a delete of it reports nothing deleted, so the
+  /// watchers and the indexes would otherwise never hear that it expired.
+  /// Stores whose sweep reports expiries note them as their writes meet
+  /// them (note_expired_by_write), only once the write is applied; the
+  /// shard takes them after every call that writes. The default: none.
+  virtual std::vector<std::string> take_expired_by_writes();
+
   /// True when sweep() drops every expired key itself and names them: the
   /// shard then learns of expiries from it. Otherwise (the backend expires
   /// keys on its own, or another shard sweeps the shared table) the shard
@@ -238,6 +248,21 @@ public:
   virtual caf::error health_check();
 
   virtual store_stats stats() const;
+
+protected:
+  void note_expired_by_write(const std::string& key) {
+    expired_by_writes_.push_back(key);
+  }
+  /// How many are noted: a store that undoes a batch's writes drops what
+  /// the batch noted (forget_expired_by_writes_after).
+  size_t expired_by_writes_noted() const { return expired_by_writes_.size(); }
+  void forget_expired_by_writes_after(size_t noted) {
+    if (expired_by_writes_.size() > noted)
+      expired_by_writes_.resize(noted);
+  }
+
+private:
+  std::vector<std::string> expired_by_writes_;
 };
 
 } // namespace solver_state

@@ -463,6 +463,10 @@ void coded_store::rewrite(const std::vector<std::string>& keys,
   }
 }
 
+std::vector<std::string> coded_store::take_expired_by_writes() {
+  return inner_->take_expired_by_writes();
+}
+
 std::vector<std::string> coded_store::take_rewritten() {
   return std::exchange(rotation_->moved, {});
 }

@@ -262,6 +262,8 @@ caf::expected<write_result> file_store::set(set_request&& req,
     return err;
   if (it == index_.end() && !budget_->try_take())
     return capacity_problem(*budget_);
+  if (it != index_.end() && !live)
+    note_expired_by_write(req.key);
   auto version = ++last_version_;
   log_->encode(pending_, wal_op::put, req.key, req.value, version,
                expires_at);
@@ -301,6 +303,8 @@ caf::expected<bool> file_store::erase(const delete_request& req,
   }
   if (auto err = refuse_writes())
     return err;
+  if (!live)
+    note_expired_by_write(req.key);
   auto version = ++last_version_;
   log_->encode(pending_, wal_op::erase, req.key, {}, version, 0);
   apply_erase(req.key, version);
@@ -359,6 +363,8 @@ caf::error file_store::transact(std::vector<pending_op>& ops, unix_ms now) {
   for (size_t i = 0; i < ops.size(); ++i) {
     auto& op = ops[i];
     bool live = (*prior)[i].before.found();
+    if (!live && index_.count(op.target()) != 0)
+      note_expired_by_write(op.target()); // held, past its expiry
     if (op.kind == pending_op::set) {
       auto v = (next++)->version;
       apply_put(op.write.key, std::move(op.write.value), v, op.expires_at);

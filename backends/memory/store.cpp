@@ -106,6 +106,8 @@ caf::expected<write_result> memory_store::set(set_request&& req,
       && (!live || it->second.data.version != req.cond.version))
     return make_state_error(state_errc::version_mismatch,
                             live ? "version differs" : "key does not exist");
+  if (it != slots_.end() && !live)
+    note_expired_by_write(it->first);
   if (it == slots_.end()) {
     if (auto err = admit_new_key())
       return err;
@@ -162,6 +164,8 @@ caf::expected<bool> memory_store::erase(const delete_request& req,
     return make_state_error(state_errc::version_mismatch, "key exists");
   if (it == slots_.end())
     return false;
+  if (!live)
+    note_expired_by_write(it->first);
   remove(it);
   return live;
 }

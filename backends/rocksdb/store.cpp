@@ -297,6 +297,7 @@ void rocksdb_store::apply(std::vector<pending_op>& ops, unix_ms now) {
     return peek(key);
   };
   auto saved = totals_;
+  auto noted = expired_by_writes_noted();
   rocksdb::WriteBatch batch;
   std::vector<bool> depends(ops.size(), false); // on this batch's write
   size_t taken = 0, removed = 0;
@@ -328,6 +329,8 @@ void rocksdb_store::apply(std::vector<pending_op>& ops, unix_ms now) {
       op.fail(err);
       continue;
     }
+    if (*held && !live)
+      note_expired_by_write(key); // forgotten below if the batch fails
     if (op.kind == pending_op::set) {
       if (!*held && !budget_->try_take()) {
         op.fail(capacity_problem(*budget_));
@@ -352,6 +355,7 @@ void rocksdb_store::apply(std::vector<pending_op>& ops, unix_ms now) {
   if (batch.Count() == 0)
     return;
   if (auto err = write(batch, saved)) {
+    forget_expired_by_writes_after(noted);
     budget_->give_back(taken);
     for (size_t i = 0; i < ops.size(); ++i)
       if (depends[i])
@@ -406,6 +410,8 @@ caf::error rocksdb_store::transact(std::vector<pending_op>& ops,
   for (size_t i = 0; i < ops.size(); ++i) {
     auto& op = ops[i];
     bool live = (*prior)[i].before.found();
+    if (before[i] && !live)
+      note_expired_by_write(op.target()); // held, past its expiry
     if (op.kind == pending_op::set)
       op.written = write_result{versions[i], !live};
     else

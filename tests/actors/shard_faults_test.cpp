@@ -150,8 +150,9 @@ struct faulty_fixture : deterministic_system {
   }
 };
 
-set_request put(std::string key, std::string value) {
-  return set_request{std::move(key), std::move(value), 0, condition::always()};
+set_request put(std::string key, std::string value, int64_t ttl_ms = 0) {
+  return set_request{std::move(key), std::move(value), ttl_ms,
+                     condition::always()};
 }
 
 /// An owner that never answers: every message stays in its mailbox.
@@ -424,6 +425,45 @@ TEST_CASE("a transaction that cannot be put back whole says so, and the "
   CHECK(now->value == status_value("new")); // what the reply says
   CHECK(with_status(fx, "new") == std::vector<std::string>{k0});
   CHECK(with_status(fx, "old").empty());
+}
+
+TEST_CASE("a transaction put back after a restored key's expiry passed: "
+          "the key expires, it is not deleted") {
+  auto f = std::make_shared<faults>();
+  f->backend = "memory";
+  faulty_fixture fx{2, store_options{}, f};
+  auto k0 = key_of_shard(0), k1 = key_of_shard(1);
+  REQUIRE(fx.ask_actor<write_result>(fx.store.router, put_atom_v,
+                                     put(k0, "old", 1000)));
+  auto log = std::make_shared<testing::watch_log>();
+  auto watcher = fx.stop_at_end(fx.sys->spawn(testing::log_watcher, log));
+  REQUIRE(fx.ask_actor<watch_started>(fx.store.hub, watch_atom_v,
+                                      watch_request{"txn:", false, 0, 0},
+                                      watcher));
+  // k1's part is slow and then fails: k0's part, applied over the live
+  // entry, is put back after that entry's expiry.
+  fx.f->refuse_set = [&](const std::string& key) {
+    if (key != k1)
+      return false;
+    fx.sched->advance_time(std::chrono::milliseconds{1500});
+    return true;
+  };
+  transaction_request req;
+  req.ops = {txn_op::put(k0, "new"), txn_op::put(k1, "new")};
+  auto reply = fx.ask_actor<transaction_reply>(fx.store.router,
+                                               transact_atom_v, req);
+  fx.f->refuse_set = nullptr;
+  REQUIRE_FALSE(reply);
+  fx.advance(std::chrono::seconds{2}); // ticks: the expiry is told
+  auto events = log->snapshot();
+  auto count = [&](change_cause cause) {
+    return std::count_if(events.begin(), events.end(), [&](auto& e) {
+      return e.key == k0 && e.why() == cause;
+    });
+  };
+  CHECK(count(change_cause::del) == 0); // it was never deleted
+  CHECK(count(change_cause::expire) == 1);
+  CHECK_FALSE(fx.ask_actor<entry>(fx.store.router, get_atom_v, k0));
 }
 
 TEST_CASE("a transaction put back: a restored key's new version reaches the "

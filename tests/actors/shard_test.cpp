@@ -13,8 +13,10 @@
 #include <catch2/catch.hpp>
 
 #include "actors/shard.hpp"
+#include "backends/compiled_plugins.hpp"
 #include "backends/key_budget.hpp"
 #include "backends/memory/store.hpp"
+#include "backends/plugin.hpp"
 #include "tests/support/deterministic_fixture.hpp"
 #include "tests/support/file_test_support.hpp"
 
@@ -497,6 +499,77 @@ TEST_CASE("shard: a sweep's expire events survive the failed commit of a "
   w.sched->run();
   CHECK(w.count("state:c:ttl", change_cause::expire) == 1);
   CHECK(w.count("state:c:later", change_cause::put) == 0);
+}
+
+namespace {
+
+/// A fresh store of `type` (memory, file, rocksdb) for one shard, its
+/// files (if any) under `dir`.
+std::unique_ptr<state_store> store_of_type(const std::string& type,
+                                           const std::string& dir) {
+  if (type == "memory")
+    return memory();
+  auto cfg = testing::file_config_for(dir, 1, fsync_policy::always);
+  cfg.type = type;
+  cfg.rocksdb.base_path = dir;
+  auto stores = compiled_plugins().find(type)->create_stores(cfg);
+  INFO((stores ? std::string{} : message_of(stores.error())));
+  REQUIRE(stores);
+  return std::move((*stores)[0]);
+}
+
+/// Where in `events` the first change of `key` by `cause` is (npos: none).
+size_t position_of(const std::vector<change_event>& events,
+                   const std::string& key, change_cause cause) {
+  for (size_t i = 0; i < events.size(); ++i)
+    if (events[i].key == key && events[i].why() == cause)
+      return i;
+  return std::string::npos;
+}
+
+} // namespace
+
+TEST_CASE("shard: a write or a delete that meets a key past its expiry, "
+          "before the sweep, sends its expire event first") {
+  // The sweep no longer finds such a key, and a delete of it reports
+  // nothing deleted: watchers (and the indexes, fed the same changes) never
+  // heard that it expired, and kept it.
+  std::vector<std::string> types{"memory", "file"};
+#if SOLVER_STATE_WITH_ROCKSDB
+  types.push_back("rocksdb");
+#endif
+  for (auto& type : types) {
+    INFO("backend " << type);
+    testing::temp_dir dir;
+    watched_shard w{store_of_type(type, dir.path)};
+    for (auto key : {"state:c:del", "state:c:put", "state:c:txn"})
+      REQUIRE(w.ask_actor<write_result>(w.shard, put_atom_v,
+                                        put(key, "old", 1000)));
+    w.sched->run();
+    w.events->clear();
+    w.advance(1001ms); // past their expiry; no tick has swept yet
+    auto gone = w.ask_actor<bool>(w.shard, delete_atom_v,
+                                  delete_request{"state:c:del", {}});
+    REQUIRE(gone);
+    CHECK_FALSE(*gone); // it had expired: nothing was deleted
+    REQUIRE(w.ask_actor<write_result>(w.shard, put_atom_v,
+                                      put("state:c:put", "new")));
+    transaction_request txn;
+    txn.ops = {txn_op::put("state:c:txn", "new")};
+    REQUIRE(w.ask_actor<transaction_reply>(w.shard, transact_atom_v, txn));
+    (*w.self)->send(w.shard, tick_atom_v); // the sweep: nothing left
+    w.sched->run();
+    auto& ev = *w.events;
+    CHECK(w.count("state:c:del", change_cause::expire) == 1);
+    CHECK(w.count("state:c:del", change_cause::del) == 0);
+    for (auto key : {"state:c:put", "state:c:txn"}) {
+      INFO(key);
+      CHECK(w.count(key, change_cause::expire) == 1);
+      CHECK(w.count(key, change_cause::put) == 1);
+      CHECK(position_of(ev, key, change_cause::expire)
+            < position_of(ev, key, change_cause::put));
+    }
+  }
 }
 
 TEST_CASE("shard: a sweep of more keys than its bound goes on in steps, "
