@@ -275,12 +275,56 @@ void copy_for_watchers(shard_ptr self, const std::vector<pending_op>& ops) {
     change_recorder::copy(ops, self->state.copies);
 }
 
+/// Whether a write that failed with `err` may still have been applied: the
+/// backend failed it for a reason of its own, not a condition or a limit
+/// (Redis made it but too few replicas acknowledged it; a connection lost
+/// after the command went out leaves it unknown).
+bool may_have_applied(const caf::error& err) {
+  switch (code_of(err)) {
+    case state_errc::backend_unavailable:
+    case state_errc::backend_error:
+    case state_errc::io_error:
+    case state_errc::timeout:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// The indexes read back the keys of writes that failed but may have been
+/// applied, once the shard's writes are committed (reindex_atom drains
+/// first): they follow what the store holds, not what a write meant to
+/// do. With an engine's change feed they would hear of such a write; with
+/// none (watches=local), nothing else would tell them.
+void reindex_unsure_writes(shard_ptr self, std::vector<std::string> keys) {
+  if (keys.empty() || !self->state.indexes)
+    return;
+  self->send(self, reindex_atom_v, batch_request{std::move(keys)});
+}
+
+/// The keys of `ops` (as copied before the store took them) whose write
+/// failed but may have been applied.
+std::vector<std::string> unsure_writes(const std::vector<pending_op>& ops,
+                                       const std::vector<change_copy>& copies) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < ops.size() && i < copies.size(); ++i) {
+    auto& op = ops[i];
+    if (op.kind == pending_op::get)
+      continue;
+    if (auto err = op.failure(); err && may_have_applied(err))
+      out.push_back(copies[i].key);
+  }
+  return out;
+}
+
 /// Records what `ops` changed (copy_for_watchers ran before the store).
 void record_changes(shard_ptr self, const std::vector<pending_op>& ops) {
   auto& st = self->state;
   owe_expiries(self);
   if (!st.recording())
     return;
+  if (st.indexes)
+    reindex_unsure_writes(self, unsure_writes(ops, st.copies));
   st.changes.record(ops, st.copies);
   changed(self);
 }
@@ -634,6 +678,8 @@ caf::expected<write_result> do_set(shard_ptr self, set_request req) {
   if (out)
     st.changes.put(std::move(copy.key), out->version, std::move(copy.value),
                    expires);
+  else if (may_have_applied(out.error()))
+    reindex_unsure_writes(self, {std::move(copy.key)});
   changed(self);
   return out;
 }
@@ -647,6 +693,8 @@ caf::expected<bool> do_erase(shard_ptr self, const delete_request& req) {
   owe_expiries(self);
   if (out && *out && st.recording())
     st.changes.erase(req.key);
+  else if (!out && may_have_applied(out.error()))
+    reindex_unsure_writes(self, {req.key});
   changed(self);
   return out;
 }

@@ -210,6 +210,50 @@ TEST_CASE("redis: a transaction over two shards that WAIT failed was still "
   CAPTURE(found);
 }
 
+TEST_CASE("redis: single writes that WAIT failed were still applied, and "
+          "the indexes of a lone instance follow them") {
+  auto& server = shared_redis();
+  {
+    running_store writer{query_config(server.url("wq1:"), 2)};
+    for (auto key : {"q:put", "q:del"})
+      REQUIRE(writer.ask<write_result>(
+        put_atom_v, set_request{key, R"({"status":"filled"})", 0, {}}));
+  }
+  // No change feed: this instance's indexes learn only of its own writes.
+  running_store store{query_config(server.url("wq1:")
+                                     + "&wait_replicas=1&wait_timeout_ms=100"
+                                       "&watches=local",
+                                   2)};
+  // Built from what the engine holds before anything below is written (a
+  // build that read the keys after the writes would hide what is tested).
+  query_request filled;
+  filled.prefix = "q:";
+  filled.where = {where("status", query_op::eq, {str("filled")})};
+  std::vector<std::string> found;
+  REQUIRE(wait_until(
+    [&] {
+      found = all_pages(store, filled);
+      return found.size() == 2;
+    },
+    3s));
+  auto put = store.ask<write_result>(
+    put_atom_v, set_request{"q:put", R"({"status":"pending"})", 0, {}});
+  REQUIRE_FALSE(put); // WAIT 1 on a lone server
+  CHECK(code_of(put.error()) == state_errc::backend_unavailable);
+  auto erased = store.ask<bool>(delete_atom_v, delete_request{"q:del", {}});
+  REQUIRE_FALSE(erased);
+  query_request pending;
+  pending.prefix = "q:";
+  pending.where = {where("status", query_op::eq, {str("pending")})};
+  CHECK(wait_until(
+    [&] {
+      found = all_pages(store, pending);
+      return found == std::vector<std::string>{"q:put"};
+    },
+    3s));
+  CAPTURE(found);
+}
+
 TEST_CASE("redis sentinel: no Sentinel reachable is backend_unavailable "
           "naming them, and the service stays up") {
   auto p1 = free_loopback_port();
