@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include <absl/container/btree_set.h>
@@ -76,6 +77,15 @@ public:
   size_t expire(unix_ms now);
 
   size_t keys() const { return keys_.size(); }
+
+  /// A pass that reads every key again (a refresh after a gap in a shared
+  /// engine's change feed): the keys placed while it runs, or kept by
+  /// keep_in_pass (read and found unreadable), are seen; end_pass forgets
+  /// every other key, gone from the backend during the gap (a delete the
+  /// feed never told), and says how many. begin_pass again starts over.
+  void begin_pass();
+  void keep_in_pass(const std::string& key);
+  size_t end_pass();
 
   using key_visitor = std::function<void(
     const std::string& key, version_t version, unix_ms expires_at,
@@ -236,6 +246,9 @@ private:
   std::vector<entry_set> sets_;
   std::set<std::pair<unix_ms, const node*>> by_expiry_;
   mutable sorted_group group_;
+  /// The keys a pass has seen (none while no pass runs).
+  bool in_pass_ = false;
+  std::unordered_set<const node*> seen_in_pass_;
   std::vector<std::string_view> paths_scratch_;
   std::vector<std::optional<index_value>> fields_scratch_;
 };

@@ -82,8 +82,11 @@ bool shard_indexes::refresh() {
     return false;
   bool idle = !reading();
   // A pass under way may have read keys that changed in the gap: start over.
+  // Keys it does not meet are gone (deleted during the gap): forgotten at
+  // its end.
   prefix_at_ = 0;
   after_.clear();
+  set_.begin_pass();
   if (!building_)
     refreshing_ = true;
   return idle;
@@ -123,10 +126,14 @@ caf::expected<bool> shard_indexes::build_step(state_store& store,
   after_.clear();
   if (++prefix_at_ < prefixes_.size())
     return true;
-  spdlog::info("shard {}: indexes {}: {} keys read, {} indexed", shard_,
+  auto forgotten = set_.end_pass();
+  spdlog::info("shard {}: indexes {}: {} keys read, {} indexed{}", shard_,
                building_ ? "built" : "read again after a gap in the change "
                                      "feed",
-               built_, set_.keys());
+               built_, set_.keys(),
+               forgotten == 0 ? std::string{}
+                              : ", " + std::to_string(forgotten)
+                                  + " gone since forgotten");
   if (has_unreadable()) {
     next_unreadable_retry_ = now + unreadable_retry_wait_;
     spdlog::warn("shard {}: {}{} values could not be read and are not "
@@ -173,6 +180,7 @@ void shard_indexes::take_reads(const std::vector<std::string>& keys,
 }
 
 void shard_indexes::keep_unreadable(const std::string& key) {
+  set_.keep_in_pass(key); // as the indexes held it: not gone
   if (unreadable_dropped_)
     return;
   if (unreadable_.size() < max_unreadable_kept) {

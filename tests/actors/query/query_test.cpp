@@ -168,6 +168,48 @@ TEST_CASE("a refresh reads every key again while queries are answered, and "
   CHECK(keys_of(*after) == std::vector<std::string>{"q:7", "q:new"});
 }
 
+TEST_CASE("a refresh forgets keys deleted behind the indexes' back, and "
+          "keeps those written meanwhile") {
+  auto budget = std::make_shared<key_budget>(0);
+  memory_store store{budget, eviction_policy::reject, 0};
+  auto set = [&](const std::string& key, const std::string& value) {
+    auto r = store.set(set_request{key, value, 0, {}}, 0, 1);
+    REQUIRE(r);
+    return r->version;
+  };
+  for (int i = 0; i < 600; ++i)
+    set("q:" + std::to_string(i), R"({"status":"pending"})");
+  shard_indexes indexes{query_config("memory", 1).indexes, 0, 1, nullptr};
+  run_build(indexes, store);
+  REQUIRE(indexes.indexed_keys() == 600);
+  // Deleted during a gap in the change feed: the indexes never heard.
+  for (auto key : {"q:3", "q:300", "q:599"})
+    REQUIRE(store.erase(delete_request{key, {}}, 1));
+  REQUIRE(indexes.refresh());
+  // One step of the pass, then a key the walk has passed is written, and
+  // a new one (both told, as this shard's own writes are).
+  auto more = indexes.build_step(store, 1);
+  REQUIRE(more);
+  REQUIRE(*more);
+  auto v = set("q:0", R"({"status":"filled"})");
+  indexes.apply(change_event{0, 0, "q:0", v, R"({"status":"filled"})", 0});
+  v = set("q:late", R"({"status":"pending"})");
+  indexes.apply(change_event{0, 0, "q:late", v, R"({"status":"pending"})", 0});
+  run_build(indexes, store);
+  CHECK_FALSE(indexes.reading());
+  CHECK(indexes.indexed_keys() == 600 - 3 + 1);
+  query_request req;
+  req.prefix = "q:";
+  req.where = {where("status", query_op::eq, {str("filled")})};
+  auto filled = indexes.find(req, 1);
+  REQUIRE(filled);
+  REQUIRE(filled->items.size() == 1);
+  CHECK(filled->items[0].key == "q:0");
+  // Without a pass, nothing is forgotten.
+  REQUIRE(store.erase(delete_request{"q:5", {}}, 1));
+  CHECK(indexes.indexed_keys() == 598);
+}
+
 TEST_CASE("following a shared engine's changes reads back only the keys "
           "the indexes do not hold as changed") {
   auto budget = std::make_shared<key_budget>(0);
