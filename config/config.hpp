@@ -100,6 +100,13 @@ struct encryption_config {
   /// new key as primary and keep the old ones until state_reencrypt_pending
   /// reads 0).
   std::vector<encryption_key_config> keys;
+  /// Refuse a stored value that is not encrypted (one written before
+  /// encryption was on, or by something other than this service with
+  /// access to the backend): its key answers an error instead of serving
+  /// bytes no key authenticated, and the walk does not re-encrypt it. Off
+  /// while a store that held plaintext is being migrated; on once
+  /// state_reencrypt_pending reads 0.
+  bool require_encrypted = false;
 
   bool enabled() const { return !keys.empty(); }
 };

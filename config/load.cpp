@@ -259,6 +259,8 @@ void read_encryption_section(section& parent, encryption_config& e,
   section s{parent.child("encryption"), parent.path_of("encryption"),
             problems};
   s.text("primary", e.primary);
+  s.choice<bool>("require_encrypted", e.require_encrypted,
+                 {{"true", true}, {"false", false}});
   auto keys = s.child("keys");
   auto keys_path = s.path_of("keys");
   if (keys && !keys.IsNull() && !keys.IsSequence())
@@ -289,6 +291,10 @@ void read_encryption_section(section& parent, encryption_config& e,
       e.keys.push_back(std::move(key));
     }
   }
+  if (e.keys.empty() && e.require_encrypted)
+    s.problem(s.path_of("require_encrypted"),
+              "needs state.encryption.keys: without a key nothing is "
+              "encrypted, and every value would be refused");
   if (e.keys.empty() && !e.primary.empty())
     s.problem(s.path_of("primary"),
               "names '" + e.primary + "' but state.encryption.keys is empty");

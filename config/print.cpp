@@ -65,6 +65,8 @@ void emit_state(YAML::Emitter& out, const state_config& st) {
   out << YAML::Key << "encryption" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "primary" << YAML::Value << YAML::DoubleQuoted
       << st.encryption.primary;
+  out << YAML::Key << "require_encrypted" << YAML::Value
+      << st.encryption.require_encrypted;
   out << YAML::Key << "keys" << YAML::Value << YAML::BeginSeq;
   for (auto& k : st.encryption.keys)
     out << YAML::Flow << YAML::BeginMap << YAML::Key << "id" << YAML::Value

@@ -145,6 +145,7 @@ key_ring::load(const encryption_config& cfg) {
     return make_state_error(state_errc::bad_request,
                             "state.encryption.primary: '" + cfg.primary
                               + "' is not the id of a listed key");
+  ring->requires_encrypted_ = cfg.require_encrypted;
   return std::shared_ptr<const key_ring>{std::move(ring)};
 }
 

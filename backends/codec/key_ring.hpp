@@ -52,11 +52,16 @@ public:
 
   const std::vector<key>& keys() const { return keys_; }
 
+  /// state.encryption.require_encrypted: a stored value that is not
+  /// encrypted is refused, not served.
+  bool requires_encrypted() const { return requires_encrypted_; }
+
 private:
   key_ring() = default;
 
   std::vector<key> keys_;
   size_t primary_ = 0;
+  bool requires_encrypted_ = false;
 };
 
 } // namespace solver_state

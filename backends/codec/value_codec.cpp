@@ -92,6 +92,12 @@ caf::error restore_error(std::string_view key, const std::string& why) {
                             + "': cannot restore its stored value: " + why);
 }
 
+/// Why state.encryption.require_encrypted refuses a stored value.
+const std::string not_encrypted_reason =
+  "it is stored without encryption, which "
+  "state.encryption.require_encrypted refuses (written before encryption "
+  "was on, or by another writer of the backend)";
+
 /// `s` cut down to `part`, a view into it, in place (no new string). By
 /// reference: a moved short string would leave `part` behind in the old one.
 std::string keep_only(std::string& s, std::string_view part) {
@@ -476,6 +482,8 @@ caf::expected<std::string> value_codec::encode(std::string_view key,
 }
 
 std::string value_codec::damage(std::string_view key, std::string stored) {
+  if (refuses_plaintext(stored))
+    return not_encrypted_reason; // no configuration of this store reads it
   if (!has_magic(stored))
     return {};
   auto form = inspect_stored(stored);
@@ -488,8 +496,17 @@ std::string value_codec::damage(std::string_view key, std::string stored) {
   return opened ? std::string{} : message_of(opened.error());
 }
 
+bool value_codec::refuses_plaintext(std::string_view stored) const {
+  if (!impl_->keys || !impl_->keys->requires_encrypted())
+    return false;
+  auto form = inspect_stored(stored);
+  return !form.encrypted && form.problem.empty(); // a bad frame says why
+}
+
 caf::expected<std::string> value_codec::decode(std::string_view key,
                                                std::string stored) {
+  if (refuses_plaintext(stored))
+    return restore_error(key, not_encrypted_reason);
   if (!has_magic(stored))
     return stored;
   auto form = inspect_stored(stored);

@@ -95,6 +95,11 @@ public:
   /// max_value_bytes.
   caf::expected<std::string> decode(std::string_view key, std::string stored);
 
+  /// True when `stored` is a client's bytes or a sound frame without
+  /// encryption, and state.encryption.require_encrypted refuses such
+  /// values: decode fails naming the setting, damage says why.
+  bool refuses_plaintext(std::string_view stored) const;
+
   /// Why no key could ever decode `stored` (a frame cut short or of an
   /// unknown form, or an encrypted one that does not authenticate under the
   /// key it names, which this codec holds); empty when the frame itself is

@@ -221,6 +221,28 @@ TEST_CASE("state.compression.dictionaries: a list of files, only with "
                              "zstd"));
 }
 
+TEST_CASE("state.encryption.require_encrypted: a boolean, only with keys") {
+  auto good = parse_config("state:\n  encryption:\n    primary: k1\n"
+                           "    require_encrypted: true\n"
+                           "    keys: [{id: k1, file: /etc/k1.key}]\n");
+  INFO((good.problems.empty() ? "" : good.problems.front()));
+  REQUIRE(good.ok());
+  CHECK(good.config.state.encryption.require_encrypted);
+  auto off = parse_config("state:\n  encryption:\n    primary: k1\n"
+                          "    keys: [{id: k1, file: /etc/k1.key}]\n");
+  REQUIRE(off.ok());
+  CHECK_FALSE(off.config.state.encryption.require_encrypted);
+  auto keyless = parse_config("state:\n  encryption:\n"
+                              "    require_encrypted: true\n");
+  CHECK(has_problem(keyless, "state.encryption.require_encrypted: needs "
+                             "state.encryption.keys: without a key nothing is "
+                             "encrypted, and every value would be refused"));
+  auto word = parse_config("state:\n  encryption:\n    primary: k1\n"
+                           "    require_encrypted: always\n"
+                           "    keys: [{id: k1, file: /etc/k1.key}]\n");
+  CHECK_FALSE(word.ok());
+}
+
 TEST_CASE("every bad field is reported with its path") {
   auto r = parse_config(R"(
 state:

@@ -293,6 +293,80 @@ TEST_CASE("rotation: values under the old key that fail to decode (altered) "
   }
 }
 
+TEST_CASE("require_encrypted: a value planted without encryption is "
+          "refused and counted, never re-encrypted by the walk") {
+  temp_dir dir;
+  key_files files;
+  files.hex_key("k1");
+  auto base = dir.sub("state");
+  constexpr int written = key_count;
+  {
+    coded old{base, files, {"k1"}};
+    for (int i = 0; i < written; ++i)
+      old.put(key_of(i), value_of(i));
+  }
+  {
+    coded planter{base, files, {}}; // a writer without the key
+    planter.put(key_of(7), R"({"status":"filled","n":7})");
+  }
+  auto strict = [](state_config& cfg) {
+    cfg.encryption.require_encrypted = true;
+  };
+  {
+    coded store{base, files, {"k1"}, default_file_env(), strict};
+    store.rotate();
+    auto stats = store.store->stats();
+    CHECK(stats.reencrypt_pending == 0); // nothing the walk may move
+    CHECK(stats.undecryptable == 1);
+    auto planted = store.store->get(key_of(7), now);
+    REQUIRE_FALSE(planted);
+    CHECK(code_of(planted.error()) == state_errc::backend_error);
+    CHECK_THAT(message_of(planted.error()),
+               Catch::Contains(key_of(7))
+                 && Catch::Contains("require_encrypted"));
+    for (int i = 0; i < written; ++i)
+      if (i != 7) {
+        auto e = store.store->get(key_of(i), now);
+        REQUIRE(e);
+        CHECK(e->value == value_of(i));
+      }
+  }
+  // The walk did not launder it: still in plaintext at rest.
+  auto ids = key_ids_at_rest(base);
+  CHECK(ids["(plain)"] == 1);
+  // A client's write replaces it, encrypted.
+  coded store{base, files, {"k1"}, default_file_env(), strict};
+  store.put(key_of(7), value_of(7));
+  auto e = store.store->get(key_of(7), now);
+  REQUIRE(e);
+  CHECK(e->value == value_of(7));
+}
+
+TEST_CASE("without require_encrypted, the walk encrypts a value stored "
+          "without encryption") {
+  temp_dir dir;
+  key_files files;
+  files.hex_key("k1");
+  auto base = dir.sub("state");
+  {
+    coded planter{base, files, {}};
+    planter.put(key_of(7), value_of(7));
+  }
+  {
+    coded store{base, files, {"k1"}};
+    store.rotate();
+    CHECK(store.store->stats().undecryptable == 0);
+    REQUIRE(store.store->get(key_of(7), now));
+  }
+  auto cfg = file_config_for(base, 1);
+  auto raw = open_file_stores(cfg, default_file_env());
+  REQUIRE(raw);
+  auto e = (*raw)[0]->get(key_of(7), now);
+  REQUIRE(e);
+  CHECK(inspect_stored(e->value).encrypted);
+  (*raw)[0]->close();
+}
+
 TEST_CASE("a value under the primary key altered at rest is counted as "
           "undecryptable by the start's walk") {
   temp_dir dir;

@@ -26,8 +26,10 @@ compression_config zstd_from(size_t min_bytes) {
 
 std::shared_ptr<const key_ring> ring(const testing::key_files& files,
                                      std::vector<std::string> ids,
-                                     const std::string& primary) {
+                                     const std::string& primary,
+                                     bool require_encrypted = false) {
   encryption_config cfg;
+  cfg.require_encrypted = require_encrypted;
   for (auto& id : ids)
     cfg.keys.push_back({id, files.dir() + "/" + id + ".key"});
   cfg.primary = primary;
@@ -304,6 +306,40 @@ TEST_CASE("changing the settings never breaks reading older values") {
   CHECK_FALSE(rotated.current(under_k1));
   CHECK(rotated.current(encode_ok(rotated, "k", order)));
   CHECK_FALSE(rotated.current(raw));
+}
+
+TEST_CASE("require_encrypted: a value stored without encryption is refused, "
+          "naming the key and the setting; encrypted ones read as before") {
+  testing::key_files files;
+  files.hex_key("k1");
+  auto order = json_order();
+  value_codec plain{{}, nullptr, max_value};
+  value_codec zipped{zstd_from(64), nullptr, max_value};
+  value_codec lenient{zstd_from(64), ring(files, {"k1"}, "k1"), max_value};
+  value_codec strict{zstd_from(64), ring(files, {"k1"}, "k1", true),
+                     max_value};
+  auto under_k1 = encode_ok(lenient, "order:t:1", order);
+  CHECK(decode_ok(strict, "order:t:1", under_k1) == order);
+  CHECK(decode_ok(strict, "order:t:1", encode_ok(strict, "order:t:1", "x"))
+        == "x");
+  CHECK(strict.damage("order:t:1", under_k1).empty());
+  // A client's bytes as they are, a frame without AES (escaped, or only
+  // compressed): planted by anyone who can write to the backend, they
+  // would be served as if this service had written them.
+  for (auto stored : {encode_ok(plain, "order:t:1", order),
+                      encode_ok(plain, "order:t:1", "\xffSV\x01 looks framed"),
+                      encode_ok(zipped, "order:t:1", order)}) {
+    CHECK(decode_ok(lenient, "order:t:1", stored).size() > 0);
+    auto why = decode_error(strict, "order:t:1", stored);
+    CHECK_THAT(why, Catch::Contains("order:t:1")
+                      && Catch::Contains("require_encrypted"));
+    CHECK_THAT(strict.damage("order:t:1", stored),
+               Catch::Contains("require_encrypted"));
+    CHECK_FALSE(strict.current(stored));
+  }
+  // A damaged frame still says what is wrong with it.
+  CHECK_THAT(decode_error(strict, "order:t:1", std::string{"\xffSV\x09"} + "x"),
+             Catch::Contains("frame format 9"));
 }
 
 TEST_CASE("a value under a key that is not configured is an error naming "
