@@ -670,8 +670,11 @@ caf::expected<write_result> do_set(shard_ptr self, set_request req) {
     return err;
   auto now = now_of(self);
   auto expires = st.expiry_for(req, now);
-  if (!st.recording())
-    return st.store->set(std::move(req), expires, now);
+  if (!st.recording()) {
+    auto out = st.store->set(std::move(req), expires, now);
+    st.store->take_expired_by_writes(); // nobody to tell
+    return out;
+  }
   change_copy copy{req.key, req.value};
   auto out = st.store->set(std::move(req), expires, now);
   owe_expiries(self);
@@ -853,9 +856,10 @@ void apply_locked_part(shard_ptr self, uint32_t part,
   auto& st = self->state;
   copy_for_watchers(self, *ops);
   auto err = st.store->transact(*ops, now_of(self));
-  // Expiries the part met happened before it, whether it is kept or not.
+  // Expiries the part met happened before it, whether it is kept or not:
+  // staged now, published once what the part wrote is durable (a failed
+  // commit puts the expired entries back, for the sweep to tell).
   owe_expiries(self);
-  publish_changes(self);
   if (err) {
     // The store put back what it had applied of this part: that much is
     // the outcome already, whatever the other parts do. Published now, as
@@ -869,6 +873,11 @@ void apply_locked_part(shard_ptr self, uint32_t part,
     // back).
     err = st.store->commit();
   }
+  // The expiries the part met (nothing else is staged here).
+  if (!err || st.store->failed_commit_keeps_writes())
+    publish_changes(self);
+  else
+    discard_changes(self);
   bool applied = !err;
   // The part's changes go to the hub only if the whole transaction is kept
   // (this shard was drained before it locked: nothing else is recorded).
@@ -887,7 +896,9 @@ void apply_locked_part(shard_ptr self, uint32_t part,
       if (st.store->has_pending_commit())
         if (auto err = st.store->commit(); err && !stuck)
           stuck = partly_applied(message_of(err)); // restores taken back
-      owe_expiries(self); // a key the part wrote whose TTL passed meanwhile
+      // A key the part wrote whose TTL passed meanwhile: no watcher saw
+      // that write, so its expiry is nobody's news.
+      st.store->take_expired_by_writes();
       record_current_state(self, *prior);
       publish_changes(self);
     }

@@ -158,8 +158,15 @@ caf::error shard_indexes::reindex(state_store& store,
   if (mine.empty())
     return {};
   auto read = read_readable(store, mine, now);
-  if (!read)
+  if (!read) {
+    // The backend could not be read (down, a connection lost): the keys
+    // are read again later with the values that could not be.
+    for (auto& key : mine)
+      keep_unreadable(key);
+    if (unreadable_why_.empty())
+      unreadable_why_ = message_of(read.error());
     return std::move(read.error());
+  }
   take_reads(mine, *read);
   return {};
 }

@@ -93,7 +93,9 @@ public:
   /// build_step_bytes of values; true while more is left.
   caf::expected<bool> build_step(state_store& store, unix_ms now);
 
-  /// Reads `keys` from the backend into the indexes again.
+  /// Reads `keys` from the backend into the indexes again; when the
+  /// backend cannot be read, keeps them to be read again later, as values
+  /// that could not be read are (retry_unreadable).
   caf::error reindex(state_store& store, const std::vector<std::string>& keys,
                      unix_ms now);
 

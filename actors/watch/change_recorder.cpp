@@ -37,6 +37,8 @@ void change_recorder::erase(std::string key) {
 }
 
 void change_recorder::expired(std::string key) {
+  if (track_expiries_)
+    untrack(key); // gone: no later expiry of it to tell
   stage(change_cause::expire, std::move(key), 0, {});
 }
 

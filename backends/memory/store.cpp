@@ -50,7 +50,7 @@ memory_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
   return out;
 }
 
-caf::error memory_store::admit_new_key() {
+caf::error memory_store::admit_new_key(unix_ms now) {
   if (budget_->try_take())
     return {};
   if (eviction_ == eviction_policy::lru) {
@@ -59,8 +59,12 @@ caf::error memory_store::admit_new_key() {
     // the store then runs over max_items by at most shards-1 keys (and a
     // transaction's new keys), which beats refusing writes under a policy
     // that promises never to refuse.
-    if (auto victim = eviction_victim(); victim != slots_.end())
+    if (auto victim = eviction_victim(); victim != slots_.end()) {
+      // An eviction is no event, but a key past its expiry expired first.
+      if (expired(victim->second.data, now))
+        note_expired_by_write(victim->first);
       remove(victim);
+    }
     budget_->take();
     return {};
   }
@@ -109,7 +113,7 @@ caf::expected<write_result> memory_store::set(set_request&& req,
   if (it != slots_.end() && !live)
     note_expired_by_write(it->first);
   if (it == slots_.end()) {
-    if (auto err = admit_new_key())
+    if (auto err = admit_new_key(now))
       return err;
     it = slots_.emplace(std::move(req.key), slot{}).first;
     std::string_view key = it->first;

@@ -60,7 +60,7 @@ private:
   slot* find_live(const std::string& key, unix_ms now);
 
   /// Makes room for one new key: takes budget or evicts the LRU key.
-  caf::error admit_new_key();
+  caf::error admit_new_key(unix_ms now);
   /// The least recently used key an admission may evict: not one of the
   /// transaction being applied (end() when there is none).
   slot_map::iterator eviction_victim();

@@ -47,6 +47,10 @@ struct faults {
   // "memory": the router coordinates transactions over several shards, as
   // it does for the memory backend (which this store is underneath).
   std::string backend = "faulty";
+  // Expired keys are dropped by the shard's sweep, which names them, as
+  // the memory backend does; otherwise the backend is taken to expire keys
+  // itself (as Redis does) and the shard tracks their expiries.
+  bool sweeps = false;
 };
 
 /// A memory store that misbehaves as `faults` says. The only fake backend
@@ -86,6 +90,15 @@ public:
   }
 
   bool has_pending_commit() const override { return pending_; }
+
+  bool reports_expiries() const override { return f_->sweeps; }
+  size_t sweep(unix_ms now, std::vector<std::string>* expired) override {
+    return f_->sweeps ? inner_.sweep(now, expired) : 0;
+  }
+  std::vector<std::string> take_expired_by_writes() override {
+    auto noted = inner_.take_expired_by_writes();
+    return f_->sweeps ? noted : std::vector<std::string>{};
+  }
 
   caf::error commit() override {
     if (f_->commit_throws)
@@ -431,6 +444,9 @@ TEST_CASE("a transaction put back after a restored key's expiry passed: "
           "the key expires, it is not deleted") {
   auto f = std::make_shared<faults>();
   f->backend = "memory";
+  f->sweeps = GENERATE(false, true);
+  INFO((f->sweeps ? "the sweep names expired keys"
+                  : "the backend expires keys itself"));
   faulty_fixture fx{2, store_options{}, f};
   auto k0 = key_of_shard(0), k1 = key_of_shard(1);
   REQUIRE(fx.ask_actor<write_result>(fx.store.router, put_atom_v,

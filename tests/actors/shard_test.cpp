@@ -572,6 +572,25 @@ TEST_CASE("shard: a write or a delete that meets a key past its expiry, "
   }
 }
 
+TEST_CASE("shard: an lru eviction of a key past its expiry sends its expire "
+          "event") {
+  watched_shard w{std::make_unique<memory_store>(
+    std::make_shared<key_budget>(1), eviction_policy::lru, 0)};
+  REQUIRE(w.ask_actor<write_result>(w.shard, put_atom_v,
+                                    put("state:c:old", "x", 1000)));
+  w.advance(1001ms); // expired; no tick has swept it
+  REQUIRE(w.ask_actor<write_result>(w.shard, put_atom_v,
+                                    put("state:c:new", "y")));
+  w.sched->run();
+  CHECK(w.count("state:c:old", change_cause::expire) == 1);
+  // A live key evicted is no event (docs/api.md).
+  REQUIRE(w.ask_actor<write_result>(w.shard, put_atom_v,
+                                    put("state:c:newer", "z")));
+  w.sched->run();
+  CHECK(w.count("state:c:new", change_cause::expire) == 0);
+  CHECK(w.count("state:c:new", change_cause::del) == 0);
+}
+
 TEST_CASE("shard: a sweep of more keys than its bound goes on in steps, "
           "each its own message to the watch hub") {
   auto sizes = std::make_shared<std::vector<size_t>>();

@@ -186,15 +186,14 @@ TEST_CASE("a refresh forgets keys deleted behind the indexes' back, and "
   for (auto key : {"q:3", "q:300", "q:599"})
     REQUIRE(store.erase(delete_request{key, {}}, 1));
   REQUIRE(indexes.refresh());
-  // One step of the pass, then a key the walk has passed is written, and
-  // a new one (both told, as this shard's own writes are).
+  // One step of the pass, then a new key is written where the walk has
+  // passed (q:00 sorts between q:0 and q:1): told, as this shard's own
+  // writes are, and never read by the pass.
   auto more = indexes.build_step(store, 1);
   REQUIRE(more);
   REQUIRE(*more);
-  auto v = set("q:0", R"({"status":"filled"})");
-  indexes.apply(change_event{0, 0, "q:0", v, R"({"status":"filled"})", 0});
-  v = set("q:late", R"({"status":"pending"})");
-  indexes.apply(change_event{0, 0, "q:late", v, R"({"status":"pending"})", 0});
+  auto v = set("q:00", R"({"status":"filled"})");
+  indexes.apply(change_event{0, 0, "q:00", v, R"({"status":"filled"})", 0});
   run_build(indexes, store);
   CHECK_FALSE(indexes.reading());
   CHECK(indexes.indexed_keys() == 600 - 3 + 1);
@@ -204,7 +203,7 @@ TEST_CASE("a refresh forgets keys deleted behind the indexes' back, and "
   auto filled = indexes.find(req, 1);
   REQUIRE(filled);
   REQUIRE(filled->items.size() == 1);
-  CHECK(filled->items[0].key == "q:0");
+  CHECK(filled->items[0].key == "q:00");
   // Without a pass, nothing is forgotten.
   REQUIRE(store.erase(delete_request{"q:5", {}}, 1));
   CHECK(indexes.indexed_keys() == 598);

@@ -309,7 +309,7 @@ TEST_CASE("changing the settings never breaks reading older values") {
 }
 
 TEST_CASE("require_encrypted: a value stored without encryption is refused, "
-          "naming the key and the setting; encrypted ones read as before") {
+          "naming the key and the setting, and encrypted ones read as before") {
   testing::key_files files;
   files.hex_key("k1");
   auto order = json_order();
