@@ -356,14 +356,54 @@ std::string encode_hwm(version_t v) {
   return out + body;
 }
 
+namespace {
+
+/// Creates `path` and each missing parent, one at a time through `env`,
+/// and makes each new entry durable (an fsync of the directory that holds
+/// it): a power loss after the first acknowledged write must not take away
+/// the directory that write went into, and create_directories syncs
+/// nothing. A path that exists, or cannot be opened for another reason than
+/// a missing part, is left to the open that follows to report.
+caf::error create_base_path(file_env& env, const std::string& path) {
+  namespace fs = std::filesystem;
+  fs::path target = fs::path{path}.lexically_normal();
+  if (!target.empty() && target.filename().empty())
+    target = target.parent_path(); // "var/state/"
+  std::vector<fs::path> missing;
+  for (auto p = target; !p.empty(); p = p.parent_path()) {
+    int fd = env.open_at(AT_FDCWD, p.string(), O_RDONLY | O_DIRECTORY);
+    if (fd >= 0)
+      env.close(fd);
+    if (fd != -ENOENT)
+      break;
+    missing.push_back(p);
+    if (p == p.parent_path())
+      break; // the root
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    auto dir = it->string();
+    if (int rc = env.mkdir_at(AT_FDCWD, dir); rc != 0 && rc != -EEXIST)
+      return io_failure("cannot create base_path", dir, rc);
+    auto parent = it->parent_path().empty() ? std::string{"."}
+                                            : it->parent_path().string();
+    int fd = env.open_at(AT_FDCWD, parent, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+      return io_failure("cannot open to sync", parent, fd);
+    int rc = env.sync(fd, false);
+    env.close(fd);
+    if (rc != 0)
+      return io_failure("cannot sync the directory holding base_path",
+                        parent, rc);
+  }
+  return {};
+}
+
+} // namespace
+
 caf::expected<std::shared_ptr<file_base>>
 open_base(std::shared_ptr<file_env> env, const std::string& path) {
-  std::error_code ec;
-  std::filesystem::create_directories(path, ec);
-  if (ec)
-    return make_state_error(state_errc::io_error,
-                            "cannot create base_path " + path + ": "
-                              + ec.message());
+  if (auto err = create_base_path(*env, path))
+    return err;
   auto base = std::make_shared<file_base>();
   base->env = env;
   base->path = path;

@@ -155,6 +155,55 @@ TEST_CASE("open_base creates base_path, takes its lock and refuses a "
   CHECK(third);
 }
 
+namespace {
+
+/// Records, in order, each directory the store creates and each directory
+/// it syncs (by path).
+class dir_recording_env : public file_env {
+public:
+  std::vector<std::string> events;
+
+  int mkdir_at(int dir_fd, const std::string& name) override {
+    int rc = file_env::mkdir_at(dir_fd, name);
+    if (rc == 0)
+      events.push_back("mkdir " + fs::weakly_canonical(name).string());
+    return rc;
+  }
+  int sync(int fd, bool data_only) override {
+    std::error_code ec;
+    auto target = fs::read_symlink("/proc/self/fd/" + std::to_string(fd), ec);
+    if (!ec && fs::is_directory(target))
+      events.push_back("sync " + target.string());
+    return file_env::sync(fd, data_only);
+  }
+};
+
+} // namespace
+
+TEST_CASE("open_base makes each directory it creates durable: the one "
+          "holding it is synced") {
+  temp_dir dir;
+  auto root = fs::weakly_canonical(dir.path).string();
+  auto env = std::make_shared<dir_recording_env>();
+  auto base = open_base(env, dir.sub("a/b/c/"));
+  REQUIRE(base);
+  std::vector<std::string> creation(env->events.begin(),
+                                    env->events.begin()
+                                      + std::min<size_t>(6, env->events.size()));
+  CHECK(creation
+        == std::vector<std::string>{"mkdir " + root + "/a", "sync " + root,
+                                    "mkdir " + root + "/a/b",
+                                    "sync " + root + "/a",
+                                    "mkdir " + root + "/a/b/c",
+                                    "sync " + root + "/a/b"});
+  base->reset();
+  // Opened again: nothing to create.
+  env->events.clear();
+  REQUIRE(open_base(env, dir.sub("a/b/c")));
+  for (auto& e : env->events)
+    CHECK(e.rfind("mkdir", 0) != 0);
+}
+
 TEST_CASE("open_base refuses a base_path it cannot create or open") {
   temp_dir dir;
   spit(dir.sub("file"), "a regular file");
@@ -164,9 +213,16 @@ TEST_CASE("open_base refuses a base_path it cannot create or open") {
     CHECK(code_of(base.error()) == state_errc::io_error);
     CHECK_THAT(message_of(base.error()), Catch::Contains(path));
   }
-  // A read-only disk: the lock file cannot be created.
+  // A read-only disk: base_path cannot be created; when it exists, its
+  // lock file cannot be.
   auto env = std::make_shared<failing_env>();
   env->read_only = true;
+  auto missing = open_base(env, dir.sub("ro"));
+  REQUIRE_FALSE(missing);
+  CHECK(code_of(missing.error()) == state_errc::io_error);
+  CHECK_THAT(message_of(missing.error()),
+             Catch::Contains("cannot create base_path " + dir.sub("ro")));
+  fs::create_directories(dir.sub("ro"));
   auto base = open_base(env, dir.sub("ro"));
   REQUIRE_FALSE(base);
   CHECK(code_of(base.error()) == state_errc::io_error);
