@@ -897,8 +897,13 @@ void apply_locked_part(shard_ptr self, uint32_t part,
         if (auto err = st.store->commit(); err && !stuck)
           stuck = partly_applied(message_of(err)); // restores taken back
       // A key the part wrote whose TTL passed meanwhile: no watcher saw
-      // that write, so its expiry is nobody's news.
-      st.store->take_expired_by_writes();
+      // that write, so its expiry is nobody's news. Any other key the
+      // put-back met expired (an lru victim of a restored key) did expire.
+      for (auto& key : st.store->take_expired_by_writes())
+        if (st.recording()
+            && std::none_of(prior->begin(), prior->end(),
+                            [&](const prior_entry& p) { return p.key == key; }))
+          st.changes.expired(std::move(key));
       record_current_state(self, *prior);
       publish_changes(self);
     }

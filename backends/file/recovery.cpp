@@ -366,9 +366,12 @@ namespace {
 /// a missing part, is left to the open that follows to report.
 caf::error create_base_path(file_env& env, const std::string& path) {
   namespace fs = std::filesystem;
-  fs::path target = fs::path{path}.lexically_normal();
-  if (!target.empty() && target.filename().empty())
-    target = target.parent_path(); // "var/state/"
+  // As written, not normalised: "a/link/../b" is not "a/b" when link is a
+  // symlink. Only trailing separators go ("var/state/").
+  auto trimmed = path;
+  while (trimmed.size() > 1 && trimmed.back() == '/')
+    trimmed.pop_back();
+  fs::path target{trimmed};
   std::vector<fs::path> missing;
   for (auto p = target; !p.empty(); p = p.parent_path()) {
     int fd = env.open_at(AT_FDCWD, p.string(), O_RDONLY | O_DIRECTORY);
@@ -383,10 +386,20 @@ caf::error create_base_path(file_env& env, const std::string& path) {
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
     auto dir = it->string();
     if (int rc = env.mkdir_at(AT_FDCWD, dir); rc != 0 && rc != -EEXIST)
-      return io_failure("cannot create base_path", dir, rc);
+      return io_failure("cannot create base_path " + path + ": directory",
+                        dir, rc);
     auto parent = it->parent_path().empty() ? std::string{"."}
                                             : it->parent_path().string();
     int fd = env.open_at(AT_FDCWD, parent, O_RDONLY | O_DIRECTORY);
+    if (fd == -EACCES) {
+      // Searchable and writable but not readable (mode 1733): created, but
+      // its entry cannot be synced from here. Said, not fatal.
+      spdlog::warn("file backend: cannot open {} to sync the entry of {} "
+                   "(permission denied): a power loss soon after this start "
+                   "may take base_path away",
+                   parent, dir);
+      continue;
+    }
     if (fd < 0)
       return io_failure("cannot open to sync", parent, fd);
     int rc = env.sync(fd, false);

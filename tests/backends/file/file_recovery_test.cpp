@@ -202,6 +202,11 @@ TEST_CASE("open_base makes each directory it creates durable: the one "
   REQUIRE(open_base(env, dir.sub("a/b/c")));
   for (auto& e : env->events)
     CHECK(e.rfind("mkdir", 0) != 0);
+  // A path with ".." is created as written, as create_directories did.
+  auto dotted = open_base(env, dir.sub("x/y/.."));
+  INFO((dotted ? std::string{} : message_of(dotted.error())));
+  REQUIRE(dotted);
+  CHECK(fs::is_directory(dir.sub("x/y")));
 }
 
 TEST_CASE("open_base refuses a base_path it cannot create or open") {
