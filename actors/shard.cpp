@@ -672,7 +672,7 @@ caf::expected<write_result> do_set(shard_ptr self, set_request req) {
   auto expires = st.expiry_for(req, now);
   if (!st.recording()) {
     auto out = st.store->set(std::move(req), expires, now);
-    st.store->take_expired_by_writes(); // nobody to tell
+    owe_expiries(self); // nobody to tell: drops the store's notes
     return out;
   }
   change_copy copy{req.key, req.value};
