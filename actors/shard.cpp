@@ -317,6 +317,18 @@ std::vector<std::string> unsure_writes(const std::vector<pending_op>& ops,
   return out;
 }
 
+/// Every key of a transaction (as copied before the store took them): when
+/// it failed but may have been applied, an outcome the store could not
+/// learn (its reply lost, out of time) says nothing of which ops applied.
+std::vector<std::string>
+keys_of_transaction(const std::vector<change_copy>& copies) {
+  std::vector<std::string> out;
+  out.reserve(copies.size());
+  for (auto& copy : copies)
+    out.push_back(copy.key);
+  return out;
+}
+
 /// Records what `ops` changed (copy_for_watchers ran before the store).
 void record_changes(shard_ptr self, const std::vector<pending_op>& ops) {
   auto& st = self->state;
@@ -361,12 +373,18 @@ void record_current_state(shard_ptr self,
         st.changes.erase(p.key);
       else if (p.before.found() && !st.store->reports_expiries())
         st.changes.expired(p.key);
-    } else if (failed++ == 0) {
-      first_failure = std::move(got.error());
+    } else {
+      // The watchers are not told; the indexes read it again later.
+      if (st.indexes)
+        st.indexes->read_later(p.key, got.error(), now);
+      if (failed++ == 0)
+        first_failure = std::move(got.error());
     }
   }
   if (failed > 0)
-    spdlog::warn("shard {}: reading {} keys of a transaction put back: {}",
+    spdlog::warn("shard {}: reading {} keys of a transaction put back "
+                 "(the indexes read them again later; watchers are not "
+                 "told): {}",
                  st.settings.index, failed, message_of(first_failure));
 }
 
@@ -523,8 +541,9 @@ index_reads_to_take(const std::vector<pending_op>& ops,
 /// writes wait for a group commit, the indexes take those writes only at
 /// the commit, which could land them over a newer value read here: the
 /// keys are then read again once the writes are committed (reindex_atom
-/// drains first). A failed read leaves the key as the indexes hold it,
-/// said in the log; a query confirms what it finds with the backend.
+/// drains first). A failed read leaves the key as the indexes hold it
+/// until it is read again (retry_unreadable_index_reads), said in the log;
+/// a query confirms what it finds with the backend meanwhile.
 void take_index_reads(shard_ptr self, std::vector<pending_op>& ops,
                       std::vector<std::pair<size_t, std::string>>& reads) {
   auto& st = self->state;
@@ -545,11 +564,15 @@ void take_index_reads(shard_ptr self, std::vector<pending_op>& ops,
       st.indexes->take_read(key, *got);
     else if (code_of(got.error()) == state_errc::not_found)
       st.indexes->take_read(key, entry{}); // version 0: nothing there
-    else if (failed++ == 0)
-      first_failure = got.error();
+    else {
+      st.indexes->read_later(key, got.error(), now_of(self));
+      if (failed++ == 0)
+        first_failure = got.error();
+    }
   }
   if (failed > 0)
-    spdlog::warn("shard {}: reading {} changed keys into the indexes: {}",
+    spdlog::warn("shard {}: reading {} changed keys into the indexes "
+                 "(read again later): {}",
                  st.settings.index, failed, message_of(first_failure));
 }
 
@@ -825,6 +848,8 @@ caf::result<transaction_reply> run_transaction(shard_ptr self,
     record_changes(self, ops);
   } else {
     owe_expiries(self);
+    if (may_have_applied(err))
+      reindex_unsure_writes(self, keys_of_transaction(st.copies));
     record_put_back(self, ops);
     changed(self);
   }

@@ -165,6 +165,7 @@ caf::error shard_indexes::reindex(state_store& store,
       keep_unreadable(key);
     if (unreadable_why_.empty())
       unreadable_why_ = message_of(read.error());
+    retry_soon(now);
     return std::move(read.error());
   }
   take_reads(mine, *read);
@@ -184,6 +185,25 @@ void shard_indexes::take_reads(const std::vector<std::string>& keys,
   }
   if (!read.unreadable.empty() && unreadable_why_.empty())
     unreadable_why_ = message_of(read.first_problem);
+}
+
+void shard_indexes::read_later(const std::string& key,
+                               const caf::error& why, unix_ms now) {
+  if ((owns_ && !owns_(key)) || !set_.covers(key))
+    return;
+  keep_unreadable(key);
+  if (unreadable_why_.empty())
+    unreadable_why_ = message_of(why);
+  if (!is_value_error(why))
+    retry_soon(now);
+}
+
+void shard_indexes::retry_soon(unix_ms now) {
+  unreached_wait_ = unreached_wait_ == 0
+                      ? unreached_retry_ms
+                      : std::min(2 * unreached_wait_, unreadable_retry_ms);
+  next_unreadable_retry_ =
+    std::min(next_unreadable_retry_, now + unreached_wait_);
 }
 
 void shard_indexes::keep_unreadable(const std::string& key) {
@@ -225,8 +245,11 @@ caf::expected<bool> shard_indexes::retry_unreadable(state_store& store,
     keys.push_back(*it);
   auto read = read_readable_within(store, keys, now, build_step_bytes, 0,
                                      &build_value_bytes_);
-  if (!read)
+  if (!read) {
+    retry_soon(now);
     return std::move(read.error());
+  }
+  unreached_wait_ = 0;
   retried_up_to_ = keys[read->entries.size() - 1];
   take_reads(keys, *read);
   return false;

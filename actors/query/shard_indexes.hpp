@@ -52,6 +52,12 @@ public:
   static constexpr unix_ms unreadable_retry_ms = 60'000;
   static constexpr unix_ms max_unreadable_retry_ms = 3'600'000;
 
+  /// Keys kept because the backend could not be reached (down, out of
+  /// time; not one value's damage) are read again sooner: a second after
+  /// the failure, the wait doubling while it stays unreachable, up to
+  /// unreadable_retry_ms. Their indexes are stale meanwhile.
+  static constexpr unix_ms unreached_retry_ms = 1'000;
+
   /// Shard `shard` of `shard_count`. `owns`: whether a key belongs to this
   /// shard (a shared backend's transaction applied here may write other
   /// shards' keys: their owners index them).
@@ -98,6 +104,13 @@ public:
   /// that could not be read are (retry_unreadable).
   caf::error reindex(state_store& store, const std::vector<std::string>& keys,
                      unix_ms now);
+
+  /// A read of `key` for the indexes failed (`why`, the backend down or
+  /// the value undecodable): the indexes keep what they hold of it and read
+  /// it again later, as a reindex does with keys it cannot read. Keys
+  /// under no index, or of another shard, are ignored.
+  void read_later(const std::string& key, const caf::error& why,
+                  unix_ms now);
 
   /// Keys whose value a build, a refresh or a reindex could not read: the
   /// indexes keep what they held of them (nothing, after a build) and read
@@ -164,6 +177,9 @@ private:
   void take_reads(const std::vector<std::string>& keys,
                   readable_batch& read);
   void keep_unreadable(const std::string& key);
+  /// The backend could not be read: what is kept is read again soon
+  /// (unreached_retry_ms).
+  void retry_soon(unix_ms now);
   /// Confirms found[from, from + read.entries.size()) against what `read`
   /// found, onto `out` (`bytes`: of values on it so far); false when the
   /// page's values reached `max_reply_bytes` (its cursor is set).
@@ -195,6 +211,9 @@ private:
   std::string unreadable_why_;
   unix_ms next_unreadable_retry_ = 0;
   unix_ms unreadable_retry_wait_ = unreadable_retry_ms;
+  /// The wait after the last read the backend failed whole; 0 when the
+  /// last one went through.
+  unix_ms unreached_wait_ = 0;
   /// The last key a retry read: the next goes on after it.
   std::string retried_up_to_;
 };

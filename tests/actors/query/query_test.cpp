@@ -471,6 +471,44 @@ TEST_CASE("a build goes past values it cannot read: queries are answered, "
   CHECK(indexes.snapshot());
 }
 
+TEST_CASE("keys whose read failed with the backend down are read again a "
+          "second later, the wait doubling while it stays down, and a damaged "
+          "value waits the full interval") {
+  damaged_store store{20};
+  shard_indexes indexes{query_config("memory", 1).indexes, 0, 1, nullptr};
+  REQUIRE(run_build(indexes, store) == 1);
+  // Nothing was unreadable before: the first retry is due at once.
+  store.put("q:1003", R"({"status":"filled"})"); // behind the indexes' back
+  store.down = true;
+  auto down = make_state_error(state_errc::backend_unavailable, "down");
+  unix_ms t = 1'000'000;
+  indexes.read_later("q:1003", down, t);
+  indexes.read_later("elsewhere:1", down, t); // under no index: ignored
+  CHECK(indexes.unreadable_keys() == 1);
+  CHECK(indexes.unreadable_retry_due(t));
+  // The failed read above waited a second; this retry's failure, two.
+  CHECK_FALSE(indexes.retry_unreadable(store, t)); // still down
+  auto wait = shard_indexes::unreached_retry_ms;
+  CHECK_FALSE(indexes.unreadable_retry_due(t + 2 * wait - 1));
+  CHECK(indexes.unreadable_retry_due(t + 2 * wait));
+  t += 2 * wait;
+  CHECK_FALSE(indexes.retry_unreadable(store, t)); // down again: twice as long
+  CHECK_FALSE(indexes.unreadable_retry_due(t + 4 * wait - 1));
+  CHECK(indexes.unreadable_retry_due(t + 4 * wait));
+  t += 4 * wait;
+  store.down = false;
+  REQUIRE(indexes.retry_unreadable(store, t));
+  CHECK(indexes.unreadable_keys() == 0);
+  CHECK(pending_keys(indexes, store).size() == 19);
+  // A damaged value is not the backend's absence: the next retry is the
+  // full interval away.
+  store.damaged = {"q:1004"};
+  indexes.read_later("q:1004", make_value_error("key q:1004: damaged"), t);
+  CHECK(indexes.unreadable_keys() == 1);
+  CHECK_FALSE(indexes.unreadable_retry_due(t + 10 * wait));
+  CHECK(indexes.unreadable_retry_due(t + shard_indexes::unreadable_retry_ms));
+}
+
 TEST_CASE("a build step fails, and keeps nothing as unreadable, while the "
           "backend is down") {
   damaged_store store{20};

@@ -9,6 +9,7 @@
 
 #include "tests/support/outage_probe.hpp"
 #include "tests/support/pipeline_support.hpp"
+#include "tests/support/query_checks.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/watch_support.hpp"
 
@@ -177,4 +178,63 @@ TEST_CASE("redis feed lost: a key written again without a TTL meanwhile "
   REQUIRE(kept);
   CHECK(kept->value == "2");
   caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("redis hung server: a transaction whose reply never came was "
+          "applied once the server woke, and the indexes of a lone "
+          "instance read its keys back") {
+  redis_server server;
+  {
+    running_store writer{query_config(server.url("hungq:"), 1)};
+    for (auto key : {"q:a", "q:b"})
+      REQUIRE(writer.ask<write_result>(
+        put_atom_v, set_request{key, R"({"status":"filled"})", 0, {}}));
+  }
+  // No change feed: this instance's indexes learn only of its own writes.
+  running_store store{query_config(server.url("hungq:")
+                                     + "&timeout_ms=300&connect_timeout_ms=300"
+                                       "&watches=local",
+                                   1)};
+  query_request filled;
+  filled.prefix = "q:";
+  filled.where = {where("status", query_op::eq, {str("filled")})};
+  std::vector<std::string> found;
+  REQUIRE(wait_until(
+    [&] {
+      found = all_pages(store, filled);
+      return found.size() == 2;
+    },
+    5s));
+  // A transaction first, so that the one below is a single command: the
+  // script loaded, a block of versions drawn.
+  transaction_request warm;
+  warm.ops.push_back(txn_op::put("w:1", "1"));
+  REQUIRE(store.ask<transaction_reply>(transact_atom_v, warm));
+  // Frozen: the script reaches its socket, no reply comes back in time, and
+  // the server runs it once it wakes.
+  server.pause();
+  transaction_request txn;
+  txn.ops.push_back(txn_op::put("q:a", R"({"status":"pending"})"));
+  txn.ops.push_back(txn_op::put("q:b", R"({"status":"pending"})"));
+  auto committed = store.ask<transaction_reply>(transact_atom_v, txn);
+  server.resume();
+  REQUIRE_FALSE(committed);
+  CHECK(code_of(committed.error()) == state_errc::backend_unavailable);
+  auto a = store.ask<entry>(get_atom_v, std::string{"q:a"});
+  for (int i = 0; i < 50 && !a; ++i) { // the connection comes back
+    std::this_thread::sleep_for(100ms);
+    a = store.ask<entry>(get_atom_v, std::string{"q:a"});
+  }
+  REQUIRE(a);
+  REQUIRE(a->value == R"({"status":"pending"})"); // applied after all
+  query_request pending;
+  pending.prefix = "q:";
+  pending.where = {where("status", query_op::eq, {str("pending")})};
+  CHECK(wait_until(
+    [&] {
+      found = all_pages(store, pending);
+      return found.size() == 2;
+    },
+    10s));
+  CAPTURE(found);
 }
