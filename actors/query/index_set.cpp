@@ -99,21 +99,24 @@ void index_set::drop(key_map::iterator it) {
       sets_[i].erase(entry_of(i, *n, *f));
   if (n->second.expires_at > 0)
     by_expiry_.erase({n->second.expires_at, n});
-  if (in_pass_)
-    seen_in_pass_.erase(n);
   keys_.erase(it);
 }
 
 void index_set::begin_pass() {
   in_pass_ = true;
-  seen_in_pass_.clear();
+  ++pass_;
+  if (pass_ == 0) { // wrapped: no record may carry the new number
+    for (auto& n : keys_)
+      n.second.pass = 0;
+    pass_ = 1;
+  }
 }
 
 void index_set::keep_in_pass(const std::string& key) {
   if (!in_pass_)
     return;
   if (auto it = keys_.find(key); it != keys_.end())
-    seen_in_pass_.insert(&*it);
+    it->second.pass = pass_;
 }
 
 size_t index_set::end_pass() {
@@ -121,10 +124,9 @@ size_t index_set::end_pass() {
     return 0;
   std::vector<key_map::iterator> unseen;
   for (auto it = keys_.begin(); it != keys_.end(); ++it)
-    if (seen_in_pass_.count(&*it) == 0)
+    if (it->second.pass != pass_)
       unseen.push_back(it);
   in_pass_ = false;
-  seen_in_pass_.clear();
   // Erasing from a node map leaves the other nodes (and iterators) alone.
   for (auto it : unseen)
     drop(it);
@@ -223,7 +225,7 @@ void index_set::place(key_map::iterator it, const std::string& key,
   }
   touch_group(*n); // after: it may join it
   if (in_pass_)
-    seen_in_pass_.insert(n);
+    rec.pass = pass_;
   if (rec.expires_at != expires_at) {
     if (rec.expires_at > 0)
       by_expiry_.erase({rec.expires_at, n});

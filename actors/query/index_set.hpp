@@ -13,7 +13,6 @@
 #include <set>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
 #include <absl/container/btree_set.h>
@@ -178,6 +177,10 @@ private:
     version_t version = 0;
     unix_ms expires_at = 0;
     std::vector<std::optional<index_value>> fields;
+    /// The last pass (begin_pass) that saw the key: a number in the node
+    /// rather than a set of the keys seen, which cost ~40 bytes a key for
+    /// the length of a pass.
+    uint32_t pass = 0;
   };
 
   /// The entry of key `n` for `value` in index `i`.
@@ -246,9 +249,9 @@ private:
   std::vector<entry_set> sets_;
   std::set<std::pair<unix_ms, const node*>> by_expiry_;
   mutable sorted_group group_;
-  /// The keys a pass has seen (none while no pass runs).
+  /// Whether a pass runs, and its number (record::pass).
   bool in_pass_ = false;
-  std::unordered_set<const node*> seen_in_pass_;
+  uint32_t pass_ = 0;
   std::vector<std::string_view> paths_scratch_;
   std::vector<std::optional<index_value>> fields_scratch_;
 };
