@@ -75,12 +75,18 @@ const std::vector<command>& commands() {
      {{"--grep", true}},
      run_metrics},
     {"export",
-     "export [PREFIX] [-o FILE]",
+     "export [PREFIX] [-o FILE] [--skip-unreadable]",
      "dump keys as NDJSON",
      "Streams GET /v1/export: one {\"key\",\"value\",\"expires_at_ms\"} per "
      "line, in key\norder, to stdout or FILE (written under a temporary name "
-     "and renamed when\ncomplete). With -o, prints how many keys it wrote.\n",
-     {{"-o", true, "--output"}, {"--output", true}},
+     "and renamed when\ncomplete). With -o, prints how many keys it wrote.\n"
+     "A value the service cannot read (a damaged value file, a value sealed "
+     "under a\nkey no longer configured) fails the export, unless:\n"
+     "  --skip-unreadable   leave such values out and finish the export; when "
+     "any\n                      were, says how many on stderr (the service's "
+     "log names\n                      them) and exits 5.\n",
+     {{"-o", true, "--output"}, {"--output", true},
+      {"--skip-unreadable", false}},
      run_export},
     {"import",
      "import FILE|- [--chunk-bytes N] [--max-value-bytes N]",

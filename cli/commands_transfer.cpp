@@ -163,9 +163,22 @@ maybe_failure print_count(context& cx, const char* member, long long n,
 
 } // namespace
 
+/// What ?skip_unreadable=true left out (the trailer field), or -1 when the
+/// service did not say.
+long long skipped_of(const http_reply& r) {
+  auto field = r.header("x-unreadable-skipped");
+  if (field.empty())
+    return -1;
+  char* end = nullptr;
+  auto n = std::strtoll(field.c_str(), &end, 10);
+  return end && *end == '\0' && n >= 0 ? n : -1;
+}
+
 int run_export(context& cx, const parsed_args& args) {
-  if (auto f = check_arity(args, 0, 1, "export [PREFIX] [-o FILE]"))
+  if (auto f = check_arity(args, 0, 1,
+                           "export [PREFIX] [-o FILE] [--skip-unreadable]"))
     return report(*f, cx.json);
+  bool skip_unreadable = args.has("--skip-unreadable");
   auto prefix = args.positionals.empty() ? std::string{} : args.positionals[0];
   auto* output = args.value("--output");
   std::unique_ptr<temp_file> file;
@@ -180,21 +193,48 @@ int run_export(context& cx, const parsed_args& args) {
     lines += std::count(piece.begin(), piece.end(), '\n');
     return file ? file->write(piece) : write_stdout(piece);
   };
-  auto r = cx.http.stream("/v1/export?prefix=" + percent_encode(prefix), sink);
+  auto target = "/v1/export?prefix=" + percent_encode(prefix);
+  if (skip_unreadable)
+    target += "&skip_unreadable=true";
+  auto r = cx.http.stream(target, sink);
   if (!r)
     return report(r.error(), cx.json);
   if (r->status != 200)
     return report(route_failure_of(*r), cx.json);
+  auto skipped = skip_unreadable ? skipped_of(*r) : 0;
+  if (skipped < 0)
+    return report(odd_answer("the export did not say how many unreadable "
+                             "values it left out (X-Unreadable-Skipped)"),
+                  cx.json);
+  // Written whole all the same: every value the service could read.
   if (!file) {
-    auto f = flush_stdout();
-    return f ? report(*f, false) : exit_ok;
+    if (auto f = flush_stdout())
+      return report(*f, false);
+  } else {
+    if (auto f = file->rename_to(*output))
+      return report(*f, cx.json);
+    maybe_failure printed;
+    if (cx.json && skip_unreadable) {
+      boost::json::object doc;
+      doc["exported"] = lines;
+      doc["skipped_unreadable"] = skipped;
+      printed = write_json(doc);
+      if (!printed)
+        printed = flush_stdout();
+    } else {
+      printed = print_count(cx, "exported", lines,
+                            "exported " + std::to_string(lines) + " keys to "
+                              + *output);
+    }
+    if (printed)
+      return report(*printed, cx.json);
   }
-  if (auto f = file->rename_to(*output))
-    return report(*f, cx.json);
-  if (auto f = print_count(cx, "exported", lines,
-                           "exported " + std::to_string(lines) + " keys to "
-                             + *output))
-    return report(*f, cx.json);
+  if (skipped > 0) // on stderr only: stdout holds the export or its count
+    return report(failure{exit_server_error, "unreadable_values",
+                          "export: " + std::to_string(skipped)
+                            + " values the service cannot read were left "
+                              "out (its log names them)"},
+                  false);
   return exit_ok;
 }
 

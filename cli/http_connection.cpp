@@ -306,6 +306,8 @@ expected<http_reply> http_connection::stream(const std::string& target,
       reply.body.append(got);
     }
   }
+  // Trailer fields (after the last chunk) join the header's.
+  copy_headers(parser.get(), reply);
   if (!parser.get().keep_alive())
     close();
   return reply;

@@ -3,11 +3,21 @@
 // chunk, and only once the socket has taken it ask for the next page: the
 // server holds one page whatever the store's size, and a slow reader slows
 // the loop instead of filling memory.
+//
+// A value the store cannot read (a damaged value file, a value sealed under
+// a key no longer configured) fails its batch. By default that ends the
+// export there, cut short (it is not whole). With ?skip_unreadable=true the
+// batch is read again key by key, the unreadable values are left out and
+// named in the log, and their count ends the stream in the trailer field
+// X-Unreadable-Skipped: an operator still gets a backup of every value the
+// store can read.
 
 #include "http/handlers.hpp"
 
 #include <algorithm>
 #include <memory>
+
+#include <spdlog/spdlog.h>
 
 #include "http/backup_line.hpp"
 #include "http/responses.hpp"
@@ -21,14 +31,28 @@ namespace {
 /// max_reply_bytes) per page.
 constexpr size_t export_page = 1'000;
 
+/// The trailer field that counts the values ?skip_unreadable=true left out.
+constexpr const char* skipped_field = "X-Unreadable-Skipped";
+
+/// Unreadable keys one export names in the log; past it, only counted.
+constexpr size_t skipped_keys_logged = 20;
+
+struct export_params {
+  std::string prefix;
+  bool skip_unreadable = false;
+};
+
 /// One export in progress. Its steps run one at a time, each on the io
 /// thread as a step of the request (the store's replies come back through
 /// next_step or stream_chunk), so nothing here needs a lock.
 class export_run : public std::enable_shared_from_this<export_run> {
 public:
-  export_run(const handler_env& env, sink_ptr sink, std::string prefix)
-    : env_(env), sink_(std::move(sink)) {
-    page_.prefix = std::move(prefix);
+  export_run(const handler_env& env, sink_ptr sink, export_params params,
+             std::string request_id)
+    : env_(env), sink_(std::move(sink)),
+      skip_unreadable_(params.skip_unreadable),
+      request_id_(std::move(request_id)) {
+    page_.prefix = std::move(params.prefix);
     page_.limit = static_cast<uint32_t>(
       std::min(export_page, std::max<size_t>(1, env.limits.max_batch_keys)));
   }
@@ -50,7 +74,7 @@ public:
         return self->sink_->reply(error_response(
           state_errc::backend_error,
           "the store listed an empty page with more keys to come"));
-      self->sink_->end_stream();
+      self->finish();
     };
     if (!env_.bridge.ask<key_page>(env_.store, on_page, list_atom_v, page_))
       sink_->reply(overloaded(env_));
@@ -61,6 +85,15 @@ private:
   void get_batch() {
     auto self = shared_from_this();
     auto on_batch = [self](caf::expected<batch_reply> r) {
+      if (!r && is_value_error(r.error())) {
+        if (self->skip_unreadable_)
+          return self->sink_->next_step([self] { self->get_one(0); });
+        return self->sink_->reply(error_response(
+          state_errc::backend_error,
+          message_of(r.error())
+            + " (the export stops here; with skip_unreadable=true it "
+              "leaves such values out and exports the rest)"));
+      }
       if (!r)
         return self->sink_->reply(error_response(r.error()));
       self->write(std::move(*r));
@@ -85,13 +118,64 @@ private:
         append_backup_line(chunk, keys_[i], r.entries[i]);
     keys_ = std::move(r.unprocessed);
     auto self = shared_from_this();
-    sink_->stream_chunk(std::move(chunk), [self] {
-      if (!self->keys_.empty())
-        return self->get_batch();
-      if (self->more_)
-        return self->list_page();
-      self->sink_->end_stream();
-    });
+    sink_->stream_chunk(std::move(chunk), [self] { self->go_on(); });
+  }
+
+  /// After a chunk: the page's keys left, else the next page, else the end.
+  void go_on() {
+    if (!keys_.empty())
+      return get_batch();
+    if (more_)
+      return list_page();
+    finish();
+  }
+
+  /// A batch met a value it cannot read: its keys are read one at a time
+  /// from keys_[at] on, lines gathered in one chunk, written whenever it
+  /// holds as many bytes as one value may (so at most about twice that).
+  void get_one(size_t at) {
+    if (at == keys_.size()) {
+      keys_.clear();
+      auto self = shared_from_this();
+      return sink_->stream_chunk(std::move(chunk_),
+                                 [self] { self->go_on(); });
+    }
+    auto self = shared_from_this();
+    auto on_entry = [self, at](caf::expected<entry> e) {
+      auto& key = self->keys_[at];
+      if (e && e->found()) {
+        append_backup_line(self->chunk_, key, *e);
+      } else if (!e && is_value_error(e.error())) {
+        self->skip(key, e.error());
+      } else if (!e && code_of(e.error()) != state_errc::not_found) {
+        return self->sink_->reply(error_response(e.error()));
+      } // else deleted or expired since the listing
+      if (self->chunk_.size() < self->env_.limits.max_value_bytes)
+        return self->sink_->next_step([self, at] { self->get_one(at + 1); });
+      self->sink_->stream_chunk(std::move(self->chunk_),
+                                [self, at] { self->get_one(at + 1); });
+    };
+    if (!env_.bridge.ask<entry>(owner_of(env_, keys_[at]), on_entry,
+                                get_atom_v, keys_[at]))
+      sink_->reply(overloaded(env_));
+  }
+
+  void skip(const std::string& key, const caf::error& why) {
+    if (skipped_++ < skipped_keys_logged)
+      spdlog::warn("http: export left out key '{}', its value cannot be "
+                   "read: {} request_id={}",
+                   key, message_of(why), request_id_);
+  }
+
+  void finish() {
+    if (!skip_unreadable_)
+      return sink_->end_stream();
+    if (skipped_ > skipped_keys_logged)
+      spdlog::warn("http: export left out {} keys whose values cannot be "
+                   "read ({} named above) request_id={}",
+                   skipped_, skipped_keys_logged, request_id_);
+    sink_->end_stream(std::string{skipped_field} + ": "
+                      + std::to_string(skipped_) + "\r\n");
   }
 
   const handler_env& env_;
@@ -102,14 +186,43 @@ private:
   std::vector<std::string> keys_;
   /// Keys after the current page exist.
   bool more_ = true;
+  /// ?skip_unreadable=true, and how many values it left out.
+  bool skip_unreadable_;
+  size_t skipped_ = 0;
+  std::string request_id_;
+  /// The lines of a batch read key by key (get_one), not yet written.
+  std::string chunk_;
 };
+
+/// ?prefix=P&skip_unreadable=true|false; nullopt, having answered 400
+/// bad_request, for anything else.
+std::optional<export_params> export_params_of(const route_match& m,
+                                              const sink_ptr& sink) {
+  export_params out;
+  for (auto& q : m.query) {
+    if (q.name == "prefix") {
+      out.prefix = q.value;
+    } else if (q.name == "skip_unreadable"
+               && (q.value == "true" || q.value == "false")) {
+      out.skip_unreadable = q.value == "true";
+    } else {
+      sink->reply(error_response(
+        state_errc::bad_request,
+        q.name == "skip_unreadable"
+          ? "skip_unreadable must be true or false"
+          : "unknown query parameter '" + q.name + "'"));
+      return std::nullopt;
+    }
+  }
+  return out;
+}
 
 } // namespace
 
 void export_keys(const handler_env& env, request_t& req, const route_match& m,
                  const sink_ptr& sink) {
-  auto prefix = prefix_param(m, sink);
-  if (!prefix)
+  auto params = export_params_of(m, sink);
+  if (!params)
     return;
   // Over HTTP/1.0 the body ends when the connection closes, and an export
   // cut short (a lost backend, a stopping service) closes it between two
@@ -122,8 +235,13 @@ void export_keys(const handler_env& env, request_t& req, const route_match& m,
       "an export needs HTTP/1.1: over HTTP/1.0 an export cut short cannot "
       "be told from a whole one (behind a proxy, have it speak HTTP/1.1 to "
       "the service, e.g. nginx's proxy_http_version 1.1)"));
-  sink->open_stream(make_response(200, {}, "application/x-ndjson"));
-  std::make_shared<export_run>(env, sink, std::move(*prefix))->list_page();
+  auto head = make_response(200, {}, "application/x-ndjson");
+  if (params->skip_unreadable)
+    head.set(boost::beast::http::field::trailer, skipped_field);
+  sink->open_stream(std::move(head));
+  std::make_shared<export_run>(env, sink, std::move(*params),
+                               sink->request_id())
+    ->list_page();
 }
 
 } // namespace solver_state::gateway

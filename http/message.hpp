@@ -60,14 +60,21 @@ public:
   stream_pieces(std::vector<std::shared_ptr<const std::string>> pieces,
                 std::function<void()> then) = 0;
 
-  /// Thread-safe: the stream is complete (the terminating chunk).
-  virtual void end_stream() = 0;
+  /// Thread-safe: the stream is complete (the terminating chunk), with
+  /// `trailer_fields` after it ("Name: value\r\n" each, names the head
+  /// announced in its Trailer header; left out for HEAD).
+  virtual void end_stream(std::string trailer_fields) = 0;
+  void end_stream() { end_stream(std::string{}); }
 
   /// Thread-safe: the stream now waits for something other than the store
   /// (a watch's next change), for as long as it takes: the request's
   /// deadline is off until the next chunk, and a server that stops closes
   /// the connection at once instead of waiting for the stream to end.
   virtual void idle_stream() = 0;
+
+  /// The request's id (X-Request-Id, the client's or one generated), for
+  /// the log lines a long request writes on its own.
+  virtual std::string request_id() const = 0;
 
   /// Thread-safe: false once the connection is closed (the client left, a
   /// write failed or timed out, the server stopped).

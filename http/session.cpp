@@ -121,11 +121,17 @@ public:
     session_->stream_pieces(seq_, std::move(pieces), std::move(then));
   }
 
-  void end_stream() override { session_->end_stream(seq_); }
+  void end_stream(std::string trailer_fields) override {
+    session_->end_stream(seq_, std::move(trailer_fields));
+  }
 
   void idle_stream() override { session_->idle_stream(seq_); }
 
   bool connection_open() const override { return session_->open(); }
+
+  std::string request_id() const override {
+    return session_->answering_request_id();
+  }
 
   void abort_stream(std::string why) override {
     session_->abort_stream(seq_, std::move(why));
@@ -573,16 +579,18 @@ bool session::begin_stream_write(uint64_t seq) {
   return true;
 }
 
-void session::end_stream(uint64_t seq) {
-  net::dispatch(stream_.get_executor(), [self = shared_from_this(), seq] {
-    if (self->begin_stream_write(seq))
-      self->finish_stream();
-  });
+void session::end_stream(uint64_t seq, std::string trailer_fields) {
+  net::dispatch(stream_.get_executor(),
+                [self = shared_from_this(), seq,
+                 trailer_fields = std::move(trailer_fields)] {
+                  if (self->begin_stream_write(seq))
+                    self->finish_stream(trailer_fields);
+                });
 }
 
-void session::finish_stream() {
+void session::finish_stream(const std::string& trailer_fields) {
   if (method_ != method_id::head && chunked_)
-    wire_ += "0\r\n\r\n";
+    wire_ += "0\r\n" + trailer_fields + "\r\n";
   awaiting_ = false;
   access_log(200, streamed_bytes_, {});
   stream_.expires_after(ctx_.limits.read_timeout);

@@ -67,8 +67,13 @@ public:
   void stream_pieces(uint64_t seq,
                      std::vector<std::shared_ptr<const std::string>> pieces,
                      std::function<void()> then);
-  void end_stream(uint64_t seq);
+  void end_stream(uint64_t seq, std::string trailer_fields);
   void abort_stream(uint64_t seq, std::string why);
+
+  /// The id of the request being answered, for its handler's own log
+  /// lines: set before the handler runs and kept until its answer ends (a
+  /// connection serves one request at a time).
+  std::string answering_request_id() const { return request_id_; }
 
   /// Thread-safe: the stream of request `seq` waits without a deadline
   /// (reply_sink::idle_stream).
@@ -135,9 +140,9 @@ private:
   bool consume_chunk(size_t bytes);
   void on_chunk(uint64_t seq, const std::function<void()>& then,
                 boost::beast::error_code ec, size_t bytes);
-  /// Writes what wire_ holds and the terminating chunk (none for HEAD):
-  /// the stream is complete.
-  void finish_stream();
+  /// Writes what wire_ holds and the terminating chunk with its trailer
+  /// fields (none for HEAD): the stream is complete.
+  void finish_stream(const std::string& trailer_fields = {});
   /// Ends the request's stream without its terminating chunk and closes.
   void break_stream(const std::string& why);
   /// Answers a request that could not be parsed, then closes gracefully.

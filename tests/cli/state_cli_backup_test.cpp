@@ -12,6 +12,7 @@
 
 #include "tests/cli/cli_process.hpp"
 #include "tests/support/http_test_support.hpp"
+#include "tests/support/key_files.hpp"
 #include "util/base64.hpp"
 
 using namespace solver_state;
@@ -261,4 +262,43 @@ TEST_CASE("an import of an empty stdin is refused: it is what a failed "
   auto r = cli(s, {"import", file});
   CHECK(r.exit_code == 0);
   CHECK(r.out == "imported 0 keys, skipped 0 already expired\n");
+}
+
+TEST_CASE("export --skip-unreadable writes every value the service can read "
+          "and exits 5 saying how many it left out") {
+  key_files keys;
+  keys.hex_key("k1");
+  keys.hex_key("k2");
+  temp_dir dir;
+  auto config = [&](const std::string& id) {
+    return "state:\n  type: file\n  file: {base_path: \"" + dir.path
+           + "/state\"}\n  encryption: {primary: " + id + ", keys: [{id: "
+           + id + ", file: \"" + keys.dir() + "/" + id + ".key\"}]}\n";
+  };
+  {
+    service_process svc{config("k1")};
+    REQUIRE(cli(svc, {"put", "bk:a", "-"}, "under k1").exit_code == 0);
+    REQUIRE(svc.stop(SIGTERM) == 0);
+  }
+  service_process svc{config("k2")}; // k1 is gone: bk:a cannot be read
+  REQUIRE(cli(svc, {"put", "bk:b", "-"}, "under k2").exit_code == 0);
+  auto file = dir.path + "/backup.ndjson";
+  auto refused = cli(svc, {"export", "-o", file});
+  CHECK(refused.exit_code == 5);
+  CHECK_THAT(refused.err, Catch::Contains("bk:a"));
+  CHECK_FALSE(std::filesystem::exists(file)); // not a whole backup
+  auto skipped = cli(svc, {"export", "-o", file, "--skip-unreadable"});
+  CHECK(skipped.exit_code == 5);
+  CHECK(skipped.out == "exported 1 keys to " + file + "\n");
+  CHECK_THAT(skipped.err, Catch::Contains("1 values the service cannot "
+                                          "read were left out"));
+  CHECK(read_file(file) == line_of("bk:b", "under k2") + "\n");
+  auto json = cli(svc, {"export", "-o", file, "--skip-unreadable", "--json"});
+  CHECK(json.exit_code == 5);
+  CHECK(json_of(json.out).at("exported").as_int64() == 1);
+  CHECK(json_of(json.out).at("skipped_unreadable").as_int64() == 1);
+  // Nothing unreadable: exit 0, as without the option.
+  auto clean = cli(svc, {"export", "bk:b", "--skip-unreadable"});
+  CHECK(clean.exit_code == 0);
+  CHECK(clean.out == line_of("bk:b", "under k2") + "\n");
 }

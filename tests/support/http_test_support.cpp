@@ -318,12 +318,15 @@ stream_get(uint16_t port, const std::string& target,
     return out;
   }
   out.status = parser.get().result_int();
-  for (auto& f : parser.get()) {
-    std::string name{f.name_string()};
-    for (auto& c : name)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    out.headers[name] = std::string{f.value()};
-  }
+  auto copy_fields = [&] {
+    for (auto& f : parser.get()) {
+      std::string name{f.name_string()};
+      for (auto& c : name)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      out.headers[name] = std::string{f.value()};
+    }
+  };
+  copy_fields();
   std::vector<char> piece(256 * 1024);
   while (!parser.is_done()) {
     parser.get().body().data = piece.data();
@@ -342,6 +345,7 @@ stream_get(uint16_t port, const std::string& target,
       return out;
     }
   }
+  copy_fields(); // the trailer's fields join the header's
   out.complete = true;
   return out;
 }

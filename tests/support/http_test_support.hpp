@@ -100,7 +100,8 @@ private:
 /// The status and headers of a streamed answer, and how its body ended.
 struct streamed_response {
   unsigned status = 0;
-  std::map<std::string, std::string> headers; // lower-case names
+  /// Lower-case names; a complete chunked body's trailer fields too.
+  std::map<std::string, std::string> headers;
   /// The body ended as HTTP says it should (for chunked: the terminating
   /// chunk came); false when the connection ended it early.
   bool complete = false;
