@@ -194,19 +194,20 @@ int run_export(context& cx, const parsed_args& args) {
     return file ? file->write(piece) : write_stdout(piece);
   };
   auto target = "/v1/export?prefix=" + percent_encode(prefix);
-  if (skip_unreadable)
+  stream_options options;
+  if (skip_unreadable) {
     target += "&skip_unreadable=true";
-  auto r = cx.http.stream(target, sink);
+    options.headers = {{"TE", "trailers"}}; // for a proxy between
+  }
+  auto r = cx.http.stream(target, sink, options);
   if (!r)
     return report(r.error(), cx.json);
   if (r->status != 200)
     return report(route_failure_of(*r), cx.json);
+  // The transfer is complete: every value the service could read is here,
+  // also when the count of the others did not come through (a proxy may
+  // drop trailer fields): the file is kept, and the exit says so.
   auto skipped = skip_unreadable ? skipped_of(*r) : 0;
-  if (skipped < 0)
-    return report(odd_answer("the export did not say how many unreadable "
-                             "values it left out (X-Unreadable-Skipped)"),
-                  cx.json);
-  // Written whole all the same: every value the service could read.
   if (!file) {
     if (auto f = flush_stdout())
       return report(*f, false);
@@ -217,7 +218,10 @@ int run_export(context& cx, const parsed_args& args) {
     if (cx.json && skip_unreadable) {
       boost::json::object doc;
       doc["exported"] = lines;
-      doc["skipped_unreadable"] = skipped;
+      if (skipped >= 0)
+        doc["skipped_unreadable"] = skipped;
+      else
+        doc["skipped_unreadable"] = nullptr;
       printed = write_json(doc);
       if (!printed)
         printed = flush_stdout();
@@ -229,11 +233,20 @@ int run_export(context& cx, const parsed_args& args) {
     if (printed)
       return report(*printed, cx.json);
   }
-  if (skipped > 0) // on stderr only: stdout holds the export or its count
+  // On stderr only: stdout holds the export or its count.
+  if (skipped > 0)
     return report(failure{exit_server_error, "unreadable_values",
                           "export: " + std::to_string(skipped)
                             + " values the service cannot read were left "
                               "out (its log names them)"},
+                  false);
+  if (skipped < 0)
+    return report(failure{exit_server_error, "unreadable_values",
+                          "export: the service did not say whether it left "
+                          "out values it cannot read (no "
+                          "X-Unreadable-Skipped trailer: does a proxy "
+                          "between drop trailer fields?); its log names "
+                          "any it did"},
                   false);
   return exit_ok;
 }

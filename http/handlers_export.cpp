@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -42,9 +43,11 @@ struct export_params {
   bool skip_unreadable = false;
 };
 
-/// One export in progress. Its steps run one at a time, each on the io
-/// thread as a step of the request (the store's replies come back through
-/// next_step or stream_chunk), so nothing here needs a lock.
+/// One export in progress. Its steps run one at a time: a step starts on
+/// the io thread, asks the store once, and the answer's callback (on the
+/// CAF thread that answered) ends it by handing the next step to
+/// next_step or stream_chunk. Never more than one ask outstanding, so
+/// nothing here needs a lock; keep it so.
 class export_run : public std::enable_shared_from_this<export_run> {
 public:
   export_run(const handler_env& env, sink_ptr sink, export_params params,
@@ -137,7 +140,7 @@ private:
     if (at == keys_.size()) {
       keys_.clear();
       auto self = shared_from_this();
-      return sink_->stream_chunk(std::move(chunk_),
+      return sink_->stream_chunk(std::exchange(chunk_, {}),
                                  [self] { self->go_on(); });
     }
     auto self = shared_from_this();
@@ -152,7 +155,7 @@ private:
       } // else deleted or expired since the listing
       if (self->chunk_.size() < self->env_.limits.max_value_bytes)
         return self->sink_->next_step([self, at] { self->get_one(at + 1); });
-      self->sink_->stream_chunk(std::move(self->chunk_),
+      self->sink_->stream_chunk(std::exchange(self->chunk_, {}),
                                 [self, at] { self->get_one(at + 1); });
     };
     if (!env_.bridge.ask<entry>(owner_of(env_, keys_[at]), on_entry,
@@ -161,10 +164,16 @@ private:
   }
 
   void skip(const std::string& key, const caf::error& why) {
-    if (skipped_++ < skipped_keys_logged)
-      spdlog::warn("http: export left out key '{}', its value cannot be "
-                   "read: {} request_id={}",
-                   key, message_of(why), request_id_);
+    if (skipped_++ >= skipped_keys_logged)
+      return;
+    // Keys are bytes: written as in the export's lines, so no key can
+    // break the log's lines.
+    std::string named, reason;
+    append_json_key(named, key);
+    append_json_text(reason, as_utf8_text(message_of(why)));
+    spdlog::warn("http: export left out {{{}}}, its value cannot be read: "
+                 "\"{}\" request_id={}",
+                 named, reason, request_id_);
   }
 
   void finish() {

@@ -135,7 +135,11 @@ caf::expected<bool> shard_indexes::build_step(state_store& store,
                               : ", " + std::to_string(forgotten)
                                   + " gone since forgotten");
   if (has_unreadable()) {
-    next_unreadable_retry_ = now + unreadable_retry_wait_;
+    // Sooner when reads failed for the backend's absence meanwhile.
+    next_unreadable_retry_ =
+      unreached_wait_ > 0
+        ? std::min(next_unreadable_retry_, now + unreached_wait_)
+        : now + unreadable_retry_wait_;
     spdlog::warn("shard {}: {}{} values could not be read and are not "
                  "indexed (the first: {}); they are read again in {} s",
                  shard_, unreadable_dropped_ ? "more than " : "",
@@ -199,9 +203,10 @@ void shard_indexes::read_later(const std::string& key,
 }
 
 void shard_indexes::retry_soon(unix_ms now) {
-  unreached_wait_ = unreached_wait_ == 0
-                      ? unreached_retry_ms
-                      : std::min(2 * unreached_wait_, unreadable_retry_ms);
+  // Only a retry that finds the backend still unreachable doubles the
+  // wait (retry_unreadable): one outage fails many reads at once.
+  if (unreached_wait_ == 0)
+    unreached_wait_ = unreached_retry_ms;
   next_unreadable_retry_ =
     std::min(next_unreadable_retry_, now + unreached_wait_);
 }
@@ -210,6 +215,8 @@ void shard_indexes::keep_unreadable(const std::string& key) {
   set_.keep_in_pass(key); // as the indexes held it: not gone
   if (unreadable_dropped_)
     return;
+  if (unreadable_.empty())
+    unreached_wait_ = 0; // a new episode: an old outage's wait is over
   if (unreadable_.size() < max_unreadable_kept) {
     unreadable_.insert(key);
     return;
@@ -246,12 +253,21 @@ caf::expected<bool> shard_indexes::retry_unreadable(state_store& store,
   auto read = read_readable_within(store, keys, now, build_step_bytes, 0,
                                      &build_value_bytes_);
   if (!read) {
-    retry_soon(now);
+    unreached_wait_ = unreached_wait_ == 0
+                        ? unreached_retry_ms
+                        : std::min(2 * unreached_wait_, unreadable_retry_ms);
+    next_unreadable_retry_ = now + unreached_wait_;
     return std::move(read.error());
   }
   unreached_wait_ = 0;
   retried_up_to_ = keys[read->entries.size() - 1];
+  auto kept = unreadable_.size();
   take_reads(keys, *read);
+  // Keys it could read now (kept while the backend was away, as a whole
+  // outage's worth may be): the next chunk goes at the next tick, not a
+  // minute later. Values that stay unreadable wait the interval.
+  if (unreadable_.size() < kept && !unreadable_.empty())
+    next_unreadable_retry_ = now;
   return false;
 }
 

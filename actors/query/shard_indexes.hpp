@@ -53,9 +53,10 @@ public:
   static constexpr unix_ms max_unreadable_retry_ms = 3'600'000;
 
   /// Keys kept because the backend could not be reached (down, out of
-  /// time; not one value's damage) are read again sooner: a second after
-  /// the failure, the wait doubling while it stays unreachable, up to
-  /// unreadable_retry_ms. Their indexes are stale meanwhile.
+  /// time; not one value's damage) are read again sooner: within a second
+  /// of the failure, the wait doubling while retries find it still
+  /// unreachable, up to unreadable_retry_ms; once it answers, a chunk per
+  /// tick while chunks make progress. Their indexes are stale meanwhile.
   static constexpr unix_ms unreached_retry_ms = 1'000;
 
   /// Shard `shard` of `shard_count`. `owns`: whether a key belongs to this

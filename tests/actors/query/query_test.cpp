@@ -500,6 +500,25 @@ TEST_CASE("keys whose read failed with the backend down are read again a "
   REQUIRE(indexes.retry_unreadable(store, t));
   CHECK(indexes.unreadable_keys() == 0);
   CHECK(pending_keys(indexes, store).size() == 19);
+  // One outage fails many reads at once: they do not lengthen the wait,
+  // and once the backend is back the kept keys are read a chunk per tick.
+  size_t many = shard_indexes::build_chunk + 20;
+  for (size_t i = 0; i < many; ++i)
+    store.put("q:" + std::to_string(5000 + i), R"({"status":"pending"})");
+  store.down = true;
+  for (size_t i = 0; i < many; ++i)
+    indexes.read_later("q:" + std::to_string(5000 + i), down, t);
+  CHECK(indexes.unreadable_keys() == many);
+  CHECK_FALSE(indexes.unreadable_retry_due(t + wait - 1));
+  CHECK(indexes.unreadable_retry_due(t + wait));
+  t += wait;
+  store.down = false;
+  REQUIRE(indexes.retry_unreadable(store, t));
+  CHECK(indexes.unreadable_keys() == 20); // one chunk read
+  CHECK(indexes.unreadable_retry_due(t)); // the rest at the next tick
+  REQUIRE(indexes.retry_unreadable(store, t));
+  CHECK(indexes.unreadable_keys() == 0);
+  CHECK(pending_keys(indexes, store).size() == 19 + many);
   // A damaged value is not the backend's absence: the next retry is the
   // full interval away.
   store.damaged = {"q:1004"};
