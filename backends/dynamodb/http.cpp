@@ -24,6 +24,7 @@
 #include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 
+#include "backends/dynamodb/resolver.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state::dynamodb {
@@ -88,6 +89,7 @@ struct http_connection::impl {
   std::chrono::milliseconds connect_timeout;
   std::chrono::milliseconds request_timeout;
   tls_context tls;
+  std::optional<bounded_resolver> resolver;
   net::io_context ioc;
   // One of the two, made fresh for each connection: an ssl_stream cannot be
   // reused once its session ended.
@@ -231,17 +233,17 @@ struct http_connection::impl {
       secure.emplace(ioc, *tls);
     else
       plain.emplace(ioc);
+    // The name lookup and the connect are bounded by connect_timeout each.
+    auto results = resolver->resolve(connect_timeout);
+    if (!results)
+      return fail_connect(message_of(results.error()));
     beast::error_code ec;
-    tcp::resolver resolver{ioc};
-    auto results = resolver.resolve(host, port, ec);
-    if (!ec) {
-      tcp_layer().expires_after(connect_timeout);
-      tcp_layer().async_connect(results,
-                                [&](beast::error_code e, const tcp::endpoint&) {
-                                  ec = e;
-                                });
-      run();
-    }
+    tcp_layer().expires_after(connect_timeout);
+    tcp_layer().async_connect(*results,
+                              [&](beast::error_code e, const tcp::endpoint&) {
+                                ec = e;
+                              });
+    run();
     if (ec)
       return fail_connect("connect: " + ec.message());
     tcp_layer().socket().set_option(tcp::no_delay{true}, ec);
@@ -318,6 +320,7 @@ http_connection::http_connection(std::string host, uint16_t port,
   impl_->connect_timeout = connect_timeout;
   impl_->request_timeout = request_timeout;
   impl_->tls = std::move(tls);
+  impl_->resolver.emplace(impl_->host, impl_->port);
 }
 
 http_connection::~http_connection() {

@@ -6,7 +6,8 @@
 // exchange is bounded by a deadline; a refused connection or failed TLS
 // handshake is not retried before a backoff delay (50 ms doubling to 2 s), so
 // a dead server costs callers an immediate backend_unavailable instead of a
-// connect attempt each time.
+// connect attempt each time. The host name lookup has a deadline of its own
+// (resolver.hpp): a DNS server that answers nothing cannot hold the shard.
 //
 // Over TLS a replacement connection offers the session of the one before it
 // (taken once that connection had served a reply, so the handshake was
