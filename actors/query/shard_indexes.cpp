@@ -141,11 +141,14 @@ caf::expected<bool> shard_indexes::build_step(state_store& store,
         ? std::min(next_unreadable_retry_, now + unreached_wait_)
         : now + unreadable_retry_wait_;
     spdlog::warn("shard {}: {}{} values could not be read and are not "
-                 "indexed (the first: {}); they are read again in {} s",
+                 "indexed (the first: {}); they are read again in {:.0f} s",
                  shard_, unreadable_dropped_ ? "more than " : "",
                  unreadable_dropped_ ? max_unreadable_kept
                                      : unreadable_.size(),
-                 unreadable_why_, unreadable_retry_wait_ / 1000);
+                 unreadable_why_,
+                 next_unreadable_retry_ > now
+                   ? static_cast<double>(next_unreadable_retry_ - now) / 1000
+                   : 0.0);
   }
   building_ = refreshing_ = false;
   built_ = 0;
@@ -215,8 +218,11 @@ void shard_indexes::keep_unreadable(const std::string& key) {
   set_.keep_in_pass(key); // as the indexes held it: not gone
   if (unreadable_dropped_)
     return;
-  if (unreadable_.empty())
-    unreached_wait_ = 0; // a new episode: an old outage's wait is over
+  if (unreadable_.empty()) {
+    // A new episode: an old outage's wait, and why, are over.
+    unreached_wait_ = 0;
+    unreadable_why_.clear();
+  }
   if (unreadable_.size() < max_unreadable_kept) {
     unreadable_.insert(key);
     return;
