@@ -1,11 +1,16 @@
 // The recovery gate: one thread, one io_context, a connection at most
-// `max_connections` at a time, each answered once and closed.
+// `max_connections` at a time, each answered once and closed. When all are
+// taken by clients that have not sent a whole request, a new connection
+// closes the oldest of those: idle connections cannot keep a liveness
+// probe waiting in the backlog (a probe's request comes at once).
 
 #include "http/recovery_gate.hpp"
 
 #include <unistd.h>
 
 #include <cstdio>
+#include <list>
+#include <memory>
 #include <thread>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -73,6 +78,20 @@ std::string answer(const std::string& head, double seconds) {
 } // namespace
 
 struct recovery_gate::impl {
+  /// One connection being answered.
+  struct connection {
+    connection(tcp::socket s, net::io_context& ioc)
+      : socket(std::move(s)), timer(ioc) {}
+    tcp::socket socket;
+    net::streambuf buffer{max_head_bytes};
+    net::steady_timer timer;
+    std::string reply;
+    /// Closed to make room: nothing is answered.
+    bool evicted = false;
+    /// Its place among the connections still reading, oldest first.
+    std::list<std::weak_ptr<connection>>::iterator reading_at;
+  };
+
   net::io_context ioc;
   tcp::acceptor acceptor{ioc};
   /// After a failed accept (out of descriptors): a pause, not a busy loop.
@@ -81,11 +100,32 @@ struct recovery_gate::impl {
   std::chrono::steady_clock::time_point started
     = std::chrono::steady_clock::now();
   size_t open = 0; // connections being answered (io thread only)
+  /// Those still reading their request, oldest first (io thread only).
+  std::list<std::weak_ptr<connection>> reading;
   bool accepting = false;
   bool running = false;
 
+  /// Closes the connection that has been reading longest, unanswered;
+  /// false when every connection has its request (they end by themselves).
+  bool evict_oldest_reader() {
+    while (!reading.empty()) {
+      auto oldest = reading.front().lock();
+      reading.pop_front();
+      if (!oldest)
+        continue;
+      oldest->evicted = true;
+      oldest->reading_at = reading.end();
+      boost::system::error_code ignored;
+      oldest->socket.cancel(ignored); // its read ends: see serve()
+      return true;
+    }
+    return false;
+  }
+
   void accept() {
-    if (open >= max_connections) {
+    // Full: room is made by a reader that has not sent its request; a
+    // connection slot frees once its read's handler has run.
+    if (open >= max_connections && !evict_oldest_reader()) {
       accepting = false; // resumed by the next connection that closes
       return;
     }
@@ -114,15 +154,8 @@ struct recovery_gate::impl {
 
   void serve(tcp::socket socket) {
     ++open;
-    struct connection {
-      connection(tcp::socket s, net::io_context& ioc)
-        : socket(std::move(s)), timer(ioc) {}
-      tcp::socket socket;
-      net::streambuf buffer{max_head_bytes};
-      net::steady_timer timer;
-      std::string reply;
-    };
     auto c = std::make_shared<connection>(std::move(socket), ioc);
+    c->reading_at = reading.insert(reading.end(), c);
     c->timer.expires_after(read_timeout);
     c->timer.async_wait([c](boost::system::error_code ec) {
       if (!ec)
@@ -132,6 +165,10 @@ struct recovery_gate::impl {
       c->socket, c->buffer, "\r\n\r\n",
       [this, c](boost::system::error_code, size_t) {
         c->timer.cancel();
+        if (c->evicted)
+          return finish(*c);
+        reading.erase(c->reading_at);
+        c->reading_at = reading.end();
         std::string head{net::buffers_begin(c->buffer.data()),
                          net::buffers_end(c->buffer.data())};
         std::chrono::duration<double> took = std::chrono::steady_clock::now()
@@ -139,15 +176,18 @@ struct recovery_gate::impl {
         c->reply = answer(head, took.count());
         net::async_write(c->socket, net::buffer(c->reply),
                          [this, c](boost::system::error_code, size_t) {
-                           boost::system::error_code ignored;
-                           c->socket.shutdown(tcp::socket::shutdown_both,
-                                              ignored);
-                           c->socket.close(ignored);
-                           --open;
-                           if (!accepting && acceptor.is_open())
-                             accept();
+                           finish(*c);
                          });
       });
+  }
+
+  void finish(connection& c) {
+    boost::system::error_code ignored;
+    c.socket.shutdown(tcp::socket::shutdown_both, ignored);
+    c.socket.close(ignored);
+    --open;
+    if (!accepting && acceptor.is_open())
+      accept();
   }
 };
 

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -244,4 +245,46 @@ TEST_CASE("a stop signal while the store opens ends the process at once, "
   ::kill(restarted.pid, SIGTERM);
   ::waitpid(std::exchange(restarted.pid, -1), &exit_status, 0);
   CHECK(WIFEXITED(exit_status));
+}
+
+TEST_CASE("idle connections cannot keep a probe waiting while a large "
+          "store opens (the newest displaces the oldest idle one)") {
+  testing::temp_dir dir;
+  auto config = make_store(dir);
+  auto port = free_port();
+  auto log = dir.sub("service.log");
+  reaper service{start_service(config, port, log)};
+  REQUIRE(service.pid > 0);
+  // The gate answers: the store is opening.
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  std::string first;
+  while (status_of(first) == 0 && std::chrono::steady_clock::now() < deadline)
+    first = ask(port, request("GET", "/readyz"));
+  REQUIRE(status_of(first) == 503);
+  // More idle connections than the gate answers at once (64): without
+  // displacement they hold every slot for its read timeout (2 s), longer
+  // than this store takes to open, and the probe is answered only by the
+  // gateway once the store is open.
+  std::vector<std::unique_ptr<testing::raw_socket>> idle;
+  for (int i = 0; i < 80; ++i)
+    idle.push_back(std::make_unique<testing::raw_socket>(port));
+  auto asked = std::chrono::steady_clock::now();
+  auto probe = ask(port, request("GET", "/readyz"));
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - asked;
+  INFO("answered in " << took.count() << " s: " << probe.substr(0, 12));
+  CHECK(status_of(probe) == 503);
+  CHECK(probe.find("recovering") != std::string::npos);
+  // The oldest idle connection was closed unanswered to make room.
+  CHECK(idle.front()->closed_by_peer(1s));
+  CHECK(idle.front()->receive(100ms).empty());
+  idle.clear();
+  // The store opens and is served as before.
+  std::string ready;
+  while (status_of(ready) != 200
+         && std::chrono::steady_clock::now() < deadline) {
+    ready = ask(port, request("GET", "/readyz"));
+    if (status_of(ready) != 200)
+      std::this_thread::sleep_for(10ms);
+  }
+  CHECK(status_of(ready) == 200);
 }
