@@ -345,8 +345,9 @@ void record_changes(shard_ptr self, const std::vector<pending_op>& ops) {
 /// or could not be put back whole: reads each key of `prior` back and
 /// records what it holds now, so that the indexes and the watchers follow
 /// the store rather than what the transaction meant to do. A key that
-/// holds its prior version again, or stays absent, is left out; a key that
-/// cannot be read is said in the log.
+/// holds its prior version again, or stays absent, is left out. A key that
+/// cannot be read is read again later by the indexes, and the watchers are
+/// told to resync: what it holds now is an event they may never get.
 void record_current_state(shard_ptr self,
                           const std::vector<prior_entry>& prior) {
   auto& st = self->state;
@@ -374,18 +375,25 @@ void record_current_state(shard_ptr self,
       else if (p.before.found() && !st.store->reports_expiries())
         st.changes.expired(p.key);
     } else {
-      // The watchers are not told; the indexes read it again later.
       if (st.indexes)
         st.indexes->read_later(p.key, got.error(), now);
       if (failed++ == 0)
         first_failure = std::move(got.error());
     }
   }
-  if (failed > 0)
-    spdlog::warn("shard {}: reading {} keys of a transaction put back "
-                 "(the indexes read them again later; watchers are not "
-                 "told): {}",
-                 st.settings.index, failed, message_of(first_failure));
+  if (failed == 0)
+    return;
+  auto why = "shard " + std::to_string(st.settings.index) + ": "
+             + std::to_string(failed)
+             + " keys of a transaction put back could not be read back ("
+             + message_of(first_failure) + ")";
+  spdlog::warn("{}; the indexes read them again later{}", why,
+               st.watched() ? ", watchers are told to resync" : "");
+  if (st.watched())
+    self->send(st.settings.hub, resync_atom_v,
+               why + ": changes to them may be missing; read the state "
+                     "again",
+               false);
 }
 
 /// A prior entry found at a version unknown here: any version read back

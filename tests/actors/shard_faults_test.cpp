@@ -44,6 +44,8 @@ struct faults {
   std::function<void(const std::string&)> on_get, on_set;
   // A set for which it answers true fails (a backend that refuses it).
   std::function<bool(const std::string&)> refuse_set;
+  // A get for which it answers true fails (a backend gone for a moment).
+  std::function<bool(const std::string&)> refuse_get;
   // "memory": the router coordinates transactions over several shards, as
   // it does for the memory backend (which this store is underneath).
   std::string backend = "faulty";
@@ -66,6 +68,9 @@ public:
       f_->on_get(key);
     if (key == f_->throw_on_get)
       throw std::runtime_error("the disk is on fire");
+    if (f_->refuse_get && f_->refuse_get(key))
+      return make_state_error(state_errc::backend_unavailable,
+                              "the backend is gone for a moment");
     return inner_.get(key, now);
   }
 
@@ -520,4 +525,51 @@ TEST_CASE("a transaction put back: a restored key's new version reaches the "
   CHECK(events[0].key == k0);
   CHECK(events[0].version == now->version);
   CHECK(events[0].value == status_value("old"));
+}
+
+TEST_CASE("a transaction put back whose keys cannot be read back: watchers "
+          "are told to resync, and the indexes read them again later") {
+  auto f = std::make_shared<faults>();
+  f->backend = "memory";
+  bool two_shards = GENERATE(false, true);
+  INFO((two_shards ? "over two shards" : "on one shard"));
+  faulty_fixture fx{two_shards ? size_t{2} : size_t{1}, store_options{}, f,
+                    {{"status", "txn:", "/status"}}};
+  auto k0 = key_of_shard(0);
+  auto k1 = two_shards ? key_of_shard(1) : k0 + "b";
+  REQUIRE(fx.ask_actor<write_result>(fx.store.router, put_atom_v,
+                                     put(k0, status_value("old"))));
+  auto log = std::make_shared<testing::watch_log>();
+  auto watcher = fx.stop_at_end(fx.sys->spawn(testing::log_watcher, log));
+  REQUIRE(fx.ask_actor<watch_started>(fx.store.hub, watch_atom_v,
+                                      watch_request{"txn:", false, 0, 0},
+                                      watcher));
+  // k1's write fails, so k0's is put back (at a new version); reading k0
+  // back then fails (the transaction's own reads before went through).
+  bool refused = false;
+  fx.f->refuse_set = [&](const std::string& key) {
+    refused = refused || key == k1;
+    return key == k1;
+  };
+  fx.f->refuse_get = [&](const std::string& key) {
+    return refused && key == k0;
+  };
+  transaction_request req;
+  req.ops = {txn_op::put(k0, status_value("new")),
+             txn_op::put(k1, status_value("new"))};
+  auto reply = fx.ask_actor<transaction_reply>(fx.store.router,
+                                               transact_atom_v, req);
+  fx.f->refuse_set = nullptr;
+  fx.f->refuse_get = nullptr;
+  REQUIRE_FALSE(reply);
+  fx.advance(std::chrono::milliseconds{50});
+  REQUIRE(log->wait_for([&] { return !log->resyncs.empty(); },
+                        std::chrono::seconds{0}));
+  CHECK_THAT(log->resyncs.back(),
+             Catch::Contains("keys of a transaction put back could not be "
+                             "read back"));
+  // The next ticks read the key again: the indexes hold it as it is.
+  fx.advance(std::chrono::milliseconds{1'100});
+  CHECK(with_status(fx, "old") == std::vector<std::string>{k0});
+  CHECK(with_status(fx, "new").empty());
 }
