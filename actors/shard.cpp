@@ -160,6 +160,10 @@ struct shard_state {
   /// Changes are recorded for the watch hub, the indexes, or both.
   bool recording() const { return watched() || indexes; }
 
+  /// A resync the watchers are owed, sent with the next changes published
+  /// (send_owed_resync); empty when none.
+  std::string resync_owed;
+
   ~shard_state() {
     if (store && !closed)
       store->close();
@@ -224,11 +228,25 @@ void index_staged(shard_ptr self) {
 /// it); the others wait for their commit like the acknowledgements.
 void changed(shard_ptr self) {
   auto& st = self->state;
-  if (st.changes.empty())
+  if (st.changes.empty() && st.resync_owed.empty())
     return;
   if (!st.store->has_pending_commit())
     index_staged(self);
   schedule_drain(self);
+}
+
+/// Tells the watchers to resync when a change could not be recorded
+/// (record_current_state): after the changes staged with it, which the
+/// hub then numbers before the gap, so none comes after the resync over
+/// state a watcher has read again.
+void send_owed_resync(shard_ptr self) {
+  auto& st = self->state;
+  if (st.resync_owed.empty())
+    return;
+  if (st.watched())
+    self->send(st.settings.hub, resync_atom_v,
+               std::exchange(st.resync_owed, {}), false);
+  st.resync_owed.clear();
 }
 
 /// Hands the recorded changes to the indexes and the hub: called once the
@@ -238,18 +256,20 @@ void publish_changes(shard_ptr self) {
   auto& st = self->state;
   index_staged(self);
   st.indexed = 0;
-  if (st.changes.empty())
-    return;
-  if (st.watched())
-    self->send(st.settings.hub, changes_atom_v, st.changes.take());
-  else
-    st.changes.discard();
+  if (!st.changes.empty()) {
+    if (st.watched())
+      self->send(st.settings.hub, changes_atom_v, st.changes.take());
+    else
+      st.changes.discard();
+  }
+  send_owed_resync(self);
 }
 
 /// Forgets the recorded changes: the store took their writes back.
 void discard_changes(shard_ptr self) {
   self->state.changes.discard();
   self->state.indexed = 0;
+  send_owed_resync(self);
 }
 
 /// Stages the expire events a write owes before its own: of every key the
@@ -390,10 +410,8 @@ void record_current_state(shard_ptr self,
   spdlog::warn("{}; the indexes read them again later{}", why,
                st.watched() ? ", watchers are told to resync" : "");
   if (st.watched())
-    self->send(st.settings.hub, resync_atom_v,
-               why + ": changes to them may be missing; read the state "
-                     "again",
-               false);
+    st.resync_owed = why + ": changes to them may be missing; read the "
+                           "state again";
 }
 
 /// A prior entry found at a version unknown here: any version read back

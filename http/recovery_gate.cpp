@@ -1,8 +1,9 @@
 // The recovery gate: one thread, one io_context, a connection at most
-// `max_connections` at a time, each answered once and closed. When all are
-// taken by clients that have not sent a whole request, a new connection
-// closes the oldest of those: idle connections cannot keep a liveness
-// probe waiting in the backlog (a probe's request comes at once).
+// `max_connections` at a time, each answered once and closed. A connection
+// accepted while all are taken closes the oldest one still reading its
+// request, unanswered: idle connections cannot keep a liveness probe
+// waiting in the backlog (a probe's request comes at once). When none is
+// reading (all are answering), accepting waits for one to close.
 
 #include "http/recovery_gate.hpp"
 
@@ -123,9 +124,8 @@ struct recovery_gate::impl {
   }
 
   void accept() {
-    // Full: room is made by a reader that has not sent its request; a
-    // connection slot frees once its read's handler has run.
-    if (open >= max_connections && !evict_oldest_reader()) {
+    // Full, and no reader to make room: every connection is answering.
+    if (open >= max_connections && reading.empty()) {
       accepting = false; // resumed by the next connection that closes
       return;
     }
@@ -147,6 +147,10 @@ struct recovery_gate::impl {
         });
         return;
       }
+      // Room for it: the oldest reader goes (its slot frees once its
+      // read's handler has run; until then one more is open).
+      if (open >= max_connections)
+        evict_oldest_reader();
       serve(std::move(socket));
       accept();
     });
@@ -158,16 +162,21 @@ struct recovery_gate::impl {
     c->reading_at = reading.insert(reading.end(), c);
     c->timer.expires_after(read_timeout);
     c->timer.async_wait([c](boost::system::error_code ec) {
-      if (!ec)
-        c->socket.cancel();
+      // Queued before the read's handler closed the socket, perhaps.
+      boost::system::error_code ignored;
+      if (!ec && c->socket.is_open())
+        c->socket.cancel(ignored);
     });
     net::async_read_until(
       c->socket, c->buffer, "\r\n\r\n",
-      [this, c](boost::system::error_code, size_t) {
+      [this, c](boost::system::error_code ec, size_t) {
         c->timer.cancel();
-        if (c->evicted)
+        // Displaced before its request came whole: closed unanswered. (One
+        // whose request came in the same turn is answered all the same.)
+        if (c->evicted && ec)
           return finish(*c);
-        reading.erase(c->reading_at);
+        if (!c->evicted)
+          reading.erase(c->reading_at);
         c->reading_at = reading.end();
         std::string head{net::buffers_begin(c->buffer.data()),
                          net::buffers_end(c->buffer.data())};

@@ -138,7 +138,7 @@ caf::expected<bool> shard_indexes::build_step(state_store& store,
     // Sooner when reads failed for the backend's absence meanwhile.
     next_unreadable_retry_ =
       unreached_wait_ > 0
-        ? std::min(next_unreadable_retry_, now + unreached_wait_)
+        ? std::clamp(next_unreadable_retry_, now, now + unreached_wait_)
         : now + unreadable_retry_wait_;
     spdlog::warn("shard {}: {}{} values could not be read and are not "
                  "indexed (the first: {}); they are read again in {:.0f} s",
@@ -210,8 +210,11 @@ void shard_indexes::retry_soon(unix_ms now) {
   // wait (retry_unreadable): one outage fails many reads at once.
   if (unreached_wait_ == 0)
     unreached_wait_ = unreached_retry_ms;
-  next_unreadable_retry_ =
-    std::min(next_unreadable_retry_, now + unreached_wait_);
+  // A retry already due (or long past) is not sooner: the backend just
+  // failed, so it waits too.
+  auto soon = now + unreached_wait_;
+  if (next_unreadable_retry_ <= now || next_unreadable_retry_ > soon)
+    next_unreadable_retry_ = soon;
 }
 
 void shard_indexes::keep_unreadable(const std::string& key) {

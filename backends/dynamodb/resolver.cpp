@@ -2,6 +2,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -44,6 +45,16 @@ bounded_resolver::bounded_resolver(std::string host, std::string port,
 
 bounded_resolver::~bounded_resolver() = default;
 
+namespace {
+
+template <class Lookup>
+bool finished_with_error(Lookup& l) {
+  std::lock_guard<std::mutex> guard{l.m};
+  return l.done && l.ec;
+}
+
+} // namespace
+
 caf::expected<endpoints>
 bounded_resolver::resolve(std::chrono::milliseconds within) {
   auto failed = [&](const std::string& why) {
@@ -57,18 +68,24 @@ bounded_resolver::resolve(std::chrono::milliseconds within) {
       return failed(ec.message());
     return results;
   }
+  if (running_ && finished_with_error(*running_))
+    running_.reset(); // a failure the last caller gave up on: ask again
   if (!running_) {
     auto state = std::make_shared<lookup>();
+    try {
+      std::thread{[state, fn = lookup_fn_, host = host_, port = port_] {
+        boost::system::error_code ec;
+        auto results = fn(host, port, ec);
+        std::lock_guard<std::mutex> guard{state->m};
+        state->ec = ec;
+        state->results = std::move(results);
+        state->done = true;
+        state->done_cv.notify_all();
+      }}.detach();
+    } catch (const std::system_error& e) { // out of threads
+      return failed(std::string{"cannot start the lookup: "} + e.what());
+    }
     ++lookups_;
-    std::thread{[state, fn = lookup_fn_, host = host_, port = port_] {
-      boost::system::error_code ec;
-      auto results = fn(host, port, ec);
-      std::lock_guard<std::mutex> guard{state->m};
-      state->ec = ec;
-      state->results = std::move(results);
-      state->done = true;
-      state->done_cv.notify_all();
-    }}.detach();
     running_ = std::move(state);
   }
   std::unique_lock<std::mutex> lock{running_->m};

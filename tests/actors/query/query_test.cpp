@@ -477,7 +477,7 @@ TEST_CASE("keys whose read failed with the backend down are read again a "
   damaged_store store{20};
   shard_indexes indexes{query_config("memory", 1).indexes, 0, 1, nullptr};
   REQUIRE(run_build(indexes, store) == 1);
-  // Nothing was unreadable before: the first retry is due at once.
+  // The first retry a second after the failure.
   store.put("q:1003", R"({"status":"filled"})"); // behind the indexes' back
   store.down = true;
   auto down = make_state_error(state_errc::backend_unavailable, "down");
@@ -485,10 +485,11 @@ TEST_CASE("keys whose read failed with the backend down are read again a "
   indexes.read_later("q:1003", down, t);
   indexes.read_later("elsewhere:1", down, t); // under no index: ignored
   CHECK(indexes.unreadable_keys() == 1);
-  CHECK(indexes.unreadable_retry_due(t));
-  // The failed read above waited a second; this retry's failure, two.
-  CHECK_FALSE(indexes.retry_unreadable(store, t)); // still down
   auto wait = shard_indexes::unreached_retry_ms;
+  CHECK_FALSE(indexes.unreadable_retry_due(t + wait - 1));
+  t += wait;
+  // The failed read above waited a second; this retry's failure waits two.
+  CHECK_FALSE(indexes.retry_unreadable(store, t)); // still down
   CHECK_FALSE(indexes.unreadable_retry_due(t + 2 * wait - 1));
   CHECK(indexes.unreadable_retry_due(t + 2 * wait));
   t += 2 * wait;

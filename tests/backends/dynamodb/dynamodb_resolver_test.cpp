@@ -28,6 +28,7 @@ struct hung_dns {
   std::condition_variable cv;
   bool released = false;
   std::atomic<int> asked{0};
+  std::atomic<int> answered{0};
 
   /// The lookup keeps `dns` alive: it may outlive the test's scope.
   static bounded_resolver::lookup_fn fn(std::shared_ptr<hung_dns> dns) {
@@ -36,7 +37,9 @@ struct hung_dns {
       ++dns->asked;
       std::unique_lock<std::mutex> lock{dns->m};
       dns->cv.wait(lock, [&] { return dns->released; });
-      return bounded_resolver::system_lookup("127.0.0.1", port, ec);
+      auto found = bounded_resolver::system_lookup("127.0.0.1", port, ec);
+      ++dns->answered;
+      return found;
     };
   }
   void release() {
@@ -84,10 +87,11 @@ TEST_CASE("a resolver destroyed while its lookup hangs leaves the lookup "
     bounded_resolver resolver{"dynamodb.example", "8000", hung_dns::fn(dns)};
     CHECK_FALSE(resolver.resolve(50ms));
   }
-  dns->release(); // the detached lookup finishes into its own state
-  for (int i = 0; i < 100 && dns->asked == 0; ++i)
-    std::this_thread::sleep_for(10ms);
   CHECK(dns->asked == 1);
+  dns->release(); // the detached lookup finishes into its own state
+  for (int i = 0; i < 500 && dns->answered == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  CHECK(dns->answered == 1);
 }
 
 TEST_CASE("names resolve through the system, IP addresses in place, and a "
@@ -105,4 +109,25 @@ TEST_CASE("names resolve through the system, IP addresses in place, and a "
   REQUIRE_FALSE(none);
   CHECK_THAT(message_of(none.error()),
              Catch::Contains("resolving no-such-host.invalid"));
+}
+
+TEST_CASE("a lookup that failed after its caller gave up is not handed to "
+          "the next connect: that one asks again") {
+  auto dns = std::make_shared<hung_dns>();
+  auto fails_first = [dns](const std::string& host, const std::string& port,
+                           boost::system::error_code& ec) {
+    auto found = hung_dns::fn(dns)(host, port, ec);
+    if (dns->answered == 1)
+      ec = boost::asio::error::host_not_found; // the DNS server's answer
+    return found;
+  };
+  bounded_resolver resolver{"dynamodb.example", "8000", fails_first};
+  CHECK_FALSE(resolver.resolve(50ms)); // gave up
+  dns->release();
+  for (int i = 0; i < 500 && dns->answered == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  REQUIRE(dns->answered == 1);
+  auto again = resolver.resolve(5s);
+  CHECK(again); // a fresh lookup, which finds it
+  CHECK(resolver.lookups() == 2);
 }
