@@ -186,9 +186,19 @@ struct index_set::plan {
 
   /// Each driving value's matches, each walk stopping at `wanted`; the
   /// union sorted. Right when the walks are in the result's order: key
-  /// order, or the driving index is the order_by index.
+  /// order, or the driving index is the order_by index. Ordered by the
+  /// driving index, every value's keys sort after the last value's: once
+  /// `wanted` are found the walks end. In key order, once `wanted` are
+  /// found a walk stops at the last key the page keeps: an `in` of many
+  /// values costs about a page or two, not a page per value.
   void by_values(const resolved_condition& c) {
+    const std::string* bound = nullptr; // key order: the page's last key
+    auto before_bound = [&](const std::string& key) {
+      return !bound || (order.descending ? key > *bound : key < *bound);
+    };
     for (auto& v : values_of(c)) {
+      if (order_index && found.size() >= wanted)
+        break;
       const std::string* after = nullptr;
       if (cursor) {
         if (order_index) { // == c.index: skip the values before the cursor's
@@ -206,12 +216,21 @@ struct index_set::plan {
       size_t taken = 0;
       walk_value(c.index, v, order.descending, after, req.prefix,
                  [&](const node* n) {
+        if (!before_bound(n->first))
+          return false; // this value's keys from here on are past the page
         if (take(n)) {
           found.push_back(hit_of(n));
           ++taken;
         }
-        return taken < wanted;
+        // Ordered by this index, the page is whole at `wanted`; in key
+        // order a later key of this value may still come before an
+        // earlier value's.
+        return taken < wanted && !(order_index && found.size() >= wanted);
       });
+      if (!order_index && found.size() >= wanted) {
+        sort_found(); // keeps the first `wanted`
+        bound = found.back().key;
+      }
     }
     sort_found();
   }
