@@ -33,13 +33,22 @@ std::string config_for(const std::string& type) {
   return "state:\n  type: \"" + type + "\"\n  shards: 2\n";
 }
 
+/// What one writer's increments came to.
+struct increments {
+  int acknowledged = 0;
+  /// Writes answered neither 204 nor 412 (a 504 under load): they may have
+  /// been applied, so the counter may hold up to this many more.
+  int unknown = 0;
+};
+
 /// Increments `key` through `port` `times` times, each a read then a PUT
-/// with If-Match on the version read, retried on 412; returns how many
-/// increments were acknowledged (all of them, or fewer on other errors).
-int increment(uint16_t port, const std::string& key, int times) {
+/// with If-Match on the version read, retried on 412 and on an outcome it
+/// cannot know.
+increments increment(uint16_t port, const std::string& key, int times) {
   http_client client{port};
-  int done = 0;
-  for (int attempts = 0; done < times && attempts < times * 50; ++attempts) {
+  increments out;
+  for (int attempts = 0; out.acknowledged < times && attempts < times * 50;
+       ++attempts) {
     auto got = client.get("/v1/state/" + key);
     if (got.status != 200)
       continue;
@@ -47,9 +56,11 @@ int increment(uint16_t port, const std::string& key, int times) {
     auto put = client.put("/v1/state/" + key, next,
                           {{"If-Match", got.header("etag")}});
     if (put.status == 204)
-      ++done;
+      ++out.acknowledged;
+    else if (put.status != 412)
+      ++out.unknown;
   }
-  return done;
+  return out;
 }
 
 /// Two nodes on `type`: 2 writers each increment one counter.
@@ -59,19 +70,27 @@ void check_no_lost_update(const std::string& type) {
   http_client setup{a.port()};
   auto key = "state:{shared}:counter";
   REQUIRE(setup.put(std::string{"/v1/state/"} + key, "0").status / 100 == 2);
-  std::atomic<int> acknowledged{0};
+  std::atomic<int> acknowledged{0}, unknown{0};
   std::vector<std::thread> writers;
   for (auto port : {a.port(), a.port(), b.port(), b.port()})
-    writers.emplace_back(
-      [&, port] { acknowledged += increment(port, key, 150); });
+    writers.emplace_back([&, port] {
+      auto done = increment(port, key, 150);
+      acknowledged += done.acknowledged;
+      unknown += done.unknown;
+    });
   for (auto& w : writers)
     w.join();
   CHECK(acknowledged == 600);
-  // Every acknowledged increment is in the value, read through either node.
-  CHECK(http_client{b.port()}.get(std::string{"/v1/state/"} + key).body
-        == std::to_string(acknowledged.load()));
-  CHECK(http_client{a.port()}.get(std::string{"/v1/state/"} + key).body
-        == std::to_string(acknowledged.load()));
+  // Every acknowledged increment is in the value, read through either node,
+  // and nothing else but writes whose answer was lost (none on a quiet
+  // machine; a 504 under load may still have been applied).
+  INFO("writes of unknown outcome: " << unknown.load());
+  for (auto port : {b.port(), a.port()}) {
+    auto value =
+      std::stol(http_client{port}.get(std::string{"/v1/state/"} + key).body);
+    CHECK(value >= acknowledged.load());
+    CHECK(value <= acknowledged.load() + unknown.load());
+  }
 }
 
 /// Writes through node A, SIGKILLs it, reads every key through B.
@@ -165,7 +184,9 @@ void check_watch_across_nodes(const std::string& type,
   std::vector<std::thread> writers;
   for (auto port : {a.port(), a.port(), b.port(), b.port()})
     writers.emplace_back(
-      [&, port] { acknowledged += increment(port, "w:counter", 40); });
+      [&, port] {
+        acknowledged += increment(port, "w:counter", 40).acknowledged;
+      });
   for (auto& w : writers)
     w.join();
   REQUIRE(acknowledged == 160);
