@@ -244,8 +244,7 @@ void send_owed_resync(shard_ptr self) {
   if (st.resync_owed.empty())
     return;
   if (st.watched())
-    self->send(st.settings.hub, resync_atom_v,
-               std::exchange(st.resync_owed, {}), false);
+    self->send(st.settings.hub, resync_atom_v, st.resync_owed, false);
   st.resync_owed.clear();
 }
 

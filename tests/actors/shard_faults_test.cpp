@@ -409,20 +409,38 @@ std::string key_of_shard(size_t shard) {
       return key;
 }
 
+/// A store over one shard or two whose backend the router treats as
+/// memory, an index of "txn:" statuses, and k0 holding "old"; k1 is a key
+/// of the other shard, or of k0's when there is one.
+struct put_back_case {
+  std::shared_ptr<faults> f = memory_faults();
+  faulty_fixture fx;
+  std::string k0, k1;
+
+  static std::shared_ptr<faults> memory_faults() {
+    auto f = std::make_shared<faults>();
+    f->backend = "memory";
+    return f;
+  }
+
+  explicit put_back_case(bool two_shards)
+    : fx{two_shards ? size_t{2} : size_t{1}, store_options{}, f,
+         {{"status", "txn:", "/status"}}},
+      k0(key_of_shard(0)), k1(two_shards ? key_of_shard(1) : k0 + "b") {
+    REQUIRE(fx.ask_actor<write_result>(fx.store.router, put_atom_v,
+                                       put(k0, status_value("old"))));
+  }
+};
+
 } // namespace
 
 TEST_CASE("a transaction that cannot be put back whole says so, and the "
           "indexes follow what the store holds") {
-  auto f = std::make_shared<faults>();
-  f->backend = "memory";
   bool two_shards = GENERATE(false, true);
   INFO((two_shards ? "over two shards" : "on one shard"));
-  faulty_fixture fx{two_shards ? size_t{2} : size_t{1}, store_options{}, f,
-                    {{"status", "txn:", "/status"}}};
-  auto k0 = key_of_shard(0);
-  auto k1 = two_shards ? key_of_shard(1) : k0 + "b";
-  REQUIRE(fx.ask_actor<write_result>(fx.store.router, put_atom_v,
-                                     put(k0, status_value("old"))));
+  put_back_case c{two_shards};
+  auto& fx = c.fx;
+  auto &k0 = c.k0, &k1 = c.k1;
   // k1's write fails, so k0's is put back; and the restore of k0 fails.
   int sets_of_k0 = 0;
   fx.f->refuse_set = [&](const std::string& key) {
@@ -529,16 +547,11 @@ TEST_CASE("a transaction put back: a restored key's new version reaches the "
 
 TEST_CASE("a transaction put back whose keys cannot be read back: watchers "
           "are told to resync, and the indexes read them again later") {
-  auto f = std::make_shared<faults>();
-  f->backend = "memory";
   bool two_shards = GENERATE(false, true);
   INFO((two_shards ? "over two shards" : "on one shard"));
-  faulty_fixture fx{two_shards ? size_t{2} : size_t{1}, store_options{}, f,
-                    {{"status", "txn:", "/status"}}};
-  auto k0 = key_of_shard(0);
-  auto k1 = two_shards ? key_of_shard(1) : k0 + "b";
-  REQUIRE(fx.ask_actor<write_result>(fx.store.router, put_atom_v,
-                                     put(k0, status_value("old"))));
+  put_back_case c{two_shards};
+  auto& fx = c.fx;
+  auto &k0 = c.k0, &k1 = c.k1;
   auto log = std::make_shared<testing::watch_log>();
   auto watcher = fx.stop_at_end(fx.sys->spawn(testing::log_watcher, log));
   REQUIRE(fx.ask_actor<watch_started>(fx.store.hub, watch_atom_v,

@@ -92,6 +92,24 @@ inline std::vector<std::string> query_keys(running_store& store,
   return all_pages(store, req);
 }
 
+/// The keys under "q:" whose status is `status` (all pages).
+inline std::vector<std::string> keys_with_status(running_store& store,
+                                                 const std::string& status) {
+  return query_keys(store, {where("status", query_op::eq, {str(status)})});
+}
+
+/// Writes {"status":"<status>"} under each of `keys` through a store of its
+/// own on `type` (a shared engine's URL), stopped before this returns.
+inline void put_statuses(const std::string& type, size_t shards,
+                         const std::vector<std::string>& keys,
+                         const std::string& status) {
+  running_store writer{query_config(type, shards)};
+  for (auto& key : keys)
+    REQUIRE(writer.ask<write_result>(
+      put_atom_v,
+      set_request{key, R"({"status":")" + status + R"("})", 0, {}}));
+}
+
 inline std::vector<std::string> sorted(std::vector<std::string> v) {
   std::sort(v.begin(), v.end());
   return v;

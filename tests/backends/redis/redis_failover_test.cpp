@@ -180,12 +180,7 @@ TEST_CASE("redis: a transaction over two shards that WAIT failed was still "
     if (shard_index(k, 2) != shard_index(a, 2))
       b = k;
   }
-  {
-    running_store writer{query_config(server.url("wq:"), 2)};
-    for (auto& key : {a, b})
-      REQUIRE(writer.ask<write_result>(
-        put_atom_v, set_request{key, R"({"status":"filled"})", 0, {}}));
-  }
+  put_statuses(server.url("wq:"), 2, {a, b}, "filled");
   // No change feed: this instance's indexes learn only of its own writes.
   running_store store{query_config(server.url("wq:")
                                      + "&wait_replicas=1&wait_timeout_ms=100"
@@ -197,13 +192,10 @@ TEST_CASE("redis: a transaction over two shards that WAIT failed was still "
   auto committed = store.ask<transaction_reply>(transact_atom_v, txn);
   REQUIRE_FALSE(committed); // WAIT 1 on a lone server
   CHECK(code_of(committed.error()) == state_errc::backend_unavailable);
-  query_request req;
-  req.prefix = "q:";
-  req.where = {where("status", query_op::eq, {str("pending")})};
   std::vector<std::string> found;
   CHECK(wait_until(
     [&] {
-      found = all_pages(store, req);
+      found = keys_with_status(store, "pending");
       return found.size() == 2;
     },
     3s));
@@ -213,12 +205,7 @@ TEST_CASE("redis: a transaction over two shards that WAIT failed was still "
 TEST_CASE("redis: single writes that WAIT failed were still applied, and "
           "the indexes of a lone instance follow them") {
   auto& server = shared_redis();
-  {
-    running_store writer{query_config(server.url("wq1:"), 2)};
-    for (auto key : {"q:put", "q:del"})
-      REQUIRE(writer.ask<write_result>(
-        put_atom_v, set_request{key, R"({"status":"filled"})", 0, {}}));
-  }
+  put_statuses(server.url("wq1:"), 2, {"q:put", "q:del"}, "filled");
   // No change feed: this instance's indexes learn only of its own writes.
   running_store store{query_config(server.url("wq1:")
                                      + "&wait_replicas=1&wait_timeout_ms=100"
@@ -226,13 +213,10 @@ TEST_CASE("redis: single writes that WAIT failed were still applied, and "
                                    2)};
   // Built from what the engine holds before anything below is written (a
   // build that read the keys after the writes would hide what is tested).
-  query_request filled;
-  filled.prefix = "q:";
-  filled.where = {where("status", query_op::eq, {str("filled")})};
   std::vector<std::string> found;
   REQUIRE(wait_until(
     [&] {
-      found = all_pages(store, filled);
+      found = keys_with_status(store, "filled");
       return found.size() == 2;
     },
     3s));
@@ -242,12 +226,9 @@ TEST_CASE("redis: single writes that WAIT failed were still applied, and "
   CHECK(code_of(put.error()) == state_errc::backend_unavailable);
   auto erased = store.ask<bool>(delete_atom_v, delete_request{"q:del", {}});
   REQUIRE_FALSE(erased);
-  query_request pending;
-  pending.prefix = "q:";
-  pending.where = {where("status", query_op::eq, {str("pending")})};
   CHECK(wait_until(
     [&] {
-      found = all_pages(store, pending);
+      found = keys_with_status(store, "pending");
       return found == std::vector<std::string>{"q:put"};
     },
     3s));

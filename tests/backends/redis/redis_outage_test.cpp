@@ -184,24 +184,16 @@ TEST_CASE("redis hung server: a transaction whose reply never came was "
           "applied once the server woke, and the indexes of a lone "
           "instance read its keys back") {
   redis_server server;
-  {
-    running_store writer{query_config(server.url("hungq:"), 1)};
-    for (auto key : {"q:a", "q:b"})
-      REQUIRE(writer.ask<write_result>(
-        put_atom_v, set_request{key, R"({"status":"filled"})", 0, {}}));
-  }
+  put_statuses(server.url("hungq:"), 1, {"q:a", "q:b"}, "filled");
   // No change feed: this instance's indexes learn only of its own writes.
   running_store store{query_config(server.url("hungq:")
                                      + "&timeout_ms=300&connect_timeout_ms=300"
                                        "&watches=local",
                                    1)};
-  query_request filled;
-  filled.prefix = "q:";
-  filled.where = {where("status", query_op::eq, {str("filled")})};
   std::vector<std::string> found;
   REQUIRE(wait_until(
     [&] {
-      found = all_pages(store, filled);
+      found = keys_with_status(store, "filled");
       return found.size() == 2;
     },
     5s));
@@ -227,12 +219,9 @@ TEST_CASE("redis hung server: a transaction whose reply never came was "
   }
   REQUIRE(a);
   REQUIRE(a->value == R"({"status":"pending"})"); // applied after all
-  query_request pending;
-  pending.prefix = "q:";
-  pending.where = {where("status", query_op::eq, {str("pending")})};
   CHECK(wait_until(
     [&] {
-      found = all_pages(store, pending);
+      found = keys_with_status(store, "pending");
       return found.size() == 2;
     },
     10s));
