@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <type_traits>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -101,11 +103,20 @@ struct split_batch {
            + ")";
   }
 
+  /// The i-th key of the request.
+  std::string_view key(size_t i) const {
+    auto begin = i == 0 ? 0 : key_ends[i - 1];
+    return std::string_view{key_bytes}.substr(begin, key_ends[i] - begin);
+  }
+
   /// The reply in request order: each key's entry while its owner answered
   /// it and the values fit `budget` (the first key always fits); from the
-  /// first key that does not, every key is unprocessed.
-  batch_reply assemble(size_t budget) {
+  /// first key that does not, every key is unprocessed. The owners' lists
+  /// of unreadable keys (each in its part's order) are merged in the same
+  /// walk, for the keys answered.
+  caf::expected<batch_reply> assemble(size_t budget) {
     batch_reply out;
+    std::vector<size_t> next_unreadable(replies.size(), 0);
     size_t bytes = 0;
     size_t i = 0;
     auto n = key_ends.size();
@@ -119,12 +130,37 @@ struct split_batch {
         break;
       bytes += e.value.size();
       out.entries.push_back(std::move(e));
+      auto& at = next_unreadable[owner_of[i]];
+      if (at < part.unreadable.size() && part.unreadable[at].key == key(i))
+        out.unreadable.push_back(std::move(part.unreadable[at++]));
     }
-    for (; i < n; ++i) {
-      auto begin = i == 0 ? 0 : key_ends[i - 1];
-      out.unprocessed.emplace_back(key_bytes, begin, key_ends[i] - begin);
-    }
+    if (auto problem = unused_names(next_unreadable, i); !problem.empty())
+      return make_state_error(state_errc::backend_error, std::move(problem));
+    for (; i < n; ++i)
+      out.unprocessed.emplace_back(key(i));
     return out;
+  }
+
+  /// Why the owners' names of unreadable keys that assemble left unused
+  /// (from `next_unreadable` on) cannot all be of keys past the reply's
+  /// end (`cut`, a key position); empty when they can. A name out of
+  /// request order would otherwise vanish, and its key pass for absent.
+  std::string unused_names(const std::vector<size_t>& next_unreadable,
+                           size_t cut) const {
+    std::unordered_set<std::string_view> past;
+    for (size_t t = 0; t < replies.size(); ++t) {
+      auto& names = replies[t].unreadable;
+      for (auto at = next_unreadable[t]; at < names.size(); ++at) {
+        if (past.empty())
+          for (auto k = cut; k < key_ends.size(); ++k)
+            past.insert(key(k));
+        if (!past.count(names[at].key))
+          return "an owner named an unreadable key it was not asked for, or "
+                 "out of request order (owner "
+                 + std::to_string(t) + ")";
+      }
+    }
+    return {};
   }
 };
 
@@ -144,6 +180,8 @@ batch_collector::behavior_type batch_fan_out(batch_collector::pointer self,
       auto p = std::make_shared<split_batch>();
       p->replies.resize(n);
       std::vector<batch_request> parts(n);
+      for (auto& part : parts)
+        part.skip_unreadable = req.skip_unreadable;
       p->owner_of.reserve(req.keys.size());
       p->position_of.reserve(req.keys.size());
       p->key_ends.reserve(req.keys.size());
@@ -185,7 +223,11 @@ batch_collector::behavior_type batch_fan_out(batch_collector::pointer self,
                                              std::move(problem)));
               p->replies[t] = std::move(r);
               if (--p->missing == 0 && !p->failed) {
-                rp.deliver(p->assemble(map->max_reply_bytes));
+                auto reply = p->assemble(map->max_reply_bytes);
+                if (reply)
+                  rp.deliver(std::move(*reply));
+                else
+                  rp.deliver(std::move(reply.error()));
                 self->quit();
               }
             },

@@ -27,6 +27,7 @@
 #include "actors/query/shard_indexes.hpp"
 #include "actors/transaction_rules.hpp"
 #include "actors/watch/change_recorder.hpp"
+#include "backends/readable_batch.hpp"
 #include "backends/shard_placement.hpp"
 #include "backends/state_store.hpp"
 #include "backends/transaction_check.hpp"
@@ -1130,6 +1131,42 @@ bool take_within(batch_reply& out, entry&& e, size_t& bytes, size_t budget) {
   return true;
 }
 
+/// The entries of `part`: one batch_get, or, when the request skips
+/// unreadable values, read_readable's batch that goes past them and names
+/// them in `out` (for the keys that fit the reply: `part` starts at the
+/// reply's next entry).
+caf::expected<std::vector<entry>>
+read_part(state_store& store, const std::vector<std::string>& part,
+          unix_ms now, bool skip_unreadable, batch_reply& out) {
+  if (!skip_unreadable)
+    return store.batch_get(part, now);
+  auto read = read_readable(store, part, now);
+  if (!read)
+    return std::move(read.error());
+  for (size_t i = 0; i < read->unreadable.size(); ++i)
+    out.unreadable.push_back(
+      {part[read->unreadable[i]], std::move(read->reasons[i])});
+  return std::move(read->entries);
+}
+
+/// Drops the names of unreadable keys that ended past the reply's budget
+/// (they are unprocessed, asked again).
+void keep_answered_unreadable(batch_reply& out,
+                              const std::vector<std::string>& keys) {
+  // Both lists are in request order: one walk.
+  auto answered = out.entries.size();
+  size_t next = 0;
+  size_t kept = 0;
+  for (auto& u : out.unreadable) {
+    while (next < answered && keys[next] != u.key)
+      ++next;
+    if (next == answered)
+      break;
+    ++kept;
+  }
+  out.unreadable.resize(kept);
+}
+
 /// Reads the keys in request order while their values fit max_reply_bytes,
 /// a few at a time so that a batch of large values never sits in memory
 /// whole; the keys past the budget come back as unprocessed.
@@ -1146,7 +1183,9 @@ caf::expected<batch_reply> read_within_budget(shard_ptr self,
     // A local get costs no round trip: one key at a time.
     for (auto& key : req.keys) {
       auto e = st.store->get(key, now);
-      if (!e && code_of(e.error()) != state_errc::not_found)
+      if (!e && req.skip_unreadable && is_value_error(e.error()))
+        out.unreadable.push_back({key, message_of(e.error())});
+      else if (!e && code_of(e.error()) != state_errc::not_found)
         return std::move(e.error());
       if (!take_within(out, e ? std::move(*e) : entry{}, bytes, budget))
         break;
@@ -1158,7 +1197,7 @@ caf::expected<batch_reply> read_within_budget(shard_ptr self,
     while (out.entries.size() < req.keys.size() && !full) {
       auto next = req.keys.begin() + out.entries.size();
       part.assign(next, next + std::min<size_t>(chunk, req.keys.end() - next));
-      auto entries = st.store->batch_get(part, now);
+      auto entries = read_part(*st.store, part, now, req.skip_unreadable, out);
       if (!entries)
         return std::move(entries.error());
       for (auto& e : *entries)
@@ -1168,6 +1207,7 @@ caf::expected<batch_reply> read_within_budget(shard_ptr self,
         }
     }
   }
+  keep_answered_unreadable(out, req.keys);
   out.unprocessed.assign(req.keys.begin() + out.entries.size(),
                          req.keys.end());
   return out;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <iterator>
 
 #include "messages/errors.hpp"
 
@@ -37,6 +38,7 @@ read_readable(state_store& store, const std::vector<std::string>& keys,
       continue;
     } else if (is_value_error(e.error())) {
       out.unreadable.push_back(i);
+      out.reasons.push_back(message_of(e.error()));
       if (!out.first_problem)
         out.first_problem = std::move(e.error());
     } else {
@@ -69,6 +71,8 @@ read_readable_within(state_store& store, const std::vector<std::string>& keys,
       return std::move(read.error());
     for (auto at : read->unreadable)
       out.unreadable.push_back(out.entries.size() + at);
+    std::move(read->reasons.begin(), read->reasons.end(),
+              std::back_inserter(out.reasons));
     if (!out.first_problem && read->first_problem)
       out.first_problem = std::move(read->first_problem);
     for (auto& e : read->entries) {

@@ -23,6 +23,8 @@ struct readable_batch {
   std::vector<entry> entries;
   /// Positions (into the keys asked) of the values that could not be read.
   std::vector<size_t> unreadable;
+  /// Why each of them could not be read, in the same order.
+  std::vector<std::string> reasons;
   /// Why the first of them could not be read.
   caf::error first_problem;
 };

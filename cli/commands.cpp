@@ -47,18 +47,25 @@ const std::vector<command>& commands() {
      {{"--limit", true}, {"--page-size", true}},
      run_ls},
     {"batch-get",
-     "batch-get KEY... [--keys-from FILE|-] [--batch-size N]",
+     "batch-get KEY... [--keys-from FILE|-] [--batch-size N] "
+     "[--skip-unreadable]",
      "read many keys",
      "One line per key, in the order given: KEY<TAB>VALUE (base64:... when "
      "the value\nis not one line of text) or KEY<TAB>(not found). Asks again "
      "for the keys a\nreply leaves unprocessed, and sends at most "
      "--batch-size keys per request.\n"
+     "A value the service cannot read (a damaged value file, a value sealed "
+     "under a\nkey no longer configured) fails its batch, unless:\n"
+     "  --skip-unreadable  print KEY<TAB>(unreadable: WHY) for it, read the "
+     "rest, and\n                     exit 5 when any was unreadable\n"
      "  --keys-from FILE   more keys, one per line (- for stdin)\n"
      "  --batch-size N     keys per request (default 1000, the service's "
      "limit)\n"
      "--json: {\"items\":[{\"key\",\"value\" (base64 or "
-     "null),\"etag\"}...]}.\n",
-     {{"--keys-from", true}, {"--batch-size", true}},
+     "null),\"etag\",\"error\"?}...]}.\n",
+     {{"--keys-from", true},
+      {"--batch-size", true},
+      {"--skip-unreadable", false}},
      run_batch_get},
     {"health",
      "health",

@@ -56,10 +56,26 @@ expected<page> read_page(const http_reply& r) {
   return out;
 }
 
-/// One batch-get item: "KEY<TAB>VALUE" or "KEY<TAB>(not found)".
+/// The message of a batch-get item the service could not read
+/// (?skip_unreadable=true), or nullopt.
+std::optional<std::string> unreadable_reason(const boost::json::object& item) {
+  auto* error = item.if_contains("error");
+  if (!error)
+    return std::nullopt;
+  auto* message = error->is_object() ? error->as_object().if_contains("message")
+                                     : nullptr;
+  return message && message->is_string()
+           ? std::string{message->as_string()}
+           : std::string{"(no message)"};
+}
+
+/// One batch-get item: "KEY<TAB>VALUE", "KEY<TAB>(not found)" or
+/// "KEY<TAB>(unreadable: WHY)".
 std::string human_item(const boost::json::object& item) {
   std::string line = item_key(item).value_or("");
   line += '\t';
+  if (auto why = unreadable_reason(item))
+    return line + "(unreadable: " + human_value(*why) + ")\n";
   auto& value = item.at("value");
   if (value.is_null())
     return line + "(not found)\n";
@@ -166,6 +182,11 @@ int run_batch_get(context& cx, const parsed_args& args) {
       return report(n.error(), cx.json);
     batch_size = *n;
   }
+  const bool skip_unreadable = args.has("--skip-unreadable");
+  const std::string target = skip_unreadable
+                               ? "/v1/state/batch-get?skip_unreadable=true"
+                               : "/v1/state/batch-get";
+  long long unreadable = 0;
   streamed_json_list out{cx.json, "items"};
   for (size_t begin = 0; begin < keys->size();
        begin += static_cast<size_t>(batch_size)) {
@@ -175,7 +196,7 @@ int run_batch_get(context& cx, const parsed_args& args) {
       boost::json::object body;
       auto asked = pending.size();
       body["keys"] = std::move(pending);
-      auto r = cx.http.send("POST", "/v1/state/batch-get",
+      auto r = cx.http.send("POST", target,
                             boost::json::serialize(body),
                             {{"Content-Type", "application/json"}});
       if (!r)
@@ -196,6 +217,8 @@ int run_batch_get(context& cx, const parsed_args& args) {
       for (auto& item : items->as_array()) {
         if (!well_formed_item(item))
           return out.finish(odd_answer("a batch-get item without key/value"));
+        if (unreadable_reason(item.as_object()))
+          ++unreadable;
         auto f = cx.json ? out.add(boost::json::serialize(item))
                          : write_stdout(human_item(item.as_object()));
         if (f)
@@ -204,6 +227,11 @@ int run_batch_get(context& cx, const parsed_args& args) {
       pending = rest ? std::move(rest->as_array()) : boost::json::array{};
     }
   }
+  if (unreadable > 0)
+    return out.finish(failure{exit_server_error, "unreadable_values",
+                              "batch-get: the service cannot read "
+                                + std::to_string(unreadable) + " of the "
+                                + std::to_string(keys->size()) + " values"});
   return out.finish(std::nullopt);
 }
 

@@ -133,6 +133,11 @@ bool reject_query(const route_match& m, const sink_ptr& sink);
 std::optional<std::string> prefix_param(const route_match& m,
                                         const sink_ptr& sink);
 
+/// Reads `q` into `skip` when it is skip_unreadable (true), setting
+/// `problem` unless its value is true or false; false for any other name.
+bool read_skip_unreadable(const query_param& q, bool& skip,
+                          std::string& problem);
+
 // -- paging (handlers_kv.cpp) ----------------------------------------------------------
 
 /// Where a page starts and how long it is: ?limit=N&cursor=C.

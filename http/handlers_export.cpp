@@ -7,10 +7,10 @@
 // A value the store cannot read (a damaged value file, a value sealed under
 // a key no longer configured) fails its batch. By default that ends the
 // export there, cut short (it is not whole). With ?skip_unreadable=true the
-// batch is read again key by key, the unreadable values are left out and
-// named in the log, and their count ends the stream in the trailer field
-// X-Unreadable-Skipped: an operator still gets a backup of every value the
-// store can read.
+// batches ask the store to skip such values (batch_request's
+// skip_unreadable): they are left out and named in the log, and their count
+// ends the stream in the trailer field X-Unreadable-Skipped: an operator
+// still gets a backup of every value the store can read.
 
 #include "http/handlers.hpp"
 
@@ -88,21 +88,18 @@ private:
   void get_batch() {
     auto self = shared_from_this();
     auto on_batch = [self](caf::expected<batch_reply> r) {
-      if (!r && is_value_error(r.error())) {
-        if (self->skip_unreadable_)
-          return self->sink_->next_step([self] { self->get_one(0); });
+      if (!r && is_value_error(r.error()) && !self->skip_unreadable_)
         return self->sink_->reply(error_response(
           state_errc::backend_error,
           message_of(r.error())
             + " (the export stops here; with skip_unreadable=true it "
               "leaves such values out and exports the rest)"));
-      }
       if (!r)
         return self->sink_->reply(error_response(r.error()));
       self->write(std::move(*r));
     };
     if (!env_.bridge.ask<batch_reply>(env_.store, on_batch, batch_get_atom_v,
-                                      batch_request{keys_}))
+                                      batch_request{keys_, skip_unreadable_}))
       sink_->reply(overloaded(env_));
   }
 
@@ -119,6 +116,8 @@ private:
       // Deleted or expired since the listing: not part of the export.
       if (r.entries[i].found())
         append_backup_line(chunk, keys_[i], r.entries[i]);
+    for (auto& u : r.unreadable)
+      skip(u.key, u.reason);
     keys_ = std::move(r.unprocessed);
     auto self = shared_from_this();
     sink_->stream_chunk(std::move(chunk), [self] { self->go_on(); });
@@ -133,44 +132,14 @@ private:
     finish();
   }
 
-  /// A batch met a value it cannot read: its keys are read one at a time
-  /// from keys_[at] on, lines gathered in one chunk, written whenever it
-  /// holds as many bytes as one value may (so at most about twice that).
-  void get_one(size_t at) {
-    if (at == keys_.size()) {
-      keys_.clear();
-      auto self = shared_from_this();
-      return sink_->stream_chunk(std::exchange(chunk_, {}),
-                                 [self] { self->go_on(); });
-    }
-    auto self = shared_from_this();
-    auto on_entry = [self, at](caf::expected<entry> e) {
-      auto& key = self->keys_[at];
-      if (e && e->found()) {
-        append_backup_line(self->chunk_, key, *e);
-      } else if (!e && is_value_error(e.error())) {
-        self->skip(key, e.error());
-      } else if (!e && code_of(e.error()) != state_errc::not_found) {
-        return self->sink_->reply(error_response(e.error()));
-      } // else deleted or expired since the listing
-      if (self->chunk_.size() < self->env_.limits.max_value_bytes)
-        return self->sink_->next_step([self, at] { self->get_one(at + 1); });
-      self->sink_->stream_chunk(std::exchange(self->chunk_, {}),
-                                [self, at] { self->get_one(at + 1); });
-    };
-    if (!env_.bridge.ask<entry>(owner_of(env_, keys_[at]), on_entry,
-                                get_atom_v, keys_[at]))
-      sink_->reply(overloaded(env_));
-  }
-
-  void skip(const std::string& key, const caf::error& why) {
+  void skip(const std::string& key, const std::string& why) {
     if (skipped_++ >= skipped_keys_logged)
       return;
     // Keys are bytes: written as in the export's lines, so no key can
     // break the log's lines.
     std::string named, reason;
     append_json_key(named, key);
-    append_json_text(reason, as_utf8_text(message_of(why)));
+    append_json_text(reason, as_utf8_text(why));
     spdlog::warn("http: export left out {{{}}}, its value cannot be read: "
                  "\"{}\" request_id={}",
                  named, reason, request_id_);
@@ -199,8 +168,6 @@ private:
   bool skip_unreadable_;
   size_t skipped_ = 0;
   std::string request_id_;
-  /// The lines of a batch read key by key (get_one), not yet written.
-  std::string chunk_;
 };
 
 /// ?prefix=P&skip_unreadable=true|false; nullopt, having answered 400
@@ -209,17 +176,13 @@ std::optional<export_params> export_params_of(const route_match& m,
                                               const sink_ptr& sink) {
   export_params out;
   for (auto& q : m.query) {
-    if (q.name == "prefix") {
+    std::string problem;
+    if (q.name == "prefix")
       out.prefix = q.value;
-    } else if (q.name == "skip_unreadable"
-               && (q.value == "true" || q.value == "false")) {
-      out.skip_unreadable = q.value == "true";
-    } else {
-      sink->reply(error_response(
-        state_errc::bad_request,
-        q.name == "skip_unreadable"
-          ? "skip_unreadable must be true or false"
-          : "unknown query parameter '" + q.name + "'"));
+    else if (!read_skip_unreadable(q, out.skip_unreadable, problem))
+      problem = "unknown query parameter '" + q.name + "'";
+    if (!problem.empty()) {
+      sink->reply(error_response(state_errc::bad_request, problem));
       return std::nullopt;
     }
   }

@@ -272,9 +272,13 @@ void list_keys(const handler_env& env, request_t&, const route_match& m,
 
 void batch_get(const handler_env& env, request_t& req, const route_match& m,
                const sink_ptr& sink) {
-  if (reject_query(m, sink))
-    return;
+  bool skip_unreadable = false;
   std::string problem;
+  for (auto& q : m.query)
+    if (!read_skip_unreadable(q, skip_unreadable, problem))
+      return bad_request(sink, "unknown query parameter '" + q.name + "'");
+    else if (!problem.empty())
+      return bad_request(sink, problem);
   auto keys = parse_batch_keys(req.body(), problem, env.limits.max_batch_keys);
   if (!keys)
     return bad_request(sink, problem);
@@ -300,7 +304,8 @@ void batch_get(const handler_env& env, request_t& req, const route_match& m,
   ask_or_503(env,
              env.bridge.ask<batch_reply>(env.store, on_result,
                                          batch_get_atom_v,
-                                         batch_request{std::move(*keys)}),
+                                         batch_request{std::move(*keys),
+                                                       skip_unreadable}),
              sink);
 }
 

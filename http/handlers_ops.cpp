@@ -34,6 +34,17 @@ bool reject_query(const route_match& m, const sink_ptr& sink) {
   return true;
 }
 
+bool read_skip_unreadable(const query_param& q, bool& skip,
+                          std::string& problem) {
+  if (q.name != "skip_unreadable")
+    return false;
+  if (q.value == "true" || q.value == "false")
+    skip = q.value == "true";
+  else
+    problem = "skip_unreadable must be true or false";
+  return true;
+}
+
 std::optional<std::string> prefix_param(const route_match& m,
                                         const sink_ptr& sink) {
   std::string prefix;

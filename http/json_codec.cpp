@@ -29,13 +29,21 @@ json::array key_array(const std::vector<std::string>& xs,
 
 } // namespace
 
-std::string error_body(state_errc code, std::string_view message) {
-  json::object inner;
-  inner["code"] = to_string(code);
+namespace {
+
+json::object error_object(state_errc code, std::string_view message) {
+  json::object out;
+  out["code"] = to_string(code);
   // Messages quote keys and query strings, which may be any bytes.
-  inner["message"] = as_utf8_text(message);
+  out["message"] = as_utf8_text(message);
+  return out;
+}
+
+} // namespace
+
+std::string error_body(state_errc code, std::string_view message) {
   json::object outer;
-  outer["error"] = std::move(inner);
+  outer["error"] = error_object(code, message);
   return json::serialize(outer);
 }
 
@@ -96,6 +104,7 @@ parse_batch_keys(std::string_view body, std::string& problem,
 std::string batch_items_body(const std::vector<std::string>& keys,
                              const batch_reply& reply) {
   auto& entries = reply.entries;
+  auto unreadable = reply.unreadable.begin(); // in request order too
   json::array items;
   items.reserve(entries.size());
   for (size_t i = 0; i < keys.size() && i < entries.size(); ++i) {
@@ -107,6 +116,9 @@ std::string batch_items_body(const std::vector<std::string>& keys,
     } else {
       item["value"] = nullptr;
       item["etag"] = nullptr;
+      if (unreadable != reply.unreadable.end() && unreadable->key == keys[i])
+        item["error"] = error_object(state_errc::backend_error,
+                                     (unreadable++)->reason);
     }
     items.emplace_back(std::move(item));
   }

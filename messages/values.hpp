@@ -131,28 +131,55 @@ typename Inspector::result_type inspect(Inspector& f, key_page& x) {
 /// batch_get(keys): one entry per key, in request order; absent keys have
 /// version 0. At most the store's max_batch_keys keys (http.max_batch_keys),
 /// each named once, else bad_request.
+///
+/// A stored value that cannot be read (altered or cut short on disk, sealed
+/// under an encryption key that is not configured) fails the whole batch
+/// with its backend_error, unless `skip_unreadable`: then the batch answers
+/// every other key and names that one in batch_reply::unreadable. A backend
+/// that cannot answer at all fails the batch either way.
 struct batch_request {
   std::vector<std::string> keys;
+  bool skip_unreadable = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, batch_request& x) {
-  return f(caf::meta::type_name("solver_state::batch_request"), x.keys);
+  return f(caf::meta::type_name("solver_state::batch_request"), x.keys,
+           x.skip_unreadable);
+}
+
+/// A key of a batch whose stored value could not be read, and why (the
+/// message of its backend_error).
+struct unreadable_value {
+  std::string key;
+  std::string reason;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, unreadable_value& x) {
+  return f(caf::meta::type_name("solver_state::unreadable_value"), x.key,
+           x.reason);
 }
 
 /// The entries of the first keys of a batch_request, in request order, and
 /// the keys after them (`unprocessed`, in request order) that did not fit
 /// the store's max_reply_bytes of values: ask again for those, as with
 /// DynamoDB's BatchGetItem. At least one key is always answered.
+///
+/// `unreadable` (only with batch_request::skip_unreadable) names the
+/// answered keys whose values could not be read, in request order; their
+/// entries have version 0 like absent keys, so a reader that skips this
+/// list must not take them for absent.
 struct batch_reply {
   std::vector<entry> entries;
   std::vector<std::string> unprocessed;
+  std::vector<unreadable_value> unreadable;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, batch_reply& x) {
   return f(caf::meta::type_name("solver_state::batch_reply"), x.entries,
-           x.unprocessed);
+           x.unprocessed, x.unreadable);
 }
 
 /// delete_prefix(prefix): removes every live key starting with `prefix`, one

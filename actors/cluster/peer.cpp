@@ -234,10 +234,10 @@ void flush_reads(peer_ptr self) {
           offset += r.count;
           if (!r.single) {
             st.count(state_errc::none);
-            r.batch_rp.deliver(batch_reply{{std::make_move_iterator(first),
-                                            std::make_move_iterator(
-                                              first + r.count)},
-                                           {}});
+            batch_reply part;
+            part.entries.assign(std::make_move_iterator(first),
+                                std::make_move_iterator(first + r.count));
+            r.batch_rp.deliver(std::move(part));
           } else if (first->found()) {
             st.count(state_errc::none);
             r.entry_rp.deliver(std::move(*first));
@@ -294,9 +294,10 @@ caf::result<batch_reply> coalesce_batch(peer_ptr self, batch_request& req) {
   auto valid = std::all_of(req.keys.begin(), req.keys.end(),
                            [](const std::string& k) { return is_valid_key(k); });
   // A batch bigger than a coalesced one may be goes alone (the store
-  // answers for its size).
+  // answers for its size), and so does one that skips unreadable values
+  // (the others fail on them).
   if (!st.remote || !valid || req.keys.empty()
-      || req.keys.size() > st.settings.max_coalesced)
+      || req.keys.size() > st.settings.max_coalesced || req.skip_unreadable)
     return forward<batch_reply>(self, batch_get_atom_v, std::move(req));
   make_room(self, req.keys.size());
   pending_read read;

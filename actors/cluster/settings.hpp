@@ -12,10 +12,13 @@
 
 namespace solver_state {
 
-/// The BASP application identifier of solver-state nodes. Unrelated CAF
-/// programs (default "generic-caf-app") fail the handshake instead of
-/// connecting and then failing at the first message.
-constexpr const char* node_app_identifier = "solver-state/1";
+/// The BASP application identifier of solver-state nodes, with the version
+/// of the wire protocol: unrelated CAF programs (default "generic-caf-app")
+/// and nodes whose messages have other fields fail the handshake instead
+/// of connecting and then failing at the first message they cannot read.
+/// Bump the number whenever a type of messages/ that crosses the wire
+/// changes its fields (2: batch reads name the values they cannot read).
+constexpr const char* node_app_identifier = "solver-state/2";
 
 /// True when this process takes part in distribution (node.listen or
 /// node.peers set); only then is the middleman loaded.

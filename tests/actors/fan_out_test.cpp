@@ -16,6 +16,7 @@
 #include "actors/shard.hpp"
 #include "backends/key_budget.hpp"
 #include "backends/memory/store.hpp"
+#include "tests/support/damaged_store.hpp"
 #include "tests/support/deterministic_fixture.hpp"
 
 using namespace solver_state;
@@ -42,6 +43,18 @@ caf::behavior silent_owner(caf::event_based_actor* self,
   };
 }
 
+/// An owner that answers a batch_get with every key unreadable, named in
+/// reverse order (a broken owner: ours name them in request order).
+caf::behavior misnaming_owner(caf::event_based_actor*) {
+  return {[](batch_get_atom, const batch_request& req) {
+    batch_reply reply;
+    reply.entries.resize(req.keys.size());
+    for (auto k = req.keys.rbegin(); k != req.keys.rend(); ++k)
+      reply.unreadable.push_back({*k, "damaged"});
+    return reply;
+  }};
+}
+
 /// A healthy owner with `quarantined` values in quarantine.
 caf::behavior reporting_owner(caf::event_based_actor*, uint64_t quarantined) {
   return {
@@ -65,6 +78,15 @@ struct fan_out_fixture : deterministic_system {
     return stop_at_end(s);
   }
 
+  /// A shard over `store`, whose batch replies carry at most
+  /// `max_reply_bytes` of values.
+  state_actor shard_over(std::unique_ptr<state_store> store,
+                         size_t max_reply_bytes = 16u << 20) {
+    shard_settings settings;
+    settings.max_reply_bytes = max_reply_bytes;
+    return stop_at_end(spawn_shard(*sys, std::move(store), false, settings));
+  }
+
   state_actor reporting(uint64_t quarantined) {
     return stop_at_end(caf::actor_cast<state_actor>(
       sys->spawn(reporting_owner, quarantined)));
@@ -75,8 +97,10 @@ struct fan_out_fixture : deterministic_system {
       caf::actor_cast<state_actor>(sys->spawn(silent_owner, held)));
   }
 
-  ownership_ptr<state_actor> map(caf::duration timeout = caf::infinite) {
+  ownership_ptr<state_actor> map(caf::duration timeout = caf::infinite,
+                                 size_t max_reply_bytes = 16u << 20) {
     auto m = std::make_shared<ownership<state_actor>>();
+    m->max_reply_bytes = max_reply_bytes;
     m->owners = owners;
     auto n = owners.size();
     m->owner_of_key = [n](std::string_view key) {
@@ -154,6 +178,127 @@ TEST_CASE("fan-out: the batch collector puts answers back in request order") {
   CHECK_FALSE(reply->entries[1].found());
   CHECK(reply->entries[2].value == "vstate:k:1");
   CHECK(reply->entries[3].value == "vstate:k:2");
+}
+
+TEST_CASE("fan-out: a batch that skips unreadable values answers every other "
+          "key and names them in request order, only those it answered") {
+  fan_out_fixture f;
+  // Three shards, each a store whose values of some keys cannot be read;
+  // the middle one reads in chunks as a network backend does.
+  std::vector<testing::damaged_store*> stores;
+  for (int i = 0; i < 3; ++i) {
+    auto store = std::make_unique<testing::damaged_store>();
+    store->pipelined = i == 1;
+    stores.push_back(store.get());
+    f.owners.push_back(f.shard_over(std::move(store)));
+  }
+  for (auto key : {"state:k:1", "state:k:2", "state:k:4", "state:k:5",
+                   "state:k:7", "state:k:8"})
+    f.put(key);
+  // Owner by the last character: '4' and '7' are owner 1's, '8' owner 2's.
+  stores[1]->damaged = {"state:k:4", "state:k:7"};
+  stores[2]->damaged = {"state:k:8"};
+  std::vector<std::string> keys{"state:k:7", "state:k:1", "state:k:8",
+                                "state:k:9", "state:k:4", "state:k:2",
+                                "state:k:5"};
+
+  // Without the flag the first unreadable value fails the batch.
+  auto refused = f.ask_actor<batch_reply>(
+    spawn_batch_collector(*f.sys, f.map()), batch_get_atom_v,
+    batch_request{keys});
+  REQUIRE_FALSE(refused);
+  CHECK(is_value_error(refused.error()));
+
+  auto reply = f.ask_actor<batch_reply>(
+    spawn_batch_collector(*f.sys, f.map()), batch_get_atom_v,
+    batch_request{keys, true});
+  REQUIRE(reply);
+  REQUIRE(reply->entries.size() == keys.size());
+  CHECK(reply->unprocessed.empty());
+  for (size_t i : {1, 5, 6})
+    CHECK(reply->entries[i].value == "v" + keys[i]);
+  for (size_t i : {0, 2, 3, 4})
+    CHECK_FALSE(reply->entries[i].found());
+  // state:k:9 is absent, not unreadable.
+  REQUIRE(reply->unreadable.size() == 3);
+  CHECK(reply->unreadable[0].key == "state:k:7");
+  CHECK(reply->unreadable[1].key == "state:k:8");
+  CHECK(reply->unreadable[2].key == "state:k:4");
+  for (auto& u : reply->unreadable)
+    CHECK_THAT(u.reason, Catch::Contains(u.key) && Catch::Contains("damaged"));
+
+  // A reply cut by its budget names only the unreadable keys it answered:
+  // state:k:8 (owner 2 answered it) falls among the unprocessed.
+  auto two_values = f.map(caf::infinite, 25); // values are 10 bytes
+  auto cut = f.ask_actor<batch_reply>(
+    spawn_batch_collector(*f.sys, two_values), batch_get_atom_v,
+    batch_request{{"state:k:1", "state:k:4", "state:k:2", "state:k:5",
+                   "state:k:8"},
+                  true});
+  REQUIRE(cut);
+  CHECK(cut->entries.size() == 3);
+  CHECK(cut->unprocessed
+        == std::vector<std::string>{"state:k:5", "state:k:8"});
+  REQUIRE(cut->unreadable.size() == 1);
+  CHECK(cut->unreadable[0].key == "state:k:4");
+}
+
+TEST_CASE("fan-out: an owner that names unreadable keys out of request "
+          "order fails the batch instead of passing them for absent") {
+  fan_out_fixture f;
+  f.owners.push_back(f.stop_at_end(
+    caf::actor_cast<state_actor>(f.sys->spawn(misnaming_owner))));
+  auto reply = f.ask_actor<batch_reply>(
+    spawn_batch_collector(*f.sys, f.map()), batch_get_atom_v,
+    batch_request{{"state:k:1", "state:k:2"}, true});
+  REQUIRE_FALSE(reply);
+  CHECK(code_of(reply.error()) == state_errc::backend_error);
+  CHECK_THAT(message_of(reply.error()), Catch::Contains("out of request order"));
+}
+
+TEST_CASE("a shard's batch that skips unreadable values and is cut by its "
+          "budget names only the keys it answered, reading in chunks or "
+          "key by key") {
+  for (bool pipelined : {false, true}) {
+    fan_out_fixture f;
+    auto store = std::make_unique<testing::damaged_store>();
+    store->pipelined = pipelined;
+    auto* damaged = store.get();
+    auto shard = f.shard_over(std::move(store), 25);
+    for (auto key : {"state:a", "state:b", "state:c", "state:d", "state:e"})
+      REQUIRE(f.ask_actor<write_result>(shard, put_atom_v,
+                                        set_request{key, "0123456789", 0, {}}));
+    damaged->damaged = {"state:b", "state:e"};
+    auto reply = f.ask_actor<batch_reply>(
+      shard, batch_get_atom_v,
+      batch_request{{"state:a", "state:b", "state:c", "state:d", "state:e"},
+                    true});
+    INFO("pipelined " << pipelined);
+    REQUIRE(reply);
+    CHECK(reply->entries.size() == 3); // a, b (unreadable), c
+    CHECK(reply->entries[2].value == "0123456789");
+    CHECK(reply->unprocessed
+          == std::vector<std::string>{"state:d", "state:e"});
+    REQUIRE(reply->unreadable.size() == 1);
+    CHECK(reply->unreadable[0].key == "state:b");
+    // A first value past the budget alone fills the reply (the first key
+    // is always answered): an unreadable key after it is unprocessed, not
+    // named.
+    REQUIRE(f.ask_actor<write_result>(
+      shard, put_atom_v, set_request{"state:big", std::string(40, 'x'), 0, {}}));
+    auto alone = f.ask_actor<batch_reply>(
+      shard, batch_get_atom_v, batch_request{{"state:big", "state:b"}, true});
+    REQUIRE(alone);
+    CHECK(alone->entries.size() == 1);
+    CHECK(alone->unprocessed == std::vector<std::string>{"state:b"});
+    CHECK(alone->unreadable.empty());
+    // A backend that cannot answer fails the batch, flag or not.
+    damaged->down = true;
+    auto down = f.ask_actor<batch_reply>(
+      shard, batch_get_atom_v, batch_request{{"state:a", "state:c"}, true});
+    REQUIRE_FALSE(down);
+    CHECK(code_of(down.error()) == state_errc::backend_unavailable);
+  }
 }
 
 TEST_CASE("fan-out: the health collector says ok when every owner is "

@@ -264,8 +264,8 @@ TEST_CASE("an import of an empty stdin is refused: it is what a failed "
   CHECK(r.out == "imported 0 keys, skipped 0 already expired\n");
 }
 
-TEST_CASE("export --skip-unreadable writes every value the service can read "
-          "and exits 5 saying how many it left out") {
+TEST_CASE("export and batch-get --skip-unreadable give every value the "
+          "service can read and exit 5 saying how many they left out") {
   key_files keys;
   keys.hex_key("k1");
   keys.hex_key("k2");
@@ -301,4 +301,28 @@ TEST_CASE("export --skip-unreadable writes every value the service can read "
   auto clean = cli(svc, {"export", "bk:b", "--skip-unreadable"});
   CHECK(clean.exit_code == 0);
   CHECK(clean.out == line_of("bk:b", "under k2") + "\n");
+
+  // batch-get: the unreadable value fails the batch by default; with the
+  // option the others are printed and that one named, with why.
+  auto batch_refused = cli(svc, {"batch-get", "bk:b", "bk:a"});
+  CHECK(batch_refused.exit_code == 5);
+  CHECK(batch_refused.out.empty());
+  auto batch =
+    cli(svc, {"batch-get", "bk:b", "bk:a", "bk:none", "--skip-unreadable"});
+  CHECK(batch.exit_code == 5);
+  CHECK_THAT(batch.out, Catch::StartsWith("bk:b\tunder k2\nbk:a\t(unreadable: ")
+                          && Catch::Contains("bk:a")
+                          && Catch::EndsWith(")\nbk:none\t(not found)\n"));
+  CHECK_THAT(batch.err, Catch::Contains("cannot read 1 of the 3 values"));
+  auto batch_json =
+    cli(svc, {"batch-get", "bk:a", "bk:b", "--skip-unreadable", "--json"});
+  CHECK(batch_json.exit_code == 5);
+  auto doc = json_of(batch_json.out);
+  auto& items = doc.at("items").as_array();
+  REQUIRE(items.size() == 2);
+  CHECK(items[0].at("value").is_null());
+  CHECK(items[0].at("error").at("code").as_string() == "backend_error");
+  CHECK_FALSE(items[1].as_object().contains("error"));
+  CHECK(doc.at("error").at("code").as_string() == "unreadable_values");
+  CHECK(cli(svc, {"batch-get", "bk:b", "--skip-unreadable"}).exit_code == 0);
 }

@@ -327,8 +327,8 @@ TEST_CASE("values under a key that is gone do not stop the indexes: they are "
   CHECK(eventually([&] { return found(c) == keys_of(0, 150); }));
 }
 
-TEST_CASE("an export meets values under a key that is gone: cut short by "
-          "default, whole but for them with skip_unreadable") {
+TEST_CASE("an export and a batch-get meet values under a key that is gone: "
+          "refused by default, whole but for them with skip_unreadable") {
   key_files files;
   files.hex_key("k1");
   files.hex_key("k2");
@@ -393,5 +393,44 @@ TEST_CASE("an export meets values under a key that is gone: cut short by "
   CHECK(lines == 1);
   CHECK(none.headers["x-unreadable-skipped"] == "0");
   CHECK(c.get("/v1/export?skip_unreadable=yes").status == 400);
+
+  // A batch-get over some of them: refused whole by default; with the
+  // option every other key is answered and the unreadable ones carry an
+  // error each, in request order (an absent key stays plain null).
+  const std::string body =
+    R"({"keys":["order:enc:1001","order:enc:1000","order:enc:nope",)"
+    R"("order:enc:1110","order:enc:1002"]})";
+  auto batch_refused = c.request("POST", "/v1/state/batch-get", body);
+  CHECK(batch_refused.status == 500);
+  CHECK_THAT(batch_refused.body, Catch::Contains("order:enc:1000"));
+  auto batch = c.request("POST", "/v1/state/batch-get?skip_unreadable=true",
+                         body);
+  INFO(batch.body);
+  REQUIRE(batch.status == 200);
+  auto doc = boost::json::parse(batch.body).as_object();
+  auto& items = doc.at("items").as_array();
+  REQUIRE(items.size() == 5);
+  CHECK(doc.at("unprocessed_keys").as_array().empty());
+  auto value = [&](size_t i) {
+    return solver_state::base64_decode(items[i].at("value").as_string())
+      .value_or("?");
+  };
+  CHECK(value(0) == value_of(1));
+  CHECK(value(3) == value_of(110));
+  for (size_t i : {1, 2, 4}) {
+    CHECK(items[i].at("value").is_null());
+    CHECK(items[i].at("etag").is_null());
+  }
+  CHECK_FALSE(items[2].as_object().contains("error"));
+  CHECK_FALSE(items[0].as_object().contains("error"));
+  for (size_t i : {1, 4}) {
+    auto& error = items[i].at("error").as_object();
+    CHECK(error.at("code").as_string() == "backend_error");
+    CHECK_THAT(std::string{error.at("message").as_string().c_str()},
+               Catch::Contains(items[i].at("key").as_string().c_str()));
+  }
+  CHECK(c.request("POST", "/v1/state/batch-get?skip_unreadable=1", body)
+          .status
+        == 400);
   CHECK(svc.running());
 }

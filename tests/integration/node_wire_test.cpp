@@ -87,7 +87,10 @@ TEST_CASE("every type of the type-ID block round-trips through a remote node") {
   CHECK(echoes(client.sys, handle,
                set_request{"order:a:b", "v", 5000, condition::matches(7)}));
   CHECK(echoes(client.sys, handle,
-               batch_reply{{entry{"a", 1, 0}, entry{}, entry{"c", 3, 9}}, {}}));
+               batch_reply{{entry{"a", 1, 0}, entry{}, entry{"c", 3, 9}},
+                           {"d"},
+                           {{"b", "key b: damaged"}}}));
+  CHECK(echoes(client.sys, handle, batch_request{{"a", "b"}, true}));
   CHECK(echoes(client.sys, handle, order{"eip7683", "0x1", "data", 12}));
   CHECK(echoes(client.sys, handle,
                key_page{{"fill:o:1", "fill:o:2"}, true}));

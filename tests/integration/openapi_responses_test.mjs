@@ -504,6 +504,10 @@ async function run() {
     const batch = (keys) => ({ body: JSON.stringify({ keys }), headers: { 'Content-Type': 'application/json' } });
     await req('POST', '/v1/state/batch-get', 200, batch([sample.key, 'absent']));
     await req('POST', '/v1/state/batch-get', 200, batch([]));
+    await req('POST', '/v1/state/batch-get?skip_unreadable=true', 200,
+              batch([sample.key, 'absent']));
+    await req('POST', '/v1/state/batch-get?skip_unreadable=maybe', 400,
+              batch([sample.key]));
     await req('POST', '/v1/state/batch-get', 400, { body: '{"keys":' });
     await req('POST', '/v1/state/batch-get', 400, batch(['a', 'a']));
     await req('POST', '/v1/state/batch-get', 400, batch(['bad\u0001key']));

@@ -82,12 +82,18 @@ TEST_CASE_METHOD(fixture, "key-value protocol types round-trip") {
   auto p = round_trip(key_page{{"a", "b"}, true});
   CHECK(p.keys == std::vector<std::string>{"a", "b"});
   CHECK(p.more);
-  auto br = round_trip(batch_request{{"a", "b"}});
+  auto br = round_trip(batch_request{{"a", "b"}, true});
   CHECK(br.keys.size() == 2);
-  auto bp = round_trip(batch_reply{{entry{"x", 1, 0}, entry{}}, {}});
+  CHECK(br.skip_unreadable);
+  auto bp = round_trip(
+    batch_reply{{entry{"x", 1, 0}, entry{}}, {"c"}, {{"b", "key b: damaged"}}});
   REQUIRE(bp.entries.size() == 2);
   CHECK(bp.entries[0].value == "x");
   CHECK_FALSE(bp.entries[1].found());
+  CHECK(bp.unprocessed == std::vector<std::string>{"c"});
+  REQUIRE(bp.unreadable.size() == 1);
+  CHECK(bp.unreadable[0].key == "b");
+  CHECK(bp.unreadable[0].reason == "key b: damaged");
   auto dp = round_trip(delete_prefix_request{"state:q:", 500});
   CHECK(dp.prefix == "state:q:");
   CHECK(dp.limit == 500);

@@ -599,6 +599,76 @@ void check_values_at_rest(const conformance_target& t, unix_ms now) {
   store->close();
 }
 
+/// With encryption on, on a backend that keeps its data between two opens:
+/// values that cannot be read (a stored value copied from another key, a
+/// byte changed) fail a batch_get through the actors, over several shards,
+/// unless it skips them: then it answers every other key and names those in
+/// request order, each with its reason.
+void check_unreadable_in_batches(const conformance_target& t, unix_ms now) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < 24; ++i)
+    keys.push_back("order:unreadable:" + std::to_string(100 + i));
+  {
+    auto store = open_one(t);
+    auto& raw = dynamic_cast<coded_store&>(*store).inner();
+    for (auto& key : keys)
+      must_set(*store, key, "value of " + key, now);
+    REQUIRE_FALSE(store->commit());
+    auto moved = raw.get(keys[3], now);
+    REQUIRE(moved);
+    must_set(raw, keys[17], moved->value, now);
+    auto altered = raw.get(keys[9], now);
+    REQUIRE(altered);
+    altered->value[altered->value.size() / 2] ^= 0x01;
+    must_set(raw, keys[9], altered->value, now);
+    REQUIRE_FALSE(store->commit());
+    store->close();
+  }
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  caf::actor_system sys{cfg};
+  auto config = t.config;
+  config.shards = 4;
+  auto store = start_store(sys, config, compiled_plugins());
+  INFO((store ? std::string{} : message_of(store.error())));
+  REQUIRE(store);
+  caf::scoped_actor self{sys};
+  auto asked = keys;
+  asked.insert(asked.begin() + 5, "order:unreadable:absent");
+  auto batch = [&](bool skip) {
+    caf::expected<batch_reply> out{caf::error{}};
+    self
+      ->request(store->router, std::chrono::seconds{10}, batch_get_atom_v,
+                batch_request{asked, skip})
+      .receive([&](batch_reply& r) { out = std::move(r); },
+               [&](caf::error& err) { out = std::move(err); });
+    return out;
+  };
+  auto refused = batch(false);
+  REQUIRE_FALSE(refused);
+  CHECK(failure(refused.error()) == state_errc::backend_error);
+  auto reply = batch(true);
+  INFO((reply ? std::string{} : message_of(reply.error())));
+  REQUIRE(reply);
+  REQUIRE(reply->entries.size() == asked.size());
+  CHECK(reply->unprocessed.empty());
+  REQUIRE(reply->unreadable.size() == 2);
+  CHECK(reply->unreadable[0].key == keys[9]);
+  CHECK(reply->unreadable[1].key == keys[17]);
+  CHECK_THAT(reply->unreadable[1].reason,
+             Catch::Contains(keys[17])
+               && Catch::Contains("stored for another key"));
+  for (size_t i = 0; i < asked.size(); ++i) {
+    INFO(asked[i]);
+    auto& e = reply->entries[i];
+    if (asked[i] == keys[9] || asked[i] == keys[17] || i == 5)
+      CHECK_FALSE(e.found());
+    else
+      CHECK(e.value == "value of " + asked[i]);
+  }
+  stop_store(*store);
+}
+
 void run_conformance(const conformance_target& t) {
   t.reset();
   auto now = wall_now();
@@ -641,6 +711,12 @@ void run_conformance(const conformance_target& t) {
   if (t.config.encryption.enabled()) {
     SECTION("values at rest: encrypted, compressed, bound to their key") {
       check_values_at_rest(t, now);
+    }
+    if (t.config.type != "memory") {
+      SECTION("actor level: a batch that skips unreadable values answers "
+              "the others and names them") {
+        check_unreadable_in_batches(t, now);
+      }
     }
   }
   if (t.instances_share_data) {

@@ -29,6 +29,9 @@ public:
   /// Every read answers a backend_error of the backend (a refused
   /// statement), not of a value.
   bool refusing = false;
+  /// Says it pipelines, as a network backend does: a shard then reads a
+  /// batch's keys in chunks of batch_get instead of one get each.
+  bool pipelined = false;
   size_t batch_reads = 0;
 
   /// `pending` keys q:1000, q:1001, ... holding {"status":"pending"}.
@@ -42,6 +45,7 @@ public:
   }
 
   std::string_view backend_name() const override { return "memory"; }
+  bool pipelines() const override { return pipelined; }
   caf::expected<entry> get(const std::string& key, unix_ms now) override {
     if (auto err = problem(key))
       return err;

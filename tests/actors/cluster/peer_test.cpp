@@ -189,12 +189,20 @@ caf::behavior fake_remote(fake_ptr self, bool hold_requests) {
     },
     [self](batch_get_atom, batch_request& req) {
       auto keys = req.keys;
+      auto skip = req.skip_unreadable;
+      // Skipping unreadable values, keys under "bad:" are unreadable.
       return hold(
-        self, "batch " + joined(keys),
-        [keys](caf::response_promise& rp) {
+        self, (skip ? "batch skipping " : "batch ") + joined(keys),
+        [keys, skip](caf::response_promise& rp) {
           batch_reply reply;
-          for (auto& k : keys)
-            reply.entries.push_back(entry_for(k));
+          for (auto& k : keys) {
+            if (skip && k.rfind("bad:", 0) == 0) {
+              reply.entries.emplace_back();
+              reply.unreadable.push_back({k, "damaged"});
+            } else {
+              reply.entries.push_back(entry_for(k));
+            }
+          }
           rp.deliver(std::move(reply));
         },
         keys.size());
@@ -224,7 +232,9 @@ caf::behavior fake_remote(fake_ptr self, bool hold_requests) {
       if (i >= self->state.received.size())
         return;
       auto& r = self->state.received[i];
-      r.rp.deliver(batch_reply{std::vector<entry>(r.batch_size - 1), {}});
+      batch_reply reply;
+      reply.entries.resize(r.batch_size - 1);
+      r.rp.deliver(std::move(reply));
     },
   };
 }
@@ -350,8 +360,9 @@ struct peer_fixture {
                                          condition::always()});
   }
 
-  auto batch(std::vector<std::string> keys) {
-    return ask<batch_reply>(batch_get_atom_v, batch_request{std::move(keys)});
+  auto batch(std::vector<std::string> keys, bool skip_unreadable = false) {
+    return ask<batch_reply>(batch_get_atom_v,
+                            batch_request{std::move(keys), skip_unreadable});
   }
 
   peer_stats stats() {
@@ -631,6 +642,34 @@ TEST_CASE("reads that arrive together travel as one batch_get, and each "
   CHECK(result_count(s, state_errc::not_found) == 1);
   CHECK(result_count(s, state_errc::invalid_key) == 1);
   CHECK(s.in_flight == 0);
+}
+
+TEST_CASE("a batch that skips unreadable values travels alone, flag "
+          "included, and its client gets the keys named unreadable") {
+  peer_fixture f;
+  auto fake = f.connected_fake();
+  auto& fs = f.state_of(fake);
+  auto k1 = f.get("k1");
+  auto skipping = f.batch({"b1", "bad:b2", "b3"}, true);
+  auto plain = f.batch({"b4"});
+  f.sched->run();
+  // The others would fail on a value it skips: not coalesced with them.
+  CHECK(fs.whats()
+        == std::vector<std::string>{"batch skipping b1,bad:b2,b3",
+                                    "batch k1,b4"});
+  for (size_t i = 0; i < 2; ++i)
+    f.answer(fake, i);
+  REQUIRE(skipping->value);
+  auto& reply = *skipping->value;
+  REQUIRE(reply.entries.size() == 3);
+  CHECK(reply.entries[0].value == "value of b1");
+  CHECK_FALSE(reply.entries[1].found());
+  REQUIRE(reply.unreadable.size() == 1);
+  CHECK(reply.unreadable[0].key == "bad:b2");
+  CHECK(reply.unreadable[0].reason == "damaged");
+  REQUIRE(k1->value);
+  REQUIRE(plain->value);
+  CHECK(plain->value->unreadable.empty());
 }
 
 TEST_CASE("coalesced reads: max_coalesced, the window, and a batch answer "
