@@ -327,8 +327,8 @@ TEST_CASE("values under a key that is gone do not stop the indexes: they are "
   CHECK(eventually([&] { return found(c) == keys_of(0, 150); }));
 }
 
-TEST_CASE("an export and a batch-get meet values under a key that is gone: "
-          "refused by default, whole but for them with skip_unreadable") {
+TEST_CASE("values under a key that is gone: an export and a batch-get "
+          "refuse them by default, skip_unreadable gives every other value") {
   key_files files;
   files.hex_key("k1");
   files.hex_key("k2");

@@ -394,7 +394,7 @@ TEST_CASE("http.request_timeout bounds each step of an export or an import, "
 }
 
 TEST_CASE("a reader that keeps reading, however slowly, gets a chunk that "
-          "takes longer than http.read_timeout to write: the timeout bounds "
+          "takes longer than http.read_timeout to write, the timeout bounding "
           "a pause, not a chunk") {
   service_process svc{"state:\n  type: memory\n"
                       "http:\n  read_timeout: 500ms\n"};

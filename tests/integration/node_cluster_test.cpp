@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <set>
 
 #include <caf/event_based_actor.hpp>
@@ -18,6 +19,7 @@
 #include "backends/plugin.hpp"
 #include "messages/keys.hpp"
 #include "util/base64.hpp"
+#include "tests/support/key_files.hpp"
 #include "tests/support/node_support.hpp"
 #include "tests/support/watch_support.hpp"
 
@@ -967,4 +969,95 @@ TEST_CASE("a query through the front node merges the pages of both store "
                                  req);
   REQUIRE_FALSE(refused);
   CHECK(code_of(refused.error()) == state_errc::bad_request);
+}
+
+TEST_CASE("through the front node a batch that skips unreadable values "
+          "answers the rest, the flag and the names crossing the wire") {
+  temp_dir dir;
+  solver_state::testing::key_files keys;
+  keys.hex_key("k1");
+  keys.hex_key("k2");
+  // Store nodes on the file backend, encrypted under `id`.
+  auto store_config = [&](uint16_t port, const std::string& id) {
+    return "state:\n  type: file\n  file: {base_path: \"" + dir.path.string()
+           + "/data-" + std::to_string(port) + "\"}\n"
+           + "  encryption: {primary: " + id + ", keys: [{id: " + id
+           + ", file: \"" + keys.dir() + "/" + id + ".key\"}]}\n"
+           + "http:\n  listen: \"" + endpoint(0) + "\"\n"
+           + "node:\n  listen: \"" + endpoint(port) + "\"\n"
+           + "  heartbeat_interval: 200ms\n";
+  };
+  uint16_t port_a = free_port();
+  uint16_t port_b = free_port();
+  uint16_t port_front = free_port();
+  auto a = std::make_unique<node_process>(dir.path, "store-a",
+                                          store_config(port_a, "k1"), port_a);
+  node_process b{dir.path, "store-b", store_config(port_b, "k2"), port_b};
+  node_process front_node{dir.path, "front",
+                          front_yaml(port_front, {port_a, port_b}),
+                          port_front};
+  a->start();
+  b.start();
+  front_node.start();
+  client_system client;
+  auto connected = client.connect(port_front);
+  for (int tries = 0; !connected && tries < 50; ++tries) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    connected = client.connect(port_front);
+  }
+  REQUIRE(connected);
+  auto front = *connected;
+  REQUIRE(eventually([&] {
+    return static_cast<bool>(
+      ask<health_report>(client.sys, front, patience, health_atom_v));
+  }));
+  rendezvous_placement placement{{endpoint(port_a), endpoint(port_b)}};
+  std::vector<std::string> asked;
+  std::set<std::string> on_a;
+  for (int i = 0; i < 12; ++i) {
+    auto key = "state:test:u" + std::to_string(i);
+    asked.push_back(key);
+    if (placement.owner(key) == 0)
+      on_a.insert(key);
+    REQUIRE(ask<write_result>(client.sys, front, patience, put_atom_v,
+                              set_request{key, "value " + key, 0, {}}));
+  }
+  REQUIRE_FALSE(on_a.empty());
+  REQUIRE(on_a.size() < asked.size());
+  // A restarts without k1: every value it holds is sealed under a key it
+  // no longer has.
+  a->kill(SIGTERM);
+  a = std::make_unique<node_process>(dir.path, "store-a2",
+                                     store_config(port_a, "k2"), port_a);
+  a->start();
+  auto batch = [&](bool skip) {
+    return ask<batch_reply>(client.sys, front, patience, batch_get_atom_v,
+                            batch_request{asked, skip});
+  };
+  // Once the front reaches A again, a plain batch fails on A's values ...
+  caf::expected<batch_reply> refused{caf::error{}};
+  REQUIRE(eventually([&] {
+    refused = batch(false);
+    return !refused && code_of(refused.error()) == state_errc::backend_error;
+  }));
+  // ... and one that skips them answers B's keys and names A's.
+  auto reply = batch(true);
+  INFO((reply ? std::string{} : message_of(reply.error())));
+  REQUIRE(reply);
+  REQUIRE(reply->entries.size() == asked.size());
+  std::vector<std::string> named;
+  for (auto& u : reply->unreadable)
+    named.push_back(u.key);
+  std::vector<std::string> expected_named;
+  for (size_t i = 0; i < asked.size(); ++i) {
+    if (on_a.count(asked[i])) {
+      expected_named.push_back(asked[i]);
+      CHECK_FALSE(reply->entries[i].found());
+    } else {
+      CHECK(reply->entries[i].value == "value " + asked[i]);
+    }
+  }
+  CHECK(named == expected_named); // in request order
+  for (auto& u : reply->unreadable)
+    CHECK_THAT(u.reason, Catch::Contains(u.key));
 }

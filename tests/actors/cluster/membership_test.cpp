@@ -23,7 +23,7 @@ TEST_CASE("every node with the same members has the same list hash and "
 }
 
 TEST_CASE("a member's index names the same member on every node, whatever "
-          "order each lists them in: the handoff sends it between nodes") {
+          "order each lists them in, as the handoff sends it between nodes") {
   membership a{{"a:1", "b:1", "c:1", "d:1"}, "a:1"};
   membership d{{"d:1", "c:1", "a:1", "b:1"}, "d:1"};
   CHECK(a.members() == d.members());

@@ -341,7 +341,7 @@ TEST_CASE("keys past their expiry are never answered and are forgotten") {
 }
 
 TEST_CASE("one value's keys sorted by another field, kept between pages, "
-          "answer as the records do: expiry, a narrower prefix") {
+          "answer as the records do, with expiry and a narrower prefix") {
   index_set set{specs()};
   // Few enough pending keys for the sorted list (eq status, by deadline).
   for (int i = 0; i < 6; ++i) {

@@ -112,7 +112,7 @@ TEST_CASE("names resolve through the system, IP addresses in place, and a "
 }
 
 TEST_CASE("a lookup that failed after its caller gave up is not handed to "
-          "the next connect: that one asks again") {
+          "the next connect, which asks again") {
   auto dns = std::make_shared<hung_dns>();
   auto fails_first = [dns](const std::string& host, const std::string& port,
                            boost::system::error_code& ec) {
