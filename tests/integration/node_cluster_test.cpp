@@ -30,6 +30,28 @@ namespace {
 
 constexpr auto patience = std::chrono::milliseconds{10'000};
 
+/// The node listening on `port`, connected from `client`. A node just
+/// started may still be opening its port, the more so on a loaded machine
+/// (a CI run failed here once): tried for a while.
+state_actor connect_to(client_system& client, uint16_t port) {
+  auto handle = client.connect(port);
+  for (int tries = 0; !handle && tries < 50; ++tries) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    handle = client.connect(port);
+  }
+  INFO((handle ? std::string{} : solver_state::message_of(handle.error())));
+  REQUIRE(handle);
+  return *handle;
+}
+
+/// Waits until `front` reaches every store node.
+void wait_ready(client_system& client, const state_actor& front) {
+  REQUIRE(eventually([&] {
+    return static_cast<bool>(
+      ask<health_report>(client.sys, front, patience, health_atom_v));
+  }));
+}
+
 struct cluster {
   temp_dir dir;
   uint16_t port_a = free_port();
@@ -48,25 +70,11 @@ struct cluster {
     front.start();
   }
 
-  state_actor connect(uint16_t port) {
-    // A node just started may still be opening its port, the more so on a
-    // loaded machine (a CI run failed here once): try for a while.
-    auto handle = client.connect(port);
-    for (int tries = 0; !handle && tries < 50; ++tries) {
-      std::this_thread::sleep_for(std::chrono::milliseconds{100});
-      handle = client.connect(port);
-    }
-    INFO((handle ? std::string{} : solver_state::message_of(handle.error())));
-    REQUIRE(handle);
-    return *handle;
-  }
+  state_actor connect(uint16_t port) { return connect_to(client, port); }
 
   /// Waits until the front reaches both store nodes.
   void wait_ready(const state_actor& front_store) {
-    REQUIRE(eventually([&] {
-      return static_cast<bool>(
-        ask<health_report>(client.sys, front_store, patience, health_atom_v));
-    }));
+    ::wait_ready(client, front_store);
   }
 
   /// A key of the form state:test:{i} owned by store `owner` (0 = a).
@@ -923,13 +931,8 @@ TEST_CASE("a query through the front node merges the pages of both store "
   b.start();
   front.start();
   client_system client;
-  auto handle = client.connect(port_front);
-  REQUIRE(handle);
-  auto store = *handle;
-  REQUIRE(eventually([&] {
-    return static_cast<bool>(
-      ask<health_report>(client.sys, store, patience, health_atom_v));
-  }));
+  auto store = connect_to(client, port_front);
+  wait_ready(client, store);
   rendezvous_placement placement{{endpoint(port_a), endpoint(port_b)}};
   std::set<size_t> owners;
   std::vector<std::string> pending_by_deadline(40);
@@ -1000,17 +1003,8 @@ TEST_CASE("through the front node a batch that skips unreadable values "
   b.start();
   front_node.start();
   client_system client;
-  auto connected = client.connect(port_front);
-  for (int tries = 0; !connected && tries < 50; ++tries) {
-    std::this_thread::sleep_for(std::chrono::milliseconds{100});
-    connected = client.connect(port_front);
-  }
-  REQUIRE(connected);
-  auto front = *connected;
-  REQUIRE(eventually([&] {
-    return static_cast<bool>(
-      ask<health_report>(client.sys, front, patience, health_atom_v));
-  }));
+  auto front = connect_to(client, port_front);
+  wait_ready(client, front);
   rendezvous_placement placement{{endpoint(port_a), endpoint(port_b)}};
   std::vector<std::string> asked;
   std::set<std::string> on_a;

@@ -5,6 +5,7 @@
 
 #include "tests/support/conformance_transactions.hpp"
 #include "tests/support/files_containing.hpp"
+#include "tests/support/running_store.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -624,25 +625,14 @@ void check_unreadable_in_batches(const conformance_target& t, unix_ms now) {
     REQUIRE_FALSE(store->commit());
     store->close();
   }
-  caf::actor_system_config cfg;
-  register_message_types(cfg);
-  caf::actor_system sys{cfg};
   auto config = t.config;
   config.shards = 4;
-  auto store = start_store(sys, config, compiled_plugins());
-  INFO((store ? std::string{} : message_of(store.error())));
-  REQUIRE(store);
-  caf::scoped_actor self{sys};
+  running_store store{config};
   auto asked = keys;
   asked.insert(asked.begin() + 5, "order:unreadable:absent");
   auto batch = [&](bool skip) {
-    caf::expected<batch_reply> out{caf::error{}};
-    self
-      ->request(store->router, std::chrono::seconds{10}, batch_get_atom_v,
-                batch_request{asked, skip})
-      .receive([&](batch_reply& r) { out = std::move(r); },
-               [&](caf::error& err) { out = std::move(err); });
-    return out;
+    return store.ask<batch_reply>(batch_get_atom_v,
+                                  batch_request{asked, skip});
   };
   auto refused = batch(false);
   REQUIRE_FALSE(refused);
@@ -666,7 +656,6 @@ void check_unreadable_in_batches(const conformance_target& t, unix_ms now) {
     else
       CHECK(e.value == "value of " + asked[i]);
   }
-  stop_store(*store);
 }
 
 void run_conformance(const conformance_target& t) {
