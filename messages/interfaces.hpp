@@ -242,8 +242,7 @@ using handoff_actor = caf::typed_actor<
   caf::replies_to<handoff_scan_atom, handoff_scan_request>::with<
     handoff_scan_page>,
   /// The entries of keys this node holds for another owner, in request order
-  /// (version 0: not here, or here but unreadable: then named in the
-  /// reply's `unreadable`, and left here).
+  /// (version 0: not here).
   caf::replies_to<handoff_fetch_atom, handoff_keys>::with<batch_reply>,
   /// Drops the copies of keys their owner now keeps, each only at the
   /// version it fetched; how many were dropped.

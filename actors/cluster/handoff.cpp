@@ -84,13 +84,7 @@ struct claim_run {
   /// Until when a source that cannot be reached is tried again.
   std::chrono::steady_clock::time_point patience;
   /// This node's entries, and each asked source's (same order as keys).
-  /// Both are read past values that cannot be read (skip_unreadable).
   batch_reply local;
-  /// Per key: this node holds a value it cannot read. It is this node's
-  /// all the same: kept, and the copies elsewhere dropped, as for any
-  /// value here (not taken for absent, which would put an older copy over
-  /// it).
-  std::vector<bool> local_unreadable;
   std::vector<uint32_t> asked;
   std::vector<batch_reply> copies;
   size_t waiting = 0;
@@ -119,7 +113,7 @@ void take_copies(guard_ptr self, run_ptr run) {
   run->errors.resize(run->keys.size());
   std::vector<std::pair<size_t, entry*>> inserts;
   for (size_t i = 0; i < run->keys.size(); ++i) {
-    if (run->local.entries[i].found() || run->local_unreadable[i])
+    if (run->local.entries[i].found())
       continue;
     for (auto& copy : run->copies) {
       auto& e = copy.entries[i];
@@ -206,43 +200,6 @@ void drop_copies(guard_ptr self, run_ptr run) {
 void start_claim(guard_ptr self, std::vector<std::string> keys,
                  std::chrono::steady_clock::time_point patience);
 
-/// Per key of `keys`: whether `reply` names it unreadable (both in request
-/// order).
-std::vector<bool> unreadable_of(const std::vector<std::string>& keys,
-                                const batch_reply& reply) {
-  std::vector<bool> out(keys.size(), false);
-  size_t next = 0;
-  for (auto& u : reply.unreadable) {
-    while (next < keys.size() && keys[next] != u.key)
-      ++next;
-    if (next == keys.size())
-      break;
-    out[next++] = true;
-  }
-  return out;
-}
-
-/// Most keys one such log line names.
-constexpr size_t unreadable_named = 10;
-
-/// A source's copies that cannot be read there are not taken over (nor
-/// dropped: they stay on the source, named in the log), instead of failing
-/// the claim and, with it, the handoff for good.
-void log_unreadable_copies(const std::string& source,
-                           const batch_reply& reply) {
-  if (reply.unreadable.empty())
-    return;
-  std::string named;
-  for (size_t i = 0; i < reply.unreadable.size() && i < unreadable_named;
-       ++i)
-    named += (i ? ", " : "") + reply.unreadable[i].key;
-  spdlog::warn("handoff: {} values on {} cannot be read there and stay "
-               "there, not taken over ({}{}): {}",
-               reply.unreadable.size(), source, named,
-               reply.unreadable.size() > unreadable_named ? ", ..." : "",
-               reply.unreadable.front().reason);
-}
-
 /// A claim that could not read every copy is tried again while its
 /// patience lasts (its keys stay claimed-in-progress, so their requests
 /// wait), else its requests fail.
@@ -296,14 +253,13 @@ void start_claim(guard_ptr self, std::vector<std::string> keys,
   };
   auto expect = run->keys.size();
   self->request(st.settings.local, st.settings.timeout, batch_get_atom_v,
-                batch_request{run->keys, true})
+                batch_request{run->keys})
     .then(
       [run, arrived, failed, expect](batch_reply& reply) {
         if (reply.entries.size() != expect)
           return failed(make_state_error(state_errc::backend_unavailable,
                                          "handoff: the local store answered "
                                          "a short batch"));
-        run->local_unreadable = unreadable_of(run->keys, reply);
         run->local = std::move(reply);
         arrived();
       },
@@ -319,7 +275,6 @@ void start_claim(guard_ptr self, std::vector<std::string> keys,
             return failed(make_state_error(state_errc::backend_unavailable,
                                            "handoff: " + name
                                              + " answered a short fetch"));
-          log_unreadable_copies(name, reply);
           run->copies[j] = std::move(reply);
           arrived();
         },
@@ -588,10 +543,8 @@ caf::result<batch_reply> answer_fetch(guard_ptr self, handoff_keys& req) {
       return make_state_error(state_errc::bad_request,
                               "handoff: '" + key + "' belongs to "
                                 + st.members().self_name());
-  // A value that cannot be read here is named in the reply, not a
-  // failure of the fetch (the requester's claim would retry it for good).
   return self->delegate(st.settings.local, batch_get_atom_v,
-                        batch_request{std::move(req.keys), true});
+                        batch_request{std::move(req.keys)});
 }
 
 namespace {

@@ -9,7 +9,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -27,7 +26,6 @@
 #include "actors/store.hpp"
 #include "backends/compiled_plugins.hpp"
 #include "messages/protocol.hpp"
-#include "tests/support/damaged_store.hpp"
 
 using namespace solver_state;
 using namespace std::chrono_literals;
@@ -100,36 +98,6 @@ caf::behavior network(caf::event_based_actor* self, member_actor x,
   };
 }
 
-/// Memory stores whose values of some keys cannot be read (a damaged
-/// file, a value sealed under a key that is not configured), for one node.
-class damaged_plugin final : public state_backend_plugin {
-public:
-  std::string_view name() const override { return "damaged"; }
-  bool blocking() const override { return false; }
-  caf::expected<store_list> create_stores(const state_config& cfg) override {
-    store_list out;
-    for (size_t i = 0; i < cfg.shards; ++i) {
-      auto store = std::make_unique<testing::damaged_store>();
-      stores_.push_back(store.get());
-      out.push_back(std::move(store));
-    }
-    return out;
-  }
-  /// Before the node's actors read `key` (the set is not guarded).
-  void damage(const std::string& key) {
-    for (auto* s : stores_)
-      s->damaged.insert(key);
-  }
-
-private:
-  std::vector<testing::damaged_store*> stores_;
-};
-
-struct two_nodes;
-
-/// What a test does to the two nodes' stores before the guards start.
-using before_guards = std::function<void(two_nodes&)>;
-
 struct two_nodes {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
@@ -140,28 +108,16 @@ struct two_nodes {
   caf::actor link;
   std::shared_ptr<std::atomic<int>> drops_held =
     std::make_shared<std::atomic<int>>(0);
-  plugin_registry x_plugins;
-  plugin_registry y_plugins;
 
-  /// The damaged_plugin of x's or y's registry.
-  static damaged_plugin& damaged(const plugin_registry& r) {
-    return dynamic_cast<damaged_plugin&>(*r.find("damaged"));
-  }
-
-  /// With `prepare`, each node's store is a damaged_plugin's (x's, then
-  /// y's), and `prepare` runs once x holds its keys.
-  explicit two_nodes(std::chrono::milliseconds patience = 2s,
-                     before_guards prepare = {}) {
+  explicit two_nodes(std::chrono::milliseconds patience = 2s) {
     register_message_types(cfg);
     sys = std::make_unique<caf::actor_system>(cfg);
     state_config sc;
-    sc.type = prepare ? "damaged" : "memory";
+    sc.type = "memory";
     sc.shards = 2;
     sc.max_items = 0; // a group of more than one list page fits
-    x_plugins.add(std::make_unique<damaged_plugin>());
-    y_plugins.add(std::make_unique<damaged_plugin>());
-    auto xs = start_store(*sys, sc, prepare ? x_plugins : compiled_plugins());
-    auto ys = start_store(*sys, sc, prepare ? y_plugins : compiled_plugins());
+    auto xs = start_store(*sys, sc, compiled_plugins());
+    auto ys = start_store(*sys, sc, compiled_plugins());
     REQUIRE(xs);
     REQUIRE(ys);
     x_store = std::move(*xs);
@@ -170,8 +126,6 @@ struct two_nodes {
       REQUIRE(ask<write_result>(x_store.router, put_atom_v,
                                 set_request{key(i), "v" + std::to_string(i),
                                             0, {}}));
-    if (prepare)
-      prepare(*this);
     // x leaves: y is the only member and owns every key.
     std::vector<std::string> members{"y:1"};
     std::vector<std::string> leaving{"x:1"};
@@ -402,43 +356,4 @@ TEST_CASE("a copy re-encrypted on the leaving node after its fetch is still "
   CHECK(got->value == "v5");
   CHECK(n.has(n.y_store, key(5)));
   CHECK_FALSE(n.has(n.x_store, key(5)));
-}
-
-TEST_CASE("values that cannot be read do not stall a handoff: one here is "
-          "kept and wins over the copy elsewhere, one on the leaving node "
-          "stays there, and every other key moves") {
-  two_nodes n{2s, [](two_nodes& n) {
-    // y held key(9) before (its value now unreadable); x's key(7) cannot
-    // be read on x.
-    REQUIRE(n.ask<write_result>(n.y_store.router, put_atom_v,
-                                set_request{key(9), "y9", 0, {}}));
-    two_nodes::damaged(n.y_plugins).damage(key(9));
-    two_nodes::damaged(n.x_plugins).damage(key(7));
-  }};
-  // A batch through y claims its keys first: the unreadable ones do not
-  // fail the claim, and the batch names y's own.
-  auto got = n.ask<batch_reply>(n.y, batch_get_atom_v,
-                                batch_request{{key(5), key(7), key(9)}, true});
-  INFO((got ? "" : message_of(got.error())));
-  REQUIRE(got);
-  REQUIRE(got->entries.size() == 3);
-  CHECK(got->entries[0].value == "v5");
-  CHECK_FALSE(got->entries[1].found()); // left on x: y does not have it
-  CHECK_FALSE(got->entries[2].found());
-  REQUIRE(got->unreadable.size() == 1);
-  CHECK(got->unreadable[0].key == key(9));
-  // y's value of key(9) is y's: x's older copy was dropped, not taken.
-  CHECK_FALSE(n.has(n.x_store, key(9)));
-  auto nine = n.ask<entry>(n.y, get_atom_v, key(9));
-  REQUIRE_FALSE(nine);
-  CHECK(is_value_error(nine.error()));
-  // The pull goes past key(7) and ends.
-  n.release_scans();
-  n.wait_until_done();
-  CHECK(n.stats(n.y).sources_pending == 0);
-  CHECK(n.keys_of(n.x_store) == std::vector<std::string>{key(7)});
-  CHECK(n.keys_of(n.y_store).size() == key_count - 1);
-  auto last = n.ask<entry>(n.y, get_atom_v, key(key_count - 1));
-  REQUIRE(last);
-  CHECK(last->value == "v" + std::to_string(key_count - 1));
 }
