@@ -10,7 +10,9 @@
 // batches ask the store to skip such values (batch_request's
 // skip_unreadable): they are left out and named in the log, and their count
 // ends the stream in the trailer field X-Unreadable-Skipped: an operator
-// still gets a backup of every value the store can read.
+// still gets a backup of every value the store can read. (A batch that
+// fails on such a value all the same, as a cluster's claim during a
+// handoff does, is read again key by key.)
 
 #include "http/handlers.hpp"
 
@@ -88,7 +90,13 @@ private:
   void get_batch() {
     auto self = shared_from_this();
     auto on_batch = [self](caf::expected<batch_reply> r) {
-      if (!r && is_value_error(r.error()) && !self->skip_unreadable_)
+      // With the flag a batch fails on such a value only when a step on
+      // its way reads it without skipping: a cluster node's claim of the
+      // batch's keys during a handoff fails whole on one. Key by key, only
+      // that key's read fails.
+      if (!r && is_value_error(r.error()) && self->skip_unreadable_)
+        return self->sink_->next_step([self] { self->get_one(0); });
+      if (!r && is_value_error(r.error()))
         return self->sink_->reply(error_response(
           state_errc::backend_error,
           message_of(r.error())
@@ -132,6 +140,37 @@ private:
     finish();
   }
 
+  /// A batch that skips unreadable values still failed on one: its keys
+  /// are read one at a time from keys_[at] on, lines gathered in one
+  /// chunk, written whenever it holds as many bytes as one value may (so
+  /// at most about twice that).
+  void get_one(size_t at) {
+    if (at == keys_.size()) {
+      keys_.clear();
+      auto self = shared_from_this();
+      return sink_->stream_chunk(std::exchange(chunk_, {}),
+                                 [self] { self->go_on(); });
+    }
+    auto self = shared_from_this();
+    auto on_entry = [self, at](caf::expected<entry> e) {
+      auto& key = self->keys_[at];
+      if (e && e->found()) {
+        append_backup_line(self->chunk_, key, *e);
+      } else if (!e && is_value_error(e.error())) {
+        self->skip(key, message_of(e.error()));
+      } else if (!e && code_of(e.error()) != state_errc::not_found) {
+        return self->sink_->reply(error_response(e.error()));
+      } // else deleted or expired since the listing
+      if (self->chunk_.size() < self->env_.limits.max_value_bytes)
+        return self->sink_->next_step([self, at] { self->get_one(at + 1); });
+      self->sink_->stream_chunk(std::exchange(self->chunk_, {}),
+                                [self, at] { self->get_one(at + 1); });
+    };
+    if (!env_.bridge.ask<entry>(owner_of(env_, keys_[at]), on_entry,
+                                get_atom_v, keys_[at]))
+      sink_->reply(overloaded(env_));
+  }
+
   void skip(const std::string& key, const std::string& why) {
     if (skipped_++ >= skipped_keys_logged)
       return;
@@ -168,6 +207,8 @@ private:
   bool skip_unreadable_;
   size_t skipped_ = 0;
   std::string request_id_;
+  /// The lines of a batch read key by key (get_one), not yet written.
+  std::string chunk_;
 };
 
 /// ?prefix=P&skip_unreadable=true|false; nullopt, having answered 400
