@@ -6,9 +6,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -26,6 +28,7 @@
 #include "actors/store.hpp"
 #include "backends/compiled_plugins.hpp"
 #include "messages/protocol.hpp"
+#include "tests/support/damaged_store.hpp"
 
 using namespace solver_state;
 using namespace std::chrono_literals;
@@ -98,6 +101,36 @@ caf::behavior network(caf::event_based_actor* self, member_actor x,
   };
 }
 
+/// Memory stores whose values of some keys cannot be read (a damaged
+/// file, a value sealed under a key that is not configured), for one node.
+class damaged_plugin final : public state_backend_plugin {
+public:
+  std::string_view name() const override { return "damaged"; }
+  bool blocking() const override { return false; }
+  caf::expected<store_list> create_stores(const state_config& cfg) override {
+    store_list out;
+    for (size_t i = 0; i < cfg.shards; ++i) {
+      auto store = std::make_unique<testing::damaged_store>();
+      stores_.push_back(store.get());
+      out.push_back(std::move(store));
+    }
+    return out;
+  }
+  /// Before the node's actors read `key` (the set is not guarded).
+  void damage(const std::string& key) {
+    for (auto* s : stores_)
+      s->damaged.insert(key);
+  }
+
+private:
+  std::vector<testing::damaged_store*> stores_;
+};
+
+struct two_nodes;
+
+/// What a test does to the two nodes' stores before the guards start.
+using before_guards = std::function<void(two_nodes&)>;
+
 struct two_nodes {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
@@ -108,16 +141,28 @@ struct two_nodes {
   caf::actor link;
   std::shared_ptr<std::atomic<int>> drops_held =
     std::make_shared<std::atomic<int>>(0);
+  plugin_registry x_plugins;
+  plugin_registry y_plugins;
 
-  explicit two_nodes(std::chrono::milliseconds patience = 2s) {
+  /// The damaged_plugin of x's or y's registry.
+  static damaged_plugin& damaged(const plugin_registry& r) {
+    return dynamic_cast<damaged_plugin&>(*r.find("damaged"));
+  }
+
+  /// With `prepare`, each node's store is a damaged_plugin's (x's, then
+  /// y's), and `prepare` runs once x holds its keys.
+  explicit two_nodes(std::chrono::milliseconds patience = 2s,
+                     before_guards prepare = {}) {
     register_message_types(cfg);
     sys = std::make_unique<caf::actor_system>(cfg);
     state_config sc;
-    sc.type = "memory";
+    sc.type = prepare ? "damaged" : "memory";
     sc.shards = 2;
     sc.max_items = 0; // a group of more than one list page fits
-    auto xs = start_store(*sys, sc, compiled_plugins());
-    auto ys = start_store(*sys, sc, compiled_plugins());
+    x_plugins.add(std::make_unique<damaged_plugin>());
+    y_plugins.add(std::make_unique<damaged_plugin>());
+    auto xs = start_store(*sys, sc, prepare ? x_plugins : compiled_plugins());
+    auto ys = start_store(*sys, sc, prepare ? y_plugins : compiled_plugins());
     REQUIRE(xs);
     REQUIRE(ys);
     x_store = std::move(*xs);
@@ -126,6 +171,8 @@ struct two_nodes {
       REQUIRE(ask<write_result>(x_store.router, put_atom_v,
                                 set_request{key(i), "v" + std::to_string(i),
                                             0, {}}));
+    if (prepare)
+      prepare(*this);
     // x leaves: y is the only member and owns every key.
     std::vector<std::string> members{"y:1"};
     std::vector<std::string> leaving{"x:1"};
@@ -356,4 +403,36 @@ TEST_CASE("a copy re-encrypted on the leaving node after its fetch is still "
   CHECK(got->value == "v5");
   CHECK(n.has(n.y_store, key(5)));
   CHECK_FALSE(n.has(n.x_store, key(5)));
+}
+
+TEST_CASE("a value the leaving node cannot read holds the handoff back and "
+          "loses nothing, and once it is gone the handoff ends") {
+  two_nodes n{2s, [](two_nodes& n) {
+    two_nodes::damaged(n.x_plugins).damage(key(7));
+  }};
+  n.release_scans();
+  // The page holding key(7) cannot be claimed: the pull retries it.
+  std::this_thread::sleep_for(1500ms);
+  CHECK(n.stats(n.y).active);
+  CHECK(n.stats(n.y).sources_pending == 1);
+  // Every key is on one node or the other, key(7) still on x.
+  auto on_x = n.keys_of(n.x_store);
+  auto on_y = n.keys_of(n.y_store);
+  CHECK(std::count(on_x.begin(), on_x.end(), key(7)) == 1);
+  std::vector<std::string> all = on_x;
+  all.insert(all.end(), on_y.begin(), on_y.end());
+  std::sort(all.begin(), all.end());
+  CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());
+  CHECK(all.size() == key_count);
+  // Other keys are served meanwhile (a claim of its own).
+  auto other = n.ask<entry>(n.y, get_atom_v, key(250));
+  REQUIRE(other);
+  CHECK(other->value == "v250");
+  // The operator deletes the damaged key on x: the next retry moves the
+  // rest and the handoff ends.
+  REQUIRE(n.ask<bool>(n.x_store.router, delete_atom_v,
+                      delete_request{key(7), {}}));
+  n.wait_until_done();
+  CHECK(n.keys_of(n.x_store).empty());
+  CHECK(n.keys_of(n.y_store).size() == key_count - 1);
 }
