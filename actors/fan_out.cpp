@@ -3,6 +3,7 @@
 
 #include "actors/fan_out.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -116,7 +117,11 @@ struct split_batch {
   /// walk, for the keys answered.
   caf::expected<batch_reply> assemble(size_t budget) {
     batch_reply out;
-    std::vector<size_t> next_unreadable(replies.size(), 0);
+    // A cursor per owner into its names, only when one named any (a
+    // batch without unreadable values allocates nothing for them).
+    bool named = std::any_of(replies.begin(), replies.end(),
+                             [](auto& r) { return !r.unreadable.empty(); });
+    std::vector<size_t> next_unreadable(named ? replies.size() : 0, 0);
     size_t bytes = 0;
     size_t i = 0;
     auto n = key_ends.size();
@@ -130,12 +135,15 @@ struct split_batch {
         break;
       bytes += e.value.size();
       out.entries.push_back(std::move(e));
+      if (!named)
+        continue;
       auto& at = next_unreadable[owner_of[i]];
       if (at < part.unreadable.size() && part.unreadable[at].key == key(i))
         out.unreadable.push_back(std::move(part.unreadable[at++]));
     }
-    if (auto problem = unused_names(next_unreadable, i); !problem.empty())
-      return make_state_error(state_errc::backend_error, std::move(problem));
+    if (named)
+      if (auto problem = unused_names(next_unreadable, i); !problem.empty())
+        return make_state_error(state_errc::backend_error, std::move(problem));
     for (; i < n; ++i)
       out.unprocessed.emplace_back(key(i));
     return out;

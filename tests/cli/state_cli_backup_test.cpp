@@ -94,14 +94,9 @@ private:
     int client = ::accept(listener_, nullptr, nullptr);
     if (client < 0)
       return;
-    int server = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(upstream);
+    int server = connect_loopback(upstream);
     std::string request, answer;
-    if (::connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0
-        && read_until(client, request, [](const std::string& r) {
+    if (read_until(client, request, [](const std::string& r) {
              return r.find("\r\n\r\n") != std::string::npos;
            })
         && send_all(server, request)
@@ -147,17 +142,6 @@ private:
       if (n <= 0)
         return false;
       into.append(buf, static_cast<size_t>(n));
-    }
-    return true;
-  }
-
-  static bool send_all(int fd, const std::string& bytes) {
-    for (size_t sent = 0; sent < bytes.size();) {
-      auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent,
-                      MSG_NOSIGNAL);
-      if (n <= 0)
-        return false;
-      sent += static_cast<size_t>(n);
     }
     return true;
   }

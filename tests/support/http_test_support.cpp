@@ -236,8 +236,6 @@ size_t http_client::connects() const {
 
 // -- raw sockets ------------------------------------------------------------------------
 
-namespace {
-
 int connect_loopback(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -263,6 +261,8 @@ bool send_all(int fd, const std::string& bytes) {
   }
   return true;
 }
+
+namespace {
 
 /// Reads until EOF/error or `wait`; `closed` tells whether the peer closed.
 std::string read_until(int fd, std::chrono::milliseconds wait, bool& closed) {

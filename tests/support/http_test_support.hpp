@@ -118,6 +118,12 @@ stream_get(uint16_t port, const std::string& target,
            const std::function<bool(std::string_view)>& on_data,
            const header_list& headers = {});
 
+/// A socket connected to `port` on loopback (throws when it cannot be).
+int connect_loopback(uint16_t port);
+
+/// Writes all of `bytes` to `fd`; false when the peer closed.
+bool send_all(int fd, const std::string& bytes);
+
 /// Sends `bytes` on a fresh connection (optionally closing our sending side
 /// after), then reads until the server closes or `wait` passes. Returns what
 /// the server sent.
