@@ -267,6 +267,8 @@ void metrics_registry::add(const http_report& r) {
       h.buckets[b] += d.buckets[b];
     h.sum += d.seconds_sum;
   }
+  http_connections_ = r.connections;
+  http_pending_reply_bytes_ = r.pending_reply_bytes;
 }
 
 void metrics_registry::add(const watch_report& r) {
@@ -486,6 +488,13 @@ std::string metrics_registry::render() const {
                      common, h.buckets, http_duration_bounds.data(),
                      http_duration_bounds.size(), h.sum);
   }
+  single(out, "solver_state_http_connections",
+         "Open HTTP connections (http.max_connections bounds them).",
+         "gauge", http_connections_);
+  single(out, "solver_state_http_pending_reply_bytes",
+         "Bytes of HTTP answers held until their clients have read them "
+         "(http.max_pending_reply_bytes bounds them).",
+         "gauge", http_pending_reply_bytes_);
   single(out, "solver_state_watchers",
          "Watch subscriptions, in process and over HTTP.", "gauge",
          watch_.watchers);

@@ -80,6 +80,8 @@ private:
   std::map<std::tuple<std::string, std::string, uint16_t>, uint64_t> http_;
   // (route, method) -> request durations, http_bucket_count buckets
   std::map<std::pair<std::string, std::string>, histogram> http_durations_;
+  uint64_t http_connections_ = 0;
+  uint64_t http_pending_reply_bytes_ = 0;
   // The watch hub: its last sizes and its counters.
   watch_report watch_{};
   uint64_t max_items_ = 0;

@@ -402,6 +402,8 @@ void read_http(section& root, http_config& h,
   s.number("max_connections", h.max_connections, 1, 1'000'000);
   s.number("max_batch_keys", h.max_batch_keys, 1, 100'000);
   s.number("max_reply_bytes", h.max_reply_bytes, 1, 1LL << 30);
+  s.number("max_pending_reply_bytes", h.max_pending_reply_bytes, 1,
+           1LL << 40);
   s.number("threads", h.threads, 1, 64);
   s.choice<bool>("access_log", h.access_log,
                  {{"true", true}, {"false", false}});
@@ -583,6 +585,23 @@ void validate_leaving(const node_config& n,
                            "node.members) or leaves");
   }
 }
+
+/// The largest single answer must fit an empty budget, or it could never
+/// be sent.
+void validate_reply_budget(const service_config& cfg,
+                           std::vector<std::string>& problems) {
+  auto budget = cfg.http.max_pending_reply_bytes;
+  auto largest = std::max(cfg.http.max_reply_bytes, cfg.state.max_value_bytes);
+  if (budget < largest)
+    problems.push_back(
+      "http.max_pending_reply_bytes: " + std::to_string(budget)
+      + " is less than the largest answer ("
+      + (cfg.http.max_reply_bytes >= cfg.state.max_value_bytes
+           ? "http.max_reply_bytes"
+           : "state.max_value_bytes")
+      + "=" + std::to_string(largest) + "), which could then never be sent");
+}
+
 } // namespace
 
 void validate(const service_config& cfg, std::vector<std::string>& problems) {
@@ -611,6 +630,7 @@ void validate(const service_config& cfg, std::vector<std::string>& problems) {
                          "to accept that");
   if (cfg.node.tls.certificate.empty() != cfg.node.tls.key.empty())
     problems.push_back("node.tls: certificate and key go together");
+  validate_reply_budget(cfg, problems);
   if (cfg.state.type.empty())
     problems.push_back("state.type: must not be empty");
   if (cfg.state.type == "file" && cfg.state.file.base_path.empty())

@@ -3,7 +3,8 @@
 // What every connection of one server shares: limits, the dispatcher, the
 // bridge its calls go through, the bearer token, the request counters, the
 // stopping flag and the registry of live connections (stop() closes the idle
-// ones, the listener counts them against http.max_connections).
+// ones, the listener counts them against http.max_connections) and the
+// budget of answers held for their readers.
 
 #include <atomic>
 #include <chrono>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "http/api.hpp"
+#include "http/reply_budget.hpp"
 #include "http/request_stats.hpp"
 
 namespace solver_state::gateway {
@@ -70,6 +72,8 @@ struct connection_context {
   std::string auth_token;
   std::atomic<bool> stopping{false};
   connection_registry registry;
+  /// Bytes of answers the connections hold (http.max_pending_reply_bytes).
+  reply_budget replies;
 };
 
 } // namespace solver_state::gateway

@@ -57,7 +57,8 @@ struct io_core {
     : handlers(bridge, std::move(store), std::move(owners),
                std::move(metrics), cfg.auth_token,
                handler_limits{cfg.max_batch_keys, cfg.max_value_bytes}),
-      ctx{limits_of(cfg), handlers, stats, bridge, cfg.auth_token, {false}, {}},
+      ctx{limits_of(cfg),   handlers, stats, bridge, cfg.auth_token,
+          {false},          {},       reply_budget{cfg.max_pending_reply_bytes}},
       ioc(static_cast<int>(cfg.threads)),
       work(net::make_work_guard(ioc)),
       flush_timer(ioc) {
@@ -151,7 +152,9 @@ void http_server::impl::arm_flush() {
 
 void http_server::impl::flush_stats() {
   auto report = core->stats.take();
-  if (!report.counts.empty() && metrics)
+  report.connections = core->ctx.registry.size();
+  report.pending_reply_bytes = core->ctx.replies.held();
+  if (metrics)
     caf::anon_send(metrics, report_atom_v, std::move(report));
 }
 

@@ -156,6 +156,7 @@ session::session(connection_socket&& socket, connection_context& ctx)
 }
 
 session::~session() {
+  ctx_.replies.resize(held_, 0);
   ctx_.registry.remove(this);
 }
 
@@ -501,6 +502,7 @@ void session::stream_pieces(
     }
     self->streamed_bytes_ += size;
     self->chunk_ = std::move(pieces);
+    self->count_held();
     auto& buffers = self->chunk_buffers_;
     buffers.clear();
     buffers.push_back(net::buffer(self->wire_));
@@ -551,6 +553,7 @@ bool session::consume_chunk(size_t bytes) {
 void session::on_chunk(uint64_t seq, const std::function<void()>& then,
                        beast::error_code ec, size_t) {
   chunk_.clear(); // a large chunk's memory goes back at once
+  count_held();
   if (!awaiting_ || seq != seq_)
     return;
   if (ec) {
@@ -574,8 +577,16 @@ bool session::begin_stream_write(uint64_t seq) {
   deadline_.cancel();
   cancel_calls();
   wire_.clear();
-  if (!streaming_)
+  if (!streaming_) {
+    // Its chunks cannot be refused once it has started (its status is
+    // sent): a stream starts only while the budget has room.
+    if (ctx_.replies.spent()) {
+      stream_head_.reset();
+      send(refused_reply(0));
+      return false;
+    }
     start_stream();
+  }
   return true;
 }
 
@@ -647,6 +658,8 @@ void session::break_stream(const std::string& why) {
 
 void session::send(response_t res) {
   awaiting_ = false;
+  if (!reserve_reply(method_ == method_id::head ? 0 : res.body().size()))
+    res = refused_reply(res.body().size());
   res.set(request_id_field, request_id());
   auto status = res.result_int();
   ctx_.stats.count(route_, method_, status);
@@ -667,10 +680,51 @@ void session::send(response_t res) {
   if (method_ == method_id::head)
     res.body().clear();
   serialize(res);
+  res = {}; // its body is in wire_ now: not held twice while it is written
+  count_held();
   stream_.expires_after(ctx_.limits.read_timeout);
   net::async_write(stream_, net::buffer(wire_),
                    beast::bind_front_handler(&session::on_write,
                                              shared_from_this(), close));
+}
+
+bool session::reserve_reply(size_t body_bytes) {
+  // The status line and header fields: a few hundred bytes.
+  constexpr size_t head_bytes = 1024;
+  auto wanted = body_bytes + head_bytes;
+  if (!ctx_.replies.try_resize(held_, wanted))
+    return false;
+  held_ = wanted;
+  return true;
+}
+
+response_t session::refused_reply(size_t bytes) const {
+  auto what = bytes == 0 ? std::string{"a stream does not start"}
+                         : "this answer of " + std::to_string(bytes)
+                             + " bytes would pass it";
+  auto res = error_response(
+    state_errc::backend_unavailable,
+    "answers waiting for their clients to read them hold "
+      + std::to_string(ctx_.replies.held())
+      + " bytes (http.max_pending_reply_bytes="
+      + std::to_string(ctx_.replies.limit()) + "): " + what
+      + "; retry shortly");
+  res.set(bhttp::field::retry_after, "1");
+  return res;
+}
+
+void session::count_held() {
+  auto now = wire_.capacity();
+  for (auto& piece : chunk_)
+    now += piece->size();
+  ctx_.replies.resize(held_, now);
+  held_ = now;
+}
+
+void session::release_wire() {
+  if (wire_.capacity() > reply_budget::small_reply)
+    std::string{}.swap(wire_);
+  count_held();
 }
 
 void session::serialize(const response_t& res) {
@@ -696,6 +750,7 @@ void session::serialize(const response_t& res) {
 }
 
 void session::on_write(bool close, beast::error_code ec, size_t) {
+  release_wire();
   if (ec)
     return close_now();
   if (close)

@@ -122,6 +122,17 @@ private:
   /// waiting: their bridge slots are free at once, late replies dropped.
   void cancel_calls();
   void send(response_t res);
+  /// Counts an answer of `body_bytes` in ctx_.replies before it is
+  /// written; false when the budget has no room for it.
+  bool reserve_reply(size_t body_bytes);
+  /// The 503 an answer of `bytes` gets when reserve_reply refused it (0:
+  /// a stream that may not start).
+  response_t refused_reply(size_t bytes) const;
+  /// Counts what wire_ and the chunk being written hold now.
+  void count_held();
+  /// After an answer was written: a large buffer goes back, so an idle
+  /// keep-alive connection holds none, and the count follows.
+  void release_wire();
   /// The response's bytes on the wire, into wire_.
   void serialize(const response_t& res);
   void on_write(bool close, boost::beast::error_code ec, size_t bytes);
@@ -173,6 +184,8 @@ private:
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::empty_body> continue_;
   std::string wire_;
+  /// What wire_ and chunk_ hold, as counted in ctx_.replies.
+  size_t held_ = 0;
   /// Bounds the wait for the store (http.request_timeout): an asio timer on
   /// the connection's strand rather than a CAF request timeout, which would
   /// cost a trip through CAF's clock thread on every request.

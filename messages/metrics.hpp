@@ -123,12 +123,16 @@ typename Inspector::result_type inspect(Inspector& f, http_duration& x) {
 struct http_report {
   std::vector<http_count> counts;
   std::vector<http_duration> durations{};
+  /// Gauges at the time of the report: open connections, and the bytes of
+  /// answers they hold until their clients have read them.
+  uint64_t connections = 0;
+  uint64_t pending_reply_bytes = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, http_report& x) {
   return f(caf::meta::type_name("solver_state::http_report"), x.counts,
-           x.durations);
+           x.durations, x.connections, x.pending_reply_bytes);
 }
 
 /// A cluster peer's connection state and counters, for /metrics.

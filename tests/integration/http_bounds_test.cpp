@@ -1,11 +1,17 @@
 // The gateway's bounds, over loopback against the real service: batch-get
 // size, duplicates and reply bytes (unprocessed_keys), typed list pages and
-// the value size, with the service's peak memory measured where a bound is
-// what keeps it small.
+// the value size, answers held for clients that do not read them, with the
+// service's peak memory measured where a bound is what keeps it small.
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <csignal>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -51,7 +57,127 @@ std::string code_of(const http_response& r) {
     json::parse(r.body).at("error").at("code"));
 }
 
+/// A connection whose receive buffer is 4 KiB: the service's write of a
+/// large answer to it cannot complete until it reads.
+class slow_reader {
+public:
+  explicit slow_reader(uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    int small = 4096;
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr)
+            == 0);
+  }
+  ~slow_reader() { close(); }
+  slow_reader(const slow_reader&) = delete;
+  slow_reader& operator=(const slow_reader&) = delete;
+
+  void ask(const std::string& target) {
+    REQUIRE(send_all(fd_, "GET " + target + " HTTP/1.1\r\nHost: t\r\n\r\n"));
+  }
+
+  /// Reads one whole answer (Content-Length framed): its status and body.
+  std::pair<int, std::string> read_answer() {
+    std::string in;
+    char buf[65536];
+    size_t head_end = std::string::npos;
+    size_t length = 0;
+    while (head_end == std::string::npos
+           || in.size() < head_end + 4 + length) {
+      auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0)
+        return {0, in};
+      in.append(buf, static_cast<size_t>(n));
+      if (head_end == std::string::npos
+          && (head_end = in.find("\r\n\r\n")) != std::string::npos) {
+        auto at = in.find("Content-Length: ");
+        REQUIRE(at < head_end);
+        length = std::stoull(in.substr(at + 16));
+      }
+    }
+    return {std::stoi(in.substr(9, 3)), in.substr(head_end + 4, length)};
+  }
+
+  void close() {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = -1;
+  }
+
+private:
+  int fd_;
+};
+
 } // namespace
+
+TEST_CASE("answers held for clients that do not read them stay within "
+          "http.max_pending_reply_bytes, and the service stays up") {
+  service_process svc{"state:\n  type: memory\n  max_value_bytes: 8388608\n"
+                      "http:\n  max_body_bytes: 8388608\n"
+                      "  max_reply_bytes: 8388608\n"
+                      "  max_pending_reply_bytes: 16777216\n"};
+  http_client c{svc.port()};
+  // Two answers of this fill the budget to within 64 KiB (so no stream
+  // starts), with room left for the small buffers of other connections.
+  const std::string big(8u * 1024 * 1024 - 24 * 1024, 'v');
+  REQUIRE(c.put("/v1/state/state:big", big).status == 201);
+  REQUIRE(c.put("/v1/state/state:small", "s").status == 201);
+  auto held = [&] {
+    // On a connection of its own, closed after: its buffer is not held.
+    http_client m{svc.port()};
+    auto text = m.get("/metrics").body;
+    auto name = std::string{"\nsolver_state_http_pending_reply_bytes "};
+    auto at = text.find(name);
+    return at == std::string::npos ? -1.0
+                                   : std::stod(text.substr(at + name.size()));
+  };
+  auto until = [](const std::function<bool()>& done) {
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+    while (!done() && std::chrono::steady_clock::now() < end)
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    return done();
+  };
+
+  slow_reader a{svc.port()};
+  slow_reader b{svc.port()};
+  a.ask("/v1/state/state:big");
+  REQUIRE(until([&] { return held() >= 1.0 * big.size(); }));
+  b.ask("/v1/state/state:big");
+  REQUIRE(until([&] { return held() >= 2.0 * big.size(); }));
+
+  // A third large answer would pass the budget: 503, nothing held for it.
+  auto refused = c.get("/v1/state/state:big");
+  CHECK(refused.status == 503);
+  CHECK(code_of(refused) == "backend_unavailable");
+  CHECK(refused.body.find("http.max_pending_reply_bytes=16777216")
+        != std::string::npos);
+  CHECK(refused.header("retry-after") == "1");
+  // A stream cannot be refused once started: it does not start.
+  auto exported = c.get("/v1/export");
+  CHECK(exported.status == 503);
+  CHECK(exported.body.find("a stream does not start") != std::string::npos);
+  // Small answers are never refused.
+  CHECK(c.get("/v1/state/state:small").status == 200);
+  CHECK(c.put("/v1/state/state:other", "o").status == 201);
+
+  // Once a reader takes its answer, its bytes are free again, also while
+  // its connection stays open: the next large answer goes through.
+  auto [status, body] = a.read_answer();
+  CHECK(status == 200);
+  CHECK(body == big);
+  CHECK(until([&] { return held() < 1.1 * big.size(); }));
+  auto later = c.get("/v1/state/state:big");
+  CHECK(later.status == 200);
+  CHECK(later.body == big);
+  // A reader that leaves without reading frees its answer too.
+  b.close();
+  CHECK(until([&] { return held() < 1024 * 1024; }));
+  CHECK(c.get("/v1/export").status == 200);
+  CHECK(svc.stop(SIGTERM) == 0);
+}
 
 TEST_CASE("one 1 MB key named 300 times in a batch-get is refused, and "
           "the service stays small") {

@@ -1,0 +1,68 @@
+#pragma once
+
+// The bytes of answers the gateway holds for their clients, all connections
+// together (http.max_pending_reply_bytes). An answer stays in the
+// connection's buffer until the socket has taken all of it, which a client
+// that stops reading delays by up to http.read_timeout. Without a bound,
+// connections that fetch large values and never read them hold
+// connections x the largest value (10,000 x 16 MiB by default). Each
+// connection counts what its buffers hold here; an answer that would take
+// the total past the bound is answered 503 instead, and a stream does not
+// start while the total is at the bound.
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+
+namespace solver_state::gateway {
+
+class reply_budget {
+public:
+  /// Answers up to this size are never refused: an error, a status or a
+  /// small value costs less than its refusal would save, and a refusal is
+  /// such an answer itself.
+  static constexpr size_t small_reply = 64 * 1024;
+
+  explicit reply_budget(size_t limit) : limit_(limit) {}
+
+  reply_budget(const reply_budget&) = delete;
+  reply_budget& operator=(const reply_budget&) = delete;
+
+  /// A connection that holds `own` bytes asks to hold `wanted` instead:
+  /// granted (and counted) unless `wanted` is larger than small_reply and
+  /// the total would exceed the limit.
+  bool try_resize(size_t own, size_t wanted) {
+    auto held = held_.load(std::memory_order_relaxed);
+    for (;;) {
+      auto next = held - std::min(held, own) + wanted;
+      if (wanted > small_reply && wanted > own && next > limit_)
+        return false;
+      if (held_.compare_exchange_weak(held, next, std::memory_order_relaxed))
+        return true;
+    }
+  }
+
+  /// The same, never refused: for what is already allocated (the
+  /// buffer's capacity, a stream's next chunk).
+  void resize(size_t own, size_t now) {
+    if (now >= own)
+      held_.fetch_add(now - own, std::memory_order_relaxed);
+    else
+      held_.fetch_sub(own - now, std::memory_order_relaxed);
+  }
+
+  /// True when not even a small answer's worth is left: a stream does not
+  /// start then (its chunks, once it has started, are never refused).
+  bool spent() const {
+    return held_.load(std::memory_order_relaxed) + small_reply > limit_;
+  }
+
+  size_t held() const { return held_.load(std::memory_order_relaxed); }
+  size_t limit() const { return limit_; }
+
+private:
+  const size_t limit_;
+  std::atomic<size_t> held_{0};
+};
+
+} // namespace solver_state::gateway
