@@ -59,6 +59,13 @@ tls_context context_for(const endpoint& ep, tls_context given,
 } // namespace
 
 api_client::api_client(endpoint ep, aws::credentials creds, tls_context tls)
+  : api_client(std::move(ep), aws::fixed_credentials(std::move(creds)),
+               std::move(tls)) {
+}
+
+api_client::api_client(endpoint ep,
+                       std::shared_ptr<aws::credential_source> creds,
+                       tls_context tls)
   : endpoint_(std::move(ep)),
     creds_(std::move(creds)),
     http_(endpoint_.host, endpoint_.port, endpoint_.connect_timeout,
@@ -68,6 +75,9 @@ api_client::api_client(endpoint ep, aws::credentials creds, tls_context tls)
 
 caf::expected<http_reply> api_client::send(std::string_view action,
                                            std::string body) {
+  auto creds = creds_->current();
+  if (!creds) // no request goes out unsigned, nor with expired keys
+    return std::move(creds.error());
   auto date = aws::amz_date(std::chrono::system_clock::now());
   aws::request_to_sign req;
   req.method = "POST";
@@ -78,10 +88,10 @@ caf::expected<http_reply> api_client::send(std::string_view action,
     {"x-amz-date", date},
     {"x-amz-target", "DynamoDB_20120810." + std::string{action}},
   };
-  if (!creds_.session_token.empty())
-    req.headers.emplace_back("x-amz-security-token", creds_.session_token);
+  if (!creds->session_token.empty())
+    req.headers.emplace_back("x-amz-security-token", creds->session_token);
   req.payload = body;
-  auto auth = aws::authorization(creds_, endpoint_.region, "dynamodb", date,
+  auto auth = aws::authorization(*creds, endpoint_.region, "dynamodb", date,
                                  req);
   req.headers.emplace_back("authorization", std::move(auth));
   return http_.post(req.headers, std::move(body));

@@ -9,6 +9,7 @@
 #include <boost/json/object.hpp>
 #include <caf/expected.hpp>
 
+#include "backends/dynamodb/credential_source.hpp"
 #include "backends/dynamodb/endpoint.hpp"
 #include "backends/dynamodb/http.hpp"
 #include "backends/dynamodb/sigv4.hpp"
@@ -21,6 +22,10 @@ public:
   /// context of its own; when that cannot be made, every call fails with the
   /// reason.
   api_client(endpoint ep, aws::credentials creds, tls_context tls = nullptr);
+  /// The same, signing with whatever `creds` holds at each call (shared
+  /// by the shards: one fetch serves them all).
+  api_client(endpoint ep, std::shared_ptr<aws::credential_source> creds,
+             tls_context tls = nullptr);
 
   /// Calls DynamoDB_20120810.`action` and returns the reply object. Errors:
   /// version_mismatch for ConditionalCheckFailedException;
@@ -42,7 +47,7 @@ private:
   caf::expected<http_reply> send(std::string_view action, std::string body);
 
   endpoint endpoint_;
-  aws::credentials creds_;
+  std::shared_ptr<aws::credential_source> creds_;
   caf::error setup_error_; // before http_: set while http_ is made
   http_connection http_;
   std::string last_error_type_;

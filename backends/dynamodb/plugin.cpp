@@ -78,8 +78,12 @@ public:
         return start_up_error(cfg, made.error());
       tls = std::move(*made);
     }
-    auto creds = aws::credentials::from_environment();
-    dynamodb::api_client setup{*ep, creds, tls};
+    auto creds = aws::credentials_from_environment(ep->host);
+    if (!creds)
+      return start_up_error(cfg, creds.error());
+    spdlog::info("dynamodb backend: AWS credentials from {}",
+                 (*creds)->describe());
+    dynamodb::api_client setup{*ep, *creds, tls};
     if (auto err = dynamodb::ensure_table(setup, table_patience))
       return start_up_error(cfg, err);
     spdlog::info("dynamodb backend: table {} at {}, region {}, {} shards",
@@ -87,7 +91,7 @@ public:
     store_list stores;
     for (size_t i = 0; i < cfg.shards; ++i)
       stores.push_back(std::make_unique<dynamodb::dynamodb_store>(
-        *ep, creds, i, cfg.shards, tls));
+        *ep, *creds, i, cfg.shards, tls));
     return stores;
   }
 

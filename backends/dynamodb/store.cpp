@@ -161,7 +161,8 @@ const json::array* unprocessed_keys(const json::object& reply,
 
 } // namespace
 
-dynamodb_store::dynamodb_store(endpoint ep, aws::credentials creds,
+dynamodb_store::dynamodb_store(endpoint ep,
+                               std::shared_ptr<aws::credential_source> creds,
                                size_t shard, size_t shard_count,
                                tls_context tls)
   : api_(std::move(ep), std::move(creds), std::move(tls)),

@@ -37,8 +37,8 @@ public:
   /// table, so list() answers only for the part of the key space the router
   /// expects this shard to hold (see answers_list). `tls`: the shared
   /// context for an HTTPS endpoint (see api_client).
-  dynamodb_store(endpoint ep, aws::credentials creds, size_t shard,
-                 size_t shard_count, tls_context tls = nullptr);
+  dynamodb_store(endpoint ep, std::shared_ptr<aws::credential_source> creds,
+                 size_t shard, size_t shard_count, tls_context tls = nullptr);
 
   std::string_view backend_name() const override;
   caf::expected<entry> get(const std::string& key, unix_ms now) override;

@@ -1,0 +1,42 @@
+#pragma once
+
+// One plain-HTTP exchange with a credentials endpoint on this machine or its
+// link-local network (the container endpoint of ECS and EKS Pod Identity, the
+// EC2 instance metadata service), bounded by a deadline. Those endpoints
+// speak plain HTTP on addresses nobody else can reach; DynamoDB's own
+// requests go through http_connection instead.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+namespace solver_state::aws {
+
+/// "http://host[:port]/path", split.
+struct http_url {
+  std::string host;
+  uint16_t port = 80;
+  std::string target = "/";
+};
+
+/// The parts of `text`, or bad_request naming what is wrong (only http://).
+caf::expected<http_url> parse_http_url(const std::string& text);
+
+struct metadata_reply {
+  unsigned status = 0;
+  std::string body;
+};
+
+/// Sends `method` `url` with `headers` and no body, and reads the reply (at
+/// most 64 KiB) within `within`: connect, write and read together.
+/// backend_unavailable when no reply came, saying why.
+caf::expected<metadata_reply>
+metadata_exchange(const std::string& method, const http_url& url,
+                  const std::vector<std::pair<std::string, std::string>>& headers,
+                  std::chrono::milliseconds within);
+
+} // namespace solver_state::aws
