@@ -6,6 +6,7 @@
 
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -15,7 +16,9 @@
 #include <boost/json/value.hpp>
 #include <spdlog/spdlog.h>
 
+#include "backends/dynamodb/http.hpp"
 #include "backends/dynamodb/metadata_http.hpp"
+#include "backends/dynamodb/tls.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state::aws {
@@ -128,6 +131,130 @@ private:
   std::string token_;
   std::string token_file_;
 };
+
+// -- a web identity, exchanged with STS ----------------------------------------------
+
+/// application/x-www-form-urlencoded, for one value.
+std::string form_encode(const std::string& value) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+/// The text of the first <tag>...</tag> in `xml`, or "".
+std::string xml_text(const std::string& xml, const std::string& tag) {
+  auto open = xml.find("<" + tag + ">");
+  if (open == std::string::npos)
+    return {};
+  open += tag.size() + 2;
+  auto close = xml.find("</" + tag + ">", open);
+  return close == std::string::npos ? std::string{}
+                                    : trim(xml.substr(open, close - open));
+}
+
+class web_identity_source : public credential_source {
+public:
+  web_identity_source(std::string token_file, std::string role_arn,
+                      std::string session_name, dynamodb::endpoint sts)
+    : token_file_(std::move(token_file)), role_arn_(std::move(role_arn)),
+      session_name_(std::move(session_name)), sts_(std::move(sts)) {}
+
+  std::string describe() const override {
+    return "the web identity in " + token_file_ + " for role " + role_arn_
+           + " (STS at " + std::string{sts_.tls ? "https://" : "http://"}
+           + sts_.host_header() + ")";
+  }
+
+protected:
+  caf::expected<expiring_credentials> fetch() override {
+    auto token = read_whole(token_file_);
+    if (!token)
+      return unavailable("cannot read AWS_WEB_IDENTITY_TOKEN_FILE "
+                         + token_file_);
+    if (!connection_) {
+      dynamodb::tls_context tls;
+      if (sts_.tls) {
+        auto made = dynamodb::make_tls_context(sts_);
+        if (!made)
+          return std::move(made.error());
+        tls = std::move(*made);
+      }
+      connection_ = std::make_unique<dynamodb::http_connection>(
+        sts_.host, sts_.port, sts_.connect_timeout, sts_.request_timeout,
+        std::move(tls));
+    }
+    auto body = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15"
+                "&DurationSeconds=3600&RoleArn="
+                + form_encode(role_arn_) + "&RoleSessionName="
+                + form_encode(session_name_)
+                + "&WebIdentityToken=" + form_encode(trim(*token));
+    auto reply = connection_->post(
+      {{"Host", sts_.host_header()},
+       {"Content-Type", "application/x-www-form-urlencoded"}},
+      std::move(body));
+    if (!reply)
+      return std::move(reply.error());
+    if (reply->status != 200) {
+      auto code = xml_text(reply->body, "Code");
+      auto message = xml_text(reply->body, "Message");
+      return unavailable("STS refused AssumeRoleWithWebIdentity: HTTP "
+                         + std::to_string(reply->status)
+                         + (code.empty() ? "" : " " + code)
+                         + (message.empty() ? "" : ": " + message));
+    }
+    return parse_sts_reply(reply->body);
+  }
+
+private:
+  std::string token_file_;
+  std::string role_arn_;
+  std::string session_name_;
+  dynamodb::endpoint sts_;
+  std::unique_ptr<dynamodb::http_connection> connection_;
+};
+
+/// AWS_ENDPOINT_URL_STS ("https://host[:port]" or "http://..."), else
+/// STS's regional endpoint.
+caf::expected<dynamodb::endpoint> sts_endpoint(const env_lookup& env,
+                                               const std::string& region) {
+  dynamodb::endpoint sts;
+  sts.tls = true;
+  sts.port = 443;
+  auto url = env("AWS_ENDPOINT_URL_STS");
+  if (!url) {
+    sts.host = "sts." + region + ".amazonaws.com";
+    return sts;
+  }
+  auto text = *url;
+  if (text.rfind("https://", 0) == 0) {
+    text = "http://" + text.substr(8);
+  } else if (text.rfind("http://", 0) == 0) {
+    sts.tls = false;
+    sts.port = 80;
+  } else {
+    return make_state_error(state_errc::bad_request,
+                            "AWS_ENDPOINT_URL_STS: '" + *url
+                              + "' must start with https:// or http://");
+  }
+  auto parsed = parse_http_url(text);
+  if (!parsed)
+    return make_state_error(state_errc::bad_request,
+                            "AWS_ENDPOINT_URL_STS: "
+                              + message_of(parsed.error()));
+  sts.host = parsed->host;
+  if (parsed->port_given)
+    sts.port = parsed->port;
+  return sts;
+}
 
 // -- the shared credentials file ------------------------------------------------
 
@@ -309,6 +436,23 @@ parse_credentials_document(const std::string& text) {
   return out;
 }
 
+caf::expected<expiring_credentials> parse_sts_reply(const std::string& xml) {
+  expiring_credentials out;
+  out.keys.access_key_id = xml_text(xml, "AccessKeyId");
+  out.keys.secret_access_key = xml_text(xml, "SecretAccessKey");
+  out.keys.session_token = xml_text(xml, "SessionToken");
+  if (out.keys.access_key_id.empty() || out.keys.secret_access_key.empty()
+      || out.keys.session_token.empty())
+    return unavailable("STS's reply lacks AccessKeyId, SecretAccessKey or "
+                       "SessionToken");
+  auto expiration = xml_text(xml, "Expiration");
+  out.expires = parse_iso8601(expiration);
+  if (!out.expires)
+    return unavailable("STS's reply has no usable Expiration ('" + expiration
+                       + "')");
+  return out;
+}
+
 caf::expected<credentials> parse_credentials_file(const std::string& text,
                                                   const std::string& profile) {
   std::istringstream in{text};
@@ -363,7 +507,8 @@ std::shared_ptr<credential_source> fixed_credentials(credentials keys) {
 
 caf::expected<std::shared_ptr<credential_source>>
 credentials_from_environment(const std::string& dynamodb_host,
-                             const env_lookup& env) {
+                             const env_lookup& env,
+                             const std::string& region) {
   auto key_id = env("AWS_ACCESS_KEY_ID");
   auto secret = env("AWS_SECRET_ACCESS_KEY");
   if (key_id && secret)
@@ -374,6 +519,26 @@ credentials_from_environment(const std::string& dynamodb_host,
     return make_state_error(state_errc::bad_request,
                             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go "
                             "together: only one is set");
+
+  auto token_file = env("AWS_WEB_IDENTITY_TOKEN_FILE");
+  auto role_arn = env("AWS_ROLE_ARN");
+  if (token_file || role_arn) {
+    if (!token_file || !role_arn)
+      return make_state_error(state_errc::bad_request,
+                              "AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN "
+                              "go together: only one is set");
+    auto sts = sts_endpoint(
+      env, !region.empty() ? region
+                           : env("AWS_REGION").value_or(
+                             env("AWS_DEFAULT_REGION").value_or("us-east-1")));
+    if (!sts)
+      return std::move(sts.error());
+    return std::shared_ptr<credential_source>{
+      std::make_shared<web_identity_source>(
+        *token_file, *role_arn,
+        env("AWS_ROLE_SESSION_NAME").value_or("solver-state"),
+        std::move(*sts))};
+  }
 
   auto relative = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
   auto full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI");

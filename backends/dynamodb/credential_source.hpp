@@ -12,21 +12,26 @@
 //
 // The first source the environment names is used, in the AWS SDKs' order:
 //  1. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN);
-//  2. the container endpoint (ECS, EKS Pod Identity):
+//  2. a web identity (EKS IAM roles for service accounts):
+//     AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, exchanged with STS
+//     (AssumeRoleWithWebIdentity at https://sts.REGION.amazonaws.com, or
+//     AWS_ENDPOINT_URL_STS) for an hour's credentials, the token file read
+//     at each exchange (kubelet rotates it); AWS_ROLE_SESSION_NAME names
+//     the session;
+//  3. the container endpoint (ECS, EKS Pod Identity):
 //     AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (on 169.254.170.2) or
 //     AWS_CONTAINER_CREDENTIALS_FULL_URI (a loopback or the container
 //     endpoints' link-local address), with AWS_CONTAINER_AUTHORIZATION_TOKEN
 //     or AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (read at each fetch);
-//  3. the shared credentials file, AWS_SHARED_CREDENTIALS_FILE or
+//  4. the shared credentials file, AWS_SHARED_CREDENTIALS_FILE or
 //     ~/.aws/credentials when it exists, profile AWS_PROFILE or "default",
 //     read again when it changes;
-//  4. the EC2 instance metadata service (IMDSv2), for a DynamoDB endpoint
+//  5. the EC2 instance metadata service (IMDSv2), for a DynamoDB endpoint
 //     on amazonaws.com (or when AWS_EC2_METADATA_SERVICE_ENDPOINT names
 //     one), unless AWS_EC2_METADATA_DISABLED is "true";
-//  5. else fixed placeholder keys, which local servers (dynalite, DynamoDB
+//  6. else fixed placeholder keys, which local servers (dynalite, DynamoDB
 //     Local) accept.
-// Not read: web identity tokens (AWS_WEB_IDENTITY_TOKEN_FILE), SSO,
-// credential_process.
+// Not read: SSO, credential_process, the config file's role chains.
 
 #include <chrono>
 #include <functional>
@@ -92,17 +97,25 @@ std::optional<std::string> process_env(const char* name);
 std::shared_ptr<credential_source> fixed_credentials(credentials keys);
 
 /// The source the environment names (see above). `dynamodb_host` decides
-/// whether the instance metadata service is asked. An error when the
+/// whether the instance metadata service is asked; `region` names STS's
+/// (empty: AWS_REGION, AWS_DEFAULT_REGION, us-east-1). An error when the
 /// environment names a source that cannot be used (a FULL_URI on another
-/// host, a profile the file lacks is found only at the first fetch).
+/// host, a lone half of a pair); a profile the file lacks is found only at
+/// the first fetch.
 caf::expected<std::shared_ptr<credential_source>>
 credentials_from_environment(const std::string& dynamodb_host,
-                             const env_lookup& env = process_env);
+                             const env_lookup& env = process_env,
+                             const std::string& region = "");
 
 /// The credentials in an ECS/IMDS-style JSON document (AccessKeyId,
 /// SecretAccessKey, Token, Expiration), or why not.
 caf::expected<expiring_credentials>
 parse_credentials_document(const std::string& json);
+
+/// The credentials in STS's AssumeRoleWithWebIdentity reply (XML), or why
+/// not.
+caf::expected<expiring_credentials>
+parse_sts_reply(const std::string& xml);
 
 /// The keys of `profile` in an INI credentials file's text, or why not.
 caf::expected<credentials> parse_credentials_file(const std::string& text,

@@ -66,6 +66,7 @@ caf::expected<http_url> parse_http_url(const std::string& text) {
         || std::stoul(authority) == 0 || std::stoul(authority) > 65535)
       return bad_url(text, "the port must be 1 .. 65535");
     url.port = static_cast<uint16_t>(std::stoul(authority));
+    url.port_given = true;
   }
   return url;
 }

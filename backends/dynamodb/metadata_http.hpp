@@ -20,6 +20,8 @@ namespace solver_state::aws {
 struct http_url {
   std::string host;
   uint16_t port = 80;
+  /// False when the URL named none (80 then, or the caller's default).
+  bool port_given = false;
   std::string target = "/";
 };
 

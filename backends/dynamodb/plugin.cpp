@@ -78,7 +78,8 @@ public:
         return start_up_error(cfg, made.error());
       tls = std::move(*made);
     }
-    auto creds = aws::credentials_from_environment(ep->host);
+    auto creds = aws::credentials_from_environment(ep->host, aws::process_env,
+                                                   ep->region);
     if (!creds)
       return start_up_error(cfg, creds.error());
     spdlog::info("dynamodb backend: AWS credentials from {}",

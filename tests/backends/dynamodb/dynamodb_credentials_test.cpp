@@ -1,6 +1,6 @@
 // Where the DynamoDB backend's AWS credentials come from, and when they are
-// fetched again: the container endpoint and the EC2 instance metadata
-// service (each played by a small HTTP server on loopback that answers what
+// fetched again: the container endpoint, the EC2 instance metadata service
+// and STS for a web identity (each played by a small HTTP server on loopback that answers what
 // the real ones answer), the shared credentials file rewritten under a
 // running source, and a signed call to dynalite through a source.
 
@@ -37,6 +37,7 @@ struct seen_request {
   std::string method;
   std::string target;
   std::map<std::string, std::string> headers; // lower-case names
+  std::string body;
 };
 
 /// An HTTP/1.1 server on loopback answering each request (one per
@@ -116,6 +117,17 @@ private:
         req.headers[name] = value;
         at = end + 2;
       }
+      auto length = req.headers.count("content-length")
+                      ? std::stoul(req.headers["content-length"])
+                      : 0;
+      auto body_at = in.find("\r\n\r\n") + 4;
+      while (in.size() < body_at + length) {
+        auto n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0)
+          break;
+        in.append(buf, static_cast<size_t>(n));
+      }
+      req.body = in.substr(std::min(body_at, in.size()));
       {
         std::lock_guard<std::mutex> guard{mtx_};
         seen_.push_back(req);
@@ -161,6 +173,18 @@ aws::env_lookup env_of(std::map<std::string, std::string> vars) {
       return std::nullopt;
     return it->second;
   };
+}
+
+std::string sts_reply(const std::string& key_id, std::chrono::seconds valid) {
+  return "<AssumeRoleWithWebIdentityResponse "
+         "xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+         "<AssumeRoleWithWebIdentityResult><Credentials>"
+         "<SessionToken>token-" + key_id + "</SessionToken>"
+         "<SecretAccessKey>secret-" + key_id + "</SecretAccessKey>"
+         "<Expiration>" + iso8601_in(valid) + "</Expiration>"
+         "<AccessKeyId>" + key_id + "</AccessKeyId>"
+         "</Credentials></AssumeRoleWithWebIdentityResult>"
+         "</AssumeRoleWithWebIdentityResponse>";
 }
 
 std::shared_ptr<aws::credential_source>
@@ -407,4 +431,85 @@ TEST_CASE("a DynamoDB call signs with what its source holds, and fails "
                                          "http://127.0.0.1:1/creds")
         != std::string::npos);
   CHECK(without.connection().connects() == connects); // nothing was sent
+}
+
+TEST_CASE("web identity: the token exchanged with STS for credentials, the "
+          "token file read again at each exchange") {
+  auto token_file = "/tmp/solver-state-web-identity-" + std::to_string(::getpid());
+  std::ofstream{token_file} << "eyJ.first.token\n";
+  std::atomic<int> served{0};
+  endpoint_server sts{[&](const seen_request&) {
+    return std::pair{200, ++served == 1 ? sts_reply("ASIA1", 4min)
+                                        : sts_reply("ASIA2", 1h)};
+  }};
+  auto source = source_of(
+    {{"AWS_WEB_IDENTITY_TOKEN_FILE", token_file},
+     {"AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/solver"},
+     {"AWS_ROLE_SESSION_NAME", "solver-a"},
+     {"AWS_ENDPOINT_URL_STS", "http://127.0.0.1:" + std::to_string(sts.port())}});
+  CHECK(source->describe()
+        == "the web identity in " + token_file
+             + " for role arn:aws:iam::123456789012:role/solver (STS at "
+               "http://127.0.0.1:" + std::to_string(sts.port()) + ")");
+  auto first = source->current();
+  INFO((first ? std::string{} : message_of(first.error())));
+  REQUIRE(first);
+  CHECK(first->access_key_id == "ASIA1");
+  CHECK(first->secret_access_key == "secret-ASIA1");
+  CHECK(first->session_token == "token-ASIA1");
+  std::ofstream{token_file} << "eyJ.second.token"; // kubelet rotated it
+  auto second = source->current(); // the first expire within 5 minutes
+  REQUIRE(second);
+  CHECK(second->access_key_id == "ASIA2");
+  CHECK(source->current()->access_key_id == "ASIA2");
+  CHECK(source->fetches() == 2);
+  ::unlink(token_file.c_str());
+  auto seen = sts.seen();
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0].method == "POST");
+  CHECK(seen[0].headers["content-type"] == "application/x-www-form-urlencoded");
+  CHECK(seen[0].body
+        == "Action=AssumeRoleWithWebIdentity&Version=2011-06-15"
+           "&DurationSeconds=3600"
+           "&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fsolver"
+           "&RoleSessionName=solver-a&WebIdentityToken=eyJ.first.token");
+  CHECK(seen[1].body.find("&WebIdentityToken=eyJ.second.token")
+        != std::string::npos);
+}
+
+TEST_CASE("web identity: STS's refusal is named, a lone half refused, AWS's "
+          "regional STS by default") {
+  auto token_file = "/tmp/solver-state-web-identity-x-" + std::to_string(::getpid());
+  std::ofstream{token_file} << "expired.token";
+  endpoint_server sts{[&](const seen_request&) {
+    return std::pair{400, std::string{
+      "<ErrorResponse><Error><Type>Sender</Type>"
+      "<Code>ExpiredTokenException</Code><Message>Token expired: current "
+      "date/time 1 must be before the expiration date/time 0</Message>"
+      "</Error></ErrorResponse>"}};
+  }};
+  auto source = source_of(
+    {{"AWS_WEB_IDENTITY_TOKEN_FILE", token_file},
+     {"AWS_ROLE_ARN", "arn:aws:iam::1:role/r"},
+     {"AWS_ENDPOINT_URL_STS", "http://127.0.0.1:" + std::to_string(sts.port())}});
+  auto refused = source->current();
+  REQUIRE_FALSE(refused);
+  CHECK(message_of(refused.error())
+          .find("STS refused AssumeRoleWithWebIdentity: HTTP 400 "
+                "ExpiredTokenException: Token expired")
+        != std::string::npos);
+  CHECK(sts.seen().at(0).body.find("RoleSessionName=solver-state&")
+        != std::string::npos);
+  ::unlink(token_file.c_str());
+  CHECK(problem_of({{"AWS_ROLE_ARN", "arn:aws:iam::1:role/r"}})
+        == "AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN go together: only "
+           "one is set");
+  auto regional = aws::credentials_from_environment(
+    "dynamodb.eu-west-1.amazonaws.com",
+    env_of({{"AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/token"},
+            {"AWS_ROLE_ARN", "arn:aws:iam::1:role/r"}}),
+    "eu-west-1");
+  REQUIRE(regional);
+  CHECK((*regional)->describe().find("(STS at https://sts.eu-west-1.amazonaws.com)")
+        != std::string::npos);
 }
