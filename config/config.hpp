@@ -185,9 +185,9 @@ struct http_config {
   /// unprocessed_keys to ask again.
   size_t max_reply_bytes = 16u << 20;
   /// Bytes of answers the gateway holds until their clients have read
-  /// them, all connections together; past it a large answer gets 503 and a
-  /// stream does not start. At least max_reply_bytes and
-  /// state.max_value_bytes, so any one answer fits.
+  /// them, all connections together; past it a large answer gets 503, a
+  /// stream does not start and a started stream's chunk waits. At least the
+  /// largest answer plus 1 MiB (checked).
   size_t max_pending_reply_bytes = 256u << 20;
   size_t threads = 1;
   /// One info line per request (client address, method, route, status,

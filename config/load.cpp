@@ -586,20 +586,24 @@ void validate_leaving(const node_config& n,
   }
 }
 
-/// The largest single answer must fit an empty budget, or it could never
-/// be sent.
+/// Room for the largest answer beside the small buffers of other
+/// connections, or it would hardly ever be sent. The largest is a value
+/// (GET), or a batch's values in base64 inside JSON (4/3 of
+/// http.max_reply_bytes).
 void validate_reply_budget(const service_config& cfg,
                            std::vector<std::string>& problems) {
   auto budget = cfg.http.max_pending_reply_bytes;
-  auto largest = std::max(cfg.http.max_reply_bytes, cfg.state.max_value_bytes);
-  if (budget < largest)
+  auto batch = cfg.http.max_reply_bytes / 3 * 4 + 4;
+  auto largest = std::max(batch, cfg.state.max_value_bytes);
+  auto needed = largest + 1024 * 1024;
+  if (budget < needed)
     problems.push_back(
       "http.max_pending_reply_bytes: " + std::to_string(budget)
-      + " is less than the largest answer ("
-      + (cfg.http.max_reply_bytes >= cfg.state.max_value_bytes
-           ? "http.max_reply_bytes"
+      + " leaves no room for the largest answer ("
+      + (batch >= cfg.state.max_value_bytes
+           ? "http.max_reply_bytes in base64"
            : "state.max_value_bytes")
-      + "=" + std::to_string(largest) + "), which could then never be sent");
+      + "): set it to " + std::to_string(needed) + " or more");
 }
 
 } // namespace

@@ -7,8 +7,9 @@
 // connections that fetch large values and never read them hold
 // connections x the largest value (10,000 x 16 MiB by default). Each
 // connection counts what its buffers hold here; an answer that would take
-// the total past the bound is answered 503 instead, and a stream does not
-// start while the total is at the bound.
+// the total past the bound is answered 503 instead, a stream does not start
+// while the total is at the bound, and a started stream's chunk waits for
+// room.
 
 #include <algorithm>
 #include <atomic>
@@ -30,12 +31,15 @@ public:
 
   /// A connection that holds `own` bytes asks to hold `wanted` instead:
   /// granted (and counted) unless `wanted` is larger than small_reply and
-  /// the total would exceed the limit.
+  /// own, and the total would exceed the limit while other connections
+  /// hold something (alone, any answer goes: one larger than the limit
+  /// could otherwise never be sent).
   bool try_resize(size_t own, size_t wanted) {
     auto held = held_.load(std::memory_order_relaxed);
     for (;;) {
-      auto next = held - std::min(held, own) + wanted;
-      if (wanted > small_reply && wanted > own && next > limit_)
+      auto others = held - std::min(held, own);
+      auto next = others + wanted;
+      if (wanted > small_reply && wanted > own && next > limit_ && others > 0)
         return false;
       if (held_.compare_exchange_weak(held, next, std::memory_order_relaxed))
         return true;
@@ -51,10 +55,13 @@ public:
       held_.fetch_sub(own - now, std::memory_order_relaxed);
   }
 
-  /// True when not even a small answer's worth is left: a stream does not
-  /// start then (its chunks, once it has started, are never refused).
-  bool spent() const {
-    return held_.load(std::memory_order_relaxed) + small_reply > limit_;
+  /// True when not even a small answer's worth is left beside what other
+  /// connections hold (a connection holding `own`): a stream does not start
+  /// then (once started, its chunks wait for room rather than fail).
+  bool spent(size_t own) const {
+    auto held = held_.load(std::memory_order_relaxed);
+    auto others = held - std::min(held, own);
+    return others > 0 && others + small_reply > limit_;
   }
 
   size_t held() const { return held_.load(std::memory_order_relaxed); }

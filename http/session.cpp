@@ -491,27 +491,72 @@ void session::stream_pieces(
       return;
     if (self->method_ == method_id::head)
       return self->finish_stream(); // the headers only
-    size_t size = 0;
-    for (auto& p : pieces)
-      size += p->size();
-    if (self->chunked_ && size > 0) {
-      // An empty chunk would be the terminating one: nothing to frame.
-      char size_line[24];
-      auto n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", size);
-      self->wire_.append(size_line, static_cast<size_t>(n));
-    }
-    self->streamed_bytes_ += size;
-    self->chunk_ = std::move(pieces);
-    self->count_held();
-    auto& buffers = self->chunk_buffers_;
-    buffers.clear();
-    buffers.push_back(net::buffer(self->wire_));
-    for (auto& p : self->chunk_)
-      buffers.push_back(net::buffer(*p));
-    if (self->chunked_ && size > 0)
-      buffers.push_back(net::buffer("\r\n", 2));
-    self->write_chunk_part(seq, std::move(then));
+    self->write_chunk(seq, std::move(pieces), std::move(then),
+                      std::chrono::steady_clock::now()
+                        + self->ctx_.limits.read_timeout);
   });
+}
+
+namespace {
+
+/// The bytes of `pieces` this connection alone holds: a text shared by
+/// several watch streams is held once however many write it, and the watch
+/// history bounds it, so none of them counts it.
+size_t owned_bytes(const std::vector<std::shared_ptr<const std::string>>& pieces) {
+  size_t n = 0;
+  for (auto& p : pieces)
+    if (p.use_count() == 1)
+      n += p->size();
+  return n;
+}
+
+/// How often a stream's chunk looks again for room in the budget.
+constexpr std::chrono::milliseconds room_poll{20};
+
+} // namespace
+
+void session::write_chunk(
+  uint64_t seq, std::vector<std::shared_ptr<const std::string>> pieces,
+  std::function<void()> then, std::chrono::steady_clock::time_point give_up) {
+  // The chunk is made already; what waits here is its write, which would
+  // hold it until its reader takes it. Past read_timeout the stream ends,
+  // as it does for a reader that takes nothing.
+  auto wanted = wire_.capacity() + owned_bytes(pieces) + 32; // + framing
+  if (!ctx_.replies.try_resize(held_, wanted)) {
+    if (std::chrono::steady_clock::now() >= give_up)
+      return break_stream("no room in http.max_pending_reply_bytes="
+                          + std::to_string(ctx_.replies.limit())
+                          + " for the stream's next chunk within "
+                            "http.read_timeout");
+    deadline_.expires_after(room_poll);
+    return deadline_.async_wait(
+      [self = shared_from_this(), seq, pieces = std::move(pieces),
+       then = std::move(then), give_up](beast::error_code ec) mutable {
+        if (ec || !self->awaiting_ || seq != self->seq_)
+          return;
+        self->write_chunk(seq, std::move(pieces), std::move(then), give_up);
+      });
+  }
+  held_ = wanted;
+  size_t size = 0;
+  for (auto& p : pieces)
+    size += p->size();
+  if (chunked_ && size > 0) {
+    // An empty chunk would be the terminating one: nothing to frame.
+    char size_line[24];
+    auto n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", size);
+    wire_.append(size_line, static_cast<size_t>(n));
+  }
+  streamed_bytes_ += size;
+  chunk_ = std::move(pieces);
+  count_held();
+  chunk_buffers_.clear();
+  chunk_buffers_.push_back(net::buffer(wire_));
+  for (auto& p : chunk_)
+    chunk_buffers_.push_back(net::buffer(*p));
+  if (chunked_ && size > 0)
+    chunk_buffers_.push_back(net::buffer("\r\n", 2));
+  write_chunk_part(seq, std::move(then));
 }
 
 // A deadline over the whole chunk (up to http.max_reply_bytes of values)
@@ -578,10 +623,13 @@ bool session::begin_stream_write(uint64_t seq) {
   cancel_calls();
   wire_.clear();
   if (!streaming_) {
-    // Its chunks cannot be refused once it has started (its status is
-    // sent): a stream starts only while the budget has room.
-    if (ctx_.replies.spent()) {
+    // Once it has started (its status is sent) its chunks can only wait
+    // for room: a stream starts only while the budget has some. The
+    // connection closes after the refusal, so the handler's stream (a
+    // watch's subscription) sees it gone and ends.
+    if (ctx_.replies.spent(held_)) {
       stream_head_.reset();
+      keep_alive_ = false;
       send(refused_reply(0));
       return false;
     }
@@ -714,15 +762,16 @@ response_t session::refused_reply(size_t bytes) const {
 }
 
 void session::count_held() {
-  auto now = wire_.capacity();
-  for (auto& piece : chunk_)
-    now += piece->size();
+  auto now = wire_.capacity() + owned_bytes(chunk_);
   ctx_.replies.resize(held_, now);
   held_ = now;
 }
 
 void session::release_wire() {
-  if (wire_.capacity() > reply_budget::small_reply)
+  // Kept for the next answer only when small: an idle keep-alive
+  // connection holds at most this (10,000 of them 80 MiB, counted).
+  constexpr size_t kept_buffer = 8 * 1024;
+  if (wire_.capacity() > kept_buffer)
     std::string{}.swap(wire_);
   count_held();
 }

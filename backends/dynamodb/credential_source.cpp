@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <spdlog/spdlog.h>
@@ -356,12 +357,21 @@ private:
   http_url base_;
 };
 
-/// The container endpoint's hosts the AWS SDKs accept for a FULL_URI:
-/// credentials must not be sent, nor taken, anywhere else.
-bool container_host_allowed(const std::string& host) {
-  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1"
-         || host == "169.254.170.2" || host == "169.254.170.23"
-         || host == "fd00:ec2::23";
+/// The container endpoint's hosts the AWS SDKs accept for a FULL_URI: a
+/// loopback address or the endpoints' own link-local ones. Credentials must
+/// not be sent, nor taken, anywhere else, so only addresses count (a name
+/// could resolve anywhere, also later): "localhost" stands for 127.0.0.1.
+bool container_host_allowed(std::string& host) {
+  if (host == "localhost")
+    host = "127.0.0.1";
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(host, ec);
+  if (ec)
+    return false;
+  return address.is_loopback()
+         || address == boost::asio::ip::make_address("169.254.170.2")
+         || address == boost::asio::ip::make_address("169.254.170.23")
+         || address == boost::asio::ip::make_address("fd00:ec2::23");
 }
 
 bool ends_with(const std::string& s, const std::string& tail) {
@@ -373,33 +383,61 @@ bool ends_with(const std::string& s, const std::string& tail) {
 
 // -- the cache ----------------------------------------------------------------------
 
+bool credential_source::usable(system_clock::time_point now) const {
+  return held_ && (!held_->expires || *held_->expires - now > expiry_slack);
+}
+
 caf::expected<credentials> credential_source::current() {
-  std::lock_guard<std::mutex> guard{mtx_};
-  auto now = system_clock::now();
-  bool due = !held_ || (held_->expires && *held_->expires - now < refresh_margin)
-             || changed();
-  auto steady_now = std::chrono::steady_clock::now();
-  if (due && steady_now >= next_try_) {
-    ++fetches_;
-    auto got = fetch();
-    if (got) {
-      held_ = std::move(*got);
-      last_error_ = {};
-    } else {
-      last_error_ = std::move(got.error());
-      next_try_ = steady_now + retry_pause;
-      spdlog::warn("dynamodb: cannot fetch AWS credentials from {}: {}{}",
-                   describe(), message_of(last_error_),
-                   held_ ? "; the credentials held are used while they last"
-                         : "");
+  std::unique_lock<std::mutex> lock{mtx_};
+  for (;;) {
+    auto now = system_clock::now();
+    auto steady_now = std::chrono::steady_clock::now();
+    bool due = !fetching_ && steady_now >= next_try_
+               && (!held_
+                   || (held_->expires
+                       && *held_->expires - now < refresh_margin)
+                   || changed());
+    if (due) {
+      fetching_ = true;
+      ++fetches_;
+      lock.unlock(); // a fetch may take seconds: the others sign meanwhile
+      auto got = fetch();
+      lock.lock();
+      fetching_ = false;
+      if (got) {
+        held_ = std::move(*got);
+        last_error_ = {};
+        // Still within the margin (the endpoint renews late): not again
+        // before the pause, or every request would fetch.
+        if (held_->expires && *held_->expires - now < refresh_margin)
+          next_try_ = steady_now + retry_pause_;
+      } else {
+        last_error_ = std::move(got.error());
+        next_try_ = steady_now + retry_pause_;
+        spdlog::warn("dynamodb: cannot fetch AWS credentials from {}: {}{}",
+                     describe(), message_of(last_error_),
+                     usable(now) ? "; the credentials held are used while "
+                                   "they last"
+                                 : "");
+      }
+      fetched_.notify_all();
+      continue;
     }
+    if (usable(now))
+      return held_->keys;
+    if (!fetching_)
+      break;
+    fetched_.wait(lock); // none valid: the fetch under way is the only hope
   }
-  if (held_ && (!held_->expires || *held_->expires - now > expiry_slack))
-    return held_->keys;
   return unavailable(
     "no valid AWS credentials from " + describe() + ": "
     + (last_error_ ? message_of(last_error_)
                    : std::string{"the last ones fetched have expired"}));
+}
+
+void credential_source::set_retry_pause(std::chrono::milliseconds pause) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  retry_pause_ = pause;
 }
 
 size_t credential_source::fetches() const {
@@ -552,8 +590,8 @@ credentials_from_environment(const std::string& dynamodb_host,
         state_errc::bad_request,
         "AWS_CONTAINER_CREDENTIALS_FULL_URI: host " + url->host
           + " is neither a loopback address nor a container credentials "
-            "endpoint (169.254.170.2, 169.254.170.23): credentials are "
-            "fetched only from those");
+            "endpoint's (169.254.170.2, 169.254.170.23, fd00:ec2::23): "
+            "credentials are fetched only from those, named by address");
     return std::shared_ptr<credential_source>{
       std::make_shared<container_source>(
         std::move(*url), env("AWS_CONTAINER_AUTHORIZATION_TOKEN").value_or(""),

@@ -34,6 +34,7 @@
 // Not read: SSO, credential_process, the config file's role chains.
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -57,16 +58,25 @@ class credential_source {
 public:
   /// Fresh credentials are fetched this long before the held ones expire.
   static constexpr std::chrono::minutes refresh_margin{5};
-  /// After a failed fetch, the next waits this long (requests meanwhile use
-  /// the held credentials while they last, or fail at once).
-  static constexpr std::chrono::seconds retry_pause{5};
+  /// After a fetch, the next waits at least this long by default: after a
+  /// failure (requests meanwhile use the held credentials while they last,
+  /// or fail at once), and after credentials that are already within
+  /// refresh_margin (an endpoint hands out the same ones until shortly
+  /// before they expire).
+  static constexpr std::chrono::seconds default_retry_pause{5};
 
   virtual ~credential_source() = default;
 
   /// Thread-safe: credentials to sign a request with now, fetched first
   /// when none are held, when they expire within refresh_margin, or when
   /// their source changed. backend_unavailable when none valid can be had.
+  /// One caller fetches at a time, without the lock: the others sign with
+  /// the held credentials meanwhile, and wait for the fetch only when they
+  /// have none valid.
   caf::expected<credentials> current();
+
+  /// Tests shorten the pause between fetches.
+  void set_retry_pause(std::chrono::milliseconds pause);
 
   /// Where they come from, for the log and for errors; never a secret.
   virtual std::string describe() const = 0;
@@ -76,11 +86,18 @@ public:
 
 protected:
   virtual caf::expected<expiring_credentials> fetch() = 0;
-  /// True when the source changed since the last fetch (a rewritten file).
+  /// True when the source changed since the last fetch (a rewritten file);
+  /// called under the cache's lock, never beside fetch().
   virtual bool changed() { return false; }
 
 private:
+  /// True when `held_` may sign a request at `now`.
+  bool usable(std::chrono::system_clock::time_point now) const;
+
   mutable std::mutex mtx_;
+  std::condition_variable fetched_;
+  bool fetching_ = false;
+  std::chrono::milliseconds retry_pause_{default_retry_pause};
   std::optional<expiring_credentials> held_;
   std::chrono::steady_clock::time_point next_try_{};
   caf::error last_error_;

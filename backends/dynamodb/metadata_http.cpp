@@ -81,7 +81,10 @@ caf::expected<metadata_reply> metadata_exchange(
   beast::flat_buffer buffer;
   http::request<http::empty_body> req{http::string_to_verb(method),
                                       url.target, 11};
-  req.set(http::field::host, url.host);
+  auto host = url.host.find(':') == std::string::npos ? url.host
+                                                     : "[" + url.host + "]";
+  req.set(http::field::host,
+          url.port == 80 ? host : host + ":" + std::to_string(url.port));
   for (auto& [name, value] : headers)
     req.set(name, value);
   req.prepare_payload();
@@ -90,9 +93,8 @@ caf::expected<metadata_reply> metadata_exchange(
   beast::error_code failed;
   std::string step = "resolving " + url.host;
   // Each step starts the next; ioc.run_for bounds them all together.
-  resolver.async_resolve(
-    url.host, std::to_string(url.port),
-    [&](beast::error_code ec, tcp::resolver::results_type found) {
+  auto exchange = [&](beast::error_code ec,
+                      tcp::resolver::results_type found) {
       if (ec)
         return void(failed = ec);
       step = "connecting";
@@ -114,7 +116,19 @@ caf::expected<metadata_reply> metadata_exchange(
                            });
         });
       });
-    });
+    };
+  // An address needs no lookup (the usual case: the endpoints are
+  // addresses). A name's lookup runs on asio's resolver thread, which the
+  // io_context joins when it goes: a lookup that hangs holds this caller
+  // past `within`, though no lock of anyone else's.
+  beast::error_code literal;
+  auto address = net::ip::make_address(url.host, literal);
+  if (!literal)
+    exchange({}, tcp::resolver::results_type::create(
+                   tcp::endpoint{address, url.port}, url.host,
+                   std::to_string(url.port)));
+  else
+    resolver.async_resolve(url.host, std::to_string(url.port), exchange);
   ioc.run_for(within);
   auto where = method + " http://" + url.host + ":" + std::to_string(url.port)
                + url.target;

@@ -186,26 +186,27 @@ TEST_CASE("node.leaving: nodes being removed, each no member, listed once, "
                            "take the leaving nodes' keys)"));
 }
 
-TEST_CASE("http.max_pending_reply_bytes: at least the largest answer, "
+TEST_CASE("http.max_pending_reply_bytes: room for the largest answer, "
           "256 MiB by default") {
   CHECK(parse_config("").config.http.max_pending_reply_bytes == 256u << 20);
-  auto small = parse_config("http:\n  max_pending_reply_bytes: 1000000\n");
-  CHECK(has_problem(small, "http.max_pending_reply_bytes: 1000000 is less "
-                           "than the largest answer "
-                           "(http.max_reply_bytes=16777216), which could "
-                           "then never be sent"));
-  auto values = parse_config("state:\n  max_value_bytes: 20000000\n"
-                             "http:\n  max_pending_reply_bytes: 19999999\n");
-  CHECK(has_problem(values, "http.max_pending_reply_bytes: 19999999 is less "
-                            "than the largest answer "
-                            "(state.max_value_bytes=20000000), which could "
-                            "then never be sent"));
+  // 16 MiB of a batch's values in base64: 22,369,624 bytes.
+  auto small = parse_config("http:\n  max_pending_reply_bytes: 20000000\n");
+  CHECK(has_problem(small, "http.max_pending_reply_bytes: 20000000 leaves no "
+                           "room for the largest answer "
+                           "(http.max_reply_bytes in base64): set it to "
+                           "23418200 or more"));
+  auto values = parse_config("state:\n  max_value_bytes: 30000000\n"
+                             "http:\n  max_pending_reply_bytes: 30000000\n");
+  CHECK(has_problem(values, "http.max_pending_reply_bytes: 30000000 leaves "
+                            "no room for the largest answer "
+                            "(state.max_value_bytes): set it to 31048576 or "
+                            "more"));
   auto fits = parse_config("state:\n  max_value_bytes: 1000\n"
                            "http:\n  max_reply_bytes: 1000\n"
-                           "  max_pending_reply_bytes: 1000\n");
+                           "  max_pending_reply_bytes: 1049912\n");
   INFO((fits.problems.empty() ? "" : fits.problems.front()));
   CHECK(fits.ok());
-  CHECK(fits.config.http.max_pending_reply_bytes == 1000);
+  CHECK(fits.config.http.max_pending_reply_bytes == 1049912);
 }
 
 TEST_CASE("state.compression.level: zstd's fast negative levels down to "

@@ -217,11 +217,17 @@ TEST_CASE("container endpoint: fetched with its token, reused, and fetched "
   CHECK(source->describe()
         == "the container credentials endpoint "
              + endpoint.url("/v2/credentials"));
+  source->set_retry_pause(100ms);
   auto first = source->current();
   REQUIRE(first);
   CHECK(first->access_key_id == "AK1");
   CHECK(first->secret_access_key == "secret-AK1");
   CHECK(first->session_token == "token-AK1");
+  // Within the pause the endpoint is not asked again, however many
+  // requests sign: an endpoint that renews late would get one per request.
+  CHECK(source->current()->access_key_id == "AK1");
+  CHECK(source->fetches() == 1);
+  std::this_thread::sleep_for(150ms);
   auto second = source->current();
   REQUIRE(second);
   CHECK(second->access_key_id == "AK2");
@@ -244,8 +250,10 @@ TEST_CASE("container endpoint: the token file is read at each fetch") {
   auto source = source_of(
     {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint.url("/c")},
      {"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", token_file}});
+  source->set_retry_pause(50ms);
   REQUIRE(source->current());
   std::ofstream{token_file} << "second-token";
+  std::this_thread::sleep_for(100ms);
   REQUIRE(source->current());
   ::unlink(token_file.c_str());
   auto seen = endpoint.seen();
@@ -261,15 +269,17 @@ TEST_CASE("container endpoint: a failed fetch keeps the held credentials "
   }};
   auto url = endpoint.url("/creds");
   auto source = source_of({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", url}});
+  source->set_retry_pause(1s);
   REQUIRE(source->current()->access_key_id == "AK1");
   endpoint.stop();
+  std::this_thread::sleep_for(1100ms);
   auto held = source->current(); // fetch fails, the held ones still work
   REQUIRE(held);
   CHECK(held->access_key_id == "AK1");
   CHECK(source->fetches() == 2);
-  CHECK(source->current()); // within retry_pause: no new attempt
+  CHECK(source->current()); // within the pause: no new attempt
   CHECK(source->fetches() == 2);
-  std::this_thread::sleep_for(aws::credential_source::retry_pause + 1s);
+  std::this_thread::sleep_for(5s); // past the expiry, less its 10 s slack
   auto expired = source->current();
   REQUIRE_FALSE(expired);
   CHECK(code_of(expired.error()) == state_errc::backend_unavailable);
@@ -451,6 +461,7 @@ TEST_CASE("web identity: the token exchanged with STS for credentials, the "
         == "the web identity in " + token_file
              + " for role arn:aws:iam::123456789012:role/solver (STS at "
                "http://127.0.0.1:" + std::to_string(sts.port()) + ")");
+  source->set_retry_pause(100ms);
   auto first = source->current();
   INFO((first ? std::string{} : message_of(first.error())));
   REQUIRE(first);
@@ -458,6 +469,7 @@ TEST_CASE("web identity: the token exchanged with STS for credentials, the "
   CHECK(first->secret_access_key == "secret-ASIA1");
   CHECK(first->session_token == "token-ASIA1");
   std::ofstream{token_file} << "eyJ.second.token"; // kubelet rotated it
+  std::this_thread::sleep_for(150ms);
   auto second = source->current(); // the first expire within 5 minutes
   REQUIRE(second);
   CHECK(second->access_key_id == "ASIA2");
@@ -512,4 +524,49 @@ TEST_CASE("web identity: STS's refusal is named, a lone half refused, AWS's "
   REQUIRE(regional);
   CHECK((*regional)->describe().find("(STS at https://sts.eu-west-1.amazonaws.com)")
         != std::string::npos);
+}
+
+TEST_CASE("a slow fetch holds back no caller while the held credentials are "
+          "valid") {
+  std::atomic<int> served{0};
+  endpoint_server endpoint{[&](const seen_request&) {
+    if (++served == 1)
+      return std::pair{200, document("AK1", 4min)}; // due again soon
+    std::this_thread::sleep_for(1500ms);
+    return std::pair{200, document("AK2", 1h)};
+  }};
+  auto source = source_of(
+    {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint.url("/slow")}});
+  source->set_retry_pause(50ms);
+  REQUIRE(source->current()->access_key_id == "AK1");
+  std::this_thread::sleep_for(100ms);
+  std::atomic<bool> fetched{false};
+  std::thread refresher{[&] {
+    CHECK(source->current()->access_key_id == "AK2");
+    fetched = true;
+  }};
+  while (served < 2)
+    std::this_thread::sleep_for(10ms);
+  // The refresher waits on the endpoint: this caller signs meanwhile.
+  CHECK(source->current()->access_key_id == "AK1");
+  CHECK_FALSE(fetched);
+  refresher.join();
+  CHECK(source->current()->access_key_id == "AK2");
+  CHECK(source->fetches() == 2);
+}
+
+TEST_CASE("container endpoint: a name other than localhost is refused, an "
+          "IPv6 address is sent with its brackets") {
+  CHECK(problem_of({{"AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                     "http://127.attacker.example/creds"}})
+          .find("host 127.attacker.example is neither a loopback address")
+        != std::string::npos);
+  auto local = source_of(
+    {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://localhost:1/creds"}});
+  CHECK(local->describe()
+        == "the container credentials endpoint http://127.0.0.1:1/creds");
+  auto pod_identity = source_of(
+    {{"AWS_CONTAINER_CREDENTIALS_FULL_URI",
+      "http://[fd00:ec2::23]/v1/credentials"}});
+  CHECK(pod_identity->describe().find("fd00:ec2::23") != std::string::npos);
 }
