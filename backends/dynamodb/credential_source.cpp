@@ -6,7 +6,6 @@
 
 #include <sys/stat.h>
 
-#include <cctype>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -21,6 +20,7 @@
 #include "backends/dynamodb/metadata_http.hpp"
 #include "backends/dynamodb/tls.hpp"
 #include "messages/errors.hpp"
+#include "util/percent.hpp"
 
 namespace solver_state::aws {
 
@@ -135,22 +135,6 @@ private:
 
 // -- a web identity, exchanged with STS ----------------------------------------------
 
-/// application/x-www-form-urlencoded, for one value.
-std::string form_encode(const std::string& value) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : value) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 /// The text of the first <tag>...</tag> in `xml`, or "".
 std::string xml_text(const std::string& xml, const std::string& tag) {
   auto open = xml.find("<" + tag + ">");
@@ -193,11 +177,12 @@ protected:
         sts_.host, sts_.port, sts_.connect_timeout, sts_.request_timeout,
         std::move(tls));
     }
+    // application/x-www-form-urlencoded: each value percent-encoded.
     auto body = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15"
                 "&DurationSeconds=3600&RoleArn="
-                + form_encode(role_arn_) + "&RoleSessionName="
-                + form_encode(session_name_)
-                + "&WebIdentityToken=" + form_encode(trim(*token));
+                + percent_encode(role_arn_) + "&RoleSessionName="
+                + percent_encode(session_name_)
+                + "&WebIdentityToken=" + percent_encode(trim(*token));
     auto reply = connection_->post(
       {{"Host", sts_.host_header()},
        {"Content-Type", "application/x-www-form-urlencoded"}},
