@@ -586,10 +586,9 @@ void validate_leaving(const node_config& n,
   }
 }
 
-/// Room for the largest answer beside the small buffers of other
-/// connections, or it would hardly ever be sent. The largest is a value
-/// (GET), or a batch's values in base64 inside JSON (4/3 of
-/// http.max_reply_bytes).
+/// Room for the largest answer and then some, or it would hardly ever be
+/// sent. The largest is a value (GET), or a batch's values in base64
+/// inside JSON (4/3 of http.max_reply_bytes).
 void validate_reply_budget(const service_config& cfg,
                            std::vector<std::string>& problems) {
   auto budget = cfg.http.max_pending_reply_bytes;
@@ -603,7 +602,7 @@ void validate_reply_budget(const service_config& cfg,
       + (batch >= cfg.state.max_value_bytes
            ? "http.max_reply_bytes in base64"
            : "state.max_value_bytes")
-      + "): set it to " + std::to_string(needed) + " or more");
+      + ") and 1 MiB more: set it to " + std::to_string(needed) + " or more");
 }
 
 } // namespace

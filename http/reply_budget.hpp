@@ -8,8 +8,8 @@
 // connections x the largest value (10,000 x 16 MiB by default). Each
 // connection counts what its buffers hold here; an answer that would take
 // the total past the bound is answered 503 instead, a stream does not start
-// while the total is at the bound, and a started stream's chunk waits for
-// room.
+// while the total is at the bound, and a started stream makes its next chunk
+// only once there is room (so it passes the bound by one chunk at most).
 
 #include <algorithm>
 #include <atomic>
@@ -23,6 +23,12 @@ public:
   /// small value costs less than its refusal would save, and a refusal is
   /// such an answer itself.
   static constexpr size_t small_reply = 64 * 1024;
+
+  /// The buffer a connection keeps for its next answer, not counted here
+  /// (http.max_connections bounds them); a larger one is given back once
+  /// written, and one that size or smaller is counted only while it holds
+  /// more than this.
+  static constexpr size_t kept_buffer = 8 * 1024;
 
   explicit reply_budget(size_t limit) : limit_(limit) {}
 
@@ -57,7 +63,7 @@ public:
 
   /// True when not even a small answer's worth is left beside what other
   /// connections hold (a connection holding `own`): a stream does not start
-  /// then (once started, its chunks wait for room rather than fail).
+  /// then, and a started one does not make its next chunk.
   bool spent(size_t own) const {
     auto held = held_.load(std::memory_order_relaxed);
     auto others = held - std::min(held, own);

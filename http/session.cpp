@@ -44,6 +44,11 @@ constexpr std::chrono::seconds linger_time{2};
 /// end within that is refused instead of growing the buffer without bound.
 constexpr size_t read_chunk = 64 * 1024;
 
+/// How often a stream whose next chunk waits for room in the budget looks
+/// again: from the first, doubling up to the last.
+constexpr std::chrono::milliseconds first_room_poll{20};
+constexpr std::chrono::milliseconds last_room_poll{320};
+
 /// Every 5xx answer is logged at warn with its request id, at most this
 /// many a second: a dead backend answers every request 503.
 log_throttle server_error_lines{10};
@@ -491,53 +496,16 @@ void session::stream_pieces(
       return;
     if (self->method_ == method_id::head)
       return self->finish_stream(); // the headers only
-    self->write_chunk(seq, std::move(pieces), std::move(then),
-                      std::chrono::steady_clock::now()
-                        + self->ctx_.limits.read_timeout);
+    self->write_chunk(seq, std::move(pieces), std::move(then));
   });
 }
 
-namespace {
-
-/// The bytes of `pieces` this connection alone holds: a text shared by
-/// several watch streams is held once however many write it, and the watch
-/// history bounds it, so none of them counts it.
-size_t owned_bytes(const std::vector<std::shared_ptr<const std::string>>& pieces) {
-  size_t n = 0;
-  for (auto& p : pieces)
-    if (p.use_count() == 1)
-      n += p->size();
-  return n;
-}
-
-/// How often a stream's chunk looks again for room in the budget.
-constexpr std::chrono::milliseconds room_poll{20};
-
-} // namespace
-
+// The chunk exists already: it is counted and written at once (holding it
+// back would not free its memory). What waits instead is the making of the
+// next one (on_chunk), so a stream passes the budget by one chunk at most.
 void session::write_chunk(
   uint64_t seq, std::vector<std::shared_ptr<const std::string>> pieces,
-  std::function<void()> then, std::chrono::steady_clock::time_point give_up) {
-  // The chunk is made already; what waits here is its write, which would
-  // hold it until its reader takes it. Past read_timeout the stream ends,
-  // as it does for a reader that takes nothing.
-  auto wanted = wire_.capacity() + owned_bytes(pieces) + 32; // + framing
-  if (!ctx_.replies.try_resize(held_, wanted)) {
-    if (std::chrono::steady_clock::now() >= give_up)
-      return break_stream("no room in http.max_pending_reply_bytes="
-                          + std::to_string(ctx_.replies.limit())
-                          + " for the stream's next chunk within "
-                            "http.read_timeout");
-    deadline_.expires_after(room_poll);
-    return deadline_.async_wait(
-      [self = shared_from_this(), seq, pieces = std::move(pieces),
-       then = std::move(then), give_up](beast::error_code ec) mutable {
-        if (ec || !self->awaiting_ || seq != self->seq_)
-          return;
-        self->write_chunk(seq, std::move(pieces), std::move(then), give_up);
-      });
-  }
-  held_ = wanted;
+  std::function<void()> then) {
   size_t size = 0;
   for (auto& p : pieces)
     size += p->size();
@@ -610,10 +578,35 @@ void session::on_chunk(uint64_t seq, const std::function<void()>& then,
     awaiting_ = false;
     return close_now();
   }
+  next_stream_step(seq, then,
+                   std::chrono::steady_clock::now() + ctx_.limits.read_timeout,
+                   first_room_poll);
+}
+
+void session::next_stream_step(uint64_t seq, const std::function<void()>& then,
+                               std::chrono::steady_clock::time_point give_up,
+                               std::chrono::milliseconds poll) {
   if (ctx_.stopping.load(std::memory_order_relaxed))
     return break_stream("the service is stopping");
-  arm_deadline(seq);
-  run_step(then);
+  if (!ctx_.replies.spent(held_)) {
+    arm_deadline(seq);
+    return run_step(then);
+  }
+  if (std::chrono::steady_clock::now() >= give_up)
+    return break_stream("no room in http.max_pending_reply_bytes="
+                        + std::to_string(ctx_.replies.limit())
+                        + " for the stream's next chunk within "
+                          "http.read_timeout");
+  // Polled, backing off: room frees when another connection's reader
+  // reads, which nothing here is told of.
+  deadline_.expires_after(poll);
+  deadline_.async_wait([self = shared_from_this(), seq, then, give_up,
+                        poll](beast::error_code ec) {
+    if (ec || !self->awaiting_ || seq != self->seq_)
+      return;
+    self->next_stream_step(seq, then, give_up,
+                           std::min(poll * 2, last_room_poll));
+  });
 }
 
 bool session::begin_stream_write(uint64_t seq) {
@@ -762,16 +755,21 @@ response_t session::refused_reply(size_t bytes) const {
 }
 
 void session::count_held() {
-  auto now = wire_.capacity() + owned_bytes(chunk_);
+  // The buffer a connection keeps between answers is not counted
+  // (http.max_connections bounds those). A text several watch streams
+  // share is counted by each of them: more than it takes, never less.
+  auto now = wire_.capacity() > reply_budget::kept_buffer ? wire_.capacity()
+                                                          : 0;
+  for (auto& piece : chunk_)
+    now += piece->size();
   ctx_.replies.resize(held_, now);
   held_ = now;
 }
 
 void session::release_wire() {
   // Kept for the next answer only when small: an idle keep-alive
-  // connection holds at most this (10,000 of them 80 MiB, counted).
-  constexpr size_t kept_buffer = 8 * 1024;
-  if (wire_.capacity() > kept_buffer)
+  // connection holds at most this (10,000 of them 80 MiB).
+  if (wire_.capacity() > reply_budget::kept_buffer)
     std::string{}.swap(wire_);
   count_held();
 }

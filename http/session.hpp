@@ -147,12 +147,15 @@ private:
   /// a socket's worth at a time, each part with its own read_timeout; then
   /// on_chunk.
   void write_chunk_part(uint64_t seq, std::function<void()> then);
-  /// Writes a chunk of the stream once the budget has room for it (looking
-  /// again every 20 ms, breaking the stream off at `give_up`).
+  /// Counts a chunk of the stream and writes it.
   void write_chunk(uint64_t seq,
                    std::vector<std::shared_ptr<const std::string>> pieces,
-                   std::function<void()> then,
-                   std::chrono::steady_clock::time_point give_up);
+                   std::function<void()> then);
+  /// Asks the handler for the stream's next chunk once the budget has
+  /// room (looking again after `poll`, doubling; broken off at `give_up`).
+  void next_stream_step(uint64_t seq, const std::function<void()>& then,
+                        std::chrono::steady_clock::time_point give_up,
+                        std::chrono::milliseconds poll);
   /// Moves past `bytes` written of the chunk; false when none is left.
   bool consume_chunk(size_t bytes);
   void on_chunk(uint64_t seq, const std::function<void()>& then,

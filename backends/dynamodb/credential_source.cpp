@@ -374,31 +374,42 @@ bool credential_source::usable(system_clock::time_point now) const {
 
 caf::expected<credentials> credential_source::current() {
   std::unique_lock<std::mutex> lock{mtx_};
+  bool fetched = false; // at most one fetch per call, however long it took
   for (;;) {
     auto now = system_clock::now();
-    auto steady_now = std::chrono::steady_clock::now();
-    bool due = !fetching_ && steady_now >= next_try_
+    bool due = !fetched && !fetching_
+               && std::chrono::steady_clock::now() >= next_try_
                && (!held_
                    || (held_->expires
                        && *held_->expires - now < refresh_margin)
                    || changed());
     if (due) {
       fetching_ = true;
+      fetched = true;
       ++fetches_;
       lock.unlock(); // a fetch may take seconds: the others sign meanwhile
-      auto got = fetch();
+      caf::expected<expiring_credentials> got = unavailable("not fetched");
+      try {
+        got = fetch();
+      } catch (const std::exception& e) { // never leave fetching_ set
+        got = unavailable(std::string{"the fetch failed: "} + e.what());
+      }
       lock.lock();
       fetching_ = false;
+      now = system_clock::now();
+      // The pause counts from the fetch's end: a fetch as slow as the
+      // pause must not be followed at once by another.
+      auto after = std::chrono::steady_clock::now() + retry_pause_;
       if (got) {
         held_ = std::move(*got);
         last_error_ = {};
         // Still within the margin (the endpoint renews late): not again
         // before the pause, or every request would fetch.
         if (held_->expires && *held_->expires - now < refresh_margin)
-          next_try_ = steady_now + retry_pause_;
+          next_try_ = after;
       } else {
         last_error_ = std::move(got.error());
-        next_try_ = steady_now + retry_pause_;
+        next_try_ = after;
         spdlog::warn("dynamodb: cannot fetch AWS credentials from {}: {}{}",
                      describe(), message_of(last_error_),
                      usable(now) ? "; the credentials held are used while "

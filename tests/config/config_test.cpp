@@ -192,17 +192,18 @@ TEST_CASE("http.max_pending_reply_bytes: room for the largest answer, "
   // 16 MiB of a batch's values in base64: 22,369,624 bytes.
   auto small = parse_config("http:\n  max_pending_reply_bytes: 20000000\n");
   CHECK(has_problem(small, "http.max_pending_reply_bytes: 20000000 leaves no "
-                           "room for the largest answer "
-                           "(http.max_reply_bytes in base64): set it to "
-                           "23418200 or more"));
+                           "room for the largest answer (http.max_reply_bytes "
+                           "in base64) and 1 MiB more: set it to 23418200 or "
+                           "more"));
   auto values = parse_config("state:\n  max_value_bytes: 30000000\n"
                              "http:\n  max_pending_reply_bytes: 30000000\n");
   CHECK(has_problem(values, "http.max_pending_reply_bytes: 30000000 leaves "
                             "no room for the largest answer "
-                            "(state.max_value_bytes): set it to 31048576 or "
-                            "more"));
+                            "(state.max_value_bytes) and 1 MiB more: set it "
+                            "to 31048576 or more"));
   auto fits = parse_config("state:\n  max_value_bytes: 1000\n"
                            "http:\n  max_reply_bytes: 1000\n"
+                           "  max_connections: 1000000\n"
                            "  max_pending_reply_bytes: 1049912\n");
   INFO((fits.problems.empty() ? "" : fits.problems.front()));
   CHECK(fits.ok());
