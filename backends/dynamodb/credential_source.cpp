@@ -18,6 +18,7 @@
 
 #include "backends/dynamodb/http.hpp"
 #include "backends/dynamodb/metadata_http.hpp"
+#include "backends/dynamodb/resolver.hpp"
 #include "backends/dynamodb/tls.hpp"
 #include "messages/errors.hpp"
 #include "util/percent.hpp"
@@ -119,7 +120,8 @@ protected:
     }
     if (!token.empty())
       headers.emplace_back("Authorization", token);
-    auto reply = metadata_exchange("GET", url_, headers, fetch_timeout);
+    auto reply = metadata_exchange("GET", url_, headers, fetch_timeout,
+                                   &names_);
     if (!reply)
       return std::move(reply.error());
     if (reply->status != 200)
@@ -131,6 +133,7 @@ private:
   http_url url_;
   std::string token_;
   std::string token_file_;
+  dynamodb::bounded_resolver names_{url_.host, std::to_string(url_.port)};
 };
 
 // -- a web identity, exchanged with STS ----------------------------------------------
@@ -313,7 +316,8 @@ protected:
     };
     auto token = metadata_exchange(
       "PUT", at("/latest/api/token"),
-      {{"X-aws-ec2-metadata-token-ttl-seconds", "21600"}}, fetch_timeout);
+      {{"X-aws-ec2-metadata-token-ttl-seconds", "21600"}}, fetch_timeout,
+      &names_);
     if (!token)
       return std::move(token.error());
     if (token->status != 200)
@@ -322,14 +326,15 @@ protected:
     std::vector<std::pair<std::string, std::string>> with_token{
       {"X-aws-ec2-metadata-token", trim(token->body)}};
     const std::string roles = "/latest/meta-data/iam/security-credentials/";
-    auto role = metadata_exchange("GET", at(roles), with_token, fetch_timeout);
+    auto role = metadata_exchange("GET", at(roles), with_token, fetch_timeout,
+                                  &names_);
     if (!role)
       return std::move(role.error());
     auto name = trim(role->body.substr(0, role->body.find('\n')));
     if (role->status != 200 || name.empty())
       return unavailable("no instance role is named (is one attached?)");
     auto doc = metadata_exchange("GET", at(roles + name), with_token,
-                                 fetch_timeout);
+                                 fetch_timeout, &names_);
     if (!doc)
       return std::move(doc.error());
     if (doc->status != 200)
@@ -340,6 +345,9 @@ protected:
 
 private:
   http_url base_;
+  /// Kept across fetches: a lookup of a name that hangs is waited for
+  /// again by the next fetch, never started once per fetch.
+  dynamodb::bounded_resolver names_{base_.host, std::to_string(base_.port)};
 };
 
 /// The container endpoint's hosts the AWS SDKs accept for a FULL_URI: a

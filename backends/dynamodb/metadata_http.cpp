@@ -3,6 +3,9 @@
 
 #include "backends/dynamodb/metadata_http.hpp"
 
+#include <algorithm>
+#include <optional>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -14,6 +17,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "backends/dynamodb/resolver.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state::aws {
@@ -74,10 +78,10 @@ caf::expected<http_url> parse_http_url(const std::string& text) {
 caf::expected<metadata_reply> metadata_exchange(
   const std::string& method, const http_url& url,
   const std::vector<std::pair<std::string, std::string>>& headers,
-  std::chrono::milliseconds within) {
+  std::chrono::milliseconds within, dynamodb::bounded_resolver* names) {
+  auto started = std::chrono::steady_clock::now();
   net::io_context ioc;
   beast::tcp_stream stream{ioc};
-  tcp::resolver resolver{ioc};
   beast::flat_buffer buffer;
   http::request<http::empty_body> req{http::string_to_verb(method),
                                       url.target, 11};
@@ -91,7 +95,7 @@ caf::expected<metadata_reply> metadata_exchange(
   http::response_parser<http::string_body> parser;
   parser.body_limit(max_reply_body);
   beast::error_code failed;
-  std::string step = "resolving " + url.host;
+  std::string step = "connecting";
   // Each step starts the next; ioc.run_for bounds them all together.
   auto exchange = [&](beast::error_code ec,
                       tcp::resolver::results_type found) {
@@ -117,21 +121,32 @@ caf::expected<metadata_reply> metadata_exchange(
         });
       });
     };
+  auto where = method + " http://" + url.host + ":" + std::to_string(url.port)
+               + url.target;
   // An address needs no lookup (the usual case: the endpoints are
-  // addresses). A name's lookup runs on asio's resolver thread, which the
-  // io_context joins when it goes: a lookup that hangs holds this caller
-  // past `within`, though no lock of anyone else's.
+  // addresses). A name is looked up on a thread of the resolver's own,
+  // waited for within the deadline: getaddrinfo cannot be cancelled, and
+  // asio's resolver thread, which the io_context joins when it goes, would
+  // hold this caller (a shard's thread) for as long as the lookup hangs.
   beast::error_code literal;
   auto address = net::ip::make_address(url.host, literal);
-  if (!literal)
+  if (!literal) {
     exchange({}, tcp::resolver::results_type::create(
                    tcp::endpoint{address, url.port}, url.host,
                    std::to_string(url.port)));
-  else
-    resolver.async_resolve(url.host, std::to_string(url.port), exchange);
-  ioc.run_for(within);
-  auto where = method + " http://" + url.host + ":" + std::to_string(url.port)
-               + url.target;
+  } else {
+    std::optional<dynamodb::bounded_resolver> own;
+    if (!names)
+      names = &own.emplace(url.host, std::to_string(url.port));
+    auto found = names->resolve(within);
+    if (!found)
+      return make_state_error(state_errc::backend_unavailable,
+                              where + ": " + message_of(found.error()));
+    exchange({}, std::move(*found));
+  }
+  auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+    std::chrono::steady_clock::now() - started);
+  ioc.run_for(std::max(within - spent, std::chrono::milliseconds{1}));
   if (!step.empty())
     return make_state_error(
       state_errc::backend_unavailable,

@@ -14,6 +14,10 @@
 
 #include <caf/expected.hpp>
 
+namespace solver_state::dynamodb {
+class bounded_resolver;
+} // namespace solver_state::dynamodb
+
 namespace solver_state::aws {
 
 /// "http://host[:port]/path", split.
@@ -34,11 +38,16 @@ struct metadata_reply {
 };
 
 /// Sends `method` `url` with `headers` and no body, and reads the reply (at
-/// most 64 KiB) within `within`: connect, write and read together.
-/// backend_unavailable when no reply came, saying why.
+/// most 64 KiB) within `within`: the name's lookup, connect, write and read
+/// together. A host that is a name is looked up by `names` (a resolver of
+/// that host and port, kept by the caller so that a lookup that hangs is
+/// waited for again, not started anew at each exchange), or by one made
+/// for this exchange when none is given. backend_unavailable when no reply
+/// came, saying why.
 caf::expected<metadata_reply>
 metadata_exchange(const std::string& method, const http_url& url,
                   const std::vector<std::pair<std::string, std::string>>& headers,
-                  std::chrono::milliseconds within);
+                  std::chrono::milliseconds within,
+                  dynamodb::bounded_resolver* names = nullptr);
 
 } // namespace solver_state::aws

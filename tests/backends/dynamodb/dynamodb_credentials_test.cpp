@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -23,6 +24,8 @@
 
 #include "backends/dynamodb/api.hpp"
 #include "backends/dynamodb/credential_source.hpp"
+#include "backends/dynamodb/metadata_http.hpp"
+#include "backends/dynamodb/resolver.hpp"
 #include "backends/dynamodb/table.hpp"
 #include "messages/errors.hpp"
 #include "tests/support/dynalite_server.hpp"
@@ -590,4 +593,59 @@ TEST_CASE("a fetch slower than the pause is not repeated by the same call") {
   CHECK(served == 1);
   CHECK(source->current()); // the pause counts from the fetch's end
   CHECK(served == 1);
+}
+
+TEST_CASE("a credentials endpoint named by a host name is looked up within "
+          "the fetch's deadline, and a lookup that hangs is not started again") {
+  endpoint_server endpoint{[](const seen_request& req) {
+    return std::pair{200, "reached " + req.headers.at("host")};
+  }};
+  // A name that resolves: the exchange goes to what the lookup found.
+  auto port = std::to_string(endpoint.port());
+  dynamodb::bounded_resolver named{
+    "imds.example", port,
+    [](const std::string&, const std::string& p, boost::system::error_code& ec) {
+      return dynamodb::bounded_resolver::system_lookup("127.0.0.1", p, ec);
+    }};
+  aws::http_url url{"imds.example", endpoint.port(), true, "/latest"};
+  auto reached = aws::metadata_exchange("GET", url, {}, 2s, &named);
+  REQUIRE(reached);
+  CHECK(reached->body == "reached imds.example:" + port);
+  CHECK(named.lookups() == 1);
+
+  // A DNS server that answers nothing: each fetch gives up at its deadline
+  // and the lookup still running is waited for again, not started anew.
+  struct gate {
+    std::mutex m;
+    std::condition_variable cv;
+    bool open = false;
+  };
+  auto hold = std::make_shared<gate>();
+  dynamodb::bounded_resolver hung{
+    "imds.example", "80",
+    [hold](const std::string&, const std::string&,
+           boost::system::error_code& ec) {
+      std::unique_lock<std::mutex> lock{hold->m};
+      hold->cv.wait(lock, [&] { return hold->open; });
+      ec = boost::asio::error::host_not_found;
+      return dynamodb::endpoints{};
+    }};
+  aws::http_url silent{"imds.example", 80, false, "/latest"};
+  for (int i = 0; i < 2; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto got = aws::metadata_exchange("GET", silent, {}, 300ms, &hung);
+    auto took = std::chrono::steady_clock::now() - t0;
+    REQUIRE_FALSE(got);
+    CHECK(message_of(got.error()).find("no answer within 300 ms")
+          != std::string::npos);
+    CHECK(message_of(got.error()).find("GET http://imds.example:80/latest")
+          != std::string::npos);
+    CHECK(took < 1500ms);
+  }
+  CHECK(hung.lookups() == 1);
+  {
+    std::lock_guard<std::mutex> guard{hold->m};
+    hold->open = true;
+  }
+  hold->cv.notify_all();
 }
