@@ -330,6 +330,26 @@ caf::error index_set::problem(const query_request& req) const {
   return {};
 }
 
+std::vector<index_set::resolved_condition>
+index_set::resolve(const query_request& req,
+                   std::vector<std::vector<index_value>>& sorted) const {
+  sorted.clear();
+  sorted.reserve(req.where.size()); // pointers into it are handed out
+  std::vector<resolved_condition> out;
+  out.reserve(req.where.size());
+  for (auto& c : req.where) {
+    const std::vector<index_value>* values = &c.values;
+    if (c.what() == query_op::in || c.what() == query_op::nin) {
+      auto& vs = sorted.emplace_back(c.values);
+      std::sort(vs.begin(), vs.end());
+      vs.erase(std::unique(vs.begin(), vs.end()), vs.end());
+      values = &vs;
+    }
+    out.push_back({*position_of(c.index), c.what(), values});
+  }
+  return out;
+}
+
 bool index_set::holds(const index_value* field, const resolved_condition& c) {
   if (!field)
     return false;
@@ -342,11 +362,9 @@ bool index_set::holds(const index_value* field, const resolved_condition& c) {
     case query_op::ne:
       return v != ref;
     case query_op::in:
-      return std::find(c.values->begin(), c.values->end(), v)
-             != c.values->end();
+      return std::binary_search(c.values->begin(), c.values->end(), v);
     case query_op::nin:
-      return std::find(c.values->begin(), c.values->end(), v)
-             == c.values->end();
+      return !std::binary_search(c.values->begin(), c.values->end(), v);
     case query_op::lt:
       return same_type && v < ref;
     case query_op::lte:

@@ -194,9 +194,19 @@ private:
   struct resolved_condition {
     size_t index;
     query_op op;
+    /// An in's or nin's sorted, without repeats (resolve).
     const std::vector<index_value>* values;
   };
   struct plan;
+
+  /// The conditions of `req` (checked by problem()) resolved to index
+  /// positions. The values of each in and nin are copied into `sorted`,
+  /// which must outlive the result, sorted and without repeats: holds()
+  /// then finds a field among a thousand values in ten comparisons
+  /// instead of a thousand, for each key a query looks at.
+  std::vector<resolved_condition>
+  resolve(const query_request& req,
+          std::vector<std::vector<index_value>>& sorted) const;
 
   /// The key's field in index `i`, or nullptr.
   static const index_value* field(const node& n, size_t i) {

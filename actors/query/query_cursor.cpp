@@ -1,10 +1,13 @@
-// Cursors: "c1:<order_by>:<a|d>:<value>:<key>", where <value> is "k" in key
-// order, "n<hexfloat>" for a number (exact: %La round-trips a long double)
-// and "s<length>:<bytes>" for a string (which may hold ':'). The key is last
-// and taken whole.
+// Cursors: "c2:<digest>:<order_by>:<a|d>:<value>:<key>", where <digest>
+// is 16 hex digits of the query's prefix and conditions (query_digest),
+// <value> is "k" in key order, "n<hexfloat>" for a number (exact: %La
+// round-trips a long double) and "s<length>:<bytes>" for a string (which
+// may hold ':'). The key is last and taken whole. "c1:" cursors, made
+// before the digest was, have no <digest> and are still read.
 
 #include "actors/query/query_cursor.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -19,11 +22,62 @@ caf::error bad_cursor(const std::string& why) {
   return make_state_error(state_errc::bad_request, "cursor: " + why);
 }
 
-std::string prefix_of(const query_request& req) {
-  return "c1:" + req.order_by + ":" + (req.descending ? "d" : "a") + ":";
+void append_value(std::string& out, const index_value& v) {
+  if (v.is_number) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%La", v.number);
+    out += 'n';
+    out += buf;
+  } else {
+    out += 's' + std::to_string(v.text.size()) + ":" + v.text;
+  }
+}
+
+/// FNV-1a, 64 bits: the same on every node and in every version, which
+/// std::hash does not promise.
+uint64_t fnv1a(std::string_view bytes) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char b : bytes) {
+    h ^= b;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string order_part(const query_request& req) {
+  return req.order_by + ":" + (req.descending ? "d" : "a") + ":";
+}
+
+std::string digest_part(const query_request& req) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%016llx:",
+                static_cast<unsigned long long>(query_digest(req)));
+  return buf;
 }
 
 } // namespace
+
+uint64_t query_digest(const query_request& req) {
+  std::vector<std::string> conditions;
+  conditions.reserve(req.where.size());
+  for (auto& c : req.where) {
+    auto values = c.values;
+    std::sort(values.begin(), values.end());
+    values.erase(std::unique(values.begin(), values.end()), values.end());
+    auto text = std::to_string(c.index.size()) + ":" + c.index + ":"
+                + std::to_string(c.op);
+    for (auto& v : values) {
+      text += ':';
+      append_value(text, v);
+    }
+    conditions.push_back(std::move(text));
+  }
+  std::sort(conditions.begin(), conditions.end());
+  auto all = std::to_string(req.prefix.size()) + ":" + req.prefix;
+  for (auto& c : conditions)
+    all += "\n" + std::to_string(c.size()) + ":" + c;
+  return fnv1a(all);
+}
 
 int query_order::three_way(const index_value* va, std::string_view ka,
                            const index_value* vb, std::string_view kb) const {
@@ -37,18 +91,11 @@ int query_order::three_way(const index_value* va, std::string_view ka,
 
 std::string encode_cursor(const query_request& req,
                           const query_position& pos) {
-  auto out = prefix_of(req);
-  if (!pos.value) {
+  auto out = "c2:" + digest_part(req) + order_part(req);
+  if (!pos.value)
     out += 'k';
-  } else if (pos.value->is_number) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%La", pos.value->number);
-    out += 'n';
-    out += buf;
-  } else {
-    out += 's' + std::to_string(pos.value->text.size()) + ":"
-           + pos.value->text;
-  }
+  else
+    append_value(out, *pos.value);
   out += ':';
   out += pos.key;
   return out;
@@ -59,14 +106,20 @@ decode_cursor(const query_request& req) {
   const auto& c = req.cursor;
   if (c.empty())
     return std::optional<query_position>{};
-  if (c.rfind("c1:", 0) != 0)
+  bool tied = c.rfind("c2:", 0) == 0;
+  if (!tied && c.rfind("c1:", 0) != 0)
     return bad_cursor("not a cursor this service made (pass next_cursor "
                       "as it came)");
-  auto head = prefix_of(req);
-  if (c.rfind(head, 0) != 0)
+  auto digest = tied ? digest_part(req) : std::string{};
+  size_t at = 3 + digest.size();
+  auto order = order_part(req);
+  if (c.size() < at || c.compare(at, order.size(), order) != 0)
     return bad_cursor("it belongs to a query with another order_by or "
                       "direction");
-  size_t at = head.size();
+  if (tied && c.compare(3, digest.size(), digest) != 0)
+    return bad_cursor("it belongs to a query with another prefix or "
+                      "other conditions");
+  at += order.size();
   if (at >= c.size())
     return bad_cursor("truncated");
   query_position pos;

@@ -5,6 +5,7 @@
 // an opaque cursor. Shards, nodes and mergers compare positions in the
 // request's order to resume exactly after it.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,12 +45,18 @@ struct query_order {
   }
 };
 
+/// What a cursor ties itself to: a digest of the keys `req` asks for, its
+/// prefix and its conditions (in any order, and the values of an in or a
+/// nin in any order). A cursor sent with a query that finds other keys
+/// would resume it at a place that skips some of them; it is refused.
+uint64_t query_digest(const query_request& req);
+
 /// The cursor that resumes `req` after `pos`.
 std::string encode_cursor(const query_request& req, const query_position& pos);
 
 /// The position `req.cursor` resumes after; nothing for an empty cursor;
 /// bad_request for a cursor that is not one of ours or belongs to a query
-/// with another order.
+/// with another prefix, other conditions or another order.
 caf::expected<std::optional<query_position>>
 decode_cursor(const query_request& req);
 

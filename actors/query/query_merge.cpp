@@ -53,9 +53,7 @@ query_page merge_query_pages(std::vector<query_page>& pages,
   };
   // An owner with more has returned everything up to its cursor, and
   // nothing after: past the earliest such cursor, items may be missing.
-  query_request probe;
-  probe.order_by = req.order_by;
-  probe.descending = req.descending;
+  query_request probe = req; // an owner's cursor is tied to all of it
   std::optional<query_position> boundary;
   for (auto& page : pages)
     if (auto end = end_of(probe, page))

@@ -121,9 +121,7 @@ struct index_set::plan {
 
   /// The values of an eq/in condition, in the walk's order.
   std::vector<index_value> values_of(const resolved_condition& c) const {
-    std::vector<index_value> vs = *c.values;
-    std::sort(vs.begin(), vs.end());
-    vs.erase(std::unique(vs.begin(), vs.end()), vs.end());
+    std::vector<index_value> vs = *c.values; // sorted, unique (resolve)
     if (order.descending)
       std::reverse(vs.begin(), vs.end());
     return vs;
@@ -390,8 +388,8 @@ caf::expected<query_page> index_set::run(const query_request& req,
     return std::move(cursor.error());
   plan p{*this, req, now, {}, {}, query_order{req}, std::move(*cursor),
          size_t{query_limit(req.limit)} + 1, {}};
-  for (auto& c : req.where)
-    p.where.push_back({*position_of(c.index), c.what(), &c.values});
+  std::vector<std::vector<index_value>> sorted;
+  p.where = resolve(req, sorted);
   if (!req.order_by.empty())
     p.order_index = position_of(req.order_by);
   if (p.cursor && p.order_index && !p.cursor->value)
@@ -445,9 +443,8 @@ std::optional<version_t> index_set::still_matches(const query_request& req,
   auto it = keys_.find(item.key);
   if (it == keys_.end())
     return std::nullopt;
-  std::vector<resolved_condition> where;
-  for (auto& c : req.where)
-    where.push_back({*position_of(c.index), c.what(), &c.values});
+  std::vector<std::vector<index_value>> sorted;
+  auto where = resolve(req, sorted);
   if (!matches(*it, req, where, now))
     return std::nullopt;
   if (!req.order_by.empty()) {

@@ -438,6 +438,28 @@ inline void check_queries(running_store& store,
     req.where = {where("status", query_op::exists)};
     req.cursor = first->next_cursor;
     refused(req, "another order");
+    // Nor a query of other keys: resumed there, it would skip some.
+    auto other_keys = by_deadline;
+    other_keys.cursor = first->next_cursor;
+    other_keys.where = {where("status", query_op::exists)};
+    refused(other_keys, "another prefix or other conditions");
+    other_keys.where.clear();
+    other_keys.prefix = "q:1";
+    refused(other_keys, "another prefix or other conditions");
+    // The same query written another way keeps its cursor.
+    auto same = by_deadline;
+    same.where = {where("deadline", query_op::nin, {str("zz"), str("yy")}),
+                  where("deadline", query_op::exists)};
+    auto page = ask_query(store, same);
+    REQUIRE(page);
+    REQUIRE_FALSE(page->next_cursor.empty());
+    same.where = {where("deadline", query_op::exists),
+                  where("deadline", query_op::nin,
+                        {str("yy"), str("zz"), str("yy")})};
+    same.cursor = page->next_cursor;
+    auto next = ask_query(store, same);
+    INFO((next ? std::string{} : message_of(next.error())));
+    CHECK(next);
   }
 }
 

@@ -440,6 +440,59 @@ TEST_CASE("cursors round-trip every sort value exactly, and refuse another "
   CHECK((*back)->value == inf);
 }
 
+TEST_CASE("a cursor is tied to its query's prefix and conditions, written "
+          "in any order") {
+  query_request req;
+  req.prefix = "o:";
+  req.order_by = "deadline";
+  req.where = {{"status", static_cast<uint8_t>(query_op::in),
+                {index_value::of(std::string{"b"}),
+                 index_value::of(std::string{"a"})}},
+               {"deadline", static_cast<uint8_t>(query_op::gt),
+                {index_value::of(3.0L)}}};
+  req.cursor = encode_cursor(req, {index_value::of(7.0L), "o:7"});
+  REQUIRE(decode_cursor(req));
+  auto refused = [](const query_request& other) {
+    auto got = decode_cursor(other);
+    REQUIRE_FALSE(got);
+    CHECK(message_of(got.error()).find("another prefix or other conditions")
+          != std::string::npos);
+  };
+  auto other = req;
+  other.prefix = "o:1";
+  refused(other);
+  other = req;
+  other.where[1].values[0] = index_value::of(4.0L);
+  refused(other);
+  other = req;
+  other.where[1].op = static_cast<uint8_t>(query_op::gte);
+  refused(other);
+  other = req;
+  other.where.pop_back();
+  refused(other);
+  other = req;
+  other.where[0].values[0] = index_value::of(2.0L); // a number, not "b"
+  refused(other);
+  // The same keys asked for another way: conditions swapped, an in's
+  // values reordered and repeated.
+  auto same = req;
+  std::swap(same.where[0], same.where[1]);
+  same.where[1].values = {index_value::of(std::string{"a"}),
+                          index_value::of(std::string{"b"}),
+                          index_value::of(std::string{"a"})};
+  auto back = decode_cursor(same);
+  REQUIRE(back);
+  REQUIRE(*back);
+  CHECK((*back)->key == "o:7");
+  // A cursor made before cursors were tied (c1) is still read.
+  req.cursor = "c1:deadline:a:n0x1.cp+2:o:7";
+  back = decode_cursor(req);
+  REQUIRE(back);
+  REQUIRE(*back);
+  CHECK((*back)->value == index_value::of(7.0L));
+  CHECK((*back)->key == "o:7");
+}
+
 TEST_CASE("a walk of an eq value visits only the keys under the query's "
           "prefix, in both directions") {
   // The index is on "o:"; a query of "o:b:" must not visit the pending
