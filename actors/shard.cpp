@@ -285,8 +285,9 @@ void owe_expiries(shard_ptr self) {
     return;
   for (auto& key : keys)
     st.changes.expired(std::move(key));
-  if (!st.store->reports_expiries())
-    st.changes.expire_due(now_of(self));
+  if (!st.store->reports_expiries()
+      && st.changes.expire_due(now_of(self), state_store::max_sweep_keys))
+    st.sweep_unfinished = true; // the next sweep goes on with the rest
 }
 
 /// Copies the keys and values of `ops` before the store takes them.
@@ -889,12 +890,6 @@ caf::result<transaction_reply> run_transaction(shard_ptr self,
 /// the wait if it is gone.
 constexpr std::chrono::seconds transaction_lock_limit{30};
 
-caf::error given_up() {
-  return make_state_error(state_errc::version_mismatch,
-                          "transaction not applied: another part of it "
-                          "failed");
-}
-
 /// Applies a locked part, reports to the coordinator and stays locked
 /// until it says whether to keep it; answers `rp` with this part's versions
 /// (or why not).
@@ -905,8 +900,15 @@ void apply_locked_part(shard_ptr self, uint32_t part,
                        caf::typed_response_promise<transaction_reply> rp,
                        steady::time_point started) {
   auto& st = self->state;
+  // TTLs count from now, not from the lock: the coordinator may have waited
+  // seconds for a busy shard further down the lock order, and a short TTL
+  // fixed at the lock would have passed before the write.
+  auto now = now_of(self);
+  for (auto& op : *ops)
+    if (op.kind == pending_op::set)
+      op.expires_at = st.expiry_for(op.write, now);
   copy_for_watchers(self, *ops);
-  auto err = st.store->transact(*ops, now_of(self));
+  auto err = st.store->transact(*ops, now);
   // Expiries the part met happened before it, whether it is kept or not:
   // staged now, published once what the part wrote is durable (a failed
   // commit puts the expired entries back, for the sweep to tell).
@@ -973,7 +975,7 @@ void apply_locked_part(shard_ptr self, uint32_t part,
     else if (!keep)
       outcome = std::move(keep.error());
     else
-      outcome = given_up();
+      outcome = given_up_for_another_part();
     record(self, op_kind::transaction, outcome, started);
     deliver(rp, std::move(outcome));
   };
@@ -1014,7 +1016,7 @@ lock_for_transaction(shard_ptr self, uint32_t part, transaction_request&& req,
         if (go)
           apply_locked_part(self, part, ops, prior, coordinator, rp, started);
         else
-          rp.deliver(given_up());
+          rp.deliver(given_up_for_another_part());
       },
       [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
@@ -1432,6 +1434,7 @@ void sweep(shard_ptr self) {
   if (st.indexes)
     st.indexes->expire(now); // keys a backend expired by itself
   size_t dropped = 0;
+  bool more_due = false;
   if (!st.recording()) {
     dropped = st.store->sweep(now);
   } else if (st.store->reports_expiries()) {
@@ -1441,9 +1444,9 @@ void sweep(shard_ptr self) {
       st.changes.expired(std::move(key));
   } else {
     dropped = st.store->sweep(now);
-    st.changes.expire_due(now);
+    more_due = st.changes.expire_due(now, state_store::max_sweep_keys);
   }
-  st.sweep_unfinished = dropped >= state_store::max_sweep_keys;
+  st.sweep_unfinished = dropped >= state_store::max_sweep_keys || more_due;
   // Published now, each chunk its own message to the hub: staged until the
   // next group commit, a write's failed commit would discard them too,
   // though no store takes a sweep back.
@@ -1484,6 +1487,29 @@ void retry_unreadable_index_reads(shard_ptr self) {
                  st.settings.index, message_of(refresh.error()));
   else if (*refresh)
     self->send(self, index_build_atom_v);
+}
+
+/// Keys of this shard that another shard wrote (a transaction over keys of
+/// several shards, applied by the first one's store): their expiries, as
+/// the store holds them now, replace what this shard tracked of them, or a
+/// TTL a transaction took off would still end in an expire event, and take
+/// a live key out of the indexes. Keys that cannot be read are no longer
+/// tracked: an expiry unannounced costs less than a live key reported gone.
+void follow_expiries(shard_ptr self, const std::vector<std::string>& keys) {
+  auto& st = self->state;
+  if (!st.changes.tracks_expiries())
+    return;
+  auto read = read_readable(*st.store, keys, now_of(self));
+  std::vector<bool> unknown(keys.size(), !read);
+  if (read)
+    for (auto i : read->unreadable)
+      unknown[i] = true;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    unix_ms expires_at = 0;
+    if (!unknown[i] && read->entries[i].found())
+      expires_at = read->entries[i].expires_at_ms;
+    st.changes.follow_expiry(keys[i], expires_at);
+  }
 }
 
 void on_tick(shard_ptr self) {
@@ -1719,18 +1745,19 @@ shard_actor::behavior_type shard(shard_ptr self,
   auto& st = self->state;
   st.store = std::move(store);
   st.settings = std::move(settings);
-  st.changes = change_recorder{!st.store->reports_expiries()};
+  auto me = st.settings.index;
+  auto count = std::max<uint32_t>(st.settings.shard_count, 1);
+  // A store that shares its data (one database for every shard) may apply
+  // another shard's keys here (a transaction over several shards): this
+  // shard indexes, and tracks the expiries of, only its own. Other stores
+  // hold only their own.
+  std::function<bool(std::string_view)> owns;
+  if (st.store->shares_data())
+    owns = [me, count](std::string_view key) {
+      return shard_index(key, count) == me;
+    };
+  st.changes = change_recorder{!st.store->reports_expiries(), owns};
   if (!st.settings.indexes.empty()) {
-    auto me = st.settings.index;
-    auto count = std::max<uint32_t>(st.settings.shard_count, 1);
-    // A store that shares its data (one database for every shard) may
-    // apply another shard's keys here (a transaction over several shards):
-    // this shard indexes only its own. Other stores hold only their own.
-    std::function<bool(std::string_view)> owns;
-    if (st.store->shares_data())
-      owns = [me, count](std::string_view key) {
-        return shard_index(key, count) == me;
-      };
     st.indexes = std::make_unique<shard_indexes>(st.settings.indexes, me,
                                                  count, std::move(owns));
     if (!load_kept_indexes(self))
@@ -1918,16 +1945,19 @@ shard_actor::behavior_type shard(shard_ptr self,
     [=](index_build_atom) { run_index_build(self); },
     [=](reindex_atom, const batch_request& req) {
       auto& st = self->state;
-      if (!st.indexes)
-        return;
       // No keys: every key, read again in chunks (the engine feed lost
       // changes for a while).
       if (req.keys.empty()) {
-        if (st.indexes->refresh())
+        if (st.indexes && st.indexes->refresh())
           self->send(self, index_build_atom_v);
         return;
       }
+      if (!st.recording())
+        return;
       drain(self);
+      follow_expiries(self, req.keys);
+      if (!st.indexes)
+        return;
       if (auto err = st.indexes->reindex(*st.store, req.keys, now_of(self)))
         spdlog::warn("shard {}: reading {} keys into the indexes again: {}",
                      st.settings.index, req.keys.size(), message_of(err));

@@ -145,6 +145,12 @@ void on_part_answer(coordinator_ptr self, size_t index,
     // A part that could not be put back outweighs the reason it was put
     // back: the client must learn that some keys hold the transaction.
     st.failure = std::move(outcome.error());
+  } else if (is_given_up_for_another_part(st.failure)
+             && !is_given_up_for_another_part(outcome.error())
+             && st.decision != true) {
+    // A part that gave up (told that another failed) may answer before
+    // the part that failed: the client hears why, not "another part".
+    st.failure = std::move(outcome.error());
   }
   finish_if_done(self);
 }

@@ -78,6 +78,8 @@ caf::error put_back(state_store& store, std::vector<prior_entry>& prior,
 namespace {
 
 constexpr std::string_view partly_applied_words = "transaction partly applied";
+constexpr std::string_view given_up_words =
+  "transaction not applied: another part of it failed";
 
 } // namespace
 
@@ -90,6 +92,16 @@ caf::error partly_applied(const std::string& why) {
 bool is_partly_applied(const caf::error& err) {
   return code_of(err) == state_errc::backend_error
          && message_of(err).rfind(partly_applied_words, 0) == 0;
+}
+
+caf::error given_up_for_another_part() {
+  return make_state_error(state_errc::version_mismatch,
+                          std::string{given_up_words});
+}
+
+bool is_given_up_for_another_part(const caf::error& err) {
+  return code_of(err) == state_errc::version_mismatch
+         && message_of(err).rfind(given_up_words, 0) == 0;
 }
 
 } // namespace solver_state

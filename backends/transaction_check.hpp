@@ -55,4 +55,12 @@ caf::error partly_applied(const std::string& why);
 /// True for an error made by partly_applied.
 bool is_partly_applied(const caf::error& err);
 
+/// version_mismatch for a part of a transaction over several shards that
+/// was put back (or never applied) because another part failed: what that
+/// other part failed with is the client's answer, not this.
+caf::error given_up_for_another_part();
+
+/// True for an error made by given_up_for_another_part.
+bool is_given_up_for_another_part(const caf::error& err);
+
 } // namespace solver_state

@@ -42,7 +42,19 @@ void change_recorder::expired(std::string key) {
   stage(change_cause::expire, std::move(key), 0, {});
 }
 
+void change_recorder::follow_expiry(const std::string& key,
+                                    unix_ms expires_at) {
+  if (!track_expiries_)
+    return;
+  if (expires_at > 0)
+    track(key, expires_at);
+  else
+    untrack(key);
+}
+
 void change_recorder::track(const std::string& key, unix_ms expires_at) {
+  if (owns_ && !owns_(key))
+    return; // its owner tracks it
   auto it = due_.find(key);
   if (it == due_.end()) {
     if (due_.size() >= max_tracked_expiries) {
@@ -86,12 +98,15 @@ void change_recorder::track_only(
     track(key, at);
 }
 
-void change_recorder::expire_due(unix_ms now) {
-  while (!by_time_.empty() && by_time_.begin()->first <= now) {
+bool change_recorder::expire_due(unix_ms now, size_t limit) {
+  for (size_t n = 0; n < limit; ++n) {
+    if (by_time_.empty() || by_time_.begin()->first > now)
+      return false;
     auto node = by_time_.extract(by_time_.begin());
     due_.erase(node.mapped());
     expired(std::move(node.mapped()));
   }
+  return !by_time_.empty() && by_time_.begin()->first <= now;
 }
 
 void change_recorder::copy(const std::vector<pending_op>& ops,

@@ -9,8 +9,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -33,10 +35,23 @@ public:
   /// without an event (logged once).
   static constexpr size_t max_tracked_expiries = 250'000;
 
-  /// `track_expiries`: the backend expires keys by itself.
-  explicit change_recorder(bool track_expiries = false)
-    : track_expiries_(track_expiries) {
+  /// `track_expiries`: the backend expires keys by itself. `owns`, when
+  /// given, says which keys are this shard's: a store shared by every
+  /// shard (one Redis, one PostgreSQL table) may apply a transaction's keys
+  /// of other shards here, and only a key's owner tracks its expiry, since
+  /// only it sees every later write of the key (follow_expiry tells it of
+  /// such a transaction's).
+  explicit change_recorder(bool track_expiries = false,
+                           std::function<bool(std::string_view)> owns = {})
+    : track_expiries_(track_expiries), owns_(std::move(owns)) {
   }
+
+  bool tracks_expiries() const { return track_expiries_; }
+
+  /// What a read of `key` found it to expire at (0: no expiry, or gone),
+  /// replacing what was tracked: a key of this shard that another shard
+  /// wrote (a transaction it applied for several shards).
+  void follow_expiry(const std::string& key, unix_ms expires_at);
 
   void put(std::string key, version_t version, std::string value,
            unix_ms expires_at);
@@ -44,9 +59,11 @@ public:
   /// A key the store dropped at its expiry (its sweep).
   void expired(std::string key);
 
-  /// Stages an expire event for every tracked key whose expiry is at or
-  /// before `now`.
-  void expire_due(unix_ms now);
+  /// Stages an expire event for the tracked keys whose expiry is at or
+  /// before `now`, at most `limit` of them (a million keys written with one
+  /// TTL would otherwise reach the watch hub as one message larger than its
+  /// history); true when more are due.
+  bool expire_due(unix_ms now, size_t limit);
 
   /// Tracks exactly these expiries (key, expires_at), forgetting the others:
   /// what the engine holds after a gap in what this recorder was told.
@@ -83,6 +100,7 @@ private:
   void unschedule(const std::string& key, unix_ms at);
 
   bool track_expiries_;
+  std::function<bool(std::string_view)> owns_;
   bool warned_ = false;
   std::vector<change_event> staged_;
   std::unordered_map<std::string, unix_ms> due_;

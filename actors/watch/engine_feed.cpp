@@ -16,6 +16,7 @@
 #include "backends/change_feed.hpp"
 #include "backends/codec/value_codec.hpp"
 #include "backends/shard_placement.hpp"
+#include "backends/state_store.hpp"
 #include "messages/errors.hpp"
 #include "util/wall_clock.hpp"
 
@@ -229,7 +230,8 @@ void read_once(feed_ptr self) {
   auto undecodable = st.undecodable;
   for (auto& ev : st.read)
     stage(self, ev);
-  st.changes->expire_due(unix_now_ms());
+  // Bounded as a sweep is; the rest are due at the next read.
+  st.changes->expire_due(unix_now_ms(), state_store::max_sweep_keys);
   hand_to_hub(self);
   if (st.undecodable > undecodable)
     // A watcher cannot be handed such a change, and must not miss it

@@ -75,11 +75,7 @@ caf::error memory_store::admit_new_key(unix_ms now) {
 
 memory_store::slot_map::iterator memory_store::eviction_victim() {
   auto in_transaction = [this](std::string_view key) {
-    return transaction_
-           && std::any_of(transaction_->begin(), transaction_->end(),
-                          [key](const pending_op& op) {
-                            return op.target() == key;
-                          });
+    return transaction_keys_.count(key) != 0;
   };
   // A transaction's keys are the most recently used (each write moved its
   // key to the front), so this skips at most as many keys as it has ops.
@@ -94,9 +90,11 @@ caf::error memory_store::transact(std::vector<pending_op>& ops,
   // Under lru a key the transaction creates could evict one it wrote a
   // moment before, on a shard holding few keys of its own: the transaction
   // answered as applied with a key already gone.
-  transaction_ = &ops;
+  transaction_keys_.clear();
+  for (auto& op : ops)
+    transaction_keys_.insert(op.target()); // the ops outlive the call
   auto err = state_store::transact(ops, now);
-  transaction_ = nullptr;
+  transaction_keys_.clear();
   return err;
 }
 

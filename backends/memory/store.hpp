@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <unordered_map>
 #include <utility>
 
@@ -79,7 +80,10 @@ private:
   std::list<std::string_view> lru_; // front = most recently used
   /// The ops of the transaction being applied, whose keys are never
   /// evicted for one another.
-  const std::vector<pending_op>* transaction_ = nullptr;
+  /// The keys of the transaction being applied (a set: an eviction asks
+  /// of each candidate whether it is one, for each key the transaction
+  /// creates, and a thousand ops asked one by one cost a second).
+  std::unordered_set<std::string_view> transaction_keys_;
   uint64_t bytes_ = 0;
 };
 

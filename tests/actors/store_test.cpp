@@ -308,6 +308,42 @@ TEST_CASE("max_items: reject refuses, lru evicts the least recently used") {
   }
 }
 
+TEST_CASE("a transaction over several shards that the store has no room "
+          "for answers capacity_exceeded, whichever part fails") {
+  auto state = deterministic_fixture::default_state();
+  state.max_items = 10;
+  deterministic_fixture f{state};
+  std::vector<std::string> held;
+  for (int i = 0; i < 10; ++i) {
+    held.push_back("state:full:" + std::to_string(i));
+    REQUIRE(f.ask<write_result>(put_atom_v, put(held.back(), "v")));
+  }
+  // A new key on each side of a held key in the shards' lock order: the
+  // part that fails (the new key's) locks first, or last.
+  int tried_before = 0, tried_after = 0;
+  for (int i = 0; i < 40; ++i) {
+    auto fresh = "state:new:" + std::to_string(i);
+    auto& old = held[static_cast<size_t>(i) % held.size()];
+    auto fresh_shard = shard_index(fresh, 4);
+    auto old_shard = shard_index(old, 4);
+    if (fresh_shard == old_shard)
+      continue;
+    (fresh_shard < old_shard ? tried_before : tried_after) += 1;
+    transaction_request txn;
+    txn.ops.push_back(txn_op::put(old, "changed"));
+    txn.ops.push_back(txn_op::put(fresh, "new"));
+    auto got = f.ask<transaction_reply>(transact_atom_v, txn);
+    REQUIRE_FALSE(got);
+    INFO(fresh << " (shard " << fresh_shard << ") with " << old << " (shard "
+               << old_shard << "): " << message_of(got.error()));
+    CHECK(code(got.error()) == state_errc::capacity_exceeded);
+    CHECK(f.ask<entry>(get_atom_v, old)->value == "v");
+    CHECK_FALSE(f.ask<entry>(get_atom_v, fresh));
+  }
+  CHECK(tried_before > 0);
+  CHECK(tried_after > 0);
+}
+
 TEST_CASE("health reports ok for a working backend") {
   deterministic_fixture f;
   auto h = f.ask<health_report>(health_atom_v);

@@ -121,14 +121,46 @@ TEST_CASE("the recorder tracks the expiry of the last write of each key "
   r.put("k:c", 4, "4", 0);   // no TTL
   CHECK(r.tracked() == 1);
   r.take();
-  r.expire_due(150);
+  CHECK_FALSE(r.expire_due(150, 10));
   CHECK(r.empty());
-  r.expire_due(200);
+  CHECK_FALSE(r.expire_due(200, 10));
   auto events = r.take();
   REQUIRE(events.size() == 1);
   CHECK(events[0].key == "k:a");
   CHECK(events[0].why() == change_cause::expire);
   CHECK(r.tracked() == 0);
+}
+
+TEST_CASE("the recorder stages expiries a bounded chunk at a time, tracks "
+          "only the keys it owns, and follows what a read found") {
+  change_recorder r{true, [](std::string_view key) {
+                      return key.substr(0, 4) == "own:";
+                    }};
+  for (int i = 0; i < 5; ++i)
+    r.put("own:" + std::to_string(i), 1, "v", 100 + i);
+  r.put("other:1", 2, "v", 100); // written here for its owner: not tracked
+  CHECK(r.tracked() == 5);
+  r.take();
+  CHECK(r.expire_due(200, 2)); // more are due
+  CHECK(r.take().size() == 2);
+  CHECK_FALSE(r.expire_due(200, 3));
+  auto rest = r.take();
+  REQUIRE(rest.size() == 3);
+  CHECK(rest.back().key == "own:4");
+  // A read after another shard's write: the expiry it found, or none.
+  r.put("own:a", 3, "v", 300);
+  r.put("own:b", 4, "v", 300);
+  r.take();
+  r.follow_expiry("own:a", 0);   // its TTL was taken off
+  r.follow_expiry("own:b", 500); // written again with a longer one
+  r.follow_expiry("other:2", 400);
+  CHECK(r.tracked() == 1);
+  CHECK_FALSE(r.expire_due(450, 10));
+  CHECK(r.empty());
+  r.expire_due(500, 10);
+  auto late = r.take();
+  REQUIRE(late.size() == 1);
+  CHECK(late[0].key == "own:b");
 }
 
 TEST_CASE("a memory store's watcher gets every change of its prefix in "
