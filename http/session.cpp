@@ -204,7 +204,7 @@ void session::do_read() {
   streaming_ = false;
   idle_stream_ = false;
   streamed_bytes_ = 0;
-  parser_.emplace();
+  parser_.emplace(ctx_.limits.header_limit, ctx_.limits.max_header_fields);
   // The limit depends on the route (an import takes more): checked once
   // the header is in (refuse_on_header), before any of the body is read.
   parser_->body_limit(boost::none);
@@ -233,7 +233,10 @@ void session::on_header(beast::error_code ec, size_t) {
   if (parser_->is_done())
     return serve();
   auto& req = parser_->get();
-  if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
+  // HTTP/1.0 has no interim answers: a 100 would be its final one (RFC
+  // 9110 10.1.1: the expectation is ignored).
+  if (req.version() >= 11
+      && beast::iequals(req[bhttp::field::expect], "100-continue")) {
     continue_ = {bhttp::status::continue_, req.version()};
     continue_.set(bhttp::field::server, "solver-state");
     continue_.set(bhttp::field::date, http_date_now());
@@ -360,9 +363,9 @@ void session::on_read_error(beast::error_code ec) {
 
 void session::serve() {
   auto& req = parser_->get();
-  // The parser adds a chunked body's trailer fields to the header, past the
-  // field limit checked on the header, where a handler would take them for
-  // header fields (an If-Match sent last): refused.
+  // A chunked body's trailer fields would be added to the header, where a
+  // handler would take them for header fields (an If-Match sent last): the
+  // parser refuses the first (bounded_parser.hpp); checked again here.
   if (static_cast<size_t>(std::distance(req.begin(), req.end()))
       != header_fields_)
     return refuse(state_errc::bad_request,
@@ -813,11 +816,32 @@ void session::refuse(state_errc code, const std::string& message) {
 
 void session::refuse_header_limit() {
   auto limit = std::to_string(ctx_.limits.header_limit);
-  // The parser knows the target once the request line is in. Without one,
-  // the request line alone was over the limit: a URI too long, which RFC
-  // 9112 3 answers with 414, not with 431.
-  if (parser_->get().target().empty())
-    return refuse_oversized(414, "request line exceeds " + limit + " bytes");
+  auto overflow = parser_->overflowed();
+  if (overflow == bounded_request_parser::overflow::trailer)
+    return refuse(state_errc::bad_request,
+                  "trailer fields after a chunked body are not accepted");
+  // Refused while its fields came in: the answer carries the client's
+  // X-Request-Id when the fields parsed so far hold it.
+  if (overflow != bounded_request_parser::overflow::none)
+    request_id_ = client_request_id();
+  if (overflow == bounded_request_parser::overflow::fields)
+    return refuse_oversized(431, "more than "
+                                   + std::to_string(
+                                     ctx_.limits.max_header_fields)
+                                   + " header fields");
+  // A request line alone over the limit is a URI too long, which RFC 9112
+  // 3 answers with 414, not with 431. The parser knows the target once it
+  // parsed the request line, but it waits for the whole header to parse a
+  // line that did not come whole in the first read: then the buffer still
+  // holds the request line, and its end tells.
+  if (parser_->get().target().empty()) {
+    auto held = static_cast<const char*>(buffer_.data().data());
+    auto text = std::string_view{held, buffer_.size()};
+    auto line_end = text.find("\r\n");
+    if (line_end == std::string_view::npos
+        || line_end >= ctx_.limits.header_limit)
+      return refuse_oversized(414, "request line exceeds " + limit + " bytes");
+  }
   refuse_oversized(431, "request header exceeds " + limit + " bytes");
 }
 

@@ -26,6 +26,7 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
+#include "http/bounded_parser.hpp"
 #include "http/connection_context.hpp"
 #include "http/message.hpp"
 #include "http/routes.hpp"
@@ -190,7 +191,7 @@ private:
   boost::beast::basic_stream<boost::asio::ip::tcp, connection_executor>
     stream_;
   boost::beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<bounded_request_parser> parser_;
   bhttp::response<bhttp::empty_body> continue_;
   std::string wire_;
   /// What wire_ and chunk_ hold, as counted in ctx_.replies.

@@ -256,6 +256,14 @@ TEST_CASE("garbage, truncated and oversized requests leave the service up") {
                                       + " HTTP/1.1\r\nHost: x\r\n\r\n",
                                     3s);
     CHECK(long_target.rfind("HTTP/1.1 414", 0) == 0);
+    // A long target (10 KiB, the line under the limit) and a header that
+    // takes the whole past it: the header is too large, not the URI.
+    auto long_both = raw_exchange(svc.port(),
+                                  "GET /v1/state/" + std::string(10000, 'k')
+                                    + " HTTP/1.1\r\nHost: x\r\nX-Pad: "
+                                    + std::string(7000, 'p') + "\r\n\r\n",
+                                  3s);
+    CHECK(long_both.rfind("HTTP/1.1 431", 0) == 0);
   }
   SECTION("bad framing") {
     auto out = raw_exchange(svc.port(),
@@ -521,6 +529,52 @@ TEST_CASE("more than 100 header fields get 431") {
   auto many = raw_exchange(svc.port(), request_with(3000), 5s);
   CHECK(many.rfind("HTTP/1.1 431", 0) == 0);
   require_serving(svc);
+}
+
+TEST_CASE("header fields sent a few at a time are counted across reads, "
+          "and refused before the header ends") {
+  // Each send ends one byte into the next field, so each read of the
+  // server's parser ends on whole fields (a field is whole once the byte
+  // after its CRLF is in). Beast's header_limit saw only what one read left
+  // unparsed, and the fields piled up (a heap allocation each) until the
+  // header ended or read_timeout ran out, with no token asked for yet.
+  service_process svc{"http:\n  read_timeout: 60s\n"};
+  raw_socket s{svc.port()};
+  REQUIRE(s.send("GET /healthz HTTP/1.1\r\nHost: x\r\na"));
+  bool closed = false;
+  for (int i = 0; i < 400 && !closed; ++i) { // 400 fields
+    closed = !s.send(": b\r\na");
+    std::this_thread::sleep_for(1ms);
+  }
+  auto answer = s.receive(3s);
+  CHECK(answer.rfind("HTTP/1.1 431", 0) == 0);
+  CHECK(answer.find("more than 100 header fields") != std::string::npos);
+  // The bytes too, with no more fields than allowed: 80 fields of 300
+  // bytes, 24 KB.
+  raw_socket big{svc.port()};
+  REQUIRE(big.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX"));
+  closed = false;
+  for (int i = 0; i < 80 && !closed; ++i) {
+    closed = !big.send("-" + std::to_string(i) + ": " + std::string(290, 'v')
+                       + "\r\nX");
+    std::this_thread::sleep_for(1ms);
+  }
+  auto bytes_answer = big.receive(3s);
+  CHECK(bytes_answer.rfind("HTTP/1.1 431", 0) == 0);
+  CHECK(bytes_answer.find("request header exceeds") != std::string::npos);
+  require_serving(svc);
+}
+
+TEST_CASE("an HTTP/1.0 request's Expect: 100-continue gets no interim answer") {
+  service_process svc;
+  raw_socket s{svc.port()};
+  REQUIRE(s.send("PUT /v1/state/expect10 HTTP/1.0\r\nContent-Length: 3\r\n"
+                 "Expect: 100-continue\r\n\r\n"));
+  auto early = s.receive(500ms);
+  CHECK(early.find(" 100 ") == std::string::npos);
+  REQUIRE(s.send("abc"));
+  auto answer = early + s.receive(3s);
+  CHECK(answer.rfind("HTTP/1.0 201", 0) == 0);
 }
 
 TEST_CASE("a chunk-size line that never ends gets 400 instead of filling "
