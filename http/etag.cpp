@@ -38,9 +38,10 @@ std::optional<entity_tag> take_tag(std::string_view& s) {
     if (c < 0x21 || c == 0x7F)
       return std::nullopt;
   // Ours only when it is exactly the form we send: strong comparison is
-  // byte for byte, so "007" is not "7".
+  // byte for byte, so "007" is not "7". No value has version 0 (a backend
+  // may use 0 for "absent"): "0" is a tag that matches nothing.
   auto v = parse_etag(opaque);
-  if (v && format_etag(*v) == opaque)
+  if (v && *v != 0 && format_etag(*v) == opaque)
     tag.version = v;
   s.remove_prefix(close + 1);
   return tag;

@@ -54,7 +54,8 @@ caf::error not_found() {
 caf::error condition_problem(const condition& cond, version_t live) {
   if (cond.kind == condition::if_absent && live != 0)
     return make_state_error(state_errc::version_mismatch, "key exists");
-  if (cond.kind == condition::if_version && live != cond.version)
+  if (cond.kind == condition::if_version
+      && (live == 0 || live != cond.version)) // 0 is no version
     return make_state_error(state_errc::version_mismatch,
                             live != 0 ? "version differs"
                                       : "key does not exist");

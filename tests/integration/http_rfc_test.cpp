@@ -109,6 +109,10 @@ TEST_CASE("If-Match takes * and lists on writes, and weak tags never match") {
   CHECK(error_code_of(absent.body) == "version_mismatch");
   CHECK(c.del(key, {{"If-Match", "*"}}).status == 412);
   CHECK(c.get(key).status == 404); // the 412 wrote nothing
+  // "0" is no version this service hands out: it matches nothing.
+  CHECK(c.put(key, "x", {{"If-Match", "\"0\""}}).status == 412);
+  CHECK(c.del(key, {{"If-Match", "\"0\""}}).status == 412);
+  CHECK(c.get(key).status == 404);
   auto v1 = c.put(key, "v1").header("etag");
   REQUIRE(!v1.empty());
   auto star = c.put(key, "v2", {{"If-Match", "*"}});

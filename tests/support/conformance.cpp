@@ -162,6 +162,15 @@ void check_conditions(state_store& s, unix_ms now) {
     REQUIRE_FALSE(r);
     CHECK(failure(r.error()) == state_errc::version_mismatch);
     CHECK_FALSE(s.get("order:t:none", now));
+    // Version 0 is no version, not a name for "absent" (If-Match: "0").
+    auto zero = s.set(put("order:t:none", "x", condition::matches(0)), 0, now);
+    REQUIRE_FALSE(zero);
+    CHECK(failure(zero.error()) == state_errc::version_mismatch);
+    CHECK_FALSE(s.get("order:t:none", now));
+    auto gone = s.erase(delete_request{"order:t:none", condition::matches(0)},
+                        now);
+    REQUIRE_FALSE(gone);
+    CHECK(failure(gone.error()) == state_errc::version_mismatch);
   }
   SECTION("if_absent creates once") {
     auto first = s.set(put("order:t:once", "1", condition::absent()), 0, now);
