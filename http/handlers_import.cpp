@@ -144,9 +144,13 @@ private:
   /// being written (a later line for it must land after the earlier one),
   /// or every line is out; answers once the last write is back.
   void pump() {
+    size_t skips_left = check_slice;
     while (!failure_ && in_flight_.size() < import_window) {
-      if (!next_line())
+      if (!next_line(skips_left)) {
+        if (skips_left == 0)
+          return resume_later();
         break;
+      }
       if (in_flight_.count(pending_->key))
         break; // resumes when that key's write is back
       if (!send(*pending_))
@@ -156,12 +160,29 @@ private:
     finish_if_done();
   }
 
-  /// Reads the next line into pending_ (unless one is waiting there).
-  bool next_line() {
+  /// A slice of expired lines was passed over in this step: the rest
+  /// waits for the next one, so the io thread serves other connections in
+  /// between (a body of a million expired lines is parsed again here, as
+  /// the check parsed it) and http.request_timeout bounds each step.
+  void resume_later() {
+    if (resume_due_)
+      return;
+    resume_due_ = true;
+    auto self = shared_from_this();
+    sink_->next_step([self] {
+      self->resume_due_ = false;
+      self->pump();
+    });
+  }
+
+  /// Reads the next line into pending_ (unless one is waiting there),
+  /// passing over at most `skips_left` expired lines (counted down; false
+  /// at 0, with lines perhaps left).
+  bool next_line(size_t& skips_left) {
     if (pending_)
       return true;
     std::string_view line;
-    while (reader_.next(line)) {
+    while (skips_left > 0 && reader_.next(line)) {
       if (line.empty())
         continue; // only trailing blank lines passed the check
       std::string problem;
@@ -177,6 +198,7 @@ private:
           && pending_->expires_at_ms <= unix_now_ms()) {
         ++expired_;
         pending_.reset();
+        --skips_left;
         continue;
       }
       return true;
@@ -224,7 +246,7 @@ private:
   }
 
   void finish_if_done() {
-    if (!in_flight_.empty() || done_)
+    if (!in_flight_.empty() || done_ || resume_due_)
       return;
     if (failure_) {
       done_ = true;
@@ -256,6 +278,8 @@ private:
   std::unordered_set<std::string> in_flight_;
   caf::error failure_;
   bool done_ = false;
+  /// A step that goes on passing over expired lines is due.
+  bool resume_due_ = false;
   uint64_t imported_ = 0;
   uint64_t expired_ = 0;
 };

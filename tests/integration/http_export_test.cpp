@@ -292,6 +292,31 @@ TEST_CASE("an imported expiry is the absolute time it was exported with") {
   CHECK(svc.stop(SIGTERM) == 0);
 }
 
+TEST_CASE("an import passes over expired lines a slice per step, and "
+          "imports the lines after them") {
+  // 40,000 expired lines (more than two steps' slices), live lines between
+  // and after them: every live one is written, every expired one counted.
+  service_process svc{"state:\n  type: memory\n  shards: 2\n  max_items: 0\n"};
+  http_client c{svc.port()};
+  auto past = std::to_string(now_ms() - 1);
+  std::string body;
+  int live = 0;
+  for (int i = 0; i < 40'000; ++i) {
+    body += line("state:old:" + std::to_string(i), "b2xk", past);
+    if (i % 10'000 == 9'999)
+      body += line("state:live:" + std::to_string(live++), "bGl2ZQ==");
+  }
+  body += line("state:live:" + std::to_string(live++), "bGl2ZQ==");
+  auto r = c.request("POST", "/v1/import", body);
+  REQUIRE(r.status == 200);
+  CHECK(json_of(r).at("imported").as_int64() == live);
+  CHECK(json_of(r).at("expired").as_int64() == 40'000);
+  for (int i = 0; i < live; ++i)
+    CHECK(c.get("/v1/state/state:live:" + std::to_string(i)).body == "live");
+  CHECK(c.get("/v1/state/state:old:0").status == 404);
+  CHECK(svc.stop(SIGTERM) == 0);
+}
+
 TEST_CASE("a key named twice in one import ends with its last line") {
   service_process svc{"state:\n  type: memory\n  shards: 2\n"};
   http_client c{svc.port()};
