@@ -1493,23 +1493,31 @@ void retry_unreadable_index_reads(shard_ptr self) {
 /// several shards, applied by the first one's store): their expiries, as
 /// the store holds them now, replace what this shard tracked of them, or a
 /// TTL a transaction took off would still end in an expire event, and take
-/// a live key out of the indexes. Keys that cannot be read are no longer
-/// tracked: an expiry unannounced costs less than a live key reported gone.
+/// a live key out of the indexes. A key found absent is no longer tracked
+/// (a TTL the transaction set that passed before this read goes without an
+/// event); when the store cannot be read, or a value cannot, what was
+/// tracked stays.
 void follow_expiries(shard_ptr self, const std::vector<std::string>& keys) {
   auto& st = self->state;
   if (!st.changes.tracks_expiries())
     return;
-  auto read = read_readable(*st.store, keys, now_of(self));
-  std::vector<bool> unknown(keys.size(), !read);
-  if (read)
-    for (auto i : read->unreadable)
-      unknown[i] = true;
-  for (size_t i = 0; i < keys.size(); ++i) {
-    unix_ms expires_at = 0;
-    if (!unknown[i] && read->entries[i].found())
-      expires_at = read->entries[i].expires_at_ms;
-    st.changes.follow_expiry(keys[i], expires_at);
-  }
+  std::vector<std::string> mine;
+  for (auto& key : keys)
+    if (st.changes.owns(key))
+      mine.push_back(key);
+  if (mine.empty())
+    return;
+  auto read = read_readable(*st.store, mine, now_of(self));
+  if (!read)
+    return;
+  std::vector<bool> unknown(mine.size(), false);
+  for (auto i : read->unreadable)
+    unknown[i] = true;
+  for (size_t i = 0; i < mine.size(); ++i)
+    if (!unknown[i])
+      st.changes.follow_expiry(mine[i], read->entries[i].found()
+                                          ? read->entries[i].expires_at_ms
+                                          : 0);
 }
 
 void on_tick(shard_ptr self) {

@@ -17,8 +17,11 @@ namespace solver_state {
 /// and nodes whose messages have other fields fail the handshake instead
 /// of connecting and then failing at the first message they cannot read.
 /// Bump the number whenever a type of messages/ that crosses the wire
-/// changes its fields (2: batch reads name the values they cannot read).
-constexpr const char* node_app_identifier = "solver-state/2";
+/// changes its fields, or what a field means (2: batch reads name the
+/// values they cannot read; 3: query cursors carry a digest of their query,
+/// which a node of version 2 cannot read, and would merge owners' pages
+/// past where one of them ended).
+constexpr const char* node_app_identifier = "solver-state/3";
 
 /// True when this process takes part in distribution (node.listen or
 /// node.peers set); only then is the middleman loaded.

@@ -103,11 +103,16 @@ public:
   /// tests.
   size_t value_walk_visits() const { return value_walk_visits_; }
 
+  /// The conditions of a request (checked by problem()) resolved once,
+  /// for still_matches over the items of a page.
+  class resolved_query;
+
   /// The version the index holds of an item of an earlier page of `req`
   /// (run) when the key still matches with the same sort value: a write
   /// between a collector's find and its confirmation leaves the item where
   /// the page put it, or takes it out of the page (nullopt).
   std::optional<version_t> still_matches(const query_request& req,
+                                         const resolved_query& conditions,
                                          const query_item& item,
                                          unix_ms now) const;
 
@@ -264,6 +269,23 @@ private:
   uint32_t pass_ = 0;
   std::vector<std::string_view> paths_scratch_;
   std::vector<std::optional<index_value>> fields_scratch_;
+};
+
+/// Made once per confirmed page: sorting an in's thousand values for each
+/// item a write moved would cost more than the check itself.
+class index_set::resolved_query {
+public:
+  resolved_query(const index_set& set, const query_request& req)
+    : where_(set.resolve(req, sorted_)) {
+  }
+  // where_ points into sorted_.
+  resolved_query(const resolved_query&) = delete;
+  resolved_query& operator=(const resolved_query&) = delete;
+
+private:
+  friend class index_set;
+  std::vector<std::vector<index_value>> sorted_;
+  std::vector<resolved_condition> where_;
 };
 
 // Inline: the B-tree calls these a dozen times per search.

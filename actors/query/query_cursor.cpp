@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "messages/errors.hpp"
 
@@ -55,6 +56,26 @@ std::string digest_part(const query_request& req) {
   return buf;
 }
 
+/// A condition's value as the digest takes it: the same text on every
+/// node. %La is not (x86's long double prints 7 as 0xep-1, aarch64's as
+/// 0x1.cp+2), so a number goes in as the bits of its nearest double: two
+/// values closer than that tie, which costs a digest nothing.
+void append_portable(std::string& out, const index_value& v) {
+  if (!v.is_number) {
+    out += 's' + std::to_string(v.text.size()) + ":" + v.text;
+    return;
+  }
+  auto d = static_cast<double>(v.number);
+  if (d == 0)
+    d = 0; // -0 is 0
+  uint64_t bits = 0;
+  std::memcpy(&bits, &d, sizeof bits);
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "n%016llx",
+                static_cast<unsigned long long>(bits));
+  out += buf;
+}
+
 } // namespace
 
 uint64_t query_digest(const query_request& req) {
@@ -68,7 +89,7 @@ uint64_t query_digest(const query_request& req) {
                 + std::to_string(c.op);
     for (auto& v : values) {
       text += ':';
-      append_value(text, v);
+      append_portable(text, v);
     }
     conditions.push_back(std::move(text));
   }

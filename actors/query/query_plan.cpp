@@ -437,15 +437,14 @@ caf::expected<query_page> index_set::run(const query_request& req,
   return page;
 }
 
-std::optional<version_t> index_set::still_matches(const query_request& req,
-                                                 const query_item& item,
-                                                 unix_ms now) const {
+std::optional<version_t>
+index_set::still_matches(const query_request& req,
+                         const resolved_query& conditions,
+                         const query_item& item, unix_ms now) const {
   auto it = keys_.find(item.key);
   if (it == keys_.end())
     return std::nullopt;
-  std::vector<std::vector<index_value>> sorted;
-  auto where = resolve(req, sorted);
-  if (!matches(*it, req, where, now))
+  if (!matches(*it, req, conditions.where_, now))
     return std::nullopt;
   if (!req.order_by.empty()) {
     auto* sort = field(*it, *position_of(req.order_by));

@@ -345,6 +345,7 @@ caf::expected<query_page> shard_indexes::confirm(state_store& store,
   if (auto err = set_.problem(req))
     return err;
   query_page out;
+  index_set::resolved_query conditions{set_, req};
   size_t bytes = 0; // of values on the page
   size_t done = 0;  // found items read and decided
   std::vector<std::string> keys;
@@ -360,8 +361,8 @@ caf::expected<query_page> shard_indexes::confirm(state_store& store,
                            &page_value_bytes_);
     if (!read)
       return std::move(read.error());
-    if (!take_confirmed(req, found, done, *read, now, max_reply_bytes, bytes,
-                        out))
+    if (!take_confirmed(req, conditions, found, done, *read, now,
+                        max_reply_bytes, bytes, out))
       break; // the values on the page reached the budget
     done += read->entries.size();
     if (done < found.size() && !out.items.empty()) {
@@ -373,6 +374,7 @@ caf::expected<query_page> shard_indexes::confirm(state_store& store,
 }
 
 bool shard_indexes::take_confirmed(const query_request& req,
+                                   const index_set::resolved_query& conditions,
                                    std::vector<query_item>& found,
                                    size_t from, readable_batch& read,
                                    unix_ms now, size_t max_reply_bytes,
@@ -392,7 +394,7 @@ bool shard_indexes::take_confirmed(const query_request& req,
     if (e.version != item.version) {
       // Written since it was found, the key stays when it still matches in
       // the same place and the index holds what the backend does.
-      auto now_at = set_.still_matches(req, item, now);
+      auto now_at = set_.still_matches(req, conditions, item, now);
       if (!now_at || *now_at != e.version) {
         // Else the index missed a change (an eviction, a drift), or had not
         // heard of it yet (another instance's write, its feed message still
@@ -404,7 +406,7 @@ bool shard_indexes::take_confirmed(const query_request& req,
                       shard_, item.key, now_at.value_or(item.version),
                       e.version);
         take_read(item.key, e);
-        now_at = set_.still_matches(req, item, now);
+        now_at = set_.still_matches(req, conditions, item, now);
         if (!now_at || *now_at != e.version)
           continue;
       }

@@ -184,8 +184,10 @@ private:
   /// Confirms found[from, from + read.entries.size()) against what `read`
   /// found, onto `out` (`bytes`: of values on it so far); false when the
   /// page's values reached `max_reply_bytes` (its cursor is set).
-  bool take_confirmed(const query_request& req, std::vector<query_item>& found,
-                      size_t from, readable_batch& read, unix_ms now,
+  bool take_confirmed(const query_request& req,
+                      const index_set::resolved_query& conditions,
+                      std::vector<query_item>& found, size_t from,
+                      readable_batch& read, unix_ms now,
                       size_t max_reply_bytes, size_t& bytes, query_page& out);
 
   index_set set_;

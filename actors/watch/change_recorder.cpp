@@ -18,9 +18,19 @@ void change_recorder::stage(change_cause cause, std::string key,
   staged_.push_back(std::move(ev));
 }
 
+void change_recorder::expire_if_due(const std::string& key) {
+  auto it = due_.find(key);
+  if (it == due_.end() || it->second > last_due_check_)
+    return;
+  unschedule(key, it->second);
+  due_.erase(it);
+  stage(change_cause::expire, key, 0, {});
+}
+
 void change_recorder::put(std::string key, version_t version,
                           std::string value, unix_ms expires_at) {
   if (track_expiries_) {
+    expire_if_due(key);
     if (expires_at > 0)
       track(key, expires_at);
     else
@@ -31,8 +41,10 @@ void change_recorder::put(std::string key, version_t version,
 }
 
 void change_recorder::erase(std::string key) {
-  if (track_expiries_)
+  if (track_expiries_) {
+    expire_if_due(key);
     untrack(key);
+  }
   stage(change_cause::del, std::move(key), 0, {});
 }
 
@@ -99,6 +111,7 @@ void change_recorder::track_only(
 }
 
 bool change_recorder::expire_due(unix_ms now, size_t limit) {
+  last_due_check_ = now;
   for (size_t n = 0; n < limit; ++n) {
     if (by_time_.empty() || by_time_.begin()->first > now)
       return false;

@@ -48,6 +48,9 @@ public:
 
   bool tracks_expiries() const { return track_expiries_; }
 
+  /// Whether this shard tracks `key`'s expiry: one of its own.
+  bool owns(std::string_view key) const { return !owns_ || owns_(key); }
+
   /// What a read of `key` found it to expire at (0: no expiry, or gone),
   /// replacing what was tracked: a key of this shard that another shard
   /// wrote (a transaction it applied for several shards).
@@ -98,6 +101,10 @@ private:
   void untrack(const std::string& key);
   /// Removes the by_time_ entry of `key` due at `at`.
   void unschedule(const std::string& key, unix_ms at);
+  /// Stages the expiry of `key` when it was due at the last expire_due
+  /// but left for a later one (past its bound): a write of the key would
+  /// otherwise stop tracking it unheard.
+  void expire_if_due(const std::string& key);
 
   bool track_expiries_;
   std::function<bool(std::string_view)> owns_;
@@ -105,6 +112,8 @@ private:
   std::vector<change_event> staged_;
   std::unordered_map<std::string, unix_ms> due_;
   std::multimap<unix_ms, std::string> by_time_;
+  /// The time of the last expire_due.
+  unix_ms last_due_check_ = 0;
 };
 
 } // namespace solver_state

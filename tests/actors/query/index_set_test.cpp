@@ -484,6 +484,13 @@ TEST_CASE("a cursor is tied to its query's prefix and conditions, written "
   REQUIRE(back);
   REQUIRE(*back);
   CHECK((*back)->key == "o:7");
+  // -0 is 0: the same query.
+  auto zero = req;
+  zero.where[1].values[0] = index_value::of(0.0L);
+  auto minus_zero = zero;
+  minus_zero.where[1].values[0] = index_value::of(-0.0L);
+  CHECK(query_digest(zero) == query_digest(minus_zero));
+  CHECK(query_digest(zero) != query_digest(req));
   // A cursor made before cursors were tied (c1) is still read.
   req.cursor = "c1:deadline:a:n0x1.cp+2:o:7";
   back = decode_cursor(req);

@@ -161,6 +161,23 @@ TEST_CASE("the recorder stages expiries a bounded chunk at a time, tracks "
   auto late = r.take();
   REQUIRE(late.size() == 1);
   CHECK(late[0].key == "own:b");
+  // A key due but left past the bound, then written: its expire event
+  // comes first, not never.
+  r.put("own:x", 5, "v", 600);
+  r.put("own:y", 6, "v", 601);
+  r.take();
+  CHECK(r.expire_due(700, 1)); // own:x staged, own:y left for later
+  r.put("own:y", 7, "again", 0);
+  r.erase("own:x"); // staged already: nothing more of its expiry
+  auto order = r.take();
+  REQUIRE(order.size() == 4);
+  CHECK(order[0].key == "own:x");
+  CHECK(order[0].why() == change_cause::expire);
+  CHECK(order[1].key == "own:y");
+  CHECK(order[1].why() == change_cause::expire);
+  CHECK(order[2].why() == change_cause::put);
+  CHECK(order[3].why() == change_cause::del);
+  CHECK(r.tracked() == 0);
 }
 
 TEST_CASE("a memory store's watcher gets every change of its prefix in "
