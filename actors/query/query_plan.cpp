@@ -372,8 +372,14 @@ struct index_set::plan {
         end = s.upper_bound(set.probe_at(c.index, *v, {}, 1));
     }
     for (; it != end; ++it)
-      if (take(it->owner))
+      if (take(it->owner)) {
         found.push_back(hit_of(it->owner));
+        // Only the first `wanted` in the page's order can be kept: past
+        // twice that, the rest go, so a condition that a million keys meet
+        // holds two pages of hits, not a million (24 bytes each).
+        if (found.size() >= 2 * wanted)
+          sort_found();
+      }
     sort_found();
   }
 };
