@@ -156,6 +156,53 @@ std::optional<index_value> field_of(const boost::json::value& v) {
 /// Numbers are rounded as simdjson rounds them (parse_json_exact), and
 /// nesting is allowed as deep as simdjson allows it: a field reads the same
 /// whichever of the two reads its document.
+/// `text` with each number's exponent of ten digits or more (past its
+/// leading zeros) written as 999999999: read as a double it is the same
+/// infinity or zero, where Boost.JSON refuses the whole document
+/// (exponent_overflow, past INT_MAX) and simdjson too, which would leave
+/// every other field of the value unindexed. Strings are copied as they
+/// are.
+std::string with_exponents_clamped(std::string_view text) {
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    out += c;
+    if (in_string) {
+      if (c == '\\' && i + 1 < text.size())
+        out += text[++i];
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      continue;
+    }
+    // Outside strings an e follows a digit only in a number's exponent
+    // (true and false have theirs after a letter).
+    if ((c != 'e' && c != 'E') || i == 0 || !digit(text[i - 1]))
+      continue;
+    size_t j = i + 1;
+    if (j < text.size() && (text[j] == '+' || text[j] == '-'))
+      out += text[j++];
+    size_t first = j;
+    while (j < text.size() && text[j] == '0')
+      ++j;
+    size_t significant = j;
+    while (j < text.size() && digit(text[j]))
+      ++j;
+    if (j - significant >= 10)
+      out += "999999999";
+    else
+      out.append(text.substr(first, j - first));
+    i = j - 1;
+  }
+  return out;
+}
+
 void extract_with_boost(std::string_view value,
                         const std::vector<std::string_view>& paths,
                         std::vector<std::optional<index_value>>& out) {
@@ -165,6 +212,12 @@ void extract_with_boost(std::string_view value,
   boost::json::parse_options options;
   options.max_depth = simdjson::DEFAULT_MAX_DEPTH;
   auto doc = parse_json_exact(value, ec, &mr, options);
+  std::string clamped;
+  if (ec == boost::json::error::exponent_overflow) {
+    clamped = with_exponents_clamped(value);
+    ec = {};
+    doc = parse_json_exact(clamped, ec, &mr, options);
+  }
   if (ec || !doc.is_object())
     return;
   for (size_t i = 0; i < paths.size(); ++i) {

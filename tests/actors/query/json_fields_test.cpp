@@ -189,6 +189,19 @@ TEST_CASE("a number past the double range is not indexed (no query can name "
   CHECK_FALSE(field(R"({"n":-1e400})", "/n"));
   CHECK(field(R"({"n":1e308})", "/n")
         == index_value::of(static_cast<long double>(1e308)));
+  // An exponent past what the JSON readers count (INT_MAX) is not indexed
+  // either, and hides no other field; one written with leading zeros is
+  // an exponent like any other; strings that look like one are left alone.
+  auto doc = std::string{R"({"s":"pending","n":1e9999999999,)"}
+             + R"("z":-2.5E-99999999999,"k":"1e99999999999",)"
+             + R"("lead":1e0000000000002,"esc":"a\"1e12345678901"})";
+  CHECK(field(doc, "/s") == index_value::of(std::string{"pending"}));
+  CHECK_FALSE(field(doc, "/n"));
+  CHECK(field(doc, "/z") == index_value::of(0.0L));
+  CHECK(field(doc, "/k") == index_value::of(std::string{"1e99999999999"}));
+  CHECK(field(doc, "/lead") == index_value::of(100.0L));
+  CHECK(field(doc, "/esc")
+        == index_value::of(std::string{"a\"1e12345678901"}));
 }
 
 TEST_CASE("a decimal reads as the nearest double to its text, whichever "
