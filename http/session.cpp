@@ -252,14 +252,8 @@ bool session::refuse_on_header() {
   auto& req = parser_->get();
   match_ = ctx_.handlers.resolve(req);
   route_ = match_.route;
-  auto fields = static_cast<size_t>(std::distance(req.begin(), req.end()));
-  header_fields_ = fields;
-  if (fields > ctx_.limits.max_header_fields) {
-    refuse_oversized(431, "more than "
-                            + std::to_string(ctx_.limits.max_header_fields)
-                            + " header fields");
-    return true;
-  }
+  // The number of fields and the header's bytes were bounded as the parser
+  // read them (bounded_parser.hpp).
   bool importing = match_.route == route_id::import_keys
                    && method_of(req.method_string()) == method_id::post;
   body_limit_ = importing ? ctx_.limits.max_import_bytes
@@ -362,14 +356,10 @@ void session::on_read_error(beast::error_code ec) {
 }
 
 void session::serve() {
+  // A chunked body's trailer fields, which a handler would take for header
+  // fields (an If-Match sent last), never get here: the parser refuses the
+  // first (bounded_parser.hpp).
   auto& req = parser_->get();
-  // A chunked body's trailer fields would be added to the header, where a
-  // handler would take them for header fields (an If-Match sent last): the
-  // parser refuses the first (bounded_parser.hpp); checked again here.
-  if (static_cast<size_t>(std::distance(req.begin(), req.end()))
-      != header_fields_)
-    return refuse(state_errc::bad_request,
-                  "trailer fields after a chunked body are not accepted");
   method_ = method_of(req.method_string());
   version_ = req.version();
   keep_alive_ = req.keep_alive();

@@ -245,9 +245,6 @@ private:
   /// The framing and the pieces as buffers, less what is written.
   std::vector<boost::asio::const_buffer> chunk_buffers_;
   size_t streamed_bytes_ = 0;
-  /// The request's header fields when its header was read (trailer fields
-  /// come after the body).
-  size_t header_fields_ = 0;
 };
 
 } // namespace solver_state::gateway

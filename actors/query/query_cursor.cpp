@@ -49,10 +49,10 @@ std::string order_part(const query_request& req) {
   return req.order_by + ":" + (req.descending ? "d" : "a") + ":";
 }
 
-std::string digest_part(const query_request& req) {
+std::string digest_part(uint64_t digest) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "%016llx:",
-                static_cast<unsigned long long>(query_digest(req)));
+                static_cast<unsigned long long>(digest));
   return buf;
 }
 
@@ -61,10 +61,8 @@ std::string digest_part(const query_request& req) {
 /// 0x1.cp+2), so a number goes in as the bits of its nearest double: two
 /// values closer than that tie, which costs a digest nothing.
 void append_portable(std::string& out, const index_value& v) {
-  if (!v.is_number) {
-    out += 's' + std::to_string(v.text.size()) + ":" + v.text;
-    return;
-  }
+  if (!v.is_number)
+    return append_value(out, v);
   auto d = static_cast<double>(v.number);
   if (d == 0)
     d = 0; // -0 is 0
@@ -112,7 +110,12 @@ int query_order::three_way(const index_value* va, std::string_view ka,
 
 std::string encode_cursor(const query_request& req,
                           const query_position& pos) {
-  auto out = "c2:" + digest_part(req) + order_part(req);
+  return encode_cursor(req, pos, query_digest(req));
+}
+
+std::string encode_cursor(const query_request& req, const query_position& pos,
+                          uint64_t digest) {
+  auto out = "c2:" + digest_part(digest) + order_part(req);
   if (!pos.value)
     out += 'k';
   else
@@ -124,14 +127,22 @@ std::string encode_cursor(const query_request& req,
 
 caf::expected<std::optional<query_position>>
 decode_cursor(const query_request& req) {
-  const auto& c = req.cursor;
+  // Only a c2 cursor needs the digest: made here, not for a first page.
+  if (req.cursor.rfind("c2:", 0) != 0)
+    return decode_cursor(req.cursor, req, 0);
+  return decode_cursor(req.cursor, req, query_digest(req));
+}
+
+caf::expected<std::optional<query_position>>
+decode_cursor(const std::string& c, const query_request& req,
+              uint64_t digest_of_req) {
   if (c.empty())
     return std::optional<query_position>{};
   bool tied = c.rfind("c2:", 0) == 0;
   if (!tied && c.rfind("c1:", 0) != 0)
     return bad_cursor("not a cursor this service made (pass next_cursor "
                       "as it came)");
-  auto digest = tied ? digest_part(req) : std::string{};
+  auto digest = tied ? digest_part(digest_of_req) : std::string{};
   size_t at = 3 + digest.size();
   auto order = order_part(req);
   if (c.size() < at || c.compare(at, order.size(), order) != 0)

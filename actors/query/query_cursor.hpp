@@ -54,10 +54,22 @@ uint64_t query_digest(const query_request& req);
 /// The cursor that resumes `req` after `pos`.
 std::string encode_cursor(const query_request& req, const query_position& pos);
 
+/// The same with the request's query_digest made already: a page that
+/// decodes its cursor and encodes the next one (or reads several owners'
+/// cursors) digests its conditions once, an in's thousand values included.
+std::string encode_cursor(const query_request& req, const query_position& pos,
+                          uint64_t digest);
+
 /// The position `req.cursor` resumes after; nothing for an empty cursor;
 /// bad_request for a cursor that is not one of ours or belongs to a query
 /// with another prefix, other conditions or another order.
 caf::expected<std::optional<query_position>>
 decode_cursor(const query_request& req);
+
+/// The same for `cursor` (an owner's page's) in place of req.cursor, with
+/// the request's query_digest made already.
+caf::expected<std::optional<query_position>>
+decode_cursor(const std::string& cursor, const query_request& req,
+              uint64_t digest);
 
 } // namespace solver_state

@@ -31,12 +31,11 @@ query_position position_of(const query_request& req, const query_item& item) {
 }
 
 /// Where an owner's page ends, read back from its cursor.
-std::optional<query_position> end_of(query_request& probe,
-                                     const query_page& page) {
+std::optional<query_position> end_of(const query_request& req,
+                                     uint64_t digest, const query_page& page) {
   if (page.next_cursor.empty())
     return std::nullopt;
-  probe.cursor = page.next_cursor;
-  auto pos = decode_cursor(probe);
+  auto pos = decode_cursor(page.next_cursor, req, digest);
   if (!pos || !*pos)
     return std::nullopt; // not ours: cannot happen between our own owners
   return std::move(**pos);
@@ -53,10 +52,10 @@ query_page merge_query_pages(std::vector<query_page>& pages,
   };
   // An owner with more has returned everything up to its cursor, and
   // nothing after: past the earliest such cursor, items may be missing.
-  query_request probe = req; // an owner's cursor is tied to all of it
+  auto digest = query_digest(req); // owners' cursors are tied to it too
   std::optional<query_position> boundary;
   for (auto& page : pages)
-    if (auto end = end_of(probe, page))
+    if (auto end = end_of(req, digest, page))
       if (!boundary || order.before(*end, *boundary))
         boundary = std::move(end);
   query_page out;
@@ -99,9 +98,10 @@ query_page merge_query_pages(std::vector<query_page>& pages,
   }
   if (keep < out.items.size()) {
     out.items.resize(keep);
-    out.next_cursor = encode_cursor(req, position_of(req, out.items.back()));
+    out.next_cursor =
+      encode_cursor(req, position_of(req, out.items.back()), digest);
   } else if (boundary) {
-    out.next_cursor = encode_cursor(req, *boundary);
+    out.next_cursor = encode_cursor(req, *boundary, digest);
   }
   return out;
 }

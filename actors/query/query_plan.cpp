@@ -389,7 +389,8 @@ caf::expected<query_page> index_set::run(const query_request& req,
   value_walk_visits_ = 0;
   if (auto err = problem(req))
     return err;
-  auto cursor = decode_cursor(req);
+  auto digest = query_digest(req); // to read this cursor and make the next
+  auto cursor = decode_cursor(req.cursor, req, digest);
   if (!cursor)
     return std::move(cursor.error());
   plan p{*this, req, now, {}, {}, query_order{req}, std::move(*cursor),
@@ -439,7 +440,8 @@ caf::expected<query_page> index_set::run(const query_request& req,
     page.items.push_back(std::move(item));
   }
   if (more)
-    page.next_cursor = encode_cursor(req, p.position(p.found.back()));
+    page.next_cursor =
+      encode_cursor(req, p.position(p.found.back()), digest);
   return page;
 }
 

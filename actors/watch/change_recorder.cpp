@@ -65,7 +65,7 @@ void change_recorder::follow_expiry(const std::string& key,
 }
 
 void change_recorder::track(const std::string& key, unix_ms expires_at) {
-  if (owns_ && !owns_(key))
+  if (!owns(key))
     return; // its owner tracks it
   auto it = due_.find(key);
   if (it == due_.end()) {
