@@ -254,16 +254,33 @@ database::open(const rocksdb_config& cfg, size_t shards) {
   out->shards_.assign(handles.begin() + 1, handles.end());
   if (auto err = out->read_totals())
     return err;
+  // The column families alone cannot say whether the keys were placed by
+  // this count: an open that adds shards creates their families before it
+  // moves a key, so one stopped midway (a kill, a full disk) leaves the
+  // families of the new count around keys placed by the old one. The
+  // layout record, written once the move is done, can. A database from
+  // before the record has one shard (nothing to move) or is moved again
+  // (a no-op for keys already in place).
+  auto placed = out->read_layout();
+  bool settled = existing == shards
+                 && (placed ? *placed == shards : shards == 1);
   size_t moved = 0;
   // Every open takes the shards' snapshots off the disk, whoever opens: one
   // left there could outlive this open's writes. After a change of the
   // shard count they describe the keys of the old layout: none is kept.
   out->snapshots_.resize(shards);
-  for (size_t i = 0; existing == shards && i < shards; ++i) {
+  for (size_t i = 0; settled && i < shards; ++i) {
     auto kept = take_snapshot_file(cfg.base_path, snapshot_file_name(i));
-    if (kept)
-      out->snapshots_[i] = std::move(*kept);
-    else
+    if (kept && *kept) {
+      out->snapshots_[i] = unbind_snapshot(std::move(**kept),
+                                           out->totals_[i]);
+      if (!out->snapshots_[i])
+        spdlog::warn("rocksdb backend: the snapshot of shard {}'s indexes "
+                     "was not made of the data it holds now (written since "
+                     "by another run or tool); it builds them from the "
+                     "values",
+                     i);
+    } else if (!kept)
       spdlog::warn("rocksdb backend: {}; shard {} builds its indexes from the "
                    "values",
                    message_of(kept.error()), i);
@@ -272,12 +289,15 @@ database::open(const rocksdb_config& cfg, size_t shards) {
   // that may later trust a snapshot older than the data.
   if (auto err = remove_snapshot_files(cfg.base_path))
     return err;
-  if (existing != 0 && existing != shards) {
+  if (!settled && existing != 0) {
     if (auto err = out->move_to_owners(shards, &moved))
       return err;
     if (auto err = out->drop_shards_above(shards))
       return err;
   }
+  if (placed != shards)
+    if (auto err = out->write_layout(shards))
+      return err;
   uint64_t keys = 0;
   for (auto& t : out->totals_)
     keys += t.keys;
@@ -315,10 +335,40 @@ caf::error database::read_totals() {
   return {};
 }
 
+std::optional<size_t> database::read_layout() {
+  std::string bytes;
+  auto st = db_->Get(rocksdb::ReadOptions{}, shards_[0],
+                     rocksdb::Slice{layout_key.data(), layout_key.size()},
+                     &bytes);
+  if (st.ok() && !bytes.empty() && bytes.size() <= 6
+      && std::all_of(bytes.begin(), bytes.end(),
+                     [](char c) { return c >= '0' && c <= '9'; }))
+    return std::stoul(bytes);
+  if (!st.ok() && !st.IsNotFound())
+    spdlog::warn("rocksdb backend: reading the layout of {}: {}; every key "
+                 "is checked for its shard",
+                 path_, st.ToString());
+  else if (st.ok())
+    spdlog::warn("rocksdb backend: the layout record of {} is damaged; every "
+                 "key is checked for its shard",
+                 path_);
+  return std::nullopt;
+}
+
+caf::error database::write_layout(size_t shards) {
+  auto st = db_->Put(rocksdb::WriteOptions{}, shards_[0],
+                     rocksdb::Slice{layout_key.data(), layout_key.size()},
+                     std::to_string(shards));
+  if (!st.ok())
+    return status_error(st, "recording the shard count");
+  return sync_log();
+}
+
 caf::error database::move_to_owners(size_t count, size_t* moved) {
   rocksdb::WriteBatch batch;
   size_t in_batch = 0;
   std::vector<bool> touched(shards_.size(), false);
+  size_t damaged = 0;
   auto flush = [&]() -> caf::error {
     for (size_t i = 0; i < shards_.size(); ++i)
       if (touched[i])
@@ -342,14 +392,17 @@ caf::error database::move_to_owners(size_t count, size_t* moved) {
       if (to == from)
         continue;
       auto value = it->value();
+      // A damaged record moves as it is: its owner reports it on read, as
+      // it would have here, and a write replaces it. Failing the open for
+      // it would stop the store, and leave the move half done.
       auto expires = record_expiry(value.ToStringView());
-      if (!expires)
-        return make_state_error(state_errc::backend_error,
-                                path_ + ": the value of '" + std::string{key}
-                                  + "' is damaged");
+      if (!expires && damaged++ == 0)
+        spdlog::warn("rocksdb backend: {}: the record of '{}' is damaged; "
+                     "moved to its shard as it is",
+                     path_, std::string{key});
       batch.Put(shards_[to], it->key(), value);
       batch.Delete(shards_[from], it->key());
-      if (*expires != 0) {
+      if (expires && *expires != 0) {
         auto index = expiry_key(*expires, key);
         batch.Delete(shards_[from], index);
         batch.Put(shards_[to], index, rocksdb::Slice{});
@@ -373,6 +426,9 @@ caf::error database::move_to_owners(size_t count, size_t* moved) {
   if (in_batch > 0)
     if (auto err = flush())
       return err;
+  if (damaged > 1)
+    spdlog::warn("rocksdb backend: {}: {} damaged records moved as they are",
+                 path_, damaged);
   return sync_log();
 }
 

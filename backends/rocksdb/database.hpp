@@ -32,7 +32,8 @@ public:
   /// Opens base_path (creating it), with one column family per shard. When
   /// the last run had another shard count, first moves every key to the
   /// shard that owns it now, one atomic batch of moves at a time (a crash
-  /// midway leaves each key in exactly one shard; the next open goes on).
+  /// midway leaves each key in exactly one shard; the next open goes on,
+  /// told by the layout record, written only once every key is in place).
   static caf::expected<std::shared_ptr<database>>
   open(const rocksdb_config& cfg, size_t shards);
 
@@ -76,6 +77,12 @@ private:
   database() = default;
 
   caf::error read_totals();
+  /// The shard count of the layout record (record.hpp), or nullopt when
+  /// there is none (a new database, or one from before the record) or it
+  /// cannot be read.
+  std::optional<size_t> read_layout();
+  /// Records that every key is placed by `shards`, durably.
+  caf::error write_layout(size_t shards);
   caf::error move_to_owners(size_t count, size_t* moved);
   caf::error drop_shards_above(size_t count);
 

@@ -7,6 +7,7 @@
 //   <key>                          -> value record (version, expiry, value)
 //   "\x01" be64(expires_at) <key>  -> "" (the expiry index, for the sweep)
 //   "\x00meta"                     -> shard totals (keys, bytes, last version)
+//   "\x00layout" (shard 0 only)     -> the shard count every key is placed by
 // The totals are rewritten in the same write batch as every change, so after
 // a crash they are exact, and an open counts nothing.
 
@@ -24,6 +25,11 @@ constexpr std::string_view first_user_key{"\x20", 1};
 
 /// The key of the shard totals.
 constexpr std::string_view meta_key{"\x00meta", 5};
+
+/// The key of the layout record in shard 0: the shard count the keys were
+/// last placed by, written once a change of the count has moved every key
+/// (database::open).
+constexpr std::string_view layout_key{"\x00layout", 7};
 
 /// The byte every expiry-index key starts with.
 constexpr char expiry_tag = '\x01';

@@ -39,7 +39,29 @@ bool is_snapshot_name(const std::string& name) {
          && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
 }
 
+/// What ends a bound snapshot, after the encoded totals.
+constexpr std::string_view binding_tag{"rocksdb-snapshot-of/1"};
+
 } // namespace
+
+void bind_snapshot(std::string& bytes, const shard_totals& data) {
+  bytes += encode_totals(data);
+  bytes += binding_tag;
+}
+
+std::optional<std::string> unbind_snapshot(std::string bytes,
+                                           const shard_totals& data) {
+  auto totals = encode_totals(data);
+  auto tail = totals.size() + binding_tag.size();
+  if (bytes.size() < tail
+      || std::string_view{bytes}.substr(bytes.size() - binding_tag.size())
+           != binding_tag
+      || std::string_view{bytes}.substr(bytes.size() - tail, totals.size())
+           != totals)
+    return std::nullopt;
+  bytes.resize(bytes.size() - tail);
+  return bytes;
+}
 
 std::string snapshot_file_name(size_t shard) {
   return "query-" + std::to_string(shard) + ".snapshot";

@@ -15,7 +15,22 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "backends/rocksdb/record.hpp"
+
 namespace solver_state::rocks {
+
+/// Appends to a shard's snapshot the totals its data had when it was made
+/// (record.hpp: rewritten with every change, so any write since moves
+/// them). A snapshot is written after its shard closed the database, and
+/// another process may open and write it before the rename lands; an
+/// older build, or a tool, may write the data without removing snapshots.
+void bind_snapshot(std::string& bytes, const shard_totals& data);
+
+/// The snapshot without its binding when it was made of the data whose
+/// totals are `data`; nullopt otherwise (another run wrote since, or the
+/// file has no binding).
+std::optional<std::string> unbind_snapshot(std::string bytes,
+                                           const shard_totals& data);
 
 std::string snapshot_file_name(size_t shard);
 

@@ -87,7 +87,8 @@ rocksdb_store::rocksdb_store(std::shared_ptr<rocks::database> db,
     shard_(shard),
     budget_(std::move(budget)),
     fsync_(fsync),
-    totals_(db_->totals_at_open(shard)) {
+    totals_(db_->totals_at_open(shard)),
+    written_totals_(totals_) {
   totals_.last_version = std::max(totals_.last_version, first_version);
 }
 
@@ -191,8 +192,12 @@ version_t rocksdb_store::stage_put(rocksdb::WriteBatch& batch,
   if (old_expiry != expires_at) {
     if (old_expiry != 0)
       batch.Delete(cf, rocks::expiry_key(old_expiry, key));
-    if (expires_at != 0)
-      batch.Put(cf, rocks::expiry_key(expires_at, key), rocksdb::Slice{});
+    if (expires_at != 0) {
+      auto index = rocks::expiry_key(expires_at, key);
+      if (index < sweep_from_)
+        sweep_from_ = index; // the sweep starts at it
+      batch.Put(cf, index, rocksdb::Slice{});
+    }
   }
   if (before) {
     totals_.bytes -= std::min<uint64_t>(totals_.bytes,
@@ -256,6 +261,7 @@ caf::error rocksdb_store::write(rocksdb::WriteBatch& batch,
     return last_error_;
   }
   pending_ = true;
+  written_totals_ = totals_;
   last_error_ = caf::error{};
   return {};
 }
@@ -434,23 +440,31 @@ size_t rocksdb_store::sweep(unix_ms now, std::vector<std::string>* expired) {
   rocksdb::WriteBatch batch;
   std::vector<std::string> dropped;
   size_t seen = 0;
-  for (it->Seek(std::string(1, rocks::expiry_tag));
-       it->Valid() && seen < max_sweep_keys; it->Next(), ++seen) {
+  // Past the entries earlier sweeps deleted: their tombstones stay until a
+  // compaction drops them, and an iterator steps over each one, so a sweep
+  // from the first index key would cross every entry swept before it (10
+  // million after a mass expiry, quadratic over its steps).
+  std::string resume;
+  for (it->Seek(sweep_from_); it->Valid() && seen < max_sweep_keys;
+       it->Next(), ++seen) {
     auto parsed = rocks::parse_expiry_key(it->key().ToStringView());
-    if (!parsed)
-      continue;
-    auto [at, key_view] = *parsed;
-    std::string key{key_view};
-    auto held = peek(key);
-    if (!held)
-      break; // read again at the next sweep
-    if (*held && (*held)->expires_at == at) {
-      stage_erase(batch, key, **held); // removes the index entry too
-      dropped.push_back(std::move(key));
-    } else {
-      batch.Delete(cf, it->key()); // an entry the key no longer has
+    if (parsed) {
+      auto [at, key_view] = *parsed;
+      std::string key{key_view};
+      auto held = peek(key);
+      if (!held)
+        break; // read again at the next sweep
+      if (*held && (*held)->expires_at == at) {
+        stage_erase(batch, key, **held); // removes the index entry too
+        dropped.push_back(std::move(key));
+      } else {
+        batch.Delete(cf, it->key()); // an entry the key no longer has
+      }
     }
+    resume.assign(it->key().data(), it->key().size());
+    resume.push_back('\0'); // the least key after it
   }
+  report_sweep_reading(it->status());
   if (batch.Count() == 0)
     return 0;
   if (auto err = write(batch, saved)) {
@@ -458,12 +472,31 @@ size_t rocksdb_store::sweep(unix_ms now, std::vector<std::string>* expired) {
                  message_of(err));
     return 0;
   }
+  if (!resume.empty() && resume > sweep_from_)
+    sweep_from_ = std::move(resume);
   budget_->give_back(dropped.size());
   auto n = dropped.size();
   if (expired)
     for (auto& key : dropped)
       expired->push_back(std::move(key));
   return n;
+}
+
+void rocksdb_store::report_sweep_reading(const rocksdb::Status& status) {
+  // Once per change: a sweep runs every second.
+  if (status.ok() == sweep_reads_) {
+    return;
+  }
+  sweep_reads_ = status.ok();
+  if (!sweep_reads_)
+    spdlog::warn("rocksdb backend shard {}: the sweep cannot read the expiry "
+                 "index past a point ({}); keys expiring after it stay until "
+                 "read or rewritten",
+                 shard_, status.ToString());
+  else
+    spdlog::info("rocksdb backend shard {}: the sweep reads the expiry index "
+                 "again",
+                 shard_);
 }
 
 // -- durability -----------------------------------------------------------------------
@@ -495,17 +528,25 @@ caf::error rocksdb_store::commit() {
     return {};
   if (fsync_ != fsync_policy::always)
     return {};
-  pending_ = false;
   // The writes are in the log and the memtable already; a failed sync means
   // they may not survive a power cut, so their writers hear the error.
-  return sync_timed();
+  // Reads go on; the writes stay unsynced until a later sync succeeds.
+  pending_ = false;
+  return sync_unsynced();
 }
 
 caf::error rocksdb_store::checkpoint() {
-  if (fsync_ != fsync_policy::interval || !pending_)
+  if (fsync_ != fsync_policy::interval || (!pending_ && !unsynced_))
     return {};
+  // A failed sync is tried again at the next tick, writes or not.
   pending_ = false;
-  return sync_timed();
+  return sync_unsynced();
+}
+
+caf::error rocksdb_store::sync_unsynced() {
+  auto err = sync_timed();
+  unsynced_ = static_cast<bool>(err);
+  return err;
 }
 
 caf::error rocksdb_store::close() {
@@ -513,8 +554,10 @@ caf::error rocksdb_store::close() {
     return {};
   closed_ = true;
   // Under interval and never the log holds acknowledged writes no sync
-  // covered yet: a clean stop makes them durable.
-  auto err = pending_ ? sync_timed() : caf::error{};
+  // covered yet, and after a failed sync under any policy writes no sync
+  // covered: a clean stop syncs them, and when it cannot, says so (and no
+  // snapshot is kept).
+  auto err = pending_ || unsynced_ ? sync_unsynced() : caf::error{};
   pending_ = false;
   if (err)
     spdlog::error("rocksdb backend shard {}: close: {}", shard_,
@@ -524,6 +567,7 @@ caf::error rocksdb_store::close() {
 }
 
 caf::error rocksdb_store::keep_snapshot(std::string bytes) {
+  rocks::bind_snapshot(bytes, written_totals_); // as close() left the data
   return rocks::write_snapshot_file(path_, rocks::snapshot_file_name(shard_),
                                     bytes);
 }

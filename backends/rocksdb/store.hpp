@@ -86,6 +86,13 @@ private:
   /// the error once it did. Empty when writes may go on.
   caf::error resume_after_full_disk();
 
+  /// Logs when the sweep's reading of the expiry index starts or stops
+  /// failing (a damaged block).
+  void report_sweep_reading(const rocksdb::Status& status);
+
+  /// Syncs the log; unsynced_ says whether it failed.
+  caf::error sync_unsynced();
+
   std::shared_ptr<rocks::database> db_;
   /// The database's directory (db_ is let go at close, before a snapshot
   /// is kept).
@@ -94,7 +101,18 @@ private:
   std::shared_ptr<key_budget> budget_;
   fsync_policy fsync_;
   rocks::shard_totals totals_;
+  /// The totals as the database holds them (the last write's), which the
+  /// next open reads: what a snapshot is bound to.
+  rocks::shard_totals written_totals_;
+  /// Where the next sweep starts: every expiry-index entry before it was
+  /// swept (stage_put moves it back for an earlier expiry).
+  std::string sweep_from_ = std::string(1, rocks::expiry_tag);
+  /// Whether the sweep's last reading of the index succeeded.
+  bool sweep_reads_ = true;
   bool pending_ = false;
+  /// The last sync failed: writes in the log may not be durable, and the
+  /// next checkpoint or close syncs again, written to since or not.
+  bool unsynced_ = false;
   bool closed_ = false;
   caf::error last_error_;
   std::chrono::steady_clock::time_point last_resume_{};

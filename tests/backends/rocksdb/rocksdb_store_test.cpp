@@ -17,6 +17,8 @@
 #include <sys/mount.h>
 
 #include <rocksdb/db.h>
+#include <rocksdb/perf_context.h>
+#include <rocksdb/perf_level.h>
 
 #include "backends/compiled_plugins.hpp"
 #include "backends/rocksdb/record.hpp"
@@ -654,4 +656,169 @@ TEST_CASE("rocksdb: a damaged record is listed, read as a value error, "
   REQUIRE(store.put("b", "2"));
   CHECK(store.get("b")->value == "2");
   CHECK(s.stats().keys == 2);
+}
+
+namespace {
+
+/// Adds an empty column family `name` to the closed database at `path`: what
+/// an open that grows the shard count leaves when it stops (a kill, a full
+/// disk) after creating the new shards' families and before moving a key.
+void create_family(const std::string& path, const std::string& name) {
+  rocksdb::Options opts;
+  std::vector<std::string> names;
+  REQUIRE(rocksdb::DB::ListColumnFamilies(opts, path, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> wanted;
+  for (auto& n : names)
+    wanted.emplace_back(n, rocksdb::ColumnFamilyOptions{});
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  REQUIRE(rocksdb::DB::Open(opts, path, wanted, &handles, &db).ok());
+  rocksdb::ColumnFamilyHandle* added = nullptr;
+  CHECK(db->CreateColumnFamily(rocksdb::ColumnFamilyOptions{}, name, &added)
+          .ok());
+  handles.push_back(added);
+  for (auto* h : handles)
+    if (h)
+      CHECK(db->DestroyColumnFamilyHandle(h).ok());
+  delete db;
+}
+
+} // namespace
+
+TEST_CASE("rocksdb: an open that stopped before moving the keys to a larger "
+          "shard count moves them at the next open") {
+  for (size_t before : {1, 2}) {
+    INFO("from " << before << " shards");
+    temp_dir dir;
+    auto base = dir.sub("db");
+    std::vector<version_t> versions;
+    {
+      auto store = must_open(base, before);
+      versions = write_keys(store, 120);
+      close_all(store);
+    }
+    // The families of before + 1 shards, the keys still placed by `before`.
+    create_family(base, "shard-" + std::to_string(before));
+    auto store = must_open(base, before + 1);
+    check_keys(store, 120, versions);
+    close_all(store);
+  }
+}
+
+TEST_CASE("rocksdb: a damaged record moves to its shard as it is when the "
+          "shard count changes") {
+  temp_dir dir;
+  auto path = dir.sub("db");
+  {
+    auto store = must_open(path, 1);
+    for (int i = 0; i < 20; ++i)
+      REQUIRE(store.put(key_of(i), value_of(i)));
+    close_all(store);
+  }
+  // A key that shard 1 of 2 owns, its record garbage.
+  std::string damaged;
+  for (int i = 100; damaged.empty(); ++i)
+    if (shard_index(key_of(i), 2) == 1)
+      damaged = key_of(i);
+  write_raw(path, {{damaged, "\x7fnot a record"}});
+  auto store = must_open(path, 2);
+  auto got = store.get(damaged);
+  REQUIRE_FALSE(got);
+  CHECK(is_value_error(got.error()));
+  for (int i = 0; i < 20; ++i)
+    CHECK(store.get(key_of(i))->value == value_of(i));
+  auto page = store.stores[1]->list(list_request{"", "", 0}, 1000);
+  REQUIRE(page);
+  CHECK(std::count(page->keys.begin(), page->keys.end(), damaged) == 1);
+  REQUIRE(store.put(damaged, "repaired"));
+  CHECK(store.get(damaged)->value == "repaired");
+}
+
+TEST_CASE("rocksdb: a snapshot of data written since by another run is not "
+          "taken, one of unchanged data is") {
+  temp_dir dir;
+  auto base = dir.sub("db");
+  {
+    auto store = must_open(base, 2);
+    write_keys(store, 10);
+    close_all(store);
+  }
+  // A stop with no write in its run keeps a snapshot the next open takes.
+  {
+    auto store = must_open(base, 2);
+    for (auto& s : store.stores)
+      REQUIRE_FALSE(s->close());
+    for (size_t i = 0; i < 2; ++i)
+      REQUIRE_FALSE(store.stores[i]->keep_snapshot("quiet " + std::to_string(i)));
+    store.stores.clear();
+  }
+  {
+    auto store = must_open(base, 2);
+    for (size_t i = 0; i < 2; ++i) {
+      auto kept = store.stores[i]->take_snapshot();
+      REQUIRE(kept);
+      REQUIRE(*kept);
+      CHECK(**kept == "quiet " + std::to_string(i));
+    }
+    close_all(store);
+  }
+  // Run A closes the database; run B opens it and writes a key of shard 1
+  // before A's snapshots land (A writes them after its close).
+  auto a = must_open(base, 2);
+  for (auto& s : a.stores)
+    REQUIRE_FALSE(s->close());
+  std::string key_of_one;
+  for (int i = 500; key_of_one.empty(); ++i)
+    if (shard_index(key_of(i), 2) == 1)
+      key_of_one = key_of(i);
+  {
+    auto b = must_open(base, 2);
+    REQUIRE(b.put(key_of_one, "written by B"));
+    close_all(b);
+  }
+  for (size_t i = 0; i < 2; ++i)
+    REQUIRE_FALSE(a.stores[i]->keep_snapshot("stale " + std::to_string(i)));
+  a.stores.clear();
+  auto store = must_open(base, 2);
+  auto zero = store.stores[0]->take_snapshot();
+  REQUIRE(zero);
+  REQUIRE(*zero);
+  CHECK(**zero == "stale 0"); // shard 0's data is what A left
+  auto one = store.stores[1]->take_snapshot();
+  REQUIRE(one);
+  CHECK_FALSE(*one);
+  CHECK(store.get(key_of_one)->value == "written by B");
+}
+
+TEST_CASE("rocksdb: each sweep step starts past the entries earlier steps "
+          "removed") {
+  temp_dir dir;
+  auto store = must_open(dir.sub("db"), 1);
+  auto& s = *store.stores[0];
+  auto steps = 4;
+  auto n = rocksdb_store::max_sweep_keys * static_cast<size_t>(steps);
+  for (size_t i = 0; i < n; ++i)
+    REQUIRE(s.set(set_request{"k:" + std::to_string(i), "v", 0,
+                              condition::always()},
+                  50, 10));
+  REQUIRE_FALSE(s.commit());
+  // The removed index entries stay as tombstones until a compaction: a
+  // sweep that starts at the first index key steps over every one.
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
+  for (int step = 0; step < steps; ++step) {
+    INFO("step " << step);
+    rocksdb::get_perf_context()->Reset();
+    CHECK(s.sweep(100) == rocksdb_store::max_sweep_keys);
+    CHECK(rocksdb::get_perf_context()->internal_delete_skipped_count < 100);
+  }
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+  CHECK(s.sweep(100) == 0);
+  CHECK(s.stats().keys == 0);
+  // A key written later with an expiry before where the sweep stopped is
+  // still swept.
+  REQUIRE(s.set(set_request{"early", "v", 0, condition::always()}, 40, 10));
+  REQUIRE_FALSE(s.commit());
+  std::vector<std::string> names;
+  CHECK(s.sweep(100, &names) == 1);
+  CHECK(names == std::vector<std::string>{"early"});
 }
