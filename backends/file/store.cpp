@@ -601,7 +601,37 @@ void file_store::probe_space() {
   failed_for_space_ = false;
 }
 
+uint64_t file_store::unfolded_bytes() const {
+  // Records only: a log's header is not a write waiting for the fold (an
+  // idle store reads 0).
+  return (log_ ? log_->size() - wal_header_bytes : 0) + folding_bytes_
+         + retired_bytes_;
+}
+
+caf::error file_store::refuse_past_backlog() const {
+  auto most = unfolded_bytes_refused_at * opts_.max_unfolded_bytes;
+  auto held = unfolded_bytes();
+  if (held <= most)
+    return {};
+  auto why = fold_postponed_
+               ? "no fold can start for want of space under " + base_->path
+               : last_fold_failure_
+                   ? "the folds fail: " + message_of(last_fold_failure_)
+                             : std::string{"the fold cannot keep up"};
+  return make_state_error(
+    fold_postponed_ ? state_errc::insufficient_storage
+                    : state_errc::backend_unavailable,
+    "writes refused: " + std::to_string(held >> 10)
+      + " KiB of writes are not folded into the tree yet ("
+      + std::to_string(unfolded_bytes_refused_at)
+      + " x state.file.max_unfolded_bytes is " + std::to_string(most >> 10)
+      + " KiB), because " + why
+      + "; reads go on, and writes resume once a fold gets through");
+}
+
 caf::error file_store::refuse_writes() {
+  if (auto err = refuse_past_backlog())
+    return err;
   if (!out_of_space())
     return {};
   probe_space();
@@ -649,7 +679,9 @@ caf::error file_store::start_fold() {
   // A fold that cannot finish would take the space writes need (a new log
   // and value files) and leave the disk full: it waits for room instead,
   // and the log keeps serving meanwhile.
+  fold_postponed_ = false;
   if (auto needed = fold_room(); !room_for(needed)) {
+    fold_postponed_ = true;
     auto now = std::chrono::steady_clock::now();
     if (now - last_postponed_log_ >= std::chrono::minutes{1}) {
       last_postponed_log_ = now;
@@ -839,7 +871,9 @@ caf::error file_store::reap_fold(bool wait) {
                          job->logs.end());
     retired_bytes_ += job_bytes; // still to fold: counted as unfolded
     fold_error_ = err;
+    last_fold_failure_ = err;
   } else {
+    last_fold_failure_ = caf::error{};
     // Oldest first: the newest ends up the most recently used.
     for (auto& [key, slot] : job->newest)
       if (dirty_.count(*key) == 0)
@@ -1022,10 +1056,7 @@ store_stats file_store::stats() const {
   out.log_syncs.buckets.resize(bucket_count);
   out.log_syncs.seconds = sync_seconds_;
   out.fold.active = true;
-  // Records only: a log's header is not a write waiting for the fold (an
-  // idle store reads 0).
-  out.fold.unfolded_bytes = (log_ ? log_->size() - wal_header_bytes : 0)
-                            + folding_bytes_ + retired_bytes_;
+  out.fold.unfolded_bytes = unfolded_bytes();
   out.fold.backpressure_seconds = backpressure_seconds_;
   return out;
 }

@@ -50,7 +50,10 @@ struct file_store_options {
   /// longer the further past half (backpressure_pause); past all of it,
   /// until the fold is done. The log being written and the one being
   /// folded then stay within this each (plus one batch), and so do the
-  /// unfolded values in memory.
+  /// unfolded values in memory. A fold that cannot run (postponed for want
+  /// of space, no new log) or keeps failing waits for no commit: past
+  /// unfolded_bytes_refused_at times this, writes are refused instead
+  /// (refuse_writes), so memory stays bounded whatever the disk does.
   uint64_t max_unfolded_bytes = 256u << 20;
   /// The generation of `log` (recovered_state::first_log_generation).
   uint64_t log_generation = 0;
@@ -125,6 +128,11 @@ public:
   /// all of it (past that, a commit waits until the fold is done).
   static std::chrono::microseconds backpressure_pause(
     uint64_t log_bytes, uint64_t max_unfolded_bytes);
+
+  /// Unfolded bytes past which writes are refused, in max_unfolded_bytes:
+  /// a fold that keeps up holds at most about two (the log it folds and
+  /// the one being written), so only a fold that cannot run reaches three.
+  static constexpr uint64_t unfolded_bytes_refused_at = 3;
 
   /// Waits for the fold in progress, if any; its error. For tests and
   /// benchmarks that need the tree complete.
@@ -256,6 +264,14 @@ private:
   /// waits for a lagging fold, then starts the next.
   void wait_while_fold_lags();
 
+  /// Log records not yet in the tree: the log written, the logs a fold
+  /// carries, those a failed fold left. Their values are held in memory.
+  uint64_t unfolded_bytes() const;
+
+  /// Why writes are refused for the unfolded backlog (file_store_options::
+  /// max_unfolded_bytes), or none.
+  caf::error refuse_past_backlog() const;
+
   /// Finishes a completed fold (or waits for it when `wait`): its values
   /// move to the cache; after a failure its changes return to dirty_ and
   /// its logs are kept for the next fold. Only with no uncommitted batch.
@@ -308,12 +324,16 @@ private:
   /// nothing, and the key still answers why it cannot be read).
   std::vector<std::string> settling_;
   caf::error fold_error_;     // of the last fold, reported by checkpoint()
+  /// Of the last fold while folds fail (none after one succeeds): why
+  /// writes are refused past the backlog's bound.
+  caf::error last_fold_failure_;
   /// Records of the retired logs a failed fold left to the next one.
   uint64_t retired_bytes_ = 0;
   bool closed_ = false;
   /// When a fold was last postponed for want of space (logged once a
-  /// minute, not at every checkpoint).
+  /// minute, not at every checkpoint), and whether the last attempt was.
   std::chrono::steady_clock::time_point last_postponed_log_{};
+  bool fold_postponed_ = false;
   /// The last failed write found the filesystem without room for the next
   /// one: health_check() clears last_error_ once there is room again. Other
   /// failures (EIO) clear only with a write that succeeds.

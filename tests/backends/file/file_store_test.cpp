@@ -1219,3 +1219,50 @@ TEST_CASE("a snapshot does not outlive its key index: another shard count, "
     CHECK(root_files(dir.path).count(snapshot_file_name(1)) == 0);
   }
 }
+
+TEST_CASE("writes are refused with the reason once folds that keep "
+          "failing leave three times max_unfolded_bytes unfolded") {
+  temp_dir dir;
+  auto cfg = file_config_for(dir.path, 1);
+  cfg.file.max_unfolded_bytes = 1u << 20; // folds start at 256 KiB of log
+  auto store = open_store(cfg);
+  REQUIRE(store);
+  auto* file = dynamic_cast<file_store*>(store->stores[0].get());
+  REQUIRE(file);
+  // Every fold fails on a directory it cannot use (a link planted out of
+  // base_path), so each commit has no fold to wait for: before the bound,
+  // the unfolded values grew with every write.
+  temp_dir outside;
+  fs::create_directory_symlink(outside.path, dir.sub("order"));
+  std::string value(4096, 'v');
+  caf::error refused;
+  int written = 0;
+  for (; written < 2000; ++written) {
+    auto put = store->put("order:x:" + std::to_string(written), value);
+    if (!put) {
+      refused = std::move(put.error());
+      break;
+    }
+  }
+  REQUIRE(refused);
+  CHECK(code_of(refused) == state_errc::backend_unavailable);
+  CHECK_THAT(message_of(refused), Catch::Contains("writes refused")
+                                    && Catch::Contains("refusing to follow"));
+  auto most = file_store::unfolded_bytes_refused_at * (1u << 20);
+  CHECK(file->stats().fold.unfolded_bytes > most);
+  CHECK(file->stats().fold.unfolded_bytes < most + 2 * value.size() + 1024);
+  CHECK(written > 500); // not refused before the bound
+  // Reads go on; readiness says why.
+  CHECK(store->get("order:x:0")->value == value);
+  CHECK(file->health_check());
+  // Once the directory is fixed, a fold takes everything and writes resume.
+  fs::remove(dir.sub("order"));
+  (void)file->finish_fold(); // the last failed fold, if one still runs
+  (void)store->checkpoint_all(); // reports the failures before it
+  REQUIRE_FALSE(store->checkpoint_all());
+  CHECK(file->stats().fold.unfolded_bytes == 0);
+  CHECK_FALSE(file->health_check());
+  REQUIRE(store->put("order:x:again", "accepted"));
+  for (int i = 0; i < written; i += 97)
+    CHECK(store->get("order:x:" + std::to_string(i))->value == value);
+}
