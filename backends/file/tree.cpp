@@ -4,9 +4,11 @@
 #include "backends/file/tree.hpp"
 
 #include <fcntl.h>
+#include <sys/utsname.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <numeric>
 
 #include <spdlog/spdlog.h>
@@ -211,6 +213,24 @@ caf::error cancelled_error() {
 
 } // namespace
 
+bool file_tree::syncfs_reports_errors() {
+  static const bool reports = [] {
+    utsname u{};
+    unsigned major = 0, minor = 0;
+    if (::uname(&u) != 0
+        || std::sscanf(u.release, "%u.%u", &major, &minor) != 2)
+      return false; // cannot tell: sync each file
+    bool yes = major > 5 || (major == 5 && minor >= 8);
+    if (!yes)
+      spdlog::info("file backend: kernel {} reports no writeback error "
+                   "through syncfs (5.8 and later do): folds sync each "
+                   "value file on its own",
+                   u.release);
+    return yes;
+  }();
+  return reports;
+}
+
 caf::error file_tree::apply(std::vector<tree_change> changes,
                             const std::atomic<bool>* cancel) const {
   if (changes.empty())
@@ -230,7 +250,7 @@ caf::error file_tree::apply(std::vector<tree_change> changes,
     sorted_changes.push_back(changes[i]);
     sorted_paths.push_back(std::move(paths[i]));
   }
-  if (sorted_changes.size() > batch_threshold)
+  if (sorted_changes.size() > batch_threshold && syncfs_reports_errors())
     return apply_batched(sorted_changes, sorted_paths, cancel);
   return apply_one_by_one(sorted_changes, sorted_paths, cancel);
 }
@@ -281,6 +301,14 @@ caf::error file_tree::apply_batched(
   const std::vector<tree_change>& changes,
   const std::vector<std::vector<std::string>>& paths,
   const std::atomic<bool>* cancel) const {
+  // syncfs reports a writeback error once per open file description, and
+  // every shard's tree shares the root's: another shard's syncfs could take
+  // the error of this fold's files, and this one would rename them in and
+  // retire their log. A descriptor of this fold's own, opened before its
+  // first write, sees every error from then on.
+  auto barrier = open_subdir(*env_, root_fd_, ".", root_path_);
+  if (!barrier)
+    return std::move(barrier.error());
   // Pass 1: every new file under its temp name; one barrier for all of them.
   {
     dir_walker walker{*env_, root_fd_, root_path_, false};
@@ -314,7 +342,7 @@ caf::error file_tree::apply_batched(
   }
   if (cancelled(cancel)) // a syncfs of a fold's files takes seconds
     return cancelled_error();
-  if (int rc = env_->sync_fs(root_fd_); rc != 0) {
+  if (int rc = env_->sync_fs(barrier->get()); rc != 0) {
     remove_temps(changes, paths, 0, changes.size());
     return io_failure("cannot sync filesystem of", root_path_, rc);
   }
@@ -351,7 +379,7 @@ caf::error file_tree::apply_batched(
   }
   if (cancelled(cancel))
     return cancelled_error();
-  if (int rc = env_->sync_fs(root_fd_); rc != 0)
+  if (int rc = env_->sync_fs(barrier->get()); rc != 0)
     return io_failure("cannot sync filesystem of", root_path_, rc);
   return {};
 }

@@ -156,6 +156,8 @@ public:
     auto dir = dir_of(dir_fd);
     if (!dir)
       return -EBADF;
+    if (name == "." && !(flags & O_CREAT))
+      return add_fd(fds_[dir_fd]); // another descriptor of the directory
     if (name.empty() || name.find('/') != std::string::npos || name == "."
         || name == "..")
       return -EINVAL; // the backend opens one component at a time

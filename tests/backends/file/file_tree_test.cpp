@@ -734,3 +734,75 @@ TEST_CASE("a cancelled apply stops before its next file: every key old or "
   for (auto& [key, e] : round(2))
     CHECK(tree.read(key)->value == "round 2");
 }
+
+namespace {
+
+/// syncfs as Linux (5.8+) reports writeback errors: once per open file
+/// description, to each descriptor opened before the error. A value file
+/// written while `fail_writeback` is set is "lost by the disk" after the
+/// write returned; each syncfs is preceded by another shard's syncfs on the
+/// tree's shared root descriptor, which takes the error first.
+class errseq_env : public file_env {
+public:
+  int shared_root = -1;
+  bool fail_writeback = false;
+
+  int open_at(int dir, const std::string& name, int flags,
+              mode_t mode) override {
+    int fd = file_env::open_at(dir, name, flags, mode);
+    if (fd >= 0)
+      sampled_[fd] = errors_;
+    return fd;
+  }
+  int close(int fd) override {
+    sampled_.erase(fd);
+    return file_env::close(fd);
+  }
+  int write_at(int fd, const void* data, size_t n, off_t offset) override {
+    if (fail_writeback)
+      ++errors_;
+    return file_env::write_at(fd, data, n, offset);
+  }
+  int sync_fs(int fd) override {
+    if (shared_root >= 0)
+      sampled_[shared_root] = errors_; // another shard's syncfs saw it
+    auto& seen = sampled_[fd];
+    if (seen < errors_) {
+      seen = errors_;
+      return -EIO;
+    }
+    return file_env::sync_fs(fd);
+  }
+
+private:
+  std::map<int, uint64_t> sampled_;
+  uint64_t errors_ = 0;
+};
+
+} // namespace
+
+TEST_CASE("a batched fold learns of a writeback error that another shard's "
+          "syncfs reached first") {
+  if (!file_tree::syncfs_reports_errors()) {
+    WARN("this kernel's syncfs reports no writeback error: folds sync each "
+         "file, and there is no batched fold to test");
+    return;
+  }
+  auto env = std::make_shared<errseq_env>();
+  tree_dir t{env};
+  env->shared_root = t.root.get();
+  std::vector<std::pair<std::string, std::optional<entry>>> kv;
+  for (size_t i = 0; i <= file_tree::batch_threshold; ++i)
+    kv.emplace_back("order:x:" + std::to_string(i),
+                    value("v" + std::to_string(i), i + 1));
+  env->fail_writeback = true;
+  auto err = apply_changes(t.tree(), kv);
+  REQUIRE(err);
+  CHECK_THAT(message_of(err), Catch::Contains("cannot sync filesystem"));
+  // Nothing renamed into place: the keys keep their old (absent) files and
+  // the log that holds them stays.
+  CHECK_FALSE(fs::exists(t.sub("order/x/0.val")));
+  env->fail_writeback = false;
+  REQUIRE_FALSE(apply_changes(t.tree(), kv));
+  CHECK(fs::exists(t.sub("order/x/0.val")));
+}
