@@ -35,6 +35,10 @@ struct coded_store::rotation {
   std::set<std::string> unknown_ids; // at most max_ids_logged
   /// Keys rewritten since take_rewritten() last took them.
   std::vector<std::string> moved;
+  /// Rewrites since the last commit, which a failed commit may take back
+  /// (state_store::failed_commit_keeps_writes), and when the last step ran.
+  uint64_t uncommitted = 0;
+  unix_ms last_step_at = 0;
   /// The largest stored value the last step read: the next step's first
   /// batch is sized by it (read_readable_within).
   size_t value_bytes = 0;
@@ -264,7 +268,33 @@ bool coded_store::failed_commit_keeps_writes() const {
 }
 
 caf::error coded_store::commit() {
-  return inner_->commit();
+  auto err = inner_->commit();
+  if (rotation_)
+    take_back_rewrites(err);
+  return err;
+}
+
+void coded_store::take_back_rewrites(const caf::error& commit_failure) {
+  auto& r = *rotation_;
+  auto undone = std::exchange(r.uncommitted, 0);
+  if (!commit_failure || undone == 0 || inner_->failed_commit_keeps_writes())
+    return;
+  // The values are under their old key again. Counted as left, the walk
+  // cannot end with the gauge at 0, telling the operator the old key may
+  // go while they still need it; a walk that had ended runs again.
+  spdlog::warn("{} store: a failed commit took back {} values re-encrypted "
+               "under key '{}' ({}); the walk goes over them again",
+               inner_->backend_name(), undone, codec_.primary_id(),
+               message_of(commit_failure));
+  if (!r.cursor.empty()) {
+    r.left += undone; // this walk's finish schedules the next
+    return;
+  }
+  r.last_left += undone;
+  if (!r.active) {
+    r.active = true;
+    r.next_pass_at = r.last_step_at + rotation_retry_ms;
+  }
 }
 
 caf::error coded_store::checkpoint() {
@@ -345,6 +375,7 @@ bool coded_store::background_step(unix_ms now) {
   auto& r = *rotation_;
   if (!r.active || now < r.next_pass_at)
     return false;
+  r.last_step_at = now;
   // The keys this shard owns: on DynamoDB list() hands the first shard the
   // whole table, and it would rewrite every shard's keys.
   auto page = inner_->list_owned(
@@ -451,6 +482,7 @@ void coded_store::rewrite(const std::vector<std::string>& keys,
     auto& op = ops[i];
     if (op.written) {
       ++r.rewritten;
+      ++r.uncommitted;
       r.moved.push_back(keys[key_of_op[i]]);
       continue;
     }

@@ -12,8 +12,9 @@
 // that is not encrypted under the primary key (an older key, or written
 // before encryption was on) under the primary key, conditional on the
 // version it read, so a client's write in between wins. A rewrite is a new
-// version of the key, like a write of the same bytes; watchers are not told
-// (the value did not change). Every start walks the store once: that is how
+// version of the key, like a write of the same bytes, told to watchers and
+// indexes (take_rewritten); one a failed commit takes back counts as left
+// again. Every start walks the store once: that is how
 // a restart resumes, and how values under keys no longer configured are
 // counted (state_undecryptable_values, /readyz).
 
@@ -110,6 +111,8 @@ private:
   void rewrite(const std::vector<std::string>& keys, std::vector<entry>& got,
                unix_ms now);
   void finish_pass(unix_ms now);
+  /// After a commit: rewrites it failed to keep count as left again.
+  void take_back_rewrites(const caf::error& commit_failure);
 
   std::unique_ptr<state_store> inner_;
   value_codec codec_;

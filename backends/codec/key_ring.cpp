@@ -42,7 +42,14 @@ caf::error key_error(size_t index, const std::string& why) {
 /// others may access.
 caf::error read_key_file(size_t index, const std::string& path,
                          secret_buffer& out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  // O_NONBLOCK: opening a FIFO would wait for a writer, hanging the start
+  // (and --check-config) before the check below could refuse it.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0 && errno == ELOOP)
+    return key_error(index, path + " is a symbolic link: give the path of "
+                              "the file itself (a Kubernetes secret's "
+                              "..data/NAME, say), which only its owner may "
+                              "read");
   if (fd < 0)
     return key_error(index, "cannot open " + path + ": "
                               + std::strerror(errno));

@@ -403,6 +403,11 @@ struct value_codec::impl {
                                        unsigned char flags,
                                        std::string_view bound = {}) {
     auto* c = find(form.key_id);
+    // The id comes from the stored bytes: one no configuration could hold
+    // (control bytes, a newline) is not quoted into errors and logs.
+    if (!c && !key_id_problem(form.key_id).empty())
+      return restore_error(key, "its frame names no valid key id (it was not "
+                                "written by this service, or was altered)");
     if (!c)
       return restore_error(key, "it is encrypted under key id '"
                                   + std::string{form.key_id}

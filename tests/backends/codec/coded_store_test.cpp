@@ -548,3 +548,38 @@ TEST_CASE("rotation: a sound value this configuration cannot restore (a "
   CHECK(restored.store->stats().reencrypt_pending == 0);
   CHECK(restored.store->get(key_of(0), now)->value == large);
 }
+
+TEST_CASE("rotation: rewrites a failed commit took back keep the gauge above "
+          "0 and the walk runs again") {
+  temp_dir dir;
+  key_files files;
+  files.hex_key("k1");
+  files.hex_key("k2");
+  auto base = dir.sub("state");
+  {
+    coded old{base, files, {"k1"}};
+    for (int i = 0; i < key_count; ++i)
+      old.put(key_of(i), value_of(i));
+    REQUIRE_FALSE(old.store->commit());
+  }
+  {
+    auto disk = std::make_shared<failing_env>();
+    coded rotating{base, files, {"k2", "k1"}, disk};
+    disk->fail_writes = true; // the log cannot take the rewrites
+    while (rotating.store->background_step(now)) {
+    }
+    // The file backend takes the batch back when its commit fails.
+    REQUIRE(rotating.store->commit());
+    REQUIRE_FALSE(rotating.store->failed_commit_keeps_writes());
+    CHECK(rotating.store->stats().reencrypt_pending >= 1);
+    disk->fail_writes = false;
+    // Not at once: the walk retries after the retry interval.
+    CHECK_FALSE(rotating.store->background_step(now + 1));
+    auto later = now + rotation_retry_ms;
+    while (rotating.store->background_step(later)) {
+    }
+    REQUIRE_FALSE(rotating.store->commit());
+    CHECK(rotating.store->stats().reencrypt_pending == 0);
+  }
+  CHECK(key_ids_at_rest(base) == std::map<std::string, int>{{"k2", key_count}});
+}

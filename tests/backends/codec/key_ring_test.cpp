@@ -3,6 +3,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <future>
+
 #include "backends/codec/key_ring.hpp"
 #include "backends/plugin.hpp"
 #include "messages/errors.hpp"
@@ -89,4 +95,29 @@ TEST_CASE("the primary must be a listed key, and ids are plain names") {
   CHECK(key_id_problem("k-2024.01_a").empty());
   CHECK_FALSE(key_id_problem(std::string(65, 'a')).empty());
   CHECK_FALSE(key_id_problem("").empty());
+}
+
+TEST_CASE("a FIFO or a symbolic link as the key file is refused at once") {
+  testing::key_files files;
+  auto fifo = files.dir() + "/fifo.key";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  // Opened for reading, a FIFO with no writer would hold the start until
+  // one came.
+  auto refused = std::async(std::launch::async,
+                            [&] { return refusal(one_key(fifo)); });
+  bool at_once = refused.wait_for(std::chrono::seconds{5})
+                 == std::future_status::ready;
+  if (!at_once) { // a writer releases it: the test fails, it does not hang
+    int w = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    if (w >= 0)
+      ::close(w);
+  }
+  CHECK(at_once);
+  CHECK_THAT(refused.get(), Catch::Contains("not a regular file"));
+  auto target = files.write("target.key", std::string(64, 'a'));
+  auto link = files.dir() + "/link.key";
+  REQUIRE(::symlink(target.c_str(), link.c_str()) == 0);
+  CHECK_THAT(refusal(one_key(link)),
+             Catch::Contains("is a symbolic link")
+               && Catch::Contains("the file itself"));
 }

@@ -358,6 +358,26 @@ TEST_CASE("a value under a key that is not configured is an error naming "
   CHECK_THAT(decode_error(none, "order:t:9", stored), Catch::Contains("'k1'"));
 }
 
+TEST_CASE("a frame naming a key id no configuration could hold is an error "
+          "that does not quote it") {
+  testing::key_files files;
+  files.hex_key("k1");
+  value_codec codec{{}, ring(files, {"k1"}, "k1"), max_value};
+  auto stored = encode_ok(codec, "order:t:9", "secret");
+  // The id "k1" (after 4 magic bytes, the flags and its length) replaced
+  // by one with a line break, as someone with access to the backend could.
+  std::string forged_id = "x\nERROR forged line";
+  REQUIRE(static_cast<unsigned char>(stored[5]) == 2);
+  auto forged = stored.substr(0, 5)
+                + static_cast<char>(forged_id.size()) + forged_id
+                + stored.substr(8);
+  auto why = decode_error(codec, "order:t:9", forged);
+  CHECK_THAT(why, Catch::Contains("order:t:9")
+                    && Catch::Contains("names no valid key id"));
+  CHECK(why.find('\n') == std::string::npos);
+  CHECK(why.find("forged") == std::string::npos);
+}
+
 TEST_CASE("a ciphertext is bound to its store key and its key id") {
   testing::key_files files;
   files.hex_key("k1");
