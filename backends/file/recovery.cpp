@@ -604,6 +604,20 @@ caf::expected<recovered_state> recover(const file_base& base,
                    path, summary->end, summary->records, summary->dropped);
     }
   }
+  // A clean stop leaves whole, synced logs: one cut here (a damaged log
+  // cut by --recover-truncate-log, a torn tail) no longer holds what the
+  // snapshots of that stop were made of.
+  if (out.truncated_logs + out.torn_logs > 0) {
+    size_t dropped = 0;
+    for (auto& snapshot : out.snapshots)
+      dropped += snapshot ? 1 : 0;
+    out.snapshots.assign(shard_count, std::nullopt);
+    if (dropped > 0)
+      spdlog::warn("file backend: {} shard(s) build their indexes from the "
+                   "values: the snapshots of the last stop describe records "
+                   "a cut log no longer holds",
+                   dropped);
+  }
   // What the logs changed, per shard: each key's newest record, when it is
   // newer than the tree's version (once merged below). Handed to the shards
   // as it is when the logs stay (their values are what the shards serve

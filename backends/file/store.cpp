@@ -702,6 +702,7 @@ caf::error file_store::start_fold() {
   folding_bytes_ += std::exchange(retired_bytes_, 0);
   fold_ = std::make_unique<fold_job>();
   auto job = fold_.get();
+  job->after_sync_failure = static_cast<bool>(unsynced_log_);
   job->changes = std::move(dirty_);
   dirty_.clear();
   job->logs = std::move(retired_logs_);
@@ -874,6 +875,8 @@ caf::error file_store::reap_fold(bool wait) {
     last_fold_failure_ = err;
   } else {
     last_fold_failure_ = caf::error{};
+    if (job->after_sync_failure)
+      unsynced_log_ = caf::error{};
     // Oldest first: the newest ends up the most recently used.
     for (auto& [key, slot] : job->newest)
       if (dirty_.count(*key) == 0)
@@ -944,8 +947,14 @@ caf::error file_store::checkpoint() {
     }
   if (opts_.fsync != fsync_policy::always && log_) {
     auto started = std::chrono::steady_clock::now();
-    if (auto err = log_->sync()) // interval: on disk within sync_interval
+    if (auto err = log_->sync()) { // interval: on disk within sync_interval
+      unsynced_log_ = err;
+      spdlog::error("file backend shard {}: {}; the values it holds stay in "
+                    "memory until a fold puts them in the tree, and readiness "
+                    "reports it until then",
+                    opts_.shard, message_of(err));
       return err;
+    }
     count_sync(std::chrono::steady_clock::now() - started);
   }
   auto err = start_fold();
@@ -1035,6 +1044,8 @@ caf::error file_store::health_check() {
   // for sure), after any other failure once a write succeeds.
   if (auto err = refuse_writes())
     return err;
+  if (unsynced_log_)
+    return unsynced_log_;
   return last_error_;
 }
 

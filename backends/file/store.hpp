@@ -215,6 +215,9 @@ private:
     /// Inherited logs of some shard are still there: `logs` must stay too
     /// (inherited_logs says why), for a later fold to retire.
     bool logs_kept = false;
+    /// It began after a log sync failed (unsynced_log_): once it is done,
+    /// the values of that log are durable in the tree.
+    bool after_sync_failure = false;
     version_t high_water = 0;
     std::string spare;       // keep the newest log under this name, if set
     bool kept_spare = false; // it did
@@ -324,6 +327,11 @@ private:
   /// nothing, and the key still answers why it cannot be read).
   std::vector<std::string> settling_;
   caf::error fold_error_;     // of the last fold, reported by checkpoint()
+  /// A sync of the log failed (interval): the kernel reports a lost
+  /// writeback once, and a later sync of the same log may succeed over the
+  /// pages it dropped. Readiness reports it until a fold that began after
+  /// it has put the values, held in memory, in the tree.
+  caf::error unsynced_log_;
   /// Of the last fold while folds fail (none after one succeeds): why
   /// writes are refused past the backlog's bound.
   caf::error last_fold_failure_;
