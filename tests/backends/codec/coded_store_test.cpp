@@ -93,6 +93,15 @@ std::map<std::string, int> key_ids_at_rest(const std::string& base) {
   return out;
 }
 
+/// key_count values under `base`, encrypted under key `id` alone.
+void write_all_under(const std::string& base, const key_files& files,
+                     const std::string& id) {
+  coded old{base, files, {id}};
+  for (int i = 0; i < key_count; ++i)
+    old.put(key_of(i), value_of(i));
+  REQUIRE_FALSE(old.store->commit());
+}
+
 } // namespace
 
 TEST_CASE("rotation: values move to the primary key in chunks, and the old "
@@ -166,11 +175,7 @@ TEST_CASE("rotation: values a walk could not read keep the gauge above 0 "
   files.hex_key("k1");
   files.hex_key("k2");
   auto base = dir.sub("state");
-  {
-    coded old{base, files, {"k1"}};
-    for (int i = 0; i < key_count; ++i)
-      old.put(key_of(i), value_of(i));
-  }
+  write_all_under(base, files, "k1");
   {
     // Folded into the tree: the walk reads each value from its file.
     auto raw = open_store(file_config_for(base, 1));
@@ -556,12 +561,7 @@ TEST_CASE("rotation: rewrites a failed commit took back keep the gauge above "
   files.hex_key("k1");
   files.hex_key("k2");
   auto base = dir.sub("state");
-  {
-    coded old{base, files, {"k1"}};
-    for (int i = 0; i < key_count; ++i)
-      old.put(key_of(i), value_of(i));
-    REQUIRE_FALSE(old.store->commit());
-  }
+  write_all_under(base, files, "k1");
   {
     auto disk = std::make_shared<failing_env>();
     coded rotating{base, files, {"k2", "k1"}, disk};

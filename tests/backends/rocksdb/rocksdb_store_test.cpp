@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <system_error>
 #include <random>
 #include <set>
@@ -597,11 +598,14 @@ TEST_CASE("rocksdb: stats report the engine's compaction state: memtable "
 
 namespace {
 
-/// Writes `records` (key -> raw bytes) straight into shard 0's column
-/// family of the closed database at `path`, as damage or another program
-/// would.
-void write_raw(const std::string& path,
-               const std::vector<std::pair<std::string, std::string>>& records) {
+/// Opens the closed database at `path` with RocksDB alone (every column
+/// family), runs `change` on it, and closes it: what damage, another
+/// program or an interrupted open leaves.
+void change_raw(const std::string& path,
+                const std::function<void(rocksdb::DB&,
+                                         const std::vector<std::string>&,
+                                         std::vector<rocksdb::ColumnFamilyHandle*>&)>&
+                  change) {
   rocksdb::Options opts;
   std::vector<std::string> names;
   REQUIRE(rocksdb::DB::ListColumnFamilies(opts, path, &names).ok());
@@ -611,14 +615,26 @@ void write_raw(const std::string& path,
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
   REQUIRE(rocksdb::DB::Open(opts, path, wanted, &handles, &db).ok());
-  auto shard0 = std::find(names.begin(), names.end(), "shard-0");
-  REQUIRE(shard0 != names.end());
-  auto* cf = handles[static_cast<size_t>(shard0 - names.begin())];
-  for (auto& [key, bytes] : records)
-    CHECK(db->Put(rocksdb::WriteOptions{}, cf, key, bytes).ok());
+  change(*db, names, handles);
   for (auto* h : handles)
-    CHECK(db->DestroyColumnFamilyHandle(h).ok());
+    if (h)
+      CHECK(db->DestroyColumnFamilyHandle(h).ok());
   delete db;
+}
+
+/// Writes `records` (key -> raw bytes) straight into shard 0's column
+/// family of the closed database at `path`, as damage or another program
+/// would.
+void write_raw(const std::string& path,
+               const std::vector<std::pair<std::string, std::string>>& records) {
+  change_raw(path, [&](rocksdb::DB& db, const std::vector<std::string>& names,
+                       std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+    auto shard0 = std::find(names.begin(), names.end(), "shard-0");
+    REQUIRE(shard0 != names.end());
+    auto* cf = handles[static_cast<size_t>(shard0 - names.begin())];
+    for (auto& [key, bytes] : records)
+      CHECK(db.Put(rocksdb::WriteOptions{}, cf, key, bytes).ok());
+  });
 }
 
 } // namespace
@@ -664,23 +680,13 @@ namespace {
 /// an open that grows the shard count leaves when it stops (a kill, a full
 /// disk) after creating the new shards' families and before moving a key.
 void create_family(const std::string& path, const std::string& name) {
-  rocksdb::Options opts;
-  std::vector<std::string> names;
-  REQUIRE(rocksdb::DB::ListColumnFamilies(opts, path, &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> wanted;
-  for (auto& n : names)
-    wanted.emplace_back(n, rocksdb::ColumnFamilyOptions{});
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  REQUIRE(rocksdb::DB::Open(opts, path, wanted, &handles, &db).ok());
-  rocksdb::ColumnFamilyHandle* added = nullptr;
-  CHECK(db->CreateColumnFamily(rocksdb::ColumnFamilyOptions{}, name, &added)
-          .ok());
-  handles.push_back(added);
-  for (auto* h : handles)
-    if (h)
-      CHECK(db->DestroyColumnFamilyHandle(h).ok());
-  delete db;
+  change_raw(path, [&](rocksdb::DB& db, const std::vector<std::string>&,
+                       std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+    rocksdb::ColumnFamilyHandle* added = nullptr;
+    CHECK(db.CreateColumnFamily(rocksdb::ColumnFamilyOptions{}, name, &added)
+            .ok());
+    handles.push_back(added);
+  });
 }
 
 } // namespace
