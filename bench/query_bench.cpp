@@ -462,9 +462,14 @@ int main(int argc, char** argv) {
 
   auto keys = std::make_shared<std::vector<std::string>>();
   auto values = std::make_shared<std::vector<std::string>>();
-  keys->reserve(orders);
-  values->reserve(orders);
-  for (size_t i = 0; i < orders; ++i) {
+  // (b) writes `writes` distinct keys, however few orders (a) loads: with
+  // fewer keys than writes it would overwrite the same few again and again
+  // (its "new orders" would be updates, every structure in the caches).
+  // The first `orders` are (a)'s, the same whatever `writes` is.
+  auto generated = std::max(orders, writes);
+  keys->reserve(generated);
+  values->reserve(generated);
+  for (size_t i = 0; i < generated; ++i) {
     keys->push_back(order_key(i));
     values->push_back(bench::order_value(i, rng));
   }
