@@ -289,13 +289,22 @@ database::open(const rocksdb_config& cfg, size_t shards) {
   // that may later trust a snapshot older than the data.
   if (auto err = remove_snapshot_files(cfg.base_path))
     return err;
+  bool record_layout = placed != shards;
   if (!settled && existing != 0) {
+    // Cleared before the first key moves: a move stopped midway leaves
+    // keys of two layouts, and the next open must move again whatever
+    // count it is given, this run's old one included (a re-shard rolled
+    // back after a failed start).
+    if (placed)
+      if (auto err = out->write_layout(0))
+        return err;
     if (auto err = out->move_to_owners(shards, &moved))
       return err;
     if (auto err = out->drop_shards_above(shards))
       return err;
+    record_layout = true;
   }
-  if (placed != shards)
+  if (record_layout)
     if (auto err = out->write_layout(shards))
       return err;
   uint64_t keys = 0;
