@@ -6,12 +6,16 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/statvfs.h>
+#include <sys/utsname.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+
+#include <spdlog/spdlog.h>
 
 #include "messages/errors.hpp"
 
@@ -131,6 +135,24 @@ int file_env::sync(int fd, bool data_only) {
 
 int file_env::sync_fs(int fd) {
   return result_of(::syncfs(fd));
+}
+
+bool file_env::sync_fs_reports_errors() {
+  static const bool reports = [] {
+    utsname u{};
+    unsigned major = 0, minor = 0;
+    if (::uname(&u) != 0
+        || std::sscanf(u.release, "%u.%u", &major, &minor) != 2)
+      return false; // cannot tell: sync each file
+    bool yes = major > 5 || (major == 5 && minor >= 8);
+    if (!yes)
+      spdlog::info("file backend: kernel {} reports no writeback error "
+                   "through syncfs (5.8 and later do): folds sync each "
+                   "value file on its own",
+                   u.release);
+    return yes;
+  }();
+  return reports;
 }
 
 int file_env::free_bytes(int fd, uint64_t& out) {

@@ -58,6 +58,11 @@ public:
   /// large batch of files instead of one fsync each).
   virtual int sync_fs(int fd);
 
+  /// Whether sync_fs reports the writeback errors of the files it flushes,
+  /// once to each descriptor opened before them: Linux 5.8 and later. Before,
+  /// syncfs returns 0 whatever failed, and nothing may rest on it.
+  virtual bool sync_fs_reports_errors();
+
   virtual int truncate(int fd, off_t size);
 
   virtual int rename_at(int from_dir, const std::string& from, int to_dir,

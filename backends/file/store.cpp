@@ -693,8 +693,10 @@ caf::error file_store::start_fold() {
     return {};
   }
   if (log_->size() > wal_header_bytes)
-    if (auto err = switch_log())
+    if (auto err = switch_log()) {
+      last_fold_failure_ = err; // why writes may come to be refused
       return err;
+    }
   // Else the log in use holds no record (a fold of swept keys alone, or an
   // idle store retrying a fold that failed): it stays in use. A new log
   // each time would add its megabytes to the disk at every checkpoint for
@@ -838,8 +840,10 @@ caf::error file_store::switch_log() {
   // clean stop that cancelled the fold.
   if (opts_.fsync != fsync_policy::always && log_->synced() < log_->size()) {
     auto started = std::chrono::steady_clock::now();
-    if (auto err = log_->sync())
+    if (auto err = log_->sync()) {
+      unsynced_log_ = err; // as a checkpoint's failed sync (checkpoint())
       return err;
+    }
     count_sync(std::chrono::steady_clock::now() - started);
   }
   auto next = next_log(wal_name(opts_.shard, ++log_generation_));
@@ -947,17 +951,25 @@ caf::error file_store::checkpoint() {
     }
   if (opts_.fsync != fsync_policy::always && log_) {
     auto started = std::chrono::steady_clock::now();
+    bool had_unsynced = log_->synced() < log_->size();
     if (auto err = log_->sync()) { // interval: on disk within sync_interval
-      unsynced_log_ = err;
-      spdlog::error("file backend shard {}: {}; the values it holds stay in "
-                    "memory until a fold puts them in the tree, and readiness "
-                    "reports it until then",
-                    opts_.shard, message_of(err));
+      if (had_unsynced) { // else it put no write in doubt
+        unsynced_log_ = err;
+        spdlog::error("file backend shard {}: {}; the values it holds stay "
+                      "in memory until a fold puts them in the tree, and "
+                      "readiness reports it until then",
+                      opts_.shard, message_of(err));
+      }
       return err;
     }
     count_sync(std::chrono::steady_clock::now() - started);
   }
   auto err = start_fold();
+  // No fold running and nothing left to fold: every write is in the tree,
+  // whichever fold put it there (a fold writes the values it carries from
+  // memory, through syncs of its own).
+  if (unsynced_log_ && !fold_ && dirty_.empty())
+    unsynced_log_ = caf::error{};
   if (!err)
     err = std::exchange(fold_error_, caf::error{});
   return err;
@@ -972,6 +984,25 @@ bool fold_cancelled(const caf::error& err) {
 }
 
 } // namespace
+
+caf::error file_store::fold_what_a_failed_sync_left() {
+  // The sync above may succeed over pages the kernel dropped (it reports a
+  // lost writeback once): the log cannot be trusted with the values, so they
+  // go into the tree from memory, however long the folds take. The running
+  // fold is waited for, not cancelled.
+  if (auto err = reap_fold(true))
+    return err;
+  if (!dirty_.empty()) {
+    if (auto err = start_fold())
+      return err;
+    if (auto err = reap_fold(true))
+      return err;
+  }
+  if (fold_ || !dirty_.empty())
+    return unsynced_log_; // postponed for space: still in doubt
+  unsynced_log_ = caf::error{};
+  return {};
+}
 
 caf::error file_store::close() {
   if (closed_)
@@ -994,6 +1025,8 @@ caf::error file_store::close() {
   // covered yet (under always there is nothing left to flush, and it is
   // cheap). Once synced, the log is all the next start needs.
   keep(log_ ? log_->sync() : caf::error{}, "sync");
+  if (unsynced_log_)
+    keep(fold_what_a_failed_sync_left(), "after a failed log sync");
   if (fold_) {
     fold_->cancel.store(true, std::memory_order_relaxed);
     if (fold_->worker.joinable())

@@ -275,6 +275,10 @@ private:
   /// max_unfolded_bytes), or none.
   caf::error refuse_past_backlog() const;
 
+  /// At close, after a log sync failed (unsynced_log_): folds every value
+  /// held in memory into the tree, waiting for the folds.
+  caf::error fold_what_a_failed_sync_left();
+
   /// Finishes a completed fold (or waits for it when `wait`): its values
   /// move to the cache; after a failure its changes return to dirty_ and
   /// its logs are kept for the next fold. Only with no uncommitted batch.

@@ -4,11 +4,9 @@
 #include "backends/file/tree.hpp"
 
 #include <fcntl.h>
-#include <sys/utsname.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <numeric>
 
 #include <spdlog/spdlog.h>
@@ -213,24 +211,6 @@ caf::error cancelled_error() {
 
 } // namespace
 
-bool file_tree::syncfs_reports_errors() {
-  static const bool reports = [] {
-    utsname u{};
-    unsigned major = 0, minor = 0;
-    if (::uname(&u) != 0
-        || std::sscanf(u.release, "%u.%u", &major, &minor) != 2)
-      return false; // cannot tell: sync each file
-    bool yes = major > 5 || (major == 5 && minor >= 8);
-    if (!yes)
-      spdlog::info("file backend: kernel {} reports no writeback error "
-                   "through syncfs (5.8 and later do): folds sync each "
-                   "value file on its own",
-                   u.release);
-    return yes;
-  }();
-  return reports;
-}
-
 caf::error file_tree::apply(std::vector<tree_change> changes,
                             const std::atomic<bool>* cancel) const {
   if (changes.empty())
@@ -250,7 +230,7 @@ caf::error file_tree::apply(std::vector<tree_change> changes,
     sorted_changes.push_back(changes[i]);
     sorted_paths.push_back(std::move(paths[i]));
   }
-  if (sorted_changes.size() > batch_threshold && syncfs_reports_errors())
+  if (sorted_changes.size() > batch_threshold && env_->sync_fs_reports_errors())
     return apply_batched(sorted_changes, sorted_paths, cancel);
   return apply_one_by_one(sorted_changes, sorted_paths, cancel);
 }

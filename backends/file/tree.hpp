@@ -37,14 +37,10 @@ struct tree_change {
 class file_tree {
 public:
   /// Above this many changes, apply() orders its writes with two syncfs
-  /// barriers instead of one fsync per file and directory, on kernels whose
-  /// syncfs reports the writeback errors of the files (Linux 5.8 and
-  /// later; before, it returns 0 whatever failed, so every file is synced
-  /// on its own there).
+  /// barriers instead of one fsync per file and directory, where syncfs
+  /// reports the writeback errors of the files (file_env::
+  /// sync_fs_reports_errors; elsewhere every file is synced on its own).
   static constexpr size_t batch_threshold = 32;
-
-  /// Whether this kernel's syncfs reports writeback errors (5.8+).
-  static bool syncfs_reports_errors();
 
   file_tree(std::shared_ptr<file_env> env, int root_fd, std::string root_path);
 

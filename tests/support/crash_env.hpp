@@ -267,6 +267,8 @@ public:
     return 0;
   }
 
+  bool sync_fs_reports_errors() override { return true; } // simulated
+
   int sync_fs(int) override {
     std::lock_guard<std::mutex> guard{mutex_};
     if (crashed_)
