@@ -298,7 +298,14 @@ void coded_store::take_back_rewrites(const caf::error& commit_failure) {
 }
 
 caf::error coded_store::checkpoint() {
-  return inner_->checkpoint();
+  auto err = inner_->checkpoint();
+  // A checkpoint commits what is pending first (the file backend): once it
+  // succeeded, the rewrites are durable, and a later failed commit must not
+  // count them as taken back. A failed one leaves them counted: if its
+  // commit failed, the next commit fails too and takes them back then.
+  if (rotation_ && !err)
+    rotation_->uncommitted = 0;
+  return err;
 }
 
 caf::error coded_store::close() {
