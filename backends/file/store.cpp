@@ -613,11 +613,11 @@ caf::error file_store::refuse_past_backlog() const {
   auto held = unfolded_bytes();
   if (held <= most)
     return {};
-  auto why = fold_postponed_
-               ? "no fold can start for want of space under " + base_->path
-               : last_fold_failure_
-                   ? "the folds fail: " + message_of(last_fold_failure_)
-                             : std::string{"the fold cannot keep up"};
+  std::string why = "the fold cannot keep up";
+  if (fold_postponed_)
+    why = "no fold can start for want of space under " + base_->path;
+  else if (last_fold_failure_)
+    why = "the folds fail: " + message_of(last_fold_failure_);
   return make_state_error(
     fold_postponed_ ? state_errc::insufficient_storage
                     : state_errc::backend_unavailable,
@@ -965,11 +965,7 @@ caf::error file_store::checkpoint() {
     count_sync(std::chrono::steady_clock::now() - started);
   }
   auto err = start_fold();
-  // No fold running and nothing left to fold: every write is in the tree,
-  // whichever fold put it there (a fold writes the values it carries from
-  // memory, through syncs of its own).
-  if (unsynced_log_ && !fold_ && dirty_.empty())
-    unsynced_log_ = caf::error{};
+  forget_unsynced_log_once_folded();
   if (!err)
     err = std::exchange(fold_error_, caf::error{});
   return err;
@@ -998,10 +994,16 @@ caf::error file_store::fold_what_a_failed_sync_left() {
     if (auto err = reap_fold(true))
       return err;
   }
-  if (fold_ || !dirty_.empty())
-    return unsynced_log_; // postponed for space: still in doubt
-  unsynced_log_ = caf::error{};
-  return {};
+  forget_unsynced_log_once_folded();
+  return unsynced_log_; // a fold postponed for space leaves it in doubt
+}
+
+void file_store::forget_unsynced_log_once_folded() {
+  // No fold running and nothing left to fold: every write is in the tree,
+  // whichever fold put it there (a fold writes the values it carries from
+  // memory, through syncs of its own).
+  if (unsynced_log_ && !fold_ && dirty_.empty())
+    unsynced_log_ = caf::error{};
 }
 
 caf::error file_store::close() {

@@ -278,6 +278,8 @@ private:
   /// At close, after a log sync failed (unsynced_log_): folds every value
   /// held in memory into the tree, waiting for the folds.
   caf::error fold_what_a_failed_sync_left();
+  /// Clears unsynced_log_ once every write is in the tree.
+  void forget_unsynced_log_once_folded();
 
   /// Finishes a completed fold (or waits for it when `wait`): its values
   /// move to the cache; after a failure its changes return to dirty_ and

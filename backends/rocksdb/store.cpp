@@ -484,9 +484,8 @@ size_t rocksdb_store::sweep(unix_ms now, std::vector<std::string>* expired) {
 
 void rocksdb_store::report_sweep_reading(const rocksdb::Status& status) {
   // Once per change: a sweep runs every second.
-  if (status.ok() == sweep_reads_) {
+  if (status.ok() == sweep_reads_)
     return;
-  }
   sweep_reads_ = status.ok();
   if (!sweep_reads_)
     spdlog::warn("rocksdb backend shard {}: the sweep cannot read the expiry "
@@ -510,6 +509,7 @@ caf::error rocksdb_store::sync_timed() {
   auto err = db_->sync_log();
   std::chrono::duration<double> took = std::chrono::steady_clock::now()
                                        - started;
+  unsynced_ = static_cast<bool>(err);
   if (err) {
     last_error_ = err;
     return err;
@@ -532,7 +532,7 @@ caf::error rocksdb_store::commit() {
   // they may not survive a power cut, so their writers hear the error.
   // Reads go on; the writes stay unsynced until a later sync succeeds.
   pending_ = false;
-  return sync_unsynced();
+  return sync_timed();
 }
 
 caf::error rocksdb_store::checkpoint() {
@@ -540,13 +540,7 @@ caf::error rocksdb_store::checkpoint() {
     return {};
   // A failed sync is tried again at the next tick, writes or not.
   pending_ = false;
-  return sync_unsynced();
-}
-
-caf::error rocksdb_store::sync_unsynced() {
-  auto err = sync_timed();
-  unsynced_ = static_cast<bool>(err);
-  return err;
+  return sync_timed();
 }
 
 caf::error rocksdb_store::close() {
@@ -557,7 +551,7 @@ caf::error rocksdb_store::close() {
   // covered yet, and after a failed sync under any policy writes no sync
   // covered: a clean stop syncs them, and when it cannot, says so (and no
   // snapshot is kept).
-  auto err = pending_ || unsynced_ ? sync_unsynced() : caf::error{};
+  auto err = pending_ || unsynced_ ? sync_timed() : caf::error{};
   pending_ = false;
   if (err)
     spdlog::error("rocksdb backend shard {}: close: {}", shard_,

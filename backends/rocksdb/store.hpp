@@ -79,6 +79,7 @@ private:
   caf::error write(rocksdb::WriteBatch& batch,
                    const rocks::shard_totals& saved);
 
+  /// Syncs the log and times it; unsynced_ says whether it failed.
   caf::error sync_timed();
 
   /// After a write failed for want of space, RocksDB refuses every write
@@ -89,9 +90,6 @@ private:
   /// Logs when the sweep's reading of the expiry index starts or stops
   /// failing (a damaged block).
   void report_sweep_reading(const rocksdb::Status& status);
-
-  /// Syncs the log; unsynced_ says whether it failed.
-  caf::error sync_unsynced();
 
   std::shared_ptr<rocks::database> db_;
   /// The database's directory (db_ is let go at close, before a snapshot

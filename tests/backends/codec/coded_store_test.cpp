@@ -102,6 +102,20 @@ void write_all_under(const std::string& base, const key_files& files,
   REQUIRE_FALSE(old.store->commit());
 }
 
+/// Keys k1 and k2, and key_count values under k1 in `base`: where a
+/// rotation to k2 starts.
+struct before_rotation {
+  temp_dir dir;
+  key_files files;
+  std::string base = dir.sub("state");
+
+  before_rotation() {
+    files.hex_key("k1");
+    files.hex_key("k2");
+    write_all_under(base, files, "k1");
+  }
+};
+
 } // namespace
 
 TEST_CASE("rotation: values move to the primary key in chunks, and the old "
@@ -170,12 +184,9 @@ TEST_CASE("rotation: values move to the primary key in chunks, and the old "
 
 TEST_CASE("rotation: values a walk could not read keep the gauge above 0 "
           "until a later walk rewrites them") {
-  temp_dir dir;
-  key_files files;
-  files.hex_key("k1");
-  files.hex_key("k2");
-  auto base = dir.sub("state");
-  write_all_under(base, files, "k1");
+  before_rotation start;
+  auto& files = start.files;
+  auto& base = start.base;
   {
     // Folded into the tree: the walk reads each value from its file.
     auto raw = open_store(file_config_for(base, 1));
@@ -556,12 +567,9 @@ TEST_CASE("rotation: a sound value this configuration cannot restore (a "
 
 TEST_CASE("rotation: rewrites a failed commit took back keep the gauge above "
           "0 and the walk runs again") {
-  temp_dir dir;
-  key_files files;
-  files.hex_key("k1");
-  files.hex_key("k2");
-  auto base = dir.sub("state");
-  write_all_under(base, files, "k1");
+  before_rotation start;
+  auto& files = start.files;
+  auto& base = start.base;
   {
     auto disk = std::make_shared<failing_env>();
     coded rotating{base, files, {"k2", "k1"}, disk};

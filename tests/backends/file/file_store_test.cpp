@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -1294,20 +1295,40 @@ TEST_CASE("a snapshot of the last clean stop is dropped when the start cuts "
   CHECK_FALSE(*kept);
 }
 
+namespace {
+
+/// A store under fsync: interval on a disk that failed one sync of its log,
+/// right after `order:a` was acknowledged (the sync of a checkpoint).
+struct after_failed_sync {
+  temp_dir dir;
+  std::shared_ptr<failing_env> disk = std::make_shared<failing_env>();
+  std::optional<opened_store> store;
+
+  explicit after_failed_sync(std::string value) {
+    auto opened = open_store(file_config_for(dir.path, 1,
+                                             fsync_policy::interval),
+                             disk);
+    REQUIRE(opened);
+    store = std::move(*opened);
+    REQUIRE(store->put("order:a", std::move(value)));
+    disk->fail_syncs = true;
+    REQUIRE(shard().checkpoint());
+    disk->fail_syncs = false;
+  }
+
+  state_store& shard() { return *store->stores[0]; }
+};
+
+} // namespace
+
 TEST_CASE("a failed log sync under interval keeps readiness down until a "
           "fold has put the values in the tree") {
-  temp_dir dir;
-  auto disk = std::make_shared<failing_env>();
-  auto cfg = file_config_for(dir.path, 1, fsync_policy::interval);
-  auto store = open_store(cfg, disk);
-  REQUIRE(store);
-  auto& s = *store->stores[0];
-  REQUIRE(store->put("order:a", "1"));
-  disk->fail_syncs = true;
-  auto err = s.checkpoint();
-  REQUIRE(err);
+  after_failed_sync failed{"1"};
+  auto& dir = failed.dir;
+  auto& disk = failed.disk;
+  auto& store = failed.store;
+  auto& s = failed.shard();
   CHECK(s.health_check());
-  disk->fail_syncs = false;
   // A write that succeeds (the log takes it, unsynced) does not make the
   // lost pages of the failed sync good.
   REQUIRE(store->put("order:b", "2"));
@@ -1326,16 +1347,9 @@ TEST_CASE("a failed log sync under interval keeps readiness down until a "
 
 TEST_CASE("a stop after a failed log sync under interval folds the values "
           "held in memory into the tree") {
-  temp_dir dir;
-  auto disk = std::make_shared<failing_env>();
-  auto cfg = file_config_for(dir.path, 1, fsync_policy::interval);
-  auto store = open_store(cfg, disk);
-  REQUIRE(store);
-  auto& s = *store->stores[0];
-  REQUIRE(store->put("order:a", "acknowledged"));
-  disk->fail_syncs = true;
-  REQUIRE(s.checkpoint());
-  disk->fail_syncs = false;
+  after_failed_sync failed{"acknowledged"};
+  auto& dir = failed.dir;
+  auto& s = failed.shard();
   // The stop's own sync of the log now succeeds, which proves nothing of
   // the pages the failed one lost: the value must reach its file.
   REQUIRE_FALSE(s.close());
