@@ -39,7 +39,7 @@ caf::error key_error(size_t index, const std::string& why) {
 }
 
 /// Reads the whole file at `path` into `out`, refusing files that group or
-/// others may access.
+/// others may access, or that another user owns.
 caf::error read_key_file(size_t index, const std::string& path,
                          secret_buffer& out) {
   // O_NONBLOCK: opening a FIFO would wait for a writer, hanging the start
@@ -65,6 +65,18 @@ caf::error read_key_file(size_t index, const std::string& path,
     return key_error(index, path + " may be accessed by group or others (mode "
                               + mode + "): a key file must be private, "
                                        "chmod 600 it");
+  }
+  // Whoever owns the file may replace the key (chmod it back to 644, write
+  // their own): only the service's own user, or root, may own it (ssh's
+  // rule for its private keys).
+  if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+    ::close(fd);
+    return key_error(index, path + " is owned by uid "
+                              + std::to_string(st.st_uid)
+                              + ", neither the service's user (uid "
+                              + std::to_string(::geteuid())
+                              + ") nor root: its owner could change the key, "
+                                "chown it");
   }
   ssize_t n = 0;
   while (out.size < out.bytes.size()

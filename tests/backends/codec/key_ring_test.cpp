@@ -69,6 +69,23 @@ TEST_CASE("a key file group or others may access is refused") {
   CHECK_THAT(problems.front(), Catch::Contains("mode 0644"));
 }
 
+TEST_CASE("a private key file another user owns is refused") {
+  if (::geteuid() != 0) {
+    WARN("skipped: only root can give a file to another user");
+    return;
+  }
+  testing::key_files files;
+  auto theirs = files.write("theirs.key", std::string(64, 'a'), 0600);
+  REQUIRE(::chown(theirs.c_str(), 65534, 65534) == 0); // nobody
+  CHECK_THAT(refusal(one_key(theirs)),
+             Catch::Contains("state.encryption.keys[0].file")
+               && Catch::Contains("owned by uid 65534")
+               && Catch::Contains("chown"));
+  // Root's own file is the service's usual case when it runs as root.
+  auto ours = files.write("ours.key", std::string(64, 'a'), 0600);
+  CHECK(key_ring::load(one_key(ours)));
+}
+
 TEST_CASE("a key file of the wrong size or with non-hex digits is refused "
           "without quoting it") {
   testing::key_files files;
