@@ -291,7 +291,7 @@ caf::expected<bool> file_store::erase(const delete_request& req,
       && std::find(settling_.begin(), settling_.end(), req.key)
            == settling_.end();
     if (quarantined) {
-      if (auto err = refuse_writes())
+      if (auto err = refuse_writes(write_kind::remove))
         return err;
       auto version = ++last_version_;
       log_->encode(pending_, wal_op::erase, req.key, {}, version, 0);
@@ -301,7 +301,7 @@ caf::expected<bool> file_store::erase(const delete_request& req,
     }
     return quarantined;
   }
-  if (auto err = refuse_writes())
+  if (auto err = refuse_writes(write_kind::remove))
     return err;
   if (!live)
     note_expired_by_write(req.key);
@@ -336,8 +336,12 @@ caf::error file_store::transact(std::vector<pending_op>& ops, unix_ms now) {
         return err;
   // Everything that can refuse the transaction comes before the first
   // change in memory: a full disk, the key budget, then the size of its
-  // log record.
-  if (auto err = refuse_writes())
+  // log record. One that only deletes (a delete by prefix) is a delete.
+  bool removes_only = std::none_of(ops.begin(), ops.end(), [](auto& op) {
+    return op.kind == pending_op::set;
+  });
+  if (auto err = refuse_writes(removes_only ? write_kind::remove
+                                            : write_kind::store))
     return err;
   auto taken = take_new_keys(ops);
   if (!taken)
@@ -608,8 +612,9 @@ uint64_t file_store::unfolded_bytes() const {
          + retired_bytes_;
 }
 
-caf::error file_store::refuse_past_backlog() const {
-  auto most = unfolded_bytes_refused_at * opts_.max_unfolded_bytes;
+caf::error file_store::refuse_past_backlog(write_kind kind) const {
+  auto times = unfolded_bytes_refused_at + (kind == write_kind::remove ? 1 : 0);
+  auto most = times * opts_.max_unfolded_bytes;
   auto held = unfolded_bytes();
   if (held <= most)
     return {};
@@ -623,14 +628,13 @@ caf::error file_store::refuse_past_backlog() const {
                     : state_errc::backend_unavailable,
     "writes refused: " + std::to_string(held >> 10)
       + " KiB of writes are not folded into the tree yet ("
-      + std::to_string(unfolded_bytes_refused_at)
-      + " x state.file.max_unfolded_bytes is " + std::to_string(most >> 10)
+      + std::to_string(times) + " x state.file.max_unfolded_bytes is " + std::to_string(most >> 10)
       + " KiB), because " + why
       + "; reads go on, and writes resume once a fold gets through");
 }
 
-caf::error file_store::refuse_writes() {
-  if (auto err = refuse_past_backlog())
+caf::error file_store::refuse_writes(write_kind kind) {
+  if (auto err = refuse_past_backlog(kind))
     return err;
   if (!out_of_space())
     return {};

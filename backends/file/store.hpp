@@ -184,9 +184,13 @@ private:
   void settle_quarantine(const std::string& key);
   /// True when the filesystem has `bytes` free (or cannot tell).
   bool room_for(uint64_t bytes) const;
+  /// What a refused write is: deletes get one more max_unfolded_bytes of
+  /// backlog than other writes (refuse_past_backlog).
+  enum class write_kind { store, remove };
+  /// Why a write is refused: the unfolded backlog past its bound, or
   /// insufficient_storage while the store is read-only for want of space
-  /// (probing whether it is back first), else nothing: writes may go on.
-  caf::error refuse_writes();
+  /// (probing whether it is back first); else nothing, writes may go on.
+  caf::error refuse_writes(write_kind kind = write_kind::store);
   /// Read-only for want of space: no log yet (a start on a full disk), or
   /// a write failed with room for none after it.
   bool out_of_space() const;
@@ -272,8 +276,11 @@ private:
   uint64_t unfolded_bytes() const;
 
   /// Why writes are refused for the unfolded backlog (file_store_options::
-  /// max_unfolded_bytes), or none.
-  caf::error refuse_past_backlog() const;
+  /// max_unfolded_bytes), or none. Deletes go one max_unfolded_bytes
+  /// further: each logs a few bytes, and deleting keys is how an operator
+  /// makes room for a fold postponed for want of space (fold_room counts
+  /// the live bytes), so refusing them with the rest would lock the store.
+  caf::error refuse_past_backlog(write_kind kind) const;
 
   /// At close, after a log sync failed (unsynced_log_): folds every value
   /// held in memory into the tree, waiting for the folds.

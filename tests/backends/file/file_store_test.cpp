@@ -1355,3 +1355,55 @@ TEST_CASE("a stop after a failed log sync under interval folds the values "
   REQUIRE_FALSE(s.close());
   CHECK(fs::exists(dir.sub("order/a.val")));
 }
+
+TEST_CASE("past the backlog bound deletes still go through, up to one "
+          "max_unfolded_bytes more") {
+  temp_dir dir;
+  auto cfg = file_config_for(dir.path, 1);
+  cfg.file.max_unfolded_bytes = 1u << 20;
+  auto store = open_store(cfg);
+  REQUIRE(store);
+  auto* file = dynamic_cast<file_store*>(store->stores[0].get());
+  REQUIRE(file);
+  temp_dir outside;
+  fs::create_directory_symlink(outside.path, dir.sub("order"));
+  // Keys with long names (so that deleting them logs about 1 MiB), then
+  // large values until writes are refused.
+  auto long_key = [](int i) {
+    auto k = "order:long:" + std::to_string(i) + ":";
+    return k + std::string(700 - k.size(), 'k');
+  };
+  constexpr int long_keys = 1600;
+  for (int i = 0; i < long_keys; ++i)
+    REQUIRE(store->put(long_key(i), "v"));
+  std::string value(4096, 'v');
+  bool refused = false;
+  for (int i = 0; i < 2000 && !refused; ++i)
+    refused = !store->put("order:x:" + std::to_string(i), value);
+  REQUIRE(refused);
+  // A delete is accepted (before: refused like the puts), and reads agree.
+  auto first = store->remove(long_key(0));
+  REQUIRE(first);
+  CHECK(*first);
+  CHECK(code_of(store->get(long_key(0)).error()) == state_errc::not_found);
+  CHECK_FALSE(store->put("order:x:more", value)); // puts stay refused
+  // Deletes have their bound too: one max_unfolded_bytes further.
+  caf::error delete_refused;
+  int deleted = 1;
+  for (; deleted < long_keys; ++deleted) {
+    auto r = store->remove(long_key(deleted));
+    if (!r) {
+      delete_refused = std::move(r.error());
+      break;
+    }
+  }
+  REQUIRE(delete_refused);
+  CHECK_THAT(message_of(delete_refused),
+             Catch::Contains("writes refused")
+               && Catch::Contains("4 x state.file.max_unfolded_bytes"));
+  CHECK(deleted > 1000);
+  auto most = (file_store::unfolded_bytes_refused_at + 1) * (1u << 20);
+  CHECK(file->stats().fold.unfolded_bytes > most);
+  CHECK(file->stats().fold.unfolded_bytes < most + 1024);
+  CHECK(store->get(long_key(deleted))->value == "v"); // the refused one stays
+}
