@@ -6,8 +6,9 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
-#include <iterator>
 #include <functional>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include <caf/actor_cast.hpp>
@@ -28,11 +29,15 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 
 /// A read waiting to be sent in the next coalesced batch_get: a single-key
-/// get (count 1, answered with an entry or not_found) or a client's batch
-/// (answered with its slice of the combined reply).
+/// get (answered with an entry or not_found) or a client's batch (answered
+/// with its part of the combined reply).
 struct pending_read {
-  size_t count = 1;
   bool single = true;
+  std::vector<std::string> keys;
+  /// Per key, its place among the distinct keys of the coalesced batch
+  /// (flush_reads): two reads of one key ask for it once, as the remote
+  /// refuses a batch that names a key twice.
+  std::vector<uint32_t> slots;
   caf::typed_response_promise<entry> entry_rp;
   caf::typed_response_promise<batch_reply> batch_rp;
 
@@ -67,8 +72,8 @@ struct peer_state {
   size_t flaps = 0;
   size_t in_flight = 0;
   std::deque<queued_request> queue;
-  std::vector<std::string> read_keys; // of all pending reads, in order
   std::vector<pending_read> reads;
+  size_t read_key_count = 0; // of all pending reads, repeats counted
   bool flush_pending = false;
   peer_stats stats;
 
@@ -203,52 +208,135 @@ caf::result<Reply> forward(peer_ptr self, Ts... xs) {
 /// wire message and one remote fan-out instead of one per request. The flush
 /// is a message to self, so it runs right after the reads already in the
 /// mailbox and adds no timer latency.
+
+/// Sends `read` alone: the part of a coalesced batch the remote did not
+/// answer (its values did not fit one reply). The remote answers at least
+/// the first key of a batch, so a read sent alone always gets somewhere.
+void send_alone(peer_ptr self, pending_read read) {
+  auto shared = std::make_shared<pending_read>(std::move(read));
+  auto fail = [shared](caf::error err) { shared->fail(err); };
+  auto start = [self, shared, fail]() {
+    if (shared->single) {
+      send_remote<entry>(
+        self,
+        [self, shared](entry& e) {
+          self->state.count(state_errc::none);
+          shared->entry_rp.deliver(std::move(e));
+        },
+        fail, get_atom_v, std::move(shared->keys.front()));
+      return;
+    }
+    send_remote<batch_reply>(
+      self,
+      [self, shared](batch_reply& reply) {
+        self->state.count(state_errc::none);
+        shared->batch_rp.deliver(std::move(reply));
+      },
+      fail, batch_get_atom_v, batch_request{std::move(shared->keys)});
+  };
+  submit(self, std::move(start), std::move(fail));
+}
+
+/// Answers the reads of a coalesced batch from its reply: entries for the
+/// first `reply.entries.size()` distinct keys, the rest unprocessed. A read
+/// whose keys were all answered gets them; a client's batch answered in
+/// part gets its answered first keys and the rest as unprocessed, as from
+/// the store itself; a read with none of its keys answered is sent alone.
+void answer_reads(peer_ptr self, std::vector<pending_read>& reads,
+                  batch_reply& reply) {
+  auto& st = self->state;
+  auto answered = reply.entries.size();
+  // An entry wanted by several reads is copied for all but the last.
+  std::vector<uint32_t> uses(answered, 0);
+  for (auto& r : reads)
+    for (auto slot : r.slots)
+      if (slot < answered)
+        ++uses[slot];
+  auto take = [&](uint32_t slot) {
+    return --uses[slot] == 0 ? std::move(reply.entries[slot])
+                             : reply.entries[slot];
+  };
+  for (auto& r : reads) {
+    size_t prefix = 0;
+    while (prefix < r.slots.size() && r.slots[prefix] < answered)
+      ++prefix;
+    if (prefix == 0) {
+      send_alone(self, std::move(r));
+      continue;
+    }
+    if (r.single) {
+      auto e = take(r.slots.front());
+      st.count(e.found() ? state_errc::none : state_errc::not_found);
+      if (e.found())
+        r.entry_rp.deliver(std::move(e));
+      else
+        r.entry_rp.deliver(
+          make_state_error(state_errc::not_found, "no value for key"));
+      continue;
+    }
+    st.count(state_errc::none);
+    batch_reply part;
+    part.entries.reserve(prefix);
+    for (size_t i = 0; i < prefix; ++i)
+      part.entries.push_back(take(r.slots[i]));
+    // Keys answered past the first unanswered one still count as used.
+    for (size_t i = prefix; i < r.slots.size(); ++i) {
+      if (r.slots[i] < answered)
+        --uses[r.slots[i]];
+      part.unprocessed.push_back(std::move(r.keys[i]));
+    }
+    r.batch_rp.deliver(std::move(part));
+  }
+}
+
+/// The distinct keys of `reads`, in the order first asked, filling in each
+/// read's slots.
+std::vector<std::string> distinct_keys(std::vector<pending_read>& reads) {
+  std::vector<std::string> keys;
+  std::unordered_map<std::string_view, uint32_t> slot_of;
+  for (auto& r : reads) {
+    r.slots.clear();
+    for (auto& k : r.keys) {
+      auto [it, added] =
+        slot_of.emplace(k, static_cast<uint32_t>(keys.size()));
+      if (added)
+        keys.push_back(k);
+      r.slots.push_back(it->second);
+    }
+  }
+  return keys;
+}
+
 void flush_reads(peer_ptr self) {
   auto& st = self->state;
   st.flush_pending = false;
   if (st.reads.empty())
     return;
   auto reads = std::make_shared<std::vector<pending_read>>(std::move(st.reads));
-  auto keys = std::make_shared<std::vector<std::string>>(
-    std::move(st.read_keys));
   st.reads.clear();
-  st.read_keys.clear();
+  st.read_key_count = 0;
+  auto keys = distinct_keys(*reads);
   auto fail_all = [reads](caf::error err) {
     for (auto& r : *reads)
       r.fail(err);
   };
-  auto start = [self, reads, keys, fail_all]() {
-    auto total = keys->size();
+  auto start = [self, reads, keys = std::move(keys), fail_all]() mutable {
+    auto total = keys.size();
     send_remote<batch_reply>(
       self,
       [self, reads, total](batch_reply& reply) {
         auto& st = self->state;
-        if (reply.entries.size() != total) {
+        // Every key answered or named unprocessed, and the first answered:
+        // anything else is not a store's answer.
+        if (reply.entries.size() + reply.unprocessed.size() != total
+            || reply.entries.empty()) {
           for (auto& r : *reads)
             r.fail(st.to_client_error(caf::sec::unexpected_response));
           return;
         }
-        size_t offset = 0;
-        for (auto& r : *reads) {
-          auto first = reply.entries.begin() + offset;
-          offset += r.count;
-          if (!r.single) {
-            st.count(state_errc::none);
-            batch_reply part;
-            part.entries.assign(std::make_move_iterator(first),
-                                std::make_move_iterator(first + r.count));
-            r.batch_rp.deliver(std::move(part));
-          } else if (first->found()) {
-            st.count(state_errc::none);
-            r.entry_rp.deliver(std::move(*first));
-          } else {
-            st.count(state_errc::not_found);
-            r.entry_rp.deliver(
-              make_state_error(state_errc::not_found, "no value for key"));
-          }
-        }
+        answer_reads(self, *reads, reply);
       },
-      fail_all, batch_get_atom_v, batch_request{std::move(*keys)});
+      fail_all, batch_get_atom_v, batch_request{std::move(keys)});
   };
   submit(self, std::move(start), fail_all);
 }
@@ -258,15 +346,16 @@ void flush_reads(peer_ptr self) {
 /// refuses a batch_get of more than its http.max_batch_keys).
 void make_room(peer_ptr self, size_t count) {
   auto& st = self->state;
-  if (!st.read_keys.empty()
-      && st.read_keys.size() + count > st.settings.max_coalesced)
+  if (st.read_key_count > 0
+      && st.read_key_count + count > st.settings.max_coalesced)
     flush_reads(self);
 }
 
 void add_read(peer_ptr self, pending_read read) {
   auto& st = self->state;
+  st.read_key_count += read.keys.size();
   st.reads.push_back(std::move(read));
-  if (st.read_keys.size() >= st.settings.max_coalesced) {
+  if (st.read_key_count >= st.settings.max_coalesced) {
     flush_reads(self);
   } else if (!st.flush_pending) {
     st.flush_pending = true;
@@ -284,9 +373,16 @@ caf::result<entry> coalesce_get(peer_ptr self, std::string& key) {
   pending_read read;
   read.entry_rp = self->make_response_promise<entry>();
   auto rp = read.entry_rp;
-  st.read_keys.push_back(std::move(key));
+  read.keys.push_back(std::move(key));
   add_read(self, std::move(read));
   return rp;
+}
+
+/// Whether a key appears twice in `keys`.
+bool names_a_key_twice(const std::vector<std::string>& keys) {
+  std::vector<std::string_view> sorted(keys.begin(), keys.end());
+  std::sort(sorted.begin(), sorted.end());
+  return std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end();
 }
 
 caf::result<batch_reply> coalesce_batch(peer_ptr self, batch_request& req) {
@@ -295,18 +391,18 @@ caf::result<batch_reply> coalesce_batch(peer_ptr self, batch_request& req) {
                            [](const std::string& k) { return is_valid_key(k); });
   // A batch bigger than a coalesced one may be goes alone (the store
   // answers for its size), and so does one that skips unreadable values
-  // (the others fail on them).
+  // (the others fail on them) or names a key twice (the store refuses it,
+  // and only it).
   if (!st.remote || !valid || req.keys.empty()
-      || req.keys.size() > st.settings.max_coalesced || req.skip_unreadable)
+      || req.keys.size() > st.settings.max_coalesced || req.skip_unreadable
+      || names_a_key_twice(req.keys))
     return forward<batch_reply>(self, batch_get_atom_v, std::move(req));
   make_room(self, req.keys.size());
   pending_read read;
   read.single = false;
-  read.count = req.keys.size();
+  read.keys = std::move(req.keys);
   read.batch_rp = self->make_response_promise<batch_reply>();
   auto rp = read.batch_rp;
-  std::move(req.keys.begin(), req.keys.end(),
-            std::back_inserter(st.read_keys));
   add_read(self, std::move(read));
   return rp;
 }

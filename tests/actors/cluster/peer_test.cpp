@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -100,6 +101,7 @@ struct silent_listener {
 using answer_atom = caf::atom_constant<caf::atom("answer")>;
 using fail_atom = caf::atom_constant<caf::atom("fail")>;
 using short_atom = caf::atom_constant<caf::atom("short")>;
+using partial_atom = caf::atom_constant<caf::atom("partial")>;
 
 /// The value the fake serves for `key`; keys starting with "missing" have
 /// none.
@@ -117,6 +119,7 @@ struct held_request {
   caf::response_promise rp;
   std::function<void(caf::response_promise&)> answer; // the normal answer
   size_t batch_size = 0;
+  std::vector<std::string> keys; // of a batch
 };
 
 struct fake_state {
@@ -138,9 +141,11 @@ using fake_ptr = caf::stateful_actor<fake_state>*;
 
 caf::response_promise hold(fake_ptr self, std::string what,
                            std::function<void(caf::response_promise&)> answer,
-                           size_t batch_size = 0) {
+                           size_t batch_size = 0,
+                           std::vector<std::string> keys = {}) {
   auto rp = self->make_response_promise();
-  held_request r{std::move(what), rp, std::move(answer), batch_size};
+  held_request r{std::move(what), rp, std::move(answer), batch_size,
+                 std::move(keys)};
   if (!self->state.hold)
     r.answer(r.rp);
   self->state.received.push_back(std::move(r));
@@ -194,6 +199,15 @@ caf::behavior fake_remote(fake_ptr self, bool hold_requests) {
       return hold(
         self, (skip ? "batch skipping " : "batch ") + joined(keys),
         [keys, skip](caf::response_promise& rp) {
+          // As the store: a batch that names a key twice is refused.
+          auto sorted = keys;
+          std::sort(sorted.begin(), sorted.end());
+          if (std::adjacent_find(sorted.begin(), sorted.end())
+              != sorted.end()) {
+            rp.deliver(make_state_error(state_errc::bad_request,
+                                        "a key is named twice in one batch"));
+            return;
+          }
           batch_reply reply;
           for (auto& k : keys) {
             if (skip && k.rfind("bad:", 0) == 0) {
@@ -205,7 +219,7 @@ caf::behavior fake_remote(fake_ptr self, bool hold_requests) {
           }
           rp.deliver(std::move(reply));
         },
-        keys.size());
+        keys.size(), keys);
     },
     [self](health_atom) {
       return hold(self, "health", [](caf::response_promise& rp) {
@@ -226,6 +240,20 @@ caf::behavior fake_remote(fake_ptr self, bool hold_requests) {
         return;
       auto& r = self->state.received[i];
       r.rp.deliver(std::move(err));
+    },
+    [self](partial_atom, size_t i, size_t n) {
+      // A batch_reply answering the first n keys, the rest unprocessed (as
+      // a store whose reply would pass max_reply_bytes).
+      if (i >= self->state.received.size())
+        return;
+      auto& r = self->state.received[i];
+      batch_reply reply;
+      for (size_t k = 0; k < r.keys.size(); ++k)
+        if (k < n)
+          reply.entries.push_back(entry_for(r.keys[k]));
+        else
+          reply.unprocessed.push_back(r.keys[k]);
+      r.rp.deliver(std::move(reply));
     },
     [self](short_atom, size_t i) {
       // A batch_reply one entry short of the request.
@@ -642,6 +670,80 @@ TEST_CASE("reads that arrive together travel as one batch_get, and each "
   CHECK(result_count(s, state_errc::not_found) == 1);
   CHECK(result_count(s, state_errc::invalid_key) == 1);
   CHECK(s.in_flight == 0);
+}
+
+TEST_CASE("reads of one key that arrive together ask for it once, and each "
+          "gets the value") {
+  // The remote refuses a batch that names a key twice: every read in it,
+  // other clients' included, failed with 400.
+  peer_fixture f;
+  auto fake = f.connected_fake();
+  auto& fs = f.state_of(fake);
+  auto first = f.get("k1");
+  auto second = f.get("k1");
+  auto both = f.batch({"k2", "k1"});
+  auto absent = f.get("missing:m");
+  auto absent_again = f.batch({"missing:m"});
+  f.sched->run();
+  CHECK(fs.whats() == std::vector<std::string>{"batch k1,k2,missing:m"});
+  f.answer(fake, 0);
+  for (auto& k : {first, second}) {
+    REQUIRE(k->value);
+    CHECK(k->value->value == "value of k1");
+  }
+  REQUIRE(both->value);
+  REQUIRE(both->value->entries.size() == 2);
+  CHECK(both->value->entries[0].value == "value of k2");
+  CHECK(both->value->entries[1].value == "value of k1");
+  CHECK(absent->code() == state_errc::not_found);
+  REQUIRE(absent_again->value);
+  CHECK_FALSE(absent_again->value->entries.at(0).found());
+  // A client's batch that names a key twice goes alone: the store answers
+  // it as it would without a peer between.
+  auto twice = f.batch({"a", "a"});
+  f.sched->run();
+  CHECK(fs.whats().back() == "batch a,a");
+  f.answer(fake, 1);
+  CHECK(twice->code() == state_errc::bad_request);
+}
+
+TEST_CASE("a coalesced batch answered in part: each read gets what was "
+          "answered, a client's batch the rest as unprocessed, and a read "
+          "with nothing answered is sent again alone") {
+  // Values past the remote's max_reply_bytes come back unprocessed: the
+  // peer once failed every read of the batch with a 500.
+  peer_fixture f;
+  auto fake = f.connected_fake();
+  auto& fs = f.state_of(fake);
+  auto k1 = f.get("k1");
+  auto split = f.batch({"b1", "b2", "b3"});
+  auto k4 = f.get("k4");
+  auto late = f.batch({"c1", "c2"});
+  f.sched->run();
+  REQUIRE(fs.whats() == std::vector<std::string>{"batch k1,b1,b2,b3,k4,c1,c2"});
+  caf::anon_send(fake, partial_atom::value, size_t{0}, size_t{2});
+  f.sched->run();
+  REQUIRE(k1->value);
+  CHECK(k1->value->value == "value of k1");
+  REQUIRE(split->value);
+  REQUIRE(split->value->entries.size() == 1);
+  CHECK(split->value->entries[0].value == "value of b1");
+  CHECK(split->value->unprocessed == std::vector<std::string>{"b2", "b3"});
+  // k4 and the late batch had no key answered: each goes again alone.
+  CHECK_FALSE(k4->done);
+  CHECK_FALSE(late->done);
+  CHECK(fs.whats()
+        == std::vector<std::string>{"batch k1,b1,b2,b3,k4,c1,c2", "get k4",
+                                    "batch c1,c2"});
+  f.answer(fake, 1);
+  caf::anon_send(fake, partial_atom::value, size_t{2}, size_t{1});
+  f.sched->run();
+  REQUIRE(k4->value);
+  CHECK(k4->value->value == "value of k4");
+  REQUIRE(late->value);
+  REQUIRE(late->value->entries.size() == 1);
+  CHECK(late->value->unprocessed == std::vector<std::string>{"c2"});
+  CHECK(f.stats().in_flight == 0);
 }
 
 TEST_CASE("a batch that skips unreadable values travels alone, flag "
