@@ -227,6 +227,35 @@ void run_claim_retries(guard_ptr self) {
     retry();
 }
 
+/// Whether `reply` can be the answer to a batch of `asked` keys: the
+/// first keys' entries and the rest unprocessed (the values of all would
+/// not fit one reply, max_reply_bytes), at least one entry.
+bool answers(const batch_reply& reply, size_t asked) {
+  return !reply.entries.empty()
+         && reply.entries.size() + reply.unprocessed.size() == asked;
+}
+
+/// Once every reply of a claim has arrived: when some answered only their
+/// first keys, this run keeps the keys every reply answered and the others
+/// go to a claim of their own (still claimed in progress meanwhile, so
+/// their requests wait). Each run keeps at least one key: a claim of
+/// large values always gets through.
+void split_partial_answers(guard_ptr self, const run_ptr& run) {
+  auto answered = run->local.entries.size();
+  for (auto& copy : run->copies)
+    answered = std::min(answered, copy.entries.size());
+  if (answered == run->keys.size())
+    return;
+  std::vector<std::string> rest(
+    std::make_move_iterator(run->keys.begin() + answered),
+    std::make_move_iterator(run->keys.end()));
+  run->keys.resize(answered);
+  run->local.entries.resize(answered);
+  for (auto& copy : run->copies)
+    copy.entries.resize(answered);
+  start_claim(self, std::move(rest), run->patience);
+}
+
 /// Step 1: this node's entries and every pending source's copies.
 void start_claim(guard_ptr self, std::vector<std::string> keys,
                  std::chrono::steady_clock::time_point patience) {
@@ -244,6 +273,7 @@ void start_claim(guard_ptr self, std::vector<std::string> keys,
       return;
     if (run->failure)
       return claim_failed(self, run);
+    split_partial_answers(self, run);
     take_copies(self, run);
   };
   auto failed = [run, arrived](caf::error err) {
@@ -256,7 +286,7 @@ void start_claim(guard_ptr self, std::vector<std::string> keys,
                 batch_request{run->keys})
     .then(
       [run, arrived, failed, expect](batch_reply& reply) {
-        if (reply.entries.size() != expect)
+        if (!answers(reply, expect))
           return failed(make_state_error(state_errc::backend_unavailable,
                                          "handoff: the local store answered "
                                          "a short batch"));
@@ -271,7 +301,7 @@ void start_claim(guard_ptr self, std::vector<std::string> keys,
       .then(
         [run, j, arrived, failed, expect, name = source.name](
           batch_reply& reply) {
-          if (reply.entries.size() != expect)
+          if (!answers(reply, expect))
             return failed(make_state_error(state_errc::backend_unavailable,
                                            "handoff: " + name
                                              + " answered a short fetch"));

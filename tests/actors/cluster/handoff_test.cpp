@@ -152,7 +152,8 @@ struct two_nodes {
   /// With `prepare`, each node's store is a damaged_plugin's (x's, then
   /// y's), and `prepare` runs once x holds its keys.
   explicit two_nodes(std::chrono::milliseconds patience = 2s,
-                     before_guards prepare = {}) {
+                     before_guards prepare = {},
+                     store_options options = {}) {
     register_message_types(cfg);
     sys = std::make_unique<caf::actor_system>(cfg);
     state_config sc;
@@ -161,8 +162,10 @@ struct two_nodes {
     sc.max_items = 0; // a group of more than one list page fits
     x_plugins.add(std::make_unique<damaged_plugin>());
     y_plugins.add(std::make_unique<damaged_plugin>());
-    auto xs = start_store(*sys, sc, prepare ? x_plugins : compiled_plugins());
-    auto ys = start_store(*sys, sc, prepare ? y_plugins : compiled_plugins());
+    auto xs = start_store(*sys, sc, prepare ? x_plugins : compiled_plugins(),
+                          options);
+    auto ys = start_store(*sys, sc, prepare ? y_plugins : compiled_plugins(),
+                          options);
     REQUIRE(xs);
     REQUIRE(ys);
     x_store = std::move(*xs);
@@ -294,6 +297,29 @@ TEST_CASE("a key requested during the handoff is claimed from the node that "
   CHECK(n.stats(n.y).keys_in == key_count);
   CHECK(n.stats(n.x).keys_out == key_count);
   CHECK(n.stats(n.y).sources_pending == 0);
+}
+
+TEST_CASE("values that do not fit one reply are claimed a part at a time: "
+          "the handoff ends with every key moved") {
+  // A fetch of a claim's 256 keys answers only what fits max_reply_bytes
+  // and names the rest unprocessed; the claim took that for a failure and
+  // the pull retried the same page for good.
+  store_options small_replies;
+  small_replies.max_reply_bytes = 64; // about 20 of these values a reply
+  two_nodes n{2s, {}, small_replies};
+  auto got = n.ask<entry>(n.y, get_atom_v, key(5));
+  REQUIRE(got);
+  CHECK(got->value == "v5");
+  n.release_scans();
+  n.wait_until_done();
+  CHECK(n.keys_of(n.x_store).empty());
+  CHECK(n.keys_of(n.y_store).size() == key_count);
+  for (int i : {0, 5, 150, key_count - 1}) {
+    auto e = n.ask<entry>(n.y_store.router, get_atom_v, key(i));
+    REQUIRE(e);
+    CHECK(e->value == "v" + std::to_string(i));
+  }
+  CHECK(n.stats(n.y).keys_in == key_count);
 }
 
 TEST_CASE("a leaving node serves none of its keys and refuses handoff "
