@@ -36,7 +36,7 @@ public:
          end = partial_.find("\n\n", pos)) {
       auto block = parse(std::string_view{partial_}.substr(pos, end - pos));
       pos = end + 2;
-      if (!block.event.empty())
+      if (!block.event.empty() || !block.id.empty())
         if (auto f = on_event(block))
           return f;
     }
@@ -113,11 +113,13 @@ int run_watch(context& cx, const parsed_args& args) {
   auto sink = [&](std::string_view piece) -> maybe_failure {
     streaming = true;
     auto f = reader.feed(piece, [&](const sse_block& block) -> maybe_failure {
+      if (!block.id.empty())
+        last_id = block.id;
+      if (block.event.empty())
+        return {}; // a position only (the stream's start): nothing to print
       auto line = line_of(block, cx.json);
       if (!line)
         return line.error();
-      if (!block.id.empty())
-        last_id = block.id;
       return write_stdout(*line);
     });
     if (f)

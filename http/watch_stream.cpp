@@ -308,6 +308,11 @@ stream_actor::behavior_type stream(stream_ptr self,
           // is subscribed.
           add(st, ": watching\n\n");
         }
+        // The position the stream starts after, as an event without data
+        // (EventSource takes its id, dispatches nothing): a client that
+        // reconnects before the first change under its prefix, or after
+        // the resync above, resumes from here instead of from "now".
+        add(st, "id: " + event_id(started.stream, started.position) + "\n\n");
         pump(self);
         self->send(self, tick_atom_v);
       },

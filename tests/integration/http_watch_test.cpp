@@ -175,6 +175,28 @@ TEST_CASE("a watch resumes after Last-Event-ID, and says resync when the "
   }
 }
 
+TEST_CASE("a watch gives its position at the start, so a client that "
+          "reconnects before any change under its prefix misses none") {
+  // The stream gave no id until its first event: EventSource reconnected
+  // without Last-Event-ID, from "now", and lost what came meanwhile.
+  service_process svc{memory_yaml};
+  http_client c{svc.port()};
+  std::string start_id;
+  {
+    sse_client watch{svc.port(), "/v1/watch?prefix=n:"};
+    REQUIRE(watch.wait_subscribed());
+    REQUIRE(eventually([&] { return !watch.last_event_id().empty(); }, 5s));
+    start_id = watch.last_event_id();
+    CHECK(watch.events().empty()); // a position, not an event
+  }
+  REQUIRE(c.put("/v1/state/other", "x").status == 201);
+  REQUIRE(c.put("/v1/state/n:1", "1").status == 201);
+  sse_client again{svc.port(), "/v1/watch?prefix=n:",
+                   {{"Last-Event-ID", start_id}}};
+  REQUIRE(again.wait_events(1));
+  CHECK(summary(again.events()) == std::vector<std::string>{"put:n:1:1"});
+}
+
 TEST_CASE("a bad watch request is refused with a clear error") {
   service_process svc{memory_yaml};
   http_client c{svc.port()};

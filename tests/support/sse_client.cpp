@@ -103,7 +103,7 @@ void sse_client::feed(const char* data, size_t n) {
     pos = end + 2;
     sse_event ev;
     ev.event = "message";
-    bool any_field = false;
+    bool any_data = false;
     size_t line_start = 0;
     while (line_start <= block.size()) {
       auto line_end = block.find('\n', line_start);
@@ -122,15 +122,18 @@ void sse_client::feed(const char* data, size_t n) {
       auto value = colon == std::string::npos ? "" : line.substr(colon + 1);
       if (!value.empty() && value[0] == ' ')
         value.erase(0, 1);
-      any_field = true;
       if (field == "id")
-        ev.id = value;
+        last_id_ = ev.id = value;
       else if (field == "event")
         ev.event = value;
-      else if (field == "data")
+      else if (field == "data") {
         ev.data += (ev.data.empty() ? "" : "\n") + value;
+        any_data = true;
+      }
     }
-    if (any_field)
+    // As EventSource: a block without data dispatches no event (its id
+    // still counts).
+    if (any_data)
       events_.push_back(std::move(ev));
   }
   partial_.erase(0, pos);
@@ -172,6 +175,11 @@ bool sse_client::wait_ended(std::chrono::milliseconds limit) {
 std::vector<sse_event> sse_client::events() {
   std::lock_guard<std::mutex> lock{mx_};
   return events_;
+}
+
+std::string sse_client::last_event_id() {
+  std::lock_guard<std::mutex> lock{mx_};
+  return last_id_;
 }
 
 std::vector<std::string> sse_client::comments() {

@@ -52,6 +52,8 @@ public:
   bool wait_ended(std::chrono::milliseconds limit = std::chrono::seconds{10});
 
   std::vector<sse_event> events();
+  /// The last id the stream gave, with an event or without ("" if none).
+  std::string last_event_id();
   std::vector<std::string> comments();
   /// The body of an answer that is not a stream (an error).
   std::string body();
@@ -69,6 +71,7 @@ private:
   std::string partial_;
   std::string body_;
   std::vector<sse_event> events_;
+  std::string last_id_;
   std::vector<std::string> comments_;
   int fd_ = -1;
   std::thread reader_;
