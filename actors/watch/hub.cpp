@@ -291,8 +291,12 @@ caf::result<watch_started> subscribe(hub_ptr self, watch_request& req,
                                      && s.prefix == req.prefix;
                             });
   bool monitored = again != st.subs.end();
-  if (monitored)
+  // Where the replaced subscription stood: the next change it had to get.
+  std::optional<uint64_t> replaced_next;
+  if (monitored) {
+    replaced_next = again->next;
     st.subs.erase(again);
+  }
   if (st.subs.size() >= st.settings.max_watchers)
     return make_state_error(state_errc::capacity_exceeded,
                             "state.watch.max_watchers ("
@@ -306,6 +310,14 @@ caf::result<watch_started> subscribe(hub_ptr self, watch_request& req,
                 && !(st.gap_after && req.after <= *st.gap_after);
     if (held)
       out.position = req.after;
+    else
+      out.resync = true;
+  } else if (replaced_next) {
+    // It carries on from there, not from now: changes the old one had not
+    // been handed yet (its watcher busy with a batch, or the round still
+    // to come) would be skipped without a word.
+    if (*replaced_next > h.last() || *replaced_next >= h.first())
+      out.position = std::min(*replaced_next - 1, h.last());
     else
       out.resync = true;
   }

@@ -18,6 +18,8 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <catch2/catch.hpp>
 
+#include <optional>
+
 #include "actors/watch/change_recorder.hpp"
 #include "actors/watch/history.hpp"
 #include "backends/state_store.hpp"
@@ -556,6 +558,93 @@ TEST_CASE("a watcher that subscribes again to the same prefix gets each "
   std::this_thread::sleep_for(200ms); // a second copy would be on its way
   CHECK(log->snapshot().size() == 2);
   caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
+
+namespace {
+
+/// A watcher that logs every batch and holds the first one (the hub's
+/// request unanswered) until the test releases it, as a watcher busy with a
+/// batch would.
+struct gate {
+  std::mutex mx;
+  std::optional<caf::response_promise> held;
+  bool first_taken = false;
+};
+
+watcher_actor::behavior_type
+gated_watcher(watcher_actor::pointer self, std::shared_ptr<watch_log> log,
+              std::shared_ptr<gate> g) {
+  return {
+    [self, log, g](const change_batch& batch) -> caf::result<void> {
+      {
+        std::lock_guard<std::mutex> lock{log->mx};
+        for (auto& ev : batch.events)
+          log->events.push_back(ev);
+        log->cv.notify_all();
+      }
+      std::lock_guard<std::mutex> lock{g->mx};
+      if (g->first_taken)
+        return caf::unit;
+      g->first_taken = true;
+      g->held = self->make_response_promise();
+      return caf::delegated<void>{};
+    },
+    [log](resync_atom, const std::string& why, bool) {
+      std::lock_guard<std::mutex> lock{log->mx};
+      log->resyncs.push_back(why);
+      log->cv.notify_all();
+    },
+  };
+}
+
+} // namespace
+
+TEST_CASE("a watcher that subscribes again while busy with a batch misses "
+          "no change") {
+  // The new subscription started from "now": a change the old one had not
+  // been handed yet (its watcher busy) was skipped, with no resync.
+  running_store store{memory_config(1)};
+  auto log = std::make_shared<watch_log>();
+  auto g = std::make_shared<gate>();
+  auto w = store.sys->spawn(gated_watcher, log, g);
+  auto subscribe = [&] {
+    caf::scoped_actor self{*store.sys};
+    bool started = false;
+    self
+      ->request(store.handles.hub, 10s, watch_atom_v,
+                watch_request{"d:", false, 0, 0}, w)
+      .receive([&](watch_started&) { started = true; }, [](caf::error&) {});
+    return started;
+  };
+  REQUIRE(subscribe());
+  auto live = std::make_shared<watch_log>();
+  auto [lw, started] = watch(*store.sys, store.handles.hub, live,
+                             watch_request{"d:", false, 0, 0});
+  REQUIRE(started);
+  REQUIRE(store.ask<write_result>(put_atom_v, set_request{"d:1", "v", 0, {}}));
+  REQUIRE(log->wait_events(1)); // taken and held
+  REQUIRE(store.ask<write_result>(put_atom_v, set_request{"d:2", "v", 0, {}}));
+  REQUIRE(live->wait_events(2)); // numbered, not handed to the busy one
+  REQUIRE(subscribe());
+  {
+    std::lock_guard<std::mutex> lock{g->mx};
+    REQUIRE(g->held);
+    g->held->deliver(caf::unit);
+  }
+  REQUIRE(store.ask<write_result>(put_atom_v, set_request{"d:3", "v", 0, {}}));
+  REQUIRE(live->wait_events(3));
+  REQUIRE(log->wait_for([&] {
+    return !log->resyncs.empty()
+           || (!log->events.empty() && log->events.back().key == "d:3");
+  }));
+  std::this_thread::sleep_for(200ms); // a copy would be on its way
+  std::vector<std::string> keys;
+  for (auto& ev : log->snapshot())
+    keys.push_back(ev.key);
+  CHECK(log->resyncs.empty());
+  CHECK(keys == std::vector<std::string>{"d:1", "d:2", "d:3"});
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(lw, caf::exit_reason::user_shutdown);
 }
 
 namespace {
