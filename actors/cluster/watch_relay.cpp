@@ -28,21 +28,36 @@ struct relay_state {
   /// Subscribed once already: a new subscription means changes may have
   /// been missed.
   bool ever_subscribed = false;
+  /// Why the front's watchers are owed a resync once a subscription is in
+  /// place (the first one, or one after a loss); empty when none is owed.
+  std::string owed_resync;
   /// The peer's connection count when the subscription was made.
   uint64_t connects = 0;
 };
 
 using relay_ptr = relay_actor::stateful_pointer<relay_state>;
 
+/// The subscription is gone: the front's watchers are told to resync once
+/// a new one is in place, not now. A client that read the state again on
+/// an early resync would miss what the node committed before the relay
+/// subscribed again.
 void lost(relay_ptr self, const std::string& why) {
   auto& st = self->state;
   st.subscribed = false;
   spdlog::warn("watch: the relay of {} lost its subscription: {}",
                st.settings.name, why);
-  self->send(st.settings.target, resync_atom_v,
-             "changes of store node " + st.settings.name
-               + " may have been missed: " + why,
+  st.owed_resync = "changes of store node " + st.settings.name
+                   + " may have been missed: " + why;
+}
+
+/// A subscription is in place: the resync owed, if any, goes out now.
+void send_owed_resync(relay_ptr self) {
+  auto& st = self->state;
+  if (st.owed_resync.empty())
+    return;
+  self->send(st.settings.target, resync_atom_v, std::move(st.owed_resync),
              false);
+  st.owed_resync.clear();
 }
 
 void subscribe(relay_ptr self) {
@@ -63,6 +78,7 @@ void subscribe(relay_ptr self) {
           spdlog::info("watch: the relay of {} subscribed again",
                        st.settings.name);
         st.ever_subscribed = true;
+        send_owed_resync(self);
         if (st.settings.peer)
           self->request(st.settings.peer, st.settings.check_interval,
                         peer_stats_atom_v)
@@ -106,7 +122,14 @@ void check(relay_ptr self) {
 
 relay_actor::behavior_type relay(relay_ptr self,
                                  watch_relay_settings settings) {
-  self->state.settings = std::move(settings);
+  auto& st = self->state;
+  st.settings = std::move(settings);
+  // Watchers of the front that subscribe before this relay does (the store
+  // node slow to answer, or down) do not hear that node's changes until
+  // then: the first subscription tells them to read the state again.
+  st.owed_resync = "changes of store node " + st.settings.name
+                   + " made before the front subscribed to them were not "
+                     "relayed";
   self->send(self, tick_atom_v);
   return {
     [self](change_batch& batch) -> caf::result<void> {

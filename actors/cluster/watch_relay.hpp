@@ -10,8 +10,9 @@
 // cluster hub's bounded history absorbs bursts, and a watcher of the front
 // that falls behind resyncs there. When the subscription is lost (the peer
 // reconnected: a restarted node has a new hub; or the store's hub dropped
-// the relay) it subscribes again and tells the front's watchers to resync,
-// since changes may have been missed in between.
+// the relay) it subscribes again and then tells the front's watchers to
+// resync, since changes may have been missed in between; so does its first
+// subscription (watchers of the front may have come before it).
 
 #include <chrono>
 #include <functional>
