@@ -89,9 +89,53 @@ uint64_t pg_rows::affected() const {
   return text && *text ? std::strtoull(text, nullptr, 10) : 0;
 }
 
+pg_params::pg_params(const pg_params& other)
+  : owned_(other.owned_),
+    owner_(other.owner_),
+    values_(other.values_),
+    lengths_(other.lengths_),
+    formats_(other.formats_) {
+  point_at_owned();
+}
+
+pg_params::pg_params(pg_params&& other)
+  : owned_(std::move(other.owned_)),
+    owner_(std::move(other.owner_)),
+    values_(std::move(other.values_)),
+    lengths_(std::move(other.lengths_)),
+    formats_(std::move(other.formats_)) {
+  // A moved deque keeps its elements in place, but a short string's bytes
+  // live inside the string object: pointing anew costs little and does
+  // not depend on how the library moves them.
+  point_at_owned();
+}
+
+pg_params& pg_params::operator=(const pg_params& other) {
+  if (this != &other)
+    *this = pg_params{other};
+  return *this;
+}
+
+pg_params& pg_params::operator=(pg_params&& other) {
+  owned_ = std::move(other.owned_);
+  owner_ = std::move(other.owner_);
+  values_ = std::move(other.values_);
+  lengths_ = std::move(other.lengths_);
+  formats_ = std::move(other.formats_);
+  point_at_owned();
+  return *this;
+}
+
+void pg_params::point_at_owned() {
+  for (size_t i = 0; i < owner_.size(); ++i)
+    if (owner_[i] >= 0)
+      values_[i] = owned_[static_cast<size_t>(owner_[i])].c_str();
+}
+
 pg_params& pg_params::bytes(std::string_view b) {
   // A null pointer would mean SQL NULL; an empty value is not NULL.
   values_.push_back(b.data() ? b.data() : "");
+  owner_.push_back(-1);
   lengths_.push_back(static_cast<int>(b.size()));
   formats_.push_back(1);
   return *this;
@@ -103,12 +147,15 @@ pg_params& pg_params::int8(int64_t v) {
   for (int i = 7; i >= 0; --i, u >>= 8)
     be[i] = static_cast<char>(u & 0xff);
   owned_.push_back(std::move(be));
-  return bytes(owned_.back());
+  bytes(owned_.back());
+  owner_.back() = static_cast<int>(owned_.size() - 1);
+  return *this;
 }
 
 pg_params& pg_params::text(std::string t) {
   owned_.push_back(std::move(t));
   values_.push_back(owned_.back().c_str());
+  owner_.push_back(static_cast<int>(owned_.size() - 1));
   lengths_.push_back(0);
   formats_.push_back(0);
   return *this;

@@ -48,9 +48,18 @@ private:
   std::unique_ptr<pg_result, pg_result_deleter> res_;
 };
 
-/// Parameters of one statement; binary unless added as text.
+/// Parameters of one statement; binary unless added as text. bytes()
+/// borrows the caller's memory; int8() and text() keep their own copy,
+/// which copies and moves of the parameters take along and point at anew.
 class pg_params {
 public:
+  pg_params() = default;
+  pg_params(const pg_params& other);
+  pg_params(pg_params&& other);
+  pg_params& operator=(const pg_params& other);
+  pg_params& operator=(pg_params&& other);
+  ~pg_params() = default;
+
   pg_params& bytes(std::string_view b);
   pg_params& int8(int64_t v);
   pg_params& text(std::string t);
@@ -61,7 +70,14 @@ public:
   const int* formats() const { return formats_.data(); }
 
 private:
+  /// Points every owned parameter's value at this object's own copy: a
+  /// copy's pointers would otherwise still point into the original (a
+  /// temporary, freed at once, in `{"get", pg_params{}.int8(now)}`).
+  void point_at_owned();
+
   std::deque<std::string> owned_; // deque: push_back keeps addresses stable
+  /// Per parameter: the index of its value in owned_, or -1 if borrowed.
+  std::vector<int> owner_;
   std::vector<const char*> values_;
   std::vector<int> lengths_;
   std::vector<int> formats_;

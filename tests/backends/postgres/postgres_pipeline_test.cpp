@@ -60,6 +60,44 @@ TEST_CASE("postgresql: one failing statement fails only its own op") {
   CHECK(s.get("state:f:c", now)->value == "3");
 }
 
+// Each statement's parameters must stay its own once the statement is
+// copied into the batch: a copy that pointed into the freed parameters it
+// was made from read the next statement's values instead.
+TEST_CASE("postgresql: a pipelined get answers an expired key as absent") {
+  auto& server = shared_postgres();
+  server.truncate("pipe_params");
+  auto stores = open_stores(server.url() + "?table=pipe_params");
+  auto& s = *stores[0];
+  auto now = wall_ms();
+  REQUIRE(s.set(set_request{"state:p:k", "old", 0, {}}, now - 1000, now));
+  std::vector<pending_op> ops;
+  ops.push_back(get_op("state:p:k"));
+  ops.push_back(set_op("state:p:l", "v")); // no TTL: expires_at 0
+  s.apply(ops, now);
+  CHECK(code(ops[0]) == state_errc::not_found);
+  CHECK(code(ops[1]) == state_errc::none);
+}
+
+TEST_CASE("postgresql: a pipelined If-Match delete compares the version "
+          "it was given") {
+  auto& server = shared_postgres();
+  server.truncate("pipe_params");
+  auto stores = open_stores(server.url() + "?table=pipe_params");
+  auto& s = *stores[0];
+  auto now = wall_ms();
+  auto written = s.set(set_request{"state:p:k", "v", 0, {}}, 0, now);
+  REQUIRE(written);
+  std::vector<pending_op> ops;
+  ops.push_back(erase_op("state:p:k", condition::matches(written->version)));
+  ops.push_back(get_op("state:p:x"));
+  s.apply(ops, now);
+  INFO(to_string(code(ops[0])));
+  REQUIRE(ops[0].erased);
+  CHECK(*ops[0].erased);
+  CHECK(code(ops[1]) == state_errc::not_found);
+  CHECK(code_of(s.get("state:p:k", now).error()) == state_errc::not_found);
+}
+
 namespace {
 
 /// The pid of the server process serving the store's connection.
