@@ -6,6 +6,7 @@
 #include <iterator>
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <thread>
 
@@ -49,6 +50,29 @@ struct expression {
       body["ExpressionAttributeValues"] = values;
   }
 };
+
+constexpr version_t top_version = std::numeric_limits<version_t>::max();
+
+/// v + 1, or v at the top: no version wraps to 0.
+version_t above(version_t v) {
+  return v == top_version ? v : v + 1;
+}
+
+/// Why no write can go above `top_version`: a client's If-Match of it is a
+/// claim the put could not honour either; a key holding it (written by
+/// someone else) cannot be written again.
+caf::error no_version_above_top(const std::string& key,
+                                const condition& cond) {
+  auto top = std::to_string(top_version);
+  if (cond.kind == condition::if_version)
+    return make_state_error(state_errc::version_mismatch,
+                            "version differs or key does not exist (no "
+                            "version follows " + top + ")");
+  return make_state_error(state_errc::backend_error,
+                          "key '" + key + "' holds version " + top
+                            + ", the highest there is: no write can follow "
+                              "it");
+}
 
 uint64_t clock_micros() {
   return static_cast<uint64_t>(
@@ -175,9 +199,8 @@ std::string_view dynamodb_store::backend_name() const {
   return "dynamodb";
 }
 
-version_t dynamodb_store::next_version(version_t floor) {
-  last_version_ = std::max({clock_micros(), last_version_ + 1, floor + 1});
-  return last_version_;
+version_t dynamodb_store::next_version(version_t floor) const {
+  return std::max({clock_micros(), above(last_version_), above(floor)});
 }
 
 caf::expected<std::optional<stored_item>>
@@ -262,8 +285,14 @@ caf::expected<write_result> dynamodb_store::set(set_request&& req,
 caf::expected<write_result> dynamodb_store::put(stored_item& item,
                                                 const condition& cond,
                                                 unix_ms now) {
+  // The version the key holds as far as this write knows: the client's
+  // If-Match (a claim, true only if the put succeeds) or one read from the
+  // table. Only a version really written moves last_version_, so a claim
+  // far above every stored version does not push later writes to the top.
   version_t floor = cond.kind == condition::if_version ? cond.version : 0;
   for (int attempt = 0; attempt < max_attempts; ++attempt) {
+    if (floor == top_version)
+      return no_version_above_top(item.key, cond);
     item.version = next_version(floor);
     json::object body{{"TableName", api_.where().table},
                       {"Item", encode_item(item)},
@@ -271,6 +300,7 @@ caf::expected<write_result> dynamodb_store::put(stored_item& item,
     put_condition(cond, item.version, now).add_to(body, "ConditionExpression");
     auto reply = api_.call("PutItem", body);
     if (reply) {
+      last_version_ = std::max(last_version_, item.version);
       bool created = true;
       if (auto old = reply->if_contains("Attributes"); old && old->is_object())
         if (auto prev = decode_item(old->as_object())) {

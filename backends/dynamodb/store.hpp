@@ -72,7 +72,9 @@ private:
   /// A live entry from a main item, loading its chunks if it has any.
   caf::expected<entry> to_entry(stored_item&& item);
 
-  version_t next_version(version_t floor);
+  /// The version of a write to a key holding `floor` (see above); it
+  /// saturates at the top instead of wrapping to 0.
+  version_t next_version(version_t floor) const;
 
   caf::expected<write_result> put(stored_item& item, const condition& cond,
                                   unix_ms now);
@@ -110,6 +112,7 @@ private:
   api_client api_;
   size_t shard_;
   size_t shard_count_;
+  /// The highest version this store wrote (a put that succeeded).
   version_t last_version_ = 0;
   unix_ms last_sweep_ = 0;
   /// Where the sweep's pass stands between calls.

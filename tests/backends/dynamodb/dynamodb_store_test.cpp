@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <set>
 #include <string>
 #include <utility>
@@ -244,6 +245,49 @@ TEST_CASE("large values are chunked, and their chunks go with them") {
   REQUIRE_FALSE(refused);
   CHECK(code_of(refused.error()) == state_errc::version_mismatch);
   CHECK(items_in(s, partition) == 0);
+}
+
+// A client's If-Match version is a claim, not a version the table holds:
+// kept as the store's clock when the condition failed, one near the top of
+// the range made the next versions wrap to 0 and every key unwritable.
+TEST_CASE("a failed If-Match far above any stored version does not move the "
+          "store's versions") {
+  auto stores = fresh_stores("bogus-if-match", 1);
+  auto& s = *stores[0];
+  auto now = wall_now();
+  auto bogus = std::numeric_limits<version_t>::max() - 2;
+  auto refused = s.set(
+    set_request{"state:v:x", "x", 0, condition::matches(bogus)}, 0, now);
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == state_errc::version_mismatch);
+  auto first = must_set(s, "state:v:y", "1", now);
+  auto second = must_set(s, "state:v:y", "2", now);
+  CHECK(second > first);
+  CHECK(first < bogus);
+}
+
+TEST_CASE("a key holding the highest version is refused at once, naming it; "
+          "other keys stay writable") {
+  auto stores = fresh_stores("top-version", 1);
+  auto& s = as_dynamo(stores[0]);
+  auto now = wall_now();
+  stored_item top;
+  top.key = "state:v:top";
+  top.value = "t";
+  top.version = std::numeric_limits<version_t>::max();
+  REQUIRE(s.api().call("PutItem",
+                       json::object{{"TableName", s.api().where().table},
+                                    {"Item", encode_item(top)}}));
+  auto refused = s.set(set_request{top.key, "x", 0, {}}, 0, now);
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == state_errc::backend_error);
+  CHECK_THAT(message_of(refused.error()), Catch::Contains(top.key));
+  auto claim = s.set(
+    set_request{top.key, "x", 0, condition::matches(top.version)}, 0, now);
+  REQUIRE_FALSE(claim);
+  CHECK(code_of(claim.error()) == state_errc::version_mismatch);
+  must_set(s, "state:v:other", "1", now);
+  must_set(s, "state:v:other", "2", now);
 }
 
 TEST_CASE("a large value whose chunks are gone is an error naming the key, "
