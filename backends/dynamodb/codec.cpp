@@ -4,6 +4,7 @@
 #include "backends/dynamodb/codec.hpp"
 
 #include <charconv>
+#include <limits>
 
 #include <boost/json/string.hpp>
 
@@ -98,6 +99,47 @@ json::object encode_item(const stored_item& item) {
   return out;
 }
 
+namespace {
+
+caf::error invalid_attribute(const std::string& key, std::string_view attr,
+                             std::string_view why) {
+  return make_state_error(state_errc::backend_error,
+                          "DynamoDB item of key '" + key + "' has an invalid '"
+                            + std::string{attr} + "' attribute (" +
+                            std::string{why} + ")");
+}
+
+/// Reads the optional N attribute `attr` of the item of `key` into `out`
+/// (left as it is when absent): an error when present but not an integer
+/// in [0, max].
+caf::error read_optional(const json::object& item, const std::string& key,
+                         std::string_view attr, uint64_t max, uint64_t& out) {
+  if (!item.contains(attr))
+    return {};
+  auto n = read_u64(item, attr);
+  if (!n)
+    return invalid_attribute(key, attr, "not an unsigned integer N");
+  if (*n > max)
+    return invalid_attribute(key, attr, std::to_string(*n) + " is above "
+                                          + std::to_string(max));
+  out = *n;
+  return {};
+}
+
+/// Reads the optional B attribute v of the item of `key` into `out`.
+caf::error read_optional_value(const json::object& item,
+                               const std::string& key, std::string& out) {
+  if (!item.contains("v"))
+    return {};
+  auto value = read_b(item, "v");
+  if (!value)
+    return invalid_attribute(key, "v", "not a base64 B");
+  out = std::move(*value);
+  return {};
+}
+
+} // namespace
+
 caf::expected<stored_item> decode_item(const json::object& item) {
   stored_item out;
   auto key = read_b(item, "k");
@@ -107,14 +149,23 @@ caf::expected<stored_item> decode_item(const json::object& item) {
                             "DynamoDB item lacks a valid k or ver attribute");
   out.key = std::move(*key);
   out.version = *version;
-  if (auto exp = read_u64(item, "exp"))
-    out.expires_at = static_cast<unix_ms>(*exp);
-  if (auto value = read_b(item, "v"))
-    out.value = std::move(*value);
-  if (auto blob = read_u64(item, "blob"))
-    out.blob = *blob;
-  if (auto nc = read_u64(item, "nc"))
-    out.chunks = static_cast<uint32_t>(*nc);
+  // Absent and invalid differ: an unreadable exp is not "never expires",
+  // an unreadable v not an empty value.
+  uint64_t exp = 0;
+  uint64_t chunks = 0;
+  if (auto err = read_optional(item, out.key, "exp",
+                               std::numeric_limits<unix_ms>::max(), exp))
+    return err;
+  if (auto err = read_optional_value(item, out.key, out.value))
+    return err;
+  if (auto err = read_optional(item, out.key, "blob",
+                               std::numeric_limits<uint64_t>::max(),
+                               out.blob))
+    return err;
+  if (auto err = read_optional(item, out.key, "nc", max_chunk_count, chunks))
+    return err;
+  out.expires_at = static_cast<unix_ms>(exp);
+  out.chunks = static_cast<uint32_t>(chunks);
   return out;
 }
 

@@ -49,6 +49,16 @@ constexpr key_class all_classes[] = {key_class::order, key_class::fill,
                                      key_class::settlement, key_class::state,
                                      key_class::other};
 
+/// Values above one item's limit are split into chunk items of
+/// value_chunk_bytes. No store writes a value above largest_value_bytes
+/// (the ceiling config allows for state.max_value_bytes), so a main item
+/// never points at more than max_chunk_count chunks: a larger count was
+/// written by someone else and is refused rather than read.
+inline constexpr size_t value_chunk_bytes = 300'000;
+inline constexpr size_t largest_value_bytes = size_t{1} << 30;
+inline constexpr uint32_t max_chunk_count = static_cast<uint32_t>(
+  (largest_value_bytes + value_chunk_bytes - 1) / value_chunk_bytes);
+
 /// One item of the table as the store sees it.
 struct stored_item {
   std::string key;
@@ -70,8 +80,10 @@ json::object key_of(std::string_view key);
 json::object encode_item(const stored_item& item);
 
 /// Decodes an item returned by GetItem, Query or BatchGetItem (projections
-/// may leave out v, exp, blob). serialization_error when k or ver is missing
-/// or malformed.
+/// may leave out v, exp, blob, nc). serialization_error when k or ver is
+/// missing or malformed; backend_error naming the key and the attribute
+/// when v, exp, blob or nc is present but invalid (or nc above
+/// max_chunk_count).
 caf::expected<stored_item> decode_item(const json::object& item);
 
 } // namespace solver_state::dynamodb

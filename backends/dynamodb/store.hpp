@@ -31,7 +31,7 @@ class dynamodb_store final : public state_store {
 public:
   /// Values up to this size live in the main item; larger ones are chunked.
   static constexpr size_t inline_limit = 300'000;
-  static constexpr size_t chunk_bytes = 300'000;
+  static constexpr size_t chunk_bytes = value_chunk_bytes;
 
   /// The store of shard `shard` among `shard_count`: all shards share the
   /// table, so list() answers only for the part of the key space the router

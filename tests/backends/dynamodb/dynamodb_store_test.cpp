@@ -326,6 +326,41 @@ TEST_CASE("a large value whose chunks are gone is an error naming the key, "
   CHECK(code_of(batch.error()) == state_errc::backend_error);
 }
 
+TEST_CASE("an item written by someone else with a huge chunk count or an "
+          "unreadable attribute is an error naming the key, at once") {
+  auto stores = fresh_stores("foreign-items", 1);
+  auto& s = as_dynamo(stores[0]);
+  auto now = wall_now();
+  auto put_raw = [&](const std::string& key, std::string_view attr,
+                     json::object value) {
+    stored_item item;
+    item.key = key;
+    item.value = "x";
+    item.version = 7;
+    auto raw = encode_item(item);
+    raw[attr] = std::move(value);
+    REQUIRE(s.api().call("PutItem",
+                         json::object{{"TableName", s.api().where().table},
+                                      {"Item", std::move(raw)}}));
+  };
+  put_raw("state:raw:nc", "nc", attr_n(uint64_t{4'000'000'000}));
+  put_raw("state:raw:v", "v", attr_s("not binary"));
+  put_raw("state:raw:exp", "exp", attr_s("never"));
+  for (std::string key : {"state:raw:nc", "state:raw:v", "state:raw:exp"}) {
+    INFO(key);
+    auto started = std::chrono::steady_clock::now();
+    auto got = s.get(key, now);
+    REQUIRE_FALSE(got);
+    CHECK(code_of(got.error()) == state_errc::backend_error);
+    CHECK_THAT(message_of(got.error()), Catch::Contains(key));
+    auto batch = s.batch_get({key}, now);
+    REQUIRE_FALSE(batch);
+    CHECK(code_of(batch.error()) == state_errc::backend_error);
+    CHECK(std::chrono::steady_clock::now() - started
+          < std::chrono::seconds{5});
+  }
+}
+
 TEST_CASE("batch_get beyond 100 keys, with duplicates, keeps request order") {
   auto stores = fresh_stores("batch", 1);
   auto now = wall_now();
