@@ -69,6 +69,14 @@ caf::error not_found() {
   return make_state_error(state_errc::not_found, "no value for key");
 }
 
+/// One stored value that cannot be read, where Redis works: a batch fails
+/// with it, and a walk over many keys (or a batch with skip_unreadable)
+/// goes past it.
+caf::error unreadable(const std::string& key) {
+  return make_value_error("redis: the stored value of '" + key
+                          + "' is not in this store's format");
+}
+
 // -- replies to outcomes (shared by the single and the pipelined path) -----------
 
 caf::expected<entry> entry_of(const redisReply* reply, const std::string& key,
@@ -81,7 +89,7 @@ caf::expected<entry> entry_of(const redisReply* reply, const std::string& key,
     return malformed("GET");
   entry out;
   if (!unpack(text_of(reply), out))
-    return malformed("value of " + key + " is not in this store's format");
+    return unreadable(key);
   if (!live(out, now))
     return not_found();
   return out;
@@ -173,13 +181,14 @@ redis_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
   auto* reply = r->get();
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements != keys.size())
     return malformed("MGET");
+  // Read as get() reads each key: a value it refuses fails the batch
+  // instead of reading as absent.
   for (size_t i = 0; i < keys.size(); ++i) {
-    auto* item = reply->element[i];
-    if (item->type != REDIS_REPLY_STRING)
-      continue;
-    entry e;
-    if (unpack(text_of(item), e) && live(e, now))
-      out[i] = std::move(e);
+    auto e = entry_of(reply->element[i], keys[i], now);
+    if (e)
+      out[i] = std::move(*e);
+    else if (code_of(e.error()) != state_errc::not_found)
+      return std::move(e.error());
   }
   return out;
 }

@@ -78,3 +78,34 @@ TEST_CASE("redis: a counter removed altogether starts past every version "
   REQUIRE(after);
   CHECK(after->version > before->version);
 }
+
+// A value another client wrote under the store's prefix, not in its
+// "<version>:<expires_at>:<bytes>" format: batch_get skipped it, so a
+// value that get() refused read as absent in a batch.
+TEST_CASE("redis: a value not in the store's format fails a batch as it "
+          "fails a get, and skip_unreadable names it") {
+  redis_server server;
+  auto url = server.url("fmt:");
+  REQUIRE(server.cli({"SET", "fmt:v:state:f:bad", "no colons here"}) == 0);
+  {
+    running_store node{url, 1};
+    REQUIRE(put(node, "state:f:good", "g"));
+    auto got = node.ask<entry>(get_atom_v, std::string{"state:f:bad"});
+    REQUIRE_FALSE(got);
+    CHECK(code_of(got.error()) == state_errc::backend_error);
+    CHECK_THAT(message_of(got.error()), Catch::Contains("state:f:bad"));
+    auto whole = node.ask<batch_reply>(
+      batch_get_atom_v, batch_request{{"state:f:good", "state:f:bad"}, false});
+    REQUIRE_FALSE(whole);
+    CHECK(code_of(whole.error()) == state_errc::backend_error);
+    CHECK(message_of(whole.error()) == message_of(got.error()));
+    auto skipping = node.ask<batch_reply>(
+      batch_get_atom_v, batch_request{{"state:f:good", "state:f:bad"}, true});
+    REQUIRE(skipping);
+    REQUIRE(skipping->entries.size() == 2);
+    CHECK(skipping->entries[0].value == "g");
+    CHECK_FALSE(skipping->entries[1].found());
+    REQUIRE(skipping->unreadable.size() == 1);
+    CHECK(skipping->unreadable[0].key == "state:f:bad");
+  }
+}
