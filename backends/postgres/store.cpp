@@ -63,8 +63,15 @@ std::vector<statement> statements_for(const std::string& t) {
               "FROM unnest($1::text[]) WITH ORDINALITY AS k(h, i) "
               "JOIN " + t + " t ON t.key = decode(k.h, 'hex') "
               "WHERE t.expires_at = 0 OR t.expires_at > $2"},
-    {"sweep", "DELETE FROM " + t + " WHERE expires_at <> 0 AND "
-                "expires_at <= $1"},
+    // At most $2 rows, the earliest due first (the expiry index): one
+    // DELETE of every expired row could outlive the statement timeout and
+    // hold that many row locks and notifications in one transaction. Rows
+    // that a writer holds are skipped (the next sweep meets them), and the
+    // outer WHERE checks the expiry again on the rows locked.
+    {"sweep", "DELETE FROM " + t + " WHERE key IN (SELECT key FROM " + t
+                + " WHERE expires_at <> 0 AND expires_at <= $1 "
+                  "ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) "
+                  "AND expires_at <> 0 AND expires_at <= $1"},
     {"size", "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = '"
                + t + "'::regclass"},
     {"ping", "SELECT 1"},
@@ -452,7 +459,9 @@ size_t postgres_store::sweep(unix_ms now, std::vector<std::string>*) {
   // Every shard shares the table: one of them sweeps it.
   if (!slice_.leads())
     return 0;
-  auto rows = conn_.run("sweep", pg_params{}.int8(now));
+  auto rows = conn_.run(
+    "sweep",
+    pg_params{}.int8(now).int8(static_cast<int64_t>(max_sweep_keys)));
   if (!rows)
     return 0;
   if (auto size = conn_.run("size", pg_params{}); size && size->size() == 1)
