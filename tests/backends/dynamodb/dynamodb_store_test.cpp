@@ -266,7 +266,7 @@ TEST_CASE("a failed If-Match far above any stored version does not move the "
   CHECK(first < bogus);
 }
 
-TEST_CASE("a key holding the highest version is refused at once, naming it; "
+TEST_CASE("a key holding the highest version is refused at once naming it, and "
           "other keys stay writable") {
   auto stores = fresh_stores("top-version", 1);
   auto& s = as_dynamo(stores[0]);
