@@ -73,7 +73,15 @@ const change_chunk* change_history::chunk_of(uint64_t seq) const {
                              [](uint64_t s, const change_chunk& c) {
                                return s < c.first;
                              });
-  return &*(it - 1);
+  auto* before = &*(it - 1);
+  if (seq <= before->last)
+    return before;
+  return &*it; // a number skip() took: the chunk after it
+}
+
+void change_history::skip() {
+  seal();
+  ++last_;
 }
 
 } // namespace solver_state

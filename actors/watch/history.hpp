@@ -73,12 +73,19 @@ public:
   /// watchers.
   void seal();
 
+  /// Seals the open chunk and takes a number no change gets: the mark of a
+  /// gap upstream (a resync). Positions before it are from before the gap;
+  /// a stream that starts after it says so by its position, so that a
+  /// reconnect from there is not taken for one from before the gap.
+  void skip();
+
   /// Drops the oldest chunks while the history is over its bounds, calling
   /// `dropped(ev)` for each change before it goes.
   void trim(const std::function<void(const change_event&)>& dropped);
 
-  /// The sealed chunk that holds position `seq`; null when `seq` is before
-  /// the history or after its last sealed change.
+  /// The sealed chunk that holds position `seq` (or, for a number skip()
+  /// took, the next chunk); null when `seq` is before the history or after
+  /// its last sealed change.
   const change_chunk* chunk_of(uint64_t seq) const;
 
 private:

@@ -63,9 +63,10 @@ struct hub_state {
   watch_report counts;
   /// The engine's change feed, when one feeds this hub.
   feed_state feed = feed_state::none;
-  /// The newest position before changes were lost upstream (the feed was
-  /// lost, or handed changes it could not decode): a watcher resuming at
-  /// or before it would replay across the gap, so it is told to resync.
+  /// The position the last gap took (change_history::skip) when changes
+  /// were lost upstream (the feed was lost, or handed changes it could not
+  /// decode, or a relay lost its subscription): a watcher resuming before
+  /// it would replay across the gap, so it is told to resync.
   std::optional<uint64_t> gap_after;
 };
 
@@ -190,7 +191,10 @@ const prefix_batch* batch_at(hub_ptr self, uint64_t from,
     if (b.from == from && b.prefix == prefix)
       return &b;
   auto& events = chunk->batch().events;
-  auto begin = events.begin() + static_cast<ptrdiff_t>(from - chunk->first);
+  // `from` may be a gap's mark (change_history::skip), before the chunk.
+  auto begin = events.begin()
+               + static_cast<ptrdiff_t>(from > chunk->first ? from - chunk->first
+                                                            : 0);
   prefix_batch out{from, prefix, chunk->last + 1, 0, {}};
   auto matching = static_cast<size_t>(
     std::count_if(begin, events.end(),
@@ -307,7 +311,7 @@ caf::result<watch_started> subscribe(hub_ptr self, watch_request& req,
   if (req.resume) {
     bool held = req.stream == h.stream() && req.after + 1 >= h.first()
                 && req.after <= h.last()
-                && !(st.gap_after && req.after <= *st.gap_after);
+                && !(st.gap_after && req.after < *st.gap_after);
     if (held)
       out.position = req.after;
     else
@@ -389,7 +393,11 @@ watch_hub_actor::behavior_type hub(hub_ptr self, watch_hub_settings settings) {
     [=](deliver_atom) { deliver(self); },
     [=](resync_atom, const std::string& why, bool) {
       // Lost upstream: every watcher must read again; all stay subscribed.
-      // So must one that resumes later from before this point.
+      // So must one that resumes later from before this point: the gap
+      // takes a position of its own, which no change has, so a stream that
+      // starts after it (at that position or later) resumes without a
+      // resync, and one from before it (a lower position) gets one.
+      self->state.history->skip();
       auto last = self->state.history->last();
       self->state.gap_after = last;
       for (auto& s : self->state.subs) {

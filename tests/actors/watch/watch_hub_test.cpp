@@ -265,6 +265,49 @@ TEST_CASE("a coordinated transaction over several shards is seen whole") {
   caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
 }
 
+TEST_CASE("after a gap upstream a watcher resumes without a resync from "
+          "where a stream started after the gap, and with one from before") {
+  // A gap's position was the last change's, so a stream that started after
+  // it (no change since) gave that same position, and every reconnect from
+  // there was told to resync though it had missed nothing.
+  running_store store{memory_config(1)};
+  auto put = [&](const std::string& key) {
+    REQUIRE(store.ask<write_result>(put_atom_v, set_request{key, key, 0, {}}));
+  };
+  put("g:1");
+  auto before = std::make_shared<watch_log>();
+  auto [w0, s0] = watch(*store.sys, store.handles.hub, before,
+                        watch_request{"g:", false, 0, 0});
+  REQUIRE(s0);
+  caf::anon_send(store.handles.hub, resync_atom_v,
+                 std::string{"lost upstream"}, false);
+  REQUIRE(before->wait_for([&] { return !before->resyncs.empty(); }));
+  auto after = std::make_shared<watch_log>();
+  auto [w1, s1] = watch(*store.sys, store.handles.hub, after,
+                        watch_request{"g:", false, 0, 0});
+  REQUIRE(s1);
+  CHECK(s1->position > s0->position);
+  put("g:2");
+  auto from_after = std::make_shared<watch_log>();
+  auto [w2, s2] = watch(*store.sys, store.handles.hub, from_after,
+                        watch_request{"g:", true, s1->stream, s1->position});
+  REQUIRE(s2);
+  CHECK_FALSE(s2->resync);
+  REQUIRE(from_after->wait_events(1));
+  CHECK(from_after->snapshot().front().key == "g:2");
+  CHECK(from_after->resyncs.empty());
+  auto from_before = std::make_shared<watch_log>();
+  auto [w3, s3] = watch(*store.sys, store.handles.hub, from_before,
+                        watch_request{"g:", true, s0->stream, s0->position});
+  REQUIRE(s3);
+  CHECK(s3->resync);
+  // The watchers subscribed across the gap go on with the changes.
+  REQUIRE(before->wait_events(1));
+  CHECK(before->snapshot().front().key == "g:2");
+  for (auto& w : {w0, w1, w2, w3})
+    caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
+
 TEST_CASE("a watcher resumes after a position the history holds, and is "
           "told to resync when it does not") {
   auto cfg = memory_config();
