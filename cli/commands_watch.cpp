@@ -113,13 +113,15 @@ int run_watch(context& cx, const parsed_args& args) {
   auto sink = [&](std::string_view piece) -> maybe_failure {
     streaming = true;
     auto f = reader.feed(piece, [&](const sse_block& block) -> maybe_failure {
-      if (!block.id.empty())
-        last_id = block.id;
-      if (block.event.empty())
-        return {}; // a position only (the stream's start): nothing to print
+      if (block.event.empty()) {
+        last_id = block.id; // a position only (the stream's start)
+        return {};
+      }
       auto line = line_of(block, cx.json);
       if (!line)
-        return line.error();
+        return line.error(); // --from the last good id gets this one again
+      if (!block.id.empty())
+        last_id = block.id;
       return write_stdout(*line);
     });
     if (f)

@@ -101,12 +101,14 @@ json::object encode_item(const stored_item& item) {
 
 namespace {
 
+/// A value error (one key's stored value, not the backend): batch reads
+/// that skip unreadable values, exports with --skip-unreadable and the
+/// index build go past it, as past any damaged value.
 caf::error invalid_attribute(const std::string& key, std::string_view attr,
                              std::string_view why) {
-  return make_state_error(state_errc::backend_error,
-                          "DynamoDB item of key '" + key + "' has an invalid '"
-                            + std::string{attr} + "' attribute (" +
-                            std::string{why} + ")");
+  return make_value_error("DynamoDB item of key '" + key + "' has an invalid '"
+                          + std::string{attr} + "' attribute ("
+                          + std::string{why} + ")");
 }
 
 /// Reads the optional N attribute `attr` of the item of `key` into `out`
