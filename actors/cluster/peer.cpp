@@ -7,6 +7,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <iterator>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -246,21 +247,22 @@ void answer_reads(peer_ptr self, std::vector<pending_read>& reads,
                   batch_reply& reply) {
   auto& st = self->state;
   auto answered = reply.entries.size();
-  // An entry wanted by several reads is copied for all but the last.
+  // How many of each read's first keys were answered: what it takes.
+  std::vector<size_t> taken(reads.size(), 0);
+  // An entry several reads take is copied for all but the last.
   std::vector<uint32_t> uses(answered, 0);
-  for (auto& r : reads)
-    for (auto slot : r.slots)
-      if (slot < answered)
-        ++uses[slot];
+  for (size_t j = 0; j < reads.size(); ++j) {
+    auto& slots = reads[j].slots;
+    while (taken[j] < slots.size() && slots[taken[j]] < answered)
+      ++uses[slots[taken[j]++]];
+  }
   auto take = [&](uint32_t slot) {
     return --uses[slot] == 0 ? std::move(reply.entries[slot])
                              : reply.entries[slot];
   };
-  for (auto& r : reads) {
-    size_t prefix = 0;
-    while (prefix < r.slots.size() && r.slots[prefix] < answered)
-      ++prefix;
-    if (prefix == 0) {
+  for (size_t j = 0; j < reads.size(); ++j) {
+    auto& r = reads[j];
+    if (taken[j] == 0) {
       send_alone(self, std::move(r));
       continue;
     }
@@ -276,15 +278,11 @@ void answer_reads(peer_ptr self, std::vector<pending_read>& reads,
     }
     st.count(state_errc::none);
     batch_reply part;
-    part.entries.reserve(prefix);
-    for (size_t i = 0; i < prefix; ++i)
+    part.entries.reserve(taken[j]);
+    for (size_t i = 0; i < taken[j]; ++i)
       part.entries.push_back(take(r.slots[i]));
-    // Keys answered past the first unanswered one still count as used.
-    for (size_t i = prefix; i < r.slots.size(); ++i) {
-      if (r.slots[i] < answered)
-        --uses[r.slots[i]];
-      part.unprocessed.push_back(std::move(r.keys[i]));
-    }
+    part.unprocessed.assign(std::make_move_iterator(r.keys.begin() + taken[j]),
+                            std::make_move_iterator(r.keys.end()));
     r.batch_rp.deliver(std::move(part));
   }
 }
