@@ -1221,20 +1221,38 @@ TEST_CASE("a snapshot does not outlive its key index: another shard count, "
   }
 }
 
+namespace {
+
+/// One shard with max_unfolded_bytes of 1 MiB (folds start at 256 KiB of
+/// log) whose every fold fails on a directory it cannot use (a link
+/// planted out of base_path): each commit has no fold to wait for.
+struct failing_folds {
+  temp_dir dir;
+  temp_dir outside;
+  std::optional<opened_store> store;
+  file_store* file = nullptr;
+
+  failing_folds() {
+    auto cfg = file_config_for(dir.path, 1);
+    cfg.file.max_unfolded_bytes = 1u << 20;
+    auto opened = open_store(cfg);
+    REQUIRE(opened);
+    store = std::move(*opened);
+    file = dynamic_cast<file_store*>(store->stores[0].get());
+    REQUIRE(file);
+    fs::create_directory_symlink(outside.path, dir.sub("order"));
+  }
+};
+
+} // namespace
+
 TEST_CASE("writes are refused with the reason once folds that keep "
           "failing leave three times max_unfolded_bytes unfolded") {
-  temp_dir dir;
-  auto cfg = file_config_for(dir.path, 1);
-  cfg.file.max_unfolded_bytes = 1u << 20; // folds start at 256 KiB of log
-  auto store = open_store(cfg);
-  REQUIRE(store);
-  auto* file = dynamic_cast<file_store*>(store->stores[0].get());
-  REQUIRE(file);
-  // Every fold fails on a directory it cannot use (a link planted out of
-  // base_path), so each commit has no fold to wait for: before the bound,
-  // the unfolded values grew with every write.
-  temp_dir outside;
-  fs::create_directory_symlink(outside.path, dir.sub("order"));
+  // Before the bound, the unfolded values grew with every write.
+  failing_folds f;
+  auto& dir = f.dir;
+  auto& store = f.store;
+  auto* file = f.file;
   std::string value(4096, 'v');
   caf::error refused;
   int written = 0;
@@ -1358,15 +1376,9 @@ TEST_CASE("a stop after a failed log sync under interval folds the values "
 
 TEST_CASE("past the backlog bound deletes still go through, up to one "
           "max_unfolded_bytes more") {
-  temp_dir dir;
-  auto cfg = file_config_for(dir.path, 1);
-  cfg.file.max_unfolded_bytes = 1u << 20;
-  auto store = open_store(cfg);
-  REQUIRE(store);
-  auto* file = dynamic_cast<file_store*>(store->stores[0].get());
-  REQUIRE(file);
-  temp_dir outside;
-  fs::create_directory_symlink(outside.path, dir.sub("order"));
+  failing_folds f;
+  auto& store = f.store;
+  auto* file = f.file;
   // Keys with long names (so that deleting them logs about 1 MiB), then
   // large values until writes are refused.
   auto long_key = [](int i) {
