@@ -314,10 +314,15 @@ caf::error postgres_connection::statement_failed(pg_result* r,
   if (PQstatus(conn_) == CONNECTION_BAD
       || (r && unavailable_state(PQresultErrorField(r, PG_DIAG_SQLSTATE))))
     return drop(message);
-  if (auto* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
-      state && std::strcmp(state, postgres_capacity_state) == 0)
+  auto* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  if (state && std::strcmp(state, postgres_capacity_state) == 0)
     return make_state_error(state_errc::capacity_exceeded,
                             "postgresql: " + message);
+  // The SQLSTATE names the failure in any server language (lc_messages):
+  // what a caller may act on (a deadlock to retry) is told by it, never by
+  // the message's words.
+  if (state && *state)
+    message += std::string{" ("} + sqlstate_label + state + ")";
   return make_state_error(state_errc::backend_error,
                           std::string{"postgresql "} + what + ": " + message);
 }

@@ -88,6 +88,9 @@ private:
 /// capacity_exceeded.
 inline constexpr const char* postgres_capacity_state = "SS001";
 
+/// A failed statement's message ends with "(SQLSTATE xxxxx)".
+inline constexpr const char* sqlstate_label = "SQLSTATE ";
+
 /// One statement of a pipelined batch: a prepared statement's name and its
 /// parameters.
 struct pg_statement {

@@ -189,7 +189,13 @@ caf::error postgres_store::set_up(postgres_connection& conn) {
   // CREATE .. IF NOT EXISTS from racing on the catalog. The sequence starts
   // at the clock (in microseconds), like the memory backend's versions, so a
   // recreated table does not hand out old ETags again.
-  auto schema = "BEGIN; SELECT pg_advisory_xact_lock(7683120);"
+  // Read committed whatever the server's default: a conditional write then
+  // waits for a concurrent writer of its row and sees its commit, where
+  // repeatable read or serializable (a managed server's setting, say) would
+  // fail it with a serialization error, and a transaction's reads after
+  // its locks would see a snapshot from before them.
+  auto schema = "SET default_transaction_isolation TO 'read committed';"
+                "BEGIN; SELECT pg_advisory_xact_lock(7683120);"
                 "CREATE TABLE IF NOT EXISTS " + t
                 + " (key bytea PRIMARY KEY, value bytea NOT NULL, "
                   "version bigint NOT NULL, "

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 
+#include "backends/postgres/connection.hpp"
 #include "backends/postgres/single_key.hpp"
 #include "backends/transaction_check.hpp"
 #include "messages/errors.hpp"
@@ -41,15 +42,26 @@ const condition& condition_of(const pending_op& op) {
   return op.kind == pending_op::set ? op.write.cond : op.removal.cond;
 }
 
-/// A deadlock between this transaction and single-key writers of new keys
-/// (they wait on each other's rows and the max_items count row): the server
-/// aborted us, so trying again is safe.
-bool is_deadlock(const caf::error& err) {
-  return code_of(err) == state_errc::backend_error
-         && message_of(err).find("deadlock detected") != std::string::npos;
+/// Whether the server rolled the transaction back for a conflict with
+/// others, which trying again may not meet: a deadlock between this
+/// transaction and single-key writers of new keys (they wait on each
+/// other's rows and the max_items count row), or a serialization failure.
+/// By the SQLSTATE, which reads the same in every server language.
+bool is_conflict(const caf::error& err) {
+  if (code_of(err) != state_errc::backend_error)
+    return false;
+  auto message = message_of(err);
+  for (auto* state : {"40P01", "40001"})
+    if (auto suffix = std::string{"("} + sqlstate_label + state + ")";
+        message.size() >= suffix.size()
+        && message.compare(message.size() - suffix.size(), suffix.size(),
+                           suffix)
+             == 0)
+      return true;
+  return false;
 }
 
-/// How many times a transaction aborted by a deadlock is tried.
+/// How many times a transaction aborted by a conflict is tried.
 constexpr int transaction_attempts = 3;
 
 } // namespace
@@ -71,7 +83,7 @@ caf::error postgres_store::transact(std::vector<pending_op>& ops,
       op.written = write_result{};
       op.erased = false;
     }
-    if (attempt == transaction_attempts || !is_deadlock(err))
+    if (attempt == transaction_attempts || !is_conflict(err))
       return err;
   }
 }
