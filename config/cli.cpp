@@ -15,14 +15,21 @@ cli_options parse_cli(const std::vector<std::string>& args) {
   cli_options opts;
   for (size_t i = 0; i < args.size(); ++i) {
     const auto& arg = args[i];
+    // `--flag VALUE` or `--flag=VALUE`, nothing else: `--configuration`
+    // is not --config. An empty value is refused: `--config "$CONF"` with
+    // CONF unset would otherwise start on the built-in defaults.
+    auto is = [&](const std::string& flag) {
+      return arg == flag || arg.rfind(flag + "=", 0) == 0;
+    };
     auto value_of = [&](const std::string& flag) -> std::string {
-      auto eq = flag.size();
-      if (arg.size() > eq && arg[eq] == '=')
-        return arg.substr(eq + 1);
-      if (i + 1 < args.size())
-        return args[++i];
-      opts.error = flag + " needs a value";
-      return {};
+      std::string value;
+      if (arg.size() > flag.size())
+        value = arg.substr(flag.size() + 1);
+      else if (i + 1 < args.size())
+        value = args[++i];
+      if (value.empty())
+        opts.error = flag + " needs a value";
+      return value;
     };
     if (arg == "--help" || arg == "-h")
       opts.help = true;
@@ -34,9 +41,9 @@ cli_options parse_cli(const std::vector<std::string>& args) {
       opts.version = true;
     else if (arg == "--recover-truncate-log")
       opts.recover_truncate_log = true;
-    else if (arg.rfind("--config", 0) == 0)
+    else if (is("--config"))
       opts.config_path = value_of("--config");
-    else if (arg.rfind("--listen", 0) == 0)
+    else if (is("--listen"))
       opts.listen = value_of("--listen");
     else
       opts.error = "unknown option '" + arg + "' (see --help)";

@@ -20,6 +20,9 @@ namespace solver_state {
 
 namespace {
 
+/// The longest duration any field takes.
+constexpr milliseconds max_duration = std::chrono::hours{24};
+
 /// Walks one YAML mapping, reading known fields and reporting unknown ones.
 /// Every problem is prefixed with the field's full path.
 class section {
@@ -74,8 +77,11 @@ public:
     out = static_cast<Int>(v);
   }
 
+  /// A duration between `lo` and `hi`: past a day, a timeout or an
+  /// interval is a typo, and the clock arithmetic of a few million hours
+  /// overflows (a deadline already passed, every request timed out).
   void duration(const std::string& field, milliseconds& out,
-                milliseconds lo) {
+                milliseconds lo, milliseconds hi = max_duration) {
     auto n = child(field);
     if (!n || n.IsNull())
       return;
@@ -87,6 +93,10 @@ public:
     if (v < lo)
       return problem(path_of(field), "must be at least "
                                        + std::to_string(lo.count()) + "ms");
+    if (v > hi)
+      return problem(path_of(field), "must be at most "
+                                       + std::to_string(hi.count()) + "ms, got '"
+                                       + scalar_of(n) + "'");
     out = v;
   }
 
@@ -123,11 +133,23 @@ public:
     }
   }
 
-  /// Reports every field this section did not read.
+  /// Reports every field this section did not read, and every field given
+  /// twice: YAML parsers keep one of the two (yaml-cpp the first) without a
+  /// word, so a second `http:` section's auth_token would be dropped while
+  /// the operator believes it set.
   void reject_unknown() {
     if (!valid())
       return;
+    std::map<std::string, int> first_line;
     for (auto it = node_.begin(); it != node_.end(); ++it) {
+      if (it->first.IsScalar()) {
+        auto line = it->first.Mark().line + 1;
+        auto [seen, fresh] = first_line.emplace(it->first.Scalar(), line);
+        if (!fresh)
+          problem(path_of(it->first.Scalar()),
+                  "given twice (lines " + std::to_string(seen->second)
+                    + " and " + std::to_string(line) + ")");
+      }
       if (!it->first.IsScalar()) {
         problem(path_.empty() ? "(root)" : path_,
                 "a key must be a plain name (line "
@@ -226,7 +248,10 @@ void read_watch_section(section& parent, watch_config& w,
   s.number("history_events", w.history_events, 1, 100'000'000);
   s.number("history_bytes", w.history_bytes, 1024, 1LL << 40);
   s.number("max_watchers", w.max_watchers, 1, 1'000'000);
-  s.duration("heartbeat", w.heartbeat, milliseconds{100});
+  // At most a minute: clients give up on a stream silent for longer (the
+  // CLI's watch after 90 s, a proxy's idle timeout often after 60 s).
+  s.duration("heartbeat", w.heartbeat, milliseconds{100},
+             std::chrono::seconds{60});
   s.reject_unknown();
 }
 
@@ -633,6 +658,11 @@ void validate(const service_config& cfg, std::vector<std::string>& problems) {
                          "to accept that");
   if (cfg.node.tls.certificate.empty() != cfg.node.tls.key.empty())
     problems.push_back("node.tls: certificate and key go together");
+  // A CA alone turns nothing on: the node would run in plain text while
+  // its configuration reads as TLS with peers checked against the CA.
+  if (!cfg.node.tls.ca_file.empty() && !cfg.node.tls.enabled())
+    problems.push_back("node.tls.ca_file: given without certificate and "
+                       "key, which turn TLS on");
   validate_reply_budget(cfg, problems);
   if (cfg.state.type.empty())
     problems.push_back("state.type: must not be empty");

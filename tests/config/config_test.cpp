@@ -405,6 +405,51 @@ TEST_CASE("command line") {
   CHECK_THAT(cli_usage(), Catch::Contains("--listen HOST:PORT"));
 }
 
+// `--config "$CONF"` with CONF unset started on the built-in defaults (an
+// empty file store on port 8080), and any option that began with
+// --config or --listen was taken for it.
+TEST_CASE("command line: an empty value or a longer name is refused") {
+  CHECK(parse_cli({"--config", ""}).error == "--config needs a value");
+  CHECK(parse_cli({"--config="}).error == "--config needs a value");
+  CHECK(parse_cli({"--listen="}).error == "--listen needs a value");
+  CHECK(parse_cli({"--configuration", "x.yaml"}).error
+        == "unknown option '--configuration' (see --help)");
+  CHECK(parse_cli({"--listenx", "0.0.0.0:80"}).error
+        == "unknown option '--listenx' (see --help)");
+  CHECK(parse_cli({"--config=x.yaml"}).config_path == "x.yaml");
+}
+
+// yaml-cpp keeps the first of two fields of one name: a second `http:`
+// section, and the auth_token in it, was dropped without a word.
+TEST_CASE("a field given twice is a problem, in any section") {
+  auto twice = parse_config("http:\n  listen: 127.0.0.1:1\nhttp:\n"
+                            "  auth_token: s3cret\n");
+  CHECK(has_problem(twice, "http: given twice (lines 1 and 3)"));
+  CHECK(has_problem(parse_config("state: {shards: 4, shards: 16}\n"),
+                    "state.shards: given twice (lines 1 and 1)"));
+  CHECK(has_problem(parse_config("state:\n  file:\n    fsync: never\n"
+                                 "    fsync: always\n"),
+                    "state.file.fsync: given twice (lines 3 and 4)"));
+}
+
+// A few million hours overflowed the clock: every request answered 504
+// at once (a write among them applied), reads cut at once.
+TEST_CASE("durations past their bound are problems") {
+  auto huge = parse_config("http: {request_timeout: 3000000h}\n");
+  CHECK(has_problem(huge, "http.request_timeout: must be at most 86400000ms, "
+                          "got '3000000h'"));
+  for (auto text : {"http: {read_timeout: 25h}\n",
+                    "state: {sweep_interval: 1441m}\n",
+                    "state: {file: {sync_interval: 86401s}}\n",
+                    "node: {heartbeat_interval: 25h}\n",
+                    "state: {watch: {heartbeat: 61s}}\n"}) {
+    INFO(text);
+    CHECK_FALSE(parse_config(text).ok());
+  }
+  CHECK(parse_config("http: {request_timeout: 24h}\n").ok());
+  CHECK(parse_config("state: {watch: {heartbeat: 60s}}\n").ok());
+}
+
 TEST_CASE("config/solver-state.yaml holds exactly the built-in defaults") {
   auto file = load_config_file(SOLVER_STATE_SOURCE_DIR
                                "/config/solver-state.yaml");
@@ -570,6 +615,11 @@ TEST_CASE("node.listen beyond loopback needs node.tls or node.insecure") {
                      "key: k, ca_file: a}}\n")
           .ok());
   CHECK(parse_config("node: {listen: 127.0.0.1:4000}\n").ok());
+  // A CA alone left the node in plain text.
+  auto ca_only = parse_config("node: {listen: 127.0.0.1:4000, tls: "
+                              "{ca_file: ca.pem}}\n");
+  CHECK(has_problem(ca_only, "node.tls.ca_file: given without certificate "
+                             "and key, which turn TLS on"));
   auto typo = parse_config("node: {listen: 127.0.0.1:4000, insecure: yes}\n");
   CHECK_FALSE(typo.ok());
 }
