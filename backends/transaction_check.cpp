@@ -2,6 +2,7 @@
 
 #include "backends/transaction_check.hpp"
 
+#include <limits>
 #include <string_view>
 
 #include "messages/errors.hpp"
@@ -33,17 +34,31 @@ caf::error transaction_condition_problem(const std::string& key,
   }
 }
 
+namespace {
+
+/// The entry of a key whose value could not be read: found, at a version
+/// no read gives back (so a read-back tells it changed), no value.
+entry held_unreadable() {
+  return entry{{}, std::numeric_limits<version_t>::max(), 0};
+}
+
+} // namespace
+
 caf::expected<std::vector<prior_entry>>
 check_transaction(state_store& store, const std::vector<pending_op>& ops,
                   unix_ms now) {
   std::vector<prior_entry> prior;
   prior.reserve(ops.size());
   for (auto& op : ops) {
-    auto current = store.get(op.target(), now);
-    if (!current && code_of(current.error()) != state_errc::not_found)
-      return std::move(current.error());
-    entry live = current ? std::move(*current) : entry{};
     auto& cond = op.kind == pending_op::set ? op.write.cond : op.removal.cond;
+    auto current = store.get(op.target(), now);
+    if (!current && code_of(current.error()) != state_errc::not_found) {
+      if (!is_value_error(current.error()) || cond.kind != condition::none)
+        return std::move(current.error());
+      prior.push_back(prior_entry{op.target(), held_unreadable(), true});
+      continue;
+    }
+    entry live = current ? std::move(*current) : entry{};
     if (auto err = transaction_condition_problem(op.target(), cond, live))
       return err;
     prior.push_back(prior_entry{op.target(), std::move(live)});
@@ -66,7 +81,11 @@ caf::error put_back(state_store& store, std::vector<prior_entry>& prior,
           !gone)
         note(p.key, gone.error());
   for (auto& p : prior)
-    if (p.before.found())
+    if (p.unreadable)
+      note(p.key, make_state_error(state_errc::backend_error,
+                                   "its value could not be read before"));
+  for (auto& p : prior)
+    if (p.before.found() && !p.unreadable)
       if (auto back = store.set(set_request{p.key, std::move(p.before.value),
                                             0, condition::always(), 0},
                                 p.before.expires_at_ms, now);

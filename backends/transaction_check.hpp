@@ -28,11 +28,18 @@ caf::error transaction_condition_problem(const std::string& key,
 struct prior_entry {
   std::string key;
   entry before;
+  /// The key held a value that could not be read (damaged, sealed under a
+  /// key not configured): `before` says found, at a version no read gives,
+  /// with no value, so it cannot be put back.
+  bool unreadable = false;
 };
 
 /// Reads the live entry of every op's key and checks its condition: the
 /// entries, or the first failure (version_mismatch naming the key, or the
-/// read's error).
+/// read's error). A value that cannot be read fails only an op with a
+/// condition: one without replaces or deletes it, as a single write does
+/// (the way an operator repairs such a key), and its prior entry is
+/// `unreadable`.
 caf::expected<std::vector<prior_entry>>
 check_transaction(state_store& store, const std::vector<pending_op>& ops,
                   unix_ms now);
@@ -42,7 +49,8 @@ check_transaction(state_store& store, const std::vector<pending_op>& ops,
 /// need), then the restores. A restored key gets a new version; no reader
 /// saw the one in between. Every key is tried; the first failure is
 /// returned as partly_applied(): the keys it names still hold what the
-/// transaction wrote.
+/// transaction wrote. An unreadable prior entry is such a failure: its old
+/// bytes are not known here.
 caf::error put_back(state_store& store, std::vector<prior_entry>& prior,
                     unix_ms now);
 

@@ -238,6 +238,19 @@ void file_store::apply_put(const std::string& key, std::string&& value,
   slot.data = entry{std::move(value), version, expires_at};
 }
 
+bool file_store::unsettled_quarantine(const std::string& key) const {
+  return !quarantined_.empty() && quarantined_.count(key) != 0
+         && std::find(settling_.begin(), settling_.end(), key)
+              == settling_.end();
+}
+
+void file_store::apply_quarantined_erase(const std::string& key,
+                                         version_t version) {
+  remember(key);
+  dirty_[key] = dirty_slot{true, entry{{}, version, 0}};
+  settling_.push_back(key); // once the delete is durable
+}
+
 void file_store::apply_erase(const std::string& key, version_t version) {
   remember(key);
   put_meta(key, std::nullopt);
@@ -286,18 +299,13 @@ caf::expected<bool> file_store::erase(const delete_request& req,
     // logged and folded like any other, because the shard's index file may
     // still name the key (a read quarantined it after the last fold).
     // Deleted already in this group commit: gone, as for a reader after it.
-    bool quarantined =
-      quarantined_.count(req.key) != 0
-      && std::find(settling_.begin(), settling_.end(), req.key)
-           == settling_.end();
+    bool quarantined = unsettled_quarantine(req.key);
     if (quarantined) {
       if (auto err = refuse_writes(write_kind::remove))
         return err;
       auto version = ++last_version_;
       log_->encode(pending_, wal_op::erase, req.key, {}, version, 0);
-      remember(req.key);
-      dirty_[req.key] = dirty_slot{true, entry{{}, version, 0}};
-      settling_.push_back(req.key); // once the delete is durable
+      apply_quarantined_erase(req.key, version);
     }
     return quarantined;
   }
@@ -347,14 +355,16 @@ caf::error file_store::transact(std::vector<pending_op>& ops, unix_ms now) {
   if (!taken)
     return std::move(taken.error());
   // What the log records, as set() and erase() would one by one: an erase
-  // of a key not indexed changes nothing and is not logged.
+  // of a key not indexed (nor quarantined) changes nothing and is not
+  // logged.
   std::vector<wal_txn_op> logged;
   auto version = last_version_;
   for (auto& op : ops) {
     if (op.kind == pending_op::set)
       logged.push_back({wal_op::put, op.write.key, op.write.value, ++version,
                         op.expires_at});
-    else if (index_.count(op.removal.key) != 0)
+    else if (index_.count(op.removal.key) != 0
+             || unsettled_quarantine(op.removal.key))
       logged.push_back({wal_op::erase, op.removal.key, {}, ++version, 0});
   }
   if (!logged.empty())
@@ -366,7 +376,9 @@ caf::error file_store::transact(std::vector<pending_op>& ops, unix_ms now) {
   auto next = logged.begin();
   for (size_t i = 0; i < ops.size(); ++i) {
     auto& op = ops[i];
-    bool live = (*prior)[i].before.found();
+    // A quarantined key (its value unreadable) is not indexed: a write
+    // creates it and a delete settles it, as set() and erase() say.
+    bool live = (*prior)[i].before.found() && !(*prior)[i].unreadable;
     if (!live && index_.count(op.target()) != 0)
       note_expired_by_write(op.target()); // held, past its expiry
     if (op.kind == pending_op::set) {
@@ -374,8 +386,13 @@ caf::error file_store::transact(std::vector<pending_op>& ops, unix_ms now) {
       apply_put(op.write.key, std::move(op.write.value), v, op.expires_at);
       op.written = write_result{v, !live};
     } else if (next != logged.end() && next->key == op.removal.key) {
-      apply_erase(op.removal.key, (next++)->version);
-      op.erased = live;
+      if (index_.count(op.removal.key) != 0) {
+        apply_erase(op.removal.key, (next++)->version);
+        op.erased = live;
+      } else {
+        apply_quarantined_erase(op.removal.key, (next++)->version);
+        op.erased = true;
+      }
     } else {
       op.erased = false;
     }

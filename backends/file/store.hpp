@@ -158,6 +158,12 @@ private:
 
   /// Records the current state of `key` so the batch can be undone.
   void remember(const std::string& key);
+  /// Whether `key`'s value is in quarantine and no write or delete of it
+  /// waits for its commit.
+  bool unsettled_quarantine(const std::string& key) const;
+  /// A delete of such a key, logged: it settles the quarantine once
+  /// durable.
+  void apply_quarantined_erase(const std::string& key, version_t version);
 
   /// Makes a logged put of `key` the key's state in memory, undoably (its
   /// key budget is already taken when the key is new).

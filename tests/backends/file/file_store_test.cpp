@@ -1419,3 +1419,52 @@ TEST_CASE("past the backlog bound deletes still go through, up to one "
   CHECK(file->stats().fold.unfolded_bytes < most + 1024);
   CHECK(store->get(long_key(deleted))->value == "v"); // the refused one stays
 }
+
+// A transaction read every key before writing and failed on a quarantined
+// one, although the error told the operator to write or delete the key to
+// replace it and a single write does just that.
+TEST_CASE("a transaction replaces or deletes a quarantined key as a single "
+          "write does, and one with a condition on it is refused") {
+  temp_dir dir;
+  {
+    auto store = open_store(file_config_for(dir.path, 1));
+    REQUIRE(store);
+    for (auto k : {"order:q:1", "order:q:2"})
+      REQUIRE(store->put(k, "before"));
+    REQUIRE_FALSE(store->checkpoint_all());
+  }
+  damage(dir.sub("order/q/1.val"));
+  damage(dir.sub("order/q/2.val"));
+  auto store = open_store(file_config_for(dir.path, 1));
+  REQUIRE(store);
+  REQUIRE_FALSE(store->get("order:q:1"));
+  auto& s = store->of("order:q:1");
+
+  std::vector<pending_op> conditional{
+    txn_put("order:q:1", "new", condition::matches(1))};
+  auto refused = s.transact(conditional, 1000);
+  REQUIRE(refused);
+  CHECK(is_value_error(refused));
+  CHECK_THAT(message_of(refused), Catch::Contains("order:q:1"));
+
+  std::vector<pending_op> ops{txn_put("order:q:1", "new"),
+                              txn_erase("order:q:2"),
+                              txn_put("order:q:3", "third")};
+  REQUIRE_FALSE(s.transact(ops, 1000));
+  REQUIRE_FALSE(s.commit());
+  CHECK(ops[0].written->created); // as set() says: the key was not indexed
+  CHECK(*ops[1].erased);
+  CHECK(store->get("order:q:1")->value == "new");
+  auto gone = store->get("order:q:2");
+  REQUIRE_FALSE(gone);
+  CHECK(code_of(gone.error()) == state_errc::not_found);
+
+  store.value().stores.clear();
+  auto reopened = open_store(file_config_for(dir.path, 1));
+  REQUIRE(reopened);
+  CHECK(reopened->get("order:q:1")->value == "new");
+  CHECK(reopened->get("order:q:3")->value == "third");
+  auto still_gone = reopened->get("order:q:2");
+  REQUIRE_FALSE(still_gone);
+  CHECK(code_of(still_gone.error()) == state_errc::not_found);
+}
