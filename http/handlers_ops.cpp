@@ -71,7 +71,7 @@ void readyz(const handler_env& env, const sink_ptr& sink) {
       sink->reply(error_response(state_errc::backend_unavailable,
                                  "not ready: " + message_of(r.error())));
   };
-  if (!env.bridge.ask<health_report>(env.store, on_result, health_atom_v))
+  if (!env.bridge.ask_ops<health_report>(env.store, on_result, health_atom_v))
     sink->reply(overloaded(env));
 }
 
@@ -83,7 +83,7 @@ void metrics(const handler_env& env, const sink_ptr& sink) {
     else
       sink->reply(error_response(r.error()));
   };
-  if (!env.bridge.ask<std::string>(env.metrics, on_result, render_atom_v))
+  if (!env.bridge.ask_ops<std::string>(env.metrics, on_result, render_atom_v))
     sink->reply(overloaded(env));
 }
 

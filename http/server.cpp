@@ -3,6 +3,7 @@
 
 #include "http/server.hpp"
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -83,7 +84,12 @@ struct http_server::impl {
        watch_source watches)
     : cfg(std::move(config)),
       metrics(metrics),
-      bridge(sys, cfg.max_in_flight),
+      // A cancelled call's slot waits this long for the store's reply
+      // before it is given up as lost: far past any reply the store is
+      // still working on.
+      bridge(sys, cfg.max_in_flight,
+             std::max(10 * cfg.request_timeout,
+                      store_bridge::default_lost_after)),
       core(std::make_unique<io_core>(cfg, bridge, std::move(store),
                                      std::move(metrics), std::move(owners))) {
     gateway::watch_env watch;

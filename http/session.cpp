@@ -397,8 +397,9 @@ void session::on_deadline(uint64_t seq, beast::error_code ec) {
              + std::to_string(ctx_.limits.request_timeout.count()) + "ms";
   if (streaming_)
     return break_stream(why);
-  // Frees the bridge slots now rather than when (if ever) the store
-  // answers; a reply already on its way is dropped by the seq check.
+  // Ends the calls: their callbacks (and this connection) are let go now,
+  // their slots when the store's replies come (store_bridge::cancel); a
+  // reply already on its way is dropped by the seq check.
   cancel_calls();
   send(error_response(state_errc::timeout, why));
 }

@@ -11,8 +11,10 @@
 //
 // Bounded everywhere: the table has max_in_flight slots; when they are all
 // taken ask() fails and the gateway answers 503. A call the store does not
-// answer in time is cancelled by the connection (504): its slot is free at
-// once and the store's late reply, if it ever comes, is dropped.
+// answer in time is cancelled by the connection (504): its callback is gone
+// at once, while its slot stays taken until the store's late reply comes
+// (and is dropped), so that max_in_flight also bounds what waits in the
+// store's mailboxes: a slow store meets 503s, not a growing backlog.
 
 #include <chrono>
 #include <cstdint>
@@ -30,7 +32,12 @@ public:
   /// Runs on the CAF thread that answered, with the reply's content.
   using reply_handler = std::function<void(caf::type_erased_tuple&)>;
 
-  store_bridge(caf::actor_system& sys, size_t max_in_flight);
+  /// `lost_after`: how long a cancelled call keeps its slot waiting for the
+  /// store's reply before it is taken back (a reply that never comes).
+  store_bridge(caf::actor_system& sys, size_t max_in_flight,
+               std::chrono::milliseconds lost_after = default_lost_after);
+
+  static constexpr std::chrono::milliseconds default_lost_after{60'000};
   ~store_bridge();
 
   store_bridge(const store_bridge&) = delete;
@@ -45,11 +52,17 @@ public:
   template <class Result, class Dest, class OnResult, class... Ts>
   bool ask(const Dest& dest, OnResult on_result, Ts... msg);
 
-  /// Ends call `id` without an answer: its callback is destroyed unrun, its
-  /// slot is free at once, and the store's reply, if it ever comes, is
-  /// dropped. Thread-safe and races safely with that reply: exactly one of
-  /// them wins. False when the reply won (its callback ran or is running) or
-  /// `id` names no running call.
+  /// ask() for an operator's request (metrics, readiness): it takes one of
+  /// a few slots kept beyond max_in_flight, so that it is answered while
+  /// store calls take every other slot (a store that stopped answering).
+  template <class Result, class Dest, class OnResult, class... Ts>
+  bool ask_ops(const Dest& dest, OnResult on_result, Ts... msg);
+
+  /// Ends call `id` without an answer: its callback is destroyed unrun, and
+  /// the store's reply, if it ever comes, is dropped; the slot is free once
+  /// that reply comes, or lost_after has passed. Thread-safe and races
+  /// safely with that reply: exactly one of them wins. False when the reply
+  /// won (its callback ran or is running) or `id` names no running call.
   bool cancel(uint64_t id);
 
   /// True while call `id` waits: neither answered nor cancelled. For a
@@ -75,12 +88,16 @@ public:
     call_scope* outer_;
   };
 
+  /// Calls with a callback waiting (cancelled ones are not counted).
   size_t in_flight() const;
 
   size_t max_in_flight() const;
 
+  /// Cancelled calls whose slot still waits for the store's reply.
+  size_t abandoned() const;
+
   /// Waits up to `limit` for in-flight calls to finish, then stops the
-  /// reply actor (later replies are dropped) and cancels the calls still
+  /// reply actor (later replies are dropped) and ends the calls still
   /// running, so that on return no callback runs or will run and none is
   /// held: in_flight() is 0. True when every call had finished by itself.
   /// Idempotent; not concurrently with ask().
@@ -89,8 +106,12 @@ public:
   struct call_table; // store_bridge.cpp
 
 private:
-  /// A request id for `handler`, or 0 when every slot is taken.
-  uint64_t reserve(reply_handler handler);
+  /// A request id for `handler`, or 0 when every slot is taken (of store
+  /// calls, unless `ops`).
+  uint64_t reserve(reply_handler handler, bool ops);
+
+  template <class Result, class Dest, class OnResult, class... Ts>
+  bool start(bool ops, const Dest& dest, OnResult on_result, Ts... msg);
 
   /// Enqueues `request` (built by ask() with sender_ and request id `id`)
   /// at `dest`. A missing destination answers the call at once with an

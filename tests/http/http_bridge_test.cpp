@@ -312,8 +312,23 @@ TEST_CASE("a call_scope records the calls started through its bridge only") {
   CHECK(b.stop(1s));
 }
 
-TEST_CASE("a cancelled call frees its slot at once and its late reply is "
-          "dropped") {
+namespace {
+
+/// Waits (up to 5 s) until no cancelled call waits for its reply.
+size_t settled_abandoned(const store_bridge& bridge) {
+  for (int i = 0; i < 2500 && bridge.abandoned() > 0; ++i)
+    std::this_thread::sleep_for(2ms);
+  return bridge.abandoned();
+}
+
+} // namespace
+
+// A cancelled call's slot was free at once while its request still waited
+// in the store's mailbox: each request_timeout let max_in_flight more
+// requests pile up there behind a slow store (a 20 s flood of 504s left
+// every request failing for 55 s after it ended).
+TEST_CASE("a cancelled call lets its callback go at once and keeps its slot "
+          "until the store's late reply, which is dropped") {
   system_fixture f;
   auto stalled = f.sys.spawn(numbered_stalling_metrics);
   at_scope_end stop_at_end{
@@ -328,31 +343,62 @@ TEST_CASE("a cancelled call frees its slot at once and its late reply is "
 
   CHECK(bridge.cancel(late));
   CHECK(bridge.in_flight() == 0);
+  CHECK(bridge.abandoned() == 1);
   CHECK(held.expired()); // the callback, and what it held, is gone
   CHECK_FALSE(bridge.cancel(late)); // once only
+  CHECK_FALSE(bridge.pending(late));
 
-  // Both slots are usable again; the first call takes the cancelled one's.
+  // One slot is free; the cancelled call's waits for the store.
   auto first = std::make_shared<outcome>();
-  auto second = std::make_shared<outcome>();
   auto first_id = ask_render(bridge, stalled, first);
   CHECK(first_id != 0);
-  CHECK((first_id & 0xFFFFFFFFu) == (late & 0xFFFFFFFFu)); // same slot
-  CHECK(first_id != late);                                 // new generation
-  CHECK(ask_render(bridge, stalled, second) != 0);
+  CHECK((first_id & 0xFFFFFFFFu) != (late & 0xFFFFFFFFu));
   CHECK(ask_render(bridge, stalled, std::make_shared<outcome>()) == 0); // full
-  CHECK(bridge.in_flight() == 2);
 
-  // The store now answers all three requests, the cancelled one first
-  // ("answer 0"): its reply names the slot the first call holds now, and is
-  // dropped; each call gets its own answer.
+  // The store answers both requests, the cancelled one first ("answer
+  // 0"): dropped, and its slot is free again.
   caf::anon_send(stalled, report_atom_v, http_report{});
   REQUIRE(wait_for_hits(*first, 1));
-  REQUIRE(wait_for_hits(*second, 1));
   CHECK(first->value == "answer 1");
-  CHECK(second->value == "answer 2");
+  CHECK(settled_abandoned(bridge) == 0);
   CHECK(settled_in_flight(bridge) == 0);
+  auto second = std::make_shared<outcome>();
+  auto second_id = ask_render(bridge, stalled, second);
+  CHECK(second_id != 0);
+  CHECK(second_id != late); // a slot's next call has a new generation
+  CHECK(ask_render(bridge, stalled, std::make_shared<outcome>()) != 0);
+  caf::anon_send(stalled, report_atom_v, http_report{});
+  REQUIRE(wait_for_hits(*second, 1));
+  CHECK(second->value == "answer 0");
   CHECK(first->hits.load() == 1);
   CHECK(late_out->hits.load() == 0);
+  CHECK(settled_in_flight(bridge) == 0);
+  CHECK(bridge.stop(1s));
+}
+
+TEST_CASE("a cancelled call whose reply never comes gives its slot back "
+          "after lost_after") {
+  system_fixture f;
+  auto stalled = f.sys.spawn(numbered_stalling_metrics);
+  at_scope_end stop_at_end{
+    [&] { caf::anon_send_exit(stalled, caf::exit_reason::user_shutdown); }};
+  store_bridge bridge{f.sys, 1, 300ms};
+  auto lost_out = std::make_shared<outcome>();
+  auto lost = ask_render(bridge, stalled, lost_out);
+  REQUIRE(lost != 0);
+  REQUIRE(bridge.cancel(lost));
+  CHECK(ask_render(bridge, stalled, std::make_shared<outcome>()) == 0);
+  std::this_thread::sleep_for(400ms);
+  auto next = std::make_shared<outcome>();
+  auto next_id = ask_render(bridge, stalled, next);
+  CHECK(next_id != 0); // taken back
+  CHECK(bridge.abandoned() == 0);
+  // The lost call's reply comes after all ("answer 0"): dropped; the call
+  // in its slot now gets its own.
+  caf::anon_send(stalled, report_atom_v, http_report{});
+  REQUIRE(wait_for_hits(*next, 1));
+  CHECK(next->value == "answer 1");
+  CHECK(lost_out->hits.load() == 0);
   CHECK(bridge.stop(1s));
 }
 
@@ -497,6 +543,7 @@ TEST_CASE("replies and cancels race: each call ends exactly once") {
   }
   CHECK(wrong == 0);
   CHECK(answered + cancelled == calls.size());
+  CHECK(settled_abandoned(bridge) == 0); // every cancelled call's slot is back
   CHECK(cancelled > 0);
   // How many replies won the race depends on the machine (none, under a
   // sanitizer on a busy one): that the reply path works after it is checked
