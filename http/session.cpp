@@ -248,10 +248,66 @@ void session::on_header(beast::error_code ec, size_t) {
   read_body();
 }
 
+namespace {
+
+/// `s` without the spaces and tabs around it.
+std::string_view trimmed(std::string_view s) {
+  auto blank = [](char c) { return c == ' ' || c == '\t'; };
+  while (!s.empty() && blank(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && blank(s.back()))
+    s.remove_suffix(1);
+  return s;
+}
+
+/// Why a request's body framing cannot be trusted, or empty. The parser
+/// frames a body by chunks only when `chunked` is the last transfer coding,
+/// and otherwise reads no body at all, ignoring a Content-Length beside it:
+/// a `Transfer-Encoding: foo` request was served with an empty body and
+/// its body served as the next request (a desync a proxy in front may not
+/// share). Anything but `chunked` alone is refused, and so is
+/// Transfer-Encoding beside Content-Length (RFC 9112 6.1, 6.3).
+std::string framing_problem(const request_t& req) {
+  size_t codings = 0;
+  bool only_chunked = true;
+  auto [first, last] = req.equal_range(bhttp::field::transfer_encoding);
+  for (auto field = first; field != last; ++field) {
+    std::string_view value{field->value().data(), field->value().size()};
+    while (!value.empty()) {
+      auto comma = value.find(',');
+      auto coding = trimmed(value.substr(0, comma));
+      value = comma == std::string_view::npos ? std::string_view{}
+                                              : value.substr(comma + 1);
+      if (coding.empty())
+        continue;
+      ++codings;
+      only_chunked = only_chunked && beast::iequals(coding, "chunked");
+    }
+  }
+  if (codings == 0)
+    return req.count(bhttp::field::transfer_encoding) != 0
+             ? "an empty Transfer-Encoding"
+             : std::string{};
+  if (codings > 1 || !only_chunked)
+    return "Transfer-Encoding must be chunked alone (no other coding is "
+           "supported)";
+  if (req.count(bhttp::field::content_length) != 0)
+    return "both Transfer-Encoding and Content-Length";
+  return {};
+}
+
+} // namespace
+
 bool session::refuse_on_header() {
   auto& req = parser_->get();
   match_ = ctx_.handlers.resolve(req);
   route_ = match_.route;
+  if (auto problem = framing_problem(req); !problem.empty()) {
+    // Not a byte after the header is read as a request: the connection
+    // closes with the answer (what follows is discarded while it lingers).
+    refuse(state_errc::bad_request, "malformed HTTP request: " + problem);
+    return true;
+  }
   // The number of fields and the header's bytes were bounded as the parser
   // read them (bounded_parser.hpp).
   bool importing = match_.route == route_id::import_keys

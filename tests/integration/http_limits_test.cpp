@@ -660,3 +660,44 @@ TEST_CASE("trailer fields after a chunked body are refused, never taken for "
   CHECK(ok.rfind("HTTP/1.1 201", 0) == 0);
   CHECK(c.get("/v1/state/state:trailer").body == "x");
 }
+
+// The parser frames a body by chunks only when `chunked` is the last
+// coding, and otherwise reads none, ignoring a Content-Length beside it: a
+// PUT with `Transfer-Encoding: foo` stored an empty value (201) and its
+// body was served as a second request (200), a desync a proxy in front
+// need not share.
+TEST_CASE("a Transfer-Encoding other than chunked alone is refused with 400 "
+          "and nothing after it is served") {
+  service_process svc;
+  const std::string smuggled =
+    "GET /v1/state/state:te HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  http_client c{svc.port()};
+  REQUIRE(c.put("/v1/state/state:te", "kept").status == 201);
+  for (auto& framing :
+       {std::string{"Transfer-Encoding: foo\r\n"},
+        std::string{"Transfer-Encoding: chunked, gzip\r\n"},
+        std::string{"Transfer-Encoding: gzip, chunked\r\n"},
+        std::string{"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"},
+        std::string{"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n"},
+        std::string{"Transfer-Encoding: foo\r\nContent-Length: 3\r\n"}}) {
+    INFO(framing);
+    auto out = raw_exchange(svc.port(),
+                            "PUT /v1/state/state:te HTTP/1.1\r\nHost: x\r\n"
+                              + framing + "\r\n" + smuggled,
+                            std::chrono::seconds{3});
+    CHECK(out.rfind("HTTP/1.1 400", 0) == 0);
+    // (The parser itself refuses chunked beside a Content-Length.)
+    CHECK((out.find("Transfer-Encoding") != std::string::npos
+           || out.find("Content-Length") != std::string::npos));
+    CHECK(out.find("HTTP/1.1", 1) == std::string::npos); // one answer only
+    CHECK(c.get("/v1/state/state:te").body == "kept");
+  }
+  // chunked alone, in any case, is a body as before.
+  auto ok = raw_exchange(svc.port(),
+                         "PUT /v1/state/state:te HTTP/1.1\r\nHost: x\r\n"
+                         "Transfer-Encoding: Chunked\r\nConnection: close\r\n"
+                         "\r\n3\r\nnew\r\n0\r\n\r\n",
+                         std::chrono::seconds{3});
+  CHECK(ok.rfind("HTTP/1.1 204", 0) == 0);
+  CHECK(c.get("/v1/state/state:te").body == "new");
+}
