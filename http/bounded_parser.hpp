@@ -14,12 +14,13 @@
 
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
+
+#include "http/request_body.hpp"
 
 namespace solver_state::gateway {
 
 class bounded_request_parser
-  : public boost::beast::http::request_parser<boost::beast::http::string_body> {
+  : public boost::beast::http::request_parser<request_body> {
 public:
   /// What stopped the header: its bytes or its number of fields; or a
   /// trailer field after a chunked body, which is refused at the first.

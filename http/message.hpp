@@ -11,11 +11,13 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "http/request_body.hpp"
+
 namespace solver_state::gateway {
 
 namespace bhttp = boost::beast::http;
 
-using request_t = bhttp::request<bhttp::string_body>;
+using request_t = bhttp::request<request_body>;
 using response_t = bhttp::response<bhttp::string_body>;
 
 /// Where the answer to one request goes. reply() is thread-safe (handlers

@@ -46,6 +46,23 @@ connection_limits limits_of(const http_config& cfg) {
   return limits;
 }
 
+/// Runs an io thread until its io_context stops. An exception out of one
+/// connection's handler (a bad_alloc under an address-space limit) costs
+/// that connection, whose handler is gone with its state, not the process:
+/// the thread goes on serving the others.
+void run_io(net::io_context& ioc) {
+  for (;;) {
+    try {
+      ioc.run();
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("http: a connection's handler failed ({}): the "
+                    "connection is dropped, the others are served",
+                    e.what());
+    }
+  }
+}
+
 } // namespace
 
 /// Everything the io threads and the connections use, destroyed with the
@@ -134,7 +151,7 @@ caf::error http_server::impl::start(int listening_fd) {
   c.acceptor->run();
   arm_flush();
   for (size_t i = 0; i < cfg.threads; ++i)
-    threads.emplace_back([&c] { c.ioc.run(); });
+    threads.emplace_back([&c] { run_io(c.ioc); });
   running = true;
   spdlog::info("http: listening on {}:{} threads={} max_in_flight={} "
                "max_body_bytes={} read_timeout_ms={} request_timeout_ms={} "

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <memory>
 #include <regex>
 #include <stdexcept>
@@ -700,4 +701,40 @@ TEST_CASE("a Transfer-Encoding other than chunked alone is refused with 400 "
                          std::chrono::seconds{3});
   CHECK(ok.rfind("HTTP/1.1 204", 0) == 0);
   CHECK(c.get("/v1/state/state:te").body == "new");
+}
+
+namespace {
+
+/// The process's address space (VmSize) in KiB.
+long vm_size_kib(int pid) {
+  std::ifstream status{"/proc/" + std::to_string(pid) + "/status"};
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmSize:", 0) == 0)
+      return std::stol(line.substr(7));
+  return -1;
+}
+
+} // namespace
+
+// Beast's string_body reserved the whole announced Content-Length at the
+// first body byte: 64 MiB per connection on the import route for one byte
+// sent, and under an address-space limit sixty such connections ended the
+// service with bad_alloc.
+TEST_CASE("a body's announced length reserves no more than the bytes that "
+          "come") {
+  service_process svc;
+  auto before = vm_size_kib(svc.pid());
+  REQUIRE(before > 0);
+  std::vector<std::unique_ptr<raw_socket>> held;
+  for (int i = 0; i < 20; ++i) {
+    held.push_back(std::make_unique<raw_socket>(svc.port()));
+    REQUIRE(held.back()->send("POST /v1/import HTTP/1.1\r\nHost: x\r\n"
+                              "Content-Length: 67108864\r\n\r\nx"));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds{500});
+  auto after = vm_size_kib(svc.pid());
+  INFO("VmSize " << before << " KiB before, " << after << " KiB after");
+  CHECK(after - before < 256 * 1024); // announced: 20 x 64 MiB = 1.25 GiB
+  require_serving(svc);
 }
