@@ -57,7 +57,9 @@ bool read_condition(size_t i, const json::value& in, query_condition& c,
     } else if (name == "op") {
       query_op op;
       if (!v.is_string()
-          || !from_string(std::string{v.get_string().c_str()}, op))
+          || !from_string(std::string{v.get_string().data(),
+                                      v.get_string().size()},
+                          op))
         return fail("\"op\" must be one of eq, ne, in, nin, lt, lte, gt, "
                     "gte, exists");
       c.op = static_cast<uint8_t>(op);

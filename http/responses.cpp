@@ -27,7 +27,12 @@ response_t empty_response(unsigned status) {
 }
 
 response_t error_response(state_errc code, std::string_view message) {
-  return json_response(http_status_of(code), error_body(code, message));
+  auto res = json_response(http_status_of(code), error_body(code, message));
+  // Every 503 says when to come back (docs/api.md): a client's retry logic
+  // should not depend on which bound or which backend said no.
+  if (code == state_errc::backend_unavailable)
+    res.set(bhttp::field::retry_after, "1");
+  return res;
 }
 
 response_t error_response(unsigned status, state_errc code,

@@ -13,6 +13,7 @@
 #include "messages/query_bounds.hpp"
 #include "http/query_codec.hpp"
 #include "http/request_id.hpp"
+#include "http/responses.hpp"
 #include "http/routes.hpp"
 #include "http/status.hpp"
 #include "http/transaction_codec.hpp"
@@ -318,6 +319,27 @@ TEST_CASE("transaction and query bodies past the store's bounds are refused "
     conditions += (i ? ",0" : "0");
   CHECK_FALSE(parse_query(R"({"where":[)" + conditions + "]}", problem));
   CHECK(problem == "at most 16 conditions, got 17");
+}
+
+// The op was read up to its first NUL: "eq\u0000junk" was taken for eq.
+TEST_CASE("a query condition's op is read whole") {
+  std::string problem;
+  CHECK_FALSE(parse_query(
+    R"({"where":[{"index":"s","op":"eq\u0000junk","value":"a"}]})", problem));
+  CHECK_THAT(problem, Catch::Contains("\"op\" must be one of"));
+  CHECK(parse_query(R"({"where":[{"index":"s","op":"eq","value":"a"}]})",
+                    problem));
+}
+
+// Only the shed-load 503s carried Retry-After; an import's, or a backend's,
+// did not, though the API promises it on every 503.
+TEST_CASE("every 503 says when to come back") {
+  auto res = error_response(state_errc::backend_unavailable, "x");
+  CHECK(res.result_int() == 503);
+  CHECK(res[bhttp::field::retry_after] == "1");
+  CHECK(error_response(state_errc::timeout, "x")
+          .count(bhttp::field::retry_after)
+        == 0);
 }
 
 TEST_CASE("bodies name a key that is not UTF-8 by its base64") {
