@@ -108,31 +108,50 @@ int run_watch(context& cx, const parsed_args& args) {
   if (auto* from = args.value("--from"))
     options.headers.emplace_back("Last-Event-ID", *from);
   sse_reader reader;
+  // The id to resume from: that of the last event whose line reached
+  // stdout (written and flushed), so a resume never skips one unprinted.
   std::string last_id;
   bool streaming = false;
+  // A failure of the sink (stdout, an event this client cannot read) is
+  // reported as itself: the stream did not break off.
+  bool sink_failed = false;
   auto sink = [&](std::string_view piece) -> maybe_failure {
     streaming = true;
+    auto written_id = last_id;
     auto f = reader.feed(piece, [&](const sse_block& block) -> maybe_failure {
       if (block.event.empty()) {
-        last_id = block.id; // a position only (the stream's start)
+        written_id = block.id; // a position only (the stream's start)
         return {};
       }
       auto line = line_of(block, cx.json);
       if (!line)
         return line.error(); // --from the last good id gets this one again
+      if (auto w = write_stdout(*line))
+        return w;
       if (!block.id.empty())
-        last_id = block.id;
-      return write_stdout(*line);
+        written_id = block.id;
+      return {};
     });
-    if (f)
-      return f;
-    return flush_stdout(); // a pipe sees each change as it comes
+    // What was written goes out now, also before a failure: a pipe sees
+    // each change as it comes.
+    auto flushed = flush_stdout();
+    if (!flushed)
+      last_id = written_id;
+    if (!f)
+      f = flushed;
+    sink_failed = f.has_value();
+    return f;
   };
   auto r = cx.http.stream("/v1/watch?prefix=" + percent_encode(prefix), sink,
                           options);
   auto resume = last_id.empty() ? std::string{}
                                  : "; resume with --from " + last_id;
   if (!r) {
+    if (sink_failed) {
+      auto f = r.error();
+      f.message += resume;
+      return report(f, cx.json);
+    }
     if (!streaming)
       return report(r.error(), cx.json);
     // A stream that breaks off (the service stopped, the network) ends the

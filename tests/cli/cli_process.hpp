@@ -37,9 +37,12 @@ struct cli_run {
 };
 
 /// Runs the client with `args`, `input` on its stdin, and the test's
-/// environment without any SOLVER_STATE_* variable plus `env`.
+/// environment without any SOLVER_STATE_* variable plus `env`. With
+/// `stdout_path` its stdout is that file ("/dev/full" to make writes fail)
+/// instead of a pipe, and cli_run::out stays empty.
 inline cli_run run_cli(const std::vector<std::string>& args,
-                const std::string& input = "", const env_list& env = {}) {
+                const std::string& input = "", const env_list& env = {},
+                const std::string& stdout_path = "") {
   std::vector<std::string> argv_s{SOLVER_STATE_CLI};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -65,7 +68,14 @@ inline cli_run run_cli(const std::vector<std::string>& args,
   REQUIRE(pid >= 0);
   if (pid == 0) {
     dup2(in[0], 0);
-    dup2(out[1], 1);
+    if (stdout_path.empty()) {
+      dup2(out[1], 1);
+    } else {
+      int fd = open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (fd < 0)
+        _exit(127);
+      dup2(fd, 1);
+    }
     dup2(err[1], 2);
     execve(argv[0], argv.data(), envp.data());
     _exit(127);

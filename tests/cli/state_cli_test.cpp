@@ -645,6 +645,60 @@ TEST_CASE("watch prints each change under its prefix until the service ends "
         == "watch_ended");
 }
 
+namespace {
+
+/// Waits (at most 20 s) until the service counts `n` watchers.
+bool wait_for_watchers(http_client& c, int n) {
+  auto line = "\nsolver_state_watchers " + std::to_string(n) + "\n";
+  for (int i = 0; i < 400; ++i) {
+    if (c.get("/metrics").body.find(line) != std::string::npos)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
+  return false;
+}
+
+} // namespace
+
+TEST_CASE("watch that cannot write to stdout exits 5 and names an id to "
+          "resume from before the change it could not print") {
+  service_process s{"state:\n  type: memory\n"};
+  http_client c{s.port()};
+  cli_run full;
+  std::thread a([&] {
+    full = run_cli({"--url", url_of(s), "watch", "w:"}, "", {}, "/dev/full");
+  });
+  CHECK(wait_for_watchers(c, 1));
+  auto put = c.put("/v1/state/w:a", "1");
+  REQUIRE(put.status == 201);
+  a.join(); // the failed write ends the watch
+  INFO(full.err);
+  // A local write failure, as docs/cli.md says: not the stream's end (4).
+  CHECK(full.exit_code == 5);
+  CHECK(full.err.find("cannot write to stdout") != std::string::npos);
+  auto at = full.err.find("resume with --from ");
+  REQUIRE(at != std::string::npos);
+  auto id = full.err.substr(at + 19);
+  id.erase(id.find_first_of(" \n"));
+
+  // Resuming there prints the change that never reached stdout.
+  temp_dir dir;
+  auto out = dir.path + "/watch.out";
+  cli_run resumed;
+  std::thread b([&] {
+    resumed = run_cli({"--url", url_of(s), "watch", "w:", "--from", id}, "",
+                      {}, out);
+  });
+  auto expected = "put\tw:a\t" + put.header("etag") + "\n";
+  for (int i = 0; i < 200 && read_file(out) != expected; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  CHECK(s.stop(SIGTERM) == 0);
+  b.join();
+  INFO(resumed.err);
+  CHECK(read_file(out) == expected);
+  CHECK(resumed.exit_code == 4);
+}
+
 TEST_CASE("train-dictionary trains a zstd dictionary on the values under a "
           "prefix, and the service restarted with it reads old and new "
           "values") {
