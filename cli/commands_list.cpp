@@ -109,6 +109,9 @@ expected<std::vector<std::string>> batch_keys(const parsed_args& args) {
       auto r = read_line(in, line, max_key_bytes + 1);
       if (r == line_read::end)
         break;
+      if (r == line_read::error)
+        return usage_failure("cannot read " + *from + ": "
+                             + std::strerror(errno));
       if (r == line_read::too_long)
         return usage_failure("--keys-from: line "
                              + std::to_string(keys.size() + 1)

@@ -288,9 +288,16 @@ int run_import(context& cx, const parsed_args& args) {
                   cx.json);
   auto checked = check_import(in, static_cast<size_t>(chunk_bytes),
                               static_cast<size_t>(max_value_bytes));
+  auto name = source == "-" ? std::string{"stdin"} : source;
+  if (!checked.read_error.empty())
+    return report({exit_usage, "bad_import_file",
+                   "cannot read " + name + ": " + checked.read_error
+                     + " (after " + std::to_string(checked.lines)
+                     + " lines; nothing was imported)"},
+                  cx.json);
   if (!checked.ok())
     return report({exit_usage, "bad_import_file",
-                   (source == "-" ? "stdin" : source) + ":"
+                   name + ":"
                      + std::to_string(checked.bad_line) + ": "
                      + checked.problem + " (nothing was imported)"},
                   cx.json);
@@ -339,8 +346,12 @@ int run_import(context& cx, const parsed_args& args) {
   // look like its end.
   if (in.bad() || chunks.lines_read() != checked.lines)
     return report({exit_usage, "bad_import_file",
-                   (source == "-" ? "stdin" : source)
-                     + " changed or could not be read after it was checked: "
+                   name
+                     + (chunks.read_error().empty()
+                          ? " changed or could not be read"
+                          : " could not be read (" + chunks.read_error()
+                              + ")")
+                     + " after it was checked: "
                      + std::to_string(chunks.lines_read()) + " of "
                      + std::to_string(checked.lines) + " lines were read, "
                      + std::to_string(total.imported)

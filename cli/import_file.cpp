@@ -2,6 +2,9 @@
 
 #include "cli/import_file.hpp"
 
+#include <cerrno>
+#include <cstring>
+
 #include "http/backup_line.hpp"
 
 namespace solver_state::cli {
@@ -39,6 +42,10 @@ import_check check_import(std::istream& in, size_t chunk_bytes,
     auto r = read_line(in, line, max_line);
     if (r == line_read::end)
       return out;
+    if (r == line_read::error) {
+      out.read_error = std::strerror(errno);
+      return out;
+    }
     ++out.lines;
     if (r == line_read::too_long) {
       out.bad_line = out.lines;
@@ -84,7 +91,13 @@ std::optional<import_chunk> import_chunker::next() {
   }
   std::string line;
   auto max_line = chunk_bytes_ > 0 ? chunk_bytes_ - 1 : 0;
-  while (read_line(in_, line, max_line) == line_read::line) {
+  // After a read error, where the input stands is unknown: read no more.
+  while (read_error_.empty()) {
+    auto r = read_line(in_, line, max_line);
+    if (r == line_read::error)
+      read_error_ = std::strerror(errno);
+    if (r != line_read::line)
+      break;
     if (without_cr(line).empty()) {
       ++next_line_; // only trailing empty lines passed the check
       continue;

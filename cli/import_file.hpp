@@ -40,9 +40,12 @@ struct import_check {
   /// The first bad line, from 1; 0 when every line is good.
   size_t bad_line = 0;
   std::string problem;
+  /// Why reading the input failed after `lines` lines (a directory, an I/O
+  /// error); empty when it was read to its end.
+  std::string read_error;
 
   bool ok() const {
-    return bad_line == 0;
+    return bad_line == 0 && read_error.empty();
   }
 };
 
@@ -76,12 +79,16 @@ public:
   /// check found, unless the input changed or failed in between.
   size_t lines_read() const { return next_line_ - 1; }
 
+  /// Why reading the input failed; empty when it did not.
+  const std::string& read_error() const { return read_error_; }
+
 private:
   std::istream& in_;
   size_t chunk_bytes_;
   size_t next_line_ = 1;
   /// A line read that did not fit the previous body.
   std::optional<std::string> carried_;
+  std::string read_error_;
 };
 
 } // namespace solver_state::cli

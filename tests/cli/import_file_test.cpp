@@ -2,8 +2,12 @@
 // whole-file check that runs before anything is sent, and the cutting into
 // bodies of whole lines.
 
+#include <cerrno>
+#include <cstring>
 #include <sstream>
+#include <streambuf>
 #include <string>
+#include <system_error>
 
 #include <catch2/catch.hpp>
 
@@ -18,6 +22,24 @@ std::string line_of(const std::string& key, const std::string& value_b64,
   return R"({"key":")" + key + R"(","value":")" + value_b64
          + R"(","expires_at_ms":)" + expires + "}";
 }
+
+/// Gives `text`, then fails the way libstdc++'s filebuf does when read()
+/// fails (an I/O error half-way through a file): it throws.
+class failing_buf : public std::streambuf {
+public:
+  explicit failing_buf(std::string text) : text_(std::move(text)) {
+    setg(text_.data(), text_.data(), text_.data() + text_.size());
+  }
+
+protected:
+  int_type underflow() override {
+    throw std::ios_base::failure{"read error",
+                                 std::error_code{EIO, std::system_category()}};
+  }
+
+private:
+  std::string text_;
+};
 
 } // namespace
 
@@ -220,4 +242,32 @@ TEST_CASE("the chunker counts the lines it read, so an input that changed "
   std::istringstream longer{a + "\n" + std::string(200, 'x') + "\n\n"};
   import_chunker stopped{longer, 100};
   CHECK(read_all(stopped) == 1);
+}
+
+TEST_CASE("a read error half-way is reported by the check and by the "
+          "chunker, with the lines read before it, instead of thrown") {
+  auto a = line_of("a", "YQ=="), b = line_of("b", "Yg==");
+  failing_buf check_buf{a + "\n" + b + "\n"};
+  std::istream check_in{&check_buf};
+  import_check checked;
+  REQUIRE_NOTHROW(checked = check_import(check_in, 4 << 20));
+  CHECK_FALSE(checked.ok());
+  CHECK(checked.bad_line == 0); // no line is bad: the input is
+  CHECK(checked.lines == 2);
+  CHECK(checked.read_error == std::strerror(EIO));
+
+  // Read whole at the check, failing at the sending: the lines before the
+  // error go, then the chunker stops and says why.
+  failing_buf send_buf{a + "\n" + b + "\n"};
+  std::istream send_in{&send_buf};
+  import_chunker chunker{send_in, 4 << 20};
+  std::optional<import_chunk> chunk;
+  REQUIRE_NOTHROW(chunk = chunker.next());
+  REQUIRE(chunk);
+  CHECK(chunk->body == a + "\n" + b + "\n");
+  REQUIRE_NOTHROW(chunk = chunker.next());
+  CHECK_FALSE(chunk);
+  CHECK(chunker.lines_read() == 2);
+  CHECK(chunker.read_error() == std::strerror(EIO));
+  CHECK(send_in.bad());
 }

@@ -1,5 +1,8 @@
 // Bounded line reads, for import files and --keys-from.
 
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 
@@ -24,4 +27,17 @@ TEST_CASE("read_line reads lines without newlines and bounds each") {
   CHECK(read_line(rest, line, 10) == line_read::end);
   std::istringstream empty{""};
   CHECK(read_line(empty, line, 10) == line_read::end);
+}
+
+TEST_CASE("read_line reports a read error as one instead of throwing it") {
+  // libstdc++'s filebuf throws std::ios_base::failure when read() fails, as
+  // it does on a directory (EISDIR), which opens like a file.
+  std::ifstream in{std::filesystem::temp_directory_path(), std::ios::binary};
+  REQUIRE(in.is_open());
+  std::string line;
+  auto r = line_read::line;
+  REQUIRE_NOTHROW(r = read_line(in, line, 10));
+  CHECK(r == line_read::error);
+  CHECK(errno == EISDIR);
+  CHECK(in.bad());
 }

@@ -353,6 +353,23 @@ TEST_CASE("export and import of a service that is not there exit 4") {
   CHECK(read_file(dir.path + "/out.ndjson").empty());
 }
 
+TEST_CASE("an import file that cannot be read exits 2 and imports "
+          "nothing") {
+  service_process s;
+  temp_dir dir;
+  // Both open like files; reading fails (EISDIR, EIO).
+  for (auto& path : {dir.path, std::string{"/proc/self/mem"}}) {
+    auto r = cli(s, {"import", path, "--json"});
+    INFO(path << ": " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::StartsWith("solver-state-cli: cannot read "
+                                        + path + ": "));
+    if (r.exit_code == 2)
+      CHECK(str(json_of(r.out).at("error").at("code")) == "bad_import_file");
+  }
+  CHECK(cli(s, {"ls"}).out.empty());
+}
+
 TEST_CASE("an import of an empty stdin is refused: it is what a failed "
           "export piped in leaves, and the pipeline's status is import's") {
   service_process s;

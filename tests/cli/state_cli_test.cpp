@@ -397,6 +397,7 @@ TEST_CASE("bad usage exits 2 and sends nothing") {
     {"ls", "--page-size", "10001"},
     {"batch-get"},
     {"batch-get", "a", "a"},
+    {"batch-get", "--keys-from", "/"}, // a directory: it cannot be read
     {"get", "k", "--timeout-ms"},
     {"import"},
     {"txn"},
