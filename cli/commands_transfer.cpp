@@ -189,12 +189,18 @@ int run_export(context& cx, const parsed_args& args) {
     file = std::move(*tmp);
   }
   long long lines = 0;
+  char last_byte = '\n'; // an empty export is whole
   auto sink = [&](std::string_view piece) -> maybe_failure {
     lines += std::count(piece.begin(), piece.end(), '\n');
+    if (!piece.empty())
+      last_byte = piece.back();
     return file ? file->write(piece) : write_stdout(piece);
   };
   auto target = "/v1/export?prefix=" + percent_encode(prefix);
   stream_options options;
+  // A backup must be known whole: a body that ends with the connection
+  // could be one cut short.
+  options.framed_only = true;
   if (skip_unreadable) {
     target += "&skip_unreadable=true";
     options.headers = {{"TE", "trailers"}}; // for a proxy between
@@ -204,6 +210,14 @@ int run_export(context& cx, const parsed_args& args) {
     return report(r.error(), cx.json);
   if (r->status != 200)
     return report(route_failure_of(*r), cx.json);
+  // Every line of an export ends in a newline: a body that does not was cut
+  // short before it was framed (by a proxy between), and is no backup.
+  if (last_byte != '\n')
+    return report(failure{exit_unavailable, "unreachable",
+                          cx.http.url().text + ": GET " + target
+                            + ": the export ends in the middle of a line "
+                              "(cut short)"},
+                  cx.json);
   // The transfer is complete: every value the service could read is here,
   // also when the count of the others did not come through (a proxy may
   // drop trailer fields): the file is kept, and the exit says so.

@@ -281,6 +281,14 @@ expected<http_reply> http_connection::stream(const std::string& target,
   reply.status = parser.get().result_int();
   copy_headers(parser.get(), reply);
   bool to_sink = reply.status == 200;
+  if (to_sink && options.framed_only && !parser.chunked()
+      && !parser.content_length()) {
+    close();
+    return unreachable("GET " + target,
+                       "the answer has neither Content-Length nor chunked "
+                       "encoding: where it ends cannot be told from a "
+                       "broken connection");
+  }
   std::array<char, stream_piece_bytes> piece;
   while (!parser.is_done()) {
     parser.get().body().data = piece.data();

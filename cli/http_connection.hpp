@@ -41,6 +41,10 @@ struct stream_options {
   std::chrono::milliseconds idle{0};
   /// Hand over what arrived at once, rather than once a piece is full.
   bool as_it_arrives = false;
+  /// Refuse a 200 body whose end the message does not give (neither
+  /// Content-Length nor chunked) before any of it reaches the sink: it
+  /// ends where the connection does, so one cut short would pass for whole.
+  bool framed_only = false;
   header_list headers;
 };
 

@@ -18,6 +18,7 @@
 #include <catch2/catch.hpp>
 
 #include "tests/cli/cli_process.hpp"
+#include "tests/support/fake_http_server.hpp"
 #include "tests/support/http_test_support.hpp"
 #include "tests/support/key_files.hpp"
 #include "util/base64.hpp"
@@ -368,6 +369,34 @@ TEST_CASE("an import file that cannot be read exits 2 and imports "
       CHECK(str(json_of(r.out).at("error").at("code")) == "bad_import_file");
   }
   CHECK(cli(s, {"ls"}).out.empty());
+}
+
+TEST_CASE("an export whose end cannot be told from a broken connection, "
+          "or that ends mid-line, fails with 4 and leaves no file") {
+  auto line = line_of("k", "v") + "\n";
+  auto cut = line + line.substr(0, 10);
+  // 200 with Connection: close and neither Content-Length nor chunked: the
+  // body ends where the connection does, here in the middle of a line.
+  auto unframed = "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
+                  "Connection: close\r\n\r\n"
+                  + cut;
+  // Whole by its Content-Length, but not a whole export.
+  auto mid_line = fake_http_server::answer("200 OK", cut,
+                                           "application/x-ndjson");
+  for (auto& bytes : {unframed, mid_line}) {
+    fake_http_server server{[&](const std::string&, size_t) {
+      return fake_http_server::reply{bytes, true};
+    }};
+    temp_dir dir;
+    auto file = dir.path + "/backup.ndjson";
+    auto r = run_cli({"--url", server.url(), "export", "-o", file});
+    INFO(bytes << "\n" << r.err);
+    CHECK(r.exit_code == 4);
+    CHECK(r.out.empty());
+    CHECK(std::filesystem::is_empty(dir.path)); // nor a partial one
+    auto to_stdout = run_cli({"--url", server.url(), "export"});
+    CHECK(to_stdout.exit_code == 4);
+  }
 }
 
 TEST_CASE("an import of an empty stdin is refused: it is what a failed "
