@@ -253,9 +253,10 @@ expected<http_reply> http_connection::stream(const std::string& target,
   bhttp::response_parser<bhttp::buffer_body> parser;
   parser.body_limit(boost::none);
   beast::error_code ec;
-  auto lost = [&] {
+  // `limit`: the bound the failed wait had, for a timeout's message.
+  auto lost = [&](std::chrono::milliseconds limit) {
     close();
-    return unreachable("GET " + target, describe(ec, timeout_));
+    return unreachable("GET " + target, describe(ec, limit));
   };
   for (int attempt = 0;; ++attempt) {
     bool reused = impl_->open;
@@ -274,7 +275,7 @@ expected<http_reply> http_connection::stream(const std::string& target,
       break;
     bool stale = closed_by_peer(ec) && !parser.got_some();
     if (!(reused && stale && attempt == 0))
-      return lost();
+      return lost(timeout_);
     close();
   }
   http_reply reply;
@@ -303,7 +304,7 @@ expected<http_reply> http_connection::stream(const std::string& target,
     if (ec == bhttp::error::need_buffer)
       ec = {};
     if (ec)
-      return lost();
+      return lost(idle);
     std::string_view got{piece.data(), piece.size() - parser.get().body().size};
     if (to_sink) {
       if (auto f = sink(got)) {
