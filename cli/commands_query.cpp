@@ -189,6 +189,13 @@ int run_query(context& cx, const parsed_args& args) {
     found += static_cast<long long>(items->as_array().size());
     if (cursor->is_null() || (limit && found >= *limit))
       return out.finish(flush_stdout());
+    // A page may hold fewer items than asked and still have a cursor, but
+    // an empty one that hands back the cursor it was sent makes no
+    // progress: asking again would loop forever, as fast as it answers.
+    auto* sent = body->if_contains("cursor");
+    if (items->as_array().empty() && sent && *sent == *cursor)
+      return out.finish(odd_answer("an empty page whose next_cursor is the "
+                                   "cursor it was sent"));
     (*body)["cursor"] = cursor->as_string();
   }
 }

@@ -25,6 +25,7 @@
 #include "messages/errors.hpp"
 #include "tests/cli/cli_process.hpp"
 #include "tests/support/eip7683_order.hpp"
+#include "tests/support/fake_http_server.hpp"
 #include "tests/support/http_test_support.hpp"
 #include "util/base64.hpp"
 
@@ -605,6 +606,27 @@ TEST_CASE("query prints every key that matches, page by page, in the order "
   r = cli(s, {"query", "--where", "colour eq red"});
   CHECK(r.exit_code == 5);
   CHECK(r.err.find("no index named 'colour'") != std::string::npos);
+}
+
+TEST_CASE("query stops with bad_answer on an empty page whose next_cursor "
+          "is the cursor it was sent, rather than asking again forever") {
+  // A broken server: every page empty, its cursor always the same. From
+  // the 20th request on it answers 503, so a client that loops still ends.
+  fake_http_server server{[](const std::string&, size_t earlier) {
+    if (earlier >= 20)
+      return fake_http_server::reply{fake_http_server::answer(
+        "503 Service Unavailable",
+        R"({"error":{"code":"test_gave_up","message":"too many"}})")};
+    return fake_http_server::reply{fake_http_server::answer(
+      "200 OK", R"({"items":[],"next_cursor":"same"})")};
+  }};
+  auto r = run_cli({"--url", server.url(), "--json", "query", "--where",
+                    "status eq pending"});
+  INFO(r.err);
+  CHECK(r.exit_code == 5);
+  CHECK(str(json_of(r.out).at("error").at("code")) == "bad_answer");
+  // The first page's cursor is new; the second names the one sent.
+  CHECK(server.requests() == 2);
 }
 
 TEST_CASE("watch prints each change under its prefix until the service ends "
