@@ -722,6 +722,34 @@ TEST_CASE("watch that cannot write to stdout exits 5 and names an id to "
   CHECK(resumed.exit_code == 4);
 }
 
+TEST_CASE("watch that gets an event it cannot read exits 5 with bad_answer "
+          "and names the id of the last event it printed") {
+  std::string events
+    = "id: 7-0\n\n" // the stream's start
+      "id: 7-1\nevent: put\ndata: "
+      R"({"key":"w:a","etag":"\"5\"","value":"MQ=="})"
+      "\n\nid: 7-2\nevent: put\ndata: not json\n\n";
+  char size[16];
+  std::snprintf(size, sizeof size, "%zx", events.size());
+  fake_http_server server{[&](const std::string&, size_t) {
+    // Then silence: the client must end on the bad event, not wait.
+    return fake_http_server::reply{
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n"
+        + std::string{size} + "\r\n" + events + "\r\n",
+      false, true};
+  }};
+  auto r = run_cli({"--url", server.url(), "--json", "watch", "w:"});
+  INFO(r.err);
+  CHECK(r.exit_code == 5);
+  CHECK_THAT(r.err, Catch::Contains("not what this client expects")
+                      && Catch::EndsWith("; resume with --from 7-1\n"));
+  auto lines = lines_of(r.out);
+  REQUIRE(lines.size() == 2); // the good event, then the error object
+  CHECK(str(json_of(lines[0]).at("key")) == "w:a");
+  CHECK(str(json_of(lines[1]).at("error").at("code")) == "bad_answer");
+}
+
 TEST_CASE("train-dictionary trains a zstd dictionary on the values under a "
           "prefix, and the service restarted with it reads old and new "
           "values") {
