@@ -1,9 +1,12 @@
-// Cursors: "c2:<digest>:<order_by>:<a|d>:<value>:<key>", where <digest>
-// is 16 hex digits of the query's prefix and conditions (query_digest),
-// <value> is "k" in key order, "n<hexfloat>" for a number (exact: %La
-// round-trips a long double) and "s<length>:<bytes>" for a string (which
-// may hold ':'). The key is last and taken whole. "c1:" cursors, made
-// before the digest was, have no <digest> and are still read.
+// Cursors: "c3:<digest>:<order_by>:<a|d>:<value>:<length>:<key>", where
+// <digest> is 16 hex digits of the query's prefix and conditions
+// (query_digest), <value> is "k" in key order, "n<hexfloat>" for a number
+// (exact: %La round-trips a long double) and "s<length>:<bytes>" for a
+// string (which may hold ':'), and the key is last, its length before it:
+// a cursor cut short anywhere is refused, never read as an earlier
+// position (pages that repeat). Older cursors are still read: "c2:", whose
+// key is the rest of the cursor taken whole and whose digest took numbers
+// as their nearest double, and "c1:", made before the digest was.
 
 #include "actors/query/query_cursor.hpp"
 
@@ -58,11 +61,23 @@ std::string digest_part(uint64_t digest) {
 
 /// A condition's value as the digest takes it: the same text on every
 /// node. %La is not (x86's long double prints 7 as 0xep-1, aarch64's as
-/// 0x1.cp+2), so a number goes in as the bits of its nearest double: two
-/// values closer than that tie, which costs a digest nothing.
-void append_portable(std::string& out, const index_value& v) {
+/// 0x1.cp+2), so a whole number of at most 64 bits goes in as its decimal
+/// digits, exactly (amounts in wei and 64-bit ids pass 2^53, where doubles
+/// tie: a cursor of `eq 2^53 + 1` was taken by `eq 2^53`), and any other
+/// number as the bits of its nearest double. `exact_integers` false: the
+/// "c2:" digest, which took every number by its double.
+void append_portable(std::string& out, const index_value& v,
+                     bool exact_integers) {
   if (!v.is_number)
     return append_value(out, v);
+  constexpr long double two_to_64 = 18446744073709551616.0L;
+  auto magnitude = v.number < 0 ? -v.number : v.number;
+  if (exact_integers && magnitude < two_to_64
+      && std::floor(magnitude) == magnitude && magnitude != 0) {
+    out += v.number < 0 ? "i-" : "i";
+    out += std::to_string(static_cast<unsigned long long>(magnitude));
+    return;
+  }
   auto d = static_cast<double>(v.number);
   if (d == 0)
     d = 0; // -0 is 0
@@ -74,9 +89,9 @@ void append_portable(std::string& out, const index_value& v) {
   out += buf;
 }
 
-} // namespace
-
-uint64_t query_digest(const query_request& req) {
+/// query_digest, or with `exact_integers` false the digest of "c2:"
+/// cursors.
+uint64_t digest_of(const query_request& req, bool exact_integers) {
   std::vector<std::string> conditions;
   conditions.reserve(req.where.size());
   for (auto& c : req.where) {
@@ -87,7 +102,7 @@ uint64_t query_digest(const query_request& req) {
                 + std::to_string(c.op);
     for (auto& v : values) {
       text += ':';
-      append_portable(text, v);
+      append_portable(text, v, exact_integers);
     }
     conditions.push_back(std::move(text));
   }
@@ -96,6 +111,12 @@ uint64_t query_digest(const query_request& req) {
   for (auto& c : conditions)
     all += "\n" + std::to_string(c.size()) + ":" + c;
   return fnv1a(all);
+}
+
+} // namespace
+
+uint64_t query_digest(const query_request& req) {
+  return digest_of(req, true);
 }
 
 int query_order::three_way(const index_value* va, std::string_view ka,
@@ -115,20 +136,21 @@ std::string encode_cursor(const query_request& req,
 
 std::string encode_cursor(const query_request& req, const query_position& pos,
                           uint64_t digest) {
-  auto out = "c2:" + digest_part(digest) + order_part(req);
+  auto out = "c3:" + digest_part(digest) + order_part(req);
   if (!pos.value)
     out += 'k';
   else
     append_value(out, *pos.value);
-  out += ':';
+  out += ':' + std::to_string(pos.key.size()) + ':';
   out += pos.key;
   return out;
 }
 
 caf::expected<std::optional<query_position>>
 decode_cursor(const query_request& req) {
-  // Only a c2 cursor needs the digest: made here, not for a first page.
-  if (req.cursor.rfind("c2:", 0) != 0)
+  // Only a c3 cursor needs the digest: made here, not for a first page
+  // (a c2 cursor's is made in decode_cursor).
+  if (req.cursor.rfind("c3:", 0) != 0)
     return decode_cursor(req.cursor, req, 0);
   return decode_cursor(req.cursor, req, query_digest(req));
 }
@@ -138,11 +160,14 @@ decode_cursor(const std::string& c, const query_request& req,
               uint64_t digest_of_req) {
   if (c.empty())
     return std::optional<query_position>{};
-  bool tied = c.rfind("c2:", 0) == 0;
+  bool sized = c.rfind("c3:", 0) == 0;
+  bool tied = sized || c.rfind("c2:", 0) == 0;
   if (!tied && c.rfind("c1:", 0) != 0)
     return bad_cursor("not a cursor this service made (pass next_cursor "
                       "as it came)");
-  auto digest = tied ? digest_part(digest_of_req) : std::string{};
+  auto digest = !tied    ? std::string{}
+                : sized  ? digest_part(digest_of_req)
+                         : digest_part(digest_of(req, false));
   size_t at = 3 + digest.size();
   auto order = order_part(req);
   if (c.size() < at || c.compare(at, order.size(), order) != 0)
@@ -192,7 +217,20 @@ decode_cursor(const std::string& c, const query_request& req,
     return bad_cursor("it belongs to a query with another order");
   if (at >= c.size() || c[at] != ':')
     return bad_cursor("truncated");
-  pos.key = c.substr(at + 1);
+  ++at;
+  if (sized) {
+    auto colon = c.find(':', at);
+    if (colon == std::string::npos)
+      return bad_cursor("truncated");
+    char* parsed = nullptr;
+    auto digits = c.substr(at, colon - at);
+    auto len = std::strtoull(digits.c_str(), &parsed, 10);
+    if (digits.empty() || parsed != digits.c_str() + digits.size()
+        || len != c.size() - colon - 1)
+      return bad_cursor("truncated or damaged key");
+    at = colon + 1;
+  }
+  pos.key = c.substr(at);
   return std::optional<query_position>{std::move(pos)};
 }
 

@@ -500,6 +500,65 @@ TEST_CASE("a cursor is tied to its query's prefix and conditions, written "
   CHECK((*back)->key == "o:7");
 }
 
+// The key was the rest of the cursor taken whole: a cursor cut inside the
+// key decoded as an earlier position, and the next page repeated items.
+TEST_CASE("a cursor cut short or lengthened anywhere is refused") {
+  query_request req;
+  req.prefix = "order:";
+  req.order_by = "deadline";
+  req.where = {{"status", static_cast<uint8_t>(query_op::eq),
+                {index_value::of(std::string{"pending"})}}};
+  for (auto& pos : {query_position{index_value::of(7.5L), "order:abc"},
+                    query_position{index_value::of(std::string{"a:b"}),
+                                   "order:x:1"}}) {
+    auto whole = encode_cursor(req, pos);
+    req.cursor = whole;
+    REQUIRE(decode_cursor(req));
+    for (size_t n = 1; n < whole.size(); ++n) {
+      req.cursor = whole.substr(0, n);
+      INFO(req.cursor);
+      CHECK_FALSE(decode_cursor(req));
+    }
+    req.cursor = whole + "d";
+    CHECK_FALSE(decode_cursor(req));
+  }
+  req.order_by.clear();
+  auto keyed = encode_cursor(req, {std::nullopt, "order:abc"});
+  req.cursor = keyed.substr(0, keyed.size() - 1);
+  CHECK_FALSE(decode_cursor(req));
+}
+
+// The digest took numbers by their nearest double: queries for 2^53 and
+// 2^53 + 1 (wei amounts, 64-bit ids) took each other's cursors.
+TEST_CASE("whole numbers past 2^53 tie a cursor to their query exactly") {
+  query_request a;
+  a.order_by = "amount";
+  a.where = {{"amount", static_cast<uint8_t>(query_op::eq),
+              {index_value::of(9007199254740993.0L)}}};
+  auto b = a;
+  b.where[0].values = {index_value::of(9007199254740992.0L)};
+  CHECK(query_digest(a) != query_digest(b));
+  b.cursor = encode_cursor(a, {index_value::of(9007199254740993.0L), "k"});
+  CHECK_FALSE(decode_cursor(b));
+  auto negative = a;
+  negative.where[0].values = {index_value::of(-9007199254740993.0L)};
+  CHECK(query_digest(negative) != query_digest(a));
+}
+
+TEST_CASE("a cursor of the format before (c2) is still read") {
+  query_request req;
+  req.order_by = "deadline";
+  char digest[24];
+  std::snprintf(digest, sizeof digest, "%016llx",
+                static_cast<unsigned long long>(query_digest(req)));
+  req.cursor = std::string{"c2:"} + digest + ":deadline:a:n0x1.cp+2:o:7";
+  auto back = decode_cursor(req);
+  REQUIRE(back);
+  REQUIRE(*back);
+  CHECK((*back)->value == index_value::of(7.0L));
+  CHECK((*back)->key == "o:7");
+}
+
 TEST_CASE("a walk of an eq value visits only the keys under the query's "
           "prefix, in both directions") {
   // The index is on "o:"; a query of "o:b:" must not visit the pending
