@@ -89,6 +89,21 @@ void append_portable(std::string& out, const index_value& v,
   out += buf;
 }
 
+/// The decimal length at `at` in cursor `c` and the ':' after it, moving
+/// `at` past them; nothing when there is none.
+std::optional<size_t> read_length(const std::string& c, size_t& at) {
+  auto colon = c.find(':', at);
+  if (colon == std::string::npos)
+    return std::nullopt;
+  auto digits = c.substr(at, colon - at);
+  char* parsed = nullptr;
+  auto len = std::strtoull(digits.c_str(), &parsed, 10);
+  if (digits.empty() || parsed != digits.c_str() + digits.size())
+    return std::nullopt;
+  at = colon + 1;
+  return static_cast<size_t>(len);
+}
+
 /// query_digest, or with `exact_integers` false the digest of "c2:"
 /// cursors.
 uint64_t digest_of(const query_request& req, bool exact_integers) {
@@ -199,17 +214,11 @@ decode_cursor(const std::string& c, const query_request& req,
     pos.value = index_value::of(n);
     at = end;
   } else if (kind == 's') {
-    auto colon = c.find(':', at);
-    if (colon == std::string::npos)
-      return bad_cursor("truncated");
-    char* parsed = nullptr;
-    auto digits = c.substr(at, colon - at);
-    auto len = std::strtoull(digits.c_str(), &parsed, 10);
-    if (digits.empty() || parsed != digits.c_str() + digits.size()
-        || len > c.size() - colon - 1)
+    auto len = read_length(c, at);
+    if (!len || *len > c.size() - at)
       return bad_cursor("damaged string");
-    pos.value = index_value::of(c.substr(colon + 1, len));
-    at = colon + 1 + len;
+    pos.value = index_value::of(c.substr(at, *len));
+    at += *len;
   } else {
     return bad_cursor("damaged");
   }
@@ -219,16 +228,9 @@ decode_cursor(const std::string& c, const query_request& req,
     return bad_cursor("truncated");
   ++at;
   if (sized) {
-    auto colon = c.find(':', at);
-    if (colon == std::string::npos)
-      return bad_cursor("truncated");
-    char* parsed = nullptr;
-    auto digits = c.substr(at, colon - at);
-    auto len = std::strtoull(digits.c_str(), &parsed, 10);
-    if (digits.empty() || parsed != digits.c_str() + digits.size()
-        || len != c.size() - colon - 1)
+    auto len = read_length(c, at);
+    if (!len || *len != c.size() - at)
       return bad_cursor("truncated or damaged key");
-    at = colon + 1;
   }
   pos.key = c.substr(at);
   return std::optional<query_position>{std::move(pos)};
