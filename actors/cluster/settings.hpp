@@ -20,8 +20,10 @@ namespace solver_state {
 /// changes its fields, or what a field means (2: batch reads name the
 /// values they cannot read; 3: query cursors carry a digest of their query,
 /// which a node of version 2 cannot read, and would merge owners' pages
-/// past where one of them ended).
-constexpr const char* node_app_identifier = "solver-state/3";
+/// past where one of them ended; 4: query cursors carry their key's length
+/// and digest whole numbers exactly, "c3:" cursors a node of version 3
+/// cannot read, with the same effect).
+constexpr const char* node_app_identifier = "solver-state/4";
 
 /// True when this process takes part in distribution (node.listen or
 /// node.peers set); only then is the middleman loaded.

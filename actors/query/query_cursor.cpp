@@ -134,6 +134,10 @@ uint64_t query_digest(const query_request& req) {
   return digest_of(req, true);
 }
 
+uint64_t c2_query_digest(const query_request& req) {
+  return digest_of(req, false);
+}
+
 int query_order::three_way(const index_value* va, std::string_view ka,
                            const index_value* vb, std::string_view kb) const {
   int c = 0;
@@ -182,7 +186,7 @@ decode_cursor(const std::string& c, const query_request& req,
                       "as it came)");
   auto digest = !tied    ? std::string{}
                 : sized  ? digest_part(digest_of_req)
-                         : digest_part(digest_of(req, false));
+                         : digest_part(c2_query_digest(req));
   size_t at = 3 + digest.size();
   auto order = order_part(req);
   if (c.size() < at || c.compare(at, order.size(), order) != 0)

@@ -51,6 +51,10 @@ struct query_order {
 /// would resume it at a place that skips some of them; it is refused.
 uint64_t query_digest(const query_request& req);
 
+/// The digest "c2:" cursors carry (numbers by their nearest double), which
+/// decode_cursor checks them against.
+uint64_t c2_query_digest(const query_request& req);
+
 /// The cursor that resumes `req` after `pos`.
 std::string encode_cursor(const query_request& req, const query_position& pos);
 

@@ -545,18 +545,28 @@ TEST_CASE("whole numbers past 2^53 tie a cursor to their query exactly") {
   CHECK(query_digest(negative) != query_digest(a));
 }
 
-TEST_CASE("a cursor of the format before (c2) is still read") {
+TEST_CASE("a cursor of the format before (c2) is still read, against the "
+          "digest it was made with") {
   query_request req;
   req.order_by = "deadline";
-  char digest[24];
-  std::snprintf(digest, sizeof digest, "%016llx",
-                static_cast<unsigned long long>(query_digest(req)));
-  req.cursor = std::string{"c2:"} + digest + ":deadline:a:n0x1.cp+2:o:7";
+  // A whole number past 2^53: the two digests differ.
+  req.where = {{"deadline", static_cast<uint8_t>(query_op::gt),
+                {index_value::of(9007199254740993.0L)}}};
+  REQUIRE(c2_query_digest(req) != query_digest(req));
+  auto c2_cursor = [&](uint64_t digest) {
+    char hex[24];
+    std::snprintf(hex, sizeof hex, "%016llx",
+                  static_cast<unsigned long long>(digest));
+    return std::string{"c2:"} + hex + ":deadline:a:n0x1.cp+2:o:7";
+  };
+  req.cursor = c2_cursor(c2_query_digest(req));
   auto back = decode_cursor(req);
   REQUIRE(back);
   REQUIRE(*back);
   CHECK((*back)->value == index_value::of(7.0L));
   CHECK((*back)->key == "o:7");
+  req.cursor = c2_cursor(query_digest(req)); // never made by a c2 node
+  CHECK_FALSE(decode_cursor(req));
 }
 
 TEST_CASE("a walk of an eq value visits only the keys under the query's "
