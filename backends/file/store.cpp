@@ -238,6 +238,11 @@ void file_store::apply_put(const std::string& key, std::string&& value,
   slot.data = entry{std::move(value), version, expires_at};
 }
 
+bool file_store::indexed_live(const std::string& key, unix_ms now) const {
+  auto it = index_.find(key);
+  return it != index_.end() && !expired(it->second, now);
+}
+
 bool file_store::unsettled_quarantine(const std::string& key) const {
   return !quarantined_.empty() && quarantined_.count(key) != 0
          && std::find(settling_.begin(), settling_.end(), key)
@@ -376,9 +381,12 @@ caf::error file_store::transact(std::vector<pending_op>& ops, unix_ms now) {
   auto next = logged.begin();
   for (size_t i = 0; i < ops.size(); ++i) {
     auto& op = ops[i];
-    // A quarantined key (its value unreadable) is not indexed: a write
-    // creates it and a delete settles it, as set() and erase() say.
-    bool live = (*prior)[i].before.found() && !(*prior)[i].unreadable;
+    // A key whose value could not be read is live as set() and erase()
+    // judge it, by the index: one still indexed (its file missing, or at
+    // another version) is there; a quarantined one is not, a write creates
+    // it and a delete settles it.
+    bool live = (*prior)[i].unreadable ? indexed_live(op.target(), now)
+                                       : (*prior)[i].before.found();
     if (!live && index_.count(op.target()) != 0)
       note_expired_by_write(op.target()); // held, past its expiry
     if (op.kind == pending_op::set) {

@@ -1429,12 +1429,15 @@ TEST_CASE("a transaction replaces or deletes a quarantined key as a single "
   {
     auto store = open_store(file_config_for(dir.path, 1));
     REQUIRE(store);
-    for (auto k : {"order:q:1", "order:q:2"})
+    for (auto k : {"order:q:1", "order:q:2", "order:q:4", "order:q:5"})
       REQUIRE(store->put(k, "before"));
     REQUIRE_FALSE(store->checkpoint_all());
   }
   damage(dir.sub("order/q/1.val"));
   damage(dir.sub("order/q/2.val"));
+  // Gone from the tree but still indexed: unreadable, not quarantined.
+  fs::remove(dir.sub("order/q/4.val"));
+  fs::remove(dir.sub("order/q/5.val"));
   auto store = open_store(file_config_for(dir.path, 1));
   REQUIRE(store);
   REQUIRE_FALSE(store->get("order:q:1"));
@@ -1458,6 +1461,23 @@ TEST_CASE("a transaction replaces or deletes a quarantined key as a single "
   auto gone = store->get("order:q:2");
   REQUIRE_FALSE(gone);
   CHECK(code_of(gone.error()) == state_errc::not_found);
+
+  // An indexed key is live as set() and erase() judge it: a delete finds
+  // it, a write replaces it, and neither is taken for an expiry.
+  auto missing = store->get("order:q:4");
+  REQUIRE_FALSE(missing);
+  REQUIRE(is_value_error(missing.error()));
+  std::vector<pending_op> indexed{txn_erase("order:q:4"),
+                                  txn_put("order:q:5", "fifth")};
+  REQUIRE_FALSE(s.transact(indexed, 1000));
+  REQUIRE_FALSE(s.commit());
+  CHECK(*indexed[0].erased);
+  CHECK_FALSE(indexed[1].written->created);
+  CHECK(s.take_expired_by_writes().empty());
+  auto erased = store->get("order:q:4");
+  REQUIRE_FALSE(erased);
+  CHECK(code_of(erased.error()) == state_errc::not_found);
+  CHECK(store->get("order:q:5")->value == "fifth");
 
   store.value().stores.clear();
   auto reopened = open_store(file_config_for(dir.path, 1));
