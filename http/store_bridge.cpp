@@ -73,11 +73,11 @@ struct store_bridge::call_table {
     for (int attempt = 0;; ++attempt) {
       {
         std::lock_guard<std::mutex> guard{free_mutex};
-        if (!free.empty() && (ops || store_taken < store_limit)) {
+        if (!free.empty() && (ops ? ops_taken < ops_slots
+                                  : store_taken < store_limit)) {
           index = free.back();
           free.pop_back();
-          if (!ops)
-            ++store_taken;
+          ++(ops ? ops_taken : store_taken);
           break;
         }
       }
@@ -137,8 +137,7 @@ struct store_bridge::call_table {
     auto index = static_cast<uint32_t>(&s - slots.data());
     std::lock_guard<std::mutex> guard{free_mutex};
     free.push_back(index);
-    if (!s.ops)
-      --store_taken;
+    --(s.ops ? ops_taken : store_taken);
   }
 
   /// Frees the slot of abandoned call `id` (its reply came, or it is
@@ -271,8 +270,10 @@ struct store_bridge::call_table {
   std::vector<slot> slots;
   std::mutex free_mutex;
   std::vector<uint32_t> free;
-  /// Slots held by store calls, cancelled ones included (free_mutex).
+  /// Slots held by store calls and by operators' calls, cancelled ones
+  /// included (free_mutex).
   size_t store_taken = 0;
+  size_t ops_taken = 0;
   size_t store_limit;
   std::atomic<size_t> in_flight{0};
   /// Cancelled calls whose slot waits for the store's reply.

@@ -376,6 +376,29 @@ TEST_CASE("a cancelled call lets its callback go at once and keeps its slot "
   CHECK(bridge.stop(1s));
 }
 
+TEST_CASE("operators' calls have slots of their own, and only those") {
+  system_fixture f;
+  auto stalled = f.sys.spawn(stalling_metrics);
+  at_scope_end stop_at_end{
+    [&] { caf::anon_send_exit(stalled, caf::exit_reason::user_shutdown); }};
+  store_bridge bridge{f.sys, 2};
+  auto ask = [&](bool ops) {
+    auto ignore = [](caf::expected<std::string>) {};
+    return ops ? bridge.ask_ops<std::string>(stalled, ignore, render_atom_v)
+               : bridge.ask<std::string>(stalled, ignore, render_atom_v);
+  };
+  size_t ops = 0;
+  while (ops < 100 && ask(true))
+    ++ops;
+  CHECK(ops == 8); // a probe flood does not reach the store calls' slots
+  CHECK(ask(false));
+  CHECK(ask(false));
+  CHECK_FALSE(ask(false)); // max_in_flight 2
+  caf::anon_send(stalled, report_atom_v, http_report{});
+  CHECK(settled_in_flight(bridge) == 0);
+  CHECK(bridge.stop(1s));
+}
+
 TEST_CASE("a cancelled call whose reply never comes gives its slot back "
           "after lost_after") {
   system_fixture f;
