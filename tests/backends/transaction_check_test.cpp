@@ -5,29 +5,10 @@
 
 #include "backends/transaction_check.hpp"
 #include "tests/support/damaged_store.hpp"
+#include "tests/support/pipeline_support.hpp"
 
 using namespace solver_state;
 using namespace solver_state::testing;
-
-namespace {
-
-pending_op txn_put(const std::string& key, const std::string& value,
-                   condition cond = condition::always()) {
-  pending_op op;
-  op.kind = pending_op::set;
-  op.write = set_request{key, value, 0, cond};
-  return op;
-}
-
-pending_op txn_erase(const std::string& key,
-                     condition cond = condition::always()) {
-  pending_op op;
-  op.kind = pending_op::erase;
-  op.removal = delete_request{key, cond};
-  return op;
-}
-
-} // namespace
 
 // A damaged value (or one sealed under a key not configured) failed every
 // transaction naming its key, although a single write replaces it.
@@ -39,14 +20,14 @@ TEST_CASE("an unreadable value fails only the transaction ops with a "
   s.damaged = {"k", "gone"};
 
   for (auto cond : {condition::matches(1), condition::absent()}) {
-    std::vector<pending_op> conditional{txn_put("k", "new", cond)};
+    std::vector<pending_op> conditional{set_op("k", "new", cond)};
     auto refused = check_transaction(s, conditional, 1);
     REQUIRE_FALSE(refused);
     CHECK(is_value_error(refused.error()));
   }
 
-  std::vector<pending_op> ops{txn_put("k", "new"), txn_erase("gone"),
-                              txn_put("fresh", "f")};
+  std::vector<pending_op> ops{set_op("k", "new"), erase_op("gone"),
+                              set_op("fresh", "f")};
   auto prior = check_transaction(s, ops, 1);
   REQUIRE(prior);
   REQUIRE(prior->size() == 3);
@@ -68,7 +49,7 @@ TEST_CASE("a backend that cannot be read fails the transaction, condition "
   damaged_store s;
   s.put("k", "old");
   s.down = true;
-  std::vector<pending_op> ops{txn_put("k", "new")};
+  std::vector<pending_op> ops{set_op("k", "new")};
   auto refused = check_transaction(s, ops, 1);
   REQUIRE_FALSE(refused);
   CHECK(code_of(refused.error()) == state_errc::backend_unavailable);
@@ -80,7 +61,7 @@ TEST_CASE("putting back an unreadable prior entry is a partly applied "
   s.put("k", "old");
   s.put("other", "other old");
   s.damaged = {"k"};
-  std::vector<pending_op> ops{txn_put("k", "new"), txn_put("other", "x")};
+  std::vector<pending_op> ops{set_op("k", "new"), set_op("other", "x")};
   auto prior = check_transaction(s, ops, 1);
   REQUIRE(prior);
   REQUIRE(s.set(set_request{"k", "new", 0, {}}, 0, 1));
