@@ -4,21 +4,11 @@
 
 #include "http/etag.hpp"
 
+#include "http/header_text.hpp"
+
 namespace solver_state::gateway {
 
 namespace {
-
-bool is_ows(char c) {
-  return c == ' ' || c == '\t';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_ows(s.front()))
-    s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back()))
-    s.remove_suffix(1);
-  return s;
-}
 
 /// Reads one entity tag at the front of `s` and removes it; nullopt when
 /// it is not [W/]"etagc*" (RFC 9110 8.8.3).
@@ -53,7 +43,7 @@ precondition if_match_of(std::string_view header) {
   if (!tags) {
     out.problem = "If-Match must be * or a list of entity tags such as "
                   "\"42\", got '"
-                  + std::string{trim(header)} + "'";
+                  + std::string{trim_ows(header)} + "'";
     return out;
   }
   // With exactly one tag that can match, the store's own condition says
@@ -74,7 +64,7 @@ std::string format_etag(version_t version) {
 }
 
 std::optional<version_t> parse_etag(std::string_view text) {
-  text = trim(text);
+  text = trim_ows(text);
   if (text.size() < 3 || text.size() > 22 || text.front() != '"'
       || text.back() != '"')
     return std::nullopt;
@@ -117,7 +107,7 @@ std::vector<version_t> tag_condition::strong_versions() const {
 }
 
 std::optional<tag_condition> parse_tag_condition(std::string_view text) {
-  text = trim(text);
+  text = trim_ows(text);
   tag_condition out;
   if (text == "*") {
     out.any = true;
@@ -132,7 +122,7 @@ std::optional<tag_condition> parse_tag_condition(std::string_view text) {
     if (!tag)
       return std::nullopt;
     out.tags.push_back(*tag);
-    text = trim(text);
+    text = trim_ows(text);
     if (!text.empty() && text.front() != ',')
       return std::nullopt;
   }
@@ -151,7 +141,7 @@ precondition write_precondition(const std::string_view* if_match,
   if (if_match)
     return if_match_of(*if_match);
   if (if_none_match) {
-    if (trim(*if_none_match) != "*") {
+    if (trim_ows(*if_none_match) != "*") {
       out.problem = "on writes If-None-Match must be *";
       return out;
     }

@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "http/auth.hpp"
+#include "http/header_text.hpp"
 #include "http/http_date.hpp"
 #include "http/log_throttle.hpp"
 #include "http/request_id.hpp"
@@ -250,16 +251,6 @@ void session::on_header(beast::error_code ec, size_t) {
 
 namespace {
 
-/// `s` without the spaces and tabs around it.
-std::string_view trimmed(std::string_view s) {
-  auto blank = [](char c) { return c == ' ' || c == '\t'; };
-  while (!s.empty() && blank(s.front()))
-    s.remove_prefix(1);
-  while (!s.empty() && blank(s.back()))
-    s.remove_suffix(1);
-  return s;
-}
-
 /// Why a request's body framing cannot be trusted, or empty. The parser
 /// frames a body by chunks only when `chunked` is the last transfer coding,
 /// and otherwise reads no body at all, ignoring a Content-Length beside it:
@@ -275,7 +266,7 @@ std::string framing_problem(const request_t& req) {
     std::string_view value{field->value().data(), field->value().size()};
     while (!value.empty()) {
       auto comma = value.find(',');
-      auto coding = trimmed(value.substr(0, comma));
+      auto coding = trim_ows(value.substr(0, comma));
       value = comma == std::string_view::npos ? std::string_view{}
                                               : value.substr(comma + 1);
       if (coding.empty())
