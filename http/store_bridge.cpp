@@ -54,7 +54,7 @@ struct store_bridge::call_table {
     std::atomic<uint64_t> owner{0};
     std::atomic<uint64_t> abandoned{0};
     /// When the call was cancelled (steady clock ticks).
-    std::atomic<int64_t> abandoned_at{0};
+    std::atomic<std::chrono::steady_clock::rep> abandoned_at{0};
   };
 
   static constexpr uint64_t generation_mask = (uint64_t{1} << 28) - 1;
@@ -154,24 +154,22 @@ struct store_bridge::call_table {
     return true;
   }
 
-  static int64_t ticks_now() {
+  using ticks = std::chrono::steady_clock::duration;
+
+  static ticks::rep ticks_now() {
     return std::chrono::steady_clock::now().time_since_epoch().count();
   }
 
   /// With every slot taken: frees those abandoned longer than lost_after
   /// ago, looking at most once per 100 ms (refusals under load stay cheap).
   void take_back_lost() {
+    constexpr auto check_every = ticks{std::chrono::milliseconds{100}}.count();
     auto now = ticks_now();
     auto next = next_lost_check.load(std::memory_order_relaxed);
     if (now < next
-        || !next_lost_check.compare_exchange_strong(
-          next, now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                        std::chrono::milliseconds{100})
-                        .count()))
+        || !next_lost_check.compare_exchange_strong(next, now + check_every))
       return;
-    auto lost = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                  lost_after)
-                  .count();
+    auto lost = ticks{lost_after}.count();
     size_t taken_back = 0;
     for (auto& s : slots) {
       auto id = s.abandoned.load(std::memory_order_acquire);
@@ -279,7 +277,7 @@ struct store_bridge::call_table {
   /// Cancelled calls whose slot waits for the store's reply.
   std::atomic<size_t> abandoned_calls{0};
   std::chrono::milliseconds lost_after;
-  std::atomic<int64_t> next_lost_check{0};
+  std::atomic<ticks::rep> next_lost_check{0};
 };
 
 namespace {
@@ -353,10 +351,8 @@ bool store_bridge::cancel(uint64_t id) {
 }
 
 bool store_bridge::pending(uint64_t id) const {
-  auto index = (id & 0xFFFFFFFFu) - 1;
-  if (id == 0 || index >= calls_->slots.size())
-    return false;
-  return calls_->slots[index].owner.load(std::memory_order_acquire) == id;
+  auto* s = calls_->slot_of(id);
+  return s && s->owner.load(std::memory_order_acquire) == id;
 }
 
 void store_bridge::send(const caf::strong_actor_ptr& dest, uint64_t id,
