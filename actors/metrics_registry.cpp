@@ -269,6 +269,8 @@ void metrics_registry::add(const http_report& r) {
   }
   http_connections_ = r.connections;
   http_pending_reply_bytes_ = r.pending_reply_bytes;
+  http_calls_in_flight_ = r.calls_in_flight;
+  http_calls_abandoned_ = r.calls_abandoned;
 }
 
 void metrics_registry::add(const watch_report& r) {
@@ -495,6 +497,14 @@ std::string metrics_registry::render() const {
          "Bytes of HTTP answers held until their clients have read them "
          "(http.max_pending_reply_bytes bounds them).",
          "gauge", http_pending_reply_bytes_);
+  single(out, "solver_state_http_store_calls",
+         "Store calls of HTTP requests awaiting their answer "
+         "(http.max_in_flight bounds them).",
+         "gauge", http_calls_in_flight_);
+  single(out, "solver_state_http_abandoned_store_calls",
+         "Store calls answered 504 at their deadline whose slot waits for "
+         "the store's late reply; they count against http.max_in_flight.",
+         "gauge", http_calls_abandoned_);
   single(out, "solver_state_watchers",
          "Watch subscriptions, in process and over HTTP.", "gauge",
          watch_.watchers);

@@ -82,6 +82,8 @@ private:
   std::map<std::pair<std::string, std::string>, histogram> http_durations_;
   uint64_t http_connections_ = 0;
   uint64_t http_pending_reply_bytes_ = 0;
+  uint64_t http_calls_in_flight_ = 0;
+  uint64_t http_calls_abandoned_ = 0;
   // The watch hub: its last sizes and its counters.
   watch_report watch_{};
   uint64_t max_items_ = 0;

@@ -71,7 +71,8 @@ void readyz(const handler_env& env, const sink_ptr& sink) {
       sink->reply(error_response(state_errc::backend_unavailable,
                                  "not ready: " + message_of(r.error())));
   };
-  if (!env.bridge.ask_ops<health_report>(env.store, on_result, health_atom_v))
+  if (!env.bridge.ask_ops<health_report>(store_bridge::call_class::readiness,
+                                         env.store, on_result, health_atom_v))
     sink->reply(overloaded(env));
 }
 
@@ -83,7 +84,8 @@ void metrics(const handler_env& env, const sink_ptr& sink) {
     else
       sink->reply(error_response(r.error()));
   };
-  if (!env.bridge.ask_ops<std::string>(env.metrics, on_result, render_atom_v))
+  if (!env.bridge.ask_ops<std::string>(store_bridge::call_class::metrics,
+                                       env.metrics, on_result, render_atom_v))
     sink->reply(overloaded(env));
 }
 

@@ -177,6 +177,8 @@ void http_server::impl::flush_stats() {
   auto report = core->stats.take();
   report.connections = core->ctx.registry.size();
   report.pending_reply_bytes = core->ctx.replies.held();
+  report.calls_in_flight = bridge.in_flight();
+  report.calls_abandoned = bridge.abandoned();
   if (metrics)
     caf::anon_send(metrics, report_atom_v, std::move(report));
 }

@@ -4,6 +4,7 @@
 #include "http/store_bridge.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -45,9 +46,10 @@ namespace solver_state::gateway {
 struct store_bridge::call_table {
   struct slot {
     reply_handler handler;
-    /// An operator's call (ask_ops): not counted against max_in_flight.
-    /// Written by reserve() before the id is published.
-    bool ops = false;
+    /// Whose call: counted against its class's slots (ask_ops's are
+    /// beyond max_in_flight). Written by reserve() before the id is
+    /// published.
+    call_class which = call_class::store;
     /// Written only by the slot's owner of the moment; the free list's mutex
     /// orders it between owners.
     uint32_t generation = 0;
@@ -62,22 +64,29 @@ struct store_bridge::call_table {
   static constexpr uint64_t cancelling = uint64_t{1} << 62;
 
   call_table(size_t n, std::chrono::milliseconds lost)
-    : slots(n + ops_slots), store_limit(n), lost_after(lost) {
+    : slots(n + 2 * ops_slots), lost_after(lost) {
+    limit[index_of(call_class::store)] = n;
+    limit[index_of(call_class::readiness)] = ops_slots;
+    limit[index_of(call_class::metrics)] = ops_slots;
     free.reserve(slots.size());
     for (size_t i = slots.size(); i > 0; --i)
       free.push_back(static_cast<uint32_t>(i - 1));
   }
 
-  uint64_t reserve(reply_handler handler, bool ops) {
+  static size_t index_of(call_class which) {
+    return static_cast<size_t>(which);
+  }
+
+  uint64_t reserve(reply_handler handler, call_class which) {
     uint32_t index;
+    auto c = index_of(which);
     for (int attempt = 0;; ++attempt) {
       {
         std::lock_guard<std::mutex> guard{free_mutex};
-        if (!free.empty() && (ops ? ops_taken < ops_slots
-                                  : store_taken < store_limit)) {
+        if (!free.empty() && taken[c] < limit[c]) {
           index = free.back();
           free.pop_back();
-          ++(ops ? ops_taken : store_taken);
+          ++taken[c];
           break;
         }
       }
@@ -88,7 +97,7 @@ struct store_bridge::call_table {
     in_flight.fetch_add(1, std::memory_order_acq_rel);
     auto& s = slots[index];
     s.handler = std::move(handler);
-    s.ops = ops;
+    s.which = which;
     auto id = (uint64_t{s.generation} << 32) | (uint64_t{index} + 1);
     s.owner.store(id, std::memory_order_release);
     return id;
@@ -137,7 +146,7 @@ struct store_bridge::call_table {
     auto index = static_cast<uint32_t>(&s - slots.data());
     std::lock_guard<std::mutex> guard{free_mutex};
     free.push_back(index);
-    --(s.ops ? ops_taken : store_taken);
+    --taken[index_of(s.which)];
   }
 
   /// Frees the slot of abandoned call `id` (its reply came, or it is
@@ -260,19 +269,18 @@ struct store_bridge::call_table {
     return n;
   }
 
-  /// Slots beyond max_in_flight for operators' calls (metrics, readiness):
-  /// they answer while store calls, cancelled ones included, take every
-  /// other slot.
-  static constexpr size_t ops_slots = 8;
+  /// Slots beyond max_in_flight for each class of operators' calls
+  /// (metrics, readiness): they answer while store calls, cancelled ones
+  /// included, take every other slot.
+  static constexpr size_t ops_slots = 4;
 
   std::vector<slot> slots;
   std::mutex free_mutex;
   std::vector<uint32_t> free;
-  /// Slots held by store calls and by operators' calls, cancelled ones
-  /// included (free_mutex).
-  size_t store_taken = 0;
-  size_t ops_taken = 0;
-  size_t store_limit;
+  /// Slots each class of calls holds, cancelled ones included
+  /// (free_mutex), and may hold.
+  std::array<size_t, 3> taken{};
+  std::array<size_t, 3> limit{};
   std::atomic<size_t> in_flight{0};
   /// Cancelled calls whose slot waits for the store's reply.
   std::atomic<size_t> abandoned_calls{0};
@@ -327,17 +335,17 @@ size_t store_bridge::in_flight() const {
 }
 
 size_t store_bridge::max_in_flight() const {
-  return calls_->store_limit;
+  return calls_->limit[call_table::index_of(call_class::store)];
 }
 
 size_t store_bridge::abandoned() const {
   return calls_->abandoned_calls.load(std::memory_order_relaxed);
 }
 
-uint64_t store_bridge::reserve(reply_handler handler, bool ops) {
+uint64_t store_bridge::reserve(reply_handler handler, call_class which) {
   if (!sender_)
     return 0;
-  auto id = calls_->reserve(std::move(handler), ops);
+  auto id = calls_->reserve(std::move(handler), which);
   for (auto* scope = current_scope; id != 0 && scope; scope = scope->outer_)
     if (scope->bridge_ == this) {
       scope->ids_->push_back(id);

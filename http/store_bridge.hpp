@@ -52,11 +52,25 @@ public:
   template <class Result, class Dest, class OnResult, class... Ts>
   bool ask(const Dest& dest, OnResult on_result, Ts... msg);
 
-  /// ask() for an operator's request (metrics, readiness): it takes one of
-  /// a few slots kept beyond max_in_flight, so that it is answered while
-  /// store calls take every other slot (a store that stopped answering).
+  /// Who a call is for: each class has its own slots, so that one cannot
+  /// starve another.
+  enum class call_class : uint8_t {
+    /// A client's store operation: max_in_flight slots.
+    store,
+    /// /readyz: a few slots of its own, so that a probe flood against a
+    /// stuck store cannot take /metrics's.
+    readiness,
+    /// /metrics: a few slots of its own.
+    metrics,
+  };
+
+  /// ask() for an operator's request (`which` is readiness or metrics): it
+  /// takes one of a few slots of that class kept beyond max_in_flight, so
+  /// that it is answered while store calls take every other slot (a store
+  /// that stopped answering).
   template <class Result, class Dest, class OnResult, class... Ts>
-  bool ask_ops(const Dest& dest, OnResult on_result, Ts... msg);
+  bool ask_ops(call_class which, const Dest& dest, OnResult on_result,
+               Ts... msg);
 
   /// Ends call `id` without an answer: its callback is destroyed unrun, and
   /// the store's reply, if it ever comes, is dropped; the slot is free once
@@ -106,12 +120,13 @@ public:
   struct call_table; // store_bridge.cpp
 
 private:
-  /// A request id for `handler`, or 0 when every slot is taken (of store
-  /// calls, unless `ops`).
-  uint64_t reserve(reply_handler handler, bool ops);
+  /// A request id for `handler`, or 0 when every slot of class `which` is
+  /// taken.
+  uint64_t reserve(reply_handler handler, call_class which);
 
   template <class Result, class Dest, class OnResult, class... Ts>
-  bool start(bool ops, const Dest& dest, OnResult on_result, Ts... msg);
+  bool start(call_class which, const Dest& dest, OnResult on_result,
+             Ts... msg);
 
   /// Enqueues `request` (built by ask() with sender_ and request id `id`)
   /// at `dest`. A missing destination answers the call at once with an

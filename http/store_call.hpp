@@ -32,17 +32,19 @@ caf::expected<Result> decode_reply(caf::type_erased_tuple& reply) {
 
 template <class Result, class Dest, class OnResult, class... Ts>
 bool store_bridge::ask(const Dest& dest, OnResult on_result, Ts... msg) {
-  return start<Result>(false, dest, std::move(on_result), std::move(msg)...);
+  return start<Result>(call_class::store, dest, std::move(on_result),
+                       std::move(msg)...);
 }
 
 template <class Result, class Dest, class OnResult, class... Ts>
-bool store_bridge::ask_ops(const Dest& dest, OnResult on_result, Ts... msg) {
-  return start<Result>(true, dest, std::move(on_result), std::move(msg)...);
+bool store_bridge::ask_ops(call_class which, const Dest& dest,
+                           OnResult on_result, Ts... msg) {
+  return start<Result>(which, dest, std::move(on_result), std::move(msg)...);
 }
 
 template <class Result, class Dest, class OnResult, class... Ts>
-bool store_bridge::start(bool ops, const Dest& dest, OnResult on_result,
-                         Ts... msg) {
+bool store_bridge::start(call_class which, const Dest& dest,
+                         OnResult on_result, Ts... msg) {
   static_assert(
     std::is_same_v<caf::response_type_t<typename Dest::signatures, Ts...>,
                    caf::detail::type_list<Result>>,
@@ -50,7 +52,7 @@ bool store_bridge::start(bool ops, const Dest& dest, OnResult on_result,
   auto id = reserve([on_result = std::move(on_result)](
                       caf::type_erased_tuple& reply) mutable {
     on_result(decode_reply<Result>(reply));
-  }, ops);
+  }, which);
   if (id == 0)
     return false;
   auto mid = caf::make_message_id(caf::normal_message_priority_constant{}, id);

@@ -127,12 +127,19 @@ struct http_report {
   /// answers they hold until their clients have read them.
   uint64_t connections = 0;
   uint64_t pending_reply_bytes = 0;
+  /// Store calls with an answer awaited (http.max_in_flight bounds them),
+  /// and calls cancelled at their deadline whose slot still waits for the
+  /// store's late reply: a count that stays up names a store that stopped
+  /// answering.
+  uint64_t calls_in_flight = 0;
+  uint64_t calls_abandoned = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, http_report& x) {
   return f(caf::meta::type_name("solver_state::http_report"), x.counts,
-           x.durations, x.connections, x.pending_reply_bytes);
+           x.durations, x.connections, x.pending_reply_bytes,
+           x.calls_in_flight, x.calls_abandoned);
 }
 
 /// A cluster peer's connection state and counters, for /metrics.

@@ -382,18 +382,29 @@ TEST_CASE("operators' calls have slots of their own, and only those") {
   at_scope_end stop_at_end{
     [&] { caf::anon_send_exit(stalled, caf::exit_reason::user_shutdown); }};
   store_bridge bridge{f.sys, 2};
-  auto ask = [&](bool ops) {
+  using call_class = store_bridge::call_class;
+  auto ask = [&](call_class which) {
     auto ignore = [](caf::expected<std::string>) {};
-    return ops ? bridge.ask_ops<std::string>(stalled, ignore, render_atom_v)
-               : bridge.ask<std::string>(stalled, ignore, render_atom_v);
+    return which == call_class::store
+             ? bridge.ask<std::string>(stalled, ignore, render_atom_v)
+             : bridge.ask_ops<std::string>(which, stalled, ignore,
+                                           render_atom_v);
   };
-  size_t ops = 0;
-  while (ops < 100 && ask(true))
-    ++ops;
-  CHECK(ops == 8); // a probe flood does not reach the store calls' slots
-  CHECK(ask(false));
-  CHECK(ask(false));
-  CHECK_FALSE(ask(false)); // max_in_flight 2
+  auto fill = [&](call_class which) {
+    size_t n = 0;
+    while (n < 100 && ask(which))
+      ++n;
+    return n;
+  };
+  // A probe flood takes the readiness slots and no others: /metrics and
+  // the store calls still get theirs.
+  CHECK(fill(call_class::readiness) == 4);
+  CHECK(fill(call_class::metrics) == 4);
+  CHECK(ask(call_class::store));
+  CHECK(ask(call_class::store));
+  CHECK_FALSE(ask(call_class::store)); // max_in_flight 2
+  CHECK_FALSE(ask(call_class::readiness));
+  CHECK(bridge.in_flight() == 10);
   caf::anon_send(stalled, report_atom_v, http_report{});
   CHECK(settled_in_flight(bridge) == 0);
   CHECK(bridge.stop(1s));

@@ -629,6 +629,17 @@ TEST_CASE("a call past http.request_timeout gets 504 and keeps its slot "
     CHECK(refused.header("retry-after") == "1");
     CHECK(error_code_of(refused.body) == "backend_unavailable");
   }
+  // The operator sees why: one store call abandoned at its deadline still
+  // holds its slot (the gauges come with the gateway's next report).
+  bool reported = false;
+  for (int i = 0; i < 50 && !reported; ++i) {
+    auto text = c.get("/metrics").body;
+    reported = text.find("\nsolver_state_http_abandoned_store_calls 1\n")
+               != std::string::npos;
+    if (!reported)
+      std::this_thread::sleep_for(100ms);
+  }
+  CHECK(reported);
 }
 
 TEST_CASE("trailer fields after a chunked body are refused, never taken for "
