@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <caf/actor_system.hpp>
+#include <caf/detail/test_actor_clock.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -188,7 +189,20 @@ struct shard_state {
 using shard_ptr = shard_actor::stateful_pointer<shard_state>;
 
 unix_ms now_of(shard_ptr self) {
-  return self->state.clock.at(self->clock().now());
+  auto& clock = self->state.clock;
+  auto steps = clock.steps();
+  auto now = clock.at(self->clock().now());
+  if (clock.steps() != steps)
+    spdlog::warn("shard {}: the system clock stepped by {} ms; TTLs follow it",
+                 self->state.settings.index, clock.last_step());
+  return now;
+}
+
+/// Whether a test's clock drives the actor clock: time then moves only
+/// when the test says, and the system clock is not followed.
+bool driven_by_test(shard_ptr self) {
+  return dynamic_cast<caf::detail::test_actor_clock*>(&self->clock())
+         != nullptr;
 }
 
 /// Counts one operation's outcome and latency.
@@ -1777,7 +1791,8 @@ shard_actor::behavior_type shard(shard_ptr self,
                  "of an earlier run is dropped",
                  st.settings.index);
   }
-  st.clock = wall_clock::starting_now(self->clock().now());
+  st.clock = wall_clock::starting_now(self->clock().now(),
+                                      !driven_by_test(self));
   // On shutdown, answer what is queued (pipelined ops, held group-commit
   // acknowledgements) before quitting: the drain message would come too
   // late, exit messages overtake it.
