@@ -1,10 +1,12 @@
 #include "actors/query/index_snapshot.hpp"
 
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <vector>
 
 #include "actors/query/index_set.hpp"
+#include "actors/query/json_fields.hpp"
 #include "messages/errors.hpp"
 #include "util/crc32c.hpp"
 #include "util/little_endian.hpp"
@@ -13,7 +15,19 @@ namespace solver_state {
 
 namespace {
 
-constexpr std::string_view magic{"SSQX1\n\0\0", 8};
+/// The format. SSQX1 (2026-12-04) had no field rules: it is rebuilt from
+/// the values, as one of other rules is.
+constexpr std::string_view magic{"SSQX2\n\0\0", 8};
+constexpr std::string_view magic_family{"SSQX", 4};
+
+/// The bytes of a long double that hold its value: x87's 80 bits in 16
+/// bytes where long double is that (the rest is padding, whatever the
+/// stack or heap held before: left out, so that no stray memory reaches
+/// the disk and one set always writes the same bytes), all of them
+/// elsewhere.
+constexpr size_t long_double_value_bytes
+  = std::numeric_limits<long double>::digits == 64 ? 10
+                                                    : sizeof(long double);
 
 enum field_tag : uint8_t { no_field = 0, number_field = 1, string_field = 2 };
 
@@ -28,7 +42,7 @@ void put_field(std::string& out, const std::optional<index_value>& f) {
   } else if (f->is_number) {
     out += static_cast<char>(number_field);
     char raw[sizeof(long double)] = {};
-    std::memcpy(raw, &f->number, sizeof raw);
+    std::memcpy(raw, &f->number, long_double_value_bytes);
     out.append(raw, sizeof raw);
   } else {
     out += static_cast<char>(string_field);
@@ -96,7 +110,7 @@ bool read_field(reader& in, std::optional<index_value>* out) {
       return false;
     if (out) {
       long double n = 0;
-      std::memcpy(&n, raw.data(), sizeof n);
+      std::memcpy(&n, raw.data(), long_double_value_bytes);
       *out = index_value::of(n);
     }
     return true;
@@ -150,6 +164,7 @@ std::string encode_index_snapshot(const index_set& set, uint32_t shard,
   // end for what the backend appends (its binding).
   out.reserve(64 + set.keys() * 80);
   out = magic;
+  put_u32(out, field_rules_version);
   put_u32(out, shard);
   put_u32(out, shard_count);
   put_u32(out, static_cast<uint32_t>(set.specs().size()));
@@ -174,12 +189,23 @@ std::string encode_index_snapshot(const index_set& set, uint32_t shard,
 caf::error load_index_snapshot(std::string_view bytes, uint32_t shard,
                                uint32_t shard_count, index_set& set) {
   if (bytes.size() < magic.size() + 4
-      || bytes.substr(0, magic.size()) != magic)
+      || bytes.substr(0, magic_family.size()) != magic_family)
     return unusable("it is not an index snapshot");
+  if (bytes.substr(0, magic.size()) != magic)
+    return unusable("it is of an older format ("
+                    + std::string{bytes.substr(0, 5)}
+                    + "), which does not say how its fields were read");
   auto body = bytes.substr(0, bytes.size() - 4);
   if (get_u32(bytes.data() + body.size()) != crc32c(body.data(), body.size()))
     return unusable("checksum mismatch");
   reader in{body.substr(magic.size())};
+  uint32_t rules = 0;
+  if (!in.u32(rules))
+    return unusable("its header is cut short");
+  if (rules != field_rules_version)
+    return unusable("its fields were read by the rules of version "
+                    + std::to_string(rules) + ", this build reads them by "
+                    + std::to_string(field_rules_version));
   uint32_t was_shard = 0;
   uint32_t was_count = 0;
   uint32_t indexes = 0;

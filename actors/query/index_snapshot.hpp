@@ -6,17 +6,21 @@
 // indexes' prefixes again (a million orders from value files: minutes with
 // a cold page cache).
 //
-//   "SSQX1\n\0\0" | shard u32 | shard_count u32 | indexes u32
+//   "SSQX2\n\0\0" | field_rules u32 | shard u32 | shard_count u32
+//   | indexes u32
 //   | indexes x (name, prefix, path: each len u32 | bytes)
 //   | keys u64 | keys x (key_len u32 | key | version u64 | expires_at i64
 //                        | indexes x field)
 //   | crc32c u32 of everything before it
 //
-//   field: 0 (none) | 1 number (16 bytes, the long double's own)
-//          | 2 string (len u32 | bytes)
+//   field: 0 (none) | 1 number (16 bytes: the long double's own, its
+//          padding zero) | 2 string (len u32 | bytes)
 //
-// A snapshot names the shard layout and the indexes it was written for: a
-// start with other indexes, or another shard count, builds from the values.
+// A snapshot names the rules its fields were read by (field_rules_version,
+// actors/query/json_fields.hpp), the shard layout and the indexes it was
+// written for: a start of another build that reads fields otherwise, with
+// other indexes, or another shard count, builds from the values. SSQX1
+// snapshots (before the rules were recorded) are rebuilt.
 
 #include <cstdint>
 #include <string>

@@ -11,6 +11,7 @@
 // the nearest double to their text either way (util/exact_json.hpp), as a
 // query's are, and documents nest up to simdjson's 1,024 levels.
 
+#include <cstdint>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,22 @@
 #include "messages/query.hpp"
 
 namespace solver_state {
+
+/// The rules by which extract_fields reads a value, as a number: bumped
+/// whenever what it yields for some value changes (a number rounded
+/// otherwise, a document it now reads or no longer reads, a field it now
+/// takes or leaves). An index snapshot records the rules its fields were
+/// read by; one of other rules is rebuilt from the values, for the fields
+/// it holds may not be what this build reads (an upgrade that reads
+/// `1e9999999999` or 17-digit decimals otherwise would go on answering
+/// queries by the old reading). tests/actors/query/json_fields_test.cpp
+/// pins what the rules yield for tricky documents, so a change to them
+/// fails there until this is bumped.
+///   1: Boost.JSON's reading (2026-12-04, the first snapshots).
+///   2: simdjson, decimals to the nearest double, 1,024 levels of nesting;
+///      numbers past a double's range not indexed; a long exponent no
+///      longer hides the other fields (2026-12-07).
+constexpr uint32_t field_rules_version = 2;
 
 /// The fields of `value` at each of `paths` (JSON pointers), when `value`
 /// is a JSON object; a field that is missing, or not a string or a number,
