@@ -320,9 +320,15 @@ caf::error index_set::problem(const query_request& req) const {
           return bad(where + ": " + to_string(cond.what())
                      + " takes one value");
     }
-    for (auto& v : cond.values)
+    for (auto& v : cond.values) {
       if (v.is_number && !std::isfinite(v.number))
         return bad(where + ": numbers must be finite");
+      if (!v.is_number && v.text.size() > max_indexed_string_bytes)
+        return bad(where + ": a string of " + std::to_string(v.text.size())
+                   + " bytes; indexes hold strings of at most "
+                   + std::to_string(max_indexed_string_bytes)
+                   + " bytes (longer fields are not indexed)");
+    }
   }
   if (!req.order_by.empty())
     if (auto err = check_index(req.order_by, "order_by"))

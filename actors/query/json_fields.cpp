@@ -8,6 +8,7 @@
 #include <boost/json/value.hpp>
 #include <simdjson.h>
 
+#include "messages/query_bounds.hpp"
 #include "util/exact_json.hpp"
 
 namespace solver_state {
@@ -31,7 +32,7 @@ std::optional<index_value> field_of(simdjson::dom::element e) {
   switch (e.type()) {
     case type::STRING: {
       std::string_view s;
-      if (e.get(s))
+      if (e.get(s) || s.size() > max_indexed_string_bytes)
         return std::nullopt;
       return index_value::of(std::string{s});
     }
@@ -132,6 +133,8 @@ std::optional<index_value> field_of(const boost::json::value& v) {
   switch (v.kind()) {
     case boost::json::kind::string: {
       auto& s = v.get_string();
+      if (s.size() > max_indexed_string_bytes)
+        return std::nullopt;
       return index_value::of(std::string{s.data(), s.size()});
     }
     case boost::json::kind::int64:

@@ -34,11 +34,13 @@ namespace solver_state {
 ///   2: simdjson, decimals to the nearest double, 1,024 levels of nesting;
 ///      numbers past a double's range not indexed; a long exponent no
 ///      longer hides the other fields (2026-12-07).
-constexpr uint32_t field_rules_version = 2;
+///   3: strings longer than max_indexed_string_bytes not indexed.
+constexpr uint32_t field_rules_version = 3;
 
 /// The fields of `value` at each of `paths` (JSON pointers), when `value`
 /// is a JSON object; a field that is missing, or not a string or a number,
-/// is nothing. An empty path asks for nothing (that index does not cover
+/// is nothing, as is a string longer than max_indexed_string_bytes
+/// (messages/query_bounds.hpp). An empty path asks for nothing (that index does not cover
 /// the key). A member named twice in one object: the last one, as a
 /// document that keeps one of them keeps it.
 std::vector<std::optional<index_value>>

@@ -19,6 +19,7 @@
 #include "actors/query/query_cursor.hpp"
 #include "actors/query/query_merge.hpp"
 #include "messages/errors.hpp"
+#include "messages/query_bounds.hpp"
 
 using namespace solver_state;
 
@@ -400,6 +401,52 @@ TEST_CASE("the last put wins, whatever its version") {
   REQUIRE(page->items.size() == 1);
   CHECK(page->items[0].version == 4);
   CHECK(page->items[0].sort_value == index_value::of(std::string{"later"}));
+}
+
+TEST_CASE("a string longer than an index holds is not indexed, cursors stay "
+          "small, and a condition naming one is refused") {
+  index_set set{specs()};
+  auto longest = std::string(max_indexed_string_bytes, 's');
+  auto too_long = std::string(max_indexed_string_bytes + 1, 's');
+  set.put("o:1", 1, R"({"status":")" + longest + R"("})", 0);
+  set.put("o:2", 2, R"({"status":")" + too_long + R"(","deadline":7})", 0);
+  set.put("o:3", 3, R"({"status":"b"})", 0);
+  query_request req;
+  req.prefix = "o:";
+  req.order_by = "status";
+  req.limit = 1;
+  std::vector<std::string> keys;
+  size_t longest_cursor = 0;
+  while (true) {
+    auto page = set.run(req, 0);
+    REQUIRE(page);
+    for (auto& item : page->items)
+      keys.push_back(item.key);
+    longest_cursor = std::max(longest_cursor, page->next_cursor.size());
+    if (page->next_cursor.empty())
+      break;
+    req.cursor = page->next_cursor;
+  }
+  // o:2's status is not indexed; its deadline is.
+  CHECK(keys == std::vector<std::string>{"o:3", "o:1"});
+  CHECK(longest_cursor < 2 * max_indexed_string_bytes);
+  query_request by_deadline;
+  by_deadline.prefix = "o:";
+  by_deadline.order_by = "deadline";
+  auto page = set.run(by_deadline, 0);
+  REQUIRE(page);
+  REQUIRE(page->items.size() == 1);
+  CHECK(page->items[0].key == "o:2");
+  query_request naming;
+  naming.prefix = "o:";
+  naming.where.push_back({"status", static_cast<uint8_t>(query_op::eq),
+                          {index_value::of(too_long)}});
+  auto refused = set.run(naming, 0);
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(message_of(refused.error()),
+             Catch::Contains("indexes hold strings of at most 4096 bytes"));
+  naming.where[0].values[0] = index_value::of(longest);
+  CHECK(set.run(naming, 0));
 }
 
 TEST_CASE("cursors round-trip every sort value exactly, and refuse another "
