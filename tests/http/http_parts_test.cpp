@@ -7,6 +7,7 @@
 
 #include "http/auth.hpp"
 #include "http/backup_line.hpp"
+#include "http/batch_texts.hpp"
 #include "http/etag.hpp"
 #include "http/http_date.hpp"
 #include "http/json_codec.hpp"
@@ -364,4 +365,31 @@ TEST_CASE("bodies name a key that is not UTF-8 by its base64") {
              + R"(":"\"3\""}})");
   CHECK(error_body(state_errc::not_found, "no key " + odd)
         == R"({"error":{"code":"not_found","message":"no key order:t:\\xFF\u0001"}})");
+}
+
+TEST_CASE("a watch batch's text is shared while streams hold it, and not "
+          "kept after") {
+  batch_texts texts;
+  change_batch batch;
+  batch.stream = 7;
+  for (uint64_t seq = 1; seq <= 3; ++seq) {
+    change_event ev;
+    ev.seq = seq;
+    ev.key = "order:" + std::to_string(seq);
+    ev.version = seq;
+    ev.value = std::string(1000, 'v');
+    batch.events.push_back(std::move(ev));
+  }
+  auto first = texts.text_of(batch);
+  auto second = texts.text_of(batch); // a stream in step: the same text
+  CHECK(first == second);
+  CHECK(first->find("id: 7-3\n") != std::string::npos);
+  std::weak_ptr<const std::string> held = first;
+  first.reset();
+  second.reset();
+  // Every stream wrote it: the cache does not keep it alive (it held up
+  // to 8 batches of up to 23 MiB each).
+  CHECK(held.expired());
+  auto again = texts.text_of(batch);
+  CHECK(again->find("id: 7-1\n") != std::string::npos);
 }
