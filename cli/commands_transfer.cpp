@@ -212,8 +212,10 @@ int run_export(context& cx, const parsed_args& args) {
     return report(route_failure_of(*r), cx.json);
   // Every line of an export ends in a newline: a body that does not was cut
   // short before it was framed (by a proxy between), and is no backup.
+  // The body came whole by its framing: what cut it was not the connection
+  // but the answer itself (a proxy that rewrote it), so no retry helps.
   if (last_byte != '\n')
-    return report(failure{exit_unavailable, "unreachable",
+    return report(failure{exit_server_error, "bad_answer",
                           cx.http.url().text + ": GET " + target
                             + ": the export ends in the middle of a line "
                               "(cut short)"},
@@ -297,8 +299,9 @@ int run_import(context& cx, const parsed_args& args) {
   }
   std::ifstream in{path, std::ios::binary};
   if (!in)
-    return report(usage_failure("cannot open " + source + ": "
-                                + std::strerror(errno)),
+    return report({exit_usage, "bad_import_file",
+                   "cannot open " + source + ": " + std::strerror(errno)
+                     + " (nothing was imported)"},
                   cx.json);
   auto checked = check_import(in, static_cast<size_t>(chunk_bytes),
                               static_cast<size_t>(max_value_bytes));

@@ -368,11 +368,20 @@ TEST_CASE("an import file that cannot be read exits 2 and imports "
     if (r.exit_code == 2)
       CHECK(str(json_of(r.out).at("error").at("code")) == "bad_import_file");
   }
+  // One that does not open at all is a bad import file too.
+  auto missing = dir.path + "/no-such-file.ndjson";
+  auto r = cli(s, {"import", missing, "--json"});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::StartsWith("solver-state-cli: cannot open "
+                                      + missing + ": "));
+  if (r.exit_code == 2)
+    CHECK(str(json_of(r.out).at("error").at("code")) == "bad_import_file");
   CHECK(cli(s, {"ls"}).out.empty());
 }
 
-TEST_CASE("an export whose end cannot be told from a broken connection, "
-          "or that ends mid-line, fails with 4 and leaves no file") {
+TEST_CASE("an export whose end cannot be told from a broken connection "
+          "fails with 4, one whole by its framing that ends mid-line with "
+          "5, and neither leaves a file") {
   auto line = line_of("k", "v") + "\n";
   auto cut = line + line.substr(0, 10);
   // 200 with Connection: close and neither Content-Length nor chunked: the
@@ -383,7 +392,8 @@ TEST_CASE("an export whose end cannot be told from a broken connection, "
   // Whole by its Content-Length, but not a whole export.
   auto mid_line = fake_http_server::answer("200 OK", cut,
                                            "application/x-ndjson");
-  for (auto& bytes : {unframed, mid_line}) {
+  for (bool whole : {false, true}) {
+    auto bytes = whole ? mid_line : unframed;
     fake_http_server server{[&](const std::string&, size_t) {
       return fake_http_server::reply{bytes, true};
     }};
@@ -391,11 +401,17 @@ TEST_CASE("an export whose end cannot be told from a broken connection, "
     auto file = dir.path + "/backup.ndjson";
     auto r = run_cli({"--url", server.url(), "export", "-o", file});
     INFO(bytes << "\n" << r.err);
-    CHECK(r.exit_code == 4);
+    // Whole but cut: a bad answer (5); unframed: maybe a broken
+    // connection (4).
+    int expected = whole ? 5 : 4;
+    CHECK(r.exit_code == expected);
     CHECK(r.out.empty());
     CHECK(std::filesystem::is_empty(dir.path)); // nor a partial one
     auto to_stdout = run_cli({"--url", server.url(), "export"});
-    CHECK(to_stdout.exit_code == 4);
+    CHECK(to_stdout.exit_code == expected);
+    if (whole)
+      CHECK_THAT(to_stdout.err, Catch::Contains("ends in the middle of a "
+                                                "line"));
   }
 }
 
