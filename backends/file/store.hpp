@@ -15,6 +15,7 @@
 // write that got io_error never reappears, not even after a restart.
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <atomic>
@@ -88,6 +89,8 @@ public:
   caf::expected<write_result> set(set_request&& req, unix_ms expires_at,
                                   unix_ms now) override;
   caf::expected<bool> erase(const delete_request& req, unix_ms now) override;
+  /// The live indexed keys and the quarantined ones (listed_quarantine),
+  /// in key order.
   caf::expected<key_page> list(const list_request& req, unix_ms now) override;
   /// Checks every condition, then applies every op in memory and logs them
   /// as ONE record: a crash keeps the whole transaction or none of it, and
@@ -163,6 +166,9 @@ private:
   /// Whether `key`'s value is in quarantine and no write or delete of it
   /// waits for its commit.
   bool unsettled_quarantine(const std::string& key) const;
+  /// Whether list() yields the quarantined `key`: a read of it answers why
+  /// it cannot be read (not indexed, nothing of it waits for its commit).
+  bool listed_quarantine(const std::string& key) const;
   /// A delete of such a key, logged: it settles the quarantine once
   /// durable.
   void apply_quarantined_erase(const std::string& key, version_t version);
@@ -342,7 +348,8 @@ private:
   caf::error deferred_error_; // a batch failed outside commit()
   caf::error last_error_;     // for health_check
   /// Keys whose value file was moved into quarantine (file_store_options).
-  std::unordered_map<std::string, quarantine_record> quarantined_;
+  /// Ordered: list() yields them among the indexed keys, in key order.
+  std::map<std::string, quarantine_record> quarantined_;
   /// Quarantined keys written or deleted since the last commit: settled by
   /// it (settle_committed), kept by a roll-back (a failed write replaced
   /// nothing, and the key still answers why it cannot be read).

@@ -1,17 +1,22 @@
 // GET /v1/export and POST /v1/import against the real service over TCP:
 // round trips between two servers, prefixes, key order, pages across shards,
-// all-or-nothing validation, the import's own body limit, absolute expiries
-// and duplicate keys.
+// all-or-nothing validation, the import's own body limit, absolute expiries,
+// duplicate keys, and a file backend's quarantined key.
 
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+
+#include "backends/file/value.hpp"
 
 #include "tests/support/http_test_support.hpp"
 
@@ -524,5 +529,81 @@ TEST_CASE("an import with more writes than http.max_in_flight waits for its "
   CHECK(json_of(r).at("imported").as_int64() == 2'000);
   CHECK(c.get("/v1/state/state:w:1999").body == "v");
   CHECK(lines_of(export_of(svc.port())).size() == 2'000);
+  CHECK(svc.stop(SIGTERM) == 0);
+}
+
+// The file backend dropped a quarantined key from its listings while its
+// reads kept answering 500: every export after the one whose read found the
+// damage (every export, when start-up's scan found it) completed with 200
+// without the key, skip_unreadable counting 0, and a delete by prefix
+// answered success leaving it behind (found by review).
+TEST_CASE("a quarantined key fails every export, or is counted as skipped, "
+          "until a delete by prefix settles it") {
+  char tmpl[] = "/tmp/solver-state-export-quarantine-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  std::string base = tmpl;
+  struct removed_at_end {
+    std::string path;
+    ~removed_at_end() { std::filesystem::remove_all(path); }
+  } cleanup{base};
+  auto yaml = "state:\n  type: file\n  shards: 2\n  file:\n    base_path: "
+              + base + "\n    sync_interval: 100ms\n";
+  {
+    service_process svc{yaml};
+    http_client c{svc.port()};
+    for (auto k : {"q:1", "q:2", "q:3"})
+      REQUIRE(c.put(std::string{"/v1/state/"} + k, k).status == 201);
+    // A checkpoint writes the value files (a stop only syncs the log).
+    for (int i = 0; i < 100 && !std::filesystem::exists(base + "/q/2.val");
+         ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    REQUIRE(svc.stop(SIGTERM) == 0);
+  }
+  {
+    // One flipped byte inside the value: its checksum no longer holds.
+    std::fstream f(base + "/q/2.val",
+                   std::ios::in | std::ios::out | std::ios::binary);
+    REQUIRE(f);
+    f.seekp(solver_state::value_header_bytes + 1);
+    f.put('\x7f');
+  }
+  SECTION("found by start-up's scan of the tree") {
+    for (auto& e : std::filesystem::directory_iterator(base))
+      if (e.path().filename().string().rfind("~index-", 0) == 0)
+        std::filesystem::remove(e.path());
+  }
+  SECTION("found by the first export's read") {
+  }
+  service_process svc{yaml};
+  http_client c{svc.port()};
+  for (int round = 1; round <= 2; ++round) {
+    INFO("export " << round);
+    auto refused = c.get("/v1/export?prefix=q:");
+    CHECK(refused.status == 500);
+    CHECK_THAT(refused.body, Catch::Contains("key q:2"));
+    std::string body;
+    auto skipping = stream_get(svc.port(),
+                               "/v1/export?prefix=q:&skip_unreadable=true",
+                               [&](std::string_view piece) {
+                                 body.append(piece);
+                                 return true;
+                               });
+    CHECK(skipping.status == 200);
+    CHECK(skipping.complete);
+    CHECK(keys_of(lines_of(body)) == std::vector<std::string>{"q:1", "q:3"});
+    CHECK(skipping.headers["x-unreadable-skipped"] == "1");
+  }
+  CHECK_THAT(svc.log(), Catch::Contains("moved it to " + base
+                                        + "/~quarantine/q/2.val (kept)"));
+  auto listed = json_of(c.get("/v1/state?prefix=q:"));
+  CHECK(listed.at("keys").as_array().size() == 3);
+  // Deleting the key is the way to clear it, by prefix too.
+  auto deleted = c.del("/v1/state?prefix=q:");
+  CHECK(deleted.status == 200);
+  CHECK(deleted.body == R"({"deleted":3})");
+  CHECK(c.get("/v1/state/q:2").status == 404);
+  CHECK_THAT(c.get("/readyz").body,
+             Catch::Contains(R"("quarantined_values":0)"));
+  CHECK(export_of(svc.port(), "?prefix=q:").empty());
   CHECK(svc.stop(SIGTERM) == 0);
 }
