@@ -305,9 +305,10 @@ caf::expected<write_result> file_store::set(set_request&& req,
                             live ? "version differs" : "key does not exist");
   if (auto err = refuse_writes())
     return err;
-  if (it == index_.end() && !budget_->try_take())
+  bool indexed = it != index_.end(); // `it` is not used past a reclaim
+  if (!indexed && !take_new_key(now))
     return capacity_problem(*budget_);
-  if (it != index_.end() && !live)
+  if (indexed && !live)
     note_expired_by_write(req.key);
   auto version = ++last_version_;
   log_->encode(pending_, wal_op::put, req.key, req.value, version,
@@ -351,15 +352,71 @@ caf::expected<bool> file_store::erase(const delete_request& req,
   return live;
 }
 
+file_store::spared_keys
+file_store::keys_of(const std::vector<pending_op>& ops) {
+  spared_keys out;
+  for (auto& op : ops)
+    out.insert(op.target());
+  return out;
+}
+
+bool file_store::reclaim_expired(unix_ms now, const spared_keys& spared) {
+  auto e = expiries_.begin();
+  while (e != expiries_.end() && e->first <= now
+         && spared.count(e->second) != 0)
+    ++e;
+  if (e == expiries_.end() || e->first > now)
+    return false;
+  std::string key{e->second}; // the entry goes with the key
+  remember(key);
+  auto version = index_.find(key)->second.version;
+  put_meta(key, std::nullopt);
+  budget_->give_back();
+  cache_.erase(key);
+  // No log record, as for the sweep: a restart finds the value expired.
+  // Unlike the sweep's, this removal is undone with its batch (the shard
+  // discards its expire event with the batch's changes).
+  dirty_[key] = dirty_slot{true, entry{{}, version, 0}};
+  note_expired_by_write(key);
+  return true;
+}
+
+bool file_store::take_new_key(unix_ms now, const spared_keys& spared) {
+  if (budget_->try_take())
+    return true;
+  // Past their expiry, keys hold budget until the sweep drops them (a
+  // sweep_interval later, and never while a batch waits for its commit):
+  // a full store refused new keys for keys no reader could see any more.
+  auto mark = undo_.size();
+  auto noted = expired_by_writes_noted();
+  while (!budget_->try_take())
+    if (!reclaim_expired(now, spared)) {
+      // Refused, the write changes nothing: the sweep drops them.
+      undo_since(mark);
+      forget_expired_by_writes_after(noted);
+      return false;
+    }
+  return true;
+}
+
 caf::expected<size_t>
-file_store::take_new_keys(const std::vector<pending_op>& ops) {
+file_store::take_new_keys(const std::vector<pending_op>& ops, unix_ms now) {
+  auto mark = undo_.size();
+  auto noted = expired_by_writes_noted();
+  spared_keys spared; // the ops' keys, once a reclaim needs them
   size_t taken = 0;
   for (auto& op : ops) {
     if (op.kind != pending_op::set || index_.count(op.write.key) != 0)
       continue;
     if (!budget_->try_take()) {
-      budget_->give_back(taken);
-      return capacity_problem(*budget_);
+      if (spared.empty())
+        spared = keys_of(ops);
+      if (!take_new_key(now, spared)) {
+        budget_->give_back(taken);
+        undo_since(mark);
+        forget_expired_by_writes_after(noted);
+        return capacity_problem(*budget_);
+      }
     }
     ++taken;
   }
@@ -383,7 +440,9 @@ caf::error file_store::transact(std::vector<pending_op>& ops, unix_ms now) {
   if (auto err = refuse_writes(removes_only ? write_kind::remove
                                             : write_kind::store))
     return err;
-  auto taken = take_new_keys(ops);
+  auto undo_mark = undo_.size();
+  auto noted = expired_by_writes_noted();
+  auto taken = take_new_keys(ops, now);
   if (!taken)
     return std::move(taken.error());
   // What the log records, as set() and erase() would one by one: an erase
@@ -402,6 +461,8 @@ caf::error file_store::transact(std::vector<pending_op>& ops, unix_ms now) {
   if (!logged.empty())
     if (auto err = log_->encode_txn(pending_, logged)) {
       budget_->give_back(*taken);
+      undo_since(undo_mark); // the keys it reclaimed
+      forget_expired_by_writes_after(noted);
       return err;
     }
   last_version_ = version;
@@ -456,21 +517,25 @@ size_t file_store::sweep(unix_ms now, std::vector<std::string>* expired) {
   return dropped;
 }
 
-void file_store::roll_back() {
-  for (auto step = undo_.rbegin(); step != undo_.rend(); ++step) {
-    bool exists_now = index_.count(step->key) != 0;
-    if (step->meta && !exists_now)
+void file_store::undo_since(size_t mark) {
+  for (; undo_.size() > mark; undo_.pop_back()) {
+    auto& step = undo_.back();
+    bool exists_now = index_.count(step.key) != 0;
+    if (step.meta && !exists_now)
       budget_->take();
-    else if (!step->meta && exists_now)
+    else if (!step.meta && exists_now)
       budget_->give_back();
-    put_meta(step->key, step->meta);
-    cache_.erase(step->key);
-    if (step->dirty)
-      dirty_[step->key] = std::move(*step->dirty);
+    put_meta(step.key, step.meta);
+    cache_.erase(step.key);
+    if (step.dirty)
+      dirty_[step.key] = std::move(*step.dirty);
     else
-      dirty_.erase(step->key);
+      dirty_.erase(step.key);
   }
-  undo_.clear();
+}
+
+void file_store::roll_back() {
+  undo_since(0);
   // Neither written nor deleted: what quarantined them still answers.
   settling_.clear();
 }

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -183,11 +184,32 @@ private:
   void apply_erase(const std::string& key, version_t version);
 
   /// Takes one key from the budget for each op of `ops` that sets a key not
-  /// indexed yet: all of them, or none and capacity_exceeded.
-  caf::expected<size_t> take_new_keys(const std::vector<pending_op>& ops);
+  /// indexed yet (take_new_key): all of them, or none and
+  /// capacity_exceeded.
+  caf::expected<size_t> take_new_keys(const std::vector<pending_op>& ops,
+                                      unix_ms now);
+
+  /// The keys of a transaction's ops, which no reclaim drops.
+  using spared_keys = std::unordered_set<std::string_view>;
+  static spared_keys keys_of(const std::vector<pending_op>& ops);
+
+  /// Drops the soonest indexed key past its expiry at `now` that the sweep
+  /// has not reached yet (not one of `spared`), undoably, giving its key
+  /// back to the budget and noting it as a write that meets it does: its
+  /// expire event comes before the write's. False when none is due.
+  bool reclaim_expired(unix_ms now, const spared_keys& spared);
+
+  /// Takes one key from the budget for a new key, reclaiming keys past
+  /// their expiry (not of `spared`) while there is no room: true once
+  /// taken; false when none is left to reclaim, having reclaimed none (the
+  /// store is full of live keys).
+  bool take_new_key(unix_ms now, const spared_keys& spared = {});
 
   /// Undoes every write of the failed batch, newest first.
   void roll_back();
+  /// Undoes the writes of the batch after its first `mark` (undo_.size()
+  /// then), newest first.
+  void undo_since(size_t mark);
   /// Moves the corrupt value file of the indexed `key` into quarantine and
   /// forgets the key's value; the error its read answers.
   caf::error quarantine_value(const std::string& key, const caf::error& corrupt);

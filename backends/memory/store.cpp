@@ -53,6 +53,12 @@ memory_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
 caf::error memory_store::admit_new_key(unix_ms now) {
   if (budget_->try_take())
     return {};
+  // Keys past their expiry hold budget until the sweep drops them (a
+  // sweep_interval later): they go first. Else a full store evicted a live
+  // key (lru) or refused the write (reject) while it held expired ones.
+  while (reclaim_expired(now))
+    if (budget_->try_take())
+      return {};
   if (eviction_ == eviction_policy::lru) {
     // Evict this shard's least recently used key and reuse its budget
     // (remove() gives it back). A shard with no key of its own admits anyway:
@@ -71,6 +77,22 @@ caf::error memory_store::admit_new_key(unix_ms now) {
   return make_state_error(state_errc::capacity_exceeded,
                           "store holds max_items="
                             + std::to_string(budget_->max_items()) + " keys");
+}
+
+bool memory_store::reclaim_expired(unix_ms now) {
+  for (auto& [at, key] : expiries_) {
+    if (at > now)
+      return false;
+    // One the transaction wrote a moment before stays: it answered it as
+    // written (as eviction_victim spares them).
+    if (transaction_keys_.count(key) != 0)
+      continue;
+    auto it = slots_.find(std::string{key});
+    note_expired_by_write(it->first);
+    remove(it);
+    return true;
+  }
+  return false;
 }
 
 memory_store::slot_map::iterator memory_store::eviction_victim() {

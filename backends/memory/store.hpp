@@ -60,8 +60,13 @@ private:
   /// The slot of a live key, or nullptr.
   slot* find_live(const std::string& key, unix_ms now);
 
-  /// Makes room for one new key: takes budget or evicts the LRU key.
+  /// Makes room for one new key: takes budget, or reclaims a key past its
+  /// expiry, or evicts the LRU key.
   caf::error admit_new_key(unix_ms now);
+  /// Drops the soonest key due at `now` that the sweep has not reached yet
+  /// (not one of the transaction being applied), as a write that meets it
+  /// does: an expire event. False when none is due.
+  bool reclaim_expired(unix_ms now);
   /// The least recently used key an admission may evict: not one of the
   /// transaction being applied (end() when there is none).
   slot_map::iterator eviction_victim();

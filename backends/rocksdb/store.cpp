@@ -6,8 +6,10 @@
 #include "backends/rocksdb/store.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
@@ -222,6 +224,40 @@ void rocksdb_store::stage_erase(rocksdb::WriteBatch& batch,
   ++totals_.last_version; // a deletion is a change with a version too
 }
 
+std::optional<std::string> rocksdb_store::reclaim_expired(
+  rocksdb::WriteBatch& batch, unix_ms now, std::string& from,
+  const std::function<bool(std::string_view)>& spared) {
+  // Past their expiry, keys hold budget until the sweep drops them (a
+  // sweep_interval later): a full store refused new keys for keys no
+  // reader could see any more. Read as the sweep reads, as far as it goes.
+  auto bound = rocks::expiry_bound(now);
+  rocksdb::Slice upper{bound};
+  rocksdb::ReadOptions read;
+  read.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it{
+    db_->db().NewIterator(read, db_->shard(shard_))};
+  size_t seen = 0;
+  for (it->Seek(from); it->Valid() && seen < max_sweep_keys;
+       it->Next(), ++seen) {
+    from.assign(it->key().data(), it->key().size());
+    from.push_back('\0'); // the least key after it
+    auto parsed = rocks::parse_expiry_key(it->key().ToStringView());
+    if (!parsed || spared(parsed->second))
+      continue;
+    std::string key{parsed->second};
+    auto held = peek(key);
+    if (!held)
+      return std::nullopt;
+    // An entry the key no longer has is the sweep's to delete.
+    if (!*held || (*held)->expires_at != parsed->first)
+      continue;
+    stage_erase(batch, key, **held); // removes the index entry too
+    budget_->give_back();
+    return key;
+  }
+  return std::nullopt;
+}
+
 caf::error rocksdb_store::resume_after_full_disk() {
   if (!last_error_ || code_of(last_error_) != state_errc::insufficient_storage)
     return {};
@@ -308,6 +344,21 @@ void rocksdb_store::apply(std::vector<pending_op>& ops, unix_ms now) {
   rocksdb::WriteBatch batch;
   std::vector<bool> depends(ops.size(), false); // on this batch's write
   size_t taken = 0, removed = 0;
+  // Keys past their expiry this batch removes to make room for new keys:
+  // absent for its later ops (batch_view holds views of them).
+  std::deque<std::string> reclaimed;
+  std::string due_from = sweep_from_;
+  auto reclaim = [&] {
+    auto key = reclaim_expired(batch, now, due_from, [&](std::string_view k) {
+      return batch_view.count(k) != 0; // written by this batch
+    });
+    if (!key)
+      return false;
+    note_expired_by_write(*key); // forgotten below if the batch fails
+    reclaimed.push_back(std::move(*key));
+    batch_view[reclaimed.back()] = written{};
+    return true;
+  };
   for (size_t i = 0; i < ops.size(); ++i) {
     auto& op = ops[i];
     auto& key = op.target();
@@ -339,7 +390,13 @@ void rocksdb_store::apply(std::vector<pending_op>& ops, unix_ms now) {
     if (*held && !live)
       note_expired_by_write(key); // forgotten below if the batch fails
     if (op.kind == pending_op::set) {
-      if (!*held && !budget_->try_take()) {
+      bool room = *held || budget_->try_take();
+      while (!room && reclaim())
+        room = budget_->try_take();
+      if (!room) {
+        // Any key reclaimed for it (the store past max_items, or another
+        // shard took the room) stays removed: it expired, and the batch
+        // writes its removal as the sweep would have.
         op.fail(capacity_problem(*budget_));
         continue;
       }
@@ -364,6 +421,7 @@ void rocksdb_store::apply(std::vector<pending_op>& ops, unix_ms now) {
   if (auto err = write(batch, saved)) {
     forget_expired_by_writes_after(noted);
     budget_->give_back(taken);
+    budget_->take(reclaimed.size()); // they are still there
     for (size_t i = 0; i < ops.size(); ++i)
       if (depends[i])
         ops[i].fail(err);
@@ -389,13 +447,38 @@ caf::error rocksdb_store::transact(std::vector<pending_op>& ops,
       ++new_keys;
     before.push_back(*held);
   }
-  for (size_t taken = 0; taken < new_keys; ++taken)
-    if (!budget_->try_take()) {
-      budget_->give_back(taken);
-      return capacity_problem(*budget_);
-    }
   auto saved = totals_;
   rocksdb::WriteBatch batch;
+  // Keys past their expiry removed to make room, never the transaction's
+  // own: each is owed an expire event once the batch is written.
+  std::vector<std::string> reclaimed;
+  std::unordered_set<std::string_view> spared;
+  std::string due_from = sweep_from_;
+  for (size_t taken = 0; taken < new_keys; ++taken) {
+    if (budget_->try_take())
+      continue;
+    if (spared.empty())
+      for (auto& op : ops)
+        spared.insert(op.target());
+    bool room = false;
+    while (!room) {
+      auto key = reclaim_expired(batch, now, due_from,
+                                 [&](std::string_view k) {
+                                   return spared.count(k) != 0;
+                                 });
+      if (!key)
+        break;
+      reclaimed.push_back(std::move(*key));
+      room = budget_->try_take();
+    }
+    if (!room) {
+      // Nothing is written: the reclaimed keys stay for the sweep.
+      budget_->give_back(taken);
+      budget_->take(reclaimed.size());
+      totals_ = saved;
+      return capacity_problem(*budget_);
+    }
+  }
   std::vector<version_t> versions(ops.size(), 0);
   size_t removed = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
@@ -411,9 +494,12 @@ caf::error rocksdb_store::transact(std::vector<pending_op>& ops,
   // One batch: the log holds all of the transaction or none of it.
   if (auto err = write(batch, saved)) {
     budget_->give_back(new_keys);
+    budget_->take(reclaimed.size()); // they are still there
     return err;
   }
   budget_->give_back(removed);
+  for (auto& key : reclaimed)
+    note_expired_by_write(key);
   for (size_t i = 0; i < ops.size(); ++i) {
     auto& op = ops[i];
     bool live = (*prior)[i].before.found();

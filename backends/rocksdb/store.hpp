@@ -10,6 +10,7 @@
 // commit() has synced the log, so one sync covers every write of a group.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -73,6 +74,16 @@ private:
   /// Adds to `batch` the removal of `key`, which holds `before`.
   void stage_erase(rocksdb::WriteBatch& batch, const std::string& key,
                    const stored& before);
+
+  /// Adds to `batch` the removal of the next key past its expiry at `now`
+  /// that the sweep has not dropped yet, reading the expiry index from
+  /// `from` on (and moving it past the key), skipping keys `spared` names,
+  /// and gives its key back to the budget: room for a new key in a full
+  /// store. The key; nullopt when none is due (or the index cannot be
+  /// read).
+  std::optional<std::string>
+  reclaim_expired(rocksdb::WriteBatch& batch, unix_ms now, std::string& from,
+                  const std::function<bool(std::string_view)>& spared);
 
   /// Writes `batch` with the shard's totals; on failure puts the totals
   /// back to `saved` and returns why.

@@ -1119,6 +1119,87 @@ TEST_CASE("a transaction applies as set() and erase() would, and refused or "
   }
 }
 
+// A full store refused new keys while keys past their expiry, not swept
+// yet (sweep_interval; and never while a batch waits for its commit),
+// still held the budget: capacity_exceeded for keys no reader could see
+// (found by review).
+TEST_CASE("a new key in a full store reclaims a key past its expiry that "
+          "the sweep has not dropped yet, undone with its batch") {
+  using keys = std::vector<std::string>;
+  temp_dir dir;
+  auto env = std::make_shared<failing_env>();
+  auto cfg = file_config_for(dir.path, 1, fsync_policy::always);
+  cfg.max_items = 3;
+  auto store = open_store(cfg, env);
+  REQUIRE(store);
+  auto& s = store->of("keep");
+  REQUIRE(store->put("keep", "v", 1000));
+  REQUIRE(store->put("t1", "v", 1000, 2000));
+  REQUIRE(store->put("t2", "v", 1000, 2000));
+  REQUIRE(s.list(list_request{"t", "", 0}, 2500)->keys.empty());
+  SECTION("a write") {
+    REQUIRE(store->put("fresh", "v", 2500));
+    // It expired: the write that reclaimed it owes its expire event.
+    CHECK(s.take_expired_by_writes() == keys{"t1"});
+    CHECK(store->get("keep", 2500));
+    CHECK(store->get("fresh", 2500));
+    CHECK(s.stats().keys == 3);
+    REQUIRE(store->put("fresh2", "v", 2500));
+    CHECK(s.take_expired_by_writes() == keys{"t2"});
+    auto full = store->put("fresh3", "v", 2500);
+    REQUIRE_FALSE(full);
+    CHECK(code_of(full.error()) == state_errc::capacity_exceeded);
+    // Durable as the sweep's removals are: a restart finds them expired.
+    store = caf::error{};
+    auto reopened = open_store(cfg);
+    REQUIRE(reopened);
+    for (auto key : {"keep", "fresh", "fresh2"})
+      CHECK(reopened->get(key, 2500));
+    auto& r = reopened->of("keep");
+    CHECK(r.list(list_request{"", "", 0}, 2500)->keys
+          == keys{"fresh", "fresh2", "keep"});
+    // Reclaiming both would not make room: refused, and none reclaimed.
+    CHECK_FALSE(reopened->put("fresh3", "v", 2500));
+    CHECK(r.take_expired_by_writes().empty());
+    CHECK(r.sweep(2500) == 2);
+  }
+  SECTION("a failed commit puts the reclaimed key back") {
+    REQUIRE(s.set(set_request{"fresh", "v", 0, condition::always()}, 0,
+                  2500));
+    CHECK(s.take_expired_by_writes() == keys{"t1"});
+    env->fail_syncs = true;
+    CHECK(s.commit());
+    env->fail_syncs = false;
+    CHECK_FALSE(store->get("fresh", 2500));
+    CHECK(s.stats().keys == 3);
+    // The sweep drops both, as before the write.
+    std::vector<std::string> expired;
+    CHECK(s.sweep(2500, &expired) == 2);
+    CHECK(expired == keys{"t1", "t2"});
+    REQUIRE(store->put("fresh", "v", 2500));
+    REQUIRE(store->put("fresh2", "v", 2500));
+    CHECK_FALSE(store->put("fresh3", "v", 2500));
+  }
+  SECTION("a transaction, when enough are past their expiry") {
+    std::vector<pending_op> too_many{txn_put("n1", "v"), txn_put("n2", "v"),
+                                     txn_put("n3", "v")};
+    auto refused = s.transact(too_many, 2500);
+    REQUIRE(refused);
+    CHECK(code_of(refused) == state_errc::capacity_exceeded);
+    CHECK_FALSE(s.has_pending_commit());
+    CHECK(s.take_expired_by_writes().empty());
+    CHECK(s.stats().keys == 3);
+    std::vector<pending_op> ops{txn_put("n1", "v"), txn_put("n2", "v")};
+    REQUIRE_FALSE(s.transact(ops, 2500));
+    REQUIRE_FALSE(s.commit());
+    CHECK(s.take_expired_by_writes() == keys{"t1", "t2"});
+    CHECK(ops[0].written->created);
+    CHECK(ops[1].written->created);
+    CHECK(s.list(list_request{"", "", 0}, 2500)->keys
+          == keys{"keep", "n1", "n2"});
+  }
+}
+
 TEST_CASE("a commit's wait for a lagging fold grows with the log from "
           "nothing at half of max_unfolded_bytes to the most at all of it") {
   using std::chrono::microseconds;

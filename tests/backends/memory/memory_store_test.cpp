@@ -41,6 +41,73 @@ TEST_CASE("expired keys give their budget back when swept") {
   CHECK(s.set(put("c", "v"), 0, 200));
 }
 
+// A full store went straight to its LRU victim (or to capacity_exceeded)
+// while keys past their expiry, not swept yet (sweep_interval), still held
+// the budget: a live key was evicted, or a write refused, for keys no
+// reader could see any more (found by review).
+TEST_CASE("a new key in a full store first reclaims a key past its expiry "
+          "that the sweep has not dropped yet") {
+  using keys = std::vector<std::string>;
+  auto budget = std::make_shared<key_budget>(3);
+  SECTION("lru: no live key is evicted for it") {
+    memory_store s{budget, eviction_policy::lru, 0};
+    REQUIRE(s.set(put("keep", "v"), 0, 0));
+    REQUIRE(s.set(put("t1", "v"), 1000, 0));
+    REQUIRE(s.set(put("t2", "v"), 1000, 0));
+    REQUIRE(s.set(put("fresh", "v"), 0, 1500));
+    CHECK(s.get("keep", 1500));
+    CHECK(s.get("fresh", 1500));
+    // It expired: the write that reclaimed it owes its expire event.
+    CHECK(s.take_expired_by_writes() == keys{"t1"});
+    REQUIRE(s.set(put("fresh2", "v"), 0, 1500));
+    CHECK(s.take_expired_by_writes() == keys{"t2"});
+    CHECK(s.get("keep", 1500));
+    CHECK(s.size() == 3);
+    // None left past its expiry: now the least recently used live key is
+    // evicted (no event).
+    REQUIRE(s.set(put("fresh3", "v"), 0, 1500));
+    CHECK_FALSE(s.get("fresh", 1500));
+    CHECK(s.take_expired_by_writes().empty());
+    CHECK(budget->used() == 3);
+  }
+  SECTION("reject: the write is not refused for it") {
+    memory_store s{budget, eviction_policy::reject, 0};
+    for (auto key : {"a", "b", "c"})
+      REQUIRE(s.set(put(key, "v"), 1000, 0));
+    CHECK(s.list(list_request{"", "", 0}, 1500)->keys.empty());
+    REQUIRE(s.set(put("fresh", "v"), 0, 1500));
+    CHECK(s.take_expired_by_writes() == keys{"a"});
+    REQUIRE(s.set(put("fresh2", "v"), 0, 1500));
+    REQUIRE(s.set(put("fresh3", "v"), 0, 1500));
+    CHECK(s.take_expired_by_writes() == keys{"b", "c"});
+    auto full = s.set(put("fresh4", "v"), 0, 1500);
+    REQUIRE_FALSE(full);
+    CHECK(code_of(full.error()) == state_errc::capacity_exceeded);
+    CHECK(budget->used() == 3);
+  }
+}
+
+TEST_CASE("a transaction's new key does not reclaim one the transaction "
+          "wrote past its expiry") {
+  // Its expire event would come before the put the transaction answers:
+  // the sweep tells it after.
+  auto budget = std::make_shared<key_budget>(2);
+  memory_store s{budget, eviction_policy::lru, 0};
+  REQUIRE(s.set(put("other", "v"), 0, 0));
+  std::vector<pending_op> ops(2);
+  ops[0].kind = pending_op::set;
+  ops[0].write = put("past", "v");
+  ops[0].expires_at = 1000; // an imported expiry, already past
+  ops[1].kind = pending_op::set;
+  ops[1].write = put("new", "v");
+  REQUIRE_FALSE(s.transact(ops, 1500));
+  CHECK(s.take_expired_by_writes().empty());
+  CHECK(s.get("new", 1500));
+  std::vector<std::string> expired;
+  CHECK(s.sweep(1500, &expired) == 1);
+  CHECK(expired == std::vector<std::string>{"past"});
+}
+
 TEST_CASE("lru evicts the least recently read or written key") {
   auto budget = std::make_shared<key_budget>(3);
   memory_store s{budget, eviction_policy::lru, 0};

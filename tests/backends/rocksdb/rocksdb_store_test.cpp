@@ -241,6 +241,70 @@ TEST_CASE("rocksdb: max_items counts the keys an open finds") {
   CHECK(store.put("extra:3", "x"));
 }
 
+// A full store refused new keys while keys past their expiry, not swept
+// yet (sweep_interval), still held the budget (found by review).
+TEST_CASE("rocksdb: a new key in a full store reclaims a key past its expiry "
+          "that the sweep has not dropped yet") {
+  using keys = std::vector<std::string>;
+  temp_dir dir;
+  auto store = must_open(dir.sub("db"), 1, 3);
+  auto& s = *store.stores[0];
+  REQUIRE(store.put("keep", "v", 1000));
+  REQUIRE(store.put("t1", "v", 1000, 2000));
+  REQUIRE(store.put("t2", "v", 1000, 2000));
+  REQUIRE(s.list(list_request{"t", "", 0}, 2500)->keys.empty());
+  auto set_op = [](const std::string& key) {
+    pending_op op;
+    op.kind = pending_op::set;
+    op.write = set_request{key, "v", 0, condition::always()};
+    return op;
+  };
+  SECTION("a write") {
+    REQUIRE(store.put("fresh", "v", 2500));
+    // It expired: the write that reclaimed it owes its expire event.
+    CHECK(s.take_expired_by_writes() == keys{"t1"});
+    REQUIRE(store.put("fresh2", "v", 2500));
+    CHECK(s.take_expired_by_writes() == keys{"t2"});
+    auto full = store.put("fresh3", "v", 2500);
+    REQUIRE_FALSE(full);
+    CHECK(code_of(full.error()) == state_errc::capacity_exceeded);
+    CHECK(store.get("keep", 2500));
+  }
+  SECTION("ops of one batch") {
+    std::vector<pending_op> ops{set_op("n1"), set_op("n2"), set_op("n3")};
+    ops.emplace_back();
+    ops.back().kind = pending_op::get;
+    ops.back().key = "t1";
+    s.apply(ops, 2500);
+    REQUIRE_FALSE(s.commit());
+    CHECK(ops[0].written);
+    CHECK(ops[1].written);
+    REQUIRE_FALSE(ops[2].written);
+    CHECK(code_of(ops[2].written.error()) == state_errc::capacity_exceeded);
+    REQUIRE_FALSE(ops[3].got);
+    CHECK(code_of(ops[3].got.error()) == state_errc::not_found);
+    CHECK(s.take_expired_by_writes() == keys{"t1", "t2"});
+  }
+  SECTION("a transaction, when enough are past their expiry") {
+    std::vector<pending_op> too_many{set_op("n1"), set_op("n2"),
+                                     set_op("n3")};
+    auto refused = s.transact(too_many, 2500);
+    REQUIRE(refused);
+    CHECK(code_of(refused) == state_errc::capacity_exceeded);
+    CHECK(s.take_expired_by_writes().empty());
+    CHECK(s.stats().keys == 3);
+    std::vector<pending_op> ops{set_op("n1"), set_op("n2")};
+    REQUIRE_FALSE(s.transact(ops, 2500));
+    REQUIRE_FALSE(s.commit());
+    CHECK(s.take_expired_by_writes() == keys{"t1", "t2"});
+    CHECK(ops[0].written->created);
+  }
+  CHECK(s.stats().keys == 3);
+  CHECK(s.list(list_request{"", "", 0}, 2500)->keys.size() == 3);
+  CHECK(s.sweep(2500) == 0); // nothing left past its expiry
+  CHECK_FALSE(store.put("more", "v", 2500));
+}
+
 TEST_CASE("rocksdb: a base_path in use or written by another program is "
           "refused with the reason") {
   temp_dir dir;
