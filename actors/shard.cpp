@@ -286,14 +286,31 @@ void discard_changes(shard_ptr self) {
   send_owed_resync(self);
 }
 
+/// Makes the indexes forget the keys the store evicted to admit new ones
+/// (eviction: lru). An eviction is no change for the watchers (docs/api.md:
+/// an LRU eviction is not a delete), but indexes that kept the keys grew
+/// with every key ever written, and a query paged through evicted keys,
+/// page after empty page, before it reached a live one. The memory store,
+/// the only one that evicts, holds no write for a commit: the changes
+/// staged before are indexed already, so none puts an evicted key back.
+void forget_evicted(shard_ptr self) {
+  auto& st = self->state;
+  auto keys = st.store->take_evicted();
+  if (st.indexes)
+    for (auto& key : keys)
+      st.indexes->forget(key);
+}
+
 /// Stages the expire events a write owes before its own: of every key the
 /// store's writes found held past its expiry (the sweep had not reached
 /// it), and, where the backend expires keys by itself, of every tracked
 /// expiry that has passed (a put would stop tracking it unheard). Called
 /// right after every store call that writes, so that each comes before the
-/// change of the write that met it, never after a later one.
+/// change of the write that met it, never after a later one. The indexes
+/// forget the keys the call evicted, too.
 void owe_expiries(shard_ptr self) {
   auto& st = self->state;
+  forget_evicted(self);
   auto keys = st.store->take_expired_by_writes();
   if (!st.recording())
     return;
@@ -966,6 +983,7 @@ void apply_locked_part(shard_ptr self, uint32_t part,
       // A key the part wrote whose TTL passed meanwhile: no watcher saw
       // that write, so its expiry is nobody's news. Any other key the
       // put-back met expired (an lru victim of a restored key) did expire.
+      forget_evicted(self);
       for (auto& key : st.store->take_expired_by_writes())
         if (st.recording()
             && std::none_of(prior->begin(), prior->end(),

@@ -35,6 +35,12 @@ std::vector<std::string> state_store::take_expired_by_writes() {
   return out;
 }
 
+std::vector<std::string> state_store::take_evicted() {
+  std::vector<std::string> out;
+  out.swap(evicted_);
+  return out;
+}
+
 std::vector<std::string> state_store::take_rewritten() {
   return {};
 }

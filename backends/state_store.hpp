@@ -183,6 +183,14 @@ public:
   /// shard takes them after every call that writes. The default: none.
   virtual std::vector<std::string> take_expired_by_writes();
 
+  /// Keys the store evicted since the last call to admit new keys
+  /// (eviction: lru), in the order evicted; not those past their expiry
+  /// (take_expired_by_writes names them). An eviction is no change a
+  /// watcher hears of, but the shard's indexes must forget the key: they
+  /// would otherwise hold every key ever written. The shard takes them
+  /// after every call that writes. The default: none.
+  virtual std::vector<std::string> take_evicted();
+
   /// True when sweep() drops every expired key itself and names them: the
   /// shard then learns of expiries from it. Otherwise (the backend expires
   /// keys on its own, or another shard sweeps the shared table) the shard
@@ -260,9 +268,11 @@ protected:
     if (expired_by_writes_.size() > noted)
       expired_by_writes_.resize(noted);
   }
+  void note_evicted(const std::string& key) { evicted_.push_back(key); }
 
 private:
   std::vector<std::string> expired_by_writes_;
+  std::vector<std::string> evicted_;
 };
 
 } // namespace solver_state

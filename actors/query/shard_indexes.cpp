@@ -68,6 +68,10 @@ void shard_indexes::apply(const change_event& ev) {
     unreadable_.erase(ev.key); // the write says what it holds now
 }
 
+void shard_indexes::forget(const std::string& key) {
+  take_read(key, entry{}); // as a read that found nothing
+}
+
 void shard_indexes::take_read(const std::string& key, const entry& e) {
   if (!unreadable_.empty())
     unreadable_.erase(key);

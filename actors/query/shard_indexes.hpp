@@ -79,6 +79,10 @@ public:
   /// Feeds one committed change.
   void apply(const change_event& ev);
 
+  /// Forgets `key`, which the backend no longer holds although no change
+  /// said so (evicted under eviction: lru).
+  void forget(const std::string& key);
+
   /// Forgets keys whose expiry passed (backends that expire by themselves).
   void expire(unix_ms now) { set_.expire(now); }
 

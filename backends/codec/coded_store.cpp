@@ -506,6 +506,10 @@ std::vector<std::string> coded_store::take_expired_by_writes() {
   return inner_->take_expired_by_writes();
 }
 
+std::vector<std::string> coded_store::take_evicted() {
+  return inner_->take_evicted();
+}
+
 std::vector<std::string> coded_store::take_rewritten() {
   return std::exchange(rotation_->moved, {});
 }

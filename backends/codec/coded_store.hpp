@@ -83,6 +83,7 @@ public:
   bool background_step(unix_ms now) override;
   std::vector<std::string> take_rewritten() override;
   std::vector<std::string> take_expired_by_writes() override;
+  std::vector<std::string> take_evicted() override;
   caf::error close() override;
   /// The inner store's, unless values are encrypted: the key ring's
   /// destructor wipes the key material.

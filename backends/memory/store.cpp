@@ -66,9 +66,12 @@ caf::error memory_store::admit_new_key(unix_ms now) {
     // transaction's new keys), which beats refusing writes under a policy
     // that promises never to refuse.
     if (auto victim = eviction_victim(); victim != slots_.end()) {
-      // An eviction is no event, but a key past its expiry expired first.
+      // An eviction is no event, but a key past its expiry expired first;
+      // a live one is named for the indexes, which must forget it.
       if (expired(victim->second.data, now))
         note_expired_by_write(victim->first);
+      else
+        note_evicted(victim->first);
       remove(victim);
     }
     budget_->take();

@@ -68,6 +68,37 @@ TEST_CASE("a file store's indexes are rebuilt at restart, also with another "
   CHECK(found == expect);
 }
 
+// An evicted key stayed in the shard's indexes (an eviction is no change
+// event): under lru they grew with every key ever written, and a query
+// paged through empty pages of evicted keys before it reached the live
+// ones (found by review).
+TEST_CASE("keys evicted under lru leave the indexes: they hold the store's "
+          "keys, and a query finds the live ones on its first page") {
+  auto cfg = query_config("memory", 1);
+  cfg.max_items = 10;
+  cfg.eviction = eviction_policy::lru;
+  running_store store{cfg};
+  for (int i = 0; i < 1000; ++i)
+    REQUIRE(store.ask<write_result>(
+      put_atom_v, set_request{"q:" + std::to_string(i),
+                              R"({"status":"pending"})", 0, {}}));
+  query_request req;
+  req.prefix = "q:";
+  req.where = {where("status", query_op::eq, {str("pending")})};
+  req.limit = 100;
+  auto page = ask_query(store, req);
+  REQUIRE(page);
+  std::vector<std::string> found;
+  for (auto& item : page->items)
+    found.push_back(item.key);
+  std::vector<std::string> live;
+  for (int i = 990; i < 1000; ++i)
+    live.push_back("q:" + std::to_string(i));
+  CHECK(found == live);
+  CHECK(page->next_cursor.empty());
+  CHECK(reports_indexed_keys(store, 10));
+}
+
 namespace {
 
 /// Runs build steps until the build (or refresh) is done; how many.

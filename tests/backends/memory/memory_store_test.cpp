@@ -124,6 +124,22 @@ TEST_CASE("lru evicts the least recently read or written key") {
   CHECK(budget->used() == 3);
 }
 
+// An eviction was no event and named no key: the shard's indexes kept
+// every evicted key (found by review).
+TEST_CASE("lru names the keys it evicts, for the indexes to forget") {
+  using keys = std::vector<std::string>;
+  auto budget = std::make_shared<key_budget>(2);
+  memory_store s{budget, eviction_policy::lru, 0};
+  REQUIRE(s.set(put("a", "v"), 0, 0));
+  REQUIRE(s.set(put("b", "v"), 0, 0));
+  CHECK(s.take_evicted().empty());
+  REQUIRE(s.set(put("c", "v"), 0, 0));
+  REQUIRE(s.set(put("d", "v"), 0, 0));
+  CHECK(s.take_evicted() == keys{"a", "b"});
+  CHECK(s.take_evicted().empty());
+  CHECK(s.take_expired_by_writes().empty());
+}
+
 TEST_CASE("under lru a transaction's new keys never evict one another") {
   // A full store whose keys are mostly on another shard: this shard has one
   // key of its own to evict, and the transaction creates three.
