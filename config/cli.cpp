@@ -100,7 +100,8 @@ std::string config_keys() {
   std::string out = R"(
 configuration keys and their defaults (--print-config without --config):
   state.shards and state.max_items depend on state.type when not set: shards
-  1 for file, 2 for redis:// and postgresql://, else 8; max_items 10000 for
+  1 for file and rocksdb, 2 for redis://, redis-sentinel:// and
+  postgresql://, else 8; max_items 10000 for
   memory, else 0 (no cap). config/solver-state.yaml explains each key.
 
 )";

@@ -2,9 +2,11 @@
 // field-path problems, YAML errors, env override, durations, command line.
 
 #include <cstdlib>
+#include <functional>
 #include <sstream>
 
 #include <catch2/catch.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
@@ -457,6 +459,33 @@ TEST_CASE("config/solver-state.yaml holds exactly the built-in defaults") {
   auto builtin = parse_config("");
   REQUIRE(builtin.ok());
   CHECK(to_yaml(file.config) == to_yaml(builtin.config));
+}
+
+TEST_CASE("config/solver-state.yaml names every key the service prints") {
+  // It says it holds every value at its default: a section missing from it
+  // (state.watch was) still loads to the same values, so the test above
+  // passes; this one does not.
+  auto printed = YAML::Load(to_yaml(parse_config("").config));
+  auto file = YAML::LoadFile(SOLVER_STATE_SOURCE_DIR
+                             "/config/solver-state.yaml");
+  std::vector<std::string> missing;
+  std::function<void(const YAML::Node&, const YAML::Node&, std::string)>
+    walk = [&](const YAML::Node& want, const YAML::Node& have,
+               const std::string& at) {
+      for (auto it = want.begin(); it != want.end(); ++it) {
+        auto name = it->first.as<std::string>();
+        auto path = at.empty() ? name : at + "." + name;
+        auto there = have.IsMap() ? have[name] : YAML::Node{};
+        if (!there) {
+          missing.push_back(path);
+          continue;
+        }
+        if (it->second.IsMap())
+          walk(it->second, there, path);
+      }
+    };
+  walk(printed, file, "");
+  CHECK(missing == std::vector<std::string>{});
 }
 
 TEST_CASE("the printed config reads back to the same values") {
