@@ -45,6 +45,10 @@ std::vector<std::string> state_store::take_rewritten() {
   return {};
 }
 
+bool state_store::damaged_for_good(const std::string&) const {
+  return false;
+}
+
 bool state_store::pipelines() const {
   return false;
 }

@@ -128,6 +128,16 @@ public:
   virtual caf::expected<std::vector<entry>>
   batch_get(const std::vector<std::string>& keys, unix_ms now);
 
+  /// True when a read of `key` answers an error that neither a retry nor
+  /// another configuration can change, only a write or a delete of the key
+  /// (the file backend's quarantine: a value file that failed its check,
+  /// moved aside). Asked after a read of it failed, by the shard's own
+  /// walks: for them such a key holds no value (no index entry to read
+  /// again, no value left under an old encryption key), while a client's
+  /// read is still told why it cannot be read. The store counts such
+  /// values itself (store_stats::quarantined). The default: none.
+  virtual bool damaged_for_good(const std::string& key) const;
+
   /// True when apply() sends a batch in fewer round trips than one call per
   /// op (network backends): the shard then queues single-key operations
   /// and hands over everything that arrived meanwhile in one batch.

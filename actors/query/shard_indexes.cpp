@@ -114,7 +114,7 @@ caf::expected<bool> shard_indexes::build_step(state_store& store,
                                      &build_value_bytes_);
     if (!read)
       return std::move(read.error());
-    take_reads(keys, *read);
+    take_reads(store, keys, *read);
     built_ += read->entries.size();
     if (read->entries.size() < keys.size()) {
       // The step's bytes are read: the next one goes on after the last key
@@ -179,23 +179,32 @@ caf::error shard_indexes::reindex(state_store& store,
     retry_soon(now);
     return std::move(read.error());
   }
-  take_reads(mine, *read);
+  take_reads(store, mine, *read);
   return {};
 }
 
-void shard_indexes::take_reads(const std::vector<std::string>& keys,
+void shard_indexes::take_reads(const state_store& store,
+                               const std::vector<std::string>& keys,
                                readable_batch& read) {
-  auto unreadable = read.unreadable.begin();
+  size_t u = 0; // into read.unreadable and read.reasons
   for (size_t i = 0; i < read.entries.size(); ++i) {
-    if (unreadable != read.unreadable.end() && *unreadable == i) {
-      ++unreadable;
-      keep_unreadable(keys[i]);
+    if (u == read.unreadable.size() || read.unreadable[u] != i) {
+      take_read(keys[i], read.entries[i]);
       continue;
     }
-    take_read(keys[i], read.entries[i]);
+    auto& why = read.reasons[u++];
+    if (store.damaged_for_good(keys[i])) {
+      // It reads as nothing until a write or a delete, which the indexes
+      // hear of: like a value they do not index, it has no entry, is not
+      // read again, and leaves the snapshot whole (kept, it would make
+      // every start rebuild the indexes from the values).
+      take_read(keys[i], entry{});
+      continue;
+    }
+    keep_unreadable(keys[i]);
+    if (unreadable_why_.empty())
+      unreadable_why_ = why;
   }
-  if (!read.unreadable.empty() && unreadable_why_.empty())
-    unreadable_why_ = message_of(read.first_problem);
 }
 
 void shard_indexes::read_later(const std::string& key,
@@ -275,7 +284,7 @@ caf::expected<bool> shard_indexes::retry_unreadable(state_store& store,
   unreached_wait_ = 0;
   retried_up_to_ = keys[read->entries.size() - 1];
   auto kept = unreadable_.size();
-  take_reads(keys, *read);
+  take_reads(store, keys, *read);
   // Keys it could read now (kept while the backend was away, as a whole
   // outage's worth may be): the next chunk goes at the next tick, not a
   // minute later. Values that stay unreadable wait the interval.
@@ -365,7 +374,7 @@ caf::expected<query_page> shard_indexes::confirm(state_store& store,
                            &page_value_bytes_);
     if (!read)
       return std::move(read.error());
-    if (!take_confirmed(req, conditions, found, done, *read, now,
+    if (!take_confirmed(store, req, conditions, found, done, *read, now,
                         max_reply_bytes, bytes, out))
       break; // the values on the page reached the budget
     done += read->entries.size();
@@ -377,7 +386,8 @@ caf::expected<query_page> shard_indexes::confirm(state_store& store,
   return out;
 }
 
-bool shard_indexes::take_confirmed(const query_request& req,
+bool shard_indexes::take_confirmed(const state_store& store,
+                                   const query_request& req,
                                    const index_set::resolved_query& conditions,
                                    std::vector<query_item>& found,
                                    size_t from, readable_batch& read,
@@ -389,10 +399,14 @@ bool shard_indexes::take_confirmed(const query_request& req,
     auto& e = read.entries[j];
     if (unreadable != read.unreadable.end() && *unreadable == j) {
       // Its value cannot be read now (a get of it answers why): left out of
-      // the page, kept in the indexes as they hold it.
+      // the page, kept in the indexes as they hold it; but one damaged for
+      // good (quarantined by this read or an earlier one) leaves them, as a
+      // build leaves it out: it reads as nothing until written or deleted.
       ++unreadable;
       spdlog::debug("shard {}: query left out {}: {}", shard_, item.key,
                     message_of(read.first_problem));
+      if (store.damaged_for_good(item.key))
+        take_read(item.key, entry{});
       continue;
     }
     if (e.version != item.version) {

@@ -177,18 +177,18 @@ public:
   size_t indexed_keys() const { return set_.keys(); }
 
 private:
-  /// Takes what a read of `keys` found; the values it could not read are
-  /// kept to be read again.
-  void take_reads(const std::vector<std::string>& keys,
-                  readable_batch& read);
+  /// Takes what a read of `keys` from `store` found; the values it could
+  /// not read are kept to be read again, but those damaged for good.
+  void take_reads(const state_store& store,
+                  const std::vector<std::string>& keys, readable_batch& read);
   void keep_unreadable(const std::string& key);
   /// The backend could not be read: what is kept is read again soon
   /// (unreached_retry_ms).
   void retry_soon(unix_ms now);
   /// Confirms found[from, from + read.entries.size()) against what `read`
-  /// found, onto `out` (`bytes`: of values on it so far); false when the
-  /// page's values reached `max_reply_bytes` (its cursor is set).
-  bool take_confirmed(const query_request& req,
+  /// found in `store`, onto `out` (`bytes`: of values on it so far); false
+  /// when the page's values reached `max_reply_bytes` (its cursor is set).
+  bool take_confirmed(const state_store& store, const query_request& req,
                       const index_set::resolved_query& conditions,
                       std::vector<query_item>& found, size_t from,
                       readable_batch& read, unix_ms now,

@@ -31,6 +31,11 @@ struct coded_store::rotation {
   /// key reads them, so none is waiting for one.
   uint64_t damaged = 0;
   std::string first_damage;
+  /// Damaged for good in the inner store (state_store::damaged_for_good:
+  /// the file backend's quarantine): no key reads them either, but the
+  /// store counts them itself (state_quarantined_values), so they are not
+  /// counted again as undecryptable.
+  uint64_t damaged_for_good = 0;
   uint64_t rewritten = 0;
   std::set<std::string> unknown_ids; // at most max_ids_logged
   /// Keys rewritten since take_rewritten() last took them.
@@ -203,6 +208,10 @@ coded_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
       if (auto err = decode_value(keys[i], (*got)[i].value))
         return err;
   return got;
+}
+
+bool coded_store::damaged_for_good(const std::string& key) const {
+  return inner_->damaged_for_good(key);
 }
 
 bool coded_store::pipelines() const {
@@ -410,19 +419,27 @@ bool coded_store::background_step(unix_ms now) {
 }
 
 /// The stored values of the first of `keys`, up to rotation_step_bytes, as
-/// they are (version 0: gone, or unreadable now). An unreadable one counts as left: the walk must not end with the
-/// gauge at 0, telling the operator the old key may go, while values it
-/// could not read (a disk error, a backend that dropped the connection)
-/// may still be under it. The next walk reads them again.
+/// they are (version 0: gone, or unreadable now). An unreadable one counts
+/// as left: the walk must not end with the gauge at 0, telling the operator
+/// the old key may go, while values it could not read (a disk error, a
+/// backend that dropped the connection) may still be under it. The next
+/// walk reads them again. One damaged for good holds no key back (the
+/// gauge would never reach 0): no key will read it, as with an altered
+/// value.
 std::vector<entry> coded_store::read_chunk(const std::vector<std::string>& keys,
                                            unix_ms now) {
+  auto& r = *rotation_;
   auto read = read_readable_within(*inner_, keys, now, rotation_step_bytes, 0,
-                                   &rotation_->value_bytes);
+                                   &r.value_bytes);
   if (!read) {
-    rotation_->left += keys.size();
+    r.left += keys.size();
     return std::vector<entry>(keys.size());
   }
-  rotation_->left += read->unreadable.size();
+  for (auto at : read->unreadable)
+    if (inner_->damaged_for_good(keys[at]))
+      ++r.damaged_for_good;
+    else
+      ++r.left;
   return std::move(read->entries);
 }
 
@@ -534,6 +551,11 @@ void coded_store::finish_pass(unix_ms now) {
                  "the first: {}): each answers an error until it is written "
                  "again or deleted",
                  inner_->backend_name(), r.damaged, r.first_damage);
+  if (r.damaged_for_good > 0)
+    spdlog::info("{} store: the walk passed over {} values damaged for good "
+                 "(quarantined; each answers an error until it is written "
+                 "again or deleted): they hold no key back",
+                 inner_->backend_name(), r.damaged_for_good);
   if (r.left > 0)
     spdlog::warn("{} store: {} values could not be re-encrypted under key "
                  "'{}'; the next attempt is in {} s",
@@ -544,7 +566,7 @@ void coded_store::finish_pass(unix_ms now) {
   r.last_unknown = r.unknown;
   r.last_damaged = r.damaged;
   r.cursor.clear();
-  r.left = r.unknown = r.damaged = r.rewritten = 0;
+  r.left = r.unknown = r.damaged = r.damaged_for_good = r.rewritten = 0;
   r.unknown_ids.clear();
   r.first_damage.clear();
   if (r.last_left == 0 && r.last_unknown == 0 && r.last_damaged == 0)

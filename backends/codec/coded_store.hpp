@@ -70,6 +70,9 @@ public:
                                      unix_ms now) override;
   caf::expected<std::vector<entry>>
   batch_get(const std::vector<std::string>& keys, unix_ms now) override;
+  /// The inner store's. What the codec refuses is not said here: a value
+  /// under a key not configured reads once the key is listed again.
+  bool damaged_for_good(const std::string& key) const override;
   bool pipelines() const override;
   void apply(std::vector<pending_op>& ops, unix_ms now) override;
   caf::error transact(std::vector<pending_op>& ops, unix_ms now) override;

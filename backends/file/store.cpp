@@ -177,6 +177,13 @@ caf::expected<entry> file_store::get(const std::string& key, unix_ms now) {
   return e;
 }
 
+bool file_store::damaged_for_good(const std::string& key) const {
+  // What get() answers with the quarantine's error: a restart keeps it, and
+  // no configuration reads the moved file.
+  return !quarantined_.empty() && quarantined_.count(key) != 0
+         && index_.count(key) == 0;
+}
+
 bool file_store::listed_quarantine(const std::string& key) const {
   return unsettled_quarantine(key) && index_.count(key) == 0;
 }

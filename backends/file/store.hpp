@@ -93,6 +93,9 @@ public:
   /// The live indexed keys and the quarantined ones (listed_quarantine),
   /// in key order.
   caf::expected<key_page> list(const list_request& req, unix_ms now) override;
+  /// A quarantined key that no write has replaced yet: its reads answer
+  /// the quarantine's error until it is written or deleted.
+  bool damaged_for_good(const std::string& key) const override;
   /// Checks every condition, then applies every op in memory and logs them
   /// as ONE record: a crash keeps the whole transaction or none of it, and
   /// a failed commit() rolls it back with the rest of its batch.

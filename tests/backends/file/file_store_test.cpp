@@ -499,6 +499,50 @@ TEST_CASE("a key quarantined at start-up is listed") {
   CHECK(code_of(bad.error()) == state_errc::backend_error);
 }
 
+// The shard's walks (its index build, a key rotation) ask this once a read
+// of a key failed: a quarantined value reads as nothing for them (no index
+// entry to read again, no value held under an old key), while a value they
+// could not read for another reason is read again later.
+TEST_CASE("a quarantined key is damaged for good until written or deleted, "
+          "across restarts") {
+  temp_dir dir;
+  auto cfg = file_config_for(dir.path, 1);
+  {
+    auto store = open_store(cfg);
+    REQUIRE(store);
+    REQUIRE(store->put("k", "first"));
+    REQUIRE(store->put("other", "sound"));
+    REQUIRE_FALSE(store->checkpoint_all());
+  }
+  damage(dir.sub("k.val"));
+  {
+    auto store = open_store(cfg);
+    REQUIRE(store);
+    auto& s = store->of("k");
+    CHECK_FALSE(s.damaged_for_good("k")); // not read yet: not known
+    REQUIRE_FALSE(store->get("k"));
+    CHECK(s.damaged_for_good("k"));
+    CHECK_FALSE(s.damaged_for_good("other"));
+    CHECK_FALSE(s.damaged_for_good("absent"));
+  }
+  auto store = open_store(cfg);
+  REQUIRE(store);
+  auto& s = store->of("k");
+  CHECK(s.damaged_for_good("k")); // a restart keeps it
+  SECTION("written") {
+    REQUIRE(s.set(set_request{"k", "second", 0, condition::always()}, 0,
+                  1000));
+    // Reads find the write at once, before its commit.
+    CHECK_FALSE(s.damaged_for_good("k"));
+    REQUIRE_FALSE(s.commit());
+    CHECK_FALSE(s.damaged_for_good("k"));
+  }
+  SECTION("deleted") {
+    REQUIRE(store->remove("k"));
+    CHECK_FALSE(s.damaged_for_good("k"));
+  }
+}
+
 TEST_CASE("a quarantined key is settled by a delete, and a second damaged "
           "file of it does not overwrite the first in quarantine") {
   temp_dir dir;
