@@ -323,8 +323,14 @@ caf::error index_set::problem(const query_request& req) const {
     for (auto& v : cond.values) {
       if (v.is_number && !std::isfinite(v.number))
         return bad(where + ": numbers must be finite");
-      if (!v.is_number && v.text.size() > max_indexed_string_bytes)
-        return bad(where + ": a string of " + std::to_string(v.text.size())
+      // eq of a longer string can match no key: say why rather than
+      // answer nothing. Other operators mean something with it (ne and
+      // nin match every indexed key, a range compares bytewise, an in's
+      // other values may match), and take it as it is.
+      if (cond.what() == query_op::eq && !v.is_number
+          && v.text.size() > max_indexed_string_bytes)
+        return bad(where + ": eq of a string of "
+                   + std::to_string(v.text.size())
                    + " bytes; indexes hold strings of at most "
                    + std::to_string(max_indexed_string_bytes)
                    + " bytes (longer fields are not indexed)");
