@@ -130,7 +130,12 @@ public:
 
   /// Whether retry_unreadable would read now.
   bool unreadable_retry_due(unix_ms now) const {
-    return has_unreadable() && !reading() && now >= next_unreadable_retry_;
+    // A retry further ahead than the longest wait was set before the
+    // system clock stepped back (the shard follows it): due now, or it
+    // would wait out the step as well.
+    return has_unreadable() && !reading()
+           && (now >= next_unreadable_retry_
+               || next_unreadable_retry_ - now > max_unreadable_retry_ms);
   }
 
   /// Once every unreadable_retry_ms: reads up to build_chunk of those keys

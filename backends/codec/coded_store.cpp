@@ -389,7 +389,10 @@ store_stats coded_store::stats() const {
 
 bool coded_store::background_step(unix_ms now) {
   auto& r = *rotation_;
-  if (!r.active || now < r.next_pass_at)
+  // A pass further ahead than the longest wait was set before the system
+  // clock stepped back (the shard follows it): due now.
+  bool stepped_back = r.next_pass_at - now > 10 * rotation_retry_ms;
+  if (!r.active || (now < r.next_pass_at && !stepped_back))
     return false;
   r.last_step_at = now;
   // The keys this shard owns: on DynamoDB list() hands the first shard the

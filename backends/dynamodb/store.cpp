@@ -585,7 +585,9 @@ size_t dynamodb_store::sweep(unix_ms now, std::vector<std::string>*) {
     auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(
                       api_.where().sweep_interval)
                       .count();
-    if (last_sweep_ != 0 && now - last_sweep_ < interval)
+    // A last sweep "after" now: the system clock stepped back since (the
+    // shard follows it): sweep rather than wait out the step.
+    if (last_sweep_ != 0 && now >= last_sweep_ && now - last_sweep_ < interval)
       return 0;
     last_sweep_ = now;
     sweep_ = sweep_position{true, 0, {}};

@@ -467,6 +467,26 @@ std::vector<std::string> pending_keys(shard_indexes& indexes,
 
 } // namespace
 
+TEST_CASE("a retry of unreadable values set before the system clock stepped "
+          "back is due, not the step away") {
+  damaged_store store{20};
+  store.damaged = {"q:1003"};
+  shard_indexes indexes{query_config("memory", 1).indexes, 0, 1, nullptr};
+  CHECK(run_build(indexes, store) == 1);
+  REQUIRE(indexes.unreadable_keys() == 1);
+  unix_ms t = 10'000'000;
+  CHECK(indexes.retry_unreadable(store, t) == false); // next: t + a minute
+  CHECK_FALSE(indexes.unreadable_retry_due(t + 1));
+  // The shard follows the system clock, which went back 90 minutes: the
+  // retry is due now, rather than 90 minutes on.
+  CHECK(indexes.unreadable_retry_due(t - 5'400'000));
+  auto reads = store.batch_reads;
+  CHECK(indexes.retry_unreadable(store, t - 5'400'000) == false);
+  CHECK(store.batch_reads > reads);
+  // And from there, a minute again.
+  CHECK_FALSE(indexes.unreadable_retry_due(t - 5'400'000 + 1));
+}
+
 TEST_CASE("a build goes past values it cannot read: queries are answered, "
           "and those keys are indexed once they can be read") {
   size_t n = shard_indexes::build_chunk + 10;
