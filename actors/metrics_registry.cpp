@@ -400,7 +400,8 @@ std::string metrics_registry::render() const {
   }
   header(out, "state_operation_duration_seconds",
          "Time from a shard taking an operation to answering it: the backend "
-         "call and, for a durable write, its group commit.",
+         "call and, for a durable write, its group commit (a transaction over "
+         "several shards: from its coordinator taking it).",
          "histogram");
   for (auto& [labels, h] : durations_) {
     auto common = "op=\"" + escape(labels.first) + "\",backend=\""

@@ -928,8 +928,7 @@ void apply_locked_part(shard_ptr self, uint32_t part,
                        std::shared_ptr<std::vector<pending_op>> ops,
                        std::shared_ptr<std::vector<prior_entry>> prior,
                        transaction_coordinator coordinator,
-                       caf::typed_response_promise<transaction_reply> rp,
-                       steady::time_point started) {
+                       caf::typed_response_promise<transaction_reply> rp) {
   auto& st = self->state;
   // TTLs count from now, not from the lock: the coordinator may have waited
   // seconds for a busy shard further down the lock order, and a short TTL
@@ -970,7 +969,7 @@ void apply_locked_part(shard_ptr self, uint32_t part,
   st.copies.clear();
   auto part_changes = std::make_shared<std::vector<change_event>>(
     st.changes.take());
-  auto finish = [self, ops, prior, rp, started, applied, part_changes,
+  auto finish = [self, ops, prior, rp, applied, part_changes,
                  err](caf::expected<bool> keep) mutable {
     bool kept = applied && keep && *keep;
     auto& st = self->state;
@@ -1008,7 +1007,8 @@ void apply_locked_part(shard_ptr self, uint32_t part,
       outcome = std::move(keep.error());
     else
       outcome = given_up_for_another_part();
-    record(self, op_kind::transaction, outcome, started);
+    // Not counted here: the coordinator counts the whole transaction once
+    // (txn_done_atom).
     deliver(rp, std::move(outcome));
   };
   self
@@ -1021,10 +1021,10 @@ void apply_locked_part(shard_ptr self, uint32_t part,
 /// Part `part` of a coordinated transaction: checks its conditions, then
 /// waits locked (an awaited request: this shard handles nothing else
 /// meanwhile) for the coordinator to say apply, and again to say keep.
+/// The coordinator counts the transaction in the metrics, not its parts.
 caf::result<transaction_reply>
 lock_for_transaction(shard_ptr self, uint32_t part, transaction_request&& req,
                      transaction_coordinator coordinator) {
-  auto started = steady::now();
   auto& st = self->state;
   if (auto err = transaction_problem(req, limits_of(st.settings)))
     return err;
@@ -1035,10 +1035,8 @@ lock_for_transaction(shard_ptr self, uint32_t part, transaction_request&& req,
   auto ops = std::make_shared<std::vector<pending_op>>(
     pending_ops_of(st, req, now));
   auto checked = check_transaction(*st.store, *ops, now);
-  if (!checked) {
-    record(self, op_kind::transaction, checked, started);
+  if (!checked)
     return std::move(checked.error());
-  }
   auto prior = std::make_shared<std::vector<prior_entry>>(std::move(*checked));
   auto rp = self->make_response_promise<transaction_reply>();
   self
@@ -1046,7 +1044,7 @@ lock_for_transaction(shard_ptr self, uint32_t part, transaction_request&& req,
     .await(
       [=](bool go) mutable {
         if (go)
-          apply_locked_part(self, part, ops, prior, coordinator, rp, started);
+          apply_locked_part(self, part, ops, prior, coordinator, rp);
         else
           rp.deliver(given_up_for_another_part());
       },
@@ -1852,6 +1850,11 @@ shard_actor::behavior_type shard(shard_ptr self,
       -> caf::result<transaction_reply> {
       return lock_for_transaction(self, part, std::move(req),
                                   std::move(coordinator));
+    },
+    [=](txn_done_atom, const caf::error& outcome, caf::timespan took) {
+      std::chrono::duration<double> elapsed = took;
+      self->state.tally.add(op_kind::transaction, code_of(outcome),
+                            elapsed.count());
     },
     [=](list_atom, list_request& req) -> caf::result<key_page> {
       return committed_read<key_page>(

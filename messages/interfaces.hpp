@@ -118,6 +118,10 @@ using shard_actor = state_actor::extend<
   /// the versions of this part once the whole transaction is kept.
   caf::replies_to<txn_lock_atom, uint32_t, transaction_request,
                   transaction_coordinator>::with<transaction_reply>,
+  /// INTERNAL: a coordinated transaction whose first part this shard held
+  /// ended with the answer its client got (none: applied), after `took`
+  /// from the coordinator taking it: counted once here, not by each part.
+  caf::reacts_to<txn_done_atom, caf::error, caf::timespan>,
   /// INTERNAL: the first half of a query over several shards: a page as
   /// this shard's indexes hold it (keys, versions, sort values), neither
   /// confirmed by the backend nor with values, so that a collector reads

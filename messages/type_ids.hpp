@@ -78,6 +78,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(solver_state, caf::first_custom_type_id)
   CAF_ADD_ATOM(solver_state, solver_state, txn_lock_atom, "ss_txlock")
   CAF_ADD_ATOM(solver_state, solver_state, txn_locked_atom, "ss_txlckd")
   CAF_ADD_ATOM(solver_state, solver_state, txn_applied_atom, "ss_txappl")
+  /// To a shard: count a coordinated transaction's outcome in its metrics.
+  CAF_ADD_ATOM(solver_state, solver_state, txn_done_atom, "ss_txdone")
   // -- delete by prefix ----------------------------------------------------------
   CAF_ADD_TYPE_ID(solver_state, (solver_state::delete_prefix_request))
   CAF_ADD_TYPE_ID(solver_state, (solver_state::delete_prefix_result))

@@ -1,6 +1,7 @@
 // The store through its actors (router + shards + ticker + metrics) on the
 // deterministic test coordinator: every operation and error of the protocol.
 
+#include <algorithm>
 #include <set>
 
 #include <caf/typed_actor.hpp>
@@ -342,6 +343,89 @@ TEST_CASE("a transaction over several shards that the store has no room "
   }
   CHECK(tried_before > 0);
   CHECK(tried_after > 0);
+}
+
+namespace {
+
+/// The metrics text after the shards' next tick report.
+std::string metrics_after_tick(deterministic_fixture& f) {
+  f.advance(1s);
+  caf::expected<std::string> text{caf::error{}};
+  auto h = (*f.self)->request(f.store.metrics, caf::infinite, render_atom_v);
+  f.sched->run();
+  std::move(h).receive([&](std::string& s) { text = s; },
+                       [&](caf::error& e) { text = e; });
+  REQUIRE(text);
+  return *text;
+}
+
+/// The state_operations_total line of transactions with `result`.
+std::string transactions(const std::string& result, int n) {
+  return "state_operations_total{op=\"transaction\",backend=\"memory\","
+         "result=\""
+         + result + "\"} " + std::to_string(n) + "\n";
+}
+
+} // namespace
+
+TEST_CASE("a transaction over several shards counts once in the metrics, "
+          "with the answer its client gets") {
+  auto state = deterministic_fixture::default_state();
+  state.max_items = 8;
+  state.sweep_interval = 1s;
+  deterministic_fixture f{state};
+  // Two held keys on every shard: the store is full.
+  std::vector<std::vector<std::string>> held(4);
+  auto all_held = [&] {
+    return std::all_of(held.begin(), held.end(),
+                       [](auto& keys) { return keys.size() == 2; });
+  };
+  for (int i = 0; !all_held(); ++i) {
+    auto key = "state:held:" + std::to_string(i);
+    auto& mine = held[shard_index(key, 4)];
+    if (mine.size() == 2)
+      continue;
+    mine.push_back(key);
+    REQUIRE(f.ask<write_result>(put_atom_v, put(key, "v")));
+  }
+  std::vector<std::string> fresh(4);
+  for (int i = 0; std::count(fresh.begin(), fresh.end(), "") > 0; ++i) {
+    auto key = "state:fresh:" + std::to_string(i);
+    auto& slot = fresh[shard_index(key, 4)];
+    if (slot.empty())
+      slot = key;
+  }
+  // Applied on all four shards.
+  transaction_request ok;
+  for (auto& keys : held)
+    ok.ops.push_back(txn_op::put(keys[0], "changed"));
+  REQUIRE(f.ask<transaction_reply>(transact_atom_v, ok));
+  // A new key on two shards: both refused, the two other parts put back.
+  transaction_request full;
+  for (size_t s = 0; s < 4; ++s)
+    full.ops.push_back(s < 2 ? txn_op::put(fresh[s], "new")
+                             : txn_op::put(held[s][1], "changed"));
+  auto refused = f.ask<transaction_reply>(transact_atom_v, full);
+  REQUIRE_FALSE(refused);
+  CHECK(code(refused.error()) == state_errc::capacity_exceeded);
+  // A condition that fails on the last shard in the lock order.
+  transaction_request stale;
+  for (size_t s = 0; s < 4; ++s)
+    stale.ops.push_back(
+      txn_op::put(held[s][1], "changed",
+                  s == 3 ? condition::matches(987654321) : condition{}));
+  auto mismatch = f.ask<transaction_reply>(transact_atom_v, stale);
+  REQUIRE_FALSE(mismatch);
+  CHECK(code(mismatch.error()) == state_errc::version_mismatch);
+
+  auto text = metrics_after_tick(f);
+  INFO(text);
+  CHECK_THAT(text, Catch::Contains(transactions("ok", 1)));
+  CHECK_THAT(text, Catch::Contains(transactions("capacity_exceeded", 1)));
+  CHECK_THAT(text, Catch::Contains(transactions("version_mismatch", 1)));
+  CHECK_THAT(text, Catch::Contains("state_operation_duration_seconds_count{"
+                                   "op=\"transaction\",backend=\"memory\"} "
+                                   "3\n"));
 }
 
 TEST_CASE("health reports ok for a working backend") {
