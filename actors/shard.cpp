@@ -712,6 +712,14 @@ caf::error invalid(std::string problem) {
   return make_state_error(state_errc::invalid_key, std::move(problem));
 }
 
+/// A condition of a kind no store tests, refused as a transaction's is:
+/// taken as none, it would write blindly where the sender meant a check.
+caf::error unknown_condition(const condition& cond) {
+  return make_state_error(state_errc::bad_request,
+                          "unknown condition kind "
+                            + std::to_string(static_cast<int>(cond.kind)));
+}
+
 // -- key-value operations -------------------------------------------------------
 
 caf::expected<entry> do_get(shard_ptr self, const std::string& key) {
@@ -729,6 +737,8 @@ caf::expected<entry> do_get(shard_ptr self, const std::string& key) {
 caf::error set_problem(shard_ptr self, const set_request& req) {
   if (auto problem = key_problem(req.key); !problem.empty())
     return invalid(problem);
+  if (!req.cond.known())
+    return unknown_condition(req.cond);
   if (req.ttl_ms < default_ttl)
     return make_state_error(state_errc::bad_request,
                             "ttl must not be negative");
@@ -768,10 +778,19 @@ caf::expected<write_result> do_set(shard_ptr self, set_request req) {
   return out;
 }
 
-/// The delete's outcome, not yet counted (see acknowledge).
-caf::expected<bool> do_erase(shard_ptr self, const delete_request& req) {
+/// Why `req` cannot be deleted at all; empty when it can be tried.
+caf::error erase_problem(const delete_request& req) {
   if (auto problem = key_problem(req.key); !problem.empty())
     return invalid(problem);
+  if (!req.cond.known())
+    return unknown_condition(req.cond);
+  return {};
+}
+
+/// The delete's outcome, not yet counted (see acknowledge).
+caf::expected<bool> do_erase(shard_ptr self, const delete_request& req) {
+  if (auto err = erase_problem(req))
+    return err;
   auto& st = self->state;
   auto out = st.store->erase(req, now_of(self));
   owe_expiries(self);
@@ -837,7 +856,7 @@ caf::result<R> write_key(shard_ptr self, set_request&& req) {
 
 caf::result<bool> erase_key(shard_ptr self, delete_request&& req) {
   auto started = steady::now();
-  if (!pipelined(self) || !key_problem(req.key).empty())
+  if (!pipelined(self) || erase_problem(req))
     return acknowledge(self, op_kind::del, started, do_erase(self, req));
   auto rp = self->make_response_promise<bool>();
   pending_op op;

@@ -26,7 +26,7 @@ caf::error op_problem(size_t i, const txn_op& op,
   if (auto problem = key_problem(op.key); !problem.empty())
     return make_state_error(state_errc::invalid_key,
                             op_name(i) + ": " + problem);
-  if (op.cond.kind > condition::if_absent)
+  if (!op.cond.known())
     return make_state_error(state_errc::bad_request,
                             op_name(i) + ": unknown condition");
   if (op.kind == txn_op::erase)

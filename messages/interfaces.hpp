@@ -35,10 +35,12 @@ using state_actor = caf::typed_actor<
   /// The live value of a key and its version; not_found if absent or expired.
   caf::replies_to<get_atom, std::string>::with<entry>,
   /// Writes a value; the new version and whether it created the key, or
-  /// version_mismatch / capacity_exceeded.
+  /// version_mismatch / capacity_exceeded (bad_request for a condition of
+  /// unknown kind).
   caf::replies_to<put_atom, set_request>::with<write_result>,
   /// Removes a key; true if a live value was removed. Absent keys succeed
-  /// unless the condition requires a version (then version_mismatch).
+  /// unless the condition requires a version (then version_mismatch;
+  /// bad_request for a condition of unknown kind).
   caf::replies_to<delete_atom, delete_request>::with<bool>,
   /// One sorted page of the keys under a prefix.
   caf::replies_to<list_atom, list_request>::with<key_page>,

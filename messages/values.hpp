@@ -44,6 +44,11 @@ struct condition {
   static condition always() { return {}; }
   static condition matches(version_t v) { return {if_version, v}; }
   static condition absent() { return {if_absent, 0}; }
+
+  /// False for a kind outside kind_t (a CAF sender's bad value): the stores
+  /// test only if_version and if_absent, so such a condition would make a
+  /// conditional write a blind one. Every write refuses it.
+  bool known() const { return kind <= if_absent; }
 };
 
 template <class Inspector>

@@ -17,6 +17,7 @@
 #include "backends/key_budget.hpp"
 #include "backends/memory/store.hpp"
 #include "backends/plugin.hpp"
+#include "tests/support/damaged_store.hpp"
 #include "tests/support/deterministic_fixture.hpp"
 #include "tests/support/file_test_support.hpp"
 
@@ -134,6 +135,37 @@ TEST_CASE("shard: a stale version or create-only on an existing key is "
   CHECK(*f.ask<bool>(delete_atom_v, delete_request{"state:c:k",
                                                    condition::matches(
                                                      v2->version)}));
+}
+
+TEST_CASE("shard: a set or a delete with a condition of unknown kind is "
+          "refused with bad_request, nothing written") {
+  // Straight to the store, and through a pipelined batch.
+  bool pipelined = GENERATE(false, true);
+  INFO((pipelined ? "pipelined" : "one call per write"));
+  auto store = std::make_unique<testing::damaged_store>();
+  store->pipelined = pipelined;
+  shard_fixture f{0, std::move(store)};
+  auto v = f.ask<write_result>(put_atom_v, put("state:c:k", "one"));
+  REQUIRE(v);
+  // Kind 3 is neither if_version nor if_absent; taken as none, it would be
+  // a blind write of a key whose version the sender meant to check.
+  condition unknown{3, v->version + 1000};
+  auto set = f.ask<write_result>(put_atom_v,
+                                 put("state:c:k", "lost", 0, unknown));
+  REQUIRE_FALSE(set);
+  CHECK(code(set.error()) == state_errc::bad_request);
+  auto create = f.ask<write_result>(put_atom_v,
+                                    put("state:c:new", "lost", 0, unknown));
+  REQUIRE_FALSE(create);
+  CHECK(code(create.error()) == state_errc::bad_request);
+  auto erase = f.ask<bool>(delete_atom_v, delete_request{"state:c:k", unknown});
+  REQUIRE_FALSE(erase);
+  CHECK(code(erase.error()) == state_errc::bad_request);
+  auto kept = f.ask<entry>(get_atom_v, std::string{"state:c:k"});
+  REQUIRE(kept);
+  CHECK(kept->value == "one");
+  CHECK(kept->version == v->version);
+  CHECK_FALSE(f.ask<entry>(get_atom_v, std::string{"state:c:new"}));
 }
 
 TEST_CASE("shard: invalid keys and negative TTLs are refused") {
