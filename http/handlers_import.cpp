@@ -1,11 +1,14 @@
 // POST /v1/import: every line is checked before anything is written (a bad
 // line is 400 naming it, and the store is untouched), then the lines are
 // written in order with a bounded window of writes in flight, each to the
-// key's owner, keeping its absolute expiry.
+// key's owner, keeping its absolute expiry. An expired line is skipped,
+// unless an earlier line of the import wrote its key: that key is deleted,
+// so every key ends as its last line says.
 
 #include "http/handlers.hpp"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <unordered_set>
 
@@ -153,9 +156,10 @@ private:
       }
       if (in_flight_.count(pending_->key))
         break; // resumes when that key's write is back
-      if (!send(*pending_))
+      if (!(pending_removal_ ? send_removal(pending_->key) : send(*pending_)))
         break;
       pending_.reset();
+      pending_removal_ = false;
     }
     finish_if_done();
   }
@@ -177,7 +181,8 @@ private:
 
   /// Reads the next line into pending_ (unless one is waiting there),
   /// passing over at most `skips_left` expired lines (counted down; false
-  /// at 0, with lines perhaps left).
+  /// at 0, with lines perhaps left). An expired line whose key this import
+  /// wrote is not passed over: it is pending_ as a removal of that key.
   bool next_line(size_t& skips_left) {
     if (pending_)
       return true;
@@ -194,9 +199,16 @@ private:
         return false;
       }
       // Already expired: restoring it would only have the sweep delete it.
+      // But the value an earlier line wrote would outlive it: the key is
+      // deleted instead (after that write, as a later line waits for an
+      // earlier one), and ends as its last line says.
       if (pending_->expires_at_ms > 0
           && pending_->expires_at_ms <= unix_now_ms()) {
         ++expired_;
+        if (wrote(pending_->key)) {
+          pending_removal_ = true;
+          return true;
+        }
         pending_.reset();
         --skips_left;
         continue;
@@ -217,32 +229,70 @@ private:
     auto on_result = [self, key](caf::expected<write_result> w) {
       caf::error err = w ? caf::error{} : std::move(w.error());
       self->sink_->next_step([self, key, err = std::move(err)] {
-        self->written(key, err);
+        self->landed(key, err, true);
       });
     };
     auto& owner = owner_of(env_, sr.key);
     if (!env_.bridge.ask<write_result>(owner, on_result, put_atom_v,
-                                       std::move(sr))) {
-      if (in_flight_.empty())
-        failure_ = make_state_error(state_errc::backend_unavailable,
-                                    "too many requests in flight "
-                                    "(http.max_in_flight="
-                                      + std::to_string(
-                                        env_.bridge.max_in_flight())
-                                      + ")");
-      return false;
-    }
+                                       std::move(sr)))
+      return bridge_full();
+    written_.insert(key_hash(key));
     in_flight_.insert(std::move(key));
     return true;
   }
 
-  void written(const std::string& key, const caf::error& err) {
+  /// Sends the removal of `key`, which an earlier line wrote and whose last
+  /// line so far is expired; false when the bridge is full, as send().
+  bool send_removal(const std::string& key) {
+    auto self = shared_from_this();
+    auto on_result = [self, key](caf::expected<bool> removed) {
+      caf::error err = removed ? caf::error{} : std::move(removed.error());
+      self->sink_->next_step([self, key, err = std::move(err)] {
+        self->landed(key, err, false);
+      });
+    };
+    auto& owner = owner_of(env_, key);
+    if (!env_.bridge.ask<bool>(owner, on_result, delete_atom_v,
+                               delete_request{key, condition::always()}))
+      return bridge_full();
+    in_flight_.insert(key);
+    return true;
+  }
+
+  /// The bridge refused a call: false, and 503 when none of ours is out
+  /// (no reply would pump again).
+  bool bridge_full() {
+    if (in_flight_.empty())
+      failure_ = make_state_error(state_errc::backend_unavailable,
+                                  "too many requests in flight "
+                                  "(http.max_in_flight="
+                                    + std::to_string(
+                                      env_.bridge.max_in_flight())
+                                    + ")");
+    return false;
+  }
+
+  /// A write (`imported`: a line's value) or a removal of `key` is back.
+  void landed(const std::string& key, const caf::error& err, bool imported) {
     in_flight_.erase(key);
-    if (!err)
+    if (err) {
+      if (!failure_)
+        failure_ = err;
+    } else if (imported) {
       ++imported_;
-    else if (!failure_)
-      failure_ = err;
+    }
     pump();
+  }
+
+  static size_t key_hash(const std::string& key) {
+    return std::hash<std::string>{}(key);
+  }
+
+  /// True when a line of this import wrote `key` (or one of the same
+  /// hash: about one pair in 2^64, and then a key whose last line so far is
+  /// expired is deleted, as that line says, instead of left as it was).
+  bool wrote(const std::string& key) const {
+    return written_.count(key_hash(key)) != 0;
   }
 
   void finish_if_done() {
@@ -274,8 +324,15 @@ private:
   size_t lines_ = 0;
   /// The next line to write, read but not sent yet.
   std::optional<backup_line> pending_;
-  /// Keys whose write is out.
+  /// pending_ is an expired line whose key an earlier line wrote: its key
+  /// is deleted, not written.
+  bool pending_removal_ = false;
+  /// Keys whose write (or removal) is out.
   std::unordered_set<std::string> in_flight_;
+  /// Hashes of the keys this import wrote: hashes, not keys, so that the
+  /// memory an import holds stays near its body's (a line is a key and a
+  /// value; an entry here is a few words, whatever the key's length).
+  std::unordered_set<size_t> written_;
   caf::error failure_;
   bool done_ = false;
   /// A step that goes on passing over expired lines is due.

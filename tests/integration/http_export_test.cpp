@@ -338,6 +338,30 @@ TEST_CASE("a key named twice in one import ends with its last line") {
   CHECK(svc.stop(SIGTERM) == 0);
 }
 
+TEST_CASE("a key whose last line in an import is expired ends gone, also "
+          "when an earlier line wrote it") {
+  service_process svc{"state:\n  type: memory\n  shards: 2\n"};
+  http_client c{svc.port()};
+  REQUIRE(c.put("/v1/state/d:2", "kept").status == 201);
+  auto r = c.request("POST", "/v1/import",
+                     line("d:1", "Zmlyc3Q=")          // first
+                       + line("d:1", "c2Vjb25k", "1000") // second, expired
+                       + line("d:2", "c2Vjb25k", "1000")
+                       + line("d:3", "Zmlyc3Q=")
+                       + line("d:3", "c2Vjb25k", "1000")
+                       + line("d:3", "dGhpcmQ=")); // third
+  REQUIRE(r.status == 200);
+  CHECK(json_of(r).at("imported").as_int64() == 3);
+  CHECK(json_of(r).at("expired").as_int64() == 3);
+  // The value the earlier line wrote does not outlive the expired one.
+  CHECK(c.get("/v1/state/d:1").status == 404);
+  // A key no line of the import wrote is left as it was.
+  CHECK(c.get("/v1/state/d:2").body == "kept");
+  // A line after the expired one writes the key again.
+  CHECK(c.get("/v1/state/d:3").body == "third");
+  CHECK(svc.stop(SIGTERM) == 0);
+}
+
 TEST_CASE("export and import count in the metrics under their routes") {
   service_process svc{"state:\n  type: memory\n"};
   http_client c{svc.port()};
