@@ -80,7 +80,15 @@ TEST_CASE("a watcher of the front that came before the relay subscribed is "
   auto [w, started] = watch(*s.sys, s.target.hub, log,
                             watch_request{"", false, 0, 0});
   REQUIRE(started);
+  // A watcher of the source, to know when its hub has numbered "early":
+  // a put's answer can come before its change reaches the hub, and a relay
+  // subscribed in between would relay it (seen once under load).
+  auto source_log = std::make_shared<watch_log>();
+  auto source_watch = watch(*s.sys, s.source.hub, source_log,
+                            watch_request{"", false, 0, 0});
+  REQUIRE(source_watch.second);
   REQUIRE(s.put("early")); // before the relay: not relayed
+  REQUIRE(source_log->wait_events(1));
   auto relay = s.relay();
   REQUIRE(log->wait_for([&] { return !log->resyncs.empty(); }));
   CHECK_THAT(log->resyncs.front(),
