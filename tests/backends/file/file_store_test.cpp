@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 #include <fstream>
+#include <initializer_list>
 #include <iterator>
 #include <map>
 #include <random>
@@ -349,6 +350,16 @@ void damage(const std::string& path) {
   f.put('\x7f');
 }
 
+/// Writes each of `keys` ("value") to a store of `cfg` and folds them into
+/// their value files, then closes it: the files a test then damages.
+void write_folded(const state_config& cfg,
+                  std::initializer_list<const char*> keys) {
+  auto store = open_store(cfg);
+  REQUIRE(store);
+  for (auto k : keys)
+    REQUIRE(store->put(k, "value"));
+  REQUIRE_FALSE(store->checkpoint_all());
+}
 TEST_CASE("a corrupt value file at start-up costs its key, not the store: "
           "quarantined, kept, the key answers backend_error until written") {
   temp_dir dir;
@@ -420,13 +431,7 @@ TEST_CASE("a quarantined key is listed in key order, within the page limit, "
   temp_dir dir;
   auto cfg = file_config_for(dir.path, 1);
   cfg.file.cache_items = 0; // every read of a folded value reads its file
-  {
-    auto store = open_store(cfg);
-    REQUIRE(store);
-    for (auto k : {"q:1", "q:2", "q:3", "q:4", "r:1"})
-      REQUIRE(store->put(k, "value"));
-    REQUIRE_FALSE(store->checkpoint_all());
-  }
+  write_folded(cfg, {"q:1", "q:2", "q:3", "q:4", "r:1"});
   damage(dir.sub("q/2.val"));
   auto store = open_store(cfg);
   REQUIRE(store);
@@ -476,13 +481,7 @@ TEST_CASE("a quarantined key is listed in key order, within the page limit, "
 // tree) instead of a read.
 TEST_CASE("a key quarantined at start-up is listed") {
   temp_dir dir;
-  {
-    auto store = open_store(file_config_for(dir.path, 1));
-    REQUIRE(store);
-    for (auto k : {"q:1", "q:2", "q:3"})
-      REQUIRE(store->put(k, "value"));
-    REQUIRE_FALSE(store->checkpoint_all());
-  }
+  write_folded(file_config_for(dir.path, 1), {"q:1", "q:2", "q:3"});
   damage(dir.sub("q/2.val"));
   for (auto& name : root_files(dir.path))
     if (name.rfind("~index-", 0) == 0)
@@ -507,13 +506,7 @@ TEST_CASE("a quarantined key is damaged for good until written or deleted, "
           "across restarts") {
   temp_dir dir;
   auto cfg = file_config_for(dir.path, 1);
-  {
-    auto store = open_store(cfg);
-    REQUIRE(store);
-    REQUIRE(store->put("k", "first"));
-    REQUIRE(store->put("other", "sound"));
-    REQUIRE_FALSE(store->checkpoint_all());
-  }
+  write_folded(cfg, {"k", "other"});
   damage(dir.sub("k.val"));
   {
     auto store = open_store(cfg);
