@@ -63,23 +63,30 @@ caf::error state_store::transact(std::vector<pending_op>& ops, unix_ms now) {
   if (!prior)
     return std::move(prior.error());
   std::vector<prior_entry> applied;
-  for (size_t i = 0; i < ops.size(); ++i) {
-    auto& op = ops[i];
-    // The conditions held a moment ago in this same thread: apply plainly.
-    if (op.kind == pending_op::set) {
-      op.write.cond = condition::always();
-      op.written = set(set_request{op.write}, op.expires_at, now);
-    } else {
-      op.removal.cond = condition::always();
-      op.erased = erase(op.removal, now);
+  // Deletes before sets: the keys of a transaction are distinct, so the
+  // order changes no outcome, but a key it deletes makes room for one it
+  // creates. In request order, [set new, delete old] on a full store was
+  // refused for capacity where [delete old, set new] was applied.
+  for (auto kind : {pending_op::erase, pending_op::set})
+    for (size_t i = 0; i < ops.size(); ++i) {
+      auto& op = ops[i];
+      if (op.kind != kind)
+        continue;
+      // The conditions held a moment ago in this same thread: apply plainly.
+      if (op.kind == pending_op::set) {
+        op.write.cond = condition::always();
+        op.written = set(set_request{op.write}, op.expires_at, now);
+      } else {
+        op.removal.cond = condition::always();
+        op.erased = erase(op.removal, now);
+      }
+      if (auto err = op.failure()) {
+        if (auto stuck = put_back(*this, applied, now))
+          return stuck;
+        return err;
+      }
+      applied.push_back(std::move((*prior)[i]));
     }
-    if (auto err = op.failure()) {
-      if (auto stuck = put_back(*this, applied, now))
-        return stuck;
-      return err;
-    }
-    applied.push_back(std::move((*prior)[i]));
-  }
   return {};
 }
 

@@ -160,11 +160,16 @@ public:
   /// crash keeps all or none). Backends that share their data between
   /// shards (shares_data) are asked with keys of other shards too.
   ///
+  /// A transaction that deletes as many keys as it creates fits a full
+  /// store, whatever the order of its ops: max_items counts the keys it
+  /// adds net.
+  ///
   /// The default checks with get() and applies with set()/erase() in this
-  /// shard's one thread, putting back what it applied when a later op fails
-  /// (capacity_exceeded, io_error): all or nothing for readers of this store,
-  /// but not across a crash, and not for readers that reach the same data
-  /// through another store. Durable and shared backends override it.
+  /// shard's one thread, the erases first (they make room for the sets),
+  /// putting back what it applied when a later op fails (capacity_exceeded,
+  /// io_error): all or nothing for readers of this store, but not across a
+  /// crash, and not for readers that reach the same data through another
+  /// store. Durable and shared backends override it.
   virtual caf::error transact(std::vector<pending_op>& ops, unix_ms now);
 
   /// True when the stores of every shard reach the same data (one Redis

@@ -293,7 +293,6 @@ void file_store::apply_quarantined_erase(const std::string& key,
 void file_store::apply_erase(const std::string& key, version_t version) {
   remember(key);
   put_meta(key, std::nullopt);
-  budget_->give_back();
   cache_.erase(key);
   dirty_[key] = dirty_slot{true, entry{{}, version, 0}};
 }
@@ -356,6 +355,7 @@ caf::expected<bool> file_store::erase(const delete_request& req,
   auto version = ++last_version_;
   log_->encode(pending_, wal_op::erase, req.key, {}, version, 0);
   apply_erase(req.key, version);
+  budget_->give_back();
   return live;
 }
 
@@ -406,15 +406,20 @@ bool file_store::take_new_key(unix_ms now, const spared_keys& spared) {
   return true;
 }
 
-caf::expected<size_t>
+caf::expected<file_store::key_changes>
 file_store::take_new_keys(const std::vector<pending_op>& ops, unix_ms now) {
   auto mark = undo_.size();
   auto noted = expired_by_writes_noted();
   spared_keys spared; // the ops' keys, once a reclaim needs them
-  size_t taken = 0;
+  key_changes changes;
   for (auto& op : ops) {
-    if (op.kind != pending_op::set || index_.count(op.write.key) != 0)
-      continue;
+    bool indexed = index_.count(op.target()) != 0;
+    if (op.kind == pending_op::set && !indexed)
+      ++changes.created;
+    else if (op.kind == pending_op::erase && indexed)
+      ++changes.removed;
+  }
+  for (size_t taken = 0; taken < changes.added(); ++taken)
     if (!budget_->try_take()) {
       if (spared.empty())
         spared = keys_of(ops);
@@ -425,9 +430,7 @@ file_store::take_new_keys(const std::vector<pending_op>& ops, unix_ms now) {
         return capacity_problem(*budget_);
       }
     }
-    ++taken;
-  }
-  return taken;
+  return changes;
 }
 
 caf::error file_store::transact(std::vector<pending_op>& ops, unix_ms now) {
@@ -449,9 +452,9 @@ caf::error file_store::transact(std::vector<pending_op>& ops, unix_ms now) {
     return err;
   auto undo_mark = undo_.size();
   auto noted = expired_by_writes_noted();
-  auto taken = take_new_keys(ops, now);
-  if (!taken)
-    return std::move(taken.error());
+  auto changes = take_new_keys(ops, now);
+  if (!changes)
+    return std::move(changes.error());
   // What the log records, as set() and erase() would one by one: an erase
   // of a key not indexed (nor quarantined) changes nothing and is not
   // logged.
@@ -467,7 +470,7 @@ caf::error file_store::transact(std::vector<pending_op>& ops, unix_ms now) {
   }
   if (!logged.empty())
     if (auto err = log_->encode_txn(pending_, logged)) {
-      budget_->give_back(*taken);
+      budget_->give_back(changes->added());
       undo_since(undo_mark); // the keys it reclaimed
       forget_expired_by_writes_after(noted);
       return err;
@@ -500,6 +503,8 @@ caf::error file_store::transact(std::vector<pending_op>& ops, unix_ms now) {
       op.erased = false;
     }
   }
+  // The room of the keys it removed went to those it created first.
+  budget_->give_back(changes->freed());
   return {};
 }
 

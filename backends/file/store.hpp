@@ -183,14 +183,29 @@ private:
                  version_t version, unix_ms expires_at);
 
   /// Makes a logged erase of the indexed `key` its state in memory,
-  /// undoably, and gives its key back to the budget.
+  /// undoably; the caller gives its key back to the budget.
   void apply_erase(const std::string& key, version_t version);
 
-  /// Takes one key from the budget for each op of `ops` that sets a key not
-  /// indexed yet (take_new_key): all of them, or none and
+  /// How many indexed keys a transaction removes and how many it creates
+  /// (sets of keys not indexed yet).
+  struct key_changes {
+    size_t created = 0;
+    size_t removed = 0;
+
+    /// The keys it adds to the store net (none when it removes at least
+    /// as many as it creates).
+    size_t added() const { return created > removed ? created - removed : 0; }
+    /// The keys it takes out of the store net.
+    size_t freed() const { return removed > created ? removed - created : 0; }
+  };
+
+  /// Takes from the budget the keys `ops` creates beyond those it removes
+  /// (the keys of a transaction are distinct, so each removal makes room
+  /// for one creation, whatever their order), reclaiming keys past their
+  /// expiry where needed (take_new_key): all of them, or none and
   /// capacity_exceeded.
-  caf::expected<size_t> take_new_keys(const std::vector<pending_op>& ops,
-                                      unix_ms now);
+  caf::expected<key_changes> take_new_keys(const std::vector<pending_op>& ops,
+                                           unix_ms now);
 
   /// The keys of a transaction's ops, which no reclaim drops.
   using spared_keys = std::unordered_set<std::string_view>;

@@ -4,6 +4,7 @@
 #include "backends/memory/store.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace solver_state {
 
@@ -51,13 +52,14 @@ memory_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
 }
 
 caf::error memory_store::admit_new_key(unix_ms now) {
-  if (budget_->try_take())
+  if (reuse_released_key() || budget_->try_take())
     return {};
   // Keys past their expiry hold budget until the sweep drops them (a
   // sweep_interval later): they go first. Else a full store evicted a live
   // key (lru) or refused the write (reject) while it held expired ones.
+  // One reclaimed while a transaction is applied keeps its room for it.
   while (reclaim_expired(now))
-    if (budget_->try_take())
+    if (reuse_released_key() || budget_->try_take())
       return {};
   if (eviction_ == eviction_policy::lru) {
     // Evict this shard's least recently used key and reuse its budget
@@ -74,7 +76,8 @@ caf::error memory_store::admit_new_key(unix_ms now) {
         note_evicted(victim->first);
       remove(victim);
     }
-    budget_->take();
+    if (!reuse_released_key())
+      budget_->take();
     return {};
   }
   return make_state_error(state_errc::capacity_exceeded,
@@ -98,6 +101,20 @@ bool memory_store::reclaim_expired(unix_ms now) {
   return false;
 }
 
+void memory_store::release_key() {
+  if (in_transaction_)
+    ++released_in_transaction_;
+  else
+    budget_->give_back();
+}
+
+bool memory_store::reuse_released_key() {
+  if (released_in_transaction_ == 0)
+    return false;
+  --released_in_transaction_;
+  return true;
+}
+
 memory_store::slot_map::iterator memory_store::eviction_victim() {
   auto in_transaction = [this](std::string_view key) {
     return transaction_keys_.count(key) != 0;
@@ -118,7 +135,13 @@ caf::error memory_store::transact(std::vector<pending_op>& ops,
   transaction_keys_.clear();
   for (auto& op : ops)
     transaction_keys_.insert(op.target()); // the ops outlive the call
+  // The default applies the deletes first: the room they free goes to the
+  // keys the transaction creates, and to the deleted keys again when it is
+  // put back.
+  in_transaction_ = true;
   auto err = state_store::transact(ops, now);
+  in_transaction_ = false;
+  budget_->give_back(std::exchange(released_in_transaction_, 0));
   transaction_keys_.clear();
   return err;
 }
@@ -176,7 +199,7 @@ void memory_store::remove(slot_map::iterator it) {
     lru_.erase(it->second.lru_pos);
   bytes_ -= key.size() + data.value.size();
   slots_.erase(it);
-  budget_->give_back();
+  release_key();
 }
 
 caf::expected<bool> memory_store::erase(const delete_request& req,

@@ -60,13 +60,20 @@ private:
   /// The slot of a live key, or nullptr.
   slot* find_live(const std::string& key, unix_ms now);
 
-  /// Makes room for one new key: takes budget, or reclaims a key past its
+  /// Makes room for one new key: reuses the room of a key the transaction
+  /// being applied removed, takes budget, or reclaims a key past its
   /// expiry, or evicts the LRU key.
   caf::error admit_new_key(unix_ms now);
   /// Drops the soonest key due at `now` that the sweep has not reached yet
   /// (not one of the transaction being applied), as a write that meets it
   /// does: an expire event. False when none is due.
   bool reclaim_expired(unix_ms now);
+  /// Gives a removed key's room back to the budget, or, while a
+  /// transaction is applied, keeps it for the keys that transaction creates.
+  void release_key();
+  /// Takes the room of a key the transaction being applied removed; false
+  /// when there is none.
+  bool reuse_released_key();
   /// The least recently used key an admission may evict: not one of the
   /// transaction being applied (end() when there is none).
   slot_map::iterator eviction_victim();
@@ -89,6 +96,13 @@ private:
   /// of each candidate whether it is one, for each key the transaction
   /// creates, and a thousand ops asked one by one cost a second).
   std::unordered_set<std::string_view> transaction_keys_;
+  /// While a transaction is applied, the room of the keys it removed, kept
+  /// for the keys it creates and given back to the budget at its end: the
+  /// shards share the budget, and another one could otherwise take that
+  /// room in between, refusing a transaction that adds no key net, or a
+  /// put-back of the keys it removed.
+  bool in_transaction_ = false;
+  size_t released_in_transaction_ = 0;
   uint64_t bytes_ = 0;
 };
 

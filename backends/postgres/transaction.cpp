@@ -111,39 +111,46 @@ caf::error postgres_store::transaction_steps(std::vector<pending_op>& ops,
                               pg_params{}.text(sorted_hex_keys(ops)));
       !locked)
     return std::move(locked.error());
-  for (auto& op : ops) {
-    auto& cond = condition_of(op);
-    auto s = op.kind == pending_op::set
-               ? set_statement(op.write, op.expires_at, now)
-               : erase_statement(op.removal, now);
-    auto rows = conn_.run(s.name, s.params);
-    if (!rows)
-      return std::move(rows.error());
-    caf::error failure;
-    if (op.kind == pending_op::set) {
-      op.written = set_outcome(cond, *rows);
-      failure = op.failure();
-    } else {
-      op.erased = erase_outcome(cond, *rows);
-      failure = op.failure();
+  // Deletes before sets: the keys of a transaction are distinct, so the
+  // order changes no outcome, but the max_items trigger counts each row
+  // inserted at once, and a full table refused [set new, delete old]
+  // where it applied [delete old, set new].
+  for (auto kind : {pending_op::erase, pending_op::set})
+    for (auto& op : ops) {
+      if (op.kind != kind)
+        continue;
+      auto& cond = condition_of(op);
+      auto s = op.kind == pending_op::set
+                 ? set_statement(op.write, op.expires_at, now)
+                 : erase_statement(op.removal, now);
+      auto rows = conn_.run(s.name, s.params);
+      if (!rows)
+        return std::move(rows.error());
+      caf::error failure;
+      if (op.kind == pending_op::set) {
+        op.written = set_outcome(cond, *rows);
+        failure = op.failure();
+      } else {
+        op.erased = erase_outcome(cond, *rows);
+        failure = op.failure();
+      }
+      if (!failure)
+        continue;
+      if (code_of(failure) != state_errc::version_mismatch)
+        return failure;
+      // Name the key and what it holds, read under the same locks.
+      auto g = get_statement(op.target(), now);
+      auto current = conn_.run(g.name, g.params);
+      if (!current)
+        return std::move(current.error());
+      auto live = get_outcome(*current);
+      if (auto err = transaction_condition_problem(op.target(), cond,
+                                                   live ? *live : entry{}))
+        return err;
+      return make_state_error(state_errc::version_mismatch,
+                              "transaction not applied: key '" + op.target()
+                                + "' does not meet its condition");
     }
-    if (!failure)
-      continue;
-    if (code_of(failure) != state_errc::version_mismatch)
-      return failure;
-    // Name the key and what it holds, read under the same locks.
-    auto g = get_statement(op.target(), now);
-    auto current = conn_.run(g.name, g.params);
-    if (!current)
-      return std::move(current.error());
-    auto live = get_outcome(*current);
-    if (auto err = transaction_condition_problem(op.target(), cond,
-                                                 live ? *live : entry{}))
-      return err;
-    return make_state_error(state_errc::version_mismatch,
-                            "transaction not applied: key '" + op.target()
-                              + "' does not meet its condition");
-  }
   return {};
 }
 

@@ -436,17 +436,23 @@ caf::error rocksdb_store::transact(std::vector<pending_op>& ops,
   if (!prior)
     return std::move(prior.error());
   // What each key holds, expired or not, and the budget for new keys, before
-  // anything is staged: a refusal changes nothing.
+  // anything is staged: a refusal changes nothing. The keys of a
+  // transaction are distinct, so each key it removes makes room for one it
+  // creates: only the keys it adds net need room.
   std::vector<std::optional<stored>> before;
-  size_t new_keys = 0;
+  size_t created = 0, held_removed = 0;
   for (auto& op : ops) {
     auto held = peek(op.target());
     if (!held)
       return std::move(held.error());
     if (op.kind == pending_op::set && !*held)
-      ++new_keys;
+      ++created;
+    else if (op.kind == pending_op::erase && *held)
+      ++held_removed;
     before.push_back(*held);
   }
+  size_t new_keys = created > held_removed ? created - held_removed : 0;
+  size_t freed = held_removed > created ? held_removed - created : 0;
   auto saved = totals_;
   rocksdb::WriteBatch batch;
   // Keys past their expiry removed to make room, never the transaction's
@@ -480,16 +486,13 @@ caf::error rocksdb_store::transact(std::vector<pending_op>& ops,
     }
   }
   std::vector<version_t> versions(ops.size(), 0);
-  size_t removed = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
     auto& op = ops[i];
-    if (op.kind == pending_op::set) {
+    if (op.kind == pending_op::set)
       versions[i] = stage_put(batch, op.write.key, op.write.value,
                               op.expires_at, before[i]);
-    } else if (before[i]) {
+    else if (before[i])
       stage_erase(batch, op.removal.key, *before[i]);
-      ++removed;
-    }
   }
   // One batch: the log holds all of the transaction or none of it.
   if (auto err = write(batch, saved)) {
@@ -497,7 +500,7 @@ caf::error rocksdb_store::transact(std::vector<pending_op>& ops,
     budget_->take(reclaimed.size()); // they are still there
     return err;
   }
-  budget_->give_back(removed);
+  budget_->give_back(freed);
   for (auto& key : reclaimed)
     note_expired_by_write(key);
   for (size_t i = 0; i < ops.size(); ++i) {

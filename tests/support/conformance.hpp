@@ -25,6 +25,9 @@ struct conformance_target {
   /// False for a backend that refuses transactions (it cannot apply one
   /// atomically yet): the suite then checks the refusal instead.
   bool runs_transactions = true;
+  /// False for a backend that refuses state.max_items (it cannot enforce a
+  /// key limit): the capacity checks are then left out.
+  bool enforces_max_items = true;
 };
 
 /// Wall-clock milliseconds now, as the shards stamp writes.

@@ -131,6 +131,51 @@ void check_store_transactions(state_store& s, unix_ms now) {
   }
 }
 
+/// max_items counts the keys a transaction adds net: one that deletes as
+/// many keys as it creates fits a full store whatever the order of its
+/// ops, and one that creates more is refused, changing nothing and keeping
+/// the count exact.
+void check_transaction_capacity(const conformance_target& t) {
+  auto limited = t;
+  limited.config.max_items = 2;
+  limited.config.eviction = eviction_policy::reject;
+  auto store = open_one(limited);
+  auto& s = *store;
+  auto now = wall_now();
+  REQUIRE_FALSE(transact(s, {set_op("fill:cap:a", "a"),
+                             set_op("fill:cap:b", "b")},
+                         now));
+  // Full. The set first, then the delete, and the other way round.
+  auto err = transact(s, {set_op("fill:cap:c", "c"), erase_op("fill:cap:a")},
+                      now);
+  INFO(message_of(err));
+  CHECK_FALSE(err);
+  err = transact(s, {erase_op("fill:cap:b"), set_op("fill:cap:d", "d")}, now);
+  INFO(message_of(err));
+  CHECK_FALSE(err);
+  CHECK(value_of(s, "fill:cap:a", now) == "<absent>");
+  CHECK(value_of(s, "fill:cap:b", now) == "<absent>");
+  CHECK(value_of(s, "fill:cap:c", now) == "c");
+  CHECK(value_of(s, "fill:cap:d", now) == "d");
+  // Two keys created for one deleted: one too many.
+  err = transact(s, {set_op("fill:cap:e", "e"), set_op("fill:cap:f", "f"),
+                     erase_op("fill:cap:c")},
+                 now);
+  CHECK(code_of(err) == state_errc::capacity_exceeded);
+  CHECK(value_of(s, "fill:cap:c", now) == "c");
+  CHECK(value_of(s, "fill:cap:d", now) == "d");
+  CHECK(value_of(s, "fill:cap:e", now) == "<absent>");
+  CHECK(value_of(s, "fill:cap:f", now) == "<absent>");
+  // Still full, no more and no less.
+  CHECK(code_of(transact(s, {set_op("fill:cap:g", "g")}, now))
+        == state_errc::capacity_exceeded);
+  REQUIRE_FALSE(transact(s, {erase_op("fill:cap:d")}, now));
+  CHECK_FALSE(transact(s, {set_op("fill:cap:g", "g")}, now));
+  CHECK(code_of(transact(s, {set_op("fill:cap:h", "h")}, now))
+        == state_errc::capacity_exceeded);
+  store->close();
+}
+
 /// Accounts for the bank test: all in one placement group (one shard), or
 /// spread over the shards.
 std::vector<std::string> accounts(bool one_group, size_t shards) {
@@ -430,6 +475,11 @@ void run_transaction_conformance(const conformance_target& t) {
   }
   SECTION("transactions, actor level") {
     check_actor_transactions(t);
+  }
+  if (t.enforces_max_items) {
+    SECTION("a transaction needs room for the keys it adds net") {
+      check_transaction_capacity(t);
+    }
   }
 }
 

@@ -1235,6 +1235,20 @@ TEST_CASE("a new key in a full store reclaims a key past its expiry that "
     CHECK(s.list(list_request{"", "", 0}, 2500)->keys
           == keys{"keep", "n1", "n2"});
   }
+  SECTION("a transaction that deletes a key reclaims only for the keys it "
+          "adds net") {
+    // Deleting "keep" frees one key for the three it creates: two more
+    // are needed, and the two past their expiry give them.
+    std::vector<pending_op> ops{txn_put("n1", "v"), txn_put("n2", "v"),
+                                txn_put("n3", "v"), txn_erase("keep")};
+    auto err = s.transact(ops, 2500);
+    INFO(message_of(err));
+    REQUIRE_FALSE(err);
+    REQUIRE_FALSE(s.commit());
+    CHECK(s.take_expired_by_writes() == keys{"t1", "t2"});
+    CHECK(s.list(list_request{"", "", 0}, 2500)->keys
+          == keys{"n1", "n2", "n3"});
+  }
 }
 
 TEST_CASE("a commit's wait for a lagging fold grows with the log from "

@@ -87,6 +87,37 @@ TEST_CASE("a new key in a full store first reclaims a key past its expiry "
   }
 }
 
+TEST_CASE("a transaction that deletes a key reclaims keys past their expiry "
+          "only for the keys it adds net") {
+  using keys = std::vector<std::string>;
+  auto budget = std::make_shared<key_budget>(3);
+  memory_store s{budget, eviction_policy::reject, 0};
+  REQUIRE(s.set(put("keep", "v"), 0, 0));
+  REQUIRE(s.set(put("t1", "v"), 1000, 0));
+  REQUIRE(s.set(put("t2", "v"), 1000, 0));
+  // Deleting "keep" frees one key for the three it creates: the two past
+  // their expiry give the others.
+  std::vector<pending_op> ops(4);
+  for (size_t i = 0; i < 3; ++i) {
+    ops[i].kind = pending_op::set;
+    ops[i].write = put("n" + std::to_string(i + 1), "v");
+  }
+  ops[3].kind = pending_op::erase;
+  ops[3].removal = delete_request{"keep", condition::always()};
+  auto err = s.transact(ops, 1500);
+  INFO(message_of(err));
+  REQUIRE_FALSE(err);
+  CHECK(s.take_expired_by_writes() == keys{"t1", "t2"});
+  CHECK(s.list(list_request{"", "", 0}, 1500)->keys
+        == keys{"n1", "n2", "n3"});
+  CHECK(budget->used() == 3);
+  // Full of live keys: one more is refused, and the count stays exact.
+  auto full = s.set(put("n4", "v"), 0, 1500);
+  REQUIRE_FALSE(full);
+  CHECK(code_of(full.error()) == state_errc::capacity_exceeded);
+  CHECK(budget->used() == 3);
+}
+
 TEST_CASE("a transaction's new key does not reclaim one the transaction "
           "wrote past its expiry") {
   // Its expire event would come before the put the transaction answers:

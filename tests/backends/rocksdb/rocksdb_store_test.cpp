@@ -299,6 +299,23 @@ TEST_CASE("rocksdb: a new key in a full store reclaims a key past its expiry "
     CHECK(s.take_expired_by_writes() == keys{"t1", "t2"});
     CHECK(ops[0].written->created);
   }
+  SECTION("a transaction that deletes a key reclaims only for the keys it "
+          "adds net") {
+    // Deleting "keep" frees one key for the three it creates: two more
+    // are needed, and the two past their expiry give them.
+    pending_op gone;
+    gone.kind = pending_op::erase;
+    gone.removal = delete_request{"keep", condition::always()};
+    std::vector<pending_op> ops{set_op("n1"), set_op("n2"), set_op("n3"),
+                                gone};
+    auto err = s.transact(ops, 2500);
+    INFO(message_of(err));
+    REQUIRE_FALSE(err);
+    REQUIRE_FALSE(s.commit());
+    CHECK(s.take_expired_by_writes() == keys{"t1", "t2"});
+    CHECK(ops[3].erased == true);
+    CHECK_FALSE(store.get("keep", 2500));
+  }
   CHECK(s.stats().keys == 3);
   CHECK(s.list(list_request{"", "", 0}, 2500)->keys.size() == 3);
   CHECK(s.sweep(2500) == 0); // nothing left past its expiry
