@@ -9,6 +9,7 @@
 
 #include "messages/keys.hpp"
 #include "util/base64.hpp"
+#include "util/exact_json.hpp"
 
 namespace solver_state::gateway {
 
@@ -139,13 +140,10 @@ void append_backup_line(std::string& out, std::string_view key,
 std::optional<backup_line> parse_backup_line(std::string_view line,
                                              size_t max_value_bytes,
                                              std::string& problem) {
-  json::error_code ec;
-  auto doc = json::parse(json::string_view{line.data(), line.size()}, ec);
-  if (ec) {
-    problem = "malformed JSON: " + ec.message();
+  auto doc = parse_json_request(line, problem);
+  if (!doc)
     return std::nullopt;
-  }
-  auto* obj = doc.if_object();
+  auto* obj = doc->if_object();
   if (!obj) {
     problem = "not a JSON object";
     return std::nullopt;

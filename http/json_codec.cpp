@@ -9,6 +9,7 @@
 #include "http/etag.hpp"
 #include "http/json_keys.hpp"
 #include "util/base64.hpp"
+#include "util/exact_json.hpp"
 
 namespace solver_state::gateway {
 
@@ -70,13 +71,10 @@ std::string deleted_body(uint64_t deleted) {
 std::optional<std::vector<std::string>>
 parse_batch_keys(std::string_view body, std::string& problem,
                  size_t max_keys) {
-  json::error_code ec;
-  auto doc = json::parse(json::string_view{body.data(), body.size()}, ec);
-  if (ec) {
-    problem = "malformed JSON: " + ec.message();
+  auto doc = parse_json_request(body, problem);
+  if (!doc)
     return std::nullopt;
-  }
-  auto* obj = doc.if_object();
+  auto* obj = doc->if_object();
   auto* keys = obj ? obj->if_contains("keys") : nullptr;
   auto* arr = keys ? keys->if_array() : nullptr;
   if (!arr) {

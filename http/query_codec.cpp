@@ -141,15 +141,12 @@ bool read_order(const json::value& in, query_request& out,
 
 std::optional<query_request> parse_query(std::string_view body,
                                          std::string& problem) {
-  json::error_code ec;
   // Numbers as the indexes read them from values (exact_json.hpp): an
   // "eq" names the field's double, not a neighbour.
-  auto doc = parse_json_exact(body, ec);
-  if (ec) {
-    problem = "body is not JSON: " + ec.message();
+  auto doc = parse_json_request(body, problem);
+  if (!doc)
     return std::nullopt;
-  }
-  auto* obj = doc.if_object();
+  auto* obj = doc->if_object();
   if (!obj) {
     problem = "body must be a JSON object";
     return std::nullopt;

@@ -7,6 +7,7 @@
 #include "http/etag.hpp"
 #include "http/backup_line.hpp"
 #include "util/base64.hpp"
+#include "util/exact_json.hpp"
 
 namespace solver_state::gateway {
 
@@ -109,13 +110,10 @@ bool read_op(size_t i, const json::object& in, txn_op& op,
 std::optional<transaction_request>
 parse_transaction(std::string_view body, std::string& problem,
                   size_t max_ops) {
-  json::error_code ec;
-  auto doc = json::parse(json::string_view{body.data(), body.size()}, ec);
-  if (ec) {
-    problem = "malformed JSON: " + ec.message();
+  auto doc = parse_json_request(body, problem);
+  if (!doc)
     return std::nullopt;
-  }
-  auto* obj = doc.if_object();
+  auto* obj = doc->if_object();
   auto* ops = obj ? obj->if_contains("operations") : nullptr;
   auto* arr = ops ? ops->if_array() : nullptr;
   if (!arr || obj->size() != 1) {

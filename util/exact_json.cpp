@@ -3,6 +3,8 @@
 #include <charconv>
 #include <string>
 #include <system_error>
+#include <unordered_set>
+#include <vector>
 
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/value_stack.hpp>
@@ -24,12 +26,30 @@ struct exact_handler {
   json::value_stack st;
   std::string number; // the parts of a number cut by the end of a buffer
 
+  /// With refuse_duplicates, the member names of each object open, the
+  /// innermost last (sets kept for reuse: `open` are in use), and the name
+  /// met twice.
+  bool refuse_duplicates = false;
+  std::vector<std::unordered_set<std::string>> names;
+  std::size_t open = 0;
+  std::string key; // the parts of a key cut by the end of a buffer
+  std::string duplicate;
+
   explicit exact_handler(json::storage_ptr sp) { st.reset(std::move(sp)); }
 
   bool on_document_begin(json::error_code&) { return true; }
   bool on_document_end(json::error_code&) { return true; }
-  bool on_object_begin(json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) {
+    if (refuse_duplicates) {
+      if (open == names.size())
+        names.emplace_back();
+      names[open++].clear();
+    }
+    return true;
+  }
   bool on_object_end(std::size_t n, json::error_code&) {
+    if (refuse_duplicates)
+      --open;
     st.push_object(n);
     return true;
   }
@@ -39,10 +59,21 @@ struct exact_handler {
     return true;
   }
   bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
+    if (refuse_duplicates)
+      key.append(s.data(), s.size());
     st.push_chars(s);
     return true;
   }
-  bool on_key(json::string_view s, std::size_t, json::error_code&) {
+  bool on_key(json::string_view s, std::size_t, json::error_code& ec) {
+    if (refuse_duplicates) {
+      key.append(s.data(), s.size());
+      if (!names[open - 1].insert(key).second) {
+        duplicate = std::move(key);
+        ec = json::error::syntax;
+        return false;
+      }
+      key.clear();
+    }
     st.push_key(s);
     return true;
   }
@@ -95,10 +126,10 @@ struct exact_handler {
 
 } // namespace
 
-json::value parse_json_exact(std::string_view text, json::error_code& ec,
-                             json::storage_ptr sp,
-                             const json::parse_options& opt) {
-  json::basic_parser<exact_handler> p{opt, std::move(sp)};
+namespace {
+
+json::value parse_with(json::basic_parser<exact_handler>& p,
+                       std::string_view text, json::error_code& ec) {
   auto n = p.write_some(false, text.data(), text.size(), ec);
   if (ec)
     return nullptr;
@@ -107,6 +138,33 @@ json::value parse_json_exact(std::string_view text, json::error_code& ec,
     return nullptr;
   }
   return p.handler().st.release();
+}
+
+} // namespace
+
+json::value parse_json_exact(std::string_view text, json::error_code& ec,
+                             json::storage_ptr sp,
+                             const json::parse_options& opt) {
+  json::basic_parser<exact_handler> p{opt, std::move(sp)};
+  return parse_with(p, text, ec);
+}
+
+std::optional<json::value> parse_json_request(std::string_view text,
+                                              std::string& problem) {
+  json::basic_parser<exact_handler> p{json::parse_options{},
+                                      json::storage_ptr{}};
+  p.handler().refuse_duplicates = true;
+  json::error_code ec;
+  auto doc = parse_with(p, text, ec);
+  if (auto& name = p.handler().duplicate; !name.empty()) {
+    problem = "member \"" + name + "\" appears twice in one object";
+    return std::nullopt;
+  }
+  if (ec) {
+    problem = "malformed JSON: " + ec.message();
+    return std::nullopt;
+  }
+  return doc;
 }
 
 } // namespace solver_state

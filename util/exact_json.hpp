@@ -10,6 +10,8 @@
 // numbers meet indexed fields (a query's body, the indexes' fallback
 // reading, the CLI's conditions) is read here.
 
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include <boost/json/parse_options.hpp>
@@ -25,5 +27,14 @@ boost::json::value parse_json_exact(std::string_view text,
                                     boost::json::error_code& ec,
                                     boost::json::storage_ptr sp = {},
                                     const boost::json::parse_options& opt = {});
+
+/// As parse_json_exact, for a request's body or an import line, with
+/// `problem` saying what is wrong when it is refused (nullopt): not JSON
+/// ("malformed JSON: ..."), or an object naming a member twice. Boost.JSON
+/// keeps the last of them, so a second "expires_at_ms" silently replaced
+/// the first, and which one the sender meant is unknowable. Stored values
+/// are read leniently (parse_json_exact).
+std::optional<boost::json::value> parse_json_request(std::string_view text,
+                                                     std::string& problem);
 
 } // namespace solver_state
