@@ -168,10 +168,42 @@ std::string_view coded_store::backend_name() const {
   return inner_->backend_name();
 }
 
+namespace {
+
+/// Whether an entry a backend read with version 0 holds anything. Version 0
+/// is "no value" (an absent key in a batch read), and no backend writes a
+/// value at it; one that holds bytes or an expiry was put there by
+/// something else (another writer of a shared backend, damage).
+bool holds_anything(const entry& e) {
+  return !e.value.empty() || e.expires_at_ms != 0;
+}
+
+/// Why a value at version 0 is not served: taken for absent by some paths
+/// and for a value by others, it must not pass any of them undecoded (under
+/// require_encrypted, plaintext would be served).
+std::string versionless_reason() {
+  return "it is stored at version 0, which this service never writes "
+         "(another writer of the backend, or damage)";
+}
+
+caf::error versionless(const std::string& key) {
+  return make_value_error("key '" + key + "': cannot restore its stored "
+                          "value: " + versionless_reason());
+}
+
+} // namespace
+
+caf::error coded_store::decode_read(const std::string& key, entry& e) {
+  // Every successful read is decoded: none passes through as it is stored.
+  if (!e.found())
+    return versionless(key);
+  return decode_value(key, e.value);
+}
+
 caf::expected<entry> coded_store::get(const std::string& key, unix_ms now) {
   auto e = inner_->get(key, now);
   if (e)
-    if (auto err = decode_value(key, e->value))
+    if (auto err = decode_read(key, *e))
       return err;
   return e;
 }
@@ -203,10 +235,15 @@ coded_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
   auto got = inner_->batch_get(keys, now);
   if (!got)
     return got;
-  for (size_t i = 0; i < got->size(); ++i)
-    if ((*got)[i].found())
-      if (auto err = decode_value(keys[i], (*got)[i].value))
-        return err;
+  for (size_t i = 0; i < got->size(); ++i) {
+    auto& e = (*got)[i];
+    // Version 0 is an absent key, unless it holds something: then a value
+    // error, which read_readable() narrows to its key.
+    if (!e.found() && !holds_anything(e))
+      continue;
+    if (auto err = decode_read(keys[i], e))
+      return err;
+  }
   return got;
 }
 
@@ -243,8 +280,8 @@ void coded_store::apply(std::vector<pending_op>& ops, unix_ms now) {
       ops[sent[j]] = std::move(batch[j]);
   }
   for (auto& op : ops)
-    if (op.kind == pending_op::get && op.got && op.got->found())
-      if (auto err = decode_value(op.key, op.got->value))
+    if (op.kind == pending_op::get && op.got)
+      if (auto err = decode_read(op.key, *op.got))
         op.got = err;
 }
 
@@ -453,8 +490,12 @@ void coded_store::rewrite(const std::vector<std::string>& keys,
   std::vector<size_t> key_of_op; // apply may move the ops' keys out
   for (size_t i = 0; i < keys.size(); ++i) {
     auto& e = got[i];
-    if (!e.found())
+    if (!e.found()) {
+      // No key reads it (get() refuses it), so it holds no key back.
+      if (holds_anything(e))
+        r.found_damaged("key " + keys[i] + ": " + versionless_reason());
       continue;
+    }
     if (codec_.current(e.value)) {
       // Nothing to move; but one altered at rest answers an error like
       // any other, and is counted as one (the walk reads it anyway; the

@@ -110,6 +110,9 @@ private:
 
   caf::error encode_value(const std::string& key, std::string& value);
   caf::error decode_value(const std::string& key, std::string& value);
+  /// Decodes an entry the backend read successfully; a value error for one
+  /// at version 0, which no backend writes.
+  caf::error decode_read(const std::string& key, entry& e);
   std::vector<entry> read_chunk(const std::vector<std::string>& keys,
                                 unix_ms now);
   void rewrite(const std::vector<std::string>& keys, std::vector<entry>& got,

@@ -49,11 +49,12 @@ std::string encode_record(std::string_view value, version_t version,
 }
 
 std::optional<entry> decode_record(std::string_view bytes) {
-  if (bytes.size() < record_header || bytes[0] != record_format)
+  auto head = decode_head(bytes);
+  if (!head)
     return std::nullopt;
   entry e;
-  e.version = get_le64(bytes.substr(1));
-  e.expires_at_ms = static_cast<unix_ms>(get_le64(bytes.substr(9)));
+  e.version = head->version;
+  e.expires_at_ms = head->expires_at;
   e.value.assign(bytes.substr(record_header));
   return e;
 }
@@ -61,7 +62,14 @@ std::optional<entry> decode_record(std::string_view bytes) {
 std::optional<record_head> decode_head(std::string_view bytes) {
   if (bytes.size() < record_header || bytes[0] != record_format)
     return std::nullopt;
-  return record_head{get_le64(bytes.substr(1)),
+  // Every version this store writes is 1 or more (0 is "no value" to every
+  // reader above): a record at 0 was put there by something else, and read
+  // as a value it would be taken for an absent key by some paths and
+  // served, undecoded, by others.
+  auto version = get_le64(bytes.substr(1));
+  if (version == 0)
+    return std::nullopt;
+  return record_head{version,
                      static_cast<unix_ms>(get_le64(bytes.substr(9))),
                      bytes.size() - record_header};
 }

@@ -39,7 +39,7 @@ std::string encode_record(std::string_view value, version_t version,
                           unix_ms expires_at);
 
 /// The entry a record holds; nullopt when it is not a record this version
-/// wrote (the caller reports corruption).
+/// wrote, one at version 0 included (the caller reports corruption).
 std::optional<entry> decode_record(std::string_view bytes);
 
 /// What a record says about its value, without copying it.

@@ -14,6 +14,8 @@
 #include "backends/codec/coded_store.hpp"
 #include "backends/file/index_file.hpp"
 #include "backends/file/value.hpp"
+#include "backends/memory/store.hpp"
+#include "backends/readable_batch.hpp"
 #include "backends/plugin.hpp"
 #include "messages/errors.hpp"
 #include "tests/support/file_test_support.hpp"
@@ -648,4 +650,111 @@ TEST_CASE("rotation: rewrites a failed commit took back keep the gauge above "
     CHECK(rotating.store->stats().reencrypt_pending == 0);
   }
   CHECK(key_ids_at_rest(base) == std::map<std::string, int>{{"k2", key_count}});
+}
+
+namespace {
+
+/// A memory store in which some keys read back at version 0 with the bytes
+/// planted for them, as a row or an item another writer of a shared
+/// PostgreSQL, Redis or DynamoDB put there would (a version this service
+/// never writes).
+class versionless_store : public state_store {
+public:
+  std::map<std::string, std::string> planted;
+
+  std::string_view backend_name() const override { return "memory"; }
+  caf::expected<entry> get(const std::string& key, unix_ms t) override {
+    if (auto it = planted.find(key); it != planted.end())
+      return entry{it->second, 0, 0};
+    return inner_.get(key, t);
+  }
+  caf::expected<write_result> set(set_request&& req, unix_ms expires_at,
+                                  unix_ms t) override {
+    planted.erase(req.key);
+    return inner_.set(std::move(req), expires_at, t);
+  }
+  caf::expected<bool> erase(const delete_request& req, unix_ms t) override {
+    planted.erase(req.key);
+    return inner_.erase(req, t);
+  }
+  caf::expected<key_page> list(const list_request& req, unix_ms t) override {
+    return inner_.list(req, t); // planted keys are listed: plant() writes them
+  }
+
+  /// Lists `key`, and makes its reads answer `bytes` at version 0.
+  void plant(const std::string& key, std::string bytes) {
+    REQUIRE(inner_.set(set_request{key, "x", 0, condition::always()}, 0, 1));
+    planted[key] = std::move(bytes);
+  }
+
+private:
+  std::shared_ptr<key_budget> budget_ = std::make_shared<key_budget>(0);
+  memory_store inner_{budget_, eviction_policy::reject, 0};
+};
+
+} // namespace
+
+TEST_CASE("a value a backend holds at version 0 is never served as it is "
+          "stored, and the walk counts it as damaged") {
+  key_files files;
+  files.hex_key("k1");
+  auto cfg = file_config_for("/nonexistent", 1);
+  cfg.compression.type = compression_type::zstd;
+  cfg.compression.min_bytes = 16;
+  cfg.encryption.keys.push_back({"k1", files.dir() + "/k1.key"});
+  cfg.encryption.primary = "k1";
+  cfg.encryption.require_encrypted = true;
+  // A frame that is only compressed, as a writer without the key makes.
+  value_codec compressing{cfg.compression, nullptr, cfg.max_value_bytes};
+  const std::string long_value(2000, 'z');
+  auto frame = compressing.encode("order:z", long_value);
+  REQUIRE(frame);
+  REQUIRE(inspect_stored(*frame).compressed);
+  auto raw = std::make_unique<versionless_store>();
+  auto& backend = *raw;
+  store_list stores;
+  stores.push_back(std::move(raw));
+  REQUIRE_FALSE(wrap_in_codecs(stores, cfg));
+  auto& store = *stores.front();
+  REQUIRE(store.set(set_request{"order:a", value_of(1), 0,
+                                condition::always()},
+                    0, now));
+  backend.plant("order:p", R"({"secret":"planted in plaintext"})");
+  backend.plant("order:z", *frame);
+  for (auto* key : {"order:p", "order:z"}) {
+    INFO(key);
+    auto got = store.get(key, now);
+    REQUIRE_FALSE(got);
+    CHECK(is_value_error(got.error()));
+    CHECK_THAT(message_of(got.error()),
+               Catch::Contains(key) && Catch::Contains("version 0"));
+    // As a pipelining shard reads (apply), and as a walk does (batch_get).
+    std::vector<pending_op> ops(1);
+    ops[0].kind = pending_op::get;
+    ops[0].key = key;
+    store.apply(ops, now);
+    REQUIRE_FALSE(ops[0].got);
+    CHECK(is_value_error(ops[0].got.error()));
+    auto batch = store.batch_get({"order:a", key}, now);
+    REQUIRE_FALSE(batch);
+    CHECK(is_value_error(batch.error()));
+  }
+  // A walk over them goes past each, with its reason; the others are read.
+  auto read = read_readable(store, {"order:a", "order:p", "order:z", "no"},
+                            now);
+  REQUIRE(read);
+  CHECK(read->unreadable == std::vector<size_t>{1, 2});
+  CHECK(read->entries[0].value == value_of(1));
+  CHECK_FALSE(read->entries[3].found());
+  // No key will read them: they hold none back, and are counted.
+  while (store.background_step(now)) {
+  }
+  auto stats = store.stats();
+  CHECK(stats.reencrypt_pending == 0);
+  CHECK(stats.undecryptable == 2);
+  // A client's write replaces one.
+  REQUIRE(store.set(set_request{"order:p", value_of(2), 0,
+                                condition::always()},
+                    0, now));
+  CHECK(store.get("order:p", now)->value == value_of(2));
 }

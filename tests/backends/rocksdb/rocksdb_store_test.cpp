@@ -21,11 +21,13 @@
 #include <rocksdb/perf_context.h>
 #include <rocksdb/perf_level.h>
 
+#include "backends/codec/coded_store.hpp"
 #include "backends/compiled_plugins.hpp"
 #include "backends/rocksdb/record.hpp"
 #include "backends/rocksdb/store.hpp"
 #include "messages/errors.hpp"
 #include "tests/support/file_test_support.hpp"
+#include "tests/support/key_files.hpp"
 
 using namespace solver_state;
 using namespace solver_state::testing;
@@ -908,4 +910,47 @@ TEST_CASE("rocksdb: each sweep step starts past the entries earlier steps "
   std::vector<std::string> names;
   CHECK(s.sweep(100, &names) == 1);
   CHECK(names == std::vector<std::string>{"early"});
+}
+
+TEST_CASE("rocksdb: a record at version 0 is damaged: never served, even "
+          "through the codec") {
+  temp_dir dir;
+  auto path = dir.sub("db");
+  key_files files;
+  files.hex_key("k1");
+  {
+    auto store = must_open(path, 1);
+    REQUIRE(store.put("a", "1"));
+    close_all(store);
+  }
+  // Plaintext in a well-formed record but for its version, which this
+  // store never writes: another program's, or damage.
+  const std::string secret = R"({"secret":"planted in plaintext"})";
+  write_raw(path, {{"p", rocks::encode_record(secret, 0, 0)}});
+  auto cfg = rocksdb_config_for(path, 1);
+  cfg.encryption.keys.push_back({"k1", files.dir() + "/k1.key"});
+  cfg.encryption.primary = "k1";
+  cfg.encryption.require_encrypted = true;
+  auto store = open_rocksdb(cfg);
+  REQUIRE(store);
+  auto& raw = *store->stores[0];
+  auto got = raw.get("p", 1000);
+  REQUIRE_FALSE(got);
+  CHECK(is_value_error(got.error()));
+  CHECK(message_of(got.error()).find("'p' is damaged") != std::string::npos);
+  auto page = raw.list(list_request{"", "", 0}, 1000);
+  REQUIRE(page);
+  CHECK(page->keys == std::vector<std::string>{"a", "p"});
+  // Read as the shard reads it, through the codec, in a batch of reads.
+  REQUIRE_FALSE(wrap_in_codecs(store->stores, cfg));
+  std::vector<pending_op> ops(1);
+  ops[0].kind = pending_op::get;
+  ops[0].key = "p";
+  store->stores[0]->apply(ops, 1000);
+  REQUIRE_FALSE(ops[0].got);
+  CHECK(is_value_error(ops[0].got.error()));
+  // A write replaces it.
+  REQUIRE(store->put("p", "repaired"));
+  CHECK(store->get("p")->value == "repaired");
+  close_all(*store);
 }
