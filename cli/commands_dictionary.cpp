@@ -5,6 +5,7 @@
 // a temporary name, then renamed.
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -69,14 +70,20 @@ failure write_failure(const std::string& path) {
           "cannot write " + path + ": " + std::strerror(errno)};
 }
 
-/// Writes `bytes` to `path` through a temporary file, synced and renamed.
+/// Writes `bytes` to `path` through a temporary file, synced and renamed,
+/// readable by its owner only: a dictionary holds fragments of the values
+/// it was trained on in plaintext (hex runs packed two digits to a byte,
+/// which unpacks), and the service refuses one that others may read when
+/// it encrypts.
 maybe_failure write_file(const std::string& path, const std::string& bytes) {
   auto tmp = path + ".partial";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0)
     return write_failure(tmp);
-  bool ok = ::write(fd, bytes.data(), bytes.size())
-              == static_cast<ssize_t>(bytes.size())
+  // A .partial left by an earlier run keeps its mode through O_TRUNC.
+  bool ok = ::fchmod(fd, 0600) == 0
+            && ::write(fd, bytes.data(), bytes.size())
+                 == static_cast<ssize_t>(bytes.size())
             && ::fsync(fd) == 0;
   ::close(fd);
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {

@@ -97,7 +97,10 @@ struct codec_parts {
 caf::error open_codec_parts(const state_config& cfg, codec_parts& out) {
   if (auto err = open_key_ring(cfg, out.ring))
     return err;
-  auto dictionaries = zstd_dictionaries::load(cfg.compression);
+  // With encryption on, a dictionary others may read would give away what
+  // the values it was trained on share.
+  auto dictionaries = zstd_dictionaries::load(cfg.compression,
+                                              cfg.encryption.enabled());
   if (!dictionaries)
     return std::move(dictionaries.error());
   out.dictionaries = std::move(*dictionaries);

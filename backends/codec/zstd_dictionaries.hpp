@@ -32,9 +32,12 @@ class zstd_dictionaries {
 public:
   /// Reads every file of `cfg.dictionaries` (none: nullptr). Refuses, naming
   /// the field: an unreadable file, one that is no zstd dictionary (the
-  /// format `zstd --train` and train-dictionary write), two with one id.
+  /// format `zstd --train` and train-dictionary write), two with one id,
+  /// and when `private_only` (values are encrypted) a file that group or
+  /// others may access: a dictionary holds fragments of the values it was
+  /// trained on, in plaintext.
   static caf::expected<std::shared_ptr<const zstd_dictionaries>>
-  load(const compression_config& cfg);
+  load(const compression_config& cfg, bool private_only = false);
 
   zstd_dictionaries(const zstd_dictionaries&) = delete;
   zstd_dictionaries& operator=(const zstd_dictionaries&) = delete;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -770,10 +771,19 @@ TEST_CASE("train-dictionary trains a zstd dictionary on the values under a "
               == 201);
     }
     REQUIRE(http.put("/v1/state/other:x", "not an order").status == 201);
+    // One left by an interrupted run: its mode does not carry over.
+    {
+      std::ofstream{dict + ".partial"} << "stale";
+      REQUIRE(::chmod((dict + ".partial").c_str(), 0644) == 0);
+    }
     auto trained = cli(s, {"train-dictionary", "order:eip7683:", "-o", dict,
                            "--samples", "500"});
     INFO(trained.err);
     REQUIRE(trained.exit_code == 0);
+    // It holds fragments of the values: its owner's alone.
+    struct stat st {};
+    REQUIRE(::stat(dict.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
     CHECK(trained.out.find("trained a ") == 0);
     CHECK(trained.out.find("from 500 values") != std::string::npos);
     // Nothing to train on: an error, and no file.

@@ -9,6 +9,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
+#include "backends/codec/coded_store.hpp"
 #include "backends/codec/key_ring.hpp"
 #include "backends/codec/value_codec.hpp"
 #include "backends/codec/zstd_dictionaries.hpp"
@@ -166,4 +169,33 @@ TEST_CASE("a file that is no dictionary, a missing file and two "
   auto empty = zstd_dictionaries::load(none);
   REQUIRE(empty);
   CHECK(*empty == nullptr);
+}
+
+TEST_CASE("with encryption on, a dictionary that group or others may read "
+          "is refused: it holds fragments of the values in plaintext") {
+  temp_folder dir;
+  auto dict = (dir.path / "orders.zdict").string();
+  train(dict, 4, 500);
+  REQUIRE(::chmod(dict.c_str(), 0644) == 0);
+  testing::key_files files;
+  files.hex_key("k1");
+  state_config cfg;
+  cfg.compression.type = compression_type::zstd;
+  cfg.compression.dictionaries = {dict};
+  // Without encryption the values are stored readable anyway.
+  CHECK_FALSE(check_codec_config(cfg));
+  cfg.encryption.keys.push_back({"k1", files.dir() + "/k1.key"});
+  cfg.encryption.primary = "k1";
+  auto err = check_codec_config(cfg);
+  REQUIRE(err);
+  CHECK_THAT(message_of(err),
+             Catch::Contains("state.compression.dictionaries[0]: '" + dict)
+               && Catch::Contains("group or others (mode 0644)")
+               && Catch::Contains("chmod 600"));
+  REQUIRE(::chmod(dict.c_str(), 0640) == 0); // group alone is refused too
+  CHECK(check_codec_config(cfg));
+  REQUIRE(::chmod(dict.c_str(), 0600) == 0);
+  err = check_codec_config(cfg);
+  INFO(message_of(err));
+  CHECK_FALSE(err);
 }
