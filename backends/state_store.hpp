@@ -130,12 +130,12 @@ public:
 
   /// True when a read of `key` answers an error that neither a retry nor
   /// another configuration can change, only a write or a delete of the key
-  /// (the file backend's quarantine: a value file that failed its check,
-  /// moved aside). Asked after a read of it failed, by the shard's own
-  /// walks: for them such a key holds no value (no index entry to read
-  /// again, no value left under an old encryption key), while a client's
-  /// read is still told why it cannot be read. The store counts such
-  /// values itself (store_stats::quarantined). The default: none.
+  /// (the file backend's quarantine, counted in store_stats::quarantined;
+  /// a RocksDB record this version did not write). Asked after a read of
+  /// it failed, by the shard's own walks: for them such a key holds no
+  /// value (no index entry to read again, no value left under an old
+  /// encryption key), while a client's read is still told why it cannot
+  /// be read; not counted as undecryptable. The default: none.
   virtual bool damaged_for_good(const std::string& key) const;
 
   /// True when apply() sends a batch in fewer round trips than one call per

@@ -36,6 +36,9 @@ struct coded_store::rotation {
   /// store counts them itself (state_quarantined_values), so they are not
   /// counted again as undecryptable.
   uint64_t damaged_for_good = 0;
+  std::string first_damaged_for_good;
+  /// Why the first value left this walk stayed where it is ("key K: why").
+  std::string first_left;
   uint64_t rewritten = 0;
   std::set<std::string> unknown_ids; // at most max_ids_logged
   /// Keys rewritten since take_rewritten() last took them.
@@ -47,6 +50,11 @@ struct coded_store::rotation {
   /// The largest stored value the last step read: the next step's first
   /// batch is sized by it (read_readable_within).
   size_t value_bytes = 0;
+  /// The first left value the last warning named, and when it was logged:
+  /// a walk that keeps leaving the same value says so once an hour, not
+  /// at every retry.
+  std::string left_warned;
+  unix_ms left_warned_at = 0;
   // The last whole walk.
   uint64_t last_left = 0;
   uint64_t last_unknown = 0;
@@ -57,6 +65,18 @@ struct coded_store::rotation {
   void found_damaged(const std::string& why) {
     if (damaged++ == 0)
       first_damage = why;
+  }
+
+  /// `n` values stay under an old key (or unread) for `why`.
+  void found_left(const std::string& why, uint64_t n = 1) {
+    if (n != 0 && first_left.empty())
+      first_left = why;
+    left += n;
+  }
+
+  void found_damaged_for_good(const std::string& why) {
+    if (damaged_for_good++ == 0)
+      first_damaged_for_good = why;
   }
 };
 
@@ -336,7 +356,10 @@ void coded_store::take_back_rewrites(const caf::error& commit_failure) {
                inner_->backend_name(), undone, codec_.primary_id(),
                message_of(commit_failure));
   if (!r.cursor.empty()) {
-    r.left += undone; // this walk's finish schedules the next
+    // This walk's finish schedules the next.
+    r.found_left("a failed commit took back their rewrites ("
+                   + message_of(commit_failure) + ")",
+                 undone);
     return;
   }
   r.last_left += undone;
@@ -475,14 +498,23 @@ std::vector<entry> coded_store::read_chunk(const std::vector<std::string>& keys,
   auto read = read_readable_within(*inner_, keys, now, rotation_step_bytes, 0,
                                    &r.value_bytes);
   if (!read) {
-    r.left += keys.size();
+    r.found_left("reading the values from key " + keys.front() + " on: "
+                   + message_of(read.error()),
+                 keys.size());
     return std::vector<entry>(keys.size());
   }
-  for (auto at : read->unreadable)
-    if (inner_->damaged_for_good(keys[at]))
-      ++r.damaged_for_good;
+  for (size_t i = 0; i < read->unreadable.size(); ++i) {
+    auto& key = keys[read->unreadable[i]];
+    auto& reason = read->reasons[i];
+    // A value error names its key as a rule; one that does not is told.
+    auto why = reason.find(key) == std::string::npos
+                 ? "key " + key + ": " + reason
+                 : reason;
+    if (inner_->damaged_for_good(key))
+      r.found_damaged_for_good(why);
     else
-      ++r.left;
+      r.found_left(why);
+  }
   return std::move(read->entries);
 }
 
@@ -529,12 +561,12 @@ void coded_store::rewrite(const std::vector<std::string>& keys,
       if (auto why = codec_.damage(keys[i], std::move(e.value)); !why.empty())
         r.found_damaged(message_of(plain.error()));
       else
-        ++r.left;
+        r.found_left(message_of(plain.error()));
       continue;
     }
     auto stored = codec_.encode(keys[i], std::move(*plain));
     if (!stored) {
-      ++r.left;
+      r.found_left("key " + keys[i] + ": " + message_of(stored.error()));
       continue;
     }
     pending_op op;
@@ -562,7 +594,8 @@ void coded_store::rewrite(const std::vector<std::string>& keys,
     // expiry; both leave nothing to do.
     auto code = code_of(op.written.error());
     if (code != state_errc::version_mismatch && code != state_errc::not_found)
-      ++r.left;
+      r.found_left("key " + keys[key_of_op[i]] + ": "
+                   + message_of(op.written.error()));
   }
 }
 
@@ -576,6 +609,26 @@ std::vector<std::string> coded_store::take_evicted() {
 
 std::vector<std::string> coded_store::take_rewritten() {
   return std::exchange(rotation_->moved, {});
+}
+
+void coded_store::report_left(unix_ms now) {
+  auto& r = *rotation_;
+  // Each retry of a walk that cannot move the same value would say the same
+  // every minute: said again when the first value left changes, else once
+  // an hour.
+  bool news = r.first_left != r.left_warned
+              || now - r.left_warned_at >= left_warning_interval_ms
+              || now < r.left_warned_at;
+  auto level = news ? spdlog::level::warn : spdlog::level::debug;
+  spdlog::log(level,
+              "{} store: {} values could not be re-encrypted under key '{}' "
+              "(the first: {}); the next attempt is in {} s",
+              inner_->backend_name(), r.left, codec_.primary_id(),
+              r.first_left, rotation_retry_ms / 1000);
+  if (news) {
+    r.left_warned = r.first_left;
+    r.left_warned_at = now;
+  }
 }
 
 void coded_store::finish_pass(unix_ms now) {
@@ -600,14 +653,12 @@ void coded_store::finish_pass(unix_ms now) {
                  inner_->backend_name(), r.damaged, r.first_damage);
   if (r.damaged_for_good > 0)
     spdlog::info("{} store: the walk passed over {} values damaged for good "
-                 "(quarantined; each answers an error until it is written "
-                 "again or deleted): they hold no key back",
-                 inner_->backend_name(), r.damaged_for_good);
+                 "in the backend (the first: {}; each answers an error until "
+                 "it is written again or deleted): they hold no key back",
+                 inner_->backend_name(), r.damaged_for_good,
+                 r.first_damaged_for_good);
   if (r.left > 0)
-    spdlog::warn("{} store: {} values could not be re-encrypted under key "
-                 "'{}'; the next attempt is in {} s",
-                 inner_->backend_name(), r.left, codec_.primary_id(),
-                 rotation_retry_ms / 1000);
+    report_left(now);
   r.counted = true;
   r.last_left = r.left;
   r.last_unknown = r.unknown;
@@ -616,6 +667,8 @@ void coded_store::finish_pass(unix_ms now) {
   r.left = r.unknown = r.damaged = r.damaged_for_good = r.rewritten = 0;
   r.unknown_ids.clear();
   r.first_damage.clear();
+  r.first_damaged_for_good.clear();
+  r.first_left.clear();
   if (r.last_left == 0 && r.last_unknown == 0 && r.last_damaged == 0)
     r.active = false; // every value is under the primary key: done
   else if (r.last_left > 0)

@@ -39,6 +39,10 @@ constexpr size_t rotation_step_bytes = 1u << 20;
 /// that are not configured: that walk only recounts them).
 constexpr unix_ms rotation_retry_ms = 60'000;
 
+/// A walk that leaves the same first value behind walk after walk warns
+/// about it this often (between, at debug level).
+constexpr unix_ms left_warning_interval_ms = 3'600'000;
+
 /// Wraps each of `stores` in a coded_store when `cfg` compresses or
 /// encrypts; leaves them as they are otherwise (values that an earlier
 /// configuration compressed or encrypted still decode: every store is
@@ -118,6 +122,8 @@ private:
   void rewrite(const std::vector<std::string>& keys, std::vector<entry>& got,
                unix_ms now);
   void finish_pass(unix_ms now);
+  /// Logs the values this walk left, naming the first and why.
+  void report_left(unix_ms now);
   /// After a commit: rewrites it failed to keep count as left again.
   void take_back_rewrites(const caf::error& commit_failure);
 

@@ -357,6 +357,37 @@ struct value_codec::impl {
     return caf::none;
   }
 
+  /// Why `body`, the body of a frame with `flags` that no cipher
+  /// authenticated, cannot be restored by any configuration; empty when it
+  /// is sound, or when only a configuration could tell (a dictionary this
+  /// one does not list, a size past this one's max_value_bytes): another
+  /// configuration may read it.
+  std::string body_damage(std::string_view body, unsigned char flags) {
+    const std::string damaged_zstd = "its zstd frame is damaged";
+    if (flags & flag_zstd) {
+      auto size = ZSTD_getFrameContentSize(body.data(), body.size());
+      if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN)
+        return damaged_zstd;
+      if (size > max_value_bytes)
+        return {};
+      if (auto id = ZSTD_getDictID_fromFrame(body.data(), body.size()))
+        if (!dictionaries || !dictionaries->find(id))
+          return {};
+      auto* inflated = zstd_bytes.reserve(size);
+      // The dictionary is listed: a failure is the frame's own.
+      if (decompress({}, body, inflated, size))
+        return damaged_zstd;
+      body = std::string_view{inflated, size};
+    }
+    // Packed runs unpack to at most two bytes a byte: a bound no
+    // configuration's max_value_bytes makes a failure of its own.
+    std::string unpacked;
+    if ((flags & flag_hex)
+        && !unpack_hex_runs(body, 2 * body.size() + 1, unpacked))
+      return "its packed hex runs are damaged";
+    return {};
+  }
+
   /// Lets go of scratch grown past its keep size, whichever way the value
   /// at hand goes.
   struct trim_on_exit {
@@ -494,9 +525,16 @@ std::string value_codec::damage(std::string_view key, std::string stored) {
   auto form = inspect_stored(stored);
   if (!form.problem.empty())
     return form.problem;
-  if (!form.encrypted || !impl_->find(form.key_id))
-    return {}; // nothing to check it by
   auto flags = static_cast<unsigned char>(stored[4]);
+  if (!form.encrypted) {
+    // No tag vouches for it: its body says whether it is sound.
+    impl::trim_on_exit trim{*impl_};
+    return impl_->body_damage(
+      std::string_view{stored}.substr(header_bytes(flags, 0)), flags);
+  }
+  if (!impl_->find(form.key_id))
+    return {}; // nothing to check it by
+  // One that authenticates is what a codec wrote: sound.
   auto opened = impl_->open(key, stored, form, flags);
   return opened ? std::string{} : message_of(opened.error());
 }

@@ -101,8 +101,9 @@ public:
   bool refuses_plaintext(std::string_view stored) const;
 
   /// Why no key could ever decode `stored` (a frame cut short or of an
-  /// unknown form, or an encrypted one that does not authenticate under the
-  /// key it names, which this codec holds); empty when the frame itself is
+  /// unknown form, an encrypted one that does not authenticate under the
+  /// key it names, which this codec holds, or an unencrypted one whose zstd
+  /// frame or packed hex runs are damaged); empty when the frame itself is
   /// sound, so a failed decode comes from this configuration (a zstd
   /// dictionary no longer listed, a lower max_value_bytes) and another
   /// could read it.

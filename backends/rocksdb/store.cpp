@@ -143,6 +143,15 @@ caf::expected<entry> rocksdb_store::get(const std::string& key, unix_ms now) {
   return std::move(*e);
 }
 
+bool rocksdb_store::damaged_for_good(const std::string& key) const {
+  if (!db_)
+    return false;
+  rocksdb::PinnableSlice raw;
+  auto st = db_->db().Get(rocksdb::ReadOptions{}, db_->shard(shard_), key,
+                          &raw);
+  return st.ok() && !rocks::decode_head(raw.ToStringView());
+}
+
 caf::expected<key_page> rocksdb_store::list(const list_request& req,
                                             unix_ms now) {
   if (!db_)

@@ -39,6 +39,11 @@ public:
                                   unix_ms now) override;
   caf::expected<bool> erase(const delete_request& req, unix_ms now) override;
   caf::expected<key_page> list(const list_request& req, unix_ms now) override;
+  /// A record this version did not write (one whose head does not decode,
+  /// at version 0 included): only a write or a delete of the key changes
+  /// what its reads answer. Not a block that fails its checksum: restored
+  /// from a backup, its value may come back.
+  bool damaged_for_good(const std::string& key) const override;
   bool pipelines() const override { return true; }
   void apply(std::vector<pending_op>& ops, unix_ms now) override;
   caf::error transact(std::vector<pending_op>& ops, unix_ms now) override;

@@ -18,6 +18,7 @@
 #include "backends/readable_batch.hpp"
 #include "backends/plugin.hpp"
 #include "messages/errors.hpp"
+#include "tests/support/captured_log.hpp"
 #include "tests/support/file_test_support.hpp"
 #include "tests/support/key_files.hpp"
 
@@ -757,4 +758,78 @@ TEST_CASE("a value a backend holds at version 0 is never served as it is "
                                 condition::always()},
                     0, now));
   CHECK(store.get("order:p", now)->value == value_of(2));
+}
+
+TEST_CASE("rotation: a value left behind is named in the log, once per change "
+          "or hour, not at every retry") {
+  temp_dir dir;
+  key_files files;
+  files.hex_key("k1");
+  files.hex_key("k2");
+  auto base = dir.sub("state");
+  const std::string large(10'000, 'a');
+  {
+    coded old{base, files, {"k1"}, default_file_env(), [](state_config& cfg) {
+                cfg.compression.type = compression_type::zstd;
+              }};
+    old.put(key_of(0), large);
+    old.put(key_of(1), value_of(1));
+  }
+  captured_log log;
+  coded lowered{base, files, {"k2", "k1"}, default_file_env(),
+                [](state_config& cfg) { cfg.max_value_bytes = 4096; }};
+  auto walk_at = [&](unix_ms t) {
+    while (lowered.store->background_step(t)) {
+    }
+  };
+  walk_at(now);
+  CHECK(lowered.store->stats().reencrypt_pending == 1);
+  const std::string warning = "1 values could not be re-encrypted";
+  REQUIRE(log.count(warning) == 1);
+  CHECK_THAT(log.text(), Catch::Contains("(the first: key '" + key_of(0) + "'")
+                           && Catch::Contains("max_value_bytes"));
+  // The retries a minute apart find the same value: not a warning each.
+  for (unix_ms t = now + rotation_retry_ms; t < now + 10 * rotation_retry_ms;
+       t += rotation_retry_ms)
+    walk_at(t);
+  CHECK(log.count("warning " + std::string{"file store: "} + warning) == 1);
+  // An hour on, it is said again.
+  walk_at(now + left_warning_interval_ms + rotation_retry_ms);
+  CHECK(log.count("warning file store: " + warning) == 2);
+}
+
+TEST_CASE("rotation: a frame without encryption whose zstd body is damaged "
+          "holds no key back; one under an unlisted dictionary does") {
+  key_files files;
+  files.hex_key("k1");
+  auto cfg = file_config_for("/nonexistent", 1);
+  cfg.compression.type = compression_type::zstd;
+  cfg.compression.min_bytes = 16;
+  cfg.encryption.keys.push_back({"k1", files.dir() + "/k1.key"});
+  cfg.encryption.primary = "k1";
+  // Frames that are only compressed, as written before encryption was on.
+  value_codec compressing{cfg.compression, nullptr, cfg.max_value_bytes};
+  auto frame = compressing.encode("order:d", std::string(2000, 'd'));
+  REQUIRE(frame);
+  auto damaged = *frame;
+  damaged[5] ^= 0x5a; // the zstd frame's magic, after the frame header
+  REQUIRE_FALSE(compressing.decode("order:d", damaged));
+  store_list stores;
+  stores.push_back(std::make_unique<versionless_store>());
+  REQUIRE_FALSE(wrap_in_codecs(stores, cfg));
+  auto& store = static_cast<coded_store&>(*stores.front());
+  REQUIRE(store.inner().set(set_request{"order:d", damaged, 0,
+                                        condition::always()},
+                            0, now));
+  REQUIRE(store.inner().set(set_request{"order:s", *frame, 0,
+                                        condition::always()},
+                            0, now));
+  while (store.background_step(now)) {
+  }
+  auto stats = store.stats();
+  // The sound one is encrypted, the damaged one is counted as such.
+  CHECK(stats.reencrypt_pending == 0);
+  CHECK(stats.undecryptable == 1);
+  CHECK(store.get("order:s", now)->value == std::string(2000, 'd'));
+  CHECK_FALSE(store.get("order:d", now));
 }

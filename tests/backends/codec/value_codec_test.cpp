@@ -9,6 +9,7 @@
 #include "backends/codec/key_ring.hpp"
 #include "backends/codec/value_codec.hpp"
 #include "messages/errors.hpp"
+#include "tests/support/eip7683_order.hpp"
 #include "tests/support/key_files.hpp"
 
 using namespace solver_state;
@@ -479,4 +480,54 @@ TEST_CASE("seal: bytes beside the values, larger than any value, encrypted "
   // Nothing to seal with.
   value_codec none{{}, nullptr, max_value};
   CHECK_FALSE(none.seal("snapshot", bytes));
+}
+
+TEST_CASE("damage: an unencrypted frame whose zstd body or packed runs are "
+          "damaged is damaged; one only this configuration cannot read is "
+          "not") {
+  value_codec c{zstd_from(64), nullptr, max_value};
+  auto order = json_order();
+  auto stored = encode_ok(c, "k", order);
+  auto form = inspect_stored(stored);
+  REQUIRE(form.compressed);
+  REQUIRE_FALSE(form.encrypted);
+  CHECK(c.damage("k", stored).empty()); // sound
+  // The zstd frame's magic altered (zstd keeps no checksum of the body: a
+  // byte changed in it may decode to other bytes): no configuration reads
+  // it.
+  auto altered = stored;
+  altered[5] ^= 0x5a; // the first byte after the 5 of the frame header
+  REQUIRE_FALSE(c.decode("k", altered));
+  CHECK_THAT(c.damage("k", altered), Catch::Contains("damaged"));
+  // Cut short.
+  auto cut = stored.substr(0, stored.size() - 8);
+  REQUIRE_FALSE(c.decode("k", cut));
+  CHECK_FALSE(c.damage("k", cut).empty());
+  // Packed runs that run past the end.
+  const std::string packed_frame{"\xffSV\x01\x04", 5};
+  CHECK_FALSE(c.damage("k", packed_frame + "\xF5\x10" "ab").empty());
+  // Sound, but past this configuration's max_value_bytes: another reads it.
+  value_codec small{zstd_from(64), nullptr, 100};
+  REQUIRE_FALSE(small.decode("k", stored));
+  CHECK(small.damage("k", stored).empty());
+  // Sound, under a dictionary this configuration does not list (the frame
+  // names its id).
+  auto dict = testing::order_dictionary(9, 500);
+  REQUIRE_FALSE(dict.empty());
+  auto* cdict = ZSTD_createCDict(dict.data(), dict.size(), 1);
+  REQUIRE(cdict != nullptr);
+  auto* cctx = ZSTD_createCCtx();
+  std::string body(ZSTD_compressBound(order.size()), '\0');
+  auto n = ZSTD_compress_usingCDict(cctx, body.data(), body.size(),
+                                    order.data(), order.size(), cdict);
+  ZSTD_freeCCtx(cctx);
+  ZSTD_freeCDict(cdict);
+  REQUIRE_FALSE(ZSTD_isError(n));
+  body.resize(n);
+  REQUIRE(ZSTD_getDictID_fromFrame(body.data(), body.size()) != 0);
+  auto framed = std::string{"\xffSV\x01\x01", 5} + body;
+  auto unlisted = c.decode("k", framed);
+  REQUIRE_FALSE(unlisted);
+  CHECK_THAT(message_of(unlisted.error()), Catch::Contains("dictionary id"));
+  CHECK(c.damage("k", framed).empty());
 }

@@ -26,6 +26,7 @@
 #include "backends/rocksdb/record.hpp"
 #include "backends/rocksdb/store.hpp"
 #include "messages/errors.hpp"
+#include "tests/support/captured_log.hpp"
 #include "tests/support/file_test_support.hpp"
 #include "tests/support/key_files.hpp"
 
@@ -953,4 +954,54 @@ TEST_CASE("rocksdb: a record at version 0 is damaged: never served, even "
   REQUIRE(store->put("p", "repaired"));
   CHECK(store->get("p")->value == "repaired");
   close_all(*store);
+}
+
+TEST_CASE("rocksdb: a record this version did not write holds no key back in "
+          "a rotation, and the walk's log names it") {
+  temp_dir dir;
+  auto path = dir.sub("db");
+  key_files files;
+  files.hex_key("k1");
+  files.hex_key("k2");
+  auto coded_config = [&](std::vector<std::string> ids) {
+    auto cfg = rocksdb_config_for(path, 1);
+    for (auto& id : ids)
+      cfg.encryption.keys.push_back({id, files.dir() + "/" + id + ".key"});
+    cfg.encryption.primary = ids.front();
+    return cfg;
+  };
+  auto open_coded = [&](const state_config& cfg) {
+    auto store = open_rocksdb(cfg);
+    REQUIRE(store);
+    REQUIRE_FALSE(wrap_in_codecs(store->stores, cfg));
+    return std::move(*store);
+  };
+  {
+    auto store = open_coded(coded_config({"k1"}));
+    for (int i = 0; i < 20; ++i)
+      REQUIRE(store.put(key_of(i), value_of(i)));
+    close_all(store);
+  }
+  // Garbage, and a record at version 0, where two values were.
+  write_raw(path, {{key_of(5), "not-a-record"},
+                   {key_of(6), rocks::encode_record("x", 0, 0)}});
+  captured_log log;
+  auto store = open_coded(coded_config({"k2", "k1"}));
+  auto& s = *store.stores[0];
+  CHECK(s.damaged_for_good(key_of(5)));
+  CHECK(s.damaged_for_good(key_of(6)));
+  CHECK_FALSE(s.damaged_for_good(key_of(7)));
+  CHECK_FALSE(s.damaged_for_good("absent"));
+  while (s.background_step(1000)) {
+  }
+  REQUIRE_FALSE(s.commit());
+  // No key will ever read them: k1 may go.
+  CHECK(s.stats().reencrypt_pending == 0);
+  CHECK_THAT(log.text(),
+             Catch::Contains("passed over 2 values damaged for good")
+               && Catch::Contains("'" + key_of(5) + "' is damaged"));
+  for (int i = 0; i < 20; ++i)
+    if (i != 5 && i != 6)
+      CHECK(store.get(key_of(i))->value == value_of(i));
+  close_all(store);
 }
