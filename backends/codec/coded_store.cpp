@@ -55,6 +55,12 @@ struct coded_store::rotation {
   /// at every retry.
   std::string left_warned;
   unix_ms left_warned_at = 0;
+  /// Listings of the walk's keys that failed in a row (each retry waits
+  /// twice as long as the last, up to rotation_retry_ms), and what the
+  /// last warning about them said, when.
+  uint32_t list_failures = 0;
+  std::string list_failure_warned;
+  unix_ms list_failure_warned_at = 0;
   // The last whole walk.
   uint64_t last_left = 0;
   uint64_t last_unknown = 0;
@@ -464,9 +470,24 @@ bool coded_store::background_step(unix_ms now) {
     list_request{std::string{}, r.cursor, static_cast<uint32_t>(rotation_chunk)},
     now);
   if (!page) {
-    // The backend is down or refuses: try again on a later tick.
-    r.next_pass_at = now + 1'000;
+    // The backend is down or refuses, or a range of its keys cannot be
+    // read (a damaged RocksDB block, which every retry meets again): try
+    // again later, and less often the longer it lasts.
+    report_list_failure(now, page.error());
+    auto wait = std::min<unix_ms>(rotation_retry_ms,
+                                  unix_ms{1'000} << std::min(r.list_failures,
+                                                             6u));
+    ++r.list_failures;
+    r.next_pass_at = now + wait;
     return false;
+  }
+  if (r.list_failures != 0) {
+    if (!r.list_failure_warned.empty())
+      spdlog::info("{} store: the key rotation walk lists its keys {} "
+                   "again",
+                   inner_->backend_name(), where_the_walk_is());
+    r.list_failures = 0;
+    r.list_failure_warned.clear();
   }
   if (!page->keys.empty()) {
     auto& keys = page->keys;
@@ -609,6 +630,32 @@ std::vector<std::string> coded_store::take_evicted() {
 
 std::vector<std::string> coded_store::take_rewritten() {
   return std::exchange(rotation_->moved, {});
+}
+
+std::string coded_store::where_the_walk_is() const {
+  auto& cursor = rotation_->cursor;
+  return cursor.empty() ? std::string{"from the first key"}
+                        : "after key '" + cursor + "'";
+}
+
+void coded_store::report_list_failure(unix_ms now, const caf::error& why) {
+  auto& r = *rotation_;
+  // Retried every few seconds to once a minute: warned once, again when
+  // the error changes, else every ten minutes.
+  auto message = message_of(why);
+  bool news = message != r.list_failure_warned
+              || now - r.list_failure_warned_at >= 10 * rotation_retry_ms
+              || now < r.list_failure_warned_at;
+  spdlog::log(news ? spdlog::level::warn : spdlog::level::debug,
+              "{} store: the key rotation walk cannot list the keys {} "
+              "({}); it tries again, less and less often (at most a minute "
+              "apart), and state_reencrypt_pending stays above 0 until it "
+              "gets past them",
+              inner_->backend_name(), where_the_walk_is(), message);
+  if (news) {
+    r.list_failure_warned = std::move(message);
+    r.list_failure_warned_at = now;
+  }
 }
 
 void coded_store::report_left(unix_ms now) {

@@ -124,6 +124,10 @@ private:
   void finish_pass(unix_ms now);
   /// Logs the values this walk left, naming the first and why.
   void report_left(unix_ms now);
+  /// Logs that the walk could not list its next keys, and why.
+  void report_list_failure(unix_ms now, const caf::error& why);
+  /// Where the walk lists next: "after key 'K'", or "from the first key".
+  std::string where_the_walk_is() const;
   /// After a commit: rewrites it failed to keep count as left again.
   void take_back_rewrites(const caf::error& commit_failure);
 

@@ -662,6 +662,10 @@ namespace {
 class versionless_store : public state_store {
 public:
   std::map<std::string, std::string> planted;
+  /// Listings past this key fail, as a damaged RocksDB block fails every
+  /// page that crosses it (empty: none fails).
+  std::string listing_fails_after;
+  size_t listings = 0;
 
   std::string_view backend_name() const override { return "memory"; }
   caf::expected<entry> get(const std::string& key, unix_ms t) override {
@@ -679,6 +683,11 @@ public:
     return inner_.erase(req, t);
   }
   caf::expected<key_page> list(const list_request& req, unix_ms t) override {
+    ++listings;
+    if (!listing_fails_after.empty() && req.after >= listing_fails_after)
+      return make_state_error(state_errc::backend_error,
+                              "rocksdb: listing '': Corruption: block "
+                              "checksum mismatch");
     return inner_.list(req, t); // planted keys are listed: plant() writes them
   }
 
@@ -832,4 +841,52 @@ TEST_CASE("rotation: a frame without encryption whose zstd body is damaged "
   CHECK(stats.undecryptable == 1);
   CHECK(store.get("order:s", now)->value == std::string(2000, 'd'));
   CHECK_FALSE(store.get("order:d", now));
+}
+
+TEST_CASE("rotation: a walk that cannot list its next keys says where and "
+          "why, and retries less and less often") {
+  key_files files;
+  files.hex_key("k1");
+  auto cfg = file_config_for("/nonexistent", 1);
+  cfg.encryption.keys.push_back({"k1", files.dir() + "/k1.key"});
+  cfg.encryption.primary = "k1";
+  auto raw = std::make_unique<versionless_store>();
+  auto& backend = *raw;
+  store_list stores;
+  stores.push_back(std::move(raw));
+  REQUIRE_FALSE(wrap_in_codecs(stores, cfg));
+  auto& store = static_cast<coded_store&>(*stores.front());
+  // Written before encryption was on: each waits for the walk.
+  constexpr int written = 2 * rotation_chunk;
+  for (int i = 0; i < written; ++i)
+    REQUIRE(store.inner().set(set_request{key_of(i), value_of(i), 0,
+                                          condition::always()},
+                              0, now));
+  captured_log log;
+  REQUIRE(store.background_step(now)); // the first page
+  auto cursor = key_of(rotation_chunk - 1);
+  backend.listing_fails_after = cursor;
+  backend.listings = 0;
+  // Ten minutes of shard ticks, one a second.
+  constexpr unix_ms ten_minutes = 10 * rotation_retry_ms;
+  for (unix_ms t = now; t < now + ten_minutes; t += 1'000)
+    CHECK_FALSE(store.background_step(t));
+  // Not every second: 1, 2, 4, ... 32 s apart, then once a minute.
+  CHECK(backend.listings >= 10);
+  CHECK(backend.listings <= 20);
+  const std::string warning = "warning memory store: the key rotation walk "
+                              "cannot list the keys after key '"
+                              + cursor + "'";
+  CHECK(log.count(warning) == 1);
+  CHECK(log.count("block checksum mismatch") == 1);
+  CHECK(store.stats().reencrypt_pending >= 1);
+  // Restored: the walk goes on from where it stopped, and ends.
+  backend.listing_fails_after.clear();
+  auto later = now + ten_minutes + rotation_retry_ms;
+  while (store.background_step(later)) {
+  }
+  CHECK(log.count("walk lists its keys after key '" + cursor + "' again")
+        == 1);
+  CHECK(store.stats().reencrypt_pending == 0);
+  CHECK(store.get(key_of(written - 1), now)->value == value_of(written - 1));
 }

@@ -1005,3 +1005,65 @@ TEST_CASE("rocksdb: a record this version did not write holds no key back in "
       CHECK(store.get(key_of(i))->value == value_of(i));
   close_all(store);
 }
+
+TEST_CASE("rocksdb: a key rotation walk that meets a damaged block says where "
+          "and why, and backs off") {
+  temp_dir dir;
+  auto path = dir.sub("db");
+  key_files files;
+  files.hex_key("k1");
+  files.hex_key("k2");
+  auto coded_config = [&](std::vector<std::string> ids) {
+    auto cfg = rocksdb_config_for(path, 1);
+    for (auto& id : ids)
+      cfg.encryption.keys.push_back({id, files.dir() + "/" + id + ".key"});
+    cfg.encryption.primary = ids.front();
+    return cfg;
+  };
+  constexpr int written = 2000;
+  {
+    auto store = open_rocksdb(coded_config({"k1"}));
+    REQUIRE(store);
+    REQUIRE_FALSE(wrap_in_codecs(store->stores, coded_config({"k1"})));
+    std::mt19937_64 rng{11};
+    for (int i = 0; i < written; ++i) {
+      std::string value(200, '\0');
+      for (auto& c : value)
+        c = static_cast<char>('a' + rng() % 26);
+      REQUIRE(store->put(key_of(10'000 + i), value));
+    }
+    close_all(*store);
+  }
+  // Into a sorted file, one of whose data blocks is then overwritten.
+  change_raw(path, [](rocksdb::DB& db, const std::vector<std::string>&,
+                      std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+    for (auto* h : handles)
+      REQUIRE(db.Flush(rocksdb::FlushOptions{}, h).ok());
+  });
+  std::string sst;
+  uintmax_t largest = 0;
+  for (auto& f : std::filesystem::directory_iterator(path))
+    if (f.path().extension() == ".sst" && f.file_size() > largest) {
+      largest = f.file_size();
+      sst = f.path().string();
+    }
+  REQUIRE(largest > 100'000);
+  overwrite(sst, largest / 3, std::string(64, '\x5a'));
+  captured_log log;
+  auto cfg = coded_config({"k2", "k1"});
+  auto store = open_rocksdb(cfg);
+  REQUIRE(store);
+  REQUIRE_FALSE(wrap_in_codecs(store->stores, cfg));
+  auto& s = *store->stores[0];
+  // Ten minutes of shard ticks, one a second.
+  int stepped = 0;
+  for (unix_ms t = 1000; t < 1000 + 600'000; t += 1'000)
+    while (s.background_step(t))
+      ++stepped;
+  CHECK(stepped > 0); // the pages before the block were walked
+  CHECK(log.count("cannot list the keys after key 'order:t:1") == 1);
+  CHECK(log.count("Corruption") >= 1);
+  // The values past it may still be under k1.
+  CHECK(s.stats().reencrypt_pending >= 1);
+  close_all(*store);
+}
