@@ -340,11 +340,25 @@ caf::error file_tree::apply_batched(
       auto& leaf = path.back();
       bool removing = changes[i].data == nullptr;
       auto dir = walker.enter(path, path.size() - 1, false);
-      if (!dir)
+      if (!dir) {
+        walker.finish();
+        remove_temps(changes, paths, i, changes.size());
         return std::move(dir.error());
-      if (*dir < 0)
-        continue;
+      }
       auto where = walker.where(path, path.size() - 1);
+      if (*dir < 0) {
+        if (removing)
+          continue; // nothing to remove
+        // Its temp file went with it (a hand tidying the tree): skipped, the
+        // fold would retire the log of a value that is nowhere else, and
+        // its index would name a missing file.
+        walker.finish();
+        remove_temps(changes, paths, i, changes.size());
+        return make_state_error(state_errc::io_error,
+                                "cannot rename into " + where
+                                  + ": its directory vanished after the "
+                                    "fold wrote its temp file there");
+      }
       int rc = removing ? env_->unlink_at(*dir, leaf)
                         : env_->rename_at(*dir, temp_name(leaf), *dir, leaf);
       if (rc != 0 && !(removing && rc == -ENOENT)) {
