@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <numeric>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -21,6 +22,10 @@ namespace {
 
 constexpr int dir_flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
 constexpr int write_flags = O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW;
+
+/// How often a walk starts again when directories on its way are removed
+/// as it makes them (each time another fold emptied them): more is a bug.
+constexpr int vanish_attempts = 64;
 
 bool ends_with(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size()
@@ -38,44 +43,34 @@ public:
 
   /// Opens path[0..depth), creating missing directories when `create`.
   /// Returns the fd of the innermost one, or -1 when one is missing and
-  /// !create.
+  /// !create. A fold removes the directories it emptied (file_tree::
+  /// remove_emptied_dirs), and another shard's fold may do so while this
+  /// walk holds one open: a mkdir in it then fails with ENOENT, and the
+  /// walk starts again from the root, creating what is missing.
   caf::expected<int> enter(const std::vector<std::string>& path, size_t depth,
                            bool create) {
-    size_t common = 0;
-    while (common < chain_.size() && common < depth
-           && chain_[common].name == path[common])
-      ++common;
-    while (chain_.size() > common)
+    for (int attempt = 1;; ++attempt) {
+      auto fd = descend(path, depth, create);
+      if (!fd || *fd != vanished)
+        return fd;
+      if (attempt == vanish_attempts)
+        return make_state_error(state_errc::io_error,
+                                "cannot create directory "
+                                  + where(path, depth - 1)
+                                  + ": directories on its way keep being "
+                                    "removed as they are made");
+      if (auto err = restart())
+        return err;
+    }
+  }
+
+  /// Leaves every directory but the root (syncing the changed ones): the
+  /// next enter() opens each again from the root.
+  caf::error restart() {
+    while (!chain_.empty())
       if (auto err = leave())
         return err;
-    for (size_t i = common; i < depth; ++i) {
-      // key_to_path never makes these; a path that has one names another
-      // key's directory (or leaves base_path).
-      if (path[i].empty() || path[i] == "." || path[i] == "..")
-        return make_state_error(state_errc::io_error,
-                                "refusing the path component '" + path[i]
-                                  + "' in " + where(path, i));
-      int parent = current();
-      int fd = env_.open_at(parent, path[i], dir_flags);
-      if (fd == -ENOENT && create) {
-        int rc = env_.mkdir_at(parent, path[i]);
-        if (rc != 0 && rc != -EEXIST)
-          return io_failure("cannot create directory", where(path, i), rc);
-        mark_dirty();
-        fd = env_.open_at(parent, path[i], dir_flags);
-      }
-      if (fd == -ENOENT)
-        return -1;
-      if (fd == -ELOOP || fd == -ENOTDIR)
-        return make_state_error(state_errc::io_error,
-                                "refusing to follow " + where(path, i)
-                                  + ": not a directory (symlinks inside "
-                                    "base_path are never followed)");
-      if (fd < 0)
-        return io_failure("cannot open directory", where(path, i), fd);
-      chain_.push_back(level{path[i], unique_fd{&env_, fd}, false});
-    }
-    return current();
+    return {};
   }
 
   /// The current directory gained or lost an entry.
@@ -113,6 +108,57 @@ private:
 
   int current() const { return chain_.empty() ? root_ : chain_.back().fd.get(); }
 
+  /// What descend() returns when a directory it holds open, or has just
+  /// made, was removed meanwhile.
+  static constexpr int vanished = -2;
+
+  /// enter() in one pass from the chain held open: the innermost fd, -1
+  /// for a directory missing (!create), or vanished.
+  caf::expected<int> descend(const std::vector<std::string>& path,
+                             size_t depth, bool create) {
+    size_t common = 0;
+    while (common < chain_.size() && common < depth
+           && chain_[common].name == path[common])
+      ++common;
+    while (chain_.size() > common)
+      if (auto err = leave())
+        return err;
+    for (size_t i = common; i < depth; ++i) {
+      // key_to_path never makes these; a path that has one names another
+      // key's directory (or leaves base_path).
+      if (path[i].empty() || path[i] == "." || path[i] == "..")
+        return make_state_error(state_errc::io_error,
+                                "refusing the path component '" + path[i]
+                                  + "' in " + where(path, i));
+      int parent = current();
+      int fd = env_.open_at(parent, path[i], dir_flags);
+      if (fd == -ENOENT && create) {
+        int rc = env_.mkdir_at(parent, path[i]);
+        // The parent, emptied, was removed since this walk opened it (the
+        // root never is: that ENOENT is an error).
+        if (rc == -ENOENT && !chain_.empty())
+          return vanished;
+        if (rc != 0 && rc != -EEXIST)
+          return io_failure("cannot create directory", where(path, i), rc);
+        mark_dirty();
+        fd = env_.open_at(parent, path[i], dir_flags);
+        if (fd == -ENOENT)
+          return vanished; // removed, empty, between its mkdir and this open
+      }
+      if (fd == -ENOENT)
+        return -1;
+      if (fd == -ELOOP || fd == -ENOTDIR)
+        return make_state_error(state_errc::io_error,
+                                "refusing to follow " + where(path, i)
+                                  + ": not a directory (symlinks inside "
+                                    "base_path are never followed)");
+      if (fd < 0)
+        return io_failure("cannot open directory", where(path, i), fd);
+      chain_.push_back(level{path[i], unique_fd{&env_, fd}, false});
+    }
+    return current();
+  }
+
   caf::error leave() {
     auto& top = chain_.back();
     caf::error err;
@@ -131,26 +177,62 @@ private:
   std::vector<level> chain_;
 };
 
+/// Writes `bytes` into the temp file `name` of `dir`, just created as
+/// `fd`, and syncs it when `sync`; on failure removes it.
+caf::error fill_temp(file_env& env, int dir, const std::string& name,
+                     unique_fd fd, const std::string& bytes, bool sync,
+                     const std::string& where) {
+  int rc = env.write_at(fd.get(), bytes.data(), bytes.size(), 0);
+  if (rc == 0 && sync)
+    if (rc = env.sync(fd.get(), true); rc != 0) {
+      fd.reset();
+      env.unlink_at(dir, name);
+      return io_failure("cannot sync", where, rc);
+    }
+  if (rc != 0) {
+    fd.reset();
+    env.unlink_at(dir, name); // its blocks back, on a full disk above all
+    return io_failure("cannot write", where, rc);
+  }
+  return {};
+}
+
 caf::error write_temp(file_env& env, int dir, const std::string& name,
                       const std::string& bytes, bool sync,
                       const std::string& where) {
   int fd = env.open_at(dir, name, write_flags);
   if (fd < 0)
     return io_failure("cannot create", where, fd);
-  unique_fd guard{&env, fd};
-  int rc = env.write_at(fd, bytes.data(), bytes.size(), 0);
-  if (rc == 0 && sync)
-    if (rc = env.sync(fd, true); rc != 0) {
-      guard.reset();
-      env.unlink_at(dir, name);
-      return io_failure("cannot sync", where, rc);
+  return fill_temp(env, dir, name, unique_fd{&env, fd}, bytes, sync, where);
+}
+
+/// Writes `bytes` into the temp file of `path` (key_to_path) in the
+/// directory the walker enters for it, creating what is missing; that
+/// directory's fd. Another shard's fold may remove the directory, emptied,
+/// between the walk opening it and the create (ENOENT): the walk starts
+/// again from the root.
+caf::expected<int> write_temp_of(file_env& env, dir_walker& walker,
+                                 const std::vector<std::string>& path,
+                                 const std::string& bytes, bool sync) {
+  auto where = walker.where(path, path.size() - 1);
+  auto name = temp_name(path.back());
+  for (int attempt = 1;; ++attempt) {
+    auto dir = walker.enter(path, path.size() - 1, true);
+    if (!dir)
+      return std::move(dir.error());
+    int fd = env.open_at(*dir, name, write_flags);
+    if (fd == -ENOENT && attempt < vanish_attempts) {
+      if (auto err = walker.restart())
+        return err;
+      continue;
     }
-  if (rc != 0) {
-    guard.reset();
-    env.unlink_at(dir, name); // its blocks back, on a full disk above all
-    return io_failure("cannot write", where, rc);
+    if (fd < 0)
+      return io_failure("cannot create", where, fd);
+    if (auto err = fill_temp(env, *dir, name, unique_fd{&env, fd}, bytes,
+                             sync, where))
+      return err;
+    return *dir;
   }
-  return {};
 }
 
 } // namespace
@@ -249,14 +331,13 @@ caf::error file_tree::apply_one_by_one(
     }
     auto& path = paths[i];
     auto& leaf = path.back();
-    bool removing = changes[i].data == nullptr;
-    auto dir = walker.enter(path, path.size() - 1, !removing);
-    if (!dir)
-      return std::move(dir.error());
-    if (*dir < 0)
-      continue; // removing a key whose directory never existed
     auto where = walker.where(path, path.size() - 1);
-    if (removing) {
+    if (!changes[i].data) {
+      auto dir = walker.enter(path, path.size() - 1, false);
+      if (!dir)
+        return std::move(dir.error());
+      if (*dir < 0)
+        continue; // removing a key whose directory is not there
       int rc = env_->unlink_at(*dir, leaf);
       if (rc != 0 && rc != -ENOENT)
         return io_failure("cannot remove", where, rc);
@@ -264,17 +345,21 @@ caf::error file_tree::apply_one_by_one(
         walker.mark_dirty();
       continue;
     }
+    auto dir = write_temp_of(*env_, walker, path,
+                             encode_value_file(*changes[i].data), true);
+    if (!dir)
+      return std::move(dir.error());
+    // Its temp file keeps the directory from being removed from here on.
     auto tmp = temp_name(leaf);
-    if (auto err = write_temp(*env_, *dir, tmp,
-                              encode_value_file(*changes[i].data), true, where))
-      return err;
     if (int rc = env_->rename_at(*dir, tmp, *dir, leaf); rc != 0) {
       env_->unlink_at(*dir, tmp);
       return io_failure("cannot rename into", where, rc);
     }
     walker.mark_dirty();
   }
-  return walker.finish();
+  if (auto err = walker.finish())
+    return err;
+  return remove_emptied_dirs(changes, paths, true);
 }
 
 caf::error file_tree::apply_batched(
@@ -302,17 +387,13 @@ caf::error file_tree::apply_batched(
       }
       if (!changes[i].data)
         continue;
-      auto& path = paths[i];
-      auto dir = walker.enter(path, path.size() - 1, true);
-      if (!dir)
-        return std::move(dir.error());
-      auto where = walker.where(path, path.size() - 1);
-      if (auto err = write_temp(*env_, *dir, temp_name(path.back()),
-                                encode_value_file(*changes[i].data), false,
-                                where)) {
+      auto written = write_temp_of(*env_, walker, paths[i],
+                                   encode_value_file(*changes[i].data),
+                                   false);
+      if (!written) {
         walker.finish();
         remove_temps(changes, paths, 0, i);
-        return err;
+        return std::move(written.error());
       }
     }
     if (auto err = walker.finish()) {
@@ -371,11 +452,66 @@ caf::error file_tree::apply_batched(
     if (auto err = walker.finish())
       return err;
   }
+  // Made durable by the barrier below.
+  if (auto err = remove_emptied_dirs(changes, paths, false))
+    return err;
   if (cancelled(cancel))
     return cancelled_error();
   if (int rc = env_->sync_fs(barrier->get()); rc != 0)
     return io_failure("cannot sync filesystem of", root_path_, rc);
   return {};
+}
+
+caf::error file_tree::remove_emptied_dirs(
+  const std::vector<tree_change>& changes,
+  const std::vector<std::vector<std::string>>& paths, bool sync) const {
+  // The directories of the removed keys, each once. Descending, a
+  // directory comes after every one below it, so it is tried once they
+  // are gone, and the walker enters each parent once for all its children.
+  std::set<std::vector<std::string>> dirs;
+  for (size_t i = 0; i < changes.size(); ++i)
+    if (!changes[i].data)
+      for (size_t depth = paths[i].size() - 1; depth > 0; --depth)
+        dirs.emplace(paths[i].begin(), paths[i].begin() + depth);
+  if (dirs.empty())
+    return {};
+  std::set<std::vector<std::string>> holding; // ancestors of one kept
+  dir_walker walker{*env_, root_fd_, root_path_, sync};
+  size_t failed = 0;
+  caf::error first_failure;
+  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+    auto& dir = *it;
+    // base_path itself is never a candidate (depth > 0 above), nor are the
+    // store's own files and directories ('~' never starts a key's).
+    if (holding.count(dir) != 0 || (dir.size() == 1 && is_backend_file(dir[0])))
+      continue;
+    auto parent = walker.enter(dir, dir.size() - 1, false);
+    if (!parent) {
+      walker.finish();
+      return std::move(parent.error());
+    }
+    if (*parent < 0)
+      continue; // gone already, with its parent
+    int rc = env_->unlink_at(*parent, dir.back(), AT_REMOVEDIR);
+    if (rc == 0) {
+      walker.mark_dirty();
+      continue;
+    }
+    if (rc == -ENOENT)
+      continue; // removed already (by another shard's fold, or before a crash)
+    // Not empty (a key of this or another shard, a temp file): so are its
+    // ancestors. Any other failure costs an empty directory, not a value.
+    for (size_t depth = 1; depth < dir.size(); ++depth)
+      holding.emplace(dir.begin(), dir.begin() + depth);
+    if (rc != -ENOTEMPTY && rc != -EEXIST && failed++ == 0)
+      first_failure = io_failure("cannot remove emptied directory",
+                                 shown(dir), rc);
+  }
+  if (failed > 0)
+    spdlog::warn("file backend: {} (and {} more emptied directories kept); "
+                 "they only take room",
+                 message_of(first_failure), failed - 1);
+  return walker.finish();
 }
 
 void file_tree::remove_temps(

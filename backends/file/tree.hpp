@@ -49,7 +49,8 @@ public:
   caf::expected<entry> read(const std::string& key) const;
 
   /// Makes `changes` durable: each file is written to a temp name, synced,
-  /// renamed over the old one, and its directory synced. A failure leaves
+  /// renamed over the old one, and its directory synced; the directories
+  /// that removals emptied are removed (remove_emptied_dirs). A failure leaves
   /// every key either old or new (never torn) and no temp file; the caller
   /// retries later. When `cancel` turns true it stops before the next file
   /// or barrier (backend_unavailable), every key old or new too, but its
@@ -119,6 +120,23 @@ private:
   caf::error apply_batched(const std::vector<tree_change>& changes,
                            const std::vector<std::vector<std::string>>& paths,
                            const std::atomic<bool>* cancel) const;
+  /// Removes the directories the removals of `changes` emptied, deepest
+  /// first, up to (never) the root: every ':' segment of a key is a
+  /// directory, and without this each key ever deleted or expired left its
+  /// own behind (an inode, a block, a larger parent, a longer scan). Those
+  /// that still hold something (ENOTEMPTY: another key, of this shard or
+  /// another) stay, and so does one that is gone already. A concurrent
+  /// fold of another shard that needs one again makes it again
+  /// (dir_walker::enter, write_temp_of). With `sync` each parent that lost
+  /// a directory is synced; without, the caller's next syncfs makes the
+  /// removals durable. Either way before apply() returns, so before the
+  /// fold writes its key index and retires its logs: a key is absent
+  /// whether or not its emptied directory stays, so neither needs them,
+  /// but once its log is gone no later fold tries them again, while a
+  /// removal replayed from a log that stays (a fold cut short) does.
+  caf::error remove_emptied_dirs(
+    const std::vector<tree_change>& changes,
+    const std::vector<std::vector<std::string>>& paths, bool sync) const;
   /// Removes the temp files of changes [from, to) that write files, after
   /// a failed apply: a checkpoint that fails on a full disk must give back
   /// the space it took. Best effort.

@@ -163,7 +163,7 @@ public:
       return -EINVAL; // the backend opens one component at a time
     auto it = dir->entries.find(name);
     if (it == dir->entries.end()) {
-      if (!(flags & O_CREAT))
+      if (!(flags & O_CREAT) || dir->removed)
         return -ENOENT;
       if (!change())
         return -EIO;
@@ -201,6 +201,8 @@ public:
       return -EBADF;
     if (dir->entries.count(name))
       return -EEXIST;
+    if (dir->removed)
+      return -ENOENT;
     if (!change())
       return -EIO;
     auto d = std::make_shared<node>();
@@ -299,7 +301,7 @@ public:
     if (!src || !dst)
       return -EBADF;
     auto it = src->entries.find(from);
-    if (it == src->entries.end())
+    if (it == src->entries.end() || dst->removed)
       return -ENOENT;
     if (!change())
       return -EIO;
@@ -335,6 +337,10 @@ public:
       return -ENOTEMPTY;
     if (!change())
       return -EIO;
+    // As on Linux: nothing is made in a directory removed (ENOENT), even
+    // through a descriptor still open on it.
+    if (rmdir)
+      it->second->removed = true;
     dir->entries.erase(it);
     dir->pending.push_back(dir_op{name, nullptr, {}});
     return 0;
@@ -381,6 +387,7 @@ private:
     std::map<std::string, std::shared_ptr<node>> entries;
     std::map<std::string, std::shared_ptr<node>> durable_entries;
     std::vector<dir_op> pending;
+    bool removed = false; // rmdir'ed (until a crash brings it back)
   };
 
   /// What a crash does to every pending change: `mixed` decides page by
@@ -562,6 +569,7 @@ private:
               std::set<node*>& seen) {
     if (!seen.insert(&n).second)
       return;
+    n.removed = false; // named again: its rmdir did not reach the disk
     if (n.is_dir) {
       settle_dir(n, mode, rng);
       for (auto& [name, child] : n.entries)

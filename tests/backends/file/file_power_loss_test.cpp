@@ -159,6 +159,12 @@ public:
     for (int i = 0; i < 24; ++i)
       keys_.push_back("order:" + std::to_string(i % 6) + ":"
                       + std::to_string(i));
+    // Keys alone in their directories, which their deletes empty: a fold
+    // removes those, and a power loss must not take a value with them.
+    for (int i = 0; i < 6; ++i)
+      keys_.push_back("session:u" + std::to_string(i) + ":data");
+    for (int i = 0; i < 2; ++i)
+      keys_.push_back("deep:" + std::to_string(i) + ":a:b");
   }
 
   /// Opens the store through recovery, with a power loss in the middle of
@@ -318,11 +324,44 @@ private:
       if (fold)
         REQUIRE(env_->crashed());
     }
-    // A fold that completed removed the leftovers of the one before it.
+    // A fold that completed removed the leftovers of the one before it,
+    // and the directories its deletes emptied, or a delete replayed from a
+    // log it could not retire did.
     if (!env_->crashed()) {
       CAPTURE(temp_files(), env_->root_names());
       CHECK(unnamed_temps().empty());
+      auto empty = empty_dirs();
+      CAPTURE(empty);
+      CHECK(empty.empty());
     }
+  }
+
+  /// The directories of the tree that hold nothing, below the root.
+  std::vector<std::string> empty_dirs() {
+    std::vector<std::string> found;
+    int root = env_->open_at(AT_FDCWD, dir_.path, O_RDONLY | O_DIRECTORY, 0);
+    REQUIRE(root >= 0);
+    collect_empty_dirs(root, "", found);
+    env_->close(root);
+    return found;
+  }
+
+  /// Whether `dir` holds nothing; the empty ones below it into `found`.
+  bool collect_empty_dirs(int dir, const std::string& where,
+                          std::vector<std::string>& found) {
+    std::vector<dir_entry> entries;
+    REQUIRE(env_->list_dir(dir, entries) == 0);
+    for (auto& e : entries) {
+      if (e.kind != dir_entry::directory
+          || (where.empty() && e.name.front() == '~'))
+        continue;
+      int fd = env_->open_at(dir, e.name, O_RDONLY | O_DIRECTORY, 0);
+      REQUIRE(fd >= 0);
+      if (collect_empty_dirs(fd, where + "/" + e.name, found))
+        found.push_back(where + "/" + e.name);
+      env_->close(fd);
+    }
+    return entries.empty();
   }
 
   std::set<std::string> shard_keys(size_t shard) const {
