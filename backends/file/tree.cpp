@@ -73,6 +73,18 @@ public:
     return {};
   }
 
+  /// Every directory of the chain, and the root, are synced as they are
+  /// left (with sync_dirs), whether or not this walk changed them: their
+  /// entries must be durable before what is written below them is relied
+  /// on, and the walk may be using a directory that another shard's fold
+  /// has just made and not synced yet (dir_walker syncs what it makes as
+  /// it leaves it, and that fold may not have left it yet).
+  void mark_path_dirty() {
+    root_dirty_ = true;
+    for (auto& level : chain_)
+      level.dirty = true;
+  }
+
   /// The current directory gained or lost an entry.
   void mark_dirty() {
     if (chain_.empty())
@@ -349,6 +361,10 @@ caf::error file_tree::apply_one_by_one(
                              encode_value_file(*changes[i].data), true);
     if (!dir)
       return std::move(dir.error());
+    // Each directory on its way synced once per fold (the changes are
+    // sorted): a handful of syncs, where a batched fold's syncfs covers
+    // them all.
+    walker.mark_path_dirty();
     // Its temp file keeps the directory from being removed from here on.
     auto tmp = temp_name(leaf);
     if (int rc = env_->rename_at(*dir, tmp, *dir, leaf); rc != 0) {
