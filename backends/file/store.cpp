@@ -117,14 +117,22 @@ void file_store::settle_quarantine(const std::string& key) {
   auto q = quarantined_.find(key);
   if (q == quarantined_.end())
     return;
-  // Should this fail, the next start counts the key as quarantined again
-  // unless its new value is in the tree by then: logged, not fatal.
   for (auto& file : q->second.files)
+    unsettled_files_.emplace_back(key, std::move(file));
+  quarantined_.erase(q);
+}
+
+void file_store::settle_durable() {
+  if (unsynced_log_)
+    return;
+  // Should this fail, the next start settles the file itself when the log
+  // or the tree has the key's write (recovery), else counts the key as
+  // quarantined again: logged, not fatal.
+  for (auto& [key, file] : std::exchange(unsettled_files_, {}))
     if (auto err = tree_.settle(file))
       spdlog::warn("file backend: key {} was written or deleted, but its "
                    "quarantined file stays unsettled: {}",
                    key, message_of(err));
-  quarantined_.erase(q);
 }
 
 caf::error file_store::quarantine_value(const std::string& key,
@@ -555,6 +563,10 @@ void file_store::roll_back() {
 void file_store::settle_committed() {
   for (auto& key : std::exchange(settling_, {}))
     settle_quarantine(key);
+  // Under always the commit synced its batch; otherwise the next sync of
+  // the log settles them (checkpoint, switch_log, close).
+  if (opts_.fsync == fsync_policy::always)
+    settle_durable();
 }
 
 // -- durability ------------------------------------------------------------------------
@@ -979,6 +991,8 @@ caf::error file_store::switch_log() {
     }
     count_sync(std::chrono::steady_clock::now() - started);
   }
+  if (opts_.fsync != fsync_policy::always)
+    settle_durable(); // the log is synced to its end
   auto next = next_log(wal_name(opts_.shard, ++log_generation_));
   if (!next)
     return std::move(next.error());
@@ -1096,6 +1110,7 @@ caf::error file_store::checkpoint() {
       return err;
     }
     count_sync(std::chrono::steady_clock::now() - started);
+    settle_durable();
   }
   auto err = start_fold();
   forget_unsynced_log_once_folded();
@@ -1135,8 +1150,10 @@ void file_store::forget_unsynced_log_once_folded() {
   // No fold running and nothing left to fold: every write is in the tree,
   // whichever fold put it there (a fold writes the values it carries from
   // memory, through syncs of its own).
-  if (unsynced_log_ && !fold_ && dirty_.empty())
+  if (unsynced_log_ && !fold_ && dirty_.empty()) {
     unsynced_log_ = caf::error{};
+    settle_durable();
+  }
 }
 
 caf::error file_store::close() {
@@ -1159,9 +1176,16 @@ caf::error file_store::close() {
   // Under interval and never the log holds acknowledged writes no fdatasync
   // covered yet (under always there is nothing left to flush, and it is
   // cheap). Once synced, the log is all the next start needs.
-  keep(log_ ? log_->sync() : caf::error{}, "sync");
-  if (unsynced_log_)
-    keep(fold_what_a_failed_sync_left(), "after a failed log sync");
+  auto synced = log_ ? log_->sync() : caf::error{};
+  bool durable = !synced;
+  keep(std::move(synced), "sync");
+  if (unsynced_log_) {
+    auto folded = fold_what_a_failed_sync_left();
+    durable = !folded;
+    keep(std::move(folded), "after a failed log sync");
+  }
+  if (durable) // every write in a synced log, or in the tree
+    settle_durable();
   if (fold_) {
     fold_->cancel.store(true, std::memory_order_relaxed);
     if (fold_->worker.joinable())

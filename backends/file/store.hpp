@@ -233,9 +233,18 @@ private:
   caf::error quarantine_value(const std::string& key, const caf::error& corrupt);
   /// The error of a quarantined key, or none.
   caf::error quarantined_error(const std::string& key) const;
+  /// The quarantined keys written or deleted by the batch just committed
+  /// are no longer quarantined; their files are settled once the batch is
+  /// durable (settle_durable).
   void settle_committed();
-  /// `key` was written or deleted: its quarantined files are settled.
+  /// `key` was written or deleted: it is no longer quarantined, and its
+  /// quarantined files wait in unsettled_files_ for settle_durable.
   void settle_quarantine(const std::string& key);
+  /// Every committed write is durable (a log sync covered it, or every
+  /// write is in the tree): renames the files of unsettled_files_
+  /// NAME.settled. Not while unsynced_log_ says a sync failed: a later one
+  /// that succeeds proves nothing of the writes before it.
+  void settle_durable();
   /// True when the filesystem has `bytes` free (or cannot tell).
   bool room_for(uint64_t bytes) const;
   /// What a refused write is: deletes get one more max_unfolded_bytes of
@@ -394,6 +403,13 @@ private:
   /// it (settle_committed), kept by a roll-back (a failed write replaced
   /// nothing, and the key still answers why it cannot be read).
   std::vector<std::string> settling_;
+  /// Quarantined files of keys written or deleted by a committed batch,
+  /// with their keys, to settle once that batch is durable: under interval
+  /// and never a commit does not sync, and a file settled before the write
+  /// that replaced it is durable left, after a power loss, the key indexed
+  /// at its old version with no value file nor quarantine to say why.
+  std::vector<std::pair<std::string, std::vector<std::string>>>
+    unsettled_files_;
   caf::error fold_error_;     // of the last fold, reported by checkpoint()
   /// A sync of the log failed (interval): the kernel reports a lost
   /// writeback once, and a later sync of the same log may succeed over the
