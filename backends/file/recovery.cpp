@@ -82,6 +82,34 @@ caf::error cut_damaged_log(const file_base& base, const std::string& name,
   return {};
 }
 
+/// Syncs the logs of the last run that this start serves from memory.
+/// Under fsync: interval or never, a process that crashed (or was killed)
+/// leaves records written and never synced: the kernel still holds them,
+/// this run serves them and writes after them, and its own log syncs would
+/// make those later writes durable while the earlier ones could still be
+/// lost to a power loss. Synced here, they are on disk before anything is
+/// served. Under always they are synced already, and this costs little.
+/// A failure is logged: the shards' first folds write the values from
+/// memory, through syncs of their own.
+void sync_inherited_logs(const file_base& base,
+                         const std::vector<std::string>& logs) {
+  for (auto& name : logs) {
+    auto path = base.path + "/" + name;
+    int fd = base.env->open_at(base.root.get(), name, O_RDONLY | O_NOFOLLOW);
+    int rc = fd;
+    if (fd >= 0) {
+      unique_fd guard{base.env.get(), fd};
+      rc = base.env->sync(fd, true);
+    }
+    if (rc < 0)
+      spdlog::warn("file backend: {}; its records are durable once the "
+                   "shards' first folds have written them into the tree",
+                   message_of(io_failure("cannot sync the log of the last "
+                                         "run",
+                                         path, rc)));
+  }
+}
+
 /// The generation of a log named "~wal-S-G.log", or nothing for a name we
 /// do not make.
 std::optional<uint64_t> log_generation(const std::string& name) {
@@ -684,6 +712,7 @@ caf::expected<recovered_state> recover(const file_base& base,
   }
   bool keep_logs = !opts.fold_logs || fold_err;
   if (keep_logs && !logs.empty()) {
+    sync_inherited_logs(base, logs);
     out.inherited = std::make_shared<inherited_logs>();
     out.inherited->names = logs;
     out.inherited->shards_left = shard_count;
