@@ -133,6 +133,7 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
       return err;
   store_handles out;
   out.backend = std::string{plugin->name()};
+  out.shared = plugin->shared(cfg);
   out.metrics = spawn_metrics(sys, cfg.max_items);
   out.status = std::make_shared<store_status>();
   watch_hub_settings watch;

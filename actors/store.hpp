@@ -70,6 +70,9 @@ struct store_handles {
   /// may skip its hop (the HTTP gateway).
   ownership_ptr<state_actor> owners;
   std::string backend; // plugin name
+  /// The data lives in an engine other nodes may share
+  /// (state_backend_plugin::shared): never partitioned over members.
+  bool shared = false;
   /// Final once every shard has exited (after the actor system is gone).
   std::shared_ptr<store_status> status;
 };

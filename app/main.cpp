@@ -342,6 +342,9 @@ int serve(const service_config& cfg, const std::string& config_path,
 /// and start-up refuses a config with exit 2 before any actor runs.
 std::vector<std::string> preflight(const service_config& cfg) {
   auto problems = check_state_config(compiled_plugins(), cfg.state);
+  for (auto& p : check_cluster_storage(compiled_plugins(), cfg.state,
+                                       cfg.node))
+    problems.push_back(std::move(p));
   check_files(cfg, problems);
   // The node's TLS files must also load (certificate and key matching);
   // only read when the node is on, as configure_node() reads them.

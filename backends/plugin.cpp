@@ -2,6 +2,8 @@
 
 #include "backends/plugin.hpp"
 
+#include <algorithm>
+
 #include "backends/codec/coded_store.hpp"
 #include "backends/connection_url.hpp"
 #include "messages/errors.hpp"
@@ -22,6 +24,10 @@ caf::expected<std::unique_ptr<change_feed>>
 state_backend_plugin::open_change_feed(const state_config&) const {
   return make_state_error(state_errc::backend_error,
                           "this backend has no change feed");
+}
+
+bool state_backend_plugin::shared(const state_config&) const {
+  return false;
 }
 
 change_feed::~change_feed() = default;
@@ -118,6 +124,34 @@ std::vector<std::string> check_state_config(const plugin_registry& plugins,
     problems.push_back(why.rfind("state.", 0) == 0 ? why
                                                    : "state.type: " + why);
   }
+  return problems;
+}
+
+std::vector<std::string> check_cluster_storage(const plugin_registry& plugins,
+                                               const state_config& state,
+                                               const node_config& node) {
+  std::vector<std::string> problems;
+  auto* plugin = plugins.find(state.type);
+  if (plugin == nullptr || !plugin->shared(state))
+    return problems;
+  auto shown = redact_password(state.type);
+  if (!node.members.empty())
+    problems.push_back(
+      "node.members: a partitioned cluster keeps each key on one node's own "
+      "store, and state.type '" + shown + "' is an engine every node "
+      "shares: moving keys between members would delete them from it. "
+      "Run the nodes without node.members, each on the same state.type "
+      "(shared-engine mode, docs/high-availability.md)");
+  else if (!node.listen.empty()
+           && std::find(node.peers.begin(), node.peers.end(), node.listen)
+                != node.peers.end())
+    problems.push_back(
+      "node.peers: lists this node's node.listen '" + node.listen
+      + "', making it a store node of a partitioned cluster, and state.type '"
+      + shown + "' is an engine every node shares: moving keys between "
+      "nodes would delete them from it. Run the nodes without node.peers, "
+      "each on the same state.type (shared-engine mode, "
+      "docs/high-availability.md)");
   return problems;
 }
 

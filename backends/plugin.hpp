@@ -52,6 +52,14 @@ public:
   /// watches() says `engine_feed`.
   virtual caf::expected<std::unique_ptr<change_feed>>
   open_change_feed(const state_config& cfg) const;
+
+  /// True when the data of a store of `cfg` lives in an engine that other
+  /// solver-state processes may reach too (one Redis database, one
+  /// PostgreSQL table, one DynamoDB table): it is not this node's alone,
+  /// so it must never be partitioned over cluster members, whose handoff
+  /// drops the copies a node hands over. The default, false, suits engines
+  /// only this process opens (memory, file, rocksdb).
+  virtual bool shared(const state_config& cfg) const;
 };
 
 /// Plugins looked up by state.type.
@@ -82,6 +90,16 @@ private:
 /// and start-up both run it, so they accept and refuse the same configs.
 std::vector<std::string> check_state_config(const plugin_registry& plugins,
                                             const state_config& cfg);
+
+/// What start-up refuses about keeping this node's keys in `state` under
+/// `node`: a node that holds a share of a partitioned cluster (node.members,
+/// or listed among its own node.peers) on an engine other nodes share
+/// (state_backend_plugin::shared). The handoff would move keys between
+/// nodes that all read one database, deleting each key it "moves". Empty
+/// when the plugin is unknown (check_state_config reports that).
+std::vector<std::string> check_cluster_storage(const plugin_registry& plugins,
+                                               const state_config& state,
+                                               const node_config& node);
 
 /// The scheme of a connection string ("redis" of "redis://h:1/0"), or the
 /// whole text when it has none ("memory").

@@ -380,6 +380,12 @@ void start_handoff(guard_ptr self) {
   auto& st = self->state;
   for (auto& s : st.settings.sources)
     st.sources.push_back(source_progress{s, false, {}, false, false, {}});
+  if (st.settings.shared_store) {
+    spdlog::error("handoff: never on a store that other nodes share (every "
+                  "key is in it already; a move would delete the key for "
+                  "every node)");
+    return;
+  }
   if (st.members().self() == membership::none)
     return; // a leaving node owns nothing: it only hands over
   if (marker_says_done(st.settings.marker_path, st.members().hash())) {
@@ -534,9 +540,26 @@ handoff_stats stats_of(const member_guard_state& st) {
 
 // -- the holder's side -------------------------------------------------------
 
+namespace {
+
+/// Copies leave a store only when it is this node's alone: on a shared
+/// engine the other node's "copy" is the key itself.
+caf::error refuse_if_shared(const member_guard_state& st) {
+  if (!st.settings.shared_store)
+    return {};
+  return make_state_error(state_errc::bad_request,
+                          "handoff: node " + st.members().self_name()
+                            + " keeps its keys in an engine that every "
+                              "node shares: nothing is handed over");
+}
+
+} // namespace
+
 caf::result<handoff_scan_page> answer_scan(guard_ptr self,
                                            handoff_scan_request& req) {
   auto& st = self->state;
+  if (auto err = refuse_if_shared(st))
+    return err;
   if (auto err = st.members().other_list(req.members))
     return err;
   if (req.requester >= st.members().members().size())
@@ -564,6 +587,8 @@ caf::result<handoff_scan_page> answer_scan(guard_ptr self,
 
 caf::result<batch_reply> answer_fetch(guard_ptr self, handoff_keys& req) {
   auto& st = self->state;
+  if (auto err = refuse_if_shared(st))
+    return err;
   if (auto err = st.members().other_list(req.members))
     return err;
   // Only copies of keys this node no longer owns leave it this way: its own
@@ -630,6 +655,8 @@ void drop_copy(guard_ptr self, std::string key, version_t version,
 
 caf::result<uint64_t> answer_drop(guard_ptr self, handoff_keys& req) {
   auto& st = self->state;
+  if (auto err = refuse_if_shared(st))
+    return err;
   if (auto err = st.members().other_list(req.members))
     return err;
   if (req.versions.size() != req.keys.size())

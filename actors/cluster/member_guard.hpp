@@ -44,6 +44,12 @@ struct member_guard_settings {
   /// so a restart with the same list skips the handoff. Empty when the
   /// store keeps nothing across restarts: every start pulls.
   std::string marker_path;
+  /// The local store is an engine other nodes share (store_handles::
+  /// shared): there is nothing to move, and a "moved" key's drop would
+  /// delete it for every node. The handoff then never runs, and this
+  /// node refuses the others' scans, fetches and drops. start_node
+  /// refuses such a node outright; this is the guard's own defence.
+  bool shared_store = false;
   /// Bounds each request to the local store or to a source (peer actors
   /// answer within node.request_timeout).
   std::chrono::milliseconds timeout{6'000};

@@ -98,6 +98,7 @@ void start_cluster(caf::actor_system& sys, const node_config& cfg,
       g.sources.push_back(handoff_source{
         out.peer_names[i], caf::actor_cast<member_actor>(out.peers[i])});
     g.marker_path = marker;
+    g.shared_store = store.shared;
     g.timeout = fan_out_timeout(cfg);
     // Half a request's time to wait for a source that cannot be reached,
     // so the caller still hears why before its own deadline.
@@ -168,6 +169,15 @@ caf::expected<node_handles> start_node(caf::actor_system& sys,
     return out;
   if (auto err = check_message_types(sys))
     return err;
+  if (store.shared && !cfg.store_nodes().empty()
+      && holds_keys(cfg, *membership_of(cfg)))
+    return make_state_error(
+      state_errc::bad_request,
+      "node: this node would hold a share of a partitioned cluster "
+      "(node.members, or its node.listen among node.peers) on the "
+      + store.backend + " engine, which every node shares: the handoff "
+      "would delete the keys it moves. Run shared-engine nodes without "
+      "node.members and node.peers");
   if (!cfg.store_nodes().empty()) {
     start_cluster(sys, cfg, store, handoff_marker, out);
     spdlog::info("node: cluster of {} store nodes, request_timeout={}ms",

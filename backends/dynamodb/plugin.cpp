@@ -44,6 +44,9 @@ public:
     return ep ? caf::error{} : std::move(ep.error());
   }
 
+  /// Every node given the same URL reads and writes the same data.
+  bool shared(const state_config&) const override { return true; }
+
   /// No change feed is read here (DynamoDB Streams; dynalite has none):
   /// watches of a table that other nodes may write would miss their
   /// changes, so they are refused unless the URL says watches=local.

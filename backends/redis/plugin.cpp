@@ -33,6 +33,9 @@ public:
 
   bool blocking() const override { return true; }
 
+  /// Every node given the same URL reads and writes the same data.
+  bool shared(const state_config&) const override { return true; }
+
   /// Several nodes may share one Redis: watches read what every write
   /// publishes (feed.hpp), unless the URL says this node is the only
   /// writer (watches=local).

@@ -693,3 +693,67 @@ TEST_CASE("start-up checks ask the plugin what else it refuses") {
         == std::vector<std::string>{"state.type: picky refuses "
                                     "'picky://h:1/x'"});
 }
+
+namespace {
+
+/// A plugin whose data every node reaches, as Redis, PostgreSQL and
+/// DynamoDB (state_backend_plugin::shared).
+class shared_engine_plugin final : public state_backend_plugin {
+public:
+  std::string_view name() const override { return "sharedengine"; }
+  bool blocking() const override { return false; }
+  caf::expected<store_list> create_stores(const state_config&) override {
+    return store_list{};
+  }
+  bool shared(const state_config&) const override { return true; }
+};
+
+std::vector<std::string> cluster_storage_problems(const plugin_registry& p,
+                                                  const std::string& yaml) {
+  auto r = parse_config(yaml);
+  REQUIRE(r.ok());
+  return check_cluster_storage(p, r.config.state, r.config.node);
+}
+
+} // namespace
+
+TEST_CASE("a node that holds a share of a partitioned cluster is refused on "
+          "an engine every node shares; fronts and plain nodes are not") {
+  // Two members on one Redis "handed over" each other's keys: every drop
+  // deleted the key from the one database (found by review).
+  plugin_registry plugins;
+  plugins.add(std::make_unique<shared_engine_plugin>());
+  auto members = cluster_storage_problems(
+    plugins, "state: {type: \"sharedengine://h:1/0\"}\n"
+             "node: {listen: \"127.0.0.1:7001\", members: [\"127.0.0.1:7001\", "
+             "\"127.0.0.1:7002\"]}\n");
+  REQUIRE(members.size() == 1);
+  CHECK_THAT(members[0], Catch::StartsWith("node.members: a partitioned "
+                                           "cluster"));
+  CHECK_THAT(members[0], Catch::Contains("shared-engine mode"));
+  auto self_peer = cluster_storage_problems(
+    plugins, "state: {type: \"sharedengine://h:1/0\"}\n"
+             "node: {listen: \"127.0.0.1:7001\", peers: [\"127.0.0.1:7001\", "
+             "\"127.0.0.1:7002\"]}\n");
+  REQUIRE(self_peer.size() == 1);
+  CHECK_THAT(self_peer[0], Catch::StartsWith("node.peers: lists this node's"));
+  // A pure front holds no key; a plain node is shared-engine mode.
+  CHECK(cluster_storage_problems(
+          plugins, "state: {type: \"sharedengine://h:1/0\"}\n"
+                   "node: {listen: \"127.0.0.1:7000\", peers: "
+                   "[\"127.0.0.1:7001\", \"127.0.0.1:7002\"]}\n")
+          .empty());
+  CHECK(cluster_storage_problems(
+          plugins, "state: {type: \"sharedengine://h:1/0\"}\n"
+                   "node: {listen: \"127.0.0.1:7001\"}\n")
+          .empty());
+  CHECK(cluster_storage_problems(plugins,
+                                 "state: {type: \"sharedengine://h:1/0\"}\n")
+          .empty());
+  // The engines a node keeps to itself take part in a cluster.
+  CHECK(cluster_storage_problems(
+          compiled_plugins(),
+          "state: {type: memory}\n"
+          "node: {listen: \"127.0.0.1:7001\", members: [\"127.0.0.1:7001\"]}\n")
+          .empty());
+}

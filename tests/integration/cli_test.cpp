@@ -145,7 +145,13 @@ TEST_CASE("check-config and start-up refuse the same bad configs with exit 2") {
          {"log: {format: xml}\n",
           "log.format: must be one of json, text, got 'xml'"},
          {"http: {access_log: sometimes}\n",
-          "http.access_log: must be one of false, true, got 'sometimes'"}}) {
+          "http.access_log: must be one of false, true, got 'sometimes'"},
+         // Members on one Redis deleted each other's keys in the handoff.
+         {"state: {type: \"redis://127.0.0.1:1/0\"}\n"
+          "node: {listen: \"127.0.0.1:7001\", members: [\"127.0.0.1:7001\", "
+          "\"127.0.0.1:7002\"]}\n",
+          "node.members: a partitioned cluster keeps each key on one node",
+          "state.type: unknown backend 'redis://127.0.0.1:1/0'"}}) {
     INFO(bad.yaml);
     auto path = write_config(bad.yaml);
     auto check = run_both("--config " + path + " --check-config");

@@ -462,3 +462,81 @@ TEST_CASE("a value the leaving node cannot read holds the handoff back and "
   CHECK(n.keys_of(n.x_store).empty());
   CHECK(n.keys_of(n.y_store).size() == key_count - 1);
 }
+
+TEST_CASE("on a store that every node shares the handoff never runs and no "
+          "node drops a key for another") {
+  // Two members on one Redis took each other's keys for copies and dropped
+  // them: the database lost them (found by review). Here both guards sit
+  // on one memory store marked shared, x leaving and y owning every key.
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  caf::actor_system sys{cfg};
+  state_config sc;
+  sc.type = "memory";
+  sc.shards = 2;
+  sc.max_items = 0;
+  auto store = start_store(sys, sc, compiled_plugins());
+  REQUIRE(store);
+  caf::scoped_actor self{sys};
+  auto ask_keys = [&] {
+    std::vector<std::string> keys;
+    self->request(store->router, 10s, list_atom_v,
+                  list_request{"state:ho:", "", 0})
+      .receive([&](key_page& p) { keys = std::move(p.keys); },
+               [&](caf::error& err) { CHECK(message_of(err).empty()); });
+    return keys;
+  };
+  for (int i = 0; i < 50; ++i)
+    self->request(store->router, 10s, put_atom_v,
+                  set_request{key(i), "v", 0, {}})
+      .receive([](write_result&) {},
+               [&](caf::error& err) { CHECK(message_of(err).empty()); });
+  std::vector<std::string> members{"y:1"};
+  std::vector<std::string> leaving{"x:1"};
+  member_guard_settings xg;
+  xg.local = store->router;
+  xg.members = std::make_shared<const membership>(members, "x:1", leaving);
+  xg.shared_store = true;
+  auto x = spawn_member_guard(sys, std::move(xg));
+  member_guard_settings yg;
+  yg.local = store->router;
+  auto y_view = std::make_shared<const membership>(members, "y:1", leaving);
+  yg.members = y_view;
+  yg.sources.push_back({"x:1", x});
+  yg.shared_store = true;
+  yg.retry = 20ms;
+  auto y = spawn_member_guard(sys, std::move(yg));
+  // Stopped however the test ends: the actor system waits for them.
+  struct stop_all {
+    std::vector<caf::actor> actors;
+    store_handles& store;
+    ~stop_all() {
+      for (auto& a : actors)
+        caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+      stop_store(store);
+    }
+  } stop{{caf::actor_cast<caf::actor>(x), caf::actor_cast<caf::actor>(y)},
+         *store};
+  std::this_thread::sleep_for(500ms);
+  handoff_stats stats;
+  self->request(y, 10s, handoff_stats_atom_v)
+    .receive([&](handoff_stats& s) { stats = s; },
+             [&](caf::error& err) { CHECK(message_of(err).empty()); });
+  CHECK_FALSE(stats.active);
+  CHECK(ask_keys().size() == 50);
+  // y serves its keys from the one store; x refuses to hand any over.
+  self->request(y, 10s, get_atom_v, key(3))
+    .receive([](entry& e) { CHECK(e.value == "v"); },
+             [&](caf::error& err) { CHECK(message_of(err).empty()); });
+  entry e3;
+  self->request(store->router, 10s, get_atom_v, key(3))
+    .receive([&](entry& e) { e3 = std::move(e); },
+             [&](caf::error& err) { CHECK(message_of(err).empty()); });
+  self->request(x, 10s, handoff_drop_atom_v,
+                handoff_keys{y_view->hash(), {key(3)}, {e3.version}})
+    .receive([](uint64_t dropped) { CHECK(dropped == 0); },
+             [](caf::error& err) {
+               CHECK(code_of(err) == state_errc::bad_request);
+             });
+  CHECK(ask_keys().size() == 50);
+}
