@@ -3,6 +3,7 @@
 
 #include "actors/cluster/handoff.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -27,30 +28,57 @@ namespace solver_state {
 namespace {
 
 // -- the marker: this node pulled everything under a member list -------------
+//
+// The first line is the hash of the member list (alone: the format of the
+// builds before node.leaving counted, whose markers still read right); a
+// line "drained <host:port>" follows for each leaving node this node pulled
+// from under that list. A start skips the handoff when the members are the
+// same and every node of its node.leaving was drained: a leaving node
+// added to node.leaving (or forgotten there before) makes it pull again,
+// and dropping a drained node from node.leaving, the last step of removing
+// it, needs no new pass.
 
-std::string marker_text(uint64_t members_hash) {
+std::string marker_text(uint64_t members_hash,
+                        const std::vector<std::string>& drained) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%016llx\n",
                 static_cast<unsigned long long>(members_hash));
-  return buf;
+  std::string text = buf;
+  for (auto& name : drained)
+    text += "drained " + name + "\n";
+  return text;
 }
 
-bool marker_says_done(const std::string& path, uint64_t members_hash) {
+bool marker_says_done(const std::string& path, const membership& m) {
   if (path.empty())
     return false;
   std::ifstream in{path};
-  std::stringstream text;
-  text << in.rdbuf();
-  return in.good() && text.str() == marker_text(members_hash);
+  if (!in)
+    return false;
+  std::string line;
+  if (!std::getline(in, line)
+      || line + "\n" != marker_text(m.members_hash(), {}))
+    return false;
+  std::vector<std::string> drained;
+  const std::string tag = "drained ";
+  while (std::getline(in, line)) {
+    if (line.rfind(tag, 0) != 0)
+      return false; // not ours: pull again (harmless, slower)
+    drained.push_back(line.substr(tag.size()));
+  }
+  for (auto& name : m.leaving())
+    if (std::find(drained.begin(), drained.end(), name) == drained.end())
+      return false;
+  return true;
 }
 
 /// Written to a temporary file, synced, renamed over the marker and the
 /// directory synced: a crash leaves the old marker or the new one.
-void write_marker(const std::string& path, uint64_t members_hash) {
+void write_marker(const std::string& path, const membership& m) {
   if (path.empty())
     return;
   auto tmp = path + ".tmp";
-  auto text = marker_text(members_hash);
+  auto text = marker_text(m.members_hash(), m.leaving());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   bool ok = fd >= 0
             && ::write(fd, text.data(), text.size())
@@ -331,7 +359,7 @@ void finish_if_done(guard_ptr self) {
                                              - st.started)
                  .count();
   st.claims.forget_claimed();
-  write_marker(st.settings.marker_path, st.members().hash());
+  write_marker(st.settings.marker_path, st.members());
   spdlog::info("handoff: done in {:.2f} s: took over {} keys from {} "
                "node(s); this node holds every key it owns",
                st.seconds, st.keys_in, st.sources.size());
@@ -388,9 +416,10 @@ void start_handoff(guard_ptr self) {
   }
   if (st.members().self() == membership::none)
     return; // a leaving node owns nothing: it only hands over
-  if (marker_says_done(st.settings.marker_path, st.members().hash())) {
+  if (marker_says_done(st.settings.marker_path, st.members())) {
     spdlog::info("handoff: none needed (this node pulled every key it owns "
-                 "under this member list before)");
+                 "under this member list before, from every node of its "
+                 "node.leaving)");
     return;
   }
   st.active = true;

@@ -11,15 +11,25 @@ namespace solver_state {
 
 namespace {
 
-/// Order-independent: the hashes of the sorted names, one per line.
-uint64_t hash_of(std::vector<std::string> names) {
+/// The sorted names, one per line.
+std::string lines_of(std::vector<std::string> names) {
   std::sort(names.begin(), names.end());
   std::string joined;
   for (auto& n : names) {
     joined += n;
     joined += '\n';
   }
-  return stable_hash(joined);
+  return joined;
+}
+
+/// Order-independent. The leaving nodes follow a line no host:port can
+/// be; without any, the hash is the member list's alone.
+uint64_t hash_of(const std::vector<std::string>& members,
+                 const std::vector<std::string>& leaving) {
+  auto text = lines_of(members);
+  if (!leaving.empty())
+    text += "leaving:\n" + lines_of(leaving);
+  return stable_hash(text);
 }
 
 /// The members in one order on every node, whatever order node.members
@@ -35,10 +45,11 @@ std::vector<std::string> sorted(std::vector<std::string> names) {
 membership::membership(std::vector<std::string> members, std::string self,
                        std::vector<std::string> leaving)
   : members_(sorted(std::move(members))),
-    leaving_(std::move(leaving)),
+    leaving_(sorted(std::move(leaving))),
     self_name_(std::move(self)),
     placement_(members_),
-    hash_(hash_of(members_)) {
+    members_hash_(hash_of(members_, {})),
+    hash_(hash_of(members_, leaving_)) {
   for (size_t i = 0; i < members_.size(); ++i)
     if (members_[i] == self_name_)
       self_ = i;
@@ -71,8 +82,10 @@ caf::error membership::other_list(uint64_t sender_hash) const {
     return {};
   return make_state_error(state_errc::backend_unavailable,
                           "handoff: node " + self_name_
-                            + " has another member list than the sender "
-                              "(a membership change under way; retried)");
+                            + " has another member list or node.leaving "
+                              "than the sender (a membership change under "
+                              "way, or a node whose node.members or "
+                              "node.leaving differs; retried)");
 }
 
 } // namespace solver_state

@@ -26,7 +26,7 @@ public:
   /// `members` as configured, kept sorted: their order matters to nothing,
   /// and an index into members() names the same node on every node;
   /// `self` this node's node.listen (a member, a leaving node, or neither
-  /// for a pure front); `leaving` the nodes being drained.
+  /// for a pure front); `leaving` the nodes being drained, kept sorted.
   membership(std::vector<std::string> members, std::string self,
              std::vector<std::string> leaving = {});
 
@@ -35,9 +35,16 @@ public:
   const std::string& self_name() const { return self_name_; }
   /// This node's index among the members, or `none`.
   size_t self() const { return self_; }
-  /// Identifies the member list: the same on every node that lists the same
-  /// members, in any order.
+  /// Identifies the member list and the leaving nodes: the same on every
+  /// node that lists the same members and the same node.leaving, each in
+  /// any order. Every handoff message carries it, so nodes that disagree
+  /// on either refuse each other's pulls: a node that does not know a node
+  /// is leaving would never pull from it, and its handoff must not end as
+  /// if it had. Without leaving nodes it is members_hash(), as before
+  /// node.leaving counted (nodes of both builds agree then).
   uint64_t hash() const { return hash_; }
+  /// Identifies the member list alone (the handoff marker's first line).
+  uint64_t members_hash() const { return members_hash_; }
 
   size_t owner(std::string_view key) const { return placement_.owner(key); }
   size_t owner_of_group(std::string_view group) const {
@@ -71,6 +78,7 @@ private:
   std::string self_name_;
   rendezvous_placement placement_;
   size_t self_ = none;
+  uint64_t members_hash_ = 0;
   uint64_t hash_ = 0;
 };
 

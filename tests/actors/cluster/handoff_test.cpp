@@ -10,6 +10,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -539,4 +541,126 @@ TEST_CASE("on a store that every node shares the handoff never runs and no "
                CHECK(code_of(err) == state_errc::bad_request);
              });
   CHECK(ask_keys().size() == 50);
+}
+
+namespace {
+
+/// Answers nothing: a source that cannot be reached, so a handoff that
+/// starts stays active.
+caf::behavior silent_source(caf::event_based_actor* self) {
+  return {
+    [=](handoff_scan_atom, handoff_scan_request&)
+      -> caf::result<handoff_scan_page> {
+      return self->make_response_promise<handoff_scan_page>();
+    },
+  };
+}
+
+} // namespace
+
+TEST_CASE("the handoff marker records the leaving nodes pulled from: a "
+          "node.leaving forgotten at first makes the next start pull, and "
+          "dropping a drained node from it needs no new pass") {
+  // Member y started without x in node.leaving: it pulled from nobody,
+  // wrote its marker, and after the config was corrected its restart said
+  // "handoff: none needed": x's keys stayed on x for good (found by review).
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  caf::actor_system sys{cfg};
+  state_config sc;
+  sc.type = "memory";
+  sc.shards = 2;
+  sc.max_items = 0;
+  auto xs = start_store(sys, sc, compiled_plugins());
+  auto ys = start_store(sys, sc, compiled_plugins());
+  REQUIRE(xs);
+  REQUIRE(ys);
+  std::vector<caf::actor> spawned;
+  struct stop_all {
+    std::vector<caf::actor>& actors;
+    store_handles& x;
+    store_handles& y;
+    ~stop_all() {
+      for (auto& a : actors)
+        caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+      stop_store(x);
+      stop_store(y);
+    }
+  } stop{spawned, *xs, *ys};
+  caf::scoped_actor self{sys};
+  auto count = [&](const store_handles& s) {
+    size_t n = 0;
+    self->request(s.router, 10s, list_atom_v, list_request{"state:ho:", "", 0})
+      .receive([&](key_page& p) { n = p.keys.size(); },
+               [&](caf::error& err) { CHECK(message_of(err).empty()); });
+    return n;
+  };
+  auto stats = [&](const member_guard_actor& g) {
+    handoff_stats out;
+    self->request(g, 10s, handoff_stats_atom_v)
+      .receive([&](handoff_stats& s) { out = s; },
+               [&](caf::error& err) { CHECK(message_of(err).empty()); });
+    return out;
+  };
+  for (int i = 0; i < 40; ++i)
+    self->request(xs->router, 10s, put_atom_v, set_request{key(i), "v", 0, {}})
+      .receive([](write_result&) {},
+               [&](caf::error& err) { CHECK(message_of(err).empty()); });
+  char dir_template[] = "/tmp/handoff-marker-XXXXXX";
+  REQUIRE(::mkdtemp(dir_template) != nullptr);
+  std::string marker = std::string{dir_template} + "/~cluster-handoff";
+  std::vector<std::string> members{"y:1"};
+  std::vector<std::string> leaving{"x:1"};
+  auto y_guard = [&](std::vector<std::string> y_leaving,
+                     std::vector<handoff_source> sources) {
+    member_guard_settings g;
+    g.local = ys->router;
+    g.members = std::make_shared<const membership>(members, "y:1",
+                                                   std::move(y_leaving));
+    g.sources = std::move(sources);
+    g.marker_path = marker;
+    g.timeout = 300ms;
+    g.retry = 20ms;
+    auto guard = spawn_member_guard(sys, std::move(g));
+    spawned.push_back(caf::actor_cast<caf::actor>(guard));
+    return guard;
+  };
+  // 1. y without node.leaving: nothing to pull, the marker is written.
+  auto forgot = y_guard({}, {});
+  for (int i = 0; i < 100 && stats(forgot).active; ++i)
+    std::this_thread::sleep_for(10ms);
+  CHECK_FALSE(stats(forgot).active);
+  caf::anon_send_exit(forgot, caf::exit_reason::user_shutdown);
+  CHECK(count(*xs) == 40);
+  // x (leaving x) refuses the scans of a node that does not know x leaves.
+  member_guard_settings xg;
+  xg.local = xs->router;
+  xg.members = std::make_shared<const membership>(members, "x:1", leaving);
+  auto x = spawn_member_guard(sys, std::move(xg));
+  spawned.push_back(caf::actor_cast<caf::actor>(x));
+  membership y_forgot{members, "y:1"};
+  self->request(x, 10s, handoff_scan_atom_v,
+                handoff_scan_request{y_forgot.hash(), 0, ""})
+    .receive([](handoff_scan_page&) { CHECK(false); },
+             [](caf::error& err) {
+               CHECK(code_of(err) == state_errc::backend_unavailable);
+             });
+  // 2. The config corrected: y pulls from x despite its marker.
+  auto corrected = y_guard(leaving, {{"x:1", x}});
+  for (int i = 0; i < 500 && stats(corrected).active; ++i)
+    std::this_thread::sleep_for(10ms);
+  CHECK_FALSE(stats(corrected).active);
+  CHECK(stats(corrected).keys_in == 40);
+  CHECK(count(*xs) == 0);
+  CHECK(count(*ys) == 40);
+  caf::anon_send_exit(corrected, caf::exit_reason::user_shutdown);
+  // 3. x drained and dropped from node.leaving: no new pass, even with a
+  // source that would never answer.
+  auto silent = sys.spawn(silent_source);
+  spawned.push_back(silent);
+  auto after = y_guard({}, {{"z:1", caf::actor_cast<member_actor>(silent)}});
+  std::this_thread::sleep_for(100ms);
+  CHECK_FALSE(stats(after).active);
+  caf::anon_send_exit(after, caf::exit_reason::user_shutdown);
+  std::filesystem::remove_all(dir_template);
 }

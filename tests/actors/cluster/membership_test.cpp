@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "actors/cluster/membership.hpp"
+#include "backends/shard_placement.hpp"
 #include "messages/errors.hpp"
 
 using namespace solver_state;
@@ -52,8 +53,35 @@ TEST_CASE("a key of another member is refused as unavailable, naming its "
   membership leaving{{"a:1", "b:1"}, "c:1", {"c:1"}};
   CHECK(leaving.self() == membership::none);
   CHECK(leaving.misdirected("state:m:1"));
-  CHECK_FALSE(m.other_list(leaving.hash()));
+  CHECK_FALSE(m.other_list(
+    membership{{"b:1", "a:1"}, "b:1"}.hash()));
   CHECK(m.other_list(membership{{"a:1"}, "a:1"}.hash()));
+}
+
+TEST_CASE("nodes that disagree on node.leaving refuse each other's handoff "
+          "messages; without leaving nodes the hash is the member list's") {
+  // Member b, its node.leaving forgotten, never pulled from the leaving
+  // node c and ended its handoff; c's keys stayed on c for good (found by
+  // review). Now the others refuse b's pulls until its list matches.
+  membership a{{"a:1", "b:1"}, "a:1", {"c:1", "d:1"}};
+  membership b_forgot{{"a:1", "b:1"}, "b:1"};
+  membership b_right{{"b:1", "a:1"}, "b:1", {"d:1", "c:1"}};
+  membership c{{"a:1", "b:1"}, "c:1", {"c:1", "d:1"}};
+  CHECK(a.other_list(b_forgot.hash()));
+  CHECK(message_of(a.other_list(b_forgot.hash())).find("node.leaving")
+        != std::string::npos);
+  CHECK_FALSE(a.other_list(b_right.hash()));
+  CHECK_FALSE(c.other_list(a.hash()));
+  CHECK(c.other_list(b_forgot.hash()));
+  CHECK(a.leaving() == std::vector<std::string>{"c:1", "d:1"});
+  CHECK(b_right.leaving() == a.leaving());
+  // The member list's own hash ignores node.leaving (the handoff marker),
+  // and is the whole hash when nobody leaves: nodes of the builds before
+  // node.leaving counted still agree with these then.
+  CHECK(a.members_hash() == b_forgot.members_hash());
+  CHECK(b_forgot.hash() == b_forgot.members_hash());
+  CHECK(b_forgot.hash() == stable_hash("a:1\nb:1\n"));
+  CHECK(a.hash() != a.members_hash());
 }
 
 TEST_CASE("only the owner's deletes are changes of a key: another node's "
