@@ -120,18 +120,6 @@ store_options store_options_for(const service_config& cfg) {
 /// CAF workers: as configured, else one per core left after the HTTP io
 /// threads, and at least two, so that one long message (a huge batch) cannot
 /// stall every actor.
-/// Where a cluster member records that it holds every key it owns under
-/// its member list: beside the data of an embedded store ('~' names are
-/// the file backend's own). A memory store forgets its keys on restart, and
-/// a shared engine is no partitioned cluster: no marker.
-std::string handoff_marker_for(const state_config& state) {
-  if (state.type == "file")
-    return state.file.base_path + "/~cluster-handoff";
-  if (state.type == "rocksdb")
-    return state.rocksdb.base_path + "/~cluster-handoff";
-  return {};
-}
-
 size_t scheduler_threads_for(const service_config& cfg) {
   if (cfg.scheduler_threads != 0)
     return cfg.scheduler_threads;
@@ -293,7 +281,7 @@ int serve(const service_config& cfg, const std::string& config_path,
                to_string(cfg.state.eviction), cfg.state.ttl_seconds);
   // -- distribution: with peers or members, clients get the cluster router --
   auto node = start_node(sys, cfg.node, *store,
-                         handoff_marker_for(cfg.state));
+                         handoff_marker_for(cfg.state, cfg.node));
   if (!node) {
     spdlog::critical("cannot start the node: {}", message_of(node.error()));
     stop_store(*store);

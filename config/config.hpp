@@ -220,6 +220,11 @@ struct node_config {
   /// on every node, the leaving nodes included; a leaving node runs until
   /// it holds no key, then leaves this list.
   std::vector<std::string> leaving;
+  /// A directory where a member on state.type memory records its finished
+  /// handoff (the file and rocksdb backends record it beside their data),
+  /// so that a restart with the same members skips the handoff and does
+  /// not need every other member up. Empty: every start of it pulls.
+  std::string state_dir;
   milliseconds request_timeout{2'000};
   milliseconds heartbeat_interval{1'000};
   tls_config tls;

@@ -442,6 +442,7 @@ void read_node(section& root, node_config& n,
   s.list("peers", n.peers);
   s.list("members", n.members);
   s.list("leaving", n.leaving);
+  s.text("state_dir", n.state_dir);
   s.duration("request_timeout", n.request_timeout, milliseconds{10});
   s.duration("heartbeat_interval", n.heartbeat_interval, milliseconds{10});
   section tls{s.child("tls"), "node.tls", problems};
@@ -670,6 +671,10 @@ void validate(const service_config& cfg, std::vector<std::string>& problems) {
     problems.push_back("state.file.base_path: must not be empty");
   if (cfg.state.type == "rocksdb" && cfg.state.rocksdb.base_path.empty())
     problems.push_back("state.rocksdb.base_path: must not be empty");
+  if (!cfg.node.state_dir.empty() && cfg.state.type != "memory")
+    problems.push_back("node.state_dir: only for state.type memory (file and "
+                       "rocksdb record the handoff beside their data); "
+                       "remove it");
 }
 
 namespace {
@@ -693,6 +698,12 @@ void check_files(const service_config& cfg,
     require_file("node.tls.certificate", node.tls.certificate, problems);
     require_file("node.tls.key", node.tls.key, problems);
     require_file("node.tls.ca_file", node.tls.ca_file, problems);
+  }
+  if (!node.state_dir.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(node.state_dir, ec))
+      problems.push_back("node.state_dir: directory '" + node.state_dir
+                         + "' does not exist");
   }
   // spdlog creates the file, not its directory: say so before start-up.
   if (cfg.log.file.empty())
@@ -732,6 +743,13 @@ std::vector<std::string> config_warnings(const service_config& cfg) {
                   + " is reachable beyond this machine without node.tls "
                     "(node.insecure: true): anyone who connects is a peer, "
                     "in plain text; set node.tls");
+  if (!cfg.node.members.empty() && cfg.state.type == "memory"
+      && cfg.node.state_dir.empty())
+    out.push_back("node.members on state.type memory without "
+                  "node.state_dir: every restart of this node pulls from "
+                  "every other member, and its own keys answer 503 while "
+                  "one of them is down; set node.state_dir "
+                  "(docs/cluster.md)");
   return out;
 }
 

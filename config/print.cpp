@@ -114,6 +114,8 @@ void emit_node(YAML::Emitter& out, const node_config& n) {
   out << YAML::Key << "peers" << YAML::Value << YAML::Flow << n.peers;
   out << YAML::Key << "members" << YAML::Value << YAML::Flow << n.members;
   out << YAML::Key << "leaving" << YAML::Value << YAML::Flow << n.leaving;
+  out << YAML::Key << "state_dir" << YAML::Value << YAML::DoubleQuoted
+      << n.state_dir;
   out << YAML::Key << "request_timeout" << YAML::Value
       << format_duration(n.request_timeout);
   out << YAML::Key << "heartbeat_interval" << YAML::Value

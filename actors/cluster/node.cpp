@@ -216,6 +216,21 @@ caf::expected<node_handles> start_node(caf::actor_system& sys,
   return out;
 }
 
+std::string handoff_marker_for(const state_config& state,
+                               const node_config& node) {
+  if (state.type == "file")
+    return state.file.base_path + "/~cluster-handoff";
+  if (state.type == "rocksdb")
+    return state.rocksdb.base_path + "/~cluster-handoff";
+  if (state.type == "memory" && !node.state_dir.empty()) {
+    auto name = node.listen;
+    std::replace(name.begin(), name.end(), ':', '_');
+    std::replace(name.begin(), name.end(), '/', '_');
+    return node.state_dir + "/cluster-handoff-" + name;
+  }
+  return {};
+}
+
 void stop_node(caf::actor_system& sys, node_handles& node) {
   if (node.port != 0) {
     unpublish_state(sys, node.published, node.port, node.tls);

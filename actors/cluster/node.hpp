@@ -60,6 +60,14 @@ caf::expected<node_handles> start_node(caf::actor_system& sys,
                                        const store_handles& store,
                                        const std::string& handoff_marker = {});
 
+/// Where a member records that it pulled every key it owns under its
+/// member list: beside the data of the file and rocksdb backends ('~'
+/// names are the file backend's own), in node.state_dir for the memory
+/// backend (named after node.listen, so nodes never share one), else
+/// nowhere (empty: every start pulls).
+std::string handoff_marker_for(const state_config& state,
+                               const node_config& node);
+
 /// Unpublishes and stops the actors start_node spawned.
 void stop_node(caf::actor_system& sys, node_handles& node);
 

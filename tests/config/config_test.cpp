@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "actors/cluster/node.hpp"
 #include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
 #include "config/cli.hpp"
@@ -756,4 +757,48 @@ TEST_CASE("a node that holds a share of a partitioned cluster is refused on "
           "state: {type: memory}\n"
           "node: {listen: \"127.0.0.1:7001\", members: [\"127.0.0.1:7001\"]}\n")
           .empty());
+}
+
+TEST_CASE("node.state_dir keeps a memory member's handoff marker; other "
+          "backends keep theirs beside their data") {
+  auto memory = parse_config(
+    "state: {type: memory}\n"
+    "node: {listen: \"127.0.0.1:7001\", members: [\"127.0.0.1:7001\"], "
+    "state_dir: /tmp}\n");
+  REQUIRE(memory.ok());
+  CHECK(handoff_marker_for(memory.config.state, memory.config.node)
+        == "/tmp/cluster-handoff-127.0.0.1_7001");
+  std::vector<std::string> problems;
+  check_files(memory.config, problems);
+  CHECK(problems.empty());
+  CHECK(config_warnings(memory.config).empty());
+  auto missing = parse_config(
+    "state: {type: memory}\n"
+    "node: {listen: \"127.0.0.1:7001\", members: [\"127.0.0.1:7001\"], "
+    "state_dir: /nonexistent/solver-state}\n");
+  REQUIRE(missing.ok());
+  check_files(missing.config, problems);
+  CHECK(problems == std::vector<std::string>{
+                      "node.state_dir: directory '/nonexistent/solver-state' "
+                      "does not exist"});
+  // Without it a memory member pulls at every start: a warning says so.
+  auto without = parse_config(
+    "state: {type: memory}\n"
+    "node: {listen: \"127.0.0.1:7001\", members: [\"127.0.0.1:7001\"]}\n");
+  REQUIRE(without.ok());
+  CHECK(handoff_marker_for(without.config.state, without.config.node).empty());
+  auto warnings = config_warnings(without.config);
+  REQUIRE(warnings.size() == 1);
+  CHECK_THAT(warnings[0], Catch::StartsWith("node.members on state.type "
+                                            "memory without node.state_dir"));
+  auto file = parse_config("state: {type: file, file: {base_path: /d}}\n"
+                           "node: {listen: \"127.0.0.1:7001\", members: "
+                           "[\"127.0.0.1:7001\"]}\n");
+  REQUIRE(file.ok());
+  CHECK(handoff_marker_for(file.config.state, file.config.node)
+        == "/d/~cluster-handoff");
+  auto both = parse_config("state: {type: file, file: {base_path: /d}}\n"
+                           "node: {state_dir: /tmp}\n");
+  CHECK_FALSE(both.ok());
+  CHECK(mentions(both.problems, "node.state_dir: only for state.type memory"));
 }

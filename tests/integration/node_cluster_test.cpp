@@ -548,6 +548,50 @@ TEST_CASE("node.members: three nodes with the same list serve every key "
   CHECK(unreadable == 0);
 }
 
+TEST_CASE("a memory-backed member with node.state_dir restarts while "
+          "another member is down and serves its own keys at once") {
+  // Without a marker a memory member pulled at every start, and a claim of
+  // any of its keys waited for every other member: while one was down,
+  // its whole share answered 503 (found by review).
+  temp_dir dir;
+  auto pa = free_port();
+  auto pb = free_port();
+  auto ha = free_port();
+  auto hb = free_port();
+  std::string members = "  request_timeout: 1s\n  members: [\"" + endpoint(pa)
+                        + "\", \"" + endpoint(pb) + "\"]\n";
+  auto with_dir = [&](const std::string& name) {
+    auto d = dir.path / name;
+    fs::create_directories(d);
+    return members + "  state_dir: \"" + d.string() + "\"\n";
+  };
+  node_process a{dir.path, "member-a", store_yaml(pa, with_dir("a"), ha), pa};
+  node_process b{dir.path, "member-b", store_yaml(pb, with_dir("b"), hb), pb};
+  a.start();
+  b.start();
+  auto done = [](node_process& n) {
+    return eventually(
+      [&] { return n.log().find("handoff: done") != std::string::npos; });
+  };
+  REQUIRE(done(a));
+  REQUIRE(done(b));
+  rendezvous_placement placement{{endpoint(pa), endpoint(pb)}};
+  std::string a_key;
+  for (int i = 0; a_key.empty(); ++i)
+    if (placement.owner("state:restart:k" + std::to_string(i)) == 0)
+      a_key = "state:restart:k" + std::to_string(i);
+  b.kill(SIGKILL);
+  a.kill(SIGTERM);
+  a.start();
+  REQUIRE(eventually([&] { return curl(ha, "", "/healthz")[0] == '2'; }));
+  auto put = curl(ha, "-X PUT --data-binary fresh", "/v1/state/" + a_key);
+  INFO(put);
+  INFO(a.log());
+  CHECK(put.substr(0, 3) == "201");
+  CHECK(curl(ha, "", "/v1/state/" + a_key) == "200 fresh");
+  CHECK(a.log().find("handoff: none needed") != std::string::npos);
+}
+
 TEST_CASE("a member node refuses a key it does not own instead of keeping a "
           "copy no other node reads") {
   temp_dir dir;
