@@ -64,8 +64,9 @@ component state over HTTP/JSON and CAF messages.
 
 options:
   --config FILE       YAML configuration (default: built-in defaults, see
-                      config/solver-state.yaml); relative paths in it are
-                      relative to the working directory
+                      config/solver-state.yaml); one YAML document with at
+                      least one setting ({} for the defaults); relative
+                      paths in it are relative to the working directory
   --listen HOST:PORT  HTTP listen address, overrides http.listen
   --check-config      run every start-up check but connecting and exit:
                       0 = valid (warnings on stderr), 2 = not

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include <yaml-cpp/yaml.h>
@@ -477,16 +478,40 @@ namespace {
 void read_document(const YAML::Node& doc, config_result& result);
 } // namespace
 
+namespace {
+
+/// The one YAML document of `yaml_text` (a null node when there is none),
+/// or nothing with the problem added. More than one document is refused:
+/// YAML::Load keeps the first and drops the others without a word, so
+/// `---` before the settings (or between two halves of a file) would start
+/// the service on defaults, without the auth_token the operator set.
+std::optional<YAML::Node> single_document(const std::string& yaml_text,
+                                          std::vector<std::string>& problems) {
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(yaml_text);
+  } catch (const YAML::Exception& e) {
+    problems.push_back("yaml: line " + std::to_string(e.mark.line + 1) + ": "
+                       + e.msg);
+    return std::nullopt;
+  }
+  if (docs.size() > 1) {
+    problems.push_back("yaml: " + std::to_string(docs.size())
+                       + " documents (separated by '---'); a config is one "
+                         "document: remove the extra '---' lines");
+    return std::nullopt;
+  }
+  return docs.empty() ? YAML::Node{} : docs.front();
+}
+
+} // namespace
+
 config_result parse_config(const std::string& yaml_text) {
   config_result result;
-  YAML::Node doc;
-  try {
-    doc = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    result.problems.push_back("yaml: line " + std::to_string(e.mark.line + 1)
-                              + ": " + e.msg);
+  auto parsed = single_document(yaml_text, result.problems);
+  if (!parsed)
     return result;
-  }
+  auto& doc = *parsed;
   if (doc.IsNull()) {
     apply_default_shards(result.config.state);
     apply_default_max_items(result.config.state);
@@ -539,7 +564,20 @@ config_result load_config_file(const std::string& path) {
   }
   std::stringstream buf;
   buf << in.rdbuf();
-  return parse_config(buf.str());
+  auto text = buf.str();
+  // A file with no settings at all is most likely a mistake (truncated, a
+  // template that rendered nothing, the wrong file), and would start on
+  // the built-in defaults: refused, as --config "" is. `{}` says "the
+  // defaults" on purpose.
+  std::vector<std::string> problems;
+  if (auto doc = single_document(text, problems); doc && doc->IsNull()) {
+    config_result result;
+    result.problems.push_back(
+      path + ": holds no settings (empty, or only comments); write {} to "
+             "run on the built-in defaults, or leave out --config");
+    return result;
+  }
+  return parse_config(text);
 }
 
 void apply_environment(service_config& cfg) {

@@ -1,9 +1,13 @@
 // Tests of configuration loading: defaults, per-backend shard defaults,
 // field-path problems, YAML errors, env override, durations, command line.
 
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <sstream>
+
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <yaml-cpp/yaml.h>
@@ -360,6 +364,59 @@ TEST_CASE("broken YAML names the line") {
   auto r = parse_config("state:\n  shards: [1,\n");
   REQUIRE_FALSE(r.ok());
   CHECK_THAT(r.problems.front(), Catch::StartsWith("yaml: line "));
+}
+
+TEST_CASE("a config of more than one YAML document is refused, never read "
+          "as its first") {
+  // YAML::Load kept the first document: the auth token after a second
+  // '---' was dropped and the service ran without authentication.
+  for (auto& yaml : {std::string{"---\n---\nhttp: {auth_token: s3cret}\n"},
+                     std::string{"http: {listen: \"127.0.0.1:1\"}\n---\n"
+                                 "http: {auth_token: s3cret}\n"}}) {
+    INFO(yaml);
+    auto r = parse_config(yaml);
+    REQUIRE(r.problems.size() == 1);
+    CHECK(r.problems[0] == "yaml: 2 documents (separated by '---'); a config "
+                           "is one document: remove the extra '---' lines");
+  }
+  // One document, with its optional markers, is read as ever.
+  auto one = parse_config("---\nhttp: {auth_token: s3cret}\n...\n");
+  REQUIRE(one.ok());
+  CHECK(one.config.http.auth_token == "s3cret");
+}
+
+namespace {
+
+/// `text` written to a fresh file under the build directory; its path.
+std::string config_file(const std::string& text) {
+  static int n = 0;
+  auto path = std::string{SOLVER_STATE_BINARY_DIR} + "/config_test_"
+              + std::to_string(::getpid()) + "_" + std::to_string(++n)
+              + ".yaml";
+  std::ofstream{path} << text;
+  return path;
+}
+
+} // namespace
+
+TEST_CASE("a config file without settings is refused; {} means the "
+          "defaults") {
+  for (auto& text : {std::string{}, std::string{"# all commented out\n"},
+                     std::string{"---\n"}}) {
+    INFO(text);
+    auto path = config_file(text);
+    auto r = load_config_file(path);
+    std::remove(path.c_str());
+    REQUIRE(r.problems.size() == 1);
+    CHECK(r.problems[0]
+          == path + ": holds no settings (empty, or only comments); write {} "
+                    "to run on the built-in defaults, or leave out --config");
+  }
+  auto path = config_file("# the defaults, on purpose\n{}\n");
+  auto r = load_config_file(path);
+  std::remove(path.c_str());
+  REQUIRE(r.ok());
+  CHECK(to_yaml(r.config) == to_yaml(parse_config("").config));
 }
 
 TEST_CASE("a missing file is a problem, not a crash") {

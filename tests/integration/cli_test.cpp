@@ -167,6 +167,27 @@ TEST_CASE("check-config and start-up refuse the same bad configs with exit 2") {
   }
 }
 
+TEST_CASE("print-config, check-config and start-up refuse a config of two "
+          "documents and a file with no settings") {
+  auto two = write_config("---\n---\nhttp: {auth_token: s3cret}\n");
+  auto none = write_config("# nothing but a comment\n");
+  for (auto& [path, message] : std::vector<std::pair<std::string, std::string>>{
+         {two, "solver-state: config: yaml: 2 documents"},
+         {none, "solver-state: config: " + none + ": holds no settings"}}) {
+    INFO(path);
+    for (auto& mode : {"--print-config", "--check-config",
+                       "--listen 127.0.0.1:0"}) {
+      INFO(mode);
+      // Bounded: a start that accepted the file would serve until stopped.
+      auto r = run_binary("--config " + path + " " + mode + " 2>&1",
+                          "timeout 20");
+      CHECK(exit_code(r) == 2);
+      CHECK(r.out.find(message) != std::string::npos);
+      CHECK(r.out.find("auth_token") == std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("check-config and start-up refuse unusable encryption keys, "
           "naming the field and never the key") {
   testing::key_files files;

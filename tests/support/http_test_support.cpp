@@ -45,7 +45,9 @@ service_process::service_process(
     throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
   auto config = dir_ + "/config.yaml";
-  std::ofstream{config} << yaml;
+  // No settings at all is refused as a likely mistake: `{}` asks for the
+  // built-in defaults.
+  std::ofstream{config} << (yaml.empty() ? std::string{"{}\n"} : yaml);
   auto log_path = dir_ + "/service.log";
   std::string binary = SOLVER_STATE_BINARY_DIR "/solver-state";
   std::vector<std::string> args{binary, "--config", config, "--listen",
