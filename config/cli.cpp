@@ -72,7 +72,8 @@ options:
                       0 = valid (warnings on stderr), 2 = not
   --print-config      print the effective configuration (the file, or the
                       built-in defaults, with every default filled in) as
-                      YAML and exit; the auth token shows as "<set>"
+                      YAML and exit; the auth token shows as "<set>",
+                      the passwords in a state.type URL as "***"
   --recover-truncate-log
                       file backend: when a write-ahead log is damaged inside
                       its synced part (the start refuses, naming the offset),

@@ -4,6 +4,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "backends/connection_url.hpp"
+
 namespace solver_state {
 
 std::string format_duration(milliseconds d) {
@@ -19,9 +21,13 @@ std::string format_duration(milliseconds d) {
 
 namespace {
 
-void emit_state(YAML::Emitter& out, const state_config& st) {
+void emit_state(YAML::Emitter& out, const state_config& st,
+                bool with_secrets) {
   out << YAML::Key << "state" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "type" << YAML::Value << st.type;
+  // A backend URL's password as the logs show it (***): --print-config
+  // output lands in tickets and chat.
+  out << YAML::Key << "type" << YAML::Value
+      << (with_secrets ? st.type : redact_password(st.type));
   out << YAML::Key << "shards" << YAML::Value << st.shards;
   out << YAML::Key << "max_items" << YAML::Value << st.max_items;
   out << YAML::Key << "eviction" << YAML::Value << to_string(st.eviction);
@@ -137,7 +143,7 @@ void emit_node(YAML::Emitter& out, const node_config& n) {
 std::string to_yaml(const service_config& cfg, bool with_secrets) {
   YAML::Emitter out;
   out << YAML::BeginMap;
-  emit_state(out, cfg.state);
+  emit_state(out, cfg.state, with_secrets);
   emit_http(out, cfg.http, with_secrets);
   emit_node(out, cfg.node);
   out << YAML::Key << "log" << YAML::Value << YAML::BeginMap;

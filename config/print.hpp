@@ -10,8 +10,9 @@
 
 namespace solver_state {
 
-/// `cfg` as YAML that parse_config reads back to the same values. The auth
-/// token is shown as "<set>" unless `with_secrets`.
+/// `cfg` as YAML that parse_config reads back to the same values. Unless
+/// `with_secrets`, the auth token is shown as "<set>" and the passwords of
+/// a backend URL (state.type) as "***", as the logs show them.
 std::string to_yaml(const service_config& cfg, bool with_secrets = false);
 
 /// A duration as the config writes it: "30s", "500ms", "2m", "1h".

@@ -565,6 +565,23 @@ log: {level: debug}
   CHECK(to_yaml(cfg.config).find("t o:k") == std::string::npos);
 }
 
+TEST_CASE("the printed config hides a backend URL's passwords as the logs "
+          "do") {
+  for (auto& [type, shown] : std::vector<std::pair<std::string, std::string>>{
+         {"redis://:hunter2@127.0.0.1:6390/0", "redis://:***@127.0.0.1:6390/0"},
+         {"postgresql://u:hunter2@h:5432/db", "postgresql://u:***@h:5432/db"},
+         {"redis-sentinel://s1/m?sentinel_password=hunter2",
+          "redis-sentinel://s1/m?sentinel_password=***"}}) {
+    INFO(type);
+    auto cfg = parse_config("state: {type: \"" + type + "\"}\n");
+    REQUIRE(cfg.ok());
+    auto printed = to_yaml(cfg.config);
+    CHECK(printed.find("hunter2") == std::string::npos);
+    CHECK(YAML::Load(printed)["state"]["type"].as<std::string>() == shown);
+    CHECK(to_yaml(cfg.config, true).find(type) != std::string::npos);
+  }
+}
+
 TEST_CASE("YAML of any shape is a problem with a path, never an abort") {
   // A key that is itself a mapping or a sequence aborted the process (134).
   for (auto text : {"state:\n  ? {a: 1}\n  : x\n", "? [1, 2]\n: x\n",

@@ -102,13 +102,22 @@ TEST_CASE("print-config shows max_items 0 for the file default and 10000 "
   CHECK(memory.out.find("  max_items: 10000\n") != std::string::npos);
 }
 
-TEST_CASE("print-config shows overrides and hides the token") {
+TEST_CASE("print-config shows overrides and hides the token and a backend "
+          "URL's password") {
   auto r = run_binary("--listen 127.0.0.1:1 --print-config",
                       "SOLVER_STATE_AUTH_TOKEN=s3cret");
   REQUIRE(r.status == 0);
   CHECK(r.out.find("  listen: 127.0.0.1:1\n") != std::string::npos);
   CHECK(r.out.find("  auth_token: \"<set>\"\n") != std::string::npos);
   CHECK(r.out.find("s3cret") == std::string::npos);
+  auto url = run_binary(
+    "--config "
+    + write_config("state: {type: \"redis://:hunter2@127.0.0.1:6390/0\"}\n")
+    + " --print-config");
+  REQUIRE(url.status == 0);
+  CHECK(url.out.find("  type: redis://:***@127.0.0.1:6390/0\n")
+        != std::string::npos);
+  CHECK(url.out.find("hunter2") == std::string::npos);
 }
 
 TEST_CASE("version and help answer and exit 0") {
