@@ -26,6 +26,7 @@
 #include "backends/connection_url.hpp"
 #include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
+#include "config/auth_token.hpp"
 #include "config/cli.hpp"
 #include "config/config.hpp"
 #include "config/print.hpp"
@@ -378,6 +379,10 @@ int main(int argc, char** argv) {
   auto loaded = opts.config_path.empty() ? parse_config("")
                                          : load_config_file(opts.config_path);
   apply_environment(loaded.config);
+  // parse_config checked the file's token; the environment's replaces it.
+  if (auto* token = std::getenv("SOLVER_STATE_AUTH_TOKEN"); token && *token)
+    if (auto why = auth_token_problem(token); !why.empty())
+      loaded.problems.push_back("SOLVER_STATE_AUTH_TOKEN: " + why);
   if (!opts.listen.empty()) {
     // --listen replaces http.listen, so only its own validity counts.
     auto& problems = loaded.problems;

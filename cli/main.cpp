@@ -15,6 +15,7 @@
 #include "cli/http_connection.hpp"
 #include "cli/output.hpp"
 #include "cli/server_url.hpp"
+#include "config/auth_token.hpp"
 
 using namespace solver_state::cli;
 
@@ -102,11 +103,18 @@ expected<std::optional<std::string>> bearer_token(const parsed_args& args) {
       token.pop_back();
     if (token.empty())
       return usage_failure("--token-file " + *path + " is empty");
+    if (auto why = solver_state::auth_token_problem(token); !why.empty())
+      return usage_failure("--token-file " + *path + ": the token " + why);
     return std::optional<std::string>{token};
   }
   auto* env = std::getenv("SOLVER_STATE_AUTH_TOKEN");
-  if (env && *env)
+  if (env && *env) {
+    // The service refuses such a token at start; sent, it would never match
+    // (or not fit in a header at all).
+    if (auto why = solver_state::auth_token_problem(env); !why.empty())
+      return usage_failure("SOLVER_STATE_AUTH_TOKEN: the token " + why);
     return std::optional<std::string>{std::string{env}};
+  }
   return std::optional<std::string>{};
 }
 

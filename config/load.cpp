@@ -14,6 +14,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "config/auth_token.hpp"
 #include "config/config.hpp"
 #include "util/json_pointer.hpp"
 
@@ -703,6 +704,8 @@ void validate(const service_config& cfg, std::vector<std::string>& problems) {
     problems.push_back("node.tls.ca_file: given without certificate and "
                        "key, which turn TLS on");
   validate_reply_budget(cfg, problems);
+  if (auto why = auth_token_problem(cfg.http.auth_token); !why.empty())
+    problems.push_back("http.auth_token: " + why);
   if (cfg.state.type.empty())
     problems.push_back("state.type: must not be empty");
   if (cfg.state.type == "file" && cfg.state.file.base_path.empty())

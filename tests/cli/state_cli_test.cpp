@@ -319,6 +319,18 @@ TEST_CASE("a token-protected service: 5 without the token, 0 with it") {
   CHECK(cli(s, {"get", "k", "--token-file", file}).out == "v");
   // The readiness check needs the token too: without it, 5, not 4.
   CHECK(cli(s, {"health"}).exit_code == 5);
+  // A token no service accepts is refused before anything is sent.
+  auto newline = cli(s, {"get", "k"}, "",
+                     {{"SOLVER_STATE_AUTH_TOKEN", "s3cret-token\n"}});
+  CHECK(newline.exit_code == 2);
+  CHECK(newline.err.find("SOLVER_STATE_AUTH_TOKEN: the token holds a newline")
+        != std::string::npos);
+  auto spaced = dir.write("spaced", " s3cret-token\n");
+  auto leading = cli(s, {"get", "k", "--token-file", spaced});
+  CHECK(leading.exit_code == 2);
+  CHECK(leading.err.find(": the token begins or ends with a space")
+        != std::string::npos);
+  CHECK(leading.err.find("s3cret") == std::string::npos);
 }
 
 TEST_CASE("other error answers exit 5 with the service's code and message") {

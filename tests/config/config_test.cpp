@@ -433,6 +433,37 @@ TEST_CASE("SOLVER_STATE_AUTH_TOKEN overrides http.auth_token") {
   CHECK(r.config.http.auth_token == "from-env");
 }
 
+TEST_CASE("an auth token no client could present is refused, never "
+          "quoted") {
+  // The gateway trims what clients present, and a header cannot carry a
+  // control byte: such a token locked every client out, and
+  // --check-config passed it.
+  for (auto& [yaml, why] : std::vector<std::pair<std::string, std::string>>{
+         {"http: {auth_token: \"s3cret\\n\"}\n",
+          "holds a newline (byte 7 of 7; the end of a secret file?), which "
+          "no client can send in a header: remove it"},
+         {"http: {auth_token: \"s3c\\tret\"}\n",
+          "holds a tab (byte 4 of 7), which no client can send in a header: "
+          "remove it"},
+         {"http: {auth_token: \"s3cret\\x01\"}\n",
+          "holds the control byte 0x01 (byte 7 of 7), which no client can "
+          "send in a header: remove it"},
+         {"http: {auth_token: \" s3cret\"}\n",
+          "begins or ends with a space, which HTTP trims from what a client "
+          "sends, so no request could match: remove it"},
+         {"http: {auth_token: \"s3cret \"}\n",
+          "begins or ends with a space, which HTTP trims from what a client "
+          "sends, so no request could match: remove it"}}) {
+    INFO(yaml);
+    auto r = parse_config(yaml);
+    REQUIRE(r.problems.size() == 1);
+    CHECK(r.problems[0] == "http.auth_token: " + why);
+    CHECK(r.problems[0].find("s3c") == std::string::npos);
+  }
+  // A space inside is a byte like any other.
+  CHECK(parse_config("http: {auth_token: \"s3 cret\"}\n").ok());
+}
+
 TEST_CASE("durations and addresses") {
   milliseconds d{};
   CHECK((parse_duration("30s", d) && d == 30s));

@@ -197,6 +197,22 @@ TEST_CASE("print-config, check-config and start-up refuse a config of two "
   }
 }
 
+TEST_CASE("check-config and start-up refuse a SOLVER_STATE_AUTH_TOKEN no "
+          "client could present") {
+  // A trailing newline, as a secret file ends: the token never matched.
+  for (auto& mode : {"--check-config", "--print-config",
+                     "--listen 127.0.0.1:0"}) {
+    INFO(mode);
+    auto r = run_binary(std::string{mode} + " 2>&1",
+                        "SOLVER_STATE_AUTH_TOKEN=\"s3cret\n\" timeout 20");
+    CHECK(exit_code(r) == 2);
+    CHECK(r.out.find("solver-state: config: SOLVER_STATE_AUTH_TOKEN: holds "
+                     "a newline (byte 7 of 7; the end of a secret file?)")
+          != std::string::npos);
+    CHECK(r.out.find("s3cret") == std::string::npos);
+  }
+}
+
 TEST_CASE("check-config and start-up refuse unusable encryption keys, "
           "naming the field and never the key") {
   testing::key_files files;
