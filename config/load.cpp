@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -728,6 +730,23 @@ void require_file(const std::string& field, const std::string& path,
   problems.push_back(field + ": no such file '" + path + "'");
 }
 
+/// Why the logger could not open `path`, or "": opened as spdlog opens it
+/// (fopen "ab", which also seeks to the end: /proc/version opens for
+/// writing, even by root, but cannot seek), never truncated. A file that
+/// did not exist is removed again, so a check leaves nothing behind.
+std::string unappendable(const std::string& path) {
+  std::error_code ec;
+  bool existed = std::filesystem::exists(std::filesystem::symlink_status(path, ec));
+  errno = 0;
+  auto* f = std::fopen(path.c_str(), "ab");
+  if (f == nullptr)
+    return std::strerror(errno != 0 ? errno : EIO);
+  std::fclose(f);
+  if (!existed)
+    std::filesystem::remove(path, ec);
+  return {};
+}
+
 } // namespace
 
 void check_files(const service_config& cfg,
@@ -754,6 +773,9 @@ void check_files(const service_config& cfg,
   if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
     problems.push_back("log.file: directory '" + dir.string()
                        + "' does not exist");
+  else if (auto why = unappendable(cfg.log.file); !why.empty())
+    problems.push_back("log.file: cannot open '" + cfg.log.file
+                       + "' for appending: " + why);
 }
 
 bool is_loopback(const std::string& host) {

@@ -3,10 +3,7 @@
 
 #include "backends/file/plugin.hpp"
 
-#include <unistd.h>
-
 #include <chrono>
-#include <filesystem>
 #include <string>
 
 #include <spdlog/spdlog.h>
@@ -14,6 +11,7 @@
 #include "backends/file/recovery.hpp"
 #include "backends/file/store.hpp"
 #include "backends/clock_versions.hpp"
+#include "backends/data_directory.hpp"
 #include "messages/errors.hpp"
 #include "util/filesystem_journal.hpp"
 
@@ -40,36 +38,12 @@ caf::error base_path_error(const caf::error& err) {
                           "state.file.base_path: " + message_of(err));
 }
 
-/// Why `path` cannot be the data directory, or "": it must be a writable
-/// directory, or be creatable as one under the nearest folder that exists.
-std::string unusable_base_path(const std::filesystem::path& path) {
-  std::error_code ec;
-  auto at = path;
-  while (!std::filesystem::exists(at, ec)) {
-    auto parent = at.parent_path();
-    if (parent.empty()) { // a relative path: under the working directory
-      at = ".";
-      break;
-    }
-    if (parent == at)
-      break;
-    at = parent;
-  }
-  auto shown = at.string();
-  auto cannot = at == path ? shown : "cannot create " + path.string() + ": " + shown;
-  if (!std::filesystem::is_directory(at, ec))
-    return cannot + " is not a directory";
-  if (::access(shown.c_str(), W_OK | X_OK) != 0)
-    return cannot + " is not writable by this user";
-  return {};
-}
-
 class file_plugin final : public state_backend_plugin {
 public:
   std::string_view name() const override { return "file"; }
 
   caf::error check(const state_config& cfg) const override {
-    auto why = unusable_base_path(cfg.file.base_path);
+    auto why = unusable_data_directory(cfg.file.base_path);
     if (why.empty())
       return {};
     return make_state_error(state_errc::backend_error,

@@ -9,6 +9,7 @@
 #include "backends/rocksdb/database.hpp"
 #include "backends/rocksdb/store.hpp"
 #include "backends/clock_versions.hpp"
+#include "backends/data_directory.hpp"
 #include "messages/errors.hpp"
 #include "util/filesystem_journal.hpp"
 
@@ -24,6 +25,14 @@ caf::error base_path_error(const caf::error& err) {
 class rocksdb_plugin final : public state_backend_plugin {
 public:
   std::string_view name() const override { return "rocksdb"; }
+
+  caf::error check(const state_config& cfg) const override {
+    auto why = unusable_data_directory(cfg.rocksdb.base_path);
+    if (why.empty())
+      return {};
+    return make_state_error(state_errc::backend_error,
+                            "state.rocksdb.base_path: " + why);
+  }
 
   // Every store syncs a log and reads from disk: detached shard actors.
   bool blocking() const override { return true; }

@@ -253,7 +253,10 @@ TEST_CASE("check-config and start-up want state.file.base_path to be a "
   for (auto& [base, message] : std::vector<std::pair<std::string, std::string>>{
          {a_file, "state.file.base_path: " + a_file + " is not a directory"},
          {sub, "state.file.base_path: cannot create " + sub + ": " + a_file
-                 + " is not a directory"}}) {
+                 + " is not a directory"},
+         // Permission bits say yes to root here: the check tries mkdir.
+         {"/proc/solver", "state.file.base_path: cannot create /proc/solver: "
+                          "No such file or directory"}}) {
     INFO(base);
     auto path = write_config("state: {type: file, file: {base_path: \"" + base
                              + "\"}}\n");
@@ -285,7 +288,7 @@ TEST_CASE("check-config and start-up want state.file.base_path to be a "
   CHECK(start.out.find("in use by another process") != std::string::npos);
 }
 
-TEST_CASE("check-config wants node.tls files and the log directory") {
+TEST_CASE("check-config wants node.tls files and a log file it can open") {
   auto tls = run_both("--config "
                       + write_config("node: {listen: 127.0.0.1:0, tls: "
                                      "{certificate: /nonexistent/c.pem, key: "
@@ -300,6 +303,18 @@ TEST_CASE("check-config wants node.tls files and the log directory") {
   CHECK(exit_code(log) == 2);
   CHECK(log.out.find("log.file: directory '/nonexistent/dir' does not exist")
         != std::string::npos);
+  // The directory exists, the file does not open for appending (as root
+  // too): the check said ok while the start exited 2 "cannot open".
+  auto unopenable = write_config("log: {file: /proc/version}\n");
+  for (auto& mode : {"--check-config", "--listen 127.0.0.1:0"}) {
+    INFO(mode);
+    auto r = run_binary("--config " + unopenable + " " + mode + " 2>&1",
+                        "timeout 20");
+    CHECK(exit_code(r) == 2);
+    CHECK(r.out.find("solver-state: config: log.file: cannot open "
+                     "'/proc/version' for appending: ")
+          != std::string::npos);
+  }
   auto dynamo = run_both("--config "
                          + write_config("state: {type: \"dynamodb://h:1/tbl\"}\n")
                          + " --check-config");

@@ -1,0 +1,78 @@
+// An embedded engine's base_path, tried before the engine opens it.
+
+#include "backends/data_directory.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace solver_state {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+/// The nearest of `path` and its parents that exists ("." for a relative
+/// path none of whose parts exists), and the missing ones below it, the
+/// nearest first.
+fs::path nearest_existing(const fs::path& path, std::vector<fs::path>& missing) {
+  std::error_code ec;
+  auto at = path;
+  // "var/state/" names "var/state", which would otherwise be tried twice.
+  while (!at.has_filename() && at.has_relative_path())
+    at = at.parent_path();
+  while (!fs::exists(at, ec)) {
+    auto parent = at.parent_path();
+    if (parent.empty()) { // a relative path: under the working directory
+      missing.insert(missing.begin(), at);
+      return ".";
+    }
+    if (parent == at)
+      break;
+    missing.insert(missing.begin(), at);
+    at = parent;
+  }
+  return at;
+}
+
+/// Creates `missing` in order, then removes what it created: why one could
+/// not be created, or "".
+std::string try_to_create(const std::vector<fs::path>& missing) {
+  std::vector<fs::path> created;
+  std::string why;
+  for (auto& dir : missing) {
+    if (::mkdir(dir.c_str(), 0755) != 0) {
+      why = std::strerror(errno);
+      break;
+    }
+    created.push_back(dir);
+  }
+  for (auto it = created.rbegin(); it != created.rend(); ++it)
+    ::rmdir(it->c_str());
+  return why;
+}
+
+} // namespace
+
+std::string unusable_data_directory(const fs::path& path) {
+  std::vector<fs::path> missing;
+  auto at = nearest_existing(path, missing);
+  auto shown = at.string();
+  auto cannot = missing.empty() ? shown
+                                : "cannot create " + path.string() + ": " + shown;
+  std::error_code ec;
+  if (!fs::is_directory(at, ec))
+    return cannot + " is not a directory";
+  if (::access(shown.c_str(), W_OK | X_OK) != 0)
+    return cannot + " is not writable by this user";
+  if (missing.empty())
+    return {};
+  if (auto why = try_to_create(missing); !why.empty())
+    return "cannot create " + path.string() + ": " + why;
+  return {};
+}
+
+} // namespace solver_state
