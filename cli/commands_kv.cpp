@@ -23,7 +23,9 @@ failure not_found(const std::string& key) {
 
 /// After a 412 on a write or delete with --if-match: was the key absent
 /// (exit_not_found) or at another version (exit_conflict)? The service
-/// answers 412 for both; a HEAD tells them apart.
+/// answers 412 for both; a HEAD tells them apart. A HEAD answer has no body
+/// to tell an absent key from a wrong URL, but the 412 of the same URL
+/// just came from the service's key route.
 failure if_match_failure(context& cx, const std::string& key,
                          const http_reply& refusal) {
   auto probe = cx.http.send("HEAD", state_target(key));
@@ -58,7 +60,7 @@ int run_get(context& cx, const parsed_args& args) {
   auto r = cx.http.send("GET", state_target(key));
   if (!r)
     return report(r.error(), cx.json);
-  if (r->status == 404)
+  if (is_absent_key(*r))
     return report(not_found(key), cx.json);
   if (r->status != 200)
     return report(failure_of(*r), cx.json);

@@ -2,6 +2,8 @@
 
 #include "cli/reply_failure.hpp"
 
+#include <string_view>
+
 #include <boost/json.hpp>
 
 #include "cli/answer_json.hpp"
@@ -41,31 +43,61 @@ std::pair<std::string, std::string> error_body(const std::string& body) {
   return {text("code"), text("message")};
 }
 
+/// What the service answers for a path no route has (docs/api.md): the
+/// same code as for an absent key, told apart by this message.
+constexpr std::string_view no_such_path = "no such path";
+
+/// "CODE: MESSAGE (HTTP N, request id ID)": the service's words, its status,
+/// and the id its log lines about the request carry.
+std::string describe(const http_reply& reply, const std::string& code,
+                     const std::string& message) {
+  auto out = code.empty() ? "http_" + std::to_string(reply.status) : code;
+  if (!message.empty())
+    out += ": " + message;
+  out += " (HTTP " + std::to_string(reply.status);
+  auto id = reply.header("x-request-id");
+  if (!id.empty())
+    out += ", request id " + id;
+  return out + ")";
+}
+
+/// A 404 that is not the service saying a key is absent: `hint` says what
+/// else it may be.
+failure wrong_api(const http_reply& reply, const std::string& hint) {
+  auto [code, message] = error_body(reply.body);
+  return {exit_server_error, "bad_answer",
+          describe(reply, code, message) + "; " + hint
+            + ": check --url or SOLVER_STATE_URL"};
+}
+
 } // namespace
 
+bool is_absent_key(const http_reply& reply) {
+  if (reply.status != 404)
+    return false;
+  auto [code, message] = error_body(reply.body);
+  return code == "not_found" && message != no_such_path;
+}
+
 failure failure_of(const http_reply& reply) {
+  // Any other 404 is a wrong URL (a base path the service does not serve)
+  // or another server: "not found" would send a script down the path of an
+  // absent key.
+  if (reply.status == 404 && !is_absent_key(reply))
+    return wrong_api(reply, "not a solver-state API at this URL");
   auto [code, message] = error_body(reply.body);
   failure out;
   out.code = exit_for_status(reply.status);
   out.error = code.empty() ? "http_" + std::to_string(reply.status) : code;
-  out.message = out.error;
-  if (!message.empty())
-    out.message += ": " + message;
-  out.message += " (HTTP " + std::to_string(reply.status);
-  auto id = reply.header("x-request-id");
-  if (!id.empty())
-    out.message += ", request id " + id;
-  out.message += ")";
+  out.message = describe(reply, code, message);
   return out;
 }
 
 failure route_failure_of(const http_reply& reply) {
-  auto out = failure_of(reply);
-  if (reply.status == 404) {
-    out.code = exit_server_error;
-    out.message += "; the service may be older than this client";
-  }
-  return out;
+  if (reply.status == 404)
+    return wrong_api(reply, "not a solver-state API at this URL, or one "
+                            "older than this client");
+  return failure_of(reply);
 }
 
 } // namespace solver_state::cli

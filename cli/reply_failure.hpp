@@ -8,14 +8,22 @@
 
 namespace solver_state::cli {
 
-/// 404 → exit_not_found, 412 → exit_conflict, 503 and 504 →
-/// exit_unavailable, anything else → exit_server_error. The message names
-/// the service's code, its message, the status and the request id (the
-/// service logs it, so an operator can find the request there).
+/// True when `reply` is the service's own answer for an absent key: 404
+/// with its JSON error "not_found", but not the "no such path" of a URL no
+/// route serves. A 404 of a wrong --url base or of another server is not.
+bool is_absent_key(const http_reply& reply);
+
+/// 404 → exit_not_found when is_absent_key (else exit_server_error,
+/// "bad_answer": not a solver-state API at this URL), 412 → exit_conflict,
+/// 503 and 504 → exit_unavailable, anything else → exit_server_error. The
+/// message names the service's code, its message, the status and the
+/// request id (the service logs it, so an operator can find the request
+/// there).
 failure failure_of(const http_reply& reply);
 
-/// As failure_of, but a 404 is exit_server_error: for routes that always
-/// exist, where 404 means a service without that route.
+/// As failure_of, but any 404 is exit_server_error ("bad_answer"): for
+/// routes that always exist, where 404 means another server, a wrong URL,
+/// or a service without that route.
 failure route_failure_of(const http_reply& reply);
 
 } // namespace solver_state::cli

@@ -188,6 +188,40 @@ TEST_CASE("get of a missing key exits 1, with a JSON error under --json") {
   CHECK(str(json_of(json.out).at("error").at("code")) == "not_found");
 }
 
+TEST_CASE("a 404 that is not the service's absent key exits 5: a wrong URL "
+          "or another server is no missing key") {
+  service_process s;
+  // The service under a base path it does not serve answers "no such path".
+  auto wrong = run_cli({"--url", url_of(s) + "/wrong", "get", "k"});
+  CHECK(wrong.exit_code == 5);
+  CHECK(wrong.err.find("not_found: no such path (HTTP 404") != std::string::npos);
+  CHECK(wrong.err.find("not a solver-state API at this URL: check --url or "
+                       "SOLVER_STATE_URL")
+        != std::string::npos);
+  auto json = run_cli({"--url", url_of(s) + "/wrong", "--json", "get", "k"});
+  CHECK(json.exit_code == 5);
+  CHECK(str(json_of(json.out).at("error").at("code")) == "bad_answer");
+  CHECK(run_cli({"--url", url_of(s) + "/wrong", "ls"}).exit_code == 5);
+  CHECK(run_cli({"--url", url_of(s) + "/wrong", "put", "k", "-"}, "v")
+          .exit_code
+        == 5);
+  // Another server's 404 page.
+  fake_http_server other{[](const std::string&, size_t) {
+    return fake_http_server::reply{fake_http_server::answer(
+      "404 Not Found", "<html>Not Found</html>")};
+  }};
+  auto html = run_cli({"--url", other.url(), "get", "k"});
+  CHECK(html.exit_code == 5);
+  CHECK(html.err.find("http_404 (HTTP 404)") != std::string::npos);
+  // The service's own answer for an absent key, from any server, is one.
+  fake_http_server absent{[](const std::string&, size_t) {
+    return fake_http_server::reply{fake_http_server::answer(
+      "404 Not Found",
+      R"({"error":{"code":"not_found","message":"no value for key"}})")};
+  }};
+  CHECK(run_cli({"--url", absent.url(), "get", "k"}).exit_code == 1);
+}
+
 TEST_CASE("ls follows next_cursor over every page") {
   service_process s;
   http_client http{s.port()};
