@@ -92,19 +92,34 @@ caf::error read_key_file(size_t index, const std::string& path,
   return {};
 }
 
+/// True when the first `size` bytes of `in` are all hex digits.
+bool all_hex_digits(const secret_buffer& in, size_t size) {
+  for (size_t i = 0; i < size; ++i)
+    if (hex_digit_value(static_cast<char>(in.bytes[i])) < 0)
+      return false;
+  return true;
+}
+
 /// The 32 key bytes of a key file's contents: 32 raw bytes, or 64 hex digits
 /// with optional trailing whitespace.
 caf::error parse_key(size_t index, const std::string& path,
                      const secret_buffer& in, key_ring::key& out) {
-  if (in.size == encryption_key_bytes) {
-    std::memcpy(out.material.data(), in.bytes.data(), encryption_key_bytes);
-    return {};
-  }
   size_t size = in.size;
   while (size > 0
          && (in.bytes[size - 1] == '\n' || in.bytes[size - 1] == '\r'
              || in.bytes[size - 1] == ' ' || in.bytes[size - 1] == '\t'))
     --size;
+  // `openssl rand -hex 16` (or -hex 32 mistyped): 32 bytes, read as raw
+  // they would pass for a 256-bit key of 128 bits' worth of hex text. A
+  // random raw key is all hex digits with odds of about 1 in 10^34.
+  if (size == encryption_key_bytes && all_hex_digits(in, size))
+    return key_error(index, path + " holds 32 hex digits: 128 bits; write "
+                              "64 hex digits (openssl rand -hex 32) or 32 "
+                              "raw bytes");
+  if (in.size == encryption_key_bytes) {
+    std::memcpy(out.material.data(), in.bytes.data(), encryption_key_bytes);
+    return {};
+  }
   auto wrong = [&] {
     // The size only: the contents are a secret even when malformed.
     return key_error(index, path + " holds " + std::to_string(in.size)

@@ -100,6 +100,22 @@ TEST_CASE("a key file of the wrong size or with non-hex digits is refused "
              Catch::Contains("cannot open"));
 }
 
+TEST_CASE("a key file of 32 hex digits is refused: 128 bits, not raw key "
+          "bytes") {
+  // openssl rand -hex 16: 32 bytes, which were taken for a raw 256-bit key.
+  testing::key_files files;
+  auto digits = std::string{"00070e151c232a31383f464d545b6269"};
+  for (auto& text : {digits, digits + "\n", digits + " \r\n"}) {
+    INFO(text.size());
+    auto why = refusal(one_key(files.write("short-hex.key", text)));
+    CHECK_THAT(why, Catch::Contains("state.encryption.keys[0].file")
+                      && Catch::Contains("holds 32 hex digits: 128 bits; "
+                                         "write 64 hex digits (openssl rand "
+                                         "-hex 32) or 32 raw bytes"));
+    CHECK(why.find(digits) == std::string::npos);
+  }
+}
+
 TEST_CASE("the primary must be a listed key, and ids are plain names") {
   testing::key_files files;
   auto cfg = one_key(files.hex_key("k1").file);
