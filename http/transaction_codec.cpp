@@ -93,6 +93,11 @@ bool read_op(size_t i, const json::object& in, txn_op& op,
         return fail("\"if_none_match\" must be \"*\"");
       op.cond = condition::absent();
       has_condition = true;
+    } else if (name == "if_none_match" && op.kind == txn_op::erase) {
+      // A delete of an absent key already succeeds: create-only has no
+      // meaning for it (docs/api.md: a delete takes "if_match" only).
+      return fail("\"if_none_match\" is not allowed on a delete (a delete "
+                  "takes \"if_match\" only)");
     } else if (name == "if_match" || name == "if_none_match") {
       return fail("at most one of \"if_match\" and \"if_none_match\"");
     } else {

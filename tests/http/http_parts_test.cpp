@@ -353,6 +353,27 @@ TEST_CASE("transaction and query bodies past the store's bounds are refused "
   CHECK(problem == "at most 16 conditions, got 17");
 }
 
+// A delete with "if_none_match" was told it had two conditions.
+TEST_CASE("a transaction's delete refuses if_none_match by name") {
+  std::string problem;
+  for (auto op : {R"({"op":"delete","key":"a","if_none_match":"*"})",
+                  R"({"op":"delete","key":"a","if_match":"1","if_none_match":"*"})",
+                  R"({"op":"delete","if_none_match":"*","key":"a"})"}) {
+    INFO(op);
+    CHECK_FALSE(parse_transaction(std::string{R"({"operations":[)"} + op
+                                    + "]}",
+                                  problem, 10));
+    CHECK(problem == "operations[0]: \"if_none_match\" is not allowed on a "
+                     "delete (a delete takes \"if_match\" only)");
+  }
+  // A set with both is still told it has two.
+  CHECK_FALSE(parse_transaction(
+    R"({"operations":[{"op":"set","key":"a","value":"","if_match":"1","if_none_match":"*"}]})",
+    problem, 10));
+  CHECK(problem == "operations[0]: at most one of \"if_match\" and "
+                   "\"if_none_match\"");
+}
+
 // The op was read up to its first NUL: "eq\u0000junk" was taken for eq.
 TEST_CASE("a query condition's op is read whole") {
   std::string problem;
