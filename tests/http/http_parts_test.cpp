@@ -353,6 +353,24 @@ TEST_CASE("transaction and query bodies past the store's bounds are refused "
   CHECK(problem == "at most 16 conditions, got 17");
 }
 
+// No write has version 0: a bare "0" was refused, a quoted one taken for a
+// condition that can never hold (412 instead of 400).
+TEST_CASE("a transaction's if_match refuses version 0 in either form") {
+  std::string problem;
+  for (auto v : {R"("0")", R"("\"0\"")", R"("\"000\"")"}) {
+    INFO(v);
+    CHECK_FALSE(parse_transaction(
+      std::string{R"({"operations":[{"op":"delete","key":"a","if_match":)"} + v
+        + "}]}",
+      problem, 10));
+    CHECK_THAT(problem, Catch::Contains("\"if_match\" must be a version"));
+  }
+  auto ok = parse_transaction(
+    R"({"operations":[{"op":"delete","key":"a","if_match":"\"7\""}]})",
+    problem, 10);
+  REQUIRE(ok);
+}
+
 // A delete with "if_none_match" was told it had two conditions.
 TEST_CASE("a transaction's delete refuses if_none_match by name") {
   std::string problem;
