@@ -56,6 +56,14 @@ void api::serve(request_t& req, route_match m, const sink_ptr& sink) const {
     sink->reply(std::move(res));
     return;
   }
+  if (!ignores_query(m.route)) {
+    if (auto name = repeated_query_parameter(m.query); !name.empty()) {
+      sink->reply(error_response(state_errc::bad_request,
+                                 "query parameter '" + name
+                                   + "' is given more than once"));
+      return;
+    }
+  }
   // HEAD is GET without the body: the connection drops the body when it
   // writes the answer, so status and headers (ETag, Content-Length) are
   // exactly GET's.

@@ -3,6 +3,7 @@
 
 #include "http/routes.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace solver_state::gateway {
@@ -122,6 +123,20 @@ bool allows(route_id route, method_id method) {
 
 const char* allow_header(route_id route) {
   return routes[static_cast<size_t>(route)].allow;
+}
+
+std::string repeated_query_parameter(const std::vector<query_param>& query) {
+  if (query.size() < 2)
+    return {};
+  // Sorted, not compared pairwise: a target of thousands of "a&" must not
+  // cost millions of comparisons.
+  std::vector<std::string_view> names;
+  names.reserve(query.size());
+  for (auto& q : query)
+    names.emplace_back(q.name);
+  std::sort(names.begin(), names.end());
+  auto twice = std::adjacent_find(names.begin(), names.end());
+  return twice == names.end() ? std::string{} : std::string{*twice};
 }
 
 route_match match_route(std::string_view target, method_id method) {

@@ -75,6 +75,18 @@ struct route_match {
   std::string problem;
 };
 
+/// The name of the first query parameter `query` holds more than once, or
+/// "". Such a query is refused (400), never read as one of its values: with
+/// the last one winning, "?prefix=a:&prefix=" would reach a handler as
+/// another request than the client's code meant to send.
+std::string repeated_query_parameter(const std::vector<query_param>& query);
+
+/// True for the routes that ignore the query (/healthz, /readyz, /metrics).
+inline bool ignores_query(route_id route) {
+  return route == route_id::healthz || route == route_id::readyz
+         || route == route_id::metrics;
+}
+
 /// Resolves "path?query". Segments are split on '/' before decoding, so
 /// "%2F" inside a typed segment stays inside it; for /v1/state/{key} the
 /// whole rest of the path is the key ("/v1/state/a/b" is key "a/b").

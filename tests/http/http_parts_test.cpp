@@ -371,6 +371,25 @@ TEST_CASE("a transaction's if_match refuses version 0 in either form") {
   REQUIRE(ok);
 }
 
+// A repeated parameter was read as its last value, after the others had
+// been checked: "?ttl_seconds=abc&ttl_seconds=5" was 400 naming 'abc',
+// "?ttl_seconds=5&ttl_seconds=0" a value that never expires.
+TEST_CASE("a repeated query parameter is named; the probes ignore the query") {
+  auto get = method_id::get;
+  CHECK(repeated_query_parameter(
+          match_route("/v1/state?prefix=a&limit=2", get).query)
+        == "");
+  CHECK(repeated_query_parameter(
+          match_route("/v1/state/k?ttl_seconds=abc&ttl_seconds=5", get).query)
+        == "ttl_seconds");
+  // Decoded before compared: p%72efix is prefix.
+  CHECK(repeated_query_parameter(
+          match_route("/v1/state?limit=1&prefix=a&p%72efix=b", get).query)
+        == "prefix");
+  CHECK(ignores_query(route_id::healthz));
+  CHECK_FALSE(ignores_query(route_id::state_list));
+}
+
 // A delete with "if_none_match" was told it had two conditions.
 TEST_CASE("a transaction's delete refuses if_none_match by name") {
   std::string problem;

@@ -52,6 +52,8 @@ TEST_CASE("health, readiness and metrics answer") {
   CHECK(h.body == R"({"status":"ok"})");
   CHECK(h.header("content-type") == "application/json");
   CHECK(c.get("/readyz").status == 200);
+  // They ignore the query, a repeated parameter too.
+  CHECK(c.get("/healthz?probe=1&probe=2").status == 200);
   auto m = c.get("/metrics");
   CHECK(m.status == 200);
   CHECK(m.header("content-type").find("version=0.0.4") != std::string::npos);
@@ -147,6 +149,16 @@ TEST_CASE("ttl_seconds expires values, and a bad ttl changes nothing") {
   CHECK(error_code_of(bad) == "bad_request");
   CHECK(c.put("/v1/state/state:c:ttl?ttl_seconds=-1", "x").status == 400);
   CHECK(c.put("/v1/state/state:c:ttl?color=red", "x").status == 400);
+  // Repeated, refused whole: not read as its last value, nor as its first.
+  for (auto query : {"ttl_seconds=abc&ttl_seconds=5",
+                     "ttl_seconds=5&ttl_seconds=0"}) {
+    INFO(query);
+    auto twice = c.put(std::string{"/v1/state/state:c:ttl?"} + query, "x");
+    CHECK(twice.status == 400);
+    CHECK(twice.body.find("query parameter 'ttl_seconds' is given more than "
+                          "once")
+          != std::string::npos);
+  }
   CHECK(c.get("/v1/state/state:c:ttl").status == 404);
   REQUIRE(c.put("/v1/state/state:c:ttl?ttl_seconds=1", "x").status == 201);
   REQUIRE(c.put("/v1/state/state:c:keep?ttl_seconds=0", "y").status == 201);
@@ -331,7 +343,9 @@ TEST_CASE("DELETE /v1/state?prefix= deletes the keys under the prefix and "
   // Refused before anything is deleted: no prefix, an empty one, another
   // parameter.
   for (auto target : {"/v1/state", "/v1/state?prefix=", "/v1/state?prefix",
-                      "/v1/state?prefix=sess%3A&limit=2"}) {
+                      "/v1/state?prefix=sess%3A&limit=2",
+                      "/v1/state?prefix=sess%3Ab%3A&prefix=sess%3A",
+                      "/v1/state?prefix=sess%3A&prefix="}) {
     INFO(target);
     auto bad = c.del(target);
     CHECK(bad.status == 400);
