@@ -268,10 +268,12 @@ struct config_result {
   bool ok() const { return problems.empty(); }
 };
 
-/// Parses YAML text. Unknown fields are problems too (they are usually typos).
+/// Parses YAML text. Unknown fields are problems too (they are usually
+/// typos), and so is a second YAML document. "" gives the built-in defaults.
 config_result parse_config(const std::string& yaml_text);
 
-/// Reads and parses a YAML file.
+/// Reads and parses a YAML file; one with no settings at all (empty, only
+/// comments) is a problem: write {} for the defaults.
 config_result load_config_file(const std::string& path);
 
 /// Applies environment overrides (SOLVER_STATE_AUTH_TOKEN).
@@ -282,8 +284,10 @@ void validate(const service_config& cfg, std::vector<std::string>& problems);
 
 /// Checks the files a config names against the filesystem; appends
 /// problems: node.tls files that must exist (when node.listen or node.peers
-/// uses them) and the directory of log.file. Apart from validate() because
-/// the answer depends on the machine it runs on, not on the text.
+/// uses them), and log.file, which must open for appending as the logger
+/// opens it (created and removed again when it did not exist). Apart from
+/// validate() because the answer depends on the machine it runs on, not on
+/// the text.
 void check_files(const service_config& cfg,
                  std::vector<std::string>& problems);
 
