@@ -1,5 +1,6 @@
-// The connector: a detached actor that dials one peer (a blocking CAF
-// remote_actor call) and reports the proxy or the failure to the peer actor.
+// The connector: a detached actor that dials one peer (a blocking call,
+// bounded by node.request_timeout: transport.hpp) and reports the proxy or
+// the failure to the peer actor.
 
 #include "actors/cluster/connector.hpp"
 
@@ -18,13 +19,19 @@ connector_actor::behavior_type connector(connector_actor::pointer self,
                                          peer_settings settings) {
   return {
     [=](peer_dial_atom) {
+      // Bounded: a peer that drops packets must not hold this thread (and
+      // with it the actor system's shutdown) for the kernel's SYN retries.
       auto handle = connect_state(self->system(), settings.host, settings.port,
-                                  settings.tls);
-      if (handle)
+                                  settings.tls, settings.request_timeout);
+      if (handle) {
         self->send(peer, peer_up_atom_v, std::move(*handle));
-      else
-        self->send(peer, peer_failed_atom_v,
-                   self->system().render(handle.error()));
+        return;
+      }
+      auto& err = handle.error();
+      self->send(peer, peer_failed_atom_v,
+                 err.category() == state_error_category()
+                   ? message_of(err)
+                   : self->system().render(err));
     },
   };
 }

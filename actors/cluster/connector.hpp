@@ -1,8 +1,9 @@
 #pragma once
 
 // The CONNECTOR actor: dials one peer on request. It runs detached (its own
-// thread) because CAF's remote_actor blocks until the handshake is over, and
-// a blocked scheduler thread would stall every actor of the node.
+// thread) because a dial blocks (a TCP probe, then CAF's dial and
+// handshake, each up to node.request_timeout: transport.hpp), and a blocked
+// scheduler thread would stall every actor of the node.
 
 #include <caf/fwd.hpp>
 

@@ -56,6 +56,7 @@ peer_actor spawn_peer_for(caf::actor_system& sys, const node_config& cfg,
   split_host_port(name, settings.host, settings.port);
   settings.tls = cfg.tls.enabled();
   settings.request_timeout = cfg.request_timeout;
+  settings.dial_at_start = false; // start_node starts them once published
   // Every node of a cluster runs the same limits: the peer's store takes
   // batches as large as this node's.
   if (store.owners)
@@ -213,6 +214,11 @@ caf::expected<node_handles> start_node(caf::actor_system& sys,
     spdlog::info("node: {} published on {}:{}{}", what, host, out.port,
                  out.tls ? " (TLS)" : "");
   }
+  // Only now the peers dial: publishing goes through the middleman actor
+  // that also dials, so a dial started earlier could stand between the node
+  // and its own port.
+  for (auto& p : out.peers)
+    caf::anon_send(p, peer_retry_atom_v);
   return out;
 }
 
@@ -233,6 +239,7 @@ std::string handoff_marker_for(const state_config& state,
 
 void stop_node(caf::actor_system& sys, node_handles& node) {
   if (node.port != 0) {
+    // Bounded (transport.hpp): the middleman actor it asks may be busy.
     unpublish_state(sys, node.published, node.port, node.tls);
     node.port = 0;
   }

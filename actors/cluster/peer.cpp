@@ -490,7 +490,8 @@ peer_actor::behavior_type peer(peer_ptr self, peer_settings settings) {
     if (self->state.remote && msg.source == self->state.remote.address())
       on_lost(self, msg.reason);
   });
-  self->send(st.connector, peer_dial_atom_v);
+  if (st.settings.dial_at_start)
+    self->send(st.connector, peer_dial_atom_v);
   return {
     // -- connection ---------------------------------------------------------------
     [self](peer_up_atom, state_actor& remote) {

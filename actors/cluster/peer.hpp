@@ -35,6 +35,10 @@ struct peer_settings {
   /// Most keys of one coalesced batch_get: the remote store refuses more
   /// than its http.max_batch_keys (node.cpp passes this node's).
   size_t max_coalesced = 1'000;
+  /// Dial as soon as spawned. A node spawns its peers before it publishes
+  /// and sets this false, then starts them (peer_retry) once it has
+  /// published: a dial must never sit between the node and its publish.
+  bool dial_at_start = true;
   std::chrono::milliseconds min_backoff{100};
   std::chrono::milliseconds max_backoff{5'000};
 };

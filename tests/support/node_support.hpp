@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -206,6 +207,24 @@ public:
     return !ec;
   }
 
+  /// Sends `sig` and reaps the process if it exits within `limit`; false
+  /// if it is still running then (the destructor kills it).
+  bool stops_within(int sig, std::chrono::milliseconds limit) {
+    if (pid_ <= 0)
+      return true;
+    ::kill(pid_, sig);
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    do {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return true;
+      }
+      std::this_thread::sleep_for(20ms);
+    } while (std::chrono::steady_clock::now() < deadline);
+    return false;
+  }
+
   std::string log() const { return slurp(log_); }
   uint16_t node_port() const { return node_port_; }
 
@@ -235,6 +254,64 @@ private:
   uint16_t node_port_;
   uint16_t http_port_ = 0;
   pid_t pid_ = -1;
+};
+
+/// A loopback port that drops every connection attempt, as a machine that
+/// is powered off or cut off by a partition: a listener with a backlog of 0
+/// that never accepts, its accept queue filled by connections of its own,
+/// so the kernel drops further SYNs and a connect() to it waits for its
+/// SYN retries (about two minutes) instead of being refused.
+struct black_hole {
+  int listener = -1;
+  std::vector<int> fillers;
+  uint16_t port = 0;
+
+  black_hole() {
+    listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0
+        || ::listen(listener, 0) != 0)
+      throw std::runtime_error("black_hole: cannot listen");
+    socklen_t len = sizeof addr;
+    ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+    // A backlog of 0 admits one connection; a few more make sure the queue
+    // is full (each non-blocking connect that cannot enter just waits).
+    for (int i = 0; i < 3; ++i) {
+      int c = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      ::connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+      fillers.push_back(c);
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+
+  /// Whether a connect() to it fails to complete within `limit` (checks
+  /// that the kernel drops SYNs here as the test means it to).
+  bool drops_within(std::chrono::milliseconds limit) const {
+    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    bool done = ::connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr)
+                == 0;
+    if (!done) {
+      pollfd p{c, POLLOUT, 0};
+      done = ::poll(&p, 1, static_cast<int>(limit.count())) == 1;
+    }
+    ::close(c);
+    return !done;
+  }
+
+  ~black_hole() {
+    for (int c : fillers)
+      ::close(c);
+    ::close(listener);
+  }
 };
 
 /// YAML of a store node: memory backend (each test node is its own store),
