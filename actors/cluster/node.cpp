@@ -57,6 +57,11 @@ peer_actor spawn_peer_for(caf::actor_system& sys, const node_config& cfg,
   settings.tls = cfg.tls.enabled();
   settings.request_timeout = cfg.request_timeout;
   settings.dial_at_start = false; // start_node starts them once published
+  // A reply later than this is not waited for (its slot is freed): far
+  // beyond any store's answer, short enough that a remote that lost
+  // requests does not keep their slots for long.
+  settings.late_reply_wait =
+    std::max(std::chrono::milliseconds{60'000}, cfg.request_timeout * 10);
   // Every node of a cluster runs the same limits: the peer's store takes
   // batches as large as this node's.
   if (store.owners)

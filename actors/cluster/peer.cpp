@@ -13,6 +13,7 @@
 #include <utility>
 
 #include <caf/actor_cast.hpp>
+#include <caf/actor_clock.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/sec.hpp>
 #include <caf/stateful_actor.hpp>
@@ -50,6 +51,24 @@ struct pending_read {
   }
 };
 
+/// A request on the wire. Its client hears within request_timeout, but its
+/// window slot stays taken until the remote answers or the connection is
+/// lost: a request that timed out is still in the remote's mailbox or on
+/// its way there, and freeing its slot let a stalled peer (its middleman
+/// answering heartbeats, its store frozen) take request_timeout's worth of
+/// a window after another, without bound. Found by review.
+struct sent_call {
+  /// When the client is told there was no answer (actor clock).
+  caf::actor_clock::time_point deadline;
+  /// The connection it went out on (peer_state::generation).
+  uint64_t generation = 0;
+  /// The client has its answer (the reply, an error, or the timeout).
+  bool settled = false;
+  /// Settled by the timeout: its slot counts as abandoned until it ends.
+  bool abandoned = false;
+  std::function<void(caf::error)> on_timeout;
+};
+
 /// A request waiting for a free slot in the window.
 struct queued_request {
   clock_type::time_point deadline;
@@ -71,7 +90,21 @@ struct peer_state {
   std::chrono::steady_clock::time_point flap_reported_at;
   /// Losses within flap_window of connecting since the last report.
   size_t flaps = 0;
+  /// Requests on the wire, those whose client was told there was no
+  /// answer (abandoned) included; and the abandoned ones alone.
   size_t in_flight = 0;
+  size_t abandoned = 0;
+  /// Counts connections, so that calls of a lost one free no slot of the
+  /// next (the lost connection's are forgotten at once).
+  uint64_t generation = 0;
+  /// Calls not yet settled, oldest first (all have the same timeout, so
+  /// this is also deadline order); settled ones are popped from the front.
+  std::deque<std::shared_ptr<sent_call>> calls;
+  /// A tick (peer_flush) is scheduled for `expiry_at`, the oldest call's
+  /// deadline. Ticks for coalesced reads come in between: only one at or
+  /// after expiry_at disarms it, so there is one timer at a time.
+  bool expiry_armed = false;
+  caf::actor_clock::time_point expiry_at;
   std::deque<queued_request> queue;
   std::vector<pending_read> reads;
   size_t read_key_count = 0; // of all pending reads, repeats counted
@@ -115,19 +148,36 @@ struct peer_state {
 
 using peer_ptr = peer_actor::stateful_pointer<peer_state>;
 
+/// Past max_abandoned unanswered requests the peer is stalled: requests
+/// fail at once instead of waiting for a slot that frees only when it
+/// answers again.
+bool stalled(const peer_state& st) {
+  return st.abandoned >= st.settings.max_abandoned;
+}
+
+std::string stalled_reason(const peer_state& st) {
+  return "not answering: " + std::to_string(st.abandoned)
+         + " requests unanswered past "
+         + std::to_string(st.settings.request_timeout.count())
+         + "ms; failing at once until it answers";
+}
+
 /// Starts queued requests while the window has room; drops those that waited
 /// past their deadline (their client has been told already by no one, so
-/// tell it now). While disconnected it fails every queued request, full
-/// window or not: nothing queued could ever be sent.
+/// tell it now). While disconnected or stalled it fails every queued
+/// request, full window or not: nothing queued would be sent in time.
 void drain(peer_ptr self) {
   auto& st = self->state;
   auto now = clock_type::now();
   while (!st.queue.empty()
-         && (!st.remote || st.in_flight < st.settings.window)) {
+         && (!st.remote || stalled(st)
+             || st.in_flight < st.settings.window)) {
     auto next = std::move(st.queue.front());
     st.queue.pop_front();
     if (!st.remote)
       next.fail(st.unavailable("not connected"));
+    else if (stalled(st))
+      next.fail(st.unavailable(stalled_reason(st)));
     else if (now > next.deadline)
       next.fail(st.unavailable("overloaded: no free slot within "
                                + std::to_string(
@@ -138,29 +188,103 @@ void drain(peer_ptr self) {
   }
 }
 
+/// Drops settled calls from the front of the deadline queue.
+void pop_settled(peer_state& st) {
+  while (!st.calls.empty() && st.calls.front()->settled)
+    st.calls.pop_front();
+}
+
+/// Schedules a tick for the oldest unsettled call's deadline, unless one is
+/// scheduled already.
+void arm_expiry(peer_ptr self) {
+  auto& st = self->state;
+  pop_settled(st);
+  if (st.expiry_armed || st.calls.empty())
+    return;
+  st.expiry_armed = true;
+  st.expiry_at = st.calls.front()->deadline;
+  // Rounded up: a tick that came before expiry_at would not disarm, and
+  // no other timer would ever come.
+  auto delay = std::chrono::ceil<std::chrono::milliseconds>(
+    st.expiry_at - self->clock().now());
+  self->delayed_send(self, std::max(delay, std::chrono::milliseconds{0}),
+                     peer_flush_atom_v);
+}
+
+/// Tells the clients of calls past their deadline that there was no
+/// answer. Their slots stay taken (abandoned) until the remote answers.
+void expire_calls(peer_ptr self) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  if (now >= st.expiry_at)
+    st.expiry_armed = false;
+  while (!st.calls.empty() && st.calls.front()->deadline <= now) {
+    auto call = std::move(st.calls.front());
+    st.calls.pop_front();
+    if (call->settled)
+      continue;
+    call->settled = true;
+    call->abandoned = true;
+    if (call->generation == st.generation)
+      ++st.abandoned;
+    call->on_timeout(st.to_client_error(caf::sec::request_timeout));
+  }
+  arm_expiry(self);
+  drain(self);
+}
+
+/// A call ended (answered, or given up by CAF after late_reply_wait): its
+/// slot is free, unless it went out on a connection lost since.
+void release(peer_state& st, const sent_call& call) {
+  if (call.generation != st.generation)
+    return;
+  --st.in_flight;
+  if (call.abandoned)
+    --st.abandoned;
+}
+
 /// Sends `xs...` to the remote router now; `on_reply` or `on_error` (with
-/// the client-facing error) runs when it answers or times out. The caller
-/// has checked that the window has room and the peer is connected.
+/// the client-facing error) runs when it answers or when request_timeout
+/// passes, whichever comes first. The caller has checked that the window
+/// has room and the peer is connected.
 template <class Reply, class OnReply, class OnError, class... Ts>
 void send_remote(peer_ptr self, OnReply on_reply, OnError on_error,
                  Ts... xs) {
   auto& st = self->state;
   ++st.in_flight;
+  auto call = std::make_shared<sent_call>();
+  call->deadline = self->clock().now() + st.settings.request_timeout;
+  call->generation = st.generation;
+  call->on_timeout = on_error;
+  st.calls.push_back(call);
+  arm_expiry(self);
   // The remote end is a member guard (member_guard.hpp), published as a
   // plain state actor: the handoff messages are sent through the wider
-  // handle.
+  // handle. CAF's own timeout is the longer late_reply_wait: with
+  // request_timeout, CAF would drop the late reply that frees the slot.
   auto remote = caf::actor_cast<member_actor>(st.remote);
-  self->request(remote, st.settings.request_timeout, std::move(xs)...)
+  auto wait = std::max(st.settings.late_reply_wait,
+                       st.settings.request_timeout);
+  self->request(remote, wait, std::move(xs)...)
     .then(
-      [self, on_reply](Reply& reply) mutable {
-        --self->state.in_flight;
-        on_reply(reply);
+      [self, call, on_reply](Reply& reply) mutable {
+        auto& st = self->state;
+        release(st, *call);
+        if (!call->settled) {
+          call->settled = true;
+          on_reply(reply);
+        }
+        pop_settled(st);
         drain(self);
       },
-      [self, on_error](caf::error& err) mutable {
+      [self, call, on_error](caf::error& err) mutable {
         auto& st = self->state;
-        --st.in_flight;
-        on_error(st.to_client_error(err));
+        release(st, *call);
+        if (!call->settled) {
+          call->settled = true;
+          on_error(st.to_client_error(err));
+        }
+        pop_settled(st);
         drain(self);
       });
 }
@@ -172,6 +296,8 @@ void submit(peer_ptr self, std::function<void()> start,
   auto& st = self->state;
   if (!st.remote) {
     fail(st.unavailable("not connected"));
+  } else if (stalled(st)) {
+    fail(st.unavailable(stalled_reason(st)));
   } else if (st.in_flight < st.settings.window && st.queue.empty()) {
     start();
   } else if (st.queue.size() < st.settings.max_queued) {
@@ -472,7 +598,12 @@ void on_lost(peer_ptr self, const caf::error& reason) {
   st.lost_at = now;
   st.remote = nullptr;
   st.stats.up = false;
-  // Requests in flight end by their own timeout; queued ones fail now.
+  // The lost connection's requests will never be answered: their slots
+  // are free for the next one (their clients hear by their own timeout,
+  // if not yet told). Queued requests fail now.
+  ++st.generation;
+  st.in_flight = 0;
+  st.abandoned = 0;
   drain(self);
   self->send(st.connector, peer_dial_atom_v);
 }
@@ -517,7 +648,12 @@ peer_actor::behavior_type peer(peer_ptr self, peer_settings settings) {
     },
     // -- key-value ------------------------------------------------------------------
     [self](get_atom, std::string& key) { return coalesce_get(self, key); },
-    [self](peer_flush_atom) { flush_reads(self); },
+    // The peer's tick to itself: coalesced reads to send, and requests
+    // past their deadline (arm_expiry).
+    [self](peer_flush_atom) {
+      flush_reads(self);
+      expire_calls(self);
+    },
     [self](put_atom, set_request& req) {
       return forward<write_result>(self, put_atom_v, std::move(req));
     },

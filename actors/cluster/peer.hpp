@@ -3,8 +3,9 @@
 // The PEER actor: this node's local stand-in for one remote store node. It
 // speaks the state actor interface, forwards every request to the remote
 // router with node.request_timeout (gets and batch_gets that arrive together
-// travel as one batch_get), keeps at most `window` requests in flight
-// (more wait in a bounded queue, beyond it backend_unavailable), and owns the
+// travel as one batch_get), keeps at most `window` requests in flight, those
+// that timed out but were not answered yet included (more wait in a bounded
+// queue, beyond it backend_unavailable), and owns the
 // connection: a detached connector dials the peer off the scheduler threads,
 // the proxy is monitored, and a lost connection is redialled with exponential
 // backoff. While the peer is unreachable every request fails at once with
@@ -32,6 +33,14 @@ struct peer_settings {
   size_t window = 128;
   /// Requests waiting for a free slot; beyond it backend_unavailable.
   size_t max_queued = 4'096;
+  /// A request unanswered after request_timeout fails for its client but
+  /// keeps its window slot until the remote answers (it is still on the
+  /// wire, or in the remote's mailbox), or until the connection is lost,
+  /// or at the latest until late_reply_wait. With this many such requests
+  /// the peer counts as stalled: requests fail at once, without waiting or
+  /// being sent, until it answers again.
+  size_t max_abandoned = 64;
+  std::chrono::milliseconds late_reply_wait{60'000};
   /// Most keys of one coalesced batch_get: the remote store refuses more
   /// than its http.max_batch_keys (node.cpp passes this node's).
   size_t max_coalesced = 1'000;

@@ -286,6 +286,7 @@ peer_settings test_settings() {
   // Long enough that no queued request outlives its (wall clock) deadline
   // while a test runs; tests that want a timeout advance the actor clock.
   s.request_timeout = 60s;
+  s.late_reply_wait = 600s;
   s.window = 4;
   s.max_queued = 8;
   s.max_coalesced = 1024;
@@ -569,8 +570,12 @@ TEST_CASE("at most `window` requests are in flight, `max_queued` more wait "
 }
 
 TEST_CASE("a request the remote never answers times out as "
-          "backend_unavailable and frees its slot, and a late answer is "
-          "ignored") {
+          "backend_unavailable but keeps its slot until the late answer "
+          "comes, which is not relayed") {
+  // Freeing the slot at the timeout let a stalled peer (heartbeats
+  // answered, store frozen) take a window's worth of requests per
+  // request_timeout, all still on the wire or in its mailbox. Found by
+  // review.
   auto settings = test_settings();
   settings.window = 1;
   peer_fixture f{settings};
@@ -589,14 +594,19 @@ TEST_CASE("a request the remote never answers times out as "
   CHECK(first->code() == state_errc::backend_unavailable);
   CHECK_THAT(first->message(), Catch::Contains("peer remote-a:7000")
                                  && Catch::Contains("no answer within 60000ms"));
-  // The slot went to the queued request.
-  CHECK(fs.whats() == std::vector<std::string>{"put slow", "put next"});
-  CHECK(f.stats().in_flight == 1);
-  // The remote answers the first one after all: nobody listens any more.
-  f.answer(fake, 0);
-  CHECK(first->code() == state_errc::backend_unavailable);
+  // The slot is still the first request's: nothing more goes out.
+  CHECK(fs.whats() == std::vector<std::string>{"put slow"});
   auto s = f.stats();
   CHECK(s.in_flight == 1);
+  CHECK(s.queued == 1);
+  // The remote answers the first one after all: nobody listens any more,
+  // and its slot goes to the queued request.
+  f.answer(fake, 0);
+  CHECK(first->code() == state_errc::backend_unavailable);
+  CHECK(fs.whats() == std::vector<std::string>{"put slow", "put next"});
+  s = f.stats();
+  CHECK(s.in_flight == 1);
+  CHECK(s.queued == 0);
   CHECK(result_count(s, state_errc::none) == 0);
   f.answer(fake, 1);
   REQUIRE(second->value);
@@ -605,6 +615,91 @@ TEST_CASE("a request the remote never answers times out as "
   CHECK(s.in_flight == 0);
   CHECK(result_count(s, state_errc::none) == 1);
   CHECK(result_count(s, state_errc::backend_unavailable) == 1);
+}
+
+TEST_CASE("requests sent less than a millisecond apart each time out") {
+  // The timer for the next deadline, a fraction of a millisecond away, was
+  // once rounded down to zero: it fired before that deadline and was never
+  // armed again, so no later request timed out.
+  peer_fixture f;
+  auto fake = f.connected_fake();
+  auto first = f.put("first");
+  f.sched->run();
+  f.sched->advance_time(500us);
+  auto second = f.put("second");
+  f.sched->run();
+  f.answer(fake, 0);
+  REQUIRE(first->value);
+  f.sched->advance_time(60s - 500us);
+  f.sched->run();
+  // A real clock fires a timer that is due at once: so does this one.
+  f.sched->advance_time(caf::timespan{0});
+  f.sched->run();
+  CHECK_FALSE(second->done);
+  f.sched->advance_time(500us);
+  f.sched->run();
+  f.sched->advance_time(1ms);
+  f.sched->run();
+  REQUIRE(second->done);
+  CHECK(second->code() == state_errc::backend_unavailable);
+  CHECK_THAT(second->message(), Catch::Contains("no answer within"));
+}
+
+TEST_CASE("a peer with max_abandoned unanswered requests fails new ones at "
+          "once without sending them, until it answers again") {
+  auto settings = test_settings();
+  settings.window = 4;
+  settings.max_abandoned = 2;
+  peer_fixture f{settings};
+  auto fake = f.connected_fake();
+  auto& fs = f.state_of(fake);
+  std::vector<std::shared_ptr<answer_slot<write_result>>> puts;
+  for (int i = 0; i < 5; ++i)
+    puts.push_back(f.put("p" + std::to_string(i)));
+  f.sched->run();
+  CHECK(fs.received.size() == 4);
+  CHECK(f.stats().queued == 1);
+  f.sched->advance_time(60s);
+  f.sched->run();
+  // The four sent timed out; the queued one fails at once instead of
+  // waiting for a slot.
+  for (auto& p : puts) {
+    REQUIRE(p->done);
+    CHECK(p->code() == state_errc::backend_unavailable);
+  }
+  CHECK_THAT(puts[4]->message(), Catch::Contains("not answering")
+                                   && Catch::Contains("4 requests "
+                                                      "unanswered"));
+  auto refused = f.put("refused");
+  f.sched->run();
+  REQUIRE(refused->done);
+  CHECK(refused->code() == state_errc::backend_unavailable);
+  CHECK_THAT(refused->message(), Catch::Contains("not answering"));
+  CHECK(fs.received.size() == 4);
+  auto s = f.stats();
+  CHECK(s.in_flight == 4);
+  CHECK(s.queued == 0);
+  // Three late answers: one unanswered request is left, below the cap.
+  for (size_t i = 0; i < 3; ++i)
+    f.answer(fake, i);
+  CHECK(f.stats().in_flight == 1);
+  auto sent = f.put("sent");
+  f.sched->run();
+  CHECK(fs.received.size() == 5);
+  f.answer(fake, 4);
+  REQUIRE(sent->value);
+  // A lost connection forgets its unanswered requests: the next one starts
+  // with a free window.
+  caf::anon_send_exit(fake, caf::exit_reason::kill);
+  f.sched->run();
+  auto fresh = f.connected_fake();
+  s = f.stats();
+  CHECK(s.in_flight == 0);
+  auto again = f.put("again");
+  f.sched->run();
+  CHECK(f.state_of(fresh).whats() == std::vector<std::string>{"put again"});
+  f.answer(fresh, 0);
+  REQUIRE(again->value);
 }
 
 TEST_CASE("a request that waited in the queue past its deadline is refused "
