@@ -3,6 +3,7 @@
 
 #include "actors/cluster/member_guard.hpp"
 
+#include <iterator>
 #include <utility>
 
 #include <caf/actor_system.hpp>
@@ -61,6 +62,62 @@ caf::result<Result> serve_keys(guard_ptr self,
     return self->delegate(st.settings.local, std::forward<Ts>(xs)...);
   auto claimed = keys; // as in serve_key: `keys` may live in `xs`
   return after_claims<Result>(self, claimed, std::forward<Ts>(xs)...);
+}
+
+/// A batch_get whose keys this node owns up to some key: those first keys
+/// are answered (once claimed, during a handoff) and that key and those
+/// after it come back unprocessed, as when a reply is full. The sender asks
+/// for them again, so each key not owned here is answered on its own
+/// (backend_unavailable naming its owner, once it is first), and the reads
+/// coalesced with it are served: during a rolling change one moved key
+/// failed every read of its batch, naming another key's owner. Found by
+/// review.
+caf::result<batch_reply> serve_owned_prefix(guard_ptr self,
+                                            batch_request& req, size_t owned) {
+  auto& st = self->state;
+  std::vector<std::string> rest(
+    std::make_move_iterator(req.keys.begin() + owned),
+    std::make_move_iterator(req.keys.end()));
+  req.keys.resize(owned);
+  auto rp = self->make_response_promise<batch_reply>();
+  auto ask = [self, rp, rest = std::move(rest)](batch_request part) mutable {
+    auto& st = self->state;
+    self->request(st.settings.local, st.settings.timeout, batch_get_atom_v,
+                  std::move(part))
+      .then(
+        [rp, rest](batch_reply& reply) mutable {
+          reply.unprocessed.insert(reply.unprocessed.end(), rest.begin(),
+                                   rest.end());
+          rp.deliver(std::move(reply));
+        },
+        [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  };
+  if (!st.active) {
+    ask(std::move(req));
+    return rp;
+  }
+  auto claimed = req.keys;
+  claim_keys(self, claimed,
+             [rp, ask, req = std::move(req)](const caf::error& err) mutable {
+               if (err)
+                 rp.deliver(err);
+               else
+                 ask(std::move(req));
+             });
+  return rp;
+}
+
+caf::result<batch_reply> serve_batch_get(guard_ptr self, batch_request& req) {
+  auto& m = self->state.members();
+  size_t owned = 0;
+  while (owned < req.keys.size() && !m.misdirected(req.keys[owned]))
+    ++owned;
+  if (owned == req.keys.size())
+    return serve_keys<batch_reply>(self, req.keys, batch_get_atom_v,
+                                   std::move(req));
+  if (owned == 0)
+    return m.misdirected(req.keys.front());
+  return serve_owned_prefix(self, req, owned);
 }
 
 /// The keys of one placement group listed under `prefix`: during a handoff
@@ -133,8 +190,7 @@ member_guard_actor::behavior_type guard(guard_ptr self,
       return serve_key<bool>(self, req.key, delete_atom_v, std::move(req));
     },
     [=](batch_get_atom, batch_request& req) -> caf::result<batch_reply> {
-      return serve_keys<batch_reply>(self, req.keys, batch_get_atom_v,
-                                     std::move(req));
+      return serve_batch_get(self, req);
     },
     [=](transact_atom,
         transaction_request& req) -> caf::result<transaction_reply> {

@@ -431,6 +431,35 @@ std::vector<std::string> distinct_keys(std::vector<pending_read>& reads) {
   return keys;
 }
 
+void add_read(peer_ptr self, pending_read read);
+void make_room(peer_ptr self, size_t count);
+
+/// Whether `err` is a member's refusal of a key it does not own
+/// (membership::misdirected). A member guard refuses a batch_get so only
+/// when its first key is not its own; it answers the keys before any other
+/// such key and names the rest unprocessed (member_guard.cpp). The text is
+/// the one mark the refusal carries on the wire.
+bool refuses_first_key(const caf::error& err) {
+  return code_of(err) == state_errc::backend_unavailable
+         && message_of(err).find("' belongs to node ") != std::string::npos;
+}
+
+/// A coalesced batch refused for its first key (during a membership
+/// change): the reads that ask for that key get the refusal, the others are
+/// coalesced again, instead of all failing with another key's owner named.
+/// Each round fails at least the read of the first key, so it ends.
+void retry_without_first_key(peer_ptr self, std::vector<pending_read>& reads,
+                             const caf::error& err) {
+  for (auto& r : reads) {
+    if (std::find(r.slots.begin(), r.slots.end(), 0u) != r.slots.end()) {
+      r.fail(err);
+      continue;
+    }
+    make_room(self, r.keys.size());
+    add_read(self, std::move(r));
+  }
+}
+
 void flush_reads(peer_ptr self) {
   auto& st = self->state;
   st.flush_pending = false;
@@ -460,7 +489,13 @@ void flush_reads(peer_ptr self) {
         }
         answer_reads(self, *reads, reply);
       },
-      fail_all, batch_get_atom_v, batch_request{std::move(keys)});
+      [self, reads, fail_all](caf::error err) {
+        if (reads->size() > 1 && refuses_first_key(err))
+          retry_without_first_key(self, *reads, err);
+        else
+          fail_all(std::move(err));
+      },
+      batch_get_atom_v, batch_request{std::move(keys)});
   };
   submit(self, std::move(start), fail_all);
 }

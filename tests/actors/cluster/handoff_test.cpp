@@ -153,9 +153,11 @@ struct two_nodes {
 
   /// With `prepare`, each node's store is a damaged_plugin's (x's, then
   /// y's), and `prepare` runs once x holds its keys.
+  /// `members`: y and any other members (which no source stands for).
   explicit two_nodes(std::chrono::milliseconds patience = 2s,
                      before_guards prepare = {},
-                     store_options options = {}) {
+                     store_options options = {},
+                     std::vector<std::string> members = {"y:1"}) {
     register_message_types(cfg);
     sys = std::make_unique<caf::actor_system>(cfg);
     state_config sc;
@@ -178,8 +180,8 @@ struct two_nodes {
                                             0, {}}));
     if (prepare)
       prepare(*this);
-    // x leaves: y is the only member and owns every key.
-    std::vector<std::string> members{"y:1"};
+    // x leaves: y is the only member and owns every key (unless a test
+    // names other members).
     std::vector<std::string> leaving{"x:1"};
     member_guard_settings xg;
     xg.local = x_store.router;
@@ -322,6 +324,39 @@ TEST_CASE("values that do not fit one reply are claimed a part at a time: "
     CHECK(e->value == "v" + std::to_string(i));
   }
   CHECK(n.stats(n.y).keys_in == key_count);
+}
+
+TEST_CASE("a batch_get with a key another member owns answers the keys "
+          "before it (claimed first) and names the rest unprocessed") {
+  // A whole coalesced batch failed for one moved key, naming its owner
+  // for every read. Found by review.
+  two_nodes n{2s, {}, {}, {"y:1", "z:1"}};
+  membership m{{"y:1", "z:1"}, "y:1"};
+  std::vector<std::string> mine, theirs;
+  for (int i = 0; mine.size() < 2 || theirs.empty(); ++i)
+    (m.misdirected(key(i)) ? theirs : mine).push_back(key(i));
+  // During the handoff (x's scans held): y's keys are claimed from x.
+  auto reply = n.ask<batch_reply>(
+    n.y, batch_get_atom_v, batch_request{{mine[0], theirs[0], mine[1]}});
+  REQUIRE(reply);
+  REQUIRE(reply->entries.size() == 1);
+  CHECK(reply->entries[0].value == "v" + mine[0].substr(mine[0].rfind('k') + 1));
+  CHECK(reply->unprocessed == std::vector<std::string>{theirs[0], mine[1]});
+  CHECK(n.has(n.y_store, mine[0]));
+  // Its first key another member's: refused, naming that member.
+  auto refused = n.ask<batch_reply>(n.y, batch_get_atom_v,
+                                    batch_request{{theirs[0], mine[1]}});
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == state_errc::backend_unavailable);
+  CHECK(message_of(refused.error()).find("belongs to node z:1")
+        != std::string::npos);
+  // Once the handoff is over the same.
+  n.release_scans();
+  auto after = n.ask<batch_reply>(
+    n.y, batch_get_atom_v, batch_request{{mine[1], theirs[0]}});
+  REQUIRE(after);
+  CHECK(after->entries.size() == 1);
+  CHECK(after->unprocessed == std::vector<std::string>{theirs[0]});
 }
 
 TEST_CASE("a leaving node serves none of its keys and refuses handoff "

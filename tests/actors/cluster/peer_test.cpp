@@ -109,6 +109,20 @@ bool missing(const std::string& key) {
   return key.rfind("missing", 0) == 0;
 }
 
+/// Keys starting with "moved" belong to another member: the fake refuses
+/// them as a member guard does (membership::misdirected).
+bool moved(const std::string& key) {
+  return key.rfind("moved", 0) == 0;
+}
+
+caf::error refusal_of(const std::string& key) {
+  return make_state_error(state_errc::backend_unavailable,
+                          "'" + key
+                            + "' belongs to node remote-b:7000, not to "
+                              "remote-a:7000: the sender's member list "
+                              "differs from this node's");
+}
+
 entry entry_for(const std::string& key) {
   return missing(key) ? entry{} : entry{"value of " + key, 7, 0};
 }
@@ -166,6 +180,8 @@ caf::behavior fake_remote(fake_ptr self, bool hold_requests) {
       return hold(self, "get " + key, [key](caf::response_promise& rp) {
         if (!is_valid_key(key))
           rp.deliver(make_state_error(state_errc::invalid_key, "bad key"));
+        else if (moved(key))
+          rp.deliver(refusal_of(key));
         else if (missing(key))
           rp.deliver(make_state_error(state_errc::not_found, "no value"));
         else
@@ -208,8 +224,18 @@ caf::behavior fake_remote(fake_ptr self, bool hold_requests) {
                                         "a key is named twice in one batch"));
             return;
           }
+          // As a member guard: refused for a first key it does not own,
+          // else answered up to the first such key, the rest unprocessed.
+          if (!keys.empty() && moved(keys.front())) {
+            rp.deliver(refusal_of(keys.front()));
+            return;
+          }
           batch_reply reply;
           for (auto& k : keys) {
+            if (!reply.unprocessed.empty() || moved(k)) {
+              reply.unprocessed.push_back(k);
+              continue;
+            }
             if (skip && k.rfind("bad:", 0) == 0) {
               reply.entries.emplace_back();
               reply.unreadable.push_back({k, "damaged"});
@@ -839,6 +865,54 @@ TEST_CASE("a coalesced batch answered in part: each read gets what was "
   REQUIRE(late->value->entries.size() == 1);
   CHECK(late->value->unprocessed == std::vector<std::string>{"c2"});
   CHECK(f.stats().in_flight == 0);
+}
+
+TEST_CASE("a key that moved to another member fails only the reads that "
+          "ask for it and not the other reads of its coalesced batch") {
+  // During a rolling change one moved key failed every read of its batch,
+  // naming another key's owner. Found by review.
+  peer_fixture f;
+  auto fake = f.connected_fake();
+  auto& fs = f.state_of(fake);
+  // The moved key first: the remote refuses the batch; the other reads go
+  // again, coalesced.
+  auto m1 = f.get("moved:1");
+  auto k1 = f.get("k1");
+  auto b23 = f.batch({"k2", "k3"});
+  f.sched->run();
+  CHECK(fs.whats() == std::vector<std::string>{"batch moved:1,k1,k2,k3"});
+  f.answer(fake, 0);
+  REQUIRE(m1->done);
+  CHECK(m1->code() == state_errc::backend_unavailable);
+  CHECK_THAT(m1->message(), Catch::Contains("'moved:1' belongs to node "
+                                            "remote-b:7000"));
+  CHECK_FALSE(k1->done);
+  CHECK(fs.whats().back() == "batch k1,k2,k3");
+  f.answer(fake, 1);
+  REQUIRE(k1->value);
+  CHECK(k1->value->value == "value of k1");
+  REQUIRE(b23->value);
+  CHECK(b23->value->entries.size() == 2);
+  // The moved key later in the batch: the keys before it are answered,
+  // the reads of the rest go alone.
+  auto k4 = f.get("k4");
+  auto m2 = f.get("moved:2");
+  auto k5 = f.get("k5");
+  f.sched->run();
+  CHECK(fs.whats().back() == "batch k4,moved:2,k5");
+  f.answer(fake, 2);
+  REQUIRE(k4->value);
+  CHECK(fs.whats()
+        == std::vector<std::string>{"batch moved:1,k1,k2,k3", "batch k1,k2,k3",
+                                    "batch k4,moved:2,k5", "get moved:2",
+                                    "get k5"});
+  f.answer(fake, 3);
+  f.answer(fake, 4);
+  REQUIRE(m2->done);
+  CHECK(m2->code() == state_errc::backend_unavailable);
+  CHECK_THAT(m2->message(), Catch::Contains("'moved:2' belongs to node"));
+  REQUIRE(k5->value);
+  CHECK(k5->value->value == "value of k5");
 }
 
 TEST_CASE("a batch that skips unreadable values travels alone, flag "
