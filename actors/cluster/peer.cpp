@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <iterator>
+#include <map>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -58,6 +59,8 @@ struct pending_read {
 /// answering heartbeats, its store frozen) take request_timeout's worth of
 /// a window after another, without bound. Found by review.
 struct sent_call {
+  /// Its place in peer_state::calls.
+  uint64_t seq = 0;
   /// When the client is told there was no answer (actor clock).
   caf::actor_clock::time_point deadline;
   /// The connection it went out on (peer_state::generation).
@@ -97,9 +100,11 @@ struct peer_state {
   /// Counts connections, so that calls of a lost one free no slot of the
   /// next (the lost connection's are forgotten at once).
   uint64_t generation = 0;
-  /// Calls not yet settled, oldest first (all have the same timeout, so
-  /// this is also deadline order); settled ones are popped from the front.
-  std::deque<std::shared_ptr<sent_call>> calls;
+  /// Calls not yet settled (at most a window's worth, and those of a lost
+  /// connection until their deadline), by sequence number: oldest first,
+  /// and as all have the same timeout, also in deadline order.
+  std::map<uint64_t, std::shared_ptr<sent_call>> calls;
+  uint64_t next_call = 0;
   /// A tick (peer_flush) is scheduled for `expiry_at`, the oldest call's
   /// deadline. Ticks for coalesced reads come in between: only one at or
   /// after expiry_at disarms it, so there is one timer at a time.
@@ -188,21 +193,20 @@ void drain(peer_ptr self) {
   }
 }
 
-/// Drops settled calls from the front of the deadline queue.
-void pop_settled(peer_state& st) {
-  while (!st.calls.empty() && st.calls.front()->settled)
-    st.calls.pop_front();
+/// The client of `call` has its answer: no timeout for it any more.
+void settle(peer_state& st, sent_call& call) {
+  call.settled = true;
+  st.calls.erase(call.seq);
 }
 
 /// Schedules a tick for the oldest unsettled call's deadline, unless one is
 /// scheduled already.
 void arm_expiry(peer_ptr self) {
   auto& st = self->state;
-  pop_settled(st);
   if (st.expiry_armed || st.calls.empty())
     return;
   st.expiry_armed = true;
-  st.expiry_at = st.calls.front()->deadline;
+  st.expiry_at = st.calls.begin()->second->deadline;
   // Rounded up: a tick that came before expiry_at would not disarm, and
   // no other timer would ever come.
   auto delay = std::chrono::ceil<std::chrono::milliseconds>(
@@ -218,12 +222,9 @@ void expire_calls(peer_ptr self) {
   auto now = self->clock().now();
   if (now >= st.expiry_at)
     st.expiry_armed = false;
-  while (!st.calls.empty() && st.calls.front()->deadline <= now) {
-    auto call = std::move(st.calls.front());
-    st.calls.pop_front();
-    if (call->settled)
-      continue;
-    call->settled = true;
+  while (!st.calls.empty() && st.calls.begin()->second->deadline <= now) {
+    auto call = st.calls.begin()->second;
+    settle(st, *call);
     call->abandoned = true;
     if (call->generation == st.generation)
       ++st.abandoned;
@@ -253,10 +254,11 @@ void send_remote(peer_ptr self, OnReply on_reply, OnError on_error,
   auto& st = self->state;
   ++st.in_flight;
   auto call = std::make_shared<sent_call>();
+  call->seq = st.next_call++;
   call->deadline = self->clock().now() + st.settings.request_timeout;
   call->generation = st.generation;
   call->on_timeout = on_error;
-  st.calls.push_back(call);
+  st.calls.emplace(call->seq, call);
   arm_expiry(self);
   // The remote end is a member guard (member_guard.hpp), published as a
   // plain state actor: the handoff messages are sent through the wider
@@ -271,20 +273,18 @@ void send_remote(peer_ptr self, OnReply on_reply, OnError on_error,
         auto& st = self->state;
         release(st, *call);
         if (!call->settled) {
-          call->settled = true;
+          settle(st, *call);
           on_reply(reply);
         }
-        pop_settled(st);
         drain(self);
       },
       [self, call, on_error](caf::error& err) mutable {
         auto& st = self->state;
         release(st, *call);
         if (!call->settled) {
-          call->settled = true;
+          settle(st, *call);
           on_error(st.to_client_error(err));
         }
-        pop_settled(st);
         drain(self);
       });
 }
