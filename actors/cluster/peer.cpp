@@ -434,24 +434,38 @@ std::vector<std::string> distinct_keys(std::vector<pending_read>& reads) {
 void add_read(peer_ptr self, pending_read read);
 void make_room(peer_ptr self, size_t count);
 
-/// Whether `err` is a member's refusal of a key it does not own
-/// (membership::misdirected). A member guard refuses a batch_get so only
-/// when its first key is not its own; it answers the keys before any other
-/// such key and names the rest unprocessed (member_guard.cpp). The text is
-/// the one mark the refusal carries on the wire.
-bool refuses_first_key(const caf::error& err) {
-  return code_of(err) == state_errc::backend_unavailable
-         && message_of(err).find("' belongs to node ") != std::string::npos;
+/// The key a member's refusal of a key it does not own names
+/// (membership::misdirected: "'KEY' belongs to node ..."); empty for any
+/// other error. A member guard refuses a batch_get so only when its first
+/// key is not its own; it answers the keys before any other such key and
+/// names the rest unprocessed (member_guard.cpp); a guard of an earlier
+/// release refuses the batch for any such key, naming it. The text is the
+/// one mark the refusal carries on the wire.
+std::string refused_key(const caf::error& err) {
+  if (code_of(err) != state_errc::backend_unavailable)
+    return {};
+  auto msg = message_of(err);
+  auto end = msg.find("' belongs to node ");
+  if (msg.empty() || msg.front() != '\'' || end == std::string::npos)
+    return {};
+  return msg.substr(1, end - 1);
 }
 
-/// A coalesced batch refused for its first key (during a membership
+/// A coalesced batch refused for one of its keys (during a membership
 /// change): the reads that ask for that key get the refusal, the others are
 /// coalesced again, instead of all failing with another key's owner named.
-/// Each round fails at least the read of the first key, so it ends.
-void retry_without_first_key(peer_ptr self, std::vector<pending_read>& reads,
-                             const caf::error& err) {
+/// Each round fails at least one read, so it ends: the read of the first
+/// key when the named key is none of the batch's (not a refusal we know).
+void retry_without_key(peer_ptr self, std::vector<pending_read>& reads,
+                       const std::string& key, const caf::error& err) {
+  auto asks_for = [&](const pending_read& r) {
+    return std::find(r.keys.begin(), r.keys.end(), key) != r.keys.end();
+  };
+  bool named = std::any_of(reads.begin(), reads.end(), asks_for);
   for (auto& r : reads) {
-    if (std::find(r.slots.begin(), r.slots.end(), 0u) != r.slots.end()) {
+    if (named ? asks_for(r)
+              : std::find(r.slots.begin(), r.slots.end(), 0u)
+                  != r.slots.end()) {
       r.fail(err);
       continue;
     }
@@ -490,8 +504,9 @@ void flush_reads(peer_ptr self) {
         answer_reads(self, *reads, reply);
       },
       [self, reads, fail_all](caf::error err) {
-        if (reads->size() > 1 && refuses_first_key(err))
-          retry_without_first_key(self, *reads, err);
+        auto key = reads->size() > 1 ? refused_key(err) : std::string{};
+        if (!key.empty())
+          retry_without_key(self, *reads, key, err);
         else
           fail_all(std::move(err));
       },

@@ -110,9 +110,15 @@ bool missing(const std::string& key) {
 }
 
 /// Keys starting with "moved" belong to another member: the fake refuses
-/// them as a member guard does (membership::misdirected).
+/// them as a member guard does (membership::misdirected). Those starting
+/// with "oldmoved" too, as a guard of an earlier release did: its
+/// batch_get refused the whole batch for any of them, naming it.
 bool moved(const std::string& key) {
-  return key.rfind("moved", 0) == 0;
+  return key.rfind("moved", 0) == 0 || key.rfind("oldmoved", 0) == 0;
+}
+
+bool old_moved(const std::string& key) {
+  return key.rfind("oldmoved", 0) == 0;
 }
 
 caf::error refusal_of(const std::string& key) {
@@ -230,6 +236,11 @@ caf::behavior fake_remote(fake_ptr self, bool hold_requests) {
             rp.deliver(refusal_of(keys.front()));
             return;
           }
+          for (auto& k : keys)
+            if (old_moved(k)) {
+              rp.deliver(refusal_of(k));
+              return;
+            }
           batch_reply reply;
           for (auto& k : keys) {
             if (!reply.unprocessed.empty() || moved(k)) {
@@ -913,6 +924,20 @@ TEST_CASE("a key that moved to another member fails only the reads that "
   CHECK_THAT(m2->message(), Catch::Contains("'moved:2' belongs to node"));
   REQUIRE(k5->value);
   CHECK(k5->value->value == "value of k5");
+  // A guard of an earlier release refuses the batch naming a key in its
+  // middle: the reads of that key fail, the others go again.
+  auto k6 = f.get("k6");
+  auto m3 = f.get("oldmoved:3");
+  auto k7 = f.get("k7");
+  f.sched->run();
+  CHECK(fs.whats().back() == "batch k6,oldmoved:3,k7");
+  f.answer(fake, 5);
+  REQUIRE(m3->done);
+  CHECK_THAT(m3->message(), Catch::Contains("'oldmoved:3' belongs to node"));
+  CHECK(fs.whats().back() == "batch k6,k7");
+  f.answer(fake, 6);
+  REQUIRE(k6->value);
+  REQUIRE(k7->value);
 }
 
 TEST_CASE("a batch that skips unreadable values travels alone, flag "
