@@ -175,6 +175,9 @@ struct http_config {
   /// gateway answers 503 instead of queueing.
   size_t max_in_flight = 4'096;
   milliseconds read_timeout{30'000};
+  /// How long a new connection may stay silent before the first byte of
+  /// its first request (capped by read_timeout): past it, it is closed.
+  milliseconds first_byte_timeout{5'000};
   /// How long one request may wait for the store before 504.
   milliseconds request_timeout{5'000};
   /// Open connections; past it a new one gets 503 (see app/descriptors.hpp).

@@ -427,6 +427,7 @@ void read_http(section& root, http_config& h,
   s.number("max_import_bytes", h.max_import_bytes, 1, 1LL << 30);
   s.number("max_in_flight", h.max_in_flight, 1, 1'000'000);
   s.duration("read_timeout", h.read_timeout, milliseconds{100});
+  s.duration("first_byte_timeout", h.first_byte_timeout, milliseconds{100});
   s.duration("request_timeout", h.request_timeout, milliseconds{10});
   s.number("max_connections", h.max_connections, 1, 1'000'000);
   s.number("max_batch_keys", h.max_batch_keys, 1, 100'000);

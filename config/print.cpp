@@ -100,6 +100,8 @@ void emit_http(YAML::Emitter& out, const http_config& h, bool with_secrets) {
   out << YAML::Key << "max_in_flight" << YAML::Value << h.max_in_flight;
   out << YAML::Key << "read_timeout" << YAML::Value
       << format_duration(h.read_timeout);
+  out << YAML::Key << "first_byte_timeout" << YAML::Value
+      << format_duration(h.first_byte_timeout);
   out << YAML::Key << "request_timeout" << YAML::Value
       << format_duration(h.request_timeout);
   out << YAML::Key << "max_connections" << YAML::Value << h.max_connections;

@@ -37,9 +37,14 @@ struct connection_limits {
   size_t max_header_fields = 100;
   /// Open connections; the listener closes new ones at once beyond it.
   size_t max_connections = 10'000;
-  /// For a whole request (header and body) and for an idle keep-alive
-  /// connection; also bounds each response write (slow readers).
+  /// For a whole request (header and body, from its first byte) and for an
+  /// idle keep-alive connection; also bounds each response write (slow
+  /// readers).
   std::chrono::milliseconds read_timeout{30'000};
+  /// How long a new connection may wait before the first byte of its first
+  /// request (at most read_timeout): a socket opened and left silent holds
+  /// a connection slot only this long.
+  std::chrono::milliseconds first_byte_timeout{5'000};
   /// How long a request may wait for the store before 504 timeout.
   std::chrono::milliseconds request_timeout{5'000};
   /// http.access_log: one info line per request (else debug).
@@ -48,17 +53,42 @@ struct connection_limits {
 
 /// The live connections, so stop() can close the idle ones and the listener
 /// can count them. A connection is in it from its start until its session
-/// object is destroyed, whichever way it ended.
+/// object is destroyed, whichever way it ended, or until it is evicted.
+///
+/// It also keeps, oldest first, the connections waiting for the first byte
+/// of a request (a new connection, or a keep-alive one between requests):
+/// when every slot is taken, the listener closes the one idle longest to
+/// admit a new connection, so sockets that never send anything cannot lock
+/// out a probe. The mutex makes a connection's own "bytes came" (busy) and
+/// the listener's eviction exclude each other: exactly one of them wins.
 class connection_registry {
 public:
   void add(const std::shared_ptr<session>& s);
-  void remove(const session* s);
+  /// Forgets `s` (its destructor), idle or not.
+  void remove(session* s);
   std::vector<std::shared_ptr<session>> snapshot() const;
+  /// Connections counted against http.max_connections: the evicted ones
+  /// are not, their sockets close as soon as their strand runs.
   size_t size() const;
 
+  /// `s` waits for the first byte of a request: it may be evicted.
+  void idle(session* s);
+  /// Bytes of a request came on `s`: no longer idle. False when it was
+  /// evicted meanwhile: it must close without serving them.
+  bool busy(session* s);
+  /// Takes the connection idle longest out of the registry and marks it
+  /// evicted (it closes once its strand runs); null when none is idle.
+  std::shared_ptr<session> evict_oldest_idle();
+
 private:
+  void unlink_idle(session* s);
+
   mutable std::mutex mtx_;
   std::unordered_map<const session*, std::weak_ptr<session>> sessions_;
+  /// The idle connections, linked through their sessions' idle_prev_ and
+  /// idle_next_ (no allocation per request), oldest at idle_head_.
+  session* idle_head_ = nullptr;
+  session* idle_tail_ = nullptr;
 };
 
 struct connection_context {

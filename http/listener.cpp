@@ -1,7 +1,9 @@
 // Accepts TCP connections on http.listen and starts a session for each on
-// its own strand. Connections beyond http.max_connections, and those that
-// wait while the process is out of descriptors, are answered 503 and closed
-// at once; other accept errors pause accepting instead of spinning.
+// its own strand. At http.max_connections a new connection takes the place
+// of the one idle longest (no request begun); when none is idle, it is
+// answered 503 and closed at once, as are those that wait while the process
+// is out of descriptors. Other accept errors pause accepting instead of
+// spinning.
 
 #include "http/listener.hpp"
 
@@ -166,19 +168,32 @@ void listener::on_accept(beast::error_code ec, connection_socket socket) {
   }
   if (ctx_.stopping.load(std::memory_order_relaxed)) {
     // Dropped: closed by the socket's destructor.
-  } else if (ctx_.registry.size() >= ctx_.limits.max_connections) {
+  } else if (ctx_.registry.size() < ctx_.limits.max_connections
+             || make_room()) {
     // Only this strand adds connections, so the count cannot pass the
-    // limit between this check and session::run(). Accepting and answering,
-    // rather than not accepting, keeps the backlog from filling with
-    // clients that would wait there unserved.
+    // limit between the check and session::run().
+    socket.set_option(tcp::no_delay(true), ec);
+    std::make_shared<session>(std::move(socket), ctx_)->run();
+  } else {
+    // Every connection is in the middle of a request or an answer.
+    // Accepting and answering, rather than not accepting, keeps the
+    // backlog from filling with clients that would wait there unserved.
     answer_refused(socket.release(ec));
     ++refused_;
     log_refusals();
-  } else {
-    socket.set_option(tcp::no_delay(true), ec);
-    std::make_shared<session>(std::move(socket), ctx_)->run();
   }
   do_accept();
+}
+
+bool listener::make_room() {
+  auto idle = ctx_.registry.evict_oldest_idle();
+  if (!idle)
+    return false;
+  // Out of the count already; its socket closes on its own strand.
+  idle->close_evicted();
+  ++evicted_;
+  log_refusals();
+  return true;
 }
 
 bool listener::shed_waiting_connection() {
@@ -213,6 +228,11 @@ void listener::log_refusals() {
     spdlog::warn("http: answered {} connection(s) 503: http.max_connections={} "
                  "connections are open",
                  refused_, ctx_.limits.max_connections);
+  if (evicted_ > 0)
+    spdlog::warn("http: closed {} idle connection(s) (no request begun) to "
+                 "admit new ones: http.max_connections={} connections are "
+                 "open",
+                 evicted_, ctx_.limits.max_connections);
   if (shed_ > 0)
     spdlog::warn("http: answered {} connection(s) 503: the process is out of "
                  "file descriptors (RLIMIT_NOFILE); {} connections are open",
@@ -221,7 +241,7 @@ void listener::log_refusals() {
     spdlog::error("http: accept failed {} time(s) in the last {} s, pausing "
                   "{} ms after each", accept_errors_,
                   refusal_log_interval.count(), accept_pause.count());
-  refused_ = shed_ = accept_errors_ = 0;
+  refused_ = evicted_ = shed_ = accept_errors_ = 0;
   last_refusal_log_ = now;
 }
 

@@ -1,8 +1,10 @@
 #pragma once
 
 // Accepts connections and starts a session for each, every socket on a strand
-// of its own; beyond http.max_connections, or out of descriptors, it answers
-// new ones 503 and closes them at once.
+// of its own. At http.max_connections it closes the connection idle longest
+// (waiting for the first byte of a request) to admit the new one; with none
+// idle, or out of descriptors, it answers new ones 503 and closes them at
+// once.
 
 #include <chrono>
 #include <cstdint>
@@ -55,6 +57,9 @@ public:
 private:
   void do_accept();
   void on_accept(boost::beast::error_code ec, connection_socket socket);
+  /// At http.max_connections: evicts the connection idle longest so a new
+  /// one can take its slot; false when every connection is busy.
+  bool make_room();
   /// Out of descriptors (EMFILE, ENFILE): frees the reserved one to take
   /// the oldest waiting connection, answers it 503 and closes it (nginx and
   /// libuv do the same), so that clients are told rather than left in the
@@ -75,6 +80,7 @@ private:
   int reserve_fd_ = -1;
   // Touched only on the acceptor's strand.
   size_t refused_ = 0;
+  size_t evicted_ = 0;
   size_t shed_ = 0;
   size_t accept_errors_ = 0;
   std::chrono::steady_clock::time_point last_refusal_log_;

@@ -41,6 +41,7 @@ connection_limits limits_of(const http_config& cfg) {
   limits.max_import_bytes = cfg.max_import_bytes;
   limits.max_connections = cfg.max_connections;
   limits.read_timeout = cfg.read_timeout;
+  limits.first_byte_timeout = cfg.first_byte_timeout;
   limits.request_timeout = cfg.request_timeout;
   limits.access_log = cfg.access_log;
   return limits;
@@ -154,11 +155,13 @@ caf::error http_server::impl::start(int listening_fd) {
     threads.emplace_back([&c] { run_io(c.ioc); });
   running = true;
   spdlog::info("http: listening on {}:{} threads={} max_in_flight={} "
-               "max_body_bytes={} read_timeout_ms={} request_timeout_ms={} "
-               "auth={}",
+               "max_body_bytes={} read_timeout_ms={} "
+               "first_byte_timeout_ms={} request_timeout_ms={} auth={}",
                ep->address().to_string(), port, cfg.threads,
                cfg.max_in_flight, cfg.max_body_bytes,
-               cfg.read_timeout.count(), cfg.request_timeout.count(),
+               cfg.read_timeout.count(),
+               std::min(cfg.first_byte_timeout, cfg.read_timeout).count(),
+               cfg.request_timeout.count(),
                cfg.auth_token.empty() ? "off" : "bearer");
   return {};
 }

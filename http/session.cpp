@@ -71,8 +71,9 @@ void connection_registry::add(const std::shared_ptr<session>& s) {
   sessions_.emplace(s.get(), s);
 }
 
-void connection_registry::remove(const session* s) {
+void connection_registry::remove(session* s) {
   std::lock_guard<std::mutex> guard{mtx_};
+  unlink_idle(s);
   sessions_.erase(s);
 }
 
@@ -88,6 +89,48 @@ std::vector<std::shared_ptr<session>> connection_registry::snapshot() const {
 size_t connection_registry::size() const {
   std::lock_guard<std::mutex> guard{mtx_};
   return sessions_.size();
+}
+
+void connection_registry::idle(session* s) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (s->idle_listed_ || s->evicted_)
+    return;
+  s->idle_listed_ = true;
+  s->idle_prev_ = idle_tail_;
+  s->idle_next_ = nullptr;
+  (idle_tail_ ? idle_tail_->idle_next_ : idle_head_) = s;
+  idle_tail_ = s;
+}
+
+bool connection_registry::busy(session* s) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  unlink_idle(s);
+  return !s->evicted_;
+}
+
+std::shared_ptr<session> connection_registry::evict_oldest_idle() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  while (idle_head_) {
+    auto* oldest = idle_head_;
+    unlink_idle(oldest);
+    auto it = sessions_.find(oldest);
+    auto alive = it == sessions_.end() ? nullptr : it->second.lock();
+    if (!alive)
+      continue; // in its destructor, waiting for this mutex: gone anyway
+    oldest->evicted_ = true;
+    sessions_.erase(it);
+    return alive;
+  }
+  return nullptr;
+}
+
+void connection_registry::unlink_idle(session* s) {
+  if (!s->idle_listed_)
+    return;
+  (s->idle_prev_ ? s->idle_prev_->idle_next_ : idle_head_) = s->idle_next_;
+  (s->idle_next_ ? s->idle_next_->idle_prev_ : idle_tail_) = s->idle_prev_;
+  s->idle_prev_ = s->idle_next_ = nullptr;
+  s->idle_listed_ = false;
 }
 
 // -- session -------------------------------------------------------------------------
@@ -181,6 +224,15 @@ void session::shut_down() {
   });
 }
 
+void session::close_evicted() {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    spdlog::debug("http: closing connection {}, idle, to admit a new one "
+                  "(http.max_connections={})",
+                  self->client_, self->ctx_.limits.max_connections);
+    self->close_now();
+  });
+}
+
 void session::idle_stream(uint64_t seq) {
   net::dispatch(stream_.get_executor(), [self = shared_from_this(), seq] {
     if (!self->awaiting_ || seq != self->seq_)
@@ -210,6 +262,38 @@ void session::do_read() {
   // the header is in (refuse_on_header), before any of the body is read.
   parser_->body_limit(boost::none);
   parser_->header_limit(static_cast<uint32_t>(ctx_.limits.header_limit));
+  // Bytes of a pipelined request already in the buffer: it has begun.
+  if (buffer_.size() > 0)
+    return read_header();
+  wait_first_byte();
+}
+
+void session::wait_first_byte() {
+  ctx_.registry.idle(this);
+  auto limit = ctx_.limits.read_timeout;
+  if (requests_read_ == 0)
+    limit = std::min(limit, ctx_.limits.first_byte_timeout);
+  stream_.expires_after(limit);
+  stream_.async_read_some(buffer_.prepare(read_chunk),
+                          beast::bind_front_handler(&session::on_first_bytes,
+                                                    shared_from_this()));
+}
+
+void session::on_first_bytes(beast::error_code ec, size_t bytes) {
+  buffer_.commit(bytes);
+  // Evicted to admit a new connection: whatever came meanwhile is not
+  // served (a keep-alive client retries on a fresh connection, as after any
+  // close of an idle connection).
+  if (!ctx_.registry.busy(this))
+    return close_now();
+  if (ec == net::error::eof) // closed between requests: nothing to say
+    ec = bhttp::error::end_of_stream;
+  if (ec)
+    return on_read_error(ec);
+  read_header();
+}
+
+void session::read_header() {
   stream_.expires_after(ctx_.limits.read_timeout);
   bhttp::async_read_header(stream_, buffer_, *parser_,
                            beast::bind_front_handler(&session::on_header,
@@ -222,6 +306,7 @@ void session::on_header(beast::error_code ec, size_t) {
   started_ = std::chrono::steady_clock::now();
   if (ec)
     return on_read_error(ec);
+  ++requests_read_;
   phase_ = phase::serving;
   request_id_ = client_request_id();
   if (refuse_on_header())

@@ -88,10 +88,22 @@ public:
   /// after answering it.
   void shut_down();
 
+  /// Thread-safe: closes a connection the registry evicted while it waited
+  /// for the first byte of a request (connection_registry::evict_oldest_idle).
+  void close_evicted();
+
 private:
+  friend class connection_registry;
   enum class phase { waiting, serving, closing };
 
   void do_read();
+  /// Waits for the first bytes of the next request, listed in the registry
+  /// as idle: within first_byte_timeout on a new connection, read_timeout
+  /// on a keep-alive one.
+  void wait_first_byte();
+  void on_first_bytes(boost::beast::error_code ec, size_t bytes);
+  /// Reads the request's header, within read_timeout.
+  void read_header();
   void on_header(boost::beast::error_code ec, size_t bytes);
   /// Checks a request on its header alone, before any of its body is read:
   /// too many fields (431), no valid token while a body is still to come
@@ -204,6 +216,15 @@ private:
     boost::asio::wait_traits<std::chrono::steady_clock>, connection_executor>
     deadline_;
   uint64_t seq_ = 0;
+  /// Requests whose header was read on this connection: before the first,
+  /// it waits for one within first_byte_timeout only.
+  uint64_t requests_read_ = 0;
+  // -- guarded by the registry's mutex (connection_registry) ---------------------
+  session* idle_prev_ = nullptr;
+  session* idle_next_ = nullptr;
+  bool idle_listed_ = false;
+  bool evicted_ = false;
+  // -------------------------------------------------------------------------------
   bool awaiting_ = false;
   phase phase_ = phase::waiting;
   size_t lingered_ = 0;
