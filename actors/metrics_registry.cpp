@@ -271,6 +271,9 @@ void metrics_registry::add(const http_report& r) {
   http_pending_reply_bytes_ = r.pending_reply_bytes;
   http_calls_in_flight_ = r.calls_in_flight;
   http_calls_abandoned_ = r.calls_abandoned;
+  for (size_t i = 0; i < refusal_reason_count && i < r.refused_connections.size();
+       ++i)
+    http_refused_[i] += r.refused_connections[i];
 }
 
 void metrics_registry::add(const watch_report& r) {
@@ -506,6 +509,17 @@ std::string metrics_registry::render() const {
          "Store calls answered 504 at their deadline whose slot waits for "
          "the store's late reply; they count against http.max_in_flight.",
          "gauge", http_calls_abandoned_);
+  // Every reason from the start (0 included), so a rate() over it is
+  // defined before the first refusal.
+  header(out, "solver_state_http_refused_connections_total",
+         "HTTP connections turned away for lack of room: answered 503 "
+         "(max_connections, descriptors) or closed idle to admit a new one "
+         "(evicted_idle).",
+         "counter");
+  for (size_t i = 0; i < refusal_reason_count; ++i)
+    out += std::string{"solver_state_http_refused_connections_total{reason=\""}
+           + to_string(static_cast<refusal_reason>(i)) + "\"} "
+           + std::to_string(http_refused_[i]) + "\n";
   single(out, "solver_state_watchers",
          "Watch subscriptions, in process and over HTTP.", "gauge",
          watch_.watchers);

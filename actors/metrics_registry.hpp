@@ -4,6 +4,7 @@
 // rendering as Prometheus text format 0.0.4. A plain class so it can be tested
 // without actors.
 
+#include <array>
 #include <map>
 #include <optional>
 #include <string>
@@ -84,6 +85,8 @@ private:
   uint64_t http_pending_reply_bytes_ = 0;
   uint64_t http_calls_in_flight_ = 0;
   uint64_t http_calls_abandoned_ = 0;
+  // By refusal_reason, since start.
+  std::array<uint64_t, refusal_reason_count> http_refused_{};
   // The watch hub: its last sizes and its counters.
   watch_report watch_{};
   uint64_t max_items_ = 0;

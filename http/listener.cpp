@@ -94,6 +94,7 @@ listener::listener(net::io_context& ioc, connection_context& ctx)
     ctx_(ctx),
     acceptor_(net::make_strand(ioc)),
     backoff_(acceptor_.get_executor()),
+    log_timer_(acceptor_.get_executor()),
     reserve_fd_(open_reserve()),
     last_refusal_log_(std::chrono::steady_clock::now()
                       - refusal_log_interval) {
@@ -139,6 +140,9 @@ void listener::close() {
     beast::error_code ec;
     self->backoff_.cancel();
     self->acceptor_.close(ec);
+    // What the timer would have told.
+    self->log_timer_.cancel();
+    self->write_refusal_log();
   });
 }
 
@@ -180,6 +184,7 @@ void listener::on_accept(beast::error_code ec, connection_socket socket) {
     // backlog from filling with clients that would wait there unserved.
     answer_refused(socket.release(ec));
     ++refused_;
+    ctx_.stats.refused(refusal_reason::max_connections);
     log_refusals();
   }
   do_accept();
@@ -192,6 +197,7 @@ bool listener::make_room() {
   // Out of the count already; its socket closes on its own strand.
   idle->close_evicted();
   ++evicted_;
+  ctx_.stats.refused(refusal_reason::evicted_idle);
   log_refusals();
   return true;
 }
@@ -205,6 +211,7 @@ bool listener::shed_waiting_connection() {
   if (fd >= 0) {
     answer_refused(fd);
     ++shed_;
+    ctx_.stats.refused(refusal_reason::descriptors);
   }
   // Another thread may take the freed descriptor first: then the next
   // shedding tries to reserve one again.
@@ -221,8 +228,22 @@ void listener::accept_after(std::chrono::milliseconds pause) {
 }
 
 void listener::log_refusals() {
-  auto now = std::chrono::steady_clock::now();
-  if (now - last_refusal_log_ < refusal_log_interval)
+  auto next = last_refusal_log_ + refusal_log_interval;
+  if (std::chrono::steady_clock::now() >= next)
+    return write_refusal_log();
+  if (log_timer_armed_)
+    return;
+  log_timer_armed_ = true;
+  log_timer_.expires_at(next);
+  log_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    self->log_timer_armed_ = false;
+    if (!ec)
+      self->write_refusal_log();
+  });
+}
+
+void listener::write_refusal_log() {
+  if (refused_ == 0 && evicted_ == 0 && shed_ == 0 && accept_errors_ == 0)
     return;
   if (refused_ > 0)
     spdlog::warn("http: answered {} connection(s) 503: http.max_connections={} "
@@ -242,7 +263,7 @@ void listener::log_refusals() {
                   "{} ms after each", accept_errors_,
                   refusal_log_interval.count(), accept_pause.count());
   refused_ = evicted_ = shed_ = accept_errors_ = 0;
-  last_refusal_log_ = now;
+  last_refusal_log_ = std::chrono::steady_clock::now();
 }
 
 /// The endpoint of http.listen ("host:port"; a name is resolved).

@@ -67,15 +67,23 @@ private:
   bool shed_waiting_connection();
   /// Accepts again after `pause`.
   void accept_after(std::chrono::milliseconds pause);
-  /// Warns at most once per refusal_log_interval, with the counts of
-  /// refused connections and accept errors since the last warning.
+  /// After a refusal, eviction or accept error: warns at once when the
+  /// last warning is refusal_log_interval old, else arms a timer that warns
+  /// when it is, so a burst is told within the interval, not at the next
+  /// refusal (maybe hours later).
   void log_refusals();
+  /// Warns with the counts since the last warning (none: nothing) and
+  /// resets them.
+  void write_refusal_log();
 
   boost::asio::io_context& ioc_;
   connection_context& ctx_;
   boost::asio::ip::tcp::acceptor acceptor_;
   /// Pause after an accept error (EMFILE...) instead of spinning.
   boost::asio::steady_timer backoff_;
+  /// Writes the counts a burst left untold (log_refusals).
+  boost::asio::steady_timer log_timer_;
+  bool log_timer_armed_ = false;
   /// A descriptor kept open to be closed when the process runs out.
   int reserve_fd_ = -1;
   // Touched only on the acceptor's strand.

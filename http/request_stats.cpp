@@ -36,8 +36,20 @@ void request_stats::observe(route_id route, method_id method,
                                                  std::memory_order_relaxed);
 }
 
+void request_stats::refused(refusal_reason reason) {
+  refused_[static_cast<size_t>(reason)].fetch_add(1,
+                                                  std::memory_order_relaxed);
+}
+
 http_report request_stats::take() {
   http_report out;
+  for (size_t r = 0; r < refusal_reason_count; ++r) {
+    if (refused_[r].load(std::memory_order_relaxed) == 0)
+      continue;
+    out.refused_connections.resize(refusal_reason_count);
+    out.refused_connections[r] = refused_[r].exchange(
+      0, std::memory_order_relaxed);
+  }
   for (size_t r = 0; r < route_count; ++r)
     for (size_t m = 0; m < method_count; ++m)
       for (size_t s = 0; s < statuses.size(); ++s) {

@@ -24,6 +24,9 @@ public:
   void observe(route_id route, method_id method,
                std::chrono::nanoseconds elapsed);
 
+  /// One connection turned away for lack of room.
+  void refused(refusal_reason reason);
+
   /// The counts since the last take(), resetting them.
   http_report take();
 
@@ -43,6 +46,8 @@ private:
   static constexpr size_t duration_slots = route_count * method_count
                                            * duration_stride;
   std::array<std::atomic<uint64_t>, duration_slots> durations_{};
+
+  std::array<std::atomic<uint64_t>, refusal_reason_count> refused_{};
 };
 
 } // namespace solver_state::gateway

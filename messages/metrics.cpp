@@ -1,4 +1,5 @@
-// Names of the operation kinds counted in state_operations_total.
+// Names of the operation kinds counted in state_operations_total, and of the
+// reasons in solver_state_http_refused_connections_total.
 
 #include "messages/metrics.hpp"
 
@@ -20,6 +21,19 @@ const char* to_string(op_kind op) {
       return "transaction";
     case op_kind::query:
       return "query";
+    default:
+      return "unknown";
+  }
+}
+
+const char* to_string(refusal_reason reason) {
+  switch (reason) {
+    case refusal_reason::max_connections:
+      return "max_connections";
+    case refusal_reason::descriptors:
+      return "descriptors";
+    case refusal_reason::evicted_idle:
+      return "evicted_idle";
     default:
       return "unknown";
   }

@@ -120,6 +120,24 @@ typename Inspector::result_type inspect(Inspector& f, http_duration& x) {
            x.method, x.buckets, x.seconds_sum);
 }
 
+/// Why the gateway turned a connection away for lack of room, for
+/// solver_state_http_refused_connections_total{reason}.
+enum class refusal_reason : uint8_t {
+  /// A new connection answered 503: every connection was in a request.
+  max_connections,
+  /// A waiting connection answered 503: the process was out of descriptors.
+  descriptors,
+  /// An idle connection (no request begun) closed, unanswered, to admit a
+  /// new one at http.max_connections.
+  evicted_idle,
+  count_
+};
+
+constexpr size_t refusal_reason_count
+  = static_cast<size_t>(refusal_reason::count_);
+
+const char* to_string(refusal_reason reason);
+
 struct http_report {
   std::vector<http_count> counts;
   std::vector<http_duration> durations{};
@@ -133,13 +151,16 @@ struct http_report {
   /// answering.
   uint64_t calls_in_flight = 0;
   uint64_t calls_abandoned = 0;
+  /// Connections turned away since the last report, by refusal_reason
+  /// (refusal_reason_count entries, or none when there were none).
+  std::vector<uint64_t> refused_connections{};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, http_report& x) {
   return f(caf::meta::type_name("solver_state::http_report"), x.counts,
            x.durations, x.connections, x.pending_reply_bytes,
-           x.calls_in_flight, x.calls_abandoned);
+           x.calls_in_flight, x.calls_abandoned, x.refused_connections);
 }
 
 /// A cluster peer's connection state and counters, for /metrics.

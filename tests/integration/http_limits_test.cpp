@@ -440,6 +440,24 @@ TEST_CASE("at http.max_connections with every connection in a request, a "
   CHECK(answer.rfind("HTTP/1.1 200", 0) == 0);
 }
 
+// Found by review: the first refusal of a burst was logged at once, the
+// rest only at a refusal more than 10 s later, maybe hours after.
+TEST_CASE("a burst of refused connections is logged whole within 10 s") {
+  service_process svc{"http:\n  max_connections: 1\n"};
+  raw_socket busy{svc.port()};
+  REQUIRE(busy.send("GET /healthz HTTP/1.1\r\nHost: x\r\n"));
+  std::this_thread::sleep_for(300ms);
+  for (int i = 0; i < 3; ++i) {
+    raw_socket refused{svc.port()};
+    CHECK(refused.receive(5s).rfind("HTTP/1.1 503", 0) == 0);
+  }
+  CHECK(log_shows(svc, "answered 1 connection(s) 503", 5s));
+  // No refusal since: the other two are told by the timer.
+  CHECK(log_shows(svc, "answered 2 connection(s) 503", 15s));
+  REQUIRE(busy.send("Connection: close\r\n\r\n"));
+  CHECK(busy.receive(5s).rfind("HTTP/1.1 200", 0) == 0);
+}
+
 // Found by review: 60 sockets opened and left silent against
 // max_connections: 50 got the 10 extra answered 503, and /healthz 503 too
 // (an orchestrator restarts the pod), until the silent ones timed out.

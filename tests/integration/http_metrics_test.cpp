@@ -332,6 +332,78 @@ TEST_CASE("solver_state_backend_up is 0 for a backend that fails its health "
                                    "shard=\"0\"} 1\n"));
 }
 
+namespace {
+
+/// /metrics once `wanted` shows in it (at most 10 s: the gateway and the
+/// shards report once a second or on their tick).
+std::string metrics_showing(http_client& c, const std::string& wanted) {
+  std::string text;
+  for (int i = 0; i < 50; ++i) {
+    text = c.get("/metrics").body;
+    if (text.find(wanted) != std::string::npos)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{200});
+  }
+  return text;
+}
+
+} // namespace
+
+// Found by review: a refused connection was only told in the log, and only
+// once per 10 s.
+TEST_CASE("connections turned away for lack of room are counted by reason") {
+  service_process svc{"state:\n  type: memory\n"
+                      "http:\n  max_connections: 2\n"};
+  {
+    http_client c{svc.port()};
+    // Every reason is there before the first refusal.
+    auto text = metrics_showing(c, "solver_state_http_refused_connections_total");
+    for (auto reason : {"max_connections", "descriptors", "evicted_idle"}) {
+      INFO(reason);
+      CHECK_THAT(text, Catch::Contains(
+                         std::string{"solver_state_http_refused_connections_"
+                                     "total{reason=\""}
+                         + reason + "\"} 0\n"));
+    }
+  }
+  // The server sees that client leave (no slot of the two is taken).
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  {
+    // One connection in a request, one silent: a third takes the silent
+    // one's slot (evicted_idle) and begins a request; then a fourth finds
+    // both in a request and is answered 503 (max_connections).
+    const std::string begun = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    raw_socket first{svc.port()};
+    REQUIRE(first.send(begun));
+    raw_socket silent{svc.port()};
+    std::this_thread::sleep_for(std::chrono::milliseconds{300});
+    raw_socket third{svc.port()};
+    REQUIRE(third.send(begun));
+    CHECK(silent.closed_by_peer(std::chrono::seconds{5}));
+    std::this_thread::sleep_for(std::chrono::milliseconds{300});
+    {
+      raw_socket fourth{svc.port()};
+      CHECK(fourth.receive(std::chrono::seconds{5}).rfind("HTTP/1.1 503", 0)
+            == 0);
+    }
+    for (auto* s : {&first, &third}) {
+      REQUIRE(s->send("Connection: close\r\n\r\n"));
+      CHECK(s->receive(std::chrono::seconds{5}).rfind("HTTP/1.1 200", 0)
+            == 0);
+    }
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  http_client c{svc.port()};
+  auto text = metrics_showing(c, "solver_state_http_refused_connections_total"
+                                 "{reason=\"max_connections\"} 1\n");
+  CHECK_THAT(text, Catch::Contains("solver_state_http_refused_connections_"
+                                   "total{reason=\"max_connections\"} 1\n"));
+  CHECK_THAT(text, Catch::Contains("solver_state_http_refused_connections_"
+                                   "total{reason=\"evicted_idle\"} 1\n"));
+  CHECK_THAT(text, Catch::Contains("solver_state_http_refused_connections_"
+                                   "total{reason=\"descriptors\"} 0\n"));
+}
+
 TEST_CASE("promql_metric_names finds metrics, not functions, labels or "
           "keywords") {
   CHECK(promql_metric_names(
