@@ -95,6 +95,9 @@ constexpr uint32_t delete_prefix_chunk = 512;
 struct prefix_deletion {
   delete_prefix_request req;
   caf::typed_response_promise<delete_prefix_result> rp;
+  /// When the shard took it: state_operation_duration_seconds counts from
+  /// here to its answer.
+  std::chrono::steady_clock::time_point started;
   /// The cursor: the last key handled.
   std::string after;
   /// Keys listed and erased so far (the limit counts these).
@@ -1306,7 +1309,8 @@ caf::result<id_list> list_ids(shard_ptr self, std::string prefix,
 
 // -- delete by prefix ---------------------------------------------------------------
 
-/// Answers deletion `id` with `outcome` and forgets it.
+/// Answers deletion `id` with `outcome`, counts it as one delete_prefix
+/// operation and forgets it.
 void answer_deletion(shard_ptr self, uint64_t id,
                      caf::expected<delete_prefix_result> outcome) {
   auto& dels = self->state.deletions;
@@ -1314,6 +1318,7 @@ void answer_deletion(shard_ptr self, uint64_t id,
   if (it == dels.end())
     return;
   auto rp = it->second.rp;
+  record(self, op_kind::delete_prefix, outcome, it->second.started);
   dels.erase(it);
   deliver(rp, std::move(outcome));
 }
@@ -1418,16 +1423,21 @@ void run_deletion_step(shard_ptr self, uint64_t id) {
 /// last step.
 caf::result<delete_prefix_result>
 start_deletion(shard_ptr self, delete_prefix_request&& req) {
-  if (req.prefix.empty())
-    return make_state_error(state_errc::bad_request,
-                            "prefix must not be empty: deleting every key "
-                            "by prefix is refused");
+  auto started = steady::now();
+  if (req.prefix.empty()) {
+    caf::expected<delete_prefix_result> refused = make_state_error(
+      state_errc::bad_request, "prefix must not be empty: deleting every key "
+                               "by prefix is refused");
+    record(self, op_kind::delete_prefix, refused, started);
+    return std::move(refused.error());
+  }
   auto& st = self->state;
   auto id = ++st.last_deletion_id;
   auto rp = self->make_response_promise<delete_prefix_result>();
   auto& d = st.deletions[id];
   d.req = std::move(req);
   d.rp = rp;
+  d.started = started;
   self->send(self, delete_step_atom_v, id);
   return rp;
 }

@@ -21,6 +21,8 @@ const char* to_string(op_kind op) {
       return "transaction";
     case op_kind::query:
       return "query";
+    case op_kind::delete_prefix:
+      return "delete_prefix";
     default:
       return "unknown";
   }

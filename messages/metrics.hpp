@@ -24,6 +24,8 @@ enum class op_kind : uint8_t {
   batch_get,
   transaction,
   query,
+  /// One shard's part of a delete by prefix (one store call of it).
+  delete_prefix,
   count_
 };
 

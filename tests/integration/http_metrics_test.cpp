@@ -404,6 +404,25 @@ TEST_CASE("connections turned away for lack of room are counted by reason") {
                                    "total{reason=\"descriptors\"} 0\n"));
 }
 
+// Found by review: only single-key deletes reached state_operations_total.
+TEST_CASE("a delete by prefix counts as a delete_prefix operation of each "
+          "shard") {
+  service_process svc{"state:\n  type: memory\n  shards: 2\n"};
+  http_client c{svc.port()};
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(c.put("/v1/state/dp:" + std::to_string(i), "v").status == 201);
+  auto gone = c.del("/v1/state?prefix=dp:");
+  REQUIRE(gone.status == 200);
+  CHECK(gone.body == R"({"deleted":3})");
+  const std::string counted = "state_operations_total{op=\"delete_prefix\","
+                              "backend=\"memory\",result=\"ok\"} 2\n";
+  auto text = metrics_showing(c, counted);
+  CHECK_THAT(text, Catch::Contains(counted));
+  CHECK_THAT(text, Catch::Contains("state_operation_duration_seconds_count{"
+                                   "op=\"delete_prefix\",backend=\"memory\"} "
+                                   "2\n"));
+}
+
 TEST_CASE("promql_metric_names finds metrics, not functions, labels or "
           "keywords") {
   CHECK(promql_metric_names(
