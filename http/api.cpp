@@ -27,43 +27,38 @@ route_match api::resolve(const request_t& req) const {
   return match_route(req.target(), method_of(req.method_string()));
 }
 
-void api::serve(request_t& req, route_match m, const sink_ptr& sink) const {
+std::optional<response_t> api::refusal(const request_t& req,
+                                       const route_match& m) const {
   auto method = method_of(req.method_string());
   // The token is checked before routing: without it, nothing about the
   // paths (not even which exist) is revealed. GET and HEAD /healthz stay
   // open.
-  if (!open_without_token(m.route, method) && !authorized(req)) {
-    auto res = error_response(state_errc::unauthorized,
-                              "missing or wrong bearer token");
-    res.set(bhttp::field::www_authenticate, "Bearer realm=\"solver-state\"");
-    sink->reply(std::move(res));
-    return;
-  }
-  if (!m.problem.empty()) {
-    sink->reply(error_response(state_errc::bad_request, m.problem));
-    return;
-  }
-  if (m.route == route_id::unknown) {
-    sink->reply(error_response(state_errc::not_found, "no such path"));
-    return;
-  }
+  if (!open_without_token(m.route, method) && !authorized(req))
+    return unauthorized_response();
+  if (!m.problem.empty())
+    return error_response(state_errc::bad_request, m.problem);
+  if (m.route == route_id::unknown)
+    return error_response(state_errc::not_found, "no such path");
   if (!allows(m.route, method)) {
     auto res = error_response(state_errc::method_not_allowed,
                               std::string{req.method_string()}
                                 + " is not allowed here; allowed: "
                                 + allow_header(m.route));
     res.set(bhttp::field::allow, allow_header(m.route));
-    sink->reply(std::move(res));
-    return;
+    return res;
   }
-  if (!ignores_query(m.route)) {
-    if (auto name = repeated_query_parameter(m.query); !name.empty()) {
-      sink->reply(error_response(state_errc::bad_request,
-                                 "query parameter '" + name
-                                   + "' is given more than once"));
-      return;
-    }
-  }
+  if (!ignores_query(m.route))
+    if (auto name = repeated_query_parameter(m.query); !name.empty())
+      return error_response(state_errc::bad_request,
+                            "query parameter '" + name
+                              + "' is given more than once");
+  return std::nullopt;
+}
+
+void api::serve(request_t& req, route_match m, const sink_ptr& sink) const {
+  if (auto refused = refusal(req, m))
+    return sink->reply(std::move(*refused));
+  auto method = method_of(req.method_string());
   // HEAD is GET without the body: the connection drops the body when it
   // writes the answer, so status and headers (ETag, Content-Length) are
   // exactly GET's.

@@ -3,6 +3,7 @@
 // The request dispatcher: authentication, routing, method checks, then the
 // route's handler. Shared by every connection; holds no per-request state.
 
+#include <optional>
 #include <string>
 
 #include "http/handlers.hpp"
@@ -27,6 +28,14 @@ public:
   /// Serves one request: the answer goes to `sink`, at once or later from a
   /// CAF thread.
   void serve(request_t& req, route_match m, const sink_ptr& sink) const;
+
+  /// The answer of a request refused before any handler runs (docs/api.md,
+  /// "Order of checks"): 401 without the token, 400 for a malformed
+  /// target, 404 for an unknown path, 405 for a method the route does not
+  /// take; nullopt when a handler is to answer. Needs the header only, so
+  /// the connection can answer before reading a body.
+  std::optional<response_t> refusal(const request_t& req,
+                                    const route_match& m) const;
 
 private:
   bool authorized(const request_t& req) const;

@@ -401,15 +401,19 @@ bool session::refuse_on_header() {
   }
   parser_->body_limit(body_limit_);
   // Without the token nobody may make us read a body, on the routes open
-  // without one too (a probe sends none): answer now, close, and discard
-  // at most linger_bytes of what follows. Without a body to come the
-  // request takes the usual path (the api answers 401 and the connection
-  // stays open).
-  if (!parser_->is_done() && !has_token(req)) {
-    refuse(unauthorized_response(), linger_bytes);
-    return true;
-  }
-  return false;
+  // without one too (a probe sends none); nor is a body read for a request
+  // refused before its handler (400 target, 404, 405): answer now, before
+  // any 100 Continue, close, and discard at most linger_bytes of what
+  // follows. Without a body to come the request takes the usual path (the
+  // api answers the same and the connection stays open).
+  if (parser_->is_done())
+    return false;
+  auto refused = has_token(req) ? ctx_.handlers.refusal(req, match_)
+                                : unauthorized_response();
+  if (!refused)
+    return false;
+  refuse(std::move(*refused), linger_bytes);
+  return true;
 }
 
 std::string session::client_request_id() const {

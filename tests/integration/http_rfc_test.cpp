@@ -270,6 +270,45 @@ TEST_CASE("every route answers a wrong method with 405 and Allow") {
   }
 }
 
+// Found by review: PATCH with Expect: 100-continue got 100 Continue, its
+// body was read, then 405.
+TEST_CASE("a request refused before its handler is answered without "
+          "reading its body or sending 100 Continue") {
+  service_process svc{"state:\n  type: memory\n"};
+  struct refused_case {
+    std::string request_line;
+    unsigned status;
+  };
+  for (auto [line, status] :
+       {refused_case{"PATCH /v1/state/x HTTP/1.1", 405},
+        refused_case{"PUT /v1/no/such/path HTTP/1.1", 404},
+        refused_case{"PUT /v1/state/%zz HTTP/1.1", 400}}) {
+    for (std::string expect : {"Expect: 100-continue\r\n", ""}) {
+      INFO(line << " " << expect);
+      raw_socket s{svc.port()};
+      // A large body announced, none sent: the answer comes from the
+      // header alone.
+      REQUIRE(s.send(line + "\r\nHost: x\r\nContent-Length: 100000\r\n"
+                     + expect + "\r\n"));
+      auto answer = s.receive(3s);
+      auto head = split_head(answer);
+      CHECK(head.status == status);
+      CHECK(answer.find("100 Continue") == std::string::npos);
+      CHECK(head.field("connection") == "close");
+      if (status == 405)
+        CHECK(head.field("allow") == "GET, HEAD, PUT, DELETE");
+      CHECK(s.closed_by_peer(3s));
+    }
+  }
+  // A route that takes the method still gets its 100 Continue.
+  raw_socket s{svc.port()};
+  REQUIRE(s.send("PUT /v1/state/x HTTP/1.1\r\nHost: x\r\n"
+                 "Content-Length: 2\r\nExpect: 100-continue\r\n\r\n"));
+  CHECK(s.receive(1s).rfind("HTTP/1.1 100 Continue", 0) == 0);
+  REQUIRE(s.send("ok"));
+  CHECK(s.receive(1s).rfind("HTTP/1.1 201", 0) == 0);
+}
+
 namespace {
 
 /// True when `value` is an IMF-fixdate within a few seconds of now.
