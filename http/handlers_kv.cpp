@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <iterator>
 
 #include "util/base64.hpp"
 #include "http/etag.hpp"
@@ -18,14 +19,24 @@ namespace {
 
 constexpr uint64_t max_ttl_seconds = 10ULL * 365 * 24 * 3600;
 
-/// The header's value, or nullptr when absent (an empty value is present).
+/// The value of a list header (If-Match, If-None-Match), or nullptr when
+/// absent (an empty value is present). Several field lines of it are one
+/// list, joined with commas (RFC 9110 5.3): `If-Match: "1"` and `If-Match:
+/// "2"` is `If-Match: "1", "2"`, not the first line alone.
 const std::string_view* header_of(const request_t& req, bhttp::field f,
-                                  std::string_view& storage) {
-  auto it = req.find(f);
-  if (it == req.end())
+                                  std::string& storage,
+                                  std::string_view& value) {
+  auto [first, last] = req.equal_range(f);
+  if (first == last)
     return nullptr;
-  storage = it->value();
-  return &storage;
+  value = first->value();
+  if (std::next(first) != last) {
+    storage.assign(value.data(), value.size());
+    for (auto it = std::next(first); it != last; ++it)
+      storage.append(", ").append(it->value().data(), it->value().size());
+    value = storage;
+  }
+  return &value;
 }
 
 /// A decimal number in [lo, hi]; nullopt otherwise.
@@ -55,15 +66,16 @@ void get_value(const handler_env& env, request_t& req, const route_match& m,
                std::string key, const sink_ptr& sink) {
   if (reject_query(m, sink))
     return;
+  std::string im_joined, inm_joined;
   std::string_view im_text, inm_text;
   // Each "*" or a list of tags; If-Match is compared strongly, If-None-Match
   // weakly (RFC 9110 13.1.1, 13.1.2).
   std::optional<tag_condition> must_match, not_modified;
-  auto* im = header_of(req, bhttp::field::if_match, im_text);
+  auto* im = header_of(req, bhttp::field::if_match, im_joined, im_text);
   if (im && !(must_match = parse_tag_condition(*im)))
     return bad_request(sink, "If-Match must be * or a list of entity tags "
                              "such as \"42\"");
-  auto* inm = header_of(req, bhttp::field::if_none_match, inm_text);
+  auto* inm = header_of(req, bhttp::field::if_none_match, inm_joined, inm_text);
   if (inm && !(not_modified = parse_tag_condition(*inm)))
     return bad_request(sink, "If-None-Match must be * or a list of entity "
                              "tags such as \"42\"");
@@ -156,10 +168,11 @@ void put_value(const handler_env& env, request_t& req, const route_match& m,
                                  + q.value + "'");
     ttl_ms = static_cast<int64_t>(*secs) * 1000;
   }
+  std::string im_joined, inm_joined;
   std::string_view im_text, inm_text;
   auto pre = write_precondition(
-    header_of(req, bhttp::field::if_match, im_text),
-    header_of(req, bhttp::field::if_none_match, inm_text));
+    header_of(req, bhttp::field::if_match, im_joined, im_text),
+    header_of(req, bhttp::field::if_none_match, inm_joined, inm_text));
   if (!pre.problem.empty())
     return bad_request(sink, pre.problem);
   auto read_key = pre.check_first ? key : std::string{};
@@ -190,10 +203,11 @@ void delete_value(const handler_env& env, request_t& req,
                   const sink_ptr& sink) {
   if (reject_query(m, sink))
     return;
+  std::string im_joined, inm_joined;
   std::string_view im_text, inm_text;
   auto pre = delete_precondition(
-    header_of(req, bhttp::field::if_match, im_text),
-    header_of(req, bhttp::field::if_none_match, inm_text));
+    header_of(req, bhttp::field::if_match, im_joined, im_text),
+    header_of(req, bhttp::field::if_none_match, inm_joined, inm_text));
   if (!pre.problem.empty())
     return bad_request(sink, pre.problem);
   auto read_key = pre.check_first ? key : std::string{};

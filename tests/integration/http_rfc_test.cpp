@@ -153,6 +153,54 @@ TEST_CASE("If-Match takes * and lists on writes, and weak tags never match") {
   CHECK(c.put("/v1/fills/o/none", "f", {{"If-Match", "*"}}).status == 412);
 }
 
+// Found by review: only the first If-Match line was read, so `If-Match:
+// "1"` and `If-Match: <current>` was 412.
+TEST_CASE("several If-Match or If-None-Match lines are one list") {
+  service_process svc{"state:\n  type: memory\n"};
+  http_client c{svc.port()};
+  auto v1 = c.put("/v1/state/state:c:two", "v1").header("etag");
+  REQUIRE(!v1.empty());
+  auto put = split_head(raw_exchange(
+    svc.port(),
+    "PUT /v1/state/state:c:two HTTP/1.1\r\nHost: x\r\n"
+    "If-Match: \"1\"\r\nIf-Match: "
+      + v1 + "\r\nContent-Length: 2\r\nConnection: close\r\n\r\nv2",
+    5s));
+  CHECK(put.status == 204);
+  auto v2 = put.field("etag");
+  CHECK(c.get("/v1/state/state:c:two").body == "v2");
+  // On a GET too, both headers.
+  auto get = [&](const std::string& field, const std::string& second) {
+    return split_head(raw_exchange(
+      svc.port(),
+      "GET /v1/state/state:c:two HTTP/1.1\r\nHost: x\r\n" + field
+        + ": \"1\"\r\n" + field + ": " + second
+        + "\r\nConnection: close\r\n\r\n",
+      5s));
+  };
+  CHECK(get("If-Match", v2).status == 200);
+  CHECK(get("If-Match", v1).status == 412);
+  CHECK(get("If-None-Match", v2).status == 304);
+  CHECK(get("If-None-Match", v1).status == 200);
+  // A DELETE: none of the lines holds the current version.
+  auto del = split_head(raw_exchange(
+    svc.port(),
+    "DELETE /v1/state/state:c:two HTTP/1.1\r\nHost: x\r\n"
+    "If-Match: \"1\"\r\nIf-Match: "
+      + v1 + "\r\nConnection: close\r\n\r\n",
+    5s));
+  CHECK(del.status == 412);
+  // "*" joined to a tag is "*" inside a list: malformed, as on one line.
+  auto star = split_head(raw_exchange(
+    svc.port(),
+    "DELETE /v1/state/state:c:two HTTP/1.1\r\nHost: x\r\n"
+    "If-Match: *\r\nIf-Match: "
+      + v2 + "\r\nConnection: close\r\n\r\n",
+    5s));
+  CHECK(star.status == 400);
+  CHECK(c.get("/v1/state/state:c:two").body == "v2");
+}
+
 TEST_CASE("GET: If-Match lists compare strongly, If-None-Match lists "
           "weakly") {
   service_process svc{"state:\n  type: memory\n"};
