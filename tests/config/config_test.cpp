@@ -400,7 +400,7 @@ std::string config_file(const std::string& text) {
 
 } // namespace
 
-TEST_CASE("a config file without settings is refused; {} means the "
+TEST_CASE("a config file without settings is refused, and {} means the "
           "defaults") {
   for (auto& text : {std::string{}, std::string{"# all commented out\n"},
                      std::string{"---\n"}}) {
@@ -883,7 +883,7 @@ std::vector<std::string> cluster_storage_problems(const plugin_registry& p,
 } // namespace
 
 TEST_CASE("a node that holds a share of a partitioned cluster is refused on "
-          "an engine every node shares; fronts and plain nodes are not") {
+          "an engine every node shares, and fronts and plain nodes are not") {
   // Two members on one Redis "handed over" each other's keys: every drop
   // deleted the key from the one database (found by review).
   plugin_registry plugins;
@@ -923,7 +923,7 @@ TEST_CASE("a node that holds a share of a partitioned cluster is refused on "
           .empty());
 }
 
-TEST_CASE("node.state_dir keeps a memory member's handoff marker; other "
+TEST_CASE("node.state_dir keeps a memory member's handoff marker, and other "
           "backends keep theirs beside their data") {
   auto memory = parse_config(
     "state: {type: memory}\n"

@@ -374,7 +374,7 @@ TEST_CASE("a transaction's if_match refuses version 0 in either form") {
 // A repeated parameter was read as its last value, after the others had
 // been checked: "?ttl_seconds=abc&ttl_seconds=5" was 400 naming 'abc',
 // "?ttl_seconds=5&ttl_seconds=0" a value that never expires.
-TEST_CASE("a repeated query parameter is named; the probes ignore the query") {
+TEST_CASE("a repeated query parameter is named, and the probes ignore the query") {
   auto get = method_id::get;
   CHECK(repeated_query_parameter(
           match_route("/v1/state?prefix=a&limit=2", get).query)

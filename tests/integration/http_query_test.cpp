@@ -155,7 +155,7 @@ TEST_CASE("POST /v1/query refuses bad bodies with 400 and a reason") {
     CHECK(error_code_of(r.body) == "bad_request");
     CHECK_THAT(r.body, Catch::Contains(words));
   };
-  refused("{", "not JSON");
+  refused("{", "malformed JSON");
   refused("[]", "JSON object");
   refused(R"({"where":[{"index":"colour","op":"eq","value":"red"}]})",
           "no index named 'colour'");

@@ -59,7 +59,7 @@ TEST_CASE("a key of another member is refused as unavailable, naming its "
 }
 
 TEST_CASE("nodes that disagree on node.leaving refuse each other's handoff "
-          "messages; without leaving nodes the hash is the member list's") {
+          "messages, and without leaving nodes the hash is the member list's") {
   // Member b, its node.leaving forgotten, never pulled from the leaving
   // node c and ended its handoff; c's keys stayed on c for good (found by
   // review). Now the others refuse b's pulls until its list matches.

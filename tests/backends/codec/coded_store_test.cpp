@@ -808,7 +808,7 @@ TEST_CASE("rotation: a value left behind is named in the log, once per change "
 }
 
 TEST_CASE("rotation: a frame without encryption whose zstd body is damaged "
-          "holds no key back; one under an unlisted dictionary does") {
+          "holds no key back, and one under an unlisted dictionary does") {
   key_files files;
   files.hex_key("k1");
   auto cfg = file_config_for("/nonexistent", 1);

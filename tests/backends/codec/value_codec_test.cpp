@@ -483,7 +483,7 @@ TEST_CASE("seal: bytes beside the values, larger than any value, encrypted "
 }
 
 TEST_CASE("damage: an unencrypted frame whose zstd body or packed runs are "
-          "damaged is damaged; one only this configuration cannot read is "
+          "damaged is damaged, and one only this configuration cannot read is "
           "not") {
   value_codec c{zstd_from(64), nullptr, max_value};
   auto order = json_order();
