@@ -44,16 +44,9 @@ constexpr std::chrono::milliseconds accept_pause{50};
 
 /// The whole answer to a refused connection, written before the close.
 std::string refusal_response() {
-  static const std::string body = error_body(
-    state_errc::backend_unavailable,
+  return refused_connection_answer(
     "the server has no room for another connection (http.max_connections "
     "or the descriptor limit); retry later");
-  return "HTTP/1.1 503 Service Unavailable\r\n" + common_header_lines()
-         + "Content-Type: application/json\r\n"
-           "Retry-After: 1\r\n"
-           "Connection: close\r\n"
-           "Content-Length: "
-         + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
 /// Writes the 503 without waiting (it fits in any socket buffer) and
@@ -72,6 +65,16 @@ int open_reserve() {
 }
 
 } // namespace
+
+std::string refused_connection_answer(const std::string& message) {
+  auto body = error_body(state_errc::backend_unavailable, message);
+  return "HTTP/1.1 503 Service Unavailable\r\n" + common_header_lines()
+         + "Content-Type: application/json\r\n"
+           "Retry-After: 1\r\n"
+           "Connection: close\r\n"
+           "Content-Length: "
+         + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
 
 std::string common_header_lines() {
   std::string out = "Server: solver-state\r\nDate: ";

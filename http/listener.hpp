@@ -33,6 +33,11 @@ endpoint_of(const std::string& listen);
 /// port's answers while the store opens).
 std::string common_header_lines();
 
+/// The whole answer (503, `Retry-After: 1`, `Connection: close`) to a
+/// connection closed or refused before its request was read, `message`
+/// saying why: the client learns that nothing it sent was applied.
+std::string refused_connection_answer(const std::string& message);
+
 class listener : public std::enable_shared_from_this<listener> {
 public:
   listener(boost::asio::io_context& ioc, connection_context& ctx);

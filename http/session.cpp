@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <iterator>
 
+#include <sys/socket.h>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -22,6 +24,7 @@
 #include "http/auth.hpp"
 #include "http/header_text.hpp"
 #include "http/http_date.hpp"
+#include "http/listener.hpp"
 #include "http/log_throttle.hpp"
 #include "http/request_id.hpp"
 #include "http/responses.hpp"
@@ -282,15 +285,32 @@ void session::wait_first_byte() {
 void session::on_first_bytes(beast::error_code ec, size_t bytes) {
   buffer_.commit(bytes);
   // Evicted to admit a new connection: whatever came meanwhile is not
-  // served (a keep-alive client retries on a fresh connection, as after any
-  // close of an idle connection).
-  if (!ctx_.registry.busy(this))
+  // served. A keep-alive client retries on a fresh connection after the
+  // close of a connection it had not used yet; one whose request arrived
+  // as the eviction chose the connection is told it was not read.
+  if (!ctx_.registry.busy(this)) {
+    if (bytes > 0)
+      answer_unread_request();
     return close_now();
+  }
   if (ec == net::error::eof) // closed between requests: nothing to say
     ec = bhttp::error::end_of_stream;
   if (ec)
     return on_read_error(ec);
   read_header();
+}
+
+void session::answer_unread_request() {
+  // On this strand nothing else closes the socket: an open one is still
+  // this connection's (a closed one's number may be another's by now).
+  if (!stream_.socket().is_open())
+    return;
+  auto text = refused_connection_answer(
+    "the connection was closed to admit another (http.max_connections) as "
+    "this request arrived; it was not read: retry");
+  [[maybe_unused]] auto n
+    = ::send(stream_.socket().native_handle(), text.data(), text.size(),
+             MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 void session::read_header() {
@@ -408,8 +428,16 @@ bool session::refuse_on_header() {
   // api answers the same and the connection stays open).
   if (parser_->is_done())
     return false;
-  auto refused = has_token(req) ? ctx_.handlers.refusal(req, match_)
-                                : unauthorized_response();
+  if (!has_token(req)) {
+    refuse(unauthorized_response(), linger_bytes);
+    return true;
+  }
+  // A body that came whole with its header costs no read: it takes the
+  // usual path too (the api answers the same refusal, and a request
+  // pipelined behind it is answered).
+  if (length && buffer_.size() >= *length)
+    return false;
+  auto refused = ctx_.handlers.refusal(req, match_);
   if (!refused)
     return false;
   refuse(std::move(*refused), linger_bytes);

@@ -102,6 +102,9 @@ private:
   /// on a keep-alive one.
   void wait_first_byte();
   void on_first_bytes(boost::beast::error_code ec, size_t bytes);
+  /// Tells the client of an evicted connection that the request it sent as
+  /// the eviction came was not read (503), without waiting.
+  void answer_unread_request();
   /// Reads the request's header, within read_timeout.
   void read_header();
   void on_header(boost::beast::error_code ec, size_t bytes);

@@ -357,6 +357,23 @@ TEST_CASE("a request refused before its handler is answered without "
   CHECK(s.receive(1s).rfind("HTTP/1.1 201", 0) == 0);
 }
 
+// Found by review of the change above: a refused request whose body came
+// whole with its header closed the connection too, and a request pipelined
+// behind it (a probe) was never answered.
+TEST_CASE("a refused request whose body came with its header keeps the "
+          "connection for the request behind it") {
+  service_process svc{"state:\n  type: memory\n"};
+  raw_socket s{svc.port()};
+  REQUIRE(s.send("POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                 "\r\nhiGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string answers;
+  for (int i = 0; i < 20 && answers.find("HTTP/1.1 200") == std::string::npos;
+       ++i)
+    answers += s.receive(200ms);
+  CHECK(answers.rfind("HTTP/1.1 404", 0) == 0);
+  CHECK(answers.find("HTTP/1.1 200") != std::string::npos);
+}
+
 namespace {
 
 /// True when `value` is an IMF-fixdate within a few seconds of now.
