@@ -157,6 +157,9 @@ public:
   explicit one_at_a_time_plugin(state_backend_plugin* inner) : inner_(inner) {}
   std::string_view name() const override { return inner_->name(); }
   bool blocking() const override { return true; }
+  bool shared(const state_config& cfg) const override {
+    return inner_->shared(cfg);
+  }
   caf::expected<store_list> create_stores(const state_config& cfg) override {
     auto stores = inner_->create_stores(cfg);
     if (stores)
