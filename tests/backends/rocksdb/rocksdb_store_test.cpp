@@ -956,6 +956,21 @@ TEST_CASE("rocksdb: a record at version 0 is damaged: never served, even "
   close_all(*store);
 }
 
+namespace {
+
+/// One shard at `path`, encrypted with the keys `ids` of `files` (the first
+/// the primary).
+state_config encrypted_config(const std::string& path, const key_files& files,
+                              const std::vector<std::string>& ids) {
+  auto cfg = rocksdb_config_for(path, 1);
+  for (auto& id : ids)
+    cfg.encryption.keys.push_back({id, files.dir() + "/" + id + ".key"});
+  cfg.encryption.primary = ids.front();
+  return cfg;
+}
+
+} // namespace
+
 TEST_CASE("rocksdb: a record this version did not write holds no key back in "
           "a rotation, and the walk's log names it") {
   temp_dir dir;
@@ -964,11 +979,7 @@ TEST_CASE("rocksdb: a record this version did not write holds no key back in "
   files.hex_key("k1");
   files.hex_key("k2");
   auto coded_config = [&](std::vector<std::string> ids) {
-    auto cfg = rocksdb_config_for(path, 1);
-    for (auto& id : ids)
-      cfg.encryption.keys.push_back({id, files.dir() + "/" + id + ".key"});
-    cfg.encryption.primary = ids.front();
-    return cfg;
+    return encrypted_config(path, files, ids);
   };
   auto open_coded = [&](const state_config& cfg) {
     auto store = open_rocksdb(cfg);
@@ -1014,11 +1025,7 @@ TEST_CASE("rocksdb: a key rotation walk that meets a damaged block says where "
   files.hex_key("k1");
   files.hex_key("k2");
   auto coded_config = [&](std::vector<std::string> ids) {
-    auto cfg = rocksdb_config_for(path, 1);
-    for (auto& id : ids)
-      cfg.encryption.keys.push_back({id, files.dir() + "/" + id + ".key"});
-    cfg.encryption.primary = ids.front();
-    return cfg;
+    return encrypted_config(path, files, ids);
   };
   constexpr int written = 2000;
   {
