@@ -704,15 +704,25 @@ private:
 
 } // namespace
 
-TEST_CASE("a value a backend holds at version 0 is never served as it is "
-          "stored, and the walk counts it as damaged") {
-  key_files files;
+namespace {
+
+/// zstd from 16 bytes on and AES-GCM under "k1", a key written into `files`.
+state_config zstd_and_aes_config(const key_files& files) {
   files.hex_key("k1");
   auto cfg = file_config_for("/nonexistent", 1);
   cfg.compression.type = compression_type::zstd;
   cfg.compression.min_bytes = 16;
   cfg.encryption.keys.push_back({"k1", files.dir() + "/k1.key"});
   cfg.encryption.primary = "k1";
+  return cfg;
+}
+
+} // namespace
+
+TEST_CASE("a value a backend holds at version 0 is never served as it is "
+          "stored, and the walk counts it as damaged") {
+  key_files files;
+  auto cfg = zstd_and_aes_config(files);
   cfg.encryption.require_encrypted = true;
   // A frame that is only compressed, as a writer without the key makes.
   value_codec compressing{cfg.compression, nullptr, cfg.max_value_bytes};
@@ -810,12 +820,7 @@ TEST_CASE("rotation: a value left behind is named in the log, once per change "
 TEST_CASE("rotation: a frame without encryption whose zstd body is damaged "
           "holds no key back, and one under an unlisted dictionary does") {
   key_files files;
-  files.hex_key("k1");
-  auto cfg = file_config_for("/nonexistent", 1);
-  cfg.compression.type = compression_type::zstd;
-  cfg.compression.min_bytes = 16;
-  cfg.encryption.keys.push_back({"k1", files.dir() + "/k1.key"});
-  cfg.encryption.primary = "k1";
+  auto cfg = zstd_and_aes_config(files);
   // Frames that are only compressed, as written before encryption was on.
   value_codec compressing{cfg.compression, nullptr, cfg.max_value_bytes};
   auto frame = compressing.encode("order:d", std::string(2000, 'd'));
