@@ -172,6 +172,59 @@ caf::error redis_connection::check_master_role() {
   return drop(server_ + " is not a master (yet): a failover in progress");
 }
 
+namespace {
+
+/// The value of `field` in an INFO reply ("field:value\r\n" lines).
+std::string_view info_field(std::string_view info, std::string_view field) {
+  for (size_t at = 0; at < info.size();) {
+    auto end = info.find('\n', at);
+    auto line = info.substr(at, end == std::string_view::npos ? end : end - at);
+    if (!line.empty() && line.back() == '\r')
+      line.remove_suffix(1);
+    if (line.size() > field.size() && line.substr(0, field.size()) == field
+        && line[field.size()] == ':')
+      return line.substr(field.size() + 1);
+    if (end == std::string_view::npos)
+      break;
+    at = end + 1;
+  }
+  return {};
+}
+
+} // namespace
+
+caf::error redis_connection::check_answers() {
+  auto r = command({"INFO", "memory"});
+  if (!r)
+    return std::move(r.error());
+  auto* reply = r->get();
+  // A server that renamed INFO away still answered: it is alive.
+  if (reply->type != REDIS_REPLY_STRING)
+    return {};
+  std::string_view info{reply->str, reply->len};
+  auto limit = info_field(info, "maxmemory");
+  auto policy = info_field(info, "maxmemory_policy");
+  if (!limit.empty() && limit != "0" && !policy.empty()
+      && policy != "noeviction")
+    spdlog::warn("{}: evicts keys at its maxmemory ({} bytes; "
+                 "maxmemory-policy {}): acknowledged writes of this store can "
+                 "vanish when it fills; set maxmemory-policy noeviction (writes "
+                 "are then refused with 507 instead)",
+                 opts_.server_name(), limit, policy);
+  return {};
+}
+
+std::string redis_connection::transport_failure() const {
+  if (!ctx_ || !ctx_->err)
+    return "connection lost";
+  // hiredis reports its socket timeout as the read's EAGAIN.
+  if (ctx_->err == REDIS_ERR_IO
+      && std::strcmp(ctx_->errstr, std::strerror(EAGAIN)) == 0)
+    return "no answer within " + std::to_string(opts_.command_timeout.count())
+           + " ms (timeout_ms)";
+  return ctx_->errstr;
+}
+
 caf::error redis_connection::connect() {
   auto target = locate_server();
   if (!target) {
@@ -213,6 +266,11 @@ caf::error redis_connection::connect() {
   if (!opts_.sentinels.empty())
     if (auto err = check_master_role())
       return err;
+  // Connected only once the server answered: a frozen server's kernel
+  // accepts the connection, and counting that as "up" would reset the
+  // backoff and log it back every few seconds.
+  if (auto err = check_answers())
+    return err;
   demoted_ = false;
   health_.connected();
   ++generation_;
@@ -268,6 +326,7 @@ caf::error redis_connection::send(const redis_batch& batch) {
   if (auto err = ensure_connected())
     return err;
   replies_.rewind(); // the caller is done with the previous replies
+  refusal_.clear();
   // hiredis copies the formatted batch into its output buffer once; the
   // first read writes it out.
   auto wire = batch.wire();
@@ -318,11 +377,14 @@ caf::error redis_connection::push_ping() {
 caf::expected<redis_reply> redis_connection::read_reply() {
   void* raw = nullptr;
   if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw)
-    return drop(ctx_->err ? std::string{ctx_->errstr} : "connection lost");
+    return drop(transport_failure());
   auto* reply = static_cast<const redisReply*>(raw);
-  if (reply->type == REDIS_REPLY_ERROR && reply->len >= 8
-      && std::memcmp(reply->str, "READONLY", 8) == 0)
-    demoted_ = true;
+  if (reply->type == REDIS_REPLY_ERROR) {
+    if (reply->len >= 8 && std::memcmp(reply->str, "READONLY", 8) == 0)
+      demoted_ = true;
+    if (refusal_.empty())
+      refusal_.assign(reply->str, reply->len);
+  }
   return redis_reply{reply};
 }
 

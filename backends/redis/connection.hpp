@@ -80,6 +80,11 @@ public:
   /// host:port of the server of the current (or last) connection.
   const std::string& server() const { return server_; }
 
+  /// The first error reply read since the last command or pipeline was
+  /// sent; empty when none. EXEC's EXECABORT does not say why a queued
+  /// write was refused: this does (e.g. OOM at maxmemory).
+  const std::string& first_refusal() const { return refusal_; }
+
 private:
   caf::error connect();
   /// The master's address from the Sentinels, or host:port without them.
@@ -88,6 +93,12 @@ private:
   ask_sentinel(const std::string& host, uint16_t port);
   /// Fails unless the connected server says it is a master.
   caf::error check_master_role();
+  /// Asks the server for its memory settings: proves it answers (a frozen
+  /// server's kernel still accepts connections) and warns when its
+  /// maxmemory-policy may evict this store's keys.
+  caf::error check_answers();
+  /// Why the last read or write failed, for the log and the caller.
+  std::string transport_failure() const;
   /// Closes the connection without counting a failure (reconnects at once).
   void close();
   caf::error drop(const std::string& why);
@@ -103,6 +114,7 @@ private:
   std::string server_;
   size_t next_sentinel_ = 0; // the Sentinel asked first: the last that knew
   bool demoted_ = false;     // a READONLY reply: the master is a replica now
+  std::string refusal_;      // first error reply since the last send
   redis_batch one_; // command()'s buffer, reused
   redis_reply_arena replies_;
 };

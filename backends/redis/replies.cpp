@@ -116,8 +116,16 @@ std::string_view text_of(const redisReply* r) {
 }
 
 caf::error redis_error(std::string_view context, const redisReply* r) {
-  auto text = text_of(r);
+  return redis_error(context, text_of(r));
+}
+
+caf::error redis_error(std::string_view context, std::string_view text) {
   auto code = text.substr(0, text.find(' '));
+  if (code == "OOM")
+    return make_state_error(state_errc::insufficient_storage,
+                            std::string{context} + std::string{text}
+                              + " (Redis is at its maxmemory: free memory "
+                                "or raise it)");
   bool transient = code == "READONLY" || code == "LOADING"
                    || code == "MASTERDOWN" || code == "NOREPLICAS"
                    || code == "BUSY" || code == "EXECABORT";

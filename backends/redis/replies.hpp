@@ -68,7 +68,12 @@ std::string_view text_of(const redisReply* r);
 /// server that cannot take the command now but will soon (READONLY: a
 /// master demoted by a failover; LOADING; MASTERDOWN; NOREPLICAS; BUSY; a
 /// MULTI discarded because a queued write was refused) is
-/// backend_unavailable, which callers retry; anything else backend_error.
+/// backend_unavailable, which callers retry; a write refused at `maxmemory`
+/// (OOM) is insufficient_storage, as a full disk is for the file backend;
+/// anything else backend_error.
 caf::error redis_error(std::string_view context, const redisReply* r);
+
+/// The same for the text of an error reply.
+caf::error redis_error(std::string_view context, std::string_view text);
 
 } // namespace solver_state

@@ -259,12 +259,15 @@ void redis_store::add_erase(redis_batch& b, const delete_request& req,
 
 caf::error redis_store::explain_refusal(caf::error err) const {
   // EXEC's EXECABORT does not say why; the queued SET's reply did.
-  if (!conn_.demoted())
-    return err;
-  return make_state_error(state_errc::backend_unavailable,
-                          "redis: " + conn_.server()
-                            + " answered READONLY: it is a replica now (a "
-                              "failover); the next request reconnects");
+  if (conn_.demoted())
+    return make_state_error(state_errc::backend_unavailable,
+                            "redis: " + conn_.server()
+                              + " answered READONLY: it is a replica now (a "
+                                "failover); the next request reconnects");
+  auto& why = conn_.first_refusal();
+  if (!why.empty() && message_of(err).find("EXECABORT") != std::string::npos)
+    return redis_error("redis: ", why);
+  return err;
 }
 
 bool redis_store::waits() const {

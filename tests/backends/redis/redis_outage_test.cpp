@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/support/captured_log.hpp"
 #include "tests/support/outage_probe.hpp"
 #include "tests/support/pipeline_support.hpp"
 #include "tests/support/query_checks.hpp"
@@ -226,4 +227,120 @@ TEST_CASE("redis hung server: a transaction whose reply never came was "
     },
     10s));
   CAPTURE(found);
+}
+
+TEST_CASE("redis at maxmemory: every kind of write is refused as "
+          "insufficient_storage, saying OOM") {
+  // With maxmemory-policy noeviction (the default) Redis refuses writes
+  // once full. A plain set runs as MULTI..EXEC, whose EXECABORT does not
+  // say why: the queued command's refusal must reach the caller.
+  redis_server server;
+  auto stores = open_stores(server.url("oom:"));
+  auto& s = *stores[0];
+  auto now = wall_ms();
+  REQUIRE(s.set(set_request{"state:m:seed", "v", 0, condition::always()}, 0,
+                now));
+  REQUIRE(server.cli({"CONFIG", "SET", "maxmemory", "1"}) == 0);
+  auto refused_for_memory = [](const caf::error& err) {
+    INFO(message_of(err));
+    return code_of(err) == state_errc::insufficient_storage
+           && message_of(err).find("OOM") != std::string::npos;
+  };
+
+  auto plain = s.set(set_request{"state:m:1", "v", 0, condition::always()}, 0,
+                     now);
+  REQUIRE_FALSE(plain);
+  CHECK(refused_for_memory(plain.error()));
+
+  auto create = s.set(set_request{"state:m:2", "v", 0, condition::absent()},
+                      0, now);
+  REQUIRE_FALSE(create);
+  CHECK(refused_for_memory(create.error()));
+
+  std::vector<pending_op> batch;
+  batch.push_back(set_op("state:m:3", "v"));
+  batch.push_back(set_op("state:m:4", "v", condition::absent()));
+  s.apply(batch, now);
+  for (auto& op : batch)
+    CHECK(refused_for_memory(op.failure()));
+
+  std::vector<pending_op> txn;
+  txn.push_back(set_op("state:m:5", "v"));
+  txn.push_back(set_op("state:m:6", "v"));
+  auto err = s.transact(txn, now);
+  REQUIRE(err);
+  CHECK(refused_for_memory(err));
+
+  // Reads go on, and nothing was written.
+  CHECK(s.get("state:m:seed", now));
+  CHECK_FALSE(s.get("state:m:1", now));
+  REQUIRE(server.cli({"CONFIG", "SET", "maxmemory", "0"}) == 0);
+  CHECK(s.set(set_request{"state:m:1", "v", 0, condition::always()}, 0, now));
+}
+
+TEST_CASE("redis frozen: a connection counts only once the server answers, "
+          "so the reconnect backoff grows") {
+  // A frozen server's kernel still accepts TCP connections. Counting the
+  // accept as "connected" reset the backoff at every attempt (a reconnect
+  // every 50-100 ms, each costing a timeout, and "up again" in the log).
+  redis_server server;
+  auto stores =
+    open_stores(server.url("frozen:") + "&timeout_ms=300&connect_timeout_ms=300");
+  auto& s = *stores[0];
+  REQUIRE(s.set(set_request{"state:f:1", "v", 0, condition::always()}, 0,
+                wall_ms()));
+  server.pause();
+  std::string timed_out;
+  long longest_pause = 0;
+  auto until = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < until) {
+    auto r = s.get("state:f:1", wall_ms());
+    REQUIRE_FALSE(r);
+    auto text = message_of(r.error());
+    CHECK(code_of(r.error()) == state_errc::backend_unavailable);
+    if (text.find("no answer within 300 ms") != std::string::npos)
+      timed_out = text;
+    auto at = text.find("next reconnect in ");
+    if (at != std::string::npos)
+      longest_pause = std::max(
+        longest_pause, std::stol(text.substr(at + sizeof "next reconnect in " - 1)));
+    std::this_thread::sleep_for(10ms);
+  }
+  server.resume();
+  INFO("longest announced pause: " << longest_pause << " ms");
+  CHECK_FALSE(timed_out.empty()); // not "Resource temporarily unavailable"
+  CHECK(longest_pause > 250);
+  CHECK(wait_until([&] { return bool{s.get("state:f:1", wall_ms())}; }, 10s));
+}
+
+TEST_CASE("redis whose maxmemory-policy evicts keys: the store warns at "
+          "connect") {
+  redis_server server;
+  SECTION("allkeys-lru with a limit warns") {
+    REQUIRE(server.cli({"CONFIG", "SET", "maxmemory", "100mb"}) == 0);
+    REQUIRE(server.cli({"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"})
+            == 0);
+    captured_log log;
+    auto stores = open_stores(server.url("evict:"));
+    REQUIRE(stores[0]->set(
+      set_request{"state:e:1", "v", 0, condition::always()}, 0, wall_ms()));
+    INFO(log.text());
+    CHECK(log.count("maxmemory-policy allkeys-lru") >= 1);
+    CHECK(log.count("set maxmemory-policy noeviction") >= 1);
+  }
+  SECTION("noeviction, or no limit, does not") {
+    REQUIRE(server.cli({"CONFIG", "SET", "maxmemory", "100mb"}) == 0);
+    captured_log log;
+    auto stores = open_stores(server.url("evict:"));
+    REQUIRE(stores[0]->set(
+      set_request{"state:e:1", "v", 0, condition::always()}, 0, wall_ms()));
+    REQUIRE(server.cli({"CONFIG", "SET", "maxmemory", "0"}) == 0);
+    REQUIRE(server.cli({"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"})
+            == 0);
+    auto more = open_stores(server.url("evict:"));
+    REQUIRE(more[0]->set(
+      set_request{"state:e:2", "v", 0, condition::always()}, 0, wall_ms()));
+    INFO(log.text());
+    CHECK(log.count("maxmemory-policy") == 0);
+  }
 }
