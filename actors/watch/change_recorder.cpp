@@ -69,20 +69,37 @@ void change_recorder::track(const std::string& key, unix_ms expires_at) {
     return; // its owner tracks it
   auto it = due_.find(key);
   if (it == due_.end()) {
-    if (due_.size() >= max_tracked_expiries) {
-      if (!warned_)
-        spdlog::warn("watch: {} keys with a TTL are tracked on one shard; "
-                     "later ones expire without an expire event",
-                     max_tracked_expiries);
-      warned_ = true;
+    if (due_.size() >= max_tracked_expiries && !make_room_before(expires_at))
       return;
-    }
     due_.emplace(key, expires_at);
   } else {
     unschedule(key, it->second);
     it->second = expires_at;
   }
   by_time_.emplace(expires_at, key);
+}
+
+bool change_recorder::make_room_before(unix_ms expires_at) {
+  // The table is full: keep the soonest expiries. A key expiring later
+  // than every tracked one is the one left out; otherwise the latest
+  // tracked key makes room (a one-second lock must not lose its event to
+  // orders that expire in an hour).
+  bool admit = expires_at < by_time_.rbegin()->first;
+  if (admit) {
+    auto latest = std::prev(by_time_.end());
+    due_.erase(latest->second);
+    by_time_.erase(latest);
+  }
+  ++untracked_;
+  // Powers of ten: an operator hears of it without a line per write.
+  if (untracked_ == next_untracked_warning_) {
+    spdlog::warn("watch: more than {} keys with a TTL to follow; the ones "
+                 "expiring latest expire without an expire event ({} so far; "
+                 "a restart of the change feed tracks the soonest again)",
+                 max_tracked_expiries, untracked_);
+    next_untracked_warning_ *= 10;
+  }
+  return admit;
 }
 
 void change_recorder::unschedule(const std::string& key, unix_ms at) {

@@ -31,8 +31,8 @@ struct change_copy {
 
 class change_recorder {
 public:
-  /// Expiries tracked at most: beyond it, keys written with a TTL expire
-  /// without an event (logged once).
+  /// Expiries tracked at most: beyond it, the keys expiring latest expire
+  /// without an event (logged at the first, the tenth, the hundredth...).
   static constexpr size_t max_tracked_expiries = 250'000;
 
   /// `track_expiries`: the backend expires keys by itself. `owns`, when
@@ -86,6 +86,8 @@ public:
   /// The staged changes, oldest first (the shard's indexes read them).
   const std::vector<change_event>& staged() const { return staged_; }
   size_t tracked() const { return due_.size(); }
+  /// Keys left without an expire event because the table was full.
+  uint64_t untracked() const { return untracked_; }
 
   /// The staged changes, in the order they were applied; empties the stage.
   std::vector<change_event> take();
@@ -99,6 +101,10 @@ private:
              std::string value, unix_ms expires_at = 0);
   void track(const std::string& key, unix_ms expires_at);
   void untrack(const std::string& key);
+  /// With the table full: drops the latest-expiring key when `expires_at`
+  /// is sooner (true: the new key may be tracked), counts and logs the
+  /// key left out.
+  bool make_room_before(unix_ms expires_at);
   /// Removes the by_time_ entry of `key` due at `at`.
   void unschedule(const std::string& key, unix_ms at);
   /// Stages the expiry of `key` when it was due at the last expire_due
@@ -108,7 +114,8 @@ private:
 
   bool track_expiries_;
   std::function<bool(std::string_view)> owns_;
-  bool warned_ = false;
+  uint64_t untracked_ = 0;
+  uint64_t next_untracked_warning_ = 1;
   std::vector<change_event> staged_;
   std::unordered_map<std::string, unix_ms> due_;
   std::multimap<unix_ms, std::string> by_time_;
