@@ -66,8 +66,9 @@ void require_serving_within(service_process& svc,
   REQUIRE(status == 201);
 }
 
-/// A Redis server that answers PING (the service's start-up check) and
-/// nothing else: every other command waits forever, as on a hung server.
+/// A Redis server that answers PING (the service's start-up check) and INFO
+/// (each connect's proof that the server answers) and nothing else: every
+/// other command waits forever, as on a hung server.
 class silent_redis {
 public:
   silent_redis() {
@@ -125,6 +126,9 @@ private:
     for (auto at = text.find("PING"); at != std::string::npos;
          at = text.find("PING", at + 4))
       ::send(fd, "+PONG\r\n", 7, MSG_NOSIGNAL);
+    for (auto at = text.find("INFO"); at != std::string::npos;
+         at = text.find("INFO", at + 4))
+      ::send(fd, "$0\r\n\r\n", 6, MSG_NOSIGNAL);
   }
 
   int listen_fd_ = -1;
