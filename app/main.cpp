@@ -23,6 +23,7 @@
 #include "app/descriptors.hpp"
 #include "app/exit_deadline.hpp"
 #include "app/log_output.hpp"
+#include "app/signal_watch.hpp"
 #include "backends/connection_url.hpp"
 #include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
@@ -180,55 +181,54 @@ size_t connections_allowed(size_t configured) {
 /// ends the process at once instead of after the open: nothing has been
 /// acknowledged yet, and every engine survives an end at any point of its
 /// open as it survives SIGKILL. SIGHUP is served as always; a store failure
-/// signal is handed back to the main loop.
-class stop_while_opening {
-public:
-  stop_while_opening(const sigset_t& signals, std::string config_path,
-                     std::string log_file)
-    : signals_(signals),
-      config_path_(std::move(config_path)),
-      log_file_(std::move(log_file)),
-      thread_([this] { watch(); }) {}
-
-  ~stop_while_opening() { finish(); }
-
-  /// Stops watching: from now on the main loop takes the signals.
-  void finish() {
-    if (!thread_.joinable())
-      return;
-    done_ = true;
-    thread_.join();
+/// signal is handed back to the main loop (the watch ends).
+bool on_signal_while_opening(int sig, const std::string& config_path,
+                             const std::string& log_file) {
+  if (sig == SIGHUP) {
+    on_sighup(config_path, log_file);
+  } else if (sig == SIGTERM || sig == SIGINT) {
+    spdlog::info("received {} while the store opens: exiting now; the "
+                 "next start opens it again",
+                 sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    // Flushed, not shut down: shutdown() drops the default logger, and
+    // a line logged meanwhile by another thread (the store opening,
+    // RocksDB's background threads) would find none.
+    spdlog::default_logger()->flush();
+    std::_Exit(0);
+  } else if (sig == store_failure_signal) {
+    ::kill(::getpid(), sig); // pending again, for wait_for_signal()
+    return false;
   }
+  return true;
+}
 
-private:
-  void watch() {
-    timespec tick{0, 50'000'000};
-    while (!done_) {
-      int sig = sigtimedwait(&signals_, nullptr, &tick);
-      if (sig == SIGHUP) {
-        on_sighup(config_path_, log_file_);
-      } else if (sig == SIGTERM || sig == SIGINT) {
-        spdlog::info("received {} while the store opens: exiting now; the "
-                     "next start opens it again",
-                     sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        // Flushed, not shut down: shutdown() drops the default logger, and
-        // a line logged meanwhile by another thread (the store opening,
-        // RocksDB's background threads) would find none.
-        spdlog::default_logger()->flush();
-        std::_Exit(0);
-      } else if (sig == store_failure_signal) {
-        ::kill(::getpid(), sig); // pending again, for wait_for_signal()
-        return;
-      }
-    }
+/// Once the service stops, a further SIGTERM or SIGINT cuts the HTTP drain
+/// short (requests still being served are not waited for; their clients
+/// see the connection close), and nothing else: the store still closes
+/// and syncs what it acknowledged before the process exits. Before, such a
+/// signal stayed pending, unread: nothing was logged and the drain went on
+/// for its 10 s. Found by review. SIGHUP is served as always; a store
+/// failure is already recorded (store_failed).
+bool on_signal_while_stopping(int sig, http_server& http,
+                              const std::string& config_path,
+                              const std::string& log_file) {
+  if (sig == SIGHUP) {
+    on_sighup(config_path, log_file);
+  } else if (sig == SIGTERM || sig == SIGINT) {
+    auto name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+    if (http.cut_drain())
+      spdlog::warn("received {} again: cutting the HTTP drain short; the "
+                   "requests still being served are not waited for, the "
+                   "store still syncs before the process exits",
+                   name);
+    else
+      spdlog::info("received {} again: the store is closing (its final "
+                   "sync), which is not cut short; the process exits once "
+                   "it is done",
+                   name);
   }
-
-  sigset_t signals_;
-  std::string config_path_;
-  std::string log_file_;
-  std::atomic<bool> done_{false};
-  std::thread thread_;
-};
+  return true;
+}
 
 /// Waits until every shard has exited, so each closed (synced) its backend;
 /// false if one did not within `limit`.
@@ -267,7 +267,9 @@ int serve(const service_config& cfg, const std::string& config_path,
                      message_of(err));
     return exit_failure;
   }
-  stop_while_opening opening{signals, config_path, cfg.log.file};
+  signal_watch opening{signals, [&](int sig) {
+    return on_signal_while_opening(sig, config_path, cfg.log.file);
+  }};
   auto store = start_store(sys, cfg.state, compiled_plugins(),
                            store_options_for(cfg));
   opening.finish();
@@ -316,6 +318,9 @@ int serve(const service_config& cfg, const std::string& config_path,
   else
     spdlog::info("received {}, shutting down",
                  sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  signal_watch stopping{signals, [&](int sig) {
+    return on_signal_while_stopping(sig, http, config_path, cfg.log.file);
+  }};
   http.stop(std::chrono::seconds{10});
   stop_node(sys, *node);
   stop_store(*store);

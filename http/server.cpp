@@ -4,6 +4,7 @@
 #include "http/server.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -125,6 +126,7 @@ struct http_server::impl {
 
   caf::error start(int listening_fd);
   void stop(std::chrono::milliseconds drain);
+  bool cut_drain();
   void arm_flush();
   void flush_stats();
 
@@ -135,6 +137,10 @@ struct http_server::impl {
   std::vector<std::thread> threads;
   uint16_t port = 0;
   bool running = false;
+  /// Set by cut_drain(): stop() ends its wait for busy connections.
+  std::atomic<bool> drain_cut{false};
+  /// stop() has ended its wait for busy connections.
+  std::atomic<bool> drain_over{false};
 };
 
 caf::error http_server::impl::start(int listening_fd) {
@@ -164,6 +170,11 @@ caf::error http_server::impl::start(int listening_fd) {
                cfg.request_timeout.count(),
                cfg.auth_token.empty() ? "off" : "bearer");
   return {};
+}
+
+bool http_server::impl::cut_drain() {
+  drain_cut = true;
+  return !drain_over;
 }
 
 void http_server::impl::arm_flush() {
@@ -197,10 +208,12 @@ void http_server::impl::stop(std::chrono::milliseconds drain) {
     s->shut_down();
   auto deadline = std::chrono::steady_clock::now() + drain;
   while (c.ctx.registry.size() > 0
-         && std::chrono::steady_clock::now() < deadline)
+         && std::chrono::steady_clock::now() < deadline && !drain_cut)
     std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  drain_over = true;
   if (auto n = c.ctx.registry.size(); n > 0)
-    spdlog::warn("http: closing {} connections still busy after drain", n);
+    spdlog::warn("http: closing {} connections still busy after {}", n,
+                 drain_cut ? "the drain was cut short" : "drain");
   net::post(c.ioc, [&c] { c.flush_timer.cancel(); });
   c.work.reset();
   c.ioc.stop();
@@ -243,6 +256,10 @@ uint16_t http_server::port() const {
 
 void http_server::stop(std::chrono::milliseconds drain) {
   impl_->stop(drain);
+}
+
+bool http_server::cut_drain() {
+  return impl_->cut_drain();
 }
 
 } // namespace solver_state

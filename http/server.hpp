@@ -44,9 +44,15 @@ public:
   /// The bound port (useful with port 0).
   uint16_t port() const;
 
-  /// Stops accepting, lets in-flight requests finish for up to `drain`,
-  /// closes every connection and joins the io threads.
+  /// Stops accepting, answers 503 to requests still being read from their
+  /// clients, lets those being served finish for up to `drain` (or until
+  /// cut_drain()), closes every connection and joins the io threads.
   void stop(std::chrono::milliseconds drain);
+
+  /// Thread-safe: a stop() under way, or the next, waits no longer for
+  /// busy connections (an operator's second stop signal). False when the
+  /// drain was over already.
+  bool cut_drain();
 
 private:
   struct impl;

@@ -41,6 +41,14 @@ namespace {
 /// throw away before closing anyway.
 constexpr size_t linger_bytes = 1 << 20;
 constexpr std::chrono::seconds linger_time{2};
+/// The same wait while the service stops: enough for a client to read the
+/// answer and close, without a silent one holding the stop for long (the
+/// drain waits for every connection to end).
+constexpr std::chrono::milliseconds stop_linger_time{500};
+
+/// At stop, how soon a connection still reading a request looks again
+/// whether its read was cancelled (session::stop_reading).
+constexpr std::chrono::milliseconds stop_read_recheck{50};
 
 /// What one read may add to the connection's buffer (Beast reads at most
 /// this much at a time). The buffer holds at most a header (header_limit)
@@ -223,8 +231,37 @@ void session::run() {
 void session::shut_down() {
   net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
     if (self->phase_ == phase::waiting || self->idle_stream_)
-      self->close_now();
+      return self->close_now();
+    // A client that sends its request slowly, or stalled half-way through
+    // its body, held the stop for the whole drain (10 s) and then saw a
+    // bare close. Found by review.
+    if (self->phase_ == phase::reading)
+      self->stop_reading();
   });
+}
+
+void session::stop_reading() {
+  if (phase_ != phase::reading)
+    return;
+  beast::error_code ec;
+  stream_.socket().cancel(ec);
+  deadline_.expires_after(stop_read_recheck);
+  deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec)
+      self->stop_reading();
+  });
+}
+
+void session::answer_stopping() {
+  deadline_.cancel();
+  spdlog::debug("http: the service stops: answering 503 to a request not "
+                "read to its end request_id={}",
+                request_id());
+  // refuse(): Connection: close, and a short linger (the service stops).
+  refuse(error_response(state_errc::backend_unavailable,
+                        "the service is stopping: this request was not read "
+                        "to its end, and nothing of it was done; retry"),
+         linger_bytes);
 }
 
 void session::close_evicted() {
@@ -319,6 +356,7 @@ void session::answer_unread_request() {
 }
 
 void session::read_header() {
+  phase_ = phase::reading;
   stream_.expires_after(ctx_.limits.read_timeout);
   bhttp::async_read_header(stream_, buffer_, *parser_,
                            beast::bind_front_handler(&session::on_header,
@@ -332,7 +370,6 @@ void session::on_header(beast::error_code ec, size_t) {
   if (ec)
     return on_read_error(ec);
   ++requests_read_;
-  phase_ = phase::serving;
   request_id_ = client_request_id();
   if (refuse_on_header())
     return;
@@ -484,6 +521,10 @@ beast::error_code session::parse_buffered() {
 }
 
 void session::on_continue(beast::error_code ec, size_t) {
+  if (ec == net::error::operation_aborted && phase_ == phase::reading)
+    // stop_reading() cancelled the write (of a few bytes: a socket takes
+    // them at once unless its client reads nothing at all).
+    return answer_stopping();
   if (ec)
     return close_now();
   read_body();
@@ -502,8 +543,13 @@ void session::on_body(beast::error_code ec, size_t) {
 }
 
 void session::on_read_error(beast::error_code ec) {
-  if (ec == net::error::operation_aborted)
+  if (ec == net::error::operation_aborted) {
+    // Only stop_reading() cancels a read whose connection goes on.
+    if (phase_ == phase::reading
+        && ctx_.stopping.load(std::memory_order_relaxed))
+      answer_stopping();
     return;
+  }
   if (ec == bhttp::error::body_limit)
     return refuse(state_errc::payload_too_large,
                   std::string{"body exceeds "} + body_limit_setting_ + "="
@@ -536,6 +582,7 @@ void session::serve() {
     target_ = std::string{req.target()};
   // No read timeout while the store works: request_timeout bounds that.
   stream_.expires_never();
+  phase_ = phase::serving;
   auto seq = ++seq_;
   awaiting_ = true;
   calls_.clear();
@@ -1033,7 +1080,10 @@ void session::linger() {
   if (ec)
     return close_now();
   buffer_.consume(buffer_.size());
-  stream_.expires_after(linger_time);
+  if (ctx_.stopping.load(std::memory_order_relaxed))
+    stream_.expires_after(stop_linger_time);
+  else
+    stream_.expires_after(linger_time);
   stream_.async_read_some(buffer_.prepare(64 * 1024),
                           beast::bind_front_handler(&session::on_linger,
                                                     shared_from_this()));

@@ -84,8 +84,9 @@ public:
   bool open() const { return open_.load(std::memory_order_relaxed); }
 
   /// Thread-safe: closes the connection now if it waits for a request or
-  /// streams an idle answer (a watch); a connection serving one closes
-  /// after answering it.
+  /// streams an idle answer (a watch); answers a request still being read
+  /// from its client 503 at once (nothing of it reached the store); a
+  /// connection serving one closes after answering it.
   void shut_down();
 
   /// Thread-safe: closes a connection the registry evicted while it waited
@@ -94,7 +95,10 @@ public:
 
 private:
   friend class connection_registry;
-  enum class phase { waiting, serving, closing };
+  /// waiting: for the first byte of a request; reading: its header and
+  /// body, from the client; serving: its handler runs (the store may have
+  /// it); closing: after a last answer.
+  enum class phase { waiting, reading, serving, closing };
 
   void do_read();
   /// Waits for the first bytes of the next request, listed in the registry
@@ -127,6 +131,15 @@ private:
   void read_body();
   void on_body(boost::beast::error_code ec, size_t bytes);
   void on_read_error(boost::beast::error_code ec);
+  /// At stop, for a request still being read: cancels the read, whose
+  /// end (operation_aborted) answers 503 (answer_stopping). A read that
+  /// had completed as this ran was not cancelled and may have started
+  /// another: looked at again shortly, until the request is answered or
+  /// in its handler.
+  void stop_reading();
+  /// The 503 of a request the service stopped reading; the connection
+  /// closes after it.
+  void answer_stopping();
   void serve();
   /// Bounds the request's current step by http.request_timeout.
   void arm_deadline(uint64_t seq);
