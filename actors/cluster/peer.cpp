@@ -641,6 +641,25 @@ void on_connected(peer_ptr self, state_actor remote) {
   self->monitor(st.remote);
 }
 
+/// Tells the clients of the calls still waiting on a lost connection that
+/// no answer will come. Their late replies (or CAF's timeout) free no slot
+/// (release() sees the old generation) and reach no client (settled).
+void fail_lost_calls(peer_ptr self) {
+  auto& st = self->state;
+  // Taken first: a client's error path may queue or send anew (a
+  // coalesced read retried), which adds calls of the next connection.
+  auto lost = std::move(st.calls);
+  st.calls.clear();
+  for (auto& [seq, call] : lost) {
+    call->settled = true;
+    // The request may have reached the remote and been applied there: a
+    // write's outcome is unknown, as after a timeout.
+    call->on_timeout(st.unavailable(
+      "connection lost before it answered; the request may or may not have "
+      "been applied"));
+  }
+}
+
 void on_lost(peer_ptr self, const caf::error& reason) {
   auto& st = self->state;
   auto now = std::chrono::steady_clock::now();
@@ -649,11 +668,14 @@ void on_lost(peer_ptr self, const caf::error& reason) {
   st.remote = nullptr;
   st.stats.up = false;
   // The lost connection's requests will never be answered: their slots
-  // are free for the next one (their clients hear by their own timeout,
-  // if not yet told). Queued requests fail now.
+  // are free for the next one, and their clients hear now. They waited
+  // out node.request_timeout before (an HTTP client its whole
+  // http.request_timeout) for an answer that could no longer come. Found
+  // by review. Queued requests fail now too.
   ++st.generation;
   st.in_flight = 0;
   st.abandoned = 0;
+  fail_lost_calls(self);
   drain(self);
   self->send(st.connector, peer_dial_atom_v);
 }

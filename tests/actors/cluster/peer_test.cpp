@@ -1064,8 +1064,8 @@ TEST_CASE("coalesced reads: max_coalesced, the window, and a batch answer "
   }
 }
 
-TEST_CASE("a lost connection fails the queued requests at once and every "
-          "request until the next peer_up") {
+TEST_CASE("a lost connection fails the requests on the wire and the queued "
+          "ones at once, and every request until the next peer_up") {
   auto settings = test_settings();
   settings.window = 1;
   peer_fixture f{settings};
@@ -1079,6 +1079,16 @@ TEST_CASE("a lost connection fails the queued requests at once and every "
   CHECK(f.state_of(fake).whats() == std::vector<std::string>{"put a"});
   caf::anon_send_exit(fake, caf::exit_reason::kill);
   f.sched->run();
+  // The request on the wire is answered now, not at its deadline (the
+  // actor clock has not moved): no answer can come any more, and whether
+  // the write was applied is unknown. It waited out request_timeout
+  // before. Found by review.
+  REQUIRE(in_flight->done);
+  CHECK(in_flight->code() == state_errc::backend_unavailable);
+  CHECK_THAT(in_flight->message(),
+             Catch::Contains("peer remote-a:7000")
+               && Catch::Contains("connection lost before it answered")
+               && Catch::Contains("may or may not have been applied"));
   for (auto [done, code, msg] :
        {std::tuple{queued1->done, queued1->code(), queued1->message()},
         std::tuple{queued2->done, queued2->code(), queued2->message()}}) {
@@ -1096,13 +1106,13 @@ TEST_CASE("a lost connection fails the queued requests at once and every "
   f.sched->run();
   CHECK(after->code() == state_errc::backend_unavailable);
   CHECK(after_write->code() == state_errc::backend_unavailable);
-  // The request that was in flight ends by its own timeout.
-  CHECK_FALSE(in_flight->done);
+  s = f.stats();
+  CHECK(s.in_flight == 0);
+  // Its deadline passing tells nobody anything more.
+  auto failed = result_count(s, state_errc::backend_unavailable);
   f.sched->advance_time(60s);
   f.sched->run();
-  REQUIRE(in_flight->done);
-  CHECK(in_flight->code() == state_errc::backend_unavailable);
-  CHECK(f.stats().in_flight == 0);
+  CHECK(result_count(f.stats(), state_errc::backend_unavailable) == failed);
   // The connector reconnects: a new remote takes the requests.
   auto fresh = f.connected_fake();
   s = f.stats();
@@ -1247,4 +1257,51 @@ TEST_CASE("a flapping peer is reported once, not one line per connect and "
   CHECK(log.count("connected to peer") == 1);
   CHECK(log.count("warning") == 1);
   CHECK(log.count("is flapping: lost 1 time(s)") == 1);
+}
+
+TEST_CASE("a lost connection answers coalesced reads on the wire at once; "
+          "requests already timed out are not answered twice, and the next "
+          "connection has the whole window") {
+  auto settings = test_settings();
+  settings.window = 2;
+  peer_fixture f{settings};
+  auto fake = f.connected_fake();
+  auto timed_out = f.put("slow");
+  f.sched->run();
+  f.sched->advance_time(60s);
+  f.sched->run();
+  REQUIRE(timed_out->done);
+  CHECK_THAT(timed_out->message(), Catch::Contains("no answer within"));
+  // Two reads that travel as one batch_get, in the window's second slot.
+  auto r1 = f.get("k1");
+  auto r2 = f.get("k2");
+  f.sched->run();
+  CHECK(f.state_of(fake).received.size() == 2);
+  auto s = f.stats();
+  CHECK(s.in_flight == 2);
+  auto before = result_count(s, state_errc::backend_unavailable);
+  caf::anon_send_exit(fake, caf::exit_reason::kill);
+  f.sched->run();
+  for (auto& r : {r1, r2}) {
+    REQUIRE(r->done);
+    CHECK(r->code() == state_errc::backend_unavailable);
+    CHECK_THAT(r->message(), Catch::Contains("connection lost"));
+  }
+  // The one batch failed once; the timed-out write heard only its timeout.
+  s = f.stats();
+  CHECK(result_count(s, state_errc::backend_unavailable) == before + 1);
+  CHECK_THAT(timed_out->message(), Catch::Contains("no answer within"));
+  CHECK(s.in_flight == 0);
+  // A new connection: both slots are free at once.
+  auto fresh = f.connected_fake();
+  auto p1 = f.put("p1");
+  auto p2 = f.put("p2");
+  f.sched->run();
+  CHECK(f.state_of(fresh).whats()
+        == std::vector<std::string>{"put p1", "put p2"});
+  f.answer(fresh, 0);
+  f.answer(fresh, 1);
+  REQUIRE(p1->value);
+  REQUIRE(p2->value);
+  CHECK(f.stats().in_flight == 0);
 }
