@@ -1,6 +1,6 @@
 // Handlers of /healthz, /readyz and /metrics, the shared 503 answer when
-// http.max_in_flight is reached, where a single-key request goes, and the
-// no-query-parameters check.
+// http.max_in_flight is reached (and the operators' own when theirs are),
+// where a single-key request goes, and the no-query-parameters check.
 
 #include "http/handlers.hpp"
 
@@ -18,6 +18,27 @@ response_t overloaded(const handler_env& env) {
   res.set(bhttp::field::retry_after, "1");
   return res;
 }
+
+namespace {
+
+/// 503 when every slot of an operator's class of calls waits: those slots
+/// are apart from http.max_in_flight, which the answer blamed while the
+/// store calls were 0. Found by review.
+response_t ops_overloaded(const handler_env& env,
+                          store_bridge::call_class which,
+                          const std::string& requests,
+                          const std::string& answerer) {
+  auto n = std::to_string(env.bridge.slots_of(which));
+  auto res = error_response(state_errc::backend_unavailable,
+                            n + " " + requests + " already wait for "
+                              + answerer + " (the " + n + " places they "
+                              "have apart from http.max_in_flight); retry "
+                              "shortly");
+  res.set(bhttp::field::retry_after, "1");
+  return res;
+}
+
+} // namespace
 
 const state_actor& owner_of(const handler_env& env, std::string_view key) {
   if (!env.owners)
@@ -71,9 +92,11 @@ void readyz(const handler_env& env, const sink_ptr& sink) {
       sink->reply(error_response(state_errc::backend_unavailable,
                                  "not ready: " + message_of(r.error())));
   };
-  if (!env.bridge.ask_ops<health_report>(store_bridge::call_class::readiness,
-                                         env.store, on_result, health_atom_v))
-    sink->reply(overloaded(env));
+  using call_class = store_bridge::call_class;
+  if (!env.bridge.ask_ops<health_report>(call_class::readiness, env.store,
+                                         on_result, health_atom_v))
+    sink->reply(ops_overloaded(env, call_class::readiness, "/readyz checks",
+                               "the store"));
 }
 
 void metrics(const handler_env& env, const sink_ptr& sink) {
@@ -84,9 +107,11 @@ void metrics(const handler_env& env, const sink_ptr& sink) {
     else
       sink->reply(error_response(r.error()));
   };
-  if (!env.bridge.ask_ops<std::string>(store_bridge::call_class::metrics,
-                                       env.metrics, on_result, render_atom_v))
-    sink->reply(overloaded(env));
+  using call_class = store_bridge::call_class;
+  if (!env.bridge.ask_ops<std::string>(call_class::metrics, env.metrics,
+                                       on_result, render_atom_v))
+    sink->reply(ops_overloaded(env, call_class::metrics, "/metrics requests",
+                               "the metrics actor"));
 }
 
 } // namespace solver_state::gateway

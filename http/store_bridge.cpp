@@ -335,7 +335,11 @@ size_t store_bridge::in_flight() const {
 }
 
 size_t store_bridge::max_in_flight() const {
-  return calls_->limit[call_table::index_of(call_class::store)];
+  return slots_of(call_class::store);
+}
+
+size_t store_bridge::slots_of(call_class which) const {
+  return calls_->limit[call_table::index_of(which)];
 }
 
 size_t store_bridge::abandoned() const {

@@ -107,6 +107,10 @@ public:
 
   size_t max_in_flight() const;
 
+  /// The slots of class `which`: max_in_flight for store, a few for an
+  /// operator's class.
+  size_t slots_of(call_class which) const;
+
   /// Cancelled calls whose slot still waits for the store's reply.
   size_t abandoned() const;
 

@@ -9,6 +9,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -22,6 +23,8 @@
 #include "actors/store.hpp"
 #include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
+#include "http/handlers.hpp"
+#include "http/message.hpp"
 #include "http/store_call.hpp"
 #include "messages/errors.hpp"
 #include "messages/protocol.hpp"
@@ -405,6 +408,69 @@ TEST_CASE("operators' calls have slots of their own, and only those") {
   CHECK_FALSE(ask(call_class::store)); // max_in_flight 2
   CHECK_FALSE(ask(call_class::readiness));
   CHECK(bridge.in_flight() == 10);
+  caf::anon_send(stalled, report_atom_v, http_report{});
+  CHECK(settled_in_flight(bridge) == 0);
+  CHECK(bridge.stop(1s));
+}
+
+namespace {
+
+/// Keeps the one answer a handler gives at once.
+class recording_sink : public gateway::reply_sink {
+public:
+  void reply(gateway::response_t res) override { answer = std::move(res); }
+  void resume(std::function<void()>) override {}
+  void next_step(std::function<void()>) override {}
+  void open_stream(gateway::response_t) override {}
+  void stream_chunk(std::string, std::function<void()>) override {}
+  void stream_pieces(std::vector<std::shared_ptr<const std::string>>,
+                     std::function<void()>) override {}
+  void end_stream(std::string) override {}
+  void idle_stream() override {}
+  std::string request_id() const override { return "test"; }
+  bool connection_open() const override { return true; }
+  void abort_stream(std::string) override {}
+
+  std::optional<gateway::response_t> answer;
+};
+
+} // namespace
+
+TEST_CASE("/readyz and /metrics past their own slots say so, not "
+          "http.max_in_flight") {
+  // A front whose peer was stopped answered four /readyz with 504 and then
+  // "too many requests in flight (http.max_in_flight=4096)" while no store
+  // call was in flight. Found by review.
+  system_fixture f;
+  auto stalled = f.sys.spawn(stalling_metrics);
+  at_scope_end stop_at_end{
+    [&] { caf::anon_send_exit(stalled, caf::exit_reason::user_shutdown); }};
+  store_bridge bridge{f.sys, 4096};
+  using call_class = store_bridge::call_class;
+  for (auto which : {call_class::readiness, call_class::metrics})
+    while (bridge.ask_ops<std::string>(
+      which, stalled, [](caf::expected<std::string>) {}, render_atom_v)) {
+    }
+  CHECK(bridge.slots_of(call_class::readiness) == 4);
+  // With every slot taken nothing is sent: no store, no metrics actor.
+  gateway::handler_env env{bridge, {}, {}, {}, {}, {}};
+  auto ready = std::make_shared<recording_sink>();
+  gateway::readyz(env, ready);
+  REQUIRE(ready->answer);
+  CHECK(ready->answer->result_int() == 503);
+  CHECK(ready->answer->at(boost::beast::http::field::retry_after) == "1");
+  CHECK_THAT(ready->answer->body(),
+             Catch::Contains("4 /readyz checks already wait for the store")
+               && Catch::Contains("apart from http.max_in_flight")
+               && !Catch::Contains("too many requests in flight"));
+  auto metrics = std::make_shared<recording_sink>();
+  gateway::metrics(env, metrics);
+  REQUIRE(metrics->answer);
+  CHECK(metrics->answer->result_int() == 503);
+  CHECK_THAT(metrics->answer->body(),
+             Catch::Contains("4 /metrics requests already wait for the "
+                             "metrics actor")
+               && !Catch::Contains("too many requests in flight"));
   caf::anon_send(stalled, report_atom_v, http_report{});
   CHECK(settled_in_flight(bridge) == 0);
   CHECK(bridge.stop(1s));
