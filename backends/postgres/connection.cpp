@@ -5,6 +5,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -50,7 +51,38 @@ std::string joined(const std::vector<std::pair<std::string, uint16_t>>& hosts,
   return out;
 }
 
+/// The session settings of every connection. PostgreSQL goes on with a
+/// statement our side gave up on (it does not notice a closed socket while
+/// it waits for a lock), and a transaction whose client froze between two
+/// round trips (a stopped process, a paused VM) holds its row locks for as
+/// long as the session lives: every writer of those rows, on every node,
+/// would wait behind it. So the server itself ends
+/// - a statement a little before our command timeout: the caller gets its
+///   answer (57014) on a connection that stays usable, and an abandoned
+///   statement stops waiting for locks soon after our side gave up;
+/// - a session idle inside a transaction for longer than one round trip
+///   may take (at least a second): its locks go with it.
+std::string session_timeouts(const postgres_options& opts) {
+  auto command = opts.command_timeout.count();
+  // The margin leaves the answer time to arrive before our own deadline.
+  auto margin = std::min<int64_t>(command / 5, 500);
+  auto statement = std::max<int64_t>(1, command - margin);
+  auto idle = std::max<int64_t>(1'000, command);
+  return "SET statement_timeout = " + std::to_string(statement)
+         + "; SET idle_in_transaction_session_timeout = "
+         + std::to_string(idle);
+}
+
 } // namespace
+
+bool failed_with_state(const caf::error& err, const char* state) {
+  auto message = message_of(err);
+  auto suffix = std::string{"("} + sqlstate_label + state + ")";
+  return message.size() >= suffix.size()
+         && message.compare(message.size() - suffix.size(), suffix.size(),
+                            suffix)
+              == 0;
+}
 
 // -- results and parameters --------------------------------------------------------
 
@@ -225,6 +257,11 @@ caf::error postgres_connection::connect() {
   PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
   if (PQsetnonblocking(conn_, 1) != 0)
     return drop("cannot switch to non-blocking mode");
+  if (auto r = exec(session_timeouts(opts_)); !r) {
+    if (conn_)
+      drop(message_of(r.error()));
+    return std::move(r.error());
+  }
   if (on_connect_)
     if (auto err = on_connect_(*this)) {
       if (conn_)

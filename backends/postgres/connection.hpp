@@ -91,6 +91,10 @@ inline constexpr const char* postgres_capacity_state = "SS001";
 /// A failed statement's message ends with "(SQLSTATE xxxxx)".
 inline constexpr const char* sqlstate_label = "SQLSTATE ";
 
+/// Whether `err` is a failed statement's error with SQLSTATE `state` (as
+/// its message ends): the state names the failure in any server language.
+bool failed_with_state(const caf::error& err, const char* state);
+
 /// One statement of a pipelined batch: a prepared statement's name and its
 /// parameters.
 struct pg_statement {
@@ -102,7 +106,8 @@ class postgres_connection {
 public:
   using setup_fn = std::function<caf::error(postgres_connection&)>;
 
-  /// `on_connect` runs on every new connection (schema, prepared statements).
+  /// `on_connect` runs on every new connection (schema, prepared
+  /// statements), after the session's timeouts are set (connect()).
   postgres_connection(postgres_options opts, setup_fn on_connect);
   ~postgres_connection();
 
@@ -127,6 +132,10 @@ public:
 
   /// Connects now if the backoff allows it; empty when connected.
   caf::error ensure_connected();
+
+  /// True while a session is open: a failed statement left it usable
+  /// (false once a failure dropped it).
+  bool connected() const { return conn_ != nullptr; }
 
   /// For a session that LISTENs: appends the payloads of up to `max`
   /// notifications, in the order the server sent them (commit order),

@@ -3,7 +3,7 @@
 // The PostgreSQL store's change feed (backends/change_feed.hpp): one
 // session that LISTENs on the table's channel, where the table's change
 // trigger NOTIFYs every row written or deleted, at COMMIT and in commit
-// order (store.cpp, change_schema). A value too large for a NOTIFY payload
+// order (schema.cpp, change_trigger). A value too large for a NOTIFY payload
 // is read back by key and version; when that version is already gone (the
 // key changed again before the feed read it), the change is skipped and the
 // watcher gets the later one, which follows in the feed.

@@ -3,6 +3,7 @@
 
 #include "backends/postgres/store.hpp"
 
+#include "backends/postgres/schema.hpp"
 #include "backends/postgres/single_key.hpp"
 
 #include <chrono>
@@ -97,124 +98,26 @@ entry entry_of(const pg_rows& rows, int row, int first_col) {
   return e;
 }
 
-/// The key count for max_items, installed when a store is configured with
-/// a limit: one row holding the number of rows in the table, kept exact by
-/// triggers. A row-level AFTER INSERT trigger fires only for rows really
-/// inserted (not for ON CONFLICT's update path); it bumps the count and
-/// refuses the insert when this session's limit is exceeded. Updating the
-/// one row locks it until commit, so concurrent inserts of new keys (every
-/// shard, every client) are counted one after the other and never overshoot.
-/// Expired rows count until the sweep deletes them, as in the memory and
-/// file backends. Triggers are created once per table and stay; their cost
-/// (one row update per new key) then applies to every client of the table.
-std::string counting_schema(const std::string& t) {
-  auto items = t + "_items";
-  return "CREATE TABLE IF NOT EXISTS " + items
-         + " (one boolean PRIMARY KEY DEFAULT true CHECK (one),"
-           " n bigint NOT NULL);"
-           "CREATE OR REPLACE FUNCTION " + t + "_admit() RETURNS trigger "
-           "LANGUAGE plpgsql AS $f$ DECLARE total bigint; cap bigint; BEGIN "
-           "UPDATE " + items + " SET n = n + 1 RETURNING n INTO total; "
-           "cap := coalesce(nullif(current_setting('solver_state.max_items',"
-           " true), ''), '0')::bigint; "
-           "IF cap > 0 AND total > cap THEN RAISE EXCEPTION "
-           "'store holds max_items=% keys', cap USING ERRCODE = '"
-         + std::string{postgres_capacity_state} + "'; END IF; "
-           "RETURN NULL; END $f$;"
-           "CREATE OR REPLACE FUNCTION " + t + "_release() RETURNS trigger "
-           "LANGUAGE plpgsql AS $f$ DECLARE k bigint; BEGIN "
-           "SELECT count(*) INTO k FROM gone; "
-           "IF k > 0 THEN UPDATE " + items + " SET n = n - k; END IF; "
-           "RETURN NULL; END $f$;"
-           "CREATE OR REPLACE FUNCTION " + t + "_reset() RETURNS trigger "
-           "LANGUAGE plpgsql AS $f$ BEGIN UPDATE " + items
-         + " SET n = 0; RETURN NULL; END $f$;"
-           "CREATE OR REPLACE TRIGGER " + t + "_admit AFTER INSERT ON " + t
-         + " FOR EACH ROW EXECUTE FUNCTION " + t + "_admit();"
-           "CREATE OR REPLACE TRIGGER " + t + "_release AFTER DELETE ON " + t
-         + " REFERENCING OLD TABLE AS gone FOR EACH STATEMENT "
-           "EXECUTE FUNCTION " + t + "_release();"
-           "CREATE OR REPLACE TRIGGER " + t + "_reset AFTER TRUNCATE ON " + t
-         + " FOR EACH STATEMENT EXECUTE FUNCTION " + t + "_reset();"
-           // After the triggers (CREATE TRIGGER locks out writers until
-           // COMMIT), so no insert falls between the count and the trigger.
-           "INSERT INTO " + items + " SELECT true, count(*) FROM " + t
-         + " ON CONFLICT DO NOTHING;";
-}
-
-/// The change trigger: every row a statement inserts, updates or deletes
-/// sends a NOTIFY on the channel named after the table, from inside the
-/// writing transaction, so PostgreSQL delivers it at COMMIT, in commit
-/// order, to every node that LISTENs (feed.hpp), and never for a write that
-/// rolled back. Payloads (NOTIFY carries at most 8000 bytes of text):
-///   "p<version>:<expires_at>:<hex key>:<base64 value>", or ":?" instead
-///     of the value when it does not fit (the reader fetches it);
-///   "d<old version>:<hex key>" for a delete, "x<old version>:<hex key>"
-///     when the row removed (or replaced) had expired: the sweep's deletes
-///     are the expiry events of every node.
-/// The old version keeps two deletes of one key in one transaction apart:
-/// PostgreSQL delivers identical payloads of a transaction once.
-std::string change_schema(const std::string& t) {
-  return "CREATE OR REPLACE FUNCTION " + t + "_changed() RETURNS trigger "
-         "LANGUAGE plpgsql AS $f$ DECLARE head text; now_ms bigint; BEGIN "
-         "now_ms := (extract(epoch from clock_timestamp()) * 1000)::bigint; "
-         "IF TG_OP <> 'INSERT' AND OLD.expires_at <> 0 "
-         "AND OLD.expires_at <= now_ms THEN "
-         "PERFORM pg_notify('" + t + "', 'x' || OLD.version || ':' "
-         "|| encode(OLD.key, 'hex')); "
-         "ELSIF TG_OP = 'DELETE' THEN "
-         "PERFORM pg_notify('" + t + "', 'd' || OLD.version || ':' "
-         "|| encode(OLD.key, 'hex')); END IF; "
-         "IF TG_OP = 'DELETE' THEN RETURN NULL; END IF; "
-         "head := 'p' || NEW.version || ':' || NEW.expires_at || ':' "
-         "|| encode(NEW.key, 'hex') || ':'; "
-         // base64 text is 4/3 of the bytes plus a newline per 76 chars.
-         "IF octet_length(NEW.value) <= (7800 - length(head)) * 57 / 78 THEN "
-         "PERFORM pg_notify('" + t + "', head || encode(NEW.value, 'base64')); "
-         "ELSE PERFORM pg_notify('" + t + "', head || '?'); END IF; "
-         "RETURN NULL; END $f$;"
-         "CREATE OR REPLACE TRIGGER " + t + "_changed AFTER INSERT OR UPDATE "
-         "OR DELETE ON " + t + " FOR EACH ROW EXECUTE FUNCTION " + t
-         + "_changed();";
-}
-
 } // namespace
 
 caf::error postgres_store::set_up(postgres_connection& conn) {
-  const auto& t = conn.options().table;
-  auto seed = std::chrono::duration_cast<std::chrono::microseconds>(
-                std::chrono::system_clock::now().time_since_epoch())
-                .count();
-  // Shards connect at the same time: the advisory lock keeps their
-  // CREATE .. IF NOT EXISTS from racing on the catalog. The sequence starts
-  // at the clock (in microseconds), like the memory backend's versions, so a
-  // recreated table does not hand out old ETags again.
   // Read committed whatever the server's default: a conditional write then
   // waits for a concurrent writer of its row and sees its commit, where
   // repeatable read or serializable (a managed server's setting, say) would
   // fail it with a serialization error, and a transaction's reads after
   // its locks would see a snapshot from before them.
-  auto schema = "SET default_transaction_isolation TO 'read committed';"
-                "BEGIN; SELECT pg_advisory_xact_lock(7683120);"
-                "CREATE TABLE IF NOT EXISTS " + t
-                + " (key bytea PRIMARY KEY, value bytea NOT NULL, "
-                  "version bigint NOT NULL, "
-                  "expires_at bigint NOT NULL DEFAULT 0);"
-                  "CREATE INDEX IF NOT EXISTS " + t + "_expiry ON " + t
-                + " (expires_at) WHERE expires_at <> 0;"
-                  "CREATE SEQUENCE IF NOT EXISTS " + t + "_version START WITH "
-                + std::to_string(seed) + ";"
-                + change_schema(t)
-                + (conn.options().max_items != 0 ? counting_schema(t) : "")
-                + "COMMIT;";
-  if (auto r = conn.exec(schema); !r)
+  if (auto r = conn.exec("SET default_transaction_isolation TO "
+                         "'read committed'");
+      !r)
     return std::move(r.error());
+  if (auto err = complete_postgres_schema(conn))
+    return err;
   if (auto cap = conn.options().max_items; cap != 0)
     if (auto r = conn.exec("SELECT set_config('solver_state.max_items', '"
                            + std::to_string(cap) + "', false)");
         !r)
       return std::move(r.error());
-  for (auto& s : statements_for(t))
+  for (auto& s : statements_for(conn.options().table))
     if (auto err = conn.prepare(s.name, s.sql))
       return err;
   return {};

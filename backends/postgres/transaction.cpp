@@ -48,17 +48,9 @@ const condition& condition_of(const pending_op& op) {
 /// other's rows and the max_items count row), or a serialization failure.
 /// By the SQLSTATE, which reads the same in every server language.
 bool is_conflict(const caf::error& err) {
-  if (code_of(err) != state_errc::backend_error)
-    return false;
-  auto message = message_of(err);
-  for (auto* state : {"40P01", "40001"})
-    if (auto suffix = std::string{"("} + sqlstate_label + state + ")";
-        message.size() >= suffix.size()
-        && message.compare(message.size() - suffix.size(), suffix.size(),
-                           suffix)
-             == 0)
-      return true;
-  return false;
+  return code_of(err) == state_errc::backend_error
+         && (failed_with_state(err, "40P01")
+             || failed_with_state(err, "40001"));
 }
 
 /// How many times a transaction aborted by a conflict is tried.

@@ -1,5 +1,5 @@
 // The change trigger's NOTIFY payloads as the PostgreSQL feed parses them
-// (store.cpp, change_schema), and what is not one.
+// (schema.cpp, change_trigger), and what is not one.
 
 #include <catch2/catch.hpp>
 
