@@ -3,6 +3,8 @@
 
 #include "backends/postgres/feed.hpp"
 
+#include <chrono>
+
 #include <spdlog/spdlog.h>
 
 #include "backends/postgres/connection.hpp"
@@ -54,13 +56,19 @@ public:
            + table_;
   }
 
-  caf::error start() override { return conn_.ensure_connected(); }
+  caf::error start() override {
+    heard();
+    return conn_.ensure_connected();
+  }
 
   caf::error next(std::vector<change_event>& out, size_t max,
                   std::chrono::milliseconds wait) override {
     payloads_.clear();
     if (auto err = conn_.notifications(payloads_, max, wait))
       return err;
+    if (payloads_.empty())
+      return check_alive();
+    heard();
     for (auto& payload : payloads_) {
       postgres_change change;
       if (!parse_postgres_change(payload, change)) {
@@ -87,6 +95,35 @@ public:
   bool reports_expiries() const override { return true; }
 
 private:
+  using steady = std::chrono::steady_clock;
+
+  /// How long the feed stays silent before it asks the server for an
+  /// answer.
+  static constexpr std::chrono::seconds probe_after{1};
+
+  void heard() { last_heard_ = steady::now(); }
+
+  /// A quiet table notifies nothing, and neither does a server that froze
+  /// (a stopped process, a paused VM: the kernel still answers TCP) while
+  /// the stores fail over to another host of the URL. After probe_after of
+  /// silence the feed runs SELECT 1, waiting up to the command timeout:
+  /// no answer and the connection is dropped, so the feed restarts and its
+  /// watchers resync. Notifications that arrive meanwhile are kept by
+  /// libpq for the next read.
+  caf::error check_alive() {
+    if (steady::now() - last_heard_ < probe_after)
+      return {};
+    auto answer = conn_.exec("SELECT 1");
+    if (!answer)
+      return make_state_error(code_of(answer.error()),
+                              describe() + ": no answer to SELECT 1 after "
+                                + std::to_string(probe_after.count())
+                                + " s of silence: "
+                                + message_of(answer.error()));
+    heard();
+    return {};
+  }
+
   /// Every new session: LISTEN, and the statement that reads a value back.
   static caf::error listen(postgres_connection& conn) {
     const auto& t = conn.options().table;
@@ -113,6 +150,7 @@ private:
   postgres_connection conn_;
   std::vector<std::string> payloads_;
   bool warned_ = false;
+  steady::time_point last_heard_ = steady::now();
 };
 
 } // namespace
