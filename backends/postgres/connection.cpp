@@ -38,6 +38,18 @@ bool unavailable_state(const char* state) {
          || std::strcmp(state, "25006") == 0;
 }
 
+/// SQLSTATEs of a statement that could not be served now, on a server that
+/// is there and a connection that stays usable: cancelled for waiting
+/// longer than statement_timeout (57014) or lock_timeout (55P03) (a row
+/// another transaction holds), or no connection slot free (53300). The
+/// caller may try again: backend_unavailable (503), not backend_error (500).
+bool busy_state(const char* state) {
+  if (!state)
+    return false;
+  return std::strcmp(state, "57014") == 0 || std::strcmp(state, "55P03") == 0
+         || std::strcmp(state, "53300") == 0;
+}
+
 /// "a,b" of every host's field `f` for libpq's multi-host parameters.
 template <class Field>
 std::string joined(const std::vector<std::pair<std::string, uint16_t>>& hosts,
@@ -74,6 +86,10 @@ std::string session_timeouts(const postgres_options& opts) {
 }
 
 } // namespace
+
+bool waited_too_long(const caf::error& err) {
+  return failed_with_state(err, "57014") || failed_with_state(err, "55P03");
+}
 
 bool failed_with_state(const caf::error& err, const char* state) {
   auto message = message_of(err);
@@ -360,6 +376,8 @@ caf::error postgres_connection::statement_failed(pg_result* r,
   // the message's words.
   if (state && *state)
     message += std::string{" ("} + sqlstate_label + state + ")";
+  if (busy_state(state))
+    return health_.unavailable(std::string{what} + ": " + message);
   return make_state_error(state_errc::backend_error,
                           std::string{"postgresql "} + what + ": " + message);
 }
@@ -398,7 +416,8 @@ caf::expected<pg_rows> postgres_connection::finish(const char* what) {
 }
 
 caf::expected<std::vector<pg_rows>>
-postgres_connection::read_batch(size_t count, steady::time_point deadline) {
+postgres_connection::read_batch(size_t count, steady::time_point deadline,
+                                size_t* failed_at) {
   std::vector<pg_rows> out;
   out.reserve(count);
   caf::error failure;
@@ -422,8 +441,10 @@ postgres_connection::read_batch(size_t count, steady::time_point deadline) {
       out.emplace_back(r.release());
     } else if (status != PGRES_PIPELINE_ABORTED && !failure) {
       failure = statement_failed(r.get(), "batch");
-      if (code_of(failure) == state_errc::backend_unavailable)
+      if (!conn_)
         return failure; // dropped: nothing more to read
+      if (failed_at)
+        *failed_at = out.size(); // every statement before it gave a result
     }
   }
   if (failure)
@@ -437,7 +458,10 @@ postgres_connection::read_batch(size_t count, steady::time_point deadline) {
 }
 
 caf::expected<std::vector<pg_rows>>
-postgres_connection::run_batch(const std::vector<pg_statement>& statements) {
+postgres_connection::run_batch(const std::vector<pg_statement>& statements,
+                               size_t* failed_at) {
+  if (failed_at)
+    *failed_at = statements.size();
   if (auto err = ensure_connected())
     return err;
   if (!PQenterPipelineMode(conn_))
@@ -453,9 +477,9 @@ postgres_connection::run_batch(const std::vector<pg_statement>& statements) {
   auto deadline = steady::now() + opts_.command_timeout;
   if (auto err = flush_output(deadline))
     return err;
-  auto out = read_batch(statements.size(), deadline);
-  if (!out && code_of(out.error()) == state_errc::backend_unavailable)
-    return out; // already dropped
+  auto out = read_batch(statements.size(), deadline, failed_at);
+  if (!conn_)
+    return out; // dropped
   if (!PQexitPipelineMode(conn_))
     return drop("cannot leave pipeline mode: "
                 + trimmed(PQerrorMessage(conn_)));

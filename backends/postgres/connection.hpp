@@ -95,6 +95,11 @@ inline constexpr const char* sqlstate_label = "SQLSTATE ";
 /// its message ends): the state names the failure in any server language.
 bool failed_with_state(const caf::error& err, const char* state);
 
+/// Whether `err` is a statement the server cancelled for waiting longer
+/// than statement_timeout or lock_timeout (backend_unavailable; the
+/// connection stays usable).
+bool waited_too_long(const caf::error& err);
+
 /// One statement of a pipelined batch: a prepared statement's name and its
 /// parameters.
 struct pg_statement {
@@ -124,11 +129,14 @@ public:
   caf::expected<pg_rows> run(const std::string& name, const pg_params& params);
 
   /// Runs `statements` in pipeline mode as one transaction (one Sync): one
-  /// round trip, one commit. All or nothing: backend_unavailable when the
-  /// connection failed (outcome unknown, as for run()), backend_error when
-  /// a statement or the commit failed (then none of them took effect).
+  /// round trip, one commit. All or nothing: when the connection failed
+  /// (backend_unavailable, connected() false) the outcome is unknown, as
+  /// for run(); when a statement or the commit failed, none of them took
+  /// effect, and `failed_at` (if given) is the index of the statement that
+  /// failed, or statements.size() for the commit or when not known.
   caf::expected<std::vector<pg_rows>>
-  run_batch(const std::vector<pg_statement>& statements);
+  run_batch(const std::vector<pg_statement>& statements,
+            size_t* failed_at = nullptr);
 
   /// Connects now if the backoff allows it; empty when connected.
   caf::error ensure_connected();
@@ -153,7 +161,8 @@ private:
   caf::error flush_output(std::chrono::steady_clock::time_point deadline);
   caf::error statement_failed(pg_result* r, const char* what);
   caf::expected<std::vector<pg_rows>>
-  read_batch(size_t count, std::chrono::steady_clock::time_point deadline);
+  read_batch(size_t count, std::chrono::steady_clock::time_point deadline,
+             size_t* failed_at);
   /// Reads input until PQgetResult would not block (or the deadline).
   caf::error await_result(std::chrono::steady_clock::time_point deadline);
   caf::error wait_socket(bool for_write,

@@ -221,12 +221,6 @@ std::string names_of(const std::vector<const schema_part*>& parts) {
   return out;
 }
 
-/// Whether a statement failed for waiting too long: for a lock
-/// (lock_timeout) or at all (statement_timeout).
-bool waited_too_long(const caf::error& err) {
-  return failed_with_state(err, "55P03") || failed_with_state(err, "57014");
-}
-
 } // namespace
 
 caf::error complete_postgres_schema(postgres_connection& conn) {

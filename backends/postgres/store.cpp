@@ -7,6 +7,7 @@
 #include "backends/postgres/single_key.hpp"
 
 #include <chrono>
+#include <map>
 
 #include "messages/errors.hpp"
 
@@ -278,54 +279,123 @@ void postgres_store::apply(std::vector<pending_op>& ops, unix_ms now) {
   });
 }
 
-void postgres_store::apply_chunk(pending_op* ops, size_t n, unix_ms now) {
+namespace {
+
+pg_statement statement_of(const pending_op& op, unix_ms now) {
+  switch (op.kind) {
+    case pending_op::get:
+      return get_statement(op.key, now);
+    case pending_op::set:
+      return set_statement(op.write, op.expires_at, now);
+    default:
+      return erase_statement(op.removal, now);
+  }
+}
+
+void take_outcome(pending_op& op, const pg_rows& rows) {
+  switch (op.kind) {
+    case pending_op::get:
+      op.got = get_outcome(rows);
+      break;
+    case pending_op::set:
+      op.written = set_outcome(op.write.cond, rows);
+      break;
+    case pending_op::erase:
+      op.erased = erase_outcome(op.removal.cond, rows);
+      break;
+  }
+}
+
+/// Fails the op at `at` and every later op on its key with `err`; the ops
+/// left, in their order (those on the key before `at` included: they ran
+/// without waiting).
+std::vector<pending_op*> without_key_of(const std::vector<pending_op*>& ops,
+                                        size_t at, const caf::error& err) {
+  const std::string key = ops[at]->target();
+  std::vector<pending_op*> rest;
+  rest.reserve(ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (i >= at && ops[i]->target() == key)
+      ops[i]->fail(err);
+    else
+      rest.push_back(ops[i]);
+  }
+  return rest;
+}
+
+caf::error not_run() {
+  return make_state_error(state_errc::backend_unavailable,
+                          "postgresql: not run: its batch used up its time "
+                          "(twice timeout_ms) on statements that waited for "
+                          "locked rows or a slow server");
+}
+
+} // namespace
+
+void postgres_store::apply_chunk(pending_op* first, size_t n, unix_ms now) {
   if (n == 1) { // nothing to share: no pipeline, no transaction around it
-    return apply_one(ops[0], now);
+    return apply_one(first[0], now);
   }
-  std::vector<pg_statement> statements;
-  statements.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    auto& op = ops[i];
-    switch (op.kind) {
-      case pending_op::get:
-        statements.push_back(get_statement(op.key, now));
-        break;
-      case pending_op::set:
-        statements.push_back(set_statement(op.write, op.expires_at, now));
-        break;
-      case pending_op::erase:
-        statements.push_back(erase_statement(op.removal, now));
-        break;
+  std::vector<pending_op*> ops;
+  ops.reserve(n);
+  for (size_t i = 0; i < n; ++i)
+    ops.push_back(first + i);
+  // A failing statement rolls back the whole batch. One that waited too
+  // long (a row another transaction holds) would wait again, and so would
+  // the later ops on its key: they fail now, with the timeout (503), and
+  // the others run again as one batch, instead of one by one each paying
+  // a timeout. The chunk's time is bounded in all: what is left when it is
+  // up fails (503) without running.
+  auto deadline = steady_clock::now() + 2 * conn_.options().command_timeout;
+  while (ops.size() > 1) {
+    std::vector<pg_statement> statements;
+    statements.reserve(ops.size());
+    for (auto* op : ops)
+      statements.push_back(statement_of(*op, now));
+    size_t failed_at = ops.size();
+    auto rows = conn_.run_batch(statements, &failed_at);
+    if (rows) {
+      for (size_t i = 0; i < ops.size(); ++i)
+        take_outcome(*ops[i], (*rows)[i]);
+      return;
+    }
+    if (!conn_.connected()) { // lost: no op's outcome is known
+      for (auto* op : ops)
+        op->fail(rows.error());
+      return;
+    }
+    if (!waited_too_long(rows.error()) || failed_at >= ops.size())
+      break;
+    ops = without_key_of(ops, failed_at, rows.error());
+    if (steady_clock::now() >= deadline) {
+      for (auto* op : ops)
+        op->fail(not_run());
+      return;
     }
   }
-  auto rows = conn_.run_batch(statements);
-  if (!rows && code_of(rows.error()) == state_errc::backend_unavailable) {
-    for (size_t i = 0; i < n; ++i)
-      ops[i].fail(rows.error());
-    return;
-  }
-  if (!rows) {
-    // One statement (or the commit) failed, so the transaction rolled back
-    // every op of the chunk: run them again one by one, in order, each in
-    // its own transaction, so only the failing one fails.
-    for (size_t i = 0; i < n; ++i)
-      apply_one(ops[i], now);
-    return;
-  }
-  for (size_t i = 0; i < n; ++i) {
-    auto& op = ops[i];
-    auto& r = (*rows)[i];
-    switch (op.kind) {
-      case pending_op::get:
-        op.got = get_outcome(r);
-        break;
-      case pending_op::set:
-        op.written = set_outcome(op.write.cond, r);
-        break;
-      case pending_op::erase:
-        op.erased = erase_outcome(op.removal.cond, r);
-        break;
+  apply_one_by_one(ops, now, deadline);
+}
+
+void postgres_store::apply_one_by_one(const std::vector<pending_op*>& ops,
+                                      unix_ms now,
+                                      steady_clock::time_point deadline) {
+  // Another statement (or the commit) failed: run them again in order,
+  // each in its own transaction, so only the failing one fails. An op that
+  // waits too long fails the later ops on its key, as in a batch.
+  std::map<std::string, caf::error> waited;
+  for (auto* op : ops) {
+    if (auto it = waited.find(op->target()); it != waited.end()) {
+      op->fail(it->second);
+      continue;
     }
+    if (steady_clock::now() >= deadline) {
+      op->fail(not_run());
+      continue;
+    }
+    auto key = op->target(); // apply_one moves a write's key away
+    apply_one(*op, now);
+    if (auto err = op->failure(); err && waited_too_long(err))
+      waited.emplace(std::move(key), err);
   }
 }
 

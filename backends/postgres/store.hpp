@@ -23,9 +23,13 @@
 // on one key see each other's effects in order. The price is that one
 // failing statement rolls back the whole batch; that is rare (a version
 // mismatch is an empty result, not an error), and the store then runs the
-// batch again one op per transaction, so only the failing op fails. Row
-// locks are held until the batch commits, one round trip; keys are owned by
-// one shard, so shards of one service never wait on each other's rows.
+// batch again one op per transaction, so only the failing op fails. When
+// the statement failed for waiting too long (a row another client holds,
+// statement_timeout), its op and the later ops on its key fail (503) and
+// the rest run again as one batch; a chunk takes at most twice timeout_ms
+// in all. Row locks are held until the batch commits, one round trip; keys
+// are owned by one shard, so shards of one service never wait on each
+// other's rows.
 //
 // Why one connection per store and no pool: each store belongs to one shard,
 // a detached actor that runs one operation at a time, so a connection per
@@ -33,7 +37,9 @@
 // "pool" (default 8 connections, well under max_connections=100), and no
 // lock or hand-off between threads is needed.
 
+#include <chrono>
 #include <string>
+#include <vector>
 
 #include "backends/postgres/connection.hpp"
 #include "backends/shared_listing.hpp"
@@ -70,7 +76,13 @@ public:
   static caf::error set_up(postgres_connection& conn);
 
 private:
-  void apply_chunk(pending_op* ops, size_t n, unix_ms now);
+  using steady_clock = std::chrono::steady_clock;
+
+  void apply_chunk(pending_op* first, size_t n, unix_ms now);
+  /// After a batch failed for another reason than a wait: each op in its
+  /// own transaction, until `deadline`.
+  void apply_one_by_one(const std::vector<pending_op*>& ops, unix_ms now,
+                        steady_clock::time_point deadline);
   /// One attempt at a transaction: BEGIN, locks, each op, COMMIT.
   caf::error run_transaction(std::vector<pending_op>& ops, unix_ms now);
   /// The ops' statements inside an open transaction; the first failure.

@@ -87,7 +87,7 @@ caf::error postgres_store::run_transaction(std::vector<pending_op>& ops,
   if (auto err = transaction_steps(ops, now)) {
     // A lost connection has rolled back on the server already; reconnecting
     // just to say ROLLBACK would only delay the answer.
-    if (code_of(err) != state_errc::backend_unavailable)
+    if (conn_.connected())
       if (auto rolled = conn_.exec("ROLLBACK"); !rolled)
         return std::move(rolled.error());
     return err;

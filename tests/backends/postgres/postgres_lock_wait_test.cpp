@@ -160,3 +160,106 @@ TEST_CASE("postgresql: a connection completes the schema, and serves "
   CHECK(scalar(server, index_there) == "t");
   CHECK(scalar(server, function_notifies) == "t");
 }
+
+namespace {
+
+/// 20 sets of `hot` and 20 of other keys, taking turns, after `first`.
+std::vector<pending_op> hot_and_other_sets(std::vector<pending_op> first) {
+  auto ops = std::move(first);
+  for (int i = 0; i < 20; ++i) {
+    ops.push_back(set_op(hot, "batch " + std::to_string(i)));
+    ops.push_back(set_op("state:lw:o" + std::to_string(i), "v"));
+  }
+  return ops;
+}
+
+/// Checks the outcomes of hot_and_other_sets' ops from index `from`.
+void check_hot_failed_others_written(const std::vector<pending_op>& ops,
+                                     size_t from) {
+  for (size_t i = from; i < ops.size(); ++i) {
+    INFO("op " << i << " on " << ops[i].target() << ": "
+               << (ops[i].failure() ? message_of(ops[i].failure()) : "ok"));
+    if ((i - from) % 2 == 0) {
+      CHECK(code(ops[i]) == state_errc::backend_unavailable);
+    } else {
+      CHECK(code(ops[i]) == state_errc::none);
+    }
+  }
+}
+
+} // namespace
+
+// A statement or lock timeout was backend_error (500), and a batch that
+// failed on one was run again op by op, each op on the held row paying the
+// timeout again: 20 such ops kept 20 writes of other keys waiting 8 s.
+TEST_CASE("postgresql: a write that waits out the statement timeout is "
+          "503, and a batch with it writes the other keys at once") {
+  auto& server = shared_postgres();
+  auto url = server.url() + "?table=lock_batch&timeout_ms=500";
+  auto stores = open_stores(url);
+  auto& s = *stores[0];
+  server.truncate("lock_batch");
+  REQUIRE(s.set(set_request{hot, "seed", 0, {}}, 0, wall_ms()));
+  // A constraint the store knows nothing about, for a statement that fails
+  // for another reason than a wait (added before the row is held: ALTER
+  // TABLE would wait for it).
+  REQUIRE(server.sql("ALTER TABLE lock_batch DROP CONSTRAINT IF EXISTS "
+                     "small; ALTER TABLE lock_batch ADD CONSTRAINT small "
+                     "CHECK (length(value) < 100)")
+          == 0);
+  row_lock_holder holder{server, "lock_batch", hot};
+
+  auto alone = s.set(set_request{hot, "alone", 0, {}}, 0, wall_ms());
+  REQUIRE_FALSE(alone);
+  CHECK(code_of(alone.error()) == state_errc::backend_unavailable);
+  CHECK(failed_with_state(alone.error(), "57014"));
+
+  SECTION("the held key's ops fail, the batch runs again without them") {
+    auto ops = hot_and_other_sets({});
+    auto start = steady::now();
+    s.apply(ops, wall_ms());
+    CHECK(since(start) < 1000ms);
+    check_hot_failed_others_written(ops, 0);
+  }
+  SECTION("after another statement failed, op by op: the held key's first "
+          "op waits, its later ones do not") {
+    std::vector<pending_op> first;
+    first.push_back(set_op("state:lw:big", std::string(200, 'x')));
+    auto ops = hot_and_other_sets(std::move(first));
+    auto start = steady::now();
+    s.apply(ops, wall_ms());
+    CHECK(since(start) < 1500ms);
+    CHECK(code(ops[0]) == state_errc::backend_error);
+    check_hot_failed_others_written(ops, 1);
+  }
+  holder.release();
+  auto now = wall_ms();
+  CHECK(s.get(hot, now)->value == "seed");
+  CHECK(s.get("state:lw:o19", now)->value == "v");
+}
+
+// A transaction step cancelled by the statement timeout left the session
+// inside its failed transaction when the error meant "connection lost":
+// no ROLLBACK, and every later statement of the store failed.
+TEST_CASE("postgresql: a transaction that waits out the statement timeout "
+          "is 503 and rolls back; the store goes on") {
+  auto& server = shared_postgres();
+  auto url = server.url() + "?table=lock_txn&timeout_ms=500";
+  auto stores = open_stores(url);
+  auto& s = *stores[0];
+  server.truncate("lock_txn");
+  REQUIRE(s.set(set_request{hot, "seed", 0, {}}, 0, wall_ms()));
+  {
+    row_lock_holder holder{server, "lock_txn", hot};
+    std::vector<pending_op> ops;
+    ops.push_back(set_op("state:lw:t1", "t"));
+    ops.push_back(set_op(hot, "t"));
+    auto err = s.transact(ops, wall_ms());
+    REQUIRE(err);
+    CHECK(code_of(err) == state_errc::backend_unavailable);
+    CHECK(s.set(set_request{"state:lw:t2", "v", 0, {}}, 0, wall_ms()));
+  }
+  auto now = wall_ms();
+  CHECK(s.get(hot, now)->value == "seed");
+  CHECK(code_of(s.get("state:lw:t1", now).error()) == state_errc::not_found);
+}
