@@ -4,6 +4,7 @@
 
 #include "actors/key_router.hpp"
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <type_traits>
@@ -61,6 +62,43 @@ struct key_router_state {
     return first;
   }
 };
+
+/// The shard that counts a transaction this router answers itself, by its
+/// first key; none where the router has no shard to count at.
+template <class Owner>
+const shard_actor* counting_shard(const key_router_state<Owner>& st,
+                                  const transaction_request& req) {
+  if (req.ops.empty())
+    return nullptr;
+  auto& key = req.ops.front().key;
+  if constexpr (std::is_same_v<Owner, shard_actor>) {
+    return &st.owner(key);
+  } else {
+    auto& shards = st.map->counting_shards;
+    if (shards.empty())
+      return nullptr;
+    return &shards[shard_index(key, shards.size())];
+  }
+}
+
+/// Answers `req` with `err` from the router itself, counted once in
+/// state_operations_total with that answer (docs/api.md: a transaction
+/// counts once, with the answer its client gets), as the coordinator counts
+/// the transactions it runs. Uncounted, the refusals never showed: no
+/// result="cross_node_transaction" at all, and a store's bad_request count
+/// missed every transaction refused over several shards.
+template <class Owner, class Self>
+caf::error refused(Self* self, const key_router_state<Owner>& st,
+                   const transaction_request& req,
+                   std::chrono::steady_clock::time_point started,
+                   caf::error err) {
+  if (auto* shard = counting_shard(st, req)) {
+    auto took = std::chrono::duration_cast<caf::timespan>(
+      std::chrono::steady_clock::now() - started);
+    self->send(*shard, txn_done_atom_v, err, took);
+  }
+  return err;
+}
 
 /// The error for a transaction over several shards of a durable store
 /// that cannot yet make one durable as a unit.
@@ -195,12 +233,13 @@ key_router(typename state_actor::stateful_pointer<key_router_state<Owner>> self,
       if (auto owner = st.single_owner(req))
         return self->delegate(st.map->owners[*owner], transact_atom_v,
                               std::move(req));
+      auto started = std::chrono::steady_clock::now();
       // A malformed transaction is told so before where its keys live.
       transaction_limits limits{st.map->max_batch_keys,
                                 st.map->max_value_bytes,
                                 st.map->max_reply_bytes};
       if (auto err = transaction_problem(req, limits))
-        return err;
+        return refused(self, st, req, started, std::move(err));
       switch (st.map->spanning) {
         case spanning_transactions::first_owner_applies:
           return apply_by_first_owner(self, st, std::move(req));
@@ -208,9 +247,9 @@ key_router(typename state_actor::stateful_pointer<key_router_state<Owner>> self,
           return self->delegate(spawn_transaction_coordinator(sys, st.map),
                                 transact_atom_v, std::move(req));
         case spanning_transactions::one_shard_only:
-          return other_shards(req);
+          return refused(self, st, req, started, other_shards(req));
         default:
-          return cross_node(req);
+          return refused(self, st, req, started, cross_node(req));
       }
     },
     // -- typed records: the owner of the derived key answers ------------------------

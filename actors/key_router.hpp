@@ -63,6 +63,12 @@ struct ownership {
   spanning_transactions spanning = spanning_transactions::refuse;
   /// Where watch requests go: the node's watch hub. Invalid: refused.
   watch_hub_actor hub;
+  /// Where a transaction the router refuses itself (malformed, or over
+  /// owners it cannot span) is counted, once, as txn_done_atom: the shard
+  /// of this node's store that its first key places on (shard_index). A
+  /// router over shards counts at the owner itself and needs none; a
+  /// cluster router has no shard among its owners.
+  std::vector<shard_actor> counting_shards;
 };
 
 template <class Owner>

@@ -114,6 +114,7 @@ void start_cluster(caf::actor_system& sys, const node_config& cfg,
   }
   cluster_members members;
   members.names = m->members();
+  members.local_shards = store.shards;
   members.stores.resize(m->members().size());
   if (m->self() != membership::none)
     members.stores[m->self()] = caf::actor_cast<state_actor>(out.guard);

@@ -33,6 +33,7 @@ state_actor spawn_cluster_router(caf::actor_system& sys,
   map->max_reply_bytes = limits.max_reply_bytes;
   map->max_batch_keys = limits.max_batch_keys;
   map->hub = std::move(hub);
+  map->counting_shards = std::move(members.local_shards);
   return spawn_key_router<state_actor>(sys, std::move(map), false);
 }
 

@@ -25,6 +25,10 @@ struct cluster_members {
   /// One state actor per name: a peer actor, or this node's own router when
   /// it lists itself.
   std::vector<state_actor> stores;
+  /// This node's own store's shards: where a transaction the cluster router
+  /// refuses (keys of several nodes) is counted, in this node's
+  /// state_operations_total; no store node ever sees it.
+  std::vector<shard_actor> local_shards;
 };
 
 /// Spawns a cluster router over `members`. `limits.timeout` bounds each

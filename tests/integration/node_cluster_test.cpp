@@ -877,6 +877,41 @@ TEST_CASE("a transaction through the front node runs on its keys' one owner "
   CHECK(c.get(front, order)->value == "filled");
 }
 
+// Found by review: the cluster router answered these itself and no node
+// counted them, so result="cross_node_transaction" never appeared.
+TEST_CASE("a transaction the front node refuses as cross_node_transaction "
+          "counts in the front node's state_operations_total") {
+  http_cluster cluster;
+  std::string key_a, key_b;
+  for (int i = 0; key_a.empty() || key_b.empty(); ++i) {
+    auto key = "state:txn:k" + std::to_string(i);
+    (cluster.placement.owner(key) == 0 ? key_a : key_b) = key;
+  }
+  auto op = [](const std::string& key) {
+    return R"({"op":"set","key":")" + key + R"(","value":"eA=="})";
+  };
+  auto answer = curl(cluster.hf,
+                     "-X POST --data-binary '{\"operations\":[" + op(key_a)
+                       + "," + op(key_b) + "]}'",
+                     "/v1/state/transaction");
+  CHECK(answer.rfind("400", 0) == 0);
+  CHECK_THAT(answer, Catch::Contains("cross_node_transaction"));
+  const std::string line =
+    "state_operations_total{op=\"transaction\",backend=\"memory\","
+    "result=\"cross_node_transaction\"} 1\n";
+  std::string metrics;
+  CHECK(eventually([&] {
+    metrics = curl(cluster.hf, "", "/metrics");
+    return metrics.find(line) != std::string::npos;
+  }));
+  INFO(metrics);
+  CHECK_THAT(metrics, Catch::Contains(line));
+  // Counted once, where the client asked: neither store node saw it.
+  for (auto port : {cluster.ha, cluster.hb})
+    CHECK_THAT(curl(port, "", "/metrics"),
+               !Catch::Contains("result=\"cross_node_transaction\""));
+}
+
 TEST_CASE("a watch through the front node sees the changes of every store "
           "node, written through the front or straight to a store") {
   cluster c;
