@@ -12,6 +12,7 @@
 
 #include <boost/json/array.hpp>
 
+#include "backends/dynamodb/table.hpp"
 #include "backends/shard_placement.hpp"
 #include "messages/errors.hpp"
 #include "messages/keys.hpp"
@@ -770,10 +771,15 @@ caf::error dynamodb_store::health_check() {
   auto status = table && table->is_object()
                   ? table->as_object().if_contains("TableStatus")
                   : nullptr;
-  if (!status || !status->is_string() || status->as_string() != "ACTIVE")
+  if (!status || !status->is_string())
     return make_state_error(state_errc::backend_unavailable,
                             "DynamoDB table " + api_.where().table
-                              + " is not ACTIVE");
+                              + " has no status");
+  if (!table_serves(status->as_string()))
+    return make_state_error(state_errc::backend_unavailable,
+                            "DynamoDB table " + api_.where().table + " is "
+                              + std::string{status->as_string()}
+                              + ", not ACTIVE or UPDATING");
   return {};
 }
 

@@ -1,5 +1,6 @@
-// The DynamoDB table's lifecycle: DescribeTable/CreateTable until ACTIVE
-// with the expected key schema at start-up, DeleteTable for tests.
+// The DynamoDB table's lifecycle: DescribeTable/CreateTable until it serves
+// (ACTIVE or UPDATING) with the expected key schema at start-up,
+// DeleteTable for tests.
 
 #include "backends/dynamodb/table.hpp"
 
@@ -73,6 +74,10 @@ caf::error create(api_client& api) {
 
 } // namespace
 
+bool table_serves(std::string_view status) {
+  return status == "ACTIVE" || status == "UPDATING";
+}
+
 caf::error ensure_table(api_client& api, std::chrono::milliseconds patience) {
   auto deadline = clock_type::now() + patience;
   bool created = false;
@@ -81,7 +86,7 @@ caf::error ensure_table(api_client& api, std::chrono::milliseconds patience) {
     auto status = status_of(api, &description);
     if (!status)
       return std::move(status.error());
-    if (*status == "ACTIVE") {
+    if (table_serves(*status)) {
       if (!has_our_schema(description))
         return make_state_error(state_errc::backend_error,
                                 "DynamoDB table " + api.where().table
@@ -98,7 +103,7 @@ caf::error ensure_table(api_client& api, std::chrono::milliseconds patience) {
     if (clock_type::now() >= deadline)
       return make_state_error(state_errc::backend_unavailable,
                               "DynamoDB table " + api.where().table
-                                + " not ACTIVE in time (status "
+                                + " not serving in time (status "
                                 + (status->empty() ? "absent" : *status)
                                 + ")");
     std::this_thread::sleep_for(poll_every);

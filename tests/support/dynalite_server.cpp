@@ -98,7 +98,9 @@ std::string url_encode(std::string_view text) {
 
 } // namespace
 
-dynalite_server::dynalite_server(transport mode) : mode_(mode) {
+dynalite_server::dynalite_server(transport mode,
+                                 std::vector<std::string> options)
+  : mode_(mode), options_(std::move(options)) {
   if (!fs::exists(cli_path()))
     throw std::runtime_error(
       "dynalite is not installed (no " + cli_path()
@@ -207,6 +209,7 @@ bool dynalite_server::try_start() {
     args.push_back("--key=" + read_file(server_key_));
     args.push_back("--cert=" + read_file(server_cert_));
   }
+  args.insert(args.end(), options_.begin(), options_.end());
   std::vector<char*> argv;
   for (auto& arg : args)
     argv.push_back(arg.data());

@@ -15,6 +15,7 @@
 #include <string>
 #include <utility>
 #include <string_view>
+#include <vector>
 
 #include <sys/types.h>
 
@@ -29,7 +30,10 @@ public:
   };
 
   /// Starts the server; throws std::runtime_error when it cannot.
-  explicit dynalite_server(transport mode = transport::http);
+  /// `options` go to dynalite's command line after the fixture's own (for
+  /// a test that needs, say, "--updateTableMs", "10000").
+  explicit dynalite_server(transport mode = transport::http,
+                           std::vector<std::string> options = {});
   ~dynalite_server();
 
   dynalite_server(const dynalite_server&) = delete;
@@ -80,6 +84,7 @@ private:
 
   std::string dir_;
   transport mode_;
+  std::vector<std::string> options_;
   std::string ca_file_;
   std::string server_cert_;
   std::string server_key_;

@@ -420,6 +420,49 @@ TEST_CASE("a table with another key schema is refused at start") {
   CHECK_THAT(message_of(stores.error()), Catch::Contains("key schema"));
 }
 
+// DynamoDB keeps serving a table while it is UPDATING (a capacity or
+// billing change, a new index: minutes on AWS). Read as "not ACTIVE", it
+// made /readyz answer 503 on every node while reads and writes worked, and
+// held a node's start until the update ended (or failed it past 60 s).
+TEST_CASE("a table being updated serves, is healthy, and a node starts on "
+          "it at once") {
+  testing::dynalite_server slow{testing::dynalite_server::transport::http,
+                                {"--updateTableMs", "8000"}};
+  state_config cfg;
+  cfg.type = slow.url("updating");
+  cfg.shards = 1;
+  cfg.max_items = 0;
+  auto stores = compiled_plugins().find(cfg.type)->create_stores(cfg);
+  INFO((stores ? std::string{} : message_of(stores.error())));
+  REQUIRE(stores);
+  auto& s = as_dynamo((*stores)[0]);
+  REQUIRE(s.api().call(
+    "UpdateTable",
+    json::object{{"TableName", "updating"},
+                 {"BillingMode", "PROVISIONED"},
+                 {"ProvisionedThroughput",
+                  json::object{{"ReadCapacityUnits", 5},
+                               {"WriteCapacityUnits", 5}}}}));
+  auto described = s.api().call("DescribeTable",
+                                json::object{{"TableName", "updating"}});
+  REQUIRE(described);
+  REQUIRE(described->at("Table").at("TableStatus").as_string() == "UPDATING");
+  auto health = s.health_check();
+  INFO((health ? message_of(health) : std::string{}));
+  CHECK_FALSE(health);
+  auto now = wall_now();
+  must_set(s, "state:upd:k", "v", now);
+  auto got = s.get("state:upd:k", now);
+  REQUIRE(got);
+  CHECK(got->value == "v");
+  // A node started now starts at once, not when the update is over.
+  auto started = std::chrono::steady_clock::now();
+  auto again = compiled_plugins().find(cfg.type)->create_stores(cfg);
+  INFO((again ? std::string{} : message_of(again.error())));
+  REQUIRE(again);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds{3});
+}
+
 TEST_CASE("tls=1 against this plain HTTP server fails at the handshake") {
   state_config cfg;
   cfg.type = server().url("tls") + "&tls=1";
