@@ -4,6 +4,9 @@
 
 #include "backends/dynamodb/table.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <string>
 #include <thread>
 
 #include <boost/json/array.hpp>
@@ -41,19 +44,39 @@ caf::expected<std::string> status_of(api_client& api,
                                        : std::string{"UNKNOWN"};
 }
 
-bool has_our_schema(const json::object& table) {
-  auto schema = table.if_contains("KeySchema");
-  if (!schema || !schema->is_array() || schema->as_array().size() != 2)
-    return false;
-  auto attr_name = [&](size_t i) {
-    auto& key = schema->as_array()[i];
-    auto name = key.is_object() ? key.as_object().if_contains("AttributeName")
-                                : nullptr;
-    return name && name->is_string() ? std::string{name->as_string()}
-                                     : std::string{};
-  };
-  return attr_name(0) == "pk" && attr_name(1) == "k";
+std::string string_at(const json::value& v, std::string_view field) {
+  auto f = v.is_object() ? v.as_object().if_contains(field) : nullptr;
+  return f && f->is_string() ? std::string{f->as_string()} : std::string{};
 }
+
+/// The table's key as "pk: S hash, k: B range" (our own), in KeySchema's
+/// order, each attribute with its type from AttributeDefinitions ("?"
+/// when the description leaves it out). The names alone are not enough: a
+/// table keyed pk: S, k: S refuses every item of ours with "Type mismatch".
+std::string key_schema_of(const json::object& table) {
+  auto schema = table.if_contains("KeySchema");
+  auto attributes = table.if_contains("AttributeDefinitions");
+  auto type_of = [&](const std::string& name) {
+    if (attributes && attributes->is_array())
+      for (auto& a : attributes->as_array())
+        if (string_at(a, "AttributeName") == name)
+          return string_at(a, "AttributeType");
+    return std::string{"?"};
+  };
+  std::string out;
+  if (schema && schema->is_array())
+    for (auto& key : schema->as_array()) {
+      auto name = string_at(key, "AttributeName");
+      auto kind = string_at(key, "KeyType");
+      std::transform(kind.begin(), kind.end(), kind.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
+      out += (out.empty() ? "" : ", ") + name + ": " + type_of(name) + " "
+             + kind;
+    }
+  return out.empty() ? "no key schema" : out;
+}
+
+constexpr std::string_view our_key_schema = "pk: S hash, k: B range";
 
 caf::error create(api_client& api) {
   json::object body{
@@ -87,11 +110,15 @@ caf::error ensure_table(api_client& api, std::chrono::milliseconds patience) {
     if (!status)
       return std::move(status.error());
     if (table_serves(*status)) {
-      if (!has_our_schema(description))
+      auto schema = key_schema_of(description);
+      if (schema != our_key_schema)
         return make_state_error(state_errc::backend_error,
                                 "DynamoDB table " + api.where().table
-                                  + " exists with another key schema "
-                                    "(want pk: S hash, k: B range)");
+                                  + " exists with another key schema ("
+                                  + schema + "; want "
+                                  + std::string{our_key_schema}
+                                  + "): name another table in "
+                                    "state.type");
       return {};
     }
     if (status->empty() && !created) {

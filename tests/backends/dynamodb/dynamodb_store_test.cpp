@@ -402,22 +402,46 @@ TEST_CASE("a table with another key schema is refused at start") {
   auto ep = parse_endpoint(server().url("foreign"));
   REQUIRE(ep);
   api_client api{*ep, aws::credentials::from_environment()};
-  REQUIRE_FALSE(drop_table(api, std::chrono::seconds{10}));
-  json::object create{
-    {"TableName", "foreign"},
-    {"AttributeDefinitions",
-     json::array{json::object{{"AttributeName", "id"}, {"AttributeType", "S"}}}},
-    {"KeySchema",
-     json::array{json::object{{"AttributeName", "id"}, {"KeyType", "HASH"}}}},
-    {"BillingMode", "PAY_PER_REQUEST"}};
-  REQUIRE(api.call("CreateTable", create));
-  state_config cfg;
-  cfg.type = server().url("foreign");
-  cfg.max_items = 0;
-  auto stores = compiled_plugins().find(cfg.type)->create_stores(cfg);
-  REQUIRE_FALSE(stores);
-  CHECK(code_of(stores.error()) == state_errc::backend_error);
-  CHECK_THAT(message_of(stores.error()), Catch::Contains("key schema"));
+  auto attr = [](const char* name, const char* type) {
+    return json::object{{"AttributeName", name}, {"AttributeType", type}};
+  };
+  auto key = [](const char* name, const char* type) {
+    return json::object{{"AttributeName", name}, {"KeyType", type}};
+  };
+  auto refused_with = [&](json::array attributes, json::array schema,
+                          const std::string& found) {
+    REQUIRE_FALSE(drop_table(api, std::chrono::seconds{10}));
+    json::object create{{"TableName", "foreign"},
+                        {"AttributeDefinitions", std::move(attributes)},
+                        {"KeySchema", std::move(schema)},
+                        {"BillingMode", "PAY_PER_REQUEST"}};
+    REQUIRE(api.call("CreateTable", create));
+    state_config cfg;
+    cfg.type = server().url("foreign");
+    cfg.max_items = 0;
+    auto stores = compiled_plugins().find(cfg.type)->create_stores(cfg);
+    REQUIRE_FALSE(stores);
+    CHECK(code_of(stores.error()) == state_errc::backend_error);
+    CHECK_THAT(message_of(stores.error()),
+               Catch::Contains("key schema") && Catch::Contains(found)
+                 && Catch::Contains("want pk: S hash, k: B range"));
+  };
+  SECTION("another hash key alone") {
+    refused_with(json::array{attr("id", "S")},
+                 json::array{key("id", "HASH")}, "id: S hash");
+  }
+  // The names match, the types do not: every PUT and GET answered 500
+  // "Type mismatch" on a node that had started ready.
+  SECTION("a sort key of strings") {
+    refused_with(json::array{attr("pk", "S"), attr("k", "S")},
+                 json::array{key("pk", "HASH"), key("k", "RANGE")},
+                 "pk: S hash, k: S range");
+  }
+  SECTION("a partition key of bytes") {
+    refused_with(json::array{attr("pk", "B"), attr("k", "B")},
+                 json::array{key("pk", "HASH"), key("k", "RANGE")},
+                 "pk: B hash, k: B range");
+  }
 }
 
 // DynamoDB keeps serving a table while it is UPDATING (a capacity or
