@@ -1,8 +1,10 @@
 // One signed DynamoDB JSON API call (X-Amz-Target, SigV4), retried on
-// throttling, with DynamoDB's error types mapped to state_errc codes.
+// throttling (and reads on 5xx), with DynamoDB's error types mapped to
+// state_errc codes.
 
 #include "backends/dynamodb/api.hpp"
 
+#include <algorithm>
 #include <thread>
 
 #include <boost/json/parse.hpp>
@@ -16,7 +18,11 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr int throttle_retries = 3;
+using clock_type = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr milliseconds first_pause{25};
+constexpr milliseconds longest_pause{250};
 
 /// "ConditionalCheckFailedException" of
 /// "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException".
@@ -40,6 +46,13 @@ std::string error_message(const json::object& reply) {
 bool is_throttling(std::string_view type) {
   return type == "ProvisionedThroughputExceededException"
          || type == "ThrottlingException" || type == "RequestLimitExceeded";
+}
+
+/// True for the actions this backend calls that change nothing: one that
+/// failed with a 5xx can be sent again whatever happened to the first.
+bool changes_nothing(std::string_view action) {
+  return action == "GetItem" || action == "BatchGetItem" || action == "Query"
+         || action == "Scan" || action == "DescribeTable";
 }
 
 /// `given`, or for an HTTPS endpoint without one a context of its own;
@@ -70,11 +83,20 @@ api_client::api_client(endpoint ep,
     creds_(std::move(creds)),
     http_(endpoint_.host, endpoint_.port, endpoint_.connect_timeout,
           endpoint_.request_timeout,
-          context_for(endpoint_, std::move(tls), setup_error_)) {
+          context_for(endpoint_, std::move(tls), setup_error_)),
+    jitter_(std::random_device{}()) {
+}
+
+milliseconds api_client::retry_pause(int attempt) {
+  auto ceiling = std::min(longest_pause,
+                          first_pause * (int64_t{1} << std::min(attempt, 8)));
+  std::uniform_int_distribution<int64_t> pick{0, ceiling.count()};
+  return milliseconds{pick(jitter_)};
 }
 
 caf::expected<http_reply> api_client::send(std::string_view action,
-                                           std::string body) {
+                                           std::string body,
+                                           milliseconds timeout) {
   auto creds = creds_->current();
   if (!creds) // no request goes out unsigned, nor with expired keys
     return std::move(creds.error());
@@ -94,7 +116,7 @@ caf::expected<http_reply> api_client::send(std::string_view action,
   auto auth = aws::authorization(*creds, endpoint_.region, "dynamodb", date,
                                  req);
   req.headers.emplace_back("authorization", std::move(auth));
-  return http_.post(req.headers, std::move(body));
+  return http_.post(req.headers, std::move(body), timeout);
 }
 
 caf::expected<json::object> api_client::call(std::string_view action,
@@ -103,13 +125,23 @@ caf::expected<json::object> api_client::call(std::string_view action,
   if (setup_error_) // never fall back to plain HTTP
     return setup_error_;
   auto text = json::serialize(body);
+  auto started = clock_type::now();
+  auto deadline = started + endpoint_.request_timeout;
+  auto retries_end = started
+                     + std::min(retry_budget, endpoint_.request_timeout / 2);
   for (int attempt = 0;; ++attempt) {
-    auto reply = send(action, text);
+    // A retry gets what is left of the call's time.
+    auto left = attempt == 0
+                  ? endpoint_.request_timeout
+                  : std::chrono::duration_cast<milliseconds>(
+                      deadline - clock_type::now());
+    auto reply = send(action, text, std::max(left, milliseconds{1}));
     if (!reply)
       return std::move(reply.error());
     json::error_code ec;
     auto parsed = json::parse(reply->body, ec);
     if (reply->status == 200) {
+      last_error_type_.clear();
       if (ec || !parsed.is_object())
         return make_state_error(state_errc::serialization_error,
                                 "DynamoDB " + std::string{action}
@@ -127,13 +159,25 @@ caf::expected<json::object> api_client::call(std::string_view action,
                 + (error_message(err).empty() ? "" : ": " + error_message(err));
     if (type == "ConditionalCheckFailedException")
       return make_state_error(state_errc::version_mismatch, what);
-    if (is_throttling(type) && attempt < throttle_retries) {
-      std::this_thread::sleep_for(std::chrono::milliseconds{20 << attempt});
-      continue;
+    bool transient = is_throttling(type) || reply->status >= 500;
+    if (is_throttling(type)
+        || (reply->status >= 500 && changes_nothing(action))) {
+      auto pause = retry_pause(attempt);
+      if (clock_type::now() + pause < retries_end) {
+        std::this_thread::sleep_for(pause);
+        continue;
+      }
     }
-    if (is_throttling(type) || reply->status >= 500)
-      return make_state_error(state_errc::backend_unavailable, what);
-    return make_state_error(state_errc::backend_error, what);
+    if (attempt > 0)
+      what += " (" + std::to_string(attempt + 1) + " attempts in "
+              + std::to_string(
+                std::chrono::duration_cast<milliseconds>(clock_type::now()
+                                                         - started)
+                  .count())
+              + " ms)";
+    return make_state_error(transient ? state_errc::backend_unavailable
+                                      : state_errc::backend_error,
+                            what);
   }
 }
 

@@ -269,9 +269,10 @@ struct http_connection::impl {
   template <class Stream>
   beast::error_code
   round_trip(Stream& stream, http::request<http::string_body>& req,
-             http::response_parser<http::string_body>& parser) {
+             http::response_parser<http::string_body>& parser,
+             std::chrono::milliseconds limit) {
     beast::error_code ec;
-    tcp_layer().expires_after(request_timeout);
+    tcp_layer().expires_after(limit);
     http::async_write(stream, req, [&](beast::error_code e, size_t) {
       ec = e;
       if (!ec)
@@ -283,7 +284,8 @@ struct http_connection::impl {
   }
 
   caf::expected<http_reply> exchange(const header_list& headers,
-                                     std::string body) {
+                                     std::string body,
+                                     std::chrono::milliseconds limit) {
     http::request<http::string_body> req{http::verb::post, "/", 11};
     for (auto& [name, value] : headers)
       req.set(name, value);
@@ -292,12 +294,12 @@ struct http_connection::impl {
     req.prepare_payload();
     http::response_parser<http::string_body> parser;
     parser.body_limit(max_reply_bytes);
-    auto ec = secure ? round_trip(*secure, req, parser)
-                     : round_trip(*plain, req, parser);
+    auto ec = secure ? round_trip(*secure, req, parser, limit)
+                     : round_trip(*plain, req, parser, limit);
     if (ec) {
       drop();
       last_failure = ec == beast::error::timeout
-                       ? timed_out(request_timeout)
+                       ? timed_out(limit)
                        : "exchange: " + ec.message();
       return unavailable(last_failure);
     }
@@ -328,10 +330,13 @@ http_connection::~http_connection() {
 }
 
 caf::expected<http_reply> http_connection::post(const header_list& headers,
-                                                std::string body) {
+                                                std::string body,
+                                                std::chrono::milliseconds
+                                                  timeout) {
   if (auto err = impl_->connect())
     return err;
-  return impl_->exchange(headers, std::move(body));
+  return impl_->exchange(headers, std::move(body),
+                         std::min(timeout, impl_->request_timeout));
 }
 
 void http_connection::close() {

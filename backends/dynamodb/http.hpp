@@ -52,8 +52,12 @@ public:
   /// POSTs `body` to `/` with `headers` (Host among them). Any reply, whatever
   /// its status; backend_unavailable when no reply came (refused, reset,
   /// timed out, TLS handshake refused: the message says why). After a failure
-  /// past the handshake the outcome of the request is unknown.
-  caf::expected<http_reply> post(const header_list& headers, std::string body);
+  /// past the handshake the outcome of the request is unknown. The exchange
+  /// (send and reply) is bounded by request_timeout, or by `timeout` when
+  /// that is shorter (a retry within what is left of a call's time).
+  caf::expected<http_reply>
+  post(const header_list& headers, std::string body,
+       std::chrono::milliseconds timeout = std::chrono::milliseconds::max());
 
   /// Drops the connection; the next post() reconnects.
   void close();

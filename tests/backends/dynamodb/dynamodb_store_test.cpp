@@ -3,6 +3,7 @@
 // chunk clean-up of large values, error mapping and connection reuse.
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <limits>
 #include <set>
@@ -21,6 +22,7 @@
 #include "messages/keys.hpp"
 #include "tests/support/captured_log.hpp"
 #include "tests/support/dynalite_server.hpp"
+#include "tests/support/dynamodb_proxy.hpp"
 #include "tests/support/query_checks.hpp"
 #include "tests/support/running_store.hpp"
 #include "tests/support/watch_support.hpp"
@@ -396,6 +398,109 @@ TEST_CASE("DynamoDB refusals map to backend_error with DynamoDB's message") {
   CHECK(code_of(r.error()) == state_errc::backend_error);
   CHECK_THAT(message_of(r.error()), Catch::Contains("ValidationException"));
   CHECK(s.api().last_error_type() == "ValidationException");
+}
+
+// A throttled request was not applied, and a read changes nothing: both
+// are sent again, with a jittered backoff, for about a second at most. A
+// write's 500 leaves its outcome unknown, so it is not (the caller hears
+// it). Found by review: throttling got 4 attempts over ~190 ms, a 500 none.
+TEST_CASE("throttling is retried for about a second, a read's 5xx too, a "
+          "write's 5xx is not") {
+  using std::chrono::milliseconds;
+  using steady = std::chrono::steady_clock;
+  using fault = testing::dynamodb_proxy::fault;
+  fresh_stores("retries", 1); // an empty table
+  std::atomic<int> failing_gets{0};
+  std::atomic<bool> failing_puts{false};
+  std::atomic<steady::rep> throttled_until{0};
+  auto throttled = [&] {
+    return steady::now().time_since_epoch().count() < throttled_until;
+  };
+  auto throttle_for = [&](steady::duration d) {
+    throttled_until = (steady::now() + d).time_since_epoch().count();
+  };
+  testing::dynamodb_proxy proxy{
+    server().port(), milliseconds{0},
+    [&](const std::string& action, size_t) -> std::optional<fault> {
+      if (action == "GetItem" && failing_gets > 0) {
+        --failing_gets;
+        return fault{500, R"({"__type":"com.amazon.coral.service#)"
+                          R"(InternalFailure"})"};
+      }
+      if (action == "PutItem" && throttled())
+        return fault{400, testing::dynamodb_proxy::error_body(
+                            "ThrottlingException", "Rate exceeded")};
+      if (action == "PutItem" && failing_puts)
+        return fault{500, R"({"__type":"com.amazon.coral.service#)"
+                          R"(InternalFailure"})"};
+      return std::nullopt;
+    }};
+  auto open = [&](const std::string& options) {
+    state_config cfg;
+    cfg.type = proxy.url("retries") + options;
+    cfg.max_items = 0;
+    cfg.shards = 1;
+    auto stores = compiled_plugins().find(cfg.type)->create_stores(cfg);
+    INFO((stores ? std::string{} : message_of(stores.error())));
+    REQUIRE(stores);
+    return std::move(*stores);
+  };
+  auto stores = open("");
+  auto& s = *stores[0];
+  auto now = wall_now();
+  must_set(s, "state:r:k", "v", now);
+
+  // Two 500s, then the read's answer.
+  failing_gets = 2;
+  auto gets_before = proxy.count("GetItem");
+  auto got = s.get("state:r:k", now);
+  INFO((got ? std::string{} : message_of(got.error())));
+  REQUIRE(got);
+  CHECK(got->value == "v");
+  CHECK(proxy.count("GetItem") == gets_before + 3);
+
+  // Throttled for 600 ms, then served.
+  throttle_for(milliseconds{600});
+  auto started = steady::now();
+  auto put = s.set(set_request{"state:r:k", "w", 0, {}}, 0, now);
+  INFO((put ? std::string{} : message_of(put.error())));
+  REQUIRE(put);
+  CHECK(steady::now() - started >= milliseconds{600});
+  CHECK(s.get("state:r:k", now)->value == "w");
+
+  // Throttled for good: given up after about a second, saying so.
+  throttle_for(std::chrono::seconds{30});
+  started = steady::now();
+  auto refused = s.set(set_request{"state:r:k", "x", 0, {}}, 0, now);
+  auto took = steady::now() - started;
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == state_errc::backend_unavailable);
+  CHECK_THAT(message_of(refused.error()),
+             Catch::Contains("ThrottlingException")
+               && Catch::Contains("attempts"));
+  CHECK(took >= milliseconds{700});
+  CHECK(took < milliseconds{1'500});
+  throttle_for(milliseconds{0});
+
+  // A write's 500: sent once, its outcome unknown to the caller.
+  failing_puts = true;
+  auto puts_before = proxy.count("PutItem");
+  auto unknown = s.set(set_request{"state:r:k", "y", 0, {}}, 0, now);
+  REQUIRE_FALSE(unknown);
+  CHECK(code_of(unknown.error()) == state_errc::backend_unavailable);
+  CHECK(proxy.count("PutItem") == puts_before + 1);
+  failing_puts = false;
+
+  // Retries stay within half the request's own timeout_ms.
+  auto short_timeout = open("&timeout_ms=400");
+  failing_gets = 1'000'000;
+  started = steady::now();
+  auto failed = short_timeout[0]->get("state:r:k", now);
+  took = steady::now() - started;
+  failing_gets = 0;
+  REQUIRE_FALSE(failed);
+  CHECK(code_of(failed.error()) == state_errc::backend_unavailable);
+  CHECK(took < milliseconds{400});
 }
 
 TEST_CASE("a table with another key schema is refused at start") {
