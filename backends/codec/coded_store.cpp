@@ -457,6 +457,12 @@ store_stats coded_store::stats() const {
 // -- rotation ---------------------------------------------------------------------
 
 bool coded_store::background_step(unix_ms now) {
+  bool inner_more = inner_->background_step(now);
+  bool rotation_more = rotation_step(now);
+  return inner_more || rotation_more;
+}
+
+bool coded_store::rotation_step(unix_ms now) {
   auto& r = *rotation_;
   // A pass further ahead than the longest wait was set before the system
   // clock stepped back (the shard follows it): due now.

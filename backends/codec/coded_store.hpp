@@ -87,6 +87,8 @@ public:
   bool failed_commit_keeps_writes() const override;
   caf::error commit() override;
   caf::error checkpoint() override;
+  /// The inner store's background work (a DynamoDB sweep pass in steps)
+  /// and a step of the key rotation; true while either has more.
   bool background_step(unix_ms now) override;
   std::vector<std::string> take_rewritten() override;
   std::vector<std::string> take_expired_by_writes() override;
@@ -122,6 +124,8 @@ private:
   void rewrite(const std::vector<std::string>& keys, std::vector<entry>& got,
                unix_ms now);
   void finish_pass(unix_ms now);
+  /// One step of the key rotation's walk; true while more is left.
+  bool rotation_step(unix_ms now);
   /// Logs the values this walk left, naming the first and why.
   void report_left(unix_ms now);
   /// Logs that the walk could not list its next keys, and why.

@@ -576,10 +576,11 @@ dynamodb_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
 size_t dynamodb_store::sweep(unix_ms now, std::vector<std::string>*) {
   // Every shard shares the table, so one sweeps for all, and not on every
   // tick: expired items are already invisible, the sweep only frees space.
-  // A pass reads every item (a filter does not spare DynamoDB the reads),
-  // so it goes in steps of at most max_sweep_keys deletes and
-  // sweep_pages_per_step pages, resumed at the next call: a large table
-  // never holds shard 0 (and the listings it answers) for long.
+  // A pass reads every item (a filter does not spare DynamoDB the reads)
+  // and deletes them one round trip each, so it goes in steps of about
+  // sweep_step_time, the next one from background_step(): however large
+  // the table and far the network, shard 0 (and the listings it answers)
+  // serves its requests between two steps.
   if (shard_ != 0)
     return 0;
   if (!sweep_.running) {
@@ -591,70 +592,103 @@ size_t dynamodb_store::sweep(unix_ms now, std::vector<std::string>*) {
     if (last_sweep_ != 0 && now >= last_sweep_ && now - last_sweep_ < interval)
       return 0;
     last_sweep_ = now;
-    sweep_ = sweep_position{true, 0, {}};
+    sweep_ = sweep_position{};
+    sweep_.running = true;
   }
-  size_t dropped = 0;
-  size_t pages = 0;
+  return sweep_step(now);
+}
+
+bool dynamodb_store::background_step(unix_ms now) {
+  if (!sweep_.running)
+    return false;
+  sweep_step(now);
+  return sweep_.running;
+}
+
+size_t dynamodb_store::sweep_step(unix_ms now) {
+  auto until = std::chrono::steady_clock::now() + sweep_step_time;
   const auto& table = api_.where().table;
+  size_t dropped = 0;
+  bool called = false; // each step makes some progress, however slow
   while (sweep_.running) {
-    if (dropped >= max_sweep_keys || pages >= sweep_pages_per_step)
-      return dropped; // the rest at the next call
-    expression e;
-    e.text = "#p = :p";
-    e.name("#p", "pk")
-      .name("#k", "k")
-      .name("#v", "ver")
-      .name("#e", "exp")
-      .name("#b", "blob")
-      .name("#n", "nc")
-      .value(":p", attr_s(partition_of(all_classes[sweep_.cls])))
-      .value(":z", attr_n(int64_t{0}))
-      .value(":now", attr_n(now));
-    json::object body{{"TableName", table},
-                      {"ProjectionExpression", "#k, #v, #e, #b, #n"},
-                      {"FilterExpression", "#e <> :z AND #e <= :now"},
-                      {"Limit", query_page}};
-    e.add_to(body, "KeyConditionExpression");
-    if (!sweep_.from.is_null())
-      body["ExclusiveStartKey"] = sweep_.from;
-    ++pages;
-    auto reply = api_.call("Query", body);
-    if (!reply)
-      return dropped; // the same page again next time
-    if (auto items = array_at(*reply, "Items"))
-      for (auto& v : *items) {
-        if (!v.is_object())
-          continue;
-        auto item = decode_item(v.as_object());
-        if (!item)
-          continue;
-        // Conditional on the version: a rewrite since the query survives.
-        json::object del{
-          {"TableName", table},
-          {"Key", key_of(item->key)},
-          {"ConditionExpression", "#v = :v"},
-          {"ExpressionAttributeNames", json::object{{"#v", "ver"}}},
-          {"ExpressionAttributeValues",
-           json::object{{":v", attr_n(item->version)}}}};
-        auto r = api_.call("DeleteItem", del);
-        if (r) {
-          ++dropped;
-          if (item->chunks)
-            delete_chunks(item->key, item->blob, item->chunks);
-        } else if (code_of(r.error()) != state_errc::version_mismatch) {
-          return dropped; // this page again next time: deletes are idempotent
-        }
+    if (called && (std::chrono::steady_clock::now() >= until
+                   || dropped >= max_sweep_keys))
+      return dropped; // the rest at the next step
+    called = true;
+    if (sweep_.next_due == sweep_.due.size()) {
+      if (sweep_.cls == std::size(all_classes)) {
+        sweep_ = sweep_position{}; // the pass is over
+        return dropped;
       }
-    auto last = reply->if_contains("LastEvaluatedKey");
-    if (last && last->is_object()) {
-      sweep_.from = *last;
-    } else if (++sweep_.cls < std::size(all_classes)) {
-      sweep_.from = nullptr;
-    } else {
-      sweep_ = sweep_position{};
+      if (!read_sweep_page(now))
+        return dropped;
+      continue;
     }
+    auto& item = sweep_.due[sweep_.next_due];
+    // Conditional on the version: a rewrite since the query survives.
+    json::object del{
+      {"TableName", table},
+      {"Key", key_of(item.key)},
+      {"ConditionExpression", "#v = :v"},
+      {"ExpressionAttributeNames", json::object{{"#v", "ver"}}},
+      {"ExpressionAttributeValues",
+       json::object{{":v", attr_n(item.version)}}}};
+    auto r = api_.call("DeleteItem", del);
+    if (r) {
+      ++dropped;
+      if (item.chunks)
+        delete_chunks(item.key, item.blob, item.chunks);
+    } else if (code_of(r.error()) != state_errc::version_mismatch) {
+      return dropped; // this item again next time: deletes are idempotent
+    }
+    ++sweep_.next_due;
   }
   return dropped;
+}
+
+bool dynamodb_store::read_sweep_page(unix_ms now) {
+  expression e;
+  e.text = "#p = :p";
+  e.name("#p", "pk")
+    .name("#k", "k")
+    .name("#v", "ver")
+    .name("#e", "exp")
+    .name("#b", "blob")
+    .name("#n", "nc")
+    .value(":p", attr_s(partition_of(all_classes[sweep_.cls])))
+    .value(":z", attr_n(int64_t{0}))
+    .value(":now", attr_n(now));
+  json::object body{{"TableName", api_.where().table},
+                    {"ProjectionExpression", "#k, #v, #e, #b, #n"},
+                    {"FilterExpression", "#e <> :z AND #e <= :now"},
+                    {"Limit", query_page}};
+  e.add_to(body, "KeyConditionExpression");
+  if (!sweep_.from.is_null())
+    body["ExclusiveStartKey"] = sweep_.from;
+  auto reply = api_.call("Query", body);
+  if (!reply)
+    return false;
+  sweep_.due.clear();
+  sweep_.next_due = 0;
+  if (auto items = array_at(*reply, "Items"))
+    for (auto& v : *items) {
+      if (!v.is_object())
+        continue;
+      auto item = decode_item(v.as_object());
+      if (item)
+        sweep_.due.push_back(
+          {std::move(item->key), item->version, item->blob, item->chunks});
+    }
+  // The next page: further in this partition, or the next one's first
+  // (cls past the last class: none, the pass ends with these items).
+  auto last = reply->if_contains("LastEvaluatedKey");
+  if (last && last->is_object()) {
+    sweep_.from = *last;
+  } else {
+    ++sweep_.cls;
+    sweep_.from = nullptr;
+  }
+  return true;
 }
 
 // -- chunks -----------------------------------------------------------------------------
