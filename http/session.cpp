@@ -894,6 +894,43 @@ void session::start_stream() {
     res.set(bhttp::field::transfer_encoding, "chunked");
   res.body().clear();
   serialize(res);
+  watch_for_close();
+}
+
+void session::watch_for_close() {
+  // A full buffer (a client that sent that much during one stream) is
+  // read no further: the rest waits in the socket, and the client's close
+  // is noticed by a write again.
+  if (watching_close_ || buffer_.size() >= buffer_.max_size())
+    return;
+  watching_close_ = true;
+  // On the socket itself, not through stream_: its timeout, armed for each
+  // write, would end a read that is meant to wait for good.
+  stream_.socket().async_read_some(
+    buffer_.prepare(1),
+    beast::bind_front_handler(&session::on_close_watch, shared_from_this()));
+}
+
+void session::on_close_watch(beast::error_code ec, size_t bytes) {
+  watching_close_ = false;
+  buffer_.commit(bytes);
+  if (after_close_watch_) {
+    auto next = std::move(after_close_watch_);
+    after_close_watch_ = nullptr;
+    return next();
+  }
+  // Closed here, or the stream is over and its last write on its way: the
+  // read of the next request sees what came.
+  if (ec == net::error::operation_aborted || !awaiting_ || !streaming_)
+    return;
+  if (ec) {
+    spdlog::debug("http: stream ended by the connection (the client closed "
+                  "it) after {} bytes: {} request_id={}",
+                  streamed_bytes_, ec.message(), request_id_);
+    awaiting_ = false;
+    return close_now();
+  }
+  watch_for_close();
 }
 
 void session::break_stream(const std::string& why) {
@@ -1010,6 +1047,15 @@ void session::on_write(bool close, beast::error_code ec, size_t) {
   release_wire();
   if (ec)
     return close_now();
+  if (watching_close_) {
+    // A stream's last write: its read for the client's close goes first
+    // (the only operation left on the socket, so cancel() stops it alone).
+    // `this` alone: the pending read's handler holds the session.
+    after_close_watch_ = [this, close] { close ? linger() : do_read(); };
+    beast::error_code ignored;
+    stream_.socket().cancel(ignored);
+    return;
+  }
   if (close)
     return linger();
   do_read();

@@ -194,6 +194,15 @@ private:
   void finish_stream(const std::string& trailer_fields = {});
   /// Ends the request's stream without its terminating chunk and closes.
   void break_stream(const std::string& why);
+  /// While a stream is open, keeps a one-byte read waiting on the socket:
+  /// nothing else reads then, and a client that left (a watch's, which may
+  /// get nothing to read for a long while) would be noticed only by a
+  /// write after its close, the second one since a first succeeds.
+  void watch_for_close();
+  /// The read of watch_for_close came back: the client closed (the
+  /// connection closes now), or sent bytes (a pipelined request, kept in
+  /// the buffer for after the stream), or the stream is over.
+  void on_close_watch(boost::beast::error_code ec, size_t bytes);
   /// Answers a request that could not be parsed, then closes gracefully.
   void refuse(state_errc code, const std::string& message);
   /// Past the 16 KiB of request line and header: 414 URI Too Long when the
@@ -277,6 +286,12 @@ private:
   /// The stream waits for events, not for the store (idle_stream).
   bool idle_stream_ = false;
   std::atomic<bool> open_{true};
+  /// The read of watch_for_close is pending.
+  bool watching_close_ = false;
+  /// What on_write left to do (read the next request, or linger) until
+  /// the read of watch_for_close, cancelled, has come back: two reads at
+  /// once could take the next request's bytes out of order.
+  std::function<void()> after_close_watch_;
   /// The chunk being written (the framing is in wire_), as shared pieces.
   std::vector<std::shared_ptr<const std::string>> chunk_;
   /// The framing and the pieces as buffers, less what is written.

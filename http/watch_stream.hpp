@@ -6,7 +6,9 @@
 // the socket took it. A client that stops reading stops its actor's
 // answers; the hub, whose history moves on, tells it to resync and drops it.
 // While nothing changes, a comment line every watch.heartbeat keeps proxies
-// from closing the stream and finds clients that left.
+// from closing the stream. A client that leaves is noticed by the
+// connection at once (a read waits on it while it streams), and by the
+// actor at its next tick, within a second.
 
 #include <atomic>
 #include <chrono>

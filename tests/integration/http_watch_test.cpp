@@ -223,7 +223,8 @@ TEST_CASE("watchers past state.watch.max_watchers are refused, and a closed "
     CHECK(error_code_of(second.body()) == "capacity_exceeded");
     CHECK(second.body().find("max_watchers") != std::string::npos);
   }
-  // The first client left: its stream ends at the next heartbeat's write.
+  // The first client left: the service sees its connection close (a read
+  // waits on it while it streams) and ends its stream.
   bool admitted = eventually(
     [&] {
       sse_client again{svc.port(), "/v1/watch"};
@@ -231,6 +232,47 @@ TEST_CASE("watchers past state.watch.max_watchers are refused, and a closed "
     },
     10s);
   CHECK(admitted);
+}
+
+TEST_CASE("a client that leaves frees its watcher and connection at once, "
+          "not at a later heartbeat") {
+  // The heartbeat written after the client's FIN succeeds; only the one
+  // after it failed: the slot stayed taken (507 to every new watch) and
+  // the socket sat in CLOSE-WAIT for two heartbeats.
+  service_process svc{std::string{memory_yaml}
+                      + "  watch:\n    max_watchers: 1\n    heartbeat: 5s\n"};
+  http_client c{svc.port()};
+  {
+    sse_client first{svc.port(), "/v1/watch"};
+    REQUIRE(first.wait_subscribed());
+  }
+  auto left = std::chrono::steady_clock::now();
+  bool admitted = eventually(
+    [&] {
+      sse_client again{svc.port(), "/v1/watch"};
+      return again.status() == 200;
+    },
+    1500ms);
+  INFO("admitted after "
+       << std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - left)
+            .count()
+       << " ms");
+  CHECK(admitted);
+}
+
+TEST_CASE("a watch stream whose client sends bytes after its request goes on") {
+  // An SSE client sends nothing more; bytes that come anyway (a pipelined
+  // request) wait, unread by the stream, for its end.
+  service_process svc{std::string{memory_yaml}
+                      + "  watch:\n    heartbeat: 200ms\n"};
+  raw_socket s{svc.port()};
+  REQUIRE(s.send("GET /v1/watch HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  REQUIRE(s.receive(1s).find("200 OK") != std::string::npos);
+  REQUIRE(s.send("GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  auto later = s.receive(1s);
+  CHECK(later.find(": heartbeat") != std::string::npos);
+  CHECK(!s.closed_by_peer(300ms));
 }
 
 TEST_CASE("a client that stops reading is told to resync and dropped, and the "
