@@ -118,6 +118,9 @@ struct shard_state {
   /// The last health check's outcome and when it ran (on_tick).
   bool backend_up = true;
   std::chrono::steady_clock::time_point last_health_check{};
+  /// When the last tick's work ended: a tick arriving much sooner queued
+  /// while that work was blocked, and is skipped.
+  std::chrono::steady_clock::time_point last_tick_end{};
   /// Acknowledgements held until the next commit (group commit).
   std::vector<std::function<void(const caf::error&)>> pending_acks;
   /// Single-key operations queued for the store's next pipelined batch, and
@@ -1579,7 +1582,23 @@ void follow_expiries(shard_ptr self, const std::vector<std::string>& keys) {
                                           : 0);
 }
 
+void run_tick(shard_ptr self);
+
 void on_tick(shard_ptr self) {
+  auto& st = self->state;
+  // One tick per period at most: after a backend call that blocked for
+  // seconds, the ticks sent meanwhile wait in the mailbox, and each would
+  // run its sweep and health check against the same hung backend (a
+  // health check every tick once its timeout reaches its interval): the
+  // backlog grew for as long as the backend hung, and a stop queued
+  // behind it waited minutes.
+  if (steady::now() - st.last_tick_end < st.settings.tick_interval / 2)
+    return;
+  run_tick(self);
+  st.last_tick_end = steady::now();
+}
+
+void run_tick(shard_ptr self) {
   auto& st = self->state;
   flush_batch(self);
   sweep(self);
@@ -1590,8 +1609,10 @@ void on_tick(shard_ptr self) {
     return;
   auto now = steady::now();
   if (now - st.last_health_check >= health_check_interval) {
-    st.last_health_check = now;
     st.backend_up = !st.store->health_check();
+    // Counted from its end: a check that waited out a timeout as long as
+    // the interval would otherwise run again at the next tick.
+    st.last_health_check = steady::now();
   }
   auto stats = st.store->stats();
   shard_report report{st.settings.index,

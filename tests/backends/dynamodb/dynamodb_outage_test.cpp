@@ -20,6 +20,7 @@
 #include "backends/plugin.hpp"
 #include "messages/protocol.hpp"
 #include "tests/support/dynalite_server.hpp"
+#include "tests/support/running_store.hpp"
 
 using namespace solver_state;
 using namespace std::chrono_literals;
@@ -210,4 +211,38 @@ TEST_CASE("a hung DynamoDB server costs a bounded wait, not a hang") {
   CHECK(eventually([&] { return health(self, store->router).ok; }));
   CHECK(put(self, store->router, "state:hung:c", "3").ok);
   stop_store(*store);
+}
+
+TEST_CASE("DynamoDB frozen longer than its timeout: ticks do not pile up, "
+          "and a stop ends within one tick's work") {
+  // Each tick may wait on the backend (the sweep, the health check every
+  // 5 s). With timeout_ms at the health check's interval every tick after
+  // a check ran another one: ticks (here 5 a second) queued for as long as
+  // the server hung, and a stop sent behind them waited for each (a
+  // reviewer's 60 s freeze took 358 s to stop). Now the stop waits for the
+  // tick in progress only: its sweep, background step and health check,
+  // each at most one timeout.
+  testing::dynalite_server server;
+  state_config sc;
+  sc.type = server.url("piled") + "&timeout_ms=5000&connect_timeout_ms=300";
+  sc.shards = 1;
+  sc.max_items = 0;
+  sc.sweep_interval = std::chrono::milliseconds{200};
+  testing::running_store store{sc};
+  server.pause();
+  std::this_thread::sleep_for(14s);
+  caf::scoped_actor self{*store.sys};
+  auto shard = store.handles.shards.front();
+  self->monitor(shard);
+  auto stopped_at = clock_type::now();
+  stop_store(store.handles);
+  bool down = false;
+  self->receive([&](caf::down_msg&) { down = true; },
+                caf::after(std::chrono::seconds{25}) >> [] {});
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+    clock_type::now() - stopped_at);
+  server.resume(); // lets a piled-up shard finish, so the test can end
+  INFO("the shard stopped after " << took.count() << " ms");
+  CHECK(down);
+  CHECK(took < std::chrono::seconds{20});
 }
