@@ -81,12 +81,26 @@ constexpr size_t max_batch = 256;
 /// idle service's dead backend from a quiet one.
 constexpr std::chrono::seconds health_check_interval{5};
 
-/// Keys one step of a prefix deletion lists and erases before the shard
-/// turns back to its mailbox: small enough that a request queued behind a
-/// step waits well under a millisecond on a local backend (one round trip
-/// for the listing and one pipelined batch on a network backend), large
-/// enough that a million keys take about two thousand steps.
+/// Keys one step of a prefix deletion lists and erases at most before the
+/// shard turns back to its mailbox: small enough that a request queued
+/// behind a step waits well under a millisecond on a local backend (one
+/// round trip for the listing and one pipelined batch on Redis or
+/// PostgreSQL), large enough that a million keys take about two thousand
+/// steps.
 constexpr uint32_t delete_prefix_chunk = 512;
+
+/// A backend that erases one key per round trip (DynamoDB: a DeleteItem
+/// each) would take seconds over 512 keys: each step after the first is
+/// sized from the pace of the one before to take about this long, and the
+/// first, whose pace is unknown, takes few keys.
+constexpr std::chrono::milliseconds deletion_step_time{50};
+constexpr uint32_t deletion_first_chunk = 16;
+
+/// A deletion with a limit (the HTTP gateway's calls, a cluster peer's)
+/// answers `more` after about this much work even below its limit, so a
+/// call answers well within http.request_timeout and node.request_timeout
+/// whatever the backend's pace; its caller calls again.
+constexpr std::chrono::milliseconds deletion_call_time{1'000};
 
 /// A prefix deletion in progress: one list-and-erase step per delete_step
 /// message, each after the last key the step before handled, until the
@@ -100,6 +114,8 @@ struct prefix_deletion {
   std::chrono::steady_clock::time_point started;
   /// The cursor: the last key handled.
   std::string after;
+  /// Keys the next step lists and erases at most (deletion_step_time).
+  uint32_t chunk = deletion_first_chunk;
   /// Keys listed and erased so far (the limit counts these).
   uint64_t handled = 0;
   /// Of them, live values removed (the answer).
@@ -1376,6 +1392,22 @@ caf::expected<uint64_t> erase_keys(shard_ptr self,
   return removed;
 }
 
+/// The keys of a deletion's next step: as many as `keys` took `took`
+/// for, scaled to deletion_step_time, within 1..delete_prefix_chunk.
+uint32_t next_deletion_chunk(size_t keys, steady::duration took) {
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(took)
+                  .count();
+  if (keys == 0 || micros <= 0)
+    return delete_prefix_chunk;
+  auto target = std::chrono::duration_cast<std::chrono::microseconds>(
+                  deletion_step_time)
+                  .count();
+  auto paced = static_cast<double>(keys) * static_cast<double>(target)
+               / static_cast<double>(micros);
+  return static_cast<uint32_t>(
+    std::clamp(paced, 1.0, static_cast<double>(delete_prefix_chunk)));
+}
+
 /// One step of deletion `id`: lists the next chunk of this shard's keys
 /// after its cursor (list_owned: on DynamoDB, list() would hand one shard
 /// every shard's keys, whose removals would not reach their owners'
@@ -1391,7 +1423,8 @@ void run_deletion_step(shard_ptr self, uint64_t id) {
   if (d.failure)
     return answer_deletion(self, id, d.failure);
   flush_batch(self); // earlier writes first
-  uint64_t wanted = delete_prefix_chunk;
+  auto step_started = steady::now();
+  uint64_t wanted = d.chunk;
   if (d.req.limit != 0)
     wanted = std::min(wanted, d.req.limit - d.handled);
   list_request next{d.req.prefix, d.after, static_cast<uint32_t>(wanted)};
@@ -1415,7 +1448,11 @@ void run_deletion_step(shard_ptr self, uint64_t id) {
     });
     schedule_drain(self);
   }
-  bool at_limit = d.req.limit != 0 && d.handled >= d.req.limit;
+  auto step_ended = steady::now();
+  d.chunk = next_deletion_chunk(page->keys.size(), step_ended - step_started);
+  bool at_limit = d.req.limit != 0
+                  && (d.handled >= d.req.limit
+                      || step_ended - d.started >= deletion_call_time);
   if (!page->more || at_limit)
     return finish_deletion(self, id,
                            delete_prefix_result{d.deleted, page->more});

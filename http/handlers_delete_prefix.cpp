@@ -1,5 +1,7 @@
 // DELETE /v1/state?prefix=P: a loop of store calls, each deleting at most
-// delete_step_keys keys per shard, until no shard has keys left under P;
+// delete_step_keys keys per shard (and stopping after about a second of
+// work, however slow the backend: see the shard's deletion_call_time),
+// until no shard has keys left under P;
 // then one answer, {"deleted":N} with the sum. Each call is a step of the
 // request (next_step), so http.request_timeout bounds one call, not the
 // whole deletion: a million keys take many calls, each well within it, and
@@ -22,8 +24,9 @@ namespace solver_state::gateway {
 
 namespace {
 
-/// Keys one call deletes per shard at most: a few thousand chunk steps'
-/// worth of work on a local backend, about a second's on a network one.
+/// Keys one call deletes per shard at most: some twenty chunks' worth on a
+/// local backend. A backend that takes a round trip per key
+/// (DynamoDB) gets fewer done: the shard ends a call after about a second.
 constexpr uint64_t delete_step_keys = 10'000;
 
 /// One deletion in progress. Its steps run one at a time (each starts on
