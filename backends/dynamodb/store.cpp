@@ -429,22 +429,27 @@ caf::expected<key_page> dynamodb_store::list_partition(key_class cls,
   key_page out;
   // Keys under the prefix lie in [prefix, prefix + 0xFF...] (keys are at
   // most 1024 bytes); B sort keys compare as unsigned bytes, like ours.
-  auto lo = req.prefix;
-  if (!req.after.empty() && req.after >= req.prefix)
-    lo = req.after + '\0';
   auto hi = req.prefix;
   if (hi.size() < max_key_bytes)
     hi.append(max_key_bytes - hi.size(), '\xff');
-  if (lo > hi)
+  // After a cursor: the keys above it (not "from cursor + \0", which is
+  // above DynamoDB's 1,024 bytes after a key of that size), up to the
+  // first one past the prefix.
+  bool from_cursor = !req.after.empty() && req.after >= req.prefix;
+  if (from_cursor && req.after >= hi)
     return out;
   expression e;
-  e.text = "#p = :p AND #k BETWEEN :lo AND :hi";
   e.name("#p", "pk")
     .name("#k", "k")
     .name("#e", "exp")
-    .value(":p", attr_s(partition_of(cls)))
-    .value(":lo", attr_b(lo))
-    .value(":hi", attr_b(hi));
+    .value(":p", attr_s(partition_of(cls)));
+  if (from_cursor) {
+    e.text = "#p = :p AND #k > :after";
+    e.value(":after", attr_b(req.after));
+  } else {
+    e.text = "#p = :p AND #k BETWEEN :lo AND :hi";
+    e.value(":lo", attr_b(req.prefix)).value(":hi", attr_b(hi));
+  }
   auto limit = req.limit == 0 ? query_page
                               : std::min<size_t>(query_page, req.limit + 1);
   json::object body{{"TableName", api_.where().table},
@@ -463,8 +468,13 @@ caf::expected<key_page> dynamodb_store::list_partition(key_class cls,
         auto& item = v.as_object();
         auto key = read_b(item, "k");
         auto exp = read_u64(item, "exp").value_or(0);
-        if (!key || key->compare(0, req.prefix.size(), req.prefix) != 0)
+        if (!key)
           continue;
+        if (key->compare(0, req.prefix.size(), req.prefix) != 0) {
+          if (from_cursor)
+            return out; // past the prefix: so is every key after it
+          continue;
+        }
         if (exp != 0 && static_cast<unix_ms>(exp) <= now)
           continue;
         if (req.limit != 0 && out.keys.size() == req.limit) {

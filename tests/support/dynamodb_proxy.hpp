@@ -43,11 +43,11 @@ public:
     std::string body; ///< JSON, e.g. {"__type":"...#ThrottlingException"}
   };
 
-  /// Gets a request's action ("GetItem") and how many of that action came
-  /// before it; a fault to answer with, or nullopt to forward it.
-  using fault_fn
-    = std::function<std::optional<fault>(const std::string& action,
-                                         size_t earlier)>;
+  /// Gets a request's action ("GetItem"), its JSON body and how many of
+  /// that action came before it; a fault to answer with, or nullopt to
+  /// forward it.
+  using fault_fn = std::function<std::optional<fault>(
+    const std::string& action, const std::string& body, size_t earlier)>;
 
   /// DynamoDB's error body of `type` ("ThrottlingException"), with a message.
   static std::string error_body(const std::string& type,
@@ -149,7 +149,7 @@ private:
         std::this_thread::sleep_for(delay_);
       std::optional<fault> injected;
       if (faults_)
-        injected = faults_(action, earlier);
+        injected = faults_(action, body, earlier);
       unsigned status = 0;
       std::string reply;
       if (injected) {
