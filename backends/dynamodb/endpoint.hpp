@@ -28,8 +28,11 @@ struct endpoint {
   std::string ca_file;
   /// Bound on the TCP connect, and again on the TLS handshake.
   std::chrono::milliseconds connect_timeout{1'000};
-  /// Bound on one HTTP exchange (send + reply); past it: backend_unavailable.
-  std::chrono::milliseconds request_timeout{5'000};
+  /// Bound on one call (send + reply, retries included, see api_client);
+  /// past it: backend_unavailable. Below http.request_timeout's default
+  /// (5 s), so that a DynamoDB that hangs answers with this backend's own
+  /// error rather than the gateway's 504.
+  std::chrono::milliseconds request_timeout{4'000};
   /// Minimum time between two sweeps of expired items (they are invisible to
   /// reads anyway; the sweep only reclaims space).
   std::chrono::seconds sweep_interval{60};

@@ -2,7 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "backends/dynamodb/api.hpp"
 #include "backends/dynamodb/endpoint.hpp"
+#include "config/config.hpp"
 #include "messages/errors.hpp"
 
 using namespace solver_state;
@@ -29,6 +31,19 @@ TEST_CASE("defaults: port 80, host header without the port") {
   CHECK(ep->port == 80);
   CHECK(ep->host_header() == "dynamo.local");
   CHECK_FALSE(ep->region.empty());
+}
+
+// At 5000 ms, the default http.request_timeout, a DynamoDB that hung
+// showed as the gateway's generic 504 instead of the backend's own
+// "no reply within N ms". Found by review.
+TEST_CASE("the default timeout_ms answers before http.request_timeout's "
+          "default, retries included") {
+  auto ep = dynamodb::parse_endpoint("dynamodb://dynamo.local/tbl");
+  REQUIRE(ep);
+  CHECK(ep->request_timeout == std::chrono::milliseconds{4'000});
+  CHECK(ep->request_timeout < http_config{}.request_timeout);
+  // A call's retries stay within its timeout_ms (api_client::call).
+  CHECK(dynamodb::api_client::retry_budget < ep->request_timeout);
 }
 
 TEST_CASE("watches=local is the only value of watches") {
