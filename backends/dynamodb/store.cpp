@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <boost/json/array.hpp>
+#include <spdlog/spdlog.h>
 
 #include "backends/dynamodb/table.hpp"
 #include "backends/shard_placement.hpp"
@@ -612,7 +613,19 @@ bool dynamodb_store::background_step(unix_ms now) {
   if (!sweep_.running)
     return false;
   sweep_step(now);
-  return sweep_.running;
+  // A failed call ends the steps until the next tick (sweep() goes on from
+  // here): stepping again at once would spin a core against a server that
+  // is down or throttling, with nothing in between to wait.
+  return sweep_.running && !sweep_.stalled;
+}
+
+void dynamodb_store::sweep_failed(const caf::error& err) {
+  sweep_.stalled = true;
+  if (!sweep_failing_)
+    spdlog::warn("{}: the expiry sweep stopped: {}; it goes on at the next "
+                 "tick",
+                 api_.where().table, message_of(err));
+  sweep_failing_ = true;
 }
 
 size_t dynamodb_store::sweep_step(unix_ms now) {
@@ -620,6 +633,7 @@ size_t dynamodb_store::sweep_step(unix_ms now) {
   const auto& table = api_.where().table;
   size_t dropped = 0;
   bool called = false; // each step makes some progress, however slow
+  sweep_.stalled = false;
   while (sweep_.running) {
     if (called && (std::chrono::steady_clock::now() >= until
                    || dropped >= max_sweep_keys))
@@ -646,9 +660,11 @@ size_t dynamodb_store::sweep_step(unix_ms now) {
     auto r = api_.call("DeleteItem", del);
     if (r) {
       ++dropped;
+      sweep_failing_ = false;
       if (item.chunks)
         delete_chunks(item.key, item.blob, item.chunks);
     } else if (code_of(r.error()) != state_errc::version_mismatch) {
+      sweep_failed(r.error());
       return dropped; // this item again next time: deletes are idempotent
     }
     ++sweep_.next_due;
@@ -676,8 +692,11 @@ bool dynamodb_store::read_sweep_page(unix_ms now) {
   if (!sweep_.from.is_null())
     body["ExclusiveStartKey"] = sweep_.from;
   auto reply = api_.call("Query", body);
-  if (!reply)
+  if (!reply) {
+    sweep_failed(reply.error());
     return false;
+  }
+  sweep_failing_ = false;
   sweep_.due.clear();
   sweep_.next_due = 0;
   if (auto items = array_at(*reply, "Items"))

@@ -137,8 +137,15 @@ private:
     /// The expired items of the last page read not deleted yet, in order.
     std::vector<due_item> due;
     size_t next_due = 0;
+    /// The last step's call failed (an outage, throttling past its
+    /// retries): the pass waits for the next tick, not the next step.
+    bool stalled = false;
   };
   sweep_position sweep_;
+  /// Set while sweep calls fail, so a streak of failures logs once.
+  bool sweep_failing_ = false;
+  /// A sweep call failed: the pass stalls until the next tick.
+  void sweep_failed(const caf::error& err);
   /// One step of a sweep pass: deletes due items and reads pages for about
   /// sweep_step_time, at least one call, at most max_sweep_keys deletes.
   size_t sweep_step(unix_ms now);

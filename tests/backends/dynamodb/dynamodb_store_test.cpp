@@ -368,6 +368,48 @@ TEST_CASE("a sweep goes in steps of about 100 ms, resumes where it stopped "
   CHECK(s.sweep(now) == 0);            // and the next one not due
 }
 
+// A failed call left the pass running, and the shard asks for the next
+// background step at once: against a server that was down or throttling,
+// shard 0 spun a core (back-to-back Queries and DeleteItems, no pause).
+TEST_CASE("a sweep step whose call fails waits for the next tick") {
+  fresh_stores("sweep-fails", 1); // an empty table
+  auto now = wall_now();
+  put_items("sweep-fails", "state:gone:", 50, now - 1'000);
+  std::atomic<bool> failing{true};
+  std::atomic<size_t> deletes{0};
+  testing::dynamodb_proxy proxy{
+    server().port(), std::chrono::milliseconds{0},
+    [&](const std::string& action, const std::string&, size_t)
+      -> std::optional<testing::dynamodb_proxy::fault> {
+      if (action != "DeleteItem")
+        return std::nullopt;
+      ++deletes;
+      if (!failing)
+        return std::nullopt;
+      return testing::dynamodb_proxy::fault{
+        500, testing::dynamodb_proxy::error_body("InternalServerError",
+                                                 "injected")};
+    }};
+  state_config cfg;
+  cfg.type = proxy.url("sweep-fails") + "&sweep_interval_s=3600";
+  cfg.max_items = 0;
+  cfg.shards = 1;
+  auto stores = compiled_plugins().find(cfg.type)->create_stores(cfg);
+  REQUIRE(stores);
+  auto& s = as_dynamo((*stores)[0]);
+  CHECK(s.sweep(now) == 0); // the pass starts; its first delete fails
+  CHECK_FALSE(s.background_step(now)); // no next step until the next tick
+  auto tried = deletes.load();
+  CHECK(tried <= 2);
+  // The server is back: the next tick's sweep goes on with the same pass.
+  failing = false;
+  auto dropped = s.sweep(now);
+  for (int steps = 0; s.background_step(now); ++steps)
+    REQUIRE(steps < 100);
+  CHECK(items_in(s, "state") == 0);
+  CHECK(dropped > 0);
+}
+
 TEST_CASE("shard 0 answers a GET within a second while its sweep deletes "
           "thousands of expired items over a slow network") {
   using std::chrono::milliseconds;
