@@ -134,9 +134,10 @@ struct shard_state {
   /// The last health check's outcome and when it ran (on_tick).
   bool backend_up = true;
   std::chrono::steady_clock::time_point last_health_check{};
-  /// When the last tick's work ended: a tick arriving much sooner queued
-  /// while that work was blocked, and is skipped.
-  std::chrono::steady_clock::time_point last_tick_end{};
+  /// When the last tick's work ended, on the actor's clock (a test's clock
+  /// in tests): a tick arriving much sooner queued while that work was
+  /// blocked, and is skipped.
+  caf::actor_clock::time_point last_tick_end{};
   /// Acknowledgements held until the next commit (group commit).
   std::vector<std::function<void(const caf::error&)>> pending_acks;
   /// Single-key operations queued for the store's next pipelined batch, and
@@ -1629,10 +1630,10 @@ void on_tick(shard_ptr self) {
   // health check every tick once its timeout reaches its interval): the
   // backlog grew for as long as the backend hung, and a stop queued
   // behind it waited minutes.
-  if (steady::now() - st.last_tick_end < st.settings.tick_interval / 2)
+  if (self->clock().now() - st.last_tick_end < st.settings.tick_interval / 2)
     return;
   run_tick(self);
-  st.last_tick_end = steady::now();
+  st.last_tick_end = self->clock().now();
 }
 
 void run_tick(shard_ptr self) {

@@ -153,7 +153,7 @@ private:
 } // namespace
 
 TEST_CASE("a second stop signal during a slow drain is logged and cuts the "
-          "drain short; the service still exits cleanly") {
+          "drain short, and the service still exits cleanly") {
   // The second signal stayed blocked and unread: nothing was logged and the
   // drain went on for its 10 s. Found by review.
   service_process svc{"state:\n  type: memory\nlog:\n  level: info\n"

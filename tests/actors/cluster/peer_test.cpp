@@ -1259,7 +1259,7 @@ TEST_CASE("a flapping peer is reported once, not one line per connect and "
   CHECK(log.count("is flapping: lost 1 time(s)") == 1);
 }
 
-TEST_CASE("a lost connection answers coalesced reads on the wire at once; "
+TEST_CASE("a lost connection answers coalesced reads on the wire at once, "
           "requests already timed out are not answered twice, and the next "
           "connection has the whole window") {
   auto settings = test_settings();

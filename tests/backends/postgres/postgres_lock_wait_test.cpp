@@ -242,7 +242,7 @@ TEST_CASE("postgresql: a write that waits out the statement timeout is "
 // inside its failed transaction when the error meant "connection lost":
 // no ROLLBACK, and every later statement of the store failed.
 TEST_CASE("postgresql: a transaction that waits out the statement timeout "
-          "is 503 and rolls back; the store goes on") {
+          "is 503 and rolls back, and the store goes on") {
   auto& server = shared_postgres();
   auto url = server.url() + "?table=lock_txn&timeout_ms=500";
   auto stores = open_stores(url);
