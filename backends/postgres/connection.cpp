@@ -297,15 +297,15 @@ caf::error postgres_connection::ensure_connected() {
 }
 
 caf::error postgres_connection::wait_socket(bool for_write,
-                                            steady::time_point deadline) {
+                                            wait_limit limit) {
   pollfd pfd{PQsocket(conn_), static_cast<short>(POLLIN | (for_write ? POLLOUT : 0)), 0};
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  deadline - steady::now())
+                  limit.deadline - steady::now())
                   .count();
     if (left <= 0)
       return drop("no answer within "
-                  + std::to_string(opts_.command_timeout.count()) + " ms");
+                  + std::to_string(limit.allowed.count()) + " ms");
     auto n = poll(&pfd, 1, static_cast<int>(left));
     if (n > 0)
       return {};
@@ -345,14 +345,14 @@ caf::error postgres_connection::notifications(std::vector<std::string>& out,
   return {};
 }
 
-caf::error postgres_connection::flush_output(steady::time_point deadline) {
+caf::error postgres_connection::flush_output(wait_limit limit) {
   for (;;) { // send everything (large values may not fit the socket buffer)
     auto f = PQflush(conn_);
     if (f == 0)
       return {};
     if (f < 0)
       return drop(trimmed(PQerrorMessage(conn_)));
-    if (auto err = wait_socket(true, deadline))
+    if (auto err = wait_socket(true, limit))
       return err;
     // Read what the server sent meanwhile, or it may stop reading our input.
     if (!PQconsumeInput(conn_))
@@ -382,9 +382,9 @@ caf::error postgres_connection::statement_failed(pg_result* r,
                           std::string{"postgresql "} + what + ": " + message);
 }
 
-caf::error postgres_connection::await_result(steady::time_point deadline) {
+caf::error postgres_connection::await_result(wait_limit limit) {
   while (PQisBusy(conn_)) {
-    if (auto err = wait_socket(false, deadline))
+    if (auto err = wait_socket(false, limit))
       return err;
     if (!PQconsumeInput(conn_))
       return drop(trimmed(PQerrorMessage(conn_)));
@@ -392,14 +392,19 @@ caf::error postgres_connection::await_result(steady::time_point deadline) {
   return {};
 }
 
-caf::expected<pg_rows> postgres_connection::finish(const char* what) {
-  auto deadline = steady::now() + opts_.command_timeout;
-  if (auto err = flush_output(deadline))
+postgres_connection::wait_limit
+postgres_connection::limit_of(std::chrono::milliseconds timeout) const {
+  return {steady::now() + timeout, timeout};
+}
+
+caf::expected<pg_rows> postgres_connection::finish(const char* what,
+                                                   wait_limit limit) {
+  if (auto err = flush_output(limit))
     return err;
   std::unique_ptr<pg_result, pg_result_deleter> last;
   std::unique_ptr<pg_result, pg_result_deleter> failure;
   for (;;) {
-    if (auto err = await_result(deadline))
+    if (auto err = await_result(limit))
       return err;
     auto* r = PQgetResult(conn_);
     if (!r)
@@ -416,7 +421,7 @@ caf::expected<pg_rows> postgres_connection::finish(const char* what) {
 }
 
 caf::expected<std::vector<pg_rows>>
-postgres_connection::read_batch(size_t count, steady::time_point deadline,
+postgres_connection::read_batch(size_t count, wait_limit limit,
                                 size_t* failed_at) {
   std::vector<pg_rows> out;
   out.reserve(count);
@@ -426,7 +431,7 @@ postgres_connection::read_batch(size_t count, steady::time_point deadline,
   // PGRES_PIPELINE_ABORTED. Reading on to the Sync leaves the connection
   // idle and reusable either way.
   for (;;) {
-    if (auto err = await_result(deadline))
+    if (auto err = await_result(limit))
       return err;
     std::unique_ptr<pg_result, pg_result_deleter> r{PQgetResult(conn_)};
     if (!r) {
@@ -474,10 +479,10 @@ postgres_connection::run_batch(const std::vector<pg_statement>& statements,
       return drop(trimmed(PQerrorMessage(conn_)));
   if (!PQpipelineSync(conn_))
     return drop(trimmed(PQerrorMessage(conn_)));
-  auto deadline = steady::now() + opts_.command_timeout;
-  if (auto err = flush_output(deadline))
+  auto limit = limit_of(opts_.command_timeout);
+  if (auto err = flush_output(limit))
     return err;
-  auto out = read_batch(statements.size(), deadline, failed_at);
+  auto out = read_batch(statements.size(), limit, failed_at);
   if (!conn_)
     return out; // dropped
   if (!PQexitPipelineMode(conn_))
@@ -487,11 +492,17 @@ postgres_connection::run_batch(const std::vector<pg_statement>& statements,
 }
 
 caf::expected<pg_rows> postgres_connection::exec(const std::string& sql) {
+  return exec(sql, opts_.command_timeout);
+}
+
+caf::expected<pg_rows>
+postgres_connection::exec(const std::string& sql,
+                          std::chrono::milliseconds timeout) {
   if (auto err = ensure_connected())
     return err;
   if (!PQsendQuery(conn_, sql.c_str()))
     return drop(trimmed(PQerrorMessage(conn_)));
-  return finish("query");
+  return finish("query", limit_of(timeout));
 }
 
 caf::error postgres_connection::prepare(const std::string& name,
@@ -500,7 +511,7 @@ caf::error postgres_connection::prepare(const std::string& name,
     return err;
   if (!PQsendPrepare(conn_, name.c_str(), sql.c_str(), 0, nullptr))
     return drop(trimmed(PQerrorMessage(conn_)));
-  auto r = finish("prepare");
+  auto r = finish("prepare", limit_of(opts_.command_timeout));
   return r ? caf::error{} : std::move(r.error());
 }
 
@@ -512,7 +523,7 @@ caf::expected<pg_rows> postgres_connection::run(const std::string& name,
                            params.values(), params.lengths(), params.formats(),
                            1))
     return drop(trimmed(PQerrorMessage(conn_)));
-  return finish(name.c_str());
+  return finish(name.c_str(), limit_of(opts_.command_timeout));
 }
 
 } // namespace solver_state

@@ -8,6 +8,7 @@
 // statements included, via the on_connect hook) by the first operation after
 // a backoff pause. Parameters and results use the binary format.
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -122,6 +123,12 @@ public:
   /// Runs SQL text (one or more statements); the last result.
   caf::expected<pg_rows> exec(const std::string& sql);
 
+  /// As exec(sql), waiting up to `timeout` for the answer instead of the
+  /// command timeout: for a statement known to take longer (the schema's
+  /// DDL), which sets its own statement_timeout on the server.
+  caf::expected<pg_rows> exec(const std::string& sql,
+                              std::chrono::milliseconds timeout);
+
   /// Prepares `sql` under `name` on the current connection.
   caf::error prepare(const std::string& name, const std::string& sql);
 
@@ -155,18 +162,26 @@ public:
   const postgres_options& options() const { return opts_; }
 
 private:
+  /// When waiting for an answer ends, and how long it was allowed (for the
+  /// error's message).
+  struct wait_limit {
+    std::chrono::steady_clock::time_point deadline;
+    std::chrono::milliseconds allowed;
+  };
+
+  wait_limit limit_of(std::chrono::milliseconds timeout) const;
   caf::error connect();
   caf::error drop(const std::string& why);
-  caf::expected<pg_rows> finish(const char* what);
-  caf::error flush_output(std::chrono::steady_clock::time_point deadline);
+  caf::expected<pg_rows> finish(const char* what, wait_limit limit);
+  caf::error flush_output(wait_limit limit);
   caf::error statement_failed(pg_result* r, const char* what);
   caf::expected<std::vector<pg_rows>>
-  read_batch(size_t count, std::chrono::steady_clock::time_point deadline,
+  read_batch(size_t count, wait_limit limit,
              size_t* failed_at);
   /// Reads input until PQgetResult would not block (or the deadline).
-  caf::error await_result(std::chrono::steady_clock::time_point deadline);
+  caf::error await_result(wait_limit limit);
   caf::error wait_socket(bool for_write,
-                         std::chrono::steady_clock::time_point deadline);
+                         wait_limit limit);
 
   postgres_options opts_;
   setup_fn on_connect_;

@@ -186,10 +186,33 @@ std::vector<schema_part> schema_parts(const std::string& t, bool counting) {
 
 /// The count row, after the counting triggers (CREATE TRIGGER locks out
 /// writers until COMMIT), so no insert falls between the count and the
-/// trigger; a row already there stays.
+/// trigger. A row already there stays, and then the table is not counted
+/// again (the subquery runs only for a row to insert): a new version of a
+/// counting function does not cost a scan of the table.
 std::string count_row(const std::string& t) {
-  return "INSERT INTO " + t + "_items SELECT true, count(*) FROM " + t
-         + " ON CONFLICT DO NOTHING;";
+  auto items = t + "_items";
+  return "INSERT INTO " + items + " SELECT true, (SELECT count(*) FROM " + t
+         + ") WHERE NOT EXISTS (SELECT 1 FROM " + items
+         + ") ON CONFLICT DO NOTHING;";
+}
+
+/// Says that this start waits for the count of the table (the planner's
+/// estimate of its rows, which needs no scan).
+void log_counting(postgres_connection& conn, const std::string& t) {
+  auto rows = conn.exec("SELECT reltuples::bigint FROM pg_class WHERE oid = "
+                        "to_regclass(" + quoted(t) + ")");
+  if (!rows || rows->size() != 1)
+    return; // a new table: nothing to count
+  auto estimate = std::string{rows->bytes(0, 0)};
+  spdlog::info("postgresql: counting {} keys of table {} for max_items "
+               "(once per table; the connection, and every writer of the "
+               "table, waits for it, at most {} s)",
+               estimate.rfind('-', 0) == 0 ? "an unknown number of"
+                                           : "about " + estimate,
+               t,
+               std::chrono::duration_cast<std::chrono::seconds>(
+                 schema_ddl_wait)
+                 .count());
 }
 
 /// The parts the catalog lacks, or holds as another version made them: one
@@ -233,19 +256,30 @@ caf::error complete_postgres_schema(postgres_connection& conn) {
     return {};
   // Shards connect at the same time: the advisory lock keeps their DDL
   // from racing on the catalog (it waits under the same lock_timeout).
+  // lock_timeout bounds every wait for a lock; the statements themselves
+  // may outlast the session's statement_timeout (counting a large table,
+  // building the expiry index), so they get schema_ddl_wait, which still
+  // ends them on the server if our side gives up: it would otherwise go
+  // on holding its table locks, and every writer of the table with them.
   auto ddl = "BEGIN; SET LOCAL lock_timeout = "
              + std::to_string(schema_lock_wait.count())
+             + "; SET LOCAL statement_timeout = "
+             + std::to_string(schema_ddl_wait.count())
              + "; SELECT pg_advisory_xact_lock(7683120);";
   bool counting = false;
+  bool counts_anew = false;
   for (auto* p : *missing) {
     ddl += p->create;
     counting = counting || p->counting;
+    counts_anew = counts_anew || p->what == "table " + t + "_items";
   }
   if (counting)
     ddl += count_row(t);
   ddl += "COMMIT;";
   spdlog::info("postgresql: creating or updating {}", names_of(*missing));
-  auto done = conn.exec(ddl);
+  if (counts_anew)
+    log_counting(conn, t);
+  auto done = conn.exec(ddl, schema_ddl_wait + conn.options().command_timeout);
   if (done)
     return {};
   auto err = std::move(done.error());
@@ -254,7 +288,9 @@ caf::error complete_postgres_schema(postgres_connection& conn) {
   if (conn.connected())
     if (auto rolled = conn.exec("ROLLBACK"); !rolled)
       return std::move(rolled.error());
-  if (!waited_too_long(err))
+  // Only a lock another transaction holds (lock_timeout) is worth serving
+  // without the parts; a statement that ran out of time or failed is not.
+  if (!failed_with_state(err, "55P03"))
     return err;
   auto still = missing_parts(conn, parts);
   if (!still)
@@ -264,6 +300,16 @@ caf::error complete_postgres_schema(postgres_connection& conn) {
   for (auto* p : *still)
     if (p->required)
       return err;
+  // Serving without the count would ignore max_items, silently.
+  for (auto* p : *still)
+    if (p->counting)
+      return make_state_error(
+        state_errc::backend_unavailable,
+        "postgresql: cannot add the max_items count (" + names_of(*still)
+          + "): another transaction holds a lock on table " + t
+          + "; not serving without the limit, the next connection tries "
+            "again: "
+          + message_of(err));
   spdlog::warn("postgresql: {} not created or updated ({}): another "
                "transaction holds a lock on table {}; serving with the "
                "schema as it is, the next connection tries again",

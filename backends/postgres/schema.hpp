@@ -16,9 +16,10 @@
 // and reconnect queued one more. The catalog check takes no lock on the
 // table. When something is missing (a new table, a new version of a
 // trigger function), the DDL waits at most schema_lock_wait for its locks;
-// if it cannot have them and the table and sequence exist, the store
-// serves with the schema as it is, says so, and tries again on its next
-// connection.
+// if it cannot have them and the table and sequence exist (and, with
+// max_items, the counting triggers), the store serves with the schema as
+// it is, says so, and tries again on its next connection. Without the
+// counting triggers max_items would not hold: that connection fails.
 
 #include <chrono>
 
@@ -30,6 +31,17 @@ namespace solver_state {
 
 /// How long the DDL of a new connection waits for a lock on the table.
 inline constexpr std::chrono::milliseconds schema_lock_wait{500};
+
+/// How long the DDL of a new connection may run once it holds its locks
+/// (instead of the session's statement_timeout). With max_items it counts
+/// the table's rows, once per table ever, while writers of the table wait:
+/// a sequential scan that takes seconds for millions of rows and minutes
+/// for a table of hundreds of millions read from disk. A start waits for
+/// it (the first shard connects at start); a table that cannot be counted
+/// in this time fails the connection with the reason rather than running
+/// without the limit.
+inline constexpr std::chrono::milliseconds schema_ddl_wait{
+  std::chrono::minutes{10}};
 
 /// Creates (or brings to this version) what the catalog lacks of the
 /// schema of conn.options().table; empty when every part is there.

@@ -263,3 +263,93 @@ TEST_CASE("postgresql: a transaction that waits out the statement timeout "
   CHECK(s.get(hot, now)->value == "seed");
   CHECK(code_of(s.get("state:lw:t1", now).error()) == state_errc::not_found);
 }
+
+namespace {
+
+/// Fills `table` (made here as the store makes it) with `rows` keys,
+/// straight on the server: a table large enough that counting it outlasts
+/// a short statement timeout.
+void fill_large_table(const postgres_server& server, const std::string& table,
+                      int64_t rows) {
+  // The primary key is added after the rows (one sorted build), and no
+  // trigger is there yet: the store adds them.
+  REQUIRE(server.sql("DROP TABLE IF EXISTS " + table + ", " + table
+                     + "_items CASCADE; CREATE TABLE " + table
+                     + " (key bytea NOT NULL, value bytea NOT NULL, "
+                       "version bigint NOT NULL, expires_at bigint NOT NULL "
+                       "DEFAULT 0); INSERT INTO " + table
+                     + " SELECT int8send(g), '\\x'::bytea, g, 0 FROM "
+                       "generate_series(1, " + std::to_string(rows)
+                     + ") g; ALTER TABLE " + table
+                     + " ADD PRIMARY KEY (key); ANALYZE " + table)
+          == 0);
+}
+
+} // namespace
+
+// The count row of max_items (INSERT ... SELECT count(*)) ran under the
+// session's statement timeout: on a large table it was cancelled (57014),
+// which the schema check took for a lock held by another transaction, and
+// every connection served without the counting triggers: max_items was not
+// enforced at all. Found by review.
+TEST_CASE("postgresql: max_items on a table whose count outlasts the "
+          "statement timeout is counted and enforced") {
+  auto& server = shared_postgres();
+  const int64_t rows = 3'000'000;
+  fill_large_table(server, "lock_count", rows);
+  // Counting must take longer than the statement timeout, or this test
+  // proves nothing.
+  {
+    auto opts = direct_options(server);
+    postgres_connection probe{opts, nullptr};
+    auto start = steady::now();
+    REQUIRE(probe.exec("SELECT count(*) FROM lock_count"));
+    INFO("count(*) took " << since(start).count() << " ms");
+    REQUIRE(since(start) > 150ms);
+  }
+  auto url = server.url() + "?table=lock_count&timeout_ms=100";
+  auto stores = open_stores(url, 1, static_cast<size_t>(rows) + 1);
+  auto& s = *stores[0];
+  CHECK(scalar(server, "SELECT n FROM lock_count_items")
+        == std::to_string(rows));
+  CHECK(s.set(set_request{"state:lw:c1", "v", 0, {}}, 0, wall_ms()));
+  auto past = s.set(set_request{"state:lw:c2", "v", 0, {}}, 0, wall_ms());
+  REQUIRE_FALSE(past);
+  CHECK(code_of(past.error()) == state_errc::capacity_exceeded);
+  REQUIRE(server.sql("DROP TABLE lock_count, lock_count_items CASCADE") == 0);
+}
+
+// With max_items, a connection that cannot lock the table for the
+// counting triggers does not serve without them (the limit would not hold):
+// it fails with the reason, and a later one adds them. Found by review.
+TEST_CASE("postgresql: with max_items, a connection that cannot add the "
+          "counting triggers fails, and the next one adds them") {
+  auto& server = shared_postgres();
+  auto url = server.url() + "?table=lock_limit&timeout_ms=1000";
+  {
+    auto first = open_stores(url);
+    REQUIRE(first[0]->set(set_request{hot, "seed", 0, {}}, 0, wall_ms()));
+  }
+  REQUIRE(server.sql("DROP TABLE IF EXISTS lock_limit_items") == 0);
+  auto items_there = [&] {
+    return scalar(server, "SELECT to_regclass('lock_limit_items') IS NOT NULL")
+           == "t";
+  };
+  row_lock_holder holder{server, "lock_limit", hot};
+  auto stores = open_stores(url, 1, 2);
+  auto& s = *stores[0];
+  {
+    auto refused = s.set(set_request{"state:lw:l1", "v", 0, {}}, 0,
+                         wall_ms());
+    REQUIRE_FALSE(refused);
+    CHECK(code_of(refused.error()) == state_errc::backend_unavailable);
+    CHECK_THAT(message_of(refused.error()), Catch::Contains("max_items"));
+    CHECK_FALSE(items_there());
+    holder.release();
+  }
+  CHECK(time_to_write(s, "state:lw:l1", 5s) < 5s);
+  CHECK(items_there());
+  auto past = s.set(set_request{"state:lw:l2", "v", 0, {}}, 0, wall_ms());
+  REQUIRE_FALSE(past);
+  CHECK(code_of(past.error()) == state_errc::capacity_exceeded);
+}
