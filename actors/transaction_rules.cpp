@@ -54,7 +54,7 @@ caf::error transaction_problem(const transaction_request& req,
     return make_state_error(state_errc::bad_request,
                             "a transaction of "
                               + std::to_string(req.ops.size())
-                              + " operations; at most "
+                              + " operations; http.max_batch_keys is "
                               + std::to_string(limits.max_ops));
   size_t total = 0;
   for (size_t i = 0; i < req.ops.size(); ++i) {
@@ -65,7 +65,7 @@ caf::error transaction_problem(const transaction_request& req,
   if (total > limits.max_total_bytes)
     return make_state_error(state_errc::payload_too_large,
                             "a transaction of " + std::to_string(total)
-                              + " value bytes; at most "
+                              + " value bytes; http.max_reply_bytes is "
                               + std::to_string(limits.max_total_bytes));
   std::vector<std::string_view> keys;
   keys.reserve(req.ops.size());

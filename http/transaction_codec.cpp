@@ -129,7 +129,8 @@ parse_transaction(std::string_view body, std::string& problem,
   }
   if (arr->size() > max_ops) {
     problem = "a transaction of " + std::to_string(arr->size())
-              + " operations; at most " + std::to_string(max_ops);
+              + " operations; http.max_batch_keys is "
+              + std::to_string(max_ops);
     return std::nullopt;
   }
   transaction_request out;

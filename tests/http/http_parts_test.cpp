@@ -334,7 +334,7 @@ TEST_CASE("transaction and query bodies past the store's bounds are refused "
   std::string problem;
   // Not objects: a parse that read them first would name operations[0].
   CHECK_FALSE(parse_transaction(R"({"operations":[0,0,0]})", problem, 2));
-  CHECK(problem == "a transaction of 3 operations; at most 2");
+  CHECK(problem == "a transaction of 3 operations; http.max_batch_keys is 2");
   auto ok = parse_transaction(
     R"({"operations":[{"op":"delete","key":"a"}]})", problem, 2);
   REQUIRE(ok);

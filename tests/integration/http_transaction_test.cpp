@@ -143,7 +143,7 @@ TEST_CASE("a transaction's body is checked before anything is written") {
           "bad_request", "named twice");
   refused(body_of({set_op("state:t:a", "1"), set_op("state:t:b", "1"),
                    set_op("state:t:c", "1"), set_op("state:t:d", "1")}),
-          "bad_request", "at most 3");
+          "bad_request", "http.max_batch_keys is 3");
   refused(body_of({set_op("state:t:a", "1"), set_op("", "1")}), "invalid_key",
           "operation 1");
   refused(body_of({set_op("state:t:a", "1")}) + "x", "bad_request",
