@@ -5,8 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <string>
 #include <vector>
 
 namespace solver_state {
@@ -38,21 +40,19 @@ fs::path nearest_existing(const fs::path& path, std::vector<fs::path>& missing) 
   return at;
 }
 
-/// Creates `missing` in order, then removes what it created: why one could
-/// not be created, or "".
-std::string try_to_create(const std::vector<fs::path>& missing) {
-  std::vector<fs::path> created;
-  std::string why;
-  for (auto& dir : missing) {
-    if (::mkdir(dir.c_str(), 0755) != 0) {
-      why = std::strerror(errno);
-      break;
-    }
-    created.push_back(dir);
-  }
-  for (auto it = created.rbegin(); it != created.rend(); ++it)
-    ::rmdir(it->c_str());
-  return why;
+/// Creates and removes a directory of a name of its own in `at`: why it
+/// could not, or "". Never the path asked about: another process (the
+/// service starting while its config is checked, or a second check) may be
+/// creating that same path, and creating and removing it under that one
+/// made either fail with "No such file or directory".
+std::string try_to_create(const fs::path& at) {
+  static std::atomic<unsigned> probes{0};
+  auto probe = at / (".solver-state-probe-" + std::to_string(::getpid()) + "-"
+                     + std::to_string(++probes));
+  if (::mkdir(probe.c_str(), 0700) != 0)
+    return std::strerror(errno);
+  ::rmdir(probe.c_str());
+  return {};
 }
 
 } // namespace
@@ -70,7 +70,7 @@ std::string unusable_data_directory(const fs::path& path) {
     return cannot + " is not writable by this user";
   if (missing.empty())
     return {};
-  if (auto why = try_to_create(missing); !why.empty())
+  if (auto why = try_to_create(at); !why.empty())
     return "cannot create " + path.string() + ": " + why;
   return {};
 }

@@ -7,6 +7,9 @@
 #include <fstream>
 #include <functional>
 #include <sstream>
+#include <thread>
+#include <atomic>
+#include <vector>
 
 #include <unistd.h>
 
@@ -15,6 +18,7 @@
 
 #include "actors/cluster/node.hpp"
 #include "backends/compiled_plugins.hpp"
+#include "backends/data_directory.hpp"
 #include "backends/plugin.hpp"
 #include "config/cli.hpp"
 #include "messages/errors.hpp"
@@ -769,6 +773,50 @@ TEST_CASE("start-up checks try to create a missing base_path, as root too, "
                          + "\"}}\n").empty());
     CHECK(std::filesystem::is_empty(dir));
   }
+  std::filesystem::remove_all(dir);
+}
+
+// The check created the missing directories of base_path and removed them
+// again, under the very names the service creates: a check (or a second
+// service) running while the service started removed the service's fresh
+// directories, or failed with "No such file or directory" when the other
+// side's removal took a parent from under it. Found by a CI run, where two
+// tests did so at once.
+TEST_CASE("the base_path check never touches the path it checks, so a start "
+          "creating it at the same time is not disturbed") {
+  char tmpl[] = "/tmp/config-test-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  std::atomic<int> arrived{0};
+  auto meet = [&](int round) { // both threads start each round together
+    arrived.fetch_add(1);
+    while (arrived.load() < 2 * (round + 1))
+      std::this_thread::yield();
+  };
+  const int rounds = 300;
+  std::vector<std::string> problems;
+  std::thread checker{[&] {
+    for (int i = 0; i < rounds; ++i) {
+      meet(i);
+      auto why = solver_state::unusable_data_directory(
+        dir + "/" + std::to_string(i) + "/var/state");
+      if (!why.empty())
+        problems.push_back(why);
+    }
+  }};
+  int lost = 0;
+  for (int i = 0; i < rounds; ++i) {
+    meet(i);
+    auto base = dir + "/" + std::to_string(i) + "/var/state";
+    std::error_code ec;
+    std::filesystem::create_directories(base, ec);
+    std::this_thread::yield();
+    if (ec || !std::filesystem::is_directory(base))
+      ++lost;
+  }
+  checker.join();
+  INFO((problems.empty() ? std::string{} : problems.front()));
+  CHECK(problems.empty());
+  CHECK(lost == 0);
   std::filesystem::remove_all(dir);
 }
 
