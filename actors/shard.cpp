@@ -1011,6 +1011,16 @@ void apply_locked_part(shard_ptr self, uint32_t part,
   st.copies.clear();
   auto part_changes = std::make_shared<std::vector<change_event>>(
     st.changes.take());
+  // The coordinator sends the changes of every part to the hub together,
+  // before it unlocks any shard: sent by each part once told to keep it,
+  // writes of other shards came between them.
+  std::vector<change_event> for_hub;
+  if (applied && st.watched()) {
+    if (st.indexes)
+      for_hub = *part_changes; // the indexes take them once kept
+    else
+      for_hub.swap(*part_changes);
+  }
   auto finish = [self, ops, prior, rp, applied, part_changes,
                  err](caf::expected<bool> keep) mutable {
     bool kept = applied && keep && *keep;
@@ -1036,8 +1046,6 @@ void apply_locked_part(shard_ptr self, uint32_t part,
     if (kept && st.indexes)
       for (auto& ev : *part_changes)
         st.indexes->apply(ev);
-    if (kept && !part_changes->empty() && st.watched())
-      self->send(st.settings.hub, changes_atom_v, std::move(*part_changes));
     caf::expected<transaction_reply> outcome{transaction_reply{}};
     if (kept)
       outcome = reply_of(*ops);
@@ -1055,7 +1063,7 @@ void apply_locked_part(shard_ptr self, uint32_t part,
   };
   self
     ->request(coordinator, transaction_lock_limit, txn_applied_atom_v, part,
-              applied)
+              applied, std::move(for_hub))
     .await([finish](bool keep) mutable { finish(keep); },
            [finish](caf::error& e) mutable { finish(std::move(e)); });
 }

@@ -4,6 +4,7 @@
 #include "actors/transaction_coordinator.hpp"
 
 #include <chrono>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <type_traits>
@@ -31,6 +32,8 @@ struct part {
   std::optional<caf::typed_response_promise<bool>> waiting; // locked/applied
   bool asked = false;    // its lock request was sent
   bool answered = false; // and answered
+  /// What it applied, for the watch hub once the transaction is kept.
+  std::vector<change_event> changes;
 };
 
 struct coordinator_state {
@@ -82,12 +85,29 @@ void answer_waiting(coordinator_ptr self, bool go) {
     }
 }
 
+/// Sends the changes of every part to the watch hub as one message, so a
+/// watcher gets the transaction's writes together. Before any part is
+/// unlocked: a later write of one of its keys (which its shard takes only
+/// once unlocked) reaches the hub after it.
+void publish_changes(coordinator_ptr self) {
+  auto& st = self->state;
+  std::vector<change_event> all;
+  for (auto& p : st.parts) {
+    std::move(p.changes.begin(), p.changes.end(), std::back_inserter(all));
+    p.changes = {};
+  }
+  if (!all.empty() && st.map->hub)
+    self->send(st.map->hub, changes_atom_v, std::move(all));
+}
+
 /// Keeps or puts back every part, once.
 void decide(coordinator_ptr self, bool keep) {
   auto& st = self->state;
   if (st.decision)
     return;
   st.decision = keep;
+  if (keep)
+    publish_changes(self);
   answer_waiting(self, keep);
 }
 
@@ -225,7 +245,8 @@ coordinator(coordinator_ptr self, ownership_ptr<shard_actor> map) {
         answer_waiting(self, true); // every shard locked: apply
       return rp;
     },
-    [self](txn_applied_atom, uint32_t index, bool ok) -> caf::result<bool> {
+    [self](txn_applied_atom, uint32_t index, bool ok,
+           std::vector<change_event>& changes) -> caf::result<bool> {
       auto& st = self->state;
       if (index >= st.parts.size())
         return false;
@@ -233,6 +254,7 @@ coordinator(coordinator_ptr self, ownership_ptr<shard_actor> map) {
         return *st.decision;
       auto rp = self->make_response_promise<bool>();
       st.parts[index].waiting = rp;
+      st.parts[index].changes = std::move(changes);
       st.all_applied_ok = st.all_applied_ok && ok;
       if (++st.applied_reports == st.parts.size())
         decide(self, st.all_applied_ok); // keep all, or put all back
@@ -252,7 +274,9 @@ refusing_coordinator(transaction_coordinator::pointer self) {
                               "a transaction over several nodes");
     },
     [](txn_locked_atom, uint32_t) { return false; },
-    [](txn_applied_atom, uint32_t, bool) { return false; },
+    [](txn_applied_atom, uint32_t, bool, std::vector<change_event>&) {
+      return false;
+    },
   };
 }
 

@@ -109,8 +109,11 @@ using transaction_coordinator = caf::typed_actor<
   caf::replies_to<txn_locked_atom, uint32_t>::with<bool>,
   /// INTERNAL: shard part `part` applied its operations (or failed to) and
   /// waits, still locked, for the answer: keep them (true) or put back what
-  /// it applied (false), then unlock.
-  caf::replies_to<txn_applied_atom, uint32_t, bool>::with<bool>>;
+  /// it applied (false), then unlock. With the part's changes for the watch
+  /// hub (none when its shard sends the hub nothing): a kept transaction's
+  /// changes go to the hub as one message, before any shard is unlocked.
+  caf::replies_to<txn_applied_atom, uint32_t, bool,
+                  std::vector<change_event>>::with<bool>>;
 
 /// The SHARD actor interface: a state actor owning the keys of one shard and
 /// one backend handle.

@@ -3,6 +3,8 @@
 // a position, a stalled watcher told to resync and dropped while the hub's
 // memory stays bounded, and subscriptions ending with their watcher.
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -262,6 +264,56 @@ TEST_CASE("a coordinated transaction over several shards is seen whole") {
   REQUIRE(store.ask<transaction_reply>(transact_atom_v, txn));
   REQUIRE(log->wait_events(16));
   CHECK(log->snapshot().size() == 16);
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("a transaction over several shards reaches the watcher in one "
+          "piece while other keys are written") {
+  // Each shard sent its own part once told to keep it: writes of other
+  // shards came in between (3 to 19 of 200 transactions split).
+  running_store store{memory_config(4)};
+  auto log = std::make_shared<watch_log>();
+  auto [w, started] = watch(*store.sys, store.handles.hub, log,
+                            watch_request{"x", false, 0, 0});
+  REQUIRE(started);
+  std::atomic<bool> done{false};
+  std::atomic<size_t> other_writes{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 2; ++t)
+    writers.emplace_back([&, t] {
+      for (int i = 0; !done; ++i)
+        if (store.ask<write_result>(
+              put_atom_v, set_request{"xn:" + std::to_string(t) + ":"
+                                        + std::to_string(i % 64),
+                                      "n", 0, {}}))
+          ++other_writes;
+    });
+  constexpr int transactions = 200;
+  for (int i = 0; i < transactions; ++i) {
+    transaction_request txn;
+    for (int k = 0; k < 4; ++k)
+      txn.ops.push_back(txn_op::put("xa:" + std::to_string(4 * i + k), "t"));
+    REQUIRE(store.ask<transaction_reply>(transact_atom_v, txn));
+  }
+  done = true;
+  for (auto& t : writers)
+    t.join();
+  CHECK(other_writes > 0);
+  REQUIRE(log->wait_events(4 * transactions + other_writes, 30s));
+  // The sequence numbers of each transaction's four changes.
+  std::map<int, std::vector<uint64_t>> seqs;
+  for (auto& ev : log->snapshot())
+    if (ev.key.rfind("xa:", 0) == 0)
+      seqs[std::stoi(ev.key.substr(3)) / 4].push_back(ev.seq);
+  REQUIRE(seqs.size() == transactions);
+  int split = 0;
+  for (auto& [txn, s] : seqs) {
+    REQUIRE(s.size() == 4);
+    std::sort(s.begin(), s.end());
+    if (s.back() - s.front() != 3)
+      ++split;
+  }
+  CHECK(split == 0);
   caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
 }
 
