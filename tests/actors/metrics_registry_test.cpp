@@ -2,6 +2,7 @@
 // HTTP counts are rendered with their route/method/status labels; the build
 // info and the process metrics are part of every rendering.
 
+#include <algorithm>
 #include <ctime>
 
 #include <catch2/catch.hpp>
@@ -195,7 +196,7 @@ TEST_CASE("log syncs are one histogram per backend: each shard's latest "
     r.backend = "file";
     r.log_syncs.buckets.assign(bucket_count, 0);
     r.log_syncs.buckets[7] = fast;              // <= 1 ms
-    r.log_syncs.buckets[bucket_count - 1] = slow; // > 100 ms
+    r.log_syncs.buckets[bucket_count - 1] = slow; // > 1 s
     r.log_syncs.seconds = 0.001 * fast + 0.2 * slow;
     return r;
   };
@@ -215,6 +216,59 @@ TEST_CASE("log syncs are one histogram per backend: each shard's latest "
                                    "backend=\"file\"} 21\n"));
   CHECK_THAT(text, !Catch::Contains("solver_state_wal_sync_seconds_bucket{"
                                     "backend=\"memory\""));
+}
+
+namespace {
+
+/// The bucket of duration_bounds an observation of `seconds` falls in, as
+/// the shards and the backends' log syncs place them.
+size_t bucket_of(double seconds) {
+  return static_cast<size_t>(std::lower_bound(duration_bounds.begin(),
+                                              duration_bounds.end(), seconds)
+                             - duration_bounds.begin());
+}
+
+/// The cumulative bucket lines from 5 ms up of histogram `series` under
+/// `labels`, for 970 observations of 4 ms and 30 of 11 ms.
+std::string buckets_from_5ms(const std::string& series,
+                             const std::string& labels) {
+  std::string out;
+  auto line = [&](const char* le, int count) {
+    out += series + "_bucket{" + labels + ",le=\"" + le + "\"} "
+           + std::to_string(count) + "\n";
+  };
+  line("0.005", 970);
+  line("0.01", 970);
+  for (auto le : {"0.025", "0.05", "0.1", "0.25", "0.5", "1", "+Inf"})
+    line(le, 1000);
+  return out;
+}
+
+} // namespace
+
+// Found by review: the buckets went from 10 ms straight to 100 ms, and
+// histogram_quantile interpolates inside a bucket, so 30 writes of 11 ms in
+// 1000 read as a p99 of 70 ms and fired the 50 ms alerts.
+TEST_CASE("the duration histograms have bounds between 10 ms and 1 s, the "
+          "alerts' 50 ms among them") {
+  auto r = testing::empty_report(0, 1);
+  r.backend = "file";
+  auto set = static_cast<size_t>(op_kind::set);
+  r.buckets[set * bucket_count + bucket_of(0.004)] = 970;
+  r.buckets[set * bucket_count + bucket_of(0.011)] = 30;
+  r.seconds_sum[set] = 970 * 0.004 + 30 * 0.011;
+  r.log_syncs.buckets.assign(bucket_count, 0);
+  r.log_syncs.buckets[bucket_of(0.004)] = 970;
+  r.log_syncs.buckets[bucket_of(0.011)] = 30;
+  metrics_registry m;
+  m.add(r);
+  auto text = m.render();
+  INFO(text);
+  CHECK_THAT(text, Catch::Contains(buckets_from_5ms(
+                     "state_operation_duration_seconds",
+                     "op=\"set\",backend=\"file\"")));
+  CHECK_THAT(text, Catch::Contains(buckets_from_5ms(
+                     "solver_state_wal_sync_seconds", "backend=\"file\"")));
 }
 
 TEST_CASE("the fold's backlog and backpressure are reported per backend, "

@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <regex>
@@ -446,6 +447,41 @@ TEST_CASE("every metric docs/alerts.yaml alerts on is exported") {
   auto names = alert_metric_names();
   REQUIRE(names.size() >= 4);
   check_exported(names, live_metrics(), "alerts.yaml");
+}
+
+// Found by review: the 50 ms latency alerts sat inside a 10..100 ms bucket,
+// where histogram_quantile interpolates, and paged on writes of 11 ms.
+TEST_CASE("every latency threshold of docs/alerts.yaml is a bucket bound of "
+          "its histogram") {
+  auto doc = YAML::LoadFile(SOLVER_STATE_SOURCE_DIR "/docs/alerts.yaml");
+  // histogram_quantile(Q, ... NAME_bucket ...) > THRESHOLD, on one line.
+  std::regex quantile{R"(histogram_quantile\(.*?\b(\w+)_bucket\b.*\)\s*>\s*)"
+                      R"(([0-9.eE+-]+)\s*$)"};
+  auto bounds_of = [](const std::string& name) -> std::vector<double> {
+    using namespace solver_state;
+    if (name == "state_operation_duration_seconds"
+        || name == "solver_state_wal_sync_seconds")
+      return {duration_bounds.begin(), duration_bounds.end()};
+    if (name == "solver_state_http_request_duration_seconds")
+      return {http_duration_bounds.begin(), http_duration_bounds.end()};
+    return {};
+  };
+  int checked = 0;
+  for (const auto& group : doc["groups"])
+    for (const auto& rule : group["rules"]) {
+      auto expr = rule["expr"].as<std::string>();
+      std::replace(expr.begin(), expr.end(), '\n', ' ');
+      std::smatch m;
+      if (!std::regex_search(expr, m, quantile))
+        continue;
+      INFO(rule["alert"].as<std::string>() << ": " << expr);
+      auto bounds = bounds_of(m[1].str());
+      REQUIRE_FALSE(bounds.empty()); // a histogram this test does not know
+      auto threshold = std::stod(m[2].str());
+      CHECK(std::find(bounds.begin(), bounds.end(), threshold) != bounds.end());
+      ++checked;
+    }
+  CHECK(checked >= 3);
 }
 
 TEST_CASE("docs/grafana/solver-state.json is an importable dashboard") {
