@@ -76,10 +76,11 @@ struct queued_reply {
 /// operations wait, so neither the queue nor one round trip grows unbounded.
 constexpr size_t max_batch = 256;
 
-/// How often a shard asks its backend's health for solver_state_backend_up:
-/// a round trip (PING, SELECT 1, DescribeTable) every few seconds tells an
-/// idle service's dead backend from a quiet one.
-constexpr std::chrono::seconds health_check_interval{5};
+/// A health tick (report_atom) that arrives sooner than this after the last
+/// health check ended was queued while that check or other work blocked on a
+/// hung backend: it is skipped, so the checks do not pile up behind one
+/// another (each waits out the backend's timeout) for as long as it hangs.
+constexpr std::chrono::milliseconds min_health_check_gap{2'000};
 
 /// Keys one step of a prefix deletion lists and erases at most before the
 /// shard turns back to its mailbox: small enough that a request queued
@@ -131,13 +132,14 @@ struct shard_state {
   shard_settings settings;
   wall_clock clock;
   op_tally tally;
-  /// The last health check's outcome and when it ran (on_tick).
+  /// The last health check's outcome (on_health_tick).
   bool backend_up = true;
-  std::chrono::steady_clock::time_point last_health_check{};
   /// When the last tick's work ended, on the actor's clock (a test's clock
   /// in tests): a tick arriving much sooner queued while that work was
   /// blocked, and is skipped.
   caf::actor_clock::time_point last_tick_end{};
+  /// When the last health check ended (on_health_tick), on the same clock.
+  caf::actor_clock::time_point last_health_check_end{};
   /// Acknowledgements held until the next commit (group commit).
   std::vector<std::function<void(const caf::error&)>> pending_acks;
   /// Single-key operations queued for the store's next pipelined batch, and
@@ -1629,15 +1631,15 @@ void follow_expiries(shard_ptr self, const std::vector<std::string>& keys) {
 }
 
 void run_tick(shard_ptr self);
+void report_metrics(shard_ptr self);
 
 void on_tick(shard_ptr self) {
   auto& st = self->state;
   // One tick per period at most: after a backend call that blocked for
   // seconds, the ticks sent meanwhile wait in the mailbox, and each would
-  // run its sweep and health check against the same hung backend (a
-  // health check every tick once its timeout reaches its interval): the
-  // backlog grew for as long as the backend hung, and a stop queued
-  // behind it waited minutes.
+  // run its sweep against the same hung backend: the backlog grew for as
+  // long as the backend hung, and a stop queued behind it waited minutes.
+  // Health ticks are skipped the same way (on_health_tick).
   if (self->clock().now() - st.last_tick_end < st.settings.tick_interval / 2)
     return;
   run_tick(self);
@@ -1651,15 +1653,15 @@ void run_tick(shard_ptr self) {
   if (!st.background_running)
     run_background_step(self);
   retry_unreadable_index_reads(self);
+  report_metrics(self);
+}
+
+/// Sends the metrics actor the counters since the last report, the last
+/// health check and the store's sizes.
+void report_metrics(shard_ptr self) {
+  auto& st = self->state;
   if (!st.settings.metrics)
     return;
-  auto now = steady::now();
-  if (now - st.last_health_check >= health_check_interval) {
-    st.backend_up = !st.store->health_check();
-    // Counted from its end: a check that waited out a timeout as long as
-    // the interval would otherwise run again at the next tick.
-    st.last_health_check = steady::now();
-  }
   auto stats = st.store->stats();
   shard_report report{st.settings.index,
                       std::string{st.store->backend_name()},
@@ -1679,6 +1681,22 @@ void run_tick(shard_ptr self) {
                       stats.compaction};
   st.tally = op_tally{};
   self->send(st.settings.metrics, report_atom_v, std::move(report));
+}
+
+/// The ticker's health tick (ticker_settings::health_interval): asks the
+/// backend's health and reports it at once. Asked on the sweep's tick, a
+/// sweep_interval of 60 s left a dead backend reported up for a minute,
+/// with or without traffic, although SolverStateNotReady relies on 5 s.
+void on_health_tick(shard_ptr self) {
+  auto& st = self->state;
+  if (!st.settings.metrics)
+    return;
+  if (self->clock().now() - st.last_health_check_end < min_health_check_gap)
+    return;
+  flush_batch(self); // as for health_atom: the batch goes out first
+  st.backend_up = !st.store->health_check();
+  st.last_health_check_end = self->clock().now();
+  report_metrics(self);
 }
 
 /// Answers the held acknowledgements with the commit's outcome `err`, then
@@ -2079,6 +2097,7 @@ shard_actor::behavior_type shard(shard_ptr self,
     },
     // -- internal -----------------------------------------------------------------
     [=](tick_atom) { on_tick(self); },
+    [=](report_atom) { on_health_tick(self); },
     [=](commit_atom) { on_commit(self); },
     [=](delete_step_atom, uint64_t id) { run_deletion_step(self, id); },
     [=](background_step_atom) { run_background_step(self); },

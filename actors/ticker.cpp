@@ -1,5 +1,6 @@
 // The ticker actor: sends every shard a tick (TTL sweep, metrics report) each
-// sweep_interval and a checkpoint each sync_interval (file backend only).
+// sweep_interval, a report (health check, metrics report) each
+// health_interval and a checkpoint each sync_interval (file backend only).
 
 #include "actors/ticker.hpp"
 
@@ -15,6 +16,7 @@ ticker_actor::behavior_type ticker(ticker_actor::pointer self,
                                    ticker_settings settings) {
   // Timers re-arm first, then work, so a slow round never drifts the period.
   self->delayed_send(self, settings.sweep_interval, tick_atom_v);
+  self->send(self, report_atom_v); // the first health check at once
   if (settings.sync_interval.count() > 0)
     self->delayed_send(self, settings.sync_interval, checkpoint_atom_v);
   return {
@@ -22,6 +24,11 @@ ticker_actor::behavior_type ticker(ticker_actor::pointer self,
       self->delayed_send(self, settings.sweep_interval, tick_atom_v);
       for (auto& shard : shards)
         self->send(shard, tick_atom_v);
+    },
+    [=](report_atom) {
+      self->delayed_send(self, settings.health_interval, report_atom_v);
+      for (auto& shard : shards)
+        self->send(shard, report_atom_v);
     },
     [=](checkpoint_atom) {
       self->delayed_send(self, settings.sync_interval, checkpoint_atom_v);

@@ -139,6 +139,9 @@ using shard_actor = state_actor::extend<
     query_page>,
   /// INTERNAL: drop expired keys and send a metrics report.
   caf::reacts_to<tick_atom>,
+  /// INTERNAL: ask the backend's health (solver_state_backend_up) and send
+  /// a metrics report; every 5 s, whatever state.sweep_interval is.
+  caf::reacts_to<report_atom>,
   /// INTERNAL: make pending writes durable and acknowledge them (group commit).
   caf::reacts_to<commit_atom>,
   /// INTERNAL: fold the backend's log into its main storage (file sync).
@@ -194,10 +197,13 @@ using metrics_actor = caf::typed_actor<
   caf::replies_to<render_atom>::with<std::string>>;
 
 /// The TICKER actor interface: sends tick_atom to shards on a fixed interval
-/// (TTL sweep + metrics flush) and checkpoint_atom on sync_interval.
+/// (TTL sweep + metrics flush), report_atom on health_interval (health
+/// check + metrics flush) and checkpoint_atom on sync_interval.
 using ticker_actor = caf::typed_actor<
   /// INTERNAL: one period elapsed.
   caf::reacts_to<tick_atom>,
+  /// INTERNAL: health_interval elapsed.
+  caf::reacts_to<report_atom>,
   /// INTERNAL: sync_interval elapsed.
   caf::reacts_to<checkpoint_atom>>;
 

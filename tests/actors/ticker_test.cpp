@@ -1,6 +1,6 @@
 // The TICKER on the deterministic test coordinator, with probe actors in
 // place of shards: tick on every sweep_interval, checkpoint on every
-// sync_interval, nothing in between.
+// sync_interval, health check on every health_interval, nothing in between.
 
 #include <memory>
 #include <vector>
@@ -21,6 +21,7 @@ namespace {
 struct probe_log {
   int ticks = 0;
   int checkpoints = 0;
+  int health_ticks = 0;
 };
 
 /// Stands in for a shard: counts what the ticker sends it.
@@ -29,6 +30,7 @@ caf::behavior shard_probe(caf::event_based_actor*,
   return {
     [=](tick_atom) { ++log->ticks; },
     [=](checkpoint_atom) { ++log->checkpoints; },
+    [=](report_atom) { ++log->health_ticks; },
   };
 }
 
@@ -54,6 +56,13 @@ struct ticker_fixture : deterministic_system {
       CHECK(log->ticks == ticks);
       CHECK(log->checkpoints == checkpoints);
     }
+  }
+
+  /// Checks that every probe has been told `n` times to check its
+  /// backend's health.
+  void check_health_ticks(int n) {
+    for (auto& log : logs)
+      CHECK(log->health_ticks == n);
   }
 };
 
@@ -82,4 +91,24 @@ TEST_CASE("ticker: a sync_interval of zero sends no checkpoints") {
   for (int i = 0; i < 40; ++i)
     f.advance(250ms);
   f.check(40, 0);
+}
+
+// Found by review: the health check ran on the sweep's tick, so under a
+// sweep_interval of 60 s a dead backend stayed solver_state_backend_up 1
+// for a minute, although the docs (and SolverStateNotReady) say 5 s.
+TEST_CASE("ticker: a health check at once and every 5 s, however long "
+          "sweep_interval is") {
+  ticker_fixture f{ticker_settings{60'000ms, 0ms}};
+  f.check_health_ticks(1);
+  f.advance(4999ms);
+  f.check_health_ticks(1);
+  f.advance(1ms);
+  f.check_health_ticks(2);
+  for (int i = 0; i < 10; ++i)
+    f.advance(5s);
+  f.check_health_ticks(12);
+  f.check(0, 0); // 55 s: no sweep yet
+  f.advance(5s);
+  f.check(1, 0);
+  f.check_health_ticks(13);
 }
