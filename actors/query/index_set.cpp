@@ -82,7 +82,8 @@ bool index_set::covers(std::string_view key) const {
 }
 
 void index_set::touch_group(const node& n) const {
-  if (!group_.valid)
+  if (!group_.valid
+      || n.first.compare(0, group_.prefix.size(), group_.prefix) != 0)
     return;
   auto* f = field(n, group_.of_index);
   if (f && *f == group_.value) {

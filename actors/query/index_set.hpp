@@ -99,9 +99,9 @@ public:
   /// sort values (no values), at most the page limit; next_cursor set
   /// when more may match.
   caf::expected<query_page> run(const query_request& req, unix_ms now) const;
-  /// Entries the eq/in walks of the last run() visited: its work, for
-  /// tests.
-  size_t value_walk_visits() const { return value_walk_visits_; }
+  /// Index entries and memoized group members the last run() visited: its
+  /// work, for tests.
+  size_t visits() const { return visits_; }
 
   /// The conditions of a request (checked by problem()) resolved once,
   /// for still_matches over the items of a page.
@@ -219,11 +219,14 @@ private:
     return f ? &*f : nullptr;
   }
 
-  /// The keys of one value of one index, sorted by another index's field:
-  /// "status eq pending, by deadline" pages in O(page) instead of sorting
-  /// every pending key for every page. Built by the first page that needs
-  /// it, dropped by any change to a key with that value (or to its sort
-  /// field); at most as many keys as a walk of the order index would visit.
+  /// The keys of one value of one index under one query prefix, sorted by
+  /// another index's field: "status eq pending, by deadline" pages in
+  /// O(page) instead of sorting every pending key for every page. Built by
+  /// the first page that needs it, dropped by any change to a key under its
+  /// prefix with that value (or to its sort field); at most as many keys as
+  /// a walk of the order index would visit. Bound to the query's prefix, not
+  /// the index's: a page of the few orders of one type must not read the
+  /// many of another.
   struct sorted_group {
     /// One of its keys, with copies of what a page takes from the record
     /// (they hold while the group does: a write to the key drops the
@@ -240,6 +243,7 @@ private:
     size_t of_index = 0;
     index_value value;
     size_t by_index = 0;
+    std::string prefix; // of the queries it serves
     std::vector<member> members; // ascending by (sort, key)
   };
 
@@ -260,7 +264,7 @@ private:
 
   std::vector<index_config> specs_;
   key_map keys_;
-  mutable size_t value_walk_visits_ = 0;
+  mutable size_t visits_ = 0;
   std::vector<entry_set> sets_;
   std::set<std::pair<unix_ms, const node*>> by_expiry_;
   mutable sorted_group group_;

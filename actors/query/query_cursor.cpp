@@ -212,7 +212,8 @@ decode_cursor(const std::string& c, const query_request& req,
     auto n = std::strtold(text.c_str(), &parsed);
     // No field is NaN (a query refuses one), and one in a cursor would
     // compare unordered with every value: pages that repeat or end early.
-    // Infinity stays: a stored 1e400 is indexed as one.
+    // Infinity is let through: no stored field is one (a 1e400 is not
+    // indexed), so such a cursor only stands before or after every value.
     if (text.empty() || parsed != text.c_str() + text.size() || std::isnan(n))
       return bad_cursor("damaged number");
     pos.value = index_value::of(n);

@@ -145,7 +145,7 @@ struct index_set::plan {
     auto in_prefix = [&](const node* n) {
       return std::string_view{n->first}.substr(0, prefix.size()) == prefix;
     };
-    auto& visits = set.value_walk_visits_;
+    auto& visits = set.visits_;
     if (!descending) {
       auto it = after && *after >= prefix ? s.upper_bound(at(*after, 0))
                 : prefix.empty()        ? s.lower_bound(at({}, -1))
@@ -233,11 +233,12 @@ struct index_set::plan {
     sort_found();
   }
 
-  /// Counts the matches of an eq/in condition, up to `cap`.
+  /// Counts the matches of an eq/in condition under the query's prefix, up
+  /// to `cap`.
   size_t count_values(const resolved_condition& c, size_t cap) const {
     size_t n = 0;
     for (auto& v : *c.values) {
-      walk_value(c.index, v, false, nullptr, {}, [&](const node*) {
+      walk_value(c.index, v, false, nullptr, req.prefix, [&](const node*) {
         return ++n < cap;
       });
       if (n >= cap)
@@ -251,7 +252,7 @@ struct index_set::plan {
   bool group_ready(const resolved_condition& c) const {
     auto& g = set.group_;
     return g.valid && g.of_index == c.index && g.by_index == *order_index
-           && g.value == c.values->front();
+           && g.value == c.values->front() && g.prefix == req.prefix;
   }
 
   /// Memoizes the keys of the driving value (having the order_by field),
@@ -262,8 +263,9 @@ struct index_set::plan {
     g.members.clear();
     auto o = *order_index;
     auto& v = c.values->front();
-    // The whole value: the memo serves the next queries, of any prefix.
-    walk_value(c.index, v, false, nullptr, {}, [&](const node* n) {
+    // The value's keys under the query's prefix: the memo serves the next
+    // pages and queries of this prefix (counted below the walk's cap).
+    walk_value(c.index, v, false, nullptr, req.prefix, [&](const node* n) {
       if (auto* sort = set.field(*n, o))
         g.members.push_back({n, n->first, n->second.version,
                              n->second.expires_at, *sort});
@@ -278,6 +280,7 @@ struct index_set::plan {
     g.of_index = c.index;
     g.value = v;
     g.by_index = o;
+    g.prefix = req.prefix;
     g.valid = true;
   }
 
@@ -297,12 +300,13 @@ struct index_set::plan {
     using member = sorted_group::member;
     auto& members = set.group_.members;
     auto after = [&](const member& m) { return after_cursor(&m.sort, m.key); };
+    auto& visits = set.visits_;
     if (!order.descending) {
       auto it = cursor ? std::partition_point(
                            members.begin(), members.end(),
                            [&](const member& m) { return !after(m); })
                        : members.begin();
-      for (; it != members.end() && found.size() < wanted; ++it)
+      for (; it != members.end() && found.size() < wanted; ++it, ++visits)
         if (take_member(*it))
           found.push_back(hit_of(*it));
     } else {
@@ -313,6 +317,7 @@ struct index_set::plan {
                         : members.end();
       while (end != members.begin() && found.size() < wanted) {
         --end;
+        ++visits;
         if (take_member(*end))
           found.push_back(hit_of(*end));
       }
@@ -335,6 +340,7 @@ struct index_set::plan {
     auto i = *order_index;
     auto& s = set.sets_[i];
     auto visit = [&](const node* n) {
+      ++set.visits_;
       if (take(n))
         found.push_back(hit_of(n));
       return found.size() < wanted;
@@ -371,7 +377,7 @@ struct index_set::plan {
       else if (c.op == query_op::lt || c.op == query_op::lte)
         end = s.upper_bound(set.probe_at(c.index, *v, {}, 1));
     }
-    for (; it != end; ++it)
+    for (; it != end; ++it, ++set.visits_)
       if (take(it->owner)) {
         found.push_back(hit_of(it->owner));
         // Only the first `wanted` in the page's order can be kept: past
@@ -386,7 +392,7 @@ struct index_set::plan {
 
 caf::expected<query_page> index_set::run(const query_request& req,
                                          unix_ms now) const {
-  value_walk_visits_ = 0;
+  visits_ = 0;
   if (auto err = problem(req))
     return err;
   auto digest = query_digest(req); // to read this cursor and make the next

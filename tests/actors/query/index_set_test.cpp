@@ -664,7 +664,7 @@ TEST_CASE("a walk of an eq value visits only the keys under the query's "
     for (int page = 0; page < 10; ++page) {
       auto got = set.run(req, 1);
       REQUIRE(got);
-      CHECK(set.value_walk_visits() <= 6);
+      CHECK(set.visits() <= 6);
       for (auto& item : got->items)
         keys.push_back(item.key);
       if (got->next_cursor.empty())
@@ -673,6 +673,58 @@ TEST_CASE("a walk of an eq value visits only the keys under the query's "
     }
     CHECK(keys.size() == 10);
   }
+}
+
+TEST_CASE("an eq value ordered by another index visits about the page's "
+          "keys under the query's prefix, not the other prefixes' keys") {
+  // The index is on "o:"; "o:big:" holds 20000 pending orders, "o:rare:"
+  // 30. Paging the rare ones by deadline must neither walk the deadline
+  // index past the big ones' entries nor read a memo of every pending key.
+  index_set set{specs()};
+  version_t version = 0;
+  for (int i = 0; i < 20000; ++i)
+    set.put("o:big:" + std::to_string(i), ++version,
+            R"({"status":"pending","deadline":)" + std::to_string(i) + "}", 0);
+  for (int i = 0; i < 30; ++i)
+    set.put("o:rare:" + std::to_string(i), ++version,
+            R"({"status":"pending","deadline":)" + std::to_string(50000 - i)
+              + "}",
+            0);
+  // Before: nothing, a query of the big prefix, one whose memo holds 11
+  // of the rare keys (those under "o:rare:1"), which must not serve "o:rare:".
+  for (std::string first : {"", "o:big:", "o:rare:1"})
+    for (bool descending : {false, true}) {
+      INFO("after a query of '" << first << "'"
+                                << (descending ? ", descending" : ""));
+      query_request req;
+      req.where.push_back(query_condition{
+        "status", static_cast<uint8_t>(query_op::eq),
+        {index_value::of(std::string{"pending"})}});
+      req.order_by = "deadline";
+      req.descending = descending;
+      req.limit = 10;
+      if (!first.empty()) { // may leave a memo of its own behind
+        req.prefix = first;
+        REQUIRE(set.run(req, 1));
+      }
+      req.prefix = "o:rare:";
+      std::vector<std::string> keys;
+      size_t most_visits = 0;
+      for (int page = 0; page < 10; ++page) {
+        auto got = set.run(req, 1);
+        REQUIRE(got);
+        most_visits = std::max(most_visits, set.visits());
+        for (auto& item : got->items)
+          keys.push_back(item.key);
+        if (got->next_cursor.empty())
+          break;
+        req.cursor = got->next_cursor;
+      }
+      REQUIRE(keys.size() == 30);
+      // Ascending deadlines are descending key numbers.
+      CHECK(keys.front() == (descending ? "o:rare:0" : "o:rare:29"));
+      CHECK(most_visits <= 2 * (30 + 11));
+    }
 }
 
 TEST_CASE("an in of many values costs about a page, not a page per value, "
@@ -705,7 +757,7 @@ TEST_CASE("an in of many values costs about a page, not a page per value, "
       for (int page = 0; page < 100; ++page) {
         auto got = set.run(req, 1);
         REQUIRE(got);
-        most_visits = std::max(most_visits, set.value_walk_visits());
+        most_visits = std::max(most_visits, set.visits());
         for (auto& item : got->items)
           keys.push_back(item.key);
         if (got->next_cursor.empty())
