@@ -602,14 +602,60 @@ size_t redis_store::sweep(unix_ms, std::vector<std::string>*) {
   return removed;
 }
 
+namespace {
+
+/// Replicas a master's `INFO replication` lists as online
+/// ("slave0:ip=...,port=...,state=online,offset=...,lag=0" lines).
+int64_t online_replicas(std::string_view info) {
+  int64_t online = 0;
+  for (size_t at = 0; at < info.size();) {
+    auto end = info.find('\n', at);
+    auto line = info.substr(at, end == std::string_view::npos ? end : end - at);
+    if (line.substr(0, 5) == "slave" && line.find(':') != std::string_view::npos
+        && line.find("state=online") != std::string_view::npos)
+      ++online;
+    if (end == std::string_view::npos)
+      break;
+    at = end + 1;
+  }
+  return online;
+}
+
+} // namespace
+
 caf::error redis_store::health_check() {
-  auto r = conn_.command({"PING"});
+  auto& opts = conn_.options();
+  if (opts.wait_replicas == 0) {
+    auto r = conn_.command({"PING"});
+    if (!r)
+      return std::move(r.error());
+    if ((*r)->type == REDIS_REPLY_ERROR)
+      return make_state_error(state_errc::backend_unavailable,
+                              "redis PING: " + std::string{text_of(r->get())});
+    return {};
+  }
+  // With wait_replicas every write waits for that many replicas: a master
+  // without them fails every write after wait_timeout_ms, so it is not
+  // ready, whatever PING says.
+  auto r = conn_.command({"INFO", "replication"});
   if (!r)
     return std::move(r.error());
-  if ((*r)->type == REDIS_REPLY_ERROR)
+  auto* reply = r->get();
+  if (reply->type == REDIS_REPLY_ERROR)
     return make_state_error(state_errc::backend_unavailable,
-                            "redis PING: " + std::string{text_of(r->get())});
-  return {};
+                            "redis INFO replication: "
+                              + std::string{text_of(reply)});
+  if (reply->type != REDIS_REPLY_STRING)
+    return {}; // INFO renamed away: the server answered, count unknown
+  auto online = online_replicas({reply->str, reply->len});
+  if (online >= opts.wait_replicas)
+    return {};
+  return make_state_error(
+    state_errc::backend_unavailable,
+    "redis: " + conn_.server() + " has " + std::to_string(online)
+      + " replica(s) online and wait_replicas is "
+      + std::to_string(opts.wait_replicas)
+      + ": every write would fail after wait_timeout_ms");
 }
 
 store_stats redis_store::stats() const {

@@ -168,6 +168,37 @@ TEST_CASE("redis: wait_replicas without enough replicas fails the write "
   auto committed = store.ask<transaction_reply>(transact_atom_v, txn);
   REQUIRE_FALSE(committed);
   CHECK(message_of(committed.error()).find("replicas") != std::string::npos);
+  // Not ready (/readyz 503, backend_up 0) while every write fails so,
+  // though the server answers PING.
+  auto health = store.ask<health_report>(health_atom_v);
+  REQUIRE_FALSE(health);
+  CHECK(code_of(health.error()) == state_errc::backend_unavailable);
+  CHECK(message_of(health.error())
+          .find("0 replica(s) online and wait_replicas is 1")
+        != std::string::npos);
+  running_store plain{server.url("wait:"), 1};
+  CHECK(plain.ask<health_report>(health_atom_v));
+}
+
+TEST_CASE("redis sentinel: with wait_replicas a master with its replicas is "
+          "ready, and not ready once they are gone") {
+  redis_sentinels redis{1};
+  running_store store{
+    redis.url("?prefix=rd:&wait_replicas=1&wait_timeout_ms=500&" + quick), 1};
+  // The replica comes online a moment after the master starts.
+  CHECK(wait_until(
+    [&] { return bool(store.ask<health_report>(health_atom_v)); }, 10s));
+  redis.detach_replicas(redis.master_port());
+  caf::expected<health_report> health{health_report{}};
+  CHECK(wait_until(
+    [&] {
+      health = store.ask<health_report>(health_atom_v);
+      return !health;
+    },
+    10s));
+  REQUIRE_FALSE(health);
+  CHECK(message_of(health.error()).find("wait_replicas is 1")
+        != std::string::npos);
 }
 
 TEST_CASE("redis: a transaction over two shards that WAIT failed was still "
