@@ -4,6 +4,7 @@
 #include "messages/errors.hpp"
 
 #include <iterator>
+#include <string>
 
 #include <caf/atom.hpp>
 #include <caf/message.hpp>
@@ -39,6 +40,28 @@ state_errc code_of_sec(caf::sec s) {
       return state_errc::serialization_error;
     default:
       return state_errc::backend_error;
+  }
+}
+
+/// CAF's own errors reach clients as messages: each says what happened in
+/// the service's terms and keeps CAF's name for the log and for searching.
+std::string explain_sec(caf::sec s) {
+  auto name = caf::to_string(s);
+  switch (s) {
+    case caf::sec::request_receiver_down:
+      return "the actor that held this request stopped before answering "
+             "(a shard, coordinator or peer failed; the log says why): "
+             + name;
+    case caf::sec::request_timeout:
+      return "no answer within the request's deadline: " + name;
+    case caf::sec::cannot_connect_to_node:
+    case caf::sec::no_route_to_receiving_node:
+    case caf::sec::connection_timeout:
+    case caf::sec::socket_disconnected:
+    case caf::sec::disconnect_during_handshake:
+      return "a cluster peer is unreachable: " + name;
+    default:
+      return name;
   }
 }
 
@@ -98,7 +121,7 @@ std::string message_of(const caf::error& err) {
       && ctx.match_element<std::string>(0))
     return ctx.get_as<std::string>(0);
   if (err.category() == caf::atom("system"))
-    return caf::to_string(static_cast<caf::sec>(err.code()));
+    return explain_sec(static_cast<caf::sec>(err.code()));
   return caf::to_string(err);
 }
 
