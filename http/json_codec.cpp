@@ -82,8 +82,8 @@ parse_batch_keys(std::string_view body, std::string& problem,
     return std::nullopt;
   }
   if (arr->size() > max_keys) {
-    problem = "a batch of " + std::to_string(arr->size()) + " keys; at most "
-              + std::to_string(max_keys);
+    problem = "a batch of " + std::to_string(arr->size())
+              + " keys; http.max_batch_keys is " + std::to_string(max_keys);
     return std::nullopt;
   }
   std::vector<std::string> out;

@@ -263,7 +263,7 @@ TEST_CASE("the JSON codec reads batch bodies and writes the documented shapes") 
   // More keys than the store takes: refused before any is copied, in the
   // store's words.
   CHECK_FALSE(parse_batch_keys(R"({"keys":["a","b","c"]})", problem, 2));
-  CHECK(problem == "a batch of 3 keys; at most 2");
+  CHECK(problem == "a batch of 3 keys; http.max_batch_keys is 2");
   CHECK(error_body(state_errc::not_found, "no \"x\"")
         == R"({"error":{"code":"not_found","message":"no \"x\""}})");
   batch_reply reply;

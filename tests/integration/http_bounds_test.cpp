@@ -261,7 +261,8 @@ TEST_CASE("batch-get: more keys than http.max_batch_keys is 400") {
   auto r = c.request("POST", "/v1/state/batch-get",
                      keys_body({"state:a", "state:b", "state:c", "state:d"}));
   CHECK(r.status == 400);
-  CHECK(r.body.find("at most 3") != std::string::npos);
+  CHECK(r.body.find("a batch of 4 keys; http.max_batch_keys is 3")
+        != std::string::npos);
   CHECK(c.request("POST", "/v1/state/batch-get",
                   keys_body({"state:a", "state:b", "state:c"}))
           .status
