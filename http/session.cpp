@@ -1105,6 +1105,19 @@ void session::refuse_oversized(unsigned status, const std::string& message) {
          linger_budget_);
 }
 
+std::string_view session::leading_method() const {
+  // A request line the parser has not parsed yet (it parses one that came
+  // whole in the first read at once, any other with the whole header) is
+  // still in the buffer, so a request refused while it came in (414, 431,
+  // a stop) starts there: its method is the token before the first space,
+  // counted by the metrics under its own label rather than "other".
+  auto held = static_cast<const char*>(buffer_.data().data());
+  auto text = std::string_view{held, buffer_.size()};
+  auto space = text.substr(0, 8).find(' ');
+  return space == std::string_view::npos ? std::string_view{}
+                                         : text.substr(0, space);
+}
+
 void session::refuse(response_t res, size_t linger_budget) {
   phase_ = phase::closing;
   keep_alive_ = false;
@@ -1112,6 +1125,10 @@ void session::refuse(response_t res, size_t linger_budget) {
   if (parser_ && parser_->is_header_done()) {
     method_ = method_of(parser_->get().method_string());
     version_ = parser_->get().version();
+  } else if (parser_ && !parser_->get().target().empty()) {
+    method_ = method_of(parser_->get().method_string()); // its line parsed
+  } else {
+    method_ = method_of(leading_method());
   }
   // Nothing more is read into it: its header fields need not stay
   // allocated while the connection lingers.

@@ -214,6 +214,8 @@ private:
   /// Answers `res` without reading the rest of the request, then closes
   /// gracefully, discarding at most `linger_budget` more bytes.
   void refuse(response_t res, size_t linger_budget);
+  /// The method of a request whose header the parser has not finished.
+  std::string_view leading_method() const;
   /// Graceful close: stop sending, read and discard what the client still
   /// sends (bounded by linger_budget_ and time), then close, so the client
   /// reads our answer instead of a connection reset.

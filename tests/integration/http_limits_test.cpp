@@ -282,6 +282,28 @@ TEST_CASE("garbage, truncated and oversized requests leave the service up") {
                                     + std::string(7000, 'p') + "\r\n\r\n",
                                   3s);
     CHECK(long_both.rfind("HTTP/1.1 431", 0) == 0);
+    // Counted under the method the request line began with, not "other".
+    auto put_431 = raw_exchange(svc.port(),
+                                "PUT /v1/state/k HTTP/1.1\r\nHost: x\r\nX-Big: "
+                                  + std::string(64 * 1024, 'h') + "\r\n\r\n",
+                                3s);
+    CHECK(put_431.rfind("HTTP/1.1 431", 0) == 0);
+    http_client c{svc.port()};
+    std::string text;
+    for (int i = 0; i < 30; ++i) { // the gateway reports once a second
+      text = c.get("/metrics").body;
+      if (text.find("method=\"PUT\",status=\"431\"} 1") != std::string::npos)
+        break;
+      std::this_thread::sleep_for(200ms);
+    }
+    INFO(text);
+    CHECK(text.find("route=\"unparsed\",method=\"GET\",status=\"431\"} 2")
+          != std::string::npos);
+    CHECK(text.find("route=\"unparsed\",method=\"GET\",status=\"414\"} 1")
+          != std::string::npos);
+    CHECK(text.find("route=\"unparsed\",method=\"PUT\",status=\"431\"} 1")
+          != std::string::npos);
+    CHECK(text.find("method=\"other\",status=\"4") == std::string::npos);
   }
   SECTION("bad framing") {
     auto out = raw_exchange(svc.port(),
