@@ -1251,22 +1251,87 @@ void keep_answered_unreadable(batch_reply& out,
   out.unreadable.resize(kept);
 }
 
-/// Reads the keys in request order while their values fit max_reply_bytes,
-/// a few at a time so that a batch of large values never sits in memory
-/// whole; the keys past the budget come back as unprocessed.
+/// Keys a network backend reads in one round trip of a batch-get.
+constexpr size_t read_chunk = 16;
+
+/// How often a batch-get read in several round trips is read again because
+/// a write of another connection landed between them, before it answers
+/// its first round trip's keys alone.
+constexpr int torn_read_attempts = 4;
+
+/// Reads `req`'s keys into `out` in round trips of read_chunk keys, until
+/// the reply's values reach `budget`; the number of round trips.
+caf::expected<size_t> read_in_round_trips(state_store& store,
+                                          const batch_request& req,
+                                          unix_ms now, size_t budget,
+                                          batch_reply& out) {
+  size_t bytes = 0;
+  size_t trips = 0;
+  std::vector<std::string> part;
+  while (out.entries.size() < req.keys.size()) {
+    auto next = req.keys.begin() + out.entries.size();
+    part.assign(next,
+                next + std::min<size_t>(read_chunk, req.keys.end() - next));
+    auto entries = read_part(store, part, now, req.skip_unreadable, out);
+    if (!entries)
+      return std::move(entries.error());
+    ++trips;
+    for (auto& e : *entries)
+      if (!take_within(out, std::move(e), bytes, budget))
+        return trips;
+  }
+  return trips;
+}
+
+/// True when the keys of `out`'s entries before the last round trip's
+/// still hold the versions read: each round trip's keys then held them
+/// from their read to this one, so all of them held them when the last
+/// round trip read, and the reply is one moment's state. Read again one
+/// round trip at a time, holding one round trip's values at most.
+caf::expected<bool> earlier_trips_unchanged(state_store& store,
+                                            const batch_request& req,
+                                            const batch_reply& out,
+                                            unix_ms now) {
+  auto last_trip = (out.entries.size() - 1) / read_chunk * read_chunk;
+  batch_reply scratch; // the unreadable keys' names, known already
+  std::vector<std::string> part;
+  for (size_t at = 0; at < last_trip; at += read_chunk) {
+    auto next = req.keys.begin() + at;
+    part.assign(next, next + read_chunk);
+    auto entries = read_part(store, part, now, req.skip_unreadable, scratch);
+    if (!entries)
+      return std::move(entries.error());
+    for (size_t i = 0; i < part.size(); ++i)
+      if ((*entries)[i].version != out.entries[at + i].version)
+        return false;
+  }
+  return true;
+}
+
+/// Reads `req`'s keys, answering as many as fit the reply's byte budget (at
+/// least one). A local backend reads them one by one in this actor, which
+/// is the only writer of its keys; a network backend reads in round trips
+/// of a few keys, so that a batch of large values never sits in memory
+/// whole. The keys past the budget come back as unprocessed.
+///
+/// A backend that other connections write to (other shards' stores apply
+/// transactions whose first key they own; other services share the engine)
+/// may see a transaction land between two round trips: the reply would
+/// hold some of its writes and not the others. Such a read is checked and
+/// read again; after torn_read_attempts the first round trip's keys, read
+/// in one round trip, answer alone and the rest are unprocessed.
 caf::expected<batch_reply> read_within_budget(shard_ptr self,
                                               const batch_request& req) {
   auto& st = self->state;
+  auto& store = *st.store;
   const size_t budget = st.settings.max_reply_bytes;
   auto now = now_of(self);
   batch_reply out;
   out.entries.reserve(req.keys.size());
-  size_t bytes = 0;
-  bool full = false;
-  if (!st.store->pipelines()) {
-    // A local get costs no round trip: one key at a time.
+  if (!store.pipelines()) {
+    size_t bytes = 0;
     for (auto& key : req.keys) {
-      auto e = st.store->get(key, now);
+      auto e = store.get(key, now);
       if (!e && req.skip_unreadable && is_value_error(e.error()))
         out.unreadable.push_back({key, message_of(e.error())});
       else if (!e && code_of(e.error()) != state_errc::not_found)
@@ -1275,20 +1340,23 @@ caf::expected<batch_reply> read_within_budget(shard_ptr self,
         break;
     }
   } else {
-    // One round trip per chunk of keys.
-    constexpr size_t chunk = 16;
-    std::vector<std::string> part;
-    while (out.entries.size() < req.keys.size() && !full) {
-      auto next = req.keys.begin() + out.entries.size();
-      part.assign(next, next + std::min<size_t>(chunk, req.keys.end() - next));
-      auto entries = read_part(*st.store, part, now, req.skip_unreadable, out);
-      if (!entries)
-        return std::move(entries.error());
-      for (auto& e : *entries)
-        if (!take_within(out, std::move(e), bytes, budget)) {
-          full = true;
-          break;
-        }
+    for (int attempt = 1;; ++attempt) {
+      out.entries.clear();
+      out.unreadable.clear();
+      auto trips = read_in_round_trips(store, req, now, budget, out);
+      if (!trips)
+        return std::move(trips.error());
+      if (*trips <= 1 || !store.shares_data())
+        break;
+      auto unchanged = earlier_trips_unchanged(store, req, out, now);
+      if (!unchanged)
+        return std::move(unchanged.error());
+      if (*unchanged)
+        break;
+      if (attempt == torn_read_attempts) {
+        out.entries.resize(std::min(out.entries.size(), read_chunk));
+        break;
+      }
     }
   }
   keep_answered_unreadable(out, req.keys);
