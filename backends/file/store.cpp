@@ -280,11 +280,6 @@ void file_store::apply_put(const std::string& key, std::string&& value,
   slot.data = entry{std::move(value), version, expires_at};
 }
 
-bool file_store::indexed_live(const std::string& key, unix_ms now) const {
-  auto it = index_.find(key);
-  return it != index_.end() && !expired(it->second, now);
-}
-
 bool file_store::unsettled_quarantine(const std::string& key) const {
   return !quarantined_.empty() && quarantined_.count(key) != 0
          && std::find(settling_.begin(), settling_.end(), key)
@@ -442,9 +437,20 @@ file_store::take_new_keys(const std::vector<pending_op>& ops, unix_ms now) {
 }
 
 caf::error file_store::transact(std::vector<pending_op>& ops, unix_ms now) {
-  auto prior = check_transaction(*this, ops, now);
-  if (!prior)
-    return std::move(prior.error());
+  // Conditions are judged by the index, as set() and erase() judge them:
+  // no value is read (a transaction over keys holding 16 MiB values read
+  // each one whole), and a key whose value cannot be read is live when
+  // indexed, absent when quarantined, as for a single write.
+  std::vector<bool> ops_live(ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) {
+    auto& op = ops[i];
+    auto& cond = op.kind == pending_op::set ? op.write.cond : op.removal.cond;
+    auto it = index_.find(op.target());
+    ops_live[i] = it != index_.end() && !expired(it->second, now);
+    entry held{{}, ops_live[i] ? it->second.version : 0, 0};
+    if (auto err = transaction_condition_problem(op.target(), cond, held))
+      return err;
+  }
   for (auto& op : ops)
     if (op.kind == pending_op::set)
       if (auto err = value_size_problem(op.write.value.size()))
@@ -487,12 +493,9 @@ caf::error file_store::transact(std::vector<pending_op>& ops, unix_ms now) {
   auto next = logged.begin();
   for (size_t i = 0; i < ops.size(); ++i) {
     auto& op = ops[i];
-    // A key whose value could not be read is live as set() and erase()
-    // judge it, by the index: one still indexed (its file missing, or at
-    // another version) is there; a quarantined one is not, a write creates
-    // it and a delete settles it.
-    bool live = (*prior)[i].unreadable ? indexed_live(op.target(), now)
-                                       : (*prior)[i].before.found();
+    // A quarantined key is not live: a write creates it and a delete
+    // settles it.
+    bool live = ops_live[i];
     if (!live && index_.count(op.target()) != 0)
       note_expired_by_write(op.target()); // held, past its expiry
     if (op.kind == pending_op::set) {

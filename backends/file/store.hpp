@@ -165,8 +165,6 @@ private:
 
   /// Records the current state of `key` so the batch can be undone.
   void remember(const std::string& key);
-  /// Whether the index holds `key`, not past its expiry.
-  bool indexed_live(const std::string& key, unix_ms now) const;
   /// Whether `key`'s value is in quarantine and no write or delete of it
   /// waits for its commit.
   bool unsettled_quarantine(const std::string& key) const;

@@ -441,19 +441,23 @@ void rocksdb_store::apply(std::vector<pending_op>& ops, unix_ms now) {
 
 caf::error rocksdb_store::transact(std::vector<pending_op>& ops,
                                    unix_ms now) {
-  auto prior = check_transaction(*this, ops, now);
-  if (!prior)
-    return std::move(prior.error());
   // What each key holds, expired or not, and the budget for new keys, before
   // anything is staged: a refusal changes nothing. The keys of a
   // transaction are distinct, so each key it removes makes room for one it
-  // creates: only the keys it adds net need room.
+  // creates: only the keys it adds net need room. Conditions are judged by
+  // each record's head, as apply() judges a single write's: no value is
+  // decoded or copied (a transaction over 16 MiB values copied each one).
   std::vector<std::optional<stored>> before;
   size_t created = 0, held_removed = 0;
   for (auto& op : ops) {
     auto held = peek(op.target());
     if (!held)
       return std::move(held.error());
+    bool live = *held && !expired((*held)->expires_at, now);
+    auto& cond = op.kind == pending_op::set ? op.write.cond : op.removal.cond;
+    entry head{{}, live ? (*held)->version : 0, 0};
+    if (auto err = transaction_condition_problem(op.target(), cond, head))
+      return err;
     if (op.kind == pending_op::set && !*held)
       ++created;
     else if (op.kind == pending_op::erase && *held)
@@ -514,7 +518,7 @@ caf::error rocksdb_store::transact(std::vector<pending_op>& ops,
     note_expired_by_write(key);
   for (size_t i = 0; i < ops.size(); ++i) {
     auto& op = ops[i];
-    bool live = (*prior)[i].before.found();
+    bool live = before[i] && !expired(before[i]->expires_at, now);
     if (before[i] && !live)
       note_expired_by_write(op.target()); // held, past its expiry
     if (op.kind == pending_op::set)

@@ -753,6 +753,15 @@ TEST_CASE("rocksdb: a damaged record is listed, read as a value error, "
   // A write replaces it; a conditional one cannot name its version.
   CHECK_FALSE(s.set(set_request{"b", "x", 0, condition::matches(1)}, 0,
                     1000));
+  // A transaction judges the condition as that write does, by the record's
+  // head, reading no value: 412, not the read's value error.
+  std::vector<pending_op> txn(1);
+  txn[0].kind = pending_op::set;
+  txn[0].write = set_request{"b", "x", 0, condition::matches(1)};
+  auto refused = s.transact(txn, 1000);
+  REQUIRE(refused);
+  CHECK(code_of(refused) == state_errc::version_mismatch);
+  CHECK(message_of(refused).find("'b'") != std::string::npos);
   REQUIRE(store.put("b", "2"));
   CHECK(store.get("b")->value == "2");
   CHECK(s.stats().keys == 2);
