@@ -177,6 +177,15 @@ void on_part_answer(coordinator_ptr self, size_t index,
         "the transaction was applied (every part was told to keep it), but "
         "one part's answer did not come in time: "
           + message_of(st.failure));
+    else if (code_of(st.failure) == state_errc::timeout
+             || code_of(st.failure) == state_errc::backend_unavailable)
+      // CAF's own errors (a timeout, a shard that stopped) say nothing of
+      // the outcome, and a client takes a 504 for "maybe applied": nothing
+      // was kept, since no part was told to keep.
+      st.failure = make_state_error(
+        code_of(st.failure),
+        "transaction not applied: shard " + std::to_string(p.owner)
+          + " did not answer its part: " + message_of(st.failure));
     decide(self, false);
     skip_unasked(self);
   } else if (is_partly_applied(outcome.error())
