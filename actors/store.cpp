@@ -61,7 +61,11 @@ std::chrono::milliseconds checkpoint_interval(const state_config& cfg) {
 
 /// How the router runs a transaction over several shards of `store`'s kind.
 spanning_transactions spanning_of(const state_store& store) {
-  if (store.shares_data())
+  // DynamoDB runs no transaction yet: its first key's shard refuses each
+  // one with that reason, also one over several shards (refused here as
+  // "one shard only", its keys moved into one group only to be refused
+  // again for another reason).
+  if (store.shares_data() || store.backend_name() == "dynamodb")
     return spanning_transactions::first_owner_applies;
   if (store.backend_name() == "memory")
     return spanning_transactions::coordinate;

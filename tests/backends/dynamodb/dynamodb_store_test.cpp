@@ -873,6 +873,27 @@ TEST_CASE("a dynamodb store's watcher (watches=local) gets every change in "
   testing::check_watch_changes(store, false);
 }
 
+TEST_CASE("a dynamodb transaction over several shards is refused for what "
+          "DynamoDB lacks, not for its shards") {
+  fresh_stores("txn_refused", 1); // an empty table
+  testing::running_store store{server().url("txn_refused"), 3};
+  std::string a = "state:t:a", b;
+  for (int i = 0; b.empty(); ++i)
+    if (auto k = "state:t:b" + std::to_string(i);
+        shard_index(k, 3) != shard_index(a, 3))
+      b = k;
+  transaction_request txn;
+  txn.ops.push_back(txn_op::put(a, "1"));
+  txn.ops.push_back(txn_op::put(b, "2"));
+  auto refused = store.ask<transaction_reply>(transact_atom_v, txn);
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == state_errc::bad_request);
+  CHECK_THAT(message_of(refused.error()),
+             Catch::Contains("TransactWriteItems"));
+  CHECK_FALSE(store.ask<entry>(get_atom_v, a));
+  CHECK_FALSE(store.ask<entry>(get_atom_v, b));
+}
+
 TEST_CASE("queries on a dynamodb store of several shards") {
   fresh_stores("query", 1); // an empty table
   testing::running_store store{testing::query_config(server().url("query"), 3)};
