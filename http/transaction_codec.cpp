@@ -20,12 +20,13 @@ std::string at(size_t i) {
 }
 
 /// The version of an if_match value: an entity tag as the ETag header shows
-/// it ("\"7\"") or the bare number ("7"). No write has version 0, in either
-/// form: a condition on it could never hold.
+/// it ("\"7\"") or the bare number ("7"), exactly: "\"007\"" is no tag
+/// the service gives, and never matches in an If-Match header either. No
+/// write has version 0, in either form: a condition on it could never hold.
 std::optional<version_t> version_of(std::string_view text) {
   if (auto v = parse_etag(text))
-    return *v == 0 ? std::nullopt : v;
-  if (text.empty() || text.size() > 20)
+    return *v == 0 || format_etag(*v) != text ? std::nullopt : v;
+  if (text.empty() || text.size() > 20 || (text.size() > 1 && text[0] == '0'))
     return std::nullopt;
   version_t v = 0;
   for (char c : text) {

@@ -355,9 +355,13 @@ TEST_CASE("transaction and query bodies past the store's bounds are refused "
 
 // No write has version 0: a bare "0" was refused, a quoted one taken for a
 // condition that can never hold (412 instead of 400).
-TEST_CASE("a transaction's if_match refuses version 0 in either form") {
+TEST_CASE("a transaction's if_match refuses version 0 and leading zeros in "
+          "either form") {
   std::string problem;
-  for (auto v : {R"("0")", R"("\"0\"")", R"("\"000\"")"}) {
+  // Nor leading zeros: "\"007\"" was taken for version 7, where an
+  // If-Match header with that tag never matches.
+  for (auto v : {R"("0")", R"("\"0\"")", R"("\"000\"")", R"("\"007\"")",
+                 R"("007")"}) {
     INFO(v);
     CHECK_FALSE(parse_transaction(
       std::string{R"({"operations":[{"op":"delete","key":"a","if_match":)"} + v
