@@ -368,9 +368,14 @@ caf::error postgres_connection::statement_failed(pg_result* r,
       || (r && unavailable_state(PQresultErrorField(r, PG_DIAG_SQLSTATE))))
     return drop(message);
   auto* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
-  if (state && std::strcmp(state, postgres_capacity_state) == 0)
+  if (state && std::strcmp(state, postgres_capacity_state) == 0) {
+    // Our own trigger's words alone, without the server's CONTEXT lines
+    // (the PL/pgSQL function and line that raised it) a client would get.
+    auto* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
     return make_state_error(state_errc::capacity_exceeded,
-                            "postgresql: " + message);
+                            "postgresql: "
+                              + (primary ? std::string{primary} : message));
+  }
   // The SQLSTATE names the failure in any server language (lc_messages):
   // what a caller may act on (a deadlock to retry) is told by it, never by
   // the message's words.

@@ -146,6 +146,13 @@ TEST_CASE("postgresql enforces max_items across shards") {
     s.sweep(now + 40);
     CHECK(put(s, "state:t:b", now + 40) == state_errc::none);
     CHECK(put(s, "state:t:c", now + 40) == state_errc::capacity_exceeded);
+    // The trigger's words, not the server's CONTEXT lines naming the
+    // PL/pgSQL function that raised them.
+    auto refused = s.set(set_request{"state:t:d", "v", 0, {}}, 0, now + 40);
+    REQUIRE_FALSE(refused);
+    INFO(message_of(refused.error()));
+    CHECK(message_of(refused.error()).find("CONTEXT") == std::string::npos);
+    CHECK(message_of(refused.error()).find('\n') == std::string::npos);
   }
   SECTION("the count survives a restart of the store and a truncate") {
     server.truncate("capkeep");
