@@ -28,6 +28,7 @@
 #include "actors/query/shard_indexes.hpp"
 #include "actors/transaction_rules.hpp"
 #include "actors/watch/change_recorder.hpp"
+#include "backends/atomic_batch_read.hpp"
 #include "backends/readable_batch.hpp"
 #include "backends/shard_placement.hpp"
 #include "backends/state_store.hpp"
@@ -1254,19 +1255,11 @@ void keep_answered_unreadable(batch_reply& out,
 /// Keys a network backend reads in one round trip of a batch-get.
 constexpr size_t read_chunk = 16;
 
-/// How often a batch-get read in several round trips is read again because
-/// a write of another connection landed between them, before it answers
-/// its first round trip's keys alone.
-constexpr int torn_read_attempts = 4;
-
 /// Reads `req`'s keys into `out` in round trips of read_chunk keys, until
-/// the reply's values reach `budget`; the number of round trips.
-caf::expected<size_t> read_in_round_trips(state_store& store,
-                                          const batch_request& req,
-                                          unix_ms now, size_t budget,
-                                          batch_reply& out) {
+/// the reply's values reach `budget`.
+caf::error read_in_round_trips(state_store& store, const batch_request& req,
+                               unix_ms now, size_t budget, batch_reply& out) {
   size_t bytes = 0;
-  size_t trips = 0;
   std::vector<std::string> part;
   while (out.entries.size() < req.keys.size()) {
     auto next = req.keys.begin() + out.entries.size();
@@ -1275,51 +1268,43 @@ caf::expected<size_t> read_in_round_trips(state_store& store,
     auto entries = read_part(store, part, now, req.skip_unreadable, out);
     if (!entries)
       return std::move(entries.error());
-    ++trips;
     for (auto& e : *entries)
       if (!take_within(out, std::move(e), bytes, budget))
-        return trips;
+        return {};
   }
-  return trips;
+  return {};
 }
 
-/// True when the keys of `out`'s entries before the last round trip's
-/// still hold the versions read: each round trip's keys then held them
-/// from their read to this one, so all of them held them when the last
-/// round trip read, and the reply is one moment's state. Read again one
-/// round trip at a time, holding one round trip's values at most.
-caf::expected<bool> earlier_trips_unchanged(state_store& store,
-                                            const batch_request& req,
-                                            const batch_reply& out,
-                                            unix_ms now) {
-  auto last_trip = (out.entries.size() - 1) / read_chunk * read_chunk;
-  batch_reply scratch; // the unreadable keys' names, known already
-  std::vector<std::string> part;
-  for (size_t at = 0; at < last_trip; at += read_chunk) {
-    auto next = req.keys.begin() + at;
-    part.assign(next, next + read_chunk);
-    auto entries = read_part(store, part, now, req.skip_unreadable, scratch);
-    if (!entries)
-      return std::move(entries.error());
-    for (size_t i = 0; i < part.size(); ++i)
-      if ((*entries)[i].version != out.entries[at + i].version)
-        return false;
+/// Reads `req`'s keys as of one moment through `atomic`, within `budget`:
+/// false when a value that cannot be read failed the read and the request
+/// skips such values (its caller reads in round trips then).
+caf::expected<bool> read_at_once(atomic_batch_read& atomic,
+                                 const batch_request& req, unix_ms now,
+                                 size_t budget, batch_reply& out) {
+  auto got = atomic.batch_get_within(req.keys, now, budget);
+  if (!got) {
+    if (req.skip_unreadable && is_value_error(got.error()))
+      return false;
+    return std::move(got.error());
   }
+  size_t bytes = 0;
+  for (auto& e : *got)
+    if (!take_within(out, std::move(e), bytes, budget))
+      break;
   return true;
 }
 
 /// Reads `req`'s keys, answering as many as fit the reply's byte budget (at
 /// least one). A local backend reads them one by one in this actor, which
-/// is the only writer of its keys; a network backend reads in round trips
-/// of a few keys, so that a batch of large values never sits in memory
-/// whole. The keys past the budget come back as unprocessed.
-///
-/// A backend that other connections write to (other shards' stores apply
-/// transactions whose first key they own; other services share the engine)
-/// may see a transaction land between two round trips: the reply would
-/// hold some of its writes and not the others. Such a read is checked and
-/// read again; after torn_read_attempts the first round trip's keys, read
-/// in one round trip, answer alone and the rest are unprocessed.
+/// is the only writer of its keys. A network backend that other
+/// connections write to (other shards' stores apply transactions whose
+/// first key they own; other services share the engine) reads them in one
+/// request the engine runs as a unit, so that no transaction lands between
+/// two round trips and the reply never holds some of its writes without the
+/// others; one that cannot, and a batch with a value that cannot be read
+/// when the request skips those, in round trips of a few keys, so that a
+/// batch of large values never sits in memory whole. The keys past the
+/// budget come back as unprocessed.
 caf::expected<batch_reply> read_within_budget(shard_ptr self,
                                               const batch_request& req) {
   auto& st = self->state;
@@ -1340,24 +1325,16 @@ caf::expected<batch_reply> read_within_budget(shard_ptr self,
         break;
     }
   } else {
-    for (int attempt = 1;; ++attempt) {
-      out.entries.clear();
-      out.unreadable.clear();
-      auto trips = read_in_round_trips(store, req, now, budget, out);
-      if (!trips)
-        return std::move(trips.error());
-      if (*trips <= 1 || !store.shares_data())
-        break;
-      auto unchanged = earlier_trips_unchanged(store, req, out, now);
-      if (!unchanged)
-        return std::move(unchanged.error());
-      if (*unchanged)
-        break;
-      if (attempt == torn_read_attempts) {
-        out.entries.resize(std::min(out.entries.size(), read_chunk));
-        break;
-      }
+    bool done = false;
+    if (auto* atomic = atomic_reader_of(store)) {
+      auto read = read_at_once(*atomic, req, now, budget, out);
+      if (!read)
+        return std::move(read.error());
+      done = *read;
     }
+    if (!done)
+      if (auto err = read_in_round_trips(store, req, now, budget, out))
+        return err;
   }
   keep_answered_unreadable(out, req.keys);
   out.unprocessed.assign(req.keys.begin() + out.entries.size(),

@@ -261,7 +261,22 @@ caf::expected<key_page> coded_store::list_owned(const list_request& req,
 
 caf::expected<std::vector<entry>>
 coded_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
-  auto got = inner_->batch_get(keys, now);
+  return decode_batch(keys, inner_->batch_get(keys, now));
+}
+
+caf::expected<std::vector<entry>>
+coded_store::batch_get_within(const std::vector<std::string>& keys,
+                              unix_ms now, size_t byte_budget) {
+  auto* atomic = dynamic_cast<atomic_batch_read*>(inner_.get());
+  if (!atomic) // atomic_reader_of does not hand this store out then
+    return batch_get(std::vector<std::string>(keys.begin(), keys.begin() + 1),
+                     now);
+  return decode_batch(keys, atomic->batch_get_within(keys, now, byte_budget));
+}
+
+caf::expected<std::vector<entry>>
+coded_store::decode_batch(const std::vector<std::string>& keys,
+                          caf::expected<std::vector<entry>> got) {
   if (!got)
     return got;
   for (size_t i = 0; i < got->size(); ++i) {

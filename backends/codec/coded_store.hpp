@@ -22,6 +22,7 @@
 
 #include <caf/expected.hpp>
 
+#include "backends/atomic_batch_read.hpp"
 #include "backends/codec/value_codec.hpp"
 #include "backends/plugin.hpp"
 #include "backends/state_store.hpp"
@@ -59,7 +60,7 @@ make_value_codec(const state_config& cfg);
 /// --check-config.
 caf::error check_codec_config(const state_config& cfg);
 
-class coded_store final : public state_store {
+class coded_store final : public state_store, public atomic_batch_read {
 public:
   coded_store(std::unique_ptr<state_store> inner, value_codec codec);
   ~coded_store() override;
@@ -74,6 +75,10 @@ public:
                                      unix_ms now) override;
   caf::expected<std::vector<entry>>
   batch_get(const std::vector<std::string>& keys, unix_ms now) override;
+  /// The inner store's, decoded; only when it has one (atomic_reader_of).
+  caf::expected<std::vector<entry>>
+  batch_get_within(const std::vector<std::string>& keys, unix_ms now,
+                   size_t byte_budget) override;
   /// The inner store's. What the codec refuses is not said here: a value
   /// under a key not configured reads once the key is listed again.
   bool damaged_for_good(const std::string& key) const override;
@@ -112,6 +117,11 @@ public:
   state_store& inner() { return *inner_; }
 
 private:
+  /// Decodes the entries `got` of `keys` in place, as batch_get does.
+  caf::expected<std::vector<entry>>
+  decode_batch(const std::vector<std::string>& keys,
+               caf::expected<std::vector<entry>> got);
+
   struct rotation;
 
   caf::error encode_value(const std::string& key, std::string& value);

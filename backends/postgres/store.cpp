@@ -6,7 +6,9 @@
 #include "backends/postgres/schema.hpp"
 #include "backends/postgres/single_key.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <limits>
 #include <map>
 
 #include "messages/errors.hpp"
@@ -65,6 +67,15 @@ std::vector<statement> statements_for(const std::string& t) {
               "FROM unnest($1::text[]) WITH ORDINALITY AS k(h, i) "
               "JOIN " + t + " t ON t.key = decode(k.h, 'hex') "
               "WHERE t.expires_at = 0 OR t.expires_at > $2"},
+    // As "batch", in one statement (one snapshot), the values only while
+    // their running size stays within $3 bytes (the first key's always):
+    // a row past it comes without its value and marks where the read ends.
+    {"batch_within",
+     "SELECT k.i, CASE WHEN k.i = 1 OR sum(octet_length(t.value)) OVER "
+     "(ORDER BY k.i) <= $3 THEN t.value END, t.version, t.expires_at "
+     "FROM unnest($1::text[]) WITH ORDINALITY AS k(h, i) "
+     "JOIN " + t + " t ON t.key = decode(k.h, 'hex') "
+     "WHERE t.expires_at = 0 OR t.expires_at > $2 ORDER BY k.i"},
     // At most $2 rows, the earliest due first (the expiry index): one
     // DELETE of every expired row could outlive the statement timeout and
     // hold that many row locks and notifications in one transaction. Rows
@@ -245,6 +256,31 @@ postgres_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
     auto i = static_cast<size_t>(rows->int8(r, 0) - 1); // ORDINALITY is 1-based
     if (i < out.size())
       out[i] = entry_of(*rows, r, 1);
+  }
+  return out;
+}
+
+caf::expected<std::vector<entry>>
+postgres_store::batch_get_within(const std::vector<std::string>& keys,
+                                 unix_ms now, size_t byte_budget) {
+  std::vector<entry> out(keys.size());
+  if (keys.empty())
+    return out;
+  auto rows = conn_.run("batch_within",
+                        pg_params{}.text(hex_array(keys)).int8(now).int8(
+                          static_cast<int64_t>(std::min<size_t>(
+                            byte_budget, std::numeric_limits<int64_t>::max()))));
+  if (!rows)
+    return std::move(rows.error());
+  for (int r = 0; r < rows->size(); ++r) {
+    auto i = static_cast<size_t>(rows->int8(r, 0) - 1); // ORDINALITY is 1-based
+    if (i >= out.size())
+      continue;
+    if (rows->is_null(r, 1)) { // past the budget: the keys from here unread
+      out.resize(i);
+      break;
+    }
+    out[i] = entry_of(*rows, r, 1);
   }
   return out;
 }

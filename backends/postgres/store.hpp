@@ -41,13 +41,14 @@
 #include <string>
 #include <vector>
 
+#include "backends/atomic_batch_read.hpp"
 #include "backends/postgres/connection.hpp"
 #include "backends/shared_listing.hpp"
 #include "backends/state_store.hpp"
 
 namespace solver_state {
 
-class postgres_store final : public state_store {
+class postgres_store final : public state_store, public atomic_batch_read {
 public:
   postgres_store(postgres_options opts, shard_slice slice);
 
@@ -59,6 +60,10 @@ public:
   caf::expected<key_page> list(const list_request& req, unix_ms now) override;
   caf::expected<std::vector<entry>>
   batch_get(const std::vector<std::string>& keys, unix_ms now) override;
+  /// One SELECT: one snapshot of the table.
+  caf::expected<std::vector<entry>>
+  batch_get_within(const std::vector<std::string>& keys, unix_ms now,
+                   size_t byte_budget) override;
   /// Pipelined: a batch is one round trip and one transaction (see apply).
   bool pipelines() const override;
   void apply(std::vector<pending_op>& ops, unix_ms now) override;

@@ -204,6 +204,20 @@ const char* const redis_list_script = LIVE_VERSION_LUA
   "end\n"
   "return {#members, members[#members] or '', live}\n";
 
+const char* const redis_batch_within_script =
+  "local budget = tonumber(ARGV[1])\n"
+  "local out = {}\n"
+  "local bytes = 0\n"
+  "for i = 1, #KEYS do\n"
+  "  local v = redis.call('GET', KEYS[i])\n"
+  "  if v then\n"
+  "    bytes = bytes + #v\n"
+  "    if i > 1 and bytes > budget then break end\n"
+  "  end\n"
+  "  out[i] = v or false\n"
+  "end\n"
+  "return out\n";
+
 const char* const redis_prune_script =
   "local members = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], '+',\n"
   "                           'LIMIT', 0, tonumber(ARGV[2]))\n"

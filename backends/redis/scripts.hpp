@@ -70,6 +70,11 @@ extern const char* const redis_list_script;
 /// stale index members from `min` on; returns {removed, last member}.
 extern const char* const redis_prune_script;
 
+/// KEYS: value keys. ARGV: byte budget. The stored strings of the first keys
+/// (false for a key that holds none) until their bytes pass the budget, the
+/// first always: a batch read as of one moment, its size bounded.
+extern const char* const redis_batch_within_script;
+
 /// True for a NOSCRIPT error reply (the server's script cache lost it).
 bool is_noscript(const redisReply* r);
 

@@ -137,6 +137,7 @@ redis_store::redis_store(redis_options opts, shard_slice slice,
     max_items_(max_items),
     set_script_{redis_set_script, {}},
     erase_script_{redis_erase_script, {}},
+    batch_within_script_{redis_batch_within_script, {}},
     list_script_{redis_list_script, {}},
     prune_script_{redis_prune_script, {}},
     block_script_{redis_version_block_script, {}},
@@ -184,6 +185,36 @@ redis_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
   // Read as get() reads each key: a value it refuses fails the batch
   // instead of reading as absent.
   for (size_t i = 0; i < keys.size(); ++i) {
+    auto e = entry_of(reply->element[i], keys[i], now);
+    if (e)
+      out[i] = std::move(*e);
+    else if (code_of(e.error()) != state_errc::not_found)
+      return std::move(e.error());
+  }
+  return out;
+}
+
+caf::expected<std::vector<entry>>
+redis_store::batch_get_within(const std::vector<std::string>& keys,
+                              unix_ms now, size_t byte_budget) {
+  if (keys.empty())
+    return std::vector<entry>{};
+  std::vector<std::string> value_keys;
+  value_keys.reserve(keys.size());
+  for (auto& k : keys)
+    value_keys.push_back(value_key(k));
+  auto budget = std::to_string(byte_budget);
+  auto r = run_script(conn_, batch_within_script_,
+                      redis_args(value_keys.begin(), value_keys.end()),
+                      {budget});
+  if (!r)
+    return std::move(r.error());
+  auto* reply = r->get();
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0
+      || reply->elements > keys.size())
+    return malformed("batch script");
+  std::vector<entry> out(reply->elements);
+  for (size_t i = 0; i < out.size(); ++i) {
     auto e = entry_of(reply->element[i], keys[i], now);
     if (e)
       out[i] = std::move(*e);

@@ -41,6 +41,7 @@
 #include <memory>
 #include <string>
 
+#include "backends/atomic_batch_read.hpp"
 #include "backends/redis/connection.hpp"
 #include "backends/redis/scripts.hpp"
 #include "backends/shared_listing.hpp"
@@ -48,7 +49,7 @@
 
 namespace solver_state {
 
-class redis_store final : public state_store {
+class redis_store final : public state_store, public atomic_batch_read {
 public:
   /// `max_items` live keys across every shard and client of this prefix
   /// (0 = unlimited); writes of new keys beyond it get capacity_exceeded.
@@ -62,6 +63,10 @@ public:
   caf::expected<key_page> list(const list_request& req, unix_ms now) override;
   caf::expected<std::vector<entry>>
   batch_get(const std::vector<std::string>& keys, unix_ms now) override;
+  /// One script: the engine runs it whole, between other clients' commands.
+  caf::expected<std::vector<entry>>
+  batch_get_within(const std::vector<std::string>& keys, unix_ms now,
+                   size_t byte_budget) override;
   /// Pipelined: a batch is one round trip (GET and EVALSHA per op, replies
   /// read in order; Redis runs one connection's commands in order).
   bool pipelines() const override;
@@ -124,6 +129,7 @@ private:
   uint64_t scripts_generation_ = 0; // connection generation they were loaded on
   redis_script set_script_;
   redis_script erase_script_;
+  redis_script batch_within_script_;
   redis_script list_script_;
   redis_script prune_script_;
   redis_script block_script_;

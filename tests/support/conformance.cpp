@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <random>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -18,6 +19,7 @@
 #include <catch2/catch.hpp>
 
 #include "actors/store.hpp"
+#include "backends/atomic_batch_read.hpp"
 #include "backends/codec/coded_store.hpp"
 #include "backends/compiled_plugins.hpp"
 #include "backends/plugin.hpp"
@@ -296,6 +298,56 @@ void check_batch_get(state_store& s, unix_ms now) {
   CHECK((*batch)[2].value == "A");
   CHECK((*batch)[2].version == v1);
   CHECK((*batch)[3].value == "B");
+}
+
+/// A backend that reads a batch at once (atomic_batch_read): the keys in
+/// order, absent and expired ones at version 0, as many as fit the byte
+/// budget, the first always.
+void check_batch_read_at_once(state_store& s, unix_ms now) {
+  auto* atomic = atomic_reader_of(s);
+  if (!atomic)
+    return;
+  std::string value; // incompressible: the budget below holds few values
+  std::mt19937 rng{7};
+  for (int i = 0; i < 100; ++i)
+    value.push_back(static_cast<char>('a' + rng() % 26));
+  std::vector<std::string> keys;
+  std::vector<version_t> versions;
+  for (int i = 0; i < 6; ++i) {
+    keys.push_back("fill:at:k" + std::to_string(i));
+    if (i == 2)
+      versions.push_back(0); // never written
+    else if (i == 4)
+      versions.push_back(must_set(s, keys.back(), value, now, now + 10));
+    else
+      versions.push_back(must_set(s, keys.back(), value + keys.back(), now));
+  }
+  auto later = now + 20; // k4 expired by then
+  auto all = atomic->batch_get_within(keys, later, 1u << 20);
+  REQUIRE(all);
+  REQUIRE(all->size() == keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    INFO(keys[i]);
+    if (i == 2 || i == 4) {
+      CHECK_FALSE((*all)[i].found());
+    } else {
+      CHECK((*all)[i].value == value + keys[i]);
+      CHECK((*all)[i].version == versions[i]);
+    }
+  }
+  // A budget of about two stored values: fewer keys, read from the first.
+  auto some = atomic->batch_get_within(keys, later, 250);
+  REQUIRE(some);
+  CHECK(some->size() >= 1);
+  CHECK(some->size() < keys.size());
+  for (size_t i = 0; i < some->size(); ++i)
+    if (i != 2 && i != 4)
+      CHECK((*some)[i].value == value + keys[i]);
+  // No budget: the first key all the same.
+  auto first = atomic->batch_get_within(keys, later, 0);
+  REQUIRE(first);
+  REQUIRE(first->size() == 1);
+  CHECK((*first)[0].value == value + keys[0]);
 }
 
 void check_awkward_keys(state_store& s, unix_ms now) {
@@ -686,6 +738,9 @@ void run_conformance(const conformance_target& t) {
     }
     SECTION("batch_get") {
       check_batch_get(*store, now);
+    }
+    SECTION("a batch read at once, within a budget") {
+      check_batch_read_at_once(*store, now);
     }
     SECTION("awkward keys") {
       check_awkward_keys(*store, now);

@@ -290,7 +290,8 @@ void check_bank_invariant(caf::actor_system& sys, const state_actor& store,
 /// (memory): a writer other than the reading shard, as another service on
 /// the same engine would be.
 void check_no_partial_reads(caf::actor_system& sys, const state_actor& store,
-                            size_t shards, bool spanning) {
+                            size_t shards, bool spanning,
+                            bool delete_first = false) {
   std::vector<std::string> group;
   for (int i = 0; i < 30; ++i)
     group.push_back("fill:snap:k" + std::to_string(10 + i));
@@ -309,6 +310,11 @@ void check_no_partial_reads(caf::actor_system& sys, const state_actor& store,
         txn.ops.push_back(txn_op::put(elsewhere, std::to_string(g)));
       for (auto& k : group)
         txn.ops.push_back(txn_op::put(k, std::to_string(g)));
+      // Every other one deletes the first key: a reader that checks what
+      // it read before against what it read after sees it absent both
+      // times, though it was there in between.
+      if (delete_first && g % 2 == 0)
+        txn.ops[elsewhere.empty() ? 0 : 1] = txn_op::remove(group[0]);
       me->request(store, 10s, transact_atom_v, std::move(txn))
         .receive([](const transaction_reply&) {},
                  [](caf::error& err) { FAIL(message_of(err)); });
@@ -322,11 +328,18 @@ void check_no_partial_reads(caf::actor_system& sys, const state_actor& store,
         .receive(
           [&](batch_reply& r) {
             ++reads;
-            for (auto& e : r.entries)
-              if (e.value != r.entries.front().value) {
+            // The last key holds the transaction's number; the first the
+            // same, or nothing when that transaction deleted it.
+            auto& last = r.entries.back().value;
+            for (size_t i = 0; i < r.entries.size(); ++i) {
+              auto& e = r.entries[i];
+              bool deleted = delete_first && i == 0 && !e.found()
+                             && !last.empty() && std::stoi(last) % 2 == 0;
+              if (e.value != last && !deleted) {
                 ++torn;
                 break;
               }
+            }
           },
           [](caf::error&) {});
     }
@@ -422,10 +435,14 @@ void check_actor_transactions(const conformance_target& t) {
   SECTION("no reader sees half of a transaction") {
     check_no_partial_reads(sys, store->router, config.shards, false);
   }
-  if (spans)
+  if (spans) {
     SECTION("no reader sees half of a transaction another shard applies") {
       check_no_partial_reads(sys, store->router, config.shards, true);
     }
+    SECTION("no reader sees half of one that deletes a key it read absent") {
+      check_no_partial_reads(sys, store->router, config.shards, true, true);
+    }
+  }
   SECTION("across shards") {
     auto keys = accounts(false, config.shards);
     if (spans) {
