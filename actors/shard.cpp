@@ -1741,6 +1741,12 @@ void on_health_tick(shard_ptr self) {
   flush_batch(self); // as for health_atom: the batch goes out first
   st.backend_up = !st.store->health_check();
   st.last_health_check_end = self->clock().now();
+  // Ticks that queued while the check waited on a hung backend are skipped
+  // as after a tick's own work: otherwise the first of them ran its sweep
+  // against the same backend, the health ticks queued meanwhile ran after
+  // it, and the two kinds took turns waiting out the timeout for as long
+  // as the backend hung, a stop behind them waiting for each.
+  st.last_tick_end = st.last_health_check_end;
   report_metrics(self);
 }
 
