@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
 
 #include "messages/errors.hpp"
 
@@ -672,12 +673,18 @@ caf::error redis_store::health_check() {
   if (!r)
     return std::move(r.error());
   auto* reply = r->get();
-  if (reply->type == REDIS_REPLY_ERROR)
-    return make_state_error(state_errc::backend_unavailable,
-                            "redis INFO replication: "
-                              + std::string{text_of(reply)});
-  if (reply->type != REDIS_REPLY_STRING)
-    return {}; // INFO renamed away: the server answered, count unknown
+  if (reply->type != REDIS_REPLY_STRING) {
+    // INFO refused (an ACL without @dangerous, renamed away): the server
+    // answered, the count is unknown; writes still tell their own WAIT.
+    if (!info_refusal_logged_) {
+      info_refusal_logged_ = true;
+      spdlog::warn("redis: {} answered INFO replication with '{}': /readyz "
+                   "cannot tell whether wait_replicas={} replicas are online "
+                   "(allow INFO to this user to have it checked)",
+                   conn_.server(), text_of(reply), opts.wait_replicas);
+    }
+    return {};
+  }
   auto online = online_replicas({reply->str, reply->len});
   if (online >= opts.wait_replicas)
     return {};

@@ -130,6 +130,8 @@ private:
   redis_script set_script_;
   redis_script erase_script_;
   redis_script batch_within_script_;
+  /// The health check's INFO was refused, and the log said so once.
+  bool info_refusal_logged_ = false;
   redis_script list_script_;
   redis_script prune_script_;
   redis_script block_script_;

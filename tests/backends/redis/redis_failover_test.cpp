@@ -12,6 +12,7 @@
 
 #include "tests/support/failover_load.hpp"
 #include "tests/support/outage_probe.hpp"
+#include "tests/support/pipeline_support.hpp"
 #include "tests/support/query_checks.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/redis_sentinels.hpp"
@@ -178,6 +179,26 @@ TEST_CASE("redis: wait_replicas without enough replicas fails the write "
         != std::string::npos);
   running_store plain{server.url("wait:"), 1};
   CHECK(plain.ask<health_report>(health_atom_v));
+}
+
+TEST_CASE("redis: with wait_replicas and INFO refused to its user, the "
+          "store stays ready, its writes still wait") {
+  // A least-privilege user: every command but the @dangerous ones (INFO).
+  auto& server = shared_redis();
+  REQUIRE(server.cli({"ACL", "SETUSER", "noinfo", "on", ">pw", "~*", "&*",
+                      "+@all", "-@dangerous"})
+          == 0);
+  auto url = "redis://noinfo:pw@127.0.0.1:" + std::to_string(server.port())
+             + "/0?prefix=noinfo:&wait_replicas=1&wait_timeout_ms=100";
+  auto stores = open_stores(url);
+  // Not 503 for good: INFO's refusal is not the backend's death.
+  CHECK_FALSE(stores[0]->health_check());
+  CHECK_FALSE(stores[0]->health_check());
+  // Writes still wait for their replicas, and fail without them.
+  auto put = stores[0]->set(
+    set_request{"state:ni:1", "v", 0, condition::always()}, 0, wall_ms());
+  REQUIRE_FALSE(put);
+  CHECK(message_of(put.error()).find("0 of 1 replicas") != std::string::npos);
 }
 
 TEST_CASE("redis sentinel: with wait_replicas a master with its replicas is "
