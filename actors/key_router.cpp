@@ -121,6 +121,21 @@ caf::error cross_node(const transaction_request& req) {
         "must share a placement group: the order id, or a {tag} in the key");
 }
 
+/// Whether a failed transaction may have been applied all the same: its
+/// outcome is unknown (a timeout, a backend gone mid-call, an engine's
+/// error after the write), not refused before it ran.
+bool may_have_applied(const caf::error& err) {
+  switch (code_of(err)) {
+    case state_errc::timeout:
+    case state_errc::backend_unavailable:
+    case state_errc::backend_error:
+    case state_errc::io_error:
+      return true;
+    default:
+      return false;
+  }
+}
+
 /// A transaction over several shards of a shared backend: the first key's
 /// shard applies all of it; then every other shard whose keys it wrote
 /// reads them again into its indexes, before the caller hears of it (so a
@@ -148,11 +163,12 @@ apply_by_first_owner(Self* self, key_router_state<Owner>& st,
           rp.deliver(std::move(reply));
         },
         [=, map = st.map](caf::error& err) mutable {
-          // Failed, it may still have been applied (out of time, or Redis's
-          // WAIT short of replicas after the script ran): the other shards
-          // read their keys again all the same, which is harmless when it
-          // was not. A condition that failed applied nothing.
-          if (code_of(err) != state_errc::version_mismatch)
+          // Failed, it may still have been applied (out of time, a lost
+          // connection, Redis's WAIT short of replicas after the script
+          // ran): the other shards read their keys again all the same. A
+          // refusal (a condition, a limit, a full store, a backend that
+          // runs no transaction) applied nothing: no read of the backend.
+          if (may_have_applied(err))
             for (auto& [owner, keys] : others)
               self->send(map->owners[owner], reindex_atom_v, keys);
           rp.deliver(std::move(err));
