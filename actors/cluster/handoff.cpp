@@ -72,6 +72,18 @@ bool marker_says_done(const std::string& path, const membership& m) {
   return true;
 }
 
+/// Syncs the directory holding `path`: a rename or an unlink in it lasts.
+void sync_parent_directory(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  auto dir = slash == std::string::npos ? std::string{"."}
+                                        : path.substr(0, slash + 1);
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
 /// Written to a temporary file, synced, renamed over the marker and the
 /// directory synced: a crash leaves the old marker or the new one.
 void write_marker(const std::string& path, const membership& m) {
@@ -87,20 +99,28 @@ void write_marker(const std::string& path, const membership& m) {
   if (fd >= 0)
     ::close(fd);
   ok = ok && ::rename(tmp.c_str(), path.c_str()) == 0;
-  if (ok) {
-    auto slash = path.find_last_of('/');
-    auto dir = slash == std::string::npos ? std::string{"."}
-                                          : path.substr(0, slash + 1);
-    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
+  if (ok)
+    sync_parent_directory(path);
   if (!ok)
     spdlog::warn("handoff: cannot record the finished handoff in {} ({}); "
                  "the next start pulls again (harmless, slower)",
                  path, std::strerror(errno));
+}
+
+/// Removes the marker, durably: a crash after it leaves no marker.
+void remove_marker(const std::string& path) {
+  if (path.empty())
+    return;
+  if (::unlink(path.c_str()) != 0) {
+    if (errno != ENOENT)
+      spdlog::warn("handoff: cannot remove {} ({}): delete it before this "
+                   "node is added back, or it will skip its handoff",
+                   path, std::strerror(errno));
+    return;
+  }
+  sync_parent_directory(path);
+  spdlog::info("handoff: leaving, {} removed: added back, this node pulls "
+               "what it owns again", path);
 }
 
 // -- claiming ----------------------------------------------------------------
@@ -414,8 +434,14 @@ void start_handoff(guard_ptr self) {
                   "every node)");
     return;
   }
-  if (st.members().self() == membership::none)
-    return; // a leaving node owns nothing: it only hands over
+  if (st.members().self() == membership::none) {
+    // A leaving node owns nothing: it only hands over. Its marker goes:
+    // added back later under the member list it names (the same hosts as
+    // before it left), it would skip its handoff and serve its share from
+    // what it still holds, empty once drained.
+    remove_marker(st.settings.marker_path);
+    return;
+  }
   if (marker_says_done(st.settings.marker_path, st.members())) {
     spdlog::info("handoff: none needed (this node pulled every key it owns "
                  "under this member list before, from every node of its "

@@ -699,3 +699,56 @@ TEST_CASE("the handoff marker records the leaving nodes pulled from: a "
   caf::anon_send_exit(after, caf::exit_reason::user_shutdown);
   std::filesystem::remove_all(dir_template);
 }
+
+TEST_CASE("a node that leaves removes its handoff marker: added back under "
+          "the member list it names, it pulls again") {
+  // Found by review: x added to {x, y}, removed (started as leaving), then
+  // added back with the same hosts: its marker still named that list, the
+  // start said "handoff: none needed", and x served its share from its
+  // drained store (a quarter of the keys read 404 through every node).
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  caf::actor_system sys{cfg};
+  state_config sc;
+  sc.type = "memory";
+  sc.shards = 1;
+  sc.max_items = 0;
+  auto xs = start_store(sys, sc, compiled_plugins());
+  REQUIRE(xs);
+  char dir_template[] = "/tmp/handoff-leave-XXXXXX";
+  REQUIRE(::mkdtemp(dir_template) != nullptr);
+  std::string marker = std::string{dir_template} + "/~cluster-handoff";
+  std::vector<std::string> both{"x:1", "y:1"};
+  auto guard_as = [&](std::vector<std::string> members,
+                      std::vector<std::string> leaving) {
+    member_guard_settings g;
+    g.local = xs->router;
+    g.members = std::make_shared<const membership>(std::move(members), "x:1",
+                                                   std::move(leaving));
+    g.marker_path = marker;
+    g.timeout = 300ms;
+    g.retry = 20ms;
+    return spawn_member_guard(sys, std::move(g));
+  };
+  auto eventually = [](auto pred) {
+    for (int i = 0; i < 200 && !pred(); ++i)
+      std::this_thread::sleep_for(10ms);
+    return pred();
+  };
+  // 1. x a member of {x, y}: nothing to pull, the marker is written.
+  auto member = guard_as(both, {});
+  CHECK(eventually([&] { return std::filesystem::exists(marker); }));
+  caf::anon_send_exit(member, caf::exit_reason::user_shutdown);
+  // 2. x leaving, y the only member: the marker goes.
+  auto leaving = guard_as({"y:1"}, {"x:1"});
+  CHECK(eventually([&] { return !std::filesystem::exists(marker); }));
+  caf::anon_send_exit(leaving, caf::exit_reason::user_shutdown);
+  // 3. x added back under {x, y}: no marker says it is done, it pulls and
+  // writes the marker again.
+  auto back = guard_as(both, {});
+  CHECK(eventually([&] { return std::filesystem::exists(marker); }));
+  caf::anon_send_exit(back, caf::exit_reason::user_shutdown);
+  stop_store(*xs);
+  std::error_code ec; // a guard told to stop may still be writing
+  std::filesystem::remove_all(dir_template, ec);
+}
