@@ -105,6 +105,12 @@ void start_cluster(caf::actor_system& sys, const node_config& cfg,
         out.peer_names[i], caf::actor_cast<member_actor>(out.peers[i])});
     g.marker_path = marker;
     g.shared_store = store.shared;
+    // A claim reads its batch here and at each source as one batch_get:
+    // never more keys than the stores take (http.max_batch_keys), or every
+    // claim is refused and the handoff never ends.
+    if (store.owners)
+      g.claim_batch = std::min(g.claim_batch,
+                               std::max<size_t>(1, store.owners->max_batch_keys));
     g.timeout = fan_out_timeout(cfg);
     // Half a request's time to wait for a source that cannot be reached,
     // so the caller still hears why before its own deadline.

@@ -99,6 +99,10 @@ public:
     std::string yaml = "state:\n  type: file\n  shards: 2\n"
                        "  file:\n    base_path: \""
                        + data_ + "\"\n    fsync: never\n"
+                         // Below the handoff's claim batch of 256: each
+                         // claim was one batch_get the stores refused, and
+                         // a member change never ended (found by review).
+                         "http:\n  max_batch_keys: 100\n"
                          "node:\n  listen: \""
                        + listen() + "\"\n  members: " + list(members)
                        + "\n  leaving: " + list(leaving) + "\n";
