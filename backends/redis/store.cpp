@@ -165,6 +165,26 @@ caf::expected<entry> redis_store::get(const std::string& key, unix_ms now) {
   return entry_of(r->get(), key, now);
 }
 
+namespace {
+
+/// The entries of the first out.size() elements of an array reply, the
+/// values of `keys` in order: read as get() reads each key, so a value it
+/// refuses fails the batch instead of reading as absent.
+caf::error read_entries(const redisReply* reply,
+                        const std::vector<std::string>& keys, unix_ms now,
+                        std::vector<entry>& out) {
+  for (size_t i = 0; i < out.size(); ++i) {
+    auto e = entry_of(reply->element[i], keys[i], now);
+    if (e)
+      out[i] = std::move(*e);
+    else if (code_of(e.error()) != state_errc::not_found)
+      return std::move(e.error());
+  }
+  return {};
+}
+
+} // namespace
+
 caf::expected<std::vector<entry>>
 redis_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
   std::vector<entry> out(keys.size());
@@ -183,15 +203,8 @@ redis_store::batch_get(const std::vector<std::string>& keys, unix_ms now) {
   auto* reply = r->get();
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements != keys.size())
     return malformed("MGET");
-  // Read as get() reads each key: a value it refuses fails the batch
-  // instead of reading as absent.
-  for (size_t i = 0; i < keys.size(); ++i) {
-    auto e = entry_of(reply->element[i], keys[i], now);
-    if (e)
-      out[i] = std::move(*e);
-    else if (code_of(e.error()) != state_errc::not_found)
-      return std::move(e.error());
-  }
+  if (auto err = read_entries(reply, keys, now, out))
+    return err;
   return out;
 }
 
@@ -215,13 +228,8 @@ redis_store::batch_get_within(const std::vector<std::string>& keys,
       || reply->elements > keys.size())
     return malformed("batch script");
   std::vector<entry> out(reply->elements);
-  for (size_t i = 0; i < out.size(); ++i) {
-    auto e = entry_of(reply->element[i], keys[i], now);
-    if (e)
-      out[i] = std::move(*e);
-    else if (code_of(e.error()) != state_errc::not_found)
-      return std::move(e.error());
-  }
+  if (auto err = read_entries(reply, keys, now, out))
+    return err;
   return out;
 }
 

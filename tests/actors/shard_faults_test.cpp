@@ -381,46 +381,6 @@ TEST_CASE("a transaction over two shards is kept or put back whole, also "
     CHECK_FALSE(a); // told not: neither is
 }
 
-TEST_CASE("a transaction whose part did not answer before any part was "
-          "kept says it was not applied") {
-  store_options options;
-  options.fan_out_timeout = std::chrono::milliseconds{1000};
-  auto f = std::make_shared<faults>();
-  f->backend = "memory";
-  faulty_fixture fx{2, options, f};
-  std::string k0, k1; // one key of each shard
-  for (int i = 0; k0.empty() || k1.empty(); ++i) {
-    auto key = "txn:" + std::to_string(i);
-    (shard_index(key, 2) == 0 ? k0 : k1) = key;
-  }
-  // Shard 0 takes longer than its part may to lock: nothing is kept.
-  bool slow = false;
-  fx.f->on_get = [&](const std::string& key) {
-    if (key == k0 && !slow) {
-      slow = true;
-      fx.sched->advance_time(std::chrono::milliseconds{1500});
-    }
-  };
-  transaction_request req;
-  req.ops = {txn_op::put(k0, "zero"), txn_op::put(k1, "one")};
-  auto reply = fx.request<transaction_reply>(fx.store.router, caf::infinite,
-                                             transact_atom_v, req);
-  fx.sched->run();
-  fx.f->on_get = nullptr;
-  fx.advance(std::chrono::seconds{31});
-  REQUIRE(reply->has_value());
-  REQUIRE_FALSE(**reply);
-  auto& err = (*reply)->error();
-  CHECK(code_of(err) == state_errc::timeout);
-  INFO(message_of(err));
-  CHECK(message_of(err).rfind("transaction not applied: shard 0 did not "
-                              "answer its part: ",
-                              0)
-        == 0);
-  CHECK_FALSE(fx.ask_actor<entry>(fx.store.router, get_atom_v, k0));
-  CHECK_FALSE(fx.ask_actor<entry>(fx.store.router, get_atom_v, k1));
-}
-
 namespace {
 
 /// The keys whose `status` is `status`, as the index answers.
@@ -473,6 +433,42 @@ struct put_back_case {
 };
 
 } // namespace
+
+TEST_CASE("a transaction whose part did not answer before any part was "
+          "kept says it was not applied") {
+  store_options options;
+  options.fan_out_timeout = std::chrono::milliseconds{1000};
+  auto f = std::make_shared<faults>();
+  f->backend = "memory";
+  faulty_fixture fx{2, options, f};
+  auto k0 = key_of_shard(0), k1 = key_of_shard(1);
+  // Shard 0 takes longer than its part may to lock: nothing is kept.
+  bool slow = false;
+  fx.f->on_get = [&](const std::string& key) {
+    if (key == k0 && !slow) {
+      slow = true;
+      fx.sched->advance_time(std::chrono::milliseconds{1500});
+    }
+  };
+  transaction_request req;
+  req.ops = {txn_op::put(k0, "zero"), txn_op::put(k1, "one")};
+  auto reply = fx.request<transaction_reply>(fx.store.router, caf::infinite,
+                                             transact_atom_v, req);
+  fx.sched->run();
+  fx.f->on_get = nullptr;
+  fx.advance(std::chrono::seconds{31});
+  REQUIRE(reply->has_value());
+  REQUIRE_FALSE(**reply);
+  auto& err = (*reply)->error();
+  CHECK(code_of(err) == state_errc::timeout);
+  INFO(message_of(err));
+  CHECK(message_of(err).rfind("transaction not applied: shard 0 did not "
+                              "answer its part: ",
+                              0)
+        == 0);
+  CHECK_FALSE(fx.ask_actor<entry>(fx.store.router, get_atom_v, k0));
+  CHECK_FALSE(fx.ask_actor<entry>(fx.store.router, get_atom_v, k1));
+}
 
 TEST_CASE("a transaction that cannot be put back whole says so, and the "
           "indexes follow what the store holds") {
