@@ -7,9 +7,6 @@
 // On a free loopback port; a thread per client connection, each forwarding
 // over a kept-alive connection of its own.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,6 +29,7 @@
 #include <catch2/catch.hpp>
 
 #include "backends/dynamodb/http.hpp"
+#include "tests/support/loopback_socket.hpp"
 
 namespace solver_state::testing {
 
@@ -60,17 +58,7 @@ public:
                  fault_fn faults = {})
     : upstream_port_(upstream_port), delay_(delay),
       faults_(std::move(faults)) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(listener_ >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&addr),
-                   sizeof addr) == 0);
-    REQUIRE(::listen(listener_, 64) == 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listener_ = listen_on_loopback(64, port_);
     acceptor_ = std::thread{[this] { accept_loop(); }};
   }
 
@@ -104,17 +92,9 @@ public:
   }
 
 private:
-  bool readable(int fd) {
-    while (!stop_) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 20) > 0)
-        return true;
-    }
-    return false;
-  }
 
   void accept_loop() {
-    while (readable(listener_)) {
+    while (wait_readable(listener_, stop_)) {
       int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd < 0)
         continue;
@@ -166,22 +146,11 @@ private:
                    + " X\r\nContent-Type: application/x-amz-json-1.0\r\n"
                      "Content-Length: "
                    + std::to_string(reply.size()) + "\r\n\r\n" + reply;
-      if (!send_bytes(fd, bytes))
+      if (!send_all(fd, bytes))
         return;
     }
   }
 
-  static bool send_bytes(int fd, const std::string& bytes) {
-    size_t sent = 0;
-    while (sent < bytes.size()) {
-      auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent,
-                      MSG_NOSIGNAL);
-      if (n <= 0)
-        return false;
-      sent += static_cast<size_t>(n);
-    }
-    return true;
-  }
 
   /// The next request's headers (names in lower case, but for those a
   /// forward must not copy) and body; false when the client closed.
@@ -189,7 +158,7 @@ private:
                     std::string& body) {
     size_t head_end;
     while ((head_end = in.find("\r\n\r\n")) == std::string::npos)
-      if (!read_more(fd, in))
+      if (!read_more(fd, in, stop_))
         return false;
     size_t length = 0;
     size_t line = in.find("\r\n") + 2; // after the request line
@@ -197,7 +166,7 @@ private:
       auto end = in.find("\r\n", line);
       auto colon = in.find(':', line);
       if (colon < end) {
-        auto name = lower(in.substr(line, colon - line));
+        auto name = lowercase(in.substr(line, colon - line));
         auto value = in.substr(colon + 1, end - colon - 1);
         value.erase(0, value.find_first_not_of(' '));
         if (name == "content-length")
@@ -209,30 +178,14 @@ private:
     }
     head_end += 4;
     while (in.size() < head_end + length)
-      if (!read_more(fd, in))
+      if (!read_more(fd, in, stop_))
         return false;
     body = in.substr(head_end, length);
     in.erase(0, head_end + length);
     return true;
   }
 
-  bool read_more(int fd, std::string& in) {
-    char buf[65536];
-    if (!readable(fd))
-      return false;
-    auto n = ::read(fd, buf, sizeof buf);
-    if (n <= 0)
-      return false;
-    in.append(buf, static_cast<size_t>(n));
-    return true;
-  }
 
-  static std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) {
-      return static_cast<char>(std::tolower(c));
-    });
-    return s;
-  }
 
   uint16_t upstream_port_;
   std::chrono::milliseconds delay_;

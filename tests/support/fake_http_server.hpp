@@ -6,9 +6,6 @@
 // the bytes the test chooses, exactly as they go on the wire. Plain
 // sockets, one thread, one connection at a time (the client keeps one).
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,6 +20,8 @@
 #include <utility>
 
 #include <catch2/catch.hpp>
+
+#include "tests/support/loopback_socket.hpp"
 
 namespace solver_state::testing {
 
@@ -42,17 +41,7 @@ public:
                                         size_t earlier)>;
 
   explicit fake_http_server(answer_fn answer) : answer_(std::move(answer)) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(listener_ >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&addr),
-                   sizeof addr) == 0);
-    REQUIRE(::listen(listener_, 8) == 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listener_ = listen_on_loopback(8, port_);
     worker_ = std::thread{[this] { serve(); }};
   }
 
@@ -84,18 +73,9 @@ public:
   }
 
 private:
-  /// Waits (while the server lives) until `fd` has something to read.
-  bool readable(int fd) {
-    while (!stop_) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 20) > 0)
-        return true;
-    }
-    return false;
-  }
 
   void serve() {
-    while (readable(listener_)) {
+    while (wait_readable(listener_, stop_)) {
       int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd < 0)
         continue;
@@ -111,10 +91,10 @@ private:
       if (request.empty())
         return;
       auto r = answer_(request, requests_++);
-      if (!send_bytes(fd, r.bytes))
+      if (!send_all(fd, r.bytes))
         return;
       if (r.hang) {
-        while (readable(fd)) {
+        while (wait_readable(fd, stop_)) {
           char buf[4096];
           if (::read(fd, buf, sizeof buf) <= 0)
             return;
@@ -126,17 +106,6 @@ private:
     }
   }
 
-  static bool send_bytes(int fd, const std::string& bytes) {
-    size_t sent = 0;
-    while (sent < bytes.size()) {
-      auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent,
-                      MSG_NOSIGNAL);
-      if (n <= 0)
-        return false;
-      sent += static_cast<size_t>(n);
-    }
-    return true;
-  }
 
   /// The next request (head and Content-Length body) from `fd`, with what
   /// came after it left in `in`; "" when the client closed. Answers an
@@ -144,42 +113,26 @@ private:
   std::string read_request(int fd, std::string& in) {
     size_t head_end;
     while ((head_end = in.find("\r\n\r\n")) == std::string::npos)
-      if (!read_more(fd, in))
+      if (!read_more(fd, in, stop_))
         return {};
     head_end += 4;
-    auto head = lower(in.substr(0, head_end));
+    auto head = lowercase(in.substr(0, head_end));
     size_t length = 0;
     if (auto at = head.find("\r\ncontent-length:"); at != std::string::npos)
       length = std::strtoul(head.c_str() + at + 17, nullptr, 10);
     if (head.find("\r\nexpect: 100-continue") != std::string::npos
         && in.size() == head_end
-        && !send_bytes(fd, "HTTP/1.1 100 Continue\r\n\r\n"))
+        && !send_all(fd, "HTTP/1.1 100 Continue\r\n\r\n"))
       return {};
     while (in.size() < head_end + length)
-      if (!read_more(fd, in))
+      if (!read_more(fd, in, stop_))
         return {};
     auto request = in.substr(0, head_end + length);
     in.erase(0, head_end + length);
     return request;
   }
 
-  bool read_more(int fd, std::string& in) {
-    char buf[65536];
-    if (!readable(fd))
-      return false;
-    auto n = ::read(fd, buf, sizeof buf);
-    if (n <= 0)
-      return false;
-    in.append(buf, static_cast<size_t>(n));
-    return true;
-  }
 
-  static std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) {
-      return static_cast<char>(std::tolower(c));
-    });
-    return s;
-  }
 
   answer_fn answer_;
   int listener_ = -1;
