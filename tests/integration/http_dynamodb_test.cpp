@@ -14,6 +14,7 @@
 #include "backends/dynamodb/codec.hpp"
 #include "backends/dynamodb/table.hpp"
 #include "tests/support/dynalite_server.hpp"
+#include "tests/support/dynamodb_items.hpp"
 #include "tests/support/dynamodb_proxy.hpp"
 #include "tests/support/http_test_support.hpp"
 
@@ -31,23 +32,7 @@ void fill_table(const dynalite_server& server, const std::string& table,
   dynamodb::api_client api{*ep, aws::credentials::from_environment()};
   REQUIRE_FALSE(dynamodb::drop_table(api, std::chrono::seconds{10}));
   REQUIRE_FALSE(dynamodb::ensure_table(api, std::chrono::seconds{10}));
-  for (int first = 0; first < count; first += 25) {
-    json::array requests;
-    for (int i = first; i < std::min(count, first + 25); ++i) {
-      dynamodb::stored_item item;
-      item.key = prefix + std::to_string(10'000 + i);
-      item.value = "x";
-      item.version = 1;
-      requests.emplace_back(json::object{
-        {"PutRequest",
-         json::object{{"Item", dynamodb::encode_item(item)}}}});
-    }
-    auto reply = api.call(
-      "BatchWriteItem",
-      json::object{{"RequestItems", json::object{{table, requests}}}});
-    REQUIRE(reply);
-    REQUIRE(reply->at("UnprocessedItems").as_object().empty());
-  }
+  put_items(server, table, prefix, count);
 }
 
 } // namespace

@@ -23,6 +23,7 @@
 #include "messages/keys.hpp"
 #include "tests/support/captured_log.hpp"
 #include "tests/support/dynalite_server.hpp"
+#include "tests/support/dynamodb_items.hpp"
 #include "tests/support/dynamodb_proxy.hpp"
 #include "tests/support/query_checks.hpp"
 #include "tests/support/running_store.hpp"
@@ -294,35 +295,6 @@ TEST_CASE("sweep deletes expired items, only shard 0 sweeps, not too often") {
   CHECK(stores[0]->sweep(now + 30) == 0); // within sweep_interval_s
 }
 
-namespace {
-
-/// `count` items of `prefix`N straight into the table (BatchWriteItem, no
-/// proxy), each expiring at `expires_at` (0: never).
-void put_items(const std::string& table, const std::string& prefix,
-               int count, unix_ms expires_at) {
-  auto ep = parse_endpoint(server().url(table));
-  REQUIRE(ep);
-  api_client api{*ep, aws::credentials::from_environment()};
-  for (int first = 0; first < count; first += 25) {
-    json::array requests;
-    for (int i = first; i < std::min(count, first + 25); ++i) {
-      stored_item item;
-      item.key = prefix + std::to_string(10'000 + i);
-      item.value = "x";
-      item.version = 1;
-      item.expires_at = expires_at;
-      requests.emplace_back(json::object{
-        {"PutRequest", json::object{{"Item", encode_item(item)}}}});
-    }
-    auto reply = api.call(
-      "BatchWriteItem",
-      json::object{{"RequestItems", json::object{{table, requests}}}});
-    REQUIRE(reply);
-    REQUIRE(reply->at("UnprocessedItems").as_object().empty());
-  }
-}
-
-} // namespace
 
 // A DeleteItem is a round trip: at 4 ms each, the sweep's old steps of up
 // to 10,000 deletes held shard 0 for 40 s, its requests timing out.
@@ -332,10 +304,10 @@ TEST_CASE("a sweep goes in steps of about 100 ms, resumes where it stopped "
   using steady = std::chrono::steady_clock;
   fresh_stores("sweep-steps", 1); // an empty table
   auto now = wall_now();
-  put_items("sweep-steps", "state:gone:", 300, now - 1'000);
-  put_items("sweep-steps", "order:gone:", 100, now - 1'000);
-  put_items("sweep-steps", "state:kept:", 20, now + 3'600'000);
-  put_items("sweep-steps", "other:kept:", 20, 0);
+  put_items(server(), "sweep-steps", "state:gone:", 300, now - 1'000);
+  put_items(server(), "sweep-steps", "order:gone:", 100, now - 1'000);
+  put_items(server(), "sweep-steps", "state:kept:", 20, now + 3'600'000);
+  put_items(server(), "sweep-steps", "other:kept:", 20, 0);
   testing::dynamodb_proxy proxy{server().port(), milliseconds{4}};
   state_config cfg;
   cfg.type = proxy.url("sweep-steps") + "&sweep_interval_s=3600";
@@ -374,7 +346,7 @@ TEST_CASE("a sweep goes in steps of about 100 ms, resumes where it stopped "
 TEST_CASE("a sweep step whose call fails waits for the next tick") {
   fresh_stores("sweep-fails", 1); // an empty table
   auto now = wall_now();
-  put_items("sweep-fails", "state:gone:", 50, now - 1'000);
+  put_items(server(), "sweep-fails", "state:gone:", 50, now - 1'000);
   std::atomic<bool> failing{true};
   std::atomic<size_t> deletes{0};
   testing::dynamodb_proxy proxy{
@@ -416,8 +388,8 @@ TEST_CASE("shard 0 answers a GET within a second while its sweep deletes "
   using steady = std::chrono::steady_clock;
   fresh_stores("sweep-busy", 1); // an empty table
   auto now = wall_now();
-  put_items("sweep-busy", "state:gone:", 1'500, now - 1'000);
-  put_items("sweep-busy", "order:live:", 1, 0);
+  put_items(server(), "sweep-busy", "state:gone:", 1'500, now - 1'000);
+  put_items(server(), "sweep-busy", "order:live:", 1, 0);
   testing::dynamodb_proxy proxy{server().port(), milliseconds{4}};
   testing::running_store store{proxy.url("sweep-busy"), 1};
   // The first tick starts the sweep.
