@@ -54,6 +54,19 @@ int store_sessions_waiting_for_a_lock(const postgres_server& server) {
 
 const std::string hot = "state:lw:hot";
 
+/// `table` on the shared server, with timeout_ms 500.
+std::string lock_url(const postgres_server& server, const std::string& table) {
+  return server.url() + "?table=" + table + "&timeout_ms=500";
+}
+
+/// One store on `table` (lock_url), the table emptied and `hot` seeded.
+store_list seeded_store(postgres_server& server, const std::string& table) {
+  auto stores = open_stores(lock_url(server, table));
+  server.truncate(table);
+  REQUIRE(stores[0]->set(set_request{hot, "seed", 0, {}}, 0, wall_ms()));
+  return stores;
+}
+
 } // namespace
 
 // A write of a row another transaction held timed out on our side only:
@@ -64,7 +77,7 @@ const std::string hot = "state:lw:hot";
 TEST_CASE("postgresql: while another transaction holds a row, a write of "
           "it fails in time and a reconnect stops no other writer") {
   auto& server = shared_postgres();
-  auto url = server.url() + "?table=lock_wait&timeout_ms=500";
+  auto url = lock_url(server, "lock_wait");
   auto a = open_stores(url);
   auto& store_a = *a[0];
   server.truncate("lock_wait");
@@ -103,11 +116,8 @@ TEST_CASE("postgresql: while another transaction holds a row, a write of "
 TEST_CASE("postgresql: a session idle inside a transaction is ended, and "
           "its row locks go with it") {
   auto& server = shared_postgres();
-  auto url = server.url() + "?table=lock_idle&timeout_ms=500";
-  auto stores = open_stores(url);
+  auto stores = seeded_store(server, "lock_idle");
   auto& s = *stores[0];
-  server.truncate("lock_idle");
-  REQUIRE(s.set(set_request{hot, "seed", 0, {}}, 0, wall_ms()));
   // A connection as the store makes them (same timeouts), whose client
   // stops between the statements of its transaction.
   auto opts = direct_options(server, 500ms);
@@ -195,11 +205,8 @@ void check_hot_failed_others_written(const std::vector<pending_op>& ops,
 TEST_CASE("postgresql: a write that waits out the statement timeout is "
           "503, and a batch with it writes the other keys at once") {
   auto& server = shared_postgres();
-  auto url = server.url() + "?table=lock_batch&timeout_ms=500";
-  auto stores = open_stores(url);
+  auto stores = seeded_store(server, "lock_batch");
   auto& s = *stores[0];
-  server.truncate("lock_batch");
-  REQUIRE(s.set(set_request{hot, "seed", 0, {}}, 0, wall_ms()));
   // A constraint the store knows nothing about, for a statement that fails
   // for another reason than a wait (added before the row is held: ALTER
   // TABLE would wait for it).
@@ -244,11 +251,8 @@ TEST_CASE("postgresql: a write that waits out the statement timeout is "
 TEST_CASE("postgresql: a transaction that waits out the statement timeout "
           "is 503 and rolls back, and the store goes on") {
   auto& server = shared_postgres();
-  auto url = server.url() + "?table=lock_txn&timeout_ms=500";
-  auto stores = open_stores(url);
+  auto stores = seeded_store(server, "lock_txn");
   auto& s = *stores[0];
-  server.truncate("lock_txn");
-  REQUIRE(s.set(set_request{hot, "seed", 0, {}}, 0, wall_ms()));
   {
     row_lock_holder holder{server, "lock_txn", hot};
     std::vector<pending_op> ops;
