@@ -77,12 +77,6 @@ struct queued_reply {
 /// operations wait, so neither the queue nor one round trip grows unbounded.
 constexpr size_t max_batch = 256;
 
-/// A health tick (report_atom) that arrives sooner than this after the last
-/// health check ended was queued while that check or other work blocked on a
-/// hung backend: it is skipped, so the checks do not pile up behind one
-/// another (each waits out the backend's timeout) for as long as it hangs.
-constexpr std::chrono::milliseconds min_health_check_gap{2'000};
-
 /// Keys one step of a prefix deletion lists and erases at most before the
 /// shard turns back to its mailbox: small enough that a request queued
 /// behind a step waits well under a millisecond on a local backend (one
@@ -135,12 +129,6 @@ struct shard_state {
   op_tally tally;
   /// The last health check's outcome (on_health_tick).
   bool backend_up = true;
-  /// When the last tick's work ended, on the actor's clock (a test's clock
-  /// in tests): a tick arriving much sooner queued while that work was
-  /// blocked, and is skipped.
-  caf::actor_clock::time_point last_tick_end{};
-  /// When the last health check ended (on_health_tick), on the same clock.
-  caf::actor_clock::time_point last_health_check_end{};
   /// Acknowledgements held until the next commit (group commit).
   std::vector<std::function<void(const caf::error&)>> pending_acks;
   /// Single-key operations queued for the store's next pipelined batch, and
@@ -1675,23 +1663,12 @@ void follow_expiries(shard_ptr self, const std::vector<std::string>& keys) {
                                           : 0);
 }
 
-void run_tick(shard_ptr self);
 void report_metrics(shard_ptr self);
 
+/// The ticker's tick (state.sweep_interval). The ticker sends the next one
+/// only once this one is answered: a sweep blocked on a hung backend leaves
+/// no backlog of ticks behind it for a stop to wait on.
 void on_tick(shard_ptr self) {
-  auto& st = self->state;
-  // One tick per period at most: after a backend call that blocked for
-  // seconds, the ticks sent meanwhile wait in the mailbox, and each would
-  // run its sweep against the same hung backend: the backlog grew for as
-  // long as the backend hung, and a stop queued behind it waited minutes.
-  // Health ticks are skipped the same way (on_health_tick).
-  if (self->clock().now() - st.last_tick_end < st.settings.tick_interval / 2)
-    return;
-  run_tick(self);
-  st.last_tick_end = self->clock().now();
-}
-
-void run_tick(shard_ptr self) {
   auto& st = self->state;
   flush_batch(self);
   sweep(self);
@@ -1736,17 +1713,8 @@ void on_health_tick(shard_ptr self) {
   auto& st = self->state;
   if (!st.settings.metrics)
     return;
-  if (self->clock().now() - st.last_health_check_end < min_health_check_gap)
-    return;
   flush_batch(self); // as for health_atom: the batch goes out first
   st.backend_up = !st.store->health_check();
-  st.last_health_check_end = self->clock().now();
-  // Ticks that queued while the check waited on a hung backend are skipped
-  // as after a tick's own work: otherwise the first of them ran its sweep
-  // against the same backend, the health ticks queued meanwhile ran after
-  // it, and the two kinds took turns waiting out the timeout for as long
-  // as the backend hung, a stop behind them waiting for each.
-  st.last_tick_end = st.last_health_check_end;
   report_metrics(self);
 }
 

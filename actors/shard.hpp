@@ -61,12 +61,6 @@ struct shard_settings {
   /// large store is a free per key, value and map node, a second or more
   /// after a write load; the exit returns it all at once.
   bool memory_to_exit = false;
-  /// How often the ticker sends this shard a tick (state.sweep_interval).
-  /// Ticks that queued up while a tick's work was blocked (a backend that
-  /// does not answer) are skipped: run, each would wait on the same backend
-  /// again, and a stop behind them would wait for all of them. 0: every
-  /// tick runs (tests that tick by hand).
-  std::chrono::milliseconds tick_interval{0};
 };
 
 /// Spawns a shard over `store`. Blocking stores (disk, network) get a

@@ -165,8 +165,6 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
       status->close_failed = true;
     };
     settings.memory_to_exit = options.memory_to_exit;
-    settings.tick_interval =
-      std::chrono::duration_cast<std::chrono::milliseconds>(cfg.sweep_interval);
     out.shards.push_back(spawn_shard(sys, std::move((*stores)[i]),
                                      plugin->blocking(), settings));
     watch_shard(out.shards.back(), settings.index, out.status,

@@ -3,9 +3,11 @@
 // sync_interval, health check on every health_interval, nothing in between.
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
 #include <caf/event_based_actor.hpp>
 #include <catch2/catch.hpp>
 
@@ -111,4 +113,69 @@ TEST_CASE("ticker: a health check at once and every 5 s, however long "
   f.advance(5s);
   f.check(1, 0);
   f.check_health_ticks(13);
+}
+
+namespace {
+
+/// A shard whose work does not end until the test says so (a sweep or a
+/// health check waiting on a hung backend): it counts what it is sent and
+/// holds its answer.
+struct held_probe {
+  probe_log log;
+  std::vector<caf::response_promise> held;
+  int received() const {
+    return log.ticks + log.checkpoints + log.health_ticks;
+  }
+};
+
+caf::behavior holding_probe(caf::event_based_actor* self,
+                            std::shared_ptr<held_probe> probe) {
+  auto hold = [=] { probe->held.push_back(self->make_response_promise()); };
+  return {
+    [=](tick_atom) { ++probe->log.ticks; hold(); },
+    [=](checkpoint_atom) { ++probe->log.checkpoints; hold(); },
+    [=](report_atom) { ++probe->log.health_ticks; hold(); },
+    // The test's word that the work ended: answered from the probe itself.
+    [=](const std::string&) { probe->held.back().deliver(caf::unit); },
+  };
+}
+
+} // namespace
+
+// Found by review (3b5b427, baaec52): the ticker sent each shard its work on
+// every period whether or not it had done the last. Behind a backend that
+// hung, ticks and health checks queued in the shard's mailbox, each to wait
+// out the same backend, and a stop queued behind them all waited minutes;
+// the shard skipped them by time, in three special cases. Now the ticker
+// sends a shard nothing while its last message is unanswered, and sends
+// what came due meanwhile once, when it answers.
+TEST_CASE("ticker: a shard still busy is sent nothing more, then what came "
+          "due, once each") {
+  deterministic_system sys;
+  auto release = [&](const shard_actor& shard) {
+    caf::anon_send(caf::actor_cast<caf::actor>(shard), std::string{"done"});
+    sys.sched->run();
+  };
+  auto probe = std::make_shared<held_probe>();
+  auto shard = sys.stop_at_end(caf::actor_cast<shard_actor>(
+    sys.sys->spawn(holding_probe, probe)));
+  sys.stop_at_end(
+    spawn_ticker(*sys.sys, {shard}, ticker_settings{200ms, 1000ms, 500ms}));
+  sys.sched->run();
+  CHECK(probe->received() == 1); // the first health check, unanswered
+  for (int i = 0; i < 50; ++i)
+    sys.advance(200ms); // 10 s: 50 ticks, 10 checkpoints, 20 checks due
+  CHECK(probe->received() == 1);
+  // Answered: what came due goes out one at a time, the checkpoint first.
+  release(shard);
+  CHECK(probe->log.checkpoints == 1);
+  CHECK(probe->received() == 2);
+  release(shard);
+  CHECK(probe->log.ticks == 1);
+  release(shard);
+  CHECK(probe->log.health_ticks == 2);
+  release(shard);
+  CHECK(probe->received() == 4); // nothing more was due
+  sys.advance(200ms);
+  CHECK(probe->received() == 5); // the next period's work goes at once
 }
