@@ -299,6 +299,10 @@ int serve(const service_config& cfg, const std::string& config_path,
                    node->metrics,
                    node->front_owners,
                    watch_source{node->hub, cfg.state.watch.heartbeat}};
+  // A member serves its own keys while a peer is down: /readyz?scope=local
+  // asks its store alone (docs/cluster.md, "When a node fails").
+  if (node->guard)
+    http.serve_own_share(store->router);
   if (auto err = http.start(gate.hand_over())) {
     spdlog::critical("cannot start HTTP on {}: {}", cfg.http.listen,
                      message_of(err));

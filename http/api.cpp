@@ -12,7 +12,7 @@ api::api(store_bridge& bridge, state_actor store,
          ownership_ptr<state_actor> owners, metrics_actor metrics,
          std::string auth_token, handler_limits limits)
   : env_{bridge, std::move(store), std::move(owners), std::move(metrics),
-         limits, {}},
+         limits, {}, {}},
     auth_token_(std::move(auth_token)) {
 }
 
@@ -69,7 +69,7 @@ void api::serve(request_t& req, route_match m, const sink_ptr& sink) const {
       healthz(sink);
       break;
     case route_id::readyz:
-      readyz(env_, sink);
+      readyz(env_, m, sink);
       break;
     case route_id::metrics:
       metrics(env_, sink);

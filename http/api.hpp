@@ -21,6 +21,9 @@ public:
   /// Serves GET /v1/watch (without it: 503).
   void serve_watches(watch_env watch) { env_.watch = std::move(watch); }
 
+  /// Answers GET /readyz?scope=local from `own`, the node's own store.
+  void serve_own_share(state_actor own) { env_.own_share = std::move(own); }
+
   /// Resolves the request's target (pure, cheap): the route is known before
   /// any answer, for metrics and the access log.
   route_match resolve(const request_t& req) const;

@@ -48,6 +48,10 @@ struct handler_env {
   metrics_actor metrics;
   handler_limits limits;
   watch_env watch;
+  /// On a member of a cluster: its own store, whose keys it serves whatever
+  /// its peers' state (GET /readyz?scope=local asks it). Null elsewhere:
+  /// the node's share is `store` itself, or (a pure front) nothing.
+  state_actor own_share;
 };
 
 // -- key-value (handlers_kv.cpp) -------------------------------------------------
@@ -113,7 +117,10 @@ void typed_list(const handler_env& env, request_t& req, const route_match& m,
 // -- operations (handlers_ops.cpp) ---------------------------------------------------
 
 void healthz(const sink_ptr& sink);
-void readyz(const handler_env& env, const sink_ptr& sink);
+/// GET /readyz: the health of every store the node serves from;
+/// ?scope=local that of its own share alone (handler_env::own_share).
+void readyz(const handler_env& env, const route_match& m,
+            const sink_ptr& sink);
 void metrics(const handler_env& env, const sink_ptr& sink);
 
 // -- shared helpers (handlers_ops.cpp) ------------------------------------------------

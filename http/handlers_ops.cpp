@@ -84,16 +84,47 @@ void healthz(const sink_ptr& sink) {
   sink->reply(json_response(200, status_body("ok")));
 }
 
-void readyz(const handler_env& env, const sink_ptr& sink) {
-  auto on_result = [sink](caf::expected<health_report> r) {
+namespace {
+
+/// The `scope` of GET /readyz: true for "local", false for "cluster" or
+/// none; nullopt (and a 400 sent) for anything else. Other parameters are
+/// ignored, as probes may add their own.
+std::optional<bool> own_share_scope(const route_match& m,
+                                    const sink_ptr& sink) {
+  for (auto& q : m.query) {
+    if (q.name != "scope")
+      continue;
+    if (q.value == "local" || q.value == "cluster")
+      return q.value == "local";
+    sink->reply(error_response(state_errc::bad_request,
+                               "scope must be local or cluster"));
+    return std::nullopt;
+  }
+  return false;
+}
+
+} // namespace
+
+void readyz(const handler_env& env, const route_match& m,
+            const sink_ptr& sink) {
+  auto local = own_share_scope(m, sink);
+  if (!local)
+    return;
+  // Asked for its own share, a member answers for its own store: a peer's
+  // death leaves it serving its keys, and a load balancer that picks
+  // members by this keeps it. A node without a share of its own (a pure
+  // front) serves only through its peers: it answers for them all.
+  bool own = *local && env.own_share;
+  auto on_result = [sink, own](caf::expected<health_report> r) {
     if (r)
-      sink->reply(json_response(200, readiness_body(*r)));
+      sink->reply(json_response(200, readiness_body(*r, own)));
     else
       sink->reply(error_response(state_errc::backend_unavailable,
                                  "not ready: " + message_of(r.error())));
   };
   using call_class = store_bridge::call_class;
-  if (!env.bridge.ask_ops<health_report>(call_class::readiness, env.store,
+  const auto& target = own ? env.own_share : env.store;
+  if (!env.bridge.ask_ops<health_report>(call_class::readiness, target,
                                          on_result, health_atom_v))
     sink->reply(ops_overloaded(env, call_class::readiness, "/readyz checks",
                                "the store"));

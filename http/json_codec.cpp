@@ -54,9 +54,11 @@ std::string status_body(std::string_view status) {
   return json::serialize(out);
 }
 
-std::string readiness_body(const health_report& report) {
+std::string readiness_body(const health_report& report, bool own_share) {
   json::object out;
   out["status"] = "ready";
+  if (own_share)
+    out["scope"] = "local";
   out["quarantined_values"] = report.quarantined_values;
   out["undecryptable_values"] = report.undecryptable_values;
   return json::serialize(out);

@@ -20,8 +20,9 @@ std::string error_body(state_errc code, std::string_view message);
 /// {"status":"<status>"}
 std::string status_body(std::string_view status);
 
-/// /readyz's 200 body: {"status":"ready","quarantined_values":N}.
-std::string readiness_body(const health_report& report);
+/// /readyz's 200 body: {"status":"ready","quarantined_values":N,...}, with
+/// "scope":"local" when only the node's own share was asked.
+std::string readiness_body(const health_report& report, bool own_share);
 
 /// The keys of a batch-get body {"keys":["a","b"]}, or nullopt with
 /// `problem` set when the body is not that shape or names more than

@@ -245,6 +245,10 @@ http_server::http_server(caf::actor_system& sys, http_config cfg,
 
 http_server::~http_server() = default;
 
+void http_server::serve_own_share(state_actor own) {
+  impl_->core->handlers.serve_own_share(std::move(own));
+}
+
 caf::error http_server::start(int listening_fd) {
   return impl_->start(listening_fd);
 }

@@ -36,6 +36,10 @@ public:
   http_server(const http_server&) = delete;
   http_server& operator=(const http_server&) = delete;
 
+  /// Answers GET /readyz?scope=local from `own`, the node's own store (a
+  /// member of a cluster). Before start().
+  void serve_own_share(state_actor own);
+
   /// Binds http.listen and starts the io threads; an error if it cannot bind.
   /// With `listening_fd` (recovery_gate::hand_over()), serves that socket,
   /// already bound to http.listen, instead.

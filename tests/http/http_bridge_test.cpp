@@ -453,9 +453,9 @@ TEST_CASE("/readyz and /metrics past their own slots say so, not "
     }
   CHECK(bridge.slots_of(call_class::readiness) == 4);
   // With every slot taken nothing is sent: no store, no metrics actor.
-  gateway::handler_env env{bridge, {}, {}, {}, {}, {}};
+  gateway::handler_env env{bridge, {}, {}, {}, {}, {}, {}};
   auto ready = std::make_shared<recording_sink>();
-  gateway::readyz(env, ready);
+  gateway::readyz(env, gateway::route_match{}, ready);
   REQUIRE(ready->answer);
   CHECK(ready->answer->result_int() == 503);
   CHECK(ready->answer->at(boost::beast::http::field::retry_after) == "1");

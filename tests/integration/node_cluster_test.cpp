@@ -546,6 +546,51 @@ TEST_CASE("node.members: three nodes with the same list serve every key "
                                      + std::to_string(j))
                     != "200 v" + std::to_string(j);
   CHECK(unreadable == 0);
+  // One member dies. Found by review: every other member's /readyz turned
+  // 503 and stayed so, although each still served its own keys: a load
+  // balancer picking members by it took the whole cluster out. Asked for
+  // its own share, a member stays ready; asked as before, it says a peer
+  // is missing.
+  CHECK(curl(http[0], "", "/readyz?scope=local")
+        == "200 {\"status\":\"ready\",\"scope\":\"local\","
+           "\"quarantined_values\":0,\"undecryptable_values\":0}");
+  nodes[2]->kill(SIGKILL);
+  CHECK(eventually(
+    [&] { return curl(http[0], "", "/readyz").substr(0, 3) == "503"; }));
+  for (int i = 0; i < 5; ++i)
+    CHECK(curl(http[0], "", "/readyz?scope=local").substr(0, 3) == "200");
+  CHECK(curl(http[1], "", "/readyz?scope=local").substr(0, 3) == "200");
+  CHECK(curl(http[0], "", "/readyz?scope=cluster").substr(0, 3) == "503");
+  CHECK(curl(http[0], "", "/readyz?scope=all").substr(0, 3) == "400");
+  // And it serves what it said: every key of the two members left.
+  rendezvous_placement placement{
+    {endpoint(ports[0]), endpoint(ports[1]), endpoint(ports[2])}};
+  for (int j = 0; j < 30; ++j) {
+    auto key = "state:members:k" + std::to_string(j);
+    if (placement.owner(key) != 2)
+      CHECK(curl(http[0], "", "/v1/state/" + key)
+            == "200 v" + std::to_string(j));
+  }
+}
+
+TEST_CASE("a pure front node has no share of its own: /readyz?scope=local "
+          "answers for its peers") {
+  temp_dir dir;
+  auto pa = free_port();
+  auto pf = free_port();
+  auto hf = free_port();
+  node_process a{dir.path, "store-a", store_yaml(pa), pa};
+  node_process f{dir.path, "front", front_yaml(pf, {pa}, "1s", hf), pf};
+  a.start();
+  f.start();
+  REQUIRE(eventually([&] { return curl(hf, "", "/readyz")[0] == '2'; }));
+  CHECK(curl(hf, "", "/readyz?scope=local")
+        == "200 {\"status\":\"ready\",\"quarantined_values\":0,"
+           "\"undecryptable_values\":0}");
+  a.kill(SIGKILL);
+  CHECK(eventually([&] {
+    return curl(hf, "", "/readyz?scope=local").substr(0, 3) == "503";
+  }));
 }
 
 TEST_CASE("a memory-backed member with node.state_dir restarts while "
