@@ -19,6 +19,7 @@
 #include "backends/codec/hex_runs.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
+#include "cli/record_splitter.hpp"
 #include "cli/reply_failure.hpp"
 #include "http/backup_line.hpp"
 #include "util/percent.hpp"
@@ -38,7 +39,7 @@ struct sample_limits {
 struct samples {
   std::string bytes;
   std::vector<size_t> sizes;
-  std::string partial; // a line not complete yet
+  record_splitter lines{"\n"};
   std::string problem; // the first bad line, if any
 
   bool enough(const sample_limits& limits) const {
@@ -122,18 +123,15 @@ int run_train_dictionary(context& cx, const parsed_args& args) {
   auto& prefix = args.positionals[0];
   samples got;
   auto sink = [&](std::string_view piece) -> maybe_failure {
-    got.partial.append(piece.data(), piece.size());
-    size_t start = 0;
-    for (auto nl = got.partial.find('\n', start); nl != std::string::npos;
-         nl = got.partial.find('\n', start)) {
-      got.add_line(std::string_view{got.partial}.substr(start, nl - start));
-      start = nl + 1;
-      if (got.enough(limits)) {
-        got.partial.clear();
-        return failure{exit_ok, enough_samples, ""};
-      }
-    }
-    got.partial.erase(0, start);
+    auto fed = got.lines.feed(piece, [&](std::string_view line) {
+      got.add_line(line);
+      return !got.enough(limits);
+    });
+    if (fed == record_splitter::status::stopped)
+      return failure{exit_ok, enough_samples, ""};
+    if (fed == record_splitter::status::too_long)
+      return odd_answer("an export line longer than "
+                        + std::to_string(max_record_bytes) + " bytes");
     return {};
   };
   auto r = cx.http.stream("/v1/export?prefix=" + percent_encode(prefix), sink);

@@ -6,6 +6,7 @@
 #include "cli/answer_json.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
+#include "cli/record_splitter.hpp"
 #include "cli/reply_failure.hpp"
 #include "util/percent.hpp"
 
@@ -30,18 +31,17 @@ class sse_reader {
 public:
   template <class OnEvent>
   maybe_failure feed(std::string_view piece, OnEvent on_event) {
-    partial_.append(piece);
-    size_t pos = 0;
-    for (auto end = partial_.find("\n\n"); end != std::string::npos;
-         end = partial_.find("\n\n", pos)) {
-      auto block = parse(std::string_view{partial_}.substr(pos, end - pos));
-      pos = end + 2;
+    maybe_failure failed;
+    auto got = events_.feed(piece, [&](std::string_view text) {
+      auto block = parse(text);
       if (!block.event.empty() || !block.id.empty())
-        if (auto f = on_event(block))
-          return f;
-    }
-    partial_.erase(0, pos);
-    return {};
+        failed = on_event(block);
+      return !failed;
+    });
+    if (got == record_splitter::status::too_long)
+      return odd_answer("an event longer than "
+                        + std::to_string(max_record_bytes) + " bytes");
+    return failed;
   }
 
 private:
@@ -67,7 +67,7 @@ private:
     return out;
   }
 
-  std::string partial_;
+  record_splitter events_{"\n\n"};
 };
 
 std::string text_of(const boost::json::value* v) {
