@@ -193,6 +193,29 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
   return out;
 }
 
+namespace {
+
+/// Sends `shard` its exit ahead of everything queued in its mailbox. Sent
+/// in turn, it waited behind every request queued there, each of which may
+/// wait out a hung backend's timeout (a frozen DynamoDB: 30 queued writes
+/// took 123 s to stop, past any orchestrator's grace period) or compress a
+/// large value for seconds, and writes whose callers had been told they
+/// timed out were still applied during the stop. Overtaken, they are
+/// answered "stopped before answering" and never applied; the shard still
+/// finishes the call in progress, answers its pipelined and held writes
+/// (drain) and closes its store.
+void send_exit_first(const shard_actor& shard) {
+  if (!shard)
+    return;
+  shard->enqueue(nullptr,
+                 caf::make_message_id(caf::message_priority::high),
+                 caf::make_message(caf::exit_msg{
+                   shard->address(), caf::exit_reason::user_shutdown}),
+                 nullptr);
+}
+
+} // namespace
+
 void stop_store(store_handles& store) {
   caf::anon_send_exit(store.ticker, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(store.router, caf::exit_reason::user_shutdown);
@@ -201,7 +224,7 @@ void stop_store(store_handles& store) {
   if (store.feed)
     caf::anon_send_exit(store.feed, caf::exit_reason::user_shutdown);
   for (auto& shard : store.shards)
-    caf::anon_send_exit(shard, caf::exit_reason::user_shutdown);
+    send_exit_first(shard);
 }
 
 } // namespace solver_state

@@ -332,6 +332,11 @@ int serve(const service_config& cfg, const std::string& config_path,
   if (wait_for_shards(*store, std::chrono::seconds{30}))
     deadline.arm(std::chrono::seconds{3},
                  store->status->close_failed ? exit_failure : code);
+  else
+    // A shard still in a backend call 30 s on: the actor system would wait
+    // for it for as long as the call takes. What it acknowledged is as
+    // durable as the backend made it when it answered, as after a crash.
+    deadline.arm(std::chrono::seconds{1}, exit_failure);
   return code;
 }
 

@@ -622,3 +622,34 @@ TEST_CASE("a transaction put back whose keys cannot be read back: watchers "
   CHECK(with_status(fx, "old") == std::vector<std::string>{k0});
   CHECK(with_status(fx, "new").empty());
 }
+
+// Found by review: a stop reached each shard behind the requests queued in
+// its mailbox and ran them all first, each against the same hung backend
+// (a frozen DynamoDB: 30 queued writes, 123 s to stop) or compressing its
+// large value, and applied writes whose callers had been told they timed
+// out. The stop now overtakes them: none runs, each is answered.
+TEST_CASE("a stop overtakes the requests queued at a shard: none runs, each "
+          "is answered") {
+  faulty_fixture fx;
+  int sets = 0;
+  fx.f->on_set = [&](const std::string&) { ++sets; };
+  std::vector<deterministic_system::reply_slot<write_result>> queued;
+  for (int i = 0; i < 20; ++i)
+    queued.push_back(fx.request<write_result>(
+      fx.store.shards[0], caf::infinite, put_atom_v,
+      put("state:queued:" + std::to_string(i), "v")));
+  // Each client runs once and sends its request: the shard's mailbox then
+  // holds all twenty, none handled yet.
+  for (size_t i = 0; i < queued.size(); ++i)
+    REQUIRE(fx.sched->try_run_once());
+  CHECK(sets == 0);
+  stop_store(fx.store);
+  fx.sched->run();
+  CHECK(sets == 0);
+  for (auto& slot : queued) {
+    REQUIRE(slot->has_value());
+    REQUIRE_FALSE(**slot);
+    CHECK_THAT(message_of((*slot)->error()),
+               Catch::Contains("stopped before answering"));
+  }
+}
