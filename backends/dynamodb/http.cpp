@@ -250,7 +250,6 @@ struct http_connection::impl {
     if (secure)
       if (auto err = handshake())
         return err;
-    backoff = std::chrono::milliseconds{0};
     connected = true;
     ++connects;
     return {};
@@ -296,13 +295,22 @@ struct http_connection::impl {
     parser.body_limit(max_reply_bytes);
     auto ec = secure ? round_trip(*secure, req, parser, limit)
                      : round_trip(*plain, req, parser, limit);
+    if (ec == beast::error::timeout)
+      // A server that accepts connections but does not answer (hung,
+      // overloaded, a process stopped: its kernel still completes the
+      // handshake): the calls queued behind this one fail at once until
+      // the backoff passes, rather than each waiting out the timeout in
+      // turn (30 queued writes kept a frozen DynamoDB's shard, and a stop
+      // behind them, busy for 123 s).
+      return fail_connect(timed_out(limit));
     if (ec) {
+      // A keep-alive connection the server closed: the caller may retry at
+      // once on a new one.
       drop();
-      last_failure = ec == beast::error::timeout
-                       ? timed_out(limit)
-                       : "exchange: " + ec.message();
+      last_failure = "exchange: " + ec.message();
       return unavailable(last_failure);
     }
+    backoff = std::chrono::milliseconds{0};
     if (secure)
       remember_session();
     auto res = parser.release();

@@ -4,11 +4,13 @@
 // and the same store recovers without a restart, with the data written
 // before the outage intact.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -245,4 +247,55 @@ TEST_CASE("DynamoDB frozen longer than its timeout: ticks do not pile up, "
   INFO("the shard stopped after " << took.count() << " ms");
   CHECK(down);
   CHECK(took < std::chrono::seconds{20});
+}
+
+// Found by review: a DynamoDB that accepted connections but did not answer
+// (a stopped process: its kernel still completes the TCP handshake) made
+// each queued call wait out timeout_ms in turn, one after the other: 30
+// writes queued at a shard answered over 123 s, and a stop behind them
+// waited as long. After a call that timed out, the calls behind it now fail
+// at once until the reconnect backoff passes; once the server answers, the
+// store serves again by itself.
+TEST_CASE("DynamoDB frozen: the calls queued behind one that timed out fail "
+          "at once, and the store serves again when it answers") {
+  testing::dynalite_server server;
+  state_config sc;
+  sc.type = server.url("queued") + "&timeout_ms=1000&connect_timeout_ms=300";
+  sc.shards = 1;
+  sc.max_items = 0;
+  testing::running_store store{sc};
+  {
+    caf::scoped_actor self{*store.sys};
+    REQUIRE(put(self, store.handles.router, "state:q:warm", "v").ok);
+  }
+  server.pause();
+  constexpr int writers = 20;
+  std::vector<outcome> outcomes(writers);
+  std::vector<clock_type::duration> answered_after(writers);
+  auto started = clock_type::now();
+  std::vector<std::thread> threads;
+  for (int i = 0; i < writers; ++i)
+    threads.emplace_back([&, i] {
+      caf::scoped_actor self{*store.sys};
+      outcomes[i] = put(self, store.handles.router,
+                        "state:q:k" + std::to_string(i), "v");
+      answered_after[i] = clock_type::now() - started;
+    });
+  for (auto& t : threads)
+    t.join();
+  server.resume();
+  auto last = *std::max_element(answered_after.begin(), answered_after.end());
+  INFO("the last write was answered after "
+       << std::chrono::duration_cast<std::chrono::milliseconds>(last).count()
+       << " ms");
+  // One timeout (1 s) and the fast failures behind it; in turn, 20 s.
+  CHECK(last < 8s);
+  for (auto& o : outcomes) {
+    CHECK_FALSE(o.ok);
+    CHECK(o.code == state_errc::backend_unavailable);
+  }
+  caf::scoped_actor self{*store.sys};
+  CHECK(eventually([&] {
+    return put(self, store.handles.router, "state:q:after", "v").ok;
+  }));
 }
