@@ -17,6 +17,7 @@
 #include <caf/actor_system_config.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/cluster/handoff_marker.hpp"
 #include "actors/cluster/node.hpp"
 #include "actors/cluster/settings.hpp"
 #include "actors/store.hpp"
@@ -340,6 +341,26 @@ int serve(const service_config& cfg, const std::string& config_path,
   return code;
 }
 
+/// A member whose list drops a node it handed off with, without draining
+/// it (node.leaving), would serve that node's keys as absent and take new
+/// writes of them, later shadowed by the old copies when the node is added
+/// back: refused, saying how to go on.
+void check_dropped_members(const service_config& cfg,
+                           std::vector<std::string>& problems) {
+  if (cfg.node.members.empty())
+    return;
+  auto marker = handoff_marker_for(cfg.state, cfg.node);
+  for (auto& name : members_dropped_undrained(marker, cfg.node.members,
+                                              cfg.node.leaving))
+    problems.push_back(
+      "node.members: " + name + " held keys under the member list of this "
+      "node's last handoff (" + marker + ") and is neither a member nor in "
+      "node.leaving: list it in node.leaving (running) so its keys move "
+      "first; if it is gone for good with its keys, or listed under another "
+      "name now, delete " + marker + " (this node then pulls every key it "
+      "owns again)");
+}
+
 /// Every check start-up makes before it connects, in one place:
 /// --check-config runs exactly these, so the two accept the same configs,
 /// and start-up refuses a config with exit 2 before any actor runs.
@@ -349,6 +370,7 @@ std::vector<std::string> preflight(const service_config& cfg) {
                                        cfg.node))
     problems.push_back(std::move(p));
   check_files(cfg, problems);
+  check_dropped_members(cfg, problems);
   // The node's TLS files must also load (certificate and key matching);
   // only read when the node is on, as configure_node() reads them.
   if (problems.empty() && node_enabled(cfg.node) && cfg.node.tls.enabled()) {

@@ -4,124 +4,22 @@
 #include "actors/cluster/handoff.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <iterator>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <utility>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <caf/actor_cast.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/cluster/handoff_marker.hpp"
 #include "messages/errors.hpp"
 #include "util/wall_clock.hpp"
 
 namespace solver_state {
 
 namespace {
-
-// -- the marker: this node pulled everything under a member list -------------
-//
-// The first line is the hash of the member list (alone: the format of the
-// builds before node.leaving counted, whose markers still read right); a
-// line "drained <host:port>" follows for each leaving node this node pulled
-// from under that list. A start skips the handoff when the members are the
-// same and every node of its node.leaving was drained: a leaving node
-// added to node.leaving (or forgotten there before) makes it pull again,
-// and dropping a drained node from node.leaving, the last step of removing
-// it, needs no new pass.
-
-std::string marker_text(uint64_t members_hash,
-                        const std::vector<std::string>& drained) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%016llx\n",
-                static_cast<unsigned long long>(members_hash));
-  std::string text = buf;
-  for (auto& name : drained)
-    text += "drained " + name + "\n";
-  return text;
-}
-
-bool marker_says_done(const std::string& path, const membership& m) {
-  if (path.empty())
-    return false;
-  std::ifstream in{path};
-  if (!in)
-    return false;
-  std::string line;
-  if (!std::getline(in, line)
-      || line + "\n" != marker_text(m.members_hash(), {}))
-    return false;
-  std::vector<std::string> drained;
-  const std::string tag = "drained ";
-  while (std::getline(in, line)) {
-    if (line.rfind(tag, 0) != 0)
-      return false; // not ours: pull again (harmless, slower)
-    drained.push_back(line.substr(tag.size()));
-  }
-  for (auto& name : m.leaving())
-    if (std::find(drained.begin(), drained.end(), name) == drained.end())
-      return false;
-  return true;
-}
-
-/// Syncs the directory holding `path`: a rename or an unlink in it lasts.
-void sync_parent_directory(const std::string& path) {
-  auto slash = path.find_last_of('/');
-  auto dir = slash == std::string::npos ? std::string{"."}
-                                        : path.substr(0, slash + 1);
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-}
-
-/// Written to a temporary file, synced, renamed over the marker and the
-/// directory synced: a crash leaves the old marker or the new one.
-void write_marker(const std::string& path, const membership& m) {
-  if (path.empty())
-    return;
-  auto tmp = path + ".tmp";
-  auto text = marker_text(m.members_hash(), m.leaving());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  bool ok = fd >= 0
-            && ::write(fd, text.data(), text.size())
-                 == static_cast<ssize_t>(text.size())
-            && ::fsync(fd) == 0;
-  if (fd >= 0)
-    ::close(fd);
-  ok = ok && ::rename(tmp.c_str(), path.c_str()) == 0;
-  if (ok)
-    sync_parent_directory(path);
-  if (!ok)
-    spdlog::warn("handoff: cannot record the finished handoff in {} ({}); "
-                 "the next start pulls again (harmless, slower)",
-                 path, std::strerror(errno));
-}
-
-/// Removes the marker, durably: a crash after it leaves no marker.
-void remove_marker(const std::string& path) {
-  if (path.empty())
-    return;
-  if (::unlink(path.c_str()) != 0) {
-    if (errno != ENOENT)
-      spdlog::warn("handoff: cannot remove {} ({}): delete it before this "
-                   "node is added back, or it will skip its handoff",
-                   path, std::strerror(errno));
-    return;
-  }
-  sync_parent_directory(path);
-  spdlog::info("handoff: leaving, {} removed: added back, this node pulls "
-               "what it owns again", path);
-}
 
 // -- claiming ----------------------------------------------------------------
 

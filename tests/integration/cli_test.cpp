@@ -288,6 +288,42 @@ TEST_CASE("check-config and start-up want state.file.base_path to be a "
   CHECK(start.out.find("in use by another process") != std::string::npos);
 }
 
+// Found by review: a member restarted with a list that dropped a node it
+// had handed off with, without node.leaving, served that node's keys as
+// absent and took new writes of them; added back, the dropped node skipped
+// its handoff and its old copies shadowed those writes for good.
+TEST_CASE("check-config and start-up refuse a member list that drops a node "
+          "the last handoff ran with, unless it is leaving") {
+  auto dir = std::string{SOLVER_STATE_BINARY_DIR} + "/cli_test_dropped_"
+             + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  auto marker = dir + "/~cluster-handoff";
+  std::ofstream{marker} << "00000000000000ab\nmember 127.0.0.1:7101\n"
+                           "member 127.0.0.1:7102\n";
+  auto config = [&](const std::string& node) {
+    return write_config("state: {type: file, file: {base_path: \"" + dir
+                        + "\"}}\nnode: {listen: 127.0.0.1:7101, " + node
+                        + "}\n");
+  };
+  auto dropped = config("members: [\"127.0.0.1:7101\"]");
+  auto message = "node.members: 127.0.0.1:7102 held keys under the member "
+                 "list of this node's last handoff (" + marker + ")";
+  auto check = run_both("--config " + dropped + " --check-config");
+  CHECK(exit_code(check) == 2);
+  CHECK(check.out.find("solver-state: config: " + message) != std::string::npos);
+  auto start = run_both("--config " + dropped + " --listen 127.0.0.1:0");
+  CHECK(exit_code(start) == 2);
+  CHECK(start.out.find(message) != std::string::npos);
+  // Leaving, it is drained first: accepted.
+  auto leaving = config("members: [\"127.0.0.1:7101\"], "
+                        "leaving: [\"127.0.0.1:7102\"]");
+  CHECK(exit_code(run_both("--config " + leaving + " --check-config")) == 0);
+  // A marker of the builds before names no members: nothing to judge by.
+  std::ofstream{marker} << "00000000000000ab\n";
+  CHECK(exit_code(run_both("--config " + dropped + " --check-config")) == 0);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("check-config wants node.tls files and a log file it can open") {
   auto tls = run_both("--config "
                       + write_config("node: {listen: 127.0.0.1:0, tls: "
