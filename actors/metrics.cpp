@@ -43,11 +43,13 @@ metrics(metrics_actor::stateful_pointer<metrics_state> self,
 
 } // namespace
 
-metrics_actor spawn_metrics(caf::actor_system& sys, uint64_t max_items) {
+metrics_actor spawn_metrics(caf::actor_system& sys, uint64_t max_items,
+                            size_t shard_count) {
   // Spawned with an argument: CAF 0.17's init_fun_factory dereferences a null
   // argument tuple for a function that takes only `self`, which UBSan stops.
   metrics_registry initial;
   initial.set_max_items(max_items);
+  initial.set_shard_count(shard_count);
   return sys.spawn(metrics, std::move(initial));
 }
 

@@ -27,11 +27,16 @@ public:
   /// solver_state_max_items.
   void set_max_items(uint64_t max_items) { max_items_ = max_items; }
 
+  /// How many shards report (state.shards): the store's fill is judged
+  /// only once each of them has.
+  void set_shard_count(size_t shards) { shard_count_ = shards; }
+
   /// A change of the store's fill against max_items since the last call:
   /// a warning once the keys reach 90% of the cap, an info line once they
   /// are back under 85% (the gap keeps a store hovering at 90% from
-  /// repeating itself). `warn` tells which; empty when nothing changed or
-  /// there is no cap.
+  /// repeating itself). `warn` tells which; empty when nothing changed,
+  /// there is no cap, or not every shard has reported yet (the keys of
+  /// those that have are only part of the store's).
   struct capacity_note {
     std::string text;
     bool warn = false;
@@ -90,6 +95,7 @@ private:
   // The watch hub: its last sizes and its counters.
   watch_report watch_{};
   uint64_t max_items_ = 0;
+  size_t shard_count_ = 1;
   bool above_capacity_mark_ = false;
 };
 

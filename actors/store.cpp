@@ -138,7 +138,7 @@ caf::expected<store_handles> start_store(caf::actor_system& sys,
   store_handles out;
   out.backend = std::string{plugin->name()};
   out.shared = plugin->shared(cfg);
-  out.metrics = spawn_metrics(sys, cfg.max_items);
+  out.metrics = spawn_metrics(sys, cfg.max_items, stores->size());
   out.status = std::make_shared<store_status>();
   watch_hub_settings watch;
   watch.history_events = cfg.watch.history_events;

@@ -18,6 +18,7 @@
 
 #include "config/auth_token.hpp"
 #include "config/config.hpp"
+#include "config/limits.hpp"
 #include "util/json_pointer.hpp"
 
 namespace solver_state {
@@ -408,7 +409,8 @@ void read_state(section& root, state_config& st,
                              {"lru", eviction_policy::lru}});
   s.number("ttl_seconds", st.ttl_seconds, 0, 10LL * 365 * 24 * 3600);
   s.duration("sweep_interval", st.sweep_interval, milliseconds{10});
-  s.number("max_value_bytes", st.max_value_bytes, 1, 1LL << 30);
+  s.number("max_value_bytes", st.max_value_bytes, 1,
+           static_cast<long long>(max_value_bytes_ceiling));
   read_file_section(s, st.file, problems);
   read_rocksdb_section(s, st.rocksdb, problems);
   read_watch_section(s, st.watch, problems);

@@ -13,6 +13,7 @@
 #include "backends/codec/key_ring.hpp"
 #include "backends/codec/zstd_dictionaries.hpp"
 #include "backends/readable_batch.hpp"
+#include "config/limits.hpp"
 #include "messages/errors.hpp"
 
 namespace solver_state {
@@ -146,8 +147,9 @@ caf::error wrap_in_codecs(store_list& stores, const state_config& cfg) {
                  parts.ring->primary().id, parts.ring->keys().size());
   for (auto& store : stores)
     store = std::make_unique<coded_store>(
-      std::move(store), value_codec{cfg.compression, parts.ring,
-                                    cfg.max_value_bytes, parts.dictionaries});
+      std::move(store),
+      value_codec{cfg.compression, parts.ring, max_value_bytes_ceiling,
+                  parts.dictionaries});
   return {};
 }
 
@@ -156,8 +158,10 @@ make_value_codec(const state_config& cfg) {
   codec_parts parts;
   if (auto err = open_codec_parts(cfg, parts))
     return err;
+  // Stored values are read up to the ceiling, whatever limit new writes
+  // have now (value_codec's constructor).
   return std::make_unique<value_codec>(cfg.compression, std::move(parts.ring),
-                                       cfg.max_value_bytes,
+                                       max_value_bytes_ceiling,
                                        std::move(parts.dictionaries));
 }
 

@@ -195,7 +195,7 @@ struct value_codec::impl {
 
   compression_config compression;
   std::shared_ptr<const key_ring> keys;
-  size_t max_value_bytes;
+  size_t max_decoded_bytes;
   std::shared_ptr<const zstd_dictionaries> dictionaries;
   ZSTD_CCtx* zip = nullptr;
   ZSTD_DCtx* unzip = nullptr;
@@ -217,7 +217,7 @@ struct value_codec::impl {
        aes_gcm_key::implementation aes)
     : compression(std::move(c)),
       keys(std::move(k)),
-      max_value_bytes(max),
+      max_decoded_bytes(max),
       dictionaries(std::move(d)) {
     if (compression.type == compression_type::zstd) {
       // Parameters set once: ZSTD_compress2 then skips re-deriving them
@@ -307,7 +307,7 @@ struct value_codec::impl {
     auto bound = ZSTD_compressBound(source.size());
     auto* zipped = zstd_bytes.reserve(bound);
     // The frame records the content size (srcSize is known): decompress
-    // checks it against max_value_bytes before allocating.
+    // checks it against max_decoded_bytes before allocating.
     auto n = ZSTD_compress2(zip, zipped, bound, source.data(), source.size());
     // Packing grows a value whose 0xF5 bytes outnumber what its runs save:
     // the smallest of the three forms is kept, never a larger one.
@@ -326,10 +326,11 @@ struct value_codec::impl {
       return restore_error(key, "its zstd frame is damaged");
     // A bound before allocating: a crafted frame must not make the service
     // allocate gigabytes.
-    if (size > max_value_bytes)
+    if (size > max_decoded_bytes)
       return restore_error(key, "it would decompress to "
                                   + std::to_string(size)
-                                  + " bytes, more than state.max_value_bytes");
+                                  + " bytes, more than any value may have ("
+                                  + std::to_string(max_decoded_bytes) + ")");
     return static_cast<size_t>(size);
   }
 
@@ -360,7 +361,7 @@ struct value_codec::impl {
   /// Why `body`, the body of a frame with `flags` that no cipher
   /// authenticated, cannot be restored by any configuration; empty when it
   /// is sound, or when only a configuration could tell (a dictionary this
-  /// one does not list, a size past this one's max_value_bytes): another
+  /// one does not list, a size past this one's max_decoded_bytes): another
   /// configuration may read it.
   std::string body_damage(std::string_view body, unsigned char flags) {
     const std::string damaged_zstd = "its zstd frame is damaged";
@@ -368,7 +369,7 @@ struct value_codec::impl {
       auto size = ZSTD_getFrameContentSize(body.data(), body.size());
       if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN)
         return damaged_zstd;
-      if (size > max_value_bytes)
+      if (size > max_decoded_bytes)
         return {};
       if (auto id = ZSTD_getDictID_fromFrame(body.data(), body.size()))
         if (!dictionaries || !dictionaries->find(id))
@@ -380,7 +381,7 @@ struct value_codec::impl {
       body = std::string_view{inflated, size};
     }
     // Packed runs unpack to at most two bytes a byte: a bound no
-    // configuration's max_value_bytes makes a failure of its own.
+    // codec's max_decoded_bytes makes a failure of its own.
     std::string unpacked;
     if ((flags & flag_hex)
         && !unpack_hex_runs(body, 2 * body.size() + 1, unpacked))
@@ -466,11 +467,11 @@ struct value_codec::impl {
 
 value_codec::value_codec(compression_config compression,
                          std::shared_ptr<const key_ring> keys,
-                         size_t max_value_bytes,
+                         size_t max_decoded_bytes,
                          std::shared_ptr<const zstd_dictionaries> dictionaries,
                          aes_gcm_key::implementation aes)
   : impl_(std::make_unique<impl>(std::move(compression), std::move(keys),
-                                 max_value_bytes, std::move(dictionaries),
+                                 max_decoded_bytes, std::move(dictionaries),
                                  aes)) {
 }
 
@@ -583,10 +584,17 @@ caf::expected<std::string> value_codec::decode(std::string_view key,
     body = std::string_view{inflated, *size};
   }
   std::string unpacked;
-  if (!unpack_hex_runs(body, impl_->max_value_bytes, unpacked))
-    return restore_error(key, "its packed hex runs are damaged or unpack "
-                              "past state.max_value_bytes");
-  return unpacked;
+  if (unpack_hex_runs(body, impl_->max_decoded_bytes, unpacked))
+    return unpacked;
+  // Runs unpack to at most two bytes a byte: under that bound a failure is
+  // the runs' own.
+  if (!unpack_hex_runs(body, 2 * body.size() + 1, unpacked))
+    return restore_error(key, "its packed hex runs are damaged");
+  return restore_error(key, "it would unpack to "
+                              + std::to_string(unpacked.size())
+                              + " bytes, more than any value may have ("
+                              + std::to_string(impl_->max_decoded_bytes)
+                              + ")");
 }
 
 caf::expected<std::string> value_codec::seal(std::string_view name,

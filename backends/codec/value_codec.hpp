@@ -55,12 +55,16 @@ stored_form inspect_stored(std::string_view stored);
 /// between threads), shares the key ring.
 class value_codec {
 public:
-  /// `keys` may be null (no encryption). `max_value_bytes` bounds what a
-  /// stored value may decompress to. `dictionaries` (may be null): the
+  /// `keys` may be null (no encryption). `max_decoded_bytes` bounds what a
+  /// stored value may decompress to, against a frame crafted to allocate
+  /// gigabytes: the service passes max_value_bytes_ceiling
+  /// (config/limits.hpp), never state.max_value_bytes, which bounds new
+  /// writes and must not take back reads of values stored under a higher
+  /// one. `dictionaries` (may be null): the
   /// first compresses, each decompresses the values naming it. `aes`: whose
   /// AES-256-GCM runs (both read and write the same frames).
   value_codec(compression_config compression,
-              std::shared_ptr<const key_ring> keys, size_t max_value_bytes,
+              std::shared_ptr<const key_ring> keys, size_t max_decoded_bytes,
               std::shared_ptr<const zstd_dictionaries> dictionaries = {},
               aes_gcm_key::implementation aes = aes_gcm_key::fastest());
   value_codec(value_codec&&) noexcept;
@@ -92,7 +96,7 @@ public:
   /// key and the reason when it cannot be restored: a key id that is not
   /// configured, a failed authentication (tampered, or stored under another
   /// key), a damaged frame, a value that would decompress past
-  /// max_value_bytes.
+  /// max_decoded_bytes.
   caf::expected<std::string> decode(std::string_view key, std::string stored);
 
   /// True when `stored` is a client's bytes or a sound frame without
@@ -105,7 +109,7 @@ public:
   /// key it names, which this codec holds, or an unencrypted one whose zstd
   /// frame or packed hex runs are damaged); empty when the frame itself is
   /// sound, so a failed decode comes from this configuration (a zstd
-  /// dictionary no longer listed, a lower max_value_bytes) and another
+  /// dictionary no longer listed, a lower max_decoded_bytes) and another
   /// could read it.
   std::string damage(std::string_view key, std::string stored);
 
@@ -113,7 +117,7 @@ public:
   /// as a value is to its key but apart from every key (a value's stored
   /// bytes never open as a sealed blob, whatever its key), neither
   /// compressed nor bounded by
-  /// max_value_bytes: for what a store keeps beside its values (the
+  /// max_decoded_bytes: for what a store keeps beside its values (the
   /// snapshot of the indexes). backend_error without encryption.
   caf::expected<std::string> seal(std::string_view name,
                                   std::string_view bytes);

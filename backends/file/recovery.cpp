@@ -16,6 +16,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backends/other_engine_store.hpp"
 #include "backends/shard_placement.hpp"
 #include "util/crc32c.hpp"
 #include "backends/file/change_collector.hpp"
@@ -452,6 +453,10 @@ open_base(std::shared_ptr<file_env> env, const std::string& path) {
   if (root < 0)
     return io_failure("cannot open base_path", path, root);
   base->root = unique_fd{env.get(), root};
+  // Before the lock file: nothing of this backend's is left in another
+  // engine's directory.
+  if (auto why = refused_by_file_backend(path); !why.empty())
+    return make_state_error(state_errc::backend_error, why);
   int lock = env->open_at(root, "~lock", O_RDWR | O_CREAT | O_NOFOLLOW, 0644);
   if (lock < 0)
     return io_failure("cannot open lock file", path + "/~lock", lock);

@@ -328,6 +328,16 @@ caf::error corruption_at(const std::string& path, const log_view& log,
                          + ", which logs every record it drops");
 }
 
+caf::error zeroed_header(const std::string& path) {
+  return corrupt(path,
+                 "its header is zeros but bytes after it are not: it holds "
+                 "records, which cannot be read without the header (damage "
+                 "after the header was synced, not a crash); the start "
+                 "refuses rather than drop them: copy base_path aside, "
+                 "then restore the log from a backup, or move it out of "
+                 "base_path to start without its records");
+}
+
 uint32_t epoch_seed(uint64_t epoch) {
   std::string bytes;
   put_u64(bytes, epoch);
@@ -488,8 +498,22 @@ replay_wal(file_env& env, int dir_fd, const std::string& name,
   auto header = parse_header(buf, path);
   if (!header)
     return std::move(header.error());
-  if (!*header)
+  if (!*header) {
+    // A zero header is a log created and never synced (create() syncs the
+    // header before the first append) only when the rest is zero too. Bytes
+    // after it are records, which cannot be read without the header's seed:
+    // damage, refused, never taken for an empty log (and removed).
+    auto scan_bytes = std::max<size_t>(window_bytes, size_t{64} << 10);
+    for (size_t from = 0; from < file_bytes; from += buf.size()) {
+      if (auto err = load(from, scan_bytes))
+        return err;
+      if (buf.empty())
+        break;
+      if (!all_zero(buf.data(), buf.size()))
+        return zeroed_header(path);
+    }
     return summary;
+  }
   log_view log{buf, (*header)->fmt, (*header)->seed, (*header)->bytes,
                max_value_bytes};
   size_t off = log.header_bytes;

@@ -28,6 +28,7 @@
 #include <spdlog/spdlog.h>
 
 #include "backends/rocksdb/snapshot_file.hpp"
+#include "backends/other_engine_store.hpp"
 #include "backends/shard_placement.hpp"
 #include "messages/errors.hpp"
 
@@ -205,6 +206,9 @@ caf::error status_error(const rocksdb::Status& s, const std::string& what) {
 caf::expected<std::shared_ptr<database>>
 database::open(const rocksdb_config& cfg, size_t shards) {
   auto started = std::chrono::steady_clock::now();
+  // create_if_missing would start an empty database beside them.
+  if (auto why = refused_by_rocksdb(cfg.base_path); !why.empty())
+    return make_state_error(state_errc::backend_error, why);
   std::error_code ec;
   std::filesystem::create_directories(cfg.base_path, ec);
   if (ec)

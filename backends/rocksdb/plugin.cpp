@@ -10,6 +10,7 @@
 #include "backends/rocksdb/store.hpp"
 #include "backends/clock_versions.hpp"
 #include "backends/data_directory.hpp"
+#include "backends/other_engine_store.hpp"
 #include "messages/errors.hpp"
 #include "util/filesystem_journal.hpp"
 
@@ -28,6 +29,8 @@ public:
 
   caf::error check(const state_config& cfg) const override {
     auto why = unusable_data_directory(cfg.rocksdb.base_path);
+    if (why.empty())
+      why = refused_by_rocksdb(cfg.rocksdb.base_path);
     if (why.empty())
       return {};
     return make_state_error(state_errc::backend_error,

@@ -149,6 +149,7 @@ TEST_CASE("passing 90% of max_items is said once, and again only after the "
   m.add(testing::empty_report(0, 95));
   CHECK(m.capacity_change().text.empty()); // no cap: nothing to say
   m.set_max_items(100);
+  m.set_shard_count(2);
   m.add(testing::empty_report(0, 50));
   m.add(testing::empty_report(1, 39));
   CHECK(m.capacity_change().text.empty()); // 89%
@@ -166,6 +167,28 @@ TEST_CASE("passing 90% of max_items is said once, and again only after the "
   CHECK_THAT(down.text, Catch::Contains("back under 85%"));
   m.add(testing::empty_report(1, 41));
   CHECK(m.capacity_change().warn); // 91%: said again
+}
+
+TEST_CASE("the fill against max_items is judged only once every shard has "
+          "reported, with the keys of them all") {
+  // A start: 337 keys over 4 shards, a cap of 100, reports one at a time.
+  metrics_registry m;
+  m.set_max_items(100);
+  m.set_shard_count(4);
+  const uint64_t keys[] = {95, 66, 90, 86};
+  for (uint32_t shard = 0; shard < 3; ++shard) {
+    m.add(testing::empty_report(shard, keys[shard]));
+    INFO("after shard " << shard);
+    CHECK(m.capacity_change().text.empty());
+  }
+  m.add(testing::empty_report(3, keys[3]));
+  auto note = m.capacity_change();
+  CHECK(note.warn);
+  CHECK_THAT(note.text, Catch::Contains("store: 337 keys of "
+                                        "state.max_items=100"));
+  // Said once: later reports of the same store add nothing.
+  m.add(testing::empty_report(0, 96));
+  CHECK(m.capacity_change().text.empty());
 }
 
 TEST_CASE("each shard's last health check is solver_state_backend_up") {

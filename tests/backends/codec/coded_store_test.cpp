@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <random>
 
 #include <catch2/catch.hpp>
 
@@ -19,6 +20,7 @@
 #include "backends/plugin.hpp"
 #include "messages/errors.hpp"
 #include "tests/support/captured_log.hpp"
+#include "tests/support/eip7683_order.hpp"
 #include "tests/support/file_test_support.hpp"
 #include "tests/support/key_files.hpp"
 
@@ -80,6 +82,29 @@ struct coded {
   }
 };
 
+/// A zstd dictionary trained on orders, in the key files' directory (which
+/// only its owner may read: with encryption on, the service refuses a
+/// dictionary others may read).
+std::string order_dictionary_file(const key_files& files) {
+  auto dict = order_dictionary(3, 500);
+  REQUIRE_FALSE(dict.empty());
+  auto path = files.dir() + "/orders.dict";
+  std::ofstream{path, std::ios::binary} << dict;
+  std::filesystem::permissions(path, std::filesystem::perms::owner_read
+                                       | std::filesystem::perms::owner_write);
+  return path;
+}
+
+/// A tweak: zstd, with `dictionary` listed (none when empty).
+std::function<void(state_config&)>
+compressed_with(const std::string& dictionary) {
+  return [dictionary](state_config& cfg) {
+    cfg.compression.type = compression_type::zstd;
+    if (!dictionary.empty())
+      cfg.compression.dictionaries = {dictionary};
+  };
+}
+
 /// The key ids of the stored values of `keys` (file backend, no codec).
 std::map<std::string, int> key_ids_at_rest(const std::string& base) {
   auto cfg = file_config_for(base, 1);
@@ -121,6 +146,44 @@ struct before_rotation {
 };
 
 } // namespace
+
+TEST_CASE("a lower state.max_value_bytes after a restart still serves the "
+          "compressed and packed values stored under the higher one") {
+  temp_dir dir;
+  key_files files;
+  auto compress = [](state_config& cfg) {
+    cfg.compression.type = compression_type::zstd;
+    cfg.compression.min_bytes = 32;
+    cfg.compression.level = 3;
+  };
+  std::string text;
+  while (text.size() < 1200)
+    text += R"({"status":"pending","amount":"1000000000000000000"},)";
+  std::string digits;
+  for (int i = 0; i < 1200; ++i)
+    digits.push_back("0123456789abcdef"[(i * 7919) % 16]);
+  std::map<std::string, std::string> values{
+    {"order:small", text.substr(0, 950)},
+    {"order:large", text.substr(0, 1200)},
+    {"order:hex", digits}};
+  {
+    coded before{dir.path, files, {}, default_file_env(), compress};
+    for (auto& [key, value] : values)
+      before.put(key, value);
+    REQUIRE_FALSE(before.store->commit());
+  }
+  coded after{dir.path, files, {}, default_file_env(),
+              [&](state_config& cfg) {
+                compress(cfg);
+                cfg.max_value_bytes = 600;
+              }};
+  for (auto& [key, value] : values) {
+    auto e = after.store->get(key, now);
+    INFO(key << ": " << (e ? std::string{} : message_of(e.error())));
+    REQUIRE(e);
+    CHECK(e->value == value);
+  }
+}
 
 TEST_CASE("rotation: values move to the primary key in chunks, and the old "
           "key can then be removed") {
@@ -596,34 +659,35 @@ TEST_CASE("rotation: a step reads about its byte budget of values, not a "
   }
 }
 
-TEST_CASE("rotation: a sound value this configuration cannot restore (a "
-          "lower max_value_bytes) keeps the old key held back") {
+TEST_CASE("rotation: a sound value this configuration cannot restore (its "
+          "zstd dictionary no longer listed) keeps the old key held back") {
   temp_dir dir;
   key_files files;
   files.hex_key("k1");
   files.hex_key("k2");
   auto base = dir.sub("state");
-  const std::string large(10'000, 'a'); // a few dozen bytes compressed
+  auto with_dictionary = compressed_with(order_dictionary_file(files));
+  std::mt19937_64 rng{4};
+  const auto order = eip7683_order(rng);
   {
-    coded old{base, files, {"k1"}, default_file_env(), [](state_config& cfg) {
-                cfg.compression.type = compression_type::zstd;
-              }};
-    old.put(key_of(0), large);
+    coded old{base, files, {"k1"}, default_file_env(), with_dictionary};
+    old.put(key_of(0), order);
   }
   {
-    coded lowered{base, files, {"k2", "k1"}, default_file_env(),
-                  [](state_config& cfg) { cfg.max_value_bytes = 4096; }};
-    lowered.rotate();
-    auto stats = lowered.store->stats();
+    coded without{base, files, {"k2", "k1"}, default_file_env(),
+                  compressed_with("")};
+    without.rotate();
+    auto stats = without.store->stats();
     // k1 still protects it and another configuration reads it: k1 must not
     // be reported free to go.
     CHECK(stats.reencrypt_pending == 1);
     CHECK(stats.undecryptable == 0);
   }
-  coded restored{base, files, {"k2", "k1"}};
+  coded restored{base, files, {"k2", "k1"}, default_file_env(),
+                 with_dictionary};
   restored.rotate();
   CHECK(restored.store->stats().reencrypt_pending == 0);
-  CHECK(restored.store->get(key_of(0), now)->value == large);
+  CHECK(restored.store->get(key_of(0), now)->value == order);
 }
 
 TEST_CASE("rotation: rewrites a failed commit took back keep the gauge above "
@@ -786,17 +850,16 @@ TEST_CASE("rotation: a value left behind is named in the log, once per change "
   files.hex_key("k1");
   files.hex_key("k2");
   auto base = dir.sub("state");
-  const std::string large(10'000, 'a');
+  std::mt19937_64 rng{4};
   {
-    coded old{base, files, {"k1"}, default_file_env(), [](state_config& cfg) {
-                cfg.compression.type = compression_type::zstd;
-              }};
-    old.put(key_of(0), large);
+    coded old{base, files, {"k1"}, default_file_env(),
+              compressed_with(order_dictionary_file(files))};
+    old.put(key_of(0), eip7683_order(rng));
     old.put(key_of(1), value_of(1));
   }
   captured_log log;
   coded lowered{base, files, {"k2", "k1"}, default_file_env(),
-                [](state_config& cfg) { cfg.max_value_bytes = 4096; }};
+                compressed_with("")};
   auto walk_at = [&](unix_ms t) {
     while (lowered.store->background_step(t)) {
     }
@@ -806,7 +869,7 @@ TEST_CASE("rotation: a value left behind is named in the log, once per change "
   const std::string warning = "1 values could not be re-encrypted";
   REQUIRE(log.count(warning) == 1);
   CHECK_THAT(log.text(), Catch::Contains("(the first: key '" + key_of(0) + "'")
-                           && Catch::Contains("max_value_bytes"));
+                           && Catch::Contains("state.compression.dictionaries"));
   // The retries a minute apart find the same value: not a warning each.
   for (unix_ms t = now + rotation_retry_ms; t < now + 10 * rotation_retry_ms;
        t += rotation_retry_ms)

@@ -1,13 +1,16 @@
 // The value codec on its own: round trips in every mode, values written
 // under other settings, and every way a stored value can be wrong.
 
+#include <array>
 #include <random>
 
 #include <catch2/catch.hpp>
 #include <zstd.h>
 
+#include "backends/codec/coded_store.hpp"
 #include "backends/codec/key_ring.hpp"
 #include "backends/codec/value_codec.hpp"
+#include "config/limits.hpp"
 #include "messages/errors.hpp"
 #include "tests/support/eip7683_order.hpp"
 #include "tests/support/key_files.hpp"
@@ -218,7 +221,8 @@ TEST_CASE("a frame whose packed hex runs are damaged is an error, and one "
   value_codec small{zstd_from(512), nullptr, 17};
   CHECK_THAT(decode_error(small, "k", packed_frame + "\xF5\x09"
                                         + std::string(9, '\x11')),
-             Catch::Contains("max_value_bytes"));
+             Catch::Contains("it would unpack to 18 bytes, more than any "
+                             "value may have (17)"));
   // A zstd frame of the order itself, as the codec wrote it before it
   // packed hex runs, with the flags of then.
   auto order = json_order();
@@ -421,14 +425,79 @@ TEST_CASE("every altered byte of an encrypted value is caught") {
     CHECK_FALSE(c.decode("order:t:1", stored.substr(0, cut)));
 }
 
-TEST_CASE("a frame that would decompress past max_value_bytes is refused "
+TEST_CASE("a frame that would decompress past the codec's bound is refused "
           "before allocating") {
   value_codec big{zstd_from(16), nullptr, 64u << 20};
   auto stored = encode_ok(big, "k", std::string(32u << 20, 'a'));
   CHECK(stored.size() < 4096);
   value_codec small{zstd_from(16), nullptr, 1 << 20};
   CHECK_THAT(decode_error(small, "k", stored),
-             Catch::Contains("more than state.max_value_bytes"));
+             Catch::Contains("it would decompress to ")
+               && Catch::Contains(" bytes, more than any value may have "
+                                  "(1048576)"));
+}
+
+namespace {
+
+/// A stored zstd frame of a small value whose header claims more than
+/// `claimed` bytes: what a crafted value would look like.
+std::string frame_claiming_more_than(uint64_t claimed) {
+  std::string value(2u << 20, 'a');
+  std::string frame(ZSTD_compressBound(value.size()), '\0');
+  frame.resize(
+    ZSTD_compress(frame.data(), frame.size(), value.data(), value.size(), 1));
+  // The frame header: magic, descriptor, [window], [dictionary id], size.
+  auto descriptor = static_cast<unsigned char>(frame[4]);
+  bool single_segment = (descriptor >> 5) & 1;
+  size_t at = 5 + (single_segment ? 0 : 1)
+              + std::array<size_t, 4>{0, 1, 2, 4}[descriptor & 3];
+  size_t width = std::array<size_t, 4>{single_segment ? 1u : 0u, 2, 4,
+                                       8}[descriptor >> 6];
+  REQUIRE(width >= 4);
+  for (size_t i = 0; i < width; ++i)
+    frame[at + i] = '\xff';
+  REQUIRE(ZSTD_getFrameContentSize(frame.data(), frame.size()) > claimed);
+  return std::string{"\xffSV\x01\x01", 5} + frame;
+}
+
+} // namespace
+
+TEST_CASE("values stored under a higher state.max_value_bytes read back "
+          "after it is lowered; a frame past the ceiling is still refused") {
+  // The service's codecs: the limit bounds new writes (the shard refuses
+  // them with 413), never the values it let in before.
+  state_config before;
+  before.compression = zstd_from(32);
+  before.compression.level = 3;
+  auto writer = make_value_codec(before);
+  REQUIRE(writer);
+  std::string text;
+  while (text.size() < 1200)
+    text += R"({"status":"pending","amount":"1000000000000000000"},)";
+  std::mt19937_64 rng{11};
+  std::string digits;
+  for (int i = 0; i < 1200; ++i)
+    digits.push_back("0123456789abcdef"[rng() % 16]);
+  std::vector<std::string> values{text.substr(0, 950), text.substr(0, 1200),
+                                  digits, json_order()};
+  std::vector<std::string> stored;
+  for (auto& v : values)
+    stored.push_back(encode_ok(**writer, "k", v));
+  CHECK(inspect_stored(stored[0]).compressed);
+  CHECK(inspect_stored(stored[1]).compressed);
+  CHECK(static_cast<unsigned char>(stored[2][4]) == 0x04); // packed only
+  CHECK(static_cast<unsigned char>(stored[3][4]) == 0x05); // packed, zstd
+  auto lowered = before;
+  lowered.max_value_bytes = 600;
+  auto reader = make_value_codec(lowered);
+  REQUIRE(reader);
+  for (size_t i = 0; i < values.size(); ++i) {
+    INFO("value " << i);
+    CHECK(decode_ok(**reader, "k", stored[i]) == values[i]);
+  }
+  CHECK_THAT(decode_error(**reader, "k",
+                          frame_claiming_more_than(max_value_bytes_ceiling)),
+             Catch::Contains("more than any value may have (1073741824)"));
 }
 
 TEST_CASE("frames of an unknown format or with unknown flags are errors") {

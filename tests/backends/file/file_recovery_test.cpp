@@ -612,6 +612,12 @@ TEST_CASE("recovery refuses damaged state, naming the file, and folds "
     overwrite(file, 9, "\x7f");
     why = "bad header";
   }
+  SECTION("a log of records whose header was zeroed") {
+    file = dir.sub(wal_name(2, 1));
+    write_log(*base, wal_name(2, 1), {put("b", "b", 101)});
+    overwrite(file, 0, std::string(wal_header_bytes, '\0'));
+    why = "header is zeros";
+  }
   SECTION("a log with a bad record before good ones") {
     file = dir.sub(wal_name(2, 1));
     write_log(*base, wal_name(2, 1),

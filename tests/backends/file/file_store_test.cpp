@@ -756,6 +756,27 @@ TEST_CASE("the lock file refuses a second opener") {
   CHECK(open_store(cfg));
 }
 
+TEST_CASE("a base_path holding a RocksDB database is refused, naming its "
+          "CURRENT, and left as it was") {
+  temp_dir dir;
+  // What RocksDB leaves at the top of a database's directory.
+  std::ofstream{dir.sub("CURRENT")} << "MANIFEST-000005\n";
+  std::ofstream{dir.sub("IDENTITY")} << "3d1c5b0e-0000\n";
+  std::ofstream{dir.sub("MANIFEST-000005")} << "x";
+  auto opened = open_store(file_config_for(dir.path, 2));
+  REQUIRE_FALSE(opened);
+  CHECK_THAT(message_of(opened.error()),
+             Catch::Contains(dir.sub("CURRENT"))
+               && Catch::Contains("RocksDB database")
+               && Catch::Contains("state.type: rocksdb"));
+  CHECK_FALSE(fs::exists(dir.sub("~lock")));
+  CHECK_FALSE(fs::exists(dir.sub(hwm_name(0))));
+  // A key named CURRENT is stored as CURRENT.val: a bare CURRENT that names
+  // no MANIFEST is no database.
+  std::ofstream{dir.sub("CURRENT")} << "just a file\n";
+  CHECK(open_store(file_config_for(dir.path, 2)));
+}
+
 TEST_CASE("an injected I/O failure gives io_error (insufficient_storage for "
           "a full disk), undoes the write and the store recovers with the "
           "disk") {

@@ -319,6 +319,37 @@ TEST_CASE("a torn last write stops replay, a bad record before valid ones "
   }
 }
 
+TEST_CASE("a zeroed header is a log never written only when all of it is "
+          "zero: over records it is damage, refused, the file kept") {
+  opened_dir d;
+  auto log = create_log(d, "a.log");
+  auto path = d.path("a.log");
+  SECTION("records after it: refused, naming the file") {
+    append_records(log, 0, 3);
+    write_at(path, 0, std::string(wal_header_bytes, '\0'));
+    auto r = replay(d, "a.log");
+    REQUIRE_FALSE(r);
+    CHECK_THAT(message_of(r.error()),
+               Catch::Contains("corrupt log") && Catch::Contains(path)
+                 && Catch::Contains("header is zeros"));
+    CHECK(fs::exists(path));
+  }
+  SECTION("a single stray byte far past the header is refused too") {
+    write_at(path, 0, std::string(wal_header_bytes, '\0'));
+    write_at(path, wal_chunk_bytes - 1, "x");
+    auto r = replay(d, "a.log");
+    REQUIRE_FALSE(r);
+    CHECK_THAT(message_of(r.error()), Catch::Contains("header is zeros"));
+  }
+  SECTION("all zero (a crash right after it was created): an empty log") {
+    write_at(path, 0, std::string(wal_header_bytes, '\0'));
+    auto r = replay(d, "a.log");
+    REQUIRE(r);
+    CHECK(r->records.empty());
+    CHECK(r->summary.records == 0);
+  }
+}
+
 TEST_CASE("a crash tears only appends never synced: damage there, before "
           "valid records of the same appends, cuts the log") {
   opened_dir d;

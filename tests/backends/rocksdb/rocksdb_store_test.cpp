@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <system_error>
 #include <random>
@@ -341,6 +342,75 @@ TEST_CASE("rocksdb: a base_path in use or written by another program is "
   // Closed, it opens again.
   auto third = open_rocksdb(rocksdb_config_for(base, 1));
   CHECK(third);
+}
+
+TEST_CASE("rocksdb: a directory of the file backend's store is refused, "
+          "naming one of its files, and the file backend refuses a "
+          "RocksDB database: a change of state.type starts no empty store") {
+  temp_dir dir;
+  auto base = dir.sub("db");
+  auto rocksdb_cfg = rocksdb_config_for(base, 2);
+  auto file_cfg = file_config_for(base, 2);
+  auto* rocksdb_plugin = compiled_plugins().find("rocksdb");
+  auto* file_plugin = compiled_plugins().find("file");
+  SECTION("rocksdb over the file backend's store") {
+    {
+      auto store = open_store(file_cfg);
+      REQUIRE(store);
+      REQUIRE(store->put("order:1", "kept"));
+      for (auto& s : store->stores)
+        REQUIRE_FALSE(s->close());
+    }
+    auto opened = open_rocksdb(rocksdb_cfg);
+    REQUIRE_FALSE(opened);
+    auto message = message_of(opened.error());
+    CHECK_THAT(message, Catch::Contains("state.rocksdb.base_path")
+                          && Catch::Contains(base + "/~")
+                          && Catch::Contains("file backend")
+                          && Catch::Contains("docs/cli.md"));
+    // --check-config says the same before anything opens.
+    auto checked = rocksdb_plugin->check(rocksdb_cfg);
+    REQUIRE(checked);
+    CHECK_THAT(message_of(checked), Catch::Contains("file backend"));
+    // No database was created: the file backend still serves its keys.
+    CHECK_FALSE(std::filesystem::exists(base + "/CURRENT"));
+    auto again = open_store(file_cfg);
+    REQUIRE(again);
+    auto e = again->get("order:1");
+    REQUIRE(e);
+    CHECK(e->value == "kept");
+  }
+  SECTION("the file backend over a RocksDB database") {
+    {
+      auto store = must_open(base, 2);
+      REQUIRE(store.put("order:1", "kept"));
+      close_all(store);
+    }
+    auto opened = open_store(file_cfg);
+    REQUIRE_FALSE(opened);
+    CHECK_THAT(message_of(opened.error()),
+               Catch::Contains("state.file.base_path")
+                 && Catch::Contains(base + "/CURRENT")
+                 && Catch::Contains("RocksDB database")
+                 && Catch::Contains("docs/cli.md"));
+    auto checked = file_plugin->check(file_cfg);
+    REQUIRE(checked);
+    CHECK_THAT(message_of(checked), Catch::Contains("RocksDB database"));
+    // Nothing of the file backend's was left there: RocksDB still opens it.
+    CHECK_FALSE(std::filesystem::exists(base + "/~lock"));
+    auto store = must_open(base, 2);
+    auto e = store.get("order:1");
+    REQUIRE(e);
+    CHECK(e->value == "kept");
+  }
+  SECTION("a log alone is enough") {
+    std::filesystem::create_directories(base);
+    std::ofstream{base + "/~wal-0-0.log"} << "x";
+    auto opened = open_rocksdb(rocksdb_cfg);
+    REQUIRE_FALSE(opened);
+    CHECK_THAT(message_of(opened.error()),
+               Catch::Contains(base + "/~wal-0-0.log"));
+  }
 }
 
 TEST_CASE("rocksdb: eviction lru is refused") {
