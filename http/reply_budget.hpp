@@ -9,7 +9,10 @@
 // connection counts what its buffers hold here; an answer that would take
 // the total past the bound is answered 503 instead, a stream does not start
 // while the total is at the bound, and a started stream makes its next chunk
-// only once there is room (so it passes the bound by one chunk at most).
+// only once there is room (so it passes the bound by one chunk at most). A
+// stream that knows how large its chunks may be (an export) reserves each
+// one before making it (reply_sink::reserve_chunk): it does not start
+// without room for its first, and stays within the bound.
 
 #include <algorithm>
 #include <atomic>
