@@ -79,7 +79,8 @@ struct io_core {
                handler_limits{cfg.max_batch_keys, cfg.max_value_bytes,
                               cfg.max_reply_bytes}),
       ctx{limits_of(cfg),   handlers, stats, bridge, cfg.auth_token,
-          {false},          {},       reply_budget{cfg.max_pending_reply_bytes}},
+          {false},          {},       reply_budget{cfg.max_pending_reply_bytes},
+          body_budget{cfg.max_pending_body_bytes}},
       ioc(static_cast<int>(cfg.threads)),
       work(net::make_work_guard(ioc)),
       flush_timer(ioc) {

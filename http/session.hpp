@@ -130,8 +130,21 @@ private:
   /// Feeds already buffered bytes to the parser; an error if they are bad.
   boost::beast::error_code parse_buffered();
   void on_continue(boost::beast::error_code ec, size_t bytes);
+  /// Reads the body a read at a time, so a chunked one is counted in
+  /// ctx_.bodies as it grows.
   void read_body();
   void on_body(boost::beast::error_code ec, size_t bytes);
+  /// Counts `bytes` of this request's body in ctx_.bodies, in place of what
+  /// was counted for it; false when there is no room.
+  bool reserve_body(size_t bytes);
+  /// Counts what the chunked body read so far holds; when the budget has
+  /// no room for it, refuses the request (503) and returns false.
+  bool count_body_growth();
+  /// The 503 of a body `bytes` long (so far, for a chunked one) that
+  /// http.max_pending_body_bytes has no room for; the connection closes.
+  void refuse_body(size_t bytes);
+  /// The request's body is gone (answered, refused): no longer counted.
+  void release_body();
   void on_read_error(boost::beast::error_code ec);
   /// At stop, for a request still being read: cancels the read, whose
   /// end (operation_aborted) answers 503 (answer_stopping). A read that
@@ -288,6 +301,8 @@ private:
   std::string client_;
   /// The limit of this request's body and the setting that sets it.
   size_t body_limit_ = 0;
+  /// What ctx_.bodies counts for this request's body.
+  size_t body_held_ = 0;
   const char* body_limit_setting_ = "http.max_body_bytes";
   /// X-Request-Id: echoed on the answer, in every log line about it.
   std::string request_id_;
