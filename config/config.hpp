@@ -192,6 +192,12 @@ struct http_config {
   /// stream does not start and a started stream's chunk waits. At least the
   /// largest answer plus 1 MiB (checked).
   size_t max_pending_reply_bytes = 256u << 20;
+  /// Bytes of request bodies the gateway holds, all connections together,
+  /// from a request's header until its answer (an import's whole body);
+  /// past it a body over 64 KiB gets 503 before more of it is read. At
+  /// least the largest body (http.max_import_bytes, http.max_body_bytes;
+  /// checked).
+  size_t max_pending_body_bytes = 256u << 20;
   size_t threads = 1;
   /// One info line per request (client address, method, route, status,
   /// bytes, duration, request id); off: those lines are debug.

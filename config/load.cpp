@@ -436,6 +436,7 @@ void read_http(section& root, http_config& h,
   s.number("max_reply_bytes", h.max_reply_bytes, 1, 1LL << 30);
   s.number("max_pending_reply_bytes", h.max_pending_reply_bytes, 1,
            1LL << 40);
+  s.number("max_pending_body_bytes", h.max_pending_body_bytes, 1, 1LL << 40);
   s.number("threads", h.threads, 1, 64);
   s.choice<bool>("access_log", h.access_log,
                  {{"true", true}, {"false", false}});
@@ -675,6 +676,20 @@ void validate_reply_budget(const service_config& cfg,
       + ") and 1 MiB more: set it to " + std::to_string(needed) + " or more");
 }
 
+/// Room for the largest body, or it could go through only alone.
+void validate_body_budget(const http_config& h,
+                          std::vector<std::string>& problems) {
+  auto largest = std::max(h.max_import_bytes, h.max_body_bytes);
+  if (h.max_pending_body_bytes < largest)
+    problems.push_back(
+      "http.max_pending_body_bytes: " + std::to_string(h.max_pending_body_bytes)
+      + " leaves no room for the largest request body ("
+      + (h.max_import_bytes >= h.max_body_bytes ? "http.max_import_bytes"
+                                                : "http.max_body_bytes")
+      + "=" + std::to_string(largest) + "): set it to "
+      + std::to_string(largest) + " or more");
+}
+
 } // namespace
 
 void validate(const service_config& cfg, std::vector<std::string>& problems) {
@@ -709,6 +724,7 @@ void validate(const service_config& cfg, std::vector<std::string>& problems) {
     problems.push_back("node.tls.ca_file: given without certificate and "
                        "key, which turn TLS on");
   validate_reply_budget(cfg, problems);
+  validate_body_budget(cfg.http, problems);
   if (auto why = auth_token_problem(cfg.http.auth_token); !why.empty())
     problems.push_back("http.auth_token: " + why);
   if (cfg.state.type.empty())

@@ -109,6 +109,8 @@ void emit_http(YAML::Emitter& out, const http_config& h, bool with_secrets) {
   out << YAML::Key << "max_reply_bytes" << YAML::Value << h.max_reply_bytes;
   out << YAML::Key << "max_pending_reply_bytes" << YAML::Value
       << h.max_pending_reply_bytes;
+  out << YAML::Key << "max_pending_body_bytes" << YAML::Value
+      << h.max_pending_body_bytes;
   out << YAML::Key << "threads" << YAML::Value << h.threads;
   out << YAML::Key << "access_log" << YAML::Value << YAML::TrueFalseBool
       << h.access_log;

@@ -3,8 +3,8 @@
 // What every connection of one server shares: limits, the dispatcher, the
 // bridge its calls go through, the bearer token, the request counters, the
 // stopping flag and the registry of live connections (stop() closes the idle
-// ones, the listener counts them against http.max_connections) and the
-// budget of answers held for their readers.
+// ones, the listener counts them against http.max_connections), the budget
+// of answers held for their readers and that of request bodies held.
 
 #include <atomic>
 #include <chrono>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "http/api.hpp"
+#include "http/body_budget.hpp"
 #include "http/reply_budget.hpp"
 #include "http/request_stats.hpp"
 
@@ -104,6 +105,9 @@ struct connection_context {
   connection_registry registry;
   /// Bytes of answers the connections hold (http.max_pending_reply_bytes).
   reply_budget replies;
+  /// Bytes of request bodies the connections hold
+  /// (http.max_pending_body_bytes).
+  body_budget bodies;
 };
 
 } // namespace solver_state::gateway

@@ -21,10 +21,12 @@ class store_bridge;
 class watch_links;
 
 /// The store's bounds a handler must know before it asks: how many keys one
-/// batch-get may name, how large a value may be.
+/// batch-get may name, how large a value may be, how many value bytes one
+/// batch-get reply carries (what an export's chunk may take).
 struct handler_limits {
   size_t max_batch_keys = 1'000;
   size_t max_value_bytes = 16u << 20;
+  size_t max_reply_bytes = 16u << 20;
 };
 
 /// What GET /v1/watch needs: the actor system its stream actors run in,

@@ -2,7 +2,11 @@
 // (again for the keys a reply left unprocessed), write the lines as one
 // chunk, and only once the socket has taken it ask for the next page: the
 // server holds one page whatever the store's size, and a slow reader slows
-// the loop instead of filling memory.
+// the loop instead of filling memory. Each chunk's room is reserved in the
+// reply budget (http.max_pending_reply_bytes) before the store is asked for
+// its values (reply_sink::reserve_chunk): an export that cannot start is
+// refused before its first store call, and a running one waits for room
+// rather than making a chunk past the budget. HEAD asks the store nothing.
 //
 // A value the store cannot read (a damaged value file, a value sealed under
 // a key no longer configured) fails its batch. By default that ends the
@@ -23,6 +27,7 @@
 #include <spdlog/spdlog.h>
 
 #include "http/backup_line.hpp"
+#include "messages/keys.hpp"
 #include "http/responses.hpp"
 #include "http/store_call.hpp"
 
@@ -39,6 +44,18 @@ constexpr const char* skipped_field = "X-Unreadable-Skipped";
 
 /// Unreadable keys one export names in the log; past it, only counted.
 constexpr size_t skipped_keys_logged = 20;
+
+/// The bytes of standard base64 for `n` bytes.
+constexpr size_t base64_bytes(size_t n) { return (n + 2) / 3 * 4; }
+
+/// A line's bytes beside its value's base64 and its key: the member names,
+/// quotes, an expiry of 13 digits, the padding of the value's base64.
+constexpr size_t line_framing = 64;
+
+/// The most a line's key takes: a JSON-escaped key doubles at most (keys
+/// have no control bytes: only `"` and `\` are escaped), as key_base64 it
+/// grows by a third.
+constexpr size_t line_key_bytes = 2 * max_key_bytes;
 
 struct export_params {
   std::string prefix;
@@ -60,6 +77,33 @@ public:
     page_.prefix = std::move(params.prefix);
     page_.limit = static_cast<uint32_t>(
       std::min(export_page, std::max<size_t>(1, env.limits.max_batch_keys)));
+  }
+
+  /// The first page, once the reply budget has room for its chunk.
+  void start() { next_page(); }
+
+private:
+  /// The most a chunk of `keys` lines read by one batch-get takes: a
+  /// reply's values (at most http.max_reply_bytes, or one larger value) in
+  /// base64, and the lines' keys and framing.
+  size_t chunk_bytes(size_t keys) const {
+    auto values = std::max(env_.limits.max_reply_bytes,
+                           env_.limits.max_value_bytes);
+    return base64_bytes(values) + keys * (line_key_bytes + line_framing);
+  }
+
+  /// The most a chunk of get_one takes: up to max_value_bytes of lines,
+  /// and one more line.
+  size_t single_chunk_bytes() const {
+    auto value = env_.limits.max_value_bytes;
+    return value + base64_bytes(value) + line_key_bytes + line_framing;
+  }
+
+  /// Lists the next page once its chunk has room.
+  void next_page() {
+    auto self = shared_from_this();
+    sink_->reserve_chunk(chunk_bytes(page_.limit),
+                         [self] { self->list_page(); });
   }
 
   /// Asks for the page after the last key written.
@@ -85,7 +129,6 @@ public:
       sink_->reply(overloaded(env_));
   }
 
-private:
   /// Reads the page's keys not written yet.
   void get_batch() {
     auto self = shared_from_this();
@@ -95,7 +138,8 @@ private:
       // batch's keys during a handoff fails whole on one. Key by key, only
       // that key's read fails.
       if (!r && is_value_error(r.error()) && self->skip_unreadable_)
-        return self->sink_->next_step([self] { self->get_one(0); });
+        return self->sink_->reserve_chunk(self->single_chunk_bytes(),
+                                          [self] { self->get_one(0); });
       if (!r && is_value_error(r.error()))
         return self->sink_->reply(error_response(
           state_errc::backend_error,
@@ -133,10 +177,12 @@ private:
 
   /// After a chunk: the page's keys left, else the next page, else the end.
   void go_on() {
+    auto self = shared_from_this();
     if (!keys_.empty())
-      return get_batch();
+      return sink_->reserve_chunk(chunk_bytes(keys_.size()),
+                                  [self] { self->get_batch(); });
     if (more_)
-      return list_page();
+      return next_page();
     finish();
   }
 
@@ -163,8 +209,10 @@ private:
       } // else deleted or expired since the listing
       if (self->chunk_.size() < self->env_.limits.max_value_bytes)
         return self->sink_->next_step([self, at] { self->get_one(at + 1); });
-      self->sink_->stream_chunk(std::exchange(self->chunk_, {}),
-                                [self, at] { self->get_one(at + 1); });
+      self->sink_->stream_chunk(std::exchange(self->chunk_, {}), [self, at] {
+        self->sink_->reserve_chunk(self->single_chunk_bytes(),
+                                   [self, at] { self->get_one(at + 1); });
+      });
     };
     if (!env_.bridge.ask<entry>(owner_of(env_, keys_[at]), on_entry,
                                 get_atom_v, keys_[at]))
@@ -252,9 +300,15 @@ void export_keys(const handler_env& env, request_t& req, const route_match& m,
   if (params->skip_unreadable)
     head.set(boost::beast::http::field::trailer, skipped_field);
   sink->open_stream(std::move(head));
+  // The headers a GET starts with, and no body: nothing to read. A HEAD
+  // ran the whole export and threw each chunk away (a batch-get and a list
+  // per page, up to http.max_reply_bytes of values at a time). Found by
+  // review.
+  if (req.method() == boost::beast::http::verb::head)
+    return sink->end_stream();
   std::make_shared<export_run>(env, sink, std::move(*params),
                                sink->request_id())
-    ->list_page();
+    ->start();
 }
 
 } // namespace solver_state::gateway

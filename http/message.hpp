@@ -48,6 +48,17 @@ public:
   /// then reply() can still answer with an error instead.
   virtual void open_stream(response_t head) = 0;
 
+  /// Thread-safe: like next_step(), for a step that makes the stream's
+  /// next chunk, of up to `chunk_bytes`: `step` runs only once the reply
+  /// budget (http.max_pending_reply_bytes) holds that much for this stream,
+  /// counted from then until the chunk is written (or the answer ends), so
+  /// the chunk's making cannot pass the budget. Before the stream's status
+  /// went out, no room is 503 (a stream does not start, the connection
+  /// closes) and `step` never runs; after, it waits for room as a started
+  /// stream's next chunk does, up to http.read_timeout.
+  virtual void reserve_chunk(size_t chunk_bytes,
+                             std::function<void()> step) = 0;
+
   /// Thread-safe: sends `data` as the stream's next chunk and, once the
   /// socket has taken it, runs `then` on the io thread as next_step() does.
   /// Flow control: a slow reader delays `then`, the server buffers one

@@ -6,7 +6,8 @@
 // client announcing 64 MiB on the import route and sending one byte had
 // the process reserve 64 MiB per connection, and under an address-space
 // limit (ulimit -v, systemd's LimitAS=, vm.overcommit_memory=2) sixty such
-// connections ended the service with bad_alloc.
+// connections ended the service with bad_alloc. It grows no further than
+// the length announced, which http.max_pending_body_bytes counts.
 
 #include <algorithm>
 #include <cstdint>
@@ -33,6 +34,7 @@ struct request_body : boost::beast::http::string_body {
 
     void init(const boost::optional<std::uint64_t>& length,
               boost::beast::error_code& ec) {
+      length_ = length;
       if (length)
         body_.reserve(static_cast<size_t>(
           std::min<std::uint64_t>(*length, reserved_up_front)));
@@ -40,7 +42,9 @@ struct request_body : boost::beast::http::string_body {
     }
 
     /// Appends the bytes: the string's capacity grows geometrically, so a
-    /// body costs amortised copies of what came, not of what was announced.
+    /// body costs amortised copies of what came, not of what was announced,
+    /// and never past the announced length (a doubling would hold up to
+    /// twice what the body budget counts for it).
     template <class ConstBufferSequence>
     size_t put(const ConstBufferSequence& buffers,
                boost::beast::error_code& ec) {
@@ -50,7 +54,15 @@ struct request_body : boost::beast::http::string_body {
         ec = boost::beast::http::error::buffer_overflow;
         return 0;
       }
-      body_.resize(size + extra);
+      auto needed = size + extra;
+      if (needed > body_.capacity()) {
+        auto grown = std::max(needed, 2 * body_.capacity());
+        if (length_ && *length_ >= needed)
+          grown = static_cast<size_t>(
+            std::min<std::uint64_t>(grown, *length_));
+        body_.reserve(grown);
+      }
+      body_.resize(needed);
       auto* out = &body_[size];
       for (auto b : boost::beast::buffers_range_ref(buffers)) {
         std::memcpy(out, b.data(), b.size());
@@ -64,6 +76,7 @@ struct request_body : boost::beast::http::string_body {
 
   private:
     value_type& body_;
+    boost::optional<std::uint64_t> length_;
   };
 };
 

@@ -76,9 +76,11 @@ struct io_core {
           metrics_actor metrics, ownership_ptr<state_actor> owners)
     : handlers(bridge, std::move(store), std::move(owners),
                std::move(metrics), cfg.auth_token,
-               handler_limits{cfg.max_batch_keys, cfg.max_value_bytes}),
+               handler_limits{cfg.max_batch_keys, cfg.max_value_bytes,
+                              cfg.max_reply_bytes}),
       ctx{limits_of(cfg),   handlers, stats, bridge, cfg.auth_token,
-          {false},          {},       reply_budget{cfg.max_pending_reply_bytes}},
+          {false},          {},       reply_budget{cfg.max_pending_reply_bytes},
+          body_budget{cfg.max_pending_body_bytes}},
       ioc(static_cast<int>(cfg.threads)),
       work(net::make_work_guard(ioc)),
       flush_timer(ioc) {

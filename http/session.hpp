@@ -63,6 +63,8 @@ public:
   // -- the rest of reply_sink, for request number `seq` (thread-safe) --------
   void next_step(uint64_t seq, std::function<void()> step);
   void open_stream(uint64_t seq, response_t head);
+  void reserve_chunk(uint64_t seq, size_t chunk_bytes,
+                     std::function<void()> step);
   void stream_chunk(uint64_t seq, std::string data,
                     std::function<void()> then);
   void stream_pieces(uint64_t seq,
@@ -128,8 +130,21 @@ private:
   /// Feeds already buffered bytes to the parser; an error if they are bad.
   boost::beast::error_code parse_buffered();
   void on_continue(boost::beast::error_code ec, size_t bytes);
+  /// Reads the body a read at a time, so a chunked one is counted in
+  /// ctx_.bodies as it grows.
   void read_body();
   void on_body(boost::beast::error_code ec, size_t bytes);
+  /// Counts `bytes` of this request's body in ctx_.bodies, in place of what
+  /// was counted for it; false when there is no room.
+  bool reserve_body(size_t bytes);
+  /// Counts what the chunked body read so far holds; when the budget has
+  /// no room for it, refuses the request (503) and returns false.
+  bool count_body_growth();
+  /// The 503 of a body `bytes` long (so far, for a chunked one) that
+  /// http.max_pending_body_bytes has no room for; the connection closes.
+  void refuse_body(size_t bytes);
+  /// The request's body is gone (answered, refused): no longer counted.
+  void release_body();
   void on_read_error(boost::beast::error_code ec);
   /// At stop, for a request still being read: cancels the read, whose
   /// end (operation_aborted) answers 503 (answer_stopping). A read that
@@ -155,8 +170,16 @@ private:
   /// written; false when the budget has no room for it.
   bool reserve_reply(size_t body_bytes);
   /// The 503 an answer of `bytes` gets when reserve_reply refused it (0:
-  /// a stream that may not start).
-  response_t refused_reply(size_t bytes) const;
+  /// a stream that may not start, whose chunks take up to `chunk_bytes`
+  /// when known).
+  response_t refused_reply(size_t bytes, size_t chunk_bytes = 0) const;
+  /// Answers that 503 instead of the stream not yet started; the
+  /// connection closes after it, so a handler's stream (a watch's
+  /// subscription) sees it gone and ends.
+  void refuse_stream(size_t chunk_bytes);
+  /// Counts `chunk_bytes` for the stream's next chunk in ctx_.replies, in
+  /// place of what was reserved before; false when there is no room.
+  bool reserve_room(size_t chunk_bytes);
   /// Counts what wire_ and the chunk being written hold now.
   void count_held();
   /// After an answer was written: a large buffer goes back, so an idle
@@ -181,10 +204,13 @@ private:
                    std::vector<std::shared_ptr<const std::string>> pieces,
                    std::function<void()> then);
   /// Asks the handler for the stream's next chunk once the budget has
-  /// room (looking again after `poll`, doubling; broken off at `give_up`).
+  /// room, for `chunk_bytes` of it when the handler said how large the
+  /// chunk may be (reserve_chunk) (looking again after `poll`, doubling;
+  /// broken off at `give_up`; a stream not started yet is refused at once).
   void next_stream_step(uint64_t seq, const std::function<void()>& then,
                         std::chrono::steady_clock::time_point give_up,
-                        std::chrono::milliseconds poll);
+                        std::chrono::milliseconds poll,
+                        size_t chunk_bytes = 0);
   /// Moves past `bytes` written of the chunk; false when none is left.
   bool consume_chunk(size_t bytes);
   void on_chunk(uint64_t seq, const std::function<void()>& then,
@@ -233,8 +259,12 @@ private:
   std::optional<bounded_request_parser> parser_;
   bhttp::response<bhttp::empty_body> continue_;
   std::string wire_;
-  /// What wire_ and chunk_ hold, as counted in ctx_.replies.
+  /// What wire_ and chunk_ hold, and the room reserved for a stream's
+  /// next chunk, as counted in ctx_.replies.
   size_t held_ = 0;
+  /// The room reserve_chunk counted for the chunk being made: the chunk
+  /// takes its place once written (write_chunk), or the answer ends.
+  size_t reserved_ = 0;
   /// Bounds the wait for the store (http.request_timeout): an asio timer on
   /// the connection's strand rather than a CAF request timeout, which would
   /// cost a trip through CAF's clock thread on every request.
@@ -271,6 +301,8 @@ private:
   std::string client_;
   /// The limit of this request's body and the setting that sets it.
   size_t body_limit_ = 0;
+  /// What ctx_.bodies counts for this request's body.
+  size_t body_held_ = 0;
   const char* body_limit_setting_ = "http.max_body_bytes";
   /// X-Request-Id: echoed on the answer, in every log line about it.
   std::string request_id_;

@@ -222,6 +222,30 @@ TEST_CASE("http.max_pending_reply_bytes: room for the largest answer, "
   CHECK(fits.config.http.max_pending_reply_bytes == 1049912);
 }
 
+TEST_CASE("http.max_pending_body_bytes: room for the largest body, 256 MiB "
+          "by default") {
+  CHECK(parse_config("").config.http.max_pending_body_bytes == 256u << 20);
+  auto imports = parse_config("http:\n  max_pending_body_bytes: 1000000\n");
+  CHECK(has_problem(imports, "http.max_pending_body_bytes: 1000000 leaves no "
+                             "room for the largest request body "
+                             "(http.max_import_bytes=67108864): set it to "
+                             "67108864 or more"));
+  auto bodies = parse_config("http:\n  max_body_bytes: 300000000\n"
+                             "  max_import_bytes: 1000\n");
+  CHECK(has_problem(bodies, "http.max_pending_body_bytes: 268435456 leaves "
+                            "no room for the largest request body "
+                            "(http.max_body_bytes=300000000): set it to "
+                            "300000000 or more"));
+  auto zero = parse_config("http:\n  max_pending_body_bytes: 0\n");
+  CHECK(has_problem(zero, "http.max_pending_body_bytes: must be between 1 "
+                          "and 1099511627776, got 0"));
+  auto fits = parse_config("http:\n  max_import_bytes: 3000000\n"
+                           "  max_pending_body_bytes: 4000000\n");
+  INFO((fits.problems.empty() ? "" : fits.problems.front()));
+  CHECK(fits.ok());
+  CHECK(fits.config.http.max_pending_body_bytes == 4000000);
+}
+
 TEST_CASE("state.compression.level: zstd's fast negative levels down to "
           "-50, up to 19") {
   auto fast = parse_config("state:\n  compression: {type: zstd, level: -5}\n");

@@ -422,6 +422,7 @@ public:
   void resume(std::function<void()>) override {}
   void next_step(std::function<void()>) override {}
   void open_stream(gateway::response_t) override {}
+  void reserve_chunk(size_t, std::function<void()>) override {}
   void stream_chunk(std::string, std::function<void()>) override {}
   void stream_pieces(std::vector<std::shared_ptr<const std::string>>,
                      std::function<void()>) override {}

@@ -201,6 +201,105 @@ TEST_CASE("answers held for clients that do not read them stay within "
   CHECK(svc.stop(SIGTERM) == 0);
 }
 
+TEST_CASE("an export asks the store nothing while it cannot start, and "
+          "HEAD /v1/export asks it nothing at all") {
+  // An export made its first chunk (a batch-get's values in base64) before
+  // the budget was looked at, and a HEAD ran the whole export to throw its
+  // chunks away. Found by review.
+  service_process svc{"state:\n  type: memory\n  sweep_interval: 100ms\n"
+                      "http:\n  max_body_bytes: 16777216\n"
+                      "  max_reply_bytes: 1048576\n"
+                      "  max_pending_reply_bytes: 25165824\n"};
+  http_client c{svc.port()};
+  const std::string big(12u * 1024 * 1024 - 24 * 1024, 'v');
+  REQUIRE(c.put("/v1/state/state:big", big).status == 201);
+  // The store's operations of a type, as the shards last reported them.
+  auto ops = [&](const std::string& op) {
+    http_client m{svc.port()};
+    auto text = m.get("/metrics").body;
+    auto name = "\nstate_operations_total{op=\"" + op + "\",";
+    double sum = 0;
+    for (auto at = text.find(name); at != std::string::npos;
+         at = text.find(name, at + 1))
+      sum += std::stod(text.substr(text.find("} ", at) + 2));
+    return sum;
+  };
+  // The shards report every sweep_interval: a few of them.
+  auto reported = [] {
+    std::this_thread::sleep_for(std::chrono::milliseconds{600});
+  };
+  auto held = [&] {
+    http_client m{svc.port()};
+    auto text = m.get("/metrics").body;
+    auto name = std::string{"\nsolver_state_http_pending_reply_bytes "};
+    auto at = text.find(name);
+    REQUIRE(at != std::string::npos);
+    return std::stod(text.substr(at + name.size()));
+  };
+  auto until = [](const std::function<bool()>& done) {
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+    while (!done() && std::chrono::steady_clock::now() < end)
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    return done();
+  };
+
+  // A GET is counted: the check below can see an export's reads.
+  REQUIRE(c.get("/v1/export").status == 200);
+  REQUIRE(until([&] { return ops("batch_get") > 0 && ops("list") > 0; }));
+  reported();
+  auto batches = ops("batch_get");
+  auto lists = ops("list");
+
+  for (int i = 0; i < 3; ++i) {
+    auto head = c.request("HEAD", "/v1/export");
+    CHECK(head.status == 200);
+    CHECK(head.header("content-type") == "application/x-ndjson");
+    CHECK(head.header("transfer-encoding") == "chunked");
+    CHECK(head.body.empty());
+  }
+  auto head = c.request("HEAD", "/v1/export?skip_unreadable=true");
+  CHECK(head.status == 200);
+  CHECK(head.header("trailer") == "X-Unreadable-Skipped");
+  reported();
+  CHECK(ops("batch_get") == batches);
+  CHECK(ops("list") == lists);
+
+  // Two readers that read nothing hold the budget: an export is refused
+  // before it lists or reads anything.
+  slow_reader a{svc.port()};
+  slow_reader b{svc.port()};
+  a.ask("/v1/state/state:big");
+  REQUIRE(until([&] { return held() >= 1.0 * big.size(); }));
+  b.ask("/v1/state/state:big");
+  REQUIRE(until([&] { return held() >= 2.0 * big.size(); }));
+  reported();
+  batches = ops("batch_get");
+  lists = ops("list");
+  for (int i = 0; i < 3; ++i) {
+    auto refused = c.get("/v1/export");
+    CHECK(refused.status == 503);
+    CHECK(code_of(refused) == "backend_unavailable");
+    CHECK(refused.body.find("a stream does not start") != std::string::npos);
+    CHECK(refused.body.find("http.max_pending_reply_bytes=25165824")
+          != std::string::npos);
+    CHECK(refused.header("retry-after") == "1");
+  }
+  // HEAD answers what a GET would start with.
+  CHECK(c.request("HEAD", "/v1/export").status == 503);
+  reported();
+  CHECK(ops("batch_get") == batches);
+  CHECK(ops("list") == lists);
+
+  // With room again, the export runs.
+  a.close();
+  b.close();
+  CHECK(until([&] { return held() < 1024 * 1024; }));
+  auto exported = c.get("/v1/export");
+  CHECK(exported.status == 200);
+  CHECK(exported.body.find("\"key\":\"state:big\"") != std::string::npos);
+  CHECK(svc.stop(SIGTERM) == 0);
+}
+
 TEST_CASE("one 1 MB key named 300 times in a batch-get is refused, and "
           "the service stays small") {
   service_process svc{"state:\n  type: memory\n"};

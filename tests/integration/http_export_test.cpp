@@ -269,6 +269,70 @@ TEST_CASE("an import has its own body limit, http.max_import_bytes") {
   CHECK(svc.stop(SIGTERM) == 0);
 }
 
+TEST_CASE("request bodies held at once stay within "
+          "http.max_pending_body_bytes: a second large import is 503 before "
+          "its body is read") {
+  // Only each body was bounded: eight imports held one byte short of
+  // complete took the service from 31 MB to 562 MB. Found by review.
+  service_process svc{"state:\n  type: memory\nhttp:\n"
+                      "  max_import_bytes: 3145728\n"
+                      "  max_pending_body_bytes: 4194304\n"};
+  std::string body;
+  for (int i = 0; i < 10; ++i)
+    body += line("state:imp:" + std::to_string(i), std::string(260'000, 'A'));
+  REQUIRE(body.size() > 2'600'000);
+  auto head = [&](const std::string& extra) {
+    return "POST /v1/import HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+           + extra + "\r\n";
+  };
+  auto length = "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  // The first import, held half sent: its whole length is counted.
+  raw_socket first{svc.port()};
+  REQUIRE(first.send(head(length) + body.substr(0, body.size() / 2)));
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+
+  // The second: answered on its header alone, not a byte of its body sent.
+  raw_socket second{svc.port()};
+  REQUIRE(second.send(head(length)));
+  auto refused = second.receive(std::chrono::seconds{5});
+  CHECK(refused.rfind("HTTP/1.1 503", 0) == 0);
+  CHECK_THAT(refused, Catch::Contains("Retry-After: 1")
+                        && Catch::Contains("backend_unavailable")
+                        && Catch::Contains("http.max_pending_body_bytes="
+                                           "4194304")
+                        && Catch::Contains("this body of "
+                                           + std::to_string(body.size())
+                                           + " bytes would pass it"));
+
+  // A chunked import is counted as it grows, and refused once it would
+  // pass the budget.
+  raw_socket chunked{svc.port()};
+  REQUIRE(chunked.send(head("Transfer-Encoding: chunked\r\n")));
+  const std::string piece(64 * 1024, 'A');
+  for (int i = 0; i < 32; ++i)
+    if (!chunked.send("10000\r\n" + piece + "\r\n"))
+      break; // refused and closed
+  auto grown = chunked.receive(std::chrono::seconds{5});
+  CHECK(grown.rfind("HTTP/1.1 503", 0) == 0);
+  CHECK_THAT(grown, Catch::Contains("http.max_pending_body_bytes=4194304")
+                      && Catch::Contains("bytes so far would pass it"));
+
+  // An ordinary write fits beside the held import.
+  http_client c{svc.port()};
+  CHECK(c.put("/v1/state/state:small", std::string(500'000, 'x')).status
+        == 201);
+
+  // The first import completes.
+  REQUIRE(first.send(body.substr(body.size() / 2)));
+  auto done = first.receive(std::chrono::seconds{10});
+  CHECK(done.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK_THAT(done, Catch::Contains("{\"imported\":10,\"expired\":0}"));
+  // Its body no longer counted, the second goes through.
+  auto again = c.request("POST", "/v1/import", body);
+  CHECK(again.status == 200);
+  CHECK(svc.stop(SIGTERM) == 0);
+}
+
 TEST_CASE("an imported expiry is the absolute time it was exported with") {
   service_process svc{file_backend};
   http_client c{svc.port()};
