@@ -166,16 +166,44 @@ TEST_CASE("ticker: a shard still busy is sent nothing more, then what came "
   for (int i = 0; i < 50; ++i)
     sys.advance(200ms); // 10 s: 50 ticks, 10 checkpoints, 20 checks due
   CHECK(probe->received() == 1);
-  // Answered: what came due goes out one at a time, the checkpoint first.
-  release(shard);
-  CHECK(probe->log.checkpoints == 1);
-  CHECK(probe->received() == 2);
+  // Answered: what came due goes out one at a time, in the order it came
+  // due: the tick (200 ms), the health check (500 ms), the checkpoint (1 s).
   release(shard);
   CHECK(probe->log.ticks == 1);
+  CHECK(probe->received() == 2);
   release(shard);
   CHECK(probe->log.health_ticks == 2);
+  release(shard);
+  CHECK(probe->log.checkpoints == 1);
   release(shard);
   CHECK(probe->received() == 4); // nothing more was due
   sys.advance(200ms);
   CHECK(probe->received() == 5); // the next period's work goes at once
+}
+
+// Found by review of the change above: sent by a fixed order, the first
+// kind was due again whenever a shard answered after its period, and the
+// others never went out (work of 1.2 s against periods of 1 s: 100 ticks
+// and 1 health check in 120 s; 100 checkpoints and no tick at all).
+TEST_CASE("ticker: a shard whose work outlasts every period still gets each "
+          "kind in turn") {
+  deterministic_system sys;
+  auto release = [&](const shard_actor& shard) {
+    caf::anon_send(caf::actor_cast<caf::actor>(shard), std::string{"done"});
+    sys.sched->run();
+  };
+  auto probe = std::make_shared<held_probe>();
+  auto shard = sys.stop_at_end(caf::actor_cast<shard_actor>(
+    sys.sys->spawn(holding_probe, probe)));
+  sys.stop_at_end(
+    spawn_ticker(*sys.sys, {shard}, ticker_settings{1000ms, 1000ms, 5000ms}));
+  sys.sched->run();
+  for (int i = 0; i < 60; ++i) {
+    sys.advance(1200ms); // the work in progress takes 1.2 s
+    release(shard);
+  }
+  // 72 s: each kind at least a third of the answers, the checks every 5 s.
+  CHECK(probe->log.ticks >= 20);
+  CHECK(probe->log.checkpoints >= 20);
+  CHECK(probe->log.health_ticks >= 10);
 }

@@ -463,7 +463,7 @@ std::string frame_claiming_more_than(uint64_t claimed) {
 } // namespace
 
 TEST_CASE("values stored under a higher state.max_value_bytes read back "
-          "after it is lowered; a frame past the ceiling is still refused") {
+          "after it is lowered, but a frame past the ceiling is still refused") {
   // The service's codecs: the limit bounds new writes (the shard refuses
   // them with 413), never the values it let in before.
   state_config before;
