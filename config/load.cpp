@@ -41,6 +41,11 @@ public:
 
   bool valid() const { return node_ && node_.IsMap(); }
 
+  /// Whether the section sets `field` at all.
+  bool sets(const std::string& field) const {
+    return valid() && node_[field].IsDefined();
+  }
+
   std::string path_of(const std::string& field) const {
     return path_.empty() ? field : path_ + "." + field;
   }
@@ -437,6 +442,11 @@ void read_http(section& root, http_config& h,
   s.number("max_pending_reply_bytes", h.max_pending_reply_bytes, 1,
            1LL << 40);
   s.number("max_pending_body_bytes", h.max_pending_body_bytes, 1, 1LL << 40);
+  // Unset, it makes room for the largest body: a config that raised
+  // max_import_bytes past it before the setting existed still starts.
+  if (!s.sets("max_pending_body_bytes"))
+    h.max_pending_body_bytes = std::max(
+      h.max_pending_body_bytes, std::max(h.max_import_bytes, h.max_body_bytes));
   s.number("threads", h.threads, 1, 64);
   s.choice<bool>("access_log", h.access_log,
                  {{"true", true}, {"false", false}});

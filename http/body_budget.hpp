@@ -2,8 +2,10 @@
 
 // The bytes of request bodies the gateway holds, all connections together
 // (http.max_pending_body_bytes): from the header of a request with a body
-// until its answer, for its Content-Length (checked before any of the body
-// is read) or, for a chunked body, what it has grown to. The per-request
+// until its answer (or its stream's start), what its storage has grown to
+// as the body arrived (a header alone holds what the body reserves on it,
+// 64 KiB at most: counted whole on Content-Length, four headers with no
+// body after them held the whole budget). The per-request
 // limits (http.max_body_bytes, http.max_import_bytes) bounded one body
 // each, and nothing bounded how many were held at once: eight imports held
 // one byte short of complete took the service from 31 MB to 562 MB, and

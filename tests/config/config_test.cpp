@@ -231,11 +231,19 @@ TEST_CASE("http.max_pending_body_bytes: room for the largest body, 256 MiB "
                              "(http.max_import_bytes=67108864): set it to "
                              "67108864 or more"));
   auto bodies = parse_config("http:\n  max_body_bytes: 300000000\n"
-                             "  max_import_bytes: 1000\n");
+                             "  max_import_bytes: 1000\n"
+                             "  max_pending_body_bytes: 268435456\n");
   CHECK(has_problem(bodies, "http.max_pending_body_bytes: 268435456 leaves "
                             "no room for the largest request body "
                             "(http.max_body_bytes=300000000): set it to "
                             "300000000 or more"));
+  // Found by review: unset, the budget refused configs that started
+  // before it existed (max_import_bytes of 512 MiB: exit 2). It now makes
+  // room for the largest body by itself.
+  auto raised = parse_config("http:\n  max_import_bytes: 536870912\n");
+  INFO((raised.problems.empty() ? "" : raised.problems.front()));
+  CHECK(raised.ok());
+  CHECK(raised.config.http.max_pending_body_bytes == 536870912);
   auto zero = parse_config("http:\n  max_pending_body_bytes: 0\n");
   CHECK(has_problem(zero, "http.max_pending_body_bytes: must be between 1 "
                           "and 1099511627776, got 0"));
