@@ -159,7 +159,8 @@ apply_by_first_owner(Self* self, key_router_state<Owner>& st,
       .then(
         [=, map = st.map](transaction_reply& reply) mutable {
           for (auto& [owner, keys] : others)
-            self->send(map->owners[owner], reindex_atom_v, keys);
+            self->template send<caf::message_priority::high>(map->owners[owner],
+                                                    reindex_atom_v, keys);
           rp.deliver(std::move(reply));
         },
         [=, map = st.map](caf::error& err) mutable {
@@ -168,9 +169,12 @@ apply_by_first_owner(Self* self, key_router_state<Owner>& st,
           // ran): the other shards read their keys again all the same. A
           // refusal (a condition, a limit, a full store, a backend that
           // runs no transaction) applied nothing: no read of the backend.
+          // At high priority, as the shards' exit goes at a stop: ahead
+          // of it, the indexes they keep have read these keys.
           if (may_have_applied(err))
             for (auto& [owner, keys] : others)
-              self->send(map->owners[owner], reindex_atom_v, keys);
+              self->template send<caf::message_priority::high>(map->owners[owner],
+                                                      reindex_atom_v, keys);
           rp.deliver(std::move(err));
         });
     return rp;

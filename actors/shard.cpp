@@ -129,6 +129,9 @@ struct shard_state {
   op_tally tally;
   /// The last health check's outcome (on_health_tick).
   bool backend_up = true;
+  /// Re-reads of keys into the indexes the shard sent itself and has not
+  /// handled yet (queue_reindex).
+  size_t reindexes_queued = 0;
   /// Acknowledgements held until the next commit (group commit).
   std::vector<std::function<void(const caf::error&)>> pending_acks;
   /// Single-key operations queued for the store's next pipelined batch, and
@@ -357,6 +360,16 @@ bool may_have_applied(const caf::error& err) {
   }
 }
 
+/// Asks the shard itself to read `keys` into the indexes again, after what
+/// is queued before it. Counted until handled: a stop (whose exit goes
+/// ahead of the mailbox, store.cpp) would leave it unhandled, and the
+/// indexes kept for the next start would hold what the keys held before
+/// their unsure writes (keep_indexes).
+void queue_reindex(shard_ptr self, batch_request keys) {
+  ++self->state.reindexes_queued;
+  self->send(self, reindex_atom_v, std::move(keys));
+}
+
 /// The indexes read back the keys of writes that failed but may have been
 /// applied, once the shard's writes are committed (reindex_atom drains
 /// first): they follow what the store holds, not what a write meant to
@@ -365,7 +378,7 @@ bool may_have_applied(const caf::error& err) {
 void reindex_unsure_writes(shard_ptr self, std::vector<std::string> keys) {
   if (keys.empty() || !self->state.indexes)
     return;
-  self->send(self, reindex_atom_v, batch_request{std::move(keys)});
+  queue_reindex(self, batch_request{std::move(keys)});
 }
 
 /// The keys of `ops` (as copied before the store took them) whose write
@@ -625,7 +638,7 @@ void take_index_reads(shard_ptr self, std::vector<pending_op>& ops,
     batch_request again;
     for (auto& [at, key] : reads)
       again.keys.push_back(std::move(key));
-    self->send(self, reindex_atom_v, std::move(again));
+    queue_reindex(self, std::move(again));
     return;
   }
   size_t failed = 0;
@@ -1777,6 +1790,17 @@ void keep_indexes(shard_ptr self) {
   auto& st = self->state;
   if (!st.indexes || !st.store->keeps_snapshots())
     return;
+  if (st.reindexes_queued > 0) {
+    // Keys of writes that failed but may have been applied were still to
+    // be read again: kept, the indexes would hold their values from before
+    // those writes after the next start, and queries would disagree with
+    // the store. The next start builds them from the values instead.
+    spdlog::warn("shard {}: indexes not kept: {} re-reads of keys whose "
+                 "writes failed were still queued; the next start builds "
+                 "them from the values",
+                 st.settings.index, st.reindexes_queued);
+    return;
+  }
   auto started = steady::now();
   auto snapshot = st.indexes->snapshot();
   if (!snapshot) {
@@ -2123,6 +2147,8 @@ shard_actor::behavior_type shard(shard_ptr self,
     [=](index_build_atom) { run_index_build(self); },
     [=](reindex_atom, const batch_request& req) {
       auto& st = self->state;
+      if (self->current_sender() == self->ctrl() && st.reindexes_queued > 0)
+        --st.reindexes_queued;
       // No keys: every key, read again in chunks (the engine feed lost
       // changes for a while).
       if (req.keys.empty()) {
