@@ -50,7 +50,8 @@ std::string explain_sec(caf::sec s) {
   switch (s) {
     case caf::sec::request_receiver_down:
       return "the actor that held this request stopped before answering "
-             "(a shard, coordinator or peer failed; the log says why): "
+             "(the service is stopping, or a shard, coordinator or peer "
+             "failed; the log says which): "
              + name;
     case caf::sec::request_timeout:
       return "no answer within the request's deadline: " + name;
