@@ -140,6 +140,26 @@ caf::behavior holding_probe(caf::event_based_actor* self,
   };
 }
 
+/// A ticker over one holding probe: the probe's work ends when release()
+/// says so.
+struct held_fixture : deterministic_system {
+  std::shared_ptr<held_probe> probe = std::make_shared<held_probe>();
+  shard_actor shard;
+
+  explicit held_fixture(ticker_settings settings) {
+    shard = stop_at_end(
+      caf::actor_cast<shard_actor>(sys->spawn(holding_probe, probe)));
+    stop_at_end(spawn_ticker(*sys, {shard}, settings));
+    sched->run();
+  }
+
+  /// The work in progress ends.
+  void release() {
+    caf::anon_send(caf::actor_cast<caf::actor>(shard), std::string{"done"});
+    sched->run();
+  }
+};
+
 } // namespace
 
 // Found by review (3b5b427, baaec52): the ticker sent each shard its work on
@@ -151,31 +171,22 @@ caf::behavior holding_probe(caf::event_based_actor* self,
 // what came due meanwhile once, when it answers.
 TEST_CASE("ticker: a shard still busy is sent nothing more, then what came "
           "due, once each") {
-  deterministic_system sys;
-  auto release = [&](const shard_actor& shard) {
-    caf::anon_send(caf::actor_cast<caf::actor>(shard), std::string{"done"});
-    sys.sched->run();
-  };
-  auto probe = std::make_shared<held_probe>();
-  auto shard = sys.stop_at_end(caf::actor_cast<shard_actor>(
-    sys.sys->spawn(holding_probe, probe)));
-  sys.stop_at_end(
-    spawn_ticker(*sys.sys, {shard}, ticker_settings{200ms, 1000ms, 500ms}));
-  sys.sched->run();
+  held_fixture sys{ticker_settings{200ms, 1000ms, 500ms}};
+  auto& probe = sys.probe;
   CHECK(probe->received() == 1); // the first health check, unanswered
   for (int i = 0; i < 50; ++i)
     sys.advance(200ms); // 10 s: 50 ticks, 10 checkpoints, 20 checks due
   CHECK(probe->received() == 1);
   // Answered: what came due goes out one at a time, in the order it came
   // due: the tick (200 ms), the health check (500 ms), the checkpoint (1 s).
-  release(shard);
+  sys.release();
   CHECK(probe->log.ticks == 1);
   CHECK(probe->received() == 2);
-  release(shard);
+  sys.release();
   CHECK(probe->log.health_ticks == 2);
-  release(shard);
+  sys.release();
   CHECK(probe->log.checkpoints == 1);
-  release(shard);
+  sys.release();
   CHECK(probe->received() == 4); // nothing more was due
   sys.advance(200ms);
   CHECK(probe->received() == 5); // the next period's work goes at once
@@ -187,20 +198,11 @@ TEST_CASE("ticker: a shard still busy is sent nothing more, then what came "
 // and 1 health check in 120 s; 100 checkpoints and no tick at all).
 TEST_CASE("ticker: a shard whose work outlasts every period still gets each "
           "kind in turn") {
-  deterministic_system sys;
-  auto release = [&](const shard_actor& shard) {
-    caf::anon_send(caf::actor_cast<caf::actor>(shard), std::string{"done"});
-    sys.sched->run();
-  };
-  auto probe = std::make_shared<held_probe>();
-  auto shard = sys.stop_at_end(caf::actor_cast<shard_actor>(
-    sys.sys->spawn(holding_probe, probe)));
-  sys.stop_at_end(
-    spawn_ticker(*sys.sys, {shard}, ticker_settings{1000ms, 1000ms, 5000ms}));
-  sys.sched->run();
+  held_fixture sys{ticker_settings{1000ms, 1000ms, 5000ms}};
+  auto& probe = sys.probe;
   for (int i = 0; i < 60; ++i) {
     sys.advance(1200ms); // the work in progress takes 1.2 s
-    release(shard);
+    sys.release();
   }
   // 72 s: each kind at least a third of the answers, the checks every 5 s.
   CHECK(probe->log.ticks >= 20);

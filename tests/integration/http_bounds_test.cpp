@@ -10,6 +10,7 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +37,25 @@ size_t peak_rss_bytes(int pid) {
 }
 
 constexpr size_t rss_limit = 600u << 20;
+
+/// solver_state_http_pending_reply_bytes, read on a connection of its own
+/// (closed after: its buffer is not held).
+double pending_reply_bytes(uint16_t port) {
+  http_client m{port};
+  auto text = m.get("/metrics").body;
+  auto name = std::string{"\nsolver_state_http_pending_reply_bytes "};
+  auto at = text.find(name);
+  REQUIRE(at != std::string::npos);
+  return std::stod(text.substr(at + name.size()));
+}
+
+/// Polls `done` until it holds or 10 s pass.
+bool until(const std::function<bool()>& done) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+  while (!done() && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  return done();
+}
 
 std::string keys_body(const std::vector<std::string>& keys) {
   json::array arr;
@@ -128,21 +148,7 @@ TEST_CASE("answers held for clients that do not read them stay within "
   const std::string big(12u * 1024 * 1024 - 24 * 1024, 'v');
   REQUIRE(c.put("/v1/state/state:big", big).status == 201);
   REQUIRE(c.put("/v1/state/state:small", "s").status == 201);
-  auto held = [&] {
-    // On a connection of its own, closed after: its buffer is not held.
-    http_client m{svc.port()};
-    auto text = m.get("/metrics").body;
-    auto name = std::string{"\nsolver_state_http_pending_reply_bytes "};
-    auto at = text.find(name);
-    REQUIRE(at != std::string::npos);
-    return std::stod(text.substr(at + name.size()));
-  };
-  auto until = [](const std::function<bool()>& done) {
-    auto end = std::chrono::steady_clock::now() + std::chrono::seconds{10};
-    while (!done() && std::chrono::steady_clock::now() < end)
-      std::this_thread::sleep_for(std::chrono::milliseconds{50});
-    return done();
-  };
+  auto held = [&] { return pending_reply_bytes(svc.port()); };
 
   slow_reader a{svc.port()};
   slow_reader b{svc.port()};
@@ -228,20 +234,7 @@ TEST_CASE("an export asks the store nothing while it cannot start, and "
   auto reported = [] {
     std::this_thread::sleep_for(std::chrono::milliseconds{600});
   };
-  auto held = [&] {
-    http_client m{svc.port()};
-    auto text = m.get("/metrics").body;
-    auto name = std::string{"\nsolver_state_http_pending_reply_bytes "};
-    auto at = text.find(name);
-    REQUIRE(at != std::string::npos);
-    return std::stod(text.substr(at + name.size()));
-  };
-  auto until = [](const std::function<bool()>& done) {
-    auto end = std::chrono::steady_clock::now() + std::chrono::seconds{10};
-    while (!done() && std::chrono::steady_clock::now() < end)
-      std::this_thread::sleep_for(std::chrono::milliseconds{50});
-    return done();
-  };
+  auto held = [&] { return pending_reply_bytes(svc.port()); };
 
   // A GET is counted: the check below can see an export's reads.
   REQUIRE(c.get("/v1/export").status == 200);
