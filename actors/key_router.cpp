@@ -19,6 +19,7 @@
 #include "actors/owner_routing.hpp"
 #include "actors/transaction_coordinator.hpp"
 #include "actors/transaction_rules.hpp"
+#include "actors/unsure_outcome.hpp"
 #include "backends/shard_placement.hpp"
 #include "messages/errors.hpp"
 #include "messages/keys.hpp"
@@ -119,21 +120,6 @@ caf::error cross_node(const transaction_request& req) {
       + " operations, first '" + req.ops.front().key
       + "') are owned by more than one node; keys that change together "
         "must share a placement group: the order id, or a {tag} in the key");
-}
-
-/// Whether a failed transaction may have been applied all the same: its
-/// outcome is unknown (a timeout, a backend gone mid-call, an engine's
-/// error after the write), not refused before it ran.
-bool may_have_applied(const caf::error& err) {
-  switch (code_of(err)) {
-    case state_errc::timeout:
-    case state_errc::backend_unavailable:
-    case state_errc::backend_error:
-    case state_errc::io_error:
-      return true;
-    default:
-      return false;
-  }
 }
 
 /// A transaction over several shards of a shared backend: the first key's

@@ -27,6 +27,7 @@
 #include "actors/merge.hpp"
 #include "actors/query/shard_indexes.hpp"
 #include "actors/transaction_rules.hpp"
+#include "actors/unsure_outcome.hpp"
 #include "actors/watch/change_recorder.hpp"
 #include "backends/atomic_batch_read.hpp"
 #include "backends/readable_batch.hpp"
@@ -342,22 +343,6 @@ void owe_expiries(shard_ptr self) {
 void copy_for_watchers(shard_ptr self, const std::vector<pending_op>& ops) {
   if (self->state.recording())
     change_recorder::copy(ops, self->state.copies);
-}
-
-/// Whether a write that failed with `err` may still have been applied: the
-/// backend failed it for a reason of its own, not a condition or a limit
-/// (Redis made it but too few replicas acknowledged it; a connection lost
-/// after the command went out leaves it unknown).
-bool may_have_applied(const caf::error& err) {
-  switch (code_of(err)) {
-    case state_errc::backend_unavailable:
-    case state_errc::backend_error:
-    case state_errc::io_error:
-    case state_errc::timeout:
-      return true;
-    default:
-      return false;
-  }
 }
 
 /// Asks the shard itself to read `keys` into the indexes again, after what
