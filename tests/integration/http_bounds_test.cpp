@@ -132,6 +132,16 @@ private:
   int fd_;
 };
 
+/// Readers `a` and `b` each ask for `target`, an answer of `bytes`, and
+/// read nothing: returns once the service counts both as held.
+void hold_two_answers(uint16_t port, slow_reader& a, slow_reader& b,
+                      const std::string& target, size_t bytes) {
+  a.ask(target);
+  REQUIRE(until([&] { return pending_reply_bytes(port) >= 1.0 * bytes; }));
+  b.ask(target);
+  REQUIRE(until([&] { return pending_reply_bytes(port) >= 2.0 * bytes; }));
+}
+
 } // namespace
 
 TEST_CASE("answers held for clients that do not read them stay within "
@@ -152,10 +162,8 @@ TEST_CASE("answers held for clients that do not read them stay within "
 
   slow_reader a{svc.port()};
   slow_reader b{svc.port()};
-  a.ask("/v1/state/state:big");
-  REQUIRE(until([&] { return held() >= 1.0 * big.size(); }));
-  b.ask("/v1/state/state:big");
-  REQUIRE(until([&] { return held() >= 2.0 * big.size(); }));
+  hold_two_answers(svc.port(), a, b, "/v1/state/state:big",
+                   big.size());
 
   // A third large answer would pass the budget: 503, nothing held for it.
   auto refused = c.get("/v1/state/state:big");
@@ -192,10 +200,8 @@ TEST_CASE("answers held for clients that do not read them stay within "
   REQUIRE(watch.wait_subscribed());
   slow_reader d{svc.port()};
   slow_reader e{svc.port()};
-  d.ask("/v1/state/state:big");
-  REQUIRE(until([&] { return held() >= 1.0 * big.size(); }));
-  e.ask("/v1/state/state:big");
-  REQUIRE(until([&] { return held() >= 2.0 * big.size(); }));
+  hold_two_answers(svc.port(), d, e, "/v1/state/state:big",
+                   big.size());
   REQUIRE(c.put("/v1/state/state:w1", "1").status == 201);
   CHECK(watch.wait_events(1)); // made before the budget was looked at
   REQUIRE(c.put("/v1/state/state:w2", "2").status == 201);
@@ -261,10 +267,8 @@ TEST_CASE("an export asks the store nothing while it cannot start, and "
   // before it lists or reads anything.
   slow_reader a{svc.port()};
   slow_reader b{svc.port()};
-  a.ask("/v1/state/state:big");
-  REQUIRE(until([&] { return held() >= 1.0 * big.size(); }));
-  b.ask("/v1/state/state:big");
-  REQUIRE(until([&] { return held() >= 2.0 * big.size(); }));
+  hold_two_answers(svc.port(), a, b, "/v1/state/state:big",
+                   big.size());
   reported();
   batches = ops("batch_get");
   lists = ops("list");
